@@ -1,0 +1,59 @@
+"""A datacenter stack: its OpenStack provider, the shared router, and every service that runs there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_openstack as openstack
+
+from components.service import Service, ServiceArgs
+from webex_cloud.config.resolved import Deployment
+
+
+@dataclass(frozen=True)
+class DatacenterArgs:
+    deployment: Deployment
+    """The validated catalog resolved for this datacenter."""
+    cloud: str | None
+    """clouds.yaml entry holding the credentials (``openstack:cloud``); None uses OS_* variables."""
+
+
+class Datacenter(pulumi.ComponentResource):
+    """Provider, router with external gateway, and the services of one datacenter."""
+
+    router_id: pulumi.Output[str]
+    services: dict[str, Service]
+
+    def __init__(self, name: str, args: DatacenterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("webex:datacenter:Datacenter", name, None, opts)
+        dc = args.deployment.datacenter
+        provider = openstack.Provider(
+            f"{name}-openstack", cloud=args.cloud, region=dc.region, opts=pulumi.ResourceOptions(parent=self)
+        )
+        on_cloud = pulumi.ResourceOptions(parent=self, provider=provider)
+        external = openstack.networking.get_network_output(
+            name=dc.external_network, external=True,
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=provider),
+        )
+        router = openstack.networking.Router(
+            f"{name}-router",
+            name=f"{dc.name}-services",
+            admin_state_up=True,
+            external_network_id=external.id,
+            tags=[f"datacenter={dc.name}"],
+            opts=on_cloud,
+        )
+        self.services = {
+            item.service.name: Service(
+                item.service.name,
+                ServiceArgs(
+                    deployment=item, datacenter=dc.name, availability_zones=tuple(dc.availability_zones),
+                    router_id=router.id,
+                ),
+                pulumi.ResourceOptions(parent=self, providers=[provider]),
+            )
+            for item in args.deployment.services
+        }
+        self.router_id = router.id
+        self.register_outputs({"router_id": router.id, "services": sorted(self.services)})

@@ -1,0 +1,80 @@
+"""Replicas of one volume, each in a different storage failure domain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_openstack as openstack
+from webex_scheduler_filters import hints
+
+from components.tags import ownership_metadata
+
+
+@dataclass(frozen=True)
+class VolumeGroupArgs:
+    service: str
+    """Catalog name of the service."""
+    owner: str
+    """Owning team."""
+    datacenter: str
+    """Datacenter (stack) name."""
+    group: str
+    """Volume group name, unique within the service."""
+    size_gb: int
+    """Size of each replica in GiB."""
+    volume_type: str
+    """Cinder volume type."""
+    replicas: int
+    """Number of replicas; each lands in its own failure domain."""
+    attach_to: Sequence[pulumi.Input[str]] = ()
+    """Instance IDs that replica N is attached to (empty: not attached)."""
+
+
+class VolumeGroup(pulumi.ComponentResource):
+    """Protected replica volumes carrying the diversity hints, and their attachments."""
+
+    volume_ids: pulumi.Output[list[str]]
+    volumes: list[openstack.blockstorage.Volume]
+
+    def __init__(self, name: str, args: VolumeGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("webex:storage:VolumeGroup", name, None, opts)
+        key = f"{args.datacenter}/{args.service}/{args.group}"
+        self.volumes = []
+        previous: openstack.blockstorage.Volume | None = None
+        for replica in range(args.replicas):
+            volume = openstack.blockstorage.Volume(
+                f"{name}-{replica}",
+                name=f"{args.datacenter}-{name}-{replica}",
+                size=args.size_gb,
+                volume_type=args.volume_type,
+                metadata={
+                    **ownership_metadata(args.service, args.owner, args.datacenter),
+                    hints.VOLUME_GROUP_METADATA_KEY: key,
+                },
+                scheduler_hints=[
+                    openstack.blockstorage.VolumeSchedulerHintArgs(
+                        additional_properties={
+                            hints.CINDER_VOLUME_GROUP_HINT: key,
+                            hints.CINDER_REPLICA_HINT: str(replica),
+                        }
+                    )
+                ],
+                # Data lives here: deleting a replica must be a deliberate act, and replica N is
+                # scheduled only once N-1 is placed so the filter sees where its siblings are.
+                opts=pulumi.ResourceOptions(
+                    parent=self, protect=True, depends_on=[previous] if previous is not None else None
+                ),
+            )
+            if replica < len(args.attach_to):
+                openstack.compute.VolumeAttach(
+                    f"{name}-{replica}-attach",
+                    instance_id=args.attach_to[replica],
+                    volume_id=volume.id,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            self.volumes.append(volume)
+            previous = volume
+        self.volume_ids = pulumi.Output.all(*[v.id for v in self.volumes]).apply(list)
+        self.register_outputs({"volume_ids": self.volume_ids, "key": key})

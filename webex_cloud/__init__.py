@@ -1,0 +1,1 @@
+"""webex-cloud: one service catalog, two OpenStack datacenter stacks."""

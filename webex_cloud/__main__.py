@@ -1,0 +1,5 @@
+import sys
+
+from webex_cloud.cli import main
+
+sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Reading and validating the service catalog and the datacenter stack configuration."""

@@ -1,0 +1,45 @@
+"""The one error type the loader raises: every problem names its file, field path and fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input."""
+
+    file: str
+    """Path of the file at fault, relative to the project (e.g. ``catalog/messaging.yaml``)."""
+    field: str
+    """Dotted field path inside the file (e.g. ``pods.members[1].count``); empty for the whole file."""
+    message: str
+    """What is wrong and what would be valid."""
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.field}" if self.field else self.file
+        return f"{where}: {self.message}"
+
+
+class CatalogError(Exception):
+    """The catalog or a stack config is invalid; nothing has been registered or changed."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(set(problems), key=lambda p: (p.file, p.field, p.message))
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        count = len(self.problems)
+        head = f"invalid configuration ({count} problem{'s' if count != 1 else ''}); nothing was changed:"
+        return "\n".join([head, *(f"  - {p}" for p in self.problems)])
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic location as ``pods.members[1].count``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out

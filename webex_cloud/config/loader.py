@@ -1,0 +1,233 @@
+"""Load the catalog and one datacenter's config, check them against each other, resolve a Deployment.
+
+All checks run before the program registers a single resource: a CatalogError here means
+nothing was changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from webex_cloud.config.cidr import PoolExhausted, allocate_subnets
+from webex_cloud.config.errors import CatalogError, Problem
+from webex_cloud.config.models import Datacenter, Service
+from webex_cloud.config.resolved import Deployment, IngressGrant, ServiceDeployment
+from webex_cloud.config.validation import validate
+from webex_cloud.config.yaml_source import read_yaml
+
+PROJECT = "webex-cloud"
+DATACENTER_KEY = f"{PROJECT}:datacenter"
+CATALOG_DIR = "catalog"
+STACKS_DIR = "stacks"
+RESERVED_ADDRESSES = 10
+"""Addresses at the start of each subnet kept for the gateway, DHCP and service VIPs."""
+
+
+def stack_file(stack: str) -> str:
+    """The stack config file of ``stack``, relative to the project."""
+    return f"{STACKS_DIR}/Pulumi.{stack}.yaml"
+
+
+def known_stacks(project_dir: Path) -> list[str]:
+    """Stacks that have a config file under stacks/."""
+    names = (p.name[len("Pulumi.") : -len(".yaml")] for p in (project_dir / STACKS_DIR).glob("Pulumi.*.yaml"))
+    return sorted(names)
+
+
+def read_stack_config(project_dir: Path, stack: str) -> dict[str, object]:
+    """The ``config:`` map of a stack file, as the Pulumi CLI would hand it to the program."""
+    label = stack_file(stack)
+    path = project_dir / label
+    if not path.is_file():
+        known = ", ".join(known_stacks(project_dir)) or "none"
+        raise CatalogError([Problem(label, "", f"no such stack config; known stacks: {known}")])
+    document = read_yaml(path, label)
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        raise CatalogError([Problem(label, "config", "the file must hold a 'config:' mapping")])
+    return {str(k): v for k, v in document["config"].items()}
+
+
+def parse_datacenter(raw: object, stack: str) -> Datacenter:
+    label = stack_file(stack)
+    if raw is None:
+        raise CatalogError([Problem(label, f"config.{DATACENTER_KEY}", "required; describe the datacenter here")])
+    datacenter = validate(Datacenter, raw, label, prefix=f"config.{DATACENTER_KEY}")
+    if datacenter.name != stack:
+        raise CatalogError(
+            [Problem(label, f"config.{DATACENTER_KEY}.name", f"must equal the stack name {stack!r}")]
+        )
+    return datacenter
+
+
+def load_catalog(project_dir: Path) -> list[tuple[str, Service]]:
+    """Every service of catalog/*.yaml, validated; all files' problems are reported together."""
+    files = sorted((project_dir / CATALOG_DIR).glob("*.yaml"))
+    if not files:
+        raise CatalogError([Problem(f"{CATALOG_DIR}/", "", "no service files (*.yaml) found")])
+    services: list[tuple[str, Service]] = []
+    problems: list[Problem] = []
+    for path in files:
+        label = f"{CATALOG_DIR}/{path.name}"
+        try:
+            service = validate(Service, read_yaml(path, label), label)
+        except CatalogError as exc:
+            problems.extend(exc.problems)
+            continue
+        if service.name != path.stem:
+            problems.append(Problem(label, "name", f"must match the file name: rename to {path.stem!r}"))
+        services.append((label, service))
+    by_name: dict[str, str] = {}
+    for label, service in services:
+        if service.name in by_name:
+            problems.append(
+                Problem(label, "name", f"service {service.name!r} is already defined in {by_name[service.name]}")
+            )
+        by_name.setdefault(service.name, label)
+    if problems:
+        raise CatalogError(problems)
+    return services
+
+
+def _check_service(label: str, service: Service, dc: Datacenter) -> Iterator[Problem]:
+    """Problems of one service against the datacenter it is deployed to."""
+    flavors, images = sorted(dc.flavors), sorted(dc.images)
+    for i, member in enumerate(service.pods.members):
+        if member.flavor not in dc.flavors:
+            yield Problem(label, f"pods.members[{i}].flavor",
+                          f"flavor {member.flavor!r} is not offered in {dc.name}; valid: {', '.join(flavors)}")
+        if member.image not in dc.images:
+            yield Problem(label, f"pods.members[{i}].image",
+                          f"image {member.image!r} is not offered in {dc.name}; valid: {', '.join(images)}")
+    for i, rule in enumerate(service.network.ingress):
+        if rule.source not in dc.sources:
+            yield Problem(label, f"network.ingress[{i}].source",
+                          f"unknown source {rule.source!r} in {dc.name}; valid: {', '.join(sorted(dc.sources))}")
+    for i, group in enumerate(service.volume_groups):
+        if group.type not in dc.volume_types:
+            yield Problem(label, f"volume_groups[{i}].type",
+                          f"volume type {group.type!r} is not offered in {dc.name}; "
+                          f"valid: {', '.join(sorted(dc.volume_types))}")
+        if group.replicas > len(dc.failure_domains):
+            yield Problem(label, f"volume_groups[{i}].replicas",
+                          f"{group.replicas} replicas need {group.replicas} storage failure domains but {dc.name} "
+                          f"has {len(dc.failure_domains)} ({', '.join(sorted(dc.failure_domains))}); "
+                          f"use at most {len(dc.failure_domains)}")
+    if service.pods.count > len(dc.hosts):
+        yield Problem(label, "pods.count",
+                      f"{service.pods.count} pods need {service.pods.count} distinct hosts but {dc.name} has "
+                      f"{len(dc.hosts)}; use at most {len(dc.hosts)}")
+    instances = service.pods.count * sum(m.count for m in service.pods.members)
+    usable = 2 ** (32 - service.network.prefix_length) - RESERVED_ADDRESSES - 1
+    if instances > usable:
+        yield Problem(label, "network.prefix_length",
+                      f"a /{service.network.prefix_length} leaves {usable} addresses for instances but the service "
+                      f"has {instances}; use a prefix_length of at most {_prefix_for(instances)}")
+    known = [m for m in service.pods.members if m.flavor in dc.flavors]
+    vcpus = sum(dc.flavors[m.flavor].vcpus * m.count for m in known)
+    ram = sum(dc.flavors[m.flavor].ram_mb * m.count for m in known)
+    largest_cpu = max(h.vcpus for h in dc.hosts)
+    largest_ram = max(h.ram_mb for h in dc.hosts)
+    if vcpus > largest_cpu or ram > largest_ram:
+        yield Problem(label, "pods.members",
+                      f"one pod needs {vcpus} vCPUs and {ram} MB RAM on a single host, but the largest host in "
+                      f"{dc.name} has {largest_cpu} vCPUs and {largest_ram} MB; use smaller flavors or fewer "
+                      "instances per pod")
+
+
+def _prefix_for(instances: int) -> int:
+    prefix = 28
+    while 2 ** (32 - prefix) - RESERVED_ADDRESSES - 1 < instances:
+        prefix -= 1
+    return prefix
+
+
+def _grants(service: Service, dc: Datacenter) -> tuple[IngressGrant, ...]:
+    grants = []
+    for rule in service.network.ingress:
+        low, high = rule.ports if rule.ports else (None, None)
+        for prefix in dc.sources[rule.source]:
+            grants.append(
+                IngressGrant(
+                    protocol=rule.protocol,
+                    port_min=low,
+                    port_max=high,
+                    remote_prefix=str(prefix),
+                    ethertype="IPv4" if prefix.version == 4 else "IPv6",
+                    description=rule.description or f"{rule.protocol} from {rule.source}",
+                )
+            )
+    return tuple(grants)
+
+
+def _check_pool_overlap(project_dir: Path, dc: Datacenter) -> Iterator[Problem]:
+    for peer in known_stacks(project_dir):
+        if peer == dc.name:
+            continue
+        try:
+            peer_dc = parse_datacenter(read_stack_config(project_dir, peer).get(DATACENTER_KEY), peer)
+        except CatalogError:
+            continue  # the peer's own run reports its problems; here only the overlap matters
+        if dc.cidr_pool.overlaps(peer_dc.cidr_pool):
+            yield Problem(stack_file(dc.name), f"config.{DATACENTER_KEY}.cidr_pool",
+                          f"{dc.cidr_pool} overlaps {peer}'s pool {peer_dc.cidr_pool}; datacenter pools "
+                          "must be disjoint")
+
+
+def resolve(
+    project_dir: Path, stack: str, datacenter: Datacenter, catalog: list[tuple[str, Service]]
+) -> Deployment:
+    """Check the catalog against ``datacenter`` and allocate subnets; raise all problems at once."""
+    stacks = known_stacks(project_dir) or [stack]
+    problems: list[Problem] = list(_check_pool_overlap(project_dir, datacenter))
+    here: list[tuple[str, Service]] = []
+    for label, service in catalog:
+        for i, name in enumerate(service.datacenters or []):
+            if name not in stacks:
+                problems.append(Problem(label, f"datacenters[{i}]",
+                                        f"unknown datacenter {name!r}; valid: {', '.join(stacks)}"))
+        if service.datacenters is None or stack in service.datacenters:
+            here.append((label, service))
+            problems.extend(_check_service(label, service, datacenter))
+    try:
+        subnets = allocate_subnets(
+            datacenter.cidr_pool, {service.name: service.network.prefix_length for _, service in here}
+        )
+    except PoolExhausted as exc:
+        problems.append(Problem(stack_file(stack), f"config.{DATACENTER_KEY}.cidr_pool",
+                                f"{datacenter.cidr_pool} ({exc.available} addresses) cannot fit the catalog's "
+                                f"subnets ({exc.needed} addresses; no room for {exc.name!r}'s "
+                                f"/{exc.prefix_length}); use a larger pool or smaller prefix_length values"))
+        subnets = {}
+    if problems:
+        raise CatalogError(problems)
+    services = tuple(
+        ServiceDeployment(service=service, source_file=label, subnet=subnets[service.name],
+                          ingress=_grants(service, datacenter))
+        for label, service in sorted(here, key=lambda item: item[1].name)
+    )
+    return Deployment(stack=stack, datacenter=datacenter, services=services,
+                      catalog=tuple(s for _, s in sorted(catalog, key=lambda item: item[1].name)))
+
+
+def load_deployment(project_dir: Path, stack: str, raw_datacenter: object | None = None) -> Deployment:
+    """Load and check everything one stack needs.
+
+    ``raw_datacenter`` is the ``webex-cloud:datacenter`` config object as the Pulumi engine hands
+    it over; when None it is read from the stack file (the offline tools' path).
+    """
+    if raw_datacenter is None:
+        raw_datacenter = read_stack_config(project_dir, stack).get(DATACENTER_KEY)
+    datacenter_error: CatalogError | None = None
+    try:
+        datacenter = parse_datacenter(raw_datacenter, stack)
+    except CatalogError as exc:
+        datacenter_error = exc
+    try:
+        catalog = load_catalog(project_dir)
+    except CatalogError as exc:
+        raise CatalogError([*(datacenter_error.problems if datacenter_error else []), *exc.problems]) from None
+    if datacenter_error is not None:
+        raise datacenter_error
+    return resolve(project_dir, stack, datacenter, catalog)
+

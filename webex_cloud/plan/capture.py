@@ -1,0 +1,180 @@
+"""Run the real Pulumi program under the SDK's mock engine and capture every registration.
+
+Nothing here changes what the program does: it is executed from ``__main__.py`` with the stack's
+own config, exactly as the Pulumi language host would run it, and only the engine side (the
+resource monitor) is replaced by a recorder.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks, settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from webex_cloud.config.errors import CatalogError, Problem
+from webex_cloud.config.loader import PROJECT, read_stack_config, stack_file
+
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+_ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+_ID_NAMESPACE = uuid.UUID("5d3c1f1e-6f0a-4b8e-9f1e-7e0b9a3c2d10")
+
+
+def _clean(value: Any) -> Any:
+    """Wire form -> plan form: secrets hidden, whole floats as ints (protobuf numbers are doubles)."""
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _SECRET_SIG:
+            return "[secret]"
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value == _UNKNOWN:
+        return "[unknown]"
+    return value
+
+
+@dataclass
+class Registration:
+    """One RegisterResourceRequest as the engine received it, plus the URN and ID it was given."""
+
+    urn: str
+    id: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    provider: str
+    inputs: dict[str, Any]
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    protect: bool
+    delete_before_replace: bool
+    ignore_changes: list[str]
+    replace_on_changes: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        implicit = {urn for urns in self.property_dependencies.values() for urn in urns}
+        return {
+            "urn": self.urn,
+            "id": self.id,
+            "type": self.type,
+            "name": self.name,
+            "custom": self.custom,
+            "parent": self.parent,
+            "provider": self.provider,
+            "inputs": self.inputs,
+            "dependencies": self.dependencies,
+            "propertyDependencies": self.property_dependencies,
+            "dependsOn": sorted(set(self.dependencies) - implicit),
+            "protect": self.protect,
+            "deleteBeforeReplace": self.delete_before_replace,
+            "ignoreChanges": self.ignore_changes,
+            "replaceOnChanges": self.replace_on_changes,
+        }
+
+
+class PlanMocks(pulumi.runtime.Mocks):
+    """Deterministic IDs derived from the URN, and inputs echoed back as state."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return str(uuid.uuid5(_ID_NAMESPACE, f"{args.typ}::{args.name}")), dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        # Lookups (e.g. the external network by name) answer with an ID derived from the query.
+        key = ",".join(f"{k}={args.args[k]}" for k in sorted(args.args))
+        return {"id": str(uuid.uuid5(_ID_NAMESPACE, f"{args.token}::{key}")), **args.args}, []
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """The SDK's MockMonitor, keeping the full request of every registration."""
+
+    def __init__(self, mock: pulumi.runtime.Mocks) -> None:
+        super().__init__(mock)
+        self.registrations: list[Registration] = []
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The engine qualifies a child's type with its parent's *whole* type chain; the SDK's mock
+        # keeps only the last link. Plans must carry the URNs a real deployment has, so that they
+        # can be compared with the state of a stack deployed by the Pulumi CLI. Like the engine,
+        # children of the root stack get no prefix.
+        parent_type = parent.split("::")[2] if parent else _ROOT_STACK_TYPE
+        if parent_type != _ROOT_STACK_TYPE:
+            type_ = parent_type + "$" + type_
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == _ROOT_STACK_TYPE:
+            return response
+        raw = json_format.MessageToDict(request.object, preserving_proto_field_name=True)
+        self.registrations.append(
+            Registration(
+                urn=response.urn,
+                id=response.id,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent,
+                provider=request.provider,
+                inputs=_clean(raw),
+                dependencies=sorted(set(request.dependencies)),
+                property_dependencies={
+                    key: sorted(set(deps.urns)) for key, deps in sorted(request.propertyDependencies.items())
+                    if deps.urns
+                },
+                protect=bool(request.protect),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                ignore_changes=list(request.ignoreChanges),
+                replace_on_changes=list(request.replaceOnChanges),
+            )
+        )
+        return response
+
+
+def _engine_config(project_dir: Path, stack: str) -> tuple[dict[str, str], list[str]]:
+    """The stack file's config as the engine passes it: every value a string, objects as JSON."""
+    values: dict[str, str] = {}
+    secrets: list[str] = []
+    for key, value in read_stack_config(project_dir, stack).items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            # Encrypted with the stack's secrets provider: the plan never needs (or sees) the value.
+            values[key] = "[secret]"
+            secrets.append(key)
+        elif isinstance(value, str):
+            values[key] = value
+        else:
+            values[key] = json.dumps(value)
+    return values, secrets
+
+
+def run_program(project_dir: Path, stack: str) -> list[Registration]:
+    """Run ``project_dir/__main__.py`` for ``stack`` under mocks; return what it registered.
+
+    Raises CatalogError for invalid input (the program's own RunError carries the same text).
+    """
+    config, secret_keys = _engine_config(project_dir, stack)
+    monitor = RecordingMonitor(PlanMocks())
+    settings.ROOT.set(None)  # each render is a fresh stack, also when several run in one process
+    mocks.set_mocks(PlanMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    set_all_config(config, secret_keys)
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    program = project_dir / "__main__.py"
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    except pulumi.RunError as error:
+        raise CatalogError([Problem(stack_file(stack), "", str(error))]) from None
+    return monitor.registrations

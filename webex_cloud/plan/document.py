@@ -1,0 +1,95 @@
+"""The plan document (docs/plan-format.md) and its short human summary."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from webex_cloud.config.loader import PROJECT, load_deployment
+from webex_cloud.config.resolved import Deployment
+from webex_cloud.plan.capture import Registration, run_program
+
+FORMAT = "webex-cloud.plan/v1"
+POD_TYPE = "webex:compute:Pod"
+SERVICE_TYPE = "webex:service:Service"
+VOLUME_GROUP_TYPE = "webex:storage:VolumeGroup"
+SERVER_GROUP_TYPE = "openstack:compute/serverGroup:ServerGroup"
+INSTANCE_TYPE = "openstack:compute/instance:Instance"
+VOLUME_TYPE = "openstack:blockstorage/volume:Volume"
+
+
+def _services(deployment: Deployment, registrations: list[Registration]) -> dict[str, Any]:
+    children: dict[str, list[Registration]] = defaultdict(list)
+    for reg in registrations:
+        children[reg.parent].append(reg)
+    by_type_name = {(reg.type, reg.name): reg for reg in registrations}
+    services: dict[str, Any] = {}
+    for item in deployment.services:
+        name = item.service.name
+        service = by_type_name[(SERVICE_TYPE, name)]
+        pods, groups = [], []
+        for child in sorted(children[service.urn], key=lambda r: r.urn):
+            members = children[child.urn]
+            if child.type == POD_TYPE:
+                pods.append({
+                    "name": child.name,
+                    "server_group": next(r.urn for r in members if r.type == SERVER_GROUP_TYPE),
+                    "instances": [r.urn for r in members if r.type == INSTANCE_TYPE],
+                })
+            elif child.type == VOLUME_GROUP_TYPE:
+                replicas = [r for r in members if r.type == VOLUME_TYPE]
+                groups.append({
+                    "name": child.name,
+                    "key": f"{deployment.stack}/{name}/{child.name.removeprefix(name + '-')}",
+                    "replicas": [r.urn for r in replicas],
+                })
+        services[name] = {"subnet": str(item.subnet), "owner": item.service.owner, "pods": pods,
+                          "volume_groups": groups}
+    return services
+
+
+def render_plan(stack: str, *, project_dir: Path) -> dict[str, Any]:
+    """The plan document of ``stack``: validated input, then the real program under mocks.
+
+    Raises CatalogError (before anything runs) when the catalog or stack config is invalid.
+    """
+    deployment = load_deployment(project_dir, stack)
+    registrations = sorted(run_program(project_dir, stack), key=lambda r: r.urn)
+    return {
+        "format": FORMAT,
+        "project": PROJECT,
+        "stack": stack,
+        "datacenter": deployment.datacenter.model_dump(mode="json"),
+        "services": _services(deployment, registrations),
+        "resources": [reg.to_json() for reg in registrations],
+    }
+
+
+def dumps(plan: dict[str, Any]) -> str:
+    """Canonical JSON: two renders of the same input are byte-identical."""
+    return json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def summary(plan: dict[str, Any]) -> str:
+    """A few lines a reviewer reads before opening the JSON."""
+    resources = plan["resources"]
+    services = plan["services"]
+    by_type = Counter(r["type"] for r in resources if r["custom"])
+    lines = [
+        f"stack {plan['stack']}: {len(resources)} resources "
+        f"({sum(by_type.values())} cloud resources, {len(services)} services)",
+        "",
+        f"  {'service':<22} {'subnet':<16} {'pods':>4} {'instances':>9} {'volumes':>7}  volume groups",
+    ]
+    for name, service in sorted(services.items()):
+        instances = sum(len(p["instances"]) for p in service["pods"])
+        volumes = sum(len(g["replicas"]) for g in service["volume_groups"])
+        groups = ", ".join(f"{g['name'].removeprefix(name + '-')} x{len(g['replicas'])}"
+                           for g in service["volume_groups"]) or "-"
+        lines.append(f"  {name:<22} {service['subnet']:<16} {len(service['pods']):>4} {instances:>9} "
+                     f"{volumes:>7}  {groups}")
+    lines += ["", "  by type:"]
+    lines += [f"    {count:>5}  {kind}" for kind, count in sorted(by_type.items())]
+    return "\n".join(lines)
