@@ -33,7 +33,8 @@ class Datacenter(pulumi.ComponentResource):
         )
         on_cloud = pulumi.ResourceOptions(parent=self, provider=provider)
         external = openstack.networking.get_network_output(
-            name=dc.external_network, external=True,
+            name=dc.external_network,
+            external=True,
             opts=pulumi.InvokeOutputOptions(parent=self, provider=provider),
         )
         router = openstack.networking.Router(
@@ -48,7 +49,9 @@ class Datacenter(pulumi.ComponentResource):
             item.service.name: Service(
                 item.service.name,
                 ServiceArgs(
-                    deployment=item, datacenter=dc.name, availability_zones=tuple(dc.availability_zones),
+                    deployment=item,
+                    datacenter=dc.name,
+                    availability_zones=tuple(dc.availability_zones),
                     router_id=router.id,
                 ),
                 pulumi.ResourceOptions(parent=self, providers=[provider]),

@@ -36,7 +36,9 @@ class ServiceNetwork(pulumi.ComponentResource):
     subnet_id: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
 
-    def __init__(self, name: str, args: ServiceNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: ServiceNetworkArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("webex:network:ServiceNetwork", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = ownership_tags(args.service, args.owner, args.datacenter)
@@ -60,8 +62,11 @@ class ServiceNetwork(pulumi.ComponentResource):
             f"{name}-router-interface", router_id=args.router_id, subnet_id=subnet.id, opts=child
         )
         group = openstack.networking.SecGroup(
-            f"{name}-sg", name=label, description=f"ingress of {args.service} in {args.datacenter}",
-            tags=tags, opts=child,
+            f"{name}-sg",
+            name=label,
+            description=f"ingress of {args.service} in {args.datacenter}",
+            tags=tags,
+            opts=child,
         )
         for index, grant in enumerate(args.ingress):
             openstack.networking.SecGroupRule(
@@ -81,5 +86,10 @@ class ServiceNetwork(pulumi.ComponentResource):
         self.subnet_id = subnet.id
         self.security_group_id = group.id
         self.register_outputs(
-            {"network_id": network.id, "subnet_id": subnet.id, "security_group_id": group.id, "cidr": str(args.cidr)}
+            {
+                "network_id": network.id,
+                "subnet_id": subnet.id,
+                "security_group_id": group.id,
+                "cidr": str(args.cidr),
+            }
         )

@@ -77,8 +77,11 @@ class Pod(pulumi.ComponentResource):
                     f"{instance_name}-port",
                     name=f"{args.datacenter}-{instance_name}",
                     network_id=args.network_id,
-                    fixed_ips=[openstack.networking.PortFixedIpArgs(subnet_id=args.subnet_id,
-                                                                    ip_address=next(addresses))],
+                    fixed_ips=[
+                        openstack.networking.PortFixedIpArgs(
+                            subnet_id=args.subnet_id, ip_address=next(addresses)
+                        )
+                    ],
                     security_group_ids=[args.security_group_id],
                     opts=pulumi.ResourceOptions(parent=self),
                 )
@@ -97,7 +100,9 @@ class Pod(pulumi.ComponentResource):
                         "role": member.role,
                     },
                     scheduler_hints=[hint],
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[after] if after is not None else None),
+                    opts=pulumi.ResourceOptions(
+                        parent=self, depends_on=[after] if after is not None else None
+                    ),
                 )
                 self.instances.setdefault(member.role, []).append(instance)
                 first = first or instance
@@ -106,5 +111,8 @@ class Pod(pulumi.ComponentResource):
         self.first_instance = first
         self.server_group_id = group.id
         self.register_outputs(
-            {"server_group_id": group.id, "instance_ids": [i.id for group_ in self.instances.values() for i in group_]}
+            {
+                "server_group_id": group.id,
+                "instance_ids": [i.id for group_ in self.instances.values() for i in group_],
+            }
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -39,15 +40,21 @@ class Service(pulumi.ComponentResource):
         self.network = ServiceNetwork(
             name,
             ServiceNetworkArgs(
-                service=service.name, owner=service.owner, datacenter=args.datacenter,
-                cidr=args.deployment.subnet, router_id=args.router_id, ingress=args.deployment.ingress,
+                service=service.name,
+                owner=service.owner,
+                datacenter=args.datacenter,
+                cidr=args.deployment.subnet,
+                router_id=args.router_id,
+                ingress=args.deployment.ingress,
             ),
             child,
         )
 
         # Every pod's hint names the server groups of all the others, which exist only once the
         # pods are constructed: deferred outputs break that cycle without creating anything in apply().
-        deferred = [pulumi.deferred_output() for _ in range(service.pods.count)]
+        deferred: list[tuple[pulumi.Output[str], Callable[[pulumi.Output[str]], None]]] = [
+            pulumi.deferred_output() for _ in range(service.pods.count)
+        ]
         per_pod = sum(member.count for member in service.pods.members)
         first_address = args.deployment.subnet.network_address + RESERVED_ADDRESSES
         self.pods = []
@@ -57,10 +64,14 @@ class Service(pulumi.ComponentResource):
             pod = Pod(
                 pod_name,
                 PodArgs(
-                    service=service.name, owner=service.owner, datacenter=args.datacenter, pod_name=pod_name,
+                    service=service.name,
+                    owner=service.owner,
+                    datacenter=args.datacenter,
+                    pod_name=pod_name,
                     members=service.pods.members,
                     availability_zone=args.availability_zones[index % len(args.availability_zones)],
-                    network_id=self.network.network_id, subnet_id=self.network.subnet_id,
+                    network_id=self.network.network_id,
+                    subnet_id=self.network.subnet_id,
                     security_group_id=self.network.security_group_id,
                     fixed_ips=[str(first_address + index * per_pod + k) for k in range(per_pod)],
                     sibling_group_ids=pulumi.Output.all(*siblings),
@@ -82,8 +93,14 @@ class Service(pulumi.ComponentResource):
                 VolumeGroup(
                     f"{service.name}-{group.name}",
                     VolumeGroupArgs(
-                        service=service.name, owner=service.owner, datacenter=args.datacenter, group=group.name,
-                        size_gb=group.size_gb, volume_type=group.type, replicas=group.replicas, attach_to=attach,
+                        service=service.name,
+                        owner=service.owner,
+                        datacenter=args.datacenter,
+                        group=group.name,
+                        size_gb=group.size_gb,
+                        volume_type=group.type,
+                        replicas=group.replicas,
+                        attach_to=attach,
                     ),
                     child,
                 )

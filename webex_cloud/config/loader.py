@@ -6,7 +6,7 @@ nothing was changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from webex_cloud.config.cidr import PoolExhausted, allocate_subnets
@@ -48,16 +48,81 @@ def read_stack_config(project_dir: Path, stack: str) -> dict[str, object]:
     return {str(k): v for k, v in document["config"].items()}
 
 
+def _unique(values: list[str], what: str, label: str, path: Callable[[int], str]) -> Iterator[Problem]:
+    first: dict[str, int] = {}
+    for index, value in enumerate(values):
+        if value in first:
+            yield Problem(
+                label,
+                path(index),
+                f"{what} {value!r} is already used by "
+                f"{path(first[value]).rsplit('.', 1)[0].rsplit('.', 1)[-1]}; names must be unique",
+            )
+        first.setdefault(value, index)
+
+
+def _check_datacenter(dc: Datacenter, label: str) -> Iterator[Problem]:
+    prefix = f"config.{DATACENTER_KEY}"
+    yield from _unique([h.name for h in dc.hosts], "host", label, lambda i: f"{prefix}.hosts[{i}].name")
+    for index, host in enumerate(dc.hosts):
+        if host.availability_zone not in dc.availability_zones:
+            yield Problem(
+                label,
+                f"{prefix}.hosts[{index}].availability_zone",
+                f"zone {host.availability_zone!r} is not declared; declared: "
+                f"{', '.join(dc.availability_zones)}",
+            )
+    owner: dict[str, str] = {}
+    for domain, backends in sorted(dc.failure_domains.items()):
+        for index, backend in enumerate(backends):
+            if backend in owner:
+                yield Problem(
+                    label,
+                    f"{prefix}.failure_domains.{domain}[{index}]",
+                    f"backend {backend!r} is already in failure domain {owner[backend]!r}; "
+                    "a backend belongs to exactly one",
+                )
+            owner.setdefault(backend, domain)
+
+
 def parse_datacenter(raw: object, stack: str) -> Datacenter:
     label = stack_file(stack)
     if raw is None:
-        raise CatalogError([Problem(label, f"config.{DATACENTER_KEY}", "required; describe the datacenter here")])
-    datacenter = validate(Datacenter, raw, label, prefix=f"config.{DATACENTER_KEY}")
-    if datacenter.name != stack:
         raise CatalogError(
-            [Problem(label, f"config.{DATACENTER_KEY}.name", f"must equal the stack name {stack!r}")]
+            [Problem(label, f"config.{DATACENTER_KEY}", "required; describe the datacenter here")]
         )
+    datacenter = validate(Datacenter, raw, label, prefix=f"config.{DATACENTER_KEY}")
+    problems = list(_check_datacenter(datacenter, label))
+    if datacenter.name != stack:
+        problems.append(
+            Problem(label, f"config.{DATACENTER_KEY}.name", f"must equal the stack name {stack!r}")
+        )
+    if problems:
+        raise CatalogError(problems)
     return datacenter
+
+
+def _check_service_shape(label: str, service: Service) -> Iterator[Problem]:
+    """Problems inside one service file that involve several of its fields."""
+    groups = service.volume_groups
+    yield from _unique([g.name for g in groups], "volume group", label, lambda i: f"volume_groups[{i}].name")
+    roles = [m.role for m in service.pods.members]
+    for index, group in enumerate(groups):
+        if group.attach_to is None:
+            continue
+        if group.attach_to not in roles:
+            yield Problem(
+                label,
+                f"volume_groups[{index}].attach_to",
+                f"no pod member has role {group.attach_to!r}; valid roles: {', '.join(roles)}",
+            )
+        elif group.replicas > service.pods.count:
+            yield Problem(
+                label,
+                f"volume_groups[{index}].replicas",
+                f"{group.replicas} replicas are attached one per pod but the service has "
+                f"{service.pods.count} pods; lower replicas or raise pods.count",
+            )
 
 
 def load_catalog(project_dir: Path) -> list[tuple[str, Service]]:
@@ -74,6 +139,7 @@ def load_catalog(project_dir: Path) -> list[tuple[str, Service]]:
         except CatalogError as exc:
             problems.extend(exc.problems)
             continue
+        problems.extend(_check_service_shape(label, service))
         if service.name != path.stem:
             problems.append(Problem(label, "name", f"must match the file name: rename to {path.stem!r}"))
         services.append((label, service))
@@ -81,7 +147,9 @@ def load_catalog(project_dir: Path) -> list[tuple[str, Service]]:
     for label, service in services:
         if service.name in by_name:
             problems.append(
-                Problem(label, "name", f"service {service.name!r} is already defined in {by_name[service.name]}")
+                Problem(
+                    label, "name", f"service {service.name!r} is already defined in {by_name[service.name]}"
+                )
             )
         by_name.setdefault(service.name, label)
     if problems:
@@ -94,45 +162,69 @@ def _check_service(label: str, service: Service, dc: Datacenter) -> Iterator[Pro
     flavors, images = sorted(dc.flavors), sorted(dc.images)
     for i, member in enumerate(service.pods.members):
         if member.flavor not in dc.flavors:
-            yield Problem(label, f"pods.members[{i}].flavor",
-                          f"flavor {member.flavor!r} is not offered in {dc.name}; valid: {', '.join(flavors)}")
+            yield Problem(
+                label,
+                f"pods.members[{i}].flavor",
+                f"flavor {member.flavor!r} is not offered in {dc.name}; valid: {', '.join(flavors)}",
+            )
         if member.image not in dc.images:
-            yield Problem(label, f"pods.members[{i}].image",
-                          f"image {member.image!r} is not offered in {dc.name}; valid: {', '.join(images)}")
+            yield Problem(
+                label,
+                f"pods.members[{i}].image",
+                f"image {member.image!r} is not offered in {dc.name}; valid: {', '.join(images)}",
+            )
     for i, rule in enumerate(service.network.ingress):
         if rule.source not in dc.sources:
-            yield Problem(label, f"network.ingress[{i}].source",
-                          f"unknown source {rule.source!r} in {dc.name}; valid: {', '.join(sorted(dc.sources))}")
+            yield Problem(
+                label,
+                f"network.ingress[{i}].source",
+                f"unknown source {rule.source!r} in {dc.name}; valid: {', '.join(sorted(dc.sources))}",
+            )
     for i, group in enumerate(service.volume_groups):
         if group.type not in dc.volume_types:
-            yield Problem(label, f"volume_groups[{i}].type",
-                          f"volume type {group.type!r} is not offered in {dc.name}; "
-                          f"valid: {', '.join(sorted(dc.volume_types))}")
+            yield Problem(
+                label,
+                f"volume_groups[{i}].type",
+                f"volume type {group.type!r} is not offered in {dc.name}; "
+                f"valid: {', '.join(sorted(dc.volume_types))}",
+            )
         if group.replicas > len(dc.failure_domains):
-            yield Problem(label, f"volume_groups[{i}].replicas",
-                          f"{group.replicas} replicas need {group.replicas} storage failure domains but {dc.name} "
-                          f"has {len(dc.failure_domains)} ({', '.join(sorted(dc.failure_domains))}); "
-                          f"use at most {len(dc.failure_domains)}")
+            yield Problem(
+                label,
+                f"volume_groups[{i}].replicas",
+                f"{group.replicas} replicas need {group.replicas} storage failure domains but {dc.name} "
+                f"has {len(dc.failure_domains)} ({', '.join(sorted(dc.failure_domains))}); "
+                f"use at most {len(dc.failure_domains)}",
+            )
     if service.pods.count > len(dc.hosts):
-        yield Problem(label, "pods.count",
-                      f"{service.pods.count} pods need {service.pods.count} distinct hosts but {dc.name} has "
-                      f"{len(dc.hosts)}; use at most {len(dc.hosts)}")
+        yield Problem(
+            label,
+            "pods.count",
+            f"{service.pods.count} pods need {service.pods.count} distinct hosts but {dc.name} has "
+            f"{len(dc.hosts)}; use at most {len(dc.hosts)}",
+        )
     instances = service.pods.count * sum(m.count for m in service.pods.members)
     usable = 2 ** (32 - service.network.prefix_length) - RESERVED_ADDRESSES - 1
     if instances > usable:
-        yield Problem(label, "network.prefix_length",
-                      f"a /{service.network.prefix_length} leaves {usable} addresses for instances but the service "
-                      f"has {instances}; use a prefix_length of at most {_prefix_for(instances)}")
+        yield Problem(
+            label,
+            "network.prefix_length",
+            f"a /{service.network.prefix_length} leaves {usable} addresses for instances but the service "
+            f"has {instances}; use a prefix_length of at most {_prefix_for(instances)}",
+        )
     known = [m for m in service.pods.members if m.flavor in dc.flavors]
     vcpus = sum(dc.flavors[m.flavor].vcpus * m.count for m in known)
     ram = sum(dc.flavors[m.flavor].ram_mb * m.count for m in known)
     largest_cpu = max(h.vcpus for h in dc.hosts)
     largest_ram = max(h.ram_mb for h in dc.hosts)
     if vcpus > largest_cpu or ram > largest_ram:
-        yield Problem(label, "pods.members",
-                      f"one pod needs {vcpus} vCPUs and {ram} MB RAM on a single host, but the largest host in "
-                      f"{dc.name} has {largest_cpu} vCPUs and {largest_ram} MB; use smaller flavors or fewer "
-                      "instances per pod")
+        yield Problem(
+            label,
+            "pods.members",
+            f"one pod needs {vcpus} vCPUs and {ram} MB RAM on a single host, but the largest host in "
+            f"{dc.name} has {largest_cpu} vCPUs and {largest_ram} MB; use smaller flavors or fewer "
+            "instances per pod",
+        )
 
 
 def _prefix_for(instances: int) -> int:
@@ -169,9 +261,12 @@ def _check_pool_overlap(project_dir: Path, dc: Datacenter) -> Iterator[Problem]:
         except CatalogError:
             continue  # the peer's own run reports its problems; here only the overlap matters
         if dc.cidr_pool.overlaps(peer_dc.cidr_pool):
-            yield Problem(stack_file(dc.name), f"config.{DATACENTER_KEY}.cidr_pool",
-                          f"{dc.cidr_pool} overlaps {peer}'s pool {peer_dc.cidr_pool}; datacenter pools "
-                          "must be disjoint")
+            yield Problem(
+                stack_file(dc.name),
+                f"config.{DATACENTER_KEY}.cidr_pool",
+                f"{dc.cidr_pool} overlaps {peer}'s pool {peer_dc.cidr_pool}; datacenter pools "
+                "must be disjoint",
+            )
 
 
 def resolve(
@@ -184,8 +279,11 @@ def resolve(
     for label, service in catalog:
         for i, name in enumerate(service.datacenters or []):
             if name not in stacks:
-                problems.append(Problem(label, f"datacenters[{i}]",
-                                        f"unknown datacenter {name!r}; valid: {', '.join(stacks)}"))
+                problems.append(
+                    Problem(
+                        label, f"datacenters[{i}]", f"unknown datacenter {name!r}; valid: {', '.join(stacks)}"
+                    )
+                )
         if service.datacenters is None or stack in service.datacenters:
             here.append((label, service))
             problems.extend(_check_service(label, service, datacenter))
@@ -194,20 +292,33 @@ def resolve(
             datacenter.cidr_pool, {service.name: service.network.prefix_length for _, service in here}
         )
     except PoolExhausted as exc:
-        problems.append(Problem(stack_file(stack), f"config.{DATACENTER_KEY}.cidr_pool",
-                                f"{datacenter.cidr_pool} ({exc.available} addresses) cannot fit the catalog's "
-                                f"subnets ({exc.needed} addresses; no room for {exc.name!r}'s "
-                                f"/{exc.prefix_length}); use a larger pool or smaller prefix_length values"))
+        problems.append(
+            Problem(
+                stack_file(stack),
+                f"config.{DATACENTER_KEY}.cidr_pool",
+                f"{datacenter.cidr_pool} ({exc.available} addresses) cannot fit the catalog's "
+                f"subnets ({exc.needed} addresses; no room for {exc.name!r}'s "
+                f"/{exc.prefix_length}); use a larger pool or smaller prefix_length values",
+            )
+        )
         subnets = {}
     if problems:
         raise CatalogError(problems)
     services = tuple(
-        ServiceDeployment(service=service, source_file=label, subnet=subnets[service.name],
-                          ingress=_grants(service, datacenter))
+        ServiceDeployment(
+            service=service,
+            source_file=label,
+            subnet=subnets[service.name],
+            ingress=_grants(service, datacenter),
+        )
         for label, service in sorted(here, key=lambda item: item[1].name)
     )
-    return Deployment(stack=stack, datacenter=datacenter, services=services,
-                      catalog=tuple(s for _, s in sorted(catalog, key=lambda item: item[1].name)))
+    return Deployment(
+        stack=stack,
+        datacenter=datacenter,
+        services=services,
+        catalog=tuple(s for _, s in sorted(catalog, key=lambda item: item[1].name)),
+    )
 
 
 def load_deployment(project_dir: Path, stack: str, raw_datacenter: object | None = None) -> Deployment:
@@ -226,8 +337,9 @@ def load_deployment(project_dir: Path, stack: str, raw_datacenter: object | None
     try:
         catalog = load_catalog(project_dir)
     except CatalogError as exc:
-        raise CatalogError([*(datacenter_error.problems if datacenter_error else []), *exc.problems]) from None
+        raise CatalogError(
+            [*(datacenter_error.problems if datacenter_error else []), *exc.problems]
+        ) from None
     if datacenter_error is not None:
         raise datacenter_error
     return resolve(project_dir, stack, datacenter, catalog)
-

@@ -127,31 +127,9 @@ class Service(StrictModel):
     description: str = ""
     datacenters: list[Name] | None = None
     """Datacenters the service runs in; omitted means all of them."""
-    network: ServiceNetwork = ServiceNetwork()
+    network: ServiceNetwork = ServiceNetwork(prefix_length=24)
     pods: Pods
     volume_groups: list[VolumeGroup] = []
-
-    @model_validator(mode="after")
-    def _volume_groups_consistent(self) -> Service:
-        names = [g.name for g in self.volume_groups]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"volume group names must be unique; repeated: {', '.join(dupes)}")
-        roles = [m.role for m in self.pods.members]
-        for group in self.volume_groups:
-            if group.attach_to is None:
-                continue
-            if group.attach_to not in roles:
-                raise ValueError(
-                    f"volume group {group.name!r} attaches to role {group.attach_to!r}, "
-                    f"which no pod member has; valid roles: {', '.join(roles)}"
-                )
-            if group.replicas > self.pods.count:
-                raise ValueError(
-                    f"volume group {group.name!r} attaches {group.replicas} replicas (one per pod) "
-                    f"but the service has {self.pods.count} pods; lower replicas or raise pods.count"
-                )
-        return self
 
 
 class Flavor(StrictModel):
@@ -204,36 +182,8 @@ class Datacenter(StrictModel):
     """Flavor allow-list with sizes (used for placement checks)."""
     volume_types: list[OpenStackName] = Field(min_length=1)
     """Cinder volume type allow-list."""
-    failure_domains: dict[Name, list[BackendName]] = Field(min_length=1)
+    failure_domains: dict[Name, Annotated[list[BackendName], Field(min_length=1)]] = Field(min_length=1)
     """Storage failure domains, each a named set of Cinder backends."""
     hosts: list[ComputeHost] = Field(min_length=1)
     """Compute host inventory."""
     controllers: ControllerPlane
-
-    @model_validator(mode="after")
-    def _inventory_consistent(self) -> Datacenter:
-        problems: list[str] = []
-        names = [h.name for h in self.hosts]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            problems.append(f"host names must be unique; repeated: {', '.join(dupes)}")
-        for host in self.hosts:
-            if host.availability_zone not in self.availability_zones:
-                problems.append(
-                    f"host {host.name!r} is in availability zone {host.availability_zone!r}, "
-                    f"which is not declared; declared: {', '.join(self.availability_zones)}"
-                )
-        seen: dict[str, str] = {}
-        for domain, backends in sorted(self.failure_domains.items()):
-            if not backends:
-                problems.append(f"failure domain {domain!r} lists no backends")
-            for backend in backends:
-                if backend in seen:
-                    problems.append(
-                        f"backend {backend!r} is in failure domains {seen[backend]!r} and {domain!r}; "
-                        "a backend belongs to exactly one"
-                    )
-                seen[backend] = domain
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self

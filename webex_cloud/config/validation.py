@@ -53,7 +53,9 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
     loc = tuple(error["loc"])
     if kind == "extra_forbidden":
         parent = _type_at(model, loc[:-1])
-        valid = sorted(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
+        valid = (
+            sorted(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
+        )
         key = str(loc[-1])
         hint = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
         text = f"unknown key {key!r}"

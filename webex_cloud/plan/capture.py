@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import runpy
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,8 +116,8 @@ class RecordingMonitor(mocks.MockMonitor):
             type_ = parent_type + "$" + type_
         return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == _ROOT_STACK_TYPE:
             return response
         raw = json_format.MessageToDict(request.object, preserving_proto_field_name=True)
@@ -132,7 +133,8 @@ class RecordingMonitor(mocks.MockMonitor):
                 inputs=_clean(raw),
                 dependencies=sorted(set(request.dependencies)),
                 property_dependencies={
-                    key: sorted(set(deps.urns)) for key, deps in sorted(request.propertyDependencies.items())
+                    key: sorted(set(deps.urns))
+                    for key, deps in sorted(request.propertyDependencies.items())
                     if deps.urns
                 },
                 protect=bool(request.protect),
@@ -160,21 +162,32 @@ def _engine_config(project_dir: Path, stack: str) -> tuple[dict[str, str], list[
     return values, secrets
 
 
-def run_program(project_dir: Path, stack: str) -> list[Registration]:
-    """Run ``project_dir/__main__.py`` for ``stack`` under mocks; return what it registered.
-
-    Raises CatalogError for invalid input (the program's own RunError carries the same text).
-    """
-    config, secret_keys = _engine_config(project_dir, stack)
+def run_under_mocks(
+    program: Callable[[], None], stack: str, config: dict[str, str], secret_keys: list[str]
+) -> list[Registration]:
+    """Run ``program`` as a Pulumi program of ``stack`` under the recording mock engine."""
     monitor = RecordingMonitor(PlanMocks())
     settings.ROOT.set(None)  # each render is a fresh stack, also when several run in one process
     mocks.set_mocks(PlanMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
     set_all_config(config, secret_keys)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    program = project_dir / "__main__.py"
+    _sync_await(run_pulumi_func(program))
+    return monitor.registrations
+
+
+def run_program(project_dir: Path, stack: str) -> list[Registration]:
+    """Run ``project_dir/__main__.py`` for ``stack`` under mocks, as the language host would.
+
+    Raises CatalogError for invalid input (the program's own RunError carries the same text).
+    """
+    config, secret_keys = _engine_config(project_dir, stack)
+    main = str(project_dir / "__main__.py")
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        return run_under_mocks(lambda: _run_path(main), stack, config, secret_keys)
     except pulumi.RunError as error:
         raise CatalogError([Problem(stack_file(stack), "", str(error))]) from None
-    return monitor.registrations
+
+
+def _run_path(path: str) -> None:
+    runpy.run_path(path, run_name="__main__")

@@ -20,8 +20,12 @@ def main(argv: list[str]) -> int:
         "desired-state graph as JSON (build/plan/<stack>.json) with a short summary.",
     )
     parser.add_argument("--stack", action="append", help="stack to render (repeatable; default: every stack)")
-    parser.add_argument("--project", type=Path, default=PROJECT_DIR, help="project folder (default: this checkout)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: <project>/build/plan)")
+    parser.add_argument(
+        "--project", type=Path, default=PROJECT_DIR, help="project folder (default: this checkout)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: <project>/build/plan)"
+    )
     args = parser.parse_args(argv)
     stacks = args.stack or known_stacks(args.project)
     out_dir: Path = args.out or args.project / "build" / "plan"

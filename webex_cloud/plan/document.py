@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,41 +12,45 @@ from webex_cloud.config.resolved import Deployment
 from webex_cloud.plan.capture import Registration, run_program
 
 FORMAT = "webex-cloud.plan/v1"
-POD_TYPE = "webex:compute:Pod"
-SERVICE_TYPE = "webex:service:Service"
-VOLUME_GROUP_TYPE = "webex:storage:VolumeGroup"
 SERVER_GROUP_TYPE = "openstack:compute/serverGroup:ServerGroup"
 INSTANCE_TYPE = "openstack:compute/instance:Instance"
 VOLUME_TYPE = "openstack:blockstorage/volume:Volume"
 
 
 def _services(deployment: Deployment, registrations: list[Registration]) -> dict[str, Any]:
-    children: dict[str, list[Registration]] = defaultdict(list)
-    for reg in registrations:
-        children[reg.parent].append(reg)
-    by_type_name = {(reg.type, reg.name): reg for reg in registrations}
+    """Per service, the URNs of its pods and replicas in creation order (pod N, member order)."""
+    urn = {(reg.type, reg.name): reg.urn for reg in registrations}
     services: dict[str, Any] = {}
     for item in deployment.services:
-        name = item.service.name
-        service = by_type_name[(SERVICE_TYPE, name)]
-        pods, groups = [], []
-        for child in sorted(children[service.urn], key=lambda r: r.urn):
-            members = children[child.urn]
-            if child.type == POD_TYPE:
-                pods.append({
-                    "name": child.name,
-                    "server_group": next(r.urn for r in members if r.type == SERVER_GROUP_TYPE),
-                    "instances": [r.urn for r in members if r.type == INSTANCE_TYPE],
-                })
-            elif child.type == VOLUME_GROUP_TYPE:
-                replicas = [r for r in members if r.type == VOLUME_TYPE]
-                groups.append({
-                    "name": child.name,
-                    "key": f"{deployment.stack}/{name}/{child.name.removeprefix(name + '-')}",
-                    "replicas": [r.urn for r in replicas],
-                })
-        services[name] = {"subnet": str(item.subnet), "owner": item.service.owner, "pods": pods,
-                          "volume_groups": groups}
+        service = item.service
+        pods = [
+            {
+                "name": f"{service.name}-pod-{index}",
+                "server_group": urn[(SERVER_GROUP_TYPE, f"{service.name}-pod-{index}-group")],
+                "instances": [
+                    urn[(INSTANCE_TYPE, f"{service.name}-pod-{index}-{member.role}-{ordinal}")]
+                    for member in service.pods.members
+                    for ordinal in range(member.count)
+                ],
+            }
+            for index in range(service.pods.count)
+        ]
+        groups = [
+            {
+                "name": f"{service.name}-{group.name}",
+                "key": f"{deployment.stack}/{service.name}/{group.name}",
+                "replicas": [
+                    urn[(VOLUME_TYPE, f"{service.name}-{group.name}-{r}")] for r in range(group.replicas)
+                ],
+            }
+            for group in service.volume_groups
+        ]
+        services[service.name] = {
+            "subnet": str(item.subnet),
+            "owner": service.owner,
+            "pods": pods,
+            "volume_groups": groups,
+        }
     return services
 
 
@@ -86,10 +90,17 @@ def summary(plan: dict[str, Any]) -> str:
     for name, service in sorted(services.items()):
         instances = sum(len(p["instances"]) for p in service["pods"])
         volumes = sum(len(g["replicas"]) for g in service["volume_groups"])
-        groups = ", ".join(f"{g['name'].removeprefix(name + '-')} x{len(g['replicas'])}"
-                           for g in service["volume_groups"]) or "-"
-        lines.append(f"  {name:<22} {service['subnet']:<16} {len(service['pods']):>4} {instances:>9} "
-                     f"{volumes:>7}  {groups}")
+        groups = (
+            ", ".join(
+                f"{g['name'].removeprefix(name + '-')} x{len(g['replicas'])}"
+                for g in service["volume_groups"]
+            )
+            or "-"
+        )
+        lines.append(
+            f"  {name:<22} {service['subnet']:<16} {len(service['pods']):>4} {instances:>9} "
+            f"{volumes:>7}  {groups}"
+        )
     lines += ["", "  by type:"]
     lines += [f"    {count:>5}  {kind}" for kind, count in sorted(by_type.items())]
     return "\n".join(lines)

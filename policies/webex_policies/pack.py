@@ -1,0 +1,280 @@
+"""The CrossGuard policies: thin adapters from the SDK's arguments to the plain rule functions.
+
+An adapter filters on the type tokens its rule is about (before touching any property, so the
+other resources cost nothing), thaws the properties (unknowns made explicit), parses its config,
+and reports what the rule returns. Policies that need facts about the datacenter (allow-lists,
+failure domains, hosts, the other datacenter's shape) get them from policy config; when the
+config is absent they report "not applicable" with the reason instead of guessing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    PolicyConfigSchema,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from webex_policies import inventory, resource_rules, stack_rules
+from webex_policies.model import (
+    INSTANCE,
+    LB_MEMBER,
+    LB_MEMBERS,
+    LOAD_BALANCER,
+    PORT,
+    SEC_GROUP_RULE,
+    SERVER_GROUP,
+    SUBNET,
+    VOLUME,
+    Resource,
+)
+from webex_policies.params import (
+    AdminPortsParams,
+    AllowListParams,
+    ConfigError,
+    ControllerPairParams,
+    CrossDatacenterParams,
+    FailureDomainParams,
+    InstanceMembershipParams,
+    InventoryParams,
+    RedundancyParams,
+    RequiredMetadataParams,
+    SecretsParams,
+    ServerGroupParams,
+)
+from webex_policies.values import thaw
+
+PACK_NAME = "webex-cloud-policies"
+
+
+
+class _ParamCache:
+    """Parse each distinct config once: the SDK hands every Analyze call a fresh copy of it."""
+
+    def __init__(self, policy: str, parse: Callable[[Mapping[str, Any]], Any]) -> None:
+        self._policy, self._parse = policy, parse
+        self._cache: dict[str, Any] = {}
+
+    def get(self, config: Mapping[str, Any]) -> Any:
+        key = json.dumps(config, sort_keys=True, default=str)
+        if key not in self._cache:
+            try:
+                self._cache[key] = self._parse(config)
+            except ConfigError as error:
+                raise ConfigError(f"policy {self._policy}: {error}") from None
+        return self._cache[key]
+
+
+def _no_params(_config: Mapping[str, Any]) -> None:
+    return None
+
+
+def _resource(args: ResourceValidationArgs) -> Resource:
+    return Resource(
+        type=args.resource_type, urn=args.urn, name=args.name, props=thaw(args.props),
+        protect=bool(args.opts.protect), parent=args.opts.parent or "",
+    )
+
+
+def _stack_resources(resources: Iterable[PolicyResource], types: frozenset[str]) -> list[Resource]:
+    return [
+        Resource(
+            type=r.resource_type, urn=r.urn, name=r.name, props=thaw(r.props), protect=bool(r.opts.protect),
+            parent=r.parent.urn if r.parent is not None else "",
+            dependencies=tuple(d.urn for d in r.dependencies),
+            property_dependencies={k: tuple(d.urn for d in v) for k, v in r.property_dependencies.items()},
+        )
+        for r in resources
+        if r.resource_type in types
+    ]
+
+
+def resource_policy(
+    name: str,
+    description: str,
+    types: Iterable[str],
+    rule: Callable[[Resource, Any], list[str]],
+    level: EnforcementLevel,
+    params: type[Any] | None = None,
+    missing_config: str = "",
+) -> ResourceValidationPolicy:
+    """Wrap ``rule(resource, params)`` as a ResourceValidationPolicy filtered on ``types``."""
+    wanted = frozenset(types)
+    cache = _ParamCache(name, params.parse if params is not None else _no_params)
+
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if args.resource_type not in wanted:
+            return
+        parsed = cache.get(args.get_config())
+        if params is not None and parsed is None:
+            args.not_applicable(missing_config)
+        for message in rule(_resource(args), parsed):
+            report(message, None)
+
+    return ResourceValidationPolicy(
+        name=name, description=description, validate=validate, enforcement_level=level,
+        config_schema=_schema(params),
+    )
+
+
+def stack_policy(
+    name: str,
+    description: str,
+    types: Iterable[str],
+    rule: Callable[[list[Resource], Any], list[stack_rules.Violation]],
+    level: EnforcementLevel,
+    params: type[Any] | None = None,
+    missing_config: str = "",
+) -> StackValidationPolicy:
+    """Wrap ``rule(resources, params)`` as a StackValidationPolicy over the resources of ``types``."""
+    wanted = frozenset(types)
+    cache = _ParamCache(name, params.parse if params is not None else _no_params)
+
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        parsed = cache.get(args.get_config())
+        if params is not None and parsed is None:
+            args.not_applicable(missing_config)
+        for message, urn in rule(_stack_resources(args.resources, wanted), parsed):
+            report(message, urn)
+
+    return StackValidationPolicy(
+        name=name, description=description, validate=validate, enforcement_level=level,
+        config_schema=_schema(params),
+    )
+
+
+def _schema(params: type[Any] | None) -> PolicyConfigSchema | None:
+    if params is None:
+        return None
+    return PolicyConfigSchema(properties=params.SCHEMA, required=getattr(params, "REQUIRED", None))
+
+
+def _facts(what: str) -> str:
+    return (f"no {what} in policy config; generate it with "
+            "`python -m webex_cloud policy --stack <stack> --write-config <file>`")
+
+
+def policies() -> list[Policy]:
+    """Every policy of the pack, in the order the CLI lists them."""
+    mandatory, advisory = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
+    return [
+        resource_policy(
+            "volume-protected",
+            "Volumes hold the only copies of service data: each must be protected so that no refactoring "
+            "or replacement can delete one without an explicit unprotect.",
+            [VOLUME], lambda r, _p: resource_rules.volume_protected(r), mandatory,
+        ),
+        resource_policy(
+            "volume-group-hints",
+            "Every volume belongs to a volume group and carries its diversity hints; without them the "
+            "Cinder filter cannot keep the group's replicas in distinct storage failure domains.",
+            [VOLUME], lambda r, _p: resource_rules.volume_diversity_hints(r), mandatory,
+        ),
+        resource_policy(
+            "instance-in-pod-or-controller-pair",
+            "Every instance belongs to a pod (affinity server group plus the pod hints) or to the "
+            "controller pair; anything else escapes the placement guarantees of the Nova filter.",
+            [INSTANCE], resource_rules.instance_membership, mandatory, InstanceMembershipParams,
+        ),
+        resource_policy(
+            "server-group-policy-valid",
+            "Server group policies must be one Nova knows (affinity, anti-affinity, soft-affinity, "
+            "soft-anti-affinity); a misspelled policy is rejected at deploy time or leaves a pod unplaced.",
+            [SERVER_GROUP], resource_rules.server_group_policy, mandatory, ServerGroupParams,
+        ),
+        resource_policy(
+            "no-admin-port-open-to-world",
+            "Security group rules must not open SSH, RDP or other admin ports to 0.0.0.0/0 or ::/0: "
+            "exposed admin ports are the first thing Internet scanners find.",
+            [SEC_GROUP_RULE], resource_rules.admin_port_exposure, mandatory, AdminPortsParams,
+        ),
+        resource_policy(
+            "no-plaintext-secret-in-instance",
+            "Instance metadata, user data and injected files are readable by anything on the instance and "
+            "by Nova API users; passwords, private keys and tokens must come from a secret store instead.",
+            [INSTANCE], resource_rules.plaintext_secrets, mandatory, SecretsParams,
+        ),
+        resource_policy(
+            "datacenter-allow-lists",
+            "Instances use only the images and flavors (and volumes only the volume types) the datacenter "
+            "publishes: those are patched, licensed and sized for its hosts.",
+            [INSTANCE, VOLUME], resource_rules.allow_lists, mandatory, AllowListParams,
+            _facts("image/flavor allow-list"),
+        ),
+        resource_policy(
+            "required-metadata",
+            "Instances and volumes carry service, owner and datacenter metadata so that operators know "
+            "whom to call and policies can group them by service.",
+            [INSTANCE, VOLUME], resource_rules.required_metadata, advisory, RequiredMetadataParams,
+        ),
+        stack_policy(
+            "volume-replicas-within-failure-domains",
+            "A volume group cannot have more replicas than the datacenter has storage failure domains: "
+            "two replicas in one domain are lost together.",
+            [VOLUME], lambda rs, p: stack_rules.replicas_within_failure_domains(inventory.build(rs), p),
+            mandatory, FailureDomainParams, _facts("failure-domain count"),
+        ),
+        stack_policy(
+            "service-redundancy",
+            "Each service runs at least two pods, and each volume group it declares at least two replicas, "
+            "so that losing one host or one failure domain does not take it down.",
+            [INSTANCE, VOLUME], lambda rs, p: stack_rules.service_redundancy(inventory.build(rs), p),
+            mandatory, RedundancyParams,
+        ),
+        stack_policy(
+            "service-subnets-disjoint",
+            "No two service subnets overlap: they share the datacenter router, and an overlap breaks "
+            "routing and mixes the services' traffic.",
+            [SUBNET], lambda rs, _p: stack_rules.subnets_disjoint(rs), mandatory,
+        ),
+        stack_policy(
+            "pod-affinity-server-groups",
+            "Each pod's instances are all in one hard-affinity server group of their own; otherwise the "
+            "pod is not kept on one host.",
+            [INSTANCE, SERVER_GROUP], _pod_groups, mandatory,
+        ),
+        stack_policy(
+            "controller-pair-anti-affinity",
+            "The controller pair is in one hard anti-affinity server group behind the load balancer VIP, "
+            "so that losing one host never stops the API or the schedulers.",
+            [INSTANCE, SERVER_GROUP, LOAD_BALANCER, PORT, LB_MEMBER, LB_MEMBERS], _controller_pair,
+            mandatory, ControllerPairParams,
+        ),
+        stack_policy(
+            "pods-fit-host-inventory",
+            "A service cannot have more pods than the datacenter has compute hosts: its pods must never "
+            "share a host, so the extra pods could never be scheduled.",
+            [INSTANCE], lambda rs, p: stack_rules.pods_fit_inventory(inventory.build(rs), p),
+            mandatory, InventoryParams, _facts("host count"),
+        ),
+        stack_policy(
+            "cross-datacenter-same-shape",
+            "A service deployed in both datacenters has the same pods, roles and volume groups in each, "
+            "unless the catalog runs it in one only: a failover must find the same capacity.",
+            [INSTANCE, VOLUME],
+            lambda rs, p: stack_rules.same_shape_across_datacenters(inventory.build(rs), p),
+            mandatory, CrossDatacenterParams, _facts("shape of the other datacenter"),
+        ),
+    ]
+
+
+def _pod_groups(resources: list[Resource], _params: None) -> list[stack_rules.Violation]:
+    groups = [r for r in resources if r.type == SERVER_GROUP]
+    return stack_rules.pod_affinity_groups(inventory.build(resources), groups)
+
+
+def _controller_pair(resources: list[Resource], params: ControllerPairParams) -> list[stack_rules.Violation]:
+    view = inventory.build(resources, params.controller_roles)
+    groups = [r for r in resources if r.type == SERVER_GROUP]
+    frontends = [r for r in resources if r.type in (LOAD_BALANCER, PORT, LB_MEMBER, LB_MEMBERS)]
+    return stack_rules.controller_pair(view, groups, frontends, params)

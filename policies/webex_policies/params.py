@@ -1,0 +1,364 @@
+"""Typed parameters of each policy, their JSON config schema, and parsing with defaults.
+
+The Pulumi CLI validates a policy's config against the schema announced in GetAnalyzerInfo and
+fills in the schema's ``default`` values before calling Configure; the harness does the same. A
+policy still parses its config here (defaults again, types checked) so that it behaves the same
+when run with no config at all, and so that a bad value stops it with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+from webex_policies.model import INSTANCE, VOLUME
+
+
+class ConfigError(ValueError):
+    """A policy config value has the wrong type; the message names the policy and the key."""
+
+
+def _string_list(config: Mapping[str, Any], key: str, default: list[str] | None = None) -> tuple[str, ...]:
+    value = config.get(key, default)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key!r} must be a list of strings, not {value!r}")
+    return tuple(value)
+
+
+def _int(config: Mapping[str, Any], key: str, default: int | None = None) -> int | None:
+    value = config.get(key, default)
+    if value is None:
+        return None
+    # JSON numbers arrive as floats through protobuf Struct; a whole float is an int.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise ConfigError(f"{key!r} must be a whole number, not {value!r}")
+    return int(value)
+
+
+STRING_LIST: Final = {"type": "array", "items": {"type": "string"}}
+
+# --- resource policies -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstanceMembershipParams:
+    controller_roles: frozenset[str]
+    """Instance roles (metadata ``role``) that make up the controller pair rather than a pod."""
+
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "controllerRoles": {**STRING_LIST, "default": ["controller"],
+                            "description": "metadata roles of the controller pair's instances"},
+    }
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> InstanceMembershipParams:
+        return cls(frozenset(_string_list(config, "controllerRoles", ["controller"])))
+
+
+NOVA_SERVER_GROUP_POLICIES: Final = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
+
+
+@dataclass(frozen=True)
+class ServerGroupParams:
+    allowed: frozenset[str]
+    """Server group policies that may be used."""
+
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "allowedPolicies": {
+            "type": "array", "items": {"type": "string", "enum": list(NOVA_SERVER_GROUP_POLICIES)},
+            "default": list(NOVA_SERVER_GROUP_POLICIES),
+            "description": "server group policies allowed (a subset of what Nova accepts)",
+        },
+    }
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> ServerGroupParams:
+        allowed = _string_list(config, "allowedPolicies", list(NOVA_SERVER_GROUP_POLICIES))
+        unknown = sorted(set(allowed) - set(NOVA_SERVER_GROUP_POLICIES))
+        if unknown:
+            raise ConfigError(f"'allowedPolicies' has {unknown}, which Nova does not know")
+        return cls(frozenset(allowed))
+
+
+DEFAULT_ADMIN_PORTS: Final = [22, 23, 3389, 5900, "5985-5986", "2375-2376", "2379-2380", 6443, 10250]
+_PORT_SPEC = re.compile(r"^\d{1,5}(-\d{1,5})?$")
+
+
+@dataclass(frozen=True)
+class AdminPortsParams:
+    admin_ports: tuple[int | str, ...]
+    """Ports (or ``low-high`` ranges) that must never be open to the world."""
+
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "adminPorts": {
+            "type": "array", "items": {"type": ["integer", "string"]}, "default": DEFAULT_ADMIN_PORTS,
+            "description": "admin ports or 'low-high' ranges (SSH, telnet, RDP, VNC, WinRM, Docker, etcd, "
+                           "Kubernetes API, kubelet)",
+        },
+    }
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> AdminPortsParams:
+        raw = config.get("adminPorts", DEFAULT_ADMIN_PORTS)
+        ports: list[int | str] = []
+        for item in raw if isinstance(raw, list) else [raw]:
+            if isinstance(item, (int, float)) and not isinstance(item, bool) and int(item) == item:
+                ports.append(int(item))
+            elif isinstance(item, str) and _PORT_SPEC.match(item):
+                ports.append(item)
+            else:
+                raise ConfigError(f"'adminPorts' entries are ports or 'low-high' ranges, not {item!r}")
+        return cls(tuple(ports))
+
+
+DEFAULT_SECRET_WORDS: Final = r"pass(word|wd)?|secret|token|private[_-]?key|api[_-]?key|credential"
+
+
+@dataclass(frozen=True)
+class SecretsParams:
+    key_pattern: re.Pattern[str]
+    """Matches metadata keys that name a secret."""
+    assignment_pattern: re.Pattern[str]
+    """Matches ``<secret word> = value`` / ``: value`` lines in user data and injected files."""
+    allowed_keys: frozenset[str]
+    """Metadata keys that match the pattern but are known not to hold secrets."""
+
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "secretWords": {"type": "string", "default": DEFAULT_SECRET_WORDS,
+                        "description": "regular expression of words that mark a secret (case-insensitive)"},
+        "allowedKeys": {**STRING_LIST, "default": [],
+                        "description": "metadata keys that look secret but are not (e.g. 'token_ttl')"},
+    }
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> SecretsParams:
+        words = config.get("secretWords", DEFAULT_SECRET_WORDS)
+        if not isinstance(words, str):
+            raise ConfigError(f"'secretWords' must be a regular expression string, not {words!r}")
+        try:
+            key_pattern = re.compile(rf"(^|[_\-.])({words})($|[_\-.])", re.IGNORECASE)
+            # A value is a reference, not a secret, when it is a template or a lookup: ${X}, {{ x }}, <x>.
+            assignment = re.compile(
+                rf"(?P<key>[\w.\-]*({words})[\w.\-]*)['\"]?[ \t]*[:=][ \t]*"
+                r"(?![ \t'\"]*(\$\{|\{\{|<|$))['\"]?\S+",
+                re.IGNORECASE | re.MULTILINE,
+            )
+        except re.error as error:
+            raise ConfigError(f"'secretWords' is not a valid regular expression: {error}") from None
+        return cls(key_pattern, assignment, frozenset(_string_list(config, "allowedKeys", [])))
+
+
+@dataclass(frozen=True)
+class AllowListParams:
+    images: tuple[str, ...]
+    flavors: tuple[str, ...]
+    volume_types: tuple[str, ...]
+    """Empty: volume types are not checked."""
+    datacenter_label: str
+
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "datacenter": {"type": "string", "description": "datacenter the lists belong to (for messages)"},
+        "images": {**STRING_LIST, "description": "Glance image names allowed in this datacenter"},
+        "flavors": {**STRING_LIST, "description": "Nova flavor names allowed in this datacenter"},
+        "volumeTypes": {**STRING_LIST, "description": "Cinder volume types allowed in this datacenter"},
+    }
+    REQUIRED: ClassVar[list[str]] = ["images", "flavors"]
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> AllowListParams | None:
+        """None when the lists are not configured: the policy then cannot judge and says so."""
+        if "images" not in config or "flavors" not in config:
+            return None
+        datacenter = config.get("datacenter", "the datacenter")
+        return cls(
+            _string_list(config, "images"), _string_list(config, "flavors"),
+            _string_list(config, "volumeTypes"), str(datacenter),
+        )
+
+
+@dataclass(frozen=True)
+class RequiredMetadataParams:
+    keys: tuple[str, ...]
+    resource_types: frozenset[str]
+    datacenter: str | None
+    """When set, the ``datacenter`` metadata must equal it."""
+
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "keys": {**STRING_LIST, "default": ["service", "owner", "datacenter"],
+                 "description": "metadata keys every resource of the listed types must carry"},
+        "resourceTypes": {**STRING_LIST, "default": [INSTANCE, VOLUME],
+                          "description": "type tokens of the resources that carry metadata"},
+        "datacenter": {"type": "string", "description": "the stack's datacenter name"},
+    }
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> RequiredMetadataParams:
+        datacenter = config.get("datacenter")
+        return cls(
+            _string_list(config, "keys", ["service", "owner", "datacenter"]),
+            frozenset(_string_list(config, "resourceTypes", [INSTANCE, VOLUME])),
+            datacenter if isinstance(datacenter, str) and datacenter else None,
+        )
+
+
+# --- stack policies ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailureDomainParams:
+    failure_domains: int
+
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "failureDomains": {"type": "integer", "minimum": 1,
+                           "description": "number of storage failure domains in this datacenter"},
+    }
+    REQUIRED: ClassVar[list[str]] = ["failureDomains"]
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> FailureDomainParams | None:
+        count = _int(config, "failureDomains")
+        return None if count is None else cls(count)
+
+
+@dataclass(frozen=True)
+class RedundancyParams:
+    min_pods: int
+    min_replicas: int
+
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "minPods": {"type": "integer", "minimum": 1, "default": 2,
+                    "description": "pods every service needs to survive the loss of a host"},
+        "minReplicas": {"type": "integer", "minimum": 1, "default": 2,
+                        "description": "replicas every volume group needs to survive a failure domain"},
+    }
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> RedundancyParams:
+        return cls(_int(config, "minPods", 2) or 2, _int(config, "minReplicas", 2) or 2)
+
+
+@dataclass(frozen=True)
+class InventoryParams:
+    hosts: int
+
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "hosts": {"type": "integer", "minimum": 1, "description": "compute hosts in this datacenter"},
+    }
+    REQUIRED: ClassVar[list[str]] = ["hosts"]
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> InventoryParams | None:
+        hosts = _int(config, "hosts")
+        return None if hosts is None else cls(hosts)
+
+
+@dataclass(frozen=True)
+class ControllerPairParams:
+    controller_roles: frozenset[str]
+    pair_size: int
+    vip: str | None
+    """The API VIP the pair must be behind; None: any load balancer or VIP port will do."""
+
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "controllerRoles": InstanceMembershipParams.SCHEMA["controllerRoles"],
+        "pairSize": {"type": "integer", "minimum": 2, "default": 2, "description": "controllers in the pair"},
+        "vip": {"type": "string", "description": "address of the load balancer VIP in front of the pair"},
+    }
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> ControllerPairParams:
+        vip = config.get("vip")
+        return cls(
+            frozenset(_string_list(config, "controllerRoles", ["controller"])),
+            _int(config, "pairSize", 2) or 2,
+            vip if isinstance(vip, str) and vip else None,
+        )
+
+
+@dataclass(frozen=True)
+class ServiceShape:
+    """What a service looks like in one datacenter: what must match across datacenters."""
+
+    pods: int
+    roles: Mapping[str, int]
+    """Role -> instances of that role over all pods."""
+    volume_groups: Mapping[str, int]
+    """Volume group name -> replicas."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pods": self.pods, "roles": dict(sorted(self.roles.items())),
+                "volumeGroups": dict(sorted(self.volume_groups.items()))}
+
+    @classmethod
+    def from_json(cls, raw: Any, where: str) -> ServiceShape:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where} must be an object with pods, roles and volumeGroups")
+        pods = _int(raw, "pods", 0) or 0
+        roles, groups = raw.get("roles", {}), raw.get("volumeGroups", {})
+        for key, value in (("roles", roles), ("volumeGroups", groups)):
+            if not isinstance(value, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()
+            ):
+                raise ConfigError(f"{where}.{key} must map names to counts, not {value!r}")
+        return cls(pods, {k: int(v) for k, v in roles.items()}, {k: int(v) for k, v in groups.items()})
+
+
+SHAPE_SCHEMA: Final = {
+    "type": "object",
+    "properties": {
+        "pods": {"type": "integer"},
+        "roles": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "volumeGroups": {"type": "object", "additionalProperties": {"type": "integer"}},
+    },
+    "required": ["pods", "roles", "volumeGroups"],
+}
+
+
+@dataclass(frozen=True)
+class CrossDatacenterParams:
+    datacenter: str
+    peers: Mapping[str, Mapping[str, ServiceShape]]
+    """Other datacenter -> service -> its shape there."""
+    restricted: Mapping[str, frozenset[str]]
+    """Services the catalog runs in some datacenters only -> those datacenters."""
+
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "datacenter": {"type": "string", "description": "this stack's datacenter"},
+        "peers": {
+            "type": "object",
+            "description": "other datacenter -> service -> shape there (from that stack's plan)",
+            "additionalProperties": {"type": "object", "additionalProperties": SHAPE_SCHEMA},
+        },
+        "serviceDatacenters": {
+            "type": "object", "default": {},
+            "description": "services the catalog restricts to some datacenters -> those datacenters",
+            "additionalProperties": STRING_LIST,
+        },
+    }
+    REQUIRED: ClassVar[list[str]] = ["datacenter", "peers"]
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> CrossDatacenterParams | None:
+        datacenter, peers = config.get("datacenter"), config.get("peers")
+        if not isinstance(datacenter, str) or peers is None:
+            return None
+        if not isinstance(peers, dict):
+            raise ConfigError(f"'peers' must map datacenters to their services, not {peers!r}")
+        parsed = {
+            peer: {
+                name: ServiceShape.from_json(shape, f"peers.{peer}.{name}")
+                for name, shape in (services.items() if isinstance(services, dict) else [])
+            }
+            for peer, services in peers.items()
+        }
+        restricted_raw = config.get("serviceDatacenters", {})
+        if not isinstance(restricted_raw, dict):
+            raise ConfigError(
+                f"'serviceDatacenters' must map services to datacenters, not {restricted_raw!r}"
+            )
+        restricted = {name: frozenset(_string_list(restricted_raw, name)) for name in restricted_raw}
+        return cls(datacenter, parsed, restricted)

@@ -1,0 +1,312 @@
+"""Resource rules: one plain function per rule, judging one resource, returning violation messages.
+
+Every function takes a :class:`~webex_policies.model.Resource` (thawed inputs) and its typed
+parameters, and returns the messages to report; an empty list means compliant. A function is only
+called for the type tokens its policy filters on (see :mod:`webex_policies.pack`); it still checks
+the type itself so that calling it on anything else is harmless. Unknown values never produce a
+message: a rule reports only what is certain whatever the unknown turns out to be.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from webex_policies.model import INSTANCE, SEC_GROUP_RULE, SERVER_GROUP, VOLUME, Resource
+from webex_policies.params import (
+    AdminPortsParams,
+    AllowListParams,
+    InstanceMembershipParams,
+    RequiredMetadataParams,
+    SecretsParams,
+    ServerGroupParams,
+)
+from webex_policies.values import UNKNOWN, get_path, known
+from webex_scheduler_filters import hints
+
+
+def _hint_entries(resource: Resource) -> list[Any]:
+    """The ``schedulerHints`` list (the provider takes a list with one entry), or [UNKNOWN]."""
+    value = resource.props.get("schedulerHints")
+    if value is UNKNOWN:
+        return [UNKNOWN]
+    return value if isinstance(value, list) else []
+
+
+def _has_text(value: Any) -> bool:
+    """A present, non-blank string; an unknown counts as present (it will be filled in)."""
+    return value is UNKNOWN or (isinstance(value, str) and value.strip() != "")
+
+
+def volume_protected(resource: Resource) -> list[str]:
+    """Volumes hold the only copies of service data: deleting one must take an explicit unprotect."""
+    if resource.type != VOLUME or resource.protect:
+        return []
+    return [f"volume {resource.label()} is not protected; register it with protect=True"]
+
+
+def volume_diversity_hints(resource: Resource) -> list[str]:
+    """A replica without the volume-group hint is placed blind: two replicas may share a failure domain."""
+    if resource.type != VOLUME:
+        return []
+    group = get_path(resource.props, "metadata", hints.VOLUME_GROUP_METADATA_KEY)
+    if not known(group):
+        return []
+    if not _has_text(group):
+        return [
+            f"volume {resource.label()} has no metadata {hints.VOLUME_GROUP_METADATA_KEY!r}; every volume "
+            "belongs to a volume group so the Cinder filter can find its sibling replicas"
+        ]
+    entries = _hint_entries(resource)
+    if UNKNOWN in entries:
+        return []
+    for entry in entries:
+        extra = get_path(entry, "additionalProperties")
+        if not known(extra):
+            return []
+        hinted = get_path(extra, hints.CINDER_VOLUME_GROUP_HINT)
+        replica = get_path(extra, hints.CINDER_REPLICA_HINT)
+        if not (known(hinted) and known(replica)):
+            return []
+        if hinted == group and _has_text(replica):
+            return []
+    return [
+        f"volume {resource.label()} (group {group!r}) lacks the scheduler hints "
+        f"{hints.CINDER_VOLUME_GROUP_HINT}={group!r} and {hints.CINDER_REPLICA_HINT}=<n>; without them "
+        "the Cinder filter cannot keep its replicas in distinct failure domains"
+    ]
+
+
+def instance_membership(resource: Resource, params: InstanceMembershipParams) -> list[str]:
+    """An instance outside a pod or the controller pair escapes every placement guarantee we make."""
+    if resource.type != INSTANCE:
+        return []
+    metadata = resource.props.get("metadata")
+    if not known(metadata):
+        return []
+    role = get_path(metadata, "role")
+    pod = get_path(metadata, "pod")
+    if not (known(role) and known(pod)):
+        return []
+    entries = _hint_entries(resource)
+    if UNKNOWN in entries:
+        return []
+    groups = [get_path(entry, "group") for entry in entries]
+    has_group = any(_has_text(g) for g in groups)
+    if isinstance(role, str) and role in params.controller_roles:
+        if has_group:
+            return []
+        return [
+            f"controller instance {resource.label()} has no server group hint; the controller pair must "
+            "be in its anti-affinity server group"
+        ]
+    if not _has_text(pod):
+        return [
+            f"instance {resource.label()} is neither in a pod (metadata 'pod') nor a controller "
+            f"(metadata role in {sorted(params.controller_roles)}); every instance must be placed by one"
+        ]
+    problems = []
+    if not has_group:
+        problems.append(f"pod instance {resource.label()} has no server group hint (schedulerHints[].group)")
+    for entry in entries:
+        extra = get_path(entry, "additionalProperties")
+        if not known(extra):
+            return problems
+        hinted_pod = get_path(extra, hints.NOVA_POD_HINT)
+        hinted_service = get_path(extra, hints.NOVA_SERVICE_HINT)
+        if not (known(hinted_pod) and known(hinted_service)):
+            return problems
+        if hinted_pod == pod and _has_text(hinted_service):
+            return problems
+    problems.append(
+        f"pod instance {resource.label()} (pod {pod!r}) lacks the scheduler hints "
+        f"{hints.NOVA_POD_HINT}={pod!r} and {hints.NOVA_SERVICE_HINT}=<datacenter>/<service>; the Nova "
+        "filter cannot keep the service's pods on different hosts without them"
+    )
+    return problems
+
+
+def server_group_policy(resource: Resource, params: ServerGroupParams) -> list[str]:
+    """Nova rejects or silently ignores a misspelled policy: a pod would then not stay together."""
+    if resource.type != SERVER_GROUP:
+        return []
+    value = resource.props.get("policies")
+    if not known(value):
+        return []
+    # Older provider versions took a one-element list; both spellings reach Nova as one policy.
+    names = value if isinstance(value, list) else [value]
+    if any(not known(name) for name in names):
+        return []
+    if len(names) == 1 and names[0] in params.allowed:
+        return []
+    return [
+        f"server group {resource.label()} has policies {value!r}; it must be exactly one of "
+        f"{', '.join(sorted(params.allowed))}"
+    ]
+
+
+def _port_ranges(spec: Iterable[int | str]) -> list[tuple[int, int]]:
+    ranges = []
+    for item in spec:
+        if isinstance(item, int):
+            ranges.append((item, item))
+        else:
+            low, _, high = str(item).partition("-")
+            ranges.append((int(low), int(high or low)))
+    return ranges
+
+
+def _is_world(prefix: str) -> bool:
+    try:
+        return ipaddress.ip_network(prefix, strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def admin_port_exposure(resource: Resource, params: AdminPortsParams) -> list[str]:
+    """SSH, RDP and other admin ports open to the whole Internet are the first thing scanners find."""
+    if resource.type != SEC_GROUP_RULE:
+        return []
+    props = resource.props
+    direction, protocol = props.get("direction"), props.get("protocol")
+    prefix, remote_group = props.get("remoteIpPrefix"), props.get("remoteGroupId")
+    low, high = props.get("portRangeMin"), props.get("portRangeMax")
+    if not all(known(v) for v in (direction, protocol, prefix, remote_group, low, high)):
+        return []
+    if direction != "ingress":
+        return []
+    if prefix in (None, ""):
+        # Neutron treats a rule with neither a prefix nor a remote group as open to every address.
+        if remote_group not in (None, ""):
+            return []
+        source = "any address (no remoteIpPrefix)"
+    elif isinstance(prefix, str) and _is_world(prefix):
+        source = prefix
+    else:
+        return []
+    proto = str(protocol).lower() if protocol not in (None, "") else "any"
+    if proto not in {"tcp", "udp", "any", "6", "17"}:
+        return []  # icmp and other port-less protocols have no admin ports
+    # An absent or zero range means every port (Neutron's convention).
+    rule_low = int(low) if isinstance(low, (int, float)) and low else 1
+    rule_high = int(high) if isinstance(high, (int, float)) and high else 65535
+    exposed = [
+        (a, b) for a, b in _port_ranges(params.admin_ports) if a <= rule_high and rule_low <= b
+    ]
+    if not exposed:
+        return []
+    ports = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in exposed)
+    return [
+        f"security group rule {resource.label()} opens admin port(s) {ports} "
+        f"({proto} {rule_low}-{rule_high}) "
+        f"to {source}; restrict it to an operator source range such as 'ops'"
+    ]
+
+
+_PEM_PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every known string inside ``value`` with its property path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")
+
+
+def plaintext_secrets(resource: Resource, params: SecretsParams) -> list[str]:
+    """Metadata and user data are readable by anyone on the instance and by Nova API users: no secrets."""
+    if resource.type != INSTANCE:
+        return []
+    problems = []
+    metadata = resource.props.get("metadata")
+    if isinstance(metadata, dict):
+        for key, value in sorted(metadata.items()):
+            if key in params.allowed_keys or not _has_text(value):
+                continue
+            if params.key_pattern.search(key):
+                problems.append(
+                    f"instance {resource.label()} carries secret-looking metadata key {key!r}; deliver "
+                    "secrets through a secret store, never in Nova metadata"
+                )
+    sources = [("metadata", metadata), ("userData", resource.props.get("userData")),
+               ("personalities", resource.props.get("personalities"))]
+    for name, value in sources:
+        for path, text in _strings(value, name):
+            if _PEM_PRIVATE_KEY.search(text):
+                problems.append(f"instance {resource.label()} has a private key in {path}")
+            elif name != "metadata":
+                match = params.assignment_pattern.search(text)
+                if match and match.group("key") not in params.allowed_keys:
+                    problems.append(
+                        f"instance {resource.label()} sets {match.group('key')!r} in plain text in {path}; "
+                        "fetch it at boot from a secret store instead"
+                    )
+    return problems
+
+
+def allow_lists(resource: Resource, params: AllowListParams) -> list[str]:
+    """Only images and flavors the datacenter publishes are patched, licensed and sized for its hosts."""
+    problems = []
+    if resource.type == INSTANCE:
+        image, flavor = resource.props.get("imageName"), resource.props.get("flavorName")
+        image_id, flavor_id = resource.props.get("imageId"), resource.props.get("flavorId")
+        if known(image) and known(image_id):
+            if image in (None, ""):
+                if image_id not in (None, ""):
+                    problems.append(
+                        f"instance {resource.label()} names its image by id; use imageName from the "
+                        f"allow-list ({', '.join(params.images)}) so it can be audited"
+                    )
+            elif image not in params.images:
+                problems.append(
+                    f"instance {resource.label()} uses image {image!r}, not in {params.datacenter_label}'s "
+                    f"allow-list: {', '.join(params.images)}"
+                )
+        if known(flavor) and known(flavor_id):
+            if flavor in (None, ""):
+                if flavor_id not in (None, ""):
+                    problems.append(
+                        f"instance {resource.label()} names its flavor by id; use flavorName from the "
+                        f"allow-list ({', '.join(params.flavors)})"
+                    )
+            elif flavor not in params.flavors:
+                problems.append(
+                    f"instance {resource.label()} uses flavor {flavor!r}, not in {params.datacenter_label}'s "
+                    f"allow-list: {', '.join(params.flavors)}"
+                )
+    elif resource.type == VOLUME and params.volume_types:
+        volume_type = resource.props.get("volumeType")
+        if known(volume_type) and volume_type not in (None, "") and volume_type not in params.volume_types:
+            problems.append(
+                f"volume {resource.label()} uses volume type {volume_type!r}, not in "
+                f"{params.datacenter_label}'s allow-list: {', '.join(params.volume_types)}"
+            )
+    return problems
+
+
+def required_metadata(resource: Resource, params: RequiredMetadataParams) -> list[str]:
+    """Without service, owner and datacenter an operator cannot tell whom to call about a resource."""
+    if resource.type not in params.resource_types:
+        return []
+    metadata = resource.props.get("metadata")
+    if not known(metadata):
+        return []
+    metadata = metadata if isinstance(metadata, dict) else {}
+    missing = [key for key in params.keys if not _has_text(metadata.get(key))]
+    problems = []
+    if missing:
+        problems.append(f"{resource.label()} lacks required metadata: {', '.join(missing)}")
+    datacenter = metadata.get("datacenter")
+    if params.datacenter and isinstance(datacenter, str) and datacenter and datacenter != params.datacenter:
+        problems.append(
+            f"{resource.label()} says datacenter {datacenter!r} but is deployed by stack "
+            f"{params.datacenter!r}"
+        )
+    return problems

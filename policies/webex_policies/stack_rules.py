@@ -1,0 +1,302 @@
+"""Stack rules: one plain function per rule over the whole stack, returning (message, urn) pairs.
+
+The URN says which resource the violation is about (the CLI shows it there); None means the stack
+as a whole. Like the resource rules, a stack rule reports only what unknowns cannot change: a count
+that is already too high stays too high, but a count that looks too low might not be.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from webex_policies import inventory
+from webex_policies.inventory import StackView
+from webex_policies.model import (
+    LB_MEMBER,
+    LB_MEMBERS,
+    LOAD_BALANCER,
+    PORT,
+    SERVER_GROUP,
+    SUBNET,
+    Resource,
+)
+from webex_policies.params import (
+    ControllerPairParams,
+    CrossDatacenterParams,
+    FailureDomainParams,
+    InventoryParams,
+    RedundancyParams,
+    ServiceShape,
+)
+from webex_policies.values import contains_unknown, get_path, known
+
+Violation = tuple[str, str | None]
+
+
+def _anchor(members: Sequence[Resource]) -> str | None:
+    """Where to report a finding about a group of resources: their common parent component."""
+    if not members:
+        return None
+    return members[0].parent or members[0].urn
+
+
+def replicas_within_failure_domains(view: StackView, params: FailureDomainParams) -> list[Violation]:
+    """Two replicas in one failure domain die together: a group cannot have more than there are domains."""
+    out: list[Violation] = []
+    for name, service in sorted(view.services.items()):
+        for group, replicas in sorted(service.volume_groups.items()):
+            if len(replicas) > params.failure_domains:
+                out.append((
+                    f"volume group {name}/{group} has {len(replicas)} replicas but the datacenter has "
+                    f"{params.failure_domains} storage failure domains; two replicas would share one",
+                    _anchor(replicas),
+                ))
+    return out
+
+
+def service_redundancy(view: StackView, params: RedundancyParams) -> list[Violation]:
+    """One pod or one replica is a single point of failure: a host or rack loss takes the service down."""
+    out: list[Violation] = []
+    for name, service in sorted(view.services.items()):
+        if len(service.pods) < params.min_pods and view.certain(name, pods=True):
+            out.append((
+                f"service {name} has {len(service.pods)} pod(s); it needs at least {params.min_pods} so that "
+                "losing one compute host leaves it running",
+                _anchor(next(iter(service.pods.values()), [])),
+            ))
+        if not view.certain(name, groups=True):
+            continue
+        for group, replicas in sorted(service.volume_groups.items()):
+            if len(replicas) < params.min_replicas:
+                out.append((
+                    f"volume group {name}/{group} has {len(replicas)} replica(s); it needs at least "
+                    f"{params.min_replicas} so that losing one failure domain keeps the data",
+                    _anchor(replicas),
+                ))
+    return out
+
+
+def pods_fit_inventory(view: StackView, params: InventoryParams) -> list[Violation]:
+    """Pods of one service never share a host: more pods than hosts can never all be scheduled."""
+    out: list[Violation] = []
+    for name, service in sorted(view.services.items()):
+        if len(service.pods) > params.hosts:
+            out.append((
+                f"service {name} has {len(service.pods)} pods but the datacenter has {params.hosts} compute "
+                "hosts; pods of one service need distinct hosts",
+                None,
+            ))
+    return out
+
+
+def subnets_disjoint(subnets: Sequence[Resource]) -> list[Violation]:
+    """Overlapping service subnets break routing on the shared router and leak traffic between services."""
+    networks: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, Resource]] = []
+    for subnet in subnets:
+        cidr = subnet.props.get("cidr")
+        if subnet.type != SUBNET or not isinstance(cidr, str):
+            continue  # unknown or absent (a subnet-pool allocation): nothing certain to compare
+        try:
+            networks.append((ipaddress.ip_network(cidr, strict=False), subnet))
+        except ValueError:
+            continue  # the provider rejects a malformed CIDR itself
+    # Sweep in address order: a subnet overlaps an earlier one iff it starts before the furthest end
+    # seen so far, so the check is O(n log n) instead of comparing every pair.
+    networks.sort(key=lambda item: (item[0].version, int(item[0].network_address), -item[0].prefixlen))
+    out: list[Violation] = []
+    reach: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, Resource] | None = None
+    for network, subnet in networks:
+        if reach is not None and reach[0].version == network.version and (
+            int(network.network_address) <= int(reach[0].broadcast_address)
+        ):
+            out.append((
+                f"subnet {subnet.label()} ({network}) overlaps subnet {reach[1].label()} ({reach[0]})",
+                subnet.urn,
+            ))
+            if int(network.broadcast_address) <= int(reach[0].broadcast_address):
+                continue
+        reach = (network, subnet)
+    return out
+
+
+def _hint_groups(instance: Resource, server_groups: dict[str, Resource]) -> list[Resource] | None:
+    """The server group(s) an instance's ``group`` hints name; None when that cannot be told yet.
+
+    The hints' property dependencies list every server group they were computed from, which for a
+    pod instance includes the sibling pods' groups (the anti-affinity hint). The one named by the
+    ``group`` hint is the one whose ``id`` output equals it; before the update ids are unknown, and
+    the group created by the same component (same parent) is the one.
+    """
+    hints_value = instance.props.get("schedulerHints")
+    entries = hints_value if isinstance(hints_value, list) else []
+    named = [get_path(entry, "group") for entry in entries]
+    candidates = [server_groups[urn] for urn in instance.property_dependencies.get("schedulerHints", ())
+                  if urn in server_groups]
+    same_parent = [g for g in candidates if instance.parent and g.parent == instance.parent]
+    ids_recorded = any(isinstance(g.props.get("id"), str) for g in candidates)
+    found: list[Resource] = []
+    for group_id in named:
+        if isinstance(group_id, str) and group_id and ids_recorded:
+            by_id = [g for g in candidates if g.props.get("id") == group_id]
+            if not by_id:
+                return None  # a group this stack does not create: nothing here to check it against
+            found.extend(by_id)
+        elif not known(group_id) or (isinstance(group_id, str) and group_id):
+            if len(same_parent) != 1:
+                return None
+            found.extend(same_parent)
+    if not found and contains_unknown(hints_value):
+        return None
+    return found
+
+
+def pod_affinity_groups(view: StackView, server_groups: Sequence[Resource]) -> list[Violation]:
+    """A pod is one host only if all its instances are in one hard-affinity group of its own."""
+    by_urn = {group.urn: group for group in server_groups if group.type == SERVER_GROUP}
+    owner: dict[str, str] = {}
+    out: list[Violation] = []
+    for name, service in sorted(view.services.items()):
+        for pod, instances in sorted(service.pods.items()):
+            groups: set[str] = set()
+            for instance in instances:
+                # An instance whose group cannot be resolved adds nothing; the others still count.
+                groups.update(group.urn for group in _hint_groups(instance, by_urn) or [])
+            if len(groups) > 1:
+                out.append((f"pod {pod} of {name} spreads over {len(groups)} server groups; a pod has one",
+                            _anchor(instances)))
+            for urn in sorted(groups):
+                group = by_urn[urn]
+                policy = group.props.get("policies")
+                policy = policy[0] if isinstance(policy, list) and len(policy) == 1 else policy
+                if known(policy) and policy != "affinity":
+                    out.append((
+                        f"pod {pod} of {name} is in server group {group.label()} with policy {policy!r}; "
+                        "pods need 'affinity' (hard) so that all their instances share one host",
+                        urn,
+                    ))
+                if urn in owner and owner[urn] != pod:
+                    out.append((f"server group {group.label()} is shared by pods {owner[urn]} and {pod}; "
+                                "each pod needs its own", urn))
+                owner.setdefault(urn, pod)
+    return out
+
+
+def _addresses(resource: Resource) -> set[str]:
+    """Known IP addresses a port, load balancer or member resource puts on the network."""
+    props = resource.props
+    found: set[str] = set()
+    for key in ("vipAddress", "address"):
+        value = props.get(key)
+        if isinstance(value, str) and value:
+            found.add(value)
+    for key, field in (("fixedIps", "ipAddress"), ("members", "address")):
+        entries = props.get(key)
+        for entry in entries if isinstance(entries, list) else []:
+            address = get_path(entry, field)
+            if isinstance(address, str) and address:
+                found.add(address)
+    return found
+
+
+def controller_pair(
+    view: StackView,
+    server_groups: Sequence[Resource],
+    frontends: Sequence[Resource],
+    params: ControllerPairParams,
+) -> list[Violation]:
+    """Both controllers on one host, or no VIP in front, and one failure stops every scheduler."""
+    controllers = view.controllers
+    if not controllers:
+        return []
+    out: list[Violation] = []
+    if len(controllers) != params.pair_size:
+        out.append((f"the controller pair has {len(controllers)} instance(s); it needs exactly "
+                    f"{params.pair_size}", _anchor(controllers)))
+    by_urn = {group.urn: group for group in server_groups if group.type == SERVER_GROUP}
+    groups: set[str] = set()
+    for instance in controllers:
+        found = _hint_groups(instance, by_urn)
+        if found is None:
+            return out  # group unknown until the update: cannot judge the rest
+        if not found:
+            out.append((f"controller {instance.label()} is in no server group", instance.urn))
+        groups.update(group.urn for group in found)
+    if len(groups) > 1:
+        out.append(("the controllers are in different server groups; anti-affinity only holds within one",
+                    _anchor(controllers)))
+    for urn in sorted(groups):
+        policy = by_urn[urn].props.get("policies")
+        policy = policy[0] if isinstance(policy, list) and len(policy) == 1 else policy
+        if known(policy) and policy != "anti-affinity":
+            out.append((f"the controller pair's server group {by_urn[urn].label()} has policy {policy!r}; it "
+                        "must be 'anti-affinity' (hard), or both controllers may land on one host", urn))
+    balancers = [r for r in frontends if r.type in (LOAD_BALANCER, PORT)]
+    if any(contains_unknown(r.props.get("vipAddress", r.props.get("fixedIps"))) for r in balancers):
+        return out
+    if params.vip is None:
+        vip_holders = [r for r in balancers if r.type == LOAD_BALANCER]
+    else:
+        vip_holders = [r for r in balancers if params.vip in _addresses(r)]
+    if not vip_holders:
+        where = f"the VIP {params.vip}" if params.vip else "a load balancer VIP"
+        out.append((f"no load balancer or VIP port holds {where} in front of the controller pair", None))
+    members = [r for r in frontends if r.type in (LB_MEMBER, LB_MEMBERS)]
+    if params.vip and members and not any(contains_unknown(m.props) for m in members):
+        backends = set().union(*(_addresses(m) for m in members))
+        for instance in controllers:
+            ports = [p for p in frontends if p.type == PORT and p.urn in set(instance.dependencies)]
+            addresses = set().union(*(_addresses(p) for p in ports)) if ports else set()
+            if addresses and not addresses & backends:
+                out.append((f"controller {instance.label()} is not a member behind the VIP {params.vip}",
+                            instance.urn))
+    return out
+
+
+def _shape_difference(here: ServiceShape, there: ServiceShape) -> list[str]:
+    diffs = []
+    if here.pods != there.pods:
+        diffs.append(f"{here.pods} pods here, {there.pods} there")
+    for role in sorted(set(here.roles) | set(there.roles)):
+        count_here, count_there = here.roles.get(role, 0), there.roles.get(role, 0)
+        if count_here != count_there:
+            diffs.append(f"role {role}: {count_here} instances here, {count_there} there")
+    for group in sorted(set(here.volume_groups) | set(there.volume_groups)):
+        mine, theirs = here.volume_groups.get(group), there.volume_groups.get(group)
+        if mine != theirs:
+            diffs.append(f"volume group {group}: "
+                         f"{'absent' if mine is None else f'{mine} replicas'} here, "
+                         f"{'absent' if theirs is None else f'{theirs} replicas'} there")
+    return diffs
+
+
+def same_shape_across_datacenters(view: StackView, params: CrossDatacenterParams) -> list[Violation]:
+    """A failover only works if the other datacenter runs the same pods, roles and volume groups."""
+    here = inventory.shapes(view)
+    out: list[Violation] = []
+
+    def expected_in(service: str, datacenter: str) -> bool:
+        allowed = params.restricted.get(service)
+        return allowed is None or datacenter in allowed
+
+    for peer, theirs in sorted(params.peers.items()):
+        for name in sorted(set(here) | set(theirs)):
+            if not (expected_in(name, params.datacenter) and expected_in(name, peer)):
+                continue  # the catalog runs it in one of the two only
+            if not view.certain(name, pods=True, groups=True) and name in here:
+                continue  # some member's pod or group is unknown: its shape is not final yet
+            if name not in theirs:
+                out.append((f"service {name} runs in {params.datacenter} but not in {peer}; the catalog "
+                            f"runs it in both", _anchor(next(iter(view.services[name].pods.values()), []))))
+            elif name not in here:
+                if view.unattributed == 0:
+                    out.append((f"service {name} runs in {peer} but not in {params.datacenter}; the catalog "
+                                "runs it in both", None))
+            else:
+                diffs = _shape_difference(here[name], theirs[name])
+                if diffs:
+                    anchor = _anchor(next(iter(view.services[name].pods.values()), []))
+                    out.append((f"service {name} differs between {params.datacenter} and {peer}: "
+                                f"{'; '.join(diffs)}", anchor))
+    return out
+

@@ -1,0 +1,137 @@
+"""Components under the SDK mocks, checked through resolved outputs (pulumi/examples testing-unit-py)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import settings
+
+from webex_cloud.config.models import PodMember
+from webex_cloud.config.resolved import IngressGrant
+
+
+class Mocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.created: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.created.append(args)
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        return {"id": "ext-net-id"}, []
+
+
+@pytest.fixture
+def mocks() -> Mocks:
+    settings.ROOT.set(None)
+    mock = Mocks()
+    pulumi.runtime.set_mocks(mock, project="webex-cloud", stack="dc1", preview=False)
+    return mock
+
+
+@pulumi.runtime.test
+def test_pod_instances_share_an_affinity_group_and_avoid_siblings(mocks: Mocks) -> pulumi.Output[None]:
+    from components.pod import Pod, PodArgs
+
+    pod = Pod(
+        "chat-pod-1",
+        PodArgs(
+            service="chat",
+            owner="team",
+            datacenter="dc1",
+            pod_name="chat-pod-1",
+            members=[PodMember(role="app", flavor="m1.small", image="img", count=2)],
+            availability_zone="az1",
+            network_id="net",
+            subnet_id="sub",
+            security_group_id="sg",
+            fixed_ips=["10.0.0.20", "10.0.0.21"],
+            sibling_group_ids=["g0", "g2"],
+        ),
+    )
+
+    def check(values: list[Any]) -> None:
+        group_id = values[0]
+        groups = [a for a in mocks.created if a.typ == "openstack:compute/serverGroup:ServerGroup"]
+        assert [g.inputs["policies"] for g in groups] == ["affinity"]
+        instances = [a for a in mocks.created if a.typ == "openstack:compute/instance:Instance"]
+        assert len(instances) == 2
+        for instance in instances:
+            hint = instance.inputs["schedulerHints"][0]
+            assert hint["group"] == group_id
+            assert hint["additionalProperties"]["webex_sibling_pod_groups"] == "g0,g2"
+        ports = [a for a in mocks.created if a.typ == "openstack:networking/port:Port"]
+        assert sorted(p.inputs["fixedIps"][0]["ipAddress"] for p in ports) == ["10.0.0.20", "10.0.0.21"]
+
+    return pulumi.Output.all(pod.server_group_id, *[i.id for i in pod.instances["app"]]).apply(check)
+
+
+@pulumi.runtime.test
+def test_volume_group_protects_replicas_and_attaches_them(mocks: Mocks) -> pulumi.Output[None]:
+    from components.volume_group import VolumeGroup, VolumeGroupArgs
+
+    group = VolumeGroup(
+        "chat-store",
+        VolumeGroupArgs(
+            service="chat",
+            owner="team",
+            datacenter="dc1",
+            group="store",
+            size_gb=10,
+            volume_type="ssd",
+            replicas=3,
+            attach_to=["vm-0", "vm-1"],
+        ),
+    )
+
+    def check(ids: list[str]) -> None:
+        assert ids == ["chat-store-0-id", "chat-store-1-id", "chat-store-2-id"]
+        volumes = [a for a in mocks.created if a.typ == "openstack:blockstorage/volume:Volume"]
+        assert {v.inputs["metadata"]["webex_volume_group"] for v in volumes} == {"dc1/chat/store"}
+        assert sorted(
+            v.inputs["schedulerHints"][0]["additionalProperties"]["webex_replica"] for v in volumes
+        ) == ["0", "1", "2"]
+        attaches = [a for a in mocks.created if a.typ == "openstack:compute/volumeAttach:VolumeAttach"]
+        assert sorted((a.inputs["instanceId"], a.inputs["volumeId"]) for a in attaches) == [
+            ("vm-0", "chat-store-0-id"),
+            ("vm-1", "chat-store-1-id"),
+        ]
+
+    return group.volume_ids.apply(check)
+
+
+@pulumi.runtime.test
+def test_service_network_has_one_rule_per_grant(mocks: Mocks) -> pulumi.Output[None]:
+    from components.network import ServiceNetwork, ServiceNetworkArgs
+
+    grants = [
+        IngressGrant("tcp", 443, 443, "0.0.0.0/0", "IPv4", "api"),
+        IngressGrant("icmp", None, None, "10.0.0.0/8", "IPv4", "ping"),
+    ]
+    network = ServiceNetwork(
+        "chat",
+        ServiceNetworkArgs(
+            service="chat",
+            owner="team",
+            datacenter="dc1",
+            cidr=ipaddress.IPv4Network("10.1.2.0/24"),
+            router_id="router",
+            ingress=grants,
+        ),
+    )
+
+    def check(_: list[Any]) -> None:
+        rules = [a for a in mocks.created if a.typ == "openstack:networking/secGroupRule:SecGroupRule"]
+        assert sorted((r.inputs["protocol"], r.inputs.get("portRangeMin")) for r in rules) == [
+            ("icmp", None),
+            ("tcp", 443),
+        ]
+        subnet = next(a for a in mocks.created if a.typ == "openstack:networking/subnet:Subnet")
+        assert (subnet.inputs["cidr"], subnet.inputs["gatewayIp"]) == ("10.1.2.0/24", "10.1.2.1")
+        assert "owner=team" in subnet.inputs["tags"]
+
+    return pulumi.Output.all(network.subnet_id, network.security_group_id).apply(check)

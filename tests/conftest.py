@@ -1,0 +1,47 @@
+"""Shared fixtures: a throw-away copy of the project whose catalog and stack files a test may edit."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class ProjectCopy:
+    """The example project copied to a temporary folder, with YAML editing helpers."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for name in ("catalog", "stacks"):
+            shutil.copytree(REPO / name, root / name)
+        shutil.copy(REPO / "__main__.py", root / "__main__.py")
+        shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
+
+    def load(self, relative: str) -> Any:
+        return yaml.safe_load((self.root / relative).read_text())
+
+    def save(self, relative: str, data: Any) -> None:
+        (self.root / relative).write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def edit(self, relative: str, change: Callable[[Any], object]) -> None:
+        """Apply ``change`` to the parsed file in place (its return value is ignored) and save it."""
+        data = self.load(relative)
+        change(data)
+        self.save(relative, data)
+
+    def edit_datacenter(self, stack: str, change: Callable[[dict[str, Any]], object]) -> None:
+        self.edit(f"stacks/Pulumi.{stack}.yaml", lambda doc: change(doc["config"]["webex-cloud:datacenter"]))
+
+    def write(self, relative: str, text: str) -> None:
+        (self.root / relative).write_text(text)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> ProjectCopy:
+    return ProjectCopy(tmp_path / "project")

@@ -1,0 +1,116 @@
+"""The common change model both sources are turned into (plain dataclasses: validated input only)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    """What a change does to the cloud resource, whatever step names the source used."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    IMPORT = "import"
+
+
+class Certainty(StrEnum):
+    """Who decided the action: the provider (a real preview) or this tool's reading of ForceNew fields."""
+
+    PROVIDER = "provider"
+    EXPECTED = "expected"
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    """One changed input. ``old``/``new`` are None where the source does not carry values."""
+
+    path: str
+    kind: str
+    """``add``, ``update`` or ``delete`` (Pulumi's detailedDiff kinds without the ``-replace`` suffix)."""
+    forces_replace: bool = False
+    old: Any = None
+    new: Any = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One resource the update would touch."""
+
+    urn: str
+    type: str
+    name: str
+    action: Action
+    certainty: Certainty
+    properties: tuple[PropertyChange, ...] = ()
+    replace_reasons: tuple[str, ...] = ()
+    """Why a replacement happens: provider replaceReasons, or the ForceNew inputs that changed."""
+    old_inputs: Mapping[str, Any] | None = None
+    new_inputs: Mapping[str, Any] | None = None
+    protected: bool = False
+    parent: str = ""
+
+
+@dataclass(frozen=True)
+class Controller:
+    """One node of the HA controller pair, as the stack config names it."""
+
+    name: str
+    address: str
+
+
+@dataclass
+class Topology:
+    """Which service and pod each resource belongs to, and the controller pair (when known)."""
+
+    pods: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    """service -> pod -> URNs of the pod's resources (instances, server group, ports)."""
+    owner: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    """URN -> (service, pod or None) for every resource known to belong to a service."""
+    controllers: tuple[Controller, ...] = ()
+    source: str = ""
+    """Where the pod totals come from, for the report (pod counts are only as good as this)."""
+
+    def service_of(self, urn: str) -> str | None:
+        found = self.owner.get(urn)
+        return found[0] if found else None
+
+    def pod_of(self, urn: str) -> str | None:
+        found = self.owner.get(urn)
+        return found[1] if found else None
+
+    def add(self, urn: str, service: str, pod: str | None) -> None:
+        self.owner[urn] = (service, pod)
+        if pod is not None:
+            self.pods.setdefault(service, {}).setdefault(pod, set()).add(urn)
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """Everything one report is made of."""
+
+    stack: str
+    source: str
+    """``pulumi-preview`` or ``offline-diff``."""
+    source_detail: str
+    """One sentence for the report: which files, which checkpoint."""
+    changes: tuple[Change, ...]
+    unchanged: int
+    reads: int
+    topology: Topology
+    notes: tuple[str, ...] = ()
+
+
+def urn_name(urn: str) -> str:
+    """The resource name: the last ``::`` segment of a URN."""
+    return urn.rsplit("::", 1)[-1]
+
+
+def urn_type(urn: str) -> str:
+    """The resource type: the last ``$`` element of the URN's type chain."""
+    parts = urn.split("::")
+    return parts[2].rsplit("$", 1)[-1] if len(parts) >= 4 else ""

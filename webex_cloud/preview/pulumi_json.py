@@ -1,0 +1,194 @@
+"""Read a real ``pulumi preview --json`` output into the change model.
+
+The document is Pulumi's preview digest (``pkg/display/json.go``): ``{"steps": [...], "changeSummary":
+{...}, "diagnostics": [...], ...}``. Each step has ``op``, ``urn``, optional ``oldState``/``newState``
+(each with ``type``, ``inputs``, ``parent``, ``protect``...), ``diffReasons``, ``replaceReasons`` and
+``detailedDiff`` (``{path: {"kind": "update-replace", "inputDiff": bool}}``, null for many replaces).
+A replacement may appear as one ``replace`` step or as ``create-replacement``/``replace``/``delete-replaced``
+steps for the same URN, depending on the CLI version; both collapse into one REPLACE change here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from webex_cloud.preview.errors import PreviewInputError, from_validation
+from webex_cloud.preview.model import (
+    Action,
+    Certainty,
+    Change,
+    ChangeSet,
+    PropertyChange,
+    Topology,
+    urn_name,
+    urn_type,
+)
+from webex_cloud.preview.topology import topology_from_states
+
+#: Every step op the CLI emits (pulumi.automation.OpType), mapped to what it does to the resource.
+#: None: nothing changes in the cloud (counted as unchanged); "read": only a read (counted as a read).
+_OPS: dict[str, Action | str | None] = {
+    "same": None,
+    "remove-pending-replace": None,
+    "create": Action.CREATE,
+    "update": Action.UPDATE,
+    "delete": Action.DELETE,
+    "replace": Action.REPLACE,
+    "create-replacement": Action.REPLACE,
+    "delete-replaced": Action.REPLACE,
+    "import-replacement": Action.REPLACE,
+    "import": Action.IMPORT,
+    "read": "read",
+    "read-replacement": "read",
+    "refresh": "read",
+    "discard": "read",
+    "discard-replaced": "read",
+}
+# When one URN has several steps, the strongest action wins (a replacement's three steps -> REPLACE).
+_STRENGTH = {Action.REPLACE: 4, Action.DELETE: 3, Action.CREATE: 2, Action.UPDATE: 1, Action.IMPORT: 0}
+
+
+class _State(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: str = ""
+    inputs: dict[str, Any] | None = None
+    parent: str = ""
+    protect: bool = False
+
+
+class _DiffEntry(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    kind: str
+    input_diff: bool = Field(default=False, alias="inputDiff")
+
+
+class _Step(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    op: str
+    urn: str = Field(min_length=1)
+    old_state: _State | None = Field(default=None, alias="oldState")
+    new_state: _State | None = Field(default=None, alias="newState")
+    diff_reasons: list[str] | None = Field(default=None, alias="diffReasons")
+    replace_reasons: list[str] | None = Field(default=None, alias="replaceReasons")
+    detailed_diff: dict[str, _DiffEntry] | None = Field(default=None, alias="detailedDiff")
+
+
+class _Preview(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    steps: list[_Step]
+    change_summary: dict[str, int] | None = Field(default=None, alias="changeSummary")
+
+
+def _properties(step: _Step) -> tuple[PropertyChange, ...]:
+    if step.detailed_diff:
+        out = []
+        for path, entry in sorted(step.detailed_diff.items()):
+            kind, _, replace = entry.kind.partition("-")
+            out.append(PropertyChange(path=path, kind=kind, forces_replace=replace == "replace"))
+        return tuple(out)
+    # No detailed diff (common for replaces): the top-level keys are all the CLI tells.
+    replaced = set(step.replace_reasons or ())
+    return tuple(PropertyChange(path=key, kind="update", forces_replace=key in replaced)
+                 for key in sorted(set(step.diff_reasons or ()) | replaced))
+
+
+def _change(step: _Step, action: Action) -> Change:
+    old, new = step.old_state, step.new_state
+    return Change(
+        urn=step.urn,
+        type=(new.type if new and new.type else old.type if old and old.type else urn_type(step.urn)),
+        name=urn_name(step.urn),
+        action=action,
+        certainty=Certainty.PROVIDER,
+        properties=_properties(step),
+        replace_reasons=tuple(step.replace_reasons or ()),
+        old_inputs=old.inputs if old else None,
+        new_inputs=new.inputs if new else None,
+        protected=bool((old and old.protect) or (new and new.protect)),
+        parent=(new.parent if new and new.parent else old.parent if old else ""),
+    )
+
+
+def parse_preview(document: Any, *, source: str, stack: str, topology: Topology | None = None) -> ChangeSet:
+    """Turn a parsed preview document into a ChangeSet; ``source`` names the file in errors and the report.
+
+    ``topology`` (from the stack's offline plan) places resources in services and pods and names the
+    controllers; without it, both are inferred from the steps' parent chain and instance metadata.
+    """
+    try:
+        preview = _Preview.model_validate(document)
+    except ValidationError as error:
+        raise from_validation(source, error) from None
+    unknown = sorted({s.op for s in preview.steps if s.op not in _OPS})
+    if unknown:
+        raise PreviewInputError(source, f"unknown step op(s) {', '.join(map(repr, unknown))}; "
+                                        f"known: {', '.join(_OPS)}")
+    chosen: dict[str, tuple[Action, _Step]] = {}
+    order: list[str] = []
+    unchanged: set[str] = set()
+    reads: set[str] = set()
+    for step in preview.steps:
+        effect = _OPS[step.op]
+        if effect is None:
+            unchanged.add(step.urn)
+        elif effect == "read":
+            reads.add(step.urn)
+        elif isinstance(effect, Action):
+            previous = chosen.get(step.urn)
+            if previous is None:
+                order.append(step.urn)
+            # The ``replace`` step carries the diff; the create-/delete- halves carry less, so keep it.
+            if previous is None or _STRENGTH[effect] > _STRENGTH[previous[0]] or step.op == "replace":
+                chosen[step.urn] = (effect, step)
+    changes = tuple(_change(step, action) for action, step in (chosen[urn] for urn in order))
+    same_steps = len(unchanged - chosen.keys())
+    summarised = int((preview.change_summary or {}).get("same", 0))
+    notes: list[str] = []
+    if summarised > same_steps:
+        notes.append("the preview was run without --show-sames: pods and services are known only from the "
+                     "plan, or else from the changed resources")
+    return ChangeSet(
+        stack=stack,
+        source="pulumi-preview",
+        source_detail=f"`pulumi preview --json` output `{source}`: the provider decided every replace",
+        changes=changes,
+        # Without --show-sames the steps omit unchanged resources; the changeSummary still counts them.
+        unchanged=max(same_steps, summarised),
+        reads=len(reads - chosen.keys()),
+        topology=topology or topology_from_states(preview_states(preview)),
+        notes=tuple(notes),
+    )
+
+
+def preview_states(preview: _Preview) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(urn, type, parent, inputs) of every step, newest state first, for the topology inference."""
+    out = []
+    for step in preview.steps:
+        state = step.new_state or step.old_state
+        if state is not None:
+            out.append((step.urn, state.type or urn_type(step.urn), state.parent, state.inputs or {}))
+        else:
+            out.append((step.urn, urn_type(step.urn), "", {}))
+    return out
+
+
+def load_preview(path: Path, *, stack: str, topology: Topology | None = None) -> ChangeSet:
+    """Read ``path`` (the JSON the CLI printed) into a ChangeSet; bad files raise PreviewInputError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PreviewInputError(str(path), f"cannot read: {error.strerror or error}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PreviewInputError(str(path), f"not JSON (line {error.lineno}, column {error.colno}: "
+                                           f"{error.msg}); was `pulumi preview` run with --json?") from None
+    return parse_preview(document, source=str(path), stack=stack, topology=topology)
