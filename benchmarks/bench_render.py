@@ -14,6 +14,7 @@ import argparse
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pulumi_openstack as openstack
@@ -26,50 +27,50 @@ from webex_cloud.plan.document import render_plan
 def _flat_service(index: int) -> list[Callable[[], object]]:
     """The provider resources of one generated service, built flat: literal IDs, no components."""
     n = f"s{index}"
+    net, compute, storage = openstack.networking, openstack.compute, openstack.blockstorage
     make: list[Callable[[], object]] = [
-        lambda: openstack.networking.Network(f"{n}-net", name=n, tags=["service=x"]),
-        lambda: openstack.networking.Subnet(
-            f"{n}-subnet", network_id="net", cidr="10.0.0.0/26", ip_version=4
-        ),
-        lambda: openstack.networking.RouterInterface(f"{n}-ri", router_id="router", subnet_id="subnet"),
-        lambda: openstack.networking.SecGroup(f"{n}-sg", name=n),
+        partial(net.Network, f"{n}-net", name=n, tags=["service=x"]),
+        partial(net.Subnet, f"{n}-subnet", network_id="net", cidr="10.0.0.0/26", ip_version=4),
+        partial(net.RouterInterface, f"{n}-ri", router_id="router", subnet_id="subnet"),
+        partial(net.SecGroup, f"{n}-sg", name=n),
     ]
-    for rule in range(3):
-        make.append(
-            lambda rule=rule: openstack.networking.SecGroupRule(
-                f"{n}-rule-{rule}",
-                direction="ingress",
-                ethertype="IPv4",
-                protocol="tcp",
-                port_range_min=443,
-                port_range_max=443,
-                remote_ip_prefix="0.0.0.0/0",
-                security_group_id="sg",
-            )
+    make += [
+        partial(
+            net.SecGroupRule,
+            f"{n}-rule-{rule}",
+            direction="ingress",
+            ethertype="IPv4",
+            protocol="tcp",
+            port_range_min=443,
+            port_range_max=443,
+            remote_ip_prefix="0.0.0.0/0",
+            security_group_id="sg",
         )
+        for rule in range(3)
+    ]
     for pod in range(3):
-        make.append(lambda pod=pod: openstack.compute.ServerGroup(f"{n}-{pod}-group", policies="affinity"))
+        make.append(partial(compute.ServerGroup, f"{n}-{pod}-group", policies="affinity"))
         for vm in range(3):
             make.append(
-                lambda pod=pod, vm=vm: openstack.networking.Port(
+                partial(
+                    net.Port,
                     f"{n}-{pod}-{vm}-port",
                     network_id="net",
-                    fixed_ips=[
-                        openstack.networking.PortFixedIpArgs(subnet_id="subnet", ip_address="10.0.0.10")
-                    ],
                     security_group_ids=["sg"],
+                    fixed_ips=[net.PortFixedIpArgs(subnet_id="subnet", ip_address="10.0.0.10")],
                 )
             )
             make.append(
-                lambda pod=pod, vm=vm: openstack.compute.Instance(
+                partial(
+                    compute.Instance,
                     f"{n}-{pod}-{vm}",
                     flavor_name="m1.small",
                     image_name="base",
                     availability_zone="az1",
-                    networks=[openstack.compute.InstanceNetworkArgs(port="port")],
+                    networks=[compute.InstanceNetworkArgs(port="port")],
                     metadata={"service": n, "owner": "team", "datacenter": "dc1"},
                     scheduler_hints=[
-                        openstack.compute.InstanceSchedulerHintArgs(
+                        compute.InstanceSchedulerHintArgs(
                             group="group",
                             additional_properties={"webex_pod": "p", "webex_sibling_pod_groups": "a,b"},
                         )
@@ -78,23 +79,18 @@ def _flat_service(index: int) -> list[Callable[[], object]]:
             )
     for replica in range(3):
         make.append(
-            lambda replica=replica: openstack.blockstorage.Volume(
+            partial(
+                storage.Volume,
                 f"{n}-vol-{replica}",
                 size=10,
                 volume_type="ssd",
                 metadata={"webex_volume_group": n},
                 scheduler_hints=[
-                    openstack.blockstorage.VolumeSchedulerHintArgs(
-                        additional_properties={"webex_volume_group": n}
-                    )
+                    storage.VolumeSchedulerHintArgs(additional_properties={"webex_volume_group": n})
                 ],
             )
         )
-        make.append(
-            lambda replica=replica: openstack.compute.VolumeAttach(
-                f"{n}-att-{replica}", instance_id="vm", volume_id="vol"
-            )
-        )
+        make.append(partial(compute.VolumeAttach, f"{n}-att-{replica}", instance_id="vm", volume_id="vol"))
     return make
 
 
@@ -137,7 +133,8 @@ def main() -> None:
         f"({render_s / rendered * 1e6:6.0f} us/resource)"
     )
     print(
-        f"bare SDK, flat      : {bare:>6} resources in {bare_s:7.2f} s ({bare_s / bare * 1e6:6.0f} us/resource)"
+        f"bare SDK, flat      : {bare:>6} resources in {bare_s:7.2f} s "
+        f"({bare_s / bare * 1e6:6.0f} us/resource)"
     )
     print(f"ratio render / bare : {render_s / bare_s:.2f}  (target <= 1.25)")
 
