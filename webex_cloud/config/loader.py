@@ -6,6 +6,7 @@ nothing was changed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from webex_cloud.config.errors import CatalogError, Problem
 from webex_cloud.config.models import Datacenter, Service
 from webex_cloud.config.resolved import Deployment, IngressGrant, ServiceDeployment
 from webex_cloud.config.validation import validate
-from webex_cloud.config.yaml_source import read_yaml
+from webex_cloud.config.yaml_source import parse_yaml, read_text, read_yaml
 
 PROJECT = "webex-cloud"
 DATACENTER_KEY = f"{PROJECT}:datacenter"
@@ -125,6 +126,13 @@ def _check_service_shape(label: str, service: Service) -> Iterator[Problem]:
             )
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_service(label: str, text: str) -> Service:
+    # Keyed on the file's text: the offline plan validates before running the program, which
+    # validates again as it must under the CLI; the second pass costs nothing.
+    return validate(Service, parse_yaml(text, label), label)
+
+
 def load_catalog(project_dir: Path) -> list[tuple[str, Service]]:
     """Every service of catalog/*.yaml, validated; all files' problems are reported together."""
     files = sorted((project_dir / CATALOG_DIR).glob("*.yaml"))
@@ -135,7 +143,7 @@ def load_catalog(project_dir: Path) -> list[tuple[str, Service]]:
     for path in files:
         label = f"{CATALOG_DIR}/{path.name}"
         try:
-            service = validate(Service, read_yaml(path, label), label)
+            service = _parse_service(label, read_text(path, label))
         except CatalogError as exc:
             problems.extend(exc.problems)
             continue

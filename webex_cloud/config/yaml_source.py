@@ -10,7 +10,11 @@ import yaml
 from webex_cloud.config.errors import CatalogError, Problem
 
 
-class _StrictLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it; the constructors stay PyYAML's (safe) ones.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[valid-type,misc]
     """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
 
 
@@ -49,12 +53,16 @@ def parse_yaml(text: str, label: str) -> object:
         raise CatalogError([Problem(label, "", f"invalid YAML: {exc}")]) from None
 
 
-def read_yaml(path: Path, label: str) -> object:
-    """Read and parse a YAML file, reporting unreadable files as CatalogError."""
+def read_text(path: Path, label: str) -> str:
+    """Read a UTF-8 file, reporting unreadable files as CatalogError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise CatalogError([Problem(label, "", "not UTF-8 text; save the file as UTF-8")]) from None
     except OSError as exc:
         raise CatalogError([Problem(label, "", f"cannot read the file: {exc.strerror}")]) from None
-    return parse_yaml(text, label)
+
+
+def read_yaml(path: Path, label: str) -> object:
+    """Read and parse a YAML file, reporting unreadable files as CatalogError."""
+    return parse_yaml(read_text(path, label), label)
