@@ -7,8 +7,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_openstack as openstack
 
+from components.controller import ControllerPair, ControllerPairArgs
 from components.service import Service, ServiceArgs
 from webex_cloud.config.resolved import Deployment
+from webex_cloud.controller.release import build_release
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,8 @@ class DatacenterArgs:
     """The validated catalog resolved for this datacenter."""
     cloud: str | None
     """clouds.yaml entry holding the credentials (``openstack:cloud``); None uses OS_* variables."""
+    controller_ssh_key: pulumi.Input[str] | None = None
+    """Private key of the controllers' deploy account (a Pulumi secret); None: the operator's ssh-agent."""
 
 
 class Datacenter(pulumi.ComponentResource):
@@ -24,6 +28,7 @@ class Datacenter(pulumi.ComponentResource):
 
     router_id: pulumi.Output[str]
     services: dict[str, Service]
+    controllers: ControllerPair
 
     def __init__(self, name: str, args: DatacenterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("webex:datacenter:Datacenter", name, None, opts)
@@ -58,5 +63,23 @@ class Datacenter(pulumi.ComponentResource):
             )
             for item in args.deployment.services
         }
+        self.controllers = ControllerPair(
+            f"{name}-controllers",
+            ControllerPairArgs(
+                datacenter=dc.name,
+                plane=dc.controllers,
+                sources={key: [str(p) for p in prefixes] for key, prefixes in dc.sources.items()},
+                availability_zones=tuple(dc.availability_zones),
+                release=build_release(),
+                ssh_private_key=args.controller_ssh_key,
+            ),
+            pulumi.ResourceOptions(parent=self, providers=[provider]),
+        )
         self.router_id = router.id
-        self.register_outputs({"router_id": router.id, "services": sorted(self.services)})
+        self.register_outputs(
+            {
+                "router_id": router.id,
+                "services": sorted(self.services),
+                "controller_vip": self.controllers.vip_address,
+            }
+        )

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_openstack as openstack
 from webex_scheduler_filters import hints
 
+from components import naming
 from components.tags import ownership_metadata
 from webex_cloud.config.models import PodMember
 
@@ -52,7 +53,7 @@ class Pod(pulumi.ComponentResource):
     def __init__(self, name: str, args: PodArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("webex:compute:Pod", name, None, opts)
         group = openstack.compute.ServerGroup(
-            f"{name}-group",
+            naming.server_group(name),
             name=f"{args.datacenter}-{args.pod_name}",
             policies="affinity",
             opts=pulumi.ResourceOptions(parent=self),
@@ -72,7 +73,7 @@ class Pod(pulumi.ComponentResource):
         first: openstack.compute.Instance | None = None
         for member in args.members:
             for ordinal in range(member.count):
-                instance_name = f"{name}-{member.role}-{ordinal}"
+                instance_name = naming.instance(name, member.role, ordinal)
                 port = openstack.networking.Port(
                     f"{instance_name}-port",
                     name=f"{args.datacenter}-{instance_name}",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components import naming
 from components.network import ServiceNetwork, ServiceNetworkArgs
 from components.pod import Pod, PodArgs
 from components.volume_group import VolumeGroup, VolumeGroupArgs
@@ -59,7 +60,7 @@ class Service(pulumi.ComponentResource):
         first_address = args.deployment.subnet.network_address + RESERVED_ADDRESSES
         self.pods = []
         for index in range(service.pods.count):
-            pod_name = f"{service.name}-pod-{index}"
+            pod_name = naming.pod(service.name, index)
             siblings = [out for other, (out, _) in enumerate(deferred) if other != index]
             pod = Pod(
                 pod_name,
@@ -91,7 +92,7 @@ class Service(pulumi.ComponentResource):
             )
             self.volume_groups.append(
                 VolumeGroup(
-                    f"{service.name}-{group.name}",
+                    naming.volume_group(service.name, group.name),
                     VolumeGroupArgs(
                         service=service.name,
                         owner=service.owner,

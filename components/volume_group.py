@@ -9,6 +9,7 @@ import pulumi
 import pulumi_openstack as openstack
 from webex_scheduler_filters import hints
 
+from components import naming
 from components.tags import ownership_metadata
 
 
@@ -45,7 +46,7 @@ class VolumeGroup(pulumi.ComponentResource):
         previous: openstack.blockstorage.Volume | None = None
         for replica in range(args.replicas):
             volume = openstack.blockstorage.Volume(
-                f"{name}-{replica}",
+                naming.replica(name, replica),
                 name=f"{args.datacenter}-{name}-{replica}",
                 size=args.size_gb,
                 volume_type=args.volume_type,

@@ -7,7 +7,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from components import naming
 from webex_cloud.config.loader import PROJECT, load_deployment
+from webex_cloud.config.models import Service
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.plan.capture import Registration, run_program
 
@@ -17,38 +19,39 @@ INSTANCE_TYPE = "openstack:compute/instance:Instance"
 VOLUME_TYPE = "openstack:blockstorage/volume:Volume"
 
 
+def _pod(urn: dict[tuple[str, str], str], service: Service, index: int) -> dict[str, Any]:
+    name = naming.pod(service.name, index)
+    return {
+        "name": name,
+        "server_group": urn[(SERVER_GROUP_TYPE, naming.server_group(name))],
+        "instances": [
+            urn[(INSTANCE_TYPE, naming.instance(name, member.role, ordinal))]
+            for member in service.pods.members
+            for ordinal in range(member.count)
+        ],
+    }
+
+
 def _services(deployment: Deployment, registrations: list[Registration]) -> dict[str, Any]:
     """Per service, the URNs of its pods and replicas in creation order (pod N, member order)."""
     urn = {(reg.type, reg.name): reg.urn for reg in registrations}
     services: dict[str, Any] = {}
     for item in deployment.services:
         service = item.service
-        pods = [
-            {
-                "name": f"{service.name}-pod-{index}",
-                "server_group": urn[(SERVER_GROUP_TYPE, f"{service.name}-pod-{index}-group")],
-                "instances": [
-                    urn[(INSTANCE_TYPE, f"{service.name}-pod-{index}-{member.role}-{ordinal}")]
-                    for member in service.pods.members
-                    for ordinal in range(member.count)
-                ],
-            }
-            for index in range(service.pods.count)
-        ]
-        groups = [
-            {
-                "name": f"{service.name}-{group.name}",
-                "key": f"{deployment.stack}/{service.name}/{group.name}",
-                "replicas": [
-                    urn[(VOLUME_TYPE, f"{service.name}-{group.name}-{r}")] for r in range(group.replicas)
-                ],
-            }
-            for group in service.volume_groups
-        ]
+        groups = []
+        for group in service.volume_groups:
+            name = naming.volume_group(service.name, group.name)
+            groups.append(
+                {
+                    "name": name,
+                    "key": f"{deployment.stack}/{service.name}/{group.name}",
+                    "replicas": [urn[(VOLUME_TYPE, naming.replica(name, r))] for r in range(group.replicas)],
+                }
+            )
         services[service.name] = {
             "subnet": str(item.subnet),
             "owner": service.owner,
-            "pods": pods,
+            "pods": [_pod(urn, service, index) for index in range(service.pods.count)],
             "volume_groups": groups,
         }
     return services

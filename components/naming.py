@@ -1,0 +1,23 @@
+"""Pulumi resource names of pods, instances and replicas: one definition for the components and the plan."""
+
+from __future__ import annotations
+
+
+def pod(service: str, index: int) -> str:
+    return f"{service}-pod-{index}"
+
+
+def server_group(pod_name: str) -> str:
+    return f"{pod_name}-group"
+
+
+def instance(pod_name: str, role: str, ordinal: int) -> str:
+    return f"{pod_name}-{role}-{ordinal}"
+
+
+def volume_group(service: str, group: str) -> str:
+    return f"{service}-{group}"
+
+
+def replica(volume_group_name: str, index: int) -> str:
+    return f"{volume_group_name}-{index}"
