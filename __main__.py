@@ -17,7 +17,13 @@ except CatalogError as error:
     raise pulumi.RunError(str(error)) from None
 
 datacenter = Datacenter(
-    deployment.stack, DatacenterArgs(deployment=deployment, cloud=pulumi.Config("openstack").get("cloud"))
+    deployment.stack,
+    DatacenterArgs(
+        deployment=deployment,
+        cloud=pulumi.Config("openstack").get("cloud"),
+        # `pulumi config set --secret controllerSshKey < key`; unset, the deploy uses the ssh-agent.
+        controller_ssh_key=pulumi.Config().get_secret("controllerSshKey"),
+    ),
 )
 
 pulumi.export("router_id", datacenter.router_id)

@@ -59,6 +59,9 @@ def _datacenter(hosts: int) -> dict[str, Any]:
                 {"name": "ctl-2", "address": "192.168.1.12"},
             ],
             "vip": "192.168.1.10",
+            "management": {"network": "mgmt", "subnet": "mgmt-v4", "cidr": "192.168.1.0/24"},
+            "api_sources": ["ops"],
+            "proxies": {"flavor": "m1.small", "image": "base", "addresses": ["192.168.1.13", "192.168.1.14"]},
         },
     }
 

@@ -11,10 +11,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from webex_policies.model import INSTANCE, VOLUME, Resource
-from webex_policies.params import ServiceShape
-from webex_policies.values import get_path, known
 from webex_scheduler_filters import hints
+
+from webex_policies.model import INSTANCE, VOLUME, Resource
+from webex_policies.params import DEFAULT_CONTROLLER_ROLES, ServiceShape
+from webex_policies.values import get_path, known
 
 
 @dataclass
@@ -63,7 +64,7 @@ def _group_name(key: str, service: str) -> str:
 
 
 def build(
-    resources: Iterable[Resource], controller_roles: frozenset[str] = frozenset({"controller"})
+    resources: Iterable[Resource], controller_roles: frozenset[str] = frozenset(DEFAULT_CONTROLLER_ROLES)
 ) -> StackView:
     """Sort instances and volumes into services, pods and volume groups (one pass)."""
     view = StackView()

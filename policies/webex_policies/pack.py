@@ -144,7 +144,11 @@ def stack_policy(
         parsed = cache.get(args.get_config())
         if params is not None and parsed is None:
             args.not_applicable(missing_config)
-        for message, urn in rule(_stack_resources(args.resources, wanted), parsed):
+        try:
+            violations = rule(_stack_resources(args.resources, wanted), parsed)
+        except stack_rules.NotApplicable as reason:
+            args.not_applicable(str(reason))
+        for message, urn in violations:
             report(message, urn)
 
     return StackValidationPolicy(

@@ -40,6 +40,7 @@ def _int(config: Mapping[str, Any], key: str, default: int | None = None) -> int
 
 
 STRING_LIST: Final = {"type": "array", "items": {"type": "string"}}
+DEFAULT_CONTROLLER_ROLES: Final = ["controller", "api-proxy"]
 
 # --- resource policies -------------------------------------------------------------------------
 
@@ -50,13 +51,16 @@ class InstanceMembershipParams:
     """Instance roles (metadata ``role``) that make up the controller pair rather than a pod."""
 
     SCHEMA: ClassVar[dict[str, Any]] = {
-        "controllerRoles": {**STRING_LIST, "default": ["controller"],
-                            "description": "metadata roles of the controller pair's instances"},
+        "controllerRoles": {
+            **STRING_LIST, "default": DEFAULT_CONTROLLER_ROLES,
+            "description": "metadata roles of the controller plane's instance pair (controller VMs, or the "
+                           "HA proxy pair holding the API VIP in front of physical controllers)",
+        },
     }
 
     @classmethod
     def parse(cls, config: Mapping[str, Any]) -> InstanceMembershipParams:
-        return cls(frozenset(_string_list(config, "controllerRoles", ["controller"])))
+        return cls(frozenset(_string_list(config, "controllerRoles", DEFAULT_CONTROLLER_ROLES)))
 
 
 NOVA_SERVER_GROUP_POLICIES: Final = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
@@ -84,34 +88,52 @@ class ServerGroupParams:
         return cls(frozenset(allowed))
 
 
-DEFAULT_ADMIN_PORTS: Final = [22, 23, 3389, 5900, "5985-5986", "2375-2376", "2379-2380", 6443, 10250]
-_PORT_SPEC = re.compile(r"^\d{1,5}(-\d{1,5})?$")
+DEFAULT_ADMIN_PORTS: Final = [
+    "tcp/22", "tcp/23", 3389, "tcp/5900", "tcp/5985-5986", "tcp/2375-2376", "tcp/2379-2380", "tcp/6443",
+    "tcp/10250",
+]
+_PORT_SPEC = re.compile(r"^(?:(?P<proto>tcp|udp)/)?(?P<low>\d{1,5})(?:-(?P<high>\d{1,5}))?$")
+
+
+@dataclass(frozen=True)
+class AdminPort:
+    """A port range that must stay closed to the world; ``protocol`` None means TCP and UDP."""
+
+    protocol: str | None
+    low: int
+    high: int
+
+    def __str__(self) -> str:
+        span = str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+        return f"{self.protocol}/{span}" if self.protocol else span
 
 
 @dataclass(frozen=True)
 class AdminPortsParams:
-    admin_ports: tuple[int | str, ...]
-    """Ports (or ``low-high`` ranges) that must never be open to the world."""
+    admin_ports: tuple[AdminPort, ...]
+    """Ports (or ranges) that must never be open to the world."""
 
     SCHEMA: ClassVar[dict[str, Any]] = {
         "adminPorts": {
             "type": "array", "items": {"type": ["integer", "string"]}, "default": DEFAULT_ADMIN_PORTS,
-            "description": "admin ports or 'low-high' ranges (SSH, telnet, RDP, VNC, WinRM, Docker, etcd, "
-                           "Kubernetes API, kubelet)",
+            "description": "admin ports: a number (TCP and UDP) or '[tcp/|udp/]low[-high]' (SSH, telnet, "
+                           "RDP, VNC, WinRM, Docker, etcd, Kubernetes API, kubelet by default)",
         },
     }
 
     @classmethod
     def parse(cls, config: Mapping[str, Any]) -> AdminPortsParams:
         raw = config.get("adminPorts", DEFAULT_ADMIN_PORTS)
-        ports: list[int | str] = []
+        ports: list[AdminPort] = []
         for item in raw if isinstance(raw, list) else [raw]:
             if isinstance(item, (int, float)) and not isinstance(item, bool) and int(item) == item:
-                ports.append(int(item))
-            elif isinstance(item, str) and _PORT_SPEC.match(item):
-                ports.append(item)
-            else:
-                raise ConfigError(f"'adminPorts' entries are ports or 'low-high' ranges, not {item!r}")
+                ports.append(AdminPort(None, int(item), int(item)))
+                continue
+            match = _PORT_SPEC.match(item) if isinstance(item, str) else None
+            if match is None:
+                raise ConfigError(f"'adminPorts' entries are ports or '[tcp/|udp/]low[-high]', not {item!r}")
+            low = int(match["low"])
+            ports.append(AdminPort(match["proto"], low, int(match["high"] or low)))
         return cls(tuple(ports))
 
 
@@ -261,21 +283,25 @@ class ControllerPairParams:
     controller_roles: frozenset[str]
     pair_size: int
     vip: str | None
-    """The API VIP the pair must be behind; None: any load balancer or VIP port will do."""
+    """The API VIP the pair must be behind; None: any load balancer will do."""
+    backends: tuple[str, ...]
+    """Controller addresses that must be members behind the VIP when a load balancer holds it."""
 
     SCHEMA: ClassVar[dict[str, Any]] = {
         "controllerRoles": InstanceMembershipParams.SCHEMA["controllerRoles"],
-        "pairSize": {"type": "integer", "minimum": 2, "default": 2, "description": "controllers in the pair"},
+        "pairSize": {"type": "integer", "minimum": 2, "default": 2, "description": "instances in the pair"},
         "vip": {"type": "string", "description": "address of the load balancer VIP in front of the pair"},
+        "backends": {**STRING_LIST, "description": "controller addresses the VIP forwards to"},
     }
 
     @classmethod
     def parse(cls, config: Mapping[str, Any]) -> ControllerPairParams:
         vip = config.get("vip")
         return cls(
-            frozenset(_string_list(config, "controllerRoles", ["controller"])),
+            frozenset(_string_list(config, "controllerRoles", DEFAULT_CONTROLLER_ROLES)),
             _int(config, "pairSize", 2) or 2,
             vip if isinstance(vip, str) and vip else None,
+            _string_list(config, "backends", []),
         )
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
+
+from webex_scheduler_filters import hints
 
 from webex_policies.model import INSTANCE, SEC_GROUP_RULE, SERVER_GROUP, VOLUME, Resource
 from webex_policies.params import (
@@ -24,7 +26,6 @@ from webex_policies.params import (
     ServerGroupParams,
 )
 from webex_policies.values import UNKNOWN, get_path, known
-from webex_scheduler_filters import hints
 
 
 def _hint_entries(resource: Resource) -> list[Any]:
@@ -147,15 +148,8 @@ def server_group_policy(resource: Resource, params: ServerGroupParams) -> list[s
     ]
 
 
-def _port_ranges(spec: Iterable[int | str]) -> list[tuple[int, int]]:
-    ranges = []
-    for item in spec:
-        if isinstance(item, int):
-            ranges.append((item, item))
-        else:
-            low, _, high = str(item).partition("-")
-            ranges.append((int(low), int(high or low)))
-    return ranges
+#: Neutron accepts protocol names, numbers and "any"; only TCP and UDP carry ports.
+_PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "any": "any"}
 
 
 def _is_world(prefix: str) -> bool:
@@ -186,18 +180,20 @@ def admin_port_exposure(resource: Resource, params: AdminPortsParams) -> list[st
         source = prefix
     else:
         return []
-    proto = str(protocol).lower() if protocol not in (None, "") else "any"
-    if proto not in {"tcp", "udp", "any", "6", "17"}:
+    proto = _PROTOCOLS.get(str(protocol).lower(), "other") if protocol not in (None, "") else "any"
+    if proto == "other":
         return []  # icmp and other port-less protocols have no admin ports
     # An absent or zero range means every port (Neutron's convention).
     rule_low = int(low) if isinstance(low, (int, float)) and low else 1
     rule_high = int(high) if isinstance(high, (int, float)) and high else 65535
     exposed = [
-        (a, b) for a, b in _port_ranges(params.admin_ports) if a <= rule_high and rule_low <= b
+        port for port in params.admin_ports
+        if (proto == "any" or port.protocol in (None, proto))
+        and port.low <= rule_high and rule_low <= port.high
     ]
     if not exposed:
         return []
-    ports = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in exposed)
+    ports = ", ".join(str(port) for port in exposed)
     return [
         f"security group rule {resource.label()} opens admin port(s) {ports} "
         f"({proto} {rule_low}-{rule_high}) "

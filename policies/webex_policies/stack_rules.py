@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from typing import Any
 
 from webex_policies import inventory
 from webex_policies.inventory import StackView
@@ -32,6 +33,10 @@ from webex_policies.params import (
 from webex_policies.values import contains_unknown, get_path, known
 
 Violation = tuple[str, str | None]
+
+
+class NotApplicable(Exception):
+    """The stack has nothing this rule is about; the reason is shown instead of a pass."""
 
 
 def _anchor(members: Sequence[Resource]) -> str | None:
@@ -199,58 +204,90 @@ def _addresses(resource: Resource) -> set[str]:
     return found
 
 
+def _policy_name(group: Resource) -> Any:
+    policy = group.props.get("policies")
+    return policy[0] if isinstance(policy, list) and len(policy) == 1 else policy
+
+
 def controller_pair(
     view: StackView,
     server_groups: Sequence[Resource],
     frontends: Sequence[Resource],
     params: ControllerPairParams,
 ) -> list[Violation]:
-    """Both controllers on one host, or no VIP in front, and one failure stops every scheduler."""
-    controllers = view.controllers
-    if not controllers:
-        return []
+    """Both of the pair on one host, or no VIP in front, and one failure stops every API and scheduler.
+
+    The pair is the controller plane's instances (controller VMs, or the HA proxy pair that holds
+    the VIP in front of physical controllers): one hard anti-affinity group, exactly two of them.
+    The VIP is an Octavia load balancer's ``vipAddress`` or a port's fixed IP; with a VIP port each
+    of the pair's ports must allow the VIP (keepalived moves it), with a load balancer its members
+    must include every controller address.
+    """
+    pair = view.controllers
+    balancers = [r for r in frontends if r.type == LOAD_BALANCER]
+    ports = {r.urn: r for r in frontends if r.type == PORT}
+    if not pair and not balancers:
+        roles = ", ".join(sorted(params.controller_roles))
+        raise NotApplicable(f"no instance with a controller-plane role ({roles}) and no load balancer in "
+                            "this stack: the controller pair is not modelled here")
     out: list[Violation] = []
-    if len(controllers) != params.pair_size:
-        out.append((f"the controller pair has {len(controllers)} instance(s); it needs exactly "
-                    f"{params.pair_size}", _anchor(controllers)))
+    if pair and len(pair) != params.pair_size:
+        out.append((f"the controller pair has {len(pair)} instance(s); it needs exactly {params.pair_size}",
+                    _anchor(pair)))
     by_urn = {group.urn: group for group in server_groups if group.type == SERVER_GROUP}
     groups: set[str] = set()
-    for instance in controllers:
+    for instance in pair:
         found = _hint_groups(instance, by_urn)
         if found is None:
-            return out  # group unknown until the update: cannot judge the rest
+            continue  # its group is not known before the update
         if not found:
-            out.append((f"controller {instance.label()} is in no server group", instance.urn))
+            out.append((f"{instance.label()} of the controller pair is in no server group", instance.urn))
         groups.update(group.urn for group in found)
     if len(groups) > 1:
-        out.append(("the controllers are in different server groups; anti-affinity only holds within one",
-                    _anchor(controllers)))
+        out.append(("the controller pair is split over several server groups; anti-affinity only holds "
+                    "within one", _anchor(pair)))
     for urn in sorted(groups):
-        policy = by_urn[urn].props.get("policies")
-        policy = policy[0] if isinstance(policy, list) and len(policy) == 1 else policy
+        policy = _policy_name(by_urn[urn])
         if known(policy) and policy != "anti-affinity":
             out.append((f"the controller pair's server group {by_urn[urn].label()} has policy {policy!r}; it "
-                        "must be 'anti-affinity' (hard), or both controllers may land on one host", urn))
-    balancers = [r for r in frontends if r.type in (LOAD_BALANCER, PORT)]
-    if any(contains_unknown(r.props.get("vipAddress", r.props.get("fixedIps"))) for r in balancers):
-        return out
+                        "must be 'anti-affinity' (hard), or both may land on one host", urn))
     if params.vip is None:
-        vip_holders = [r for r in balancers if r.type == LOAD_BALANCER]
-    else:
-        vip_holders = [r for r in balancers if params.vip in _addresses(r)]
-    if not vip_holders:
-        where = f"the VIP {params.vip}" if params.vip else "a load balancer VIP"
-        out.append((f"no load balancer or VIP port holds {where} in front of the controller pair", None))
-    members = [r for r in frontends if r.type in (LB_MEMBER, LB_MEMBERS)]
-    if params.vip and members and not any(contains_unknown(m.props) for m in members):
-        backends = set().union(*(_addresses(m) for m in members))
-        for instance in controllers:
-            ports = [p for p in frontends if p.type == PORT and p.urn in set(instance.dependencies)]
-            addresses = set().union(*(_addresses(p) for p in ports)) if ports else set()
-            if addresses and not addresses & backends:
-                out.append((f"controller {instance.label()} is not a member behind the VIP {params.vip}",
+        if pair and not balancers and not any(_allows(p, None) for p in ports.values()):
+            out.append(("nothing holds a VIP in front of the controller pair", None))
+        return out
+    holders = [r for r in (*balancers, *ports.values()) if params.vip in _addresses(r)]
+    undecided = any(contains_unknown(r.props.get("vipAddress")) or contains_unknown(r.props.get("fixedIps"))
+                    for r in (*balancers, *ports.values()))
+    if not holders and not undecided:
+        out.append((f"no load balancer or port holds the VIP {params.vip} in front of the controller pair",
+                    None))
+    if any(r.type == PORT for r in holders):
+        for instance in pair:
+            own = [ports[urn] for urn in instance.dependencies if urn in ports]
+            if own and not any(_allows(p, params.vip) for p in own):
+                out.append((f"the port of {instance.label()} does not allow the VIP {params.vip} "
+                            "(allowedAddressPairs); Neutron drops the VIP's traffic when it moves there",
                             instance.urn))
+    members = [r for r in frontends if r.type in (LB_MEMBER, LB_MEMBERS)]
+    behind_balancer = any(r.type == LOAD_BALANCER for r in holders)
+    members_known = not any(contains_unknown(m.props) for m in members)
+    if params.backends and behind_balancer and members and members_known:
+        served = set().union(*(_addresses(m) for m in members))
+        missing = [address for address in params.backends if address not in served]
+        if missing:
+            out.append((f"controller address(es) {', '.join(missing)} are not members behind the VIP "
+                        f"{params.vip}", None))
     return out
+
+
+def _allows(port: Resource, vip: str | None) -> bool:
+    """True when ``port`` lets ``vip`` (any address when None) through as an allowed address pair."""
+    pairs = port.props.get("allowedAddressPairs")
+    if not isinstance(pairs, list):
+        return False
+    addresses = [get_path(pair, "ipAddress") for pair in pairs]
+    return any(not known(a) or (isinstance(a, str) and (vip is None or a.split("/")[0] == vip))
+               for a in addresses)
 
 
 def _shape_difference(here: ServiceShape, there: ServiceShape) -> list[str]:

@@ -148,9 +148,74 @@ class ComputeHost(StrictModel):
 
 class Controller(StrictModel):
     name: OpenStackName
-    """Host name of the controller node."""
+    """Host name of the controller node (its schedulers' ``[DEFAULT] host``)."""
     address: ipaddress.IPv4Address
-    """Management address the deployment connects to."""
+    """Management address the deployment connects to and the API front forwards to."""
+    host_key: str | None = None
+    """The node's SSH host public key (``ssh-ed25519 AAAA...``); set it, or the deploy SSH session
+    cannot tell the controller from an impostor."""
+
+
+class ManagementNetwork(StrictModel):
+    network: OpenStackName
+    """Neutron network (by name) holding the controllers' management addresses."""
+    subnet: OpenStackName
+    """Its subnet (by name): the VIP and the proxies' ports take their fixed IPs from it."""
+    cidr: ipaddress.IPv4Network
+    """The subnet's range; the VIP and the proxy addresses must lie inside it."""
+
+
+class ApiProxies(StrictModel):
+    flavor: OpenStackName
+    """Nova flavor of the two proxy instances; must be in the datacenter's flavor list."""
+    image: OpenStackName
+    """Glance image of the proxies (HAProxy + keepalived); must be in the datacenter's image list."""
+    addresses: list[ipaddress.IPv4Address] = Field(min_length=2, max_length=2)
+    """Fixed management addresses of the two proxies (the VIP moves between them)."""
+
+
+class SchedulerUnit(StrictModel):
+    fragment_path: Annotated[str, StringConstraints(pattern=r"^/\S+$")]
+    """Absolute path of the config fragment the scheduler reads after its main config."""
+    restart: list[str] = Field(min_length=1)
+    """Command (argv) restarting the scheduler; ``{filters}`` expands to the enabled filters."""
+    health: list[str] = Field(min_length=1)
+    """Command (argv) exiting 0 once the restarted scheduler is up with its filters loaded."""
+
+
+def _systemd_unit(service: str, fragment: str) -> SchedulerUnit:
+    # Debian's units are Type=notify: `systemctl restart` returns once the service has built its host
+    # manager (which fails on a filter it cannot load) and told systemd it is ready.
+    return SchedulerUnit(
+        fragment_path=fragment,
+        restart=["systemctl", "restart", service],
+        health=["systemctl", "is-active", "--quiet", service],
+    )
+
+
+class ControllerDeploy(StrictModel):
+    python: Annotated[str, StringConstraints(pattern=r"^/\S+$")] = "/usr/bin/python3"
+    """The schedulers' Python interpreter (runs the deploy script and the import check)."""
+    site_dir: Annotated[str, StringConstraints(pattern=r"^/\S+$")] = "/opt/webex-scheduler-filters/site"
+    """Directory on both schedulers' PYTHONPATH holding only the filter wheel."""
+    state_dir: Annotated[str, StringConstraints(pattern=r"^/\S+$")] = "/opt/webex-scheduler-filters/state"
+    """Lock, backup and record of the deployed release; same file system as ``site_dir``."""
+    staging_dir: Annotated[str, StringConstraints(pattern=r"^/\S+$")] = "/var/tmp/webex-scheduler-filters"
+    """Where each release's files are copied before the deploy script installs them."""
+    sudo: bool = True
+    """Run the deploy script through ``sudo -n`` (the SSH user is not root)."""
+    health_timeout_s: int = Field(default=180, ge=10, le=1800)
+    """How long a restarted scheduler may take to report healthy before the controller is restored."""
+    nova: SchedulerUnit = _systemd_unit("nova-scheduler", "/etc/nova/nova-scheduler.d/50-webex-filters.conf")
+    """How the nova-scheduler of a controller is configured, restarted and checked."""
+    cinder: SchedulerUnit = _systemd_unit(
+        "cinder-scheduler", "/etc/cinder/cinder-scheduler.d/50-webex-filters.conf"
+    )
+    """How the cinder-scheduler of a controller is configured, restarted and checked."""
+
+
+API_PORTS = (5000, 8774, 8776, 8778, 9292, 9696)
+"""Keystone, Nova, Cinder, Placement, Glance and Neutron APIs."""
 
 
 class ControllerPlane(StrictModel):
@@ -160,8 +225,51 @@ class ControllerPlane(StrictModel):
     """Virtual IP of the API load balancer in front of the pair."""
     ssh_user: OpenStackName = "deploy"
     """Account the rolling deployment logs in as (its key is a Pulumi secret)."""
+    ssh_port: int = Field(default=22, ge=1, le=65535)
+    """SSH port of the controllers."""
     octavia: bool = False
     """Front the pair with an Octavia load balancer instead of a VIP port."""
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "team-cloud-platform"
+    """Team that runs the controllers (written on the front's resources)."""
+    management: ManagementNetwork
+    """The network the controllers, the VIP and the proxies are on."""
+    api_ports: list[int] = Field(default=list(API_PORTS), min_length=1)
+    """TCP ports of the controllers' APIs served on the VIP."""
+    api_sources: list[Name] = Field(min_length=1)
+    """Named source ranges of the datacenter allowed to reach the APIs on the VIP."""
+    proxies: ApiProxies | None = None
+    """The proxy pair holding the VIP; required unless ``octavia`` is true."""
+    deploy: ControllerDeploy = ControllerDeploy()
+    """Where and how the scheduler filters are installed on each controller."""
+
+    @field_validator("api_ports")
+    @classmethod
+    def _ports_valid(cls, ports: list[int]) -> list[int]:
+        bad = [p for p in ports if not 1 <= p <= 65535]
+        if bad or len(set(ports)) != len(ports):
+            raise ValueError(f"api_ports must be distinct ports 1..65535; got {ports}")
+        return ports
+
+    @model_validator(mode="after")
+    def _front_fits(self) -> ControllerPlane:
+        names = [h.name for h in self.hosts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"hosts: the two controllers need distinct names; got {names}")
+        if not self.octavia and self.proxies is None:
+            raise ValueError("proxies: required when octavia is false (the VIP port needs its proxy pair)")
+        if self.octavia and self.proxies is not None:
+            raise ValueError("proxies: not used with octavia: true (Octavia holds the VIP); remove it")
+        front = [("vip", self.vip)]
+        if self.proxies is not None:
+            front += [(f"proxies.addresses[{i}]", a) for i, a in enumerate(self.proxies.addresses)]
+        for label, address in front:
+            if address not in self.management.cidr:
+                raise ValueError(f"{label}: {address} is outside management.cidr {self.management.cidr}")
+        used = [str(a) for _, a in front] + [str(h.address) for h in self.hosts]
+        repeated = sorted({a for a in used if used.count(a) > 1})
+        if repeated:
+            raise ValueError(f"the VIP, proxy and controller addresses must all differ; repeated: {repeated}")
+        return self
 
 
 class Datacenter(StrictModel):
@@ -187,3 +295,25 @@ class Datacenter(StrictModel):
     hosts: list[ComputeHost] = Field(min_length=1)
     """Compute host inventory."""
     controllers: ControllerPlane
+    """The controller pair, its API front and how the scheduler filters reach it."""
+
+    @model_validator(mode="after")
+    def _controllers_use_offered_resources(self) -> Datacenter:
+        proxies = self.controllers.proxies
+        if proxies is not None and proxies.flavor not in self.flavors:
+            raise ValueError(
+                f"controllers.proxies.flavor: {proxies.flavor!r} is not offered; valid: "
+                f"{', '.join(sorted(self.flavors))}"
+            )
+        if proxies is not None and proxies.image not in self.images:
+            raise ValueError(
+                f"controllers.proxies.image: {proxies.image!r} is not offered; valid: "
+                f"{', '.join(sorted(self.images))}"
+            )
+        unknown = [s for s in self.controllers.api_sources if s not in self.sources]
+        if unknown:
+            raise ValueError(
+                f"controllers.api_sources: unknown source(s) {unknown}; valid: "
+                f"{', '.join(sorted(self.sources))}"
+            )
+        return self

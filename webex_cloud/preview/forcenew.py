@@ -34,28 +34,75 @@ from typing import Any
 _SCHEDULER_HINTS = "schedulerHints"
 
 FORCE_NEW: Mapping[str, frozenset[str]] = {
-    "openstack:blockstorage/volume:Volume": frozenset({
-        "region", "availabilityZone", "snapshotId", "sourceVolId", "imageId", "volumeType",
-        "consistencyGroupId", "sourceReplica", _SCHEDULER_HINTS,
-    }),
-    "openstack:compute/instance:Instance": frozenset({
-        "region", "imageId", "imageName", "userData", "availabilityZone", "availabilityZoneHints",
-        "networkMode", "networks", "configDrive", "keyPair", "personalities", "blockDevices", _SCHEDULER_HINTS,
-    }),
-    "openstack:compute/serverGroup:ServerGroup": frozenset({"region", "name", "policies", "policy", "rules",
-                                                             "valueSpecs"}),
-    "openstack:networking/subnet:Subnet": frozenset({
-        "region", "networkId", "cidr", "prefixLength", "tenantId", "ipVersion", "ipv6AddressMode",
-        "ipv6RaMode", "subnetpoolId", "valueSpecs",
-    }),
-    "openstack:networking/secGroupRule:SecGroupRule": frozenset({
-        "region", "description", "direction", "ethertype", "portRangeMin", "portRangeMax", "protocol",
-        "remoteGroupId", "remoteIpPrefix", "securityGroupId", "tenantId",
-    }),
-    "openstack:compute/volumeAttach:VolumeAttach": frozenset({"region", "instanceId", "volumeId", "multiattach"}),
+    "openstack:blockstorage/volume:Volume": frozenset(
+        {
+            "region",
+            "availabilityZone",
+            "snapshotId",
+            "sourceVolId",
+            "imageId",
+            "volumeType",
+            "consistencyGroupId",
+            "sourceReplica",
+            _SCHEDULER_HINTS,
+        }
+    ),
+    "openstack:compute/instance:Instance": frozenset(
+        {
+            "region",
+            "imageId",
+            "imageName",
+            "userData",
+            "availabilityZone",
+            "availabilityZoneHints",
+            "networkMode",
+            "networks",
+            "configDrive",
+            "keyPair",
+            "personalities",
+            "blockDevices",
+            _SCHEDULER_HINTS,
+        }
+    ),
+    "openstack:compute/serverGroup:ServerGroup": frozenset(
+        {"region", "name", "policies", "policy", "rules", "valueSpecs"}
+    ),
+    "openstack:networking/subnet:Subnet": frozenset(
+        {
+            "region",
+            "networkId",
+            "cidr",
+            "prefixLength",
+            "tenantId",
+            "ipVersion",
+            "ipv6AddressMode",
+            "ipv6RaMode",
+            "subnetpoolId",
+            "valueSpecs",
+        }
+    ),
+    "openstack:networking/secGroupRule:SecGroupRule": frozenset(
+        {
+            "region",
+            "description",
+            "direction",
+            "ethertype",
+            "portRangeMin",
+            "portRangeMax",
+            "protocol",
+            "remoteGroupId",
+            "remoteIpPrefix",
+            "securityGroupId",
+            "tenantId",
+        }
+    ),
+    "openstack:compute/volumeAttach:VolumeAttach": frozenset(
+        {"region", "instanceId", "volumeId", "multiattach"}
+    ),
     "openstack:networking/port:Port": frozenset({"region", "networkId"}),
-    "openstack:networking/routerInterface:RouterInterface": frozenset({"region", "routerId", "subnetId",
-                                                                       "portId"}),
+    "openstack:networking/routerInterface:RouterInterface": frozenset(
+        {"region", "routerId", "subnetId", "portId"}
+    ),
 }
 
 #: Inputs changed in place, but by restarting the resource (an instance resize reboots the guest).

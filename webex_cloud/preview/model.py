@@ -53,6 +53,8 @@ class Change:
     new_inputs: Mapping[str, Any] | None = None
     protected: bool = False
     parent: str = ""
+    dependencies: tuple[str, ...] = ()
+    """URNs this resource waits for: how the engine orders it after them within one update."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class Topology:
     owner: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     """URN -> (service, pod or None) for every resource known to belong to a service."""
     controllers: tuple[Controller, ...] = ()
+    redundant_sets: dict[str, set[str]] = field(default_factory=dict)
+    """anti-affinity server group name -> URNs of its member instances (replicas kept apart on purpose)."""
     source: str = ""
     """Where the pod totals come from, for the report (pod counts are only as good as this)."""
 

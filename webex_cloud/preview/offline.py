@@ -9,6 +9,7 @@ from ``propertyDependencies`` rather than seen in the inputs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,9 +36,13 @@ def _normalise(value: Any, refs: Mapping[str, str]) -> Any:
     return value
 
 
+def _opaque(value: Any) -> bool:
+    return isinstance(value, str) and value in _OPAQUE
+
+
 def _leaves(path: str, old: Any, new: Any, depth: int, out: list[tuple[str, str, Any, Any]]) -> None:
     """Collect (path, kind, old, new) for the smallest differing parts, a few levels deep."""
-    if old == new or new in _OPAQUE or old in _OPAQUE:
+    if old == new or _opaque(old) or _opaque(new):
         return
     if depth < _MAX_DEPTH and isinstance(old, Mapping) and isinstance(new, Mapping):
         for key in sorted(set(old) | set(new)):
@@ -51,19 +56,37 @@ def _leaves(path: str, old: Any, new: Any, depth: int, out: list[tuple[str, str,
     out.append((path, kind, old, new))
 
 
-def _property_changes(old: Resource, new: Resource, refs_old: Mapping[str, str], refs_new: Mapping[str, str],
-                      old_only_keys_count: bool) -> list[PropertyChange]:
+def _property_changes(
+    old: Resource,
+    new: Resource,
+    refs_old: Mapping[str, str],
+    refs_new: Mapping[str, str],
+    old_only_keys_count: bool,
+) -> list[PropertyChange]:
     old_inputs = _normalise(old.inputs, refs_old)
     new_inputs = _normalise(new.inputs, refs_new)
     keys = set(new_inputs) | (set(old_inputs) if old_only_keys_count else set())
     found: list[tuple[str, str, Any, Any]] = []
     for key in sorted(keys):
         _leaves(key, old_inputs.get(key), new_inputs.get(key), 0, found)
+    ignored = tuple(_ignore_pattern(path) for path in new.ignore_changes)
+    found = [leaf for leaf in found if not any(pattern.match(leaf[0]) for pattern in ignored)]
     return [
-        PropertyChange(path=path, kind=kind, old=a, new=b,
-                       forces_replace=forces_replacement(new.type, _top(path), new.replace_on_changes))
+        PropertyChange(
+            path=path,
+            kind=kind,
+            old=a,
+            new=b,
+            forces_replace=forces_replacement(new.type, _top(path), new.replace_on_changes),
+        )
         for path, kind, a, b in found
     ]
+
+
+def _ignore_pattern(path: str) -> re.Pattern[str]:
+    """An ``ignoreChanges`` path as a prefix pattern over leaf paths; ``[*]`` matches any index."""
+    body = re.escape(path).replace(r"\[\*\]", r"\[\d+\]")
+    return re.compile(rf"{body}($|[.\[])")
 
 
 def _top(path: str) -> str:
@@ -85,7 +108,7 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, old_only_keys_count: bool = 
     unchanged = 0
     for urn in sorted(set(old.resources) | set(new.resources)):
         before, after = old.resources.get(urn), new.resources.get(urn)
-        if not (before or after).custom:  # type: ignore[union-attr]
+        if not any(r.custom for r in (before, after) if r is not None):
             continue  # components and the stack have no cloud counterpart
         if before is None:
             actions[urn] = Action.CREATE
@@ -101,14 +124,18 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, old_only_keys_count: bool = 
             actions[urn] = Action.REPLACE if forcing else Action.UPDATE
             reasons[urn] = forcing
     _cascade(new, actions, reasons)
-    changes = tuple(_change(urn, actions[urn], old, new, properties.get(urn, []), reasons.get(urn, []))
-                    for urn in sorted(actions))
+    changes = tuple(
+        _change(urn, actions[urn], old, new, properties.get(urn, []), reasons.get(urn, []))
+        for urn in sorted(actions)
+    )
     return ChangeSet(
         stack=new.stack,
         source="offline-diff",
-        source_detail=(f"offline diff of {old.label} → {new.label}. No provider was asked: *replace expected* "
-                       "marks inputs the OpenStack provider declares ForceNew; only `pulumi preview` with "
-                       "credentials can confirm"),
+        source_detail=(
+            f"offline diff of {old.label} → {new.label}. No provider was asked: *replace expected* "
+            "marks inputs the OpenStack provider declares ForceNew; only `pulumi preview` with "
+            "credentials can confirm"
+        ),
         changes=changes,
         unchanged=unchanged,
         reads=0,
@@ -134,8 +161,14 @@ def _cascade(new: Snapshot, actions: dict[str, Action], reasons: dict[str, list[
                     break
 
 
-def _change(urn: str, action: Action, old: Snapshot, new: Snapshot, properties: list[PropertyChange],
-            reasons: list[str]) -> Change:
+def _change(
+    urn: str,
+    action: Action,
+    old: Snapshot,
+    new: Snapshot,
+    properties: list[PropertyChange],
+    reasons: list[str],
+) -> Change:
     before, after = old.resources.get(urn), new.resources.get(urn)
     resource = after or before
     assert resource is not None  # every URN in actions comes from one side or the other
@@ -151,4 +184,5 @@ def _change(urn: str, action: Action, old: Snapshot, new: Snapshot, properties: 
         new_inputs=after.inputs if after else None,
         protected=bool((before and before.protect) or (after and after.protect)),
         parent=resource.parent,
+        dependencies=resource.dependencies,
     )

@@ -25,8 +25,10 @@ class _PlanResource(BaseModel):
     parent: str = ""
     inputs: dict[str, Any] = Field(default_factory=dict)
     property_dependencies: dict[str, list[str]] = Field(default_factory=dict, alias="propertyDependencies")
+    dependencies: list[str] = Field(default_factory=list)
     protect: bool = False
     replace_on_changes: list[str] = Field(default_factory=list, alias="replaceOnChanges")
+    ignore_changes: list[str] = Field(default_factory=list, alias="ignoreChanges")
 
 
 class _PlanPod(BaseModel):
@@ -96,6 +98,9 @@ class Resource:
     property_dependencies: dict[str, list[str]]
     protect: bool
     replace_on_changes: frozenset[str]
+    dependencies: tuple[str, ...] = ()
+    ignore_changes: tuple[str, ...] = ()
+    """The ``ignoreChanges`` option: input paths the engine keeps from the old state."""
 
 
 @dataclass(frozen=True)
@@ -132,9 +137,18 @@ def snapshot_from_plan(document: Any, *, source: str) -> Snapshot:
         if item.urn in resources:
             raise PreviewInputError(source, f"resource {item.urn} appears twice")
         resources[item.urn] = Resource(
-            urn=item.urn, type=item.type, name=item.name, id=item.id, custom=item.custom,
-            parent=item.parent, inputs=item.inputs, property_dependencies=item.property_dependencies,
-            protect=item.protect, replace_on_changes=frozenset(item.replace_on_changes),
+            urn=item.urn,
+            type=item.type,
+            name=item.name,
+            id=item.id,
+            custom=item.custom,
+            parent=item.parent,
+            inputs=item.inputs,
+            property_dependencies=item.property_dependencies,
+            protect=item.protect,
+            replace_on_changes=frozenset(item.replace_on_changes),
+            dependencies=tuple(item.dependencies),
+            ignore_changes=tuple(item.ignore_changes),
         )
     controllers = plan.datacenter.controllers.hosts if plan.datacenter.controllers else []
     return Snapshot(
@@ -142,10 +156,14 @@ def snapshot_from_plan(document: Any, *, source: str) -> Snapshot:
         project=plan.project,
         label=f"plan `{source}`",
         resources=resources,
-        pods={name: tuple(PodShape(p.name, p.server_group, tuple(p.instances)) for p in service.pods)
-              for name, service in plan.services.items()},
-        volume_groups={name: {g.name: tuple(g.replicas) for g in service.volume_groups}
-                       for name, service in plan.services.items()},
+        pods={
+            name: tuple(PodShape(p.name, p.server_group, tuple(p.instances)) for p in service.pods)
+            for name, service in plan.services.items()
+        },
+        volume_groups={
+            name: {g.name: tuple(g.replicas) for g in service.volume_groups}
+            for name, service in plan.services.items()
+        },
         controllers=tuple((c.name, c.address) for c in controllers),
     )
 
@@ -155,11 +173,23 @@ def load_plan(path: Path) -> Snapshot:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise PreviewInputError(str(path), f"cannot read: {error.strerror or error} "
-                                           "(render it with `python -m webex_cloud plan --stack ...`)") from None
+        raise PreviewInputError(
+            str(path),
+            f"cannot read: {error.strerror or error} "
+            "(render it with `python -m webex_cloud plan --stack ...`)",
+        ) from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
-        raise PreviewInputError(str(path), f"not JSON (line {error.lineno}, column {error.colno}: "
-                                           f"{error.msg})") from None
-    return snapshot_from_plan(document, source=str(path))
+        raise PreviewInputError(
+            str(path), f"not JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        ) from None
+    return snapshot_from_plan(document, source=_shown(path))
+
+
+def _shown(path: Path) -> str:
+    """The path as the reader typed it, or relative to the working folder when it lies inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

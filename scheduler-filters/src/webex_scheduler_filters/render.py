@@ -1,0 +1,125 @@
+"""Scheduler configuration fragments for the controller stack, as pure functions and a CLI.
+
+``python -m webex_scheduler_filters.render nova`` prints the nova-scheduler fragment,
+``... cinder-scheduler`` the cinder-scheduler one and
+``... cinder-volume --host cinder-a --failure-domains domains.json`` the backend sections
+of one cinder-volume host, where ``domains.json`` maps each failure domain to its backends
+(``{"rack-a": ["cinder-a@ceph-a"], ...}``, the plan's ``datacenter.failure_domains``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+
+from webex_scheduler_filters.hints import FAILURE_DOMAIN_CAPABILITY
+
+NOVA_FILTER_PATH = "webex_scheduler_filters.nova_filter.SiblingPodAntiAffinityFilter"
+NOVA_FILTER_NAME = NOVA_FILTER_PATH.rsplit(".", 1)[1]
+#: Nova's own default ``enabled_filters`` (unchanged from Zed to 2026.2).
+NOVA_DEFAULT_FILTERS = (
+    "ComputeFilter",
+    "ComputeCapabilitiesFilter",
+    "ImagePropertiesFilter",
+    "ServerGroupAntiAffinityFilter",
+    "ServerGroupAffinityFilter",
+)
+CINDER_FILTER_NAME = "VolumeGroupSpreadFilter"
+#: Cinder's own default ``scheduler_default_filters``.
+CINDER_DEFAULT_FILTERS = ("AvailabilityZoneFilter", "CapacityFilter", "CapabilitiesFilter")
+
+
+def nova_scheduler_conf(enabled: Sequence[str] = NOVA_DEFAULT_FILTERS) -> str:
+    """The ``[filter_scheduler]`` section: Nova's filters plus ours, ours last.
+
+    Last because it is the only one that reads the database: the cheap filters shrink the
+    host list first, and a request they already reject costs no query.
+    """
+    names = [name for name in enabled if name != NOVA_FILTER_NAME] + [NOVA_FILTER_NAME]
+    return (
+        "[filter_scheduler]\n"
+        "available_filters = nova.scheduler.filters.all_filters\n"
+        f"available_filters = {NOVA_FILTER_PATH}\n"
+        f"enabled_filters = {','.join(names)}\n"
+    )
+
+
+def cinder_scheduler_conf(enabled: Sequence[str] = CINDER_DEFAULT_FILTERS) -> str:
+    """The ``[DEFAULT]`` filter list of cinder-scheduler: ours first.
+
+    First because it must see every backend: a sibling replica's failure domain is read
+    from its backend's state, which an earlier filter could have removed from the list.
+    """
+    names = [CINDER_FILTER_NAME] + [name for name in enabled if name != CINDER_FILTER_NAME]
+    return f"[DEFAULT]\nscheduler_default_filters = {','.join(names)}\n"
+
+
+def backend_failure_domains(failure_domains: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """``host@backend`` -> failure domain, refusing a backend listed in two domains."""
+    owner: dict[str, str] = {}
+    for domain, backends in sorted(failure_domains.items()):
+        for backend in backends:
+            host, sep, name = backend.partition("@")
+            if not (host and sep and name) or "#" in backend:
+                raise ValueError(f"failure domain {domain!r}: {backend!r} is not a 'host@backend' name")
+            if backend in owner:
+                raise ValueError(
+                    f"backend {backend!r} is in two failure domains: {owner[backend]!r} and "
+                    f"{domain!r}; a backend belongs to exactly one"
+                )
+            owner[backend] = domain
+    return owner
+
+
+def cinder_volume_conf(failure_domains: Mapping[str, Sequence[str]], host: str) -> str:
+    """The backend sections of one cinder-volume host, each declaring its failure domain."""
+    owner = backend_failure_domains(failure_domains)
+    sections = []
+    for backend, domain in sorted(owner.items()):
+        backend_host, _, section = backend.partition("@")
+        if backend_host == host:
+            capabilities = json.dumps({FAILURE_DOMAIN_CAPABILITY: domain}, sort_keys=True)
+            sections.append(f"[{section}]\nextra_capabilities = {capabilities}\n")
+    if not sections:
+        raise ValueError(f"no backend of host {host!r} is in any failure domain")
+    return "\n".join(sections)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m webex_scheduler_filters.render",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("target", choices=["nova", "cinder-scheduler", "cinder-volume"])
+    parser.add_argument("--host", help="cinder-volume host whose backend sections to print")
+    parser.add_argument(
+        "--failure-domains", metavar="FILE", help="JSON object: failure domain -> list of 'host@backend'"
+    )
+    args = parser.parse_args(argv)
+    if args.target == "nova":
+        sys.stdout.write(nova_scheduler_conf())
+        return 0
+    if args.target == "cinder-scheduler":
+        sys.stdout.write(cinder_scheduler_conf())
+        return 0
+    if not (args.host and args.failure_domains):
+        parser.error("cinder-volume needs --host and --failure-domains")
+    try:
+        with open(args.failure_domains, encoding="utf-8") as handle:
+            domains = json.load(handle)
+        if not isinstance(domains, dict) or not all(
+            isinstance(v, list) and all(isinstance(b, str) for b in v) for v in domains.values()
+        ):
+            raise ValueError("expected a JSON object mapping each failure domain to a list of 'host@backend'")
+        sys.stdout.write(cinder_volume_conf(domains, args.host))
+    except (OSError, ValueError) as error:
+        print(f"error: {args.failure_domains}: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,199 @@
+"""The controller pair in the offline plan of the real program: API front, Octavia variant, rollout chain."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from functools import cache
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, ProjectCopy
+from webex_cloud.config.errors import CatalogError
+from webex_cloud.config.loader import load_deployment
+from webex_cloud.controller.release import build_release
+from webex_cloud.plan.capture import _engine_config, run_under_mocks
+from webex_cloud.plan.document import dumps, render_plan
+
+INSTANCE = "openstack:compute/instance:Instance"
+GROUP = "openstack:compute/serverGroup:ServerGroup"
+PORT = "openstack:networking/port:Port"
+RULE = "openstack:networking/secGroupRule:SecGroupRule"
+COMMAND = "command:remote:Command"
+COPY = "command:remote:CopyToRemote"
+LB = "openstack:loadbalancer/loadBalancer:LoadBalancer"
+LISTENER = "openstack:loadbalancer/listener:Listener"
+POOL = "openstack:loadbalancer/pool:Pool"
+MEMBERS = "openstack:loadbalancer/members:Members"
+MONITOR = "openstack:loadbalancer/monitor:Monitor"
+PAIR = "webex:controller:ControllerPair"
+
+
+@cache
+def plan(stack: str) -> dict[str, Any]:
+    return render_plan(stack, project_dir=REPO)
+
+
+def pair_resources(document: dict[str, Any]) -> list[dict[str, Any]]:
+    (pair,) = [r for r in document["resources"] if r["type"] == PAIR]
+    return [r for r in document["resources"] if r["parent"] == pair["urn"]]
+
+
+def of_type(resources: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for r in resources if r["type"] == kind]
+
+
+@pytest.mark.parametrize("stack", ["dc1", "dc2"])
+def test_proxies_are_a_hard_anti_affinity_pair_holding_the_vip(stack: str) -> None:
+    document = plan(stack)
+    plane = load_deployment(REPO, stack).datacenter.controllers
+    assert plane.proxies is not None
+    resources = pair_resources(document)
+    (group,) = of_type(resources, GROUP)
+    assert group["inputs"]["policies"] == "anti-affinity"
+    proxies = of_type(resources, INSTANCE)
+    assert len(proxies) == 2
+    ports = {r["id"]: r for r in of_type(resources, PORT)}
+    for index, proxy in enumerate(proxies):
+        assert proxy["inputs"]["schedulerHints"] == [{"group": group["id"]}]
+        assert proxy["inputs"]["metadata"]["role"] == "controller"
+        (network,) = proxy["inputs"]["networks"]
+        port = ports[network["port"]]
+        assert [ip["ipAddress"] for ip in port["inputs"]["fixedIps"]] == [str(plane.proxies.addresses[index])]
+        assert port["inputs"]["allowedAddressPairs"] == [{"ipAddress": str(plane.vip)}]
+        for host in plane.hosts:  # HAProxy forwards to both controllers
+            assert f"server {host.name} {host.address}:5000" in proxy["inputs"]["userData"]
+    # A proxy replacement reuses its port: delete first, one proxy at a time.
+    assert all(p["deleteBeforeReplace"] for p in proxies)
+    assert proxies[0]["urn"] in proxies[1]["dependsOn"]
+    vip_ports = [p for p in ports.values() if not p["inputs"].get("allowedAddressPairs")]
+    assert [[ip["ipAddress"] for ip in p["inputs"]["fixedIps"]] for p in vip_ports] == [[str(plane.vip)]]
+
+
+def test_only_the_api_sources_reach_the_api_ports_and_only_the_proxies_speak_vrrp() -> None:
+    resources = pair_resources(plan("dc1"))
+    rules = [r["inputs"] for r in of_type(resources, RULE)]
+    api = sorted((r["portRangeMin"], r["remoteIpPrefix"]) for r in rules if r["protocol"] == "tcp")
+    assert api == [(port, "10.250.1.0/24") for port in (5000, 8774, 8776, 8778, 9292, 9696)]
+    (vrrp,) = [r for r in rules if r["protocol"] == "112"]
+    assert vrrp["remoteGroupId"] == vrrp["securityGroupId"]
+
+
+def octavia_plan(project: ProjectCopy) -> dict[str, Any]:
+    def to_octavia(dc: dict[str, Any]) -> None:
+        dc["controllers"]["octavia"] = True
+        del dc["controllers"]["proxies"]
+
+    project.edit_datacenter("dc1", to_octavia)
+    return render_plan("dc1", project_dir=project.root)
+
+
+def test_octavia_variant_balances_every_api_port_over_both_controllers(project: ProjectCopy) -> None:
+    resources = pair_resources(octavia_plan(project))
+    plane = load_deployment(project.root, "dc1").datacenter.controllers
+    assert of_type(resources, INSTANCE) == [] and of_type(resources, GROUP) == []
+    (balancer,) = of_type(resources, LB)
+    assert balancer["inputs"]["vipAddress"] == str(plane.vip)
+    listeners = {r["id"]: r for r in of_type(resources, LISTENER)}
+    assert sorted(r["inputs"]["protocolPort"] for r in listeners.values()) == sorted(plane.api_ports)
+    assert all(r["inputs"]["loadbalancerId"] == balancer["id"] for r in listeners.values())
+    assert all(r["inputs"]["allowedCidrs"] == ["10.250.1.0/24"] for r in listeners.values())
+    pools = {r["id"]: r for r in of_type(resources, POOL)}
+    assert sorted(p["inputs"]["listenerId"] for p in pools.values()) == sorted(listeners)
+    for members in of_type(resources, MEMBERS):
+        port = listeners[pools[members["inputs"]["poolId"]]["inputs"]["listenerId"]]["inputs"]["protocolPort"]
+        assert sorted((m["address"], m["protocolPort"]) for m in members["inputs"]["members"]) == [
+            (str(h.address), port) for h in plane.hosts
+        ]
+    monitors = of_type(resources, MONITOR)
+    assert sorted(m["inputs"]["poolId"] for m in monitors) == sorted(pools)
+    assert {m["inputs"]["type"] for m in monitors} == {"TCP"}
+
+
+def test_octavia_variant_still_rolls_the_filters_out(project: ProjectCopy) -> None:
+    assert len(of_type(pair_resources(octavia_plan(project)), COMMAND)) == 2
+
+
+@pytest.mark.parametrize("stack", ["dc1", "dc2"])
+def test_rollout_is_chained_and_triggered_by_the_release_hashes(stack: str) -> None:
+    resources = pair_resources(plan(stack))
+    release = build_release()
+    hosts = [h.name for h in load_deployment(REPO, stack).datacenter.controllers.hosts]
+    first, second = (
+        next(r for r in of_type(resources, COMMAND) if r["name"].endswith(f"{h}-rollout")) for h in hosts
+    )
+    assert first["urn"] in second["dependsOn"]
+    assert release.wheel.sha256 in first["inputs"]["triggers"]
+    assert release.wheel.sha256 in second["inputs"]["triggers"]
+    for name in release.fragments:
+        assert release.fragment_sha256(name) in first["inputs"]["triggers"]
+    assert f"--sha256 {release.wheel.sha256}" in first["inputs"]["create"]
+    assert first["inputs"]["create"] == first["inputs"]["update"]
+    # Controller 2 receives nothing, not even staged files, before controller 1's rollout succeeded.
+    copies_2 = [r for r in of_type(resources, COPY) if hosts[1] in r["name"]]
+    assert len(copies_2) == 5 and all(first["urn"] in c["dependsOn"] for c in copies_2)
+    copies_1 = [r for r in of_type(resources, COPY) if hosts[0] in r["name"]]
+    assert {c["urn"] for c in copies_1} <= set(first["dependsOn"])
+    (wheel_copy,) = [c for c in copies_1 if c["name"].endswith("-wheel")]
+    assert wheel_copy["inputs"]["source"]["path"] == f"build/controller/{release.wheel.filename}"
+
+
+def test_an_unchanged_source_renders_the_same_rollout() -> None:
+    again = render_plan("dc1", project_dir=REPO)
+    assert dumps(again) == dumps(plan("dc1"))
+
+
+def test_the_ssh_key_is_a_secret_and_never_reaches_the_plan() -> None:
+    key = "\n".join(
+        [
+            "-----BEGIN OPENSSH PRIVATE KEY-----",
+            "b3BlbnNzaC1rZXktdjEtestonly",
+            "-----END OPENSSH PRIVATE KEY-----",
+        ]
+    )
+    config, secrets = _engine_config(REPO, "dc1")
+    config["webex-cloud:controllerSshKey"] = key
+
+    def program() -> None:
+        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+
+    registrations = run_under_mocks(
+        program,
+        "dc1",
+        config,
+        [*secrets, "webex-cloud:controllerSshKey"],
+    )
+    text = json.dumps([r.to_json() for r in registrations])
+    assert "BEGIN OPENSSH" not in text and "testonly" not in text
+    remote = [r for r in registrations if r.type in (COMMAND, COPY)]
+    assert len(remote) == 12
+    assert all(r.inputs["connection"] == "[secret]" for r in remote)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c.pop("proxies"), "proxies: required when octavia is false"),
+        (lambda c: c.update(vip="10.99.0.1"), "vip: 10.99.0.1 is outside management.cidr 10.250.1.0/24"),
+        (
+            lambda c: c["proxies"].update(flavor="m9.huge"),
+            "controllers.proxies.flavor: 'm9.huge' is not offered",
+        ),
+        (
+            lambda c: c.update(api_sources=["nowhere"]),
+            "controllers.api_sources: unknown source(s) ['nowhere']",
+        ),
+        (
+            lambda c: c["proxies"].update(addresses=["10.250.1.11", "10.250.1.14"]),
+            "repeated: ['10.250.1.11']",
+        ),
+    ],
+)
+def test_a_wrong_controller_section_is_reported_before_anything_runs(
+    project: ProjectCopy, change: Any, message: str
+) -> None:
+    project.edit_datacenter("dc1", lambda dc: change(dc["controllers"]))
+    with pytest.raises(CatalogError) as caught:
+        render_plan("dc1", project_dir=project.root)
+    assert message in str(caught.value)

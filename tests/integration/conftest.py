@@ -1,0 +1,169 @@
+"""The integration tier: tests against the real loopback OpenStack (tools/openstack-loopback).
+
+Every test under tests/integration is marked ``integration``. With WEBEX_FAST_TESTS=1 (the fast tier)
+they are skipped; otherwise a missing or broken environment fails them, with a message saying how to
+start it (``bash tools/openstack-loopback/up.sh``).
+
+Helpers for the other tests: ``boot_server`` (no NIC: no Neutron agent binds ports here),
+``create_volume`` (Cinder scheduler hints at the top level of the request), ``ensure_flavor``,
+``ensure_image``, ``ensure_external_network``. The admin connection sees where things landed: ``server.compute_host``
+(``OS-EXT-SRV-ATTR:host``) and ``volume.host`` (``os-vol-host-attr:host``, ``host@backend#pool``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+LOOPBACK_ROOT = Path(os.environ.get("WEBEX_LOOPBACK_ROOT", "/var/lib/webex-loopback"))
+CLOUDS_YAML = LOOPBACK_ROOT / "clouds.yaml"
+CLOUD = "loopback"
+START_HINT = "start it with `bash tools/openstack-loopback/up.sh` (see docs/openstack-loopback.md)"
+#: 2.37+ accepts ``networks='none'``; 2.74 is the newest the prototype was measured with (Zed has 2.93).
+COMPUTE_MICROVERSION = "2.74"
+#: Cinder 3.x; the scheduler hints extension has no microversion of its own.
+VOLUME_MICROVERSION = "3.60"
+
+#: Documentation range (RFC 5737) for the external networks' subnets, which only ever exist as API objects.
+EXTERNAL_CIDR = "198.51.100.0/24"
+#: The environment's fixed topology (tools/openstack-loopback/up.sh and etc/cinder.conf).
+FAKE_HOSTS = ("fake-host-1", "fake-host-2", "fake-host-3", "fake-host-4")
+#: Cinder backend (``host@backend``) -> failure domain it reports in ``extra_capabilities``.
+BACKENDS = {"storage-a@b1": "fd-a", "storage-a@b2": "fd-a", "storage-b@b3": "fd-b"}
+
+
+def fast_tier() -> bool:
+    return os.environ.get("WEBEX_FAST_TESTS") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A conftest hook sees every collected item of the session: only this folder's are ours.
+    skip = pytest.mark.skip(reason="fast tier (WEBEX_FAST_TESTS=1): needs the loopback OpenStack")
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+            if fast_tier():
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def openstack_conn() -> Iterator[Any]:
+    """An admin connection to the loopback cloud (cloud ``loopback`` of the clouds.yaml up.sh wrote)."""
+    if not CLOUDS_YAML.is_file():
+        pytest.fail(f"no loopback OpenStack: {CLOUDS_YAML} is missing; {START_HINT}", pytrace=False)
+    import openstack
+    from openstack.config import loader
+
+    config = loader.OpenStackConfig(config_files=[str(CLOUDS_YAML)])
+    region = config.get_one(
+        cloud=CLOUD,
+        compute_api_version=COMPUTE_MICROVERSION,
+        block_storage_api_version=VOLUME_MICROVERSION,
+    )
+    conn = openstack.connection.Connection(config=region)
+    try:
+        conn.authorize()
+        conn.compute.get("/os-services").raise_for_status()
+    except Exception as exc:
+        pytest.fail(f"the loopback OpenStack does not answer ({exc}); {START_HINT}", pytrace=False)
+    yield conn
+    conn.close()
+
+
+def ensure_flavor(
+    conn: Any, name: str = "loopback.tiny", vcpus: int = 1, ram_mb: int = 64, disk_gb: int = 1
+) -> Any:
+    """A flavor by name, created if missing (the fake hosts have 1000 vCPUs and 800 GB RAM each)."""
+    flavor = conn.compute.find_flavor(name)
+    return flavor or conn.compute.create_flavor(name=name, vcpus=vcpus, ram=ram_mb, disk=disk_gb)
+
+
+def ensure_image(conn: Any, name: str = "loopback-tiny") -> Any:
+    """A 1 KiB raw image by name: the fake virt driver never reads it."""
+    image = conn.image.find_image(name)
+    if image is None:
+        image = conn.create_image(
+            name, data=b"\0" * 1024, disk_format="raw", container_format="bare", wait=True
+        )
+    return image
+
+
+def ensure_external_network(conn: Any, name: str) -> Any:
+    """A datacenter's external network by name (what the program looks up), created if missing: a flat
+    provider network on a physical network of the same name, with an IPv4 subnet. An API object only:
+    no agent runs here, so nothing is ever sent on it."""
+    network = conn.network.find_network(name, is_router_external=True)
+    if network is None:
+        network = conn.network.create_network(
+            name=name, is_router_external=True, provider_network_type="flat", provider_physical_network=name
+        )
+        conn.network.create_subnet(
+            network_id=network.id, name=name, cidr=EXTERNAL_CIDR, ip_version=4, is_dhcp_enabled=False
+        )
+    return network
+
+
+def boot_server(
+    conn: Any,
+    name: str,
+    *,
+    flavor: Any,
+    image: Any,
+    scheduler_hints: Mapping[str, Any] | None = None,
+    availability_zone: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    wait: bool = True,
+    timeout: float = 120,
+) -> Any:
+    """Boot a server with no NIC (``networks='none'``): with a port, scheduling fails on port binding
+    because no Neutron agent runs here. With ``wait``, returns it ACTIVE (raises if it went to ERROR,
+    e.g. "No valid host was found"); ``server.compute_host`` is where it landed."""
+    attrs: dict[str, Any] = {"name": name, "flavor_id": flavor.id, "image_id": image.id, "networks": "none"}
+    if scheduler_hints:
+        attrs["scheduler_hints"] = dict(scheduler_hints)
+    if availability_zone:
+        attrs["availability_zone"] = availability_zone
+    if metadata:
+        attrs["metadata"] = dict(metadata)
+    server = conn.compute.create_server(**attrs)
+    return conn.compute.wait_for_server(server, wait=timeout) if wait else server
+
+
+def create_volume(
+    conn: Any,
+    name: str,
+    *,
+    size_gb: int = 1,
+    volume_type: str | None = None,
+    scheduler_hints: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, str] | None = None,
+    availability_zone: str | None = None,
+    wait: bool = True,
+    timeout: float = 120,
+) -> Any:
+    """Create a volume with the scheduler hints at the top level of the request body, as Cinder
+    expects them (``OS-SCH-HNT:scheduler_hints`` beside ``volume``). Written out here rather than left
+    to the SDK: Zed's openstacksdk nested them inside ``volume`` (400 "Additional properties are not
+    allowed"). With ``wait``, returns it available (raises if it went to error, e.g. no valid backend);
+    ``volume.host`` is ``host@backend#pool``."""
+    volume: dict[str, Any] = {"name": name, "size": size_gb}
+    if volume_type:
+        volume["volume_type"] = volume_type
+    if metadata:
+        volume["metadata"] = dict(metadata)
+    if availability_zone:
+        volume["availability_zone"] = availability_zone
+    body: dict[str, Any] = {"volume": volume}
+    if scheduler_hints:
+        body["OS-SCH-HNT:scheduler_hints"] = dict(scheduler_hints)
+    response = conn.block_storage.post("/volumes", json=body, microversion=VOLUME_MICROVERSION)
+    response.raise_for_status()
+    created = conn.block_storage.get_volume(response.json()["volume"]["id"])
+    if not wait:
+        return created
+    return conn.block_storage.wait_for_status(created, "available", failures=["error"], wait=timeout)

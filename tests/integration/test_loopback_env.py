@@ -1,0 +1,117 @@
+"""The loopback OpenStack is what the integration tests assume: four fake compute hosts, three Cinder
+backends in two failure domains each reporting its own name, and scheduling that really happens."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import (
+    BACKENDS,
+    FAKE_HOSTS,
+    boot_server,
+    create_volume,
+    ensure_flavor,
+    ensure_image,
+)
+
+
+@pytest.fixture
+def cleanup(openstack_conn: Any) -> Iterator[Cleanup]:
+    """Deletes, after the test and newest first, what the test created."""
+    undo = Cleanup(openstack_conn)
+    yield undo
+    for action in reversed(undo.actions):
+        action()
+
+
+class Cleanup:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.actions: list[Callable[[], object]] = []
+
+    def server(self, server: Any) -> Any:
+        compute = self.conn.compute
+        self.actions.append(lambda: compute.wait_for_delete(compute.delete_server(server) or server, wait=60))
+        return server
+
+    def server_group(self, group: Any) -> Any:
+        self.actions.append(lambda: self.conn.compute.delete_server_group(group, ignore_missing=True))
+        return group
+
+    def volume(self, volume: Any) -> Any:
+        storage = self.conn.block_storage
+        self.actions.append(lambda: storage.wait_for_delete(storage.delete_volume(volume) or volume, wait=60))
+        return volume
+
+    def volume_type(self, vtype: Any) -> Any:
+        self.actions.append(lambda: self.conn.block_storage.delete_type(vtype, ignore_missing=True))
+        return vtype
+
+
+def test_four_fake_compute_hosts_are_up_and_known_to_placement(openstack_conn: Any) -> None:
+    services = {s.host: s for s in openstack_conn.compute.services(binary="nova-compute")}
+    assert {h: services[h].state for h in FAKE_HOSTS if h in services} == dict.fromkeys(FAKE_HOSTS, "up")
+    providers = openstack_conn.placement.get("/resource_providers").json()["resource_providers"]
+    assert set(FAKE_HOSTS) <= {rp["name"] for rp in providers}
+
+
+def test_each_cinder_backend_reports_its_own_name_and_failure_domain(openstack_conn: Any) -> None:
+    pools = {p.name: p.capabilities for p in openstack_conn.block_storage.backend_pools(details=True)}
+    for backend, domain in BACKENDS.items():
+        name = backend.split("@", 1)[1]
+        caps = pools[f"{backend}#{name}"]
+        assert (caps["volume_backend_name"], caps["failure_domain"]) == (name, domain)
+
+
+def test_volumes_land_on_the_backend_their_type_names(openstack_conn: Any, cleanup: Cleanup) -> None:
+    conn = openstack_conn
+    run = uuid.uuid4().hex[:8]
+    landed = {}
+    for backend in BACKENDS:
+        name = backend.split("@", 1)[1]
+        vtype = cleanup.volume_type(
+            conn.block_storage.create_type(
+                name=f"smoke-{name}-{run}", extra_specs={"volume_backend_name": name}
+            )
+        )
+        volume = cleanup.volume(create_volume(conn, f"smoke-{name}-{run}", volume_type=vtype.name))
+        landed[backend] = volume.host
+    assert landed == {b: f"{b}#{b.split('@', 1)[1]}" for b in BACKENDS}
+
+
+def test_cinder_scheduler_hints_sent_top_level_are_honoured(openstack_conn: Any, cleanup: Cleanup) -> None:
+    conn = openstack_conn
+    run = uuid.uuid4().hex[:8]
+    first = cleanup.volume(create_volume(conn, f"smoke-hint-a-{run}"))
+    other = cleanup.volume(
+        create_volume(conn, f"smoke-hint-b-{run}", scheduler_hints={"different_host": [first.id]})
+    )
+    same = cleanup.volume(
+        create_volume(conn, f"smoke-hint-c-{run}", scheduler_hints={"same_host": [first.id]})
+    )
+    backend = first.host.split("#", 1)[0]
+    assert other.host.split("#", 1)[0] != backend
+    assert same.host.split("#", 1)[0] == backend
+
+
+def test_an_affinity_group_places_two_servers_on_one_host(openstack_conn: Any, cleanup: Cleanup) -> None:
+    conn = openstack_conn
+    run = uuid.uuid4().hex[:8]
+    flavor, image = ensure_flavor(conn), ensure_image(conn)
+    group = cleanup.server_group(
+        conn.compute.create_server_group(name=f"smoke-affinity-{run}", policy="affinity")
+    )
+    servers = []
+    for index in range(2):
+        name = f"smoke-affinity-{run}-{index}"
+        servers.append(
+            cleanup.server(
+                boot_server(conn, name, flavor=flavor, image=image, scheduler_hints={"group": group.id})
+            )
+        )
+    hosts = {s.compute_host for s in servers}
+    assert len(hosts) == 1 and hosts <= set(FAKE_HOSTS)

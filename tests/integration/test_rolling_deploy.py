@@ -1,0 +1,400 @@
+"""The rolling filter deployment against the real schedulers of the loopback OpenStack.
+
+Two controller roles (ctl-1, ctl-2) run their own nova-scheduler and cinder-scheduler on this machine
+(tools/openstack-loopback). The deploy script runs exactly as on a controller: a separate process under
+Debian's /usr/bin/python3, standard library only, driving the environment's own restart and health
+hooks (scheduler.sh). The tests run in order: deploy, then two faulty redeployments.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from webex_scheduler_filters import hints, render
+
+from tests.conftest import REPO
+from webex_cloud.controller import rolling_deploy as rd
+from webex_cloud.controller.fragments import render_fragments
+from webex_cloud.controller.release import DEPLOY_SCRIPT, FILTERS_SOURCE
+from webex_cloud.controller.wheel import BuiltWheel, build_wheel
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        os.environ.get("WEBEX_FAST_TESTS") == "1",
+        reason="fast tier (WEBEX_FAST_TESTS=1): the rolling deployment needs the loopback OpenStack",
+    ),
+]
+
+TOOLS = REPO / "tools" / "openstack-loopback"
+SCHEDULER_SH = TOOLS / "scheduler.sh"
+LOOPBACK_ROOT = Path(os.environ.get("WEBEX_LOOPBACK_ROOT", "/var/lib/webex-loopback"))
+LOCK = Path("/run/lock/webex-loopback.lock")
+CONTROLLERS = ("ctl-1", "ctl-2")
+SYSTEM_PYTHON = "/usr/bin/python3"
+TIMINGS: dict[str, float] = {}
+
+
+def scheduler_paths(controller: str) -> dict[str, str]:
+    out = subprocess.run(
+        ["bash", str(SCHEDULER_SH), "paths", controller], check=True, capture_output=True, text=True
+    ).stdout
+    return dict(line.split("=", 1) for line in shlex.split(out, posix=True) if "=" in line)
+
+
+def write_profile(folder: Path, controller: str) -> Path:
+    """The deploy script's profile of one loopback controller, on the environment's own hooks."""
+    paths = scheduler_paths(controller)
+
+    def service(kind: str, config_dir: str, option: str) -> dict[str, object]:
+        hook = ["bash", str(SCHEDULER_SH)]
+        return {
+            "name": f"{kind}-scheduler",
+            "fragment": kind,
+            "path": f"{config_dir}/50-webex-filters.conf",
+            "filters_option": option,
+            "restart": [*hook, "restart", kind, controller, "{filters}"],
+            "health": [*hook, "health", kind, controller, "{filters}"],
+        }
+
+    profile = {
+        "controller": controller,
+        "python": paths["SCHEDULER_PYTHON"],
+        "site_dir": paths["SITE_DIR"],
+        "state_dir": paths["SITE_DIR"] + ".deploy",
+        "health_timeout": 180,
+        "services": [
+            service("nova", paths["NOVA_CONFIG_DIR"], "filter_scheduler.enabled_filters"),
+            service("cinder", paths["CINDER_CONFIG_DIR"], "scheduler_default_filters"),
+        ],
+    }
+    path = folder / f"{controller}.json"
+    path.write_text(json.dumps(profile, indent=1))
+    return path
+
+
+def build_variant(folder: Path, label: str, break_module: str | None = None) -> BuiltWheel:
+    """The real filter distribution with a local version label of this run (so the deployment really
+    installs it), optionally with one module that fails on import (an injected fault)."""
+    source = folder / f"src-{label}"
+    shutil.copytree(
+        FILTERS_SOURCE, source, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "tests")
+    )
+    pyproject = source / "pyproject.toml"
+    text = pyproject.read_text()
+    version = re.search(r'^version = "([^"]+)"', text, re.M)
+    assert version is not None
+    pyproject.write_text(text.replace(version.group(0), f'version = "{version.group(1)}+{label}"', 1))
+    if break_module:
+        module = source / "src" / "webex_scheduler_filters" / break_module
+        module.write_text('raise ImportError("fault injected by the rolling-deploy integration test")\n')
+    return build_wheel(source, folder / f"dist-{label}")
+
+
+@dataclass
+class Roll:
+    code: int
+    log: str
+    seconds: float
+
+
+@dataclass
+class Env:
+    folder: Path
+    profiles: list[Path]
+    fragments: dict[str, Path]
+    good: BuiltWheel | None = None
+
+    def roll(self, wheel: BuiltWheel, fragments: dict[str, Path] | None = None) -> Roll:
+        """The driver mode, run as it runs on a controller: the script alone, under the system Python."""
+        script = self.folder / "rolling_deploy.py"
+        shutil.copy(DEPLOY_SCRIPT, script)
+        argv = [
+            SYSTEM_PYTHON,
+            "-I",
+            str(script),
+            "roll",
+            "--wheel",
+            str(wheel.path),
+            "--sha256",
+            wheel.sha256,
+        ]
+        for profile in self.profiles:
+            argv += ["--profile", str(profile)]
+        for name, path in (fragments or self.fragments).items():
+            argv += ["--fragment", f"{name}={path}"]
+        start = time.monotonic()
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=1200, check=False)
+        return Roll(done.returncode, done.stdout + done.stderr, time.monotonic() - start)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    started = time.monotonic()
+    up = subprocess.run(
+        ["bash", str(TOOLS / "up.sh")], capture_output=True, text=True, timeout=1800, check=False
+    )
+    assert up.returncode == 0, f"tools/openstack-loopback/up.sh failed:\n{up.stderr[-4000:]}"
+    TIMINGS["loopback up.sh (idempotent check or start)"] = time.monotonic() - started
+    # The environment's own lock: no up.sh or down.sh restarts services under our feet meanwhile.
+    with LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        folder = tmp_path_factory.mktemp("rolling")
+        fragments = {}
+        for name, text in render_fragments().items():
+            fragments[name] = folder / f"{name}.conf"
+            fragments[name].write_text(text)
+        yield Env(folder, [write_profile(folder, c) for c in CONTROLLERS], fragments)
+    print("\nrolling-deploy integration timings (s):")
+    for what, seconds in TIMINGS.items():
+        print(f"  {seconds:7.1f}  {what}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Observing the controllers and the cloud
+
+
+def run_file(service: str, suffix: str) -> str:
+    return (LOOPBACK_ROOT / "run" / f"{service}.{suffix}").read_text().strip()
+
+
+@dataclass(frozen=True)
+class ControllerState:
+    pids: tuple[str, ...]
+    started: tuple[int, ...]
+    current: str
+    fragments: tuple[bytes | None, ...]
+
+
+def state_of(controller: str) -> ControllerState:
+    paths = scheduler_paths(controller)
+    fragment_files = [
+        Path(paths[key]) / "50-webex-filters.conf" for key in ("NOVA_CONFIG_DIR", "CINDER_CONFIG_DIR")
+    ]
+    current = Path(paths["SITE_DIR"] + ".deploy") / "current.json"
+    services = [f"{kind}-scheduler-{controller}" for kind in ("nova", "cinder")]
+    return ControllerState(
+        pids=tuple(run_file(s, "pid") for s in services),
+        started=tuple(int(run_file(s, "started")) for s in services),
+        current=current.read_text() if current.exists() else "",
+        fragments=tuple(f.read_bytes() if f.exists() else None for f in fragment_files),
+    )
+
+
+def healthy_with_our_filters(controller: str) -> None:
+    for kind, ours in (("nova", render.NOVA_FILTER_NAME), ("cinder", render.CINDER_FILTER_NAME)):
+        check = subprocess.run(
+            ["bash", str(SCHEDULER_SH), "health", kind, controller, ours],
+            capture_output=True,
+            text=True,
+            timeout=200,
+            check=False,
+        )
+        assert check.returncode == 0, f"{kind}-scheduler on {controller}: {check.stderr[-2000:]}"
+
+
+def connect() -> Any:
+    import openstack
+
+    os.environ.setdefault("OS_CLIENT_CONFIG_FILE", str(LOOPBACK_ROOT / "clouds.yaml"))
+    return openstack.connect(cloud="loopback")
+
+
+def wait_for(what: str, probe: Any, timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(1)
+
+
+def ensure_flavor_and_image(conn: Any) -> tuple[str, str]:
+    flavor = conn.compute.find_flavor("webex-it-tiny") or conn.compute.create_flavor(
+        name="webex-it-tiny", ram=64, vcpus=1, disk=0
+    )
+    image = conn.image.find_image("webex-it-raw")
+    if image is None:
+        image = conn.image.create_image(
+            name="webex-it-raw", data=b"\0" * 1024, disk_format="raw", container_format="bare"
+        )
+    wait_for("image active", lambda: True if conn.image.get_image(image.id).status == "active" else None)
+    return flavor.id, image.id
+
+
+def boot(conn: Any, name: str, flavor: str, image: str, scheduler_hints: dict[str, str]) -> dict[str, Any]:
+    body = {
+        "server": {"name": name, "flavorRef": flavor, "imageRef": image, "networks": "none"},
+        "OS-SCH-HNT:scheduler_hints": scheduler_hints,
+    }
+    # No Neutron agent binds ports here: servers boot without a NIC (microversion >= 2.37).
+    response = conn.compute.post("/servers", json=body, microversion="2.74")
+    assert response.status_code == 202, response.text
+    server_id = response.json()["server"]["id"]
+
+    def settled() -> dict[str, Any] | None:
+        server: dict[str, Any] = conn.compute.get(f"/servers/{server_id}", microversion="2.74").json()[
+            "server"
+        ]
+        return server if server["status"] in ("ACTIVE", "ERROR") else None
+
+    return wait_for(f"server {name}", settled)
+
+
+def create_volume(conn: Any, name: str, group: str, replica: int) -> dict[str, Any]:
+    body = {
+        "volume": {"name": name, "size": 1, "metadata": {hints.VOLUME_GROUP_METADATA_KEY: group}},
+        # Top level, where Cinder reads it (Zed's openstacksdk would nest it inside "volume").
+        "OS-SCH-HNT:scheduler_hints": {
+            hints.CINDER_VOLUME_GROUP_HINT: group,
+            hints.CINDER_REPLICA_HINT: str(replica),
+        },
+    }
+    response = conn.block_storage.post("/volumes", json=body)
+    assert response.status_code == 202, response.text
+    volume_id = response.json()["volume"]["id"]
+
+    def settled() -> dict[str, Any] | None:
+        volume: dict[str, Any] = conn.block_storage.get(f"/volumes/{volume_id}").json()["volume"]
+        return volume if volume["status"] in ("available", "error") else None
+
+    return wait_for(f"volume {name}", settled)
+
+
+def placement_still_correct(label: str) -> None:
+    """Pods of one service land on distinct hosts (and one pod more than hosts finds none); replicas of
+    one volume group land in distinct failure domains (and one replica more than domains finds none).
+    Only our filters give these answers: the built-ins know nothing of sibling pods or failure domains."""
+    started = time.monotonic()
+    conn = connect()
+    flavor, image = ensure_flavor_and_image(conn)
+    hosts = sorted(s.host for s in conn.compute.services() if s.binary == "nova-compute" and s.state == "up")
+    pools = {
+        p.name.split("#")[0]: p.capabilities.get(hints.FAILURE_DOMAIN_CAPABILITY)
+        for p in conn.block_storage.backend_pools()
+    }
+    run = f"it-{label}-{int(time.time())}"
+    groups = [
+        conn.compute.create_server_group(name=f"{run}-pod-{i}", policies=["affinity"])
+        for i in range(len(hosts) + 1)
+    ]
+    servers: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    try:
+        for index, group in enumerate(groups):
+            siblings = [g.id for g in groups if g.id != group.id]
+            servers.append(
+                boot(
+                    conn,
+                    f"{run}-pod-{index}",
+                    flavor,
+                    image,
+                    {
+                        "group": group.id,
+                        hints.NOVA_SERVICE_HINT: f"it/{run}",
+                        hints.NOVA_POD_HINT: f"{run}-pod-{index}",
+                        hints.NOVA_SIBLING_GROUPS_HINT: hints.join_list(siblings),
+                    },
+                )
+            )
+        placed = [s for s in servers if s["status"] == "ACTIVE"]
+        assert len(placed) == len(hosts), [s.get("fault") for s in servers]
+        assert sorted(s["OS-EXT-SRV-ATTR:host"] for s in placed) == hosts
+        assert servers[-1]["status"] == "ERROR" and "No valid host" in servers[-1]["fault"]["message"]
+
+        domains = sorted(set(pools.values()))
+        for replica in range(len(domains) + 1):
+            volumes.append(create_volume(conn, f"{run}-vol-{replica}", f"it/{run}/data", replica))
+        landed = [
+            pools[v["os-vol-host-attr:host"].split("#")[0]] for v in volumes if v["status"] == "available"
+        ]
+        assert sorted(landed) == domains
+        assert volumes[-1]["status"] == "error"
+    finally:
+        for server in servers:
+            conn.compute.delete_server(server["id"], ignore_missing=True)
+        for volume in volumes:
+            conn.block_storage.delete_volume(volume["id"], ignore_missing=True)
+        for server in servers:
+            url = f"/servers/{server['id']}"
+            wait_for(
+                "server deletion", lambda url=url: True if conn.compute.get(url).status_code == 404 else None
+            )
+        for group in groups:
+            conn.compute.delete_server_group(group, ignore_missing=True)
+    TIMINGS[f"placement check ({label})"] = time.monotonic() - started
+
+
+# ----------------------------------------------------------------------------------------------------
+# The tests, in order
+
+
+def test_rolling_deploy_installs_and_enables_our_filters_on_ctl1_then_ctl2(env: Env) -> None:
+    wheel = build_variant(env.folder, f"it{int(time.time())}")
+    before = int(time.time())
+    result = env.roll(wheel)
+    TIMINGS["rolling deploy, both controllers (4 scheduler restarts)"] = result.seconds
+    assert result.code == rd.DEPLOYED, result.log
+    env.good = wheel
+    starts: list[int] = []
+    for controller in CONTROLLERS:
+        state = state_of(controller)
+        assert json.loads(state.current)["wheel_sha256"] == wheel.sha256
+        assert state.fragments == tuple(env.fragments[k].read_bytes() for k in ("nova", "cinder"))
+        site = Path(scheduler_paths(controller)["SITE_DIR"])
+        assert (site / f"webex_scheduler_filters-{wheel.version}.dist-info" / "RECORD").is_file()
+        healthy_with_our_filters(controller)
+        starts += state.started
+    # ctl-1's schedulers were restarted (nova, then cinder) before ctl-2's, all during this deployment.
+    assert before <= starts[0] <= starts[1] <= starts[2] <= starts[3], starts
+    assert result.log.index("ctl-1: deployed and healthy") < result.log.index("ctl-2: installing")
+    placement_still_correct("after-deploy")
+
+
+def test_a_config_naming_a_missing_filter_stops_at_ctl1_and_restores_it(env: Env) -> None:
+    if env.good is None:
+        pytest.fail("needs the deployment of the first test")
+    ctl1, ctl2 = state_of("ctl-1"), state_of("ctl-2")
+    broken = dict(env.fragments)
+    broken["nova"] = env.folder / "nova-missing-filter.conf"
+    broken["nova"].write_text(
+        env.fragments["nova"].read_text().replace("enabled_filters = ", "enabled_filters = NoSuchFilter,")
+    )
+    result = env.roll(env.good, broken)
+    TIMINGS["faulty redeploy: missing filter, ctl-1 restarted twice and restored"] = result.seconds
+    assert result.code == rd.RESTORED, result.log
+    assert "ctl-1: restored" in result.log and "ctl-2 left untouched" in result.log
+    after = state_of("ctl-1")
+    assert after.current == ctl1.current and after.fragments == ctl1.fragments
+    assert after.pids[0] != ctl1.pids[0]  # the nova-scheduler was really restarted, twice
+    assert state_of("ctl-2") == ctl2
+    healthy_with_our_filters("ctl-1")
+    healthy_with_our_filters("ctl-2")
+    placement_still_correct("after-missing-filter")
+
+
+def test_a_broken_wheel_is_refused_before_ctl1_is_touched(env: Env) -> None:
+    if env.good is None:
+        pytest.fail("needs the deployment of the first test")
+    ctl1, ctl2 = state_of("ctl-1"), state_of("ctl-2")
+    broken = build_variant(env.folder, f"broken{int(time.time())}", break_module="nova_filter.py")
+    result = env.roll(broken)
+    TIMINGS["faulty redeploy: broken wheel, refused by the import check"] = result.seconds
+    assert result.code == rd.REFUSED, result.log
+    assert "fault injected" in result.log and "ctl-2 left untouched" in result.log
+    assert state_of("ctl-1") == ctl1
+    assert state_of("ctl-2") == ctl2
+    placement_still_correct("after-broken-wheel")

@@ -1,0 +1,411 @@
+"""Stack rules and the cross-datacenter rule as plain functions over small hand-made stacks."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import pytest
+from webex_policies import inventory
+from webex_policies import stack_rules as rules
+from webex_policies.model import (
+    INSTANCE,
+    LB_MEMBERS,
+    LOAD_BALANCER,
+    PORT,
+    SERVER_GROUP,
+    SUBNET,
+    VOLUME,
+    Resource,
+)
+from webex_policies.params import (
+    ControllerPairParams,
+    CrossDatacenterParams,
+    FailureDomainParams,
+    InventoryParams,
+    RedundancyParams,
+    ServiceShape,
+)
+from webex_policies.values import UNKNOWN
+
+U = UNKNOWN
+
+
+def urn(kind: str, name: str) -> str:
+    return f"urn:pulumi:dc1::webex-cloud::{kind}::{name}"
+
+
+def server_group(name: str, policy: Any = "affinity", parent: str = "") -> Resource:
+    return Resource(
+        SERVER_GROUP,
+        urn(SERVER_GROUP, name),
+        name,
+        {"policies": policy, "id": f"id-{name}"},
+        parent=parent or urn("webex:compute:Pod", name),
+    )
+
+
+def vm(
+    service: str,
+    pod: Any,
+    role: Any = "app",
+    group: Any = None,
+    *,
+    name: str = "",
+    siblings: tuple[str, ...] = (),
+) -> Resource:
+    """A pod instance whose hints name ``group`` (a server group name) and depend on ``siblings``' groups."""
+    name = name or f"{pod}-{role}-{id(object())}"
+    hints: Any = []
+    deps: tuple[str, ...] = ()
+    if group is not None:
+        hints = [{"group": f"id-{group}", "additionalProperties": {"webex_pod": pod}}]
+        deps = tuple(urn(SERVER_GROUP, g) for g in (group, *siblings))
+    return Resource(
+        INSTANCE,
+        urn(INSTANCE, name),
+        name,
+        {"metadata": {"service": service, "pod": pod, "role": role}, "schedulerHints": hints},
+        parent=urn("webex:compute:Pod", str(group)),
+        property_dependencies={"schedulerHints": deps},
+    )
+
+
+def disk(service: str, group: Any, index: int = 0) -> Resource:
+    name = f"{service}-{group}-{index}"
+    key = group if group is U else f"dc1/{service}/{group}"
+    return Resource(
+        VOLUME,
+        urn(VOLUME, name),
+        name,
+        {"metadata": {"service": service, "webex_volume_group": key}},
+        protect=True,
+        parent=urn("webex:storage:VolumeGroup", f"{service}-{group}"),
+    )
+
+
+def service(
+    name: str, pods: int = 2, per_pod: int = 1, groups: dict[str, int] | None = None
+) -> list[Resource]:
+    out: list[Resource] = []
+    for p in range(pods):
+        out += [vm(name, f"{name}-pod-{p}", group=f"{name}-pod-{p}") for _ in range(per_pod)]
+        out.append(server_group(f"{name}-pod-{p}"))
+    for group, replicas in (groups or {}).items():
+        out += [disk(name, group, i) for i in range(replicas)]
+    return out
+
+
+class TestReplicasWithinFailureDomains:
+    def test_within_passes(self) -> None:
+        view = inventory.build(service("messaging", groups={"messages": 3}))
+        assert rules.replicas_within_failure_domains(view, FailureDomainParams(3)) == []
+
+    def test_more_replicas_than_domains_fails(self) -> None:
+        view = inventory.build(service("messaging", groups={"messages": 3}))
+        [(message, where)] = rules.replicas_within_failure_domains(view, FailureDomainParams(2))
+        assert "has 3 replicas but the datacenter has 2" in message
+        assert where == urn("webex:storage:VolumeGroup", "messaging-messages")
+
+    def test_unknown_group_of_another_volume_still_reports_a_certain_excess(self) -> None:
+        view = inventory.build([*service("messaging", groups={"messages": 3}), disk("messaging", U, 9)])
+        assert rules.replicas_within_failure_domains(view, FailureDomainParams(2))
+
+
+class TestServiceRedundancy:
+    params = RedundancyParams.parse({})
+
+    def test_two_pods_two_replicas_pass(self) -> None:
+        assert rules.service_redundancy(inventory.build(service("s", 2, groups={"g": 2})), self.params) == []
+
+    def test_one_pod_fails(self) -> None:
+        [(message, _)] = rules.service_redundancy(inventory.build(service("s", 1)), self.params)
+        assert "service s has 1 pod(s)" in message
+
+    def test_one_replica_fails(self) -> None:
+        [(message, _)] = rules.service_redundancy(
+            inventory.build(service("s", 2, groups={"g": 1})), self.params
+        )
+        assert "volume group s/g has 1 replica(s)" in message
+
+    def test_configured_minimum(self) -> None:
+        params = RedundancyParams.parse({"minPods": 3})
+        assert rules.service_redundancy(inventory.build(service("s", 2)), params)
+
+    @pytest.mark.parametrize(
+        "extra",
+        [
+            lambda: vm("s", U, group=None),  # a member whose pod is unknown
+            lambda: vm("s", "s-pod-x", role=U),  # or whose role is unknown
+            lambda: Resource(INSTANCE, urn(INSTANCE, "q"), "q", {"metadata": {"service": U}}),  # unattributed
+        ],
+    )
+    def test_unknowns_keep_a_low_count_unproven(self, extra: Any) -> None:
+        view = inventory.build([*service("s", 1), extra()])
+        assert rules.service_redundancy(view, self.params) == []
+
+    def test_unknown_volume_group_keeps_replica_count_unproven(self) -> None:
+        view = inventory.build([*service("s", 2, groups={"g": 1}), disk("s", U, 5)])
+        assert rules.service_redundancy(view, self.params) == []
+
+
+class TestPodsFitInventory:
+    def test_fitting_passes(self) -> None:
+        assert rules.pods_fit_inventory(inventory.build(service("s", 4)), InventoryParams(4)) == []
+
+    def test_more_pods_than_hosts_fails(self) -> None:
+        [(message, _)] = rules.pods_fit_inventory(inventory.build(service("s", 5)), InventoryParams(4))
+        assert "5 pods but the datacenter has 4 compute hosts" in message
+
+
+def subnet(name: str, cidr: Any) -> Resource:
+    return Resource(SUBNET, urn(SUBNET, name), name, {"cidr": cidr})
+
+
+class TestSubnetsDisjoint:
+    def test_disjoint_pass(self) -> None:
+        subnets = [
+            subnet("a", "10.10.0.0/24"),
+            subnet("b", "10.10.1.0/24"),
+            subnet("c", "10.20.0.0/24"),
+            subnet("v6", "fd00::/64"),
+        ]
+        assert rules.subnets_disjoint(subnets) == []
+
+    @pytest.mark.parametrize(
+        ("first", "second"),
+        [
+            ("10.10.0.0/24", "10.10.0.0/24"),
+            ("10.10.0.0/16", "10.10.5.0/24"),
+            ("10.10.5.0/24", "10.10.0.0/16"),
+            ("fd00::/48", "fd00:0:0:1::/64"),
+        ],
+    )
+    def test_overlap_fails(self, first: str, second: str) -> None:
+        [(message, _)] = rules.subnets_disjoint([subnet("a", first), subnet("b", second)])
+        assert "overlaps" in message
+
+    def test_every_subnet_inside_a_large_one_is_reported(self) -> None:
+        subnets = [subnet("big", "10.0.0.0/8"), subnet("x", "10.1.0.0/24"), subnet("y", "10.2.0.0/24")]
+        assert len(rules.subnets_disjoint(subnets)) == 2
+
+    def test_unknown_and_malformed_cidrs_are_skipped(self) -> None:
+        assert (
+            rules.subnets_disjoint([subnet("a", U), subnet("b", "10.0.0.0/24"), subnet("c", "nonsense")])
+            == []
+        )
+
+    def test_linear_enough(self) -> None:
+        many = [subnet(f"s{i}", f"10.{i // 256}.{i % 256}.0/24") for i in range(20000)]
+        start = time.perf_counter()
+        assert rules.subnets_disjoint(many) == []
+        assert time.perf_counter() - start < 2.0  # all pairs would be 2e8 comparisons
+
+
+class TestPodAffinityGroups:
+    def check(self, resources: list[Resource]) -> list[rules.Violation]:
+        groups = [r for r in resources if r.type == SERVER_GROUP]
+        return rules.pod_affinity_groups(inventory.build(resources), groups)
+
+    def test_each_pod_in_its_own_affinity_group_passes(self) -> None:
+        resources = [
+            vm("s", "p0", group="p0", siblings=("p1",)),
+            vm("s", "p1", group="p1", siblings=("p0",)),
+            server_group("p0"),
+            server_group("p1"),
+        ]
+        assert self.check(resources) == []
+
+    def test_soft_affinity_fails(self) -> None:
+        [(message, _)] = self.check([vm("s", "p0", group="p0"), server_group("p0", "soft-affinity")])
+        assert "pods need 'affinity' (hard)" in message
+
+    def test_pod_over_two_groups_fails(self) -> None:
+        resources = [
+            vm("s", "p0", group="g1"),
+            vm("s", "p0", group="g2"),
+            server_group("g1"),
+            server_group("g2"),
+        ]
+        assert any("spreads over 2 server groups" in m for m, _ in self.check(resources))
+
+    def test_group_shared_by_two_pods_fails(self) -> None:
+        resources = [vm("s", "p0", group="g"), vm("s", "p1", group="g"), server_group("g")]
+        assert any("shared by pods" in m for m, _ in self.check(resources))
+
+    def test_unknown_ids_resolve_by_parent(self) -> None:
+        # In a first preview every id is unknown: the group made by the same Pod component is the one.
+        def preview(r: Resource) -> Resource:
+            props = dict(r.props)
+            if r.type == SERVER_GROUP:
+                props["id"] = U
+            else:
+                props["schedulerHints"] = [{"group": U, "additionalProperties": {"webex_pod": "p0"}}]
+            return Resource(
+                r.type, r.urn, r.name, props, parent=r.parent, property_dependencies=r.property_dependencies
+            )
+
+        good = [vm("s", "p0", group="p0", siblings=("p1",)), server_group("p0"), server_group("p1")]
+        bad = [
+            vm("s", "p0", group="p0", siblings=("p1",)),
+            server_group("p0", "anti-affinity"),
+            server_group("p1"),
+        ]
+        assert self.check([preview(r) for r in good]) == []
+        assert self.check([preview(r) for r in bad])
+
+    def test_unknown_policy_reports_nothing(self) -> None:
+        assert self.check([vm("s", "p0", group="p0"), server_group("p0", U)]) == []
+
+
+def controller(name: str, group: str | None = "ctl") -> Resource:
+    return vm("control", "", role="controller", group=group, name=name)
+
+
+class TestControllerPair:
+    params = ControllerPairParams.parse({"vip": "10.250.1.10"})
+
+    def check(
+        self, resources: list[Resource], params: ControllerPairParams | None = None
+    ) -> list[rules.Violation]:
+        params = params or self.params
+        view = inventory.build(resources, params.controller_roles)
+        groups = [r for r in resources if r.type == SERVER_GROUP]
+        frontends = [r for r in resources if r.type in (LOAD_BALANCER, PORT, LB_MEMBERS)]
+        return rules.controller_pair(view, groups, frontends, params)
+
+    @staticmethod
+    def vip(address: Any = "10.250.1.10") -> Resource:
+        return Resource(PORT, urn(PORT, "vip"), "vip", {"fixedIps": [{"ipAddress": address}]})
+
+    def good(self) -> list[Resource]:
+        return [
+            controller("ctl-1"),
+            controller("ctl-2"),
+            server_group("ctl", "anti-affinity", parent="x"),
+            self.vip(),
+        ]
+
+    def test_pair_in_hard_anti_affinity_behind_vip_passes(self) -> None:
+        assert self.check(self.good()) == []
+
+    def test_octavia_load_balancer_counts_as_the_vip(self) -> None:
+        lb = Resource(LOAD_BALANCER, urn(LOAD_BALANCER, "api"), "api", {"vipAddress": "10.250.1.10"})
+        assert self.check([*self.good()[:3], lb]) == []
+
+    def test_soft_anti_affinity_fails(self) -> None:
+        resources = [
+            controller("ctl-1"),
+            controller("ctl-2"),
+            server_group("ctl", "soft-anti-affinity"),
+            self.vip(),
+        ]
+        assert any("must be 'anti-affinity' (hard)" in m for m, _ in self.check(resources))
+
+    def test_missing_vip_fails(self) -> None:
+        assert any(
+            "no load balancer or port holds the VIP 10.250.1.10" in m for m, _ in self.check(self.good()[:3])
+        )
+
+    def test_three_controllers_fail(self) -> None:
+        assert any("needs exactly 2" in m for m, _ in self.check([*self.good(), controller("ctl-3")]))
+
+    def test_ungrouped_controller_fails(self) -> None:
+        resources = [controller("ctl-1"), controller("ctl-2", group=None), *self.good()[2:]]
+        assert any("is in no server group" in m for m, _ in self.check(resources))
+
+    def test_no_controllers_is_not_applicable(self) -> None:
+        with pytest.raises(rules.NotApplicable):
+            self.check(service("s"))
+
+    def test_vip_port_not_allowed_on_the_pair_fails(self) -> None:
+        own = Resource(
+            PORT, urn(PORT, "ctl-1-port"), "ctl-1-port", {"fixedIps": [{"ipAddress": "10.250.1.13"}]}
+        )
+        first = controller("ctl-1")
+        first = Resource(
+            first.type,
+            first.urn,
+            first.name,
+            first.props,
+            parent=first.parent,
+            dependencies=(own.urn,),
+            property_dependencies=first.property_dependencies,
+        )
+        resources = [first, controller("ctl-2"), *self.good()[2:], own]
+        assert any("does not allow the VIP 10.250.1.10" in m for m, _ in self.check(resources))
+        allowed = Resource(
+            PORT, own.urn, own.name, {**own.props, "allowedAddressPairs": [{"ipAddress": "10.250.1.10"}]}
+        )
+        assert self.check([first, controller("ctl-2"), *self.good()[2:], allowed]) == []
+
+    def test_load_balancer_missing_a_controller_member_fails(self) -> None:
+        params = ControllerPairParams.parse(
+            {"vip": "10.250.1.10", "backends": ["10.250.1.11", "10.250.1.12"]}
+        )
+        lb = Resource(LOAD_BALANCER, urn(LOAD_BALANCER, "api"), "api", {"vipAddress": "10.250.1.10"})
+        member = Resource(
+            LB_MEMBERS, urn(LB_MEMBERS, "api"), "api", {"members": [{"address": "10.250.1.11"}]}
+        )
+        [(message, _)] = self.check([*self.good()[:3], lb, member], params)
+        assert "10.250.1.12 are not members behind the VIP" in message
+
+    def test_unknown_vip_address_reports_nothing_about_the_vip(self) -> None:
+        assert self.check([*self.good()[:3], self.vip(U)]) == []
+
+
+def shape(pods: int, roles: dict[str, int], groups: dict[str, int] | None = None) -> ServiceShape:
+    return ServiceShape(pods, roles, groups or {})
+
+
+class TestSameShapeAcrossDatacenters:
+    here: ClassVar[list[Resource]] = [
+        *service("messaging", 3, per_pod=2, groups={"messages": 3}),
+        *service("gateway", 2),
+    ]
+
+    def params(
+        self, peer: dict[str, ServiceShape], restricted: dict[str, frozenset[str]] | None = None
+    ) -> CrossDatacenterParams:
+        return CrossDatacenterParams("dc1", {"dc2": peer}, restricted or {})
+
+    def check(self, resources: list[Resource], params: CrossDatacenterParams) -> list[rules.Violation]:
+        return rules.same_shape_across_datacenters(inventory.build(resources), params)
+
+    def test_same_shape_passes(self) -> None:
+        peer = {"messaging": shape(3, {"app": 6}, {"messages": 3}), "gateway": shape(2, {"app": 2})}
+        assert self.check(self.here, self.params(peer)) == []
+
+    def test_different_pods_and_groups_fail(self) -> None:
+        peer = {"messaging": shape(2, {"app": 4}, {"messages": 2}), "gateway": shape(2, {"app": 2})}
+        [(message, _)] = self.check(self.here, self.params(peer))
+        assert "3 pods here, 2 there" in message and "volume group messages" in message
+
+    def test_missing_in_peer_fails_unless_restricted(self) -> None:
+        peer = {"messaging": shape(3, {"app": 6}, {"messages": 3})}
+        assert "runs in dc1 but not in dc2" in self.check(self.here, self.params(peer))[0][0]
+        assert self.check(self.here, self.params(peer, {"gateway": frozenset({"dc1"})})) == []
+
+    def test_missing_here_fails(self) -> None:
+        peer = {
+            "messaging": shape(3, {"app": 6}, {"messages": 3}),
+            "gateway": shape(2, {"app": 2}),
+            "search": shape(2, {"idx": 2}),
+        }
+        assert "runs in dc2 but not in dc1" in self.check(self.here, self.params(peer))[0][0]
+
+    def test_unknown_membership_reports_nothing(self) -> None:
+        peer = {"messaging": shape(3, {"app": 6}, {"messages": 3}), "gateway": shape(3, {"app": 3})}
+        uncertain = [*self.here, vm("gateway", U)]
+        assert self.check(uncertain, self.params(peer)) == []
+
+    def test_config_round_trip(self) -> None:
+        raw = {
+            "datacenter": "dc1",
+            "peers": {"dc2": {"m": shape(3, {"a": 6}, {"g": 3}).to_json()}},
+            "serviceDatacenters": {"gw": ["dc1"]},
+        }
+        parsed = CrossDatacenterParams.parse(raw)
+        assert parsed is not None
+        assert parsed.peers["dc2"]["m"] == shape(3, {"a": 6}, {"g": 3})
+        assert parsed.restricted == {"gw": frozenset({"dc1"})}

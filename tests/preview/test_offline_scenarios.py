@@ -1,0 +1,205 @@
+"""Offline diffs of real catalog changes: the PR's plan rendered from an edited copy of the project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import ProjectCopy
+from tests.preview.helpers import INSTANCE, VOLUME, base_plan, pr_plan, report, resource
+from webex_cloud.preview.model import Action, Certainty
+from webex_cloud.preview.render import render_json, render_markdown
+
+
+def _kinds(rep: Any) -> list[tuple[str, str]]:
+    return [(r.level.name, r.kind) for r in rep.risks]
+
+
+def test_no_catalog_change_is_no_change() -> None:
+    rep = report(base_plan(), base_plan())
+    assert rep.changes.changes == ()
+    assert rep.risks == ()
+    assert rep.changes.unchanged == sum(1 for r in base_plan()["resources"] if r["custom"])
+    assert "**No changes.**" in render_markdown(rep)
+
+
+def test_adding_a_service_creates_only_and_blocks_nothing(project: ProjectCopy) -> None:
+    service = project.load("catalog/meetings-signalling.yaml")
+    service.update(name="chat-bots", owner="team-bots")
+    project.save("catalog/chat-bots.yaml", service)
+    rep = report(base_plan(), pr_plan(project))
+    actions = {c.action for c in rep.changes.changes}
+    assert actions == {Action.CREATE}
+    assert {rep.service_of(c) for c in rep.changes.changes} == {"chat-bots"}
+    # Its public ports are new ingress: a warning, never a block.
+    assert {kind for level, kind in _kinds(rep)} == {"ingress"}
+    assert not rep.blocking
+
+
+def test_scaling_pods_replaces_every_instance_through_the_sibling_hint(project: ProjectCopy) -> None:
+    """The sibling-groups hint lists the other pods' server groups; a new pod changes it on every instance,
+    and scheduler hints are ForceNew: the whole service is recreated at once."""
+    project.edit("catalog/messaging.yaml", lambda doc: doc["pods"].update(count=4))
+    rep = report(base_plan(), pr_plan(project))
+    replaced = [c for c in rep.changes.changes if c.action is Action.REPLACE and c.type == INSTANCE]
+    assert len(replaced) == 9
+    assert all(
+        c.certainty is Certainty.EXPECTED and c.replace_reasons == ("schedulerHints",) for c in replaced
+    )
+    downtime = [r for r in rep.blocking if r.kind == "downtime"]
+    assert [r.subject for r in downtime] == ["service `messaging`"]
+    assert "all 3 serving pods" in downtime[0].reason
+    # The new pod is created, not counted as serving.
+    assert sum(1 for c in rep.changes.changes if c.action is Action.CREATE and c.type == INSTANCE) == 3
+
+
+def test_growing_a_volume_is_an_in_place_update(project: ProjectCopy) -> None:
+    project.edit("catalog/messaging.yaml", lambda doc: doc["volume_groups"][0].update(size_gb=750))
+    rep = report(base_plan(), pr_plan(project))
+    assert {(c.type, c.action) for c in rep.changes.changes} == {(VOLUME, Action.UPDATE)}
+    assert rep.risks == ()
+    assert "`size` 500 → 750" in render_markdown(rep)
+
+
+def test_shrinking_a_volume_warns_that_cinder_will_refuse(project: ProjectCopy) -> None:
+    project.edit("catalog/messaging.yaml", lambda doc: doc["volume_groups"][0].update(size_gb=100))
+    rep = report(base_plan(), pr_plan(project))
+    assert _kinds(rep) == [("WARNING", "volume-shrink")] * 3
+    assert not rep.blocking
+
+
+def test_changing_a_volume_type_is_data_loss(project: ProjectCopy) -> None:
+    project.edit("catalog/messaging.yaml", lambda doc: doc["volume_groups"][0].update(type="capacity"))
+    rep = report(base_plan(), pr_plan(project))
+    losses = [r for r in rep.blocking if r.kind == "data-loss"]
+    assert len(losses) == 3
+    assert all("replace expected: volumeType (ssd → capacity)" in r.reason for r in losses)
+    # The attachments follow their volumes (volume_id is ForceNew on the attachment).
+    attaches = [c for c in rep.changes.changes if c.type.endswith("volumeAttach:VolumeAttach")]
+    assert {c.action for c in attaches} == {Action.REPLACE}
+    assert all("new ID of replaced" in c.replace_reasons[0] for c in attaches)
+
+
+def test_changing_a_volume_hint_is_data_loss() -> None:
+    """A component change that touches only a volume's scheduler hint still recreates the volume."""
+    base, pr = base_plan(), base_plan()
+    hints = resource(pr, "messaging-messages-1")["inputs"]["schedulerHints"][0]["additionalProperties"]
+    hints["webex_replica"] = "7"
+    rep = report(base, pr)
+    assert [(c.name, c.action) for c in rep.changes.changes if c.type == VOLUME] == [
+        ("messaging-messages-1", Action.REPLACE)
+    ]
+    assert [r.subject for r in rep.blocking] == ["Volume `messaging-messages-1`"]
+    assert "schedulerHints[0].additionalProperties.webex_replica (1 → 7)" in rep.blocking[0].reason
+
+
+def test_changing_an_instance_image_replaces_it_but_one_pod_is_not_downtime() -> None:
+    base, pr = base_plan(), base_plan()
+    resource(pr, "messaging-pod-0-app-0")["inputs"]["imageName"] = "webex-base-2026.12"
+    rep = report(base, pr)
+    (change,) = rep.changes.changes
+    assert change.action is Action.REPLACE and change.replace_reasons == ("imageName",)
+    assert rep.risks == ()
+
+
+def test_a_flavor_change_in_every_pod_is_downtime_without_replacement(project: ProjectCopy) -> None:
+    def resize(doc: dict[str, Any]) -> None:
+        doc["pods"]["members"][0]["flavor"] = "m1.large"
+
+    project.edit("catalog/meetings-signalling.yaml", resize)
+    rep = report(base_plan(), pr_plan(project))
+    assert {c.action for c in rep.changes.changes} == {Action.UPDATE}
+    assert [r.subject for r in rep.blocking] == ["service `meetings-signalling`"]
+    assert "Instance restarted" in rep.blocking[0].reason
+
+
+def test_removing_a_datacenter_from_a_service_is_data_loss_and_downtime(project: ProjectCopy) -> None:
+    project.edit("catalog/messaging.yaml", lambda doc: doc.update(datacenters=["dc2"]))
+    rep = report(base_plan(), pr_plan(project))
+    assert {c.action for c in rep.changes.changes} == {Action.DELETE}
+    kinds = _kinds(rep)
+    assert kinds.count(("BLOCKING", "data-loss")) == 3
+    assert ("BLOCKING", "downtime") in kinds
+    # dc2 keeps the service: nothing changes there.
+    assert report(base_plan("dc2"), pr_plan(project, "dc2")).changes.changes == ()
+
+
+def test_opening_ingress_from_anywhere_is_a_warning(project: ProjectCopy) -> None:
+    rule = {"protocol": "tcp", "ports": 8443, "source": "any", "description": "admin console"}
+    project.edit("catalog/messaging.yaml", lambda doc: doc["network"]["ingress"].append(rule))
+    rep = report(base_plan(), pr_plan(project))
+    assert _kinds(rep) == [("WARNING", "ingress")]  # one security group, its IPv4 and IPv6 "any" rules
+    (warning,) = rep.warnings
+    assert "tcp 8443 from 0.0.0.0/0; tcp 8443 from ::/0 — from anywhere" in warning.reason
+    assert warning.subject == "SecGroupRule `messaging-ingress-4`, `messaging-ingress-5`"
+    document = render_json(rep)
+    assert document["blocking"] == [] and len(document["warnings"]) == 1
+
+
+def test_closing_ingress_is_not_a_warning(project: ProjectCopy) -> None:
+    project.edit("catalog/messaging.yaml", lambda doc: doc["network"]["ingress"].pop())
+    rep = report(base_plan(), pr_plan(project))
+    assert rep.changes.changes and all(c.action is Action.DELETE for c in rep.changes.changes)
+    assert rep.risks == ()
+
+
+def test_renumbered_rules_open_nothing(project: ProjectCopy) -> None:
+    """Dropping the first rule renumbers the others: they are recreated, but nothing new is let in."""
+    project.edit("catalog/messaging.yaml", lambda doc: doc["network"]["ingress"].pop(0))
+    rep = report(base_plan(), pr_plan(project))
+    assert Action.REPLACE in {c.action for c in rep.changes.changes}
+    assert rep.warnings == ()
+
+
+def _controller_release(plan: dict[str, Any], version: str) -> None:
+    """What a new filter release does to the plan: every copy and rollout of both controllers changes."""
+    for item in plan["resources"]:
+        if item["type"].startswith("command:remote:") and "-dc1-ctl-0" in item["name"]:
+            item["inputs"]["triggers"] = [version]
+
+
+def test_a_filter_release_rolls_controllers_one_after_the_other() -> None:
+    base, pr = base_plan(), base_plan()
+    _controller_release(pr, "release-2")
+    rep = report(base, pr)
+    touched = {c.name for c in rep.changes.changes}
+    assert {"dc1-controllers-dc1-ctl-01-rollout", "dc1-controllers-dc1-ctl-02-rollout"} <= touched
+    assert rep.blocking == ()  # controller 2 waits for controller 1's health-gated rollout
+
+
+def test_both_controllers_at_the_same_time_is_downtime() -> None:
+    base, pr = base_plan(), base_plan()
+    _controller_release(pr, "release-2")
+    for plan in (base, pr):  # a component that forgot the ordering
+        for item in plan["resources"]:
+            item["dependencies"] = [d for d in item["dependencies"] if not d.endswith("-dc1-ctl-01-rollout")]
+    rep = report(base, pr)
+    assert [r.subject for r in rep.blocking] == ["controller pair"]
+    assert "not one after the other" in rep.blocking[0].reason
+
+
+def test_replacing_both_api_proxies_is_downtime() -> None:
+    base, pr = base_plan(), base_plan()
+    for name in ("dc1-controllers-proxy-0", "dc1-controllers-proxy-1"):
+        resource(pr, name)["inputs"]["imageName"] = "webex-base-2026.12"
+    rep = report(base, pr)
+    assert [r.subject for r in rep.blocking] == ["anti-affinity group `dc1-controllers-proxy-group`"]
+    assert "all 2 members disrupted" in rep.blocking[0].reason
+    # One proxy at a time keeps the API front up.
+    one = base_plan()
+    resource(one, "dc1-controllers-proxy-0")["inputs"]["imageName"] = "webex-base-2026.12"
+    assert report(base, one).blocking == ()
+
+
+def test_ignore_changes_is_honoured() -> None:
+    """With `ignoreChanges` on the hints the engine keeps the old ones: a new sibling group is no replace."""
+    base, pr = base_plan(), base_plan()
+    instance = resource(pr, "messaging-pod-0-app-0")
+    instance["inputs"]["schedulerHints"][0]["additionalProperties"]["webex_sibling_pod_groups"] += (
+        ",new-group"
+    )
+    assert [c.action for c in report(base, pr).changes.changes] == [Action.REPLACE]
+    instance["ignoreChanges"] = ["schedulerHints[*].additionalProperties"]
+    assert report(base, pr).changes.changes == ()
+    # Only that path: the server group hint next to it still counts.
+    instance["inputs"]["schedulerHints"][0]["group"] = "another-group"
+    assert [c.replace_reasons for c in report(base, pr).changes.changes] == [("schedulerHints",)]

@@ -1,0 +1,191 @@
+"""Real `pulumi preview --json` outputs (tests/data/preview, origins in its README) into the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+from tests.preview.helpers import INSTANCE, VOLUME, base_plan, report_of
+from webex_cloud.preview.errors import PreviewInputError
+from webex_cloud.preview.model import Action, Certainty
+from webex_cloud.preview.plans import snapshot_from_plan
+from webex_cloud.preview.pulumi_json import load_preview, parse_preview
+from webex_cloud.preview.render import render_json, render_markdown
+from webex_cloud.preview.topology import topology_from_snapshot
+
+SAMPLES = REPO / "tests" / "data" / "preview"
+
+
+def test_replace_update_create_sample() -> None:
+    changes = load_preview(SAMPLES / "drift-adopter-standard-json-replace.json", stack="test")
+    assert [(c.name, c.action) for c in changes.changes] == [
+        ("tls-key-0", Action.REPLACE),
+        ("cmd-4", Action.UPDATE),
+        ("cmd-38", Action.CREATE),
+    ]
+    key = changes.changes[0]
+    assert key.certainty is Certainty.PROVIDER and key.replace_reasons == ("algorithm", "ecdsaCurve")
+    assert key.type == "tls:index/privateKey:PrivateKey"
+    # detailedDiff is null for the replace: the top-level reasons stand in, replace ones flagged.
+    assert {p.path: p.forces_replace for p in key.properties}["algorithm"] is True
+    assert {p.path: p.kind for p in changes.changes[1].properties} == {
+        "create": "update",
+        "environment": "delete",
+    }
+    rep = report_of(changes)
+    assert rep.risks == ()  # a key pair is not data the report protects, and nothing opens ingress
+    assert "provider replaces it: algorithm, ecdsaCurve" in render_markdown(rep)
+
+
+def test_aws_sample_warns_on_the_new_ingress_rule_only() -> None:
+    changes = load_preview(SAMPLES / "drift-adopter-aws-tags-and-sets.json", stack="test")
+    assert sorted((c.name, c.action.value) for c in changes.changes) == [
+        ("test-bucket", "update"),
+        ("test-bucket-versioning", "update"),
+        ("test-role", "update"),
+        ("test-sg", "replace"),
+    ]
+    assert changes.unchanged == 2  # one `same` step, two in changeSummary: the summary wins
+    assert any("--show-sames" in note for note in changes.notes)
+    rep = report_of(changes)
+    (warning,) = rep.risks
+    assert warning.kind == "ingress" and warning.reason == "opens ingress: tcp 80 from 10.0.0.0/8"
+    # A bucket *update* is not data loss; the same bucket deleted would be.
+    assert not rep.blocking
+
+
+def test_aws_sample_bucket_delete_is_data_loss() -> None:
+    document = json.loads((SAMPLES / "drift-adopter-aws-tags-and-sets.json").read_text())
+    bucket = next(s for s in document["steps"] if s["urn"].endswith("::test-bucket"))
+    bucket["op"] = "delete"
+    rep = report_of(parse_preview(document, source="edited", stack="test"))
+    assert [(r.kind, r.subject) for r in rep.blocking] == [("data-loss", "Bucket `test-bucket`")]
+
+
+def _step(
+    op: str, item: dict[str, Any], new_inputs: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A step shaped like the samples, for a resource of this project's plan."""
+    state = {
+        "urn": item["urn"],
+        "custom": True,
+        "type": item["type"],
+        "inputs": item["inputs"],
+        "parent": item["parent"],
+        "protect": item["protect"],
+    }
+    new = dict(state, inputs=new_inputs if new_inputs is not None else item["inputs"])
+    step: dict[str, Any] = {
+        "op": op,
+        "urn": item["urn"],
+        "oldState": state,
+        "newState": new,
+        "detailedDiff": None,
+    }
+    if op == "create":
+        del step["oldState"]
+    if op in ("delete", "delete-replaced"):
+        del step["newState"]
+    step.update(extra)
+    return step
+
+
+def _openstack_preview(plan: dict[str, Any], changed: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    steps = []
+    for item in plan["resources"]:
+        steps += changed.get(item["urn"], [_step("same", item)])
+    return {"steps": steps, "changeSummary": {}}
+
+
+def test_openstack_preview_volume_replacement_in_three_steps_is_one_blocking_change() -> None:
+    plan = base_plan()
+    volume = next(r for r in plan["resources"] if r["type"] == VOLUME)
+    new_inputs = dict(volume["inputs"], volumeType="capacity")
+    reasons = {"replaceReasons": ["volumeType"], "diffReasons": ["volumeType"]}
+    document = _openstack_preview(
+        plan,
+        {
+            volume["urn"]: [
+                _step("create-replacement", volume, new_inputs, **reasons),
+                _step("replace", volume, new_inputs, **reasons),
+                _step("delete-replaced", volume),
+            ]
+        },
+    )
+    changes = parse_preview(document, source="preview.json", stack="dc1")
+    (change,) = changes.changes
+    assert change.action is Action.REPLACE and change.protected
+    rep = report_of(changes)
+    assert [(r.kind, r.subject) for r in rep.blocking] == [("data-loss", f"Volume `{volume['name']}`")]
+    assert changes.unchanged == len(plan["resources"]) - 1
+    # Services come from the steps' parent chain even without a plan.
+    assert changes.topology.service_of(volume["urn"]) == "messaging"
+
+
+def test_openstack_preview_replacing_an_instance_in_every_pod_is_downtime() -> None:
+    plan = base_plan()
+    snapshot = snapshot_from_plan(plan, source="plan.json")
+    pods = snapshot.pods["meetings-signalling"]
+    urns = {pod.instances[0] for pod in pods}
+    by_urn = {r["urn"]: r for r in plan["resources"]}
+    changed = {
+        urn: [
+            _step(
+                "replace",
+                by_urn[urn],
+                dict(by_urn[urn]["inputs"], imageName="next"),
+                replaceReasons=["imageName"],
+            )
+        ]
+        for urn in urns
+    }
+    document = _openstack_preview(plan, changed)
+    with_plan = parse_preview(
+        document, source="p.json", stack="dc1", topology=topology_from_snapshot(snapshot)
+    )
+    without_plan = parse_preview(document, source="p.json", stack="dc1")
+    for changes in (with_plan, without_plan):
+        rep = report_of(changes)
+        assert [r.subject for r in rep.blocking] == ["service `meetings-signalling`"]
+        assert f"all {len(pods)} serving pods" in rep.blocking[0].reason
+    # One pod fewer: the others keep serving.
+    one_less = {urn: steps for urn, steps in changed.items() if urn != pods[0].instances[0]}
+    assert (
+        report_of(parse_preview(_openstack_preview(plan, one_less), source="p", stack="dc1")).blocking == ()
+    )
+    assert all(c.type == INSTANCE for c in with_plan.changes)
+
+
+def test_no_changes_preview_says_so() -> None:
+    plan = base_plan()
+    rep = report_of(parse_preview(_openstack_preview(plan, {}), source="p.json", stack="dc1"))
+    text = render_markdown(rep)
+    assert f"**No changes.** All {len(plan['resources'])} resources are unchanged." in text
+    assert "<details>" not in text and render_json(rep)["changes"] == []
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"steps": [{"op": "explode", "urn": "urn:pulumi:a::b::t::n"}]}, "unknown step op(s) 'explode'"),
+        ({"steps": [{"op": "create"}]}, "steps[0].urn: Field required"),
+        ({"diagnostics": []}, "steps: Field required"),
+        ([1, 2], "not the expected shape"),
+    ],
+)
+def test_bad_documents_name_the_problem(document: Any, message: str) -> None:
+    with pytest.raises(PreviewInputError) as error:
+        parse_preview(document, source="preview.json", stack="dc1")
+    assert error.value.source == "preview.json" and message in error.value.message
+
+
+def test_a_file_that_is_not_json_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "preview.txt"
+    bad.write_text("Previewing update (dc1):\n  + 3 to create\n")
+    with pytest.raises(PreviewInputError) as error:
+        load_preview(bad, stack="dc1")
+    assert str(bad) in str(error.value) and "was `pulumi preview` run with --json?" in str(error.value)

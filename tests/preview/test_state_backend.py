@@ -1,0 +1,198 @@
+"""The checkpoint reader against a real S3 server (moto) on loopback, with Pulumi-format state files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.preview.conftest import PROJECT, Backend, checkpoint_from_plan
+from tests.preview.helpers import base_plan, report_of, resource
+from webex_cloud.preview import cli
+from webex_cloud.preview.offline import diff_snapshots
+from webex_cloud.preview.plans import snapshot_from_plan
+from webex_cloud.preview.state import StateBackend, StateBackendError, parse_backend_url
+
+
+def _reader(backend: Backend) -> StateBackend:
+    return StateBackend(parse_backend_url(backend.url))
+
+
+def test_backend_url_as_pulumi_login_takes_it() -> None:
+    location = parse_backend_url(
+        "s3://webex-state/dc-state?endpoint=rgw.dc1.internal:8443&s3ForcePathStyle=true"
+    )
+    assert (location.bucket, location.prefix) == ("webex-state", "dc-state/")
+    assert location.endpoint_url == "https://rgw.dc1.internal:8443" and location.path_style
+    plain = parse_backend_url("s3://b?endpoint=127.0.0.1:9000&disableSSL=true")
+    assert plain.endpoint_url == "http://127.0.0.1:9000" and not plain.path_style
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("file:///tmp/state", "not an S3 backend URL"),
+        ("s3://bucket?endpoint=x&s3forcepathstyle=true", "unknown parameter(s) s3forcepathstyle"),
+    ],
+)
+def test_bad_backend_urls_are_named(url: str, message: str) -> None:
+    with pytest.raises(StateBackendError) as error:
+        parse_backend_url(url)
+    assert message in str(error.value)
+
+
+def test_reads_the_last_checkpoint(backend: Backend) -> None:
+    backend.put_checkpoint("dc1", checkpoint_from_plan(base_plan()))
+    state = _reader(backend).read_checkpoint(PROJECT, "dc1")
+    assert state.location == f"s3://{backend.bucket}/.pulumi/stacks/{PROJECT}/dc1.json"
+    assert state.time.startswith("2026-11-23T17:00") and state.cli_version == "v3.200.0"
+    assert len(state.resources) == len(base_plan()["resources"]) + 1  # and the stack itself
+    provider = next(r for r in state.resources.values() if r.type == "pulumi:providers:openstack")
+    assert provider.inputs["password"] == "[secret]" and "__defaults" not in provider.inputs
+
+
+def test_a_fresh_checkpoint_of_the_same_plan_is_no_change(backend: Backend) -> None:
+    """Real IDs in the checkpoint and mock IDs in the plan point at the same resources: no diff."""
+    backend.put_checkpoint("dc1", checkpoint_from_plan(base_plan()))
+    deployed = _reader(backend).read_checkpoint(PROJECT, "dc1").snapshot()
+    changes = diff_snapshots(
+        deployed, snapshot_from_plan(base_plan(), source="pr.json"), old_only_keys_count=False
+    )
+    assert changes.changes == ()
+
+
+def test_checkpoint_against_a_pull_request_plan_finds_the_data_loss(backend: Backend) -> None:
+    backend.put_checkpoint("dc1", checkpoint_from_plan(base_plan()))
+    pr = base_plan()
+    resource(pr, "messaging-messages-2")["inputs"]["volumeType"] = "capacity"
+    deployed = _reader(backend).read_checkpoint(PROJECT, "dc1").snapshot()
+    rep = report_of(
+        diff_snapshots(deployed, snapshot_from_plan(pr, source="pr.json"), old_only_keys_count=False)
+    )
+    assert [r.subject for r in rep.blocking] == ["Volume `messaging-messages-2`"]
+
+
+def test_reads_gzip_and_the_legacy_layout(backend: Backend) -> None:
+    backend.put_checkpoint("dc2", checkpoint_from_plan(base_plan("dc2")), compress=True)
+    assert _reader(backend).read_checkpoint(PROJECT, "dc2").location.endswith("dc2.json.gz")
+    backend.client.delete_object(Bucket=backend.bucket, Key=".pulumi/meta.yaml")
+    backend.put(".pulumi/stacks/dc1.json", json.dumps(checkpoint_from_plan(base_plan())))
+    assert _reader(backend).read_checkpoint(PROJECT, "dc1").location.endswith("/.pulumi/stacks/dc1.json")
+
+
+def test_a_missing_stack_names_the_stacks_that_exist(backend: Backend) -> None:
+    backend.put_checkpoint("dc1", checkpoint_from_plan(base_plan()))
+    before = backend.versions()
+    with pytest.raises(StateBackendError) as error:
+        _reader(backend).read_checkpoint(PROJECT, "dc3")
+    assert "no checkpoint for stack 'dc3' of project 'webex-cloud' (stacks there: dc1)" in str(error.value)
+    assert error.value.source.endswith(f"/.pulumi/stacks/{PROJECT}/dc3.json")
+    assert backend.versions() == before
+
+
+def test_a_locked_stack_is_refused_and_left_locked(backend: Backend) -> None:
+    backend.put_checkpoint("dc1", checkpoint_from_plan(base_plan()))
+    lock = backend.lock("dc1")
+    before = backend.versions()
+    with pytest.raises(StateBackendError) as error:
+        _reader(backend).read_checkpoint(PROJECT, "dc1")
+    message = str(error.value)
+    assert "stack 'dc1' is locked by deployer@ci-runner-7 (pid 4242) since 2026-11-24T08:00:00Z" in message
+    assert "an update is running" in message
+    assert backend.versions() == before and lock in {key for key, _ in before}
+    # Another stack's lock does not block this one.
+    backend.put_checkpoint("dc2", checkpoint_from_plan(base_plan("dc2")))
+    assert _reader(backend).read_checkpoint(PROJECT, "dc2").stack == "dc2"
+
+
+@pytest.mark.parametrize(
+    ("body", "compress", "message"),
+    [
+        (b'{"version": 3, "checkpoint": {"stack": "organization/webex-cloud/dc1", "lat', False, "not JSON"),
+        (b"\x1f\x8b\x08\x00garbage", True, "not valid gzip"),
+        (
+            b'{"version": 3, "checkpoint": {"latest": {"resources": []}}}',
+            False,
+            "checkpoint.stack: Field required",
+        ),
+        (
+            b'{"version": 3, "checkpoint": {"stack": "dc1", "latest": {"resources": [{"urn": "u"}]}}}',
+            False,
+            "checkpoint.latest.resources[0].type: Field required",
+        ),
+        (b'{"version": 2, "checkpoint": {"stack": "dc1"}}', False, "checkpoint version 2 is not supported"),
+        (b'{"version": 3, "checkpoint": {"stack": "organization/webex-cloud/dc2"}}', False, "is for stack"),
+    ],
+)
+def test_a_corrupted_checkpoint_is_a_clear_error(
+    backend: Backend, body: bytes, compress: bool, message: str
+) -> None:
+    key = f".pulumi/stacks/{PROJECT}/dc1.json" + (".gz" if compress else "")
+    backend.put(key, body)
+    before = backend.versions()
+    with pytest.raises(StateBackendError) as error:
+        _reader(backend).read_checkpoint(PROJECT, "dc1")
+    assert message in str(error.value)
+    assert error.value.source == f"s3://{backend.bucket}/{key}"
+    assert backend.versions() == before
+
+
+def test_a_never_deployed_stack_is_empty(backend: Backend) -> None:
+    backend.put_checkpoint("dc1", {"version": 3, "checkpoint": {"stack": f"organization/{PROJECT}/dc1"}})
+    assert _reader(backend).read_checkpoint(PROJECT, "dc1").resources == {}
+
+
+def test_an_unreachable_endpoint_is_a_clear_error() -> None:
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    location = parse_backend_url("s3://state?endpoint=127.0.0.1:9&disableSSL=true&s3ForcePathStyle=true")
+    with pytest.raises(StateBackendError) as error:
+        StateBackend(location).read_checkpoint(PROJECT, "dc1")
+    assert "cannot read the state backend (EndpointConnectionError" in str(error.value)
+
+
+def test_an_unreachable_or_missing_bucket_is_a_clear_error(backend: Backend) -> None:
+    missing = parse_backend_url(backend.url.replace(backend.bucket, "no-such-bucket"))
+    with pytest.raises(StateBackendError) as error:
+        StateBackend(missing).read_checkpoint(PROJECT, "dc1")
+    assert "bucket 'no-such-bucket' does not exist" in str(error.value)
+
+
+def test_cli_reports_against_the_deployed_state(
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend.put_checkpoint("dc1", checkpoint_from_plan(base_plan()))
+    pr = base_plan()
+    resource(pr, "messaging-messages-0")["inputs"]["availabilityZone"] = "dc1-az2"
+    plan_file = tmp_path / "dc1.json"
+    plan_file.write_text(json.dumps(pr))
+    code = cli.main(
+        [
+            "--stack",
+            "dc1",
+            "--plan",
+            str(plan_file),
+            "--state",
+            backend.url,
+            "--json",
+            str(tmp_path / "report.json"),
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "blocking: data-loss: Volume `messaging-messages-0`: replace expected: availabilityZone" in err
+    assert f"deployed checkpoint `s3://{backend.bucket}/.pulumi/stacks/{PROJECT}/dc1.json`" in out
+    assert json.loads((tmp_path / "report.json").read_text())["blocking"][0]["kind"] == "data-loss"
+
+
+def test_cli_refuses_a_locked_stack_with_exit_2(
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend.put_checkpoint("dc1", checkpoint_from_plan(base_plan()))
+    backend.lock("dc1")
+    plan_file = tmp_path / "dc1.json"
+    plan_file.write_text(json.dumps(base_plan()))
+    assert cli.main(["--stack", "dc1", "--plan", str(plan_file), "--state", backend.url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: s3://") and "is locked by deployer@ci-runner-7" in err
+    assert "Traceback" not in err

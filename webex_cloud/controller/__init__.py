@@ -1,0 +1,1 @@
+"""The controller pair's filter release: reproducible wheel, rendered fragments, rolling deploy script."""

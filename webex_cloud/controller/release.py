@@ -1,0 +1,62 @@
+"""The filter release the controllers run: the reproducible wheel, the rendered scheduler fragments and
+the deploy script, each with the sha256 that triggers a rollout when (and only when) it changes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from webex_cloud.controller.fragments import render_fragments
+from webex_cloud.controller.wheel import BuiltWheel, build_wheel
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+FILTERS_SOURCE = PROJECT_DIR / "scheduler-filters"
+"""The scheduler-filter distribution (its own pyproject.toml)."""
+WHEEL_DIR = PROJECT_DIR / "build" / "controller"
+"""Where the wheel is written; ``pulumi up`` copies it from there."""
+DEPLOY_SCRIPT = Path(__file__).resolve().with_name("rolling_deploy.py")
+"""The per-controller procedure, copied to each controller and run there."""
+
+
+@dataclass(frozen=True)
+class FilterRelease:
+    wheel: BuiltWheel
+    """The filter wheel; its sha256 is the main rollout trigger."""
+    fragments: Mapping[str, str]
+    """Scheduler config fragments by name (``nova``, ``cinder``)."""
+    deploy_script: Path
+    """The deploy script copied to the controllers."""
+
+    def fragment_sha256(self, name: str) -> str:
+        return hashlib.sha256(self.fragments[name].encode("utf-8")).hexdigest()
+
+    @property
+    def deploy_script_sha256(self) -> str:
+        return hashlib.sha256(self.deploy_script.read_bytes()).hexdigest()
+
+    @property
+    def release_id(self) -> str:
+        """Short name of this exact release: wheel, fragments and script together."""
+        parts = [self.wheel.sha256, self.deploy_script_sha256]
+        parts += [f"{name}={self.fragment_sha256(name)}" for name in sorted(self.fragments)]
+        return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def project_relative(path: Path) -> str:
+    """``path`` relative to the project folder when inside it (the Pulumi CLI runs the program there),
+    so that plans and asset paths do not depend on where the checkout lives."""
+    try:
+        return path.relative_to(PROJECT_DIR).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def build_release(source: Path = FILTERS_SOURCE, wheel_dir: Path = WHEEL_DIR) -> FilterRelease:
+    """Build the wheel from ``source`` and render the fragments; deterministic for a given source."""
+    return FilterRelease(
+        wheel=build_wheel(source, wheel_dir),
+        fragments=render_fragments(),
+        deploy_script=DEPLOY_SCRIPT,
+    )

@@ -1,0 +1,125 @@
+"""`python -m webex_cloud policy --stack dc1`: run the real policy pack over the offline plan."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from webex_cloud.config.errors import CatalogError
+from webex_cloud.config.loader import known_stacks
+from webex_cloud.plan.document import render_plan
+from webex_cloud.policy_check.analyzer import PackError
+from webex_cloud.policy_check.check import PACK_DIR, PROJECT_DIR, PolicyChecker, PolicyRun, format_run
+from webex_cloud.policy_check.config import PolicyConfigError, load_config_file
+from webex_cloud.policy_check.wire import NO_UNKNOWNS, PlanError, UnknownInput, Unknowns
+
+
+class UsageError(Exception):
+    """Bad arguments or input files; the message is printed as is."""
+
+
+def _read_plan(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UsageError(f"cannot read plan {path}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{path}: not a plan (invalid JSON: {error.msg} at line {error.lineno})") from None
+    if not isinstance(document, dict) or document.get("format") != "webex-cloud.plan/v1":
+        raise UsageError(f"{path}: not a webex-cloud.plan/v1 document (docs/plan-format.md)")
+    return document
+
+
+def _plan(stack: str, path: Path | None, project: Path) -> dict[str, Any]:
+    """The given plan file, or a fresh render (so the verdicts never judge a stale file)."""
+    if path is not None:
+        plan = _read_plan(path)
+        if plan.get("stack") != stack:
+            raise UsageError(f"{path} is the plan of stack {plan.get('stack')!r}, not {stack!r}")
+        return plan
+    try:
+        return render_plan(stack, project_dir=project)
+    except CatalogError as error:
+        raise UsageError(f"{stack}: {error}") from None
+
+
+def _peer_plans(stack: str, given: list[str], project: Path) -> dict[str, dict[str, Any]]:
+    paths: dict[str, Path] = {}
+    for item in given:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--peer-plan takes STACK=PATH, not {item!r}")
+        paths[name] = Path(path)
+    peers = [s for s in known_stacks(project) if s != stack]
+    unknown = sorted(set(paths) - set(peers))
+    if unknown:
+        raise UsageError(f"--peer-plan names {', '.join(unknown)}; the other stacks are: {', '.join(peers)}")
+    return {peer: _plan(peer, paths.get(peer), project) for peer in peers}
+
+
+def run(
+    stack: str,
+    *,
+    plan_path: Path | None = None,
+    peer_plans: list[str] | None = None,
+    config_file: Path | None = None,
+    unknowns: Unknowns = NO_UNKNOWNS,
+    project: Path = PROJECT_DIR,
+    pack: Path = PACK_DIR,
+    write_config: Path | None = None,
+) -> PolicyRun:
+    """Check one stack; raises UsageError, PolicyConfigError, PlanError or PackError with a message."""
+    if stack not in known_stacks(project):
+        raise UsageError(f"unknown stack {stack!r}; stacks: {', '.join(known_stacks(project)) or 'none'}")
+    plan = _plan(stack, plan_path, project)
+    peers = _peer_plans(stack, peer_plans or [], project)
+    overrides = [(str(config_file), load_config_file(config_file))] if config_file else []
+    with PolicyChecker(pack, project) as checker:
+        if write_config is not None:
+            config = checker.config_for(plan, peers, overrides)
+            document = {name: {"enforcementLevel": level, **props} for name, (level, props) in config.items()}
+            write_config.parent.mkdir(parents=True, exist_ok=True)
+            write_config.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return checker.check(plan, peers, overrides, unknowns)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m webex_cloud policy",
+        description="Run the policy pack (policies/) over a stack's offline plan exactly as `pulumi preview "
+        "--policy-pack policies` runs it, and print the verdicts. Exit status 1 on a mandatory violation.",
+    )
+    parser.add_argument("--stack", required=True, help="stack to check (dc1, dc2, ...)")
+    parser.add_argument("--plan", type=Path, help="plan file to check (default: render the stack now)")
+    parser.add_argument("--peer-plan", action="append", default=[], metavar="STACK=PATH",
+                        help="plan of another stack for the cross-datacenter policy (default: render it)")
+    parser.add_argument("--config", type=Path, help="policy config JSON (as for --policy-pack-config), "
+                        "merged over the facts derived from the plans")
+    parser.add_argument("--unknown", action="append", default=[], metavar="TYPE_OR_URN=PATH",
+                        help="send this input as unknown, as during a preview (repeatable; globs allowed)")
+    parser.add_argument("--preview", action="store_true",
+                        help="send every input computed from another resource's id as unknown, as in a "
+                        "first `pulumi preview`")
+    parser.add_argument("--write-config", type=Path, metavar="FILE",
+                        help="also write the merged policy config, for `pulumi preview --policy-pack-config`")
+    parser.add_argument("--project", type=Path, default=PROJECT_DIR,
+                        help="project folder (default: this checkout)")
+    args = parser.parse_args(argv)
+    try:
+        specs = tuple(UnknownInput.parse(spec) for spec in args.unknown)
+        unknowns = Unknowns(specs, computed_ids=args.preview)
+        result = run(
+            args.stack, plan_path=args.plan, peer_plans=args.peer_plan, config_file=args.config,
+            unknowns=unknowns, project=args.project.resolve(), pack=args.project.resolve() / "policies",
+            write_config=args.write_config,
+        )
+    except (UsageError, PolicyConfigError, PlanError, PackError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_run(result))
+    if args.write_config:
+        print(f"  policy config written to {args.write_config}")
+    return 0 if result.passed else 1

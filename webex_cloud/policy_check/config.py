@@ -1,0 +1,183 @@
+"""Policy config: the datacenter facts derived from the plans, the operator's file, and the CLI's merge.
+
+How the pack learns about the datacenter: through policy config, like any CrossGuard pack. The
+facts are derived here from the plan's ``datacenter`` section (the validated stack config), the
+other stack's plan (its services' shape) and the catalog (which services run in some datacenters
+only). ``--write-config`` saves the result, so an operator runs the very same checks with
+``pulumi preview --policy-pack policies --policy-pack-config <file>``.
+
+The merge follows the CLI (pulumi/sdk/go/common/resource/plugin/analyzer_config.go,
+ReconcilePolicyPackConfig): schema defaults and each policy's default level, then the pack's
+initial config, then ``"all": <level>``, then each policy's entry; then every policy's properties
+are validated against its schema, ``required`` included.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import jsonschema
+from pulumi.runtime.proto import analyzer_pb2
+
+from webex_cloud.config.errors import CatalogError
+from webex_cloud.config.loader import load_catalog
+from webex_cloud.policy_check.analyzer import struct_to_dict
+
+LEVELS: Final = ("advisory", "mandatory", "remediate", "disabled")
+_LEVEL_NAMES: Final = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
+                       analyzer_pb2.REMEDIATE: "remediate", analyzer_pb2.DISABLED: "disabled"}
+
+
+class PolicyConfigError(ValueError):
+    """The policy config is malformed or does not satisfy a policy's schema."""
+
+
+def pack_module(pack_dir: Path) -> Any:
+    """The pack's own shape code, so the other datacenter is described exactly as the pack sees it."""
+    if str(pack_dir) not in sys.path:
+        # The pack is a folder program, not an installed package; this is how its runner imports it too.
+        sys.path.insert(0, str(pack_dir))
+    import webex_policies.inventory as inventory
+
+    return inventory
+
+
+def plan_shapes(plan: Mapping[str, Any], pack_dir: Path) -> dict[str, Any]:
+    """Service -> shape JSON of one plan, computed by the pack's own inventory code."""
+    inventory = pack_module(pack_dir)
+    from webex_policies.model import Resource
+
+    resources = (
+        Resource(type=r["type"], urn=r["urn"], name=r["name"], props=r.get("inputs", {}))
+        for r in plan.get("resources", [])
+    )
+    return {name: shape.to_json() for name, shape in inventory.shapes(inventory.build(resources)).items()}
+
+
+def restricted_services(project_dir: Path) -> dict[str, list[str]]:
+    """Services whose catalog entry names the datacenters they run in (the others run everywhere)."""
+    try:
+        catalog = load_catalog(project_dir)
+    except CatalogError as error:
+        raise PolicyConfigError(f"cannot read the catalog (cross-datacenter policy):\n{error}") from None
+    return {
+        service.name: list(service.datacenters) for _, service in catalog if service.datacenters is not None
+    }
+
+
+def derived_config(
+    plan: Mapping[str, Any], peers: Mapping[str, Mapping[str, Any]], project_dir: Path, pack_dir: Path
+) -> dict[str, dict[str, Any]]:
+    """The policy config the plan implies: per-policy facts about this datacenter and its peers."""
+    datacenter = plan.get("datacenter")
+    if not isinstance(datacenter, dict):
+        raise PolicyConfigError("the plan has no 'datacenter' section (docs/plan-format.md)")
+    name = str(datacenter.get("name") or plan.get("stack"))
+    config: dict[str, dict[str, Any]] = {
+        "datacenter-allow-lists": {
+            "datacenter": name,
+            "images": sorted(datacenter.get("images", [])),
+            "flavors": sorted(datacenter.get("flavors", {})),
+            "volumeTypes": sorted(datacenter.get("volume_types", [])),
+        },
+        "required-metadata": {"datacenter": name},
+        "volume-replicas-within-failure-domains": {
+            "failureDomains": len(datacenter.get("failure_domains", {}))
+        },
+        "pods-fit-host-inventory": {"hosts": len(datacenter.get("hosts", []))},
+        "cross-datacenter-same-shape": {
+            "datacenter": name,
+            "peers": {peer: plan_shapes(peer_plan, pack_dir) for peer, peer_plan in sorted(peers.items())},
+            "serviceDatacenters": restricted_services(project_dir),
+        },
+    }
+    controllers = datacenter.get("controllers")
+    if isinstance(controllers, dict) and controllers.get("vip"):
+        config["controller-pair-anti-affinity"] = {
+            "vip": str(controllers["vip"]),
+            "backends": [str(h["address"]) for h in controllers.get("hosts", []) if isinstance(h, dict)],
+        }
+    return config
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """A ``--policy-pack-config`` file: policy name -> level string, or object with enforcementLevel."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PolicyConfigError(f"cannot read policy config {path}: {error.strerror}") from None
+    if not text.strip():
+        return {}
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PolicyConfigError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(document, dict):
+        raise PolicyConfigError(f"{path}: must be a JSON object of policy name -> config")
+    return document
+
+
+def _split(name: str, value: Any, where: str) -> tuple[str | None, dict[str, Any]]:
+    if isinstance(value, str):
+        if value not in LEVELS:
+            raise PolicyConfigError(
+                f"{where}: {name}: {value!r} is not an enforcement level ({', '.join(LEVELS)})"
+            )
+        return value, {}
+    if not isinstance(value, dict):
+        raise PolicyConfigError(f"{where}: {name}: must be an enforcement level or an object")
+    properties = dict(value)
+    level = properties.pop("enforcementLevel", None)
+    if level is not None and level not in LEVELS:
+        raise PolicyConfigError(
+            f"{where}: {name}.enforcementLevel: {level!r} is not an enforcement level ({', '.join(LEVELS)})"
+        )
+    return level, properties
+
+
+def reconcile(
+    info: analyzer_pb2.AnalyzerInfo, layers: list[tuple[str, Mapping[str, Any]]]
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Merge config ``layers`` (label, document) over the pack's defaults; validate like the CLI."""
+    result: dict[str, tuple[str, dict[str, Any]]] = {}
+    schemas: dict[str, dict[str, Any]] = {}
+    for policy in info.policies:
+        properties = struct_to_dict(policy.configSchema.properties)
+        schemas[policy.name] = {"type": "object", "properties": properties,
+                                **({"required": list(policy.configSchema.required)}
+                                   if policy.configSchema.required else {})}
+        defaults = {k: v["default"] for k, v in properties.items() if isinstance(v, dict) and "default" in v}
+        result[policy.name] = (_LEVEL_NAMES[policy.enforcementLevel], defaults)
+    initial = {
+        name: {"enforcementLevel": _LEVEL_NAMES[c.enforcementLevel], **struct_to_dict(c.properties)}
+        for name, c in info.initialConfig.items()
+    }
+    all_layers = [("the pack's initial config", initial), *layers]
+    for where, document in all_layers:
+        if "all" in document:
+            level, _ = _split("all", document["all"], where)
+            if level is not None:
+                result = {name: (level, props) for name, (_, props) in result.items()}
+        for name, value in document.items():
+            if name == "all":
+                continue
+            if name not in result:
+                known = ", ".join(sorted(result))
+                raise PolicyConfigError(f"{where}: no policy named {name!r} in the pack; policies: {known}")
+            level, properties = _split(name, value, where)
+            old_level, old_properties = result[name]
+            result[name] = (level or old_level, {**old_properties, **properties})
+    problems = []
+    for name, (_, properties) in sorted(result.items()):
+        validator = jsonschema.Draft7Validator(schemas[name])
+        for error in sorted(validator.iter_errors(properties), key=lambda e: list(e.path)):
+            path = ".".join(str(p) for p in error.path)
+            problems.append(f"policy {name}{'.' + path if path else ''}: {error.message}")
+    if problems:
+        listing = "\n  ".join(problems)
+        raise PolicyConfigError(f"policy config does not satisfy the pack's schema:\n  {listing}")
+    return result
