@@ -48,7 +48,6 @@ def nova_part(sizes: list[int], repeat: int) -> dict[str, Any]:
     from nova import objects
     from nova.scheduler import filters, host_manager
     from nova.scheduler.filters.affinity_filter import ServerGroupAffinityFilter
-
     from webex_scheduler_filters.hints import NOVA_SIBLING_GROUPS_HINT, join_list
     from webex_scheduler_filters.nova_filter import SiblingPodAntiAffinityFilter
 
@@ -66,28 +65,37 @@ def nova_part(sizes: list[int], repeat: int) -> dict[str, Any]:
 
     handler = filters.HostFilterHandler()
     results: dict[str, Any] = {}
-    with mock.patch.object(objects.InstanceGroup, "get_by_uuid", side_effect=group), \
-            mock.patch.object(nova_context, "scatter_gather_skip_cell0", side_effect=gather):
+    with (
+        mock.patch.object(objects.InstanceGroup, "get_by_uuid", side_effect=group),
+        mock.patch.object(nova_context, "scatter_gather_skip_cell0", side_effect=gather),
+    ):
         for size in sizes:
             hosts = [host_manager.HostState(f"compute-{i}", f"compute-{i}", cell) for i in range(size)]
             own = objects.InstanceGroup(uuid=str(uuid.uuid4()), policy="affinity", members=[], hosts=[])
             own.policies = ["affinity"]
             ours_spec = objects.RequestSpec(
-                instance_uuid=str(uuid.uuid4()), instance_group=own,
-                scheduler_hints={NOVA_SIBLING_GROUPS_HINT: [join_list(sibling_groups)]})
-            builtin_group = objects.InstanceGroup(uuid=str(uuid.uuid4()), policy="affinity", members=[],
-                                                  hosts=[f"compute-{size - 1}"])
+                instance_uuid=str(uuid.uuid4()),
+                instance_group=own,
+                scheduler_hints={NOVA_SIBLING_GROUPS_HINT: [join_list(sibling_groups)]},
+            )
+            builtin_group = objects.InstanceGroup(
+                uuid=str(uuid.uuid4()), policy="affinity", members=[], hosts=[f"compute-{size - 1}"]
+            )
             builtin_group.policies = ["affinity"]
-            builtin_spec = objects.RequestSpec(instance_uuid=str(uuid.uuid4()), instance_group=builtin_group,
-                                               scheduler_hints={})
+            builtin_spec = objects.RequestSpec(
+                instance_uuid=str(uuid.uuid4()), instance_group=builtin_group, scheduler_hints={}
+            )
             ours = [SiblingPodAntiAffinityFilter()]
             builtin = [ServerGroupAffinityFilter()]
             assert len(handler.get_filtered_objects(ours, hosts, ours_spec)) == size - 3
             assert len(handler.get_filtered_objects(builtin, hosts, builtin_spec)) == 1
             t_ours = best_of(repeat, lambda: handler.get_filtered_objects(ours, hosts, ours_spec))
             t_builtin = best_of(repeat, lambda: handler.get_filtered_objects(builtin, hosts, builtin_spec))
-            results[str(size)] = {"ours_us_per_host": t_ours / size * 1e6,
-                                  "builtin_us_per_host": t_builtin / size * 1e6, "ratio": t_ours / t_builtin}
+            results[str(size)] = {
+                "ours_us_per_host": t_ours / size * 1e6,
+                "builtin_us_per_host": t_builtin / size * 1e6,
+                "ratio": t_ours / t_builtin,
+            }
     return results
 
 
@@ -104,71 +112,137 @@ def cinder_part(sizes: list[int], repeat: int) -> dict[str, Any]:
     from cinder.scheduler.filters.affinity_filter import DifferentBackendFilter
     from oslo_config import cfg
     from oslo_utils import timeutils
-
     from webex_scheduler_filters.cinder_filter import VolumeGroupSpreadFilter
 
     workdir = tempfile.mkdtemp(prefix="bench-cinder-")
     cfg.CONF([], project="cinder", default_config_files=[])
     cfg.CONF.set_override("connection", f"sqlite:///{workdir}/cinder.sqlite", group="database")
     db.configure(cfg.CONF)
+    # DifferentBackendFilter builds a volume API client, which needs an RPC transport; the
+    # in-process fake one never carries a message here.
+    import oslo_messaging.opts
+    from cinder import rpc
+
+    for group, options in oslo_messaging.opts.list_opts():
+        if group is None:
+            cfg.CONF.register_opts(options)
+    cfg.CONF.set_override("transport_url", "fake:/")
+    rpc.init(cfg.CONF)
     engine = db.get_engine()
     models.BASE.metadata.create_all(engine)
     queries = [0]
-    sqlalchemy.event.listen(engine, "before_cursor_execute",
-                            lambda *a: queries.__setitem__(0, queries[0] + 1))
+
+    def count(connection: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        # Transaction control (oslo.db's BEGIN on SQLite) is not a query.
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+            queries[0] += 1
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", count)
     admin = cinder_context.get_admin_context()
-    context = cinder_context.RequestContext(user_id="user", project_id="project-a")
+    context = cinder_context.RequestContext(
+        user_id="user", project_id="project-a", roles=["member", "reader"]
+    )
     volume_type = db.volume_type_create(admin, {"name": "replica"})["id"]
     group = "dc1/messaging/store"
     siblings = []
     for i in range(2):
         volume_id = str(uuid.uuid4())
-        db.volume_create(admin, {"id": volume_id, "project_id": "project-a", "volume_type_id": volume_type,
-                                 "host": f"cinder-{i}@ceph#pool", "size": 1, "status": "available",
-                                 "metadata": {"webex_volume_group": group}})
+        db.volume_create(
+            admin,
+            {
+                "id": volume_id,
+                "project_id": "project-a",
+                "volume_type_id": volume_type,
+                "host": f"cinder-{i}@ceph#pool",
+                "size": 1,
+                "status": "available",
+                "metadata": {"webex_volume_group": group},
+            },
+        )
         siblings.append(volume_id)
     # Unrelated volumes, so the queries search a populated table.
-    for i in range(2000):
-        db.volume_create(admin, {"id": str(uuid.uuid4()), "project_id": "project-a", "size": 1,
-                                 "volume_type_id": volume_type, "host": f"cinder-{i % 97}@ceph#pool",
-                                 "status": "available", "metadata": {"webex_volume_group": f"other/{i}"}})
+    for i in range(300):
+        db.volume_create(
+            admin,
+            {
+                "id": str(uuid.uuid4()),
+                "project_id": "project-a",
+                "size": 1,
+                "volume_type_id": volume_type,
+                "host": f"cinder-{i % 97}@ceph#pool",
+                "status": "available",
+                "metadata": {"webex_volume_group": f"other/{i}"},
+            },
+        )
     handler = filters.BackendFilterHandler("cinder.scheduler.filters")
     results: dict[str, Any] = {}
     for size in sizes:
         pools = []
         for i in range(size):
-            caps = {"pool_name": "pool", "free_capacity_gb": 100, "total_capacity_gb": 100,
-                    "failure_domain": f"rack-{i}", "timestamp": timeutils.utcnow()}
+            caps = {
+                "pool_name": "pool",
+                "free_capacity_gb": 100,
+                "total_capacity_gb": 100,
+                "failure_domain": f"rack-{i}",
+                "timestamp": timeutils.utcnow(),
+            }
             pool = host_manager.PoolState(f"cinder-{i}@ceph", None, caps, "pool")
             pool.update_from_volume_capability(caps, {"availability_zone": "nova", "disabled": False})
             pools.append(pool)
-        ours_props = {"context": context, "scheduler_hints": {"webex_volume_group": group},
-                      "request_spec": {"volume_id": str(uuid.uuid4())}}
-        builtin_props = {"context": context, "scheduler_hints": {"different_host": siblings},
-                         "request_spec": {"volume_id": str(uuid.uuid4())}}
-        assert len(handler.get_filtered_objects([VolumeGroupSpreadFilter], pools, ours_props)) == size - 2
-        assert len(handler.get_filtered_objects([DifferentBackendFilter], pools, builtin_props)) == size - 2
-        queries[0] = 0
-        handler.get_filtered_objects([VolumeGroupSpreadFilter], pools, ours_props)
-        ours_queries = queries[0]
-        queries[0] = 0
-        handler.get_filtered_objects([DifferentBackendFilter], pools, builtin_props)
-        builtin_queries = queries[0]
-        t_ours = best_of(repeat, lambda: handler.get_filtered_objects([VolumeGroupSpreadFilter], pools, ours_props))
-        # The built-in pays a query per pool: its repeats cost seconds at 10,000 pools.
-        t_builtin = best_of(max(1, repeat // 3) if size > 1000 else repeat,
-                            lambda: handler.get_filtered_objects([DifferentBackendFilter], pools, builtin_props))
-        results[str(size)] = {"ours_ms": t_ours * 1e3, "builtin_ms": t_builtin * 1e3,
-                              "ours_statements": ours_queries, "builtin_statements": builtin_queries,
-                              "speedup": t_builtin / t_ours}
+        ours_props = {
+            "context": context,
+            "scheduler_hints": {"webex_volume_group": group},
+            "request_spec": {"volume_id": str(uuid.uuid4())},
+        }
+        builtin_props = {
+            "context": context,
+            "scheduler_hints": {"different_host": siblings},
+            "request_spec": {"volume_id": str(uuid.uuid4())},
+        }
+
+        def measure(filter_class: type, properties: dict[str, Any], runs: int) -> tuple[float, int]:
+            """Best time of ``runs`` requests, and the queries one request makes."""
+            best = float("inf")
+            for _ in range(runs):
+                queries[0] = 0
+                start = time.perf_counter()
+                passing = handler.get_filtered_objects([filter_class], pools, properties)
+                best = min(best, time.perf_counter() - start)
+                assert len(passing) == size - 2  # both keep the two siblings' backends out
+            return best, queries[0]
+
+        t_ours, ours_queries = measure(VolumeGroupSpreadFilter, ours_props, repeat)
+        # The built-in pays a query per pool: one request takes tens of seconds at 10,000 pools.
+        t_builtin, builtin_queries = measure(
+            DifferentBackendFilter, builtin_props, repeat if size <= 1000 else 1
+        )
+        results[str(size)] = {
+            "ours_ms": t_ours * 1e3,
+            "builtin_ms": t_builtin * 1e3,
+            "ours_queries": ours_queries,
+            "builtin_queries": builtin_queries,
+            "speedup": t_builtin / t_ours,
+        }
     return results
 
 
 def child(part: str, sizes: list[int], repeat: int) -> dict[str, Any]:
-    command = [sys.executable, "-W", "ignore", "-m", "benchmarks.bench_filters", "--part", part,
-               "--repeat", str(repeat), "--sizes", *map(str, sizes)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False,
-                          cwd=Path(__file__).resolve().parents[1])
+    command = [
+        sys.executable,
+        "-W",
+        "ignore",
+        "-m",
+        "benchmarks.bench_filters",
+        "--part",
+        part,
+        "--repeat",
+        str(repeat),
+        "--sizes",
+        *map(str, sizes),
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1]
+    )
     if done.returncode != 0:
         raise SystemExit(f"{part} part failed:\n{done.stdout}\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -176,7 +250,9 @@ def child(part: str, sizes: list[int], repeat: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--part", choices=["nova", "cinder"], help=argparse.SUPPRESS)
@@ -187,18 +263,26 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     nova, cinder = child("nova", args.sizes, args.repeat), child("cinder", args.sizes, args.repeat)
     ok = True
-    print("Nova, per host: SiblingPodAntiAffinityFilter vs ServerGroupAffinityFilter "
-          f"(target ours/built-in <= {NOVA_TARGET})")
+    print(
+        "Nova, per host: SiblingPodAntiAffinityFilter vs ServerGroupAffinityFilter "
+        f"(target ours/built-in <= {NOVA_TARGET})"
+    )
     for size, r in nova.items():
-        print(f"  {int(size):>6} hosts: ours {r['ours_us_per_host']:.3f} us/host, built-in "
-              f"{r['builtin_us_per_host']:.3f} us/host, ratio {r['ratio']:.2f}")
+        print(
+            f"  {int(size):>6} hosts: ours {r['ours_us_per_host']:.3f} us/host, built-in "
+            f"{r['builtin_us_per_host']:.3f} us/host, ratio {r['ratio']:.2f}"
+        )
         ok &= r["ratio"] <= NOVA_TARGET
-    print("Cinder, per request: VolumeGroupSpreadFilter vs DifferentBackendFilter "
-          f"(target built-in/ours >= {CINDER_TARGET:.0f} at 1,000 pools)")
+    print(
+        "Cinder, per request: VolumeGroupSpreadFilter vs DifferentBackendFilter "
+        f"(target built-in/ours >= {CINDER_TARGET:.0f} at 1,000 pools)"
+    )
     for size, r in cinder.items():
-        print(f"  {int(size):>6} pools: ours {r['ours_ms']:.2f} ms ({r['ours_statements']} SQL statements), "
-              f"built-in {r['builtin_ms']:.1f} ms ({r['builtin_statements']} SQL statements), "
-              f"speed-up {r['speedup']:.0f}x")
+        print(
+            f"  {int(size):>6} pools: ours {r['ours_ms']:.2f} ms ({r['ours_queries']} query), "
+            f"built-in {r['builtin_ms']:.1f} ms ({r['builtin_queries']} queries), "
+            f"speed-up {r['speedup']:.0f}x"
+        )
         if size == "1000":
             ok &= r["speedup"] >= CINDER_TARGET
     print("targets met" if ok else "TARGET MISSED")

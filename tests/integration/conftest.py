@@ -6,8 +6,9 @@ start it (``bash tools/openstack-loopback/up.sh``).
 
 Helpers for the other tests: ``boot_server`` (no NIC: no Neutron agent binds ports here),
 ``create_volume`` (Cinder scheduler hints at the top level of the request), ``ensure_flavor``,
-``ensure_image``, ``ensure_external_network``. The admin connection sees where things landed: ``server.compute_host``
-(``OS-EXT-SRV-ATTR:host``) and ``volume.host`` (``os-vol-host-attr:host``, ``host@backend#pool``).
+``ensure_image``, ``ensure_external_network``. The admin connection sees where things landed:
+``server.compute_host`` (``OS-EXT-SRV-ATTR:host``) and ``volume.host`` (``os-vol-host-attr:host``,
+``host@backend#pool``).
 """
 
 from __future__ import annotations

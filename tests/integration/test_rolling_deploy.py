@@ -10,41 +10,41 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import re
 import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from webex_scheduler_filters import hints, render
 
 from tests.conftest import REPO
+from tests.integration.conftest import (
+    BACKENDS,
+    FAKE_HOSTS,
+    LOOPBACK_ROOT,
+    boot_server,
+    create_volume,
+    ensure_flavor,
+    ensure_image,
+)
 from webex_cloud.controller import rolling_deploy as rd
 from webex_cloud.controller.fragments import render_fragments
 from webex_cloud.controller.release import DEPLOY_SCRIPT, FILTERS_SOURCE
 from webex_cloud.controller.wheel import BuiltWheel, build_wheel
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        os.environ.get("WEBEX_FAST_TESTS") == "1",
-        reason="fast tier (WEBEX_FAST_TESTS=1): the rolling deployment needs the loopback OpenStack",
-    ),
-]
-
 TOOLS = REPO / "tools" / "openstack-loopback"
 SCHEDULER_SH = TOOLS / "scheduler.sh"
-LOOPBACK_ROOT = Path(os.environ.get("WEBEX_LOOPBACK_ROOT", "/var/lib/webex-loopback"))
 LOCK = Path("/run/lock/webex-loopback.lock")
 CONTROLLERS = ("ctl-1", "ctl-2")
 SYSTEM_PYTHON = "/usr/bin/python3"
 TIMINGS: dict[str, float] = {}
+T = TypeVar("T")
 
 
 def scheduler_paths(controller: str) -> dict[str, str]:
@@ -115,6 +115,8 @@ class Env:
     folder: Path
     profiles: list[Path]
     fragments: dict[str, Path]
+    conn: Any
+    """Admin connection to the loopback cloud."""
     good: BuiltWheel | None = None
 
     def roll(self, wheel: BuiltWheel, fragments: dict[str, Path] | None = None) -> Roll:
@@ -141,13 +143,7 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    started = time.monotonic()
-    up = subprocess.run(
-        ["bash", str(TOOLS / "up.sh")], capture_output=True, text=True, timeout=1800, check=False
-    )
-    assert up.returncode == 0, f"tools/openstack-loopback/up.sh failed:\n{up.stderr[-4000:]}"
-    TIMINGS["loopback up.sh (idempotent check or start)"] = time.monotonic() - started
+def env(tmp_path_factory: pytest.TempPathFactory, openstack_conn: Any) -> Iterator[Env]:
     # The environment's own lock: no up.sh or down.sh restarts services under our feet meanwhile.
     with LOCK.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -156,7 +152,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         for name, text in render_fragments().items():
             fragments[name] = folder / f"{name}.conf"
             fragments[name].write_text(text)
-        yield Env(folder, [write_profile(folder, c) for c in CONTROLLERS], fragments)
+        yield Env(folder, [write_profile(folder, c) for c in CONTROLLERS], fragments, openstack_conn)
     print("\nrolling-deploy integration timings (s):")
     for what, seconds in TIMINGS.items():
         print(f"  {seconds:7.1f}  {what}")
@@ -205,14 +201,8 @@ def healthy_with_our_filters(controller: str) -> None:
         assert check.returncode == 0, f"{kind}-scheduler on {controller}: {check.stderr[-2000:]}"
 
 
-def connect() -> Any:
-    import openstack
-
-    os.environ.setdefault("OS_CLIENT_CONFIG_FILE", str(LOOPBACK_ROOT / "clouds.yaml"))
-    return openstack.connect(cloud="loopback")
-
-
-def wait_for(what: str, probe: Any, timeout: float = 120) -> Any:
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 120) -> T:
+    """Poll ``probe`` every second until it returns something other than None."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
@@ -222,117 +212,81 @@ def wait_for(what: str, probe: Any, timeout: float = 120) -> Any:
         time.sleep(1)
 
 
-def ensure_flavor_and_image(conn: Any) -> tuple[str, str]:
-    flavor = conn.compute.find_flavor("webex-it-tiny") or conn.compute.create_flavor(
-        name="webex-it-tiny", ram=64, vcpus=1, disk=0
-    )
-    image = conn.image.find_image("webex-it-raw")
-    if image is None:
-        image = conn.image.create_image(
-            name="webex-it-raw", data=b"\0" * 1024, disk_format="raw", container_format="bare"
-        )
-    wait_for("image active", lambda: True if conn.image.get_image(image.id).status == "active" else None)
-    return flavor.id, image.id
+def settled_server(conn: Any, server_id: str) -> Any:
+    def probe() -> Any:
+        server = conn.compute.get_server(server_id)
+        return server if server.status in ("ACTIVE", "ERROR") else None
+
+    return wait_for(f"server {server_id}", probe)
 
 
-def boot(conn: Any, name: str, flavor: str, image: str, scheduler_hints: dict[str, str]) -> dict[str, Any]:
-    body = {
-        "server": {"name": name, "flavorRef": flavor, "imageRef": image, "networks": "none"},
-        "OS-SCH-HNT:scheduler_hints": scheduler_hints,
-    }
-    # No Neutron agent binds ports here: servers boot without a NIC (microversion >= 2.37).
-    response = conn.compute.post("/servers", json=body, microversion="2.74")
-    assert response.status_code == 202, response.text
-    server_id = response.json()["server"]["id"]
+def settled_volume(conn: Any, volume_id: str) -> Any:
+    def probe() -> Any:
+        volume = conn.block_storage.get_volume(volume_id)
+        return volume if volume.status in ("available", "error") else None
 
-    def settled() -> dict[str, Any] | None:
-        server: dict[str, Any] = conn.compute.get(f"/servers/{server_id}", microversion="2.74").json()[
-            "server"
-        ]
-        return server if server["status"] in ("ACTIVE", "ERROR") else None
-
-    return wait_for(f"server {name}", settled)
+    return wait_for(f"volume {volume_id}", probe)
 
 
-def create_volume(conn: Any, name: str, group: str, replica: int) -> dict[str, Any]:
-    body = {
-        "volume": {"name": name, "size": 1, "metadata": {hints.VOLUME_GROUP_METADATA_KEY: group}},
-        # Top level, where Cinder reads it (Zed's openstacksdk would nest it inside "volume").
-        "OS-SCH-HNT:scheduler_hints": {
-            hints.CINDER_VOLUME_GROUP_HINT: group,
-            hints.CINDER_REPLICA_HINT: str(replica),
-        },
-    }
-    response = conn.block_storage.post("/volumes", json=body)
-    assert response.status_code == 202, response.text
-    volume_id = response.json()["volume"]["id"]
-
-    def settled() -> dict[str, Any] | None:
-        volume: dict[str, Any] = conn.block_storage.get(f"/volumes/{volume_id}").json()["volume"]
-        return volume if volume["status"] in ("available", "error") else None
-
-    return wait_for(f"volume {name}", settled)
-
-
-def placement_still_correct(label: str) -> None:
+def placement_still_correct(conn: Any, label: str) -> None:
     """Pods of one service land on distinct hosts (and one pod more than hosts finds none); replicas of
     one volume group land in distinct failure domains (and one replica more than domains finds none).
     Only our filters give these answers: the built-ins know nothing of sibling pods or failure domains."""
     started = time.monotonic()
-    conn = connect()
-    flavor, image = ensure_flavor_and_image(conn)
-    hosts = sorted(s.host for s in conn.compute.services() if s.binary == "nova-compute" and s.state == "up")
-    pools = {
-        p.name.split("#")[0]: p.capabilities.get(hints.FAILURE_DOMAIN_CAPABILITY)
-        for p in conn.block_storage.backend_pools()
-    }
+    flavor, image = ensure_flavor(conn), ensure_image(conn)
     run = f"it-{label}-{int(time.time())}"
     groups = [
         conn.compute.create_server_group(name=f"{run}-pod-{i}", policies=["affinity"])
-        for i in range(len(hosts) + 1)
+        for i in range(len(FAKE_HOSTS) + 1)
     ]
-    servers: list[dict[str, Any]] = []
-    volumes: list[dict[str, Any]] = []
+    servers: list[Any] = []
+    volumes: list[Any] = []
     try:
+        # One after the other, as the components chain them: each sees its siblings already placed.
         for index, group in enumerate(groups):
-            siblings = [g.id for g in groups if g.id != group.id]
-            servers.append(
-                boot(
-                    conn,
-                    f"{run}-pod-{index}",
-                    flavor,
-                    image,
-                    {
-                        "group": group.id,
-                        hints.NOVA_SERVICE_HINT: f"it/{run}",
-                        hints.NOVA_POD_HINT: f"{run}-pod-{index}",
-                        hints.NOVA_SIBLING_GROUPS_HINT: hints.join_list(siblings),
-                    },
-                )
-            )
-        placed = [s for s in servers if s["status"] == "ACTIVE"]
-        assert len(placed) == len(hosts), [s.get("fault") for s in servers]
-        assert sorted(s["OS-EXT-SRV-ATTR:host"] for s in placed) == hosts
-        assert servers[-1]["status"] == "ERROR" and "No valid host" in servers[-1]["fault"]["message"]
+            pod = f"{run}-pod-{index}"
+            pod_hints = {
+                "group": group.id,
+                hints.NOVA_SERVICE_HINT: f"it/{run}",
+                hints.NOVA_POD_HINT: pod,
+                hints.NOVA_SIBLING_GROUPS_HINT: hints.join_list(g.id for g in groups if g.id != group.id),
+            }
+            server = boot_server(conn, pod, flavor=flavor, image=image, scheduler_hints=pod_hints, wait=False)
+            servers.append(settled_server(conn, server.id))
+        *placed, extra = servers
+        assert [s.status for s in placed] == ["ACTIVE"] * len(FAKE_HOSTS), [s.fault for s in servers]
+        assert sorted(s.compute_host for s in placed) == sorted(FAKE_HOSTS)
+        assert extra.status == "ERROR" and "No valid host" in extra.fault["message"]
 
-        domains = sorted(set(pools.values()))
+        domains = sorted(set(BACKENDS.values()))
+        key = f"it/{run}/data"
         for replica in range(len(domains) + 1):
-            volumes.append(create_volume(conn, f"{run}-vol-{replica}", f"it/{run}/data", replica))
-        landed = [
-            pools[v["os-vol-host-attr:host"].split("#")[0]] for v in volumes if v["status"] == "available"
-        ]
-        assert sorted(landed) == domains
-        assert volumes[-1]["status"] == "error"
+            volume = create_volume(
+                conn,
+                f"{run}-vol-{replica}",
+                metadata={hints.VOLUME_GROUP_METADATA_KEY: key},
+                scheduler_hints={
+                    hints.CINDER_VOLUME_GROUP_HINT: key,
+                    hints.CINDER_REPLICA_HINT: str(replica),
+                },
+                wait=False,
+            )
+            volumes.append(settled_volume(conn, volume.id))
+        *spread, surplus = volumes
+        assert [v.status for v in spread] == ["available"] * len(domains)
+        assert sorted(BACKENDS[v.host.split("#")[0]] for v in spread) == domains
+        assert surplus.status == "error"
     finally:
         for server in servers:
-            conn.compute.delete_server(server["id"], ignore_missing=True)
+            conn.compute.delete_server(server.id, ignore_missing=True)
         for volume in volumes:
-            conn.block_storage.delete_volume(volume["id"], ignore_missing=True)
+            conn.block_storage.delete_volume(volume.id, ignore_missing=True)
         for server in servers:
-            url = f"/servers/{server['id']}"
-            wait_for(
-                "server deletion", lambda url=url: True if conn.compute.get(url).status_code == 404 else None
-            )
+
+            def gone(server_id: str = server.id) -> bool | None:
+                return True if conn.compute.get(f"/servers/{server_id}").status_code == 404 else None
+
+            wait_for("server deletion", gone)
         for group in groups:
             conn.compute.delete_server_group(group, ignore_missing=True)
     TIMINGS[f"placement check ({label})"] = time.monotonic() - started
@@ -361,7 +315,7 @@ def test_rolling_deploy_installs_and_enables_our_filters_on_ctl1_then_ctl2(env: 
     # ctl-1's schedulers were restarted (nova, then cinder) before ctl-2's, all during this deployment.
     assert before <= starts[0] <= starts[1] <= starts[2] <= starts[3], starts
     assert result.log.index("ctl-1: deployed and healthy") < result.log.index("ctl-2: installing")
-    placement_still_correct("after-deploy")
+    placement_still_correct(env.conn, "after-deploy")
 
 
 def test_a_config_naming_a_missing_filter_stops_at_ctl1_and_restores_it(env: Env) -> None:
@@ -383,7 +337,7 @@ def test_a_config_naming_a_missing_filter_stops_at_ctl1_and_restores_it(env: Env
     assert state_of("ctl-2") == ctl2
     healthy_with_our_filters("ctl-1")
     healthy_with_our_filters("ctl-2")
-    placement_still_correct("after-missing-filter")
+    placement_still_correct(env.conn, "after-missing-filter")
 
 
 def test_a_broken_wheel_is_refused_before_ctl1_is_touched(env: Env) -> None:
@@ -397,4 +351,4 @@ def test_a_broken_wheel_is_refused_before_ctl1_is_touched(env: Env) -> None:
     assert "fault injected" in result.log and "ctl-2 left untouched" in result.log
     assert state_of("ctl-1") == ctl1
     assert state_of("ctl-2") == ctl2
-    placement_still_correct("after-broken-wheel")
+    placement_still_correct(env.conn, "after-broken-wheel")
