@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -323,12 +324,20 @@ class ControllerPair(pulumi.ComponentResource):
         staging = f"{deploy.staging_dir}/{release.release_id}"
         wheel_remote = f"{staging}/{release.wheel.filename}"
         fragment_names = sorted(release.fragments)
-        sudo = "sudo -n " if deploy.sudo else ""
-        command = (
-            f"{sudo}{deploy.python} {staging}/rolling_deploy.py apply --profile {staging}/profile.json "
-            f"--wheel {wheel_remote} --sha256 {release.wheel.sha256} "
-            + " ".join(f"--fragment {n}={staging}/{n}.conf" for n in fragment_names)
-        )
+        argv = [
+            *(["sudo", "-n"] if deploy.sudo else []),
+            deploy.python,
+            f"{staging}/rolling_deploy.py",
+            "apply",
+            "--profile",
+            f"{staging}/profile.json",
+            "--wheel",
+            wheel_remote,
+            "--sha256",
+            release.wheel.sha256,
+        ]
+        argv += [arg for n in fragment_names for arg in ("--fragment", f"{n}={staging}/{n}.conf")]
+        command = shlex.join(argv)
         rollouts: list[remote.Command] = []
         for controller in plane.hosts:
             prefix = f"{name}-{controller.name}"

@@ -212,6 +212,25 @@ def test_real_host_manager_loads_ours_by_dotted_path_and_filters(cloud: FakeClou
         CONF.clear_override("enabled_filters", group="filter_scheduler")
 
 
+def test_concurrent_pods_can_collide_chained_pods_cannot(cloud: FakeCloud) -> None:
+    """Why the components chain pod N's first instance after pod N-1's (docs/scheduler-filters.md)."""
+    pods = [cloud.add_pod(None) for _ in range(3)]  # each pod's first instance, not on a host yet
+    firsts = [cloud.groups[pod][0] for pod in pods]
+
+    def choose(index: int) -> str:
+        siblings = [pod for pod in pods if pod != pods[index]]
+        # The packing choice, the worst case for spreading: always the first passing host.
+        return str(SiblingPodAntiAffinityFilter().filter_all(hosts("c1", "c2", "c3"), spec(siblings))[0].host)
+
+    # Unchained: both requests are filtered before either instance has a host.
+    assert choose(0) == choose(1) == "c1"
+
+    # Chained: each request is filtered after the previous pod's first instance has its host.
+    for index, first in enumerate(firsts):
+        cloud.hosts[first] = choose(index)
+    assert sorted(cloud.hosts[first] or "" for first in firsts) == ["c1", "c2", "c3"]
+
+
 hint_values = st.one_of(
     st.none(),
     st.integers(),

@@ -18,7 +18,8 @@ G1, G2, OWN = (str(uuid.uuid4()) for _ in range(3))
 
 
 def test_no_hint_means_the_request_is_not_a_pod() -> None:
-    for raw in (None, "", [], ()):
+    absent: tuple[object, ...] = (None, "", [], ())
+    for raw in absent:
         assert parse_sibling_hint(raw).status is HintStatus.ABSENT
 
 

@@ -16,7 +16,8 @@ from webex_scheduler_filters.volume_rules import (
 
 
 def test_no_hint_means_the_volume_is_not_a_replica() -> None:
-    for raw in (None, "", [], ()):
+    absent: tuple[object, ...] = (None, "", [], ())
+    for raw in absent:
         assert parse_group_hint(raw).status is HintStatus.ABSENT
 
 

@@ -349,3 +349,64 @@ def test_the_script_runs_standalone_under_the_system_python(tmp_path: Path, whee
     assert marker.read_text() == "ctl-1\n"
     assert (base / "site" / "demo_filters" / "__init__.py").is_file()
     assert "ctl-1: deployed and healthy" in done.stderr
+
+
+def test_rollback_returns_to_the_previous_release_and_a_second_one_goes_forward(
+    tmp_path: Path, wheel: rd.Release
+) -> None:
+    prof = profile(tmp_path, "ctl-1")
+    v2 = release_v2(tmp_path, nova=b"[filter_scheduler]\nenabled_filters = ComputeFilter,WebexFilterV2\n")
+    assert rd.deploy_one(controller(prof)[0], wheel) == rd.DEPLOYED
+    assert rd.deploy_one(controller(prof)[0], v2) == rd.DEPLOYED
+    back, fake = controller(prof)
+    assert rd.in_turn([back], rd.Controller.rollback) == rd.DEPLOYED
+    assert installed_version(prof) == "VALUE = 1\n"
+    assert prof.services[0].path.read_bytes() == NOVA_OK
+    assert json.loads((prof.state_dir / "current.json").read_text()) == wheel.fingerprint()
+    assert [c for c in fake.calls if c[0] == "restart"] == [
+        ("restart", "nova-scheduler", "ComputeFilter", "WebexFilter"),
+        ("restart", "cinder-scheduler", "CapacityFilter", "WebexVolumeFilter"),
+    ]
+    assert rd.in_turn([controller(prof)[0]], rd.Controller.rollback) == rd.DEPLOYED
+    assert installed_version(prof) == "VALUE = 2\n"
+    assert json.loads((prof.state_dir / "current.json").read_text()) == v2.fingerprint()
+
+
+def test_rollback_of_a_first_deployment_leaves_the_controller_as_it_was_found(
+    tmp_path: Path, wheel: rd.Release
+) -> None:
+    prof = profile(tmp_path, "ctl-1")
+    prof.site_dir.mkdir(parents=True)  # an empty site dir, as a freshly prepared controller has
+    assert rd.deploy_one(controller(prof)[0], wheel) == rd.DEPLOYED
+    assert rd.in_turn([controller(prof)[0]], rd.Controller.rollback) == rd.DEPLOYED
+    assert list(prof.site_dir.iterdir()) == []
+    assert not any(s.path.exists() for s in prof.services)
+    assert not (prof.state_dir / "current.json").exists()
+
+
+def test_a_failed_rollback_restores_the_current_release(tmp_path: Path, wheel: rd.Release) -> None:
+    prof = profile(tmp_path, "ctl-1")
+    broken_before = rd.Release(
+        wheel.wheel,
+        wheel.sha256,
+        {"nova": b"[filter_scheduler]\nenabled_filters = BROKEN\n", "cinder": CINDER_OK},
+    )
+    # The previous release is one that no longer starts (say, a scheduler upgrade broke it).
+    assert rd.deploy_one(controller(prof)[0], wheel) == rd.DEPLOYED
+    (prof.state_dir / "previous" / "fragments" / "nova-scheduler").write_bytes(
+        broken_before.fragments["nova"]
+    )
+    manifest = json.loads((prof.state_dir / "previous" / "manifest.json").read_text())
+    manifest["fragments"]["nova-scheduler"] = True
+    (prof.state_dir / "previous" / "manifest.json").write_text(json.dumps(manifest))
+    back, _ = controller(prof)
+    assert rd.in_turn([back], rd.Controller.rollback) == rd.RESTORED
+    assert installed_version(prof) == "VALUE = 1\n"
+    assert prof.services[0].path.read_bytes() == NOVA_OK
+    assert (prof.state_dir / "previous" / "manifest.json").exists()  # still there to inspect
+
+
+def test_rollback_without_a_previous_release_is_refused(tmp_path: Path) -> None:
+    ctl, fake = controller(profile(tmp_path, "ctl-1"))
+    assert rd.in_turn([ctl], rd.Controller.rollback) == rd.REFUSED
+    assert fake.calls == []

@@ -119,27 +119,44 @@ class Env:
     """Admin connection to the loopback cloud."""
     good: BuiltWheel | None = None
 
-    def roll(self, wheel: BuiltWheel, fragments: dict[str, Path] | None = None) -> Roll:
-        """The driver mode, run as it runs on a controller: the script alone, under the system Python."""
+    def script(self, *args: str) -> Roll:
+        """The deploy script alone, run as on a controller: its own process under the system Python."""
         script = self.folder / "rolling_deploy.py"
         shutil.copy(DEPLOY_SCRIPT, script)
-        argv = [
-            SYSTEM_PYTHON,
-            "-I",
-            str(script),
-            "roll",
-            "--wheel",
-            str(wheel.path),
-            "--sha256",
-            wheel.sha256,
-        ]
+        start = time.monotonic()
+        done = subprocess.run(
+            [SYSTEM_PYTHON, "-I", str(script), *args],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+            check=False,
+        )
+        return Roll(done.returncode, done.stdout + done.stderr, time.monotonic() - start)
+
+    def roll(self, wheel: BuiltWheel, fragments: dict[str, Path] | None = None) -> Roll:
+        """The driver mode: each controller in turn, stopping at the first failure."""
+        argv = ["roll", "--wheel", str(wheel.path), "--sha256", wheel.sha256]
         for profile in self.profiles:
             argv += ["--profile", str(profile)]
         for name, path in (fragments or self.fragments).items():
             argv += ["--fragment", f"{name}={path}"]
-        start = time.monotonic()
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=1200, check=False)
-        return Roll(done.returncode, done.stdout + done.stderr, time.monotonic() - start)
+        return self.script(*argv)
+
+    def leave_as_found(self) -> None:
+        """Roll back the controllers this module deployed to, so that the environment's other users find
+        the schedulers as they were (the release before ours is each controller's ``previous``)."""
+        if self.good is None:
+            return
+        ours = [
+            profile
+            for profile, controller in zip(self.profiles, CONTROLLERS, strict=True)
+            if state_of(controller).current
+            and json.loads(state_of(controller).current)["wheel_sha256"] == self.good.sha256
+        ]
+        if ours:
+            result = self.script("rollback", *[arg for p in ours for arg in ("--profile", str(p))])
+            TIMINGS["rollback to the release found before the tests"] = result.seconds
+            assert result.code == rd.DEPLOYED, result.log
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +169,9 @@ def env(tmp_path_factory: pytest.TempPathFactory, openstack_conn: Any) -> Iterat
         for name, text in render_fragments().items():
             fragments[name] = folder / f"{name}.conf"
             fragments[name].write_text(text)
-        yield Env(folder, [write_profile(folder, c) for c in CONTROLLERS], fragments, openstack_conn)
+        env = Env(folder, [write_profile(folder, c) for c in CONTROLLERS], fragments, openstack_conn)
+        yield env
+        env.leave_as_found()
     print("\nrolling-deploy integration timings (s):")
     for what, seconds in TIMINGS.items():
         print(f"  {seconds:7.1f}  {what}")

@@ -19,8 +19,9 @@ T0=$SECONDS
 step() { log "$* (+$((SECONDS - T0))s)"; }
 
 install_packages() {
-  if dpkg-query -W -f='${Status}\n' "${PACKAGES[@]}" 2>/dev/null | grep -qv '^install ok installed$' ||
-    (($(dpkg-query -W -f='${Status}\n' "${PACKAGES[@]}" 2>/dev/null | wc -l) != ${#PACKAGES[@]})); then
+  local installed
+  installed=$(dpkg-query -W -f='${db:Status-Status}\n' "${PACKAGES[@]}" 2>/dev/null | grep -cx installed || true)
+  if ((installed != ${#PACKAGES[@]})); then
     step "installing ${#PACKAGES[@]} packages"
     # Without systemd the packages' init scripts would start daemons with the packaged configs (or fail
     # noisily): deny every start during the install; this tooling starts what it needs itself.
@@ -36,10 +37,12 @@ install_packages() {
   fi
 }
 
+# mv_if_changed FILE: replace FILE by FILE.new unless equal, so that an unchanged file keeps its mtime.
+mv_if_changed() { if cmp -s "$1.new" "$1"; then rm -f "$1.new"; else mv "$1.new" "$1"; fi; }
+
 # render TEMPLATE DEST: @VAR@ placeholders, and whole-line @AUTHTOKEN:user@ / @SERVICEAUTH:user@ blocks.
 render() {
-  local tmp line user
-  tmp=$(mktemp)
+  local line user
   while IFS= read -r line; do
     if [[ $line =~ ^@(AUTHTOKEN|SERVICEAUTH):([a-z]+)@$ ]]; then
       user=${BASH_REMATCH[2]}
@@ -56,10 +59,8 @@ render() {
       line=${line//@RUN@/$RUN}
       printf '%s\n' "${line//@HOST@/$SHARED_HOST}"
     fi
-  done <"$1" >"$tmp"
-  # Rewrite only on change: the file's content is part of each service's fingerprint anyway, and an
-  # untouched mtime keeps a second run quiet.
-  if cmp -s "$tmp" "$2"; then rm -f "$tmp"; else mv "$tmp" "$2"; fi
+  done <"$1" >"$2.new"
+  mv_if_changed "$2"
 }
 
 write_configs() {
@@ -111,7 +112,6 @@ EOF
   mv_if_changed "$ROOT/openrc"
 }
 
-mv_if_changed() { if cmp -s "$1.new" "$1"; then rm -f "$1.new"; else mv "$1.new" "$1"; fi; }
 
 mysql_root() { mariadb --defaults-file="$ETC/my.cnf" "$@"; }
 rabbitmqctl_() {
@@ -230,7 +230,7 @@ wait_until_ready() {
 }
 
 main() {
-  mkdir -p "$ROOT" "$LOG"
+  mkdir -p "$ROOT" "$LOG" /run/lock
   # Fixed ports: one environment per machine, and two engineers running up.sh at once must not interleave.
   exec 9>/run/lock/webex-loopback.lock
   flock -w 900 9 || { log "another up.sh/down.sh holds /run/lock/webex-loopback.lock"; exit 1; }

@@ -174,8 +174,12 @@ class ApiProxies(StrictModel):
     """Fixed management addresses of the two proxies (the VIP moves between them)."""
 
 
+AbsolutePath = Annotated[str, StringConstraints(pattern=r"^/\S+$")]
+"""An absolute path (or interpreter) on a controller node."""
+
+
 class SchedulerUnit(StrictModel):
-    fragment_path: Annotated[str, StringConstraints(pattern=r"^/\S+$")]
+    fragment_path: AbsolutePath
     """Absolute path of the config fragment the scheduler reads after its main config."""
     restart: list[str] = Field(min_length=1)
     """Command (argv) restarting the scheduler; ``{filters}`` expands to the enabled filters."""
@@ -194,13 +198,13 @@ def _systemd_unit(service: str, fragment: str) -> SchedulerUnit:
 
 
 class ControllerDeploy(StrictModel):
-    python: Annotated[str, StringConstraints(pattern=r"^/\S+$")] = "/usr/bin/python3"
+    python: AbsolutePath = "/usr/bin/python3"
     """The schedulers' Python interpreter (runs the deploy script and the import check)."""
-    site_dir: Annotated[str, StringConstraints(pattern=r"^/\S+$")] = "/opt/webex-scheduler-filters/site"
+    site_dir: AbsolutePath = "/opt/webex-scheduler-filters/site"
     """Directory on both schedulers' PYTHONPATH holding only the filter wheel."""
-    state_dir: Annotated[str, StringConstraints(pattern=r"^/\S+$")] = "/opt/webex-scheduler-filters/state"
+    state_dir: AbsolutePath = "/opt/webex-scheduler-filters/state"
     """Lock, backup and record of the deployed release; same file system as ``site_dir``."""
-    staging_dir: Annotated[str, StringConstraints(pattern=r"^/\S+$")] = "/var/tmp/webex-scheduler-filters"
+    staging_dir: AbsolutePath = "/var/tmp/webex-scheduler-filters"
     """Where each release's files are copied before the deploy script installs them."""
     sudo: bool = True
     """Run the deploy script through ``sudo -n`` (the SSH user is not root)."""

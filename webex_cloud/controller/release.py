@@ -60,3 +60,17 @@ def build_release(source: Path = FILTERS_SOURCE, wheel_dir: Path = WHEEL_DIR) ->
         fragments=render_fragments(),
         deploy_script=DEPLOY_SCRIPT,
     )
+
+
+def main() -> None:
+    """Print what a rollout from this checkout would carry (the hashes the plan uses as triggers)."""
+    release = build_release()
+    print(f"release {release.release_id}")
+    print(f"  wheel   {project_relative(release.wheel.path)}  sha256 {release.wheel.sha256}")
+    for name in sorted(release.fragments):
+        print(f"  {name:<7} fragment  sha256 {release.fragment_sha256(name)}")
+    print(f"  script  {project_relative(release.deploy_script)}  sha256 {release.deploy_script_sha256}")
+
+
+if __name__ == "__main__":
+    main()

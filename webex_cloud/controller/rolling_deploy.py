@@ -11,6 +11,8 @@ integration tests against the loopback OpenStack. Nothing here imports the proje
     rolling_deploy.py roll --profile ctl-1.json --profile ctl-2.json --wheel ... --fragment ...
         The driver: ``apply`` on each controller in turn, stopping at the first failure so that the
         controllers after it are not touched at all.
+    rolling_deploy.py rollback --profile ctl-1.json [--profile ctl-2.json]
+        Back to the release each controller ran before its current one, in turn, health-gated the same way.
 
 Exit codes: 0 deployed (or already deployed and healthy); 1 failed and restored, the controller runs
 what it ran before; 2 failed and the restore did not come back healthy (operator needed); 3 refused
@@ -374,7 +376,11 @@ class Controller:
             shutil.rmtree(self.backup)
         try:
             (self.backup / "fragments").mkdir(parents=True)
-            manifest: dict[str, object] = {"site": self.profile.site_dir.exists(), "fragments": {}}
+            manifest: dict[str, object] = {
+                "site": self.profile.site_dir.exists(),
+                "fragments": {},
+                "release": self.current(),
+            }
             for service in self.profile.services:
                 current = self.fragment_on_disk(service)
                 manifest["fragments"][service.name] = current is not None  # type: ignore[index]
@@ -390,21 +396,32 @@ class Controller:
             shutil.rmtree(self.backup, ignore_errors=True)
             raise Refused(f"cannot back up the running release: {error}") from None
 
-    def put_back(self) -> None:
-        """Restore the site dir and fragments from the backup (no restart)."""
-        manifest = json.loads((self.backup / "manifest.json").read_text(encoding="utf-8"))
-        saved_site = self.backup / "site"
+    def lay_down(self, saved: Path, *, move: bool) -> dict[str, object]:
+        """Put the site dir and fragments saved in ``saved`` in place (no restart); return its manifest.
+
+        ``move`` consumes ``saved`` (a backup); otherwise it is copied and stays (the previous release).
+        """
+        manifest: dict[str, object] = json.loads((saved / "manifest.json").read_text(encoding="utf-8"))
+        saved_site = saved / "site"
         # Interrupted before the site dir was moved aside: what is in place is still the old release.
         if saved_site.exists() or not manifest["site"]:
             if self.profile.site_dir.exists():
                 shutil.rmtree(self.profile.site_dir)
-            if saved_site.exists():
+            if saved_site.exists() and move:
                 saved_site.rename(self.profile.site_dir)
+            elif saved_site.exists():
+                shutil.copytree(saved_site, self.profile.site_dir, symlinks=True)
+        fragments: dict[str, bool] = manifest["fragments"]  # type: ignore[assignment]
         for service in self.profile.services:
-            if manifest["fragments"].get(service.name):
-                _write_atomic(service.path, (self.backup / "fragments" / service.name).read_bytes())
+            if fragments.get(service.name):
+                _write_atomic(service.path, (saved / "fragments" / service.name).read_bytes())
             else:
                 service.path.unlink(missing_ok=True)
+        return manifest
+
+    def put_back(self) -> None:
+        """Restore the site dir and fragments from the backup (no restart) and drop the backup."""
+        self.lay_down(self.backup, move=True)
         shutil.rmtree(self.backup)
 
     def restore(self) -> int:
@@ -492,6 +509,40 @@ class Controller:
             log(f"{name}: deployed and healthy")
             return DEPLOYED
 
+    def rollback(self) -> int:
+        """Go back to the release deployed before the current one, health-gated like a deployment.
+
+        On success the release rolled back from becomes the previous one (a second rollback goes
+        forward again); on failure the controller is restored to the release it ran.
+        """
+        name = self.profile.controller
+        previous = self.profile.state_dir / "previous"
+        self.profile.state_dir.mkdir(parents=True, exist_ok=True)
+        with _locked(self.profile.state_dir / "lock"):
+            if (self.backup / "manifest.json").exists():
+                log(f"{name}: an earlier deployment was interrupted; putting its backup back first")
+                self.put_back()
+            if not (previous / "manifest.json").exists():
+                raise Refused("no previous release recorded on this controller")
+            log(f"{name}: rolling back to the previous release")
+            self.take_backup()
+            try:
+                target = self.lay_down(previous, move=False)
+                for service in self.profile.services:
+                    self.restart_and_check(service)
+            except (Unhealthy, OSError) as error:
+                log(f"{name}: FAILED: {error}")
+                return self.restore()
+            shutil.rmtree(previous)
+            self.backup.rename(previous)
+            record = self.profile.state_dir / "current.json"
+            if target.get("release"):
+                _write_atomic(record, json.dumps(target["release"], indent=1, sort_keys=True).encode())
+            else:
+                record.unlink(missing_ok=True)
+            log(f"{name}: rolled back and healthy")
+            return DEPLOYED
+
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -510,24 +561,34 @@ def _locked(path: Path) -> Iterator[None]:
         yield
 
 
-def deploy_one(controller: Controller, release: Release) -> int:
+def guarded(controller: Controller, step: Callable[[Controller], int]) -> int:
+    """Run one controller's step; a refusal (nothing changed) becomes exit code 3."""
     try:
-        return controller.apply(release)
+        return step(controller)
     except Refused as error:
         log(f"{controller.profile.controller}: REFUSED, nothing was changed: {error}")
         return REFUSED
 
 
-def roll(controllers: Sequence[Controller], release: Release) -> int:
+def deploy_one(controller: Controller, release: Release) -> int:
+    return guarded(controller, lambda c: c.apply(release))
+
+
+def in_turn(controllers: Sequence[Controller], step: Callable[[Controller], int]) -> int:
     """Each controller in turn; at the first failure the ones after it are left untouched."""
     for index, controller in enumerate(controllers):
-        code = deploy_one(controller, release)
+        code = guarded(controller, step)
         if code != DEPLOYED:
             rest = [c.profile.controller for c in controllers[index + 1 :]]
             if rest:
                 log(f"stopping: {', '.join(rest)} left untouched")
             return code
     return DEPLOYED
+
+
+def roll(controllers: Sequence[Controller], release: Release) -> int:
+    """Deploy ``release`` to each controller in turn, stopping at the first failure."""
+    return in_turn(controllers, lambda c: c.apply(release))
 
 
 def _release(args: argparse.Namespace) -> Release:
@@ -549,21 +610,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     for command, help_ in (
         ("apply", "deploy to one controller"),
         ("roll", "deploy to each controller in turn"),
+        ("rollback", "go back to the previous release on each controller in turn"),
     ):
         p = sub.add_parser(command, help=help_)
         p.add_argument("--profile", action="append", required=True, type=Path, help="controller profile JSON")
+        if command == "rollback":
+            continue
         p.add_argument("--wheel", required=True, help="the filter wheel")
         p.add_argument("--sha256", default="", help="expected sha256 of the wheel (refuse on mismatch)")
         p.add_argument("--fragment", action="append", default=[], help="NAME=PATH of a config fragment")
     args = parser.parse_args(argv)
+    if args.command == "apply" and len(args.profile) != 1:
+        parser.error("apply takes exactly one --profile (use roll for several)")
     try:
-        release = _release(args)
         controllers = [Controller(Profile.load(path)) for path in args.profile]
+        if args.command == "rollback":
+            return in_turn(controllers, Controller.rollback)
+        release = _release(args)
     except Refused as error:
         log(f"REFUSED, nothing was changed: {error}")
         return REFUSED
-    if args.command == "apply" and len(controllers) != 1:
-        parser.error("apply takes exactly one --profile (use roll for several)")
     return roll(controllers, release)
 
 

@@ -1,10 +1,14 @@
-"""`python -m webex_cloud plan`: render the offline plan of datacenter stacks, no cloud or CLI needed."""
+"""`python -m webex_cloud plan`: render the offline plan of datacenter stacks, no cloud or CLI needed.
+
+The policy pack's verdicts are printed with the plans; a mandatory violation fails the command.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import known_stacks
@@ -16,19 +20,18 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m webex_cloud plan",
-        description="Run the Pulumi program of each stack under the SDK's mock engine and write the "
-        "desired-state graph as JSON (build/plan/<stack>.json) with a short summary.",
+        description="Run the Pulumi program of each stack under the SDK's mock engine, write the "
+        "desired-state graph as JSON (build/plan/<stack>.json) with a short summary, and check it "
+        "with the policy pack.",
     )
     parser.add_argument("--stack", action="append", help="stack to render (repeatable; default: every stack)")
-    parser.add_argument(
-        "--project", type=Path, default=PROJECT_DIR, help="project folder (default: this checkout)"
-    )
-    parser.add_argument(
-        "--out", type=Path, default=None, help="output folder (default: <project>/build/plan)"
-    )
+    parser.add_argument("--project", type=Path, default=PROJECT_DIR, help="project folder (default: here)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: <project>/build/plan)")
+    parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
     args = parser.parse_args(argv)
     stacks = args.stack or known_stacks(args.project)
     out_dir: Path = args.out or args.project / "build" / "plan"
+    rendered: dict[str, dict[str, Any]] = {}
     failed = False
     for stack in stacks:
         try:
@@ -42,4 +45,21 @@ def main(argv: list[str]) -> int:
         target.write_text(dumps(plan), encoding="utf-8")
         print(summary(plan))
         print(f"  plan written to {target}\n")
-    return 1 if failed else 0
+        rendered[stack] = plan
+    if failed:
+        return 1
+    if args.no_policy:
+        return 0
+    return _check_policies(rendered, args.project)
+
+
+def _check_policies(rendered: dict[str, dict[str, Any]], project_dir: Path) -> int:
+    from webex_cloud.policy_check import PackError, PolicyConfigError, check_plans
+
+    try:
+        text, passed = check_plans(rendered, project_dir=project_dir)
+    except (PackError, PolicyConfigError, CatalogError) as error:
+        print(f"policy check: {error}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0 if passed else 1

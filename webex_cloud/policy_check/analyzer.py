@@ -153,6 +153,13 @@ class PolicyPackSession:
     ) -> None:
         self.close()
 
+    @property
+    def pid(self) -> int:
+        """Process id of the running pack (the benchmark reads its CPU time)."""
+        if self._process is None:
+            raise PackError("the policy pack is not running (call start() or use `with`)")
+        return self._process.pid
+
     # --- the Analyzer protocol ------------------------------------------------------------------
 
     @property
@@ -231,5 +238,15 @@ class PolicyPackSession:
 
 
 def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """A protobuf Struct as plain JSON values (numbers stay floats, as protobuf carries them)."""
-    return dict(json_format.MessageToDict(struct))
+    """A protobuf Struct as plain JSON values; whole numbers as ints (a Struct carries only doubles)."""
+    return dict(_whole(json_format.MessageToDict(struct)))
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    return value

@@ -12,13 +12,11 @@ from typing import Any, Final
 from pulumi.runtime.proto import analyzer_pb2
 
 from webex_cloud.policy_check.analyzer import PolicyPackSession
-from webex_cloud.policy_check.config import derived_config, reconcile
+from webex_cloud.policy_check.config import LEVEL_NAMES, derived_config, reconcile
 from webex_cloud.policy_check.wire import NO_UNKNOWNS, PlanResources, Unknowns
 
 PROJECT_DIR: Final = Path(__file__).resolve().parents[2]
 PACK_DIR: Final = PROJECT_DIR / "policies"
-_LEVEL_NAMES: Final = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
-                       analyzer_pb2.REMEDIATE: "remediate", analyzer_pb2.DISABLED: "disabled"}
 
 
 @dataclass(frozen=True)
@@ -86,7 +84,7 @@ def _violations(
         # pulumi_policy prefixes every message with the policy description and a newline.
         if diagnostic.description and message.startswith(diagnostic.description):
             message = message[len(diagnostic.description):].lstrip("\n")
-        level = _LEVEL_NAMES[diagnostic.enforcementLevel]
+        level = LEVEL_NAMES[diagnostic.enforcementLevel]
         out.append(Violation(
             policy=diagnostic.policyName,
             level="mandatory" if level == "remediate" else level,

@@ -28,7 +28,7 @@ from webex_cloud.config.loader import load_catalog
 from webex_cloud.policy_check.analyzer import struct_to_dict
 
 LEVELS: Final = ("advisory", "mandatory", "remediate", "disabled")
-_LEVEL_NAMES: Final = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
+LEVEL_NAMES: Final = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
                        analyzer_pb2.REMEDIATE: "remediate", analyzer_pb2.DISABLED: "disabled"}
 
 
@@ -151,9 +151,9 @@ def reconcile(
                                 **({"required": list(policy.configSchema.required)}
                                    if policy.configSchema.required else {})}
         defaults = {k: v["default"] for k, v in properties.items() if isinstance(v, dict) and "default" in v}
-        result[policy.name] = (_LEVEL_NAMES[policy.enforcementLevel], defaults)
+        result[policy.name] = (LEVEL_NAMES[policy.enforcementLevel], defaults)
     initial = {
-        name: {"enforcementLevel": _LEVEL_NAMES[c.enforcementLevel], **struct_to_dict(c.properties)}
+        name: {"enforcementLevel": LEVEL_NAMES[c.enforcementLevel], **struct_to_dict(c.properties)}
         for name, c in info.initialConfig.items()
     }
     all_layers = [("the pack's initial config", initial), *layers]

@@ -119,7 +119,7 @@ class SiblingPodAntiAffinityFilter(filters.BaseHostFilter):  # type: ignore[misc
         Reads the groups from the API database and the members' hosts from every cell, with
         the request's own context, so a hint cannot reveal another project's placement.
         """
-        context = getattr(spec_obj, "_context", None) or nova_context.get_admin_context()
+        context = spec_obj._context
         members: set[str] = set()
         for group_uuid in sorted(groups):
             try:

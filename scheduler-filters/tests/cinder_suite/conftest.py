@@ -79,7 +79,7 @@ def engine() -> sqlalchemy.engine.Engine:
     # Cinder's engine facade starts once per process, so the whole suite shares one database.
     CONF.set_override("connection", "sqlite://", group="database")
     db_api.configure(CONF)
-    started = db_api.get_engine()
+    started: sqlalchemy.engine.Engine = db_api.get_engine()
     models.BASE.metadata.create_all(started)
     return started
 
