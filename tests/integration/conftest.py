@@ -6,9 +6,9 @@ start it (``bash tools/openstack-loopback/up.sh``).
 
 Helpers for the other tests: ``boot_server`` (no NIC: no Neutron agent binds ports here),
 ``create_volume`` (Cinder scheduler hints at the top level of the request), ``ensure_flavor``,
-``ensure_image``, ``ensure_external_network``. The admin connection sees where things landed:
-``server.compute_host`` (``OS-EXT-SRV-ATTR:host``) and ``volume.host`` (``os-vol-host-attr:host``,
-``host@backend#pool``).
+``ensure_image``, ``ensure_external_network``, ``ensure_availability_zone``. The admin connection sees
+where things landed: ``server.compute_host`` (``OS-EXT-SRV-ATTR:host``) and ``volume.host``
+(``os-vol-host-attr:host``, ``host@backend#pool``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import openstack
 import pytest
+from openstack import exceptions
+from openstack.config import loader
 
 HERE = Path(__file__).resolve().parent
 LOOPBACK_ROOT = Path(os.environ.get("WEBEX_LOOPBACK_ROOT", "/var/lib/webex-loopback"))
@@ -57,9 +60,6 @@ def openstack_conn() -> Iterator[Any]:
     """An admin connection to the loopback cloud (cloud ``loopback`` of the clouds.yaml up.sh wrote)."""
     if not CLOUDS_YAML.is_file():
         pytest.fail(f"no loopback OpenStack: {CLOUDS_YAML} is missing; {START_HINT}", pytrace=False)
-    import openstack
-    from openstack.config import loader
-
     config = loader.OpenStackConfig(config_files=[str(CLOUDS_YAML)])
     region = config.get_one(
         cloud=CLOUD,
@@ -107,6 +107,20 @@ def ensure_external_network(conn: Any, name: str) -> Any:
             network_id=network.id, name=name, cidr=EXTERNAL_CIDR, ip_version=4, is_dhcp_enabled=False
         )
     return network
+
+
+def ensure_availability_zone(conn: Any, name: str, hosts: list[str]) -> Any:
+    """A Nova availability zone of these fake hosts: a host aggregate named and zoned ``name`` (Nova
+    mirrors the membership into placement, which is where Zed filters zones). All hosts start in the
+    default zone ``nova``; a host can be in only one zone, so remove it from another zone's aggregate
+    first (``conn.compute.remove_host_from_aggregate``)."""
+    aggregate = conn.compute.find_aggregate(name) or conn.compute.create_aggregate(
+        name=name, availability_zone=name
+    )
+    for host in hosts:
+        if host not in (aggregate.hosts or []):
+            aggregate = conn.compute.add_host_to_aggregate(aggregate, host)
+    return aggregate
 
 
 def boot_server(
@@ -163,7 +177,7 @@ def create_volume(
     if scheduler_hints:
         body["OS-SCH-HNT:scheduler_hints"] = dict(scheduler_hints)
     response = conn.block_storage.post("/volumes", json=body, microversion=VOLUME_MICROVERSION)
-    response.raise_for_status()
+    exceptions.raise_from_response(response)  # an SDK HttpException carrying Cinder's message
     created = conn.block_storage.get_volume(response.json()["volume"]["id"])
     if not wait:
         return created

@@ -29,7 +29,7 @@ log() { printf '%s [loopback] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 # svc_spec NAME: sets SVC_CMD (argv), SVC_ENV (VAR=value list) and SVC_CONF (files and config dirs whose
 # content, with the command, decides whether a running service is stale).
 svc_spec() {
-  local name=$1 ctl
+  local name=$1
   SVC_ENV=()
   SVC_CONF=()
   local oslo_log=(--log-file "$LOG/$name.log")
@@ -43,7 +43,7 @@ svc_spec() {
     rabbitmq)
       SVC_ENV=(HOME="$DATA/rabbitmq" RABBITMQ_NODENAME=rabbit@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
         ERL_EPMD_ADDRESS=127.0.0.1 RABBITMQ_MNESIA_BASE="$DATA/rabbitmq/mnesia"
-        RABBITMQ_LOG_BASE="$LOG/rabbitmq" RABBITMQ_PID_FILE="$RUN/rabbitmq.pidfile"
+        RABBITMQ_LOG_BASE="$LOG/rabbitmq"
         RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}")
       SVC_CMD=(/usr/lib/rabbitmq/bin/rabbitmq-server) ;;
     keystone | placement)

@@ -204,8 +204,9 @@ class ControllerDeploy(StrictModel):
     """Directory on both schedulers' PYTHONPATH holding only the filter wheel."""
     state_dir: AbsolutePath = "/opt/webex-scheduler-filters/state"
     """Lock, backup and record of the deployed release; same file system as ``site_dir``."""
-    staging_dir: AbsolutePath = "/var/tmp/webex-scheduler-filters"
-    """Where each release's files are copied before the deploy script installs them."""
+    staging_dir: AbsolutePath = "/var/lib/webex-scheduler-filters/staging"
+    """Where each release's files are copied before sudo runs the script: writable by the SSH user only
+    (in a directory others can write to, they could swap the script that runs as root)."""
     sudo: bool = True
     """Run the deploy script through ``sudo -n`` (the SSH user is not root)."""
     health_timeout_s: int = Field(default=180, ge=10, le=1800)

@@ -24,6 +24,7 @@ from webex_scheduler_filters.hints import (
     join_list,
 )
 
+PASTE_CANDIDATES = (Path(sys.prefix, "etc", "nova", "api-paste.ini"), Path("/etc/nova/api-paste.ini"))
 IMAGE = "a2459075-d96c-40d5-893e-577ff92e721c"  # one of the GlanceFixture's images
 
 
@@ -35,9 +36,10 @@ class PodPlacementTest(test.TestCase, integrated_helpers.InstanceHelperMixin):  
 
     def setUp(self) -> None:
         super().setUp()
-        # The wheel installs Nova's paste pipeline under the environment's prefix, not beside
-        # the package where the fixture looks for a source checkout's copy.
-        self.flags(api_paste_config=str(Path(sys.prefix, "etc", "nova", "api-paste.ini")), group="wsgi")
+        # The wheel installs Nova's paste pipeline under the environment's prefix, Debian's
+        # packages under /etc/nova; the fixture looks beside the package (a source checkout).
+        paste = next(p for p in PASTE_CANDIDATES if p.exists())
+        self.flags(api_paste_config=str(paste), group="wsgi")
         enabled = render.nova_scheduler_conf().split("enabled_filters = ", 1)[1].strip().split(",")
         self.flags(
             available_filters=["nova.scheduler.filters.all_filters", render.NOVA_FILTER_PATH],
