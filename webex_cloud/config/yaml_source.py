@@ -9,7 +9,6 @@ import yaml
 
 from webex_cloud.config.errors import CatalogError, Problem
 
-
 # libyaml's parser when PyYAML was built with it; the constructors stay PyYAML's (safe) ones.
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -26,7 +26,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--stack", action="append", help="stack to render (repeatable; default: every stack)")
     parser.add_argument("--project", type=Path, default=PROJECT_DIR, help="project folder (default: here)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: <project>/build/plan)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: <project>/build/plan)"
+    )
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
     args = parser.parse_args(argv)
     stacks = args.stack or known_stacks(args.project)
