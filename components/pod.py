@@ -14,6 +14,12 @@ from components.tags import ownership_metadata
 from webex_cloud.config.models import PodMember
 
 
+# Scheduler hints force replacement: without this, adding a pod would change every existing
+# instance's sibling list and recreate the whole service at once. Existing instances keep the
+# list they were placed with (their pod already holds its own host); new instances get the full one.
+SIBLING_HINT_PATH = f"schedulerHints[0].additionalProperties.{hints.NOVA_SIBLING_GROUPS_HINT}"
+
+
 @dataclass(frozen=True)
 class PodArgs:
     service: str
@@ -102,7 +108,9 @@ class Pod(pulumi.ComponentResource):
                     },
                     scheduler_hints=[hint],
                     opts=pulumi.ResourceOptions(
-                        parent=self, depends_on=[after] if after is not None else None
+                        parent=self,
+                        depends_on=[after] if after is not None else None,
+                        ignore_changes=[SIBLING_HINT_PATH],
                     ),
                 )
                 self.instances.setdefault(member.role, []).append(instance)

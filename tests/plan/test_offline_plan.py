@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from webex_scheduler_filters import hints
 
+from components.pod import SIBLING_HINT_PATH
 from tests.conftest import REPO, ProjectCopy
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.plan.capture import run_program
@@ -80,6 +81,8 @@ def test_instances_carry_the_hints_that_keep_pods_together_and_apart(stack: str)
                 assert props[hints.NOVA_POD_HINT] == pod["name"]
                 siblings = hints.split_list(props[hints.NOVA_SIBLING_GROUPS_HINT])
                 assert sorted(siblings) == sorted(g for i, g in enumerate(group_ids) if i != index)
+                # Scaling the service must not recreate running instances through this hint.
+                assert resources[urn]["ignoreChanges"] == [SIBLING_HINT_PATH]
 
 
 def test_creation_is_chained_so_filters_see_placed_siblings() -> None:

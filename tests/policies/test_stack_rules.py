@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 import pytest
@@ -195,11 +194,13 @@ class TestSubnetsDisjoint:
             == []
         )
 
-    def test_linear_enough(self) -> None:
+    def test_one_overlap_among_many_is_found(self) -> None:
+        # Speed (the sweep is linear, all pairs would be 2e8 comparisons) is measured in
+        # benchmarks/bench_policies.py; here only that a sweep over many finds the one overlap.
         many = [subnet(f"s{i}", f"10.{i // 256}.{i % 256}.0/24") for i in range(20000)]
-        start = time.perf_counter()
         assert rules.subnets_disjoint(many) == []
-        assert time.perf_counter() - start < 2.0  # all pairs would be 2e8 comparisons
+        [(message, _)] = rules.subnets_disjoint([*many, subnet("late", "10.40.7.128/25")])
+        assert "10.40.7.0/24" in message and "10.40.7.128/25" in message
 
 
 class TestPodAffinityGroups:

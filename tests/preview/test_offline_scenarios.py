@@ -35,21 +35,15 @@ def test_adding_a_service_creates_only_and_blocks_nothing(project: ProjectCopy) 
     assert not rep.blocking
 
 
-def test_scaling_pods_replaces_every_instance_through_the_sibling_hint(project: ProjectCopy) -> None:
-    """The sibling-groups hint lists the other pods' server groups; a new pod changes it on every instance,
-    and scheduler hints are ForceNew: the whole service is recreated at once."""
+def test_scaling_pods_only_adds_the_new_pod(project: ProjectCopy) -> None:
+    """A new pod changes every existing instance's sibling-groups hint, a ForceNew input; the pod
+    component ignores changes to that hint, so scaling creates the new pod and recreates nothing."""
     project.edit("catalog/messaging.yaml", lambda doc: doc["pods"].update(count=4))
     rep = report(base_plan(), pr_plan(project))
-    replaced = [c for c in rep.changes.changes if c.action is Action.REPLACE and c.type == INSTANCE]
-    assert len(replaced) == 9
-    assert all(
-        c.certainty is Certainty.EXPECTED and c.replace_reasons == ("schedulerHints",) for c in replaced
-    )
-    downtime = [r for r in rep.blocking if r.kind == "downtime"]
-    assert [r.subject for r in downtime] == ["service `messaging`"]
-    assert "all 3 serving pods" in downtime[0].reason
-    # The new pod is created, not counted as serving.
-    assert sum(1 for c in rep.changes.changes if c.action is Action.CREATE and c.type == INSTANCE) == 3
+    assert not [c for c in rep.changes.changes if c.action is Action.REPLACE]
+    created = [c for c in rep.changes.changes if c.action is Action.CREATE and c.type == INSTANCE]
+    assert len(created) == 3
+    assert not rep.blocking
 
 
 def test_growing_a_volume_is_an_in_place_update(project: ProjectCopy) -> None:
@@ -191,12 +185,14 @@ def test_replacing_both_api_proxies_is_downtime() -> None:
 
 
 def test_ignore_changes_is_honoured() -> None:
-    """With `ignoreChanges` on the hints the engine keeps the old ones: a new sibling group is no replace."""
+    """The pod component ignores changes to the sibling-groups hint: a new sibling group is no replace."""
     base, pr = base_plan(), base_plan()
     instance = resource(pr, "messaging-pod-0-app-0")
     instance["inputs"]["schedulerHints"][0]["additionalProperties"]["webex_sibling_pod_groups"] += (
         ",new-group"
     )
+    assert report(base, pr).changes.changes == ()
+    instance["ignoreChanges"] = []
     assert [c.action for c in report(base, pr).changes.changes] == [Action.REPLACE]
     instance["ignoreChanges"] = ["schedulerHints[*].additionalProperties"]
     assert report(base, pr).changes.changes == ()
