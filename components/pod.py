@@ -13,7 +13,6 @@ from components import naming
 from components.tags import ownership_metadata
 from webex_cloud.config.models import PodMember
 
-
 # Scheduler hints force replacement: without this, adding a pod would change every existing
 # instance's sibling list and recreate the whole service at once. Existing instances keep the
 # list they were placed with (their pod already holds its own host); new instances get the full one.

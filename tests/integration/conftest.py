@@ -6,7 +6,8 @@ start it (``bash tools/openstack-loopback/up.sh``).
 
 Helpers for the other tests: ``boot_server`` (no NIC: no Neutron agent binds ports here),
 ``create_volume`` (Cinder scheduler hints at the top level of the request), ``ensure_flavor``,
-``ensure_image``, ``ensure_external_network``, ``ensure_availability_zone``. The admin connection sees
+``ensure_image``, ``ensure_external_network``, ``ensure_availability_zone``, ``wait_for``,
+``settled_server``/``settled_volume``, and ``Cleanup`` (the ``cleanup`` fixture). The admin connection sees
 where things landed: ``server.compute_host`` (``OS-EXT-SRV-ATTR:host``) and ``volume.host``
 (``os-vol-host-attr:host``, ``host@backend#pool``).
 """
@@ -14,9 +15,10 @@ where things landed: ``server.compute_host`` (``OS-EXT-SRV-ATTR:host``) and ``vo
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import openstack
 import pytest
@@ -39,6 +41,7 @@ EXTERNAL_CIDR = "198.51.100.0/24"
 FAKE_HOSTS = ("fake-host-1", "fake-host-2", "fake-host-3", "fake-host-4")
 #: Cinder backend (``host@backend``) -> failure domain it reports in ``extra_capabilities``.
 BACKENDS = {"storage-a@b1": "fd-a", "storage-a@b2": "fd-a", "storage-b@b3": "fd-b"}
+T = TypeVar("T")
 
 
 def fast_tier() -> bool:
@@ -182,3 +185,99 @@ def create_volume(
     if not wait:
         return created
     return conn.block_storage.wait_for_status(created, "available", failures=["error"], wait=timeout)
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 120) -> T:
+    """Poll ``probe`` every second until it returns something other than None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(1)
+
+
+def settled_server(conn: Any, server_id: str) -> Any:
+    def probe() -> Any:
+        server = conn.compute.get_server(server_id)
+        return server if server.status in ("ACTIVE", "ERROR") else None
+
+    return wait_for(f"server {server_id}", probe)
+
+
+def settled_volume(conn: Any, volume_id: str) -> Any:
+    def probe() -> Any:
+        volume = conn.block_storage.get_volume(volume_id)
+        return volume if volume.status in ("available", "error") else None
+
+    return wait_for(f"volume {volume_id}", probe)
+
+
+@pytest.fixture
+def cleanup(openstack_conn: Any) -> Iterator[Cleanup]:
+    """Deletes, after the test and newest first, what the test created."""
+    undo = Cleanup(openstack_conn)
+    yield undo
+    undo.run()
+
+
+class Cleanup:
+    """Undo actions of what a test created, registered as it creates them (each method returns its
+    argument) and run newest first by ``run``."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.actions: list[Callable[[], object]] = []
+
+    def run(self) -> None:
+        """Every action, newest first, even when an earlier one fails (the first failure is raised)."""
+        failure: BaseException | None = None
+        while self.actions:
+            try:
+                self.actions.pop()()
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def server(self, server: Any) -> Any:
+        compute = self.conn.compute
+        self.actions.append(lambda: compute.wait_for_delete(compute.delete_server(server) or server, wait=60))
+        return server
+
+    def server_group(self, group: Any) -> Any:
+        self.actions.append(lambda: self.conn.compute.delete_server_group(group, ignore_missing=True))
+        return group
+
+    def volume(self, volume: Any) -> Any:
+        storage = self.conn.block_storage
+        self.actions.append(lambda: storage.wait_for_delete(storage.delete_volume(volume) or volume, wait=60))
+        return volume
+
+    def aggregate(self, aggregate: Any) -> Any:
+        compute = self.conn.compute
+
+        def delete() -> None:
+            for host in compute.get_aggregate(aggregate).hosts or []:
+                compute.remove_host_from_aggregate(aggregate, host)
+            compute.delete_aggregate(aggregate)
+
+        self.actions.append(delete)
+        return aggregate
+
+    def volume_type(self, vtype: Any) -> Any:
+        self.actions.append(lambda: self.conn.block_storage.delete_type(vtype, ignore_missing=True))
+        return vtype
+
+    def flavor(self, flavor: Any) -> Any:
+        self.actions.append(lambda: self.conn.compute.delete_flavor(flavor, ignore_missing=True))
+        return flavor
+
+    def image(self, image: Any) -> Any:
+        self.actions.append(lambda: self.conn.image.delete_image(image, ignore_missing=True))
+        return image
+
+    def project(self, project: Any) -> Any:
+        self.actions.append(lambda: self.conn.identity.delete_project(project, ignore_missing=True))
+        return project

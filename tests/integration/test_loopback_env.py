@@ -4,7 +4,6 @@ backends in two failure domains each reporting its own name, and scheduling that
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,56 +12,13 @@ from openstack.exceptions import HttpException
 from tests.integration.conftest import (
     BACKENDS,
     FAKE_HOSTS,
+    Cleanup,
     boot_server,
     create_volume,
     ensure_availability_zone,
     ensure_flavor,
     ensure_image,
 )
-
-
-@pytest.fixture
-def cleanup(openstack_conn: Any) -> Iterator[Cleanup]:
-    """Deletes, after the test and newest first, what the test created."""
-    undo = Cleanup(openstack_conn)
-    yield undo
-    for action in reversed(undo.actions):
-        action()
-
-
-class Cleanup:
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-        self.actions: list[Callable[[], object]] = []
-
-    def server(self, server: Any) -> Any:
-        compute = self.conn.compute
-        self.actions.append(lambda: compute.wait_for_delete(compute.delete_server(server) or server, wait=60))
-        return server
-
-    def server_group(self, group: Any) -> Any:
-        self.actions.append(lambda: self.conn.compute.delete_server_group(group, ignore_missing=True))
-        return group
-
-    def volume(self, volume: Any) -> Any:
-        storage = self.conn.block_storage
-        self.actions.append(lambda: storage.wait_for_delete(storage.delete_volume(volume) or volume, wait=60))
-        return volume
-
-    def aggregate(self, aggregate: Any) -> Any:
-        compute = self.conn.compute
-
-        def delete() -> None:
-            for host in compute.get_aggregate(aggregate).hosts or []:
-                compute.remove_host_from_aggregate(aggregate, host)
-            compute.delete_aggregate(aggregate)
-
-        self.actions.append(delete)
-        return aggregate
-
-    def volume_type(self, vtype: Any) -> Any:
-        self.actions.append(lambda: self.conn.block_storage.delete_type(vtype, ignore_missing=True))
-        return vtype
 
 
 def test_four_fake_compute_hosts_are_up_and_known_to_placement(openstack_conn: Any) -> None:
