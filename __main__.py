@@ -7,12 +7,19 @@ import pulumi
 from components.datacenter import Datacenter, DatacenterArgs
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
+from webex_cloud.controller.front import check_api_sources
+from webex_cloud.controller.release import ReleaseBuildError, build_release
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
+# Everything that can fail on input is done before the first resource is registered, so that a bad
+# catalog or an unbuildable filter release stops `pulumi up` with nothing changed.
 try:
     deployment = load_deployment(PROJECT_DIR, pulumi.get_stack(), pulumi.Config().get_object("datacenter"))
-except CatalogError as error:
+    dc = deployment.datacenter
+    check_api_sources(dc.name, dc.controllers, dc.sources)
+    release = build_release()
+except (CatalogError, ReleaseBuildError) as error:
     # RunError ends the program with the message alone: the problems, not a traceback.
     raise pulumi.RunError(str(error)) from None
 
@@ -21,6 +28,7 @@ datacenter = Datacenter(
     DatacenterArgs(
         deployment=deployment,
         cloud=pulumi.Config("openstack").get("cloud"),
+        release=release,
         # `pulumi config set --secret controllerSshKey < key`; unset, the deploy uses the ssh-agent.
         controller_ssh_key=pulumi.Config().get_secret("controllerSshKey"),
     ),

@@ -20,6 +20,7 @@ import pulumi_openstack as openstack
 from pulumi_command import remote
 
 from webex_cloud.config.models import Controller, ControllerPlane, SchedulerUnit
+from webex_cloud.controller.front import api_prefixes
 from webex_cloud.controller.release import FilterRelease, project_relative
 
 SERVICE = "controller-plane"
@@ -143,7 +144,9 @@ class ControllerPair(pulumi.ComponentResource):
         subnet = openstack.networking.get_subnet_output(
             name=plane.management.subnet, network_id=network.id, opts=invoke
         )
-        prefixes = sorted({p for source in plane.api_sources for p in args.sources[source] if ":" not in p})
+        # The VIP's IP version only (an IPv6 prefix cannot reach an IPv4 VIP; Octavia refuses it);
+        # a source without any such prefix is rejected before anything is registered.
+        prefixes = api_prefixes(plane, args.sources)
         tags = [f"service={SERVICE}", f"owner={plane.owner}", f"datacenter={args.datacenter}"]
 
         if plane.octavia:
@@ -191,7 +194,7 @@ class ControllerPair(pulumi.ComponentResource):
                 openstack.networking.SecGroupRule(
                     f"{name}-api-{port}-{prefix.replace('/', '-')}",
                     direction="ingress",
-                    ethertype="IPv4",
+                    ethertype=f"IPv{plane.vip.version}",
                     protocol="tcp",
                     port_range_min=port,
                     port_range_max=port,

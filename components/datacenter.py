@@ -10,7 +10,7 @@ import pulumi_openstack as openstack
 from components.controller import ControllerPair, ControllerPairArgs
 from components.service import Service, ServiceArgs
 from webex_cloud.config.resolved import Deployment
-from webex_cloud.controller.release import build_release
+from webex_cloud.controller.release import FilterRelease
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class DatacenterArgs:
     """The validated catalog resolved for this datacenter."""
     cloud: str | None
     """clouds.yaml entry holding the credentials (``openstack:cloud``); None uses OS_* variables."""
+    release: FilterRelease
+    """The filter release the controllers get, built by the program before any resource is registered
+    (a build failure must stop the program with nothing registered, not half-way through)."""
     controller_ssh_key: pulumi.Input[str] | None = None
     """Private key of the controllers' deploy account (a Pulumi secret); None: the operator's ssh-agent."""
 
@@ -70,7 +73,7 @@ class Datacenter(pulumi.ComponentResource):
                 plane=dc.controllers,
                 sources={key: [str(p) for p in prefixes] for key, prefixes in dc.sources.items()},
                 availability_zones=tuple(dc.availability_zones),
-                release=build_release(),
+                release=args.release,
                 ssh_private_key=args.controller_ssh_key,
             ),
             pulumi.ResourceOptions(parent=self, providers=[provider]),

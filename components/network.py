@@ -10,6 +10,7 @@ import pulumi
 import pulumi_openstack as openstack
 
 from components.tags import ownership_tags
+from webex_cloud.config.addressing import neutron_pool
 from webex_cloud.config.resolved import IngressGrant
 
 
@@ -29,12 +30,22 @@ class ServiceNetworkArgs:
     """Inbound rules, one security group rule each."""
 
 
+def rule_slug(grant: IngressGrant) -> str:
+    """``tcp-443-from-0.0.0.0_0``: unique per (protocol, ports, prefix), valid in a URN (no ``::``)."""
+    ports = "" if grant.port_min is None else f"-{grant.port_min}"
+    if grant.port_max is not None and grant.port_max != grant.port_min:
+        ports += f"-{grant.port_max}"
+    prefix = grant.remote_prefix.replace(":", "x").replace("/", "_")
+    return f"{grant.protocol}{ports}-from-{prefix}"
+
+
 class ServiceNetwork(pulumi.ComponentResource):
     """Network, subnet, router interface and ingress security group of one service."""
 
     network_id: pulumi.Output[str]
     subnet_id: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
+    rules: list[openstack.networking.SecGroupRule]
 
     def __init__(
         self, name: str, args: ServiceNetworkArgs, opts: pulumi.ResourceOptions | None = None
@@ -55,6 +66,12 @@ class ServiceNetwork(pulumi.ComponentResource):
             ip_version=4,
             gateway_ip=str(args.cidr.network_address + 1),
             enable_dhcp=True,
+            # Neutron's own ports (DHCP, metadata) draw from the reserved range only, so they
+            # can never take an instance's fixed IP.
+            allocation_pools=[
+                openstack.networking.SubnetAllocationPoolArgs(start=str(first), end=str(last))
+                for first, last in [neutron_pool(args.cidr)]
+            ],
             tags=tags,
             opts=child,
         )
@@ -68,9 +85,22 @@ class ServiceNetwork(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        for index, grant in enumerate(args.ingress):
-            openstack.networking.SecGroupRule(
-                f"{name}-ingress-{index}",
+        # The instances of a service talk to each other (pod members, replicas) on any port.
+        members = openstack.networking.SecGroupRule(
+            f"{name}-from-members",
+            direction="ingress",
+            ethertype="IPv4",
+            remote_group_id=group.id,
+            description=f"any traffic between the instances of {args.service}",
+            security_group_id=group.id,
+            opts=child,
+        )
+        self.rules = [members]
+        for grant in args.ingress:
+            # Named by what the rule admits, not by its position: editing the list then touches
+            # only the rules that changed.
+            rule = openstack.networking.SecGroupRule(
+                f"{name}-{rule_slug(grant)}",
                 direction="ingress",
                 ethertype=grant.ethertype,
                 protocol=grant.protocol,
@@ -81,6 +111,7 @@ class ServiceNetwork(pulumi.ComponentResource):
                 security_group_id=group.id,
                 opts=child,
             )
+            self.rules.append(rule)
 
         self.network_id = network.id
         self.subnet_id = subnet.id

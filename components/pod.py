@@ -110,6 +110,9 @@ class Pod(pulumi.ComponentResource):
                         parent=self,
                         depends_on=[after] if after is not None else None,
                         ignore_changes=[SIBLING_HINT_PATH],
+                        # The replacement boots on the same fixed-IP port, which the old server
+                        # holds until it is gone (Nova refuses a port in use).
+                        delete_before_replace=True,
                     ),
                 )
                 self.instances.setdefault(member.role, []).append(instance)

@@ -11,7 +11,7 @@ from components import naming
 from components.network import ServiceNetwork, ServiceNetworkArgs
 from components.pod import Pod, PodArgs
 from components.volume_group import VolumeGroup, VolumeGroupArgs
-from webex_cloud.config.loader import RESERVED_ADDRESSES
+from webex_cloud.config.addressing import instance_address
 from webex_cloud.config.resolved import ServiceDeployment
 
 
@@ -56,8 +56,7 @@ class Service(pulumi.ComponentResource):
         deferred: list[tuple[pulumi.Output[str], Callable[[pulumi.Output[str]], None]]] = [
             pulumi.deferred_output() for _ in range(service.pods.count)
         ]
-        per_pod = sum(member.count for member in service.pods.members)
-        first_address = args.deployment.subnet.network_address + RESERVED_ADDRESSES
+        subnet, roles = args.deployment.subnet, len(service.pods.members)
         self.pods = []
         for index in range(service.pods.count):
             pod_name = naming.pod(service.name, index)
@@ -74,7 +73,11 @@ class Service(pulumi.ComponentResource):
                     network_id=self.network.network_id,
                     subnet_id=self.network.subnet_id,
                     security_group_id=self.network.security_group_id,
-                    fixed_ips=[str(first_address + index * per_pod + k) for k in range(per_pod)],
+                    fixed_ips=[
+                        str(instance_address(subnet, roles, index, role, ordinal))
+                        for role, member in enumerate(service.pods.members)
+                        for ordinal in range(member.count)
+                    ],
                     sibling_group_ids=pulumi.Output.all(*siblings),
                     after=self.pods[-1].first_instance if self.pods else None,
                 ),

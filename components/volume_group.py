@@ -43,12 +43,15 @@ class VolumeGroup(pulumi.ComponentResource):
         super().__init__("webex:storage:VolumeGroup", name, None, opts)
         key = f"{args.datacenter}/{args.service}/{args.group}"
         self.volumes = []
+        self.attachments: list[openstack.compute.VolumeAttach] = []
         previous: openstack.blockstorage.Volume | None = None
         for replica in range(args.replicas):
             volume = openstack.blockstorage.Volume(
                 naming.replica(name, replica),
                 name=f"{args.datacenter}-{name}-{replica}",
                 size=args.size_gb,
+                # Attached replicas can only grow online; without this the provider refuses.
+                enable_online_resize=True,
                 volume_type=args.volume_type,
                 metadata={
                     **ownership_metadata(args.service, args.owner, args.datacenter),
@@ -69,12 +72,14 @@ class VolumeGroup(pulumi.ComponentResource):
                 ),
             )
             if replica < len(args.attach_to):
-                openstack.compute.VolumeAttach(
+                attachment = openstack.compute.VolumeAttach(
                     f"{name}-{replica}-attach",
                     instance_id=args.attach_to[replica],
                     volume_id=volume.id,
-                    opts=pulumi.ResourceOptions(parent=self),
+                    # A replaced server must get the volume back; it cannot be attached twice.
+                    opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
                 )
+                self.attachments.append(attachment)
             self.volumes.append(volume)
             previous = volume
         self.volume_ids = pulumi.Output.all(*[v.id for v in self.volumes]).apply(list)

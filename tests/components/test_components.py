@@ -101,7 +101,10 @@ def test_volume_group_protects_replicas_and_attaches_them(mocks: Mocks) -> pulum
             ("vm-1", "chat-store-1-id"),
         ]
 
-    return group.volume_ids.apply(check)
+    # Wait for the attachments too: the check reads what the mocks registered.
+    return pulumi.Output.all(group.volume_ids, *[a.id for a in group.attachments]).apply(
+        lambda values: check(values[0])
+    )
 
 
 @pulumi.runtime.test
@@ -126,12 +129,16 @@ def test_service_network_has_one_rule_per_grant(mocks: Mocks) -> pulumi.Output[N
 
     def check(_: list[Any]) -> None:
         rules = [a for a in mocks.created if a.typ == "openstack:networking/secGroupRule:SecGroupRule"]
-        assert sorted((r.inputs["protocol"], r.inputs.get("portRangeMin")) for r in rules) == [
-            ("icmp", None),
-            ("tcp", 443),
+        # One per grant, named by what it admits, plus the service's own instances to each other.
+        assert sorted(r.name for r in rules) == [
+            "chat-from-members",
+            "chat-icmp-from-10.0.0.0_8",
+            "chat-tcp-443-from-0.0.0.0_0",
         ]
         subnet = next(a for a in mocks.created if a.typ == "openstack:networking/subnet:Subnet")
         assert (subnet.inputs["cidr"], subnet.inputs["gatewayIp"]) == ("10.1.2.0/24", "10.1.2.1")
+        # Neutron's own ports stay below the instances' fixed IPs (.10 and up).
+        assert subnet.inputs["allocationPools"] == [{"start": "10.1.2.2", "end": "10.1.2.9"}]
         assert "owner=team" in subnet.inputs["tags"]
 
-    return pulumi.Output.all(network.subnet_id, network.security_group_id).apply(check)
+    return pulumi.Output.all(network.subnet_id, *[rule.id for rule in network.rules]).apply(check)

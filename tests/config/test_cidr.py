@@ -49,3 +49,21 @@ def test_full_pool_is_reported_with_the_space_needed() -> None:
 def test_pool_filled_exactly_succeeds() -> None:
     subnets = allocate_subnets(ipaddress.IPv4Network("10.0.0.0/24"), {"a": 25, "b": 26, "c": 26})
     assert sum(s.num_addresses for s in subnets.values()) == 256
+
+
+def test_pinned_subnets_stay_whatever_else_is_added() -> None:
+    pinned = allocate_subnets(POOL, REQUESTS)
+    # Without pins some additions move an existing subnet (a hash collision or a larger block
+    # placed first); with every deployed subnet pinned, none can.
+    for extra in range(40):
+        grown = {**REQUESTS, **{f"new-{extra}-{i}": 20 + i % 5 for i in range(6)}}
+        after = allocate_subnets(POOL, grown, pinned)
+        assert {name: after[name] for name in REQUESTS} == pinned
+        new = [after[name] for name in grown if name not in REQUESTS]
+        assert not any(n.overlaps(p) for n in new for p in pinned.values())
+
+
+def test_a_pin_reserves_its_block_after_the_service_is_removed() -> None:
+    pin = ipaddress.IPv4Network("10.10.0.0/17")
+    after = allocate_subnets(POOL, {"other": 17}, {"retired": pin})
+    assert after == {"other": ipaddress.IPv4Network("10.10.128.0/17")}

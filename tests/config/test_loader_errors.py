@@ -166,7 +166,7 @@ CASES = [
         catalog("messaging", setitem(["pods", "count"], 9)),
         MSG,
         "pods.count",
-        "dc1 has 8; use at most 8",
+        "put 5 in dc1-az1, which has 4 hosts (two pods never share a host); use at most 8",
     ),
     Case(
         "pod-too-big-for-a-host",
@@ -208,18 +208,74 @@ CASES = [
         catalog("meetings-media", setitem(["network", "prefix_length"], 28)),
         "catalog/meetings-media.yaml",
         "network.prefix_length",
-        "prefix_length of at most 27",
+        "4 pods x 2 roles need 139 addresses",
+    ),
+    Case(
+        "zone-without-hosts",
+        dc1(lambda d: [h.update(availability_zone="dc1-az1") for h in d["hosts"]]),
+        DC1,
+        f"{DCKEY}.availability_zones[1]",
+        "zone 'dc1-az2' has no host",
+    ),
+    Case(
+        "pods-crowd-one-zone",
+        dc1(lambda d: [h.update(availability_zone="dc1-az1") for h in d["hosts"][4:7]]),
+        "catalog/meetings-media.yaml",
+        "pods.count",
+        "4 pods spread over 2 zones put 2 in dc1-az2, which has 1 hosts",
+    ),
+    Case(
+        "pool-overlaps-management",
+        dc1(lambda d: d.update(cidr_pool="10.250.0.0/16", subnets={})),
+        DC1,
+        f"{DCKEY}.cidr_pool",
+        "overlaps the management network",
+    ),
+    Case(
+        "pinned-subnet-outside-pool",
+        dc1(lambda d: d.update(subnets={"messaging": "10.99.0.0/24"})),
+        DC1,
+        f"{DCKEY}.subnets.messaging",
+        "outside cidr_pool",
+    ),
+    Case(
+        "pinned-subnet-wrong-size",
+        dc1(lambda d: d.update(subnets={"messaging": "10.10.7.0/25"})),
+        DC1,
+        f"{DCKEY}.subnets.messaging",
+        "a resized subnet is a new subnet",
+    ),
+    Case(
+        "pinned-subnets-overlap",
+        dc1(lambda d: d.update(subnets={"messaging": "10.10.7.0/24", "meetings-media": "10.10.7.0/24"})),
+        DC1,
+        f"{DCKEY}.subnets.messaging",
+        "overlaps the subnet pinned for meetings-media",
+    ),
+    Case(
+        "empty-datacenters",
+        catalog("messaging", setitem(["datacenters"], [])),
+        MSG,
+        "datacenters",
+        "at least 1 item",
+    ),
+    Case(
+        "repeated-datacenter",
+        catalog("telepresence-gateway", setitem(["datacenters"], ["dc1", "dc1"])),
+        "catalog/telepresence-gateway.yaml",
+        "datacenters[1]",
+        "already used by datacenters[0]",
     ),
     Case(
         "pool-too-small",
-        dc1(setitem(["cidr_pool"], "10.10.0.0/23")),
+        dc1(lambda d: d.update(cidr_pool="10.10.0.0/23", subnets={})),
         DC1,
         f"{DCKEY}.cidr_pool",
         "cannot fit the catalog's subnets",
     ),
     Case(
         "pools-overlap",
-        dc1(setitem(["cidr_pool"], "10.20.0.0/15")),
+        dc1(lambda d: d.update(cidr_pool="10.20.0.0/15", subnets={})),
         DC1,
         f"{DCKEY}.cidr_pool",
         "overlaps dc2's pool 10.20.0.0/16",
@@ -330,3 +386,9 @@ def test_service_for_other_datacenter_is_not_checked_against_this_one(project: P
     project.edit("catalog/meetings-media.yaml", setitem(["datacenters"], ["dc1"]))
     deployment = load_deployment(project.root, "dc2")
     assert "telepresence-gateway" not in {s.service.name for s in deployment.services}
+
+
+def test_a_yml_file_is_not_silently_ignored(project: ProjectCopy) -> None:
+    (project.root / "catalog/messaging.yaml").rename(project.root / "catalog/messaging.yml")
+    with pytest.raises(CatalogError, match=r"catalog/messaging.yml: only \*.yaml files are read"):
+        load_deployment(project.root, "dc1")

@@ -38,15 +38,16 @@ How dc1 is mapped onto the loopback (honestly, it is not dc1):
   this shared cloud, nor a leftover of an interrupted run, can count as a sibling.
 
 Run 1 (``test_stock_schedulers_...``): the schedulers' stock filter lists (the environment's baseline,
-no deployment active). The same resources are all placed (the built-ins refuse nothing), every pod is
-on one host (``ServerGroupAffinityFilter`` is a built-in) but nothing keeps replicas apart: Cinder's
-stock filters and capacity weigher know nothing of failure domains, and the fake backends report
-infinite capacity, so they pile up (and the third replica of a 3-replica group shares a domain with an
-earlier one in any case: 3 replicas, 2 domains). Pods of a service often end up on distinct hosts even
-without our filter, because Nova's RAM weigher spreads onto the emptiest host of the zone; whether some
-service's pods collide depends on what earlier services left on the hosts. So the difference asserted
-for this run as a whole is that the stock run breaks the rules somewhere — replicas of a group sharing a
-failure domain, for certain — and every collision it shows is printed (``-s``).
+no deployment active). The same resources are all placed (the built-ins refuse nothing) and every pod is
+on one host (``ServerGroupAffinityFilter`` is a built-in), but nothing keeps a service's pods or a
+group's replicas apart. What the stock run breaks is not fixed: Nova's RAM weigher spreads the load of
+all services, not the pods of one, so with the services created concurrently a pod often lands on the
+host its sibling took because the other services loaded the other host of the zone (measured: pods 0 and 2
+and pods 1 and 3 of meetings-media shared hosts), or not, depending on timing; Cinder's capacity weigher
+(the fake backends report infinite capacity) sends replicas wherever it points. One thing is certain:
+a group with more replicas than the loopback has failure domains (``messages``, ``recordings``: 3
+replicas, 2 domains) gets all of them placed, so two share a domain. The run as a whole is asserted to
+break the rules (and those groups to be among the breaches); every breach is printed (``-s``).
 
 Run 2 (``test_our_filters_...``): this checkout's filter wheel rolled out to both controllers by the
 rolling deploy script (tests/integration/deploy.py); every pod on one host of its zone, no two pods of a
@@ -90,7 +91,7 @@ ZONE_HOSTS = {"dc1-az1": FAKE_HOSTS[:2], "dc1-az2": FAKE_HOSTS[2:]}
 DOMAINS = sorted(set(BACKENDS.values()))
 INSTANCE = "openstack:compute/instance:Instance"
 VOLUME = "openstack:blockstorage/volume:Volume"
-#: How long one run may take to settle (a run takes well under a minute here).
+#: How long one run may take to settle (measured: about a minute on 2 cores).
 RUN_TIMEOUT = 600
 
 
@@ -152,7 +153,6 @@ def cinder_hints(inputs: dict[str, Any]) -> dict[str, str]:
 @dataclass
 class Dc1:
     plan: Plan
-    admin: Any
     conn: Any
     """Admin connection scoped to the test's own project (where everything of a run is created)."""
     flavors: dict[str, Any]
@@ -192,29 +192,282 @@ def dc1(openstack_conn: Any, controllers: Deployment) -> Iterator[Dc1]:
     undo = Cleanup(admin)
     try:
         project = undo.project(
-            admin.identity.create_project(name=f"webex-plan-placement-{uuid.uuid4().hex[:8]}", domain_id="default")
+            admin.identity.create_project(
+                name=f"webex-plan-placement-{uuid.uuid4().hex[:8]}", domain_id="default"
+            )
         )
         admin.identity.assign_project_role_to_user(
             project, admin.identity.get_user(admin.current_user_id), admin.identity.find_role("admin")
         )
-        conn = admin.connect_as_project({"id": project.id, "name": project.name, "domain_id": project.domain_id})
+        conn = admin.connect_as_project(
+            {"id": project.id, "name": project.name, "domain_id": project.domain_id}
+        )
         flavors = {}
         for name in sorted({i["flavorName"] for i in instances}):
             size = datacenter["flavors"][name]
             flavor = admin.compute.find_flavor(name) or undo.flavor(
-                admin.compute.create_flavor(name=name, vcpus=size["vcpus"], ram=size["ram_mb"], disk=size["disk_gb"])
+                admin.compute.create_flavor(
+                    name=name, vcpus=size["vcpus"], ram=size["ram_mb"], disk=size["disk_gb"]
+                )
             )
             assert expected_flavor(flavor, size), f"flavor {name} exists with other sizes than the plan's"
             flavors[name] = flavor
-        images = {name: undo.image(ensure_image(conn, name)) for name in sorted({i["imageName"] for i in instances})}
+        images = {
+            name: undo.image(ensure_image(conn, name)) for name in sorted({i["imageName"] for i in instances})
+        }
         for name in sorted({v["volumeType"] for v in volumes}):
-            vtype = admin.block_storage.find_type(name) or undo.volume_type(admin.block_storage.create_type(name=name))
+            vtype = admin.block_storage.find_type(name) or undo.volume_type(
+                admin.block_storage.create_type(name=name)
+            )
             assert not vtype.extra_specs, f"volume type {name} exists with extra specs {vtype.extra_specs}"
         for zone, hosts in ZONE_HOSTS.items():
             existed = admin.compute.find_aggregate(zone)
             aggregate = ensure_availability_zone(admin, zone, list(hosts))
             if existed is None:
                 undo.aggregate(aggregate)
-        yield Dc1(plan, admin, conn, flavors, images)
+        yield Dc1(plan, conn, flavors, images)
     finally:
         undo.run()
+
+
+# ----------------------------------------------------------------------------------------------------
+# One run: create, observe, delete
+
+
+@dataclass(frozen=True)
+class Landed:
+    """Where one pod instance or replica ended up."""
+
+    status: str
+    """ACTIVE / ERROR (a server), available / error (a volume), or "not created" (a dependency failed)."""
+    where: str | None
+    """The compute host, or the Cinder backend ``host@backend`` (the pool dropped)."""
+    reason: str = ""
+    """Why it failed: the server's fault, or the volume's Cinder user message."""
+
+    @property
+    def placed(self) -> bool:
+        return self.status in ("ACTIVE", "available")
+
+
+def volume_failure(conn: Any, volume_id: str) -> str:
+    """Cinder's user message about a volume (the scheduler writes it before it sets the volume to error)."""
+    response = conn.block_storage.get(
+        "/messages", params={"resource_uuid": volume_id}, microversion=VOLUME_MICROVERSION
+    )
+    return "; ".join(m["user_message"] for m in response.json()["messages"])
+
+
+def place(dc1: Dc1) -> dict[str, Landed]:
+    """Create the plan's server groups, then its pod instances and replicas along the plan's
+    ``dependsOn`` chain (each one once everything it depends on is ACTIVE / available), and return where
+    each landed, by URN."""
+    plan, conn = dc1.plan, dc1.conn
+    real_group = {}
+    for _, pod in plan.pods():
+        group = plan.by_urn[pod["server_group"]]
+        created = conn.compute.create_server_group(
+            name=group["inputs"]["name"], policy=group["inputs"]["policies"]
+        )
+        real_group[group["id"]] = created.id
+    order = plan.creations()
+    after = {urn: plan.by_urn[urn]["dependsOn"] for urn in order}
+    assert all(set(deps) <= set(order) for deps in after.values()), "a dependency outside pods and replicas"
+    started: dict[str, str] = {}
+    landed: dict[str, Landed] = {}
+
+    def start(urn: str) -> str:
+        resource = plan.by_urn[urn]
+        inputs = resource["inputs"]
+        if resource["type"] == INSTANCE:
+            server = boot_server(
+                conn,
+                inputs["name"],
+                flavor=dc1.flavors[inputs["flavorName"]],
+                image=dc1.images[inputs["imageName"]],
+                scheduler_hints=nova_hints(inputs, real_group),
+                availability_zone=inputs["availabilityZone"],
+                metadata=inputs["metadata"],
+                wait=False,
+            )
+            return str(server.id)
+        assert resource["type"] == VOLUME
+        volume = create_volume(
+            conn,
+            inputs["name"],
+            size_gb=inputs["size"],
+            volume_type=inputs["volumeType"],
+            scheduler_hints=cinder_hints(inputs),
+            metadata=inputs["metadata"],
+            availability_zone=inputs.get("availabilityZone"),
+            wait=False,
+        )
+        return str(volume.id)
+
+    def advance() -> bool | None:
+        for urn in order:
+            if urn in started or urn in landed or not all(d in landed for d in after[urn]):
+                continue
+            if all(landed[d].placed for d in after[urn]):
+                started[urn] = start(urn)
+            else:
+                landed[urn] = Landed("not created", None, "a resource it depends on failed")
+        servers = {s.id: s for s in conn.compute.servers(details=True)}
+        volumes = {v.id: v for v in conn.block_storage.volumes(details=True)}
+        for urn, ident in started.items():
+            if urn in landed:
+                continue
+            if ident in servers and servers[ident].status in ("ACTIVE", "ERROR"):
+                server = servers[ident]
+                landed[urn] = Landed(
+                    server.status, server.compute_host, (server.fault or {}).get("message", "")
+                )
+            elif ident in volumes and volumes[ident].status in ("available", "error"):
+                volume = volumes[ident]
+                failure = volume_failure(conn, ident) if volume.status == "error" else ""
+                landed[urn] = Landed(volume.status, (volume.host or "").split("#")[0] or None, failure)
+        return True if len(landed) == len(order) else None
+
+    wait_for(f"{STACK}'s pods and replicas to settle", advance, timeout=RUN_TIMEOUT)
+    return landed
+
+
+def purge(conn: Any) -> None:
+    """Delete every server, volume and server group of the test's project and wait until they are gone."""
+
+    def servers_gone() -> bool | None:
+        servers = list(conn.compute.servers())
+        for server in servers:
+            conn.compute.delete_server(server, ignore_missing=True)
+        return None if servers else True
+
+    def volumes_gone() -> bool | None:
+        volumes = list(conn.block_storage.volumes())
+        for volume in volumes:
+            if volume.status in ("available", "error"):
+                conn.block_storage.delete_volume(volume, ignore_missing=True)
+        return None if volumes else True
+
+    wait_for("the run's servers to be deleted", servers_gone, timeout=300)
+    wait_for("the run's volumes to be deleted", volumes_gone, timeout=300)
+    for group in conn.compute.server_groups():
+        conn.compute.delete_server_group(group, ignore_missing=True)
+
+
+def run(dc1: Dc1, label: str, timings: dict[str, float]) -> dict[str, Landed]:
+    started = time.monotonic()
+    try:
+        landed = place(dc1)
+        timings[f"{label}: {len(landed)} pod instances and replicas placed"] = time.monotonic() - started
+    finally:
+        deleting = time.monotonic()
+        purge(dc1.conn)
+        timings[f"{label}: everything deleted"] = time.monotonic() - deleting
+    report(dc1.plan, label, landed)
+    return landed
+
+
+# ----------------------------------------------------------------------------------------------------
+# What a run shows
+
+
+def domain(backend: str | None) -> str | None:
+    return BACKENDS.get(backend or "")
+
+
+def pod_hosts(plan: Plan, landed: dict[str, Landed]) -> dict[str, dict[str, set[str | None]]]:
+    """service -> pod -> the hosts its instances landed on."""
+    hosts: dict[str, dict[str, set[str | None]]] = {}
+    for service, pod in plan.pods():
+        hosts.setdefault(service, {})[pod["name"]] = {landed[urn].where for urn in pod["instances"]}
+    return hosts
+
+
+def violations(plan: Plan, landed: dict[str, Landed]) -> list[str]:
+    """Every broken placement rule: a pod split over hosts, two pods of a service sharing a host, two
+    placed replicas of a volume group sharing a failure domain."""
+    found = []
+    for service, pods in pod_hosts(plan, landed).items():
+        for pod, hosts in pods.items():
+            if len(hosts) != 1:
+                found.append(f"{pod} is split over {sorted(map(str, hosts))}")
+        for (one, one_hosts), (other, other_hosts) in combinations(pods.items(), 2):
+            if one_hosts & other_hosts:
+                found.append(
+                    f"{service}: {one} and {other} share {sorted(map(str, one_hosts & other_hosts))}"
+                )
+    for group in plan.volume_groups():
+        replicas = [(plan.by_urn[urn]["name"], landed[urn]) for urn in group["replicas"]]
+        for (one, a), (other, b) in combinations(replicas, 2):
+            if a.placed and b.placed and domain(a.where) == domain(b.where):
+                found.append(f"{group['key']}: {one} and {other} share failure domain {domain(a.where)}")
+    return found
+
+
+def report(plan: Plan, label: str, landed: dict[str, Landed]) -> None:
+    print(f"\n{label}:")
+    for service, pods in pod_hosts(plan, landed).items():
+        print(
+            f"  {service}: "
+            + ", ".join(f"{pod} -> {'/'.join(sorted(map(str, h)))}" for pod, h in pods.items())
+        )
+    for group in plan.volume_groups():
+        placed = [landed[urn] for urn in group["replicas"]]
+        print(
+            f"  {group['key']}: "
+            + ", ".join(f"{r.where} ({domain(r.where)})" if r.placed else r.status for r in placed)
+        )
+    for problem in violations(plan, landed):
+        print(f"  VIOLATION {problem}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The two runs, in order: stock first (the controllers as found), then ours
+
+
+def test_stock_schedulers_let_replicas_share_a_failure_domain(dc1: Dc1, controllers: Deployment) -> None:
+    found = {c: state_of(c).fragments for c in CONTROLLERS}
+    assert found == dict.fromkeys(CONTROLLERS, (None, None)), (
+        "this run needs the schedulers' stock filter lists, but a filter deployment is active "
+        f"(fragments on {sorted(c for c, f in found.items() if f != (None, None))}): roll it back first"
+    )
+    landed = run(dc1, "stock filters", controllers.timings)
+    plan = dc1.plan
+    # The built-ins refuse nothing here and keep each pod together ...
+    assert {urn: land.status for urn, land in landed.items() if not land.placed} == {}
+    assert all(len(hosts) == 1 for pods in pod_hosts(plan, landed).values() for hosts in pods.values())
+    # ... but nothing keeps replicas apart: every group with more replicas than the loopback has failure
+    # domains shares one (3 replicas, 2 domains, none refused), and the run as a whole breaks the rules.
+    broken = violations(plan, landed)
+    for group in plan.volume_groups():
+        if len(group["replicas"]) > len(DOMAINS):
+            assert any(problem.startswith(f"{group['key']}: ") for problem in broken), group["key"]
+    assert broken
+
+
+def test_our_filters_keep_pods_apart_and_replicas_in_distinct_failure_domains(
+    dc1: Dc1, controllers: Deployment
+) -> None:
+    wheel = build_variant(controllers.folder, f"plan{int(time.time())}")
+    controllers.good = wheel  # even a partial rollout (ctl-1 deployed, ctl-2 restored) is rolled back
+    rolled = controllers.roll(wheel)
+    controllers.timings["rolling deploy of our filters, both controllers"] = rolled.seconds
+    assert rolled.code == rd.DEPLOYED, rolled.log
+    landed = run(dc1, "our filters", controllers.timings)
+    plan = dc1.plan
+
+    instances = [urn for _, pod in plan.pods() for urn in pod["instances"]]
+    assert {plan.by_urn[u]["name"]: landed[u] for u in instances if landed[u].status != "ACTIVE"} == {}
+    for _, pod in plan.pods():
+        zone = plan.inputs(pod["instances"][0])["availabilityZone"]
+        assert {landed[urn].where for urn in pod["instances"]} <= set(ZONE_HOSTS[zone]), pod["name"]
+    for group in plan.volume_groups():
+        replicas = [landed[urn] for urn in group["replicas"]]
+        spread, surplus = replicas[: len(DOMAINS)], replicas[len(DOMAINS) :]
+        assert [r.status for r in spread] == ["available"] * len(spread), group["key"]
+        assert len({domain(r.where) for r in spread}) == len(spread), group["key"]
+        # The plan's third failure domain does not exist here: no valid backend is the correct answer.
+        for refused in surplus:
+            assert refused.status == "error", group["key"]
+            assert "Could not find any available weighted backend" in refused.reason, refused
+    assert violations(plan, landed) == []

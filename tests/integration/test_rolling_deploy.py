@@ -134,7 +134,9 @@ def placement_still_correct(conn: Any, label: str, timings: dict[str, float]) ->
 # The tests, in order
 
 
-def test_rolling_deploy_installs_and_enables_our_filters_on_ctl1_then_ctl2(env: Deployment, openstack_conn: Any) -> None:
+def test_rolling_deploy_installs_and_enables_our_filters_on_ctl1_then_ctl2(
+    env: Deployment, openstack_conn: Any
+) -> None:
     wheel = build_variant(env.folder, f"it{int(time.time())}")
     before = int(time.time())
     result = env.roll(wheel)
@@ -156,7 +158,9 @@ def test_rolling_deploy_installs_and_enables_our_filters_on_ctl1_then_ctl2(env: 
     placement_still_correct(openstack_conn, "after-deploy", env.timings)
 
 
-def test_a_config_naming_a_missing_filter_stops_at_ctl1_and_restores_it(env: Deployment, openstack_conn: Any) -> None:
+def test_a_config_naming_a_missing_filter_stops_at_ctl1_and_restores_it(
+    env: Deployment, openstack_conn: Any
+) -> None:
     if env.good is None:
         pytest.fail("needs the deployment of the first test")
     ctl1, ctl2 = state_of("ctl-1"), state_of("ctl-2")

@@ -159,6 +159,12 @@ def test_both_stacks_deploy_the_same_shape_from_one_catalog() -> None:
 
 def test_security_group_rules_follow_the_catalog() -> None:
     rules = [r["inputs"] for r in of_type("dc1", RULE) if r["name"].startswith("meetings-media-")]
+    # The service's own instances reach each other on any port, through the group itself.
+    members = [r for r in rules if "remoteGroupId" in r]
+    assert [(m["remoteGroupId"], m.get("protocol")) for m in members] == [
+        (members[0]["securityGroupId"], None)
+    ]
+    rules = [r for r in rules if "remoteGroupId" not in r]
     # udp media and tcp/443 from any (IPv4 + IPv6), ssh from ops only.
     assert len(rules) == 5
     ssh = [r for r in rules if r.get("portRangeMin") == 22]
@@ -246,3 +252,29 @@ def test_pods_spread_over_availability_zones() -> None:
     for instance in of_type("dc1", INSTANCE):
         zones[instance["inputs"]["metadata"]["service"]].add(instance["inputs"]["availabilityZone"])
     assert all(z == {"dc1-az1", "dc1-az2"} for z in zones.values())
+
+
+def test_one_invalid_stack_writes_no_plan_at_all(project: ProjectCopy) -> None:
+    project.edit_datacenter("dc2", lambda d: d.update(cidr_pool="10.20.0.0/30", subnets={}))
+    result = subprocess.run(
+        [sys.executable, "-m", "webex_cloud", "plan", "--project", str(project.root)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "dc2: invalid configuration" in result.stderr
+    assert not (project.root / "build").exists()
+
+
+def test_plan_without_stacks_is_an_error(tmp_path: Any) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "webex_cloud", "plan", "--project", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "no stack config" in result.stderr

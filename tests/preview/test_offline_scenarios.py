@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import ProjectCopy
-from tests.preview.helpers import INSTANCE, VOLUME, base_plan, pr_plan, report, resource
+from tests.preview.helpers import INSTANCE, RULE, VOLUME, base_plan, pr_plan, report, resource
 from webex_cloud.preview.model import Action
 from webex_cloud.preview.render import render_json, render_markdown
 
@@ -124,7 +124,9 @@ def test_opening_ingress_from_anywhere_is_a_warning(project: ProjectCopy) -> Non
     assert _kinds(rep) == [("WARNING", "ingress")]  # one security group, its IPv4 and IPv6 "any" rules
     (warning,) = rep.warnings
     assert "tcp 8443 from 0.0.0.0/0; tcp 8443 from ::/0 — from anywhere" in warning.reason
-    assert warning.subject == "SecGroupRule `messaging-ingress-4`, `messaging-ingress-5`"
+    assert (
+        warning.subject == "SecGroupRule `messaging-tcp-8443-from-0.0.0.0_0`, `messaging-tcp-8443-from-xx_0`"
+    )
     document = render_json(rep)
     assert document["blocking"] == [] and len(document["warnings"]) == 1
 
@@ -134,14 +136,6 @@ def test_closing_ingress_is_not_a_warning(project: ProjectCopy) -> None:
     rep = report(base_plan(), pr_plan(project))
     assert rep.changes.changes and all(c.action is Action.DELETE for c in rep.changes.changes)
     assert rep.risks == ()
-
-
-def test_renumbered_rules_open_nothing(project: ProjectCopy) -> None:
-    """Dropping the first rule renumbers the others: they are recreated, but nothing new is let in."""
-    project.edit("catalog/messaging.yaml", lambda doc: doc["network"]["ingress"].pop(0))
-    rep = report(base_plan(), pr_plan(project))
-    assert Action.REPLACE in {c.action for c in rep.changes.changes}
-    assert rep.warnings == ()
 
 
 def _controller_release(plan: dict[str, Any], version: str) -> None:
@@ -199,3 +193,33 @@ def test_ignore_changes_is_honoured() -> None:
     # Only that path: the server group hint next to it still counts.
     instance["inputs"]["schedulerHints"][0]["group"] = "another-group"
     assert [c.replace_reasons for c in report(base, pr).changes.changes] == [("schedulerHints",)]
+
+
+def test_growing_one_role_renumbers_no_running_instance(project: ProjectCopy) -> None:
+    """Each (pod, role) owns a block of addresses: one more `app` per pod only adds instances."""
+    project.edit("catalog/messaging.yaml", lambda doc: doc["pods"]["members"][0].update(count=3))
+    rep = report(base_plan(), pr_plan(project))
+    assert {c.action for c in rep.changes.changes} == {Action.CREATE}
+    assert sum(1 for c in rep.changes.changes if c.type == INSTANCE) == 3
+    assert not rep.blocking
+
+
+def test_removing_an_ingress_rule_touches_that_rule_only(project: ProjectCopy) -> None:
+    """Rules are named by what they admit: deleting one does not rename (and recreate) the others."""
+    project.edit("catalog/messaging.yaml", lambda doc: doc["network"]["ingress"].pop(0))
+    rep = report(base_plan(), pr_plan(project))
+    assert {(c.type, c.action) for c in rep.changes.changes} == {(RULE, Action.DELETE)}
+    assert len(rep.changes.changes) == 2  # tcp/443 from 0.0.0.0/0 and from ::/0
+
+
+def test_replaced_instances_and_attachments_free_their_port_and_volume_first() -> None:
+    """A new server boots on the same fixed-IP port and takes the same volume: the old goes first."""
+    plan = base_plan()
+    for item in plan["resources"]:
+        if (
+            item["type"] in (INSTANCE, "openstack:compute/volumeAttach:VolumeAttach")
+            and "pod" in item["name"]
+        ):
+            assert item["deleteBeforeReplace"] is True, item["name"]
+        if item["type"] == VOLUME:
+            assert item["inputs"]["enableOnlineResize"] is True

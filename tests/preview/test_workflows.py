@@ -129,3 +129,49 @@ def test_digest_tells_a_push_without_changes_from_one_with(tmp_path: Path) -> No
 def test_comment_cli_names_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert comment.main([str(tmp_path / "nothing"), "--commit", "abc"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+PRIVATE_RUNNER = ["self-hosted", "webex-ops"]
+
+
+def test_deploy_runs_inside_the_private_cloud_and_up_previews_again() -> None:
+    """The state backend and the controllers' SSH endpoints are private: a GitHub-hosted runner cannot
+    reach them. And `up` must not skip its own preview, which is where the policy pack runs."""
+    job = _load("deploy-stack.yml")["jobs"]["up"]
+    assert job["runs-on"] == PRIVATE_RUNNER
+    runs = _runs(job)
+    up = runs[runs.index("pulumi up") :]
+    assert "--skip-preview" not in runs
+    assert "--policy-pack policies" in up and "--policy-pack-config out/policy-config.json" in up
+
+
+def test_the_credentialed_pull_request_preview_runs_on_the_private_runner() -> None:
+    jobs = _load("pr-preview.yml")["jobs"]
+    choose = next(s for s in jobs["runner"]["steps"] if s.get("id") == "choose")
+    assert jobs["runner"]["runs-on"] == "ubuntu-latest"  # reads no secret values, runs no project code
+    assert "secrets.OPENSTACK_CLOUDS_YAML" in choose["env"]["HAS_CLOUD"]
+    assert "secrets.STATE_ACCESS_KEY_ID" in choose["env"]["HAS_STATE"]  # the checkpoint is private too
+    assert '["self-hosted", "webex-ops"]' in choose["run"] and '["ubuntu-latest"]' in choose["run"]
+    stack = jobs["stack"]
+    assert stack["needs"] == "runner"
+    assert stack["runs-on"] == "${{ fromJSON(needs.runner.outputs.labels) }}"
+    assert stack["env"]["HAS_CLOUD"] == "${{ needs.runner.outputs.has_cloud }}"
+    assert stack["env"]["HAS_STATE"] == "${{ needs.runner.outputs.has_state }}"
+    cloud_steps = [s for s in stack["steps"] if s.get("if") == "env.HAS_CLOUD == 'true'"]
+    assert any("pulumi preview" in s.get("run", "") for s in cloud_steps)
+    assert jobs["comment"]["runs-on"] == "ubuntu-latest"  # offline: artifacts in, comment out
+
+
+def test_the_private_runner_label_is_declared_for_actionlint(tmp_path: Path) -> None:
+    config = yaml.safe_load((REPO / ".github" / "actionlint.yaml").read_text())
+    assert "webex-ops" in config["self-hosted-runner"]["labels"]
+    # Without the declaration, actionlint rejects the label: the config is what makes the lint pass.
+    bare = tmp_path / "repo"
+    (bare / ".github" / "workflows").mkdir(parents=True)
+    (bare / ".git").mkdir()
+    target = bare / ".github" / "workflows" / "deploy-stack.yml"
+    target.write_text((WORKFLOWS / "deploy-stack.yml").read_text())
+    done = subprocess.run(
+        [_actionlint(), str(target)], capture_output=True, text=True, check=False, timeout=120, cwd=bare
+    )
+    assert done.returncode == 1 and 'label "webex-ops" is unknown' in done.stdout

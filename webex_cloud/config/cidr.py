@@ -28,16 +28,33 @@ def _home_block(name: str, blocks: int) -> int:
 
 
 def allocate_subnets(
-    pool: ipaddress.IPv4Network, requests: dict[str, int]
+    pool: ipaddress.IPv4Network,
+    requests: dict[str, int],
+    pinned: dict[str, ipaddress.IPv4Network] | None = None,
 ) -> dict[str, ipaddress.IPv4Network]:
-    """Give every name in ``requests`` (name -> prefix length) a non-overlapping subnet of ``pool``."""
+    """Give every name in ``requests`` (name -> prefix length) a non-overlapping subnet of ``pool``.
+
+    ``pinned`` subnets (inside ``pool``, disjoint) are kept as they are and never handed out again,
+    also when their service is not requested: a pin is how a deployed subnet stays put for good.
+    """
+    pinned = pinned or {}
     needed = sum(2 ** (32 - p) for p in requests.values())
     # Largest blocks first keeps the pool from fragmenting into holes too small for them.
-    order = sorted(requests.items(), key=lambda item: (item[1], item[0]))
-    taken: set[int] = set()  # indexes of the pool's smallest-granularity units already used
-    finest = max([pool.prefixlen, *requests.values()])
-    result: dict[str, ipaddress.IPv4Network] = {}
+    order = sorted(
+        ((name, prefix) for name, prefix in requests.items() if name not in pinned),
+        key=lambda item: (item[1], item[0]),
+    )
+    finest = max([pool.prefixlen, *requests.values(), *(p.prefixlen for p in pinned.values())])
     base = int(pool.network_address)
+
+    def units(network: ipaddress.IPv4Network) -> range:
+        start = (int(network.network_address) - base) >> (32 - finest)
+        return range(start, start + 2 ** (finest - network.prefixlen))
+
+    taken: set[int] = set()  # indexes of the pool's smallest-granularity units already used
+    for network in pinned.values():
+        taken.update(units(network))
+    result = {name: network for name, network in pinned.items() if name in requests}
     for name, prefix in order:
         if prefix < pool.prefixlen:
             raise PoolExhausted(name, prefix, needed, pool.num_addresses)

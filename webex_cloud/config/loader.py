@@ -10,6 +10,7 @@ import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from webex_cloud.config.addressing import RESERVED_ADDRESSES, ROLE_SLOTS, addresses_needed, smallest_prefix
 from webex_cloud.config.cidr import PoolExhausted, allocate_subnets
 from webex_cloud.config.errors import CatalogError, Problem
 from webex_cloud.config.models import Datacenter, Service
@@ -21,8 +22,6 @@ PROJECT = "webex-cloud"
 DATACENTER_KEY = f"{PROJECT}:datacenter"
 CATALOG_DIR = "catalog"
 STACKS_DIR = "stacks"
-RESERVED_ADDRESSES = 10
-"""Addresses at the start of each subnet kept for the gateway, DHCP and service VIPs."""
 
 
 def stack_file(stack: str) -> str:
@@ -72,6 +71,25 @@ def _check_datacenter(dc: Datacenter, label: str) -> Iterator[Problem]:
                 f"{prefix}.hosts[{index}].availability_zone",
                 f"zone {host.availability_zone!r} is not declared; declared: "
                 f"{', '.join(dc.availability_zones)}",
+            )
+    for index, zone in enumerate(dc.availability_zones):
+        if not any(host.availability_zone == zone for host in dc.hosts):
+            yield Problem(
+                label,
+                f"{prefix}.availability_zones[{index}]",
+                f"zone {zone!r} has no host; pods are spread over every zone: add hosts to it or remove it",
+            )
+    if dc.cidr_pool.overlaps(dc.controllers.management.cidr):
+        yield Problem(
+            label,
+            f"{prefix}.cidr_pool",
+            f"{dc.cidr_pool} overlaps the management network {dc.controllers.management.cidr}; "
+            "service subnets and the controllers' network must be disjoint",
+        )
+    for service, subnet in sorted(dc.subnets.items()):
+        if not subnet.subnet_of(dc.cidr_pool):
+            yield Problem(
+                label, f"{prefix}.subnets.{service}", f"{subnet} is outside cidr_pool {dc.cidr_pool}"
             )
     owner: dict[str, str] = {}
     for domain, backends in sorted(dc.failure_domains.items()):
@@ -139,7 +157,12 @@ def load_catalog(project_dir: Path) -> list[tuple[str, Service]]:
     if not files:
         raise CatalogError([Problem(f"{CATALOG_DIR}/", "", "no service files (*.yaml) found")])
     services: list[tuple[str, Service]] = []
-    problems: list[Problem] = []
+    problems: list[Problem] = [
+        Problem(
+            f"{CATALOG_DIR}/{path.name}", "", f"only *.yaml files are read; rename it to {path.stem}.yaml"
+        )
+        for path in sorted((project_dir / CATALOG_DIR).glob("*.yml"))
+    ]
     for path in files:
         label = f"{CATALOG_DIR}/{path.name}"
         try:
@@ -204,21 +227,25 @@ def _check_service(label: str, service: Service, dc: Datacenter) -> Iterator[Pro
                 f"has {len(dc.failure_domains)} ({', '.join(sorted(dc.failure_domains))}); "
                 f"use at most {len(dc.failure_domains)}",
             )
-    if service.pods.count > len(dc.hosts):
+    spread = _pods_per_zone(service.pods.count, dc)
+    crowded = [(zone, pods, hosts) for zone, (pods, hosts) in spread.items() if pods > hosts]
+    if crowded:
+        zone, pods, hosts = crowded[0]
         yield Problem(
             label,
             "pods.count",
-            f"{service.pods.count} pods need {service.pods.count} distinct hosts but {dc.name} has "
-            f"{len(dc.hosts)}; use at most {len(dc.hosts)}",
+            f"{service.pods.count} pods spread over {len(spread)} zones put {pods} in {zone}, which has "
+            f"{hosts} hosts (two pods never share a host); use at most {_max_pods(dc)}",
         )
-    instances = service.pods.count * sum(m.count for m in service.pods.members)
-    usable = 2 ** (32 - service.network.prefix_length) - RESERVED_ADDRESSES - 1
-    if instances > usable:
+    roles = len(service.pods.members)
+    needed = addresses_needed(service.pods.count, roles)
+    if needed > 2 ** (32 - service.network.prefix_length):
         yield Problem(
             label,
             "network.prefix_length",
-            f"a /{service.network.prefix_length} leaves {usable} addresses for instances but the service "
-            f"has {instances}; use a prefix_length of at most {_prefix_for(instances)}",
+            f"{service.pods.count} pods x {roles} roles need {needed} addresses ({ROLE_SLOTS} per role and "
+            f"pod, {RESERVED_ADDRESSES} reserved), more than a /{service.network.prefix_length} has; use a "
+            f"prefix_length of at most {smallest_prefix(service.pods.count, roles)}",
         )
     known = [m for m in service.pods.members if m.flavor in dc.flavors]
     vcpus = sum(dc.flavors[m.flavor].vcpus * m.count for m in known)
@@ -235,19 +262,33 @@ def _check_service(label: str, service: Service, dc: Datacenter) -> Iterator[Pro
         )
 
 
-def _prefix_for(instances: int) -> int:
-    prefix = 28
-    while 2 ** (32 - prefix) - RESERVED_ADDRESSES - 1 < instances:
-        prefix -= 1
-    return prefix
+def _pods_per_zone(count: int, dc: Datacenter) -> dict[str, tuple[int, int]]:
+    """Zone -> (pods the components put there, hosts it has); pod N goes to zone N modulo zones."""
+    zones = dc.availability_zones
+    return {
+        zone: (
+            sum(1 for pod in range(count) if pod % len(zones) == index),
+            sum(1 for host in dc.hosts if host.availability_zone == zone),
+        )
+        for index, zone in enumerate(zones)
+    }
+
+
+def _max_pods(dc: Datacenter) -> int:
+    count = len(dc.hosts)
+    while count > 0 and any(pods > hosts for pods, hosts in _pods_per_zone(count, dc).values()):
+        count -= 1
+    return count
 
 
 def _grants(service: Service, dc: Datacenter) -> tuple[IngressGrant, ...]:
-    grants = []
+    """One grant per (protocol, ports, prefix); two rules admitting the same traffic make one."""
+    grants: dict[tuple[str, int | None, int | None, str], IngressGrant] = {}
     for rule in service.network.ingress:
         low, high = rule.ports if rule.ports else (None, None)
         for prefix in dc.sources[rule.source]:
-            grants.append(
+            grants.setdefault(
+                (rule.protocol, low, high, str(prefix)),
                 IngressGrant(
                     protocol=rule.protocol,
                     port_min=low,
@@ -255,9 +296,9 @@ def _grants(service: Service, dc: Datacenter) -> tuple[IngressGrant, ...]:
                     remote_prefix=str(prefix),
                     ethertype="IPv4" if prefix.version == 4 else "IPv6",
                     description=rule.description or f"{rule.protocol} from {rule.source}",
-                )
+                ),
             )
-    return tuple(grants)
+    return tuple(grants.values())
 
 
 def _check_pool_overlap(project_dir: Path, dc: Datacenter) -> Iterator[Problem]:
@@ -285,6 +326,9 @@ def resolve(
     problems: list[Problem] = list(_check_pool_overlap(project_dir, datacenter))
     here: list[tuple[str, Service]] = []
     for label, service in catalog:
+        problems.extend(
+            _unique(list(service.datacenters or []), "datacenter", label, lambda i: f"datacenters[{i}]")
+        )
         for i, name in enumerate(service.datacenters or []):
             if name not in stacks:
                 problems.append(
@@ -295,9 +339,31 @@ def resolve(
         if service.datacenters is None or stack in service.datacenters:
             here.append((label, service))
             problems.extend(_check_service(label, service, datacenter))
+    for name, pin in sorted(datacenter.subnets.items()):
+        service = next((svc for _, svc in here if svc.name == name), None)
+        if service is not None and pin.prefixlen != service.network.prefix_length:
+            problems.append(
+                Problem(
+                    stack_file(stack),
+                    f"config.{DATACENTER_KEY}.subnets.{name}",
+                    f"pinned {pin} is a /{pin.prefixlen} but the catalog asks a "
+                    f"/{service.network.prefix_length}; a resized subnet is a new subnet: update the pin",
+                )
+            )
+        for other, other_pin in sorted(datacenter.subnets.items()):
+            if other > name and pin.overlaps(other_pin):
+                problems.append(
+                    Problem(
+                        stack_file(stack),
+                        f"config.{DATACENTER_KEY}.subnets.{other}",
+                        f"{other_pin} overlaps the subnet pinned for {name} ({pin})",
+                    )
+                )
     try:
         subnets = allocate_subnets(
-            datacenter.cidr_pool, {service.name: service.network.prefix_length for _, service in here}
+            datacenter.cidr_pool,
+            {service.name: service.network.prefix_length for _, service in here},
+            dict(datacenter.subnets),
         )
     except PoolExhausted as exc:
         problems.append(

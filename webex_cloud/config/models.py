@@ -19,6 +19,9 @@ from pydantic import (
     model_validator,
 )
 
+MAX_ROLE_COUNT = 16
+"""Instances of one role in one pod at most: each (pod, role) owns that many addresses."""
+
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")]
 """Lower-case DNS-label style name: it becomes part of OpenStack resource names."""
 OpenStackName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^\S+$")]
@@ -86,7 +89,7 @@ class PodMember(StrictModel):
     """Nova flavor; must be in the datacenter's flavor list."""
     image: OpenStackName
     """Glance image; must be in the datacenter's image list."""
-    count: int = Field(1, ge=1, le=16)
+    count: int = Field(1, ge=1, le=MAX_ROLE_COUNT)
     """Instances of this role in each pod."""
 
 
@@ -125,7 +128,7 @@ class Service(StrictModel):
     owner: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     """Team that owns the service (written on every resource's metadata)."""
     description: str = ""
-    datacenters: list[Name] | None = None
+    datacenters: list[Name] | None = Field(None, min_length=1)
     """Datacenters the service runs in; omitted means all of them."""
     network: ServiceNetwork = ServiceNetwork(prefix_length=24)
     pods: Pods
@@ -286,6 +289,9 @@ class Datacenter(StrictModel):
     external_network: OpenStackName
     """Name of the provider network the datacenter router uses as its gateway."""
     cidr_pool: ipaddress.IPv4Network
+    subnets: dict[Name, ipaddress.IPv4Network] = {}
+    """Subnets pinned per service: record each service's subnet here once it is deployed, so that
+    no later catalog change can move it (services not listed are allocated from ``cidr_pool``)."""
     """Block from which every service subnet is allocated; must not overlap another datacenter's."""
     sources: dict[Name, list[ipaddress.IPv4Network | ipaddress.IPv6Network]]
     """Named source ranges that ingress rules refer to."""

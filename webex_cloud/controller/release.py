@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from webex_cloud.controller.fragments import render_fragments
-from webex_cloud.controller.wheel import BuiltWheel, build_wheel
+from webex_cloud.controller.wheel import BuiltWheel, WheelBuildError, build_wheel
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 FILTERS_SOURCE = PROJECT_DIR / "scheduler-filters"
@@ -53,18 +53,46 @@ def project_relative(path: Path) -> str:
         return str(path)
 
 
-def build_release(source: Path = FILTERS_SOURCE, wheel_dir: Path = WHEEL_DIR) -> FilterRelease:
-    """Build the wheel from ``source`` and render the fragments; deterministic for a given source."""
+class ReleaseBuildError(Exception):
+    """The filter release cannot be built; the message says which file is at fault and that nothing
+    was deployed (the program builds the release before it registers any resource)."""
+
+
+def build_release(source: Path | None = None, wheel_dir: Path | None = None) -> FilterRelease:
+    """Build the wheel from ``source`` (default: :data:`FILTERS_SOURCE`) into ``wheel_dir`` (default:
+    :data:`WHEEL_DIR`) and render the fragments; deterministic for a given source.
+
+    Raises ReleaseBuildError (never a bare WheelBuildError or OSError) when the source cannot be built
+    or the wheel cannot be written.
+    """
+    source = FILTERS_SOURCE if source is None else source
+    wheel_dir = WHEEL_DIR if wheel_dir is None else wheel_dir
+    try:
+        wheel = build_wheel(source, wheel_dir)
+    except WheelBuildError as error:
+        raise ReleaseBuildError(_explain(str(error))) from error
+    except (OSError, UnicodeDecodeError) as error:
+        problem = f"{project_relative(source)}: cannot build the wheel: {error}"
+        raise ReleaseBuildError(_explain(problem)) from error
     return FilterRelease(
-        wheel=build_wheel(source, wheel_dir),
+        wheel=wheel,
         fragments=render_fragments(),
         deploy_script=DEPLOY_SCRIPT,
     )
 
 
+def _explain(problem: str) -> str:
+    return (
+        f"the scheduler-filter release could not be built; nothing was registered or changed:\n  - {problem}"
+    )
+
+
 def main() -> None:
     """Print what a rollout from this checkout would carry (the hashes the plan uses as triggers)."""
-    release = build_release()
+    try:
+        release = build_release()
+    except ReleaseBuildError as error:
+        raise SystemExit(str(error)) from None
     print(f"release {release.release_id}")
     print(f"  wheel   {project_relative(release.wheel.path)}  sha256 {release.wheel.sha256}")
     for name in sorted(release.fragments):

@@ -32,24 +32,27 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
     args = parser.parse_args(argv)
     stacks = args.stack or known_stacks(args.project)
-    out_dir: Path = args.out or args.project / "build" / "plan"
+    if not stacks:
+        print(f"error: no stack config (stacks/Pulumi.<stack>.yaml) under {args.project}", file=sys.stderr)
+        return 2
     rendered: dict[str, dict[str, Any]] = {}
     failed = False
     for stack in stacks:
         try:
-            plan = render_plan(stack, project_dir=args.project)
+            rendered[stack] = render_plan(stack, project_dir=args.project)
         except CatalogError as error:
             print(f"{stack}: {error}", file=sys.stderr)
             failed = True
-            continue
-        out_dir.mkdir(parents=True, exist_ok=True)
+    if failed:
+        # Nothing is written unless every stack is valid: no mix of new and old plans.
+        return 1
+    out_dir: Path = args.out or args.project / "build" / "plan"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stack, plan in rendered.items():
         target = out_dir / f"{stack}.json"
         target.write_text(dumps(plan), encoding="utf-8")
         print(summary(plan))
         print(f"  plan written to {target}\n")
-        rendered[stack] = plan
-    if failed:
-        return 1
     if args.no_policy:
         return 0
     return _check_policies(rendered, args.project)

@@ -36,8 +36,10 @@ def check_plans(
     and whether every stack passed (no mandatory violation). One pack process serves all stacks.
     Raises CatalogError, PackError or PolicyConfigError, each with a printable message.
     """
-    everything = {stack: plans.get(stack) or render_plan(stack, project_dir=project_dir)
-                  for stack in sorted({*plans, *known_stacks(project_dir)})}
+    everything = {
+        stack: plans.get(stack) or render_plan(stack, project_dir=project_dir)
+        for stack in sorted({*plans, *known_stacks(project_dir)})
+    }
     reports, passed = [], True
     with PolicyChecker(pack_dir, project_dir) as checker:
         for stack in sorted(plans):

@@ -79,15 +79,21 @@ class PolicyPackSession:
         # There is no engine to call back: the pack only needs the argument to be present.
         command = [str(python), "-u", "-m", "pulumi.policy", "127.0.0.1:0", "."]
         self._process = subprocess.Popen(
-            command, cwd=self.pack_dir, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            command,
+            cwd=self.pack_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         port = self._read_port()
         self._channel = grpc.insecure_channel(
             f"127.0.0.1:{port}",
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE),
-                     ("grpc.max_send_message_length", MAX_MESSAGE)],
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE),
+                ("grpc.max_send_message_length", MAX_MESSAGE),
+            ],
         )
         try:
             grpc.channel_ready_future(self._channel).result(timeout=STARTUP_TIMEOUT)
@@ -195,17 +201,28 @@ class PolicyPackSession:
         """ConfigureStack: the stack, project and stack config, as the CLI sends them at start."""
         struct = struct_pb2.Struct()
         struct.update(dict(config))
-        self._call("ConfigureStack", self.stub.ConfigureStack, analyzer_pb2.AnalyzerStackConfigureRequest(
-            stack=stack, project=project, organization="organization", config=struct,
-        ))
+        self._call(
+            "ConfigureStack",
+            self.stub.ConfigureStack,
+            analyzer_pb2.AnalyzerStackConfigureRequest(
+                stack=stack,
+                project=project,
+                organization="organization",
+                config=struct,
+            ),
+        )
 
     def info(self) -> analyzer_pb2.AnalyzerInfo:
         return self._call("GetAnalyzerInfo", self.stub.GetAnalyzerInfo, empty_pb2.Empty())  # type: ignore[no-any-return]
 
     def configure(self, config: Mapping[str, tuple[str, Mapping[str, Any]]]) -> None:
         """Configure: policy name -> (enforcement level, properties), reconciled like the CLI does."""
-        levels = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
-                  "remediate": analyzer_pb2.REMEDIATE, "disabled": analyzer_pb2.DISABLED}
+        levels = {
+            "advisory": analyzer_pb2.ADVISORY,
+            "mandatory": analyzer_pb2.MANDATORY,
+            "remediate": analyzer_pb2.REMEDIATE,
+            "disabled": analyzer_pb2.DISABLED,
+        }
         request = analyzer_pb2.ConfigureAnalyzerRequest()
         for name, (level, properties) in config.items():
             entry = request.policyConfig[name]

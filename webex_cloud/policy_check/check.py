@@ -83,17 +83,19 @@ def _violations(
         message = diagnostic.message
         # pulumi_policy prefixes every message with the policy description and a newline.
         if diagnostic.description and message.startswith(diagnostic.description):
-            message = message[len(diagnostic.description):].lstrip("\n")
+            message = message[len(diagnostic.description) :].lstrip("\n")
         level = LEVEL_NAMES[diagnostic.enforcementLevel]
-        out.append(Violation(
-            policy=diagnostic.policyName,
-            level="mandatory" if level == "remediate" else level,
-            message=message or diagnostic.description,
-            # Like the engine: a resource diagnostic is about the analyzed resource.
-            urn=diagnostic.urn or default_urn,
-            description=diagnostic.description,
-            stack_level=stack_level,
-        ))
+        out.append(
+            Violation(
+                policy=diagnostic.policyName,
+                level="mandatory" if level == "remediate" else level,
+                message=message or diagnostic.description,
+                # Like the engine: a resource diagnostic is about the analyzed resource.
+                urn=diagnostic.urn or default_urn,
+                description=diagnostic.description,
+                stack_level=stack_level,
+            )
+        )
     return out
 
 
@@ -153,12 +155,17 @@ class PolicyChecker:
         config = self.config_for(plan, peers, overrides, project_dir)
         resources = PlanResources.of(plan, unknowns)
         self.session.configure_stack(
-            stack, str(plan.get("project", "")),
+            stack,
+            str(plan.get("project", "")),
             {f"{plan.get('project', '')}:datacenter": json.dumps(plan.get("datacenter", {}), sort_keys=True)},
         )
         self.session.configure(config)
-        run = PolicyRun(stack=stack, pack=self.info.name, levels={k: v[0] for k, v in config.items()},
-                        resources=len(resources.resources))
+        run = PolicyRun(
+            stack=stack,
+            pack=self.info.name,
+            levels={k: v[0] for k, v in config.items()},
+            resources=len(resources.resources),
+        )
         run.seconds["configure"] = time.perf_counter() - start
         start = time.perf_counter()
         requests = list(resources.analyze_requests())

@@ -94,26 +94,52 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--stack", required=True, help="stack to check (dc1, dc2, ...)")
     parser.add_argument("--plan", type=Path, help="plan file to check (default: render the stack now)")
-    parser.add_argument("--peer-plan", action="append", default=[], metavar="STACK=PATH",
-                        help="plan of another stack for the cross-datacenter policy (default: render it)")
-    parser.add_argument("--config", type=Path, help="policy config JSON (as for --policy-pack-config), "
-                        "merged over the facts derived from the plans")
-    parser.add_argument("--unknown", action="append", default=[], metavar="TYPE_OR_URN=PATH",
-                        help="send this input as unknown, as during a preview (repeatable; globs allowed)")
-    parser.add_argument("--preview", action="store_true",
-                        help="send every input computed from another resource's id as unknown, as in a "
-                        "first `pulumi preview`")
-    parser.add_argument("--write-config", type=Path, metavar="FILE",
-                        help="also write the merged policy config, for `pulumi preview --policy-pack-config`")
-    parser.add_argument("--project", type=Path, default=PROJECT_DIR,
-                        help="project folder (default: this checkout)")
+    parser.add_argument(
+        "--peer-plan",
+        action="append",
+        default=[],
+        metavar="STACK=PATH",
+        help="plan of another stack for the cross-datacenter policy (default: render it)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="policy config JSON (as for --policy-pack-config), merged over the facts derived from the plans",
+    )
+    parser.add_argument(
+        "--unknown",
+        action="append",
+        default=[],
+        metavar="TYPE_OR_URN=PATH",
+        help="send this input as unknown, as during a preview (repeatable; globs allowed)",
+    )
+    parser.add_argument(
+        "--preview",
+        action="store_true",
+        help="send every input computed from another resource's id as unknown, as in a "
+        "first `pulumi preview`",
+    )
+    parser.add_argument(
+        "--write-config",
+        type=Path,
+        metavar="FILE",
+        help="also write the merged policy config, for `pulumi preview --policy-pack-config`",
+    )
+    parser.add_argument(
+        "--project", type=Path, default=PROJECT_DIR, help="project folder (default: this checkout)"
+    )
     args = parser.parse_args(argv)
     try:
         specs = tuple(UnknownInput.parse(spec) for spec in args.unknown)
         unknowns = Unknowns(specs, computed_ids=args.preview)
         result = run(
-            args.stack, plan_path=args.plan, peer_plans=args.peer_plan, config_file=args.config,
-            unknowns=unknowns, project=args.project.resolve(), pack=args.project.resolve() / "policies",
+            args.stack,
+            plan_path=args.plan,
+            peer_plans=args.peer_plan,
+            config_file=args.config,
+            unknowns=unknowns,
+            project=args.project.resolve(),
+            pack=args.project.resolve() / "policies",
             write_config=args.write_config,
         )
     except (UsageError, PolicyConfigError, PlanError, PackError, ValueError) as error:

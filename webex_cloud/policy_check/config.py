@@ -28,8 +28,12 @@ from webex_cloud.config.loader import load_catalog
 from webex_cloud.policy_check.analyzer import struct_to_dict
 
 LEVELS: Final = ("advisory", "mandatory", "remediate", "disabled")
-LEVEL_NAMES: Final = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
-                       analyzer_pb2.REMEDIATE: "remediate", analyzer_pb2.DISABLED: "disabled"}
+LEVEL_NAMES: Final = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.REMEDIATE: "remediate",
+    analyzer_pb2.DISABLED: "disabled",
+}
 
 
 class PolicyConfigError(ValueError):
@@ -147,9 +151,11 @@ def reconcile(
     schemas: dict[str, dict[str, Any]] = {}
     for policy in info.policies:
         properties = struct_to_dict(policy.configSchema.properties)
-        schemas[policy.name] = {"type": "object", "properties": properties,
-                                **({"required": list(policy.configSchema.required)}
-                                   if policy.configSchema.required else {})}
+        schemas[policy.name] = {
+            "type": "object",
+            "properties": properties,
+            **({"required": list(policy.configSchema.required)} if policy.configSchema.required else {}),
+        }
         defaults = {k: v["default"] for k, v in properties.items() if isinstance(v, dict) and "default" in v}
         result[policy.name] = (LEVEL_NAMES[policy.enforcementLevel], defaults)
     initial = {

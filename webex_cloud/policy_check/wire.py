@@ -161,7 +161,9 @@ class PlanResources:
         if target is None:
             return None
         return analyzer_pb2.AnalyzerProviderResource(
-            type=target["type"], name=target["name"], urn=target["urn"],
+            type=target["type"],
+            name=target["name"],
+            urn=target["urn"],
             properties=_struct(target.get("inputs", {})),
         )
 
@@ -181,8 +183,11 @@ class PlanResources:
         for resource in self.resources:
             provider = self.provider(resource)
             yield analyzer_pb2.AnalyzeRequest(
-                type=resource["type"], urn=resource["urn"], name=resource["name"],
-                properties=_struct(resource.get("inputs", {})), options=self._options(resource),
+                type=resource["type"],
+                urn=resource["urn"],
+                name=resource["name"],
+                properties=_struct(resource.get("inputs", {})),
+                options=self._options(resource),
                 **({"provider": provider} if provider is not None else {}),
             )
 
@@ -194,15 +199,20 @@ class PlanResources:
             if resource.get("custom") and resource.get("id"):
                 outputs["id"] = UNKNOWN_STRING if self.ids_unknown else resource["id"]
             provider = self.provider(resource)
-            items.append(analyzer_pb2.AnalyzerResource(
-                type=resource["type"], urn=resource["urn"], name=resource["name"],
-                properties=_struct(outputs), options=self._options(resource),
-                parent=str(resource.get("parent", "")),
-                dependencies=list(resource.get("dependencies", [])),
-                propertyDependencies={
-                    key: analyzer_pb2.AnalyzerPropertyDependencies(urns=list(urns))
-                    for key, urns in (resource.get("propertyDependencies") or {}).items()
-                },
-                **({"provider": provider} if provider is not None else {}),
-            ))
+            items.append(
+                analyzer_pb2.AnalyzerResource(
+                    type=resource["type"],
+                    urn=resource["urn"],
+                    name=resource["name"],
+                    properties=_struct(outputs),
+                    options=self._options(resource),
+                    parent=str(resource.get("parent", "")),
+                    dependencies=list(resource.get("dependencies", [])),
+                    propertyDependencies={
+                        key: analyzer_pb2.AnalyzerPropertyDependencies(urns=list(urns))
+                        for key, urns in (resource.get("propertyDependencies") or {}).items()
+                    },
+                    **({"provider": provider} if provider is not None else {}),
+                )
+            )
         return analyzer_pb2.AnalyzeStackRequest(resources=items)
