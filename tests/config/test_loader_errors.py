@@ -243,7 +243,7 @@ CASES = [
         dc1(lambda d: d.update(subnets={"messaging": "10.10.7.0/25"})),
         DC1,
         f"{DCKEY}.subnets.messaging",
-        "a resized subnet is a new subnet",
+        "a resized subnet is a new one",
     ),
     Case(
         "pinned-subnets-overlap",

@@ -63,9 +63,9 @@ def allocate_subnets(
         start = _home_block(name, blocks)
         for step in range(blocks):
             index = (start + step) % blocks
-            units = range(index * units_per_block, (index + 1) * units_per_block)
-            if taken.isdisjoint(units):
-                taken.update(units)
+            block = range(index * units_per_block, (index + 1) * units_per_block)
+            if taken.isdisjoint(block):
+                taken.update(block)
                 result[name] = ipaddress.IPv4Network((base + index * 2 ** (32 - prefix), prefix))
                 break
         else:

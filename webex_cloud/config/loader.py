@@ -340,14 +340,14 @@ def resolve(
             here.append((label, service))
             problems.extend(_check_service(label, service, datacenter))
     for name, pin in sorted(datacenter.subnets.items()):
-        service = next((svc for _, svc in here if svc.name == name), None)
-        if service is not None and pin.prefixlen != service.network.prefix_length:
+        pinned_service = next((svc for _, svc in here if svc.name == name), None)
+        if pinned_service is not None and pin.prefixlen != pinned_service.network.prefix_length:
             problems.append(
                 Problem(
                     stack_file(stack),
                     f"config.{DATACENTER_KEY}.subnets.{name}",
                     f"pinned {pin} is a /{pin.prefixlen} but the catalog asks a "
-                    f"/{service.network.prefix_length}; a resized subnet is a new subnet: update the pin",
+                    f"/{pinned_service.network.prefix_length}; a resized subnet is a new one: update the pin",
                 )
             )
         for other, other_pin in sorted(datacenter.subnets.items()):
