@@ -29,6 +29,8 @@ PROXY_ROLE = "controller"
 """Instance role the policy pack recognises as the controller pair's Nova members."""
 VRRP_PROTOCOL = "112"
 """IP protocol number of VRRP, which keepalived uses to move the VIP between the proxies."""
+SSH_HOSTS_KEY = "sshHosts"
+"""Input (and output) of the ControllerPair component listing each controller's address and pinned host key."""
 FILTER_OPTIONS = {"nova": "filter_scheduler.enabled_filters", "cinder": "scheduler_default_filters"}
 """Option of each fragment that lists the enabled filters (what the health check expects loaded)."""
 
@@ -136,8 +138,14 @@ class ControllerPair(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ControllerPairArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("webex:controller:ControllerPair", name, None, opts)
         plane = args.plane
+        # The controllers the deploy connects to, with their pinned SSH host keys ("" when unset). Public
+        # keys, not secrets: the rollout's own `connection` is always a secret (pulumi-command makes it
+        # one), so this is where the policy pack (controller-ssh-host-keys) and the plan can see them.
+        ssh_hosts = [
+            {"name": h.name, "address": str(h.address), "hostKey": h.host_key or ""} for h in plane.hosts
+        ]
+        super().__init__("webex:controller:ControllerPair", name, {SSH_HOSTS_KEY: ssh_hosts}, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         network = openstack.networking.get_network_output(name=plane.management.network, opts=invoke)
@@ -164,6 +172,7 @@ class ControllerPair(pulumi.ComponentResource):
                 "release_id": args.release.release_id,
                 "wheel_sha256": args.release.wheel.sha256,
                 "rollouts": [c.id for c in self.rollouts],
+                SSH_HOSTS_KEY: ssh_hosts,
             }
         )
 
