@@ -30,7 +30,7 @@ PROXY_ROLE = "controller"
 VRRP_PROTOCOL = "112"
 """IP protocol number of VRRP, which keepalived uses to move the VIP between the proxies."""
 SSH_HOSTS_KEY = "sshHosts"
-"""Input (and output) of the ControllerPair component listing each controller's address and pinned host key."""
+"""Input (and output) of the ControllerPair component: each controller's address and pinned host key."""
 FILTER_OPTIONS = {"nova": "filter_scheduler.enabled_filters", "cinder": "scheduler_default_filters"}
 """Option of each fragment that lists the enabled filters (what the health check expects loaded)."""
 

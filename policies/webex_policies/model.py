@@ -15,6 +15,10 @@ PORT: Final = "openstack:networking/port:Port"
 LOAD_BALANCER: Final = "openstack:loadbalancer/loadBalancer:LoadBalancer"
 LB_MEMBER: Final = "openstack:loadbalancer/member:Member"
 LB_MEMBERS: Final = "openstack:loadbalancer/members:Members"
+REMOTE_COMMAND: Final = "command:remote:Command"
+CONTROLLER_PAIR: Final = "webex:controller:ControllerPair"
+"""The controller pair component (components/controller.py); its ``sshHosts`` lists each controller's
+address and pinned SSH host key (empty when unset)."""
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,13 @@ from pulumi_policy import (
 
 from webex_policies import inventory, resource_rules, stack_rules
 from webex_policies.model import (
+    CONTROLLER_PAIR,
     INSTANCE,
     LB_MEMBER,
     LB_MEMBERS,
     LOAD_BALANCER,
     PORT,
+    REMOTE_COMMAND,
     SEC_GROUP_RULE,
     SERVER_GROUP,
     SUBNET,
@@ -253,6 +255,14 @@ def policies() -> list[Policy]:
             "so that losing one host never stops the API or the schedulers.",
             [INSTANCE, SERVER_GROUP, LOAD_BALANCER, PORT, LB_MEMBER, LB_MEMBERS], _controller_pair,
             mandatory, ControllerPairParams,
+        ),
+        stack_policy(
+            "controller-ssh-host-keys",
+            "The deploy logs in to each controller over SSH and runs the filter rollout there with sudo as "
+            "root: each controller's SSH host key must be pinned (controllers.hosts[n].host_key in the "
+            "stack config), or the connection trusts whatever answers at its address.",
+            [CONTROLLER_PAIR, REMOTE_COMMAND], lambda rs, _p: stack_rules.controller_ssh_host_keys(rs),
+            advisory,
         ),
         stack_policy(
             "pods-fit-host-inventory",

@@ -14,10 +14,12 @@ from typing import Any
 from webex_policies import inventory
 from webex_policies.inventory import StackView
 from webex_policies.model import (
+    CONTROLLER_PAIR,
     LB_MEMBER,
     LB_MEMBERS,
     LOAD_BALANCER,
     PORT,
+    REMOTE_COMMAND,
     SERVER_GROUP,
     SUBNET,
     Resource,
@@ -337,3 +339,64 @@ def same_shape_across_datacenters(view: StackView, params: CrossDatacenterParams
                                 f"{'; '.join(diffs)}", anchor))
     return out
 
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def controller_ssh_host_keys(resources: Sequence[Resource]) -> list[Violation]:
+    """The deploy connects to each controller over SSH and runs the deploy script there with sudo as
+    root: without a pinned host key it trusts whatever answers at the address.
+
+    Judged from the remote commands' ``connection`` where it is readable (in a real preview the
+    policy SDK hands secret values over in plain) and otherwise from the controller pair component's
+    ``sshHosts`` (the offline plan, where the always-secret connection is redacted). One finding per
+    controller address; unknown values prove nothing.
+    """
+    pairs = [r for r in resources if r.type == CONTROLLER_PAIR]
+    commands = [r for r in resources if r.type == REMOTE_COMMAND]
+    if not pairs and not commands:
+        raise NotApplicable("no controller pair and no remote command in this stack: no SSH deploy to judge")
+    declared: dict[str, tuple[int, str, str]] = {}  # address -> (index in hosts, name, pair urn)
+    for pair in pairs:
+        hosts = pair.props.get("sshHosts")
+        if isinstance(hosts, list):
+            for index, host in enumerate(hosts):
+                address = get_path(host, "address")
+                if _text(address):
+                    declared.setdefault(address, (index, str(get_path(host, "name") or address), pair.urn))
+    missing: dict[str, str] = {}  # address -> urn to report on
+    judged: set[str] = set()
+    for command in commands:
+        connection = command.props.get("connection")
+        host, key = get_path(connection, "host"), get_path(connection, "hostKey")
+        if not isinstance(connection, dict) or not _text(host) or not known(key) or host in judged:
+            continue  # redacted (a secret the plan could not see) or unknown
+        judged.add(host)
+        if not _text(key):
+            missing[host] = declared[host][2] if host in declared else command.urn
+    for pair in pairs:
+        hosts = pair.props.get("sshHosts")
+        for host in hosts if isinstance(hosts, list) else []:
+            address, key = get_path(host, "address"), get_path(host, "hostKey")
+            if not _text(address) or not known(key) or address in judged:
+                continue
+            judged.add(address)
+            if not _text(key):
+                missing[address] = pair.urn
+    out: list[Violation] = []
+    for address, urn in sorted(missing.items()):
+        index, name, _ = declared.get(address, (-1, address, urn))
+        field = f"controllers.hosts[{index}].host_key" if index >= 0 else "controllers.hosts[<n>].host_key"
+        parts = urn.split(":", 3)  # urn:pulumi:<stack>::<project>::...
+        stack = parts[2] if len(parts) > 3 and parts[2] else "<stack>"
+        out.append((
+            f"controller {name} ({address}): the deploy's SSH connection pins no host key, so it trusts "
+            f"whatever answers at {address} and runs the deploy script there with sudo as root; set "
+            f"{field} in stacks/Pulumi.{stack}.yaml (key webex-cloud:datacenter) to the "
+            f"node's public host key, e.g. the output of `ssh-keyscan -t ed25519 {address}` checked "
+            "against /etc/ssh/ssh_host_ed25519_key.pub on the node itself",
+            urn,
+        ))
+    return out

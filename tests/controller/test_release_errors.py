@@ -49,7 +49,7 @@ def test_a_broken_filter_source_registers_nothing_and_reads_cleanly(
     with pytest.raises(CatalogError) as caught:
         capture.run_program(REPO, "dc1")
     message = str(caught.value)
-    assert "the scheduler-filter release could not be built; nothing was registered or changed" in message
+    assert "the scheduler-filter release could not be built, nothing was registered or changed: " in message
     assert f"{broken_filters / 'pyproject.toml'}: not valid TOML" in message
     assert "Traceback" not in message
     (monitor,) = monitors

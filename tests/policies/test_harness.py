@@ -33,8 +33,29 @@ def checker() -> Iterator[PolicyChecker]:
         yield running
 
 
+def host_key(address: str) -> str:
+    return f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestOnly{address.replace('.', '')} root@{address}"
+
+
+def pin_host_keys(project: ProjectCopy) -> None:
+    """Set every controller's SSH host key in the copy's stack files, as operators are asked to
+    (the example stacks leave them unset: controller-ssh-host-keys reports that, see below)."""
+    for stack in ("dc1", "dc2"):
+        project.edit_datacenter(
+            stack, lambda dc: [h.update(host_key=host_key(h["address"])) for h in dc["controllers"]["hosts"]]
+        )
+
+
 @pytest.fixture(scope="session")
-def example() -> dict[str, Plan]:
+def example(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Plan]:
+    """The example stacks with pinned controller host keys: they pass every policy."""
+    project = ProjectCopy(tmp_path_factory.mktemp("example") / "project")
+    return render(project)
+
+
+@pytest.fixture(scope="session")
+def unpinned() -> dict[str, Plan]:
+    """The example stacks exactly as committed (no controller host key set)."""
     return {stack: render_plan(stack, project_dir=REPO) for stack in ("dc1", "dc2")}
 
 
@@ -49,6 +70,7 @@ def check(checker: PolicyChecker, plans: dict[str, Plan], stack: str = "dc1", **
 
 
 def render(project: ProjectCopy) -> dict[str, Plan]:
+    pin_host_keys(project)
     return {stack: render_plan(stack, project_dir=project.root) for stack in ("dc1", "dc2")}
 
 
@@ -75,9 +97,10 @@ def test_pack_announces_every_policy_with_level_schema_and_description(checker: 
     info = checker.info
     assert info.name == "webex-cloud-policies" and info.supportsConfig
     levels = {p.name: p.enforcementLevel for p in info.policies}
-    assert len(levels) == 15
+    assert len(levels) == 16
     assert all(len(p.description) > 60 for p in info.policies)
-    assert levels["required-metadata"] == 0  # advisory; every other policy blocks
+    # advisory; every other policy blocks
+    assert levels["required-metadata"] == 0 and levels["controller-ssh-host-keys"] == 0
     assert sum(1 for level in levels.values() if level == 1) == 14
 
 
@@ -90,6 +113,35 @@ def test_example_stacks_pass_with_no_violation(
     assert run.passed
     assert run.not_applicable == []  # every policy has something to judge, the controller pair too
     assert run.resources == len(example[stack]["resources"])
+
+
+@pytest.mark.parametrize("stack", ["dc1", "dc2"])
+def test_unpinned_controller_host_keys_are_an_advisory_finding_per_controller(
+    checker: PolicyChecker, unpinned: dict[str, Plan], stack: str
+) -> None:
+    """The committed stacks set no host_key: the deploy (sudo as root) would trust any host key."""
+    run = check(checker, unpinned, stack)
+    messages = only(run, "controller-ssh-host-keys")
+    assert run.passed and len(run.advisory) == 2  # reported, does not block
+    hosts = read_stack_config(REPO, stack)[DATACENTER_KEY]["controllers"]["hosts"]  # type: ignore[index]
+    for index, host in enumerate(hosts):
+        (message,) = [m for m in messages if f"({host['address']})" in m]
+        assert f"[{stack}-controllers]" in message  # reported on the controller pair
+        name, address = host["name"], host["address"]
+        assert f"controller {name} ({address}): the deploy's SSH connection pins no host key" in message
+        assert f"set controllers.hosts[{index}].host_key in stacks/Pulumi.{stack}.yaml" in message
+        assert f"ssh-keyscan -t ed25519 {host['address']}" in message
+
+
+def test_one_pinned_controller_leaves_one_finding(
+    checker: PolicyChecker, project: ProjectCopy
+) -> None:
+    project.edit_datacenter(
+        "dc1", lambda dc: dc["controllers"]["hosts"][0].update(host_key=host_key("10.250.1.11"))
+    )
+    plans = {stack: render_plan(stack, project_dir=project.root) for stack in ("dc1", "dc2")}
+    [message] = only(check(checker, plans, "dc1", project_dir=project.root), "controller-ssh-host-keys")
+    assert "controller dc1-ctl-02 (10.250.1.12)" in message and "controllers.hosts[1].host_key" in message
 
 
 # --- failing cases from the catalog and the stack config ----------------------------------------
@@ -126,6 +178,7 @@ def test_datacenters_that_drift_apart_are_refused(
 ) -> None:
     # The pull request grows messaging in the catalog; dc2 still runs what main deployed.
     project.edit("catalog/messaging.yaml", lambda doc: doc["pods"].update(count=4))
+    pin_host_keys(project)
     plans = {"dc1": render_plan("dc1", project_dir=project.root), "dc2": example["dc2"]}
     [message] = only(check(checker, plans, project_dir=project.root), "cross-datacenter-same-shape")
     assert "service messaging differs between dc1 and dc2: 4 pods here, 3 there" in message

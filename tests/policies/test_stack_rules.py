@@ -8,10 +8,12 @@ import pytest
 from webex_policies import inventory
 from webex_policies import stack_rules as rules
 from webex_policies.model import (
+    CONTROLLER_PAIR,
     INSTANCE,
     LB_MEMBERS,
     LOAD_BALANCER,
     PORT,
+    REMOTE_COMMAND,
     SERVER_GROUP,
     SUBNET,
     VOLUME,
@@ -410,3 +412,61 @@ class TestSameShapeAcrossDatacenters:
         assert parsed is not None
         assert parsed.peers["dc2"]["m"] == shape(3, {"a": 6}, {"g": 3})
         assert parsed.restricted == {"gw": frozenset({"dc1"})}
+
+
+# --- controller SSH host keys ---------------------------------------------------------------------
+
+PAIR_URN = (
+    "urn:pulumi:dc1::webex-cloud::webex:datacenter:Datacenter$webex:controller:ControllerPair::dc1-controllers"
+)
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIexample"
+
+
+def pair(*hosts: tuple[str, str, Any]) -> Resource:
+    ssh_hosts = [{"name": n, "address": a, "hostKey": k} for n, a, k in hosts]
+    return Resource(CONTROLLER_PAIR, PAIR_URN, "dc1-controllers", {"sshHosts": ssh_hosts})
+
+
+def rollout(host: str, connection: Any = None, key: Any = "") -> Resource:
+    if connection is None:
+        connection = {"host": host, "port": 22, "user": "deploy", "hostKey": key}
+    return Resource(
+        REMOTE_COMMAND, urn(REMOTE_COMMAND, f"rollout-{host}"), f"rollout-{host}", {"connection": connection}
+    )
+
+
+def test_unpinned_controllers_are_reported_once_each_with_the_field_to_set() -> None:
+    resources = [
+        pair(("ctl-1", "10.250.1.11", ""), ("ctl-2", "10.250.1.12", KEY)),
+        rollout("10.250.1.11", "[secret]"),  # the offline plan: the connection is redacted
+        rollout("10.250.1.12", "[secret]"),
+    ]
+    [(message, where)] = rules.controller_ssh_host_keys(resources)
+    assert where == PAIR_URN
+    assert message.startswith("controller ctl-1 (10.250.1.11): the deploy's SSH connection pins no host key")
+    assert "set controllers.hosts[0].host_key in stacks/Pulumi.dc1.yaml" in message
+
+
+def test_a_readable_connection_is_judged_first() -> None:
+    """In a real preview the SDK hands the secret connection over in plain: it is what the deploy uses."""
+    resources = [
+        pair(("ctl-1", "10.250.1.11", KEY), ("ctl-2", "10.250.1.12", KEY)),
+        rollout("10.250.1.11", key=None),
+        rollout("10.250.1.12", key=KEY),
+    ]
+    [(message, where)] = rules.controller_ssh_host_keys(resources)
+    assert "controller ctl-1 (10.250.1.11)" in message and where == PAIR_URN
+    # Without the component, the command itself is reported.
+    [(_, where)] = rules.controller_ssh_host_keys(resources[1:])
+    assert where == urn(REMOTE_COMMAND, "rollout-10.250.1.11")
+
+
+def test_pinned_or_unknown_host_keys_report_nothing() -> None:
+    pinned = pair(("ctl-1", "10.250.1.11", KEY), ("ctl-2", "10.250.1.12", U))
+    assert rules.controller_ssh_host_keys([pinned]) == []
+    assert rules.controller_ssh_host_keys([rollout("10.250.1.11", U), pair(("c", "10.250.1.11", U))]) == []
+
+
+def test_no_controller_pair_is_not_applicable() -> None:
+    with pytest.raises(rules.NotApplicable):
+        rules.controller_ssh_host_keys([])

@@ -82,9 +82,7 @@ def build_release(source: Path | None = None, wheel_dir: Path | None = None) -> 
 
 
 def _explain(problem: str) -> str:
-    return (
-        f"the scheduler-filter release could not be built; nothing was registered or changed:\n  - {problem}"
-    )
+    return f"the scheduler-filter release could not be built, nothing was registered or changed: {problem}"
 
 
 def main() -> None:
