@@ -133,9 +133,7 @@ def test_unpinned_controller_host_keys_are_an_advisory_finding_per_controller(
         assert f"ssh-keyscan -t ed25519 {host['address']}" in message
 
 
-def test_one_pinned_controller_leaves_one_finding(
-    checker: PolicyChecker, project: ProjectCopy
-) -> None:
+def test_one_pinned_controller_leaves_one_finding(checker: PolicyChecker, project: ProjectCopy) -> None:
     project.edit_datacenter(
         "dc1", lambda dc: dc["controllers"]["hosts"][0].update(host_key=host_key("10.250.1.11"))
     )
@@ -157,7 +155,7 @@ def test_ssh_open_to_any_source_is_refused(checker: PolicyChecker, project: Proj
     run = check(checker, render(project), project_dir=project.root)
     messages = only(run, "no-admin-port-open-to-world")
     assert len(messages) == 2  # one rule per source prefix: 0.0.0.0/0 and ::/0
-    assert "tcp/22" in messages[0] and "messaging-ingress-4" in messages[0]
+    assert "tcp/22" in messages[0] and "messaging-tcp-22-from-0.0.0.0_0" in messages[0]
     assert not run.passed
 
 
@@ -244,7 +242,9 @@ def test_more_replicas_than_failure_domains_is_refused(
 def test_more_pods_than_hosts_is_refused(
     checker: PolicyChecker, project: ProjectCopy, example: dict[str, Plan]
 ) -> None:
-    plan = facts_from_edited_stack(project, example["dc1"], lambda dc: dc.update(hosts=dc["hosts"][:3]))
+    plan = facts_from_edited_stack(
+        project, example["dc1"], lambda dc: dc.update(hosts=[*dc["hosts"][:2], dc["hosts"][4]])
+    )
     [message] = only(check(checker, {"dc1": plan, "dc2": example["dc2"]}), "pods-fit-host-inventory")
     assert "service meetings-media has 4 pods but the datacenter has 3 compute hosts" in message
 
@@ -457,7 +457,9 @@ def test_unknown_membership_still_lets_a_certain_excess_through(
     checker: PolicyChecker, project: ProjectCopy, example: dict[str, Plan]
 ) -> None:
     # Unknown pods can only add members: 4 known pods on 3 hosts is a violation whatever they are.
-    plan = facts_from_edited_stack(project, example["dc1"], lambda dc: dc.update(hosts=dc["hosts"][:3]))
+    plan = facts_from_edited_stack(
+        project, example["dc1"], lambda dc: dc.update(hosts=[*dc["hosts"][:2], dc["hosts"][4]])
+    )
     unknown = Unknowns((UnknownInput.parse("*messaging-pod-0-*=metadata.pod"),))
     run = check(checker, {"dc1": plan, "dc2": example["dc2"]}, unknowns=unknown)
     assert [v.policy for v in run.violations] == ["pods-fit-host-inventory"]
@@ -485,7 +487,9 @@ def test_command_fails_on_a_mandatory_violation_and_writes_the_config(
         == 1
     )
     out = capsys.readouterr().out
-    assert "FAILED" in out and "MANDATORY no-admin-port-open-to-world  [messaging-ingress-4]" in out
+    assert (
+        "FAILED" in out and "MANDATORY no-admin-port-open-to-world  [messaging-tcp-3389-from-0.0.0.0_0]" in out
+    )
     config = json.loads(written.read_text())
     assert config["pods-fit-host-inventory"] == {"enforcementLevel": "mandatory", "hosts": 8}
     assert config["cross-datacenter-same-shape"]["serviceDatacenters"] == {"telepresence-gateway": ["dc1"]}
