@@ -132,7 +132,10 @@ class Deployment:
     profiles: list[Path]
     fragments: dict[str, Path]
     good: BuiltWheel | None = None
-    """The wheel this deployment rolled out successfully (what ``leave_as_found`` rolls back)."""
+    """The wheel this deployment rolled out successfully."""
+    rolled: set[str] = field(default_factory=set)
+    """sha256 of every wheel a roll was started with: a roll that stopped half-way leaves one
+    controller on it, and ``leave_as_found`` must roll that one back too."""
     timings: dict[str, float] = field(default_factory=dict)
 
     def script(self, *args: str) -> Roll:
@@ -151,6 +154,7 @@ class Deployment:
 
     def roll(self, wheel: BuiltWheel, fragments: dict[str, Path] | None = None) -> Roll:
         """The driver mode: each controller in turn, stopping at the first failure."""
+        self.rolled.add(wheel.sha256)
         argv = ["roll", "--wheel", str(wheel.path), "--sha256", wheel.sha256]
         for profile in self.profiles:
             argv += ["--profile", str(profile)]
@@ -161,13 +165,11 @@ class Deployment:
     def leave_as_found(self) -> None:
         """Roll back the controllers this deployment deployed to, so that the environment's other users
         find the schedulers as they were (the release before ours is each controller's ``previous``)."""
-        if self.good is None:
-            return
         ours = [
             profile
             for profile, controller in zip(self.profiles, CONTROLLERS, strict=True)
             if state_of(controller).current
-            and json.loads(state_of(controller).current)["wheel_sha256"] == self.good.sha256
+            and json.loads(state_of(controller).current)["wheel_sha256"] in self.rolled
         ]
         if ours:
             result = self.script("rollback", *[arg for p in ours for arg in ("--profile", str(p))])

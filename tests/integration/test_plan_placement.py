@@ -44,9 +44,9 @@ group's replicas apart. What the stock run breaks is not fixed: Nova's RAM weigh
 all services, not the pods of one, so with the services created concurrently a pod often lands on the
 host its sibling took because the other services loaded the other host of the zone, or not, depending
 on timing; Cinder's capacity weigher (the fake backends report infinite capacity) sends replicas wherever
-it points. Measured in two runs: 1 and 3 services with two pods on one host; replicas over both domains
-the first time (only the pigeonhole breaches below), every replica on storage-b@b3 the second (the two of
-search-index too). One thing is certain: a group with more replicas than the loopback has failure
+it points. Measured in three runs: 1, 3 and 2 services with two pods on one host; replicas over both
+domains the first time (only the pigeonhole breaches below), every replica on storage-b@b3 the other two
+(the two of search-index too). One thing is certain: a group with more replicas than the loopback has failure
 domains (``messages``, ``recordings``: 3 replicas, 2 domains) gets all of them placed, so two share a
 domain. The run as a whole is asserted to break the rules (and those groups to be among the breaches);
 every breach is printed (``-s``).

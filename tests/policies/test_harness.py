@@ -488,7 +488,8 @@ def test_command_fails_on_a_mandatory_violation_and_writes_the_config(
     )
     out = capsys.readouterr().out
     assert (
-        "FAILED" in out and "MANDATORY no-admin-port-open-to-world  [messaging-tcp-3389-from-0.0.0.0_0]" in out
+        "FAILED" in out
+        and "MANDATORY no-admin-port-open-to-world  [messaging-tcp-3389-from-0.0.0.0_0]" in out
     )
     config = json.loads(written.read_text())
     assert config["pods-fit-host-inventory"] == {"enforcementLevel": "mandatory", "hosts": 8}
