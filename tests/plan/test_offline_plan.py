@@ -27,6 +27,17 @@ PORT = "openstack:networking/port:Port"
 RULE = "openstack:networking/secGroupRule:SecGroupRule"
 
 
+def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
+    """The plan command as a user runs it, in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "webex_cloud", "plan", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 @cache
 def plan(stack: str) -> dict[str, Any]:
     return render_plan(stack, project_dir=REPO)
@@ -220,13 +231,7 @@ def test_invalid_catalog_registers_nothing(project: ProjectCopy) -> None:
 
 
 def test_plan_command_writes_json_and_summary(tmp_path: Any) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "webex_cloud", "plan", "--stack", "dc2", "--out", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_plan("--stack", "dc2", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "messaging" in result.stdout and "messages x3" in result.stdout
     assert json.loads((tmp_path / "dc2.json").read_text())["stack"] == "dc2"
@@ -234,13 +239,7 @@ def test_plan_command_writes_json_and_summary(tmp_path: Any) -> None:
 
 def test_plan_command_reports_bad_input_without_traceback(project: ProjectCopy) -> None:
     project.edit("catalog/messaging.yaml", lambda d: d["pods"]["members"][1].update(count=-1))
-    result = subprocess.run(
-        [sys.executable, "-m", "webex_cloud", "plan", "--project", str(project.root)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_plan("--project", str(project.root))
     assert result.returncode == 1
     assert "catalog/messaging.yaml: pods.members[1].count" in result.stderr
     assert "Traceback" not in result.stderr
@@ -256,25 +255,13 @@ def test_pods_spread_over_availability_zones() -> None:
 
 def test_one_invalid_stack_writes_no_plan_at_all(project: ProjectCopy) -> None:
     project.edit_datacenter("dc2", lambda d: d.update(cidr_pool="10.20.0.0/30", subnets={}))
-    result = subprocess.run(
-        [sys.executable, "-m", "webex_cloud", "plan", "--project", str(project.root)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_plan("--project", str(project.root))
     assert result.returncode == 1
     assert "dc2: invalid configuration" in result.stderr
     assert not (project.root / "build").exists()
 
 
 def test_plan_without_stacks_is_an_error(tmp_path: Any) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "webex_cloud", "plan", "--project", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_plan("--project", str(tmp_path))
     assert result.returncode == 2
     assert "no stack config" in result.stderr
