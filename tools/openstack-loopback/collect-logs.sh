@@ -7,6 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 dest=${1:?usage: collect-logs.sh DEST}
 mkdir -p "$dest"
+dest=$(cd "$dest" && pwd)  # absolute: the config copy below runs from another directory
 [[ -d $LOG ]] && cp -r "$LOG" "$dest/log"
 [[ -d $ETC ]] && cp -r "$ETC" "$dest/etc"
 # The controllers' config dirs, without the installed wheels.
