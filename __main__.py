@@ -18,7 +18,9 @@ try:
     deployment = load_deployment(PROJECT_DIR, pulumi.get_stack(), pulumi.Config().get_object("datacenter"))
     dc = deployment.datacenter
     check_api_sources(dc.name, dc.controllers, dc.sources)
-    release = build_release()
+    release = build_release(
+        nova_filters=dc.controllers.deploy.nova_filters, cinder_filters=dc.controllers.deploy.cinder_filters
+    )
 except (CatalogError, ReleaseBuildError) as error:
     # RunError ends the program with the message alone: the problems, not a traceback.
     raise pulumi.RunError(str(error)) from None

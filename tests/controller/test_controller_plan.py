@@ -231,3 +231,17 @@ def test_a_dual_stack_api_source_grants_its_ipv4_prefixes(project: ProjectCopy) 
     assert {r["ethertype"] for r in rules} == {"IPv4"}
     assert sorted({r["remoteIpPrefix"] for r in rules}) == ["0.0.0.0/0", "10.250.1.0/24"]
     assert len(rules) == 2 * 6
+
+
+def test_the_rollout_keeps_the_sites_own_filters(project: ProjectCopy) -> None:
+    """A site that runs more filters than the upstream defaults (e.g. PCI passthrough for media
+    servers) keeps them: the fragment is its list plus ours, never the defaults instead."""
+    site = ["ComputeFilter", "PciPassthroughFilter", "ServerGroupAffinityFilter"]
+    project.edit_datacenter(
+        "dc1", lambda dc: dc["controllers"].setdefault("deploy", {}).update(nova_filters=site)
+    )
+    plan = render_plan("dc1", project_dir=project.root)
+    nova = next(r for r in plan["resources"] if r["name"] == "dc1-controllers-dc1-ctl-01-fragment-nova")
+    text = nova["inputs"]["source"]["text"]
+    assert "enabled_filters = ComputeFilter,PciPassthroughFilter,ServerGroupAffinityFilter," in text
+    assert text.rstrip().endswith("SiblingPodAntiAffinityFilter")

@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from webex_scheduler_filters import render
 
 MAX_ROLE_COUNT = 16
 """Instances of one role in one pod at most: each (pod, role) owns that many addresses."""
@@ -201,6 +202,10 @@ def _systemd_unit(service: str, fragment: str) -> SchedulerUnit:
 
 
 class ControllerDeploy(StrictModel):
+    nova_filters: list[OpenStackName] = Field(default=list(render.NOVA_DEFAULT_FILTERS), min_length=1)
+    """nova-scheduler's ``enabled_filters`` besides ours: keep the site's own list here (default: Nova's)."""
+    cinder_filters: list[OpenStackName] = Field(default=list(render.CINDER_DEFAULT_FILTERS), min_length=1)
+    """cinder-scheduler's ``scheduler_default_filters`` besides ours (default: Cinder's)."""
     python: AbsolutePath = "/usr/bin/python3"
     """The schedulers' Python interpreter (runs the deploy script and the import check)."""
     site_dir: AbsolutePath = "/opt/webex-scheduler-filters/site"

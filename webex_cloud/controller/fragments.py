@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from webex_scheduler_filters import render
 
 
-def render_fragments() -> dict[str, str]:
+def render_fragments(
+    nova_filters: Sequence[str] = render.NOVA_DEFAULT_FILTERS,
+    cinder_filters: Sequence[str] = render.CINDER_DEFAULT_FILTERS,
+) -> dict[str, str]:
     """Fragment name -> content: ``nova`` for nova-scheduler, ``cinder`` for cinder-scheduler.
 
-    Nova's and Cinder's default filter lists plus ours, as the distribution orders them.
+    The site's own filter lists (default: Nova's and Cinder's defaults) plus ours, as the
+    distribution orders them: a rollout adds our filters and takes none of the site's away.
     """
-    return {"nova": render.nova_scheduler_conf(), "cinder": render.cinder_scheduler_conf()}
+    return {
+        "nova": render.nova_scheduler_conf(nova_filters),
+        "cinder": render.cinder_scheduler_conf(cinder_filters),
+    }

@@ -4,9 +4,11 @@ the deploy script, each with the sha256 that triggers a rollout when (and only w
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from webex_scheduler_filters import render
 
 from webex_cloud.controller.fragments import render_fragments
 from webex_cloud.controller.wheel import BuiltWheel, WheelBuildError, build_wheel
@@ -58,7 +60,12 @@ class ReleaseBuildError(Exception):
     was deployed (the program builds the release before it registers any resource)."""
 
 
-def build_release(source: Path | None = None, wheel_dir: Path | None = None) -> FilterRelease:
+def build_release(
+    source: Path | None = None,
+    wheel_dir: Path | None = None,
+    nova_filters: Sequence[str] = render.NOVA_DEFAULT_FILTERS,
+    cinder_filters: Sequence[str] = render.CINDER_DEFAULT_FILTERS,
+) -> FilterRelease:
     """Build the wheel from ``source`` (default: :data:`FILTERS_SOURCE`) into ``wheel_dir`` (default:
     :data:`WHEEL_DIR`) and render the fragments; deterministic for a given source.
 
@@ -76,7 +83,7 @@ def build_release(source: Path | None = None, wheel_dir: Path | None = None) -> 
         raise ReleaseBuildError(_explain(problem)) from error
     return FilterRelease(
         wheel=wheel,
-        fragments=render_fragments(),
+        fragments=render_fragments(nova_filters, cinder_filters),
         deploy_script=DEPLOY_SCRIPT,
     )
 
