@@ -21,7 +21,7 @@ def _service(index: int) -> dict[str, Any]:
         "name": f"svc-{index:04d}",
         "owner": f"team-{index % 17}",
         "network": {
-            "prefix_length": 26,
+            "prefix_length": 25,
             "ingress": [
                 {"protocol": "tcp", "ports": 443, "source": "any"},
                 {"protocol": "tcp", "ports": 22, "source": "ops"},
