@@ -143,11 +143,15 @@ def main() -> None:
                 part = first_services(plan, fraction)
                 request = PlanResources.of(part).stack_request()
                 # CPU time of the pack process: the scaling, without the other load on a shared machine.
-                seconds, _ = best_of(args.repeat, partial(checker.session.analyze_stack, request),
-                                     cpu_clock(checker.session.pid))
+                seconds, _ = best_of(
+                    args.repeat,
+                    partial(checker.session.analyze_stack, request),
+                    cpu_clock(checker.session.pid),
+                )
                 config = checker.config_for(part, {"dc2": part})
-                rules_s, found = best_of(max(args.repeat, 5), stack_rules_in_process(part, config),
-                                         time.process_time)
+                rules_s, found = best_of(
+                    max(args.repeat, 5), stack_rules_in_process(part, config), time.process_time
+                )
                 assert found == 0
                 scaling.append((len(part["resources"]), seconds, rules_s))
     report(size, render_s, startup_s, policy_s, run, scaling)
@@ -164,18 +168,24 @@ def report(
     assert run.violations == [], "the generated catalog is expected to pass every policy"
     for label, seconds in (("offline plan render  ", render_s), ("policy pack (harness)", policy_s)):
         print(f"{label} : {size:>6} resources in {seconds:7.2f} s ({seconds / size * 1e6:5.0f} us/resource)")
-    print(f"    configure {run.seconds['configure']:.2f} s, Analyze x{size} {run.seconds['analyze']:.2f} s, "
-          f"AnalyzeStack {run.seconds['analyze_stack']:.2f} s; pack start-up {startup_s:.2f} s (once)")
+    print(
+        f"    configure {run.seconds['configure']:.2f} s, Analyze x{size} {run.seconds['analyze']:.2f} s, "
+        f"AnalyzeStack {run.seconds['analyze_stack']:.2f} s; pack start-up {startup_s:.2f} s (once)"
+    )
     print(f"ratio policies/render : {policy_s / render_s:.2f}  (target <= 2)")
     print("stack policies by stack size, CPU time: AnalyzeStack in the pack | the 7 rules alone, in process")
     for count, seconds, rules_s in scaling:
-        print(f"    {count:>6} resources: {seconds:6.2f} s ({seconds / count * 1e6:5.0f} us/resource) | "
-              f"{rules_s:5.2f} s ({rules_s / count * 1e6:4.0f} us/resource)")
+        print(
+            f"    {count:>6} resources: {seconds:6.2f} s ({seconds / count * 1e6:5.0f} us/resource) | "
+            f"{rules_s:5.2f} s ({rules_s / count * 1e6:4.0f} us/resource)"
+        )
     sizes = [n for n, _, _ in scaling]
     harness_k = exponent(sizes, [s for _, s, _ in scaling])
     rules_k = exponent(sizes, [r for _, _, r in scaling])
-    print(f"    time ~ resources^k: k = {harness_k:.2f} through the harness, {rules_k:.2f} for the rules "
-          "alone (1 is linear, 2 quadratic)")
+    print(
+        f"    time ~ resources^k: k = {harness_k:.2f} through the harness, {rules_k:.2f} for the rules "
+        "alone (1 is linear, 2 quadratic)"
+    )
 
 
 def exponent(sizes: list[int], seconds: list[float]) -> float:

@@ -55,8 +55,17 @@ def _datacenter(hosts: int) -> dict[str, Any]:
         ],
         "controllers": {
             "hosts": [
-                {"name": "ctl-1", "address": "192.168.1.11"},
-                {"name": "ctl-2", "address": "192.168.1.12"},
+                # Pinned host keys: the generated stack is meant to pass every policy.
+                {
+                    "name": "ctl-1",
+                    "address": "192.168.1.11",
+                    "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBench1",
+                },
+                {
+                    "name": "ctl-2",
+                    "address": "192.168.1.12",
+                    "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBench2",
+                },
             ],
             "vip": "192.168.1.10",
             "management": {"network": "mgmt", "subnet": "mgmt-v4", "cidr": "192.168.1.0/24"},
