@@ -4,12 +4,14 @@ from pathlib import Path
 
 import pulumi
 
-from components.datacenter import Datacenter, DatacenterArgs
+from webex_cloud.components.datacenter import Datacenter, DatacenterArgs
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.controller.front import check_api_sources
 from webex_cloud.controller.release import ReleaseBuildError, build_release
 
+# The project this program belongs to is the folder it is in (the CLI runs it there; the offline plan
+# runs copies of it in other project folders).
 PROJECT_DIR = Path(__file__).resolve().parent
 
 # Everything that can fail on input is done before the first resource is registered, so that a bad

@@ -37,9 +37,9 @@ from pulumi_policy import (
 )
 
 from benchmarks.generated_project import generate_project
+from webex_cloud.paths import PACK_DIR
 from webex_cloud.plan.document import render_plan
-from webex_cloud.policy_check.check import PACK_DIR, PolicyChecker, PolicyRun
-from webex_cloud.policy_check.config import pack_module
+from webex_cloud.policy_check.check import PolicyChecker, PolicyRun
 from webex_cloud.policy_check.wire import PlanResources
 
 T = TypeVar("T")
@@ -87,7 +87,6 @@ def stack_rules_in_process(
     plan: dict[str, Any], config: dict[str, tuple[str, dict[str, Any]]]
 ) -> Callable[[], int]:
     """The pack's stack policies called directly (no gRPC, no SDK deserialization): our rules' own cost."""
-    pack_module(PACK_DIR)  # the pack is a folder program: this puts it on sys.path
     from webex_policies.pack import policies
 
     by_urn: dict[str, PolicyResource] = {}

@@ -6,6 +6,7 @@ Only wiring here; the rules live in webex_policies (see docs/policies.md).
 import gc
 
 from pulumi_policy import EnforcementLevel, PolicyPack
+
 from webex_policies.pack import PACK_NAME, policies
 
 # The SDK turns each request's properties into fresh dicts and proxies for every policy: millions of

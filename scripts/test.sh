@@ -10,5 +10,6 @@ if [ "${WEBEX_FAST_TESTS:-0}" != "1" ]; then
   bash tools/openstack-loopback/up.sh
 fi
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"

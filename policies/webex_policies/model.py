@@ -17,8 +17,8 @@ LB_MEMBER: Final = "openstack:loadbalancer/member:Member"
 LB_MEMBERS: Final = "openstack:loadbalancer/members:Members"
 REMOTE_COMMAND: Final = "command:remote:Command"
 CONTROLLER_PAIR: Final = "webex:controller:ControllerPair"
-"""The controller pair component (components/controller.py); its ``sshHosts`` lists each controller's
-address and pinned SSH host key (empty when unset)."""
+"""The controller pair component (webex_cloud/components/controller.py); its ``sshHosts`` lists each
+controller's address and pinned SSH host key (empty when unset)."""
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,6 @@ from webex_policies.values import thaw
 PACK_NAME = "webex-cloud-policies"
 
 
-
 class _ParamCache:
     """Parse each distinct config once: the SDK hands every Analyze call a fresh copy of it."""
 
@@ -83,15 +82,23 @@ def _no_params(_config: Mapping[str, Any]) -> None:
 
 def _resource(args: ResourceValidationArgs) -> Resource:
     return Resource(
-        type=args.resource_type, urn=args.urn, name=args.name, props=thaw(args.props),
-        protect=bool(args.opts.protect), parent=args.opts.parent or "",
+        type=args.resource_type,
+        urn=args.urn,
+        name=args.name,
+        props=thaw(args.props),
+        protect=bool(args.opts.protect),
+        parent=args.opts.parent or "",
     )
 
 
 def _stack_resources(resources: Iterable[PolicyResource], types: frozenset[str]) -> list[Resource]:
     return [
         Resource(
-            type=r.resource_type, urn=r.urn, name=r.name, props=thaw(r.props), protect=bool(r.opts.protect),
+            type=r.resource_type,
+            urn=r.urn,
+            name=r.name,
+            props=thaw(r.props),
+            protect=bool(r.opts.protect),
             parent=r.parent.urn if r.parent is not None else "",
             dependencies=tuple(d.urn for d in r.dependencies),
             property_dependencies={k: tuple(d.urn for d in v) for k, v in r.property_dependencies.items()},
@@ -124,7 +131,10 @@ def resource_policy(
             report(message, None)
 
     return ResourceValidationPolicy(
-        name=name, description=description, validate=validate, enforcement_level=level,
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=level,
         config_schema=_schema(params),
     )
 
@@ -154,7 +164,10 @@ def stack_policy(
             report(message, urn)
 
     return StackValidationPolicy(
-        name=name, description=description, validate=validate, enforcement_level=level,
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=level,
         config_schema=_schema(params),
     )
 
@@ -166,8 +179,10 @@ def _schema(params: type[Any] | None) -> PolicyConfigSchema | None:
 
 
 def _facts(what: str) -> str:
-    return (f"no {what} in policy config; generate it with "
-            "`python -m webex_cloud policy --stack <stack> --write-config <file>`")
+    return (
+        f"no {what} in policy config; generate it with "
+        "`python -m webex_cloud policy --stack <stack> --write-config <file>`"
+    )
 
 
 def policies() -> list[Policy]:
@@ -178,98 +193,135 @@ def policies() -> list[Policy]:
             "volume-protected",
             "Volumes hold the only copies of service data: each must be protected so that no refactoring "
             "or replacement can delete one without an explicit unprotect.",
-            [VOLUME], lambda r, _p: resource_rules.volume_protected(r), mandatory,
+            [VOLUME],
+            lambda r, _p: resource_rules.volume_protected(r),
+            mandatory,
         ),
         resource_policy(
             "volume-group-hints",
             "Every volume belongs to a volume group and carries its diversity hints; without them the "
             "Cinder filter cannot keep the group's replicas in distinct storage failure domains.",
-            [VOLUME], lambda r, _p: resource_rules.volume_diversity_hints(r), mandatory,
+            [VOLUME],
+            lambda r, _p: resource_rules.volume_diversity_hints(r),
+            mandatory,
         ),
         resource_policy(
             "instance-in-pod-or-controller-pair",
             "Every instance belongs to a pod (affinity server group plus the pod hints) or to the "
             "controller pair; anything else escapes the placement guarantees of the Nova filter.",
-            [INSTANCE], resource_rules.instance_membership, mandatory, InstanceMembershipParams,
+            [INSTANCE],
+            resource_rules.instance_membership,
+            mandatory,
+            InstanceMembershipParams,
         ),
         resource_policy(
             "server-group-policy-valid",
             "Server group policies must be one Nova knows (affinity, anti-affinity, soft-affinity, "
             "soft-anti-affinity); a misspelled policy is rejected at deploy time or leaves a pod unplaced.",
-            [SERVER_GROUP], resource_rules.server_group_policy, mandatory, ServerGroupParams,
+            [SERVER_GROUP],
+            resource_rules.server_group_policy,
+            mandatory,
+            ServerGroupParams,
         ),
         resource_policy(
             "no-admin-port-open-to-world",
             "Security group rules must not open SSH, RDP or other admin ports to 0.0.0.0/0 or ::/0: "
             "exposed admin ports are the first thing Internet scanners find.",
-            [SEC_GROUP_RULE], resource_rules.admin_port_exposure, mandatory, AdminPortsParams,
+            [SEC_GROUP_RULE],
+            resource_rules.admin_port_exposure,
+            mandatory,
+            AdminPortsParams,
         ),
         resource_policy(
             "no-plaintext-secret-in-instance",
             "Instance metadata, user data and injected files are readable by anything on the instance and "
             "by Nova API users; passwords, private keys and tokens must come from a secret store instead.",
-            [INSTANCE], resource_rules.plaintext_secrets, mandatory, SecretsParams,
+            [INSTANCE],
+            resource_rules.plaintext_secrets,
+            mandatory,
+            SecretsParams,
         ),
         resource_policy(
             "datacenter-allow-lists",
             "Instances use only the images and flavors (and volumes only the volume types) the datacenter "
             "publishes: those are patched, licensed and sized for its hosts.",
-            [INSTANCE, VOLUME], resource_rules.allow_lists, mandatory, AllowListParams,
+            [INSTANCE, VOLUME],
+            resource_rules.allow_lists,
+            mandatory,
+            AllowListParams,
             _facts("image/flavor allow-list"),
         ),
         resource_policy(
             "required-metadata",
             "Instances and volumes carry service, owner and datacenter metadata so that operators know "
             "whom to call and policies can group them by service.",
-            [INSTANCE, VOLUME], resource_rules.required_metadata, advisory, RequiredMetadataParams,
+            [INSTANCE, VOLUME],
+            resource_rules.required_metadata,
+            advisory,
+            RequiredMetadataParams,
         ),
         stack_policy(
             "volume-replicas-within-failure-domains",
             "A volume group cannot have more replicas than the datacenter has storage failure domains: "
             "two replicas in one domain are lost together.",
-            [VOLUME], lambda rs, p: stack_rules.replicas_within_failure_domains(inventory.build(rs), p),
-            mandatory, FailureDomainParams, _facts("failure-domain count"),
+            [VOLUME],
+            lambda rs, p: stack_rules.replicas_within_failure_domains(inventory.build(rs), p),
+            mandatory,
+            FailureDomainParams,
+            _facts("failure-domain count"),
         ),
         stack_policy(
             "service-redundancy",
             "Each service runs at least two pods, and each volume group it declares at least two replicas, "
             "so that losing one host or one failure domain does not take it down.",
-            [INSTANCE, VOLUME], lambda rs, p: stack_rules.service_redundancy(inventory.build(rs), p),
-            mandatory, RedundancyParams,
+            [INSTANCE, VOLUME],
+            lambda rs, p: stack_rules.service_redundancy(inventory.build(rs), p),
+            mandatory,
+            RedundancyParams,
         ),
         stack_policy(
             "service-subnets-disjoint",
             "No two service subnets overlap: they share the datacenter router, and an overlap breaks "
             "routing and mixes the services' traffic.",
-            [SUBNET], lambda rs, _p: stack_rules.subnets_disjoint(rs), mandatory,
+            [SUBNET],
+            lambda rs, _p: stack_rules.subnets_disjoint(rs),
+            mandatory,
         ),
         stack_policy(
             "pod-affinity-server-groups",
             "Each pod's instances are all in one hard-affinity server group of their own; otherwise the "
             "pod is not kept on one host.",
-            [INSTANCE, SERVER_GROUP], _pod_groups, mandatory,
+            [INSTANCE, SERVER_GROUP],
+            _pod_groups,
+            mandatory,
         ),
         stack_policy(
             "controller-pair-anti-affinity",
             "The controller pair is in one hard anti-affinity server group behind the load balancer VIP, "
             "so that losing one host never stops the API or the schedulers.",
-            [INSTANCE, SERVER_GROUP, LOAD_BALANCER, PORT, LB_MEMBER, LB_MEMBERS], _controller_pair,
-            mandatory, ControllerPairParams,
+            [INSTANCE, SERVER_GROUP, LOAD_BALANCER, PORT, LB_MEMBER, LB_MEMBERS],
+            _controller_pair,
+            mandatory,
+            ControllerPairParams,
         ),
         stack_policy(
             "controller-ssh-host-keys",
             "The deploy logs in to each controller over SSH and runs the filter rollout there with sudo as "
             "root: each controller's SSH host key must be pinned (controllers.hosts[n].host_key in the "
             "stack config), or the connection trusts whatever answers at its address.",
-            [CONTROLLER_PAIR, REMOTE_COMMAND], lambda rs, _p: stack_rules.controller_ssh_host_keys(rs),
+            [CONTROLLER_PAIR, REMOTE_COMMAND],
+            lambda rs, _p: stack_rules.controller_ssh_host_keys(rs),
             advisory,
         ),
         stack_policy(
             "pods-fit-host-inventory",
             "A service cannot have more pods than the datacenter has compute hosts: its pods must never "
             "share a host, so the extra pods could never be scheduled.",
-            [INSTANCE], lambda rs, p: stack_rules.pods_fit_inventory(inventory.build(rs), p),
-            mandatory, InventoryParams, _facts("host count"),
+            [INSTANCE],
+            lambda rs, p: stack_rules.pods_fit_inventory(inventory.build(rs), p),
+            mandatory,
+            InventoryParams,
+            _facts("host count"),
         ),
         stack_policy(
             "cross-datacenter-same-shape",
@@ -277,7 +329,9 @@ def policies() -> list[Policy]:
             "unless the catalog runs it in one only: a failover must find the same capacity.",
             [INSTANCE, VOLUME],
             lambda rs, p: stack_rules.same_shape_across_datacenters(inventory.build(rs), p),
-            mandatory, CrossDatacenterParams, _facts("shape of the other datacenter"),
+            mandatory,
+            CrossDatacenterParams,
+            _facts("shape of the other datacenter"),
         ),
     ]
 

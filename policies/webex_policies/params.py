@@ -52,9 +52,10 @@ class InstanceMembershipParams:
 
     SCHEMA: ClassVar[dict[str, Any]] = {
         "controllerRoles": {
-            **STRING_LIST, "default": DEFAULT_CONTROLLER_ROLES,
+            **STRING_LIST,
+            "default": DEFAULT_CONTROLLER_ROLES,
             "description": "metadata roles of the controller plane's instance pair (controller VMs, or the "
-                           "HA proxy pair holding the API VIP in front of physical controllers)",
+            "HA proxy pair holding the API VIP in front of physical controllers)",
         },
     }
 
@@ -73,7 +74,8 @@ class ServerGroupParams:
 
     SCHEMA: ClassVar[dict[str, Any]] = {
         "allowedPolicies": {
-            "type": "array", "items": {"type": "string", "enum": list(NOVA_SERVER_GROUP_POLICIES)},
+            "type": "array",
+            "items": {"type": "string", "enum": list(NOVA_SERVER_GROUP_POLICIES)},
             "default": list(NOVA_SERVER_GROUP_POLICIES),
             "description": "server group policies allowed (a subset of what Nova accepts)",
         },
@@ -89,7 +91,14 @@ class ServerGroupParams:
 
 
 DEFAULT_ADMIN_PORTS: Final = [
-    "tcp/22", "tcp/23", 3389, "tcp/5900", "tcp/5985-5986", "tcp/2375-2376", "tcp/2379-2380", "tcp/6443",
+    "tcp/22",
+    "tcp/23",
+    3389,
+    "tcp/5900",
+    "tcp/5985-5986",
+    "tcp/2375-2376",
+    "tcp/2379-2380",
+    "tcp/6443",
     "tcp/10250",
 ]
 _PORT_SPEC = re.compile(r"^(?:(?P<proto>tcp|udp)/)?(?P<low>\d{1,5})(?:-(?P<high>\d{1,5}))?$")
@@ -115,9 +124,11 @@ class AdminPortsParams:
 
     SCHEMA: ClassVar[dict[str, Any]] = {
         "adminPorts": {
-            "type": "array", "items": {"type": ["integer", "string"]}, "default": DEFAULT_ADMIN_PORTS,
+            "type": "array",
+            "items": {"type": ["integer", "string"]},
+            "default": DEFAULT_ADMIN_PORTS,
             "description": "admin ports: a number (TCP and UDP) or '[tcp/|udp/]low[-high]' (SSH, telnet, "
-                           "RDP, VNC, WinRM, Docker, etcd, Kubernetes API, kubelet by default)",
+            "RDP, VNC, WinRM, Docker, etcd, Kubernetes API, kubelet by default)",
         },
     }
 
@@ -150,10 +161,16 @@ class SecretsParams:
     """Metadata keys that match the pattern but are known not to hold secrets."""
 
     SCHEMA: ClassVar[dict[str, Any]] = {
-        "secretWords": {"type": "string", "default": DEFAULT_SECRET_WORDS,
-                        "description": "regular expression of words that mark a secret (case-insensitive)"},
-        "allowedKeys": {**STRING_LIST, "default": [],
-                        "description": "metadata keys that look secret but are not (e.g. 'token_ttl')"},
+        "secretWords": {
+            "type": "string",
+            "default": DEFAULT_SECRET_WORDS,
+            "description": "regular expression of words that mark a secret (case-insensitive)",
+        },
+        "allowedKeys": {
+            **STRING_LIST,
+            "default": [],
+            "description": "metadata keys that look secret but are not (e.g. 'token_ttl')",
+        },
     }
 
     @classmethod
@@ -197,8 +214,10 @@ class AllowListParams:
             return None
         datacenter = config.get("datacenter", "the datacenter")
         return cls(
-            _string_list(config, "images"), _string_list(config, "flavors"),
-            _string_list(config, "volumeTypes"), str(datacenter),
+            _string_list(config, "images"),
+            _string_list(config, "flavors"),
+            _string_list(config, "volumeTypes"),
+            str(datacenter),
         )
 
 
@@ -210,10 +229,16 @@ class RequiredMetadataParams:
     """When set, the ``datacenter`` metadata must equal it."""
 
     SCHEMA: ClassVar[dict[str, Any]] = {
-        "keys": {**STRING_LIST, "default": ["service", "owner", "datacenter"],
-                 "description": "metadata keys every resource of the listed types must carry"},
-        "resourceTypes": {**STRING_LIST, "default": [INSTANCE, VOLUME],
-                          "description": "type tokens of the resources that carry metadata"},
+        "keys": {
+            **STRING_LIST,
+            "default": ["service", "owner", "datacenter"],
+            "description": "metadata keys every resource of the listed types must carry",
+        },
+        "resourceTypes": {
+            **STRING_LIST,
+            "default": [INSTANCE, VOLUME],
+            "description": "type tokens of the resources that carry metadata",
+        },
         "datacenter": {"type": "string", "description": "the stack's datacenter name"},
     }
 
@@ -235,8 +260,11 @@ class FailureDomainParams:
     failure_domains: int
 
     SCHEMA: ClassVar[dict[str, Any]] = {
-        "failureDomains": {"type": "integer", "minimum": 1,
-                           "description": "number of storage failure domains in this datacenter"},
+        "failureDomains": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "number of storage failure domains in this datacenter",
+        },
     }
     REQUIRED: ClassVar[list[str]] = ["failureDomains"]
 
@@ -252,10 +280,18 @@ class RedundancyParams:
     min_replicas: int
 
     SCHEMA: ClassVar[dict[str, Any]] = {
-        "minPods": {"type": "integer", "minimum": 1, "default": 2,
-                    "description": "pods every service needs to survive the loss of a host"},
-        "minReplicas": {"type": "integer", "minimum": 1, "default": 2,
-                        "description": "replicas every volume group needs to survive a failure domain"},
+        "minPods": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 2,
+            "description": "pods every service needs to survive the loss of a host",
+        },
+        "minReplicas": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 2,
+            "description": "replicas every volume group needs to survive a failure domain",
+        },
     }
 
     @classmethod
@@ -316,8 +352,11 @@ class ServiceShape:
     """Volume group name -> replicas."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"pods": self.pods, "roles": dict(sorted(self.roles.items())),
-                "volumeGroups": dict(sorted(self.volume_groups.items()))}
+        return {
+            "pods": self.pods,
+            "roles": dict(sorted(self.roles.items())),
+            "volumeGroups": dict(sorted(self.volume_groups.items())),
+        }
 
     @classmethod
     def from_json(cls, raw: Any, where: str) -> ServiceShape:
@@ -360,7 +399,8 @@ class CrossDatacenterParams:
             "additionalProperties": {"type": "object", "additionalProperties": SHAPE_SCHEMA},
         },
         "serviceDatacenters": {
-            "type": "object", "default": {},
+            "type": "object",
+            "default": {},
             "description": "services the catalog restricts to some datacenters -> those datacenters",
             "additionalProperties": STRING_LIST,
         },

@@ -187,9 +187,11 @@ def admin_port_exposure(resource: Resource, params: AdminPortsParams) -> list[st
     rule_low = int(low) if isinstance(low, (int, float)) and low else 1
     rule_high = int(high) if isinstance(high, (int, float)) and high else 65535
     exposed = [
-        port for port in params.admin_ports
+        port
+        for port in params.admin_ports
         if (proto == "any" or port.protocol in (None, proto))
-        and port.low <= rule_high and rule_low <= port.high
+        and port.low <= rule_high
+        and rule_low <= port.high
     ]
     if not exposed:
         return []
@@ -231,8 +233,11 @@ def plaintext_secrets(resource: Resource, params: SecretsParams) -> list[str]:
                     f"instance {resource.label()} carries secret-looking metadata key {key!r}; deliver "
                     "secrets through a secret store, never in Nova metadata"
                 )
-    sources = [("metadata", metadata), ("userData", resource.props.get("userData")),
-               ("personalities", resource.props.get("personalities"))]
+    sources = [
+        ("metadata", metadata),
+        ("userData", resource.props.get("userData")),
+        ("personalities", resource.props.get("personalities")),
+    ]
     for name, value in sources:
         for path, text in _strings(value, name):
             if _PEM_PRIVATE_KEY.search(text):

@@ -54,11 +54,13 @@ def replicas_within_failure_domains(view: StackView, params: FailureDomainParams
     for name, service in sorted(view.services.items()):
         for group, replicas in sorted(service.volume_groups.items()):
             if len(replicas) > params.failure_domains:
-                out.append((
-                    f"volume group {name}/{group} has {len(replicas)} replicas but the datacenter has "
-                    f"{params.failure_domains} storage failure domains; two replicas would share one",
-                    _anchor(replicas),
-                ))
+                out.append(
+                    (
+                        f"volume group {name}/{group} has {len(replicas)} replicas but the datacenter has "
+                        f"{params.failure_domains} storage failure domains; two replicas would share one",
+                        _anchor(replicas),
+                    )
+                )
     return out
 
 
@@ -67,20 +69,24 @@ def service_redundancy(view: StackView, params: RedundancyParams) -> list[Violat
     out: list[Violation] = []
     for name, service in sorted(view.services.items()):
         if len(service.pods) < params.min_pods and view.certain(name, pods=True):
-            out.append((
-                f"service {name} has {len(service.pods)} pod(s); it needs at least {params.min_pods} so that "
-                "losing one compute host leaves it running",
-                _anchor(next(iter(service.pods.values()), [])),
-            ))
+            out.append(
+                (
+                    f"service {name} has {len(service.pods)} pod(s); it needs at least {params.min_pods} "
+                    "so that losing one compute host leaves it running",
+                    _anchor(next(iter(service.pods.values()), [])),
+                )
+            )
         if not view.certain(name, groups=True):
             continue
         for group, replicas in sorted(service.volume_groups.items()):
             if len(replicas) < params.min_replicas:
-                out.append((
-                    f"volume group {name}/{group} has {len(replicas)} replica(s); it needs at least "
-                    f"{params.min_replicas} so that losing one failure domain keeps the data",
-                    _anchor(replicas),
-                ))
+                out.append(
+                    (
+                        f"volume group {name}/{group} has {len(replicas)} replica(s); it needs at least "
+                        f"{params.min_replicas} so that losing one failure domain keeps the data",
+                        _anchor(replicas),
+                    )
+                )
     return out
 
 
@@ -89,11 +95,13 @@ def pods_fit_inventory(view: StackView, params: InventoryParams) -> list[Violati
     out: list[Violation] = []
     for name, service in sorted(view.services.items()):
         if len(service.pods) > params.hosts:
-            out.append((
-                f"service {name} has {len(service.pods)} pods but the datacenter has {params.hosts} compute "
-                "hosts; pods of one service need distinct hosts",
-                None,
-            ))
+            out.append(
+                (
+                    f"service {name} has {len(service.pods)} pods but the datacenter has {params.hosts} "
+                    "compute hosts; pods of one service need distinct hosts",
+                    None,
+                )
+            )
     return out
 
 
@@ -114,13 +122,17 @@ def subnets_disjoint(subnets: Sequence[Resource]) -> list[Violation]:
     out: list[Violation] = []
     reach: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, Resource] | None = None
     for network, subnet in networks:
-        if reach is not None and reach[0].version == network.version and (
-            int(network.network_address) <= int(reach[0].broadcast_address)
+        if (
+            reach is not None
+            and reach[0].version == network.version
+            and (int(network.network_address) <= int(reach[0].broadcast_address))
         ):
-            out.append((
-                f"subnet {subnet.label()} ({network}) overlaps subnet {reach[1].label()} ({reach[0]})",
-                subnet.urn,
-            ))
+            out.append(
+                (
+                    f"subnet {subnet.label()} ({network}) overlaps subnet {reach[1].label()} ({reach[0]})",
+                    subnet.urn,
+                )
+            )
             if int(network.broadcast_address) <= int(reach[0].broadcast_address):
                 continue
         reach = (network, subnet)
@@ -138,8 +150,11 @@ def _hint_groups(instance: Resource, server_groups: dict[str, Resource]) -> list
     hints_value = instance.props.get("schedulerHints")
     entries = hints_value if isinstance(hints_value, list) else []
     named = [get_path(entry, "group") for entry in entries]
-    candidates = [server_groups[urn] for urn in instance.property_dependencies.get("schedulerHints", ())
-                  if urn in server_groups]
+    candidates = [
+        server_groups[urn]
+        for urn in instance.property_dependencies.get("schedulerHints", ())
+        if urn in server_groups
+    ]
     same_parent = [g for g in candidates if instance.parent and g.parent == instance.parent]
     ids_recorded = any(isinstance(g.props.get("id"), str) for g in candidates)
     found: list[Resource] = []
@@ -170,21 +185,32 @@ def pod_affinity_groups(view: StackView, server_groups: Sequence[Resource]) -> l
                 # An instance whose group cannot be resolved adds nothing; the others still count.
                 groups.update(group.urn for group in _hint_groups(instance, by_urn) or [])
             if len(groups) > 1:
-                out.append((f"pod {pod} of {name} spreads over {len(groups)} server groups; a pod has one",
-                            _anchor(instances)))
+                out.append(
+                    (
+                        f"pod {pod} of {name} spreads over {len(groups)} server groups; a pod has one",
+                        _anchor(instances),
+                    )
+                )
             for urn in sorted(groups):
                 group = by_urn[urn]
                 policy = group.props.get("policies")
                 policy = policy[0] if isinstance(policy, list) and len(policy) == 1 else policy
                 if known(policy) and policy != "affinity":
-                    out.append((
-                        f"pod {pod} of {name} is in server group {group.label()} with policy {policy!r}; "
-                        "pods need 'affinity' (hard) so that all their instances share one host",
-                        urn,
-                    ))
+                    out.append(
+                        (
+                            f"pod {pod} of {name} is in server group {group.label()} with policy {policy!r}; "
+                            "pods need 'affinity' (hard) so that all their instances share one host",
+                            urn,
+                        )
+                    )
                 if urn in owner and owner[urn] != pod:
-                    out.append((f"server group {group.label()} is shared by pods {owner[urn]} and {pod}; "
-                                "each pod needs its own", urn))
+                    out.append(
+                        (
+                            f"server group {group.label()} is shared by pods {owner[urn]} and {pod}; "
+                            "each pod needs its own",
+                            urn,
+                        )
+                    )
                 owner.setdefault(urn, pod)
     return out
 
@@ -230,12 +256,18 @@ def controller_pair(
     ports = {r.urn: r for r in frontends if r.type == PORT}
     if not pair and not balancers:
         roles = ", ".join(sorted(params.controller_roles))
-        raise NotApplicable(f"no instance with a controller-plane role ({roles}) and no load balancer in "
-                            "this stack: the controller pair is not modelled here")
+        raise NotApplicable(
+            f"no instance with a controller-plane role ({roles}) and no load balancer in "
+            "this stack: the controller pair is not modelled here"
+        )
     out: list[Violation] = []
     if pair and len(pair) != params.pair_size:
-        out.append((f"the controller pair has {len(pair)} instance(s); it needs exactly {params.pair_size}",
-                    _anchor(pair)))
+        out.append(
+            (
+                f"the controller pair has {len(pair)} instance(s); it needs exactly {params.pair_size}",
+                _anchor(pair),
+            )
+        )
     by_urn = {group.urn: group for group in server_groups if group.type == SERVER_GROUP}
     groups: set[str] = set()
     for instance in pair:
@@ -246,30 +278,47 @@ def controller_pair(
             out.append((f"{instance.label()} of the controller pair is in no server group", instance.urn))
         groups.update(group.urn for group in found)
     if len(groups) > 1:
-        out.append(("the controller pair is split over several server groups; anti-affinity only holds "
-                    "within one", _anchor(pair)))
+        out.append(
+            (
+                "the controller pair is split over several server groups; anti-affinity only holds "
+                "within one",
+                _anchor(pair),
+            )
+        )
     for urn in sorted(groups):
         policy = _policy_name(by_urn[urn])
         if known(policy) and policy != "anti-affinity":
-            out.append((f"the controller pair's server group {by_urn[urn].label()} has policy {policy!r}; it "
-                        "must be 'anti-affinity' (hard), or both may land on one host", urn))
+            out.append(
+                (
+                    f"the controller pair's server group {by_urn[urn].label()} has policy {policy!r}; it "
+                    "must be 'anti-affinity' (hard), or both may land on one host",
+                    urn,
+                )
+            )
     if params.vip is None:
         if pair and not balancers and not any(_allows(p, None) for p in ports.values()):
             out.append(("nothing holds a VIP in front of the controller pair", None))
         return out
     holders = [r for r in (*balancers, *ports.values()) if params.vip in _addresses(r)]
-    undecided = any(contains_unknown(r.props.get("vipAddress")) or contains_unknown(r.props.get("fixedIps"))
-                    for r in (*balancers, *ports.values()))
+    undecided = any(
+        contains_unknown(r.props.get("vipAddress")) or contains_unknown(r.props.get("fixedIps"))
+        for r in (*balancers, *ports.values())
+    )
     if not holders and not undecided:
-        out.append((f"no load balancer or port holds the VIP {params.vip} in front of the controller pair",
-                    None))
+        out.append(
+            (f"no load balancer or port holds the VIP {params.vip} in front of the controller pair", None)
+        )
     if any(r.type == PORT for r in holders):
         for instance in pair:
             own = [ports[urn] for urn in instance.dependencies if urn in ports]
             if own and not any(_allows(p, params.vip) for p in own):
-                out.append((f"the port of {instance.label()} does not allow the VIP {params.vip} "
-                            "(allowedAddressPairs); Neutron drops the VIP's traffic when it moves there",
-                            instance.urn))
+                out.append(
+                    (
+                        f"the port of {instance.label()} does not allow the VIP {params.vip} "
+                        "(allowedAddressPairs); Neutron drops the VIP's traffic when it moves there",
+                        instance.urn,
+                    )
+                )
     members = [r for r in frontends if r.type in (LB_MEMBER, LB_MEMBERS)]
     behind_balancer = any(r.type == LOAD_BALANCER for r in holders)
     members_known = not any(contains_unknown(m.props) for m in members)
@@ -277,8 +326,13 @@ def controller_pair(
         served = set().union(*(_addresses(m) for m in members))
         missing = [address for address in params.backends if address not in served]
         if missing:
-            out.append((f"controller address(es) {', '.join(missing)} are not members behind the VIP "
-                        f"{params.vip}", None))
+            out.append(
+                (
+                    f"controller address(es) {', '.join(missing)} are not members behind the VIP "
+                    f"{params.vip}",
+                    None,
+                )
+            )
     return out
 
 
@@ -288,8 +342,9 @@ def _allows(port: Resource, vip: str | None) -> bool:
     if not isinstance(pairs, list):
         return False
     addresses = [get_path(pair, "ipAddress") for pair in pairs]
-    return any(not known(a) or (isinstance(a, str) and (vip is None or a.split("/")[0] == vip))
-               for a in addresses)
+    return any(
+        not known(a) or (isinstance(a, str) and (vip is None or a.split("/")[0] == vip)) for a in addresses
+    )
 
 
 def _shape_difference(here: ServiceShape, there: ServiceShape) -> list[str]:
@@ -303,9 +358,11 @@ def _shape_difference(here: ServiceShape, there: ServiceShape) -> list[str]:
     for group in sorted(set(here.volume_groups) | set(there.volume_groups)):
         mine, theirs = here.volume_groups.get(group), there.volume_groups.get(group)
         if mine != theirs:
-            diffs.append(f"volume group {group}: "
-                         f"{'absent' if mine is None else f'{mine} replicas'} here, "
-                         f"{'absent' if theirs is None else f'{theirs} replicas'} there")
+            diffs.append(
+                f"volume group {group}: "
+                f"{'absent' if mine is None else f'{mine} replicas'} here, "
+                f"{'absent' if theirs is None else f'{theirs} replicas'} there"
+            )
     return diffs
 
 
@@ -325,20 +382,34 @@ def same_shape_across_datacenters(view: StackView, params: CrossDatacenterParams
             if not view.certain(name, pods=True, groups=True) and name in here:
                 continue  # some member's pod or group is unknown: its shape is not final yet
             if name not in theirs:
-                out.append((f"service {name} runs in {params.datacenter} but not in {peer}; the catalog "
-                            f"runs it in both", _anchor(next(iter(view.services[name].pods.values()), []))))
+                out.append(
+                    (
+                        f"service {name} runs in {params.datacenter} but not in {peer}; the catalog "
+                        f"runs it in both",
+                        _anchor(next(iter(view.services[name].pods.values()), [])),
+                    )
+                )
             elif name not in here:
                 if view.unattributed == 0:
-                    out.append((f"service {name} runs in {peer} but not in {params.datacenter}; the catalog "
-                                "runs it in both", None))
+                    out.append(
+                        (
+                            f"service {name} runs in {peer} but not in {params.datacenter}; the catalog "
+                            "runs it in both",
+                            None,
+                        )
+                    )
             else:
                 diffs = _shape_difference(here[name], theirs[name])
                 if diffs:
                     anchor = _anchor(next(iter(view.services[name].pods.values()), []))
-                    out.append((f"service {name} differs between {params.datacenter} and {peer}: "
-                                f"{'; '.join(diffs)}", anchor))
+                    out.append(
+                        (
+                            f"service {name} differs between {params.datacenter} and {peer}: "
+                            f"{'; '.join(diffs)}",
+                            anchor,
+                        )
+                    )
     return out
-
 
 
 def _text(value: Any) -> bool:
@@ -391,12 +462,14 @@ def controller_ssh_host_keys(resources: Sequence[Resource]) -> list[Violation]:
         field = f"controllers.hosts[{index}].host_key" if index >= 0 else "controllers.hosts[<n>].host_key"
         parts = urn.split(":", 3)  # urn:pulumi:<stack>::<project>::...
         stack = parts[2] if len(parts) > 3 and parts[2] else "<stack>"
-        out.append((
-            f"controller {name} ({address}): the deploy's SSH connection pins no host key, so it trusts "
-            f"whatever answers at {address} and runs the deploy script there with sudo as root; set "
-            f"{field} in stacks/Pulumi.{stack}.yaml (key webex-cloud:datacenter) to the "
-            f"node's public host key, e.g. the output of `ssh-keyscan -t ed25519 {address}` checked "
-            "against /etc/ssh/ssh_host_ed25519_key.pub on the node itself",
-            urn,
-        ))
+        out.append(
+            (
+                f"controller {name} ({address}): the deploy's SSH connection pins no host key, so it trusts "
+                f"whatever answers at {address} and runs the deploy script there with sudo as root; set "
+                f"{field} in stacks/Pulumi.{stack}.yaml (key webex-cloud:datacenter) to the "
+                f"node's public host key, e.g. the output of `ssh-keyscan -t ed25519 {address}` checked "
+                "against /etc/ssh/ssh_host_ed25519_key.pub on the node itself",
+                urn,
+            )
+        )
     return out

@@ -35,7 +35,7 @@ def mocks() -> Mocks:
 
 @pulumi.runtime.test
 def test_pod_instances_share_an_affinity_group_and_avoid_siblings(mocks: Mocks) -> pulumi.Output[None]:
-    from components.pod import Pod, PodArgs
+    from webex_cloud.components.pod import Pod, PodArgs
 
     pod = Pod(
         "chat-pod-1",
@@ -72,7 +72,7 @@ def test_pod_instances_share_an_affinity_group_and_avoid_siblings(mocks: Mocks) 
 
 @pulumi.runtime.test
 def test_volume_group_protects_replicas_and_attaches_them(mocks: Mocks) -> pulumi.Output[None]:
-    from components.volume_group import VolumeGroup, VolumeGroupArgs
+    from webex_cloud.components.volume_group import VolumeGroup, VolumeGroupArgs
 
     group = VolumeGroup(
         "chat-store",
@@ -109,7 +109,7 @@ def test_volume_group_protects_replicas_and_attaches_them(mocks: Mocks) -> pulum
 
 @pulumi.runtime.test
 def test_service_network_has_one_rule_per_grant(mocks: Mocks) -> pulumi.Output[None]:
-    from components.network import ServiceNetwork, ServiceNetworkArgs
+    from webex_cloud.components.network import ServiceNetwork, ServiceNetworkArgs
 
     grants = [
         IngressGrant("tcp", 443, 443, "0.0.0.0/0", "IPv4", "api"),

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from webex_scheduler_filters import hints
 
-from components.pod import SIBLING_HINT_PATH
 from tests.conftest import REPO, ProjectCopy
+from webex_cloud.components.pod import SIBLING_HINT_PATH
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.plan.capture import run_program
 from webex_cloud.plan.document import dumps, render_plan

@@ -417,7 +417,8 @@ class TestSameShapeAcrossDatacenters:
 # --- controller SSH host keys ---------------------------------------------------------------------
 
 PAIR_URN = (
-    "urn:pulumi:dc1::webex-cloud::webex:datacenter:Datacenter$webex:controller:ControllerPair::dc1-controllers"
+    "urn:pulumi:dc1::webex-cloud::webex:datacenter:Datacenter$webex:controller:ControllerPair"
+    "::dc1-controllers"
 )
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIexample"
 

@@ -130,6 +130,15 @@ svc_start() {
   setsid env "${SVC_ENV[@]}" "${SVC_CMD[@]}" >>"$LOG/$name.out" 2>&1 </dev/null 9>&- &
   pid=$!
   echo "$pid" >"$RUN/$name.pid"
+  # The child becomes its own process group only once it has called setsid(); on a loaded machine
+  # that can be well after `&` returns, and until then svc_pid (which looks the group up) would call
+  # a healthy start "not running". Wait for the group, or for the child to have died.
+  local i
+  for i in $(seq 600); do
+    kill -0 -- "-$pid" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
   log "started $name (pid $pid)"
 }
 

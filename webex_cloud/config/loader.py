@@ -17,8 +17,8 @@ from webex_cloud.config.models import Datacenter, Service
 from webex_cloud.config.resolved import Deployment, IngressGrant, ServiceDeployment
 from webex_cloud.config.validation import validate
 from webex_cloud.config.yaml_source import parse_yaml, read_text, read_yaml
+from webex_cloud.paths import PROJECT
 
-PROJECT = "webex-cloud"
 DATACENTER_KEY = f"{PROJECT}:datacenter"
 CATALOG_DIR = "catalog"
 STACKS_DIR = "stacks"

@@ -12,11 +12,11 @@ from webex_scheduler_filters import render
 
 from webex_cloud.controller.fragments import render_fragments
 from webex_cloud.controller.wheel import BuiltWheel, WheelBuildError, build_wheel
+from webex_cloud.paths import BUILD_DIR, FILTERS_SOURCE_DIR, PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-FILTERS_SOURCE = PROJECT_DIR / "scheduler-filters"
+FILTERS_SOURCE = FILTERS_SOURCE_DIR
 """The scheduler-filter distribution (its own pyproject.toml)."""
-WHEEL_DIR = PROJECT_DIR / "build" / "controller"
+WHEEL_DIR = BUILD_DIR / "controller"
 """Where the wheel is written; ``pulumi up`` copies it from there."""
 DEPLOY_SCRIPT = Path(__file__).resolve().with_name("rolling_deploy.py")
 """The per-controller procedure, copied to each controller and run there."""

@@ -13,10 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from webex_cloud.paths import plan_path
 from webex_cloud.placement.engine import ServiceResult, pipelines, place
 from webex_cloud.placement.plan import PlanError, load_plan
-
-PLAN_DIR = Path("build/plan")
 
 
 def format_service(result: ServiceResult) -> list[str]:
@@ -47,7 +46,7 @@ def main(argv: list[str]) -> int:
         "(openstack), or our rule functions alone (rules)",
     )
     args = parser.parse_args(argv)
-    path: Path = args.plan or PLAN_DIR / f"{args.stack}.json"
+    path: Path = args.plan or plan_path(args.stack)
     try:
         plan = load_plan(path)
         if args.plan is None and plan.stack != args.stack:

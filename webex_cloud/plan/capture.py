@@ -23,7 +23,8 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from webex_cloud.config.errors import CatalogError, Problem
-from webex_cloud.config.loader import PROJECT, read_stack_config, stack_file
+from webex_cloud.config.loader import read_stack_config, stack_file
+from webex_cloud.paths import PROJECT
 
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 _SIG_KEY = "4dabf18193072939515e22adb298388d"

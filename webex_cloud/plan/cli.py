@@ -12,9 +12,8 @@ from typing import Any
 
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import known_stacks
+from webex_cloud.paths import PROJECT_DIR
 from webex_cloud.plan.document import dumps, render_plan, summary
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 def main(argv: list[str]) -> int:

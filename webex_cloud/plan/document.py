@@ -7,10 +7,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from components import naming
-from webex_cloud.config.loader import PROJECT, load_deployment
+from webex_cloud.components import naming
+from webex_cloud.config.loader import load_deployment
 from webex_cloud.config.models import Service
 from webex_cloud.config.resolved import Deployment
+from webex_cloud.paths import PROJECT
 from webex_cloud.plan.capture import Registration, run_program
 
 FORMAT = "webex-cloud.plan/v1"

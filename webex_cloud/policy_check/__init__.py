@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from webex_cloud.config.loader import known_stacks
+from webex_cloud.paths import PACK_DIR, PROJECT_DIR
 from webex_cloud.plan.document import render_plan
 from webex_cloud.policy_check.analyzer import PackError
 from webex_cloud.policy_check.check import (
-    PACK_DIR,
-    PROJECT_DIR,
     NotApplicable,
     PolicyChecker,
     PolicyRun,

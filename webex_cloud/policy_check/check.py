@@ -7,16 +7,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from pulumi.runtime.proto import analyzer_pb2
 
+from webex_cloud.paths import PACK_DIR, PROJECT_DIR
 from webex_cloud.policy_check.analyzer import PolicyPackSession
 from webex_cloud.policy_check.config import LEVEL_NAMES, derived_config, reconcile
 from webex_cloud.policy_check.wire import NO_UNKNOWNS, PlanResources, Unknowns
-
-PROJECT_DIR: Final = Path(__file__).resolve().parents[2]
-PACK_DIR: Final = PROJECT_DIR / "policies"
 
 
 @dataclass(frozen=True)
@@ -138,7 +136,7 @@ class PolicyChecker:
         ``project_dir`` is the checkout whose catalog says which services run where (default: the
         checker's).
         """
-        facts = derived_config(plan, peers, project_dir or self.project_dir, self.pack_dir)
+        facts = derived_config(plan, peers, project_dir or self.project_dir)
         return reconcile(self.info, [("facts derived from the plans", facts), *overrides])
 
     def check(

@@ -10,9 +10,10 @@ from typing import Any
 
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import known_stacks
+from webex_cloud.paths import PACK_DIR, PROJECT_DIR
 from webex_cloud.plan.document import render_plan
 from webex_cloud.policy_check.analyzer import PackError
-from webex_cloud.policy_check.check import PACK_DIR, PROJECT_DIR, PolicyChecker, PolicyRun, format_run
+from webex_cloud.policy_check.check import PolicyChecker, PolicyRun, format_run
 from webex_cloud.policy_check.config import PolicyConfigError, load_config_file
 from webex_cloud.policy_check.wire import NO_UNKNOWNS, PlanError, UnknownInput, Unknowns
 

@@ -15,13 +15,14 @@ are validated against its schema, ``required`` included.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
 import jsonschema
 from pulumi.runtime.proto import analyzer_pb2
+from webex_policies import inventory
+from webex_policies.model import Resource
 
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_catalog
@@ -40,21 +41,9 @@ class PolicyConfigError(ValueError):
     """The policy config is malformed or does not satisfy a policy's schema."""
 
 
-def pack_module(pack_dir: Path) -> Any:
-    """The pack's own shape code, so the other datacenter is described exactly as the pack sees it."""
-    if str(pack_dir) not in sys.path:
-        # The pack is a folder program, not an installed package; this is how its runner imports it too.
-        sys.path.insert(0, str(pack_dir))
-    import webex_policies.inventory as inventory
-
-    return inventory
-
-
-def plan_shapes(plan: Mapping[str, Any], pack_dir: Path) -> dict[str, Any]:
-    """Service -> shape JSON of one plan, computed by the pack's own inventory code."""
-    inventory = pack_module(pack_dir)
-    from webex_policies.model import Resource
-
+def plan_shapes(plan: Mapping[str, Any]) -> dict[str, Any]:
+    """Service -> shape JSON of one plan, computed by the pack's own inventory code (the rules'
+    distribution, installed from policies/), so a peer is described exactly as the pack sees it."""
     resources = (
         Resource(type=r["type"], urn=r["urn"], name=r["name"], props=r.get("inputs", {}))
         for r in plan.get("resources", [])
@@ -74,7 +63,7 @@ def restricted_services(project_dir: Path) -> dict[str, list[str]]:
 
 
 def derived_config(
-    plan: Mapping[str, Any], peers: Mapping[str, Mapping[str, Any]], project_dir: Path, pack_dir: Path
+    plan: Mapping[str, Any], peers: Mapping[str, Mapping[str, Any]], project_dir: Path
 ) -> dict[str, dict[str, Any]]:
     """The policy config the plan implies: per-policy facts about this datacenter and its peers."""
     datacenter = plan.get("datacenter")
@@ -95,7 +84,7 @@ def derived_config(
         "pods-fit-host-inventory": {"hosts": len(datacenter.get("hosts", []))},
         "cross-datacenter-same-shape": {
             "datacenter": name,
-            "peers": {peer: plan_shapes(peer_plan, pack_dir) for peer, peer_plan in sorted(peers.items())},
+            "peers": {peer: plan_shapes(peer_plan) for peer, peer_plan in sorted(peers.items())},
             "serviceDatacenters": restricted_services(project_dir),
         },
     }

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from webex_cloud import paths
+from webex_cloud.paths import PROJECT
 from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.model import ChangeSet
 from webex_cloud.preview.offline import diff_snapshots
@@ -19,9 +21,6 @@ from webex_cloud.preview.pulumi_json import load_preview, parse_preview
 from webex_cloud.preview.render import Report, headline, render_json, render_markdown
 from webex_cloud.preview.risks import rank
 from webex_cloud.preview.topology import merge, topology_from_snapshot
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-PROJECT_NAME = "webex-cloud"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,9 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         help="S3 state backend, as given to `pulumi login` "
         "(s3://bucket?endpoint=host:port&s3ForcePathStyle=true); its last checkpoint is the old side",
     )
-    parser.add_argument(
-        "--project-name", default=PROJECT_NAME, help=f"Pulumi project name (default {PROJECT_NAME})"
-    )
+    parser.add_argument("--project-name", default=PROJECT, help=f"Pulumi project name (default {PROJECT})")
     parser.add_argument(
         "--markdown", type=Path, metavar="FILE", help="write the Markdown report here (default: print it)"
     )
@@ -72,7 +69,7 @@ def _read_stdin_preview(stack: str, topology_plan: Snapshot | None) -> ChangeSet
 
 def build_changes(args: argparse.Namespace) -> ChangeSet:
     """Pick the source from the options and produce the change set (raises PreviewInputError)."""
-    plan_path: Path = args.plan or PROJECT_DIR / "build" / "plan" / f"{args.stack}.json"
+    plan_path: Path = args.plan or paths.plan_path(args.stack)
     if args.preview and (args.base or args.state):
         raise PreviewInputError(
             "arguments", "--preview is one source and --base/--state the other; give one of them"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_openstack as openstack
 
-from components.tags import ownership_tags
+from webex_cloud.components.tags import ownership_tags
 from webex_cloud.config.addressing import neutron_pool
 from webex_cloud.config.resolved import IngressGrant
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components import naming
-from components.network import ServiceNetwork, ServiceNetworkArgs
-from components.pod import Pod, PodArgs
-from components.volume_group import VolumeGroup, VolumeGroupArgs
+from webex_cloud.components import naming
+from webex_cloud.components.network import ServiceNetwork, ServiceNetworkArgs
+from webex_cloud.components.pod import Pod, PodArgs
+from webex_cloud.components.volume_group import VolumeGroup, VolumeGroupArgs
 from webex_cloud.config.addressing import instance_address
 from webex_cloud.config.resolved import ServiceDeployment
 

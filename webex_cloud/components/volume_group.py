@@ -9,8 +9,8 @@ import pulumi
 import pulumi_openstack as openstack
 from webex_scheduler_filters import hints
 
-from components import naming
-from components.tags import ownership_metadata
+from webex_cloud.components import naming
+from webex_cloud.components.tags import ownership_metadata
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_openstack as openstack
 
-from components.controller import ControllerPair, ControllerPairArgs
-from components.service import Service, ServiceArgs
+from webex_cloud.components.controller import ControllerPair, ControllerPairArgs
+from webex_cloud.components.service import Service, ServiceArgs
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.controller.release import FilterRelease
 
