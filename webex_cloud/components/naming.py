@@ -21,3 +21,8 @@ def volume_group(service: str, group: str) -> str:
 
 def replica(volume_group_name: str, index: int) -> str:
     return f"{volume_group_name}-{index}"
+
+
+def gate(service: str, wave: int) -> str:
+    """The health gate of release wave ``wave`` (1-based) of a service."""
+    return f"{service}-wave-{wave}-gate"

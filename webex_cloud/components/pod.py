@@ -12,6 +12,7 @@ from webex_scheduler_filters import hints
 from webex_cloud.components import naming
 from webex_cloud.components.tags import ownership_metadata
 from webex_cloud.config.models import PodMember
+from webex_cloud.release.rollout import GENERATION_KEY, InstanceFacts, pod_generation
 
 # Scheduler hints force replacement: without this, adding a pod would change every existing
 # instance's sibling list and recreate the whole service at once. Existing instances keep the
@@ -43,8 +44,9 @@ class PodArgs:
     """One fixed IP per instance, in member order."""
     sibling_group_ids: pulumi.Input[Sequence[str]]
     """Server groups of the service's other pods: their hosts are off limits."""
-    after: pulumi.Resource | None = None
-    """Resource whose creation must finish before this pod's first instance is scheduled."""
+    after: Sequence[pulumi.Input[pulumi.Resource]] = ()
+    """Resources whose step must finish before this pod changes: the previous pod's first instance
+    (creation stays race-free), or the previous release wave's health gate."""
 
 
 class Pod(pulumi.ComponentResource):
@@ -54,6 +56,8 @@ class Pod(pulumi.ComponentResource):
     instances: dict[str, list[openstack.compute.Instance]]
     """Instances by role, in order."""
     first_instance: openstack.compute.Instance
+    facts: list[InstanceFacts]
+    """Each instance as the release's health gate sees it, in member order."""
 
     def __init__(self, name: str, args: PodArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("webex:compute:Pod", name, None, opts)
@@ -74,25 +78,26 @@ class Pod(pulumi.ComponentResource):
             },
         )
         self.instances = {}
+        self.facts = []
+        generation = pod_generation(args.members)
         addresses = iter(args.fixed_ips)
         first: openstack.compute.Instance | None = None
         for member in args.members:
             for ordinal in range(member.count):
                 instance_name = naming.instance(name, member.role, ordinal)
+                address = next(addresses)
                 port = openstack.networking.Port(
                     f"{instance_name}-port",
                     name=f"{args.datacenter}-{instance_name}",
                     network_id=args.network_id,
                     fixed_ips=[
-                        openstack.networking.PortFixedIpArgs(
-                            subnet_id=args.subnet_id, ip_address=next(addresses)
-                        )
+                        openstack.networking.PortFixedIpArgs(subnet_id=args.subnet_id, ip_address=address)
                     ],
                     security_group_ids=[args.security_group_id],
                     opts=pulumi.ResourceOptions(parent=self),
                 )
                 # Chaining keeps concurrent creation race-free: the filters only see placed siblings.
-                after = first if first is not None else args.after
+                after = [first] if first is not None else list(args.after)
                 instance = openstack.compute.Instance(
                     instance_name,
                     name=f"{args.datacenter}-{instance_name}",
@@ -104,18 +109,35 @@ class Pod(pulumi.ComponentResource):
                         **ownership_metadata(args.service, args.owner, args.datacenter),
                         "pod": args.pod_name,
                         "role": member.role,
+                        GENERATION_KEY: generation,
                     },
                     scheduler_hints=[hint],
                     opts=pulumi.ResourceOptions(
                         parent=self,
-                        depends_on=[after] if after is not None else None,
+                        depends_on=after or None,
                         ignore_changes=[SIBLING_HINT_PATH],
+                        # A flavor change replaces the whole pod (see pod_generation), not a resize.
+                        replace_on_changes=[f"metadata.{GENERATION_KEY}"],
                         # The replacement boots on the same fixed-IP port, which the old server
                         # holds until it is gone (Nova refuses a port in use).
                         delete_before_replace=True,
                     ),
                 )
                 self.instances.setdefault(member.role, []).append(instance)
+                self.facts.append(
+                    InstanceFacts(
+                        pod=args.pod_name,
+                        name=instance_name,
+                        role=member.role,
+                        address=address,
+                        disruptive_inputs={
+                            "image": member.image,
+                            "flavor": member.flavor,
+                            "generation": generation,
+                            "availabilityZone": args.availability_zone,
+                        },
+                    )
+                )
                 first = first or instance
         if first is None:
             raise ValueError(f"pod {args.pod_name} has no members")

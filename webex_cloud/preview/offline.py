@@ -77,7 +77,7 @@ def _property_changes(
             kind=kind,
             old=a,
             new=b,
-            forces_replace=forces_replacement(new.type, _top(path), new.replace_on_changes),
+            forces_replace=forces_replacement(new.type, path, new.replace_on_changes),
         )
         for path, kind, a, b in found
     ]
