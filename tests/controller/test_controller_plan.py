@@ -14,7 +14,8 @@ from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.controller.release import build_release
 from webex_cloud.plan.capture import _engine_config, run_under_mocks
-from webex_cloud.plan.document import dumps, render_plan
+from webex_cloud.plan.document import render_plan
+from webex_cloud.plan.format import dumps
 
 INSTANCE = "openstack:compute/instance:Instance"
 GROUP = "openstack:compute/serverGroup:ServerGroup"
