@@ -19,8 +19,8 @@ import pulumi
 import pulumi_openstack as openstack
 from pulumi_command import remote
 
+from webex_cloud.config.api_sources import api_prefixes
 from webex_cloud.config.models import Controller, ControllerPlane, SchedulerUnit
-from webex_cloud.controller.front import api_prefixes
 from webex_cloud.controller.release import FilterRelease, project_relative
 from webex_cloud.plan import format as tokens
 
