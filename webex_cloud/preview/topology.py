@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webex_cloud.plan.format import INSTANCE, POD, SERVER_GROUP, SERVICE
-from webex_cloud.preview.model import Controller, Topology, urn_name, urn_type
+from webex_cloud.preview.model import ControllerNode, Topology, urn_name, urn_type
 from webex_cloud.preview.plans import Snapshot
 
 
@@ -56,7 +56,7 @@ def _anti_affinity(inputs: Mapping[str, Any]) -> bool:
 
 
 def build_topology(
-    records: Iterable[StateRecord], *, source: str, controllers: tuple[Controller, ...] = ()
+    records: Iterable[StateRecord], *, source: str, controllers: tuple[ControllerNode, ...] = ()
 ) -> Topology:
     """Services, pods and anti-affinity sets of a set of resources."""
     items = list(records)
@@ -88,7 +88,7 @@ def topology_from_snapshot(snapshot: Snapshot) -> Topology:
             for r in snapshot.resources.values()
         ),
         source=snapshot.label,
-        controllers=tuple(Controller(name, address) for name, address in snapshot.controllers),
+        controllers=tuple(ControllerNode(name, address) for name, address in snapshot.controllers),
     )
     # Pods with no resources of their own in the walk still count towards "all pods of a service".
     for service, shapes in snapshot.pods.items():
