@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 from webex_cloud.config.models import HealthCheck, PodMember, Service
 from webex_cloud.config.resolved import IngressGrant
+from webex_cloud.plan import format as tokens
 from webex_cloud.release.probe import Check, GateSpec, Target
 
 DEPLOY_RUNNER_SOURCE = "deploy-runner"
 """The named source range (``sources:`` of the stack) of the machine that runs ``pulumi up``: the health
 gates probe from there, so the service's security group admits it on the checked ports."""
-GATE_TYPE = "command:local:Command"
+GATE_TYPE = tokens.LOCAL_COMMAND
 """Type token of a health gate (pulumi-command's ``local.Command``)."""
 PROBE_INTERPRETER = (".venv/bin/python", "-m", "webex_cloud.release.probe")
 """How a gate runs its probe: relative to the project folder, where pulumi-command runs local commands
