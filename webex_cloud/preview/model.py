@@ -107,6 +107,9 @@ class ChangeSet:
     reads: int
     topology: Topology
     notes: tuple[str, ...] = ()
+    graph: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """URN -> dependencies of every resource of the update, unchanged ones too: the engine orders a
+    step after its dependencies' steps whether they change or not."""
 
 
 def urn_name(urn: str) -> str:

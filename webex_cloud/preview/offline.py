@@ -140,6 +140,10 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, old_only_keys_count: bool = 
         unchanged=unchanged,
         reads=0,
         topology=merge(topology_from_snapshot(old), topology_from_snapshot(new)),
+        graph={
+            **{r.urn: r.dependencies for r in old.resources.values()},
+            **{r.urn: r.dependencies for r in new.resources.values()},
+        },
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from webex_cloud.plan.format import DATACENTER, STACK
 from webex_cloud.preview.model import Action, Certainty, Change, ChangeSet, urn_name, urn_type
 from webex_cloud.preview.risks import Level, Risk, describe_replace, short_type
+from webex_cloud.release.disruption import describe, releases
 
 REPORT_FORMAT = "webex-cloud.preview-report/v1"
 NO_SERVICE = "(not in a service)"
@@ -167,6 +168,11 @@ def render_markdown(report: Report) -> str:
         lines += ["**Warnings** — check on purpose:", *_capped(list(map(_risk_line, report.warnings))), ""]
     if not report.risks:
         lines += ["No blocking change and no warning.", ""]
+    rolled = releases(changes, changes.graph)
+    if rolled:
+        lines += ["**Releases** — pods change wave by wave, each wave after the previous one's health gate:"]
+        lines += [f"- {'❌ ' if r.blocking else ''}{describe(r)}" for r in rolled]
+        lines.append("")
     groups = report.by_service()
     if len(groups) > LISTED_SERVICES:
         # Keep the busiest services; the others share one row (their changes stay in the JSON report).
@@ -230,6 +236,17 @@ def render_json(report: Report) -> dict[str, Any]:
         "source_detail": changes.source_detail,
         "blocking": [risk(r) for r in report.blocking],
         "warnings": [risk(r) for r in report.warnings],
+        "releases": [
+            {
+                "service": r.service,
+                "summary": describe(r),
+                "waves": [list(w) for w in r.waves],
+                "disrupted_at_once": r.at_once,
+                "max_unavailable": r.max_unavailable,
+                "blocking": r.blocking,
+            }
+            for r in releases(changes, changes.graph)
+        ],
         "counts": {a.value: sum(1 for c in changes.changes if c.action is a) for a in _COLUMNS},
         "unchanged": changes.unchanged,
         "reads": changes.reads,

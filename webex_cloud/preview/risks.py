@@ -14,8 +14,9 @@ from enum import IntEnum
 from typing import Any
 
 from webex_cloud.plan.format import VOLUME
-from webex_cloud.preview.forcenew import DISRUPTIVE_UPDATE, is_size_decrease
+from webex_cloud.preview.forcenew import is_size_decrease
 from webex_cloud.preview.model import Action, Certainty, Change, ChangeSet, urn_name
+from webex_cloud.release.disruption import describe, disrupts, releases
 
 #: Types whose replace or delete destroys data. Any resource with ``protect: true`` counts as well:
 #: protection is how a program says "this holds state", and the engine refuses to delete it anyway.
@@ -127,46 +128,73 @@ def data_loss(changes: ChangeSet) -> Iterator[Risk]:
 
 
 def _disrupts(change: Change) -> bool:
-    """Does this change stop what runs on it? Recreate, delete, or an in-place update that restarts."""
-    if change.action in (Action.REPLACE, Action.DELETE):
-        return True
-    restarting = DISRUPTIVE_UPDATE.get(change.type, frozenset())
-    return change.action is Action.UPDATE and any(
-        p.path.split(".")[0] in restarting for p in change.properties
-    )
+    """Does this change stop what runs on it? Recreate, delete, or an in-place rebuild/resize/retype."""
+    return disrupts(change) is not None
 
 
 def downtime(changes: ChangeSet) -> Iterator[Risk]:
-    """Every serving pod of a service, or every member of an anti-affinity group, disrupted in one update.
+    """More serving pods of a service disrupted at the same moment than its rollout allows, or every
+    member of an anti-affinity group disrupted in one update.
 
-    Pulumi applies independent changes in parallel, so "in one update" is "at the same time". A pod (or
-    member) whose resources are all being created is not serving yet and does not count.
+    Pulumi runs steps with no dependency path between them in parallel; a release's waves are ordered
+    by their health gates (:mod:`webex_cloud.release.disruption` computes the worst moment from the
+    update's dependency graph). A pod (or member) whose resources are all being created is not serving
+    yet and does not count.
     """
+    for release in releases(changes, changes.graph):
+        if not release.blocking:
+            continue
+        urns = tuple(
+            sorted(
+                c.urn
+                for c in changes.changes
+                if _disrupts(c)
+                and changes.topology.service_of(c.urn) == release.service
+                and (changes.topology.pod_of(c.urn) in release.disrupted or c.name in release.shared)
+            )
+        )
+        serving = len(release.serving)
+        if serving == 1:
+            reason = (
+                "its only serving pod is disrupted: a service with one pod cannot be released without "
+                f"downtime; a zero-downtime release needs at least {release.max_unavailable + 1} pods "
+                "(pods.count in its catalog file)"
+            )
+        elif release.at_once >= serving:
+            reason = f"all {serving} serving pods disrupted in the same update"
+        else:
+            reason = (
+                f"{release.at_once} of {serving} serving pods can be disrupted at the same time, more than "
+                f"rollout.max_unavailable ({release.max_unavailable})"
+            )
+        yield Risk(
+            Level.BLOCKING,
+            "downtime",
+            f"service `{release.service}`",
+            f"{reason} ({describe(release)})",
+            urns,
+        )
     by_urn = {c.urn: c for c in changes.changes}
     units = [
-        (f"service `{service}`", "serving pod", pods)
-        for service, pods in sorted(changes.topology.pods.items())
-    ]
-    units += [
         (f"anti-affinity group `{group}`", "member", {urn_name(u): {u} for u in members})
         for group, members in sorted(changes.topology.redundant_sets.items())
     ]
     for subject, noun, parts in units:
-        serving = {
+        serving_parts = {
             part: urns
             for part, urns in parts.items()
             if not urns or any(by_urn.get(u) is None or by_urn[u].action is not Action.CREATE for u in urns)
         }
-        if not serving:
+        if not serving_parts:
             continue
         hit = {
             part: [by_urn[u] for u in urns if u in by_urn and _disrupts(by_urn[u])]
-            for part, urns in serving.items()
+            for part, urns in serving_parts.items()
         }
         if not all(hit.values()):
             continue
         detail = "; ".join(f"{part}: {_tally(found)}" for part, found in sorted(hit.items()))
-        count = len(serving)
+        count = len(serving_parts)
         yield Risk(
             Level.BLOCKING,
             "downtime",
