@@ -46,6 +46,11 @@ installed 5.5.3 SDK matches that commit's schema). ``openstack/``:
 - ``resource_openstack_compute_volume_attach_v2.go``: no Update function; region, instance_id,
   volume_id, multiattach, tag, vendor_options (:32-69).
 
+Not a provider of this bridge, but a resource of the program: pulumi-command's ``local.Command`` (a
+release's health gate) declares ``triggers`` ``replaceOnChanges`` (pulumi/pulumi-command v1.2.1
+``provider/pkg/provider/common/inputs.go``), which the engine reads from the provider's schema, not from
+the program's options, so the plan does not record it.
+
 ``replaceOnChanges`` paths may be nested (``metadata.webex_pod_generation``): the engine turns a detailed
 diff entry into a replacement when the option's path contains the entry's path
 (pulumi/pulumi ``pkg/resource/deploy/step_generator.go`` ``applyReplaceOnChanges``), and the bridge
@@ -191,6 +196,8 @@ TABLE: Mapping[str, Mapping[str, Disruption]] = {
     "openstack:compute/volumeAttach:VolumeAttach": _replace(
         "region", "instanceId", "volumeId", "multiattach", "tag", "vendorOptions"
     ),
+    "command:local:Command": _replace("triggers"),
+    "command:remote:Command": _replace("triggers"),
 }
 
 FORCE_NEW: Mapping[str, frozenset[str]] = {

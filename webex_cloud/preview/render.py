@@ -32,6 +32,7 @@ _SYMBOL = {
 LISTED_CHANGES = 120
 LISTED_RISKS = 25
 LISTED_SERVICES = 30
+LISTED_RELEASES = 10
 _COLUMNS = (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.IMPORT)
 
 
@@ -171,7 +172,10 @@ def render_markdown(report: Report) -> str:
     rolled = releases(changes, changes.graph)
     if rolled:
         lines += ["**Releases** — pods change wave by wave, each wave after the previous one's health gate:"]
-        lines += [f"- {'❌ ' if r.blocking else ''}{describe(r)}" for r in rolled]
+        shown = sorted(rolled, key=lambda r: (not r.blocking, r.service))[:LISTED_RELEASES]
+        lines += [f"- {'❌ ' if r.blocking else ''}{describe(r)}" for r in shown]
+        if len(rolled) > len(shown):
+            lines.append(f"- … {len(rolled) - len(shown)} more, listed in the JSON report")
         lines.append("")
     groups = report.by_service()
     if len(groups) > LISTED_SERVICES:

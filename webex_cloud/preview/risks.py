@@ -14,7 +14,7 @@ from enum import IntEnum
 from typing import Any
 
 from webex_cloud.plan.format import VOLUME
-from webex_cloud.preview.forcenew import is_size_decrease
+from webex_cloud.preview.forcenew import Disruption, is_size_decrease
 from webex_cloud.preview.model import Action, Certainty, Change, ChangeSet, urn_name
 from webex_cloud.release.disruption import describe, disrupts, releases
 
@@ -365,6 +365,22 @@ def _describe_rule(rule: Mapping[str, Any]) -> str:
     return f"{protocol}{ports} from {source}"
 
 
+def volume_retype(changes: ChangeSet) -> Iterator[Risk]:
+    """A volume type change is a Cinder retype in place; the provider's default policy never moves data."""
+    for change in changes.changes:
+        if change.action is Action.UPDATE and disrupts(change) is Disruption.RETYPE:
+            old, new = change.old_inputs or {}, change.new_inputs or {}
+            yield Risk(
+                Level.WARNING,
+                "volume-retype",
+                f"{short_type(change.type)} `{change.name}`",
+                f"volume type {old.get('volumeType')} → {new.get('volumeType')}: retyped in place with "
+                "volume_retype_policy never (terraform-provider-openstack v3.4.0), so Cinder refuses it "
+                "when the new type lives on another backend and the update fails at this volume",
+                (change.urn,),
+            )
+
+
 def volume_shrink(changes: ChangeSet) -> Iterator[Risk]:
     """Cinder only extends volumes: a smaller size makes the update fail half-way."""
     for change in changes.changes:
@@ -382,7 +398,7 @@ def volume_shrink(changes: ChangeSet) -> Iterator[Risk]:
             )
 
 
-RULES = (data_loss, downtime, controllers, ingress, volume_shrink)
+RULES = (data_loss, downtime, controllers, ingress, volume_retype, volume_shrink)
 
 
 def rank(changes: ChangeSet) -> list[Risk]:

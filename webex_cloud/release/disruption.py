@@ -5,8 +5,8 @@ step (the SDK registers a resource after its dependencies' registrations returne
 ``pkg/resource/deploy/step_executor.go`` runs each registration's chain as soon as it arrives), and runs
 steps with no path between them in parallel. A pod is disrupted from its first disrupting step (replace,
 delete, rebuild, resize: :mod:`webex_cloud.preview.forcenew`) until its wave's health gate has passed; a
-pod whose resources are all being created was not serving, one whose resources are all deleted leaves
-the service on purpose, and neither counts. Pod P is over before pod Q starts when every disrupting step
+pod whose resources are all being created was not serving and does not count (a removed pod does: it
+stops serving, with no gate after it). Pod P is over before pod Q starts when every disrupting step
 of Q waits (through any path) for P's gate and P's gate waits for every disrupting step of P. Whatever
 the durations, the pods disrupted at one moment are then an antichain of that order, and every antichain
 can happen, so the answer is the largest antichain: by Dilworth's theorem, the pods minus a maximum
@@ -60,7 +60,7 @@ class ServiceRelease:
 
     service: str
     serving: tuple[str, ...]
-    """Pods serving before the update (not being created, not being removed)."""
+    """Pods serving before the update (not being created)."""
     disrupted: tuple[str, ...]
     """Serving pods the update disrupts."""
     what: tuple[str, ...]
@@ -167,13 +167,6 @@ def releases(changes: ChangeSet, graph: Mapping[str, Iterable[str]] | None = Non
                 and all(c.action is Action.CREATE for c in changed)
             ):
                 new.append(pod)
-                continue
-            if (
-                urns
-                and changed
-                and len(changed) == len(urns)
-                and all(c.action is Action.DELETE for c in changed)
-            ):
                 continue
             serving.append(pod)
             hits = [c for c in changed if disrupts(c) is not None] + shared
