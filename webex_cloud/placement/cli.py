@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 from webex_cloud.paths import plan_path
+from webex_cloud.picture import write
 from webex_cloud.placement.engine import ServiceResult, pipelines, place
+from webex_cloud.placement.picture import placement_picture
 from webex_cloud.placement.plan import PlanError, load_plan
 
 
@@ -45,6 +47,9 @@ def main(argv: list[str]) -> int:
         help="filter pipelines: Nova's and Cinder's when installed (auto), required "
         "(openstack), or our rule functions alone (rules)",
     )
+    parser.add_argument(
+        "--svg", type=Path, help="also write the picture of where things would be to this file (SVG)"
+    )
     args = parser.parse_args(argv)
     path: Path = args.plan or plan_path(args.stack)
     try:
@@ -63,6 +68,8 @@ def main(argv: list[str]) -> int:
         )
         return 2
     results = place(plan, engine)
+    if args.svg:
+        write(placement_picture(plan, results), args.svg)
     print(f"placement of stack {plan.stack} ({path}) through {engine.name}")
     for result in results:
         print("\n".join(format_service(result)))
