@@ -68,10 +68,20 @@ def columns(planned: Iterable[str], marks: Mapping[str, Iterable[Mark]]) -> tupl
 
 
 def _text(
-    parent: ET.Element, x: float, y: float, text: str, *, size: int = 11, bold: bool = False, **attrs: str
+    parent: ET.Element,
+    x: float,
+    y: float,
+    text: str,
+    *,
+    size: int = 11,
+    bold: bool = False,
+    red: bool = False,
 ) -> ET.Element:
     style = f"font-family:monospace;font-size:{size}px" + (";font-weight:bold" if bold else "")
-    element = ET.SubElement(parent, "text", {"x": f"{x:g}", "y": f"{y:g}", "style": style, **attrs})
+    attrs = {"x": f"{x:g}", "y": f"{y:g}", "style": style}
+    if red:
+        attrs.update({"fill": VIOLATION_STROKE, "class": "violation"})
+    element = ET.SubElement(parent, "text", attrs)
     element.text = text
     return element
 
@@ -125,7 +135,7 @@ def _row(
                     "stroke-width": "2" if mark.violation else "1",
                 },
             )
-            _text(item, x + 10, y + 14, mark.label, **({"fill": VIOLATION_STROKE} if mark.violation else {}))
+            _text(item, x + 10, y + 14, mark.label, red=mark.violation)
     return top + height + GAP
 
 
@@ -141,7 +151,7 @@ def render(picture: Picture) -> str:
     notes = ET.SubElement(body, "g", {"class": "notes"})
     for line, bad in picture.notes:
         top += 16
-        _text(notes, GAP, top, line, **({"fill": VIOLATION_STROKE, "class": "violation"} if bad else {}))
+        _text(notes, GAP, top, line, red=bad)
     root = ET.Element(
         "svg",
         {

@@ -3,14 +3,23 @@
 Instances and replica volumes are matched on the name they are created with in Nova and Cinder
 (:func:`webex_cloud.components.naming.cloud_name`, the one definition the components use too): the plan's
 IDs are the mock engine's, never the cloud's.
+
+Instances outside pods (the controller pair's proxies) count as one-member pods of their ``service``: the
+pair's hard anti-affinity is the same rule as two pods of a service never sharing a host. The placement
+reader (webex_cloud/placement/plan.py) does not read them, so their names and metadata come from the plan's
+resources here.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from webex_cloud.components.naming import cloud_name
-from webex_cloud.placement.plan import Plan
+from webex_cloud.components.tags import SERVICE_KEY
+from webex_cloud.placement.plan import Plan, PlanError
+from webex_cloud.plan.document import INSTANCE_TYPE
 
 
 @dataclass(frozen=True)
@@ -47,16 +56,34 @@ class Expected:
         return next((d for d, members in self.failure_domains.items() if bare in members), None)
 
 
+def _instances_outside_pods(plan: Plan, in_pods: set[str]) -> list[ExpectedPod]:
+    try:
+        resources: Any = json.loads(plan.path.read_text(encoding="utf-8")).get("resources", [])
+    except (OSError, ValueError, AttributeError) as error:
+        raise PlanError(f"{plan.path}: cannot read its resources again ({error})") from None
+    found = []
+    for resource in resources if isinstance(resources, list) else []:
+        inputs = resource.get("inputs") if isinstance(resource, dict) else None
+        if resource.get("type") != INSTANCE_TYPE or not isinstance(inputs, dict):
+            continue
+        name, metadata = inputs.get("name"), inputs.get("metadata") or {}
+        if isinstance(name, str) and name not in in_pods and isinstance(metadata, dict):
+            found.append(ExpectedPod(str(metadata.get(SERVICE_KEY, "?")), name, (name,)))
+    return sorted(found, key=lambda p: (p.service, p.name))
+
+
 def expected_from_plan(plan: Plan) -> Expected:
+    pods = [
+        ExpectedPod(service.name, pod.name, tuple(cloud_name(plan.stack, i.name) for i in pod.instances))
+        for service in plan.services
+        for pod in service.pods
+    ]
+    pods += _instances_outside_pods(plan, {name for pod in pods for name in pod.instances})
     return Expected(
         stack=plan.stack,
         hosts=tuple(h.name for h in plan.hosts),
         failure_domains={d: tuple(b) for d, b in plan.failure_domains.items()},
-        pods=tuple(
-            ExpectedPod(service.name, pod.name, tuple(cloud_name(plan.stack, i.name) for i in pod.instances))
-            for service in plan.services
-            for pod in service.pods
-        ),
+        pods=tuple(pods),
         groups=tuple(
             ExpectedGroup(
                 service.name,

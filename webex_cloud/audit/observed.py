@@ -19,7 +19,7 @@ names and defaults in Zed, which the loopback runs):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -104,7 +104,7 @@ def parse_volume(raw: Mapping[str, Any]) -> Volume:
 
 
 def observe(
-    servers: list[Mapping[str, Any]], volumes: list[Mapping[str, Any]], project: str = ""
+    servers: Sequence[Mapping[str, Any]], volumes: Sequence[Mapping[str, Any]], project: str = ""
 ) -> Observation:
     """An observation from raw API records. A field is visible when the API returned its key at all:
     Nova and Cinder omit a key the caller's policy hides, and send it as null for an unplaced resource."""
