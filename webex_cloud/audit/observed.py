@@ -20,7 +20,7 @@ names and defaults in Zed, which the loopback runs):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 HOST_RULE: Final = "os_compute_api:os-extended-server-attributes"
@@ -73,7 +73,6 @@ class Observation:
     host_names_visible: bool
     backends_visible: bool
     project: str = ""
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _strings(value: object) -> dict[str, str]:
