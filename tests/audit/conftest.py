@@ -9,8 +9,9 @@ import pytest
 from tests.audit.fakes import STACK
 from tests.conftest import REPO
 from webex_cloud.audit.expected import Expected, expected_from_plan
-from webex_cloud.placement.plan import Plan, load_plan
-from webex_cloud.plan.document import dumps, render_plan
+from webex_cloud.placement.plan import PlacementPlan, load_placement
+from webex_cloud.plan.document import render_plan
+from webex_cloud.plan.format import dumps, read_plan
 
 
 @pytest.fixture(scope="session")
@@ -21,10 +22,11 @@ def plan_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def plan(plan_file: Path) -> Plan:
-    return load_plan(plan_file)
+def plan(plan_file: Path) -> PlacementPlan:
+    """The placement view of the plan (what `place` draws)."""
+    return load_placement(plan_file)
 
 
 @pytest.fixture(scope="session")
-def expected(plan: Plan) -> Expected:
-    return expected_from_plan(plan)
+def expected(plan_file: Path) -> Expected:
+    return expected_from_plan(read_plan(plan_file), str(plan_file))

@@ -18,8 +18,10 @@ from tests.audit.fakes import STACK, deployed, first_pods, host_id
 from webex_cloud.audit import compare, observed, rules
 from webex_cloud.audit.cli import main
 from webex_cloud.audit.expected import Expected
+from webex_cloud.components.naming import cloud_name
 from webex_cloud.components.tags import ownership_metadata
 from webex_cloud.exit_codes import ExitCode
+from webex_cloud.placement.plan import PlacementPlan
 
 
 def kinds(report: compare.Report) -> list[str]:
@@ -34,17 +36,18 @@ def test_the_plan_deployed_as_planned_audits_clean(expected: Expected) -> None:
     assert all(len(pod.members) == 1 for pod in report.pods)
 
 
-def test_cloud_names_are_the_names_the_plan_gives_nova_and_cinder(
-    plan_file: Path, expected: Expected
+def test_the_place_picture_names_replicas_as_the_audit_finds_them(
+    plan: PlacementPlan, expected: Expected
 ) -> None:
-    document = json.loads(plan_file.read_text())
-    planned = {
-        r["inputs"]["name"]
-        for r in document["resources"]
-        if r["type"] in ("openstack:compute/instance:Instance", "openstack:blockstorage/volume:Volume")
-    }
-    ours = {n for p in expected.pods for n in p.instances} | {n for g in expected.groups for n in g.replicas}
-    assert ours == planned
+    """placement/picture.py derives cloud names (naming.cloud_name); the audit reads them from the plan."""
+    derived = [
+        cloud_name(plan.stack, r.name) for s in plan.services for g in s.volume_groups for r in g.replicas
+    ]
+    assert sorted(derived) == sorted(n for g in expected.groups for n in g.replicas)
+    pods = {p.name: p.instances for p in expected.pods}
+    for service in plan.services:
+        for pod in service.pods:
+            assert pods[pod.name] == tuple(cloud_name(plan.stack, i.name) for i in pod.instances)
 
 
 def test_a_member_booted_onto_a_sibling_pods_host_splits_its_pod_and_shares_the_host(

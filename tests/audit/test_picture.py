@@ -14,7 +14,7 @@ from webex_cloud.audit.picture import audit_picture
 from webex_cloud.picture import SVG_NS, VIOLATION_FILL, Column, Mark, Picture, render
 from webex_cloud.placement.engine import RulesPipelines, place
 from webex_cloud.placement.picture import placement_picture
-from webex_cloud.placement.plan import Plan
+from webex_cloud.placement.plan import PlacementPlan
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS_PICTURE = REPO / "docs" / "placement-dc1.svg"
@@ -45,11 +45,13 @@ def violations(root: ET.Element) -> list[tuple[str, str]]:
     )
 
 
-def placement_svg(plan: Plan) -> str:
+def placement_svg(plan: PlacementPlan) -> str:
     return render(placement_picture(plan, place(plan, RulesPipelines())))
 
 
-def test_the_placement_picture_shows_every_host_pod_domain_and_replica_of_the_plan(plan: Plan) -> None:
+def test_the_placement_picture_shows_every_host_pod_domain_and_replica_of_the_plan(
+    plan: PlacementPlan,
+) -> None:
     root = parse(placement_svg(plan))
     hosts = columns_of(root, "host")
     assert list(hosts) == [h.name for h in plan.hosts]
@@ -62,7 +64,7 @@ def test_the_placement_picture_shows_every_host_pod_domain_and_replica_of_the_pl
     assert violations(root) == []
 
 
-def test_the_committed_readme_picture_is_what_place_draws_for_the_example_plan(plan: Plan) -> None:
+def test_the_committed_readme_picture_is_what_place_draws_for_the_example_plan(plan: PlacementPlan) -> None:
     assert DOCS_PICTURE.read_text(encoding="utf-8") == placement_svg(plan), (
         f"{DOCS_PICTURE} is stale: regenerate it with `python -m webex_cloud plan --stack dc1 && "
         "python -m webex_cloud place --stack dc1 --engine rules --svg docs/placement-dc1.svg`"

@@ -50,7 +50,8 @@ from tests.integration.test_plan_placement import cinder_hints, nova_hints
 from webex_cloud.audit import observed, rules
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.picture import SVG_NS
-from webex_cloud.plan.document import INSTANCE_TYPE, SERVER_GROUP_TYPE, VOLUME_TYPE, dumps, render_plan
+from webex_cloud.plan.document import render_plan
+from webex_cloud.plan.format import INSTANCE, SERVER_GROUP, VOLUME, dumps
 
 STACK = "dc1"
 PREFIX = "i14-"
@@ -120,7 +121,7 @@ class Site:
         return next(
             r["inputs"]
             for r in self.plan["resources"]
-            if r["type"] in (INSTANCE_TYPE, VOLUME_TYPE) and r["inputs"].get("name") == cloud_name
+            if r["type"] in (INSTANCE, VOLUME) and r["inputs"].get("name") == cloud_name
         )
 
     def boot(
@@ -290,7 +291,7 @@ def purge(conn: Any) -> None:
 def deploy(site: Site) -> None:
     """The plan's pods, proxies and replicas, where POD_HOSTS, PROXY_HOSTS and REPLICA_BACKENDS say."""
     real_group = {}
-    for group in site.resources(SERVER_GROUP_TYPE):
+    for group in site.resources(SERVER_GROUP):
         created = site.admin.compute.create_server_group(
             name=group["inputs"]["name"], policy=group["inputs"]["policies"]
         )
@@ -332,7 +333,7 @@ def svg_names(path: Path, kind: str) -> dict[str, set[str]]:
 def test_1_the_clean_deployment_audits_clean_as_admin_and_as_reader(site: Site, tmp_path: Path) -> None:
     code, report, _ = site.audit(f"{PREFIX}admin", "--svg", str(tmp_path / "admin.svg"))
     assert (code, report["findings"], report["could_not_check"]) == (ExitCode.OK, [], [])
-    assert report["checked"]["servers_read"] == len(site.resources(INSTANCE_TYPE))
+    assert report["checked"]["servers_read"] == len(site.resources(INSTANCE))
     hosts = svg_names(tmp_path / "admin.svg", "host")
     assert list(hosts) == list(FAKE_HOSTS)
     for pod, host in POD_HOSTS.items():

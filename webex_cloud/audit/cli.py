@@ -35,7 +35,7 @@ from webex_cloud.config.loader import read_stack_config, stack_file
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT_DIR, plan_path
 from webex_cloud.picture import write
-from webex_cloud.placement.plan import PlanError, load_plan
+from webex_cloud.plan.format import PlanError, read_plan
 
 CLOUD_KEY = "openstack:cloud"
 DEFAULT_TIMEOUT = 30.0
@@ -103,7 +103,8 @@ def read(conn: Any) -> Observation:
 def run(args: argparse.Namespace) -> tuple[Report, str]:
     path: Path = args.plan or plan_path(args.stack)
     try:
-        plan = load_plan(path)
+        plan = read_plan(path)
+        expected = expected_from_plan(plan, str(path))
     except PlanError as error:
         raise InputError(str(error)) from None
     if plan.stack != args.stack:
@@ -118,7 +119,6 @@ def run(args: argparse.Namespace) -> tuple[Report, str]:
         raise InputError(f"cloud {cloud!r}: {error}") from None
     finally:
         conn.close()
-    expected = expected_from_plan(plan)
     report = audit(expected, observation)
     source = {"cloud": cloud, "project": observation.project, "plan": str(path)}
     if args.svg:

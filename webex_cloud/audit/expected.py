@@ -1,25 +1,18 @@
-"""What the catalog expects in the cloud, read from a stack's offline plan.
+"""What the catalog expects in the cloud, read from a stack's offline plan (webex_cloud/plan/format.py).
 
-Instances and replica volumes are matched on the name they are created with in Nova and Cinder
-(:func:`webex_cloud.components.naming.cloud_name`, the one definition the components use too): the plan's
-IDs are the mock engine's, never the cloud's.
+Instances and replica volumes are matched on the name the plan gives them in Nova and Cinder (their
+``inputs.name``): the plan's IDs are the mock engine's, never the cloud's.
 
 Instances outside pods (the controller pair's proxies) count as one-member pods of their ``service``: the
-pair's hard anti-affinity is the same rule as two pods of a service never sharing a host. The placement
-reader (webex_cloud/placement/plan.py) does not read them, so their names and metadata come from the plan's
-resources here.
+pair's hard anti-affinity is the same rule as two pods of a service never sharing a host.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
-from webex_cloud.components.naming import cloud_name
 from webex_cloud.components.tags import SERVICE_KEY
-from webex_cloud.placement.plan import Plan, PlanError
-from webex_cloud.plan.document import INSTANCE_TYPE
+from webex_cloud.plan.format import INSTANCE, Plan, PlanError, PlanResource
 
 
 @dataclass(frozen=True)
@@ -56,42 +49,45 @@ class Expected:
         return next((d for d, members in self.failure_domains.items() if bare in members), None)
 
 
-def _instances_outside_pods(plan: Plan, in_pods: set[str]) -> list[ExpectedPod]:
-    try:
-        resources: Any = json.loads(plan.path.read_text(encoding="utf-8")).get("resources", [])
-    except (OSError, ValueError, AttributeError) as error:
-        raise PlanError(f"{plan.path}: cannot read its resources again ({error})") from None
-    found = []
-    for resource in resources if isinstance(resources, list) else []:
-        inputs = resource.get("inputs") if isinstance(resource, dict) else None
-        if resource.get("type") != INSTANCE_TYPE or not isinstance(inputs, dict):
-            continue
-        name, metadata = inputs.get("name"), inputs.get("metadata") or {}
-        if isinstance(name, str) and name not in in_pods and isinstance(metadata, dict):
-            found.append(ExpectedPod(str(metadata.get(SERVICE_KEY, "?")), name, (name,)))
-    return sorted(found, key=lambda p: (p.service, p.name))
+def _cloud_name(resource: PlanResource | None, urn: str, where: str, source: str) -> str:
+    name = resource.inputs.get("name") if resource is not None else None
+    if not isinstance(name, str) or not name:
+        raise PlanError(
+            source,
+            f"{where} names {urn}, which is not a resource of the plan with an inputs.name; "
+            "re-render the plan with `python -m webex_cloud plan`",
+        )
+    return name
 
 
-def expected_from_plan(plan: Plan) -> Expected:
-    pods = [
-        ExpectedPod(service.name, pod.name, tuple(cloud_name(plan.stack, i.name) for i in pod.instances))
-        for service in plan.services
-        for pod in service.pods
-    ]
-    pods += _instances_outside_pods(plan, {name for pod in pods for name in pod.instances})
+def expected_from_plan(plan: Plan, source: str) -> Expected:
+    """The expectations of a read plan; ``source`` names the plan file in errors."""
+    by_urn = plan.by_urn()
+    pods: list[ExpectedPod] = []
+    groups: list[ExpectedGroup] = []
+    for service, spec in sorted(plan.services.items()):
+        for i, pod in enumerate(spec.pods):
+            where = f"services.{service}.pods[{i}].instances"
+            names = tuple(_cloud_name(by_urn.get(urn), urn, where, source) for urn in pod.instances)
+            pods.append(ExpectedPod(service, pod.name, names))
+        for i, group in enumerate(spec.volume_groups):
+            where = f"services.{service}.volume_groups[{i}].replicas"
+            names = tuple(_cloud_name(by_urn.get(urn), urn, where, source) for urn in group.replicas)
+            groups.append(ExpectedGroup(service, group.name, group.key, names))
+    in_pods = {urn for spec in plan.services.values() for pod in spec.pods for urn in pod.instances}
+    others = []
+    for resource in plan.resources:
+        if resource.type == INSTANCE and resource.urn not in in_pods:
+            name = _cloud_name(resource, resource.urn, "resources", source)
+            metadata = resource.inputs.get("metadata")
+            owner = metadata.get(SERVICE_KEY) if isinstance(metadata, dict) else None
+            others.append(ExpectedPod(str(owner or "?"), name, (name,)))
+    pods += sorted(others, key=lambda p: (p.service, p.name))
+    datacenter = plan.datacenter
     return Expected(
         stack=plan.stack,
-        hosts=tuple(h.name for h in plan.hosts),
-        failure_domains={d: tuple(b) for d, b in plan.failure_domains.items()},
+        hosts=tuple(h.name for h in datacenter.hosts),
+        failure_domains={d: tuple(b) for d, b in datacenter.failure_domains.items()},
         pods=tuple(pods),
-        groups=tuple(
-            ExpectedGroup(
-                service.name,
-                group.name,
-                group.key,
-                tuple(cloud_name(plan.stack, r.name) for r in group.replicas),
-            )
-            for service in plan.services
-            for group in service.volume_groups
-        ),
+        groups=tuple(groups),
     )

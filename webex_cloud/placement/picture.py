@@ -6,10 +6,10 @@ from webex_cloud.audit.rules import Finding, pod_rules, replica_rules
 from webex_cloud.components.naming import cloud_name
 from webex_cloud.picture import Mark, Picture, columns
 from webex_cloud.placement.engine import ServiceResult
-from webex_cloud.placement.plan import Plan
+from webex_cloud.placement.plan import PlacementPlan
 
 
-def placement_picture(plan: Plan, results: list[ServiceResult]) -> Picture:
+def placement_picture(plan: PlacementPlan, results: list[ServiceResult]) -> Picture:
     hosts: dict[str, list[Mark]] = {}
     domains: dict[str, list[Mark]] = {}
     notes: list[tuple[str, bool]] = []
