@@ -2,8 +2,8 @@
 
 The records are parsed from the API's own JSON (``GET /servers/detail``, ``GET /volumes/detail``), so the
 comparison is tested on records in exactly that shape. Which fields a caller sees depends on policy; the
-rules named here are the defaults of the versions installed in .venv (nova 34, cinder 29; the same rule
-names and defaults in Zed, which the loopback runs):
+rules named here are the defaults of the versions installed in .venv (nova 34, cinder 29; the loopback's
+Zed shows the same fields to an admin and hides the same from a reader, tests/integration/test_live_audit.py):
 
 - ``hostId``: every project reader sees it (rule ``os_compute_api:servers:detail``, default
   ``rule:project_reader_or_admin``, nova/policies/servers.py). It is ``sha224(project_id + host)``
