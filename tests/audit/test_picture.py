@@ -11,7 +11,7 @@ from tests.audit.fakes import STACK, deployed, first_pods, host_id
 from webex_cloud.audit import compare, observed
 from webex_cloud.audit.expected import Expected
 from webex_cloud.audit.picture import audit_picture
-from webex_cloud.picture import SVG_NS, VIOLATION_FILL, Column, Mark, Picture, render
+from webex_cloud.picture import SVG_NS, VIOLATION_FILL, Column, Mark, Picture, comment_links, render
 from webex_cloud.placement.engine import RulesPipelines, place
 from webex_cloud.placement.picture import placement_picture
 from webex_cloud.placement.plan import PlacementPlan
@@ -120,3 +120,11 @@ def test_place_writes_the_picture_it_proves(stack: str, plan_file: Path, tmp_pat
     out = tmp_path / "p.svg"
     assert main(["--stack", stack, "--plan", str(plan_file), "--engine", "rules", "--svg", str(out)]) == 0
     assert columns_of(parse(out.read_text()), "host")
+
+
+def test_the_comment_line_links_each_stacks_picture_in_stack_order() -> None:
+    links = {"dc2": "https://ci.example/dc2.svg", "dc1": "https://ci.example/dc1.svg"}
+    assert comment_links(links) == (
+        "Placement pictures: [dc1](https://ci.example/dc1.svg) · [dc2](https://ci.example/dc2.svg)"
+    )
+    assert comment_links({}) == ""
