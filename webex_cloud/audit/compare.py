@@ -75,8 +75,6 @@ class Report:
     limitations: list[Limitation] = field(default_factory=list)
     pods: list[PodView] = field(default_factory=list)
     replicas: list[ReplicaView] = field(default_factory=list)
-    unexpected: dict[str, str] = field(default_factory=dict)
-    """UUID of an unexpected instance or volume -> where it is (host, hostId or domain; "" unknown)."""
     checked: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -224,7 +222,6 @@ def _unexpected(expected: Expected, observation: Observation, report: Report) ->
         if v.name not in wanted_volumes and owned(v.metadata, stack)
     ]
     for kind, record, where in strays:
-        report.unexpected[record.id] = where
         noun = "instance" if kind == UNEXPECTED_INSTANCE else "volume"
         report.findings.append(
             Finding(
