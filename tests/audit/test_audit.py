@@ -8,6 +8,7 @@ policy-guarded keys left out, as the APIs do).
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,14 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     return code, out, err
 
 
+def clouds_yaml(folder: Path, cloud: str, auth_url: str) -> Path:
+    auth = {"auth_url": auth_url, "username": "u", "password": "p", "project_name": "p"}
+    auth |= {"user_domain_name": "Default", "project_domain_name": "Default"}
+    path = folder / "clouds.yaml"
+    path.write_text(json.dumps({"clouds": {cloud: {"auth": auth}}}))  # JSON is YAML
+    return path
+
+
 def test_cli_refuses_a_missing_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(["--stack", STACK, "--plan", str(tmp_path / "none.json")], capsys)
     assert code == ExitCode.INPUT and "no such plan" in err
@@ -220,11 +229,7 @@ def test_cli_names_the_stacks_cloud_when_clouds_yaml_lacks_it(
 def test_cli_reports_an_unreachable_cloud_as_unusable_input(
     plan_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clouds = tmp_path / "clouds.yaml"
-    clouds.write_text(
-        "clouds:\n  down:\n    auth: {auth_url: 'http://127.0.0.1:9/v3', username: u, password: p, "
-        "project_name: p, user_domain_name: Default, project_domain_name: Default}\n"
-    )
+    clouds = clouds_yaml(tmp_path, "down", "http://127.0.0.1:9/v3")  # nothing listens on port 9
     argv = ["--stack", STACK, "--plan", str(plan_file), "--clouds-yaml", str(clouds), "--cloud", "down"]
     code, _, err = run_cli([*argv, "--timeout", "5"], capsys)
     assert code == ExitCode.INPUT and "'down'" in err and "Traceback" not in err
@@ -277,3 +282,17 @@ def test_the_controller_proxies_on_one_host_break_their_anti_affinity(expected: 
     assert [(f.kind, f.service, f.items) for f in report.findings] == [
         (rules.PODS_SHARE_HOST, "controller-plane", tuple(p.name for p in proxies))
     ]
+
+
+def test_cli_a_cloud_that_never_answers_ends_with_unusable_input(
+    plan_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A listener that accepts and never replies: the per-call timeout ends the run (fit for a schedule)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        clouds = clouds_yaml(tmp_path, "silent", f"http://127.0.0.1:{port}/v3")
+        argv = ["--stack", STACK, "--plan", str(plan_file), "--clouds-yaml", str(clouds), "--cloud", "silent"]
+        code, _, err = run_cli([*argv, "--timeout", "1"], capsys)
+    assert code == ExitCode.INPUT and "timed out" in err
