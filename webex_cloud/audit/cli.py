@@ -85,7 +85,7 @@ def connect(cloud: str, clouds_yaml: Path | None, timeout: float) -> Any:
         ) from None
     except (exceptions.SDKException, ksa.ClientException) as error:
         raise InputError(
-            f"cloud {cloud!r} of {where}: authentication failed ({type(error).__name__}: {error}); "
+            f"cloud {cloud!r} of {where}: cannot authenticate ({type(error).__name__}: {error}); "
             "check its auth section and that the identity endpoint answers"
         ) from None
     return conn
