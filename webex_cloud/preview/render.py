@@ -172,10 +172,10 @@ def render_markdown(report: Report) -> str:
     rolled = releases(changes, changes.graph)
     if rolled:
         lines += ["**Releases** — pods change wave by wave, each wave after the previous one's health gate:"]
-        shown = sorted(rolled, key=lambda r: (not r.blocking, r.service))[:LISTED_RELEASES]
-        lines += [f"- {'❌ ' if r.blocking else ''}{describe(r)}" for r in shown]
-        if len(rolled) > len(shown):
-            lines.append(f"- … {len(rolled) - len(shown)} more, listed in the JSON report")
+        listed = sorted(rolled, key=lambda r: (not r.blocking, r.service))[:LISTED_RELEASES]
+        lines += [f"- {'❌ ' if r.blocking else ''}{describe(r)}" for r in listed]
+        if len(rolled) > len(listed):
+            lines.append(f"- … {len(rolled) - len(listed)} more, listed in the JSON report")
         lines.append("")
     groups = report.by_service()
     if len(groups) > LISTED_SERVICES:
