@@ -157,6 +157,8 @@ class PlanService(_Part):
     """The catalog's restriction (the datacenters the service runs in); ``None``: every one."""
     pods: list[PlanPod] = Field(default_factory=list)
     volume_groups: list[PlanVolumeGroup] = Field(default_factory=list)
+    max_unavailable: int = 1
+    """The catalog's ``rollout.max_unavailable``: pods a release may change at once."""
 
 
 class PlanFlavor(_Part):
