@@ -577,7 +577,7 @@ def test_documented_example_config_is_accepted_and_the_examples_pass(
 
 
 def _gate_urn(plan: Plan, name: str) -> str:
-    return next(r["urn"] for r in plan["resources"] if r["name"] == name)
+    return str(next(r["urn"] for r in plan["resources"] if r["name"] == name))
 
 
 def test_a_wave_that_does_not_wait_for_the_previous_gate_is_a_violation(
