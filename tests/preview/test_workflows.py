@@ -85,6 +85,8 @@ def test_deploy_runs_dc2_only_after_dc1_one_at_a_time() -> None:
     assert jobs["dc2"]["with"]["stack"] == "dc2" and jobs["dc2"]["needs"] == "dc1"
     runs = _runs(_load("deploy-stack.yml")["jobs"]["up"])
     assert runs.index("webex_cloud preview") < runs.index("pulumi up --yes")
+    # One service's failed health gate must not stop the other services' releases (docs/releasing.md).
+    assert "pulumi up --yes --continue-on-error" in runs
 
 
 def _stack_folder(
