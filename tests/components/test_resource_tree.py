@@ -4,7 +4,8 @@ Pulumi identifies a resource by its URN (stack, project, parent type chain, type
 resource under another parent or renaming it deletes the deployed one and creates a new one, unless
 the program declares ``aliases``. Refactoring the components must not do that silently, so the
 URNs and parents of dc1 and dc2 are pinned in tests/data/plan-urns/<stack>.tsv (written from the
-plans of main before the controller pair was split into modules). A deliberate change updates the
+plans of main before the controller pair was split into modules). Added resources are fine; a
+renamed or moved one is refused. A deliberate change updates the
 file in the same commit (``python -m tests.components.test_resource_tree`` rewrites it), and its
 diff shows the reviewer exactly which resources would be replaced.
 """
@@ -29,10 +30,13 @@ def tree(stack: str) -> list[str]:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_urn_and_parent_is_the_pinned_one(stack: str) -> None:
+def test_every_pinned_urn_is_still_rendered_under_its_parent(stack: str) -> None:
     pinned = (PINNED / f"{stack}.tsv").read_text().splitlines()
     assert pinned
-    assert tree(stack) == pinned
+    # A new catalog service only adds resources (creates); a pinned line that is gone is a
+    # resource the next `pulumi up` would delete or replace.
+    missing = sorted(set(pinned) - set(tree(stack)))
+    assert not missing, "renamed or reparented (a replacement):\n" + "\n".join(missing)
 
 
 if __name__ == "__main__":
