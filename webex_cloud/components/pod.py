@@ -10,7 +10,7 @@ import pulumi_openstack as openstack
 from webex_scheduler_filters import hints
 
 from webex_cloud.components import naming
-from webex_cloud.components.tags import ownership_metadata
+from webex_cloud.components.tags import POD_KEY, ROLE_KEY, ownership_metadata
 from webex_cloud.config.models import PodMember
 from webex_cloud.plan import format as tokens
 
@@ -96,15 +96,15 @@ class Pod(pulumi.ComponentResource):
                 after = first if first is not None else args.after
                 instance = openstack.compute.Instance(
                     instance_name,
-                    name=f"{args.datacenter}-{instance_name}",
+                    name=naming.cloud_name(args.datacenter, instance_name),
                     flavor_name=member.flavor,
                     image_name=member.image,
                     availability_zone=args.availability_zone,
                     networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
                     metadata={
                         **ownership_metadata(args.service, args.owner, args.datacenter),
-                        "pod": args.pod_name,
-                        "role": member.role,
+                        POD_KEY: args.pod_name,
+                        ROLE_KEY: member.role,
                     },
                     scheduler_hints=[hint],
                     opts=pulumi.ResourceOptions(

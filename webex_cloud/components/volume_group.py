@@ -47,9 +47,10 @@ class VolumeGroup(pulumi.ComponentResource):
         self.attachments: list[openstack.compute.VolumeAttach] = []
         previous: openstack.blockstorage.Volume | None = None
         for replica in range(args.replicas):
+            volume_name = naming.replica(name, replica)
             volume = openstack.blockstorage.Volume(
-                naming.replica(name, replica),
-                name=f"{args.datacenter}-{name}-{replica}",
+                volume_name,
+                name=naming.cloud_name(args.datacenter, volume_name),
                 size=args.size_gb,
                 # Attached replicas can only grow online; without this the provider refuses.
                 enable_online_resize=True,

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import plan_path
+from webex_cloud.picture import write
 from webex_cloud.placement.engine import PIPELINES_UNAVAILABLE, ServiceResult, pipelines, place
+from webex_cloud.placement.picture import placement_picture
 from webex_cloud.placement.plan import load_placement
 from webex_cloud.plan.format import PlanError
 
@@ -48,6 +50,9 @@ def main(argv: list[str]) -> int:
         help="filter pipelines: Nova's and Cinder's when installed (auto), required "
         "(openstack), or our rule functions alone (rules)",
     )
+    parser.add_argument(
+        "--svg", type=Path, help="also write the picture of where things would be to this file (SVG)"
+    )
     args = parser.parse_args(argv)
     path: Path = args.plan or plan_path(args.stack)
     try:
@@ -69,6 +74,8 @@ def main(argv: list[str]) -> int:
         )
         return ExitCode.INPUT
     results = place(plan, engine)
+    if args.svg:
+        write(placement_picture(plan, results), args.svg)
     print(f"placement of stack {plan.stack} ({path}) through {engine.name}")
     for result in results:
         print("\n".join(format_service(result)))
