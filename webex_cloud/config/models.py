@@ -1,7 +1,8 @@
 """Pydantic models of the two kinds of input: a catalog service file and a datacenter stack config.
 
 These are the only place where the shape of the input is defined. Field docstrings are the
-reference documentation of the YAML (docs/catalog.md shows examples).
+reference documentation of the YAML: docs/catalog.md is generated from them
+(``python -m webex_cloud.config.reference``), and a test keeps it current.
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ PortRange = Annotated[tuple[int, int], BeforeValidator(_parse_ports)]
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # The attribute docstrings become the fields' descriptions: docs/catalog.md is generated from them.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, use_attribute_docstrings=True
+    )
 
 
 class IngressRule(StrictModel):
@@ -294,10 +298,10 @@ class Datacenter(StrictModel):
     external_network: OpenStackName
     """Name of the provider network the datacenter router uses as its gateway."""
     cidr_pool: ipaddress.IPv4Network
+    """Block from which every service subnet is allocated; must not overlap another datacenter's."""
     subnets: dict[Name, ipaddress.IPv4Network] = {}
     """Subnets pinned per service: record each service's subnet here once it is deployed, so that
     no later catalog change can move it (services not listed are allocated from ``cidr_pool``)."""
-    """Block from which every service subnet is allocated; must not overlap another datacenter's."""
     sources: dict[Name, list[ipaddress.IPv4Network | ipaddress.IPv6Network]]
     """Named source ranges that ingress rules refer to."""
     images: list[OpenStackName] = Field(min_length=1)
