@@ -13,7 +13,8 @@ from typing import Any
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import known_stacks
 from webex_cloud.paths import PROJECT_DIR
-from webex_cloud.plan.document import dumps, render_plan, summary
+from webex_cloud.plan.document import dumps, summary
+from webex_cloud.plan.parallel import render_plans
 
 
 def main(argv: list[str]) -> int:
@@ -29,20 +30,24 @@ def main(argv: list[str]) -> int:
         "--out", type=Path, default=None, help="output folder (default: <project>/build/plan)"
     )
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="render the stacks in N worker processes (default: one per core; 1: in this process)",
+    )
     args = parser.parse_args(argv)
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs takes a number of processes, 1 or more, not {args.jobs}")
     stacks = args.stack or known_stacks(args.project)
     if not stacks:
         print(f"error: no stack config (stacks/Pulumi.<stack>.yaml) under {args.project}", file=sys.stderr)
         return 2
-    rendered: dict[str, dict[str, Any]] = {}
-    failed = False
-    for stack in stacks:
-        try:
-            rendered[stack] = render_plan(stack, project_dir=args.project)
-        except CatalogError as error:
-            print(f"{stack}: {error}", file=sys.stderr)
-            failed = True
-    if failed:
+    rendered, errors = render_plans(stacks, args.project, args.jobs)
+    for stack, error in errors.items():
+        print(f"{stack}: {error}", file=sys.stderr)
+    if errors:
         # Nothing is written unless every stack is valid: no mix of new and old plans.
         return 1
     out_dir: Path = args.out or args.project / "build" / "plan"
