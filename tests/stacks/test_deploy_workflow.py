@@ -22,7 +22,7 @@ from tests.conftest import REPO
 from webex_cloud.config.models import MAX_WAVES
 
 WORKFLOWS = REPO / ".github" / "workflows"
-DEPLOY: dict[str, Any] = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())
+DEPLOY: dict[Any, Any] = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())
 DEPLOY_STACK: dict[str, Any] = yaml.safe_load((WORKFLOWS / "deploy-stack.yml").read_text())
 OUTPUT_REF = re.compile(r"^\$\{\{ steps\.(?P<step>[\w-]+)\.outputs\.(?P<name>\w+) \}\}$")
 WAVE_IF = re.compile(r"^success\(\) && needs\.(?P<job>[\w-]+)\.outputs\.(?P<name>\w+) != '\[\]'$")
