@@ -17,7 +17,8 @@ from benchmarks.generated_project import datacenter_stack
 from tests.conftest import REPO, ProjectCopy
 from tests.stacks.conftest import TWENTY
 from webex_cloud.paths import PACK_DIR
-from webex_cloud.plan.document import dumps, render_plan
+from webex_cloud.plan.document import render_plan
+from webex_cloud.plan.format import dumps
 from webex_cloud.policy_check import PolicyChecker
 from webex_cloud.preview import cli as preview_cli
 
@@ -96,7 +97,7 @@ def test_the_cross_datacenter_policy_names_the_peers_that_differ(
     peers = {name: plan for name, plan in plans.items() if name != "dc7"}
     for drifted in ("dc13", "dc4"):
         peers[drifted] = _without_service(peers[drifted], "messaging")
-    with PolicyChecker(PACK_DIR, twenty) as checker:
+    with PolicyChecker(PACK_DIR) as checker:
         config = checker.config_for(plans["dc7"], peers)
         assert sorted(config["cross-datacenter-same-shape"][1]["peers"]) == sorted(peers)
         run = checker.check(plans["dc7"], peers)
@@ -158,6 +159,6 @@ def test_adding_a_stack_file_is_the_only_change_a_new_datacenter_needs(
     assert sorted(p.name for p in out.glob("*.json")) == ["dc1.json", "dc2.json", "dc3.json"]
     assert "policy pack webex-cloud-policies on stack dc3: passed" in done.stdout
     plans = {path.stem: json.loads(path.read_text()) for path in out.glob("*.json")}
-    with PolicyChecker(PACK_DIR, project.root) as checker:
+    with PolicyChecker(PACK_DIR) as checker:
         config = checker.config_for(plans["dc1"], {"dc2": plans["dc2"], "dc3": plans["dc3"]})
     assert sorted(config["cross-datacenter-same-shape"][1]["peers"]) == ["dc2", "dc3"]

@@ -12,8 +12,9 @@ from typing import Any
 
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import known_stacks
-from webex_cloud.paths import PROJECT_DIR
-from webex_cloud.plan.document import dumps, summary
+from webex_cloud.paths import PROJECT_DIR, plan_path
+from webex_cloud.plan.document import summary
+from webex_cloud.plan.format import dumps, empty_plan
 from webex_cloud.plan.parallel import render_plans
 
 
@@ -31,6 +32,12 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
     parser.add_argument(
+        "--empty",
+        action="store_true",
+        help="write the plan of a stack that has nothing (no program run, no policy check): the base "
+        "side of a diff when the base branch cannot render the stack; needs --stack",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         default=None,
@@ -38,6 +45,8 @@ def main(argv: list[str]) -> int:
         help="render the stacks in N worker processes (default: one per core; 1: in this process)",
     )
     args = parser.parse_args(argv)
+    if args.empty:
+        return _write_empty(args.stack or [], args.out or args.project / "build" / "plan")
     if args.jobs is not None and args.jobs < 1:
         parser.error(f"--jobs takes a number of processes, 1 or more, not {args.jobs}")
     stacks = args.stack or known_stacks(args.project)
@@ -53,7 +62,7 @@ def main(argv: list[str]) -> int:
     out_dir: Path = args.out or args.project / "build" / "plan"
     out_dir.mkdir(parents=True, exist_ok=True)
     for stack, plan in rendered.items():
-        target = out_dir / f"{stack}.json"
+        target = plan_path(stack, out_dir)
         target.write_text(dumps(plan), encoding="utf-8")
         print(summary(plan))
         print(f"  plan written to {target}\n")
@@ -62,8 +71,21 @@ def main(argv: list[str]) -> int:
     return _check_policies(rendered, args.project)
 
 
+def _write_empty(stacks: list[str], out_dir: Path) -> int:
+    if not stacks:
+        print("error: --empty needs --stack STACK (the stack the empty plan stands for)", file=sys.stderr)
+        return 2
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stack in stacks:
+        target = plan_path(stack, out_dir)
+        target.write_text(dumps(empty_plan(stack)), encoding="utf-8")
+        print(f"empty plan of {stack} written to {target}")
+    return 0
+
+
 def _check_policies(rendered: dict[str, dict[str, Any]], project_dir: Path) -> int:
-    from webex_cloud.policy_check import PackError, PolicyConfigError, check_plans
+    from webex_cloud.pipeline import check_plans
+    from webex_cloud.policy_check import PackError, PolicyConfigError
 
     try:
         text, passed = check_plans(rendered, project_dir=project_dir)
