@@ -162,3 +162,17 @@ def test_adding_a_stack_file_is_the_only_change_a_new_datacenter_needs(
     with PolicyChecker(PACK_DIR) as checker:
         config = checker.config_for(plans["dc1"], {"dc2": plans["dc2"], "dc3": plans["dc3"]})
     assert sorted(config["cross-datacenter-same-shape"][1]["peers"]) == ["dc2", "dc3"]
+
+
+def test_a_bad_stack_among_workers_is_reported_by_name_and_nothing_is_written(
+    project: ProjectCopy, tmp_path: Path
+) -> None:
+    (project.root / "stacks" / "Pulumi.dc3.yaml").write_text(
+        datacenter_stack(3).replace("wave: 2", "wave: 0")
+    )
+    out = tmp_path / "plan"
+    done = command("plan", "--project", str(project.root), "--out", str(out), "--jobs", "2")
+    assert done.returncode == 1
+    assert "dc3: invalid configuration (1 problem)" in done.stderr
+    assert "stacks/Pulumi.dc3.yaml: config.webex-cloud:datacenter.deploy.wave" in done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()
