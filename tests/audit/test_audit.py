@@ -296,3 +296,11 @@ def test_cli_a_cloud_that_never_answers_ends_with_unusable_input(
         argv = ["--stack", STACK, "--plan", str(plan_file), "--clouds-yaml", str(clouds), "--cloud", "silent"]
         code, _, err = run_cli([*argv, "--timeout", "1"], capsys)
     assert code == ExitCode.INPUT and "timed out" in err
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "inf", "nan", "soon"])
+def test_cli_wants_a_bounded_timeout(timeout: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--stack", STACK, "--timeout", timeout])
+    assert exited.value.code == ExitCode.INPUT
+    assert "positive number of seconds" in capsys.readouterr().err

@@ -11,8 +11,10 @@ from tests.audit.fakes import STACK, deployed, first_pods, host_id
 from webex_cloud.audit import compare, observed
 from webex_cloud.audit.expected import Expected
 from webex_cloud.audit.picture import audit_picture
+from webex_cloud.components.naming import cloud_name
+from webex_cloud.components.tags import ownership_metadata
 from webex_cloud.picture import SVG_NS, VIOLATION_FILL, Column, Mark, Picture, comment_links, render
-from webex_cloud.placement.engine import RulesPipelines, place
+from webex_cloud.placement.engine import RulesPipelines, ServiceResult, place
 from webex_cloud.placement.picture import placement_picture
 from webex_cloud.placement.plan import PlacementPlan
 
@@ -128,3 +130,37 @@ def test_the_comment_line_links_each_stacks_picture_in_stack_order() -> None:
         "Placement pictures: [dc1](https://ci.example/dc1.svg) · [dc2](https://ci.example/dc2.svg)"
     )
     assert comment_links({}) == ""
+
+
+def test_replicas_sharing_a_domain_and_a_stray_volume_are_drawn_red_in_that_domain(
+    expected: Expected,
+) -> None:
+    cloud = deployed(expected)
+    group = next(g for g in expected.groups if len(g.replicas) >= 2)
+    (domain, backends), *_ = expected.failure_domains.items()
+    for volume in cloud.volumes:
+        if volume["name"] == group.replicas[1]:
+            volume[observed.BACKEND_FIELD] = f"{backends[-1]}#pool"
+    cloud.volume("dc1-stray<&>", backends[0], ownership_metadata(group.service, "t", STACK))
+    report = compare.audit(expected, cloud.observation())
+    root = parse(render(audit_picture(expected, report, host_names_visible=True)))
+    assert violations(root) == sorted(
+        [(domain, group.replicas[0]), (domain, group.replicas[1]), (domain, "dc1-stray<&>")]
+    )
+
+
+def test_the_placement_picture_draws_what_the_proof_would_refuse(plan: PlacementPlan) -> None:
+    """Two pods on one host and two replicas in one domain, as a placement result: both drawn red."""
+    service = next(s for s in plan.services if len(s.pods) >= 2 and s.volume_groups)
+    group = service.volume_groups[0]
+    host, domain = plan.hosts[0].name, next(iter(plan.failure_domains))
+    result = ServiceResult(
+        service.name,
+        pod_hosts={service.pods[0].name: [host], service.pods[1].name: [host]},
+        group_domains={group.name: [domain] * len(group.replicas)},
+    )
+    root = parse(render(placement_picture(plan, [result])))
+    replicas = [cloud_name(plan.stack, r.name) for r in group.replicas]
+    assert violations(root) == sorted(
+        [(host, service.pods[0].name), (host, service.pods[1].name), *((domain, r) for r in replicas)]
+    )

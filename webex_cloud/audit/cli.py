@@ -19,6 +19,7 @@ Every API call has a timeout (--timeout), so a scheduled run ends.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import traceback
@@ -85,7 +86,7 @@ def connect(cloud: str, clouds_yaml: Path | None, timeout: float) -> Any:
         ) from None
     except (exceptions.SDKException, ksa.ClientException) as error:
         raise InputError(
-            f"cloud {cloud!r} of {where}: authentication failed ({type(error).__name__}: {error}); "
+            f"cloud {cloud!r} of {where}: cannot authenticate ({type(error).__name__}: {error}); "
             "check its auth section and that the identity endpoint answers"
         ) from None
     return conn
@@ -126,6 +127,16 @@ def run(args: argparse.Namespace) -> tuple[Report, str]:
     return report, to_json(report, source) if args.json else to_text(report, source)
 
 
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m webex_cloud audit",
@@ -140,7 +151,7 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=DEFAULT_TIMEOUT,
         help=f"seconds per API call (default {DEFAULT_TIMEOUT:g})",
     )

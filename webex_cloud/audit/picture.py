@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from webex_cloud.audit.compare import Report
 from webex_cloud.audit.expected import Expected
-from webex_cloud.audit.rules import Finding
+from webex_cloud.audit.rules import UNEXPECTED_INSTANCE, UNEXPECTED_VOLUME, Finding
 from webex_cloud.picture import Mark, Picture, columns
 
 
@@ -35,17 +35,12 @@ def audit_picture(expected: Expected, report: Report, host_names_visible: bool) 
                     replica.name, replica.service, "replica", replica.domain, (replica.uuid,), report.findings
                 )
             )
+    strays = {UNEXPECTED_INSTANCE: ("instance", hosts), UNEXPECTED_VOLUME: ("volume", domains)}
     for finding in report.findings:
-        if finding.kind.startswith("unexpected-") and finding.where:
-            target = hosts if finding.kind == "unexpected-instance" else domains
+        if finding.kind in strays and finding.where:
+            kind, target = strays[finding.kind]
             target.setdefault(finding.where[0], []).append(
-                Mark(
-                    finding.items[0],
-                    finding.service or "?",
-                    finding.kind.removeprefix("unexpected-"),
-                    True,
-                    finding.message,
-                )
+                Mark(finding.items[0], finding.service or "?", kind, True, finding.message)
             )
     notes = [(str(limit), False) for limit in report.limitations]
     notes += [(f.message, True) for f in report.findings if not f.where]
