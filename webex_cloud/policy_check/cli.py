@@ -1,4 +1,4 @@
-"""`python -m webex_cloud policy --stack dc1`: run the real policy pack over the offline plan."""
+"""`python -m webex_cloud policy --stack <stack>`: run the real policy pack over the offline plan."""
 
 from __future__ import annotations
 
