@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "place": ("webex_cloud.placement.cli", "place a plan's pods and volumes through the real filters"),
     "policy": ("webex_cloud.policy_check.cli", "run the policy pack against a plan"),
     "preview": ("webex_cloud.preview.cli", "risk-ranked preview report of what a stack will change"),
+    "stacks": ("webex_cloud.stacks.cli", "list the datacenter stacks with their deploy wave and runner"),
     "audit": ("webex_cloud.audit.cli", "where a stack's pods and replicas really are, against its plan"),
 }
 

@@ -41,13 +41,15 @@ def test_actionlint_passes_on_every_workflow() -> None:
 
 def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     """The linter is live: the same deploy workflow with a dangling `needs` is rejected."""
-    broken = (WORKFLOWS / "deploy.yml").read_text().replace("needs: dc1", "needs: dc0")
+    broken = (
+        (WORKFLOWS / "deploy.yml").read_text().replace("needs: [stacks, wave-1]", "needs: [stacks, wave-0]")
+    )
     target = tmp_path / "deploy.yml"
     target.write_text(broken)
     done = subprocess.run(
         [_actionlint(), str(target)], capture_output=True, text=True, check=False, timeout=120
     )
-    assert done.returncode == 1 and "dc0" in done.stdout
+    assert done.returncode == 1 and "wave-0" in done.stdout
 
 
 def _runs(job: dict[str, Any]) -> str:
@@ -76,13 +78,8 @@ def test_pull_request_workflow_runs_every_check_per_stack() -> None:
     assert comment.MARKER in script and "updateComment" in script and comment.SAME_AS_BEFORE in script
 
 
-def test_deploy_runs_dc2_only_after_dc1_one_at_a_time() -> None:
-    workflow = _load("deploy.yml")
-    assert workflow[True]["push"]["branches"] == ["main"]  # YAML 1.1 reads the key `on` as True
-    assert workflow["concurrency"] == {"group": "deploy-main", "cancel-in-progress": False}
-    jobs = workflow["jobs"]
-    assert jobs["dc1"]["with"]["stack"] == "dc1" and "needs" not in jobs["dc1"]
-    assert jobs["dc2"]["with"]["stack"] == "dc2" and jobs["dc2"]["needs"] == "dc1"
+def test_each_stack_deploy_previews_before_up() -> None:
+    # The wave order itself is replayed in tests/stacks/test_deploy_workflow.py.
     runs = _runs(_load("deploy-stack.yml")["jobs"]["up"])
     assert runs.index("webex_cloud preview") < runs.index("pulumi up --yes")
 
@@ -138,7 +135,7 @@ def test_deploy_runs_inside_the_private_cloud_and_up_previews_again() -> None:
     """The state backend and the controllers' SSH endpoints are private: a GitHub-hosted runner cannot
     reach them. And `up` must not skip its own preview, which is where the policy pack runs."""
     job = _load("deploy-stack.yml")["jobs"]["up"]
-    assert job["runs-on"] == PRIVATE_RUNNER
+    assert job["runs-on"] == [*PRIVATE_RUNNER, "${{ inputs.runner }}"]  # and the stack's own datacenter
     runs = _runs(job)
     up = runs[runs.index("pulumi up") :]
     assert "--skip-preview" not in runs

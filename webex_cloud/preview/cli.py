@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         "output, or offline from two plans (base branch -> this branch), optionally against the last "
         "deployed checkpoint in the S3 state backend.",
     )
-    parser.add_argument("--stack", required=True, help="datacenter stack (dc1, dc2)")
+    parser.add_argument("--stack", required=True, help="datacenter stack (its stacks/Pulumi.<stack>.yaml)")
     parser.add_argument(
         "--preview", metavar="FILE", help="output of `pulumi preview --json --show-sames` ('-' for stdin)"
     )
