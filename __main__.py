@@ -21,7 +21,9 @@ try:
     dc = deployment.datacenter
     check_api_sources(dc.name, dc.controllers, dc.sources)
     release = build_release(
-        nova_filters=dc.controllers.deploy.nova_filters, cinder_filters=dc.controllers.deploy.cinder_filters
+        nova_filters=dc.controllers.deploy.nova_filters,
+        cinder_filters=dc.controllers.deploy.cinder_filters,
+        failure_domains=dc.failure_domains,
     )
 except (CatalogError, ReleaseBuildError) as error:
     # RunError ends the program with the message alone: the problems, not a traceback.

@@ -24,7 +24,8 @@ def _pod(urn: dict[tuple[str, str], str], service: Service, index: int) -> dict[
     name = naming.pod(service.name, index)
     return {
         "name": name,
-        "server_group": urn[(SERVER_GROUP_TYPE, naming.server_group(name))],
+        # The service's anchor group, which the pod's first instance joins.
+        "server_group": urn[(SERVER_GROUP_TYPE, naming.server_group(service.name))],
         "instances": [
             urn[(INSTANCE_TYPE, naming.instance(name, member.role, ordinal))]
             for member in service.pods.members
