@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from webex_scheduler_filters.hints import VOLUME_GROUP_METADATA_KEY
+from webex_scheduler_filters import hints as contract
+
+from webex_cloud.config.capacity import usable
 
 PLAN_FORMAT = "webex-cloud.plan/v1"
+ATTACH_TYPE = "openstack:compute/volumeAttach:VolumeAttach"
 
 
 class PlanError(Exception):
@@ -19,9 +22,12 @@ class PlanError(Exception):
 @dataclass(frozen=True)
 class Host:
     name: str
-    vcpus: int
-    ram_mb: int
+    vcpus: float
+    """What Placement offers: ``(total - reserved) * allocation_ratio``."""
+    ram_mb: float
     availability_zone: str
+    disk_gb: float = 0
+    """0: disk is not counted on this host."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class InstanceRequest:
     group: str | None
     group_policy: str | None
     hints: dict[str, object]
+    metadata: dict[str, str] = field(default_factory=dict)
+    disk_gb: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,8 @@ class VolumeRequest:
     volume_type: str | None
     metadata_group: str | None
     hints: dict[str, object]
+    attached_pod: str | None = None
+    """The pod whose instance the replica is attached to (impaired when the replica is lost)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,8 @@ class Plan:
     hosts: list[Host]
     failure_domains: dict[str, list[str]]
     services: list[Service]
+    n_plus_one: bool = True
+    """The stack's ``placement.n_plus_one``: re-placement after a single loss is required."""
 
 
 def _require(value: Any, kind: type | tuple[type, ...], where: str, path: Path) -> Any:
@@ -122,13 +134,25 @@ def load_plan(path: Path) -> Plan:
     flavors = _require(datacenter.get("flavors"), dict, "datacenter.flavors", path)
     try:
         hosts = [
-            Host(str(h["name"]), int(h["vcpus"]), int(h["ram_mb"]), str(h["availability_zone"]))
+            Host(
+                str(h["name"]),
+                usable(int(h["vcpus"]), float(h.get("cpu_allocation_ratio", 1.0))),
+                usable(
+                    int(h["ram_mb"]),
+                    float(h.get("ram_allocation_ratio", 1.0)),
+                    int(h.get("reserved_host_memory_mb", 0)),
+                ),
+                str(h["availability_zone"]),
+                usable(int(h.get("disk_gb", 0)), float(h.get("disk_allocation_ratio", 1.0))),
+            )
             for h in _require(datacenter.get("hosts"), list, "datacenter.hosts", path)
         ]
     except (KeyError, TypeError, ValueError) as error:
         raise PlanError(
             f"{path}: datacenter.hosts entries need name, vcpus, ram_mb and availability_zone ({error!r})"
         ) from None
+    placement = datacenter.get("placement")
+    n_plus_one = not (isinstance(placement, dict) and placement.get("n_plus_one") is False)
     domains = _require(datacenter.get("failure_domains", {}), dict, "datacenter.failure_domains", path)
 
     def resource(urn: object, where: str) -> dict[str, Any]:
@@ -159,6 +183,7 @@ def load_plan(path: Path) -> Plan:
                         f"datacenter.flavors does not define"
                     )
                 hint_group, hints = _first_hints(inst["inputs"])
+                metadata = inst["inputs"].get("metadata")
                 instances.append(
                     InstanceRequest(
                         name=inst["name"],
@@ -169,6 +194,12 @@ def load_plan(path: Path) -> Plan:
                         group=hint_group,
                         group_policy=policy if hint_group == group["id"] else None,
                         hints=hints,
+                        metadata=(
+                            {str(k): str(v) for k, v in metadata.items()}
+                            if isinstance(metadata, dict)
+                            else {}
+                        ),
+                        disk_gb=int(flavor.get("disk_gb", 0)),
                     )
                 )
             pods.append(Pod(str(pod.get("name")), instances))
@@ -179,11 +210,14 @@ def load_plan(path: Path) -> Plan:
             where = f"services.{service_name}.volume_groups[{i}]"
             vg = _require(vg, dict, where, path)
             replicas = []
+            attached = _attachments(by_urn, pods, vg)
             for urn in _require(vg.get("replicas"), list, f"{where}.replicas", path):
                 vol = resource(urn, f"{where}.replicas")
                 _, hints = _first_hints(vol["inputs"])
                 metadata = vol["inputs"].get("metadata") or {}
-                label = metadata.get(VOLUME_GROUP_METADATA_KEY) if isinstance(metadata, dict) else None
+                label = (
+                    metadata.get(contract.VOLUME_GROUP_METADATA_KEY) if isinstance(metadata, dict) else None
+                )
                 replicas.append(
                     VolumeRequest(
                         vol["name"],
@@ -191,6 +225,7 @@ def load_plan(path: Path) -> Plan:
                         vol["inputs"].get("volumeType"),
                         label if isinstance(label, str) else None,
                         hints,
+                        attached.get(vol["id"]),
                     )
                 )
             groups.append(VolumeGroup(str(vg.get("name")), str(vg.get("key")), replicas))
@@ -201,4 +236,20 @@ def load_plan(path: Path) -> Plan:
         hosts,
         {str(k): [str(b) for b in v] for k, v in domains.items() if isinstance(v, list)},
         services,
+        n_plus_one,
     )
+
+
+def _attachments(by_urn: dict[Any, Any], pods: list[Pod], group: dict[str, Any]) -> dict[str, str]:
+    """Replica id -> the pod its attachment's instance belongs to (the plan's VolumeAttach inputs)."""
+    pod_of = {i.uuid: pod.name for pod in pods for i in pod.instances}
+    replica_ids = {str((by_urn.get(urn) or {}).get("id") or urn) for urn in group.get("replicas") or []}
+    out: dict[str, str] = {}
+    for resource in by_urn.values():
+        if not isinstance(resource, dict) or resource.get("type") != ATTACH_TYPE:
+            continue
+        inputs = resource.get("inputs") or {}
+        volume, instance = inputs.get("volumeId"), inputs.get("instanceId")
+        if volume in replica_ids and instance in pod_of:
+            out[str(volume)] = pod_of[str(instance)]
+    return out

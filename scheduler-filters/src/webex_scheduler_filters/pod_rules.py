@@ -54,9 +54,9 @@ def parse_pod_hint(raw: object) -> PodHint:
     anywhere could co-locate two pods of a service or split a pod, and a clean "no valid host"
     is visible and fixable where a silent co-location is not.
     """
-    raw = first_string(raw)
     if raw is None or raw == "" or raw == [] or raw == ():
         return PodHint(HintStatus.ABSENT)
+    raw = first_string(raw)
     if not isinstance(raw, str):
         return PodHint(HintStatus.MALFORMED, problem=f"expected one string, got {type(raw).__name__}")
     parts = raw.strip().split(KEY_SEPARATOR)

@@ -29,9 +29,9 @@ def parse_group_hint(raw: object) -> GroupHint:
     An unreadable value fails closed (``MALFORMED``): the request says it is a replica, and
     placing a replica blind may put two copies of the data behind one failure domain.
     """
-    raw = first_string(raw)
     if raw is None or raw == "" or raw == [] or raw == ():
         return GroupHint(HintStatus.ABSENT)
+    raw = first_string(raw)
     if not isinstance(raw, str):
         return GroupHint(HintStatus.MALFORMED, problem=f"expected one string, got {type(raw).__name__}")
     key = raw.strip()
