@@ -58,7 +58,9 @@ def test_pod_anchor_joins_the_service_group_and_members_follow_it(mocks: Mocks) 
         assert not [a for a in mocks.created if a.typ == "openstack:compute/serverGroup:ServerGroup"]
         anchor, member = [a for a in mocks.created if a.typ == "openstack:compute/instance:Instance"]
         pod_hint = {"webex_pod": "dc1/chat/chat-pod-1"}
-        assert anchor.inputs["schedulerHints"] == [{"group": "service-group", "additionalProperties": pod_hint}]
+        assert anchor.inputs["schedulerHints"] == [
+            {"group": "service-group", "additionalProperties": pod_hint}
+        ]
         assert member.inputs["schedulerHints"] == [{"additionalProperties": pod_hint}]
         for instance, role in ((anchor, "anchor"), (member, "member")):
             metadata = instance.inputs["metadata"]

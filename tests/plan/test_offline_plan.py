@@ -110,7 +110,9 @@ def test_every_hint_set_the_provider_hashes_carries_at_most_one_value(stack: str
         if resource["type"] not in (INSTANCE, VOLUME) or "schedulerHints" in resource["ignoreChanges"]:
             continue
         for hint in resource["inputs"].get("schedulerHints") or []:
-            assert hints.distinct_values((hint.get("additionalProperties") or {}).values()) <= 1, resource["urn"]
+            assert hints.distinct_values((hint.get("additionalProperties") or {}).values()) <= 1, resource[
+                "urn"
+            ]
             checked += 1
     assert checked > 20
 
@@ -129,7 +131,9 @@ def test_no_pod_instance_input_depends_on_another_pod(stack: str) -> None:
                 assert not deps & others, urn
                 assert resources[urn]["type"] == INSTANCE
             shared = {d for u in own for ds in resources[u]["propertyDependencies"].values() for d in ds}
-            assert shared & {r["urn"] for r in resources.values() if r["type"] == GROUP} <= {pod["server_group"]}
+            assert shared & {r["urn"] for r in resources.values() if r["type"] == GROUP} <= {
+                pod["server_group"]
+            }
 
 
 def test_creation_is_chained_so_filters_see_placed_siblings() -> None:

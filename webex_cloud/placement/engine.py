@@ -152,9 +152,13 @@ def _sibling_locations(cloud: Cloud, key: str, own: str) -> list[volume_rules.Lo
 
 
 def _normalised(values: Sequence[float]) -> list[float]:
-    """Nova's ``weights.normalize``: min-max to [0, 1], all zero when every value is equal."""
-    low, high = min(values), max(values)
-    return [0.0 if high == low else (v - low) / (high - low) for v in values]
+    """Nova's ``weights.normalize`` for the RAM, CPU and disk weighers, whose ``minval = 0``.
+
+    Weights are clamped at 0 first (``BaseWeigher.weigh_objects``), then scaled by the largest.
+    """
+    clamped = [max(value, 0.0) for value in values]
+    high = max(clamped)
+    return [0.0 if high == 0 else value / high for value in clamped]
 
 
 class RulesPipelines:
@@ -213,6 +217,7 @@ class RulesPipelines:
         scores = [sum(column[index] for column in columns) for index in range(len(passing))]
         best = max(scores)
         return min(h.name for h, s in zip(passing, scores, strict=True) if s == best)
+
 
 class OpenStackPipelines:
     """Nova's and Cinder's real filter handlers, our filters, the built-ins that apply, Nova's weighers."""
