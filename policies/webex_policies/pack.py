@@ -208,7 +208,8 @@ def policies() -> list[Policy]:
         resource_policy(
             "scheduler-hints-single-valued",
             "Each scheduler-hint map of an instance or volume carries one value: the OpenStack provider "
-            "hashes the map in Go's random order, and two values can turn an in-place update into a replacement.",
+            "hashes the map in Go's random order, and two values can turn an in-place update into a "
+            "replacement.",
             [INSTANCE, VOLUME],
             lambda r, _p: resource_rules.single_valued_hints(r),
             mandatory,

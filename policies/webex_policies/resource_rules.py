@@ -136,7 +136,8 @@ def instance_membership(resource: Resource, params: InstanceMembershipParams) ->
         return [
             f"pod instance {resource.label()} (pod {pod!r}) lacks the metadata "
             f"{hints.INSTANCE_SERVICE_METADATA_KEY}, {hints.INSTANCE_POD_METADATA_KEY} and "
-            f"{hints.INSTANCE_POD_ROLE_METADATA_KEY}={hints.ANCHOR_ROLE}|{hints.MEMBER_ROLE}; the Nova filter "
+            f"{hints.INSTANCE_POD_ROLE_METADATA_KEY}={hints.ANCHOR_ROLE}|{hints.MEMBER_ROLE}; the Nova "
+            "filter "
             "finds the service's pods through them"
         ]
     if pod_role == hints.ANCHOR_ROLE and not has_group:
@@ -157,8 +158,8 @@ def instance_membership(resource: Resource, params: InstanceMembershipParams) ->
         if not known(hinted_pod) or hinted_pod == pod_key:
             return problems
     problems.append(
-        f"pod instance {resource.label()} lacks the scheduler hint {hints.NOVA_POD_HINT}={pod_key!r}; the Nova "
-        "filter cannot keep it with its anchor and off the service's other pods without it"
+        f"pod instance {resource.label()} lacks the scheduler hint {hints.NOVA_POD_HINT}={pod_key!r}; "
+        "the Nova filter cannot keep it with its anchor and off the service's other pods without it"
     )
     return problems
 

@@ -90,12 +90,12 @@ def spare_capacity_problems(
     for label, service in services:
         for zone in dc.availability_zones:
             pods = pods_in_zone(service, dc, zone)
-            hosts = sum(1 for h in dc.hosts if h.availability_zone == zone)
-            if pods and pods + 1 > hosts:
+            count = sum(1 for h in dc.hosts if h.availability_zone == zone)
+            if pods and pods + 1 > count:
                 yield Problem(
                     label,
                     "pods.count",
-                    f"{pods} pods in {zone}, which has {hosts} hosts: after losing one, its pod has no host "
+                    f"{pods} pods in {zone}, which has {count} hosts: after losing one, its pod has no host "
                     f"without another pod of the service (N+1 needs {pods + 1}); add a host to {zone}, "
                     f"use fewer pods, {RELAX_HINT}",
                 )

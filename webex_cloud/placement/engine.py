@@ -352,7 +352,7 @@ class OpenStackPipelines:
         spec = self._objects.RequestSpec(num_instances=1)
         weighed = self._weigh_handler.get_weighed_objects(self._weighers, self._states(passing, cloud), spec)
         best = max(w.weight for w in weighed)
-        return min(w.obj.host for w in weighed if w.weight == best)
+        return str(min(w.obj.host for w in weighed if w.weight == best))
 
 
 def _version(module: Any, distribution: str) -> str:
@@ -636,7 +636,7 @@ def _check_recovery(
             try:
                 scheduler.place_replica(replica, after, frozenset({domain}))
             except _Unplaced as error:
-                impaired = f" (pod {replica.attached_pod} stays impaired)" if replica.attached_pod else ""
+                stays = f" (pod {replica.attached_pod} stays impaired)" if replica.attached_pod else ""
                 results[service.name].domain_recovery.append(
-                    f"after losing failure domain {domain}, volume group {group_name}: {error}{impaired}"
+                    f"after losing failure domain {domain}, volume group {group_name}: {error}{stays}"
                 )

@@ -56,7 +56,8 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
             if hint.status is pod_rules.HintStatus.MALFORMED:
                 # Fail closed: the request says it is a pod instance, but not of which pod.
                 LOG.warning(
-                    "PodFilter: malformed %(key)s hint on instance %(uuid)s (%(problem)s), rejecting all hosts",
+                    "PodFilter: malformed %(key)s hint on instance %(uuid)s (%(problem)s), "
+                    "rejecting all hosts",
                     {"key": NOVA_POD_HINT, "uuid": uuid, "problem": hint.problem},
                 )
                 return []
@@ -75,7 +76,8 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
             LOG.info("PodFilter: instance %(uuid)s: %(problem)s", {"uuid": uuid, "problem": decision.problem})
         passing = [h for h in hosts if pod_rules.host_passes(getattr(h, "host", None), decision)]
         LOG.debug(
-            "PodFilter: pod %(pod)s avoids %(forbidden)s, needs %(required)s, %(left)d of %(total)d hosts pass",
+            "PodFilter: pod %(pod)s avoids %(forbidden)s, needs %(required)s, "
+            "%(left)d of %(total)d hosts pass",
             {
                 "pod": hint.key,
                 "forbidden": sorted(decision.forbidden),
