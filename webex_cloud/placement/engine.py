@@ -16,7 +16,6 @@ pipelines with the capacity left.
 
 from __future__ import annotations
 
-import copy
 import logging
 import random
 import uuid
@@ -65,6 +64,17 @@ class Cloud:
         by_name = {h.name: h for h in hosts}
         zero = dict.fromkeys(by_name, 0.0)
         return cls(by_name, dict(zero), dict(zero), dict(zero))
+
+    def copy(self) -> Cloud:
+        """An independent copy to take a loss away from (placed records are never mutated)."""
+        return Cloud(
+            self.hosts,
+            dict(self.used_vcpus),
+            dict(self.used_ram_mb),
+            dict(self.used_disk_gb),
+            dict(self.instances),
+            {key: dict(replicas) for key, replicas in self.replicas.items()},
+        )
 
     def group_members(self, group: str) -> list[Placed]:
         return [p for p in self.instances.values() if p.request.group == group]
@@ -288,10 +298,13 @@ class OpenStackPipelines:
         self._cinder_filters = [PlanVolumeGroupSpreadFilter, CapabilitiesFilter]
 
     def _states(self, candidates: list[Host], cloud: Cloud) -> list[Any]:
+        on_host: dict[str, dict[str, None]] = {}
+        for instance_uuid, placed in cloud.instances.items():
+            on_host.setdefault(placed.host, {})[instance_uuid] = None
         states = []
         for host in candidates:
             state = self._host_state(host.name, host.name, self._cell)
-            state.instances = {u: None for u, p in cloud.instances.items() if p.host == host.name}
+            state.instances = on_host.get(host.name, {})
             free_ram, free_vcpus, free_disk = cloud.free(host)
             state.free_ram_mb = free_ram
             state.total_usable_ram_mb = host.ram_mb
@@ -598,7 +611,7 @@ def _check_recovery(
     order = [services[r.name] for r in run.services]
     for host in sorted(cloud.hosts):
         run.hosts_checked += 1
-        after = copy.deepcopy(cloud)
+        after = cloud.copy()
         lost_pods = [
             (service, pod)
             for service in order
@@ -620,7 +633,7 @@ def _check_recovery(
                 )
     for domain in sorted(plan.failure_domains):
         run.domains_checked += 1
-        after = copy.deepcopy(cloud)
+        after = cloud.copy()
         lost = []
         for service in order:
             for group in service.volume_groups:
