@@ -123,7 +123,7 @@ def nova_part(sizes: list[int], repeat: int) -> dict[str, Any]:
             )
             ours_spec._context = context
 
-            def builtin_request(size: int = size) -> int:
+            def builtin_request(size: int = size, hosts: list[Any] = hosts) -> int:
                 # The built-in's per-request database work, done by the scheduler before filtering
                 # (nova/scheduler/utils.py _get_instance_group_hosts_and_members -> InstanceGroup.get_hosts:
                 # the members' instances by UUID), then the filter over every host.
