@@ -18,8 +18,8 @@ from pathlib import Path
 
 from benchmarks.generated_project import generate_project
 from webex_cloud.placement.engine import pipelines, place
-from webex_cloud.placement.plan import load_plan
-from webex_cloud.plan.document import dumps, render_plan
+from webex_cloud.placement.plan import placement_view
+from webex_cloud.plan.document import build_plan
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,11 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-placement-") as tmp:
         root = generate_project(Path(tmp) / "project", args.resources)
         start = time.perf_counter()
-        document = render_plan("dc1", project_dir=root)
+        document = build_plan("dc1", project_dir=root)
         rendered = time.perf_counter() - start
-        path = Path(tmp) / "dc1.json"
-        path.write_text(dumps(document), encoding="utf-8")
-        plan = load_plan(path)
+        plan = placement_view(document, root / "dc1.json")
     engine = pipelines(plan, "openstack")
     start = time.perf_counter()
     run = place(plan, engine, "spread")
@@ -43,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     instances = sum(len(p.instances) for s in plan.services for p in s.pods)
     replicas = sum(len(g.replicas) for s in plan.services for g in s.volume_groups)
     print(
-        f"{len(document['resources'])} resources: {len(plan.services)} services, {instances} instances, "
+        f"{len(document.resources)} resources: {len(plan.services)} services, {instances} instances, "
         f"{replicas} replicas, {len(plan.hosts)} hosts, {len(plan.failure_domains)} failure domains "
         f"(plan rendered in {rendered:.1f} s)"
     )

@@ -15,8 +15,9 @@ import pulumi_openstack as openstack
 from webex_scheduler_filters import hints
 
 from webex_cloud.components import naming
-from webex_cloud.components.tags import ownership_metadata
+from webex_cloud.components.tags import POD_KEY, ROLE_KEY, ownership_metadata
 from webex_cloud.config.models import PodMember
+from webex_cloud.plan import format as tokens
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Pod(pulumi.ComponentResource):
     first_instance: openstack.compute.Instance
 
     def __init__(self, name: str, args: PodArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("webex:compute:Pod", name, None, opts)
+        super().__init__(tokens.POD, name, None, opts)
         pod = hints.pod_key(args.datacenter, args.service, args.pod_name)
         # One value per hint map: the provider's set hash ranges over the map (see hints.py).
         pod_hint = {hints.NOVA_POD_HINT: pod}
@@ -86,15 +87,15 @@ class Pod(pulumi.ComponentResource):
                 after = first if first is not None else args.after
                 instance = openstack.compute.Instance(
                     instance_name,
-                    name=f"{args.datacenter}-{instance_name}",
+                    name=naming.cloud_name(args.datacenter, instance_name),
                     flavor_name=member.flavor,
                     image_name=member.image,
                     availability_zone=args.availability_zone,
                     networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
                     metadata={
                         **ownership_metadata(args.service, args.owner, args.datacenter),
-                        "pod": args.pod_name,
-                        "role": member.role,
+                        POD_KEY: args.pod_name,
+                        ROLE_KEY: member.role,
                         hints.INSTANCE_SERVICE_METADATA_KEY: hints.service_key(args.datacenter, args.service),
                         hints.INSTANCE_POD_METADATA_KEY: pod,
                         hints.INSTANCE_POD_ROLE_METADATA_KEY: (

@@ -7,7 +7,8 @@ orders (Pulumi creates services in parallel). Every run checks the invariants (p
 pairwise on distinct hosts, every pod whole, replicas pairwise in distinct failure domains) and,
 unless the stack sets ``placement.n_plus_one: false``, that after the loss of any single host or
 failure domain every lost pod and replica can be placed again with the capacity left.
-Exit status: 0 all placed and fault tolerant, 1 something is not, 2 the plan cannot be read.
+Exit status (webex_cloud.exit_codes): 0 all placed and fault tolerant, 1 something is not, 2 the plan
+cannot be read or Nova/Cinder cannot be loaded, 3 an internal error.
 """
 
 from __future__ import annotations
@@ -18,8 +19,19 @@ from pathlib import Path
 
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import plan_path
-from webex_cloud.placement.engine import POLICIES, Placement, ServiceResult, pipelines, place, service_orders
-from webex_cloud.placement.plan import PlanError, load_plan
+from webex_cloud.picture import write
+from webex_cloud.placement.engine import (
+    PIPELINES_UNAVAILABLE,
+    POLICIES,
+    Placement,
+    ServiceResult,
+    pipelines,
+    place,
+    service_orders,
+)
+from webex_cloud.placement.picture import placement_picture
+from webex_cloud.placement.plan import load_placement
+from webex_cloud.plan.format import PlanError
 
 
 def format_service(result: ServiceResult, n_plus_one: bool) -> list[str]:
@@ -64,17 +76,23 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--shuffles", type=int, default=2, help="random service orders to try besides forward and reverse"
     )
+    parser.add_argument(
+        "--svg", type=Path, help="also write the picture of where things would be to this file (SVG)"
+    )
     args = parser.parse_args(argv)
     path: Path = args.plan or plan_path(args.stack)
     try:
-        plan = load_plan(path)
+        plan = load_placement(path)
         if args.plan is None and plan.stack != args.stack:
-            raise PlanError(f"{path} is the plan of stack {plan.stack!r}, not {args.stack!r}")
-        engine = pipelines(plan, args.engine)
+            raise PlanError(str(path), f"this is the plan of stack {plan.stack!r}, not {args.stack!r}")
     except PlanError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
-    except Exception as error:
+    try:
+        engine = pipelines(plan, args.engine)
+    except PIPELINES_UNAVAILABLE as error:
+        # Only a missing or unloadable Nova/Cinder lands here; any other failure is a bug and
+        # reaches the command's internal-error report.
         print(
             f"error: --engine openstack needs Nova and Cinder importable ({type(error).__name__}: {error}); "
             "install them with `pip install -c constraints/openstack.txt nova cinder`",
@@ -87,6 +105,8 @@ def main(argv: list[str]) -> int:
         for order in service_orders(plan, args.shuffles)
     ]
     shown = next(run for run in runs if run.policy == "spread")
+    if args.svg:
+        write(placement_picture(plan, shown.services), args.svg)
     print(
         f"placement of stack {plan.stack} ({path}) through {engine.name}, Nova's default weighers, "
         "catalog order"

@@ -21,7 +21,7 @@ import random
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from webex_scheduler_filters import pod_rules, volume_rules
 from webex_scheduler_filters.hints import (
@@ -34,7 +34,14 @@ from webex_scheduler_filters.hints import (
 )
 from webex_scheduler_filters.pod_rules import HintStatus
 
-from webex_cloud.placement.plan import Host, InstanceRequest, Plan, Pod, Service, VolumeRequest
+from webex_cloud.placement.plan import (
+    Host,
+    InstanceRequest,
+    PlacementPlan,
+    PodRequest,
+    ServiceRequest,
+    VolumeRequest,
+)
 
 Policy = Literal["pack", "spread"]
 POLICIES: tuple[Policy, ...] = ("pack", "spread")
@@ -377,13 +384,30 @@ def _version(module: Any, distribution: str) -> str:
         return str(getattr(module, "__version__", "?"))
 
 
-def pipelines(plan: Plan, prefer: str = "auto") -> Pipelines:
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    """What loading Nova's and Cinder's filter handlers raises when they cannot run here.
+
+    Beyond ImportError, oslo.config raises its own errors while the modules register their options
+    at import time (``DuplicateOptError`` when two projects claim one option, oslo.config
+    oslo_config/cfg.py, all subclasses of ``cfg.Error``).
+    """
+    try:
+        from oslo_config import cfg
+    except ImportError:
+        return (ImportError,)
+    return (ImportError, cfg.Error)
+
+
+PIPELINES_UNAVAILABLE: Final = _unavailable_errors()
+
+
+def pipelines(plan: PlacementPlan, prefer: str = "auto") -> Pipelines:
     """The real pipelines when Nova and Cinder import (or when asked for), else the rules."""
     if prefer == "rules":
         return RulesPipelines(plan.failure_domains)
     try:
         return OpenStackPipelines(plan.failure_domains)
-    except Exception as error:
+    except PIPELINES_UNAVAILABLE as error:
         if prefer == "openstack":
             raise
         return RulesPipelines(
@@ -453,7 +477,7 @@ class Placement:
 class _Scheduler:
     """One placement run's choice policy over one pipeline."""
 
-    def __init__(self, plan: Plan, engine: Pipelines, policy: Policy) -> None:
+    def __init__(self, plan: PlacementPlan, engine: Pipelines, policy: Policy) -> None:
         self.plan, self.engine, self.policy = plan, engine, policy
         self.backends = backends_of(plan.failure_domains)
         self.domain_of = {b.host: str(b.capabilities[FAILURE_DOMAIN_CAPABILITY]) for b in self.backends}
@@ -476,7 +500,7 @@ class _Scheduler:
         cloud.add(request, host)
         return host
 
-    def place_pod(self, pod: Pod, cloud: Cloud, lost: frozenset[str] = frozenset()) -> list[str]:
+    def place_pod(self, pod: PodRequest, cloud: Cloud, lost: frozenset[str] = frozenset()) -> list[str]:
         return [self.place_instance(request, cloud, lost) for request in pod.instances]
 
     def place_replica(self, replica: VolumeRequest, cloud: Cloud, lost: frozenset[str] = frozenset()) -> str:
@@ -516,7 +540,7 @@ def _anchor_host(request: InstanceRequest, cloud: Cloud) -> str | None:
     return None
 
 
-def service_orders(plan: Plan, shuffles: int = 2, seed: int = 11) -> list[tuple[str, ...]]:
+def service_orders(plan: PlacementPlan, shuffles: int = 2, seed: int = 11) -> list[tuple[str, ...]]:
     """Service creation orders to try: catalog order, reversed, and seeded shuffles.
 
     Pulumi creates services in parallel, so any order can happen; within a service the
@@ -537,7 +561,7 @@ def service_orders(plan: Plan, shuffles: int = 2, seed: int = 11) -> list[tuple[
 
 
 def place(
-    plan: Plan,
+    plan: PlacementPlan,
     engine: Pipelines,
     policy: Policy = "pack",
     order: Sequence[str] | None = None,
@@ -576,7 +600,7 @@ def place(
     return run
 
 
-def invariant_violations(result: ServiceResult, service: Service) -> list[str]:
+def invariant_violations(result: ServiceResult, service: ServiceRequest) -> list[str]:
     """The invariants themselves, pairwise: not just "some pod survives"."""
     out = []
     for pod in service.pods:
@@ -604,7 +628,11 @@ def invariant_violations(result: ServiceResult, service: Service) -> list[str]:
 
 
 def _check_recovery(
-    plan: Plan, scheduler: _Scheduler, cloud: Cloud, run: Placement, services: Mapping[str, Service]
+    plan: PlacementPlan,
+    scheduler: _Scheduler,
+    cloud: Cloud,
+    run: Placement,
+    services: Mapping[str, ServiceRequest],
 ) -> None:
     """N+1: after each single host loss and each single domain loss, place everything lost again."""
     results = {r.name: r for r in run.services}
