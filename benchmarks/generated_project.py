@@ -49,7 +49,8 @@ def _datacenter(hosts: int) -> dict[str, Any]:
         "images": ["base"],
         "flavors": {"m1.small": {"vcpus": 2, "ram_mb": 4096}},
         "volume_types": ["ssd"],
-        "failure_domains": {f"fd-{i}": [f"cinder-{i}@ssd"] for i in range(3)},
+        # Four domains for three replicas: a spare one for N+1.
+        "failure_domains": {f"fd-{i}": [f"cinder-{i}@ssd"] for i in range(4)},
         "hosts": [
             {"name": f"cmp-{i:05d}", "vcpus": 64, "ram_mb": 262144, "availability_zone": f"az{1 + i % 2}"}
             for i in range(hosts)

@@ -54,6 +54,7 @@ def vm(
     *,
     name: str = "",
     siblings: tuple[str, ...] = (),
+    pod_role: str = "anchor",
 ) -> Resource:
     """A pod instance whose hints name ``group`` (a server group name) and depend on ``siblings``' groups."""
     name = name or f"{pod}-{role}-{id(object())}"
@@ -66,7 +67,10 @@ def vm(
         INSTANCE,
         urn(INSTANCE, name),
         name,
-        {"metadata": {"service": service, "pod": pod, "role": role}, "schedulerHints": hints},
+        {
+            "metadata": {"service": service, "pod": pod, "role": role, "webex_pod_role": pod_role},
+            "schedulerHints": hints,
+        },
         parent=urn("webex:compute:Pod", str(group)),
         property_dependencies={"schedulerHints": deps},
     )
@@ -205,39 +209,47 @@ class TestSubnetsDisjoint:
         assert "10.40.7.0/24" in message and "10.40.7.128/25" in message
 
 
-class TestPodAffinityGroups:
+class TestPodAnchorGroups:
     def check(self, resources: list[Resource]) -> list[rules.Violation]:
         groups = [r for r in resources if r.type == SERVER_GROUP]
-        return rules.pod_affinity_groups(inventory.build(resources), groups)
+        return rules.pod_anchor_groups(inventory.build(resources), groups)
 
-    def test_each_pod_in_its_own_affinity_group_passes(self) -> None:
+    def test_anchors_in_one_anti_affinity_group_members_in_none_passes(self) -> None:
         resources = [
-            vm("s", "p0", group="p0", siblings=("p1",)),
-            vm("s", "p1", group="p1", siblings=("p0",)),
-            server_group("p0"),
-            server_group("p1"),
+            vm("s", "p0", group="s-pods"),
+            vm("s", "p0", pod_role="member"),
+            vm("s", "p1", group="s-pods"),
+            server_group("s-pods", "anti-affinity"),
         ]
         assert self.check(resources) == []
 
-    def test_soft_affinity_fails(self) -> None:
-        [(message, _)] = self.check([vm("s", "p0", group="p0"), server_group("p0", "soft-affinity")])
-        assert "pods need 'affinity' (hard)" in message
+    def test_affinity_group_of_anchors_fails(self) -> None:
+        [(message, _)] = self.check([vm("s", "p0", group="g"), server_group("g", "affinity")])
+        assert "need 'anti-affinity' (hard)" in message
 
-    def test_pod_over_two_groups_fails(self) -> None:
+    def test_anchors_over_two_groups_fail(self) -> None:
         resources = [
             vm("s", "p0", group="g1"),
-            vm("s", "p0", group="g2"),
-            server_group("g1"),
-            server_group("g2"),
+            vm("s", "p1", group="g2"),
+            server_group("g1", "anti-affinity"),
+            server_group("g2", "anti-affinity"),
         ]
-        assert any("spreads over 2 server groups" in m for m, _ in self.check(resources))
+        assert any("spread over 2 server groups" in m for m, _ in self.check(resources))
 
-    def test_group_shared_by_two_pods_fails(self) -> None:
-        resources = [vm("s", "p0", group="g"), vm("s", "p1", group="g"), server_group("g")]
-        assert any("shared by pods" in m for m, _ in self.check(resources))
+    def test_member_in_a_group_fails(self) -> None:
+        resources = [
+            vm("s", "p0", group="g"),
+            vm("s", "p0", group="g", pod_role="member"),
+            server_group("g", "anti-affinity"),
+        ]
+        assert any("members follow their anchor" in m for m, _ in self.check(resources))
 
-    def test_unknown_ids_resolve_by_parent(self) -> None:
-        # In a first preview every id is unknown: the group made by the same Pod component is the one.
+    def test_group_shared_by_two_services_fails(self) -> None:
+        resources = [vm("s", "p0", group="g"), vm("t", "q0", group="g"), server_group("g", "anti-affinity")]
+        assert any("shared by services" in m for m, _ in self.check(resources))
+
+    def test_unknown_ids_resolve_by_the_only_group_the_hint_depends_on(self) -> None:
+        # In a first preview every id is unknown; an anchor's hints depend on its service group only.
         def preview(r: Resource) -> Resource:
             props = dict(r.props)
             if r.type == SERVER_GROUP:
@@ -248,12 +260,8 @@ class TestPodAffinityGroups:
                 r.type, r.urn, r.name, props, parent=r.parent, property_dependencies=r.property_dependencies
             )
 
-        good = [vm("s", "p0", group="p0", siblings=("p1",)), server_group("p0"), server_group("p1")]
-        bad = [
-            vm("s", "p0", group="p0", siblings=("p1",)),
-            server_group("p0", "anti-affinity"),
-            server_group("p1"),
-        ]
+        good = [vm("s", "p0", group="g"), server_group("g", "anti-affinity", parent="svc")]
+        bad = [vm("s", "p0", group="g"), server_group("g", "affinity", parent="svc")]
         assert self.check([preview(r) for r in good]) == []
         assert self.check([preview(r) for r in bad])
 

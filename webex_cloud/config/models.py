@@ -152,6 +152,21 @@ class ComputeHost(StrictModel):
     vcpus: int = Field(ge=1)
     ram_mb: int = Field(ge=1024)
     availability_zone: OpenStackName
+    disk_gb: int = Field(0, ge=0)
+    """Local disk for root disks; 0: not counted (volume-backed or shared storage)."""
+    cpu_allocation_ratio: float = Field(1.0, gt=0)
+    """Nova's ``cpu_allocation_ratio`` of this compute; Placement offers vcpus times this."""
+    ram_allocation_ratio: float = Field(1.0, gt=0)
+    disk_allocation_ratio: float = Field(1.0, gt=0)
+    reserved_host_memory_mb: int = Field(0, ge=0)
+    """Nova's ``reserved_host_memory_mb``: RAM the host keeps for itself, before the ratio."""
+
+
+class PlacementPolicy(StrictModel):
+    n_plus_one: bool = True
+    """Require the spare capacity to place every pod and replica again after the loss of any one
+    compute host or storage failure domain: the loader counts it, `place` proves it through the
+    filters. Relax only for a stack that accepts an outage until hardware is replaced."""
 
 
 class Controller(StrictModel):
@@ -341,6 +356,8 @@ class Datacenter(StrictModel):
     """Storage failure domains, each a named set of Cinder backends."""
     hosts: list[ComputeHost] = Field(min_length=1)
     """Compute host inventory."""
+    placement: PlacementPolicy = PlacementPolicy()
+    """What the placement checks demand of this datacenter."""
     controllers: ControllerPlane
     """The controller pair, its API front and how the scheduler filters reach it."""
     deploy: StackDeploy
