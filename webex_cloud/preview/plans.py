@@ -29,6 +29,7 @@ class _PlanResource(BaseModel):
     protect: bool = False
     replace_on_changes: list[str] = Field(default_factory=list, alias="replaceOnChanges")
     ignore_changes: list[str] = Field(default_factory=list, alias="ignoreChanges")
+    delete_before_replace: bool = Field(default=False, alias="deleteBeforeReplace")
 
 
 class _PlanPod(BaseModel):
@@ -101,6 +102,9 @@ class Resource:
     dependencies: tuple[str, ...] = ()
     ignore_changes: tuple[str, ...] = ()
     """The ``ignoreChanges`` option: input paths the engine keeps from the old state."""
+    delete_before_replace: bool = False
+    """The ``deleteBeforeReplace`` option as the program set it."""
+    retain_on_delete: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,7 @@ def snapshot_from_plan(document: Any, *, source: str) -> Snapshot:
             replace_on_changes=frozenset(item.replace_on_changes),
             dependencies=tuple(item.dependencies),
             ignore_changes=tuple(item.ignore_changes),
+            delete_before_replace=item.delete_before_replace,
         )
     controllers = plan.datacenter.controllers.hosts if plan.datacenter.controllers else []
     return Snapshot(
