@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from webex_cloud.preview.errors import PreviewInputError, from_validation
+from webex_cloud.preview.errors import PreviewInputError, from_validation, read_json
 
 PLAN_FORMAT = "webex-cloud.plan/v1"
 
@@ -175,20 +174,7 @@ def snapshot_from_plan(document: Any, *, source: str) -> Snapshot:
 
 def load_plan(path: Path) -> Snapshot:
     """Read a plan file written by ``python -m webex_cloud plan``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise PreviewInputError(
-            str(path),
-            f"cannot read: {error.strerror or error} "
-            "(render it with `python -m webex_cloud plan --stack ...`)",
-        ) from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise PreviewInputError(
-            str(path), f"not JSON (line {error.lineno}, column {error.colno}: {error.msg})"
-        ) from None
+    document = read_json(path, hint=" (render it with `python -m webex_cloud plan --stack ...`)")
     return snapshot_from_plan(document, source=_shown(path))
 
 

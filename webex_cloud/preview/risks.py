@@ -431,7 +431,8 @@ def rule_conflict(changes: ChangeSet) -> Iterator[Risk]:
 RULES = (data_loss, downtime, controllers, subnet_move, rule_conflict, ingress, volume_shrink)
 
 
-def rank(changes: ChangeSet) -> list[Risk]:
-    """All risks, blocking first, then by kind and subject (a stable order for diffs of the report)."""
-    found = [risk for rule in RULES for risk in rule(changes)]
+def rank(changes: ChangeSet, extra: Iterable[Risk] = ()) -> list[Risk]:
+    """All risks (the rules', plus ``extra`` found elsewhere: policy verdicts, unpinned subnets),
+    blocking first, then by kind and subject (a stable order for diffs of the report)."""
+    found = [risk for rule in RULES for risk in rule(changes)] + list(extra)
     return sorted(found, key=lambda r: (-r.level, r.kind, r.subject))

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from webex_cloud.preview.errors import PreviewInputError, from_validation
+from webex_cloud.preview.errors import PreviewInputError, decode_text, from_validation, parse_json
 from webex_cloud.preview.plans import Resource, Snapshot
 
 META_KEY = ".pulumi/meta.yaml"
@@ -339,9 +339,9 @@ class StateBackend:
             except (OSError, EOFError, zlib.error) as error:
                 raise StateBackendError(where, f"corrupted checkpoint: not valid gzip ({error})") from None
         try:
-            document = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise StateBackendError(where, f"corrupted checkpoint: not JSON ({error})") from None
+            document = parse_json(decode_text(raw, where), where)
+        except PreviewInputError as error:
+            raise StateBackendError(where, f"corrupted checkpoint: {error.message}") from None
         try:
             parsed = _VersionedCheckpoint.model_validate(document)
         except ValidationError as error:
