@@ -28,7 +28,7 @@ from webex_cloud.preview.risks import Risk, rank
 from webex_cloud.preview.topology import merge, topology_from_snapshot
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m webex_cloud preview",
         description="Risk-ranked report of what one stack will change: from a real `pulumi preview --json` "
@@ -175,7 +175,7 @@ def write_report(report: Report, markdown: Path | None, json_out: Path | None) -
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     try:
         report = build_report(args)
         write_report(report, args.markdown, args.json_out)
