@@ -33,6 +33,7 @@ from webex_cloud.exit_codes import ExitCode
 from webex_cloud.preview.pr_check import BASE_PLAN_ARGS, EMPTY_BASE_NOTE
 from webex_cloud.preview.risks import HEALTH_GATE_TYPES
 
+WORKFLOW = REPO / ".github" / "workflows" / "pr-preview.yml"
 #: An older commit of this repository: the first whose `plan` takes `--stack S --out DIR --no-policy`.
 BASE_COMMIT = "3f3f3647de7395ecaaa5a598b2dd32aa53aa65f6"
 
@@ -68,8 +69,19 @@ class Layout:
         if path_prefix is not None:
             env["PATH"] = f"{path_prefix}{os.pathsep}{env['PATH']}"
         return subprocess.run(
-            [str(self.pr / ".venv" / "bin" / "python"), "-m", "webex_cloud", "pr-check"]
-            + ["--base-dir", "../base", "--out", "../out", "--commit", "0123456789abcdef", *args],
+            [
+                str(self.pr / ".venv" / "bin" / "python"),
+                "-m",
+                "webex_cloud",
+                "pr-check",
+                "--base-dir",
+                "../base",
+                "--out",
+                "../out",
+                "--commit",
+                "0123456789abcdef",
+                *args,
+            ],
             cwd=self.pr,
             env=env,
             capture_output=True,
@@ -77,6 +89,36 @@ class Layout:
             check=False,
             timeout=600,
         )
+
+    def replay_workflow(self) -> tuple[int, str]:
+        """The workflow's own `run:` scripts, unchanged, as GitHub runs them (`bash -eo pipefail`, in
+        `pr/`): the check, then the verdict step with the status the check left in $GITHUB_OUTPUT."""
+        steps = yaml.safe_load(WORKFLOW.read_text())["jobs"]["check"]["steps"]
+        check = next(s for s in steps if s.get("id") == "check")
+        assert check["working-directory"] == "pr"
+        output = self.root / "github-output"
+        env = dict(os.environ, HAS_CLOUD="false", HAS_STATE="false", HEAD_SHA="0123456789abcdef")
+        env["GITHUB_OUTPUT"] = str(output)
+        env["PYTHONPATH"] = f"{self.pr / 'scheduler-filters' / 'src'}{os.pathsep}{self.pr / 'policies'}"
+        ran = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", check["run"]],
+            cwd=self.pr,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+        assert ran.returncode == 0, ran.stderr  # the step itself never fails: the verdict step does
+        rc = dict(line.split("=", 1) for line in output.read_text().splitlines())["rc"]
+        verdict = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps[-1]["run"]],
+            env=dict(os.environ, RC=rc),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return verdict.returncode, rc
 
     def comment(self) -> str:
         return (self.out / "comment.md").read_text(encoding="utf-8")
@@ -116,8 +158,8 @@ def test_the_base_renders_through_the_stable_contract() -> None:
 
 
 def test_no_change_passes_with_no_changes(layout: Layout) -> None:
-    done = layout.run()
-    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    job, rc = layout.replay_workflow()
+    assert (job, rc) == (0, "0")
     body = layout.comment()
     assert "| dc1 | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
     assert "| dc2 | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
@@ -125,10 +167,23 @@ def test_no_change_passes_with_no_changes(layout: Layout) -> None:
     assert "base requirements equal" in (layout.out / "pr-check.txt").read_text()
 
 
+NEW_SERVICE = """\
+name: chat-bots
+owner: team-bots
+network:
+  prefix_length: 26
+  ingress:
+    - {protocol: tcp, ports: 443, source: any}
+pods:
+  count: 2
+  members:
+    - {role: bot, flavor: m1.small, image: webex-base-2026.11, count: 1}
+"""
+
+
 def _new_service(layout: Layout) -> None:
-    service = yaml.safe_load((layout.pr / "catalog" / "meetings-signalling.yaml").read_text())
-    service.update(name="chat-bots", owner="team-bots")
-    (layout.pr / "catalog" / "chat-bots.yaml").write_text(yaml.safe_dump(service, sort_keys=False))
+    # Small on purpose: the placement proof is real, and the example hosts are nearly full.
+    (layout.pr / "catalog" / "chat-bots.yaml").write_text(NEW_SERVICE)
 
 
 def _yaml_block(text: str) -> str:
@@ -163,17 +218,20 @@ def test_an_image_release_gets_the_verdict_of_the_release_rules(layout: Layout) 
         for member in doc["pods"]["members"]:
             member["image"] = "webex-base-2026.12"
 
-    layout.edit(
-        "stacks/Pulumi.dc1.yaml",
-        lambda doc: doc["config"]["webex-cloud:datacenter"]["images"].append("webex-base-2026.12"),
-    )
+    for stack in ("dc1", "dc2"):  # the policy check reads the peer stack too
+        layout.edit(
+            f"stacks/Pulumi.{stack}.yaml",
+            lambda doc: doc["config"]["webex-cloud:datacenter"]["images"].append("webex-base-2026.12"),
+        )
     layout.edit("catalog/meetings-signalling.yaml", release)
     done = layout.run("--stack", "dc1")
     report = layout.report("dc1")
     plan = json.loads((layout.out / "dc1" / "plan-files" / "dc1.json").read_text())
     # The release rules (webex_cloud.preview.risks.in_waves): every pod at once is blocking, unless the
     # pods are rolled in health-gated waves. This plan has no health gate between the pods.
-    gated = any(r["type"] in HEALTH_GATE_TYPES and "meetings-signalling" in r["name"] for r in plan["resources"])
+    gated = any(
+        r["type"] in HEALTH_GATE_TYPES and "meetings-signalling" in r["name"] for r in plan["resources"]
+    )
     downtime = [r for r in report["blocking"] if r["kind"] == "downtime"]
     if gated:
         assert downtime == [] and done.returncode == ExitCode.OK, done.stdout
@@ -185,8 +243,8 @@ def test_an_image_release_gets_the_verdict_of_the_release_rules(layout: Layout) 
 
 def test_removing_a_volume_group_fails_as_data_loss(layout: Layout) -> None:
     layout.edit("catalog/messaging.yaml", lambda doc: doc.update(volume_groups=[]))
-    done = layout.run("--stack", "dc1")
-    assert done.returncode == ExitCode.BLOCKING, done.stdout + done.stderr
+    job, rc = layout.replay_workflow()
+    assert (job, rc) == (1, str(int(ExitCode.BLOCKING)))
     losses = [r for r in layout.report("dc1")["blocking"] if r["kind"] == "data-loss"]
     assert len(losses) == 3 and all("deleted; its data is lost" in r["reason"] for r in losses)
     assert "🛑 **data-loss**" in layout.comment()
@@ -207,7 +265,9 @@ def test_a_base_that_fails_to_render_is_unusable_never_empty(layout: Layout) -> 
     done = layout.run("--stack", "dc1")
     assert done.returncode == ExitCode.INPUT, done.stdout + done.stderr
     body = layout.comment()
-    assert "### Stack `dc1` — base unusable" in body and "| dc1 | ✅ | ✅ | ✅ | ❌ exit 2 | ❌ exit 2 |" in body
+    assert (
+        "### Stack `dc1` — base unusable" in body and "| dc1 | ✅ | ✅ | ✅ | ❌ exit 2 | ❌ exit 2 |" in body
+    )
     assert not (layout.out / "dc1" / "preview.json").exists()  # no diff against nothing
     assert "catalog/messaging.yaml" in (layout.out / "dc1" / "base-plan.txt").read_text()
 
@@ -257,7 +317,9 @@ def test_a_real_preview_that_failed_fails_and_shows_the_error(layout: Layout) ->
     message = "<{%reset%}>creating port: Expected HTTP response code [201] when accessing [POST "
     message += "http://127.0.0.1:9696/v2.0/ports], but got 409 instead: IP address in use<{%reset%}>\n"
     digest = {
-        "steps": [{"op": "same", "urn": STACK_URN, "newState": {"type": "pulumi:pulumi:Stack", "urn": STACK_URN}}],
+        "steps": [
+            {"op": "same", "urn": STACK_URN, "newState": {"type": "pulumi:pulumi:Stack", "urn": STACK_URN}}
+        ],
         "diagnostics": [{"urn": PORT_URN, "message": message, "severity": "error"}],
         "changeSummary": {"same": 1},
     }
@@ -273,7 +335,10 @@ def test_a_real_preview_that_failed_fails_and_shows_the_error(layout: Layout) ->
     done = layout.run("--stack", "dc1", "--pulumi", path_prefix=fake)
     assert done.returncode == ExitCode.INPUT, done.stdout + done.stderr
     body = layout.comment()
-    assert "**The preview failed**" in body and "| dc1 | ✅ | ✅ | ✅ | ✅ | ❌ preview failed (exit 2) |" in body
+    assert (
+        "**The preview failed**" in body
+        and "| dc1 | ✅ | ✅ | ✅ | ✅ | ❌ preview failed (exit 2) |" in body
+    )
     assert "messaging-pod-0-app-0-port: creating port: Expected HTTP response code [201]" in body
     assert "<{%reset%}>" not in body and "No blocking change" not in body
 
@@ -281,7 +346,9 @@ def test_a_real_preview_that_failed_fails_and_shows_the_error(layout: Layout) ->
 def test_a_mandatory_violation_only_the_event_log_has_fails_the_check(layout: Layout) -> None:
     """`--json` drops policy events (pkg/backend/display/json.go): the digest is clean, the exit is not."""
     digest = {
-        "steps": [{"op": "same", "urn": STACK_URN, "newState": {"type": "pulumi:pulumi:Stack", "urn": STACK_URN}}],
+        "steps": [
+            {"op": "same", "urn": STACK_URN, "newState": {"type": "pulumi:pulumi:Stack", "urn": STACK_URN}}
+        ],
         "changeSummary": {"same": 1},
     }
     events = [

@@ -52,7 +52,7 @@ _OPS: dict[str, Action | str | None] = {
     "discard-replaced": "read",
 }
 # Pulumi's colour directives (``<{%reset%}>``, sdk/go/common/diag/colors) and ANSI escapes.
-_COLOUR = re.compile(r"<\{%[a-z-]+%\}>|\x1b\[[0-9;]*m")
+_COLOUR = re.compile(r"<\{%[^%]*%\}>|\x1b\[[0-9;]*m")
 # When one URN has several steps, the strongest action wins (a replacement's three steps -> REPLACE).
 _STRENGTH = {Action.REPLACE: 4, Action.DELETE: 3, Action.CREATE: 2, Action.UPDATE: 1, Action.IMPORT: 0}
 

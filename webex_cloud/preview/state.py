@@ -5,7 +5,10 @@ Layout, as pulumi/pulumi ``pkg/backend/diy`` writes it (``store.go``, ``lock.go`
 - ``.pulumi/meta.yaml`` holds ``version: 1`` for the project layout; without it the bucket uses the
   legacy layout (version 0, stacks not scoped by project).
 - checkpoint: ``.pulumi/stacks/<project>/<stack>.json`` (legacy: ``.pulumi/stacks/<stack>.json``),
-  or the same with ``.gz``/``.zst`` when ``PULUMI_DIY_BACKEND_COMPRESSION`` is set.
+  or the same with ``.gz``/``.zst`` when ``PULUMI_DIY_BACKEND_GZIP=true`` / ``PULUMI_DIY_BACKEND_ZSTD=true``
+  (pulumi/pulumi ``sdk/go/common/env/env.go``, ``pkg/backend/diy/backend.go``); when more than one
+  variant exists the backend reads the most recently written (``pkg/backend/diy/state.go``); this
+  reader takes the first of .json, .json.gz, .json.zst (the two differ only in a leftover two-file state).
 - locks: one JSON object per running update under ``.pulumi/locks/organization/<project>/<stack>/``
   (the fully qualified stack name as a path; legacy: ``.pulumi/locks/<stack>/``), each
   ``{"pid", "username", "hostname", "timestamp"}``.
@@ -330,8 +333,8 @@ class StateBackend:
         if relative.endswith(".zst"):
             raise StateBackendError(
                 where,
-                "zstd-compressed checkpoints are not supported by this reader; "
-                "use PULUMI_DIY_BACKEND_COMPRESSION=gzip or none",
+                "zstd-compressed checkpoints are not supported by this reader; deploy with "
+                "PULUMI_DIY_BACKEND_GZIP=true (or neither switch) instead of PULUMI_DIY_BACKEND_ZSTD=true",
             )
         if relative.endswith(".gz"):
             try:
