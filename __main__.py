@@ -7,7 +7,6 @@ import pulumi
 from webex_cloud.components.datacenter import Datacenter, DatacenterArgs
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
-from webex_cloud.controller.front import check_api_sources
 from webex_cloud.controller.release import ReleaseBuildError, build_release
 
 # The project this program belongs to is the folder it is in (the CLI runs it there; the offline plan
@@ -18,11 +17,8 @@ PROJECT_DIR = Path(__file__).resolve().parent
 # catalog or an unbuildable filter release stops `pulumi up` with nothing changed.
 try:
     deployment = load_deployment(PROJECT_DIR, pulumi.get_stack(), pulumi.Config().get_object("datacenter"))
-    dc = deployment.datacenter
-    check_api_sources(dc.name, dc.controllers, dc.sources)
-    release = build_release(
-        nova_filters=dc.controllers.deploy.nova_filters, cinder_filters=dc.controllers.deploy.cinder_filters
-    )
+    deploy = deployment.datacenter.controllers.deploy
+    release = build_release(nova_filters=deploy.nova_filters, cinder_filters=deploy.cinder_filters)
 except (CatalogError, ReleaseBuildError) as error:
     # RunError ends the program with the message alone: the problems, not a traceback.
     raise pulumi.RunError(str(error)) from None

@@ -6,7 +6,10 @@ Commands are imported lazily so that `plan` does not pay for the preview or poli
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+from webex_cloud.exit_codes import ExitCode
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("webex_cloud.plan.cli", "render the offline plan of one or more datacenter stacks"),
@@ -17,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "webex_cloud.preview.pr_check",
         "the whole pull-request check of every stack, and its comment",
     ),
+    "audit": ("webex_cloud.audit.cli", "where a stack's pods and replicas really are, against its plan"),
 }
 
 
@@ -36,5 +40,17 @@ def main(argv: list[str]) -> int:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    result: int = module.main(rest)
+    try:
+        result: int = module.main(rest)
+    except Exception as error:
+        # Every expected failure is reported by the command itself (exit 1 or 2); what reaches
+        # here is a bug, and must not read like bad input.
+        if os.environ.get("WEBEX_DEBUG") == "1":
+            raise
+        print(
+            f"internal error in `python -m webex_cloud {name}` (a bug, not your input): "
+            f"{type(error).__name__}: {error}; rerun with WEBEX_DEBUG=1 for the traceback",
+            file=sys.stderr,
+        )
+        return ExitCode.INTERNAL
     return result

@@ -17,7 +17,8 @@ from tests.conftest import REPO, ProjectCopy
 from webex_cloud.components.pod import SIBLING_HINT_PATH
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.plan.capture import run_program
-from webex_cloud.plan.document import dumps, render_plan
+from webex_cloud.plan.document import render_plan
+from webex_cloud.plan.format import dumps
 
 INSTANCE = "openstack:compute/instance:Instance"
 GROUP = "openstack:compute/serverGroup:ServerGroup"

@@ -21,3 +21,8 @@ def volume_group(service: str, group: str) -> str:
 
 def replica(volume_group_name: str, index: int) -> str:
     return f"{volume_group_name}-{index}"
+
+
+def cloud_name(datacenter: str, resource_name: str) -> str:
+    """The name an instance or replica volume has in Nova or Cinder: what the live audit matches on."""
+    return f"{datacenter}-{resource_name}"

@@ -10,8 +10,9 @@ import pulumi_openstack as openstack
 from webex_scheduler_filters import hints
 
 from webex_cloud.components import naming
-from webex_cloud.components.tags import ownership_metadata
+from webex_cloud.components.tags import POD_KEY, ROLE_KEY, ownership_metadata
 from webex_cloud.config.models import PodMember
+from webex_cloud.plan import format as tokens
 
 # Scheduler hints force replacement: without this, adding a pod would change every existing
 # instance's sibling list and recreate the whole service at once. Existing instances keep the
@@ -56,7 +57,7 @@ class Pod(pulumi.ComponentResource):
     first_instance: openstack.compute.Instance
 
     def __init__(self, name: str, args: PodArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("webex:compute:Pod", name, None, opts)
+        super().__init__(tokens.POD, name, None, opts)
         group = openstack.compute.ServerGroup(
             naming.server_group(name),
             name=f"{args.datacenter}-{args.pod_name}",
@@ -95,15 +96,15 @@ class Pod(pulumi.ComponentResource):
                 after = first if first is not None else args.after
                 instance = openstack.compute.Instance(
                     instance_name,
-                    name=f"{args.datacenter}-{instance_name}",
+                    name=naming.cloud_name(args.datacenter, instance_name),
                     flavor_name=member.flavor,
                     image_name=member.image,
                     availability_zone=args.availability_zone,
                     networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
                     metadata={
                         **ownership_metadata(args.service, args.owner, args.datacenter),
-                        "pod": args.pod_name,
-                        "role": member.role,
+                        POD_KEY: args.pod_name,
+                        ROLE_KEY: member.role,
                     },
                     scheduler_hints=[hint],
                     opts=pulumi.ResourceOptions(

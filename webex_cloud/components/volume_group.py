@@ -11,6 +11,7 @@ from webex_scheduler_filters import hints
 
 from webex_cloud.components import naming
 from webex_cloud.components.tags import ownership_metadata
+from webex_cloud.plan import format as tokens
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,16 @@ class VolumeGroup(pulumi.ComponentResource):
     volumes: list[openstack.blockstorage.Volume]
 
     def __init__(self, name: str, args: VolumeGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("webex:storage:VolumeGroup", name, None, opts)
+        super().__init__(tokens.VOLUME_GROUP, name, None, opts)
         key = f"{args.datacenter}/{args.service}/{args.group}"
         self.volumes = []
         self.attachments: list[openstack.compute.VolumeAttach] = []
         previous: openstack.blockstorage.Volume | None = None
         for replica in range(args.replicas):
+            volume_name = naming.replica(name, replica)
             volume = openstack.blockstorage.Volume(
-                naming.replica(name, replica),
-                name=f"{args.datacenter}-{name}-{replica}",
+                volume_name,
+                name=naming.cloud_name(args.datacenter, volume_name),
                 size=args.size_gb,
                 # Attached replicas can only grow online; without this the provider refuses.
                 enable_online_resize=True,

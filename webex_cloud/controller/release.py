@@ -18,7 +18,7 @@ FILTERS_SOURCE = FILTERS_SOURCE_DIR
 """The scheduler-filter distribution (its own pyproject.toml)."""
 WHEEL_DIR = BUILD_DIR / "controller"
 """Where the wheel is written; ``pulumi up`` copies it from there."""
-DEPLOY_SCRIPT = Path(__file__).resolve().with_name("rolling_deploy.py")
+DEPLOY_SCRIPT = Path(__file__).resolve().parent / "remote" / "rolling_deploy.py"
 """The per-controller procedure, copied to each controller and run there."""
 
 

@@ -12,8 +12,9 @@ from typing import Any
 
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import known_stacks
-from webex_cloud.paths import PROJECT_DIR
-from webex_cloud.plan.document import dumps, render_plan, summary
+from webex_cloud.paths import PROJECT_DIR, plan_path
+from webex_cloud.plan.document import render_plan, summary
+from webex_cloud.plan.format import dumps, empty_plan
 
 
 def main(argv: list[str]) -> int:
@@ -29,7 +30,15 @@ def main(argv: list[str]) -> int:
         "--out", type=Path, default=None, help="output folder (default: <project>/build/plan)"
     )
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
+    parser.add_argument(
+        "--empty",
+        action="store_true",
+        help="write the plan of a stack that has nothing (no program run, no policy check): the base "
+        "side of a diff when the base branch cannot render the stack; needs --stack",
+    )
     args = parser.parse_args(argv)
+    if args.empty:
+        return _write_empty(args.stack or [], args.out or args.project / "build" / "plan")
     stacks = args.stack or known_stacks(args.project)
     if not stacks:
         print(f"error: no stack config (stacks/Pulumi.<stack>.yaml) under {args.project}", file=sys.stderr)
@@ -48,7 +57,7 @@ def main(argv: list[str]) -> int:
     out_dir: Path = args.out or args.project / "build" / "plan"
     out_dir.mkdir(parents=True, exist_ok=True)
     for stack, plan in rendered.items():
-        target = out_dir / f"{stack}.json"
+        target = plan_path(stack, out_dir)
         target.write_text(dumps(plan), encoding="utf-8")
         print(summary(plan))
         print(f"  plan written to {target}\n")
@@ -57,8 +66,21 @@ def main(argv: list[str]) -> int:
     return _check_policies(rendered, args.project)
 
 
+def _write_empty(stacks: list[str], out_dir: Path) -> int:
+    if not stacks:
+        print("error: --empty needs --stack STACK (the stack the empty plan stands for)", file=sys.stderr)
+        return 2
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stack in stacks:
+        target = plan_path(stack, out_dir)
+        target.write_text(dumps(empty_plan(stack)), encoding="utf-8")
+        print(f"empty plan of {stack} written to {target}")
+    return 0
+
+
 def _check_policies(rendered: dict[str, dict[str, Any]], project_dir: Path) -> int:
-    from webex_cloud.policy_check import PackError, PolicyConfigError, check_plans
+    from webex_cloud.pipeline import check_plans
+    from webex_cloud.policy_check import PackError, PolicyConfigError
 
     try:
         text, passed = check_plans(rendered, project_dir=project_dir)

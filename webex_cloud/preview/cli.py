@@ -21,7 +21,7 @@ from webex_cloud.preview.errors import PreviewInputError, decode_text, parse_jso
 from webex_cloud.preview.events import load_event_log, policy_risks
 from webex_cloud.preview.model import ChangeSet
 from webex_cloud.preview.offline import diff_snapshots
-from webex_cloud.preview.plans import Snapshot, load_plan
+from webex_cloud.preview.plans import Snapshot, load_snapshot
 from webex_cloud.preview.pulumi_json import load_preview, parse_preview
 from webex_cloud.preview.render import Report, headline, render_json, render_markdown
 from webex_cloud.preview.risks import Risk, rank
@@ -91,7 +91,7 @@ def build_changes(args: argparse.Namespace) -> ChangeSet:
         )
     if args.preview:
         # The plan only helps here (services, pods, controllers); a preview stands without it.
-        plan = load_plan(plan_path) if args.plan or plan_path.exists() else None
+        plan = load_snapshot(plan_path) if args.plan or plan_path.exists() else None
         if args.preview == "-":
             return _read_stdin_preview(args.stack, plan)
         return load_preview(
@@ -102,10 +102,10 @@ def build_changes(args: argparse.Namespace) -> ChangeSet:
             "arguments",
             "give --preview FILE, or --base FILE and/or --state URL to diff this branch's plan against",
         )
-    new = load_plan(plan_path)
+    new = load_snapshot(plan_path)
     if new.stack != args.stack:
         raise PreviewInputError(str(plan_path), f"is the plan of stack {new.stack!r}, not {args.stack!r}")
-    base = load_plan(args.base) if args.base else None
+    base = load_snapshot(args.base) if args.base else None
     if base is not None and base.stack != args.stack:
         raise PreviewInputError(str(args.base), f"is the plan of stack {base.stack!r}, not {args.stack!r}")
     if args.state:

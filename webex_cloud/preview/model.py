@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pulumi.runtime.rpc import UNKNOWN
+from webex_cloud.plan.format import UNKNOWN_STRING
 
-UNKNOWN_SENTINEL = UNKNOWN
-"""The string the engine puts where a value is not known until the update runs (the Python SDK's
-``pulumi/runtime/rpc.py`` ``UNKNOWN``; a `pulumi preview --json` shows it as is). Never shown as such."""
+UNKNOWN_SENTINEL = UNKNOWN_STRING
+"""The string the engine puts where a value is not known until the update runs (a `pulumi preview
+--json` shows it as is). Never shown as such."""
 
 
 class Action(StrEnum):
@@ -71,7 +71,7 @@ class Change:
 
 
 @dataclass(frozen=True)
-class Controller:
+class ControllerNode:
     """One node of the HA controller pair, as the stack config names it."""
 
     name: str
@@ -86,7 +86,7 @@ class Topology:
     """service -> pod -> URNs of the pod's resources (instances, server group, ports)."""
     owner: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     """URN -> (service, pod or None) for every resource known to belong to a service."""
-    controllers: tuple[Controller, ...] = ()
+    controllers: tuple[ControllerNode, ...] = ()
     redundant_sets: dict[str, set[str]] = field(default_factory=dict)
     """anti-affinity server group name -> URNs of its member instances (replicas kept apart on purpose)."""
     source: str = ""

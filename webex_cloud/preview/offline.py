@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from webex_cloud.plan.format import SIG_KEY
 from webex_cloud.preview.forcenew import forces_replacement
 from webex_cloud.preview.model import UNKNOWN_SENTINEL, Action, Certainty, Change, ChangeSet, PropertyChange
 from webex_cloud.preview.plans import Resource, Snapshot
@@ -25,7 +26,6 @@ _MAX_DEPTH = 4
 # special signature keys). The engine adds ``hash`` to every asset it registers (ComputeAssetHashes in
 # pkg/resource/deploy/source_eval.go), the plan's mock never does: the hash says nothing the content
 # (``text``/``path``/``uri``) does not, so it is dropped on both sides.
-_SIG_KEY = "4dabf18193072939515e22adb298388d"
 _ASSET_SIGS = frozenset({"c44067f5952c0a294b673a41bacd8c17", "0def7320c3a5731c473e5ecbe6d01bc7"})
 
 
@@ -36,7 +36,7 @@ def _normalise(value: Any, refs: Mapping[str, str]) -> Any:
         urn = refs.get(value)
         return f"<id of {urn}>" if urn else value
     if isinstance(value, Mapping):
-        asset = value.get(_SIG_KEY) in _ASSET_SIGS
+        asset = value.get(SIG_KEY) in _ASSET_SIGS
         return {k: _normalise(v, refs) for k, v in value.items() if not (asset and k == "hash")}
     if isinstance(value, list):
         return [_normalise(v, refs) for v in value]

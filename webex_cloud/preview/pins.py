@@ -14,10 +14,11 @@ from typing import Any
 import yaml
 
 from webex_cloud.paths import PROJECT
+from webex_cloud.plan.format import SUBNET
 from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.markdown import code
 from webex_cloud.preview.plans import Snapshot
-from webex_cloud.preview.risks import SUBNET_TYPE, Level, Risk
+from webex_cloud.preview.risks import Level, Risk
 from webex_cloud.preview.topology import topology_from_snapshot
 
 DATACENTER_KEY = f"{PROJECT}:datacenter"
@@ -50,7 +51,7 @@ def unpinned(plan: Snapshot, stack_file: Path) -> list[Risk]:
     topology = topology_from_snapshot(plan)
     missing: list[tuple[str, str, str]] = []
     for resource in plan.resources.values():
-        if resource.type != SUBNET_TYPE:
+        if resource.type != SUBNET:
             continue
         service = topology.service_of(resource.urn)
         cidr = resource.inputs.get("cidr")

@@ -6,82 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from webex_cloud.preview.errors import PreviewInputError, from_validation, read_json
-
-PLAN_FORMAT = "webex-cloud.plan/v1"
-
-
-class _PlanResource(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    urn: str = Field(min_length=1)
-    id: str = ""
-    type: str
-    name: str
-    custom: bool
-    parent: str = ""
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    property_dependencies: dict[str, list[str]] = Field(default_factory=dict, alias="propertyDependencies")
-    dependencies: list[str] = Field(default_factory=list)
-    protect: bool = False
-    replace_on_changes: list[str] = Field(default_factory=list, alias="replaceOnChanges")
-    ignore_changes: list[str] = Field(default_factory=list, alias="ignoreChanges")
-    delete_before_replace: bool = Field(default=False, alias="deleteBeforeReplace")
-
-
-class _PlanPod(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str
-    server_group: str
-    instances: list[str]
-
-
-class _PlanVolumeGroup(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str
-    replicas: list[str]
-
-
-class _PlanService(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    pods: list[_PlanPod] = Field(default_factory=list)
-    volume_groups: list[_PlanVolumeGroup] = Field(default_factory=list)
-
-
-class _PlanController(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str
-    address: str
-
-
-class _PlanControllers(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    hosts: list[_PlanController] = Field(default_factory=list)
-
-
-class _PlanDatacenter(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str
-    controllers: _PlanControllers | None = None
-
-
-class _Plan(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    format: str
-    project: str
-    stack: str
-    datacenter: _PlanDatacenter
-    services: dict[str, _PlanService]
-    resources: list[_PlanResource]
+from webex_cloud.plan.format import Plan, PlanError, parse_plan
+from webex_cloud.preview.errors import PreviewInputError, read_json
 
 
 @dataclass(frozen=True)
@@ -130,16 +56,16 @@ class Snapshot:
 def snapshot_from_plan(document: Any, *, source: str) -> Snapshot:
     """Validate a plan document; ``source`` names it in errors and in the report."""
     try:
-        plan = _Plan.model_validate(document)
-    except ValidationError as error:
-        raise from_validation(source, error) from None
-    if plan.format != PLAN_FORMAT:
-        raise PreviewInputError(source, f"format is {plan.format!r}, expected {PLAN_FORMAT!r}")
-    resources: dict[str, Resource] = {}
-    for item in plan.resources:
-        if item.urn in resources:
-            raise PreviewInputError(source, f"resource {item.urn} appears twice")
-        resources[item.urn] = Resource(
+        plan = parse_plan(document, source=source)
+    except PlanError as error:
+        raise PreviewInputError(error.source, error.message) from None
+    return snapshot_of(plan, source=source)
+
+
+def snapshot_of(plan: Plan, *, source: str) -> Snapshot:
+    """The snapshot of a validated plan."""
+    resources = {
+        item.urn: Resource(
             urn=item.urn,
             type=item.type,
             name=item.name,
@@ -154,6 +80,8 @@ def snapshot_from_plan(document: Any, *, source: str) -> Snapshot:
             ignore_changes=tuple(item.ignore_changes),
             delete_before_replace=item.delete_before_replace,
         )
+        for item in plan.resources
+    }
     controllers = plan.datacenter.controllers.hosts if plan.datacenter.controllers else []
     return Snapshot(
         stack=plan.stack,
@@ -172,10 +100,17 @@ def snapshot_from_plan(document: Any, *, source: str) -> Snapshot:
     )
 
 
-def load_plan(path: Path) -> Snapshot:
-    """Read a plan file written by ``python -m webex_cloud plan``."""
+def load_snapshot(path: Path) -> Snapshot:
+    """Read a plan file written by ``python -m webex_cloud plan`` into a snapshot."""
+    source = _shown(path)
+    # Decoded and parsed here first: a UTF-16 or Latin-1 file, or one nested too deeply, is named as
+    # such (webex_cloud.preview.errors) before the plan format validates the document.
     document = read_json(path, hint=" (render it with `python -m webex_cloud plan --stack ...`)")
-    return snapshot_from_plan(document, source=_shown(path))
+    try:
+        plan = parse_plan(document, source=source)
+    except PlanError as error:
+        raise PreviewInputError(error.source, error.message) from None
+    return snapshot_of(plan, source=source)
 
 
 def _shown(path: Path) -> str:

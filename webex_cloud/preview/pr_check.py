@@ -21,7 +21,6 @@ is the worst of all steps (webex_cloud.exit_codes): 3 before 2 before 1 before 0
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -34,10 +33,11 @@ from pathlib import Path
 from webex_cloud.config.loader import known_stacks
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path
+from webex_cloud.plan.format import dumps, empty_plan
 from webex_cloud.preview import comment
 from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.pins import unpinned
-from webex_cloud.preview.plans import PLAN_FORMAT, load_plan
+from webex_cloud.preview.plans import load_snapshot
 from webex_cloud.preview.render import headline
 
 #: The pull request's checkout relative to its own code; the base is given on the command line.
@@ -257,7 +257,7 @@ def _preview(
     if new_datacenter:
         argv += ["--base", str(_empty_base(out / "base-files", stack))]
     try:
-        extra = unpinned(load_plan(plan_file), options.pr_dir / "stacks" / f"Pulumi.{stack}.yaml")
+        extra = unpinned(load_snapshot(plan_file), options.pr_dir / "stacks" / f"Pulumi.{stack}.yaml")
         args = cli.parser().parse_args(argv)
         report = cli.build_report(args, extra)
         if new_datacenter:
@@ -275,16 +275,8 @@ def _preview(
 def _empty_base(folder: Path, stack: str) -> Path:
     """The plan of a stack that does not exist yet: the old side of a new datacenter."""
     folder.mkdir(parents=True, exist_ok=True)
-    document = {
-        "format": PLAN_FORMAT,
-        "project": PROJECT,
-        "stack": stack,
-        "datacenter": {"name": stack},
-        "services": {},
-        "resources": [],
-    }
     target = plan_path(stack, folder)
-    target.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    target.write_text(dumps(empty_plan(stack)), encoding="utf-8")
     return target
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from webex_cloud.plan.format import PORT, REMOTE_COMMAND, SEC_GROUP_RULE, SUBNET, VOLUME
 from webex_cloud.preview.forcenew import DISRUPTIVE_UPDATE, is_size_decrease
 from webex_cloud.preview.markdown import code
 from webex_cloud.preview.model import (
@@ -30,7 +31,7 @@ from webex_cloud.preview.model import (
 #: with ``protect: true`` counts as well: protection is how a program says "this holds state".
 STATEFUL_TYPES = frozenset(
     {
-        "openstack:blockstorage/volume:Volume",
+        VOLUME,
         "openstack:objectstorage/container:Container",
         "openstack:objectstorage/containerObject:ContainerObject",
         "openstack:sharedfilesystem/share:Share",
@@ -38,9 +39,6 @@ STATEFUL_TYPES = frozenset(
         "openstack:database/database:Database",
     }
 )
-SUBNET_TYPE = "openstack:networking/subnet:Subnet"
-PORT_TYPE = "openstack:networking/port:Port"
-RULE_TYPE = "openstack:networking/secGroupRule:SecGroupRule"
 #: What Neutron compares to refuse a duplicate rule (neutron ``db/securitygroups_db.py``
 #: ``_rule_to_key``: direction, ethertype, port range, protocol, remote group, remote prefix, group);
 #: the description is not in it. Names are the provider's inputs.
@@ -190,7 +188,7 @@ def downtime(changes: ChangeSet) -> Iterator[Risk]:
 
 #: Resources that gate a rollout on health: a command that checks the wave before it and fails the
 #: update otherwise (pulumi-command; the controller pair's ``<pair>-<host>-rollout`` is one).
-HEALTH_GATE_TYPES = frozenset({"command:remote:Command", "command:local:Command"})
+HEALTH_GATE_TYPES = frozenset({REMOTE_COMMAND, "command:local:Command"})
 
 
 def in_waves(hit: Mapping[str, list[Change]], waits: Mapping[str, set[str]]) -> bool:
@@ -322,7 +320,7 @@ def ingress(changes: ChangeSet) -> Iterator[Risk]:
     after: dict[str, set[str]] = defaultdict(set)
     carriers: dict[str, list[Change]] = defaultdict(list)
     for change in changes.changes:
-        if change.type != RULE_TYPE or change.action is Action.IMPORT:
+        if change.type != SEC_GROUP_RULE or change.action is Action.IMPORT:
             continue
         group = change.parent or change.urn
         old, new = _ingress_entries(change.old_inputs), _ingress_entries(change.new_inputs)
@@ -382,12 +380,12 @@ def subnet_move(changes: ChangeSet) -> Iterator[Risk]:
     are all being created is new, and moving its subnet is fine.
     """
     for change in changes.changes:
-        if change.type != SUBNET_TYPE or change.action not in (Action.REPLACE, Action.DELETE):
+        if change.type != SUBNET or change.action not in (Action.REPLACE, Action.DELETE):
             continue
         live = sorted(
             c.name
             for c in changes.changes
-            if c.type == PORT_TYPE and c.action is not Action.CREATE and change.urn in c.dependencies
+            if c.type == PORT and c.action is not Action.CREATE and change.urn in c.dependencies
         )
         if not live:
             continue
@@ -413,7 +411,11 @@ def rule_conflict(changes: ChangeSet) -> Iterator[Risk]:
     sets it).
     """
     for change in changes.changes:
-        if change.type != RULE_TYPE or change.action is not Action.REPLACE or change.delete_before_replace:
+        if (
+            change.type != SEC_GROUP_RULE
+            or change.action is not Action.REPLACE
+            or change.delete_before_replace
+        ):
             continue
         old, new = change.old_inputs or {}, change.new_inputs or {}
         if not old or not new or any(old.get(k) != new.get(k) for k in NEUTRON_RULE_KEY):
