@@ -12,7 +12,6 @@ import pytest
 from openstack import exceptions
 
 from tests.integration.conftest import Cleanup
-from webex_cloud.preview.risks import NEUTRON_RULE_KEY
 
 PREFIX = "issue10-rule-conflict"
 
@@ -45,14 +44,3 @@ def test_a_description_only_replacement_conflicts_unless_the_old_rule_goes_first
     conn.network.delete_security_group_rule(old)
     new = _rule(conn, group, "SIP over TLS (signalling)")
     assert new.description == "SIP over TLS (signalling)"
-    # What the preview compares is what Neutron compared: every key field is an input of the rule.
-    assert set(NEUTRON_RULE_KEY) == {
-        "direction",
-        "ethertype",
-        "portRangeMin",
-        "portRangeMax",
-        "protocol",
-        "remoteGroupId",
-        "remoteIpPrefix",
-        "securityGroupId",
-    }

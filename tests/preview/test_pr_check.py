@@ -43,17 +43,27 @@ def _git(*args: str, cwd: Path = REPO) -> str:
     return done.stdout
 
 
-@pytest.fixture(scope="module")
-def base_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A clone at the base commit, made once; each test copies it (plain files, no venv)."""
-    target = tmp_path_factory.mktemp("base-clone") / "base"
+def _clone(target: Path, commit: str) -> Path:
+    """A plain checkout of ``commit`` (falls back to HEAD in a clone without it): no venv, no .git."""
     _git("clone", "--quiet", "--shared", "--no-checkout", str(REPO), str(target))
     known = subprocess.run(
-        ["git", "cat-file", "-e", f"{BASE_COMMIT}^{{commit}}"], cwd=target, capture_output=True, check=False
+        ["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=target, capture_output=True, check=False
     )
-    _git("checkout", "--quiet", "--detach", BASE_COMMIT if known.returncode == 0 else "HEAD", cwd=target)
+    _git("checkout", "--quiet", "--detach", commit if known.returncode == 0 else "HEAD", cwd=target)
     shutil.rmtree(target / ".git")
     return target
+
+
+@pytest.fixture(scope="module")
+def base_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The older base commit, cloned once; each test copies it."""
+    return _clone(tmp_path_factory.mktemp("base-clone") / "base", BASE_COMMIT)
+
+
+@pytest.fixture(scope="module")
+def head_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The commit this tree is on: the base of a pull request that changes nothing."""
+    return _clone(tmp_path_factory.mktemp("head-clone") / "base", "HEAD")
 
 
 @dataclass
@@ -134,9 +144,7 @@ class Layout:
         path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-@pytest.fixture
-def layout(tmp_path: Path, base_source: Path) -> Layout:
-    root = tmp_path / "ws"
+def _layout(root: Path, base_source: Path) -> Layout:
     pr, base = root / "pr", root / "base"
     shutil.copytree(base_source, base)
     listed = _git("ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
@@ -152,12 +160,24 @@ def layout(tmp_path: Path, base_source: Path) -> Layout:
     return Layout(root=root, pr=pr, base=base, out=root / "out")
 
 
+@pytest.fixture
+def layout(tmp_path: Path, base_source: Path) -> Layout:
+    """This tree as the pull request over the older base commit (its code changes show as changes)."""
+    return _layout(tmp_path / "ws", base_source)
+
+
+@pytest.fixture
+def same_layout(tmp_path: Path, head_source: Path) -> Layout:
+    return _layout(tmp_path / "ws", head_source)
+
+
 def test_the_base_renders_through_the_stable_contract() -> None:
     """The command line the base is rendered with never changes (older commits must keep working)."""
     assert BASE_PLAN_ARGS == ("plan", "--stack", "{stack}", "--out", "{out}", "--no-policy")
 
 
-def test_no_change_passes_with_no_changes(layout: Layout) -> None:
+def test_no_change_passes_with_no_changes(same_layout: Layout) -> None:
+    layout = same_layout
     job, rc = layout.replay_workflow()
     assert (job, rc) == (0, "0")
     body = layout.comment()
@@ -208,7 +228,8 @@ def test_a_new_service_fails_until_its_subnets_are_pinned_with_the_lines_given(l
     assert done.returncode == ExitCode.OK, done.stdout + done.stderr
     dc1 = layout.report("dc1")
     assert dc1["blocking"] == [] and dc1["counts"]["create"] > 0
-    assert {c["action"] for c in dc1["changes"]} == {"create"}
+    # The new service is all creates (the base being older, its own code changes show too).
+    assert {c["action"] for c in dc1["changes"] if c["service"] == "chat-bots"} == {"create"}
     assert "| dc1 | ✅ | ✅ | ✅ | ✅ | ✅ " in layout.comment()
     assert "chat-bots" in layout.comment()
 
