@@ -20,7 +20,6 @@ from webex_cloud.config.resolved import Deployment, IngressGrant, ServiceDeploym
 from webex_cloud.config.validation import validate
 from webex_cloud.config.yaml_source import parse_yaml, read_text, read_yaml
 from webex_cloud.paths import PROJECT
-from webex_cloud.release.rollout import DEPLOY_RUNNER_SOURCE
 
 DATACENTER_KEY = f"{PROJECT}:datacenter"
 CATALOG_DIR = "catalog"
@@ -271,7 +270,7 @@ def _check_service(label: str, service: Service, dc: Datacenter) -> Iterator[Pro
 
 
 def check_rollout(label: str, service: Service, dc: Datacenter) -> Iterator[Problem]:
-    """A release must leave a pod serving, check every role, and reach the checked ports from the runner."""
+    """A release must leave a pod serving and have a health check for every role."""
     rollout, pods = service.rollout, service.pods.count
     if pods >= 2 and rollout.max_unavailable >= pods:
         yield Problem(
@@ -295,14 +294,6 @@ def check_rollout(label: str, service: Service, dc: Datacenter) -> Iterator[Prob
             "rollout.health_check",
             f"role(s) {', '.join(unchecked)} have no health check and the service admits no TCP port to "
             "check by default; add rollout.health_check (for example {protocol: tcp, port: 8080})",
-        )
-    if DEPLOY_RUNNER_SOURCE not in dc.sources:
-        yield Problem(
-            stack_file(dc.name),
-            f"config.{DATACENTER_KEY}.sources",
-            f"no {DEPLOY_RUNNER_SOURCE!r} source: the health gates probe each instance from the deploy "
-            f"runner, whose address range the security groups admit for the checked ports; add "
-            f"{DEPLOY_RUNNER_SOURCE}: [<runner prefix>] (needed by {label})",
         )
 
 

@@ -188,6 +188,8 @@ def downtime(changes: ChangeSet) -> Iterator[Risk]:
     units = [
         (f"anti-affinity group {code(group)}", "member", {urn_name(u): {u} for u in members})
         for group, members in sorted(changes.topology.redundant_sets.items())
+        # A service's pod anchors share one anti-affinity group: the release rule above counts them.
+        if not all(changes.topology.pod_of(u) for u in members)
     ]
     for subject, noun, parts in units:
         serving = {
