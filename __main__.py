@@ -18,7 +18,11 @@ PROJECT_DIR = Path(__file__).resolve().parent
 try:
     deployment = load_deployment(PROJECT_DIR, pulumi.get_stack(), pulumi.Config().get_object("datacenter"))
     deploy = deployment.datacenter.controllers.deploy
-    release = build_release(nova_filters=deploy.nova_filters, cinder_filters=deploy.cinder_filters)
+    release = build_release(
+        nova_filters=deploy.nova_filters,
+        cinder_filters=deploy.cinder_filters,
+        failure_domains=deployment.datacenter.failure_domains,
+    )
 except (CatalogError, ReleaseBuildError) as error:
     # RunError ends the program with the message alone: the problems, not a traceback.
     raise pulumi.RunError(str(error)) from None

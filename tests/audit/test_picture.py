@@ -48,7 +48,7 @@ def violations(root: ET.Element) -> list[tuple[str, str]]:
 
 
 def placement_svg(plan: PlacementPlan) -> str:
-    return render(placement_picture(plan, place(plan, RulesPipelines())))
+    return render(placement_picture(plan, place(plan, RulesPipelines(plan.failure_domains)).services))
 
 
 def test_the_placement_picture_shows_every_host_pod_domain_and_replica_of_the_plan(

@@ -16,7 +16,6 @@ import pytest
 from webex_scheduler_filters import hints
 
 from tests.conftest import REPO, ProjectCopy
-from webex_cloud.components.pod import SIBLING_HINT_PATH
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.config.resolved import Deployment
@@ -121,26 +120,67 @@ def test_every_pod_has_its_members_and_an_affinity_group(
         name: (len(s["pods"]), len(s["pods"][0]["instances"])) for name, s in services.items()
     } == expected
     for service in services.values():
-        for pod in service["pods"]:
-            assert resources[pod["server_group"]]["inputs"]["policies"] == "affinity"
+        # One anti-affinity group of anchors per service, no per-pod group.
+        assert {pod["server_group"] for pod in service["pods"]} == {service["pods"][0]["server_group"]}
+        assert resources[service["pods"][0]["server_group"]]["inputs"]["policies"] == "anti-affinity"
 
 
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])
 def test_instances_carry_the_hints_that_keep_pods_together_and_apart(stack: str) -> None:
     resources = by_urn(stack)
     for name, service in plan(stack)["services"].items():
-        group_ids = [resources[pod["server_group"]]["id"] for pod in service["pods"]]
-        for index, pod in enumerate(service["pods"]):
-            for urn in pod["instances"]:
-                (hint,) = resources[urn]["inputs"]["schedulerHints"]
-                props = hint["additionalProperties"]
-                assert hint["group"] == group_ids[index]
-                assert props[hints.NOVA_SERVICE_HINT] == f"{stack}/{name}"
-                assert props[hints.NOVA_POD_HINT] == pod["name"]
-                siblings = hints.split_list(props[hints.NOVA_SIBLING_GROUPS_HINT])
-                assert sorted(siblings) == sorted(g for i, g in enumerate(group_ids) if i != index)
-                # Scaling the service must not recreate running instances through this hint.
-                assert resources[urn]["ignoreChanges"] == [SIBLING_HINT_PATH]
+        group_id = resources[service["pods"][0]["server_group"]]["id"]
+        for pod in service["pods"]:
+            key = f"{stack}/{name}/{pod['name']}"
+            for index, urn in enumerate(pod["instances"]):
+                inputs = resources[urn]["inputs"]
+                (hint,) = inputs["schedulerHints"]
+                assert hint["additionalProperties"] == {hints.NOVA_POD_HINT: key}
+                # The anchor (first instance) joins the service group; the members are in none.
+                assert hint.get("group") == (group_id if index == 0 else None)
+                metadata = inputs["metadata"]
+                assert metadata[hints.INSTANCE_SERVICE_METADATA_KEY] == f"{stack}/{name}"
+                assert metadata[hints.INSTANCE_POD_METADATA_KEY] == key
+                role = hints.ANCHOR_ROLE if index == 0 else hints.MEMBER_ROLE
+                assert metadata[hints.INSTANCE_POD_ROLE_METADATA_KEY] == role
+                # Nothing is frozen at boot, so nothing is hidden from the diff.
+                assert resources[urn]["ignoreChanges"] == []
+
+
+@pytest.mark.parametrize("stack", ["dc1", "dc2"])
+def test_every_hint_set_the_provider_hashes_carries_at_most_one_value(stack: str) -> None:
+    """terraform-provider-openstack v3.4.0 ranges over the additional_properties Go map when it hashes
+    a scheduler_hints element (resourceComputeSchedulerHintsHash, blockStorageVolumeV3SchedulerHintsHash):
+    two distinct values make the hash random and an in-place change a replacement (review F1)."""
+    checked = 0
+    for resource in by_urn(stack).values():
+        if resource["type"] not in (INSTANCE, VOLUME) or "schedulerHints" in resource["ignoreChanges"]:
+            continue
+        for hint in resource["inputs"].get("schedulerHints") or []:
+            assert hints.distinct_values((hint.get("additionalProperties") or {}).values()) <= 1, resource[
+                "urn"
+            ]
+            checked += 1
+    assert checked > 20
+
+
+@pytest.mark.parametrize("stack", ["dc1", "dc2"])
+def test_no_pod_instance_input_depends_on_another_pod(stack: str) -> None:
+    """Replacing one pod's resources must not make a sibling pod's inputs unknown (review F5): the
+    engine marks a dependent's whole property unknown (pkg/resource/deploy/step_generator.go)."""
+    resources = by_urn(stack)
+    for service in plan(stack)["services"].values():
+        for pod in service["pods"]:
+            own = set(pod["instances"])
+            others = {u for p in service["pods"] if p is not pod for u in p["instances"]}
+            for urn in own:
+                deps = {d for ds in resources[urn]["propertyDependencies"].values() for d in ds}
+                assert not deps & others, urn
+                assert resources[urn]["type"] == INSTANCE
+            shared = {d for u in own for ds in resources[u]["propertyDependencies"].values() for d in ds}
+            assert shared & {r["urn"] for r in resources.values() if r["type"] == GROUP} <= {
+                pod["server_group"]
+            }
 
 
 def test_creation_is_chained_so_filters_see_placed_siblings() -> None:

@@ -7,8 +7,9 @@ def pod(service: str, index: int) -> str:
     return f"{service}-pod-{index}"
 
 
-def server_group(pod_name: str) -> str:
-    return f"{pod_name}-group"
+def server_group(service: str) -> str:
+    """The service's ``anti-affinity`` group of pod anchors."""
+    return f"{service}-pods"
 
 
 def instance(pod_name: str, role: str, ordinal: int) -> str:

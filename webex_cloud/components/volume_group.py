@@ -58,13 +58,12 @@ class VolumeGroup(pulumi.ComponentResource):
                 metadata={
                     **ownership_metadata(args.service, args.owner, args.datacenter),
                     hints.VOLUME_GROUP_METADATA_KEY: key,
+                    hints.REPLICA_METADATA_KEY: str(replica),
                 },
                 scheduler_hints=[
                     openstack.blockstorage.VolumeSchedulerHintArgs(
-                        additional_properties={
-                            hints.CINDER_VOLUME_GROUP_HINT: key,
-                            hints.CINDER_REPLICA_HINT: str(replica),
-                        }
+                        # One value: the provider's set hash ranges over this map (see hints.py).
+                        additional_properties={hints.CINDER_VOLUME_GROUP_HINT: key}
                     )
                 ],
                 # Data lives here: deleting a replica must be a deliberate act, and replica N is
