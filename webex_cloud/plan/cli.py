@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import known_stacks
 from webex_cloud.paths import PROJECT_DIR, plan_path
 from webex_cloud.plan.document import summary
