@@ -315,7 +315,7 @@ class StackDeploy(StrictModel):
     wave: int = Field(ge=1)
     """Deploy wave: wave N starts only once every stack of wave N-1 is up; the stacks of one wave are
     deployed in parallel. Wave 1 is the canary datacenter; waves are numbered 1, 2, ... without gaps,
-    up to ``MAX_WAVES``."""
+    up to the number of wave jobs in .github/workflows/deploy.yml (``MAX_WAVES``)."""
     runner: RunnerLabel
     """Label of the self-hosted runner inside this datacenter that runs its deployment (it must reach
     the datacenter's state backend and controllers); register the runner with it in GitHub."""
