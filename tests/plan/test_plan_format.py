@@ -173,6 +173,7 @@ def test_the_documented_example_names_the_fields_the_writer_writes(dc1: dict[str
     )
     everything |= set(dc1["services"]) | set(dc1["datacenter"]["sources"])
     everything |= {"vcpus", "ram_mb", "disk_gb", "availability_zone", "peer-dc"}
+    everything |= set(dc1["datacenter"]["hosts"][0]) | set(dc1["datacenter"]["placement"])
     everything |= set(dc1["resources"][0]["propertyDependencies"]) | {"schedulerHints"}
     assert documented <= everything, sorted(documented - everything)
     assert re.search(r'"controllers": \{', example), "controllers is an object"
