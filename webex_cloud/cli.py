@@ -16,13 +16,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "place": ("webex_cloud.placement.cli", "place a plan's pods and volumes through the real filters"),
     "policy": ("webex_cloud.policy_check.cli", "run the policy pack against a plan"),
     "preview": ("webex_cloud.preview.cli", "risk-ranked preview report of what a stack will change"),
+    "stacks": ("webex_cloud.stacks.cli", "list the datacenter stacks with their deploy wave and runner"),
+    "pr-check": (
+        "webex_cloud.preview.pr_check",
+        "the whole pull-request check of every stack, and its comment",
+    ),
     "audit": ("webex_cloud.audit.cli", "where a stack's pods and replicas really are, against its plan"),
 }
 
 
 def usage() -> str:
     lines = ["usage: python -m webex_cloud <command> [options]", "", "commands:"]
-    lines += [f"  {name:<8} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    lines += [f"  {name:<9} {help_text}" for name, (_, help_text) in COMMANDS.items()]
     lines.append("\n`python -m webex_cloud <command> --help` for a command's options.")
     return "\n".join(lines)
 

@@ -3,7 +3,7 @@
 An adapter filters on the type tokens its rule is about (before touching any property, so the
 other resources cost nothing), thaws the properties (unknowns made explicit), parses its config,
 and reports what the rule returns. Policies that need facts about the datacenter (allow-lists,
-failure domains, hosts, the other datacenter's shape) get them from policy config; when the
+failure domains, hosts, the other datacenters' shapes) get them from policy config; when the
 config is absent they report "not applicable" with the reason instead of guessing.
 """
 
@@ -335,13 +335,13 @@ def policies() -> list[Policy]:
         ),
         stack_policy(
             "cross-datacenter-same-shape",
-            "A service deployed in both datacenters has the same pods, roles and volume groups in each, "
-            "unless the catalog runs it in one only: a failover must find the same capacity.",
+            "A service deployed in several datacenters has the same pods, roles and volume groups in each, "
+            "unless the catalog restricts where it runs: a failover must find the same capacity.",
             [INSTANCE, VOLUME],
             lambda rs, p: stack_rules.same_shape_across_datacenters(inventory.build(rs), p),
             mandatory,
             CrossDatacenterParams,
-            _facts("shape of the other datacenter"),
+            _facts("shapes of the other datacenters"),
         ),
     ]
 

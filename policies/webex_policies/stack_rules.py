@@ -385,7 +385,11 @@ def _shape_difference(here: ServiceShape, there: ServiceShape) -> list[str]:
 
 
 def same_shape_across_datacenters(view: StackView, params: CrossDatacenterParams) -> list[Violation]:
-    """A failover only works if the other datacenter runs the same pods, roles and volume groups."""
+    """A failover only works if the other datacenters run the same pods, roles and volume groups.
+
+    Compared with every peer; one finding per service and kind of difference, naming the peers it
+    concerns (with twenty datacenters, a service missing in three is one finding, not three).
+    """
     here = inventory.shapes(view)
     out: list[Violation] = []
 
@@ -393,40 +397,51 @@ def same_shape_across_datacenters(view: StackView, params: CrossDatacenterParams
         allowed = params.restricted.get(service)
         return allowed is None or datacenter in allowed
 
-    for peer, theirs in sorted(params.peers.items()):
-        for name in sorted(set(here) | set(theirs)):
-            if not (expected_in(name, params.datacenter) and expected_in(name, peer)):
-                continue  # the catalog runs it in one of the two only
-            if not view.certain(name, pods=True, groups=True) and name in here:
-                continue  # some member's pod or group is unknown: its shape is not final yet
-            if name not in theirs:
-                out.append(
-                    (
-                        f"service {name} runs in {params.datacenter} but not in {peer}; the catalog "
-                        f"runs it in both",
-                        _anchor(next(iter(view.services[name].pods.values()), [])),
-                    )
-                )
-            elif name not in here:
-                if view.unattributed == 0:
-                    out.append(
-                        (
-                            f"service {name} runs in {peer} but not in {params.datacenter}; the catalog "
-                            "runs it in both",
-                            None,
-                        )
-                    )
-            else:
-                diffs = _shape_difference(here[name], theirs[name])
+    names = sorted(set(here).union(*(set(theirs) for theirs in params.peers.values())))
+    for name in names:
+        if not expected_in(name, params.datacenter):
+            continue  # the catalog does not run it here: each peer's own check compares it there
+        if not view.certain(name, pods=True, groups=True) and name in here:
+            continue  # some member's pod or group is unknown: its shape is not final yet
+        missing: list[str] = []  # peers that should run it and do not
+        only_there: list[str] = []  # peers that run it while this stack does not
+        differing: dict[tuple[str, ...], list[str]] = {}  # the differences -> peers showing them
+        for peer, theirs in sorted(params.peers.items()):
+            if not expected_in(name, peer):
+                continue
+            if name in here and name not in theirs:
+                missing.append(peer)
+            elif name not in here and name in theirs:
+                only_there.append(peer)
+            elif name in here:
+                diffs = tuple(_shape_difference(here[name], theirs[name]))
                 if diffs:
-                    anchor = _anchor(next(iter(view.services[name].pods.values()), []))
-                    out.append(
-                        (
-                            f"service {name} differs between {params.datacenter} and {peer}: "
-                            f"{'; '.join(diffs)}",
-                            anchor,
-                        )
-                    )
+                    differing.setdefault(diffs, []).append(peer)
+        anchor = _anchor(next(iter(view.services[name].pods.values()), [])) if name in here else None
+        if missing:
+            out.append(
+                (
+                    f"service {name} runs in {params.datacenter} but not in {', '.join(missing)}; "
+                    "the catalog runs it there too",
+                    anchor,
+                )
+            )
+        if only_there and view.unattributed == 0:
+            out.append(
+                (
+                    f"service {name} runs in {', '.join(only_there)} but not in {params.datacenter}; the "
+                    "catalog runs it here too",
+                    None,
+                )
+            )
+        for diffs, peers in sorted(differing.items(), key=lambda item: item[1]):
+            out.append(
+                (
+                    f"service {name} differs between {params.datacenter} and {', '.join(peers)}: "
+                    f"{'; '.join(diffs)}",
+                    anchor,
+                )
+            )
     return out
 
 

@@ -422,6 +422,57 @@ class TestSameShapeAcrossDatacenters:
         assert parsed.restricted == {"gw": frozenset({"dc1"})}
 
 
+class TestSameShapeWithManyPeers:
+    """Twenty datacenters: every peer is compared, and each finding names exactly the peers concerned."""
+
+    here: ClassVar[list[Resource]] = TestSameShapeAcrossDatacenters.here
+    same: ClassVar[dict[str, ServiceShape]] = {
+        "messaging": shape(3, {"app": 6}, {"messages": 3}),
+        "gateway": shape(2, {"app": 2}),
+    }
+
+    def check(
+        self, peers: dict[str, dict[str, ServiceShape]], restricted: dict[str, frozenset[str]] | None = None
+    ) -> list[str]:
+        params = CrossDatacenterParams("dc01", peers, restricted or {})
+        return [m for m, _ in rules.same_shape_across_datacenters(inventory.build(self.here), params)]
+
+    def peers(self) -> dict[str, dict[str, ServiceShape]]:
+        return {f"dc{index:02d}": dict(self.same) for index in range(2, 21)}
+
+    def test_nineteen_identical_peers_pass(self) -> None:
+        assert self.check(self.peers()) == []
+
+    def test_one_finding_per_difference_naming_its_peers(self) -> None:
+        peers = self.peers()
+        for name in ("dc04", "dc11", "dc17"):
+            del peers[name]["gateway"]
+        for name in ("dc07", "dc08"):
+            peers[name]["messaging"] = shape(2, {"app": 4}, {"messages": 3})
+        peers["dc20"]["messaging"] = shape(3, {"app": 6}, {"messages": 2})
+        peers["dc09"]["search"] = shape(2, {"idx": 2})
+        assert sorted(self.check(peers)) == [
+            "service gateway runs in dc01 but not in dc04, dc11, dc17; the catalog runs it there too",
+            "service messaging differs between dc01 and dc07, dc08: 3 pods here, 2 there; "
+            "role app: 6 instances here, 4 there",
+            "service messaging differs between dc01 and dc20: volume group messages: "
+            "3 replicas here, 2 replicas there",
+            "service search runs in dc09 but not in dc01; the catalog runs it here too",
+        ]
+
+    def test_a_restricted_service_is_compared_only_where_the_catalog_runs_it(self) -> None:
+        peers = self.peers()
+        for name, services in peers.items():
+            if name not in ("dc05", "dc06"):
+                del services["gateway"]
+        peers["dc06"]["gateway"] = shape(1, {"app": 1})
+        restricted = {"gateway": frozenset({"dc01", "dc05", "dc06"})}
+        assert self.check(peers, restricted) == [
+            "service gateway differs between dc01 and dc06: 2 pods here, 1 there; "
+            "role app: 2 instances here, 1 there"
+        ]
+
+
 # --- controller SSH host keys ---------------------------------------------------------------------
 
 PAIR_URN = (

@@ -1,4 +1,4 @@
-"""`python -m webex_cloud place --stack dc1`: prove a plan's placement through the real filters.
+"""`python -m webex_cloud place --stack <stack>`: prove a plan's placement through the real filters.
 
 Reads the offline plan (default ``build/plan/<stack>.json``) and places every pod instance and
 replica volume in creation order through Nova's and Cinder's filter pipelines with our filters:
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--stack", default="dc1", help="datacenter stack (default: dc1)")
+    parser.add_argument("--stack", required=True, help="datacenter stack (its stacks/Pulumi.<stack>.yaml)")
     parser.add_argument("--plan", type=Path, help="plan file (default: build/plan/<stack>.json)")
     parser.add_argument(
         "--engine",

@@ -13,8 +13,9 @@ from typing import Any
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import known_stacks
 from webex_cloud.paths import PROJECT_DIR, plan_path
-from webex_cloud.plan.document import render_plan, summary
+from webex_cloud.plan.document import summary
 from webex_cloud.plan.format import dumps, empty_plan
+from webex_cloud.plan.parallel import render_plans
 
 
 def main(argv: list[str]) -> int:
@@ -36,22 +37,26 @@ def main(argv: list[str]) -> int:
         help="write the plan of a stack that has nothing (no program run, no policy check): the base "
         "side of a diff when the base branch cannot render the stack; needs --stack",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="render the stacks in N worker processes (default: one per core; 1: in this process)",
+    )
     args = parser.parse_args(argv)
     if args.empty:
         return _write_empty(args.stack or [], args.out or args.project / "build" / "plan")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs takes a number of processes, 1 or more, not {args.jobs}")
     stacks = args.stack or known_stacks(args.project)
     if not stacks:
         print(f"error: no stack config (stacks/Pulumi.<stack>.yaml) under {args.project}", file=sys.stderr)
         return 2
-    rendered: dict[str, dict[str, Any]] = {}
-    failed = False
-    for stack in stacks:
-        try:
-            rendered[stack] = render_plan(stack, project_dir=args.project)
-        except CatalogError as error:
-            print(f"{stack}: {error}", file=sys.stderr)
-            failed = True
-    if failed:
+    rendered, errors = render_plans(stacks, args.project, args.jobs)
+    for stack, error in errors.items():
+        print(f"{stack}: {error}", file=sys.stderr)
+    if errors:
         # Nothing is written unless every stack is valid: no mix of new and old plans.
         return 1
     out_dir: Path = args.out or args.project / "build" / "plan"
