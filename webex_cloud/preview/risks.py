@@ -157,9 +157,12 @@ def downtime(changes: ChangeSet) -> Iterator[Risk]:
         (f"service {code(service)}", "serving pod", pods)
         for service, pods in sorted(changes.topology.pods.items())
     ]
+    # A service's own anti-affinity group keeps its pods apart: the pods rule above already judges
+    # it, pod by pod. Other groups (the controller pair's API proxies) are judged here, member by member.
     units += [
         (f"anti-affinity group {code(group)}", "member", {urn_name(u): {u} for u in members})
         for group, members in sorted(changes.topology.redundant_sets.items())
+        if not _judged_by_pods(members, changes)
     ]
     for subject, noun, parts in units:
         serving = {
@@ -189,6 +192,11 @@ def downtime(changes: ChangeSet) -> Iterator[Risk]:
 #: Resources that gate a rollout on health: a command that checks the wave before it and fails the
 #: update otherwise (pulumi-command; the controller pair's ``<pair>-<host>-rollout`` is one).
 HEALTH_GATE_TYPES = frozenset({REMOTE_COMMAND, "command:local:Command"})
+
+
+def _judged_by_pods(members: set[str], changes: ChangeSet) -> bool:
+    services = {changes.topology.service_of(u) for u in members}
+    return len(services) == 1 and next(iter(services)) in changes.topology.pods
 
 
 def in_waves(hit: Mapping[str, list[Change]], waits: Mapping[str, set[str]]) -> bool:
