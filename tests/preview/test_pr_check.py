@@ -202,8 +202,24 @@ pods:
 
 
 def _new_service(layout: Layout) -> None:
-    # Small on purpose: the placement proof is real, and the example hosts are nearly full.
+    # The placement proof is real and the example hosts are full: the pull request brings hosts too.
     (layout.pr / "catalog" / "chat-bots.yaml").write_text(NEW_SERVICE)
+    for stack in ("dc1", "dc2"):
+
+        def add_hosts(doc: dict[str, Any], stack: str = stack) -> None:
+            hosts = doc["config"]["webex-cloud:datacenter"]["hosts"]
+            zone = hosts[0]["availability_zone"]
+            for number in (90, 91, 92):
+                hosts.append(
+                    {
+                        "name": f"{stack}-compute-{number}",
+                        "vcpus": 48,
+                        "ram_mb": 196608,
+                        "availability_zone": zone,
+                    }
+                )
+
+        layout.edit(f"stacks/Pulumi.{stack}.yaml", add_hosts)
 
 
 def _yaml_block(text: str) -> str:
