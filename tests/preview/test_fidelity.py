@@ -51,15 +51,27 @@ def test_a_description_only_rule_change_is_replaced_delete_first_and_conflicts_o
 
 def test_a_named_server_group_replaced_deletes_first_and_takes_every_pod_of_the_service() -> None:
     """F5: the bridge deletes a named resource before its replacement, and the engine then replaces
-    every dependent through the whole (unknown) input: the sibling-hint ignore path cannot mask it."""
+    every dependent through the whole (unknown) input: a nested ignore path cannot mask it."""
     base, pr = base_plan(), base_plan()
-    resource(pr, "messaging-pod-0-group")["inputs"]["name"] = "dc1-messaging-pod-0-renamed"
+    for plan in (base, pr):
+        for item in plan["resources"]:
+            if item["type"] == INSTANCE:
+                item["ignoreChanges"] = ["schedulerHints[*].group"]
+    resource(pr, "messaging-pods")["inputs"]["name"] = "dc1-messaging-pods-renamed"
     rep = report(base, pr)
     group = next(c for c in rep.changes.changes if c.type == SERVER_GROUP)
     assert group.delete_before_replace and "(deleted first)" in render_markdown(rep)
     replaced = {c.name for c in rep.changes.changes if c.type == INSTANCE and c.action is Action.REPLACE}
-    assert replaced == {f"messaging-pod-{p}-{m}" for p in range(3) for m in ("app-0", "app-1", "store-0")}
+    # Each pod's first instance is the one in the group (the others follow it through `webex_pod`).
+    assert replaced == {f"messaging-pod-{p}-app-0" for p in range(3)}
     assert [r.subject for r in rep.blocking if r.kind == "downtime"] == ["service `messaging`"]
+    # Replaced create-before-delete, only its ID would change, which the ignore path keeps.
+    resource(pr, "messaging-pods")["deleteBeforeReplace"] = False
+    resource(pr, "messaging-pods")["inputs"].pop("name")
+    resource(base, "messaging-pods")["inputs"].pop("name")
+    resource(pr, "messaging-pods")["inputs"]["policies"] = "soft-anti-affinity"
+    rep = report(base, pr)
+    assert not [c for c in rep.changes.changes if c.type == INSTANCE]
 
 
 def test_a_subnet_replaced_under_live_ports_is_blocking_and_the_ports_are_listed() -> None:

@@ -76,13 +76,16 @@ def test_changing_a_volume_hint_is_data_loss() -> None:
     """A component change that touches only a volume's scheduler hint still recreates the volume."""
     base, pr = base_plan(), base_plan()
     hints = resource(pr, "messaging-messages-1")["inputs"]["schedulerHints"][0]["additionalProperties"]
-    hints["webex_replica"] = "7"
+    hints["webex_volume_group"] = "dc1/messaging/other"
     rep = report(base, pr)
     assert [(c.name, c.action) for c in rep.changes.changes if c.type == VOLUME] == [
         ("messaging-messages-1", Action.REPLACE)
     ]
     assert [r.subject for r in rep.blocking] == ["Volume `messaging-messages-1`"]
-    assert "schedulerHints[0].additionalProperties.webex_replica (1 → 7)" in rep.blocking[0].reason
+    assert (
+        "schedulerHints[0].additionalProperties.webex_volume_group (dc1/messaging/messages → "
+        "dc1/messaging/other)" in rep.blocking[0].reason
+    )
 
 
 def test_changing_an_instance_image_replaces_it_but_one_pod_is_not_downtime() -> None:
@@ -186,13 +189,10 @@ def test_replacing_both_api_proxies_is_downtime() -> None:
 
 
 def test_ignore_changes_is_honoured() -> None:
-    """The pod component ignores changes to the sibling-groups hint: a new sibling group is no replace."""
+    """An ``ignoreChanges`` path keeps the old value: a change under it is no replace."""
     base, pr = base_plan(), base_plan()
     instance = resource(pr, "messaging-pod-0-app-0")
-    instance["inputs"]["schedulerHints"][0]["additionalProperties"]["webex_sibling_pod_groups"] += (
-        ",new-group"
-    )
-    assert report(base, pr).changes.changes == ()
+    instance["inputs"]["schedulerHints"][0]["additionalProperties"]["webex_pod"] = "dc1/messaging/moved"
     instance["ignoreChanges"] = []
     assert [c.action for c in report(base, pr).changes.changes] == [Action.REPLACE]
     instance["ignoreChanges"] = ["schedulerHints[*].additionalProperties"]

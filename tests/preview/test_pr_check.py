@@ -8,7 +8,8 @@ Two checkouts side by side, as the workflow's two `actions/checkout` steps leave
 - ``base/``: a plain clone of an *older* commit (:data:`BASE_COMMIT`, or HEAD in a clone without it),
   no venv: its plan is rendered by its own code through the stable command line.
 
-The catalog and stack files of ``pr/`` start as the base's, so a scenario's edit is the whole change.
+Scenarios that judge a change use a base at this tree's own commit (the edit is then the whole change);
+scenarios that judge the base itself use the older commit, rendered by its own code.
 Every run is the command the workflow runs, `python -m webex_cloud pr-check`, and every verdict is read
 from what the workflow posts and uploads: the exit status, ``comment.md`` and ``<stack>/preview.json``.
 """
@@ -153,21 +154,20 @@ def _layout(root: Path, base_source: Path) -> Layout:
         if source.is_file():
             (pr / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, pr / name)
-    for data in ("catalog", "stacks"):
-        shutil.rmtree(pr / data)
-        shutil.copytree(base / data, pr / data)
     (pr / ".venv").symlink_to(Path(sys.prefix))
     return Layout(root=root, pr=pr, base=base, out=root / "out")
 
 
 @pytest.fixture
 def layout(tmp_path: Path, base_source: Path) -> Layout:
-    """This tree as the pull request over the older base commit (its code changes show as changes)."""
+    """This tree as the pull request over the older base commit, rendered by that commit's own code
+    (every change since then shows; the scenarios here judge the base and the preview themselves)."""
     return _layout(tmp_path / "ws", base_source)
 
 
 @pytest.fixture
 def same_layout(tmp_path: Path, head_source: Path) -> Layout:
+    """This tree over its own commit: a scenario's edit is then the whole change."""
     return _layout(tmp_path / "ws", head_source)
 
 
@@ -202,15 +202,32 @@ pods:
 
 
 def _new_service(layout: Layout) -> None:
-    # Small on purpose: the placement proof is real, and the example hosts are nearly full.
+    # The placement proof is real and the example hosts are full: the pull request brings hosts too.
     (layout.pr / "catalog" / "chat-bots.yaml").write_text(NEW_SERVICE)
+    for stack in ("dc1", "dc2"):
+
+        def add_hosts(doc: dict[str, Any], stack: str = stack) -> None:
+            hosts = doc["config"]["webex-cloud:datacenter"]["hosts"]
+            zone = hosts[0]["availability_zone"]
+            for number in (90, 91, 92):
+                hosts.append(
+                    {
+                        "name": f"{stack}-compute-{number}",
+                        "vcpus": 48,
+                        "ram_mb": 196608,
+                        "availability_zone": zone,
+                    }
+                )
+
+        layout.edit(f"stacks/Pulumi.{stack}.yaml", add_hosts)
 
 
 def _yaml_block(text: str) -> str:
     return text.split("```yaml\n", 1)[1].split("```", 1)[0]
 
 
-def test_a_new_service_fails_until_its_subnets_are_pinned_with_the_lines_given(layout: Layout) -> None:
+def test_a_new_service_fails_until_its_subnets_are_pinned_with_the_lines_given(same_layout: Layout) -> None:
+    layout = same_layout
     _new_service(layout)
     done = layout.run()
     assert done.returncode == ExitCode.BLOCKING, done.stdout + done.stderr
@@ -228,13 +245,14 @@ def test_a_new_service_fails_until_its_subnets_are_pinned_with_the_lines_given(l
     assert done.returncode == ExitCode.OK, done.stdout + done.stderr
     dc1 = layout.report("dc1")
     assert dc1["blocking"] == [] and dc1["counts"]["create"] > 0
-    # The new service is all creates (the base being older, its own code changes show too).
-    assert {c["action"] for c in dc1["changes"] if c["service"] == "chat-bots"} == {"create"}
+    assert {c["action"] for c in dc1["changes"]} == {"create"}
     assert "| dc1 | ✅ | ✅ | ✅ | ✅ | ✅ " in layout.comment()
     assert "chat-bots" in layout.comment()
 
 
-def test_an_image_release_gets_the_verdict_of_the_release_rules(layout: Layout) -> None:
+def test_an_image_release_gets_the_verdict_of_the_release_rules(same_layout: Layout) -> None:
+    layout = same_layout
+
     def release(doc: dict[str, Any]) -> None:
         for member in doc["pods"]["members"]:
             member["image"] = "webex-base-2026.12"
@@ -262,7 +280,8 @@ def test_an_image_release_gets_the_verdict_of_the_release_rules(layout: Layout) 
         assert "| dc1 | ✅ | ✅ | ✅ | ✅ | 🛑 " in layout.comment() and "**downtime**" in layout.comment()
 
 
-def test_removing_a_volume_group_fails_as_data_loss(layout: Layout) -> None:
+def test_removing_a_volume_group_fails_as_data_loss(same_layout: Layout) -> None:
+    layout = same_layout
     layout.edit("catalog/messaging.yaml", lambda doc: doc.update(volume_groups=[]))
     job, rc = layout.replay_workflow()
     assert (job, rc) == (1, str(int(ExitCode.BLOCKING)))
