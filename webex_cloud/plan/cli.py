@@ -10,51 +10,79 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from webex_cloud import atomic, paths
+from webex_cloud.cli import add_stack_option, run, select_stacks
 from webex_cloud.config.errors import CatalogError
-from webex_cloud.config.loader import known_stacks
+from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT_DIR
 from webex_cloud.plan.document import dumps, render_plan, summary
 
 
+def _out_dir(given: Path | None, project: Path) -> Path:
+    out_dir = given or project / "build" / "plan"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise atomic.OutputError(f"--out {out_dir} is a file; name a folder (plans are <stack>.json in it)")
+    return out_dir
+
+
 def main(argv: list[str]) -> int:
+    """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
+    return run(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m webex_cloud plan",
         description="Run the Pulumi program of each stack under the SDK's mock engine, write the "
         "desired-state graph as JSON (build/plan/<stack>.json) with a short summary, and check it "
-        "with the policy pack.",
+        "with the policy pack. Exit status: 0 valid and no mandatory violation, 1 a mandatory "
+        "violation, 2 invalid input (nothing written), 3 internal error.",
     )
-    parser.add_argument("--stack", action="append", help="stack to render (repeatable; default: every stack)")
-    parser.add_argument("--project", type=Path, default=PROJECT_DIR, help="project folder (default: here)")
+    add_stack_option(parser)
+    parser.add_argument(
+        "--project", type=Path, default=PROJECT_DIR, help="project folder (default: this checkout)"
+    )
     parser.add_argument(
         "--out", type=Path, default=None, help="output folder (default: <project>/build/plan)"
     )
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
     args = parser.parse_args(argv)
-    stacks = args.stack or known_stacks(args.project)
-    if not stacks:
-        print(f"error: no stack config (stacks/Pulumi.<stack>.yaml) under {args.project}", file=sys.stderr)
-        return 2
+    project: Path = args.project.resolve()
+    stacks = select_stacks(args.stack, project)
+    try:
+        out_dir = _out_dir(args.out, project)
+    except atomic.OutputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
     rendered: dict[str, dict[str, Any]] = {}
-    failed = False
+    failed: list[str] = []
     for stack in stacks:
         try:
-            rendered[stack] = render_plan(stack, project_dir=args.project)
+            rendered[stack] = render_plan(stack, project_dir=project)
         except CatalogError as error:
             print(f"{stack}: {error}", file=sys.stderr)
-            failed = True
-    if failed:
-        # Nothing is written unless every stack is valid: no mix of new and old plans.
-        return 1
-    out_dir: Path = args.out or args.project / "build" / "plan"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stack, plan in rendered.items():
-        target = out_dir / f"{stack}.json"
-        target.write_text(dumps(plan), encoding="utf-8")
-        print(summary(plan))
-        print(f"  plan written to {target}\n")
+            failed.append(stack)
+    try:
+        if failed:
+            # No plan is written unless every stack is valid (no mix of new and old plans); the marker
+            # tells place and preview that the plan still there is not this input's.
+            for stack in failed:
+                atomic.write_text(
+                    paths.failed_marker(paths.plan_path(stack, out_dir)), "the last plan failed\n"
+                )
+            return ExitCode.INPUT
+        for stack, plan in rendered.items():
+            target = paths.plan_path(stack, out_dir)
+            atomic.write_text(target, dumps(plan))
+            paths.failed_marker(target).unlink(missing_ok=True)
+            print(summary(plan))
+            print(f"  plan written to {target}\n")
+    except (atomic.OutputError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
     if args.no_policy:
-        return 0
-    return _check_policies(rendered, args.project)
+        return ExitCode.OK
+    return _check_policies(rendered, project)
 
 
 def _check_policies(rendered: dict[str, dict[str, Any]], project_dir: Path) -> int:
@@ -64,6 +92,6 @@ def _check_policies(rendered: dict[str, dict[str, Any]], project_dir: Path) -> i
         text, passed = check_plans(rendered, project_dir=project_dir)
     except (PackError, PolicyConfigError, CatalogError) as error:
         print(f"policy check: {error}", file=sys.stderr)
-        return 2
+        return ExitCode.INPUT
     print(text)
-    return 0 if passed else 1
+    return ExitCode.OK if passed else ExitCode.BLOCKING

@@ -1,7 +1,9 @@
 """`python -m webex_cloud preview`: the risk-ranked preview report of one stack.
 
 Exit status: 0 when nothing is blocking, 1 when something is (the reasons go to stderr), 2 when an input
-cannot be used (the error names it; nothing is written).
+cannot be used (the error names it; nothing is written), 3 on an internal error. A plan read from its
+default place (build/plan) that is older than the catalog and stack files, or whose last render
+failed, is refused rather than silently diffed.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from webex_cloud import paths
+from webex_cloud import atomic, paths
+from webex_cloud.cli import add_stack_option, run, select_stacks, stale_plan
+from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT
 from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.model import ChangeSet
@@ -30,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         "output, or offline from two plans (base branch -> this branch), optionally against the last "
         "deployed checkpoint in the S3 state backend.",
     )
-    parser.add_argument("--stack", required=True, help="datacenter stack (dc1, dc2)")
+    add_stack_option(parser)
     parser.add_argument(
         "--preview", metavar="FILE", help="output of `pulumi preview --json --show-sames` ('-' for stdin)"
     )
@@ -70,6 +74,10 @@ def _read_stdin_preview(stack: str, topology_plan: Snapshot | None) -> ChangeSet
 def build_changes(args: argparse.Namespace) -> ChangeSet:
     """Pick the source from the options and produce the change set (raises PreviewInputError)."""
     plan_path: Path = args.plan or paths.plan_path(args.stack)
+    if args.plan is None and plan_path.exists():
+        stale = stale_plan(plan_path, paths.PROJECT_DIR)
+        if stale:
+            raise PreviewInputError(str(plan_path), stale.removeprefix(f"{plan_path}: "))
     if args.preview and (args.base or args.state):
         raise PreviewInputError(
             "arguments", "--preview is one source and --base/--state the other; give one of them"
@@ -120,29 +128,34 @@ def build_changes(args: argparse.Namespace) -> ChangeSet:
 
 
 def main(argv: list[str]) -> int:
+    """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
+    return run(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    # A report diffs one stack's plans: the same --stack option as every command, given once.
+    args.stack = select_stacks(args.stack, paths.PROJECT_DIR, ["a preview's inputs"], known_only=False)[0]
     try:
         changes = build_changes(args)
     except PreviewInputError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return ExitCode.INPUT
     report = Report(changes=changes, risks=tuple(rank(changes)))
     markdown = render_markdown(report)
     try:
         if args.markdown:
-            args.markdown.parent.mkdir(parents=True, exist_ok=True)
-            args.markdown.write_text(markdown, encoding="utf-8")
+            atomic.write_text(args.markdown, markdown)
         else:
             sys.stdout.write(markdown)
         if args.json_out:
-            args.json_out.parent.mkdir(parents=True, exist_ok=True)
-            args.json_out.write_text(json.dumps(render_json(report), indent=2) + "\n", encoding="utf-8")
-    except OSError as error:
+            atomic.write_text(args.json_out, json.dumps(render_json(report), indent=2) + "\n")
+    except (atomic.OutputError, OSError) as error:
         print(f"error: cannot write the report: {error}", file=sys.stderr)
-        return 2
+        return ExitCode.INPUT
     print(headline(report), file=sys.stderr)
     if report.blocking:
         for risk in report.blocking:
             print(f"blocking: {risk.kind}: {risk.subject}: {risk.reason}", file=sys.stderr)
-        return 1
-    return 0
+        return ExitCode.BLOCKING
+    return ExitCode.OK
