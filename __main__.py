@@ -8,7 +8,6 @@ from webex_cloud.components.datacenter import Datacenter, DatacenterArgs
 from webex_cloud.config.engine import program_config
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
-from webex_cloud.controller.front import check_api_sources
 from webex_cloud.controller.release import ReleaseBuildError, build_release
 
 # The project this program belongs to is the folder it is in (the CLI runs it there; the offline plan
@@ -20,11 +19,8 @@ PROJECT_DIR = Path(__file__).resolve().parent
 try:
     config = program_config()
     deployment = load_deployment(PROJECT_DIR, pulumi.get_stack(), config.datacenter)
-    dc = deployment.datacenter
-    check_api_sources(dc.name, dc.controllers, dc.sources)
-    release = build_release(
-        nova_filters=dc.controllers.deploy.nova_filters, cinder_filters=dc.controllers.deploy.cinder_filters
-    )
+    deploy = deployment.datacenter.controllers.deploy
+    release = build_release(nova_filters=deploy.nova_filters, cinder_filters=deploy.cinder_filters)
 except (CatalogError, ReleaseBuildError) as error:
     # RunError ends the program with the message alone: the problems, not a traceback.
     raise pulumi.RunError(str(error)) from None

@@ -133,7 +133,7 @@ def main() -> None:
         render_s, plan = best_of(args.repeat, lambda: render_plan("dc1", project_dir=project))
         size = len(plan["resources"])
         start = time.perf_counter()
-        with PolicyChecker(PACK_DIR, project) as checker:
+        with PolicyChecker(PACK_DIR) as checker:
             startup_s = time.perf_counter() - start
             peers = {"dc2": plan}
             policy_s, run = best_of(args.repeat, lambda: checker.check(plan, peers))

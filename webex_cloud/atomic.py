@@ -21,8 +21,8 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-class OutputError(Exception):
-    """An output file cannot be written; the message names it and the fix."""
+class OutputError(OSError):
+    """An output file cannot be written; the message names it (an OSError, as a write failure is)."""
 
 
 def write_bytes(path: Path, data: bytes) -> None:

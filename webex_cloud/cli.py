@@ -101,13 +101,9 @@ def select_stacks(
 
 
 def stale_plan(plan: Path, project_dir: Path) -> str | None:
-    """Why the plan under build/plan cannot be trusted (older than an input, or its last render
-    failed), or None. Only for plans read from their default place; an explicit file is the caller's."""
-    if paths.failed_marker(plan).exists():
-        return (
-            f"{plan}: the last `python -m webex_cloud plan` of this stack failed, so this file is an "
-            "older plan; fix the input and run the plan again"
-        )
+    """Why the plan under build/plan cannot be trusted, or None: a plan older than a catalog or stack
+    file is not this input's plan (a later `plan` that failed wrote nothing, so the older plan is
+    still there). Only for plans read from their default place; an explicit file is the caller's."""
     try:
         written = plan.stat().st_mtime
     except OSError:
@@ -129,7 +125,7 @@ def stale_plan(plan: Path, project_dir: Path) -> str | None:
     return None
 
 
-def run(main: Callable[[list[str]], int], argv: list[str]) -> int:
+def run(name: str, main: Callable[[list[str]], int], argv: list[str]) -> int:
     """Run one command's ``main``: a bug becomes one line and exit code 3 (WEBEX_DEBUG=1 re-raises)."""
     try:
         return main(argv)
@@ -140,8 +136,8 @@ def run(main: Callable[[list[str]], int], argv: list[str]) -> int:
         if os.environ.get(DEBUG_VARIABLE) == "1":
             raise
         print(
-            f"internal error (a bug; please report it): {type(error).__name__}: {error}; "
-            f"{DEBUG_VARIABLE}=1 shows the traceback",
+            f"internal error in `python -m webex_cloud {name}` (a bug, not your input): "
+            f"{type(error).__name__}: {error}; rerun with {DEBUG_VARIABLE}=1 for the traceback",
             file=sys.stderr,
         )
         return ExitCode.INTERNAL
@@ -164,4 +160,4 @@ def main(argv: list[str]) -> int:
         result: int = module.main(args)
         return result
 
-    return run(command, rest)
+    return run(name, command, rest)

@@ -25,9 +25,3 @@ PLAN_DIR: Final = BUILD_DIR / "plan"
 def plan_path(stack: str, plan_dir: Path = PLAN_DIR) -> Path:
     """Where the offline plan of one stack is written and, by default, read."""
     return plan_dir / f"{stack}.json"
-
-
-def failed_marker(plan: Path) -> Path:
-    """Written next to a stack's plan when its last render failed (removed by the next success), so that
-    no command mistakes the older plan still there for the current one."""
-    return plan.with_name(f"{plan.name}.failed")

@@ -14,7 +14,8 @@ from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.controller.release import build_release
 from webex_cloud.plan.capture import _engine_config, run_under_mocks
-from webex_cloud.plan.document import dumps, render_plan
+from webex_cloud.plan.document import render_plan
+from webex_cloud.plan.format import dumps
 
 INSTANCE = "openstack:compute/instance:Instance"
 GROUP = "openstack:compute/serverGroup:ServerGroup"
@@ -211,6 +212,25 @@ def test_an_ipv6_only_api_source_is_rejected_naming_the_field(project: ProjectCo
     assert "stacks/Pulumi.dc1.yaml: config.webex-cloud:datacenter.controllers.api_sources[1]" in message
     assert "source 'ops-v6' holds no IPv4 prefix (2001:db8:250::/64)" in message
     assert "Traceback" not in message
+
+
+def test_an_api_source_problem_is_reported_with_the_catalogs_in_one_run(project: ProjectCopy) -> None:
+    def v6_only(dc: dict[str, Any]) -> None:
+        dc["sources"]["ops-v6"] = ["2001:db8:250::/64"]
+        dc["controllers"]["api_sources"] = ["ops-v6"]
+
+    project.edit_datacenter("dc1", v6_only)
+    project.edit("catalog/messaging.yaml", lambda doc: doc["pods"]["members"][0].update(count=-1))
+    with pytest.raises(CatalogError) as caught:
+        render_plan("dc1", project_dir=project.root)
+    message = str(caught.value)
+    assert message.count("invalid configuration") == 1
+    assert message.startswith("invalid configuration (2 problems); nothing was changed:")
+    assert (
+        "stacks/Pulumi.dc1.yaml: config.webex-cloud:datacenter.controllers.api_sources[0]: source 'ops-v6'"
+        in (message)
+    )
+    assert "catalog/messaging.yaml: pods.members[0].count" in message
 
 
 def test_an_ipv6_only_api_source_is_rejected_with_octavia_too(project: ProjectCopy) -> None:

@@ -76,7 +76,7 @@ def test_the_offline_plan_prints_the_message_without_a_traceback(
     out_dir = project.root / "build" / "plan"
     code = plan_cli.main(["--stack", "dc1", "--project", str(project.root), "--out", str(out_dir)])
     captured = capsys.readouterr()
-    assert code == 1
+    assert code == ExitCode.INPUT
     assert "the scheduler-filter release could not be built" in captured.err
     assert "not valid TOML" in captured.err
     assert "Traceback" not in captured.err + captured.out

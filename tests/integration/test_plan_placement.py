@@ -84,7 +84,7 @@ from tests.integration.conftest import (
     wait_for,
 )
 from tests.integration.deploy import CONTROLLERS, Deployment, build_variant, deployment, state_of
-from webex_cloud.controller import rolling_deploy as rd
+from webex_cloud.controller.remote import rolling_deploy as rd
 from webex_cloud.plan.document import render_plan
 
 STACK = "dc1"

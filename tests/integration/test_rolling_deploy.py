@@ -38,7 +38,7 @@ from tests.integration.deploy import (
     scheduler_paths,
     state_of,
 )
-from webex_cloud.controller import rolling_deploy as rd
+from webex_cloud.controller.remote import rolling_deploy as rd
 
 
 @pytest.fixture(scope="module")

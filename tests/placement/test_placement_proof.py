@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 from webex_scheduler_filters.hints import join_list
 
+from webex_cloud import cli
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.placement import cli as placement_cli
 from webex_cloud.placement.cli import main
 from webex_cloud.plan.document import render_plan
 
@@ -251,3 +254,37 @@ def test_example_stacks_place_and_survive_single_failures(
     assert code == 0, err
     assert "survives loss of any single host: no" not in out
     assert out.rstrip().endswith("placed and fault tolerant")
+
+
+def test_a_bug_is_reported_as_an_internal_error_not_as_missing_nova(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = PlanBuilder(hosts=3)
+    plan.service("chat", pods=2)
+    path = plan.write(tmp_path)
+
+    def broken(*_args: object) -> object:
+        raise KeyError("hosts")
+
+    monkeypatch.setattr(placement_cli, "place", broken)
+    monkeypatch.delenv("WEBEX_DEBUG", raising=False)
+    code = cli.main(["place", "--stack", "dc1", "--plan", str(path), "--engine", "rules"])
+    err = capsys.readouterr().err
+    assert code == ExitCode.INTERNAL
+    assert "internal error in `python -m webex_cloud place` (a bug, not your input): KeyError" in err
+    assert "install" not in err and "Traceback" not in err
+
+
+def test_nova_that_cannot_load_is_reported_with_how_to_install_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = PlanBuilder(hosts=3)
+    plan.service("chat", pods=2)
+
+    def unloadable(_prefer: str) -> object:
+        raise ImportError("No module named 'nova'")
+
+    monkeypatch.setattr(placement_cli, "pipelines", unloadable)
+    code, _, err = run(plan.write(tmp_path), "openstack", capsys)
+    assert code == ExitCode.INPUT
+    assert "--engine openstack needs Nova and Cinder importable (ImportError: No module named 'nova')" in err

@@ -20,8 +20,9 @@ import pytest
 
 from tests.conftest import REPO, ProjectCopy
 from webex_cloud.config.loader import DATACENTER_KEY, parse_datacenter, read_stack_config
+from webex_cloud.pipeline import check_plans
 from webex_cloud.plan.document import render_plan
-from webex_cloud.policy_check import PolicyChecker, PolicyRun, UnknownInput, Unknowns, check_plans
+from webex_cloud.policy_check import PolicyChecker, PolicyRun, UnknownInput, Unknowns
 from webex_cloud.policy_check import cli as policy_cli
 
 Plan = dict[str, Any]
@@ -29,7 +30,7 @@ Plan = dict[str, Any]
 
 @pytest.fixture(scope="session")
 def checker() -> Iterator[PolicyChecker]:
-    with PolicyChecker(REPO / "policies", REPO) as running:
+    with PolicyChecker(REPO / "policies") as running:
         yield running
 
 
@@ -138,7 +139,7 @@ def test_one_pinned_controller_leaves_one_finding(checker: PolicyChecker, projec
         "dc1", lambda dc: dc["controllers"]["hosts"][0].update(host_key=host_key("10.250.1.11"))
     )
     plans = {stack: render_plan(stack, project_dir=project.root) for stack in ("dc1", "dc2")}
-    [message] = only(check(checker, plans, "dc1", project_dir=project.root), "controller-ssh-host-keys")
+    [message] = only(check(checker, plans, "dc1"), "controller-ssh-host-keys")
     assert "controller dc1-ctl-02 (10.250.1.12)" in message and "controllers.hosts[1].host_key" in message
 
 
@@ -152,7 +153,7 @@ def test_ssh_open_to_any_source_is_refused(checker: PolicyChecker, project: Proj
             {"protocol": "tcp", "ports": 22, "source": "any", "description": "debugging, just for today"}
         ),
     )
-    run = check(checker, render(project), project_dir=project.root)
+    run = check(checker, render(project))
     messages = only(run, "no-admin-port-open-to-world")
     assert len(messages) == 2  # one rule per source prefix: 0.0.0.0/0 and ::/0
     assert "tcp/22" in messages[0] and "messaging-tcp-22-from-0.0.0.0_0" in messages[0]
@@ -161,13 +162,13 @@ def test_ssh_open_to_any_source_is_refused(checker: PolicyChecker, project: Proj
 
 def test_single_pod_service_is_refused(checker: PolicyChecker, project: ProjectCopy) -> None:
     project.edit("catalog/meetings-signalling.yaml", lambda doc: doc["pods"].update(count=1))
-    [message] = only(check(checker, render(project), project_dir=project.root), "service-redundancy")
+    [message] = only(check(checker, render(project)), "service-redundancy")
     assert "service meetings-signalling has 1 pod(s)" in message
 
 
 def test_single_replica_volume_group_is_refused(checker: PolicyChecker, project: ProjectCopy) -> None:
     project.edit("catalog/recording-storage.yaml", lambda doc: doc["volume_groups"][1].update(replicas=1))
-    [message] = only(check(checker, render(project), project_dir=project.root), "service-redundancy")
+    [message] = only(check(checker, render(project)), "service-redundancy")
     assert "volume group recording-storage/search-index has 1 replica(s)" in message
 
 
@@ -178,7 +179,7 @@ def test_datacenters_that_drift_apart_are_refused(
     project.edit("catalog/messaging.yaml", lambda doc: doc["pods"].update(count=4))
     pin_host_keys(project)
     plans = {"dc1": render_plan("dc1", project_dir=project.root), "dc2": example["dc2"]}
-    [message] = only(check(checker, plans, project_dir=project.root), "cross-datacenter-same-shape")
+    [message] = only(check(checker, plans), "cross-datacenter-same-shape")
     assert "service messaging differs between dc1 and dc2: 4 pods here, 3 there" in message
 
 
@@ -186,8 +187,11 @@ def test_a_service_missing_from_one_datacenter_is_refused(
     checker: PolicyChecker, project: ProjectCopy, example: dict[str, Plan]
 ) -> None:
     # telepresence-gateway runs in dc1 only by the catalog; once it is meant for both, dc2 lacks it.
+    # The plans carry the catalog: dc1 as the pull request renders it, dc2 as main deployed it.
     project.edit("catalog/telepresence-gateway.yaml", lambda doc: doc.pop("datacenters"))
-    [message] = only(check(checker, example, project_dir=project.root), "cross-datacenter-same-shape")
+    pin_host_keys(project)
+    plans = {"dc1": render_plan("dc1", project_dir=project.root), "dc2": example["dc2"]}
+    [message] = only(check(checker, plans), "cross-datacenter-same-shape")
     assert "service telepresence-gateway runs in dc1 but not in dc2" in message
 
 
@@ -258,13 +262,11 @@ def test_octavia_front_passes_and_a_missing_member_is_refused(
 
     project.edit_datacenter("dc1", octavia)
     plans = render(project)
-    assert check(checker, plans, project_dir=project.root).violations == []
+    assert check(checker, plans).violations == []
     # The datacenter adds a third controller address the load balancer does not forward to yet.
     plan = copy(plans["dc1"])
     plan["datacenter"]["controllers"]["hosts"].append({"name": "dc1-ctl-03", "address": "10.250.1.19"})
-    [message] = only(
-        check(checker, {**plans, "dc1": plan}, project_dir=project.root), "controller-pair-anti-affinity"
-    )
+    [message] = only(check(checker, {**plans, "dc1": plan}), "controller-pair-anti-affinity")
     assert "10.250.1.19 are not members behind the VIP 10.250.1.10" in message
 
 
@@ -439,9 +441,9 @@ def test_unknown_source_prefix_cannot_prove_an_exposure(checker: PolicyChecker, 
         lambda doc: doc["network"]["ingress"].append({"protocol": "tcp", "ports": 22, "source": "any"}),
     )
     plans = render(project)
-    assert check(checker, plans, project_dir=project.root).by_policy("no-admin-port-open-to-world")
+    assert check(checker, plans).by_policy("no-admin-port-open-to-world")
     unknown = Unknowns((UnknownInput.parse("openstack:networking/secGroupRule:*=remoteIpPrefix"),))
-    assert check(checker, plans, project_dir=project.root, unknowns=unknown).violations == []
+    assert check(checker, plans, unknowns=unknown).violations == []
 
 
 def test_unknown_group_membership_cannot_prove_too_few_replicas(
@@ -449,7 +451,7 @@ def test_unknown_group_membership_cannot_prove_too_few_replicas(
 ) -> None:
     project.edit("catalog/recording-storage.yaml", lambda doc: doc["volume_groups"][1].update(replicas=1))
     unknown = Unknowns((UnknownInput.parse(f"{VOLUME}=metadata.webex_volume_group"),))
-    run = check(checker, render(project), project_dir=project.root, unknowns=unknown)
+    run = check(checker, render(project), unknowns=unknown)
     assert run.violations == []
 
 

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import REPO
 from tests.preview.helpers import base_plan, report_of, resource
 from webex_cloud.preview import cli
-from webex_cloud.preview.model import Action, Certainty, Change, ChangeSet, Controller, Topology
+from webex_cloud.preview.model import Action, Certainty, Change, ChangeSet, ControllerNode, Topology
 from webex_cloud.preview.offline import diff_snapshots
 from webex_cloud.preview.plans import snapshot_from_plan
 from webex_cloud.preview.pulumi_json import load_preview
@@ -116,7 +116,7 @@ def _change(name: str, action: Action, inputs: dict[str, object]) -> Change:
 
 
 def _controller_changes(*changes: Change) -> ChangeSet:
-    pair = (Controller("dc1-ctl-01", "10.250.1.11"), Controller("dc1-ctl-02", "10.250.1.12"))
+    pair = (ControllerNode("dc1-ctl-01", "10.250.1.11"), ControllerNode("dc1-ctl-02", "10.250.1.12"))
     return ChangeSet(
         stack="dc1",
         source="offline-diff",

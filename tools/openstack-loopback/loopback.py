@@ -67,11 +67,13 @@ def _up_since(services: list[dict[str, Any]], binary: str, host: str, since: flo
 
     The API calls a service up while its last report is recent, so right after a restart the previous
     process's last report still reads "up"; only a report newer than the start proves the new one.
+    Both sides are whole seconds (``date +%s``; Nova and Cinder store ``updated_at`` without fractions),
+    so a report in the start's own second may be the old process's last one: it proves nothing.
     """
     for svc in services:
         if svc["binary"] == binary and svc["host"] == host:
             updated = svc.get("updated_at")
-            return svc["state"] == "up" and isinstance(updated, str) and _parse_time(updated) >= since
+            return svc["state"] == "up" and isinstance(updated, str) and _parse_time(updated) > since
     return False
 
 

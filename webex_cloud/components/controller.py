@@ -19,9 +19,10 @@ import pulumi
 import pulumi_openstack as openstack
 from pulumi_command import remote
 
+from webex_cloud.config.api_sources import api_prefixes
 from webex_cloud.config.models import Controller, ControllerPlane, SchedulerUnit
-from webex_cloud.controller.front import api_prefixes
 from webex_cloud.controller.release import FilterRelease, project_relative
+from webex_cloud.plan import format as tokens
 
 SERVICE = "controller-plane"
 """The ``service`` metadata of the front's resources."""
@@ -145,7 +146,7 @@ class ControllerPair(pulumi.ComponentResource):
         ssh_hosts = [
             {"name": h.name, "address": str(h.address), "hostKey": h.host_key or ""} for h in plane.hosts
         ]
-        super().__init__("webex:controller:ControllerPair", name, {SSH_HOSTS_KEY: ssh_hosts}, opts)
+        super().__init__(tokens.CONTROLLER_PAIR, name, {SSH_HOSTS_KEY: ssh_hosts}, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         network = openstack.networking.get_network_output(name=plane.management.network, opts=invoke)

@@ -11,6 +11,7 @@ from webex_cloud.components.controller import ControllerPair, ControllerPairArgs
 from webex_cloud.components.service import Service, ServiceArgs
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.controller.release import FilterRelease
+from webex_cloud.plan import format as tokens
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Datacenter(pulumi.ComponentResource):
     controllers: ControllerPair
 
     def __init__(self, name: str, args: DatacenterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("webex:datacenter:Datacenter", name, None, opts)
+        super().__init__(tokens.DATACENTER, name, None, opts)
         dc = args.deployment.datacenter
         provider = openstack.Provider(
             f"{name}-openstack", cloud=args.cloud, region=dc.region, opts=pulumi.ResourceOptions(parent=self)

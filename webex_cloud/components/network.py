@@ -12,6 +12,7 @@ import pulumi_openstack as openstack
 from webex_cloud.components.tags import ownership_tags
 from webex_cloud.config.addressing import neutron_pool
 from webex_cloud.config.resolved import IngressGrant
+from webex_cloud.plan import format as tokens
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class ServiceNetwork(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ServiceNetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("webex:network:ServiceNetwork", name, None, opts)
+        super().__init__(tokens.SERVICE_NETWORK, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = ownership_tags(args.service, args.owner, args.datacenter)
         label = f"{args.datacenter}-{args.service}"

@@ -12,6 +12,7 @@ from webex_scheduler_filters import hints
 from webex_cloud.components import naming
 from webex_cloud.components.tags import ownership_metadata
 from webex_cloud.config.models import PodMember
+from webex_cloud.plan import format as tokens
 
 # Scheduler hints force replacement: without this, adding a pod would change every existing
 # instance's sibling list and recreate the whole service at once. Existing instances keep the
@@ -56,7 +57,7 @@ class Pod(pulumi.ComponentResource):
     first_instance: openstack.compute.Instance
 
     def __init__(self, name: str, args: PodArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("webex:compute:Pod", name, None, opts)
+        super().__init__(tokens.POD, name, None, opts)
         group = openstack.compute.ServerGroup(
             naming.server_group(name),
             name=f"{args.datacenter}-{args.pod_name}",

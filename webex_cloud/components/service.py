@@ -13,6 +13,7 @@ from webex_cloud.components.pod import Pod, PodArgs
 from webex_cloud.components.volume_group import VolumeGroup, VolumeGroupArgs
 from webex_cloud.config.addressing import instance_address
 from webex_cloud.config.resolved import ServiceDeployment
+from webex_cloud.plan import format as tokens
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Service(pulumi.ComponentResource):
     network: ServiceNetwork
 
     def __init__(self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("webex:service:Service", name, None, opts)
+        super().__init__(tokens.SERVICE, name, None, opts)
         service = args.deployment.service
         child = pulumi.ResourceOptions(parent=self)
         self.network = ServiceNetwork(

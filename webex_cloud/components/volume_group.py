@@ -11,6 +11,7 @@ from webex_scheduler_filters import hints
 
 from webex_cloud.components import naming
 from webex_cloud.components.tags import ownership_metadata
+from webex_cloud.plan import format as tokens
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class VolumeGroup(pulumi.ComponentResource):
     volumes: list[openstack.blockstorage.Volume]
 
     def __init__(self, name: str, args: VolumeGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("webex:storage:VolumeGroup", name, None, opts)
+        super().__init__(tokens.VOLUME_GROUP, name, None, opts)
         key = f"{args.datacenter}/{args.service}/{args.group}"
         self.volumes = []
         self.attachments: list[openstack.compute.VolumeAttach] = []

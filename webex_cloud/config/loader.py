@@ -15,6 +15,7 @@ from pathlib import Path
 
 from webex_cloud.components import naming
 from webex_cloud.config.addressing import RESERVED_ADDRESSES, ROLE_SLOTS, addresses_needed, smallest_prefix
+from webex_cloud.config.api_sources import unusable_api_sources
 from webex_cloud.config.cidr import PoolExhausted, allocate_subnets
 from webex_cloud.config.errors import CatalogError, Problem
 from webex_cloud.config.models import Datacenter, Service
@@ -142,6 +143,8 @@ def _check_datacenter(dc: Datacenter, label: str) -> Iterator[Problem]:
                 f"{prefix}.availability_zones[{index}]",
                 f"zone {zone!r} has no host; pods are spread over every zone: add hosts to it or remove it",
             )
+    for index, reason in unusable_api_sources(dc.controllers, dc.sources):
+        yield Problem(label, f"{prefix}.controllers.api_sources[{index}]", reason)
     if dc.cidr_pool.overlaps(dc.controllers.management.cidr):
         yield Problem(
             label,

@@ -22,7 +22,7 @@ FILTERS_SOURCE = FILTERS_SOURCE_DIR
 """The scheduler-filter distribution (its own pyproject.toml)."""
 WHEEL_DIR = BUILD_DIR / "controller"
 """Where the wheel is written; ``pulumi up`` copies it from there."""
-DEPLOY_SCRIPT = Path(__file__).resolve().with_name("rolling_deploy.py")
+DEPLOY_SCRIPT = Path(__file__).resolve().parent / "remote" / "rolling_deploy.py"
 """The per-controller procedure, copied to each controller and run there."""
 
 
@@ -98,7 +98,7 @@ def _explain(problem: str) -> str:
 
 def main(argv: list[str]) -> int:
     """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
-    return run(_main, argv)
+    return run("release", _main, argv)
 
 
 def _main(argv: list[str]) -> int:

@@ -252,10 +252,7 @@ def build_wheel(source: Path, out_dir: Path) -> BuiltWheel:
     filename, data, project = wheel_bytes(source)
     target = out_dir / filename
     if not (target.is_file() and target.read_bytes() == data):
-        try:
-            atomic.write_bytes(target, data)
-        except atomic.OutputError as error:
-            raise WheelBuildError(str(error)) from None
+        atomic.write_bytes(target, data)
     return BuiltWheel(
         path=target,
         filename=filename,

@@ -4,8 +4,8 @@ Reads the offline plan (default ``build/plan/<stack>.json``), places every pod i
 replica volume in creation order through Nova's and Cinder's filter pipelines with our
 filters, and reports per service the hosts of each pod, the failure domains of each volume
 group and whether the service survives losing any one host and any one failure domain.
-Exit status: 0 all placed and fault tolerant, 1 something is not, 2 the plan cannot be read (or is
-older than the catalog and stack files), 3 internal error.
+Exit status (webex_cloud.exit_codes): 0 all placed and fault tolerant, 1 something is not, 2 the plan
+cannot be read or Nova/Cinder cannot be loaded, 3 an internal error.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import Any
 from webex_cloud.cli import CommandError, add_stack_option, run, select_stacks, stale_plan
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT_DIR, plan_path
-from webex_cloud.placement.engine import Pipelines, ServiceResult, pipelines, place
-from webex_cloud.placement.plan import PlanError, load_plan
+from webex_cloud.placement.engine import PIPELINES_UNAVAILABLE, Pipelines, ServiceResult, pipelines, place
+from webex_cloud.placement.plan import load_placement
+from webex_cloud.plan.format import PlanError
 
 
 def format_service(result: ServiceResult) -> list[str]:
@@ -57,11 +58,11 @@ def _place_stack(
         if stale:
             raise CommandError(stale)
     try:
-        plan = load_plan(path)
+        plan = load_placement(path)
+        if given is None and plan.stack != stack:
+            raise PlanError(str(path), f"this is the plan of stack {plan.stack!r}, not {stack!r}")
     except PlanError as error:
         raise CommandError(str(error)) from None
-    if given is None and plan.stack != stack:
-        raise CommandError(f"{path} is the plan of stack {plan.stack!r}, not {stack!r}")
     results = place(plan, engine)
     failed = [r for r in results if r.problems]
     if not as_json:
@@ -91,7 +92,7 @@ def _place_stack(
 
 def main(argv: list[str]) -> int:
     """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
-    return run(_main, argv)
+    return run("place", _main, argv)
 
 
 def _main(argv: list[str]) -> int:
@@ -116,7 +117,9 @@ def _main(argv: list[str]) -> int:
     stacks = select_stacks(args.stack, PROJECT_DIR, ["--plan"] if args.plan else [])
     try:
         engine = pipelines(args.engine)
-    except Exception as error:
+    except PIPELINES_UNAVAILABLE as error:
+        # Only a missing or unloadable Nova/Cinder lands here; any other failure is a bug and
+        # reaches the command's internal-error report.
         print(
             f"error: --engine openstack needs Nova and Cinder importable ({type(error).__name__}: {error}); "
             "install them with `pip install -c constraints/openstack.txt nova cinder`",

@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from webex_scheduler_filters import pod_rules, volume_rules
 from webex_scheduler_filters.hints import (
@@ -23,7 +23,7 @@ from webex_scheduler_filters.hints import (
 )
 from webex_scheduler_filters.pod_rules import HintStatus
 
-from webex_cloud.placement.plan import Host, InstanceRequest, Plan, VolumeRequest
+from webex_cloud.placement.plan import Host, InstanceRequest, PlacementPlan, VolumeRequest
 
 
 @dataclass
@@ -227,13 +227,30 @@ def _version(module: Any, distribution: str) -> str:
         return str(getattr(module, "__version__", "?"))
 
 
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    """What loading Nova's and Cinder's filter handlers raises when they cannot run here.
+
+    Beyond ImportError, oslo.config raises its own errors while the modules register their options
+    at import time (``DuplicateOptError`` when two projects claim one option, oslo.config
+    oslo_config/cfg.py, all subclasses of ``cfg.Error``).
+    """
+    try:
+        from oslo_config import cfg
+    except ImportError:
+        return (ImportError,)
+    return (ImportError, cfg.Error)
+
+
+PIPELINES_UNAVAILABLE: Final = _unavailable_errors()
+
+
 def pipelines(prefer: str = "auto") -> Pipelines:
     """The real pipelines when Nova and Cinder import (or when asked for), else the rules."""
     if prefer == "rules":
         return RulesPipelines()
     try:
         return OpenStackPipelines()
-    except Exception as error:
+    except PIPELINES_UNAVAILABLE as error:
         if prefer == "openstack":
             raise
         return RulesPipelines(f"Nova/Cinder pipelines unavailable: {type(error).__name__}: {error}")
@@ -257,7 +274,7 @@ def _pack(hosts: Iterable[str], free_ram: Mapping[str, int]) -> str:
     return min(hosts, key=lambda name: (free_ram[name], name))
 
 
-def place(plan: Plan, engine: Pipelines) -> list[ServiceResult]:
+def place(plan: PlacementPlan, engine: Pipelines) -> list[ServiceResult]:
     """Place every service of the plan; each result lists what is wrong with it, if anything."""
     cloud = Cloud({h.name: h.vcpus for h in plan.hosts}, {h.name: h.ram_mb for h in plan.hosts})
     backends = backends_of(plan.failure_domains)

@@ -1,19 +1,19 @@
-"""What the placement proof reads from an offline plan (docs/plan-format.md), validated once."""
+"""What the placement proof reads from an offline plan: the placement view of a :class:`Plan`.
+
+The document itself is read and validated by ``webex_cloud.plan.format``; this module resolves what
+placement needs from it (each instance's flavor size, hints and server group policy, each replica's
+volume type and group label), and names the plan's field when something does not resolve.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from webex_scheduler_filters.hints import VOLUME_GROUP_METADATA_KEY
 
-PLAN_FORMAT = "webex-cloud.plan/v1"
-
-
-class PlanError(Exception):
-    """The plan file cannot be used; the message names the file and what to do."""
+from webex_cloud.plan.format import Plan, PlanError, PlanResource, read_plan
 
 
 @dataclass(frozen=True)
@@ -50,42 +50,40 @@ class VolumeRequest:
 
 
 @dataclass(frozen=True)
-class Pod:
+class PodRequest:
+    """One pod: its instances, placed together."""
+
     name: str
     instances: list[InstanceRequest]
 
 
 @dataclass(frozen=True)
-class VolumeGroup:
+class ReplicaGroupRequest:
+    """One volume group: its replicas, placed apart."""
+
     name: str
     key: str
     replicas: list[VolumeRequest]
 
 
 @dataclass(frozen=True)
-class Service:
+class ServiceRequest:
+    """What one service of the plan asks the schedulers for."""
+
     name: str
-    pods: list[Pod] = field(default_factory=list)
-    volume_groups: list[VolumeGroup] = field(default_factory=list)
+    pods: list[PodRequest] = field(default_factory=list)
+    volume_groups: list[ReplicaGroupRequest] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class Plan:
+class PlacementPlan:
+    """The datacenter's hosts and failure domains, and every service's requests in creation order."""
+
     stack: str
     path: Path
     hosts: list[Host]
     failure_domains: dict[str, list[str]]
-    services: list[Service]
-
-
-def _require(value: Any, kind: type | tuple[type, ...], where: str, path: Path) -> Any:
-    if not isinstance(value, kind):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise PlanError(
-            f"{path}: {where} must be a {names}, got {type(value).__name__}; "
-            "re-render the plan with `python -m webex_cloud plan` (format: docs/plan-format.md)"
-        )
-    return value
+    services: list[ServiceRequest]
 
 
 def _first_hints(inputs: dict[str, Any]) -> tuple[str | None, dict[str, object]]:
@@ -96,109 +94,82 @@ def _first_hints(inputs: dict[str, Any]) -> tuple[str | None, dict[str, object]]
     return (group if isinstance(group, str) else None), (dict(extra) if isinstance(extra, dict) else {})
 
 
-def load_plan(path: Path) -> Plan:
-    """Read and validate the parts of a plan that placement needs."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanError(
-            f"{path}: no such plan; render it with `python -m webex_cloud plan --stack "
-            f"{path.stem}` or pass --plan PATH"
-        ) from None
-    except OSError as error:
-        raise PlanError(f"{path}: cannot read the plan ({error.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise PlanError(
-            f"{path}: not a plan (invalid JSON: {error}); re-render it with `python -m webex_cloud plan`"
-        ) from None
-    _require(document, dict, "the document", path)
-    if document.get("format") != PLAN_FORMAT:
-        raise PlanError(
-            f"{path}: format is {document.get('format')!r}, expected {PLAN_FORMAT!r} (docs/plan-format.md)"
-        )
-    datacenter = _require(document.get("datacenter"), dict, "datacenter", path)
-    resources = _require(document.get("resources"), list, "resources", path)
-    by_urn = {r.get("urn"): r for r in resources if isinstance(r, dict)}
-    flavors = _require(datacenter.get("flavors"), dict, "datacenter.flavors", path)
-    try:
-        hosts = [
-            Host(str(h["name"]), int(h["vcpus"]), int(h["ram_mb"]), str(h["availability_zone"]))
-            for h in _require(datacenter.get("hosts"), list, "datacenter.hosts", path)
-        ]
-    except (KeyError, TypeError, ValueError) as error:
-        raise PlanError(
-            f"{path}: datacenter.hosts entries need name, vcpus, ram_mb and availability_zone ({error!r})"
-        ) from None
-    domains = _require(datacenter.get("failure_domains", {}), dict, "datacenter.failure_domains", path)
+def placement_view(plan: Plan, path: Path) -> PlacementPlan:
+    """Resolve the requests of every service; ``path`` names the plan in errors."""
+    source = str(path)
+    by_urn = plan.by_urn()
+    flavors = plan.datacenter.flavors
 
-    def resource(urn: object, where: str) -> dict[str, Any]:
+    def resource(urn: str, where: str) -> PlanResource:
         found = by_urn.get(urn)
         if found is None:
-            raise PlanError(f"{path}: {where} names {urn!r}, which is not among the plan's resources")
-        inputs = _require(found.get("inputs", {}), dict, f"inputs of {urn}", path)
-        return {"id": str(found.get("id") or urn), "name": str(found.get("name")), "inputs": inputs}
+            raise PlanError(source, f"{where} names {urn!r}, which is not among the plan's resources")
+        return found
 
     services = []
-    for service_name, spec in sorted(_require(document.get("services"), dict, "services", path).items()):
-        spec = _require(spec, dict, f"services.{service_name}", path)
+    for service_name, spec in sorted(plan.services.items()):
         pods = []
-        for i, pod in enumerate(_require(spec.get("pods", []), list, f"services.{service_name}.pods", path)):
+        for i, pod in enumerate(spec.pods):
             where = f"services.{service_name}.pods[{i}]"
-            pod = _require(pod, dict, where, path)
-            group = resource(pod.get("server_group"), f"{where}.server_group")
-            policy = group["inputs"].get("policies")
-            policy = policy[0] if isinstance(policy, list) and policy else policy
+            group = resource(pod.server_group, f"{where}.server_group")
+            group_id = group.id or group.urn
+            policies = group.inputs.get("policies")
+            first = policies[0] if isinstance(policies, list) and policies else policies
+            policy = first if isinstance(first, str) else None
             instances = []
-            for urn in _require(pod.get("instances"), list, f"{where}.instances", path):
+            for urn in pod.instances:
                 inst = resource(urn, f"{where}.instances")
-                flavor_name = inst["inputs"].get("flavorName")
-                flavor = flavors.get(flavor_name)
-                if not isinstance(flavor, dict):
+                flavor_name = inst.inputs.get("flavorName")
+                flavor = flavors.get(flavor_name) if isinstance(flavor_name, str) else None
+                if flavor is None:
                     raise PlanError(
-                        f"{path}: instance {inst['name']} uses flavor {flavor_name!r}, which "
-                        f"datacenter.flavors does not define"
+                        source,
+                        f"instance {inst.name} uses flavor {flavor_name!r}, "
+                        "which datacenter.flavors does not define",
                     )
-                hint_group, hints = _first_hints(inst["inputs"])
+                hint_group, hints = _first_hints(inst.inputs)
                 instances.append(
                     InstanceRequest(
-                        name=inst["name"],
-                        uuid=inst["id"],
-                        vcpus=int(flavor.get("vcpus", 0)),
-                        ram_mb=int(flavor.get("ram_mb", 0)),
-                        availability_zone=inst["inputs"].get("availabilityZone"),
+                        name=inst.name,
+                        uuid=inst.id or inst.urn,
+                        vcpus=flavor.vcpus,
+                        ram_mb=flavor.ram_mb,
+                        availability_zone=inst.inputs.get("availabilityZone"),
                         group=hint_group,
-                        group_policy=policy if hint_group == group["id"] else None,
+                        group_policy=policy if hint_group == group_id else None,
                         hints=hints,
                     )
                 )
-            pods.append(Pod(str(pod.get("name")), instances))
+            pods.append(PodRequest(pod.name, instances))
         groups = []
-        for i, vg in enumerate(
-            _require(spec.get("volume_groups", []), list, f"services.{service_name}.volume_groups", path)
-        ):
+        for i, vg in enumerate(spec.volume_groups):
             where = f"services.{service_name}.volume_groups[{i}]"
-            vg = _require(vg, dict, where, path)
             replicas = []
-            for urn in _require(vg.get("replicas"), list, f"{where}.replicas", path):
+            for urn in vg.replicas:
                 vol = resource(urn, f"{where}.replicas")
-                _, hints = _first_hints(vol["inputs"])
-                metadata = vol["inputs"].get("metadata") or {}
+                _, hints = _first_hints(vol.inputs)
+                metadata = vol.inputs.get("metadata") or {}
                 label = metadata.get(VOLUME_GROUP_METADATA_KEY) if isinstance(metadata, dict) else None
                 replicas.append(
                     VolumeRequest(
-                        vol["name"],
-                        vol["id"],
-                        vol["inputs"].get("volumeType"),
+                        vol.name,
+                        vol.id or vol.urn,
+                        vol.inputs.get("volumeType"),
                         label if isinstance(label, str) else None,
                         hints,
                     )
                 )
-            groups.append(VolumeGroup(str(vg.get("name")), str(vg.get("key")), replicas))
-        services.append(Service(service_name, pods, groups))
-    return Plan(
-        str(document.get("stack")),
+            groups.append(ReplicaGroupRequest(vg.name, vg.key, replicas))
+        services.append(ServiceRequest(service_name, pods, groups))
+    return PlacementPlan(
+        plan.stack,
         path,
-        hosts,
-        {str(k): [str(b) for b in v] for k, v in domains.items() if isinstance(v, list)},
+        [Host(h.name, h.vcpus, h.ram_mb, h.availability_zone) for h in plan.datacenter.hosts],
+        {name: list(backends) for name, backends in plan.datacenter.failure_domains.items()},
         services,
     )
+
+
+def load_placement(path: Path) -> PlacementPlan:
+    """Read a plan file (through the plan format) and resolve its placement view."""
+    return placement_view(read_plan(path), path)

@@ -27,27 +27,9 @@ from pulumi.runtime.sync_await import _sync_await
 from webex_cloud.config.errors import CatalogError, Problem
 from webex_cloud.config.loader import read_stack_config, stack_file
 from webex_cloud.paths import PROJECT
+from webex_cloud.plan.format import PLAN_SECRET, STACK, clean_wire_value
 
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-_SIG_KEY = "4dabf18193072939515e22adb298388d"
-_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-_ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 _ID_NAMESPACE = uuid.UUID("5d3c1f1e-6f0a-4b8e-9f1e-7e0b9a3c2d10")
-
-
-def _clean(value: Any) -> Any:
-    """Wire form -> plan form: secrets hidden, whole floats as ints (protobuf numbers are doubles)."""
-    if isinstance(value, dict):
-        if value.get(_SIG_KEY) == _SECRET_SIG:
-            return "[secret]"
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if value == _UNKNOWN:
-        return "[unknown]"
-    return value
 
 
 @dataclass
@@ -114,14 +96,14 @@ class RecordingMonitor(mocks.MockMonitor):
         # keeps only the last link. Plans must carry the URNs a real deployment has, so that they
         # can be compared with the state of a stack deployed by the Pulumi CLI. Like the engine,
         # children of the root stack get no prefix.
-        parent_type = parent.split("::")[2] if parent else _ROOT_STACK_TYPE
-        if parent_type != _ROOT_STACK_TYPE:
+        parent_type = parent.split("::")[2] if parent else STACK
+        if parent_type != STACK:
             type_ = parent_type + "$" + type_
         return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-        if request.type == _ROOT_STACK_TYPE:
+        if request.type == STACK:
             return response
         raw = json_format.MessageToDict(request.object, preserving_proto_field_name=True)
         self.registrations.append(
@@ -133,7 +115,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 custom=bool(request.custom),
                 parent=request.parent,
                 provider=request.provider,
-                inputs=_clean(raw),
+                inputs=clean_wire_value(raw),
                 dependencies=sorted(set(request.dependencies)),
                 property_dependencies={
                     key: sorted(set(deps.urns))
@@ -156,7 +138,7 @@ def _engine_config(project_dir: Path, stack: str) -> tuple[dict[str, str], list[
     for key, value in read_stack_config(project_dir, stack).items():
         if isinstance(value, dict) and set(value) == {"secure"}:
             # Encrypted with the stack's secrets provider: the plan never needs (or sees) the value.
-            values[key] = "[secret]"
+            values[key] = PLAN_SECRET
             secrets.append(key)
         elif isinstance(value, str):
             values[key] = value

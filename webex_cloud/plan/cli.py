@@ -15,7 +15,8 @@ from webex_cloud.cli import add_stack_option, run, select_stacks
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT_DIR
-from webex_cloud.plan.document import dumps, render_plan, summary
+from webex_cloud.plan.document import render_plan, summary
+from webex_cloud.plan.format import dumps, empty_plan
 
 
 def _out_dir(given: Path | None, project: Path) -> Path:
@@ -27,7 +28,7 @@ def _out_dir(given: Path | None, project: Path) -> Path:
 
 def main(argv: list[str]) -> int:
     """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
-    return run(_main, argv)
+    return run("plan", _main, argv)
 
 
 def _main(argv: list[str]) -> int:
@@ -46,11 +47,19 @@ def _main(argv: list[str]) -> int:
         "--out", type=Path, default=None, help="output folder (default: <project>/build/plan)"
     )
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
+    parser.add_argument(
+        "--empty",
+        action="store_true",
+        help="write the plan of a stack that has nothing (no program run, no policy check): the base "
+        "side of a diff when the base branch cannot render the stack; needs --stack",
+    )
     args = parser.parse_args(argv)
     project: Path = args.project.resolve()
     stacks = select_stacks(args.stack, project)
     try:
         out_dir = _out_dir(args.out, project)
+        if args.empty:
+            return _write_empty(args.stack or [], out_dir)
     except atomic.OutputError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
@@ -64,17 +73,12 @@ def _main(argv: list[str]) -> int:
             failed.append(stack)
     try:
         if failed:
-            # No plan is written unless every stack is valid (no mix of new and old plans); the marker
-            # tells place and preview that the plan still there is not this input's.
-            for stack in failed:
-                atomic.write_text(
-                    paths.failed_marker(paths.plan_path(stack, out_dir)), "the last plan failed\n"
-                )
+            # Nothing is written unless every stack is valid: no mix of new and old plans (and place
+            # and preview refuse the older plan still there: it predates the input's last change).
             return ExitCode.INPUT
         for stack, plan in rendered.items():
             target = paths.plan_path(stack, out_dir)
             atomic.write_text(target, dumps(plan))
-            paths.failed_marker(target).unlink(missing_ok=True)
             print(summary(plan))
             print(f"  plan written to {target}\n")
     except (atomic.OutputError, OSError) as error:
@@ -85,8 +89,20 @@ def _main(argv: list[str]) -> int:
     return _check_policies(rendered, project)
 
 
+def _write_empty(stacks: list[str], out_dir: Path) -> int:
+    if not stacks:
+        print("error: --empty needs --stack STACK (the stack the empty plan stands for)", file=sys.stderr)
+        return ExitCode.INPUT
+    for stack in stacks:
+        target = paths.plan_path(stack, out_dir)
+        atomic.write_text(target, dumps(empty_plan(stack)))
+        print(f"empty plan of {stack} written to {target}")
+    return ExitCode.OK
+
+
 def _check_policies(rendered: dict[str, dict[str, Any]], project_dir: Path) -> int:
-    from webex_cloud.policy_check import PackError, PolicyConfigError, check_plans
+    from webex_cloud.pipeline import check_plans
+    from webex_cloud.policy_check import PackError, PolicyConfigError
 
     try:
         text, passed = check_plans(rendered, project_dir=project_dir)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,75 +12,82 @@ from webex_cloud.config.loader import load_deployment
 from webex_cloud.config.models import Service
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.paths import PROJECT
+from webex_cloud.plan import format as plan_format
 from webex_cloud.plan.capture import Registration, run_program
+from webex_cloud.plan.format import (
+    Plan,
+    PlanDatacenter,
+    PlanPod,
+    PlanResource,
+    PlanService,
+    PlanVolumeGroup,
+)
 
-FORMAT = "webex-cloud.plan/v1"
-SERVER_GROUP_TYPE = "openstack:compute/serverGroup:ServerGroup"
-INSTANCE_TYPE = "openstack:compute/instance:Instance"
-VOLUME_TYPE = "openstack:blockstorage/volume:Volume"
 
-
-def _pod(urn: dict[tuple[str, str], str], service: Service, index: int) -> dict[str, Any]:
+def _pod(urn: dict[tuple[str, str], str], service: Service, index: int) -> PlanPod:
     name = naming.pod(service.name, index)
-    return {
-        "name": name,
-        "server_group": urn[(SERVER_GROUP_TYPE, naming.server_group(name))],
-        "instances": [
-            urn[(INSTANCE_TYPE, naming.instance(name, member.role, ordinal))]
+    return PlanPod(
+        name=name,
+        server_group=urn[(plan_format.SERVER_GROUP, naming.server_group(name))],
+        instances=[
+            urn[(plan_format.INSTANCE, naming.instance(name, member.role, ordinal))]
             for member in service.pods.members
             for ordinal in range(member.count)
         ],
-    }
+    )
 
 
-def _services(deployment: Deployment, registrations: list[Registration]) -> dict[str, Any]:
+def _services(deployment: Deployment, registrations: list[Registration]) -> dict[str, PlanService]:
     """Per service, the URNs of its pods and replicas in creation order (pod N, member order)."""
     urn = {(reg.type, reg.name): reg.urn for reg in registrations}
-    services: dict[str, Any] = {}
+    services: dict[str, PlanService] = {}
     for item in deployment.services:
         service = item.service
         groups = []
         for group in service.volume_groups:
             name = naming.volume_group(service.name, group.name)
             groups.append(
-                {
-                    "name": name,
-                    "key": f"{deployment.stack}/{service.name}/{group.name}",
-                    "replicas": [urn[(VOLUME_TYPE, naming.replica(name, r))] for r in range(group.replicas)],
-                }
+                PlanVolumeGroup(
+                    name=name,
+                    key=f"{deployment.stack}/{service.name}/{group.name}",
+                    replicas=[
+                        urn[(plan_format.VOLUME, naming.replica(name, r))] for r in range(group.replicas)
+                    ],
+                )
             )
-        services[service.name] = {
-            "subnet": str(item.subnet),
-            "owner": service.owner,
-            "pods": [_pod(urn, service, index) for index in range(service.pods.count)],
-            "volume_groups": groups,
-        }
+        services[service.name] = PlanService(
+            subnet=str(item.subnet),
+            owner=service.owner,
+            datacenters=None if service.datacenters is None else list(service.datacenters),
+            pods=[_pod(urn, service, index) for index in range(service.pods.count)],
+            volume_groups=groups,
+        )
     return services
 
 
-def render_plan(stack: str, *, project_dir: Path) -> dict[str, Any]:
-    """The plan document of ``stack``: validated input, then the real program under mocks.
+def build_plan(stack: str, *, project_dir: Path) -> Plan:
+    """The plan of ``stack``: validated input, then the real program under mocks.
 
     Raises CatalogError (before anything runs) when the catalog or stack config is invalid.
     """
     deployment = load_deployment(project_dir, stack)
     registrations = sorted(run_program(project_dir, stack), key=lambda r: r.urn)
-    return {
-        "format": FORMAT,
-        "project": PROJECT,
-        "stack": stack,
-        "datacenter": deployment.datacenter.model_dump(mode="json"),
-        "services": _services(deployment, registrations),
-        "resources": [reg.to_json() for reg in registrations],
-    }
+    return Plan(
+        format=plan_format.FORMAT,
+        project=PROJECT,
+        stack=stack,
+        datacenter=PlanDatacenter.model_validate(deployment.datacenter.model_dump(mode="json")),
+        services=_services(deployment, registrations),
+        resources=[PlanResource.model_validate(reg.to_json()) for reg in registrations],
+    )
 
 
-def dumps(plan: dict[str, Any]) -> str:
-    """Canonical JSON: two renders of the same input are byte-identical."""
-    return json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+def render_plan(stack: str, *, project_dir: Path) -> dict[str, Any]:
+    """The plan document of ``stack`` as JSON data (what ``python -m webex_cloud plan`` writes)."""
+    return build_plan(stack, project_dir=project_dir).to_json()
 
 
-def summary(plan: dict[str, Any]) -> str:
+def summary(plan: Mapping[str, Any]) -> str:
     """A few lines a reviewer reads before opening the JSON."""
     resources = plan["resources"]
     services = plan["services"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from pulumi.runtime.proto import analyzer_pb2
 
-from webex_cloud.paths import PACK_DIR, PROJECT_DIR
+from webex_cloud.paths import PACK_DIR
 from webex_cloud.policy_check.analyzer import PolicyPackSession
 from webex_cloud.policy_check.config import LEVEL_NAMES, derived_config, reconcile
 from webex_cloud.policy_check.wire import NO_UNKNOWNS, PlanResources, Unknowns
@@ -38,7 +38,9 @@ class Violation:
 
 
 @dataclass(frozen=True)
-class NotApplicable:
+class PolicyNotApplicable:
+    """A policy the pack reported as not applicable to this stack, with its reason."""
+
     policy: str
     reason: str
 
@@ -53,7 +55,7 @@ class PolicyRun:
     """Policy -> enforcement level it ran with."""
     resources: int
     violations: list[Violation] = field(default_factory=list)
-    not_applicable: list[NotApplicable] = field(default_factory=list)
+    not_applicable: list[PolicyNotApplicable] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall time of each phase: ``configure``, ``analyze`` (all resources), ``analyze_stack``."""
 
@@ -100,8 +102,8 @@ def _violations(
 class PolicyChecker:
     """A running pack that checks one plan after another (the tests start it once per session)."""
 
-    def __init__(self, pack_dir: Path = PACK_DIR, project_dir: Path = PROJECT_DIR) -> None:
-        self.pack_dir, self.project_dir = pack_dir, project_dir
+    def __init__(self, pack_dir: Path = PACK_DIR) -> None:
+        self.pack_dir = pack_dir
         self.session = PolicyPackSession(pack_dir, env={"PULUMI_DRY_RUN": "true"})
         self._info: analyzer_pb2.AnalyzerInfo | None = None
 
@@ -129,14 +131,9 @@ class PolicyChecker:
         plan: Mapping[str, Any],
         peers: Mapping[str, Mapping[str, Any]],
         overrides: Sequence[tuple[str, Mapping[str, Any]]] = (),
-        project_dir: Path | None = None,
     ) -> dict[str, tuple[str, dict[str, Any]]]:
-        """Derived facts, then ``overrides`` (label, document) layers, merged and validated like the CLI.
-
-        ``project_dir`` is the checkout whose catalog says which services run where (default: the
-        checker's).
-        """
-        facts = derived_config(plan, peers, project_dir or self.project_dir)
+        """Derived facts, then ``overrides`` (label, document) layers, merged and validated like the CLI."""
+        facts = derived_config(plan, peers)
         return reconcile(self.info, [("facts derived from the plans", facts), *overrides])
 
     def check(
@@ -145,12 +142,11 @@ class PolicyChecker:
         peers: Mapping[str, Mapping[str, Any]],
         overrides: Sequence[tuple[str, Mapping[str, Any]]] = (),
         unknowns: Unknowns = NO_UNKNOWNS,
-        project_dir: Path | None = None,
     ) -> PolicyRun:
         """ConfigureStack, Configure, Analyze per resource, AnalyzeStack once; the verdicts."""
         start = time.perf_counter()
         stack = str(plan.get("stack", ""))
-        config = self.config_for(plan, peers, overrides, project_dir)
+        config = self.config_for(plan, peers, overrides)
         resources = PlanResources.of(plan, unknowns)
         self.session.configure_stack(
             stack,
@@ -179,7 +175,7 @@ class PolicyChecker:
         run.violations.extend(_violations(response, "", stack_level=True))
         for item in response.not_applicable:
             not_applicable[(item.policy_name, item.reason)] = None
-        run.not_applicable = [NotApplicable(policy, reason) for policy, reason in not_applicable]
+        run.not_applicable = [PolicyNotApplicable(policy, reason) for policy, reason in not_applicable]
         return run
 
 

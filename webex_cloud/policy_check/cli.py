@@ -16,35 +16,24 @@ from webex_cloud.config.loader import known_stacks
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PACK_DIR, PROJECT_DIR
 from webex_cloud.plan.document import render_plan
+from webex_cloud.plan.format import PlanError, read_plan
 from webex_cloud.policy_check.analyzer import PackError
 from webex_cloud.policy_check.check import PolicyChecker, PolicyRun, format_run
 from webex_cloud.policy_check.config import PolicyConfigError, load_config_file
-from webex_cloud.policy_check.wire import NO_UNKNOWNS, PlanError, UnknownInput, Unknowns
+from webex_cloud.policy_check.wire import NO_UNKNOWNS, UnknownInput, Unknowns
 
 
 class UsageError(Exception):
     """Bad arguments or input files; the message is printed as is."""
 
 
-def _read_plan(path: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise UsageError(f"cannot read plan {path}: {error.strerror}") from None
-    except json.JSONDecodeError as error:
-        raise UsageError(f"{path}: not a plan (invalid JSON: {error.msg} at line {error.lineno})") from None
-    if not isinstance(document, dict) or document.get("format") != "webex-cloud.plan/v1":
-        raise UsageError(f"{path}: not a webex-cloud.plan/v1 document (docs/plan-format.md)")
-    return document
-
-
 def _plan(stack: str, path: Path | None, project: Path) -> dict[str, Any]:
     """The given plan file, or a fresh render (so the verdicts never judge a stale file)."""
     if path is not None:
-        plan = _read_plan(path)
-        if plan.get("stack") != stack:
-            raise UsageError(f"{path} is the plan of stack {plan.get('stack')!r}, not {stack!r}")
-        return plan
+        plan = read_plan(path)
+        if plan.stack != stack:
+            raise UsageError(f"{path} is the plan of stack {plan.stack!r}, not {stack!r}")
+        return plan.to_json()
     try:
         return render_plan(stack, project_dir=project)
     except CatalogError as error:
@@ -84,7 +73,7 @@ def run(
     plan = _plan(stack, plan_path, project)
     peers = _peer_plans(stack, peer_plans or [], project)
     overrides = [(str(config_file), load_config_file(config_file))] if config_file else []
-    with PolicyChecker(pack, project) as checker:
+    with PolicyChecker(pack) as checker:
         if write_config is not None:
             config = checker.config_for(plan, peers, overrides)
             document = {name: {"enforcementLevel": level, **props} for name, (level, props) in config.items()}
@@ -97,7 +86,7 @@ def run(
 
 def main(argv: list[str]) -> int:
     """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
-    return cli.run(_main, argv)
+    return cli.run("policy", _main, argv)
 
 
 def _main(argv: list[str]) -> int:

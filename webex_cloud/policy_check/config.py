@@ -1,9 +1,10 @@
 """Policy config: the datacenter facts derived from the plans, the operator's file, and the CLI's merge.
 
 How the pack learns about the datacenter: through policy config, like any CrossGuard pack. The
-facts are derived here from the plan's ``datacenter`` section (the validated stack config), the
-other stack's plan (its services' shape) and the catalog (which services run in some datacenters
-only). ``--write-config`` saves the result, so an operator runs the very same checks with
+facts are derived here from the plans alone: the plan's ``datacenter`` section (the validated stack
+config), the other stacks' plans (their services' shape) and every plan's ``services`` (which of
+them the catalog restricts to some datacenters). ``--write-config`` saves the result, so an
+operator runs the very same checks with
 ``pulumi preview --policy-pack policies --policy-pack-config <file>``.
 
 The merge follows the CLI (pulumi/sdk/go/common/resource/plugin/analyzer_config.go,
@@ -15,7 +16,7 @@ are validated against its schema, ``required`` included.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,8 +25,6 @@ from pulumi.runtime.proto import analyzer_pb2
 from webex_policies import inventory
 from webex_policies.model import Resource
 
-from webex_cloud.config.errors import CatalogError
-from webex_cloud.config.loader import load_catalog
 from webex_cloud.policy_check.analyzer import struct_to_dict
 
 LEVELS: Final = ("advisory", "mandatory", "remediate", "disabled")
@@ -51,19 +50,25 @@ def plan_shapes(plan: Mapping[str, Any]) -> dict[str, Any]:
     return {name: shape.to_json() for name, shape in inventory.shapes(inventory.build(resources)).items()}
 
 
-def restricted_services(project_dir: Path) -> dict[str, list[str]]:
-    """Services whose catalog entry names the datacenters they run in (the others run everywhere)."""
-    try:
-        catalog = load_catalog(project_dir)
-    except CatalogError as error:
-        raise PolicyConfigError(f"cannot read the catalog (cross-datacenter policy):\n{error}") from None
-    return {
-        service.name: list(service.datacenters) for _, service in catalog if service.datacenters is not None
-    }
+def restricted_services(plans: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Services the catalog restricts to some datacenters (the others run everywhere), per the plans.
+
+    A service absent from the first plans is taken from the later ones: pass the checked plan last,
+    so that its catalog (the pull request's) wins over what a peer's plan was rendered from.
+    """
+    restricted: dict[str, list[str]] = {}
+    for plan in plans:
+        for name, service in (plan.get("services") or {}).items():
+            datacenters = service.get("datacenters") if isinstance(service, Mapping) else None
+            if datacenters is None:
+                restricted.pop(name, None)
+            else:
+                restricted[name] = [str(d) for d in datacenters]
+    return dict(sorted(restricted.items()))
 
 
 def derived_config(
-    plan: Mapping[str, Any], peers: Mapping[str, Mapping[str, Any]], project_dir: Path
+    plan: Mapping[str, Any], peers: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, dict[str, Any]]:
     """The policy config the plan implies: per-policy facts about this datacenter and its peers."""
     datacenter = plan.get("datacenter")
@@ -85,7 +90,7 @@ def derived_config(
         "cross-datacenter-same-shape": {
             "datacenter": name,
             "peers": {peer: plan_shapes(peer_plan) for peer, peer_plan in sorted(peers.items())},
-            "serviceDatacenters": restricted_services(project_dir),
+            "serviceDatacenters": restricted_services([*(peers[p] for p in sorted(peers)), plan]),
         },
     }
     controllers = datacenter.get("controllers")

@@ -23,16 +23,14 @@ from typing import Any, Final
 from google.protobuf import struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
 
-SIG_KEY: Final = "4dabf18193072939515e22adb298388d"
-SECRET_SIG: Final = "1b47061264138c4ac30d75fd1eb44270"
-UNKNOWN_STRING: Final = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-#: How the plan writes a value it could not see (docs/plan-format.md).
-PLAN_SECRET: Final = "[secret]"
-PLAN_UNKNOWN: Final = "[unknown]"
-
-
-class PlanError(ValueError):
-    """The plan document is not in the documented format; the message says where."""
+from webex_cloud.plan.format import (
+    PLAN_SECRET,
+    PLAN_UNKNOWN,
+    SECRET_SIG,
+    SIG_KEY,
+    UNKNOWN_STRING,
+    parse_plan,
+)
 
 
 @dataclass(frozen=True)
@@ -144,13 +142,9 @@ class PlanResources:
 
     @classmethod
     def of(cls, plan: Mapping[str, Any], unknowns: Unknowns = NO_UNKNOWNS) -> PlanResources:
-        raw = plan.get("resources")
-        if not isinstance(raw, list):
-            raise PlanError("the plan has no 'resources' list (docs/plan-format.md)")
-        for index, resource in enumerate(raw):
-            if not isinstance(resource, dict) or not all(k in resource for k in ("urn", "type", "name")):
-                raise PlanError(f"resources[{index}] lacks urn/type/name (docs/plan-format.md)")
-        resources = unknowns.apply(raw)
+        # Validated through the plan format; the analyzer messages are built from the JSON data.
+        parse_plan(plan, source=f"plan of stack {plan.get('stack')!r}")
+        resources = unknowns.apply(plan["resources"])
         return cls(resources, {r["urn"]: r for r in resources}, unknowns.computed_ids)
 
     def provider(self, resource: Mapping[str, Any]) -> analyzer_pb2.AnalyzerProviderResource | None:

@@ -2,8 +2,8 @@
 
 Exit status: 0 when nothing is blocking, 1 when something is (the reasons go to stderr), 2 when an input
 cannot be used (the error names it; nothing is written), 3 on an internal error. A plan read from its
-default place (build/plan) that is older than the catalog and stack files, or whose last render
-failed, is refused rather than silently diffed.
+default place (build/plan) that is older than the catalog and stack files (a later `plan` failed, or
+was never run) is refused rather than silently diffed.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from webex_cloud.paths import PROJECT
 from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.model import ChangeSet
 from webex_cloud.preview.offline import diff_snapshots
-from webex_cloud.preview.plans import Snapshot, load_plan
+from webex_cloud.preview.plans import Snapshot, load_snapshot
 from webex_cloud.preview.pulumi_json import load_preview, parse_preview
 from webex_cloud.preview.render import Report, headline, render_json, render_markdown
 from webex_cloud.preview.risks import rank
@@ -84,7 +84,7 @@ def build_changes(args: argparse.Namespace) -> ChangeSet:
         )
     if args.preview:
         # The plan only helps here (services, pods, controllers); a preview stands without it.
-        plan = load_plan(plan_path) if args.plan or plan_path.exists() else None
+        plan = load_snapshot(plan_path) if args.plan or plan_path.exists() else None
         if args.preview == "-":
             return _read_stdin_preview(args.stack, plan)
         return load_preview(
@@ -95,10 +95,10 @@ def build_changes(args: argparse.Namespace) -> ChangeSet:
             "arguments",
             "give --preview FILE, or --base FILE and/or --state URL to diff this branch's plan against",
         )
-    new = load_plan(plan_path)
+    new = load_snapshot(plan_path)
     if new.stack != args.stack:
         raise PreviewInputError(str(plan_path), f"is the plan of stack {new.stack!r}, not {args.stack!r}")
-    base = load_plan(args.base) if args.base else None
+    base = load_snapshot(args.base) if args.base else None
     if base is not None and base.stack != args.stack:
         raise PreviewInputError(str(args.base), f"is the plan of stack {base.stack!r}, not {args.stack!r}")
     if args.state:
@@ -129,7 +129,7 @@ def build_changes(args: argparse.Namespace) -> ChangeSet:
 
 def main(argv: list[str]) -> int:
     """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
-    return run(_main, argv)
+    return run("preview", _main, argv)
 
 
 def _main(argv: list[str]) -> int:

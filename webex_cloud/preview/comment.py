@@ -149,7 +149,7 @@ def build(out_dir: Path, commit: str) -> str:
 
 def main(argv: list[str]) -> int:
     """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
-    return run(_main, argv)
+    return run("comment", _main, argv)
 
 
 def _main(argv: list[str]) -> int:

@@ -58,7 +58,7 @@ class Change:
 
 
 @dataclass(frozen=True)
-class Controller:
+class ControllerNode:
     """One node of the HA controller pair, as the stack config names it."""
 
     name: str
@@ -73,7 +73,7 @@ class Topology:
     """service -> pod -> URNs of the pod's resources (instances, server group, ports)."""
     owner: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     """URN -> (service, pod or None) for every resource known to belong to a service."""
-    controllers: tuple[Controller, ...] = ()
+    controllers: tuple[ControllerNode, ...] = ()
     redundant_sets: dict[str, set[str]] = field(default_factory=dict)
     """anti-affinity server group name -> URNs of its member instances (replicas kept apart on purpose)."""
     source: str = ""

@@ -2,86 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from webex_cloud.preview.errors import PreviewInputError, from_validation
-
-PLAN_FORMAT = "webex-cloud.plan/v1"
-
-
-class _PlanResource(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    urn: str = Field(min_length=1)
-    id: str = ""
-    type: str
-    name: str
-    custom: bool
-    parent: str = ""
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    property_dependencies: dict[str, list[str]] = Field(default_factory=dict, alias="propertyDependencies")
-    dependencies: list[str] = Field(default_factory=list)
-    protect: bool = False
-    replace_on_changes: list[str] = Field(default_factory=list, alias="replaceOnChanges")
-    ignore_changes: list[str] = Field(default_factory=list, alias="ignoreChanges")
-
-
-class _PlanPod(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str
-    server_group: str
-    instances: list[str]
-
-
-class _PlanVolumeGroup(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str
-    replicas: list[str]
-
-
-class _PlanService(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    pods: list[_PlanPod] = Field(default_factory=list)
-    volume_groups: list[_PlanVolumeGroup] = Field(default_factory=list)
-
-
-class _PlanController(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str
-    address: str
-
-
-class _PlanControllers(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    hosts: list[_PlanController] = Field(default_factory=list)
-
-
-class _PlanDatacenter(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str
-    controllers: _PlanControllers | None = None
-
-
-class _Plan(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    format: str
-    project: str
-    stack: str
-    datacenter: _PlanDatacenter
-    services: dict[str, _PlanService]
-    resources: list[_PlanResource]
+from webex_cloud.plan.format import Plan, PlanError, parse_plan, read_plan
+from webex_cloud.preview.errors import PreviewInputError
 
 
 @dataclass(frozen=True)
@@ -127,16 +53,16 @@ class Snapshot:
 def snapshot_from_plan(document: Any, *, source: str) -> Snapshot:
     """Validate a plan document; ``source`` names it in errors and in the report."""
     try:
-        plan = _Plan.model_validate(document)
-    except ValidationError as error:
-        raise from_validation(source, error) from None
-    if plan.format != PLAN_FORMAT:
-        raise PreviewInputError(source, f"format is {plan.format!r}, expected {PLAN_FORMAT!r}")
-    resources: dict[str, Resource] = {}
-    for item in plan.resources:
-        if item.urn in resources:
-            raise PreviewInputError(source, f"resource {item.urn} appears twice")
-        resources[item.urn] = Resource(
+        plan = parse_plan(document, source=source)
+    except PlanError as error:
+        raise PreviewInputError(error.source, error.message) from None
+    return snapshot_of(plan, source=source)
+
+
+def snapshot_of(plan: Plan, *, source: str) -> Snapshot:
+    """The snapshot of a validated plan."""
+    resources = {
+        item.urn: Resource(
             urn=item.urn,
             type=item.type,
             name=item.name,
@@ -150,6 +76,8 @@ def snapshot_from_plan(document: Any, *, source: str) -> Snapshot:
             dependencies=tuple(item.dependencies),
             ignore_changes=tuple(item.ignore_changes),
         )
+        for item in plan.resources
+    }
     controllers = plan.datacenter.controllers.hosts if plan.datacenter.controllers else []
     return Snapshot(
         stack=plan.stack,
@@ -168,23 +96,14 @@ def snapshot_from_plan(document: Any, *, source: str) -> Snapshot:
     )
 
 
-def load_plan(path: Path) -> Snapshot:
-    """Read a plan file written by ``python -m webex_cloud plan``."""
+def load_snapshot(path: Path) -> Snapshot:
+    """Read a plan file written by ``python -m webex_cloud plan`` into a snapshot."""
+    source = _shown(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise PreviewInputError(
-            str(path),
-            f"cannot read: {error.strerror or error} "
-            "(render it with `python -m webex_cloud plan --stack ...`)",
-        ) from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise PreviewInputError(
-            str(path), f"not JSON (line {error.lineno}, column {error.colno}: {error.msg})"
-        ) from None
-    return snapshot_from_plan(document, source=_shown(path))
+        plan = read_plan(path, source=source)
+    except PlanError as error:
+        raise PreviewInputError(error.source, error.message) from None
+    return snapshot_of(plan, source=source)
 
 
 def _shown(path: Path) -> str:

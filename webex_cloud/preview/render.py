@@ -11,13 +11,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from webex_cloud.plan.format import DATACENTER, STACK
 from webex_cloud.preview.model import Action, Certainty, Change, ChangeSet, urn_name, urn_type
 from webex_cloud.preview.risks import Level, Risk, describe_replace, short_type
 
 REPORT_FORMAT = "webex-cloud.preview-report/v1"
 NO_SERVICE = "(not in a service)"
 # Parents that say nothing about what a resource is for.
-_TOP_LEVEL = frozenset({"pulumi:pulumi:Stack", "webex:datacenter:Datacenter"})
+_TOP_LEVEL = frozenset({STACK, DATACENTER})
 _SYMBOL = {
     Action.CREATE: "+",
     Action.UPDATE: "~",

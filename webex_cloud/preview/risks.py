@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from webex_cloud.plan.format import VOLUME
 from webex_cloud.preview.forcenew import DISRUPTIVE_UPDATE, is_size_decrease
 from webex_cloud.preview.model import Action, Certainty, Change, ChangeSet, urn_name
 
@@ -20,7 +21,7 @@ from webex_cloud.preview.model import Action, Certainty, Change, ChangeSet, urn_
 #: protection is how a program says "this holds state", and the engine refuses to delete it anyway.
 STATEFUL_TYPES = frozenset(
     {
-        "openstack:blockstorage/volume:Volume",
+        VOLUME,
         "openstack:blockstorage/volumeV2:VolumeV2",
         "openstack:blockstorage/volumeV1:VolumeV1",
         "openstack:objectstorage/container:Container",

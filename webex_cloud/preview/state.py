@@ -21,7 +21,6 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -29,12 +28,11 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from webex_cloud.plan.format import clean_wire_value
 from webex_cloud.preview.errors import PreviewInputError, from_validation
 from webex_cloud.preview.plans import Resource, Snapshot
 
 META_KEY = ".pulumi/meta.yaml"
-_SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 _SUPPORTED_CHECKPOINT_VERSIONS = (3, 4)
 
 
@@ -191,19 +189,6 @@ class DeployedState:
             volume_groups={},
             controllers=(),
         )
-
-
-def _clean_inputs(value: Any) -> Any:
-    """Checkpoint inputs -> plan-comparable: secrets as ``[secret]``, bridge bookkeeping keys dropped."""
-    if isinstance(value, Mapping):
-        if value.get(_SECRET_SIG_KEY) == _SECRET_SIG:
-            return "[secret]"
-        return {k: _clean_inputs(v) for k, v in value.items() if not k.startswith("__")}
-    if isinstance(value, list):
-        return [_clean_inputs(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def _missing(error: Exception) -> bool:
@@ -370,7 +355,7 @@ class StateBackend:
                 id=item.id,
                 custom=item.custom,
                 parent=item.parent,
-                inputs=_clean_inputs(item.inputs),
+                inputs=clean_wire_value(item.inputs),
                 property_dependencies=item.property_dependencies,
                 protect=item.protect,
                 replace_on_changes=frozenset(),

@@ -15,13 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from webex_cloud.preview.model import Controller, Topology, urn_name, urn_type
+from webex_cloud.plan.format import INSTANCE, POD, SERVER_GROUP, SERVICE
+from webex_cloud.preview.model import ControllerNode, Topology, urn_name, urn_type
 from webex_cloud.preview.plans import Snapshot
-
-SERVICE_TYPE = "webex:service:Service"
-POD_TYPE = "webex:compute:Pod"
-SERVER_GROUP_TYPE = "openstack:compute/serverGroup:ServerGroup"
-INSTANCE_TYPE = "openstack:compute/instance:Instance"
 
 
 @dataclass(frozen=True)
@@ -60,26 +56,24 @@ def _anti_affinity(inputs: Mapping[str, Any]) -> bool:
 
 
 def build_topology(
-    records: Iterable[StateRecord], *, source: str, controllers: tuple[Controller, ...] = ()
+    records: Iterable[StateRecord], *, source: str, controllers: tuple[ControllerNode, ...] = ()
 ) -> Topology:
     """Services, pods and anti-affinity sets of a set of resources."""
     items = list(records)
     parents = {r.urn: r.parent for r in items if r.parent}
     topology = Topology(source=source, controllers=controllers)
-    groups = {
-        r.urn: urn_name(r.urn) for r in items if r.type == SERVER_GROUP_TYPE and _anti_affinity(r.inputs)
-    }
+    groups = {r.urn: urn_name(r.urn) for r in items if r.type == SERVER_GROUP and _anti_affinity(r.inputs)}
     for record in items:
-        if record.type in (SERVICE_TYPE, POD_TYPE):
+        if record.type in (SERVICE, POD):
             continue
-        service = _ancestor(record.urn, parents, SERVICE_TYPE) or _metadata(record.inputs, "service")
+        service = _ancestor(record.urn, parents, SERVICE) or _metadata(record.inputs, "service")
         if service is not None:
             topology.add(
                 record.urn,
                 service,
-                _ancestor(record.urn, parents, POD_TYPE) or _metadata(record.inputs, "pod"),
+                _ancestor(record.urn, parents, POD) or _metadata(record.inputs, "pod"),
             )
-        if record.type == INSTANCE_TYPE:
+        if record.type == INSTANCE:
             for group in record.property_dependencies.get("schedulerHints", []):
                 if group in groups:
                     topology.redundant_sets.setdefault(groups[group], set()).add(record.urn)
@@ -94,7 +88,7 @@ def topology_from_snapshot(snapshot: Snapshot) -> Topology:
             for r in snapshot.resources.values()
         ),
         source=snapshot.label,
-        controllers=tuple(Controller(name, address) for name, address in snapshot.controllers),
+        controllers=tuple(ControllerNode(name, address) for name, address in snapshot.controllers),
     )
     # Pods with no resources of their own in the walk still count towards "all pods of a service".
     for service, shapes in snapshot.pods.items():

@@ -75,7 +75,7 @@ def log(message: str) -> None:
 
 
 @dataclass(frozen=True)
-class Service:
+class SchedulerService:
     name: str
     fragment: str
     path: Path
@@ -90,7 +90,7 @@ class Profile:
     python: str
     site_dir: Path
     state_dir: Path
-    services: tuple[Service, ...]
+    services: tuple[SchedulerService, ...]
     health_timeout: float = 180.0
     poll_interval: float = 2.0
 
@@ -111,7 +111,7 @@ class Profile:
 
             site_dir = Path(text(raw["site_dir"]))
             services = tuple(
-                Service(
+                SchedulerService(
                     name=text(s["name"]),
                     fragment=text(s["fragment"]),
                     path=Path(text(s["path"])),
@@ -295,14 +295,14 @@ def run_command(argv: Sequence[str], timeout: float, env: dict[str, str] | None 
 
 
 @dataclass
-class Controller:
+class ControllerDeploy:
     """One controller's deployment, with the clock and command runner injectable for tests."""
 
     profile: Profile
     runner: Runner = run_command
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    restarted: list[Service] = field(default_factory=list)
+    restarted: list[SchedulerService] = field(default_factory=list)
 
     @property
     def backup(self) -> Path:
@@ -316,7 +316,7 @@ class Controller:
             out.extend(filters if item == FILTERS_PLACEHOLDER else [item])
         return out
 
-    def fragment_on_disk(self, service: Service) -> bytes | None:
+    def fragment_on_disk(self, service: SchedulerService) -> bytes | None:
         try:
             return service.path.read_bytes()
         except FileNotFoundError:
@@ -343,7 +343,7 @@ class Controller:
             if code != 0:
                 raise Refused(f"the new wheel does not import in {self.profile.python}: {output.strip()}")
 
-    def healthy(self, service: Service, filters: Sequence[str]) -> tuple[bool, str]:
+    def healthy(self, service: SchedulerService, filters: Sequence[str]) -> tuple[bool, str]:
         """Poll the service's health command until it passes or the health timeout is over."""
         deadline = self.clock() + self.profile.health_timeout
         while True:
@@ -355,7 +355,7 @@ class Controller:
                 return False, output
             self.sleep(self.profile.poll_interval)
 
-    def restart_and_check(self, service: Service) -> None:
+    def restart_and_check(self, service: SchedulerService) -> None:
         filters = enabled_filters(self.fragment_on_disk(service), service.filters_option)
         log(f"{self.profile.controller}: restarting {service.name}")
         self.restarted.append(service)
@@ -561,7 +561,7 @@ def _locked(path: Path) -> Iterator[None]:
         yield
 
 
-def guarded(controller: Controller, step: Callable[[Controller], int]) -> int:
+def guarded(controller: ControllerDeploy, step: Callable[[ControllerDeploy], int]) -> int:
     """Run one controller's step; a refusal (nothing changed) becomes exit code 3."""
     try:
         return step(controller)
@@ -570,11 +570,11 @@ def guarded(controller: Controller, step: Callable[[Controller], int]) -> int:
         return REFUSED
 
 
-def deploy_one(controller: Controller, release: Release) -> int:
+def deploy_one(controller: ControllerDeploy, release: Release) -> int:
     return guarded(controller, lambda c: c.apply(release))
 
 
-def in_turn(controllers: Sequence[Controller], step: Callable[[Controller], int]) -> int:
+def in_turn(controllers: Sequence[ControllerDeploy], step: Callable[[ControllerDeploy], int]) -> int:
     """Each controller in turn; at the first failure the ones after it are left untouched."""
     for index, controller in enumerate(controllers):
         code = guarded(controller, step)
@@ -586,7 +586,7 @@ def in_turn(controllers: Sequence[Controller], step: Callable[[Controller], int]
     return DEPLOYED
 
 
-def roll(controllers: Sequence[Controller], release: Release) -> int:
+def roll(controllers: Sequence[ControllerDeploy], release: Release) -> int:
     """Deploy ``release`` to each controller in turn, stopping at the first failure."""
     return in_turn(controllers, lambda c: c.apply(release))
 
@@ -623,9 +623,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "apply" and len(args.profile) != 1:
         parser.error("apply takes exactly one --profile (use roll for several)")
     try:
-        controllers = [Controller(Profile.load(path)) for path in args.profile]
+        controllers = [ControllerDeploy(Profile.load(path)) for path in args.profile]
         if args.command == "rollback":
-            return in_turn(controllers, Controller.rollback)
+            return in_turn(controllers, ControllerDeploy.rollback)
         release = _release(args)
     except Refused as error:
         log(f"REFUSED, nothing was changed: {error}")
