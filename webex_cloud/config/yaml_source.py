@@ -19,6 +19,8 @@ are opened without blocking and must be regular files of at most MAX_FILE_BYTES.
 
 from __future__ import annotations
 
+import datetime
+import math
 import os
 import re
 import stat
@@ -52,7 +54,13 @@ _NUMERIC_START = frozenset("0123456789+-.")
 # yaml.v3 reading of a scalar starting with a digit, a sign or a dot (resolve.go, see above).
 _GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
 _GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
-_GO_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?")
+# parseTimestamp's time.Parse layouts: "2006-1-2T15:4:5.999999999Z07:00" (also with "t"),
+# "2006-1-2 15:4:5.999999999" and "2006-1-2".
+_GO_TIMESTAMP = re.compile(
+    r"(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})-(?P<d>[0-9]{1,2})"
+    r"(?:[Tt][0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]+)?(?:Z|[-+][0-9]{2}:[0-9]{2})"
+    r"| [0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]+)?)?"
+)
 # YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
 _CORE_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _CORE_FLOAT = re.compile(
@@ -76,9 +84,20 @@ def _yaml11_reading(text: str) -> str:
     return f"{kind} {value}"
 
 
+_GO_SPECIAL_FLOATS = re.compile(r"\.(?:nan|NaN|NAN)|[-+]?\.(?:inf|Inf|INF)")
+"""resolve.go's resolveMap floats."""
+
+
 def _go_reading(text: str) -> str:
+    if _GO_SPECIAL_FLOATS.fullmatch(text):
+        return f"float {_float(text)}"
     plain = text.replace("_", "")
-    if _GO_TIMESTAMP.fullmatch(text):
+    stamp = _GO_TIMESTAMP.fullmatch(text)
+    if stamp:
+        try:
+            datetime.date(int(stamp["y"]), int(stamp["m"]), int(stamp["d"]))
+        except ValueError:
+            return "text (time.Parse refuses the date)"
         return "a timestamp"
     if _GO_INT.fullmatch(plain):
         sign = -1 if plain.startswith("-") else 1
@@ -94,7 +113,7 @@ def _core_reading(text: str) -> str:
     if _CORE_INT.fullmatch(text):
         return f"int {int(text, 0) if text[:2] in ('0o', '0x') else int(text)}"
     if _CORE_FLOAT.fullmatch(text):
-        return f"float {float(text.replace('.inf', 'inf').replace('.Inf', 'inf').replace('.INF', 'inf'))}"
+        return f"float {_float(text)}"
     return "text"
 
 
@@ -119,7 +138,7 @@ def _ambiguity(text: str) -> str | None:
     ):
         return None
     read = "; ".join(f"{who} reads {what}" for who, what in readings.items())
-    if any("timestamp" in reading for reading in readings.values()):
+    if any("timestamp" in reading or "time.Parse" in reading for reading in readings.values()):
         fix = f"quote it ('{text}'): unquoted, it is read as a date"
     else:
         fix = (
@@ -138,9 +157,16 @@ def _plain_value(text: str) -> object:
     if text[0] in _NUMERIC_START:
         if _CANONICAL_INT.fullmatch(text):
             return int(text)
-        if _CANONICAL_FLOAT.fullmatch(text) or text in {".nan", ".NaN", ".NAN"}:
-            return float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf"))
+        if _CANONICAL_FLOAT.fullmatch(text):
+            return _float(text)
+    if text in {".nan", ".NaN", ".NAN"}:
+        return math.nan
     return text
+
+
+def _float(text: str) -> float:
+    """A YAML float (``1.5``, ``-.inf``, ``.NaN``) as Python reads it."""
+    return float(re.sub(r"\.(inf|Inf|INF)$", "inf", re.sub(r"^\.(nan|NaN|NAN)$", "nan", text)))
 
 
 class _Refused(Exception):
