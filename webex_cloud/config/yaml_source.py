@@ -124,18 +124,14 @@ def _ambiguity(text: str) -> str | None:
             f"{text!r} is a boolean in YAML 1.1 but text for the Pulumi CLI (yaml.v3) and YAML 1.2; "
             f"write true or false, or quote it ('{text}') if it is text"
         )
-    if text[0] not in _NUMERIC_START:
-        return None
+    if text[0] not in _NUMERIC_START or _CANONICAL_INT.fullmatch(text) or _CANONICAL_FLOAT.fullmatch(text):
+        return None  # text, or a number every reader reads alike (the common case: checked first)
     readings = {
         "YAML 1.1": _yaml11_reading(text),
         "the Pulumi CLI (yaml.v3)": _go_reading(text),
         "YAML 1.2": _core_reading(text),
     }
-    if (
-        set(readings.values()) == {"text"}
-        or _CANONICAL_INT.fullmatch(text)
-        or _CANONICAL_FLOAT.fullmatch(text)
-    ):
+    if set(readings.values()) == {"text"}:
         return None
     read = "; ".join(f"{who} reads {what}" for who, what in readings.items())
     if any("timestamp" in reading or "time.Parse" in reading for reading in readings.values()):
@@ -172,7 +168,7 @@ def _float(text: str) -> float:
 class _Refused(Exception):
     """A problem with the document at ``mark``; becomes a Problem naming line, column and field."""
 
-    def __init__(self, mark: Any, message: str, path: str) -> None:
+    def __init__(self, mark: Any, message: str, path: str | None) -> None:
         super().__init__(message)
         self.mark = mark
         self.message = message
@@ -205,7 +201,8 @@ def _child_path(frame: _Frame) -> str:
     return f"{frame.path}.{key}" if frame.path else key
 
 
-def _scalar(event: Any, path: str) -> object:
+def _scalar(event: Any, path: str | None = None) -> object:
+    """The value of a scalar event; a refusal's path is filled in by the composer (only then computed)."""
     text: str = event.value
     tag: str | None = event.tag
     plain = event.style == "" or event.style is None
@@ -247,15 +244,30 @@ class _Composer:
         self.label = label
         self.anchors: dict[str, tuple[object, int]] = {}
         self.alias_values = 0
-        self.top: object = None
 
     def compose(self, text: str) -> object:
         stack: list[_Frame] = []
+        try:
+            return self._compose(text, stack)
+        except _Refused as refused:
+            if refused.path is None:
+                refused.path = _child_path(stack[-1]) if stack else ""
+            raise
+
+    def _compose(self, text: str, stack: list[_Frame]) -> object:
         result: object = None
-        self.top = None
         documents = 0
+        scalar = yaml.ScalarEvent
         for event in yaml.parse(text, Loader=_Parser):
-            if isinstance(event, yaml.DocumentStartEvent):
+            value: object
+            if type(event) is scalar:
+                value = _scalar(event)
+                if stack:
+                    self._add(stack[-1], value, 1, event.start_mark, event, event.anchor)
+                else:
+                    self._remember(event.anchor, value, 1)
+                    result = value
+            elif isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
                     raise _Refused(event.start_mark, "a file holds one YAML document; remove the '---'", "")
@@ -276,13 +288,13 @@ class _Composer:
                 stack.append(_Frame(path, event.start_mark, event.anchor, mapping))
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 frame = stack.pop()
-                value: object
                 if frame.mapping:
-                    value = {}
+                    mapping_value: dict[Any, Any] = {}
                     for merged in frame.merges:
                         for key, item in merged.items():
-                            value.setdefault(key, item)
-                    value.update(frame.items)
+                            mapping_value.setdefault(key, item)
+                    mapping_value.update(frame.items)
+                    value = mapping_value
                 else:
                     value = frame.items
                 if stack:
@@ -290,10 +302,6 @@ class _Composer:
                 else:
                     self._remember(frame.anchor, value, frame.weight)
                     result = value
-            elif isinstance(event, yaml.ScalarEvent):
-                self._leaf(stack, _scalar(event, _child_path(stack[-1]) if stack else ""), 1, event)
-                if not stack:
-                    result = self.top
             elif isinstance(event, yaml.AliasEvent):
                 path = _child_path(stack[-1]) if stack else ""
                 if event.anchor not in self.anchors:
@@ -316,13 +324,6 @@ class _Composer:
                 else:
                     result = value
         return result
-
-    def _leaf(self, stack: list[_Frame], value: object, weight: int, event: Any) -> None:
-        if stack:
-            self._add(stack[-1], value, weight, event.start_mark, event, event.anchor)
-        else:
-            self._remember(event.anchor, value, weight)
-            self.top = value
 
     def _remember(self, anchor: str | None, value: object, weight: int) -> None:
         if anchor is not None:
