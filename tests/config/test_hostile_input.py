@@ -29,6 +29,10 @@ def problems(project: ProjectCopy, stack: str = "dc1") -> list[Problem]:
     return caught.value.problems
 
 
+def assert_problem(found: list[Problem], field: str, says: str) -> None:
+    assert any(p.field == field and says in p.message for p in found), found
+
+
 def replace_line(project: ProjectCopy, relative: str, old: str, new: str) -> None:
     text = (project.root / relative).read_text()
     assert old in text, f"{old!r} not in {relative}"
@@ -223,10 +227,7 @@ def test_a_mistyped_pin_names_the_closest_service(project: ProjectCopy) -> None:
         dc["subnets"]["mesaging"] = dc["subnets"].pop("messaging")
 
     project.edit_datacenter("dc1", typo)
-    found = problems(project)
-    assert any(
-        p.field == f"{DCKEY}.subnets.mesaging" and "did you mean 'messaging'" in p.message for p in found
-    ), found
+    assert_problem(problems(project), f"{DCKEY}.subnets.mesaging", "did you mean 'messaging'")
 
 
 def test_the_pin_of_a_removed_service_is_kept(project: ProjectCopy) -> None:
@@ -311,10 +312,7 @@ def test_an_api_vip_inside_a_service_subnet_is_refused(project: ProjectCopy) -> 
         dc["controllers"]["proxies"]["addresses"] = ["10.10.129.13", "10.10.129.14"]
 
     project.edit_datacenter("dc1", move)
-    found = problems(project)
-    assert any(
-        p.field == f"{DCKEY}.controllers.vip" and "inside subnets.messaging" in p.message for p in found
-    ), found
+    assert_problem(problems(project), f"{DCKEY}.controllers.vip", "inside subnets.messaging")
 
 
 # --- All problems at once ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +81,21 @@ def _check(root: Path) -> None:
         assert all(p.file and p.message for p in error.problems)
 
 
+SERVICE, STACK = "catalog/messaging.yaml", "stacks/Pulumi.dc1.yaml"
+
+
+def _check_with(write: Callable[[ProjectCopy], object]) -> None:
+    """Load a copy of the project after ``write`` changed its files."""
+    with tempfile.TemporaryDirectory() as folder:
+        project = ProjectCopy(Path(folder) / "project")
+        write(project)
+        _check(project.root)
+
+
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(service=mutated(BASE_SERVICE), datacenter=mutated(BASE_DC))
 def test_structured_mutations_load_or_raise_catalog_error(service: Any, datacenter: Any) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        project = ProjectCopy(Path(folder) / "project")
-        project.save("catalog/messaging.yaml", service)
-        project.save("stacks/Pulumi.dc1.yaml", datacenter)
-        _check(project.root)
+    _check_with(lambda project: (project.save(SERVICE, service), project.save(STACK, datacenter)))
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)
@@ -206,11 +214,7 @@ STACK_TEXT = (REPO / "stacks/Pulumi.dc1.yaml").read_text()
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(service=yaml_mutation(SERVICE_TEXT), stack=yaml_mutation(STACK_TEXT))
 def test_yaml_level_mutations_load_or_raise_catalog_error(service: str, stack: str) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        project = ProjectCopy(Path(folder) / "project")
-        project.write("catalog/messaging.yaml", service)
-        project.write("stacks/Pulumi.dc1.yaml", stack)
-        _check(project.root)
+    _check_with(lambda project: (project.write(SERVICE, service), project.write(STACK, stack)))
 
 
 # --- The environment: whatever PULUMI_CONFIG holds, the program reads it or raises CatalogError -----------
