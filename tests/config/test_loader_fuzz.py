@@ -84,7 +84,7 @@ def _check(root: Path) -> None:
 SERVICE, STACK = "catalog/messaging.yaml", "stacks/Pulumi.dc1.yaml"
 
 
-def _check_with(write: Callable[[ProjectCopy], object]) -> None:
+def _check_with(write: Callable[[ProjectCopy], None]) -> None:
     """Load a copy of the project after ``write`` changed its files."""
     with tempfile.TemporaryDirectory() as folder:
         project = ProjectCopy(Path(folder) / "project")
@@ -95,7 +95,11 @@ def _check_with(write: Callable[[ProjectCopy], object]) -> None:
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(service=mutated(BASE_SERVICE), datacenter=mutated(BASE_DC))
 def test_structured_mutations_load_or_raise_catalog_error(service: Any, datacenter: Any) -> None:
-    _check_with(lambda project: (project.save(SERVICE, service), project.save(STACK, datacenter)))
+    def write(project: ProjectCopy) -> None:
+        project.save(SERVICE, service)
+        project.save(STACK, datacenter)
+
+    _check_with(write)
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)
@@ -214,7 +218,11 @@ STACK_TEXT = (REPO / "stacks/Pulumi.dc1.yaml").read_text()
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(service=yaml_mutation(SERVICE_TEXT), stack=yaml_mutation(STACK_TEXT))
 def test_yaml_level_mutations_load_or_raise_catalog_error(service: str, stack: str) -> None:
-    _check_with(lambda project: (project.write(SERVICE, service), project.write(STACK, stack)))
+    def write(project: ProjectCopy) -> None:
+        project.write(SERVICE, service)
+        project.write(STACK, stack)
+
+    _check_with(write)
 
 
 # --- The environment: whatever PULUMI_CONFIG holds, the program reads it or raises CatalogError -----------
