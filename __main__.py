@@ -20,7 +20,11 @@ try:
     config = program_config()
     deployment = load_deployment(PROJECT_DIR, pulumi.get_stack(), config.datacenter)
     deploy = deployment.datacenter.controllers.deploy
-    release = build_release(nova_filters=deploy.nova_filters, cinder_filters=deploy.cinder_filters)
+    release = build_release(
+        nova_filters=deploy.nova_filters,
+        cinder_filters=deploy.cinder_filters,
+        failure_domains=deployment.datacenter.failure_domains,
+    )
 except (CatalogError, ReleaseBuildError) as error:
     # RunError ends the program with the message alone: the problems, not a traceback.
     raise pulumi.RunError(str(error)) from None

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from webex_cloud.plan import format as tokens
 from webex_cloud.preview.pulumi_json import load_preview
 from webex_cloud.preview.render import Report, render_json, render_markdown
 from webex_cloud.preview.risks import rank
@@ -36,9 +37,9 @@ T = TypeVar("T")
 STACK = "dc1"
 PREFIX = f"urn:pulumi:{STACK}::webex-cloud::"
 PROVIDER = f"{PREFIX}pulumi:providers:openstack::dc1-openstack::6a0e7c3e-2f4b-4d7c-9a51-0c6f3f2a9b11"
-DC = f"{PREFIX}webex:datacenter:Datacenter::dc1"
-SERVICE_T = "webex:datacenter:Datacenter$webex:service:Service"
-POD_T = f"{SERVICE_T}$webex:compute:Pod"
+DC = f"{PREFIX}{tokens.DATACENTER}::dc1"
+SERVICE_T = f"{tokens.DATACENTER}${tokens.SERVICE}"
+POD_T = f"{SERVICE_T}${tokens.POD}"
 
 
 def _id(urn: str) -> str:
@@ -79,11 +80,11 @@ def _resources(count: int) -> list[tuple[str, str, str, dict[str, Any], bool]]:
         service_urn = f"{PREFIX}{SERVICE_T}::{name}"
         for pod in range(4):
             pod_urn = f"{PREFIX}{POD_T}::{name}-pod-{pod}"
-            group = f"{PREFIX}{POD_T}$openstack:compute/serverGroup:ServerGroup::{name}-pod-{pod}-group"
+            group = f"{PREFIX}{POD_T}${tokens.SERVER_GROUP}::{name}-pod-{pod}-group"
             out.append(
                 (
                     group,
-                    "openstack:compute/serverGroup:ServerGroup",
+                    tokens.SERVER_GROUP,
                     pod_urn,
                     {"name": f"dc1-{name}-pod-{pod}", "policies": "affinity"},
                     False,
@@ -93,8 +94,8 @@ def _resources(count: int) -> list[tuple[str, str, str, dict[str, Any], bool]]:
                 instance = f"{name}-pod-{pod}-app-{member}"
                 out.append(
                     (
-                        f"{PREFIX}{POD_T}$openstack:networking/port:Port::{instance}-port",
-                        "openstack:networking/port:Port",
+                        f"{PREFIX}{POD_T}${tokens.PORT}::{instance}-port",
+                        tokens.PORT,
                         pod_urn,
                         {
                             "name": f"dc1-{instance}",
@@ -106,8 +107,8 @@ def _resources(count: int) -> list[tuple[str, str, str, dict[str, Any], bool]]:
                 )
                 out.append(
                     (
-                        f"{PREFIX}{POD_T}$openstack:compute/instance:Instance::{instance}",
-                        "openstack:compute/instance:Instance",
+                        f"{PREFIX}{POD_T}${tokens.INSTANCE}::{instance}",
+                        tokens.INSTANCE,
                         pod_urn,
                         {
                             "name": f"dc1-{instance}",
@@ -126,9 +127,8 @@ def _resources(count: int) -> list[tuple[str, str, str, dict[str, Any], bool]]:
         for replica in range(3):
             out.append(
                 (
-                    f"{PREFIX}{SERVICE_T}$webex:storage:VolumeGroup$openstack:blockstorage/volume:Volume::"
-                    f"{name}-data-{replica}",
-                    "openstack:blockstorage/volume:Volume",
+                    f"{PREFIX}{SERVICE_T}${tokens.VOLUME_GROUP}${tokens.VOLUME}::{name}-data-{replica}",
+                    tokens.VOLUME,
                     f"{service_urn}",
                     {
                         "name": f"dc1-{name}-data-{replica}",

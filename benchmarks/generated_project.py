@@ -5,6 +5,7 @@ Shared by every benchmark that needs a large plan, so they measure the same thin
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,8 @@ def _datacenter(hosts: int) -> dict[str, Any]:
         "images": ["base"],
         "flavors": {"m1.small": {"vcpus": 2, "ram_mb": 4096}},
         "volume_types": ["ssd"],
-        "failure_domains": {f"fd-{i}": [f"cinder-{i}@ssd"] for i in range(3)},
+        # Four domains for three replicas: a spare one for N+1.
+        "failure_domains": {f"fd-{i}": [f"cinder-{i}@ssd"] for i in range(4)},
         "hosts": [
             {"name": f"cmp-{i:05d}", "vcpus": 64, "ram_mb": 262144, "availability_zone": f"az{1 + i % 2}"}
             for i in range(hosts)
@@ -93,3 +95,39 @@ def generate_project(root: Path, resources: int, hosts: int | None = None) -> Pa
     }
     (root / "stacks" / "Pulumi.dc1.yaml").write_text(yaml.safe_dump(stack))
     return root
+
+
+EXAMPLE_STACK = "dc2"
+"""The example stack the generated datacenters are made from (the canary, dc1, stays the canary)."""
+MAX_GENERATED = 24
+"""Datacenter N gets the pool 10.<10 N>.0.0/16: beyond 24 it would reach the management ranges 10.250."""
+
+
+def generated_wave(number: int) -> int:
+    """Datacenters 3-8 deploy in wave 2 with the example dc2, 9-14 in wave 3, 15-20 in wave 4, ..."""
+    return 2 + (number - 3) // 6
+
+
+def datacenter_stack(number: int) -> str:
+    """The text of ``stacks/Pulumi.dc<number>.yaml``, made from the example dc2 stack: its own pool,
+    pinned subnets, zones, hosts, failure domains, controllers, management network and runner."""
+    if not 3 <= number <= MAX_GENERATED:
+        raise ValueError(f"datacenters 3..{MAX_GENERATED} can be generated, not {number}")
+    text = (REPO / "stacks" / f"Pulumi.{EXAMPLE_STACK}.yaml").read_text()
+    text = text.replace("10.20.", f"10.{10 * number}.").replace("10.250.2.", f"10.250.{number}.")
+    text = re.sub(r"\bdc2\b", f"dc{number}", text)
+    text = text.replace("# Datacenter 2.", f"# Datacenter {number} (generated from dc2).")
+    return re.sub(r"wave: \d+", f"wave: {generated_wave(number)}", text)
+
+
+def generate_datacenters(root: Path, count: int) -> list[str]:
+    """Copy the example project (catalog, program, dc1 and dc2) to ``root`` and add stack files until
+    it has ``count`` datacenters; returns the stack names. Only stack files are added: nothing else
+    changes when a datacenter is added."""
+    for name in ("catalog", "stacks"):
+        shutil.copytree(REPO / name, root / name)
+    for name in ("__main__.py", "Pulumi.yaml"):
+        shutil.copy(REPO / name, root / name)
+    for number in range(3, count + 1):
+        (root / "stacks" / f"Pulumi.dc{number}.yaml").write_text(datacenter_stack(number))
+    return [f"dc{number}" for number in range(1, count + 1)]

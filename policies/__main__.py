@@ -1,4 +1,4 @@
-"""The webex-cloud policy pack: `pulumi preview --stack dc1 --policy-pack policies`.
+"""The webex-cloud policy pack: `pulumi preview --stack <stack> --policy-pack policies`.
 
 Only wiring here; the rules live in webex_policies (see docs/policies.md).
 """

@@ -33,6 +33,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "webex_cloud.controller.release",
         "show the scheduler-filter release this checkout rolls out",
     ),
+    "stacks": ("webex_cloud.stacks.cli", "list the datacenter stacks with their deploy wave and runner"),
+    "pr-check": (
+        "webex_cloud.preview.pr_check",
+        "the whole pull-request check of every stack, and its comment",
+    ),
+    "audit": ("webex_cloud.audit.cli", "where a stack's pods and replicas really are, against its plan"),
 }
 """Every command; `python -m webex_cloud.preview.comment` and `.controller.release` run the same code."""
 
@@ -54,7 +60,7 @@ def version() -> str:
 
 def usage() -> str:
     lines = ["usage: python -m webex_cloud <command> [options]", "", "commands:"]
-    lines += [f"  {name:<8} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    lines += [f"  {name:<9} {help_text}" for name, (_, help_text) in COMMANDS.items()]
     lines += [
         "",
         "`python -m webex_cloud <command> --help` for a command's options; `--version` for the version.",

@@ -2,7 +2,7 @@
 
 Stack rules and the cross-datacenter rule read this view instead of re-scanning the resource list,
 so a stack policy costs one linear pass however many services it checks. The harness builds the
-same view from the other datacenter's plan to hand the pack that datacenter's shape.
+same view from each other datacenter's plan to hand the pack that datacenter's shape.
 """
 
 from __future__ import annotations

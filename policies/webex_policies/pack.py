@@ -3,7 +3,7 @@
 An adapter filters on the type tokens its rule is about (before touching any property, so the
 other resources cost nothing), thaws the properties (unknowns made explicit), parses its config,
 and reports what the rule returns. Policies that need facts about the datacenter (allow-lists,
-failure domains, hosts, the other datacenter's shape) get them from policy config; when the
+failure domains, hosts, the other datacenters' shapes) get them from policy config; when the
 config is absent they report "not applicable" with the reason instead of guessing.
 """
 
@@ -206,8 +206,18 @@ def policies() -> list[Policy]:
             mandatory,
         ),
         resource_policy(
+            "scheduler-hints-single-valued",
+            "Each scheduler-hint map of an instance or volume carries one value: the OpenStack provider "
+            "hashes the map in Go's random order, and two values can turn an in-place update into a "
+            "replacement.",
+            [INSTANCE, VOLUME],
+            lambda r, _p: resource_rules.single_valued_hints(r),
+            mandatory,
+        ),
+        resource_policy(
             "instance-in-pod-or-controller-pair",
-            "Every instance belongs to a pod (affinity server group plus the pod hints) or to the "
+            "Every instance belongs to a pod (the pod hint and metadata; its anchor in the service's "
+            "anti-affinity group) or to the "
             "controller pair; anything else escapes the placement guarantees of the Nova filter.",
             [INSTANCE],
             resource_rules.instance_membership,
@@ -288,9 +298,9 @@ def policies() -> list[Policy]:
             mandatory,
         ),
         stack_policy(
-            "pod-affinity-server-groups",
-            "Each pod's instances are all in one hard-affinity server group of their own; otherwise the "
-            "pod is not kept on one host.",
+            "pod-anchor-server-groups",
+            "The anchors of a service's pods are all in one hard anti-affinity server group of their own and "
+            "the members in none; otherwise pods may share a host or cannot be moved.",
             [INSTANCE, SERVER_GROUP],
             _pod_groups,
             mandatory,
@@ -325,20 +335,20 @@ def policies() -> list[Policy]:
         ),
         stack_policy(
             "cross-datacenter-same-shape",
-            "A service deployed in both datacenters has the same pods, roles and volume groups in each, "
-            "unless the catalog runs it in one only: a failover must find the same capacity.",
+            "A service deployed in several datacenters has the same pods, roles and volume groups in each, "
+            "unless the catalog restricts where it runs: a failover must find the same capacity.",
             [INSTANCE, VOLUME],
             lambda rs, p: stack_rules.same_shape_across_datacenters(inventory.build(rs), p),
             mandatory,
             CrossDatacenterParams,
-            _facts("shape of the other datacenter"),
+            _facts("shapes of the other datacenters"),
         ),
     ]
 
 
 def _pod_groups(resources: list[Resource], _params: None) -> list[stack_rules.Violation]:
     groups = [r for r in resources if r.type == SERVER_GROUP]
-    return stack_rules.pod_affinity_groups(inventory.build(resources), groups)
+    return stack_rules.pod_anchor_groups(inventory.build(resources), groups)
 
 
 def _controller_pair(resources: list[Resource], params: ControllerPairParams) -> list[stack_rules.Violation]:

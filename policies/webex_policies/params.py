@@ -387,7 +387,7 @@ SHAPE_SCHEMA: Final = {
 class CrossDatacenterParams:
     datacenter: str
     peers: Mapping[str, Mapping[str, ServiceShape]]
-    """Other datacenter -> service -> its shape there."""
+    """Every other datacenter -> service -> its shape there."""
     restricted: Mapping[str, frozenset[str]]
     """Services the catalog runs in some datacenters only -> those datacenters."""
 

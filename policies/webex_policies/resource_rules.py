@@ -68,16 +68,35 @@ def volume_diversity_hints(resource: Resource) -> list[str]:
         if not known(extra):
             return []
         hinted = get_path(extra, hints.CINDER_VOLUME_GROUP_HINT)
-        replica = get_path(extra, hints.CINDER_REPLICA_HINT)
-        if not (known(hinted) and known(replica)):
-            return []
-        if hinted == group and _has_text(replica):
+        if not known(hinted) or hinted == group:
             return []
     return [
-        f"volume {resource.label()} (group {group!r}) lacks the scheduler hints "
-        f"{hints.CINDER_VOLUME_GROUP_HINT}={group!r} and {hints.CINDER_REPLICA_HINT}=<n>; without them "
-        "the Cinder filter cannot keep its replicas in distinct failure domains"
+        f"volume {resource.label()} (group {group!r}) lacks the scheduler hint "
+        f"{hints.CINDER_VOLUME_GROUP_HINT}={group!r}; without it the Cinder filter cannot keep its "
+        "replicas in distinct failure domains"
     ]
+
+
+def single_valued_hints(resource: Resource) -> list[str]:
+    """A hint map with two distinct values makes the provider's set hash, and the diff, random.
+
+    terraform-provider-openstack v3.4.0 hashes each ``scheduler_hints`` element by ranging over its
+    ``additional_properties`` Go map (``resourceComputeSchedulerHintsHash``,
+    ``blockStorageVolumeV3SchedulerHintsHash``), so an unrelated in-place change can then preview as a
+    replacement (docs/scheduler-filters.md, "Design").
+    """
+    if resource.type not in (INSTANCE, VOLUME):
+        return []
+    problems = []
+    for index, entry in enumerate(_hint_entries(resource)):
+        extra = get_path(entry, "additionalProperties")
+        if isinstance(extra, dict) and hints.distinct_values(extra.values()) > 1:
+            problems.append(
+                f"{resource.label()}: schedulerHints[{index}].additionalProperties holds "
+                f"{hints.distinct_values(extra.values())} distinct values ({', '.join(sorted(extra))}); the "
+                "provider hashes this map in random order, so keep one value (move the rest to metadata)"
+            )
+    return problems
 
 
 def instance_membership(resource: Resource, params: InstanceMembershipParams) -> list[str]:
@@ -109,22 +128,38 @@ def instance_membership(resource: Resource, params: InstanceMembershipParams) ->
             f"(metadata role in {sorted(params.controller_roles)}); every instance must be placed by one"
         ]
     problems = []
-    if not has_group:
-        problems.append(f"pod instance {resource.label()} has no server group hint (schedulerHints[].group)")
+    pod_key = get_path(metadata, hints.INSTANCE_POD_METADATA_KEY)
+    pod_role = get_path(metadata, hints.INSTANCE_POD_ROLE_METADATA_KEY)
+    if not (known(pod_key) and known(pod_role)):
+        return []
+    if not _has_text(pod_key) or pod_role not in (hints.ANCHOR_ROLE, hints.MEMBER_ROLE):
+        return [
+            f"pod instance {resource.label()} (pod {pod!r}) lacks the metadata "
+            f"{hints.INSTANCE_SERVICE_METADATA_KEY}, {hints.INSTANCE_POD_METADATA_KEY} and "
+            f"{hints.INSTANCE_POD_ROLE_METADATA_KEY}={hints.ANCHOR_ROLE}|{hints.MEMBER_ROLE}; the Nova "
+            "filter "
+            "finds the service's pods through them"
+        ]
+    if pod_role == hints.ANCHOR_ROLE and not has_group:
+        problems.append(
+            f"pod anchor {resource.label()} has no server group hint (schedulerHints[].group); anchors join "
+            "their service's anti-affinity group"
+        )
+    if pod_role == hints.MEMBER_ROLE and has_group:
+        problems.append(
+            f"pod member {resource.label()} has a server group hint; only the anchor is in the service's "
+            "group, members follow their anchor"
+        )
     for entry in entries:
         extra = get_path(entry, "additionalProperties")
         if not known(extra):
             return problems
         hinted_pod = get_path(extra, hints.NOVA_POD_HINT)
-        hinted_service = get_path(extra, hints.NOVA_SERVICE_HINT)
-        if not (known(hinted_pod) and known(hinted_service)):
-            return problems
-        if hinted_pod == pod and _has_text(hinted_service):
+        if not known(hinted_pod) or hinted_pod == pod_key:
             return problems
     problems.append(
-        f"pod instance {resource.label()} (pod {pod!r}) lacks the scheduler hints "
-        f"{hints.NOVA_POD_HINT}={pod!r} and {hints.NOVA_SERVICE_HINT}=<datacenter>/<service>; the Nova "
-        "filter cannot keep the service's pods on different hosts without them"
+        f"pod instance {resource.label()} lacks the scheduler hint {hints.NOVA_POD_HINT}={pod_key!r}; "
+        "the Nova filter cannot keep it with its anchor and off the service's other pods without it"
     )
     return problems
 

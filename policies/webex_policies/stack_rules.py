@@ -11,6 +11,8 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
+from webex_scheduler_filters import hints
+
 from webex_policies import inventory
 from webex_policies.inventory import StackView
 from webex_policies.model import (
@@ -142,10 +144,10 @@ def subnets_disjoint(subnets: Sequence[Resource]) -> list[Violation]:
 def _hint_groups(instance: Resource, server_groups: dict[str, Resource]) -> list[Resource] | None:
     """The server group(s) an instance's ``group`` hints name; None when that cannot be told yet.
 
-    The hints' property dependencies list every server group they were computed from, which for a
-    pod instance includes the sibling pods' groups (the anti-affinity hint). The one named by the
-    ``group`` hint is the one whose ``id`` output equals it; before the update ids are unknown, and
-    the group created by the same component (same parent) is the one.
+    The hints' property dependencies list every server group they were computed from. The one named
+    by the ``group`` hint is the one whose ``id`` output equals it; before the update ids are unknown,
+    and the only group the hints depend on (a pod anchor's service group), or else the group created
+    by the same component (same parent), is the one.
     """
     hints_value = instance.props.get("schedulerHints")
     entries = hints_value if isinstance(hints_value, list) else []
@@ -165,53 +167,69 @@ def _hint_groups(instance: Resource, server_groups: dict[str, Resource]) -> list
                 return None  # a group this stack does not create: nothing here to check it against
             found.extend(by_id)
         elif not known(group_id) or (isinstance(group_id, str) and group_id):
-            if len(same_parent) != 1:
+            if len(candidates) == 1:
+                found.extend(candidates)
+            elif len(same_parent) == 1:
+                found.extend(same_parent)
+            else:
                 return None
-            found.extend(same_parent)
     if not found and contains_unknown(hints_value):
         return None
     return found
 
 
-def pod_affinity_groups(view: StackView, server_groups: Sequence[Resource]) -> list[Violation]:
-    """A pod is one host only if all its instances are in one hard-affinity group of its own."""
+def pod_anchor_groups(view: StackView, server_groups: Sequence[Resource]) -> list[Violation]:
+    """A service's pods stay apart and movable only if all their anchors share one hard anti-affinity
+    group of the service's own and the members are in none (docs/scheduler-filters.md, "Design")."""
     by_urn = {group.urn: group for group in server_groups if group.type == SERVER_GROUP}
     owner: dict[str, str] = {}
     out: list[Violation] = []
     for name, service in sorted(view.services.items()):
+        anchors: set[str] = set()
         for pod, instances in sorted(service.pods.items()):
-            groups: set[str] = set()
             for instance in instances:
                 # An instance whose group cannot be resolved adds nothing; the others still count.
-                groups.update(group.urn for group in _hint_groups(instance, by_urn) or [])
-            if len(groups) > 1:
+                groups = {group.urn for group in _hint_groups(instance, by_urn) or []}
+                role = get_path(instance.props, "metadata", hints.INSTANCE_POD_ROLE_METADATA_KEY)
+                if role == hints.MEMBER_ROLE and groups:
+                    out.append(
+                        (
+                            f"member {instance.label()} of pod {pod} of {name} is in a server group; "
+                            "members follow their anchor and are in none",
+                            instance.urn,
+                        )
+                    )
+                if role == hints.ANCHOR_ROLE:
+                    anchors.update(groups)
+        if len(anchors) > 1:
+            out.append(
+                (
+                    f"the pod anchors of {name} spread over {len(anchors)} server groups; Nova keeps "
+                    "them apart only inside one",
+                    sorted(anchors)[0],
+                )
+            )
+        for urn in sorted(anchors):
+            group = by_urn[urn]
+            policy = group.props.get("policies")
+            policy = policy[0] if isinstance(policy, list) and len(policy) == 1 else policy
+            if known(policy) and policy != "anti-affinity":
                 out.append(
                     (
-                        f"pod {pod} of {name} spreads over {len(groups)} server groups; a pod has one",
-                        _anchor(instances),
+                        f"the pod anchors of {name} are in server group {group.label()} with policy "
+                        f"{policy!r}; they need 'anti-affinity' (hard) so that no two pods share a host",
+                        urn,
                     )
                 )
-            for urn in sorted(groups):
-                group = by_urn[urn]
-                policy = group.props.get("policies")
-                policy = policy[0] if isinstance(policy, list) and len(policy) == 1 else policy
-                if known(policy) and policy != "affinity":
-                    out.append(
-                        (
-                            f"pod {pod} of {name} is in server group {group.label()} with policy {policy!r}; "
-                            "pods need 'affinity' (hard) so that all their instances share one host",
-                            urn,
-                        )
+            if urn in owner and owner[urn] != name:
+                out.append(
+                    (
+                        f"server group {group.label()} is shared by services {owner[urn]} and {name}; "
+                        "each service needs its own",
+                        urn,
                     )
-                if urn in owner and owner[urn] != pod:
-                    out.append(
-                        (
-                            f"server group {group.label()} is shared by pods {owner[urn]} and {pod}; "
-                            "each pod needs its own",
-                            urn,
-                        )
-                    )
-                owner.setdefault(urn, pod)
+                )
+            owner.setdefault(urn, name)
     return out
 
 
@@ -367,7 +385,11 @@ def _shape_difference(here: ServiceShape, there: ServiceShape) -> list[str]:
 
 
 def same_shape_across_datacenters(view: StackView, params: CrossDatacenterParams) -> list[Violation]:
-    """A failover only works if the other datacenter runs the same pods, roles and volume groups."""
+    """A failover only works if the other datacenters run the same pods, roles and volume groups.
+
+    Compared with every peer; one finding per service and kind of difference, naming the peers it
+    concerns (with twenty datacenters, a service missing in three is one finding, not three).
+    """
     here = inventory.shapes(view)
     out: list[Violation] = []
 
@@ -375,40 +397,51 @@ def same_shape_across_datacenters(view: StackView, params: CrossDatacenterParams
         allowed = params.restricted.get(service)
         return allowed is None or datacenter in allowed
 
-    for peer, theirs in sorted(params.peers.items()):
-        for name in sorted(set(here) | set(theirs)):
-            if not (expected_in(name, params.datacenter) and expected_in(name, peer)):
-                continue  # the catalog runs it in one of the two only
-            if not view.certain(name, pods=True, groups=True) and name in here:
-                continue  # some member's pod or group is unknown: its shape is not final yet
-            if name not in theirs:
-                out.append(
-                    (
-                        f"service {name} runs in {params.datacenter} but not in {peer}; the catalog "
-                        f"runs it in both",
-                        _anchor(next(iter(view.services[name].pods.values()), [])),
-                    )
-                )
-            elif name not in here:
-                if view.unattributed == 0:
-                    out.append(
-                        (
-                            f"service {name} runs in {peer} but not in {params.datacenter}; the catalog "
-                            "runs it in both",
-                            None,
-                        )
-                    )
-            else:
-                diffs = _shape_difference(here[name], theirs[name])
+    names = sorted(set(here).union(*(set(theirs) for theirs in params.peers.values())))
+    for name in names:
+        if not expected_in(name, params.datacenter):
+            continue  # the catalog does not run it here: each peer's own check compares it there
+        if not view.certain(name, pods=True, groups=True) and name in here:
+            continue  # some member's pod or group is unknown: its shape is not final yet
+        missing: list[str] = []  # peers that should run it and do not
+        only_there: list[str] = []  # peers that run it while this stack does not
+        differing: dict[tuple[str, ...], list[str]] = {}  # the differences -> peers showing them
+        for peer, theirs in sorted(params.peers.items()):
+            if not expected_in(name, peer):
+                continue
+            if name in here and name not in theirs:
+                missing.append(peer)
+            elif name not in here and name in theirs:
+                only_there.append(peer)
+            elif name in here:
+                diffs = tuple(_shape_difference(here[name], theirs[name]))
                 if diffs:
-                    anchor = _anchor(next(iter(view.services[name].pods.values()), []))
-                    out.append(
-                        (
-                            f"service {name} differs between {params.datacenter} and {peer}: "
-                            f"{'; '.join(diffs)}",
-                            anchor,
-                        )
-                    )
+                    differing.setdefault(diffs, []).append(peer)
+        anchor = _anchor(next(iter(view.services[name].pods.values()), [])) if name in here else None
+        if missing:
+            out.append(
+                (
+                    f"service {name} runs in {params.datacenter} but not in {', '.join(missing)}; "
+                    "the catalog runs it there too",
+                    anchor,
+                )
+            )
+        if only_there and view.unattributed == 0:
+            out.append(
+                (
+                    f"service {name} runs in {', '.join(only_there)} but not in {params.datacenter}; the "
+                    "catalog runs it here too",
+                    None,
+                )
+            )
+        for diffs, peers in sorted(differing.items(), key=lambda item: item[1]):
+            out.append(
+                (
+                    f"service {name} differs between {params.datacenter} and {', '.join(peers)}: "
+                    f"{'; '.join(diffs)}",
+                    anchor,
+                )
+            )
     return out
 
 

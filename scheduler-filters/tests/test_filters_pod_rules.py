@@ -1,56 +1,112 @@
-"""The pod-apart rule on its own: hint decoding and the per-host decision."""
+"""The pure pod rules: members on their anchor's host, no host shared with another pod of the service."""
 
 from __future__ import annotations
 
-import uuid
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-import pytest
-
-from webex_scheduler_filters.hints import join_list
+from webex_scheduler_filters.hints import (
+    ANCHOR_ROLE,
+    INSTANCE_POD_METADATA_KEY,
+    INSTANCE_POD_ROLE_METADATA_KEY,
+    INSTANCE_SERVICE_METADATA_KEY,
+    MEMBER_ROLE,
+)
 from webex_scheduler_filters.pod_rules import (
     HintStatus,
-    forbidden_hosts,
+    PlacedInstance,
+    decide,
     host_passes,
-    parse_sibling_hint,
+    parse_pod_hint,
+    placed_instance,
 )
 
-G1, G2, OWN = (str(uuid.uuid4()) for _ in range(3))
+POD0, POD1 = "dc1/chat/chat-pod-0", "dc1/chat/chat-pod-1"
 
 
-def test_no_hint_means_the_request_is_not_a_pod() -> None:
-    absent: tuple[object, ...] = (None, "", [], ())
-    for raw in absent:
-        assert parse_sibling_hint(raw).status is HintStatus.ABSENT
+def _placed(uuid: str, host: str | None, pod: str, anchor: bool) -> PlacedInstance:
+    return PlacedInstance(uuid, host, pod, anchor)
 
 
-def test_joined_and_listed_hints_name_the_same_groups() -> None:
-    joined = parse_sibling_hint(join_list([G1, G2]))
-    listed = parse_sibling_hint([G1, G2.upper()])
-    assert joined.status is listed.status is HintStatus.VALID
-    assert joined.groups == listed.groups == {G1, G2}
+def test_hint_reads_one_pod_key_and_fails_closed_otherwise() -> None:
+    assert parse_pod_hint(["dc1/chat/chat-pod-0"]).key == POD0
+    assert parse_pod_hint(None).status is HintStatus.ABSENT
+    assert parse_pod_hint("").status is HintStatus.ABSENT
+    for bad in ("chat-pod-0", "dc1//p", 7, ["a/b/c", "d/e/f"], "a/b/c/d"):
+        assert parse_pod_hint(bad).status is HintStatus.MALFORMED, bad
+    assert parse_pod_hint(POD0).service == "dc1/chat"
 
 
-def test_own_group_is_never_a_sibling() -> None:
-    hint = parse_sibling_hint(join_list([G1, OWN]), own_group=OWN)
-    assert hint.groups == {G1}
-    assert parse_sibling_hint(OWN, own_group=OWN) == parse_sibling_hint(OWN, own_group=OWN.upper())
-    assert parse_sibling_hint(OWN, own_group=OWN).groups == frozenset()
+def test_anchor_avoids_every_other_pods_host_but_not_its_own_members() -> None:
+    placed = [
+        _placed("a1", "h1", POD1, True),
+        _placed("m1", "h2", POD1, False),  # a member of pod 1 mid-move: its host is still pod 1's
+        _placed("m0", "h3", POD0, False),  # our own member, left behind by a move of the anchor
+    ]
+    decision = decide(parse_pod_hint(POD0), "a0", True, placed)
+    assert [h for h in ("h1", "h2", "h3", "h4") if host_passes(h, decision)] == ["h3", "h4"]
 
 
-@pytest.mark.parametrize("raw", [42, {"a": G1}, [G1, 7], "not-a-uuid", f"{G1},pod-1", ",", [",", " "]])
-def test_unreadable_hint_fails_closed(raw: object) -> None:
-    hint = parse_sibling_hint(raw)
-    assert hint.status is HintStatus.MALFORMED
-    assert hint.problem
+def test_member_goes_only_to_its_anchors_host() -> None:
+    placed = [_placed("a0", "h1", POD0, True), _placed("a1", "h2", POD1, True)]
+    decision = decide(parse_pod_hint(POD0), "m0", False, placed)
+    assert [h for h in ("h1", "h2", "h3") if host_passes(h, decision)] == ["h1"]
 
 
-def test_hosts_of_sibling_members_are_forbidden_and_unplaced_members_ignored() -> None:
-    forbidden = forbidden_hosts(["compute-1", None, "", "compute-2", "compute-1", 3])
-    assert forbidden == {"compute-1", "compute-2"}
-    assert not host_passes("compute-1", forbidden)
-    assert host_passes("compute-3", forbidden)
+def test_member_without_a_placed_anchor_gets_no_host() -> None:
+    # The anchor is shelved, or not yet evacuated: the member must not start the pod elsewhere.
+    for placed in ([], [_placed("a0", None, POD0, True)]):
+        decision = decide(parse_pod_hint(POD0), "m0", False, placed)
+        assert decision.required == frozenset() and decision.problem
+        assert not host_passes("h1", decision)
 
 
-def test_host_state_without_a_name_never_passes() -> None:
-    assert not host_passes(None, frozenset())
-    assert not host_passes("", frozenset())
+def test_member_whose_anchor_shares_a_host_with_another_pod_gets_none() -> None:
+    placed = [_placed("a0", "h1", POD0, True), _placed("x", "h1", POD1, False)]
+    assert not host_passes("h1", decide(parse_pod_hint(POD0), "m0", False, placed))
+
+
+def test_the_request_itself_is_not_a_sibling() -> None:
+    # An anchor being evacuated still shows its dead host; it must not count against itself.
+    decision = decide(parse_pod_hint(POD0), "a0", True, [_placed("a0", "h1", POD0, True)])
+    assert host_passes("h1", decision)
+
+
+def test_metadata_must_name_the_service_as_a_pair() -> None:
+    # Nova's metadata filter matches "some key is webex_service and some value is dc1/chat".
+    other = {INSTANCE_SERVICE_METADATA_KEY: "dc1/mail", "owner": "dc1/chat"}
+    assert placed_instance("u", "h", other, "dc1/chat") is None
+    mine = {
+        INSTANCE_SERVICE_METADATA_KEY: "dc1/chat",
+        INSTANCE_POD_METADATA_KEY: POD0,
+        INSTANCE_POD_ROLE_METADATA_KEY: ANCHOR_ROLE,
+    }
+    assert placed_instance("u", "h", mine, "dc1/chat") == PlacedInstance("u", "h", POD0, True)
+    unnamed = placed_instance("u", "h", {INSTANCE_SERVICE_METADATA_KEY: "dc1/chat"}, "dc1/chat")
+    assert unnamed is not None and unnamed.pod is None  # counts as another pod: the stricter reading
+    member = {**mine, INSTANCE_POD_ROLE_METADATA_KEY: MEMBER_ROLE}
+    assert placed_instance("u", None, member, "dc1/chat") == PlacedInstance("u", None, POD0, False)
+
+
+instances = st.lists(
+    st.builds(
+        PlacedInstance,
+        st.sampled_from(["u1", "u2", "u3", "u4"]),
+        st.one_of(st.none(), st.sampled_from(["h1", "h2", "h3"])),
+        st.one_of(st.none(), st.sampled_from([POD0, POD1])),
+        st.booleans(),
+    ),
+    max_size=6,
+)
+
+
+@settings(derandomize=True, max_examples=300)
+@given(instances, st.booleans(), st.sampled_from(["h1", "h2", "h3", "h4"]))
+def test_a_passing_host_never_holds_another_pod_and_a_member_only_joins_its_anchor(
+    placed: list[PlacedInstance], anchor: bool, host: str
+) -> None:
+    decision = decide(parse_pod_hint(POD0), "me", anchor, placed)
+    if host_passes(host, decision):
+        assert not any(i.host == host and i.pod != POD0 for i in placed)
+        if not anchor:
+            assert any(i.host == host and i.pod == POD0 and i.anchor for i in placed)

@@ -23,12 +23,22 @@ def test_nova_fragment_keeps_nova_filters_and_adds_ours_last() -> None:
     assert f"available_filters = {render.NOVA_FILTER_PATH}" in text
     enabled = _parse(text)["filter_scheduler"]["enabled_filters"].split(",")
     assert enabled[:-1] == list(render.NOVA_DEFAULT_FILTERS)
-    assert enabled[-1] == "SiblingPodAntiAffinityFilter"
+    assert enabled[-1] == "PodFilter"
 
 
 def test_cinder_fragment_puts_ours_first() -> None:
     enabled = _parse(render.cinder_scheduler_conf())["DEFAULT"]["scheduler_default_filters"].split(",")
     assert enabled == ["VolumeGroupSpreadFilter", *render.CINDER_DEFAULT_FILTERS]
+
+
+def test_cinder_fragment_carries_the_failure_domain_map() -> None:
+    domains = {"rack-a": ["cinder-a@ssd"], "rack-b": ["cinder-b@ssd", "cinder-b@capacity"]}
+    parsed = _parse(render.cinder_scheduler_conf(failure_domains=domains))
+    assert json.loads(parsed["webex_scheduler_filters"]["failure_domains"]) == {
+        "cinder-a@ssd": "rack-a",
+        "cinder-b@capacity": "rack-b",
+        "cinder-b@ssd": "rack-b",
+    }
 
 
 def test_cinder_volume_sections_declare_each_backends_domain() -> None:
@@ -63,4 +73,4 @@ def test_cli_prints_fragments_and_names_the_bad_file(
     assert render.main(["cinder-volume", "--host", "cinder-a", "--failure-domains", str(bad)]) == 2
     assert str(bad) in capsys.readouterr().err
     assert render.main(["nova"]) == 0
-    assert "SiblingPodAntiAffinityFilter" in capsys.readouterr().out
+    assert "PodFilter" in capsys.readouterr().out

@@ -6,11 +6,15 @@ import pytest
 
 from webex_scheduler_filters.pod_rules import HintStatus
 from webex_scheduler_filters.volume_rules import (
+    Location,
     backend_of,
     domains_by_backend,
+    domains_of,
     domains_pass,
     failure_domain,
+    parse_domain_map,
     parse_group_hint,
+    request_group,
     used_domains,
 )
 
@@ -42,25 +46,61 @@ def test_undeclared_failure_domain_is_the_backend_not_the_pool(caps: object) -> 
 
 
 def test_sibling_domains_follow_the_backend_labels() -> None:
-    known = domains_by_backend(
+    live = domains_by_backend(
         [
-            ("cinder-a@ceph#p1", {"failure_domain": "rack-a"}),
-            ("cinder-b@ceph#p1", {"failure_domain": "rack-a"}),
-            ("cinder-c@ceph#p1", {"failure_domain": "rack-c"}),
+            (Location("cinder-a@ceph#p1"), {"failure_domain": "rack-a"}),
+            (Location("cinder-b@ceph#p1"), {"failure_domain": "rack-a"}),
+            (Location("cinder-c@ceph#p1"), {"failure_domain": "rack-c"}),
         ]
     )
-    used = used_domains(["cinder-b@ceph#p1", None, ""], known)
+    used = used_domains([Location("cinder-b@ceph#p1")], {}, live)
     assert used == {"rack-a"}
-    assert not domains_pass(known["cinder-a@ceph"], used)
-    assert domains_pass(known["cinder-c@ceph"], used)
+    assert not domains_pass(live["cinder-a@ceph"], used)
+    assert domains_pass(live["cinder-c@ceph"], used)
 
 
 def test_pools_reporting_different_labels_put_their_backend_in_both() -> None:
-    known = domains_by_backend([("x@ceph#p1", {"failure_domain": "rack-a"}), ("x@ceph#p2", None)])
-    assert known["x@ceph"] == {"rack-a", "x@ceph"}
-    assert not domains_pass(frozenset({"rack-a"}), used_domains(["x@ceph#p2"], known))
+    live = domains_by_backend(
+        [(Location("x@ceph#p1"), {"failure_domain": "rack-a"}), (Location("x@ceph#p2"), None)]
+    )
+    assert live["x@ceph"] == {"rack-a", "x@ceph"}
+    assert not domains_pass(frozenset({"rack-a"}), used_domains([Location("x@ceph#p2")], {}, live))
 
 
 def test_sibling_on_an_unknown_backend_counts_as_that_backend() -> None:
-    assert used_domains(["gone@lvm#pool"], {}) == {"gone@lvm"}
+    assert used_domains([Location("gone@lvm#pool")], {}, {}) == {"gone@lvm"}
     assert backend_of("gone@lvm") == "gone@lvm"
+
+
+def test_sibling_on_a_down_backend_keeps_its_domain_from_the_rendered_map() -> None:
+    # Review 1.2 weakness 2: the live label disappears exactly when a replacement is scheduled.
+    static = parse_domain_map('{"cinder-a@ssd": "rack-a", "cinder-b@ssd": "rack-b"}')
+    used = used_domains([Location("cinder-a@ssd#ssd")], static, {})
+    assert used == {"rack-a"}
+    assert not domains_pass(domains_of(Location("cinder-a@ssd#ssd"), static, {}), used)
+    assert domains_pass(domains_of(Location("cinder-b@ssd#ssd"), static, {}), used)
+
+
+def test_active_active_cluster_siblings_match_by_cluster_not_by_representative_host() -> None:
+    # Cinder's BackendState.backend_id is cluster_name or host; the cluster's representative host
+    # changes when a node goes down (review 1.2 weakness 1). The sibling records node1, the backend
+    # state now shows node2: both are cluster-a@rbd.
+    live = domains_by_backend([(Location("node2@rbd#p", "cluster-a@rbd#p"), {"failure_domain": "rack-a"})])
+    used = used_domains([Location("node1@rbd#p", "cluster-a@rbd#p")], {}, live)
+    assert used == {"rack-a"}
+
+
+def test_group_key_falls_back_to_the_volumes_metadata_when_hints_are_absent() -> None:
+    # Retype and migrate carry no hints (cinder 29 volume/api.py), the volume's metadata does.
+    assert request_group({}, {"webex_volume_group": "dc1/m/s"}).key == "dc1/m/s"
+    assert request_group(None, None, {"webex_volume_group": "dc1/m/s"}).key == "dc1/m/s"
+    assert (
+        request_group({"webex_volume_group": "dc1/m/hint"}, {"webex_volume_group": "x"}).key == "dc1/m/hint"
+    )
+    assert request_group({}, {}).status is HintStatus.ABSENT
+
+
+@pytest.mark.parametrize("raw", ["[1]", '{"a@b": 3}', "not json", '{"": "x"}'])
+def test_unreadable_domain_map_is_refused(raw: str) -> None:
+    with pytest.raises(ValueError):
+        parse_domain_map(raw)

@@ -34,7 +34,7 @@ def mocks() -> Mocks:
 
 
 @pulumi.runtime.test
-def test_pod_instances_share_an_affinity_group_and_avoid_siblings(mocks: Mocks) -> pulumi.Output[None]:
+def test_pod_anchor_joins_the_service_group_and_members_follow_it(mocks: Mocks) -> pulumi.Output[None]:
     from webex_cloud.components.pod import Pod, PodArgs
 
     pod = Pod(
@@ -50,24 +50,26 @@ def test_pod_instances_share_an_affinity_group_and_avoid_siblings(mocks: Mocks) 
             subnet_id="sub",
             security_group_id="sg",
             fixed_ips=["10.0.0.20", "10.0.0.21"],
-            sibling_group_ids=["g0", "g2"],
+            anchor_group_id="service-group",
         ),
     )
 
-    def check(values: list[Any]) -> None:
-        group_id = values[0]
-        groups = [a for a in mocks.created if a.typ == "openstack:compute/serverGroup:ServerGroup"]
-        assert [g.inputs["policies"] for g in groups] == ["affinity"]
-        instances = [a for a in mocks.created if a.typ == "openstack:compute/instance:Instance"]
-        assert len(instances) == 2
-        for instance in instances:
-            hint = instance.inputs["schedulerHints"][0]
-            assert hint["group"] == group_id
-            assert hint["additionalProperties"]["webex_sibling_pod_groups"] == "g0,g2"
+    def check(_: list[Any]) -> None:
+        assert not [a for a in mocks.created if a.typ == "openstack:compute/serverGroup:ServerGroup"]
+        anchor, member = [a for a in mocks.created if a.typ == "openstack:compute/instance:Instance"]
+        pod_hint = {"webex_pod": "dc1/chat/chat-pod-1"}
+        assert anchor.inputs["schedulerHints"] == [
+            {"group": "service-group", "additionalProperties": pod_hint}
+        ]
+        assert member.inputs["schedulerHints"] == [{"additionalProperties": pod_hint}]
+        for instance, role in ((anchor, "anchor"), (member, "member")):
+            metadata = instance.inputs["metadata"]
+            assert (metadata["webex_service"], metadata["webex_pod"]) == ("dc1/chat", "dc1/chat/chat-pod-1")
+            assert metadata["webex_pod_role"] == role
         ports = [a for a in mocks.created if a.typ == "openstack:networking/port:Port"]
         assert sorted(p.inputs["fixedIps"][0]["ipAddress"] for p in ports) == ["10.0.0.20", "10.0.0.21"]
 
-    return pulumi.Output.all(pod.server_group_id, *[i.id for i in pod.instances["app"]]).apply(check)
+    return pulumi.Output.all(*[i.id for i in pod.instances["app"]]).apply(check)
 
 
 @pulumi.runtime.test
@@ -92,9 +94,11 @@ def test_volume_group_protects_replicas_and_attaches_them(mocks: Mocks) -> pulum
         assert ids == ["chat-store-0-id", "chat-store-1-id", "chat-store-2-id"]
         volumes = [a for a in mocks.created if a.typ == "openstack:blockstorage/volume:Volume"]
         assert {v.inputs["metadata"]["webex_volume_group"] for v in volumes} == {"dc1/chat/store"}
-        assert sorted(
-            v.inputs["schedulerHints"][0]["additionalProperties"]["webex_replica"] for v in volumes
-        ) == ["0", "1", "2"]
+        assert sorted(v.inputs["metadata"]["webex_replica"] for v in volumes) == ["0", "1", "2"]
+        # One value per hint map: the provider hashes the map in Go's random order (hints.py).
+        assert {tuple(v.inputs["schedulerHints"][0]["additionalProperties"].items()) for v in volumes} == {
+            (("webex_volume_group", "dc1/chat/store"),)
+        }
         attaches = [a for a in mocks.created if a.typ == "openstack:compute/volumeAttach:VolumeAttach"]
         assert sorted((a.inputs["instanceId"], a.inputs["volumeId"]) for a in attaches) == [
             ("vm-0", "chat-store-0-id"),

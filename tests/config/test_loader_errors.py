@@ -135,10 +135,24 @@ CASES = [
     ),
     Case(
         "replicas-over-failure-domains",
+        catalog("recording-storage", lambda d: d["volume_groups"][1].update(replicas=5, attach_to=None)),
+        "catalog/recording-storage.yaml",
+        "volume_groups[1].replicas",
+        "has 4 (rack-a, rack-b, rack-c, rack-d)",
+    ),
+    Case(
+        "no-spare-failure-domain",
         catalog("recording-storage", lambda d: d["volume_groups"][1].update(replicas=4, attach_to=None)),
         "catalog/recording-storage.yaml",
         "volume_groups[1].replicas",
-        "has 3 (rack-a, rack-b, rack-c)",
+        "after losing one domain its replica has nowhere to go (N+1 needs 5)",
+    ),
+    Case(
+        "no-spare-host-in-zone",
+        catalog("messaging", setitem(["pods", "count"], 8)),
+        "catalog/messaging.yaml",
+        "pods.count",
+        "after losing one, its pod has no host without another pod of the service (N+1 needs 5)",
     ),
     Case(
         "attached-replicas-over-pods",

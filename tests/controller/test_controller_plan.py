@@ -264,4 +264,4 @@ def test_the_rollout_keeps_the_sites_own_filters(project: ProjectCopy) -> None:
     nova = next(r for r in plan["resources"] if r["name"] == "dc1-controllers-dc1-ctl-01-fragment-nova")
     text = nova["inputs"]["source"]["text"]
     assert "enabled_filters = ComputeFilter,PciPassthroughFilter,ServerGroupAffinityFilter," in text
-    assert text.rstrip().endswith("SiblingPodAntiAffinityFilter")
+    assert text.rstrip().endswith("PodFilter")

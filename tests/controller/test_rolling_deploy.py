@@ -93,12 +93,12 @@ class Clock:
 
 def controller(
     prof: rd.Profile, *, preflight_fails: bool = False, restore_fails: bool = False
-) -> tuple[rd.ControllerDeploy, FakeSchedulers]:
+) -> tuple[rd.DeployingController, FakeSchedulers]:
     schedulers = FakeSchedulers(
         {s.name: s.path for s in prof.services}, preflight_fails=preflight_fails, restore_fails=restore_fails
     )
     clock = Clock()
-    return rd.ControllerDeploy(prof, runner=schedulers, clock=clock, sleep=clock.sleep), schedulers
+    return rd.DeployingController(prof, runner=schedulers, clock=clock, sleep=clock.sleep), schedulers
 
 
 @pytest.fixture
@@ -359,7 +359,7 @@ def test_rollback_returns_to_the_previous_release_and_a_second_one_goes_forward(
     assert rd.deploy_one(controller(prof)[0], wheel) == rd.DEPLOYED
     assert rd.deploy_one(controller(prof)[0], v2) == rd.DEPLOYED
     back, fake = controller(prof)
-    assert rd.in_turn([back], rd.ControllerDeploy.rollback) == rd.DEPLOYED
+    assert rd.in_turn([back], rd.DeployingController.rollback) == rd.DEPLOYED
     assert installed_version(prof) == "VALUE = 1\n"
     assert prof.services[0].path.read_bytes() == NOVA_OK
     assert json.loads((prof.state_dir / "current.json").read_text()) == wheel.fingerprint()
@@ -367,7 +367,7 @@ def test_rollback_returns_to_the_previous_release_and_a_second_one_goes_forward(
         ("restart", "nova-scheduler", "ComputeFilter", "WebexFilter"),
         ("restart", "cinder-scheduler", "CapacityFilter", "WebexVolumeFilter"),
     ]
-    assert rd.in_turn([controller(prof)[0]], rd.ControllerDeploy.rollback) == rd.DEPLOYED
+    assert rd.in_turn([controller(prof)[0]], rd.DeployingController.rollback) == rd.DEPLOYED
     assert installed_version(prof) == "VALUE = 2\n"
     assert json.loads((prof.state_dir / "current.json").read_text()) == v2.fingerprint()
 
@@ -378,7 +378,7 @@ def test_rollback_of_a_first_deployment_leaves_the_controller_as_it_was_found(
     prof = profile(tmp_path, "ctl-1")
     prof.site_dir.mkdir(parents=True)  # an empty site dir, as a freshly prepared controller has
     assert rd.deploy_one(controller(prof)[0], wheel) == rd.DEPLOYED
-    assert rd.in_turn([controller(prof)[0]], rd.ControllerDeploy.rollback) == rd.DEPLOYED
+    assert rd.in_turn([controller(prof)[0]], rd.DeployingController.rollback) == rd.DEPLOYED
     assert list(prof.site_dir.iterdir()) == []
     assert not any(s.path.exists() for s in prof.services)
     assert not (prof.state_dir / "current.json").exists()
@@ -400,7 +400,7 @@ def test_a_failed_rollback_restores_the_current_release(tmp_path: Path, wheel: r
     manifest["fragments"]["nova-scheduler"] = True
     (prof.state_dir / "previous" / "manifest.json").write_text(json.dumps(manifest))
     back, _ = controller(prof)
-    assert rd.in_turn([back], rd.ControllerDeploy.rollback) == rd.RESTORED
+    assert rd.in_turn([back], rd.DeployingController.rollback) == rd.RESTORED
     assert installed_version(prof) == "VALUE = 1\n"
     assert prof.services[0].path.read_bytes() == NOVA_OK
     assert (prof.state_dir / "previous" / "manifest.json").exists()  # still there to inspect
@@ -408,5 +408,5 @@ def test_a_failed_rollback_restores_the_current_release(tmp_path: Path, wheel: r
 
 def test_rollback_without_a_previous_release_is_refused(tmp_path: Path) -> None:
     ctl, fake = controller(profile(tmp_path, "ctl-1"))
-    assert rd.in_turn([ctl], rd.ControllerDeploy.rollback) == rd.REFUSED
+    assert rd.in_turn([ctl], rd.DeployingController.rollback) == rd.REFUSED
     assert fake.calls == []

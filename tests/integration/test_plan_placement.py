@@ -1,9 +1,9 @@
 """dc1's offline plan, placed by the real schedulers of the loopback OpenStack, with and without our filters.
 
 The placement-relevant resources of dc1's plan (``render_plan("dc1")``, rendered in-process) are created
-through openstacksdk exactly as the plan describes them: every pod's ``affinity`` server group, every pod
-instance with the plan's ``schedulerHints[0]`` (``group`` plus ``additionalProperties``; the plan's server
-group IDs, in ``group`` and in the sibling list, replaced by the UUIDs the real groups got), flavor, image,
+through openstacksdk exactly as the plan describes them: every service's ``anti-affinity`` group of pod
+anchors, every pod instance with the plan's ``schedulerHints[0]`` (``group`` on anchors plus
+``additionalProperties``; the plan's server group ID replaced by the UUID the real group got), flavor, image,
 availability zone and metadata, and every replica volume of every volume group with its hints (sent
 top-level, as Cinder reads them), size, type and metadata. Creation follows the plan's ``dependsOn``
 chain as ``pulumi up`` does: a resource starts once the resources it depends on are ACTIVE / available
@@ -132,14 +132,13 @@ class Plan:
 
 
 def nova_hints(inputs: dict[str, Any], real_group: dict[str, str]) -> dict[str, str]:
-    """The instance's ``schedulerHints[0]`` as the provider sends it (``group`` and the additional
-    properties side by side), with the plan's server group IDs replaced by the real ones."""
+    """The instance's ``schedulerHints[0]`` as the provider sends it (``group``, on a pod's anchor only,
+    and the additional properties side by side), with the plan's server group ID replaced by the real one."""
     (hint,) = inputs["schedulerHints"]
-    assert set(hint) == {"group", "additionalProperties"}, f"a hint this test does not translate: {hint}"
+    assert set(hint) <= {"group", "additionalProperties"}, f"a hint this test does not translate: {hint}"
     extra = dict(hint["additionalProperties"])
-    siblings = hints.split_list(extra[hints.NOVA_SIBLING_GROUPS_HINT])
-    extra[hints.NOVA_SIBLING_GROUPS_HINT] = hints.join_list(real_group[g] for g in siblings)
-    return {"group": real_group[hint["group"]], **extra}
+    assert set(extra) == {hints.NOVA_POD_HINT}, f"a hint this test does not translate: {hint}"
+    return {**({"group": real_group[hint["group"]]} if "group" in hint else {}), **extra}
 
 
 def cinder_hints(inputs: dict[str, Any]) -> dict[str, str]:
@@ -268,6 +267,8 @@ def place(dc1: Dc1) -> dict[str, Landed]:
     real_group = {}
     for _, pod in plan.pods():
         group = plan.by_urn[pod["server_group"]]
+        if group["id"] in real_group:
+            continue  # the service's anchor group, shared by its pods
         created = conn.compute.create_server_group(
             name=group["inputs"]["name"], policy=group["inputs"]["policies"]
         )

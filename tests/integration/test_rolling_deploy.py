@@ -73,23 +73,30 @@ def placement_still_correct(conn: Any, label: str, timings: dict[str, float]) ->
     started = time.monotonic()
     flavor, image = ensure_flavor(conn), ensure_image(conn)
     run = f"it-{label}-{int(time.time())}"
-    groups = [
-        conn.compute.create_server_group(name=f"{run}-pod-{i}", policies=["affinity"])
-        for i in range(len(FAKE_HOSTS) + 1)
-    ]
+    anchors = conn.compute.create_server_group(name=f"{run}-pods", policies=["anti-affinity"])
+    groups = [anchors]
     servers: list[Any] = []
     volumes: list[Any] = []
     try:
         # One after the other, as the components chain them: each sees its siblings already placed.
-        for index, group in enumerate(groups):
+        for index in range(len(FAKE_HOSTS) + 1):
             pod = f"{run}-pod-{index}"
-            pod_hints = {
-                "group": group.id,
-                hints.NOVA_SERVICE_HINT: f"it/{run}",
-                hints.NOVA_POD_HINT: pod,
-                hints.NOVA_SIBLING_GROUPS_HINT: hints.join_list(g.id for g in groups if g.id != group.id),
+            key = hints.pod_key("it", run, pod)
+            pod_hints = {"group": anchors.id, hints.NOVA_POD_HINT: key}
+            metadata = {
+                hints.INSTANCE_SERVICE_METADATA_KEY: hints.service_key("it", run),
+                hints.INSTANCE_POD_METADATA_KEY: key,
+                hints.INSTANCE_POD_ROLE_METADATA_KEY: hints.ANCHOR_ROLE,
             }
-            server = boot_server(conn, pod, flavor=flavor, image=image, scheduler_hints=pod_hints, wait=False)
+            server = boot_server(
+                conn,
+                pod,
+                flavor=flavor,
+                image=image,
+                scheduler_hints=pod_hints,
+                metadata=metadata,
+                wait=False,
+            )
             servers.append(settled_server(conn, server.id))
         *placed, extra = servers
         assert [s.status for s in placed] == ["ACTIVE"] * len(FAKE_HOSTS), [s.fault for s in servers]
@@ -102,11 +109,8 @@ def placement_still_correct(conn: Any, label: str, timings: dict[str, float]) ->
             volume = create_volume(
                 conn,
                 f"{run}-vol-{replica}",
-                metadata={hints.VOLUME_GROUP_METADATA_KEY: key},
-                scheduler_hints={
-                    hints.CINDER_VOLUME_GROUP_HINT: key,
-                    hints.CINDER_REPLICA_HINT: str(replica),
-                },
+                metadata={hints.VOLUME_GROUP_METADATA_KEY: key, hints.REPLICA_METADATA_KEY: str(replica)},
+                scheduler_hints={hints.CINDER_VOLUME_GROUP_HINT: key},
                 wait=False,
             )
             volumes.append(settled_volume(conn, volume.id))

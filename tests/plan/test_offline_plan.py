@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
 import sys
 from collections import defaultdict
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 from webex_scheduler_filters import hints
 
 from tests.conftest import REPO, ProjectCopy
-from webex_cloud.components.pod import SIBLING_HINT_PATH
 from webex_cloud.config.errors import CatalogError
+from webex_cloud.config.loader import load_deployment
+from webex_cloud.config.resolved import Deployment
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.plan.capture import run_program
 from webex_cloud.plan.document import render_plan
@@ -40,9 +43,50 @@ def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+GROWN_SERVICE = """\
+# A service the example catalog does not have: the catalog-derived tests must hold for it too.
+name: whiteboard
+owner: team-whiteboard
+description: Shared whiteboards
+network:
+  prefix_length: 25
+  ingress:
+    - {protocol: tcp, ports: 443, source: any, description: whiteboard API}
+pods:
+  count: 2
+  members:
+    - {role: app, flavor: m1.small, image: webex-base-2026.11, count: 1}
+    - {role: store, flavor: m1.small, image: webex-store-2026.11, count: 1}
+volume_groups:
+  - {name: boards, size_gb: 20, type: ssd, replicas: 2, attach_to: store}
+"""
+
+
 @cache
 def plan(stack: str) -> dict[str, Any]:
+    """The stack's plan rendered once per test session (every test reads, none changes it)."""
     return render_plan(stack, project_dir=REPO)
+
+
+@pytest.fixture(scope="module")
+def catalogs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The example project, and a copy whose catalog has one more service."""
+    grown = ProjectCopy(tmp_path_factory.mktemp("grown") / "project")
+    grown.write("catalog/whiteboard.yaml", GROWN_SERVICE)
+    return {"example": REPO, "grown": grown.root}
+
+
+@cache
+def _render(root: Path, stack: str) -> tuple[dict[str, Any], Deployment]:
+    return render_plan(stack, project_dir=root), load_deployment(root, stack)
+
+
+def catalog_plan(catalogs: dict[str, Path], catalog: str, stack: str) -> tuple[dict[str, Any], Deployment]:
+    """The plan of ``stack`` and the deployment (resolved catalog) it was rendered from."""
+    return _render(catalogs[catalog], stack)
+
+
+CATALOGS = pytest.mark.parametrize("catalog", ["example", "grown"])
 
 
 def by_urn(stack: str) -> dict[str, dict[str, Any]]:
@@ -59,43 +103,85 @@ def pod_instances(stack: str) -> list[dict[str, Any]]:
     return [i for i in of_type(stack, INSTANCE) if i["inputs"]["metadata"]["service"] in services]
 
 
+@CATALOGS
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])
-def test_every_pod_has_its_members_and_an_affinity_group(stack: str) -> None:
-    resources = by_urn(stack)
+def test_every_pod_has_its_members_and_an_affinity_group(
+    catalogs: dict[str, Path], catalog: str, stack: str
+) -> None:
+    rendered, deployment = catalog_plan(catalogs, catalog, stack)
+    resources = {r["urn"]: r for r in rendered["resources"]}
+    # What the catalog asks of this datacenter (a service restricted elsewhere is absent).
     expected = {
-        "meetings-media": (4, 3),
-        "meetings-signalling": (3, 3),
-        "messaging": (3, 3),
-        "recording-storage": (3, 2),
-        "telepresence-gateway": (2, 1),
+        s.service.name: (s.service.pods.count, sum(m.count for m in s.service.pods.members))
+        for s in deployment.services
     }
-    if stack == "dc2":
-        del expected["telepresence-gateway"]  # the catalog runs it in dc1 only
-    services = plan(stack)["services"]
+    assert expected
+    services = rendered["services"]
     assert {
         name: (len(s["pods"]), len(s["pods"][0]["instances"])) for name, s in services.items()
     } == expected
     for service in services.values():
-        for pod in service["pods"]:
-            assert resources[pod["server_group"]]["inputs"]["policies"] == "affinity"
+        # One anti-affinity group of anchors per service, no per-pod group.
+        assert {pod["server_group"] for pod in service["pods"]} == {service["pods"][0]["server_group"]}
+        assert resources[service["pods"][0]["server_group"]]["inputs"]["policies"] == "anti-affinity"
 
 
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])
 def test_instances_carry_the_hints_that_keep_pods_together_and_apart(stack: str) -> None:
     resources = by_urn(stack)
     for name, service in plan(stack)["services"].items():
-        group_ids = [resources[pod["server_group"]]["id"] for pod in service["pods"]]
-        for index, pod in enumerate(service["pods"]):
-            for urn in pod["instances"]:
-                (hint,) = resources[urn]["inputs"]["schedulerHints"]
-                props = hint["additionalProperties"]
-                assert hint["group"] == group_ids[index]
-                assert props[hints.NOVA_SERVICE_HINT] == f"{stack}/{name}"
-                assert props[hints.NOVA_POD_HINT] == pod["name"]
-                siblings = hints.split_list(props[hints.NOVA_SIBLING_GROUPS_HINT])
-                assert sorted(siblings) == sorted(g for i, g in enumerate(group_ids) if i != index)
-                # Scaling the service must not recreate running instances through this hint.
-                assert resources[urn]["ignoreChanges"] == [SIBLING_HINT_PATH]
+        group_id = resources[service["pods"][0]["server_group"]]["id"]
+        for pod in service["pods"]:
+            key = f"{stack}/{name}/{pod['name']}"
+            for index, urn in enumerate(pod["instances"]):
+                inputs = resources[urn]["inputs"]
+                (hint,) = inputs["schedulerHints"]
+                assert hint["additionalProperties"] == {hints.NOVA_POD_HINT: key}
+                # The anchor (first instance) joins the service group; the members are in none.
+                assert hint.get("group") == (group_id if index == 0 else None)
+                metadata = inputs["metadata"]
+                assert metadata[hints.INSTANCE_SERVICE_METADATA_KEY] == f"{stack}/{name}"
+                assert metadata[hints.INSTANCE_POD_METADATA_KEY] == key
+                role = hints.ANCHOR_ROLE if index == 0 else hints.MEMBER_ROLE
+                assert metadata[hints.INSTANCE_POD_ROLE_METADATA_KEY] == role
+                # Nothing is frozen at boot, so nothing is hidden from the diff.
+                assert resources[urn]["ignoreChanges"] == []
+
+
+@pytest.mark.parametrize("stack", ["dc1", "dc2"])
+def test_every_hint_set_the_provider_hashes_carries_at_most_one_value(stack: str) -> None:
+    """terraform-provider-openstack v3.4.0 ranges over the additional_properties Go map when it hashes
+    a scheduler_hints element (resourceComputeSchedulerHintsHash, blockStorageVolumeV3SchedulerHintsHash):
+    two distinct values make the hash random and an in-place change a replacement (review F1)."""
+    checked = 0
+    for resource in by_urn(stack).values():
+        if resource["type"] not in (INSTANCE, VOLUME) or "schedulerHints" in resource["ignoreChanges"]:
+            continue
+        for hint in resource["inputs"].get("schedulerHints") or []:
+            assert hints.distinct_values((hint.get("additionalProperties") or {}).values()) <= 1, resource[
+                "urn"
+            ]
+            checked += 1
+    assert checked > 20
+
+
+@pytest.mark.parametrize("stack", ["dc1", "dc2"])
+def test_no_pod_instance_input_depends_on_another_pod(stack: str) -> None:
+    """Replacing one pod's resources must not make a sibling pod's inputs unknown (review F5): the
+    engine marks a dependent's whole property unknown (pkg/resource/deploy/step_generator.go)."""
+    resources = by_urn(stack)
+    for service in plan(stack)["services"].values():
+        for pod in service["pods"]:
+            own = set(pod["instances"])
+            others = {u for p in service["pods"] if p is not pod for u in p["instances"]}
+            for urn in own:
+                deps = {d for ds in resources[urn]["propertyDependencies"].values() for d in ds}
+                assert not deps & others, urn
+                assert resources[urn]["type"] == INSTANCE
+            shared = {d for u in own for ds in resources[u]["propertyDependencies"].values() for d in ds}
+            assert shared & {r["urn"] for r in resources.values() if r["type"] == GROUP} <= {
+                pod["server_group"]
+            }
 
 
 def test_creation_is_chained_so_filters_see_placed_siblings() -> None:
@@ -112,9 +198,14 @@ def test_creation_is_chained_so_filters_see_placed_siblings() -> None:
                 assert resources[urn]["dependsOn"] == ([group["replicas"][index - 1]] if index else [])
 
 
-def test_volumes_are_protected_and_carry_the_diversity_contract() -> None:
-    volumes = of_type("dc1", VOLUME)
-    assert len(volumes) == 8
+@CATALOGS
+def test_volumes_are_protected_and_carry_the_diversity_contract(
+    catalogs: dict[str, Path], catalog: str
+) -> None:
+    rendered, deployment = catalog_plan(catalogs, catalog, "dc1")
+    volumes = [r for r in rendered["resources"] if r["type"] == VOLUME]
+    assert len(volumes) == sum(g.replicas for s in deployment.services for g in s.service.volume_groups)
+    assert volumes
     for volume in volumes:
         inputs = volume["inputs"]
         key = inputs["metadata"][hints.VOLUME_GROUP_METADATA_KEY]
@@ -122,19 +213,21 @@ def test_volumes_are_protected_and_carry_the_diversity_contract() -> None:
         assert inputs["schedulerHints"][0]["additionalProperties"][hints.CINDER_VOLUME_GROUP_HINT] == key
         assert key.startswith("dc1/")
     sizes = {v["name"]: (v["inputs"]["size"], v["inputs"]["volumeType"]) for v in volumes}
-    assert sizes["recording-storage-recordings-2"] == (2048, "capacity")
+    assert sizes["recording-storage-recordings-2"] == (2048, "capacity")  # an example service's own
 
 
-def test_replica_n_is_attached_to_pod_n() -> None:
-    resources = by_urn("dc1")
-    ids = {r["id"]: r for r in resources.values()}
+@CATALOGS
+def test_replica_n_is_attached_to_pod_n(catalogs: dict[str, Path], catalog: str) -> None:
+    rendered, deployment = catalog_plan(catalogs, catalog, "dc1")
+    ids = {r["id"]: r for r in rendered["resources"]}
     attached = {
         ids[a["inputs"]["volumeId"]]["name"]: ids[a["inputs"]["instanceId"]]["name"]
-        for a in of_type("dc1", ATTACH)
+        for a in rendered["resources"]
+        if a["type"] == ATTACH
     }
     assert attached["messaging-messages-2"] == "messaging-pod-2-store-0"
     assert attached["recording-storage-search-index-1"] == "recording-storage-pod-1-indexer-0"
-    assert len(attached) == 8
+    assert len(attached) == sum(g.replicas for s in deployment.services for g in s.service.volume_groups)
 
 
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])
@@ -156,15 +249,16 @@ def test_subnets_are_disjoint_inside_the_pool_and_ports_use_them(stack: str) -> 
         assert len(port["inputs"]["securityGroupIds"]) == 1
 
 
-def test_both_stacks_deploy_the_same_shape_from_one_catalog() -> None:
+@CATALOGS
+def test_both_stacks_deploy_the_same_shape_from_one_catalog(catalogs: dict[str, Path], catalog: str) -> None:
     def shape(stack: str) -> dict[str, Any]:
         return {
             n: ([len(p["instances"]) for p in s["pods"]], [len(g["replicas"]) for g in s["volume_groups"]])
-            for n, s in plan(stack)["services"].items()
-            if n != "telepresence-gateway"
+            for n, s in catalog_plan(catalogs, catalog, stack)[0]["services"].items()
+            if s["datacenters"] is None  # the catalog runs the others in some datacenters only
         }
 
-    assert shape("dc1") == shape("dc2")
+    assert shape("dc1") and shape("dc1") == shape("dc2")
     assert not ipaddress.ip_network(plan("dc1")["datacenter"]["cidr_pool"]).overlaps(
         ipaddress.ip_network(plan("dc2")["datacenter"]["cidr_pool"])
     )
@@ -199,15 +293,40 @@ def test_every_cloud_resource_uses_the_datacenters_explicit_provider() -> None:
 
 
 def test_instances_carry_ownership_metadata() -> None:
-    for instance in of_type("dc1", INSTANCE):
+    instances = of_type("dc1", INSTANCE)
+    in_pods = pod_instances("dc1")
+    assert instances and in_pods
+    for instance in instances:
         metadata = instance["inputs"]["metadata"]
-        pod = {"pod"} if instance in pod_instances("dc1") else set()
+        pod = {"pod"} if instance in in_pods else set()
         assert {"service", "owner", "datacenter", "role", *pod} <= set(metadata)
         assert metadata["datacenter"] == "dc1"
 
 
-def test_two_renders_are_byte_identical() -> None:
+def test_two_renders_are_byte_identical(tmp_path: Path) -> None:
     assert dumps(render_plan("dc1", project_dir=REPO)) == dumps(render_plan("dc1", project_dir=REPO))
+    # Another process with another string-hash seed: no order may come from set or dict hashing.
+    for seed in ("0", "4242"):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "webex_cloud",
+                "plan",
+                "--stack",
+                "dc1",
+                "--no-policy",
+                "--out",
+                str(tmp_path),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "dc1.json").read_text() == dumps(plan("dc1")), f"PYTHONHASHSEED={seed}"
 
 
 def test_adding_a_service_moves_no_existing_subnet(project: ProjectCopy) -> None:
@@ -250,7 +369,9 @@ def test_plan_command_reports_bad_input_without_traceback(project: ProjectCopy) 
 
 def test_pods_spread_over_availability_zones() -> None:
     zones: dict[str, set[str]] = defaultdict(set)
-    for instance in of_type("dc1", INSTANCE):
+    instances = of_type("dc1", INSTANCE)
+    assert instances
+    for instance in instances:
         zones[instance["inputs"]["metadata"]["service"]].add(instance["inputs"]["availabilityZone"])
     assert all(z == {"dc1-az1", "dc1-az2"} for z in zones.values())
 

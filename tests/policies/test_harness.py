@@ -98,11 +98,11 @@ def test_pack_announces_every_policy_with_level_schema_and_description(checker: 
     info = checker.info
     assert info.name == "webex-cloud-policies" and info.supportsConfig
     levels = {p.name: p.enforcementLevel for p in info.policies}
-    assert len(levels) == 16
+    assert len(levels) == 17
     assert all(len(p.description) > 60 for p in info.policies)
     # advisory; every other policy blocks
     assert levels["required-metadata"] == 0 and levels["controller-ssh-host-keys"] == 0
-    assert sum(1 for level in levels.values() if level == 1) == 14
+    assert sum(1 for level in levels.values() if level == 1) == 15
 
 
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])
@@ -233,7 +233,12 @@ def test_retired_image_and_flavor_are_refused(
 def test_more_replicas_than_failure_domains_is_refused(
     checker: PolicyChecker, project: ProjectCopy, example: dict[str, Plan]
 ) -> None:
-    plan = facts_from_edited_stack(project, example["dc1"], lambda dc: dc["failure_domains"].pop("rack-c"))
+    def fewer_domains(dc: dict[str, Any]) -> None:
+        dc["failure_domains"].pop("rack-c")
+        dc["failure_domains"].pop("rack-d")
+        dc["placement"] = {"n_plus_one": False}  # else the loader refuses it first (no spare domain)
+
+    plan = facts_from_edited_stack(project, example["dc1"], fewer_domains)
     messages = only(
         check(checker, {"dc1": plan, "dc2": example["dc2"]}), "volume-replicas-within-failure-domains"
     )
@@ -292,7 +297,7 @@ def test_volume_without_diversity_hints_is_refused(checker: PolicyChecker, examp
         example["dc1"], VOLUME, "messaging-messages-1", lambda r: r["inputs"].pop("schedulerHints")
     )
     [message] = only(check(checker, with_plan(example, plan)), "volume-group-hints")
-    assert "lacks the scheduler hints webex_volume_group='dc1/messaging/messages'" in message
+    assert "lacks the scheduler hint webex_volume_group='dc1/messaging/messages'" in message
 
 
 def test_instance_outside_any_pod_is_refused(checker: PolicyChecker, example: dict[str, Plan]) -> None:
@@ -314,31 +319,33 @@ def test_misspelled_server_group_policy_is_refused(checker: PolicyChecker, examp
     plan = regress(
         example["dc1"],
         SERVER_GROUP,
-        "messaging-pod-2-group",
+        "messaging-pods",
         lambda r: r["inputs"].update(policies="affinty"),
     )
     run = check(checker, with_plan(example, plan))
-    assert {v.policy for v in run.violations} == {"server-group-policy-valid", "pod-affinity-server-groups"}
+    assert {v.policy for v in run.violations} == {"server-group-policy-valid", "pod-anchor-server-groups"}
     assert "policies 'affinty'" in run.by_policy("server-group-policy-valid")[0].message
 
 
-def test_soft_affinity_pod_is_refused(checker: PolicyChecker, example: dict[str, Plan]) -> None:
-    # A valid Nova policy, so only the pod rule objects: a soft group may split the pod over hosts.
+def test_soft_anti_affinity_anchors_are_refused(checker: PolicyChecker, example: dict[str, Plan]) -> None:
+    # A valid Nova policy, so only the pod rule objects: a soft group may put two pods on one host.
     plan = regress(
         example["dc1"],
         SERVER_GROUP,
-        "messaging-pod-2-group",
-        lambda r: r["inputs"].update(policies="soft-affinity"),
+        "messaging-pods",
+        lambda r: r["inputs"].update(policies="soft-anti-affinity"),
     )
-    [message] = only(check(checker, with_plan(example, plan)), "pod-affinity-server-groups")
-    assert "pod messaging-pod-2 of messaging is in server group 'messaging-pod-2-group'" in message
+    [message] = only(check(checker, with_plan(example, plan)), "pod-anchor-server-groups")
+    assert "the pod anchors of messaging are in server group 'messaging-pods'" in message
 
 
 def test_controller_pair_in_a_soft_group_is_refused(checker: PolicyChecker, example: dict[str, Plan]) -> None:
     [group] = [
         r["name"]
         for r in example["dc1"]["resources"]
-        if r["type"] == SERVER_GROUP and r["inputs"]["policies"] == "anti-affinity"
+        if r["type"] == SERVER_GROUP
+        and r["inputs"]["policies"] == "anti-affinity"
+        and not r["name"].endswith("-pods")
     ]
     plan = regress(
         example["dc1"], SERVER_GROUP, group, lambda r: r["inputs"].update(policies="soft-anti-affinity")

@@ -26,6 +26,9 @@ def res(kind: str, props: dict[str, Any], *, protect: bool = False, name: str = 
     )
 
 
+POD_KEY = "dc1/messaging/messaging-pod-0"
+
+
 def volume(**changes: Any) -> dict[str, Any]:
     props: dict[str, Any] = {
         "metadata": {
@@ -34,9 +37,7 @@ def volume(**changes: Any) -> dict[str, Any]:
             "datacenter": "dc1",
             "webex_volume_group": "dc1/messaging/messages",
         },
-        "schedulerHints": [
-            {"additionalProperties": {"webex_volume_group": "dc1/messaging/messages", "webex_replica": "0"}}
-        ],
+        "schedulerHints": [{"additionalProperties": {"webex_volume_group": "dc1/messaging/messages"}}],
         "volumeType": "ssd",
     }
     props.update(changes)
@@ -53,17 +54,11 @@ def instance(**changes: Any) -> dict[str, Any]:
             "datacenter": "dc1",
             "pod": "messaging-pod-0",
             "role": "app",
+            "webex_service": "dc1/messaging",
+            "webex_pod": POD_KEY,
+            "webex_pod_role": "anchor",
         },
-        "schedulerHints": [
-            {
-                "group": "g-0",
-                "additionalProperties": {
-                    "webex_pod": "messaging-pod-0",
-                    "webex_service": "dc1/messaging",
-                    "webex_sibling_pod_groups": "g-1",
-                },
-            }
-        ],
+        "schedulerHints": [{"group": "g-0", "additionalProperties": {"webex_pod": POD_KEY}}],
     }
     props.update(changes)
     return props
@@ -93,7 +88,7 @@ class TestVolumeGroupHints:
 
     def test_missing_hint_fails(self) -> None:
         assert (
-            "lacks the scheduler hints"
+            "lacks the scheduler hint"
             in rules.volume_diversity_hints(res(VOLUME, volume(schedulerHints=[])))[0]
         )
 
@@ -113,11 +108,24 @@ class TestVolumeGroupHints:
             {"schedulerHints": U},
             {"schedulerHints": [U]},
             {"schedulerHints": [{"additionalProperties": U}]},
-            {"schedulerHints": [{"additionalProperties": {"webex_volume_group": U, "webex_replica": "0"}}]},
+            {"schedulerHints": [{"additionalProperties": {"webex_volume_group": U}}]},
         ],
     )
     def test_unknowns_report_nothing(self, changes: dict[str, Any]) -> None:
         assert rules.volume_diversity_hints(res(VOLUME, volume(**changes))) == []
+
+
+class TestSingleValuedHints:
+    def test_one_value_per_hint_map_passes(self) -> None:
+        assert rules.single_valued_hints(res(INSTANCE, instance())) == []
+        assert rules.single_valued_hints(res(VOLUME, volume())) == []
+
+    def test_two_distinct_values_fail(self) -> None:
+        # terraform-provider-openstack v3.4.0 ranges over this Go map to hash the set element.
+        props = volume(
+            schedulerHints=[{"additionalProperties": {"webex_volume_group": "dc1/m/s", "webex_replica": "0"}}]
+        )
+        assert "2 distinct values" in rules.single_valued_hints(res(VOLUME, props))[0]
 
 
 class TestInstanceMembership:
@@ -139,21 +147,29 @@ class TestInstanceMembership:
     def test_pod_instance_without_hints_fails(self) -> None:
         problems = rules.instance_membership(res(INSTANCE, instance(schedulerHints=[])), MEMBERSHIP)
         assert any("no server group hint" in p for p in problems)
-        assert any("lacks the scheduler hints" in p for p in problems)
+        assert any("lacks the scheduler hint" in p for p in problems)
 
     def test_hint_for_another_pod_fails(self) -> None:
         props = instance(
             schedulerHints=[
-                {
-                    "group": "g",
-                    "additionalProperties": {
-                        "webex_pod": "messaging-pod-1",
-                        "webex_service": "dc1/messaging",
-                    },
-                }
+                {"group": "g", "additionalProperties": {"webex_pod": "dc1/messaging/messaging-pod-1"}}
             ]
         )
         assert rules.instance_membership(res(INSTANCE, props), MEMBERSHIP)
+
+    def test_anchor_outside_a_group_and_member_inside_one_fail(self) -> None:
+        anchor = instance(schedulerHints=[{"additionalProperties": {"webex_pod": POD_KEY}}])
+        assert "anchors join" in rules.instance_membership(res(INSTANCE, anchor), MEMBERSHIP)[0]
+        member = instance()
+        member["metadata"] = {**member["metadata"], "webex_pod_role": "member"}
+        assert (
+            "members follow their anchor" in rules.instance_membership(res(INSTANCE, member), MEMBERSHIP)[0]
+        )
+
+    def test_pod_instance_without_the_pod_metadata_fails(self) -> None:
+        props = instance()
+        props["metadata"] = {k: v for k, v in props["metadata"].items() if not k.startswith("webex_")}
+        assert "lacks the metadata" in rules.instance_membership(res(INSTANCE, props), MEMBERSHIP)[0]
 
     def test_configured_controller_roles(self) -> None:
         params = InstanceMembershipParams.parse({"controllerRoles": ["api-controller"]})
@@ -168,23 +184,9 @@ class TestInstanceMembership:
             {"metadata": {"role": "app", "pod": U}},
             {"schedulerHints": U},
             {"schedulerHints": [U]},
-            {
-                "schedulerHints": [
-                    {
-                        "group": U,
-                        "additionalProperties": {
-                            "webex_pod": "messaging-pod-0",
-                            "webex_service": "dc1/messaging",
-                        },
-                    }
-                ]
-            },
+            {"schedulerHints": [{"group": U, "additionalProperties": {"webex_pod": POD_KEY}}]},
             {"schedulerHints": [{"group": "g", "additionalProperties": U}]},
-            {
-                "schedulerHints": [
-                    {"group": "g", "additionalProperties": {"webex_pod": U, "webex_service": U}}
-                ]
-            },
+            {"schedulerHints": [{"group": "g", "additionalProperties": {"webex_pod": U}}]},
         ],
     )
     def test_unknowns_report_nothing(self, changes: dict[str, Any]) -> None:

@@ -54,6 +54,7 @@ def vm(
     *,
     name: str = "",
     siblings: tuple[str, ...] = (),
+    pod_role: str = "anchor",
 ) -> Resource:
     """A pod instance whose hints name ``group`` (a server group name) and depend on ``siblings``' groups."""
     name = name or f"{pod}-{role}-{id(object())}"
@@ -66,7 +67,10 @@ def vm(
         INSTANCE,
         urn(INSTANCE, name),
         name,
-        {"metadata": {"service": service, "pod": pod, "role": role}, "schedulerHints": hints},
+        {
+            "metadata": {"service": service, "pod": pod, "role": role, "webex_pod_role": pod_role},
+            "schedulerHints": hints,
+        },
         parent=urn("webex:compute:Pod", str(group)),
         property_dependencies={"schedulerHints": deps},
     )
@@ -205,39 +209,47 @@ class TestSubnetsDisjoint:
         assert "10.40.7.0/24" in message and "10.40.7.128/25" in message
 
 
-class TestPodAffinityGroups:
+class TestPodAnchorGroups:
     def check(self, resources: list[Resource]) -> list[rules.Violation]:
         groups = [r for r in resources if r.type == SERVER_GROUP]
-        return rules.pod_affinity_groups(inventory.build(resources), groups)
+        return rules.pod_anchor_groups(inventory.build(resources), groups)
 
-    def test_each_pod_in_its_own_affinity_group_passes(self) -> None:
+    def test_anchors_in_one_anti_affinity_group_members_in_none_passes(self) -> None:
         resources = [
-            vm("s", "p0", group="p0", siblings=("p1",)),
-            vm("s", "p1", group="p1", siblings=("p0",)),
-            server_group("p0"),
-            server_group("p1"),
+            vm("s", "p0", group="s-pods"),
+            vm("s", "p0", pod_role="member"),
+            vm("s", "p1", group="s-pods"),
+            server_group("s-pods", "anti-affinity"),
         ]
         assert self.check(resources) == []
 
-    def test_soft_affinity_fails(self) -> None:
-        [(message, _)] = self.check([vm("s", "p0", group="p0"), server_group("p0", "soft-affinity")])
-        assert "pods need 'affinity' (hard)" in message
+    def test_affinity_group_of_anchors_fails(self) -> None:
+        [(message, _)] = self.check([vm("s", "p0", group="g"), server_group("g", "affinity")])
+        assert "need 'anti-affinity' (hard)" in message
 
-    def test_pod_over_two_groups_fails(self) -> None:
+    def test_anchors_over_two_groups_fail(self) -> None:
         resources = [
             vm("s", "p0", group="g1"),
-            vm("s", "p0", group="g2"),
-            server_group("g1"),
-            server_group("g2"),
+            vm("s", "p1", group="g2"),
+            server_group("g1", "anti-affinity"),
+            server_group("g2", "anti-affinity"),
         ]
-        assert any("spreads over 2 server groups" in m for m, _ in self.check(resources))
+        assert any("spread over 2 server groups" in m for m, _ in self.check(resources))
 
-    def test_group_shared_by_two_pods_fails(self) -> None:
-        resources = [vm("s", "p0", group="g"), vm("s", "p1", group="g"), server_group("g")]
-        assert any("shared by pods" in m for m, _ in self.check(resources))
+    def test_member_in_a_group_fails(self) -> None:
+        resources = [
+            vm("s", "p0", group="g"),
+            vm("s", "p0", group="g", pod_role="member"),
+            server_group("g", "anti-affinity"),
+        ]
+        assert any("members follow their anchor" in m for m, _ in self.check(resources))
 
-    def test_unknown_ids_resolve_by_parent(self) -> None:
-        # In a first preview every id is unknown: the group made by the same Pod component is the one.
+    def test_group_shared_by_two_services_fails(self) -> None:
+        resources = [vm("s", "p0", group="g"), vm("t", "q0", group="g"), server_group("g", "anti-affinity")]
+        assert any("shared by services" in m for m, _ in self.check(resources))
+
+    def test_unknown_ids_resolve_by_the_only_group_the_hint_depends_on(self) -> None:
+        # In a first preview every id is unknown; an anchor's hints depend on its service group only.
         def preview(r: Resource) -> Resource:
             props = dict(r.props)
             if r.type == SERVER_GROUP:
@@ -248,12 +260,8 @@ class TestPodAffinityGroups:
                 r.type, r.urn, r.name, props, parent=r.parent, property_dependencies=r.property_dependencies
             )
 
-        good = [vm("s", "p0", group="p0", siblings=("p1",)), server_group("p0"), server_group("p1")]
-        bad = [
-            vm("s", "p0", group="p0", siblings=("p1",)),
-            server_group("p0", "anti-affinity"),
-            server_group("p1"),
-        ]
+        good = [vm("s", "p0", group="g"), server_group("g", "anti-affinity", parent="svc")]
+        bad = [vm("s", "p0", group="g"), server_group("g", "affinity", parent="svc")]
         assert self.check([preview(r) for r in good]) == []
         assert self.check([preview(r) for r in bad])
 
@@ -412,6 +420,57 @@ class TestSameShapeAcrossDatacenters:
         assert parsed is not None
         assert parsed.peers["dc2"]["m"] == shape(3, {"a": 6}, {"g": 3})
         assert parsed.restricted == {"gw": frozenset({"dc1"})}
+
+
+class TestSameShapeWithManyPeers:
+    """Twenty datacenters: every peer is compared, and each finding names exactly the peers concerned."""
+
+    here: ClassVar[list[Resource]] = TestSameShapeAcrossDatacenters.here
+    same: ClassVar[dict[str, ServiceShape]] = {
+        "messaging": shape(3, {"app": 6}, {"messages": 3}),
+        "gateway": shape(2, {"app": 2}),
+    }
+
+    def check(
+        self, peers: dict[str, dict[str, ServiceShape]], restricted: dict[str, frozenset[str]] | None = None
+    ) -> list[str]:
+        params = CrossDatacenterParams("dc01", peers, restricted or {})
+        return [m for m, _ in rules.same_shape_across_datacenters(inventory.build(self.here), params)]
+
+    def peers(self) -> dict[str, dict[str, ServiceShape]]:
+        return {f"dc{index:02d}": dict(self.same) for index in range(2, 21)}
+
+    def test_nineteen_identical_peers_pass(self) -> None:
+        assert self.check(self.peers()) == []
+
+    def test_one_finding_per_difference_naming_its_peers(self) -> None:
+        peers = self.peers()
+        for name in ("dc04", "dc11", "dc17"):
+            del peers[name]["gateway"]
+        for name in ("dc07", "dc08"):
+            peers[name]["messaging"] = shape(2, {"app": 4}, {"messages": 3})
+        peers["dc20"]["messaging"] = shape(3, {"app": 6}, {"messages": 2})
+        peers["dc09"]["search"] = shape(2, {"idx": 2})
+        assert sorted(self.check(peers)) == [
+            "service gateway runs in dc01 but not in dc04, dc11, dc17; the catalog runs it there too",
+            "service messaging differs between dc01 and dc07, dc08: 3 pods here, 2 there; "
+            "role app: 6 instances here, 4 there",
+            "service messaging differs between dc01 and dc20: volume group messages: "
+            "3 replicas here, 2 replicas there",
+            "service search runs in dc09 but not in dc01; the catalog runs it here too",
+        ]
+
+    def test_a_restricted_service_is_compared_only_where_the_catalog_runs_it(self) -> None:
+        peers = self.peers()
+        for name, services in peers.items():
+            if name not in ("dc05", "dc06"):
+                del services["gateway"]
+        peers["dc06"]["gateway"] = shape(1, {"app": 1})
+        restricted = {"gateway": frozenset({"dc01", "dc05", "dc06"})}
+        assert self.check(peers, restricted) == [
+            "service gateway differs between dc01 and dc06: 2 pods here, 1 there; "
+            "role app: 2 instances here, 1 there"
+        ]
 
 
 # --- controller SSH host keys ---------------------------------------------------------------------

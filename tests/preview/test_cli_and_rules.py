@@ -99,8 +99,8 @@ def test_preview_from_stdin_through_the_module_entry_point() -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert "⚠️ **ingress** — SecurityGroup `test-sg`: opens ingress: tcp 80 from 10.0.0.0/8" in done.stdout
-    assert done.stderr.strip() == "sample: 1 warning · 3 to update, 1 to replace · 2 unchanged"
+    assert "+-` replace SecurityGroup `test-sg`" in done.stdout
+    assert done.stderr.strip() == "sample: no risks found · 3 to update, 1 to replace · 2 unchanged"
 
 
 def _change(name: str, action: Action, inputs: dict[str, object]) -> Change:
@@ -136,7 +136,7 @@ def test_both_controllers_in_one_update_is_blocking() -> None:
         )
     )
     assert [(r.kind, r.subject) for r in rep.blocking] == [("downtime", "controller pair")]
-    assert "dc1-ctl-01: restart-api-ctl-01; dc1-ctl-02: restart-api-ctl-02" in rep.blocking[0].reason
+    assert "`dc1-ctl-01`: `restart-api-ctl-01`; `dc1-ctl-02`: `restart-api-ctl-02`" in rep.blocking[0].reason
     assert "🛑 **downtime** — controller pair" in render_markdown(rep)
 
 

@@ -41,48 +41,40 @@ def test_actionlint_passes_on_every_workflow() -> None:
 
 def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     """The linter is live: the same deploy workflow with a dangling `needs` is rejected."""
-    broken = (WORKFLOWS / "deploy.yml").read_text().replace("needs: dc1", "needs: dc0")
+    broken = (
+        (WORKFLOWS / "deploy.yml").read_text().replace("needs: [stacks, wave-1]", "needs: [stacks, wave-0]")
+    )
     target = tmp_path / "deploy.yml"
     target.write_text(broken)
     done = subprocess.run(
         [_actionlint(), str(target)], capture_output=True, text=True, check=False, timeout=120
     )
-    assert done.returncode == 1 and "dc0" in done.stdout
+    assert done.returncode == 1 and "wave-0" in done.stdout
 
 
 def _runs(job: dict[str, Any]) -> str:
     return "\n".join(step.get("run", "") for step in job["steps"])
 
 
-def test_pull_request_workflow_runs_every_check_per_stack() -> None:
+def test_pull_request_workflow_is_one_command_over_two_checkouts() -> None:
+    """The YAML is thin: checkouts, setup, one `pr-check` call, upload, comment, and the verdict; its
+    `run:` script is replayed in tests/preview/test_pr_check.py."""
     workflow = _load("pr-preview.yml")
-    stack = workflow["jobs"]["stack"]
-    assert stack["strategy"]["matrix"]["stack"] == ["dc1", "dc2"]
-    runs = _runs(stack)
-    for command in (
-        "webex_cloud plan --stack",
-        "webex_cloud policy --stack",
-        "webex_cloud place --stack",
-        "webex_cloud preview --stack",
-        "--base ",
-        "pulumi preview --json --show-sames --policy-pack policies",
-    ):
-        assert command in runs, command
-    refs = [step.get("with", {}).get("ref") for step in stack["steps"] if "checkout" in step.get("uses", "")]
-    assert "${{ github.event.pull_request.base.sha }}" in refs  # the base branch, in its own folder
-    commenter = workflow["jobs"]["comment"]
-    assert commenter["needs"] == "stack" and "always()" in commenter["if"]
-    script = next(s["with"]["script"] for s in commenter["steps"] if "github-script" in s.get("uses", ""))
+    check = workflow["jobs"]["check"]
+    assert "strategy" not in check  # the command lists the stacks itself
+    runs = _runs(check)
+    assert runs.count("webex_cloud") == 1 and "webex_cloud pr-check --base-dir ../base --out ../out" in runs
+    checkouts = [s.get("with", {}) for s in check["steps"] if "checkout" in s.get("uses", "")]
+    assert checkouts == [{"path": "pr"}, {"ref": "${{ github.event.pull_request.base.sha }}", "path": "base"}]
+    script = next(s["with"]["script"] for s in check["steps"] if "github-script" in s.get("uses", ""))
     assert comment.MARKER in script and "updateComment" in script and comment.SAME_AS_BEFORE in script
+    # The last step fails on any status but 0: no override passes 1, 2 or 3.
+    last = check["steps"][-1]
+    assert "if" not in last and '[ "$RC" != "0" ]' in last["run"]
 
 
-def test_deploy_runs_dc2_only_after_dc1_one_at_a_time() -> None:
-    workflow = _load("deploy.yml")
-    assert workflow[True]["push"]["branches"] == ["main"]  # YAML 1.1 reads the key `on` as True
-    assert workflow["concurrency"] == {"group": "deploy-main", "cancel-in-progress": False}
-    jobs = workflow["jobs"]
-    assert jobs["dc1"]["with"]["stack"] == "dc1" and "needs" not in jobs["dc1"]
-    assert jobs["dc2"]["with"]["stack"] == "dc2" and jobs["dc2"]["needs"] == "dc1"
+def test_each_stack_deploy_previews_before_up() -> None:
+    # The wave order itself is replayed in tests/stacks/test_deploy_workflow.py.
     runs = _runs(_load("deploy-stack.yml")["jobs"]["up"])
     assert runs.index("webex_cloud preview") < runs.index("pulumi up --yes")
 
@@ -101,15 +93,15 @@ def _stack_folder(
 
 
 def test_comment_body_has_marker_status_table_reports_and_digest(tmp_path: Path) -> None:
-    ok = {"plan": 0, "policy": 0, "place": 0, "preview": 0}
+    ok = {"plan": 0, "policy": 0, "place": 0, "base-plan": 0, "preview": 0}
     pr = base_plan()
     resource(pr, "messaging-messages-0")["inputs"]["volumeType"] = "capacity"
     _stack_folder(tmp_path, "dc1", base_plan(), pr, {**ok, "preview": 1})
     _stack_folder(tmp_path, "dc2", base_plan("dc2"), base_plan("dc2"), {**ok, "policy": 1})
     body = comment.build(tmp_path, "0123456789abcdef0123")
     assert body.startswith(comment.MARKER + "\n## Release preview for `0123456789ab`")
-    assert "| dc1 | ✅ | ✅ | ✅ | 🛑 1 blocking |" in body
-    assert "| dc2 | ✅ | ❌ exit 1 | ✅ | ✅ no changes |" in body
+    assert "| dc1 | ✅ | ✅ | ✅ | ✅ | 🛑 1 blocking |" in body
+    assert "| dc2 | ✅ | ❌ exit 1 | ✅ | ✅ | ✅ no changes |" in body
     assert "**No changes.**" in body and "<summary>dc2: policy check — ❌ exit 1</summary>" in body
     assert body.rstrip().endswith(f"{comment.DIGEST_PREFIX}{comment.digest(tmp_path, ['dc1', 'dc2'])} -->")
 
@@ -138,7 +130,7 @@ def test_deploy_runs_inside_the_private_cloud_and_up_previews_again() -> None:
     """The state backend and the controllers' SSH endpoints are private: a GitHub-hosted runner cannot
     reach them. And `up` must not skip its own preview, which is where the policy pack runs."""
     job = _load("deploy-stack.yml")["jobs"]["up"]
-    assert job["runs-on"] == PRIVATE_RUNNER
+    assert job["runs-on"] == [*PRIVATE_RUNNER, "${{ inputs.runner }}"]  # and the stack's own datacenter
     runs = _runs(job)
     up = runs[runs.index("pulumi up") :]
     assert "--skip-preview" not in runs
@@ -152,14 +144,12 @@ def test_the_credentialed_pull_request_preview_runs_on_the_private_runner() -> N
     assert "secrets.OPENSTACK_CLOUDS_YAML" in choose["env"]["HAS_CLOUD"]
     assert "secrets.STATE_ACCESS_KEY_ID" in choose["env"]["HAS_STATE"]  # the checkpoint is private too
     assert '["self-hosted", "webex-ops"]' in choose["run"] and '["ubuntu-latest"]' in choose["run"]
-    stack = jobs["stack"]
-    assert stack["needs"] == "runner"
-    assert stack["runs-on"] == "${{ fromJSON(needs.runner.outputs.labels) }}"
-    assert stack["env"]["HAS_CLOUD"] == "${{ needs.runner.outputs.has_cloud }}"
-    assert stack["env"]["HAS_STATE"] == "${{ needs.runner.outputs.has_state }}"
-    cloud_steps = [s for s in stack["steps"] if s.get("if") == "env.HAS_CLOUD == 'true'"]
-    assert any("pulumi preview" in s.get("run", "") for s in cloud_steps)
-    assert jobs["comment"]["runs-on"] == "ubuntu-latest"  # offline: artifacts in, comment out
+    check = jobs["check"]
+    assert check["needs"] == "runner"
+    assert check["runs-on"] == "${{ fromJSON(needs.runner.outputs.labels) }}"
+    step = next(s for s in check["steps"] if s.get("id") == "check")
+    assert step["env"]["HAS_CLOUD"] == "${{ needs.runner.outputs.has_cloud }}"
+    assert "source=(--pulumi)" in step["run"] and 'source=(--state "$STATE_URL")' in step["run"]
 
 
 def test_the_private_runner_label_is_declared_for_actionlint(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ def pod(service: str, index: int) -> str:
     return f"{service}-pod-{index}"
 
 
-def server_group(pod_name: str) -> str:
-    return f"{pod_name}-group"
+def server_group(service: str) -> str:
+    """The service's ``anti-affinity`` group of pod anchors."""
+    return f"{service}-pods"
 
 
 def instance(pod_name: str, role: str, ordinal: int) -> str:
@@ -21,3 +22,8 @@ def volume_group(service: str, group: str) -> str:
 
 def replica(volume_group_name: str, index: int) -> str:
     return f"{volume_group_name}-{index}"
+
+
+def cloud_name(datacenter: str, resource_name: str) -> str:
+    """The name an instance or replica volume has in Nova or Cinder: what the live audit matches on."""
+    return f"{datacenter}-{resource_name}"

@@ -86,6 +86,11 @@ class ServiceNetwork(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        # Every rule input is ForceNew, and a rule has no name, so the bridge would replace it
+        # create-before-delete: with only its description changed, Neutron refuses the new rule as a
+        # duplicate of the old one (409; its duplicate key leaves the description out, neutron
+        # db/securitygroups_db.py _rule_to_key). Deleting first costs a moment without the rule.
+        rule_opts = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         # The instances of a service talk to each other (pod members, replicas) on any port.
         members = openstack.networking.SecGroupRule(
             f"{name}-from-members",
@@ -94,7 +99,7 @@ class ServiceNetwork(pulumi.ComponentResource):
             remote_group_id=group.id,
             description=f"any traffic between the instances of {args.service}",
             security_group_id=group.id,
-            opts=child,
+            opts=rule_opts,
         )
         self.rules = [members]
         for grant in args.ingress:
@@ -110,7 +115,7 @@ class ServiceNetwork(pulumi.ComponentResource):
                 remote_ip_prefix=grant.remote_prefix,
                 description=grant.description,
                 security_group_id=group.id,
-                opts=child,
+                opts=rule_opts,
             )
             self.rules.append(rule)
 

@@ -1,4 +1,9 @@
-"""A pod: instances that share one compute host, kept off the hosts of the service's other pods."""
+"""A pod: instances that share one compute host, kept off the hosts of the service's other pods.
+
+The pod's first instance (its anchor) is in the service's ``anti-affinity`` server group; the
+others (members) follow it. Every instance names only its pod, in one hint value, and carries
+the metadata the Nova filter reads (docs/scheduler-filters.md, "Design").
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,9 @@ import pulumi_openstack as openstack
 from webex_scheduler_filters import hints
 
 from webex_cloud.components import naming
-from webex_cloud.components.tags import ownership_metadata
+from webex_cloud.components.tags import POD_KEY, ROLE_KEY, ownership_metadata
 from webex_cloud.config.models import PodMember
 from webex_cloud.plan import format as tokens
-
-# Scheduler hints force replacement: without this, adding a pod would change every existing
-# instance's sibling list and recreate the whole service at once. Existing instances keep the
-# list they were placed with (their pod already holds its own host); new instances get the full one.
-SIBLING_HINT_PATH = f"schedulerHints[0].additionalProperties.{hints.NOVA_SIBLING_GROUPS_HINT}"
 
 
 @dataclass(frozen=True)
@@ -42,38 +42,28 @@ class PodArgs:
     """Security group of the instances' ports."""
     fixed_ips: Sequence[str]
     """One fixed IP per instance, in member order."""
-    sibling_group_ids: pulumi.Input[Sequence[str]]
-    """Server groups of the service's other pods: their hosts are off limits."""
+    anchor_group_id: pulumi.Input[str]
+    """The service's ``anti-affinity`` server group, which the pod's anchor joins."""
     after: pulumi.Resource | None = None
     """Resource whose creation must finish before this pod's first instance is scheduled."""
 
 
 class Pod(pulumi.ComponentResource):
-    """An ``affinity`` server group and its instances, each on an explicit port."""
+    """The pod's instances, each on an explicit port: the anchor first, the members after it."""
 
-    server_group_id: pulumi.Output[str]
     instances: dict[str, list[openstack.compute.Instance]]
     """Instances by role, in order."""
     first_instance: openstack.compute.Instance
 
     def __init__(self, name: str, args: PodArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(tokens.POD, name, None, opts)
-        group = openstack.compute.ServerGroup(
-            naming.server_group(name),
-            name=f"{args.datacenter}-{args.pod_name}",
-            policies="affinity",
-            opts=pulumi.ResourceOptions(parent=self),
+        pod = hints.pod_key(args.datacenter, args.service, args.pod_name)
+        # One value per hint map: the provider's set hash ranges over the map (see hints.py).
+        pod_hint = {hints.NOVA_POD_HINT: pod}
+        anchor_hint = openstack.compute.InstanceSchedulerHintArgs(
+            group=args.anchor_group_id, additional_properties=pod_hint
         )
-        hint = openstack.compute.InstanceSchedulerHintArgs(
-            group=group.id,
-            additional_properties={
-                hints.NOVA_SERVICE_HINT: f"{args.datacenter}/{args.service}",
-                hints.NOVA_POD_HINT: args.pod_name,
-                hints.NOVA_SIBLING_GROUPS_HINT: pulumi.Output.from_input(args.sibling_group_ids).apply(
-                    hints.join_list
-                ),
-            },
-        )
+        member_hint = openstack.compute.InstanceSchedulerHintArgs(additional_properties=pod_hint)
         self.instances = {}
         addresses = iter(args.fixed_ips)
         first: openstack.compute.Instance | None = None
@@ -92,25 +82,30 @@ class Pod(pulumi.ComponentResource):
                     security_group_ids=[args.security_group_id],
                     opts=pulumi.ResourceOptions(parent=self),
                 )
-                # Chaining keeps concurrent creation race-free: the filters only see placed siblings.
+                # Chaining keeps creation race-free: a member needs its anchor on a host, and
+                # the filter sees only placed instances.
                 after = first if first is not None else args.after
                 instance = openstack.compute.Instance(
                     instance_name,
-                    name=f"{args.datacenter}-{instance_name}",
+                    name=naming.cloud_name(args.datacenter, instance_name),
                     flavor_name=member.flavor,
                     image_name=member.image,
                     availability_zone=args.availability_zone,
                     networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
                     metadata={
                         **ownership_metadata(args.service, args.owner, args.datacenter),
-                        "pod": args.pod_name,
-                        "role": member.role,
+                        POD_KEY: args.pod_name,
+                        ROLE_KEY: member.role,
+                        hints.INSTANCE_SERVICE_METADATA_KEY: hints.service_key(args.datacenter, args.service),
+                        hints.INSTANCE_POD_METADATA_KEY: pod,
+                        hints.INSTANCE_POD_ROLE_METADATA_KEY: (
+                            hints.MEMBER_ROLE if first is not None else hints.ANCHOR_ROLE
+                        ),
                     },
-                    scheduler_hints=[hint],
+                    scheduler_hints=[member_hint if first is not None else anchor_hint],
                     opts=pulumi.ResourceOptions(
                         parent=self,
                         depends_on=[after] if after is not None else None,
-                        ignore_changes=[SIBLING_HINT_PATH],
                         # The replacement boots on the same fixed-IP port, which the old server
                         # holds until it is gone (Nova refuses a port in use).
                         delete_before_replace=True,
@@ -121,10 +116,8 @@ class Pod(pulumi.ComponentResource):
         if first is None:
             raise ValueError(f"pod {args.pod_name} has no members")
         self.first_instance = first
-        self.server_group_id = group.id
         self.register_outputs(
             {
-                "server_group_id": group.id,
                 "instance_ids": [i.id for group_ in self.instances.values() for i in group_],
             }
         )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_openstack as openstack
 
 from webex_cloud.components import naming
 from webex_cloud.components.network import ServiceNetwork, ServiceNetworkArgs
@@ -31,6 +31,8 @@ class ServiceArgs:
 class Service(pulumi.ComponentResource):
     """Network, pods and volume groups of one service."""
 
+    anchor_group: openstack.compute.ServerGroup
+    """The ``anti-affinity`` group every pod's anchor joins."""
     pods: list[Pod]
     volume_groups: list[VolumeGroup]
     network: ServiceNetwork
@@ -52,16 +54,18 @@ class Service(pulumi.ComponentResource):
             child,
         )
 
-        # Every pod's hint names the server groups of all the others, which exist only once the
-        # pods are constructed: deferred outputs break that cycle without creating anything in apply().
-        deferred: list[tuple[pulumi.Output[str], Callable[[pulumi.Output[str]], None]]] = [
-            pulumi.deferred_output() for _ in range(service.pods.count)
-        ]
+        # Dynamic membership: a pod added later joins the group, and Nova reads the members on
+        # every move of every anchor; no instance input names another pod.
+        self.anchor_group = openstack.compute.ServerGroup(
+            naming.server_group(service.name),
+            name=f"{args.datacenter}-{naming.server_group(service.name)}",
+            policies="anti-affinity",
+            opts=child,
+        )
         subnet, roles = args.deployment.subnet, len(service.pods.members)
         self.pods = []
         for index in range(service.pods.count):
             pod_name = naming.pod(service.name, index)
-            siblings = [out for other, (out, _) in enumerate(deferred) if other != index]
             pod = Pod(
                 pod_name,
                 PodArgs(
@@ -79,12 +83,11 @@ class Service(pulumi.ComponentResource):
                         for role, member in enumerate(service.pods.members)
                         for ordinal in range(member.count)
                     ],
-                    sibling_group_ids=pulumi.Output.all(*siblings),
+                    anchor_group_id=self.anchor_group.id,
                     after=self.pods[-1].first_instance if self.pods else None,
                 ),
                 child,
             )
-            deferred[index][1](pod.server_group_id)
             self.pods.append(pod)
 
         self.volume_groups = []
@@ -113,6 +116,6 @@ class Service(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "subnet": str(args.deployment.subnet),
-                "server_group_ids": [pod.server_group_id for pod in self.pods],
+                "server_group_id": self.anchor_group.id,
             }
         )

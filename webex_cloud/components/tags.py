@@ -1,11 +1,23 @@
-"""Ownership labels every resource carries, so operators and policies can tell whose it is."""
+"""Ownership labels every resource carries, so operators, policies and the live audit can tell whose it is."""
 
 from __future__ import annotations
+
+from typing import Final
+
+SERVICE_KEY: Final = "service"
+OWNER_KEY: Final = "owner"
+DATACENTER_KEY: Final = "datacenter"
+OWNERSHIP_KEYS: Final = (SERVICE_KEY, OWNER_KEY, DATACENTER_KEY)
+"""The keys that mark an instance or volume as the project's (``python -m webex_cloud audit`` reads them)."""
+POD_KEY: Final = "pod"
+"""Instance metadata: the pod an instance belongs to."""
+ROLE_KEY: Final = "role"
+"""Instance metadata: the instance's role in its pod."""
 
 
 def ownership_metadata(service: str, owner: str, datacenter: str) -> dict[str, str]:
     """Metadata for Nova instances and Cinder volumes."""
-    return {"service": service, "owner": owner, "datacenter": datacenter}
+    return {SERVICE_KEY: service, OWNER_KEY: owner, DATACENTER_KEY: datacenter}
 
 
 def ownership_tags(service: str, owner: str, datacenter: str) -> list[str]:

@@ -47,9 +47,10 @@ class VolumeGroup(pulumi.ComponentResource):
         self.attachments: list[openstack.compute.VolumeAttach] = []
         previous: openstack.blockstorage.Volume | None = None
         for replica in range(args.replicas):
+            volume_name = naming.replica(name, replica)
             volume = openstack.blockstorage.Volume(
-                naming.replica(name, replica),
-                name=f"{args.datacenter}-{name}-{replica}",
+                volume_name,
+                name=naming.cloud_name(args.datacenter, volume_name),
                 size=args.size_gb,
                 # Attached replicas can only grow online; without this the provider refuses.
                 enable_online_resize=True,
@@ -57,13 +58,12 @@ class VolumeGroup(pulumi.ComponentResource):
                 metadata={
                     **ownership_metadata(args.service, args.owner, args.datacenter),
                     hints.VOLUME_GROUP_METADATA_KEY: key,
+                    hints.REPLICA_METADATA_KEY: str(replica),
                 },
                 scheduler_hints=[
                     openstack.blockstorage.VolumeSchedulerHintArgs(
-                        additional_properties={
-                            hints.CINDER_VOLUME_GROUP_HINT: key,
-                            hints.CINDER_REPLICA_HINT: str(replica),
-                        }
+                        # One value: the provider's set hash ranges over this map (see hints.py).
+                        additional_properties={hints.CINDER_VOLUME_GROUP_HINT: key}
                     )
                 ],
                 # Data lives here: deleting a replica must be a deliberate act, and replica N is

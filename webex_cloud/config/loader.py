@@ -16,6 +16,7 @@ from pathlib import Path
 from webex_cloud.components import naming
 from webex_cloud.config.addressing import RESERVED_ADDRESSES, ROLE_SLOTS, addresses_needed, smallest_prefix
 from webex_cloud.config.api_sources import unusable_api_sources
+from webex_cloud.config.capacity import spare_capacity_problems
 from webex_cloud.config.cidr import PoolExhausted, allocate_subnets
 from webex_cloud.config.errors import CatalogError, Problem
 from webex_cloud.config.models import Datacenter, Service
@@ -500,6 +501,10 @@ def resolve(
             here.append((label, service))
             problems.extend(_check_service(label, service, datacenter, capacity))
     problems.extend(_check_pins(stack, datacenter, catalog, here))
+    if datacenter.placement.n_plus_one:
+        problems.extend(
+            spare_capacity_problems(here, datacenter, stack_file(stack), f"config.{DATACENTER_KEY}.hosts")
+        )
     for name, pin in sorted(datacenter.subnets.items()):
         pinned_service = next((svc for _, svc in here if svc.name == name), None)
         if pinned_service is not None and pin.prefixlen != pinned_service.network.prefix_length:

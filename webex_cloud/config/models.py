@@ -1,7 +1,8 @@
 """Pydantic models of the two kinds of input: a catalog service file and a datacenter stack config.
 
 These are the only place where the shape of the input is defined. Field docstrings are the
-reference documentation of the YAML (docs/catalog.md shows examples).
+reference documentation of the YAML: docs/catalog.md is generated from them
+(``python -m webex_cloud.config.reference``), and a test keeps it current.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ PortRange = Annotated[tuple[Int, Int], BeforeValidator(_parse_ports)]
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # The attribute docstrings become the fields' descriptions: docs/catalog.md is generated from them.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, use_attribute_docstrings=True
+    )
 
 
 class IngressRule(StrictModel):
@@ -157,6 +161,21 @@ class ComputeHost(StrictModel):
     vcpus: Int = Field(ge=1)
     ram_mb: Int = Field(ge=1024)
     availability_zone: OpenStackName
+    disk_gb: int = Field(0, ge=0)
+    """Local disk for root disks; 0: not counted (volume-backed or shared storage)."""
+    cpu_allocation_ratio: float = Field(1.0, gt=0)
+    """Nova's ``cpu_allocation_ratio`` of this compute; Placement offers vcpus times this."""
+    ram_allocation_ratio: float = Field(1.0, gt=0)
+    disk_allocation_ratio: float = Field(1.0, gt=0)
+    reserved_host_memory_mb: int = Field(0, ge=0)
+    """Nova's ``reserved_host_memory_mb``: RAM the host keeps for itself, before the ratio."""
+
+
+class PlacementPolicy(StrictModel):
+    n_plus_one: bool = True
+    """Require the spare capacity to place every pod and replica again after the loss of any one
+    compute host or storage failure domain: the loader counts it, `place` proves it through the
+    filters. Relax only for a stack that accepts an outage until hardware is replaced."""
 
 
 class Controller(StrictModel):
@@ -307,19 +326,46 @@ class ControllerPlane(StrictModel):
             first.setdefault(text, label)
 
 
+MAX_WAVES = 8
+"""Deploy waves at most: `.github/workflows/deploy.yml` has one job per wave (a test pins the two)."""
+
+RunnerLabel = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+"""A GitHub Actions runner label (letters, digits, ``.``, ``_``, ``-``)."""
+
+
+class StackDeploy(StrictModel):
+    wave: int = Field(ge=1)
+    """Deploy wave: wave N starts only once every stack of wave N-1 is up; the stacks of one wave are
+    deployed in parallel. Wave 1 is the canary datacenter; waves are numbered 1, 2, ... without gaps,
+    up to ``MAX_WAVES``."""
+    runner: RunnerLabel
+    """Label of the self-hosted runner inside this datacenter that runs its deployment (it must reach
+    the datacenter's state backend and controllers); register the runner with it in GitHub."""
+
+    @field_validator("wave")
+    @classmethod
+    def _wave_has_a_job(cls, wave: int) -> int:
+        if wave > MAX_WAVES:
+            raise ValueError(
+                f"wave {wave} has no job: .github/workflows/deploy.yml runs waves 1..{MAX_WAVES}; use one of "
+                "them, or add wave jobs there and raise MAX_WAVES in webex_cloud/config/models.py"
+            )
+        return wave
+
+
 class Datacenter(StrictModel):
     name: Name
-    """Datacenter name; must equal the stack name (``dc1`` for ``Pulumi.dc1.yaml``)."""
+    """Datacenter name; must equal the stack name (``<stack>`` for ``Pulumi.<stack>.yaml``)."""
     region: OpenStackName = "RegionOne"
     availability_zones: list[OpenStackName] = Field(min_length=1)
     """Nova availability zones; pods are spread over them in order."""
     external_network: OpenStackName
     """Name of the provider network the datacenter router uses as its gateway."""
     cidr_pool: ipaddress.IPv4Network
+    """Block from which every service subnet is allocated; must not overlap another datacenter's."""
     subnets: dict[Name, ipaddress.IPv4Network] = {}
     """Subnets pinned per service: record each service's subnet here once it is deployed, so that
     no later catalog change can move it (services not listed are allocated from ``cidr_pool``)."""
-    """Block from which every service subnet is allocated; must not overlap another datacenter's."""
     sources: dict[Name, list[ipaddress.IPv4Network | ipaddress.IPv6Network]]
     """Named source ranges that ingress rules refer to."""
     images: list[OpenStackName] = Field(min_length=1)
@@ -332,8 +378,13 @@ class Datacenter(StrictModel):
     """Storage failure domains, each a named set of Cinder backends."""
     hosts: list[ComputeHost] = Field(min_length=1)
     """Compute host inventory."""
+    placement: PlacementPolicy = PlacementPolicy()
+    """What the placement checks demand of this datacenter."""
     controllers: ControllerPlane
     """The controller pair, its API front and how the scheduler filters reach it."""
+    deploy: StackDeploy
+    """When and where the deploy workflow runs ``pulumi up`` for this stack (``python -m webex_cloud
+    stacks`` lists every stack's)."""
 
     def problems(self) -> Iterator[FieldProblem]:
         """Checks across the datacenter's fields, every problem reported (the loader adds its path)."""

@@ -69,6 +69,7 @@ def build_release(
     wheel_dir: Path | None = None,
     nova_filters: Sequence[str] = render.NOVA_DEFAULT_FILTERS,
     cinder_filters: Sequence[str] = render.CINDER_DEFAULT_FILTERS,
+    failure_domains: Mapping[str, Sequence[str]] | None = None,
 ) -> FilterRelease:
     """Build the wheel from ``source`` (default: :data:`FILTERS_SOURCE`) into ``wheel_dir`` (default:
     :data:`WHEEL_DIR`) and render the fragments; deterministic for a given source.
@@ -87,7 +88,7 @@ def build_release(
         raise ReleaseBuildError(_explain(problem)) from error
     return FilterRelease(
         wheel=wheel,
-        fragments=render_fragments(nova_filters, cinder_filters),
+        fragments=render_fragments(nova_filters, cinder_filters, failure_domains),
         deploy_script=DEPLOY_SCRIPT,
     )
 

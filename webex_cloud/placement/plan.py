@@ -13,15 +13,20 @@ from typing import Any
 
 from webex_scheduler_filters.hints import VOLUME_GROUP_METADATA_KEY
 
+from webex_cloud.config.capacity import usable
+from webex_cloud.plan import format as plan_format
 from webex_cloud.plan.format import Plan, PlanError, PlanResource, read_plan
 
 
 @dataclass(frozen=True)
 class Host:
     name: str
-    vcpus: int
-    ram_mb: int
+    vcpus: float
+    """What Placement offers: ``(total - reserved) * allocation_ratio``."""
+    ram_mb: float
     availability_zone: str
+    disk_gb: float = 0
+    """0: disk is not counted on this host."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,8 @@ class InstanceRequest:
     group: str | None
     group_policy: str | None
     hints: dict[str, object]
+    metadata: dict[str, str] = field(default_factory=dict)
+    disk_gb: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,8 @@ class VolumeRequest:
     volume_type: str | None
     metadata_group: str | None
     hints: dict[str, object]
+    attached_pod: str | None = None
+    """The pod whose instance the replica is attached to (impaired while the replica is lost)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,8 @@ class PlacementPlan:
     hosts: list[Host]
     failure_domains: dict[str, list[str]]
     services: list[ServiceRequest]
+    n_plus_one: bool = True
+    """The stack's ``placement.n_plus_one``: placing everything again after a single loss is required."""
 
 
 def _first_hints(inputs: dict[str, Any]) -> tuple[str | None, dict[str, object]]:
@@ -128,6 +139,7 @@ def placement_view(plan: Plan, path: Path) -> PlacementPlan:
                         "which datacenter.flavors does not define",
                     )
                 hint_group, hints = _first_hints(inst.inputs)
+                metadata = inst.inputs.get("metadata")
                 instances.append(
                     InstanceRequest(
                         name=inst.name,
@@ -138,6 +150,12 @@ def placement_view(plan: Plan, path: Path) -> PlacementPlan:
                         group=hint_group,
                         group_policy=policy if hint_group == group_id else None,
                         hints=hints,
+                        metadata=(
+                            {str(k): str(v) for k, v in metadata.items()}
+                            if isinstance(metadata, dict)
+                            else {}
+                        ),
+                        disk_gb=flavor.disk_gb,
                     )
                 )
             pods.append(PodRequest(pod.name, instances))
@@ -145,6 +163,7 @@ def placement_view(plan: Plan, path: Path) -> PlacementPlan:
         for i, vg in enumerate(spec.volume_groups):
             where = f"services.{service_name}.volume_groups[{i}]"
             replicas = []
+            attached = _attachments(plan, pods, vg.replicas)
             for urn in vg.replicas:
                 vol = resource(urn, f"{where}.replicas")
                 _, hints = _first_hints(vol.inputs)
@@ -157,6 +176,7 @@ def placement_view(plan: Plan, path: Path) -> PlacementPlan:
                         vol.inputs.get("volumeType"),
                         label if isinstance(label, str) else None,
                         hints,
+                        attached.get(vol.id or vol.urn),
                     )
                 )
             groups.append(ReplicaGroupRequest(vg.name, vg.key, replicas))
@@ -164,10 +184,35 @@ def placement_view(plan: Plan, path: Path) -> PlacementPlan:
     return PlacementPlan(
         plan.stack,
         path,
-        [Host(h.name, h.vcpus, h.ram_mb, h.availability_zone) for h in plan.datacenter.hosts],
+        [
+            Host(
+                h.name,
+                usable(h.vcpus, h.cpu_allocation_ratio),
+                usable(h.ram_mb, h.ram_allocation_ratio, h.reserved_host_memory_mb),
+                h.availability_zone,
+                usable(h.disk_gb, h.disk_allocation_ratio),
+            )
+            for h in plan.datacenter.hosts
+        ],
         {name: list(backends) for name, backends in plan.datacenter.failure_domains.items()},
         services,
+        plan.datacenter.placement.n_plus_one,
     )
+
+
+def _attachments(plan: Plan, pods: list[PodRequest], replicas: list[str]) -> dict[str, str]:
+    """Replica id -> the pod whose instance it is attached to (the plan's VolumeAttach inputs)."""
+    pod_of = {i.uuid: pod.name for pod in pods for i in pod.instances}
+    by_urn = plan.by_urn()
+    ids = {by_urn[urn].id or urn for urn in replicas if urn in by_urn}
+    out: dict[str, str] = {}
+    for resource in plan.resources:
+        if resource.type != plan_format.VOLUME_ATTACH:
+            continue
+        volume, instance = resource.inputs.get("volumeId"), resource.inputs.get("instanceId")
+        if isinstance(volume, str) and volume in ids and isinstance(instance, str) and instance in pod_of:
+            out[volume] = pod_of[instance]
+    return out
 
 
 def load_placement(path: Path) -> PlacementPlan:

@@ -15,8 +15,9 @@ from webex_cloud.cli import add_stack_option, run, select_stacks
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT_DIR
-from webex_cloud.plan.document import render_plan, summary
+from webex_cloud.plan.document import summary
 from webex_cloud.plan.format import dumps, empty_plan
+from webex_cloud.plan.parallel import render_plans
 
 
 def _out_dir(given: Path | None, project: Path) -> Path:
@@ -53,29 +54,34 @@ def _main(argv: list[str]) -> int:
         help="write the plan of a stack that has nothing (no program run, no policy check): the base "
         "side of a diff when the base branch cannot render the stack; needs --stack",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="render the stacks in N worker processes (default: one per core; 1: in this process)",
+    )
     args = parser.parse_args(argv)
     project: Path = args.project.resolve()
-    stacks = select_stacks(args.stack, project)
     try:
         out_dir = _out_dir(args.out, project)
         if args.empty:
+            # The stack an empty plan stands for need not exist here (the base branch may lack it).
             return _write_empty(args.stack or [], out_dir)
     except atomic.OutputError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
-    rendered: dict[str, dict[str, Any]] = {}
-    failed: list[str] = []
-    for stack in stacks:
-        try:
-            rendered[stack] = render_plan(stack, project_dir=project)
-        except CatalogError as error:
-            print(f"{stack}: {error}", file=sys.stderr)
-            failed.append(stack)
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs takes a number of processes, 1 or more, not {args.jobs}")
+    stacks = select_stacks(args.stack, project)
+    rendered, errors = render_plans(stacks, project, args.jobs)
+    for stack, invalid in errors.items():
+        print(f"{stack}: {invalid}", file=sys.stderr)
+    if errors:
+        # Nothing is written unless every stack is valid: no mix of new and old plans (and place and
+        # preview refuse the older plan still there: it predates the input's last change).
+        return ExitCode.INPUT
     try:
-        if failed:
-            # Nothing is written unless every stack is valid: no mix of new and old plans (and place
-            # and preview refuse the older plan still there: it predates the input's last change).
-            return ExitCode.INPUT
         for stack, plan in rendered.items():
             target = paths.plan_path(stack, out_dir)
             atomic.write_text(target, dumps(plan))

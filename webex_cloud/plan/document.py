@@ -28,7 +28,8 @@ def _pod(urn: dict[tuple[str, str], str], service: Service, index: int) -> PlanP
     name = naming.pod(service.name, index)
     return PlanPod(
         name=name,
-        server_group=urn[(plan_format.SERVER_GROUP, naming.server_group(name))],
+        # The service's anchor group, which the pod's first instance joins.
+        server_group=urn[(plan_format.SERVER_GROUP, naming.server_group(service.name))],
         instances=[
             urn[(plan_format.INSTANCE, naming.instance(name, member.role, ordinal))]
             for member in service.pods.members

@@ -160,6 +160,7 @@ class PlanService(_Part):
 class PlanFlavor(_Part):
     vcpus: int = 0
     ram_mb: int = 0
+    disk_gb: int = 0
 
 
 class PlanHost(_Part):
@@ -167,6 +168,16 @@ class PlanHost(_Part):
     vcpus: int
     ram_mb: int
     availability_zone: str
+    disk_gb: int = 0
+    cpu_allocation_ratio: float = 1.0
+    ram_allocation_ratio: float = 1.0
+    disk_allocation_ratio: float = 1.0
+    reserved_host_memory_mb: int = 0
+
+
+class PlanPlacement(_Part):
+    n_plus_one: bool = True
+    """Re-placement after any single host or failure-domain loss is required (the stack's setting)."""
 
 
 class PlanControllerHost(_Part):
@@ -189,6 +200,7 @@ class PlanDatacenter(_Part):
     failure_domains: dict[str, list[str]] = Field(default_factory=dict)
     """Failure domain -> the Cinder backends (``host@backend``) in it."""
     hosts: list[PlanHost] = Field(default_factory=list)
+    placement: PlanPlacement = Field(default_factory=PlanPlacement)
     controllers: PlanControllers | None = None
 
 

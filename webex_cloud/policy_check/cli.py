@@ -1,4 +1,4 @@
-"""`python -m webex_cloud policy --stack dc1`: run the real policy pack over the offline plan."""
+"""`python -m webex_cloud policy --stack <stack>`: run the real policy pack over the offline plan."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PACK_DIR, PROJECT_DIR
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import PlanError, read_plan
+from webex_cloud.plan.parallel import render_plans
 from webex_cloud.policy_check.analyzer import PackError
 from webex_cloud.policy_check.check import PolicyChecker, PolicyRun, format_run
 from webex_cloud.policy_check.config import PolicyConfigError, load_config_file
@@ -51,7 +52,11 @@ def _peer_plans(stack: str, given: list[str], project: Path) -> dict[str, dict[s
     unknown = sorted(set(paths) - set(peers))
     if unknown:
         raise UsageError(f"--peer-plan names {', '.join(unknown)}; the other stacks are: {', '.join(peers)}")
-    return {peer: _plan(peer, paths.get(peer), project) for peer in peers}
+    given_plans = {peer: _plan(peer, paths[peer], project) for peer in peers if peer in paths}
+    rendered, errors = render_plans([peer for peer in peers if peer not in paths], project)
+    if errors:
+        raise UsageError("\n".join(f"{peer}: {error}" for peer, error in errors.items()))
+    return {peer: given_plans.get(peer) or rendered[peer] for peer in peers}
 
 
 def run(
@@ -103,7 +108,8 @@ def _main(argv: list[str]) -> int:
         action="append",
         default=[],
         metavar="STACK=PATH",
-        help="plan of another stack for the cross-datacenter policy (default: render it)",
+        help="plan of another stack for the cross-datacenter policy (default: render every other stack, "
+        "in one worker process per core)",
     )
     parser.add_argument(
         "--config",

@@ -1,33 +1,36 @@
 """`python -m webex_cloud preview`: the risk-ranked preview report of one stack.
 
-Exit status: 0 when nothing is blocking, 1 when something is (the reasons go to stderr), 2 when an input
-cannot be used (the error names it; nothing is written), 3 on an internal error. A plan read from its
-default place (build/plan) that is older than the catalog and stack files (a later `plan` failed, or
-was never run) is refused rather than silently diffed.
+Exit status (webex_cloud.exit_codes): 0 nothing blocking, 1 something is (the reasons go to stderr),
+2 an input cannot be used (the error names it; nothing is written) or the preview itself failed,
+3 an internal error. A plan read from its default place (build/plan) that is older than the catalog
+and stack files (a later `plan` failed, or was never run) is refused rather than silently diffed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from webex_cloud import atomic, paths
-from webex_cloud.cli import add_stack_option, run, select_stacks, stale_plan
+from webex_cloud.cli import CommandError, add_stack_option, select_stacks, stale_plan
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT
-from webex_cloud.preview.errors import PreviewInputError
+from webex_cloud.preview.errors import PreviewInputError, decode_text, parse_json
+from webex_cloud.preview.events import load_event_log, policy_risks
 from webex_cloud.preview.model import ChangeSet
 from webex_cloud.preview.offline import diff_snapshots
 from webex_cloud.preview.plans import Snapshot, load_snapshot
 from webex_cloud.preview.pulumi_json import load_preview, parse_preview
 from webex_cloud.preview.render import Report, headline, render_json, render_markdown
-from webex_cloud.preview.risks import rank
+from webex_cloud.preview.risks import Risk, rank
 from webex_cloud.preview.topology import merge, topology_from_snapshot
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m webex_cloud preview",
         description="Risk-ranked report of what one stack will change: from a real `pulumi preview --json` "
@@ -51,6 +54,20 @@ def _parser() -> argparse.ArgumentParser:
         help="S3 state backend, as given to `pulumi login` "
         "(s3://bucket?endpoint=host:port&s3ForcePathStyle=true); its last checkpoint is the old side",
     )
+    parser.add_argument(
+        "--event-log",
+        type=Path,
+        metavar="FILE",
+        help="the engine event log of the same `pulumi preview` (--event-log FILE, with "
+        "PULUMI_DEBUG_COMMANDS=true): its policy violations and errors, which --json leaves out",
+    )
+    parser.add_argument(
+        "--preview-exit",
+        type=int,
+        metavar="N",
+        help="the exit status of that `pulumi preview`: non-zero is a failed preview unless the "
+        "event log explains it with a mandatory violation",
+    )
     parser.add_argument("--project-name", default=PROJECT, help=f"Pulumi project name (default {PROJECT})")
     parser.add_argument(
         "--markdown", type=Path, metavar="FILE", help="write the Markdown report here (default: print it)"
@@ -62,11 +79,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read_stdin_preview(stack: str, topology_plan: Snapshot | None) -> ChangeSet:
-    text = sys.stdin.read()
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise PreviewInputError("<stdin>", f"not JSON (line {error.lineno}: {error.msg})") from None
+    document = parse_json(decode_text(sys.stdin.buffer.read(), "<stdin>"), "<stdin>")
     topology = topology_from_snapshot(topology_plan) if topology_plan else None
     return parse_preview(document, source="<stdin>", stack=stack, topology=topology)
 
@@ -77,7 +90,7 @@ def build_changes(args: argparse.Namespace) -> ChangeSet:
     if args.plan is None and plan_path.exists():
         stale = stale_plan(plan_path, paths.PROJECT_DIR)
         if stale:
-            raise PreviewInputError(str(plan_path), stale.removeprefix(f"{plan_path}: "))
+            raise PreviewInputError(str(plan_path), stale.removeprefix(f"{plan_path} "))
     if args.preview and (args.base or args.state):
         raise PreviewInputError(
             "arguments", "--preview is one source and --base/--state the other; give one of them"
@@ -127,35 +140,71 @@ def build_changes(args: argparse.Namespace) -> ChangeSet:
     return diff_snapshots(base, new)
 
 
+def build_report(args: argparse.Namespace, extra: list[Risk] | None = None) -> Report:
+    """The change set of the chosen source, its risks and, for a real preview, the engine's own
+    verdicts (raises PreviewInputError)."""
+    if not isinstance(args.stack, str):
+        # A report is of one stack: the same --stack option as every command, given once.
+        try:
+            args.stack = select_stacks(
+                args.stack, paths.PROJECT_DIR, ["a preview's inputs"], known_only=False
+            )[0]
+        except CommandError as error:
+            raise PreviewInputError("--stack", str(error)) from None
+    changes = build_changes(args)
+    risks = list(extra or [])
+    errors = list(changes.errors)
+    if args.event_log:
+        log = load_event_log(args.event_log)
+        risks += policy_risks(log)
+        errors += [e for e in log.errors if e not in errors]
+    mandatory = any(r.kind == "policy" and r.level.name == "BLOCKING" for r in risks)
+    if args.preview_exit and not errors and not mandatory:
+        # The CLI failed and said why nowhere we read: never a verdict (see its stderr).
+        errors.append(
+            f"`pulumi preview` exited {args.preview_exit} without reporting an error; see its output"
+        )
+    if errors != list(changes.errors):
+        changes = replace(changes, errors=tuple(errors))
+    return Report(changes=changes, risks=tuple(rank(changes, risks)))
+
+
+def exit_code(report: Report) -> ExitCode:
+    if report.failed:
+        return ExitCode.INPUT
+    return ExitCode.BLOCKING if report.blocking else ExitCode.OK
+
+
+def write_report(report: Report, markdown: Path | None, json_out: Path | None) -> None:
+    """Both renderings (Markdown to stdout without a path), each file written atomically; raises OSError."""
+    text = render_markdown(report)
+    if markdown:
+        atomic.write_text(markdown, text)
+    else:
+        sys.stdout.write(text)
+    if json_out:
+        atomic.write_text(json_out, json.dumps(render_json(report), indent=2) + "\n")
+
+
 def main(argv: list[str]) -> int:
-    """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
-    return run("preview", _main, argv)
-
-
-def _main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
-    # A report diffs one stack's plans: the same --stack option as every command, given once.
-    args.stack = select_stacks(args.stack, paths.PROJECT_DIR, ["a preview's inputs"], known_only=False)[0]
+    args = parser().parse_args(argv)
     try:
-        changes = build_changes(args)
+        report = build_report(args)
+        write_report(report, args.markdown, args.json_out)
     except PreviewInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
-    report = Report(changes=changes, risks=tuple(rank(changes)))
-    markdown = render_markdown(report)
-    try:
-        if args.markdown:
-            atomic.write_text(args.markdown, markdown)
-        else:
-            sys.stdout.write(markdown)
-        if args.json_out:
-            atomic.write_text(args.json_out, json.dumps(render_json(report), indent=2) + "\n")
-    except (atomic.OutputError, OSError) as error:
+    except OSError as error:
         print(f"error: cannot write the report: {error}", file=sys.stderr)
         return ExitCode.INPUT
+    except Exception as bug:  # a bug: no traceback for the reader, the exit status says so
+        if os.environ.get("WEBEX_DEBUG") == "1":
+            raise
+        print(f"internal error: {type(bug).__name__}: {bug} (WEBEX_DEBUG=1 shows where)", file=sys.stderr)
+        return ExitCode.INTERNAL
     print(headline(report), file=sys.stderr)
-    if report.blocking:
-        for risk in report.blocking:
-            print(f"blocking: {risk.kind}: {risk.subject}: {risk.reason}", file=sys.stderr)
-        return ExitCode.BLOCKING
-    return ExitCode.OK
+    for message in report.changes.errors:
+        print(f"error: {message}", file=sys.stderr)
+    for risk in report.blocking:
+        print(f"blocking: {risk.kind}: {risk.subject}: {risk.reason}", file=sys.stderr)
+    return exit_code(report)

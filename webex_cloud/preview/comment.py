@@ -23,7 +23,12 @@ from webex_cloud.exit_codes import ExitCode
 MARKER = "<!-- webex-cloud-preview -->"
 SAME_AS_BEFORE = "<!-- webex-cloud-preview:same-as-before -->"
 DIGEST_PREFIX = "<!-- webex-cloud-preview:digest "
-STEPS = (("plan", "offline plan"), ("policy", "policy check"), ("place", "placement proof"))
+STEPS = (
+    ("plan", "offline plan"),
+    ("policy", "policy check"),
+    ("place", "placement proof"),
+    ("base-plan", "base plan"),
+)
 # GitHub refuses comments over 65,536 characters; each tool's output is cut to its tail well before.
 _TAIL_LINES = 25
 _TAIL_CHARS = 3000
@@ -57,8 +62,12 @@ def _cell(code: int | None) -> str:
 def _preview_cell(folder: Path) -> str:
     report = folder / "preview.json"
     code = _status(folder, "preview")
-    if code is None or not report.exists():
-        return _cell(code if code is not None and code != 0 else None)
+    if code is None or not report.exists() or code not in (ExitCode.OK, ExitCode.BLOCKING):
+        # No report, or no verdict (a failed preview, unusable input, a crash): never green.
+        data = json.loads(report.read_text()) if report.exists() and code is not None else {}
+        if data.get("verdict") == "failed":
+            return f"❌ preview failed (exit {code})"
+        return _cell(code)
     data = json.loads(report.read_text())
     if data["blocking"]:
         return f"🛑 {len(data['blocking'])} blocking"
@@ -113,10 +122,14 @@ def build(out_dir: Path, commit: str) -> str:
         if report.exists():
             lines.append(report.read_text().rstrip())
         else:
+            unusable = _status(folder, "base-plan") == ExitCode.INPUT
             lines += [
-                f"### Stack `{stack}` — no preview report",
+                f"### Stack `{stack}` — {'base unusable' if unusable else 'no preview report'}",
                 "",
-                "The report could not be produced; see the step outputs below.",
+                "**Base unusable**: the base commit's plan could not be rendered, so there is nothing to "
+                "diff against (never an empty base); see the base plan's output below."
+                if unusable
+                else "The report could not be produced; see the step outputs below.",
                 "",
             ]
             if (folder / "preview.txt").exists():

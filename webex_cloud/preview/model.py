@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from webex_cloud.plan.format import UNKNOWN_STRING
+
+UNKNOWN_SENTINEL = UNKNOWN_STRING
+"""The string the engine puts where a value is not known until the update runs (a `pulumi preview
+--json` shows it as is). Never shown as such."""
+
 
 class Action(StrEnum):
     """What a change does to the cloud resource, whatever step names the source used."""
@@ -35,6 +41,8 @@ class PropertyChange:
     forces_replace: bool = False
     old: Any = None
     new: Any = None
+    reason: str = ""
+    """Why it changes when the inputs alone do not say (``new ID of replaced dc1-messaging-subnet``)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,11 @@ class Change:
     parent: str = ""
     dependencies: tuple[str, ...] = ()
     """URNs this resource waits for: how the engine orders it after them within one update."""
+    delete_before_replace: bool = False
+    """A replacement deletes the old resource first (the option, or forced by the bridge for named
+    resources): there is a gap, and whatever depends on it is replaced with it."""
+    retain_on_delete: bool = False
+    """The ``retainOnDelete`` option: a delete only forgets the resource, the cloud keeps it."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,8 @@ class ChangeSet:
     reads: int
     topology: Topology
     notes: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    """Errors the source itself reported (a failed `pulumi preview`): the report is then no verdict."""
 
 
 def urn_name(urn: str) -> str:

@@ -13,14 +13,20 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from webex_cloud.plan.format import SIG_KEY
 from webex_cloud.preview.forcenew import forces_replacement
-from webex_cloud.preview.model import Action, Certainty, Change, ChangeSet, PropertyChange
+from webex_cloud.preview.model import UNKNOWN_SENTINEL, Action, Certainty, Change, ChangeSet, PropertyChange
 from webex_cloud.preview.plans import Resource, Snapshot
 from webex_cloud.preview.topology import merge, topology_from_snapshot
 
 # Values the plan cannot know (outputs of other resources) or must not show: never a difference.
-_OPAQUE = frozenset({"[unknown]", "[secret]"})
+_OPAQUE = frozenset({"[unknown]", "[secret]", UNKNOWN_SENTINEL})
 _MAX_DEPTH = 4
+# Pulumi's asset and archive envelopes (sdk/go/common/resource/asset/asset.go, archive/archive.go: the
+# special signature keys). The engine adds ``hash`` to every asset it registers (ComputeAssetHashes in
+# pkg/resource/deploy/source_eval.go), the plan's mock never does: the hash says nothing the content
+# (``text``/``path``/``uri``) does not, so it is dropped on both sides.
+_ASSET_SIGS = frozenset({"c44067f5952c0a294b673a41bacd8c17", "0def7320c3a5731c473e5ecbe6d01bc7"})
 
 
 def _normalise(value: Any, refs: Mapping[str, str]) -> Any:
@@ -30,7 +36,8 @@ def _normalise(value: Any, refs: Mapping[str, str]) -> Any:
         urn = refs.get(value)
         return f"<id of {urn}>" if urn else value
     if isinstance(value, Mapping):
-        return {k: _normalise(v, refs) for k, v in value.items()}
+        asset = value.get(SIG_KEY) in _ASSET_SIGS
+        return {k: _normalise(v, refs) for k, v in value.items() if not (asset and k == "hash")}
     if isinstance(value, list):
         return [_normalise(v, refs) for v in value]
     return value
@@ -40,17 +47,32 @@ def _opaque(value: Any) -> bool:
     return isinstance(value, str) and value in _OPAQUE
 
 
-def _leaves(path: str, old: Any, new: Any, depth: int, out: list[tuple[str, str, Any, Any]]) -> None:
-    """Collect (path, kind, old, new) for the smallest differing parts, a few levels deep."""
+def _leaves(
+    path: str,
+    old: Any,
+    new: Any,
+    depth: int,
+    out: list[tuple[str, str, Any, Any]],
+    old_only_keys_count: bool = True,
+) -> None:
+    """Collect (path, kind, old, new) for the smallest differing parts, a few levels deep.
+
+    ``old_only_keys_count=False`` skips keys only the old side has, at every object level: a
+    checkpoint holds the provider's defaults wherever the bridge's Check filled them in, nested
+    objects included (pulumi-terraform-bridge v3.135.0 ``pkg/tfbridge/provider.go`` Check, "WITH the
+    TF defaults", and ``schema.go`` MakeTerraformInputs at every level; e.g. an instance's
+    ``networks[0].accessNetwork: false`` in pulumi/pulumi-openstack#891).
+    """
     if old == new or _opaque(old) or _opaque(new):
         return
     if depth < _MAX_DEPTH and isinstance(old, Mapping) and isinstance(new, Mapping):
-        for key in sorted(set(old) | set(new)):
-            _leaves(f"{path}.{key}", old.get(key), new.get(key), depth + 1, out)
+        keys = set(old) | set(new) if old_only_keys_count else set(new)
+        for key in sorted(keys):
+            _leaves(f"{path}.{key}", old.get(key), new.get(key), depth + 1, out, old_only_keys_count)
         return
     if depth < _MAX_DEPTH and isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         for index, (a, b) in enumerate(zip(old, new, strict=True)):
-            _leaves(f"{path}[{index}]", a, b, depth + 1, out)
+            _leaves(f"{path}[{index}]", a, b, depth + 1, out, old_only_keys_count)
         return
     kind = "add" if old is None else "delete" if new is None else "update"
     out.append((path, kind, old, new))
@@ -68,7 +90,7 @@ def _property_changes(
     keys = set(new_inputs) | (set(old_inputs) if old_only_keys_count else set())
     found: list[tuple[str, str, Any, Any]] = []
     for key in sorted(keys):
-        _leaves(key, old_inputs.get(key), new_inputs.get(key), 0, found)
+        _leaves(key, old_inputs.get(key), new_inputs.get(key), 0, found, old_only_keys_count)
     ignored = tuple(_ignore_pattern(path) for path in new.ignore_changes)
     found = [leaf for leaf in found if not any(pattern.match(leaf[0]) for pattern in ignored)]
     return [
@@ -105,7 +127,7 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, old_only_keys_count: bool = 
     actions: dict[str, Action] = {}
     properties: dict[str, list[PropertyChange]] = {}
     reasons: dict[str, list[str]] = {}
-    unchanged = 0
+    kept = 0
     for urn in sorted(set(old.resources) | set(new.resources)):
         before, after = old.resources.get(urn), new.resources.get(urn)
         if not any(r.custom for r in (before, after) if r is not None):
@@ -117,13 +139,15 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, old_only_keys_count: bool = 
         else:
             changed = _property_changes(before, after, refs_old, refs_new, old_only_keys_count)
             if not changed:
-                unchanged += 1
+                kept += 1
                 continue
             properties[urn] = changed
             forcing = sorted({_top(p.path) for p in changed if p.forces_replace})
             actions[urn] = Action.REPLACE if forcing else Action.UPDATE
             reasons[urn] = forcing
-    _cascade(new, actions, reasons)
+    before_cascade = len(actions)
+    _cascade(old, new, actions, reasons, properties)
+    unchanged = kept - (len(actions) - before_cascade)
     changes = tuple(
         _change(urn, actions[urn], old, new, properties.get(urn, []), reasons.get(urn, []))
         for urn in sorted(actions)
@@ -143,22 +167,74 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, old_only_keys_count: bool = 
     )
 
 
-def _cascade(new: Snapshot, actions: dict[str, Action], reasons: dict[str, list[str]]) -> None:
-    """A replaced resource gets a new ID: whatever holds that ID in a ForceNew input is replaced too."""
+def delete_before_replace(resource: Resource) -> bool:
+    """Will the engine delete this resource before creating its replacement?
+
+    The option itself, or the bridge's rule for explicitly named resources: pulumi-openstack auto-names
+    every resource whose string input is literally ``name`` (``SetAutonaming(255, "-")``; the bridge's
+    ``pkg/tfbridge/info/autonaming.go`` at v3.135.0), and ``nameRequiresDeleteBeforeReplace``
+    (``pkg/tfbridge/schema.go`` v3.135.0) returns true when such a field holds a value the autonamer
+    did not fill in, which ``Diff`` turns into ``DeleteBeforeReplace`` (``provider.go`` v3.135.0:1276).
+    Two objects with one name cannot exist at once, so the old one goes first.
+    """
+    named = isinstance(resource.inputs.get("name"), str) and resource.type.startswith("openstack:")
+    return resource.delete_before_replace or named
+
+
+def _masked(resource: Resource, key: str) -> bool:
+    """An ``ignoreChanges`` path inside ``key`` keeps the old value where the new ID would go."""
+    return any(_top(path) == key for path in resource.ignore_changes)
+
+
+def _cascade(
+    old: Snapshot,
+    new: Snapshot,
+    actions: dict[str, Action],
+    reasons: dict[str, list[str]],
+    properties: dict[str, list[PropertyChange]],
+) -> None:
+    """A replaced resource gets a new ID: whatever holds that ID changes with it.
+
+    Both plans give a resource the same mock ID (derived from its URN), so this is computed from
+    ``propertyDependencies`` rather than seen in the inputs. A ForceNew input that holds the ID
+    replaces the dependent. Any other input is updated in place (a port moved to its subnet's new
+    ID), and made visible here, since the inputs alone show no change.
+
+    When the replaced resource is deleted first, the engine replaces its dependents with it: it
+    diffs each one with the whole dependent input unknown (pulumi/pulumi
+    ``pkg/resource/deploy/step_generator.go``, ``calculateDependentReplacements``), which no nested
+    ``ignoreChanges`` path can mask. A create-before-delete replacement only changes the ID, which
+    such a path does keep (an instance's sibling-group hint).
+    """
     changed = True
     while changed:
         changed = False
         for urn, resource in new.resources.items():
-            if actions.get(urn) in (Action.CREATE, Action.REPLACE):
+            if actions.get(urn) in (Action.CREATE, Action.REPLACE) or urn not in old.resources:
                 continue
             for key, deps in sorted(resource.property_dependencies.items()):
                 replaced = [d for d in deps if actions.get(d) == Action.REPLACE]
-                if replaced and forces_replacement(resource.type, key, resource.replace_on_changes):
+                if not replaced:
+                    continue
+                first = [
+                    d for d in replaced if d in new.resources and delete_before_replace(new.resources[d])
+                ]
+                names = ", ".join(sorted({d.rsplit("::", 1)[-1] for d in replaced}))
+                if forces_replacement(resource.type, key, resource.replace_on_changes) and (
+                    first or not _masked(resource, key)
+                ):
                     actions[urn] = Action.REPLACE
-                    names = ", ".join(sorted({d.rsplit("::", 1)[-1] for d in replaced}))
-                    reasons.setdefault(urn, []).append(f"{key} (new ID of replaced {names})")
+                    why = f"replaced {names} is deleted first" if first else f"new ID of replaced {names}"
+                    reasons.setdefault(urn, []).append(f"{key} ({why})")
                     changed = True
                     break
+                listed = properties.setdefault(urn, [])
+                if any(p.path == key for p in listed) or _masked(resource, key):
+                    continue
+                listed.append(PropertyChange(path=key, kind="update", reason=f"new ID of replaced {names}"))
+                if urn not in actions:
+                    actions[urn] = Action.UPDATE
+                    changed = True
 
 
 def _change(
@@ -185,4 +261,6 @@ def _change(
         protected=bool((before and before.protect) or (after and after.protect)),
         parent=resource.parent,
         dependencies=resource.dependencies,
+        delete_before_replace=action is Action.REPLACE and delete_before_replace(resource),
+        retain_on_delete=bool(before and before.retain_on_delete),
     )

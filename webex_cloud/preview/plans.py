@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webex_cloud.plan.format import Plan, PlanError, parse_plan, read_plan
-from webex_cloud.preview.errors import PreviewInputError
+from webex_cloud.plan.format import Plan, PlanError, parse_plan
+from webex_cloud.preview.errors import PreviewInputError, read_json
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class Resource:
     dependencies: tuple[str, ...] = ()
     ignore_changes: tuple[str, ...] = ()
     """The ``ignoreChanges`` option: input paths the engine keeps from the old state."""
+    delete_before_replace: bool = False
+    """The ``deleteBeforeReplace`` option as the program set it."""
+    retain_on_delete: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ def snapshot_of(plan: Plan, *, source: str) -> Snapshot:
             replace_on_changes=frozenset(item.replace_on_changes),
             dependencies=tuple(item.dependencies),
             ignore_changes=tuple(item.ignore_changes),
+            delete_before_replace=item.delete_before_replace,
         )
         for item in plan.resources
     }
@@ -99,8 +103,11 @@ def snapshot_of(plan: Plan, *, source: str) -> Snapshot:
 def load_snapshot(path: Path) -> Snapshot:
     """Read a plan file written by ``python -m webex_cloud plan`` into a snapshot."""
     source = _shown(path)
+    # Decoded and parsed here first: a UTF-16 or Latin-1 file, or one nested too deeply, is named as
+    # such (webex_cloud.preview.errors) before the plan format validates the document.
+    document = read_json(path, hint=" (render it with `python -m webex_cloud plan --stack ...`)")
     try:
-        plan = read_plan(path, source=source)
+        plan = parse_plan(document, source=source)
     except PlanError as error:
         raise PreviewInputError(error.source, error.message) from None
     return snapshot_of(plan, source=source)

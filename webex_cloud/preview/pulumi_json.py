@@ -11,6 +11,7 @@ steps for the same URN, depending on the CLI version; both collapse into one REP
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from webex_cloud.preview.errors import PreviewInputError, from_validation
+from webex_cloud.preview.errors import PreviewInputError, decode_text, from_validation
 from webex_cloud.preview.model import (
     Action,
     Certainty,
@@ -50,6 +51,8 @@ _OPS: dict[str, Action | str | None] = {
     "discard": "read",
     "discard-replaced": "read",
 }
+# Pulumi's colour directives (``<{%reset%}>``, sdk/go/common/diag/colors) and ANSI escapes.
+_COLOUR = re.compile(r"<\{%[^%]*%\}>|\x1b\[[0-9;]*m")
 # When one URN has several steps, the strongest action wins (a replacement's three steps -> REPLACE).
 _STRENGTH = {Action.REPLACE: 4, Action.DELETE: 3, Action.CREATE: 2, Action.UPDATE: 1, Action.IMPORT: 0}
 
@@ -61,6 +64,7 @@ class _State(BaseModel):
     inputs: dict[str, Any] | None = None
     parent: str = ""
     protect: bool = False
+    retain_on_delete: bool = Field(default=False, alias="retainOnDelete")
     dependencies: list[str] = Field(default_factory=list)
     property_dependencies: dict[str, list[str]] = Field(default_factory=dict, alias="propertyDependencies")
 
@@ -84,11 +88,22 @@ class _Step(BaseModel):
     detailed_diff: dict[str, _DiffEntry] | None = Field(default=None, alias="detailedDiff")
 
 
+class _Diagnostic(BaseModel):
+    """``display.PreviewDiagnostic`` (pulumi/pulumi ``pkg/display/json.go``): urn, message, severity."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    urn: str = ""
+    message: str = ""
+    severity: str = ""
+
+
 class _Preview(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    steps: list[_Step]
+    steps: list[_Step] = Field(default_factory=list)
     change_summary: dict[str, int] | None = Field(default=None, alias="changeSummary")
+    diagnostics: list[_Diagnostic] = Field(default_factory=list)
 
 
 def _properties(step: _Step) -> tuple[PropertyChange, ...]:
@@ -121,6 +136,7 @@ def _change(step: _Step, action: Action) -> Change:
         protected=bool((old and old.protect) or (new and new.protect)),
         parent=(new.parent if new and new.parent else old.parent if old else ""),
         dependencies=tuple(new.dependencies if new else old.dependencies if old else ()),
+        retain_on_delete=bool(old and old.retain_on_delete),
     )
 
 
@@ -138,6 +154,12 @@ def parse_preview(document: Any, *, source: str, stack: str, topology: Topology 
 
 
 def _change_set(preview: _Preview, *, source: str, stack: str, topology: Topology | None) -> ChangeSet:
+    if not preview.steps and not preview.diagnostics and preview.change_summary is None:
+        # Every key of the digest is omitempty (pkg/display/json.go), but a preview always has a step
+        # (the stack), a diagnostic or a summary.
+        raise PreviewInputError(
+            source, "no steps, diagnostics or changeSummary: not the output of `pulumi preview --json`"
+        )
     unknown = sorted({s.op for s in preview.steps if s.op not in _OPS})
     if unknown:
         raise PreviewInputError(
@@ -179,7 +201,14 @@ def _change_set(preview: _Preview, *, source: str, stack: str, topology: Topolog
         reads=len(reads - chosen.keys()),
         topology=topology or build_topology(preview_states(preview), source="the preview's own steps"),
         notes=tuple(notes),
+        errors=tuple(diagnostic_line(d.urn, d.message) for d in preview.diagnostics if d.severity == "error"),
     )
+
+
+def diagnostic_line(urn: str, message: str) -> str:
+    """An engine error as one readable line: the resource's name, then the message without colour codes."""
+    plain = _COLOUR.sub("", message).strip()
+    return f"{urn_name(urn)}: {plain}" if urn else plain
 
 
 def preview_states(preview: _Preview) -> list[StateRecord]:
@@ -222,9 +251,10 @@ def _no_cycle_collection() -> Iterator[None]:
 def load_preview(path: Path, *, stack: str, topology: Topology | None = None) -> ChangeSet:
     """Read ``path`` (the JSON the CLI printed) into a ChangeSet; bad files raise PreviewInputError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as error:
         raise PreviewInputError(str(path), f"cannot read: {error.strerror or error}") from None
+    text = decode_text(raw, str(path))
     with _no_cycle_collection():
         # Parsing and validating in one pass never builds the objects of the keys the report ignores
         # (outputs, stack traces: most of the bytes).

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from webex_cloud.plan.format import DATACENTER, STACK
+from webex_cloud.preview.markdown import code
+from webex_cloud.preview.markdown import text as md_text
 from webex_cloud.preview.model import Action, Certainty, Change, ChangeSet, urn_name, urn_type
-from webex_cloud.preview.risks import Level, Risk, describe_replace, short_type
+from webex_cloud.preview.risks import Level, Risk, describe_replace, short_type, shown_value
 
 REPORT_FORMAT = "webex-cloud.preview-report/v1"
 NO_SERVICE = "(not in a service)"
@@ -49,6 +51,11 @@ class Report:
     def warnings(self) -> tuple[Risk, ...]:
         return tuple(r for r in self.risks if r.level is Level.WARNING)
 
+    @property
+    def failed(self) -> bool:
+        """The source reported errors (a failed preview): whatever it lists, there is no verdict."""
+        return bool(self.changes.errors)
+
     def service_of(self, change: Change) -> str:
         """The catalog service; else the component the resource belongs to (the controller pair)."""
         service = self.changes.topology.service_of(change.urn)
@@ -68,11 +75,15 @@ class Report:
 
 
 def _change_line(change: Change) -> str:
-    head = f"`{_SYMBOL[change.action]}` {change.action.value} {short_type(change.type)} `{change.name}`"
+    head = f"`{_SYMBOL[change.action]}` {change.action.value} {short_type(change.type)} {code(change.name)}"
     if change.action is Action.REPLACE:
-        return f"{head} — {describe_replace(change)}"
+        order = " (deleted first)" if change.delete_before_replace else ""
+        return f"{head}{order} — {describe_replace(change)}"
     if change.action is Action.UPDATE and change.properties:
-        shown = [_property(p.path, p.old, p.new, change.certainty) for p in change.properties[:4]]
+        shown = [
+            f"{code(p.path)} ({p.reason})" if p.reason else _property(p.path, p.old, p.new, change.certainty)
+            for p in change.properties[:4]
+        ]
         more = len(change.properties) - len(shown)
         return f"{head}: {', '.join(shown)}{f' (+{more} more)' if more > 0 else ''}"
     return head
@@ -80,9 +91,9 @@ def _change_line(change: Change) -> str:
 
 def _property(path: str, old: Any, new: Any, certainty: Certainty) -> str:
     if certainty is Certainty.PROVIDER or (old is None and new is None):
-        return f"`{path}`"
-    before, after = _values(old, new)
-    return f"`{path}` {before} → {after}"
+        return code(path)
+    before, after = _values(shown_value(old), shown_value(new))
+    return f"{code(path)} {md_text(before)} → {md_text(after)}"
 
 
 def _text(value: Any) -> str:
@@ -122,9 +133,11 @@ def headline(report: Report) -> str:
     """One line: the verdict and the counts (also printed by the CLI)."""
     changes = report.changes
     counts = Counter(c.action for c in changes.changes)
-    if not changes.changes:
+    if report.failed:
+        return f"{changes.stack}: the preview failed ({len(changes.errors)} error(s)): no verdict"
+    if not changes.changes and not report.risks:
         return f"{changes.stack}: no changes ({changes.unchanged} resources unchanged)"
-    parts = [f"{counts[a]} to {a.value}" for a in _COLUMNS if counts[a]]
+    parts = [f"{counts[a]} to {a.value}" for a in _COLUMNS if counts[a]] or ["no changes"]
     verdict = (
         f"{len(report.blocking)} blocking"
         if report.blocking
@@ -148,12 +161,24 @@ def render_markdown(report: Report) -> str:
     """The report as a pull-request comment section for one stack."""
     changes = report.changes
     lines = [
-        f"### Stack `{changes.stack}` — {headline(report).split(': ', 1)[1]}",
+        f"### Stack {code(changes.stack)} — {headline(report).split(': ', 1)[1]}",
         "",
         f"<sub>Source: {changes.source_detail}.</sub>",
         "",
     ]
-    if not changes.changes:
+    if report.failed:
+        lines += [
+            "**The preview failed** — there is no verdict until it runs cleanly:",
+            "",
+            "```text",
+            *(error.replace("```", "` ` `") for error in changes.errors[:LISTED_RISKS]),
+            "```",
+            "",
+        ]
+        if not changes.changes:
+            lines += [f"> {note}" for note in changes.notes]
+            return "\n".join(lines).rstrip() + "\n"
+    if not changes.changes and not report.risks:
         lines += [
             f"**No changes.** All {changes.unchanged} resources are unchanged"
             f"{f', {changes.reads} only read' if changes.reads else ''}.",
@@ -165,7 +190,7 @@ def render_markdown(report: Report) -> str:
         lines += ["**Blocking** — do not merge as is:", *_capped(list(map(_risk_line, report.blocking))), ""]
     if report.warnings:
         lines += ["**Warnings** — check on purpose:", *_capped(list(map(_risk_line, report.warnings))), ""]
-    if not report.risks:
+    if not report.risks and not report.failed:
         lines += ["No blocking change and no warning.", ""]
     groups = report.by_service()
     if len(groups) > LISTED_SERVICES:
@@ -181,7 +206,7 @@ def render_markdown(report: Report) -> str:
     ]
     for service, items in groups.items():
         counts = Counter(c.action for c in items)
-        lines.append(f"| {service} | " + " | ".join(str(counts[a] or "·") for a in _COLUMNS) + " |")
+        lines.append(f"| {md_text(service)} | " + " | ".join(str(counts[a] or "·") for a in _COLUMNS) + " |")
     lines.append("")
     budget = LISTED_CHANGES
     unlisted = 0
@@ -193,7 +218,8 @@ def render_markdown(report: Report) -> str:
             unlisted += hidden
             continue
         lines += [
-            f"<details><summary>{service}: {len(items)} change{'s' if len(items) != 1 else ''}</summary>",
+            f"<details><summary>{md_text(service)}: "
+            f"{len(items)} change{'s' if len(items) != 1 else ''}</summary>",
             "",
             *(f"- {_change_line(c)}" for c in shown),
             *([f"- … {hidden} more, listed in the JSON report"] if hidden else []),
@@ -228,6 +254,8 @@ def render_json(report: Report) -> dict[str, Any]:
         "stack": changes.stack,
         "source": changes.source,
         "source_detail": changes.source_detail,
+        "verdict": "failed" if report.failed else "blocking" if report.blocking else "ok",
+        "errors": list(changes.errors),
         "blocking": [risk(r) for r in report.blocking],
         "warnings": [risk(r) for r in report.warnings],
         "counts": {a.value: sum(1 for c in changes.changes if c.action is a) for a in _COLUMNS},

@@ -13,33 +13,44 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from webex_cloud.plan.format import VOLUME
+from webex_cloud.plan.format import PORT, REMOTE_COMMAND, SEC_GROUP_RULE, SUBNET, VOLUME
 from webex_cloud.preview.forcenew import DISRUPTIVE_UPDATE, is_size_decrease
-from webex_cloud.preview.model import Action, Certainty, Change, ChangeSet, urn_name
+from webex_cloud.preview.markdown import code
+from webex_cloud.preview.model import (
+    UNKNOWN_SENTINEL,
+    Action,
+    Certainty,
+    Change,
+    ChangeSet,
+    urn_name,
+    urn_type,
+)
 
-#: Types whose replace or delete destroys data. Any resource with ``protect: true`` counts as well:
-#: protection is how a program says "this holds state", and the engine refuses to delete it anyway.
+#: OpenStack types whose replace or delete destroys data (pulumi-openstack 5.5.3 type tokens; a test
+#: checks each exists in the installed SDK and that docs/preview.md names exactly these). Any resource
+#: with ``protect: true`` counts as well: protection is how a program says "this holds state".
 STATEFUL_TYPES = frozenset(
     {
         VOLUME,
-        "openstack:blockstorage/volumeV2:VolumeV2",
-        "openstack:blockstorage/volumeV1:VolumeV1",
         "openstack:objectstorage/container:Container",
+        "openstack:objectstorage/containerObject:ContainerObject",
         "openstack:sharedfilesystem/share:Share",
         "openstack:database/instance:Instance",
-        "aws:s3/bucket:Bucket",
-        "aws:s3/bucketV2:BucketV2",
-        "aws:rds/instance:Instance",
-        "aws:rds/cluster:Cluster",
-        "aws:dynamodb/table:Table",
-        "aws:ebs/volume:Volume",
-        "aws:efs/fileSystem:FileSystem",
-        "gcp:storage/bucket:Bucket",
-        "gcp:sql/databaseInstance:DatabaseInstance",
-        "gcp:compute/disk:Disk",
-        "kubernetes:core/v1:PersistentVolumeClaim",
-        "kubernetes:core/v1:PersistentVolume",
+        "openstack:database/database:Database",
     }
+)
+#: What Neutron compares to refuse a duplicate rule (neutron ``db/securitygroups_db.py``
+#: ``_rule_to_key``: direction, ethertype, port range, protocol, remote group, remote prefix, group);
+#: the description is not in it. Names are the provider's inputs.
+NEUTRON_RULE_KEY = (
+    "direction",
+    "ethertype",
+    "portRangeMin",
+    "portRangeMax",
+    "protocol",
+    "remoteGroupId",
+    "remoteIpPrefix",
+    "securityGroupId",
 )
 _ANYWHERE = frozenset({"0.0.0.0/0", "::/0"})
 # Rule fields that say *who* may reach *what*; a description change opens nothing.
@@ -51,16 +62,6 @@ _RULE_KEYS = (
     "portRangeMax",
     "remoteIpPrefix",
     "remoteGroupId",
-    "fromPort",
-    "toPort",
-    "cidrBlocks",
-    "ipv6CidrBlocks",
-    "cidrIpv4",
-    "cidrIpv6",
-    "securityGroups",
-    "sourceSecurityGroupId",
-    "self",
-    "type",
 )
 
 
@@ -73,7 +74,7 @@ class Level(IntEnum):
 class Risk:
     level: Level
     kind: str
-    """``data-loss``, ``downtime``, ``ingress`` or ``volume-shrink``."""
+    """``data-loss``, ``downtime``, ``subnet-move``, ``conflict``, ``ingress`` or ``volume-shrink``."""
     subject: str
     reason: str
     urns: tuple[str, ...]
@@ -101,7 +102,13 @@ def describe_replace(change: Change) -> str:
     return f"{head}: {', '.join(shown)}"
 
 
+def shown_value(value: Any) -> Any:
+    """A value for people: the engine's unknown sentinel reads as what it means."""
+    return "(known after the update)" if value == UNKNOWN_SENTINEL else value
+
+
 def _short(value: Any, limit: int = 40) -> str:
+    value = shown_value(value)
     if isinstance(value, str) and "," in value:
         return f"{len(value.split(','))} entries"  # a list hint (e.g. sibling server groups): the count tells
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
@@ -115,12 +122,14 @@ def data_loss(changes: ChangeSet) -> Iterator[Risk]:
             continue
         if change.type not in STATEFUL_TYPES and not change.protected:
             continue
+        if change.action is Action.DELETE and change.retain_on_delete:
+            continue  # retainOnDelete: the engine only forgets it; the volume and its data stay
         what = "deleted" if change.action is Action.DELETE else describe_replace(change)
         protected = " (protected: the update will stop at it)" if change.protected else ""
         yield Risk(
             Level.BLOCKING,
             "data-loss",
-            f"{short_type(change.type)} `{change.name}`",
+            f"{short_type(change.type)} {code(change.name)}",
             f"{what}; its data is lost{protected}",
             (change.urn,),
         )
@@ -143,12 +152,13 @@ def downtime(changes: ChangeSet) -> Iterator[Risk]:
     member) whose resources are all being created is not serving yet and does not count.
     """
     by_urn = {c.urn: c for c in changes.changes}
+    waits = _waits_for(changes)
     units = [
-        (f"service `{service}`", "serving pod", pods)
+        (f"service {code(service)}", "serving pod", pods)
         for service, pods in sorted(changes.topology.pods.items())
     ]
     units += [
-        (f"anti-affinity group `{group}`", "member", {urn_name(u): {u} for u in members})
+        (f"anti-affinity group {code(group)}", "member", {urn_name(u): {u} for u in members})
         for group, members in sorted(changes.topology.redundant_sets.items())
     ]
     for subject, noun, parts in units:
@@ -163,7 +173,7 @@ def downtime(changes: ChangeSet) -> Iterator[Risk]:
             part: [by_urn[u] for u in urns if u in by_urn and _disrupts(by_urn[u])]
             for part, urns in serving.items()
         }
-        if not all(hit.values()):
+        if not all(hit.values()) or in_waves(hit, waits):
             continue
         detail = "; ".join(f"{part}: {_tally(found)}" for part, found in sorted(hit.items()))
         count = len(serving)
@@ -174,6 +184,36 @@ def downtime(changes: ChangeSet) -> Iterator[Risk]:
             f"all {count} {noun}{'s' if count != 1 else ''} disrupted in the same update ({detail})",
             tuple(sorted(c.urn for found in hit.values() for c in found)),
         )
+
+
+#: Resources that gate a rollout on health: a command that checks the wave before it and fails the
+#: update otherwise (pulumi-command; the controller pair's ``<pair>-<host>-rollout`` is one).
+HEALTH_GATE_TYPES = frozenset({REMOTE_COMMAND, "command:local:Command"})
+
+
+def in_waves(hit: Mapping[str, list[Change]], waits: Mapping[str, set[str]]) -> bool:
+    """Are the disrupted parts changed in health-gated waves, so that they are never all down at once?
+
+    The hook for rollout waves: a part whose every disrupted resource waits for a health gate
+    (:data:`HEALTH_GATE_TYPES`, changed in the same update) that itself waits for another part's
+    disrupted resources starts only once that part is back and healthy. A bare ``dependsOn`` between
+    instances is not enough: the engine counts an instance done when Nova says ACTIVE, not when the
+    service on it answers. The engine replaces dependents only through property dependencies
+    (pulumi/pulumi ``pkg/resource/deploy/step_generator.go``, ``calculateDependentReplacements``), so
+    such an ordering edge stays an ordering edge.
+    """
+    urns = {part: {c.urn for c in found} for part, found in hit.items()}
+    for part, found in hit.items():
+        others: set[str] = set().union(*(u for name, u in urns.items() if name != part))
+        if found and all(
+            any(
+                urn_type(g) in HEALTH_GATE_TYPES and waits.get(g, set()) & others
+                for g in waits.get(c.urn, set())
+            )
+            for c in found
+        ):
+            return True
+    return False
 
 
 def _tally(found: list[Change]) -> str:
@@ -245,7 +285,10 @@ def controllers(changes: ChangeSet) -> Iterator[Risk]:
         waits.get(c.urn, set()) & second_urns for c in first
     ):
         return
-    detail = "; ".join(f"{name}: {', '.join(sorted(c.name for c in hits))}" for name, hits in touched.items())
+    detail = "; ".join(
+        f"{code(name)}: {', '.join(code(c.name) for c in sorted(hits, key=lambda c: c.name))}"
+        for name, hits in touched.items()
+    )
     yield Risk(
         Level.BLOCKING,
         "downtime",
@@ -256,26 +299,11 @@ def controllers(changes: ChangeSet) -> Iterator[Risk]:
     )
 
 
-def _rule(inputs: Mapping[str, Any] | None) -> str | None:
-    if not inputs:
-        return None
-    return json.dumps({k: inputs.get(k) for k in _RULE_KEYS if k in inputs}, sort_keys=True)
-
-
 def _ingress_entries(inputs: Mapping[str, Any] | None) -> set[str]:
-    """Ingress rules of a resource: a whole security group's ``ingress`` list, or a single rule."""
-    if not inputs:
+    """The ingress rule a SecGroupRule's inputs admit (empty for egress or another type)."""
+    if not inputs or str(inputs.get("direction", "")).lower() != "ingress":
         return set()
-    if isinstance(inputs.get("ingress"), list):
-        return {
-            json.dumps({k: v for k, v in entry.items() if k in _RULE_KEYS}, sort_keys=True)
-            for entry in inputs["ingress"]
-            if isinstance(entry, Mapping)
-        }
-    if str(inputs.get("direction", inputs.get("type", ""))).lower() == "ingress":
-        rule = _rule(inputs)
-        return {rule} if rule else set()
-    return set()
+    return {json.dumps({k: inputs.get(k) for k in _RULE_KEYS if k in inputs}, sort_keys=True)}
 
 
 def _anywhere(entries: Iterable[str]) -> bool:
@@ -285,18 +313,16 @@ def _anywhere(entries: Iterable[str]) -> bool:
 def ingress(changes: ChangeSet) -> Iterator[Risk]:
     """A security group change that lets in traffic which was not let in before.
 
-    Rules are compared per security group, over all its changed rules together: one rule resource
-    recreated under another name (the rules are numbered) opens nothing, so it must not warn.
+    Rules are compared per security group (the rules' component parent), over all its changed rules
+    together: one rule recreated under another name opens nothing, so it must not warn.
     """
     before: dict[str, set[str]] = defaultdict(set)
     after: dict[str, set[str]] = defaultdict(set)
     carriers: dict[str, list[Change]] = defaultdict(list)
     for change in changes.changes:
-        if change.action is Action.IMPORT:
+        if change.type != SEC_GROUP_RULE or change.action is Action.IMPORT:
             continue
-        inputs = change.new_inputs or change.old_inputs or {}
-        # A whole group (ingress list) is its own scope; single rules share their component parent.
-        group = change.urn if isinstance(inputs.get("ingress"), list) else change.parent or change.urn
+        group = change.parent or change.urn
         old, new = _ingress_entries(change.old_inputs), _ingress_entries(change.new_inputs)
         before[group] |= old
         after[group] |= new
@@ -310,7 +336,7 @@ def ingress(changes: ChangeSet) -> Iterator[Risk]:
         rules = "; ".join(_describe_rule(json.loads(entry)) for entry in sorted(opened))
         shown = carriers[group][:3]
         more = len(carriers[group]) - len(shown)
-        names = ", ".join(f"`{c.name}`" for c in shown) + (f" (+{more} more)" if more else "")
+        names = ", ".join(code(c.name) for c in shown) + (f" (+{more} more)" if more else "")
         yield Risk(
             Level.WARNING,
             "ingress",
@@ -322,18 +348,10 @@ def ingress(changes: ChangeSet) -> Iterator[Risk]:
 
 def _describe_rule(rule: Mapping[str, Any]) -> str:
     protocol = rule.get("protocol") or "any protocol"
-    low = rule.get("portRangeMin", rule.get("fromPort"))
-    high = rule.get("portRangeMax", rule.get("toPort"))
+    low, high = rule.get("portRangeMin"), rule.get("portRangeMax")
     ports = "" if low is None else f" {low}" if low == high else f" {low}-{high}"
-    sources = [
-        rule.get("remoteIpPrefix"),
-        rule.get("remoteGroupId"),
-        rule.get("cidrIpv4"),
-        rule.get("cidrIpv6"),
-        *(rule.get("cidrBlocks") or []),
-        *(rule.get("ipv6CidrBlocks") or []),
-    ]
-    source = ", ".join(str(s) for s in sources if s) or "any source"
+    sources = [rule.get("remoteIpPrefix"), rule.get("remoteGroupId")]
+    source = ", ".join(str(shown_value(s)) for s in sources if s) or "any source"
     return f"{protocol}{ports} from {source}"
 
 
@@ -347,17 +365,76 @@ def volume_shrink(changes: ChangeSet) -> Iterator[Risk]:
             yield Risk(
                 Level.WARNING,
                 "volume-shrink",
-                f"{short_type(change.type)} `{change.name}`",
+                f"{short_type(change.type)} {code(change.name)}",
                 f"size {old.get('size')} → {new.get('size')} GB: Cinder cannot shrink a volume, "
                 "the update will fail at this resource",
                 (change.urn,),
             )
 
 
-RULES = (data_loss, downtime, controllers, ingress, volume_shrink)
+def subnet_move(changes: ChangeSet) -> Iterator[Risk]:
+    """A subnet replaced or deleted under ports that exist: every address on it is renumbered.
+
+    Neutron refuses to delete a subnet that still has ports (409 SubnetInUse), and a subnet is named,
+    so the engine deletes it before its replacement: the update stops half-way. A service whose ports
+    are all being created is new, and moving its subnet is fine.
+    """
+    for change in changes.changes:
+        if change.type != SUBNET or change.action not in (Action.REPLACE, Action.DELETE):
+            continue
+        live = sorted(
+            c.name
+            for c in changes.changes
+            if c.type == PORT and c.action is not Action.CREATE and change.urn in c.dependencies
+        )
+        if not live:
+            continue
+        what = "deleted" if change.action is Action.DELETE else describe_replace(change)
+        shown = ", ".join(code(n) for n in live[:3]) + (f" (+{len(live) - 3} more)" if len(live) > 3 else "")
+        yield Risk(
+            Level.BLOCKING,
+            "subnet-move",
+            f"{short_type(change.type)} {code(change.name)}",
+            f"{what} under {len(live)} live port{'s' if len(live) != 1 else ''} ({shown}): Neutron "
+            "refuses to delete a subnet in use, and every address would change; pin the deployed subnet "
+            "in the stack file (`subnets:`)",
+            (change.urn, *(c.urn for c in changes.changes if c.name in live)),
+        )
 
 
-def rank(changes: ChangeSet) -> list[Risk]:
-    """All risks, blocking first, then by kind and subject (a stable order for diffs of the report)."""
-    found = [risk for rule in RULES for risk in rule(changes)]
+def rule_conflict(changes: ChangeSet) -> Iterator[Risk]:
+    """A security-group rule replaced create-before-delete while Neutron's key for it stays the same.
+
+    The replacement is created while the old rule still exists, and Neutron refuses it as a duplicate
+    (409 SecurityGroupRuleExists): a description-only change fails ``pulumi up``. A rule has no name,
+    so the bridge does not force delete-before-replace; the option must (webex_cloud.components.network
+    sets it).
+    """
+    for change in changes.changes:
+        if (
+            change.type != SEC_GROUP_RULE
+            or change.action is not Action.REPLACE
+            or change.delete_before_replace
+        ):
+            continue
+        old, new = change.old_inputs or {}, change.new_inputs or {}
+        if not old or not new or any(old.get(k) != new.get(k) for k in NEUTRON_RULE_KEY):
+            continue
+        yield Risk(
+            Level.BLOCKING,
+            "conflict",
+            f"{short_type(change.type)} {code(change.name)}",
+            "replaced create-before-delete with the same direction, protocol, ports and source: Neutron "
+            "refuses the new rule as a duplicate (409) and the update fails; set deleteBeforeReplace",
+            (change.urn,),
+        )
+
+
+RULES = (data_loss, downtime, controllers, subnet_move, rule_conflict, ingress, volume_shrink)
+
+
+def rank(changes: ChangeSet, extra: Iterable[Risk] = ()) -> list[Risk]:
+    """All risks (the rules', plus ``extra`` found elsewhere: policy verdicts, unpinned subnets),
+    blocking first, then by kind and subject (a stable order for diffs of the report)."""
+    found = [risk for rule in RULES for risk in rule(changes)] + list(extra)
     return sorted(found, key=lambda r: (-r.level, r.kind, r.subject))

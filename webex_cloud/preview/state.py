@@ -5,7 +5,10 @@ Layout, as pulumi/pulumi ``pkg/backend/diy`` writes it (``store.go``, ``lock.go`
 - ``.pulumi/meta.yaml`` holds ``version: 1`` for the project layout; without it the bucket uses the
   legacy layout (version 0, stacks not scoped by project).
 - checkpoint: ``.pulumi/stacks/<project>/<stack>.json`` (legacy: ``.pulumi/stacks/<stack>.json``),
-  or the same with ``.gz``/``.zst`` when ``PULUMI_DIY_BACKEND_COMPRESSION`` is set.
+  or the same with ``.gz``/``.zst`` when ``PULUMI_DIY_BACKEND_GZIP=true`` / ``PULUMI_DIY_BACKEND_ZSTD=true``
+  (pulumi/pulumi ``sdk/go/common/env/env.go``, ``pkg/backend/diy/backend.go``); when more than one
+  variant exists the backend reads the most recently written (``pkg/backend/diy/state.go``); this
+  reader takes the first of .json, .json.gz, .json.zst (the two differ only in a leftover two-file state).
 - locks: one JSON object per running update under ``.pulumi/locks/organization/<project>/<stack>/``
   (the fully qualified stack name as a path; legacy: ``.pulumi/locks/<stack>/``), each
   ``{"pid", "username", "hostname", "timestamp"}``.
@@ -29,7 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from webex_cloud.plan.format import clean_wire_value
-from webex_cloud.preview.errors import PreviewInputError, from_validation
+from webex_cloud.preview.errors import PreviewInputError, decode_text, from_validation, parse_json
 from webex_cloud.preview.plans import Resource, Snapshot
 
 META_KEY = ".pulumi/meta.yaml"
@@ -315,8 +318,8 @@ class StateBackend:
         if relative.endswith(".zst"):
             raise StateBackendError(
                 where,
-                "zstd-compressed checkpoints are not supported by this reader; "
-                "use PULUMI_DIY_BACKEND_COMPRESSION=gzip or none",
+                "zstd-compressed checkpoints are not supported by this reader; deploy with "
+                "PULUMI_DIY_BACKEND_GZIP=true (or neither switch) instead of PULUMI_DIY_BACKEND_ZSTD=true",
             )
         if relative.endswith(".gz"):
             try:
@@ -324,9 +327,9 @@ class StateBackend:
             except (OSError, EOFError, zlib.error) as error:
                 raise StateBackendError(where, f"corrupted checkpoint: not valid gzip ({error})") from None
         try:
-            document = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise StateBackendError(where, f"corrupted checkpoint: not JSON ({error})") from None
+            document = parse_json(decode_text(raw, where), where)
+        except PreviewInputError as error:
+            raise StateBackendError(where, f"corrupted checkpoint: {error.message}") from None
         try:
             parsed = _VersionedCheckpoint.model_validate(document)
         except ValidationError as error:

@@ -1,61 +1,94 @@
 """Cinder adapter: spreads the replicas of one volume group over distinct failure domains.
 
 Registered under the ``cinder.scheduler.filters`` entry point as ``VolumeGroupSpreadFilter``;
-enable it with ``[DEFAULT] scheduler_default_filters`` (see
-:mod:`webex_scheduler_filters.render`). Backends declare their domain with
-``extra_capabilities = {"failure_domain": "<label>"}``.
+enable it with ``[DEFAULT] scheduler_default_filters`` and give it the stack's failure-domain
+map with ``[webex_scheduler_filters] failure_domains`` (both rendered by
+:mod:`webex_scheduler_filters.render`). Backends may also declare their domain with
+``extra_capabilities = {"failure_domain": "<label>"}``; the rendered map wins.
 
-Only APIs present since Zed are used: ``BaseBackendFilter`` and
-``cinder.db.api.volume_get_all_by_project`` with a ``metadata`` filter.
+Only APIs present since Zed are used: ``BaseBackendFilter``, ``BackendState.backend_id``/
+``cluster_name`` and ``cinder.db.api.volume_get_all_by_project`` with a ``metadata`` filter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cinder.scheduler import filters
+from oslo_config import cfg
 from oslo_log import log as logging
 
 from webex_scheduler_filters import volume_rules
-from webex_scheduler_filters.hints import CINDER_VOLUME_GROUP_HINT, VOLUME_GROUP_METADATA_KEY
+from webex_scheduler_filters.hints import (
+    CINDER_CONFIG_GROUP,
+    CINDER_FAILURE_DOMAINS_OPTION,
+    CINDER_VOLUME_GROUP_HINT,
+    VOLUME_GROUP_METADATA_KEY,
+)
 from webex_scheduler_filters.pod_rules import HintStatus
 
 LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+CONF.register_opts(
+    [
+        cfg.StrOpt(
+            CINDER_FAILURE_DOMAINS_OPTION,
+            default="",
+            help="JSON object mapping each '<host or cluster>@<backend>' to its failure domain; "
+            "rendered by `python -m webex_scheduler_filters.render cinder-scheduler`.",
+        )
+    ],
+    group=CINDER_CONFIG_GROUP,
+)
+
+
+@functools.lru_cache(maxsize=4)
+def _domain_map(raw: str) -> dict[str, str]:
+    return volume_rules.parse_domain_map(raw)
 
 
 class VolumeGroupSpreadFilter(filters.BaseBackendFilter):  # type: ignore[misc]
     """Reject backends whose failure domain already holds a replica of the volume's group.
 
-    The decision needs every candidate backend at once (a sibling's failure domain is read
-    from its backend's state), so the filter works in ``filter_all``, which Cinder's filter
-    handler calls, and must come first in ``scheduler_default_filters``.
+    The decision needs every candidate backend at once (a sibling's live label is read from its
+    backend's state), so the filter works in ``filter_all``, which Cinder's filter handler
+    calls, and comes first in ``scheduler_default_filters``.
     """
 
     def filter_all(self, filter_obj_list: Iterable[Any], filter_properties: Any) -> list[Any]:
         backends = list(filter_obj_list)
         try:
-            hints = filter_properties.get("scheduler_hints") or {}
-            hint = volume_rules.parse_group_hint(hints.get(CINDER_VOLUME_GROUP_HINT))
+            request_spec = filter_properties.get("request_spec") or {}
+            volume = request_spec.get("volume_properties") or {}
+            hint = volume_rules.request_group(
+                filter_properties.get("scheduler_hints"),
+                filter_properties.get("metadata"),
+                volume.get("metadata") if isinstance(volume, Mapping) else None,
+            )
             if hint.status is HintStatus.ABSENT:
                 return backends
             if hint.status is HintStatus.MALFORMED:
                 # Fail closed: the request says it is a replica, but not of which group, so
                 # any backend may share a failure domain with its siblings.
                 LOG.warning(
-                    "VolumeGroupSpreadFilter: malformed %(key)s hint (%(problem)s), rejecting all backends",
+                    "VolumeGroupSpreadFilter: malformed %(key)s (%(problem)s), rejecting all backends",
                     {"key": CINDER_VOLUME_GROUP_HINT, "problem": hint.problem},
                 )
                 return []
-            siblings = self.placed_sibling_hosts(filter_properties, hint.key)
-            named = [(backend, backend.host) for backend in backends if _has_host(backend)]
-            known = volume_rules.domains_by_backend(
-                (host, getattr(backend, "capabilities", None)) for backend, host in named
+            siblings = self.placed_siblings(filter_properties, hint.key)
+            named = [(backend, _location(backend)) for backend in backends]
+            live = volume_rules.domains_by_backend(
+                (location, getattr(backend, "capabilities", None))
+                for backend, location in named
+                if location is not None
             )
-            used = volume_rules.used_domains(siblings, known)
+            static = self.static_domains()
+            used = volume_rules.used_domains(siblings, static, live)
         except Exception:
-            # Fail closed: without the siblings' placement any choice may stack replicas in
-            # one failure domain; Cinder reports "no valid backend" and the caller retries.
+            # Fail closed: without the siblings' placement (or with an unreadable domain map)
+            # any choice may stack replicas in one failure domain.
             LOG.warning(
                 "VolumeGroupSpreadFilter: cannot read the volume group's replicas, rejecting all backends",
                 exc_info=True,
@@ -64,8 +97,9 @@ class VolumeGroupSpreadFilter(filters.BaseBackendFilter):  # type: ignore[misc]
         # A backend state without a host name cannot be told apart from a sibling's backend.
         passing = [
             backend
-            for backend, host in named
-            if volume_rules.domains_pass(known[volume_rules.backend_of(host)], used)
+            for backend, location in named
+            if location is not None
+            and volume_rules.domains_pass(volume_rules.domains_of(location, static, live), used)
         ]
         LOG.debug(
             "VolumeGroupSpreadFilter: group %(group)s uses %(used)s, %(left)d of %(total)d backends pass",
@@ -73,11 +107,16 @@ class VolumeGroupSpreadFilter(filters.BaseBackendFilter):  # type: ignore[misc]
         )
         return passing
 
-    def placed_sibling_hosts(self, filter_properties: Any, group_key: str) -> list[str | None]:
-        """Cinder hosts of the group's other replicas, in one database query.
+    def static_domains(self) -> Mapping[str, str]:
+        """The rendered failure-domain map of cinder-scheduler's configuration."""
+        return _domain_map(getattr(getattr(CONF, CINDER_CONFIG_GROUP), CINDER_FAILURE_DOMAINS_OPTION) or "")
 
-        The query runs with the request's context in its project only, so a hint naming
-        another project's group neither reveals nor constrains that project's volumes.
+    def placed_siblings(self, filter_properties: Any, group_key: str) -> list[volume_rules.Location]:
+        """Where the group's other replicas are, in one database query.
+
+        The query runs in the *volume's* project (an admin migrating it carries the admin's
+        project), with the request's context, so a key naming another project's group neither
+        reveals nor constrains that project's volumes for a non-admin.
         """
         # Imported here, not at the top: the database layer is only needed when a replica is
         # scheduled, and tools that load the filter without a database (the plan-time proof,
@@ -86,19 +125,28 @@ class VolumeGroupSpreadFilter(filters.BaseBackendFilter):  # type: ignore[misc]
 
         context = filter_properties["context"]
         request_spec = filter_properties.get("request_spec") or {}
+        volume = request_spec.get("volume_properties") or {}
+        project = (volume.get("project_id") if isinstance(volume, Mapping) else None) or context.project_id
         own_id = request_spec.get("volume_id")
         volumes = db.volume_get_all_by_project(
             context,
-            context.project_id,
+            project,
             None,
             None,
             filters={"metadata": {VOLUME_GROUP_METADATA_KEY: group_key}, "no_migration_targets": True},
         )
         # The volume being scheduled is excluded: on a migration or retype it still sits on
         # its old backend, which must not count against its new one.
-        return [volume.host for volume in volumes if volume.id != own_id]
+        return [
+            volume_rules.Location(v.host, v.cluster_name or None)
+            for v in volumes
+            if v.id != own_id and isinstance(v.host, str) and v.host
+        ]
 
 
-def _has_host(backend: Any) -> bool:
+def _location(backend: Any) -> volume_rules.Location | None:
     host = getattr(backend, "host", None)
-    return isinstance(host, str) and bool(host)
+    if not (isinstance(host, str) and host):
+        return None
+    cluster = getattr(backend, "cluster_name", None)
+    return volume_rules.Location(host, cluster if isinstance(cluster, str) and cluster else None)

@@ -1,58 +1,71 @@
-"""The scheduler-hint contract between the Pulumi components and the scheduler filters.
+"""The scheduler-hint and metadata contract between the Pulumi components and the filters.
 
-The components write these keys into the scheduler hints (and volume metadata) of every
-pod instance and replica volume; the Nova and Cinder filters read them. Both sides import
-this module, so a renamed key cannot silently break placement.
+The components write these keys into the scheduler hints and the metadata of every pod
+instance and replica volume; the Nova and Cinder filters read them. Both sides import this
+module, so a renamed key cannot silently break placement.
+
+Every hint map carries exactly one value: terraform-provider-openstack v3.4.0 hashes a
+``scheduler_hints`` set element by ranging over its ``additional_properties`` Go map
+(``resourceComputeSchedulerHintsHash`` in ``openstack/resource_openstack_compute_instance_v2.go``,
+``blockStorageVolumeV3SchedulerHintsHash`` in ``openstack/blockstorage_volume_v3.go``), and Go
+map order is random, so two distinct values make the hash, and with it the diff, random.
+Everything else the filters need is metadata, which the provider stores as a plain map.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-#: Nova hint: ``<datacenter>/<service>``, the service a pod instance belongs to.
-NOVA_SERVICE_HINT = "webex_service"
-#: Nova hint: the pod's name (unique within the datacenter), e.g. ``messaging-pod-1``.
+#: Nova hint on every pod instance: ``<datacenter>/<service>/<pod>``, the pod it belongs to.
 NOVA_POD_HINT = "webex_pod"
-#: Nova hint: server-group UUIDs of the *other* pods of the same service, joined by
-#: :data:`LIST_SEPARATOR`. A host that runs a member of any of them is not eligible.
-NOVA_SIBLING_GROUPS_HINT = "webex_sibling_pod_groups"
+#: Instance metadata, every pod instance: ``<datacenter>/<service>``. The Nova filter finds the
+#: service's placed instances with this key, once per request.
+INSTANCE_SERVICE_METADATA_KEY = "webex_service"
+#: Instance metadata, every pod instance: ``<datacenter>/<service>/<pod>`` (the hint's value).
+INSTANCE_POD_METADATA_KEY = "webex_pod"
+#: Instance metadata: :data:`ANCHOR_ROLE` on a pod's first instance, :data:`MEMBER_ROLE` on the others.
+INSTANCE_POD_ROLE_METADATA_KEY = "webex_pod_role"
+ANCHOR_ROLE = "anchor"
+MEMBER_ROLE = "member"
+#: Separator of the parts of a service or pod key.
+KEY_SEPARATOR = "/"
 
 #: Cinder hint and volume metadata key: ``<datacenter>/<service>/<volume group>``.
 #: Replicas carrying the same value must land in distinct failure domains. The filter
-#: finds the placed siblings through the metadata key, so it is written on both.
+#: finds the placed siblings through the metadata key, and reads it on the paths that
+#: carry no hints (retype, migrate, manage), so it is written on both.
 CINDER_VOLUME_GROUP_HINT = "webex_volume_group"
 VOLUME_GROUP_METADATA_KEY = CINDER_VOLUME_GROUP_HINT
-#: Cinder hint: the replica's index within its group, for logs and audits.
-CINDER_REPLICA_HINT = "webex_replica"
+#: Volume metadata: the replica's index within its group, for logs and audits.
+REPLICA_METADATA_KEY = "webex_replica"
 
 #: Key of a Cinder backend's ``extra_capabilities`` naming its storage failure domain.
-#: A backend that does not declare one is its own failure domain (``host@backend``).
+#: A backend that is in neither the rendered failure-domain map nor declares one is its own
+#: failure domain (``host@backend``).
 FAILURE_DOMAIN_CAPABILITY = "failure_domain"
-
-LIST_SEPARATOR = ","
-
-
-def join_list(values: Iterable[str]) -> str:
-    """Encode a list hint as one string (the provider's hint map holds strings only)."""
-    return LIST_SEPARATOR.join(values)
+#: oslo.config group and option of cinder-scheduler holding the rendered failure-domain map
+#: (JSON: ``{"<host or cluster>@<backend>": "<failure domain>"}``).
+CINDER_CONFIG_GROUP = "webex_scheduler_filters"
+CINDER_FAILURE_DOMAINS_OPTION = "failure_domains"
 
 
-def split_list(value: object) -> list[str]:
-    """Decode a list hint as Nova or Cinder hands it over: a string, or a list of strings.
+def service_key(datacenter: str, service: str) -> str:
+    """The value of :data:`INSTANCE_SERVICE_METADATA_KEY`."""
+    return f"{datacenter}{KEY_SEPARATOR}{service}"
 
-    Anything else (None, numbers, nested structures) yields no entries rather than an error:
-    the caller decides whether an empty result means pass or fail.
-    """
-    items: list[object]
-    if isinstance(value, str):
-        items = [value]
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
-    else:
-        return []
-    out: list[str] = []
-    for item in items:
-        if not isinstance(item, str):
-            continue
-        out.extend(part.strip() for part in item.split(LIST_SEPARATOR) if part.strip())
-    return out
+
+def pod_key(datacenter: str, service: str, pod: str) -> str:
+    """The value of :data:`NOVA_POD_HINT` and :data:`INSTANCE_POD_METADATA_KEY`."""
+    return f"{service_key(datacenter, service)}{KEY_SEPARATOR}{pod}"
+
+
+def first_string(value: object) -> object:
+    """A hint as Nova or Cinder hands it over: a one-element list is its element."""
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        return value[0]
+    return value
+
+
+def distinct_values(values: Iterable[object]) -> int:
+    """How many distinct values a hint map holds (the provider's hash is stable for at most one)."""
+    return len({repr(value) for value in values})

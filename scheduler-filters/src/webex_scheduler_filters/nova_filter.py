@@ -1,15 +1,15 @@
-"""Nova adapter: keeps the pods of one service on different hosts.
+"""Nova adapter: a pod's members on its anchor's host, the service's pods on different hosts.
 
 Enable it in nova-scheduler with (see :mod:`webex_scheduler_filters.render`)::
 
     [filter_scheduler]
     available_filters = nova.scheduler.filters.all_filters
-    available_filters = webex_scheduler_filters.nova_filter.SiblingPodAntiAffinityFilter
-    enabled_filters = ...,ServerGroupAffinityFilter,SiblingPodAntiAffinityFilter
+    available_filters = webex_scheduler_filters.nova_filter.PodFilter
+    enabled_filters = ...,ServerGroupAntiAffinityFilter,PodFilter
 
 Only APIs present since Zed are used: ``BaseHostFilter``, ``RequestSpec.get_scheduler_hint``,
-``InstanceGroup.get_by_uuid``, ``InstanceList.get_by_filters``,
-``context.scatter_gather_skip_cell0`` and ``scheduler.utils.request_is_rebuild``.
+``InstanceList.get_by_filters`` with a ``metadata`` filter, ``context.scatter_gather_skip_cell0``
+and ``scheduler.utils.request_is_rebuild``.
 """
 
 from __future__ import annotations
@@ -18,73 +18,70 @@ from collections.abc import Iterable
 from typing import Any
 
 from nova import context as nova_context
-from nova import exception, objects
+from nova import objects
 from nova.scheduler import filters
 from nova.scheduler import utils as scheduler_utils
 from oslo_log import log as logging
 
 from webex_scheduler_filters import pod_rules
-from webex_scheduler_filters.hints import NOVA_POD_HINT, NOVA_SIBLING_GROUPS_HINT
+from webex_scheduler_filters.hints import INSTANCE_SERVICE_METADATA_KEY, NOVA_POD_HINT
 
 LOG = logging.getLogger(__name__)
 
 
-class SiblingHostLookupError(Exception):
-    """The hosts of the sibling pods could not be read in full."""
+class ServiceLookupError(Exception):
+    """The service's placed instances could not be read in full."""
 
 
-class MalformedHintError(ValueError):
-    """The request carries the sibling hint, but its value cannot be honoured."""
+class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
+    """Members on their anchor's host; no pod instance on a host of another pod of its service."""
 
-
-class SiblingPodAntiAffinityFilter(filters.BaseHostFilter):  # type: ignore[misc]
-    """Reject hosts that run an instance of another pod of the same service."""
-
-    # Sibling pods are other requests' instances: they cannot move while this request is
-    # scheduled, and the scheduler narrows the same host list for every instance of a
-    # multi-create, so filtering for the first instance covers them all.
+    # Other requests' instances cannot move while this request is scheduled, and the scheduler
+    # narrows the same host list for every instance of a multi-create, so filtering for the
+    # first instance covers them all.
     run_filter_once_per_request = True
     # A rebuild stays on its host, which passed this filter when the instance was placed.
     RUN_ON_REBUILD = False
 
     def filter_all(self, filter_obj_list: Iterable[Any], spec_obj: Any) -> list[Any]:
         hosts = list(filter_obj_list)
+        uuid = getattr(spec_obj, "instance_uuid", None)
         try:
+            # Overriding filter_all bypasses BaseHostFilter._filter_one, where RUN_ON_REBUILD is honoured.
             if scheduler_utils.request_is_rebuild(spec_obj):
                 return hosts
-            forbidden = self._forbidden_hosts(spec_obj)
-        except MalformedHintError as error:
-            # Fail closed: the request asks to be kept apart from pods it does not name
-            # readably. A "no valid host" is visible and fixable, a co-location is silent.
-            LOG.warning(
-                "SiblingPodAntiAffinityFilter: malformed %(key)s hint on instance %(uuid)s "
-                "(%(problem)s), rejecting all hosts",
-                {
-                    "key": NOVA_SIBLING_GROUPS_HINT,
-                    "uuid": getattr(spec_obj, "instance_uuid", None),
-                    "problem": error,
-                },
-            )
-            return []
+            hint = pod_rules.parse_pod_hint(spec_obj.get_scheduler_hint(NOVA_POD_HINT))
+            if hint.status is pod_rules.HintStatus.ABSENT:
+                return hosts
+            if hint.status is pod_rules.HintStatus.MALFORMED:
+                # Fail closed: the request says it is a pod instance, but not of which pod.
+                LOG.warning(
+                    "PodFilter: malformed %(key)s hint on instance %(uuid)s (%(problem)s), "
+                    "rejecting all hosts",
+                    {"key": NOVA_POD_HINT, "uuid": uuid, "problem": hint.problem},
+                )
+                return []
+            placed = self.service_instances(spec_obj, hint.service)
+            decision = pod_rules.decide(hint, uuid, _is_anchor(spec_obj), placed)
         except Exception:
-            # Fail closed: without the siblings' hosts any choice may co-locate two pods. This
-            # also covers a database or cell outage, where Nova itself would fail the request.
+            # Fail closed: without the service's placement any choice may co-locate two pods or
+            # split one. This also covers a database or cell outage, where Nova would fail anyway.
             LOG.warning(
-                "SiblingPodAntiAffinityFilter: cannot read sibling pods of instance "
-                "%(uuid)s, rejecting all hosts",
-                {"uuid": getattr(spec_obj, "instance_uuid", None)},
+                "PodFilter: cannot read the service's instances for instance %(uuid)s, rejecting all hosts",
+                {"uuid": uuid},
                 exc_info=True,
             )
             return []
-        if forbidden is None:
-            return hosts
-        passing = [h for h in hosts if pod_rules.host_passes(getattr(h, "host", None), forbidden)]
+        if decision.problem:
+            LOG.info("PodFilter: instance %(uuid)s: %(problem)s", {"uuid": uuid, "problem": decision.problem})
+        passing = [h for h in hosts if pod_rules.host_passes(getattr(h, "host", None), decision)]
         LOG.debug(
-            "SiblingPodAntiAffinityFilter: pod %(pod)s avoids %(forbidden)s, %(left)d of %(total)d "
-            "hosts pass",
+            "PodFilter: pod %(pod)s avoids %(forbidden)s, needs %(required)s, "
+            "%(left)d of %(total)d hosts pass",
             {
-                "pod": _hint(spec_obj, NOVA_POD_HINT),
-                "forbidden": sorted(forbidden),
+                "pod": hint.key,
+                "forbidden": sorted(decision.forbidden),
+                "required": "any" if decision.required is None else sorted(decision.required),
                 "left": len(passing),
                 "total": len(hosts),
             },
@@ -93,57 +90,34 @@ class SiblingPodAntiAffinityFilter(filters.BaseHostFilter):  # type: ignore[misc
 
     def host_passes(self, host_state: Any, spec_obj: Any) -> bool:
         # The per-host entry point of BaseHostFilter. The scheduler calls filter_all, which
-        # reads the siblings once for the whole host list; this reads them for one host.
+        # reads the service once for the whole host list; this reads it for one host.
         return bool(self.filter_all([host_state], spec_obj))
 
-    def _forbidden_hosts(self, spec_obj: Any) -> frozenset[str] | None:
-        """Hosts this request must avoid, or None when the request carries no sibling hint.
+    def service_instances(self, spec_obj: Any, service: str) -> list[pod_rules.PlacedInstance]:
+        """The service's live instances with their hosts and pod metadata: one query per cell.
 
-        Raises :class:`MalformedHintError` for a hint that cannot be read, and lets lookup
-        errors through: :meth:`filter_all` turns both into "no host passes".
+        Runs with the request's own context: Nova scopes a non-admin's instance query to its
+        project (``nova/db/main/api.py`` ``instance_get_all_by_filters_sort``), so a hint cannot
+        reveal another project's placement.
         """
-        group = getattr(spec_obj, "instance_group", None)
-        own_group = getattr(group, "uuid", None) if group is not None and "uuid" in group else None
-        hint = pod_rules.parse_sibling_hint(_hint(spec_obj, NOVA_SIBLING_GROUPS_HINT), own_group)
-        if hint.status is pod_rules.HintStatus.ABSENT:
-            return None
-        if hint.status is pod_rules.HintStatus.MALFORMED:
-            raise MalformedHintError(hint.problem)
-        if not hint.groups:
-            return frozenset()
-        return pod_rules.forbidden_hosts(self.sibling_hosts(spec_obj, hint.groups))
-
-    def sibling_hosts(self, spec_obj: Any, groups: frozenset[str]) -> list[str | None]:
-        """Hosts of the members of the sibling server groups: one lookup per request.
-
-        Reads the groups from the API database and the members' hosts from every cell, with
-        the request's own context, so a hint cannot reveal another project's placement.
-        """
-        context = spec_obj._context
-        members: set[str] = set()
-        for group_uuid in sorted(groups):
-            try:
-                group = objects.InstanceGroup.get_by_uuid(context, group_uuid)
-            except exception.InstanceGroupNotFound:
-                # A deleted sibling pod has no members left to avoid.
-                continue
-            members.update(group.members or [])
-        members.discard(spec_obj.instance_uuid)
-        if not members:
-            return []
         results = nova_context.scatter_gather_skip_cell0(
-            context,
+            spec_obj._context,
             objects.InstanceList.get_by_filters,
-            {"uuid": sorted(members), "deleted": False},
-            expected_attrs=[],
+            {"metadata": {INSTANCE_SERVICE_METADATA_KEY: service}, "deleted": False},
+            expected_attrs=["metadata"],
         )
-        hosts: list[str | None] = []
+        placed: list[pod_rules.PlacedInstance] = []
         for cell_uuid, result in results.items():
             if nova_context.is_cell_failure_sentinel(result):
-                raise SiblingHostLookupError(f"cell {cell_uuid} did not answer")
-            hosts.extend(instance.host for instance in result)
-        return hosts
+                raise ServiceLookupError(f"cell {cell_uuid} did not answer")
+            for instance in result:
+                found = pod_rules.placed_instance(instance.uuid, instance.host, instance.metadata, service)
+                if found is not None:
+                    placed.append(found)
+        return placed
 
 
-def _hint(spec_obj: Any, key: str) -> object:
-    return spec_obj.get_scheduler_hint(key)
+def _is_anchor(spec_obj: Any) -> bool:
+    """An anchor is the pod instance booted into a server group (its service's anti-affinity group)."""
+    group = getattr(spec_obj, "instance_group", None)
+    return group is not None and "uuid" in group and bool(group.uuid)

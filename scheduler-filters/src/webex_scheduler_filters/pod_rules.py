@@ -1,79 +1,145 @@
-"""Pure decision logic for keeping the pods of one service on different hosts.
+"""Pure decision logic for pods: together on their anchor's host, apart from the service's other pods.
 
 No OpenStack import: the Nova adapter (:mod:`webex_scheduler_filters.nova_filter`) and the
-plan-time placement proof both call these functions.
+plan-time placement proof both call these functions. The design is in docs/scheduler-filters.md
+("Design"): a pod's anchor is in the service's ``anti-affinity`` server group, its members are
+in none and follow the anchor; where everything is comes from instance metadata read per request.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from webex_scheduler_filters.hints import split_list
+from webex_scheduler_filters.hints import (
+    ANCHOR_ROLE,
+    INSTANCE_POD_METADATA_KEY,
+    INSTANCE_POD_ROLE_METADATA_KEY,
+    INSTANCE_SERVICE_METADATA_KEY,
+    KEY_SEPARATOR,
+    first_string,
+)
 
 
 class HintStatus(Enum):
-    """How a request's sibling-group hint reads."""
+    """How a request's hint reads."""
 
     ABSENT = "absent"
-    """No hint: the request is not a pod instance, every host passes."""
+    """No hint: the request is not a pod instance (or a volume replica), every host passes."""
     MALFORMED = "malformed"
     """The hint is there but cannot be honoured: no host passes (fail closed)."""
     VALID = "valid"
-    """The hint names sibling server groups (possibly none once the own group is dropped)."""
+    """The hint names the pod (or the volume group)."""
 
 
 @dataclass(frozen=True)
-class SiblingHint:
-    """The decoded ``webex_sibling_pod_groups`` hint of one request."""
+class PodHint:
+    """The decoded ``webex_pod`` hint of one request."""
 
     status: HintStatus
-    groups: frozenset[str] = frozenset()
+    key: str = ""
     problem: str = ""
 
-
-def _canonical_uuid(value: str) -> str | None:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
+    @property
+    def service(self) -> str:
+        """``<datacenter>/<service>``, the value the service's instances carry as metadata."""
+        return self.key.rpartition(KEY_SEPARATOR)[0]
 
 
-def parse_sibling_hint(raw: object, own_group: object = None) -> SiblingHint:
-    """Decode the sibling-group hint as Nova hands it over (a string or a list of strings).
+def parse_pod_hint(raw: object) -> PodHint:
+    """Decode the pod hint: one string ``<datacenter>/<service>/<pod>`` (a one-element list is accepted).
 
-    A request that carries the key but whose value cannot be read is ``MALFORMED``: placing
-    it anywhere could co-locate two pods of a service, and a clean "no valid host" is visible
-    and fixable where a silent co-location is not. The request's own server group is dropped
-    from the siblings, so a component bug that lists it cannot make a pod repel itself.
+    A request that carries the key but whose value cannot be read is ``MALFORMED``: placing it
+    anywhere could co-locate two pods of a service or split a pod, and a clean "no valid host"
+    is visible and fixable where a silent co-location is not.
     """
     if raw is None or raw == "" or raw == [] or raw == ():
-        return SiblingHint(HintStatus.ABSENT)
-    if not isinstance(raw, (str, list, tuple)):
-        return SiblingHint(HintStatus.MALFORMED, problem=f"expected a string, got {type(raw).__name__}")
-    if isinstance(raw, (list, tuple)) and not all(isinstance(item, str) for item in raw):
-        return SiblingHint(HintStatus.MALFORMED, problem="list entries must be strings")
-    entries = split_list(raw)
-    if not entries:
-        return SiblingHint(HintStatus.MALFORMED, problem="no server-group UUID in the hint")
-    groups: set[str] = set()
-    for entry in entries:
-        canonical = _canonical_uuid(entry)
-        if canonical is None:
-            return SiblingHint(HintStatus.MALFORMED, problem=f"{entry[:64]!r} is not a server-group UUID")
-        groups.add(canonical)
-    own = _canonical_uuid(own_group) if isinstance(own_group, str) else None
-    groups.discard(own or "")
-    return SiblingHint(HintStatus.VALID, frozenset(groups))
+        return PodHint(HintStatus.ABSENT)
+    raw = first_string(raw)
+    if not isinstance(raw, str):
+        return PodHint(HintStatus.MALFORMED, problem=f"expected one string, got {type(raw).__name__}")
+    parts = raw.strip().split(KEY_SEPARATOR)
+    if len(parts) != 3 or not all(part.strip() for part in parts):
+        return PodHint(HintStatus.MALFORMED, problem=f"{raw[:64]!r} is not '<datacenter>/<service>/<pod>'")
+    return PodHint(HintStatus.VALID, KEY_SEPARATOR.join(part.strip() for part in parts))
 
 
-def forbidden_hosts(member_hosts: Iterable[object]) -> frozenset[str]:
-    """The hosts that run a member of a sibling pod (members not scheduled yet have no host)."""
-    return frozenset(host for host in member_hosts if isinstance(host, str) and host)
+@dataclass(frozen=True)
+class PlacedInstance:
+    """An instance of the service as the cell database holds it."""
+
+    uuid: str
+    host: str | None
+    pod: str | None
+    """Its ``webex_pod`` metadata (None: not written, or not a string)."""
+    anchor: bool
+    """Its ``webex_pod_role`` metadata is ``anchor``."""
 
 
-def host_passes(host: object, forbidden: frozenset[str]) -> bool:
-    """A host is eligible unless it runs a sibling pod; a host state without a name never is."""
-    return isinstance(host, str) and bool(host) and host not in forbidden
+def placed_instance(uuid: str, host: object, metadata: object, service: str) -> PlacedInstance | None:
+    """One query result, or None when its metadata does not name this service.
+
+    Nova's ``metadata`` filter matches "some key is ``webex_service`` and some value is the
+    service" (``nova/db/main/api.py`` ``_exact_instance_filter``), not the pair, so the pair is
+    checked here.
+    """
+    if not isinstance(metadata, Mapping) or metadata.get(INSTANCE_SERVICE_METADATA_KEY) != service:
+        return None
+    pod = metadata.get(INSTANCE_POD_METADATA_KEY)
+    return PlacedInstance(
+        uuid=uuid,
+        host=host if isinstance(host, str) and host else None,
+        pod=pod if isinstance(pod, str) and pod else None,
+        anchor=metadata.get(INSTANCE_POD_ROLE_METADATA_KEY) == ANCHOR_ROLE,
+    )
+
+
+@dataclass(frozen=True)
+class PodDecision:
+    """Which hosts one pod instance may use."""
+
+    forbidden: frozenset[str]
+    """Hosts of the service's other pods."""
+    required: frozenset[str] | None
+    """For a member: its anchor's host (empty: none is known, no host passes). None: any host."""
+    problem: str = ""
+    """Why no host can pass, for the log."""
+
+
+def decide(hint: PodHint, own_uuid: object, anchor: bool, placed: Iterable[PlacedInstance]) -> PodDecision:
+    """Apply the two rules to the service's placed instances (the request's own is skipped).
+
+    - apart: no host that runs an instance of another pod of the service (an instance whose
+      pod cannot be read counts as another pod: the stricter reading);
+    - together: a member only on the host of its pod's anchor. A member whose anchor has no
+      host (shelved, being evacuated) or whose pod shows several anchors gets no host: it must
+      never start a pod of its own, and the anchor is moved first.
+    """
+    forbidden: set[str] = set()
+    anchor_hosts: set[str] = set()
+    anchors = 0
+    for instance in placed:
+        if instance.uuid == own_uuid:
+            continue
+        if instance.pod != hint.key:
+            if instance.host:
+                forbidden.add(instance.host)
+        elif instance.anchor:
+            anchors += 1
+            if instance.host:
+                anchor_hosts.add(instance.host)
+    if anchor:
+        return PodDecision(frozenset(forbidden), None)
+    if anchors > 1:
+        return PodDecision(frozenset(forbidden), frozenset(), f"pod {hint.key} has {anchors} anchors")
+    if not anchor_hosts:
+        return PodDecision(frozenset(forbidden), frozenset(), f"the anchor of pod {hint.key} has no host")
+    return PodDecision(frozenset(forbidden), frozenset(anchor_hosts))
+
+
+def host_passes(host: object, decision: PodDecision) -> bool:
+    """A host is eligible if the decision allows it; a host state without a name never is."""
+    if not (isinstance(host, str) and host) or host in decision.forbidden:
+        return False
+    return decision.required is None or host in decision.required

@@ -1,7 +1,7 @@
 """Scheduler configuration fragments for the controller stack, as pure functions and a CLI.
 
 ``python -m webex_scheduler_filters.render nova`` prints the nova-scheduler fragment,
-``... cinder-scheduler`` the cinder-scheduler one and
+``... cinder-scheduler [--failure-domains domains.json]`` the cinder-scheduler one and
 ``... cinder-volume --host cinder-a --failure-domains domains.json`` the backend sections
 of one cinder-volume host, where ``domains.json`` maps each failure domain to its backends
 (``{"rack-a": ["cinder-a@ceph-a"], ...}``, the plan's ``datacenter.failure_domains``).
@@ -14,9 +14,13 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 
-from webex_scheduler_filters.hints import FAILURE_DOMAIN_CAPABILITY
+from webex_scheduler_filters.hints import (
+    CINDER_CONFIG_GROUP,
+    CINDER_FAILURE_DOMAINS_OPTION,
+    FAILURE_DOMAIN_CAPABILITY,
+)
 
-NOVA_FILTER_PATH = "webex_scheduler_filters.nova_filter.SiblingPodAntiAffinityFilter"
+NOVA_FILTER_PATH = "webex_scheduler_filters.nova_filter.PodFilter"
 NOVA_FILTER_NAME = NOVA_FILTER_PATH.rsplit(".", 1)[1]
 #: Nova's own default ``enabled_filters`` (unchanged from Zed to 2026.2).
 NOVA_DEFAULT_FILTERS = (
@@ -46,14 +50,23 @@ def nova_scheduler_conf(enabled: Sequence[str] = NOVA_DEFAULT_FILTERS) -> str:
     )
 
 
-def cinder_scheduler_conf(enabled: Sequence[str] = CINDER_DEFAULT_FILTERS) -> str:
-    """The ``[DEFAULT]`` filter list of cinder-scheduler: ours first.
+def cinder_scheduler_conf(
+    enabled: Sequence[str] = CINDER_DEFAULT_FILTERS,
+    failure_domains: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """The ``[DEFAULT]`` filter list of cinder-scheduler, ours first, and the failure-domain map.
 
-    First because it must see every backend: a sibling replica's failure domain is read
-    from its backend's state, which an earlier filter could have removed from the list.
+    First because it must see every backend: a sibling replica's live label is read from its
+    backend's state, which an earlier filter could have removed from the list. The map
+    (``host@backend`` -> domain, from the stack's ``failure_domains``) lets the filter know a
+    backend's domain while that backend is down, which is when a replacement is scheduled.
     """
     names = [CINDER_FILTER_NAME] + [name for name in enabled if name != CINDER_FILTER_NAME]
-    return f"[DEFAULT]\nscheduler_default_filters = {','.join(names)}\n"
+    text = f"[DEFAULT]\nscheduler_default_filters = {','.join(names)}\n"
+    if failure_domains:
+        mapping = json.dumps(backend_failure_domains(failure_domains), sort_keys=True)
+        text += f"\n[{CINDER_CONFIG_GROUP}]\n{CINDER_FAILURE_DOMAINS_OPTION} = {mapping}\n"
+    return text
 
 
 def backend_failure_domains(failure_domains: Mapping[str, Sequence[str]]) -> dict[str, str]:
@@ -102,19 +115,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.target == "nova":
         sys.stdout.write(nova_scheduler_conf())
         return 0
-    if args.target == "cinder-scheduler":
-        sys.stdout.write(cinder_scheduler_conf())
-        return 0
-    if not (args.host and args.failure_domains):
+    if args.target == "cinder-volume" and not (args.host and args.failure_domains):
         parser.error("cinder-volume needs --host and --failure-domains")
     try:
-        with open(args.failure_domains, encoding="utf-8") as handle:
-            domains = json.load(handle)
-        if not isinstance(domains, dict) or not all(
-            isinstance(v, list) and all(isinstance(b, str) for b in v) for v in domains.values()
-        ):
-            raise ValueError("expected a JSON object mapping each failure domain to a list of 'host@backend'")
-        sys.stdout.write(cinder_volume_conf(domains, args.host))
+        domains: dict[str, list[str]] | None = None
+        if args.failure_domains:
+            with open(args.failure_domains, encoding="utf-8") as handle:
+                domains = json.load(handle)
+            if not isinstance(domains, dict) or not all(
+                isinstance(v, list) and all(isinstance(b, str) for b in v) for v in domains.values()
+            ):
+                raise ValueError(
+                    "expected a JSON object mapping each failure domain to a list of 'host@backend'"
+                )
+        if args.target == "cinder-scheduler":
+            sys.stdout.write(cinder_scheduler_conf(failure_domains=domains))
+        else:
+            sys.stdout.write(cinder_volume_conf(domains or {}, args.host))
     except (OSError, ValueError) as error:
         print(f"error: {args.failure_domains}: {error}", file=sys.stderr)
         return 2

@@ -6,16 +6,17 @@ the plan-time placement proof both call these functions.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from webex_scheduler_filters.hints import FAILURE_DOMAIN_CAPABILITY
+from webex_scheduler_filters.hints import FAILURE_DOMAIN_CAPABILITY, VOLUME_GROUP_METADATA_KEY, first_string
 from webex_scheduler_filters.pod_rules import HintStatus
 
 
 @dataclass(frozen=True)
 class GroupHint:
-    """The decoded ``webex_volume_group`` hint of one request."""
+    """The decoded ``webex_volume_group`` hint (or metadata) of one request."""
 
     status: HintStatus
     key: str = ""
@@ -30,14 +31,33 @@ def parse_group_hint(raw: object) -> GroupHint:
     """
     if raw is None or raw == "" or raw == [] or raw == ():
         return GroupHint(HintStatus.ABSENT)
-    if isinstance(raw, (list, tuple)) and len(raw) == 1:
-        raw = raw[0]
+    raw = first_string(raw)
     if not isinstance(raw, str):
         return GroupHint(HintStatus.MALFORMED, problem=f"expected one string, got {type(raw).__name__}")
     key = raw.strip()
     if not key:
         return GroupHint(HintStatus.MALFORMED, problem="blank volume-group key")
     return GroupHint(HintStatus.VALID, key)
+
+
+def request_group(hints: object, *metadata: object) -> GroupHint:
+    """The group of a request: its hint, else the volume's own metadata.
+
+    Retype and migrate hand the filters no hints at all (cinder 29 ``volume/api.py`` retype
+    passes ``filter_properties={}``, migrate none), manage-existing only what was posted; the
+    volume's metadata (``filter_properties['metadata']``, or the request spec's
+    ``volume_properties.metadata``) still carries the key there.
+    """
+    if isinstance(hints, Mapping):
+        hinted = parse_group_hint(hints.get(VOLUME_GROUP_METADATA_KEY))
+        if hinted.status is not HintStatus.ABSENT:
+            return hinted
+    for source in metadata:
+        if isinstance(source, Mapping):
+            found = parse_group_hint(source.get(VOLUME_GROUP_METADATA_KEY))
+            if found.status is not HintStatus.ABSENT:
+                return found
+    return GroupHint(HintStatus.ABSENT)
 
 
 def backend_of(host: str) -> str:
@@ -57,29 +77,72 @@ def failure_domain(capabilities: object, host: str) -> str:
     return backend_of(host)
 
 
-def domains_by_backend(states: Iterable[tuple[str, object]]) -> dict[str, frozenset[str]]:
-    """Each backend's failure domains, from its pools' ``(host, capabilities)``.
+def parse_domain_map(raw: object) -> dict[str, str]:
+    """The rendered failure-domain map (JSON ``{"<host or cluster>@<backend>": "<domain>"}``).
 
-    Pools of one backend normally agree; if their reports disagree (a label changed and
-    not every pool has reported since), the backend counts as being in all of them.
+    Raises ValueError for anything else: a scheduler whose map cannot be read must not guess.
+    """
+    if raw is None or raw == "":
+        return {}
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and k and v for k, v in value.items()
+    ):
+        raise ValueError("expected a JSON object mapping 'host@backend' to a failure-domain label")
+    return {backend_of(k): v for k, v in value.items()}
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where Cinder says a volume is, or what a backend state is called."""
+
+    host: str
+    cluster: str | None = None
+
+    def names(self) -> list[str]:
+        """``cluster@backend`` first (the ``backend_id`` Cinder matches on), then ``host@backend``."""
+        return [backend_of(name) for name in (self.cluster, self.host) if name]
+
+
+def domains_by_backend(states: Iterable[tuple[Location, object]]) -> dict[str, frozenset[str]]:
+    """Each backend's failure domains from its pools' live ``(location, capabilities)``, by every name.
+
+    Pools of one backend normally agree; if their reports disagree (a label changed and not
+    every pool has reported since), the backend counts as being in all of them.
     """
     found: dict[str, set[str]] = {}
-    for host, capabilities in states:
-        found.setdefault(backend_of(host), set()).add(failure_domain(capabilities, host))
-    return {backend: frozenset(domains) for backend, domains in found.items()}
+    for location, capabilities in states:
+        domain = failure_domain(capabilities, location.host)
+        for name in location.names():
+            found.setdefault(name, set()).add(domain)
+    return {name: frozenset(domains) for name, domains in found.items()}
 
 
-def used_domains(sibling_hosts: Iterable[object], known: Mapping[str, frozenset[str]]) -> frozenset[str]:
-    """Failure domains already holding a replica, from the siblings' Cinder hosts.
+def domains_of(
+    location: Location, static: Mapping[str, str], live: Mapping[str, frozenset[str]]
+) -> frozenset[str]:
+    """A backend's failure domains: the rendered map first, then live capabilities, else itself.
 
-    A sibling on a backend that is not among the known backend states (for example its
-    volume service is down) counts as its own backend: its label is not known any more.
+    The rendered map is known while the backend is down, which is exactly when a replacement
+    replica is scheduled; a backend in neither counts as its own domain.
     """
+    names = location.names()
+    for name in names:
+        if name in static:
+            return frozenset({static[name]})
+    for name in names:
+        if name in live:
+            return live[name]
+    return frozenset(names[:1])
+
+
+def used_domains(
+    siblings: Iterable[Location], static: Mapping[str, str], live: Mapping[str, frozenset[str]]
+) -> frozenset[str]:
+    """Failure domains already holding a replica of the group."""
     used: set[str] = set()
-    for host in sibling_hosts:
-        if isinstance(host, str) and host:
-            backend = backend_of(host)
-            used.update(known.get(backend, frozenset({backend})))
+    for sibling in siblings:
+        used.update(domains_of(sibling, static, live))
     return frozenset(used)
 
 

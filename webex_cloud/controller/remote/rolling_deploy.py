@@ -295,7 +295,7 @@ def run_command(argv: Sequence[str], timeout: float, env: dict[str, str] | None 
 
 
 @dataclass
-class ControllerDeploy:
+class DeployingController:
     """One controller's deployment, with the clock and command runner injectable for tests."""
 
     profile: Profile
@@ -561,7 +561,7 @@ def _locked(path: Path) -> Iterator[None]:
         yield
 
 
-def guarded(controller: ControllerDeploy, step: Callable[[ControllerDeploy], int]) -> int:
+def guarded(controller: DeployingController, step: Callable[[DeployingController], int]) -> int:
     """Run one controller's step; a refusal (nothing changed) becomes exit code 3."""
     try:
         return step(controller)
@@ -570,11 +570,11 @@ def guarded(controller: ControllerDeploy, step: Callable[[ControllerDeploy], int
         return REFUSED
 
 
-def deploy_one(controller: ControllerDeploy, release: Release) -> int:
+def deploy_one(controller: DeployingController, release: Release) -> int:
     return guarded(controller, lambda c: c.apply(release))
 
 
-def in_turn(controllers: Sequence[ControllerDeploy], step: Callable[[ControllerDeploy], int]) -> int:
+def in_turn(controllers: Sequence[DeployingController], step: Callable[[DeployingController], int]) -> int:
     """Each controller in turn; at the first failure the ones after it are left untouched."""
     for index, controller in enumerate(controllers):
         code = guarded(controller, step)
@@ -586,7 +586,7 @@ def in_turn(controllers: Sequence[ControllerDeploy], step: Callable[[ControllerD
     return DEPLOYED
 
 
-def roll(controllers: Sequence[ControllerDeploy], release: Release) -> int:
+def roll(controllers: Sequence[DeployingController], release: Release) -> int:
     """Deploy ``release`` to each controller in turn, stopping at the first failure."""
     return in_turn(controllers, lambda c: c.apply(release))
 
@@ -623,9 +623,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "apply" and len(args.profile) != 1:
         parser.error("apply takes exactly one --profile (use roll for several)")
     try:
-        controllers = [ControllerDeploy(Profile.load(path)) for path in args.profile]
+        controllers = [DeployingController(Profile.load(path)) for path in args.profile]
         if args.command == "rollback":
-            return in_turn(controllers, ControllerDeploy.rollback)
+            return in_turn(controllers, DeployingController.rollback)
         release = _release(args)
     except Refused as error:
         log(f"REFUSED, nothing was changed: {error}")

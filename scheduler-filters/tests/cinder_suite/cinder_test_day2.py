@@ -1,0 +1,145 @@
+"""Retype, migrate, manage, clusters and down backends through Cinder's real FilterScheduler.
+
+Cinder 29 hands the filters no scheduler hints on these paths (``volume/api.py`` retype passes
+``filter_properties={}``, migrate and manage none); the group key is in the volume's metadata,
+which ``FilterScheduler.populate_filter_properties`` copies to ``filter_properties['metadata']``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+from cinder import context as cinder_context
+from cinder import exception
+from cinder.scheduler import filter_scheduler, host_manager
+from oslo_utils import timeutils
+
+from conftest import CONF, Cloud
+from webex_scheduler_filters import render
+
+GROUP = "dc1/messaging/store"
+
+
+def pool(backend: str, domain: str | None, free: int = 1000, cluster: str | None = None) -> Any:
+    caps: dict[str, Any] = {
+        "pool_name": "p1",
+        "free_capacity_gb": free,
+        "total_capacity_gb": 5000,
+        "allocated_capacity_gb": 0,
+        "reserved_percentage": 0,
+        "timestamp": timeutils.utcnow(),
+    }
+    if domain:
+        caps["failure_domain"] = domain
+    state = host_manager.PoolState(backend, cluster, caps, "p1")
+    state.update_from_volume_capability(caps, {"availability_zone": "nova", "disabled": False})
+    return state
+
+
+@pytest.fixture
+def scheduler() -> Iterator[filter_scheduler.FilterScheduler]:
+    CONF.set_override(
+        "scheduler_default_filters", render.cinder_scheduler_conf().split("=", 1)[1].strip().split(",")
+    )
+    try:
+        # The scheduler's RPC clients are built at construction; no message is sent here.
+        with mock.patch("cinder.rpc.get_client"), mock.patch("cinder.rpc.get_notifier"):
+            yield filter_scheduler.FilterScheduler()
+    finally:
+        CONF.clear_override("scheduler_default_filters")
+
+
+def with_backends(sched: filter_scheduler.FilterScheduler, backends: list[Any]) -> Any:
+    return mock.patch.object(sched.host_manager, "get_all_backend_states", return_value=backends)
+
+
+def request_spec(cloud: Cloud, volume_id: str, host: str, project: str | None = None) -> dict[str, Any]:
+    """What the volume API builds from the volume for retype, migrate and manage: no hints."""
+    return {
+        "volume_id": volume_id,
+        "volume_type": {"name": "replica", "extra_specs": {}},
+        "volume_properties": {
+            "size": 1,
+            "host": host,
+            "project_id": project or cloud.project,
+            "metadata": {"webex_volume_group": GROUP},
+        },
+    }
+
+
+def layout() -> list[Any]:
+    # rack-a has the most free capacity: Cinder's CapacityWeigher prefers it.
+    return [
+        pool("cinder-a@ssd", "rack-a", free=4000),
+        pool("cinder-b@ssd", "rack-b"),
+        pool("cinder-c@ssd", "rack-c"),
+    ]
+
+
+def test_retype_with_migration_keeps_the_replica_out_of_its_siblings_domain(
+    cloud: Cloud, scheduler: filter_scheduler.FilterScheduler
+) -> None:
+    cloud.add_volume(GROUP, "cinder-a@ssd#p1")
+    moving = cloud.add_volume(GROUP, "cinder-old@ssd#p1")  # on a backend being retired
+    spec = request_spec(cloud, moving, "cinder-old@ssd#p1")
+    with with_backends(scheduler, layout()):
+        chosen = scheduler.find_retype_backend(cloud.context, spec, {}, migration_policy="on-demand")
+    assert chosen.host != "cinder-a@ssd#p1"
+
+
+def test_migrate_into_a_used_domain_is_refused_and_elsewhere_allowed(
+    cloud: Cloud, scheduler: filter_scheduler.FilterScheduler
+) -> None:
+    cloud.add_volume(GROUP, "cinder-a@ssd#p1")
+    moving = cloud.add_volume(GROUP, "cinder-c@ssd#p1")
+    admin = cinder_context.get_admin_context()  # migrate is an admin action, in the admin's project
+    spec = request_spec(cloud, moving, "cinder-c@ssd#p1")
+    with with_backends(scheduler, layout()):
+        with pytest.raises(exception.NoValidBackend):
+            scheduler.backend_passes_filters(admin, "cinder-a@ssd#p1", spec, {})
+        assert scheduler.backend_passes_filters(admin, "cinder-b@ssd#p1", spec, {}).host == "cinder-b@ssd#p1"
+
+
+def test_manage_existing_with_the_group_metadata_is_spread_too(
+    cloud: Cloud, scheduler: filter_scheduler.FilterScheduler
+) -> None:
+    cloud.add_volume(GROUP, "cinder-b@ssd#p1")
+    spec = request_spec(cloud, str(uuid.uuid4()), "cinder-b@ssd#p1")
+    with with_backends(scheduler, layout()), pytest.raises(exception.NoValidBackend):
+        scheduler.backend_passes_filters(cloud.context, "cinder-b@ssd", spec, {})
+
+
+def test_sibling_on_a_down_backend_keeps_its_domain_through_the_rendered_map(
+    cloud: Cloud, scheduler: filter_scheduler.FilterScheduler
+) -> None:
+    # cinder-a1 (rack-a) is down: no live state reports its label.
+    cloud.add_volume(GROUP, "cinder-a1@ssd#p1")
+    conf = render.cinder_scheduler_conf(failure_domains={"rack-a": ["cinder-a1@ssd", "cinder-a2@ssd"]})
+    CONF.set_override("failure_domains", conf.rsplit("= ", 1)[1].strip(), group="webex_scheduler_filters")
+    try:
+        backends = [pool("cinder-a2@ssd", None, free=4000), pool("cinder-b@ssd", "rack-b")]
+        with with_backends(scheduler, backends):
+            chosen = scheduler._get_weighted_candidates(cloud.context, request_spec(cloud, "new", "x"), {})
+        assert [w.obj.host for w in chosen] == ["cinder-b@ssd#p1"]
+    finally:
+        CONF.clear_override("failure_domains", group="webex_scheduler_filters")
+
+
+def test_active_active_cluster_sibling_matched_by_cluster_when_its_representative_host_changes(
+    cloud: Cloud, scheduler: filter_scheduler.FilterScheduler
+) -> None:
+    sibling = cloud.add_volume(GROUP, "node1@rbd#p1")
+    from cinder.db import api as db
+
+    db.volume_update(cinder_context.get_admin_context(), sibling, {"cluster_name": "cluster-a@rbd#p1"})
+    backends = [
+        pool("node2@rbd", "rack-a", free=4000, cluster="cluster-a@rbd"),
+        pool("cinder-b@ssd", "rack-b"),
+    ]
+    with with_backends(scheduler, backends):
+        chosen = scheduler._get_weighted_candidates(cloud.context, request_spec(cloud, "new", "x"), {})
+    assert [w.obj.host for w in chosen] == ["cinder-b@ssd#p1"]

@@ -1,0 +1,396 @@
+"""The pull-request check end to end, in the layout .github/workflows/pr-preview.yml gives it.
+
+Two checkouts side by side, as the workflow's two `actions/checkout` steps leave them:
+
+- ``pr/``: this working tree's files (tracked and new, as `git ls-files` lists them) with its
+  ``.venv`` (a link to the one running the tests; in CI `scripts/bootstrap.sh` creates it), and the
+  scheduler filters and policy rules of ``pr/`` itself first on the path, as its editable installs are;
+- ``base/``: a plain clone of an *older* commit (:data:`BASE_COMMIT`, or HEAD in a clone without it),
+  no venv: its plan is rendered by its own code through the stable command line.
+
+The catalog and stack files of ``pr/`` start as the base's, so a scenario's edit is the whole change.
+Every run is the command the workflow runs, `python -m webex_cloud pr-check`, and every verdict is read
+from what the workflow posts and uploads: the exit status, ``comment.md`` and ``<stack>/preview.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.preview.pr_check import BASE_PLAN_ARGS, EMPTY_BASE_NOTE
+from webex_cloud.preview.risks import HEALTH_GATE_TYPES
+
+WORKFLOW = REPO / ".github" / "workflows" / "pr-preview.yml"
+#: An older commit of this repository: the first whose `plan` takes `--stack S --out DIR --no-policy`.
+BASE_COMMIT = "3f3f3647de7395ecaaa5a598b2dd32aa53aa65f6"
+
+
+def _git(*args: str, cwd: Path = REPO) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=120)
+    return done.stdout
+
+
+def _clone(target: Path, commit: str) -> Path:
+    """A plain checkout of ``commit`` (falls back to HEAD in a clone without it): no venv, no .git."""
+    _git("clone", "--quiet", "--shared", "--no-checkout", str(REPO), str(target))
+    known = subprocess.run(
+        ["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=target, capture_output=True, check=False
+    )
+    _git("checkout", "--quiet", "--detach", commit if known.returncode == 0 else "HEAD", cwd=target)
+    shutil.rmtree(target / ".git")
+    return target
+
+
+@pytest.fixture(scope="module")
+def base_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The older base commit, cloned once; each test copies it."""
+    return _clone(tmp_path_factory.mktemp("base-clone") / "base", BASE_COMMIT)
+
+
+@pytest.fixture(scope="module")
+def head_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The commit this tree is on: the base of a pull request that changes nothing."""
+    return _clone(tmp_path_factory.mktemp("head-clone") / "base", "HEAD")
+
+
+@dataclass
+class Layout:
+    root: Path
+    pr: Path
+    base: Path
+    out: Path
+
+    def run(self, *args: str, path_prefix: Path | None = None) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = f"{self.pr / 'scheduler-filters' / 'src'}{os.pathsep}{self.pr / 'policies'}"
+        if path_prefix is not None:
+            env["PATH"] = f"{path_prefix}{os.pathsep}{env['PATH']}"
+        return subprocess.run(
+            [
+                str(self.pr / ".venv" / "bin" / "python"),
+                "-m",
+                "webex_cloud",
+                "pr-check",
+                "--base-dir",
+                "../base",
+                "--out",
+                "../out",
+                "--commit",
+                "0123456789abcdef",
+                *args,
+            ],
+            cwd=self.pr,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+
+    def replay_workflow(self) -> tuple[int, str]:
+        """The workflow's own `run:` scripts, unchanged, as GitHub runs them (`bash -eo pipefail`, in
+        `pr/`): the check, then the verdict step with the status the check left in $GITHUB_OUTPUT."""
+        steps = yaml.safe_load(WORKFLOW.read_text())["jobs"]["check"]["steps"]
+        check = next(s for s in steps if s.get("id") == "check")
+        assert check["working-directory"] == "pr"
+        output = self.root / "github-output"
+        env = dict(os.environ, HAS_CLOUD="false", HAS_STATE="false", HEAD_SHA="0123456789abcdef")
+        env["GITHUB_OUTPUT"] = str(output)
+        env["PYTHONPATH"] = f"{self.pr / 'scheduler-filters' / 'src'}{os.pathsep}{self.pr / 'policies'}"
+        ran = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", check["run"]],
+            cwd=self.pr,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+        assert ran.returncode == 0, ran.stderr  # the step itself never fails: the verdict step does
+        rc = dict(line.split("=", 1) for line in output.read_text().splitlines())["rc"]
+        verdict = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps[-1]["run"]],
+            env=dict(os.environ, RC=rc),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return verdict.returncode, rc
+
+    def comment(self) -> str:
+        return (self.out / "comment.md").read_text(encoding="utf-8")
+
+    def report(self, stack: str) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads((self.out / stack / "preview.json").read_text())
+        return document
+
+    def edit(self, relative: str, change: Any) -> None:
+        path = self.pr / relative
+        data = yaml.safe_load(path.read_text())
+        change(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _layout(root: Path, base_source: Path) -> Layout:
+    pr, base = root / "pr", root / "base"
+    shutil.copytree(base_source, base)
+    listed = _git("ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            (pr / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, pr / name)
+    for data in ("catalog", "stacks"):
+        shutil.rmtree(pr / data)
+        shutil.copytree(base / data, pr / data)
+    (pr / ".venv").symlink_to(Path(sys.prefix))
+    return Layout(root=root, pr=pr, base=base, out=root / "out")
+
+
+@pytest.fixture
+def layout(tmp_path: Path, base_source: Path) -> Layout:
+    """This tree as the pull request over the older base commit (its code changes show as changes)."""
+    return _layout(tmp_path / "ws", base_source)
+
+
+@pytest.fixture
+def same_layout(tmp_path: Path, head_source: Path) -> Layout:
+    return _layout(tmp_path / "ws", head_source)
+
+
+def test_the_base_renders_through_the_stable_contract() -> None:
+    """The command line the base is rendered with never changes (older commits must keep working)."""
+    assert BASE_PLAN_ARGS == ("plan", "--stack", "{stack}", "--out", "{out}", "--no-policy")
+
+
+def test_no_change_passes_with_no_changes(same_layout: Layout) -> None:
+    layout = same_layout
+    job, rc = layout.replay_workflow()
+    assert (job, rc) == (0, "0")
+    body = layout.comment()
+    assert "| dc1 | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
+    assert "| dc2 | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
+    # The base used this branch's venv: the requirements are the same.
+    assert "base requirements equal" in (layout.out / "pr-check.txt").read_text()
+
+
+NEW_SERVICE = """\
+name: chat-bots
+owner: team-bots
+network:
+  prefix_length: 26
+  ingress:
+    - {protocol: tcp, ports: 443, source: any}
+pods:
+  count: 2
+  members:
+    - {role: bot, flavor: m1.small, image: webex-base-2026.11, count: 1}
+"""
+
+
+def _new_service(layout: Layout) -> None:
+    # Small on purpose: the placement proof is real, and the example hosts are nearly full.
+    (layout.pr / "catalog" / "chat-bots.yaml").write_text(NEW_SERVICE)
+
+
+def _yaml_block(text: str) -> str:
+    return text.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_a_new_service_fails_until_its_subnets_are_pinned_with_the_lines_given(layout: Layout) -> None:
+    _new_service(layout)
+    done = layout.run()
+    assert done.returncode == ExitCode.BLOCKING, done.stdout + done.stderr
+    body = layout.comment()
+    assert "unpinned-subnet" in body
+    for stack in ("dc1", "dc2"):
+        (risk,) = [r for r in layout.report(stack)["blocking"] if r["kind"] == "unpinned-subnet"]
+        lines = _yaml_block(risk["reason"])
+        assert lines.strip().startswith("chat-bots: 10.")
+        # Paste the lines exactly as given, under `subnets:` of that stack file.
+        stack_file = layout.pr / "stacks" / f"Pulumi.{stack}.yaml"
+        text = stack_file.read_text()
+        stack_file.write_text(text.replace("    subnets:\n", "    subnets:\n" + lines, 1))
+    done = layout.run()
+    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    dc1 = layout.report("dc1")
+    assert dc1["blocking"] == [] and dc1["counts"]["create"] > 0
+    # The new service is all creates (the base being older, its own code changes show too).
+    assert {c["action"] for c in dc1["changes"] if c["service"] == "chat-bots"} == {"create"}
+    assert "| dc1 | ✅ | ✅ | ✅ | ✅ | ✅ " in layout.comment()
+    assert "chat-bots" in layout.comment()
+
+
+def test_an_image_release_gets_the_verdict_of_the_release_rules(layout: Layout) -> None:
+    def release(doc: dict[str, Any]) -> None:
+        for member in doc["pods"]["members"]:
+            member["image"] = "webex-base-2026.12"
+
+    for stack in ("dc1", "dc2"):  # the policy check reads the peer stack too
+        layout.edit(
+            f"stacks/Pulumi.{stack}.yaml",
+            lambda doc: doc["config"]["webex-cloud:datacenter"]["images"].append("webex-base-2026.12"),
+        )
+    layout.edit("catalog/meetings-signalling.yaml", release)
+    done = layout.run("--stack", "dc1")
+    report = layout.report("dc1")
+    plan = json.loads((layout.out / "dc1" / "plan-files" / "dc1.json").read_text())
+    # The release rules (webex_cloud.preview.risks.in_waves): every pod at once is blocking, unless the
+    # pods are rolled in health-gated waves. This plan has no health gate between the pods.
+    gated = any(
+        r["type"] in HEALTH_GATE_TYPES and "meetings-signalling" in r["name"] for r in plan["resources"]
+    )
+    downtime = [r for r in report["blocking"] if r["kind"] == "downtime"]
+    if gated:
+        assert downtime == [] and done.returncode == ExitCode.OK, done.stdout
+    else:
+        assert [r["subject"] for r in downtime] == ["service `meetings-signalling`"]
+        assert done.returncode == ExitCode.BLOCKING
+        assert "| dc1 | ✅ | ✅ | ✅ | ✅ | 🛑 " in layout.comment() and "**downtime**" in layout.comment()
+
+
+def test_removing_a_volume_group_fails_as_data_loss(layout: Layout) -> None:
+    layout.edit("catalog/messaging.yaml", lambda doc: doc.update(volume_groups=[]))
+    job, rc = layout.replay_workflow()
+    assert (job, rc) == (1, str(int(ExitCode.BLOCKING)))
+    losses = [r for r in layout.report("dc1")["blocking"] if r["kind"] == "data-loss"]
+    assert len(losses) == 3 and all("deleted; its data is lost" in r["reason"] for r in losses)
+    assert "🛑 **data-loss**" in layout.comment()
+
+
+def test_a_stack_the_base_does_not_have_is_all_creates_and_passes(layout: Layout) -> None:
+    # A base commit from before dc2 existed: its checkout has no dc2 stack file.
+    (layout.base / "stacks" / "Pulumi.dc2.yaml").unlink()
+    done = layout.run("--stack", "dc2")
+    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    report = layout.report("dc2")
+    assert {c["action"] for c in report["changes"]} == {"create"} and report["unchanged"] == 0
+    assert EMPTY_BASE_NOTE.format(stack="dc2") in report["notes"]
+
+
+def test_a_base_that_fails_to_render_is_unusable_never_empty(layout: Layout) -> None:
+    (layout.base / "catalog" / "messaging.yaml").write_text("name: messaging\npods: [unclosed\n")
+    done = layout.run("--stack", "dc1")
+    assert done.returncode == ExitCode.INPUT, done.stdout + done.stderr
+    body = layout.comment()
+    assert (
+        "### Stack `dc1` — base unusable" in body and "| dc1 | ✅ | ✅ | ✅ | ❌ exit 2 | ❌ exit 2 |" in body
+    )
+    assert not (layout.out / "dc1" / "preview.json").exists()  # no diff against nothing
+    assert "catalog/messaging.yaml" in (layout.out / "dc1" / "base-plan.txt").read_text()
+
+
+def test_base_requirements_that_differ_get_the_base_its_own_venv(layout: Layout) -> None:
+    # Shaped like an older base whose runtime needs are different: here, none at all. Its own venv then
+    # has no Pulumi SDK, so its plan fails: proof that it was not rendered with this branch's venv.
+    (layout.base / "requirements.txt").write_text("# nothing yet\n")
+    done = layout.run("--stack", "dc1")
+    assert (layout.base / ".venv" / "bin" / "python").exists()
+    assert "base requirements differ" in (layout.out / "pr-check.txt").read_text()
+    assert done.returncode == ExitCode.INPUT
+    assert "No module named" in (layout.out / "dc1" / "base-plan.txt").read_text()
+
+
+def _fake_pulumi(folder: Path, digest: dict[str, Any], events: list[dict[str, Any]], code: int) -> Path:
+    """A `pulumi` on PATH that answers `preview` as the real CLI does: the JSON digest on stdout
+    (pkg/display/json.go PreviewDigest), one apitype.EngineEvent per line in the --event-log file
+    (pkg/backend/display/display.go startEventLogger), a message on stderr and its exit status."""
+    folder.mkdir()
+    script = folder / "pulumi"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        "args = sys.argv[1:]\n"
+        "assert args[0] == 'preview' and '--policy-pack-config' in args, args\n"
+        "assert os.environ.get('PULUMI_DEBUG_COMMANDS') == 'true'  # --event-log exists only then\n"
+        "with open(args[args.index('--event-log') + 1], 'w') as log:\n"
+        f"    for event in {events!r}:\n"
+        "        log.write(json.dumps(event) + '\\n')\n"
+        f"print(json.dumps({digest!r}, indent=4))\n"
+        "print('error: preview failed', file=sys.stderr)\n"
+        f"sys.exit({code})\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return folder
+
+
+STACK_URN = "urn:pulumi:dc1::webex-cloud::pulumi:pulumi:Stack::webex-cloud-dc1"
+PORT_URN = (
+    "urn:pulumi:dc1::webex-cloud::webex:datacenter:Datacenter$webex:service:Service$webex:compute:Pod$"
+    "openstack:networking/port:Port::messaging-pod-0-app-0-port"
+)
+
+
+def test_a_real_preview_that_failed_fails_and_shows_the_error(layout: Layout) -> None:
+    message = "<{%reset%}>creating port: Expected HTTP response code [201] when accessing [POST "
+    message += "http://127.0.0.1:9696/v2.0/ports], but got 409 instead: IP address in use<{%reset%}>\n"
+    digest = {
+        "steps": [
+            {"op": "same", "urn": STACK_URN, "newState": {"type": "pulumi:pulumi:Stack", "urn": STACK_URN}}
+        ],
+        "diagnostics": [{"urn": PORT_URN, "message": message, "severity": "error"}],
+        "changeSummary": {"same": 1},
+    }
+    events = [
+        {"sequence": 0, "timestamp": 1764583200, "preludeEvent": {"config": {}}},
+        {
+            "sequence": 1,
+            "timestamp": 1764583201,
+            "diagnosticEvent": {"urn": PORT_URN, "message": message, "color": "never", "severity": "error"},
+        },
+    ]
+    fake = _fake_pulumi(layout.root / "bin", digest, events, 255)
+    done = layout.run("--stack", "dc1", "--pulumi", path_prefix=fake)
+    assert done.returncode == ExitCode.INPUT, done.stdout + done.stderr
+    body = layout.comment()
+    assert (
+        "**The preview failed**" in body
+        and "| dc1 | ✅ | ✅ | ✅ | ✅ | ❌ preview failed (exit 2) |" in body
+    )
+    assert "messaging-pod-0-app-0-port: creating port: Expected HTTP response code [201]" in body
+    assert "<{%reset%}>" not in body and "No blocking change" not in body
+
+
+def test_a_mandatory_violation_only_the_event_log_has_fails_the_check(layout: Layout) -> None:
+    """`--json` drops policy events (pkg/backend/display/json.go): the digest is clean, the exit is not."""
+    digest = {
+        "steps": [
+            {"op": "same", "urn": STACK_URN, "newState": {"type": "pulumi:pulumi:Stack", "urn": STACK_URN}}
+        ],
+        "changeSummary": {"same": 1},
+    }
+    events = [
+        {
+            "sequence": 4,
+            "timestamp": 1764583202,
+            "policyEvent": {
+                "resourceUrn": PORT_URN,
+                "message": "Port admits 0.0.0.0/0 on an admin port.",
+                "color": "never",
+                "policyName": "no-public-admin-ports",
+                "policyPackName": "webex-policies",
+                "policyPackVersion": "0.1.0",
+                "policyPackVersionTag": "0.1.0",
+                "enforcementLevel": "mandatory",
+            },
+        }
+    ]
+    fake = _fake_pulumi(layout.root / "bin", digest, events, 255)
+    done = layout.run("--stack", "dc1", "--pulumi", path_prefix=fake)
+    assert done.returncode == ExitCode.BLOCKING, done.stdout + done.stderr
+    (risk,) = layout.report("dc1")["blocking"]
+    assert risk["kind"] == "policy" and risk["subject"].startswith("`no-public-admin-ports` (mandatory)")
+    assert "🛑 **policy**" in layout.comment()

@@ -1,0 +1,203 @@
+"""The deploy workflow, replayed: its list job's command run as the workflow runs it, then GitHub's
+job graph (`needs:`, `if:`, the matrices) walked to see who deploys after whom, and what a failure
+stops. Twenty datacenters, and the example two."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from benchmarks.generated_project import datacenter_stack
+from tests.conftest import REPO
+from webex_cloud.config.models import MAX_WAVES
+
+WORKFLOWS = REPO / ".github" / "workflows"
+DEPLOY: dict[Any, Any] = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())
+DEPLOY_STACK: dict[str, Any] = yaml.safe_load((WORKFLOWS / "deploy-stack.yml").read_text())
+OUTPUT_REF = re.compile(r"^\$\{\{ steps\.(?P<step>[\w-]+)\.outputs\.(?P<name>\w+) \}\}$")
+WAVE_IF = re.compile(r"^success\(\) && needs\.(?P<job>[\w-]+)\.outputs\.(?P<name>\w+) != '\[\]'$")
+MATRIX_FROM = re.compile(r"^\$\{\{ fromJSON\(needs\.(?P<job>[\w-]+)\.outputs\.(?P<name>\w+)\) \}\}$")
+
+
+def checkout(project: Path, tmp_path: Path) -> Path:
+    """The list job's layout: a checkout (program, catalog, stacks) with `.venv` from bootstrap.sh."""
+    root = tmp_path / "checkout"
+    shutil.copytree(project, root, ignore=shutil.ignore_patterns("build"))
+    shutil.copytree(REPO / "webex_cloud", root / "webex_cloud", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / ".venv").symlink_to(Path(sys.prefix))
+    return root
+
+
+def run_list_job(root: Path, tmp_path: Path) -> dict[str, str]:
+    """Run the list job's steps that run project code, as the runner does (`bash -e` with pipefail,
+    $GITHUB_OUTPUT a file), and resolve the job's `outputs:` from what the steps wrote."""
+    job = DEPLOY["jobs"]["stacks"]
+    output_file = tmp_path / "github_output"
+    step_outputs: dict[str, dict[str, str]] = {}
+    for step in job["steps"]:
+        if "run" not in step or "bootstrap.sh" in step["run"]:
+            continue  # the checkout and the install are the layout `checkout` built
+        output_file.write_text("")
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=root,
+            env={**os.environ, "GITHUB_OUTPUT": str(output_file)},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        step_outputs[step["id"]] = dict(line.split("=", 1) for line in output_file.read_text().splitlines())
+    resolved = {}
+    for name, expression in job["outputs"].items():
+        match = OUTPUT_REF.match(expression)
+        assert match, expression
+        resolved[name] = step_outputs[match["step"]][match["name"]]
+    return resolved
+
+
+@dataclass
+class Replay:
+    order: list[list[str]]
+    """Stacks started together, in the order GitHub starts them (one entry per job that runs)."""
+    job_of: dict[str, str]
+    """Stack -> the job deploying it."""
+    results: dict[str, str]
+
+
+def ancestors(job: str) -> set[str]:
+    needs = DEPLOY["jobs"][job].get("needs", [])
+    direct = [needs] if isinstance(needs, str) else list(needs)
+    return set(direct).union(*(ancestors(parent) for parent in direct)) if direct else set()
+
+
+def replay(outputs: dict[str, str], failing: frozenset[str] = frozenset()) -> Replay:
+    """GitHub's scheduling of deploy.yml: a job runs once every job it needs has finished, if its
+    `if:` holds; `success()` is false once a needed job failed or was skipped. A matrix job fails
+    when one of its stacks fails (fail-fast off: the others of the wave still run)."""
+    jobs: dict[str, Any] = DEPLOY["jobs"]
+    results = {"stacks": "success"}
+    order: list[list[str]] = []
+    job_of: dict[str, str] = {}
+    pending = [name for name in jobs if name != "stacks"]
+    while pending:
+        ready = [name for name in pending if ancestors(name) <= set(results)]
+        assert ready, f"a cycle in needs: {pending}"
+        for name in sorted(ready, key=lambda n: len(ancestors(n))):
+            job = jobs[name]
+            pending.remove(name)
+            condition = WAVE_IF.match(job["if"])
+            assert condition, f"{name}: if: {job['if']!r} is not the form this replay understands"
+            needed_ok = all(results[parent] == "success" for parent in ancestors(name))
+            if not (needed_ok and outputs[condition["name"]] != "[]"):
+                results[name] = "skipped"
+                continue
+            matrix = MATRIX_FROM.match(job["strategy"]["matrix"]["include"])
+            assert matrix and matrix["name"] == condition["name"]
+            assert job["strategy"]["fail-fast"] is False
+            legs = json.loads(outputs[matrix["name"]])
+            order.append([leg["stack"] for leg in legs])
+            job_of.update({leg["stack"]: name for leg in legs})
+            results[name] = "failure" if any(leg["stack"] in failing for leg in legs) else "success"
+    return Replay(order, job_of, results)
+
+
+def command_waves(root: Path) -> list[list[str]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "webex_cloud", "stacks", "--waves", "--json"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return [[s["stack"] for s in wave["stacks"]] for wave in json.loads(done.stdout)]
+
+
+@pytest.fixture(scope="module")
+def twenty_outputs(twenty: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    tmp = tmp_path_factory.mktemp("deploy-twenty")
+    root = checkout(twenty, tmp)
+    return root, run_list_job(root, tmp)
+
+
+def test_twenty_stacks_deploy_wave_by_wave_in_the_command_order(
+    twenty_outputs: tuple[Path, dict[str, str]],
+) -> None:
+    root, outputs = twenty_outputs
+    run = replay(outputs)
+    assert run.order == command_waves(root)
+    assert len(run.order) == 4 and sum(len(wave) for wave in run.order) == 20
+    wave_of = {stack: index for index, wave in enumerate(run.order) for stack in wave}
+    for stack, wave in wave_of.items():
+        for other, other_wave in wave_of.items():
+            if wave < other_wave:  # every stack of an earlier wave is in a job the later one needs
+                assert run.job_of[stack] in ancestors(run.job_of[other]), (stack, other)
+            elif wave == other_wave:  # one matrix: in parallel
+                assert run.job_of[stack] == run.job_of[other]
+    assert [run.results[f"wave-{k}"] for k in range(1, MAX_WAVES + 1)] == ["success"] * 4 + ["skipped"] * 4
+
+
+def test_a_failing_stack_finishes_its_wave_and_stops_every_later_one(
+    twenty_outputs: tuple[Path, dict[str, str]],
+) -> None:
+    _, outputs = twenty_outputs
+    run = replay(outputs, failing=frozenset({"dc11"}))
+    assert run.order == replay(outputs).order[:3]  # wave 3 ran whole; wave 4 never started
+    assert run.results["wave-3"] == "failure" and run.results["wave-4"] == "skipped"
+    # The failed job says which stack it was: deploy-stack.yml's last step, on failure only.
+    job = DEPLOY_STACK["jobs"]["up"]
+    last = job["steps"][-1]
+    assert last["if"] == "failure()" and "$STACK failed" in last["run"] and "$WAVE" in last["run"]
+    assert job["env"]["STACK"] == "${{ inputs.stack }}" and job["env"]["WAVE"] == "${{ inputs.wave }}"
+    assert "${{ inputs.stack }}" in job["name"]
+
+
+def test_a_failing_canary_stops_everything_after_it(twenty_outputs: tuple[Path, dict[str, str]]) -> None:
+    run = replay(twenty_outputs[1], failing=frozenset({"dc1"}))
+    assert run.order == [["dc1"]]
+
+
+def test_the_example_stacks_deploy_dc1_then_dc2(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    for name in ("catalog", "stacks"):
+        shutil.copytree(REPO / name, project / name)
+    root = checkout(project, tmp_path)
+    assert replay(run_list_job(root, tmp_path)).order == [["dc1"], ["dc2"]]
+
+
+def test_a_new_stack_file_joins_its_wave_with_no_workflow_edit(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    for name in ("catalog", "stacks"):
+        shutil.copytree(REPO / name, project / name)
+    (project / "stacks" / "Pulumi.dc3.yaml").write_text(datacenter_stack(3))
+    root = checkout(project, tmp_path)
+    assert replay(run_list_job(root, tmp_path)).order == [["dc1"], ["dc2", "dc3"]]
+
+
+def test_one_wave_job_per_possible_wave_each_handing_its_stack_and_runner_down() -> None:
+    jobs = DEPLOY["jobs"]
+    assert sorted(jobs) == sorted(["stacks", *(f"wave-{k}" for k in range(1, MAX_WAVES + 1))])
+    assert set(jobs["stacks"]["outputs"]) >= {f"wave_{k}" for k in range(1, MAX_WAVES + 1)}
+    assert jobs["stacks"]["runs-on"] == "ubuntu-latest"  # reads the stack files only: no secret, no cloud
+    for k in range(1, MAX_WAVES + 1):
+        job = jobs[f"wave-{k}"]
+        assert job["needs"] == ("stacks" if k == 1 else ["stacks", f"wave-{k - 1}"])
+        assert job["uses"] == "./.github/workflows/deploy-stack.yml" and job["secrets"] == "inherit"
+        assert job["with"]["stack"] == "${{ matrix.stack }}"
+        assert job["with"]["runner"] == "${{ matrix.runner }}"
+        assert job["with"]["wave"] == "${{ matrix.wave }}"
+    assert DEPLOY_STACK["jobs"]["up"]["runs-on"] == ["self-hosted", "webex-ops", "${{ inputs.runner }}"]
+    assert DEPLOY["concurrency"] == {"group": "deploy-main", "cancel-in-progress": False}
+    assert DEPLOY[True]["push"]["branches"] == ["main"]  # YAML 1.1 reads the key `on` as True

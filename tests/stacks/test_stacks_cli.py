@@ -1,0 +1,126 @@
+"""`python -m webex_cloud stacks`: every stack file's wave and runner, validated, in deploy order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ProjectCopy
+from webex_cloud.config.models import MAX_WAVES
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.stacks.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_example_stacks_list_with_their_wave_and_runner(
+    project: ProjectCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--json", "--project", str(project.root))
+    assert code == ExitCode.OK
+    assert json.loads(out) == [
+        {"stack": "dc1", "wave": 1, "runner": "webex-ops-dc1"},
+        {"stack": "dc2", "wave": 2, "runner": "webex-ops-dc2"},
+    ]
+    code, out, _ = run(capsys, "--project", str(project.root))
+    assert out.splitlines()[1:] == ["dc1       1  webex-ops-dc1", "dc2       2  webex-ops-dc2"]
+
+
+def test_waves_come_in_order_with_stacks_in_natural_order(
+    twenty: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--waves", "--json", "--project", str(twenty))
+    assert code == ExitCode.OK
+    waves = json.loads(out)
+    assert [wave["wave"] for wave in waves] == [1, 2, 3, 4]
+    assert [[s["stack"] for s in wave["stacks"]] for wave in waves] == [
+        ["dc1"],
+        ["dc2", "dc3", "dc4", "dc5", "dc6", "dc7", "dc8"],
+        ["dc9", "dc10", "dc11", "dc12", "dc13", "dc14"],
+        ["dc15", "dc16", "dc17", "dc18", "dc19", "dc20"],
+    ]
+    _, text, _ = run(capsys, "--waves", "--project", str(twenty))
+    assert text.splitlines()[0] == "wave 1: dc1 (runner webex-ops-dc1)"
+    assert text.splitlines()[2].startswith("wave 3: dc9 (runner webex-ops-dc9), dc10 (runner webex-ops-dc10)")
+
+
+def test_github_outputs_fill_every_wave_job_and_leave_the_rest_empty(
+    twenty: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(capsys, "--github-output", "--project", str(twenty))
+    outputs = dict(line.split("=", 1) for line in out.splitlines())
+    assert set(outputs) == {"stacks", "waves", *(f"wave_{k}" for k in range(1, MAX_WAVES + 1))}
+    assert outputs["waves"] == "4" and len(json.loads(outputs["stacks"])) == 20
+    assert [len(json.loads(outputs[f"wave_{k}"])) for k in range(1, MAX_WAVES + 1)] == [
+        1,
+        7,
+        6,
+        6,
+        0,
+        0,
+        0,
+        0,
+    ]
+
+
+def test_a_missing_deploy_setting_names_the_file_and_field(
+    project: ProjectCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.edit_datacenter("dc2", lambda dc: dc.pop("deploy"))
+    code, out, err = run(capsys, "--project", str(project.root))
+    assert code == ExitCode.INPUT and out == ""
+    assert "stacks/Pulumi.dc2.yaml: config.webex-cloud:datacenter.deploy: required field is missing" in err
+
+
+@pytest.mark.parametrize(
+    ("deploy", "message"),
+    [
+        (
+            {"wave": 9, "runner": "r"},
+            f"wave 9 has no job: .github/workflows/deploy.yml runs waves 1..{MAX_WAVES}",
+        ),
+        ({"wave": 0, "runner": "r"}, "deploy.wave: Input should be greater than or equal to 1"),
+        ({"wave": 2, "runner": "two words"}, "deploy.runner: String should match pattern"),
+        ({"wave": 2, "runner": "r", "lane": 1}, "deploy.lane: unknown key 'lane'"),
+    ],
+)
+def test_an_invalid_deploy_setting_is_refused(
+    project: ProjectCopy, capsys: pytest.CaptureFixture[str], deploy: dict[str, object], message: str
+) -> None:
+    project.edit_datacenter("dc2", lambda dc: dc.update(deploy=deploy))
+    code, _, err = run(capsys, "--project", str(project.root))
+    assert code == ExitCode.INPUT
+    assert "stacks/Pulumi.dc2.yaml: config.webex-cloud:datacenter.deploy." in err and message in err
+
+
+@pytest.mark.parametrize(
+    ("stack", "wave", "refused"),
+    [
+        # dc2 moved to wave 3: wave 2's job would be skipped, and GitHub skips every job needing it.
+        ("dc2", 3, {"dc2": "wave 2 has no stack but this stack is in wave 3"}),
+        # dc1 moved to wave 2: no canary; both stacks of the first used wave are named.
+        ("dc1", 2, {"dc1": "wave 1 has no stack but", "dc2": "wave 1 has no stack but"}),
+    ],
+)
+def test_a_gap_in_the_waves_is_refused_on_the_stacks_after_it(
+    project: ProjectCopy, capsys: pytest.CaptureFixture[str], stack: str, wave: int, refused: dict[str, str]
+) -> None:
+    project.edit_datacenter(stack, lambda dc: dc["deploy"].update(wave=wave))
+    code, _, err = run(capsys, "--project", str(project.root))
+    assert code == ExitCode.INPUT
+    problems = [line for line in err.splitlines() if line.startswith("  - ")]
+    assert len(problems) == len(refused)
+    for name, message in refused.items():
+        assert f"stacks/Pulumi.{name}.yaml: config.webex-cloud:datacenter.deploy.wave: {message}" in err
+
+
+def test_no_stack_file_at_all(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "stacks").mkdir()
+    code, _, err = run(capsys, "--project", str(tmp_path))
+    assert code == ExitCode.INPUT and "add one as stacks/Pulumi.<stack>.yaml" in err

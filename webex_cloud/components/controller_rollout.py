@@ -1,0 +1,110 @@
+"""The rolling, health-gated deployment of the scheduler filters to the controller pair, over SSH.
+
+The commands are children of the ControllerPair component itself (no component of their own), so
+their URNs are the ones deployed stacks already have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+
+import pulumi
+from pulumi_command import remote
+
+from webex_cloud.config.models import ControllerPlane
+from webex_cloud.controller.front_config import deploy_profile
+from webex_cloud.controller.release import FilterRelease, project_relative
+
+
+def filter_rollout(
+    pair: pulumi.Resource,
+    name: str,
+    plane: ControllerPlane,
+    release: FilterRelease,
+    ssh_private_key: pulumi.Input[str] | None,
+) -> list[remote.Command]:
+    """Per controller, in order: copy the release files, then run the deploy script; controller N
+    starts only after controller N-1's rollout succeeded. The rollout commands, in order."""
+    deploy = plane.deploy
+    staging = f"{deploy.staging_dir}/{release.release_id}"
+    wheel_remote = f"{staging}/{release.wheel.filename}"
+    fragment_names = sorted(release.fragments)
+    argv = [
+        *(["sudo", "-n"] if deploy.sudo else []),
+        deploy.python,
+        f"{staging}/rolling_deploy.py",
+        "apply",
+        "--profile",
+        f"{staging}/profile.json",
+        "--wheel",
+        wheel_remote,
+        "--sha256",
+        release.wheel.sha256,
+    ]
+    argv += [arg for n in fragment_names for arg in ("--fragment", f"{n}={staging}/{n}.conf")]
+    command = shlex.join(argv)
+    rollouts: list[remote.Command] = []
+    for controller in plane.hosts:
+        prefix = f"{name}-{controller.name}"
+        connection = remote.ConnectionArgs(
+            host=str(controller.address),
+            port=plane.ssh_port,
+            user=plane.ssh_user,
+            private_key=ssh_private_key,
+            host_key=controller.host_key,
+        )
+        profile = deploy_profile(plane, controller)
+        # Nothing reaches controller N (not even its staging files) before controller N-1 is healthy.
+        after = pulumi.ResourceOptions(parent=pair, depends_on=rollouts[-1:])
+        files: list[tuple[str, pulumi.Asset, str, str]] = [
+            (
+                "wheel",
+                pulumi.FileAsset(project_relative(release.wheel.path)),
+                wheel_remote,
+                release.wheel.sha256,
+            ),
+            (
+                "script",
+                pulumi.FileAsset(project_relative(release.deploy_script)),
+                f"{staging}/rolling_deploy.py",
+                release.deploy_script_sha256,
+            ),
+            ("profile", pulumi.StringAsset(profile), f"{staging}/profile.json", _sha256(profile)),
+        ]
+        files += [
+            (
+                f"fragment-{n}",
+                pulumi.StringAsset(release.fragments[n]),
+                f"{staging}/{n}.conf",
+                release.fragment_sha256(n),
+            )
+            for n in fragment_names
+        ]
+        copies = [
+            remote.CopyToRemote(
+                f"{prefix}-{label}",
+                connection=connection,
+                source=source,
+                remote_path=path,
+                triggers=[digest],
+                opts=after,
+            )
+            for label, source, path, digest in files
+        ]
+        rollouts.append(
+            remote.Command(
+                f"{prefix}-rollout",
+                connection=connection,
+                create=command,
+                update=command,
+                # The hashes, not the paths: an unchanged release never runs again.
+                triggers=[digest for _, _, _, digest in files],
+                opts=pulumi.ResourceOptions(parent=pair, depends_on=[*copies, *rollouts[-1:]]),
+            )
+        )
+    return rollouts
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,355 @@
+"""`python -m webex_cloud pr-check`: the whole pull-request check, every stack, one comment.
+
+The workflow (.github/workflows/pr-preview.yml) checks out the pull request into ``pr/`` (with its
+``.venv``) and the base commit into ``base/`` (a plain checkout), then runs this command from ``pr/``.
+Per stack it runs, each as its own process whose output and exit status land in ``OUT/<stack>/``:
+
+1. ``plan``: this branch's offline plan (``plan --stack S --out DIR --no-policy``);
+2. ``policy``: the policy pack over it, writing the ``--policy-pack-config`` a real preview needs;
+3. ``place``: the placement proof over the same plan;
+4. ``base-plan``: the base commit's plan, rendered by the base's *own* code with the command line
+   ``plan --stack S --out DIR --no-policy`` (a contract: every commit from now on keeps it). A base
+   without the stack file is a new datacenter (an empty base: everything is a create); a base that
+   fails to render for any other reason is "base unusable", never an empty base;
+5. ``preview``: the risk-ranked report (base plan → plan, or the last checkpoint with ``--state``, or
+   a real ``pulumi preview`` with ``--pulumi``), plus the subnet pins this stack needs.
+
+Then ``OUT/comment.md`` is the one pull-request comment (webex_cloud.preview.comment). The exit status
+is the worst of all steps (webex_cloud.exit_codes): 3 before 2 before 1 before 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from webex_cloud.config.loader import known_stacks
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path
+from webex_cloud.plan.format import dumps, empty_plan
+from webex_cloud.preview import comment
+from webex_cloud.preview.errors import PreviewInputError
+from webex_cloud.preview.pins import unpinned
+from webex_cloud.preview.plans import load_snapshot
+from webex_cloud.preview.render import headline
+
+#: The pull request's checkout relative to its own code; the base is given on the command line.
+BASE_PLAN_ARGS = ("plan", "--stack", "{stack}", "--out", "{out}", "--no-policy")
+"""The stable contract a base commit is rendered with (module docstring, step 4)."""
+RUNTIME_REQUIREMENTS = "requirements.txt"
+EMPTY_BASE_NOTE = (
+    "the base commit has no stack file for {stack}: a new datacenter, every resource is a create"
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    code: int
+
+
+def _run(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    out: Path,
+    name: str,
+    env: dict[str, str] | None = None,
+    stdout: Path | None = None,
+) -> Step:
+    """Run one step, its output into ``<name>.txt`` (stdout into ``stdout`` when given) and its status
+    into ``<name>.rc``."""
+    with (out / f"{name}.txt").open("wb") as log, (stdout or Path(os.devnull)).open("wb") as data:
+        try:
+            code = subprocess.run(
+                list(args),
+                cwd=cwd,
+                stdout=data if stdout else log,
+                stderr=log if stdout else subprocess.STDOUT,
+                env=env,
+                check=False,
+            ).returncode
+        except OSError as error:
+            log.write(f"cannot run {args[0]}: {error}\n".encode())
+            code = ExitCode.INPUT
+    # A signal (negative status) or an unexpected status is no verdict.
+    code = code if code in tuple(ExitCode) else ExitCode.INTERNAL
+    (out / f"{name}.rc").write_text(f"{code}\n")
+    return Step(name, code)
+
+
+def _record(out: Path, name: str, code: int, text: str) -> Step:
+    (out / f"{name}.txt").write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    (out / f"{name}.rc").write_text(f"{code}\n")
+    return Step(name, code)
+
+
+def _requirements(checkout: Path) -> list[str]:
+    path = checkout / RUNTIME_REQUIREMENTS
+    if not path.exists():
+        return []
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line]
+
+
+def base_python(pr_dir: Path, base_dir: Path, log: list[str]) -> Path:
+    """The interpreter that renders the base: the pull request's when the runtime requirements are
+    the same, else a venv of the base's own (``base/.venv``, created once)."""
+    if _requirements(pr_dir) == _requirements(base_dir):
+        log.append(f"base requirements equal this branch's: the base renders with {sys.executable}")
+        return Path(sys.executable)
+    python = base_dir / ".venv" / "bin" / "python"
+    log.append(f"base requirements differ from this branch's: installing them into {base_dir / '.venv'}")
+    if not python.exists():
+        venv.EnvBuilder(with_pip=True, clear=True).create(base_dir / ".venv")
+    done = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "-r",
+            RUNTIME_REQUIREMENTS,
+        ],
+        cwd=base_dir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise PreviewInputError(
+            str(base_dir / RUNTIME_REQUIREMENTS),
+            f"cannot install the base's requirements: {done.stderr[-2000:]}",
+        )
+    return python
+
+
+def base_env(base_dir: Path) -> dict[str, str]:
+    """The base's own code first on the path: its program, its hint contract, its policy rules."""
+    entries = [base_dir, base_dir / "scheduler-filters" / "src", base_dir / "policies"]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in entries if p.exists())
+    return env
+
+
+@dataclass(frozen=True)
+class Options:
+    pr_dir: Path
+    base_dir: Path
+    out: Path
+    stacks: tuple[str, ...]
+    state: str | None
+    pulumi: bool
+    commit: str
+
+
+def check_stack(options: Options, stack: str, python: Path | None, base_problem: str | None) -> list[Step]:
+    out = options.out / stack
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    me = [sys.executable, "-m", "webex_cloud"]
+    plan_dir, base_dir = out / "plan-files", out / "base-files"
+    plan_file = plan_path(stack, plan_dir)
+    steps = [
+        _run(
+            [*me, "plan", "--stack", stack, "--out", str(plan_dir), "--no-policy"],
+            cwd=options.pr_dir,
+            out=out,
+            name="plan",
+        )
+    ]
+    if steps[0].code != ExitCode.OK:
+        return steps  # nothing else can be judged without this branch's plan
+    config = out / "policy-config.json"
+    steps.append(
+        _run(
+            [*me, "policy", "--stack", stack, "--plan", str(plan_file), "--write-config", str(config)],
+            cwd=options.pr_dir,
+            out=out,
+            name="policy",
+        )
+    )
+    steps.append(
+        _run(
+            [*me, "place", "--stack", stack, "--plan", str(plan_file)],
+            cwd=options.pr_dir,
+            out=out,
+            name="place",
+        )
+    )
+    base_file: Path | None = None
+    if base_problem is not None:
+        steps.append(_record(out, "base-plan", ExitCode.INPUT, f"base unusable: {base_problem}"))
+    elif not (options.base_dir / "stacks" / f"Pulumi.{stack}.yaml").exists():
+        steps.append(_record(out, "base-plan", ExitCode.OK, EMPTY_BASE_NOTE.format(stack=stack)))
+    else:
+        assert python is not None  # a usable base always has an interpreter
+        contract = [part.format(stack=stack, out=base_dir) for part in BASE_PLAN_ARGS]
+        step = _run(
+            [str(python), "-m", "webex_cloud", *contract],
+            cwd=options.base_dir,
+            out=out,
+            name="base-plan",
+            env=base_env(options.base_dir),
+        )
+        base_file = plan_path(stack, base_dir)
+        if step.code != ExitCode.OK or not base_file.exists():
+            # Never an empty base: that would make every resource of the stack a create.
+            with (out / "base-plan.txt").open("a", encoding="utf-8") as log:
+                log.write(f"base unusable: the base commit's plan of {stack} failed (exit {step.code})\n")
+            step = _record(out, "base-plan", ExitCode.INPUT, (out / "base-plan.txt").read_text())
+        steps.append(step)
+    if steps[-1].code != ExitCode.OK:
+        return [*steps, _record(out, "preview", ExitCode.INPUT, "no preview: the base is unusable")]
+    steps.append(_preview(options, stack, out, plan_file, base_file, config))
+    return steps
+
+
+def _preview(
+    options: Options, stack: str, out: Path, plan_file: Path, base_file: Path | None, config: Path
+) -> Step:
+    from webex_cloud.preview import cli
+
+    argv = ["--stack", stack, "--plan", str(plan_file), "--markdown", str(out / "preview.md")]
+    argv += ["--json", str(out / "preview.json")]
+    if options.pulumi:
+        pulumi_rc = _run(
+            [
+                "pulumi",
+                "preview",
+                "--json",
+                "--show-sames",
+                "--policy-pack",
+                str(options.pr_dir / "policies"),
+                "--policy-pack-config",
+                str(config),
+                "--stack",
+                f"organization/{PROJECT}/{stack}",
+                "--event-log",
+                str(out / "events.jsonl"),
+            ],
+            cwd=options.pr_dir,
+            out=out,
+            name="pulumi-preview",
+            # --event-log is registered only with PULUMI_DEBUG_COMMANDS (webex_cloud.preview.events).
+            env={**os.environ, "PULUMI_DEBUG_COMMANDS": "true"},
+            stdout=out / "pulumi-preview.json",
+        ).code
+        argv += ["--preview", str(out / "pulumi-preview.json"), "--preview-exit", str(pulumi_rc)]
+        if (out / "events.jsonl").exists():
+            argv += ["--event-log", str(out / "events.jsonl")]
+    else:
+        if base_file is not None:
+            argv += ["--base", str(base_file)]
+        if options.state:
+            argv += ["--state", options.state]
+    new_datacenter = base_file is None and not options.state and not options.pulumi
+    if new_datacenter:
+        argv += ["--base", str(_empty_base(out / "base-files", stack))]
+    try:
+        extra = unpinned(load_snapshot(plan_file), options.pr_dir / "stacks" / f"Pulumi.{stack}.yaml")
+        args = cli.parser().parse_args(argv)
+        report = cli.build_report(args, extra)
+        if new_datacenter:
+            note = EMPTY_BASE_NOTE.format(stack=stack)
+            report = replace(report, changes=replace(report.changes, notes=(*report.changes.notes, note)))
+        cli.write_report(report, args.markdown, args.json_out)
+    except PreviewInputError as error:
+        return _record(out, "preview", ExitCode.INPUT, f"error: {error}")
+    lines = [headline(report)]
+    lines += [f"error: {message}" for message in report.changes.errors]
+    lines += [f"blocking: {r.kind}: {r.subject}: {r.reason}" for r in report.blocking]
+    return _record(out, "preview", cli.exit_code(report), "\n".join(lines))
+
+
+def _empty_base(folder: Path, stack: str) -> Path:
+    """The plan of a stack that does not exist yet: the old side of a new datacenter."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = plan_path(stack, folder)
+    target.write_text(dumps(empty_plan(stack)), encoding="utf-8")
+    return target
+
+
+def _worst(codes: Sequence[int]) -> ExitCode:
+    for code in (ExitCode.INTERNAL, ExitCode.INPUT, ExitCode.BLOCKING):
+        if code in codes:
+            return code
+    return ExitCode.OK
+
+
+def run(options: Options) -> ExitCode:
+    options.out.mkdir(parents=True, exist_ok=True)
+    log: list[str] = []
+    python: Path | None = None
+    problem: str | None = None
+    if not (options.base_dir / "Pulumi.yaml").exists():
+        problem = f"{options.base_dir} is not a checkout of the project (no Pulumi.yaml)"
+    else:
+        try:
+            python = base_python(options.pr_dir, options.base_dir, log)
+        except PreviewInputError as error:
+            problem = str(error)
+    codes: list[int] = []
+    for stack in options.stacks:
+        steps = check_stack(options, stack, python, problem)
+        codes += [s.code for s in steps]
+        shown = ", ".join(f"{s.name} {s.code}" for s in steps)
+        print(f"{stack}: {shown}")
+    (options.out / "pr-check.txt").write_text("\n".join(log) + "\n", encoding="utf-8")
+    body = comment.build(options.out, options.commit)
+    (options.out / "comment.md").write_text(body, encoding="utf-8")
+    worst = _worst(codes)
+    print(f"comment written to {options.out / 'comment.md'}; exit {int(worst)} ({worst.name.lower()})")
+    return worst
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m webex_cloud pr-check",
+        description="The pull-request check of every stack (plan, policy, placement, base plan, preview) "
+        "and the one comment, as .github/workflows/pr-preview.yml runs it.",
+    )
+    parser.add_argument("--base-dir", type=Path, required=True, help="a checkout of the base commit")
+    parser.add_argument("--out", type=Path, required=True, help="folder for every output and comment.md")
+    parser.add_argument(
+        "--stack", action="append", help="stack to check (repeatable; default: every stacks/Pulumi.*.yaml)"
+    )
+    parser.add_argument("--state", metavar="URL", help="diff against the last checkpoint of this S3 backend")
+    parser.add_argument(
+        "--pulumi", action="store_true", help="run a real `pulumi preview` (credentials configured)"
+    )
+    parser.add_argument("--commit", default="HEAD", help="the pull request's head commit, for the comment")
+    args = parser.parse_args(argv)
+    if args.state and args.pulumi:
+        print("error: --state and --pulumi are two sources of the old side; give one", file=sys.stderr)
+        return ExitCode.INPUT
+    stacks = tuple(args.stack or known_stacks(PROJECT_DIR))
+    if not stacks:
+        print(f"error: no stacks/Pulumi.<stack>.yaml under {PROJECT_DIR}", file=sys.stderr)
+        return ExitCode.INPUT
+    options = Options(
+        pr_dir=PROJECT_DIR,
+        base_dir=args.base_dir.resolve(),
+        out=args.out.resolve(),
+        stacks=stacks,
+        state=args.state,
+        pulumi=args.pulumi,
+        commit=args.commit,
+    )
+    try:
+        return run(options)
+    except Exception as bug:  # a bug: the exit status says so; no traceback for the reader
+        if os.environ.get("WEBEX_DEBUG") == "1":
+            raise
+        print(f"internal error: {type(bug).__name__}: {bug} (WEBEX_DEBUG=1 shows where)", file=sys.stderr)
+        return ExitCode.INTERNAL

@@ -1,0 +1,74 @@
+"""`python -m webex_cloud stacks`: the datacenter stacks, their deploy waves and runners.
+
+Read from stacks/Pulumi.*.yaml (``deploy: {wave, runner}`` under ``webex-cloud:datacenter``), the
+only list of datacenters: the workflows build their matrices from this command's output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from webex_cloud.config.errors import CatalogError
+from webex_cloud.config.models import MAX_WAVES
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.paths import PROJECT_DIR
+from webex_cloud.stacks.waves import StackEntry, github_outputs, load_stacks, waves
+
+
+def _table(entries: list[StackEntry]) -> str:
+    width = max(len("stack"), *(len(entry.stack) for entry in entries))
+    lines = [f"{'stack':<{width}}  wave  runner"]
+    lines += [f"{entry.stack:<{width}}  {entry.wave:>4}  {entry.runner}" for entry in entries]
+    return "\n".join(lines)
+
+
+def _waves_text(entries: list[StackEntry]) -> str:
+    return "\n".join(
+        f"wave {index}: " + ", ".join(f"{entry.stack} (runner {entry.runner})" for entry in members)
+        for index, members in enumerate(waves(entries), start=1)
+    )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m webex_cloud stacks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--waves", action="store_true", help="group the stacks by deploy wave, in order")
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="print JSON (for workflows and scripts)")
+    form.add_argument(
+        "--github-output",
+        action="store_true",
+        help="print `name=value` step outputs for $GITHUB_OUTPUT: stacks, waves and "
+        f"wave_1..wave_{MAX_WAVES} (each a JSON list of {{stack, wave, runner}} for a matrix include; "
+        "[] when unused)",
+    )
+    parser.add_argument(
+        "--project", type=Path, default=PROJECT_DIR, help="project folder (default: this checkout)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        entries = load_stacks(args.project)
+    except CatalogError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
+    if args.github_output:
+        print("\n".join(f"{name}={value}" for name, value in github_outputs(entries).items()))
+    elif args.json and args.waves:
+        document = [
+            {"wave": index, "stacks": [entry.to_json() for entry in members]}
+            for index, members in enumerate(waves(entries), start=1)
+        ]
+        print(json.dumps(document, indent=2))
+    elif args.json:
+        print(json.dumps([entry.to_json() for entry in entries], indent=2))
+    elif args.waves:
+        print(_waves_text(entries))
+    else:
+        print(_table(entries))
+    return ExitCode.OK

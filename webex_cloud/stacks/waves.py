@@ -1,0 +1,119 @@
+"""Every stack's deploy settings (``deploy: {wave, runner}`` in its stack file) and the waves they form.
+
+The stack files are the only list of datacenters: the workflows build their matrices from what
+this module reads, so a new datacenter is one new stack file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from webex_cloud.config.errors import CatalogError, Problem
+from webex_cloud.config.loader import (
+    DATACENTER_KEY,
+    STACKS_DIR,
+    known_stacks,
+    parse_datacenter,
+    read_stack_config,
+    stack_file,
+)
+from webex_cloud.config.models import MAX_WAVES
+
+WAVE_FIELD = f"config.{DATACENTER_KEY}.deploy.wave"
+
+
+@dataclass(frozen=True)
+class StackEntry:
+    """One stack as the deploy workflow sees it."""
+
+    stack: str
+    wave: int
+    """Its deploy wave (1 is the canary)."""
+    runner: str
+    """The runner label of its datacenter."""
+
+    def to_json(self) -> dict[str, str | int]:
+        return {"stack": self.stack, "wave": self.wave, "runner": self.runner}
+
+
+def _gaps(entries: list[StackEntry]) -> list[Problem]:
+    """A wave without stacks between used waves: the workflow would stop there (its job is skipped)."""
+    used = sorted({entry.wave for entry in entries})
+    problems: list[Problem] = []
+    for wave in range(1, used[-1]):
+        if wave in used:
+            continue
+        following = min(w for w in used if w > wave)
+        problems.extend(
+            Problem(
+                stack_file(entry.stack),
+                WAVE_FIELD,
+                f"wave {wave} has no stack but this stack is in wave {following}; waves are numbered "
+                f"1, 2, ... without gaps (wave 1 is the canary): set wave: {wave} here or renumber "
+                "the others",
+            )
+            for entry in entries
+            if entry.wave == following
+        )
+    return problems
+
+
+def load_stacks(project_dir: Path) -> list[StackEntry]:
+    """Every stack, validated, in deploy order (wave, then name: ``dc9`` before ``dc10``).
+
+    All files' problems are reported at once.
+
+    Raises CatalogError when there is no stack file, one is invalid, or the waves have a gap.
+    """
+    names = known_stacks(project_dir)
+    if not names:
+        raise CatalogError(
+            [Problem(f"{STACKS_DIR}/", "", "no stack config file; add one as stacks/Pulumi.<stack>.yaml")]
+        )
+    entries: list[StackEntry] = []
+    problems: list[Problem] = []
+    for name in names:
+        try:
+            datacenter = parse_datacenter(read_stack_config(project_dir, name).get(DATACENTER_KEY), name)
+        except CatalogError as error:
+            problems.extend(error.problems)
+            continue
+        entries.append(StackEntry(name, datacenter.deploy.wave, datacenter.deploy.runner))
+    if entries:
+        problems.extend(_gaps(entries))
+    if problems:
+        raise CatalogError(problems)
+    return sorted(entries, key=lambda entry: (entry.wave, _natural(entry.stack)))
+
+
+def _natural(name: str) -> tuple[tuple[int, str], ...]:
+    """``dc9`` before ``dc10``: digit runs compare as numbers."""
+    return tuple((int(part), "") if part.isdigit() else (-1, part) for part in re.findall(r"\d+|\D+", name))
+
+
+def waves(entries: list[StackEntry]) -> list[list[StackEntry]]:
+    """The stacks of wave 1, of wave 2, ... (index 0 is wave 1); every wave up to the last is non-empty."""
+    last = max((entry.wave for entry in entries), default=0)
+    return [[entry for entry in entries if entry.wave == wave] for wave in range(1, last + 1)]
+
+
+def github_outputs(entries: list[StackEntry]) -> dict[str, str]:
+    """Step outputs for the deploy workflow: ``stacks`` (every stack), ``waves`` (how many) and
+    ``wave_1`` .. ``wave_<MAX_WAVES>``, each a JSON list for a matrix ``include`` (``[]`` when unused)."""
+    by_wave = waves(entries)
+    outputs = {
+        "stacks": _compact([entry.to_json() for entry in entries]),
+        "waves": str(len(by_wave)),
+    }
+    for index in range(MAX_WAVES):
+        members = by_wave[index] if index < len(by_wave) else []
+        outputs[f"wave_{index + 1}"] = _compact([entry.to_json() for entry in members])
+    return outputs
+
+
+def _compact(value: object) -> str:
+    """One line of JSON: a GitHub step output value cannot span lines."""
+    return json.dumps(value, separators=(",", ":"))
