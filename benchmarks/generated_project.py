@@ -45,7 +45,11 @@ def _datacenter(hosts: int) -> dict[str, Any]:
         "availability_zones": ["az1", "az2"],
         "external_network": "public",
         "cidr_pool": "10.0.0.0/8",
-        "sources": {"any": ["0.0.0.0/0", "::/0"], "ops": ["192.168.0.0/24"]},
+        "sources": {
+            "any": ["0.0.0.0/0", "::/0"],
+            "ops": ["192.168.0.0/24"],
+            "deploy-runner": ["192.168.0.20/32"],
+        },
         "images": ["base"],
         "flavors": {"m1.small": {"vcpus": 2, "ram_mb": 4096}},
         "volume_types": ["ssd"],

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import known_stacks
 from webex_cloud.paths import PACK_DIR, PROJECT_DIR
 from webex_cloud.plan.document import render_plan
+from webex_cloud.policy_check.analyzer import PackError
 from webex_cloud.policy_check.check import PolicyChecker, format_run
+from webex_cloud.policy_check.config import PolicyConfigError
+
+CHECK_ERRORS: Final = (CatalogError, PackError, PolicyConfigError)
+"""What :func:`check_plans` raises for unusable input or an unusable pack, each with a printable message."""
 
 
 def check_plans(
@@ -24,7 +30,7 @@ def check_plans(
     The other stacks' plans come from ``plans`` or, for stacks not in it, are rendered here, so
     the cross-datacenter policy always compares against every datacenter. Returns the report text
     and whether every stack passed (no mandatory violation). One pack process serves all stacks.
-    Raises CatalogError, PackError or PolicyConfigError, each with a printable message.
+    Raises one of :data:`CHECK_ERRORS`.
     """
     everything = {
         stack: plans.get(stack) or render_plan(stack, project_dir=project_dir)

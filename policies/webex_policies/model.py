@@ -16,6 +16,8 @@ LOAD_BALANCER: Final = "openstack:loadbalancer/loadBalancer:LoadBalancer"
 LB_MEMBER: Final = "openstack:loadbalancer/member:Member"
 LB_MEMBERS: Final = "openstack:loadbalancer/members:Members"
 REMOTE_COMMAND: Final = "command:remote:Command"
+LOCAL_COMMAND: Final = "command:local:Command"
+"""A release wave's health gate (its ``create`` is the gate spec the probe runs)."""
 CONTROLLER_PAIR: Final = "webex:controller:ControllerPair"
 """The controller pair component (webex_cloud/components/controller.py); its ``sshHosts`` lists each
 controller's address and pinned SSH host key (empty when unset)."""

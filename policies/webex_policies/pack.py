@@ -32,6 +32,7 @@ from webex_policies.model import (
     LB_MEMBER,
     LB_MEMBERS,
     LOAD_BALANCER,
+    LOCAL_COMMAND,
     PORT,
     REMOTE_COMMAND,
     SEC_GROUP_RULE,
@@ -50,6 +51,7 @@ from webex_policies.params import (
     InstanceMembershipParams,
     InventoryParams,
     RedundancyParams,
+    ReleaseParams,
     RequiredMetadataParams,
     SecretsParams,
     ServerGroupParams,
@@ -343,7 +345,22 @@ def policies() -> list[Policy]:
             CrossDatacenterParams,
             _facts("shapes of the other datacenters"),
         ),
+        stack_policy(
+            "release-waves-health-gated",
+            "A release changes a service's pods in waves of at most rollout.max_unavailable, each wave only "
+            "after the previous wave's health gate saw every one of its instances serve, so that the "
+            "service keeps serving through every release.",
+            [INSTANCE, LOCAL_COMMAND],
+            _release_waves,
+            mandatory,
+            ReleaseParams,
+        ),
     ]
+
+
+def _release_waves(resources: list[Resource], params: ReleaseParams) -> list[stack_rules.Violation]:
+    commands = [r for r in resources if r.type == LOCAL_COMMAND]
+    return stack_rules.release_waves_gated(inventory.build(resources), commands, params)
 
 
 def _pod_groups(resources: list[Resource], _params: None) -> list[stack_rules.Violation]:

@@ -300,6 +300,32 @@ class RedundancyParams:
 
 
 @dataclass(frozen=True)
+class ReleaseParams:
+    max_unavailable: Mapping[str, int]
+    """Service -> pods its release may change at once (the catalog's ``rollout.max_unavailable``)."""
+
+    DEFAULT: ClassVar[int] = 1
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "maxUnavailable": {
+            "type": "object",
+            "additionalProperties": {"type": "integer", "minimum": 1},
+            "default": {},
+            "description": "per service, the pods a release may change at once (services not listed: 1)",
+        },
+    }
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> ReleaseParams:
+        raw = config.get("maxUnavailable", {})
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"'maxUnavailable' must be an object of service -> integer, not {raw!r}")
+        return cls({str(k): _int(raw, str(k)) or cls.DEFAULT for k in raw})
+
+    def of(self, service: str) -> int:
+        return self.max_unavailable.get(service, self.DEFAULT)
+
+
+@dataclass(frozen=True)
 class InventoryParams:
     hosts: int
 

@@ -8,6 +8,7 @@ that is already too high stays too high, but a count that looks too low might no
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from webex_policies.params import (
     FailureDomainParams,
     InventoryParams,
     RedundancyParams,
+    ReleaseParams,
     ServiceShape,
 )
 from webex_policies.values import contains_unknown, get_path, known
@@ -505,4 +507,110 @@ def controller_ssh_host_keys(resources: Sequence[Resource]) -> list[Violation]:
                 urn,
             )
         )
+    return out
+
+
+GATE_FORMAT = "webex-cloud.health-gate/v1"
+"""The gate spec a health gate's ``create`` holds (owned by webex_cloud/release/probe.py; the pack is its
+own distribution, so it reads the few keys it needs and a test checks them against real plans)."""
+
+
+def _gate_spec(command: Resource) -> dict[str, Any] | None:
+    create = command.props.get("create")
+    if not isinstance(create, str):
+        return None
+    try:
+        spec = json.loads(create)
+    except ValueError:
+        return None
+    return spec if isinstance(spec, dict) and spec.get("format") == GATE_FORMAT else None
+
+
+def _waits_for(resources: Sequence[Resource]) -> dict[str, set[str]]:
+    """URN -> every URN (of the given resources) it transitively depends on."""
+    direct = {r.urn: set(r.dependencies) for r in resources}
+    closed: dict[str, set[str]] = {}
+
+    def visit(urn: str, trail: frozenset[str]) -> set[str]:
+        if urn not in closed:
+            found: set[str] = set()
+            for dep in direct.get(urn, set()):
+                if dep not in trail:
+                    found |= {dep} | visit(dep, trail | {dep})
+            closed[urn] = found
+        return closed[urn]
+
+    for urn in direct:
+        visit(urn, frozenset({urn}))
+    return closed
+
+
+def release_waves_gated(
+    view: StackView, commands: Sequence[Resource], params: ReleaseParams
+) -> list[Violation]:
+    """Every pod is in one health-gated wave of at most max_unavailable pods; each gate probes every
+    instance of its wave and waits for them; each wave's instances wait for the previous wave's gate."""
+    instances = [i for service in view.services.values() for pod in service.pods.values() for i in pod]
+    waits = _waits_for([*instances, *commands])
+    gates: dict[str, list[tuple[int, Resource, dict[str, Any]]]] = {}
+    for command in commands:
+        spec = _gate_spec(command)
+        if spec is not None:
+            gates.setdefault(str(spec.get("service")), []).append((int(spec.get("wave", 0)), command, spec))
+    out: list[Violation] = []
+    for name, service in sorted(view.services.items()):
+        limit = params.of(name)
+        waves = sorted(gates.get(name, []), key=lambda item: item[0])
+        gated = {pod: gate for _, gate, spec in waves for pod in spec.get("pods", [])}
+        missing = sorted(set(service.pods) - set(gated))
+        if missing and view.certain(name, pods=True):
+            out.append(
+                (
+                    f"service {name}: pod(s) {', '.join(missing)} are in no health-gated release wave, so a "
+                    "release may change them together with the others; build the service with its gates "
+                    "(webex_cloud/components/service.py)",
+                    _anchor(service.pods[missing[0]]),
+                )
+            )
+        previous: Resource | None = None
+        for number, gate, spec in waves:
+            pods = [p for p in spec.get("pods", []) if isinstance(p, str)]
+            if len(pods) > limit:
+                out.append(
+                    (
+                        f"service {name}: wave {number} changes {len(pods)} pods at once, more than "
+                        f"rollout.max_unavailable ({limit})",
+                        gate.urn,
+                    )
+                )
+            members = [i for pod in pods for i in service.pods.get(pod, [])]
+            probed = {t.get("instance") for t in spec.get("targets", []) if isinstance(t, dict)}
+            unprobed = sorted(i.name for i in members if i.name not in probed)
+            unwaited = sorted(i.name for i in members if i.urn not in waits.get(gate.urn, set()))
+            if unprobed:
+                out.append(
+                    (
+                        f"service {name}: the gate of wave {number} does not probe {', '.join(unprobed)}",
+                        gate.urn,
+                    )
+                )
+            if unwaited:
+                out.append(
+                    (
+                        f"service {name}: the gate of wave {number} does not wait for "
+                        f"{', '.join(unwaited)}, so it can pass before they changed",
+                        gate.urn,
+                    )
+                )
+            if previous is not None:
+                early = sorted(i.name for i in members if previous.urn not in waits.get(i.urn, set()))
+                if early:
+                    out.append(
+                        (
+                            f"service {name}: {', '.join(early)} of wave {number} do not wait for the "
+                            "gate of the wave before, so two waves can be down at once",
+                            gate.urn,
+                        )
+                    )
+            previous = gate
     return out

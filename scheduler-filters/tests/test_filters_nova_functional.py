@@ -14,4 +14,4 @@ from isolated_suite import run_suite
     reason="nova and openstack-placement are not installed",
 )
 def test_pods_through_the_real_nova_api_conductor_scheduler_and_placement() -> None:
-    assert run_suite("nova_functional", "nova_functional_test_*.py") >= 3
+    assert run_suite("nova_functional", "nova_functional_test_*.py") >= 9

@@ -110,7 +110,7 @@ CASES = [
         catalog("messaging", setitem(["network", "ingress", 0, "source"], "partners")),
         MSG,
         "network.ingress[0].source",
-        "valid: any, ops, peer-dc",
+        "valid: any, deploy-runner, ops, peer-dc",
     ),
     Case(
         "unknown-flavor",
@@ -124,7 +124,7 @@ CASES = [
         catalog("messaging", setitem(["pods", "members", 0, "image"], "centos-6")),
         MSG,
         "pods.members[0].image",
-        "valid: webex-base-2026.11",
+        "add it to config.webex-cloud:datacenter.images in stacks/Pulumi.dc1.yaml",
     ),
     Case(
         "duplicate-role",

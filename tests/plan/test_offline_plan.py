@@ -16,6 +16,7 @@ import pytest
 from webex_scheduler_filters import hints
 
 from tests.conftest import REPO, ProjectCopy
+from webex_cloud.components import naming
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.config.resolved import Deployment
@@ -23,6 +24,7 @@ from webex_cloud.exit_codes import ExitCode
 from webex_cloud.plan.capture import run_program
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import dumps
+from webex_cloud.release.rollout import GATE_TYPE
 
 INSTANCE = "openstack:compute/instance:Instance"
 GROUP = "openstack:compute/serverGroup:ServerGroup"
@@ -188,8 +190,19 @@ def test_creation_is_chained_so_filters_see_placed_siblings() -> None:
     resources = by_urn("dc1")
     for service in plan("dc1")["services"].values():
         firsts = [pod["instances"][0] for pod in service["pods"]]
+        gates = {r["name"]: urn for urn, r in resources.items() if r["type"] == GATE_TYPE}
         for index, pod in enumerate(service["pods"]):
-            expected_first = [firsts[index - 1]] if index else []
+            # Each pod waits for the one before: its anchor, or, when a release wave starts with it,
+            # the previous wave's health gate (which waits for every instance of that wave).
+            wave = index // service["max_unavailable"]
+            service_name = pod["name"].rsplit("-pod-", 1)[0]
+            expected_first = (
+                [gates[naming.gate(service_name, wave)]]
+                if index and index % service["max_unavailable"] == 0
+                else [firsts[index - 1]]
+                if index
+                else []
+            )
             assert resources[pod["instances"][0]]["dependsOn"] == expected_first
             for urn in pod["instances"][1:]:
                 assert resources[urn]["dependsOn"] == [pod["instances"][0]]
@@ -272,8 +285,11 @@ def test_security_group_rules_follow_the_catalog() -> None:
         (members[0]["securityGroupId"], None)
     ]
     rules = [r for r in rules if "remoteGroupId" not in r]
-    # udp media and tcp/443 from any (IPv4 + IPv6), ssh from ops only.
-    assert len(rules) == 5
+    # udp media and tcp/443 from any (IPv4 + IPv6), ssh from ops only, tcp/443 from the deploy runner
+    # (the health gates' check port).
+    assert len(rules) == 6
+    runner = [r for r in rules if r["remoteIpPrefix"] == "10.250.1.20/32"]
+    assert [(r["protocol"], r["portRangeMin"], r["portRangeMax"]) for r in runner] == [("tcp", 443, 443)]
     ssh = [r for r in rules if r.get("portRangeMin") == 22]
     assert [r["remoteIpPrefix"] for r in ssh] == ["10.250.1.0/24"]
     media = [r for r in rules if r["protocol"] == "udp"]

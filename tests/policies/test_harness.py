@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import REPO, ProjectCopy
 from webex_cloud.config.loader import DATACENTER_KEY, parse_datacenter, read_stack_config
 from webex_cloud.pipeline import check_plans
+from webex_cloud.plan import format as plan_format
 from webex_cloud.plan.document import render_plan
 from webex_cloud.policy_check import PolicyChecker, PolicyRun, UnknownInput, Unknowns
 from webex_cloud.policy_check import cli as policy_cli
@@ -98,11 +99,11 @@ def test_pack_announces_every_policy_with_level_schema_and_description(checker: 
     info = checker.info
     assert info.name == "webex-cloud-policies" and info.supportsConfig
     levels = {p.name: p.enforcementLevel for p in info.policies}
-    assert len(levels) == 17
+    assert len(levels) == 18
     assert all(len(p.description) > 60 for p in info.policies)
     # advisory; every other policy blocks
     assert levels["required-metadata"] == 0 and levels["controller-ssh-host-keys"] == 0
-    assert sum(1 for level in levels.values() if level == 1) == 15
+    assert sum(1 for level in levels.values() if level == 1) == 16
 
 
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])
@@ -577,3 +578,46 @@ def test_documented_example_config_is_accepted_and_the_examples_pass(
     assert run.violations == []
     assert run.levels["required-metadata"] == "mandatory"
     assert run.levels["cross-datacenter-same-shape"] == "advisory"
+
+
+# --- release-waves-health-gated ----------------------------------------------------------------------
+
+
+def _gate_urn(plan: Plan, name: str) -> str:
+    return str(next(r["urn"] for r in plan["resources"] if r["name"] == name))
+
+
+def test_a_wave_that_does_not_wait_for_the_previous_gate_is_a_violation(
+    checker: PolicyChecker, example: dict[str, Plan]
+) -> None:
+    gate = _gate_urn(example["dc1"], "meetings-media-wave-1-gate")
+
+    def unchain(instance: dict[str, Any]) -> None:
+        instance["dependencies"] = [u for u in instance["dependencies"] if u != gate]
+        instance["dependsOn"] = [u for u in instance.get("dependsOn", []) if u != gate]
+
+    plan = regress(example["dc1"], plan_format.INSTANCE, "meetings-media-pod-1-mixer-0", unchain)
+    run = check(checker, {**example, "dc1": plan})
+    (message,) = only(run, "release-waves-health-gated")
+    assert not run.passed
+    assert (
+        "meetings-media-pod-1-mixer-0, meetings-media-pod-1-mixer-1, meetings-media-pod-1-relay-0 of wave 2"
+        in (message)
+    )
+    assert "do not wait for the gate of the wave before" in message
+
+
+def test_a_gate_that_skips_an_instance_or_a_wave_too_large_is_a_violation(
+    checker: PolicyChecker, example: dict[str, Plan]
+) -> None:
+    def widen(gate: dict[str, Any]) -> None:
+        spec = json.loads(gate["inputs"]["create"])
+        spec["targets"] = spec["targets"][:-1]
+        spec["pods"] = [*spec["pods"], "meetings-media-pod-1"]
+        gate["inputs"]["create"] = json.dumps(spec)
+
+    plan = regress(example["dc1"], plan_format.LOCAL_COMMAND, "meetings-media-wave-1-gate", widen)
+    messages = only(check(checker, {**example, "dc1": plan}), "release-waves-health-gated")
+    assert any("wave 1 changes 2 pods at once, more than rollout.max_unavailable (1)" in m for m in messages)
+    assert any("the gate of wave 1 does not probe meetings-media-pod-0-relay-0" in m for m in messages)
+    assert any("does not wait for meetings-media-pod-1-mixer-0" in m for m in messages)

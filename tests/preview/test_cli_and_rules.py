@@ -26,7 +26,7 @@ def _write(path: Path, document: object) -> Path:
 
 def test_blocking_exits_1_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pr = base_plan()
-    resource(pr, "recording-storage-recordings-0")["inputs"]["volumeType"] = "ssd"
+    resource(pr, "recording-storage-recordings-0")["inputs"]["availabilityZone"] = "nova-2"
     code = cli.main(
         [
             "--stack",
@@ -41,7 +41,10 @@ def test_blocking_exits_1_with_the_reason(tmp_path: Path, capsys: pytest.Capture
     )
     err = capsys.readouterr().err
     assert code == 1
-    assert "blocking: data-loss: Volume `recording-storage-recordings-0`: replace expected: volumeType" in err
+    assert (
+        "blocking: data-loss: Volume `recording-storage-recordings-0`: replace expected: availabilityZone"
+        in err
+    )
     assert (tmp_path / "r.md").read_text().startswith("### Stack `dc1` — 1 blocking")
 
 

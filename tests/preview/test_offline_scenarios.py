@@ -8,6 +8,7 @@ from tests.conftest import ProjectCopy
 from tests.preview.helpers import INSTANCE, RULE, VOLUME, base_plan, pr_plan, report, resource
 from webex_cloud.preview.model import Action
 from webex_cloud.preview.render import render_json, render_markdown
+from webex_cloud.release.rollout import GATE_TYPE as GATE
 
 
 def _kinds(rep: Any) -> list[tuple[str, str]]:
@@ -61,17 +62,14 @@ def test_shrinking_a_volume_warns_that_cinder_will_refuse(project: ProjectCopy) 
     assert not rep.blocking
 
 
-def test_changing_a_volume_type_is_data_loss(project: ProjectCopy) -> None:
+def test_changing_a_volume_type_retypes_in_place_and_warns(project: ProjectCopy) -> None:
+    """terraform-provider-openstack v3.4.0 retypes a volume in place (volume_retype_policy never)."""
     project.edit("catalog/messaging.yaml", lambda doc: doc["volume_groups"][0].update(type="capacity"))
     rep = report(base_plan(), pr_plan(project))
-    losses = [r for r in rep.blocking if r.kind == "data-loss"]
-    assert len(losses) == 3
-    assert all("replace expected: volumeType (ssd → capacity)" in r.reason for r in losses)
-    # The attachments follow their volumes (volume_id is ForceNew on the attachment).
-    attaches = [c for c in rep.changes.changes if c.type.endswith("volumeAttach:VolumeAttach")]
-    assert {c.action for c in attaches} == {Action.REPLACE}
-    # A volume is named, so the bridge deletes it before its replacement: the attachment goes with it.
-    assert all(c.replace_reasons[0].endswith("is deleted first)") for c in attaches)
+    volumes = [c for c in rep.changes.changes if c.type == VOLUME]
+    assert len(volumes) == 3 and {c.action for c in volumes} == {Action.UPDATE}
+    assert not rep.blocking
+    assert _kinds(rep) == [("WARNING", "volume-retype")] * 3
 
 
 def test_changing_a_volume_hint_is_data_loss() -> None:
@@ -92,19 +90,27 @@ def test_changing_an_instance_image_replaces_it_but_one_pod_is_not_downtime() ->
     resource(pr, "messaging-pod-0-app-0")["inputs"]["imageName"] = "webex-base-2026.12"
     rep = report(base, pr)
     (change,) = rep.changes.changes
-    assert change.action is Action.REPLACE and change.replace_reasons == ("imageName",)
+    # terraform-provider-openstack v3.4.0: a rebuild in place, not a replacement.
+    assert change.action is Action.UPDATE and change.replace_reasons == ()
     assert rep.risks == ()
 
 
-def test_a_flavor_change_in_every_pod_is_downtime_without_replacement(project: ProjectCopy) -> None:
+def test_a_flavor_change_replaces_each_pod_whole_one_wave_at_a_time(project: ProjectCopy) -> None:
     def resize(doc: dict[str, Any]) -> None:
         doc["pods"]["members"][0]["flavor"] = "m1.large"
 
     project.edit("catalog/meetings-signalling.yaml", resize)
-    rep = report(base_plan(), pr_plan(project))
-    assert {c.action for c in rep.changes.changes} == {Action.UPDATE}
-    assert [r.subject for r in rep.blocking] == ["service `meetings-signalling`"]
-    assert "Instance restarted" in rep.blocking[0].reason
+    pr = pr_plan(project)
+    rep = report(base_plan(), pr)
+    instances = [c for c in rep.changes.changes if c.type == INSTANCE]
+    assert len(instances) == 9 and {c.action for c in instances} == {Action.REPLACE}
+    assert not rep.blocking
+    # Without the gates between the waves, every pod would be down at once.
+    for item in pr["resources"]:
+        gates = {u for u in item["dependencies"] if u.endswith("-gate")}
+        item["dependencies"] = [u for u in item["dependencies"] if u not in gates]
+    (risk,) = report(base_plan(), pr).blocking
+    assert risk.subject == "service `meetings-signalling`" and "all 3 serving pods" in risk.reason
 
 
 def test_removing_a_datacenter_from_a_service_is_data_loss_and_downtime(project: ProjectCopy) -> None:
@@ -200,17 +206,19 @@ def test_growing_one_role_renumbers_no_running_instance(project: ProjectCopy) ->
     """Each (pod, role) owns a block of addresses: one more `app` per pod only adds instances."""
     project.edit("catalog/messaging.yaml", lambda doc: doc["pods"]["members"][0].update(count=3))
     rep = report(base_plan(), pr_plan(project))
-    assert {c.action for c in rep.changes.changes} == {Action.CREATE}
+    assert {c.action for c in rep.changes.changes if c.type != GATE} == {Action.CREATE}
     assert sum(1 for c in rep.changes.changes if c.type == INSTANCE) == 3
+    # Each wave's gate probes its new instance too (its triggers list them): replaced, so it runs.
+    assert {c.action for c in rep.changes.changes if c.type == GATE} == {Action.REPLACE}
     assert not rep.blocking
 
 
 def test_removing_an_ingress_rule_touches_that_rule_only(project: ProjectCopy) -> None:
     """Rules are named by what they admit: deleting one does not rename (and recreate) the others."""
-    project.edit("catalog/messaging.yaml", lambda doc: doc["network"]["ingress"].pop(0))
+    project.edit("catalog/messaging.yaml", lambda doc: doc["network"]["ingress"].pop(-1))
     rep = report(base_plan(), pr_plan(project))
     assert {(c.type, c.action) for c in rep.changes.changes} == {(RULE, Action.DELETE)}
-    assert len(rep.changes.changes) == 2  # tcp/443 from 0.0.0.0/0 and from ::/0
+    assert len(rep.changes.changes) == 1  # tcp/9042 from peer-dc
 
 
 def test_replaced_instances_and_attachments_free_their_port_and_volume_first() -> None:

@@ -141,11 +141,13 @@ def test_openstack_preview_replacing_an_instance_in_every_pod_is_downtime() -> N
         rep = report_of(changes)
         assert [r.subject for r in rep.blocking] == ["service `meetings-signalling`"]
         assert f"all {len(pods)} serving pods" in rep.blocking[0].reason
-    # One pod fewer: the others keep serving.
-    one_less = {urn: steps for urn, steps in changed.items() if urn != pods[0].instances[0]}
-    assert (
-        report_of(parse_preview(_openstack_preview(plan, one_less), source="p", stack="dc1")).blocking == ()
-    )
+    # Two of three without a gate between them: more than max_unavailable (1) at once.
+    two = {urn: steps for urn, steps in changed.items() if urn != pods[0].instances[0]}
+    (risk,) = report_of(parse_preview(_openstack_preview(plan, two), source="p", stack="dc1")).blocking
+    assert "2 of 3 serving pods can be disrupted at the same time" in risk.reason
+    # One pod: the others keep serving.
+    one = {pods[1].instances[0]: changed[pods[1].instances[0]]}
+    assert report_of(parse_preview(_openstack_preview(plan, one), source="p", stack="dc1")).blocking == ()
     assert all(c.type == INSTANCE for c in with_plan.changes)
 
 

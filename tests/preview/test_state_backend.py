@@ -65,7 +65,7 @@ def test_a_fresh_checkpoint_of_the_same_plan_is_no_change(backend: Backend) -> N
 def test_checkpoint_against_a_pull_request_plan_finds_the_data_loss(backend: Backend) -> None:
     backend.put_checkpoint("dc1", checkpoint_from_plan(base_plan()))
     pr = base_plan()
-    resource(pr, "messaging-messages-2")["inputs"]["volumeType"] = "capacity"
+    resource(pr, "messaging-messages-2")["inputs"]["availabilityZone"] = "nova-2"
     deployed = _reader(backend).read_checkpoint(PROJECT, "dc1").snapshot()
     rep = report_of(
         diff_snapshots(deployed, snapshot_from_plan(pr, source="pr.json"), old_only_keys_count=False)

@@ -12,6 +12,7 @@ from webex_cloud.components.service import Service, ServiceArgs
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.controller.release import FilterRelease
 from webex_cloud.plan import format as tokens
+from webex_cloud.release.rollout import DEPLOY_RUNNER_SOURCE
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Datacenter(pulumi.ComponentResource):
                     datacenter=dc.name,
                     availability_zones=tuple(dc.availability_zones),
                     router_id=router.id,
+                    runner_prefixes=tuple(str(p) for p in dc.sources.get(DEPLOY_RUNNER_SOURCE, [])),
                 ),
                 pulumi.ResourceOptions(parent=self, providers=[provider]),
             )

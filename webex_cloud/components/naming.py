@@ -24,6 +24,11 @@ def replica(volume_group_name: str, index: int) -> str:
     return f"{volume_group_name}-{index}"
 
 
+def gate(service: str, wave: int) -> str:
+    """The health gate of release wave ``wave`` (1-based) of a service."""
+    return f"{service}-wave-{wave}-gate"
+
+
 def cloud_name(datacenter: str, resource_name: str) -> str:
     """The name an instance or replica volume has in Nova or Cinder: what the live audit matches on."""
     return f"{datacenter}-{resource_name}"

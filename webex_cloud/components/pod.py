@@ -18,6 +18,7 @@ from webex_cloud.components import naming
 from webex_cloud.components.tags import POD_KEY, ROLE_KEY, ownership_metadata
 from webex_cloud.config.models import PodMember
 from webex_cloud.plan import format as tokens
+from webex_cloud.release.rollout import GENERATION_KEY, InstanceFacts, pod_generation
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ class PodArgs:
     """One fixed IP per instance, in member order."""
     anchor_group_id: pulumi.Input[str]
     """The service's ``anti-affinity`` server group, which the pod's anchor joins."""
-    after: pulumi.Resource | None = None
-    """Resource whose creation must finish before this pod's first instance is scheduled."""
+    after: Sequence[pulumi.Input[pulumi.Resource]] = ()
+    """Resources whose step must finish before this pod changes: the previous pod's anchor (creation
+    stays race-free), or the previous release wave's health gate."""
 
 
 class Pod(pulumi.ComponentResource):
@@ -54,6 +56,8 @@ class Pod(pulumi.ComponentResource):
     instances: dict[str, list[openstack.compute.Instance]]
     """Instances by role, in order."""
     first_instance: openstack.compute.Instance
+    facts: list[InstanceFacts]
+    """Each instance as the release's health gate sees it, in member order."""
 
     def __init__(self, name: str, args: PodArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(tokens.POD, name, None, opts)
@@ -65,26 +69,27 @@ class Pod(pulumi.ComponentResource):
         )
         member_hint = openstack.compute.InstanceSchedulerHintArgs(additional_properties=pod_hint)
         self.instances = {}
+        self.facts = []
+        generation = pod_generation(args.members)
         addresses = iter(args.fixed_ips)
         first: openstack.compute.Instance | None = None
         for member in args.members:
             for ordinal in range(member.count):
                 instance_name = naming.instance(name, member.role, ordinal)
+                address = next(addresses)
                 port = openstack.networking.Port(
                     f"{instance_name}-port",
                     name=f"{args.datacenter}-{instance_name}",
                     network_id=args.network_id,
                     fixed_ips=[
-                        openstack.networking.PortFixedIpArgs(
-                            subnet_id=args.subnet_id, ip_address=next(addresses)
-                        )
+                        openstack.networking.PortFixedIpArgs(subnet_id=args.subnet_id, ip_address=address)
                     ],
                     security_group_ids=[args.security_group_id],
                     opts=pulumi.ResourceOptions(parent=self),
                 )
                 # Chaining keeps creation race-free: a member needs its anchor on a host, and
                 # the filter sees only placed instances.
-                after = first if first is not None else args.after
+                after = [first] if first is not None else list(args.after)
                 instance = openstack.compute.Instance(
                     instance_name,
                     name=naming.cloud_name(args.datacenter, instance_name),
@@ -101,17 +106,34 @@ class Pod(pulumi.ComponentResource):
                         hints.INSTANCE_POD_ROLE_METADATA_KEY: (
                             hints.MEMBER_ROLE if first is not None else hints.ANCHOR_ROLE
                         ),
+                        GENERATION_KEY: generation,
                     },
                     scheduler_hints=[member_hint if first is not None else anchor_hint],
                     opts=pulumi.ResourceOptions(
                         parent=self,
-                        depends_on=[after] if after is not None else None,
+                        depends_on=after or None,
+                        # A flavor change replaces the whole pod (see pod_generation), not a resize.
+                        replace_on_changes=[f"metadata.{GENERATION_KEY}"],
                         # The replacement boots on the same fixed-IP port, which the old server
                         # holds until it is gone (Nova refuses a port in use).
                         delete_before_replace=True,
                     ),
                 )
                 self.instances.setdefault(member.role, []).append(instance)
+                self.facts.append(
+                    InstanceFacts(
+                        pod=args.pod_name,
+                        name=instance_name,
+                        role=member.role,
+                        address=address,
+                        disruptive_inputs={
+                            "image": member.image,
+                            "flavor": member.flavor,
+                            "generation": generation,
+                            "availabilityZone": args.availability_zone,
+                        },
+                    )
+                )
                 first = first or instance
         if first is None:
             raise ValueError(f"pod {args.pod_name} has no members")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_openstack as openstack
+from pulumi_command import local
 
 from webex_cloud.components import naming
 from webex_cloud.components.network import ServiceNetwork, ServiceNetworkArgs
@@ -14,6 +16,7 @@ from webex_cloud.components.volume_group import VolumeGroup, VolumeGroupArgs
 from webex_cloud.config.addressing import instance_address
 from webex_cloud.config.resolved import ServiceDeployment
 from webex_cloud.plan import format as tokens
+from webex_cloud.release import rollout
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class ServiceArgs:
     """Zones the pods are spread over, pod N in zone N modulo their number."""
     router_id: pulumi.Input[str]
     """The datacenter router."""
+    runner_prefixes: tuple[str, ...] = ()
+    """Address ranges of the deploy runner (the ``deploy-runner`` source), admitted on the checked ports."""
 
 
 class Service(pulumi.ComponentResource):
@@ -36,6 +41,8 @@ class Service(pulumi.ComponentResource):
     pods: list[Pod]
     volume_groups: list[VolumeGroup]
     network: ServiceNetwork
+    gates: list[local.Command]
+    """The health gate of each release wave, in release order."""
 
     def __init__(self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(tokens.SERVICE, name, None, opts)
@@ -49,7 +56,7 @@ class Service(pulumi.ComponentResource):
                 datacenter=args.datacenter,
                 cidr=args.deployment.subnet,
                 router_id=args.router_id,
-                ingress=args.deployment.ingress,
+                ingress=(*args.deployment.ingress, *rollout.runner_grants(service, args.runner_prefixes)),
             ),
             child,
         )
@@ -63,8 +70,24 @@ class Service(pulumi.ComponentResource):
             opts=child,
         )
         subnet, roles = args.deployment.subnet, len(service.pods.members)
+        # A release changes one wave of pods at a time: the first pod of wave N+1 waits for wave N's
+        # health gate, which waits for every instance (and volume attachment) of wave N. The gates are
+        # registered last (they wait for the attachments), so the pods wait on them through deferred
+        # outputs; the engine starts a step only once every resource it depends on finished its own.
+        release_waves = rollout.waves(service.pods.count, service.rollout.max_unavailable)
+        gate_outputs: list[
+            tuple[pulumi.Output[pulumi.Resource], Callable[[pulumi.Output[pulumi.Resource]], None]]
+        ]
+        gate_outputs = [pulumi.deferred_output() for _ in release_waves]
+        wave_of = {index: number for number, pods in enumerate(release_waves) for index in pods}
         self.pods = []
         for index in range(service.pods.count):
+            wave = wave_of[index]
+            after: list[pulumi.Input[pulumi.Resource]] = []
+            if index == release_waves[wave][0] and wave > 0:
+                after.append(gate_outputs[wave - 1][0])
+            elif self.pods:
+                after.append(self.pods[-1].first_instance)
             pod_name = naming.pod(service.name, index)
             pod = Pod(
                 pod_name,
@@ -84,7 +107,7 @@ class Service(pulumi.ComponentResource):
                         for ordinal in range(member.count)
                     ],
                     anchor_group_id=self.anchor_group.id,
-                    after=self.pods[-1].first_instance if self.pods else None,
+                    after=after,
                 ),
                 child,
             )
@@ -113,6 +136,30 @@ class Service(pulumi.ComponentResource):
                     child,
                 )
             )
+        self.gates = []
+        for number, pods in enumerate(release_waves):
+            members = [self.pods[i] for i in pods]
+            facts = [fact for pod in members for fact in pod.facts]
+            instances = [i for pod in members for group_ in pod.instances.values() for i in group_]
+            attachments = [
+                attachment
+                for group in self.volume_groups
+                for replica, attachment in enumerate(group.attachments)
+                if replica in pods
+            ]
+            spec = rollout.gate_spec(service, args.datacenter, number + 1, len(release_waves), facts)
+            gate = local.Command(
+                naming.gate(service.name, number + 1),
+                interpreter=list(rollout.PROBE_INTERPRETER),
+                create=spec.to_json(),
+                # pulumi-command marks `triggers` replaceOnChanges (provider/pkg/provider/common/inputs.go
+                # v1.2.1): a changed instance of the wave replaces the gate, and its create runs the probe
+                # again once the wave's instances finished their steps.
+                triggers=rollout.gate_triggers(facts),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*instances, *attachments]),
+            )
+            gate_outputs[number][1](pulumi.Output.from_input(gate))
+            self.gates.append(gate)
         self.register_outputs(
             {
                 "subnet": str(args.deployment.subnet),

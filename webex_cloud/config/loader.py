@@ -344,7 +344,9 @@ def _check_service(label: str, service: Service, dc: Datacenter, capacity: _Capa
             yield Problem(
                 label,
                 f"pods.members[{i}].image",
-                f"image {member.image!r} is not offered in {dc.name}; valid: {', '.join(images)}",
+                f"image {member.image!r} is not offered in {dc.name}: add it to "
+                f"config.{DATACENTER_KEY}.images in {stack_file(dc.name)} once it is uploaded to Glance "
+                f"there (offered now: {', '.join(images)})",
             )
     for i, rule in enumerate(service.network.ingress):
         if rule.source not in dc.sources:
@@ -369,6 +371,7 @@ def _check_service(label: str, service: Service, dc: Datacenter, capacity: _Capa
                 f"has {len(dc.failure_domains)} ({', '.join(sorted(dc.failure_domains))}); "
                 f"use at most {len(dc.failure_domains)}",
             )
+    yield from check_rollout(label, service, dc)
     spread = _pods_per_zone(service.pods.count, dc, capacity)
     crowded = [(zone, pods, hosts) for zone, (pods, hosts) in spread.items() if pods > hosts]
     if crowded:
@@ -403,6 +406,34 @@ def _check_service(label: str, service: Service, dc: Datacenter, capacity: _Capa
             f"one pod needs {vcpus} vCPUs and {ram} MB RAM on a single host, but no host in {dc.name} has "
             f"both (the closest, {name}, has {cpu} vCPUs and {mem} MB); use smaller flavors or fewer "
             "instances per pod",
+        )
+
+
+def check_rollout(label: str, service: Service, dc: Datacenter) -> Iterator[Problem]:
+    """A release must leave a pod serving and have a health check for every role."""
+    rollout, pods = service.rollout, service.pods.count
+    if pods >= 2 and rollout.max_unavailable >= pods:
+        yield Problem(
+            label,
+            "rollout.max_unavailable",
+            f"{rollout.max_unavailable} of {pods} pods changed at once leaves none serving during a "
+            f"release; use at most {pods - 1}",
+        )
+    roles = [m.role for m in service.pods.members]
+    for role in sorted(set(rollout.roles) - set(roles)):
+        yield Problem(
+            label,
+            f"rollout.roles.{role}",
+            f"no pod member has role {role!r}; valid roles: {', '.join(roles)}",
+        )
+    unchecked = [r for r in roles if r not in rollout.roles]
+    tcp = [rule for rule in service.network.ingress if rule.protocol == "tcp"]
+    if unchecked and rollout.health_check is None and not tcp:
+        yield Problem(
+            label,
+            "rollout.health_check",
+            f"role(s) {', '.join(unchecked)} have no health check and the service admits no TCP port to "
+            "check by default; add rollout.health_check (for example {protocol: tcp, port: 8080})",
         )
 
 

@@ -136,6 +136,49 @@ class VolumeGroup(StrictModel):
     """Pod role whose first instance in pod N gets replica N attached (optional)."""
 
 
+HttpPath = Annotated[str, StringConstraints(pattern=r"^/[!-~]*$", max_length=512)]
+"""An absolute HTTP request path (printable ASCII, no spaces)."""
+
+
+class HealthCheck(StrictModel):
+    protocol: Literal["tcp", "http", "https"] = "tcp"
+    """``tcp``: the port accepts a connection; ``http``/``https``: a GET returns ``expected_status``."""
+    port: int = Field(ge=1, le=65535)
+    """Port checked on every instance of the role."""
+    path: HttpPath = "/"
+    """Path of the GET (http and https only)."""
+    expected_status: int = Field(default=200, ge=100, le=599)
+    """HTTP status that means "serving" (http and https only)."""
+    timeout_s: float = Field(default=2.0, gt=0, le=60)
+    """Seconds one attempt may take."""
+    interval_s: float = Field(default=2.0, gt=0, le=300)
+    """Seconds between attempts on one instance."""
+    successes: int = Field(default=3, ge=1, le=100)
+    """Consecutive successful attempts before the instance counts as serving again."""
+
+    @model_validator(mode="after")
+    def _http_fields_only_for_http(self) -> HealthCheck:
+        if self.protocol == "tcp" and (
+            "path" in self.model_fields_set or "expected_status" in self.model_fields_set
+        ):
+            raise ValueError(
+                "path and expected_status apply to http/https checks only; remove them or set protocol"
+            )
+        return self
+
+
+class Rollout(StrictModel):
+    max_unavailable: int = Field(default=1, ge=1, le=64)
+    """Pods of the service changed at once; the next wave waits for this one's health gate."""
+    health_check: HealthCheck | None = None
+    """How a changed pod is known to serve again (every role); omitted: a TCP connect to the first
+    TCP port of ``network.ingress``."""
+    roles: dict[Name, HealthCheck] = {}
+    """A different check for some roles (by role name); the others use ``health_check``."""
+    deadline_s: int = Field(default=600, ge=10, le=7200)
+    """How long a wave's gate waits for every instance of the wave before it fails the release."""
+
+
 class Service(StrictModel):
     name: Name
     """Service name, unique in the catalog; must match the file name."""
@@ -147,6 +190,8 @@ class Service(StrictModel):
     network: ServiceNetwork = ServiceNetwork(prefix_length=24)
     pods: Pods
     volume_groups: list[VolumeGroup] = []
+    rollout: Rollout = Rollout()
+    """How a release changes the pods: waves of ``max_unavailable`` pods, each health-gated."""
 
 
 class Flavor(StrictModel):
@@ -337,7 +382,7 @@ class StackDeploy(StrictModel):
     wave: int = Field(ge=1)
     """Deploy wave: wave N starts only once every stack of wave N-1 is up; the stacks of one wave are
     deployed in parallel. Wave 1 is the canary datacenter; waves are numbered 1, 2, ... without gaps,
-    up to ``MAX_WAVES``."""
+    up to the number of wave jobs in .github/workflows/deploy.yml (``MAX_WAVES``)."""
     runner: RunnerLabel
     """Label of the self-hosted runner inside this datacenter that runs its deployment (it must reach
     the datacenter's state backend and controllers); register the runner with it in GitHub."""

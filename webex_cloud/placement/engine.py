@@ -563,7 +563,7 @@ def service_orders(plan: PlacementPlan, shuffles: int = 2, seed: int = 11) -> li
 def place(
     plan: PlacementPlan,
     engine: Pipelines,
-    policy: Policy = "pack",
+    policy: Policy = "spread",
     order: Sequence[str] | None = None,
     n_plus_one: bool = True,
 ) -> Placement:

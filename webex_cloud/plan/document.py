@@ -62,6 +62,7 @@ def _services(deployment: Deployment, registrations: list[Registration]) -> dict
             datacenters=None if service.datacenters is None else list(service.datacenters),
             pods=[_pod(urn, service, index) for index in range(service.pods.count)],
             volume_groups=groups,
+            max_unavailable=service.rollout.max_unavailable,
         )
     return services
 

@@ -49,6 +49,8 @@ LB_MEMBER: Final = "openstack:loadbalancer/member:Member"
 LB_MEMBERS: Final = "openstack:loadbalancer/members:Members"
 REMOTE_COMMAND: Final = "command:remote:Command"
 """pulumi-command's remote command (the controllers' filter rollout)."""
+LOCAL_COMMAND: Final = "command:local:Command"
+"""pulumi-command's local command (a release wave's health gate, webex_cloud/release/rollout.py)."""
 
 # Our component tokens (``webex:<module>:<Type>``): a URN's type chain is made of these.
 DATACENTER: Final = "webex:datacenter:Datacenter"
@@ -155,6 +157,8 @@ class PlanService(_Part):
     """The catalog's restriction (the datacenters the service runs in); ``None``: every one."""
     pods: list[PlanPod] = Field(default_factory=list)
     volume_groups: list[PlanVolumeGroup] = Field(default_factory=list)
+    max_unavailable: int = 1
+    """The catalog's ``rollout.max_unavailable``: pods a release may change at once."""
 
 
 class PlanFlavor(_Part):

@@ -87,6 +87,13 @@ def derived_config(
             "failureDomains": len(datacenter.get("failure_domains", {}))
         },
         "pods-fit-host-inventory": {"hosts": len(datacenter.get("hosts", []))},
+        "release-waves-health-gated": {
+            "maxUnavailable": {
+                str(service): int(facts.get("max_unavailable", 1))
+                for service, facts in sorted((plan.get("services") or {}).items())
+                if isinstance(facts, Mapping)
+            }
+        },
         "cross-datacenter-same-shape": {
             "datacenter": name,
             "peers": {peer: plan_shapes(peer_plan) for peer, peer_plan in sorted(peers.items())},

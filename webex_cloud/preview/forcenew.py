@@ -1,130 +1,247 @@
-"""Inputs whose change the OpenStack provider implements as delete-and-recreate ("ForceNew").
+"""What a changed input does to a running OpenStack resource, true to the provider version this project pins.
 
-An offline diff cannot ask the provider, so it reads this table: a changed input listed here makes the
-change a *replace expected*. The Pulumi OpenStack provider is bridged from terraform-provider-openstack,
-whose schemas mark these fields ``ForceNew: true`` (Pulumi names are the camelCase of the Terraform ones).
-Read for this table (terraform-provider-openstack/terraform-provider-openstack, ``openstack/``):
+An offline diff cannot ask the provider, so it reads this table: per resource type, each input whose
+change does more than edit the object in place, and what it does instead (:class:`Disruption`). A
+*replace* input makes the change a *replace expected*; the others are updates that still stop what runs
+on the resource (an image change rebuilds the server, a flavor change resizes it), which the downtime
+rule and the release waves count as disruption. A real ``pulumi preview --json`` reports them as plain
+``update`` steps, so the same table classifies the updates of a real preview too.
 
-- ``resource_openstack_blockstorage_volume_v3.go`` @ 90f06820: region, availability_zone, snapshot_id,
-  source_vol_id, image_id, volume_type, consistency_group_id, source_replica and every field of
-  scheduler_hints are ForceNew. ``size`` is not: the provider *extends* the volume in place, and Cinder
-  cannot shrink one, so a smaller size fails at apply time (see :func:`is_size_decrease`).
-- ``resource_openstack_compute_instance_v2.go`` @ 620bcbf7: region, image_id, image_name, user_data,
-  availability_zone(_hints), network_mode, network (and each of uuid/name/port/fixed_ip_*), config_drive,
-  key_pair, personality, block_device fields and every field of scheduler_hints are ForceNew.
-  ``flavor_name``/``flavor_id`` are not: a flavor change is a resize, done in place but with a reboot.
-- ``resource_openstack_compute_servergroup_v2.go`` @ 0f112934: no Update function; name, policies,
-  policy, rules and value_specs are all ForceNew.
-- ``resource_openstack_networking_subnet_v2.go`` @ 0804976b: network_id, cidr, prefix_length, tenant_id,
-  ip_version, ipv6_address_mode, ipv6_ra_mode, subnetpool_id, value_specs are ForceNew.
-- ``resource_openstack_networking_secgroup_rule_v2.go`` @ 12670980: no Update function; every field
-  (description, direction, ethertype, port_range_*, protocol, remote_*, security_group_id) is ForceNew.
-- ``resource_openstack_compute_volume_attach_v2.go``: no Update function; instance_id, volume_id and
-  multiattach are ForceNew.
+The Pulumi OpenStack provider is bridged from terraform-provider-openstack, without overrides of these
+fields (``provider/resources.go`` of pulumi/pulumi-openstack maps the resources by token only); Pulumi
+names are the camelCase of the Terraform ones, list blocks pluralised (``network`` -> ``networks``).
+Read for this table: terraform-provider-openstack/terraform-provider-openstack at tag **v3.4.0**, the
+version ``provider/go.mod`` of pulumi/pulumi-openstack pins at every tag from v5.4.0 to v5.5.1 and at
+``be2f8802`` (2026-07-24, after v5.5.1; the 5.5.2 and 5.5.3 tags are not in the stored snapshot, and the
+installed 5.5.3 SDK matches that commit's schema). ``openstack/``:
 
-Not re-read for this table, from the provider's documented behaviour: a port's ``network_id`` and every
-input of a router interface (no Update function) force replacement too.
+- ``resource_openstack_compute_instance_v2.go``: ForceNew (replace): region (:51), user_data (:85),
+  availability_zone_hints (:109), availability_zone (:115), network_mode (:123), network and each of its
+  fields (:133), hypervisor_hostname (:182), config_drive (:194), key_pair (:213), every field of
+  block_device (:218) and of scheduler_hints (:283). ``image_id``/``image_name`` (:63-72) are *not*
+  ForceNew: the Update function calls ``servers.Rebuild`` (:1094-1140) on the same server and port, which
+  wipes the root disk and reboots; ``personality`` (:336) changes rebuild too. ``flavor_id``/
+  ``flavor_name`` (:73-84) resize through ``servers.Resize`` then ``ConfirmResize`` (:1001-1092): Nova
+  cold-migrates the server to another host unless ``allow_resize_to_same_host`` is set (off by default),
+  and the CustomizeDiff (:420-425) turns it into a replacement only when the old flavor is gone.
+  ``power_state`` (:368) stops, shelves or pauses the server in place (:804-900).
+- ``resource_openstack_blockstorage_volume_v3.go``: ForceNew: region (:35), availability_zone (:64),
+  snapshot_id (:78), source_vol_id (:85), image_id (:92), backup_id (:99), consistency_group_id (:121),
+  source_replica (:127) and every field of scheduler_hints (:155-190). ``volume_type`` (:106) is retyped
+  in place by ``volumes.ChangeType`` (:363-390) with ``volume_retype_policy`` (:112, default ``never``:
+  Cinder refuses a retype that needs the data moved to another backend). ``size`` extends in place
+  (:320-360); Cinder cannot shrink a volume (see :func:`is_size_decrease`).
+- ``resource_openstack_compute_servergroup_v2.go``: no Update function; region, name, policies, rules,
+  value_specs are ForceNew (:24-75).
+- ``resource_openstack_networking_subnet_v2.go``: region, network_id, cidr, prefix_length, tenant_id,
+  ip_version, ipv6_address_mode, ipv6_ra_mode, subnetpool_id, value_specs (:34-177).
+- ``resource_openstack_networking_secgroup_rule_v2.go``: no Update function; every field (:30-113).
+- ``resource_openstack_networking_secgroup_v2.go``: region, tenant_id, delete_default_rules (:31-56).
+- ``resource_openstack_networking_network_v2.go``: region, tenant_id, value_specs,
+  availability_zone_hints, transparent_vlan (:40-136).
+- ``resource_openstack_networking_port_v2.go``: region, network_id, mac_address, tenant_id,
+  device_owner, device_id, value_specs (:39-180).
+- ``resource_openstack_networking_router_interface_v2.go``: its Update is a no-op (:156); region,
+  router_id, subnet_id, port_id are ForceNew (:33-58).
+- ``resource_openstack_compute_volume_attach_v2.go``: no Update function; region, instance_id,
+  volume_id, multiattach, tag, vendor_options (:32-69).
+
+Not a provider of this bridge, but a resource of the program: pulumi-command's ``local.Command`` (a
+release's health gate) declares ``triggers`` ``replaceOnChanges`` (pulumi/pulumi-command v1.2.1
+``provider/pkg/provider/common/inputs.go``), which the engine reads from the provider's schema, not from
+the program's options, so the plan does not record it.
+
+``replaceOnChanges`` paths may be nested (``metadata.webex_pod_generation``): the engine turns a detailed
+diff entry into a replacement when the option's path contains the entry's path
+(pulumi/pulumi ``pkg/resource/deploy/step_generator.go`` ``applyReplaceOnChanges``), and the bridge
+reports map changes per key (pulumi-terraform-bridge v3.135.0 ``pkg/tfbridge/detailed_diff.go``
+``makeMapDiff``), so a single metadata key can force a replacement.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
+
+class Disruption(StrEnum):
+    """What a changed input does to the running resource."""
+
+    REPLACE = "replace"
+    """Deleted and created again (ForceNew, or ``replaceOnChanges``): a new ID."""
+    REBUILD = "rebuild"
+    """``servers.Rebuild``: same server, port and ID; the root disk is wiped and the guest reboots."""
+    RESIZE = "resize"
+    """``servers.Resize``: a cold migration to another host (unless Nova allows the same host), reboot."""
+    RETYPE = "retype"
+    """``volumes.ChangeType``: in place, or refused when the data would have to move (policy ``never``)."""
+    POWER = "power"
+    """``power_state``: the server is stopped, shelved or paused in place."""
+
+
+#: What each disruption is called in a report (one short phrase).
+DESCRIBED: Mapping[Disruption, str] = {
+    Disruption.REPLACE: "replace",
+    Disruption.REBUILD: "rebuild (root disk wiped)",
+    Disruption.RESIZE: "resize (cold migration, reboot)",
+    Disruption.RETYPE: "retype (volume_retype_policy never: refused if the data must move)",
+    Disruption.POWER: "power state change",
+}
+
+
+@dataclass(frozen=True)
+class ProviderPin:
+    """The provider version the table was read at, and the Pulumi packages that bridge exactly it."""
+
+    package: str
+    """The Python package of requirements.txt whose pin selects the provider."""
+    read_for: frozenset[str]
+    """Versions of ``package`` known to bridge ``upstream``."""
+    upstream: str
+    """terraform-provider-openstack version the table was read at."""
+
+
+PROVIDER = ProviderPin(
+    package="pulumi-openstack",
+    read_for=frozenset({"5.4.0", "5.4.1", "5.4.2", "5.5.0", "5.5.1", "5.5.3"}),
+    upstream="v3.4.0",
+)
+
+_INSTANCE = "openstack:compute/instance:Instance"
+_VOLUME = "openstack:blockstorage/volume:Volume"
 _SCHEDULER_HINTS = "schedulerHints"
 
-FORCE_NEW: Mapping[str, frozenset[str]] = {
-    "openstack:blockstorage/volume:Volume": frozenset(
-        {
+
+def _replace(*keys: str) -> dict[str, Disruption]:
+    return dict.fromkeys(keys, Disruption.REPLACE)
+
+
+TABLE: Mapping[str, Mapping[str, Disruption]] = {
+    _INSTANCE: {
+        **_replace(
+            "region",
+            "userData",
+            "availabilityZoneHints",
+            "availabilityZone",
+            "networkMode",
+            "networks",
+            "hypervisorHostname",
+            "configDrive",
+            "keyPair",
+            "blockDevices",
+            _SCHEDULER_HINTS,
+        ),
+        "imageId": Disruption.REBUILD,
+        "imageName": Disruption.REBUILD,
+        "personalities": Disruption.REBUILD,
+        "flavorId": Disruption.RESIZE,
+        "flavorName": Disruption.RESIZE,
+        "powerState": Disruption.POWER,
+    },
+    _VOLUME: {
+        **_replace(
             "region",
             "availabilityZone",
             "snapshotId",
             "sourceVolId",
             "imageId",
-            "volumeType",
+            "backupId",
             "consistencyGroupId",
             "sourceReplica",
             _SCHEDULER_HINTS,
-        }
+        ),
+        "volumeType": Disruption.RETYPE,
+    },
+    "openstack:compute/serverGroup:ServerGroup": _replace(
+        "region", "name", "policies", "rules", "valueSpecs"
     ),
-    "openstack:compute/instance:Instance": frozenset(
-        {
-            "region",
-            "imageId",
-            "imageName",
-            "userData",
-            "availabilityZone",
-            "availabilityZoneHints",
-            "networkMode",
-            "networks",
-            "configDrive",
-            "keyPair",
-            "personalities",
-            "blockDevices",
-            _SCHEDULER_HINTS,
-        }
+    "openstack:networking/subnet:Subnet": _replace(
+        "region",
+        "networkId",
+        "cidr",
+        "prefixLength",
+        "tenantId",
+        "ipVersion",
+        "ipv6AddressMode",
+        "ipv6RaMode",
+        "subnetpoolId",
+        "valueSpecs",
     ),
-    "openstack:compute/serverGroup:ServerGroup": frozenset(
-        {"region", "name", "policies", "policy", "rules", "valueSpecs"}
+    "openstack:networking/secGroupRule:SecGroupRule": _replace(
+        "region",
+        "description",
+        "direction",
+        "ethertype",
+        "portRangeMin",
+        "portRangeMax",
+        "protocol",
+        "remoteGroupId",
+        "remoteIpPrefix",
+        "remoteAddressGroupId",
+        "securityGroupId",
+        "tenantId",
     ),
-    "openstack:networking/subnet:Subnet": frozenset(
-        {
-            "region",
-            "networkId",
-            "cidr",
-            "prefixLength",
-            "tenantId",
-            "ipVersion",
-            "ipv6AddressMode",
-            "ipv6RaMode",
-            "subnetpoolId",
-            "valueSpecs",
-        }
+    "openstack:networking/secGroup:SecGroup": _replace("region", "tenantId", "deleteDefaultRules"),
+    "openstack:networking/network:Network": _replace(
+        "region", "tenantId", "valueSpecs", "availabilityZoneHints", "transparentVlan"
     ),
-    "openstack:networking/secGroupRule:SecGroupRule": frozenset(
-        {
-            "region",
-            "description",
-            "direction",
-            "ethertype",
-            "portRangeMin",
-            "portRangeMax",
-            "protocol",
-            "remoteGroupId",
-            "remoteIpPrefix",
-            "securityGroupId",
-            "tenantId",
-        }
+    "openstack:networking/port:Port": _replace(
+        "region", "networkId", "macAddress", "tenantId", "deviceOwner", "deviceId", "valueSpecs"
     ),
-    "openstack:compute/volumeAttach:VolumeAttach": frozenset(
-        {"region", "instanceId", "volumeId", "multiattach"}
+    "openstack:networking/routerInterface:RouterInterface": _replace(
+        "region", "routerId", "subnetId", "portId"
     ),
-    "openstack:networking/port:Port": frozenset({"region", "networkId"}),
-    "openstack:networking/routerInterface:RouterInterface": frozenset(
-        {"region", "routerId", "subnetId", "portId"}
+    "openstack:compute/volumeAttach:VolumeAttach": _replace(
+        "region", "instanceId", "volumeId", "multiattach", "tag", "vendorOptions"
     ),
+    "command:local:Command": _replace("triggers"),
+    "command:remote:Command": _replace("triggers"),
 }
 
-#: Inputs changed in place, but by restarting the resource (an instance resize reboots the guest).
+FORCE_NEW: Mapping[str, frozenset[str]] = {
+    kind: frozenset(k for k, d in fields.items() if d is Disruption.REPLACE) for kind, fields in TABLE.items()
+}
+"""Inputs whose change recreates the resource."""
 DISRUPTIVE_UPDATE: Mapping[str, frozenset[str]] = {
-    "openstack:compute/instance:Instance": frozenset({"flavorName", "flavorId"}),
+    kind: frozenset(k for k, d in fields.items() if d is not Disruption.REPLACE)
+    for kind, fields in TABLE.items()
+    if any(d is not Disruption.REPLACE for d in fields.values())
 }
+"""Inputs changed in place, but by stopping what runs on the resource (rebuild, resize, retype, power)."""
 
 
-def forces_replacement(resource_type: str, top_level_key: str, replace_on_changes: frozenset[str]) -> bool:
-    """True when changing ``top_level_key`` of a ``resource_type`` is expected to recreate the resource.
+def _top(path: str) -> str:
+    return path.split(".", 1)[0].split("[", 1)[0]
 
-    ``replace_on_changes`` is the resource option of the same name, which forces it whatever the provider.
+
+def _contains(option: str, path: str) -> bool:
+    """The engine's ``PropertyPath.Contains``: ``option`` is ``path`` or one of its ancestors."""
+    return path == option or path.startswith((f"{option}.", f"{option}["))
+
+
+def forces_replacement(resource_type: str, path: str, replace_on_changes: frozenset[str]) -> bool:
+    """True when changing the input at ``path`` (top-level key or leaf path) recreates the resource.
+
+    ``replace_on_changes`` is the resource option of the same name, which forces it whatever the
+    provider; its entries may be nested paths.
     """
-    if top_level_key in replace_on_changes or "*" in replace_on_changes:
+    if "*" in replace_on_changes or any(_contains(option, path) for option in replace_on_changes):
         return True
-    return top_level_key in FORCE_NEW.get(resource_type, frozenset())
+    return _top(path) in FORCE_NEW.get(resource_type, frozenset())
+
+
+def disruption(resource_type: str, path: str) -> Disruption | None:
+    """What an in-place update of the input at ``path`` does; None when it leaves the resource running."""
+    found = TABLE.get(resource_type, {}).get(_top(path))
+    return found if found is not None and found is not Disruption.REPLACE else None
 
 
 def is_size_decrease(resource_type: str, key: str, old: Any, new: Any) -> bool:
     """A smaller Cinder volume: not a replace, but an update Cinder will refuse (volumes only extend)."""
     return (
-        resource_type == "openstack:blockstorage/volume:Volume"
+        resource_type == _VOLUME
         and key == "size"
         and isinstance(old, int | float)
         and isinstance(new, int | float)

@@ -122,6 +122,9 @@ class ChangeSet:
     notes: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     """Errors the source itself reported (a failed `pulumi preview`): the report is then no verdict."""
+    graph: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """URN -> dependencies of every resource of the update, unchanged ones too: the engine orders a
+    step after its dependencies' steps whether they change or not."""
 
 
 def urn_name(urn: str) -> str:

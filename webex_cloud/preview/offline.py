@@ -99,7 +99,7 @@ def _property_changes(
             kind=kind,
             old=a,
             new=b,
-            forces_replace=forces_replacement(new.type, _top(path), new.replace_on_changes),
+            forces_replace=forces_replacement(new.type, path, new.replace_on_changes),
         )
         for path, kind, a, b in found
     ]
@@ -164,6 +164,10 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, old_only_keys_count: bool = 
         unchanged=unchanged,
         reads=0,
         topology=merge(topology_from_snapshot(old), topology_from_snapshot(new)),
+        graph={
+            **{r.urn: r.dependencies for r in old.resources.values()},
+            **{r.urn: r.dependencies for r in new.resources.values()},
+        },
     )
 
 

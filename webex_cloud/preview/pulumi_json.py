@@ -202,6 +202,12 @@ def _change_set(preview: _Preview, *, source: str, stack: str, topology: Topolog
         topology=topology or build_topology(preview_states(preview), source="the preview's own steps"),
         notes=tuple(notes),
         errors=tuple(diagnostic_line(d.urn, d.message) for d in preview.diagnostics if d.severity == "error"),
+        # Same steps too (with --show-sames): an unchanged resource still orders what depends on it.
+        graph={
+            step.urn: tuple(state.dependencies)
+            for step in preview.steps
+            if (state := step.new_state or step.old_state) is not None
+        },
     )
 
 

@@ -16,6 +16,7 @@ from webex_cloud.preview.markdown import code
 from webex_cloud.preview.markdown import text as md_text
 from webex_cloud.preview.model import Action, Certainty, Change, ChangeSet, urn_name, urn_type
 from webex_cloud.preview.risks import Level, Risk, describe_replace, short_type, shown_value
+from webex_cloud.release.disruption import describe, releases
 
 REPORT_FORMAT = "webex-cloud.preview-report/v1"
 NO_SERVICE = "(not in a service)"
@@ -33,6 +34,7 @@ _SYMBOL = {
 LISTED_CHANGES = 120
 LISTED_RISKS = 25
 LISTED_SERVICES = 30
+LISTED_RELEASES = 10
 _COLUMNS = (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.IMPORT)
 
 
@@ -192,6 +194,14 @@ def render_markdown(report: Report) -> str:
         lines += ["**Warnings** — check on purpose:", *_capped(list(map(_risk_line, report.warnings))), ""]
     if not report.risks and not report.failed:
         lines += ["No blocking change and no warning.", ""]
+    rolled = releases(changes, changes.graph)
+    if rolled:
+        lines += ["**Releases** — pods change wave by wave, each wave after the previous one's health gate:"]
+        listed = sorted(rolled, key=lambda r: (not r.blocking, r.service))[:LISTED_RELEASES]
+        lines += [f"- {'❌ ' if r.blocking else ''}{describe(r)}" for r in listed]
+        if len(rolled) > len(listed):
+            lines.append(f"- … {len(rolled) - len(listed)} more, listed in the JSON report")
+        lines.append("")
     groups = report.by_service()
     if len(groups) > LISTED_SERVICES:
         # Keep the busiest services; the others share one row (their changes stay in the JSON report).
@@ -258,6 +268,17 @@ def render_json(report: Report) -> dict[str, Any]:
         "errors": list(changes.errors),
         "blocking": [risk(r) for r in report.blocking],
         "warnings": [risk(r) for r in report.warnings],
+        "releases": [
+            {
+                "service": r.service,
+                "summary": describe(r),
+                "waves": [list(w) for w in r.waves],
+                "disrupted_at_once": r.at_once,
+                "max_unavailable": r.max_unavailable,
+                "blocking": r.blocking,
+            }
+            for r in releases(changes, changes.graph)
+        ],
         "counts": {a.value: sum(1 for c in changes.changes if c.action is a) for a in _COLUMNS},
         "unchanged": changes.unchanged,
         "reads": changes.reads,

@@ -14,7 +14,7 @@ from enum import IntEnum
 from typing import Any
 
 from webex_cloud.plan.format import PORT, REMOTE_COMMAND, SEC_GROUP_RULE, SUBNET, VOLUME
-from webex_cloud.preview.forcenew import DISRUPTIVE_UPDATE, is_size_decrease
+from webex_cloud.preview.forcenew import Disruption, is_size_decrease
 from webex_cloud.preview.markdown import code
 from webex_cloud.preview.model import (
     UNKNOWN_SENTINEL,
@@ -25,6 +25,7 @@ from webex_cloud.preview.model import (
     urn_name,
     urn_type,
 )
+from webex_cloud.release.disruption import describe, disrupts, releases
 
 #: OpenStack types whose replace or delete destroys data (pulumi-openstack 5.5.3 type tokens; a test
 #: checks each exists in the installed SDK and that docs/preview.md names exactly these). Any resource
@@ -136,30 +137,59 @@ def data_loss(changes: ChangeSet) -> Iterator[Risk]:
 
 
 def _disrupts(change: Change) -> bool:
-    """Does this change stop what runs on it? Recreate, delete, or an in-place update that restarts."""
-    if change.action in (Action.REPLACE, Action.DELETE):
-        return True
-    restarting = DISRUPTIVE_UPDATE.get(change.type, frozenset())
-    return change.action is Action.UPDATE and any(
-        p.path.split(".")[0] in restarting for p in change.properties
-    )
+    """Does this change stop what runs on it? Recreate, delete, or an in-place rebuild/resize/retype."""
+    return disrupts(change) is not None
 
 
 def downtime(changes: ChangeSet) -> Iterator[Risk]:
-    """Every serving pod of a service, or every member of an anti-affinity group, disrupted in one update.
+    """More serving pods of a service disrupted at the same moment than its rollout allows, or every
+    member of an anti-affinity group disrupted in one update.
 
-    Pulumi applies independent changes in parallel, so "in one update" is "at the same time". A pod (or
-    member) whose resources are all being created is not serving yet and does not count.
+    Pulumi runs steps with no dependency path between them in parallel; a release's waves are ordered
+    by their health gates (:mod:`webex_cloud.release.disruption` computes the worst moment from the
+    update's dependency graph). A pod (or member) whose resources are all being created is not serving
+    yet and does not count.
     """
+    for release in releases(changes, changes.graph):
+        if not release.blocking:
+            continue
+        urns = tuple(
+            sorted(
+                c.urn
+                for c in changes.changes
+                if _disrupts(c)
+                and changes.topology.service_of(c.urn) == release.service
+                and (changes.topology.pod_of(c.urn) in release.disrupted or c.name in release.shared)
+            )
+        )
+        pods = len(release.serving)
+        if pods == 1:
+            reason = (
+                "its only serving pod is disrupted: a service with one pod cannot be released without "
+                f"downtime; a zero-downtime release needs at least {release.max_unavailable + 1} pods "
+                "(pods.count in its catalog file)"
+            )
+        elif release.at_once >= pods:
+            reason = f"all {pods} serving pods disrupted in the same update"
+        else:
+            reason = (
+                f"{release.at_once} of {pods} serving pods can be disrupted at the same time, more than "
+                f"rollout.max_unavailable ({release.max_unavailable})"
+            )
+        yield Risk(
+            Level.BLOCKING,
+            "downtime",
+            f"service {code(release.service)}",
+            f"{reason} ({describe(release)})",
+            urns,
+        )
     by_urn = {c.urn: c for c in changes.changes}
     waits = _waits_for(changes)
     units = [
-        (f"service {code(service)}", "serving pod", pods)
-        for service, pods in sorted(changes.topology.pods.items())
-    ]
-    units += [
         (f"anti-affinity group {code(group)}", "member", {urn_name(u): {u} for u in members})
         for group, members in sorted(changes.topology.redundant_sets.items())
+        # A service's pod anchors share one anti-affinity group: the release rule above counts them.
+        if not all(changes.topology.pod_of(u) for u in members)
     ]
     for subject, noun, parts in units:
         serving = {
@@ -355,6 +385,22 @@ def _describe_rule(rule: Mapping[str, Any]) -> str:
     return f"{protocol}{ports} from {source}"
 
 
+def volume_retype(changes: ChangeSet) -> Iterator[Risk]:
+    """A volume type change is a Cinder retype in place; the provider's default policy never moves data."""
+    for change in changes.changes:
+        if change.action is Action.UPDATE and disrupts(change) is Disruption.RETYPE:
+            old, new = change.old_inputs or {}, change.new_inputs or {}
+            yield Risk(
+                Level.WARNING,
+                "volume-retype",
+                f"{short_type(change.type)} `{change.name}`",
+                f"volume type {old.get('volumeType')} → {new.get('volumeType')}: retyped in place with "
+                "volume_retype_policy never (terraform-provider-openstack v3.4.0), so Cinder refuses it "
+                "when the new type lives on another backend and the update fails at this volume",
+                (change.urn,),
+            )
+
+
 def volume_shrink(changes: ChangeSet) -> Iterator[Risk]:
     """Cinder only extends volumes: a smaller size makes the update fail half-way."""
     for change in changes.changes:
@@ -430,7 +476,7 @@ def rule_conflict(changes: ChangeSet) -> Iterator[Risk]:
         )
 
 
-RULES = (data_loss, downtime, controllers, subnet_move, rule_conflict, ingress, volume_shrink)
+RULES = (data_loss, downtime, controllers, subnet_move, rule_conflict, ingress, volume_retype, volume_shrink)
 
 
 def rank(changes: ChangeSet, extra: Iterable[Risk] = ()) -> list[Risk]:

@@ -16,23 +16,21 @@ from nova.tests import fixtures as nova_fixtures
 from nova.tests.functional import fixtures as func_fixtures
 from nova.tests.functional import integrated_helpers
 
-from webex_scheduler_filters import render
-from webex_scheduler_filters.hints import (
-    NOVA_POD_HINT,
-    NOVA_SERVICE_HINT,
-    NOVA_SIBLING_GROUPS_HINT,
-    join_list,
-)
+from webex_scheduler_filters import hints, render
 
 PASTE_CANDIDATES = (Path(sys.prefix, "etc", "nova", "api-paste.ini"), Path("/etc/nova/api-paste.ini"))
 IMAGE = "a2459075-d96c-40d5-893e-577ff92e721c"  # one of the GlanceFixture's images
 
 
 class PodPlacementTest(test.TestCase, integrated_helpers.InstanceHelperMixin):  # type: ignore[misc]
-    """One service's pods: each pod on one host, different pods on different hosts."""
+    """One service's pods: each pod on one host, different pods on different hosts, through every move.
+
+    The design (docs/scheduler-filters.md, "Design"): anchors in the service's ``anti-affinity``
+    group, members following their anchor through ``PodFilter``, everything read per request.
+    """
 
     REQUIRES_LOCKING = True
-    HOSTS = ("compute-1", "compute-2", "compute-3")
+    HOSTS = ("compute-1", "compute-2", "compute-3", "compute-4")
 
     def setUp(self) -> None:
         super().setUp()
@@ -47,6 +45,7 @@ class PodPlacementTest(test.TestCase, integrated_helpers.InstanceHelperMixin):  
             weight_classes=[],
             group="filter_scheduler",
         )
+        self.flags(shelved_offload_time=0)
         self.useFixture(nova_fixtures.RealPolicyFixture())
         self.useFixture(nova_fixtures.GlanceFixture(self))
         self.useFixture(nova_fixtures.NeutronFixture(self))
@@ -64,51 +63,137 @@ class PodPlacementTest(test.TestCase, integrated_helpers.InstanceHelperMixin):  
         # method pytest binds on it and removes after the run; keep them for pytest.
         return
 
-    def _pod(self, name: str) -> dict[str, Any]:
-        group: dict[str, Any] = self.api.post_server_groups({"name": name, "policies": ["affinity"]})
-        return group
+    def _service_group(self) -> str:
+        group: dict[str, Any] = self.api.post_server_groups(
+            {"name": "dc1-messaging-pods", "policies": ["anti-affinity"]}
+        )
+        return str(group["id"])
 
     def _boot(
-        self,
-        pod: dict[str, Any],
-        siblings: list[dict[str, Any]],
-        status: str = "ACTIVE",
-        count: int = 1,
-        name: str = "",
+        self, group: str, pod: int, role: str, status: str = "ACTIVE", count: int = 1, name: str = ""
     ) -> list[dict[str, Any]]:
-        name = name or pod["name"]
+        """Boot instances of pod ``pod`` as the components do: the anchor into the group, members not."""
+        key = hints.pod_key("dc1", "messaging", f"messaging-pod-{pod}")
+        name = name or f"pod-{pod}-{role}"
         server = self._build_server(name=name, image_uuid=IMAGE, networks=[])
         server.update(min_count=count, max_count=count)
-        hints = {"group": pod["id"], NOVA_SERVICE_HINT: "dc1/messaging", NOVA_POD_HINT: pod["name"]}
-        if siblings:
-            hints[NOVA_SIBLING_GROUPS_HINT] = join_list(s["id"] for s in siblings)
-        self.api.post_server({"server": server, "os:scheduler_hints": hints})
+        server["metadata"] = {
+            hints.INSTANCE_SERVICE_METADATA_KEY: "dc1/messaging",
+            hints.INSTANCE_POD_METADATA_KEY: key,
+            hints.INSTANCE_POD_ROLE_METADATA_KEY: role,
+        }
+        scheduler_hints: dict[str, Any] = {hints.NOVA_POD_HINT: key}
+        if role == hints.ANCHOR_ROLE:
+            scheduler_hints["group"] = group
+        self.api.post_server({"server": server, "os:scheduler_hints": scheduler_hints})
         # A multi-create names its servers <name>-1, <name>-2, ...
         booted = [s for s in self.api.get_servers() if s["name"] == name or s["name"].startswith(f"{name}-")]
         return [self._wait_for_state_change(s, status) for s in booted]
 
+    def _pod(self, group: str, pod: int, members: int = 1) -> list[dict[str, Any]]:
+        anchor = self._boot(group, pod, hints.ANCHOR_ROLE)
+        return anchor + (self._boot(group, pod, hints.MEMBER_ROLE, count=members) if members else [])
+
+    def _host(self, server: dict[str, Any]) -> str:
+        return str(self.admin_api.get_server(server["id"])["OS-EXT-SRV-ATTR:host"])
+
     def _hosts(self, servers: list[dict[str, Any]]) -> set[str]:
-        return {self.admin_api.get_server(s["id"])["OS-EXT-SRV-ATTR:host"] for s in servers}
+        return {self._host(s) for s in servers}
+
+    def _assert_whole_and_apart(self, *pods: list[dict[str, Any]]) -> None:
+        hosts = [self._hosts(pod) for pod in pods]
+        assert all(len(h) == 1 for h in hosts), hosts
+        assert len(set().union(*hosts)) == len(pods), hosts
 
     def test_pods_together_and_apart(self) -> None:
-        pod0, pod1 = self._pod("messaging-pod-0"), self._pod("messaging-pod-1")
-        first = self._boot(pod0, [pod1])
-        first += self._boot(pod0, [pod1], count=2, name="pod-0-more")  # a multi-create joins its pod
-        second = self._boot(pod1, [pod0], count=2)
-        assert len(self._hosts(first)) == 1, self._hosts(first)
-        assert len(self._hosts(second)) == 1, self._hosts(second)
-        assert self._hosts(first).isdisjoint(self._hosts(second))
+        group = self._service_group()
+        first = self._pod(group, 0, members=2)  # a multi-create of members joins the anchor
+        second = self._pod(group, 1, members=2)
+        self._assert_whole_and_apart(first, second)
 
     def test_clean_no_valid_host_when_hosts_run_out(self) -> None:
-        pods = [self._pod(f"messaging-pod-{i}") for i in range(len(self.HOSTS) + 1)]
-        placed = [self._boot(pod, [p for p in pods if p is not pod]) for pod in pods[:-1]]
-        assert len(set().union(*(self._hosts(p) for p in placed))) == len(self.HOSTS)
-        (refused,) = self._boot(pods[-1], pods[:-1], status="ERROR")
+        group = self._service_group()
+        placed = [self._pod(group, i, members=0) for i in range(len(self.HOSTS))]
+        self._assert_whole_and_apart(*placed)
+        (refused,) = self._boot(group, len(self.HOSTS), hints.ANCHOR_ROLE, status="ERROR")
         assert "No valid host" in refused["fault"]["message"], refused["fault"]
 
+    def test_member_before_its_anchor_is_refused(self) -> None:
+        group = self._service_group()
+        (orphan,) = self._boot(group, 0, hints.MEMBER_ROLE, status="ERROR")
+        assert "No valid host" in orphan["fault"]["message"]
+
+    def test_evacuate_a_pod_off_a_dead_host(self) -> None:
+        # Review 1.1: with per-pod affinity groups evacuation ended in ERROR / no valid host.
+        group = self._service_group()
+        pod0, pod1 = self._pod(group, 0), self._pod(group, 1)
+        dead = self._host(pod0[0])
+        self.computes[dead].stop()
+        self.admin_api.microversion = "2.11"
+        self.admin_api.force_down_service(dead, "nova-compute", True)
+        # 2.14: no onSharedStorage; before 2.95 an evacuated ACTIVE server comes back ACTIVE.
+        self.admin_api.microversion = "2.14"
+        for server in pod0:  # the anchor first, then its members follow it
+            self._evacuate_server(server, expected_state="ACTIVE")
+        assert dead not in self._hosts(pod0)
+        self._assert_whole_and_apart(pod0, pod1)
+
+    def test_cold_migrate_drains_a_host_keeping_the_pod_whole(self) -> None:
+        # Review 1.1: cold migrate of an affinity pod member ended in NoValidHost.
+        group = self._service_group()
+        pod0, pod1 = self._pod(group, 0), self._pod(group, 1)
+        drained = self._host(pod0[0])
+        for server in pod0:
+            self._migrate_server(server, api=self.admin_api)
+            self._confirm_resize(server)
+        assert drained not in self._hosts(pod0)
+        self._assert_whole_and_apart(pod0, pod1)
+
+    def test_unshelved_old_pod_avoids_a_newer_pods_host(self) -> None:
+        # Review 1.1: with the sibling list frozen at boot, an unshelved pod landed on a newer pod's host.
+        group = self._service_group()
+        pod0 = self._pod(group, 0)
+        for server in pod0:
+            self._shelve_server(server)
+        newer = [self._pod(group, i) for i in (1, 2, 3)]  # a scale-out while pod 0 is shelved
+        for server in pod0:
+            self._unshelve_server(server)
+        self._assert_whole_and_apart(pod0, *newer)
+
+    def test_replacing_a_single_member_pod_after_a_scale_out_avoids_the_new_pods(self) -> None:
+        # Review 1.1: a replaced single-member pod kept its old sibling list (ignoreChanges).
+        group = self._service_group()
+        (old,) = self._pod(group, 0, members=0)
+        newer = [self._pod(group, i, members=0) for i in (1, 2)]
+        self._delete_server(old)  # Pulumi's delete-before-replace, then the create with the same inputs
+        replacement = self._pod(group, 0, members=0)
+        self._assert_whole_and_apart(replacement, *newer)
+
+    def test_three_anchors_booted_at_once_land_apart_or_are_refused(self) -> None:
+        # Review 1.1: three first instances posted concurrently, two landed on one host. The anchors'
+        # anti-affinity group has Nova's compute-side late check under the group's lock.
+        group = self._service_group()
+        for pod in range(3):
+            key = hints.pod_key("dc1", "messaging", f"messaging-pod-{pod}")
+            server = self._build_server(name=f"race-{pod}", image_uuid=IMAGE, networks=[])
+            server["metadata"] = {
+                hints.INSTANCE_SERVICE_METADATA_KEY: "dc1/messaging",
+                hints.INSTANCE_POD_METADATA_KEY: key,
+                hints.INSTANCE_POD_ROLE_METADATA_KEY: hints.ANCHOR_ROLE,
+            }
+            self.api.post_server(
+                {"server": server, "os:scheduler_hints": {"group": group, hints.NOVA_POD_HINT: key}}
+            )
+        racers = [s for s in self.api.get_servers() if s["name"].startswith("race-")]
+        settled = [self._wait_for_state_change(s, "ACTIVE") if s["status"] != "ERROR" else s for s in racers]
+        active = [s for s in settled if s["status"] == "ACTIVE"]
+        assert len(self._hosts(active)) == len(active), [self._host(s) for s in active]
+        for refused in (s for s in settled if s["status"] != "ACTIVE"):
+            assert "No valid host" in refused["fault"]["message"]
+
     def test_request_without_pod_hints_goes_anywhere(self) -> None:
-        pod0 = self._pod("messaging-pod-0")
-        self._boot(pod0, [])
+        group = self._service_group()
+        self._pod(group, 0, members=0)
         server = self._build_server(name="plain", image_uuid=IMAGE, networks=[])
         self.api.post_server({"server": server})
         (plain,) = [s for s in self.api.get_servers() if s["name"] == "plain"]

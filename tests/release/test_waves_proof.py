@@ -1,0 +1,89 @@
+"""Proof: under the engine's ordering rule, a release never disrupts more than max_unavailable serving pods.
+
+For each release diff of ``tests/release/scenarios.py`` the offline plans of this program are diffed and
+:func:`webex_cloud.release.disruption.releases` computes, from the dependency graph, the largest number
+of serving meetings-media pods disrupted at one moment. The same computation over the plans of the
+program before the gates (``tests/data/release/main-*.json``, rendered from main by the script next to
+them) must exceed it for the diffs that disrupt serving pods, so this test can fail.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ProjectCopy
+from tests.release.scenarios import DOWNTIME_ON_MAIN, SCENARIOS, SERVICE, apply
+from webex_cloud.plan.document import render_plan
+from webex_cloud.preview.model import ChangeSet
+from webex_cloud.preview.offline import diff_snapshots
+from webex_cloud.preview.plans import snapshot_from_plan
+from webex_cloud.preview.risks import rank
+from webex_cloud.release.disruption import ServiceRelease, releases
+
+MAIN_PLANS = Path(__file__).resolve().parents[1] / "data" / "release"
+MAX_UNAVAILABLE = 1  # the catalog's default: meetings-media declares no rollout
+
+
+@cache
+def _plan(scenario: str, root: str) -> dict[str, Any]:
+    project = ProjectCopy(Path(root) / scenario)
+    apply(project, scenario)
+    return render_plan("dc1", project_dir=project.root)
+
+
+def _changes(base: dict[str, Any], pr: dict[str, Any]) -> ChangeSet:
+    return diff_snapshots(
+        snapshot_from_plan(base, source="base.json"), snapshot_from_plan(pr, source="pr.json")
+    )
+
+
+def _release(changes: ChangeSet) -> ServiceRelease:
+    return next(r for r in releases(changes, changes.graph) if r.service == SERVICE)
+
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    root = str(tmp_path_factory.mktemp("release"))
+    return {s: _plan(s, root) for s in ("base", *SCENARIOS)}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_release_disrupts_at_most_max_unavailable(plans: dict[str, dict[str, Any]], scenario: str) -> None:
+    changes = _changes(plans["base"], plans[scenario])
+    release = _release(changes)
+    assert release.at_once <= MAX_UNAVAILABLE
+    assert not release.ungated
+    assert not [r for r in rank(changes) if r.kind == "downtime"]
+
+
+@pytest.mark.parametrize("scenario", DOWNTIME_ON_MAIN)
+def test_the_program_before_gates_disrupts_more(scenario: str) -> None:
+    base = json.loads((MAIN_PLANS / "main-base.json").read_text())
+    pr = json.loads((MAIN_PLANS / f"main-{scenario}.json").read_text())
+    release = _release(_changes(base, pr))
+    assert release.at_once > MAX_UNAVAILABLE
+    assert release.at_once == len(release.serving) == 4
+
+
+def test_image_release_rebuilds_wave_by_wave(plans: dict[str, dict[str, Any]]) -> None:
+    release = _release(_changes(plans["base"], plans["image-every-role"]))
+    assert release.waves == tuple((f"{SERVICE}-pod-{i}",) for i in range(4))
+    assert release.what == ("rebuild (root disk wiped)",)
+
+
+def test_flavor_release_replaces_each_pod_whole(plans: dict[str, dict[str, Any]]) -> None:
+    changes = _changes(plans["base"], plans["flavor"])
+    instances = [c for c in changes.changes if c.type == "openstack:compute/instance:Instance"]
+    assert len(instances) == 12  # every instance of every pod, relay included: the pod moves as one
+    assert {c.action.value for c in instances} == {"replace"}
+
+
+def test_new_pod_waits_for_the_last_gate(plans: dict[str, dict[str, Any]]) -> None:
+    release = _release(_changes(plans["base"], plans["scale-out"]))
+    assert release.waves[-1] == (f"{SERVICE}-pod-4",)
+    assert release.disrupted == ()

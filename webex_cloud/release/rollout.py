@@ -1,0 +1,127 @@
+"""A service's release plan: its waves, each role's health check, and what each wave's gate probes.
+
+Pure functions of the validated catalog; the components turn them into resources (see
+``webex_cloud/components/service.py``) and docs/releasing.md explains the release to the people who run it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from webex_cloud.config.models import HealthCheck, PodMember, Service
+from webex_cloud.config.resolved import IngressGrant
+from webex_cloud.plan import format as tokens
+from webex_cloud.release.probe import Check, GateSpec, Target
+
+DEPLOY_RUNNER_SOURCE = "deploy-runner"
+"""The named source range (``sources:`` of the stack) of the machine that runs ``pulumi up``: the health
+gates probe from there, so the service's security group admits it on the checked ports."""
+GATE_TYPE = tokens.LOCAL_COMMAND
+"""Type token of a health gate (pulumi-command's ``local.Command``)."""
+PROBE_INTERPRETER = (".venv/bin/python", "-m", "webex_cloud.release.probe")
+"""How a gate runs its probe: relative to the project folder, where pulumi-command runs local commands
+(``commandOutputs.go``: ``cmd.Dir`` is the provider's working directory, which the engine sets to the
+program's, pulumi ``sdk/go/common/resource/plugin/plugin.go``), with the environment Pulumi.yaml's
+``virtualenv: .venv`` makes ``pulumi install`` create."""
+GENERATION_KEY = "webex_pod_generation"
+"""Instance metadata key holding the pod's generation: the fingerprint of its members' flavors. The
+instances have ``replaceOnChanges`` on it, so a flavor change replaces the pod as a whole."""
+
+
+def waves(pods: int, max_unavailable: int) -> list[range]:
+    """Pod indexes per wave: consecutive pods, ``max_unavailable`` at most per wave."""
+    step = max(1, max_unavailable)
+    return [range(first, min(first + step, pods)) for first in range(0, pods, step)]
+
+
+def default_check(service: Service) -> HealthCheck | None:
+    """The check of a service that declares none: a TCP connect to its first declared TCP port."""
+    for rule in service.network.ingress:
+        if rule.protocol == "tcp" and rule.ports is not None:
+            return HealthCheck(protocol="tcp", port=rule.ports[0])
+    return None
+
+
+def check_for(service: Service, role: str) -> HealthCheck:
+    """The health check of one role (the loader has made sure there is one)."""
+    found = service.rollout.roles.get(role) or service.rollout.health_check or default_check(service)
+    if found is None:
+        raise ValueError(f"{service.name}: role {role} has no health check (the loader should have said so)")
+    return found
+
+
+def checked_ports(service: Service) -> list[int]:
+    """Every TCP port some role's check connects to, sorted."""
+    return sorted({check_for(service, m.role).port for m in service.pods.members})
+
+
+def runner_grants(service: Service, runner_prefixes: Sequence[str]) -> tuple[IngressGrant, ...]:
+    """Security group rules admitting the deploy runner on the checked ports, and on nothing else."""
+    return tuple(
+        IngressGrant(
+            protocol="tcp",
+            port_min=port,
+            port_max=port,
+            remote_prefix=prefix,
+            ethertype=f"IPv{ipaddress.ip_network(prefix).version}",
+            description=f"health gate of {service.name} from the deploy runner",
+        )
+        for port in checked_ports(service)
+        for prefix in runner_prefixes
+    )
+
+
+def pod_generation(members: Sequence[PodMember]) -> str:
+    """A short fingerprint of the pod's flavors: it changes exactly when some member's flavor does.
+
+    A resize is a cold migration to another host (Nova's ``allow_resize_to_same_host`` is off by default),
+    which would take an instance away from the host its pod shares, or fail with "No valid host" for a
+    member held on its anchor's host. So a flavor change replaces every instance of the pod instead.
+    """
+    text = ",".join(f"{m.role}={m.flavor}" for m in members)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class InstanceFacts:
+    """What a gate knows of one instance of its wave (all known before anything is deployed)."""
+
+    pod: str
+    name: str
+    role: str
+    address: str
+    disruptive_inputs: Mapping[str, str]
+    """The inputs whose change disrupts the instance (image, flavor, generation, ...): the gate's triggers."""
+
+
+def gate_spec(
+    service: Service, datacenter: str, wave: int, wave_count: int, instances: Sequence[InstanceFacts]
+) -> GateSpec:
+    """The spec of the gate of wave ``wave`` (1-based)."""
+    return GateSpec(
+        datacenter=datacenter,
+        service=service.name,
+        wave=wave,
+        waves=wave_count,
+        max_unavailable=service.rollout.max_unavailable,
+        pods=tuple(dict.fromkeys(i.pod for i in instances)),
+        deadline_s=float(service.rollout.deadline_s),
+        targets=tuple(
+            Target(
+                pod=i.pod,
+                instance=i.name,
+                role=i.role,
+                address=i.address,
+                check=Check(**check_for(service, i.role).model_dump()),
+            )
+            for i in instances
+        ),
+    )
+
+
+def gate_triggers(instances: Sequence[InstanceFacts]) -> list[dict[str, str]]:
+    """One entry per instance of the wave: a change in any of them reruns the gate (it is replaced)."""
+    return [{"instance": i.name, **dict(sorted(i.disruptive_inputs.items()))} for i in instances]
