@@ -5,6 +5,7 @@ from pathlib import Path
 import pulumi
 
 from webex_cloud.components.datacenter import Datacenter, DatacenterArgs
+from webex_cloud.config.engine import program_config
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.controller.release import ReleaseBuildError, build_release
@@ -16,7 +17,8 @@ PROJECT_DIR = Path(__file__).resolve().parent
 # Everything that can fail on input is done before the first resource is registered, so that a bad
 # catalog or an unbuildable filter release stops `pulumi up` with nothing changed.
 try:
-    deployment = load_deployment(PROJECT_DIR, pulumi.get_stack(), pulumi.Config().get_object("datacenter"))
+    config = program_config()
+    deployment = load_deployment(PROJECT_DIR, pulumi.get_stack(), config.datacenter)
     deploy = deployment.datacenter.controllers.deploy
     release = build_release(
         nova_filters=deploy.nova_filters,
@@ -31,10 +33,10 @@ datacenter = Datacenter(
     deployment.stack,
     DatacenterArgs(
         deployment=deployment,
-        cloud=pulumi.Config("openstack").get("cloud"),
+        cloud=config.cloud,
         release=release,
         # `pulumi config set --secret controllerSshKey < key`; unset, the deploy uses the ssh-agent.
-        controller_ssh_key=pulumi.Config().get_secret("controllerSshKey"),
+        controller_ssh_key=config.controller_ssh_key,
     ),
 )
 

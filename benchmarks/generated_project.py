@@ -81,8 +81,9 @@ def _datacenter(hosts: int) -> dict[str, Any]:
     }
 
 
-def generate_project(root: Path, resources: int) -> Path:
-    """Write a project under ``root`` whose dc1 stack registers about ``resources`` resources."""
+def generate_project(root: Path, resources: int, hosts: int | None = None) -> Path:
+    """Write a project under ``root`` whose dc1 stack registers about ``resources`` resources, with
+    ``hosts`` compute hosts (default: three per service)."""
     services = max(1, resources // RESOURCES_PER_SERVICE)
     (root / "catalog").mkdir(parents=True)
     (root / "stacks").mkdir()
@@ -91,7 +92,10 @@ def generate_project(root: Path, resources: int) -> Path:
         service = _service(index)
         (root / "catalog" / f"{service['name']}.yaml").write_text(yaml.safe_dump(service))
     stack = {
-        "config": {"openstack:cloud": "bench", "webex-cloud:datacenter": _datacenter(hosts=services * 3)}
+        "config": {
+            "openstack:cloud": "bench",
+            "webex-cloud:datacenter": _datacenter(hosts=hosts or services * 3),
+        }
     }
     (root / "stacks" / "Pulumi.dc1.yaml").write_text(yaml.safe_dump(stack))
     return root

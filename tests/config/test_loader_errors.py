@@ -201,7 +201,7 @@ CASES = [
         catalog("messaging", setitem(["name"], "chat")),
         MSG,
         "name",
-        "rename to 'messaging'",
+        "set name: messaging or rename the file to chat.yaml",
     ),
     Case(
         "unknown-volume-type",

@@ -184,11 +184,11 @@ def test_the_ssh_key_is_a_secret_and_never_reaches_the_plan() -> None:
         ),
         (
             lambda c: c.update(api_sources=["nowhere"]),
-            "controllers.api_sources: unknown source(s) ['nowhere']",
+            "controllers.api_sources[0]: unknown source 'nowhere'",
         ),
         (
             lambda c: c["proxies"].update(addresses=["10.250.1.11", "10.250.1.14"]),
-            "repeated: ['10.250.1.11']",
+            "hosts[0].address: 10.250.1.11 is already used by proxies.addresses[0]",
         ),
     ],
 )

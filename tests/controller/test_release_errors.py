@@ -12,6 +12,7 @@ from tests.conftest import REPO, ProjectCopy
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.controller import release
 from webex_cloud.controller.wheel import WheelBuildError
+from webex_cloud.exit_codes import ExitCode
 from webex_cloud.plan import capture
 from webex_cloud.plan import cli as plan_cli
 
@@ -75,17 +76,19 @@ def test_the_offline_plan_prints_the_message_without_a_traceback(
     out_dir = project.root / "build" / "plan"
     code = plan_cli.main(["--stack", "dc1", "--project", str(project.root), "--out", str(out_dir)])
     captured = capsys.readouterr()
-    assert code == 1
+    assert code == ExitCode.INPUT
     assert "the scheduler-filter release could not be built" in captured.err
     assert "not valid TOML" in captured.err
     assert "Traceback" not in captured.err + captured.out
     assert not out_dir.exists()
 
 
-def test_the_release_module_cli_exits_with_the_message(broken_filters: Path) -> None:
-    with pytest.raises(SystemExit) as caught:
-        release.main()
-    assert "not valid TOML" in str(caught.value.code)
+def test_the_release_module_cli_exits_with_the_message(
+    broken_filters: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert release.main([]) == ExitCode.INPUT
+    err = capsys.readouterr().err
+    assert "not valid TOML" in err and "Traceback" not in err
 
 
 def test_a_wheel_build_error_anywhere_in_the_build_is_mapped(

@@ -20,6 +20,7 @@ from webex_cloud.components import naming
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.config.resolved import Deployment
+from webex_cloud.exit_codes import ExitCode
 from webex_cloud.plan.capture import run_program
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import dumps
@@ -376,7 +377,7 @@ def test_plan_command_writes_json_and_summary(tmp_path: Any) -> None:
 def test_plan_command_reports_bad_input_without_traceback(project: ProjectCopy) -> None:
     project.edit("catalog/messaging.yaml", lambda d: d["pods"]["members"][1].update(count=-1))
     result = run_plan("--project", str(project.root))
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.INPUT
     assert "catalog/messaging.yaml: pods.members[1].count" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (project.root / "build").exists()
@@ -394,7 +395,7 @@ def test_pods_spread_over_availability_zones() -> None:
 def test_one_invalid_stack_writes_no_plan_at_all(project: ProjectCopy) -> None:
     project.edit_datacenter("dc2", lambda d: d.update(cidr_pool="10.20.0.0/30", subnets={}))
     result = run_plan("--project", str(project.root))
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.INPUT
     assert "dc2: invalid configuration" in result.stderr
     assert not (project.root / "build").exists()
 

@@ -16,6 +16,7 @@ import pytest
 from benchmarks.generated_project import datacenter_stack
 from tests.conftest import REPO, ProjectCopy
 from tests.stacks.conftest import TWENTY
+from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PACK_DIR
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import dumps
@@ -172,7 +173,7 @@ def test_a_bad_stack_among_workers_is_reported_by_name_and_nothing_is_written(
     )
     out = tmp_path / "plan"
     done = command("plan", "--project", str(project.root), "--out", str(out), "--jobs", "2")
-    assert done.returncode == 1
+    assert done.returncode == ExitCode.INPUT
     assert "dc3: invalid configuration (1 problem)" in done.stderr
     assert "stacks/Pulumi.dc3.yaml: config.webex-cloud:datacenter.deploy.wave" in done.stderr
     assert "Traceback" not in done.stderr and not out.exists()

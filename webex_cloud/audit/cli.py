@@ -31,6 +31,7 @@ from webex_cloud.audit.expected import expected_from_plan
 from webex_cloud.audit.observed import Observation, ReadError, read_cloud
 from webex_cloud.audit.picture import audit_picture
 from webex_cloud.audit.render import to_json, to_text
+from webex_cloud.cli import CommandError, add_stack_option, select_stacks
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import read_stack_config, stack_file
 from webex_cloud.exit_codes import ExitCode
@@ -143,7 +144,7 @@ def main(argv: list[str]) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--stack", required=True, help="datacenter stack (stacks/Pulumi.<stack>.yaml)")
+    add_stack_option(parser)
     parser.add_argument("--plan", type=Path, help="plan file (default: build/plan/<stack>.json)")
     parser.add_argument("--cloud", help=f"clouds.yaml entry (default: the stack's {CLOUD_KEY})")
     parser.add_argument(
@@ -160,6 +161,12 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--svg", type=Path, help="also write the picture of where things are to this file")
     args = parser.parse_args(argv)
+    try:
+        # An audit reads one stack's cloud: the same --stack option as every command, given once.
+        args.stack = select_stacks(args.stack, PROJECT_DIR, ["an audit's cloud"])[0]
+    except CommandError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
     try:
         report, text = run(args)
     except InputError as error:

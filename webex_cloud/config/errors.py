@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -34,10 +35,23 @@ class CatalogError(Exception):
         return "\n".join([head, *(f"  - {p}" for p in self.problems)])
 
 
+_INTERNAL = re.compile(r"[a-z][a-z-]*\[.*\]", re.DOTALL)
+"""How pydantic names a validator step in a location (``function-after[...]``, ``lax-or-strict[...]``)."""
+KEY_MARK = "[key]"
+"""The location part pydantic appends when a mapping's key, not its value, is invalid."""
+
+
+def is_internal(part: int | str) -> bool:
+    """True for the parts of a pydantic location that are no field of the input."""
+    return isinstance(part, str) and (part == KEY_MARK or _INTERNAL.fullmatch(part) is not None)
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
-    """Render a pydantic location as ``pods.members[1].count``."""
+    """Render a pydantic location as ``pods.members[1].count``, without pydantic's own steps."""
     out = ""
     for part in loc:
+        if is_internal(part):
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:

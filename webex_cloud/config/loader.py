@@ -6,10 +6,14 @@ nothing was changed.
 
 from __future__ import annotations
 
+import difflib
 import functools
+import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from webex_cloud.components import naming
 from webex_cloud.config.addressing import RESERVED_ADDRESSES, ROLE_SLOTS, addresses_needed, smallest_prefix
 from webex_cloud.config.api_sources import unusable_api_sources
 from webex_cloud.config.capacity import spare_capacity_problems
@@ -37,17 +41,72 @@ def known_stacks(project_dir: Path) -> list[str]:
     return sorted(names)
 
 
+SECRET_SETTINGS = frozenset(
+    {
+        "openstack:password",
+        "openstack:token",
+        "openstack:applicationCredentialSecret",
+        f"{PROJECT}:controllerSshKey",
+    }
+)
+"""Settings that hold a credential. The openstack ones are the provider settings terraform-provider-openstack
+v3.4.0 marks ``Sensitive: true`` (openstack/provider.go: password, token, application_credential_secret,
+camel-cased by the bridge); ours is the controllers' deploy key (read with ``get_secret`` in __main__.py)."""
+_SECRET_NAME = re.compile(r"(?i)password|secret|token|private_?key|ssh_?key")
+_PRIVATE_KEY = "PRIVATE KEY-----"
+
+
+def _is_encrypted(value: object) -> bool:
+    """A value `pulumi config set --secret` wrote: ``{secure: <ciphertext>}``."""
+    return isinstance(value, dict) and set(value) == {"secure"} and isinstance(value["secure"], str)
+
+
+def _plaintext_credentials(config: dict[str, object], label: str) -> Iterator[Problem]:
+    """Credentials never belong in a committed stack file, only encrypted or in clouds.yaml."""
+    fix_secret = "remove it and run `pulumi config set --secret --stack {stack} {key}` (stored encrypted)"
+    fix_cloud = "; or keep it in the operator's clouds.yaml entry that openstack:cloud names"
+    stack = label.removeprefix(f"{STACKS_DIR}/Pulumi.").removesuffix(".yaml")
+    for key, value in config.items():
+        if _is_encrypted(value):
+            continue
+        name = key.rpartition(":")[2]
+        if key in SECRET_SETTINGS or _SECRET_NAME.search(name):
+            fix = fix_secret.format(stack=stack, key=key) + (
+                fix_cloud if key.startswith("openstack:") else ""
+            )
+            yield Problem(label, f"config.{key}", f"a credential in plaintext; {fix}")
+            continue
+        pending: list[tuple[str, object]] = [(f"config.{key}", value)]
+        while pending:
+            path, item = pending.pop()
+            if isinstance(item, str) and _PRIVATE_KEY in item:
+                yield Problem(
+                    label,
+                    path,
+                    "a private key in plaintext; never commit one: store it with `pulumi config set "
+                    f"--secret --stack {stack} <key> < keyfile` and read it as a secret",
+                )
+            elif isinstance(item, dict):
+                pending.extend((f"{path}.{k}", v) for k, v in item.items())
+            elif isinstance(item, list):
+                pending.extend((f"{path}[{i}]", v) for i, v in enumerate(item))
+
+
 def read_stack_config(project_dir: Path, stack: str) -> dict[str, object]:
     """The ``config:`` map of a stack file, as the Pulumi CLI would hand it to the program."""
     label = stack_file(stack)
     path = project_dir / label
-    if not path.is_file():
+    if not path.exists():
         known = ", ".join(known_stacks(project_dir)) or "none"
         raise CatalogError([Problem(label, "", f"no such stack config; known stacks: {known}")])
     document = read_yaml(path, label)
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
         raise CatalogError([Problem(label, "config", "the file must hold a 'config:' mapping")])
-    return {str(k): v for k, v in document["config"].items()}
+    config = {str(k): v for k, v in document["config"].items()}
+    problems = list(_plaintext_credentials(config, label))
+    if problems:
+        raise CatalogError(problems)
+    return config
 
 
 def _unique(values: list[str], what: str, label: str, path: Callable[[int], str]) -> Iterator[Problem]:
@@ -65,9 +124,13 @@ def _unique(values: list[str], what: str, label: str, path: Callable[[int], str]
 
 def _check_datacenter(dc: Datacenter, label: str) -> Iterator[Problem]:
     prefix = f"config.{DATACENTER_KEY}"
+    for path, message in dc.problems():
+        yield Problem(label, f"{prefix}.{path}", message)
     yield from _unique([h.name for h in dc.hosts], "host", label, lambda i: f"{prefix}.hosts[{i}].name")
+    zones = set(dc.availability_zones)
+    populated = {host.availability_zone for host in dc.hosts}
     for index, host in enumerate(dc.hosts):
-        if host.availability_zone not in dc.availability_zones:
+        if host.availability_zone not in zones:
             yield Problem(
                 label,
                 f"{prefix}.hosts[{index}].availability_zone",
@@ -75,7 +138,7 @@ def _check_datacenter(dc: Datacenter, label: str) -> Iterator[Problem]:
                 f"{', '.join(dc.availability_zones)}",
             )
     for index, zone in enumerate(dc.availability_zones):
-        if not any(host.availability_zone == zone for host in dc.hosts):
+        if zone not in populated:
             yield Problem(
                 label,
                 f"{prefix}.availability_zones[{index}]",
@@ -155,17 +218,30 @@ def _parse_service(label: str, text: str) -> Service:
     return validate(Service, parse_yaml(text, label), label)
 
 
-def load_catalog(project_dir: Path) -> list[tuple[str, Service]]:
-    """Every service of catalog/*.yaml, validated; all files' problems are reported together."""
-    files = sorted((project_dir / CATALOG_DIR).glob("*.yaml"))
+def _name_mismatch(label: str, stem: str, service: Service) -> Problem:
+    if _VALID_NAME.fullmatch(stem):
+        fix = f"set name: {stem} or rename the file to {service.name}.yaml"
+    else:
+        fix = f"rename the file to {service.name}.yaml ({stem!r} is not a valid service name)"
+    return Problem(label, "name", f"{service.name!r} must match the file name; {fix}")
+
+
+_VALID_NAME = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9]")
+"""The pattern of ``models.Name``: a file name suggested as a service name must satisfy it."""
+
+
+def _read_catalog(project_dir: Path) -> tuple[list[tuple[str, Service]], list[Problem]]:
+    """The services whose files are valid on their own, and every problem of the others."""
+    folder = project_dir / CATALOG_DIR
+    files = sorted(folder.glob("*.yaml"))
     if not files:
-        raise CatalogError([Problem(f"{CATALOG_DIR}/", "", "no service files (*.yaml) found")])
+        return [], [Problem(f"{CATALOG_DIR}/", "", "no service files (*.yaml) found")]
     services: list[tuple[str, Service]] = []
     problems: list[Problem] = [
         Problem(
             f"{CATALOG_DIR}/{path.name}", "", f"only *.yaml files are read; rename it to {path.stem}.yaml"
         )
-        for path in sorted((project_dir / CATALOG_DIR).glob("*.yml"))
+        for path in sorted(folder.glob("*.yml"))
     ]
     for path in files:
         label = f"{CATALOG_DIR}/{path.name}"
@@ -174,25 +250,87 @@ def load_catalog(project_dir: Path) -> list[tuple[str, Service]]:
         except CatalogError as exc:
             problems.extend(exc.problems)
             continue
-        problems.extend(_check_service_shape(label, service))
+        shape = list(_check_service_shape(label, service))
         if service.name != path.stem:
-            problems.append(Problem(label, "name", f"must match the file name: rename to {path.stem!r}"))
+            shape.append(_name_mismatch(label, path.stem, service))
+        problems.extend(shape)
         services.append((label, service))
+    problems.extend(_check_catalog(services))
+    return services, problems
+
+
+def _resource_names(service: Service) -> Iterator[tuple[str, str]]:
+    """(kind, Pulumi name) of what the components register for ``service`` that another service's
+    names could equal: same kind and name under the same parent types is the same URN."""
+    name = service.name
+    for suffix in ("net", "subnet", "router-interface", "sg", "from-members"):
+        yield "network", f"{name}-{suffix}"
+    for index in range(service.pods.count):
+        pod = naming.pod(name, index)
+        yield "pod", pod
+        yield "server group", naming.server_group(pod)
+        for member in service.pods.members:
+            for ordinal in range(member.count):
+                yield "instance", naming.instance(pod, member.role, ordinal)
+    for group in service.volume_groups:
+        volume_group = naming.volume_group(name, group.name)
+        yield "volume group", volume_group
+        for replica in range(group.replicas):
+            yield "volume", naming.replica(volume_group, replica)
+
+
+def _check_catalog(services: list[tuple[str, Service]]) -> Iterator[Problem]:
+    """Problems between catalog files (over the files that are valid on their own)."""
     by_name: dict[str, str] = {}
     for label, service in services:
         if service.name in by_name:
-            problems.append(
-                Problem(
-                    label, "name", f"service {service.name!r} is already defined in {by_name[service.name]}"
-                )
+            yield Problem(
+                label, "name", f"service {service.name!r} is already defined in {by_name[service.name]}"
             )
         by_name.setdefault(service.name, label)
+    owner: dict[tuple[str, str], tuple[str, str]] = {}
+    reported: set[tuple[str, str]] = set()
+    for label, service in services:
+        for kind, name in _resource_names(service):
+            first = owner.setdefault((kind, name), (label, service.name))
+            if first[1] != service.name and (first[0], label) not in reported:
+                reported.add((first[0], label))
+                yield Problem(
+                    label,
+                    "name",
+                    f"its {kind} {name!r} has the same resource name as one of service {first[1]!r} "
+                    f"({first[0]}); they would be one resource: rename a service or a volume group",
+                )
+
+
+def load_catalog(project_dir: Path) -> list[tuple[str, Service]]:
+    """Every service of catalog/*.yaml, validated; all files' problems are reported together."""
+    services, problems = _read_catalog(project_dir)
     if problems:
         raise CatalogError(problems)
     return services
 
 
-def _check_service(label: str, service: Service, dc: Datacenter) -> Iterator[Problem]:
+@dataclass(frozen=True)
+class _Capacity:
+    """What the per-service checks need of the host inventory, computed once per datacenter."""
+
+    hosts_per_zone: dict[str, int]
+    shapes: tuple[tuple[int, int, str], ...]
+    """One (vCPUs, RAM MB, first host name) per distinct host size."""
+
+    @classmethod
+    def of(cls, dc: Datacenter) -> _Capacity:
+        counts = dict.fromkeys(dc.availability_zones, 0)
+        shapes: dict[tuple[int, int], str] = {}
+        for host in dc.hosts:
+            if host.availability_zone in counts:
+                counts[host.availability_zone] += 1
+            shapes.setdefault((host.vcpus, host.ram_mb), host.name)
+        return cls(counts, tuple((cpu, ram, name) for (cpu, ram), name in shapes.items()))
+
+
+def _check_service(label: str, service: Service, dc: Datacenter, capacity: _Capacity) -> Iterator[Problem]:
     """Problems of one service against the datacenter it is deployed to."""
     flavors, images = sorted(dc.flavors), sorted(dc.images)
     for i, member in enumerate(service.pods.members):
@@ -234,7 +372,7 @@ def _check_service(label: str, service: Service, dc: Datacenter) -> Iterator[Pro
                 f"use at most {len(dc.failure_domains)}",
             )
     yield from check_rollout(label, service, dc)
-    spread = _pods_per_zone(service.pods.count, dc)
+    spread = _pods_per_zone(service.pods.count, dc, capacity)
     crowded = [(zone, pods, hosts) for zone, (pods, hosts) in spread.items() if pods > hosts]
     if crowded:
         zone, pods, hosts = crowded[0]
@@ -242,7 +380,7 @@ def _check_service(label: str, service: Service, dc: Datacenter) -> Iterator[Pro
             label,
             "pods.count",
             f"{service.pods.count} pods spread over {len(spread)} zones put {pods} in {zone}, which has "
-            f"{hosts} hosts (two pods never share a host); use at most {_max_pods(dc)}",
+            f"{hosts} hosts (two pods never share a host); use at most {_max_pods(dc, capacity)}",
         )
     roles = len(service.pods.members)
     needed = addresses_needed(service.pods.count, roles)
@@ -257,14 +395,16 @@ def _check_service(label: str, service: Service, dc: Datacenter) -> Iterator[Pro
     known = [m for m in service.pods.members if m.flavor in dc.flavors]
     vcpus = sum(dc.flavors[m.flavor].vcpus * m.count for m in known)
     ram = sum(dc.flavors[m.flavor].ram_mb * m.count for m in known)
-    largest_cpu = max(h.vcpus for h in dc.hosts)
-    largest_ram = max(h.ram_mb for h in dc.hosts)
-    if vcpus > largest_cpu or ram > largest_ram:
+    # A pod's instances share one host: some single host must have both the vCPUs and the RAM.
+    if not any(cpu >= vcpus and mem >= ram for cpu, mem, _ in capacity.shapes):
+        cpu, mem, name = max(
+            capacity.shapes, key=lambda s: (min(s[0] / max(vcpus, 1), s[1] / max(ram, 1)), s[2])
+        )
         yield Problem(
             label,
             "pods.members",
-            f"one pod needs {vcpus} vCPUs and {ram} MB RAM on a single host, but the largest host in "
-            f"{dc.name} has {largest_cpu} vCPUs and {largest_ram} MB; use smaller flavors or fewer "
+            f"one pod needs {vcpus} vCPUs and {ram} MB RAM on a single host, but no host in {dc.name} has "
+            f"both (the closest, {name}, has {cpu} vCPUs and {mem} MB); use smaller flavors or fewer "
             "instances per pod",
         )
 
@@ -297,23 +437,19 @@ def check_rollout(label: str, service: Service, dc: Datacenter) -> Iterator[Prob
         )
 
 
-def _pods_per_zone(count: int, dc: Datacenter) -> dict[str, tuple[int, int]]:
+def _pods_per_zone(count: int, dc: Datacenter, capacity: _Capacity) -> dict[str, tuple[int, int]]:
     """Zone -> (pods the components put there, hosts it has); pod N goes to zone N modulo zones."""
     zones = dc.availability_zones
     return {
-        zone: (
-            sum(1 for pod in range(count) if pod % len(zones) == index),
-            sum(1 for host in dc.hosts if host.availability_zone == zone),
-        )
+        zone: (count // len(zones) + (1 if index < count % len(zones) else 0), capacity.hosts_per_zone[zone])
         for index, zone in enumerate(zones)
     }
 
 
-def _max_pods(dc: Datacenter) -> int:
-    count = len(dc.hosts)
-    while count > 0 and any(pods > hosts for pods, hosts in _pods_per_zone(count, dc).values()):
-        count -= 1
-    return count
+def _max_pods(dc: Datacenter, capacity: _Capacity) -> int:
+    """Most pods that leave no zone with more pods than hosts: zone i's (h+1)-th pod is pod i + h*zones."""
+    zones = dc.availability_zones
+    return min(index + capacity.hosts_per_zone[zone] * len(zones) for index, zone in enumerate(zones))
 
 
 def _grants(service: Service, dc: Datacenter) -> tuple[IngressGrant, ...]:
@@ -353,6 +489,26 @@ def _check_pool_overlap(project_dir: Path, dc: Datacenter) -> Iterator[Problem]:
             )
 
 
+def _check_pins(
+    stack: str, dc: Datacenter, catalog: list[tuple[str, Service]], here: list[tuple[str, Service]]
+) -> Iterator[Problem]:
+    """A pin is kept for a removed service, but a pin that is a typo of an unpinned service would let
+    that service's deployed subnet move: refuse a pin whose name is close to such a service."""
+    known = {service.name for _, service in catalog}
+    unpinned = [service.name for _, service in here if service.name not in dc.subnets]
+    for name in sorted(dc.subnets):
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, unpinned, n=1, cutoff=0.75)
+        if close:
+            yield Problem(
+                stack_file(stack),
+                f"config.{DATACENTER_KEY}.subnets.{name}",
+                f"no catalog service is named {name!r}; did you mean {close[0]!r} (which has no pin, so "
+                f"its subnet is allocated and can move)? Rename the key to {close[0]!r}",
+            )
+
+
 def resolve(
     project_dir: Path, stack: str, datacenter: Datacenter, catalog: list[tuple[str, Service]]
 ) -> Deployment:
@@ -360,6 +516,7 @@ def resolve(
     stacks = known_stacks(project_dir) or [stack]
     problems: list[Problem] = list(_check_pool_overlap(project_dir, datacenter))
     here: list[tuple[str, Service]] = []
+    capacity = _Capacity.of(datacenter)
     for label, service in catalog:
         problems.extend(
             _unique(list(service.datacenters or []), "datacenter", label, lambda i: f"datacenters[{i}]")
@@ -373,7 +530,8 @@ def resolve(
                 )
         if service.datacenters is None or stack in service.datacenters:
             here.append((label, service))
-            problems.extend(_check_service(label, service, datacenter))
+            problems.extend(_check_service(label, service, datacenter, capacity))
+    problems.extend(_check_pins(stack, datacenter, catalog, here))
     if datacenter.placement.n_plus_one:
         problems.extend(
             spare_capacity_problems(here, datacenter, stack_file(stack), f"config.{DATACENTER_KEY}.hosts")
@@ -435,24 +593,38 @@ def resolve(
 
 
 def load_deployment(project_dir: Path, stack: str, raw_datacenter: object | None = None) -> Deployment:
-    """Load and check everything one stack needs.
+    """Load and check everything one stack needs; every problem of every file is raised at once.
 
     ``raw_datacenter`` is the ``webex-cloud:datacenter`` config object as the Pulumi engine hands
-    it over; when None it is read from the stack file (the offline tools' path).
+    it over; when None it is read from the stack file (the offline tools' path). The stack file is
+    read in both cases when it exists: the engine's value has lost how its numbers were written, and
+    a form the CLI reads differently from the offline plan must stop both (see yaml_source).
     """
-    if raw_datacenter is None:
-        raw_datacenter = read_stack_config(project_dir, stack).get(DATACENTER_KEY)
-    datacenter_error: CatalogError | None = None
-    try:
-        datacenter = parse_datacenter(raw_datacenter, stack)
-    except CatalogError as exc:
-        datacenter_error = exc
-    try:
-        catalog = load_catalog(project_dir)
-    except CatalogError as exc:
-        raise CatalogError(
-            [*(datacenter_error.problems if datacenter_error else []), *exc.problems]
-        ) from None
-    if datacenter_error is not None:
-        raise datacenter_error
-    return resolve(project_dir, stack, datacenter, catalog)
+    problems: list[Problem] = []
+    file_config: dict[str, object] | None = None
+    if raw_datacenter is None or (project_dir / stack_file(stack)).exists():
+        try:
+            file_config = read_stack_config(project_dir, stack)
+        except CatalogError as exc:
+            problems.extend(exc.problems)
+    if raw_datacenter is None and file_config is not None:
+        raw_datacenter = file_config.get(DATACENTER_KEY)
+    datacenter: Datacenter | None = None
+    if raw_datacenter is not None or file_config is not None:
+        try:
+            datacenter = parse_datacenter(raw_datacenter, stack)
+        except CatalogError as exc:
+            problems.extend(exc.problems)
+    # Cross-file checks run over the files that passed their own schema, so one broken file does
+    # not hide the problems of the others.
+    catalog, catalog_problems = _read_catalog(project_dir)
+    problems.extend(catalog_problems)
+    deployment: Deployment | None = None
+    if datacenter is not None:
+        try:
+            deployment = resolve(project_dir, stack, datacenter, catalog)
+        except CatalogError as exc:
+            problems.extend(exc.problems)
+    if problems or deployment is None:
+        raise CatalogError(problems)
+    return deployment

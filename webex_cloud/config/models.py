@@ -7,7 +7,9 @@ reference documentation of the YAML: docs/catalog.md is generated from them
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -15,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     field_validator,
     model_validator,
@@ -27,6 +30,12 @@ MAX_ROLE_COUNT = 16
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")]
 """Lower-case DNS-label style name: it becomes part of OpenStack resource names."""
 OpenStackName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^\S+$")]
+Int = Annotated[int, Strict()]
+"""An integer written as one: a boolean (``yes``), a float or a numeric text is refused, not converted."""
+Bool = Annotated[bool, Strict()]
+"""``true`` or ``false``: ``1``, ``"yes"`` or ``"on"`` are refused, not converted."""
+FieldProblem = tuple[str, str]
+"""(field path relative to the model, what is wrong and the fix) of a check across several fields."""
 BackendName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+$")]
 """A Cinder backend as the scheduler names it: ``host@backend`` (no ``#pool``)."""
 
@@ -46,7 +55,7 @@ def _parse_ports(value: object) -> object:
     return value
 
 
-PortRange = Annotated[tuple[int, int], BeforeValidator(_parse_ports)]
+PortRange = Annotated[tuple[Int, Int], BeforeValidator(_parse_ports)]
 
 
 class StrictModel(BaseModel):
@@ -81,7 +90,7 @@ class IngressRule(StrictModel):
 
 
 class ServiceNetwork(StrictModel):
-    prefix_length: int = Field(24, ge=16, le=28)
+    prefix_length: Int = Field(24, ge=16, le=28)
     """Size of the service subnet as an IPv4 prefix length (/16 .. /28)."""
     ingress: list[IngressRule] = []
     """Inbound traffic the service accepts; everything else is denied."""
@@ -94,12 +103,12 @@ class PodMember(StrictModel):
     """Nova flavor; must be in the datacenter's flavor list."""
     image: OpenStackName
     """Glance image; must be in the datacenter's image list."""
-    count: int = Field(1, ge=1, le=MAX_ROLE_COUNT)
+    count: Int = Field(1, ge=1, le=MAX_ROLE_COUNT)
     """Instances of this role in each pod."""
 
 
 class Pods(StrictModel):
-    count: int = Field(ge=1, le=64)
+    count: Int = Field(ge=1, le=64)
     """Pods per datacenter. Instances of one pod share a host; two pods never do."""
     members: list[PodMember] = Field(min_length=1)
     """The instance roles of one pod."""
@@ -117,11 +126,11 @@ class Pods(StrictModel):
 class VolumeGroup(StrictModel):
     name: Name
     """Name of the group, unique within the service."""
-    size_gb: int = Field(ge=1, le=65536)
+    size_gb: Int = Field(ge=1, le=65536)
     """Size of each replica in GiB."""
     type: OpenStackName
     """Cinder volume type; must be in the datacenter's volume type list."""
-    replicas: int = Field(ge=1, le=16)
+    replicas: Int = Field(ge=1, le=16)
     """Copies of the volume; each lands in a different storage failure domain."""
     attach_to: Name | None = None
     """Pod role whose first instance in pod N gets replica N attached (optional)."""
@@ -186,16 +195,16 @@ class Service(StrictModel):
 
 
 class Flavor(StrictModel):
-    vcpus: int = Field(ge=1)
-    ram_mb: int = Field(ge=256)
-    disk_gb: int = Field(0, ge=0)
+    vcpus: Int = Field(ge=1)
+    ram_mb: Int = Field(ge=256)
+    disk_gb: Int = Field(0, ge=0)
 
 
 class ComputeHost(StrictModel):
     name: OpenStackName
     """Nova compute host name as the scheduler sees it."""
-    vcpus: int = Field(ge=1)
-    ram_mb: int = Field(ge=1024)
+    vcpus: Int = Field(ge=1)
+    ram_mb: Int = Field(ge=1024)
     availability_zone: OpenStackName
     disk_gb: int = Field(0, ge=0)
     """Local disk for root disks; 0: not counted (volume-backed or shared storage)."""
@@ -279,9 +288,9 @@ class ControllerDeploy(StrictModel):
     staging_dir: AbsolutePath = "/var/lib/webex-scheduler-filters/staging"
     """Where each release's files are copied before sudo runs the script: writable by the SSH user only
     (in a directory others can write to, they could swap the script that runs as root)."""
-    sudo: bool = True
+    sudo: Bool = True
     """Run the deploy script through ``sudo -n`` (the SSH user is not root)."""
-    health_timeout_s: int = Field(default=180, ge=10, le=1800)
+    health_timeout_s: Int = Field(default=180, ge=10, le=1800)
     """How long a restarted scheduler may take to report healthy before the controller is restored."""
     nova: SchedulerUnit = _systemd_unit("nova-scheduler", "/etc/nova/nova-scheduler.d/50-webex-filters.conf")
     """How the nova-scheduler of a controller is configured, restarted and checked."""
@@ -302,15 +311,15 @@ class ControllerPlane(StrictModel):
     """Virtual IP of the API load balancer in front of the pair."""
     ssh_user: OpenStackName = "deploy"
     """Account the rolling deployment logs in as (its key is a Pulumi secret)."""
-    ssh_port: int = Field(default=22, ge=1, le=65535)
+    ssh_port: Int = Field(default=22, ge=1, le=65535)
     """SSH port of the controllers."""
-    octavia: bool = False
+    octavia: Bool = False
     """Front the pair with an Octavia load balancer instead of a VIP port."""
     owner: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "team-cloud-platform"
     """Team that runs the controllers (written on the front's resources)."""
     management: ManagementNetwork
     """The network the controllers, the VIP and the proxies are on."""
-    api_ports: list[int] = Field(default=list(API_PORTS), min_length=1)
+    api_ports: list[Int] = Field(default=list(API_PORTS), min_length=1)
     """TCP ports of the controllers' APIs served on the VIP."""
     api_sources: list[Name] = Field(min_length=1)
     """Named source ranges of the datacenter allowed to reach the APIs on the VIP."""
@@ -327,26 +336,39 @@ class ControllerPlane(StrictModel):
             raise ValueError(f"api_ports must be distinct ports 1..65535; got {ports}")
         return ports
 
-    @model_validator(mode="after")
-    def _front_fits(self) -> ControllerPlane:
+    def problems(self) -> Iterator[FieldProblem]:
+        """Every inconsistency between the pair, its front and the management network, all at once."""
         names = [h.name for h in self.hosts]
         if len(set(names)) != len(names):
-            raise ValueError(f"hosts: the two controllers need distinct names; got {names}")
+            yield "hosts", f"the two controllers need distinct names; got {names}"
         if not self.octavia and self.proxies is None:
-            raise ValueError("proxies: required when octavia is false (the VIP port needs its proxy pair)")
+            yield "proxies", "required when octavia is false (the VIP port needs its proxy pair)"
         if self.octavia and self.proxies is not None:
-            raise ValueError("proxies: not used with octavia: true (Octavia holds the VIP); remove it")
+            yield "proxies", "not used with octavia: true (Octavia holds the VIP); remove it"
         front = [("vip", self.vip)]
         if self.proxies is not None:
             front += [(f"proxies.addresses[{i}]", a) for i, a in enumerate(self.proxies.addresses)]
+        cidr = self.management.cidr
         for label, address in front:
-            if address not in self.management.cidr:
-                raise ValueError(f"{label}: {address} is outside management.cidr {self.management.cidr}")
-        used = [str(a) for _, a in front] + [str(h.address) for h in self.hosts]
-        repeated = sorted({a for a in used if used.count(a) > 1})
-        if repeated:
-            raise ValueError(f"the VIP, proxy and controller addresses must all differ; repeated: {repeated}")
-        return self
+            if address not in cidr:
+                yield label, f"{address} is outside management.cidr {cidr}"
+            elif cidr.prefixlen <= 30 and address in (cidr.network_address, cidr.broadcast_address):
+                # Neutron refuses a fixed IP equal to the subnet's network or broadcast address
+                # (neutron/ipam/utils.py, check_subnet_ip), so the port would fail mid-deployment.
+                what = "network" if address == cidr.network_address else "broadcast"
+                yield label, f"{address} is the {what} address of management.cidr {cidr}; use a host address"
+        used = [(label, str(a)) for label, a in front] + [
+            (f"hosts[{i}].address", str(h.address)) for i, h in enumerate(self.hosts)
+        ]
+        first: dict[str, str] = {}
+        for label, text in used:
+            if text in first:
+                yield (
+                    label,
+                    f"{text} is already used by {first[text]}; the VIP, proxy and controller "
+                    "addresses must all differ",
+                )
+            first.setdefault(text, label)
 
 
 MAX_WAVES = 8
@@ -409,23 +431,48 @@ class Datacenter(StrictModel):
     """When and where the deploy workflow runs ``pulumi up`` for this stack (``python -m webex_cloud
     stacks`` lists every stack's)."""
 
-    @model_validator(mode="after")
-    def _controllers_use_offered_resources(self) -> Datacenter:
+    def problems(self) -> Iterator[FieldProblem]:
+        """Checks across the datacenter's fields, every problem reported (the loader adds its path)."""
+        for index, zone in enumerate(self.availability_zones):
+            if zone in self.availability_zones[:index]:
+                yield f"availability_zones[{index}]", f"zone {zone!r} is listed twice; list each zone once"
+        for path, message in self.controllers.problems():
+            yield f"controllers.{path}", message
         proxies = self.controllers.proxies
         if proxies is not None and proxies.flavor not in self.flavors:
-            raise ValueError(
-                f"controllers.proxies.flavor: {proxies.flavor!r} is not offered; valid: "
-                f"{', '.join(sorted(self.flavors))}"
+            yield (
+                "controllers.proxies.flavor",
+                (f"{proxies.flavor!r} is not offered; valid: {', '.join(sorted(self.flavors))}"),
             )
         if proxies is not None and proxies.image not in self.images:
-            raise ValueError(
-                f"controllers.proxies.image: {proxies.image!r} is not offered; valid: "
-                f"{', '.join(sorted(self.images))}"
+            yield (
+                "controllers.proxies.image",
+                (f"{proxies.image!r} is not offered; valid: {', '.join(sorted(self.images))}"),
             )
-        unknown = [s for s in self.controllers.api_sources if s not in self.sources]
-        if unknown:
-            raise ValueError(
-                f"controllers.api_sources: unknown source(s) {unknown}; valid: "
-                f"{', '.join(sorted(self.sources))}"
-            )
-        return self
+        for index, source in enumerate(self.controllers.api_sources):
+            if source not in self.sources:
+                hint = difflib.get_close_matches(source, list(self.sources), n=1, cutoff=0.5)
+                yield (
+                    f"controllers.api_sources[{index}]",
+                    (
+                        f"unknown source {source!r}{f'; did you mean {hint[0]!r}?' if hint else ''} "
+                        f"Valid: {', '.join(sorted(self.sources))}"
+                    ),
+                )
+        front = [("controllers.vip", self.controllers.vip)]
+        if proxies is not None:
+            front += [(f"controllers.proxies.addresses[{i}]", a) for i, a in enumerate(proxies.addresses)]
+        for label, address in front:
+            inside = [
+                f"subnets.{name} ({net})" for name, net in sorted(self.subnets.items()) if address in net
+            ]
+            if address in self.cidr_pool:
+                inside.append(f"cidr_pool ({self.cidr_pool}), from which service subnets are allocated")
+            if inside:
+                yield (
+                    label,
+                    (
+                        f"{address} lies inside {', '.join(inside)}; the API front must be on the management "
+                        f"network {self.controllers.management.cidr}, outside every service subnet"
+                    ),
+                )

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from webex_cloud.config.errors import CatalogError, Problem, field_path
+from webex_cloud.config.errors import KEY_MARK, CatalogError, Problem, field_path, is_internal
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -50,7 +50,7 @@ def _type_at(model: type[BaseModel], loc: Sequence[int | str]) -> Any:
 
 def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
     kind = error["type"]
-    loc = tuple(error["loc"])
+    loc = tuple(part for part in error["loc"] if not is_internal(part))
     if kind == "extra_forbidden":
         parent = _type_at(model, loc[:-1])
         valid = (
@@ -86,10 +86,19 @@ def validate(model: type[M], data: object, file: str, prefix: str = "") -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = []
+        # A value failing every member of a union (an IPv4 or IPv6 prefix) is one problem, not one
+        # per member: their messages are joined under the one field path.
+        messages: dict[str, list[str]] = {}
         for error in exc.errors(include_url=False):
-            path = field_path(tuple(error["loc"]))
+            loc = tuple(error["loc"])
+            path = field_path(loc)
             if prefix:
                 path = f"{prefix}.{path}" if path else prefix
-            problems.append(Problem(file, path, _describe(dict(error), model)))
-        raise CatalogError(problems) from None
+            message = _describe(dict(error), model)
+            if loc and loc[-1] == KEY_MARK:
+                message = f"the key {str(loc[-2])!r} is invalid: {message}"
+            if message not in messages.setdefault(path, []):
+                messages[path].append(message)
+        raise CatalogError(
+            [Problem(file, path, " or ".join(texts)) for path, texts in messages.items()]
+        ) from None

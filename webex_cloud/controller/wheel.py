@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from webex_cloud import atomic
+
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 """The earliest date a zip entry can carry; every entry gets it."""
 FILE_MODE = 0o100644
@@ -248,12 +250,9 @@ def wheel_bytes(source: Path) -> tuple[str, bytes, Mapping[str, Any]]:
 def build_wheel(source: Path, out_dir: Path) -> BuiltWheel:
     """Build the wheel of ``source`` into ``out_dir``; an unchanged file is left untouched."""
     filename, data, project = wheel_bytes(source)
-    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / filename
     if not (target.is_file() and target.read_bytes() == data):
-        partial = target.with_name(f".{filename}.partial")
-        partial.write_bytes(data)
-        partial.replace(target)
+        atomic.write_bytes(target, data)
     return BuiltWheel(
         path=target,
         filename=filename,

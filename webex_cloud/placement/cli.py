@@ -8,17 +8,22 @@ pairwise on distinct hosts, every pod whole, replicas pairwise in distinct failu
 unless the stack sets ``placement.n_plus_one: false``, that after the loss of any single host or
 failure domain every lost pod and replica can be placed again with the capacity left.
 Exit status (webex_cloud.exit_codes): 0 all placed and fault tolerant, 1 something is not, 2 the plan
-cannot be read or Nova/Cinder cannot be loaded, 3 an internal error.
+cannot be read (or, read from build/plan, is older than the catalog and stack files) or Nova/Cinder
+cannot be loaded, 3 an internal error. ``--json`` prints one JSON document instead of the text.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from webex_cloud.cli import CommandError, add_stack_option, run, select_stacks, stale_plan
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.paths import plan_path
+from webex_cloud.paths import PROJECT_DIR, plan_path
 from webex_cloud.picture import write
 from webex_cloud.placement.engine import (
     PIPELINES_UNAVAILABLE,
@@ -58,13 +63,29 @@ def format_service(result: ServiceResult, n_plus_one: bool) -> list[str]:
     return lines
 
 
+def service_json(result: ServiceResult) -> dict[str, Any]:
+    """One service's result (Nova's default weighers, catalog order) as ``--json`` carries it."""
+    return {
+        "name": result.name,
+        "placed": not result.problems,
+        "pods": result.pod_hosts,
+        "volume_groups": result.group_domains,
+        "problems": result.problems,
+    }
+
+
 def main(argv: list[str]) -> int:
+    """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
+    return run("place", _main, argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m webex_cloud place",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--stack", required=True, help="datacenter stack (its stacks/Pulumi.<stack>.yaml)")
+    add_stack_option(parser)
     parser.add_argument("--plan", type=Path, help="plan file (default: build/plan/<stack>.json)")
     parser.add_argument(
         "--engine",
@@ -79,26 +100,45 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--svg", type=Path, help="also write the picture of where things would be to this file (SVG)"
     )
+    parser.add_argument(
+        "--json", action="store_true", help="print the results as one JSON document instead of text"
+    )
     args = parser.parse_args(argv)
-    path: Path = args.plan or plan_path(args.stack)
+    single = [name for name, given in (("--plan", args.plan), ("--svg", args.svg)) if given]
+    stacks = select_stacks(args.stack, PROJECT_DIR, single)
+    code: int = ExitCode.OK
+    documents = []
+    for stack in stacks:
+        result, document = _place_stack(stack, args)
+        code = max(code, result)
+        documents.append(document)
+    if args.json:
+        print(json.dumps({"passed": code == ExitCode.OK, "stacks": documents}, indent=2, sort_keys=True))
+    return code
+
+
+def _place_stack(stack: str, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    say: Callable[[str], None] = (lambda _: None) if args.json else print
+    path: Path = args.plan or plan_path(stack)
     try:
+        if args.plan is None:
+            stale = stale_plan(path, PROJECT_DIR)
+            if stale:
+                raise CommandError(stale)
         plan = load_placement(path)
-        if args.plan is None and plan.stack != args.stack:
-            raise PlanError(str(path), f"this is the plan of stack {plan.stack!r}, not {args.stack!r}")
+        if args.plan is None and plan.stack != stack:
+            raise PlanError(str(path), f"this is the plan of stack {plan.stack!r}, not {stack!r}")
     except PlanError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.INPUT
+        raise CommandError(str(error)) from None
     try:
         engine = pipelines(plan, args.engine)
     except PIPELINES_UNAVAILABLE as error:
         # Only a missing or unloadable Nova/Cinder lands here; any other failure is a bug and
         # reaches the command's internal-error report.
-        print(
-            f"error: --engine openstack needs Nova and Cinder importable ({type(error).__name__}: {error}); "
-            "install them with `pip install -c constraints/openstack.txt nova cinder`",
-            file=sys.stderr,
-        )
-        return ExitCode.INPUT
+        raise CommandError(
+            f"--engine openstack needs Nova and Cinder importable ({type(error).__name__}: {error}); "
+            "install them with `pip install -c constraints/openstack.txt nova cinder`"
+        ) from None
     runs: list[Placement] = [
         place(plan, engine, policy, order, plan.n_plus_one)
         for policy in POLICIES
@@ -107,36 +147,56 @@ def main(argv: list[str]) -> int:
     shown = next(run for run in runs if run.policy == "spread")
     if args.svg:
         write(placement_picture(plan, shown.services), args.svg)
-    print(
+    say(
         f"placement of stack {plan.stack} ({path}) through {engine.name}, Nova's default weighers, "
         "catalog order"
     )
     for result in shown.services:
-        print("\n".join(format_service(result, plan.n_plus_one)))
-    print(
+        say("\n".join(format_service(result, plan.n_plus_one)))
+    say(
         f"{len(runs)} runs ({', '.join(POLICIES)} x {len(runs) // len(POLICIES)} service orders); N+1 "
         f"{'checked over' if plan.n_plus_one else 'not required for'} {shown.hosts_checked} host and "
         f"{shown.domains_checked} failure-domain losses per run"
     )
-    for run in runs:
-        where = f"[{run.policy}, order {','.join(run.order)}]"
-        for result, problem in run.advisory():
-            print(f"warning: {where} service {result.name}: {problem}", file=sys.stderr)
-        for result, problem in run.blocking():
-            print(f"error: {where} service {result.name}: {problem}", file=sys.stderr)
-    failed = [run for run in runs if run.blocking()]
-    if any(run.advisory() for run in runs):
+    findings: dict[str, list[dict[str, str]]] = {"blocking": [], "advisory": []}
+    for run_ in runs:
+        where = f"[{run_.policy}, order {','.join(run_.order)}]"
+        for kind, label, items in (
+            ("advisory", "warning", run_.advisory()),
+            ("blocking", "error", run_.blocking()),
+        ):
+            for result, problem in items:
+                print(f"{label}: {where} service {result.name}: {problem}", file=sys.stderr)
+                findings[kind].append(
+                    {
+                        "policy": run_.policy,
+                        "order": ",".join(run_.order),
+                        "service": result.name,
+                        "problem": problem,
+                    }
+                )
+    failed = [run_ for run_ in runs if run_.blocking()]
+    if findings["advisory"]:
         print(
             "warning: with a packing weigher (not Nova's default) some pods cannot be placed; see the "
             "warnings (docs/scheduler-filters.md, plan-time placement proof)",
             file=sys.stderr,
         )
     if failed:
-        names = sorted({r.name for run in failed for r, _ in run.blocking()})
+        names = sorted({r.name for run_ in failed for r, _ in run_.blocking()})
         print(
             f"{len(failed)} of {len(runs)} runs cannot place {', '.join(names)} fault tolerantly",
             file=sys.stderr,
         )
-        return ExitCode.BLOCKING
-    print(f"all {len(shown.services)} services placed and fault tolerant in every run")
-    return ExitCode.OK
+    else:
+        say(f"all {len(shown.services)} services placed and fault tolerant in every run")
+    document = {
+        "stack": plan.stack,
+        "plan": str(path),
+        "engine": engine.name,
+        "passed": not failed,
+        "runs": len(runs),
+        "services": [service_json(r) for r in shown.services],
+        **findings,
+    }
+    return (ExitCode.BLOCKING if failed else ExitCode.OK), document

@@ -7,10 +7,12 @@ resource monitor) is replaced by a recorder.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import runpy
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,6 +161,19 @@ def run_under_mocks(
     return monitor.registrations
 
 
+@contextlib.contextmanager
+def _without_engine_environment() -> Iterator[None]:
+    """The offline plan renders the stack file's config alone: a ``PULUMI_CONFIG`` (or
+    ``PULUMI_CONFIG_<KEY>``) left in the shell must neither change the plan nor break it."""
+    saved = {key: value for key, value in os.environ.items() if key.startswith("PULUMI_CONFIG")}
+    for key in saved:
+        del os.environ[key]
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 def run_program(project_dir: Path, stack: str) -> list[Registration]:
     """Run ``project_dir/__main__.py`` for ``stack`` under mocks, as the language host would.
 
@@ -167,7 +182,8 @@ def run_program(project_dir: Path, stack: str) -> list[Registration]:
     config, secret_keys = _engine_config(project_dir, stack)
     main = str(project_dir / "__main__.py")
     try:
-        return run_under_mocks(lambda: _run_path(main), stack, config, secret_keys)
+        with _without_engine_environment():
+            return run_under_mocks(lambda: _run_path(main), stack, config, secret_keys)
     except pulumi.RunError as error:
         raise CatalogError([Problem(stack_file(stack), "", str(error))]) from None
 

@@ -10,22 +10,39 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from webex_cloud.config.loader import known_stacks
-from webex_cloud.paths import PROJECT_DIR, plan_path
+from webex_cloud import atomic, paths
+from webex_cloud.cli import add_stack_option, run, select_stacks
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.paths import PROJECT_DIR
 from webex_cloud.plan.document import summary
 from webex_cloud.plan.format import dumps, empty_plan
 from webex_cloud.plan.parallel import render_plans
 
 
+def _out_dir(given: Path | None, project: Path) -> Path:
+    out_dir = given or project / "build" / "plan"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise atomic.OutputError(f"--out {out_dir} is a file; name a folder (plans are <stack>.json in it)")
+    return out_dir
+
+
 def main(argv: list[str]) -> int:
+    """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
+    return run("plan", _main, argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m webex_cloud plan",
         description="Run the Pulumi program of each stack under the SDK's mock engine, write the "
         "desired-state graph as JSON (build/plan/<stack>.json) with a short summary, and check it "
-        "with the policy pack.",
+        "with the policy pack. Exit status: 0 valid and no mandatory violation, 1 a mandatory "
+        "violation, 2 invalid input (nothing written), 3 internal error.",
     )
-    parser.add_argument("--stack", action="append", help="stack to render (repeatable; default: every stack)")
-    parser.add_argument("--project", type=Path, default=PROJECT_DIR, help="project folder (default: here)")
+    add_stack_option(parser)
+    parser.add_argument(
+        "--project", type=Path, default=PROJECT_DIR, help="project folder (default: this checkout)"
+    )
     parser.add_argument(
         "--out", type=Path, default=None, help="output folder (default: <project>/build/plan)"
     )
@@ -44,42 +61,48 @@ def main(argv: list[str]) -> int:
         help="render the stacks in N worker processes (default: one per core; 1: in this process)",
     )
     args = parser.parse_args(argv)
-    if args.empty:
-        return _write_empty(args.stack or [], args.out or args.project / "build" / "plan")
+    project: Path = args.project.resolve()
+    try:
+        out_dir = _out_dir(args.out, project)
+        if args.empty:
+            # The stack an empty plan stands for need not exist here (the base branch may lack it).
+            return _write_empty(args.stack or [], out_dir)
+    except atomic.OutputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
     if args.jobs is not None and args.jobs < 1:
         parser.error(f"--jobs takes a number of processes, 1 or more, not {args.jobs}")
-    stacks = args.stack or known_stacks(args.project)
-    if not stacks:
-        print(f"error: no stack config (stacks/Pulumi.<stack>.yaml) under {args.project}", file=sys.stderr)
-        return 2
-    rendered, errors = render_plans(stacks, args.project, args.jobs)
-    for stack, error in errors.items():
-        print(f"{stack}: {error}", file=sys.stderr)
+    stacks = select_stacks(args.stack, project)
+    rendered, errors = render_plans(stacks, project, args.jobs)
+    for stack, invalid in errors.items():
+        print(f"{stack}: {invalid}", file=sys.stderr)
     if errors:
-        # Nothing is written unless every stack is valid: no mix of new and old plans.
-        return 1
-    out_dir: Path = args.out or args.project / "build" / "plan"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stack, plan in rendered.items():
-        target = plan_path(stack, out_dir)
-        target.write_text(dumps(plan), encoding="utf-8")
-        print(summary(plan))
-        print(f"  plan written to {target}\n")
+        # Nothing is written unless every stack is valid: no mix of new and old plans (and place and
+        # preview refuse the older plan still there: it predates the input's last change).
+        return ExitCode.INPUT
+    try:
+        for stack, plan in rendered.items():
+            target = paths.plan_path(stack, out_dir)
+            atomic.write_text(target, dumps(plan))
+            print(summary(plan))
+            print(f"  plan written to {target}\n")
+    except (atomic.OutputError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
     if args.no_policy:
-        return 0
-    return _check_policies(rendered, args.project)
+        return ExitCode.OK
+    return _check_policies(rendered, project)
 
 
 def _write_empty(stacks: list[str], out_dir: Path) -> int:
     if not stacks:
         print("error: --empty needs --stack STACK (the stack the empty plan stands for)", file=sys.stderr)
-        return 2
-    out_dir.mkdir(parents=True, exist_ok=True)
+        return ExitCode.INPUT
     for stack in stacks:
-        target = plan_path(stack, out_dir)
-        target.write_text(dumps(empty_plan(stack)), encoding="utf-8")
+        target = paths.plan_path(stack, out_dir)
+        atomic.write_text(target, dumps(empty_plan(stack)))
         print(f"empty plan of {stack} written to {target}")
-    return 0
+    return ExitCode.OK
 
 
 def _check_policies(rendered: dict[str, dict[str, Any]], project_dir: Path) -> int:
@@ -90,6 +113,6 @@ def _check_policies(rendered: dict[str, dict[str, Any]], project_dir: Path) -> i
         text, passed = check_plans(rendered, project_dir=project_dir)
     except CHECK_ERRORS as error:
         print(f"policy check: {error}", file=sys.stderr)
-        return 2
+        return ExitCode.INPUT
     print(text)
-    return 0 if passed else 1
+    return ExitCode.OK if passed else ExitCode.BLOCKING

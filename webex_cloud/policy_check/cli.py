@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from webex_cloud import atomic, cli
+from webex_cloud.cli import add_stack_option, select_stacks
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import known_stacks
+from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PACK_DIR, PROJECT_DIR
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import PlanError, read_plan
@@ -67,6 +71,8 @@ def run(
     write_config: Path | None = None,
 ) -> PolicyRun:
     """Check one stack; raises UsageError, PolicyConfigError, PlanError or PackError with a message."""
+    if write_config is not None and write_config.is_dir():
+        raise UsageError(f"--write-config {write_config} is a folder; name the JSON file to write")
     if stack not in known_stacks(project):
         raise UsageError(f"unknown stack {stack!r}; stacks: {', '.join(known_stacks(project)) or 'none'}")
     plan = _plan(stack, plan_path, project)
@@ -76,18 +82,26 @@ def run(
         if write_config is not None:
             config = checker.config_for(plan, peers, overrides)
             document = {name: {"enforcementLevel": level, **props} for name, (level, props) in config.items()}
-            write_config.parent.mkdir(parents=True, exist_ok=True)
-            write_config.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            try:
+                atomic.write_text(write_config, json.dumps(document, indent=2, sort_keys=True) + "\n")
+            except atomic.OutputError as error:
+                raise UsageError(f"--write-config: {error}") from None
         return checker.check(plan, peers, overrides, unknowns)
 
 
 def main(argv: list[str]) -> int:
+    """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
+    return cli.run("policy", _main, argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m webex_cloud policy",
         description="Run the policy pack (policies/) over a stack's offline plan exactly as `pulumi preview "
-        "--policy-pack policies` runs it, and print the verdicts. Exit status 1 on a mandatory violation.",
+        "--policy-pack policies` runs it, and print the verdicts. Exit status: 0 passed, 1 a mandatory "
+        "violation, 2 unusable input, 3 internal error.",
     )
-    parser.add_argument("--stack", required=True, help="stack to check (its stacks/Pulumi.<stack>.yaml)")
+    add_stack_option(parser)
     parser.add_argument("--plan", type=Path, help="plan file to check (default: render the stack now)")
     parser.add_argument(
         "--peer-plan",
@@ -124,24 +138,45 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--project", type=Path, default=PROJECT_DIR, help="project folder (default: this checkout)"
     )
+    parser.add_argument(
+        "--json", action="store_true", help="print the verdicts as one JSON document instead of text"
+    )
     args = parser.parse_args(argv)
+    project: Path = args.project.resolve()
+    single = [name for name, given in (("--plan", args.plan), ("--write-config", args.write_config)) if given]
+    stacks = select_stacks(args.stack, project, single)
+    runs: list[PolicyRun] = []
     try:
         specs = tuple(UnknownInput.parse(spec) for spec in args.unknown)
         unknowns = Unknowns(specs, computed_ids=args.preview)
-        result = run(
-            args.stack,
-            plan_path=args.plan,
-            peer_plans=args.peer_plan,
-            config_file=args.config,
-            unknowns=unknowns,
-            project=args.project.resolve(),
-            pack=args.project.resolve() / "policies",
-            write_config=args.write_config,
-        )
+        for stack in stacks:
+            runs.append(
+                run(
+                    stack,
+                    plan_path=args.plan,
+                    peer_plans=args.peer_plan,
+                    config_file=args.config,
+                    unknowns=unknowns,
+                    project=project,
+                    pack=project / "policies",
+                    write_config=args.write_config,
+                )
+            )
     except (UsageError, PolicyConfigError, PlanError, PackError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(format_run(result))
-    if args.write_config:
-        print(f"  policy config written to {args.write_config}")
-    return 0 if result.passed else 1
+        return ExitCode.INPUT
+    passed = all(result.passed for result in runs)
+    if args.json:
+        document = {"passed": passed, "stacks": [run_json(result) for result in runs]}
+        print(json.dumps(document, indent=2, sort_keys=True))
+    else:
+        for result in runs:
+            print(format_run(result))
+        if args.write_config:
+            print(f"  policy config written to {args.write_config}")
+    return ExitCode.OK if passed else ExitCode.BLOCKING
+
+
+def run_json(result: PolicyRun) -> dict[str, Any]:
+    """One stack's verdicts as the --json output carries them."""
+    return {**dataclasses.asdict(result), "passed": result.passed}

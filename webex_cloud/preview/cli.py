@@ -2,7 +2,8 @@
 
 Exit status (webex_cloud.exit_codes): 0 nothing blocking, 1 something is (the reasons go to stderr),
 2 an input cannot be used (the error names it; nothing is written) or the preview itself failed,
-3 an internal error.
+3 an internal error. A plan read from its default place (build/plan) that is older than the catalog
+and stack files (a later `plan` failed, or was never run) is refused rather than silently diffed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from webex_cloud import paths
+from webex_cloud import atomic, paths
+from webex_cloud.cli import CommandError, add_stack_option, select_stacks, stale_plan
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT
 from webex_cloud.preview.errors import PreviewInputError, decode_text, parse_json
@@ -35,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
         "output, or offline from two plans (base branch -> this branch), optionally against the last "
         "deployed checkpoint in the S3 state backend.",
     )
-    parser.add_argument("--stack", required=True, help="datacenter stack (its stacks/Pulumi.<stack>.yaml)")
+    add_stack_option(parser)
     parser.add_argument(
         "--preview", metavar="FILE", help="output of `pulumi preview --json --show-sames` ('-' for stdin)"
     )
@@ -85,6 +87,10 @@ def _read_stdin_preview(stack: str, topology_plan: Snapshot | None) -> ChangeSet
 def build_changes(args: argparse.Namespace) -> ChangeSet:
     """Pick the source from the options and produce the change set (raises PreviewInputError)."""
     plan_path: Path = args.plan or paths.plan_path(args.stack)
+    if args.plan is None and plan_path.exists():
+        stale = stale_plan(plan_path, paths.PROJECT_DIR)
+        if stale:
+            raise PreviewInputError(str(plan_path), stale.removeprefix(f"{plan_path} "))
     if args.preview and (args.base or args.state):
         raise PreviewInputError(
             "arguments", "--preview is one source and --base/--state the other; give one of them"
@@ -137,6 +143,14 @@ def build_changes(args: argparse.Namespace) -> ChangeSet:
 def build_report(args: argparse.Namespace, extra: list[Risk] | None = None) -> Report:
     """The change set of the chosen source, its risks and, for a real preview, the engine's own
     verdicts (raises PreviewInputError)."""
+    if not isinstance(args.stack, str):
+        # A report is of one stack: the same --stack option as every command, given once.
+        try:
+            args.stack = select_stacks(
+                args.stack, paths.PROJECT_DIR, ["a preview's inputs"], known_only=False
+            )[0]
+        except CommandError as error:
+            raise PreviewInputError("--stack", str(error)) from None
     changes = build_changes(args)
     risks = list(extra or [])
     errors = list(changes.errors)
@@ -162,16 +176,14 @@ def exit_code(report: Report) -> ExitCode:
 
 
 def write_report(report: Report, markdown: Path | None, json_out: Path | None) -> None:
-    """Both renderings (Markdown to stdout without a path); raises OSError."""
+    """Both renderings (Markdown to stdout without a path), each file written atomically; raises OSError."""
     text = render_markdown(report)
     if markdown:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(text, encoding="utf-8")
+        atomic.write_text(markdown, text)
     else:
         sys.stdout.write(text)
     if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(render_json(report), indent=2) + "\n", encoding="utf-8")
+        atomic.write_text(json_out, json.dumps(render_json(report), indent=2) + "\n")
 
 
 def main(argv: list[str]) -> int:

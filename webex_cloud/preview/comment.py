@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from webex_cloud.cli import run
 from webex_cloud.exit_codes import ExitCode
 
 MARKER = "<!-- webex-cloud-preview -->"
@@ -160,8 +161,13 @@ def build(out_dir: Path, commit: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
+    return run("comment", _main, argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m webex_cloud.preview.comment",
+        prog="python -m webex_cloud comment",
         description="Assemble the pull-request comment from the CI outputs.",
     )
     parser.add_argument("out_dir", type=Path, help="folder with one sub-folder per stack")
@@ -171,8 +177,8 @@ def main(argv: list[str]) -> int:
         sys.stdout.write(build(args.out_dir, args.commit))
     except (OSError, ValueError, json.JSONDecodeError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        return ExitCode.INPUT
+    return ExitCode.OK
 
 
 if __name__ == "__main__":
