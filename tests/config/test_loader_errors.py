@@ -113,6 +113,13 @@ CASES = [
         "valid: any, deploy-runner, ops, peer-dc",
     ),
     Case(
+        "peer-dc-written-by-hand",
+        dc1(setitem(["sources", "peer-dc"], ["10.99.0.0/16"])),
+        DC1,
+        f"{DCKEY}.sources.peer-dc",
+        "derived from the other stack files' cidr_pool (dc2: 10.20.0.0/16); remove it",
+    ),
+    Case(
         "unknown-flavor",
         catalog("messaging", setitem(["pods", "members", 0, "flavor"], "m9.huge")),
         MSG,

@@ -19,7 +19,7 @@ from tests.stacks.conftest import TWENTY
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PACK_DIR
 from webex_cloud.plan.document import render_plan
-from webex_cloud.plan.format import dumps
+from webex_cloud.plan.format import SEC_GROUP_RULE, dumps
 from webex_cloud.policy_check import PolicyChecker
 from webex_cloud.preview import cli as preview_cli
 
@@ -163,6 +163,12 @@ def test_adding_a_stack_file_is_the_only_change_a_new_datacenter_needs(
     with PolicyChecker(PACK_DIR) as checker:
         config = checker.config_for(plans["dc1"], {"dc2": plans["dc2"], "dc3": plans["dc3"]})
     assert sorted(config["cross-datacenter-same-shape"][1]["peers"]) == ["dc2", "dc3"]
+    # The peers admit the new datacenter with no edit of their own files: peer-dc is derived.
+    assert plans["dc1"]["datacenter"]["sources"]["peer-dc"] == ["10.20.0.0/16", "10.30.0.0/16"]
+    admitted = {
+        r["inputs"].get("remoteIpPrefix") for r in plans["dc1"]["resources"] if r["type"] == SEC_GROUP_RULE
+    }
+    assert "10.30.0.0/16" in admitted
 
 
 def test_a_bad_stack_among_workers_is_reported_by_name_and_nothing_is_written(

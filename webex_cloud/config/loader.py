@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import ipaddress
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from webex_cloud.config.resolved import Deployment, IngressGrant, ServiceDeploym
 from webex_cloud.config.validation import validate
 from webex_cloud.config.yaml_source import parse_yaml, read_text, read_yaml
 from webex_cloud.paths import PROJECT
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DATACENTER_KEY = f"{PROJECT}:datacenter"
 CATALOG_DIR = "catalog"
@@ -472,20 +475,49 @@ def _grants(service: Service, dc: Datacenter) -> tuple[IngressGrant, ...]:
     return tuple(grants.values())
 
 
-def _check_pool_overlap(project_dir: Path, dc: Datacenter) -> Iterator[Problem]:
+PEER_SOURCE = "peer-dc"
+"""The source range of the other datacenters: their stack files' ``cidr_pool``, derived, never written,
+so a new datacenter's stack file is all it takes for every peer to admit it."""
+
+
+def _peer_pools(project_dir: Path, dc: Datacenter) -> dict[str, Network]:
+    """Stack -> pool of every other datacenter whose stack file is valid (its own run reports the rest)."""
+    pools: dict[str, Network] = {}
     for peer in known_stacks(project_dir):
         if peer == dc.name:
             continue
         try:
-            peer_dc = parse_datacenter(read_stack_config(project_dir, peer).get(DATACENTER_KEY), peer)
+            pools[peer] = parse_datacenter(
+                read_stack_config(project_dir, peer).get(DATACENTER_KEY), peer
+            ).cidr_pool
         except CatalogError:
-            continue  # the peer's own run reports its problems; here only the overlap matters
-        if dc.cidr_pool.overlaps(peer_dc.cidr_pool):
+            continue
+    return pools
+
+
+def _with_peer_source(dc: Datacenter, pools: dict[str, Network]) -> tuple[Datacenter, list[Problem]]:
+    problems = []
+    if PEER_SOURCE in dc.sources:
+        problems.append(
+            Problem(
+                stack_file(dc.name),
+                f"config.{DATACENTER_KEY}.sources.{PEER_SOURCE}",
+                f"{PEER_SOURCE!r} is derived from the other stack files' cidr_pool "
+                f"({', '.join(f'{peer}: {pool}' for peer, pool in pools.items()) or 'no other stack'}); "
+                "remove it from this file",
+            )
+        )
+    sources = {**dc.sources, PEER_SOURCE: list(pools.values())}
+    return dc.model_copy(update={"sources": sources}), problems
+
+
+def _check_pool_overlap(dc: Datacenter, pools: dict[str, Network]) -> Iterator[Problem]:
+    for peer, pool in pools.items():
+        if dc.cidr_pool.overlaps(pool):
             yield Problem(
                 stack_file(dc.name),
                 f"config.{DATACENTER_KEY}.cidr_pool",
-                f"{dc.cidr_pool} overlaps {peer}'s pool {peer_dc.cidr_pool}; datacenter pools "
-                "must be disjoint",
+                f"{dc.cidr_pool} overlaps {peer}'s pool {pool}; datacenter pools must be disjoint",
             )
 
 
@@ -514,7 +546,10 @@ def resolve(
 ) -> Deployment:
     """Check the catalog against ``datacenter`` and allocate subnets; raise all problems at once."""
     stacks = known_stacks(project_dir) or [stack]
-    problems: list[Problem] = list(_check_pool_overlap(project_dir, datacenter))
+    pools = _peer_pools(project_dir, datacenter)
+    problems: list[Problem] = list(_check_pool_overlap(datacenter, pools))
+    datacenter, peer_problems = _with_peer_source(datacenter, pools)
+    problems.extend(peer_problems)
     here: list[tuple[str, Service]] = []
     capacity = _Capacity.of(datacenter)
     for label, service in catalog:
