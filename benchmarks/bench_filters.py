@@ -44,6 +44,21 @@ def best_of(repeat: int, run: Callable[[], object]) -> float:
     return min(timings)
 
 
+def count_queries(engine: Any) -> list[int]:
+    """A one-item counter of the statements ``engine`` executes from now on (reset it by assigning 0)."""
+    import sqlalchemy
+
+    queries = [0]
+
+    def count(connection: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        # Transaction control (oslo.db's BEGIN on SQLite) is not a query.
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+            queries[0] += 1
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", count)
+    return queries
+
+
 def nova_part(sizes: list[int], repeat: int) -> dict[str, Any]:
     import nova.conf
     from nova import context as nova_context
@@ -66,15 +81,8 @@ def nova_part(sizes: list[int], repeat: int) -> dict[str, Any]:
     main_db.configure(conf)
     engine = main_db.get_engine()
     models.BASE.metadata.create_all(engine)
-    import sqlalchemy
 
-    queries = [0]
-
-    def count(connection: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
-            queries[0] += 1
-
-    sqlalchemy.event.listen(engine, "before_cursor_execute", count)
+    queries = count_queries(engine)
     context = nova_context.RequestContext(user_id="user", project_id="project-a")
     admin = nova_context.get_admin_context()
     cell = str(uuid.uuid4())
@@ -170,7 +178,6 @@ def cinder_part(sizes: list[int], repeat: int) -> dict[str, Any]:
 
     # Cinder's scheduler modules need its versioned objects registered before they import.
     objects.register_all()
-    import sqlalchemy
     from cinder import context as cinder_context
     from cinder.db import api as db
     from cinder.db import models
@@ -196,14 +203,7 @@ def cinder_part(sizes: list[int], repeat: int) -> dict[str, Any]:
     rpc.init(cfg.CONF)
     engine = db.get_engine()
     models.BASE.metadata.create_all(engine)
-    queries = [0]
-
-    def count(connection: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        # Transaction control (oslo.db's BEGIN on SQLite) is not a query.
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
-            queries[0] += 1
-
-    sqlalchemy.event.listen(engine, "before_cursor_execute", count)
+    queries = count_queries(engine)
     admin = cinder_context.get_admin_context()
     context = cinder_context.RequestContext(
         user_id="user", project_id="project-a", roles=["member", "reader"]
