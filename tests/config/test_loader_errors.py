@@ -120,6 +120,15 @@ CASES = [
         "derived from the other stack files' cidr_pool (dc2: 10.20.0.0/16); remove it",
     ),
     Case(
+        # Every pod is health-gated from the deploy runner, admitted only through this source:
+        # without it each gate times out and a deployment stops at its first wave.
+        "no-deploy-runner-source",
+        dc1(delitem(["sources", "deploy-runner"])),
+        DC1,
+        f"{DCKEY}.sources",
+        "add deploy-runner: [<runner address>/32]",
+    ),
+    Case(
         "unknown-flavor",
         catalog("messaging", setitem(["pods", "members", 0, "flavor"], "m9.huge")),
         MSG,

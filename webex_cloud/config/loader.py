@@ -25,6 +25,7 @@ from webex_cloud.config.resolved import Deployment, IngressGrant, ServiceDeploym
 from webex_cloud.config.validation import validate
 from webex_cloud.config.yaml_source import parse_yaml, read_text, read_yaml
 from webex_cloud.paths import PROJECT
+from webex_cloud.release.rollout import DEPLOY_RUNNER_SOURCE
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -541,6 +542,21 @@ def _check_pins(
             )
 
 
+def _check_runner_source(stack: str, dc: Datacenter, here: list[tuple[str, Service]]) -> Iterator[Problem]:
+    """Every pod is health-gated (first deployment and scale-out too), and the gate probes from the
+    deploy runner, which the security groups admit only through this source: without it every gate
+    times out and the first wave is as far as a deployment gets."""
+    if here and DEPLOY_RUNNER_SOURCE not in dc.sources:
+        yield Problem(
+            stack_file(stack),
+            f"config.{DATACENTER_KEY}.sources",
+            f"no {DEPLOY_RUNNER_SOURCE!r} source: the health gates probe every pod from the deploy runner, "
+            f"and the security groups admit only this source on the checked ports; add "
+            f"{DEPLOY_RUNNER_SOURCE}: [<runner address>/32] (the address `pulumi up` runs from; needed by "
+            f"{', '.join(label for label, _ in here)})",
+        )
+
+
 def resolve(
     project_dir: Path, stack: str, datacenter: Datacenter, catalog: list[tuple[str, Service]]
 ) -> Deployment:
@@ -567,6 +583,7 @@ def resolve(
             here.append((label, service))
             problems.extend(_check_service(label, service, datacenter, capacity))
     problems.extend(_check_pins(stack, datacenter, catalog, here))
+    problems.extend(_check_runner_source(stack, datacenter, here))
     if datacenter.placement.n_plus_one:
         problems.extend(
             spare_capacity_problems(here, datacenter, stack_file(stack), f"config.{DATACENTER_KEY}.hosts")
