@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Final
 
-SERVICE_KEY: Final = "service"
+from webex_scheduler_filters import hints
+
+# The Nova filter reads these on instances the first pod design booted: the hint contract owns them.
+SERVICE_KEY: Final = hints.OWNERSHIP_SERVICE_METADATA_KEY
 OWNER_KEY: Final = "owner"
-DATACENTER_KEY: Final = "datacenter"
+DATACENTER_KEY: Final = hints.OWNERSHIP_DATACENTER_METADATA_KEY
 OWNERSHIP_KEYS: Final = (SERVICE_KEY, OWNER_KEY, DATACENTER_KEY)
 """The keys that mark an instance or volume as the project's (``python -m webex_cloud audit`` reads them)."""
-POD_KEY: Final = "pod"
+POD_KEY: Final = hints.OWNERSHIP_POD_METADATA_KEY
 """Instance metadata: the pod an instance belongs to."""
 ROLE_KEY: Final = "role"
 """Instance metadata: the instance's role in its pod."""

@@ -27,6 +27,14 @@ INSTANCE_POD_METADATA_KEY = "webex_pod"
 INSTANCE_POD_ROLE_METADATA_KEY = "webex_pod_role"
 ANCHOR_ROLE = "anchor"
 MEMBER_ROLE = "member"
+#: Ownership metadata every pod instance has carried since the first pod design (per-pod
+#: ``affinity`` groups), and still carries: ``service=<service>``, ``datacenter=<datacenter>``,
+#: ``pod=<pod>``. Instances booted by that design have no ``webex_*`` metadata; the Nova filter
+#: finds them through these keys, so a stack moving to this design keeps its new pods off the
+#: old pods' hosts (docs/scheduler-filters.md, "Moving a deployed stack to this design").
+OWNERSHIP_SERVICE_METADATA_KEY = "service"
+OWNERSHIP_DATACENTER_METADATA_KEY = "datacenter"
+OWNERSHIP_POD_METADATA_KEY = "pod"
 #: Separator of the parts of a service or pod key.
 KEY_SEPARATOR = "/"
 

@@ -24,7 +24,11 @@ from nova.scheduler import utils as scheduler_utils
 from oslo_log import log as logging
 
 from webex_scheduler_filters import pod_rules
-from webex_scheduler_filters.hints import INSTANCE_SERVICE_METADATA_KEY, NOVA_POD_HINT
+from webex_scheduler_filters.hints import (
+    INSTANCE_SERVICE_METADATA_KEY,
+    NOVA_POD_HINT,
+    OWNERSHIP_SERVICE_METADATA_KEY,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -94,26 +98,38 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
         return bool(self.filter_all([host_state], spec_obj))
 
     def service_instances(self, spec_obj: Any, service: str) -> list[pod_rules.PlacedInstance]:
-        """The service's live instances with their hosts and pod metadata: one query per cell.
+        """The service's live instances with their hosts and pod metadata: two queries per cell.
 
-        Runs with the request's own context: Nova scopes a non-admin's instance query to its
-        project (``nova/db/main/api.py`` ``instance_get_all_by_filters_sort``), so a hint cannot
-        reveal another project's placement.
+        The first finds this design's instances (``webex_service``), the second those the first
+        pod design booted, which carry only the ownership keys: during a move to this design
+        they are the old pods, and a new pod must not land on their hosts. Nova's ``metadata``
+        filter takes one key/value pair set per query (every pair must match), so the two
+        cannot be one query. Runs with the request's own context: Nova scopes a non-admin's
+        instance query to its project (``nova/db/main/api.py``
+        ``instance_get_all_by_filters_sort``), so a hint cannot reveal another project's placement.
         """
-        results = nova_context.scatter_gather_skip_cell0(
-            spec_obj._context,
-            objects.InstanceList.get_by_filters,
-            {"metadata": {INSTANCE_SERVICE_METADATA_KEY: service}, "deleted": False},
-            expected_attrs=["metadata"],
+        queries = (
+            ({INSTANCE_SERVICE_METADATA_KEY: service}, pod_rules.placed_instance),
+            (
+                {OWNERSHIP_SERVICE_METADATA_KEY: pod_rules.service_name(service)},
+                pod_rules.placed_first_design_instance,
+            ),
         )
         placed: list[pod_rules.PlacedInstance] = []
-        for cell_uuid, result in results.items():
-            if nova_context.is_cell_failure_sentinel(result):
-                raise ServiceLookupError(f"cell {cell_uuid} did not answer")
-            for instance in result:
-                found = pod_rules.placed_instance(instance.uuid, instance.host, instance.metadata, service)
-                if found is not None:
-                    placed.append(found)
+        for metadata, read in queries:
+            results = nova_context.scatter_gather_skip_cell0(
+                spec_obj._context,
+                objects.InstanceList.get_by_filters,
+                {"metadata": metadata, "deleted": False},
+                expected_attrs=["metadata"],
+            )
+            for cell_uuid, result in results.items():
+                if nova_context.is_cell_failure_sentinel(result):
+                    raise ServiceLookupError(f"cell {cell_uuid} did not answer")
+                for instance in result:
+                    found = read(instance.uuid, instance.host, instance.metadata, service)
+                    if found is not None:
+                        placed.append(found)
         return placed
 
 

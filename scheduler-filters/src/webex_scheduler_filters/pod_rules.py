@@ -18,7 +18,11 @@ from webex_scheduler_filters.hints import (
     INSTANCE_POD_ROLE_METADATA_KEY,
     INSTANCE_SERVICE_METADATA_KEY,
     KEY_SEPARATOR,
+    OWNERSHIP_DATACENTER_METADATA_KEY,
+    OWNERSHIP_POD_METADATA_KEY,
+    OWNERSHIP_SERVICE_METADATA_KEY,
     first_string,
+    pod_key,
 )
 
 
@@ -92,6 +96,39 @@ def placed_instance(uuid: str, host: object, metadata: object, service: str) -> 
         host=host if isinstance(host, str) and host else None,
         pod=pod if isinstance(pod, str) and pod else None,
         anchor=metadata.get(INSTANCE_POD_ROLE_METADATA_KEY) == ANCHOR_ROLE,
+    )
+
+
+def service_name(service: str) -> str:
+    """The catalog name in ``<datacenter>/<service>``: the value of the ownership ``service`` key."""
+    return service.partition(KEY_SEPARATOR)[2]
+
+
+def placed_first_design_instance(
+    uuid: str, host: object, metadata: object, service: str
+) -> PlacedInstance | None:
+    """An instance booted by the first pod design (per-pod ``affinity`` groups), or None.
+
+    Such an instance has no ``webex_*`` metadata, only the ownership keys: ``service``,
+    ``datacenter`` and ``pod``, whose pod name is the one the new key is built from, so an old
+    instance of the pod being replaced counts as the same pod. It is never an anchor: a member
+    of the new design follows only a new anchor. An instance that carries ``webex_service`` is
+    read by :func:`placed_instance` instead (both designs write the ownership keys).
+    """
+    if not isinstance(metadata, Mapping) or INSTANCE_SERVICE_METADATA_KEY in metadata:
+        return None
+    datacenter = service.partition(KEY_SEPARATOR)[0]
+    if (
+        metadata.get(OWNERSHIP_SERVICE_METADATA_KEY) != service_name(service)
+        or metadata.get(OWNERSHIP_DATACENTER_METADATA_KEY) != datacenter
+    ):
+        return None
+    pod = metadata.get(OWNERSHIP_POD_METADATA_KEY)
+    return PlacedInstance(
+        uuid=uuid,
+        host=host if isinstance(host, str) and host else None,
+        pod=pod_key(datacenter, service_name(service), pod) if isinstance(pod, str) and pod else None,
+        anchor=False,
     )
 
 

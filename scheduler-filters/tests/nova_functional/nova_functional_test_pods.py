@@ -22,6 +22,15 @@ PASTE_CANDIDATES = (Path(sys.prefix, "etc", "nova", "api-paste.ini"), Path("/etc
 IMAGE = "a2459075-d96c-40d5-893e-577ff92e721c"  # one of the GlanceFixture's images
 
 
+def _ownership(pod: int) -> dict[str, str]:
+    """The ownership metadata both pod designs write on every instance (components/tags.py)."""
+    return {
+        hints.OWNERSHIP_SERVICE_METADATA_KEY: "messaging",
+        hints.OWNERSHIP_DATACENTER_METADATA_KEY: "dc1",
+        hints.OWNERSHIP_POD_METADATA_KEY: f"messaging-pod-{pod}",
+    }
+
+
 class PodPlacementTest(test.TestCase, integrated_helpers.InstanceHelperMixin):  # type: ignore[misc]
     """One service's pods: each pod on one host, different pods on different hosts, through every move.
 
@@ -78,6 +87,7 @@ class PodPlacementTest(test.TestCase, integrated_helpers.InstanceHelperMixin):  
         server = self._build_server(name=name, image_uuid=IMAGE, networks=[])
         server.update(min_count=count, max_count=count)
         server["metadata"] = {
+            **_ownership(pod),
             hints.INSTANCE_SERVICE_METADATA_KEY: "dc1/messaging",
             hints.INSTANCE_POD_METADATA_KEY: key,
             hints.INSTANCE_POD_ROLE_METADATA_KEY: role,
@@ -198,3 +208,50 @@ class PodPlacementTest(test.TestCase, integrated_helpers.InstanceHelperMixin):  
         self.api.post_server({"server": server})
         (plain,) = [s for s in self.api.get_servers() if s["name"] == "plain"]
         assert self._wait_for_state_change(plain, "ACTIVE")["status"] == "ACTIVE"
+
+    def _first_design_pod(self, pod: int, host: str) -> list[dict[str, Any]]:
+        """A pod as the first design left it deployed: its own ``affinity`` group, ownership metadata
+        only (tests/data/release/main-base.json), on the host that design's filter chose for it."""
+        group = self.api.post_server_groups({"name": f"dc1-messaging-pod-{pod}", "policies": ["affinity"]})
+        self.admin_api.microversion = "2.74"
+        servers = []
+        for role in ("mixer-0", "mixer-1", "relay-0"):
+            server = self._build_server(name=f"old-{pod}-{role}", image_uuid=IMAGE, networks=[], host=host)
+            server["metadata"] = {**_ownership(pod), "role": role}
+            posted = self.admin_api.post_server(
+                {"server": server, "os:scheduler_hints": {"group": group["id"]}}
+            )
+            servers.append(self._wait_for_state_change(posted, "ACTIVE"))
+        self.admin_api.microversion = "2.1"
+        return servers
+
+    def _pods_by_host(self) -> dict[str, set[str]]:
+        by_host: dict[str, set[str]] = {}
+        for server in self.admin_api.get_servers():
+            metadata = self.admin_api.get_server(server["id"])["metadata"]
+            by_host.setdefault(self._host(server), set()).add(metadata[hints.OWNERSHIP_POD_METADATA_KEY])
+        return by_host
+
+    def test_moving_a_first_design_service_pod_by_pod_never_shares_a_host(self) -> None:
+        # The release that moves a deployed stack to this design (docs/releasing.md, "Moving deployed
+        # pods to a new pod design"): Pulumi replaces each instance delete-before-replace, the anchor
+        # first, one pod per wave; the old pods are visible to PodFilter only through their ownership
+        # metadata. Every host runs one pod, so the only host a new pod may use is its own old one.
+        self.flags(
+            instances=-1, cores=-1, ram=-1, group="quota"
+        )  # 24 servers pass through; 10 is the default
+        old = [self._first_design_pod(pod, host) for pod, host in enumerate(self.HOSTS)]
+        group = self._service_group()
+        for pod, instances in enumerate(old):
+            for index, instance in enumerate(instances):
+                self._delete_server(instance)
+                role = hints.MEMBER_ROLE if index else hints.ANCHOR_ROLE
+                self._boot(group, pod, role, name=f"new-{pod}-{index}")
+                pods_by_host = self._pods_by_host()
+                assert all(len(pods) == 1 for pods in pods_by_host.values()), (pod, index, pods_by_host)
+        # The engine deletes the per-pod groups once the program no longer registers them.
+        for server_group in self.api.get_server_groups():
+            if server_group["policies"] == ["affinity"]:
+                self.api.delete_server_group(server_group["id"])
+        assert [g["name"] for g in self.api.get_server_groups()] == ["dc1-messaging-pods"]
+        assert self._pods_by_host() == {host: {f"messaging-pod-{i}"} for i, host in enumerate(self.HOSTS)}
