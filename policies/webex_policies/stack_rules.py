@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from webex_scheduler_filters import hints
@@ -511,19 +512,44 @@ def controller_ssh_host_keys(resources: Sequence[Resource]) -> list[Violation]:
 
 
 GATE_FORMAT = "webex-cloud.health-gate/v1"
-"""The gate spec a health gate's ``create`` holds (owned by webex_cloud/release/probe.py; the pack is its
-own distribution, so it reads the few keys it needs and a test checks them against real plans)."""
+"""The gate spec a health gate's ``create`` holds (owned by webex_cloud/release/probe.py's ``GateSpec``;
+the pack is its own distribution and cannot import it, so :func:`read_gate_spec` reads the few keys it
+needs and tests/policies/test_gate_spec_contract.py runs a spec the program renders through both)."""
 
 
-def _gate_spec(command: Resource) -> dict[str, Any] | None:
-    create = command.props.get("create")
+@dataclass(frozen=True)
+class GateView:
+    """What the release rule needs of one gate spec."""
+
+    service: str
+    wave: int
+    pods: tuple[str, ...]
+    probed: frozenset[str]
+    """Pulumi names of the instances the gate probes."""
+
+
+def read_gate_spec(create: object) -> GateView | None:
+    """The gate spec in a command's ``create``, or None when it is not one the pack can read in full.
+
+    A spec missing a key reads as no gate at all, so its pods show as ungated (fail closed).
+    """
     if not isinstance(create, str):
         return None
     try:
         spec = json.loads(create)
     except ValueError:
         return None
-    return spec if isinstance(spec, dict) and spec.get("format") == GATE_FORMAT else None
+    if not isinstance(spec, dict) or spec.get("format") != GATE_FORMAT:
+        return None
+    service, wave, pods, targets = (spec.get(k) for k in ("service", "wave", "pods", "targets"))
+    if not (isinstance(service, str) and isinstance(wave, int) and isinstance(pods, list)):
+        return None
+    if not (isinstance(targets, list) and all(isinstance(t, dict) for t in targets)):
+        return None
+    instances = [t.get("instance") for t in targets]
+    if not all(isinstance(p, str) for p in pods) or not all(isinstance(i, str) for i in instances):
+        return None
+    return GateView(service, wave, tuple(pods), frozenset(instances))
 
 
 def _waits_for(resources: Sequence[Resource]) -> dict[str, set[str]]:
@@ -552,16 +578,16 @@ def release_waves_gated(
     instance of its wave and waits for them; each wave's instances wait for the previous wave's gate."""
     instances = [i for service in view.services.values() for pod in service.pods.values() for i in pod]
     waits = _waits_for([*instances, *commands])
-    gates: dict[str, list[tuple[int, Resource, dict[str, Any]]]] = {}
+    gates: dict[str, list[tuple[int, Resource, GateView]]] = {}
     for command in commands:
-        spec = _gate_spec(command)
+        spec = read_gate_spec(command.props.get("create"))
         if spec is not None:
-            gates.setdefault(str(spec.get("service")), []).append((int(spec.get("wave", 0)), command, spec))
+            gates.setdefault(spec.service, []).append((spec.wave, command, spec))
     out: list[Violation] = []
     for name, service in sorted(view.services.items()):
         limit = params.of(name)
         waves = sorted(gates.get(name, []), key=lambda item: item[0])
-        gated = {pod: gate for _, gate, spec in waves for pod in spec.get("pods", [])}
+        gated = {pod: gate for _, gate, spec in waves for pod in spec.pods}
         missing = sorted(set(service.pods) - set(gated))
         if missing and view.certain(name, pods=True):
             out.append(
@@ -574,7 +600,7 @@ def release_waves_gated(
             )
         previous: Resource | None = None
         for number, gate, spec in waves:
-            pods = [p for p in spec.get("pods", []) if isinstance(p, str)]
+            pods = spec.pods
             if len(pods) > limit:
                 out.append(
                     (
@@ -584,8 +610,7 @@ def release_waves_gated(
                     )
                 )
             members = [i for pod in pods for i in service.pods.get(pod, [])]
-            probed = {t.get("instance") for t in spec.get("targets", []) if isinstance(t, dict)}
-            unprobed = sorted(i.name for i in members if i.name not in probed)
+            unprobed = sorted(i.name for i in members if i.name not in spec.probed)
             unwaited = sorted(i.name for i in members if i.urn not in waits.get(gate.urn, set()))
             if unprobed:
                 out.append(
