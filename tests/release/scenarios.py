@@ -58,3 +58,27 @@ def apply(project: ProjectCopy, scenario: str) -> None:
 SCENARIOS = ("image-one-role", "image-every-role", "flavor", "scale-out", "image-and-scale-out")
 DOWNTIME_ON_MAIN = ("image-one-role", "image-every-role", "flavor")
 """The diffs that disrupt serving pods: before the gates, they took more than one pod down at once."""
+
+
+def trim_to_service(plan: dict[str, object]) -> dict[str, object]:
+    """The plan cut down to :data:`SERVICE`: its resources, their component ancestors and the providers
+    (all the disruption count reads; the plans of main in tests/data/release are stored this way)."""
+    resources = plan["resources"]
+    assert isinstance(resources, list)
+    by_urn = {r["urn"]: r for r in resources}
+    keep: set[str] = set()
+    for r in resources:
+        chain, current = [], r
+        while current is not None:
+            chain.append(current)
+            current = by_urn.get(current["parent"])
+        if any(c["name"] == SERVICE and c["type"] == "webex:service:Service" for c in chain):
+            keep |= {c["urn"] for c in chain}
+    keep |= {r["urn"] for r in resources if r["type"].startswith("pulumi:")}
+    services = plan["services"]
+    assert isinstance(services, dict)
+    return {
+        **plan,
+        "services": {SERVICE: services[SERVICE]},
+        "resources": [r for r in resources if r["urn"] in keep],
+    }

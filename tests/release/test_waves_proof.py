@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import ProjectCopy
-from tests.release.scenarios import DOWNTIME_ON_MAIN, SCENARIOS, SERVICE, apply
+from tests.release.scenarios import DOWNTIME_ON_MAIN, SCENARIOS, SERVICE, apply, trim_to_service
+from webex_cloud.plan import format as tokens
 from webex_cloud.plan.document import render_plan
-from webex_cloud.preview.model import ChangeSet
+from webex_cloud.preview.model import Action, ChangeSet
 from webex_cloud.preview.offline import diff_snapshots
 from webex_cloud.preview.plans import snapshot_from_plan
 from webex_cloud.preview.risks import rank
@@ -87,3 +88,31 @@ def test_new_pod_waits_for_the_last_gate(plans: dict[str, dict[str, Any]]) -> No
     release = _release(_changes(plans["base"], plans["scale-out"]))
     assert release.waves[-1] == (f"{SERVICE}-pod-4",)
     assert release.disrupted == ()
+
+
+def test_moving_a_first_pod_design_deployment_rolls_and_deletes_the_per_pod_groups(
+    plans: dict[str, dict[str, Any]],
+) -> None:
+    """main-base.json is the first pod design as deployed (per-pod ``affinity`` groups, sibling-group
+    hints); this program's plan of the same stack is the release that moves it (docs/releasing.md,
+    "Moving deployed pods to a new pod design")."""
+    base = json.loads((MAIN_PLANS / "main-base.json").read_text())
+    current = trim_to_service(plans["base"])
+    changes = _changes(base, current)
+    release = _release(changes)
+    assert release.disrupted == release.serving == tuple(f"{SERVICE}-pod-{i}" for i in range(4))
+    assert release.at_once <= MAX_UNAVAILABLE
+    assert not release.ungated
+    assert not [r for r in rank(changes) if r.kind == "downtime"]
+    # Every instance is replaced (new hints are ForceNew), none resized or rebuilt in place.
+    instances = [c for c in changes.changes if c.type == tokens.INSTANCE]
+    assert len(instances) == 12 and {c.action for c in instances} == {Action.REPLACE}
+    # The per-pod groups are deleted. Nothing the program registers depends on them, so the engine
+    # deletes them in its post-steps, after the last wave's gate passed (pulumi/pulumi v3.259.0
+    # pkg/resource/deploy/deployment_executor.go performPostSteps -> step_generator.go GenerateDeletes).
+    deleted = {c.urn for c in changes.changes if c.type == tokens.SERVER_GROUP and c.action is Action.DELETE}
+    assert {urn.rsplit("::", 1)[1] for urn in deleted} == {f"{SERVICE}-pod-{i}-group" for i in range(4)}
+    assert not [r["urn"] for r in current["resources"] if deleted & set(r["dependencies"])]
+    assert [r["inputs"]["policies"] for r in current["resources"] if r["type"] == tokens.SERVER_GROUP] == [
+        "anti-affinity"
+    ]

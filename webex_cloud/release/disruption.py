@@ -29,6 +29,13 @@ from webex_cloud.release.rollout import GATE_TYPE
 
 SHARED = frozenset({tokens.NETWORK, tokens.SUBNET, tokens.ROUTER_INTERFACE, tokens.SEC_GROUP})
 """Types whose replacement or deletion cuts every pod of the service off at once."""
+HOLDS_NOTHING = frozenset({tokens.SERVER_GROUP})
+"""Types whose replacement or deletion stops nothing that runs. Nova deletes a server group's policy and
+member rows and leaves its servers running (nova 34 ``InstanceGroup._destroy_in_db``, reached from
+``DELETE /os-server-groups/{id}`` in ``nova/api/openstack/compute/server_groups.py``, which does not
+refuse a group with members); an instance booted into a replaced group is replaced through its own
+``scheduler_hints`` (ForceNew) and counted there. The engine deletes a group the program no longer
+registers only after every other step (pulumi/pulumi ``deployment_executor.go`` ``performPostSteps``)."""
 DEFAULT_MAX_UNAVAILABLE = 1
 """What the catalog's ``rollout.max_unavailable`` defaults to; used when the update holds no gate."""
 
@@ -36,7 +43,7 @@ DEFAULT_MAX_UNAVAILABLE = 1
 def disrupts(change: Change) -> Disruption | None:
     """What this change does to what runs on the resource; None when it keeps running."""
     if change.action in (Action.REPLACE, Action.DELETE):
-        return Disruption.REPLACE
+        return None if change.type in HOLDS_NOTHING else Disruption.REPLACE
     if change.action is not Action.UPDATE:
         return None
     found = [d for p in change.properties if (d := disruption(change.type, p.path)) is not None]

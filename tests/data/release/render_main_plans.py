@@ -20,29 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
 
 from tests.conftest import ProjectCopy  # noqa: E402
-from tests.release.scenarios import SCENARIOS, SERVICE, apply  # noqa: E402
-
-
-def _trim(plan: dict[str, object]) -> dict[str, object]:
-    resources = plan["resources"]
-    assert isinstance(resources, list)
-    by_urn = {r["urn"]: r for r in resources}
-    keep: set[str] = set()
-    for r in resources:
-        chain, current = [], r
-        while current is not None:
-            chain.append(current)
-            current = by_urn.get(current["parent"])
-        if any(c["name"] == SERVICE and c["type"] == "webex:service:Service" for c in chain):
-            keep |= {c["urn"] for c in chain}
-    keep |= {r["urn"] for r in resources if r["type"].startswith("pulumi:")}
-    services = plan["services"]
-    assert isinstance(services, dict)
-    return {
-        **plan,
-        "services": {SERVICE: services[SERVICE]},
-        "resources": [r for r in resources if r["urn"] in keep],
-    }
+from tests.release.scenarios import SCENARIOS, apply, trim_to_service  # noqa: E402
 
 
 def main(checkout: Path) -> None:
@@ -78,7 +56,7 @@ def main(checkout: Path) -> None:
                 capture_output=True,
             )
             plan = json.loads((out / "dc1.json").read_text())
-        trimmed = {**_trim(plan), "rendered_by": f"main at {commit}"}
+        trimmed = {**trim_to_service(plan), "rendered_by": f"main at {commit}"}
         (HERE / f"main-{scenario}.json").write_text(json.dumps(trimmed, indent=0, sort_keys=True) + "\n")
         print(f"main-{scenario}.json: {len(trimmed['resources'])} resources")  # type: ignore[arg-type]
 
