@@ -60,7 +60,7 @@ DOWNTIME_ON_MAIN = ("image-one-role", "image-every-role", "flavor")
 """The diffs that disrupt serving pods: before the gates, they took more than one pod down at once."""
 
 
-def trim_to_service(plan: dict[str, object]) -> dict[str, object]:
+def trim_to_service(plan: dict[str, Any]) -> dict[str, Any]:
     """The plan cut down to :data:`SERVICE`: its resources, their component ancestors and the providers
     (all the disruption count reads; the plans of main in tests/data/release are stored this way)."""
     resources = plan["resources"]
