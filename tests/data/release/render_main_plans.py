@@ -58,7 +58,7 @@ def main(checkout: Path) -> None:
             plan = json.loads((out / "dc1.json").read_text())
         trimmed = {**trim_to_service(plan), "rendered_by": f"main at {commit}"}
         (HERE / f"main-{scenario}.json").write_text(json.dumps(trimmed, indent=0, sort_keys=True) + "\n")
-        print(f"main-{scenario}.json: {len(trimmed['resources'])} resources")  # type: ignore[arg-type]
+        print(f"main-{scenario}.json: {len(trimmed['resources'])} resources")
 
 
 if __name__ == "__main__":
