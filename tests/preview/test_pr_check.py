@@ -38,6 +38,10 @@ WORKFLOW = REPO / ".github" / "workflows" / "pr-preview.yml"
 #: An older commit of this repository: the first whose `plan` takes `--stack S --out DIR --no-policy`.
 BASE_COMMIT = "3f3f3647de7395ecaaa5a598b2dd32aa53aa65f6"
 
+# Each scenario runs the whole check in subprocesses (and a venv for an older base): the full tier runs
+# them (CI always does).
+pytestmark = pytest.mark.full_tier
+
 
 def _git(*args: str, cwd: Path = REPO) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=120)
