@@ -30,6 +30,9 @@ from webex_scheduler_filters.hints import (  # noqa: E402
     INSTANCE_SERVICE_METADATA_KEY,
     MEMBER_ROLE,
     NOVA_POD_HINT,
+    OWNERSHIP_DATACENTER_METADATA_KEY,
+    OWNERSHIP_POD_METADATA_KEY,
+    OWNERSHIP_SERVICE_METADATA_KEY,
 )
 from webex_scheduler_filters.nova_filter import PodFilter  # noqa: E402
 
@@ -37,6 +40,8 @@ objects.register_all()
 CONF = nova_conf.CONF
 CELL = str(uuid.uuid4())
 SERVICE = "dc1/chat"
+QUERIES_PER_REQUEST = 2
+"""One per cell for this design's instances (``webex_service``), one for the first pod design's."""
 
 
 def pod_key(index: int) -> str:
@@ -59,6 +64,21 @@ class FakeCloud:
                 INSTANCE_SERVICE_METADATA_KEY: service,
                 INSTANCE_POD_METADATA_KEY: f"{service}/chat-pod-{pod}",
                 INSTANCE_POD_ROLE_METADATA_KEY: ANCHOR_ROLE if anchor else MEMBER_ROLE,
+            },
+        )
+        return instance
+
+    def add_first_design(self, pod: int, host: str, datacenter: str = "dc1") -> str:
+        """An instance the first pod design booted: ownership metadata only (as in main-base.json)."""
+        instance = str(uuid.uuid4())
+        self.instances[instance] = (
+            host,
+            {
+                OWNERSHIP_SERVICE_METADATA_KEY: "chat",
+                OWNERSHIP_DATACENTER_METADATA_KEY: datacenter,
+                OWNERSHIP_POD_METADATA_KEY: f"chat-pod-{pod}",
+                "role": "app",
+                "owner": "team-chat",
             },
         )
         return instance
@@ -145,7 +165,25 @@ def test_service_is_read_once_per_request_whatever_the_host_count(cloud: FakeClo
         cloud.add(index, f"c{index}", anchor=True)
     result = PodFilter().filter_all(hosts(*(f"c{i}" for i in range(500))), spec(pod_key(3), anchor=True))
     assert len(result) == 497
-    assert cloud.reads == 1
+    assert cloud.reads == QUERIES_PER_REQUEST
+
+
+def test_first_design_instances_keep_new_pods_off_their_hosts(cloud: FakeCloud) -> None:
+    # A stack moving from per-pod affinity groups: pod 0 is being replaced, pods 1 and 2 are old.
+    cloud.add_first_design(0, "c0")  # an old member of the pod being replaced: the same pod
+    cloud.add_first_design(1, "c1")
+    cloud.add_first_design(2, "c2")
+    cloud.add_first_design(3, "c3", datacenter="dc2")  # another datacenter's service of that name
+    anchor = PodFilter().filter_all(hosts("c0", "c1", "c2", "c3"), spec(pod_key(0), anchor=True))
+    assert names(anchor) == ["c0", "c3"]
+
+
+def test_a_first_design_instance_is_never_an_anchor(cloud: FakeCloud) -> None:
+    # A new member follows only a new anchor: before it, the old pod's instances give it no host.
+    cloud.add_first_design(0, "c0")
+    assert PodFilter().filter_all(hosts("c0", "c1"), spec(pod_key(0))) == []
+    cloud.add(0, "c0", anchor=True)
+    assert names(PodFilter().filter_all(hosts("c0", "c1"), spec(pod_key(0)))) == ["c0"]
 
 
 def test_multi_create_filters_once_and_later_instances_reuse_the_narrowed_list(cloud: FakeCloud) -> None:
@@ -157,7 +195,7 @@ def test_multi_create_filters_once_and_later_instances_reuse_the_narrowed_list(c
     for index in range(3):
         remaining = handler.get_filtered_objects([PodFilter()], remaining, request, index)
         assert names(remaining) == ["c2"]
-    assert cloud.reads == 1
+    assert cloud.reads == QUERIES_PER_REQUEST
 
 
 def test_rebuild_passes_every_host(cloud: FakeCloud) -> None:
