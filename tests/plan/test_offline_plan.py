@@ -21,6 +21,7 @@ from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.exit_codes import ExitCode
+from webex_cloud.plan import format as tokens
 from webex_cloud.plan.capture import run_program
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import dumps
@@ -191,9 +192,16 @@ def test_creation_is_chained_so_filters_see_placed_siblings() -> None:
     for service in plan("dc1")["services"].values():
         firsts = [pod["instances"][0] for pod in service["pods"]]
         gates = {r["name"]: urn for urn, r in resources.items() if r["type"] == GATE_TYPE}
+        # The first pod waits for the controllers' filter rollout: no pod is placed by other filters.
+        rollouts = [
+            urn
+            for urn, r in resources.items()
+            if r["type"] == tokens.REMOTE_COMMAND and r["name"].endswith("-rollout")
+        ]
+        assert len(rollouts) == 2
         for index, pod in enumerate(service["pods"]):
-            # Each pod waits for the one before: its anchor, or, when a release wave starts with it,
-            # the previous wave's health gate (which waits for every instance of that wave).
+            # Each later pod waits for the one before: its anchor, or, when a release wave starts with
+            # it, the previous wave's health gate (which waits for every instance of that wave).
             wave = index // service["max_unavailable"]
             service_name = pod["name"].rsplit("-pod-", 1)[0]
             expected_first = (
@@ -201,7 +209,7 @@ def test_creation_is_chained_so_filters_see_placed_siblings() -> None:
                 if index and index % service["max_unavailable"] == 0
                 else [firsts[index - 1]]
                 if index
-                else []
+                else rollouts
             )
             assert resources[pod["instances"][0]]["dependsOn"] == expected_first
             for urn in pod["instances"][1:]:

@@ -55,20 +55,6 @@ class Datacenter(pulumi.ComponentResource):
             tags=[f"datacenter={dc.name}"],
             opts=on_cloud,
         )
-        self.services = {
-            item.service.name: Service(
-                item.service.name,
-                ServiceArgs(
-                    deployment=item,
-                    datacenter=dc.name,
-                    availability_zones=tuple(dc.availability_zones),
-                    router_id=router.id,
-                    runner_prefixes=tuple(str(p) for p in dc.sources.get(DEPLOY_RUNNER_SOURCE, [])),
-                ),
-                pulumi.ResourceOptions(parent=self, providers=[provider]),
-            )
-            for item in args.deployment.services
-        }
         self.controllers = ControllerPair(
             f"{name}-controllers",
             ControllerPairArgs(
@@ -81,6 +67,21 @@ class Datacenter(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self, providers=[provider]),
         )
+        self.services = {
+            item.service.name: Service(
+                item.service.name,
+                ServiceArgs(
+                    deployment=item,
+                    datacenter=dc.name,
+                    availability_zones=tuple(dc.availability_zones),
+                    router_id=router.id,
+                    runner_prefixes=tuple(str(p) for p in dc.sources.get(DEPLOY_RUNNER_SOURCE, [])),
+                    filters_ready=tuple(self.controllers.rollouts),
+                ),
+                pulumi.ResourceOptions(parent=self, providers=[provider]),
+            )
+            for item in args.deployment.services
+        }
         self.router_id = router.id
         self.register_outputs(
             {

@@ -31,6 +31,9 @@ class ServiceArgs:
     """The datacenter router."""
     runner_prefixes: tuple[str, ...] = ()
     """Address ranges of the deploy runner (the ``deploy-runner`` source), admitted on the checked ports."""
+    filters_ready: tuple[pulumi.Resource, ...] = ()
+    """The controllers' scheduler-filter rollout: the first pod waits for it, so no pod is placed (or moved
+    to a new pod design) by a scheduler that runs another version of the filters."""
 
 
 class Service(pulumi.ComponentResource):
@@ -83,7 +86,7 @@ class Service(pulumi.ComponentResource):
         self.pods = []
         for index in range(service.pods.count):
             wave = wave_of[index]
-            after: list[pulumi.Input[pulumi.Resource]] = []
+            after: list[pulumi.Input[pulumi.Resource]] = [] if index else list(args.filters_ready)
             if index == release_waves[wave][0] and wave > 0:
                 after.append(gate_outputs[wave - 1][0])
             elif self.pods:
