@@ -110,6 +110,15 @@ def test_comment_body_has_marker_status_table_reports_and_digest(tmp_path: Path)
     assert body.rstrip().endswith(f"{comment.DIGEST_PREFIX}{comment.digest(tmp_path, ['dc1', 'dc2'])} -->")
 
 
+def test_the_comment_names_the_placement_pictures_that_were_drawn(tmp_path: Path) -> None:
+    ok = {"plan": 0, "policy": 0, "place": 0, "base-plan": 0, "preview": 0}
+    _stack_folder(tmp_path, "dc1", base_plan(), base_plan(), ok)
+    _stack_folder(tmp_path, "dc2", base_plan("dc2"), base_plan("dc2"), ok)
+    assert "Placement pictures" not in comment.build(tmp_path, "0123456789ab")
+    (tmp_path / "dc2" / comment.PLACEMENT_PICTURE).write_text("<svg/>")  # dc1's placement failed to draw
+    assert "artifact: `dc2/placement.svg`\n" in comment.build(tmp_path, "0123456789ab")
+
+
 def test_digest_tells_a_push_without_changes_from_one_with(tmp_path: Path) -> None:
     ok = {"plan": 0, "policy": 0, "place": 0, "preview": 0}
     first, second, third = tmp_path / "a", tmp_path / "b", tmp_path / "c"
