@@ -180,9 +180,9 @@ def test_the_private_runner_label_is_declared_for_actionlint(tmp_path: Path) -> 
     assert done.returncode == 1 and 'label "webex-ops" is unknown' in done.stdout
 
 
-def _replay_deploy_preview(tmp_path: Path, fake: Path, allow_blocking: bool) -> tuple[int, str]:
+def _replay_deploy_preview(tmp_path: Path, fake: Path) -> tuple[int, str]:
     """The deploy job's "Preview and risk report" step, run as the runner runs it (bash -eo pipefail,
-    the step's env, `${{ inputs.allow_blocking }}` substituted) in a workspace with the project's venv."""
+    the step's env, `${{ inputs.allow_blocking }}` false) in a workspace with the project's venv."""
     step = next(
         s
         for s in _load("deploy-stack.yml")["jobs"]["up"]["steps"]
@@ -192,7 +192,7 @@ def _replay_deploy_preview(tmp_path: Path, fake: Path, allow_blocking: bool) -> 
     workspace.mkdir()
     (workspace / ".venv").symlink_to(Path(sys.prefix))
     summary = tmp_path / "summary.md"
-    script = step["run"].replace("${{ inputs.allow_blocking }}", "true" if allow_blocking else "false")
+    script = step["run"].replace("${{ inputs.allow_blocking }}", "false")
     env = {**os.environ, **step.get("env", {}), "STACK": "dc1", "GITHUB_STEP_SUMMARY": str(summary)}
     env["PATH"] = f"{fake}{os.pathsep}{env['PATH']}"
     done = subprocess.run(
@@ -212,13 +212,13 @@ def test_the_deploy_preview_shows_and_stops_on_a_mandatory_violation_only_the_ev
 ) -> None:
     # `pulumi preview --json` exits 255 with a clean digest: only --event-log says which policy failed.
     fake = fake_pulumi(tmp_path / "bin", CLEAN_DIGEST, MANDATORY_VIOLATION, 255)
-    code, summary = _replay_deploy_preview(tmp_path, fake, allow_blocking=False)
+    code, summary = _replay_deploy_preview(tmp_path, fake)
     assert code == ExitCode.BLOCKING
     assert "no-public-admin-ports" in summary and "mandatory" in summary
 
 
 def test_the_deploy_preview_of_no_change_passes(tmp_path: Path) -> None:
     fake = fake_pulumi(tmp_path / "bin", CLEAN_DIGEST, [], 0)
-    code, summary = _replay_deploy_preview(tmp_path, fake, allow_blocking=False)
+    code, summary = _replay_deploy_preview(tmp_path, fake)
     assert code == ExitCode.OK, summary
     assert "### Stack `dc1` — no changes" in summary
