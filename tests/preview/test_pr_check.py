@@ -187,6 +187,9 @@ def test_no_change_passes_with_no_changes(same_layout: Layout) -> None:
     body = layout.comment()
     assert "| dc1 | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
     assert "| dc2 | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
+    # Each stack's placement picture is in the uploaded folder, and the comment says where.
+    assert all((layout.out / s / "placement.svg").read_text().startswith("<?xml") for s in ("dc1", "dc2"))
+    assert "artifact: `dc1/placement.svg` · `dc2/placement.svg`" in body
     # The base used this branch's venv: the requirements are the same.
     assert "base requirements equal" in (layout.out / "pr-check.txt").read_text()
 

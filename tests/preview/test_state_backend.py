@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import ProjectCopy
 from tests.preview.conftest import PROJECT, Backend, checkpoint_from_plan
-from tests.preview.helpers import base_plan, report_of, resource
+from tests.preview.helpers import base_plan, pr_plan, report_of, resource
 from webex_cloud.preview import cli
 from webex_cloud.preview.offline import diff_snapshots
 from webex_cloud.preview.plans import snapshot_from_plan
@@ -228,6 +229,23 @@ def test_cli_reports_against_the_deployed_state(
     assert "blocking: data-loss: Volume `messaging-messages-0`: replace expected: availabilityZone" in err
     assert f"deployed checkpoint `s3://{backend.bucket}/.pulumi/stacks/{PROJECT}/dc1.json`" in out
     assert json.loads((tmp_path / "report.json").read_text())["blocking"][0]["kind"] == "data-loss"
+
+
+def test_a_gated_release_against_the_deployed_state_rolls_and_is_not_downtime(
+    backend: Backend, project: ProjectCopy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The waves are ordered by the dependency graph: a report against the checkpoint must keep it, or
+    # every gated release reads as all pods down at once.
+    backend.put_checkpoint("dc1", checkpoint_from_plan(base_plan()))
+    project.edit(
+        "catalog/meetings-signalling.yaml", lambda doc: doc["pods"]["members"][0].update(flavor="m1.large")
+    )
+    plan_file = tmp_path / "dc1.json"
+    plan_file.write_text(json.dumps(pr_plan(project)))
+    code = cli.main(["--stack", "dc1", "--plan", str(plan_file), "--state", backend.url])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "meetings-signalling: 3 pods, 1 at a time, health-gated" in out
 
 
 def test_cli_refuses_a_locked_stack_with_exit_2(
