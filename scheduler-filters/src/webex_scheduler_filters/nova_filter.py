@@ -102,11 +102,11 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
 
         The first finds this design's instances (``webex_service``), the second those the first
         pod design booted, which carry only the ownership keys: during a move to this design
-        they are the old pods, and a new pod must not land on their hosts. Nova's ``metadata``
-        filter takes one key/value pair set per query (every pair must match), so the two
-        cannot be one query. Runs with the request's own context: Nova scopes a non-admin's
-        instance query to its project (``nova/db/main/api.py``
-        ``instance_get_all_by_filters_sort``), so a hint cannot reveal another project's placement.
+        they are the old pods, and a new pod must not land on their hosts. Nova ANDs every
+        ``metadata`` pair it is given, so "either key" cannot be one query. Runs with the
+        request's own context: Nova scopes a non-admin's instance query to its project
+        (``nova/db/main/api.py`` ``instance_get_all_by_filters_sort``), so a hint cannot reveal
+        another project's placement.
         """
         queries = (
             ({INSTANCE_SERVICE_METADATA_KEY: service}, pod_rules.placed_instance),
