@@ -212,6 +212,20 @@ def test_cold_migrate_a_pod_anchor_first(service: Service) -> None:
     assert after["pod-0"] != source
 
 
+def test_live_migrate_a_pod_anchor_first(service: Service) -> None:
+    """Drain pod 0's host live: the anchor live-migrates (no host named, no ``force``: through the
+    scheduler) to a host without another pod, then the member follows it there."""
+    conn = service.conn
+    service.boot_pod("pod-0", members=1)
+    service.boot_pod("pod-1")
+    source = assert_pods_whole_and_apart(service)["pod-0"]
+    for server_id in service.pods["pod-0"]:
+        live_migrate(conn, server_id)
+        active(conn, server_id)
+    after = assert_pods_whole_and_apart(service)
+    assert after["pod-0"] != source
+
+
 def test_unshelve_an_old_pod_after_a_scale_out(service: Service) -> None:
     """Pod 0 is shelved (offloaded: the fake driver's snapshot is a Glance image without data), the
     service scales out onto pod 0's former host, then pod 0 is unshelved: not onto the newer pod's
@@ -405,6 +419,17 @@ def evacuate(conn: Any, server_id: str) -> None:
     )
     # The API has set the task state (rebuilding) before it answers; the conductor and the new host's
     # compute clear it when the rebuild is done, or set ERROR when no host was valid.
+    exceptions.raise_from_response(response)
+
+
+def live_migrate(conn: Any, server_id: str) -> None:
+    """``os-migrateLive`` with ``host: null`` (the scheduler picks; 2.30+ has no ``force`` without a
+    host) and ``block_migration: auto``."""
+    response = conn.compute.post(
+        f"/servers/{server_id}/action",
+        json={"os-migrateLive": {"host": None, "block_migration": "auto"}},
+        microversion=COMPUTE_MICROVERSION,
+    )
     exceptions.raise_from_response(response)
 
 
