@@ -1,7 +1,9 @@
-"""Shared fixtures: a throw-away copy of the project whose catalog and stack files a test may edit."""
+"""Shared fixtures: a throw-away copy of the project whose catalog and stack files a test may edit; and the
+fast tier (WEBEX_FAST_TESTS=1), which skips the tests marked ``full_tier`` and the integration tier."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +13,19 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def fast_tier() -> bool:
+    return os.environ.get("WEBEX_FAST_TESTS") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not fast_tier():
+        return
+    skip = pytest.mark.skip(reason="fast tier (WEBEX_FAST_TESTS=1): an end-to-end run, full tier only")
+    for item in items:
+        if item.get_closest_marker("full_tier"):
+            item.add_marker(skip)
 
 
 class ProjectCopy:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from webex_cloud import paths
+from webex_cloud import atomic, paths
 from webex_cloud.exit_codes import ExitCode
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -135,7 +135,7 @@ def run(name: str, main: Callable[[list[str]], int], argv: list[str]) -> int:
     """Run one command's ``main``: a bug becomes one line and exit code 3 (WEBEX_DEBUG=1 re-raises)."""
     try:
         return main(argv)
-    except CommandError as error:
+    except (CommandError, atomic.OutputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
     except Exception as error:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from webex_cloud import atomic
+
 SVG_NS: Final = "http://www.w3.org/2000/svg"
 VIOLATION_FILL: Final = "#fde0e0"
 VIOLATION_STROKE: Final = "#d00000"
@@ -167,12 +169,16 @@ def render(picture: Picture) -> str:
 
 
 def write(picture: Picture, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(picture), encoding="utf-8")
+    """Write the SVG atomically: a failed write leaves the previous picture (raises atomic.OutputError)."""
+    atomic.write_text(path, render(picture))
 
 
-def comment_links(links: Mapping[str, str]) -> str:
-    """The pull-request comment's line linking each stack's placement picture (stack -> URL)."""
-    if not links:
+def comment_line(files: Iterable[str]) -> str:
+    """The pull-request comment's line naming each stack's placement picture in the workflow's
+    ``pr-check`` artifact (a comment cannot embed an SVG that is not hosted somewhere)."""
+    listed = sorted(files)
+    if not listed:
         return ""
-    return "Placement pictures: " + " · ".join(f"[{stack}]({url})" for stack, url in sorted(links.items()))
+    return "Placement pictures (SVG) in this run's `pr-check` artifact: " + " · ".join(
+        f"`{f}`" for f in listed
+    )

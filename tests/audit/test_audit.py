@@ -271,6 +271,20 @@ def test_cli_exit_codes_and_json_follow_the_verdict(
     assert (tmp_path / "a.svg").is_file()
 
 
+def test_a_picture_that_cannot_be_written_is_an_input_error(
+    expected: Expected,
+    plan_file: Path,
+    cloud_reader: list[observed.Observation],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    cloud_reader.append(deployed(expected).observation())
+    argv = ["--stack", STACK, "--plan", str(plan_file), "--cloud", "x", "--svg", str(tmp_path)]
+    code, out, err = run_cli(argv, capsys)
+    assert code == ExitCode.INPUT and f"{tmp_path} is a folder; name a file" in err, err
+    assert "internal error" not in err and out == ""
+
+
 def test_the_controller_proxies_on_one_host_break_their_anti_affinity(expected: Expected) -> None:
     cloud = deployed(expected)
     proxies = [p for p in expected.pods if p.service == "controller-plane"]

@@ -404,3 +404,24 @@ def test_yaml_of_the_example_files_is_unchanged(project: ProjectCopy) -> None:
         *sorted((project.root / "stacks").glob("*.yaml")),
     ]:
         assert parse_yaml(path.read_text(), path.name) == yaml.safe_load(path.read_text())
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda dc: dc["controllers"].update(vip=167837962), "controllers.vip"),
+        (lambda dc: dc["controllers"]["hosts"][0].update(address=5), "controllers.hosts[0].address"),
+        (
+            lambda dc: dc["controllers"]["proxies"].update(addresses=[True, 7]),
+            "controllers.proxies.addresses[0]",
+        ),
+        (lambda dc: dc.update(cidr_pool=4), "cidr_pool"),
+        (lambda dc: dc["subnets"].update(messaging=168427520), "subnets.messaging"),
+    ],
+)
+def test_a_number_is_never_read_as_an_address(
+    project: ProjectCopy, change: Callable[[dict[str, Any]], object], field: str
+) -> None:
+    # pydantic alone reads 5 as 0.0.0.5 and True as 0.0.0.1.
+    project.edit_datacenter("dc1", change)
+    assert_problem(problems(project), f"{DCKEY}.{field}", "write the address as text")

@@ -25,6 +25,8 @@ import pytest
 from openstack import exceptions
 from openstack.config import loader
 
+from tests.conftest import fast_tier
+
 HERE = Path(__file__).resolve().parent
 LOOPBACK_ROOT = Path(os.environ.get("WEBEX_LOOPBACK_ROOT", "/var/lib/webex-loopback"))
 CLOUDS_YAML = LOOPBACK_ROOT / "clouds.yaml"
@@ -47,10 +49,6 @@ COMPUTE_HOSTS = FAKE_HOSTS + SPARE_HOSTS
 #: Cinder backend (``host@backend``) -> failure domain it reports in ``extra_capabilities``.
 BACKENDS = {"storage-a@b1": "fd-a", "storage-a@b2": "fd-a", "storage-b@b3": "fd-b"}
 T = TypeVar("T")
-
-
-def fast_tier() -> bool:
-    return os.environ.get("WEBEX_FAST_TESTS") == "1"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -34,6 +34,9 @@ def test_adding_a_service_creates_only_and_blocks_nothing(project: ProjectCopy) 
     # Its public ports are new ingress: a warning, never a block.
     assert {kind for level, kind in _kinds(rep)} == {"ingress"}
     assert not rep.blocking
+    # Its members admit each other: the source group by name, not by the mock engine's ID.
+    (ingress,) = rep.risks
+    assert "any protocol from security group `chat-bots-sg`" in ingress.reason
 
 
 def test_scaling_pods_only_adds_the_new_pod(project: ProjectCopy) -> None:

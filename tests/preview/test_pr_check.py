@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.preview.helpers import CLEAN_DIGEST, MANDATORY_VIOLATION, PORT_URN, STACK_URN, fake_pulumi
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.preview.pr_check import BASE_PLAN_ARGS, EMPTY_BASE_NOTE
 from webex_cloud.preview.risks import HEALTH_GATE_TYPES
@@ -37,6 +37,10 @@ from webex_cloud.preview.risks import HEALTH_GATE_TYPES
 WORKFLOW = REPO / ".github" / "workflows" / "pr-preview.yml"
 #: An older commit of this repository: the first whose `plan` takes `--stack S --out DIR --no-policy`.
 BASE_COMMIT = "3f3f3647de7395ecaaa5a598b2dd32aa53aa65f6"
+
+# Each scenario runs the whole check in subprocesses (and a venv for an older base): the full tier runs
+# them (CI always does).
+pytestmark = pytest.mark.full_tier
 
 
 def _git(*args: str, cwd: Path = REPO) -> str:
@@ -183,6 +187,9 @@ def test_no_change_passes_with_no_changes(same_layout: Layout) -> None:
     body = layout.comment()
     assert "| dc1 | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
     assert "| dc2 | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
+    # Each stack's placement picture is in the uploaded folder, and the comment says where.
+    assert all((layout.out / s / "placement.svg").read_text().startswith("<?xml") for s in ("dc1", "dc2"))
+    assert "artifact: `dc1/placement.svg` · `dc2/placement.svg`" in body
     # The base used this branch's venv: the requirements are the same.
     assert "base requirements equal" in (layout.out / "pr-check.txt").read_text()
 
@@ -323,36 +330,6 @@ def test_base_requirements_that_differ_get_the_base_its_own_venv(layout: Layout)
     assert "No module named" in (layout.out / "dc1" / "base-plan.txt").read_text()
 
 
-def _fake_pulumi(folder: Path, digest: dict[str, Any], events: list[dict[str, Any]], code: int) -> Path:
-    """A `pulumi` on PATH that answers `preview` as the real CLI does: the JSON digest on stdout
-    (pkg/display/json.go PreviewDigest), one apitype.EngineEvent per line in the --event-log file
-    (pkg/backend/display/display.go startEventLogger), a message on stderr and its exit status."""
-    folder.mkdir()
-    script = folder / "pulumi"
-    script.write_text(
-        f"#!{sys.executable}\n"
-        "import json, os, sys\n"
-        "args = sys.argv[1:]\n"
-        "assert args[0] == 'preview' and '--policy-pack-config' in args, args\n"
-        "assert os.environ.get('PULUMI_DEBUG_COMMANDS') == 'true'  # --event-log exists only then\n"
-        "with open(args[args.index('--event-log') + 1], 'w') as log:\n"
-        f"    for event in {events!r}:\n"
-        "        log.write(json.dumps(event) + '\\n')\n"
-        f"print(json.dumps({digest!r}, indent=4))\n"
-        "print('error: preview failed', file=sys.stderr)\n"
-        f"sys.exit({code})\n"
-    )
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return folder
-
-
-STACK_URN = "urn:pulumi:dc1::webex-cloud::pulumi:pulumi:Stack::webex-cloud-dc1"
-PORT_URN = (
-    "urn:pulumi:dc1::webex-cloud::webex:datacenter:Datacenter$webex:service:Service$webex:compute:Pod$"
-    "openstack:networking/port:Port::messaging-pod-0-app-0-port"
-)
-
-
 def test_a_real_preview_that_failed_fails_and_shows_the_error(layout: Layout) -> None:
     message = "<{%reset%}>creating port: Expected HTTP response code [201] when accessing [POST "
     message += "http://127.0.0.1:9696/v2.0/ports], but got 409 instead: IP address in use<{%reset%}>\n"
@@ -371,7 +348,7 @@ def test_a_real_preview_that_failed_fails_and_shows_the_error(layout: Layout) ->
             "diagnosticEvent": {"urn": PORT_URN, "message": message, "color": "never", "severity": "error"},
         },
     ]
-    fake = _fake_pulumi(layout.root / "bin", digest, events, 255)
+    fake = fake_pulumi(layout.root / "bin", digest, events, 255)
     done = layout.run("--stack", "dc1", "--pulumi", path_prefix=fake)
     assert done.returncode == ExitCode.INPUT, done.stdout + done.stderr
     body = layout.comment()
@@ -385,29 +362,7 @@ def test_a_real_preview_that_failed_fails_and_shows_the_error(layout: Layout) ->
 
 def test_a_mandatory_violation_only_the_event_log_has_fails_the_check(layout: Layout) -> None:
     """`--json` drops policy events (pkg/backend/display/json.go): the digest is clean, the exit is not."""
-    digest = {
-        "steps": [
-            {"op": "same", "urn": STACK_URN, "newState": {"type": "pulumi:pulumi:Stack", "urn": STACK_URN}}
-        ],
-        "changeSummary": {"same": 1},
-    }
-    events = [
-        {
-            "sequence": 4,
-            "timestamp": 1764583202,
-            "policyEvent": {
-                "resourceUrn": PORT_URN,
-                "message": "Port admits 0.0.0.0/0 on an admin port.",
-                "color": "never",
-                "policyName": "no-public-admin-ports",
-                "policyPackName": "webex-policies",
-                "policyPackVersion": "0.1.0",
-                "policyPackVersionTag": "0.1.0",
-                "enforcementLevel": "mandatory",
-            },
-        }
-    ]
-    fake = _fake_pulumi(layout.root / "bin", digest, events, 255)
+    fake = fake_pulumi(layout.root / "bin", CLEAN_DIGEST, MANDATORY_VIOLATION, 255)
     done = layout.run("--stack", "dc1", "--pulumi", path_prefix=fake)
     assert done.returncode == ExitCode.BLOCKING, done.stdout + done.stderr
     (risk,) = layout.report("dc1")["blocking"]

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.preview.helpers import INSTANCE, VOLUME, base_plan, report_of
+from webex_cloud.plan.format import SEC_GROUP
 from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.model import Action, Certainty
 from webex_cloud.preview.plans import snapshot_from_plan
@@ -181,3 +182,23 @@ def test_a_file_that_is_not_json_is_named(tmp_path: Path) -> None:
     with pytest.raises(PreviewInputError) as error:
         load_preview(bad, stack="dc1")
     assert str(bad) in str(error.value) and "was `pulumi preview` run with --json?" in str(error.value)
+
+
+def test_a_new_rule_from_a_deployed_group_names_that_group() -> None:
+    """`--show-sames` gives each unchanged resource's state with its real ID: a rule admitting another
+    security group is reported with that group's name, not a UUID nobody can read."""
+    plan = base_plan()
+    group = next(r for r in plan["resources"] if r["type"] == SEC_GROUP and r["name"] == "messaging-sg")
+    rule = next(r for r in plan["resources"] if r["name"] == "messaging-from-members")
+    deployed_id = "0b8f4c2e-5d1a-4f3e-9a27-6c1d2e3f4a5b"
+    same_group = _step("same", group)
+    same_group["newState"]["id"] = same_group["oldState"]["id"] = deployed_id
+    document = _openstack_preview(
+        plan,
+        {
+            group["urn"]: [same_group],
+            rule["urn"]: [_step("create", rule, dict(rule["inputs"], remoteGroupId=deployed_id))],
+        },
+    )
+    (ingress,) = report_of(parse_preview(document, source="preview.json", stack="dc1")).risks
+    assert ingress.reason == "opens ingress: any protocol from security group `messaging-sg`"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.conftest import ProjectCopy
 from tests.preview.conftest import PROJECT, Backend, checkpoint_from_plan
-from tests.preview.helpers import base_plan, report_of, resource
+from tests.preview.helpers import base_plan, pr_plan, report_of, resource
 from webex_cloud.preview import cli
 from webex_cloud.preview.offline import diff_snapshots
 from webex_cloud.preview.plans import snapshot_from_plan
@@ -79,6 +82,49 @@ def test_reads_gzip_and_the_legacy_layout(backend: Backend) -> None:
     backend.client.delete_object(Bucket=backend.bucket, Key=".pulumi/meta.yaml")
     backend.put(".pulumi/stacks/dc1.json", json.dumps(checkpoint_from_plan(base_plan())))
     assert _reader(backend).read_checkpoint(PROJECT, "dc1").location.endswith("/.pulumi/stacks/dc1.json")
+
+
+class _ModifiedAt:
+    """The bucket's client, with each listed key's ``LastModified`` set by the test (S3 keeps whole
+    seconds of the real clock: two puts in a row usually tie)."""
+
+    def __init__(self, backend: Backend, modified: dict[str, datetime]) -> None:
+        self.client, self.modified = backend.client, modified
+
+    def get_object(self, **kwargs: Any) -> Any:
+        return self.client.get_object(**kwargs)
+
+    def list_objects_v2(self, **kwargs: Any) -> Any:
+        page = self.client.list_objects_v2(**kwargs)
+        for item in page.get("Contents", []):
+            item["LastModified"] = self.modified.get(item["Key"], item["LastModified"])
+        return page
+
+
+@pytest.mark.parametrize(
+    ("json_at", "gz_at", "read"),
+    [(1, 2, "dc1.json.gz"), (2, 1, "dc1.json"), (1, 1, "dc1.json.gz")],
+)
+def test_of_two_checkpoint_variants_the_most_recently_written_is_read(
+    backend: Backend, json_at: int, gz_at: int, read: str
+) -> None:
+    # pulumi/pulumi pkg/backend/diy/state.go stackPath: a switch of PULUMI_DIY_BACKEND_GZIP leaves the
+    # other file behind; the newest wins, the later key on a tie. Only the newer content has zone nova-2.
+    older, newer = base_plan(), base_plan()
+    resource(newer, "messaging-messages-2")["inputs"]["availabilityZone"] = "nova-2"
+    plain = backend.put_checkpoint("dc1", checkpoint_from_plan(older if json_at < gz_at else newer))
+    gz = backend.put_checkpoint(
+        "dc1", checkpoint_from_plan(older if gz_at < json_at else newer), compress=True
+    )
+    at = {
+        plain: datetime(2026, 12, 1, 0, 0, json_at, tzinfo=UTC),
+        gz: datetime(2026, 12, 1, 0, 0, gz_at, tzinfo=UTC),
+    }
+    reader = StateBackend(parse_backend_url(backend.url), client=_ModifiedAt(backend, at))
+    state = reader.read_checkpoint(PROJECT, "dc1")
+    assert state.location.endswith(f"/{PROJECT}/{read}")
+    zones = {r.name: r.inputs.get("availabilityZone") for r in state.snapshot().resources.values()}
+    assert zones["messaging-messages-2"] == "nova-2"  # the newer variant's content (both, on a tie)
 
 
 def test_a_missing_stack_names_the_stacks_that_exist(backend: Backend) -> None:
@@ -183,6 +229,23 @@ def test_cli_reports_against_the_deployed_state(
     assert "blocking: data-loss: Volume `messaging-messages-0`: replace expected: availabilityZone" in err
     assert f"deployed checkpoint `s3://{backend.bucket}/.pulumi/stacks/{PROJECT}/dc1.json`" in out
     assert json.loads((tmp_path / "report.json").read_text())["blocking"][0]["kind"] == "data-loss"
+
+
+def test_a_gated_release_against_the_deployed_state_rolls_and_is_not_downtime(
+    backend: Backend, project: ProjectCopy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The waves are ordered by the dependency graph: a report against the checkpoint must keep it, or
+    # every gated release reads as all pods down at once.
+    backend.put_checkpoint("dc1", checkpoint_from_plan(base_plan()))
+    project.edit(
+        "catalog/meetings-signalling.yaml", lambda doc: doc["pods"]["members"][0].update(flavor="m1.large")
+    )
+    plan_file = tmp_path / "dc1.json"
+    plan_file.write_text(json.dumps(pr_plan(project)))
+    code = cli.main(["--stack", "dc1", "--plan", str(plan_file), "--state", backend.url])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "meetings-signalling: 3 pods, 1 at a time, health-gated" in out
 
 
 def test_cli_refuses_a_locked_stack_with_exit_2(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.preview.helpers import base_plan, report, resource
+from tests.preview.helpers import CLEAN_DIGEST, MANDATORY_VIOLATION, base_plan, fake_pulumi, report, resource
+from webex_cloud.exit_codes import ExitCode
 from webex_cloud.preview import comment
 from webex_cloud.preview.render import render_json, render_markdown
 
@@ -108,6 +110,15 @@ def test_comment_body_has_marker_status_table_reports_and_digest(tmp_path: Path)
     assert body.rstrip().endswith(f"{comment.DIGEST_PREFIX}{comment.digest(tmp_path, ['dc1', 'dc2'])} -->")
 
 
+def test_the_comment_names_the_placement_pictures_that_were_drawn(tmp_path: Path) -> None:
+    ok = {"plan": 0, "policy": 0, "place": 0, "base-plan": 0, "preview": 0}
+    _stack_folder(tmp_path, "dc1", base_plan(), base_plan(), ok)
+    _stack_folder(tmp_path, "dc2", base_plan("dc2"), base_plan("dc2"), ok)
+    assert "Placement pictures" not in comment.build(tmp_path, "0123456789ab")
+    (tmp_path / "dc2" / comment.PLACEMENT_PICTURE).write_text("<svg/>")  # dc1's placement failed to draw
+    assert "artifact: `dc2/placement.svg`\n" in comment.build(tmp_path, "0123456789ab")
+
+
 def test_digest_tells_a_push_without_changes_from_one_with(tmp_path: Path) -> None:
     ok = {"plan": 0, "policy": 0, "place": 0, "preview": 0}
     first, second, third = tmp_path / "a", tmp_path / "b", tmp_path / "c"
@@ -167,3 +178,47 @@ def test_the_private_runner_label_is_declared_for_actionlint(tmp_path: Path) -> 
         [_actionlint(), str(target)], capture_output=True, text=True, check=False, timeout=120, cwd=bare
     )
     assert done.returncode == 1 and 'label "webex-ops" is unknown' in done.stdout
+
+
+def _replay_deploy_preview(tmp_path: Path, fake: Path) -> tuple[int, str]:
+    """The deploy job's "Preview and risk report" step, run as the runner runs it (bash -eo pipefail,
+    the step's env, `${{ inputs.allow_blocking }}` false) in a workspace with the project's venv."""
+    step = next(
+        s
+        for s in _load("deploy-stack.yml")["jobs"]["up"]["steps"]
+        if s.get("name") == "Preview and risk report"
+    )
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / ".venv").symlink_to(Path(sys.prefix))
+    summary = tmp_path / "summary.md"
+    script = step["run"].replace("${{ inputs.allow_blocking }}", "false")
+    env = {**os.environ, **step.get("env", {}), "STACK": "dc1", "GITHUB_STEP_SUMMARY": str(summary)}
+    env["PATH"] = f"{fake}{os.pathsep}{env['PATH']}"
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    return done.returncode, summary.read_text() if summary.exists() else ""
+
+
+def test_the_deploy_preview_shows_and_stops_on_a_mandatory_violation_only_the_event_log_has(
+    tmp_path: Path,
+) -> None:
+    # `pulumi preview --json` exits 255 with a clean digest: only --event-log says which policy failed.
+    fake = fake_pulumi(tmp_path / "bin", CLEAN_DIGEST, MANDATORY_VIOLATION, 255)
+    code, summary = _replay_deploy_preview(tmp_path, fake)
+    assert code == ExitCode.BLOCKING
+    assert "no-public-admin-ports" in summary and "mandatory" in summary
+
+
+def test_the_deploy_preview_of_no_change_passes(tmp_path: Path) -> None:
+    fake = fake_pulumi(tmp_path / "bin", CLEAN_DIGEST, [], 0)
+    code, summary = _replay_deploy_preview(tmp_path, fake)
+    assert code == ExitCode.OK, summary
+    assert "### Stack `dc1` — no changes" in summary

@@ -23,6 +23,9 @@ from webex_cloud.plan.format import SEC_GROUP_RULE, dumps
 from webex_cloud.policy_check import PolicyChecker
 from webex_cloud.preview import cli as preview_cli
 
+# Twenty whole stacks rendered, checked and previewed: the full tier runs them (CI always does).
+pytestmark = pytest.mark.full_tier
+
 
 def command(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -26,6 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from webex_cloud.atomic import OutputError
 from webex_cloud.audit.compare import Report, audit
 from webex_cloud.audit.expected import expected_from_plan
 from webex_cloud.audit.observed import Observation, ReadError, read_cloud
@@ -169,7 +170,7 @@ def main(argv: list[str]) -> int:
         return ExitCode.INPUT
     try:
         report, text = run(args)
-    except InputError as error:
+    except (InputError, OutputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
     except Exception as error:  # a bug: say so, without a traceback unless asked

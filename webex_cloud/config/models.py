@@ -58,6 +58,19 @@ def _parse_ports(value: object) -> object:
 PortRange = Annotated[tuple[Int, Int], BeforeValidator(_parse_ports)]
 
 
+def _written_as_text(value: object) -> object:
+    """Refuse a number where an address or prefix belongs: pydantic reads an integer as one (``5`` is
+    0.0.0.5, ``yes`` is True is 0.0.0.1), and in YAML that is always a typo, never an address."""
+    if isinstance(value, (bool, int, float)):
+        raise ValueError("write the address as text, like 10.20.0.5, or the prefix like 10.20.0.0/16")
+    return value
+
+
+IPv4Address = Annotated[ipaddress.IPv4Address, BeforeValidator(_written_as_text)]
+IPv4Network = Annotated[ipaddress.IPv4Network, BeforeValidator(_written_as_text)]
+IPNetwork = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(_written_as_text)]
+
+
 class StrictModel(BaseModel):
     # The attribute docstrings become the fields' descriptions: docs/catalog.md is generated from them.
     model_config = ConfigDict(
@@ -226,7 +239,7 @@ class PlacementPolicy(StrictModel):
 class Controller(StrictModel):
     name: OpenStackName
     """Host name of the controller node (its schedulers' ``[DEFAULT] host``)."""
-    address: ipaddress.IPv4Address
+    address: IPv4Address
     """Management address the deployment connects to and the API front forwards to."""
     host_key: str | None = None
     """The node's SSH host public key (``ssh-ed25519 AAAA...``); set it, or the deploy SSH session
@@ -238,7 +251,7 @@ class ManagementNetwork(StrictModel):
     """Neutron network (by name) holding the controllers' management addresses."""
     subnet: OpenStackName
     """Its subnet (by name): the VIP and the proxies' ports take their fixed IPs from it."""
-    cidr: ipaddress.IPv4Network
+    cidr: IPv4Network
     """The subnet's range; the VIP and the proxy addresses must lie inside it."""
 
 
@@ -247,7 +260,7 @@ class ApiProxies(StrictModel):
     """Nova flavor of the two proxy instances; must be in the datacenter's flavor list."""
     image: OpenStackName
     """Glance image of the proxies (HAProxy + keepalived); must be in the datacenter's image list."""
-    addresses: list[ipaddress.IPv4Address] = Field(min_length=2, max_length=2)
+    addresses: list[IPv4Address] = Field(min_length=2, max_length=2)
     """Fixed management addresses of the two proxies (the VIP moves between them)."""
 
 
@@ -307,7 +320,7 @@ API_PORTS = (5000, 8774, 8776, 8778, 9292, 9696)
 class ControllerPlane(StrictModel):
     hosts: list[Controller] = Field(min_length=2, max_length=2)
     """The HA controller pair, updated one at a time."""
-    vip: ipaddress.IPv4Address
+    vip: IPv4Address
     """Virtual IP of the API load balancer in front of the pair."""
     ssh_user: OpenStackName = "deploy"
     """Account the rolling deployment logs in as (its key is a Pulumi secret)."""
@@ -406,12 +419,12 @@ class Datacenter(StrictModel):
     """Nova availability zones; pods are spread over them in order."""
     external_network: OpenStackName
     """Name of the provider network the datacenter router uses as its gateway."""
-    cidr_pool: ipaddress.IPv4Network
+    cidr_pool: IPv4Network
     """Block from which every service subnet is allocated; must not overlap another datacenter's."""
-    subnets: dict[Name, ipaddress.IPv4Network] = {}
+    subnets: dict[Name, IPv4Network] = {}
     """Subnets pinned per service: record each service's subnet here once it is deployed, so that
     no later catalog change can move it (services not listed are allocated from ``cidr_pool``)."""
-    sources: dict[Name, list[ipaddress.IPv4Network | ipaddress.IPv6Network]]
+    sources: dict[Name, list[IPNetwork]]
     """Named source ranges that ingress rules refer to."""
     images: list[OpenStackName] = Field(min_length=1)
     """Image allow-list."""

@@ -126,16 +126,7 @@ def build_changes(args: argparse.Namespace) -> ChangeSet:
                 f"the last update of {args.stack} was interrupted: {deployed.pending_operations} "
                 "operation(s) pending in the checkpoint; run `pulumi refresh` before deploying"
             )
-        return ChangeSet(
-            stack=changes.stack,
-            source=changes.source,
-            source_detail=changes.source_detail,
-            changes=changes.changes,
-            unchanged=changes.unchanged,
-            reads=changes.reads,
-            topology=topology,
-            notes=tuple(notes),
-        )
+        return replace(changes, topology=topology, notes=tuple(notes))
     assert base is not None  # checked above: without --state there is a --base
     return diff_snapshots(base, new)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from webex_cloud.cli import run
 from webex_cloud.exit_codes import ExitCode
+from webex_cloud.picture import comment_line
 
 MARKER = "<!-- webex-cloud-preview -->"
 SAME_AS_BEFORE = "<!-- webex-cloud-preview:same-as-before -->"
@@ -33,6 +34,8 @@ STEPS = (
 _TAIL_LINES = 25
 _TAIL_CHARS = 3000
 _MAX_BODY = 65_000
+PLACEMENT_PICTURE = "placement.svg"
+"""Each stack folder's placement picture (``place --svg``), uploaded with the rest of the folder."""
 
 
 def _status(folder: Path, step: str) -> int | None:
@@ -116,6 +119,11 @@ def build(out_dir: Path, commit: str) -> str:
         cells = [_cell(_status(folder, step)) for step, _ in STEPS] + [_preview_cell(folder)]
         lines.append(f"| {stack} | " + " | ".join(cells) + " |")
     lines += ["", SAME_AS_BEFORE, ""]
+    pictures = comment_line(
+        f"{s}/{PLACEMENT_PICTURE}" for s in stacks if (out_dir / s / PLACEMENT_PICTURE).exists()
+    )
+    if pictures:
+        lines += [pictures, ""]
     for stack in stacks:
         folder = out_dir / stack
         report = folder / "preview.md"

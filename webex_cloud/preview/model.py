@@ -123,6 +123,9 @@ class ChangeSet:
     errors: tuple[str, ...] = ()
     """Errors the source itself reported (a failed `pulumi preview`): the report is then no verdict."""
     graph: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    security_groups: Mapping[str, str] = field(default_factory=dict)
+    """Security group ID -> name, over both sides: a rule's ``remoteGroupId`` is shown by name (an
+    offline plan's IDs are the mock engine's, which name nothing in any cloud)."""
     """URN -> dependencies of every resource of the update, unchanged ones too: the engine orders a
     step after its dependencies' steps whether they change or not."""
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from webex_cloud.plan.format import SIG_KEY
+from webex_cloud.plan.format import SEC_GROUP, SIG_KEY
 from webex_cloud.preview.forcenew import forces_replacement
 from webex_cloud.preview.model import UNKNOWN_SENTINEL, Action, Certainty, Change, ChangeSet, PropertyChange
 from webex_cloud.preview.plans import Resource, Snapshot
@@ -164,6 +164,12 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, old_only_keys_count: bool = 
         unchanged=unchanged,
         reads=0,
         topology=merge(topology_from_snapshot(old), topology_from_snapshot(new)),
+        security_groups={
+            r.id: r.name
+            for side in (old, new)
+            for r in side.resources.values()
+            if r.type == SEC_GROUP and r.id
+        },
         graph={
             **{r.urn: r.dependencies for r in old.resources.values()},
             **{r.urn: r.dependencies for r in new.resources.values()},

@@ -181,7 +181,16 @@ def check_stack(options: Options, stack: str, python: Path | None, base_problem:
     )
     steps.append(
         _run(
-            [*me, "place", "--stack", stack, "--plan", str(plan_file)],
+            [
+                *me,
+                "place",
+                "--stack",
+                stack,
+                "--plan",
+                str(plan_file),
+                "--svg",
+                str(out / comment.PLACEMENT_PICTURE),
+            ],
             cwd=options.pr_dir,
             out=out,
             name="place",

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from webex_cloud.plan.format import SEC_GROUP
 from webex_cloud.preview.errors import PreviewInputError, decode_text, from_validation
 from webex_cloud.preview.model import (
     Action,
@@ -61,6 +62,7 @@ class _State(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     type: str = ""
+    id: str = ""
     inputs: dict[str, Any] | None = None
     parent: str = ""
     protect: bool = False
@@ -202,6 +204,12 @@ def _change_set(preview: _Preview, *, source: str, stack: str, topology: Topolog
         topology=topology or build_topology(preview_states(preview), source="the preview's own steps"),
         notes=tuple(notes),
         errors=tuple(diagnostic_line(d.urn, d.message) for d in preview.diagnostics if d.severity == "error"),
+        security_groups={
+            state.id: urn_name(step.urn)
+            for step in preview.steps
+            for state in (step.old_state, step.new_state)
+            if state is not None and state.type == SEC_GROUP and state.id
+        },
         # Same steps too (with --show-sames): an unchanged resource still orders what depends on it.
         graph={
             step.urn: tuple(state.dependencies)

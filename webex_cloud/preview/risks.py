@@ -363,7 +363,9 @@ def ingress(changes: ChangeSet) -> Iterator[Risk]:
         if not opened:
             continue
         where = " — from anywhere" if _anywhere(opened) else ""
-        rules = "; ".join(_describe_rule(json.loads(entry)) for entry in sorted(opened))
+        rules = "; ".join(
+            _describe_rule(json.loads(entry), changes.security_groups) for entry in sorted(opened)
+        )
         shown = carriers[group][:3]
         more = len(carriers[group]) - len(shown)
         names = ", ".join(code(c.name) for c in shown) + (f" (+{more} more)" if more else "")
@@ -376,12 +378,14 @@ def ingress(changes: ChangeSet) -> Iterator[Risk]:
         )
 
 
-def _describe_rule(rule: Mapping[str, Any]) -> str:
+def _describe_rule(rule: Mapping[str, Any], security_groups: Mapping[str, str]) -> str:
     protocol = rule.get("protocol") or "any protocol"
     low, high = rule.get("portRangeMin"), rule.get("portRangeMax")
     ports = "" if low is None else f" {low}" if low == high else f" {low}-{high}"
-    sources = [rule.get("remoteIpPrefix"), rule.get("remoteGroupId")]
-    source = ", ".join(str(shown_value(s)) for s in sources if s) or "any source"
+    group = str(rule.get("remoteGroupId") or "")
+    named = security_groups.get(group)
+    sources = [rule.get("remoteIpPrefix"), f"security group {code(named)}" if named else shown_value(group)]
+    source = ", ".join(str(s) for s in sources if s) or "any source"
     return f"{protocol}{ports} from {source}"
 
 

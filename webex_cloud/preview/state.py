@@ -7,8 +7,9 @@ Layout, as pulumi/pulumi ``pkg/backend/diy`` writes it (``store.go``, ``lock.go`
 - checkpoint: ``.pulumi/stacks/<project>/<stack>.json`` (legacy: ``.pulumi/stacks/<stack>.json``),
   or the same with ``.gz``/``.zst`` when ``PULUMI_DIY_BACKEND_GZIP=true`` / ``PULUMI_DIY_BACKEND_ZSTD=true``
   (pulumi/pulumi ``sdk/go/common/env/env.go``, ``pkg/backend/diy/backend.go``); when more than one
-  variant exists the backend reads the most recently written (``pkg/backend/diy/state.go``); this
-  reader takes the first of .json, .json.gz, .json.zst (the two differ only in a leftover two-file state).
+  variant exists (a switch of compression leaves the old file behind) the backend reads the most recently
+  modified, the later key on a tie (``diyBackend.stackPath`` in ``pkg/backend/diy/state.go``, since
+  pulumi/pulumi d1fb9bbdd5, before v3.259.0), and so does this reader.
 - locks: one JSON object per running update under ``.pulumi/locks/organization/<project>/<stack>/``
   (the fully qualified stack name as a path; legacy: ``.pulumi/locks/<stack>/``), each
   ``{"pid", "username", "hostname", "timestamp"}``.
@@ -217,7 +218,11 @@ class StateBackend:
             raise self._failure(relative, error) from None
 
     def _list(self, relative_prefix: str) -> list[str]:
-        keys: list[str] = []
+        return list(self._listing(relative_prefix))
+
+    def _listing(self, relative_prefix: str) -> dict[str, Any]:
+        """Every key under the prefix (relative, in the listing's order) with its ``LastModified``."""
+        keys: dict[str, Any] = {}
         token: str | None = None
         while True:
             args: dict[str, Any] = {
@@ -230,7 +235,8 @@ class StateBackend:
                 page = self.client.list_objects_v2(**args)
             except Exception as error:
                 raise self._failure(relative_prefix, error) from None
-            keys += [item["Key"][len(self.location.prefix) :] for item in page.get("Contents", [])]
+            for item in page.get("Contents", []):
+                keys[item["Key"][len(self.location.prefix) :]] = item["LastModified"]
             token = page.get("NextContinuationToken")
             if not token:
                 return keys
@@ -294,10 +300,14 @@ class StateBackend:
         version = self.layout_version()
         base, lock_dir = self._paths(project, stack, version)
         self._check_lock(lock_dir, stack)
-        for suffix in (".json", ".json.gz", ".json.zst"):
-            raw = self._get(base + suffix)
-            if raw is not None:
-                return self._decode(project, stack, base + suffix, raw)
+        variants = {base + suffix for suffix in (".json", ".json.gz", ".json.zst")}
+        newest: tuple[str, Any] | None = None
+        for key, modified in self._listing(base + ".json").items():
+            if key in variants and (newest is None or not modified < newest[1]):
+                newest = (key, modified)
+        raw = self._get(newest[0]) if newest else None
+        if newest and raw is not None:
+            return self._decode(project, stack, newest[0], raw)
         stacks_dir = base.rsplit("/", 1)[0] + "/"
         found = sorted(
             {
