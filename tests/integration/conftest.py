@@ -40,7 +40,12 @@ VOLUME_MICROVERSION = "3.60"
 #: Documentation range (RFC 5737) for the external networks' subnets, which only ever exist as API objects.
 EXTERNAL_CIDR = "198.51.100.0/24"
 #: The environment's fixed topology (tools/openstack-loopback/up.sh and etc/cinder.conf).
+#: The four hosts the plan tests zone as dc1-az1 / dc1-az2 ...
 FAKE_HOSTS = ("fake-host-1", "fake-host-2", "fake-host-3", "fake-host-4")
+#: ... and two spare ones in the default zone: a lost or drained host's pod needs a free host to go to.
+SPARE_HOSTS = ("fake-host-5", "fake-host-6")
+#: Every nova-compute of the loopback (``COMPUTES`` in tools/openstack-loopback/lib.sh).
+COMPUTE_HOSTS = FAKE_HOSTS + SPARE_HOSTS
 #: Cinder backend (``host@backend``) -> failure domain it reports in ``extra_capabilities``.
 BACKENDS = {"storage-a@b1": "fd-a", "storage-a@b2": "fd-a", "storage-b@b3": "fd-b"}
 T = TypeVar("T")

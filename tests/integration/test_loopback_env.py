@@ -1,5 +1,6 @@
-"""The loopback OpenStack is what the integration tests assume: four fake compute hosts, three Cinder
-backends in two failure domains each reporting its own name, and scheduling that really happens."""
+"""The loopback OpenStack is what the integration tests assume: six fake compute hosts (four that the plan
+tests zone, two spare), three Cinder backends in two failure domains each reporting its own name, and
+scheduling that really happens."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from openstack.exceptions import HttpException
 
 from tests.integration.conftest import (
     BACKENDS,
+    COMPUTE_HOSTS,
     FAKE_HOSTS,
     Cleanup,
     boot_server,
@@ -21,11 +23,13 @@ from tests.integration.conftest import (
 )
 
 
-def test_four_fake_compute_hosts_are_up_and_known_to_placement(openstack_conn: Any) -> None:
+def test_six_fake_compute_hosts_are_up_and_known_to_placement(openstack_conn: Any) -> None:
     services = {s.host: s for s in openstack_conn.compute.services(binary="nova-compute")}
-    assert {h: services[h].state for h in FAKE_HOSTS if h in services} == dict.fromkeys(FAKE_HOSTS, "up")
+    assert {h: services[h].state for h in COMPUTE_HOSTS if h in services} == dict.fromkeys(
+        COMPUTE_HOSTS, "up"
+    )
     providers = openstack_conn.placement.get("/resource_providers").json()["resource_providers"]
-    assert set(FAKE_HOSTS) <= {rp["name"] for rp in providers}
+    assert set(COMPUTE_HOSTS) <= {rp["name"] for rp in providers}
 
 
 def test_each_cinder_backend_reports_its_own_name_and_failure_domain(openstack_conn: Any) -> None:

@@ -20,7 +20,7 @@ from webex_scheduler_filters import hints, render
 
 from tests.integration.conftest import (
     BACKENDS,
-    FAKE_HOSTS,
+    COMPUTE_HOSTS,
     boot_server,
     create_volume,
     ensure_flavor,
@@ -79,7 +79,7 @@ def placement_still_correct(conn: Any, label: str, timings: dict[str, float]) ->
     volumes: list[Any] = []
     try:
         # One after the other, as the components chain them: each sees its siblings already placed.
-        for index in range(len(FAKE_HOSTS) + 1):
+        for index in range(len(COMPUTE_HOSTS) + 1):
             pod = f"{run}-pod-{index}"
             key = hints.pod_key("it", run, pod)
             pod_hints = {"group": anchors.id, hints.NOVA_POD_HINT: key}
@@ -99,8 +99,8 @@ def placement_still_correct(conn: Any, label: str, timings: dict[str, float]) ->
             )
             servers.append(settled_server(conn, server.id))
         *placed, extra = servers
-        assert [s.status for s in placed] == ["ACTIVE"] * len(FAKE_HOSTS), [s.fault for s in servers]
-        assert sorted(s.compute_host for s in placed) == sorted(FAKE_HOSTS)
+        assert [s.status for s in placed] == ["ACTIVE"] * len(COMPUTE_HOSTS), [s.fault for s in servers]
+        assert sorted(s.compute_host for s in placed) == sorted(COMPUTE_HOSTS)
         assert extra.status == "ERROR" and "No valid host" in extra.fault["message"]
 
         domains = sorted(set(BACKENDS.values()))

@@ -14,7 +14,9 @@ export OS_CLIENT_CONFIG_FILE=$ROOT/clouds.yaml OS_CLOUD=loopback
 PY=/usr/bin/python3
 
 CONTROLLERS=(ctl-1 ctl-2)
-COMPUTES=(fake-host-1 fake-host-2 fake-host-3 fake-host-4)
+# Four hosts for the zoned tests (dc1-az1, dc1-az2) and two spares: a four-pod service whose host is
+# lost or drained needs a fifth, free host to place the pod again (evacuate, cold migrate).
+COMPUTES=(fake-host-1 fake-host-2 fake-host-3 fake-host-4 fake-host-5 fake-host-6)
 # In start order: infrastructure, identity, then everything that needs a token or the bus.
 SERVICES=(epmd mariadb rabbitmq keystone placement glance-api neutron-server
   nova-api nova-conductor nova-scheduler-ctl-1 nova-scheduler-ctl-2 "${COMPUTES[@]}"

@@ -57,13 +57,19 @@ def _parse_time(value: str) -> float:
 
 
 def _services(conn: Any, api: str) -> list[dict[str, Any]]:
-    proxy = conn.compute if api == "nova" else conn.block_storage
-    services: list[dict[str, Any]] = proxy.get("/os-services").json()["services"]
+    if api == "nova":  # forced_down is listed from 2.11 on
+        response = conn.compute.get("/os-services", microversion="2.11")
+    else:
+        response = conn.block_storage.get("/os-services")
+    services: list[dict[str, Any]] = response.json()["services"]
     return services
 
 
-def _up_since(services: list[dict[str, Any]], binary: str, host: str, since: float = 0) -> bool:
-    """Reported up, and reported by a process started at or after ``since``.
+def _up_since(
+    services: list[dict[str, Any]], binary: str, host: str, since: float = 0, forced_down_ok: bool = False
+) -> bool:
+    """Reported up, and reported by a process started at or after ``since``. With ``forced_down_ok``, a
+    service an admin forced down (state ``down`` whatever it reports) counts once it reported.
 
     The API calls a service up while its last report is recent, so right after a restart the previous
     process's last report still reads "up"; only a report newer than the start proves the new one.
@@ -73,13 +79,14 @@ def _up_since(services: list[dict[str, Any]], binary: str, host: str, since: flo
     for svc in services:
         if svc["binary"] == binary and svc["host"] == host:
             updated = svc.get("updated_at")
-            return svc["state"] == "up" and isinstance(updated, str) and _parse_time(updated) > since
+            up = svc["state"] == "up" or (forced_down_ok and svc.get("forced_down") is True)
+            return up and isinstance(updated, str) and _parse_time(updated) > since
     return False
 
 
 def service_up(args: argparse.Namespace) -> None:
     api = "nova" if args.binary.startswith("nova-") else "cinder"
-    if not _up_since(_services(connect(), api), args.binary, args.host, args.since):
+    if not _up_since(_services(connect(), api), args.binary, args.host, args.since, args.forced_down_ok):
         sys.exit(1)
 
 
@@ -169,6 +176,7 @@ def main(argv: list[str]) -> None:
     p.add_argument("--binary", required=True)
     p.add_argument("--host", required=True)
     p.add_argument("--since", type=float, required=True, help="epoch seconds of the process start")
+    p.add_argument("--forced-down-ok", action="store_true", help="a forced-down service that reported counts")
     p.set_defaults(func=service_up)
     p = sub.add_parser("wait-computes", help="wait until these nova-compute services are up")
     p.add_argument("--timeout", type=float, default=180)
