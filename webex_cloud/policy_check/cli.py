@@ -75,9 +75,10 @@ def run(
         raise UsageError(f"--write-config {write_config} is a folder; name the JSON file to write")
     if stack not in known_stacks(project):
         raise UsageError(f"unknown stack {stack!r}; stacks: {', '.join(known_stacks(project)) or 'none'}")
+    # A config file that cannot be read is refused before any plan is rendered (seconds per stack).
+    overrides = [(str(config_file), load_config_file(config_file))] if config_file else []
     plan = _plan(stack, plan_path, project)
     peers = _peer_plans(stack, peer_plans or [], project)
-    overrides = [(str(config_file), load_config_file(config_file))] if config_file else []
     with PolicyChecker(pack) as checker:
         if write_config is not None:
             config = checker.config_for(plan, peers, overrides)

@@ -1,120 +1,14 @@
-"""Pods booted through Nova's real API, conductor, scheduler and placement, with fake computes.
-
-Nova's own functional fixtures (shipped in the nova wheel) run the services in this process;
-they monkey-patch it with eventlet, so this suite runs in its own process
-(see ../test_filters_nova_functional.py).
-"""
+"""Pods through Nova's real API, conductor, scheduler and placement: each pod on one host, different pods
+on different hosts, through every move (services: pod_case.py)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import Any
+from pod_case import IMAGE, PodPlacementCase
 
-from nova import test
-from nova.tests import fixtures as nova_fixtures
-from nova.tests.functional import fixtures as func_fixtures
-from nova.tests.functional import integrated_helpers
-
-from webex_scheduler_filters import hints, render
-
-PASTE_CANDIDATES = (Path(sys.prefix, "etc", "nova", "api-paste.ini"), Path("/etc/nova/api-paste.ini"))
-IMAGE = "a2459075-d96c-40d5-893e-577ff92e721c"  # one of the GlanceFixture's images
+from webex_scheduler_filters import hints
 
 
-def _ownership(pod: int) -> dict[str, str]:
-    """The ownership metadata both pod designs write on every instance (components/tags.py)."""
-    return {
-        hints.OWNERSHIP_SERVICE_METADATA_KEY: "messaging",
-        hints.OWNERSHIP_DATACENTER_METADATA_KEY: "dc1",
-        hints.OWNERSHIP_POD_METADATA_KEY: f"messaging-pod-{pod}",
-    }
-
-
-class PodPlacementTest(test.TestCase, integrated_helpers.InstanceHelperMixin):  # type: ignore[misc]
-    """One service's pods: each pod on one host, different pods on different hosts, through every move.
-
-    The design (docs/scheduler-filters.md, "Design"): anchors in the service's ``anti-affinity``
-    group, members following their anchor through ``PodFilter``, everything read per request.
-    """
-
-    REQUIRES_LOCKING = True
-    HOSTS = ("compute-1", "compute-2", "compute-3", "compute-4")
-
-    def setUp(self) -> None:
-        super().setUp()
-        # The wheel installs Nova's paste pipeline under the environment's prefix, Debian's
-        # packages under /etc/nova; the fixture looks beside the package (a source checkout).
-        paste = next(p for p in PASTE_CANDIDATES if p.exists())
-        self.flags(api_paste_config=str(paste), group="wsgi")
-        enabled = render.nova_scheduler_conf().split("enabled_filters = ", 1)[1].strip().split(",")
-        self.flags(
-            available_filters=["nova.scheduler.filters.all_filters", render.NOVA_FILTER_PATH],
-            enabled_filters=enabled,
-            weight_classes=[],
-            group="filter_scheduler",
-        )
-        self.flags(shelved_offload_time=0)
-        self.useFixture(nova_fixtures.RealPolicyFixture())
-        self.useFixture(nova_fixtures.GlanceFixture(self))
-        self.useFixture(nova_fixtures.NeutronFixture(self))
-        self.useFixture(func_fixtures.PlacementFixture())
-        api_fixture = self.useFixture(nova_fixtures.OSAPIFixture(api_version="v2.1"))
-        self.api = api_fixture.api
-        self.admin_api = api_fixture.admin_api
-        self.start_service("conductor")
-        self.start_service("scheduler")
-        for host in self.HOSTS:
-            self._start_compute(host)
-
-    def _clear_attrs(self) -> None:
-        # Nova's cleanup deletes every public attribute of the test case, including the test
-        # method pytest binds on it and removes after the run; keep them for pytest.
-        return
-
-    def _service_group(self) -> str:
-        group: dict[str, Any] = self.api.post_server_groups(
-            {"name": "dc1-messaging-pods", "policies": ["anti-affinity"]}
-        )
-        return str(group["id"])
-
-    def _boot(
-        self, group: str, pod: int, role: str, status: str = "ACTIVE", count: int = 1, name: str = ""
-    ) -> list[dict[str, Any]]:
-        """Boot instances of pod ``pod`` as the components do: the anchor into the group, members not."""
-        key = hints.pod_key("dc1", "messaging", f"messaging-pod-{pod}")
-        name = name or f"pod-{pod}-{role}"
-        server = self._build_server(name=name, image_uuid=IMAGE, networks=[])
-        server.update(min_count=count, max_count=count)
-        server["metadata"] = {
-            **_ownership(pod),
-            hints.INSTANCE_SERVICE_METADATA_KEY: "dc1/messaging",
-            hints.INSTANCE_POD_METADATA_KEY: key,
-            hints.INSTANCE_POD_ROLE_METADATA_KEY: role,
-        }
-        scheduler_hints: dict[str, Any] = {hints.NOVA_POD_HINT: key}
-        if role == hints.ANCHOR_ROLE:
-            scheduler_hints["group"] = group
-        self.api.post_server({"server": server, "os:scheduler_hints": scheduler_hints})
-        # A multi-create names its servers <name>-1, <name>-2, ...
-        booted = [s for s in self.api.get_servers() if s["name"] == name or s["name"].startswith(f"{name}-")]
-        return [self._wait_for_state_change(s, status) for s in booted]
-
-    def _pod(self, group: str, pod: int, members: int = 1) -> list[dict[str, Any]]:
-        anchor = self._boot(group, pod, hints.ANCHOR_ROLE)
-        return anchor + (self._boot(group, pod, hints.MEMBER_ROLE, count=members) if members else [])
-
-    def _host(self, server: dict[str, Any]) -> str:
-        return str(self.admin_api.get_server(server["id"])["OS-EXT-SRV-ATTR:host"])
-
-    def _hosts(self, servers: list[dict[str, Any]]) -> set[str]:
-        return {self._host(s) for s in servers}
-
-    def _assert_whole_and_apart(self, *pods: list[dict[str, Any]]) -> None:
-        hosts = [self._hosts(pod) for pod in pods]
-        assert all(len(h) == 1 for h in hosts), hosts
-        assert len(set().union(*hosts)) == len(pods), hosts
-
+class PodPlacementTest(PodPlacementCase):
     def test_pods_together_and_apart(self) -> None:
         group = self._service_group()
         first = self._pod(group, 0, members=2)  # a multi-create of members joins the anchor
@@ -208,50 +102,3 @@ class PodPlacementTest(test.TestCase, integrated_helpers.InstanceHelperMixin):  
         self.api.post_server({"server": server})
         (plain,) = [s for s in self.api.get_servers() if s["name"] == "plain"]
         assert self._wait_for_state_change(plain, "ACTIVE")["status"] == "ACTIVE"
-
-    def _first_design_pod(self, pod: int, host: str) -> list[dict[str, Any]]:
-        """A pod as the first design left it deployed: its own ``affinity`` group, ownership metadata
-        only (tests/data/release/main-base.json), on the host that design's filter chose for it."""
-        group = self.api.post_server_groups({"name": f"dc1-messaging-pod-{pod}", "policies": ["affinity"]})
-        self.admin_api.microversion = "2.74"
-        servers = []
-        for role in ("mixer-0", "mixer-1", "relay-0"):
-            server = self._build_server(name=f"old-{pod}-{role}", image_uuid=IMAGE, networks=[], host=host)
-            server["metadata"] = {**_ownership(pod), "role": role}
-            posted = self.admin_api.post_server(
-                {"server": server, "os:scheduler_hints": {"group": group["id"]}}
-            )
-            servers.append(self._wait_for_state_change(posted, "ACTIVE"))
-        self.admin_api.microversion = "2.1"
-        return servers
-
-    def _pods_by_host(self) -> dict[str, set[str]]:
-        by_host: dict[str, set[str]] = {}
-        for server in self.admin_api.get_servers():
-            metadata = self.admin_api.get_server(server["id"])["metadata"]
-            by_host.setdefault(self._host(server), set()).add(metadata[hints.OWNERSHIP_POD_METADATA_KEY])
-        return by_host
-
-    def test_moving_a_first_design_service_pod_by_pod_never_shares_a_host(self) -> None:
-        # The release that moves a deployed stack to this design (docs/releasing.md, "Moving deployed
-        # pods to a new pod design"): Pulumi replaces each instance delete-before-replace, the anchor
-        # first, one pod per wave; the old pods are visible to PodFilter only through their ownership
-        # metadata. Every host runs one pod, so the only host a new pod may use is its own old one.
-        self.flags(
-            instances=-1, cores=-1, ram=-1, group="quota"
-        )  # 24 servers pass through; 10 is the default
-        old = [self._first_design_pod(pod, host) for pod, host in enumerate(self.HOSTS)]
-        group = self._service_group()
-        for pod, instances in enumerate(old):
-            for index, instance in enumerate(instances):
-                self._delete_server(instance)
-                role = hints.MEMBER_ROLE if index else hints.ANCHOR_ROLE
-                self._boot(group, pod, role, name=f"new-{pod}-{index}")
-                pods_by_host = self._pods_by_host()
-                assert all(len(pods) == 1 for pods in pods_by_host.values()), (pod, index, pods_by_host)
-        # The engine deletes the per-pod groups once the program no longer registers them.
-        for server_group in self.api.get_server_groups():
-            if server_group["policies"] == ["affinity"]:
-                self.api.delete_server_group(server_group["id"])
-        assert [g["name"] for g in self.api.get_server_groups()] == ["dc1-messaging-pods"]
-        assert self._pods_by_host() == {host: {f"messaging-pod-{i}"} for i, host in enumerate(self.HOSTS)}
