@@ -88,7 +88,7 @@ def test_an_affinity_group_places_two_servers_on_one_host(openstack_conn: Any, c
             )
         )
     hosts = {s.compute_host for s in servers}
-    assert len(hosts) == 1 and hosts <= set(FAKE_HOSTS)
+    assert len(hosts) == 1 and hosts <= set(COMPUTE_HOSTS)
 
 
 def test_an_availability_zone_confines_servers_to_its_hosts(openstack_conn: Any, cleanup: Cleanup) -> None:
