@@ -16,13 +16,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def run_suite(folder: str, pattern: str, *extra: str, timeout: int = 600, file_at_once: bool = False) -> int:
-    """Run ``HERE/folder``'s ``pattern`` files, assert they all passed, return how many did.
-
-    ``file_at_once`` runs each file in its own child process, all at once: a functional suite's tests
-    each start their own services and are CPU-bound, and the machine's other cores are idle while this
-    test waits."""
-    base = [
+def run_suite(folder: str, pattern: str, *extra: str, timeout: int = 600) -> int:
+    """Run ``HERE/folder``'s ``pattern`` files, assert they all passed, return how many did."""
+    command = [
         sys.executable,
         "-m",
         "pytest",
@@ -35,26 +31,12 @@ def run_suite(folder: str, pattern: str, *extra: str, timeout: int = 600, file_a
         str(HERE / folder),
         "-o",
         f"python_files={pattern}",
+        str(HERE / folder),
+        *extra,
     ]
-    files = sorted(str(path) for path in (HERE / folder).glob(pattern))
-    assert files, f"{folder}: no file matches {pattern}"
-    groups = [[name] for name in files] if file_at_once else [[str(HERE / folder)]]
-    children = [
-        subprocess.Popen([*base, *group, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for group in groups
-    ]
-    total = 0
-    try:
-        for child in children:
-            stdout, stderr = child.communicate(timeout=timeout)
-            report = stdout[-20000:] + stderr[-5000:]
-            assert child.returncode == 0, f"{folder} failed:\n{report}"
-            passed = re.search(r"(\d+) passed", stdout)
-            assert passed, f"{folder} ran no test:\n{report}"
-            total += int(passed.group(1))
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.communicate()
-    return total
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    report = result.stdout[-20000:] + result.stderr[-5000:]
+    assert result.returncode == 0, f"{folder} failed:\n{report}"
+    passed = re.search(r"(\d+) passed", result.stdout)
+    assert passed, f"{folder} ran no test:\n{report}"
+    return int(passed.group(1))

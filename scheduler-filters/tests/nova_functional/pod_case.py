@@ -2,7 +2,7 @@
 four fake computes, our filters enabled as the controllers' rendered configuration enables them.
 
 Nova's own functional fixtures (shipped in the nova wheel) run the services in this process; they
-monkey-patch it with eventlet, so the suite runs in its own processes, one per test file at once
+monkey-patch it with eventlet, so the suite runs in a process of its own
 (see ../test_filters_nova_functional.py).
 """
 
