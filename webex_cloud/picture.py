@@ -171,14 +171,3 @@ def render(picture: Picture) -> str:
 def write(picture: Picture, path: Path) -> None:
     """Write the SVG atomically: a failed write leaves the previous picture (raises atomic.OutputError)."""
     atomic.write_text(path, render(picture))
-
-
-def comment_line(files: Iterable[str]) -> str:
-    """The pull-request comment's line naming each stack's placement picture in the workflow's
-    ``pr-check`` artifact (a comment cannot embed an SVG that is not hosted somewhere)."""
-    listed = sorted(files)
-    if not listed:
-        return ""
-    return "Placement pictures (SVG) in this run's `pr-check` artifact: " + " · ".join(
-        f"`{f}`" for f in listed
-    )

@@ -13,7 +13,7 @@ from webex_cloud.audit.expected import Expected
 from webex_cloud.audit.picture import audit_picture
 from webex_cloud.components.naming import cloud_name
 from webex_cloud.components.tags import ownership_metadata
-from webex_cloud.picture import SVG_NS, VIOLATION_FILL, Column, Mark, Picture, comment_line, render
+from webex_cloud.picture import SVG_NS, VIOLATION_FILL, Column, Mark, Picture, render
 from webex_cloud.placement.engine import RulesPipelines, ServiceResult, place
 from webex_cloud.placement.picture import placement_picture
 from webex_cloud.placement.plan import PlacementPlan
@@ -122,15 +122,6 @@ def test_place_writes_the_picture_it_proves(stack: str, plan_file: Path, tmp_pat
     out = tmp_path / "p.svg"
     assert main(["--stack", stack, "--plan", str(plan_file), "--engine", "rules", "--svg", str(out)]) == 0
     assert columns_of(parse(out.read_text()), "host")
-
-
-def test_the_comment_line_names_each_stacks_picture_in_stack_order() -> None:
-    line = comment_line(["dc2/placement.svg", "dc1/placement.svg"])
-    assert line == (
-        "Placement pictures (SVG) in this run's `pr-check` artifact: "
-        "`dc1/placement.svg` · `dc2/placement.svg`"
-    )
-    assert comment_line([]) == ""
 
 
 def test_replicas_sharing_a_domain_and_a_stray_volume_are_drawn_red_in_that_domain(

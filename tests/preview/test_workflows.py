@@ -222,3 +222,12 @@ def test_the_deploy_preview_of_no_change_passes(tmp_path: Path) -> None:
     code, summary = _replay_deploy_preview(tmp_path, fake)
     assert code == ExitCode.OK, summary
     assert "### Stack `dc1` — no changes" in summary
+
+
+def test_the_comment_line_names_each_stacks_picture_in_stack_order() -> None:
+    line = comment.comment_line(["dc2/placement.svg", "dc1/placement.svg"])
+    assert line == (
+        "Placement pictures (SVG) in this run's `pr-check` artifact: "
+        "`dc1/placement.svg` · `dc2/placement.svg`"
+    )
+    assert comment.comment_line([]) == ""

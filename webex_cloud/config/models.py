@@ -60,7 +60,7 @@ PortRange = Annotated[tuple[Int, Int], BeforeValidator(_parse_ports)]
 
 def _written_as_text(value: object) -> object:
     """Refuse a number where an address or prefix belongs: pydantic reads an integer as one (``5`` is
-    0.0.0.5, ``yes`` is True is 0.0.0.1), and in YAML that is always a typo, never an address."""
+    0.0.0.5, ``true`` is True is 0.0.0.1), and in YAML that is always a typo, never an address."""
     if isinstance(value, (bool, int, float)):
         raise ValueError("write the address as text, like 10.20.0.5, or the prefix like 10.20.0.0/16")
     return value

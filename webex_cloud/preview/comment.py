@@ -15,11 +15,11 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from webex_cloud.cli import run
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.picture import comment_line
 
 MARKER = "<!-- webex-cloud-preview -->"
 SAME_AS_BEFORE = "<!-- webex-cloud-preview:same-as-before -->"
@@ -36,6 +36,17 @@ _TAIL_CHARS = 3000
 _MAX_BODY = 65_000
 PLACEMENT_PICTURE = "placement.svg"
 """Each stack folder's placement picture (``place --svg``), uploaded with the rest of the folder."""
+
+
+def comment_line(files: Iterable[str]) -> str:
+    """The pull-request comment's line naming each stack's placement picture in the workflow's
+    ``pr-check`` artifact (a comment cannot embed an SVG that is not hosted somewhere)."""
+    listed = sorted(files)
+    if not listed:
+        return ""
+    return "Placement pictures (SVG) in this run's `pr-check` artifact: " + " · ".join(
+        f"`{f}`" for f in listed
+    )
 
 
 def _status(folder: Path, step: str) -> int | None:
