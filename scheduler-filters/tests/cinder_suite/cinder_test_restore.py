@@ -82,6 +82,7 @@ def restore(cloud: Cloud, scheduler: filter_scheduler.FilterScheduler) -> Iterat
     def create(context: Any, size: int, name: str, description: str, **kwargs: Any) -> dict[str, Any]:
         recorded.creates.append(mock.call(context, size, name, description, **kwargs))
         volume_id = str(uuid.uuid4())
+        # Cinder would give it the default volume type; no filter in the chain reads its name.
         spec = create_spec(volume_id, size, cloud.project, kwargs.get("metadata"))
         hints = kwargs.get("scheduler_hints")
         properties = {"scheduler_hints": hints} if hints else {}
