@@ -84,6 +84,25 @@ def test_a_replica_on_a_siblings_backend_shares_its_failure_domain(expected: Exp
     assert group.key in finding.message
 
 
+def test_a_replica_restored_from_backup_to_a_new_volume_is_reported(expected: Expected) -> None:
+    """Cinder 29 gives a volume restored from a backup without a target the backed-up volume's name and
+    metadata, ownership keys included, wherever the scheduler put it (cinder/backup/driver.py
+    BackupMetadataAPI; scheduler-filters/tests/cinder_suite/cinder_test_restore.py)."""
+    cloud = deployed(expected)
+    group = next(g for g in expected.groups if len(g.replicas) >= 2)
+    (first_domain, backends), *_ = expected.failure_domains.items()
+    original = next(v for v in cloud.volumes if v["name"] == group.replicas[1])
+    restored = cloud.volume(group.replicas[1], backends[-1], original["metadata"])  # replica 0's domain
+    report = compare.audit(expected, cloud.observation())
+    assert kinds(report) == [rules.DUPLICATE, rules.REPLICAS_SHARE_DOMAIN]
+    duplicate = next(f for f in report.findings if f.kind == rules.DUPLICATE)
+    assert set(duplicate.uuids) == {original["id"], restored}
+    cloud.volumes.remove(original)  # the restore replaced a lost replica
+    (shared,) = compare.audit(expected, cloud.observation()).findings
+    assert shared.kind == rules.REPLICAS_SHARE_DOMAIN and shared.where == (first_domain,)
+    assert set(shared.uuids) == {*cloud.ids(group.replicas[0]), restored}
+
+
 def test_missing_members_and_replicas_are_named(expected: Expected) -> None:
     cloud = deployed(expected)
     pod = expected.pods[0]

@@ -8,53 +8,16 @@ which ``FilterScheduler.populate_filter_properties`` copies to ``filter_properti
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
-from unittest import mock
 
 import pytest
 from cinder import context as cinder_context
 from cinder import exception
-from cinder.scheduler import filter_scheduler, host_manager
-from oslo_utils import timeutils
+from cinder.scheduler import filter_scheduler
 
-from conftest import CONF, Cloud
+from conftest import CONF, GROUP, Cloud, layout, pool, with_backends
 from webex_scheduler_filters import render
-
-GROUP = "dc1/messaging/store"
-
-
-def pool(backend: str, domain: str | None, free: int = 1000, cluster: str | None = None) -> Any:
-    caps: dict[str, Any] = {
-        "pool_name": "p1",
-        "free_capacity_gb": free,
-        "total_capacity_gb": 5000,
-        "allocated_capacity_gb": 0,
-        "reserved_percentage": 0,
-        "timestamp": timeutils.utcnow(),
-    }
-    if domain:
-        caps["failure_domain"] = domain
-    state = host_manager.PoolState(backend, cluster, caps, "p1")
-    state.update_from_volume_capability(caps, {"availability_zone": "nova", "disabled": False})
-    return state
-
-
-@pytest.fixture
-def scheduler() -> Iterator[filter_scheduler.FilterScheduler]:
-    CONF.set_override(
-        "scheduler_default_filters", render.cinder_scheduler_conf().split("=", 1)[1].strip().split(",")
-    )
-    try:
-        # The scheduler's RPC clients are built at construction; no message is sent here.
-        with mock.patch("cinder.rpc.get_client"), mock.patch("cinder.rpc.get_notifier"):
-            yield filter_scheduler.FilterScheduler()
-    finally:
-        CONF.clear_override("scheduler_default_filters")
-
-
-def with_backends(sched: filter_scheduler.FilterScheduler, backends: list[Any]) -> Any:
-    return mock.patch.object(sched.host_manager, "get_all_backend_states", return_value=backends)
+from webex_scheduler_filters.hints import VOLUME_GROUP_METADATA_KEY
 
 
 def request_spec(cloud: Cloud, volume_id: str, host: str, project: str | None = None) -> dict[str, Any]:
@@ -66,18 +29,9 @@ def request_spec(cloud: Cloud, volume_id: str, host: str, project: str | None = 
             "size": 1,
             "host": host,
             "project_id": project or cloud.project,
-            "metadata": {"webex_volume_group": GROUP},
+            "metadata": {VOLUME_GROUP_METADATA_KEY: GROUP},
         },
     }
-
-
-def layout() -> list[Any]:
-    # rack-a has the most free capacity: Cinder's CapacityWeigher prefers it.
-    return [
-        pool("cinder-a@ssd", "rack-a", free=4000),
-        pool("cinder-b@ssd", "rack-b"),
-        pool("cinder-c@ssd", "rack-c"),
-    ]
 
 
 def test_retype_with_migration_keeps_the_replica_out_of_its_siblings_domain(

@@ -8,39 +8,20 @@ from cinder.scheduler import filters as cinder_filters
 from cinder.scheduler import host_manager
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oslo_utils import timeutils
 
-from conftest import CONF, Cloud
+from conftest import CONF, GROUP, Cloud, pool
 from webex_scheduler_filters import render
 from webex_scheduler_filters.cinder_filter import VolumeGroupSpreadFilter
-
-GROUP = "dc1/messaging/store"
-
-
-def pool(backend: str, pool_name: str, domain: str | None = None) -> Any:
-    caps: dict[str, Any] = {
-        "pool_name": pool_name,
-        "free_capacity_gb": 1000,
-        "total_capacity_gb": 1000,
-        "allocated_capacity_gb": 0,
-        "reserved_percentage": 0,
-        "timestamp": timeutils.utcnow(),
-    }
-    if domain:
-        caps["failure_domain"] = domain
-    state = host_manager.PoolState(backend, None, caps, pool_name)
-    state.update_from_volume_capability(caps, {"availability_zone": "nova", "disabled": False})
-    return state
 
 
 def rack_layout() -> list[Any]:
     return [
-        pool("cinder-a@ceph", "p1", "rack-a"),
-        pool("cinder-a@ceph", "p2", "rack-a"),
-        pool("cinder-b@ceph", "p1", "rack-a"),
-        pool("cinder-c@ceph", "p1", "rack-c"),
-        pool("cinder-d@lvm", "p1"),
-        pool("cinder-d@lvm", "p2"),
+        pool("cinder-a@ceph", "rack-a"),
+        pool("cinder-a@ceph", "rack-a", pool_name="p2"),
+        pool("cinder-b@ceph", "rack-a"),
+        pool("cinder-c@ceph", "rack-c"),
+        pool("cinder-d@lvm", None),
+        pool("cinder-d@lvm", None, pool_name="p2"),
     ]
 
 
@@ -94,7 +75,9 @@ def test_migrating_replica_does_not_repel_itself(cloud: Cloud) -> None:
 def test_exactly_one_query_per_request_at_a_thousand_pools(cloud: Cloud) -> None:
     for i in range(20):
         cloud.add_volume(GROUP, f"cinder-{i}@ceph#p0")
-    backends = [pool(f"cinder-{i % 250}@ceph", f"p{i // 250}", f"rack-{i % 50}") for i in range(1000)]
+    backends = [
+        pool(f"cinder-{i % 250}@ceph", f"rack-{i % 50}", pool_name=f"p{i // 250}") for i in range(1000)
+    ]
     cloud.statements.clear()
     passing = spread(cloud, backends, GROUP)
     assert len(cloud.queries) == 1, cloud.queries

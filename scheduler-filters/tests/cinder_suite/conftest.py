@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 import pytest
 import sqlalchemy
@@ -18,6 +19,13 @@ from cinder import objects
 from cinder.db import api as db
 from cinder.db import migration
 from oslo_config import cfg
+from oslo_utils import timeutils
+
+from webex_scheduler_filters import render
+from webex_scheduler_filters.hints import CINDER_VOLUME_GROUP_HINT, VOLUME_GROUP_METADATA_KEY
+
+if TYPE_CHECKING:
+    from cinder.scheduler import filter_scheduler
 
 objects.register_all()
 # Since 2023.1 the engine lives in cinder.db.api; Zed (Debian bookworm) keeps it in
@@ -26,6 +34,7 @@ engine_api: Any = db if hasattr(db, "get_engine") else importlib.import_module("
 CONF = cfg.CONF
 # The request context asks the policy engine whether it is an admin, which needs parsed options.
 CONF([], project="cinder", default_config_files=[])
+GROUP = "dc1/messaging/store"
 
 
 class Cloud:
@@ -58,9 +67,16 @@ class Cloud:
             if not s.lstrip().upper().startswith(control) and s.strip() != "SELECT 1"
         ]
 
-    def add_volume(self, group: str | None, host: str | None, project: str | None = None) -> str:
+    def add_volume(
+        self,
+        group: str | None,
+        host: str | None,
+        project: str | None = None,
+        name: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> str:
         volume_id = str(uuid.uuid4())
-        metadata = {"webex_volume_group": group} if group else {}
+        metadata = {**(metadata or {}), **({VOLUME_GROUP_METADATA_KEY: group} if group else {})}
         db.volume_create(
             cinder_context.get_admin_context(),
             {
@@ -69,6 +85,7 @@ class Cloud:
                 "project_id": project or self.project,
                 "host": host,
                 "size": 1,
+                "display_name": name,
                 "status": "available" if host else "creating",
                 "metadata": metadata,
             },
@@ -76,13 +93,63 @@ class Cloud:
         return volume_id
 
     def properties(self, group: object, volume_id: str | None = None) -> dict[str, Any]:
-        hints = {} if group is None else {"webex_volume_group": group}
+        hints = {} if group is None else {CINDER_VOLUME_GROUP_HINT: group}
         return {
             "context": self.context,
             "scheduler_hints": hints,
             "size": 1,
             "request_spec": {"volume_id": volume_id or str(uuid.uuid4()), "volume_properties": {"size": 1}},
         }
+
+
+def pool(
+    backend: str, domain: str | None, free: int = 1000, cluster: str | None = None, pool_name: str = "p1"
+) -> Any:
+    """A pool's state as the host manager holds it, with its failure domain declared or not."""
+    caps: dict[str, Any] = {
+        "pool_name": pool_name,
+        "free_capacity_gb": free,
+        "total_capacity_gb": 5000,
+        "allocated_capacity_gb": 0,
+        "reserved_percentage": 0,
+        "timestamp": timeutils.utcnow(),
+    }
+    if domain:
+        caps["failure_domain"] = domain
+    # Imported here: the scheduler modules need the objects registered above.
+    from cinder.scheduler import host_manager
+
+    state = host_manager.PoolState(backend, cluster, caps, pool_name)
+    state.update_from_volume_capability(caps, {"availability_zone": "nova", "disabled": False})
+    return state
+
+
+@pytest.fixture
+def scheduler() -> Iterator[filter_scheduler.FilterScheduler]:
+    from cinder.scheduler import filter_scheduler
+
+    CONF.set_override(
+        "scheduler_default_filters", render.cinder_scheduler_conf().split("=", 1)[1].strip().split(",")
+    )
+    try:
+        # The scheduler's RPC clients are built at construction; no message is sent here.
+        with mock.patch("cinder.rpc.get_client"), mock.patch("cinder.rpc.get_notifier"):
+            yield filter_scheduler.FilterScheduler()
+    finally:
+        CONF.clear_override("scheduler_default_filters")
+
+
+def with_backends(sched: filter_scheduler.FilterScheduler, backends: list[Any]) -> Any:
+    return mock.patch.object(sched.host_manager, "get_all_backend_states", return_value=backends)
+
+
+def layout() -> list[Any]:
+    # rack-a has the most free capacity: Cinder's CapacityWeigher prefers it.
+    return [
+        pool("cinder-a@ssd", "rack-a", free=4000),
+        pool("cinder-b@ssd", "rack-b"),
+        pool("cinder-c@ssd", "rack-c"),
+    ]
 
 
 @pytest.fixture(scope="session")
