@@ -1,4 +1,9 @@
-"""Nova end to end with Nova's own functional fixtures: the suite in nova_functional/."""
+"""Nova end to end with Nova's own functional fixtures: the suites in nova_functional/.
+
+Each runs in a child process of its own, one after the other: with two at once loading the machine, an
+evacuation's compute claim once met a reader transaction still open on the request context the
+in-process services share ("Can't upgrade a READER transaction to a WRITER") and failed.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,20 @@ import pytest
 
 from isolated_suite import run_suite
 
-
-@pytest.mark.skipif(
+needs_nova = pytest.mark.skipif(
     importlib.util.find_spec("nova") is None or importlib.util.find_spec("placement") is None,
     reason="nova and openstack-placement are not installed",
 )
+
+
+@needs_nova
 def test_pods_through_the_real_nova_api_conductor_scheduler_and_placement() -> None:
-    # One child for both files, not one each at once: with the other process loading the machine, an
-    # evacuation's compute claim once met a reader transaction still open on the request context the
-    # in-process services share ("Can't upgrade a READER transaction to a WRITER") and failed.
-    assert run_suite("nova_functional", "nova_functional_test_*.py") >= 10
+    assert run_suite("nova_functional", "nova_functional_test_pods.py") >= 9
+
+
+@needs_nova
+@pytest.mark.full_tier
+def test_moving_first_design_pods_through_the_real_nova() -> None:
+    # One test of ~40 s (twelve instances replaced pod by pod): the full tier runs it, the fast tier
+    # keeps to its few minutes.
+    assert run_suite("nova_functional", "nova_functional_test_first_design.py") >= 1

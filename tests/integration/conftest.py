@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import openstack
 import pytest
@@ -26,6 +26,9 @@ from openstack import exceptions
 from openstack.config import loader
 
 from tests.conftest import fast_tier
+
+if TYPE_CHECKING:
+    from tests.integration.deploy import Deployment
 
 HERE = Path(__file__).resolve().parent
 LOOPBACK_ROOT = Path(os.environ.get("WEBEX_LOOPBACK_ROOT", "/var/lib/webex-loopback"))
@@ -51,6 +54,10 @@ BACKENDS = {"storage-a@b1": "fd-a", "storage-a@b2": "fd-a", "storage-b@b3": "fd-
 T = TypeVar("T")
 
 
+#: The session fixture that rolls this checkout's filters out to both controllers (``our_filters``).
+OUR_FILTERS = "our_filters"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # A conftest hook sees every collected item of the session: only this folder's are ours.
     skip = pytest.mark.skip(reason="fast tier (WEBEX_FAST_TESTS=1): needs the loopback OpenStack")
@@ -59,6 +66,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
             if fast_tier():
                 item.add_marker(skip)
+    # The tests on our filters run last, on one rollout that lasts to the end of the session, and every
+    # other test (stock schedulers, or a deployment of its own) before it. A stable sort: file order
+    # otherwise.
+    items.sort(key=lambda item: OUR_FILTERS in getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture(scope="session")
+def our_filters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """This checkout's filter wheel on both controllers (the rolling deploy script), once for every test
+    that needs it; at the end of the session the controllers are rolled back to what they ran before."""
+    from tests.integration.deploy import roll_out_our_filters
+
+    yield from roll_out_our_filters(tmp_path_factory.mktemp("our-filters"))
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,8 @@ CONTROLLERS = ("ctl-1", "ctl-2")
 SYSTEM_PYTHON = "/usr/bin/python3"
 #: The fragment the deployment writes into each scheduler's config directory.
 FRAGMENT_NAME = "50-webex-filters.conf"
+#: How many deployments of this process hold the environment's lock (``_environment_lock``).
+_lock_depth = 0
 
 
 def scheduler_paths(controller: str) -> dict[str, str]:
@@ -178,11 +180,32 @@ class Deployment:
 
 
 @contextmanager
+def _environment_lock() -> Iterator[None]:
+    """The environment's lock, re-entrant within this process: the session's rollout of our filters
+    (the ``our_filters`` fixture) and a module's own deployment nest, and a second ``flock`` on a new
+    descriptor would wait for the first one forever."""
+    global _lock_depth
+    if _lock_depth:
+        _lock_depth += 1
+        try:
+            yield
+        finally:
+            _lock_depth -= 1
+        return
+    with LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _lock_depth = 1
+        try:
+            yield
+        finally:
+            _lock_depth = 0
+
+
+@contextmanager
 def deployment(folder: Path) -> Iterator[Deployment]:
     """Hold the environment's lock (no up.sh, down.sh or other deployment restarts schedulers under our
     feet meanwhile) and, at the end, roll back whatever this deployment rolled out."""
-    with LOCK.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _environment_lock():
         fragments = {}
         for name, text in render_fragments().items():
             fragments[name] = folder / f"{name}.conf"
@@ -192,3 +215,15 @@ def deployment(folder: Path) -> Iterator[Deployment]:
             yield deploy
         finally:
             deploy.leave_as_found()
+
+
+def roll_out_our_filters(folder: Path) -> Iterator[Deployment]:
+    """This checkout's filter wheel on both controllers, rolled back at the end (the ``our_filters``
+    fixture)."""
+    with deployment(folder) as deploy:
+        wheel = build_variant(folder, f"ours{int(time.time())}")
+        deploy.good = wheel  # even a partial rollout (ctl-1 deployed, ctl-2 restored) is rolled back
+        rolled = deploy.roll(wheel)
+        deploy.timings["rolling deploy of our filters, both controllers"] = rolled.seconds
+        assert rolled.code == rd.DEPLOYED, rolled.log
+        yield deploy

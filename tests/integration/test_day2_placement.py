@@ -1,13 +1,14 @@
 """Placement that survives day 2, through the loopback's real Nova and Cinder APIs with our filters.
 
-This checkout's filter wheel is rolled out to both controllers once for the module (the rolling deploy
-script, tests/integration/deploy.py) and rolled back at the end. Pods are booted exactly as the
-components write them (docs/scheduler-filters.md, "Hints each instance and volume carries"): a pod's
-anchor in the service's ``anti-affinity`` group with the ``webex_pod`` hint, its members with the
-hint alone, every instance with the ``webex_service`` / ``webex_pod`` / ``webex_pod_role`` metadata;
-replicas with the ``webex_volume_group`` hint and metadata. Then the day-2 operations an operator or a
-project member runs outside Pulumi, and each test asserts the invariant itself: every pod on one host,
-the pods of a service on pairwise distinct hosts, the replicas of a group in distinct failure domains.
+This checkout's filter wheel is rolled out to both controllers once for the session (the
+``our_filters`` fixture: the rolling deploy script, tests/integration/deploy.py) and rolled back at its
+end. Pods are booted exactly as the components write them (docs/scheduler-filters.md, "Hints each
+instance and volume carries"): a pod's anchor in the service's ``anti-affinity`` group with the
+``webex_pod`` hint, its members with the hint alone, every instance with the ``webex_service`` /
+``webex_pod`` / ``webex_pod_role`` metadata; replicas with the ``webex_volume_group`` hint and
+metadata. Then the day-2 operations an operator or a project member runs outside Pulumi, and each
+test asserts the invariant itself: every pod on one host, the pods of a service on pairwise distinct
+hosts, the replicas of a group in distinct failure domains.
 
 The loopback has six fake compute hosts (four zoned for the plan tests, two spare), so a four-pod
 service whose host is lost has a free host to go to. Where a test needs the scheduler to face a choice
@@ -19,9 +20,7 @@ microversion 2.74; on unshelve, 2.91): the request still goes through every filt
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -42,8 +41,7 @@ from tests.integration.conftest import (
     ensure_image,
     wait_for,
 )
-from tests.integration.deploy import TOOLS, Deployment, build_variant, deployment
-from webex_cloud.controller.remote import rolling_deploy as rd
+from tests.integration.deploy import TOOLS, Deployment
 
 PREFIX = "i11-"
 COMPUTE_SH = TOOLS / "compute.sh"
@@ -55,18 +53,11 @@ UNSHELVE_HOST_MICROVERSION = "2.91"
 #: machine: bounded, generous.
 SETTLE = 240
 NO_VALID_HOST = "No valid host was found"
+#: An evacuation migration's end states: ``done`` once the new host is recorded, ``completed`` once
+#: the old host's compute has cleaned up after its restart (nova 34 ``compute/manager.py``
+#: ``_destroy_evacuated_instances``), ``error`` / ``failed`` when it did not happen.
+EVACUATION_ENDED = ("done", "completed", "error", "failed")
 MAX_RETRIES = "Exceeded maximum number of retries"
-
-
-@pytest.fixture(scope="module")
-def filters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """Our filters on both controllers for the module; the controllers as found at the end."""
-    with deployment(tmp_path_factory.mktemp("day2")) as deploy:
-        wheel = build_variant(deploy.folder, f"day2{int(time.time())}")
-        deploy.good = wheel
-        rolled = deploy.roll(wheel)
-        assert rolled.code == rd.DEPLOYED, rolled.log
-        yield deploy
 
 
 @dataclass
@@ -159,7 +150,7 @@ def active(conn: Any, server_id: str) -> Any:
 
 
 @pytest.fixture
-def service(openstack_conn: Any, cleanup: Cleanup, filters: Deployment) -> Service:
+def service(openstack_conn: Any, cleanup: Cleanup, our_filters: Deployment) -> Service:
     conn = openstack_conn
     run = f"{PREFIX}{uuid.uuid4().hex[:6]}"
     return Service(conn, cleanup, run, ensure_flavor(conn), ensure_image(conn))
@@ -184,9 +175,9 @@ def test_evacuate_a_pod_off_a_forced_down_host(service: Service, cleanup: Cleanu
     wait_for(f"{lost} to be reported down", lambda: down(conn, lost) or None, 60)
     anchor, member = service.pods["pod-0"]
     evacuate(conn, anchor)
-    moved = active(conn, anchor)
+    moved = evacuated(conn, anchor)
     evacuate(conn, member)
-    active(conn, member)
+    evacuated(conn, member)
     after = assert_pods_whole_and_apart(service)
     assert after["pod-0"] == moved.compute_host != lost
     assert {p: h for p, h in after.items() if p != "pod-0"} == {
@@ -291,7 +282,7 @@ def test_three_anchors_booted_at_once_land_apart_or_are_refused(service: Service
 
 
 def test_retype_and_migrate_keep_replicas_out_of_the_sibling_domain(
-    openstack_conn: Any, cleanup: Cleanup, filters: Deployment
+    openstack_conn: Any, cleanup: Cleanup, our_filters: Deployment
 ) -> None:
     """Replica 1 is on storage-b@b3 (fd-b); replica 0, with the group hint alone, must land in fd-a.
     Migrating replica 0 into fd-b is refused; into the other fd-a backend it moves (driver-assisted,
@@ -420,6 +411,28 @@ def evacuate(conn: Any, server_id: str) -> None:
     # The API has set the task state (rebuilding) before it answers; the conductor and the new host's
     # compute clear it when the rebuild is done, or set ERROR when no host was valid.
     exceptions.raise_from_response(response)
+
+
+def evacuated(conn: Any, server_id: str) -> Any:
+    """The server once its evacuation has ended, ACTIVE. Not merely "ACTIVE, no task": the new host's
+    compute clears the task when the rebuild is done and records the host only after that (nova 34
+    ``compute/manager.py`` ``rebuild_instance``: ``resource_tracker.finish_evacuation`` sets
+    ``instance.host``, then the migration ``done``), so a member evacuated in between is scheduled
+    against its anchor's dead host. Nova's own functional helpers wait for the migration first
+    (``nova/tests/functional/integrated_helpers.py`` ``_evacuate_server``)."""
+
+    def probe() -> list[str] | None:
+        response = conn.compute.get(
+            "/os-migrations",
+            params={"instance_uuid": server_id, "migration_type": "evacuation"},
+            microversion=COMPUTE_MICROVERSION,
+        )
+        exceptions.raise_from_response(response)
+        statuses = [m["status"] for m in response.json()["migrations"]]
+        return statuses if statuses and all(s in EVACUATION_ENDED for s in statuses) else None
+
+    wait_for(f"the evacuation of server {server_id} to end", probe, SETTLE)
+    return active(conn, server_id)
 
 
 def live_migrate(conn: Any, server_id: str) -> None:

@@ -51,11 +51,12 @@ domains (``messages``, ``recordings``: 3 replicas, 2 domains) gets all of them p
 domain. The run as a whole is asserted to break the rules (and those groups to be among the breaches);
 every breach is printed (``-s``).
 
-Run 2 (``test_our_filters_...``): this checkout's filter wheel rolled out to both controllers by the
-rolling deploy script (tests/integration/deploy.py); every pod on one host of its zone, no two pods of a
-service on one host, no two replicas of a group in one failure domain, the surplus replicas refused.
-Everything is deleted after each run; at the end the controllers are rolled back to what they ran before
-(the environment's lock is held throughout).
+Run 2 (``test_our_filters_...``): this checkout's filter wheel on both controllers, rolled out by the
+rolling deploy script once for the session's tests on our filters (the ``our_filters`` fixture,
+tests/integration/conftest.py, which also orders those tests after every other one); every pod on one
+host of its zone, no two pods of a service on one host, no two replicas of a group in one failure
+domain, the surplus replicas refused. Everything is deleted after each run; at the end of the session
+the controllers are rolled back to what they ran before (the environment's lock is held throughout).
 """
 
 from __future__ import annotations
@@ -83,8 +84,7 @@ from tests.integration.conftest import (
     ensure_image,
     wait_for,
 )
-from tests.integration.deploy import CONTROLLERS, Deployment, build_variant, deployment, state_of
-from webex_cloud.controller.remote import rolling_deploy as rd
+from tests.integration.deploy import CONTROLLERS, Deployment, deployment, state_of
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import INSTANCE, LOCAL_COMMAND, REMOTE_COMMAND, VOLUME, VOLUME_ATTACH
 
@@ -466,13 +466,9 @@ def test_stock_schedulers_let_replicas_share_a_failure_domain(dc1: Dc1, controll
 
 
 def test_our_filters_keep_pods_apart_and_replicas_in_distinct_failure_domains(
-    dc1: Dc1, controllers: Deployment
+    dc1: Dc1, controllers: Deployment, our_filters: Deployment
 ) -> None:
-    wheel = build_variant(controllers.folder, f"plan{int(time.time())}")
-    controllers.good = wheel  # even a partial rollout (ctl-1 deployed, ctl-2 restored) is rolled back
-    rolled = controllers.roll(wheel)
-    controllers.timings["rolling deploy of our filters, both controllers"] = rolled.seconds
-    assert rolled.code == rd.DEPLOYED, rolled.log
+    controllers.timings.update(our_filters.timings)
     landed = run(dc1, "our filters", controllers.timings)
     plan = dc1.plan
 
