@@ -139,6 +139,10 @@ class Deployment:
     """sha256 of every wheel a roll was started with: a roll that stopped half-way leaves one
     controller on it, and ``leave_as_found`` must roll that one back too."""
     timings: dict[str, float] = field(default_factory=dict)
+    first_roll: Roll | None = None
+    """The roll that put ``good`` on the controllers (``roll_out_our_filters``), for the tests of it."""
+    first_roll_started: int = 0
+    """When it started (seconds since the epoch, as the schedulers' ``started`` files)."""
 
     def script(self, *args: str) -> Roll:
         """The deploy script alone, run as on a controller: its own process under the system Python."""
@@ -219,11 +223,17 @@ def deployment(folder: Path) -> Iterator[Deployment]:
 
 def roll_out_our_filters(folder: Path) -> Iterator[Deployment]:
     """This checkout's filter wheel on both controllers, rolled back at the end (the ``our_filters``
-    fixture)."""
+    fixture); what the roll did is kept for test_rolling_deploy, which asserts it."""
     with deployment(folder) as deploy:
         wheel = build_variant(folder, f"ours{int(time.time())}")
         deploy.good = wheel  # even a partial rollout (ctl-1 deployed, ctl-2 restored) is rolled back
-        rolled = deploy.roll(wheel)
-        deploy.timings["rolling deploy of our filters, both controllers"] = rolled.seconds
-        assert rolled.code == rd.DEPLOYED, rolled.log
+        deploy.first_roll_started = int(time.time())
+        deploy.first_roll = deploy.roll(wheel)
+        deploy.timings["rolling deploy of our filters, both controllers (4 scheduler restarts)"] = (
+            deploy.first_roll.seconds
+        )
+        assert deploy.first_roll.code == rd.DEPLOYED, deploy.first_roll.log
         yield deploy
+    print("\nrolling deploy timings (s):")
+    for what, seconds in deploy.timings.items():
+        print(f"  {seconds:7.1f}  {what}")

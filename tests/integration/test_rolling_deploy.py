@@ -3,7 +3,10 @@
 Two controller roles (ctl-1, ctl-2) run their own nova-scheduler and cinder-scheduler on this machine
 (tools/openstack-loopback). The deploy script runs exactly as on a controller (tests/integration/deploy.py):
 a separate process under Debian's /usr/bin/python3, standard library only, driving the environment's own
-restart and health hooks (scheduler.sh). The tests run in order: deploy, then two faulty redeployments.
+restart and health hooks (scheduler.sh). The deployment is the session's one rollout of our filters (the
+``our_filters`` fixture, tests/integration/conftest.py), which the day-2 and plan-placement tests run on
+too; these tests check what that rollout did, then two faulty redeployments, each of which must leave the
+controllers on it.
 """
 
 from __future__ import annotations
@@ -11,11 +14,9 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from webex_scheduler_filters import hints, render
 
 from tests.integration.conftest import (
@@ -34,21 +35,10 @@ from tests.integration.deploy import (
     SCHEDULER_SH,
     Deployment,
     build_variant,
-    deployment,
     scheduler_paths,
     state_of,
 )
 from webex_cloud.controller.remote import rolling_deploy as rd
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    with deployment(tmp_path_factory.mktemp("rolling")) as deploy:
-        yield deploy
-    print("\nrolling-deploy integration timings (s):")
-    for what, seconds in deploy.timings.items():
-        print(f"  {seconds:7.1f}  {what}")
-
 
 # ----------------------------------------------------------------------------------------------------
 # Observing the controllers and the cloud
@@ -139,14 +129,12 @@ def placement_still_correct(conn: Any, label: str, timings: dict[str, float]) ->
 
 
 def test_rolling_deploy_installs_and_enables_our_filters_on_ctl1_then_ctl2(
-    env: Deployment, openstack_conn: Any
+    our_filters: Deployment, openstack_conn: Any
 ) -> None:
-    wheel = build_variant(env.folder, f"it{int(time.time())}")
-    before = int(time.time())
-    result = env.roll(wheel)
-    env.timings["rolling deploy, both controllers (4 scheduler restarts)"] = result.seconds
+    env, result, wheel = our_filters, our_filters.first_roll, our_filters.good
+    assert result is not None and wheel is not None
     assert result.code == rd.DEPLOYED, result.log
-    env.good = wheel
+    before = env.first_roll_started
     starts: list[int] = []
     for controller in CONTROLLERS:
         state = state_of(controller)
@@ -163,10 +151,10 @@ def test_rolling_deploy_installs_and_enables_our_filters_on_ctl1_then_ctl2(
 
 
 def test_a_config_naming_a_missing_filter_stops_at_ctl1_and_restores_it(
-    env: Deployment, openstack_conn: Any
+    our_filters: Deployment, openstack_conn: Any
 ) -> None:
-    if env.good is None:
-        pytest.fail("needs the deployment of the first test")
+    env = our_filters
+    assert env.good is not None
     ctl1, ctl2 = state_of("ctl-1"), state_of("ctl-2")
     broken = dict(env.fragments)
     broken["nova"] = env.folder / "nova-missing-filter.conf"
@@ -186,9 +174,10 @@ def test_a_config_naming_a_missing_filter_stops_at_ctl1_and_restores_it(
     placement_still_correct(openstack_conn, "after-missing-filter", env.timings)
 
 
-def test_a_broken_wheel_is_refused_before_ctl1_is_touched(env: Deployment, openstack_conn: Any) -> None:
-    if env.good is None:
-        pytest.fail("needs the deployment of the first test")
+def test_a_broken_wheel_is_refused_before_ctl1_is_touched(
+    our_filters: Deployment, openstack_conn: Any
+) -> None:
+    env = our_filters
     ctl1, ctl2 = state_of("ctl-1"), state_of("ctl-2")
     broken = build_variant(env.folder, f"broken{int(time.time())}", break_module="nova_filter.py")
     result = env.roll(broken)
