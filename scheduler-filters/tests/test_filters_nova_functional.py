@@ -17,6 +17,7 @@ needs_nova = pytest.mark.skipif(
     importlib.util.find_spec("nova") is None or importlib.util.find_spec("placement") is None,
     reason="nova and openstack-placement are not installed",
 )
+pytestmark = pytest.mark.child_suite
 
 
 @needs_nova
