@@ -31,16 +31,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from benchmarks.generated_project import generate_datacenters
+from webex_cloud.paths import PROJECT_DIR
 from webex_cloud.plan.parallel import default_jobs
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _command(*args: str) -> float:
     """Wall time of one `python -m webex_cloud` command run from the checkout; it must succeed."""
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "webex_cloud", *args], cwd=REPO, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "webex_cloud", *args],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     elapsed = time.perf_counter() - start
     if done.returncode != 0:

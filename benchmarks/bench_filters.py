@@ -28,8 +28,9 @@ import time
 import uuid
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
+
+from webex_cloud.paths import PROJECT_DIR
 
 NOVA_TARGET = 1.5
 CINDER_TARGET = 100.0
@@ -315,9 +316,7 @@ def child(part: str, sizes: list[int], repeat: int) -> dict[str, Any]:
         "--sizes",
         *map(str, sizes),
     ]
-    done = subprocess.run(
-        command, capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1]
-    )
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
     if done.returncode != 0:
         raise SystemExit(f"{part} part failed:\n{done.stdout}\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])

@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from webex_cloud.paths import PROJECT_DIR
+
 RESOURCES_PER_SERVICE = 40
 """What one generated service registers (checked by the render benchmark)."""
 
@@ -87,7 +88,7 @@ def generate_project(root: Path, resources: int, hosts: int | None = None) -> Pa
     services = max(1, resources // RESOURCES_PER_SERVICE)
     (root / "catalog").mkdir(parents=True)
     (root / "stacks").mkdir()
-    shutil.copy(REPO / "__main__.py", root / "__main__.py")
+    shutil.copy(PROJECT_DIR / "__main__.py", root / "__main__.py")
     for index in range(services):
         service = _service(index)
         (root / "catalog" / f"{service['name']}.yaml").write_text(yaml.safe_dump(service))
@@ -117,7 +118,7 @@ def datacenter_stack(number: int) -> str:
     pinned subnets, zones, hosts, failure domains, controllers, management network and runner."""
     if not 3 <= number <= MAX_GENERATED:
         raise ValueError(f"datacenters 3..{MAX_GENERATED} can be generated, not {number}")
-    text = (REPO / "stacks" / f"Pulumi.{EXAMPLE_STACK}.yaml").read_text()
+    text = (PROJECT_DIR / "stacks" / f"Pulumi.{EXAMPLE_STACK}.yaml").read_text()
     text = text.replace("10.20.", f"10.{10 * number}.").replace("10.250.2.", f"10.250.{number}.")
     text = re.sub(r"\bdc2\b", f"dc{number}", text)
     text = text.replace("# Datacenter 2.", f"# Datacenter {number} (generated from dc2).")
@@ -129,9 +130,9 @@ def generate_datacenters(root: Path, count: int) -> list[str]:
     it has ``count`` datacenters; returns the stack names. Only stack files are added: nothing else
     changes when a datacenter is added."""
     for name in ("catalog", "stacks"):
-        shutil.copytree(REPO / name, root / name)
+        shutil.copytree(PROJECT_DIR / name, root / name)
     for name in ("__main__.py", "Pulumi.yaml"):
-        shutil.copy(REPO / name, root / name)
+        shutil.copy(PROJECT_DIR / name, root / name)
     for number in range(3, count + 1):
         (root / "stacks" / f"Pulumi.dc{number}.yaml").write_text(datacenter_stack(number))
     return [f"dc{number}" for number in range(1, count + 1)]

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from webex_cloud.paths import PROJECT_DIR
+
+REPO = PROJECT_DIR
 
 
 def fast_tier() -> bool:

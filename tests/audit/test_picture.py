@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.audit.fakes import STACK, deployed, first_pods, host_id
+from tests.conftest import REPO
 from webex_cloud.audit import compare, observed
 from webex_cloud.audit.expected import Expected
 from webex_cloud.audit.picture import audit_picture
@@ -18,7 +19,6 @@ from webex_cloud.placement.engine import RulesPipelines, ServiceResult, place
 from webex_cloud.placement.picture import placement_picture
 from webex_cloud.placement.plan import PlacementPlan
 
-REPO = Path(__file__).resolve().parents[2]
 DOCS_PICTURE = REPO / "docs" / "placement-dc1.svg"
 NS = {"svg": SVG_NS}
 

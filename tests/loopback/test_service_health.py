@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 from datetime import UTC, datetime
-from pathlib import Path
 from types import ModuleType
 
-SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "openstack-loopback" / "loopback.py"
+from tests.conftest import REPO
+
+SCRIPT = REPO / "tools" / "openstack-loopback" / "loopback.py"
 
 
 def load_loopback() -> ModuleType:

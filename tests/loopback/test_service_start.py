@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-LIB = Path(__file__).resolve().parents[2] / "tools" / "openstack-loopback" / "lib.sh"
+from tests.conftest import REPO
+
+LIB = REPO / "tools" / "openstack-loopback" / "lib.sh"
 
 
 def run_lib(tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]:

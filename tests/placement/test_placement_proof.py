@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import REPO
 from webex_cloud import cli
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.placement import cli as placement_cli
 from webex_cloud.placement.cli import main
 from webex_cloud.plan.document import render_plan
 
-REPO = Path(__file__).resolve().parents[2]
 HAVE_OPENSTACK = all(importlib.util.find_spec(name) is not None for name in ("nova", "cinder"))
 needs_openstack = pytest.mark.skipif(not HAVE_OPENSTACK, reason="nova and cinder are not installed")
 ENGINES = [pytest.param("openstack", marks=needs_openstack), "rules"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ProjectCopy
+from tests.conftest import REPO, ProjectCopy
 from tests.release.scenarios import DOWNTIME_ON_MAIN, SCENARIOS, SERVICE, apply, trim_to_service
 from webex_cloud.plan import format as tokens
 from webex_cloud.plan.document import render_plan
@@ -26,7 +26,7 @@ from webex_cloud.preview.plans import snapshot_from_plan
 from webex_cloud.preview.risks import rank
 from webex_cloud.release.disruption import ServiceRelease, releases
 
-MAIN_PLANS = Path(__file__).resolve().parents[1] / "data" / "release"
+MAIN_PLANS = REPO / "tests" / "data" / "release"
 MAX_UNAVAILABLE = 1  # the catalog's default: meetings-media declares no rollout
 
 

@@ -1,6 +1,6 @@
 """Render the release scenarios with the program *before* health gates, for the proof's "it can fail" half.
 
-    python tests/data/release/render_main_plans.py /work/main
+    .venv/bin/python -m tests.data.release.render_main_plans /work/main    # from this checkout's root
 
 runs the checkout given (main before issue 9: no gates) on each scenario of tests/release/scenarios.py
 and writes ``main-<scenario>.json`` here: the dc1 plan cut down to the meetings-media service (its
@@ -16,11 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[2]))
+from tests.conftest import ProjectCopy
+from tests.release.scenarios import SCENARIOS, apply, trim_to_service
 
-from tests.conftest import ProjectCopy  # noqa: E402
-from tests.release.scenarios import SCENARIOS, apply, trim_to_service  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def main(checkout: Path) -> None:
