@@ -124,6 +124,8 @@ class Roll:
     code: int
     log: str
     seconds: float
+    started: int
+    """When the script started (seconds since the epoch, as the schedulers' ``started`` files)."""
 
 
 @dataclass
@@ -141,14 +143,12 @@ class Deployment:
     timings: dict[str, float] = field(default_factory=dict)
     first_roll: Roll | None = None
     """The roll that put ``good`` on the controllers (``roll_out_our_filters``), for the tests of it."""
-    first_roll_started: int = 0
-    """When it started (seconds since the epoch, as the schedulers' ``started`` files)."""
 
     def script(self, *args: str) -> Roll:
         """The deploy script alone, run as on a controller: its own process under the system Python."""
         script = self.folder / "rolling_deploy.py"
         shutil.copy(DEPLOY_SCRIPT, script)
-        start = time.monotonic()
+        started, start = int(time.time()), time.monotonic()
         done = subprocess.run(
             [SYSTEM_PYTHON, "-I", str(script), *args],
             capture_output=True,
@@ -156,7 +156,7 @@ class Deployment:
             timeout=1200,
             check=False,
         )
-        return Roll(done.returncode, done.stdout + done.stderr, time.monotonic() - start)
+        return Roll(done.returncode, done.stdout + done.stderr, time.monotonic() - start, started)
 
     def roll(self, wheel: BuiltWheel, fragments: dict[str, Path] | None = None) -> Roll:
         """The driver mode: each controller in turn, stopping at the first failure."""
@@ -227,7 +227,6 @@ def roll_out_our_filters(folder: Path) -> Iterator[Deployment]:
     with deployment(folder) as deploy:
         wheel = build_variant(folder, f"ours{int(time.time())}")
         deploy.good = wheel  # even a partial rollout (ctl-1 deployed, ctl-2 restored) is rolled back
-        deploy.first_roll_started = int(time.time())
         deploy.first_roll = deploy.roll(wheel)
         deploy.timings["rolling deploy of our filters, both controllers (4 scheduler restarts)"] = (
             deploy.first_roll.seconds

@@ -53,11 +53,11 @@ UNSHELVE_HOST_MICROVERSION = "2.91"
 #: machine: bounded, generous.
 SETTLE = 240
 NO_VALID_HOST = "No valid host was found"
+MAX_RETRIES = "Exceeded maximum number of retries"
 #: An evacuation migration's end states: ``done`` once the new host is recorded, ``completed`` once
 #: the old host's compute has cleaned up after its restart (nova 34 ``compute/manager.py``
 #: ``_destroy_evacuated_instances``), ``error`` / ``failed`` when it did not happen.
 EVACUATION_ENDED = ("done", "completed", "error", "failed")
-MAX_RETRIES = "Exceeded maximum number of retries"
 
 
 @dataclass

@@ -134,7 +134,7 @@ def test_rolling_deploy_installs_and_enables_our_filters_on_ctl1_then_ctl2(
     env, result, wheel = our_filters, our_filters.first_roll, our_filters.good
     assert result is not None and wheel is not None
     assert result.code == rd.DEPLOYED, result.log
-    before = env.first_roll_started
+    before = result.started
     starts: list[int] = []
     for controller in CONTROLLERS:
         state = state_of(controller)
