@@ -1,5 +1,6 @@
-"""Shared fixtures: a throw-away copy of the project whose catalog and stack files a test may edit; and the
-fast tier (WEBEX_FAST_TESTS=1), which skips the tests marked ``full_tier`` and the integration tier."""
+"""Shared fixtures: a throw-away copy of the project whose catalog and stack files a test may edit; the
+session's order (the ``child_suite`` tests first); and the fast tier (WEBEX_FAST_TESTS=1), which skips the
+tests marked ``full_tier`` and the integration tier."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ def fast_tier() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A conftest hook sees every collected item of the session, scheduler-filters/tests' too.
+    # The child suites are the session's longest tests (a minute for Nova's): started first, they run
+    # beside everything else when the fast tier spreads the tests over workers, instead of holding one
+    # worker at the end. A stable sort: every other test keeps its order.
+    items.sort(key=lambda item: item.get_closest_marker("child_suite") is None)
     if not fast_tier():
         return
     skip = pytest.mark.skip(reason="fast tier (WEBEX_FAST_TESTS=1): an end-to-end run, full tier only")
