@@ -72,6 +72,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: OUR_FILTERS in getattr(item, "fixturenames", ()))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_process() -> None:
+    """Refuse to run on pytest-xdist workers: each would hold its own session rollout of our filters under
+    the environment's lock while another worker's deployment waits for that lock, a hang."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.fail(
+            "the integration tests share one loopback cloud in a set order: run them in one process, "
+            "without -n/--numprocesses (only the fast tier, WEBEX_FAST_TESTS=1, spreads over workers)",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(scope="session")
 def our_filters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """This checkout's filter wheel on both controllers (the rolling deploy script), once for every test
