@@ -226,12 +226,13 @@ def roll_out_our_filters(folder: Path) -> Iterator[Deployment]:
     fixture); what the roll did is kept for test_rolling_deploy, which asserts it."""
     with deployment(folder) as deploy:
         wheel = build_variant(folder, f"ours{int(time.time())}")
-        deploy.good = wheel  # even a partial rollout (ctl-1 deployed, ctl-2 restored) is rolled back
+        # Even a partial rollout (ctl-1 deployed, ctl-2 restored) is rolled back: roll() records the wheel.
         deploy.first_roll = deploy.roll(wheel)
         deploy.timings["rolling deploy of our filters, both controllers (4 scheduler restarts)"] = (
             deploy.first_roll.seconds
         )
         assert deploy.first_roll.code == rd.DEPLOYED, deploy.first_roll.log
+        deploy.good = wheel
         yield deploy
     print("\nrolling deploy timings (s):")
     for what, seconds in deploy.timings.items():
