@@ -22,6 +22,27 @@ BUILD_DIR: Final = PROJECT_DIR / "build"
 PLAN_DIR: Final = BUILD_DIR / "plan"
 
 
+STACK_FILE_PREFIX: Final = "Pulumi."
+STACK_FILE_SUFFIX: Final = ".yaml"
+STACK_FILE_GLOB: Final = f"{STACK_FILE_PREFIX}*{STACK_FILE_SUFFIX}"
+"""The Pulumi CLI's name of a stack's config file (``stackConfigDir: stacks`` in Pulumi.yaml)."""
+
+
+def stack_file(stack: str) -> str:
+    """The config file of ``stack``, relative to a checkout (the one place that spells it)."""
+    return f"{STACKS_DIR.name}/{STACK_FILE_PREFIX}{stack}{STACK_FILE_SUFFIX}"
+
+
+def stack_of(file_name: str) -> str:
+    """The stack a config file belongs to: ``Pulumi.dc1.yaml`` (or ``stacks/Pulumi.dc1.yaml``) -> ``dc1``."""
+    return Path(file_name).name.removeprefix(STACK_FILE_PREFIX).removesuffix(STACK_FILE_SUFFIX)
+
+
+def known_stacks(project_dir: Path) -> list[str]:
+    """Stacks that have a config file under ``project_dir``/stacks."""
+    return sorted(stack_of(p.name) for p in (project_dir / STACKS_DIR.name).glob(STACK_FILE_GLOB))
+
+
 def plan_path(stack: str, plan_dir: Path = PLAN_DIR) -> Path:
     """Where the offline plan of one stack is written and, by default, read."""
     return plan_dir / f"{stack}.json"

@@ -19,9 +19,9 @@ from tests.audit.fakes import STACK, deployed, first_pods, host_id
 from webex_cloud.audit import compare, observed, rules
 from webex_cloud.audit.cli import main
 from webex_cloud.audit.expected import Expected
-from webex_cloud.components.naming import cloud_name
 from webex_cloud.components.tags import ownership_metadata
 from webex_cloud.exit_codes import ExitCode
+from webex_cloud.naming import cloud_name
 from webex_cloud.placement.plan import PlacementPlan
 
 

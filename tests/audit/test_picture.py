@@ -12,8 +12,8 @@ from tests.conftest import REPO
 from webex_cloud.audit import compare, observed
 from webex_cloud.audit.expected import Expected
 from webex_cloud.audit.picture import audit_picture
-from webex_cloud.components.naming import cloud_name
 from webex_cloud.components.tags import ownership_metadata
+from webex_cloud.naming import cloud_name
 from webex_cloud.picture import SVG_NS, VIOLATION_FILL, Column, Mark, Picture, render
 from webex_cloud.placement.engine import RulesPipelines, ServiceResult, place
 from webex_cloud.placement.picture import placement_picture

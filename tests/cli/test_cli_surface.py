@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import REPO, ProjectCopy
 from tests.placement.test_placement_proof import PlanBuilder
-from webex_cloud import atomic, cli, paths
+from webex_cloud import atomic, cli, cli_common, paths
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.placement import cli as place_cli
 from webex_cloud.plan import cli as plan_cli
@@ -43,7 +43,7 @@ def run_module(
 
 def test_version_and_help_work_from_any_folder(tmp_path: Path) -> None:
     version = run_module("--version", cwd=tmp_path)
-    assert version.returncode == 0 and version.stdout.strip() == f"webex-cloud {cli.version()}"
+    assert version.returncode == 0 and version.stdout.strip() == f"webex-cloud {cli_common.version()}"
     shown = run_module("--help", cwd=tmp_path)
     assert shown.returncode == 0
     listed = {line.split()[0] for line in shown.stdout.splitlines() if line.startswith("  ")}
@@ -134,9 +134,9 @@ def test_stale_plan_is_none_for_a_plan_newer_than_every_input(project: ProjectCo
     plan.write_text("{}")
     for source in [*project.root.glob("catalog/*.yaml"), *project.root.glob("stacks/*.yaml")]:
         os.utime(source, (1_000_000, 1_000_000))
-    assert cli.stale_plan(plan, project.root) is None
+    assert cli_common.stale_plan(plan, project.root) is None
     os.utime(project.root / "stacks/Pulumi.dc2.yaml")  # an edit after the plan
-    assert "older than stacks/Pulumi.dc2.yaml" in (cli.stale_plan(plan, project.root) or "")
+    assert "older than stacks/Pulumi.dc2.yaml" in (cli_common.stale_plan(plan, project.root) or "")
 
 
 def test_a_bug_exits_3_with_one_line_and_no_traceback(
@@ -145,8 +145,8 @@ def test_a_bug_exits_3_with_one_line_and_no_traceback(
     def broken(argv: list[str]) -> int:
         raise RuntimeError("boom")
 
-    monkeypatch.delenv(cli.DEBUG_VARIABLE, raising=False)
-    assert cli.run("plan", broken, []) == ExitCode.INTERNAL
+    monkeypatch.delenv(cli_common.DEBUG_VARIABLE, raising=False)
+    assert cli_common.run("plan", broken, []) == ExitCode.INTERNAL
     err = capsys.readouterr().err
     assert "internal error in `python -m webex_cloud plan` (a bug, not your input): RuntimeError: boom" in err
     assert "Traceback" not in err

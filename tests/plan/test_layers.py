@@ -57,3 +57,42 @@ def test_the_plan_package_never_imports_the_policy_harness_but_through_the_pipel
 def test_the_controller_payload_imports_nothing_of_the_project() -> None:
     for path in sorted((PACKAGE / "controller" / "remote").glob("*.py")):
         assert not {m for m in imports(path) if m.startswith("webex_cloud")}, path.name
+
+
+def test_no_module_imports_the_dispatcher() -> None:
+    """webex_cloud/cli.py only dispatches: the commands' shared helpers live below them
+    (webex_cloud/cli_common.py), so an import of the dispatcher would run back up."""
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "__main__.py" and "webex_cloud.cli" in imports(path)
+    ]
+    imported_as_name = [
+        str(path.relative_to(REPO))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if any(
+            isinstance(node, ast.ImportFrom)
+            and node.module == "webex_cloud"
+            and any(alias.name == "cli" for alias in node.names)
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        )
+    ]
+    assert not offenders and not imported_as_name, offenders + imported_as_name
+
+
+def test_the_shared_command_helpers_need_only_the_standard_library_and_the_ground_floor() -> None:
+    """They run before the bootstrap (to say that it is missing): no third-party import."""
+    ours = {m for m in imports(PACKAGE / "cli_common.py") if m.startswith("webex_cloud")}
+    assert ours <= {"webex_cloud", "webex_cloud.atomic", "webex_cloud.paths", "webex_cloud.exit_codes"}
+
+
+def test_the_configuration_and_the_plan_do_not_import_the_components() -> None:
+    """Resource names live on the ground floor (webex_cloud/naming.py), below the components."""
+    offenders = [
+        f"{path.relative_to(REPO)}: {sorted(bad)}"
+        for package in ("config", "plan")
+        for path in sorted((PACKAGE / package).glob("*.py"))
+        if (bad := {m for m in imports(path) if m.startswith("webex_cloud.components")})
+    ]
+    assert not offenders
+    assert not {m for m in imports(PACKAGE / "naming.py") if m.startswith("webex_cloud")}

@@ -16,7 +16,7 @@ import pytest
 from webex_scheduler_filters import hints
 
 from tests.conftest import REPO, ProjectCopy
-from webex_cloud.components import naming
+from webex_cloud import naming
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.config.resolved import Deployment

@@ -12,7 +12,7 @@ import pytest
 from webex_policies.stack_rules import GATE_FORMAT, GateView, read_gate_spec
 
 from tests.conftest import REPO
-from webex_cloud.components import naming
+from webex_cloud import naming
 from webex_cloud.config.loader import load_catalog
 from webex_cloud.config.models import Service
 from webex_cloud.release.probe import SPEC_FORMAT, GateSpec

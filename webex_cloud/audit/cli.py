@@ -32,7 +32,7 @@ from webex_cloud.audit.expected import expected_from_plan
 from webex_cloud.audit.observed import Observation, ReadError, read_cloud
 from webex_cloud.audit.picture import audit_picture
 from webex_cloud.audit.render import to_json, to_text
-from webex_cloud.cli import CommandError, add_stack_option, select_stacks
+from webex_cloud.cli_common import CommandError, add_stack_option, select_stacks
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import read_stack_config, stack_file
 from webex_cloud.exit_codes import ExitCode

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_openstack as openstack
 from pulumi_command import local
 
-from webex_cloud.components import naming
+from webex_cloud import naming
 from webex_cloud.components.network import ServiceNetwork, ServiceNetworkArgs
 from webex_cloud.components.pod import Pod, PodArgs
 from webex_cloud.components.volume_group import VolumeGroup, VolumeGroupArgs

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_openstack as openstack
 from webex_scheduler_filters import hints
 
-from webex_cloud.components import naming
+from webex_cloud import naming
 from webex_cloud.components.tags import ownership_metadata
 from webex_cloud.plan import format as tokens
 

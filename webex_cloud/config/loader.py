@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from webex_cloud.components import naming
+from webex_cloud import naming, paths
 from webex_cloud.config.addressing import RESERVED_ADDRESSES, ROLE_SLOTS, addresses_needed, smallest_prefix
 from webex_cloud.config.api_sources import unusable_api_sources
 from webex_cloud.config.capacity import spare_capacity_problems
@@ -31,18 +31,11 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DATACENTER_KEY = f"{PROJECT}:datacenter"
 CATALOG_DIR = "catalog"
-STACKS_DIR = "stacks"
 
 
-def stack_file(stack: str) -> str:
-    """The stack config file of ``stack``, relative to the project."""
-    return f"{STACKS_DIR}/Pulumi.{stack}.yaml"
-
-
-def known_stacks(project_dir: Path) -> list[str]:
-    """Stacks that have a config file under stacks/."""
-    names = (p.name[len("Pulumi.") : -len(".yaml")] for p in (project_dir / STACKS_DIR).glob("Pulumi.*.yaml"))
-    return sorted(names)
+# The stack file's name has one owner (paths.py); re-exported for the loader's readers.
+stack_file = paths.stack_file
+known_stacks = paths.known_stacks
 
 
 SECRET_SETTINGS = frozenset(
@@ -69,7 +62,7 @@ def _plaintext_credentials(config: dict[str, object], label: str) -> Iterator[Pr
     """Credentials never belong in a committed stack file, only encrypted or in clouds.yaml."""
     fix_secret = "remove it and run `pulumi config set --secret --stack {stack} {key}` (stored encrypted)"
     fix_cloud = "; or keep it in the operator's clouds.yaml entry that openstack:cloud names"
-    stack = label.removeprefix(f"{STACKS_DIR}/Pulumi.").removesuffix(".yaml")
+    stack = paths.stack_of(label)
     for key, value in config.items():
         if _is_encrypted(value):
             continue
@@ -269,10 +262,11 @@ def _resource_names(service: Service) -> Iterator[tuple[str, str]]:
     name = service.name
     for suffix in ("net", "subnet", "router-interface", "sg", "from-members"):
         yield "network", f"{name}-{suffix}"
+    # One anti-affinity group per service (components/service.py), not one per pod.
+    yield "server group", naming.server_group(name)
     for index in range(service.pods.count):
         pod = naming.pod(name, index)
         yield "pod", pod
-        yield "server group", naming.server_group(pod)
         for member in service.pods.members:
             for ordinal in range(member.count):
                 yield "instance", naming.instance(pod, member.role, ordinal)

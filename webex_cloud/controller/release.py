@@ -12,7 +12,7 @@ from pathlib import Path
 
 from webex_scheduler_filters import render
 
-from webex_cloud.cli import run
+from webex_cloud.cli_common import run
 from webex_cloud.controller.fragments import render_fragments
 from webex_cloud.controller.wheel import BuiltWheel, WheelBuildError, build_wheel
 from webex_cloud.exit_codes import ExitCode

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from webex_cloud.cli import CommandError, add_stack_option, run, select_stacks, stale_plan
+from webex_cloud.cli_common import CommandError, add_stack_option, run, select_stacks, stale_plan
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT_DIR, plan_path
 from webex_cloud.picture import write

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from webex_cloud.audit.rules import Finding, pod_rules, replica_rules
-from webex_cloud.components.naming import cloud_name
+from webex_cloud.naming import cloud_name
 from webex_cloud.picture import Mark, Picture, columns
 from webex_cloud.placement.engine import ServiceResult
 from webex_cloud.placement.plan import PlacementPlan

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from webex_cloud import atomic, paths
-from webex_cloud.cli import add_stack_option, run, select_stacks
+from webex_cloud.cli_common import add_stack_option, run, select_stacks
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT_DIR
 from webex_cloud.plan.document import summary

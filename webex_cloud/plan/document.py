@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from webex_cloud.components import naming
+from webex_cloud import naming
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.config.models import Service
 from webex_cloud.config.resolved import Deployment

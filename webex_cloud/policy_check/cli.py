@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from webex_cloud import atomic, cli
-from webex_cloud.cli import add_stack_option, select_stacks
+from webex_cloud import atomic, cli_common
+from webex_cloud.cli_common import add_stack_option, select_stacks
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import known_stacks
 from webex_cloud.exit_codes import ExitCode
@@ -92,7 +92,7 @@ def run(
 
 def main(argv: list[str]) -> int:
     """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
-    return cli.run("policy", _main, argv)
+    return cli_common.run("policy", _main, argv)
 
 
 def _main(argv: list[str]) -> int:

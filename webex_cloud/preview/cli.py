@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from webex_cloud import atomic, paths
-from webex_cloud.cli import CommandError, add_stack_option, select_stacks, stale_plan
+from webex_cloud.cli_common import CommandError, add_stack_option, select_stacks, stale_plan
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT
 from webex_cloud.preview.errors import PreviewInputError, decode_text, parse_json

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from webex_cloud.cli import run
+from webex_cloud.cli_common import run
 from webex_cloud.exit_codes import ExitCode
 
 MARKER = "<!-- webex-cloud-preview -->"

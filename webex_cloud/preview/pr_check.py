@@ -30,9 +30,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from webex_cloud.cli_common import add_stack_option
 from webex_cloud.config.loader import known_stacks
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path
+from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path, stack_file
 from webex_cloud.plan.format import dumps, empty_plan
 from webex_cloud.preview import comment
 from webex_cloud.preview.errors import PreviewInputError
@@ -199,7 +200,7 @@ def check_stack(options: Options, stack: str, python: Path | None, base_problem:
     base_file: Path | None = None
     if base_problem is not None:
         steps.append(_record(out, "base-plan", ExitCode.INPUT, f"base unusable: {base_problem}"))
-    elif not (options.base_dir / "stacks" / f"Pulumi.{stack}.yaml").exists():
+    elif not (options.base_dir / stack_file(stack)).exists():
         steps.append(_record(out, "base-plan", ExitCode.OK, EMPTY_BASE_NOTE.format(stack=stack)))
     else:
         assert python is not None  # a usable base always has an interpreter
@@ -266,7 +267,7 @@ def _preview(
     if new_datacenter:
         argv += ["--base", str(_empty_base(out / "base-files", stack))]
     try:
-        extra = unpinned(load_snapshot(plan_file), options.pr_dir / "stacks" / f"Pulumi.{stack}.yaml")
+        extra = unpinned(load_snapshot(plan_file), options.pr_dir / stack_file(stack))
         args = cli.parser().parse_args(argv)
         report = cli.build_report(args, extra)
         if new_datacenter:
@@ -330,9 +331,7 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--base-dir", type=Path, required=True, help="a checkout of the base commit")
     parser.add_argument("--out", type=Path, required=True, help="folder for every output and comment.md")
-    parser.add_argument(
-        "--stack", action="append", help="stack to check (repeatable; default: every stacks/Pulumi.*.yaml)"
-    )
+    add_stack_option(parser)
     parser.add_argument("--state", metavar="URL", help="diff against the last checkpoint of this S3 backend")
     parser.add_argument(
         "--pulumi", action="store_true", help="run a real `pulumi preview` (credentials configured)"

@@ -14,13 +14,13 @@ from pathlib import Path
 from webex_cloud.config.errors import CatalogError, Problem
 from webex_cloud.config.loader import (
     DATACENTER_KEY,
-    STACKS_DIR,
     known_stacks,
     parse_datacenter,
     read_stack_config,
     stack_file,
 )
 from webex_cloud.config.models import MAX_WAVES
+from webex_cloud.paths import STACKS_DIR
 
 WAVE_FIELD = f"config.{DATACENTER_KEY}.deploy.wave"
 
@@ -71,7 +71,11 @@ def load_stacks(project_dir: Path) -> list[StackEntry]:
     names = known_stacks(project_dir)
     if not names:
         raise CatalogError(
-            [Problem(f"{STACKS_DIR}/", "", "no stack config file; add one as stacks/Pulumi.<stack>.yaml")]
+            [
+                Problem(
+                    f"{STACKS_DIR.name}/", "", "no stack config file; add one as stacks/Pulumi.<stack>.yaml"
+                )
+            ]
         )
     entries: list[StackEntry] = []
     problems: list[Problem] = []

@@ -1,4 +1,6 @@
-"""Pulumi resource names of pods, instances and replicas: one definition for the components and the plan."""
+"""Pulumi resource names of pods, instances and replicas: one definition for the components, the loader
+and the plan, on the ground floor (it imports nothing of the project), so config/ and plan/ need not
+import the Pulumi components to know a name."""
 
 from __future__ import annotations
 

@@ -1,0 +1,134 @@
+"""What every command shares, below the commands and the dispatcher (webex_cloud/cli.py).
+
+The ``--stack`` convention, the freshness check of a plan read from ``build/plan``, and the exit-code
+contract (webex_cloud/exit_codes.py): unusable input is one line and exit code 2, an internal error one
+line and exit code 3 instead of a traceback, and a dependency missing before the bootstrap names
+``scripts/bootstrap.sh`` (exit code 2: nothing is wrong with the code). Only the standard library and
+the project's own ground-floor modules are imported here, so this works before the bootstrap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tomllib
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+from webex_cloud import atomic, paths
+from webex_cloud.exit_codes import ExitCode
+
+DEBUG_VARIABLE = "WEBEX_DEBUG"
+
+
+class CommandError(Exception):
+    """Unusable arguments or input: the message names what and the fix; exit code 2."""
+
+
+def version() -> str:
+    """The project's version: the installed distribution's, else the checkout's pyproject.toml."""
+    try:
+        return metadata.version("webex-cloud")
+    except metadata.PackageNotFoundError:
+        with (paths.PROJECT_DIR / "pyproject.toml").open("rb") as stream:
+            return str(tomllib.load(stream)["project"]["version"])
+
+
+def add_stack_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--stack`` option, the same for every command."""
+    parser.add_argument(
+        "--stack",
+        action="append",
+        metavar="STACK",
+        help="datacenter stack (repeatable; default: every stack under stacks/)",
+    )
+
+
+def select_stacks(
+    given: Sequence[str] | None, project_dir: Path, single_for: Sequence[str] = (), known_only: bool = True
+) -> list[str]:
+    """The stacks a command runs on; ``single_for`` names the given options that hold one stack's file,
+    which then require exactly one stack; ``known_only`` False accepts a stack without a file here (a
+    report on another checkout's preview). Raises CommandError."""
+    known = paths.known_stacks(project_dir)
+    unknown = [stack for stack in given or [] if stack not in known and known_only]
+    if unknown:
+        raise CommandError(
+            f"unknown stack {', '.join(map(repr, unknown))}; stacks under {project_dir / 'stacks'}: "
+            f"{', '.join(known) or 'none'}"
+        )
+    stacks = list(dict.fromkeys(given)) if given else known
+    if not stacks:
+        raise CommandError(f"no stack config (stacks/Pulumi.<stack>.yaml) under {project_dir}")
+    if single_for and len(stacks) != 1:
+        raise CommandError(
+            f"{' and '.join(single_for)} name{'s' if len(single_for) == 1 else ''} one stack's file: "
+            f"give exactly one --stack (of {', '.join(stacks)})"
+        )
+    return stacks
+
+
+def stale_plan(plan: Path, project_dir: Path) -> str | None:
+    """Why the plan under build/plan cannot be trusted, or None: a plan older than a catalog or stack
+    file is not this input's plan (a later `plan` that failed wrote nothing, so the older plan is
+    still there). Only for plans read from their default place; an explicit file is the caller's."""
+    try:
+        written = plan.stat().st_mtime
+    except OSError:
+        return None  # the reader reports a missing plan
+    inputs = [
+        *sorted((project_dir / "catalog").glob("*.yaml")),
+        *sorted((project_dir / "stacks").glob("*.yaml")),
+    ]
+    for source in inputs:
+        try:
+            changed = source.stat().st_mtime
+        except OSError:
+            continue
+        if changed > written:
+            return (
+                f"{plan} is older than {source.relative_to(project_dir)}; run `python -m webex_cloud "
+                "plan` first (or pass --plan FILE to use that file anyway)"
+            )
+    return None
+
+
+BOOTSTRAP = "scripts/bootstrap.sh"
+
+
+def _missing_dependency(error: ImportError) -> str | None:
+    """The third-party module an ImportError lacks (the bootstrap was not run), or None for our own."""
+    missing = error.name or ""
+    if not missing or missing.split(".")[0] == "webex_cloud":
+        return None
+    return missing
+
+
+def run(name: str, main: Callable[[list[str]], int], argv: list[str]) -> int:
+    """Run one command's ``main``: a bug becomes one line and exit code 3 (WEBEX_DEBUG=1 re-raises); a
+    dependency that is not installed yet becomes the bootstrap's name and exit code 2."""
+    try:
+        return main(argv)
+    except (CommandError, atomic.OutputError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
+    except Exception as error:
+        if os.environ.get(DEBUG_VARIABLE) == "1":
+            raise
+        missing = _missing_dependency(error) if isinstance(error, ImportError) else None
+        if missing is not None:
+            print(
+                f"error: `python -m webex_cloud {name}` needs {missing!r}, which is not installed for "
+                f"{sys.executable}: run `bash {BOOTSTRAP}` (it creates .venv), then `.venv/bin/python -m "
+                f"webex_cloud {name}`",
+                file=sys.stderr,
+            )
+            return ExitCode.INPUT
+        print(
+            f"internal error in `python -m webex_cloud {name}` (a bug, not your input): "
+            f"{type(error).__name__}: {error}; rerun with {DEBUG_VARIABLE}=1 for the traceback",
+            file=sys.stderr,
+        )
+        return ExitCode.INTERNAL
