@@ -59,7 +59,9 @@ def _pipeline(project: Path, stacks: list[str], jobs: int | None) -> dict[str, f
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(
             pool.map(
-                lambda stack: _command("place", "--stack", stack, "--plan", str(out / f"{stack}.json")),
+                lambda stack: _command(
+                    "place", "--project", str(project), "--stack", stack, "--plan", str(out / f"{stack}.json")
+                ),
                 stacks,
             )
         )

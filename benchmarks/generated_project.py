@@ -5,6 +5,7 @@ Shared by every benchmark that needs a large plan, so they measure the same thin
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 from pathlib import Path
@@ -18,68 +19,93 @@ RESOURCES_PER_SERVICE = 40
 """What one generated service registers (checked by the render benchmark)."""
 
 
-def _service(index: int) -> dict[str, Any]:
-    return {
-        "name": f"svc-{index:04d}",
-        "owner": f"team-{index % 17}",
-        "network": {
-            "prefix_length": 25,
-            "ingress": [
-                {"protocol": "tcp", "ports": 443, "source": "any"},
-                {"protocol": "tcp", "ports": 22, "source": "ops"},
-            ],
-        },
-        "pods": {
+EXAMPLE_SERVICE = "messaging"
+"""The example catalog service the generated services are made from (app pods and a replicated store)."""
+EXAMPLE_CANARY = "dc1"
+"""The example stack the generated single-datacenter project is made from."""
+
+
+def _example(relative: str) -> dict[str, Any]:
+    """An example file of the checkout as loaded data: every field the product requires is there, so a
+    field made required later (as ``deploy:`` was) reaches the generated projects without an edit here."""
+    data: dict[str, Any] = yaml.safe_load((PROJECT_DIR / relative).read_text())
+    return data
+
+
+def _service(example: dict[str, Any], index: int, flavor: str, image: str) -> dict[str, Any]:
+    """The example service with its own name and a fixed shape: RESOURCES_PER_SERVICE resources."""
+    service = copy.deepcopy(example)
+    service.update(
+        name=f"svc-{index:04d}",
+        owner=f"team-{index % 17}",
+        pods={
             "count": 3,
             "members": [
-                {"role": "app", "flavor": "m1.small", "image": "base", "count": 2},
-                {"role": "db", "flavor": "m1.small", "image": "base", "count": 1},
+                {"role": "app", "flavor": flavor, "image": image, "count": 2},
+                {"role": "db", "flavor": flavor, "image": image, "count": 1},
             ],
         },
-        "volume_groups": [{"name": "data", "size_gb": 10, "type": "ssd", "replicas": 3, "attach_to": "db"}],
+        volume_groups=[{"name": "data", "size_gb": 10, "type": "ssd", "replicas": 3, "attach_to": "db"}],
+    )
+    service["network"] = {
+        **service["network"],
+        "prefix_length": 25,
+        # Single-datacenter project: no peer-dc source.
+        "ingress": [
+            {"protocol": "tcp", "ports": 443, "source": "any"},
+            {"protocol": "tcp", "ports": 22, "source": "ops"},
+        ],
     }
+    return service
 
 
-def _datacenter(hosts: int) -> dict[str, Any]:
-    return {
-        "name": "dc1",
-        "availability_zones": ["az1", "az2"],
-        "external_network": "public",
-        "cidr_pool": "10.0.0.0/8",
-        "sources": {
+def _datacenter(example: dict[str, Any], hosts: int) -> dict[str, Any]:
+    """The example canary with room for many services: a /8 pool, ``hosts`` compute hosts, no pinned
+    subnets (the example's services are not in the generated catalog) and its management networks
+    moved out of the pool."""
+    datacenter = copy.deepcopy(example)
+    datacenter.pop("subnets", None)
+    zones = datacenter["availability_zones"]
+    datacenter.update(
+        cidr_pool="10.0.0.0/8",
+        sources={
             "any": ["0.0.0.0/0", "::/0"],
             "ops": ["192.168.0.0/24"],
             "deploy-runner": ["192.168.0.20/32"],
         },
-        "images": ["base"],
-        "flavors": {"m1.small": {"vcpus": 2, "ram_mb": 4096}},
-        "volume_types": ["ssd"],
-        # Four domains for three replicas: a spare one for N+1.
-        "failure_domains": {f"fd-{i}": [f"cinder-{i}@ssd"] for i in range(4)},
-        "hosts": [
-            {"name": f"cmp-{i:05d}", "vcpus": 64, "ram_mb": 262144, "availability_zone": f"az{1 + i % 2}"}
+        hosts=[
+            {
+                "name": f"cmp-{i:05d}",
+                "vcpus": 64,
+                "ram_mb": 262144,
+                "availability_zone": zones[i % len(zones)],
+            }
             for i in range(hosts)
         ],
-        "controllers": {
-            "hosts": [
-                # Pinned host keys: the generated stack is meant to pass every policy.
-                {
-                    "name": "ctl-1",
-                    "address": "192.168.1.11",
-                    "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBench1",
-                },
-                {
-                    "name": "ctl-2",
-                    "address": "192.168.1.12",
-                    "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBench2",
-                },
-            ],
-            "vip": "192.168.1.10",
-            "management": {"network": "mgmt", "subnet": "mgmt-v4", "cidr": "192.168.1.0/24"},
-            "api_sources": ["ops"],
-            "proxies": {"flavor": "m1.small", "image": "base", "addresses": ["192.168.1.13", "192.168.1.14"]},
+    )
+    datacenter["controllers"] = {
+        **datacenter["controllers"],
+        "hosts": [
+            # Pinned host keys: the generated stack is meant to pass every policy.
+            {
+                "name": "ctl-1",
+                "address": "192.168.1.11",
+                "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBench1",
+            },
+            {
+                "name": "ctl-2",
+                "address": "192.168.1.12",
+                "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBench2",
+            },
+        ],
+        "vip": "192.168.1.10",
+        "management": {"network": "mgmt", "subnet": "mgmt-v4", "cidr": "192.168.1.0/24"},
+        "proxies": {
+            **datacenter["controllers"]["proxies"],
+            "addresses": ["192.168.1.13", "192.168.1.14"],
         },
     }
+    return datacenter
 
 
 def generate_project(root: Path, resources: int, hosts: int | None = None) -> Path:
@@ -89,16 +115,17 @@ def generate_project(root: Path, resources: int, hosts: int | None = None) -> Pa
     (root / "catalog").mkdir(parents=True)
     (root / "stacks").mkdir()
     shutil.copy(PROJECT_DIR / "__main__.py", root / "__main__.py")
+    shutil.copy(PROJECT_DIR / "Pulumi.yaml", root / "Pulumi.yaml")
+    stack = _example(f"stacks/Pulumi.{EXAMPLE_CANARY}.yaml")
+    example = stack["config"]["webex-cloud:datacenter"]
+    flavor, image = "m1.small", example["images"][0]
+    datacenter = _datacenter(example, hosts=hosts or services * 3)
+    stack["config"]["webex-cloud:datacenter"] = datacenter
+    service_example = _example(f"catalog/{EXAMPLE_SERVICE}.yaml")
     for index in range(services):
-        service = _service(index)
+        service = _service(service_example, index, flavor, image)
         (root / "catalog" / f"{service['name']}.yaml").write_text(yaml.safe_dump(service))
-    stack = {
-        "config": {
-            "openstack:cloud": "bench",
-            "webex-cloud:datacenter": _datacenter(hosts=hosts or services * 3),
-        }
-    }
-    (root / "stacks" / "Pulumi.dc1.yaml").write_text(yaml.safe_dump(stack))
+    (root / "stacks" / f"Pulumi.{EXAMPLE_CANARY}.yaml").write_text(yaml.safe_dump(stack))
     return root
 
 

@@ -1,7 +1,8 @@
 """`python -m webex_cloud place --stack <stack>`: prove a plan's placement through the real filters.
 
-Reads the offline plan (default ``build/plan/<stack>.json``) and places every pod instance and
-replica volume in creation order through Nova's and Cinder's filter pipelines with our filters:
+Reads the offline plan (default ``<project>/build/plan/<stack>.json``; ``--project``: the checkout)
+and places every pod instance and replica volume in creation order through Nova's and Cinder's
+filter pipelines with our filters:
 with a packing choice and with Nova's default weighers (spreading), each in several service
 orders (Pulumi creates services in parallel). Every run checks the invariants (pods of a service
 pairwise on distinct hosts, every pod whole, replicas pairwise in distinct failure domains) and,
@@ -86,7 +87,10 @@ def _main(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_stack_option(parser)
-    parser.add_argument("--plan", type=Path, help="plan file (default: build/plan/<stack>.json)")
+    parser.add_argument(
+        "--project", type=Path, default=PROJECT_DIR, help="project folder (default: this checkout)"
+    )
+    parser.add_argument("--plan", type=Path, help="plan file (default: <project>/build/plan/<stack>.json)")
     parser.add_argument(
         "--engine",
         choices=["auto", "openstack", "rules"],
@@ -105,7 +109,9 @@ def _main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     single = [name for name, given in (("--plan", args.plan), ("--svg", args.svg)) if given]
-    stacks = select_stacks(args.stack, PROJECT_DIR, single)
+    # The given project is used for everything: its stacks, its build/plan, its staleness check.
+    args.project = args.project.resolve()
+    stacks = select_stacks(args.stack, args.project, single)
     code: int = ExitCode.OK
     documents = []
     for stack in stacks:
@@ -119,10 +125,10 @@ def _main(argv: list[str]) -> int:
 
 def _place_stack(stack: str, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     say: Callable[[str], None] = (lambda _: None) if args.json else print
-    path: Path = args.plan or plan_path(stack)
+    path: Path = args.plan or plan_path(stack, args.project / "build" / "plan")
     try:
         if args.plan is None:
-            stale = stale_plan(path, PROJECT_DIR)
+            stale = stale_plan(path, args.project)
             if stale:
                 raise CommandError(stale)
         plan = load_placement(path)
