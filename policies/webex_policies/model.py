@@ -9,6 +9,7 @@ from typing import Any, Final
 INSTANCE: Final = "openstack:compute/instance:Instance"
 SERVER_GROUP: Final = "openstack:compute/serverGroup:ServerGroup"
 VOLUME: Final = "openstack:blockstorage/volume:Volume"
+SEC_GROUP: Final = "openstack:networking/secGroup:SecGroup"
 SEC_GROUP_RULE: Final = "openstack:networking/secGroupRule:SecGroupRule"
 SUBNET: Final = "openstack:networking/subnet:Subnet"
 PORT: Final = "openstack:networking/port:Port"

@@ -25,7 +25,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from webex_policies import inventory, resource_rules, stack_rules
+from webex_policies import exposure, inventory, resource_rules, stack_rules
 from webex_policies.model import (
     CONTROLLER_PAIR,
     INSTANCE,
@@ -35,6 +35,7 @@ from webex_policies.model import (
     LOCAL_COMMAND,
     PORT,
     REMOTE_COMMAND,
+    SEC_GROUP,
     SEC_GROUP_RULE,
     SERVER_GROUP,
     SUBNET,
@@ -326,6 +327,17 @@ def policies() -> list[Policy]:
             advisory,
         ),
         stack_policy(
+            "no-public-admin-exposure",
+            "No admin or data port (SSH, RDP, VNC, etcd, Redis, Elasticsearch, Cassandra, memcached, "
+            "databases, OpenStack APIs) of an instance is reachable from more public address space than "
+            "the threshold, counted as the union of every rule of every group on it, IPv4 and IPv6; and no "
+            "rule admits every protocol or every port from outside the internal ranges.",
+            [INSTANCE, PORT, SEC_GROUP, SEC_GROUP_RULE],
+            _exposure,
+            mandatory,
+            exposure.ExposureParams,
+        ),
+        stack_policy(
             "pods-fit-host-inventory",
             "A service cannot have more pods than the datacenter has compute hosts: its pods must never "
             "share a host, so the extra pods could never be scheduled.",
@@ -373,3 +385,7 @@ def _controller_pair(resources: list[Resource], params: ControllerPairParams) ->
     groups = [r for r in resources if r.type == SERVER_GROUP]
     frontends = [r for r in resources if r.type in (LOAD_BALANCER, PORT, LB_MEMBER, LB_MEMBERS)]
     return stack_rules.controller_pair(view, groups, frontends, params)
+
+
+def _exposure(resources: list[Resource], params: exposure.ExposureParams) -> list[stack_rules.Violation]:
+    return [(finding.message, finding.urn) for finding in exposure.judge(resources, params)]

@@ -99,11 +99,11 @@ def test_pack_announces_every_policy_with_level_schema_and_description(checker: 
     info = checker.info
     assert info.name == "webex-cloud-policies" and info.supportsConfig
     levels = {p.name: p.enforcementLevel for p in info.policies}
-    assert len(levels) == 18
+    assert len(levels) == 19
     assert all(len(p.description) > 60 for p in info.policies)
     # advisory; every other policy blocks
     assert levels["required-metadata"] == 0 and levels["controller-ssh-host-keys"] == 0
-    assert sum(1 for level in levels.values() if level == 1) == 16
+    assert sum(1 for level in levels.values() if level == 1) == 17
 
 
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])
@@ -155,7 +155,8 @@ def test_ssh_open_to_any_source_is_refused(checker: PolicyChecker, project: Proj
         ),
     )
     run = check(checker, render(project))
-    messages = only(run, "no-admin-port-open-to-world")
+    assert run.by_policy("no-public-admin-exposure")  # the address-space rule sees it too
+    messages = [f"[{v.resource}] {v.message}" for v in run.by_policy("no-admin-port-open-to-world")]
     assert len(messages) == 2  # one rule per source prefix: 0.0.0.0/0 and ::/0
     assert "tcp/22" in messages[0] and "messaging-tcp-22-from-0.0.0.0_0" in messages[0]
     assert not run.passed

@@ -1,0 +1,250 @@
+"""Exposure as address space: admin/data ports judged over the union of every rule on an instance.
+
+The property tests build the world (or any public block beyond the threshold) out of random splits
+spread over random groups, and check it is always refused; internal-only sets never are.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from webex_policies import exposure
+from webex_policies.model import INSTANCE, PORT, SEC_GROUP, SEC_GROUP_RULE, Resource
+from webex_policies.values import UNKNOWN
+
+PARAMS = exposure.ExposureParams.parse({})
+
+
+def urn(kind: str, name: str) -> str:
+    return f"urn:pulumi:dc1::webex-cloud::{kind}::{name}"
+
+
+def group(name: str) -> Resource:
+    return Resource(SEC_GROUP, urn(SEC_GROUP, name), name, {"name": name, "id": UNKNOWN})
+
+
+def rule(
+    name: str,
+    in_group: str,
+    prefix: Any = None,
+    protocol: Any = "tcp",
+    low: Any = 22,
+    high: Any = 22,
+    *,
+    ethertype: str = "IPv4",
+    remote_group: str = "",
+) -> Resource:
+    deps = {"securityGroupId": (urn(SEC_GROUP, in_group),)}
+    if remote_group:
+        deps["remoteGroupId"] = (urn(SEC_GROUP, remote_group),)
+    props = {
+        "direction": "ingress",
+        "ethertype": ethertype,
+        "protocol": protocol,
+        "portRangeMin": low,
+        "portRangeMax": high,
+        "remoteIpPrefix": prefix,
+        "remoteGroupId": UNKNOWN if remote_group else None,
+        "securityGroupId": UNKNOWN,
+    }
+    return Resource(SEC_GROUP_RULE, urn(SEC_GROUP_RULE, name), name, props, property_dependencies=deps)
+
+
+def server(name: str, groups: list[str], address: str = "10.10.0.5", **port_props: Any) -> list[Resource]:
+    port = Resource(
+        PORT,
+        urn(PORT, f"{name}-port"),
+        f"{name}-port",
+        {"securityGroupIds": [UNKNOWN] * len(groups), "fixedIps": [{"ipAddress": address}], **port_props},
+        property_dependencies={"securityGroupIds": tuple(urn(SEC_GROUP, g) for g in groups)},
+    )
+    instance = Resource(
+        INSTANCE,
+        urn(INSTANCE, name),
+        name,
+        {"networks": [{"port": UNKNOWN}]},
+        property_dependencies={"networks": (port.urn,)},
+    )
+    return [port, instance]
+
+
+def findings(resources: list[Resource]) -> list[str]:
+    return [f.message for f in exposure.judge(resources, PARAMS)]
+
+
+def test_ssh_to_the_two_halves_of_ipv4_is_refused() -> None:
+    stack = [
+        group("a"),
+        rule("low-half", "a", "0.0.0.0/1"),
+        rule("high-half", "a", "128.0.0.0/1"),
+        *server("vm", ["a"]),
+    ]
+    found = findings(stack)
+    assert any("SSH" in m and "'vm'" in m for m in found), found
+
+
+def test_ssh_split_over_two_groups_is_refused_on_the_instance() -> None:
+    stack = [
+        group("a"),
+        group("b"),
+        rule("low-half", "a", "0.0.0.0/1"),
+        rule("high-half", "b", "128.0.0.0/1"),
+        *server("vm", ["a", "b"]),
+    ]
+    assert any("SSH" in m for m in findings(stack))
+
+
+def test_ipv6_halves_and_ipv4_mapped_ipv6_are_refused() -> None:
+    halves = [
+        group("a"),
+        rule("x", "a", "::/1", ethertype="IPv6"),
+        rule("y", "a", "8000::/1", ethertype="IPv6"),
+    ]
+    assert any("IPv6" in m for m in findings([*halves, *server("vm", ["a"])]))
+    mapped = [group("a"), rule("m", "a", "::ffff:0.0.0.0/96", ethertype="IPv6")]
+    assert any("IPv4" in m for m in findings([*mapped, *server("vm", ["a"])]))
+
+
+def test_data_ports_and_every_protocol_are_refused_from_any() -> None:
+    for protocol, port in (("tcp", 6379), ("tcp", 9200), ("udp", 11211), ("tcp", 27017)):
+        stack = [group("a"), rule("r", "a", "0.0.0.0/0", protocol, port, port), *server("vm", ["a"])]
+        assert findings(stack), (protocol, port)
+    for every in (0, -1, "0", "-1", "any", None, ""):
+        stack = [group("a"), rule("r", "a", "0.0.0.0/0", every, None, None), *server("vm", ["a"])]
+        assert any("every protocol" in m for m in findings(stack)), every
+
+
+def test_tcp_without_port_range_from_a_small_public_block_is_refused() -> None:
+    stack = [group("a"), rule("r", "a", "198.51.100.0/28", "tcp", None, None), *server("vm", ["a"])]
+    assert any("every tcp port" in m for m in findings(stack))
+
+
+def test_small_public_block_and_web_ports_pass() -> None:
+    stack = [
+        group("a"),
+        rule("ssh-from-office", "a", "198.51.100.0/24"),
+        rule("https", "a", "0.0.0.0/0", "tcp", 443, 443),
+        rule("ssh-ops", "a", "10.250.1.0/24"),
+        *server("vm", ["a"]),
+    ]
+    assert findings(stack) == []
+
+
+def test_remote_group_admits_its_members_addresses() -> None:
+    stack = [
+        group("a"),
+        group("b"),
+        rule("ssh-from-b", "a", remote_group="b"),
+        *server("vm", ["a"]),
+        *server("jump", ["b"], "10.10.1.5", allowedAddressPairs=[{"ipAddress": "0.0.0.0/0"}]),
+    ]
+    assert any("SSH" in m and "'vm'" in m for m in findings(stack))
+    stack[-2] = server("jump", ["b"], "10.10.1.5")[0]
+    assert findings(stack) == []
+
+
+def test_port_security_disabled_and_default_group_admit_everything() -> None:
+    assert findings([*server("vm", [], portSecurityEnabled=False)])
+    instance = Resource(INSTANCE, urn(INSTANCE, "x"), "x", {"securityGroups": ["default"]})
+    assert any("default" in m for m in findings([instance]))
+
+
+def test_unknown_prefix_proves_nothing() -> None:
+    stack = [group("a"), rule("r", "a", UNKNOWN), *server("vm", ["a"])]
+    assert findings(stack) == []
+
+
+def test_threshold_is_configurable() -> None:
+    strict = exposure.ExposureParams.parse({"maxPublicIPv4": 0})
+    stack = [group("a"), rule("r", "a", "198.51.100.7/32"), *server("vm", ["a"])]
+    assert exposure.judge(stack, strict)
+    assert not exposure.judge(stack, PARAMS)
+
+
+# --- properties -------------------------------------------------------------------------------
+
+_V4 = 2**32
+
+
+def _blocks(low: int, high: int) -> list[str]:
+    first, last = ipaddress.IPv4Address(low), ipaddress.IPv4Address(high)
+    return [str(n) for n in ipaddress.summarize_address_range(first, last)]
+
+
+@st.composite
+def public_split(draw: st.DrawFn) -> list[tuple[str, str]]:
+    """(ethertype, cidr) pieces covering a public block of more than 256 addresses, randomly cut."""
+    start = draw(st.sampled_from([1, 8, 20, 45, 64, 128, 150, 200, 223])) << 24
+    size = draw(st.integers(257, 2**16))
+    cuts = sorted(set(draw(st.lists(st.integers(start + 1, start + size - 1), max_size=6))))
+    edges = [start, *cuts, start + size]
+    pieces: list[tuple[str, str]] = []
+    for low, nxt in itertools.pairwise(edges):
+        for block in _blocks(low, nxt - 1):
+            if draw(st.booleans()):
+                pieces.append(("IPv6", f"::ffff:{block.split('/')[0]}/{96 + int(block.split('/')[1])}"))
+            else:
+                pieces.append(("IPv4", block))
+    return pieces
+
+
+@settings(max_examples=60, deadline=None)
+@given(public_split(), st.integers(1, 4), st.sampled_from([22, 6379, 9042, 7001, 3389]), st.randoms())
+def test_any_split_of_public_space_is_refused(
+    pieces: list[tuple[str, str]], groups: int, port: int, rnd: Any
+) -> None:
+    names = [f"g{i}" for i in range(groups)]
+    stack: list[Resource] = [group(n) for n in names]
+    for index, (ethertype, cidr) in enumerate(pieces):
+        low = port - rnd.randint(0, 3) if rnd.random() < 0.3 else port
+        stack.append(rule(f"r{index}", rnd.choice(names), cidr, "tcp", low, port, ethertype=ethertype))
+    stack += server("vm", names)
+    assert any("public space" in m for m in findings(stack)), pieces
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_world_halves_are_refused_however_cut(data: st.DataObject) -> None:
+    depth = data.draw(st.integers(1, 8))
+    blocks = list(ipaddress.ip_network("0.0.0.0/0").subnets(new_prefix=depth))
+    chosen = data.draw(st.permutations(blocks))
+    stack: list[Resource] = [group("a"), group("b")]
+    for index, block in enumerate(chosen):
+        stack.append(rule(f"r{index}", data.draw(st.sampled_from(["a", "b"])), str(block)))
+    stack += server("vm", ["a", "b"])
+    assert any("SSH" in m for m in findings(stack))
+
+
+_INTERNAL = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_INTERNAL),
+            st.integers(0, 16),
+            st.integers(0, 2**20),
+            st.sampled_from([None, 0, "tcp", "udp"]),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_internal_only_sets_are_never_refused(items: list[tuple[str, int, int, Any]]) -> None:
+    stack: list[Resource] = [group("a")]
+    for index, (base, extra, offset, protocol) in enumerate(items):
+        net = ipaddress.ip_network(base)
+        prefix = min(net.max_prefixlen, net.prefixlen + extra)
+        sub = ipaddress.ip_network(
+            (int(net.network_address) + (offset << (net.max_prefixlen - prefix)) % net.num_addresses, prefix),
+            strict=False,
+        )
+        ethertype = f"IPv{net.version}"
+        stack.append(rule(f"r{index}", "a", str(sub), protocol, None, None, ethertype=ethertype))
+    stack += server("vm", ["a"])
+    assert findings(stack) == []
