@@ -448,8 +448,12 @@ def test_a_staging_directory_of_another_user_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(rd.os, "geteuid", lambda: tmp_path.stat().st_uid + 1)
+    monkeypatch.delenv("SUDO_UID", raising=False)
     with pytest.raises(rd.Refused, match="not by this user"):
         rd.check_staging(tmp_path)
+    # Run through sudo (as root) by the user who staged it: that user's directory is accepted.
+    monkeypatch.setenv("SUDO_UID", str(tmp_path.stat().st_uid))
+    rd.check_staging(tmp_path)
 
 
 def test_a_fragment_staged_where_others_can_write_is_refused(

@@ -165,10 +165,15 @@ def check_staging(directory: Path) -> None:
         info = directory.stat()
     except OSError as error:
         raise Refused(f"staging directory {directory}: {error}") from None
-    if info.st_uid != os.geteuid():
+    # Under sudo (how the program runs it) the files were staged by the SSH user sudo names.
+    owners = {
+        os.geteuid(),
+        *([int(os.environ["SUDO_UID"])] if os.environ.get("SUDO_UID", "").isdigit() else []),
+    }
+    if info.st_uid not in owners:
         raise Refused(
             f"staging directory {directory} is owned by uid {info.st_uid}, not by this user "
-            f"(uid {os.geteuid()}); stage the release in a directory of your own"
+            f"(uid {sorted(owners)}); stage the release in a directory of your own"
         )
     if info.st_mode & 0o022:
         raise Refused(
