@@ -197,10 +197,13 @@ def test_one_wave_job_per_possible_wave_each_handing_its_stack_down() -> None:
     for k in range(1, MAX_WAVES + 1):
         job = jobs[f"wave-{k}"]
         assert job["needs"] == ("stacks" if k == 1 else ["stacks", f"wave-{k - 1}"])
-        assert job["uses"] == "./.github/workflows/deploy-stack.yml" and job["secrets"] == "inherit"
+        # No secret is handed down: the stack's job reads them from its protected environment.
+        assert job["uses"] == "./.github/workflows/deploy-stack.yml" and "secrets" not in job
         assert job["with"]["stack"] == "${{ matrix.stack }}"
         assert "runner" not in job["with"]  # the label is derived from the stack, never passed
         assert job["with"]["wave"] == "${{ matrix.wave }}"
+    assert "secrets" not in DEPLOY_STACK[True]["workflow_call"]
+    assert DEPLOY_STACK["jobs"]["up"]["environment"] == "production-${{ inputs.stack }}"
     runs_on = DEPLOY_STACK["jobs"]["up"]["runs-on"]
     assert runs_on == ["self-hosted", "webex-ops", runner_label("${{ inputs.stack }}")]
     assert DEPLOY["concurrency"] == {"group": "deploy-main", "cancel-in-progress": False}
