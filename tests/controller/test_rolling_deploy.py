@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import zipfile
 from collections.abc import Sequence
@@ -447,7 +448,7 @@ def test_a_staging_directory_others_can_write_is_refused(
 def test_a_staging_directory_of_another_user_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(rd.os, "geteuid", lambda: tmp_path.stat().st_uid + 1)
+    monkeypatch.setattr(os, "geteuid", lambda: tmp_path.stat().st_uid + 1)
     monkeypatch.delenv("SUDO_UID", raising=False)
     with pytest.raises(rd.Refused, match="not by this user"):
         rd.check_staging(tmp_path)

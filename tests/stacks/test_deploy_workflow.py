@@ -24,7 +24,7 @@ from webex_cloud.stacks.waves import runner_label
 
 WORKFLOWS = REPO / ".github" / "workflows"
 DEPLOY: dict[Any, Any] = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())
-DEPLOY_STACK: dict[str, Any] = yaml.safe_load((WORKFLOWS / "deploy-stack.yml").read_text())
+DEPLOY_STACK: dict[Any, Any] = yaml.safe_load((WORKFLOWS / "deploy-stack.yml").read_text())
 OUTPUT_REF = re.compile(r"^\$\{\{ steps\.(?P<step>[\w-]+)\.outputs\.(?P<name>\w+) \}\}$")
 WAVE_IF = re.compile(r"^success\(\) && needs\.(?P<job>[\w-]+)\.outputs\.(?P<name>\w+) != '\[\]'$")
 MATRIX_FROM = re.compile(r"^\$\{\{ fromJSON\(needs\.(?P<job>[\w-]+)\.outputs\.(?P<name>\w+)\) \}\}$")
