@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import zipfile
 from collections.abc import Sequence
@@ -410,3 +411,73 @@ def test_rollback_without_a_previous_release_is_refused(tmp_path: Path) -> None:
     ctl, fake = controller(profile(tmp_path, "ctl-1"))
     assert rd.in_turn([ctl], rd.DeployingController.rollback) == rd.REFUSED
     assert fake.calls == []
+
+
+def test_the_wheel_installed_is_the_very_bytes_that_were_verified(
+    tmp_path: Path, wheel: rd.Release, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wheel swapped in the staging directory right after the check must not be what gets installed."""
+    other = release_v2(tmp_path)  # another wheel, with a valid RECORD of its own
+    verify = rd.check_wheel
+
+    def verify_then_swap(path: Path, expected_sha256: str) -> bytes:
+        data = verify(path, expected_sha256)
+        path.write_bytes(other.wheel.read_bytes())  # the swap, between verify and install
+        return data
+
+    monkeypatch.setattr(rd, "check_wheel", verify_then_swap)
+    prof = profile(tmp_path, "ctl-1")
+    ctl, _ = controller(prof)
+    assert rd.deploy_one(ctl, wheel) == rd.DEPLOYED
+    assert installed_version(prof) == "VALUE = 1\n"  # what was verified, not the swapped file
+
+
+@pytest.mark.parametrize("mode", [0o775, 0o757, 0o777])
+def test_a_staging_directory_others_can_write_is_refused(
+    tmp_path: Path, wheel: rd.Release, mode: int
+) -> None:
+    wheel.wheel.parent.chmod(mode)
+    prof = profile(tmp_path, "ctl-1")
+    ctl, fake = controller(prof)
+    assert rd.deploy_one(ctl, wheel) == rd.REFUSED
+    assert fake.calls == [] and not prof.site_dir.exists()
+    with pytest.raises(rd.Refused, match="writable by group or others"):
+        rd.check_staging(wheel.wheel.parent)
+
+
+def test_a_staging_directory_of_another_user_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: tmp_path.stat().st_uid + 1)
+    monkeypatch.delenv("SUDO_UID", raising=False)
+    with pytest.raises(rd.Refused, match="not by this user"):
+        rd.check_staging(tmp_path)
+    # Run through sudo (as root) by the user who staged it: that user's directory is accepted.
+    monkeypatch.setenv("SUDO_UID", str(tmp_path.stat().st_uid))
+    rd.check_staging(tmp_path)
+
+
+def test_a_fragment_staged_where_others_can_write_is_refused(
+    tmp_path: Path, wheel: rd.Release, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "nova.conf").write_bytes(NOVA_OK)
+    shared.chmod(0o777)
+    profile_path = tmp_path / "ctl.json"
+    prof = profile(tmp_path, "ctl-1")
+    profile_path.write_text(
+        json.dumps(
+            {
+                "controller": "ctl-1",
+                "python": "/usr/bin/python3",
+                "site_dir": str(prof.site_dir),
+                "state_dir": str(prof.state_dir),
+                "services": [],
+            }
+        )
+    )
+    argv = ["apply", "--profile", str(profile_path), "--wheel", str(wheel.wheel)]
+    code = rd.main([*argv, "--fragment", f"nova={shared}/nova.conf"])
+    assert code == rd.REFUSED and not prof.state_dir.exists()
+    assert f"staging directory {shared} is writable by group or others" in capsys.readouterr().err

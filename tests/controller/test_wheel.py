@@ -125,3 +125,39 @@ def test_what_it_cannot_build_faithfully_is_refused_by_name(
     (tmp_path / "pyproject.toml").write_text(pyproject)
     with pytest.raises(WheelBuildError, match=message.replace("[", r"\[").replace("]", r"\]")):
         wheel_bytes(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "src/demo_filters/stolen.py",  # a module that is a symlink to a file outside
+        "src/demo_filters/sub",  # a package folder that is a symlink to a folder outside
+    ],
+)
+def test_a_symlink_out_of_the_source_tree_is_refused(tmp_path: Path, link: str) -> None:
+    """Whatever the link points at (a key, another checkout's code) would go into the wheel that the
+    controllers load as root: the builder refuses it and names it."""
+    source = make_source(tmp_path / "tree")
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "stolen.py").write_text("SECRET = 'fake'\n")
+    (outside / "sub" / "__init__.py").write_text("SECRET = 'fake'\n")
+    target = outside / Path(link).name
+    (source / link).symlink_to(target)
+    with pytest.raises(WheelBuildError, match="outside the source tree") as refused:
+        wheel_bytes(source)
+    assert str(target) in str(refused.value)
+
+
+def test_a_where_or_readme_reaching_out_of_the_tree_is_refused(tmp_path: Path) -> None:
+    source = make_source(tmp_path / "tree")
+    (tmp_path / "NOTES.md").write_text("private\n")
+    pyproject = source / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('version = "1.0.0"\n', 'version = "1.0.0"\nreadme = "../NOTES.md"\n')
+    )
+    with pytest.raises(WheelBuildError, match=r"project\.readme .* outside the source tree"):
+        wheel_bytes(source)
+    pyproject.write_text(pyproject.read_text().replace('where = ["src"]', 'where = ["../.."]'))
+    with pytest.raises(WheelBuildError, match="outside the source tree"):
+        wheel_bytes(source)

@@ -20,10 +20,11 @@ import yaml
 from benchmarks.generated_project import datacenter_stack
 from tests.conftest import REPO
 from webex_cloud.config.models import MAX_WAVES
+from webex_cloud.stacks.waves import runner_label
 
 WORKFLOWS = REPO / ".github" / "workflows"
 DEPLOY: dict[Any, Any] = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())
-DEPLOY_STACK: dict[str, Any] = yaml.safe_load((WORKFLOWS / "deploy-stack.yml").read_text())
+DEPLOY_STACK: dict[Any, Any] = yaml.safe_load((WORKFLOWS / "deploy-stack.yml").read_text())
 OUTPUT_REF = re.compile(r"^\$\{\{ steps\.(?P<step>[\w-]+)\.outputs\.(?P<name>\w+) \}\}$")
 WAVE_IF = re.compile(r"^success\(\) && needs\.(?P<job>[\w-]+)\.outputs\.(?P<name>\w+) != '\[\]'$")
 MATRIX_FROM = re.compile(r"^\$\{\{ fromJSON\(needs\.(?P<job>[\w-]+)\.outputs\.(?P<name>\w+)\) \}\}$")
@@ -51,13 +52,15 @@ def run_list_job(root: Path, tmp_path: Path) -> dict[str, str]:
         done = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
             cwd=root,
-            env={**os.environ, "GITHUB_OUTPUT": str(output_file)},
+            env={**os.environ, "GITHUB_OUTPUT": str(output_file), "REF": "refs/heads/main"},  # a push to main
             capture_output=True,
             text=True,
             check=False,
             timeout=120,
         )
         assert done.returncode == 0, done.stdout + done.stderr
+        if "id" not in step:
+            continue  # the ref guard: it writes no output
         step_outputs[step["id"]] = dict(line.split("=", 1) for line in output_file.read_text().splitlines())
     resolved = {}
     for name, expression in job["outputs"].items():
@@ -186,7 +189,7 @@ def test_a_new_stack_file_joins_its_wave_with_no_workflow_edit(tmp_path: Path) -
     assert replay(run_list_job(root, tmp_path)).order == [["dc1"], ["dc2", "dc3"]]
 
 
-def test_one_wave_job_per_possible_wave_each_handing_its_stack_and_runner_down() -> None:
+def test_one_wave_job_per_possible_wave_each_handing_its_stack_down() -> None:
     jobs = DEPLOY["jobs"]
     assert sorted(jobs) == sorted(["stacks", *(f"wave-{k}" for k in range(1, MAX_WAVES + 1))])
     assert set(jobs["stacks"]["outputs"]) >= {f"wave_{k}" for k in range(1, MAX_WAVES + 1)}
@@ -194,10 +197,51 @@ def test_one_wave_job_per_possible_wave_each_handing_its_stack_and_runner_down()
     for k in range(1, MAX_WAVES + 1):
         job = jobs[f"wave-{k}"]
         assert job["needs"] == ("stacks" if k == 1 else ["stacks", f"wave-{k - 1}"])
-        assert job["uses"] == "./.github/workflows/deploy-stack.yml" and job["secrets"] == "inherit"
+        # No secret is handed down: the stack's job reads them from its protected environment.
+        assert job["uses"] == "./.github/workflows/deploy-stack.yml" and "secrets" not in job
         assert job["with"]["stack"] == "${{ matrix.stack }}"
-        assert job["with"]["runner"] == "${{ matrix.runner }}"
+        assert "runner" not in job["with"]  # the label is derived from the stack, never passed
         assert job["with"]["wave"] == "${{ matrix.wave }}"
-    assert DEPLOY_STACK["jobs"]["up"]["runs-on"] == ["self-hosted", "webex-ops", "${{ inputs.runner }}"]
+    assert "secrets" not in DEPLOY_STACK[True]["workflow_call"]
+    assert DEPLOY_STACK["jobs"]["up"]["environment"] == "production-${{ inputs.stack }}"
+    runs_on = DEPLOY_STACK["jobs"]["up"]["runs-on"]
+    assert runs_on == ["self-hosted", "webex-ops", runner_label("${{ inputs.stack }}")]
     assert DEPLOY["concurrency"] == {"group": "deploy-main", "cancel-in-progress": False}
     assert DEPLOY[True]["push"]["branches"] == ["main"]  # YAML 1.1 reads the key `on` as True
+
+
+def _ref_guard(job: dict[str, Any]) -> str:
+    first = job["steps"][0]
+    assert first["name"] == "Refuse any ref but main" and first["env"] == {"REF": "${{ github.ref }}"}
+    script: str = first["run"]
+    return script
+
+
+@pytest.mark.parametrize("job", [DEPLOY["jobs"]["stacks"], DEPLOY_STACK["jobs"]["up"]], ids=["list", "up"])
+@pytest.mark.parametrize(
+    ("ref", "runs"),
+    [
+        ("refs/heads/main", True),
+        ("refs/heads/feature", False),
+        ("refs/heads/main-copy", False),
+        ("refs/tags/v1", False),
+        ("refs/pull/7/merge", False),
+        ("", False),
+    ],
+)
+def test_the_deploy_refuses_any_ref_but_main_before_anything_else(
+    job: dict[str, Any], ref: str, runs: bool
+) -> None:
+    """A dispatch from a branch would run that branch's code with the deploy secrets: the first step of
+    the list job and of each stack's job stops it, before the checkout."""
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", _ref_guard(job)],
+        env={**os.environ, "REF": ref},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert (done.returncode == 0) is runs, done.stdout
+    if not runs:
+        assert "deploy runs only from refs/heads/main" in done.stdout

@@ -124,3 +124,16 @@ def test_no_stack_file_at_all(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     (tmp_path / "stacks").mkdir()
     code, _, err = run(capsys, "--project", str(tmp_path))
     assert code == ExitCode.INPUT and "add one as stacks/Pulumi.<stack>.yaml" in err
+
+
+@pytest.mark.parametrize("runner", ["webex-ops-dc1", "webex-ops", "my-laptop"])
+def test_a_stack_deploys_only_on_its_own_datacenters_runner(
+    project: ProjectCopy, capsys: pytest.CaptureFixture[str], runner: str
+) -> None:
+    """dc2's file naming dc1's runner (or any other label) would run dc2's deployment, with its
+    secrets, inside another datacenter: the listing refuses it and says which label to use."""
+    project.edit_datacenter("dc2", lambda dc: dc.update(deploy={"wave": 2, "runner": runner}))
+    code, out, err = run(capsys, "--project", str(project.root))
+    assert code == ExitCode.INPUT and out == ""
+    assert "stacks/Pulumi.dc2.yaml: config.webex-cloud:datacenter.deploy.runner:" in err
+    assert "set runner: webex-ops-dc2" in err

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 HOST_RULE: Final = "os_compute_api:os-extended-server-attributes"
 HOST_RULE_DEFAULT: Final = (
@@ -120,8 +121,30 @@ Get = Callable[[str, Mapping[str, Any]], Mapping[str, Any]]
 """One GET: a path or an absolute ``next`` link and its query parameters -> the decoded JSON body."""
 
 
-def pages(get: Get, path: str, key: str) -> Iterator[Mapping[str, Any]]:
-    """Every record of a paginated list (Nova's ``servers_links``, Cinder's ``volumes_links``)."""
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def _same_endpoint(link: str, endpoint: str, path: str) -> str:
+    """``link`` if it stays on ``endpoint`` (same scheme, host and port; a relative link does): the
+    session sends its token with every GET, so a ``next`` link naming another host would hand the
+    token to that host."""
+    if not urlsplit(link).netloc and not urlsplit(link).scheme:
+        return link
+    if _origin(link) != _origin(endpoint):
+        raise ReadError(
+            f"GET {path}: the API's next link {link!r} leaves the endpoint {endpoint!r} the listing "
+            "started from; refused (the token would go there). Check the service catalog and any "
+            "proxy in front of the API"
+        )
+    return link
+
+
+def pages(get: Get, path: str, key: str, endpoint: str = "") -> Iterator[Mapping[str, Any]]:
+    """Every record of a paginated list (Nova's ``servers_links``, Cinder's ``volumes_links``), its
+    ``next`` links followed only on ``endpoint``, the service's URL the listing started from."""
     url: str | None = path
     params: Mapping[str, Any] = {"limit": PAGE_SIZE}
     for _ in range(MAX_PAGES):
@@ -137,6 +160,8 @@ def pages(get: Get, path: str, key: str) -> Iterator[Mapping[str, Any]]:
             (link.get("href") for link in links if isinstance(link, Mapping) and link.get("rel") == "next"),
             None,
         )
+        if url is not None:
+            url = _same_endpoint(url, endpoint, path)
         params = {}  # the next link carries the marker and the limit
     raise ReadError(f"GET {path}: more than {MAX_PAGES} pages of {PAGE_SIZE}; the listing does not end")
 
@@ -161,6 +186,15 @@ def read_cloud(conn: Any) -> Observation:
 
         return get
 
-    servers = list(pages(getter(conn.compute, "Nova"), "/servers/detail", "servers"))
-    volumes = list(pages(getter(conn.block_storage, "Cinder"), "/volumes/detail", "volumes"))
+    servers = list(
+        pages(getter(conn.compute, "Nova"), "/servers/detail", "servers", str(conn.compute.get_endpoint()))
+    )
+    volumes = list(
+        pages(
+            getter(conn.block_storage, "Cinder"),
+            "/volumes/detail",
+            "volumes",
+            str(conn.block_storage.get_endpoint()),
+        )
+    )
     return observe(servers, volumes, project=str(conn.current_project_id or ""))

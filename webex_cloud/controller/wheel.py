@@ -110,6 +110,18 @@ def _project(pyproject: Mapping[str, Any], label: str) -> Mapping[str, Any]:
     return project
 
 
+def _inside(path: Path, source: Path, label: str, what: str) -> Path:
+    """``path`` itself, once it is known to resolve inside ``source``: a symlink or a ``..`` reaching
+    out of the tree would put files the review never saw (a key, another checkout's code) in the wheel."""
+    resolved, tree = path.resolve(), source.resolve()
+    if not resolved.is_relative_to(tree):
+        raise WheelBuildError(
+            f"{label}: {what} {path} resolves to {resolved}, outside the source tree {tree}; "
+            "keep every packaged file inside it (no symlink or '..' out of it)"
+        )
+    return path
+
+
 def _package_roots(
     pyproject: Mapping[str, Any], source: Path, label: str
 ) -> tuple[list[Path], dict[str, list[str]]]:
@@ -128,21 +140,27 @@ def _package_roots(
     data = setuptools.get("package-data", {})
     if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
         raise WheelBuildError(f"{label}: [tool.setuptools.package-data] maps packages to lists of globs")
-    return [source / where for where in find.get("where", ["."])], data
+    roots = [
+        _inside(source / where, source, label, "packages.find.where") for where in find.get("where", ["."])
+    ]
+    return roots, data
 
 
-def _package_files(roots: Iterable[Path], data: Mapping[str, list[str]]) -> dict[str, bytes]:
+def _package_files(
+    source: Path, label: str, roots: Iterable[Path], data: Mapping[str, list[str]]
+) -> dict[str, bytes]:
     """Archive path -> content of every packaged file of every package under ``roots``: its modules,
     and the files matching its package-data globs (``"*"`` applies to every package)."""
     files: dict[str, bytes] = {}
     for root in roots:
         for init in sorted(root.rglob("__init__.py")):
-            package = init.parent
+            package = _inside(init, source, label, "package").parent
             parts = package.relative_to(root).parts
             if any(part == "__pycache__" or part.endswith(".egg-info") for part in parts):
                 continue
             globs = [*data.get(".".join(parts), []), *data.get("*", [])]
             for path in sorted(package.iterdir()):
+                _inside(path, source, label, "file")  # a link out is refused even if not packaged
                 if path.is_file() and (path.suffix in PACKAGED_SUFFIXES or any(path.match(g) for g in globs)):
                     files[path.relative_to(root).as_posix()] = path.read_bytes()
     return files
@@ -155,7 +173,7 @@ def _readme(project: Mapping[str, Any], source: Path, label: str) -> tuple[str, 
         return None
     spec = {"file": readme} if isinstance(readme, str) else dict(readme)
     if "file" in spec:
-        path = source / spec["file"]
+        path = _inside(source / spec["file"], source, label, "project.readme")
         if not path.is_file():
             raise WheelBuildError(f"{label}: project.readme names {spec['file']!r}, which does not exist")
         text = path.read_text(encoding="utf-8")
@@ -214,7 +232,7 @@ def wheel_bytes(source: Path) -> tuple[str, bytes, Mapping[str, Any]]:
     label = str(source / "pyproject.toml")
     pyproject = _load_pyproject(source)
     project = _project(pyproject, label)
-    files = _package_files(*_package_roots(pyproject, source, label))
+    files = _package_files(source, label, *_package_roots(pyproject, source, label))
     if not files:
         raise WheelBuildError(f"{label}: no package (a folder with __init__.py) found to put in the wheel")
     stem = f"{_normalise(project['name'])}-{project['version']}"

@@ -23,6 +23,27 @@ from webex_cloud.config.models import MAX_WAVES
 from webex_cloud.paths import STACKS_DIR
 
 WAVE_FIELD = f"config.{DATACENTER_KEY}.deploy.wave"
+RUNNER_FIELD = f"config.{DATACENTER_KEY}.deploy.runner"
+RUNNER_PREFIX = "webex-ops-"
+"""A stack's deployment runs on the runner labelled ``webex-ops-<stack>`` and nowhere else:
+.github/workflows/deploy-stack.yml derives that label from the stack name (a test pins the two)."""
+
+
+def runner_label(stack: str) -> str:
+    """The runner label of the datacenter that ``stack`` deploys."""
+    return f"{RUNNER_PREFIX}{stack}"
+
+
+def _wrong_runner(stack: str, runner: str) -> Problem | None:
+    """A stack file naming another label (another datacenter's runner, say) is refused, not obeyed."""
+    if runner == runner_label(stack):
+        return None
+    return Problem(
+        stack_file(stack),
+        RUNNER_FIELD,
+        f"runner {runner!r} is not this datacenter's: a stack deploys only on its own runner; "
+        f"set runner: {runner_label(stack)} and register that runner inside the datacenter",
+    )
 
 
 @dataclass(frozen=True)
@@ -84,6 +105,10 @@ def load_stacks(project_dir: Path) -> list[StackEntry]:
             datacenter = parse_datacenter(read_stack_config(project_dir, name).get(DATACENTER_KEY), name)
         except CatalogError as error:
             problems.extend(error.problems)
+            continue
+        wrong = _wrong_runner(name, datacenter.deploy.runner)
+        if wrong is not None:
+            problems.append(wrong)
             continue
         entries.append(StackEntry(name, datacenter.deploy.wave, datacenter.deploy.runner))
     if entries:

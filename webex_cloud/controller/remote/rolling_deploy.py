@@ -158,7 +158,33 @@ def _sha256(data: bytes) -> str:
 # nothing else), so no pip is needed in the scheduler's Python.
 
 
-def check_wheel(path: Path, expected_sha256: str) -> None:
+def check_staging(directory: Path) -> None:
+    """Refuse a staging directory someone else could write into: whoever can replace the wheel or a
+    fragment there between the upload and this run chooses the code the schedulers load as root."""
+    try:
+        info = directory.stat()
+    except OSError as error:
+        raise Refused(f"staging directory {directory}: {error}") from None
+    # Under sudo (how the program runs it) the files were staged by the SSH user sudo names.
+    owners = {
+        os.geteuid(),
+        *([int(os.environ["SUDO_UID"])] if os.environ.get("SUDO_UID", "").isdigit() else []),
+    }
+    if info.st_uid not in owners:
+        raise Refused(
+            f"staging directory {directory} is owned by uid {info.st_uid}, not by this user "
+            f"(uid {sorted(owners)}); stage the release in a directory of your own"
+        )
+    if info.st_mode & 0o022:
+        raise Refused(
+            f"staging directory {directory} is writable by group or others (mode {info.st_mode & 0o777:o}); "
+            "chmod go-w it or stage the release in a private directory"
+        )
+
+
+def check_wheel(path: Path, expected_sha256: str) -> bytes:
+    """The wheel's bytes, read once and verified: the caller installs these bytes, never the file
+    again (a file swapped after the check would otherwise be installed unverified)."""
     data = path.read_bytes()
     if expected_sha256 and _sha256(data) != expected_sha256:
         raise Refused(f"{path.name}: sha256 {_sha256(data)} is not the expected {expected_sha256}")
@@ -194,11 +220,13 @@ def check_wheel(path: Path, expected_sha256: str) -> None:
         unlisted = sorted(set(n for n in names if not n.endswith("/")) - listed)
         if unlisted:
             raise Refused(f"{path.name}: entries missing from RECORD: {', '.join(unlisted)}")
+    return data
 
 
-def extract_wheel(path: Path, target: Path) -> None:
-    """Install the wheel into the empty directory ``target`` (what ``pip install --target`` does)."""
-    with zipfile.ZipFile(path) as archive:
+def extract_wheel(data: bytes, target: Path) -> None:
+    """Install the verified wheel bytes ``data`` into the empty directory ``target`` (what
+    ``pip install --target`` does)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
         archive.extractall(target)
         dist_info = next(n.split("/")[0] for n in archive.namelist() if n.endswith(".dist-info/RECORD"))
     (target / dist_info / "INSTALLER").write_text(INSTALLER + "\n", encoding="utf-8")
@@ -470,7 +498,8 @@ class DeployingController:
                 raise Refused(f"no fragment given for {', '.join(missing)}")
             for fragment, data in release.fragments.items():
                 _parse_fragment(fragment, data)
-            check_wheel(release.wheel, release.sha256)
+            check_staging(release.wheel.parent)
+            verified = check_wheel(release.wheel, release.sha256)
             if self.unchanged(release):
                 log(f"{name}: release {release.sha256[:12]} already deployed; checking health only")
                 for service in self.profile.services:
@@ -484,7 +513,7 @@ class DeployingController:
             incoming = self.profile.state_dir / "incoming"
             if incoming.exists():
                 shutil.rmtree(incoming)
-            extract_wheel(release.wheel, incoming)
+            extract_wheel(verified, incoming)
             self.preflight(incoming, release)
 
             log(f"{name}: installing {release.wheel.name} ({release.sha256[:12]})")
@@ -597,6 +626,7 @@ def _release(args: argparse.Namespace) -> Release:
         name, sep, path = item.partition("=")
         if not sep:
             raise Refused(f"--fragment {item!r}: expected NAME=PATH")
+        check_staging(Path(path).parent)
         try:
             fragments[name] = Path(path).read_bytes()
         except OSError as error:
