@@ -116,3 +116,45 @@ def test_moving_a_first_pod_design_deployment_rolls_and_deletes_the_per_pod_grou
     assert [r["inputs"]["policies"] for r in current["resources"] if r["type"] == tokens.SERVER_GROUP] == [
         "anti-affinity"
     ]
+
+
+def _with_group_policy(plan: dict[str, Any], policies: str, *, option_defined: bool) -> dict[str, Any]:
+    """The plan with the service's anchor group's ``policies`` changed (ForceNew: replaced), and its
+    ``deleteBeforeReplace`` option set by the program or left to the provider."""
+    changed: dict[str, Any] = json.loads(json.dumps(plan))
+    groups = [
+        r for r in changed["resources"] if r["type"] == tokens.SERVER_GROUP and r["name"].startswith(SERVICE)
+    ]
+    assert len(groups) == 1
+    groups[0]["inputs"]["policies"] = policies
+    if not option_defined:
+        groups[0]["deleteBeforeReplace"] = False
+        groups[0].pop("deleteBeforeReplaceDefined", None)
+    return changed
+
+
+def test_replacing_the_anchor_group_with_an_image_release_keeps_the_waves(
+    plans: dict[str, dict[str, Any]],
+) -> None:
+    """Issue 32: the named group left to the bridge is deleted first (forced delete-before-replace), and the
+    engine deletes every anchor depending on it in the group's own step (pulumi/pulumi
+    pkg/resource/deploy/step_generator.go calculateDependentReplacements): all pods at once, ahead of the
+    gates. The program sets ``delete_before_replace=False`` on the group, so each anchor moves in its wave."""
+    base, pr = plans["base"], plans["image-every-role"]
+    group = next(
+        r for r in pr["resources"] if r["type"] == tokens.SERVER_GROUP and r["name"].startswith(SERVICE)
+    )
+    assert group["deleteBeforeReplaceDefined"] is True and group["deleteBeforeReplace"] is False
+
+    cascade = _changes(base, _with_group_policy(pr, "soft-anti-affinity", option_defined=False))
+    release = _release(cascade)
+    assert release.at_once == len(release.serving) == 4
+    assert [r for r in rank(cascade) if r.kind == "downtime"]
+
+    waved = _changes(base, _with_group_policy(pr, "soft-anti-affinity", option_defined=True))
+    release = _release(waved)
+    anchors = {c.name for c in waved.changes if c.type == tokens.INSTANCE and c.action is Action.REPLACE}
+    assert anchors == {f"{SERVICE}-pod-{i}-media-0" for i in range(4)} or len(anchors) == 4
+    assert release.at_once <= MAX_UNAVAILABLE
+    assert not release.ungated
+    assert not [r for r in rank(waved) if r.kind == "downtime"]

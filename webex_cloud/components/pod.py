@@ -68,6 +68,9 @@ class Pod(pulumi.ComponentResource):
             group=args.anchor_group_id, additional_properties=pod_hint
         )
         member_hint = openstack.compute.InstanceSchedulerHintArgs(additional_properties=pod_hint)
+        # The same hints as the gate's triggers see them (the inputs' wire names and shape).
+        anchor_trigger: dict[str, object] = {"group": args.anchor_group_id, "additionalProperties": pod_hint}
+        member_trigger: dict[str, object] = {"additionalProperties": pod_hint}
         self.instances = {}
         self.facts = []
         generation = pod_generation(args.members)
@@ -126,11 +129,17 @@ class Pod(pulumi.ComponentResource):
                         name=instance_name,
                         role=member.role,
                         address=address,
+                        # Every input the program sets that the provider replaces, rebuilds or resizes
+                        # the instance on (webex_cloud/preview/forcenew.py TABLE), plus the
+                        # replace_on_changes path: any change of them replaces the wave's gate, so the
+                        # wave is probed again (tests/release/test_gate_triggers.py holds this).
                         disruptive_inputs={
-                            "image": member.image,
-                            "flavor": member.flavor,
-                            "generation": generation,
+                            "imageName": member.image,
+                            "flavorName": member.flavor,
                             "availabilityZone": args.availability_zone,
+                            "networks": [{"port": port.id}],
+                            "schedulerHints": [member_trigger if first is not None else anchor_trigger],
+                            f"metadata.{GENERATION_KEY}": generation,
                         },
                     )
                 )

@@ -66,11 +66,18 @@ class Service(pulumi.ComponentResource):
 
         # Dynamic membership: a pod added later joins the group, and Nova reads the members on
         # every move of every anchor; no instance input names another pod.
+        # Create-before-delete, set explicitly: the bridge would delete this named group first
+        # (pulumi-terraform-bridge v3.135.0 pkg/tfbridge/schema.go nameRequiresDeleteBeforeReplace), and
+        # the engine then deletes every anchor that depends on it in the group's own step, all at once and
+        # ahead of every gate (pulumi/pulumi pkg/resource/deploy/step_generator.go,
+        # calculateDependentReplacements). A defined option wins over the provider's choice (same file:
+        # `if goal.DeleteBeforeReplace != nil`); Nova allows two groups of one name, so the new group is
+        # created first, each anchor moves to it in its own wave, and the old group goes last.
         self.anchor_group = openstack.compute.ServerGroup(
             naming.server_group(service.name),
             name=f"{args.datacenter}-{naming.server_group(service.name)}",
             policies="anti-affinity",
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
         )
         subnet, roles = args.deployment.subnet, len(service.pods.members)
         # A release changes one wave of pods at a time: the first pod of wave N+1 waits for wave N's

@@ -48,6 +48,8 @@ class Registration:
     property_dependencies: dict[str, list[str]]
     protect: bool
     delete_before_replace: bool
+    delete_before_replace_defined: bool
+    """The program set the option (True or False): the engine then uses it over the provider's choice."""
     ignore_changes: list[str]
     replace_on_changes: list[str]
 
@@ -67,6 +69,7 @@ class Registration:
             "dependsOn": sorted(set(self.dependencies) - implicit),
             "protect": self.protect,
             "deleteBeforeReplace": self.delete_before_replace,
+            "deleteBeforeReplaceDefined": self.delete_before_replace_defined,
             "ignoreChanges": self.ignore_changes,
             "replaceOnChanges": self.replace_on_changes,
         }
@@ -124,6 +127,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 },
                 protect=bool(request.protect),
                 delete_before_replace=bool(request.deleteBeforeReplace),
+                delete_before_replace_defined=bool(request.deleteBeforeReplaceDefined),
                 ignore_changes=list(request.ignoreChanges),
                 replace_on_changes=list(request.replaceOnChanges),
             )

@@ -130,6 +130,8 @@ class PlanResource(_Part):
     """Explicit ``depends_on``: the dependencies that no input implies."""
     protect: bool = False
     delete_before_replace: bool = Field(default=False, alias="deleteBeforeReplace")
+    delete_before_replace_defined: bool = Field(default=False, alias="deleteBeforeReplaceDefined")
+    """The program set ``deleteBeforeReplace`` (to True or False), which overrides the provider's choice."""
     ignore_changes: list[str] = Field(default_factory=list, alias="ignoreChanges")
     replace_on_changes: list[str] = Field(default_factory=list, alias="replaceOnChanges")
 

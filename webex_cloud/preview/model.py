@@ -63,6 +63,8 @@ class Change:
     parent: str = ""
     dependencies: tuple[str, ...] = ()
     """URNs this resource waits for: how the engine orders it after them within one update."""
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Input key -> URNs its value comes from: the engine's delete-before-replace dependents follow these."""
     delete_before_replace: bool = False
     """A replacement deletes the old resource first (the option, or forced by the bridge for named
     resources): there is a gap, and whatever depends on it is replaced with it."""

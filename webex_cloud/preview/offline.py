@@ -186,7 +186,14 @@ def delete_before_replace(resource: Resource) -> bool:
     (``pkg/tfbridge/schema.go`` v3.135.0) returns true when such a field holds a value the autonamer
     did not fill in, which ``Diff`` turns into ``DeleteBeforeReplace`` (``provider.go`` v3.135.0:1276).
     Two objects with one name cannot exist at once, so the old one goes first.
+
+    An option the program set wins either way: the engine takes the provider's ``DeleteBeforeReplace``
+    only when the goal's is nil (pulumi/pulumi ``pkg/resource/deploy/step_generator.go``:
+    ``deleteBeforeReplace := diff.DeleteBeforeReplace; if goal.DeleteBeforeReplace != nil {...}``), and
+    the Python SDK sends ``deleteBeforeReplaceDefined`` for any value given, False included.
     """
+    if resource.delete_before_replace_defined:
+        return resource.delete_before_replace
     named = isinstance(resource.inputs.get("name"), str) and resource.type.startswith("openstack:")
     return resource.delete_before_replace or named
 
@@ -271,6 +278,8 @@ def _change(
         protected=bool((before and before.protect) or (after and after.protect)),
         parent=resource.parent,
         dependencies=resource.dependencies,
+        # The engine walks the old state's graph for delete-before-replace dependents.
+        property_dependencies={k: tuple(v) for k, v in (before or resource).property_dependencies.items()},
         delete_before_replace=action is Action.REPLACE and delete_before_replace(resource),
         retain_on_delete=bool(before and before.retain_on_delete),
     )

@@ -29,6 +29,8 @@ class Resource:
     """The ``ignoreChanges`` option: input paths the engine keeps from the old state."""
     delete_before_replace: bool = False
     """The ``deleteBeforeReplace`` option as the program set it."""
+    delete_before_replace_defined: bool = False
+    """The program set the option at all (an explicit False overrides the bridge's default)."""
     retain_on_delete: bool = False
 
 
@@ -79,6 +81,7 @@ def snapshot_of(plan: Plan, *, source: str) -> Snapshot:
             dependencies=tuple(item.dependencies),
             ignore_changes=tuple(item.ignore_changes),
             delete_before_replace=item.delete_before_replace,
+            delete_before_replace_defined=item.delete_before_replace_defined,
         )
         for item in plan.resources
     }

@@ -138,6 +138,12 @@ def _change(step: _Step, action: Action) -> Change:
         protected=bool((old and old.protect) or (new and new.protect)),
         parent=(new.parent if new and new.parent else old.parent if old else ""),
         dependencies=tuple(new.dependencies if new else old.dependencies if old else ()),
+        property_dependencies={
+            k: tuple(v)
+            for k, v in (
+                old.property_dependencies if old else new.property_dependencies if new else {}
+            ).items()
+        },
         retain_on_delete=bool(old and old.retain_on_delete),
     )
 

@@ -139,6 +139,36 @@ def _largest_antichain(items: list[str], before: Mapping[str, set[str]]) -> int:
     return len(items) - matched
 
 
+def _cascaded(changes: ChangeSet, waits: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """``waits`` with every replacement a delete-before-replace drags along moved to that resource's step.
+
+    When the engine replaces a resource delete-first, it deletes in that same step every resource that
+    depends on it, directly or not, and would be replaced by the change (pulumi/pulumi
+    ``pkg/resource/deploy/step_generator.go``: ``calculateDependentReplacements``, then a
+    ``NewDeleteReplacementStep`` per dependent ahead of the resource's own delete). Those deletes wait for
+    what the condemned resource waits for, not for their own dependencies (a previous wave's gate): they
+    happen all at once, before any gate.
+    """
+    moved = dict(waits)
+    replaced = [c for c in changes.changes if c.action is Action.REPLACE]
+    for root in (c for c in replaced if c.delete_before_replace):
+        # The engine's replace set grows through property dependencies only (an input whose value
+        # comes from a condemned resource turns unknown); a plain depends_on condemns nothing.
+        condemned = {root.urn}
+        grown = True
+        while grown:
+            grown = False
+            for change in replaced:
+                if change.urn not in condemned and any(
+                    urn in condemned for urns in change.property_dependencies.values() for urn in urns
+                ):
+                    condemned.add(change.urn)
+                    grown = True
+        for urn in condemned - {root.urn}:
+            moved[urn] = moved.get(urn, frozenset()) & waits.get(root.urn, frozenset())
+    return moved
+
+
 def releases(changes: ChangeSet, graph: Mapping[str, Iterable[str]] | None = None) -> list[ServiceRelease]:
     """Per service with disrupted or new pods: its waves and how many pods go down at once.
 
@@ -147,7 +177,7 @@ def releases(changes: ChangeSet, graph: Mapping[str, Iterable[str]] | None = Non
     """
     deps: dict[str, tuple[str, ...]] = {c.urn: c.dependencies for c in changes.changes}
     deps.update({urn: tuple(d) for urn, d in (graph or {}).items()})
-    waits = _ancestors(deps)
+    waits = _cascaded(changes, _ancestors(deps))
     by_urn = {c.urn: c for c in changes.changes}
     gates = [(c, spec) for c in changes.changes if (spec := gate_spec(c)) is not None]
     topology = changes.topology

@@ -93,8 +93,9 @@ class InstanceFacts:
     name: str
     role: str
     address: str
-    disruptive_inputs: Mapping[str, str]
-    """The inputs whose change disrupts the instance (image, flavor, generation, ...): the gate's triggers."""
+    disruptive_inputs: Mapping[str, object]
+    """The inputs whose change replaces or disrupts the instance, by input name or ``replaceOnChanges`` path,
+    with their values (Pulumi inputs: a port's or group's ID is an output): the gate's triggers."""
 
 
 def gate_spec(
@@ -122,6 +123,6 @@ def gate_spec(
     )
 
 
-def gate_triggers(instances: Sequence[InstanceFacts]) -> list[dict[str, str]]:
+def gate_triggers(instances: Sequence[InstanceFacts]) -> list[dict[str, object]]:
     """One entry per instance of the wave: a change in any of them reruns the gate (it is replaced)."""
     return [{"instance": i.name, **dict(sorted(i.disruptive_inputs.items()))} for i in instances]
