@@ -7,6 +7,7 @@ through Nova's real databases is in nova_functional/.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -221,6 +222,25 @@ def test_malformed_hint_rejects_every_host(cloud: FakeCloud, raw: object) -> Non
 def test_unanswered_cell_rejects_every_host(cloud: FakeCloud) -> None:
     cloud.cell_down = True
     assert PodFilter().filter_all(hosts("c2"), spec(pod_key(0), anchor=True)) == []
+
+
+def test_a_three_second_lookup_fails_closed_within_the_timeout(
+    cloud: FakeCloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    cloud.add(0, "c1", anchor=True)
+    answer = cloud.gather
+
+    def slow(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        time.sleep(3)  # a database under a lock, or a cell that stopped answering
+        return answer(*args, **kwargs)
+
+    with mock.patch.object(nova_context, "scatter_gather_skip_cell0", side_effect=slow):
+        started = time.monotonic()
+        result = PodFilter().filter_all(hosts("c1", "c2"), spec(pod_key(1), anchor=True))
+        waited = time.monotonic() - started
+    assert result == []
+    assert PodFilter.lookup_timeout <= waited < 2.9
+    assert "did not answer within 2 s" in caplog.text
 
 
 def test_host_passes_is_the_same_rule_for_one_host(cloud: FakeCloud) -> None:

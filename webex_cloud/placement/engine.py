@@ -294,6 +294,12 @@ class OpenStackPipelines:
                 own = filter_properties["request_spec"]["volume_id"]
                 return _sibling_locations(pipelines._cloud, group_key, own) if pipelines._cloud else []
 
+            def linked_group(
+                self, filter_properties: Any, requested: volume_rules.GroupHint
+            ) -> volume_rules.GroupHint:
+                # A planned volume has no row, so no admin-metadata link: its hint decides.
+                return requested
+
             def static_domains(self) -> Mapping[str, str]:
                 return static
 

@@ -20,7 +20,7 @@ from cinder.scheduler import filters
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from webex_scheduler_filters import volume_rules
+from webex_scheduler_filters import deadline, volume_rules
 from webex_scheduler_filters.hints import (
     CINDER_CONFIG_GROUP,
     CINDER_FAILURE_DOMAINS_OPTION,
@@ -57,27 +57,34 @@ class VolumeGroupSpreadFilter(filters.BaseBackendFilter):  # type: ignore[misc]
     calls, and comes first in ``scheduler_default_filters``.
     """
 
+    #: Seconds the replica lookup may take before the request fails closed.
+    lookup_timeout = deadline.LOOKUP_TIMEOUT_SECONDS
+
     def filter_all(self, filter_obj_list: Iterable[Any], filter_properties: Any) -> list[Any]:
         backends = list(filter_obj_list)
         try:
             request_spec = filter_properties.get("request_spec") or {}
             volume = request_spec.get("volume_properties") or {}
-            hint = volume_rules.request_group(
+            requested = volume_rules.request_group(
                 filter_properties.get("scheduler_hints"),
                 filter_properties.get("metadata"),
                 volume.get("metadata") if isinstance(volume, Mapping) else None,
             )
-            if hint.status is HintStatus.ABSENT:
+            group, siblings = deadline.within(
+                self.lookup_timeout,
+                "VolumeGroupSpreadFilter's replica lookup",
+                lambda: self.group_and_siblings(filter_properties, requested),
+            )
+            if group.status is HintStatus.ABSENT:
                 return backends
-            if hint.status is HintStatus.MALFORMED:
+            if group.status is HintStatus.MALFORMED:
                 # Fail closed: the request says it is a replica, but not of which group, so
                 # any backend may share a failure domain with its siblings.
                 LOG.warning(
                     "VolumeGroupSpreadFilter: malformed %(key)s (%(problem)s), rejecting all backends",
-                    {"key": CINDER_VOLUME_GROUP_HINT, "problem": hint.problem},
+                    {"key": CINDER_VOLUME_GROUP_HINT, "problem": group.problem},
                 )
                 return []
-            siblings = self.placed_siblings(filter_properties, hint.key)
             named = [(backend, _location(backend)) for backend in backends]
             live = volume_rules.domains_by_backend(
                 (location, getattr(backend, "capabilities", None))
@@ -86,6 +93,10 @@ class VolumeGroupSpreadFilter(filters.BaseBackendFilter):  # type: ignore[misc]
             )
             static = self.static_domains()
             used = volume_rules.used_domains(siblings, static, live)
+        except deadline.LookupTimeout as slow:
+            # Fail closed, on time: a stalled database must not stall cinder-scheduler.
+            LOG.warning("VolumeGroupSpreadFilter: %(slow)s, rejecting all backends", {"slow": slow})
+            return []
         except Exception:
             # Fail closed: without the siblings' placement (or with an unreadable domain map)
             # any choice may stack replicas in one failure domain.
@@ -103,13 +114,59 @@ class VolumeGroupSpreadFilter(filters.BaseBackendFilter):  # type: ignore[misc]
         ]
         LOG.debug(
             "VolumeGroupSpreadFilter: group %(group)s uses %(used)s, %(left)d of %(total)d backends pass",
-            {"group": hint.key, "used": sorted(used), "left": len(passing), "total": len(backends)},
+            {"group": group.key, "used": sorted(used), "left": len(passing), "total": len(backends)},
         )
         return passing
 
     def static_domains(self) -> Mapping[str, str]:
         """The rendered failure-domain map of cinder-scheduler's configuration."""
         return _domain_map(getattr(getattr(CONF, CINDER_CONFIG_GROUP), CINDER_FAILURE_DOMAINS_OPTION) or "")
+
+    def group_and_siblings(
+        self, filter_properties: Any, requested: volume_rules.GroupHint
+    ) -> tuple[volume_rules.GroupHint, list[volume_rules.Location]]:
+        """The volume's group (see linked_group) and where its other replicas are."""
+        group = self.linked_group(filter_properties, requested)
+        if group.status is not HintStatus.VALID:
+            return group, []
+        return group, self.placed_siblings(filter_properties, group.key)
+
+    def linked_group(
+        self, filter_properties: Any, requested: volume_rules.GroupHint
+    ) -> volume_rules.GroupHint:
+        """The volume's group from the link project members cannot write, else the request's.
+
+        User metadata is writable by every project member (cinder 29 ``cinder/policies/
+        volume_metadata.py``), so deleting ``webex_volume_group`` before a retype or migrate
+        would place the replica freely and hide it from its siblings. Admin metadata is written
+        only with an admin context (``cinder/db/api.py`` ``volume_admin_metadata_update`` is
+        ``@require_admin_context``; no API lets a member set it), so the first time the filter
+        places a volume of a group it records the group there, and from then on that link
+        decides: a deleted or rewritten user key changes nothing. Cinder's ``metadata`` volume
+        filter matches user *or* admin metadata (``_process_volume_filters``), so the siblings
+        query finds a replica by either.
+        """
+        # Imported here, not at the top: see placed_siblings.
+        from cinder import exception
+        from cinder.db import api as db
+
+        volume_id = (filter_properties.get("request_spec") or {}).get("volume_id")
+        if not (isinstance(volume_id, str) and volume_id):
+            return requested
+        admin = filter_properties["context"].elevated()
+        try:
+            linked = volume_rules.parse_group_hint(
+                db.volume_admin_metadata_get(admin, volume_id).get(VOLUME_GROUP_METADATA_KEY)
+            )
+        except exception.VolumeNotFound:
+            return requested  # no volume row (deleted meanwhile): nothing to read or record
+        if linked.status is not HintStatus.ABSENT:
+            return linked
+        if requested.status is HintStatus.VALID:
+            db.volume_admin_metadata_update(
+                admin, volume_id, {VOLUME_GROUP_METADATA_KEY: requested.key}, False
+            )
+        return requested
 
     def placed_siblings(self, filter_properties: Any, group_key: str) -> list[volume_rules.Location]:
         """Where the group's other replicas are, in one database query.

@@ -23,7 +23,7 @@ from nova.scheduler import filters
 from nova.scheduler import utils as scheduler_utils
 from oslo_log import log as logging
 
-from webex_scheduler_filters import pod_rules
+from webex_scheduler_filters import deadline, pod_rules
 from webex_scheduler_filters.hints import (
     INSTANCE_SERVICE_METADATA_KEY,
     NOVA_POD_HINT,
@@ -46,6 +46,9 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
     run_filter_once_per_request = True
     # A rebuild stays on its host, which passed this filter when the instance was placed.
     RUN_ON_REBUILD = False
+    #: Seconds the service's lookup may take before the request fails closed (a slow cell
+    #: database would otherwise hold the worker up to Nova's 60 s ``CELL_TIMEOUT`` per query).
+    lookup_timeout = deadline.LOOKUP_TIMEOUT_SECONDS
 
     def filter_all(self, filter_obj_list: Iterable[Any], spec_obj: Any) -> list[Any]:
         hosts = list(filter_obj_list)
@@ -65,8 +68,19 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
                     {"key": NOVA_POD_HINT, "uuid": uuid, "problem": hint.problem},
                 )
                 return []
-            placed = self.service_instances(spec_obj, hint.service)
+            placed = deadline.within(
+                self.lookup_timeout,
+                "PodFilter's service lookup",
+                lambda: self.service_instances(spec_obj, hint.service),
+            )
             decision = pod_rules.decide(hint, uuid, _is_anchor(spec_obj), placed)
+        except deadline.LookupTimeout as slow:
+            # Fail closed, on time: a stalled database must not stall the scheduler.
+            LOG.warning(
+                "PodFilter: %(slow)s for instance %(uuid)s, rejecting all hosts",
+                {"slow": slow, "uuid": uuid},
+            )
+            return []
         except Exception:
             # Fail closed: without the service's placement any choice may co-locate two pods or
             # split one. This also covers a database or cell outage, where Nova would fail anyway.

@@ -97,3 +97,63 @@ def test_active_active_cluster_sibling_matched_by_cluster_when_its_representativ
     with with_backends(scheduler, backends):
         chosen = scheduler._get_weighted_candidates(cloud.context, request_spec(cloud, "new", "x"), {})
     assert [w.obj.host for w in chosen] == ["cinder-b@ssd#p1"]
+
+
+def test_retype_after_a_member_deletes_the_group_key_keeps_the_spread(
+    cloud: Cloud, scheduler: filter_scheduler.FilterScheduler
+) -> None:
+    from cinder.db import api as db
+
+    admin = cinder_context.get_admin_context()
+    cloud.add_volume(GROUP, "cinder-a@ssd#p1")
+    moving = cloud.add_volume(GROUP, None)  # as the VolumeGroup component creates it: hint and metadata
+    with with_backends(scheduler, layout()):
+        placed = scheduler._schedule(
+            cloud.context,
+            request_spec(cloud, moving, "x"),
+            {"scheduler_hints": {VOLUME_GROUP_METADATA_KEY: GROUP}},
+        )
+    assert placed.obj.host != "cinder-a@ssd#p1"
+    # Its backend is being retired, so the retype must move it.
+    db.volume_update(admin, moving, {"host": "cinder-old@ssd#p1", "status": "available"})
+
+    # A project member deletes the key (a member's right: cinder/policies/volume_metadata.py), then retypes.
+    db.volume_metadata_delete(cloud.context, moving, VOLUME_GROUP_METADATA_KEY)
+    retype = request_spec(cloud, moving, "cinder-old@ssd#p1")
+    retype["volume_properties"]["metadata"] = {}
+    with with_backends(scheduler, layout()):
+        chosen = scheduler.find_retype_backend(cloud.context, retype, {}, migration_policy="on-demand")
+    assert chosen.host != "cinder-a@ssd#p1"  # CapacityWeigher's choice without the spread
+
+    # Moved there, the keyless replica still keeps the next one out of its rack.
+    db.volume_update(admin, moving, {"host": chosen.host})
+    with with_backends(scheduler, layout()):
+        left = scheduler._get_weighted_candidates(
+            cloud.context, request_spec(cloud, str(uuid.uuid4()), "x"), {}
+        )
+    assert [w.obj.host for w in left] == sorted({"cinder-b@ssd#p1", "cinder-c@ssd#p1"} - {chosen.host})
+
+
+def test_a_three_second_lookup_fails_closed_within_the_timeout(
+    cloud: Cloud, scheduler: filter_scheduler.FilterScheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+    from unittest import mock
+
+    from cinder.db import api as db
+
+    cloud.add_volume(GROUP, "cinder-a@ssd#p1")
+    answer = db.volume_get_all_by_project
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(3)  # a database under a lock
+        return answer(*args, **kwargs)
+
+    spec = request_spec(cloud, str(uuid.uuid4()), "x")
+    with with_backends(scheduler, layout()), mock.patch.object(db, "volume_get_all_by_project", slow):
+        started = time.monotonic()
+        chosen = scheduler._schedule(cloud.context, spec, {})
+        waited = time.monotonic() - started
+    assert chosen is None  # schedule_create_volume raises NoValidBackend on it
+    assert 2.0 <= waited < 2.9
+    assert "did not answer within 2 s" in caplog.text
