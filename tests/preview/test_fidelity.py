@@ -51,13 +51,18 @@ def test_a_description_only_rule_change_is_replaced_delete_first_and_conflicts_o
 
 def test_a_named_server_group_replaced_deletes_first_and_takes_every_pod_of_the_service() -> None:
     """F5: the bridge deletes a named resource before its replacement, and the engine then replaces
-    every dependent through the whole (unknown) input: a nested ignore path cannot mask it."""
+    every dependent through the whole (unknown) input: a nested ignore path cannot mask it. The
+    program now sets the option itself (create-before-delete); left to the bridge, as the component
+    was before, the cascade is what the report must show."""
     base, pr = base_plan(), base_plan()
+    resource(pr, "messaging-pods")["inputs"]["name"] = "dc1-messaging-pods-renamed"
+    as_registered = report(base, pr)
+    assert not next(c for c in as_registered.changes.changes if c.type == SERVER_GROUP).delete_before_replace
     for plan in (base, pr):
+        resource(plan, "messaging-pods")["deleteBeforeReplaceDefined"] = False
         for item in plan["resources"]:
             if item["type"] == INSTANCE:
                 item["ignoreChanges"] = ["schedulerHints[*].group"]
-    resource(pr, "messaging-pods")["inputs"]["name"] = "dc1-messaging-pods-renamed"
     rep = report(base, pr)
     group = next(c for c in rep.changes.changes if c.type == SERVER_GROUP)
     assert group.delete_before_replace and "(deleted first)" in render_markdown(rep)
