@@ -10,6 +10,7 @@ the project's own ground-floor modules are imported here, so this works before t
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tomllib
@@ -43,6 +44,36 @@ def add_stack_option(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="STACK",
         help="datacenter stack (repeatable; default: every stack under stacks/)",
+    )
+
+
+DEFAULT_CLOUD_TIMEOUT = 30.0
+"""Seconds per API call of a command that talks to a cloud, so that a scheduled run ends."""
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def add_cloud_options(parser: argparse.ArgumentParser, identity: str) -> None:
+    """``--cloud``, ``--clouds-yaml`` and ``--timeout``, the same for every command that talks to a
+    cloud; ``identity`` names the stack file's ``identities`` entry used when --cloud is not given."""
+    parser.add_argument("--cloud", help=f"clouds.yaml entry (default: the stack's identities.{identity})")
+    parser.add_argument(
+        "--clouds-yaml", type=Path, help="clouds.yaml file (default: openstacksdk's search path)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_CLOUD_TIMEOUT,
+        help=f"seconds per API call (default {DEFAULT_CLOUD_TIMEOUT:g})",
     )
 
 

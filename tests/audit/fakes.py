@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from webex_cloud.audit import observed
 from webex_cloud.audit.expected import Expected, ExpectedPod
+from webex_cloud.cloud import views as observed
 from webex_cloud.components.tags import ownership_metadata
 
 STACK = "dc1"

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.audit.fakes import STACK, deployed, first_pods, host_id
-from webex_cloud.audit import compare, observed, rules
+from webex_cloud.audit import compare, rules
 from webex_cloud.audit.cli import main
 from webex_cloud.audit.expected import Expected
+from webex_cloud.cloud import views as observed
 from webex_cloud.components.tags import ownership_metadata
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.naming import cloud_name
@@ -190,67 +190,6 @@ def test_the_policy_rules_named_are_the_installed_nova_and_cinder_defaults() -> 
     assert observed.BACKEND_RULE_DEFAULT.startswith(cinder_base.RULE_ADMIN_API)
 
 
-def test_pages_follows_next_links_and_stops() -> None:
-    calls: list[tuple[str, dict[str, Any]]] = []
-    book = {
-        "/servers/detail": {
-            "servers": [{"id": "a"}],
-            "servers_links": [{"rel": "next", "href": "http://x/p2"}],
-        },
-        "http://x/p2": {"servers": [{"id": "b"}]},
-    }
-
-    def get(url: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
-        calls.append((url, dict(params)))
-        return book[url]
-
-    assert [r["id"] for r in observed.pages(get, "/servers/detail", "servers", "http://x:80/v2.1")] == [
-        "a",
-        "b",
-    ]
-    assert calls == [("/servers/detail", {"limit": observed.PAGE_SIZE}), ("http://x/p2", {})]
-
-
-@pytest.mark.parametrize(
-    "href",
-    [
-        "http://evil.example/v2.1/servers/detail?marker=a",  # another host
-        "https://nova.dc1:8774/v2.1/servers/detail?marker=a",  # another scheme
-        "http://nova.dc1:9999/v2.1/servers/detail?marker=a",  # another port
-        "http://nova.dc1.evil.example:8774/v2.1/servers/detail",  # a look-alike host
-    ],
-)
-def test_a_next_link_off_the_endpoint_is_refused_before_it_is_fetched(href: str) -> None:
-    """The session sends its token with each GET: a `next` link to another host would hand it over."""
-    fetched: list[str] = []
-
-    def get(url: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
-        fetched.append(url)
-        return {"servers": [{"id": "a"}], "servers_links": [{"rel": "next", "href": href}]}
-
-    with pytest.raises(observed.ReadError, match="leaves the endpoint") as refused:
-        list(observed.pages(get, "/servers/detail", "servers", "http://nova.dc1:8774/v2.1"))
-    assert fetched == ["/servers/detail"] and href in str(refused.value)
-
-
-def test_a_next_link_on_the_endpoint_or_relative_is_followed() -> None:
-    book = {
-        "/servers/detail": {"servers": [{"id": "a"}], "servers_links": [{"rel": "next", "href": "/p2"}]},
-        "/p2": {"servers": [{"id": "b"}], "servers_links": [{"rel": "next", "href": "HTTP://Nova.dc1/p3"}]},
-        "HTTP://Nova.dc1/p3": {"servers": [{"id": "c"}]},
-    }
-    found = observed.pages(lambda url, _: book[url], "/servers/detail", "servers", "http://nova.dc1:80/v2.1")
-    assert [r["id"] for r in found] == ["a", "b", "c"]
-
-
-def test_a_listing_that_never_ends_is_an_error() -> None:
-    def get(url: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
-        return {"volumes": [], "volumes_links": [{"rel": "next", "href": url}]}
-
-    with pytest.raises(observed.ReadError, match="does not end"):
-        list(observed.pages(get, "/volumes/detail", "volumes"))
-
-
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     code = main(argv)
     out, err = capsys.readouterr()
@@ -277,7 +216,7 @@ def test_cli_names_the_stacks_cloud_when_clouds_yaml_lacks_it(
     clouds.write_text("clouds: {other: {auth: {auth_url: 'http://127.0.0.1:9/v3'}}}\n")
     code, _, err = run_cli(["--stack", STACK, "--plan", str(plan_file), "--clouds-yaml", str(clouds)], capsys)
     assert code == ExitCode.INPUT
-    assert "'webex-dc1'" in err and str(clouds) in err and "Traceback" not in err
+    assert "'webex-dc1-reader'" in err and str(clouds) in err and "Traceback" not in err
 
 
 def test_cli_reports_an_unreachable_cloud_as_unusable_input(
@@ -295,11 +234,14 @@ def cloud_reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[observed.Obse
     served: list[observed.Observation] = []
 
     class Conn:
-        def close(self) -> None:
+        def __enter__(self) -> Conn:
+            return self
+
+        def __exit__(self, *_: object) -> None:
             pass
 
-    monkeypatch.setattr("webex_cloud.audit.cli.connect", lambda cloud, path, timeout: Conn())
-    monkeypatch.setattr("webex_cloud.audit.cli.read", lambda conn: served[0])
+    monkeypatch.setattr("webex_cloud.audit.cli.connect", lambda cloud, access, path, timeout: Conn())
+    monkeypatch.setattr("webex_cloud.audit.cli.read_project", lambda session: served[0])
     yield served
 
 

@@ -9,9 +9,10 @@ import pytest
 
 from tests.audit.fakes import STACK, deployed, first_pods, host_id
 from tests.conftest import REPO
-from webex_cloud.audit import compare, observed
+from webex_cloud.audit import compare
 from webex_cloud.audit.expected import Expected
 from webex_cloud.audit.picture import audit_picture
+from webex_cloud.cloud import views as observed
 from webex_cloud.components.tags import ownership_metadata
 from webex_cloud.naming import cloud_name
 from webex_cloud.picture import SVG_NS, VIOLATION_FILL, Column, Mark, Picture, render

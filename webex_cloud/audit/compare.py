@@ -12,15 +12,6 @@ from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
 from webex_cloud.audit.expected import Expected
-from webex_cloud.audit.observed import (
-    BACKEND_RULE,
-    BACKEND_RULE_DEFAULT,
-    HOST_RULE,
-    HOST_RULE_DEFAULT,
-    Observation,
-    Server,
-    Volume,
-)
 from webex_cloud.audit.rules import (
     DUPLICATE,
     MISSING_INSTANCE,
@@ -32,6 +23,15 @@ from webex_cloud.audit.rules import (
     Finding,
     pod_rules,
     replica_rules,
+)
+from webex_cloud.cloud.views import (
+    BACKEND_RULE,
+    BACKEND_RULE_DEFAULT,
+    HOST_RULE,
+    HOST_RULE_DEFAULT,
+    Observation,
+    Server,
+    Volume,
 )
 from webex_cloud.components.tags import DATACENTER_KEY, OWNERSHIP_KEYS, SERVICE_KEY
 

@@ -411,6 +411,16 @@ class StackDeploy(StrictModel):
         return wave
 
 
+class Identities(StrictModel):
+    reader: OpenStackName
+    """clouds.yaml entry of a read-only identity (Keystone role ``reader``; no ``member``, ``manager`` or
+    ``admin``): audit, drift, monitoring discovery and image checks read the cloud with it, and refuse a
+    token that could write (docs/identities.md)."""
+    operator: OpenStackName | None = None
+    """clouds.yaml entry of the operator identity (role ``admin``) that maintenance drains hosts with;
+    leave it out where no maintenance runs from this checkout."""
+
+
 class Datacenter(StrictModel):
     name: Name
     """Datacenter name; must equal the stack name (``<stack>`` for ``Pulumi.<stack>.yaml``)."""
@@ -443,6 +453,9 @@ class Datacenter(StrictModel):
     deploy: StackDeploy
     """When and where the deploy workflow runs ``pulumi up`` for this stack (``python -m webex_cloud
     stacks`` lists every stack's)."""
+    identities: Identities | None = None
+    """The clouds.yaml entries the operational commands read and change the cloud with, one per kind of
+    access; ``pulumi up`` uses ``openstack:cloud``, never these."""
 
     def problems(self) -> Iterator[FieldProblem]:
         """Checks across the datacenter's fields, every problem reported (the loader adds its path)."""

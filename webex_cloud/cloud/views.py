@@ -1,4 +1,4 @@
-"""What is in the cloud: the project's servers and volumes, read through the OpenStack API (GET only).
+"""Typed views of the live cloud: servers, volumes and compute services, read through a Session (GET only).
 
 The records are parsed from the API's own JSON (``GET /servers/detail``, ``GET /volumes/detail``), so the
 comparison is tested on records in exactly that shape. Which fields a caller sees depends on policy; the
@@ -19,10 +19,12 @@ Zed shows the same fields to an admin and hides the same from a reader, tests/in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
+
+from webex_cloud.cloud.errors import CloudError
+from webex_cloud.cloud.session import Session
 
 HOST_RULE: Final = "os_compute_api:os-extended-server-attributes"
 HOST_RULE_DEFAULT: Final = (
@@ -34,13 +36,6 @@ BACKEND_RULE_DEFAULT: Final = (
 )
 HOST_FIELD: Final = "OS-EXT-SRV-ATTR:host"
 BACKEND_FIELD: Final = "os-vol-host-attr:host"
-#: Servers and volumes per page; pages are followed through the ``next`` links, at most MAX_PAGES.
-PAGE_SIZE: Final = 200
-MAX_PAGES: Final = 500
-
-
-class ReadError(Exception):
-    """The cloud could not be read; the message says what was asked and what to do."""
 
 
 @dataclass(frozen=True)
@@ -117,84 +112,49 @@ def observe(
     )
 
 
-Get = Callable[[str, Mapping[str, Any]], Mapping[str, Any]]
-"""One GET: a path or an absolute ``next`` link and its query parameters -> the decoded JSON body."""
+@dataclass(frozen=True)
+class ComputeService:
+    """One ``nova-compute`` service (``GET /os-services?binary=nova-compute``): a host Nova schedules to."""
+
+    id: str
+    host: str
+    zone: str
+    enabled: bool
+    up: bool
+    disabled_reason: str
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
-    return parts.scheme.lower(), (parts.hostname or "").lower(), port
-
-
-def _same_endpoint(link: str, endpoint: str, path: str) -> str:
-    """``link`` if it stays on ``endpoint`` (same scheme, host and port; a relative link does): the
-    session sends its token with every GET, so a ``next`` link naming another host would hand the
-    token to that host."""
-    if not urlsplit(link).netloc and not urlsplit(link).scheme:
-        return link
-    if _origin(link) != _origin(endpoint):
-        raise ReadError(
-            f"GET {path}: the API's next link {link!r} leaves the endpoint {endpoint!r} the listing "
-            "started from; refused (the token would go there). Check the service catalog and any "
-            "proxy in front of the API"
-        )
-    return link
-
-
-def pages(get: Get, path: str, key: str, endpoint: str = "") -> Iterator[Mapping[str, Any]]:
-    """Every record of a paginated list (Nova's ``servers_links``, Cinder's ``volumes_links``), its
-    ``next`` links followed only on ``endpoint``, the service's URL the listing started from."""
-    url: str | None = path
-    params: Mapping[str, Any] = {"limit": PAGE_SIZE}
-    for _ in range(MAX_PAGES):
-        if url is None:
-            return
-        body = get(url, params)
-        records = body.get(key)
-        if not isinstance(records, list):
-            raise ReadError(f"GET {path}: the response has no {key!r} list")
-        yield from (r for r in records if isinstance(r, Mapping))
-        links = body.get(f"{key}_links") or []
-        url = next(
-            (link.get("href") for link in links if isinstance(link, Mapping) and link.get("rel") == "next"),
-            None,
-        )
-        if url is not None:
-            url = _same_endpoint(url, endpoint, path)
-        params = {}  # the next link carries the marker and the limit
-    raise ReadError(f"GET {path}: more than {MAX_PAGES} pages of {PAGE_SIZE}; the listing does not end")
-
-
-def read_cloud(conn: Any) -> Observation:
-    """Read the project of an openstacksdk connection: two paginated GETs, nothing else."""
-    from openstack import exceptions
-
-    def getter(proxy: Any, service: str) -> Get:
-        def get(url: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
-            try:
-                response = proxy.get(url, params=dict(params))
-                exceptions.raise_from_response(response)
-                body = response.json()
-            except exceptions.SDKException as error:
-                raise ReadError(f"{service}: GET {url} failed: {error}") from None
-            except ValueError as error:
-                raise ReadError(f"{service}: GET {url} returned no JSON ({error})") from None
-            if not isinstance(body, Mapping):
-                raise ReadError(f"{service}: GET {url} returned {type(body).__name__}, not an object")
-            return body
-
-        return get
-
-    servers = list(
-        pages(getter(conn.compute, "Nova"), "/servers/detail", "servers", str(conn.compute.get_endpoint()))
+def parse_compute_service(raw: Mapping[str, Any]) -> ComputeService:
+    return ComputeService(
+        id=str(raw.get("id", "")),
+        host=str(raw.get("host") or ""),
+        zone=str(raw.get("zone") or ""),
+        enabled=raw.get("status") == "enabled",
+        up=raw.get("state") == "up",
+        disabled_reason=str(raw.get("disabled_reason") or ""),
     )
-    volumes = list(
-        pages(
-            getter(conn.block_storage, "Cinder"),
-            "/volumes/detail",
-            "volumes",
-            str(conn.block_storage.get_endpoint()),
+
+
+def read_servers(session: Session) -> list[Mapping[str, Any]]:
+    return list(session.listing("compute", "/servers/detail", "servers"))
+
+
+def read_volumes(session: Session) -> list[Mapping[str, Any]]:
+    return list(session.listing("block_storage", "/volumes/detail", "volumes"))
+
+
+def read_project(session: Session) -> Observation:
+    """The session's project: its servers and volumes, two paginated GETs, nothing else."""
+    return observe(read_servers(session), read_volumes(session), project=session.project_id)
+
+
+def read_compute_services(session: Session) -> tuple[ComputeService, ...]:
+    """Every nova-compute service (the os-services API is not paginated; an admin-only list by
+    default: ``os_compute_api:os-services:list``, nova/policies/services.py)."""
+    body = session.get("compute", "/os-services", {"binary": "nova-compute"})
+    records = body.get("services")
+    if not isinstance(records, list):
+        raise CloudError(
+            f"cloud {session.cloud!r}: Nova: GET /os-services: the response has no 'services' list"
         )
-    )
-    return observe(servers, volumes, project=str(conn.current_project_id or ""))
+    return tuple(parse_compute_service(r) for r in records if isinstance(r, Mapping))

@@ -1,0 +1,160 @@
+"""One authenticated session per command run: clouds.yaml, the identity check, timeouts, retries.
+
+Every request goes through :class:`Session`: a GET is retried on a refused connection and on the
+statuses an API sends when it is briefly overloaded (keystoneauth's ``connect_retries`` and
+``status_code_retries``, keystoneauth1/adapter.py), a write never on a status (it may have been applied),
+and a read-only session refuses to write at all. Nothing here knows a resource: the views
+(webex_cloud/cloud/views.py) parse what the GETs return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Literal
+
+from webex_cloud.cloud.access import Access, check_roles
+from webex_cloud.cloud.errors import CloudError
+from webex_cloud.cloud.paging import pages
+
+Service = Literal["compute", "block_storage", "image", "network", "placement"]
+SERVICE_NAMES: Final[Mapping[str, str]] = {
+    "compute": "Nova",
+    "block_storage": "Cinder",
+    "image": "Glance",
+    "network": "Neutron",
+    "placement": "Placement",
+}
+RETRIES: Final = 2
+"""Extra attempts of a GET (and of a connection that was refused before anything was sent)."""
+RETRIED_STATUSES: Final = (429, 502, 503, 504)
+SEARCH_PATH: Final = "clouds.yaml (OS_CLIENT_CONFIG_FILE, ./, ~/.config/openstack/, /etc/openstack/)"
+
+
+class Session:
+    """An authenticated connection of one identity to one cloud; use it as a context manager."""
+
+    def __init__(self, cloud: str, access: Access, connection: Any, roles: tuple[str, ...]) -> None:
+        self.cloud = cloud
+        self.access = access
+        self.roles = roles
+        self._connection = connection
+
+    @property
+    def project_id(self) -> str:
+        return str(self._connection.current_project_id or "")
+
+    def endpoint(self, service: Service) -> str:
+        return str(getattr(self._connection, service).get_endpoint())
+
+    def _request(self, service: Service, method: str, url: str, **kwargs: Any) -> Any:
+        from keystoneauth1 import exceptions as ksa
+        from openstack import exceptions
+
+        name = SERVICE_NAMES[service]
+        try:
+            response = getattr(self._connection, service).request(
+                url, method, connect_retries=RETRIES, **kwargs
+            )
+            exceptions.raise_from_response(response)
+        except (exceptions.SDKException, ksa.ClientException) as error:
+            raise CloudError(f"cloud {self.cloud!r}: {name}: {method} {url} failed: {error}") from None
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as error:
+            raise CloudError(
+                f"cloud {self.cloud!r}: {name}: {method} {url} returned no JSON ({error})"
+            ) from None
+
+    def get(
+        self,
+        service: Service,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Mapping[str, Any]:
+        """The JSON object a GET returns (retried: a GET changes nothing)."""
+        body = self._request(
+            service,
+            "GET",
+            url,
+            params=dict(params or {}),
+            headers=dict(headers or {}),
+            status_code_retries=RETRIES,
+            retriable_status_codes=list(RETRIED_STATUSES),
+        )
+        if not isinstance(body, Mapping):
+            raise CloudError(
+                f"cloud {self.cloud!r}: {SERVICE_NAMES[service]}: GET {url} returned "
+                f"{type(body).__name__}, not an object"
+            )
+        return body
+
+    def listing(self, service: Service, path: str, key: str) -> Iterator[Mapping[str, Any]]:
+        """Every record of a paginated Nova or Cinder list."""
+        return pages(lambda url, params: self.get(service, url, params), path, key, self.endpoint(service))
+
+    def send(
+        self,
+        service: Service,
+        method: Literal["POST", "PUT", "DELETE"],
+        url: str,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """A write, for an operator session only; never retried on a status."""
+        if self.access is not Access.OPERATE:
+            raise CloudError(
+                f"cloud {self.cloud!r}: {method} {url} refused: this session is "
+                f"{self.access.value}; writes need the operator identity"
+            )
+        return self._request(service, method, url, json=body, headers=dict(headers or {}))
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def connect(cloud: str, access: Access, clouds_yaml: Path | None = None, timeout: float = 30.0) -> Session:
+    """A session of ``cloud`` (a clouds.yaml entry) whose every request times out after ``timeout``
+    seconds, refused unless the token's roles fit ``access``. Raises CloudError."""
+    import openstack
+    from keystoneauth1 import exceptions as ksa
+    from openstack import exceptions
+    from openstack.config import loader
+
+    where = str(clouds_yaml) if clouds_yaml else SEARCH_PATH
+    if clouds_yaml is not None and not clouds_yaml.is_file():
+        raise CloudError(f"{clouds_yaml}: no such clouds.yaml (--clouds-yaml)")
+    try:
+        config = loader.OpenStackConfig(config_files=[str(clouds_yaml)] if clouds_yaml else None)
+        region = config.get_one(cloud=cloud, api_timeout=timeout)
+        connection = openstack.connection.Connection(config=region)
+        connection.authorize()
+        session: Any = connection.session
+        roles = tuple(session.auth.get_access(session).role_names or ())
+    except exceptions.ConfigException as error:
+        raise CloudError(
+            f"{where}: cloud {cloud!r} cannot be used ({error}); add it or pass --cloud NAME"
+        ) from None
+    except (exceptions.SDKException, ksa.ClientException) as error:
+        raise CloudError(
+            f"cloud {cloud!r} of {where}: cannot authenticate ({type(error).__name__}: {error}); "
+            "check its auth section and that the identity endpoint answers"
+        ) from None
+    try:
+        check_roles(access, roles, cloud)
+    except CloudError:
+        connection.close()
+        raise
+    return Session(cloud, access, connection, roles)
