@@ -1,4 +1,6 @@
-"""`python -m webex_cloud audit` against the loopback OpenStack's real APIs, as an admin and as a reader.
+"""`python -m webex_cloud audit` against the loopback OpenStack's real APIs, as the two read-only identities
+of docs/identities.md: an observer (Keystone's reader plus the role the loopback's policy files grant host
+names and backends) and a plain reader; an admin's token is refused.
 
 A part of the example catalog (messaging with 2 pods and 2 replicas, telepresence-gateway, the controller
 pair) is rendered as a real plan of dc1 whose inventory is the loopback's (hosts fake-host-1..4, failure
@@ -25,6 +27,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,8 @@ from webex_cloud.plan.format import INSTANCE, SERVER_GROUP, VOLUME, dumps
 
 STACK = "dc1"
 PREFIX = "i14-"
+OBSERVER_ROLE = "webex-observer"
+"""The role tools/openstack-loopback/etc/{nova,cinder}-policy.yaml grant the two read rules."""
 KEPT = ("messaging", "telepresence-gateway")
 ZONES = {"dc1-az1": FAKE_HOSTS[:2], "dc1-az2": FAKE_HOSTS[2:]}
 #: Where the clean deployment puts each pod (and each controller proxy): sibling pods apart.
@@ -174,11 +179,14 @@ class Site:
         storage.delete_volume(volume)
         storage.wait_for_delete(volume, wait=120)
 
-    def run_audit(self, cloud: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    def command(self, cloud: str, *extra: str) -> subprocess.CompletedProcess[str]:
         """The command as an operator runs it, in its own process."""
         argv = [sys.executable, "-m", "webex_cloud", "audit", "--stack", STACK, "--plan", str(self.plan_path)]
         argv += ["--clouds-yaml", str(self.clouds_yaml), "--cloud", cloud, "--timeout", "60", *extra]
-        done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=AUDIT_TIMEOUT)
+        return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=AUDIT_TIMEOUT)
+
+    def run_audit(self, cloud: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        done = self.command(cloud, *extra)
         assert done.returncode in (ExitCode.OK, ExitCode.BLOCKING), done.stderr
         return done
 
@@ -187,13 +195,17 @@ class Site:
         return done.returncode, json.loads(done.stdout), done.stderr
 
 
-def clouds_file(path: Path, project: Any, reader: tuple[str, str]) -> Path:
-    """A clouds.yaml with the loopback admin and the reader, both scoped to the test's project."""
+def clouds_file(path: Path, project: Any, users: dict[str, tuple[str, str]]) -> Path:
+    """A clouds.yaml with the loopback admin and the test's users, all scoped to the test's project."""
     admin = yaml.safe_load(CLOUDS_YAML.read_text())["clouds"][CLOUD]
     scoped = {**admin, "auth": {**admin["auth"], "project_name": project.name}}
-    user, password = reader
-    reading = {**scoped, "auth": {**scoped["auth"], "username": user, "password": password}}
-    path.write_text(yaml.safe_dump({"clouds": {f"{PREFIX}admin": scoped, f"{PREFIX}reader": reading}}))
+    entries = {f"{PREFIX}admin": scoped}
+    for entry, (user, password) in users.items():
+        entries[f"{PREFIX}{entry}"] = {
+            **scoped,
+            "auth": {**scoped["auth"], "username": user, "password": password},
+        }
+    path.write_text(yaml.safe_dump({"clouds": entries}))
     path.chmod(0o600)
     return path
 
@@ -213,15 +225,23 @@ def site(openstack_conn: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
         admin.identity.assign_project_role_to_user(
             project, admin.identity.get_user(admin.current_user_id), admin.identity.find_role("admin")
         )
-        password = uuid.uuid4().hex
-        user = admin.identity.create_user(
-            name=f"{PREFIX}reader-{suffix}",
-            password=password,
-            domain_id="default",
-            default_project_id=project.id,
-        )
-        undo.actions.append(lambda: admin.identity.delete_user(user, ignore_missing=True))
-        admin.identity.assign_project_role_to_user(project, user, admin.identity.find_role("reader"))
+        # The reader has Keystone's role 'reader' only; the observer also the read-only role that the
+        # loopback's policy files grant host names and backends (tools/openstack-loopback/etc/*-policy.yaml).
+        if admin.identity.find_role(OBSERVER_ROLE) is None:
+            admin.identity.create_role(name=OBSERVER_ROLE)
+        users: dict[str, tuple[str, str]] = {}
+        for entry, roles in (("reader", ["reader"]), ("observer", ["reader", OBSERVER_ROLE])):
+            password = uuid.uuid4().hex
+            user = admin.identity.create_user(
+                name=f"{PREFIX}{entry}-{suffix}",
+                password=password,
+                domain_id="default",
+                default_project_id=project.id,
+            )
+            undo.actions.append(partial(admin.identity.delete_user, user, ignore_missing=True))
+            for role in roles:
+                admin.identity.assign_project_role_to_user(project, user, admin.identity.find_role(role))
+            users[entry] = (user.name, password)
         conn = admin.connect_as_project(
             {"id": project.id, "name": project.name, "domain_id": project.domain_id}
         )
@@ -245,7 +265,7 @@ def site(openstack_conn: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
         live = Site(
             plan,
             plan_path,
-            clouds_file(folder / "clouds.yaml", project, (user.name, password)),
+            clouds_file(folder / "clouds.yaml", project, users),
             conn,
             flavor,
             image,
@@ -319,8 +339,15 @@ def svg_names(path: Path, kind: str) -> dict[str, set[str]]:
     }
 
 
-def test_1_the_clean_deployment_audits_clean_as_admin_and_as_reader(site: Site, tmp_path: Path) -> None:
-    code, report, _ = site.audit(f"{PREFIX}admin", "--svg", str(tmp_path / "admin.svg"))
+def test_0_the_audit_refuses_an_identity_that_could_write(site: Site) -> None:
+    done = site.command(f"{PREFIX}admin")
+    assert done.returncode == ExitCode.INPUT, done.stderr
+    assert "read-only identity" in done.stderr and "admin" in done.stderr and "Traceback" not in done.stderr
+    assert not done.stdout
+
+
+def test_1_the_clean_deployment_audits_clean_as_observer_and_as_reader(site: Site, tmp_path: Path) -> None:
+    code, report, _ = site.audit(f"{PREFIX}observer", "--svg", str(tmp_path / "admin.svg"))
     assert (code, report["findings"], report["could_not_check"]) == (ExitCode.OK, [], [])
     assert report["checked"]["servers_read"] == len(site.resources(INSTANCE))
     hosts = svg_names(tmp_path / "admin.svg", "host")
@@ -356,7 +383,7 @@ def test_2_forced_violations_are_reported_with_their_uuids(site: Site, tmp_path:
     pod0 = [site.created[n] for n in site.created if n.startswith("dc1-messaging-pod-0-")]
     pod1 = [site.created[n] for n in site.created if n.startswith("dc1-messaging-pod-1-")]
     assert moved_id in pod1 and len(pod0) == len(pod1) == 3
-    code, report, _ = site.audit(f"{PREFIX}admin", "--svg", str(tmp_path / "admin.svg"))
+    code, report, _ = site.audit(f"{PREFIX}observer", "--svg", str(tmp_path / "admin.svg"))
     assert code == ExitCode.BLOCKING
     assert findings(report) == sorted(
         [

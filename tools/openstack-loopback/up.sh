@@ -55,6 +55,7 @@ render() {
       printf 'project_name = service\nusername = %s\npassword = os\n' "$user"
     else
       line=${line//@DATA@/$DATA}
+      line=${line//@ETC@/$ETC}
       line=${line//@LOG@/$LOG}
       line=${line//@RUN@/$RUN}
       printf '%s\n' "${line//@HOST@/$SHARED_HOST}"
@@ -67,7 +68,7 @@ write_configs() {
   local f h c svc
   mkdir -p "$ETC/placement" "$ETC/compute" "$LOG/rabbitmq" "$RUN" "$DATA"/{nova,cinder,neutron}/lock \
     "$DATA/glance-images" "$DATA/rabbitmq" "$DATA/keystone-fernet" "$DATA/keystone-credential"
-  for f in "$TOOLS"/etc/*.conf "$TOOLS"/etc/my.cnf; do
+  for f in "$TOOLS"/etc/*.conf "$TOOLS"/etc/*-policy.yaml "$TOOLS"/etc/my.cnf; do
     case ${f##*/} in
       placement.conf) render "$f" "$ETC/placement/placement.conf" ;;
       *) render "$f" "$ETC/${f##*/}" ;;

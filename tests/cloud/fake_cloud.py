@@ -1,0 +1,157 @@
+"""A Keystone v3 and a Nova on 127.0.0.1 that answer just enough for openstacksdk to authenticate and GET.
+
+The session under test is openstacksdk's and keystoneauth's own code, unchanged: only the far side of
+the socket is scripted. Each GET of a path answers from ``script[path]`` in turn (a status and a JSON
+body), so a test can make Nova fail before it answers.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class FakeCloud:
+    roles: list[str]
+    script: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def clouds_yaml(self, folder: Path, name: str = "fake") -> Path:
+        auth = {
+            "auth_url": f"{self.url}/v3",
+            "username": "u",
+            "password": "fake-password",
+            "project_name": "p",
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        }
+        path = folder / "clouds.yaml"
+        path.write_text(json.dumps({"clouds": {name: {"auth": auth, "region_name": "RegionOne"}}}))
+        return path
+
+    def token(self) -> dict[str, Any]:
+        compute = f"{self.url}/compute/v2.1"
+        return {
+            "token": {
+                "methods": ["password"],
+                "expires_at": "2099-01-01T00:00:00.000000Z",
+                "issued_at": "2026-01-01T00:00:00.000000Z",
+                "user": {"id": "u1", "name": "u", "domain": {"id": "default", "name": "Default"}},
+                "project": {"id": "p1", "name": "p", "domain": {"id": "default", "name": "Default"}},
+                "roles": [{"id": f"r-{role}", "name": role} for role in self.roles],
+                "catalog": [
+                    {
+                        "type": "compute",
+                        "name": "nova",
+                        "id": "c1",
+                        "endpoints": [
+                            {
+                                "id": "e1",
+                                "interface": "public",
+                                "region": "RegionOne",
+                                "region_id": "RegionOne",
+                                "url": compute,
+                            }
+                        ],
+                    },
+                    {
+                        "type": "identity",
+                        "name": "keystone",
+                        "id": "k1",
+                        "endpoints": [
+                            {
+                                "id": "e2",
+                                "interface": "public",
+                                "region": "RegionOne",
+                                "region_id": "RegionOne",
+                                "url": f"{self.url}/v3",
+                            }
+                        ],
+                    },
+                ],
+            }
+        }
+
+
+def _handler(cloud: FakeCloud) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *_: object) -> None:
+            pass
+
+        def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            path = self.path.split("?")[0]
+            cloud.requests.append(("POST", self.path))
+            if path == "/v3/auth/tokens":
+                self.reply(201, cloud.token(), {"X-Subject-Token": "fake-token"})
+            else:
+                self.reply(404, {"error": "no such path"})
+
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            cloud.requests.append(("GET", self.path))
+            if path in ("/v3", "/v3/"):
+                version = {
+                    "id": "v3.14",
+                    "status": "stable",
+                    "links": [{"rel": "self", "href": f"{cloud.url}/v3/"}],
+                }
+                self.reply(200, {"version": version})
+            elif path in ("/compute", "/compute/", "/compute/v2.1", "/compute/v2.1/"):
+                version = {
+                    "id": "v2.1",
+                    "status": "CURRENT",
+                    "version": "2.95",
+                    "min_version": "2.1",
+                    "links": [{"rel": "self", "href": f"{cloud.url}/compute/v2.1/"}],
+                }
+                self.reply(
+                    200,
+                    {"version": version}
+                    if path.endswith("2.1") or path.endswith("2.1/")
+                    else {"versions": [version]},
+                )
+            elif cloud.script.get(path):
+                status, body = cloud.script[path].pop(0)
+                self.reply(status, body)
+            else:
+                self.reply(404, {"itemNotFound": {"code": 404, "message": f"{path} not scripted"}})
+
+    return Handler
+
+
+@contextmanager
+def fake_cloud(roles: list[str]) -> Iterator[FakeCloud]:
+    cloud = FakeCloud(roles)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(cloud))
+    cloud.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield cloud
+    finally:
+        server.shutdown()
+        server.server_close()
