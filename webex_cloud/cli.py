@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "the whole pull-request check of every stack, and its comment",
     ),
     "audit": ("webex_cloud.audit.cli", "where a stack's pods and replicas really are, against its plan"),
+    "maintain": (
+        "webex_cloud.maintenance.cli",
+        "drain or undrain compute hosts without downtime; which can be stopped now",
+    ),
 }
 """Every command; `python -m webex_cloud.preview.comment` and `.controller.release` run the same code."""
 

@@ -48,6 +48,8 @@ class Server:
     """Nova's ``hostId`` ("" when the server is on no host)."""
     host: str | None
     """``OS-EXT-SRV-ATTR:host``; None when not visible or not placed."""
+    task_state: str | None = None
+    """``OS-EXT-STS:task_state`` (``migrating`` while a live migration runs); None when idle."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ def parse_server(raw: Mapping[str, Any]) -> Server:
         metadata=_strings(raw.get("metadata")),
         host_id=str(raw.get("hostId") or ""),
         host=str(host) if host else None,
+        task_state=str(raw["OS-EXT-STS:task_state"]) if raw.get("OS-EXT-STS:task_state") else None,
     )
 
 
@@ -158,3 +161,14 @@ def read_compute_services(session: Session) -> tuple[ComputeService, ...]:
             f"cloud {session.cloud!r}: Nova: GET /os-services: the response has no 'services' list"
         )
     return tuple(parse_compute_service(r) for r in records if isinstance(r, Mapping))
+
+
+def read_server(session: Session, server_id: str) -> Server:
+    """One server as it is now (``GET /servers/{id}``)."""
+    body = session.get("compute", f"/servers/{server_id}")
+    raw = body.get("server")
+    if not isinstance(raw, Mapping):
+        raise CloudError(
+            f"cloud {session.cloud!r}: Nova: GET /servers/{server_id}: the response has no 'server'"
+        )
+    return parse_server(raw)

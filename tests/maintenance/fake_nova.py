@@ -1,0 +1,70 @@
+"""A Nova as maintenance sees it through a Session: servers, compute services, and live migrations that
+take two polls (MIGRATING, then ACTIVE on the host a test-chosen scheduler picks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.audit.fakes import FakeCloud
+from webex_cloud.cloud import views
+
+
+@dataclass
+class FakeNova:
+    cloud: FakeCloud
+    hosts: list[str]
+    choose: Callable[[dict[str, Any]], str]
+    """The scheduler: a server record -> its destination host."""
+    disabled: dict[str, str] = field(default_factory=dict)
+    sent: list[tuple[str, str, Any]] = field(default_factory=list)
+    migrating: dict[str, str] = field(default_factory=dict)
+    """server id -> destination, while Nova migrates it."""
+    cloud_name: str = "fake"
+    project_id: str = "p"
+
+    def record(self, server_id: str) -> dict[str, Any]:
+        return next(s for s in self.cloud.servers if s["id"] == server_id)
+
+    def get(
+        self, service: str, url: str, params: Mapping[str, Any] | None = None, headers: Any = None
+    ) -> Any:
+        if url == "/os-services":
+            return {
+                "services": [
+                    {
+                        "id": f"svc-{host}",
+                        "host": host,
+                        "zone": "nova",
+                        "status": "disabled" if host in self.disabled else "enabled",
+                        "state": "up",
+                        "disabled_reason": self.disabled.get(host),
+                    }
+                    for host in self.hosts
+                ]
+            }
+        server_id = url.rsplit("/", 1)[-1]
+        record = self.record(server_id)
+        if server_id in self.migrating:
+            if record["status"] == "MIGRATING":
+                record.update({"status": "ACTIVE", views.HOST_FIELD: self.migrating.pop(server_id)})
+                record.pop("OS-EXT-STS:task_state", None)
+            else:
+                record.update({"status": "MIGRATING", "OS-EXT-STS:task_state": "migrating"})
+        return {"server": dict(record)}
+
+    def listing(self, service: str, path: str, key: str) -> Iterator[Mapping[str, Any]]:
+        return iter(self.cloud.servers if key == "servers" else self.cloud.volumes)
+
+    def send(self, service: str, method: str, url: str, body: Any = None, headers: Any = None) -> None:
+        self.sent.append((method, url, body))
+        if url.startswith("/os-services/"):
+            host = url.removeprefix("/os-services/svc-")
+            if body["status"] == "disabled":
+                self.disabled[host] = body["disabled_reason"]
+            else:
+                self.disabled.pop(host, None)
+        elif url.endswith("/action"):
+            server_id = url.split("/")[2]
+            self.migrating[server_id] = self.choose(self.record(server_id))

@@ -1,0 +1,48 @@
+"""The drain's first check: the placement proof on the inventory left without the hosts."""
+
+from __future__ import annotations
+
+from webex_cloud.maintenance.proof import can_lose, ok_to_stop, unknown, without
+from webex_cloud.placement.engine import RulesPipelines
+from webex_cloud.placement.plan import PlacementPlan
+
+
+def test_the_proof_runs_on_the_inventory_without_the_hosts(plan: PlacementPlan) -> None:
+    left = without(plan, [plan.hosts[0].name], [next(iter(plan.failure_domains))])
+    assert [h.name for h in left.hosts] == [h.name for h in plan.hosts[1:]]
+    assert len(left.failure_domains) == len(plan.failure_domains) - 1
+
+
+def test_losing_most_hosts_is_refused_with_the_reason(plan: PlacementPlan) -> None:
+    engine = RulesPipelines(plan.failure_domains)
+    verdict = can_lose(plan, engine, [h.name for h in plan.hosts[:-2]])
+    assert not verdict.ok
+    assert any("no valid host" in r or "cannot be placed" in r for r in verdict.reasons), verdict.reasons
+
+
+def test_ok_to_stop_judges_every_host_and_domain_like_can_lose(plan: PlacementPlan) -> None:
+    engine = RulesPipelines(plan.failure_domains)
+    verdicts = ok_to_stop(plan, engine)
+    assert [v.hosts for v in verdicts if v.hosts] == [(h.name,) for h in plan.hosts]
+    assert [v.domains for v in verdicts if v.domains] == [(d,) for d in sorted(plan.failure_domains)]
+    for verdict in verdicts:
+        again = can_lose(plan, engine, verdict.hosts, verdict.domains)
+        assert again.ok == verdict.ok
+    # The example dc1 has spare general-purpose hosts: at least one can be stopped, not all.
+    host_verdicts = [v for v in verdicts if v.hosts]
+    assert any(v.ok for v in host_verdicts) and not all(v.ok for v in host_verdicts)
+
+
+def test_a_host_already_down_counts_against_the_next(plan: PlacementPlan) -> None:
+    engine = RulesPipelines(plan.failure_domains)
+    free = [v.hosts[0] for v in ok_to_stop(plan, engine) if v.hosts and v.ok]
+    down = ok_to_stop(plan, engine, down=free[:1])
+    assert all(free[0] in v.hosts for v in down if v.hosts)
+    assert sum(v.ok for v in down if v.hosts) <= len(free) - 1
+
+
+def test_names_outside_the_inventory_are_reported(plan: PlacementPlan) -> None:
+    assert unknown(plan, ["nope", plan.hosts[0].name], ["rack-zz"]) == [
+        "host 'nope'",
+        "failure domain 'rack-zz'",
+    ]

@@ -1,0 +1,32 @@
+"""The writes of maintenance, one function per Nova call (operator sessions only: Session.send refuses
+them on a read-only session).
+
+Microversion 2.53 for both (nova/api/openstack/api_version_request.py of nova 34 lists it): from 2.53 on a
+compute service is addressed by its UUID (``PUT /os-services/{service_id}``, the body carries ``status``
+and ``disabled_reason``), and since 2.25 ``os-migrateLive`` takes ``block_migration: "auto"`` and a
+``host`` of null, which leaves the destination to the scheduler and its filters — never a forced host.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from webex_cloud.cloud.session import Session
+
+COMPUTE_VERSION: Final = {"OpenStack-API-Version": "compute 2.53"}
+
+
+def disable_compute_service(session: Session, service_id: str, reason: str) -> None:
+    """Cordon: the scheduler stops choosing the host (ComputeFilter); what runs there keeps running."""
+    body = {"status": "disabled", "disabled_reason": reason}
+    session.send("compute", "PUT", f"/os-services/{service_id}", body, COMPUTE_VERSION)
+
+
+def enable_compute_service(session: Session, service_id: str) -> None:
+    session.send("compute", "PUT", f"/os-services/{service_id}", {"status": "enabled"}, COMPUTE_VERSION)
+
+
+def live_migrate(session: Session, server_id: str) -> None:
+    """Ask Nova to live-migrate a server to a host its scheduler chooses (202: it runs on its own)."""
+    body = {"os-migrateLive": {"host": None, "block_migration": "auto"}}
+    session.send("compute", "POST", f"/servers/{server_id}/action", body, COMPUTE_VERSION)

@@ -1,0 +1,70 @@
+"""Can the stack lose these hosts or failure domains? The placement proof, run on what would be left.
+
+The same proof as `python -m webex_cloud place` (webex_cloud/placement/engine.py): every pod and replica of
+the plan placed through the filters on the remaining inventory, the invariants checked, and, where the
+stack requires it (``placement.n_plus_one``), every single further host and failure-domain loss recovered.
+Nova's default weighers spread (the policy the proof blocks on), so that is the run used here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from webex_cloud.placement.engine import Pipelines, place
+from webex_cloud.placement.plan import PlacementPlan
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the stack stays whole without ``hosts`` and ``domains``; ``reasons`` say why not."""
+
+    hosts: tuple[str, ...]
+    domains: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.reasons
+
+    @property
+    def what(self) -> str:
+        parts = [f"host {h}" for h in self.hosts] + [f"failure domain {d}" for d in self.domains]
+        return " and ".join(parts) or "nothing"
+
+
+def without(plan: PlacementPlan, hosts: Iterable[str] = (), domains: Iterable[str] = ()) -> PlacementPlan:
+    """The plan's inventory with ``hosts`` and ``domains`` taken away."""
+    lost_hosts, lost_domains = set(hosts), set(domains)
+    return replace(
+        plan,
+        hosts=[h for h in plan.hosts if h.name not in lost_hosts],
+        failure_domains={d: b for d, b in plan.failure_domains.items() if d not in lost_domains},
+    )
+
+
+def unknown(plan: PlacementPlan, hosts: Iterable[str], domains: Iterable[str]) -> list[str]:
+    """The names that are no host or failure domain of the plan's inventory."""
+    known_hosts = {h.name for h in plan.hosts}
+    return [f"host {h!r}" for h in hosts if h not in known_hosts] + [
+        f"failure domain {d!r}" for d in domains if d not in plan.failure_domains
+    ]
+
+
+def can_lose(
+    plan: PlacementPlan, engine: Pipelines, hosts: Iterable[str] = (), domains: Iterable[str] = ()
+) -> Verdict:
+    """The proof on the inventory left after losing ``hosts`` and ``domains``."""
+    hosts, domains = tuple(hosts), tuple(domains)
+    run = place(without(plan, hosts, domains), engine, "spread", None, plan.n_plus_one)
+    reasons = tuple(f"service {result.name}: {problem}" for result, problem in run.blocking())
+    return Verdict(hosts, domains, reasons)
+
+
+def ok_to_stop(plan: PlacementPlan, engine: Pipelines, down: Iterable[str] = ()) -> list[Verdict]:
+    """For every host and failure domain not already ``down``: can it be taken down now, with the
+    hosts in ``down`` already gone?"""
+    gone = tuple(down)
+    verdicts = [can_lose(plan, engine, (*gone, h.name)) for h in plan.hosts if h.name not in gone]
+    verdicts += [can_lose(plan, engine, gone, (d,)) for d in sorted(plan.failure_domains)]
+    return verdicts
