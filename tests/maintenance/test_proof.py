@@ -46,3 +46,18 @@ def test_names_outside_the_inventory_are_reported(plan: PlacementPlan) -> None:
         "host 'nope'",
         "failure domain 'rack-zz'",
     ]
+
+
+def test_a_problem_the_whole_inventory_has_too_is_reported_not_blamed_on_the_loss(
+    plan: PlacementPlan,
+) -> None:
+    """A stack already short of storage domains still lets a spare compute host go: the drain does not
+    make the storage worse, and says what was already wrong."""
+    short = without(plan, domains=sorted(plan.failure_domains)[2:])
+    engine = RulesPipelines(short.failure_domains)
+    spare = next(
+        v.hosts[0] for v in ok_to_stop(plan, RulesPipelines(plan.failure_domains)) if v.hosts and v.ok
+    )
+    verdict = can_lose(short, engine, [spare])
+    assert verdict.ok and verdict.already
+    assert all("failure domain" in p or "volume group" in p for p in verdict.already)

@@ -82,7 +82,14 @@ def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, d
             f"{', '.join(h.name for h in placement.hosts)}"
         )
     verdict = can_lose(placement, _engine(placement), args.host)
-    report: dict[str, Any] = {"stack": args.stack, "hosts": args.host, "refused": list(verdict.reasons)}
+    report: dict[str, Any] = {
+        "stack": args.stack,
+        "hosts": args.host,
+        "refused": list(verdict.reasons),
+        "already": list(verdict.already),
+    }
+    for problem in verdict.already:
+        print(f"warning: already without the drain: {problem}", file=sys.stderr)
     if not verdict.ok:
         return ExitCode.BLOCKING, report
     say(
@@ -165,6 +172,7 @@ def _ok_to_stop(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[i
     document = {
         "stack": args.stack,
         "down": args.down,
+        "already": sorted({p for v in verdicts for p in v.already}),
         "verdicts": [
             {"hosts": list(v.hosts), "domains": list(v.domains), "ok": v.ok, "reasons": list(v.reasons)}
             for v in verdicts

@@ -22,6 +22,9 @@ class Verdict:
     hosts: tuple[str, ...]
     domains: tuple[str, ...]
     reasons: tuple[str, ...]
+    """What the loss breaks that holds with the whole inventory."""
+    already: tuple[str, ...] = ()
+    """What the proof finds with the whole inventory too: not the loss's doing, reported, not refused."""
 
     @property
     def ok(self) -> bool:
@@ -51,20 +54,40 @@ def unknown(plan: PlacementPlan, hosts: Iterable[str], domains: Iterable[str]) -
     ]
 
 
+def problems(plan: PlacementPlan, engine: Pipelines) -> tuple[str, ...]:
+    """What the proof blocks on for ``plan`` as it is."""
+    run = place(plan, engine, "spread", None, plan.n_plus_one)
+    return tuple(f"service {result.name}: {problem}" for result, problem in run.blocking())
+
+
 def can_lose(
-    plan: PlacementPlan, engine: Pipelines, hosts: Iterable[str] = (), domains: Iterable[str] = ()
+    plan: PlacementPlan,
+    engine: Pipelines,
+    hosts: Iterable[str] = (),
+    domains: Iterable[str] = (),
+    baseline: tuple[str, ...] | None = None,
 ) -> Verdict:
-    """The proof on the inventory left after losing ``hosts`` and ``domains``."""
+    """The proof on the inventory left after losing ``hosts`` and ``domains``, against the proof on
+    the whole inventory (``baseline``, computed when not given): a problem both show is not the loss's."""
     hosts, domains = tuple(hosts), tuple(domains)
-    run = place(without(plan, hosts, domains), engine, "spread", None, plan.n_plus_one)
-    reasons = tuple(f"service {result.name}: {problem}" for result, problem in run.blocking())
-    return Verdict(hosts, domains, reasons)
+    before = set(problems(plan, engine) if baseline is None else baseline)
+    after = problems(without(plan, hosts, domains), engine)
+    return Verdict(
+        hosts,
+        domains,
+        tuple(p for p in after if p not in before),
+        tuple(p for p in after if p in before),
+    )
 
 
 def ok_to_stop(plan: PlacementPlan, engine: Pipelines, down: Iterable[str] = ()) -> list[Verdict]:
     """For every host and failure domain not already ``down``: can it be taken down now, with the
     hosts in ``down`` already gone?"""
     gone = tuple(down)
-    verdicts = [can_lose(plan, engine, (*gone, h.name)) for h in plan.hosts if h.name not in gone]
-    verdicts += [can_lose(plan, engine, gone, (d,)) for d in sorted(plan.failure_domains)]
-    return verdicts
+    now = without(plan, gone)
+    baseline = problems(now, engine)
+    verdicts = [can_lose(now, engine, (h.name,), (), baseline) for h in now.hosts]
+    verdicts += [can_lose(now, engine, (), (d,), baseline) for d in sorted(now.failure_domains)]
+    return [
+        Verdict((*gone, *v.hosts) if v.hosts else v.hosts, v.domains, v.reasons, v.already) for v in verdicts
+    ]
