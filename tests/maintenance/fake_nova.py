@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.audit.fakes import FakeCloud
 from webex_cloud.cloud import views
+from webex_cloud.cloud.errors import CloudError
 
 
 @dataclass
@@ -31,17 +32,19 @@ class FakeNova:
         self, service: str, url: str, params: Mapping[str, Any] | None = None, headers: Any = None
     ) -> Any:
         if url == "/os-services":
+            # Before microversion 2.53 Nova lists integer ids, which PUT /os-services/{id} refuses after.
+            uuids = (headers or {}).get("OpenStack-API-Version") == "compute 2.53"
             return {
                 "services": [
                     {
-                        "id": f"svc-{host}",
+                        "id": f"svc-{host}" if uuids else str(index),
                         "host": host,
                         "zone": "nova",
                         "status": "disabled" if host in self.disabled else "enabled",
                         "state": "up",
                         "disabled_reason": self.disabled.get(host),
                     }
-                    for host in self.hosts
+                    for index, host in enumerate(self.hosts)
                 ]
             }
         server_id = url.rsplit("/", 1)[-1]
@@ -60,6 +63,8 @@ class FakeNova:
     def send(self, service: str, method: str, url: str, body: Any = None, headers: Any = None) -> None:
         self.sent.append((method, url, body))
         if url.startswith("/os-services/"):
+            if not url.startswith("/os-services/svc-") or headers != views.SERVICES_VERSION:
+                raise CloudError(f"Nova: PUT {url} failed: BadRequestException: 400: Invalid uuid")
             host = url.removeprefix("/os-services/svc-")
             if body["status"] == "disabled":
                 self.disabled[host] = body["disabled_reason"]

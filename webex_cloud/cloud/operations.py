@@ -9,11 +9,8 @@ and ``disabled_reason``), and since 2.25 ``os-migrateLive`` takes ``block_migrat
 
 from __future__ import annotations
 
-from typing import Final
-
 from webex_cloud.cloud.session import Session
-
-COMPUTE_VERSION: Final = {"OpenStack-API-Version": "compute 2.53"}
+from webex_cloud.cloud.views import SERVICES_VERSION as COMPUTE_VERSION
 
 
 def disable_compute_service(session: Session, service_id: str, reason: str) -> None:

@@ -127,6 +127,10 @@ class ComputeService:
     disabled_reason: str
 
 
+SERVICES_VERSION: Final = {"OpenStack-API-Version": "compute 2.53"}
+"""The compute microversion of the os-services calls (nova/api/openstack/compute/services.py, 2.53)."""
+
+
 def parse_compute_service(raw: Mapping[str, Any]) -> ComputeService:
     return ComputeService(
         id=str(raw.get("id", "")),
@@ -153,8 +157,10 @@ def read_project(session: Session) -> Observation:
 
 def read_compute_services(session: Session) -> tuple[ComputeService, ...]:
     """Every nova-compute service (the os-services API is not paginated; an admin-only list by
-    default: ``os_compute_api:os-services:list``, nova/policies/services.py)."""
-    body = session.get("compute", "/os-services", {"binary": "nova-compute"})
+    default: ``os_compute_api:os-services:list``, nova/policies/services.py). Read at microversion 2.53,
+    which names each service by its UUID, the id ``PUT /os-services/{id}`` takes from 2.53 on (an older
+    microversion lists integer ids, which that PUT refuses: "Invalid uuid")."""
+    body = session.get("compute", "/os-services", {"binary": "nova-compute"}, SERVICES_VERSION)
     records = body.get("services")
     if not isinstance(records, list):
         raise CloudError(
