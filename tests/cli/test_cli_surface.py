@@ -17,11 +17,11 @@ import pytest
 from tests.conftest import REPO, ProjectCopy
 from tests.placement.test_placement_proof import PlanBuilder
 from webex_cloud import atomic, cli, cli_common, paths
+from webex_cloud.commands import place as place_cli
+from webex_cloud.commands import plan as plan_cli
+from webex_cloud.commands import policy as policy_cli
+from webex_cloud.commands import preview as preview_cli
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.placement import cli as place_cli
-from webex_cloud.plan import cli as plan_cli
-from webex_cloud.policy_check import cli as policy_cli
-from webex_cloud.preview import cli as preview_cli
 
 STACK_COMMANDS = ["plan", "place", "policy", "preview", "audit"]
 

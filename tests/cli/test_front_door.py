@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import REPO
 from webex_cloud import cli, cli_common
+from webex_cloud.commands import policy as policy_cli
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.policy_check import cli as policy_cli
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
