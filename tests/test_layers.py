@@ -145,11 +145,19 @@ def test_no_import_loop_between_folders() -> None:
     assert not loops, loops
 
 
+def test_the_pulumi_program_imports_only_the_programs_parts() -> None:
+    """__main__.py (outside webex_cloud/) wires the configuration to the components: nothing of the
+    tools above them (capabilities, commands) is part of what `pulumi up` runs."""
+    used = {room for m in imports(REPO / "__main__.py") if (room := room_of(m)) is not None}
+    assert "components" in used
+    assert all(FLOOR_OF[room] <= FLOOR_OF["components"] for room in used), sorted(used)
+
+
 def test_the_layer_checks_catch_an_import_back_up(tmp_path: Path) -> None:
     """The checks above can fail: an import of a command from the configuration is seen as one."""
     path = tmp_path / "loader.py"
     path.write_text("from webex_cloud.commands.plan import main\nfrom webex_cloud import preview\n")
-    found = {room_of(m) for m in imports(path)} - {None}
+    found = {room for m in imports(path) if (room := room_of(m)) is not None}
     assert found == {"commands", "preview"}
     assert all(FLOOR_OF[room] > FLOOR_OF["config"] for room in found)
 

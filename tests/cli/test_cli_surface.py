@@ -47,7 +47,7 @@ def test_version_and_help_work_from_any_folder(tmp_path: Path) -> None:
     shown = run_module("--help", cwd=tmp_path)
     assert shown.returncode == 0
     listed = {line.split()[0] for line in shown.stdout.splitlines() if line.startswith("  ")}
-    assert listed == set(cli.COMMANDS) >= {*STACK_COMMANDS, "comment", "release"}
+    assert listed == set(cli.COMMANDS) >= {*STACK_COMMANDS, "comment", "filter-release"}
 
 
 @pytest.mark.parametrize("command", STACK_COMMANDS)
