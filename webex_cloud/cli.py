@@ -47,7 +47,7 @@ of stacks) or on a folder of every stack's CI outputs; every other command takes
 
 def usage() -> str:
     lines = ["usage: python -m webex_cloud <command> [options]", "", "commands:"]
-    lines += [f"  {name:<14} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    lines += [f"  {name:<15} {help_text}" for name, (_, help_text) in COMMANDS.items()]
     lines += [
         "",
         "`python -m webex_cloud <command> --help` for a command's options; `--version` for the version.",
