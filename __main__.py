@@ -8,7 +8,7 @@ from webex_cloud.components.datacenter import Datacenter, DatacenterArgs
 from webex_cloud.config.engine import program_config
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
-from webex_cloud.controller.release import ReleaseBuildError, build_release
+from webex_cloud.controller.filter_release import ReleaseBuildError, build_release
 
 # The project this program belongs to is the folder it is in (the CLI runs it there; the offline plan
 # runs copies of it in other project folders).

@@ -15,38 +15,43 @@ from webex_cloud.exit_codes import ExitCode
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "plan": (
-        "webex_cloud.plan.cli",
+        "webex_cloud.commands.plan",
         "render the offline plan of the datacenter stacks and check its policies",
     ),
-    "place": ("webex_cloud.placement.cli", "place a plan's pods and volumes through the real filters"),
-    "policy": ("webex_cloud.policy_check.cli", "run the policy pack against a plan"),
-    "preview": ("webex_cloud.preview.cli", "risk-ranked preview report of what a stack will change"),
-    "comment": ("webex_cloud.preview.comment", "assemble the pull-request comment from the CI outputs"),
-    "release": (
-        "webex_cloud.controller.release",
-        "show the scheduler-filter release this checkout rolls out",
+    "place": ("webex_cloud.commands.place", "place a plan's pods and volumes through the real filters"),
+    "policy": ("webex_cloud.commands.policy", "run the policy pack against a plan"),
+    "preview": ("webex_cloud.commands.preview", "risk-ranked preview report of what a stack will change"),
+    "comment": ("webex_cloud.commands.comment", "assemble the pull-request comment from the CI outputs"),
+    "filter-release": (
+        "webex_cloud.commands.filter_release",
+        "show the scheduler-filter release this checkout rolls out to the controllers",
     ),
-    "stacks": ("webex_cloud.stacks.cli", "list the datacenter stacks with their deploy wave and runner"),
+    "stacks": ("webex_cloud.commands.stacks", "list the datacenter stacks with their deploy wave and runner"),
     "pr-check": (
-        "webex_cloud.preview.pr_check",
+        "webex_cloud.commands.pr_check",
         "the whole pull-request check of every stack, and its comment",
     ),
-    "audit": ("webex_cloud.audit.cli", "where a stack's pods and replicas really are, against its plan"),
+    "audit": ("webex_cloud.commands.audit", "where a stack's pods and replicas really are, against its plan"),
     "maintain": (
-        "webex_cloud.maintenance.cli",
+        "webex_cloud.commands.maintain",
         "drain or undrain compute hosts without downtime; which can be stopped now",
     ),
 }
-"""Every command; `python -m webex_cloud.preview.comment` and `.controller.release` run the same code."""
+"""Every command, each a module of webex_cloud/commands/ (`python -m webex_cloud.commands.comment` runs
+the same code as `python -m webex_cloud comment`)."""
 
-WHOLE_CHECKOUT: tuple[str, ...] = ("comment", "release", "stacks")
+RENAMED: dict[str, str] = {"release": "filter-release"}
+"""Old command names that are refused with the new name: "release" alone means a service's release in
+health-gated waves (webex_cloud/release/, docs/releasing.md); the controllers' is the filter release."""
+
+WHOLE_CHECKOUT: tuple[str, ...] = ("comment", "filter-release", "stacks")
 """The commands that take no ``--stack``: they work on the whole checkout (the filter release, the list
 of stacks) or on a folder of every stack's CI outputs; every other command takes it the same way."""
 
 
 def usage() -> str:
     lines = ["usage: python -m webex_cloud <command> [options]", "", "commands:"]
-    lines += [f"  {name:<9} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    lines += [f"  {name:<15} {help_text}" for name, (_, help_text) in COMMANDS.items()]
     lines += [
         "",
         "`python -m webex_cloud <command> --help` for a command's options; `--version` for the version.",
@@ -65,6 +70,13 @@ def main(argv: list[str]) -> int:
         print(f"webex-cloud {version()}")
         return ExitCode.OK
     name, rest = argv[0], argv[1:]
+    if name in RENAMED:
+        print(
+            f"error: the command {name!r} is now {RENAMED[name]!r}: "
+            f"python -m webex_cloud {RENAMED[name]} {' '.join(rest)}".rstrip(),
+            file=sys.stderr,
+        )
+        return ExitCode.INPUT
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return ExitCode.INPUT

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from tests.audit.fakes import STACK, deployed, first_pods, host_id
-from webex_cloud.audit import compare, rules
-from webex_cloud.audit.cli import main
+from webex_cloud.audit import compare
 from webex_cloud.audit.expected import Expected
 from webex_cloud.cloud import views as observed
+from webex_cloud.commands.audit import main
 from webex_cloud.components.tags import ownership_metadata
 from webex_cloud.exit_codes import ExitCode
+from webex_cloud.facts import invariants as rules
 from webex_cloud.naming import cloud_name
 from webex_cloud.placement.plan import PlacementPlan
 
@@ -240,8 +241,8 @@ def cloud_reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[observed.Obse
         def __exit__(self, *_: object) -> None:
             pass
 
-    monkeypatch.setattr("webex_cloud.audit.cli.connect", lambda cloud, access, path, timeout: Conn())
-    monkeypatch.setattr("webex_cloud.audit.cli.read_project", lambda session: served[0])
+    monkeypatch.setattr("webex_cloud.commands.audit.connect", lambda cloud, access, path, timeout: Conn())
+    monkeypatch.setattr("webex_cloud.commands.audit.read_project", lambda session: served[0])
     yield served
 
 

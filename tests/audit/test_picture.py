@@ -118,7 +118,7 @@ def test_names_are_escaped_and_the_output_is_deterministic() -> None:
 
 @pytest.mark.parametrize("stack", [STACK])
 def test_place_writes_the_picture_it_proves(stack: str, plan_file: Path, tmp_path: Path) -> None:
-    from webex_cloud.placement.cli import main
+    from webex_cloud.commands.place import main
 
     out = tmp_path / "p.svg"
     assert main(["--stack", stack, "--plan", str(plan_file), "--engine", "rules", "--svg", str(out)]) == 0

@@ -17,11 +17,11 @@ import pytest
 from tests.conftest import REPO, ProjectCopy
 from tests.placement.test_placement_proof import PlanBuilder
 from webex_cloud import atomic, cli, cli_common, paths
+from webex_cloud.commands import place as place_cli
+from webex_cloud.commands import plan as plan_cli
+from webex_cloud.commands import policy as policy_cli
+from webex_cloud.commands import preview as preview_cli
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.placement import cli as place_cli
-from webex_cloud.plan import cli as plan_cli
-from webex_cloud.policy_check import cli as policy_cli
-from webex_cloud.preview import cli as preview_cli
 
 STACK_COMMANDS = ["plan", "place", "policy", "preview", "audit"]
 
@@ -47,7 +47,7 @@ def test_version_and_help_work_from_any_folder(tmp_path: Path) -> None:
     shown = run_module("--help", cwd=tmp_path)
     assert shown.returncode == 0
     listed = {line.split()[0] for line in shown.stdout.splitlines() if line.startswith("  ")}
-    assert listed == set(cli.COMMANDS) >= {*STACK_COMMANDS, "comment", "release"}
+    assert listed == set(cli.COMMANDS) >= {*STACK_COMMANDS, "comment", "filter-release"}
 
 
 @pytest.mark.parametrize("command", STACK_COMMANDS)

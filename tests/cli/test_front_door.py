@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import REPO
 from webex_cloud import cli, cli_common
+from webex_cloud.commands import policy as policy_cli
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.policy_check import cli as policy_cli
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
@@ -105,3 +105,22 @@ def test_a_command_run_without_the_installed_packages_says_run_the_bootstrap(tmp
     )
     assert done.returncode == ExitCode.INPUT, done.stderr
     assert "run `bash scripts/bootstrap.sh`" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_old_release_command_is_refused_with_its_new_name(tmp_path: Path) -> None:
+    """`release` alone means a service's release in waves; the controllers' is `filter-release`. A
+    script that still types the old name stops with exit 2 and the new name, whatever it asked."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    for args in (["release"], ["release", "--help"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "webex_cloud", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == ExitCode.INPUT and done.stdout == ""
+        assert "the command 'release' is now 'filter-release'" in done.stderr
+        assert f"python -m webex_cloud filter-release {' '.join(args[1:])}".strip() in done.stderr
+    assert "release" not in cli.COMMANDS and "filter-release" in cli.COMMANDS

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import REPO, ProjectCopy
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
-from webex_cloud.controller.release import build_release
+from webex_cloud.controller.filter_release import build_release
 from webex_cloud.plan.capture import _engine_config, run_under_mocks
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import dumps

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, ProjectCopy
+from webex_cloud.commands import filter_release as filter_release_command
+from webex_cloud.commands import plan as plan_cli
 from webex_cloud.config.errors import CatalogError
-from webex_cloud.controller import release
+from webex_cloud.controller import filter_release as release
 from webex_cloud.controller.wheel import WheelBuildError
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.plan import capture
-from webex_cloud.plan import cli as plan_cli
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def test_the_offline_plan_prints_the_message_without_a_traceback(
 def test_the_release_module_cli_exits_with_the_message(
     broken_filters: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert release.main([]) == ExitCode.INPUT
+    assert filter_release_command.main([]) == ExitCode.INPUT
     err = capsys.readouterr().err
     assert "not valid TOML" in err and "Traceback" not in err
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.controller.test_rolling_deploy import make_source
-from webex_cloud.controller.release import FILTERS_SOURCE, build_release
+from webex_cloud.controller.filter_release import FILTERS_SOURCE, build_release
 from webex_cloud.controller.wheel import WheelBuildError, build_wheel, wheel_bytes
 
 

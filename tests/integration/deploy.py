@@ -22,8 +22,8 @@ from pathlib import Path
 
 from tests.conftest import REPO
 from tests.integration.conftest import LOOPBACK_ROOT
+from webex_cloud.controller.filter_release import DEPLOY_SCRIPT, FILTERS_SOURCE
 from webex_cloud.controller.fragments import render_fragments
-from webex_cloud.controller.release import DEPLOY_SCRIPT, FILTERS_SOURCE
 from webex_cloud.controller.remote import rolling_deploy as rd
 from webex_cloud.controller.wheel import BuiltWheel, build_wheel
 

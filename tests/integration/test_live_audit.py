@@ -49,9 +49,9 @@ from tests.integration.conftest import (
     wait_for,
 )
 from tests.integration.test_plan_placement import cinder_hints, nova_hints
-from webex_cloud.audit import rules
 from webex_cloud.cloud import views as observed
 from webex_cloud.exit_codes import ExitCode
+from webex_cloud.facts import invariants as rules
 from webex_cloud.picture import SVG_NS
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import INSTANCE, SERVER_GROUP, VOLUME, dumps

@@ -7,9 +7,9 @@ import pytest
 from benchmarks.generated_project import datacenter_stack
 from tests.conftest import ProjectCopy
 from webex_cloud import atomic
+from webex_cloud.commands.place import main
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import plan_path
-from webex_cloud.placement.cli import main
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import dumps
 

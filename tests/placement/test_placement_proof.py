@@ -12,9 +12,9 @@ import pytest
 
 from tests.conftest import REPO
 from webex_cloud import cli
+from webex_cloud.commands import place as placement_cli
+from webex_cloud.commands.place import main
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.placement import cli as placement_cli
-from webex_cloud.placement.cli import main
 from webex_cloud.plan.document import render_plan
 
 HAVE_OPENSTACK = all(importlib.util.find_spec(name) is not None for name in ("nova", "cinder"))
@@ -192,7 +192,7 @@ def test_two_of_three_replicas_in_one_domain_is_reported(
     plan.service("chat", pods=2, replicas=3, unhinted_replicas=(2,))
     code, _, err = run(plan.write(tmp_path), engine, capsys)
     assert code == 1
-    assert "of volume group chat-store share failure domain" in err
+    assert "volume group chat-store: replicas " in err and " share failure domain " in err
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -12,9 +12,9 @@ import webex_policies.model as pack_model
 import webex_policies.values as pack_values
 
 from tests.conftest import REPO
+from webex_cloud.commands.plan import main as plan_main
 from webex_cloud.placement.plan import load_placement
 from webex_cloud.plan import format as plan_format
-from webex_cloud.plan.cli import main as plan_main
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import PlanError, clean_wire_value, dumps, empty_plan, parse_plan, read_plan
 from webex_cloud.policy_check.wire import PlanResources

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, ProjectCopy
+from webex_cloud.commands import policy as policy_cli
+from webex_cloud.commands.pipeline import check_plans
 from webex_cloud.config.loader import DATACENTER_KEY, parse_datacenter, read_stack_config
-from webex_cloud.pipeline import check_plans
 from webex_cloud.plan import format as plan_format
 from webex_cloud.plan.document import render_plan
 from webex_cloud.policy_check import PolicyChecker, PolicyRun, UnknownInput, Unknowns
-from webex_cloud.policy_check import cli as policy_cli
 
 Plan = dict[str, Any]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import REPO, ProjectCopy
+from webex_cloud.change.model import ChangeSet
 from webex_cloud.plan.document import render_plan
-from webex_cloud.preview.model import ChangeSet
 from webex_cloud.preview.offline import diff_snapshots
 from webex_cloud.preview.plans import snapshot_from_plan
 from webex_cloud.preview.render import Report

@@ -11,8 +11,8 @@ import pytest
 
 from tests.conftest import REPO
 from tests.preview.helpers import base_plan, report_of, resource
-from webex_cloud.preview import cli
-from webex_cloud.preview.model import Action, Certainty, Change, ChangeSet, ControllerNode, Topology
+from webex_cloud.change.model import Action, Certainty, Change, ChangeSet, ControllerNode, Topology
+from webex_cloud.commands import preview as cli
 from webex_cloud.preview.offline import diff_snapshots
 from webex_cloud.preview.plans import snapshot_from_plan
 from webex_cloud.preview.pulumi_json import load_preview

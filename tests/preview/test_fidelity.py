@@ -14,10 +14,10 @@ import pytest
 
 from tests.conftest import REPO, ProjectCopy
 from tests.preview.helpers import INSTANCE, RULE, base_plan, pr_plan, report, report_of, resource
+from webex_cloud.change.model import UNKNOWN_SENTINEL, Action
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.preview.events import parse_event_log, policy_risks
 from webex_cloud.preview.markdown import code
-from webex_cloud.preview.model import UNKNOWN_SENTINEL, Action
 from webex_cloud.preview.pulumi_json import parse_preview
 from webex_cloud.preview.render import render_json, render_markdown
 from webex_cloud.preview.risks import STATEFUL_TYPES

@@ -30,8 +30,8 @@ import yaml
 
 from tests.conftest import REPO
 from tests.preview.helpers import CLEAN_DIGEST, MANDATORY_VIOLATION, PORT_URN, STACK_URN, fake_pulumi
+from webex_cloud.commands.pr_check import BASE_PLAN_ARGS, EMPTY_BASE_NOTE
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.preview.pr_check import BASE_PLAN_ARGS, EMPTY_BASE_NOTE
 from webex_cloud.preview.risks import HEALTH_GATE_TYPES
 
 WORKFLOW = REPO / ".github" / "workflows" / "pr-preview.yml"

@@ -9,9 +9,9 @@ import pytest
 
 from tests.conftest import REPO
 from tests.preview.helpers import INSTANCE, VOLUME, base_plan, report_of
+from webex_cloud.change.model import Action, Certainty
 from webex_cloud.plan.format import SEC_GROUP
 from webex_cloud.preview.errors import PreviewInputError
-from webex_cloud.preview.model import Action, Certainty
 from webex_cloud.preview.plans import snapshot_from_plan
 from webex_cloud.preview.pulumi_json import load_preview, parse_preview
 from webex_cloud.preview.render import render_json, render_markdown

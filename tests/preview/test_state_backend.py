@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import ProjectCopy
 from tests.preview.conftest import PROJECT, Backend, checkpoint_from_plan
 from tests.preview.helpers import base_plan, pr_plan, report_of, resource
-from webex_cloud.preview import cli
+from webex_cloud.commands import preview as cli
 from webex_cloud.preview.offline import diff_snapshots
 from webex_cloud.preview.plans import snapshot_from_plan
 from webex_cloud.preview.state import StateBackend, StateBackendError, parse_backend_url

@@ -16,8 +16,8 @@ import yaml
 
 from tests.conftest import REPO
 from tests.preview.helpers import CLEAN_DIGEST, MANDATORY_VIOLATION, base_plan, fake_pulumi, report, resource
+from webex_cloud.commands import comment
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.preview import comment
 from webex_cloud.preview.render import render_json, render_markdown
 
 WORKFLOWS = REPO / ".github" / "workflows"

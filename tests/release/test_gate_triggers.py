@@ -2,7 +2,7 @@
 
 A change of such an input that the triggers miss would change the wave's instances without replacing the
 gate, so no probe would run after it: the release would not be gated. The inputs are those the pinned
-provider replaces, rebuilds, resizes or powers the instance on (:data:`webex_cloud.preview.forcenew.TABLE`),
+provider replaces, rebuilds, resizes or powers the instance on (:data:`webex_cloud.facts.provider.TABLE`),
 plus the instance's ``replaceOnChanges`` paths.
 """
 
@@ -13,9 +13,9 @@ from functools import cache
 from typing import Any
 
 from tests.conftest import REPO
+from webex_cloud.facts.provider import TABLE
 from webex_cloud.plan import format as tokens
 from webex_cloud.plan.document import render_plan
-from webex_cloud.preview.forcenew import TABLE
 from webex_cloud.release.probe import GateSpec
 from webex_cloud.release.rollout import GATE_TYPE
 

@@ -7,7 +7,7 @@ import re
 from importlib import resources
 
 from tests.conftest import REPO
-from webex_cloud.preview.forcenew import PROVIDER, Disruption, disruption, forces_replacement
+from webex_cloud.facts.provider import PROVIDER, Disruption, disruption, forces_replacement
 
 INSTANCE = "openstack:compute/instance:Instance"
 VOLUME = "openstack:blockstorage/volume:Volume"
@@ -18,7 +18,7 @@ def test_requirements_pin_a_provider_the_table_was_read_for() -> None:
     pinned = re.search(rf"^{re.escape(PROVIDER.package)}==(\S+)$", text, re.M)
     assert pinned is not None, f"requirements.txt must pin {PROVIDER.package} exactly"
     assert pinned.group(1) in PROVIDER.read_for, (
-        f"{PROVIDER.package}=={pinned.group(1)} is not a version webex_cloud/preview/forcenew.py was read "
+        f"{PROVIDER.package}=={pinned.group(1)} is not a version webex_cloud/facts/provider.py was read "
         f"for ({sorted(PROVIDER.read_for)}, bridging terraform-provider-openstack {PROVIDER.upstream}): "
         "re-read the provider's schemas at the version its provider/go.mod pins and update the table"
     )

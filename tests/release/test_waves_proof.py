@@ -18,9 +18,9 @@ import pytest
 
 from tests.conftest import REPO, ProjectCopy
 from tests.release.scenarios import DOWNTIME_ON_MAIN, SCENARIOS, SERVICE, apply, trim_to_service
+from webex_cloud.change.model import Action, ChangeSet
 from webex_cloud.plan import format as tokens
 from webex_cloud.plan.document import render_plan
-from webex_cloud.preview.model import Action, ChangeSet
 from webex_cloud.preview.offline import diff_snapshots
 from webex_cloud.preview.plans import snapshot_from_plan
 from webex_cloud.preview.risks import rank

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ProjectCopy
+from webex_cloud.commands.stacks import main
 from webex_cloud.config.models import MAX_WAVES
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.stacks.cli import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

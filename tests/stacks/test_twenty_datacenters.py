@@ -16,12 +16,12 @@ import pytest
 from benchmarks.generated_project import datacenter_stack
 from tests.conftest import REPO, ProjectCopy
 from tests.stacks.conftest import TWENTY
+from webex_cloud.commands import preview as preview_cli
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PACK_DIR
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import SEC_GROUP_RULE, dumps
 from webex_cloud.policy_check import PolicyChecker
-from webex_cloud.preview import cli as preview_cli
 
 # Twenty whole stacks rendered, checked and previewed: the full tier runs them (CI always does).
 pytestmark = pytest.mark.full_tier

@@ -12,7 +12,17 @@ from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
 from webex_cloud.audit.expected import Expected
-from webex_cloud.audit.rules import (
+from webex_cloud.cloud.views import (
+    BACKEND_RULE,
+    BACKEND_RULE_DEFAULT,
+    HOST_RULE,
+    HOST_RULE_DEFAULT,
+    Observation,
+    Server,
+    Volume,
+)
+from webex_cloud.components.tags import DATACENTER_KEY, OWNERSHIP_KEYS, SERVICE_KEY
+from webex_cloud.facts.invariants import (
     DUPLICATE,
     MISSING_INSTANCE,
     MISSING_VOLUME,
@@ -24,16 +34,6 @@ from webex_cloud.audit.rules import (
     pod_rules,
     replica_rules,
 )
-from webex_cloud.cloud.views import (
-    BACKEND_RULE,
-    BACKEND_RULE_DEFAULT,
-    HOST_RULE,
-    HOST_RULE_DEFAULT,
-    Observation,
-    Server,
-    Volume,
-)
-from webex_cloud.components.tags import DATACENTER_KEY, OWNERSHIP_KEYS, SERVICE_KEY
 
 HOST_ID_PREFIX: Final = "hostId:"
 

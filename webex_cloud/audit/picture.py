@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from webex_cloud.audit.compare import Report
 from webex_cloud.audit.expected import Expected
-from webex_cloud.audit.rules import UNEXPECTED_INSTANCE, UNEXPECTED_VOLUME, Finding
+from webex_cloud.facts.invariants import UNEXPECTED_INSTANCE, UNEXPECTED_VOLUME, Finding
 from webex_cloud.picture import Mark, Picture, columns
 
 

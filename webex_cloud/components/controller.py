@@ -19,7 +19,7 @@ from webex_cloud.components.controller_front import SERVICE, FrontArgs, octavia_
 from webex_cloud.components.controller_rollout import filter_rollout
 from webex_cloud.config.api_sources import api_prefixes
 from webex_cloud.config.models import ControllerPlane
-from webex_cloud.controller.release import FilterRelease
+from webex_cloud.controller.filter_release import FilterRelease
 from webex_cloud.plan import format as tokens
 
 SSH_HOSTS_KEY = "sshHosts"

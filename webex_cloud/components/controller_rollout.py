@@ -13,8 +13,8 @@ import pulumi
 from pulumi_command import remote
 
 from webex_cloud.config.models import ControllerPlane
+from webex_cloud.controller.filter_release import FilterRelease, project_relative
 from webex_cloud.controller.front_config import deploy_profile
-from webex_cloud.controller.release import FilterRelease, project_relative
 
 
 def filter_rollout(

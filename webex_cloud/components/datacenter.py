@@ -10,9 +10,9 @@ import pulumi_openstack as openstack
 from webex_cloud.components.controller import ControllerPair, ControllerPairArgs
 from webex_cloud.components.service import Service, ServiceArgs
 from webex_cloud.config.resolved import Deployment
-from webex_cloud.controller.release import FilterRelease
+from webex_cloud.controller.filter_release import FilterRelease
+from webex_cloud.facts.rollout import DEPLOY_RUNNER_SOURCE
 from webex_cloud.plan import format as tokens
-from webex_cloud.release.rollout import DEPLOY_RUNNER_SOURCE
 
 
 @dataclass(frozen=True)

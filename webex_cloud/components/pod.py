@@ -17,8 +17,9 @@ from webex_scheduler_filters import hints
 from webex_cloud import naming
 from webex_cloud.components.tags import POD_KEY, ROLE_KEY, ownership_metadata
 from webex_cloud.config.models import PodMember
+from webex_cloud.facts.rollout import GENERATION_KEY
 from webex_cloud.plan import format as tokens
-from webex_cloud.release.rollout import GENERATION_KEY, InstanceFacts, pod_generation
+from webex_cloud.release.rollout import InstanceFacts, pod_generation
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class Pod(pulumi.ComponentResource):
                         role=member.role,
                         address=address,
                         # Every input the program sets that the provider replaces, rebuilds or resizes
-                        # the instance on (webex_cloud/preview/forcenew.py TABLE), plus the
+                        # the instance on (webex_cloud/facts/provider.py TABLE), plus the
                         # replace_on_changes path: any change of them replaces the wave's gate, so the
                         # wave is probed again (tests/release/test_gate_triggers.py holds this).
                         disruptive_inputs={

@@ -15,6 +15,7 @@ from webex_cloud.components.pod import Pod, PodArgs
 from webex_cloud.components.volume_group import VolumeGroup, VolumeGroupArgs
 from webex_cloud.config.addressing import instance_address
 from webex_cloud.config.resolved import ServiceDeployment
+from webex_cloud.facts.rollout import PROBE_INTERPRETER
 from webex_cloud.plan import format as tokens
 from webex_cloud.release import rollout
 
@@ -160,7 +161,7 @@ class Service(pulumi.ComponentResource):
             spec = rollout.gate_spec(service, args.datacenter, number + 1, len(release_waves), facts)
             gate = local.Command(
                 naming.gate(service.name, number + 1),
-                interpreter=list(rollout.PROBE_INTERPRETER),
+                interpreter=list(PROBE_INTERPRETER),
                 create=spec.to_json(),
                 # pulumi-command marks `triggers` replaceOnChanges (provider/pkg/provider/common/inputs.go
                 # v1.2.1): a changed instance of the wave replaces the gate, and its create runs the probe

@@ -24,8 +24,8 @@ from webex_cloud.config.models import Datacenter, Service
 from webex_cloud.config.resolved import Deployment, IngressGrant, ServiceDeployment
 from webex_cloud.config.validation import validate
 from webex_cloud.config.yaml_source import parse_yaml, read_text, read_yaml
+from webex_cloud.facts.rollout import DEPLOY_RUNNER_SOURCE
 from webex_cloud.paths import PROJECT
-from webex_cloud.release.rollout import DEPLOY_RUNNER_SOURCE
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -297,9 +297,9 @@ class ControllerDeploy(StrictModel):
     site_dir: AbsolutePath = "/opt/webex-scheduler-filters/site"
     """Directory on both schedulers' PYTHONPATH holding only the filter wheel."""
     state_dir: AbsolutePath = "/opt/webex-scheduler-filters/state"
-    """Lock, backup and record of the deployed release; same file system as ``site_dir``."""
+    """Lock, backup and record of the deployed filter release; same file system as ``site_dir``."""
     staging_dir: AbsolutePath = "/var/lib/webex-scheduler-filters/staging"
-    """Where each release's files are copied before sudo runs the script: writable by the SSH user only
+    """Where each filter release's files are copied before sudo runs the script: writable by the SSH user only
     (in a directory others can write to, they could swap the script that runs as root)."""
     sudo: Bool = True
     """Run the deploy script through ``sudo -n`` (the SSH user is not root)."""

@@ -34,6 +34,7 @@ from webex_scheduler_filters.hints import (
 )
 from webex_scheduler_filters.pod_rules import HintStatus
 
+from webex_cloud.facts import invariants
 from webex_cloud.placement.plan import (
     Host,
     InstanceRequest,
@@ -607,30 +608,20 @@ def place(
 
 
 def invariant_violations(result: ServiceResult, service: ServiceRequest) -> list[str]:
-    """The invariants themselves, pairwise: not just "some pod survives"."""
-    out = []
-    for pod in service.pods:
-        hosts = result.pod_hosts.get(pod.name, [])
-        if len(hosts) > 1:
-            out.append(f"pod {pod.name} is split over hosts {', '.join(hosts)}; a pod shares one host")
-    pods = [(p.name, result.pod_hosts.get(p.name, [])) for p in service.pods]
-    for i, (first, first_hosts) in enumerate(pods):
-        for second, second_hosts in pods[i + 1 :]:
-            shared = sorted(set(first_hosts) & set(second_hosts))
-            if shared:
-                out.append(
-                    f"pods {first} and {second} share host {', '.join(shared)}; losing it takes down both"
-                )
+    """The invariants themselves, pairwise, not just "some pod survives": the one copy of the rules
+    (webex_cloud/facts/invariants.py) the live audit and the pictures apply too."""
+    pods = {pod.name: dict.fromkeys(result.pod_hosts.get(pod.name, []), ()) for pod in service.pods}
+    found = invariants.pod_rules(service.name, pods)
     for group, domains in result.group_domains.items():
-        seen: dict[str, int] = {}
-        for index, domain in enumerate(domains):
-            if domain in seen:
-                out.append(
-                    f"replicas {seen[domain]} and {index} of volume group {group} share failure "
-                    f"domain {domain}"
-                )
-            seen.setdefault(domain, index)
-    return out
+        replicas = ((str(index), "", domain) for index, domain in enumerate(domains))
+        found += invariants.replica_rules(service.name, group, replicas)
+    return [f"{finding.message}{_CONSEQUENCE.get(finding.kind, '')}" for finding in found]
+
+
+_CONSEQUENCE: Final = {
+    invariants.POD_SPLIT: "; a pod shares one host",
+    invariants.PODS_SHARE_HOST: "; losing it takes down both",
+}
 
 
 def _check_recovery(

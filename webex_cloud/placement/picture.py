@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from webex_cloud.audit.rules import Finding, pod_rules, replica_rules
+from webex_cloud.facts.invariants import Finding, pod_rules, replica_rules
 from webex_cloud.naming import cloud_name
 from webex_cloud.picture import Mark, Picture, columns
 from webex_cloud.placement.engine import ServiceResult

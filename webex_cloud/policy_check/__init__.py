@@ -1,7 +1,7 @@
 """Run the real CrossGuard policy pack (policies/) over offline plans, without the Pulumi CLI.
 
 ``PolicyChecker`` starts the pack as the CLI does and drives the Analyzer protocol; the `plan`
-command's pipeline (webex_cloud.pipeline.check_plans) prints its verdicts next to the plans.
+command's pipeline (webex_cloud.commands.pipeline.check_plans) prints its verdicts next to the plans.
 See docs/policies.md.
 """
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from webex_cloud.change.model import urn_name
 from webex_cloud.preview.errors import PreviewInputError, decode_text, parse_json
 from webex_cloud.preview.markdown import code
 from webex_cloud.preview.markdown import text as md_text
-from webex_cloud.preview.model import urn_name
 from webex_cloud.preview.pulumi_json import diagnostic_line
 from webex_cloud.preview.risks import Level, Risk
 

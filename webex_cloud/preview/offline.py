@@ -1,7 +1,7 @@
 """Diff two states of a stack (base plan or deployed checkpoint -> pull-request plan) into the change model.
 
 Without the provider nobody can say for certain what will be replaced, so each changed input is looked
-up in :mod:`webex_cloud.preview.forcenew` and a hit makes the change a *replace expected*. A replacement
+up in :mod:`webex_cloud.facts.provider` and a hit makes the change a *replace expected*. A replacement
 gives the resource a new ID, so the resources that reference it through a ForceNew input are replaced
 too; the plan's mock IDs are derived from URNs and never change, which is why that cascade is computed
 from ``propertyDependencies`` rather than seen in the inputs.
@@ -13,9 +13,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from webex_cloud.change.model import UNKNOWN_SENTINEL, Action, Certainty, Change, ChangeSet, PropertyChange
+from webex_cloud.facts.provider import forces_replacement
 from webex_cloud.plan.format import SEC_GROUP, SIG_KEY
-from webex_cloud.preview.forcenew import forces_replacement
-from webex_cloud.preview.model import UNKNOWN_SENTINEL, Action, Certainty, Change, ChangeSet, PropertyChange
 from webex_cloud.preview.plans import Resource, Snapshot
 from webex_cloud.preview.topology import merge, topology_from_snapshot
 

@@ -19,9 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from webex_cloud.plan.format import SEC_GROUP
-from webex_cloud.preview.errors import PreviewInputError, decode_text, from_validation
-from webex_cloud.preview.model import (
+from webex_cloud.change.model import (
     Action,
     Certainty,
     Change,
@@ -31,6 +29,8 @@ from webex_cloud.preview.model import (
     urn_name,
     urn_type,
 )
+from webex_cloud.plan.format import SEC_GROUP
+from webex_cloud.preview.errors import PreviewInputError, decode_text, from_validation
 from webex_cloud.preview.topology import StateRecord, build_topology
 
 #: Every step op the CLI emits (pulumi.automation.OpType), mapped to what it does to the resource.

@@ -11,10 +11,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from webex_cloud.change.model import Action, Certainty, Change, ChangeSet, urn_name, urn_type
 from webex_cloud.plan.format import DATACENTER, STACK
 from webex_cloud.preview.markdown import code
 from webex_cloud.preview.markdown import text as md_text
-from webex_cloud.preview.model import Action, Certainty, Change, ChangeSet, urn_name, urn_type
 from webex_cloud.preview.risks import Level, Risk, describe_replace, short_type, shown_value
 from webex_cloud.release.disruption import describe, releases
 

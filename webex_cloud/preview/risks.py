@@ -13,10 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from webex_cloud.plan.format import PORT, REMOTE_COMMAND, SEC_GROUP_RULE, SUBNET, VOLUME
-from webex_cloud.preview.forcenew import Disruption, is_size_decrease
-from webex_cloud.preview.markdown import code
-from webex_cloud.preview.model import (
+from webex_cloud.change.model import (
     UNKNOWN_SENTINEL,
     Action,
     Certainty,
@@ -25,6 +22,9 @@ from webex_cloud.preview.model import (
     urn_name,
     urn_type,
 )
+from webex_cloud.facts.provider import Disruption, is_size_decrease
+from webex_cloud.plan.format import PORT, REMOTE_COMMAND, SEC_GROUP_RULE, SUBNET, VOLUME
+from webex_cloud.preview.markdown import code
 from webex_cloud.release.disruption import describe, disrupts, releases
 
 #: OpenStack types whose replace or delete destroys data (pulumi-openstack 5.5.3 type tokens; a test

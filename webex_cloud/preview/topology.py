@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from webex_cloud.change.model import ControllerNode, Topology, urn_name, urn_type
 from webex_cloud.plan.format import INSTANCE, POD, SERVER_GROUP, SERVICE
-from webex_cloud.preview.model import ControllerNode, Topology, urn_name, urn_type
 from webex_cloud.preview.plans import Snapshot
 
 

@@ -4,7 +4,7 @@ The Pulumi engine starts a resource's step only once every resource it depends o
 step (the SDK registers a resource after its dependencies' registrations returned; pulumi/pulumi
 ``pkg/resource/deploy/step_executor.go`` runs each registration's chain as soon as it arrives), and runs
 steps with no path between them in parallel. A pod is disrupted from its first disrupting step (replace,
-delete, rebuild, resize: :mod:`webex_cloud.preview.forcenew`) until its wave's health gate has passed; a
+delete, rebuild, resize: :mod:`webex_cloud.facts.provider`) until its wave's health gate has passed; a
 pod whose resources are all being created was not serving and does not count (a removed pod does: it
 stops serving, with no gate after it). Pod P is over before pod Q starts when every disrupting step
 of Q waits (through any path) for P's gate and P's gate waits for every disrupting step of P. Whatever
@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from webex_cloud.change.model import Action, Change, ChangeSet
+from webex_cloud.facts.provider import DESCRIBED, Disruption, disruption
 from webex_cloud.plan import format as tokens
-from webex_cloud.preview.forcenew import DESCRIBED, Disruption, disruption
-from webex_cloud.preview.model import Action, Change, ChangeSet
 from webex_cloud.release.probe import GateSpec
 from webex_cloud.release.rollout import GATE_TYPE
 

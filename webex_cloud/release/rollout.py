@@ -16,19 +16,8 @@ from webex_cloud.config.resolved import IngressGrant
 from webex_cloud.plan import format as tokens
 from webex_cloud.release.probe import Check, GateSpec, Target
 
-DEPLOY_RUNNER_SOURCE = "deploy-runner"
-"""The named source range (``sources:`` of the stack) of the machine that runs ``pulumi up``: the health
-gates probe from there, so the service's security group admits it on the checked ports."""
 GATE_TYPE = tokens.LOCAL_COMMAND
 """Type token of a health gate (pulumi-command's ``local.Command``)."""
-PROBE_INTERPRETER = (".venv/bin/python", "-m", "webex_cloud.release.probe")
-"""How a gate runs its probe: relative to the project folder, where pulumi-command runs local commands
-(``commandOutputs.go``: ``cmd.Dir`` is the provider's working directory, which the engine sets to the
-program's, pulumi ``sdk/go/common/resource/plugin/plugin.go``), with the environment Pulumi.yaml's
-``virtualenv: .venv`` makes ``pulumi install`` create."""
-GENERATION_KEY = "webex_pod_generation"
-"""Instance metadata key holding the pod's generation: the fingerprint of its members' flavors. The
-instances have ``replaceOnChanges`` on it, so a flavor change replaces the pod as a whole."""
 
 
 def waves(pods: int, max_unavailable: int) -> list[range]:

@@ -1,21 +1,20 @@
 """The filter release the controllers run: the reproducible wheel, the rendered scheduler fragments and
-the deploy script, each with the sha256 that triggers a rollout when (and only when) it changes."""
+the deploy script, each with the sha256 that triggers a rollout when (and only when) it changes.
+
+Built by the program (``__main__.py``) and shown by ``python -m webex_cloud filter-release``
+(webex_cloud/commands/filter_release.py)."""
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from webex_scheduler_filters import render
 
-from webex_cloud.cli_common import run
 from webex_cloud.controller.fragments import render_fragments
 from webex_cloud.controller.wheel import BuiltWheel, WheelBuildError, build_wheel
-from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import BUILD_DIR, FILTERS_SOURCE_DIR, PROJECT_DIR
 
 FILTERS_SOURCE = FILTERS_SOURCE_DIR
@@ -95,32 +94,3 @@ def build_release(
 
 def _explain(problem: str) -> str:
     return f"the scheduler-filter release could not be built, nothing was registered or changed: {problem}"
-
-
-def main(argv: list[str]) -> int:
-    """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
-    return run("release", _main, argv)
-
-
-def _main(argv: list[str]) -> int:
-    """Print what a rollout from this checkout would carry (the hashes the plan uses as triggers)."""
-    argparse.ArgumentParser(
-        prog="python -m webex_cloud release",
-        description="Build the scheduler-filter release of this checkout and print its wheel, config "
-        "fragments and deploy script with their hashes (what the plan's rollout triggers on).",
-    ).parse_args(argv)
-    try:
-        release = build_release()
-    except ReleaseBuildError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.INPUT
-    print(f"release {release.release_id}")
-    print(f"  wheel   {project_relative(release.wheel.path)}  sha256 {release.wheel.sha256}")
-    for name in sorted(release.fragments):
-        print(f"  {name:<7} fragment  sha256 {release.fragment_sha256(name)}")
-    print(f"  script  {project_relative(release.deploy_script)}  sha256 {release.deploy_script_sha256}")
-    return ExitCode.OK
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

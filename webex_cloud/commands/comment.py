@@ -6,7 +6,7 @@ printed) and ``<step>.rc`` (its exit status) for the steps ``plan``, ``policy``,
 Markdown body that starts with a hidden marker (how the workflow finds the comment again to edit it) and
 ends with a digest of what would change (how it tells that a later push changed nothing).
 
-``python -m webex_cloud.preview.comment OUT_DIR --commit SHA`` prints the body.
+``python -m webex_cloud.commands.comment OUT_DIR --commit SHA`` prints the body.
 """
 
 from __future__ import annotations

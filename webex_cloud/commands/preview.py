@@ -16,12 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from webex_cloud import atomic, paths
+from webex_cloud.change.model import ChangeSet
 from webex_cloud.cli_common import CommandError, add_stack_option, select_stacks, stale_plan
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT
 from webex_cloud.preview.errors import PreviewInputError, decode_text, parse_json
 from webex_cloud.preview.events import load_event_log, policy_risks
-from webex_cloud.preview.model import ChangeSet
 from webex_cloud.preview.offline import diff_snapshots
 from webex_cloud.preview.plans import Snapshot, load_snapshot
 from webex_cloud.preview.pulumi_json import load_preview, parse_preview

@@ -107,7 +107,7 @@ def _write_empty(stacks: list[str], out_dir: Path) -> int:
 
 def _check_policies(rendered: dict[str, dict[str, Any]], project_dir: Path) -> int:
     # Lazily: the policy harness (and the pack it starts) is not needed for --no-policy.
-    from webex_cloud.pipeline import CHECK_ERRORS, check_plans
+    from webex_cloud.commands.pipeline import CHECK_ERRORS, check_plans
 
     try:
         text, passed = check_plans(rendered, project_dir=project_dir)

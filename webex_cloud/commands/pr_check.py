@@ -14,7 +14,7 @@ Per stack it runs, each as its own process whose output and exit status land in 
 5. ``preview``: the risk-ranked report (base plan → plan, or the last checkpoint with ``--state``, or
    a real ``pulumi preview`` with ``--pulumi``), plus the subnet pins this stack needs.
 
-Then ``OUT/comment.md`` is the one pull-request comment (webex_cloud.preview.comment). The exit status
+Then ``OUT/comment.md`` is the one pull-request comment (webex_cloud.commands.comment). The exit status
 is the worst of all steps (webex_cloud.exit_codes): 3 before 2 before 1 before 0.
 """
 
@@ -31,11 +31,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from webex_cloud.cli_common import add_stack_option
+from webex_cloud.commands import comment
 from webex_cloud.config.loader import known_stacks
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path, stack_file
 from webex_cloud.plan.format import dumps, empty_plan
-from webex_cloud.preview import comment
 from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.pins import unpinned
 from webex_cloud.preview.plans import load_snapshot
@@ -228,7 +228,7 @@ def check_stack(options: Options, stack: str, python: Path | None, base_problem:
 def _preview(
     options: Options, stack: str, out: Path, plan_file: Path, base_file: Path | None, config: Path
 ) -> Step:
-    from webex_cloud.preview import cli
+    from webex_cloud.commands import preview as cli
 
     argv = ["--stack", stack, "--plan", str(plan_file), "--markdown", str(out / "preview.md")]
     argv += ["--json", str(out / "preview.json")]
