@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "the whole pull-request check of every stack, and its comment",
     ),
     "audit": ("webex_cloud.audit.cli", "where a stack's pods and replicas really are, against its plan"),
+    "drift": (
+        "webex_cloud.drift.cli",
+        "what changed behind the program's back: live vs state vs plan, and the placement rules",
+    ),
 }
 """Every command; `python -m webex_cloud.preview.comment` and `.controller.release` run the same code."""
 
