@@ -12,6 +12,7 @@ counts as unavailable for N+1.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from webex_cloud.cloud.views import ComputeService
 from webex_cloud.config.capacity import spare_capacity_problems
@@ -62,9 +63,16 @@ def host_drift(services: Iterable[ComputeService], hosts: Sequence[str]) -> list
     return found
 
 
-def unavailable(services: Iterable[ComputeService], hosts: Sequence[str]) -> list[str]:
-    """The stack's hosts Nova will not schedule to now (disabled, or down)."""
-    return sorted({s.host for s in services if s.host in hosts and not (s.enabled and s.up)})
+def _maintenance(service: ComputeService) -> bool:
+    return not service.enabled and service.disabled_reason.startswith(MAINTENANCE_PREFIX)
+
+
+def unavailable(services: Iterable[ComputeService], hosts: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The stack's hosts Nova will not schedule to now: (out of band: disabled or down; in recorded
+    maintenance, up and disabled by a drain)."""
+    out = [s for s in services if s.host in hosts and not (s.enabled and s.up)]
+    drained = sorted({s.host for s in out if _maintenance(s) and s.up})
+    return sorted({s.host for s in out} - set(drained)), drained
 
 
 def _deployed(plan: Plan, catalog: Iterable[tuple[str, Service]]) -> list[tuple[str, Service]]:
@@ -94,43 +102,51 @@ def _key(problem: Problem, dc: Datacenter) -> tuple[str, str, tuple[str, ...]]:
     return problem.file, problem.field, zones
 
 
-def n_plus_one(plan: Plan, catalog: Iterable[tuple[str, Service]], down: Sequence[str]) -> list[Drift]:
-    """What N+1 no longer absorbs once ``down`` hosts are out of the plan's inventory."""
-    if not down:
+def _broken(
+    plan: Plan, dc: Datacenter, services: list[tuple[str, Service]], down: Sequence[str], before: set[Any]
+) -> list[Problem]:
+    left = [h for h in dc.hosts if h.name not in down]
+    if not left:
+        return [Problem(f"stack {plan.stack}", "hosts", f"every compute host of {plan.stack} is unavailable")]
+    return [
+        p for p in _problems(services, dc.model_copy(update={"hosts": left})) if _key(p, dc) not in before
+    ]
+
+
+def n_plus_one(
+    plan: Plan, catalog: Iterable[tuple[str, Service]], down: Sequence[str], drained: Sequence[str] = ()
+) -> list[Drift]:
+    """What N+1 no longer absorbs once the ``down`` hosts are out of the plan's inventory (blocking when
+    the stack requires N+1), and what it no longer absorbs during the recorded maintenance of the
+    ``drained`` hosts on top (reported as maintenance, not drift)."""
+    if not down and not drained:
         return []
     dc = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True))
     services = _deployed(plan, catalog)
     before = {_key(p, dc) for p in _problems(services, dc)}
-    left = [h for h in dc.hosts if h.name not in down]
+    found = []
     risk = Risk.BLOCK if dc.placement.n_plus_one else Risk.WARN
-    observed = {"unavailable_hosts": list(down)}
-    if not left:
-        return [
-            make(
-                "n-plus-one",
-                f"stack/{plan.stack}",
-                plan.stack,
-                "",
-                "hosts",
-                None,
-                observed,
-                f"every compute host of {plan.stack} is unavailable",
-                risk=risk,
-            )
-        ]
-    after = _problems(services, dc.model_copy(update={"hosts": left}))
-    return [
-        make(
-            "n-plus-one",
-            f"stack/{plan.stack}",
-            p.file,
-            "",
-            p.field,
-            None,
-            observed,
-            f"without {', '.join(down)}: {p.message}",
-            risk=risk,
-        )
-        for p in after
-        if _key(p, dc) not in before
-    ]
+    if down:
+        for p in _broken(plan, dc, services, down, before):
+            found.append(_drift(plan, p, f"without {', '.join(down)}: ", down, risk))
+            before.add(_key(p, dc))
+    if drained:
+        hosts = [*down, *drained]
+        for p in _broken(plan, dc, services, hosts, before):
+            prefix = f"during the recorded maintenance of {', '.join(drained)}: "
+            found.append(_drift(plan, p, prefix, hosts, Risk.INFO))
+    return found
+
+
+def _drift(plan: Plan, problem: Problem, prefix: str, hosts: Sequence[str], risk: Risk) -> Drift:
+    return make(
+        "n-plus-one",
+        f"stack/{plan.stack}",
+        problem.file,
+        "",
+        problem.field,
+        None,
+        {"unavailable_hosts": list(hosts)},
+        prefix + problem.message,
+        risk=risk,
+    )

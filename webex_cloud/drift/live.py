@@ -200,15 +200,19 @@ def _volume(m: Managed, live: Record) -> Iterator[Drift]:
     yield from _metadata(m, live)
 
 
+def _policies(value: Any) -> list[str] | None:
+    """Server group policies as a sorted list: Nova < 2.64 lists ``policies``, 2.64+ has one ``policy``;
+    the provider records ``policies`` as one string or a list."""
+    if isinstance(value, str):
+        return [value]
+    return sorted(map(str, value)) if isinstance(value, list) else None
+
+
 def _server_group(m: Managed, live: Record) -> Iterator[Drift]:
-    recorded = m.outputs.get("policies")
-    observed = live.get("policies") or ([live["policy"]] if live.get("policy") else None)
-    if (
-        isinstance(recorded, list)
-        and observed is not None
-        and sorted(map(str, observed)) != sorted(map(str, recorded))
-    ):
-        yield _field("changed", m, "policies", sorted(recorded), sorted(observed), "the policies")
+    recorded = _policies(m.outputs.get("policies"))
+    observed = _policies(live.get("policies") or live.get("policy"))
+    if recorded is not None and observed is not None and observed != recorded:
+        yield _field("changed", m, "policies", recorded, observed, "the policies")
     yield from _name(m, live)
 
 
@@ -273,7 +277,7 @@ def _attachments(state: list[Managed], inventory: Inventory) -> Iterator[Drift]:
                 "instanceId",
                 instance,
                 now,
-                f"volume {volume} is no longer attached to server {instance}"
+                f"volume {volume} is no longer attached to server {instance} (attachment {m.id})"
                 + (f" (attached to {', '.join(now)})" if now else "")
                 + "; `up` attaches it again",
             )

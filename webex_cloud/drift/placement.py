@@ -8,12 +8,13 @@ it as deleted, with its ID.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from webex_cloud.audit import rules
 from webex_cloud.audit.compare import audit
 from webex_cloud.audit.expected import Expected
-from webex_cloud.cloud.inventory import Inventory
+from webex_cloud.cloud.inventory import Inventory, Record
 from webex_cloud.cloud.views import observe
 from webex_cloud.drift.findings import Drift, make
 
@@ -21,9 +22,20 @@ SKIPPED: Final = frozenset({rules.MISSING_INSTANCE, rules.MISSING_VOLUME})
 UNMANAGED: Final = frozenset({rules.UNEXPECTED_INSTANCE, rules.UNEXPECTED_VOLUME})
 
 
-def placement(expected: Expected, inventory: Inventory) -> tuple[list[Drift], list[str]]:
-    """The placement findings as drift, and what the identity could not check."""
-    report = audit(expected, observe(inventory.servers, inventory.volumes, inventory.project))
+def _as_recorded(records: Sequence[Record], names: Mapping[str, str]) -> list[Record]:
+    """The records under the names the checkpoint knows them by: the audit matches on names, and a
+    server renamed out of band is still the program's (its renaming is reported on the state side)."""
+    return [{**r, "name": names[str(r.get("id"))]} if str(r.get("id")) in names else r for r in records]
+
+
+def placement(
+    expected: Expected, inventory: Inventory, names: Mapping[str, str]
+) -> tuple[list[Drift], list[str]]:
+    """The placement findings as drift, and what the identity could not check. ``names``: cloud ID ->
+    the name the checkpoint records for it."""
+    servers = _as_recorded(inventory.servers, names)
+    volumes = _as_recorded(inventory.volumes, names)
+    report = audit(expected, observe(servers, volumes, inventory.project))
     found = [
         make(
             "unmanaged" if f.kind in UNMANAGED else "placement",

@@ -73,8 +73,10 @@ def three_way(
     """Live vs state, state vs plan, live vs rules; acknowledgements applied."""
     expected = expected_from_plan(plan, plan_source)
     planned = pending(plan, deployed, plan_source)
-    live = over_pending(compare(managed(deployed, plan), inventory), planned)
-    rules, limits = placement(expected, inventory)
+    resources = managed(deployed, plan)
+    live = over_pending(compare(resources, inventory), planned)
+    names = {m.id: str(m.outputs["name"]) for m in resources if isinstance(m.outputs.get("name"), str)}
+    rules, limits = placement(expected, inventory, names)
     report = DriftReport(plan.stack, [], could_not_check=limits)
     if inventory.compute_services is None:
         report.could_not_check.append(
@@ -84,8 +86,8 @@ def three_way(
         hosts: list[Drift] = []
     else:
         hosts = host_drift(inventory.compute_services, expected.hosts)
-        down = unavailable(inventory.compute_services, expected.hosts)
-        hosts += n_plus_one(plan, catalog, down)
+        down, drained = unavailable(inventory.compute_services, expected.hosts)
+        hosts += n_plus_one(plan, catalog, down, drained)
     if deployed.pending_operations:
         report.notes.append(
             f"the checkpoint records {deployed.pending_operations} pending operation(s): an update was "
