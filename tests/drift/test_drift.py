@@ -34,6 +34,7 @@ from webex_cloud.plan.format import (
 from webex_cloud.preview.state import decode_checkpoint
 
 TODAY = dt.date(2026, 12, 6)
+NO_ACKS = Acks("acks.yaml", ())
 
 
 @pytest.fixture
@@ -41,9 +42,7 @@ def dc1(plan: Plan, expected: Expected) -> Site:
     return site(plan, expected)
 
 
-def run(
-    cloud: Site, plan: Plan, catalog: list[tuple[str, Service]], acks: Acks = Acks("acks.yaml", ())
-) -> DriftReport:
+def run(cloud: Site, plan: Plan, catalog: list[tuple[str, Service]], acks: Acks = NO_ACKS) -> DriftReport:
     """Drift as the command computes it, from the checkpoint's bytes and the listings."""
     raw = json.dumps(cloud.checkpoint()).encode()
     deployed = decode_checkpoint("webex-cloud", "dc1", "dc1.json", raw)
