@@ -129,9 +129,8 @@ def test_unusable_inputs_exit_2_without_a_traceback(
     code, _, err = run_cli(args, capsys)
     assert code == ExitCode.INPUT and "none.json" in err
 
-    with pytest.raises(SystemExit) as exit_:
-        main(["--stack", STACK, "--plan", str(plan_file)])  # neither --state nor --checkpoint
-    assert exit_.value.code == ExitCode.INPUT
+    code, _, err = run_cli(["--stack", STACK, "--plan", str(plan_file)], capsys)
+    assert code == ExitCode.INPUT and "give --state URL" in err and "--checkpoint FILE" in err
 
 
 def test_an_unreachable_cloud_is_unusable_input(

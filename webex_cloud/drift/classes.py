@@ -2,11 +2,13 @@
 it blocks a deploy. One table, read by the comparison, the report, the docs (docs/drift.md) and the tests.
 
 *What `up` would do* is modelled, not asked: no Pulumi engine runs here. ``pulumi refresh`` reads every
-resource through the provider's Read and writes what it found into the state (pulumi/pulumi
-``pkg/engine/refresh.go``, ``pkg/resource/deploy/step.go`` ``RefreshStep``); the next ``up`` then diffs the
-program's inputs against that refreshed state, and the bridged provider plans an update, or a replacement
-for a ForceNew field (webex_cloud/preview/forcenew.py, terraform-provider-openstack v3.4.0). A resource
-whose Read finds it gone is dropped from the state by the refresh, and ``up`` creates it again. So an
+custom resource through the provider's Read with its recorded inputs and outputs (pulumi/pulumi
+``pkg/resource/deploy/step.go`` ``RefreshStep.Apply``); the refresh diff it shows is, in its own words,
+"the diff that a user would see if they immediately ran an `up` operation on a no-change program after
+this refresh", inverted. So the next ``up`` diffs the program's inputs against the refreshed state, and the
+bridged provider plans an update, or a replacement for a ForceNew field (webex_cloud/preview/forcenew.py,
+terraform-provider-openstack v3.4.0). A resource whose Read returns nothing becomes ``OpDelete``
+(``RefreshStep.ResultOp``): the refresh drops it from the state, and ``up`` creates it again. So an
 out-of-band change to a field the program sets is *reverted* by the next ``up`` (in place, by a rebuild,
 a resize or a replacement); a change to something the program does not manage (a host, a backend, a
 resource it never created) is left alone, and ``up`` does *nothing* to it.

@@ -101,7 +101,7 @@ def main(argv: list[str]) -> int:
     )
     add_stack_option(parser)
     parser.add_argument("--plan", type=Path, help="plan file (default: build/plan/<stack>.json)")
-    state = parser.add_mutually_exclusive_group(required=True)
+    state = parser.add_mutually_exclusive_group()
     state.add_argument("--state", metavar="URL", help="the S3 state backend (`pulumi login` URL)")
     state.add_argument("--checkpoint", type=Path, metavar="FILE", help="a checkpoint file (.json, .json.gz)")
     parser.add_argument("--acks", type=Path, help="acknowledgements (default: drift-acks/<stack>.yaml)")
@@ -111,6 +111,11 @@ def main(argv: list[str]) -> int:
     try:
         # Drift reads one stack's cloud and checkpoint: the same --stack option, given once.
         args.stack = select_stacks(args.stack, PROJECT_DIR, ["drift's cloud and checkpoint"])[0]
+        if not (args.state or args.checkpoint):
+            raise CommandError(
+                "drift needs the stack's last checkpoint: give --state URL (the S3 backend, as "
+                "`pulumi login` takes it) or --checkpoint FILE"
+            )
     except CommandError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
