@@ -404,3 +404,10 @@ def test_every_class_is_documented_with_its_risk() -> None:
 def test_volume_case_is_a_volume(dc1: Site) -> None:
     """The attached-volume helper picks a Cinder volume of the plan (guards the cases above)."""
     assert _volume(dc1)["id"] in {r["id"] for r in dc1.resources if r["type"] == VOLUME}
+
+
+def test_keys_cinder_sets_on_an_attached_volume_are_not_drift(
+    dc1: Site, plan: Plan, catalog: list[tuple[str, Service]]
+) -> None:
+    _volume(dc1)["metadata"].update(readonly="False", attached_mode="rw")
+    assert run(dc1, plan, catalog).drift == []

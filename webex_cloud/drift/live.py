@@ -36,6 +36,9 @@ from webex_cloud.preview.forcenew import forces_replacement, is_size_decrease
 
 SHUT: Final = {"SHUTOFF": "stopped", "STOPPED": "stopped", "PAUSED": "stopped", "SUSPENDED": "stopped"}
 SHELVED: Final = {"SHELVED", "SHELVED_OFFLOADED"}
+SERVICE_KEYS: Final = frozenset({"readonly", "attached_mode"})
+"""Keys Cinder itself records when a volume is attached (its admin metadata, cinder/volume/api.py
+``attach``), which a listing may show among the volume's metadata: never the program's, never drift."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def _metadata(m: Managed, live: Mapping[str, Any]) -> Iterator[Drift]:
     observed = live.get("metadata") or {}
     if not isinstance(recorded, Mapping) or not isinstance(observed, Mapping):
         return
-    for key in sorted(set(recorded) | set(observed)):
+    for key in sorted(set(recorded) | (set(observed) - SERVICE_KEYS)):
         old, new = recorded.get(key), observed.get(key)
         if old is not None and str(old) != str(new if new is not None else ""):
             yield _field("metadata", m, f"metadata.{key}", old, new, f"metadata key {key}")

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from pydantic import ValidationError
+
 from webex_cloud.audit.expected import expected_from_plan
 from webex_cloud.cloud.inventory import Inventory
 from webex_cloud.config.models import Service
@@ -87,7 +89,13 @@ def three_way(
     else:
         hosts = host_drift(inventory.compute_services, expected.hosts)
         down, drained = unavailable(inventory.compute_services, expected.hosts)
-        hosts += n_plus_one(plan, catalog, down, drained)
+        try:
+            hosts += n_plus_one(plan, catalog, down, drained)
+        except ValidationError as error:
+            report.could_not_check.append(
+                f"N+1 without {', '.join([*down, *drained])}: the plan's datacenter does not validate "
+                f"({error.error_count()} error(s)); re-render the plan with `python -m webex_cloud plan`"
+            )
     if deployed.pending_operations:
         report.notes.append(
             f"the checkpoint records {deployed.pending_operations} pending operation(s): an update was "
