@@ -141,7 +141,7 @@ def n_plus_one(
 def _drift(plan: Plan, problem: Problem, prefix: str, hosts: Sequence[str], risk: Risk) -> Drift:
     return make(
         "n-plus-one",
-        f"stack/{plan.stack}",
+        f"n-plus-one/{problem.file}",
         problem.file,
         "",
         problem.field,
