@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "webex_cloud.commands.maintain",
         "drain or undrain compute hosts without downtime; which can be stopped now",
     ),
+    "drift": (
+        "webex_cloud.commands.drift",
+        "what changed behind the program's back: live vs state vs plan, and the placement rules",
+    ),
 }
 """Every command, each a module of webex_cloud/commands/ (`python -m webex_cloud.commands.comment` runs
 the same code as `python -m webex_cloud comment`)."""

@@ -46,3 +46,12 @@ def known_stacks(project_dir: Path) -> list[str]:
 def plan_path(stack: str, plan_dir: Path = PLAN_DIR) -> Path:
     """Where the offline plan of one stack is written and, by default, read."""
     return plan_dir / f"{stack}.json"
+
+
+DRIFT_ACK_DIR: Final = PROJECT_DIR / "drift-acks"
+"""Committed acknowledgements of drift, one file per stack (docs/drift.md)."""
+
+
+def drift_ack_path(stack: str, ack_dir: Path = DRIFT_ACK_DIR) -> Path:
+    """The acknowledgement file of one stack's drift."""
+    return ack_dir / f"{stack}.yaml"

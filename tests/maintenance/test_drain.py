@@ -13,8 +13,8 @@ from tests.maintenance.fake_nova import FakeNova
 from webex_cloud.audit.expected import Expected
 from webex_cloud.cloud import views
 from webex_cloud.cloud.session import Session
-from webex_cloud.exit_codes import ExitCode
 from webex_cloud.commands import maintain as cli
+from webex_cloud.exit_codes import ExitCode
 from webex_cloud.maintenance import drain
 from webex_cloud.maintenance.moves import Move
 

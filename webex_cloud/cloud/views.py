@@ -127,6 +127,9 @@ class ComputeService:
     disabled_reason: str
 
 
+MAINTENANCE_MARK: Final = "webex-maintenance:"
+"""How the disabled_reason of a compute service that `maintain drain` disabled starts: drift reports such a
+host as maintenance, and `maintain undrain` enables only such a host."""
 SERVICES_VERSION: Final = {"OpenStack-API-Version": "compute 2.53"}
 """The compute microversion of the os-services calls (nova/api/openstack/compute/services.py, 2.53)."""
 

@@ -16,10 +16,16 @@ from typing import Final
 
 from webex_cloud.cloud import operations
 from webex_cloud.cloud.session import Session
-from webex_cloud.cloud.views import ComputeService, Server, read_compute_services, read_server
+from webex_cloud.cloud.views import (
+    MAINTENANCE_MARK,
+    ComputeService,
+    Server,
+    read_compute_services,
+    read_server,
+)
 from webex_cloud.maintenance.moves import IN_FLIGHT, Move
 
-MARK: Final = "webex-maintenance"
+MARK: Final = MAINTENANCE_MARK
 """The start of the disabled_reason of a host this project drained."""
 START_GRACE: Final = 30.0
 """Seconds a live migration may take to show up (status MIGRATING or a task state) after Nova's 202."""

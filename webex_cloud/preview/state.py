@@ -25,7 +25,8 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
@@ -142,6 +143,7 @@ class _CheckpointResource(BaseModel):
     id: str = ""
     parent: str = ""
     inputs: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Any] = Field(default_factory=dict)
     protect: bool = False
     delete: bool = False
     property_dependencies: dict[str, list[str]] = Field(default_factory=dict, alias="propertyDependencies")
@@ -181,6 +183,9 @@ class DeployedState:
     cli_version: str
     resources: dict[str, Resource]
     pending_operations: int
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """URN -> the outputs the provider last returned (``ResourceV3.outputs``, pulumi/pulumi
+    ``sdk/go/common/apitype/core.go``): what ``pulumi refresh`` compares with the live cloud."""
 
     def snapshot(self) -> Snapshot:
         when = f" ({self.time})" if self.time else ""
@@ -324,62 +329,78 @@ class StateBackend:
         )
 
     def _decode(self, project: str, stack: str, relative: str, raw: bytes) -> DeployedState:
-        where = self.location.describe(relative)
-        if relative.endswith(".zst"):
-            raise StateBackendError(
-                where,
-                "zstd-compressed checkpoints are not supported by this reader; deploy with "
-                "PULUMI_DIY_BACKEND_GZIP=true (or neither switch) instead of PULUMI_DIY_BACKEND_ZSTD=true",
-            )
-        if relative.endswith(".gz"):
-            try:
-                raw = gzip.decompress(raw)
-            except (OSError, EOFError, zlib.error) as error:
-                raise StateBackendError(where, f"corrupted checkpoint: not valid gzip ({error})") from None
-        try:
-            document = parse_json(decode_text(raw, where), where)
-        except PreviewInputError as error:
-            raise StateBackendError(where, f"corrupted checkpoint: {error.message}") from None
-        try:
-            parsed = _VersionedCheckpoint.model_validate(document)
-        except ValidationError as error:
-            problem = from_validation(where, error)
-            raise StateBackendError(where, f"corrupted checkpoint: {problem.message}") from None
-        if parsed.version not in _SUPPORTED_CHECKPOINT_VERSIONS:
-            raise StateBackendError(
-                where,
-                f"checkpoint version {parsed.version} is not supported "
-                f"(this reader knows {', '.join(map(str, _SUPPORTED_CHECKPOINT_VERSIONS))})",
-            )
-        named = parsed.checkpoint.stack.rsplit("/", 1)[-1]
-        if named != stack:
-            raise StateBackendError(
-                where, f"the checkpoint is for stack {parsed.checkpoint.stack!r}, not {stack!r}"
-            )
-        latest = parsed.checkpoint.latest or _Deployment()
-        resources: dict[str, Resource] = {}
-        for item in latest.resources:
-            if item.delete:
-                continue  # a resource pending deletion after a replace: already gone from the desired state
-            resources[item.urn] = Resource(
-                urn=item.urn,
-                type=item.type,
-                name=item.urn.rsplit("::", 1)[-1],
-                id=item.id,
-                custom=item.custom,
-                parent=item.parent,
-                inputs=clean_wire_value(item.inputs),
-                property_dependencies=item.property_dependencies,
-                protect=item.protect,
-                replace_on_changes=frozenset(),
-                dependencies=tuple(item.dependencies),
-            )
-        return DeployedState(
-            project=project,
-            stack=stack,
-            location=where,
-            time=latest.manifest.time,
-            cli_version=latest.manifest.version,
-            resources=resources,
-            pending_operations=len(latest.pending_operations),
+        return decode_checkpoint(project, stack, self.location.describe(relative), raw)
+
+
+def read_checkpoint_file(path: Path, project: str, stack: str) -> DeployedState:
+    """A checkpoint file on disk (``pulumi stack export`` of a DIY backend's ``<stack>.json[.gz]``)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise StateBackendError(str(path), f"cannot read the checkpoint ({error.strerror})") from None
+    return decode_checkpoint(project, stack, str(path), raw)
+
+
+def decode_checkpoint(project: str, stack: str, where: str, raw: bytes) -> DeployedState:
+    """One checkpoint's bytes (``.gz`` and ``.zst`` told by ``where``'s suffix)."""
+    if where.endswith(".zst"):
+        raise StateBackendError(
+            where,
+            "zstd-compressed checkpoints are not supported by this reader; deploy with "
+            "PULUMI_DIY_BACKEND_GZIP=true (or neither switch) instead of PULUMI_DIY_BACKEND_ZSTD=true",
         )
+    if where.endswith(".gz"):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as error:
+            raise StateBackendError(where, f"corrupted checkpoint: not valid gzip ({error})") from None
+    try:
+        document = parse_json(decode_text(raw, where), where)
+    except PreviewInputError as error:
+        raise StateBackendError(where, f"corrupted checkpoint: {error.message}") from None
+    try:
+        parsed = _VersionedCheckpoint.model_validate(document)
+    except ValidationError as error:
+        problem = from_validation(where, error)
+        raise StateBackendError(where, f"corrupted checkpoint: {problem.message}") from None
+    if parsed.version not in _SUPPORTED_CHECKPOINT_VERSIONS:
+        raise StateBackendError(
+            where,
+            f"checkpoint version {parsed.version} is not supported "
+            f"(this reader knows {', '.join(map(str, _SUPPORTED_CHECKPOINT_VERSIONS))})",
+        )
+    named = parsed.checkpoint.stack.rsplit("/", 1)[-1]
+    if named != stack:
+        raise StateBackendError(
+            where, f"the checkpoint is for stack {parsed.checkpoint.stack!r}, not {stack!r}"
+        )
+    latest = parsed.checkpoint.latest or _Deployment()
+    resources: dict[str, Resource] = {}
+    outputs: dict[str, dict[str, Any]] = {}
+    for item in latest.resources:
+        if item.delete:
+            continue  # a resource pending deletion after a replace: already gone from the desired state
+        resources[item.urn] = Resource(
+            urn=item.urn,
+            type=item.type,
+            name=item.urn.rsplit("::", 1)[-1],
+            id=item.id,
+            custom=item.custom,
+            parent=item.parent,
+            inputs=clean_wire_value(item.inputs),
+            property_dependencies=item.property_dependencies,
+            protect=item.protect,
+            replace_on_changes=frozenset(),
+            dependencies=tuple(item.dependencies),
+        )
+        outputs[item.urn] = clean_wire_value(item.outputs)
+    return DeployedState(
+        project=project,
+        stack=stack,
+        location=where,
+        time=latest.manifest.time,
+        cli_version=latest.manifest.version,
+        resources=resources,
+        pending_operations=len(latest.pending_operations),
+        outputs=outputs,
+    )

@@ -1,0 +1,137 @@
+"""`python -m webex_cloud drift --stack dc1`: what changed behind the program's back, three ways.
+
+Reads the stack's plan (default ``build/plan/<stack>.json``), its last checkpoint (``--state URL``, the
+S3 backend as `preview --state` reads it, or ``--checkpoint FILE``) and the live APIs (Nova, Cinder,
+Neutron, the compute services) as the stack's read-only identity (``identities.reader``; a token that
+could write is refused, docs/identities.md), and reports per resource:
+
+- live vs state (out of band): what ``pulumi refresh --preview-only`` would show;
+- state vs plan (pending change): what the program changes at the next `up`;
+- live vs rules: the audit's placement check on the same inventory, and N+1 without the hosts Nova
+  reports disabled or down;
+
+with what the next `up` would do to each difference (revert, replace, recreate, apply, nothing: modelled
+from the pinned provider's schema, no engine runs) and its risk. Blocking drift that no entry of
+``drift-acks/<stack>.yaml`` acknowledges makes the exit status 1, which stops the deploy (docs/drift.md).
+
+Exit status: 0 no blocking drift, 1 blocking drift, 2 the plan, checkpoint, acknowledgements, stack or
+cloud cannot be used, 3 an internal error. Every API call has a timeout (--timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from webex_cloud.cli_common import CommandError, add_cloud_options, add_stack_option, select_stacks
+from webex_cloud.cloud.access import Access
+from webex_cloud.cloud.entry import stack_entry
+from webex_cloud.cloud.errors import CloudError
+from webex_cloud.cloud.inventory import read_inventory
+from webex_cloud.cloud.session import connect
+from webex_cloud.config.errors import CatalogError
+from webex_cloud.config.loader import load_catalog
+from webex_cloud.drift.acks import AckError, read_acks
+from webex_cloud.drift.report import DriftReport, three_way, to_json, to_text
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.paths import PROJECT, PROJECT_DIR, drift_ack_path, plan_path
+from webex_cloud.plan.format import PlanError, read_plan
+from webex_cloud.preview.errors import PreviewInputError
+from webex_cloud.preview.state import (
+    DeployedState,
+    StateBackend,
+    parse_backend_url,
+    read_checkpoint_file,
+)
+
+
+class InputError(Exception):
+    """Unusable input (exit 2): the message names the file or option and the fix."""
+
+
+def checkpoint(args: argparse.Namespace) -> DeployedState:
+    try:
+        if args.checkpoint:
+            return read_checkpoint_file(args.checkpoint, PROJECT, args.stack)
+        return StateBackend(parse_backend_url(args.state)).read_checkpoint(PROJECT, args.stack)
+    except PreviewInputError as error:
+        raise InputError(str(error)) from None
+
+
+def run(args: argparse.Namespace, today: dt.date) -> DriftReport:
+    path: Path = args.plan or plan_path(args.stack)
+    try:
+        plan = read_plan(path)
+    except PlanError as error:
+        raise InputError(str(error)) from None
+    if plan.stack != args.stack:
+        raise InputError(
+            f"{path} is the plan of stack {plan.stack!r}, not {args.stack!r}; pass the right --plan"
+        )
+    ack_path: Path = args.acks or drift_ack_path(args.stack)
+    acks = read_acks(ack_path, today)
+    try:
+        catalog = load_catalog(PROJECT_DIR)
+    except CatalogError as error:
+        raise InputError(error.render()) from None
+    deployed = checkpoint(args)
+    cloud = args.cloud or stack_entry(args.stack, Access.READ)
+    with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
+        inventory = read_inventory(session)
+    report = three_way(plan, str(path), deployed, inventory, catalog, acks, today)
+    report.sources = {
+        "plan": str(path),
+        "checkpoint": deployed.location + (f" ({deployed.time})" if deployed.time else ""),
+        "cloud": cloud,
+        "project": inventory.project,
+        "acknowledgements": str(ack_path),
+    }
+    return report
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m webex_cloud drift",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_stack_option(parser)
+    parser.add_argument("--plan", type=Path, help="plan file (default: build/plan/<stack>.json)")
+    state = parser.add_mutually_exclusive_group()
+    state.add_argument("--state", metavar="URL", help="the S3 state backend (`pulumi login` URL)")
+    state.add_argument("--checkpoint", type=Path, metavar="FILE", help="a checkpoint file (.json, .json.gz)")
+    parser.add_argument("--acks", type=Path, help="acknowledgements (default: drift-acks/<stack>.yaml)")
+    add_cloud_options(parser, "reader")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON (webex-cloud.drift/v1)")
+    args = parser.parse_args(argv)
+    try:
+        # Drift reads one stack's cloud and checkpoint: the same --stack option, given once.
+        args.stack = select_stacks(args.stack, PROJECT_DIR, ["drift's cloud and checkpoint"])[0]
+        if not (args.state or args.checkpoint):
+            raise CommandError(
+                "drift needs the stack's last checkpoint: give --state URL (the S3 backend, as "
+                "`pulumi login` takes it) or --checkpoint FILE"
+            )
+    except CommandError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
+    try:
+        report = run(args, dt.datetime.now(dt.UTC).date())
+    except (InputError, AckError, CloudError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
+    except Exception as error:  # a bug: say so, without a traceback unless asked
+        if os.environ.get("WEBEX_DEBUG") == "1":
+            traceback.print_exc()
+        print(
+            f"internal error: {type(error).__name__}: {error} (WEBEX_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return ExitCode.INTERNAL
+    ack_path = report.sources.get("acknowledgements", "")
+    sys.stdout.write(to_json(report) if args.json else to_text(report, ack_path))
+    return ExitCode.BLOCKING if report.blocking else ExitCode.OK
