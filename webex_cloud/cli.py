@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "the whole pull-request check of every stack, and its comment",
     ),
     "audit": ("webex_cloud.audit.cli", "where a stack's pods and replicas really are, against its plan"),
+    "images": (
+        "webex_cloud.images.cli",
+        "the images every pod boots: pinned in the image catalog, verified by their bytes in Glance",
+    ),
 }
 """Every command; `python -m webex_cloud.preview.comment` and `.controller.release` run the same code."""
 

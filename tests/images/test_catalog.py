@@ -1,0 +1,100 @@
+"""The image catalog: every image pinned by its bytes, sources only on artifact hosts, every problem
+named by file, field and fix; a name kept for other bytes is caught against the base catalog."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+from tests.images.helpers import catalog_document, entry
+from webex_cloud.config.errors import CatalogError
+from webex_cloud.images.catalog import IMAGE_CATALOG, load_catalog, parse_catalog, reused_names, rollback_chain
+from webex_cloud.images.usage import load_stack_images, missing_from_catalog
+from webex_cloud.paths import known_stacks
+
+MANAGEMENT = [ipaddress.IPv4Network("10.250.1.0/24")]
+
+
+def problems(document: Any) -> list[str]:
+    with pytest.raises(CatalogError) as refused:
+        parse_catalog(document, IMAGE_CATALOG, MANAGEMENT)
+    return [str(p) for p in refused.value.problems]
+
+
+def test_the_checkout_pins_every_image_each_stack_offers_or_boots() -> None:
+    stacks = [load_stack_images(REPO, stack) for stack in known_stacks(REPO)]
+    catalog = load_catalog(REPO, [s.management for s in stacks])
+    assert missing_from_catalog(catalog, stacks) == []
+    used = {name for s in stacks for name in s.used}
+    assert used and used <= set(catalog.names)
+    # every image in use has a rollback image in the catalog
+    assert set(rollback_chain(catalog, used)) == used
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"sha256": "abc123"}, "images[0].sha256", "64 lowercase hex"),
+        ({"sha256": "G" * 64}, "images[0].sha256", "not a sha256 digest"),
+        ({"digests": {"sha512": "0" * 127}}, "images[0].digests.sha512", "128 lowercase hex"),
+        ({"digests": {"md5": "0" * 32}}, "images[0].digests.md5", "unknown algorithm"),
+        ({"source": "ftp://artifacts.webex.example/x.qcow2"}, "images[0].source", "use http or https"),
+        ({"source": "file:///srv/x.qcow2"}, "images[0].source", "scheme 'file'"),
+        ({"source": "https://evil.example/x.qcow2"}, "images[0].source", "not in artifact_hosts"),
+        ({"source": "http://169.254.169.254/latest"}, "images[0].source", "link-local"),
+        ({"source": "http://[fe80::1]/x"}, "images[0].source", "link-local"),
+        ({"source": "http://10.250.1.10/x.qcow2"}, "images[0].source", "management network 10.250.1.0/24"),
+        ({"source": "https://u:p@artifacts.webex.example/x"}, "images[0].source", "carries credentials"),
+        ({"disk_format": "qcow3"}, "images[0].disk_format", "not a Glance disk format"),
+        ({"container_format": "zip"}, "images[0].container_format", "not a Glance container format"),
+        ({"min_disk_gb": -1}, "images[0].min_disk_gb", "whole number"),
+        ({"min_ram_mb": True}, "images[0].min_ram_mb", "whole number"),
+        ({"previous": "webex-base-2026.01"}, "images[0].previous", "not in the catalog"),
+        ({"signature": {"img_signature_key_type": "RSA-PSS"}}, "images[0].signature", "img_signature is required"),
+        ({"sha265": "0" * 64}, "images[0].sha265", "unknown key"),
+    ],
+)
+def test_a_bad_entry_is_refused_naming_file_field_and_fix(change: dict[str, Any], field: str, words: str) -> None:
+    found = problems(catalog_document(entry("webex-base-2026.11", **change)))
+    assert any(p.startswith(f"{IMAGE_CATALOG}: {field}: ") and words in p for p in found), found
+
+
+def test_a_metadata_or_link_local_host_is_refused_even_when_allowlisted() -> None:
+    document = catalog_document(
+        entry("webex-base-2026.11", source="http://169.254.169.254/x.qcow2"), hosts=("169.254.169.254",)
+    )
+    assert any("link-local" in p for p in problems(document))
+
+
+def test_a_loopback_artifact_host_is_accepted_when_allowlisted() -> None:
+    document = catalog_document(entry("webex-base-2026.11", source="http://127.0.0.1:8080/x.qcow2"), hosts=("127.0.0.1",))
+    assert parse_catalog(document, IMAGE_CATALOG, MANAGEMENT).names == ["webex-base-2026.11"]
+
+
+def test_one_entry_per_name_and_every_problem_at_once() -> None:
+    found = problems(
+        catalog_document(entry("webex-base-2026.11"), entry("webex-base-2026.11", sha256="x", disk_format="y"))
+    )
+    assert any("images[1].name" in p and "already images[0]" in p for p in found)
+    assert any("images[1].sha256" in p for p in found) and any("images[1].disk_format" in p for p in found)
+
+
+def test_a_name_kept_for_other_bytes_is_a_reuse_and_a_new_name_is_not() -> None:
+    base = parse_catalog(catalog_document(entry("webex-base-2026.11")))
+    moved = parse_catalog(catalog_document(entry("webex-base-2026.11", sha256="1" * 64)))
+    renamed = parse_catalog(catalog_document(entry("webex-base-2026.11"), entry("webex-base-2026.12", sha256="1" * 64)))
+    assert [(r.name, r.after) for r in reused_names(base, moved)] == [("webex-base-2026.11", "1" * 64)]
+    assert reused_names(base, renamed) == []
+
+
+def test_an_image_a_stack_offers_but_the_catalog_lacks_names_the_stack_file_field_and_fix() -> None:
+    stacks = [load_stack_images(REPO, "dc1")]
+    catalog = parse_catalog(catalog_document(entry("webex-base-2026.11")))
+    found = [str(p) for p in missing_from_catalog(catalog, stacks)]
+    assert (
+        "stacks/Pulumi.dc1.yaml: config.webex-cloud:datacenter.images[1]: image 'webex-media-2026.11' is not in "
+        f"{IMAGE_CATALOG}; add an entry for it there" in " ".join(found)
+    )
