@@ -25,7 +25,9 @@ def records() -> list[dict[str, Any]]:
 
 
 def entry(name: str, file: Path | None = None, **overrides: Any) -> dict[str, Any]:
-    data = (file or GLANCE / f"{name}.img").read_bytes() if (file or (GLANCE / f"{name}.img").exists()) else b""
+    data = (
+        (file or GLANCE / f"{name}.img").read_bytes() if (file or (GLANCE / f"{name}.img").exists()) else b""
+    )
     raw: dict[str, Any] = {
         "name": name,
         "source": f"https://artifacts.webex.example/images/{name}.qcow2",
@@ -40,5 +42,7 @@ def entry(name: str, file: Path | None = None, **overrides: Any) -> dict[str, An
     return raw
 
 
-def catalog_document(*entries: Mapping[str, Any], hosts: tuple[str, ...] = ("artifacts.webex.example",)) -> dict[str, Any]:
+def catalog_document(
+    *entries: Mapping[str, Any], hosts: tuple[str, ...] = ("artifacts.webex.example",)
+) -> dict[str, Any]:
     return {"artifact_hosts": list(hosts), "images": [dict(e) for e in entries]}

@@ -11,7 +11,13 @@ import pytest
 from tests.conftest import REPO
 from tests.images.helpers import catalog_document, entry
 from webex_cloud.config.errors import CatalogError
-from webex_cloud.images.catalog import IMAGE_CATALOG, load_catalog, parse_catalog, reused_names, rollback_chain
+from webex_cloud.images.catalog import (
+    IMAGE_CATALOG,
+    load_catalog,
+    parse_catalog,
+    reused_names,
+    rollback_chain,
+)
 from webex_cloud.images.usage import load_stack_images, missing_from_catalog
 from webex_cloud.paths import known_stacks
 
@@ -53,11 +59,17 @@ def test_the_checkout_pins_every_image_each_stack_offers_or_boots() -> None:
         ({"min_disk_gb": -1}, "images[0].min_disk_gb", "whole number"),
         ({"min_ram_mb": True}, "images[0].min_ram_mb", "whole number"),
         ({"previous": "webex-base-2026.01"}, "images[0].previous", "not in the catalog"),
-        ({"signature": {"img_signature_key_type": "RSA-PSS"}}, "images[0].signature", "img_signature is required"),
+        (
+            {"signature": {"img_signature_key_type": "RSA-PSS"}},
+            "images[0].signature",
+            "img_signature is required",
+        ),
         ({"sha265": "0" * 64}, "images[0].sha265", "unknown key"),
     ],
 )
-def test_a_bad_entry_is_refused_naming_file_field_and_fix(change: dict[str, Any], field: str, words: str) -> None:
+def test_a_bad_entry_is_refused_naming_file_field_and_fix(
+    change: dict[str, Any], field: str, words: str
+) -> None:
     found = problems(catalog_document(entry("webex-base-2026.11", **change)))
     assert any(p.startswith(f"{IMAGE_CATALOG}: {field}: ") and words in p for p in found), found
 
@@ -70,13 +82,17 @@ def test_a_metadata_or_link_local_host_is_refused_even_when_allowlisted() -> Non
 
 
 def test_a_loopback_artifact_host_is_accepted_when_allowlisted() -> None:
-    document = catalog_document(entry("webex-base-2026.11", source="http://127.0.0.1:8080/x.qcow2"), hosts=("127.0.0.1",))
+    document = catalog_document(
+        entry("webex-base-2026.11", source="http://127.0.0.1:8080/x.qcow2"), hosts=("127.0.0.1",)
+    )
     assert parse_catalog(document, IMAGE_CATALOG, MANAGEMENT).names == ["webex-base-2026.11"]
 
 
 def test_one_entry_per_name_and_every_problem_at_once() -> None:
     found = problems(
-        catalog_document(entry("webex-base-2026.11"), entry("webex-base-2026.11", sha256="x", disk_format="y"))
+        catalog_document(
+            entry("webex-base-2026.11"), entry("webex-base-2026.11", sha256="x", disk_format="y")
+        )
     )
     assert any("images[1].name" in p and "already images[0]" in p for p in found)
     assert any("images[1].sha256" in p for p in found) and any("images[1].disk_format" in p for p in found)
@@ -85,7 +101,9 @@ def test_one_entry_per_name_and_every_problem_at_once() -> None:
 def test_a_name_kept_for_other_bytes_is_a_reuse_and_a_new_name_is_not() -> None:
     base = parse_catalog(catalog_document(entry("webex-base-2026.11")))
     moved = parse_catalog(catalog_document(entry("webex-base-2026.11", sha256="1" * 64)))
-    renamed = parse_catalog(catalog_document(entry("webex-base-2026.11"), entry("webex-base-2026.12", sha256="1" * 64)))
+    renamed = parse_catalog(
+        catalog_document(entry("webex-base-2026.11"), entry("webex-base-2026.12", sha256="1" * 64))
+    )
     assert [(r.name, r.after) for r in reused_names(base, moved)] == [("webex-base-2026.11", "1" * 64)]
     assert reused_names(base, renamed) == []
 
@@ -95,6 +113,6 @@ def test_an_image_a_stack_offers_but_the_catalog_lacks_names_the_stack_file_fiel
     catalog = parse_catalog(catalog_document(entry("webex-base-2026.11")))
     found = [str(p) for p in missing_from_catalog(catalog, stacks)]
     assert (
-        "stacks/Pulumi.dc1.yaml: config.webex-cloud:datacenter.images[1]: image 'webex-media-2026.11' is not in "
-        f"{IMAGE_CATALOG}; add an entry for it there" in " ".join(found)
+        "stacks/Pulumi.dc1.yaml: config.webex-cloud:datacenter.images[1]: image 'webex-media-2026.11' "
+        f"is not in {IMAGE_CATALOG}; add an entry for it there" in " ".join(found)
     )

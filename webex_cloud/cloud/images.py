@@ -5,7 +5,8 @@ body carries ``images``, a ``first`` link and, while more remain, a top-level ``
 ``/v2/images?limit=200&marker=<id>``, a path from the API's root, version included (glance 25.0.0 (Zed)
 to 33.0.0.0b2, ``glance/api/v2/images.py`` ``ResponseSerializer.index``: ``body['next'] = '/v2/images?%s'``).
 The session's image endpoint is already versioned (``.../v2``), so the version segment is dropped before
-the link is followed, as openstacksdk does (``openstack/resource.py`` ``_get_next_link``); an absolute
+the link is followed, as openstacksdk 4.22.0 does (``openstack/resource.py`` ``_get_next_link``: "Glance
+has a next field in the main body", the ``/v2`` dropped); an absolute
 link is followed only on the endpoint the listing started from (``paging.same_endpoint``: the token goes
 with every GET).
 

@@ -202,7 +202,10 @@ def parse_catalog(
             digests[str(algorithm)] = str(value)
         disk, container = raw.get("disk_format"), raw.get("container_format")
         if disk not in DISK_FORMATS:
-            problem(f"{at}.disk_format", f"{disk!r} is not a Glance disk format; use one of {', '.join(DISK_FORMATS)}")
+            problem(
+                f"{at}.disk_format",
+                f"{disk!r} is not a Glance disk format; use one of {', '.join(DISK_FORMATS)}",
+            )
         if container not in CONTAINER_FORMATS:
             problem(
                 f"{at}.container_format",
@@ -239,7 +242,7 @@ def parse_catalog(
             )
         )
     names = set(seen)
-    for i, entry in enumerate(entries):
+    for entry in entries:
         if entry.previous is not None and entry.previous not in names:
             at = f"images[{seen[entry.name]}].previous"
             problem(at, f"{entry.previous!r} is not in the catalog; keep the image it replaces as an entry")
@@ -255,7 +258,11 @@ def load_catalog(project_dir: Path, management: Sequence[ipaddress.IPv4Network] 
     path = project_dir / IMAGE_CATALOG
     if not path.is_file():
         raise CatalogError(
-            [Problem(IMAGE_CATALOG, "", "no image catalog; create it with one entry per image (docs/images.md)")]
+            [
+                Problem(
+                    IMAGE_CATALOG, "", "no image catalog; create it with one entry per image (docs/images.md)"
+                )
+            ]
         )
     return parse_catalog(read_yaml(path, IMAGE_CATALOG), IMAGE_CATALOG, management)
 

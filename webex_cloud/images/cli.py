@@ -69,7 +69,7 @@ def offline(stacks: list[str], base: Path | None) -> tuple[ImageCatalog, list[St
 def verify(
     args: argparse.Namespace, catalog: ImageCatalog, images: StackImages
 ) -> tuple[StackVerdict, dict[str, Any]]:
-    cloud = args.cloud or stack_entry(images.stack, Access.READ)
+    cloud = args.cloud or stack_entry(images.stack, Access.READ, PROJECT_DIR)
     names = set(images.used)
     names |= {e.previous for n in images.used if (e := catalog.get(n)) is not None and e.previous}
     glance: dict[str, tuple[GlanceImage, ...]] = {}

@@ -69,7 +69,8 @@ def _mismatches(entry: ImageEntry, image: GlanceImage) -> list[str]:
 
 def _digest_problem(entry: ImageEntry, image: GlanceImage) -> str | None:
     if image.status != "active":
-        return f"{image.id} is {image.status or 'in no state'}, not active (its import has not finished or failed)"
+        state = image.status or "in no state"
+        return f"{image.id} is {state}, not active (its import has not finished, or it failed)"
     if not image.os_hash_algo or not image.os_hash_value:
         return f"{image.id} has no os_hash_value: Glance has not hashed its data"
     expected = entry.digests.get(image.os_hash_algo)
@@ -81,13 +82,15 @@ def _digest_problem(entry: ImageEntry, image: GlanceImage) -> str | None:
         )
     if image.os_hash_value != expected:
         return (
-            f"{image.id}: its bytes are not the catalog's ({image.os_hash_algo} {image.os_hash_value[:16]}... "
-            f"!= {expected[:16]}...); delete it and import the source again"
+            f"{image.id}: its bytes are not the catalog's ({image.os_hash_algo} "
+            f"{image.os_hash_value[:16]}... != {expected[:16]}...); delete it and import the source again"
         )
     return None
 
 
-def judge(entry: ImageEntry, candidates: Iterable[GlanceImage], users: tuple[str, ...], stack: str) -> ImageVerdict:
+def judge(
+    entry: ImageEntry, candidates: Iterable[GlanceImage], users: tuple[str, ...], stack: str
+) -> ImageVerdict:
     """The verdict of ``entry`` in one datacenter, from the Glance images carrying its name."""
     named = sorted((c for c in candidates if c.name == entry.name), key=lambda c: c.id)
     if not named:
