@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ProjectCopy
+from tests.conftest import REPO, ProjectCopy
 from tests.images.helpers import ENDPOINT, catalog_document, entry, records
 from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.errors import CloudError
@@ -42,6 +42,10 @@ def image_record(name: str, data: bytes, number: int, **extra: Any) -> dict[str,
     }
 
 
+def at(project: ProjectCopy) -> list[str]:
+    return ["--project", str(project.root)]
+
+
 class FakeSession:
     """Glance as the session sees it: ``GET /images?name=`` answered from ``images``, one page."""
 
@@ -65,7 +69,7 @@ class FakeSession:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ProjectCopy]:
+def project(tmp_path: Path) -> Iterator[ProjectCopy]:
     copy = ProjectCopy(tmp_path / "project")
     # No previous images: a first deployment.
     entries = [
@@ -77,7 +81,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
         for name in USED
     ]
     copy.write(IMAGE_CATALOG, yaml.safe_dump(catalog_document(*entries), sort_keys=False))
-    monkeypatch.setattr(cli, "PROJECT_DIR", copy.root)
     yield copy
 
 
@@ -106,7 +109,7 @@ def test_an_offered_image_missing_from_the_catalog_exits_2_naming_file_field_and
     project: ProjectCopy, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.edit_datacenter("dc1", lambda dc: dc["images"].append("webex-base-2026.12"))
-    assert cli.main(["--offline", "--stack", "dc1"]) == ExitCode.INPUT
+    assert cli.main(["--offline", "--stack", "dc1", *at(project)]) == ExitCode.INPUT
     err = capsys.readouterr().err
     assert (
         "stacks/Pulumi.dc1.yaml: config.webex-cloud:datacenter.images[3]: image 'webex-base-2026.12' "
@@ -118,7 +121,7 @@ def test_a_malformed_checksum_exits_2_naming_the_catalog_field(
     project: ProjectCopy, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.edit(IMAGE_CATALOG, lambda doc: doc["images"][1].update(sha256="not-a-digest"))
-    assert cli.main(["--offline"]) == ExitCode.INPUT
+    assert cli.main(["--offline", *at(project)]) == ExitCode.INPUT
     err = capsys.readouterr().err
     assert (
         "catalog/images/images.yaml: images[1].sha256: not a sha256 digest" in err and "Traceback" not in err
@@ -131,16 +134,16 @@ def test_a_name_kept_for_other_bytes_than_the_base_catalog_blocks(
     base = tmp_path / "base-images.yaml"
     base.write_text((project.root / IMAGE_CATALOG).read_text())
     project.edit(IMAGE_CATALOG, lambda doc: doc["images"][0].update(sha256="2" * 64))
-    assert cli.main(["--offline", "--base", str(base)]) == ExitCode.BLOCKING
+    assert cli.main(["--offline", "--base", str(base), *at(project)]) == ExitCode.BLOCKING
     assert "BLOCKING webex-base-2026.11: the name is kept for other bytes" in capsys.readouterr().out
-    assert cli.main(["--offline", "--base", str(tmp_path / "none.yaml")]) == ExitCode.INPUT
+    assert cli.main(["--offline", "--base", str(tmp_path / "none.yaml"), *at(project)]) == ExitCode.INPUT
 
 
 def test_every_image_verified_exits_0_and_records_the_ids(
     project: ProjectCopy, glance: FakeSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_dir = tmp_path / "records"
-    assert cli.main(["--stack", "dc1", "--record-dir", str(out_dir)]) == ExitCode.OK
+    assert cli.main(["--stack", "dc1", "--record-dir", str(out_dir), *at(project)]) == ExitCode.OK
     assert "dc1: every image verified" in capsys.readouterr().out
     record = json.loads((out_dir / "dc1.json").read_text())
     assert record["verified"] is True and record["source"]["cloud"] == "webex-dc1-reader"
@@ -153,7 +156,10 @@ def test_other_bytes_in_one_datacenter_exit_1_and_name_the_pods_that_may_not_cha
     project: ProjectCopy, glance: FakeSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     glance.images[1] = image_record("webex-media-2026.11", b"a half-uploaded disk\n", 9)
-    assert cli.main(["--stack", "dc1", "--record-dir", str(tmp_path), "--json"]) == ExitCode.BLOCKING
+    assert (
+        cli.main(["--stack", "dc1", "--record-dir", str(tmp_path), "--json", *at(project)])
+        == ExitCode.BLOCKING
+    )
     document = json.loads(capsys.readouterr().out)
     [stack] = document["stacks"]
     media = next(i for i in stack["images"] if i["name"] == "webex-media-2026.11")
@@ -169,11 +175,24 @@ def test_an_unusable_cloud_exits_2_without_a_traceback(
         raise CloudError("cloud 'webex-dc1-reader': the token carries the role member")
 
     monkeypatch.setattr(cli, "connect", refuse)
-    assert cli.main(["--stack", "dc1"]) == ExitCode.INPUT
+    assert cli.main(["--stack", "dc1", *at(project)]) == ExitCode.INPUT
     err = capsys.readouterr().err
     assert "the token carries the role member" in err and "Traceback" not in err
 
 
 def test_cloud_names_one_datacenter(project: ProjectCopy, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["--cloud", "x"]) == ExitCode.INPUT
+    assert cli.main(["--cloud", "x", *at(project)]) == ExitCode.INPUT
     assert "--cloud names one stack's file: give exactly one --stack" in capsys.readouterr().err
+
+
+def test_the_deploy_checks_the_images_before_it_previews_or_changes_anything() -> None:
+    """The deploy job of a stack fails at the image check (exit 1 or 2 fails a `run` step), so the
+    preview and `pulumi up` after it never run: no pod changes onto an image not verified there."""
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "deploy-stack.yml").read_text())
+    steps = workflow["jobs"]["up"]["steps"]
+    runs = [str(step.get("run", "")) for step in steps]
+    check = next(i for i, run in enumerate(runs) if '-m webex_cloud images --stack "$STACK"' in run)
+    first_pulumi = next(i for i, run in enumerate(runs) if "pulumi preview" in run or "pulumi up" in run)
+    assert check < first_pulumi
+    assert "continue-on-error" not in steps[check] and "if" not in steps[check]
+    assert "|| true" not in runs[check] and "set +e" not in runs[check]

@@ -51,10 +51,12 @@ class InputError(Exception):
     """Unusable input (exit 2): the message names the file or option and the fix."""
 
 
-def offline(stacks: list[str], base: Path | None) -> tuple[ImageCatalog, list[StackImages], list[Reuse]]:
+def offline(
+    project: Path, stacks: list[str], base: Path | None
+) -> tuple[ImageCatalog, list[StackImages], list[Reuse]]:
     try:
-        images = [load_stack_images(PROJECT_DIR, stack) for stack in stacks]
-        catalog = load_catalog(PROJECT_DIR, [s.management for s in images])
+        images = [load_stack_images(project, stack) for stack in stacks]
+        catalog = load_catalog(project, [s.management for s in images])
         check_against(catalog, images)
         reuses: list[Reuse] = []
         if base is not None:
@@ -69,7 +71,7 @@ def offline(stacks: list[str], base: Path | None) -> tuple[ImageCatalog, list[St
 def verify(
     args: argparse.Namespace, catalog: ImageCatalog, images: StackImages
 ) -> tuple[StackVerdict, dict[str, Any]]:
-    cloud = args.cloud or stack_entry(images.stack, Access.READ, PROJECT_DIR)
+    cloud = args.cloud or stack_entry(images.stack, Access.READ, args.project)
     names = set(images.used)
     names |= {e.previous for n in images.used if (e := catalog.get(n)) is not None and e.previous}
     glance: dict[str, tuple[GlanceImage, ...]] = {}
@@ -83,7 +85,7 @@ def verify(
 
 
 def run(args: argparse.Namespace) -> tuple[bool, str]:
-    catalog, images, reuses = offline(args.stack, args.base)
+    catalog, images, reuses = offline(args.project, args.stack, args.base)
     if args.offline:
         used = sorted({name for s in images for name in s.used})
         text = (
@@ -110,6 +112,9 @@ def main(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_stack_option(parser)
+    parser.add_argument(
+        "--project", type=Path, default=PROJECT_DIR, help="project folder (default: this checkout)"
+    )
     add_cloud_options(parser, "reader")
     parser.add_argument(
         "--offline", action="store_true", help="check the catalog and the stacks only; read no cloud"
@@ -129,7 +134,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         # --cloud names one clouds.yaml entry: one datacenter's.
-        args.stack = select_stacks(args.stack, PROJECT_DIR, ["--cloud"] if args.cloud else [])
+        args.stack = select_stacks(args.stack, args.project, ["--cloud"] if args.cloud else [])
     except CommandError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
