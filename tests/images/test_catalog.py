@@ -15,9 +15,9 @@ from webex_cloud.images.catalog import (
     IMAGE_CATALOG,
     load_catalog,
     parse_catalog,
-    reused_names,
     rollback_chain,
 )
+from webex_cloud.images.changes import image_changes
 from webex_cloud.images.usage import load_stack_images, missing_from_catalog
 from webex_cloud.paths import known_stacks
 
@@ -98,14 +98,26 @@ def test_one_entry_per_name_and_every_problem_at_once() -> None:
     assert any("images[1].sha256" in p for p in found) and any("images[1].disk_format" in p for p in found)
 
 
-def test_a_name_kept_for_other_bytes_is_a_reuse_and_a_new_name_is_not() -> None:
-    base = parse_catalog(catalog_document(entry("webex-base-2026.11")))
-    moved = parse_catalog(catalog_document(entry("webex-base-2026.11", sha256="1" * 64)))
-    renamed = parse_catalog(
-        catalog_document(entry("webex-base-2026.11"), entry("webex-base-2026.12", sha256="1" * 64))
+def test_catalog_changes_name_each_image_its_size_and_where_it_runs() -> None:
+    stacks = [load_stack_images(REPO, stack) for stack in known_stacks(REPO)]
+    base = parse_catalog(catalog_document(entry("webex-base-2026.11"), entry("webex-base-2026.09")))
+    head = parse_catalog(
+        catalog_document(
+            entry("webex-base-2026.11", sha256="1" * 64),
+            entry("webex-media-2026.11", size_bytes=3 * 2**30),
+        )
     )
-    assert [(r.name, r.after) for r in reused_names(base, moved)] == [("webex-base-2026.11", "1" * 64)]
-    assert reused_names(base, renamed) == []
+    changes = {c.name: c for c in image_changes(base, head, stacks)}
+    assert {n: (c.kind, c.blocking) for n, c in changes.items()} == {
+        "webex-base-2026.11": ("other bytes", True),
+        "webex-media-2026.11": ("added", False),
+        "webex-base-2026.09": ("removed", False),
+    }
+    media = changes["webex-media-2026.11"]
+    assert media.size_bytes == 3 * 2**30
+    # telepresence-gateway runs in dc1 only (datacenters: [dc1] in its catalog file)
+    assert media.users == {"dc1": ("meetings-media", "telepresence-gateway"), "dc2": ("meetings-media",)}
+    assert image_changes(head, head, stacks) == []
 
 
 def test_an_image_a_stack_offers_but_the_catalog_lacks_names_the_stack_file_field_and_fix() -> None:

@@ -135,7 +135,9 @@ def test_a_name_kept_for_other_bytes_than_the_base_catalog_blocks(
     base.write_text((project.root / IMAGE_CATALOG).read_text())
     project.edit(IMAGE_CATALOG, lambda doc: doc["images"][0].update(sha256="2" * 64))
     assert cli.main(["--offline", "--base", str(base), *at(project)]) == ExitCode.BLOCKING
-    assert "BLOCKING webex-base-2026.11: the name is kept for other bytes" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "BLOCKING webex-base-2026.11: the name is kept for other bytes" in out
+    assert "dc1: controllers, meetings-signalling, messaging, recording-storage; dc2: " in out
     assert cli.main(["--offline", "--base", str(tmp_path / "none.yaml"), *at(project)]) == ExitCode.INPUT
 
 

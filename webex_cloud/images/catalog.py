@@ -45,7 +45,7 @@ _NAME = re.compile(r"^\S{1,255}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
 _ENTRY_KEYS: Final = frozenset(
     {"name", "source", "sha256", "digests", "disk_format", "container_format", "min_disk_gb"}
-    | {"min_ram_mb", "signature", "previous"}
+    | {"min_ram_mb", "size_bytes", "signature", "previous"}
 )
 
 
@@ -63,6 +63,8 @@ class ImageEntry:
     signature: dict[str, str] = field(default_factory=dict)
     previous: str | None = None
     """The catalog image this one replaces: what a rollback boots (and what cleanup must keep)."""
+    size_bytes: int | None = None
+    """The file's size, when given: Glance's ``size`` must equal it (and the PR check shows it)."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,12 @@ def parse_catalog(
         for key in ("min_disk_gb", "min_ram_mb"):
             for message in _count(raw.get(key, 0), key):
                 problem(f"{at}.{key}", message.partition(": ")[2])
+        size = raw.get("size_bytes")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+            problem(
+                f"{at}.size_bytes",
+                f"the file's size in bytes (a whole number > 0) is required (got {size!r})",
+            )
         signature = raw.get("signature") or {}
         if not isinstance(signature, dict) or any(
             k not in SIGNATURE_KEYS or not isinstance(v, str) for k, v in signature.items()
@@ -239,6 +247,7 @@ def parse_catalog(
                 digests=digests,
                 signature={str(k): str(v) for k, v in signature.items()},
                 previous=previous,
+                size_bytes=size,
             )
         )
     names = set(seen)
@@ -265,24 +274,6 @@ def load_catalog(project_dir: Path, management: Sequence[ipaddress.IPv4Network] 
             ]
         )
     return parse_catalog(read_yaml(path, IMAGE_CATALOG), IMAGE_CATALOG, management)
-
-
-@dataclass(frozen=True)
-class Reuse:
-    """A name whose bytes changed between two catalogs: the same name would mean two images."""
-
-    name: str
-    before: str
-    after: str
-
-
-def reused_names(base: ImageCatalog, head: ImageCatalog) -> list[Reuse]:
-    """Names of ``base`` that ``head`` keeps with another sha256 (a new image needs a new name)."""
-    return [
-        Reuse(entry.name, old.sha256, entry.sha256)
-        for entry in head.entries
-        if (old := base.get(entry.name)) is not None and old.sha256 != entry.sha256
-    ]
 
 
 def rollback_chain(catalog: ImageCatalog, names: Iterable[str]) -> dict[str, str]:

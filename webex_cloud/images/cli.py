@@ -38,7 +38,9 @@ from webex_cloud.cloud.session import connect
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.yaml_source import read_yaml
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.images.catalog import ImageCatalog, Reuse, load_catalog, parse_catalog, reused_names
+from webex_cloud.images.catalog import ImageCatalog, load_catalog, parse_catalog
+from webex_cloud.images.changes import image_changes, to_records
+from webex_cloud.images.changes import to_text as changes_text
 from webex_cloud.images.record import stack_record, to_json, to_text
 from webex_cloud.images.usage import StackImages, check_against, load_stack_images
 from webex_cloud.images.verify import StackVerdict, judge_stack
@@ -53,19 +55,19 @@ class InputError(Exception):
 
 def offline(
     project: Path, stacks: list[str], base: Path | None
-) -> tuple[ImageCatalog, list[StackImages], list[Reuse]]:
+) -> tuple[ImageCatalog, list[StackImages], ImageCatalog | None]:
     try:
         images = [load_stack_images(project, stack) for stack in stacks]
         catalog = load_catalog(project, [s.management for s in images])
         check_against(catalog, images)
-        reuses: list[Reuse] = []
+        base_catalog: ImageCatalog | None = None
         if base is not None:
             if not base.is_file():
                 raise InputError(f"{base}: no such file (--base: the image catalog of the target branch)")
-            reuses = reused_names(parse_catalog(read_yaml(base, str(base)), str(base)), catalog)
+            base_catalog = parse_catalog(read_yaml(base, str(base)), str(base))
     except CatalogError as error:
         raise InputError(error.render()) from None
-    return catalog, images, reuses
+    return catalog, images, base_catalog
 
 
 def verify(
@@ -85,24 +87,26 @@ def verify(
 
 
 def run(args: argparse.Namespace) -> tuple[bool, str]:
-    catalog, images, reuses = offline(args.project, args.stack, args.base)
+    catalog, images, base = offline(args.project, args.stack, args.base)
+    changes = image_changes(base, catalog, images) if base is not None else []
+    reuses = [c for c in changes if c.blocking]
+    head = ""
+    if args.base is not None and not args.json:
+        head = changes_text(changes, str(args.base))
     if args.offline:
         used = sorted({name for s in images for name in s.used})
-        text = (
+        if args.json:
+            return not reuses, to_json([], to_records(changes))
+        return not reuses, head + (
             f"{catalog.file}: {len(catalog.entries)} images, every image of "
             f"{', '.join(args.stack)} pinned ({', '.join(used)})\n"
         )
-        if args.json:
-            text = to_json([], reuses)
-        elif reuses:
-            text = to_text([], reuses) + text
-        return not reuses, text
     results = [verify(args, catalog, stack) for stack in images]
     verdicts = [verdict for verdict, _ in results]
     clean = not reuses and not any(v.blocking for v in verdicts)
     if args.json:
-        return clean, to_json([record for _, record in results], reuses)
-    return clean, to_text(verdicts, reuses)
+        return clean, to_json([record for _, record in results], to_records(changes))
+    return clean, head + to_text(verdicts)
 
 
 def main(argv: list[str]) -> int:

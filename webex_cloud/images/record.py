@@ -7,7 +7,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from webex_cloud.images.catalog import Reuse
 from webex_cloud.images.verify import ImageVerdict, StackVerdict
 
 FORMAT: Final = "webex-cloud.images/v1"
@@ -37,12 +36,8 @@ def stack_record(verdict: StackVerdict, source: Mapping[str, str]) -> dict[str, 
     }
 
 
-def to_json(records: Sequence[Mapping[str, Any]], reuses: Sequence[Reuse] = ()) -> str:
-    document = {
-        "format": FORMAT,
-        "reused_names": [{"name": r.name, "before": r.before, "after": r.after} for r in reuses],
-        "stacks": list(records),
-    }
+def to_json(records: Sequence[Mapping[str, Any]], changes: Sequence[Mapping[str, Any]] = ()) -> str:
+    document = {"format": FORMAT, "catalog_changes": list(changes), "stacks": list(records)}
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
@@ -50,13 +45,8 @@ def _size(size: int | None) -> str:
     return "size ?" if size is None else f"{size / 2**30:.2f} GiB"
 
 
-def to_text(verdicts: Sequence[StackVerdict], reuses: Sequence[Reuse] = ()) -> str:
+def to_text(verdicts: Sequence[StackVerdict]) -> str:
     lines: list[str] = []
-    for reuse in reuses:
-        lines.append(
-            f"BLOCKING {reuse.name}: the name is kept for other bytes (sha256 {reuse.before[:16]}... -> "
-            f"{reuse.after[:16]}...); a new image needs a new name"
-        )
     for verdict in verdicts:
         state = "every image verified" if not verdict.blocking else f"{len(verdict.blocking)} not verified"
         lines.append(f"{verdict.stack}: {state}")

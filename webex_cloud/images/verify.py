@@ -61,6 +61,8 @@ def _mismatches(entry: ImageEntry, image: GlanceImage) -> list[str]:
             f"min_disk/min_ram {image.min_disk} GB/{image.min_ram} MB are not the catalog's "
             f"{entry.min_disk_gb} GB/{entry.min_ram_mb} MB"
         )
+    if entry.size_bytes is not None and image.size != entry.size_bytes:
+        found.append(f"size {image.size} bytes is not the catalog's {entry.size_bytes}")
     for key, value in sorted(entry.signature.items()):
         if image.properties.get(key) != value:
             found.append(f"signature property {key} is {image.properties.get(key)!r}, not the catalog's")
