@@ -4,13 +4,17 @@ named by file, field and fix; a name kept for other bytes is caught against the 
 from __future__ import annotations
 
 import ipaddress
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, ProjectCopy
 from tests.images.helpers import catalog_document, entry
 from webex_cloud.config.errors import CatalogError
+from webex_cloud.config.loader import load_deployment
+from webex_cloud.exit_codes import ExitCode
 from webex_cloud.images.catalog import (
     IMAGE_CATALOG,
     load_catalog,
@@ -18,7 +22,7 @@ from webex_cloud.images.catalog import (
     rollback_chain,
 )
 from webex_cloud.images.changes import image_changes
-from webex_cloud.images.usage import load_stack_images, missing_from_catalog
+from webex_cloud.images.usage import load_stack_images
 from webex_cloud.paths import known_stacks
 
 MANAGEMENT = [ipaddress.IPv4Network("10.250.1.0/24")]
@@ -33,7 +37,6 @@ def problems(document: Any) -> list[str]:
 def test_the_checkout_pins_every_image_each_stack_offers_or_boots() -> None:
     stacks = [load_stack_images(REPO, stack) for stack in known_stacks(REPO)]
     catalog = load_catalog(REPO, [s.management for s in stacks])
-    assert missing_from_catalog(catalog, stacks) == []
     used = {name for s in stacks for name in s.used}
     assert used and used <= set(catalog.names)
     # every image in use has a rollback image in the catalog
@@ -120,11 +123,55 @@ def test_catalog_changes_name_each_image_its_size_and_where_it_runs() -> None:
     assert image_changes(head, head, stacks) == []
 
 
-def test_an_image_a_stack_offers_but_the_catalog_lacks_names_the_stack_file_field_and_fix() -> None:
-    stacks = [load_stack_images(REPO, "dc1")]
-    catalog = parse_catalog(catalog_document(entry("webex-base-2026.11")))
-    found = [str(p) for p in missing_from_catalog(catalog, stacks)]
-    assert (
-        "stacks/Pulumi.dc1.yaml: config.webex-cloud:datacenter.images[1]: image 'webex-media-2026.11' "
-        f"is not in {IMAGE_CATALOG}; add an entry for it there" in " ".join(found)
+def test_an_image_a_stack_offers_but_the_catalog_lacks_stops_the_plan_naming_file_field_and_fix(
+    project: ProjectCopy,
+) -> None:
+    project.edit_datacenter("dc1", lambda dc: dc["images"].append("webex-base-2026.12"))
+    with pytest.raises(CatalogError) as refused:
+        load_deployment(project.root, "dc1")
+    assert [str(p) for p in refused.value.problems] == [
+        "stacks/Pulumi.dc1.yaml: config.webex-cloud:datacenter.images[3]: image 'webex-base-2026.12' is not "
+        f"in {IMAGE_CATALOG}; add an entry for it there (name, source, sha256, formats, minimums: "
+        "docs/images.md) or remove it here"
+    ]
+    # once pinned, the stack loads
+    entries = project.load(IMAGE_CATALOG)
+    entries["images"].append(entry("webex-base-2026.12", sha256="3" * 64))
+    project.save(IMAGE_CATALOG, entries)
+    assert load_deployment(project.root, "dc1").stack == "dc1"
+
+
+def test_a_malformed_image_catalog_stops_the_plan(project: ProjectCopy) -> None:
+    project.edit(IMAGE_CATALOG, lambda doc: doc["images"][0].update(source="ftp://artifacts.webex.example/x"))
+    with pytest.raises(CatalogError) as refused:
+        load_deployment(project.root, "dc2")
+    assert any(p.file == IMAGE_CATALOG and p.field == "images[0].source" for p in refused.value.problems)
+
+
+def test_the_plan_command_refuses_an_unpinned_image_with_exit_2(project: ProjectCopy) -> None:
+    project.edit_datacenter("dc1", lambda dc: dc["images"].append("webex-base-2026.12"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "webex_cloud",
+            "plan",
+            "--stack",
+            "dc1",
+            "--project",
+            str(project.root),
+            "--out",
+            str(project.root / "out"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
+    assert done.returncode == ExitCode.INPUT, done.stdout + done.stderr
+    assert (
+        "config.webex-cloud:datacenter.images[3]: image 'webex-base-2026.12' is not in"
+        in done.stdout + done.stderr
+    )
+    assert "Traceback" not in done.stderr and not (project.root / "out" / "dc1.json").exists()

@@ -42,7 +42,7 @@ from webex_cloud.images.catalog import ImageCatalog, load_catalog, parse_catalog
 from webex_cloud.images.changes import image_changes, to_records
 from webex_cloud.images.changes import to_text as changes_text
 from webex_cloud.images.record import stack_record, to_json, to_text
-from webex_cloud.images.usage import StackImages, check_against, load_stack_images
+from webex_cloud.images.usage import StackImages, load_stack_images
 from webex_cloud.images.verify import StackVerdict, judge_stack
 from webex_cloud.paths import BUILD_DIR, PROJECT_DIR
 
@@ -59,7 +59,6 @@ def offline(
     try:
         images = [load_stack_images(project, stack) for stack in stacks]
         catalog = load_catalog(project, [s.management for s in images])
-        check_against(catalog, images)
         base_catalog: ImageCatalog | None = None
         if base is not None:
             if not base.is_file():
