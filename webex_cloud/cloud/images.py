@@ -56,6 +56,8 @@ class GlanceImage:
     visibility: str
     protected: bool
     created_at: str
+    owner: str = ""
+    """The project that owns it: only the session's own images are ever cleanup candidates."""
     properties: dict[str, str] = field(default_factory=dict)
     """The signature properties the image carries (``img_signature*``)."""
 
@@ -80,6 +82,7 @@ def parse_image(raw: Mapping[str, Any]) -> GlanceImage:
         visibility=str(raw.get("visibility") or ""),
         protected=raw.get("protected") is True,
         created_at=str(raw.get("created_at") or ""),
+        owner=str(raw.get("owner") or ""),
         properties={k: str(raw[k]) for k in SIGNATURE_PROPERTIES if raw.get(k) is not None},
     )
 

@@ -48,6 +48,8 @@ class Server:
     """Nova's ``hostId`` ("" when the server is on no host)."""
     host: str | None
     """``OS-EXT-SRV-ATTR:host``; None when not visible or not placed."""
+    image_id: str = ""
+    """The Glance image it booted from (``image.id``; Nova sends ``""`` for a server booted from a volume)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ def _strings(value: object) -> dict[str, str]:
 
 def parse_server(raw: Mapping[str, Any]) -> Server:
     host = raw.get(HOST_FIELD)
+    image = raw.get("image")
     return Server(
         id=str(raw.get("id", "")),
         name=str(raw.get("name") or ""),
@@ -84,6 +87,7 @@ def parse_server(raw: Mapping[str, Any]) -> Server:
         metadata=_strings(raw.get("metadata")),
         host_id=str(raw.get("hostId") or ""),
         host=str(host) if host else None,
+        image_id=str(image.get("id") or "") if isinstance(image, Mapping) else "",
     )
 
 

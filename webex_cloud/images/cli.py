@@ -13,6 +13,11 @@ with the catalog's formats, minimums and signature properties. The verified ids,
 boot (each image's ``previous``), are written to build/images/<stack>.json. The deploy workflow runs this
 before any preview or ``pulumi up`` of the stack: a pod whose image is not verified never changes.
 
+--cleanup-after DAYS reports instead, per stack, the project's Glance images that may go: no catalog
+entry names them, no instance boots them (read live), the stack's last record (build/images/<stack>.json:
+its images and their rollback images) does not hold them, and they are older than DAYS. It deletes
+nothing (an operator does, with the operator identity) and exits 0.
+
 Exit status: 0 every image verified, 1 a blocking finding (an image missing, not active, other bytes, an
 ambiguous name, a name reused for other bytes), 2 the catalog, a stack file or the cloud cannot be used,
 3 an internal error. Every API call has a timeout (--timeout).
@@ -25,6 +30,8 @@ import json
 import os
 import sys
 import traceback
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +42,28 @@ from webex_cloud.cloud.entry import stack_entry
 from webex_cloud.cloud.errors import CloudError
 from webex_cloud.cloud.images import GlanceImage, read_images
 from webex_cloud.cloud.session import connect
+from webex_cloud.cloud.views import parse_server, read_servers
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.yaml_source import read_yaml
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.images.catalog import ImageCatalog, load_catalog, parse_catalog
 from webex_cloud.images.changes import image_changes, to_records
 from webex_cloud.images.changes import to_text as changes_text
-from webex_cloud.images.record import stack_record, to_json, to_text
+from webex_cloud.images.cleanup import Candidate, cleanup_candidates
+from webex_cloud.images.cleanup import to_text as cleanup_text
+from webex_cloud.images.record import FORMAT, stack_record, to_json, to_text
 from webex_cloud.images.usage import StackImages, load_stack_images
 from webex_cloud.images.verify import StackVerdict, judge_stack
 from webex_cloud.paths import BUILD_DIR, PROJECT_DIR
 
 RECORD_DIR = BUILD_DIR / "images"
+
+
+def days(text: str) -> int:
+    """An argparse type: a whole number of days, at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days (1 or more)")
+    return int(text)
 
 
 class InputError(Exception):
@@ -85,8 +102,51 @@ def verify(
     return verdict, record
 
 
+def recorded_ids(path: Path) -> set[str]:
+    """The Glance ids a stack's last verification record keeps (its images and their rollback images)."""
+    if not path.exists():
+        return set()
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        kept = [*record["images"], *record["rollback"].values()]
+        return {str(image["id"]) for image in kept if image.get("id")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise InputError(
+            f"{path}: not a verification record ({type(error).__name__}: {error}); run `images --stack` "
+            "again, or pass --record-dir with the stack's record"
+        ) from None
+
+
+def cleanup(args: argparse.Namespace, catalog: ImageCatalog, stack: str) -> tuple[str, list[Candidate]]:
+    cloud = args.cloud or stack_entry(stack, Access.READ, args.project)
+    recorded = recorded_ids(args.record_dir / f"{stack}.json")
+    with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
+        images = read_images(session)
+        in_use = {parse_server(raw).image_id for raw in read_servers(session)} - {""}
+        project = session.project_id
+    return stack, cleanup_candidates(
+        catalog,
+        images,
+        project=project,
+        in_use=in_use,
+        recorded=recorded,
+        now=datetime.now(UTC),
+        min_age=timedelta(days=args.cleanup_after),
+    )
+
+
 def run(args: argparse.Namespace) -> tuple[bool, str]:
     catalog, images, base = offline(args.project, args.stack, args.base)
+    if args.cleanup_after is not None:
+        age = timedelta(days=args.cleanup_after)
+        reports = [cleanup(args, catalog, stack.stack) for stack in images]
+        if args.json:
+            document = {
+                "format": FORMAT,
+                "cleanup": {stack: [asdict(c) for c in found] for stack, found in reports},
+            }
+            return True, json.dumps(document, indent=2, sort_keys=True) + "\n"
+        return True, "".join(cleanup_text(stack, found, age) for stack, found in reports)
     changes = image_changes(base, catalog, images) if base is not None else []
     reuses = [c for c in changes if c.blocking]
     head = ""
@@ -130,6 +190,13 @@ def main(argv: list[str]) -> int:
         type=Path,
         default=RECORD_DIR,
         help="where each stack's verification record is written (default: build/images)",
+    )
+    parser.add_argument(
+        "--cleanup-after",
+        type=days,
+        metavar="DAYS",
+        help="instead: list the project's images no catalog entry, instance or record keeps, older than DAYS "
+        "(a report; nothing is deleted)",
     )
     parser.add_argument(
         "--json", action="store_true", help="print the report as JSON (format webex-cloud.images/v1)"
