@@ -110,3 +110,6 @@ def test_a_broken_record_is_refused_naming_it(
     assert f"{tmp_path / 'dc1.json'}: not a verification record" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["--cleanup-after", "0"])
+    capsys.readouterr()
+    assert cli.main(["--cleanup-after", "30", "--offline"]) == ExitCode.INPUT
+    assert "cannot be --offline" in capsys.readouterr().err

@@ -202,6 +202,9 @@ def main(argv: list[str]) -> int:
         "--json", action="store_true", help="print the report as JSON (format webex-cloud.images/v1)"
     )
     args = parser.parse_args(argv)
+    if args.offline and args.cleanup_after is not None:
+        print("error: --cleanup-after reads the cloud; it cannot be --offline: give one", file=sys.stderr)
+        return ExitCode.INPUT
     try:
         # --cloud names one clouds.yaml entry: one datacenter's.
         args.stack = select_stacks(args.stack, args.project, ["--cloud"] if args.cloud else [])
