@@ -33,7 +33,7 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
     # 6: the Pulumi components (what the program registers).
     ("components", frozenset({"components"})),
     # 7: the capabilities, each one package, none importing another.
-    ("capabilities", frozenset({"audit", "placement", "policy_check", "preview", "stacks"})),
+    ("capabilities", frozenset({"audit", "images", "placement", "policy_check", "preview", "stacks"})),
     # 7b: operations on the live cloud that compose capabilities (a drain runs the placement proof and
     # reads the plan's expectations as the audit does).
     ("operations", frozenset({"maintenance", "drift"})),

@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "webex_cloud.commands.drift",
         "what changed behind the program's back: live vs state vs plan, and the placement rules",
     ),
+    "images": (
+        "webex_cloud.commands.images",
+        "the images every pod boots: pinned in the image catalog, verified by their bytes in Glance",
+    ),
 }
 """Every command, each a module of webex_cloud/commands/ (`python -m webex_cloud.commands.comment` runs
 the same code as `python -m webex_cloud comment`)."""

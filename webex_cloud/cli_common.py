@@ -111,6 +111,7 @@ def stale_plan(plan: Path, project_dir: Path) -> str | None:
         return None  # the reader reports a missing plan
     inputs = [
         *sorted((project_dir / "catalog").glob("*.yaml")),
+        *sorted((project_dir / "catalog" / "images").glob("*.yaml")),  # the image catalog (docs/images.md)
         *sorted((project_dir / "stacks").glob("*.yaml")),
     ]
     for source in inputs:

@@ -23,7 +23,7 @@ from webex_cloud.commands import policy as policy_cli
 from webex_cloud.commands import preview as preview_cli
 from webex_cloud.exit_codes import ExitCode
 
-STACK_COMMANDS = ["plan", "place", "policy", "preview", "audit", "drift"]
+STACK_COMMANDS = ["plan", "place", "policy", "preview", "audit", "drift", "images"]
 
 
 def run_module(
@@ -132,9 +132,12 @@ def test_stale_plan_is_none_for_a_plan_newer_than_every_input(project: ProjectCo
     plan = project.root / "build/plan/dc1.json"
     plan.parent.mkdir(parents=True)
     plan.write_text("{}")
-    for source in [*project.root.glob("catalog/*.yaml"), *project.root.glob("stacks/*.yaml")]:
+    for source in [*project.root.glob("catalog/**/*.yaml"), *project.root.glob("stacks/*.yaml")]:
         os.utime(source, (1_000_000, 1_000_000))
     assert cli_common.stale_plan(plan, project.root) is None
+    os.utime(project.root / "catalog/images/images.yaml")  # the image catalog is an input of the plan too
+    assert "older than catalog/images/images.yaml" in (cli_common.stale_plan(plan, project.root) or "")
+    os.utime(project.root / "catalog/images/images.yaml", (1_000_000, 1_000_000))
     os.utime(project.root / "stacks/Pulumi.dc2.yaml")  # an edit after the plan
     assert "older than stacks/Pulumi.dc2.yaml" in (cli_common.stale_plan(plan, project.root) or "")
 

@@ -264,6 +264,12 @@ def test_an_image_release_gets_the_verdict_of_the_release_rules(same_layout: Lay
         for member in doc["pods"]["members"]:
             member["image"] = "webex-base-2026.12"
 
+    def pin(catalog: dict[str, Any]) -> None:  # a new image is pinned in the image catalog first
+        current = next(e for e in catalog["images"] if e["name"] == "webex-base-2026.11")
+        new = {**current, "name": "webex-base-2026.12", "previous": "webex-base-2026.11", "sha256": "6" * 64}
+        catalog["images"].append({**new, "digests": {"sha512": "6" * 128}})
+
+    layout.edit("catalog/images/images.yaml", pin)
     for stack in ("dc1", "dc2"):  # the policy check reads the peer stack too
         layout.edit(
             f"stacks/Pulumi.{stack}.yaml",

@@ -6,12 +6,23 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.conftest import ProjectCopy
+from webex_cloud.config.image_catalog import IMAGE_CATALOG
 
 SERVICE = "meetings-media"
 NEW_IMAGE = "webex-media-2026.12"
 
 
 def _offer_new_image(project: ProjectCopy) -> None:
+    """Pinned in the image catalog (a new build, its own bytes: docs/images.md), offered in each stack."""
+
+    def pin(catalog: dict[str, Any]) -> None:
+        current = next(e for e in catalog["images"] if e["name"] == "webex-media-2026.11")
+        new = {**current, "name": NEW_IMAGE, "previous": current["name"]}
+        new.update(source=current["source"].replace(current["name"], NEW_IMAGE), sha256="5" * 64)
+        new["digests"] = {"sha512": "5" * 128}
+        catalog["images"].append(new)
+
+    project.edit(IMAGE_CATALOG, pin)
     for stack in ("dc1", "dc2"):
         project.edit_datacenter(stack, lambda dc: dc["images"].append(NEW_IMAGE))
 

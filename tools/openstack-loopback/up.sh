@@ -67,7 +67,8 @@ render() {
 write_configs() {
   local f h c svc
   mkdir -p "$ETC/placement" "$ETC/compute" "$LOG/rabbitmq" "$RUN" "$DATA"/{nova,cinder,neutron}/lock \
-    "$DATA/glance-images" "$DATA/rabbitmq" "$DATA/keystone-fernet" "$DATA/keystone-credential"
+    "$DATA/glance-images" "$DATA/glance-staging" "$DATA/glance-tasks" "$DATA/rabbitmq" "$DATA/keystone-fernet" \
+    "$DATA/keystone-credential"
   for f in "$TOOLS"/etc/*.conf "$TOOLS"/etc/*-policy.yaml "$TOOLS"/etc/my.cnf; do
     case ${f##*/} in
       placement.conf) render "$f" "$ETC/placement/placement.conf" ;;

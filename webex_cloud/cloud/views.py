@@ -50,6 +50,8 @@ class Server:
     """``OS-EXT-SRV-ATTR:host``; None when not visible or not placed."""
     task_state: str | None = None
     """``OS-EXT-STS:task_state`` (``migrating`` while a live migration runs); None when idle."""
+    image_id: str = ""
+    """The Glance image it booted from (``image.id``; Nova sends ``""`` for a server booted from a volume)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def _strings(value: object) -> dict[str, str]:
 
 def parse_server(raw: Mapping[str, Any]) -> Server:
     host = raw.get(HOST_FIELD)
+    image = raw.get("image")
     return Server(
         id=str(raw.get("id", "")),
         name=str(raw.get("name") or ""),
@@ -87,6 +90,7 @@ def parse_server(raw: Mapping[str, Any]) -> Server:
         host_id=str(raw.get("hostId") or ""),
         host=str(host) if host else None,
         task_state=str(raw["OS-EXT-STS:task_state"]) if raw.get("OS-EXT-STS:task_state") else None,
+        image_id=str(image.get("id") or "") if isinstance(image, Mapping) else "",
     )
 
 

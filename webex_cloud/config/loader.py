@@ -551,6 +551,30 @@ def _check_runner_source(stack: str, dc: Datacenter, here: list[tuple[str, Servi
         )
 
 
+def _check_image_catalog(project_dir: Path, stack: str, datacenter: Datacenter) -> Iterator[Problem]:
+    """Every image the stack offers is an entry of the image catalog (catalog/images/images.yaml), which
+    pins it by its bytes (docs/images.md); pod members' and proxies' images are checked against the
+    offered list already. A checkout without an image catalog (a generated benchmark project) is not
+    checked."""
+    from webex_cloud.config.image_catalog import IMAGE_CATALOG, load_catalog
+
+    if not (project_dir / IMAGE_CATALOG).is_file():
+        return
+    try:
+        pinned = set(load_catalog(project_dir, [datacenter.controllers.management.cidr]).names)
+    except CatalogError as exc:
+        yield from exc.problems
+        return
+    for i, name in enumerate(datacenter.images):
+        if name not in pinned:
+            yield Problem(
+                stack_file(stack),
+                f"config.{DATACENTER_KEY}.images[{i}]",
+                f"image {name!r} is not in {IMAGE_CATALOG}; add an entry for it there (name, source, "
+                "sha256, formats, minimums: docs/images.md) or remove it here",
+            )
+
+
 def resolve(
     project_dir: Path, stack: str, datacenter: Datacenter, catalog: list[tuple[str, Service]]
 ) -> Deployment:
@@ -578,6 +602,7 @@ def resolve(
             problems.extend(_check_service(label, service, datacenter, capacity))
     problems.extend(_check_pins(stack, datacenter, catalog, here))
     problems.extend(_check_runner_source(stack, datacenter, here))
+    problems.extend(_check_image_catalog(project_dir, stack, datacenter))
     if datacenter.placement.n_plus_one:
         problems.extend(
             spare_capacity_problems(here, datacenter, stack_file(stack), f"config.{DATACENTER_KEY}.hosts")

@@ -1,0 +1,200 @@
+"""`python -m webex_cloud images` as a user meets it: offline catalog checks, the live verification of
+each stack's Glance (through a fake session serving recorded Glance records), exit codes, the record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, ProjectCopy
+from tests.images.helpers import ENDPOINT, catalog_document, entry, records
+from webex_cloud.cloud.access import Access
+from webex_cloud.cloud.errors import CloudError
+from webex_cloud.config.image_catalog import IMAGE_CATALOG
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.images import cli
+
+USED = ("webex-base-2026.11", "webex-media-2026.11", "webex-store-2026.11")
+
+
+def placeholder(name: str) -> bytes:
+    return f"{name} placeholder bytes\n".encode()
+
+
+def image_record(name: str, data: bytes, number: int, **extra: Any) -> dict[str, Any]:
+    ident = f"7b2e0000-0000-4000-8000-{number:012d}"
+    return {
+        **records()[0],
+        "id": ident,
+        "name": name,
+        "self": f"/v2/images/{ident}",
+        "file": f"/v2/images/{ident}/file",
+        "size": len(data),
+        "checksum": hashlib.md5(data).hexdigest(),
+        "os_hash_value": hashlib.sha512(data).hexdigest(),
+        **extra,
+    }
+
+
+def at(project: ProjectCopy) -> list[str]:
+    return ["--project", str(project.root)]
+
+
+class FakeSession:
+    """Glance as the session sees it: ``GET /images?name=`` answered from ``images``, one page."""
+
+    def __init__(self, images: list[dict[str, Any]]) -> None:
+        self.images = images
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
+
+    def endpoint(self, service: str) -> str:
+        return ENDPOINT
+
+    def get(self, service: str, url: str, params: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+        self.requests.append((service, url, dict(params or {})))
+        name = (params or {}).get("name")
+        return {"images": [i for i in self.images if i["name"] == name], "first": "/v2/images"}
+
+    def __enter__(self) -> FakeSession:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[ProjectCopy]:
+    copy = ProjectCopy(tmp_path / "project")
+    # No previous images: a first deployment.
+    entries = [
+        entry(
+            name,
+            sha256=hashlib.sha256(placeholder(name)).hexdigest(),
+            digests={"sha512": hashlib.sha512(placeholder(name)).hexdigest()},
+        )
+        for name in USED
+    ]
+    copy.write(IMAGE_CATALOG, yaml.safe_dump(catalog_document(*entries), sort_keys=False))
+    yield copy
+
+
+@pytest.fixture
+def glance(monkeypatch: pytest.MonkeyPatch) -> FakeSession:
+    session = FakeSession([image_record(n, placeholder(n), i) for i, n in enumerate(USED, 1)])
+    opened: list[tuple[str, Access]] = []
+
+    def connect(cloud: str, access: Access, clouds_yaml: Path | None, timeout: float) -> FakeSession:
+        opened.append((cloud, access))
+        assert access is Access.READ
+        return session
+
+    monkeypatch.setattr(cli, "connect", connect)
+    session.opened = opened  # type: ignore[attr-defined]
+    return session
+
+
+def test_the_checkout_passes_offline(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--offline"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "every image of dc1, dc2 pinned" in out and "webex-base-2026.11" in out
+
+
+def test_an_offered_image_missing_from_the_catalog_exits_2_naming_file_field_and_fix(
+    project: ProjectCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.edit_datacenter("dc1", lambda dc: dc["images"].append("webex-base-2026.12"))
+    assert cli.main(["--offline", "--stack", "dc1", *at(project)]) == ExitCode.INPUT
+    err = capsys.readouterr().err
+    assert (
+        "stacks/Pulumi.dc1.yaml: config.webex-cloud:datacenter.images[3]: image 'webex-base-2026.12' "
+        "is not in catalog/images/images.yaml; add an entry for it there" in err
+    ) and "Traceback" not in err
+
+
+def test_a_malformed_checksum_exits_2_naming_the_catalog_field(
+    project: ProjectCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.edit(IMAGE_CATALOG, lambda doc: doc["images"][1].update(sha256="not-a-digest"))
+    assert cli.main(["--offline", *at(project)]) == ExitCode.INPUT
+    err = capsys.readouterr().err
+    assert (
+        "catalog/images/images.yaml: images[1].sha256: not a sha256 digest" in err and "Traceback" not in err
+    )
+
+
+def test_a_name_kept_for_other_bytes_than_the_base_catalog_blocks(
+    project: ProjectCopy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = tmp_path / "base-images.yaml"
+    base.write_text((project.root / IMAGE_CATALOG).read_text())
+    project.edit(IMAGE_CATALOG, lambda doc: doc["images"][0].update(sha256="2" * 64))
+    assert cli.main(["--offline", "--base", str(base), *at(project)]) == ExitCode.BLOCKING
+    out = capsys.readouterr().out
+    assert "BLOCKING webex-base-2026.11: the name is kept for other bytes" in out
+    assert "dc1: controllers, meetings-signalling, messaging, recording-storage; dc2: " in out
+    assert cli.main(["--offline", "--base", str(tmp_path / "none.yaml"), *at(project)]) == ExitCode.INPUT
+
+
+def test_every_image_verified_exits_0_and_records_the_ids(
+    project: ProjectCopy, glance: FakeSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "records"
+    assert cli.main(["--stack", "dc1", "--record-dir", str(out_dir), *at(project)]) == ExitCode.OK
+    assert "dc1: every image verified" in capsys.readouterr().out
+    record = json.loads((out_dir / "dc1.json").read_text())
+    assert record["verified"] is True and record["source"]["cloud"] == "webex-dc1-reader"
+    assert {i["name"]: i["id"] for i in record["images"]} == {i["name"]: i["id"] for i in glance.images}
+    assert glance.opened == [("webex-dc1-reader", Access.READ)]  # type: ignore[attr-defined]
+    assert {(s, u) for s, u, _ in glance.requests} == {("image", "/images")}
+
+
+def test_other_bytes_in_one_datacenter_exit_1_and_name_the_pods_that_may_not_change(
+    project: ProjectCopy, glance: FakeSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    glance.images[1] = image_record("webex-media-2026.11", b"a half-uploaded disk\n", 9)
+    assert (
+        cli.main(["--stack", "dc1", "--record-dir", str(tmp_path), "--json", *at(project)])
+        == ExitCode.BLOCKING
+    )
+    document = json.loads(capsys.readouterr().out)
+    [stack] = document["stacks"]
+    media = next(i for i in stack["images"] if i["name"] == "webex-media-2026.11")
+    assert stack["verified"] is False and media["id"] is None
+    assert "meetings-media" in media["users"] and "its bytes are not the catalog's" in media["findings"][0]
+    assert json.loads((tmp_path / "dc1.json").read_text())["verified"] is False
+
+
+def test_an_unusable_cloud_exits_2_without_a_traceback(
+    project: ProjectCopy, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refuse(*args: object) -> None:
+        raise CloudError("cloud 'webex-dc1-reader': the token carries the role member")
+
+    monkeypatch.setattr(cli, "connect", refuse)
+    assert cli.main(["--stack", "dc1", *at(project)]) == ExitCode.INPUT
+    err = capsys.readouterr().err
+    assert "the token carries the role member" in err and "Traceback" not in err
+
+
+def test_cloud_names_one_datacenter(project: ProjectCopy, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--cloud", "x", *at(project)]) == ExitCode.INPUT
+    assert "--cloud names one stack's file: give exactly one --stack" in capsys.readouterr().err
+
+
+def test_the_deploy_checks_the_images_before_it_previews_or_changes_anything() -> None:
+    """The deploy job of a stack fails at the image check (exit 1 or 2 fails a `run` step), so the
+    preview and `pulumi up` after it never run: no pod changes onto an image not verified there."""
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "deploy-stack.yml").read_text())
+    steps = workflow["jobs"]["up"]["steps"]
+    runs = [str(step.get("run", "")) for step in steps]
+    check = next(i for i, run in enumerate(runs) if '-m webex_cloud images --stack "$STACK"' in run)
+    first_pulumi = next(i for i, run in enumerate(runs) if "pulumi preview" in run or "pulumi up" in run)
+    assert check < first_pulumi
+    assert "continue-on-error" not in steps[check] and "if" not in steps[check]
+    assert "|| true" not in runs[check] and "set +e" not in runs[check]
