@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "the whole pull-request check of every stack, and its comment",
     ),
     "audit": ("webex_cloud.audit.cli", "where a stack's pods and replicas really are, against its plan"),
+    "monitoring": (
+        "webex_cloud.monitoring.cli",
+        "write a stack's Prometheus, rules, Alertmanager and blackbox config from the catalog",
+    ),
 }
 """Every command; `python -m webex_cloud.preview.comment` and `.controller.release` run the same code."""
 
@@ -42,7 +46,7 @@ of stacks) or on a folder of every stack's CI outputs; every other command takes
 
 def usage() -> str:
     lines = ["usage: python -m webex_cloud <command> [options]", "", "commands:"]
-    lines += [f"  {name:<9} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    lines += [f"  {name:<10} {help_text}" for name, (_, help_text) in COMMANDS.items()]
     lines += [
         "",
         "`python -m webex_cloud <command> --help` for a command's options; `--version` for the version.",

@@ -1,0 +1,102 @@
+"""`python -m webex_cloud monitoring --stack dc1`: write the stack's generated monitoring.
+
+Writes ``build/monitoring/<stack>/`` (``prometheus.yml``, ``blackbox.yml``, ``alertmanager.yml``,
+``rules/*.rules.yml`` and beside them their promtool unit tests ``rules/*.test.yml``) from the catalog and
+the stack file, offline: nothing reads the cloud. Every file is written atomically, and files of an
+earlier run that this one no longer generates (a removed service's rules) are removed, so the folder is
+exactly this catalog's monitoring. ``--check`` then runs the tools that read the files (``promtool check
+config``, ``promtool check rules``, ``promtool test rules``, ``amtool check-config``), as the deploy does
+before it reloads a node (docs/monitoring.md).
+
+Exit status: 0 written (and checked), 1 a check failed, 2 unusable input (the message names the file,
+the field and the fix), 3 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from webex_cloud import atomic, paths
+from webex_cloud.cli_common import add_stack_option, select_stacks
+from webex_cloud.config.errors import CatalogError
+from webex_cloud.config.loader import load_deployment
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.monitoring.check import CheckFailed, ToolMissing, check_folder
+from webex_cloud.monitoring.model import NotMonitored, stack_watch
+from webex_cloud.monitoring.render import render
+
+MONITORING_DIR = paths.BUILD_DIR / "monitoring"
+
+
+def generate(project_dir: Path, stack: str) -> dict[str, str]:
+    """The files of one stack (raises CatalogError or NotMonitored on unusable input)."""
+    deployment = load_deployment(project_dir, stack)
+    return render(stack_watch(deployment, paths.stack_file(stack)), paths.stack_file(stack))
+
+
+def write_folder(folder: Path, files: dict[str, str]) -> list[Path]:
+    """Write every file atomically, then remove the generated files of an earlier run that are gone."""
+    written = []
+    for relative, text in sorted(files.items()):
+        target = folder / relative
+        atomic.write_text(target, text)
+        written.append(target)
+    keep = {folder / relative for relative in files}
+    for stale in sorted(folder.glob("**/*.yml")):
+        if stale not in keep:
+            stale.unlink()
+    return written
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m webex_cloud monitoring",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_stack_option(parser)
+    parser.add_argument(
+        "--out", type=Path, help="folder holding one folder per stack (default: build/monitoring)"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="run promtool and amtool on what was written (they must be installed)",
+    )
+    args = parser.parse_args(argv)
+    stacks = select_stacks(args.stack, paths.PROJECT_DIR)
+    generated: dict[str, dict[str, str]] = {}
+    problems: list[str] = []
+    for stack in stacks:
+        try:
+            generated[stack] = generate(paths.PROJECT_DIR, stack)
+        except CatalogError as error:
+            problems.append(f"{stack}: {error}")
+        except NotMonitored as error:
+            problems.append(f"{stack}: {error}")
+    if problems:
+        # Nothing is written when any stack is unusable: the folders stay as the last good run left them.
+        print("\n".join(problems), file=sys.stderr)
+        return ExitCode.INPUT
+    out: Path = args.out or MONITORING_DIR
+    failed = False
+    for stack, files in generated.items():
+        folder = out / stack
+        write_folder(folder, files)
+        alerts = sum(
+            text.count("\n  - alert: ") for name, text in files.items() if name.endswith(".rules.yml")
+        )
+        print(f"{stack}: {len(files)} files, {alerts} alerts -> {folder}")
+        if args.check:
+            try:
+                for line in check_folder(folder):
+                    print(f"  {line}")
+            except ToolMissing as error:
+                print(f"error: {error}", file=sys.stderr)
+                return ExitCode.INPUT
+            except CheckFailed as error:
+                print(f"{stack}: check failed: {error}", file=sys.stderr)
+                failed = True
+    return ExitCode.BLOCKING if failed else ExitCode.OK
