@@ -23,7 +23,7 @@ from webex_cloud.plan import cli as plan_cli
 from webex_cloud.policy_check import cli as policy_cli
 from webex_cloud.preview import cli as preview_cli
 
-STACK_COMMANDS = ["plan", "place", "policy", "preview", "audit"]
+STACK_COMMANDS = ["plan", "place", "policy", "preview", "audit", "monitoring"]
 
 
 def run_module(
