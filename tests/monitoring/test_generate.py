@@ -31,7 +31,7 @@ def documents(files: dict[str, str], name: str) -> Any:
 
 def discovered_labels(dc: str, service: str, owner: str, pod: str, role: str, ordinal: int) -> dict[str, str]:
     """What Prometheus v2.42.0's OpenStack SD reports for an instance the Pod component creates
-    (discovery/openstack/instance.go: metadata -> __meta_openstack_tag_<key>, network name -> address_pool)."""
+    (discovery/openstack/instance.go: metadata -> __meta_openstack_tag_<key>, network -> address_pool)."""
     metadata = {**ownership_metadata(service, owner, dc), POD_KEY: pod, ROLE_KEY: role}
     labels = {f"{c.META_TAG}{key}": value for key, value in metadata.items()}
     labels[c.META_ADDRESS_POOL] = naming.cloud_name(dc, service)
@@ -83,7 +83,12 @@ def test_an_http_health_check_is_probed_the_way_the_release_gate_probes_it(proje
         lambda doc: doc.__setitem__(
             "rollout",
             {
-                "health_check": {"protocol": "https", "port": 8443, "path": "/healthz", "expected_status": 204},
+                "health_check": {
+                    "protocol": "https",
+                    "port": 8443,
+                    "path": "/healthz",
+                    "expected_status": 204,
+                },
                 "roles": {"store": {"protocol": "tcp", "port": 9042, "timeout_s": 20}},
             },
         ),
@@ -94,13 +99,22 @@ def test_an_http_health_check_is_probed_the_way_the_release_gate_probes_it(proje
     assert app["prober"] == "http" and app["http"]["valid_status_codes"] == [204]
     # release/probe.py neither follows redirects nor verifies the certificate: nor does the monitoring.
     assert app["http"]["no_follow_redirects"] is True and app["http"]["tls_config"]["insecure_skip_verify"]
-    assert modules["messaging-store"] == {"prober": "tcp", "timeout": "20s", "tcp": {"preferred_ip_protocol": "ip4"}}
+    assert modules["messaging-store"] == {
+        "prober": "tcp",
+        "timeout": "20s",
+        "tcp": {"preferred_ip_protocol": "ip4"},
+    }
     jobs = {job["job_name"]: job for job in documents(files, "prometheus.yml")["scrape_configs"]}
-    target = next(s for s in jobs["probe-messaging-app"]["relabel_configs"] if s.get("target_label") == "__param_target")
+    target = next(
+        s for s in jobs["probe-messaging-app"]["relabel_configs"] if s.get("target_label") == "__param_target"
+    )
     assert target["replacement"] == "https://${1}/healthz"
     assert jobs["probe-messaging-app"]["openstack_sd_configs"][0]["port"] == 8443
     # A 20 s probe gets its 20 s: the scrape waits a second longer and is never shorter than its timeout.
-    assert (jobs["probe-messaging-store"]["scrape_timeout"], jobs["probe-messaging-store"]["scrape_interval"]) == (
+    assert (
+        jobs["probe-messaging-store"]["scrape_timeout"],
+        jobs["probe-messaging-store"]["scrape_interval"],
+    ) == (
         "21s",
         "21s",
     )
@@ -125,7 +139,14 @@ def test_every_owner_is_routed_to_its_own_receiver_and_no_secret_is_written(stac
                     if "alert" in rule and "owner" in rule["labels"]:
                         assert rule["labels"]["owner"] in owners
     text = "\n".join(files.values())
-    for secret_key in ("routing_key:", "service_key:", "api_url:", "password", "credentials:", "bearer_token:"):
+    for secret_key in (
+        "routing_key:",
+        "service_key:",
+        "api_url:",
+        "password",
+        "credentials:",
+        "bearer_token:",
+    ):
         assert secret_key not in text
 
 
@@ -134,7 +155,10 @@ def test_an_owner_without_a_receiver_is_refused_naming_file_and_field(project: P
     with pytest.raises(CatalogError) as caught:
         load_deployment(project.root, "dc1")
     problem = caught.value.problems[0]
-    assert (problem.file, problem.field) == ("stacks/Pulumi.dc1.yaml", f"config.webex-cloud:datacenter.monitoring.receivers")
+    assert (problem.file, problem.field) == (
+        "stacks/Pulumi.dc1.yaml",
+        RECEIVERS,
+    )
     assert "'team-messaging'" in problem.message and "catalog/messaging.yaml" in problem.message
 
 
@@ -150,7 +174,9 @@ def test_an_owner_without_a_receiver_is_refused_naming_file_and_field(project: P
 def test_a_receiver_holding_a_secret_or_nothing_is_refused(
     project: ProjectCopy, receiver: dict[str, Any], field: str, says: str
 ) -> None:
-    project.edit_datacenter("dc1", lambda dc: dc["monitoring"]["receivers"].__setitem__("team-media", receiver))
+    project.edit_datacenter(
+        "dc1", lambda dc: dc["monitoring"]["receivers"].__setitem__("team-media", receiver)
+    )
     with pytest.raises(CatalogError) as caught:
         load_deployment(project.root, "dc1")
     rendered = str(caught.value)
@@ -159,14 +185,20 @@ def test_a_receiver_holding_a_secret_or_nothing_is_refused(
 
 
 def test_a_monitoring_node_off_the_management_network_is_refused(project: ProjectCopy) -> None:
-    project.edit_datacenter("dc1", lambda dc: dc["monitoring"].__setitem__("nodes", ["10.250.1.15", "10.99.0.1"]))
-    with pytest.raises(CatalogError, match=r"monitoring.nodes\[1\]: 10.99.0.1 is outside controllers.management"):
+    project.edit_datacenter(
+        "dc1", lambda dc: dc["monitoring"].__setitem__("nodes", ["10.250.1.15", "10.99.0.1"])
+    )
+    with pytest.raises(
+        CatalogError, match=r"monitoring.nodes\[1\]: 10.99.0.1 is outside controllers.management"
+    ):
         load_deployment(project.root, "dc1")
 
 
 def test_a_stack_without_monitoring_says_what_to_add(project: ProjectCopy) -> None:
     project.edit_datacenter("dc1", lambda dc: dc.pop("monitoring"))
-    with pytest.raises(NotMonitored, match=r"stacks/Pulumi.dc1.yaml: config.webex-cloud:datacenter.monitoring"):
+    with pytest.raises(
+        NotMonitored, match=r"stacks/Pulumi.dc1.yaml: config.webex-cloud:datacenter.monitoring"
+    ):
         generate(project.root, "dc1")
 
 
@@ -183,7 +215,9 @@ def test_every_alert_has_a_runbook_section_and_tests_that_fire_and_stay_quiet(st
 
 
 def test_the_release_floor_is_what_a_release_leaves(project: ProjectCopy) -> None:
-    project.edit("catalog/meetings-media.yaml", lambda doc: doc.__setitem__("rollout", {"max_unavailable": 2}))
+    project.edit(
+        "catalog/meetings-media.yaml", lambda doc: doc.__setitem__("rollout", {"max_unavailable": 2})
+    )
     files = generate(project.root, "dc1")
     rule = next(
         r
