@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, ProjectCopy, fast_tier
+from webex_cloud.cli_common import CommandError
 from webex_cloud.monitoring import check
-from webex_cloud.monitoring.cli import generate
+from webex_cloud.monitoring.cli import generate, main
 from webex_cloud.monitoring.reload import Node, ReloadFailed, reload_pair
 
 LOCAL_CONFIG = "global: {evaluation_interval: 15s}\nrule_files: [rules/*.rules.yml]\n"
@@ -144,3 +145,16 @@ def test_a_node_refusing_its_reload_keeps_its_files_and_stops_the_sequence(pair:
     assert (first.config_dir / "rules" / "pods.rules.yml").read_text() == kept
     assert (second.config_dir / "rules" / "pods.rules.yml").stat().st_mtime_ns == second_before
     assert ("PodNotServing", "webex:pod_serving:min == 0") in rules_of(first.url)  # its previous rules
+
+
+def test_the_commands_reload_option_names_nodes_of_one_stack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command applies the generated prometheus.yml, which scrapes the management network: it is not
+    run against the local pair here (127.0.0.1 only); its nodes are checked before anything is written."""
+    with pytest.raises(SystemExit) as done:
+        main(["--stack", "dc1", "--out", str(tmp_path), "--reload", "ftp://x=/y"])
+    assert done.value.code == 2 and "give URL=DIR" in capsys.readouterr().err
+    with pytest.raises(CommandError, match="--reload names one stack's file: give exactly one --stack"):
+        main(["--out", str(tmp_path), "--reload", f"http://127.0.0.1:1={tmp_path}"])
+    assert not list(tmp_path.iterdir())

@@ -6,10 +6,12 @@ the stack file, offline: nothing reads the cloud. Every file is written atomical
 earlier run that this one no longer generates (a removed service's rules) are removed, so the folder is
 exactly this catalog's monitoring. ``--check`` then runs the tools that read the files (``promtool check
 config``, ``promtool check rules``, ``promtool test rules``, ``amtool check-config``), as the deploy does
-before it reloads a node (docs/monitoring.md).
+before it reloads a node; ``--reload URL=DIR`` (repeatable) then applies them to the running Prometheus
+pair one node at a time without a restart: checked first, ``POST /-/reload``, the next node only once
+this one took it (docs/monitoring.md).
 
-Exit status: 0 written (and checked), 1 a check failed, 2 unusable input (the message names the file,
-the field and the fix), 3 an internal error.
+Exit status: 0 written (and checked, and reloaded), 1 a check or a reload failed, 2 unusable input
+(the message names the file, the field and the fix), 3 an internal error.
 """
 
 from __future__ import annotations
@@ -25,9 +27,20 @@ from webex_cloud.config.loader import load_deployment
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.monitoring.check import CheckFailed, ToolMissing, check_folder
 from webex_cloud.monitoring.model import NotMonitored, stack_watch
+from webex_cloud.monitoring.reload import Node, ReloadFailed, reload_pair
 from webex_cloud.monitoring.render import render
 
 MONITORING_DIR = paths.BUILD_DIR / "monitoring"
+
+
+def node_argument(text: str) -> Node:
+    """``http://host:9090=/etc/prometheus``: a Prometheus node and its config folder."""
+    url, separator, folder = text.partition("=")
+    if not separator or not url.startswith("http://") or not folder:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give URL=DIR, like http://10.250.1.15:9090=/etc/prometheus"
+        )
+    return Node(url=url.rstrip("/"), config_dir=Path(folder))
 
 
 def generate(project_dir: Path, stack: str) -> dict[str, str]:
@@ -61,12 +74,21 @@ def main(argv: list[str]) -> int:
         "--out", type=Path, help="folder holding one folder per stack (default: build/monitoring)"
     )
     parser.add_argument(
+        "--reload",
+        action="append",
+        metavar="URL=DIR",
+        type=node_argument,
+        help="after writing, check and apply the files to this Prometheus (started with "
+        "--web.enable-lifecycle) whose config folder is DIR, one node at a time in the order given "
+        "(repeatable; one --stack)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="run promtool and amtool on what was written (they must be installed)",
     )
     args = parser.parse_args(argv)
-    stacks = select_stacks(args.stack, paths.PROJECT_DIR)
+    stacks = select_stacks(args.stack, paths.PROJECT_DIR, ["--reload"] if args.reload else [])
     generated: dict[str, dict[str, str]] = {}
     problems: list[str] = []
     for stack in stacks:
@@ -99,4 +121,14 @@ def main(argv: list[str]) -> int:
             except CheckFailed as error:
                 print(f"{stack}: check failed: {error}", file=sys.stderr)
                 failed = True
+    if args.reload and not failed:
+        try:
+            for line in reload_pair(args.reload, generated[stacks[0]]):
+                print(f"  {line}")
+        except ToolMissing as error:
+            print(f"error: {error}", file=sys.stderr)
+            return ExitCode.INPUT
+        except (CheckFailed, ReloadFailed) as error:
+            print(f"{stacks[0]}: reload stopped: {error}", file=sys.stderr)
+            failed = True
     return ExitCode.BLOCKING if failed else ExitCode.OK
