@@ -8,7 +8,9 @@ exactly this catalog's monitoring. ``--check`` then runs the tools that read the
 config``, ``promtool check rules``, ``promtool test rules``, ``amtool check-config``), as the deploy does
 before it reloads a node; ``--reload URL=DIR`` (repeatable) then applies them to the running Prometheus
 pair one node at a time without a restart: checked first, ``POST /-/reload``, the next node only once
-this one took it (docs/monitoring.md).
+this one took it. ``--facts FILE`` instead runs the live placement audit once, as the stack's read-only
+identity through webex_cloud/cloud, and writes its verdict as metrics for the rules (monitoring/facts.py;
+docs/monitoring.md).
 
 Exit status: 0 written (and checked, and reloaded), 1 a check or a reload failed, 2 unusable input
 (the message names the file, the field and the fix), 3 an internal error.
@@ -18,10 +20,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from webex_cloud import atomic, paths
-from webex_cloud.cli_common import add_stack_option, select_stacks
+from webex_cloud.cli_common import add_cloud_options, add_stack_option, select_stacks
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.exit_codes import ExitCode
@@ -63,6 +66,34 @@ def write_folder(folder: Path, files: dict[str, str]) -> list[Path]:
     return written
 
 
+def write_facts(args: argparse.Namespace, stack: str) -> int:
+    """Read the stack's project through webex_cloud/cloud, audit it against its plan, write the metrics."""
+    from webex_cloud.audit.compare import audit
+    from webex_cloud.audit.expected import expected_from_plan
+    from webex_cloud.cloud.access import Access
+    from webex_cloud.cloud.entry import stack_entry
+    from webex_cloud.cloud.errors import CloudError
+    from webex_cloud.cloud.session import connect
+    from webex_cloud.cloud.views import read_project
+    from webex_cloud.monitoring.facts import exposition
+    from webex_cloud.plan.format import PlanError, read_plan
+
+    plan_file: Path = args.plan or paths.plan_path(stack)
+    try:
+        watch = stack_watch(load_deployment(paths.PROJECT_DIR, stack), paths.stack_file(stack))
+        expected = expected_from_plan(read_plan(plan_file), str(plan_file))
+        cloud = args.cloud or stack_entry(stack, Access.READ)
+        read_at = time.time()
+        with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
+            observation = read_project(session)
+    except (CatalogError, NotMonitored, PlanError, CloudError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
+    atomic.write_text(args.facts, exposition(watch, audit(expected, observation), read_at))
+    print(f"{stack}: placement facts -> {args.facts}")
+    return ExitCode.OK
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m webex_cloud monitoring",
@@ -83,12 +114,27 @@ def main(argv: list[str]) -> int:
         "(repeatable; one --stack)",
     )
     parser.add_argument(
+        "--facts",
+        type=Path,
+        metavar="FILE",
+        help="instead of writing the configuration, run the live placement audit once (the stack's "
+        "read-only identity) and write its verdict as metrics to FILE, for node_exporter's textfile "
+        "collector (one --stack)",
+    )
+    parser.add_argument(
+        "--plan", type=Path, help="with --facts: plan file (default: build/plan/<stack>.json)"
+    )
+    add_cloud_options(parser, "reader")
+    parser.add_argument(
         "--check",
         action="store_true",
         help="run promtool and amtool on what was written (they must be installed)",
     )
     args = parser.parse_args(argv)
-    stacks = select_stacks(args.stack, paths.PROJECT_DIR, ["--reload"] if args.reload else [])
+    single = [name for name, given in (("--reload", args.reload), ("--facts", args.facts)) if given]
+    stacks = select_stacks(args.stack, paths.PROJECT_DIR, single)
+    if args.facts is not None:
+        return write_facts(args, stacks[0])
     generated: dict[str, dict[str, str]] = {}
     problems: list[str] = []
     for stack in stacks:

@@ -97,3 +97,16 @@ DATACENTER_OUTAGE: Final = "DatacenterOutage"
 CONTROLLER_API_DOWN: Final = "ControllerApiDown"
 MONITORING_NODE_DOWN: Final = "MonitoringNodeDown"
 WATCHDOG: Final = "Watchdog"
+
+# The placement facts (monitoring/facts.py), served by node_exporter's textfile collector on the nodes.
+PLACEMENT_FINDINGS: Final = "webex_placement_findings"
+PLACEMENT_UNCHECKED: Final = "webex_placement_unchecked"
+PLACEMENT_CHECKED_AT: Final = "webex_placement_last_check_timestamp_seconds"
+FACTS_JOB: Final = "placement-facts"
+NODE_EXPORTER_PORT: Final = 9100
+PODS_SHARE_HOST_ALERT: Final = "PodsShareHost"
+REPLICAS_SHARE_DOMAIN_ALERT: Final = "ReplicasShareFailureDomain"
+POD_SPLIT_ALERT: Final = "PodSplitOverHosts"
+PLACEMENT_FACTS_STALE: Final = "PlacementFactsStale"
+FACTS_MAX_AGE_S: Final = 900
+"""Facts older than this are stale: the timer writing them stopped (or cannot read the cloud)."""

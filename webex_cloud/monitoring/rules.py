@@ -13,11 +13,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from webex_cloud.audit.rules import POD_SPLIT, PODS_SHARE_HOST, REPLICAS_SHARE_DOMAIN
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring.model import ServiceWatch, StackWatch
 
 PROBE_JOBS = f'job=~"{c.PROBE_JOB_PREFIX}.+"'
-SELF_JOBS = f'job=~"{c.PROMETHEUS_JOB}|{c.ALERTMANAGER_JOB}|{c.BLACKBOX_JOB}"'
+SELF_JOBS = f'job=~"{c.PROMETHEUS_JOB}|{c.ALERTMANAGER_JOB}|{c.BLACKBOX_JOB}|{c.FACTS_JOB}"'
 TEST_INTERVAL = "1m"
 """Step of the synthetic series of the unit tests."""
 
@@ -341,6 +342,90 @@ def platform_alerts(watch: StackWatch) -> tuple[Alert, ...]:
     return tuple(alerts)
 
 
+def _findings_alert(watch: StackWatch, name: str, kind: str, summary: str) -> Alert:
+    labels = f'kind="{kind}"'
+    cases: list[Case] = []
+    if watch.services:
+        service = watch.services[0]
+        fired = {
+            c.LABEL_DATACENTER: watch.datacenter,
+            c.LABEL_SERVICE: service.service,
+            c.LABEL_OWNER: service.owner,
+        }
+        series = selector(
+            c.PLACEMENT_FINDINGS,
+            {
+                "job": c.FACTS_JOB,
+                c.LABEL_INSTANCE: f"{watch.monitoring.nodes[0]}:{c.NODE_EXPORTER_PORT}",
+                **fired,
+                "kind": kind,
+            },
+        )
+        cases = [Case(((series, "0 1x30"),), "20m", (fired,)), Case(((series, "0x30"),), "20m", ())]
+    return Alert(
+        name=name,
+        expr=f"max by ({c.LABEL_DATACENTER}, {c.LABEL_SERVICE}, {c.LABEL_OWNER}) "
+        f"({c.PLACEMENT_FINDINGS}{{{labels}}}) > 0",
+        for_="15m",
+        severity=c.SEVERITY_TICKET,
+        summary=summary,
+        cases=tuple(cases),
+    )
+
+
+def placement_alerts(watch: StackWatch) -> tuple[Alert, ...]:
+    """Alerts on the live audit's facts (monitoring/facts.py), and on the facts going stale."""
+    dc = watch.datacenter
+    checked = selector(c.PLACEMENT_CHECKED_AT, {c.LABEL_DATACENTER: dc})
+    platform = {c.LABEL_DATACENTER: dc, c.LABEL_OWNER: watch.platform_owner}
+    stamp = selector(
+        c.PLACEMENT_CHECKED_AT,
+        {
+            "job": c.FACTS_JOB,
+            c.LABEL_INSTANCE: f"{watch.monitoring.nodes[0]}:{c.NODE_EXPORTER_PORT}",
+            **platform,
+        },
+    )
+    return (
+        _findings_alert(
+            watch,
+            c.PODS_SHARE_HOST_ALERT,
+            PODS_SHARE_HOST,
+            "{{ $labels.service }} in {{ $labels.datacenter }}: two pods share a compute host, so one host "
+            "loss takes both",
+        ),
+        _findings_alert(
+            watch,
+            c.REPLICAS_SHARE_DOMAIN_ALERT,
+            REPLICAS_SHARE_DOMAIN,
+            "{{ $labels.service }} in {{ $labels.datacenter }}: two replicas of a volume group share a "
+            "storage failure domain",
+        ),
+        _findings_alert(
+            watch,
+            c.POD_SPLIT_ALERT,
+            POD_SPLIT,
+            "{{ $labels.service }} in {{ $labels.datacenter }}: a pod's instances are on different hosts",
+        ),
+        Alert(
+            name=c.PLACEMENT_FACTS_STALE,
+            expr=f"(time() - max by ({c.LABEL_DATACENTER}) ({checked})) > {c.FACTS_MAX_AGE_S} "
+            f"or absent({checked})",
+            for_="5m",
+            severity=c.SEVERITY_TICKET,
+            summary=f"{dc}: the live placement audit has not written its facts for "
+            f"{c.FACTS_MAX_AGE_S // 60} minutes: where pods and replicas are is not watched",
+            labels={c.LABEL_OWNER: watch.platform_owner},
+            cases=(
+                # Written once at 0, then never again: stale after 15 minutes, alerting 5 minutes later.
+                Case(((stamp, "0x40"),), "25m", (platform,)),
+                Case((), "10m", (platform,)),
+                Case(((stamp, "0+60x40"),), "25m", ()),
+            ),
+        ),
+    )
+
+
 def rule_groups(watch: StackWatch) -> tuple[RuleGroup, ...]:
     return (
         RuleGroup(name="webex-recording", file="recording", recordings=recordings()),
@@ -354,4 +439,5 @@ def rule_groups(watch: StackWatch) -> tuple[RuleGroup, ...]:
             for service in watch.services
         ),
         RuleGroup(name="webex-platform", file="platform", alerts=platform_alerts(watch)),
+        RuleGroup(name="webex-placement", file="placement", alerts=placement_alerts(watch)),
     )

@@ -162,6 +162,8 @@ def prometheus_config(watch: StackWatch) -> dict[str, Any]:
             _static_job(watch, c.PROMETHEUS_JOB, _nodes(watch, c.PROMETHEUS_PORT)),
             _static_job(watch, c.ALERTMANAGER_JOB, _nodes(watch, c.ALERTMANAGER_PORT)),
             _static_job(watch, c.BLACKBOX_JOB, _nodes(watch, c.BLACKBOX_PORT)),
+            # node_exporter's textfile collector serves the live audit's facts (monitoring/facts.py).
+            _static_job(watch, c.FACTS_JOB, _nodes(watch, c.NODE_EXPORTER_PORT)),
             controller_job(watch),
             *probes,
         ],
