@@ -80,7 +80,7 @@ def write_facts(args: argparse.Namespace, stack: str) -> int:
 
     plan_file: Path = args.plan or paths.plan_path(stack)
     try:
-        watch = stack_watch(load_deployment(paths.PROJECT_DIR, stack), paths.stack_file(stack))
+        watch = stack_watch(load_deployment(args.project.resolve(), stack), paths.stack_file(stack))
         expected = expected_from_plan(read_plan(plan_file), str(plan_file))
         cloud = args.cloud or stack_entry(stack, Access.READ)
         read_at = time.time()
@@ -102,7 +102,10 @@ def main(argv: list[str]) -> int:
     )
     add_stack_option(parser)
     parser.add_argument(
-        "--out", type=Path, help="folder holding one folder per stack (default: build/monitoring)"
+        "--project", type=Path, default=paths.PROJECT_DIR, help="project folder (default: this checkout)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="folder holding one folder per stack (default: <project>/build/monitoring)"
     )
     parser.add_argument(
         "--reload",
@@ -132,14 +135,15 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     single = [name for name, given in (("--reload", args.reload), ("--facts", args.facts)) if given]
-    stacks = select_stacks(args.stack, paths.PROJECT_DIR, single)
+    project: Path = args.project.resolve()
+    stacks = select_stacks(args.stack, project, single)
     if args.facts is not None:
         return write_facts(args, stacks[0])
     generated: dict[str, dict[str, str]] = {}
     problems: list[str] = []
     for stack in stacks:
         try:
-            generated[stack] = generate(paths.PROJECT_DIR, stack)
+            generated[stack] = generate(project, stack)
         except CatalogError as error:
             problems.append(f"{stack}: {error}")
         except NotMonitored as error:
@@ -148,7 +152,7 @@ def main(argv: list[str]) -> int:
         # Nothing is written when any stack is unusable: the folders stay as the last good run left them.
         print("\n".join(problems), file=sys.stderr)
         return ExitCode.INPUT
-    out: Path = args.out or MONITORING_DIR
+    out: Path = args.out or project / "build" / MONITORING_DIR.name
     failed = False
     for stack, files in generated.items():
         folder = out / stack
