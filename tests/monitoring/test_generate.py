@@ -249,3 +249,14 @@ def test_the_command_writes_every_stack_folder(tmp_path: Path, capsys: pytest.Ca
         names = {p.relative_to(tmp_path / stack).as_posix() for p in (tmp_path / stack).rglob("*.yml")}
         assert {"prometheus.yml", "alertmanager.yml", "blackbox.yml", "rules/recording.rules.yml"} <= names
         assert not list((tmp_path / stack).rglob("*.partial"))
+
+
+def test_no_team_may_take_the_watchdogs_receiver_name(project: ProjectCopy) -> None:
+    project.edit_datacenter(
+        "dc1",
+        lambda dc: dc["monitoring"]["receivers"].__setitem__(
+            "watchdog", {"pagerduty": {"routing_key_file": "/etc/x"}}
+        ),
+    )
+    with pytest.raises(CatalogError, match=r"monitoring.receivers: .*'watchdog' is the watchdog's receiver"):
+        load_deployment(project.root, "dc1")

@@ -428,6 +428,10 @@ ReceiverUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/@?#]+(/[
 committed file (put it in ``credentials_file``)."""
 
 
+WATCHDOG_RECEIVER = "watchdog"
+"""The Alertmanager receiver of the always-firing Watchdog alert: no team may be called so."""
+
+
 class WebhookReceiver(StrictModel):
     url: ReceiverUrl
     """Where Alertmanager POSTs the alerts (an internal relay); no key in it."""
@@ -465,6 +469,16 @@ class Monitoring(StrictModel):
     watchdog: Receiver
     """Dead man's switch outside this datacenter: it receives the always-firing Watchdog alert, and must
     page when that alert stops arriving."""
+
+    @field_validator("receivers")
+    @classmethod
+    def _watchdog_name_reserved(cls, receivers: dict[str, Receiver]) -> dict[str, Receiver]:
+        if WATCHDOG_RECEIVER in receivers:
+            raise ValueError(
+                f"{WATCHDOG_RECEIVER!r} is the watchdog's receiver (monitoring.watchdog); "
+                "name the team otherwise"
+            )
+        return receivers
 
 
 class Datacenter(StrictModel):

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from webex_cloud.config.models import Receiver
+from webex_cloud.config.models import WATCHDOG_RECEIVER, Receiver
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring.model import StackWatch
 
-WATCHDOG_RECEIVER = "watchdog"
 GROUP_BY = ["alertname", c.LABEL_DATACENTER, c.LABEL_SERVICE]
 
 PER_POD = [c.POD_NOT_SERVING, c.SERVICE_NOT_N_PLUS_ONE, c.INSTANCES_MISSING]
