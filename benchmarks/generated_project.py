@@ -37,7 +37,7 @@ def _service(example: dict[str, Any], index: int, flavor: str, image: str) -> di
     service = copy.deepcopy(example)
     service.update(
         name=f"svc-{index:04d}",
-        owner=f"team-{index % 17}",
+        owner=f"team-{index % TEAMS}",
         pods={
             "count": 3,
             "members": [
@@ -57,6 +57,10 @@ def _service(example: dict[str, Any], index: int, flavor: str, image: str) -> di
         ],
     }
     return service
+
+
+TEAMS = 17
+"""The generated services' owners: ``team-0`` .. ``team-16``."""
 
 
 def _datacenter(example: dict[str, Any], hosts: int) -> dict[str, Any]:
@@ -105,6 +109,18 @@ def _datacenter(example: dict[str, Any], hosts: int) -> dict[str, Any]:
             "addresses": ["192.168.1.13", "192.168.1.14"],
         },
     }
+    monitoring = datacenter.get("monitoring")
+    if monitoring is not None:
+        # Watched like the example: its pair on the moved management network, a receiver per team.
+        teams = {
+            f"team-{i}": {"pagerduty": {"routing_key_file": f"/etc/prometheus/secrets/team-{i}.key"}}
+            for i in range(TEAMS)
+        }
+        datacenter["monitoring"] = {
+            **monitoring,
+            "nodes": ["192.168.1.15", "192.168.1.16"],
+            "receivers": {**monitoring["receivers"], **teams},
+        }
     return datacenter
 
 

@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "webex_cloud.commands.images",
         "the images every pod boots: pinned in the image catalog, verified by their bytes in Glance",
     ),
+    "monitoring": (
+        "webex_cloud.commands.monitoring",
+        "write a stack's Prometheus, rules, Alertmanager and blackbox config from the catalog",
+    ),
 }
 """Every command, each a module of webex_cloud/commands/ (`python -m webex_cloud.commands.comment` runs
 the same code as `python -m webex_cloud comment`)."""

@@ -15,6 +15,7 @@ SMALL = {
     "bench_placement": (["--resources", "200"], "one proof run with N+1"),
     "bench_policies": (["--resources", "400", "--repeat", "1"], "time ~ resources^k"),
     "bench_datacenters": (["--stacks", "3", "--no-serial"], "ratio total:"),
+    "bench_monitoring": (["--stacks", "3"], "ratio monitoring / plan:"),
 }
 
 

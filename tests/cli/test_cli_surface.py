@@ -23,7 +23,7 @@ from webex_cloud.commands import policy as policy_cli
 from webex_cloud.commands import preview as preview_cli
 from webex_cloud.exit_codes import ExitCode
 
-STACK_COMMANDS = ["plan", "place", "policy", "preview", "audit", "drift", "images"]
+STACK_COMMANDS = ["plan", "place", "policy", "preview", "audit", "drift", "images", "monitoring"]
 
 
 def run_module(

@@ -13,7 +13,6 @@ import pytest
 
 from tests.audit.fakes import PROJECT, host_id
 from tests.drift.fakes import IMAGE_ID, Site, site
-from webex_cloud.audit import rules
 from webex_cloud.audit.expected import Expected
 from webex_cloud.cloud import views as observed
 from webex_cloud.config.models import Service
@@ -21,6 +20,7 @@ from webex_cloud.drift.acks import Acks
 from webex_cloud.drift.classes import CLASSES, MAINTENANCE_PREFIX, TABLE, Risk, Side, Up
 from webex_cloud.drift.findings import Drift
 from webex_cloud.drift.report import DriftReport, three_way, to_json, to_text
+from webex_cloud.facts import invariants as rules
 from webex_cloud.plan.format import (
     INSTANCE,
     PORT,

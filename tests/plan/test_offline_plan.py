@@ -49,7 +49,7 @@ def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
 GROWN_SERVICE = """\
 # A service the example catalog does not have: the catalog-derived tests must hold for it too.
 name: whiteboard
-owner: team-whiteboard
+owner: team-messaging
 description: Shared whiteboards
 network:
   prefix_length: 25

@@ -25,7 +25,7 @@ def test_no_catalog_change_is_no_change() -> None:
 
 def test_adding_a_service_creates_only_and_blocks_nothing(project: ProjectCopy) -> None:
     service = project.load("catalog/meetings-signalling.yaml")
-    service.update(name="chat-bots", owner="team-bots")
+    service.update(name="chat-bots")
     project.save("catalog/chat-bots.yaml", service)
     rep = report(base_plan(), pr_plan(project))
     actions = {c.action for c in rep.changes.changes}

@@ -196,7 +196,7 @@ def test_no_change_passes_with_no_changes(same_layout: Layout) -> None:
 
 NEW_SERVICE = """\
 name: chat-bots
-owner: team-bots
+owner: team-messaging
 network:
   prefix_length: 26
   ingress:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_openstack as openstack
 
+from webex_cloud import naming
 from webex_cloud.components.tags import ownership_tags
 from webex_cloud.config.addressing import neutron_pool
 from webex_cloud.config.resolved import IngressGrant
@@ -54,7 +55,8 @@ class ServiceNetwork(pulumi.ComponentResource):
         super().__init__(tokens.SERVICE_NETWORK, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = ownership_tags(args.service, args.owner, args.datacenter)
-        label = f"{args.datacenter}-{args.service}"
+        # The network's name is what Prometheus' OpenStack SD reports as the address pool (monitoring).
+        label = naming.cloud_name(args.datacenter, args.service)
 
         network = openstack.networking.Network(
             f"{name}-net", name=label, admin_state_up=True, port_security_enabled=True, tags=tags, opts=child

@@ -575,6 +575,26 @@ def _check_image_catalog(project_dir: Path, stack: str, datacenter: Datacenter) 
             )
 
 
+def _check_receivers(stack: str, dc: Datacenter, here: list[tuple[str, Service]]) -> Iterator[Problem]:
+    """Every alert is routed to its owner's receiver: an owner without one would be told nothing."""
+    if dc.monitoring is None:
+        return
+    receivers = dc.monitoring.receivers
+    owners: dict[str, str] = {dc.controllers.owner: f"controllers.owner ({stack_file(stack)})"}
+    for label, service in here:
+        owners.setdefault(service.owner, f"owner of {label}")
+    for owner, whose in sorted(owners.items()):
+        if owner not in receivers:
+            hint = difflib.get_close_matches(owner, list(receivers), n=1, cutoff=0.6)
+            yield Problem(
+                stack_file(stack),
+                f"config.{DATACENTER_KEY}.monitoring.receivers",
+                f"no receiver for {owner!r} ({whose}); add receivers.{owner}: {{webhook: {{url: ...}}}} "
+                f"or {{pagerduty: {{routing_key_file: ...}}}}"
+                + (f" (or is {hint[0]!r} a typo of it?)" if hint else ""),
+            )
+
+
 def resolve(
     project_dir: Path, stack: str, datacenter: Datacenter, catalog: list[tuple[str, Service]]
 ) -> Deployment:
@@ -603,6 +623,7 @@ def resolve(
     problems.extend(_check_pins(stack, datacenter, catalog, here))
     problems.extend(_check_runner_source(stack, datacenter, here))
     problems.extend(_check_image_catalog(project_dir, stack, datacenter))
+    problems.extend(_check_receivers(stack, datacenter, here))
     if datacenter.placement.n_plus_one:
         problems.extend(
             spare_capacity_problems(here, datacenter, stack_file(stack), f"config.{DATACENTER_KEY}.hosts")

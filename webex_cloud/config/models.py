@@ -421,6 +421,66 @@ class Identities(StrictModel):
     leave it out where no maintenance runs from this checkout."""
 
 
+OwnerName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+"""A team named as a service's ``owner`` (or the controllers' owner)."""
+ReceiverUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/@?#]+(/[^\s?#]*)?$", max_length=512)]
+"""An http(s) URL without user, password, query or fragment: a key in a URL would be a secret in a
+committed file (put it in ``credentials_file``)."""
+
+
+WATCHDOG_RECEIVER = "watchdog"
+"""The Alertmanager receiver of the always-firing Watchdog alert: no team may be called so."""
+
+
+class WebhookReceiver(StrictModel):
+    url: ReceiverUrl
+    """Where Alertmanager POSTs the alerts (an internal relay); no key in it."""
+    credentials_file: AbsolutePath | None = None
+    """File on the monitoring nodes holding the bearer token (placed by the deploy from a Pulumi secret)."""
+
+
+class PagerdutyReceiver(StrictModel):
+    routing_key_file: AbsolutePath
+    """File on the monitoring nodes holding the PagerDuty Events v2 routing key (a deploy-only secret)."""
+
+
+class Receiver(StrictModel):
+    webhook: WebhookReceiver | None = None
+    """Deliver by webhook (Alertmanager ``webhook_configs``)."""
+    pagerduty: PagerdutyReceiver | None = None
+    """Deliver to PagerDuty (Alertmanager ``pagerduty_configs``)."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Receiver:
+        if (self.webhook is None) == (self.pagerduty is None):
+            raise ValueError("give exactly one of webhook or pagerduty")
+        return self
+
+
+class Monitoring(StrictModel):
+    nodes: list[IPv4Address] = Field(min_length=1, max_length=2)
+    """Management addresses of the monitoring pair (Prometheus :9090, Alertmanager :9093 and the
+    blackbox exporter :9115 on each); inside ``controllers.management.cidr``."""
+    runbooks: ReceiverUrl
+    """Where docs/ of this repository is browsable (e.g. ``https://git.ops.example/webex-cloud/blob/main/docs``):
+    every alert links to its runbook section under it."""
+    receivers: dict[OwnerName, Receiver] = Field(min_length=1)
+    """One receiver per team: every service ``owner`` running here and ``controllers.owner`` needs one."""
+    watchdog: Receiver
+    """Dead man's switch outside this datacenter: it receives the always-firing Watchdog alert, and must
+    page when that alert stops arriving."""
+
+    @field_validator("receivers")
+    @classmethod
+    def _watchdog_name_reserved(cls, receivers: dict[str, Receiver]) -> dict[str, Receiver]:
+        if WATCHDOG_RECEIVER in receivers:
+            raise ValueError(
+                f"{WATCHDOG_RECEIVER!r} is the watchdog's receiver (monitoring.watchdog); "
+                "name the team otherwise"
+            )
+        return receivers
+
+
 class Datacenter(StrictModel):
     name: Name
     """Datacenter name; must equal the stack name (``<stack>`` for ``Pulumi.<stack>.yaml``)."""
@@ -453,6 +513,9 @@ class Datacenter(StrictModel):
     deploy: StackDeploy
     """When and where the deploy workflow runs ``pulumi up`` for this stack (``python -m webex_cloud
     stacks`` lists every stack's)."""
+    monitoring: Monitoring | None = None
+    """Prometheus, Alertmanager and blackbox exporter of this datacenter, generated from the catalog
+    (``python -m webex_cloud monitoring``, docs/monitoring.md); omitted: the datacenter is not watched."""
     identities: Identities | None = None
     """The clouds.yaml entries the operational commands read and change the cloud with, one per kind of
     access; ``pulumi up`` uses ``openstack:cloud``, never these."""
@@ -485,6 +548,17 @@ class Datacenter(StrictModel):
                         f"Valid: {', '.join(sorted(self.sources))}"
                     ),
                 )
+        if self.monitoring is not None:
+            management = self.controllers.management.cidr
+            for index, node in enumerate(self.monitoring.nodes):
+                if node not in management:
+                    yield (
+                        f"monitoring.nodes[{index}]",
+                        f"{node} is outside controllers.management.cidr {management}; the monitoring pair "
+                        "lives on the management network",
+                    )
+            if len(set(self.monitoring.nodes)) != len(self.monitoring.nodes):
+                yield "monitoring.nodes", "the two monitoring nodes need distinct addresses"
         front = [("controllers.vip", self.controllers.vip)]
         if proxies is not None:
             front += [(f"controllers.proxies.addresses[{i}]", a) for i, a in enumerate(proxies.addresses)]

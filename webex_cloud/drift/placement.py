@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from webex_cloud.audit import rules
 from webex_cloud.audit.compare import audit
 from webex_cloud.audit.expected import Expected
 from webex_cloud.cloud.inventory import Inventory, Record
 from webex_cloud.cloud.views import observe
 from webex_cloud.drift.findings import Drift, make
+from webex_cloud.facts import invariants as rules
 
 SKIPPED: Final = frozenset({rules.MISSING_INSTANCE, rules.MISSING_VOLUME})
 UNMANAGED: Final = frozenset({rules.UNEXPECTED_INSTANCE, rules.UNEXPECTED_VOLUME})

@@ -1,0 +1,87 @@
+"""The live audit's verdict as metrics: every service and kind written (0 included), what the identity
+could not see marked, and an exposition promtool accepts."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, fast_tier
+from webex_cloud.audit.compare import Limitation, Report
+from webex_cloud.cli_common import CommandError
+from webex_cloud.commands.monitoring import main
+from webex_cloud.config.loader import load_deployment
+from webex_cloud.facts.invariants import PODS_SHARE_HOST, REPLICAS_SHARE_DOMAIN, Finding
+from webex_cloud.monitoring import contract as c
+from webex_cloud.monitoring.facts import KINDS, exposition
+from webex_cloud.monitoring.model import stack_watch
+
+
+def samples(text: str) -> dict[str, float]:
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def test_findings_are_counted_per_service_and_kind_and_zero_is_written() -> None:
+    watch = stack_watch(load_deployment(REPO, "dc1"), "stacks/Pulumi.dc1.yaml")
+    report = Report(
+        stack="dc1",
+        findings=[
+            Finding(REPLICAS_SHARE_DOMAIN, "messaging", "replicas 0 and 1 in rack-a"),
+            Finding(REPLICAS_SHARE_DOMAIN, "messaging", "replicas 1 and 2 in rack-b"),
+            Finding(PODS_SHARE_HOST, "meetings-media", "pods 0 and 1 on dc1-compute-01"),
+            Finding("missing-instance", "messaging", "not a placement metric"),
+        ],
+        limitations=[Limitation("the failure domains of volume replicas", "rule", "admin")],
+    )
+    got = samples(exposition(watch, report, read_at=1765000000.5))
+    findings = {key: value for key, value in got.items() if key.startswith(c.PLACEMENT_FINDINGS)}
+    assert len(findings) == len(watch.services) * len(KINDS)
+    key = '{datacenter="dc1",service="messaging",owner="team-messaging",kind="replicas-share-domain"}'
+    assert findings[c.PLACEMENT_FINDINGS + key] == 2
+    key = '{datacenter="dc1",service="meetings-media",owner="team-media",kind="pods-share-host"}'
+    assert findings[c.PLACEMENT_FINDINGS + key] == 1
+    assert sum(findings.values()) == 3
+    assert (
+        got[f'{c.PLACEMENT_UNCHECKED}{{datacenter="dc1",check="the failure domains of volume replicas"}}']
+        == 1
+    )
+    assert got[f'{c.PLACEMENT_CHECKED_AT}{{datacenter="dc1"}}'] == 1765000000.5
+
+
+def test_promtool_accepts_the_exposition() -> None:
+    if shutil.which("promtool") is None:
+        if fast_tier():
+            pytest.skip("fast tier: promtool not installed (bash tools/monitoring/install.sh)")
+        raise AssertionError("promtool not installed: scripts/test.sh runs tools/monitoring/install.sh")
+    watch = stack_watch(load_deployment(REPO, "dc2"), "stacks/Pulumi.dc2.yaml")
+    report = Report(stack="dc2", limitations=[Limitation('a "quoted"\ncheck', "rule", "admin")])
+    done = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=exposition(watch, report, read_at=1.0),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_facts_without_a_plan_exit_2_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "placement.prom"
+    code = main(["--stack", "dc1", "--facts", str(target), "--plan", str(tmp_path / "none.json")])
+    assert code == 2 and "cannot read plan" in capsys.readouterr().err
+    assert not target.exists()
+
+
+def test_facts_name_one_stack(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="--facts names one stack's file"):
+        main(["--facts", str(tmp_path / "placement.prom")])

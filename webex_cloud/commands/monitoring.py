@@ -1,0 +1,209 @@
+"""`python -m webex_cloud monitoring --stack dc1`: write the stack's generated monitoring.
+
+Writes ``build/monitoring/<stack>/`` (``prometheus.yml``, ``blackbox.yml``, ``alertmanager.yml``,
+``rules/*.rules.yml`` and beside them their promtool unit tests ``rules/*.test.yml``) from the catalog and
+the stack file, offline: nothing reads the cloud. Every file is written atomically, and files of an
+earlier run that this one no longer generates (a removed service's rules) are removed, so the folder is
+exactly this catalog's monitoring. ``--check`` then runs the tools that read the files (``promtool check
+config``, ``promtool check rules``, ``promtool test rules``, ``amtool check-config``), as the deploy does
+before it reloads a node; ``--reload URL=DIR`` (repeatable) then applies them to the running Prometheus
+pair one node at a time without a restart: checked first, ``POST /-/reload``, the next node only once
+this one took it. ``--facts FILE`` instead runs the live placement audit once, as the stack's read-only
+identity through webex_cloud/cloud, and writes its verdict as metrics for the rules (monitoring/facts.py;
+docs/monitoring.md).
+
+Exit status: 0 written (and checked, and reloaded), 1 a check or a reload failed, 2 unusable input
+(the message names the file, the field and the fix), 3 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from webex_cloud import atomic, paths
+from webex_cloud.cli_common import add_cloud_options, add_stack_option, select_stacks
+from webex_cloud.config.errors import CatalogError
+from webex_cloud.config.loader import load_deployment
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.monitoring.check import CheckFailed, ToolMissing, check_folder
+from webex_cloud.monitoring.model import NotMonitored, stack_watch
+from webex_cloud.monitoring.reload import Node, ReloadFailed, reload_pair
+from webex_cloud.monitoring.render import render
+
+MONITORING_DIR = paths.BUILD_DIR / "monitoring"
+
+
+def node_argument(text: str) -> Node:
+    """``http://host:9090=/etc/prometheus``: a Prometheus node and its config folder."""
+    url, separator, folder = text.partition("=")
+    if not separator or not url.startswith("http://") or not folder:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give URL=DIR, like http://10.250.1.15:9090=/etc/prometheus"
+        )
+    return Node(url=url.rstrip("/"), config_dir=Path(folder))
+
+
+def generate(project_dir: Path, stack: str) -> dict[str, str]:
+    """The files of one stack (raises CatalogError or NotMonitored on unusable input)."""
+    deployment = load_deployment(project_dir, stack)
+    return render(stack_watch(deployment, paths.stack_file(stack)), paths.stack_file(stack))
+
+
+def write_folder(folder: Path, files: dict[str, str]) -> list[Path]:
+    """Write every file atomically, then remove the generated files of an earlier run that are gone."""
+    written = []
+    for relative, text in sorted(files.items()):
+        target = folder / relative
+        atomic.write_text(target, text)
+        written.append(target)
+    keep = {folder / relative for relative in files}
+    for stale in sorted(folder.glob("**/*.yml")):
+        if stale not in keep:
+            stale.unlink()
+    return written
+
+
+def alert_changes(base: Path, stack: str, files: dict[str, str]) -> str:
+    """The alert diff of one stack against the base checkout (generated from its files by this code)."""
+    from webex_cloud.monitoring import diff
+
+    base_files: dict[str, str] = {}
+    if (base / paths.stack_file(stack)).exists():
+        try:
+            base_files = generate(base, stack)
+        except NotMonitored:
+            base_files = {}
+        except CatalogError as error:
+            return f"**{stack} alerts**: the base cannot be generated ({len(error.problems)} problems)\n"
+    return diff.render(stack, diff.diff(base_files, files))
+
+
+def write_facts(args: argparse.Namespace, stack: str) -> int:
+    """Read the stack's project through webex_cloud/cloud, audit it against its plan, write the metrics."""
+    from webex_cloud.audit.compare import audit
+    from webex_cloud.audit.expected import expected_from_plan
+    from webex_cloud.cloud.access import Access
+    from webex_cloud.cloud.entry import stack_entry
+    from webex_cloud.cloud.errors import CloudError
+    from webex_cloud.cloud.session import connect
+    from webex_cloud.cloud.views import read_project
+    from webex_cloud.monitoring.facts import exposition
+    from webex_cloud.plan.format import PlanError, read_plan
+
+    plan_file: Path = args.plan or paths.plan_path(stack)
+    try:
+        watch = stack_watch(load_deployment(args.project.resolve(), stack), paths.stack_file(stack))
+        expected = expected_from_plan(read_plan(plan_file), str(plan_file))
+        cloud = args.cloud or stack_entry(stack, Access.READ)
+        read_at = time.time()
+        with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
+            observation = read_project(session)
+    except (CatalogError, NotMonitored, PlanError, CloudError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
+    atomic.write_text(args.facts, exposition(watch, audit(expected, observation), read_at))
+    print(f"{stack}: placement facts -> {args.facts}")
+    return ExitCode.OK
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m webex_cloud monitoring",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_stack_option(parser)
+    parser.add_argument(
+        "--project", type=Path, default=paths.PROJECT_DIR, help="project folder (default: this checkout)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="folder holding one folder per stack (default: <project>/build/monitoring)"
+    )
+    parser.add_argument(
+        "--reload",
+        action="append",
+        metavar="URL=DIR",
+        type=node_argument,
+        help="after writing, check and apply the files to this Prometheus (started with "
+        "--web.enable-lifecycle) whose config folder is DIR, one node at a time in the order given "
+        "(repeatable; one --stack)",
+    )
+    parser.add_argument(
+        "--facts",
+        type=Path,
+        metavar="FILE",
+        help="instead of writing the configuration, run the live placement audit once (the stack's "
+        "read-only identity) and write its verdict as metrics to FILE, for node_exporter's textfile "
+        "collector (one --stack)",
+    )
+    parser.add_argument(
+        "--base",
+        type=Path,
+        metavar="DIR",
+        help="also print which alerts change against the checkout in DIR (its catalog and stack files, "
+        "generated by this code; a stack it does not monitor counts as no alerts)",
+    )
+    parser.add_argument(
+        "--plan", type=Path, help="with --facts: plan file (default: build/plan/<stack>.json)"
+    )
+    add_cloud_options(parser, "reader")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="run promtool and amtool on what was written (they must be installed)",
+    )
+    args = parser.parse_args(argv)
+    single = [name for name, given in (("--reload", args.reload), ("--facts", args.facts)) if given]
+    project: Path = args.project.resolve()
+    stacks = select_stacks(args.stack, project, single)
+    if args.facts is not None:
+        return write_facts(args, stacks[0])
+    generated: dict[str, dict[str, str]] = {}
+    problems: list[str] = []
+    for stack in stacks:
+        try:
+            generated[stack] = generate(project, stack)
+        except CatalogError as error:
+            problems.append(f"{stack}: {error}")
+        except NotMonitored as error:
+            problems.append(f"{stack}: {error}")
+    if problems:
+        # Nothing is written when any stack is unusable: the folders stay as the last good run left them.
+        print("\n".join(problems), file=sys.stderr)
+        return ExitCode.INPUT
+    if args.base is not None:
+        for stack, files in generated.items():
+            print(alert_changes(args.base.resolve(), stack, files), end="")
+    out: Path = args.out or project / "build" / MONITORING_DIR.name
+    failed = False
+    for stack, files in generated.items():
+        folder = out / stack
+        write_folder(folder, files)
+        alerts = sum(
+            text.count("\n  - alert: ") for name, text in files.items() if name.endswith(".rules.yml")
+        )
+        print(f"{stack}: {len(files)} files, {alerts} alerts -> {folder}")
+        if args.check:
+            try:
+                for line in check_folder(folder):
+                    print(f"  {line}")
+            except ToolMissing as error:
+                print(f"error: {error}", file=sys.stderr)
+                return ExitCode.INPUT
+            except CheckFailed as error:
+                print(f"{stack}: check failed: {error}", file=sys.stderr)
+                failed = True
+    if args.reload and not failed:
+        try:
+            for line in reload_pair(args.reload, generated[stacks[0]]):
+                print(f"  {line}")
+        except ToolMissing as error:
+            print(f"error: {error}", file=sys.stderr)
+            return ExitCode.INPUT
+        except (CheckFailed, ReloadFailed) as error:
+            print(f"{stacks[0]}: reload stopped: {error}", file=sys.stderr)
+            failed = True
+    return ExitCode.BLOCKING if failed else ExitCode.OK

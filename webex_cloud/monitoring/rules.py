@@ -1,0 +1,443 @@
+"""The recording and alerting rules of one stack, each alert with the synthetic series that fire it and
+the series that must not: the rules and their promtool unit tests come from the same definition.
+
+Symptom first (the Google SRE workbook's practice): the alerts are about instances not answering the
+health check users depend on, judged per pod and per service against the release floor the catalog
+declares, never about a process or a CPU. Every alert carries ``owner`` (routing), ``severity`` and a
+``runbook_url`` into docs/monitoring.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from webex_cloud.facts.invariants import POD_SPLIT, PODS_SHARE_HOST, REPLICAS_SHARE_DOMAIN
+from webex_cloud.monitoring import contract as c
+from webex_cloud.monitoring.model import ServiceWatch, StackWatch
+
+PROBE_JOBS = f'job=~"{c.PROBE_JOB_PREFIX}.+"'
+SELF_JOBS = f'job=~"{c.PROMETHEUS_JOB}|{c.ALERTMANAGER_JOB}|{c.BLACKBOX_JOB}|{c.FACTS_JOB}"'
+TEST_INTERVAL = "1m"
+"""Step of the synthetic series of the unit tests."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """Synthetic series and what the alert does on them at ``eval_time``."""
+
+    series: tuple[tuple[str, str], ...]
+    """(series selector with labels, promtool values such as ``1x5 0x10``)."""
+    eval_time: str
+    fires: tuple[Mapping[str, str], ...]
+    """The labels of each alert expected to fire (without alertname); empty: nothing fires."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: str
+    for_: str
+    severity: str
+    summary: str
+    """May use ``{{ $labels.<name> }}``."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    cases: tuple[Case, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recording:
+    record: str
+    expr: str
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    name: str
+    file: str
+    """File name under rules/ (``<name>.rules.yml``); its unit tests go beside it."""
+    recordings: tuple[Recording, ...] = ()
+    alerts: tuple[Alert, ...] = ()
+
+
+def selector(metric: str, labels: Mapping[str, str]) -> str:
+    inner = ", ".join(f'{key}="{value}"' for key, value in labels.items())
+    return f"{metric}{{{inner}}}"
+
+
+def runbook_url(base: str, alert: str) -> str:
+    return f"{base.rstrip('/')}/monitoring.md#{alert.lower()}"
+
+
+_LABEL_REF = re.compile(r"\{\{ \$labels\.([a-z_]+) \}\}")
+
+
+def render_summary(summary: str, labels: Mapping[str, str]) -> str:
+    """What Prometheus renders for ``{{ $labels.x }}`` (the only template the summaries use)."""
+    return _LABEL_REF.sub(lambda match: labels.get(match.group(1), ""), summary)
+
+
+def alert_annotations(alert: Alert, base: str, labels: Mapping[str, str]) -> dict[str, str]:
+    return {"summary": render_summary(alert.summary, labels), "runbook_url": runbook_url(base, alert.name)}
+
+
+def recordings() -> tuple[Recording, ...]:
+    by_service = f"{c.LABEL_DATACENTER}, {c.LABEL_SERVICE}, {c.LABEL_OWNER}"
+    return (
+        Recording(c.POD_SERVING, f"min by ({by_service}, {c.LABEL_POD}) (probe_success{{{PROBE_JOBS}}})"),
+        Recording(c.SERVICE_PODS_SERVING, f"sum by ({by_service}) ({c.POD_SERVING})"),
+        Recording(c.INSTANCES_DISCOVERED, f"count by ({by_service}) (up{{{PROBE_JOBS}}})"),
+    )
+
+
+def _instance_labels(dc: str, service: ServiceWatch, pod: str, role: str, index: int) -> dict[str, str]:
+    return {
+        "job": c.probe_job(service.service, role),
+        c.LABEL_INSTANCE: f"{dc}-{pod}-{role}-{index}",
+        c.LABEL_DATACENTER: dc,
+        c.LABEL_SERVICE: service.service,
+        c.LABEL_OWNER: service.owner,
+        c.LABEL_POD: pod,
+        c.LABEL_ROLE: role,
+    }
+
+
+def _probe_series(
+    dc: str,
+    service: ServiceWatch,
+    failing: Mapping[str, str],
+    healthy: str = "1x30",
+    first_only: bool = False,
+) -> tuple[tuple[str, str], ...]:
+    """probe_success and up of every instance of the service: the instances of the pods in ``failing``
+    (or only the first instance of each, ``first_only``) get those values."""
+    series: list[tuple[str, str]] = []
+    for pod in service.pods:
+        first = True
+        for role in service.roles:
+            per_pod = role.instances // len(service.pods)
+            for index in range(per_pod):
+                labels = _instance_labels(dc, service, pod, role.role, index)
+                fails = pod in failing and (first or not first_only)
+                series.append((selector("probe_success", labels), failing[pod] if fails else healthy))
+                first = False
+                series.append((selector("up", labels), "1x30"))
+    return tuple(series)
+
+
+def service_alerts(watch: StackWatch, service: ServiceWatch) -> tuple[Alert, ...]:
+    dc = watch.datacenter
+    scope = {c.LABEL_DATACENTER: dc, c.LABEL_SERVICE: service.service}
+    labels = {**scope, c.LABEL_OWNER: service.owner}
+    serving = f"(sum({selector(c.POD_SERVING, scope)}) or vector(0))"
+    pods = len(service.pods)
+    down = "1x3 0x27"
+    below = {pod: down for pod in service.pods[: pods - service.floor + 1]}
+    at_floor = {pod: down for pod in service.pods[: pods - service.floor]}
+    healthy = _probe_series(dc, service, {})
+    missing_one = tuple(
+        item for item in healthy if f'{c.LABEL_INSTANCE}="{dc}-{service.pods[-1]}-' not in item[0]
+    )
+    alerts = [
+        Alert(
+            name=c.SERVICE_BELOW_FLOOR,
+            expr=f"{serving} < {service.floor}",
+            for_="2m",
+            severity=c.SEVERITY_PAGE,
+            summary=(
+                f"{service.service} in {dc}: fewer than {service.floor} of {pods} pods serve "
+                "(its release floor)"
+            ),
+            labels=labels,
+            cases=(
+                Case(_probe_series(dc, service, below), "10m", (labels,)),
+                Case(_probe_series(dc, service, at_floor), "10m", ()),
+                # Nothing discovered at all is no pod serving, not silence.
+                Case((), "10m", (labels,)),
+            ),
+        ),
+        Alert(
+            name=c.INSTANCES_MISSING,
+            expr=f"(sum({selector(c.INSTANCES_DISCOVERED, scope)}) or vector(0)) < {service.instances}",
+            for_="10m",
+            severity=c.SEVERITY_TICKET,
+            summary=(
+                f"{service.service} in {dc}: Prometheus finds fewer than the catalog's "
+                f"{service.instances} instances through Nova"
+            ),
+            labels=labels,
+            cases=(Case(missing_one, "20m", (labels,)), Case(healthy, "20m", ())),
+        ),
+    ]
+    if pods > service.floor:  # a single-pod service never has a spare: no alert that always fires
+        alerts.append(
+            Alert(
+                name=c.SERVICE_NOT_N_PLUS_ONE,
+                expr=f"{serving} <= {service.floor}",
+                for_="10m",
+                severity=c.SEVERITY_TICKET,
+                summary=(
+                    f"{service.service} in {dc}: only {service.floor} of {pods} pods serve; losing one more "
+                    "host would take it below its release floor"
+                ),
+                labels=labels,
+                cases=(
+                    Case(_probe_series(dc, service, at_floor), "20m", (labels,)),
+                    Case(healthy, "20m", ()),
+                ),
+            )
+        )
+    return tuple(alerts)
+
+
+def pod_alert(watch: StackWatch) -> Alert:
+    dc = watch.datacenter
+    cases: list[Case] = []
+    if watch.services:
+        service = watch.services[0]
+        pod = service.pods[0]
+        fired = {c.LABEL_DATACENTER: dc, c.LABEL_SERVICE: service.service, c.LABEL_OWNER: service.owner}
+        cases = [
+            # One instance of the pod is enough.
+            Case(
+                _probe_series(dc, service, {pod: "1x3 0x27"}, first_only=True),
+                "10m",
+                ({**fired, c.LABEL_POD: pod},),
+            ),
+            # A blip shorter than the `for:` tells nobody.
+            Case(_probe_series(dc, service, {pod: "1x3 0 0 1x25"}, first_only=True), "10m", ()),
+        ]
+    return Alert(
+        name=c.POD_NOT_SERVING,
+        expr=f"{c.POD_SERVING} == 0",
+        for_="3m",
+        severity=c.SEVERITY_TICKET,
+        summary="{{ $labels.pod }} of {{ $labels.service }} in {{ $labels.datacenter }}: an instance does "
+        "not answer its health check",
+        cases=tuple(cases),
+    )
+
+
+def _probes_not_scraped_cases(watch: StackWatch) -> tuple[Case, ...]:
+    if not watch.services:
+        return ()
+    service = watch.services[0]
+    labels = _instance_labels(watch.datacenter, service, service.pods[0], service.roles[0].role, 0)
+    fired = {c.LABEL_DATACENTER: watch.datacenter, "job": labels["job"], c.LABEL_OWNER: watch.platform_owner}
+    return (
+        Case(((selector("up", labels), "1 0x20"),), "10m", (fired,)),
+        Case(((selector("up", labels), "1x20"),), "10m", ()),
+    )
+
+
+def _outage_cases(watch: StackWatch) -> tuple[Case, ...]:
+    if not watch.services:
+        return ()
+    service = watch.services[0]
+    everything = {pod: "1x3 0x27" for pod in service.pods}
+    fired = {c.LABEL_DATACENTER: watch.datacenter, c.LABEL_OWNER: watch.platform_owner}
+    # Fewer than half: exactly half is a float average Prometheus computes incrementally, in series
+    # order (promql/engine.go, aggregation AVG), so it may land a rounding error either side of 0.5.
+    half = {pod: "1x3 0x27" for pod in service.pods[: (len(service.pods) - 1) // 2]}
+    return (
+        Case(_probe_series(watch.datacenter, service, everything), "10m", (fired,)),
+        # Some pods down is for the service's own alerts, not a datacenter outage.
+        Case(_probe_series(watch.datacenter, service, half), "10m", ()),
+    )
+
+
+def platform_alerts(watch: StackWatch) -> tuple[Alert, ...]:
+    dc = watch.datacenter
+    platform = {c.LABEL_DATACENTER: dc, c.LABEL_OWNER: watch.platform_owner}
+    node = str(watch.monitoring.nodes[0])
+    alerts = [
+        Alert(
+            name=c.WATCHDOG,
+            expr="vector(1)",
+            for_="0m",
+            severity=c.SEVERITY_NONE,
+            summary=f"The monitoring of {dc} is alive (this alert always fires; its absence is the alarm)",
+            labels=platform,
+            cases=(Case((), "1m", (platform,)),),
+        ),
+        Alert(
+            name=c.MONITORING_NODE_DOWN,
+            expr=f"up{{{SELF_JOBS}}} == 0",
+            for_="5m",
+            severity=c.SEVERITY_TICKET,
+            summary="{{ $labels.job }} on {{ $labels.instance }} does not answer its scrape",
+            cases=(
+                Case(
+                    (
+                        (
+                            selector(
+                                "up", {"job": c.BLACKBOX_JOB, c.LABEL_INSTANCE: f"{node}:9115", **platform}
+                            ),
+                            "1 0x20",
+                        ),
+                    ),
+                    "10m",
+                    ({"job": c.BLACKBOX_JOB, c.LABEL_INSTANCE: f"{node}:9115", **platform},),
+                ),
+                Case(
+                    (
+                        (
+                            selector(
+                                "up", {"job": c.BLACKBOX_JOB, c.LABEL_INSTANCE: f"{node}:9115", **platform}
+                            ),
+                            "1x20",
+                        ),
+                    ),
+                    "10m",
+                    (),
+                ),
+            ),
+        ),
+        Alert(
+            name=c.PROBES_FAILING,
+            expr=f"count by ({c.LABEL_DATACENTER}, job) (up{{{PROBE_JOBS}}} == 0) > 0",
+            for_="5m",
+            severity=c.SEVERITY_TICKET,
+            summary="{{ $labels.job }}: the blackbox exporter does not answer, so its instances are "
+            "not probed",
+            labels={c.LABEL_OWNER: watch.platform_owner},
+            cases=_probes_not_scraped_cases(watch),
+        ),
+        Alert(
+            name=c.DATACENTER_OUTAGE,
+            expr=f"avg by ({c.LABEL_DATACENTER}) (probe_success{{{PROBE_JOBS}}}) < 0.5",
+            for_="2m",
+            severity=c.SEVERITY_PAGE,
+            summary="{{ $labels.datacenter }}: most catalog instances fail their health check",
+            labels={c.LABEL_OWNER: watch.platform_owner},
+            cases=_outage_cases(watch),
+        ),
+    ]
+    if watch.controllers:
+        api = watch.controllers[0]
+        port = str(api.ports[0])
+        target = {
+            "job": c.CONTROLLER_JOB,
+            c.LABEL_INSTANCE: f"{api.address}:{port}",
+            c.LABEL_DATACENTER: dc,
+            c.LABEL_CONTROLLER: api.name,
+            c.LABEL_OWNER: watch.platform_owner,
+            c.LABEL_PORT: port,
+        }
+        alerts.append(
+            Alert(
+                name=c.CONTROLLER_API_DOWN,
+                expr=f'probe_success{{job="{c.CONTROLLER_JOB}"}} == 0',
+                for_="3m",
+                severity=c.SEVERITY_TICKET,
+                summary="{{ $labels.controller }}: the API on port {{ $labels.port }} does not accept "
+                "connections",
+                cases=(
+                    Case(((selector("probe_success", target), "1 0x20"),), "10m", (target,)),
+                    Case(((selector("probe_success", target), "1x20"),), "10m", ()),
+                ),
+            )
+        )
+    return tuple(alerts)
+
+
+def _findings_alert(watch: StackWatch, name: str, kind: str, summary: str) -> Alert:
+    labels = f'kind="{kind}"'
+    cases: list[Case] = []
+    if watch.services:
+        service = watch.services[0]
+        fired = {
+            c.LABEL_DATACENTER: watch.datacenter,
+            c.LABEL_SERVICE: service.service,
+            c.LABEL_OWNER: service.owner,
+        }
+        series = selector(
+            c.PLACEMENT_FINDINGS,
+            {
+                "job": c.FACTS_JOB,
+                c.LABEL_INSTANCE: f"{watch.monitoring.nodes[0]}:{c.NODE_EXPORTER_PORT}",
+                **fired,
+                "kind": kind,
+            },
+        )
+        cases = [Case(((series, "0 1x30"),), "20m", (fired,)), Case(((series, "0x30"),), "20m", ())]
+    return Alert(
+        name=name,
+        expr=f"max by ({c.LABEL_DATACENTER}, {c.LABEL_SERVICE}, {c.LABEL_OWNER}) "
+        f"({c.PLACEMENT_FINDINGS}{{{labels}}}) > 0",
+        for_="15m",
+        severity=c.SEVERITY_TICKET,
+        summary=summary,
+        cases=tuple(cases),
+    )
+
+
+def placement_alerts(watch: StackWatch) -> tuple[Alert, ...]:
+    """Alerts on the live audit's facts (monitoring/facts.py), and on the facts going stale."""
+    dc = watch.datacenter
+    checked = selector(c.PLACEMENT_CHECKED_AT, {c.LABEL_DATACENTER: dc})
+    platform = {c.LABEL_DATACENTER: dc, c.LABEL_OWNER: watch.platform_owner}
+    stamp = selector(
+        c.PLACEMENT_CHECKED_AT,
+        {
+            "job": c.FACTS_JOB,
+            c.LABEL_INSTANCE: f"{watch.monitoring.nodes[0]}:{c.NODE_EXPORTER_PORT}",
+            **platform,
+        },
+    )
+    return (
+        _findings_alert(
+            watch,
+            c.PODS_SHARE_HOST_ALERT,
+            PODS_SHARE_HOST,
+            "{{ $labels.service }} in {{ $labels.datacenter }}: two pods share a compute host, so one host "
+            "loss takes both",
+        ),
+        _findings_alert(
+            watch,
+            c.REPLICAS_SHARE_DOMAIN_ALERT,
+            REPLICAS_SHARE_DOMAIN,
+            "{{ $labels.service }} in {{ $labels.datacenter }}: two replicas of a volume group share a "
+            "storage failure domain",
+        ),
+        _findings_alert(
+            watch,
+            c.POD_SPLIT_ALERT,
+            POD_SPLIT,
+            "{{ $labels.service }} in {{ $labels.datacenter }}: a pod's instances are on different hosts",
+        ),
+        Alert(
+            name=c.PLACEMENT_FACTS_STALE,
+            expr=f"(time() - max by ({c.LABEL_DATACENTER}) ({checked})) > {c.FACTS_MAX_AGE_S} "
+            f"or absent({checked})",
+            for_="5m",
+            severity=c.SEVERITY_TICKET,
+            summary=f"{dc}: the live placement audit has not written its facts for "
+            f"{c.FACTS_MAX_AGE_S // 60} minutes: where pods and replicas are is not watched",
+            labels={c.LABEL_OWNER: watch.platform_owner},
+            cases=(
+                # Written once at 0, then never again: stale after 15 minutes, alerting 5 minutes later.
+                Case(((stamp, "0x40"),), "25m", (platform,)),
+                Case((), "10m", (platform,)),
+                Case(((stamp, "0+60x40"),), "25m", ()),
+            ),
+        ),
+    )
+
+
+def rule_groups(watch: StackWatch) -> tuple[RuleGroup, ...]:
+    return (
+        RuleGroup(name="webex-recording", file="recording", recordings=recordings()),
+        RuleGroup(name="webex-pods", file="pods", alerts=(pod_alert(watch),)),
+        *(
+            RuleGroup(
+                name=f"webex-service-{service.service}",
+                file=f"service-{service.service}",
+                alerts=service_alerts(watch, service),
+            )
+            for service in watch.services
+        ),
+        RuleGroup(name="webex-platform", file="platform", alerts=platform_alerts(watch)),
+        RuleGroup(name="webex-placement", file="placement", alerts=placement_alerts(watch)),
+    )

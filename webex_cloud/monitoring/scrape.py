@@ -1,0 +1,170 @@
+"""``prometheus.yml`` and ``blackbox.yml`` of one stack.
+
+Discovery: one ``openstack_sd_configs`` (role ``instance``) per probed role, kept to the instances whose
+Nova metadata names this datacenter, the service and the role (the keys ``webex_cloud/components/tags.py``
+writes), on the service's own network. A replaced pod is found on the next refresh, with no config change.
+No credential is written: with ``identity_endpoint`` unset, Prometheus v2.42.0 takes the identity from
+its environment (``discovery/openstack/openstack.go``, ``newRefresher``: ``openstack.AuthOptionsFromEnv``,
+the ``OS_*`` variables of gophercloud) — the stack's read-only identity, placed by the deploy.
+
+Probing: every discovered address goes through the blackbox exporter on the Prometheus node's own
+loopback, with a module per role made from the same health check the release gates run
+(``webex_cloud/release/probe.py``: TCP connect, or one GET whose status must equal ``expected_status``,
+redirects not followed, the certificate not verified).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from webex_cloud.config.models import HealthCheck
+from webex_cloud.monitoring import contract as c
+from webex_cloud.monitoring.model import RoleProbe, ServiceWatch, StackWatch
+
+SCRAPE_INTERVAL_S = 15
+"""How often each instance is probed (the health gate's 2 s is for the minutes of a release)."""
+RULES_GLOB = "rules/*.rules.yml"
+
+
+def _duration(seconds: float) -> str:
+    return f"{max(1, math.ceil(seconds))}s"
+
+
+def scrape_timing(check: HealthCheck) -> tuple[str, str]:
+    """(scrape_interval, scrape_timeout) leaving the probe its whole ``timeout_s`` and a second more."""
+    timeout = math.ceil(check.timeout_s) + 1
+    interval = max(SCRAPE_INTERVAL_S, timeout)
+    return f"{interval}s", f"{timeout}s"
+
+
+def blackbox_module(check: HealthCheck) -> dict[str, Any]:
+    """A blackbox exporter v0.23 module doing what ``release.probe.attempt`` does."""
+    if check.protocol == "tcp":
+        return {
+            "prober": "tcp",
+            "timeout": _duration(check.timeout_s),
+            "tcp": {"preferred_ip_protocol": "ip4"},
+        }
+    return {
+        "prober": "http",
+        "timeout": _duration(check.timeout_s),
+        "http": {
+            "method": "GET",
+            "valid_status_codes": [check.expected_status],
+            "no_follow_redirects": True,
+            "preferred_ip_protocol": "ip4",
+            "headers": {"User-Agent": "webex-cloud-monitoring"},
+            "tls_config": {"insecure_skip_verify": True},
+        },
+    }
+
+
+def blackbox_config(watch: StackWatch) -> dict[str, Any]:
+    modules: dict[str, Any] = {}
+    for service in watch.services:
+        for role in service.roles:
+            modules[c.probe_module(role.service, role.role)] = blackbox_module(role.check)
+    modules["controller-api"] = blackbox_module(HealthCheck(protocol="tcp", port=1))
+    return {"modules": modules}
+
+
+def _target_relabel(check: HealthCheck) -> dict[str, Any]:
+    """Prometheus hands the blackbox exporter ``host:port`` (tcp) or the URL of the check (http/https)."""
+    if check.protocol == "tcp":
+        return {"source_labels": ["__address__"], "target_label": "__param_target"}
+    return {
+        "source_labels": ["__address__"],
+        "regex": "(.+)",
+        "target_label": "__param_target",
+        "replacement": f"{check.protocol}://${{1}}{check.path}",
+    }
+
+
+def probe_job(watch: StackWatch, service: ServiceWatch, role: RoleProbe) -> dict[str, Any]:
+    interval, timeout = scrape_timing(role.check)
+    keep = [c.meta_tag(c.LABEL_DATACENTER), c.meta_tag(c.LABEL_SERVICE), c.meta_tag(c.LABEL_ROLE)]
+    return {
+        "job_name": c.probe_job(service.service, role.role),
+        "scrape_interval": interval,
+        "scrape_timeout": timeout,
+        "metrics_path": "/probe",
+        "params": {"module": [c.probe_module(service.service, role.role)]},
+        "openstack_sd_configs": [
+            {"role": "instance", "region": watch.region, "port": role.check.port, "refresh_interval": "60s"}
+        ],
+        "relabel_configs": [
+            {
+                "source_labels": [*keep, c.META_ADDRESS_POOL],
+                "separator": ";",
+                "regex": f"{watch.datacenter};{service.service};{role.role};{service.network}",
+                "action": "keep",
+            },
+            _target_relabel(role.check),
+            {"source_labels": [c.META_INSTANCE_NAME], "target_label": c.LABEL_INSTANCE},
+            {"source_labels": [c.META_INSTANCE_ID], "target_label": c.LABEL_INSTANCE_ID},
+            *(
+                {"source_labels": [c.meta_tag(key)], "target_label": key}
+                for key in (c.LABEL_DATACENTER, c.LABEL_SERVICE, c.LABEL_OWNER, c.LABEL_POD, c.LABEL_ROLE)
+            ),
+            {"target_label": "__address__", "replacement": c.BLACKBOX_LOCAL},
+        ],
+    }
+
+
+def _nodes(watch: StackWatch, port: int) -> list[str]:
+    return [f"{node}:{port}" for node in watch.monitoring.nodes]
+
+
+def _static_job(watch: StackWatch, name: str, targets: list[str]) -> dict[str, Any]:
+    labels = {c.LABEL_DATACENTER: watch.datacenter, c.LABEL_OWNER: watch.platform_owner}
+    return {"job_name": name, "static_configs": [{"targets": targets, "labels": labels}]}
+
+
+def controller_job(watch: StackWatch) -> dict[str, Any]:
+    return {
+        "job_name": c.CONTROLLER_JOB,
+        "metrics_path": "/probe",
+        "params": {"module": ["controller-api"]},
+        "static_configs": [
+            {
+                "targets": [f"{api.address}:{port}" for port in api.ports],
+                "labels": {
+                    c.LABEL_DATACENTER: watch.datacenter,
+                    c.LABEL_CONTROLLER: api.name,
+                    c.LABEL_OWNER: watch.platform_owner,
+                },
+            }
+            for api in watch.controllers
+        ],
+        "relabel_configs": [
+            {"source_labels": ["__address__"], "target_label": "__param_target"},
+            {"source_labels": ["__address__"], "regex": ".*:([0-9]+)", "target_label": c.LABEL_PORT},
+            {"target_label": "__address__", "replacement": c.BLACKBOX_LOCAL},
+        ],
+    }
+
+
+def prometheus_config(watch: StackWatch) -> dict[str, Any]:
+    probes = [probe_job(watch, service, role) for service in watch.services for role in service.roles]
+    return {
+        "global": {
+            "scrape_interval": f"{SCRAPE_INTERVAL_S}s",
+            "evaluation_interval": f"{SCRAPE_INTERVAL_S}s",
+            # Both nodes send identical alerts: the Alertmanager pair deduplicates them.
+            "external_labels": {c.LABEL_DATACENTER: watch.datacenter},
+        },
+        "rule_files": [RULES_GLOB],
+        "alerting": {
+            "alertmanagers": [{"static_configs": [{"targets": _nodes(watch, c.ALERTMANAGER_PORT)}]}]
+        },
+        "scrape_configs": [
+            _static_job(watch, c.PROMETHEUS_JOB, _nodes(watch, c.PROMETHEUS_PORT)),
+            _static_job(watch, c.ALERTMANAGER_JOB, _nodes(watch, c.ALERTMANAGER_PORT)),
+            _static_job(watch, c.BLACKBOX_JOB, _nodes(watch, c.BLACKBOX_PORT)),
+            # node_exporter's textfile collector serves the live audit's facts (monitoring/facts.py).
+            _static_job(watch, c.FACTS_JOB, _nodes(watch, c.NODE_EXPORTER_PORT)),
+            controller_job(watch),
+            *probes,
+        ],
+    }
