@@ -194,7 +194,9 @@ class FakeSession:
     def listing(self, service: str, path: str, key: str) -> Iterator[Mapping[str, Any]]:
         return iter(self.lists[path])
 
-    def get(self, service: str, url: str, params: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    def get(
+        self, service: str, url: str, params: Mapping[str, Any] | None = None, headers: Any = None
+    ) -> Mapping[str, Any]:
         if url == "/os-services":
             if self.services is None:
                 raise CloudError("cloud 'fake': Nova: GET /os-services failed: 403 Forbidden")

@@ -18,7 +18,7 @@ from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.errors import CloudError
 from webex_cloud.config.image_catalog import IMAGE_CATALOG
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.images import cli
+from webex_cloud.commands import images as cli
 
 USED = ("webex-base-2026.11", "webex-media-2026.11", "webex-store-2026.11")
 

@@ -284,7 +284,7 @@ def drifted(openstack_conn: Any, tmp_path_factory: pytest.TempPathFactory) -> It
         site = Site(
             plan,
             plan_path,
-            clouds_file(folder / "clouds.yaml", project, (user.name, password)),
+            clouds_file(folder / "clouds.yaml", project, {"reader": (user.name, password)}),
             conn,
             flavor,
             image,
