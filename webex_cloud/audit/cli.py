@@ -32,11 +32,11 @@ from webex_cloud.audit.expected import expected_from_plan
 from webex_cloud.audit.observed import Observation, ReadError, read_cloud
 from webex_cloud.audit.picture import audit_picture
 from webex_cloud.audit.render import to_json, to_text
-from webex_cloud.cli_common import CommandError, add_stack_option, select_stacks
+from webex_cloud.cli_common import CommandError, add_project_option, add_stack_option, select_stacks
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import read_stack_config, stack_file
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.paths import PROJECT_DIR, plan_path
+from webex_cloud.paths import PROJECT_DIR, plan_dir, plan_path
 from webex_cloud.picture import write
 from webex_cloud.plan.format import PlanError, read_plan
 
@@ -104,7 +104,7 @@ def read(conn: Any) -> Observation:
 
 
 def run(args: argparse.Namespace) -> tuple[Report, str]:
-    path: Path = args.plan or plan_path(args.stack)
+    path: Path = args.plan or plan_path(args.stack, plan_dir(args.project))
     try:
         plan = read_plan(path)
         expected = expected_from_plan(plan, str(path))
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> tuple[Report, str]:
         raise InputError(
             f"{path} is the plan of stack {plan.stack!r}, not {args.stack!r}; pass the right --plan"
         )
-    cloud = args.cloud or stack_cloud(args.stack)
+    cloud = args.cloud or stack_cloud(args.stack, args.project)
     conn = connect(cloud, args.clouds_yaml, args.timeout)
     try:
         observation = read(conn)
@@ -146,7 +146,8 @@ def main(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_stack_option(parser)
-    parser.add_argument("--plan", type=Path, help="plan file (default: build/plan/<stack>.json)")
+    add_project_option(parser)
+    parser.add_argument("--plan", type=Path, help="plan file (default: <project>/build/plan/<stack>.json)")
     parser.add_argument("--cloud", help=f"clouds.yaml entry (default: the stack's {CLOUD_KEY})")
     parser.add_argument(
         "--clouds-yaml", type=Path, help="clouds.yaml file (default: openstacksdk's search path)"
@@ -164,7 +165,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         # An audit reads one stack's cloud: the same --stack option as every command, given once.
-        args.stack = select_stacks(args.stack, PROJECT_DIR, ["an audit's cloud"])[0]
+        args.stack = select_stacks(args.stack, args.project, ["an audit's cloud"])[0]
     except CommandError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT

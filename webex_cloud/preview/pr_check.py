@@ -16,6 +16,11 @@ Per stack it runs, each as its own process whose output and exit status land in 
 
 Then ``OUT/comment.md`` is the one pull-request comment (webex_cloud.preview.comment). The exit status
 is the worst of all steps (webex_cloud.exit_codes): 3 before 2 before 1 before 0.
+
+Stacks are checked one per core at a time (``--jobs``); each step prints one progress line as it
+ends (stack, step, exit status, seconds) and each stack a summary line. ``--project DIR`` checks that
+project (its stacks, catalog and policy pack) with this checkout's code, as every command's
+``--project`` does; the base commit is always rendered by its own code.
 """
 
 from __future__ import annotations
@@ -25,13 +30,20 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import venv
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from webex_cloud.cli_common import add_stack_option
-from webex_cloud.config.loader import known_stacks
+from webex_cloud.cli_common import (
+    CommandError,
+    add_project_option,
+    add_stack_option,
+    select_stacks,
+    usable_cores,
+)
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path, stack_file
 from webex_cloud.plan.format import dumps, empty_plan
@@ -54,6 +66,7 @@ EMPTY_BASE_NOTE = (
 class Step:
     name: str
     code: int
+    seconds: float = 0.0
 
 
 def _run(
@@ -67,6 +80,7 @@ def _run(
 ) -> Step:
     """Run one step, its output into ``<name>.txt`` (stdout into ``stdout`` when given) and its status
     into ``<name>.rc``."""
+    start = time.perf_counter()
     with (out / f"{name}.txt").open("wb") as log, (stdout or Path(os.devnull)).open("wb") as data:
         try:
             code = subprocess.run(
@@ -83,7 +97,7 @@ def _run(
     # A signal (negative status) or an unexpected status is no verdict.
     code = code if code in tuple(ExitCode) else ExitCode.INTERNAL
     (out / f"{name}.rc").write_text(f"{code}\n")
-    return Step(name, code)
+    return Step(name, code, time.perf_counter() - start)
 
 
 def _record(out: Path, name: str, code: int, text: str) -> Step:
@@ -102,7 +116,8 @@ def _requirements(checkout: Path) -> list[str]:
 
 def base_python(pr_dir: Path, base_dir: Path, log: list[str]) -> Path:
     """The interpreter that renders the base: the pull request's when the runtime requirements are
-    the same, else a venv of the base's own (``base/.venv``, created once)."""
+    the same, else a venv of the base's own (``base/.venv``, created once). ``pr_dir`` is the
+    checkout of the code that runs (its requirements are this interpreter's), not a ``--project``."""
     if _requirements(pr_dir) == _requirements(base_dir):
         log.append(f"base requirements equal this branch's: the base renders with {sys.executable}")
         return Path(sys.executable)
@@ -151,6 +166,7 @@ class Options:
     state: str | None
     pulumi: bool
     commit: str
+    jobs: int = 1
 
 
 def check_stack(options: Options, stack: str, python: Path | None, base_problem: str | None) -> list[Step]:
@@ -158,45 +174,30 @@ def check_stack(options: Options, stack: str, python: Path | None, base_problem:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    # This branch's commands run from its code (this checkout) on the project it was given.
     me = [sys.executable, "-m", "webex_cloud"]
+    project = ["--project", str(options.pr_dir)]
     plan_dir, base_dir = out / "plan-files", out / "base-files"
     plan_file = plan_path(stack, plan_dir)
     steps = [
-        _run(
-            [*me, "plan", "--stack", stack, "--out", str(plan_dir), "--no-policy"],
-            cwd=options.pr_dir,
-            out=out,
-            name="plan",
+        _progress(
+            stack,
+            _run(
+                [*me, "plan", *project, "--stack", stack, "--out", str(plan_dir), "--no-policy"],
+                cwd=PROJECT_DIR,
+                out=out,
+                name="plan",
+            ),
         )
     ]
     if steps[0].code != ExitCode.OK:
         return steps  # nothing else can be judged without this branch's plan
     config = out / "policy-config.json"
-    steps.append(
-        _run(
-            [*me, "policy", "--stack", stack, "--plan", str(plan_file), "--write-config", str(config)],
-            cwd=options.pr_dir,
-            out=out,
-            name="policy",
-        )
-    )
-    steps.append(
-        _run(
-            [
-                *me,
-                "place",
-                "--stack",
-                stack,
-                "--plan",
-                str(plan_file),
-                "--svg",
-                str(out / comment.PLACEMENT_PICTURE),
-            ],
-            cwd=options.pr_dir,
-            out=out,
-            name="place",
-        )
-    )
+    policy = ["policy", *project, "--stack", stack, "--plan", str(plan_file), "--write-config", str(config)]
+    steps.append(_progress(stack, _run([*me, *policy], cwd=PROJECT_DIR, out=out, name="policy")))
+    svg = str(out / comment.PLACEMENT_PICTURE)
+    place = ["place", *project, "--stack", stack, "--plan", str(plan_file), "--svg", svg]
+    steps.append(_progress(stack, _run([*me, *place], cwd=PROJECT_DIR, out=out, name="place")))
     base_file: Path | None = None
     if base_problem is not None:
         steps.append(_record(out, "base-plan", ExitCode.INPUT, f"base unusable: {base_problem}"))
@@ -212,6 +213,7 @@ def check_stack(options: Options, stack: str, python: Path | None, base_problem:
             name="base-plan",
             env=base_env(options.base_dir),
         )
+        _progress(stack, step)
         base_file = plan_path(stack, base_dir)
         if step.code != ExitCode.OK or not base_file.exists():
             # Never an empty base: that would make every resource of the stack a create.
@@ -221,8 +223,14 @@ def check_stack(options: Options, stack: str, python: Path | None, base_problem:
         steps.append(step)
     if steps[-1].code != ExitCode.OK:
         return [*steps, _record(out, "preview", ExitCode.INPUT, "no preview: the base is unusable")]
-    steps.append(_preview(options, stack, out, plan_file, base_file, config))
+    steps.append(_progress(stack, _preview(options, stack, out, plan_file, base_file, config)))
     return steps
+
+
+def _progress(stack: str, step: Step) -> Step:
+    """One line per finished step (stack, step, exit status, seconds), so a long check is seen to move."""
+    print(f"{stack} {step.name}: exit {step.code}, {step.seconds:.1f} s", flush=True)
+    return step
 
 
 def _preview(
@@ -230,7 +238,9 @@ def _preview(
 ) -> Step:
     from webex_cloud.preview import cli
 
-    argv = ["--stack", stack, "--plan", str(plan_file), "--markdown", str(out / "preview.md")]
+    start = time.perf_counter()
+    argv = ["--stack", stack, "--project", str(options.pr_dir), "--plan", str(plan_file)]
+    argv += ["--markdown", str(out / "preview.md")]
     argv += ["--json", str(out / "preview.json")]
     if options.pulumi:
         pulumi_rc = _run(
@@ -275,11 +285,13 @@ def _preview(
             report = replace(report, changes=replace(report.changes, notes=(*report.changes.notes, note)))
         cli.write_report(report, args.markdown, args.json_out)
     except PreviewInputError as error:
-        return _record(out, "preview", ExitCode.INPUT, f"error: {error}")
+        failed = _record(out, "preview", ExitCode.INPUT, f"error: {error}")
+        return replace(failed, seconds=time.perf_counter() - start)
     lines = [headline(report)]
     lines += [f"error: {message}" for message in report.changes.errors]
     lines += [f"blocking: {r.kind}: {r.subject}: {r.reason}" for r in report.blocking]
-    return _record(out, "preview", cli.exit_code(report), "\n".join(lines))
+    step = _record(out, "preview", cli.exit_code(report), "\n".join(lines))
+    return replace(step, seconds=time.perf_counter() - start)
 
 
 def _empty_base(folder: Path, stack: str) -> Path:
@@ -306,15 +318,25 @@ def run(options: Options) -> ExitCode:
         problem = f"{options.base_dir} is not a checkout of the project (no Pulumi.yaml)"
     else:
         try:
-            python = base_python(options.pr_dir, options.base_dir, log)
+            # This interpreter runs this checkout's code: its requirements are the ones to compare
+            # (a --project folder holds no code and no requirements).
+            python = base_python(PROJECT_DIR, options.base_dir, log)
         except PreviewInputError as error:
             problem = str(error)
     codes: list[int] = []
-    for stack in options.stacks:
+
+    def check(stack: str) -> list[Step]:
+        start = time.perf_counter()
         steps = check_stack(options, stack, python, problem)
-        codes += [s.code for s in steps]
         shown = ", ".join(f"{s.name} {s.code}" for s in steps)
-        print(f"{stack}: {shown}")
+        print(f"{stack}: {shown} ({time.perf_counter() - start:.1f} s)", flush=True)
+        return steps
+
+    # Stacks are independent (each step a process of its own, its files under OUT/<stack>/): one
+    # stack per worker, as many workers as cores; the comment reads the folders in stack order.
+    with ThreadPoolExecutor(max_workers=max(1, min(options.jobs, len(options.stacks)))) as pool:
+        for steps in pool.map(check, options.stacks):
+            codes += [s.code for s in steps]
     (options.out / "pr-check.txt").write_text("\n".join(log) + "\n", encoding="utf-8")
     body = comment.build(options.out, options.commit)
     (options.out / "comment.md").write_text(body, encoding="utf-8")
@@ -332,27 +354,39 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--base-dir", type=Path, required=True, help="a checkout of the base commit")
     parser.add_argument("--out", type=Path, required=True, help="folder for every output and comment.md")
     add_stack_option(parser)
+    add_project_option(parser)
     parser.add_argument("--state", metavar="URL", help="diff against the last checkpoint of this S3 backend")
     parser.add_argument(
         "--pulumi", action="store_true", help="run a real `pulumi preview` (credentials configured)"
     )
     parser.add_argument("--commit", default="HEAD", help="the pull request's head commit, for the comment")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="check N stacks at a time (default: one per core; 1: one after another)",
+    )
     args = parser.parse_args(argv)
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs takes a number of stacks at a time, 1 or more, not {args.jobs}")
     if args.state and args.pulumi:
         print("error: --state and --pulumi are two sources of the old side; give one", file=sys.stderr)
         return ExitCode.INPUT
-    stacks = tuple(args.stack or known_stacks(PROJECT_DIR))
-    if not stacks:
-        print(f"error: no stacks/Pulumi.<stack>.yaml under {PROJECT_DIR}", file=sys.stderr)
+    try:
+        stacks = tuple(select_stacks(args.stack, args.project))
+    except CommandError as error:
+        print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
     options = Options(
-        pr_dir=PROJECT_DIR,
+        pr_dir=args.project,
         base_dir=args.base_dir.resolve(),
         out=args.out.resolve(),
         stacks=stacks,
         state=args.state,
         pulumi=args.pulumi,
         commit=args.commit,
+        jobs=args.jobs or usable_cores(),
     )
     try:
         return run(options)
