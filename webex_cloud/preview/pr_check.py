@@ -5,7 +5,8 @@ The workflow (.github/workflows/pr-preview.yml) checks out the pull request into
 Per stack it runs, each as its own process whose output and exit status land in ``OUT/<stack>/``:
 
 1. ``plan``: this branch's offline plan (``plan --stack S --out DIR --no-policy``);
-2. ``policy``: the policy pack over it, writing the ``--policy-pack-config`` a real preview needs;
+2. ``policy``: the policy pack over it, writing the ``--policy-pack-config`` a real preview needs
+   (every stack is planned before any is policed: the other stacks' plans are its peers);
 3. ``place``: the placement proof over the same plan;
 4. ``base-plan``: the base commit's plan, rendered by the base's *own* code with the command line
    ``plan --stack S --out DIR --no-policy`` (a contract: every commit from now on keeps it). A base
@@ -169,31 +170,43 @@ class Options:
     jobs: int = 1
 
 
-def check_stack(options: Options, stack: str, python: Path | None, base_problem: str | None) -> list[Step]:
+def _branch_plan(options: Options, stack: str) -> Path:
+    return plan_path(stack, options.out / stack / "plan-files")
+
+
+def plan_stack(options: Options, stack: str) -> Step:
+    """Step 1: this branch's plan of ``stack``, into ``OUT/<stack>/plan-files``."""
     out = options.out / stack
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     # This branch's commands run from its code (this checkout) on the project it was given.
+    args = ["plan", "--project", str(options.pr_dir), "--stack", stack, "--no-policy"]
+    args += ["--out", str(_branch_plan(options, stack).parent)]
+    return _progress(
+        stack, _run([sys.executable, "-m", "webex_cloud", *args], cwd=PROJECT_DIR, out=out, name="plan")
+    )
+
+
+def check_stack(
+    options: Options,
+    stack: str,
+    python: Path | None,
+    base_problem: str | None,
+    peers: Sequence[str] = (),
+) -> list[Step]:
+    """Steps 2-5 of a stack whose plan (step 1) succeeded; ``peers``: the other stacks whose plans
+    this check made, handed to the policy step so that it does not render them again."""
+    out = options.out / stack
     me = [sys.executable, "-m", "webex_cloud"]
     project = ["--project", str(options.pr_dir)]
-    plan_dir, base_dir = out / "plan-files", out / "base-files"
-    plan_file = plan_path(stack, plan_dir)
-    steps = [
-        _progress(
-            stack,
-            _run(
-                [*me, "plan", *project, "--stack", stack, "--out", str(plan_dir), "--no-policy"],
-                cwd=PROJECT_DIR,
-                out=out,
-                name="plan",
-            ),
-        )
-    ]
-    if steps[0].code != ExitCode.OK:
-        return steps  # nothing else can be judged without this branch's plan
+    base_dir = out / "base-files"
+    plan_file = _branch_plan(options, stack)
+    steps: list[Step] = []
     config = out / "policy-config.json"
     policy = ["policy", *project, "--stack", stack, "--plan", str(plan_file), "--write-config", str(config)]
+    for peer in peers:
+        policy += ["--peer-plan", f"{peer}={_branch_plan(options, peer)}"]
     steps.append(_progress(stack, _run([*me, *policy], cwd=PROJECT_DIR, out=out, name="policy")))
     svg = str(out / comment.PLACEMENT_PICTURE)
     place = ["place", *project, "--stack", stack, "--plan", str(plan_file), "--svg", svg]
@@ -324,17 +337,25 @@ def run(options: Options) -> ExitCode:
         except PreviewInputError as error:
             problem = str(error)
     codes: list[int] = []
-
-    def check(stack: str) -> list[Step]:
-        start = time.perf_counter()
-        steps = check_stack(options, stack, python, problem)
-        shown = ", ".join(f"{s.name} {s.code}" for s in steps)
-        print(f"{stack}: {shown} ({time.perf_counter() - start:.1f} s)", flush=True)
-        return steps
-
+    # Every stack's plan first: the policy step of each stack reads its peers' plans (the
+    # cross-datacenter rules) and would otherwise render every peer again, N x (N - 1) renders.
     # Stacks are independent (each step a process of its own, its files under OUT/<stack>/): one
     # stack per worker, as many workers as cores; the comment reads the folders in stack order.
     with ThreadPoolExecutor(max_workers=max(1, min(options.jobs, len(options.stacks)))) as pool:
+        planned = dict(
+            zip(options.stacks, pool.map(lambda s: plan_stack(options, s), options.stacks), strict=True)
+        )
+        ready = [stack for stack, step in planned.items() if step.code == ExitCode.OK]
+
+        def check(stack: str) -> list[Step]:
+            steps = [planned[stack]]
+            if steps[0].code == ExitCode.OK:  # nothing else can be judged without this branch's plan
+                peers = [peer for peer in ready if peer != stack]
+                steps += check_stack(options, stack, python, problem, peers)
+            shown = ", ".join(f"{s.name} {s.code}" for s in steps)
+            print(f"{stack}: {shown} ({sum(s.seconds for s in steps):.1f} s)", flush=True)
+            return steps
+
         for steps in pool.map(check, options.stacks):
             codes += [s.code for s in steps]
     (options.out / "pr-check.txt").write_text("\n".join(log) + "\n", encoding="utf-8")
