@@ -4,6 +4,7 @@ The README lists the same modules as :data:`SMALL` (tested below), so a new benc
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -39,3 +40,10 @@ def test_benchmark_runs_at_its_small_size(module: str) -> None:
     )
     # Exit 1 may be a missed speed target; the summary line proves the benchmark ran to its end.
     assert done.returncode in (0, 1) and last_line in done.stdout, done.stderr[-3000:]
+
+
+def test_every_benchmark_is_in_the_readme_and_runs_small_here() -> None:
+    modules = {path.stem for path in (REPO / "benchmarks").glob("bench_*.py")}
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"python -m benchmarks\.(bench_\w+)", readme))
+    assert modules == listed == set(SMALL)
