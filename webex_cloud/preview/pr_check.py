@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from webex_cloud import atomic
 from webex_cloud.cli_common import (
     CommandError,
     add_project_option,
@@ -48,7 +49,7 @@ from webex_cloud.cli_common import (
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path, stack_file
 from webex_cloud.plan.format import dumps, empty_plan
-from webex_cloud.preview import comment
+from webex_cloud.preview import base_cache, comment
 from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.pins import unpinned
 from webex_cloud.preview.plans import load_snapshot
@@ -168,6 +169,8 @@ class Options:
     pulumi: bool
     commit: str
     jobs: int = 1
+    base_cache: Path | None = None
+    """Where base plans are kept by content (webex_cloud.preview.base_cache); None: always rendered."""
 
 
 def _branch_plan(options: Options, stack: str) -> Path:
@@ -194,6 +197,7 @@ def check_stack(
     python: Path | None,
     base_problem: str | None,
     peers: Sequence[str] = (),
+    base_digest: str | None = None,
 ) -> list[Step]:
     """Steps 2-5 of a stack whose plan (step 1) succeeded; ``peers``: the other stacks whose plans
     this check made, handed to the policy step so that it does not render them again."""
@@ -216,6 +220,11 @@ def check_stack(
         steps.append(_record(out, "base-plan", ExitCode.INPUT, f"base unusable: {base_problem}"))
     elif not (options.base_dir / stack_file(stack)).exists():
         steps.append(_record(out, "base-plan", ExitCode.OK, EMPTY_BASE_NOTE.format(stack=stack)))
+    elif (cached := _cached_base(options, stack, base_digest)) is not None:
+        base_file = plan_path(stack, base_dir)
+        atomic.write_bytes(base_file, cached.read_bytes())
+        note = f"base plan reused from {cached} (the base checkout and interpreter are unchanged)"
+        steps.append(_progress(stack, _record(out, "base-plan", ExitCode.OK, note)))
     else:
         assert python is not None  # a usable base always has an interpreter
         contract = [part.format(stack=stack, out=base_dir) for part in BASE_PLAN_ARGS]
@@ -233,11 +242,20 @@ def check_stack(
             with (out / "base-plan.txt").open("a", encoding="utf-8") as log:
                 log.write(f"base unusable: the base commit's plan of {stack} failed (exit {step.code})\n")
             step = _record(out, "base-plan", ExitCode.INPUT, (out / "base-plan.txt").read_text())
+        elif options.base_cache is not None and base_digest is not None:
+            base_cache.store(options.base_cache, base_digest, stack, base_file)
         steps.append(step)
     if steps[-1].code != ExitCode.OK:
         return [*steps, _record(out, "preview", ExitCode.INPUT, "no preview: the base is unusable")]
     steps.append(_progress(stack, _preview(options, stack, out, plan_file, base_file, config)))
     return steps
+
+
+def _cached_base(options: Options, stack: str, base_digest: str | None) -> Path | None:
+    if options.base_cache is None or base_digest is None:
+        return None
+    kept = base_cache.entry(options.base_cache, base_digest, stack)
+    return kept if kept.is_file() else None
 
 
 def _progress(stack: str, step: Step) -> Step:
@@ -336,6 +354,10 @@ def run(options: Options) -> ExitCode:
             python = base_python(PROJECT_DIR, options.base_dir, log)
         except PreviewInputError as error:
             problem = str(error)
+    digest = None
+    if python is not None and options.base_cache is not None:
+        digest = base_cache.checkout_digest(options.base_dir, python)
+        log.append(f"base checkout digest {digest}: base plans kept under {options.base_cache}")
     codes: list[int] = []
     # Every stack's plan first: the policy step of each stack reads its peers' plans (the
     # cross-datacenter rules) and would otherwise render every peer again, N x (N - 1) renders.
@@ -351,7 +373,7 @@ def run(options: Options) -> ExitCode:
             steps = [planned[stack]]
             if steps[0].code == ExitCode.OK:  # nothing else can be judged without this branch's plan
                 peers = [peer for peer in ready if peer != stack]
-                steps += check_stack(options, stack, python, problem, peers)
+                steps += check_stack(options, stack, python, problem, peers, digest)
             shown = ", ".join(f"{s.name} {s.code}" for s in steps)
             print(f"{stack}: {shown} ({sum(s.seconds for s in steps):.1f} s)", flush=True)
             return steps
@@ -388,6 +410,13 @@ def main(argv: list[str]) -> int:
         metavar="N",
         help="check N stacks at a time (default: one per core; 1: one after another)",
     )
+    parser.add_argument(
+        "--base-cache",
+        type=Path,
+        metavar="DIR",
+        help="keep base plans here by content (the base checkout's files and the interpreter) and "
+        "reuse them while those are unchanged (default: render every base plan)",
+    )
     args = parser.parse_args(argv)
     if args.jobs is not None and args.jobs < 1:
         parser.error(f"--jobs takes a number of stacks at a time, 1 or more, not {args.jobs}")
@@ -408,6 +437,7 @@ def main(argv: list[str]) -> int:
         pulumi=args.pulumi,
         commit=args.commit,
         jobs=args.jobs or usable_cores(),
+        base_cache=args.base_cache.resolve() if args.base_cache else None,
     )
     try:
         return run(options)
