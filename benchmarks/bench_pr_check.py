@@ -39,6 +39,7 @@ import yaml
 
 from benchmarks.generated_project import MAX_GENERATED, generate_datacenters
 from webex_cloud.paths import PROJECT_DIR
+from webex_cloud.plan.format import read_plan
 
 GOAL_SECONDS = 60.0
 """Issue 29: the whole check of twenty datacenters within a minute on two cores."""
@@ -152,6 +153,25 @@ def _layout(root: Path, count: int) -> tuple[Path, Path, list[str]]:
     return pr, base, stacks
 
 
+def _shape(out: Path, stacks: list[str]) -> str:
+    """Resources, services, pod instances and replica volumes per stack, from the plans the check wrote
+    (the figures are only comparable between runs of the same shape)."""
+    counts = []
+    for stack in stacks:
+        found = sorted(out.glob(f"**/plan-files/{stack}.json"))
+        plan = read_plan(found[0])
+        services = plan.services.values()
+        pods = sum(len(pod.instances) for service in services for pod in service.pods)
+        replicas = sum(len(group.replicas) for service in services for group in service.volume_groups)
+        counts.append((len(plan.resources), len(plan.services), pods, replicas))
+    columns = [sorted(column) for column in zip(*counts, strict=True)]
+    span = [f"{c[0]}" if c[0] == c[-1] else f"{c[0]}-{c[-1]}" for c in columns]
+    return (
+        f"{span[0]} resources, {span[1]} services, {span[2]} pod instances, {span[3]} replica volumes "
+        "per stack"
+    )
+
+
 STACK_LINE = re.compile(r"^(?P<stack>\S+): .* \((?P<seconds>[0-9.]+) s\)$", re.MULTILINE)
 
 
@@ -187,10 +207,12 @@ def main(argv: list[str] | None = None) -> int:
             fleet = _measure([*cached, "--out", str(root / "fleet")])  # cold: an empty cache
             print(f"fleet check, cold: {fleet.seconds:.1f} s", flush=True)
             warm = _measure([*cached, "--out", str(root / "fleet-warm")])
+        shape = _shape(root / ("single" if len(stacks) == 1 else "fleet"), stacks)
     inside = {m["stack"]: float(m["seconds"]) for m in STACK_LINE.finditer(fleet.stdout)}
     if sorted(inside) != sorted(stacks):
         raise SystemExit(f"the fleet check did not report every stack:\n{fleet.stdout[-3000:]}")
     n = len(stacks)
+    print(f"fleet shape (the plans this run checked): {shape}")
     print(f"cores usable: {len(os.sched_getaffinity(0))}; {n} datacenters, the PR changes {CHANGED_SERVICE}")
     print(f"{'stack':<6} {'single check':>13} {'peak memory':>12} {'in the fleet check':>19}")
     for stack in stacks:
