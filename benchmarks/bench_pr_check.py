@@ -172,6 +172,17 @@ def _shape(out: Path, stacks: list[str]) -> str:
     )
 
 
+STEP_LINE = re.compile(r"^\S+ (?P<step>[\w-]+): exit \d+, (?P<seconds>[0-9.]+) s$", re.MULTILINE)
+
+
+def _steps(stdout: str) -> str:
+    """Where the time goes: each step's seconds summed over the stacks (from the progress lines)."""
+    totals: dict[str, float] = {}
+    for match in STEP_LINE.finditer(stdout):
+        totals[match["step"]] = totals.get(match["step"], 0.0) + float(match["seconds"])
+    return ", ".join(f"{step} {seconds:.1f} s" for step, seconds in totals.items())
+
+
 STACK_LINE = re.compile(r"^(?P<stack>\S+): .* \((?P<seconds>[0-9.]+) s\)$", re.MULTILINE)
 
 
@@ -221,15 +232,18 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(one.seconds for one in single.values())
     peak_single = max(one.peak_bytes for one in single.values())
     print(f"{n} single-stack checks: {total:.1f} s in total, peak memory {_mib(peak_single)}")
+    print(f"  their steps, summed: {_steps(''.join(one.stdout for one in single.values()))}")
     print(
         f"fleet check, cold: {fleet.seconds:.1f} s, peak memory {_mib(fleet.peak_bytes)} (process tree; "
         f"largest process {_mib(fleet.largest_bytes)})"
     )
+    print(f"  its steps, summed over the stacks (one stack per core at a time): {_steps(fleet.stdout)}")
     if warm is not None:
         print(
             f"fleet check, warm (base plans kept from the cold run): {warm.seconds:.1f} s, peak memory "
             f"{_mib(warm.peak_bytes)}; warm / cold = {warm.seconds / fleet.seconds:.2f}"
         )
+        print(f"  its steps, summed: {_steps(warm.stdout)}")
     met = fleet.seconds <= GOAL_SECONDS and fleet.peak_bytes <= GOAL_BYTES
     print(
         f"ratio fleet / {n} single: {fleet.seconds:.1f} s / {total:.1f} s = {fleet.seconds / total:.2f}; "
