@@ -77,6 +77,33 @@ def add_cloud_options(parser: argparse.ArgumentParser, identity: str) -> None:
     )
 
 
+def _project_folder(text: str) -> Path:
+    """``--project``'s value, resolved; a folder that does not exist is unusable input (exit code 2)."""
+    folder = Path(text).resolve()
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text}: no such folder (give a project folder: Pulumi.yaml, stacks/, catalog/)"
+        )
+    return folder
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: the default number of workers of a command that has them."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def add_project_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--project`` option, the same for every command that reads a project: the given folder is
+    used for everything, its stacks/, its catalog/ and its build/ (``args.project``, resolved)."""
+    parser.add_argument(
+        "--project",
+        type=_project_folder,
+        default=paths.PROJECT_DIR,
+        metavar="DIR",
+        help="project folder: its stacks/, catalog/ and build/ (default: this checkout)",
+    )
+
+
 def select_stacks(
     given: Sequence[str] | None, project_dir: Path, single_for: Sequence[str] = (), known_only: bool = True
 ) -> list[str]:

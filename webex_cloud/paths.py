@@ -43,6 +43,11 @@ def known_stacks(project_dir: Path) -> list[str]:
     return sorted(stack_of(p.name) for p in (project_dir / STACKS_DIR.name).glob(STACK_FILE_GLOB))
 
 
+def plan_dir(project_dir: Path) -> Path:
+    """Where a project's offline plans are written and read by default: ``<project>/build/plan``."""
+    return project_dir / BUILD_DIR.name / PLAN_DIR.name
+
+
 def plan_path(stack: str, plan_dir: Path = PLAN_DIR) -> Path:
     """Where the offline plan of one stack is written and, by default, read."""
     return plan_dir / f"{stack}.json"

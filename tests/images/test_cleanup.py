@@ -14,9 +14,9 @@ from tests.images.helpers import records
 from tests.images.test_images_cli import FakeSession, at, image_record, placeholder
 from webex_cloud.cloud.images import parse_image
 from webex_cloud.cloud.views import parse_server
+from webex_cloud.commands import images as cli
 from webex_cloud.config.image_catalog import IMAGE_CATALOG, load_catalog
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.commands import images as cli
 from webex_cloud.images.cleanup import cleanup_candidates
 
 NOW = datetime(2027, 1, 15, tzinfo=UTC)

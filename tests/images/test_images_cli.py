@@ -16,9 +16,9 @@ from tests.conftest import REPO, ProjectCopy
 from tests.images.helpers import ENDPOINT, catalog_document, entry, records
 from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.errors import CloudError
+from webex_cloud.commands import images as cli
 from webex_cloud.config.image_catalog import IMAGE_CATALOG
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.commands import images as cli
 
 USED = ("webex-base-2026.11", "webex-media-2026.11", "webex-store-2026.11")
 

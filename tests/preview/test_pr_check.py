@@ -374,3 +374,27 @@ def test_a_mandatory_violation_only_the_event_log_has_fails_the_check(layout: La
     (risk,) = layout.report("dc1")["blocking"]
     assert risk["kind"] == "policy" and risk["subject"].startswith("`no-public-admin-ports` (mandatory)")
     assert "🛑 **policy**" in layout.comment()
+
+
+def test_base_plans_are_reused_while_the_base_checkout_is_unchanged(same_layout: Layout) -> None:
+    layout = same_layout
+    cache = layout.root / "base-plans"
+    first = layout.run("--stack", "dc1", "--base-cache", str(cache))
+    assert first.returncode == ExitCode.OK, first.stdout + first.stderr
+    rendered = layout.report("dc1")
+    assert len(list(cache.glob("*.json"))) == 1
+
+    again = layout.run("--stack", "dc1", "--base-cache", str(cache))
+    assert again.returncode == ExitCode.OK, again.stdout + again.stderr
+    assert "base plan reused from" in (layout.out / "dc1" / "base-plan.txt").read_text()
+    assert layout.report("dc1") == rendered
+
+    # Any change to the base checkout is another key: rendered again, never the kept plan.
+    (layout.base / "catalog" / "messaging.yaml").write_text(
+        (layout.base / "catalog" / "messaging.yaml").read_text().replace("team-messaging", "team-chat")
+    )
+    changed = layout.run("--stack", "dc1", "--base-cache", str(cache))
+    assert "base plan reused" not in (layout.out / "dc1" / "base-plan.txt").read_text()
+    assert changed.returncode == ExitCode.OK, changed.stdout + changed.stderr
+    assert len(list(cache.glob("*.json"))) == 2
+    assert layout.report("dc1") != rendered  # the owner tag changed: updates against the old base

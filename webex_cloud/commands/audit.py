@@ -31,14 +31,20 @@ from webex_cloud.audit.compare import Report, audit
 from webex_cloud.audit.expected import expected_from_plan
 from webex_cloud.audit.picture import audit_picture
 from webex_cloud.audit.render import to_json, to_text
-from webex_cloud.cli_common import CommandError, add_cloud_options, add_stack_option, select_stacks
+from webex_cloud.cli_common import (
+    CommandError,
+    add_cloud_options,
+    add_project_option,
+    add_stack_option,
+    select_stacks,
+)
 from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.entry import stack_entry
 from webex_cloud.cloud.errors import CloudError
 from webex_cloud.cloud.session import connect
 from webex_cloud.cloud.views import read_project
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.paths import PROJECT_DIR, plan_path
+from webex_cloud.paths import plan_dir, plan_path
 from webex_cloud.picture import write
 from webex_cloud.plan.format import PlanError, read_plan
 
@@ -48,7 +54,7 @@ class InputError(Exception):
 
 
 def run(args: argparse.Namespace) -> tuple[Report, str]:
-    path: Path = args.plan or plan_path(args.stack)
+    path: Path = args.plan or plan_path(args.stack, plan_dir(args.project))
     try:
         plan = read_plan(path)
         expected = expected_from_plan(plan, str(path))
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace) -> tuple[Report, str]:
         raise InputError(
             f"{path} is the plan of stack {plan.stack!r}, not {args.stack!r}; pass the right --plan"
         )
-    cloud = args.cloud or stack_entry(args.stack, Access.READ)
+    cloud = args.cloud or stack_entry(args.stack, Access.READ, args.project)
     with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
         observation = read_project(session)
     report = audit(expected, observation)
@@ -75,7 +81,8 @@ def main(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_stack_option(parser)
-    parser.add_argument("--plan", type=Path, help="plan file (default: build/plan/<stack>.json)")
+    add_project_option(parser)
+    parser.add_argument("--plan", type=Path, help="plan file (default: <project>/build/plan/<stack>.json)")
     add_cloud_options(parser, "reader")
     parser.add_argument(
         "--json", action="store_true", help="print the report as JSON (format webex-cloud.audit/v1)"
@@ -84,7 +91,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         # An audit reads one stack's cloud: the same --stack option as every command, given once.
-        args.stack = select_stacks(args.stack, PROJECT_DIR, ["an audit's cloud"])[0]
+        args.stack = select_stacks(args.stack, args.project, ["an audit's cloud"])[0]
     except CommandError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT

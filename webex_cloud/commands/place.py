@@ -22,9 +22,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from webex_cloud.cli_common import CommandError, add_stack_option, run, select_stacks, stale_plan
+from webex_cloud.cli_common import (
+    CommandError,
+    add_project_option,
+    add_stack_option,
+    run,
+    select_stacks,
+    stale_plan,
+)
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.paths import PROJECT_DIR, plan_path
+from webex_cloud.paths import plan_dir, plan_path
 from webex_cloud.picture import write
 from webex_cloud.placement.engine import (
     PIPELINES_UNAVAILABLE,
@@ -87,9 +94,7 @@ def _main(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_stack_option(parser)
-    parser.add_argument(
-        "--project", type=Path, default=PROJECT_DIR, help="project folder (default: this checkout)"
-    )
+    add_project_option(parser)
     parser.add_argument("--plan", type=Path, help="plan file (default: <project>/build/plan/<stack>.json)")
     parser.add_argument(
         "--engine",
@@ -110,7 +115,6 @@ def _main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     single = [name for name, given in (("--plan", args.plan), ("--svg", args.svg)) if given]
     # The given project is used for everything: its stacks, its build/plan, its staleness check.
-    args.project = args.project.resolve()
     stacks = select_stacks(args.stack, args.project, single)
     code: int = ExitCode.OK
     documents = []
@@ -125,7 +129,7 @@ def _main(argv: list[str]) -> int:
 
 def _place_stack(stack: str, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     say: Callable[[str], None] = (lambda _: None) if args.json else print
-    path: Path = args.plan or plan_path(stack, args.project / "build" / "plan")
+    path: Path = args.plan or plan_path(stack, plan_dir(args.project))
     try:
         if args.plan is None:
             stale = stale_plan(path, args.project)

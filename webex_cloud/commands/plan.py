@@ -11,16 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from webex_cloud import atomic, paths
-from webex_cloud.cli_common import add_stack_option, run, select_stacks
+from webex_cloud.cli_common import add_project_option, add_stack_option, run, select_stacks
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.paths import PROJECT_DIR
 from webex_cloud.plan.document import summary
 from webex_cloud.plan.format import dumps, empty_plan
 from webex_cloud.plan.parallel import render_plans
 
 
 def _out_dir(given: Path | None, project: Path) -> Path:
-    out_dir = given or project / "build" / "plan"
+    out_dir = given or paths.plan_dir(project)
     if out_dir.exists() and not out_dir.is_dir():
         raise atomic.OutputError(f"--out {out_dir} is a file; name a folder (plans are <stack>.json in it)")
     return out_dir
@@ -40,9 +39,7 @@ def _main(argv: list[str]) -> int:
         "violation, 2 invalid input (nothing written), 3 internal error.",
     )
     add_stack_option(parser)
-    parser.add_argument(
-        "--project", type=Path, default=PROJECT_DIR, help="project folder (default: this checkout)"
-    )
+    add_project_option(parser)
     parser.add_argument(
         "--out", type=Path, default=None, help="output folder (default: <project>/build/plan)"
     )
@@ -61,7 +58,7 @@ def _main(argv: list[str]) -> int:
         help="render the stacks in N worker processes (default: one per core; 1: in this process)",
     )
     args = parser.parse_args(argv)
-    project: Path = args.project.resolve()
+    project: Path = args.project
     try:
         out_dir = _out_dir(args.out, project)
         if args.empty:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from webex_cloud import atomic, cli_common
-from webex_cloud.cli_common import add_stack_option, select_stacks
+from webex_cloud.cli_common import add_project_option, add_stack_option, select_stacks
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import known_stacks
 from webex_cloud.exit_codes import ExitCode
@@ -136,14 +136,12 @@ def _main(argv: list[str]) -> int:
         metavar="FILE",
         help="also write the merged policy config, for `pulumi preview --policy-pack-config`",
     )
-    parser.add_argument(
-        "--project", type=Path, default=PROJECT_DIR, help="project folder (default: this checkout)"
-    )
+    add_project_option(parser)
     parser.add_argument(
         "--json", action="store_true", help="print the verdicts as one JSON document instead of text"
     )
     args = parser.parse_args(argv)
-    project: Path = args.project.resolve()
+    project: Path = args.project
     single = [name for name, given in (("--plan", args.plan), ("--write-config", args.write_config)) if given]
     stacks = select_stacks(args.stack, project, single)
     runs: list[PolicyRun] = []

@@ -5,7 +5,8 @@ The workflow (.github/workflows/pr-preview.yml) checks out the pull request into
 Per stack it runs, each as its own process whose output and exit status land in ``OUT/<stack>/``:
 
 1. ``plan``: this branch's offline plan (``plan --stack S --out DIR --no-policy``);
-2. ``policy``: the policy pack over it, writing the ``--policy-pack-config`` a real preview needs;
+2. ``policy``: the policy pack over it, writing the ``--policy-pack-config`` a real preview needs
+   (every stack is planned before any is policed: the other stacks' plans are its peers);
 3. ``place``: the placement proof over the same plan;
 4. ``base-plan``: the base commit's plan, rendered by the base's *own* code with the command line
    ``plan --stack S --out DIR --no-policy`` (a contract: every commit from now on keeps it). A base
@@ -16,6 +17,11 @@ Per stack it runs, each as its own process whose output and exit status land in 
 
 Then ``OUT/comment.md`` is the one pull-request comment (webex_cloud.commands.comment). The exit status
 is the worst of all steps (webex_cloud.exit_codes): 3 before 2 before 1 before 0.
+
+Stacks are checked one per core at a time (``--jobs``); each step prints one progress line as it
+ends (stack, step, exit status, seconds) and each stack a summary line. ``--project DIR`` checks that
+project (its stacks, catalog and policy pack) with this checkout's code, as every command's
+``--project`` does; the base commit is always rendered by its own code.
 """
 
 from __future__ import annotations
@@ -25,17 +31,26 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import venv
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from webex_cloud.cli_common import add_stack_option
+from webex_cloud import atomic
+from webex_cloud.cli_common import (
+    CommandError,
+    add_project_option,
+    add_stack_option,
+    select_stacks,
+    usable_cores,
+)
 from webex_cloud.commands import comment
-from webex_cloud.config.loader import known_stacks
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path, stack_file
 from webex_cloud.plan.format import dumps, empty_plan
+from webex_cloud.preview import base_cache
 from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.pins import unpinned
 from webex_cloud.preview.plans import load_snapshot
@@ -54,6 +69,7 @@ EMPTY_BASE_NOTE = (
 class Step:
     name: str
     code: int
+    seconds: float = 0.0
 
 
 def _run(
@@ -67,6 +83,7 @@ def _run(
 ) -> Step:
     """Run one step, its output into ``<name>.txt`` (stdout into ``stdout`` when given) and its status
     into ``<name>.rc``."""
+    start = time.perf_counter()
     with (out / f"{name}.txt").open("wb") as log, (stdout or Path(os.devnull)).open("wb") as data:
         try:
             code = subprocess.run(
@@ -83,7 +100,7 @@ def _run(
     # A signal (negative status) or an unexpected status is no verdict.
     code = code if code in tuple(ExitCode) else ExitCode.INTERNAL
     (out / f"{name}.rc").write_text(f"{code}\n")
-    return Step(name, code)
+    return Step(name, code, time.perf_counter() - start)
 
 
 def _record(out: Path, name: str, code: int, text: str) -> Step:
@@ -102,7 +119,8 @@ def _requirements(checkout: Path) -> list[str]:
 
 def base_python(pr_dir: Path, base_dir: Path, log: list[str]) -> Path:
     """The interpreter that renders the base: the pull request's when the runtime requirements are
-    the same, else a venv of the base's own (``base/.venv``, created once)."""
+    the same, else a venv of the base's own (``base/.venv``, created once). ``pr_dir`` is the
+    checkout of the code that runs (its requirements are this interpreter's), not a ``--project``."""
     if _requirements(pr_dir) == _requirements(base_dir):
         log.append(f"base requirements equal this branch's: the base renders with {sys.executable}")
         return Path(sys.executable)
@@ -151,57 +169,63 @@ class Options:
     state: str | None
     pulumi: bool
     commit: str
+    jobs: int = 1
+    base_cache: Path | None = None
+    """Where base plans are kept by content (webex_cloud.preview.base_cache); None: always rendered."""
 
 
-def check_stack(options: Options, stack: str, python: Path | None, base_problem: str | None) -> list[Step]:
+def _branch_plan(options: Options, stack: str) -> Path:
+    return plan_path(stack, options.out / stack / "plan-files")
+
+
+def plan_stack(options: Options, stack: str) -> Step:
+    """Step 1: this branch's plan of ``stack``, into ``OUT/<stack>/plan-files``."""
     out = options.out / stack
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    # This branch's commands run from its code (this checkout) on the project it was given.
+    args = ["plan", "--project", str(options.pr_dir), "--stack", stack, "--no-policy"]
+    args += ["--out", str(_branch_plan(options, stack).parent)]
+    return _progress(
+        stack, _run([sys.executable, "-m", "webex_cloud", *args], cwd=PROJECT_DIR, out=out, name="plan")
+    )
+
+
+def check_stack(
+    options: Options,
+    stack: str,
+    python: Path | None,
+    base_problem: str | None,
+    peers: Sequence[str] = (),
+    base_digest: str | None = None,
+) -> list[Step]:
+    """Steps 2-5 of a stack whose plan (step 1) succeeded; ``peers``: the other stacks whose plans
+    this check made, handed to the policy step so that it does not render them again."""
+    out = options.out / stack
     me = [sys.executable, "-m", "webex_cloud"]
-    plan_dir, base_dir = out / "plan-files", out / "base-files"
-    plan_file = plan_path(stack, plan_dir)
-    steps = [
-        _run(
-            [*me, "plan", "--stack", stack, "--out", str(plan_dir), "--no-policy"],
-            cwd=options.pr_dir,
-            out=out,
-            name="plan",
-        )
-    ]
-    if steps[0].code != ExitCode.OK:
-        return steps  # nothing else can be judged without this branch's plan
+    project = ["--project", str(options.pr_dir)]
+    base_dir = out / "base-files"
+    plan_file = _branch_plan(options, stack)
+    steps: list[Step] = []
     config = out / "policy-config.json"
-    steps.append(
-        _run(
-            [*me, "policy", "--stack", stack, "--plan", str(plan_file), "--write-config", str(config)],
-            cwd=options.pr_dir,
-            out=out,
-            name="policy",
-        )
-    )
-    steps.append(
-        _run(
-            [
-                *me,
-                "place",
-                "--stack",
-                stack,
-                "--plan",
-                str(plan_file),
-                "--svg",
-                str(out / comment.PLACEMENT_PICTURE),
-            ],
-            cwd=options.pr_dir,
-            out=out,
-            name="place",
-        )
-    )
+    policy = ["policy", *project, "--stack", stack, "--plan", str(plan_file), "--write-config", str(config)]
+    for peer in peers:
+        policy += ["--peer-plan", f"{peer}={_branch_plan(options, peer)}"]
+    steps.append(_progress(stack, _run([*me, *policy], cwd=PROJECT_DIR, out=out, name="policy")))
+    svg = str(out / comment.PLACEMENT_PICTURE)
+    place = ["place", *project, "--stack", stack, "--plan", str(plan_file), "--svg", svg]
+    steps.append(_progress(stack, _run([*me, *place], cwd=PROJECT_DIR, out=out, name="place")))
     base_file: Path | None = None
     if base_problem is not None:
         steps.append(_record(out, "base-plan", ExitCode.INPUT, f"base unusable: {base_problem}"))
     elif not (options.base_dir / stack_file(stack)).exists():
         steps.append(_record(out, "base-plan", ExitCode.OK, EMPTY_BASE_NOTE.format(stack=stack)))
+    elif (cached := _cached_base(options, stack, base_digest)) is not None:
+        base_file = plan_path(stack, base_dir)
+        atomic.write_bytes(base_file, cached.read_bytes())
+        note = f"base plan reused from {cached} (the base checkout and interpreter are unchanged)"
+        steps.append(_progress(stack, _record(out, "base-plan", ExitCode.OK, note)))
     else:
         assert python is not None  # a usable base always has an interpreter
         contract = [part.format(stack=stack, out=base_dir) for part in BASE_PLAN_ARGS]
@@ -212,17 +236,33 @@ def check_stack(options: Options, stack: str, python: Path | None, base_problem:
             name="base-plan",
             env=base_env(options.base_dir),
         )
+        _progress(stack, step)
         base_file = plan_path(stack, base_dir)
         if step.code != ExitCode.OK or not base_file.exists():
             # Never an empty base: that would make every resource of the stack a create.
             with (out / "base-plan.txt").open("a", encoding="utf-8") as log:
                 log.write(f"base unusable: the base commit's plan of {stack} failed (exit {step.code})\n")
             step = _record(out, "base-plan", ExitCode.INPUT, (out / "base-plan.txt").read_text())
+        elif options.base_cache is not None and base_digest is not None:
+            base_cache.store(options.base_cache, base_digest, stack, base_file)
         steps.append(step)
     if steps[-1].code != ExitCode.OK:
         return [*steps, _record(out, "preview", ExitCode.INPUT, "no preview: the base is unusable")]
-    steps.append(_preview(options, stack, out, plan_file, base_file, config))
+    steps.append(_progress(stack, _preview(options, stack, out, plan_file, base_file, config)))
     return steps
+
+
+def _cached_base(options: Options, stack: str, base_digest: str | None) -> Path | None:
+    if options.base_cache is None or base_digest is None:
+        return None
+    kept = base_cache.entry(options.base_cache, base_digest, stack)
+    return kept if kept.is_file() else None
+
+
+def _progress(stack: str, step: Step) -> Step:
+    """One line per finished step (stack, step, exit status, seconds), so a long check is seen to move."""
+    print(f"{stack} {step.name}: exit {step.code}, {step.seconds:.1f} s", flush=True)
+    return step
 
 
 def _preview(
@@ -230,7 +270,9 @@ def _preview(
 ) -> Step:
     from webex_cloud.commands import preview as cli
 
-    argv = ["--stack", stack, "--plan", str(plan_file), "--markdown", str(out / "preview.md")]
+    start = time.perf_counter()
+    argv = ["--stack", stack, "--project", str(options.pr_dir), "--plan", str(plan_file)]
+    argv += ["--markdown", str(out / "preview.md")]
     argv += ["--json", str(out / "preview.json")]
     if options.pulumi:
         pulumi_rc = _run(
@@ -275,11 +317,13 @@ def _preview(
             report = replace(report, changes=replace(report.changes, notes=(*report.changes.notes, note)))
         cli.write_report(report, args.markdown, args.json_out)
     except PreviewInputError as error:
-        return _record(out, "preview", ExitCode.INPUT, f"error: {error}")
+        failed = _record(out, "preview", ExitCode.INPUT, f"error: {error}")
+        return replace(failed, seconds=time.perf_counter() - start)
     lines = [headline(report)]
     lines += [f"error: {message}" for message in report.changes.errors]
     lines += [f"blocking: {r.kind}: {r.subject}: {r.reason}" for r in report.blocking]
-    return _record(out, "preview", cli.exit_code(report), "\n".join(lines))
+    step = _record(out, "preview", cli.exit_code(report), "\n".join(lines))
+    return replace(step, seconds=time.perf_counter() - start)
 
 
 def _empty_base(folder: Path, stack: str) -> Path:
@@ -306,15 +350,37 @@ def run(options: Options) -> ExitCode:
         problem = f"{options.base_dir} is not a checkout of the project (no Pulumi.yaml)"
     else:
         try:
-            python = base_python(options.pr_dir, options.base_dir, log)
+            # This interpreter runs this checkout's code: its requirements are the ones to compare
+            # (a --project folder holds no code and no requirements).
+            python = base_python(PROJECT_DIR, options.base_dir, log)
         except PreviewInputError as error:
             problem = str(error)
+    digest = None
+    if python is not None and options.base_cache is not None:
+        digest = base_cache.checkout_digest(options.base_dir, python)
+        log.append(f"base checkout digest {digest}: base plans kept under {options.base_cache}")
     codes: list[int] = []
-    for stack in options.stacks:
-        steps = check_stack(options, stack, python, problem)
-        codes += [s.code for s in steps]
-        shown = ", ".join(f"{s.name} {s.code}" for s in steps)
-        print(f"{stack}: {shown}")
+    # Every stack's plan first: the policy step of each stack reads its peers' plans (the
+    # cross-datacenter rules) and would otherwise render every peer again, N x (N - 1) renders.
+    # Stacks are independent (each step a process of its own, its files under OUT/<stack>/): one
+    # stack per worker, as many workers as cores; the comment reads the folders in stack order.
+    with ThreadPoolExecutor(max_workers=max(1, min(options.jobs, len(options.stacks)))) as pool:
+        planned = dict(
+            zip(options.stacks, pool.map(lambda s: plan_stack(options, s), options.stacks), strict=True)
+        )
+        ready = [stack for stack, step in planned.items() if step.code == ExitCode.OK]
+
+        def check(stack: str) -> list[Step]:
+            steps = [planned[stack]]
+            if steps[0].code == ExitCode.OK:  # nothing else can be judged without this branch's plan
+                peers = [peer for peer in ready if peer != stack]
+                steps += check_stack(options, stack, python, problem, peers, digest)
+            shown = ", ".join(f"{s.name} {s.code}" for s in steps)
+            print(f"{stack}: {shown} ({sum(s.seconds for s in steps):.1f} s)", flush=True)
+            return steps
+
+        for steps in pool.map(check, options.stacks):
+            codes += [s.code for s in steps]
     (options.out / "pr-check.txt").write_text("\n".join(log) + "\n", encoding="utf-8")
     body = comment.build(options.out, options.commit)
     (options.out / "comment.md").write_text(body, encoding="utf-8")
@@ -332,27 +398,47 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--base-dir", type=Path, required=True, help="a checkout of the base commit")
     parser.add_argument("--out", type=Path, required=True, help="folder for every output and comment.md")
     add_stack_option(parser)
+    add_project_option(parser)
     parser.add_argument("--state", metavar="URL", help="diff against the last checkpoint of this S3 backend")
     parser.add_argument(
         "--pulumi", action="store_true", help="run a real `pulumi preview` (credentials configured)"
     )
     parser.add_argument("--commit", default="HEAD", help="the pull request's head commit, for the comment")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="check N stacks at a time (default: one per core; 1: one after another)",
+    )
+    parser.add_argument(
+        "--base-cache",
+        type=Path,
+        metavar="DIR",
+        help="keep base plans here by content (the base checkout's files and the interpreter) and "
+        "reuse them while those are unchanged (default: render every base plan)",
+    )
     args = parser.parse_args(argv)
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs takes a number of stacks at a time, 1 or more, not {args.jobs}")
     if args.state and args.pulumi:
         print("error: --state and --pulumi are two sources of the old side; give one", file=sys.stderr)
         return ExitCode.INPUT
-    stacks = tuple(args.stack or known_stacks(PROJECT_DIR))
-    if not stacks:
-        print(f"error: no stacks/Pulumi.<stack>.yaml under {PROJECT_DIR}", file=sys.stderr)
+    try:
+        stacks = tuple(select_stacks(args.stack, args.project))
+    except CommandError as error:
+        print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
     options = Options(
-        pr_dir=PROJECT_DIR,
+        pr_dir=args.project,
         base_dir=args.base_dir.resolve(),
         out=args.out.resolve(),
         stacks=stacks,
         state=args.state,
         pulumi=args.pulumi,
         commit=args.commit,
+        jobs=args.jobs or usable_cores(),
+        base_cache=args.base_cache.resolve() if args.base_cache else None,
     )
     try:
         return run(options)

@@ -17,7 +17,13 @@ from pathlib import Path
 
 from webex_cloud import atomic, paths
 from webex_cloud.change.model import ChangeSet
-from webex_cloud.cli_common import CommandError, add_stack_option, select_stacks, stale_plan
+from webex_cloud.cli_common import (
+    CommandError,
+    add_project_option,
+    add_stack_option,
+    select_stacks,
+    stale_plan,
+)
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT
 from webex_cloud.preview.errors import PreviewInputError, decode_text, parse_json
@@ -38,6 +44,7 @@ def parser() -> argparse.ArgumentParser:
         "deployed checkpoint in the S3 state backend.",
     )
     add_stack_option(parser)
+    add_project_option(parser)
     parser.add_argument(
         "--preview", metavar="FILE", help="output of `pulumi preview --json --show-sames` ('-' for stdin)"
     )
@@ -45,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
         "--plan",
         type=Path,
         metavar="FILE",
-        help="this branch's offline plan (default: build/plan/<stack>.json)",
+        help="this branch's offline plan (default: <project>/build/plan/<stack>.json)",
     )
     parser.add_argument("--base", type=Path, metavar="FILE", help="the base branch's offline plan")
     parser.add_argument(
@@ -86,9 +93,9 @@ def _read_stdin_preview(stack: str, topology_plan: Snapshot | None) -> ChangeSet
 
 def build_changes(args: argparse.Namespace) -> ChangeSet:
     """Pick the source from the options and produce the change set (raises PreviewInputError)."""
-    plan_path: Path = args.plan or paths.plan_path(args.stack)
+    plan_path: Path = args.plan or paths.plan_path(args.stack, paths.plan_dir(args.project))
     if args.plan is None and plan_path.exists():
-        stale = stale_plan(plan_path, paths.PROJECT_DIR)
+        stale = stale_plan(plan_path, args.project)
         if stale:
             raise PreviewInputError(str(plan_path), stale.removeprefix(f"{plan_path} "))
     if args.preview and (args.base or args.state):
@@ -137,9 +144,7 @@ def build_report(args: argparse.Namespace, extra: list[Risk] | None = None) -> R
     if not isinstance(args.stack, str):
         # A report is of one stack: the same --stack option as every command, given once.
         try:
-            args.stack = select_stacks(
-                args.stack, paths.PROJECT_DIR, ["a preview's inputs"], known_only=False
-            )[0]
+            args.stack = select_stacks(args.stack, args.project, ["a preview's inputs"], known_only=False)[0]
         except CommandError as error:
             raise PreviewInputError("--stack", str(error)) from None
     changes = build_changes(args)

@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
+from webex_cloud.cli_common import add_project_option
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.models import MAX_WAVES
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.paths import PROJECT_DIR
 from webex_cloud.stacks.waves import StackEntry, github_outputs, load_stacks, waves
 
 
@@ -48,9 +47,7 @@ def main(argv: list[str]) -> int:
         f"wave_1..wave_{MAX_WAVES} (each a JSON list of {{stack, wave, runner}} for a matrix include; "
         "[] when unused)",
     )
-    parser.add_argument(
-        "--project", type=Path, default=PROJECT_DIR, help="project folder (default: this checkout)"
-    )
+    add_project_option(parser)
     args = parser.parse_args(argv)
     try:
         entries = load_stacks(args.project)

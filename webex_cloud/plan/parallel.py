@@ -9,12 +9,12 @@ same whichever worker rendered which stack and in what order they finished.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from webex_cloud.cli_common import usable_cores
 from webex_cloud.config.errors import CatalogError, Problem
 from webex_cloud.plan.document import render_plan
 
@@ -23,8 +23,7 @@ _Result = tuple[dict[str, Any] | None, list[Problem]]
 
 def default_jobs(stacks: int) -> int:
     """One worker per core the process may use, never more than there are stacks."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, stacks))
+    return max(1, min(usable_cores(), stacks))
 
 
 def _render(stack: str, project_dir: Path) -> _Result:

@@ -1,0 +1,256 @@
+"""The whole pull-request check of a twenty-datacenter fleet, against twenty single-stack checks.
+
+One run: a generated twenty-datacenter project (dc1, dc2 and eighteen stacks made from dc2:
+benchmarks/generated_project.py) as the pull request, with one service changed (its owner, so every
+stack that runs it has an update), and the same project before that change as the base commit, with
+its own copy of the code, as .github/workflows/pr-preview.yml checks them out. Then, as CI runs it:
+
+- baseline: ``python -m webex_cloud pr-check --project PR --base-dir BASE --stack S`` once per stack,
+  twenty commands one after another (the check as twenty single-stack jobs would run it);
+- fleet, cold: ``python -m webex_cloud pr-check --project PR --base-dir BASE --base-cache EMPTY``
+  once, every stack (every base plan rendered);
+- fleet, warm: the same again, the base plans kept by the cold run reused (the base is unchanged).
+
+Each check plans the branch, runs the policy pack and the placement proof, renders the base commit's
+plan with the base's own code, and writes the preview and the one comment. Reported: wall time and
+peak memory of each single-stack check and of the fleet check (peak resident memory of
+the whole process tree and of its largest process, sampled every 50 ms), each stack's seconds inside the
+fleet check, and ratio = cold fleet / (sum of the single-stack checks). Goal: the cold fleet check
+within 60 s on two cores and 1 GiB of memory (exit status 1 when missed).
+
+    .venv/bin/python -m benchmarks.bench_pr_check [--stacks 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from benchmarks.generated_project import MAX_GENERATED, generate_datacenters
+from webex_cloud.paths import PROJECT_DIR
+from webex_cloud.plan.format import read_plan
+
+GOAL_SECONDS = 60.0
+"""Issue 29: the whole check of twenty datacenters within a minute on two cores."""
+GOAL_BYTES = 1 << 30
+"""Issue 29: peak memory of the whole check within 1 GiB."""
+CHANGED_SERVICE = "messaging"
+"""The service the benchmark's pull request touches (its owner: a tag update wherever it runs)."""
+CODE = ("webex_cloud", "policies", "scheduler-filters", "requirements.txt", "pyproject.toml")
+"""What the base commit's checkout needs to render its plans with its own code."""
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _children(pid: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += parents.get(current, [])
+    return tree
+
+
+def _resident(pids: list[int]) -> tuple[int, int]:
+    """Resident memory of these processes: in total, and of the largest one."""
+    sizes = [0]
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm", encoding="ascii") as statm:
+                sizes.append(int(statm.read().split()[1]) * PAGE)
+        except (OSError, IndexError, ValueError):
+            continue
+    return sum(sizes), max(sizes)
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    peak_bytes: int
+    """Peak resident memory of the command's whole process tree (sampled)."""
+    largest_bytes: int
+    """Peak resident memory of its largest single process (sampled)."""
+    stdout: str
+    code: int
+
+
+def _measure(args: list[str]) -> Measured:
+    """Run ``python -m webex_cloud pr-check ARGS`` from the checkout; wall time and peak memory."""
+    peak = largest = 0
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webex_cloud", "pr-check", *args],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak, largest
+        while not done.wait(0.05):
+            total, one = _resident(_children(process.pid))
+            peak, largest = max(peak, total), max(largest, one)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, _ = process.communicate()
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"`pr-check {' '.join(args)}` exited {process.returncode}:\n{stdout[-3000:]}")
+    return Measured(seconds, peak, largest, stdout, process.returncode)
+
+
+def _layout(root: Path, count: int) -> tuple[Path, Path, list[str]]:
+    """The pull request's project and the base commit's checkout (its own code), side by side."""
+    pr, base = root / "pr", root / "base"
+    pr.mkdir()
+    base.mkdir()
+    stacks = generate_datacenters(pr, count)
+    generate_datacenters(base, count)
+    if count == 1:  # the canary alone (the test command's small size)
+        for folder in (pr, base):
+            (folder / "stacks" / "Pulumi.dc2.yaml").unlink()
+        stacks = ["dc1"]
+    # The policy pack is the project's (`policy --project`); it runs in the checkout's environment
+    # (PulumiPolicy.yaml: ../.venv). The base has no .venv: it renders with this interpreter, as its
+    # requirements are the same (a differing base would get a venv of its own, never this one).
+    (pr / ".venv").symlink_to(PROJECT_DIR / ".venv")
+    (pr / "policies").symlink_to(PROJECT_DIR / "policies")
+    for name in CODE:
+        source = PROJECT_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, base / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, base / name)
+    service = pr / "catalog" / f"{CHANGED_SERVICE}.yaml"
+    document = yaml.safe_load(service.read_text())
+    document["owner"] = f"{document['owner']}-renamed"
+    service.write_text(yaml.safe_dump(document, sort_keys=False))
+    return pr, base, stacks
+
+
+def _shape(out: Path, stacks: list[str]) -> str:
+    """Resources, services, pod instances and replica volumes per stack, from the plans the check wrote
+    (the figures are only comparable between runs of the same shape)."""
+    counts = []
+    for stack in stacks:
+        found = sorted(out.glob(f"**/plan-files/{stack}.json"))
+        plan = read_plan(found[0])
+        services = plan.services.values()
+        pods = sum(len(pod.instances) for service in services for pod in service.pods)
+        replicas = sum(len(group.replicas) for service in services for group in service.volume_groups)
+        counts.append((len(plan.resources), len(plan.services), pods, replicas))
+    columns = [sorted(column) for column in zip(*counts, strict=True)]
+    span = [f"{c[0]}" if c[0] == c[-1] else f"{c[0]}-{c[-1]}" for c in columns]
+    return (
+        f"{span[0]} resources, {span[1]} services, {span[2]} pod instances, {span[3]} replica volumes "
+        "per stack"
+    )
+
+
+STEP_LINE = re.compile(r"^\S+ (?P<step>[\w-]+): exit \d+, (?P<seconds>[0-9.]+) s$", re.MULTILINE)
+
+
+def _steps(stdout: str) -> str:
+    """Where the time goes: each step's seconds summed over the stacks (from the progress lines)."""
+    totals: dict[str, float] = {}
+    for match in STEP_LINE.finditer(stdout):
+        totals[match["step"]] = totals.get(match["step"], 0.0) + float(match["seconds"])
+    return ", ".join(f"{step} {seconds:.1f} s" for step, seconds in totals.items())
+
+
+STACK_LINE = re.compile(r"^(?P<stack>\S+): .* \((?P<seconds>[0-9.]+) s\)$", re.MULTILINE)
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.0f} MiB"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--stacks", type=int, default=20, help="datacenters in the fleet (1..24)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.stacks <= MAX_GENERATED:
+        parser.error(f"--stacks takes 1..{MAX_GENERATED} datacenters, not {args.stacks}")
+    with tempfile.TemporaryDirectory(prefix="bench-pr-check-") as folder:
+        root = Path(folder)
+        pr, base, stacks = _layout(root, args.stacks)
+        common = ["--project", str(pr), "--base-dir", str(base), "--commit", "bench"]
+        single: dict[str, Measured] = {}
+        for stack in stacks:
+            single[stack] = _measure([*common, "--out", str(root / "single" / stack), "--stack", stack])
+            print(
+                f"single {stack}: {single[stack].seconds:.1f} s, {_mib(single[stack].peak_bytes)}",
+                flush=True,
+            )
+        # A fleet of one is its single-stack check (the test command's small size): not run twice.
+        warm: Measured | None = None
+        if len(stacks) == 1:
+            fleet = single[stacks[0]]
+        else:
+            cached = [*common, "--base-cache", str(root / "base-plans")]
+            fleet = _measure([*cached, "--out", str(root / "fleet")])  # cold: an empty cache
+            print(f"fleet check, cold: {fleet.seconds:.1f} s", flush=True)
+            warm = _measure([*cached, "--out", str(root / "fleet-warm")])
+        shape = _shape(root / ("single" if len(stacks) == 1 else "fleet"), stacks)
+    inside = {m["stack"]: float(m["seconds"]) for m in STACK_LINE.finditer(fleet.stdout)}
+    if sorted(inside) != sorted(stacks):
+        raise SystemExit(f"the fleet check did not report every stack:\n{fleet.stdout[-3000:]}")
+    n = len(stacks)
+    print(f"fleet shape (the plans this run checked): {shape}")
+    print(f"cores usable: {len(os.sched_getaffinity(0))}; {n} datacenters, the PR changes {CHANGED_SERVICE}")
+    print(f"{'stack':<6} {'single check':>13} {'peak memory':>12} {'in the fleet check':>19}")
+    for stack in stacks:
+        one = single[stack]
+        print(f"{stack:<6} {one.seconds:>11.1f} s {_mib(one.peak_bytes):>12} {inside[stack]:>17.1f} s")
+    total = sum(one.seconds for one in single.values())
+    peak_single = max(one.peak_bytes for one in single.values())
+    print(f"{n} single-stack checks: {total:.1f} s in total, peak memory {_mib(peak_single)}")
+    print(f"  their steps, summed: {_steps(''.join(one.stdout for one in single.values()))}")
+    print(
+        f"fleet check, cold: {fleet.seconds:.1f} s, peak memory {_mib(fleet.peak_bytes)} (process tree; "
+        f"largest process {_mib(fleet.largest_bytes)})"
+    )
+    print(f"  its steps, summed over the stacks (one stack per core at a time): {_steps(fleet.stdout)}")
+    if warm is not None:
+        print(
+            f"fleet check, warm (base plans kept from the cold run): {warm.seconds:.1f} s, peak memory "
+            f"{_mib(warm.peak_bytes)}; warm / cold = {warm.seconds / fleet.seconds:.2f}"
+        )
+        print(f"  its steps, summed: {_steps(warm.stdout)}")
+    met = fleet.seconds <= GOAL_SECONDS and fleet.peak_bytes <= GOAL_BYTES
+    print(
+        f"ratio fleet / {n} single: {fleet.seconds:.1f} s / {total:.1f} s = {fleet.seconds / total:.2f}; "
+        f"goal <= {GOAL_SECONDS:.0f} s and <= {_mib(GOAL_BYTES)}: {'met' if met else 'NOT met'}"
+    )
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
