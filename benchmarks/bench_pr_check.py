@@ -148,8 +148,16 @@ def _layout(root: Path, count: int) -> tuple[Path, Path, list[str]]:
             shutil.copy(source, base / name)
     service = pr / "catalog" / f"{CHANGED_SERVICE}.yaml"
     document = yaml.safe_load(service.read_text())
-    document["owner"] = f"{document['owner']}-renamed"
+    old, new = document["owner"], f"{document['owner']}-renamed"
+    document["owner"] = new
     service.write_text(yaml.safe_dump(document, sort_keys=False))
+    # The new owner is alerted like the old one: every owner needs a receiver (docs/monitoring.md).
+    for stack_file in (pr / "stacks").glob("Pulumi.*.yaml"):
+        stack = yaml.safe_load(stack_file.read_text())
+        receivers = (stack["config"]["webex-cloud:datacenter"].get("monitoring") or {}).get("receivers")
+        if receivers and old in receivers:
+            receivers[new] = receivers[old]
+            stack_file.write_text(yaml.safe_dump(stack, sort_keys=False))
     return pr, base, stacks
 
 

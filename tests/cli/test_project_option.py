@@ -82,14 +82,18 @@ def test_preview_judges_staleness_by_the_given_projects_files(
 def test_audit_reads_the_plan_and_stack_file_of_the_given_project(
     seventh: ProjectCopy, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Without a cloud in the project's stack file the audit stops before any connection, naming it.
-    seventh.edit(f"stacks/Pulumi.{STACK}.yaml", lambda doc: doc["config"].pop("openstack:cloud"))
+    # Without a reader identity in the project's stack file the audit stops before any connection,
+    # naming that file's field.
+    seventh.edit(
+        f"stacks/Pulumi.{STACK}.yaml",
+        lambda doc: doc["config"]["webex-cloud:datacenter"].pop("identities", None),
+    )
 
     code = audit_cli.main(["--project", str(seventh.root), "--stack", STACK])
 
     err = capsys.readouterr().err
     assert code == ExitCode.INPUT
-    assert f"stacks/Pulumi.{STACK}.yaml: config.openstack:cloud is not set" in err
+    assert f"stacks/Pulumi.{STACK}.yaml: config.webex-cloud:datacenter.identities.reader is not set" in err
 
 
 def test_pr_check_takes_its_stacks_from_the_given_project(seventh: ProjectCopy, tmp_path: Path) -> None:
