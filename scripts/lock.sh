@@ -31,7 +31,7 @@ lock() { # lock OUTPUT COMMAND-SHOWN-IN-THE-HEADER INPUTS...
   echo "lock: $out: $(grep -c '^[A-Za-z0-9_.-]*==' "$out") packages"
 }
 
-lock requirements.lock "bash scripts/lock.sh" requirements.txt requirements-build.txt
+lock requirements.lock "bash scripts/lock.sh" requirements.txt requirements-build.txt -c constraints/resolver.txt
 lock requirements-build.lock "bash scripts/lock.sh" requirements-build.txt -c requirements.lock
 lock requirements-dev.lock "bash scripts/lock.sh" requirements-dev.txt requirements-build.txt \
-  -c constraints/openstack.txt -c requirements.lock
+  -c constraints/openstack.txt -c constraints/resolver.txt -c requirements.lock

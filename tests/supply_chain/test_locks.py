@@ -142,6 +142,7 @@ def test_every_entry_of_both_locks_is_pinned_and_hashed_with_sha256() -> None:
                 "requirements-build.txt",
                 "requirements-dev.txt",
                 "constraints/openstack.txt",
+                "constraints/resolver.txt",
             ),
             DEV_LOCK,
         ),
