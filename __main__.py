@@ -35,8 +35,7 @@ datacenter = Datacenter(
         deployment=deployment,
         cloud=config.cloud,
         release=release,
-        # `pulumi config set --secret controllerSshKey < key`; unset, the deploy uses the ssh-agent.
-        controller_ssh_key=config.controller_ssh_key,
+        # No SSH key here: the rollouts authenticate with the deploy job's ssh-agent (docs/state-backend.md).
     ),
 )
 

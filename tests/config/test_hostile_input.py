@@ -240,12 +240,17 @@ def test_the_pin_of_a_removed_service_is_kept(project: ProjectCopy) -> None:
     [
         ("openstack:password", "hunter2", "pulumi config set --secret --stack dc1 openstack:password"),
         ("openstack:token", "gAAAA", "clouds.yaml"),
-        ("webex-cloud:controllerSshKey", "ssh-key-text", "pulumi config set --secret"),
+        (
+            "webex-cloud:controllerSshKey",
+            "ssh-key-text",
+            "CONTROLLER_SSH_KEY of the GitHub environment production-dc1",
+        ),
+        ("webex-cloud:controllerSshKey", {"secure": "v1:abc"}, "not a stack setting, not even encrypted"),
         ("webex-cloud:notes", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n", "a private key in plaintext"),
     ],
 )
 def test_plaintext_credentials_in_a_stack_file_are_refused(
-    project: ProjectCopy, key: str, value: str, says: str
+    project: ProjectCopy, key: str, value: object, says: str
 ) -> None:
     project.edit(DC1, lambda doc: doc["config"].update({key: value}))
     found = problems(project)

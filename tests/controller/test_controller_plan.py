@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import runpy
 from functools import cache
 from typing import Any
 
+import pulumi
 import pytest
+from pulumi.runtime import rpc
 
 from tests.conftest import REPO, ProjectCopy
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.controller.filter_release import build_release
+from webex_cloud.plan import capture
 from webex_cloud.plan.capture import _engine_config, run_under_mocks
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import dumps
@@ -146,31 +148,47 @@ def test_an_unchanged_source_renders_the_same_rollout() -> None:
     assert dumps(again) == dumps(plan("dc1"))
 
 
-def test_the_ssh_key_is_a_secret_and_never_reaches_the_plan() -> None:
-    key = "\n".join(
-        [
-            "-----BEGIN OPENSSH PRIVATE KEY-----",
-            "b3BlbnNzaC1rZXktdjEtestonly",
-            "-----END OPENSSH PRIVATE KEY-----",
-        ]
-    )
+def test_the_rollouts_name_no_private_key_and_authenticate_with_the_agent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The connections pulumi-command stores in the checkpoint carry no key: a stack secret would be
+    decryptable by every holder of the stack's passphrase, previews included (issue 22)."""
+    connections: list[dict[str, Any]] = []
+
+    class Recording(capture.PlanMocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            if args.typ in (COMMAND, COPY):
+                connections.append(dict(args.inputs["connection"]))
+            return super().new_resource(args)
+
+    monkeypatch.setattr(capture, "PlanMocks", Recording)
     config, secrets = _engine_config(REPO, "dc1")
-    config["webex-cloud:controllerSshKey"] = key
 
     def program() -> None:
         runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
 
-    registrations = run_under_mocks(
-        program,
-        "dc1",
-        config,
-        [*secrets, "webex-cloud:controllerSshKey"],
+    registrations = run_under_mocks(program, "dc1", config, secrets)
+    assert len(connections) == len([r for r in registrations if r.type in (COMMAND, COPY)]) == 12
+    for wrapped in connections:
+        # pulumi-command marks the whole connection secret (the wire's secret signature around it).
+        assert wrapped[rpc._special_sig_key] == rpc._special_secret_sig
+        connection = wrapped["value"]
+        assert connection["user"] == "deploy" and connection["host"].startswith("10.250.1.")
+        assert not {"privateKey", "privateKeyPassword", "password", "agentSocketPath"} & set(connection)
+
+
+def test_a_deploy_key_in_the_stack_config_stops_the_program(project: ProjectCopy) -> None:
+    """Even encrypted: the loader refuses it before any resource is registered, and says where it goes."""
+    project.edit(
+        "stacks/Pulumi.dc1.yaml",
+        lambda doc: doc["config"].update({"webex-cloud:controllerSshKey": {"secure": "v1:abc"}}),
     )
-    text = json.dumps([r.to_json() for r in registrations])
-    assert "BEGIN OPENSSH" not in text and "testonly" not in text
-    remote = [r for r in registrations if r.type in (COMMAND, COPY)]
-    assert len(remote) == 12
-    assert all(r.inputs["connection"] == "[secret]" for r in remote)
+    with pytest.raises(CatalogError) as error:
+        load_deployment(project.root, "dc1")
+    (problem,) = error.value.problems
+    assert problem.field == "config.webex-cloud:controllerSshKey"
+    assert "pulumi config rm --stack dc1 webex-cloud:controllerSshKey" in problem.message
+    assert "CONTROLLER_SSH_KEY of the GitHub environment production-dc1" in problem.message
 
 
 @pytest.mark.parametrize(

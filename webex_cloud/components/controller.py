@@ -38,8 +38,6 @@ class ControllerPairArgs:
     """Zones the two proxies are spread over."""
     release: FilterRelease
     """The filter wheel, fragments and deploy script to roll out."""
-    ssh_private_key: pulumi.Input[str] | None
-    """Deploy key (a Pulumi secret); None leaves authentication to the operator's ssh-agent."""
 
 
 class ControllerPair(pulumi.ComponentResource):
@@ -82,7 +80,7 @@ class ControllerPair(pulumi.ComponentResource):
         else:
             self.server_group_id, self.vip_address = proxy_front(self, name, front, network.id, subnet.id)
 
-        self.rollouts = filter_rollout(self, name, plane, args.release, args.ssh_private_key)
+        self.rollouts = filter_rollout(self, name, plane, args.release)
         self.register_outputs(
             {
                 "vip_address": self.vip_address,

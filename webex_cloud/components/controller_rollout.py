@@ -22,10 +22,16 @@ def filter_rollout(
     name: str,
     plane: ControllerPlane,
     release: FilterRelease,
-    ssh_private_key: pulumi.Input[str] | None,
 ) -> list[remote.Command]:
     """Per controller, in order: copy the release files, then run the deploy script; controller N
-    starts only after controller N-1's rollout succeeded. The rollout commands, in order."""
+    starts only after controller N-1's rollout succeeded. The rollout commands, in order.
+
+    The connections name no private key: pulumi-command authenticates with the ssh-agent at
+    ``SSH_AUTH_SOCK`` when ``agentSocketPath`` is unset (pulumi/pulumi-command v1.2.1,
+    provider/pkg/provider/remote/connection.go, ``tryGetDefaultAgentSocket``). The deploy job loads the
+    datacenter's key into an agent for `pulumi up` alone (scripts/with-deploy-key.sh), so the key is in
+    no stack config and no checkpoint, and the stack's passphrase decrypts nothing that reaches a
+    controller (docs/state-backend.md)."""
     deploy = plane.deploy
     staging = f"{deploy.staging_dir}/{release.release_id}"
     wheel_remote = f"{staging}/{release.wheel.filename}"
@@ -51,7 +57,6 @@ def filter_rollout(
             host=str(controller.address),
             port=plane.ssh_port,
             user=plane.ssh_user,
-            private_key=ssh_private_key,
             host_key=controller.host_key,
         )
         profile = deploy_profile(plane, controller)

@@ -24,8 +24,6 @@ class DatacenterArgs:
     release: FilterRelease
     """The filter release the controllers get, built by the program before any resource is registered
     (a build failure must stop the program with nothing registered, not half-way through)."""
-    controller_ssh_key: pulumi.Input[str] | None = None
-    """Private key of the controllers' deploy account (a Pulumi secret); None: the operator's ssh-agent."""
 
 
 class Datacenter(pulumi.ComponentResource):
@@ -63,7 +61,6 @@ class Datacenter(pulumi.ComponentResource):
                 sources={key: [str(p) for p in prefixes] for key, prefixes in dc.sources.items()},
                 availability_zones=tuple(dc.availability_zones),
                 release=args.release,
-                ssh_private_key=args.controller_ssh_key,
             ),
             pulumi.ResourceOptions(parent=self, providers=[provider]),
         )

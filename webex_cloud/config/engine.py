@@ -24,8 +24,6 @@ class ProgramConfig:
     """``webex-cloud:datacenter``, parsed from its JSON form (None when unset)."""
     cloud: str | None
     """``openstack:cloud``: the clouds.yaml entry the provider authenticates with."""
-    controller_ssh_key: pulumi.Output[str] | None
-    """``webex-cloud:controllerSshKey`` (a secret), or None to use the ssh-agent."""
 
 
 def program_config() -> ProgramConfig:
@@ -35,7 +33,6 @@ def program_config() -> ProgramConfig:
         return ProgramConfig(
             datacenter=config.get_object("datacenter"),
             cloud=pulumi.Config("openstack").get("cloud"),
-            controller_ssh_key=config.get_secret("controllerSshKey"),
         )
     except pulumi.ConfigTypeError as error:
         raise CatalogError(

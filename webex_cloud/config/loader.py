@@ -43,12 +43,15 @@ SECRET_SETTINGS = frozenset(
         "openstack:password",
         "openstack:token",
         "openstack:applicationCredentialSecret",
-        f"{PROJECT}:controllerSshKey",
     }
 )
-"""Settings that hold a credential. The openstack ones are the provider settings terraform-provider-openstack
-v3.4.0 marks ``Sensitive: true`` (openstack/provider.go: password, token, application_credential_secret,
-camel-cased by the bridge); ours is the controllers' deploy key (read with ``get_secret`` in __main__.py)."""
+"""Settings that hold a credential: the provider settings terraform-provider-openstack v3.4.0 marks
+``Sensitive: true`` (openstack/provider.go: password, token, application_credential_secret, camel-cased
+by the bridge)."""
+DEPLOY_ONLY_SETTINGS = frozenset({f"{PROJECT}:controllerSshKey"})
+"""Credentials that must not be stack settings at all, encrypted or not. A stack's secrets provider has
+one key, which every preview of the stack needs; the controllers' deploy key (root on them through sudo)
+lives only in the deploy environment and reaches `pulumi up` through an ssh-agent (docs/state-backend.md)."""
 _SECRET_NAME = re.compile(r"(?i)password|secret|token|private_?key|ssh_?key")
 _PRIVATE_KEY = "PRIVATE KEY-----"
 
@@ -64,6 +67,17 @@ def _plaintext_credentials(config: dict[str, object], label: str) -> Iterator[Pr
     fix_cloud = "; or keep it in the operator's clouds.yaml entry that openstack:cloud names"
     stack = paths.stack_of(label)
     for key, value in config.items():
+        if key in DEPLOY_ONLY_SETTINGS:
+            yield Problem(
+                label,
+                f"config.{key}",
+                "the controllers' deploy key is not a stack setting, not even encrypted: whoever can "
+                "decrypt the stack's config (every preview) would hold it; run "
+                f"`pulumi config rm --stack {stack} {key}` and store the key as the secret "
+                "CONTROLLER_SSH_KEY of the GitHub environment "
+                f"production-{stack} (docs/state-backend.md, 'The controllers' deploy key')",
+            )
+            continue
         if _is_encrypted(value):
             continue
         name = key.rpartition(":")[2]
