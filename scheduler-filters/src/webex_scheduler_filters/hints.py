@@ -44,6 +44,11 @@ KEY_SEPARATOR = "/"
 #: carry no hints (retype, migrate, manage), so it is written on both.
 CINDER_VOLUME_GROUP_HINT = "webex_volume_group"
 VOLUME_GROUP_METADATA_KEY = CINDER_VOLUME_GROUP_HINT
+#: Admin-metadata link value of a volume made from a live volume of a group (a snapshot, a
+#: clone, a backup restored to a new volume while its source still exists): a copy of a replica,
+#: not a replica. Its user metadata may name the group (restored with the backup); the filter
+#: neither counts it as a sibling nor spreads it.
+NOT_A_REPLICA = "-"
 #: Volume metadata: the replica's index within its group, for logs and audits.
 REPLICA_METADATA_KEY = "webex_replica"
 
