@@ -480,8 +480,8 @@ class Placement:
         return [(s, p) for s in self.services for p in s.feasibility]
 
 
-class _Scheduler:
-    """One placement run's choice policy over one pipeline."""
+class Scheduler:
+    """One placement run's choice policy over one pipeline (deterministic: same state, same choice)."""
 
     def __init__(self, plan: PlacementPlan, engine: Pipelines, policy: Policy) -> None:
         self.plan, self.engine, self.policy = plan, engine, policy
@@ -497,7 +497,7 @@ class _Scheduler:
             anchor = _anchor_host(request, cloud)
             if anchor and anchor not in {h.name for h in fits}:
                 why = f"its pod's anchor is on {anchor}, which has no room left for it"
-            raise _Unplaced(f"instance {request.name}: no valid host ({why})")
+            raise Unplaced(f"instance {request.name}: no valid host ({why})")
         candidates = [h for h in fits if h.name in passing]
         if self.policy == "pack":
             host = min(candidates, key=lambda h: (cloud.free(h)[0], h.name)).name
@@ -513,7 +513,7 @@ class _Scheduler:
         candidates = [b for b in self.backends if self.domain_of[b.host] not in lost]
         passing = self.engine.backends(replica, candidates, cloud)
         if not passing:
-            raise _Unplaced(
+            raise Unplaced(
                 f"replica {replica.name}: no valid backend (failure domains exhausted or no backend for "
                 f"volume type {replica.volume_type!r})"
             )
@@ -527,8 +527,8 @@ class _Scheduler:
         return backend
 
 
-class _Unplaced(Exception):
-    pass
+class Unplaced(Exception):
+    """A request no host (or backend) passes; the message names the request and why."""
 
 
 def _anchor_host(request: InstanceRequest, cloud: Cloud) -> str | None:
@@ -574,29 +574,13 @@ def place(
     n_plus_one: bool = True,
 ) -> Placement:
     """Place every service of the plan, check the invariants and (unless off) N+1."""
-    scheduler = _Scheduler(plan, engine, policy)
+    scheduler = Scheduler(plan, engine, policy)
     by_name = {s.name: s for s in plan.services}
     names = tuple(order) if order is not None else tuple(by_name)
     cloud = Cloud.empty(plan.hosts)
     results = {name: ServiceResult(name) for name in names}
     for name in names:
-        service, result = by_name[name], results[name]
-        for pod in service.pods:
-            hosts: list[str] = []
-            for request in pod.instances:
-                try:
-                    hosts.append(scheduler.place_instance(request, cloud, frozenset()))
-                except _Unplaced as error:
-                    result.unplaced.append(f"pod {pod.name}: {error}")
-            result.pod_hosts[pod.name] = sorted(set(hosts))
-        for group in service.volume_groups:
-            domains = []
-            for replica in group.replicas:
-                try:
-                    domains.append(scheduler.domain_of[scheduler.place_replica(replica, cloud)])
-                except _Unplaced as error:
-                    result.unplaced.append(f"volume group {group.name}: {error}")
-            result.group_domains[group.name] = domains
+        place_service(scheduler, by_name[name], cloud, results[name])
     ordered = [results[name] for name in names]
     for result in ordered:
         result.violations = invariant_violations(result, by_name[result.name])
@@ -604,6 +588,26 @@ def place(
     if n_plus_one and not any(r.unplaced for r in ordered):
         _check_recovery(plan, scheduler, cloud, run, by_name)
     return run
+
+
+def place_service(scheduler: Scheduler, service: ServiceRequest, cloud: Cloud, result: ServiceResult) -> None:
+    """Place one service's pods (instance by instance, in order) and replicas into ``cloud``."""
+    for pod in service.pods:
+        hosts: list[str] = []
+        for request in pod.instances:
+            try:
+                hosts.append(scheduler.place_instance(request, cloud, frozenset()))
+            except Unplaced as error:
+                result.unplaced.append(f"pod {pod.name}: {error}")
+        result.pod_hosts[pod.name] = sorted(set(hosts))
+    for group in service.volume_groups:
+        domains = []
+        for replica in group.replicas:
+            try:
+                domains.append(scheduler.domain_of[scheduler.place_replica(replica, cloud)])
+            except Unplaced as error:
+                result.unplaced.append(f"volume group {group.name}: {error}")
+        result.group_domains[group.name] = domains
 
 
 def invariant_violations(result: ServiceResult, service: ServiceRequest) -> list[str]:
@@ -635,7 +639,7 @@ def invariant_violations(result: ServiceResult, service: ServiceRequest) -> list
 
 def _check_recovery(
     plan: PlacementPlan,
-    scheduler: _Scheduler,
+    scheduler: Scheduler,
     cloud: Cloud,
     run: Placement,
     services: Mapping[str, ServiceRequest],
@@ -661,7 +665,7 @@ def _check_recovery(
         for service, pod in lost_pods:
             try:
                 scheduler.place_pod(pod, after, frozenset({host}))
-            except _Unplaced as error:
+            except Unplaced as error:
                 results[service.name].host_recovery.append(
                     f"after losing host {host}, pod {pod.name} cannot be placed again: {error}"
                 )
@@ -682,7 +686,7 @@ def _check_recovery(
         for service, group_name, replica in lost:
             try:
                 scheduler.place_replica(replica, after, frozenset({domain}))
-            except _Unplaced as error:
+            except Unplaced as error:
                 stays = f" (pod {replica.attached_pod} stays impaired)" if replica.attached_pod else ""
                 results[service.name].domain_recovery.append(
                     f"after losing failure domain {domain}, volume group {group_name}: {error}{stays}"
