@@ -160,6 +160,12 @@ def _service_instances(cloud: Cloud, service: str) -> list[pod_rules.PlacedInsta
     return out
 
 
+def _own_instance(request: InstanceRequest, service: str) -> list[pod_rules.PlacedInstance]:
+    """The request's own row, as Nova has it while scheduling (written, no host yet)."""
+    found = pod_rules.placed_instance(request.uuid, None, request.metadata, service)
+    return [found] if found is not None else []
+
+
 def _static_domains(cloud_domains: Mapping[str, list[str]]) -> dict[str, str]:
     return {backend: domain for domain, names in cloud_domains.items() for backend in names}
 
@@ -192,7 +198,10 @@ class RulesPipelines:
         decision = None
         if hint.status is HintStatus.VALID:
             decision = pod_rules.decide(
-                hint, request.uuid, bool(request.group), _service_instances(cloud, hint.service)
+                hint,
+                request.uuid,
+                bool(request.group),
+                _service_instances(cloud, hint.service) + _own_instance(request, hint.service),
             )
         group_hosts = {p.host for p in cloud.group_members(request.group)} if request.group else set()
         passing = []
@@ -202,6 +211,12 @@ class RulesPipelines:
             if request.group_policy == "anti-affinity" and host.name in group_hosts:
                 continue
             if decision is None or pod_rules.host_passes(host.name, decision):
+                if decision is not None and decision.room is not None:
+                    own = pod_rules.Room(request.vcpus, request.ram_mb, request.disk_gb)
+                    ram, vcpus, disk = cloud.free(host)
+                    free = pod_rules.Room(vcpus, ram, disk)
+                    if not pod_rules.has_room(free, own + decision.room, bool(host.disk_gb)):
+                        continue
                 passing.append(host.name)
         return passing
 
@@ -278,6 +293,7 @@ class OpenStackPipelines:
             stevedore_log.setLevel(level)
         self.name = f"Nova {_version(nova, 'nova')} and Cinder {_version(cinder, 'cinder')} filter handlers"
         self._cloud: Cloud | None = None
+        self._request: InstanceRequest | None = None
         pipelines = self
         static = _static_domains(failure_domains)
 
@@ -285,7 +301,11 @@ class OpenStackPipelines:
             """Ours, its metadata query answered from the placement so far."""
 
             def service_instances(self, spec_obj: Any, service: str) -> list[pod_rules.PlacedInstance]:
-                return _service_instances(pipelines._cloud, service) if pipelines._cloud else []
+                if pipelines._cloud is None or pipelines._request is None:
+                    return []
+                return _service_instances(pipelines._cloud, service) + _own_instance(
+                    pipelines._request, service
+                )
 
         class PlanVolumeGroupSpreadFilter(VolumeGroupSpreadFilter):
             """Ours, its sibling query answered from the placement so far, the plan's domain map."""
@@ -332,7 +352,7 @@ class OpenStackPipelines:
         return states
 
     def hosts(self, request: InstanceRequest, candidates: list[Host], cloud: Cloud) -> list[str]:
-        self._cloud = cloud
+        self._cloud, self._request = cloud, request
         objects = self._objects
         group = None
         if request.group:
@@ -354,6 +374,13 @@ class OpenStackPipelines:
             force_nodes=None,
             requested_destination=None,
             scheduler_hints={key: [str(value)] for key, value in request.hints.items()},
+            flavor=objects.Flavor(
+                vcpus=request.vcpus,
+                memory_mb=request.ram_mb,
+                root_gb=request.disk_gb,
+                ephemeral_gb=0,
+                swap=0,
+            ),
         )
         passing = self._nova_handler.get_filtered_objects(
             self._nova_filters, self._states(candidates, cloud), spec, 0

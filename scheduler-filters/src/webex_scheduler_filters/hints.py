@@ -27,6 +27,11 @@ INSTANCE_POD_METADATA_KEY = "webex_pod"
 INSTANCE_POD_ROLE_METADATA_KEY = "webex_pod_role"
 ANCHOR_ROLE = "anchor"
 MEMBER_ROLE = "member"
+#: Instance metadata on a pod's anchor: ``<vcpus>,<ram_mb>,<disk_gb>``, what its members need on
+#: the anchor's host beyond the anchor itself. ``PodFilter`` places an anchor only on a host with
+#: room for the anchor's flavor plus this: a member follows its anchor, so an anchor placed
+#: without it can strand its members (Nova knows no pod). Absent: no requirement (older anchors).
+INSTANCE_POD_ROOM_METADATA_KEY = "webex_pod_room"
 #: Ownership metadata every pod instance has carried since the first pod design (per-pod
 #: ``affinity`` groups), and still carries: ``service=<service>``, ``datacenter=<datacenter>``,
 #: ``pod=<pod>``. Instances booted by that design have no ``webex_*`` metadata; the Nova filter
@@ -70,6 +75,11 @@ def service_key(datacenter: str, service: str) -> str:
 def pod_key(datacenter: str, service: str, pod: str) -> str:
     """The value of :data:`NOVA_POD_HINT` and :data:`INSTANCE_POD_METADATA_KEY`."""
     return f"{service_key(datacenter, service)}{KEY_SEPARATOR}{pod}"
+
+
+def room_value(vcpus: float, ram_mb: float, disk_gb: float) -> str:
+    """The value of :data:`INSTANCE_POD_ROOM_METADATA_KEY`."""
+    return f"{vcpus:g},{ram_mb:g},{disk_gb:g}"
 
 
 def first_string(value: object) -> object:
