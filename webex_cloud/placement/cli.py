@@ -180,7 +180,7 @@ def _place_stack(stack: str, args: argparse.Namespace) -> tuple[int, dict[str, A
             "install them with `pip install -c constraints/openstack.txt nova cinder`"
         ) from None
     proof = prove(plan, engine, plan.n_plus_one)
-    shown = place(plan, engine, "spread", None, n_plus_one=False)
+    shown = place(plan, engine, "spread", None, plan.n_plus_one)
     _apply_proof(shown, proof)
     samples: list[Placement] = [
         place(plan, engine, "pack", order, plan.n_plus_one) for order in service_orders(plan, args.shuffles)

@@ -58,6 +58,10 @@ class Finding:
     """``placement`` (not placed, or an invariant broken), ``host`` or ``domain`` (N+1)."""
     evacuation: tuple[str, ...] = ()
     """For a host loss: the order the lost pods were evacuated in."""
+    lost: str = ""
+    """For an N+1 finding: the host or failure domain lost."""
+    unplaced: str = ""
+    """For an N+1 finding: the pod or replica that cannot be placed again."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,8 @@ def _host_losses(
                     order,
                     "host",
                     evacuation,
+                    host,
+                    pod.name,
                 )
             )
     return out
@@ -290,6 +296,8 @@ def _domain_losses(
                         f"after losing failure domain {domain}, volume group {group_name}: {error}{stays}",
                         order,
                         "domain",
+                        lost=domain,
+                        unplaced=replica.name,
                     )
                 )
     return out
