@@ -136,6 +136,12 @@ def _main(argv: list[str]) -> int:
         "(the proof with Nova's weighers covers every order)",
     )
     parser.add_argument(
+        "--max-states",
+        type=int,
+        default=DEFAULT_LIMIT,
+        help=f"placement states the proof may follow before it stops, not proven (default {DEFAULT_LIMIT})",
+    )
+    parser.add_argument(
         "--svg", type=Path, help="also write the picture of where things would be to this file (SVG)"
     )
     parser.add_argument(
@@ -179,7 +185,7 @@ def _place_stack(stack: str, args: argparse.Namespace) -> tuple[int, dict[str, A
             f"--engine openstack needs Nova and Cinder importable ({type(error).__name__}: {error}); "
             "install them with `pip install -c constraints/openstack.txt nova cinder`"
         ) from None
-    proof = prove(plan, engine, plan.n_plus_one)
+    proof = prove(plan, engine, plan.n_plus_one, args.max_states)
     shown = place(plan, engine, "spread", None, plan.n_plus_one)
     _apply_proof(shown, proof)
     samples: list[Placement] = [
@@ -219,7 +225,10 @@ def _place_stack(stack: str, args: argparse.Namespace) -> tuple[int, dict[str, A
             }
         )
     if not proof.complete:
-        message = f"the proof followed more than {DEFAULT_LIMIT} states and stopped: not proven"
+        message = (
+            f"the proof followed more than {args.max_states} states and stopped: not proven "
+            "(raise --max-states, or split the stack)"
+        )
         print(f"error: {message}", file=sys.stderr)
         findings["blocking"].append({"policy": "spread", "order": "", "service": "", "problem": message})
     for run_ in samples:
