@@ -206,7 +206,8 @@ def test_a_new_rule_from_a_deployed_group_names_that_group() -> None:
 
 def _group_replacement(plan: dict[str, Any], deleted_first: bool) -> dict[str, Any]:
     """The anchor group replaced (renamed) with each pod's anchor depending on it, in the step order
-    pulumi/pulumi v3.272.0 ``step_generator.go`` emits: delete-before-replace deletes the dependents
+    pulumi/pulumi ``pkg/resource/deploy/step_generator.go`` emits (read at the snapshot whose CHANGELOG
+    tops at 3.259.0): delete-before-replace deletes the dependents
     (reverse dependency order) and the group first, then ``replace`` and ``create-replacement``;
     create-before-delete creates first and deletes the old group after every other step."""
     by_name = {r["name"]: r for r in plan["resources"]}

@@ -125,6 +125,11 @@ class Pod(pulumi.ComponentResource):
                         **(room if first is None else {}),
                     },
                     scheduler_hints=[member_hint if first is not None else anchor_hint],
+                    # Deleted for real, never soft-deleted: the replacement boots on this port, which a
+                    # SOFT_DELETED server keeps while the provider already counts it gone
+                    # (terraform-provider-openstack v3.4.0 resource_openstack_compute_instance_v2.go:
+                    # Delete waits for "DELETED" or "SOFT_DELETED"; force_delete calls ForceDelete).
+                    force_delete=True,
                     opts=pulumi.ResourceOptions(
                         parent=self,
                         depends_on=after or None,

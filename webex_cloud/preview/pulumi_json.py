@@ -158,7 +158,8 @@ def deleted_first(steps: list[_Step]) -> set[str]:
 
     The preview's JSON carries no ``deleteBeforeReplace`` field (``PreviewStep`` in pulumi/pulumi
     ``pkg/display/json.go``; ``apitype.ResourceV3`` has none either), but the steps come in the
-    engine's order, and ``step_generator.go`` (pulumi/pulumi v3.272.0, ``generateSteps``) emits a
+    engine's order, and ``step_generator.go`` (pulumi/pulumi, read at the stored snapshot whose
+    CHANGELOG tops at 3.259.0; the SDK pins 3.272.0) emits a
     delete-before-replace as ``delete-replaced`` steps first (the dependents it condemns, in
     reverse dependency order, then the resource), then ``replace`` and ``create-replacement``;
     a create-before-delete as ``create-replacement`` and ``replace``, its ``delete-replaced`` only
