@@ -28,6 +28,7 @@ from webex_scheduler_filters.hints import (  # noqa: E402
     ANCHOR_ROLE,
     INSTANCE_POD_METADATA_KEY,
     INSTANCE_POD_ROLE_METADATA_KEY,
+    INSTANCE_POD_ROOM_METADATA_KEY,
     INSTANCE_SERVICE_METADATA_KEY,
     MEMBER_ROLE,
     NOVA_POD_HINT,
@@ -57,7 +58,7 @@ class FakeCloud:
         self.reads = 0
         self.cell_down = False
 
-    def add(self, pod: int, host: str | None, anchor: bool, service: str = SERVICE) -> str:
+    def add(self, pod: int, host: str | None, anchor: bool, service: str = SERVICE, **extra: str) -> str:
         instance = str(uuid.uuid4())
         self.instances[instance] = (
             host,
@@ -65,6 +66,7 @@ class FakeCloud:
                 INSTANCE_SERVICE_METADATA_KEY: service,
                 INSTANCE_POD_METADATA_KEY: f"{service}/chat-pod-{pod}",
                 INSTANCE_POD_ROLE_METADATA_KEY: ANCHOR_ROLE if anchor else MEMBER_ROLE,
+                **extra,
             },
         )
         return instance
@@ -211,6 +213,44 @@ def test_moving_anchor_is_not_its_own_obstacle(cloud: FakeCloud) -> None:
     cloud.add(1, "c2", anchor=True)
     moving = spec(pod_key(0), anchor=True, instance=anchor)
     assert names(PodFilter().filter_all(hosts("c1", "c2", "c3"), moving)) == ["c1", "c3"]
+
+
+def sized(name: str, free_vcpus: int, free_ram_mb: int, ratio: float = 1.0) -> Any:
+    """A host state as the host manager fills it from its compute node (48 vCPUs, 64 GiB)."""
+    state = host_manager.HostState(name, name, CELL)
+    state.vcpus_total, state.vcpus_used, state.cpu_allocation_ratio = 48, 48 - free_vcpus, ratio
+    state.total_usable_ram_mb, state.free_ram_mb, state.ram_allocation_ratio = 65536, free_ram_mb, 1.0
+    state.total_usable_disk_gb, state.free_disk_mb, state.disk_allocation_ratio = 0, 0, 1.0
+    return state
+
+
+def test_an_anchor_goes_only_where_its_whole_pod_fits(cloud: FakeCloud) -> None:
+    # The anchor's row (Nova writes it before scheduling) says its members need 12 vCPUs, 24 GiB.
+    anchor = cloud.add(0, None, anchor=True, **{INSTANCE_POD_ROOM_METADATA_KEY: "12,24576,0"})
+    request = spec(pod_key(0), anchor=True, instance=anchor)
+    request.flavor = objects.Flavor(vcpus=8, memory_mb=16384, root_gb=0, ephemeral_gb=0, swap=0)
+    candidates = [
+        sized("room-for-the-anchor-only", 10, 65536),  # before: chosen, and its members stranded
+        sized("short-of-ram", 40, 30000),
+        sized("room-for-the-pod", 20, 40960),
+        sized("room-with-overcommit", 10, 65536, ratio=2.0),  # 96 - 38 = 58 vCPUs free
+    ]
+    assert names(PodFilter().filter_all(candidates, request)) == ["room-for-the-pod", "room-with-overcommit"]
+
+
+def test_an_anchor_whose_room_cannot_be_read_gets_no_host(cloud: FakeCloud) -> None:
+    anchor = cloud.add(0, None, anchor=True, **{INSTANCE_POD_ROOM_METADATA_KEY: "lots"})
+    request = spec(pod_key(0), anchor=True, instance=anchor)
+    assert PodFilter().filter_all([sized("c1", 48, 65536)], request) == []
+
+
+def test_an_anchor_without_room_metadata_and_members_are_not_sized(cloud: FakeCloud) -> None:
+    anchor = cloud.add(0, None, anchor=True)  # an anchor booted before webex_pod_room
+    assert names(
+        PodFilter().filter_all([sized("c1", 1, 1)], spec(pod_key(0), anchor=True, instance=anchor))
+    ) == ["c1"]
+    cloud.add(1, "c2", anchor=True, **{INSTANCE_POD_ROOM_METADATA_KEY: "40,60000,0"})
+    assert names(PodFilter().filter_all([sized("c2", 1, 1)], spec(pod_key(1)))) == ["c2"]
 
 
 @pytest.mark.parametrize("raw", ["chat-pod-0", ["a/b/c", "d/e/f"], "a/b"])

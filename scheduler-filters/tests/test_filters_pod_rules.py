@@ -15,9 +15,12 @@ from webex_scheduler_filters.hints import (
 from webex_scheduler_filters.pod_rules import (
     HintStatus,
     PlacedInstance,
+    Room,
     decide,
+    has_room,
     host_passes,
     parse_pod_hint,
+    parse_room,
     placed_instance,
 )
 
@@ -110,3 +113,39 @@ def test_a_passing_host_never_holds_another_pod_and_a_member_only_joins_its_anch
         assert not any(i.host == host and i.pod != POD0 for i in placed)
         if not anchor:
             assert any(i.host == host and i.pod == POD0 and i.anchor for i in placed)
+
+
+def test_room_reads_three_numbers_and_fails_closed_otherwise() -> None:
+    assert parse_room("12,24576,80") == (Room(12, 24576, 80), "")
+    assert parse_room(None) == (None, "")
+    for bad in ("", "12,24576", "a,b,c", "-1,0,0", "inf,0,0", "nan,0,0", 12, ["1,2,3"]):
+        room, problem = parse_room(bad)
+        assert room is None and "webex_pod_room" in problem, bad
+
+
+def test_an_anchor_needs_its_own_rows_room_and_a_member_none() -> None:
+    own = placed_instance("a", None, {**_meta(POD0, ANCHOR_ROLE), "webex_pod_room": "4,8192,0"}, "dc1/chat")
+    assert own is not None
+    decision = decide(parse_pod_hint(POD0), "a", True, [own])
+    assert decision.room == Room(4, 8192, 0) and decision.required is None
+    member = decide(parse_pod_hint(POD0), "m", False, [own, _placed("x", "c1", POD0, True)])
+    assert member.room is None
+    broken = placed_instance("a", None, {**_meta(POD0, ANCHOR_ROLE), "webex_pod_room": "4"}, "dc1/chat")
+    assert broken is not None
+    refused = decide(parse_pod_hint(POD0), "a", True, [broken])
+    assert refused.required == frozenset() and "webex_pod_room" in refused.problem
+
+
+def test_has_room_counts_disk_only_where_the_host_reports_it() -> None:
+    assert has_room(Room(8, 16384, 0), Room(8, 16384, 40), count_disk=False)
+    assert not has_room(Room(8, 16384, 0), Room(8, 16384, 40))
+    assert not has_room(Room(7.5, 16384, 100), Room(8, 16384, 40))
+    assert not has_room(Room(8, 16383, 100), Room(8, 16384, 40))
+
+
+def _meta(pod: str, role: str) -> dict[str, str]:
+    return {
+        INSTANCE_SERVICE_METADATA_KEY: "dc1/chat",
+        INSTANCE_POD_METADATA_KEY: pod,
+        INSTANCE_POD_ROLE_METADATA_KEY: role,
+    }

@@ -7,11 +7,13 @@ import pytest
 from webex_scheduler_filters.pod_rules import HintStatus
 from webex_scheduler_filters.volume_rules import (
     Location,
+    Origin,
     backend_of,
     domains_by_backend,
     domains_of,
     domains_pass,
     failure_domain,
+    origin,
     parse_domain_map,
     parse_group_hint,
     request_group,
@@ -104,3 +106,28 @@ def test_group_key_falls_back_to_the_volumes_metadata_when_hints_are_absent() ->
 def test_unreadable_domain_map_is_refused(raw: str) -> None:
     with pytest.raises(ValueError):
         parse_domain_map(raw)
+
+
+def test_a_copy_names_what_it_is_made_from() -> None:
+    assert origin({"source_volid": "v1", "snapshot_id": None}) == Origin("volume", "v1")
+    assert origin({"snapshot_id": "s1"}) == Origin("snapshot", "s1")
+    assert origin({"backup_id": "b1"}) == Origin("backup", "b1")
+    # A backup restored to a new volume: only Cinder's name and description say so.
+    restored = {
+        "display_name": "restore_backup_b2",
+        "display_description": "auto-created_from_restore_from_backup",
+    }
+    assert origin({"volume_properties": restored}) == Origin("backup", "b2")
+
+
+def test_a_volume_named_like_a_restore_without_the_restores_description_is_no_copy() -> None:
+    named = {"display_name": "restore_backup_b2", "display_description": "mine"}
+    assert origin({"volume_properties": named}) is None
+    bare = {"display_name": "restore_backup_", "display_description": "auto-created_from_restore_from_backup"}
+    assert origin({"volume_properties": bare}) is None
+
+
+def test_no_request_spec_or_no_source_means_no_origin() -> None:
+    assert origin(None) is None
+    assert origin({}) is None
+    assert origin({"source_volid": "", "volume_properties": {"display_name": None}}) is None

@@ -9,6 +9,7 @@ import pulumi
 import pytest
 from pulumi.runtime import settings
 
+from webex_cloud.config.capacity import Footprint
 from webex_cloud.config.models import PodMember
 from webex_cloud.config.resolved import IngressGrant
 
@@ -51,6 +52,7 @@ def test_pod_anchor_joins_the_service_group_and_members_follow_it(mocks: Mocks) 
             security_group_id="sg",
             fixed_ips=["10.0.0.20", "10.0.0.21"],
             anchor_group_id="service-group",
+            anchor_room=Footprint(2, 4096, 20),
         ),
     )
 
@@ -66,6 +68,11 @@ def test_pod_anchor_joins_the_service_group_and_members_follow_it(mocks: Mocks) 
             metadata = instance.inputs["metadata"]
             assert (metadata["webex_service"], metadata["webex_pod"]) == ("dc1/chat", "dc1/chat/chat-pod-1")
             assert metadata["webex_pod_role"] == role
+            # Deleted for real: the replacement reuses the fixed-IP port a soft-deleted server would keep.
+            assert instance.inputs["forceDelete"] is True
+        # Only the anchor says what its members need beside it (PodFilter sizes the anchor's host).
+        assert anchor.inputs["metadata"]["webex_pod_room"] == "2,4096,20"
+        assert "webex_pod_room" not in member.inputs["metadata"]
         ports = [a for a in mocks.created if a.typ == "openstack:networking/port:Port"]
         assert sorted(p.inputs["fixedIps"][0]["ipAddress"] for p in ports) == ["10.0.0.20", "10.0.0.21"]
 

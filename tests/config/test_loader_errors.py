@@ -165,10 +165,10 @@ CASES = [
     ),
     Case(
         "no-spare-host-in-zone",
-        catalog("messaging", setitem(["pods", "count"], 8)),
+        catalog("messaging", setitem(["pods", "count"], 10)),
         "catalog/messaging.yaml",
         "pods.count",
-        "after losing one, its pod has no host without another pod of the service (N+1 needs 5)",
+        "after losing one, its pod has no host without another pod of the service (N+1 needs 6)",
     ),
     Case(
         "attached-replicas-over-pods",
@@ -193,10 +193,10 @@ CASES = [
     ),
     Case(
         "more-pods-than-hosts",
-        catalog("messaging", setitem(["pods", "count"], 9)),
+        catalog("messaging", setitem(["pods", "count"], 11)),
         MSG,
         "pods.count",
-        "put 5 in dc1-az1, which has 4 hosts (two pods never share a host); use at most 8",
+        "put 6 in dc1-az1, which has 5 hosts (two pods never share a host); use at most 10",
     ),
     Case(
         "pod-too-big-for-a-host",
@@ -249,7 +249,7 @@ CASES = [
     ),
     Case(
         "pods-crowd-one-zone",
-        dc1(lambda d: [h.update(availability_zone="dc1-az1") for h in d["hosts"][4:7]]),
+        dc1(lambda d: [h.update(availability_zone="dc1-az1") for h in d["hosts"][5:9]]),
         "catalog/meetings-media.yaml",
         "pods.count",
         "4 pods spread over 2 zones put 2 in dc1-az2, which has 1 hosts",
@@ -328,7 +328,7 @@ CASES = [
         "duplicate-host",
         dc1(lambda d: d["hosts"].append(d["hosts"][0])),
         DC1,
-        f"{DCKEY}.hosts[8].name",
+        f"{DCKEY}.hosts[10].name",
         "already used by hosts[0]",
     ),
     Case(

@@ -322,7 +322,7 @@ def test_example_stacks_place_and_survive_single_failures(
     out, err = capsys.readouterr()
     assert code == 0, err
     assert ": no" not in out
-    assert out.rstrip().endswith("placed and fault tolerant in every run")
+    assert out.rstrip().endswith("placed and fault tolerant in every order")
 
 
 def test_a_bug_is_reported_as_an_internal_error_not_as_missing_nova(
@@ -332,10 +332,10 @@ def test_a_bug_is_reported_as_an_internal_error_not_as_missing_nova(
     plan.service("chat", pods=2)
     path = plan.write(tmp_path)
 
-    def broken(*_args: object) -> object:
+    def broken(*_args: object, **_kwargs: object) -> object:
         raise KeyError("hosts")
 
-    monkeypatch.setattr(placement_cli, "place", broken)
+    monkeypatch.setattr(placement_cli, "prove", broken)
     monkeypatch.delenv("WEBEX_DEBUG", raising=False)
     code = cli.main(["place", "--stack", "dc1", "--plan", str(path), "--engine", "rules"])
     err = capsys.readouterr().err
@@ -357,3 +357,30 @@ def test_nova_that_cannot_load_is_reported_with_how_to_install_it(
     code, _, err = run(plan.write(tmp_path), "openstack", capsys)
     assert code == ExitCode.INPUT
     assert "--engine openstack needs Nova and Cinder importable (ImportError: No module named 'nova')" in err
+
+
+def test_a_proof_that_cannot_finish_is_not_a_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plan = PlanBuilder(hosts=4)
+    for name in ("chat", "mail", "voice"):
+        plan.service(name, pods=2)
+    path = plan.write(tmp_path)
+    code = main(["--stack", "dc1", "--plan", str(path), "--engine", "rules", "--max-states", "3"])
+    out, err = capsys.readouterr()
+    assert code == ExitCode.BLOCKING
+    assert "followed more than 3 states and stopped: not proven" in err
+    assert "fault tolerant in every order" not in out
+    assert main(["--stack", "dc1", "--plan", str(path), "--engine", "rules"]) == ExitCode.OK
+
+
+def test_zone_losses_are_reported_against_max_unavailable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = PlanBuilder(hosts=6)
+    for host in plan.datacenter["hosts"][3:]:
+        host["availability_zone"] = "az2"
+    plan.service("chat", pods=2)
+    code, out, err = run(plan.write(tmp_path), "rules", capsys)
+    assert code == ExitCode.OK, err
+    # The builder pins every pod to az1: losing it leaves none, losing az2 costs nothing.
+    assert "losing availability zone az1 (worst order, before re-placement): chat 0 of 2 pods (below" in out
+    assert "losing availability zone az2 (worst order, before re-placement): chat 2 of 2 pods (keeps" in out

@@ -254,7 +254,7 @@ def test_more_pods_than_hosts_is_refused(
     checker: PolicyChecker, project: ProjectCopy, example: dict[str, Plan]
 ) -> None:
     plan = facts_from_edited_stack(
-        project, example["dc1"], lambda dc: dc.update(hosts=[*dc["hosts"][:2], dc["hosts"][4]])
+        project, example["dc1"], lambda dc: dc.update(hosts=[*dc["hosts"][:2], dc["hosts"][5]])
     )
     [message] = only(check(checker, {"dc1": plan, "dc2": example["dc2"]}), "pods-fit-host-inventory")
     assert "service meetings-media has 4 pods but the datacenter has 3 compute hosts" in message
@@ -469,7 +469,7 @@ def test_unknown_membership_still_lets_a_certain_excess_through(
 ) -> None:
     # Unknown pods can only add members: 4 known pods on 3 hosts is a violation whatever they are.
     plan = facts_from_edited_stack(
-        project, example["dc1"], lambda dc: dc.update(hosts=[*dc["hosts"][:2], dc["hosts"][4]])
+        project, example["dc1"], lambda dc: dc.update(hosts=[*dc["hosts"][:2], dc["hosts"][5]])
     )
     unknown = Unknowns((UnknownInput.parse("*messaging-pod-0-*=metadata.pod"),))
     run = check(checker, {"dc1": plan, "dc2": example["dc2"]}, unknowns=unknown)
@@ -503,7 +503,7 @@ def test_command_fails_on_a_mandatory_violation_and_writes_the_config(
         and "MANDATORY no-admin-port-open-to-world  [messaging-tcp-3389-from-0.0.0.0_0]" in out
     )
     config = json.loads(written.read_text())
-    assert config["pods-fit-host-inventory"] == {"enforcementLevel": "mandatory", "hosts": 8}
+    assert config["pods-fit-host-inventory"] == {"enforcementLevel": "mandatory", "hosts": 10}
     assert config["cross-datacenter-same-shape"]["serviceDatacenters"] == {"telepresence-gateway": ["dc1"]}
 
 

@@ -209,8 +209,16 @@ def test_growing_one_role_renumbers_no_running_instance(project: ProjectCopy) ->
     """Each (pod, role) owns a block of addresses: one more `app` per pod only adds instances."""
     project.edit("catalog/messaging.yaml", lambda doc: doc["pods"]["members"][0].update(count=3))
     rep = report(base_plan(), pr_plan(project))
-    assert {c.action for c in rep.changes.changes if c.type != GATE} == {Action.CREATE}
-    assert sum(1 for c in rep.changes.changes if c.type == INSTANCE) == 3
+    assert {c.action for c in rep.changes.changes if c.type != GATE} == {Action.CREATE, Action.UPDATE}
+    assert sum(1 for c in rep.changes.changes if c.type == INSTANCE and c.action is Action.CREATE) == 3
+    # The pods grew: each anchor's webex_pod_room (what its members need beside it) is updated in place.
+    updated = [c for c in rep.changes.changes if c.action is Action.UPDATE]
+    assert sorted(c.name for c in updated) == [f"messaging-pod-{p}-app-0" for p in range(3)]
+    for change in updated:
+        assert change.old_inputs is not None and change.new_inputs is not None
+        old, new = dict(change.old_inputs), dict(change.new_inputs)
+        assert old.pop("metadata")["webex_pod_room"] != new.pop("metadata")["webex_pod_room"]
+        assert old == new
     # Each wave's gate probes its new instance too (its triggers list them): replaced, so it runs.
     assert {c.action for c in rep.changes.changes if c.type == GATE} == {Action.REPLACE}
     assert not rep.blocking

@@ -202,3 +202,57 @@ def test_a_new_rule_from_a_deployed_group_names_that_group() -> None:
     )
     (ingress,) = report_of(parse_preview(document, source="preview.json", stack="dc1")).risks
     assert ingress.reason == "opens ingress: any protocol from security group `messaging-sg`"
+
+
+def _group_replacement(plan: dict[str, Any], deleted_first: bool) -> dict[str, Any]:
+    """The anchor group replaced (renamed) with each pod's anchor depending on it, in the step order
+    pulumi/pulumi ``pkg/resource/deploy/step_generator.go`` emits (read at the snapshot whose CHANGELOG
+    tops at 3.259.0): delete-before-replace deletes the dependents
+    (reverse dependency order) and the group first, then ``replace`` and ``create-replacement``;
+    create-before-delete creates first and deletes the old group after every other step."""
+    by_name = {r["name"]: r for r in plan["resources"]}
+    group = by_name["messaging-pods"]
+    anchors = [by_name[f"messaging-pod-{p}-app-0"] for p in range(3)]
+    renamed = dict(group["inputs"], name="dc1-messaging-pods-renamed")
+    reasons = {"replaceReasons": ["name"], "diffReasons": ["name"]}
+    first: list[dict[str, Any]]
+    if deleted_first:
+        first = [_step("delete-replaced", a) for a in reversed(anchors)] + [
+            _step("delete-replaced", group),
+            _step("replace", group, renamed, **reasons),
+            _step("create-replacement", group, renamed, **reasons),
+        ]
+        for anchor in anchors:
+            first += [
+                _step("create-replacement", anchor, replaceReasons=["schedulerHints"]),
+                _step("replace", anchor, replaceReasons=["schedulerHints"]),
+            ]
+        last: list[dict[str, Any]] = []
+    else:
+        first = [
+            _step("create-replacement", group, renamed, **reasons),
+            _step("replace", group, renamed, **reasons),
+        ]
+        last = [_step("delete-replaced", group)]
+    touched = {group["urn"], *(a["urn"] for a in anchors)}
+    steps = [_step("same", r) for r in plan["resources"] if r["urn"] not in touched]
+    return {"steps": first + steps + last, "changeSummary": {}}
+
+
+def test_a_preview_that_deletes_the_group_first_says_so_and_shows_the_cascade() -> None:
+    plan = base_plan()
+    changes = parse_preview(_group_replacement(plan, deleted_first=True), source="p.json", stack="dc1")
+    by_name = {c.name: c for c in changes.changes}
+    # Before, the JSON path never set it: the report read "replaced" where the engine takes every anchor.
+    assert by_name["messaging-pods"].delete_before_replace
+    assert all(by_name[f"messaging-pod-{p}-app-0"].delete_before_replace for p in range(3))
+    rep = report_of(changes)
+    assert "(deleted first)" in render_markdown(rep)
+    assert "service `messaging`" in [r.subject for r in rep.blocking if r.kind == "downtime"]
+
+
+def test_a_preview_that_creates_the_group_first_does_not_delete_first() -> None:
+    changes = parse_preview(_group_replacement(base_plan(), deleted_first=False), source="p", stack="dc1")
+    (group,) = changes.changes
+    assert group.action is Action.REPLACE and not group.delete_before_replace
+    assert "(deleted first)" not in render_markdown(report_of(changes))

@@ -3,11 +3,14 @@
 Reads the offline plan (default ``<project>/build/plan/<stack>.json``; ``--project``: the checkout)
 and places every pod instance and replica volume in creation order through Nova's and Cinder's
 filter pipelines with our filters:
-with a packing choice and with Nova's default weighers (spreading), each in several service
-orders (Pulumi creates services in parallel). Every run checks the invariants (pods of a service
-pairwise on distinct hosts, every pod whole, replicas pairwise in distinct failure domains) and,
-unless the stack sets ``placement.n_plus_one: false``, that after the loss of any single host or
-failure domain every lost pod and replica can be placed again with the capacity left.
+with Nova's default weighers (spreading) in **every** service order (Pulumi creates services in
+parallel; webex_cloud.placement.proof says how every order is covered). Every outcome is checked
+for the invariants (pods of a service pairwise on distinct hosts, every pod whole, replicas
+pairwise in distinct failure domains) and, unless the stack sets ``placement.n_plus_one: false``,
+that after the loss of any single host every lost pod can be placed again in every evacuation
+order, and after the loss of any single failure domain every lost replica. The loss of each
+availability zone is reported. A packing choice (not Nova's default) is also tried in a few
+service orders (``--shuffles``); what it cannot place is a warning.
 Exit status (webex_cloud.exit_codes): 0 all placed and fault tolerant, 1 something is not, 2 the plan
 cannot be read (or, read from build/plan, is older than the catalog and stack files) or Nova/Cinder
 cannot be loaded, 3 an internal error. ``--json`` prints one JSON document instead of the text.
@@ -35,7 +38,6 @@ from webex_cloud.paths import plan_dir, plan_path
 from webex_cloud.picture import write
 from webex_cloud.placement.engine import (
     PIPELINES_UNAVAILABLE,
-    POLICIES,
     Placement,
     ServiceResult,
     pipelines,
@@ -44,6 +46,7 @@ from webex_cloud.placement.engine import (
 )
 from webex_cloud.placement.picture import placement_picture
 from webex_cloud.placement.plan import load_placement
+from webex_cloud.placement.proof import DEFAULT_LIMIT, Proof, prove
 from webex_cloud.plan.format import PlanError
 
 
@@ -68,6 +71,33 @@ def format_service(result: ServiceResult, n_plus_one: bool) -> list[str]:
         )
     for domain, pods in sorted(result.impaired.items()):
         lines.append(f"  losing {domain} impairs {', '.join(sorted(pods))} until its replica is placed again")
+    return lines
+
+
+def _apply_proof(shown: Placement, proof: Proof) -> None:
+    """The shown run's verdicts become the proof's: over every order, not only the shown one."""
+    for result in shown.services:
+        mine = [f for f in proof.findings if f.service == result.name]
+        result.violations = [
+            f.problem for f in mine if f.kind == "placement" and f.problem not in result.unplaced
+        ]
+        result.host_recovery = [f.problem for f in mine if f.kind == "host"]
+        result.domain_recovery = [f.problem for f in mine if f.kind == "domain"]
+
+
+def format_zones(proof: Proof) -> list[str]:
+    """What each service keeps when an availability zone is lost, in its worst service order."""
+    lines = []
+    for zone in sorted({z.zone for z in proof.zones}):
+        parts = [
+            f"{z.service} {z.left} of {z.pods} pods "
+            f"({'keeps' if z.keeps else 'below'} pods - max_unavailable = {z.required})"
+            for z in proof.zones
+            if z.zone == zone
+        ]
+        lines.append(
+            f"losing availability zone {zone} (worst order, before re-placement): {'; '.join(parts)}"
+        )
     return lines
 
 
@@ -104,7 +134,17 @@ def _main(argv: list[str]) -> int:
         "(openstack), or our rule functions alone (rules)",
     )
     parser.add_argument(
-        "--shuffles", type=int, default=2, help="random service orders to try besides forward and reverse"
+        "--shuffles",
+        type=int,
+        default=2,
+        help="random service orders the packing sample tries besides forward and reverse "
+        "(the proof with Nova's weighers covers every order)",
+    )
+    parser.add_argument(
+        "--max-states",
+        type=int,
+        default=DEFAULT_LIMIT,
+        help=f"placement states the proof may follow before it stops, not proven (default {DEFAULT_LIMIT})",
     )
     parser.add_argument(
         "--svg", type=Path, help="also write the picture of where things would be to this file (SVG)"
@@ -149,12 +189,12 @@ def _place_stack(stack: str, args: argparse.Namespace) -> tuple[int, dict[str, A
             f"--engine openstack needs Nova and Cinder importable ({type(error).__name__}: {error}); "
             "install them with `pip install -c constraints/openstack.txt nova cinder`"
         ) from None
-    runs: list[Placement] = [
-        place(plan, engine, policy, order, plan.n_plus_one)
-        for policy in POLICIES
-        for order in service_orders(plan, args.shuffles)
+    proof = prove(plan, engine, plan.n_plus_one, args.max_states)
+    shown = place(plan, engine, "spread", None, plan.n_plus_one)
+    _apply_proof(shown, proof)
+    samples: list[Placement] = [
+        place(plan, engine, "pack", order, plan.n_plus_one) for order in service_orders(plan, args.shuffles)
     ]
-    shown = next(run for run in runs if run.policy == "spread")
     if args.svg:
         write(placement_picture(plan, shown.services), args.svg)
     say(
@@ -163,29 +203,56 @@ def _place_stack(stack: str, args: argparse.Namespace) -> tuple[int, dict[str, A
     )
     for result in shown.services:
         say("\n".join(format_service(result, plan.n_plus_one)))
+    for line in format_zones(proof):
+        say(line)
     say(
-        f"{len(runs)} runs ({', '.join(POLICIES)} x {len(runs) // len(POLICIES)} service orders); N+1 "
-        f"{'checked over' if plan.n_plus_one else 'not required for'} {shown.hosts_checked} host and "
-        f"{shown.domains_checked} failure-domain losses per run"
+        f"proof over every service order: {proof.service_orders} orders, {proof.states} placement states, "
+        f"{proof.placements} distinct placements"
+        + (
+            f"; N+1 over every evacuation order of every host's pods ({proof.evacuation_states} states) and "
+            f"every single failure-domain loss"
+            if plan.n_plus_one
+            else "; N+1 not required"
+        )
     )
     findings: dict[str, list[dict[str, str]]] = {"blocking": [], "advisory": []}
-    for run_ in runs:
-        where = f"[{run_.policy}, order {','.join(run_.order)}]"
-        for kind, label, items in (
-            ("advisory", "warning", run_.advisory()),
-            ("blocking", "error", run_.blocking()),
-        ):
-            for result, problem in items:
-                print(f"{label}: {where} service {result.name}: {problem}", file=sys.stderr)
-                findings[kind].append(
-                    {
-                        "policy": run_.policy,
-                        "order": ",".join(run_.order),
-                        "service": result.name,
-                        "problem": problem,
-                    }
-                )
-    failed = [run_ for run_ in runs if run_.blocking()]
+    for finding in proof.findings:
+        where = f"[order {','.join(finding.order)}]"
+        print(f"error: {where} service {finding.service}: {finding.problem}", file=sys.stderr)
+        findings["blocking"].append(
+            {
+                "policy": "spread",
+                "order": ",".join(finding.order),
+                "evacuation": ",".join(finding.evacuation),
+                "service": finding.service,
+                "problem": finding.problem,
+            }
+        )
+    if not proof.complete:
+        message = (
+            f"the proof followed more than {args.max_states} states and stopped: not proven "
+            "(raise --max-states, or split the stack)"
+        )
+        print(f"error: {message}", file=sys.stderr)
+        findings["blocking"].append({"policy": "spread", "order": "", "service": "", "problem": message})
+    for run_ in samples:
+        for result, problem in run_.advisory():
+            print(
+                f"warning: [pack, order {','.join(run_.order)}] service {result.name}: {problem}",
+                file=sys.stderr,
+            )
+            findings["advisory"].append(
+                {"policy": "pack", "order": ",".join(run_.order), "service": result.name, "problem": problem}
+            )
+        for result, problem in run_.blocking():
+            print(
+                f"error: [pack, order {','.join(run_.order)}] service {result.name}: {problem}",
+                file=sys.stderr,
+            )
+            findings["blocking"].append(
+                {"policy": "pack", "order": ",".join(run_.order), "service": result.name, "problem": problem}
+            )
+    failed = bool(findings["blocking"])
     if findings["advisory"]:
         print(
             "warning: with a packing weigher (not Nova's default) some pods cannot be placed; see the "
@@ -193,19 +260,31 @@ def _place_stack(stack: str, args: argparse.Namespace) -> tuple[int, dict[str, A
             file=sys.stderr,
         )
     if failed:
-        names = sorted({r.name for run_ in failed for r, _ in run_.blocking()})
+        names = sorted({f["service"] for f in findings["blocking"] if f["service"]})
         print(
-            f"{len(failed)} of {len(runs)} runs cannot place {', '.join(names)} fault tolerantly",
-            file=sys.stderr,
+            f"cannot place {', '.join(names) or 'the stack'} fault tolerantly in every order", file=sys.stderr
         )
     else:
-        say(f"all {len(shown.services)} services placed and fault tolerant in every run")
+        say(f"all {len(shown.services)} services placed and fault tolerant in every order")
     document = {
         "stack": plan.stack,
         "plan": str(path),
         "engine": engine.name,
         "passed": not failed,
-        "runs": len(runs),
+        "service_orders": proof.service_orders,
+        "placements": proof.placements,
+        "zones": [
+            {
+                "zone": z.zone,
+                "service": z.service,
+                "pods": z.pods,
+                "left": z.left,
+                "required": z.required,
+                "keeps": z.keeps,
+                "order": ",".join(z.order),
+            }
+            for z in proof.zones
+        ],
         "services": [service_json(r) for r in shown.services],
         **findings,
     }

@@ -120,6 +120,8 @@ def proxy_front(
             metadata={"service": SERVICE, "owner": plane.owner, "datacenter": dc, "role": PROXY_ROLE},
             scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=group.id)],
             user_data=proxy_user_data(plane, index),
+            # Its port is reused by the replacement: a soft-deleted server would still hold it (see pod.py).
+            force_delete=True,
             opts=pulumi.ResourceOptions(
                 parent=pair,
                 delete_before_replace=True,

@@ -9,6 +9,7 @@ import pulumi_openstack as openstack
 
 from webex_cloud.components.controller import ControllerPair, ControllerPairArgs
 from webex_cloud.components.service import Service, ServiceArgs
+from webex_cloud.config.capacity import anchor_room
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.controller.filter_release import FilterRelease
 from webex_cloud.facts.rollout import DEPLOY_RUNNER_SOURCE
@@ -74,6 +75,7 @@ class Datacenter(pulumi.ComponentResource):
                     router_id=router.id,
                     runner_prefixes=tuple(str(p) for p in dc.sources.get(DEPLOY_RUNNER_SOURCE, [])),
                     filters_ready=tuple(self.controllers.rollouts),
+                    anchor_room=anchor_room(item.service, dc),
                 ),
                 pulumi.ResourceOptions(parent=self, providers=[provider]),
             )

@@ -16,6 +16,7 @@ from webex_scheduler_filters import hints
 
 from webex_cloud import naming
 from webex_cloud.components.tags import POD_KEY, ROLE_KEY, ownership_metadata
+from webex_cloud.config.capacity import Footprint
 from webex_cloud.config.models import PodMember
 from webex_cloud.facts.rollout import GENERATION_KEY
 from webex_cloud.plan import format as tokens
@@ -46,6 +47,8 @@ class PodArgs:
     """One fixed IP per instance, in member order."""
     anchor_group_id: pulumi.Input[str]
     """The service's ``anti-affinity`` server group, which the pod's anchor joins."""
+    anchor_room: Footprint | None = None
+    """What the members need on the anchor's host beyond the anchor: the anchor's ``webex_pod_room``."""
     after: Sequence[pulumi.Input[pulumi.Resource]] = ()
     """Resources whose step must finish before this pod changes: the previous pod's anchor (creation
     stays race-free), or the previous release wave's health gate."""
@@ -77,6 +80,15 @@ class Pod(pulumi.ComponentResource):
         generation = pod_generation(args.members)
         addresses = iter(args.fixed_ips)
         first: openstack.compute.Instance | None = None
+        room = (
+            {
+                hints.INSTANCE_POD_ROOM_METADATA_KEY: hints.room_value(
+                    args.anchor_room.vcpus, args.anchor_room.ram_mb, args.anchor_room.disk_gb
+                )
+            }
+            if args.anchor_room is not None
+            else {}
+        )
         for member in args.members:
             for ordinal in range(member.count):
                 instance_name = naming.instance(name, member.role, ordinal)
@@ -111,8 +123,14 @@ class Pod(pulumi.ComponentResource):
                             hints.MEMBER_ROLE if first is not None else hints.ANCHOR_ROLE
                         ),
                         GENERATION_KEY: generation,
+                        **(room if first is None else {}),
                     },
                     scheduler_hints=[member_hint if first is not None else anchor_hint],
+                    # Deleted for real, never soft-deleted: the replacement boots on this port, which a
+                    # SOFT_DELETED server keeps while the provider already counts it gone
+                    # (terraform-provider-openstack v3.4.0 resource_openstack_compute_instance_v2.go:
+                    # Delete waits for "DELETED" or "SOFT_DELETED"; force_delete calls ForceDelete).
+                    force_delete=True,
                     opts=pulumi.ResourceOptions(
                         parent=self,
                         depends_on=after or None,

@@ -14,6 +14,7 @@ from webex_cloud.components.network import ServiceNetwork, ServiceNetworkArgs
 from webex_cloud.components.pod import Pod, PodArgs
 from webex_cloud.components.volume_group import VolumeGroup, VolumeGroupArgs
 from webex_cloud.config.addressing import instance_address
+from webex_cloud.config.capacity import Footprint
 from webex_cloud.config.resolved import ServiceDeployment
 from webex_cloud.facts.rollout import PROBE_INTERPRETER
 from webex_cloud.plan import format as tokens
@@ -32,6 +33,9 @@ class ServiceArgs:
     """The datacenter router."""
     runner_prefixes: tuple[str, ...] = ()
     """Address ranges of the deploy runner (the ``deploy-runner`` source), admitted on the checked ports."""
+    anchor_room: Footprint | None = None
+    """What a pod's members need on its anchor's host beyond the anchor, written on every anchor
+    (``webex_pod_room``) so ``PodFilter`` places an anchor only where its whole pod fits."""
     filters_ready: tuple[pulumi.Resource, ...] = ()
     """The controllers' scheduler-filter rollout: the first pod waits for it, so no pod is placed (or moved
     to a new pod design) by a scheduler that runs another version of the filters."""
@@ -119,6 +123,7 @@ class Service(pulumi.ComponentResource):
                     ],
                     anchor_group_id=self.anchor_group.id,
                     after=after,
+                    anchor_room=args.anchor_room,
                 ),
                 child,
             )

@@ -68,6 +68,14 @@ def pod_footprint(service: Service, dc: Datacenter) -> Footprint:
     return total
 
 
+def anchor_room(service: Service, dc: Datacenter) -> Footprint:
+    """What a pod's members need on its anchor's host beyond the anchor (its first instance)."""
+    first = service.pods.members[0] if service.pods.members else None
+    flavor = dc.flavors.get(first.flavor) if first is not None else None
+    anchor = Footprint(flavor.vcpus, flavor.ram_mb, flavor.disk_gb) if flavor is not None else Footprint()
+    return pod_footprint(service, dc) - anchor
+
+
 def pods_in_zone(service: Service, dc: Datacenter, zone: str) -> int:
     """Pods the components put in ``zone``: pod N goes to zone N modulo the zones."""
     index = dc.availability_zones.index(zone)

@@ -161,6 +161,12 @@ def _service_instances(cloud: Cloud, service: str) -> list[pod_rules.PlacedInsta
     return out
 
 
+def _own_instance(request: InstanceRequest, service: str) -> list[pod_rules.PlacedInstance]:
+    """The request's own row, as Nova has it while scheduling (written, no host yet)."""
+    found = pod_rules.placed_instance(request.uuid, None, request.metadata, service)
+    return [found] if found is not None else []
+
+
 def _static_domains(cloud_domains: Mapping[str, list[str]]) -> dict[str, str]:
     return {backend: domain for domain, names in cloud_domains.items() for backend in names}
 
@@ -193,7 +199,10 @@ class RulesPipelines:
         decision = None
         if hint.status is HintStatus.VALID:
             decision = pod_rules.decide(
-                hint, request.uuid, bool(request.group), _service_instances(cloud, hint.service)
+                hint,
+                request.uuid,
+                bool(request.group),
+                _service_instances(cloud, hint.service) + _own_instance(request, hint.service),
             )
         group_hosts = {p.host for p in cloud.group_members(request.group)} if request.group else set()
         passing = []
@@ -203,6 +212,12 @@ class RulesPipelines:
             if request.group_policy == "anti-affinity" and host.name in group_hosts:
                 continue
             if decision is None or pod_rules.host_passes(host.name, decision):
+                if decision is not None and decision.room is not None:
+                    own = pod_rules.Room(request.vcpus, request.ram_mb, request.disk_gb)
+                    ram, vcpus, disk = cloud.free(host)
+                    free = pod_rules.Room(vcpus, ram, disk)
+                    if not pod_rules.has_room(free, own + decision.room, bool(host.disk_gb)):
+                        continue
                 passing.append(host.name)
         return passing
 
@@ -279,6 +294,7 @@ class OpenStackPipelines:
             stevedore_log.setLevel(level)
         self.name = f"Nova {_version(nova, 'nova')} and Cinder {_version(cinder, 'cinder')} filter handlers"
         self._cloud: Cloud | None = None
+        self._request: InstanceRequest | None = None
         pipelines = self
         static = _static_domains(failure_domains)
 
@@ -286,7 +302,11 @@ class OpenStackPipelines:
             """Ours, its metadata query answered from the placement so far."""
 
             def service_instances(self, spec_obj: Any, service: str) -> list[pod_rules.PlacedInstance]:
-                return _service_instances(pipelines._cloud, service) if pipelines._cloud else []
+                if pipelines._cloud is None or pipelines._request is None:
+                    return []
+                return _service_instances(pipelines._cloud, service) + _own_instance(
+                    pipelines._request, service
+                )
 
         class PlanVolumeGroupSpreadFilter(VolumeGroupSpreadFilter):
             """Ours, its sibling query answered from the placement so far, the plan's domain map."""
@@ -333,7 +353,7 @@ class OpenStackPipelines:
         return states
 
     def hosts(self, request: InstanceRequest, candidates: list[Host], cloud: Cloud) -> list[str]:
-        self._cloud = cloud
+        self._cloud, self._request = cloud, request
         objects = self._objects
         group = None
         if request.group:
@@ -355,6 +375,13 @@ class OpenStackPipelines:
             force_nodes=None,
             requested_destination=None,
             scheduler_hints={key: [str(value)] for key, value in request.hints.items()},
+            flavor=objects.Flavor(
+                vcpus=request.vcpus,
+                memory_mb=request.ram_mb,
+                root_gb=request.disk_gb,
+                ephemeral_gb=0,
+                swap=0,
+            ),
         )
         passing = self._nova_handler.get_filtered_objects(
             self._nova_filters, self._states(candidates, cloud), spec, 0
@@ -481,8 +508,8 @@ class Placement:
         return [(s, p) for s in self.services for p in s.feasibility]
 
 
-class _Scheduler:
-    """One placement run's choice policy over one pipeline."""
+class Scheduler:
+    """One placement run's choice policy over one pipeline (deterministic: same state, same choice)."""
 
     def __init__(self, plan: PlacementPlan, engine: Pipelines, policy: Policy) -> None:
         self.plan, self.engine, self.policy = plan, engine, policy
@@ -498,7 +525,7 @@ class _Scheduler:
             anchor = _anchor_host(request, cloud)
             if anchor and anchor not in {h.name for h in fits}:
                 why = f"its pod's anchor is on {anchor}, which has no room left for it"
-            raise _Unplaced(f"instance {request.name}: no valid host ({why})")
+            raise Unplaced(f"instance {request.name}: no valid host ({why})")
         candidates = [h for h in fits if h.name in passing]
         if self.policy == "pack":
             host = min(candidates, key=lambda h: (cloud.free(h)[0], h.name)).name
@@ -514,7 +541,7 @@ class _Scheduler:
         candidates = [b for b in self.backends if self.domain_of[b.host] not in lost]
         passing = self.engine.backends(replica, candidates, cloud)
         if not passing:
-            raise _Unplaced(
+            raise Unplaced(
                 f"replica {replica.name}: no valid backend (failure domains exhausted or no backend for "
                 f"volume type {replica.volume_type!r})"
             )
@@ -528,8 +555,8 @@ class _Scheduler:
         return backend
 
 
-class _Unplaced(Exception):
-    pass
+class Unplaced(Exception):
+    """A request no host (or backend) passes; the message names the request and why."""
 
 
 def _anchor_host(request: InstanceRequest, cloud: Cloud) -> str | None:
@@ -575,29 +602,13 @@ def place(
     n_plus_one: bool = True,
 ) -> Placement:
     """Place every service of the plan, check the invariants and (unless off) N+1."""
-    scheduler = _Scheduler(plan, engine, policy)
+    scheduler = Scheduler(plan, engine, policy)
     by_name = {s.name: s for s in plan.services}
     names = tuple(order) if order is not None else tuple(by_name)
     cloud = Cloud.empty(plan.hosts)
     results = {name: ServiceResult(name) for name in names}
     for name in names:
-        service, result = by_name[name], results[name]
-        for pod in service.pods:
-            hosts: list[str] = []
-            for request in pod.instances:
-                try:
-                    hosts.append(scheduler.place_instance(request, cloud, frozenset()))
-                except _Unplaced as error:
-                    result.unplaced.append(f"pod {pod.name}: {error}")
-            result.pod_hosts[pod.name] = sorted(set(hosts))
-        for group in service.volume_groups:
-            domains = []
-            for replica in group.replicas:
-                try:
-                    domains.append(scheduler.domain_of[scheduler.place_replica(replica, cloud)])
-                except _Unplaced as error:
-                    result.unplaced.append(f"volume group {group.name}: {error}")
-            result.group_domains[group.name] = domains
+        place_service(scheduler, by_name[name], cloud, results[name])
     ordered = [results[name] for name in names]
     for result in ordered:
         result.violations = invariant_violations(result, by_name[result.name])
@@ -605,6 +616,26 @@ def place(
     if n_plus_one and not any(r.unplaced for r in ordered):
         _check_recovery(plan, scheduler, cloud, run, by_name)
     return run
+
+
+def place_service(scheduler: Scheduler, service: ServiceRequest, cloud: Cloud, result: ServiceResult) -> None:
+    """Place one service's pods (instance by instance, in order) and replicas into ``cloud``."""
+    for pod in service.pods:
+        hosts: list[str] = []
+        for request in pod.instances:
+            try:
+                hosts.append(scheduler.place_instance(request, cloud, frozenset()))
+            except Unplaced as error:
+                result.unplaced.append(f"pod {pod.name}: {error}")
+        result.pod_hosts[pod.name] = sorted(set(hosts))
+    for group in service.volume_groups:
+        domains = []
+        for replica in group.replicas:
+            try:
+                domains.append(scheduler.domain_of[scheduler.place_replica(replica, cloud)])
+            except Unplaced as error:
+                result.unplaced.append(f"volume group {group.name}: {error}")
+        result.group_domains[group.name] = domains
 
 
 def invariant_violations(result: ServiceResult, service: ServiceRequest) -> list[str]:
@@ -626,7 +657,7 @@ _CONSEQUENCE: Final = {
 
 def _check_recovery(
     plan: PlacementPlan,
-    scheduler: _Scheduler,
+    scheduler: Scheduler,
     cloud: Cloud,
     run: Placement,
     services: Mapping[str, ServiceRequest],
@@ -652,7 +683,7 @@ def _check_recovery(
         for service, pod in lost_pods:
             try:
                 scheduler.place_pod(pod, after, frozenset({host}))
-            except _Unplaced as error:
+            except Unplaced as error:
                 results[service.name].host_recovery.append(
                     f"after losing host {host}, pod {pod.name} cannot be placed again: {error}"
                 )
@@ -673,7 +704,7 @@ def _check_recovery(
         for service, group_name, replica in lost:
             try:
                 scheduler.place_replica(replica, after, frozenset({domain}))
-            except _Unplaced as error:
+            except Unplaced as error:
                 stays = f" (pod {replica.attached_pod} stays impaired)" if replica.attached_pod else ""
                 results[service.name].domain_recovery.append(
                     f"after losing failure domain {domain}, volume group {group_name}: {error}{stays}"

@@ -82,6 +82,8 @@ class ServiceRequest:
     name: str
     pods: list[PodRequest] = field(default_factory=list)
     volume_groups: list[ReplicaGroupRequest] = field(default_factory=list)
+    max_unavailable: int = 1
+    """The catalog's ``rollout.max_unavailable``: pods the service may lose and still serve."""
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,7 @@ def placement_view(plan: Plan, path: Path) -> PlacementPlan:
                     )
                 )
             groups.append(ReplicaGroupRequest(vg.name, vg.key, replicas))
-        services.append(ServiceRequest(service_name, pods, groups))
+        services.append(ServiceRequest(service_name, pods, groups, spec.max_unavailable))
     return PlacementPlan(
         plan.stack,
         path,

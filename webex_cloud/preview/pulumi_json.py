@@ -123,7 +123,7 @@ def _properties(step: _Step) -> tuple[PropertyChange, ...]:
     )
 
 
-def _change(step: _Step, action: Action) -> Change:
+def _change(step: _Step, action: Action, deleted_first: bool = False) -> Change:
     old, new = step.old_state, step.new_state
     return Change(
         urn=step.urn,
@@ -145,7 +145,35 @@ def _change(step: _Step, action: Action) -> Change:
             ).items()
         },
         retain_on_delete=bool(old and old.retain_on_delete),
+        delete_before_replace=action is Action.REPLACE and deleted_first,
     )
+
+
+#: The ops of a replacement's halves: which one comes first tells the order the engine chose.
+_REPLACEMENT_OPS = ("delete-replaced", "create-replacement", "replace")
+
+
+def deleted_first(steps: list[_Step]) -> set[str]:
+    """URNs the engine deletes before creating their replacement, read from the order of their steps.
+
+    The preview's JSON carries no ``deleteBeforeReplace`` field (``PreviewStep`` in pulumi/pulumi
+    ``pkg/display/json.go``; ``apitype.ResourceV3`` has none either), but the steps come in the
+    engine's order, and ``step_generator.go`` (pulumi/pulumi, read at the stored snapshot whose
+    CHANGELOG tops at 3.259.0; the SDK pins 3.272.0) emits a
+    delete-before-replace as ``delete-replaced`` steps first (the dependents it condemns, in
+    reverse dependency order, then the resource), then ``replace`` and ``create-replacement``;
+    a create-before-delete as ``create-replacement`` and ``replace``, its ``delete-replaced`` only
+    after every create and update. So a URN whose first replacement step is ``delete-replaced`` is
+    deleted first, whether by its own option, the provider's choice or as a dependent of one, as
+    the mock-engine plan marks it (``preview/offline.py`` ``delete_before_replace``, with the
+    release model's cascade). A CLI that prints one ``replace`` step per replacement tells nothing:
+    such a change stays create-first.
+    """
+    first: dict[str, str] = {}
+    for step in steps:
+        if step.op in _REPLACEMENT_OPS:
+            first.setdefault(step.urn, step.op)
+    return {urn for urn, op in first.items() if op == "delete-replaced"}
 
 
 def parse_preview(document: Any, *, source: str, stack: str, topology: Topology | None = None) -> ChangeSet:
@@ -190,7 +218,10 @@ def _change_set(preview: _Preview, *, source: str, stack: str, topology: Topolog
             # The ``replace`` step carries the diff; the create-/delete- halves carry less, so keep it.
             if previous is None or _STRENGTH[effect] > _STRENGTH[previous[0]] or step.op == "replace":
                 chosen[step.urn] = (effect, step)
-    changes = tuple(_change(step, action) for action, step in (chosen[urn] for urn in order))
+    first_deleted = deleted_first(preview.steps)
+    changes = tuple(
+        _change(step, action, step.urn in first_deleted) for action, step in (chosen[urn] for urn in order)
+    )
     same_steps = len(unchanged - chosen.keys())
     summarised = int((preview.change_summary or {}).get("same", 0))
     notes: list[str] = []

@@ -12,7 +12,9 @@ Only APIs present since Zed are used: ``BaseBackendFilter``, ``BackendState.back
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,6 +27,7 @@ from webex_scheduler_filters.hints import (
     CINDER_CONFIG_GROUP,
     CINDER_FAILURE_DOMAINS_OPTION,
     CINDER_VOLUME_GROUP_HINT,
+    NOT_A_REPLICA,
     VOLUME_GROUP_METADATA_KEY,
 )
 from webex_scheduler_filters.pod_rules import HintStatus
@@ -150,23 +153,68 @@ class VolumeGroupSpreadFilter(filters.BaseBackendFilter):  # type: ignore[misc]
         from cinder import exception
         from cinder.db import api as db
 
-        volume_id = (filter_properties.get("request_spec") or {}).get("volume_id")
+        request_spec = filter_properties.get("request_spec") or {}
+        volume_id = request_spec.get("volume_id")
         if not (isinstance(volume_id, str) and volume_id):
             return requested
         admin = filter_properties["context"].elevated()
         try:
-            linked = volume_rules.parse_group_hint(
-                db.volume_admin_metadata_get(admin, volume_id).get(VOLUME_GROUP_METADATA_KEY)
-            )
+            raw = db.volume_admin_metadata_get(admin, volume_id).get(VOLUME_GROUP_METADATA_KEY)
         except exception.VolumeNotFound:
             return requested  # no volume row (deleted meanwhile): nothing to read or record
+        if raw == NOT_A_REPLICA:
+            return volume_rules.GroupHint(HintStatus.ABSENT)
+        linked = volume_rules.parse_group_hint(raw)
         if linked.status is not HintStatus.ABSENT:
             return linked
+        if requested.status is HintStatus.ABSENT:
+            requested, link = self.origin_group(filter_properties, request_spec)
+            if link:
+                db.volume_admin_metadata_update(admin, volume_id, {VOLUME_GROUP_METADATA_KEY: link}, False)
+                return requested
         if requested.status is HintStatus.VALID:
             db.volume_admin_metadata_update(
                 admin, volume_id, {VOLUME_GROUP_METADATA_KEY: requested.key}, False
             )
         return requested
+
+    def origin_group(
+        self, filter_properties: Any, request_spec: Mapping[str, Any]
+    ) -> tuple[volume_rules.GroupHint, str]:
+        """A copy's group and the link to record: joined only when it replaces a lost replica.
+
+        A volume made from a replica (backup restored to a new volume, create from backup,
+        snapshot or clone) comes with no hint and no group metadata; the backup's metadata
+        restore (``cinder/backup/driver.py`` ``BackupMetadataAPI.put``) gives it the group key
+        only after it is placed. So the filter decides here, from the source replica's link:
+
+        - the source is **gone** (the lost replica being restored): the new volume takes its
+          place, spread like any replica, and is linked to the group;
+        - the source **still exists** (a copy for inspection; a snapshot or a clone always has
+          its source, and Cinder places it on the source's backend, ``VolumeCastTask``
+          ``resource_backend``): it is no replica. It is placed freely and linked to
+          :data:`NOT_A_REPLICA`, so a restored group key never makes it a sibling.
+
+        Returns the group (ABSENT when unconstrained) and the link to record ("" for none: not
+        made from a replica, or the source's link is unreadable, for instance purged).
+        """
+        found = volume_rules.origin(request_spec)
+        if found is None:
+            return volume_rules.GroupHint(HintStatus.ABSENT), ""
+        context = filter_properties["context"]
+        source = _source_volume(context, found)
+        if source is None:
+            return volume_rules.GroupHint(HintStatus.ABSENT), ""
+        group, gone = _replica_link(context.elevated(read_deleted="yes"), source)
+        if group.status is not HintStatus.VALID:
+            return volume_rules.GroupHint(HintStatus.ABSENT), ""
+        if gone:
+            LOG.info(
+                "VolumeGroupSpreadFilter: %(kind)s %(id)s restores lost replica %(source)s of %(group)s",
+                {"kind": found.kind, "id": found.id, "source": source, "group": group.key},
+            )
+            return group, group.key
+        return volume_rules.GroupHint(HintStatus.ABSENT), NOT_A_REPLICA
 
     def placed_siblings(self, filter_properties: Any, group_key: str) -> list[volume_rules.Location]:
         """Where the group's other replicas are, in one database query.
@@ -185,8 +233,10 @@ class VolumeGroupSpreadFilter(filters.BaseBackendFilter):  # type: ignore[misc]
         volume = request_spec.get("volume_properties") or {}
         project = (volume.get("project_id") if isinstance(volume, Mapping) else None) or context.project_id
         own_id = request_spec.get("volume_id")
+        # Elevated, still limited to the volume's project: an admin context loads each volume's
+        # admin metadata in the same query (``_volume_get_query`` joinedloads it).
         volumes = db.volume_get_all_by_project(
-            context,
+            context.elevated(),
             project,
             None,
             None,
@@ -194,11 +244,84 @@ class VolumeGroupSpreadFilter(filters.BaseBackendFilter):  # type: ignore[misc]
         )
         # The volume being scheduled is excluded: on a migration or retype it still sits on
         # its old backend, which must not count against its new one.
+        # A volume whose link names no or another group (a copy restored with the group's key,
+        # a volume relabelled by another group's restore) is no sibling, whatever its user key.
         return [
             volume_rules.Location(v.host, v.cluster_name or None)
             for v in volumes
-            if v.id != own_id and isinstance(v.host, str) and v.host
+            if v.id != own_id and isinstance(v.host, str) and v.host and _linked_to(v, group_key)
         ]
+
+
+def _linked_to(volume: Any, group_key: str) -> bool:
+    """Whether a volume row's admin link (if it has one) names this group."""
+    for row in getattr(volume, "volume_admin_metadata", None) or []:
+        if row.key == VOLUME_GROUP_METADATA_KEY:
+            return bool(row.value == group_key)
+    return True
+
+
+def _source_volume(context: Any, found: volume_rules.Origin) -> str | None:
+    """The volume a snapshot, backup or clone was taken from, read in the request's project."""
+    from cinder import exception
+    from cinder.db import api as db
+
+    if found.kind == "volume":
+        return found.id
+    try:
+        if found.kind == "snapshot":
+            return str(db.snapshot_get(context.elevated(read_deleted="yes"), found.id).volume_id)
+        return str(db.backup_get(context, found.id, read_deleted="yes").volume_id)
+    except (exception.SnapshotNotFound, exception.BackupNotFound):
+        return None
+
+
+def _replica_link(admin: Any, volume_id: str) -> tuple[volume_rules.GroupHint, bool]:
+    """A volume's group link (else, placed before links, its user key), even deleted, and if it is.
+
+    ``volume_destroy`` soft-deletes the volume's admin metadata with it (``VOLUME_DEPENDENT_MODELS``
+    in cinder 29 ``cinder/db/api.py``), and the API's metadata reads skip deleted rows, so the
+    rows are read with ``read_deleted="yes"``; a purged database has none left.
+    """
+    api, models = _db_internals()
+    reader = getattr(getattr(api, "main_context_manager", None), "reader", None)
+    with reader.using(admin) if reader is not None else contextlib.nullcontext():
+        volume = api.model_query(admin, models.Volume, read_deleted="yes").filter_by(id=volume_id).first()
+        if volume is None:
+            return volume_rules.GroupHint(HintStatus.ABSENT), True
+        # The admin link; a volume placed before links were recorded is a member by its user key.
+        raw = None
+        for model in (models.VolumeAdminMetadata, models.VolumeMetadata):
+            row = (
+                api.model_query(admin, model, read_deleted="yes")
+                .filter_by(volume_id=volume_id, key=VOLUME_GROUP_METADATA_KEY)
+                .order_by(model.id.desc())
+                .first()
+            )
+            if row is not None:
+                raw = row.value
+                break
+        deleted = bool(volume.deleted)
+    group = (
+        volume_rules.GroupHint(HintStatus.ABSENT)
+        if raw == NOT_A_REPLICA
+        else volume_rules.parse_group_hint(raw)
+    )
+    return group, deleted
+
+
+def _db_internals() -> tuple[Any, Any]:
+    """Cinder's database module holding ``model_query``, and its models.
+
+    ``cinder.db.api`` and ``cinder.db.models`` since 2023.1, under ``cinder.db.sqlalchemy`` before (Zed).
+    """
+    from cinder.db import api as db
+
+    if hasattr(db, "model_query"):
+        return db, importlib.import_module("cinder.db.models")
+    return importlib.import_module("cinder.db.sqlalchemy.api"), importlib.import_module(
+        "cinder.db.sqlalchemy.models"
+    )
 
 
 def _location(backend: Any) -> volume_rules.Location | None:

@@ -27,6 +27,11 @@ INSTANCE_POD_METADATA_KEY = "webex_pod"
 INSTANCE_POD_ROLE_METADATA_KEY = "webex_pod_role"
 ANCHOR_ROLE = "anchor"
 MEMBER_ROLE = "member"
+#: Instance metadata on a pod's anchor: ``<vcpus>,<ram_mb>,<disk_gb>``, what its members need on
+#: the anchor's host beyond the anchor itself. ``PodFilter`` places an anchor only on a host with
+#: room for the anchor's flavor plus this: a member follows its anchor, so an anchor placed
+#: without it can strand its members (Nova knows no pod). Absent: no requirement (older anchors).
+INSTANCE_POD_ROOM_METADATA_KEY = "webex_pod_room"
 #: Ownership metadata every pod instance has carried since the first pod design (per-pod
 #: ``affinity`` groups), and still carries: ``service=<service>``, ``datacenter=<datacenter>``,
 #: ``pod=<pod>``. Instances booted by that design have no ``webex_*`` metadata; the Nova filter
@@ -44,6 +49,11 @@ KEY_SEPARATOR = "/"
 #: carry no hints (retype, migrate, manage), so it is written on both.
 CINDER_VOLUME_GROUP_HINT = "webex_volume_group"
 VOLUME_GROUP_METADATA_KEY = CINDER_VOLUME_GROUP_HINT
+#: Admin-metadata link value of a volume made from a live volume of a group (a snapshot, a
+#: clone, a backup restored to a new volume while its source still exists): a copy of a replica,
+#: not a replica. Its user metadata may name the group (restored with the backup); the filter
+#: neither counts it as a sibling nor spreads it.
+NOT_A_REPLICA = "-"
 #: Volume metadata: the replica's index within its group, for logs and audits.
 REPLICA_METADATA_KEY = "webex_replica"
 
@@ -65,6 +75,11 @@ def service_key(datacenter: str, service: str) -> str:
 def pod_key(datacenter: str, service: str, pod: str) -> str:
     """The value of :data:`NOVA_POD_HINT` and :data:`INSTANCE_POD_METADATA_KEY`."""
     return f"{service_key(datacenter, service)}{KEY_SEPARATOR}{pod}"
+
+
+def room_value(vcpus: float, ram_mb: float, disk_gb: float) -> str:
+    """The value of :data:`INSTANCE_POD_ROOM_METADATA_KEY`."""
+    return f"{vcpus:g},{ram_mb:g},{disk_gb:g}"
 
 
 def first_string(value: object) -> object:

@@ -38,7 +38,8 @@ class ServiceLookupError(Exception):
 
 
 class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
-    """Members on their anchor's host; no pod instance on a host of another pod of its service."""
+    """Members on their anchor's host; no pod instance on a host of another pod of its service;
+    an anchor only where its members fit too."""
 
     # Other requests' instances cannot move while this request is scheduled, and the scheduler
     # narrows the same host list for every instance of a multi-create, so filtering for the
@@ -93,6 +94,9 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
         if decision.problem:
             LOG.info("PodFilter: instance %(uuid)s: %(problem)s", {"uuid": uuid, "problem": decision.problem})
         passing = [h for h in hosts if pod_rules.host_passes(getattr(h, "host", None), decision)]
+        if decision.room is not None:
+            need = _flavor_size(spec_obj) + decision.room
+            passing = [h for h in passing if pod_rules.has_room(_free(h), need, _counts_disk(h))]
         LOG.debug(
             "PodFilter: pod %(pod)s avoids %(forbidden)s, needs %(required)s, "
             "%(left)d of %(total)d hosts pass",
@@ -145,6 +149,38 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
                     if found is not None:
                         placed.append(found)
         return placed
+
+
+def _flavor_size(spec_obj: Any) -> pod_rules.Room:
+    """The request's own flavor (the anchor's), which Placement claims for the anchor itself."""
+    flavor = getattr(spec_obj, "flavor", None) if spec_obj.obj_attr_is_set("flavor") else None
+    if flavor is None:
+        return pod_rules.Room()
+    return pod_rules.Room(
+        float(flavor.vcpus),
+        float(flavor.memory_mb),
+        float((flavor.root_gb or 0) + (flavor.ephemeral_gb or 0)),
+    )
+
+
+def _free(host_state: Any) -> pod_rules.Room:
+    """A host's free resources with its allocation ratios, as Nova's retired RamFilter, CoreFilter and
+    DiskFilter computed them from ``HostState`` (nova 34 ``nova/scheduler/host_manager.py``)."""
+    ram_total = float(host_state.total_usable_ram_mb)
+    ram = ram_total * float(host_state.ram_allocation_ratio) - (ram_total - float(host_state.free_ram_mb))
+    vcpus = float(host_state.vcpus_total) * float(host_state.cpu_allocation_ratio) - float(
+        host_state.vcpus_used
+    )
+    disk_total = float(host_state.total_usable_disk_gb or 0)
+    disk = disk_total * float(host_state.disk_allocation_ratio) - (
+        disk_total - float(host_state.free_disk_mb or 0) / 1024
+    )
+    return pod_rules.Room(vcpus, ram, disk)
+
+
+def _counts_disk(host_state: Any) -> bool:
+    """Disk is checked only on a host that reports some (a volume-backed host reports none)."""
+    return bool(getattr(host_state, "total_usable_disk_gb", 0))
 
 
 def _is_anchor(spec_obj: Any) -> bool:

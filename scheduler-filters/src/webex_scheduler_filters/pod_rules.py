@@ -16,6 +16,7 @@ from webex_scheduler_filters.hints import (
     ANCHOR_ROLE,
     INSTANCE_POD_METADATA_KEY,
     INSTANCE_POD_ROLE_METADATA_KEY,
+    INSTANCE_POD_ROOM_METADATA_KEY,
     INSTANCE_SERVICE_METADATA_KEY,
     KEY_SEPARATOR,
     OWNERSHIP_DATACENTER_METADATA_KEY,
@@ -70,6 +71,45 @@ def parse_pod_hint(raw: object) -> PodHint:
 
 
 @dataclass(frozen=True)
+class Room:
+    """Resources: what a host has free, or what a pod needs."""
+
+    vcpus: float = 0
+    ram_mb: float = 0
+    disk_gb: float = 0
+
+    def __add__(self, other: Room) -> Room:
+        return Room(self.vcpus + other.vcpus, self.ram_mb + other.ram_mb, self.disk_gb + other.disk_gb)
+
+
+def parse_room(raw: object) -> tuple[Room | None, str]:
+    """Decode ``webex_pod_room`` (``<vcpus>,<ram_mb>,<disk_gb>``): the room, or None and why not.
+
+    Absent is ``(None, "")``: no requirement. Unreadable is ``(None, problem)``: the anchor
+    says its members need room and not how much, so it fails closed.
+    """
+    if raw is None:
+        return None, ""
+    parts = raw.split(",") if isinstance(raw, str) else []
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) != 3 or any(not (v >= 0) or v == float("inf") for v in values):
+        return None, f"{INSTANCE_POD_ROOM_METADATA_KEY} {str(raw)[:64]!r} is not '<vcpus>,<ram_mb>,<disk_gb>'"
+    return Room(*values), ""
+
+
+def has_room(free: Room, need: Room, count_disk: bool = True) -> bool:
+    """Whether a host's free resources hold ``need`` (disk only where the host reports it)."""
+    return (
+        free.vcpus >= need.vcpus
+        and free.ram_mb >= need.ram_mb
+        and (not count_disk or free.disk_gb >= need.disk_gb)
+    )
+
+
+@dataclass(frozen=True)
 class PlacedInstance:
     """An instance of the service as the cell database holds it."""
 
@@ -79,6 +119,10 @@ class PlacedInstance:
     """Its ``webex_pod`` metadata (None: not written, or not a string)."""
     anchor: bool
     """Its ``webex_pod_role`` metadata is ``anchor``."""
+    room: Room | None = None
+    """An anchor's ``webex_pod_room``: what its members need beyond it (None: not written)."""
+    room_problem: str = ""
+    """Why ``webex_pod_room`` is there but cannot be read."""
 
 
 def placed_instance(uuid: str, host: object, metadata: object, service: str) -> PlacedInstance | None:
@@ -91,11 +135,14 @@ def placed_instance(uuid: str, host: object, metadata: object, service: str) -> 
     if not isinstance(metadata, Mapping) or metadata.get(INSTANCE_SERVICE_METADATA_KEY) != service:
         return None
     pod = metadata.get(INSTANCE_POD_METADATA_KEY)
+    room, problem = parse_room(metadata.get(INSTANCE_POD_ROOM_METADATA_KEY))
     return PlacedInstance(
         uuid=uuid,
         host=host if isinstance(host, str) and host else None,
         pod=pod if isinstance(pod, str) and pod else None,
         anchor=metadata.get(INSTANCE_POD_ROLE_METADATA_KEY) == ANCHOR_ROLE,
+        room=room,
+        room_problem=problem,
     )
 
 
@@ -142,6 +189,8 @@ class PodDecision:
     """For a member: its anchor's host (empty: none is known, no host passes). None: any host."""
     problem: str = ""
     """Why no host can pass, for the log."""
+    room: Room | None = None
+    """For an anchor: what its members need on its host beyond the anchor (None: no requirement)."""
 
 
 def decide(hint: PodHint, own_uuid: object, anchor: bool, placed: Iterable[PlacedInstance]) -> PodDecision:
@@ -151,13 +200,17 @@ def decide(hint: PodHint, own_uuid: object, anchor: bool, placed: Iterable[Place
       pod cannot be read counts as another pod: the stricter reading);
     - together: a member only on the host of its pod's anchor. A member whose anchor has no
       host (shelved, being evacuated) or whose pod shows several anchors gets no host: it must
-      never start a pod of its own, and the anchor is moved first.
+      never start a pod of its own, and the anchor is moved first;
+    - room: an anchor only where its members fit too (``decision.room``, from the anchor's own
+      ``webex_pod_room``; the adapter checks it against each host's free resources).
     """
     forbidden: set[str] = set()
     anchor_hosts: set[str] = set()
     anchors = 0
+    own: PlacedInstance | None = None
     for instance in placed:
         if instance.uuid == own_uuid:
+            own = instance
             continue
         if instance.pod != hint.key:
             if instance.host:
@@ -167,7 +220,10 @@ def decide(hint: PodHint, own_uuid: object, anchor: bool, placed: Iterable[Place
             if instance.host:
                 anchor_hosts.add(instance.host)
     if anchor:
-        return PodDecision(frozenset(forbidden), None)
+        # The anchor's own row (Nova writes it before scheduling) says what its members need.
+        if own is not None and own.room_problem:
+            return PodDecision(frozenset(forbidden), frozenset(), own.room_problem)
+        return PodDecision(frozenset(forbidden), None, room=own.room if own is not None else None)
     if anchors > 1:
         return PodDecision(frozenset(forbidden), frozenset(), f"pod {hint.key} has {anchors} anchors")
     if not anchor_hosts:

@@ -60,6 +60,48 @@ def request_group(hints: object, *metadata: object) -> GroupHint:
     return GroupHint(HintStatus.ABSENT)
 
 
+#: ``cinder/backup/api.py`` (cinder 29.0.0) ``API.restore`` without a target volume creates one
+#: named ``restore_backup_<backup id>`` with this description, and nothing else says it is a restore.
+RESTORE_NAME_PREFIX = "restore_backup_"
+RESTORE_DESCRIPTION = "auto-created_from_restore_from_backup"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What a new volume is made from: ``kind`` is ``volume``, ``snapshot`` or ``backup``."""
+
+    kind: str
+    id: str
+
+
+def origin(request_spec: object) -> Origin | None:
+    """The volume, snapshot or backup a create request copies, from Cinder's request spec.
+
+    The create flow (cinder 29 ``volume/flows/api/create_volume.py``) puts ``source_volid``,
+    ``snapshot_id`` and ``backup_id`` (create from backup, microversion 3.47) in the request
+    spec; a backup restored to a new volume (``backup/api.py`` ``API.restore``) carries none of
+    them, only its name and description in ``volume_properties``.
+    """
+    if not isinstance(request_spec, Mapping):
+        return None
+    for key, kind in (("source_volid", "volume"), ("snapshot_id", "snapshot"), ("backup_id", "backup")):
+        value = request_spec.get(key)
+        if isinstance(value, str) and value:
+            return Origin(kind, value)
+    volume = request_spec.get("volume_properties")
+    if not isinstance(volume, Mapping):
+        return None
+    name, description = volume.get("display_name"), volume.get("display_description")
+    if (
+        isinstance(name, str)
+        and name.startswith(RESTORE_NAME_PREFIX)
+        and len(name) > len(RESTORE_NAME_PREFIX)
+        and description == RESTORE_DESCRIPTION
+    ):
+        return Origin("backup", name[len(RESTORE_NAME_PREFIX) :])
+    return None
+
+
 def backend_of(host: str) -> str:
     """``host@backend`` of a Cinder host string (``host@backend#pool`` or ``host@backend``)."""
     return host.partition("#")[0]

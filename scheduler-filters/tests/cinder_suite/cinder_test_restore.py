@@ -37,7 +37,7 @@ from cinder.scheduler import filter_scheduler
 
 from conftest import GROUP, Cloud, layout, with_backends
 from webex_scheduler_filters.cinder_filter import VolumeGroupSpreadFilter
-from webex_scheduler_filters.hints import REPLICA_METADATA_KEY, VOLUME_GROUP_METADATA_KEY
+from webex_scheduler_filters.hints import NOT_A_REPLICA, REPLICA_METADATA_KEY, VOLUME_GROUP_METADATA_KEY
 
 BACKUP_HOST = "backup-1"
 DOMAIN_OF = {"cinder-a@ssd#p1": "rack-a", "cinder-b@ssd#p1": "rack-b", "cinder-c@ssd#p1": "rack-c"}
@@ -52,11 +52,31 @@ class Restore:
     casts: list[mock._Call] = field(default_factory=list)
 
 
-def create_spec(volume_id: str, size: int, project: str, metadata: dict[str, str] | None) -> dict[str, Any]:
+def create_spec(
+    volume_id: str,
+    size: int,
+    project: str,
+    metadata: dict[str, str] | None,
+    name: str | None = None,
+    description: str | None = None,
+    **origin: str,
+) -> dict[str, Any]:
+    """The request spec of the create flow (``volume/flows/api/create_volume.py``): the volume's
+    properties (its name and description among them) and the ids it is made from."""
     return {
         "volume_id": volume_id,
         "volume_type": {"name": "replica", "extra_specs": {}},
-        "volume_properties": {"size": size, "project_id": project, "metadata": metadata or {}},
+        "volume_properties": {
+            "size": size,
+            "project_id": project,
+            "metadata": metadata or {},
+            "display_name": name,
+            "display_description": description,
+        },
+        "source_volid": None,
+        "snapshot_id": None,
+        "backup_id": None,
+        **origin,
     }
 
 
@@ -83,24 +103,28 @@ def restore(cloud: Cloud, scheduler: filter_scheduler.FilterScheduler) -> Iterat
         recorded.creates.append(mock.call(context, size, name, description, **kwargs))
         volume_id = str(uuid.uuid4())
         # Cinder would give it the default volume type; no filter in the chain reads its name.
-        spec = create_spec(volume_id, size, cloud.project, kwargs.get("metadata"))
+        spec = create_spec(volume_id, size, cloud.project, kwargs.get("metadata"), name, description)
         hints = kwargs.get("scheduler_hints")
         properties = {"scheduler_hints": hints} if hints else {}
-        with with_backends(scheduler, layout()):
-            chosen = scheduler._schedule(context, spec, properties)
+        # The create flow writes the volume row before it casts to the scheduler.
         db.volume_create(
             cinder_context.get_admin_context(),
             {
                 "id": volume_id,
                 "volume_type_id": cloud.volume_type,
                 "project_id": cloud.project,
-                "host": chosen.obj.host,
                 "size": size,
                 "display_name": name,
                 "display_description": description,
-                "status": "available",
+                "status": "creating",
                 "metadata": kwargs.get("metadata") or {},
             },
+        )
+        with with_backends(scheduler, layout()):
+            chosen = scheduler._schedule(context, spec, properties)
+        assert chosen is not None, "no valid backend for the restore's volume"
+        db.volume_update(
+            cinder_context.get_admin_context(), volume_id, {"host": chosen.obj.host, "status": "available"}
         )
         return {"id": volume_id}
 
@@ -170,7 +194,7 @@ def next_replica_hosts(cloud: Cloud, scheduler: filter_scheduler.FilterScheduler
     return sorted(w.obj.host for w in chosen)
 
 
-def test_restore_to_a_new_volume_is_unconstrained_then_becomes_a_member_of_the_group(
+def test_restore_of_a_lost_replica_to_a_new_volume_is_spread_and_joins_the_group(
     cloud: Cloud, scheduler: filter_scheduler.FilterScheduler, restore: Restore
 ) -> None:
     backup_id, saved = lose_backed_up_replica(cloud)
@@ -179,16 +203,19 @@ def test_restore_to_a_new_volume_is_unconstrained_then_becomes_a_member_of_the_g
     result = restore.api.restore(context, backup_id)
 
     (asked,) = restore.creates
+    # Cinder asks for the volume with no metadata and no hint: only its name says it is a restore.
     assert asked == mock.call(
         context, 1, f"restore_backup_{backup_id}", "auto-created_from_restore_from_backup"
     )
     new = result["volume_id"]
     assert restore.casts == [mock.call(BACKUP_HOST, backup_id, new, True)]
-    # No group key reached the scheduler: CapacityWeigher's choice, the sibling's rack, stands.
+    # Placed out of the surviving sibling's rack, although CapacityWeigher prefers rack-a
+    # (before: rack-a, the replicas shared it), and linked to the lost replica's group.
     restored = db.volume_get(cinder_context.get_admin_context(), new)
-    assert DOMAIN_OF[restored.host] == "rack-a"
-    assert db.volume_metadata_get(cloud.context, new) == {}
-    assert siblings(cloud) == [restored.host]  # replica 0 only
+    assert DOMAIN_OF[restored.host] != "rack-a"
+    admin_link = db.volume_admin_metadata_get(cinder_context.get_admin_context(), new)
+    assert admin_link[VOLUME_GROUP_METADATA_KEY] == GROUP
+    assert siblings(cloud) == sorted(["cinder-a@ssd#p1", restored.host])
 
     put_metadata(new, saved)
 
@@ -197,10 +224,64 @@ def test_restore_to_a_new_volume_is_unconstrained_then_becomes_a_member_of_the_g
         REPLICA_METADATA_KEY: "1",
     }
     assert db.volume_get(cinder_context.get_admin_context(), new).display_name == "dc1-store-1"
-    # Now a member sharing rack-a with replica 0: the filter counts it, and keeps the next
-    # replica out of rack-a (tests/audit/test_audit.py: the audit reports the shared rack).
-    assert siblings(cloud) == [restored.host, restored.host]
-    assert next_replica_hosts(cloud, scheduler) == ["cinder-b@ssd#p1", "cinder-c@ssd#p1"]
+    # The group is whole again, in two racks; the next replica goes to the third.
+    assert siblings(cloud) == sorted(["cinder-a@ssd#p1", restored.host])
+    assert next_replica_hosts(cloud, scheduler) == sorted(
+        h for h, d in DOMAIN_OF.items() if d not in {"rack-a", DOMAIN_OF[restored.host]}
+    )
+
+
+def test_restore_of_a_live_replica_to_a_new_volume_is_a_copy_never_a_member(
+    cloud: Cloud, scheduler: filter_scheduler.FilterScheduler, restore: Restore
+) -> None:
+    replica(cloud, 0, "cinder-a@ssd#p1")
+    backup_id, saved = back_up(cloud, replica(cloud, 1, "cinder-b@ssd#p1"))
+
+    new = restore.api.restore(member(cloud), backup_id)["volume_id"]
+    put_metadata(new, saved)
+
+    # The copy landed where CapacityWeigher put it (rack-a) and its user metadata names the
+    # group; before, that made it a third "replica" in rack-a and refused the next replica
+    # rack-a *and* rack-b's siblings. Now its admin link says it is no replica.
+    assert DOMAIN_OF[db.volume_get(cinder_context.get_admin_context(), new).host] == "rack-a"
+    assert db.volume_metadata_get(cloud.context, new)[VOLUME_GROUP_METADATA_KEY] == GROUP
+    assert db.volume_admin_metadata_get(cinder_context.get_admin_context(), new) == {
+        VOLUME_GROUP_METADATA_KEY: NOT_A_REPLICA
+    }
+    assert siblings(cloud) == ["cinder-a@ssd#p1", "cinder-b@ssd#p1"]
+    assert next_replica_hosts(cloud, scheduler) == ["cinder-c@ssd#p1"]
+
+
+def test_volume_from_a_replicas_snapshot_stays_on_its_backend_and_out_of_the_group(
+    cloud: Cloud, scheduler: filter_scheduler.FilterScheduler
+) -> None:
+    replica(cloud, 0, "cinder-a@ssd#p1")
+    source = replica(cloud, 1, "cinder-b@ssd#p1")
+    admin = cinder_context.get_admin_context()
+    snapshot = db.snapshot_create(
+        admin,
+        {
+            "volume_id": source,
+            "project_id": cloud.project,
+            "user_id": "user",
+            "volume_size": 1,
+            "status": "available",
+            "volume_type_id": cloud.volume_type,
+        },
+    )
+    # What VolumeCastTask sends for a create from snapshot (snapshot_same_host): the snapshot's
+    # backend only, as a scheduler check of its capacity.
+    copy = cloud.add_volume(None, None, name="from-snapshot")
+    spec = create_spec(copy, 1, cloud.project, None, "from-snapshot", None, snapshot_id=snapshot.id)
+    with with_backends(scheduler, [b for b in layout() if b.host == "cinder-b@ssd#p1"]):
+        chosen = scheduler._schedule(member(cloud), spec, {})
+    assert chosen is not None and chosen.obj.host == "cinder-b@ssd#p1"
+    db.volume_update(admin, copy, {"host": chosen.obj.host, "status": "available"})
+    # A member copies the group key onto it: still no sibling.
+    db.volume_metadata_update(cloud.context, copy, {VOLUME_GROUP_METADATA_KEY: GROUP}, False)
+    assert db.volume_admin_metadata_get(admin, copy) == {VOLUME_GROUP_METADATA_KEY: NOT_A_REPLICA}
+    assert siblings(cloud) == ["cinder-a@ssd#p1", "cinder-b@ssd#p1"]
+    assert next_replica_hosts(cloud, scheduler) == ["cinder-c@ssd#p1"]
 
 
 def test_restore_into_a_replacement_created_with_its_hint_keeps_the_replicas_apart(
@@ -227,12 +308,23 @@ def test_restore_into_a_replacement_created_with_its_hint_keeps_the_replicas_apa
     )
 
 
-def test_restore_into_another_groups_volume_relabels_it(cloud: Cloud, restore: Restore) -> None:
+def test_restore_into_another_groups_volume_relabels_it_but_its_link_keeps_it_out(
+    cloud: Cloud, scheduler: filter_scheduler.FilterScheduler, restore: Restore
+) -> None:
     backup_id, saved = back_up(cloud, replica(cloud, 1, "cinder-b@ssd#p1"))
-    other = cloud.add_volume("dc1/other/store", "cinder-c@ssd#p1", name="dc1-other-0")
+    other = cloud.add_volume("dc1/other/store", None, name="dc1-other-0")
+    # Placed by the filter as the component creates it: linked to its own group.
+    spec = create_spec(other, 1, cloud.project, {VOLUME_GROUP_METADATA_KEY: "dc1/other/store"})
+    with with_backends(scheduler, [b for b in layout() if b.host == "cinder-c@ssd#p1"]):
+        chosen = scheduler._schedule(cloud.context, spec, {})
+    db.volume_update(
+        cinder_context.get_admin_context(), other, {"host": chosen.obj.host, "status": "available"}
+    )
 
     restore.api.restore(member(cloud), backup_id, volume_id=other)
     put_metadata(other, saved)
 
     assert db.volume_metadata_get(cloud.context, other)[VOLUME_GROUP_METADATA_KEY] == GROUP
     assert db.volume_get(cinder_context.get_admin_context(), other).display_name == "dc1-other-0"
+    # The user key moved; the admin link did not: not a sibling of the backup's group.
+    assert siblings(cloud) == ["cinder-b@ssd#p1"]
