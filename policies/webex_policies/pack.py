@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -43,7 +43,6 @@ from webex_policies.model import (
     Resource,
 )
 from webex_policies.params import (
-    AdminPortsParams,
     AllowListParams,
     ConfigError,
     ControllerPairParams,
@@ -60,6 +59,8 @@ from webex_policies.params import (
 from webex_policies.values import thaw
 
 PACK_NAME = "webex-cloud-policies"
+RENAMED_POLICIES: Final = {"no-admin-port-open-to-world": "no-public-admin-exposure"}
+"""Former policy names -> the policy that now does their job (named in the harness's config errors)."""
 
 
 class _ParamCache:
@@ -235,15 +236,6 @@ def policies() -> list[Policy]:
             resource_rules.server_group_policy,
             mandatory,
             ServerGroupParams,
-        ),
-        resource_policy(
-            "no-admin-port-open-to-world",
-            "Security group rules must not open SSH, RDP or other admin ports to 0.0.0.0/0 or ::/0: "
-            "exposed admin ports are the first thing Internet scanners find.",
-            [SEC_GROUP_RULE],
-            resource_rules.admin_port_exposure,
-            mandatory,
-            AdminPortsParams,
         ),
         resource_policy(
             "no-plaintext-secret-in-instance",

@@ -25,6 +25,7 @@ from webex_cloud.plan import format as plan_format
 from webex_cloud.plan.document import render_plan
 from webex_cloud.policy_check import PolicyChecker, PolicyRun, UnknownInput, Unknowns
 from webex_cloud.policy_check import cli as policy_cli
+from webex_cloud.policy_check.config import PolicyConfigError
 
 Plan = dict[str, Any]
 
@@ -99,7 +100,7 @@ def test_pack_announces_every_policy_with_level_schema_and_description(checker: 
     info = checker.info
     assert info.name == "webex-cloud-policies" and info.supportsConfig
     levels = {p.name: p.enforcementLevel for p in info.policies}
-    assert len(levels) == 19
+    assert len(levels) == 18
     assert all(len(p.description) > 60 for p in info.policies)
     # advisory; every other policy blocks
     assert levels["required-metadata"] == 0 and levels["controller-ssh-host-keys"] == 0
@@ -155,11 +156,18 @@ def test_ssh_open_to_any_source_is_refused(checker: PolicyChecker, project: Proj
         ),
     )
     run = check(checker, render(project))
-    assert run.by_policy("no-public-admin-exposure")  # the address-space rule sees it too
-    messages = [f"[{v.resource}] {v.message}" for v in run.by_policy("no-admin-port-open-to-world")]
-    assert len(messages) == 2  # one rule per source prefix: 0.0.0.0/0 and ::/0
-    assert "tcp/22" in messages[0] and "messaging-tcp-22-from-0.0.0.0_0" in messages[0]
+    messages = [f"[{v.resource}] {v.message}" for v in run.by_policy("no-public-admin-exposure")]
+    # One finding per messaging instance (its ports), naming the rules that admit the world.
+    assert messages and all("SSH (tcp/22)" in m for m in messages), messages
+    assert all("messaging-tcp-22-from-0.0.0.0_0" in m for m in messages), messages
     assert not run.passed
+
+
+def test_a_config_naming_the_former_admin_port_policy_names_its_successor(
+    checker: PolicyChecker, example: dict[str, Plan]
+) -> None:
+    with pytest.raises(PolicyConfigError, match="is now 'no-public-admin-exposure'"):
+        check(checker, example, overrides=[("old config", {"no-admin-port-open-to-world": "mandatory"})])
 
 
 def test_single_pod_service_is_refused(checker: PolicyChecker, project: ProjectCopy) -> None:
@@ -411,15 +419,15 @@ def test_missing_owner_is_an_advisory_finding(checker: PolicyChecker, example: d
 def test_enforcement_level_and_parameters_come_from_policy_config(
     checker: PolicyChecker, example: dict[str, Plan]
 ) -> None:
-    stricter = [("test config", {"no-admin-port-open-to-world": {"adminPorts": ["tcp/22", "tcp/443"]}})]
+    stricter = [("test config", {"no-public-admin-exposure": {"adminPorts": ["tcp/443"]}})]
     run = check(checker, example, overrides=stricter)
-    assert run.by_policy("no-admin-port-open-to-world") and not run.passed
+    assert run.by_policy("no-public-admin-exposure") and not run.passed
     relaxed = [
         (
             "test config",
             {
                 "all": "advisory",
-                "no-admin-port-open-to-world": {"enforcementLevel": "disabled", "adminPorts": ["tcp/443"]},
+                "no-public-admin-exposure": {"enforcementLevel": "disabled", "adminPorts": ["tcp/443"]},
             },
         )
     ]
@@ -450,7 +458,7 @@ def test_unknown_source_prefix_cannot_prove_an_exposure(checker: PolicyChecker, 
         lambda doc: doc["network"]["ingress"].append({"protocol": "tcp", "ports": 22, "source": "any"}),
     )
     plans = render(project)
-    assert check(checker, plans).by_policy("no-admin-port-open-to-world")
+    assert check(checker, plans).by_policy("no-public-admin-exposure")
     unknown = Unknowns((UnknownInput.parse("openstack:networking/secGroupRule:*=remoteIpPrefix"),))
     assert check(checker, plans, unknowns=unknown).violations == []
 
@@ -500,7 +508,9 @@ def test_command_fails_on_a_mandatory_violation_and_writes_the_config(
     out = capsys.readouterr().out
     assert (
         "FAILED" in out
-        and "MANDATORY no-admin-port-open-to-world  [messaging-tcp-3389-from-0.0.0.0_0]" in out
+        and "MANDATORY no-public-admin-exposure" in out
+        and "RDP (tcp/3389)" in out
+        and "messaging-tcp-3389-from-0.0.0.0_0" in out
     )
     config = json.loads(written.read_text())
     assert config["pods-fit-host-inventory"] == {"enforcementLevel": "mandatory", "hosts": 8}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 from collections.abc import Iterator
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 from webex_scheduler_filters import render
+
+from webex_cloud.config.address_space import PRIVATE_NAMES, is_private
 
 MAX_ROLE_COUNT = 16
 """Instances of one role in one pod at most: each (pod, role) owns that many addresses."""
@@ -315,6 +317,28 @@ class ControllerDeploy(StrictModel):
 
 API_PORTS = (5000, 8774, 8776, 8778, 9292, 9696)
 """Keystone, Nova, Cinder, Placement, Glance and Neutron APIs."""
+OPENSTACK_API_PORTS: Final = {
+    5000: "Keystone",
+    8774: "Nova",
+    8776: "Cinder",
+    8778: "Placement",
+    9292: "Glance",
+    9696: "Neutron",
+    9876: "Octavia",
+    9311: "Barbican",
+    8004: "Heat",
+    8000: "Heat CloudFormation",
+    6385: "Ironic",
+    8041: "Gnocchi",
+    8042: "Aodh",
+    8786: "Manila",
+    9001: "Designate",
+    9511: "Magnum",
+}
+"""The OpenStack API ports a controller front may serve: the default ports of the OpenStack install
+guide ("Firewalls and default ports", docs.openstack.org/install-guide/firewalls-default-ports.html).
+The front admits ``api_sources`` on every one of ``api_ports``: any other port (SSH, a database) there
+would expose a controller's admin surface through the VIP."""
 
 
 class ControllerPlane(StrictModel):
@@ -349,8 +373,19 @@ class ControllerPlane(StrictModel):
             raise ValueError(f"api_ports must be distinct ports 1..65535; got {ports}")
         return ports
 
+    def _port_problems(self) -> Iterator[FieldProblem]:
+        for index, port in enumerate(self.api_ports):
+            if port not in OPENSTACK_API_PORTS:
+                known = ", ".join(f"{p} ({name})" for p, name in sorted(OPENSTACK_API_PORTS.items()))
+                yield (
+                    f"api_ports[{index}]",
+                    f"{port} is not an OpenStack API port; the front admits api_sources on every listed "
+                    f"port, so only API ports belong here: {known}",
+                )
+
     def problems(self) -> Iterator[FieldProblem]:
         """Every inconsistency between the pair, its front and the management network, all at once."""
+        yield from self._port_problems()
         names = [h.name for h in self.hosts]
         if len(set(names)) != len(names):
             yield "hosts", f"the two controllers need distinct names; got {names}"
@@ -420,7 +455,12 @@ class Datacenter(StrictModel):
     external_network: OpenStackName
     """Name of the provider network the datacenter router uses as its gateway."""
     cidr_pool: IPv4Network
-    """Block from which every service subnet is allocated; must not overlap another datacenter's."""
+    """Block from which every service subnet is allocated; must not overlap another datacenter's. Private
+    address space (RFC 1918 or RFC 6598): every other datacenter's ``peer-dc`` rules admit this pool."""
+    public_pool_reason: Annotated[str, StringConstraints(min_length=10, max_length=500)] | None = None
+    """Only for a ``cidr_pool`` outside private space: why this datacenter's service subnets are public
+    addresses (every other datacenter's ``peer-dc`` rules then admit the pool); omitted, such a pool is
+    refused."""
     subnets: dict[Name, IPv4Network] = {}
     """Subnets pinned per service: record each service's subnet here once it is deployed, so that
     no later catalog change can move it (services not listed are allocated from ``cidr_pool``)."""
@@ -462,7 +502,21 @@ class Datacenter(StrictModel):
                 "controllers.proxies.image",
                 (f"{proxies.image!r} is not offered; valid: {', '.join(sorted(self.images))}"),
             )
+        if not is_private(self.cidr_pool) and self.public_pool_reason is None:
+            yield (
+                "cidr_pool",
+                f"{self.cidr_pool} is not private address space ({PRIVATE_NAMES}); every other "
+                "datacenter's peer-dc rules (SSH, Cassandra 9042 and 7000-7001) would admit it; use a "
+                "private pool, or declare why it is public in public_pool_reason",
+            )
         for index, source in enumerate(self.controllers.api_sources):
+            public = [str(n) for n in self.sources.get(source, []) if not is_private(n)]
+            if public:
+                yield (
+                    f"controllers.api_sources[{index}]",
+                    f"source {source!r} holds non-private space ({', '.join(public)}); the OpenStack APIs "
+                    f"admit internal sources only ({PRIVATE_NAMES}): name a source such as 'ops'",
+                )
             if source not in self.sources:
                 hint = difflib.get_close_matches(source, list(self.sources), n=1, cutoff=0.5)
                 yield (

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from webex_cloud.input_files import MAX_DOCUMENT_BYTES, InputFileError, read_bounded
 from webex_cloud.plan.format import SEC_GROUP
 from webex_cloud.preview.errors import PreviewInputError, decode_text, from_validation
 from webex_cloud.preview.model import (
@@ -271,7 +272,9 @@ def _no_cycle_collection() -> Iterator[None]:
 def load_preview(path: Path, *, stack: str, topology: Topology | None = None) -> ChangeSet:
     """Read ``path`` (the JSON the CLI printed) into a ChangeSet; bad files raise PreviewInputError."""
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_DOCUMENT_BYTES)
+    except InputFileError as error:
+        raise PreviewInputError(str(path), f"the file {error}") from None
     except OSError as error:
         raise PreviewInputError(str(path), f"cannot read: {error.strerror or error}") from None
     text = decode_text(raw, str(path))

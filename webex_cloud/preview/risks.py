@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from webex_cloud.plan.format import PORT, REMOTE_COMMAND, SEC_GROUP_RULE, SUBNET, VOLUME
+from webex_cloud.plan.format import (
+    PORT,
+    PROGRAM_TYPES,
+    REMOTE_COMMAND,
+    SEC_GROUP_RULE,
+    STACK,
+    SUBNET,
+    VOLUME,
+)
 from webex_cloud.preview.forcenew import Disruption, is_size_decrease
 from webex_cloud.preview.markdown import code
 from webex_cloud.preview.model import (
@@ -38,8 +46,15 @@ STATEFUL_TYPES = frozenset(
         "openstack:sharedfilesystem/share:Share",
         "openstack:database/instance:Instance",
         "openstack:database/database:Database",
+        "openstack:keymanager/secretV1:SecretV1",
+        "openstack:keymanager/orderV1:OrderV1",
     }
 )
+#: Types whose replace or delete the rules here can judge: the stateful ones, every type the program
+#: registers, providers, our components (their children are judged) and the stack itself. A delete
+#: or replace of anything else (another provider's bucket, a database) cannot be judged and says so.
+_JUDGED_PREFIXES = ("pulumi:providers:", "webex:")
+JUDGED_TYPES = STATEFUL_TYPES | PROGRAM_TYPES | {STACK}
 #: What Neutron compares to refuse a duplicate rule (neutron ``db/securitygroups_db.py``
 #: ``_rule_to_key``: direction, ethertype, port range, protocol, remote group, remote prefix, group);
 #: the description is not in it. Names are the provider's inputs.
@@ -75,7 +90,8 @@ class Level(IntEnum):
 class Risk:
     level: Level
     kind: str
-    """``data-loss``, ``downtime``, ``subnet-move``, ``conflict``, ``ingress`` or ``volume-shrink``."""
+    """``data-loss``, ``downtime``, ``subnet-move``, ``conflict``, ``ingress``, ``volume-shrink`` or
+    ``unknown-type``."""
     subject: str
     reason: str
     urns: tuple[str, ...]
@@ -480,7 +496,38 @@ def rule_conflict(changes: ChangeSet) -> Iterator[Risk]:
         )
 
 
-RULES = (data_loss, downtime, controllers, subnet_move, rule_conflict, ingress, volume_retype, volume_shrink)
+def unjudged(changes: ChangeSet) -> Iterator[Risk]:
+    """A delete or replace of a type the tables above do not know: the report cannot call it safe."""
+    for change in changes.changes:
+        if change.action not in (Action.REPLACE, Action.DELETE):
+            continue
+        if change.type in JUDGED_TYPES or change.type.startswith(_JUDGED_PREFIXES) or change.protected:
+            continue  # a protected resource is data loss already
+        if change.action is Action.DELETE and change.retain_on_delete:
+            continue
+        what = "deleted" if change.action is Action.DELETE else describe_replace(change)
+        yield Risk(
+            Level.WARNING,
+            "unknown-type",
+            f"{short_type(change.type)} {code(change.name)}",
+            f"{what}; this report does not know the type {code(change.type)} and cannot judge whether "
+            "data or service is lost: check it by hand (a stateful type belongs in STATEFUL_TYPES, "
+            "webex_cloud/preview/risks.py)",
+            (change.urn,),
+        )
+
+
+RULES = (
+    unjudged,
+    data_loss,
+    downtime,
+    controllers,
+    subnet_move,
+    rule_conflict,
+    ingress,
+    volume_retype,
+    volume_shrink,
+)
 
 
 def rank(changes: ChangeSet, extra: Iterable[Risk] = ()) -> list[Risk]:
