@@ -316,7 +316,7 @@ def policies() -> list[Policy]:
             "stack config), or the connection trusts whatever answers at its address.",
             [CONTROLLER_PAIR, REMOTE_COMMAND],
             lambda rs, _p: stack_rules.controller_ssh_host_keys(rs),
-            advisory,
+            mandatory,
         ),
         stack_policy(
             "no-public-admin-exposure",

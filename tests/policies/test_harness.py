@@ -42,7 +42,7 @@ def host_key(address: str) -> str:
 
 def pin_host_keys(project: ProjectCopy) -> None:
     """Set every controller's SSH host key in the copy's stack files, as operators are asked to
-    (the example stacks leave them unset: controller-ssh-host-keys reports that, see below)."""
+    (the example stacks carry example keys; a stack without them is refused, see below)."""
     for stack in ("dc1", "dc2"):
         project.edit_datacenter(
             stack, lambda dc: [h.update(host_key=host_key(h["address"])) for h in dc["controllers"]["hosts"]]
@@ -57,9 +57,14 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Plan]:
 
 
 @pytest.fixture(scope="session")
-def unpinned() -> dict[str, Plan]:
-    """The example stacks exactly as committed (no controller host key set)."""
-    return {stack: render_plan(stack, project_dir=REPO) for stack in ("dc1", "dc2")}
+def unpinned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Plan]:
+    """The example stacks with every controller's host key removed."""
+    project = ProjectCopy(tmp_path_factory.mktemp("unpinned") / "project")
+    for stack in ("dc1", "dc2"):
+        project.edit_datacenter(
+            stack, lambda dc: [h.pop("host_key", None) for h in dc["controllers"]["hosts"]]
+        )
+    return {stack: render_plan(stack, project_dir=project.root) for stack in ("dc1", "dc2")}
 
 
 def copy(plan: Plan) -> Plan:
@@ -102,8 +107,8 @@ def test_pack_announces_every_policy_with_level_schema_and_description(checker: 
     levels = {p.name: p.enforcementLevel for p in info.policies}
     assert len(levels) == 18
     assert all(len(p.description) > 60 for p in info.policies)
-    # advisory; every other policy blocks
-    assert levels["required-metadata"] == 0 and levels["controller-ssh-host-keys"] == 0
+    # advisory; every other policy blocks (an unpinned controller host key too)
+    assert levels["required-metadata"] == 0 and levels["controller-ssh-host-keys"] == 1
     assert sum(1 for level in levels.values() if level == 1) == 17
 
 
@@ -119,13 +124,13 @@ def test_example_stacks_pass_with_no_violation(
 
 
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])
-def test_unpinned_controller_host_keys_are_an_advisory_finding_per_controller(
+def test_unpinned_controller_host_keys_block_with_a_finding_per_controller(
     checker: PolicyChecker, unpinned: dict[str, Plan], stack: str
 ) -> None:
-    """The committed stacks set no host_key: the deploy (sudo as root) would trust any host key."""
+    """Without host_key the deploy (sudo as root) would trust any host key: mandatory, not advice."""
     run = check(checker, unpinned, stack)
     messages = only(run, "controller-ssh-host-keys")
-    assert run.passed and len(run.advisory) == 2  # reported, does not block
+    assert not run.passed and len(run.mandatory) == 2 and run.advisory == []
     hosts = read_stack_config(REPO, stack)[DATACENTER_KEY]["controllers"]["hosts"]  # type: ignore[index]
     for index, host in enumerate(hosts):
         (message,) = [m for m in messages if f"({host['address']})" in m]
@@ -137,9 +142,7 @@ def test_unpinned_controller_host_keys_are_an_advisory_finding_per_controller(
 
 
 def test_one_pinned_controller_leaves_one_finding(checker: PolicyChecker, project: ProjectCopy) -> None:
-    project.edit_datacenter(
-        "dc1", lambda dc: dc["controllers"]["hosts"][0].update(host_key=host_key("10.250.1.11"))
-    )
+    project.edit_datacenter("dc1", lambda dc: dc["controllers"]["hosts"][1].pop("host_key"))
     plans = {stack: render_plan(stack, project_dir=project.root) for stack in ("dc1", "dc2")}
     [message] = only(check(checker, plans, "dc1"), "controller-ssh-host-keys")
     assert "controller dc1-ctl-02 (10.250.1.12)" in message and "controllers.hosts[1].host_key" in message
@@ -632,3 +635,15 @@ def test_a_gate_that_skips_an_instance_or_a_wave_too_large_is_a_violation(
     assert any("wave 1 changes 2 pods at once, more than rollout.max_unavailable (1)" in m for m in messages)
     assert any("the gate of wave 1 does not probe meetings-media-pod-0-relay-0" in m for m in messages)
     assert any("does not wait for meetings-media-pod-1-mixer-0" in m for m in messages)
+
+
+@pytest.mark.parametrize("value", ["{bad", "[1, 2]", '"text"'])
+def test_a_malformed_pulumi_config_in_the_shell_neither_breaks_nor_changes_the_check(
+    monkeypatch: pytest.MonkeyPatch, example: dict[str, Plan], value: str
+) -> None:
+    """The SDK's pack entry point json-parses PULUMI_CONFIG before the pack runs: a leftover in the
+    shell once made the pack's process print a traceback and the check fail as a pack error."""
+    monkeypatch.setenv("PULUMI_CONFIG", value)
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", value)
+    with PolicyChecker(REPO / "policies") as fresh:
+        assert check(fresh, example).passed

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Annotated, Final, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -238,14 +239,26 @@ class PlacementPolicy(StrictModel):
     filters. Relax only for a stack that accepts an outage until hardware is replaced."""
 
 
+HostKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com"
+        r"|sk-ecdsa-sha2-nistp256@openssh\.com) AAAA[A-Za-z0-9+/]+={0,3}( [!-~]+)?$",
+        max_length=16384,
+    ),
+]
+"""An OpenSSH public key line: key type, base64 key, optional comment."""
+
+
 class Controller(StrictModel):
     name: OpenStackName
     """Host name of the controller node (its schedulers' ``[DEFAULT] host``)."""
     address: IPv4Address
     """Management address the deployment connects to and the API front forwards to."""
-    host_key: str | None = None
-    """The node's SSH host public key (``ssh-ed25519 AAAA...``); set it, or the deploy SSH session
-    cannot tell the controller from an impostor."""
+    host_key: HostKey | None = None
+    """The node's SSH host public key (``ssh-ed25519 AAAA...``, as ``ssh-keyscan -t ed25519 <address>``
+    prints it after the address). Mandatory for a deploy: without it the deploy's SSH session cannot tell
+    the controller from an impostor, and the policy pack refuses the stack (controller-ssh-host-keys)."""
 
 
 class ManagementNetwork(StrictModel):
@@ -266,35 +279,80 @@ class ApiProxies(StrictModel):
     """Fixed management addresses of the two proxies (the VIP moves between them)."""
 
 
-AbsolutePath = Annotated[str, StringConstraints(pattern=r"^/\S+$")]
-"""An absolute path (or interpreter) on a controller node."""
+def _no_dot_segments(value: str) -> str:
+    if any(part in (".", "..") for part in value.split("/")):
+        raise ValueError(f"{value!r} has a '.' or '..' segment; write the path without them")
+    return value
+
+
+AbsolutePath = Annotated[
+    str,
+    StringConstraints(pattern=r"^(/[A-Za-z0-9._@+-]+)+$", max_length=255),
+    AfterValidator(_no_dot_segments),
+]
+"""An absolute path on a controller node: ``/`` separated names of letters, digits and ``._@+-`` (no
+spaces, quotes, ``$`` or shell characters, no ``.``/``..`` segment). The deploy runs it as root."""
+Interpreter = Annotated[
+    str,
+    StringConstraints(pattern=r"^(/[A-Za-z0-9._@+-]+)*/python3(\.[0-9]{1,2})?$", max_length=255),
+    AfterValidator(_no_dot_segments),
+]
+"""An absolute path to a Python 3 interpreter (``.../python3`` or ``.../python3.N``)."""
+SystemdUnit = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9:_.@-]{0,200}(\.service)?$", max_length=210)
+]
+"""A systemd service unit name (``nova-scheduler``, ``devstack@n-sch.service``): systemd's unit-name
+characters only, so it can never be read as an option or a second command."""
+UNIT_ACTIONS: Final = ("restart", "try-restart", "reload-or-restart")
+"""What ``systemctl`` may do to a scheduler unit: a short list, never a free command."""
 
 
 class SchedulerUnit(StrictModel):
     fragment_path: AbsolutePath
     """Absolute path of the config fragment the scheduler reads after its main config."""
-    restart: list[str] = Field(min_length=1)
-    """Command (argv) restarting the scheduler; ``{filters}`` expands to the enabled filters."""
-    health: list[str] = Field(min_length=1)
-    """Command (argv) exiting 0 once the restarted scheduler is up with its filters loaded."""
+    unit: SystemdUnit
+    """The scheduler's systemd unit; the deploy runs ``systemctl <action> <unit>`` as root, then waits
+    for ``systemctl is-active --quiet <unit>`` (the built-in health check)."""
+    action: Literal["restart", "try-restart", "reload-or-restart"] = "restart"
+    """How ``systemctl`` restarts the unit after a change of filters."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_free_commands(cls, data: object) -> object:
+        if isinstance(data, dict) and ("restart" in data or "health" in data):
+            raise ValueError(
+                "'restart' and 'health' command lines are no longer accepted (they ran as root on both "
+                "controllers): name the systemd unit instead, e.g. unit: nova-scheduler, with action: "
+                f"one of {', '.join(UNIT_ACTIONS)}; the health check is systemctl is-active"
+            )
+        return data
+
+    def restart_argv(self) -> list[str]:
+        """The restart command, as the controllers' deploy script runs it (as root)."""
+        return ["systemctl", self.action, self.unit]
+
+    def health_argv(self) -> list[str]:
+        """The built-in health check: exit 0 once the unit is active again."""
+        return ["systemctl", "is-active", "--quiet", self.unit]
 
 
 def _systemd_unit(service: str, fragment: str) -> SchedulerUnit:
     # Debian's units are Type=notify: `systemctl restart` returns once the service has built its host
     # manager (which fails on a filter it cannot load) and told systemd it is ready.
-    return SchedulerUnit(
-        fragment_path=fragment,
-        restart=["systemctl", "restart", service],
-        health=["systemctl", "is-active", "--quiet", service],
-    )
+    return SchedulerUnit(fragment_path=fragment, unit=service)
+
+
+FilterName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]
+"""A scheduler filter's class name (or dotted path): it is written into an oslo.config list option, where
+``$`` would be an interpolation, a comma a second item and a line break a second option."""
 
 
 class ControllerDeploy(StrictModel):
-    nova_filters: list[OpenStackName] = Field(default=list(render.NOVA_DEFAULT_FILTERS), min_length=1)
+    nova_filters: list[FilterName] = Field(default=list(render.NOVA_DEFAULT_FILTERS), min_length=1)
     """nova-scheduler's ``enabled_filters`` besides ours: keep the site's own list here (default: Nova's)."""
-    cinder_filters: list[OpenStackName] = Field(default=list(render.CINDER_DEFAULT_FILTERS), min_length=1)
+    cinder_filters: list[FilterName] = Field(default=list(render.CINDER_DEFAULT_FILTERS), min_length=1)
     """cinder-scheduler's ``scheduler_default_filters`` besides ours (default: Cinder's)."""
-    python: AbsolutePath = "/usr/bin/python3"
+    python: Interpreter = "/usr/bin/python3"
     """The schedulers' Python interpreter (runs the deploy script and the import check)."""
     site_dir: AbsolutePath = "/opt/webex-scheduler-filters/site"
     """Directory on both schedulers' PYTHONPATH holding only the filter wheel."""
@@ -405,6 +463,13 @@ class ControllerPlane(StrictModel):
                 # (neutron/ipam/utils.py, check_subnet_ip), so the port would fail mid-deployment.
                 what = "network" if address == cidr.network_address else "broadcast"
                 yield label, f"{address} is the {what} address of management.cidr {cidr}; use a host address"
+        for index, host in enumerate(self.hosts):
+            if host.address not in cidr:
+                yield (
+                    f"hosts[{index}].address",
+                    f"{host.address} is outside management.cidr {cidr}; the deploy reaches the controllers "
+                    "(and the API front forwards to them) on the management network only",
+                )
         used = [(label, str(a)) for label, a in front] + [
             (f"hosts[{i}].address", str(h.address)) for i, h in enumerate(self.hosts)
         ]
@@ -529,6 +594,9 @@ class Datacenter(StrictModel):
         front = [("controllers.vip", self.controllers.vip)]
         if proxies is not None:
             front += [(f"controllers.proxies.addresses[{i}]", a) for i, a in enumerate(proxies.addresses)]
+        front += [
+            (f"controllers.hosts[{i}].address", h.address) for i, h in enumerate(self.controllers.hosts)
+        ]
         for label, address in front:
             inside = [
                 f"subnets.{name} ({net})" for name, net in sorted(self.subnets.items()) if address in net
@@ -539,7 +607,8 @@ class Datacenter(StrictModel):
                 yield (
                     label,
                     (
-                        f"{address} lies inside {', '.join(inside)}; the API front must be on the management "
-                        f"network {self.controllers.management.cidr}, outside every service subnet"
+                        f"{address} lies inside {', '.join(inside)}; the API front and the controllers must be "
+                        f"on the management network {self.controllers.management.cidr}, outside every "
+                        "service subnet"
                     ),
                 )
