@@ -118,12 +118,12 @@ def test_filter_names_oslo_would_interpret_are_refused(project: ProjectCopy, nam
 
 @pytest.mark.parametrize("value", ["$opt", "${group.opt}", "a\nb = c", "x,y"])
 def test_every_value_the_renderer_writes_is_checked_for_oslo_syntax(value: str) -> None:
-    with pytest.raises(ValueError, match="cannot be written to an oslo.config file"):
+    with pytest.raises(ValueError, match=r"cannot be written to an oslo\.config file"):
         render.nova_scheduler_conf(["ComputeFilter", value])
-    with pytest.raises(ValueError, match="cannot be written to an oslo.config file"):
+    with pytest.raises(ValueError, match=r"cannot be written to an oslo\.config file"):
         render.cinder_scheduler_conf([value])
     if "$" in value:  # the map is JSON: a line break is escaped there, a comma is JSON's own
-        with pytest.raises(ValueError, match="cannot be written to an oslo.config file"):
+        with pytest.raises(ValueError, match=r"cannot be written to an oslo\.config file"):
             render.cinder_scheduler_conf(failure_domains={value: ["cinder-a@ceph-a"]})
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.preview.helpers import base_plan, report_of
+from tests.conftest import ProjectCopy
+from tests.preview.helpers import base_plan, pr_plan, report, report_of
 from webex_cloud.preview.pulumi_json import parse_preview
 
 
@@ -56,3 +57,16 @@ def test_types_the_program_registers_are_judged_by_their_own_rules() -> None:
     provider = "pulumi:providers:openstack"
     steps = [_step("delete", rule["type"], rule["name"]), _step("replace", provider, "dc1")]
     assert [kind for _, kind, _ in _risks(*steps)] == []
+
+
+def test_a_change_of_what_runs_as_root_on_the_controllers_is_shown_as_such(project: ProjectCopy) -> None:
+    nova = {"fragment_path": "/etc/nova/nova-scheduler.d/50-webex-filters.conf", "unit": "devstack@n-sch"}
+    project.edit_datacenter("dc1", lambda dc: dc["controllers"].setdefault("deploy", {}).update(nova=nova))
+    risks = [r for r in report(base_plan(), pr_plan(project)).risks if r.kind == "root"]
+    [risk] = risks
+    assert risk.level.name == "WARNING" and risk.reason.startswith("runs as root on the controllers")
+    assert "the deploy profile changes" in risk.reason and "dc1-ctl-01-profile" in risk.reason
+
+
+def test_an_unchanged_controller_rollout_shows_no_root_warning() -> None:
+    assert [r for r in report(base_plan(), base_plan()).risks if r.kind == "root"] == []

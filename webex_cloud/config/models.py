@@ -607,8 +607,8 @@ class Datacenter(StrictModel):
                 yield (
                     label,
                     (
-                        f"{address} lies inside {', '.join(inside)}; the API front and the controllers must be "
-                        f"on the management network {self.controllers.management.cidr}, outside every "
-                        "service subnet"
+                        f"{address} lies inside {', '.join(inside)}; the API front and the controllers "
+                        f"must be on the management network {self.controllers.management.cidr}, outside "
+                        "every service subnet"
                     ),
                 )

@@ -50,6 +50,8 @@ LB_MEMBER: Final = "openstack:loadbalancer/member:Member"
 LB_MEMBERS: Final = "openstack:loadbalancer/members:Members"
 REMOTE_COMMAND: Final = "command:remote:Command"
 """pulumi-command's remote command (the controllers' filter rollout)."""
+COPY_TO_REMOTE: Final = "command:remote:CopyToRemote"
+"""pulumi-command's file copy to a controller (the release files and the deploy profile)."""
 LOCAL_COMMAND: Final = "command:local:Command"
 """pulumi-command's local command (a release wave's health gate, webex_cloud/release/rollout.py)."""
 
@@ -73,6 +75,7 @@ PROGRAM_TYPES: Final = frozenset(
         LB_MEMBER,
         LB_MEMBERS,
         REMOTE_COMMAND,
+        COPY_TO_REMOTE,
         LOCAL_COMMAND,
     }
 )

@@ -14,6 +14,7 @@ from enum import IntEnum
 from typing import Any
 
 from webex_cloud.plan.format import (
+    COPY_TO_REMOTE,
     PORT,
     PROGRAM_TYPES,
     REMOTE_COMMAND,
@@ -91,7 +92,7 @@ class Risk:
     level: Level
     kind: str
     """``data-loss``, ``downtime``, ``subnet-move``, ``conflict``, ``ingress``, ``volume-shrink`` or
-    ``unknown-type``."""
+    ``unknown-type`` or ``root``."""
     subject: str
     reason: str
     urns: tuple[str, ...]
@@ -517,8 +518,41 @@ def unjudged(changes: ChangeSet) -> Iterator[Risk]:
         )
 
 
+def root_commands(changes: ChangeSet) -> Iterator[Risk]:
+    """What the deploy runs as root on the controllers changes: the release files, the deploy profile
+    (scheduler units, actions and paths from the stack file) or the rollout command itself.
+
+    The rollout (webex_cloud/components/controller_rollout.py) copies its files with ``CopyToRemote``
+    and runs the deploy script through ``sudo``: any create, update or replace of either is code and
+    configuration that runs as root on both controllers, which reviewers must see as such.
+    """
+    wanted = (Action.CREATE, Action.UPDATE, Action.REPLACE)
+    touched = [
+        c for c in changes.changes if c.type in (REMOTE_COMMAND, COPY_TO_REMOTE) and c.action in wanted
+    ]
+    if not touched:
+        return
+    profile = sorted(code(c.name) for c in touched if c.name.endswith("-profile"))
+    more = f" (+{len(touched) - 4} more)" if len(touched) > 4 else ""
+    shown = ", ".join(code(c.name) for c in touched[:4]) + more
+    detail = (
+        f"; the deploy profile changes ({', '.join(profile)}): the scheduler units, actions and paths it "
+        "names are run with sudo"
+        if profile
+        else ""
+    )
+    yield Risk(
+        Level.WARNING,
+        "root",
+        "controllers",
+        f"runs as root on the controllers: {shown}{detail}",
+        tuple(c.urn for c in touched),
+    )
+
+
 RULES = (
     unjudged,
+    root_commands,
     data_loss,
     downtime,
     controllers,
