@@ -14,6 +14,7 @@ import gc
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,9 @@ from webex_cloud.preview.model import (
     ChangeSet,
     PropertyChange,
     Topology,
+    is_urn,
     urn_name,
+    urn_stack,
     urn_type,
 )
 from webex_cloud.preview.topology import StateRecord, build_topology
@@ -169,6 +172,20 @@ def _change_set(preview: _Preview, *, source: str, stack: str, topology: Topolog
         raise PreviewInputError(
             source, "no steps, diagnostics or changeSummary: not the output of `pulumi preview --json`"
         )
+    bad = [f"steps[{i}].urn {s.urn!r}" for i, s in enumerate(preview.steps) if not is_urn(s.urn)]
+    if bad:
+        raise PreviewInputError(
+            source,
+            f"{', '.join(bad[:3])}: not a URN (urn:pulumi:<stack>::<project>::<type>::<name>); "
+            "the file is not a `pulumi preview --json` output",
+        )
+    others = sorted({urn_stack(s.urn) for s in preview.steps} - {stack})
+    if others:
+        raise PreviewInputError(
+            source,
+            f"holds steps of stack(s) {', '.join(map(repr, others))}, not {stack!r}: this is another stack's "
+            f"preview; run `pulumi preview --stack {stack} --json`, or pass --stack {others[0]}",
+        )
     unknown = sorted({s.op for s in preview.steps if s.op not in _OPS})
     if unknown:
         raise PreviewInputError(
@@ -178,7 +195,16 @@ def _change_set(preview: _Preview, *, source: str, stack: str, topology: Topolog
     order: list[str] = []
     unchanged: set[str] = set()
     reads: set[str] = set()
+    # The engine emits a delete-before-replace replacement as delete-replaced, replace, create-replacement
+    # and a create-before-delete one as create-replacement, replace, ..., delete-replaced (pulumi/pulumi
+    # pkg/resource/deploy/step_generator.go, generateSteps): the order of the halves tells which it is.
+    deleted_first: set[str] = set()
+    created: set[str] = set()
     for step in preview.steps:
+        if step.op in ("create-replacement", "replace"):
+            created.add(step.urn)
+        elif step.op == "delete-replaced" and step.urn not in created:
+            deleted_first.add(step.urn)
         effect = _OPS[step.op]
         if effect is None:
             unchanged.add(step.urn)
@@ -191,7 +217,13 @@ def _change_set(preview: _Preview, *, source: str, stack: str, topology: Topolog
             # The ``replace`` step carries the diff; the create-/delete- halves carry less, so keep it.
             if previous is None or _STRENGTH[effect] > _STRENGTH[previous[0]] or step.op == "replace":
                 chosen[step.urn] = (effect, step)
-    changes = tuple(_change(step, action) for action, step in (chosen[urn] for urn in order))
+    _check_summary(preview, chosen, source)
+    changes = tuple(
+        replace(change, delete_before_replace=True)
+        if change.action is Action.REPLACE and change.urn in deleted_first
+        else change
+        for change in (_change(step, action) for action, step in (chosen[urn] for urn in order))
+    )
     same_steps = len(unchanged - chosen.keys())
     summarised = int((preview.change_summary or {}).get("same", 0))
     notes: list[str] = []
@@ -224,6 +256,37 @@ def _change_set(preview: _Preview, *, source: str, stack: str, topology: Topolog
             if (state := step.new_state or step.old_state) is not None
         },
     )
+
+
+#: The changeSummary keys that count one resource each, and the action the steps show for it.
+_SUMMARISED = {
+    "create": Action.CREATE,
+    "update": Action.UPDATE,
+    "delete": Action.DELETE,
+    "replace": Action.REPLACE,
+}
+
+
+def _check_summary(preview: _Preview, chosen: dict[str, tuple[Action, _Step]], source: str) -> None:
+    """The engine counts the same steps it prints (pkg/backend/display/json.go, ``changeSummary`` from
+    the summary event's resource changes): a summary that disagrees with the steps is a file that was
+    cut, edited or assembled, and no verdict can be read from it."""
+    if preview.change_summary is None:
+        return
+    counted = {
+        key: sum(1 for action, _ in chosen.values() if action is want) for key, want in _SUMMARISED.items()
+    }
+    wrong = [
+        f"{key}: {preview.change_summary.get(key, 0)} in changeSummary, {counted[key]} in the steps"
+        for key in _SUMMARISED
+        if int(preview.change_summary.get(key, 0)) != counted[key]
+    ]
+    if wrong:
+        raise PreviewInputError(
+            source,
+            f"changeSummary contradicts the steps ({'; '.join(wrong)}): the file is inconsistent; use the "
+            "unedited output of `pulumi preview --json`",
+        )
 
 
 def diagnostic_line(urn: str, message: str) -> str:

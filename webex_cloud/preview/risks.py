@@ -357,6 +357,11 @@ def _anywhere(entries: Iterable[str]) -> bool:
     return any(prefix in entry for entry in entries for prefix in _ANYWHERE)
 
 
+def _unknown_source(entries: Iterable[str]) -> bool:
+    """A source known only after the update (a computed prefix or group): it may be anywhere."""
+    return any(UNKNOWN_SENTINEL in entry for entry in entries)
+
+
 def ingress(changes: ChangeSet) -> Iterator[Risk]:
     """A security group change that lets in traffic which was not let in before.
 
@@ -379,7 +384,13 @@ def ingress(changes: ChangeSet) -> Iterator[Risk]:
         opened = after[group] - before[group]
         if not opened:
             continue
-        where = " — from anywhere" if _anywhere(opened) else ""
+        where = (
+            " — from anywhere"
+            if _anywhere(opened)
+            else " — possibly from anywhere (a source known only after the update)"
+            if _unknown_source(opened)
+            else ""
+        )
         rules = "; ".join(
             _describe_rule(json.loads(entry), changes.security_groups) for entry in sorted(opened)
         )
@@ -401,7 +412,10 @@ def _describe_rule(rule: Mapping[str, Any], security_groups: Mapping[str, str]) 
     ports = "" if low is None else f" {low}" if low == high else f" {low}-{high}"
     group = str(rule.get("remoteGroupId") or "")
     named = security_groups.get(group)
-    sources = [rule.get("remoteIpPrefix"), f"security group {code(named)}" if named else shown_value(group)]
+    sources = [
+        shown_value(rule.get("remoteIpPrefix")),
+        f"security group {code(named)}" if named else shown_value(group),
+    ]
     source = ", ".join(str(s) for s in sources if s) or "any source"
     return f"{protocol}{ports} from {source}"
 
