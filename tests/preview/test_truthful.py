@@ -13,6 +13,7 @@ from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.events import parse_event_log, policy_risks
 from webex_cloud.preview.model import UNKNOWN_SENTINEL, urn_name
 from webex_cloud.preview.pulumi_json import parse_preview
+from webex_cloud.preview.render import render_markdown
 
 RULE_TYPE = "openstack:networking/secGroupRule:SecGroupRule"
 RULE_URN = f"urn:pulumi:dc1::webex-cloud::webex:network:ServiceNetwork${RULE_TYPE}::messaging-tcp-443"
@@ -104,3 +105,17 @@ def test_a_source_known_only_after_the_update_may_be_anywhere() -> None:
 
 def test_a_name_holding_double_colons_is_kept_whole() -> None:
     assert urn_name(f"urn:pulumi:dc1::webex-cloud::{RULE_TYPE}::team::web::443") == "team::web::443"
+
+
+def test_an_image_change_is_explained_as_a_rebuild_that_wipes_the_root_disk() -> None:
+    instance = "openstack:compute/instance:Instance"
+    urn = f"urn:pulumi:dc1::webex-cloud::{instance}::messaging-pod-0-app-0"
+    old = {"urn": urn, "type": instance, "inputs": {"imageName": "webex-base-2026.10"}}
+    new = {"urn": urn, "type": instance, "inputs": {"imageName": "webex-base-2026.11"}}
+    document = {
+        "steps": [{"op": "update", "urn": urn, "oldState": old, "newState": new, "diffReasons": ["imageName"]}],
+        "changeSummary": {"update": 1},
+    }
+    text = render_markdown(report_of(parse_preview(document, source="p.json", stack="dc1")))
+    line = next(line for line in text.splitlines() if "messaging-pod-0-app-0" in line and "imageName" in line)
+    assert "rebuild (root disk wiped)" in line, line
