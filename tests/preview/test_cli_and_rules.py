@@ -93,7 +93,7 @@ def test_bad_input_exits_2_naming_it(
 def test_preview_from_stdin_through_the_module_entry_point() -> None:
     sample = (REPO / "tests" / "data" / "preview" / "drift-adopter-aws-tags-and-sets.json").read_text()
     done = subprocess.run(
-        [sys.executable, "-m", "webex_cloud", "preview", "--stack", "sample", "--preview", "-"],
+        [sys.executable, "-m", "webex_cloud", "preview", "--stack", "test-b5f8ac54", "--preview", "-"],
         input=sample,
         capture_output=True,
         text=True,
