@@ -113,7 +113,9 @@ def test_an_image_change_is_explained_as_a_rebuild_that_wipes_the_root_disk() ->
     old = {"urn": urn, "type": instance, "inputs": {"imageName": "webex-base-2026.10"}}
     new = {"urn": urn, "type": instance, "inputs": {"imageName": "webex-base-2026.11"}}
     document = {
-        "steps": [{"op": "update", "urn": urn, "oldState": old, "newState": new, "diffReasons": ["imageName"]}],
+        "steps": [
+            {"op": "update", "urn": urn, "oldState": old, "newState": new, "diffReasons": ["imageName"]}
+        ],
         "changeSummary": {"update": 1},
     }
     text = render_markdown(report_of(parse_preview(document, source="p.json", stack="dc1")))
