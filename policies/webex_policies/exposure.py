@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
@@ -173,6 +174,34 @@ def parse_network(value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Networ
         return None
 
 
+_PORT_SPEC: Final = re.compile(r"^(?:(?P<proto>tcp|udp)/)?(?P<low>\d{1,5})(?:-(?P<high>\d{1,5}))?$")
+#: Internal ranges beyond the private ones may name a datacenter's public pool, never a share of the
+#: Internet: an entry holding more non-private space than this is refused (IPv4 /8, IPv6 /32).
+MAX_EXTRA_INTERNAL: Final = {4: 2**24, 6: 2**96}
+
+
+def parse_port_spec(item: object) -> Service:
+    """``22`` (TCP and UDP), ``"tcp/5985-5986"`` or ``"udp/3389"`` as a :class:`Service`."""
+    if isinstance(item, (int, float)) and not isinstance(item, bool) and int(item) == item:
+        low = high = int(item)
+        protocol = None
+    else:
+        match = _PORT_SPEC.match(item) if isinstance(item, str) else None
+        if match is None:
+            raise ConfigError(f"'adminPorts' entries are ports or '[tcp/|udp/]low[-high]', not {item!r}")
+        low, high, protocol = int(match["low"]), int(match["high"] or match["low"]), match["proto"]
+    if not 1 <= low <= high <= 65535:
+        raise ConfigError(f"'adminPorts' entry {item!r} is not a range within 1-65535")
+    return Service("configured admin port", protocol, low, high)
+
+
+def _private_space() -> dict[int, list[Interval]]:
+    space = AddressSet()
+    for text in PRIVATE_RANGES:
+        space.add_network(ipaddress.ip_network(text))
+    return space.merged()
+
+
 @dataclass(frozen=True)
 class ExposureParams:
     internal: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
@@ -180,6 +209,7 @@ class ExposureParams:
     max_public_ipv4: int = 256
     max_public_ipv6: int = 2**64
     services: tuple[Service, ...] = ADMIN_AND_DATA_PORTS
+    """The built-in table, then the configured ``adminPorts`` (which add to it, never remove)."""
 
     SCHEMA: ClassVar[dict[str, Any]] = {
         "internalRanges": {
@@ -187,7 +217,7 @@ class ExposureParams:
             "items": {"type": "string"},
             "default": [],
             "description": "CIDRs counted as internal besides RFC 1918, RFC 6598 and ULA: the stacks' "
-            "pools and named operator ranges",
+            "pools and named operator ranges (derived from the plans by the harness)",
         },
         "maxPublicIPv4": {
             "type": "integer",
@@ -199,6 +229,13 @@ class ExposureParams:
             "default": 64,
             "description": "non-internal IPv6 space allowed in total, as a prefix length (64: one /64)",
         },
+        "adminPorts": {
+            "type": "array",
+            "items": {"type": ["integer", "string"]},
+            "default": [],
+            "description": "admin or data ports to guard besides the built-in table (which cannot be "
+            "reduced): a number (TCP and UDP) or '[tcp/|udp/]low[-high]'",
+        },
     }
 
     @classmethod
@@ -206,18 +243,31 @@ class ExposureParams:
         ranges = config.get("internalRanges", [])
         if not isinstance(ranges, list):
             raise ConfigError(f"'internalRanges' must be a list of CIDRs, not {ranges!r}")
+        private = _private_space()
         extra = []
         for item in ranges:
             network = parse_network(item)
             if network is None:
                 raise ConfigError(f"'internalRanges' entries are CIDRs, not {item!r}")
+            alone = AddressSet()
+            alone.add_network(network)
+            outside = {v: _subtract(alone.merged()[v], private[v]) for v in (4, 6)}
+            if any(_size(outside[v]) > MAX_EXTRA_INTERNAL[v] for v in (4, 6)):
+                raise ConfigError(
+                    f"'internalRanges' entry {item!r} holds more public address space than a /8 (IPv4) or "
+                    "a /32 (IPv6); internal ranges name pools and operator networks, not the Internet"
+                )
             extra.append(network)
-        private = [ipaddress.ip_network(r) for r in PRIVATE_RANGES]
+        ports = config.get("adminPorts", [])
+        if not isinstance(ports, list):
+            raise ConfigError(f"'adminPorts' must be a list of ports, not {ports!r}")
+        services = ADMIN_AND_DATA_PORTS + tuple(parse_port_spec(item) for item in ports)
         ipv4, prefix = config.get("maxPublicIPv4", 256), config.get("maxPublicIPv6PrefixLength", 64)
         for key, value, top in (("maxPublicIPv4", ipv4, 2**32), ("maxPublicIPv6PrefixLength", prefix, 128)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= top:
                 raise ConfigError(f"{key!r} must be a whole number from 0 to {top}, not {value!r}")
-        return cls(tuple(private + extra), int(ipv4), 2 ** (128 - int(prefix)))
+        builtin = tuple(ipaddress.ip_network(r) for r in PRIVATE_RANGES)
+        return cls(builtin + tuple(extra), int(ipv4), 2 ** (128 - int(prefix)), services)
 
     def internal_intervals(self) -> dict[int, list[Interval]]:
         space = AddressSet()

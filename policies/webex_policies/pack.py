@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -43,7 +43,6 @@ from webex_policies.model import (
     Resource,
 )
 from webex_policies.params import (
-    AdminPortsParams,
     AllowListParams,
     ConfigError,
     ControllerPairParams,
@@ -60,6 +59,8 @@ from webex_policies.params import (
 from webex_policies.values import thaw
 
 PACK_NAME = "webex-cloud-policies"
+RENAMED_POLICIES: Final = {"no-admin-port-open-to-world": "no-public-admin-exposure"}
+"""Former policy names -> the policy that now does their job (named in the harness's config errors)."""
 
 
 class _ParamCache:
@@ -237,15 +238,6 @@ def policies() -> list[Policy]:
             ServerGroupParams,
         ),
         resource_policy(
-            "no-admin-port-open-to-world",
-            "Security group rules must not open SSH, RDP or other admin ports to 0.0.0.0/0 or ::/0: "
-            "exposed admin ports are the first thing Internet scanners find.",
-            [SEC_GROUP_RULE],
-            resource_rules.admin_port_exposure,
-            mandatory,
-            AdminPortsParams,
-        ),
-        resource_policy(
             "no-plaintext-secret-in-instance",
             "Instance metadata, user data and injected files are readable by anything on the instance and "
             "by Nova API users; passwords, private keys and tokens must come from a secret store instead.",
@@ -324,7 +316,7 @@ def policies() -> list[Policy]:
             "stack config), or the connection trusts whatever answers at its address.",
             [CONTROLLER_PAIR, REMOTE_COMMAND],
             lambda rs, _p: stack_rules.controller_ssh_host_keys(rs),
-            advisory,
+            mandatory,
         ),
         stack_policy(
             "no-public-admin-exposure",

@@ -90,64 +90,6 @@ class ServerGroupParams:
         return cls(frozenset(allowed))
 
 
-DEFAULT_ADMIN_PORTS: Final = [
-    "tcp/22",
-    "tcp/23",
-    3389,
-    "tcp/5900",
-    "tcp/5985-5986",
-    "tcp/2375-2376",
-    "tcp/2379-2380",
-    "tcp/6443",
-    "tcp/10250",
-]
-_PORT_SPEC = re.compile(r"^(?:(?P<proto>tcp|udp)/)?(?P<low>\d{1,5})(?:-(?P<high>\d{1,5}))?$")
-
-
-@dataclass(frozen=True)
-class AdminPort:
-    """A port range that must stay closed to the world; ``protocol`` None means TCP and UDP."""
-
-    protocol: str | None
-    low: int
-    high: int
-
-    def __str__(self) -> str:
-        span = str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
-        return f"{self.protocol}/{span}" if self.protocol else span
-
-
-@dataclass(frozen=True)
-class AdminPortsParams:
-    admin_ports: tuple[AdminPort, ...]
-    """Ports (or ranges) that must never be open to the world."""
-
-    SCHEMA: ClassVar[dict[str, Any]] = {
-        "adminPorts": {
-            "type": "array",
-            "items": {"type": ["integer", "string"]},
-            "default": DEFAULT_ADMIN_PORTS,
-            "description": "admin ports: a number (TCP and UDP) or '[tcp/|udp/]low[-high]' (SSH, telnet, "
-            "RDP, VNC, WinRM, Docker, etcd, Kubernetes API, kubelet by default)",
-        },
-    }
-
-    @classmethod
-    def parse(cls, config: Mapping[str, Any]) -> AdminPortsParams:
-        raw = config.get("adminPorts", DEFAULT_ADMIN_PORTS)
-        ports: list[AdminPort] = []
-        for item in raw if isinstance(raw, list) else [raw]:
-            if isinstance(item, (int, float)) and not isinstance(item, bool) and int(item) == item:
-                ports.append(AdminPort(None, int(item), int(item)))
-                continue
-            match = _PORT_SPEC.match(item) if isinstance(item, str) else None
-            if match is None:
-                raise ConfigError(f"'adminPorts' entries are ports or '[tcp/|udp/]low[-high]', not {item!r}")
-            low = int(match["low"])
-            ports.append(AdminPort(match["proto"], low, int(match["high"] or low)))
-        return cls(tuple(ports))
-
-
 DEFAULT_SECRET_WORDS: Final = r"pass(word|wd)?|secret|token|private[_-]?key|api[_-]?key|credential"
 
 

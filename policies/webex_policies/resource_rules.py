@@ -9,16 +9,14 @@ message: a rule reports only what is certain whatever the unknown turns out to b
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterator
 from typing import Any
 
 from webex_scheduler_filters import hints
 
-from webex_policies.model import INSTANCE, SEC_GROUP_RULE, SERVER_GROUP, VOLUME, Resource
+from webex_policies.model import INSTANCE, SERVER_GROUP, VOLUME, Resource
 from webex_policies.params import (
-    AdminPortsParams,
     AllowListParams,
     InstanceMembershipParams,
     RequiredMetadataParams,
@@ -180,61 +178,6 @@ def server_group_policy(resource: Resource, params: ServerGroupParams) -> list[s
     return [
         f"server group {resource.label()} has policies {value!r}; it must be exactly one of "
         f"{', '.join(sorted(params.allowed))}"
-    ]
-
-
-#: Neutron accepts protocol names, numbers and "any"; only TCP and UDP carry ports.
-_PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "any": "any"}
-
-
-def _is_world(prefix: str) -> bool:
-    try:
-        return ipaddress.ip_network(prefix, strict=False).prefixlen == 0
-    except ValueError:
-        return False
-
-
-def admin_port_exposure(resource: Resource, params: AdminPortsParams) -> list[str]:
-    """SSH, RDP and other admin ports open to the whole Internet are the first thing scanners find."""
-    if resource.type != SEC_GROUP_RULE:
-        return []
-    props = resource.props
-    direction, protocol = props.get("direction"), props.get("protocol")
-    prefix, remote_group = props.get("remoteIpPrefix"), props.get("remoteGroupId")
-    low, high = props.get("portRangeMin"), props.get("portRangeMax")
-    if not all(known(v) for v in (direction, protocol, prefix, remote_group, low, high)):
-        return []
-    if direction != "ingress":
-        return []
-    if prefix in (None, ""):
-        # Neutron treats a rule with neither a prefix nor a remote group as open to every address.
-        if remote_group not in (None, ""):
-            return []
-        source = "any address (no remoteIpPrefix)"
-    elif isinstance(prefix, str) and _is_world(prefix):
-        source = prefix
-    else:
-        return []
-    proto = _PROTOCOLS.get(str(protocol).lower(), "other") if protocol not in (None, "") else "any"
-    if proto == "other":
-        return []  # icmp and other port-less protocols have no admin ports
-    # An absent or zero range means every port (Neutron's convention).
-    rule_low = int(low) if isinstance(low, (int, float)) and low else 1
-    rule_high = int(high) if isinstance(high, (int, float)) and high else 65535
-    exposed = [
-        port
-        for port in params.admin_ports
-        if (proto == "any" or port.protocol in (None, proto))
-        and port.low <= rule_high
-        and rule_low <= port.high
-    ]
-    if not exposed:
-        return []
-    ports = ", ".join(str(port) for port in exposed)
-    return [
-        f"security group rule {resource.label()} opens admin port(s) {ports} "
-        f"({proto} {rule_low}-{rule_high}) "
-        f"to {source}; restrict it to an operator source range such as 'ops'"
     ]
 
 

@@ -156,11 +156,13 @@ def test_hostile_yaml_is_a_catalog_error(project: ProjectCopy, text: str, says: 
     assert any(p.file == MSG and says in p.message for p in found), found
 
 
-def test_a_broken_stack_file_does_not_break_the_other_stacks_plan(project: ProjectCopy) -> None:
+def test_a_broken_peer_stack_file_stops_the_other_stacks_plan_naming_it(project: ProjectCopy) -> None:
+    """dc1's peer-dc source is every peer's pool: planned without dc2's, a dc1 deploy would cut dc2 off."""
     replace_line(project, "stacks/Pulumi.dc2.yaml", "name: dc2", "name: dc2\n    description: 2026-02-30")
-    load_deployment(project.root, "dc1")  # the peer's pool check skips a peer it cannot read
-    found = problems(project, "dc2")
-    assert any("read as a date" in p.message for p in found)
+    found = problems(project, "dc1")
+    assert any(p.file == "stacks/Pulumi.dc2.yaml" and "peer-dc" in p.message for p in found), found
+    assert any(p.file == "stacks/Pulumi.dc2.yaml" and "read as a date" in p.message for p in found)
+    assert any("read as a date" in p.message for p in problems(project, "dc2"))
 
 
 def test_a_valid_merge_override_is_not_a_duplicate_key() -> None:

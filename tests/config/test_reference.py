@@ -17,7 +17,8 @@ def test_every_datacenter_field_is_on_the_page_with_its_own_docstring() -> None:
     for name in Datacenter.model_fields:
         assert f"| `{name}` |" in page
     # Each docstring documents the field above it (cidr_pool's once sat under `subnets`, unread).
-    assert Datacenter.model_fields["cidr_pool"].description == (
-        "Block from which every service subnet is allocated; must not overlap another datacenter's."
+    assert " ".join((Datacenter.model_fields["cidr_pool"].description or "").split()) == (
+        "Block from which every service subnet is allocated; must not overlap another datacenter's. Private "
+        "address space (RFC 1918 or RFC 6598): every other datacenter's ``peer-dc`` rules admit this pool."
     )
     assert (Datacenter.model_fields["subnets"].description or "").startswith("Subnets pinned per service")

@@ -221,7 +221,7 @@ def test_a_wrong_controller_section_is_reported_before_anything_runs(
 
 def test_an_ipv6_only_api_source_is_rejected_naming_the_field(project: ProjectCopy) -> None:
     def v6_only(dc: dict[str, Any]) -> None:
-        dc["sources"]["ops-v6"] = ["2001:db8:250::/64"]
+        dc["sources"]["ops-v6"] = ["fd00:250::/64"]
         dc["controllers"]["api_sources"] = ["ops", "ops-v6"]
 
     project.edit_datacenter("dc1", v6_only)
@@ -229,13 +229,13 @@ def test_an_ipv6_only_api_source_is_rejected_naming_the_field(project: ProjectCo
         render_plan("dc1", project_dir=project.root)
     message = str(caught.value)
     assert "stacks/Pulumi.dc1.yaml: config.webex-cloud:datacenter.controllers.api_sources[1]" in message
-    assert "source 'ops-v6' holds no IPv4 prefix (2001:db8:250::/64)" in message
+    assert "source 'ops-v6' holds no IPv4 prefix (fd00:250::/64)" in message
     assert "Traceback" not in message
 
 
 def test_an_api_source_problem_is_reported_with_the_catalogs_in_one_run(project: ProjectCopy) -> None:
     def v6_only(dc: dict[str, Any]) -> None:
-        dc["sources"]["ops-v6"] = ["2001:db8:250::/64"]
+        dc["sources"]["ops-v6"] = ["fd00:250::/64"]
         dc["controllers"]["api_sources"] = ["ops-v6"]
 
     project.edit_datacenter("dc1", v6_only)
@@ -254,7 +254,7 @@ def test_an_api_source_problem_is_reported_with_the_catalogs_in_one_run(project:
 
 def test_an_ipv6_only_api_source_is_rejected_with_octavia_too(project: ProjectCopy) -> None:
     def v6_only(dc: dict[str, Any]) -> None:
-        dc["sources"]["ops-v6"] = ["2001:db8:250::/64"]
+        dc["sources"]["ops-v6"] = ["fd00:250::/64"]
         dc["controllers"].update(api_sources=["ops-v6"], octavia=True)
         del dc["controllers"]["proxies"]
 
@@ -264,11 +264,15 @@ def test_an_ipv6_only_api_source_is_rejected_with_octavia_too(project: ProjectCo
 
 
 def test_a_dual_stack_api_source_grants_its_ipv4_prefixes(project: ProjectCopy) -> None:
-    project.edit_datacenter("dc1", lambda dc: dc["controllers"].update(api_sources=["ops", "any"]))
+    def dual(dc: dict[str, Any]) -> None:
+        dc["sources"]["ops-dual"] = ["10.250.9.0/24", "fd00:250::/64"]
+        dc["controllers"]["api_sources"] = ["ops", "ops-dual"]
+
+    project.edit_datacenter("dc1", dual)
     resources = pair_resources(render_plan("dc1", project_dir=project.root))
     rules = [r["inputs"] for r in of_type(resources, RULE) if r["inputs"]["protocol"] == "tcp"]
     assert {r["ethertype"] for r in rules} == {"IPv4"}
-    assert sorted({r["remoteIpPrefix"] for r in rules}) == ["0.0.0.0/0", "10.250.1.0/24"]
+    assert sorted({r["remoteIpPrefix"] for r in rules}) == ["10.250.1.0/24", "10.250.9.0/24"]
     assert len(rules) == 2 * 6
 
 

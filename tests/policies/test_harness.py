@@ -25,6 +25,7 @@ from webex_cloud.config.loader import DATACENTER_KEY, parse_datacenter, read_sta
 from webex_cloud.plan import format as plan_format
 from webex_cloud.plan.document import render_plan
 from webex_cloud.policy_check import PolicyChecker, PolicyRun, UnknownInput, Unknowns
+from webex_cloud.policy_check.config import PolicyConfigError
 
 Plan = dict[str, Any]
 
@@ -41,7 +42,7 @@ def host_key(address: str) -> str:
 
 def pin_host_keys(project: ProjectCopy) -> None:
     """Set every controller's SSH host key in the copy's stack files, as operators are asked to
-    (the example stacks leave them unset: controller-ssh-host-keys reports that, see below)."""
+    (the example stacks carry example keys; a stack without them is refused, see below)."""
     for stack in ("dc1", "dc2"):
         project.edit_datacenter(
             stack, lambda dc: [h.update(host_key=host_key(h["address"])) for h in dc["controllers"]["hosts"]]
@@ -56,9 +57,14 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Plan]:
 
 
 @pytest.fixture(scope="session")
-def unpinned() -> dict[str, Plan]:
-    """The example stacks exactly as committed (no controller host key set)."""
-    return {stack: render_plan(stack, project_dir=REPO) for stack in ("dc1", "dc2")}
+def unpinned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Plan]:
+    """The example stacks with every controller's host key removed."""
+    project = ProjectCopy(tmp_path_factory.mktemp("unpinned") / "project")
+    for stack in ("dc1", "dc2"):
+        project.edit_datacenter(
+            stack, lambda dc: [h.pop("host_key", None) for h in dc["controllers"]["hosts"]]
+        )
+    return {stack: render_plan(stack, project_dir=project.root) for stack in ("dc1", "dc2")}
 
 
 def copy(plan: Plan) -> Plan:
@@ -99,10 +105,10 @@ def test_pack_announces_every_policy_with_level_schema_and_description(checker: 
     info = checker.info
     assert info.name == "webex-cloud-policies" and info.supportsConfig
     levels = {p.name: p.enforcementLevel for p in info.policies}
-    assert len(levels) == 19
+    assert len(levels) == 18
     assert all(len(p.description) > 60 for p in info.policies)
-    # advisory; every other policy blocks
-    assert levels["required-metadata"] == 0 and levels["controller-ssh-host-keys"] == 0
+    # advisory; every other policy blocks (an unpinned controller host key too)
+    assert levels["required-metadata"] == 0 and levels["controller-ssh-host-keys"] == 1
     assert sum(1 for level in levels.values() if level == 1) == 17
 
 
@@ -118,13 +124,13 @@ def test_example_stacks_pass_with_no_violation(
 
 
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])
-def test_unpinned_controller_host_keys_are_an_advisory_finding_per_controller(
+def test_unpinned_controller_host_keys_block_with_a_finding_per_controller(
     checker: PolicyChecker, unpinned: dict[str, Plan], stack: str
 ) -> None:
-    """The committed stacks set no host_key: the deploy (sudo as root) would trust any host key."""
+    """Without host_key the deploy (sudo as root) would trust any host key: mandatory, not advice."""
     run = check(checker, unpinned, stack)
     messages = only(run, "controller-ssh-host-keys")
-    assert run.passed and len(run.advisory) == 2  # reported, does not block
+    assert not run.passed and len(run.mandatory) == 2 and run.advisory == []
     hosts = read_stack_config(REPO, stack)[DATACENTER_KEY]["controllers"]["hosts"]  # type: ignore[index]
     for index, host in enumerate(hosts):
         (message,) = [m for m in messages if f"({host['address']})" in m]
@@ -136,9 +142,7 @@ def test_unpinned_controller_host_keys_are_an_advisory_finding_per_controller(
 
 
 def test_one_pinned_controller_leaves_one_finding(checker: PolicyChecker, project: ProjectCopy) -> None:
-    project.edit_datacenter(
-        "dc1", lambda dc: dc["controllers"]["hosts"][0].update(host_key=host_key("10.250.1.11"))
-    )
+    project.edit_datacenter("dc1", lambda dc: dc["controllers"]["hosts"][1].pop("host_key"))
     plans = {stack: render_plan(stack, project_dir=project.root) for stack in ("dc1", "dc2")}
     [message] = only(check(checker, plans, "dc1"), "controller-ssh-host-keys")
     assert "controller dc1-ctl-02 (10.250.1.12)" in message and "controllers.hosts[1].host_key" in message
@@ -155,11 +159,18 @@ def test_ssh_open_to_any_source_is_refused(checker: PolicyChecker, project: Proj
         ),
     )
     run = check(checker, render(project))
-    assert run.by_policy("no-public-admin-exposure")  # the address-space rule sees it too
-    messages = [f"[{v.resource}] {v.message}" for v in run.by_policy("no-admin-port-open-to-world")]
-    assert len(messages) == 2  # one rule per source prefix: 0.0.0.0/0 and ::/0
-    assert "tcp/22" in messages[0] and "messaging-tcp-22-from-0.0.0.0_0" in messages[0]
+    messages = [f"[{v.resource}] {v.message}" for v in run.by_policy("no-public-admin-exposure")]
+    # One finding per messaging instance (its ports), naming the rules that admit the world.
+    assert messages and all("SSH (tcp/22)" in m for m in messages), messages
+    assert all("messaging-tcp-22-from-0.0.0.0_0" in m for m in messages), messages
     assert not run.passed
+
+
+def test_a_config_naming_the_former_admin_port_policy_names_its_successor(
+    checker: PolicyChecker, example: dict[str, Plan]
+) -> None:
+    with pytest.raises(PolicyConfigError, match="is now 'no-public-admin-exposure'"):
+        check(checker, example, overrides=[("old config", {"no-admin-port-open-to-world": "mandatory"})])
 
 
 def test_single_pod_service_is_refused(checker: PolicyChecker, project: ProjectCopy) -> None:
@@ -411,15 +422,15 @@ def test_missing_owner_is_an_advisory_finding(checker: PolicyChecker, example: d
 def test_enforcement_level_and_parameters_come_from_policy_config(
     checker: PolicyChecker, example: dict[str, Plan]
 ) -> None:
-    stricter = [("test config", {"no-admin-port-open-to-world": {"adminPorts": ["tcp/22", "tcp/443"]}})]
+    stricter = [("test config", {"no-public-admin-exposure": {"adminPorts": ["tcp/443"]}})]
     run = check(checker, example, overrides=stricter)
-    assert run.by_policy("no-admin-port-open-to-world") and not run.passed
+    assert run.by_policy("no-public-admin-exposure") and not run.passed
     relaxed = [
         (
             "test config",
             {
                 "all": "advisory",
-                "no-admin-port-open-to-world": {"enforcementLevel": "disabled", "adminPorts": ["tcp/443"]},
+                "no-public-admin-exposure": {"enforcementLevel": "disabled", "adminPorts": ["tcp/443"]},
             },
         )
     ]
@@ -450,7 +461,7 @@ def test_unknown_source_prefix_cannot_prove_an_exposure(checker: PolicyChecker, 
         lambda doc: doc["network"]["ingress"].append({"protocol": "tcp", "ports": 22, "source": "any"}),
     )
     plans = render(project)
-    assert check(checker, plans).by_policy("no-admin-port-open-to-world")
+    assert check(checker, plans).by_policy("no-public-admin-exposure")
     unknown = Unknowns((UnknownInput.parse("openstack:networking/secGroupRule:*=remoteIpPrefix"),))
     assert check(checker, plans, unknowns=unknown).violations == []
 
@@ -500,7 +511,9 @@ def test_command_fails_on_a_mandatory_violation_and_writes_the_config(
     out = capsys.readouterr().out
     assert (
         "FAILED" in out
-        and "MANDATORY no-admin-port-open-to-world  [messaging-tcp-3389-from-0.0.0.0_0]" in out
+        and "MANDATORY no-public-admin-exposure" in out
+        and "RDP (tcp/3389)" in out
+        and "messaging-tcp-3389-from-0.0.0.0_0" in out
     )
     config = json.loads(written.read_text())
     assert config["pods-fit-host-inventory"] == {"enforcementLevel": "mandatory", "hosts": 10}
@@ -622,3 +635,15 @@ def test_a_gate_that_skips_an_instance_or_a_wave_too_large_is_a_violation(
     assert any("wave 1 changes 2 pods at once, more than rollout.max_unavailable (1)" in m for m in messages)
     assert any("the gate of wave 1 does not probe meetings-media-pod-0-relay-0" in m for m in messages)
     assert any("does not wait for meetings-media-pod-1-mixer-0" in m for m in messages)
+
+
+@pytest.mark.parametrize("value", ["{bad", "[1, 2]", '"text"'])
+def test_a_malformed_pulumi_config_in_the_shell_neither_breaks_nor_changes_the_check(
+    monkeypatch: pytest.MonkeyPatch, example: dict[str, Plan], value: str
+) -> None:
+    """The SDK's pack entry point json-parses PULUMI_CONFIG before the pack runs: a leftover in the
+    shell once made the pack's process print a traceback and the check fail as a pack error."""
+    monkeypatch.setenv("PULUMI_CONFIG", value)
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", value)
+    with PolicyChecker(REPO / "policies") as fresh:
+        assert check(fresh, example).passed

@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 from webex_policies import resource_rules as rules
-from webex_policies.model import INSTANCE, SEC_GROUP_RULE, SERVER_GROUP, SUBNET, VOLUME, Resource
+from webex_policies.model import INSTANCE, SERVER_GROUP, SUBNET, VOLUME, Resource
 from webex_policies.params import (
-    AdminPortsParams,
     AllowListParams,
     InstanceMembershipParams,
     RequiredMetadataParams,
@@ -213,70 +212,6 @@ class TestServerGroupPolicy:
     @pytest.mark.parametrize("policy", [U, [U]])
     def test_unknown_reports_nothing(self, policy: Any) -> None:
         assert rules.server_group_policy(res(SERVER_GROUP, {"policies": policy}), self.params) == []
-
-
-class TestAdminPortExposure:
-    params = AdminPortsParams.parse({})
-
-    @staticmethod
-    def rule(**changes: Any) -> dict[str, Any]:
-        props: dict[str, Any] = {
-            "direction": "ingress",
-            "protocol": "tcp",
-            "portRangeMin": 22,
-            "portRangeMax": 22,
-            "remoteIpPrefix": "0.0.0.0/0",
-            "ethertype": "IPv4",
-        }
-        props.update(changes)
-        return props
-
-    def check(self, **changes: Any) -> list[str]:
-        return rules.admin_port_exposure(res(SEC_GROUP_RULE, self.rule(**changes)), self.params)
-
-    def test_ssh_from_world_fails(self) -> None:
-        assert "opens admin port(s) tcp/22" in self.check()[0]
-
-    @pytest.mark.parametrize(
-        "changes",
-        [
-            {"remoteIpPrefix": "::/0", "ethertype": "IPv6"},
-            {"portRangeMin": 1, "portRangeMax": 1024},
-            {"protocol": None, "portRangeMin": None, "portRangeMax": None},
-            {"protocol": "6"},
-            {"portRangeMin": 3389, "portRangeMax": 3389, "protocol": "udp"},
-            {"remoteIpPrefix": None, "remoteGroupId": None},
-            {"remoteIpPrefix": "0.0.0.0/0", "portRangeMin": 0, "portRangeMax": 0},
-        ],
-    )
-    def test_other_world_openings_fail(self, changes: dict[str, Any]) -> None:
-        assert self.check(**changes)
-
-    @pytest.mark.parametrize(
-        "changes",
-        [
-            {"remoteIpPrefix": "10.250.1.0/24"},
-            {"portRangeMin": 443, "portRangeMax": 443},
-            {"protocol": "udp", "portRangeMin": 5004, "portRangeMax": 5999},  # VNC and WinRM are TCP only
-            {"protocol": "icmp", "portRangeMin": None, "portRangeMax": None},
-            {"direction": "egress"},
-            {"remoteIpPrefix": None, "remoteGroupId": "sg-ops"},
-        ],
-    )
-    def test_safe_rules_pass(self, changes: dict[str, Any]) -> None:
-        assert self.check(**changes) == []
-
-    def test_configured_ports(self) -> None:
-        params = AdminPortsParams.parse({"adminPorts": ["tcp/8000-8100"]})
-        props = self.rule(portRangeMin=8080, portRangeMax=8080)
-        assert rules.admin_port_exposure(res(SEC_GROUP_RULE, props), params)
-        assert rules.admin_port_exposure(res(SEC_GROUP_RULE, self.rule()), params) == []
-
-    @pytest.mark.parametrize(
-        "key", ["remoteIpPrefix", "portRangeMin", "portRangeMax", "protocol", "direction", "remoteGroupId"]
-    )
-    def test_unknowns_report_nothing(self, key: str) -> None:
-        assert self.check(**{key: U}) == []
 
 
 class TestPlaintextSecrets:

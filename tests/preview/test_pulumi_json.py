@@ -21,7 +21,7 @@ SAMPLES = REPO / "tests" / "data" / "preview"
 
 
 def test_replace_update_create_sample() -> None:
-    changes = load_preview(SAMPLES / "drift-adopter-standard-json-replace.json", stack="test")
+    changes = load_preview(SAMPLES / "drift-adopter-standard-json-replace.json", stack="test-d569308b")
     assert [(c.name, c.action) for c in changes.changes] == [
         ("tls-key-0", Action.REPLACE),
         ("cmd-4", Action.UPDATE),
@@ -37,14 +37,16 @@ def test_replace_update_create_sample() -> None:
         "environment": "delete",
     }
     rep = report_of(changes)
-    assert rep.risks == ()  # a key pair is not data the report protects, and nothing opens ingress
+    # The report does not know a TLS key's type: its replace is a warning that says so, never "no risk".
+    assert [(r.level.name, r.kind) for r in rep.risks] == [("WARNING", "unknown-type")]
+    assert "tls:index/privateKey:PrivateKey" in rep.risks[0].reason
     assert "provider replaces it: algorithm, ecdsaCurve" in render_markdown(rep)
 
 
 def test_aws_sample_parses_and_its_types_raise_no_openstack_risk() -> None:
     """The rules know this project's OpenStack types only: an AWS security group or bucket (the sample's
-    types) is parsed and counted, never ranked."""
-    changes = load_preview(SAMPLES / "drift-adopter-aws-tags-and-sets.json", stack="test")
+    types) is parsed and counted; the replaced one is a warning that the report cannot judge it."""
+    changes = load_preview(SAMPLES / "drift-adopter-aws-tags-and-sets.json", stack="test-b5f8ac54")
     assert sorted((c.name, c.action.value) for c in changes.changes) == [
         ("test-bucket", "update"),
         ("test-bucket-versioning", "update"),
@@ -53,7 +55,8 @@ def test_aws_sample_parses_and_its_types_raise_no_openstack_risk() -> None:
     ]
     assert changes.unchanged == 2  # one `same` step, two in changeSummary: the summary wins
     assert any("--show-sames" in note for note in changes.notes)
-    assert report_of(changes).risks == ()
+    [risk] = report_of(changes).risks
+    assert (risk.kind, risk.subject) == ("unknown-type", "SecurityGroup `test-sg`")
 
 
 def _step(
@@ -86,9 +89,15 @@ def _step(
 
 def _openstack_preview(plan: dict[str, Any], changed: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     steps = []
+    summary: dict[str, int] = {}
     for item in plan["resources"]:
-        steps += changed.get(item["urn"], [_step("same", item)])
-    return {"steps": steps, "changeSummary": {}}
+        own = changed.get(item["urn"], [_step("same", item)])
+        steps += own
+        # The engine counts each resource once, a replacement's three steps as one replace.
+        ops = {step["op"] for step in own}
+        op = "replace" if ops & {"replace", "create-replacement", "delete-replaced"} else own[0]["op"]
+        summary[op] = summary.get(op, 0) + 1
+    return {"steps": steps, "changeSummary": summary}
 
 
 def test_openstack_preview_volume_replacement_in_three_steps_is_one_blocking_change() -> None:
@@ -163,7 +172,7 @@ def test_no_changes_preview_says_so() -> None:
 @pytest.mark.parametrize(
     ("document", "message"),
     [
-        ({"steps": [{"op": "explode", "urn": "urn:pulumi:a::b::t::n"}]}, "unknown step op(s) 'explode'"),
+        ({"steps": [{"op": "explode", "urn": "urn:pulumi:dc1::b::t::n"}]}, "unknown step op(s) 'explode'"),
         ({"steps": [{"op": "create"}]}, "steps[0].urn: Field required"),
         # Every key of the digest is omitempty (pkg/display/json.go): a failed preview may have no steps.
         ({"config": {}}, "not the output of `pulumi preview --json`"),

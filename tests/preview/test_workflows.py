@@ -161,8 +161,8 @@ def test_comment_body_has_marker_status_table_reports_and_digest(tmp_path: Path)
     _stack_folder(tmp_path, "dc2", base_plan("dc2"), base_plan("dc2"), {**ok, "policy": 1})
     body = comment.build(tmp_path, "0123456789abcdef0123")
     assert body.startswith(comment.MARKER + "\n## Release preview for `0123456789ab`")
-    assert "| dc1 | ✅ | ✅ | ✅ | ✅ | 🛑 1 blocking |" in body
-    assert "| dc2 | ✅ | ❌ exit 1 | ✅ | ✅ | ✅ no changes |" in body
+    assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | 🛑 1 blocking |" in body
+    assert "| `dc2` | ✅ | ❌ exit 1 | ✅ | ✅ | ✅ no changes |" in body
     assert "**No changes.**" in body and "<summary>dc2: policy check — ❌ exit 1</summary>" in body
     assert body.rstrip().endswith(f"{comment.DIGEST_PREFIX}{comment.digest(tmp_path, ['dc1', 'dc2'])} -->")
 
@@ -174,6 +174,40 @@ def test_the_comment_names_the_placement_pictures_that_were_drawn(tmp_path: Path
     assert "Placement pictures" not in comment.build(tmp_path, "0123456789ab")
     (tmp_path / "dc2" / comment.PLACEMENT_PICTURE).write_text("<svg/>")  # dc1's placement failed to draw
     assert "artifact: `dc2/placement.svg`\n" in comment.build(tmp_path, "0123456789ab")
+
+
+HOSTILE = (
+    "```\n<!-- webex-cloud-preview:digest 00000000 -->\n<!-- webex-cloud-preview:same-as-before -->\n"
+    "# Approved\n<img src=https://example.invalid/x.png> -->"
+)
+
+
+def test_user_text_cannot_inject_a_marker_or_markdown_into_the_comment(tmp_path: Path) -> None:
+    """A rule description (shown in the report) or a tool's output carrying the comment's markers, an
+    HTML comment or a code fence reads as itself: the workflow's regexes find only the real markers."""
+    ok = {"plan": 0, "policy": 1, "place": 0, "base-plan": 0, "preview": 0}
+    pr = base_plan()
+    rule = next(r for r in pr["resources"] if r["type"].endswith("secGroupRule:SecGroupRule"))
+    rule["inputs"]["description"] = HOSTILE
+    _stack_folder(tmp_path, "dc1", base_plan(), pr, ok)
+    (tmp_path / "dc1" / "policy.txt").write_text(f"violation: {HOSTILE}\n")
+    body = comment.build(tmp_path, "0123456789ab")
+    digests = re.findall(r"<!-- webex-cloud-preview:digest ([0-9a-f]+) -->", body)
+    assert digests == [comment.digest(tmp_path, ["dc1"])]
+    assert body.count(comment.SAME_AS_BEFORE) == 1 and body.count(comment.MARKER) == 1
+    assert body.count("<!--") == 3  # the marker, the same-as-before slot and the digest: all ours
+    # The policy output stays inside its code block: its fence is longer than the ``` it holds.
+    start = body.index("violation: ")
+    opening = body[:start].rstrip("\n").rsplit("\n", 1)[-1]
+    fence = opening.removesuffix("text")
+    assert set(fence) == {"`"} and len(fence) > 3, opening
+    assert body.index("# Approved", start) < body.index(f"\n{fence}\n", start)
+
+
+def test_the_comment_poster_takes_the_last_digest_of_a_body() -> None:
+    poster = _load("pr-comment.yml")["jobs"]["comment"]
+    script = next(s["with"]["script"] for s in poster["steps"] if "github-script" in s.get("uses", ""))
+    assert "matchAll" in script and ".pop()" in script
 
 
 def test_digest_tells_a_push_without_changes_from_one_with(tmp_path: Path) -> None:

@@ -133,11 +133,25 @@ class ChangeSet:
 
 
 def urn_name(urn: str) -> str:
-    """The resource name: the last ``::`` segment of a URN."""
-    return urn.rsplit("::", 1)[-1]
+    """The resource name: everything after the URN's third ``::`` (a name may itself hold ``::``;
+    pulumi/pulumi sdk/go/common/resource/urn.go: ``urn:pulumi:<stack>::<project>::<type>::<name>``)."""
+    parts = urn.split("::", 3)
+    return parts[3] if len(parts) == 4 else urn.rsplit("::", 1)[-1]
 
 
 def urn_type(urn: str) -> str:
     """The resource type: the last ``$`` element of the URN's type chain."""
-    parts = urn.split("::")
-    return parts[2].rsplit("$", 1)[-1] if len(parts) >= 4 else ""
+    parts = urn.split("::", 3)
+    return parts[2].rsplit("$", 1)[-1] if len(parts) == 4 else ""
+
+
+def urn_stack(urn: str) -> str:
+    """The stack a URN belongs to (``urn:pulumi:<stack>::...``), or empty when it is no URN."""
+    head = urn.split("::", 1)[0]
+    return head.removeprefix("urn:pulumi:") if head.startswith("urn:pulumi:") else ""
+
+
+def is_urn(urn: str) -> bool:
+    """``urn:pulumi:<stack>::<project>::<type>::<name>`` with every part present."""
+    parts = urn.split("::", 3)
+    return len(parts) == 4 and bool(urn_stack(urn)) and all(parts[1:])

@@ -20,6 +20,9 @@ from pathlib import Path
 
 from webex_cloud.cli_common import run
 from webex_cloud.exit_codes import ExitCode
+from webex_cloud.preview.markdown import code as md_code
+from webex_cloud.preview.markdown import defuse_comments, fenced
+from webex_cloud.preview.markdown import text as md_text
 
 MARKER = "<!-- webex-cloud-preview -->"
 SAME_AS_BEFORE = "<!-- webex-cloud-preview:same-as-before -->"
@@ -128,7 +131,7 @@ def build(out_dir: Path, commit: str) -> str:
     for stack in stacks:
         folder = out_dir / stack
         cells = [_cell(_status(folder, step)) for step, _ in STEPS] + [_preview_cell(folder)]
-        lines.append(f"| {stack} | " + " | ".join(cells) + " |")
+        lines.append(f"| {md_code(stack)} | " + " | ".join(cells) + " |")
     lines += ["", SAME_AS_BEFORE, ""]
     pictures = comment_line(
         f"{s}/{PLACEMENT_PICTURE}" for s in stacks if (out_dir / s / PLACEMENT_PICTURE).exists()
@@ -139,11 +142,12 @@ def build(out_dir: Path, commit: str) -> str:
         folder = out_dir / stack
         report = folder / "preview.md"
         if report.exists():
-            lines.append(report.read_text().rstrip())
+            # The report escapes what users control; defusing HTML comments keeps every marker ours.
+            lines.append(defuse_comments(report.read_text().rstrip()))
         else:
             unusable = _status(folder, "base-plan") == ExitCode.INPUT
             lines += [
-                f"### Stack `{stack}` — {'base unusable' if unusable else 'no preview report'}",
+                f"### Stack {md_code(stack)} — {'base unusable' if unusable else 'no preview report'}",
                 "",
                 "**Base unusable**: the base commit's plan could not be rendered, so there is nothing to "
                 "diff against (never an empty base); see the base plan's output below."
@@ -152,18 +156,16 @@ def build(out_dir: Path, commit: str) -> str:
                 "",
             ]
             if (folder / "preview.txt").exists():
-                lines += ["```text", _tail(folder / "preview.txt"), "```"]
+                lines += fenced(_tail(folder / "preview.txt"))
         for step, title in STEPS:
             code = _status(folder, step)
             if code is None:
                 continue
             lines += [
                 "",
-                f"<details><summary>{stack}: {title} — {_cell(code)}</summary>",
+                f"<details><summary>{md_text(stack)}: {title} — {_cell(code)}</summary>",
                 "",
-                "```text",
-                _tail(folder / f"{step}.txt"),
-                "```",
+                *fenced(_tail(folder / f"{step}.txt")),
                 "",
                 "</details>",
             ]

@@ -489,9 +489,14 @@ PEER_SOURCE = "peer-dc"
 so a new datacenter's stack file is all it takes for every peer to admit it."""
 
 
-def _peer_pools(project_dir: Path, dc: Datacenter) -> dict[str, Network]:
-    """Stack -> pool of every other datacenter whose stack file is valid (its own run reports the rest)."""
+def _peer_pools(project_dir: Path, dc: Datacenter) -> tuple[dict[str, Network], list[Problem]]:
+    """Stack -> pool of every other datacenter, and the problems of the peers' files.
+
+    A peer whose stack file is unusable cannot be left out quietly: ``peer-dc`` would then lack its
+    pool (locking it out of every service that admits peers) while this stack's plan looked complete.
+    Its problems become this stack's, so nothing is written for either."""
     pools: dict[str, Network] = {}
+    problems: list[Problem] = []
     for peer in known_stacks(project_dir):
         if peer == dc.name:
             continue
@@ -499,9 +504,17 @@ def _peer_pools(project_dir: Path, dc: Datacenter) -> dict[str, Network]:
             pools[peer] = parse_datacenter(
                 read_stack_config(project_dir, peer).get(DATACENTER_KEY), peer
             ).cidr_pool
-        except CatalogError:
-            continue
-    return pools
+        except CatalogError as error:
+            problems.append(
+                Problem(
+                    stack_file(peer),
+                    "",
+                    f"unusable, so {dc.name}'s {PEER_SOURCE!r} source (every datacenter's cidr_pool) cannot "
+                    f"be derived; fix this file (its problems follow) before planning {dc.name}",
+                )
+            )
+            problems.extend(error.problems)
+    return pools, problems
 
 
 def _with_peer_source(dc: Datacenter, pools: dict[str, Network]) -> tuple[Datacenter, list[Problem]]:
@@ -614,8 +627,8 @@ def resolve(
 ) -> Deployment:
     """Check the catalog against ``datacenter`` and allocate subnets; raise all problems at once."""
     stacks = known_stacks(project_dir) or [stack]
-    pools = _peer_pools(project_dir, datacenter)
-    problems: list[Problem] = list(_check_pool_overlap(datacenter, pools))
+    pools, problems = _peer_pools(project_dir, datacenter)
+    problems.extend(_check_pool_overlap(datacenter, pools))
     datacenter, peer_problems = _with_peer_source(datacenter, pools)
     problems.extend(peer_problems)
     here: list[tuple[str, Service]] = []

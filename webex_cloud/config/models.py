@@ -10,9 +10,10 @@ from __future__ import annotations
 import difflib
 import ipaddress
 from collections.abc import Iterator
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -23,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 from webex_scheduler_filters import render
+
+from webex_cloud.config.address_space import PRIVATE_NAMES, is_private
 
 MAX_ROLE_COUNT = 16
 """Instances of one role in one pod at most: each (pod, role) owns that many addresses."""
@@ -236,14 +239,26 @@ class PlacementPolicy(StrictModel):
     filters. Relax only for a stack that accepts an outage until hardware is replaced."""
 
 
+HostKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com"
+        r"|sk-ecdsa-sha2-nistp256@openssh\.com) AAAA[A-Za-z0-9+/]+={0,3}( [!-~]+)?$",
+        max_length=16384,
+    ),
+]
+"""An OpenSSH public key line: key type, base64 key, optional comment."""
+
+
 class Controller(StrictModel):
     name: OpenStackName
     """Host name of the controller node (its schedulers' ``[DEFAULT] host``)."""
     address: IPv4Address
     """Management address the deployment connects to and the API front forwards to."""
-    host_key: str | None = None
-    """The node's SSH host public key (``ssh-ed25519 AAAA...``); set it, or the deploy SSH session
-    cannot tell the controller from an impostor."""
+    host_key: HostKey | None = None
+    """The node's SSH host public key (``ssh-ed25519 AAAA...``, as ``ssh-keyscan -t ed25519 <address>``
+    prints it after the address). Mandatory for a deploy: without it the deploy's SSH session cannot tell
+    the controller from an impostor, and the policy pack refuses the stack (controller-ssh-host-keys)."""
 
 
 class ManagementNetwork(StrictModel):
@@ -264,35 +279,80 @@ class ApiProxies(StrictModel):
     """Fixed management addresses of the two proxies (the VIP moves between them)."""
 
 
-AbsolutePath = Annotated[str, StringConstraints(pattern=r"^/\S+$")]
-"""An absolute path (or interpreter) on a controller node."""
+def _no_dot_segments(value: str) -> str:
+    if any(part in (".", "..") for part in value.split("/")):
+        raise ValueError(f"{value!r} has a '.' or '..' segment; write the path without them")
+    return value
+
+
+AbsolutePath = Annotated[
+    str,
+    StringConstraints(pattern=r"^(/[A-Za-z0-9._@+-]+)+$", max_length=255),
+    AfterValidator(_no_dot_segments),
+]
+"""An absolute path on a controller node: ``/`` separated names of letters, digits and ``._@+-`` (no
+spaces, quotes, ``$`` or shell characters, no ``.``/``..`` segment). The deploy runs it as root."""
+Interpreter = Annotated[
+    str,
+    StringConstraints(pattern=r"^(/[A-Za-z0-9._@+-]+)*/python3(\.[0-9]{1,2})?$", max_length=255),
+    AfterValidator(_no_dot_segments),
+]
+"""An absolute path to a Python 3 interpreter (``.../python3`` or ``.../python3.N``)."""
+SystemdUnit = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9:_.@-]{0,200}(\.service)?$", max_length=210)
+]
+"""A systemd service unit name (``nova-scheduler``, ``devstack@n-sch.service``): systemd's unit-name
+characters only, so it can never be read as an option or a second command."""
+UNIT_ACTIONS: Final = ("restart", "try-restart", "reload-or-restart")
+"""What ``systemctl`` may do to a scheduler unit: a short list, never a free command."""
 
 
 class SchedulerUnit(StrictModel):
     fragment_path: AbsolutePath
     """Absolute path of the config fragment the scheduler reads after its main config."""
-    restart: list[str] = Field(min_length=1)
-    """Command (argv) restarting the scheduler; ``{filters}`` expands to the enabled filters."""
-    health: list[str] = Field(min_length=1)
-    """Command (argv) exiting 0 once the restarted scheduler is up with its filters loaded."""
+    unit: SystemdUnit
+    """The scheduler's systemd unit; the deploy runs ``systemctl <action> <unit>`` as root, then waits
+    for ``systemctl is-active --quiet <unit>`` (the built-in health check)."""
+    action: Literal["restart", "try-restart", "reload-or-restart"] = "restart"
+    """How ``systemctl`` restarts the unit after a change of filters."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_free_commands(cls, data: object) -> object:
+        if isinstance(data, dict) and ("restart" in data or "health" in data):
+            raise ValueError(
+                "'restart' and 'health' command lines are no longer accepted (they ran as root on both "
+                "controllers): name the systemd unit instead, e.g. unit: nova-scheduler, with action: "
+                f"one of {', '.join(UNIT_ACTIONS)}; the health check is systemctl is-active"
+            )
+        return data
+
+    def restart_argv(self) -> list[str]:
+        """The restart command, as the controllers' deploy script runs it (as root)."""
+        return ["systemctl", self.action, self.unit]
+
+    def health_argv(self) -> list[str]:
+        """The built-in health check: exit 0 once the unit is active again."""
+        return ["systemctl", "is-active", "--quiet", self.unit]
 
 
 def _systemd_unit(service: str, fragment: str) -> SchedulerUnit:
     # Debian's units are Type=notify: `systemctl restart` returns once the service has built its host
     # manager (which fails on a filter it cannot load) and told systemd it is ready.
-    return SchedulerUnit(
-        fragment_path=fragment,
-        restart=["systemctl", "restart", service],
-        health=["systemctl", "is-active", "--quiet", service],
-    )
+    return SchedulerUnit(fragment_path=fragment, unit=service)
+
+
+FilterName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]
+"""A scheduler filter's class name (or dotted path): it is written into an oslo.config list option, where
+``$`` would be an interpolation, a comma a second item and a line break a second option."""
 
 
 class ControllerDeploy(StrictModel):
-    nova_filters: list[OpenStackName] = Field(default=list(render.NOVA_DEFAULT_FILTERS), min_length=1)
+    nova_filters: list[FilterName] = Field(default=list(render.NOVA_DEFAULT_FILTERS), min_length=1)
     """nova-scheduler's ``enabled_filters`` besides ours: keep the site's own list here (default: Nova's)."""
-    cinder_filters: list[OpenStackName] = Field(default=list(render.CINDER_DEFAULT_FILTERS), min_length=1)
+    cinder_filters: list[FilterName] = Field(default=list(render.CINDER_DEFAULT_FILTERS), min_length=1)
     """cinder-scheduler's ``scheduler_default_filters`` besides ours (default: Cinder's)."""
-    python: AbsolutePath = "/usr/bin/python3"
+    python: Interpreter = "/usr/bin/python3"
     """The schedulers' Python interpreter (runs the deploy script and the import check)."""
     site_dir: AbsolutePath = "/opt/webex-scheduler-filters/site"
     """Directory on both schedulers' PYTHONPATH holding only the filter wheel."""
@@ -315,6 +375,28 @@ class ControllerDeploy(StrictModel):
 
 API_PORTS = (5000, 8774, 8776, 8778, 9292, 9696)
 """Keystone, Nova, Cinder, Placement, Glance and Neutron APIs."""
+OPENSTACK_API_PORTS: Final = {
+    5000: "Keystone",
+    8774: "Nova",
+    8776: "Cinder",
+    8778: "Placement",
+    9292: "Glance",
+    9696: "Neutron",
+    9876: "Octavia",
+    9311: "Barbican",
+    8004: "Heat",
+    8000: "Heat CloudFormation",
+    6385: "Ironic",
+    8041: "Gnocchi",
+    8042: "Aodh",
+    8786: "Manila",
+    9001: "Designate",
+    9511: "Magnum",
+}
+"""The OpenStack API ports a controller front may serve: the default ports of the OpenStack install
+guide ("Firewalls and default ports", docs.openstack.org/install-guide/firewalls-default-ports.html).
+The front admits ``api_sources`` on every one of ``api_ports``: any other port (SSH, a database) there
+would expose a controller's admin surface through the VIP."""
 
 
 class ControllerPlane(StrictModel):
@@ -349,8 +431,19 @@ class ControllerPlane(StrictModel):
             raise ValueError(f"api_ports must be distinct ports 1..65535; got {ports}")
         return ports
 
+    def _port_problems(self) -> Iterator[FieldProblem]:
+        for index, port in enumerate(self.api_ports):
+            if port not in OPENSTACK_API_PORTS:
+                known = ", ".join(f"{p} ({name})" for p, name in sorted(OPENSTACK_API_PORTS.items()))
+                yield (
+                    f"api_ports[{index}]",
+                    f"{port} is not an OpenStack API port; the front admits api_sources on every listed "
+                    f"port, so only API ports belong here: {known}",
+                )
+
     def problems(self) -> Iterator[FieldProblem]:
         """Every inconsistency between the pair, its front and the management network, all at once."""
+        yield from self._port_problems()
         names = [h.name for h in self.hosts]
         if len(set(names)) != len(names):
             yield "hosts", f"the two controllers need distinct names; got {names}"
@@ -370,6 +463,13 @@ class ControllerPlane(StrictModel):
                 # (neutron/ipam/utils.py, check_subnet_ip), so the port would fail mid-deployment.
                 what = "network" if address == cidr.network_address else "broadcast"
                 yield label, f"{address} is the {what} address of management.cidr {cidr}; use a host address"
+        for index, host in enumerate(self.hosts):
+            if host.address not in cidr:
+                yield (
+                    f"hosts[{index}].address",
+                    f"{host.address} is outside management.cidr {cidr}; the deploy reaches the controllers "
+                    "(and the API front forwards to them) on the management network only",
+                )
         used = [(label, str(a)) for label, a in front] + [
             (f"hosts[{i}].address", str(h.address)) for i, h in enumerate(self.hosts)
         ]
@@ -490,7 +590,12 @@ class Datacenter(StrictModel):
     external_network: OpenStackName
     """Name of the provider network the datacenter router uses as its gateway."""
     cidr_pool: IPv4Network
-    """Block from which every service subnet is allocated; must not overlap another datacenter's."""
+    """Block from which every service subnet is allocated; must not overlap another datacenter's. Private
+    address space (RFC 1918 or RFC 6598): every other datacenter's ``peer-dc`` rules admit this pool."""
+    public_pool_reason: Annotated[str, StringConstraints(min_length=10, max_length=500)] | None = None
+    """Only for a ``cidr_pool`` outside private space: why this datacenter's service subnets are public
+    addresses (every other datacenter's ``peer-dc`` rules then admit the pool); omitted, such a pool is
+    refused."""
     subnets: dict[Name, IPv4Network] = {}
     """Subnets pinned per service: record each service's subnet here once it is deployed, so that
     no later catalog change can move it (services not listed are allocated from ``cidr_pool``)."""
@@ -538,7 +643,21 @@ class Datacenter(StrictModel):
                 "controllers.proxies.image",
                 (f"{proxies.image!r} is not offered; valid: {', '.join(sorted(self.images))}"),
             )
+        if not is_private(self.cidr_pool) and self.public_pool_reason is None:
+            yield (
+                "cidr_pool",
+                f"{self.cidr_pool} is not private address space ({PRIVATE_NAMES}); every other "
+                "datacenter's peer-dc rules (SSH, Cassandra 9042 and 7000-7001) would admit it; use a "
+                "private pool, or declare why it is public in public_pool_reason",
+            )
         for index, source in enumerate(self.controllers.api_sources):
+            public = [str(n) for n in self.sources.get(source, []) if not is_private(n)]
+            if public:
+                yield (
+                    f"controllers.api_sources[{index}]",
+                    f"source {source!r} holds non-private space ({', '.join(public)}); the OpenStack APIs "
+                    f"admit internal sources only ({PRIVATE_NAMES}): name a source such as 'ops'",
+                )
             if source not in self.sources:
                 hint = difflib.get_close_matches(source, list(self.sources), n=1, cutoff=0.5)
                 yield (
@@ -562,6 +681,9 @@ class Datacenter(StrictModel):
         front = [("controllers.vip", self.controllers.vip)]
         if proxies is not None:
             front += [(f"controllers.proxies.addresses[{i}]", a) for i, a in enumerate(proxies.addresses)]
+        front += [
+            (f"controllers.hosts[{i}].address", h.address) for i, h in enumerate(self.controllers.hosts)
+        ]
         for label, address in front:
             inside = [
                 f"subnets.{name} ({net})" for name, net in sorted(self.subnets.items()) if address in net
@@ -572,7 +694,8 @@ class Datacenter(StrictModel):
                 yield (
                     label,
                     (
-                        f"{address} lies inside {', '.join(inside)}; the API front must be on the management "
-                        f"network {self.controllers.management.cidr}, outside every service subnet"
+                        f"{address} lies inside {', '.join(inside)}; the API front and the controllers "
+                        f"must be on the management network {self.controllers.management.cidr}, outside "
+                        "every service subnet"
                     ),
                 )

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import datetime
 import math
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -31,9 +29,8 @@ from typing import Any, Final
 import yaml
 
 from webex_cloud.config.errors import CatalogError, Problem
+from webex_cloud.input_files import MAX_FILE_BYTES, InputFileError, read_bounded
 
-MAX_FILE_BYTES: Final = 16 * 1024 * 1024
-"""Largest input file read: a 10,000-host stack file is about 1 MiB."""
 MAX_DEPTH: Final = 32
 """Deepest nesting of mappings and lists (the stack file's deepest legitimate value is 7 levels)."""
 MAX_ALIAS_VALUES: Final = 10_000
@@ -397,35 +394,12 @@ def parse_yaml(text: str, label: str) -> object:
 def read_text(path: Path, label: str) -> str:
     """Read a UTF-8 regular file of at most MAX_FILE_BYTES, without blocking on special files."""
     try:
-        # O_NONBLOCK: opening a FIFO for reading must not wait for a writer; fstat then refuses it.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
-    except OSError as exc:
+        data = read_bounded(path, MAX_FILE_BYTES)
+    except FileNotFoundError as exc:
         raise CatalogError([Problem(label, "", f"cannot read the file: {exc.strerror}")]) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = (
-                "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, FIFO or socket)"
-            )
-            raise CatalogError([Problem(label, "", f"is {kind}; it must be a YAML file")])
-        if info.st_size > MAX_FILE_BYTES:
-            raise CatalogError(
-                [
-                    Problem(
-                        label, "", f"is {info.st_size} bytes; files larger than {MAX_FILE_BYTES} are refused"
-                    )
-                ]
-            )
-        with os.fdopen(fd, "rb", closefd=True) as stream:
-            fd = -1
-            data = stream.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise CatalogError([Problem(label, "", f"cannot read the file: {exc.strerror}")]) from None
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    if len(data) > MAX_FILE_BYTES:
-        raise CatalogError([Problem(label, "", f"grew past {MAX_FILE_BYTES} bytes while being read")])
+    except InputFileError as exc:
+        message = str(exc).replace("name a regular file", "it must be a YAML file")
+        raise CatalogError([Problem(label, "", message)]) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

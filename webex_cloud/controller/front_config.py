@@ -73,8 +73,8 @@ def deploy_profile(plane: ControllerPlane, controller: Controller) -> str:
             "fragment": fragment,
             "path": unit.fragment_path,
             "filters_option": FILTER_OPTIONS[fragment],
-            "restart": unit.restart,
-            "health": unit.health,
+            "restart": unit.restart_argv(),
+            "health": unit.health_argv(),
         }
 
     profile = {

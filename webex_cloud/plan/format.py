@@ -20,6 +20,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from webex_cloud.config.errors import field_path
+from webex_cloud.input_files import MAX_DOCUMENT_BYTES, InputFileError, read_bounded
 from webex_cloud.paths import PROJECT
 
 FORMAT: Final = "webex-cloud.plan/v1"
@@ -49,8 +50,36 @@ LB_MEMBER: Final = "openstack:loadbalancer/member:Member"
 LB_MEMBERS: Final = "openstack:loadbalancer/members:Members"
 REMOTE_COMMAND: Final = "command:remote:Command"
 """pulumi-command's remote command (the controllers' filter rollout)."""
+COPY_TO_REMOTE: Final = "command:remote:CopyToRemote"
+"""pulumi-command's file copy to a controller (the release files and the deploy profile)."""
 LOCAL_COMMAND: Final = "command:local:Command"
 """pulumi-command's local command (a release wave's health gate, webex_cloud/release/rollout.py)."""
+
+PROGRAM_TYPES: Final = frozenset(
+    {
+        INSTANCE,
+        SERVER_GROUP,
+        VOLUME_ATTACH,
+        VOLUME,
+        NETWORK,
+        SUBNET,
+        ROUTER,
+        ROUTER_INTERFACE,
+        PORT,
+        SEC_GROUP,
+        SEC_GROUP_RULE,
+        LOAD_BALANCER,
+        LB_LISTENER,
+        LB_POOL,
+        LB_MONITOR,
+        LB_MEMBER,
+        LB_MEMBERS,
+        REMOTE_COMMAND,
+        COPY_TO_REMOTE,
+        LOCAL_COMMAND,
+    }
+)
+"""Every custom resource type the program registers (the preview's risk rules know each of them)."""
 
 # Our component tokens (``webex:<module>:<Type>``): a URN's type chain is made of these.
 DATACENTER: Final = "webex:datacenter:Datacenter"
@@ -284,7 +313,9 @@ def read_plan(path: Path, *, source: str | None = None) -> Plan:
     """
     shown = source or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, MAX_DOCUMENT_BYTES).decode("utf-8")
+    except InputFileError as error:
+        raise PlanError(shown, f"cannot read plan: the file {error}") from None
     except FileNotFoundError:
         raise PlanError(
             shown,

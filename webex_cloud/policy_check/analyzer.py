@@ -73,7 +73,10 @@ class PolicyPackSession:
 
     def start(self) -> PolicyPackSession:
         python = pack_python(self.pack_dir)
-        env = {**os.environ, **self._env}
+        # The pack's config arrives through Configure; PULUMI_CONFIG is a program's stack config, which
+        # the SDK's pulumi.policy entry point json-parses before any pack code runs (a traceback when
+        # it is malformed). Like the offline plan (plan/capture.py), the check ignores a shell's leftover.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_CONFIG")} | self._env
         env.pop("PYTHONHOME", None)  # the shim unsets it so the virtualenv's own stdlib is used
         env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
         # There is no engine to call back: the pack only needs the argument to be present.

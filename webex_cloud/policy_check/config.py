@@ -24,7 +24,9 @@ import jsonschema
 from pulumi.runtime.proto import analyzer_pb2
 from webex_policies import inventory
 from webex_policies.model import Resource
+from webex_policies.pack import RENAMED_POLICIES
 
+from webex_cloud.input_files import InputFileError, read_bounded
 from webex_cloud.policy_check.analyzer import struct_to_dict
 
 LEVELS: Final = ("advisory", "mandatory", "remediate", "disabled")
@@ -67,6 +69,22 @@ def restricted_services(plans: Iterable[Mapping[str, Any]]) -> dict[str, list[st
     return dict(sorted(restricted.items()))
 
 
+def internal_ranges(datacenter: Mapping[str, Any], peers: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The stacks' own address space, counted as internal by the exposure policy: this datacenter's
+    pool, pinned subnets and management network, and every peer's pool (what ``peer-dc`` admits).
+    The loader accepts a non-private pool only when the stack file declares it public with a reason."""
+    ranges = {str(datacenter["cidr_pool"])} if datacenter.get("cidr_pool") else set()
+    ranges.update(str(net) for net in (datacenter.get("subnets") or {}).values())
+    management = (datacenter.get("controllers") or {}).get("management") or {}
+    if isinstance(management, Mapping) and management.get("cidr"):
+        ranges.add(str(management["cidr"]))
+    for peer_plan in peers.values():
+        pool = (peer_plan.get("datacenter") or {}).get("cidr_pool")
+        if pool:
+            ranges.add(str(pool))
+    return sorted(ranges)
+
+
 def derived_config(
     plan: Mapping[str, Any], peers: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, dict[str, Any]]:
@@ -100,6 +118,7 @@ def derived_config(
             "serviceDatacenters": restricted_services([*(peers[p] for p in sorted(peers)), plan]),
         },
     }
+    config["no-public-admin-exposure"] = {"internalRanges": internal_ranges(datacenter, peers)}
     controllers = datacenter.get("controllers")
     if isinstance(controllers, dict) and controllers.get("vip"):
         config["controller-pair-anti-affinity"] = {
@@ -112,7 +131,11 @@ def derived_config(
 def load_config_file(path: Path) -> dict[str, Any]:
     """A ``--policy-pack-config`` file: policy name -> level string, or object with enforcementLevel."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path).decode("utf-8")
+    except InputFileError as error:
+        raise PolicyConfigError(f"policy config {path}: the file {error}") from None
+    except UnicodeDecodeError:
+        raise PolicyConfigError(f"policy config {path}: not UTF-8 text") from None
     except OSError as error:
         raise PolicyConfigError(f"cannot read policy config {path}: {error.strerror}") from None
     if not text.strip():
@@ -174,7 +197,11 @@ def reconcile(
                 continue
             if name not in result:
                 known = ", ".join(sorted(result))
-                raise PolicyConfigError(f"{where}: no policy named {name!r} in the pack; policies: {known}")
+                renamed = RENAMED_POLICIES.get(name)
+                hint = f" ({name!r} is now {renamed!r})" if renamed else ""
+                raise PolicyConfigError(
+                    f"{where}: no policy named {name!r} in the pack{hint}; policies: {known}"
+                )
             level, properties = _split(name, value, where)
             old_level, old_properties = result[name]
             result[name] = (level or old_level, {**old_properties, **properties})

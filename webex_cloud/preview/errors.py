@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from webex_cloud.config.errors import field_path
+from webex_cloud.input_files import MAX_DOCUMENT_BYTES, InputFileError, read_bounded
 
 
 class PreviewInputError(Exception):
@@ -71,7 +72,9 @@ def parse_json(text: str, source: str, hint: str = "") -> Any:
 def read_json(path: Path, hint: str = "") -> Any:
     """Read and parse a JSON file; every way it can be unusable is a PreviewInputError."""
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_DOCUMENT_BYTES)
+    except InputFileError as error:
+        raise PreviewInputError(str(path), f"the file {error}") from None
     except OSError as error:
         raise PreviewInputError(str(path), f"cannot read: {error.strerror or error}{hint}") from None
     return parse_json(decode_text(raw, str(path)), str(path))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from webex_cloud.change.model import urn_name
+from webex_cloud.input_files import MAX_DOCUMENT_BYTES, InputFileError, read_bounded
 from webex_cloud.preview.errors import PreviewInputError, decode_text, parse_json
 from webex_cloud.preview.markdown import code
 from webex_cloud.preview.markdown import text as md_text
@@ -36,7 +37,7 @@ class PolicyViolation:
     policy: str
     pack: str
     level: str
-    """``mandatory`` blocks; ``warning`` (advisory) warns."""
+    """``mandatory`` blocks; ``advisory``/``warning``, ``remediate`` and any other level warn."""
     urn: str
     message: str
 
@@ -80,7 +81,9 @@ def parse_event_log(text: str, source: str) -> EventLog:
 
 def load_event_log(path: Path) -> EventLog:
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_DOCUMENT_BYTES)
+    except InputFileError as error:
+        raise PreviewInputError(str(path), f"the file {error}") from None
     except OSError as error:
         raise PreviewInputError(
             str(path),
@@ -90,16 +93,25 @@ def load_event_log(path: Path) -> EventLog:
     return parse_event_log(decode_text(raw, str(path)), str(path))
 
 
+#: Levels of a policy that is switched off: its events report nothing.
+_SILENT_LEVELS = frozenset({"none", "disabled"})
+
+
 def policy_risks(log: EventLog) -> list[Risk]:
-    """A mandatory violation blocks like a blocking change; an advisory one warns."""
+    """A mandatory violation blocks like a blocking change; every other reported one warns.
+
+    The engine writes the level as ``advisory`` or ``warning`` (both spellings occur: apitype's
+    ``EnforcementLevel`` is "advisory", older event logs say "warning"), ``remediate`` (the policy
+    changed the inputs: reviewers must see that too) or ``mandatory``; a level this list does not know
+    warns as well, so that no violation is ever dropped."""
     risks = []
     for v in log.violations:
-        if v.level not in ("mandatory", "warning"):
-            continue  # "remediate" fixed the inputs itself; "none" is switched off
+        if v.level.lower() in _SILENT_LEVELS:
+            continue
         where = f" on {code(urn_name(v.urn))}" if v.urn else ""
         risks.append(
             Risk(
-                Level.BLOCKING if v.level == "mandatory" else Level.WARNING,
+                Level.BLOCKING if v.level.lower() == "mandatory" else Level.WARNING,
                 "policy",
                 f"{code(v.policy)} ({v.level}){where}",
                 md_text(v.message),

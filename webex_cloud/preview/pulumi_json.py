@@ -26,9 +26,12 @@ from webex_cloud.change.model import (
     ChangeSet,
     PropertyChange,
     Topology,
+    is_urn,
     urn_name,
+    urn_stack,
     urn_type,
 )
+from webex_cloud.input_files import MAX_DOCUMENT_BYTES, InputFileError, read_bounded
 from webex_cloud.plan.format import SEC_GROUP
 from webex_cloud.preview.errors import PreviewInputError, decode_text, from_validation
 from webex_cloud.preview.topology import StateRecord, build_topology
@@ -196,6 +199,20 @@ def _change_set(preview: _Preview, *, source: str, stack: str, topology: Topolog
         raise PreviewInputError(
             source, "no steps, diagnostics or changeSummary: not the output of `pulumi preview --json`"
         )
+    bad = [f"steps[{i}].urn {s.urn!r}" for i, s in enumerate(preview.steps) if not is_urn(s.urn)]
+    if bad:
+        raise PreviewInputError(
+            source,
+            f"{', '.join(bad[:3])}: not a URN (urn:pulumi:<stack>::<project>::<type>::<name>); "
+            "the file is not a `pulumi preview --json` output",
+        )
+    others = sorted({urn_stack(s.urn) for s in preview.steps} - {stack})
+    if others:
+        raise PreviewInputError(
+            source,
+            f"holds steps of stack(s) {', '.join(map(repr, others))}, not {stack!r}: this is another stack's "
+            f"preview; run `pulumi preview --stack {stack} --json`, or pass --stack {others[0]}",
+        )
     unknown = sorted({s.op for s in preview.steps if s.op not in _OPS})
     if unknown:
         raise PreviewInputError(
@@ -218,6 +235,7 @@ def _change_set(preview: _Preview, *, source: str, stack: str, topology: Topolog
             # The ``replace`` step carries the diff; the create-/delete- halves carry less, so keep it.
             if previous is None or _STRENGTH[effect] > _STRENGTH[previous[0]] or step.op == "replace":
                 chosen[step.urn] = (effect, step)
+    _check_summary(preview, chosen, source)
     first_deleted = deleted_first(preview.steps)
     changes = tuple(
         _change(step, action, step.urn in first_deleted) for action, step in (chosen[urn] for urn in order)
@@ -254,6 +272,37 @@ def _change_set(preview: _Preview, *, source: str, stack: str, topology: Topolog
             if (state := step.new_state or step.old_state) is not None
         },
     )
+
+
+#: The changeSummary keys that count one resource each, and the action the steps show for it.
+_SUMMARISED = {
+    "create": Action.CREATE,
+    "update": Action.UPDATE,
+    "delete": Action.DELETE,
+    "replace": Action.REPLACE,
+}
+
+
+def _check_summary(preview: _Preview, chosen: dict[str, tuple[Action, _Step]], source: str) -> None:
+    """The engine counts the same steps it prints (pkg/backend/display/json.go, ``changeSummary`` from
+    the summary event's resource changes): a summary that disagrees with the steps is a file that was
+    cut, edited or assembled, and no verdict can be read from it."""
+    if preview.change_summary is None:
+        return
+    counted = {
+        key: sum(1 for action, _ in chosen.values() if action is want) for key, want in _SUMMARISED.items()
+    }
+    wrong = [
+        f"{key}: {preview.change_summary.get(key, 0)} in changeSummary, {counted[key]} in the steps"
+        for key in _SUMMARISED
+        if int(preview.change_summary.get(key, 0)) != counted[key]
+    ]
+    if wrong:
+        raise PreviewInputError(
+            source,
+            f"changeSummary contradicts the steps ({'; '.join(wrong)}): the file is inconsistent; use the "
+            "unedited output of `pulumi preview --json`",
+        )
 
 
 def diagnostic_line(urn: str, message: str) -> str:
@@ -302,7 +351,9 @@ def _no_cycle_collection() -> Iterator[None]:
 def load_preview(path: Path, *, stack: str, topology: Topology | None = None) -> ChangeSet:
     """Read ``path`` (the JSON the CLI printed) into a ChangeSet; bad files raise PreviewInputError."""
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_DOCUMENT_BYTES)
+    except InputFileError as error:
+        raise PreviewInputError(str(path), f"the file {error}") from None
     except OSError as error:
         raise PreviewInputError(str(path), f"cannot read: {error.strerror or error}") from None
     text = decode_text(raw, str(path))

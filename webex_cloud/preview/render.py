@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from webex_cloud.change.model import Action, Certainty, Change, ChangeSet, urn_name, urn_type
+from webex_cloud.facts.provider import DESCRIBED, Disruption, disruption
 from webex_cloud.plan.format import DATACENTER, STACK
 from webex_cloud.preview.markdown import code
 from webex_cloud.preview.markdown import text as md_text
@@ -87,7 +88,17 @@ def _change_line(change: Change) -> str:
             for p in change.properties[:4]
         ]
         more = len(change.properties) - len(shown)
-        return f"{head}: {', '.join(shown)}{f' (+{more} more)' if more > 0 else ''}"
+        # What the provider does in place (terraform-provider-openstack v3.4.0, preview/forcenew.py):
+        # an image change is a rebuild that wipes the root disk, a flavor change a resize, ...
+        effects = sorted(
+            {
+                DESCRIBED[d]
+                for p in change.properties
+                if (d := disruption(change.type, p.path)) is not None and d is not Disruption.REPLACE
+            }
+        )
+        effect = f" — in place: {', '.join(effects)}" if effects else ""
+        return f"{head}: {', '.join(shown)}{f' (+{more} more)' if more > 0 else ''}{effect}"
     return head
 
 

@@ -23,7 +23,16 @@ from webex_cloud.change.model import (
     urn_type,
 )
 from webex_cloud.facts.provider import Disruption, is_size_decrease
-from webex_cloud.plan.format import PORT, REMOTE_COMMAND, SEC_GROUP_RULE, SUBNET, VOLUME
+from webex_cloud.plan.format import (
+    COPY_TO_REMOTE,
+    PORT,
+    PROGRAM_TYPES,
+    REMOTE_COMMAND,
+    SEC_GROUP_RULE,
+    STACK,
+    SUBNET,
+    VOLUME,
+)
 from webex_cloud.preview.markdown import code
 from webex_cloud.release.disruption import describe, disrupts, releases
 
@@ -38,8 +47,15 @@ STATEFUL_TYPES = frozenset(
         "openstack:sharedfilesystem/share:Share",
         "openstack:database/instance:Instance",
         "openstack:database/database:Database",
+        "openstack:keymanager/secretV1:SecretV1",
+        "openstack:keymanager/orderV1:OrderV1",
     }
 )
+#: Types whose replace or delete the rules here can judge: the stateful ones, every type the program
+#: registers, providers, our components (their children are judged) and the stack itself. A delete
+#: or replace of anything else (another provider's bucket, a database) cannot be judged and says so.
+_JUDGED_PREFIXES = ("pulumi:providers:", "webex:")
+JUDGED_TYPES = STATEFUL_TYPES | PROGRAM_TYPES | {STACK}
 #: What Neutron compares to refuse a duplicate rule (neutron ``db/securitygroups_db.py``
 #: ``_rule_to_key``: direction, ethertype, port range, protocol, remote group, remote prefix, group);
 #: the description is not in it. Names are the provider's inputs.
@@ -75,7 +91,8 @@ class Level(IntEnum):
 class Risk:
     level: Level
     kind: str
-    """``data-loss``, ``downtime``, ``subnet-move``, ``conflict``, ``ingress`` or ``volume-shrink``."""
+    """``data-loss``, ``downtime``, ``subnet-move``, ``conflict``, ``ingress``, ``volume-shrink`` or
+    ``unknown-type`` or ``root``."""
     subject: str
     reason: str
     urns: tuple[str, ...]
@@ -340,6 +357,11 @@ def _anywhere(entries: Iterable[str]) -> bool:
     return any(prefix in entry for entry in entries for prefix in _ANYWHERE)
 
 
+def _unknown_source(entries: Iterable[str]) -> bool:
+    """A source known only after the update (a computed prefix or group): it may be anywhere."""
+    return any(UNKNOWN_SENTINEL in entry for entry in entries)
+
+
 def ingress(changes: ChangeSet) -> Iterator[Risk]:
     """A security group change that lets in traffic which was not let in before.
 
@@ -362,7 +384,13 @@ def ingress(changes: ChangeSet) -> Iterator[Risk]:
         opened = after[group] - before[group]
         if not opened:
             continue
-        where = " — from anywhere" if _anywhere(opened) else ""
+        where = (
+            " — from anywhere"
+            if _anywhere(opened)
+            else " — possibly from anywhere (a source known only after the update)"
+            if _unknown_source(opened)
+            else ""
+        )
         rules = "; ".join(
             _describe_rule(json.loads(entry), changes.security_groups) for entry in sorted(opened)
         )
@@ -384,7 +412,10 @@ def _describe_rule(rule: Mapping[str, Any], security_groups: Mapping[str, str]) 
     ports = "" if low is None else f" {low}" if low == high else f" {low}-{high}"
     group = str(rule.get("remoteGroupId") or "")
     named = security_groups.get(group)
-    sources = [rule.get("remoteIpPrefix"), f"security group {code(named)}" if named else shown_value(group)]
+    sources = [
+        shown_value(rule.get("remoteIpPrefix")),
+        f"security group {code(named)}" if named else shown_value(group),
+    ]
     source = ", ".join(str(s) for s in sources if s) or "any source"
     return f"{protocol}{ports} from {source}"
 
@@ -480,7 +511,71 @@ def rule_conflict(changes: ChangeSet) -> Iterator[Risk]:
         )
 
 
-RULES = (data_loss, downtime, controllers, subnet_move, rule_conflict, ingress, volume_retype, volume_shrink)
+def unjudged(changes: ChangeSet) -> Iterator[Risk]:
+    """A delete or replace of a type the tables above do not know: the report cannot call it safe."""
+    for change in changes.changes:
+        if change.action not in (Action.REPLACE, Action.DELETE):
+            continue
+        if change.type in JUDGED_TYPES or change.type.startswith(_JUDGED_PREFIXES) or change.protected:
+            continue  # a protected resource is data loss already
+        if change.action is Action.DELETE and change.retain_on_delete:
+            continue
+        what = "deleted" if change.action is Action.DELETE else describe_replace(change)
+        yield Risk(
+            Level.WARNING,
+            "unknown-type",
+            f"{short_type(change.type)} {code(change.name)}",
+            f"{what}; this report does not know the type {code(change.type)} and cannot judge whether "
+            "data or service is lost: check it by hand (a stateful type belongs in STATEFUL_TYPES, "
+            "webex_cloud/preview/risks.py)",
+            (change.urn,),
+        )
+
+
+def root_commands(changes: ChangeSet) -> Iterator[Risk]:
+    """What the deploy runs as root on the controllers changes: the release files, the deploy profile
+    (scheduler units, actions and paths from the stack file) or the rollout command itself.
+
+    The rollout (webex_cloud/components/controller_rollout.py) copies its files with ``CopyToRemote``
+    and runs the deploy script through ``sudo``: any create, update or replace of either is code and
+    configuration that runs as root on both controllers, which reviewers must see as such.
+    """
+    wanted = (Action.CREATE, Action.UPDATE, Action.REPLACE)
+    touched = [
+        c for c in changes.changes if c.type in (REMOTE_COMMAND, COPY_TO_REMOTE) and c.action in wanted
+    ]
+    if not touched:
+        return
+    profile = sorted(code(c.name) for c in touched if c.name.endswith("-profile"))
+    more = f" (+{len(touched) - 4} more)" if len(touched) > 4 else ""
+    shown = ", ".join(code(c.name) for c in touched[:4]) + more
+    detail = (
+        f"; the deploy profile changes ({', '.join(profile)}): the scheduler units, actions and paths it "
+        "names are run with sudo"
+        if profile
+        else ""
+    )
+    yield Risk(
+        Level.WARNING,
+        "root",
+        "controllers",
+        f"runs as root on the controllers: {shown}{detail}",
+        tuple(c.urn for c in touched),
+    )
+
+
+RULES = (
+    unjudged,
+    root_commands,
+    data_loss,
+    downtime,
+    controllers,
+    subnet_move,
+    rule_conflict,
+    ingress,
+    volume_retype,
+    volume_shrink,
+)
 
 
 def rank(changes: ChangeSet, extra: Iterable[Risk] = ()) -> list[Risk]:

@@ -35,6 +35,31 @@ CINDER_FILTER_NAME = "VolumeGroupSpreadFilter"
 CINDER_DEFAULT_FILTERS = ("AvailabilityZoneFilter", "CapacityFilter", "CapabilitiesFilter")
 
 
+_OSLO_SPECIAL = ("$", "\n", "\r", "\x00")
+
+
+def oslo_value(value: str, what: str, *, list_item: bool = False) -> str:
+    """``value`` as written after ``option = `` in an oslo.config file, or ValueError naming ``what``.
+
+    oslo.config interpolates ``$name`` and ``${name}`` in every value it reads (oslo_config/cfg.py,
+    ``ConfigOpts._substitute``), a line break would start a new option, and in a list option a comma
+    separates two items: none of them may come from our input, whatever field carried it.
+    """
+    bad = [c for c in _OSLO_SPECIAL if c in value] + ([","] if list_item and "," in value else [])
+    if bad or (list_item and not value.strip()):
+        shown = ", ".join(repr(c) for c in bad) or "nothing"
+        raise ValueError(
+            f"{what} {value!r} cannot be written to an oslo.config file: it holds {shown} "
+            "('$' is oslo.config's reference to another option, a line break starts a new option, a "
+            "comma splits a list item)"
+        )
+    return value
+
+
+def _filter_list(names: Sequence[str], what: str) -> str:
+    return ",".join(oslo_value(name, what, list_item=True) for name in names)
+
+
 def nova_scheduler_conf(enabled: Sequence[str] = NOVA_DEFAULT_FILTERS) -> str:
     """The ``[filter_scheduler]`` section: Nova's filters plus ours, ours last.
 
@@ -46,7 +71,7 @@ def nova_scheduler_conf(enabled: Sequence[str] = NOVA_DEFAULT_FILTERS) -> str:
         "[filter_scheduler]\n"
         "available_filters = nova.scheduler.filters.all_filters\n"
         f"available_filters = {NOVA_FILTER_PATH}\n"
-        f"enabled_filters = {','.join(names)}\n"
+        f"enabled_filters = {_filter_list(names, 'nova filter')}\n"
     )
 
 
@@ -62,9 +87,11 @@ def cinder_scheduler_conf(
     backend's domain while that backend is down, which is when a replacement is scheduled.
     """
     names = [CINDER_FILTER_NAME] + [name for name in enabled if name != CINDER_FILTER_NAME]
-    text = f"[DEFAULT]\nscheduler_default_filters = {','.join(names)}\n"
+    text = f"[DEFAULT]\nscheduler_default_filters = {_filter_list(names, 'cinder filter')}\n"
     if failure_domains:
-        mapping = json.dumps(backend_failure_domains(failure_domains), sort_keys=True)
+        mapping = oslo_value(
+            json.dumps(backend_failure_domains(failure_domains), sort_keys=True), "failure-domain map"
+        )
         text += f"\n[{CINDER_CONFIG_GROUP}]\n{CINDER_FAILURE_DOMAINS_OPTION} = {mapping}\n"
     return text
 
@@ -94,7 +121,10 @@ def cinder_volume_conf(failure_domains: Mapping[str, Sequence[str]], host: str) 
         backend_host, _, section = backend.partition("@")
         if backend_host == host:
             capabilities = json.dumps({FAILURE_DOMAIN_CAPABILITY: domain}, sort_keys=True)
-            sections.append(f"[{section}]\nextra_capabilities = {capabilities}\n")
+            if "]" in section:
+                raise ValueError(f"backend {backend!r}: ']' cannot be in an oslo.config section name")
+            oslo_value(section, "backend section")
+            sections.append(f"[{section}]\nextra_capabilities = {oslo_value(capabilities, 'capabilities')}\n")
     if not sections:
         raise ValueError(f"no backend of host {host!r} is in any failure domain")
     return "\n".join(sections)
