@@ -28,9 +28,8 @@ def test_ok_to_stop_judges_every_host_and_domain_like_can_lose(plan: PlacementPl
     for verdict in verdicts:
         again = can_lose(plan, engine, verdict.hosts, verdict.domains)
         assert again.ok == verdict.ok
-    # The example dc1 has spare general-purpose hosts: at least one can be stopped, not all.
-    host_verdicts = [v for v in verdicts if v.hosts]
-    assert any(v.ok for v in host_verdicts) and not all(v.ok for v in host_verdicts)
+    # The example dc1 keeps a spare host per zone: at least one host can be stopped.
+    assert any(v.ok for v in verdicts if v.hosts)
 
 
 def test_a_host_already_down_counts_against_the_next(plan: PlacementPlan) -> None:

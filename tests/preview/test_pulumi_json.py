@@ -245,7 +245,9 @@ def _group_replacement(plan: dict[str, Any], deleted_first: bool) -> dict[str, A
         last = [_step("delete-replaced", group)]
     touched = {group["urn"], *(a["urn"] for a in anchors)}
     steps = [_step("same", r) for r in plan["resources"] if r["urn"] not in touched]
-    return {"steps": first + steps + last, "changeSummary": {}}
+    # The engine's summary counts what its steps do (a replacement once, however many halves it has).
+    summary = {"replace": len(touched) if deleted_first else 1, "same": len(steps)}
+    return {"steps": first + steps + last, "changeSummary": summary}
 
 
 def test_a_preview_that_deletes_the_group_first_says_so_and_shows_the_cascade() -> None:
