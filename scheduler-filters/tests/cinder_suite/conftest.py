@@ -7,6 +7,7 @@ register clashing oslo.config options and cannot share one interpreter.
 from __future__ import annotations
 
 import importlib
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -150,6 +151,36 @@ def layout() -> list[Any]:
         pool("cinder-b@ssd", "rack-b"),
         pool("cinder-c@ssd", "rack-c"),
     ]
+
+
+LOOKUP_THREAD = "webex-lookup-"
+"""The name every lookup thread of the filters' deadline starts with (webex_scheduler_filters.deadline)."""
+
+
+@pytest.fixture(autouse=True)
+def unhurried_lookups(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The suite's one in-memory database is shared by every test: a lookup abandoned at its deadline
+    would go on running into the next test's transaction ("cannot start a transaction within a
+    transaction"). So the tests of placement give lookups all the time a loaded machine needs, the
+    deadline's own tests set the production limit back (``production_deadline``), and no test ends
+    while a lookup thread still runs."""
+    from webex_scheduler_filters.cinder_filter import VolumeGroupSpreadFilter
+
+    monkeypatch.setattr(VolumeGroupSpreadFilter, "lookup_timeout", 120.0)
+    yield
+    for thread in threading.enumerate():
+        if thread.name.startswith(LOOKUP_THREAD):
+            thread.join(30)
+
+
+@pytest.fixture
+def production_deadline(monkeypatch: pytest.MonkeyPatch) -> float:
+    """The filter's shipped lookup limit, for the tests of the deadline itself."""
+    from webex_scheduler_filters import deadline
+    from webex_scheduler_filters.cinder_filter import VolumeGroupSpreadFilter
+
+    monkeypatch.setattr(VolumeGroupSpreadFilter, "lookup_timeout", deadline.LOOKUP_TIMEOUT_SECONDS)
+    return deadline.LOOKUP_TIMEOUT_SECONDS
 
 
 @pytest.fixture(scope="session")
