@@ -165,12 +165,20 @@ def _missing_dependency(error: ImportError) -> str | None:
     return missing
 
 
-def run(name: str, main: Callable[[list[str]], int], argv: list[str]) -> int:
-    """Run one command's ``main``: a bug becomes one line and exit code 3 (WEBEX_DEBUG=1 re-raises); a
-    dependency that is not installed yet becomes the bootstrap's name and exit code 2."""
+def run(
+    name: str,
+    main: Callable[[list[str]], int],
+    argv: list[str],
+    unusable: tuple[type[Exception], ...] = (),
+) -> int:
+    """Run one command's ``main``: unusable input (CommandError, an unwritable output, or one of the
+    command's own ``unusable`` errors, whose message names the file or option and the fix) becomes one
+    line and exit code 2; a bug one line and exit code 3 (WEBEX_DEBUG=1 re-raises); a dependency that is
+    not installed yet becomes the bootstrap's name and exit code 2."""
+    input_errors: tuple[type[Exception], ...] = (CommandError, atomic.OutputError, *unusable)
     try:
         return main(argv)
-    except (CommandError, atomic.OutputError) as error:
+    except input_errors as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
     except Exception as error:

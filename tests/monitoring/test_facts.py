@@ -3,13 +3,13 @@ could not see marked, and an exposition promtool accepts."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, fast_tier
+from tests.conftest import REPO
+from tests.monitoring.tools import require
 from webex_cloud.audit.compare import Limitation, Report
 from webex_cloud.cli_common import CommandError
 from webex_cloud.commands.monitoring import main
@@ -56,10 +56,7 @@ def test_findings_are_counted_per_service_and_kind_and_zero_is_written() -> None
 
 
 def test_promtool_accepts_the_exposition() -> None:
-    if shutil.which("promtool") is None:
-        if fast_tier():
-            pytest.skip("fast tier: promtool not installed (bash tools/monitoring/install.sh)")
-        raise AssertionError("promtool not installed: scripts/test.sh runs tools/monitoring/install.sh")
+    require("promtool")
     watch = stack_watch(load_deployment(REPO, "dc2"), "stacks/Pulumi.dc2.yaml")
     report = Report(stack="dc2", limitations=[Limitation('a "quoted"\ncheck', "rule", "admin")])
     done = subprocess.run(

@@ -6,29 +6,22 @@ it in the full tier). The fast tier skips these when promtool is not installed; 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, fast_tier
+from tests.conftest import REPO
+from tests.monitoring.tools import require
 from webex_cloud.commands.monitoring import generate, write_folder
 from webex_cloud.monitoring import check
 
 STACKS = ["dc1", "dc2"]
 
 
-def tools_or_skip() -> None:
-    missing = [name for name in ("promtool", "amtool") if shutil.which(name) is None]
-    if missing and fast_tier():
-        pytest.skip(f"fast tier: {', '.join(missing)} not installed (bash tools/monitoring/install.sh)")
-    assert not missing, f"{missing} not installed: scripts/test.sh runs tools/monitoring/install.sh first"
-
-
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    tools_or_skip()
+    require("promtool", "amtool")
     return tmp_path
 
 

@@ -8,7 +8,6 @@ one would scrape the management network, and these tests talk to 127.0.0.1 only.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import time
@@ -18,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, ProjectCopy, fast_tier
+from tests.conftest import REPO, ProjectCopy
+from tests.monitoring.tools import require
 from webex_cloud.cli_common import CommandError
 from webex_cloud.commands.monitoring import generate, main
 from webex_cloud.monitoring import check
@@ -100,10 +100,7 @@ class Pair:
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[Pair]:
-    missing = [name for name in ("prometheus", "promtool", "amtool") if shutil.which(name) is None]
-    if missing and fast_tier():
-        pytest.skip(f"fast tier: {', '.join(missing)} not installed (bash tools/monitoring/install.sh)")
-    assert not missing, f"{missing} not installed: scripts/test.sh runs tools/monitoring/install.sh first"
+    require("prometheus", "promtool", "amtool")
     started = Pair(tmp_path / "pair", local_files(REPO))
     try:
         yield started

@@ -21,23 +21,20 @@ Every API call has a timeout (--timeout), so a scheduled run ends.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import traceback
 from pathlib import Path
 
-from webex_cloud.atomic import OutputError
 from webex_cloud.audit.compare import Report, audit
 from webex_cloud.audit.expected import expected_from_plan
 from webex_cloud.audit.picture import audit_picture
 from webex_cloud.audit.render import to_json, to_text
 from webex_cloud.cli_common import (
-    CommandError,
     add_cloud_options,
     add_project_option,
     add_stack_option,
     select_stacks,
 )
+from webex_cloud.cli_common import run as cli_run
 from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.entry import stack_entry
 from webex_cloud.cloud.errors import CloudError
@@ -75,6 +72,11 @@ def run(args: argparse.Namespace) -> tuple[Report, str]:
 
 
 def main(argv: list[str]) -> int:
+    """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
+    return cli_run("audit", _main, argv, unusable=(InputError, CloudError))
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m webex_cloud audit",
         description=__doc__,
@@ -89,24 +91,8 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--svg", type=Path, help="also write the picture of where things are to this file")
     args = parser.parse_args(argv)
-    try:
-        # An audit reads one stack's cloud: the same --stack option as every command, given once.
-        args.stack = select_stacks(args.stack, args.project, ["an audit's cloud"])[0]
-    except CommandError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.INPUT
-    try:
-        report, text = run(args)
-    except (InputError, OutputError, CloudError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.INPUT
-    except Exception as error:  # a bug: say so, without a traceback unless asked
-        if os.environ.get("WEBEX_DEBUG") == "1":
-            traceback.print_exc()
-        print(
-            f"internal error: {type(error).__name__}: {error} (WEBEX_DEBUG=1 shows the traceback)",
-            file=sys.stderr,
-        )
-        return ExitCode.INTERNAL
+    # An audit reads one stack's cloud: the same --stack option as every command, given once.
+    args.stack = select_stacks(args.stack, args.project, ["an audit's cloud"])[0]
+    report, text = run(args)
     sys.stdout.write(text)
     return ExitCode.OK if report.clean else ExitCode.BLOCKING

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
-import traceback
 from pathlib import Path
 
 from webex_cloud.cli_common import CommandError, add_cloud_options, add_stack_option, select_stacks
+from webex_cloud.cli_common import run as cli_run
 from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.entry import stack_entry
 from webex_cloud.cloud.errors import CloudError
@@ -94,6 +93,11 @@ def run(args: argparse.Namespace, today: dt.date) -> DriftReport:
 
 
 def main(argv: list[str]) -> int:
+    """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
+    return cli_run("drift", _main, argv, unusable=(InputError, AckError, CloudError))
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m webex_cloud drift",
         description=__doc__,
@@ -108,30 +112,14 @@ def main(argv: list[str]) -> int:
     add_cloud_options(parser, "reader")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (webex-cloud.drift/v1)")
     args = parser.parse_args(argv)
-    try:
-        # Drift reads one stack's cloud and checkpoint: the same --stack option, given once.
-        args.stack = select_stacks(args.stack, PROJECT_DIR, ["drift's cloud and checkpoint"])[0]
-        if not (args.state or args.checkpoint):
-            raise CommandError(
-                "drift needs the stack's last checkpoint: give --state URL (the S3 backend, as "
-                "`pulumi login` takes it) or --checkpoint FILE"
-            )
-    except CommandError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.INPUT
-    try:
-        report = run(args, dt.datetime.now(dt.UTC).date())
-    except (InputError, AckError, CloudError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.INPUT
-    except Exception as error:  # a bug: say so, without a traceback unless asked
-        if os.environ.get("WEBEX_DEBUG") == "1":
-            traceback.print_exc()
-        print(
-            f"internal error: {type(error).__name__}: {error} (WEBEX_DEBUG=1 shows the traceback)",
-            file=sys.stderr,
+    # Drift reads one stack's cloud and checkpoint: the same --stack option, given once.
+    args.stack = select_stacks(args.stack, PROJECT_DIR, ["drift's cloud and checkpoint"])[0]
+    if not (args.state or args.checkpoint):
+        raise CommandError(
+            "drift needs the stack's last checkpoint: give --state URL (the S3 backend, as "
+            "`pulumi login` takes it) or --checkpoint FILE"
         )
-        return ExitCode.INTERNAL
+    report = run(args, dt.datetime.now(dt.UTC).date())
     ack_path = report.sources.get("acknowledgements", "")
     sys.stdout.write(to_json(report) if args.json else to_text(report, ack_path))
     return ExitCode.BLOCKING if report.blocking else ExitCode.OK

@@ -27,16 +27,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import traceback
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from webex_cloud.atomic import OutputError, write_text
+from webex_cloud.atomic import write_text
 from webex_cloud.cli_common import CommandError, add_cloud_options, add_stack_option, select_stacks
+from webex_cloud.cli_common import run as cli_run
 from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.entry import stack_entry
 from webex_cloud.cloud.errors import CloudError
@@ -169,6 +168,11 @@ def run(args: argparse.Namespace) -> tuple[bool, str]:
 
 
 def main(argv: list[str]) -> int:
+    """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
+    return cli_run("images", _main, argv, unusable=(InputError, CloudError))
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m webex_cloud images",
         description=__doc__,
@@ -203,26 +207,9 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     if args.offline and args.cleanup_after is not None:
-        print("error: --cleanup-after reads the cloud; it cannot be --offline: give one", file=sys.stderr)
-        return ExitCode.INPUT
-    try:
-        # --cloud names one clouds.yaml entry: one datacenter's.
-        args.stack = select_stacks(args.stack, args.project, ["--cloud"] if args.cloud else [])
-    except CommandError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.INPUT
-    try:
-        clean, text = run(args)
-    except (InputError, OutputError, CloudError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.INPUT
-    except Exception as error:  # a bug: say so, without a traceback unless asked
-        if os.environ.get("WEBEX_DEBUG") == "1":
-            traceback.print_exc()
-        print(
-            f"internal error: {type(error).__name__}: {error} (WEBEX_DEBUG=1 shows the traceback)",
-            file=sys.stderr,
-        )
-        return ExitCode.INTERNAL
+        raise CommandError("--cleanup-after reads the cloud; it cannot be --offline: give one")
+    # --cloud names one clouds.yaml entry: one datacenter's.
+    args.stack = select_stacks(args.stack, args.project, ["--cloud"] if args.cloud else [])
+    clean, text = run(args)
     sys.stdout.write(text)
     return ExitCode.OK if clean else ExitCode.BLOCKING

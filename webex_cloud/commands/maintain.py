@@ -183,7 +183,7 @@ def _ok_to_stop(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[i
 
 def main(argv: list[str]) -> int:
     """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
-    code: int = run("maintain", _main, argv)
+    code: int = run("maintain", _main, argv, unusable=(CloudError, steps.DrainError))
     return code
 
 
@@ -247,11 +247,7 @@ def _main(argv: list[str]) -> int:
         raise CommandError(f"maintain {args.action} does not take {', '.join(misplaced)}")
     say: Callable[[str], None] = (lambda _: None) if args.json else print
     action = {"drain": _drain, "undrain": _undrain, "ok-to-stop": _ok_to_stop}[args.action]
-    try:
-        code, document = action(args, say)
-    except (CloudError, steps.DrainError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.INPUT
+    code, document = action(args, say)
     for refusal in document.get("refused", []):
         print(f"refused: {refusal}", file=sys.stderr)
     if args.json:
