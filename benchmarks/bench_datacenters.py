@@ -23,43 +23,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks.commands import timed_command
 from benchmarks.generated_project import generate_datacenters
-from webex_cloud.paths import PROJECT_DIR
 from webex_cloud.plan.parallel import default_jobs
-
-
-def _command(*args: str) -> float:
-    """Wall time of one `python -m webex_cloud` command run from the checkout; it must succeed."""
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "webex_cloud", *args],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"`{' '.join(args)}` exited {done.returncode}:\n{done.stderr[-2000:]}")
-    return elapsed
 
 
 def _pipeline(project: Path, stacks: list[str], jobs: int | None) -> dict[str, float]:
     out = project / "build" / ("plan" if jobs is None else f"plan-jobs-{jobs}")
     plan_args = ["plan", "--project", str(project), "--out", str(out)]
-    plan_s = _command(*plan_args, *(["--jobs", str(jobs)] if jobs else []))
+    plan_s = timed_command(*plan_args, *(["--jobs", str(jobs)] if jobs else []))
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(
             pool.map(
-                lambda stack: _command(
+                lambda stack: timed_command(
                     "place", "--project", str(project), "--stack", stack, "--plan", str(out / f"{stack}.json")
                 ),
                 stacks,
@@ -88,7 +71,7 @@ def main(argv: list[str]) -> int:
         serial = (
             None
             if args.no_serial
-            else _command(
+            else timed_command(
                 "plan", "--project", str(many), "--out", str(many / "build" / "serial"), "--jobs", "1"
             )
         )

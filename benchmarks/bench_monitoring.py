@@ -14,31 +14,14 @@ monitoring / plan <= 0.25 (exit 1 when missed).
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from benchmarks.commands import timed_command
 from benchmarks.generated_project import generate_datacenters
-from webex_cloud.paths import PROJECT_DIR
 
 TARGET = 0.25
-
-
-def _command(*args: str) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "webex_cloud", *args],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"`{' '.join(args)}` exited {done.returncode}:\n{done.stderr[-2000:]}")
-    return elapsed
 
 
 def main(argv: list[str]) -> int:
@@ -51,8 +34,8 @@ def main(argv: list[str]) -> int:
         project = Path(folder) / "project"
         project.mkdir()
         stacks = generate_datacenters(project, args.stacks)
-        monitoring_s = _command("monitoring", "--project", str(project))
-        plan_s = _command("plan", "--project", str(project))
+        monitoring_s = timed_command("monitoring", "--project", str(project))
+        plan_s = timed_command("plan", "--project", str(project))
         files = sum(1 for _ in (project / "build" / "monitoring").rglob("*.yml"))
     ratio = monitoring_s / plan_s
     print(f"{len(stacks)} datacenters: monitoring {monitoring_s:.2f} s ({files} files), plan {plan_s:.2f} s")
