@@ -1,4 +1,4 @@
-"""The example dc1 plan, rendered in-process once per session, and the catalog it was rendered from."""
+"""The example dc1 plan (rendered as the audit tests render it), read as a plan, and its catalog."""
 
 from __future__ import annotations
 
@@ -6,20 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.audit.fakes import STACK
+from tests.audit.conftest import plan_file
 from tests.conftest import REPO
 from webex_cloud.audit.expected import Expected, expected_from_plan
 from webex_cloud.config.loader import load_catalog
 from webex_cloud.config.models import Service
-from webex_cloud.plan.document import render_plan
-from webex_cloud.plan.format import Plan, dumps, read_plan
-
-
-@pytest.fixture(scope="session")
-def plan_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("drift") / f"{STACK}.json"
-    path.write_text(dumps(render_plan(STACK, project_dir=REPO)))
-    return path
+from webex_cloud.plan.format import Plan, read_plan
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +27,6 @@ def expected(plan: Plan, plan_file: Path) -> Expected:
 @pytest.fixture(scope="session")
 def catalog() -> list[tuple[str, Service]]:
     return load_catalog(REPO)
+
+
+__all__ = ["plan_file"]

@@ -63,7 +63,7 @@ class FakeNova:
     def send(self, service: str, method: str, url: str, body: Any = None, headers: Any = None) -> None:
         self.sent.append((method, url, body))
         if url.startswith("/os-services/"):
-            if not url.startswith("/os-services/svc-") or headers != views.SERVICES_VERSION:
+            if not url.startswith("/os-services/svc-") or headers != views.COMPUTE_MICROVERSION:
                 raise CloudError(f"Nova: PUT {url} failed: BadRequestException: 400: Invalid uuid")
             host = url.removeprefix("/os-services/svc-")
             if body["status"] == "disabled":

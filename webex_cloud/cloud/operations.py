@@ -10,20 +10,20 @@ and ``disabled_reason``), and since 2.25 ``os-migrateLive`` takes ``block_migrat
 from __future__ import annotations
 
 from webex_cloud.cloud.session import Session
-from webex_cloud.cloud.views import SERVICES_VERSION as COMPUTE_VERSION
+from webex_cloud.cloud.views import COMPUTE_MICROVERSION
 
 
 def disable_compute_service(session: Session, service_id: str, reason: str) -> None:
     """Cordon: the scheduler stops choosing the host (ComputeFilter); what runs there keeps running."""
     body = {"status": "disabled", "disabled_reason": reason}
-    session.send("compute", "PUT", f"/os-services/{service_id}", body, COMPUTE_VERSION)
+    session.send("compute", "PUT", f"/os-services/{service_id}", body, COMPUTE_MICROVERSION)
 
 
 def enable_compute_service(session: Session, service_id: str) -> None:
-    session.send("compute", "PUT", f"/os-services/{service_id}", {"status": "enabled"}, COMPUTE_VERSION)
+    session.send("compute", "PUT", f"/os-services/{service_id}", {"status": "enabled"}, COMPUTE_MICROVERSION)
 
 
 def live_migrate(session: Session, server_id: str) -> None:
     """Ask Nova to live-migrate a server to a host its scheduler chooses (202: it runs on its own)."""
     body = {"os-migrateLive": {"host": None, "block_migration": "auto"}}
-    session.send("compute", "POST", f"/servers/{server_id}/action", body, COMPUTE_VERSION)
+    session.send("compute", "POST", f"/servers/{server_id}/action", body, COMPUTE_MICROVERSION)

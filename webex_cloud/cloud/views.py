@@ -134,8 +134,10 @@ class ComputeService:
 MAINTENANCE_MARK: Final = "webex-maintenance:"
 """How the disabled_reason of a compute service that `maintain drain` disabled starts: drift reports such a
 host as maintenance, and `maintain undrain` enables only such a host."""
-SERVICES_VERSION: Final = {"OpenStack-API-Version": "compute 2.53"}
-"""The compute microversion of the os-services calls (nova/api/openstack/compute/services.py, 2.53)."""
+COMPUTE_MICROVERSION: Final = {"OpenStack-API-Version": "compute 2.53"}
+"""The header of the compute microversion the project's os-services and server-action calls use: 2.53
+names compute services by UUID (nova/api/openstack/compute/services.py) and accepts ``os-migrateLive``
+with ``host: null`` and ``block_migration: "auto"`` (2.25+)."""
 
 
 def parse_compute_service(raw: Mapping[str, Any]) -> ComputeService:
@@ -167,7 +169,7 @@ def read_compute_services(session: Session) -> tuple[ComputeService, ...]:
     default: ``os_compute_api:os-services:list``, nova/policies/services.py). Read at microversion 2.53,
     which names each service by its UUID, the id ``PUT /os-services/{id}`` takes from 2.53 on (an older
     microversion lists integer ids, which that PUT refuses: "Invalid uuid")."""
-    body = session.get("compute", "/os-services", {"binary": "nova-compute"}, SERVICES_VERSION)
+    body = session.get("compute", "/os-services", {"binary": "nova-compute"}, COMPUTE_MICROVERSION)
     records = body.get("services")
     if not isinstance(records, list):
         raise CloudError(
