@@ -48,6 +48,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "webex_cloud.commands.monitoring",
         "write a stack's Prometheus, rules, Alertmanager and blackbox config from the catalog",
     ),
+    "last-good": (
+        "webex_cloud.commands.last_good",
+        "record a stack's deploy as its last good one, beside its state",
+    ),
+    "rollback": (
+        "webex_cloud.commands.rollback",
+        "roll a stack's failed release back to its last good deploy, or page",
+    ),
+    "bake": ("webex_cloud.commands.bake", "wait a stack's bake time, then probe every health gate again"),
 }
 """Every command, each a module of webex_cloud/commands/ (`python -m webex_cloud.commands.comment` runs
 the same code as `python -m webex_cloud comment`)."""

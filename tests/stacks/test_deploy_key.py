@@ -71,9 +71,12 @@ def _replay(
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSH_")}
     env.update({name: value.replace(SECRET, key) for name, value in step["env"].items()})
     env.update(STACK="dc1", PATH=f"{fake}{os.pathsep}{env['PATH']}", TMPDIR=str(tmp_path))
+    checkout = tmp_path / "checkout"  # the step keeps its log in out/: not in this repository
+    (checkout / "out").mkdir(parents=True)
+    (checkout / "scripts").symlink_to(REPO / "scripts")
     done = subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-        cwd=REPO,
+        cwd=checkout,
         env=env,
         capture_output=True,
         text=True,
@@ -124,7 +127,7 @@ def test_a_failed_up_fails_the_step_and_still_kills_the_agent(
 )
 def test_a_missing_or_unusable_key_stops_before_up(tmp_path: Path, key: str, says: str) -> None:
     done, seen = _replay(tmp_path, key)
-    assert done.returncode == 2 and says in done.stderr
+    assert done.returncode == 2 and says in done.stdout  # the step logs stderr with stdout (out/up.log)
     assert seen == {}  # `pulumi up` never ran
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("tmp")]  # no agent folder left
 
@@ -134,5 +137,6 @@ def test_no_other_step_and_no_job_setting_names_the_key() -> None:
     job = _job()
     assert SECRET not in json.dumps(job.get("env", {}))
     holders = [step.get("name") for step in job["steps"] if SECRET in json.dumps(step)]
-    assert holders == ["pulumi up"]
-    assert _up_step()["run"].startswith("bash scripts/with-deploy-key.sh \\\n  pulumi up --yes")
+    # `up`, and the rollback's own `up` after a failed release (tests/stacks/test_rollback_replay.py).
+    assert holders == ["pulumi up", "Roll back to the last good deploy"]
+    assert "bash scripts/with-deploy-key.sh \\\n  pulumi up --yes" in _up_step()["run"]

@@ -25,11 +25,14 @@ def test_the_example_stacks_list_with_their_wave_and_runner(
     code, out, _ = run(capsys, "--json", "--project", str(project.root))
     assert code == ExitCode.OK
     assert json.loads(out) == [
-        {"stack": "dc1", "wave": 1, "runner": "webex-ops-dc1"},
-        {"stack": "dc2", "wave": 2, "runner": "webex-ops-dc2"},
+        {"stack": "dc1", "wave": 1, "runner": "webex-ops-dc1", "bake_s": 900},  # the canary bakes
+        {"stack": "dc2", "wave": 2, "runner": "webex-ops-dc2", "bake_s": 0},
     ]
     code, out, _ = run(capsys, "--project", str(project.root))
-    assert out.splitlines()[1:] == ["dc1       1  webex-ops-dc1", "dc2       2  webex-ops-dc2"]
+    assert out.splitlines()[1:] == [
+        "dc1       1  webex-ops-dc1     900",
+        "dc2       2  webex-ops-dc2       0",
+    ]
 
 
 def test_waves_come_in_order_with_stacks_in_natural_order(

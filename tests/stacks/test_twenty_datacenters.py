@@ -156,7 +156,7 @@ def test_adding_a_stack_file_is_the_only_change_a_new_datacenter_needs(
     ]
     assert changed == ["stacks/Pulumi.dc3.yaml"]
     listed = command("stacks", "--json", "--project", str(project.root))
-    assert {"stack": "dc3", "wave": 2, "runner": "webex-ops-dc3"} in json.loads(listed.stdout)
+    assert {"stack": "dc3", "wave": 2, "runner": "webex-ops-dc3", "bake_s": 0} in json.loads(listed.stdout)
     out = tmp_path / "plan"
     done = command("plan", "--project", str(project.root), "--out", str(out))
     assert done.returncode == 0, done.stderr[-3000:]

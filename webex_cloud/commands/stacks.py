@@ -1,7 +1,9 @@
 """`python -m webex_cloud stacks`: the datacenter stacks, their deploy waves and runners.
 
-Read from stacks/Pulumi.*.yaml (``deploy: {wave, runner}`` under ``webex-cloud:datacenter``), the
-only list of datacenters: the workflows build their matrices from this command's output.
+Read from stacks/Pulumi.*.yaml (``deploy: {wave, runner, bake_s}`` under ``webex-cloud:datacenter``),
+the only list of datacenters: the workflows build their matrices from this command's output. With
+``--deploy`` (the deploy workflow's first job) it refuses, exit 1, while the fleet's freeze switch
+(``deployments/freeze.yaml``, webex_cloud/config/freeze.py) is on: no stack's job is ever started.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 
 from webex_cloud.cli_common import add_project_option
 from webex_cloud.config.errors import CatalogError
+from webex_cloud.config.freeze import read_freeze, refusal
 from webex_cloud.config.models import MAX_WAVES
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.stacks.waves import StackEntry, github_outputs, load_stacks, waves
@@ -19,8 +22,12 @@ from webex_cloud.stacks.waves import StackEntry, github_outputs, load_stacks, wa
 
 def _table(entries: list[StackEntry]) -> str:
     width = max(len("stack"), *(len(entry.stack) for entry in entries))
-    lines = [f"{'stack':<{width}}  wave  runner"]
-    lines += [f"{entry.stack:<{width}}  {entry.wave:>4}  {entry.runner}" for entry in entries]
+    runner = max(len("runner"), *(len(entry.runner) for entry in entries))
+    lines = [f"{'stack':<{width}}  wave  {'runner':<{runner}}  bake_s"]
+    lines += [
+        f"{entry.stack:<{width}}  {entry.wave:>4}  {entry.runner:<{runner}}  {entry.bake_s:>6}"
+        for entry in entries
+    ]
     return "\n".join(lines)
 
 
@@ -47,13 +54,22 @@ def main(argv: list[str]) -> int:
         f"wave_1..wave_{MAX_WAVES} (each a JSON list of {{stack, wave, runner}} for a matrix include; "
         "[] when unused)",
     )
+    parser.add_argument(
+        "--deploy",
+        action="store_true",
+        help="list for a deployment: refuse (exit 1) while the freeze switch (deployments/freeze.yaml) is on",
+    )
     add_project_option(parser)
     args = parser.parse_args(argv)
     try:
         entries = load_stacks(args.project)
+        freeze = read_freeze(args.project) if args.deploy else None
     except CatalogError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
+    if freeze is not None:
+        print(f"::error title=deploy frozen::{refusal(freeze)}")
+        return ExitCode.BLOCKING
     if args.github_output:
         print("\n".join(f"{name}={value}" for name, value in github_outputs(entries).items()))
     elif args.json and args.waves:

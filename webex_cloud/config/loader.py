@@ -20,6 +20,7 @@ from webex_cloud.config.api_sources import unusable_api_sources
 from webex_cloud.config.capacity import spare_capacity_problems
 from webex_cloud.config.cidr import PoolExhausted, allocate_subnets
 from webex_cloud.config.errors import CatalogError, Problem
+from webex_cloud.config.holds import read_holds
 from webex_cloud.config.models import Datacenter, Service
 from webex_cloud.config.resolved import Deployment, IngressGrant, ServiceDeployment
 from webex_cloud.config.validation import validate
@@ -254,10 +255,15 @@ def _read_catalog(project_dir: Path) -> tuple[list[tuple[str, Service]], list[Pr
         )
         for path in sorted(folder.glob("*.yml"))
     ]
+    try:
+        holds = read_holds(project_dir)
+    except CatalogError as exc:
+        return [], [*problems, *exc.problems]
     for path in files:
         label = f"{CATALOG_DIR}/{path.name}"
         try:
-            service = _parse_service(label, read_text(path, label))
+            # A held service is planned at its last good text (config/holds.py); any new text is refused.
+            service = _parse_service(label, holds.resolve(path.stem, label, read_text(path, label)))
         except CatalogError as exc:
             problems.extend(exc.problems)
             continue

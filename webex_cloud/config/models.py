@@ -487,6 +487,9 @@ class ControllerPlane(StrictModel):
 MAX_WAVES = 8
 """Deploy waves at most: `.github/workflows/deploy.yml` has one job per wave (a test pins the two)."""
 
+MAX_BAKE_S = 3600
+"""The longest bake a stack may ask: `.github/workflows/deploy-stack.yml`'s time-out counts on it."""
+
 RunnerLabel = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 """A GitHub Actions runner label (letters, digits, ``.``, ``_``, ``-``)."""
 
@@ -499,6 +502,12 @@ class StackDeploy(StrictModel):
     runner: RunnerLabel
     """Label of the self-hosted runner inside this datacenter that runs its deployment (it must reach
     the datacenter's state backend and controllers); register the runner with it in GitHub."""
+    bake_s: int = Field(default=0, ge=0, le=MAX_BAKE_S)
+    """Seconds this stack bakes after its `pulumi up` succeeded: the deploy job waits that long, then
+    probes every health gate of the stack again, before the stack counts as deployed and the next wave
+    may start. Set it on the canary (wave 1) to let a bad release show itself in one datacenter; a
+    failed probe rolls the stack back (docs/releasing.md). At most ``MAX_BAKE_S`` (the deploy job's
+    time-out holds it)."""
 
     @field_validator("wave")
     @classmethod

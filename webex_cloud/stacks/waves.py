@@ -55,9 +55,11 @@ class StackEntry:
     """Its deploy wave (1 is the canary)."""
     runner: str
     """The runner label of its datacenter."""
+    bake_s: int = 0
+    """Seconds it bakes after its `up` before the next wave may start (``deploy.bake_s``)."""
 
     def to_json(self) -> dict[str, str | int]:
-        return {"stack": self.stack, "wave": self.wave, "runner": self.runner}
+        return {"stack": self.stack, "wave": self.wave, "runner": self.runner, "bake_s": self.bake_s}
 
 
 def _gaps(entries: list[StackEntry]) -> list[Problem]:
@@ -110,7 +112,9 @@ def load_stacks(project_dir: Path) -> list[StackEntry]:
         if wrong is not None:
             problems.append(wrong)
             continue
-        entries.append(StackEntry(name, datacenter.deploy.wave, datacenter.deploy.runner))
+        entries.append(
+            StackEntry(name, datacenter.deploy.wave, datacenter.deploy.runner, datacenter.deploy.bake_s)
+        )
     if entries:
         problems.extend(_gaps(entries))
     if problems:

@@ -1,0 +1,102 @@
+"""The canary's bake: every gate of the stack's plan is probed again after the bake, with the gates'
+own probe; a stack that stopped serving fails it (and its deploy job rolls it back)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from webex_cloud.commands.bake import main as bake_command
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.plan import format as tokens
+from webex_cloud.plan.document import render_plan
+from webex_cloud.plan.format import parse_plan
+from webex_cloud.release.bake import gate_specs
+from webex_cloud.release.probe import Check, GateSpec
+
+
+@pytest.fixture(scope="module")
+def dc1() -> dict[str, object]:
+    return render_plan("dc1", project_dir=REPO)
+
+
+def test_the_bake_probes_every_gate_of_every_service(dc1: dict[str, object]) -> None:
+    specs = gate_specs(parse_plan(dc1, source="dc1"), "dc1")
+    gates = [r for r in dc1["resources"] if r["type"] == tokens.LOCAL_COMMAND]  # type: ignore[attr-defined]
+    assert len(specs) == len(gates) > 1
+    assert {spec.service for spec in specs} >= {"meetings-media", "messaging"}
+    assert all(spec.targets for spec in specs)
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """A TCP service on 127.0.0.1 that accepts every connection (the pods, serving)."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                server.accept()[0].close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+
+
+def _local_plan(dc1: dict[str, object], port: int, folder: Path) -> Path:
+    """dc1's plan with every gate probing 127.0.0.1:<port> (the runner's view of the pods, here)."""
+    document = json.loads(json.dumps(dc1))
+    for resource in document["resources"]:
+        if resource["type"] != tokens.LOCAL_COMMAND:
+            continue
+        spec = GateSpec.from_json(resource["inputs"]["create"])
+        check = Check(protocol="tcp", port=port, interval_s=0.05, successes=2)
+        targets = tuple(dataclasses.replace(t, address="127.0.0.1", check=check) for t in spec.targets)
+        resource["inputs"]["create"] = dataclasses.replace(spec, targets=targets, deadline_s=2).to_json()
+    path = folder / "dc1.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_a_canary_that_still_serves_passes_its_bake(
+    dc1: dict[str, object], listener: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _local_plan(dc1, listener, tmp_path)
+    assert bake_command(["--stack", "dc1", "--plan", str(plan), "--seconds", "0.2"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "[bake] dc1: baking 0.2s, then probing its" in out and "[bake] dc1 PASSED" in out
+    assert "[gate] dc1/meetings-media wave 1/" in out
+
+
+def test_a_canary_that_stopped_serving_fails_its_bake(
+    dc1: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]  # nothing listens there once closed
+    plan = _local_plan(dc1, port, tmp_path)
+    assert bake_command(["--stack", "dc1", "--plan", str(plan), "--seconds", "0.1"]) == ExitCode.BLOCKING
+    out = capsys.readouterr().out
+    assert "[bake] dc1 FAILED after the bake: dc1/meetings-media wave 1/4 no longer serves" in out
+    assert "NOT serving" in out and "wave 2/4" not in out  # the first failed gate ends the bake
+
+
+def test_a_plan_without_usable_gate_specs_is_unusable_input(
+    dc1: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = json.loads(json.dumps(dc1))
+    gate = next(r for r in document["resources"] if r["type"] == tokens.LOCAL_COMMAND)
+    gate["inputs"]["create"] = "echo hello"
+    (tmp_path / "dc1.json").write_text(json.dumps(document))
+    code = bake_command(["--stack", "dc1", "--plan", str(tmp_path / "dc1.json"), "--seconds", "1"])
+    assert code == ExitCode.INPUT
+    assert f"{gate['name']}: its create is no gate spec" in capsys.readouterr().err

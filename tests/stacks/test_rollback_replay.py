@@ -1,0 +1,400 @@
+"""The deploy workflow's failure path, replayed: the canary's `pulumi up` fails at a gate, its job rolls
+the stack back to the last good deploy (main's code, the recorded data, a stand-in `pulumi` that records
+the rollback's `up`), a hold pull request is asked for (a stand-in `gh`), and wave 2 never starts.
+
+The steps of deploy-stack.yml run as the runner runs them (`bash -eo pipefail`, GITHUB_OUTPUT and
+GITHUB_STEP_SUMMARY files, `if:` evaluated on the steps' outcomes); the checks before `up` (images,
+preview, drift) are stood in for by their outputs: the preview's JSON and the plan."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.stacks.test_deploy_workflow import DEPLOY_STACK, replay, run_list_job
+from webex_cloud.config.holds import HOLDS_FILE, digest
+from webex_cloud.rollback.last_good import record_key
+
+MEDIA = "catalog/meetings-media.yaml"
+GOOD, BAD = "a" * 40, "b" * 40
+URN = "urn:pulumi:dc1::webex-cloud::"
+GATE_URN = f"{URN}webex:release:Service$command:local:Command::meetings-media-gate-1"
+INSTANCE_URN = f"{URN}webex:release:Service$openstack:compute/instance:Instance::meetings-media-pod-0-mixer-0"
+VOLUME_URN = f"{URN}webex:release:Service$openstack:blockstorage/volume:Volume::meetings-media-scratch-0"
+FAILED_GATE = (
+    "2026-12-06T23:41:00Z [gate] dc1/meetings-media wave 1/4 FAILED after 600.0s: the release of "
+    "meetings-media stops here"
+)
+EXPRESSION = re.compile(r"\$\{\{\s*(.+?)\s*\}\}")
+
+
+def _step(op: str, urn: str, type_: str, **extra: Any) -> dict[str, Any]:
+    return {"op": op, "urn": urn, "oldState": {"type": type_}, "newState": {"type": type_}, **extra}
+
+
+IMAGE_RELEASE = {
+    "steps": [
+        _step(
+            "update",
+            INSTANCE_URN,
+            "openstack:compute/instance:Instance",
+            detailedDiff={"imageName": {"kind": "update"}},
+        ),
+        _step("replace", GATE_URN, "command:local:Command", replaceReasons=["triggers"]),
+    ]
+}
+"""What the preview before `up` showed: wave 1's instance rebuilt onto the new image, its gate re-run."""
+WITH_A_VOLUME = {
+    "steps": [*IMAGE_RELEASE["steps"], _step("create", VOLUME_URN, "openstack:blockstorage/volume:Volume")]
+}
+
+
+def _stand_ins(folder: Path, checkout: Path) -> Path:
+    """`pulumi`: the deploy's own `up` (in the checkout) prints a failed gate and fails; any other `up`
+    (the rollback's project) records what it deploys and succeeds. `gh`: records its calls."""
+    folder.mkdir()
+    (folder / "pulumi").write_text(
+        textwrap.dedent(
+            f"""\
+            #!{sys.executable}
+            import json, os, sys
+            here = os.getcwd()
+            media = os.path.join(here, {MEDIA!r})
+            with open({str(folder / "pulumi.jsonl")!r}, "a") as out:
+                seen = {{"argv": sys.argv[1:], "cwd": here, "agent": "SSH_AUTH_SOCK" in os.environ}}
+                seen["media"] = open(media).read() if os.path.exists(media) else None
+                out.write(json.dumps(seen) + "\\n")
+            if here == {str(checkout)!r}:
+                print({FAILED_GATE!r})
+                sys.exit(int(os.environ.get("STAND_IN_UP_EXIT", "255")))
+            print("[gate] dc1/meetings-media wave 1/4 PASSED in 4.1s: pods meetings-media-pod-0 serve")
+            """
+        )
+    )
+    (folder / "gh").write_text(
+        textwrap.dedent(
+            f"""\
+            #!{sys.executable}
+            import json, sys
+            with open({str(folder / "gh.jsonl")!r}, "a") as out:
+                out.write(json.dumps(sys.argv[1:]) + "\\n")
+            if sys.argv[1:3] == ["pr", "create"]:
+                print("https://github.example/webex/webex-cloud/pull/77")
+            elif sys.argv[1] == "api" and "?ref=" in sys.argv[2]:
+                sys.exit(1)  # no holds file at that commit yet: 404
+            """
+        )
+    )
+    for name in ("pulumi", "gh"):
+        (folder / name).chmod(0o755)
+    return folder
+
+
+def _calls(path: Path) -> list[Any]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@dataclass
+class Job:
+    """One job's run: each step's outcome and outputs, its log and the job's result."""
+
+    outcomes: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    log: str = ""
+    failed: bool = False
+
+
+def _condition(expression: str, job: Job, context: dict[str, Any]) -> bool:
+    """GitHub's `if:` for the forms these jobs use: status functions, step outcomes, inputs, needs."""
+    python = expression.replace("&&", " and ").replace("||", " or ")
+    python = (
+        python.replace("failure()", "_failed")
+        .replace("success()", "(not _failed)")
+        .replace("always()", "True")
+    )
+    if not re.search(r"\b_failed\b|\bTrue\b", python):
+        python = f"(not _failed) and ({python})"  # no status function: success() is implied
+    steps = {name: SimpleNamespace(outcome=outcome) for name, outcome in job.outcomes.items()}
+    names = {"_failed": job.failed, "steps": _Lookup(steps, SimpleNamespace(outcome="skipped")), **context}
+    return bool(eval(python, {"__builtins__": {}}, names))
+
+
+class _Lookup(SimpleNamespace):
+    def __init__(self, known: dict[str, Any], missing: Any) -> None:
+        super().__init__(**known)
+        self._missing = missing
+
+    def __getattr__(self, name: str) -> Any:
+        return self._missing
+
+
+def _resolve(value: str, values: dict[str, str]) -> str:
+    return EXPRESSION.sub(lambda match: values[match.group(1)], str(value))
+
+
+def run_job(
+    job: dict[str, Any],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    values: dict[str, str],
+    context: dict[str, Any],
+    only: set[str],
+    tmp: Path,
+) -> Job:
+    """Run the job's steps named in ``only`` (the others' outputs exist already) in order."""
+    run = Job()
+    base = {**env, **{k: _resolve(v, values) for k, v in job.get("env", {}).items()}}
+    for step in job["steps"]:
+        if step.get("name") not in only:
+            continue
+        condition = step.get("if", "success()")
+        if not _condition(str(condition), run, context):
+            run.outcomes[step.get("id", step["name"])] = "skipped"
+            continue
+        output = tmp / f"output-{len(run.outcomes)}"
+        output.write_text("")
+        step_env = {**base, **{k: _resolve(v, values) for k, v in step.get("env", {}).items()}}
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=cwd,
+            env={**step_env, "GITHUB_OUTPUT": str(output)},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        run.log += f"--- {step['name']} (exit {done.returncode})\n{done.stdout}{done.stderr}"
+        key = step.get("id", step["name"])
+        run.outcomes[key] = "success" if done.returncode == 0 else "failure"
+        run.outputs[key] = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+        run.failed = run.failed or done.returncode != 0
+    return run
+
+
+UP_STEPS = {
+    "pulumi up",
+    "Bake, then probe every gate again",
+    "Record the last good deploy",
+    "Roll back to the last good deploy",
+    "Page",
+    "Say which stack stopped the deployment",
+}
+HOLD_STEPS = {"Refuse any ref but main", "Open the hold pull request"}
+
+
+@pytest.fixture(scope="module")
+def fake_key(tmp_path_factory: pytest.TempPathFactory) -> str:
+    key = tmp_path_factory.mktemp("key") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fake", "-f", str(key)], check=True)
+    return key.read_text()
+
+
+@dataclass
+class Deploy:
+    root: Path
+    tmp: Path
+    bin: Path
+    env: dict[str, str]
+    key: str
+
+    def values(self, commit: str) -> dict[str, str]:
+        secrets = {
+            "OPENSTACK_CLOUDS_YAML": "clouds: {}",
+            "PULUMI_BACKEND_URL": f"file://{self.tmp / 'state'}",
+            "PULUMI_CONFIG_PASSPHRASE": "fake-passphrase",
+            "STATE_ACCESS_KEY_ID": "fake-id",
+            "STATE_SECRET_ACCESS_KEY": "fake-secret",
+            "CONTROLLER_SSH_KEY": self.key,
+        }
+        return {
+            "inputs.stack": "dc1",
+            "inputs.wave": "1",
+            "inputs.bake_s": "0",
+            **{f"secrets.{name}": value for name, value in secrets.items()},
+            "github.ref": "refs/heads/main",
+            "github.token": "fake-token",
+            "github.repository": "webex/webex-cloud",
+            "github.server_url": "https://github.example",
+            "github.run_id": "4242",
+            "steps.rollback.outputs.held": "",
+            "steps.rollback.outputs.hold": "",
+        }
+
+    def up_job(self, commit: str, preview: dict[str, Any]) -> Job:
+        (self.root / "out").mkdir(exist_ok=True)
+        (self.root / "out" / "pulumi-preview.json").write_text(json.dumps(preview))
+        env = {**self.env, "GITHUB_SHA": commit, "RUNNER_TEMP": str(self.tmp / f"runner-{commit[:4]}")}
+        (self.tmp / f"runner-{commit[:4]}").mkdir()
+        return run_job(
+            DEPLOY_STACK["jobs"]["up"],
+            cwd=self.root,
+            env=env,
+            values=self.values(commit),
+            context={"inputs": SimpleNamespace(bake_s=0)},
+            only=UP_STEPS,
+            tmp=self.tmp,
+        )
+
+    def hold_job(self, commit: str, up: Job) -> Job | None:
+        """The `hold` job, when its `if:` lets it run after the `up` job."""
+        job = DEPLOY_STACK["jobs"]["hold"]
+        outputs = {
+            name: _resolve(
+                value,
+                {
+                    "steps.rollback.outputs.held": up.outputs.get("rollback", {}).get("held", ""),
+                    "steps.rollback.outputs.hold": up.outputs.get("rollback", {}).get("hold", ""),
+                },
+            )
+            for name, value in DEPLOY_STACK["jobs"]["up"]["outputs"].items()
+        }
+        needs = SimpleNamespace(up=SimpleNamespace(outputs=SimpleNamespace(**outputs)))
+        if not _condition(job["if"], Job(), {"needs": needs}):
+            return None
+        values = {**self.values(commit), **{f"needs.up.outputs.{k}": v for k, v in outputs.items()}}
+        env = {
+            **self.env,
+            "GITHUB_SHA": commit,
+            "GITHUB_RUN_ID": "4242",
+            "GITHUB_STEP_SUMMARY": str(self.tmp / "hold-summary.md"),
+        }
+        return run_job(
+            job, cwd=self.tmp, env=env, values=values, context={"needs": needs}, only=HOLD_STEPS, tmp=self.tmp
+        )
+
+
+@pytest.fixture
+def deploy(tmp_path: Path, fake_key: str) -> Deploy:
+    root = tmp_path / "checkout"
+    root.mkdir()
+    for name in ("webex_cloud", "policies", "scripts", "catalog", "stacks", "scheduler-filters"):
+        shutil.copytree(
+            REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+        )
+    for name in ("__main__.py", "Pulumi.yaml", "pyproject.toml"):
+        shutil.copy(REPO / name, root / name)
+    (root / ".venv").symlink_to(Path(sys.prefix))
+    stand_ins = _stand_ins(tmp_path / "bin", root)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SSH_", "GITHUB_"))}
+    env.update(
+        PATH=f"{stand_ins}{os.pathsep}{env['PATH']}",
+        TMPDIR=str(tmp_path),
+        GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"),
+    )
+    return Deploy(root, tmp_path, stand_ins, env, fake_key)
+
+
+def _good_deploy_then_a_bad_image(deploy: Deploy) -> tuple[str, str]:
+    """Commit GOOD deploys (the stand-in `up` succeeds) and records its last good deploy; commit BAD
+    changes meetings-media's image in the catalog."""
+    deploy.env["STAND_IN_UP_EXIT"] = "0"
+    good_run = deploy.up_job(GOOD, IMAGE_RELEASE)
+    assert not good_run.failed, good_run.log
+    assert good_run.outcomes["rollback"] == "skipped"
+    good = (deploy.root / MEDIA).read_text()
+    bad = good.replace("webex-media-2026.11", "webex-media-2026.12")
+    (deploy.root / MEDIA).write_text(bad)
+    deploy.env["STAND_IN_UP_EXIT"] = "255"
+    (deploy.bin / "pulumi.jsonl").unlink()
+    return good, bad
+
+
+def test_a_failed_gate_in_the_canary_rolls_it_back_holds_the_service_and_stops_wave_2(deploy: Deploy) -> None:
+    good, bad = _good_deploy_then_a_bad_image(deploy)
+    record = json.loads((deploy.tmp / "state" / record_key("dc1")).read_text())
+    assert record["commit"] == GOOD and record["files"][MEDIA]["text"] == good
+
+    up = deploy.up_job(BAD, IMAGE_RELEASE)
+
+    # The deploy's `up` failed at the gate; no new last good record; the rollback ran and succeeded.
+    assert up.failed and up.outcomes["up"] == "failure", up.log
+    assert up.outcomes["bake"] == "skipped" and up.outcomes["Record the last good deploy"] == "skipped"
+    assert up.outcomes["rollback"] == "success" and up.outcomes["Page"] == "skipped", up.log
+    assert json.loads((deploy.tmp / "state" / record_key("dc1")).read_text())["commit"] == GOOD
+    deploy_up, rollback_up = _calls(deploy.bin / "pulumi.jsonl")
+    assert deploy_up["cwd"] == str(deploy.root) and deploy_up["argv"][:3] == [
+        "up",
+        "--yes",
+        "--continue-on-error",
+    ]
+    # The rollback's `up`: main's code in a project of its own, the last good catalog, the same policy
+    # pack, no --continue-on-error, wave 1's gate replaced on purpose so that it probes on the way back.
+    assert rollback_up["cwd"] == str(deploy.tmp / "runner-bbbb" / "rollback-dc1")
+    assert rollback_up["media"] == good and "webex-media-2026.11" in rollback_up["media"]
+    assert rollback_up["agent"]  # the deploy key, through the agent, as for `up`
+    config = f"{rollback_up['cwd']}/out/policy-config.json"
+    assert rollback_up["argv"] == [
+        "up",
+        "--yes",
+        "--policy-pack",
+        "policies",
+        "--policy-pack-config",
+        config,
+        "--stack",
+        "organization/webex-cloud/dc1",
+        "--replace",
+        GATE_URN,
+    ]
+    assert json.loads(Path(config).read_text())  # main's policy command wrote it from the last good data
+    # The job says what was rolled back and why.
+    summary = (deploy.tmp / "summary.md").read_text()
+    assert f"## Rolled back: `dc1` is at its last good deploy (`{GOOD[:12]}`)" in summary
+    assert FAILED_GATE in summary and "update meetings-media-pod-0-mixer-0" in summary
+    assert "**Held at the last good release:** `meetings-media`" in summary
+
+    # The hold pull request: a branch, the holds file on it, a pull request to main.
+    hold = deploy.hold_job(BAD, up)
+    assert hold is not None and not hold.failed, hold.log if hold else ""
+    gh = _calls(deploy.bin / "gh.jsonl")
+    assert gh[0][:4] == ["api", "repos/webex/webex-cloud/git/refs", "-f", "ref=refs/heads/hold/dc1-4242"]
+    put = gh[2]
+    assert put[:3] == ["api", "-X", "PUT"] and "branch=hold/dc1-4242" in put
+    content = next(arg for arg in put if arg.startswith("content=")).removeprefix("content=")
+    holds = yaml.safe_load(base64.b64decode(content))["holds"]
+    assert holds["meetings-media"]["held"] == digest(good) and holds["meetings-media"]["refused"] == digest(
+        bad
+    )
+    assert holds["meetings-media"]["catalog"] == good and holds["meetings-media"]["reason"] == FAILED_GATE
+    assert gh[3][:2] == ["pr", "create"] and gh[3][gh[3].index("--base") + 1] == "main"
+    assert "https://github.example/webex/webex-cloud/pull/77" in (deploy.tmp / "hold-summary.md").read_text()
+    assert (deploy.root / HOLDS_FILE).read_bytes() == base64.b64decode(content)
+
+    # GitHub's job graph: the canary's job failed, so wave 2's never starts.
+    outputs = run_list_job(deploy.root, deploy.tmp)
+    run = replay(outputs, failing=frozenset({"dc1"} if up.failed else set()))
+    assert run.order == [["dc1"]] and run.results["wave-2"] == "skipped"
+
+
+def test_a_failed_release_that_added_a_volume_pages_and_rolls_nothing_back(deploy: Deploy) -> None:
+    _good_deploy_then_a_bad_image(deploy)
+    up = deploy.up_job(BAD, WITH_A_VOLUME)
+    assert up.failed and up.outcomes["rollback"] == "failure" and up.outcomes["Page"] == "success", up.log
+    assert (
+        "::error title=PAGE: rollback of dc1 needs a person::the failed release changed something" in up.log
+    )
+    assert (
+        "not reversible: meetings-media-scratch-0: create of a openstack:blockstorage/volume:Volume" in up.log
+    )
+    assert [call["cwd"] for call in _calls(deploy.bin / "pulumi.jsonl")] == [
+        str(deploy.root)
+    ]  # no rollback `up`
+    summary = (deploy.tmp / "summary.md").read_text()
+    assert "## PAGE: `dc1` needs a person — the failed release was NOT rolled back" in summary
+    assert FAILED_GATE in summary
+    assert deploy.hold_job(BAD, up) is None and not (deploy.bin / "gh.jsonl").exists()
+    assert not (deploy.root / HOLDS_FILE).exists()

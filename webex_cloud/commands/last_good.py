@@ -1,0 +1,38 @@
+"""`python -m webex_cloud last-good --stack S --state URL --commit SHA`: record the last good deploy.
+
+After a stack's `up` and bake succeeded, the deploy job stores this checkout's data (catalog, holds,
+the stack's file) as the stack's last good deploy beside its state
+(``deployments/<stack>/last-good.json``, webex_cloud/rollback/last_good.py); `python -m webex_cloud
+rollback` deploys it again when a later release fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from webex_cloud.cli_common import run as cli_run
+from webex_cloud.cli_common import select_stacks
+from webex_cloud.commands.rollback import add_backend_options
+from webex_cloud.config.errors import CatalogError
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.preview.state import StateBackendError
+from webex_cloud.rollback import store
+from webex_cloud.rollback.last_good import build
+
+
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m webex_cloud last-good", description=__doc__)
+    add_backend_options(parser)
+    args = parser.parse_args(argv)
+    (stack,) = select_stacks(args.stack, args.project, ["--state"])
+    record = build(args.project, stack, args.commit)
+    where = store.put(args.state, record)
+    print(
+        f"last good deploy of {stack} recorded: {where} "
+        f"(commit {args.commit[:12]}, {len(record.files)} files)"
+    )
+    return ExitCode.OK
+
+
+def main(argv: list[str]) -> int:
+    return cli_run("last-good", _main, argv, unusable=(StateBackendError, CatalogError))

@@ -1,0 +1,126 @@
+"""`python -m webex_cloud rollback --stack S ...`: a failed release goes back to the last good deploy.
+
+After a stack's `up` or bake failed, it decides from the failed release's preview whether it rolls
+back by itself (webex_cloud/rollback/reversible.py). If so, it deploys the last good data with this
+checkout's code (`pulumi up`, the policy pack, the same gates), holds the changed services at their
+last good release (deployments/holds.yaml, for the hold pull request) and exits 0. Otherwise, or when
+the rollback itself fails, it pages: an ``::error title=PAGE ...::`` line, an issue-style job summary
+(what, why, next) and exit 1, which fails the job. The freeze switch does not stop a rollback: going
+back to the last good deploy is what a frozen fleet wants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+from pathlib import Path
+
+from webex_cloud.cli_common import CommandError, add_project_option, add_stack_option, select_stacks
+from webex_cloud.cli_common import run as cli_run
+from webex_cloud.config.errors import CatalogError
+from webex_cloud.config.holds import HOLDS_FILE
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.preview.errors import PreviewInputError
+from webex_cloud.preview.pulumi_json import load_preview
+from webex_cloud.preview.state import StateBackendError
+from webex_cloud.rollback import store
+from webex_cloud.rollback.last_good import LastGoodError
+from webex_cloud.rollback.reversible import Verdict
+from webex_cloud.rollback.run import Outcome, decide, failure_reasons, hold, restore, summary
+
+
+def _append(path: Path | None, text: str) -> None:
+    if path is not None:
+        with path.open("a", encoding="utf-8") as stream:
+            stream.write(text)
+
+
+def _page(outcome: Outcome, args: argparse.Namespace) -> int:
+    count = len(outcome.verdict.blockers)
+    blockers = f"; {count} change(s) not reversible by themselves" if count else ""
+    title = f"PAGE: rollback of {args.stack} needs a person"
+    print(f"::error title={title}::{outcome.failure}{blockers}; see the job summary")
+    for line in outcome.verdict.blockers:
+        print(f"  not reversible: {line}")
+    _append(args.summary, summary(outcome))
+    return ExitCode.BLOCKING
+
+
+def _run(args: argparse.Namespace) -> int:
+    reasons = failure_reasons(args.log)
+    try:
+        changes = load_preview(args.preview, stack=args.stack)
+    except PreviewInputError as error:
+        unread = Outcome(
+            args.stack, args.commit, Verdict((), ()), reasons, failure=f"unreadable preview: {error}"
+        )
+        return _page(unread, args)
+    outcome = Outcome(args.stack, args.commit, decide(changes), reasons)
+    if not outcome.verdict.automatic:
+        outcome.failure = "the failed release changed something that does not roll back by itself"
+        return _page(outcome, args)
+    try:
+        record = store.get(args.state, args.stack)
+    except LastGoodError as error:
+        outcome.failure = f"no usable last good deploy: {error}"
+        return _page(outcome, args)
+    outcome.last_good_commit = record.commit
+    print(
+        f"[rollback] {args.stack}: back to the last good deploy {record.commit[:12]} ({record.recorded_at})"
+    )
+    for line in outcome.verdict.reversible:
+        print(f"[rollback]   {line}")
+    failed = restore(record, changes, args.project, args.workdir)
+    if failed:
+        outcome.failure = failed
+        return _page(outcome, args)
+    outcome.rolled_back = True
+    outcome.held = hold(record, args.project, outcome)
+    print(
+        f"::warning title=rolled back {args.stack}::{args.stack} is back at {record.commit[:12]}; held: "
+        f"{', '.join(outcome.held) or 'nothing (no catalog file changed)'}"
+    )
+    _append(args.summary, summary(outcome))
+    if args.github_output is not None and outcome.held:
+        encoded = base64.b64encode((args.project / HOLDS_FILE).read_bytes()).decode()
+        _append(args.github_output, f"held={','.join(outcome.held)}\nhold={encoded}\n")
+    return ExitCode.OK
+
+
+def main(argv: list[str]) -> int:
+    return cli_run("rollback", _main, argv, unusable=(LastGoodError, StateBackendError, CatalogError))
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """The options `rollback` and `last-good` share: one stack, its state backend, the commit."""
+    add_stack_option(parser)
+    parser.add_argument(
+        "--state", required=True, help="the state backend URL (`pulumi login`'s: s3://... or file://...)"
+    )
+    parser.add_argument("--commit", required=True, help="the commit this run deploys ($GITHUB_SHA)")
+    add_project_option(parser)
+
+
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m webex_cloud rollback",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_backend_options(parser)
+    parser.add_argument(
+        "--preview", type=Path, required=True, help="the failed release's `pulumi preview --json`"
+    )
+    parser.add_argument(
+        "--log", type=Path, action="append", default=[], help="a log with the gate lines (repeatable)"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, required=True, help="an empty folder to deploy the last good data from"
+    )
+    parser.add_argument("--summary", type=Path, help="append the report to this file ($GITHUB_STEP_SUMMARY)")
+    parser.add_argument("--github-output", type=Path, help="append held= and hold= step outputs here")
+    args = parser.parse_args(argv)
+    (args.stack,) = select_stacks(args.stack, args.project, ["--preview", "--workdir"])
+    if args.workdir.exists() and any(args.workdir.iterdir()):
+        raise CommandError(f"--workdir {args.workdir} is not empty; name a new folder")
+    return _run(args)

@@ -1,0 +1,61 @@
+"""The canary's bake: after a stack's `up`, wait its ``deploy.bake_s``, then probe every gate again.
+
+A release that passes its gates can still go bad minutes later (a leak, a crash loop, a dependency
+timing out). The deploy job bakes the stack before it counts as deployed, so the next wave's job
+cannot start until the canary has served for the whole bake. The probe is the gates' own
+(release/probe.py :func:`run_gate`), over the gate specs the stack's plan holds (each gate's
+``create`` is its spec), every wave of every service: after the bake the whole stack must serve.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from webex_cloud.plan import format as tokens
+from webex_cloud.plan.format import Plan
+from webex_cloud.release.probe import GateSpec, run_gate
+
+
+class BakeError(ValueError):
+    """The plan holds no usable gate spec."""
+
+
+def gate_specs(plan: Plan, source: str) -> list[GateSpec]:
+    """Every health gate of the plan, in URN order. Raises BakeError when one cannot be read."""
+    specs: list[GateSpec] = []
+    for resource in plan.resources:
+        if resource.type != tokens.LOCAL_COMMAND:
+            continue
+        create = resource.inputs.get("create")
+        try:
+            specs.append(GateSpec.from_json(str(create)))
+        except (ValueError, KeyError, TypeError) as error:
+            raise BakeError(f"{source}: {resource.name}: its create is no gate spec ({error})") from None
+    return specs
+
+
+def bake(
+    specs: list[GateSpec],
+    seconds: float,
+    *,
+    label: str,
+    stream: TextIO | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    gate: Callable[[GateSpec], bool] | None = None,
+) -> bool:
+    """Wait ``seconds``, then probe every gate; True when every one passed."""
+    out = stream or sys.stdout
+    probe = gate or (lambda spec: run_gate(spec, stream=out))
+    print(f"[bake] {label}: baking {seconds:g}s, then probing its {len(specs)} gates again", file=out)
+    out.flush()
+    sleep(seconds)
+    # The first gate that fails ends the bake: the rollback should not wait for every other deadline.
+    failed = next((spec for spec in specs if not probe(spec)), None)
+    if failed is not None:
+        print(f"[bake] {label} FAILED after the bake: {failed.label} no longer serves", file=out)
+        return False
+    print(f"[bake] {label} PASSED: every gate serves after {seconds:g}s", file=out)
+    return True
