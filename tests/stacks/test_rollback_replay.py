@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -25,8 +26,10 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.release.test_bake import _local_plan
 from tests.stacks.test_deploy_workflow import DEPLOY_STACK, replay, run_list_job
 from webex_cloud.config.holds import HOLDS_FILE, digest
+from webex_cloud.plan.document import render_plan
 from webex_cloud.rollback.last_good import record_key
 
 MEDIA = "catalog/meetings-media.yaml"
@@ -212,7 +215,7 @@ class Deploy:
     env: dict[str, str]
     key: str
 
-    def values(self, commit: str) -> dict[str, str]:
+    def values(self, commit: str, bake_s: int = 0) -> dict[str, str]:
         secrets = {
             "OPENSTACK_CLOUDS_YAML": "clouds: {}",
             "PULUMI_BACKEND_URL": f"file://{self.tmp / 'state'}",
@@ -224,7 +227,7 @@ class Deploy:
         return {
             "inputs.stack": "dc1",
             "inputs.wave": "1",
-            "inputs.bake_s": "0",
+            "inputs.bake_s": str(bake_s),
             **{f"secrets.{name}": value for name, value in secrets.items()},
             "github.ref": "refs/heads/main",
             "github.token": "fake-token",
@@ -235,7 +238,7 @@ class Deploy:
             "steps.rollback.outputs.hold": "",
         }
 
-    def up_job(self, commit: str, preview: dict[str, Any]) -> Job:
+    def up_job(self, commit: str, preview: dict[str, Any], bake_s: int = 0) -> Job:
         (self.root / "out").mkdir(exist_ok=True)
         (self.root / "out" / "pulumi-preview.json").write_text(json.dumps(preview))
         env = {**self.env, "GITHUB_SHA": commit, "RUNNER_TEMP": str(self.tmp / f"runner-{commit[:4]}")}
@@ -244,8 +247,8 @@ class Deploy:
             DEPLOY_STACK["jobs"]["up"],
             cwd=self.root,
             env=env,
-            values=self.values(commit),
-            context={"inputs": SimpleNamespace(bake_s=0)},
+            values=self.values(commit, bake_s),
+            context={"inputs": SimpleNamespace(bake_s=bake_s)},
             only=UP_STEPS,
             tmp=self.tmp,
         )
@@ -398,3 +401,26 @@ def test_a_failed_release_that_added_a_volume_pages_and_rolls_nothing_back(deplo
     assert FAILED_GATE in summary
     assert deploy.hold_job(BAD, up) is None and not (deploy.bin / "gh.jsonl").exists()
     assert not (deploy.root / HOLDS_FILE).exists()
+
+
+def test_a_canary_that_stops_serving_during_its_bake_is_rolled_back_too(deploy: Deploy) -> None:
+    """`up` succeeded, but after the bake the gates' probe finds the pods gone: no last good record of
+    the bad release, the rollback runs, and the job fails (wave 2 never starts)."""
+    plan = render_plan("dc1", project_dir=deploy.root)  # its gates' specs: the same pods, addresses
+    good, _ = _good_deploy_then_a_bad_image(deploy)
+    deploy.env["STAND_IN_UP_EXIT"] = "0"
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]  # nothing listens there any more: the pods stopped serving
+    (deploy.root / "out" / "plan").mkdir(parents=True)
+    shutil.copy(_local_plan(plan, port, deploy.tmp), deploy.root / "out" / "plan" / "dc1.json")
+
+    up = deploy.up_job(BAD, IMAGE_RELEASE, bake_s=1)
+
+    assert up.outcomes["up"] == "success" and up.outcomes["bake"] == "failure", up.log
+    assert up.outcomes["Record the last good deploy"] == "skipped" and up.outcomes["rollback"] == "success"
+    assert up.failed
+    assert json.loads((deploy.tmp / "state" / record_key("dc1")).read_text())["commit"] == GOOD
+    rollback_up = _calls(deploy.bin / "pulumi.jsonl")[-1]
+    assert rollback_up["cwd"].endswith("rollback-dc1") and rollback_up["media"] == good
+    summary = (deploy.tmp / "summary.md").read_text()
+    assert "[bake] dc1 FAILED after the bake: dc1/meetings-media wave 1/4 no longer serves" in summary

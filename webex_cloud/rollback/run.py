@@ -114,7 +114,11 @@ def restore(
 def hold(record: LastGood, code_dir: Path, outcome: Outcome, now: datetime | None = None) -> list[str]:
     """Hold every service whose catalog file is not the last good one; returns their names."""
     moment = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    reason = outcome.reasons[0] if outcome.reasons else "its health gate or bake failed"
+    reason = (
+        outcome.reasons[0]
+        if outcome.reasons
+        else "its `pulumi up` or bake failed (no gate line; see the run)"
+    )
     held: list[str] = []
     for relative, good in sorted(record.catalog_texts().items()):
         current = code_dir / relative
