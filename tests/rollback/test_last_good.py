@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ProjectCopy
+from webex_cloud.commands.last_good import main as last_good
+from webex_cloud.exit_codes import ExitCode
 from webex_cloud.rollback import store
 from webex_cloud.rollback.last_good import FORMAT, LastGoodError, build, dumps, loads, materialise, record_key
 
@@ -77,3 +79,11 @@ def test_the_rollback_project_is_the_code_of_main_with_the_data_of_the_record(
     assert not (root / "catalog/new-service.yaml").exists()
     assert (root / "stacks/Pulumi.dc1.yaml").read_text() == record.files["stacks/Pulumi.dc1.yaml"].text
     assert (root / "stacks/Pulumi.dc2.yaml").read_text() == (main.root / "stacks/Pulumi.dc2.yaml").read_text()
+
+
+def test_recording_to_something_that_is_no_state_backend_is_refused(
+    project: ProjectCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--stack", "dc1", "--state", "https://bucket.example/x", "--commit", COMMIT]
+    assert last_good(["--project", str(project.root), *argv]) == ExitCode.INPUT
+    assert "not an S3 backend URL" in capsys.readouterr().err

@@ -97,7 +97,9 @@ def gates_to_rerun(changes: ChangeSet) -> tuple[str, ...]:
     A gate whose replacement failed keeps its old state (the replacement is create-before-delete and
     its create failed; step_executor.go records no new state for a failed step): on the way back its
     triggers equal the old ones again, the engine sees no change, and the wave would return without a
-    probe. ``pulumi up --replace <urn>`` forces it.
+    probe. ``pulumi up --replace <urn>`` forces it (pulumi/pulumi ``pkg/cmd/pulumi/operations/up.go``,
+    the repeatable ``--replace`` flag; ``pkg/resource/deploy/step_generator.go``, ``ReplaceTargets``;
+    same snapshot as above).
     """
     return tuple(
         sorted(
