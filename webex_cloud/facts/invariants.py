@@ -21,6 +21,8 @@ UNPLACED: Final = "not-placed"
 DUPLICATE: Final = "duplicate-name"
 UNEXPECTED_INSTANCE: Final = "unexpected-instance"
 UNEXPECTED_VOLUME: Final = "unexpected-volume"
+FORCED_MOVE: Final = "forced-move"
+"""A move that put a server where the scheduler's PodFilter never sends one (it named its host)."""
 
 
 @dataclass(frozen=True)
