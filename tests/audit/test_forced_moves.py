@@ -164,3 +164,37 @@ def test_the_actions_rule_named_is_the_installed_novas_default() -> None:
     (rule,) = [r for r in policies.list_rules() if r.name == observed.ACTIONS_RULE]
     assert rule.check_str == nova_base.PROJECT_READER_OR_ADMIN == "rule:project_reader_or_admin"
     assert observed.ACTIONS_RULE_DEFAULT.startswith(nova_base.PROJECT_READER_OR_ADMIN)
+
+
+def test_members_stranded_by_a_parallel_evacuation_are_told_apart_from_forced_moves(
+    expected: Expected,
+) -> None:
+    """Host 0 died and was evacuated all at once: messaging pod 0's anchor reached a spare host; its
+    members, scheduled while the anchor's evacuation ran, found no host and stayed in ERROR on host 0."""
+    cloud = deployed(expected)
+    pod = first_pods(expected, "messaging")[0]
+    anchor, members = pod.instances[0], pod.instances[1:]
+    cloud.servers = [s for s in cloud.servers if s["name"] != anchor]
+    anchor_id = cloud.server(anchor, expected.hosts[-1])
+    history: dict[str, Sequence[observed.InstanceAction]] = {
+        anchor_id: [action("evacuate", "2026-12-06T03:00:00Z", "req-anchor", "masakari")]
+    }
+    stranded = []
+    for name in members:
+        record = next(s for s in cloud.servers if s["name"] == name)
+        record["status"] = "ERROR"
+        stranded.append(record["id"])
+        history[record["id"]] = [action("evacuate", "2026-12-06T03:00:01Z", f"req-{name}", "masakari")]
+    observation = cloud.observation()
+    report = compare.audit(expected, observation)
+    explain_moves(report, expected, observation, lambda uuid: history.get(uuid, []))
+    kinds = [f.kind for f in report.findings]
+    assert rules.POD_SPLIT in kinds and rules.FORCED_MOVE not in kinds
+    failed = [f for f in report.findings if f.kind == rules.FAILED_EVACUATION]
+    assert sorted(u for f in failed for u in f.uuids) == sorted(stranded)
+    for finding in failed:
+        (uuid,) = finding.uuids
+        assert (
+            f"`nova reset-state --active {uuid}`, then `nova evacuate {uuid}` with no host" in finding.message
+        )
+        assert finding.items == (pod.name,)

@@ -9,6 +9,17 @@ and host_name`` is the only path through the scheduler; ``evacuate`` the same); 
 named host goes through the scheduler (``requested_destination``). Nova records no ``force`` anywhere the
 API shows (``os-migrations`` and ``os-instance-actions`` leave it out), so the move is found from the
 broken rule and the server's own action list: the most recent move among the servers at fault.
+
+Not every broken pod is a forced move. Evacuating a dead host's servers all at once (``nova
+host-evacuate``, Masakari) schedules each member while its anchor's own evacuation runs: the anchor's
+host is still the dead one, so PodFilter finds no host for the member, and Nova sets it to ERROR on the
+old host without rescheduling (nova 34 ``nova/conductor/manager.py`` ``rebuild_instance``, ``NoValidHost``;
+``nova/compute/manager.py`` ``rebuild_instance`` notes that a rebuild does not reschedule). The rules still
+hold under that concurrency: a member only goes to its anchor's recorded host, and two anchors chosen for
+one host at once are stopped by Nova's late anti-affinity check on the destination (the same
+``rebuild_instance``, "parallel scheduling could violate such policy"); what breaks is liveness. A server
+in ERROR whose last move was an evacuation is therefore reported as a failed evacuation, with the repair:
+reset it and evacuate it again, without a host, once its anchor runs on its new host.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from webex_cloud.cloud.views import (
     InstanceAction,
     Observation,
 )
-from webex_cloud.facts.invariants import FORCED_MOVE, POD_SPLIT, PODS_SHARE_HOST, Finding
+from webex_cloud.facts.invariants import FAILED_EVACUATION, FORCED_MOVE, POD_SPLIT, PODS_SHARE_HOST, Finding
 
 MAX_SERVERS_READ = 50
 """At most this many servers' actions are read (one GET each): a cloud with more broken pods than this
@@ -59,10 +70,18 @@ def explain_moves(
         )
         return
     names = {s.id: s.name for s in observation.servers}
+    status = {s.id: s.status for s in observation.servers}
     blamed: set[str] = set()
     for finding in broken:
         moves = [(move, uuid) for uuid in finding.uuids if (move := _last_move(actions.get(uuid, ())))]
-        if not moves:
+        stranded = [(m, u) for m, u in moves if m.action == "evacuate" and status.get(u) == "ERROR"]
+        for move, uuid in stranded:
+            if uuid not in blamed:
+                blamed.add(uuid)
+                report.findings.append(
+                    _failed_evacuation(expected, names.get(uuid, uuid), uuid, move, finding)
+                )
+        if stranded or not moves:
             continue
         move, uuid = max(moves, key=lambda pair: pair[0].start_time)
         if uuid in blamed:
@@ -92,3 +111,22 @@ def explain_moves(
                 finding.where,
             )
         )
+
+
+def _failed_evacuation(
+    expected: Expected, name: str, uuid: str, move: InstanceAction, finding: Finding
+) -> Finding:
+    pod = next((p for p in expected.pods if name in p.instances), None)
+    of = f" of pod {pod.name}" if pod else ""
+    return Finding(
+        FAILED_EVACUATION,
+        finding.service,
+        f"{name} ({uuid}){of} is in ERROR on its old host after its evacuation at {move.start_time} "
+        f"(request {move.request_id or '?'}) found no host: evacuated while its anchor's evacuation ran, "
+        "it had no host to follow, and Nova does not reschedule an evacuation. Repair, once the anchor is "
+        f"ACTIVE on its new host: `nova reset-state --active {uuid}`, then `nova evacuate {uuid}` with no "
+        "host (the scheduler sends it to its anchor's host)",
+        (uuid,),
+        (pod.name,) if pod else (),
+        finding.where,
+    )
