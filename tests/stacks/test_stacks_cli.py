@@ -168,17 +168,19 @@ def test_the_timeout_grows_with_the_slowest_release_of_the_stacks_that_run_it(
 def test_a_release_longer_than_the_job_limit_is_refused_with_the_way_out(
     project: ProjectCopy, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # 4 waves of 60 min replacement + a 3600 s gate: 480 min, more than a job may run.
-    project.edit("catalog/meetings-media.yaml", lambda s: s.update(rollout={"deadline_s": 3600}))
+    # 8 pods one at a time, each wave 60 min of replacement and a 7200 s gate: 1440 min, plus 20.
+    project.edit(
+        "catalog/meetings-media.yaml",
+        lambda s: s.update(rollout={"deadline_s": 7200}) or s["pods"].update(count=8),
+    )
     code, out, err = run(capsys, "--github-output", "--project", str(project.root))
     assert code == ExitCode.INPUT and out == ""
     assert "catalog/meetings-media.yaml: rollout: " in err
     assert f"more than the limit of {DEPLOY_JOB_LIMIT_MINUTES} min" in err
     assert "raise rollout.max_unavailable or lower rollout.deadline_s" in err
-    # Two pods at a time halves its waves: 2 x 120 min fits, and recording-storage is the slowest again
-    # (3 waves of 60 min instances, 20 min attachments and a 10 min gate).
+    # Two pods at a time halves its waves: 4 x 180 min fits.
     project.edit("catalog/meetings-media.yaml", lambda s: s["rollout"].update(max_unavailable=2))
-    assert _timeouts(capsys, project.root)["dc1"] == 20 + 3 * (60 + 20 + 10)
+    assert _timeouts(capsys, project.root)["dc1"] == 20 + 4 * (60 + 120)
 
 
 @pytest.mark.parametrize(("pods", "max_unavailable"), [(1, 1), (4, 1), (4, 3), (5, 2), (3, 64)])

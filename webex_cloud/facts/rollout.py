@@ -27,10 +27,10 @@ Create and Delete 10 minutes): a wave's gate also waits for its pods' attachment
 DEPLOY_STEPS_BEFORE_UP_S = 20 * 60
 """What deploy-stack.yml runs before ``pulumi up`` (install, the Pulumi CLI, images, preview, drift):
 minutes of work that a release's bound must not eat into."""
-DEPLOY_JOB_LIMIT_MINUTES = 360
-"""The longest a stack's deploy job may run. GitHub's default job timeout; a stack whose release bound is
-longer holds its whole wave of datacenters (and the deploy lock) for more than six hours, which is a
-rollout to split (more ``max_unavailable``, a shorter ``deadline_s``), not a timeout to raise."""
+DEPLOY_JOB_LIMIT_MINUTES = 1440
+"""The longest a stack's deploy job may run: 24 hours, when the job's ``GITHUB_TOKEN`` expires (GitHub
+documents it valid until the job ends or 24 hours). A release whose bound is longer is a rollout to split
+(more ``max_unavailable``, a shorter ``deadline_s``), not a timeout to raise."""
 
 
 def wave_count(pods: int, max_unavailable: int) -> int:
