@@ -319,3 +319,16 @@ def test_a_file_that_is_no_checkpoint_exits_2_naming_it(
     err = capsys.readouterr().err
     assert code == ExitCode.INPUT
     assert f"{state_file}: not a Pulumi checkpoint" in err and "pulumi stack export" in err
+
+
+def test_another_stacks_state_or_plan_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    document = plan()
+    state = json.dumps(deployed(document)).replace("urn:pulumi:dc1::", "urn:pulumi:dc2::")
+    plan_file, state_file = tmp_path / "dc1.json", tmp_path / "state.json"
+    plan_file.write_text(json.dumps(document))
+    state_file.write_text(state)
+    code = main(["--stack", "dc1", "--plan", str(plan_file), "--checkpoint", str(state_file)])
+    err = capsys.readouterr().err
+    assert code == ExitCode.INPUT and "this is the state of stack dc2, not dc1" in err
+    code = main(["--stack", "dc2", "--plan", str(plan_file), "--checkpoint", str(state_file)])
+    assert code == ExitCode.INPUT and "is the plan of stack 'dc1', not 'dc2'" in capsys.readouterr().err

@@ -21,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from webex_cloud.cli_common import add_project_option, add_stack_option, select_stacks
+from webex_cloud.cli_common import CommandError, add_project_option, add_stack_option, select_stacks
 from webex_cloud.cli_common import run as cli_run
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import plan_dir, plan_path
@@ -58,7 +58,12 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--plan", type=Path, help="the stack's plan (default build/plan/<stack>.json)")
     args = parser.parse_args(argv)
     (stack,) = select_stacks(args.stack, args.project, single_for=("--checkpoint",))
-    plan = read_plan(args.plan or plan_path(stack, plan_dir(args.project)))
+    path = args.plan or plan_path(stack, plan_dir(args.project))
+    plan = read_plan(path)
+    if plan.stack != stack:
+        raise CommandError(
+            f"{path} is the plan of stack {plan.stack!r}, not {stack!r}; pass the right --plan"
+        )
     document = read_json(args.checkpoint)
     findings = check(document, plan.to_json(), str(args.checkpoint))
     print(_text(stack, findings))
@@ -66,6 +71,7 @@ def _main(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
+    """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
     return cli_run("checkpoint", _main, argv, unusable=(PreviewInputError, PlanError))
 
 

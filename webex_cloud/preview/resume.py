@@ -273,4 +273,19 @@ def next_up(deployment: Mapping[str, Any], plan: Mapping[str, Any], source: str)
 def check(document: object, plan: Mapping[str, Any], source: str) -> list[Finding]:
     """Integrity first (a checkpoint the backend refuses cannot be resumed at all), then the next `up`."""
     deployment = deployment_of(document, source)
+    stack = str(plan.get("stack") or "")
+    others = sorted(
+        {
+            urn.split("::", 1)[0].removeprefix("urn:pulumi:")
+            for state in _records(deployment, "resources", source)
+            if (urn := str(state.get("urn") or "")).startswith("urn:pulumi:")
+        }
+        - {stack}
+    )
+    if others:
+        raise PreviewInputError(
+            source,
+            f"this is the state of stack {', '.join(others)}, not {stack}: export the state of "
+            f"organization/webex-cloud/{stack} (`pulumi stack export --stack ... --file F`)",
+        )
     return integrity(deployment, source) + next_up(deployment, plan, source)
