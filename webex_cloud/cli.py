@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "webex_cloud.commands.drift",
         "what changed behind the program's back: live vs state vs plan, and the placement rules",
     ),
+    "checkpoint": (
+        "webex_cloud.commands.checkpoint",
+        "after a failed `up`: is the state sound, and does the next `up` gate every pod it changes",
+    ),
     "images": (
         "webex_cloud.commands.images",
         "the images every pod boots: pinned in the image catalog, verified by their bytes in Glance",

@@ -54,6 +54,17 @@ DCKEY = "config.webex-cloud:datacenter"
 
 CASES = [
     Case(
+        # 8 waves of 60 min instance replacement, 20 min attachments and a 7200 s gate: 1600 min of
+        # release, more than a deploy job may run (config/release_time.py); `plan` refuses it first.
+        "release-longer-than-the-deploy-job",
+        catalog(
+            "messaging", lambda d: d.update({"rollout": {"deadline_s": 7200}}) or d["pods"].update(count=8)
+        ),
+        MSG,
+        "rollout",
+        "raise rollout.max_unavailable or lower rollout.deadline_s",
+    ),
+    Case(
         "negative-count",
         catalog("messaging", setitem(["pods", "members", 1, "count"], -1)),
         MSG,

@@ -202,6 +202,17 @@ def test_one_wave_job_per_possible_wave_each_handing_its_stack_down() -> None:
         assert job["with"]["stack"] == "${{ matrix.stack }}"
         assert "runner" not in job["with"]  # the label is derived from the stack, never passed
         assert job["with"]["wave"] == "${{ matrix.wave }}"
+        # The stack's computed budget (`stacks --github-output`) reaches its job, never a fixed number.
+        assert job["with"]["timeout_minutes"] == "${{ matrix.timeout_minutes }}"
+        assert job["with"]["parallel"] == "${{ matrix.parallel }}"
+    up = DEPLOY_STACK["jobs"]["up"]
+    assert up["timeout-minutes"] == "${{ inputs.timeout_minutes }}"
+    up_step = next(step for step in up["steps"] if step.get("name") == "pulumi up")
+    assert up_step["env"]["PULUMI_PARALLEL"] == "${{ inputs.parallel }}"
+    # After a failed `up` (and only then) the state it left is checked against the stack's plan.
+    check = next(step for step in up["steps"] if "webex_cloud checkpoint" in step.get("run", ""))
+    assert check["if"] == f"failure() && steps.{up_step['id']}.conclusion == 'failure'"
+    assert "pulumi stack export" in check["run"] and '--plan "out/plan/$STACK.json"' in check["run"]
     assert "secrets" not in DEPLOY_STACK[True]["workflow_call"]
     assert DEPLOY_STACK["jobs"]["up"]["environment"] == "production-${{ inputs.stack }}"
     runs_on = DEPLOY_STACK["jobs"]["up"]["runs-on"]

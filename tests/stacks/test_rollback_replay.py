@@ -228,6 +228,8 @@ class Deploy:
             "inputs.stack": "dc1",
             "inputs.wave": "1",
             "inputs.bake_s": str(bake_s),
+            "inputs.timeout_minutes": "595",
+            "inputs.parallel": "15",
             **{f"secrets.{name}": value for name, value in secrets.items()},
             "github.ref": "refs/heads/main",
             "github.token": "fake-token",

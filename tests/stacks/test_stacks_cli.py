@@ -11,6 +11,8 @@ from tests.conftest import ProjectCopy
 from webex_cloud.commands.stacks import main
 from webex_cloud.config.models import MAX_WAVES
 from webex_cloud.exit_codes import ExitCode
+from webex_cloud.facts.rollout import DEPLOY_JOB_LIMIT_MINUTES, wave_count
+from webex_cloud.release.rollout import waves
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -24,14 +26,33 @@ def test_the_example_stacks_list_with_their_wave_and_runner(
 ) -> None:
     code, out, _ = run(capsys, "--json", "--project", str(project.root))
     assert code == ExitCode.OK
+    # meetings-media is the slowest: 4 pods one at a time, each wave up to 30 min delete + 30 min create +
+    # a 600 s gate = 280 min, twice (the release, then its rollback in the same job), plus 20 min before
+    # `up`; the canary's bake adds its 15 min. The widest moment: one pod of every service at
+    # once, its instances and attachments (media 3, signalling 3, messaging 3+1, recording 2+2,
+    # telepresence 1, which runs in dc1 only).
     assert json.loads(out) == [
-        {"stack": "dc1", "wave": 1, "runner": "webex-ops-dc1", "bake_s": 900},  # the canary bakes
-        {"stack": "dc2", "wave": 2, "runner": "webex-ops-dc2", "bake_s": 0},
+        {
+            "stack": "dc1",
+            "wave": 1,
+            "runner": "webex-ops-dc1",
+            "timeout_minutes": 595,
+            "parallel": 15,
+            "bake_s": 900,
+        },
+        {
+            "stack": "dc2",
+            "wave": 2,
+            "runner": "webex-ops-dc2",
+            "timeout_minutes": 580,
+            "parallel": 14,
+            "bake_s": 0,
+        },
     ]
     code, out, _ = run(capsys, "--project", str(project.root))
     assert out.splitlines()[1:] == [
-        "dc1       1  webex-ops-dc1     900",
-        "dc2       2  webex-ops-dc2       0",
+        "dc1       1     900  595 min        15  webex-ops-dc1",
+        "dc2       2       0  580 min        14  webex-ops-dc2",
     ]
 
 
@@ -140,3 +161,45 @@ def test_a_stack_deploys_only_on_its_own_datacenters_runner(
     assert code == ExitCode.INPUT and out == ""
     assert "stacks/Pulumi.dc2.yaml: config.webex-cloud:datacenter.deploy.runner:" in err
     assert "set runner: webex-ops-dc2" in err
+
+
+def _timeouts(capsys: pytest.CaptureFixture[str], root: Path) -> dict[str, int]:
+    code, out, err = run(capsys, "--json", "--project", str(root))
+    assert code == ExitCode.OK, err
+    return {entry["stack"]: entry["timeout_minutes"] for entry in json.loads(out)}
+
+
+def test_the_timeout_grows_with_the_slowest_release_of_the_stacks_that_run_it(
+    project: ProjectCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _timeouts(capsys, project.root)
+    # telepresence-gateway runs in dc1 only: 2 pods one at a time; a 5400 s gate makes each of its
+    # 2 waves 60 + 90 min, the slowest release of dc1 (300 min, media's is 280), twice with the rollback,
+    # plus dc1's 15 min bake, and leaves dc2 alone.
+    project.edit("catalog/telepresence-gateway.yaml", lambda s: s.update(rollout={"deadline_s": 5400}))
+    after = _timeouts(capsys, project.root)
+    assert after == {"dc1": 20 + 2 * 2 * (60 + 90) + 15, "dc2": before["dc2"]}
+
+
+def test_a_release_longer_than_the_job_limit_is_refused_with_the_way_out(
+    project: ProjectCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 8 pods one at a time, each wave 60 min of replacement and a 7200 s gate: 1440 min, twice with the
+    # rollback, plus 20.
+    project.edit(
+        "catalog/meetings-media.yaml",
+        lambda s: s.update(rollout={"deadline_s": 7200}) or s["pods"].update(count=8),
+    )
+    code, out, err = run(capsys, "--github-output", "--project", str(project.root))
+    assert code == ExitCode.INPUT and out == ""
+    assert "catalog/meetings-media.yaml: rollout: " in err
+    assert f"more than the limit of {DEPLOY_JOB_LIMIT_MINUTES} min" in err
+    assert "raise rollout.max_unavailable or lower rollout.deadline_s" in err
+    # Four pods at a time: 2 x 180 min, twice, fits.
+    project.edit("catalog/meetings-media.yaml", lambda s: s["rollout"].update(max_unavailable=4))
+    assert _timeouts(capsys, project.root)["dc1"] == 20 + 2 * 2 * (60 + 120) + 15
+
+
+@pytest.mark.parametrize(("pods", "max_unavailable"), [(1, 1), (4, 1), (4, 3), (5, 2), (3, 64)])
+def test_the_wave_count_is_the_release_waves(pods: int, max_unavailable: int) -> None:
+    assert wave_count(pods, max_unavailable) == len(waves(pods, max_unavailable))

@@ -187,3 +187,46 @@ def read_server(session: Session, server_id: str) -> Server:
             f"cloud {session.cloud!r}: Nova: GET /servers/{server_id}: the response has no 'server'"
         )
     return parse_server(raw)
+
+
+MOVE_ACTIONS: Final = frozenset({"live-migration", "evacuate", "migrate", "resize"})
+"""The instance actions that move a server to another host (nova 34 ``nova/compute/instance_actions.py``)."""
+ACTIONS_RULE: Final = "os_compute_api:os-instance-actions:list"
+ACTIONS_RULE_DEFAULT: Final = "rule:project_reader_or_admin, nova 34 nova/policies/instance_actions.py"
+
+
+@dataclass(frozen=True)
+class InstanceAction:
+    """One entry of ``GET /servers/{id}/os-instance-actions`` (nova 34
+    ``nova/api/openstack/compute/instance_actions.py`` ``ACTION_KEYS``). It names who asked and when, not
+    the destination nor whether a host was forced: no API records ``force`` (``os-migrations`` neither,
+    ``nova/api/openstack/compute/migrations.py``), so a forced move is told by where it left the server."""
+
+    action: str
+    request_id: str
+    user_id: str
+    start_time: str
+    message: str
+
+
+def read_instance_actions(session: Session, server_id: str) -> tuple[InstanceAction, ...]:
+    """A server's actions, newest first (a project reader may list them by default)."""
+    body = session.get("compute", f"/servers/{server_id}/os-instance-actions")
+    records = body.get("instanceActions")
+    if not isinstance(records, list):
+        raise CloudError(
+            f"cloud {session.cloud!r}: Nova: GET /servers/{server_id}/os-instance-actions: "
+            "the response has no 'instanceActions' list"
+        )
+    actions = [
+        InstanceAction(
+            action=str(r.get("action") or ""),
+            request_id=str(r.get("request_id") or ""),
+            user_id=str(r.get("user_id") or ""),
+            start_time=str(r.get("start_time") or ""),
+            message=str(r.get("message") or ""),
+        )
+        for r in records
+        if isinstance(r, Mapping)
+    ]
+    return tuple(sorted(actions, key=lambda a: a.start_time, reverse=True))

@@ -6,7 +6,9 @@ a token that could write is refused, docs/identities.md), compares them with
 the stack's offline plan (default ``build/plan/<stack>.json``) and reports, with UUIDs, every pod split over
 hosts, every two pods of a service on one host, every two replicas of a volume group in one failure domain,
 every catalog instance or volume that is missing, and every instance or volume carrying the stack's
-ownership keys that the catalog does not expect.
+ownership keys that the catalog does not expect. A broken pod rule is traced to the move that caused it
+(the servers' instance actions: a live migration or evacuation that forced its host), with the command
+that puts the server back through the scheduler (webex_cloud/audit/moves.py).
 
 Least privilege: a project reader is all it needs for the co-location checks (Nova's per-project ``hostId``);
 host names need the Nova rule os_compute_api:os-extended-server-attributes and the replicas' failure
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from webex_cloud.audit.compare import Report, audit
 from webex_cloud.audit.expected import expected_from_plan
+from webex_cloud.audit.moves import explain_moves
 from webex_cloud.audit.picture import audit_picture
 from webex_cloud.audit.render import to_json, to_text
 from webex_cloud.cli_common import (
@@ -39,7 +42,7 @@ from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.entry import stack_entry
 from webex_cloud.cloud.errors import CloudError
 from webex_cloud.cloud.session import connect
-from webex_cloud.cloud.views import read_project
+from webex_cloud.cloud.views import read_instance_actions, read_project
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import plan_dir, plan_path
 from webex_cloud.picture import write
@@ -64,7 +67,8 @@ def run(args: argparse.Namespace) -> tuple[Report, str]:
     cloud = args.cloud or stack_entry(args.stack, Access.READ, args.project)
     with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
         observation = read_project(session)
-    report = audit(expected, observation)
+        report = audit(expected, observation)
+        explain_moves(report, expected, observation, lambda uuid: read_instance_actions(session, uuid))
     source = {"cloud": cloud, "project": observation.project, "plan": str(path)}
     if args.svg:
         write(audit_picture(expected, report, observation.host_names_visible), args.svg)

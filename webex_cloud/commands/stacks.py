@@ -1,9 +1,13 @@
-"""`python -m webex_cloud stacks`: the datacenter stacks, their deploy waves and runners.
+"""`python -m webex_cloud stacks`: the datacenter stacks, their deploy waves and runners, and what each
+stack's deploy job is given: ``timeout_minutes`` (the steps before ``up`` and the slowest release the
+catalog can produce there, bounded by the provider's and the gates' own time limits) and ``parallel``
+(``PULUMI_PARALLEL``: the widest moment of those releases). A service whose release cannot fit the job
+limit is refused here, and by the catalog check (config/release_time.py).
 
 Read from stacks/Pulumi.*.yaml (``deploy: {wave, runner, bake_s}`` under ``webex-cloud:datacenter``),
-the only list of datacenters: the workflows build their matrices from this command's output. With
-``--deploy`` (the deploy workflow's first job) it refuses, exit 1, while the fleet's freeze switch
-(``deployments/freeze.yaml``, webex_cloud/config/freeze.py) is on: no stack's job is ever started.
+the only list of datacenters, and catalog/*.yaml: the workflows build their matrices from this command's
+output. With ``--deploy`` (the deploy workflow's first job) it refuses, exit 1, while the fleet's freeze
+switch (``deployments/freeze.yaml``, webex_cloud/config/freeze.py) is on: no stack's job is ever started.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from webex_cloud.stacks.waves import StackEntry, github_outputs, load_stacks, wa
 
 def _table(entries: list[StackEntry]) -> str:
     width = max(len("stack"), *(len(entry.stack) for entry in entries))
-    runner = max(len("runner"), *(len(entry.runner) for entry in entries))
-    lines = [f"{'stack':<{width}}  wave  {'runner':<{runner}}  bake_s"]
+    lines = [f"{'stack':<{width}}  wave  bake_s  timeout  parallel  runner"]
     lines += [
-        f"{entry.stack:<{width}}  {entry.wave:>4}  {entry.runner:<{runner}}  {entry.bake_s:>6}"
+        f"{entry.stack:<{width}}  {entry.wave:>4}  {entry.bake_s:>6}  {entry.timeout_minutes:>3} min  "
+        f"{entry.parallel:>8}  {entry.runner}"
         for entry in entries
     ]
     return "\n".join(lines)
@@ -51,8 +55,8 @@ def main(argv: list[str]) -> int:
         "--github-output",
         action="store_true",
         help="print `name=value` step outputs for $GITHUB_OUTPUT: stacks, waves and "
-        f"wave_1..wave_{MAX_WAVES} (each a JSON list of {{stack, wave, runner}} for a matrix include; "
-        "[] when unused)",
+        f"wave_1..wave_{MAX_WAVES} (each a JSON list of {{stack, wave, runner, timeout_minutes, "
+        "parallel, bake_s}} for a matrix include; [] when unused)",
     )
     parser.add_argument(
         "--deploy",

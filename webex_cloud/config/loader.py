@@ -22,6 +22,7 @@ from webex_cloud.config.cidr import PoolExhausted, allocate_subnets
 from webex_cloud.config.errors import CatalogError, Problem
 from webex_cloud.config.holds import read_holds
 from webex_cloud.config.models import Datacenter, Service
+from webex_cloud.config.release_time import too_long
 from webex_cloud.config.resolved import Deployment, IngressGrant, ServiceDeployment
 from webex_cloud.config.validation import validate
 from webex_cloud.config.yaml_source import parse_yaml, read_text, read_yaml
@@ -428,7 +429,7 @@ def _check_service(label: str, service: Service, dc: Datacenter, capacity: _Capa
 
 
 def check_rollout(label: str, service: Service, dc: Datacenter) -> Iterator[Problem]:
-    """A release must leave a pod serving and have a health check for every role."""
+    """A release must leave a pod serving, fit the deploy job's limit and check every role."""
     rollout, pods = service.rollout, service.pods.count
     if pods >= 2 and rollout.max_unavailable >= pods:
         yield Problem(
@@ -437,6 +438,9 @@ def check_rollout(label: str, service: Service, dc: Datacenter) -> Iterator[Prob
             f"{rollout.max_unavailable} of {pods} pods changed at once leaves none serving during a "
             f"release; use at most {pods - 1}",
         )
+    slow = too_long(label, service)
+    if slow is not None:
+        yield slow
     roles = [m.role for m in service.pods.members]
     for role in sorted(set(rollout.roles) - set(roles)):
         yield Problem(

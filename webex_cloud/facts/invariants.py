@@ -21,6 +21,11 @@ UNPLACED: Final = "not-placed"
 DUPLICATE: Final = "duplicate-name"
 UNEXPECTED_INSTANCE: Final = "unexpected-instance"
 UNEXPECTED_VOLUME: Final = "unexpected-volume"
+FORCED_MOVE: Final = "forced-move"
+"""A move that put a server where the scheduler's PodFilter never sends one (it named its host)."""
+FAILED_EVACUATION: Final = "failed-evacuation"
+"""A pod instance left in ERROR on its old host by an evacuation that found no host (run alongside its
+anchor's, it had no host to follow)."""
 
 
 @dataclass(frozen=True)

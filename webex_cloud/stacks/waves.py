@@ -1,4 +1,5 @@
-"""Every stack's deploy settings (``deploy: {wave, runner}`` in its stack file) and the waves they form.
+"""Every stack's deploy settings (``deploy: {wave, runner}`` in its stack file), the waves they form, and
+how long and how wide each stack's deploy job must be (config/release_time.py, from the catalog).
 
 The stack files are the only list of datacenters: the workflows build their matrices from what
 this module reads, so a new datacenter is one new stack file.
@@ -15,11 +16,13 @@ from webex_cloud.config.errors import CatalogError, Problem
 from webex_cloud.config.loader import (
     DATACENTER_KEY,
     known_stacks,
+    load_catalog,
     parse_datacenter,
     read_stack_config,
     stack_file,
 )
-from webex_cloud.config.models import MAX_WAVES
+from webex_cloud.config.models import MAX_WAVES, Service
+from webex_cloud.config.release_time import job_minutes, too_long, widest_moment
 from webex_cloud.paths import STACKS_DIR
 
 WAVE_FIELD = f"config.{DATACENTER_KEY}.deploy.wave"
@@ -55,11 +58,23 @@ class StackEntry:
     """Its deploy wave (1 is the canary)."""
     runner: str
     """The runner label of its datacenter."""
+    timeout_minutes: int
+    """The deploy job's ``timeout-minutes``: the steps before ``up``, its slowest service's release and
+    its bake."""
+    parallel: int
+    """``PULUMI_PARALLEL`` for its ``up``: every step of the widest moment of its releases at once."""
     bake_s: int = 0
     """Seconds it bakes after its `up` before the next wave may start (``deploy.bake_s``)."""
 
     def to_json(self) -> dict[str, str | int]:
-        return {"stack": self.stack, "wave": self.wave, "runner": self.runner, "bake_s": self.bake_s}
+        return {
+            "stack": self.stack,
+            "wave": self.wave,
+            "runner": self.runner,
+            "timeout_minutes": self.timeout_minutes,
+            "parallel": self.parallel,
+            "bake_s": self.bake_s,
+        }
 
 
 def _gaps(entries: list[StackEntry]) -> list[Problem]:
@@ -89,7 +104,8 @@ def load_stacks(project_dir: Path) -> list[StackEntry]:
 
     All files' problems are reported at once.
 
-    Raises CatalogError when there is no stack file, one is invalid, or the waves have a gap.
+    Raises CatalogError when there is no stack file, one is invalid, the waves have a gap, the catalog is
+    invalid, or a service's release cannot finish within the deploy job's limit.
     """
     names = known_stacks(project_dir)
     if not names:
@@ -100,7 +116,7 @@ def load_stacks(project_dir: Path) -> list[StackEntry]:
                 )
             ]
         )
-    entries: list[StackEntry] = []
+    settings: list[tuple[str, int, str, int]] = []
     problems: list[Problem] = []
     for name in names:
         try:
@@ -112,14 +128,28 @@ def load_stacks(project_dir: Path) -> list[StackEntry]:
         if wrong is not None:
             problems.append(wrong)
             continue
-        entries.append(
-            StackEntry(name, datacenter.deploy.wave, datacenter.deploy.runner, datacenter.deploy.bake_s)
-        )
-    if entries:
+        settings.append((name, datacenter.deploy.wave, datacenter.deploy.runner, datacenter.deploy.bake_s))
+    entries: list[StackEntry] = []
+    if settings:
+        try:
+            catalog = load_catalog(project_dir)
+        except CatalogError as error:
+            problems.extend(error.problems)
+            catalog = []
+        problems.extend(p for label, service in catalog if (p := too_long(label, service)) is not None)
+        for name, wave, runner, bake_s in settings:
+            here = [s for _, s in catalog if _runs_in(s, name)]
+            entries.append(
+                StackEntry(name, wave, runner, job_minutes(here, bake_s), widest_moment(here), bake_s)
+            )
         problems.extend(_gaps(entries))
     if problems:
         raise CatalogError(problems)
     return sorted(entries, key=lambda entry: (entry.wave, _natural(entry.stack)))
+
+
+def _runs_in(service: Service, stack: str) -> bool:
+    return service.datacenters is None or stack in service.datacenters
 
 
 def _natural(name: str) -> tuple[tuple[int, str], ...]:

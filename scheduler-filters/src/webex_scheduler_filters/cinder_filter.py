@@ -195,17 +195,33 @@ class VolumeGroupSpreadFilter(filters.BaseBackendFilter):  # type: ignore[misc]
           ``resource_backend``): it is no replica. It is placed freely and linked to
           :data:`NOT_A_REPLICA`, so a restored group key never makes it a sibling.
 
+        - the source's row is **purged** from the database (``cinder-manage db purge`` removes
+          soft-deleted rows with their metadata), or the snapshot's or backup's is: whether it was a
+          replica cannot be told, and the backup's metadata restore may give it the group key and a
+          replica's name afterwards. It is placed freely and linked to :data:`NOT_A_REPLICA`, so
+          it never joins the group silently (a purge would otherwise turn a copy into a phantom
+          replica that refuses legitimate ones); a lost replica is restored with its spread by
+          restoring into the replica the program re-creates with its hint, and the audit reports a
+          volume holding a replica's name where the spread does not allow it.
+
         Returns the group (ABSENT when unconstrained) and the link to record ("" for none: not
-        made from a replica, or the source's link is unreadable, for instance purged).
+        made from a replica, or the source's link is unreadable).
         """
         found = volume_rules.origin(request_spec)
         if found is None:
             return volume_rules.GroupHint(HintStatus.ABSENT), ""
         context = filter_properties["context"]
         source = _source_volume(context, found)
-        if source is None:
-            return volume_rules.GroupHint(HintStatus.ABSENT), ""
-        group, gone = _replica_link(context.elevated(read_deleted="yes"), source)
+        link = None if source is None else _replica_link(context.elevated(read_deleted="yes"), source)
+        if link is None:
+            LOG.warning(
+                "VolumeGroupSpreadFilter: %(kind)s %(id)s comes from a volume purged from the database: "
+                "placed freely and linked as no replica; to restore a lost replica with its spread, "
+                "restore into the replica the program re-creates",
+                {"kind": found.kind, "id": found.id},
+            )
+            return volume_rules.GroupHint(HintStatus.ABSENT), NOT_A_REPLICA
+        group, gone = link
         if group.status is not HintStatus.VALID:
             return volume_rules.GroupHint(HintStatus.ABSENT), ""
         if gone:
@@ -276,8 +292,9 @@ def _source_volume(context: Any, found: volume_rules.Origin) -> str | None:
         return None
 
 
-def _replica_link(admin: Any, volume_id: str) -> tuple[volume_rules.GroupHint, bool]:
-    """A volume's group link (else, placed before links, its user key), even deleted, and if it is.
+def _replica_link(admin: Any, volume_id: str) -> tuple[volume_rules.GroupHint, bool] | None:
+    """A volume's group link (else, placed before links, its user key), even deleted, and if it is;
+    None when its row is gone from the database (purged).
 
     ``volume_destroy`` soft-deletes the volume's admin metadata with it (``VOLUME_DEPENDENT_MODELS``
     in cinder 29 ``cinder/db/api.py``), and the API's metadata reads skip deleted rows, so the
@@ -288,7 +305,7 @@ def _replica_link(admin: Any, volume_id: str) -> tuple[volume_rules.GroupHint, b
     with reader.using(admin) if reader is not None else contextlib.nullcontext():
         volume = api.model_query(admin, models.Volume, read_deleted="yes").filter_by(id=volume_id).first()
         if volume is None:
-            return volume_rules.GroupHint(HintStatus.ABSENT), True
+            return None
         # The admin link; a volume placed before links were recorded is a member by its user key.
         raw = None
         for model in (models.VolumeAdminMetadata, models.VolumeMetadata):

@@ -231,6 +231,27 @@ def test_restore_of_a_lost_replica_to_a_new_volume_is_spread_and_joins_the_group
     )
 
 
+def test_restore_after_the_source_was_purged_never_joins_the_group_silently(
+    cloud: Cloud, scheduler: filter_scheduler.FilterScheduler, restore: Restore
+) -> None:
+    """`cinder-manage db purge` removed the lost replica's row and its metadata (cinder 29
+    ``cinder/db/api.py`` ``purge_deleted_rows``; a negative age purges every deleted row): whether the
+    backup's source was a replica cannot be told any more. Before, the restored volume got no link and
+    the backup's metadata restore then made it a sibling by its user key, wherever it had landed."""
+    backup_id, saved = lose_backed_up_replica(cloud)
+    db.purge_deleted_rows(cinder_context.get_admin_context(), age_in_days=-1)
+
+    new = restore.api.restore(member(cloud), backup_id)["volume_id"]
+    put_metadata(new, saved)
+
+    admin = cinder_context.get_admin_context()
+    # It carries the replica's key and name, as the backup restored them, but its link says no replica.
+    assert db.volume_metadata_get(cloud.context, new)[VOLUME_GROUP_METADATA_KEY] == GROUP
+    assert db.volume_admin_metadata_get(admin, new) == {VOLUME_GROUP_METADATA_KEY: NOT_A_REPLICA}
+    assert siblings(cloud) == ["cinder-a@ssd#p1"]
+    assert next_replica_hosts(cloud, scheduler) == ["cinder-b@ssd#p1", "cinder-c@ssd#p1"]
+
+
 def test_restore_of_a_live_replica_to_a_new_volume_is_a_copy_never_a_member(
     cloud: Cloud, scheduler: filter_scheduler.FilterScheduler, restore: Restore
 ) -> None:
