@@ -104,7 +104,8 @@ def write_facts(args: argparse.Namespace, stack: str) -> int:
     except (CatalogError, NotMonitored, PlanError, CloudError) as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
-    atomic.write_text(args.facts, exposition(watch, audit(expected, observation), read_at))
+    facts = exposition(watch, audit(expected, observation), observation.servers, read_at)
+    atomic.write_text(args.facts, facts)
     print(f"{stack}: placement facts -> {args.facts}")
     return ExitCode.OK
 

@@ -108,5 +108,8 @@ PODS_SHARE_HOST_ALERT: Final = "PodsShareHost"
 REPLICAS_SHARE_DOMAIN_ALERT: Final = "ReplicasShareFailureDomain"
 POD_SPLIT_ALERT: Final = "PodSplitOverHosts"
 PLACEMENT_FACTS_STALE: Final = "PlacementFactsStale"
+NO_VALID_HOST_SERVERS: Final = "webex_servers_no_valid_host"
+"""Servers of the service Nova left in ERROR with a "No valid host was found" fault (monitoring/facts.py)."""
+NO_VALID_HOST_ALERT: Final = "NoValidHost"
 FACTS_MAX_AGE_S: Final = 900
 """Facts older than this are stale: the timer writing them stopped (or cannot read the cloud)."""
