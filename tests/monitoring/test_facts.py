@@ -17,8 +17,8 @@ from webex_cloud.commands.monitoring import main
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.facts.invariants import PODS_SHARE_HOST, REPLICAS_SHARE_DOMAIN, Finding
 from webex_cloud.monitoring import contract as c
-from webex_cloud.monitoring.facts import KINDS, exposition
 from webex_cloud.monitoring.model import stack_watch
+from webex_cloud.monitoring_ops.facts import KINDS, exposition
 
 
 def samples(text: str) -> dict[str, float]:

@@ -374,7 +374,7 @@ def _findings_alert(watch: StackWatch, name: str, kind: str, summary: str) -> Al
 
 
 def placement_alerts(watch: StackWatch) -> tuple[Alert, ...]:
-    """Alerts on the live audit's facts (monitoring/facts.py), and on the facts going stale."""
+    """Alerts on the live audit's facts (monitoring_ops/facts.py), and on the facts going stale."""
     dc = watch.datacenter
     checked = selector(c.PLACEMENT_CHECKED_AT, {c.LABEL_DATACENTER: dc})
     platform = {c.LABEL_DATACENTER: dc, c.LABEL_OWNER: watch.platform_owner}
@@ -427,7 +427,7 @@ def placement_alerts(watch: StackWatch) -> tuple[Alert, ...]:
 
 
 def scheduling_alerts(watch: StackWatch) -> tuple[Alert, ...]:
-    """Boots every host was filtered out of, from Nova's instance faults (monitoring/facts.py)."""
+    """Boots every host was filtered out of, from Nova's instance faults (monitoring_ops/facts.py)."""
     cases: list[Case] = []
     if watch.services:
         service = watch.services[0]

@@ -27,10 +27,10 @@ from collections.abc import Sequence
 
 from webex_cloud.audit.compare import Report, owned
 from webex_cloud.cloud.views import NO_VALID_HOST, Server
-from webex_cloud.components.tags import SERVICE_KEY
 from webex_cloud.facts.invariants import POD_SPLIT, PODS_SHARE_HOST, REPLICAS_SHARE_DOMAIN
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring.model import StackWatch
+from webex_cloud.tags import SERVICE_KEY
 
 KINDS = (POD_SPLIT, PODS_SHARE_HOST, REPLICAS_SHARE_DOMAIN)
 """The findings written as metrics (every one a placement rule the scheduler filters enforce)."""
