@@ -9,6 +9,8 @@ from webex_cloud.config.engine import program_config
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.controller.filter_release import ReleaseBuildError, build_release
+from webex_cloud.monitoring.node import UserDataTooLarge, pair_user_data
+from webex_cloud.paths import stack_file
 
 # The project this program belongs to is the folder it is in (the CLI runs it there; the offline plan
 # runs copies of it in other project folders).
@@ -25,7 +27,8 @@ try:
         cinder_filters=deploy.cinder_filters,
         failure_domains=deployment.datacenter.failure_domains,
     )
-except (CatalogError, ReleaseBuildError) as error:
+    monitoring_user_data = pair_user_data(deployment, stack_file(deployment.stack))
+except (CatalogError, ReleaseBuildError, UserDataTooLarge) as error:
     # RunError ends the program with the message alone: the problems, not a traceback.
     raise pulumi.RunError(str(error)) from None
 
@@ -35,6 +38,7 @@ datacenter = Datacenter(
         deployment=deployment,
         cloud=config.cloud,
         release=release,
+        monitoring_user_data=monitoring_user_data,
         # No SSH key here: the rollouts authenticate with the deploy job's ssh-agent (docs/state-backend.md).
     ),
 )

@@ -19,7 +19,9 @@ PACKAGE = REPO / "webex_cloud"
 
 FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
     # 0: facts and helpers that import nothing of the project (the standard library only).
-    ("ground", frozenset({"exit_codes", "paths", "atomic", "naming", "facts", "input_files"})),
+    # ``tags``: the ownership metadata keys every resource carries, which the components write and the
+    # audit and the monitoring read.
+    ("ground", frozenset({"exit_codes", "paths", "atomic", "naming", "facts", "input_files", "tags"})),
     # 1: what every command shares (its options, exit codes, atomic files) and the pictures' drawing.
     ("shared helpers", frozenset({"cli_common", "picture"})),
     # 2: the catalog and stack files, validated into plain objects.
@@ -30,13 +32,16 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
     ("change, cloud access, controller", frozenset({"change", "cloud", "controller"})),
     # 5: a service's release in health-gated waves (and the disruption an update causes).
     ("release waves", frozenset({"release"})),
+    # 5b: the monitoring generated from the catalog and the stack file (the monitoring pair's component
+    # ships it, so it sits below the components).
+    ("monitoring configuration", frozenset({"monitoring"})),
     # 6: the Pulumi components (what the program registers).
     ("components", frozenset({"components"})),
     # 7: the capabilities, each one package, none importing another.
     ("capabilities", frozenset({"audit", "images", "placement", "policy_check", "preview", "stacks"})),
     # 7b: operations on the live cloud that compose capabilities (a drain runs the placement proof and
     # reads the plan's expectations as the audit does).
-    ("operations", frozenset({"maintenance", "drift", "monitoring", "rollback"})),
+    ("operations", frozenset({"maintenance", "drift", "monitoring_ops", "rollback"})),
     # 8: one module per command (and the pull-request check that runs them), composing the rooms below.
     ("commands", frozenset({"commands"})),
     # 9: the dispatcher of `python -m webex_cloud`, which imports the commands by name only.

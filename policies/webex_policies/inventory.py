@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from webex_scheduler_filters import hints
 
 from webex_policies.model import INSTANCE, VOLUME, Resource
-from webex_policies.params import DEFAULT_CONTROLLER_ROLES, ServiceShape
+from webex_policies.params import DEFAULT_CONTROLLER_ROLES, DEFAULT_PAIR_ROLES, ServiceShape
 from webex_policies.values import get_path, known
 
 
@@ -64,9 +64,12 @@ def _group_name(key: str, service: str) -> str:
 
 
 def build(
-    resources: Iterable[Resource], controller_roles: frozenset[str] = frozenset(DEFAULT_CONTROLLER_ROLES)
+    resources: Iterable[Resource],
+    controller_roles: frozenset[str] = frozenset(DEFAULT_CONTROLLER_ROLES),
+    pair_roles: frozenset[str] = frozenset(DEFAULT_PAIR_ROLES),
 ) -> StackView:
-    """Sort instances and volumes into services, pods and volume groups (one pass)."""
+    """Sort instances and volumes into services, pods and volume groups (one pass). Instances of the
+    platform's other pairs (``pair_roles``: the monitoring pair) are no service's pods."""
     view = StackView()
     for resource in resources:
         if resource.type not in (INSTANCE, VOLUME):
@@ -79,6 +82,8 @@ def build(
         role = get_path(metadata, "role")
         if resource.type == INSTANCE and isinstance(role, str) and role in controller_roles:
             view.controllers.append(resource)
+            continue
+        if resource.type == INSTANCE and isinstance(role, str) and role in pair_roles:
             continue
         if not isinstance(service, str) or not service:
             continue  # no service at all: the required-metadata policy reports it

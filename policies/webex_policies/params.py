@@ -41,6 +41,8 @@ def _int(config: Mapping[str, Any], key: str, default: int | None = None) -> int
 
 STRING_LIST: Final = {"type": "array", "items": {"type": "string"}}
 DEFAULT_CONTROLLER_ROLES: Final = ["controller", "api-proxy"]
+DEFAULT_PAIR_ROLES: Final = ["monitoring"]
+"""The platform's pairs outside the controller plane: the monitoring pair (components/monitoring.py)."""
 
 # --- resource policies -------------------------------------------------------------------------
 
@@ -49,6 +51,9 @@ DEFAULT_CONTROLLER_ROLES: Final = ["controller", "api-proxy"]
 class InstanceMembershipParams:
     controller_roles: frozenset[str]
     """Instance roles (metadata ``role``) that make up the controller pair rather than a pod."""
+    pair_roles: frozenset[str] = frozenset(DEFAULT_PAIR_ROLES)
+    """Instance roles of the platform's other pairs (the monitoring pair): placed by their own
+    anti-affinity server group, not by a pod."""
 
     SCHEMA: ClassVar[dict[str, Any]] = {
         "controllerRoles": {
@@ -57,11 +62,20 @@ class InstanceMembershipParams:
             "description": "metadata roles of the controller plane's instance pair (controller VMs, or the "
             "HA proxy pair holding the API VIP in front of physical controllers)",
         },
+        "pairRoles": {
+            **STRING_LIST,
+            "default": DEFAULT_PAIR_ROLES,
+            "description": "metadata roles of the platform's other instance pairs (the monitoring pair), "
+            "each placed by its own anti-affinity server group",
+        },
     }
 
     @classmethod
     def parse(cls, config: Mapping[str, Any]) -> InstanceMembershipParams:
-        return cls(frozenset(_string_list(config, "controllerRoles", DEFAULT_CONTROLLER_ROLES)))
+        return cls(
+            frozenset(_string_list(config, "controllerRoles", DEFAULT_CONTROLLER_ROLES)),
+            frozenset(_string_list(config, "pairRoles", DEFAULT_PAIR_ROLES)),
+        )
 
 
 NOVA_SERVER_GROUP_POLICIES: Final = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")

@@ -120,6 +120,13 @@ def instance_membership(resource: Resource, params: InstanceMembershipParams) ->
             f"controller instance {resource.label()} has no server group hint; the controller pair must "
             "be in its anti-affinity server group"
         ]
+    if isinstance(role, str) and role in params.pair_roles:
+        if has_group:
+            return []
+        return [
+            f"{role} instance {resource.label()} has no server group hint; its pair must be in its "
+            "anti-affinity server group"
+        ]
     if not _has_text(pod):
         return [
             f"instance {resource.label()} is neither in a pod (metadata 'pod') nor a controller "

@@ -10,7 +10,7 @@ from typing import Any
 
 from webex_cloud.audit.expected import Expected, ExpectedPod
 from webex_cloud.cloud import views as observed
-from webex_cloud.components.tags import ownership_metadata
+from webex_cloud.tags import ownership_metadata
 
 STACK = "dc1"
 PROJECT = "5f1c0ffee0000000000000000000abcd"

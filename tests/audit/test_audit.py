@@ -19,11 +19,11 @@ from webex_cloud.audit import compare
 from webex_cloud.audit.expected import Expected
 from webex_cloud.cloud import views as observed
 from webex_cloud.commands.audit import main
-from webex_cloud.components.tags import ownership_metadata
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.facts import invariants as rules
 from webex_cloud.naming import cloud_name
 from webex_cloud.placement.plan import PlacementPlan
+from webex_cloud.tags import ownership_metadata
 
 
 def kinds(report: compare.Report) -> list[str]:

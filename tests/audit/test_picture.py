@@ -13,12 +13,12 @@ from webex_cloud.audit import compare
 from webex_cloud.audit.expected import Expected
 from webex_cloud.audit.picture import audit_picture
 from webex_cloud.cloud import views as observed
-from webex_cloud.components.tags import ownership_metadata
 from webex_cloud.naming import cloud_name
 from webex_cloud.picture import SVG_NS, VIOLATION_FILL, Column, Mark, Picture, render
 from webex_cloud.placement.engine import RulesPipelines, ServiceResult, place
 from webex_cloud.placement.picture import placement_picture
 from webex_cloud.placement.plan import PlacementPlan
+from webex_cloud.tags import ownership_metadata
 
 DOCS_PICTURE = REPO / "docs" / "placement-dc1.svg"
 NS = {"svg": SVG_NS}

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import REPO, ProjectCopy
 from webex_cloud.commands.monitoring import generate, main
-from webex_cloud.monitoring import diff
+from webex_cloud.monitoring_ops import diff
 
 
 def test_an_unchanged_catalog_changes_no_alert() -> None:
@@ -35,7 +35,26 @@ def test_a_new_service_adds_its_alerts_and_a_floor_change_changes_one(project: P
     }
     text = diff.render("dc1", result)
     assert text.startswith("**dc1 alerts**: 3 added, 0 removed, 2 changed")
-    assert "- changed `ServiceBelowReleaseFloor` (service-messaging): expr `" in text and "< 1`" in text
+    assert "- changed `ServiceBelowReleaseFloor` (`service-messaging`, to `team-messaging`): expr `" in text
+    assert "< 1`" in text
+    assert "- added `InstancesMissing` (`service-chat-bots`, `ticket`, to `team-signalling`): `" in text
+
+
+def test_a_new_owner_adds_its_receiver_and_its_alerts_reach_it(project: ProjectCopy) -> None:
+    base = generate(project.root, "dc1")
+    project.edit("catalog/messaging.yaml", lambda doc: doc.__setitem__("owner", "team-chat"))
+
+    def add_receiver(dc: dict[str, object]) -> None:
+        receivers = dc["monitoring"]["receivers"]  # type: ignore[index]
+        receivers["team-chat"] = receivers["team-messaging"]
+        del receivers["team-messaging"]
+
+    project.edit_datacenter("dc1", add_receiver)
+    result = diff.diff(base, generate(project.root, "dc1"))
+    assert (result.receivers_added, result.receivers_removed) == (("team-chat",), ("team-messaging",))
+    text = diff.render("dc1", result)
+    assert "- changed `ServiceBelowReleaseFloor` (`service-messaging`, to `team-chat`): " in text
+    assert "- receivers added: `team-chat`" in text and "- receivers removed: `team-messaging`" in text
 
 
 def test_the_command_diffs_against_a_base_that_monitors_nothing(

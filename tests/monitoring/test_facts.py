@@ -12,12 +12,13 @@ from tests.conftest import REPO
 from tests.monitoring.tools import require
 from webex_cloud.audit.compare import Limitation, Report
 from webex_cloud.cli_common import CommandError
+from webex_cloud.cloud.views import parse_server
 from webex_cloud.commands.monitoring import main
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.facts.invariants import PODS_SHARE_HOST, REPLICAS_SHARE_DOMAIN, Finding
 from webex_cloud.monitoring import contract as c
-from webex_cloud.monitoring.facts import KINDS, exposition
 from webex_cloud.monitoring.model import stack_watch
+from webex_cloud.monitoring_ops.facts import KINDS, exposition
 
 
 def samples(text: str) -> dict[str, float]:
@@ -40,7 +41,7 @@ def test_findings_are_counted_per_service_and_kind_and_zero_is_written() -> None
         ],
         limitations=[Limitation("the failure domains of volume replicas", "rule", "admin")],
     )
-    got = samples(exposition(watch, report, read_at=1765000000.5))
+    got = samples(exposition(watch, report, (), read_at=1765000000.5))
     findings = {key: value for key, value in got.items() if key.startswith(c.PLACEMENT_FINDINGS)}
     assert len(findings) == len(watch.services) * len(KINDS)
     key = '{datacenter="dc1",service="messaging",owner="team-messaging",kind="replicas-share-domain"}'
@@ -55,13 +56,50 @@ def test_findings_are_counted_per_service_and_kind_and_zero_is_written() -> None
     assert got[f'{c.PLACEMENT_CHECKED_AT}{{datacenter="dc1"}}'] == 1765000000.5
 
 
+def _server(status: str, service: str, datacenter: str, fault: str | None) -> dict[str, object]:
+    """A ``GET /servers/detail`` record as nova 34 sends it (``fault`` only on ERROR/DELETED servers)."""
+    owner = {"messaging": "team-messaging", "meetings-media": "team-media"}[service]
+    record: dict[str, object] = {
+        "id": f"id-{service}-{status}",
+        "name": f"{datacenter}-{service}-pod-0-app-0",
+        "status": status,
+        "hostId": "",
+        "metadata": {"service": service, "owner": owner, "datacenter": datacenter},
+    }
+    if fault is not None:
+        record["fault"] = {"code": 500, "created": "2026-12-06T23:00:00Z", "message": fault}
+    return record
+
+
+def test_servers_nova_found_no_host_for_are_counted_per_service() -> None:
+    watch = stack_watch(load_deployment(REPO, "dc1"), "stacks/Pulumi.dc1.yaml")
+    no_host = "No valid host was found. There are not enough hosts available."
+    servers = [
+        parse_server(record)
+        for record in (
+            _server("ERROR", "messaging", "dc1", no_host),
+            _server("ERROR", "messaging", "dc1", "No valid host was found. "),
+            # Another fault, another datacenter's server, a healthy server: not counted.
+            _server("ERROR", "meetings-media", "dc1", "Build of instance aborted: Volume not found"),
+            _server("ERROR", "meetings-media", "dc2", no_host),
+            _server("ACTIVE", "meetings-media", "dc1", None),
+        )
+    ]
+    got = samples(exposition(watch, Report(stack="dc1"), servers, read_at=1.0))
+    counts = {key: value for key, value in got.items() if key.startswith(c.NO_VALID_HOST_SERVERS)}
+    assert len(counts) == len(watch.services)
+    messaging = '{datacenter="dc1",service="messaging",owner="team-messaging"}'
+    assert counts[c.NO_VALID_HOST_SERVERS + messaging] == 2
+    assert sum(counts.values()) == 2
+
+
 def test_promtool_accepts_the_exposition() -> None:
     require("promtool")
     watch = stack_watch(load_deployment(REPO, "dc2"), "stacks/Pulumi.dc2.yaml")
     report = Report(stack="dc2", limitations=[Limitation('a "quoted"\ncheck', "rule", "admin")])
     done = subprocess.run(
         ["promtool", "check", "metrics"],
-        input=exposition(watch, report, read_at=1.0),
+        input=exposition(watch, report, (), read_at=1.0),
         capture_output=True,
         text=True,
         timeout=60,

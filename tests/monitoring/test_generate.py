@@ -13,13 +13,13 @@ import yaml
 from tests.conftest import REPO, ProjectCopy
 from webex_cloud import naming
 from webex_cloud.commands.monitoring import generate, main, write_folder
-from webex_cloud.components.tags import POD_KEY, ROLE_KEY, ownership_metadata
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring import rules
 from webex_cloud.monitoring.model import NotMonitored, stack_watch
 from webex_cloud.release.rollout import check_for
+from webex_cloud.tags import POD_KEY, ROLE_KEY, ownership_metadata
 
 STACKS = ["dc1", "dc2"]
 RECEIVERS = "config.webex-cloud:datacenter.monitoring.receivers"

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import REPO
 from tests.monitoring.tools import require
 from webex_cloud.commands.monitoring import generate, write_folder
-from webex_cloud.monitoring import check
+from webex_cloud.monitoring_ops import check
 
 STACKS = ["dc1", "dc2"]
 

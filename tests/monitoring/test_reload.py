@@ -21,8 +21,8 @@ from tests.conftest import REPO, ProjectCopy
 from tests.monitoring.tools import require
 from webex_cloud.cli_common import CommandError
 from webex_cloud.commands.monitoring import generate, main
-from webex_cloud.monitoring import check
-from webex_cloud.monitoring.reload import Node, ReloadFailed, reload_pair
+from webex_cloud.monitoring_ops import check
+from webex_cloud.monitoring_ops.reload import Node, ReloadFailed, reload_pair
 
 LOCAL_CONFIG = "global: {evaluation_interval: 15s}\nrule_files: [rules/*.rules.yml]\n"
 

@@ -139,6 +139,14 @@ class TestInstanceMembership:
         props = instance(metadata={"role": "controller"}, schedulerHints=[])
         assert "no server group hint" in rules.instance_membership(res(INSTANCE, props), MEMBERSHIP)[0]
 
+    def test_monitoring_pair_member_needs_its_group(self) -> None:
+        apart = instance(
+            metadata={"service": "monitoring", "role": "monitoring"}, schedulerHints=[{"group": "m"}]
+        )
+        assert rules.instance_membership(res(INSTANCE, apart), MEMBERSHIP) == []
+        loose = instance(metadata={"service": "monitoring", "role": "monitoring"}, schedulerHints=[])
+        assert "no server group hint" in rules.instance_membership(res(INSTANCE, loose), MEMBERSHIP)[0]
+
     def test_loose_instance_fails(self) -> None:
         props = instance(metadata={"service": "messaging", "role": "app"}, schedulerHints=[])
         assert "neither in a pod" in rules.instance_membership(res(INSTANCE, props), MEMBERSHIP)[0]

@@ -190,6 +190,7 @@ def test_no_change_passes_with_no_changes(same_layout: Layout) -> None:
     # Each stack's placement picture is in the uploaded folder, and the comment says where.
     assert all((layout.out / s / "placement.svg").read_text().startswith("<?xml") for s in ("dc1", "dc2"))
     assert "artifact: `dc1/placement.svg` · `dc2/placement.svg`" in body
+    assert "**dc1 alerts**: 0 added, 0 removed, 0 changed" in body
     # The base used this branch's venv: the requirements are the same.
     assert "base requirements equal" in (layout.out / "pr-check.txt").read_text()
 
@@ -255,6 +256,11 @@ def test_a_new_service_fails_until_its_subnets_are_pinned_with_the_lines_given(s
     assert {c["action"] for c in dc1["changes"]} == {"create"}
     assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | ✅ " in layout.comment()
     assert "chat-bots" in layout.comment()
+    # The new service's alerts, and who receives them, are in the comment too.
+    alerts = (layout.out / "dc1" / "alerts.md").read_text()
+    assert alerts.startswith("**dc1 alerts**: 3 added, 0 removed, 0 changed")
+    assert "- added `ServiceBelowReleaseFloor` (`service-chat-bots`, `page`, to `team-messaging`): " in alerts
+    assert alerts in layout.comment()
 
 
 def test_an_image_release_gets_the_verdict_of_the_release_rules(same_layout: Layout) -> None:

@@ -221,6 +221,28 @@ def test_digest_tells_a_push_without_changes_from_one_with(tmp_path: Path) -> No
     assert comment.digest(first, ["dc1"]) != comment.digest(third, ["dc1"])
 
 
+def test_the_comment_shows_each_stacks_alert_changes_and_a_change_to_them_is_a_new_digest(
+    tmp_path: Path,
+) -> None:
+    ok = {"plan": 0, "policy": 0, "place": 0, "base-plan": 0, "preview": 0, "alerts": 0}
+    _stack_folder(tmp_path, "dc1", base_plan(), base_plan(), ok)
+    _stack_folder(tmp_path, "dc2", base_plan("dc2"), base_plan("dc2"), {**ok, "alerts": 2})
+    before = comment.digest(tmp_path, ["dc1", "dc2"])
+    added = (
+        "**dc1 alerts**: 1 added, 0 removed, 0 changed\n"
+        "- added `NoValidHost` (`scheduling`, `ticket`, to each firing service's owner): `x > 0`\n"
+    )
+    (tmp_path / "dc1" / comment.ALERTS_REPORT).write_text(added)
+    body = comment.build(tmp_path, "0123456789ab")
+    # Under the stack's report, as generated; the table keeps its columns.
+    assert body.index("| `dc2` |") < body.index(added) < body.index("<summary>dc1: offline plan")
+    assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
+    assert "<summary>dc1: alert changes" not in body
+    # A failed alerts step shows its output, like any failed step.
+    assert "<summary>dc2: alert changes — ❌ exit 2</summary>" in body
+    assert comment.digest(tmp_path, ["dc1", "dc2"]) != before
+
+
 def test_comment_cli_names_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert comment.main([str(tmp_path / "nothing"), "--commit", "abc"]) == 2
     assert capsys.readouterr().err.startswith("error: ")

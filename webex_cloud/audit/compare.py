@@ -21,7 +21,6 @@ from webex_cloud.cloud.views import (
     Server,
     Volume,
 )
-from webex_cloud.components.tags import DATACENTER_KEY, OWNERSHIP_KEYS, SERVICE_KEY
 from webex_cloud.facts.invariants import (
     DUPLICATE,
     MISSING_INSTANCE,
@@ -34,6 +33,7 @@ from webex_cloud.facts.invariants import (
     pod_rules,
     replica_rules,
 )
+from webex_cloud.tags import DATACENTER_KEY, OWNERSHIP_KEYS, SERVICE_KEY
 
 HOST_ID_PREFIX: Final = "hostId:"
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from webex_cloud.components.tags import SERVICE_KEY
 from webex_cloud.plan.format import INSTANCE, Plan, PlanError, PlanResource
+from webex_cloud.tags import SERVICE_KEY
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,16 @@ BACKEND_RULE_DEFAULT: Final = (
 )
 HOST_FIELD: Final = "OS-EXT-SRV-ATTR:host"
 BACKEND_FIELD: Final = "os-vol-host-attr:host"
+NO_VALID_HOST: Final = "No valid host was found."
+"""How Nova's scheduling failure starts (nova 34 ``nova/exception.py``: ``NoValidHost.msg_fmt`` is
+"No valid host was found. %(reason)s"). When every host is filtered out of a boot, the conductor buries the
+instance in cell0 with ``vm_state`` ERROR and records the exception as its instance fault
+(``nova/conductor/manager.py`` ``schedule_and_build_instances`` -> ``_bury_in_cell0``;
+``nova/scheduler/utils.py`` ``set_vm_state_and_notify`` -> ``compute_utils.add_instance_fault_from_exc``,
+whose message is the exception's ``format_message()``), and the API shows it as the server's ``fault``
+(``code``, ``created``, ``message``) on ERROR and DELETED servers to anyone who may list them; only the
+fault's ``details`` are admin-only for code 500 (``nova/api/openstack/compute/views/servers.py``
+``_fault_statuses``, ``_get_fault``)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,8 @@ class Server:
     """``OS-EXT-STS:task_state`` (``migrating`` while a live migration runs); None when idle."""
     image_id: str = ""
     """The Glance image it booted from (``image.id``; Nova sends ``""`` for a server booted from a volume)."""
+    fault: str = ""
+    """The message of Nova's instance fault (``fault.message``, shown on ERROR servers); "" without one."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,7 @@ def _strings(value: object) -> dict[str, str]:
 def parse_server(raw: Mapping[str, Any]) -> Server:
     host = raw.get(HOST_FIELD)
     image = raw.get("image")
+    fault = raw.get("fault")
     return Server(
         id=str(raw.get("id", "")),
         name=str(raw.get("name") or ""),
@@ -91,6 +104,7 @@ def parse_server(raw: Mapping[str, Any]) -> Server:
         host=str(host) if host else None,
         task_state=str(raw["OS-EXT-STS:task_state"]) if raw.get("OS-EXT-STS:task_state") else None,
         image_id=str(image.get("id") or "") if isinstance(image, Mapping) else "",
+        fault=str(fault.get("message") or "") if isinstance(fault, Mapping) else "",
     )
 
 

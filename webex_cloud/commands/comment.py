@@ -2,9 +2,11 @@
 
 The workflow leaves, per stack, a folder ``<out>/<stack>/`` with ``<step>.txt`` (what the command
 printed) and ``<step>.rc`` (its exit status) for the steps ``plan``, ``policy``, ``place`` and
-``preview``, plus ``preview.md`` and ``preview.json`` from the report. This module turns them into one
-Markdown body that starts with a hidden marker (how the workflow finds the comment again to edit it) and
-ends with a digest of what would change (how it tells that a later push changed nothing).
+``preview``, plus ``preview.md`` and ``preview.json`` from the report, and ``alerts.md`` with the
+alert changes (shown under the report; the ``alerts`` step's output only when it failed). This module
+turns them into one Markdown body that starts with a hidden marker (how the workflow finds the comment
+again to edit it) and ends with a digest of what would change (how it tells that a later push changed
+nothing).
 
 ``python -m webex_cloud.commands.comment OUT_DIR --commit SHA`` prints the body.
 """
@@ -37,6 +39,9 @@ STEPS = (
 _TAIL_LINES = 25
 _TAIL_CHARS = 3000
 _MAX_BODY = 65_000
+ALERTS_STEP = "alerts"
+ALERTS_REPORT = "alerts.md"
+"""Each stack folder's alert changes (pr-check's ``alerts`` step, docs/monitoring.md), shown as they are."""
 PLACEMENT_PICTURE = "placement.svg"
 """Each stack folder's placement picture (``place --svg``), uploaded with the rest of the folder."""
 
@@ -97,6 +102,11 @@ def _preview_cell(folder: Path) -> str:
     return (f"✅ {changed} change{'s' if changed != 1 else ''}" if changed else "✅ no changes") + warnings
 
 
+def _alerts(folder: Path) -> str | None:
+    report = folder / ALERTS_REPORT
+    return report.read_text(encoding="utf-8") if report.exists() else None
+
+
 def digest(out_dir: Path, stacks: list[str]) -> str:
     """What would change, whatever the wording: every stack's risks, changes and step statuses."""
     material = []
@@ -111,6 +121,7 @@ def digest(out_dir: Path, stacks: list[str]) -> str:
                 "blocking": data.get("blocking"),
                 "warnings": data.get("warnings"),
                 "changes": data.get("changes"),
+                "alerts": _alerts(folder),
             }
         )
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
@@ -157,9 +168,14 @@ def build(out_dir: Path, commit: str) -> str:
             ]
             if (folder / "preview.txt").exists():
                 lines += fenced(_tail(folder / "preview.txt"))
-        for step, title in STEPS:
+        alerts = _alerts(folder)
+        if alerts is not None:
+            # Generated with every name and expression as inline code (monitoring_ops/diff.py).
+            lines += ["", defuse_comments(alerts.rstrip())]
+        for step, title in (*STEPS, (ALERTS_STEP, "alert changes")):
             code = _status(folder, step)
-            if code is None:
+            # The alert changes are shown above; their step's output only when it failed.
+            if code is None or (step == ALERTS_STEP and code == ExitCode.OK):
                 continue
             lines += [
                 "",

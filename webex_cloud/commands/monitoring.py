@@ -9,7 +9,7 @@ config``, ``promtool check rules``, ``promtool test rules``, ``amtool check-conf
 before it reloads a node; ``--reload URL=DIR`` (repeatable) then applies them to the running Prometheus
 pair one node at a time without a restart: checked first, ``POST /-/reload``, the next node only once
 this one took it. ``--facts FILE`` instead runs the live placement audit once, as the stack's read-only
-identity through webex_cloud/cloud, and writes its verdict as metrics for the rules (monitoring/facts.py;
+identity through webex_cloud/cloud, and writes its verdict as metrics for the rules (monitoring_ops/facts.py;
 docs/monitoring.md).
 
 Exit status: 0 written (and checked, and reloaded), 1 a check or a reload failed, 2 unusable input
@@ -28,10 +28,10 @@ from webex_cloud.cli_common import add_cloud_options, add_stack_option, select_s
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.monitoring.check import CheckFailed, ToolMissing, check_folder
 from webex_cloud.monitoring.model import NotMonitored, stack_watch
-from webex_cloud.monitoring.reload import Node, ReloadFailed, reload_pair
 from webex_cloud.monitoring.render import render
+from webex_cloud.monitoring_ops.check import CheckFailed, ToolMissing, check_folder
+from webex_cloud.monitoring_ops.reload import Node, ReloadFailed, reload_pair
 
 MONITORING_DIR = paths.BUILD_DIR / "monitoring"
 
@@ -68,7 +68,7 @@ def write_folder(folder: Path, files: dict[str, str]) -> list[Path]:
 
 def alert_changes(base: Path, stack: str, files: dict[str, str]) -> str:
     """The alert diff of one stack against the base checkout (generated from its files by this code)."""
-    from webex_cloud.monitoring import diff
+    from webex_cloud.monitoring_ops import diff
 
     base_files: dict[str, str] = {}
     if (base / paths.stack_file(stack)).exists():
@@ -90,7 +90,7 @@ def write_facts(args: argparse.Namespace, stack: str) -> int:
     from webex_cloud.cloud.errors import CloudError
     from webex_cloud.cloud.session import connect
     from webex_cloud.cloud.views import read_project
-    from webex_cloud.monitoring.facts import exposition
+    from webex_cloud.monitoring_ops.facts import exposition
     from webex_cloud.plan.format import PlanError, read_plan
 
     plan_file: Path = args.plan or paths.plan_path(stack)
@@ -104,7 +104,8 @@ def write_facts(args: argparse.Namespace, stack: str) -> int:
     except (CatalogError, NotMonitored, PlanError, CloudError) as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
-    atomic.write_text(args.facts, exposition(watch, audit(expected, observation), read_at))
+    facts = exposition(watch, audit(expected, observation), observation.servers, read_at)
+    atomic.write_text(args.facts, facts)
     print(f"{stack}: placement facts -> {args.facts}")
     return ExitCode.OK
 

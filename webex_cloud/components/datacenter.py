@@ -8,6 +8,7 @@ import pulumi
 import pulumi_openstack as openstack
 
 from webex_cloud.components.controller import ControllerPair, ControllerPairArgs
+from webex_cloud.components.monitoring import MonitoringPair, MonitoringPairArgs
 from webex_cloud.components.service import Service, ServiceArgs
 from webex_cloud.config.capacity import anchor_room
 from webex_cloud.config.resolved import Deployment
@@ -25,6 +26,10 @@ class DatacenterArgs:
     release: FilterRelease
     """The filter release the controllers get, built by the program before any resource is registered
     (a build failure must stop the program with nothing registered, not half-way through)."""
+    monitoring_user_data: tuple[str, ...] = ()
+    """Each monitoring node's user data when the stack deploys its monitoring pair
+    (``monitoring.instances``; webex_cloud/monitoring/node.py), rendered by the program before any
+    resource is registered; (): the stack deploys no monitoring pair."""
 
 
 class Datacenter(pulumi.ComponentResource):
@@ -33,6 +38,7 @@ class Datacenter(pulumi.ComponentResource):
     router_id: pulumi.Output[str]
     services: dict[str, Service]
     controllers: ControllerPair
+    monitoring: MonitoringPair | None
 
     def __init__(self, name: str, args: DatacenterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(tokens.DATACENTER, name, None, opts)
@@ -65,6 +71,19 @@ class Datacenter(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self, providers=[provider]),
         )
+        self.monitoring = None
+        if dc.monitoring is not None and args.monitoring_user_data:
+            self.monitoring = MonitoringPair(
+                f"{name}-monitoring",
+                MonitoringPairArgs(
+                    datacenter=dc.name,
+                    monitoring=dc.monitoring,
+                    plane=dc.controllers,
+                    availability_zones=tuple(dc.availability_zones),
+                    user_data=args.monitoring_user_data,
+                ),
+                pulumi.ResourceOptions(parent=self, providers=[provider]),
+            )
         self.services = {
             item.service.name: Service(
                 item.service.name,

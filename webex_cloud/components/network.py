@@ -10,10 +10,10 @@ import pulumi
 import pulumi_openstack as openstack
 
 from webex_cloud import naming
-from webex_cloud.components.tags import ownership_tags
 from webex_cloud.config.addressing import neutron_pool
 from webex_cloud.config.resolved import IngressGrant
 from webex_cloud.plan import format as tokens
+from webex_cloud.tags import ownership_tags
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ import pulumi_openstack as openstack
 from webex_scheduler_filters import hints
 
 from webex_cloud import naming
-from webex_cloud.components.tags import POD_KEY, ROLE_KEY, ownership_metadata
 from webex_cloud.config.capacity import Footprint
 from webex_cloud.config.models import PodMember
 from webex_cloud.facts.rollout import GENERATION_KEY
 from webex_cloud.plan import format as tokens
 from webex_cloud.release.rollout import InstanceFacts, pod_generation
+from webex_cloud.tags import POD_KEY, ROLE_KEY, ownership_metadata
 
 
 @dataclass(frozen=True)

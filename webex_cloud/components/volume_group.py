@@ -10,8 +10,8 @@ import pulumi_openstack as openstack
 from webex_scheduler_filters import hints
 
 from webex_cloud import naming
-from webex_cloud.components.tags import ownership_metadata
 from webex_cloud.plan import format as tokens
+from webex_cloud.tags import ownership_metadata
 
 
 @dataclass(frozen=True)

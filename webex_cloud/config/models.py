@@ -566,10 +566,22 @@ class Receiver(StrictModel):
         return self
 
 
+class MonitoringInstances(StrictModel):
+    flavor: OpenStackName
+    """Nova flavor of the two monitoring instances; must be in the datacenter's flavor list."""
+    image: OpenStackName
+    """Glance image they boot (Debian 12: cloud-init installs Debian's Prometheus, Alertmanager, blackbox
+    and node exporters); must be in the datacenter's image list."""
+
+
 class Monitoring(StrictModel):
     nodes: list[IPv4Address] = Field(min_length=1, max_length=2)
     """Management addresses of the monitoring pair (Prometheus :9090, Alertmanager :9093 and the
     blackbox exporter :9115 on each); inside ``controllers.management.cidr``."""
+    instances: MonitoringInstances | None = None
+    """Set: the stack deploys the pair itself, two instances apart on the management network at
+    ``nodes``, first configured with the generated files. Unset: ``nodes`` is a Prometheus pair that
+    exists already, which the stack only configures through ``monitoring --reload``."""
     runbooks: ReceiverUrl
     """Where docs/ of this repository is browsable (e.g. ``https://git.ops.example/webex-cloud/blob/main/docs``):
     every alert links to its runbook section under it."""
@@ -634,6 +646,34 @@ class Datacenter(StrictModel):
     """The clouds.yaml entries the operational commands read and change the cloud with, one per kind of
     access; ``pulumi up`` uses ``openstack:cloud``, never these."""
 
+    def _monitoring_instances_problems(self, monitoring: Monitoring) -> Iterator[FieldProblem]:
+        deployed = monitoring.instances
+        if deployed is None:
+            return
+        if len(monitoring.nodes) != 2:
+            yield "monitoring.nodes", "a deployed monitoring pair (monitoring.instances) needs two addresses"
+        if deployed.flavor not in self.flavors:
+            yield (
+                "monitoring.instances.flavor",
+                f"{deployed.flavor!r} is not offered; valid: {', '.join(sorted(self.flavors))}",
+            )
+        if deployed.image not in self.images:
+            yield (
+                "monitoring.instances.image",
+                f"{deployed.image!r} is not offered; valid: {', '.join(sorted(self.images))}",
+            )
+        taken = {self.controllers.vip: "controllers.vip"}
+        taken |= {h.address: f"controllers.hosts[{i}].address" for i, h in enumerate(self.controllers.hosts)}
+        if self.controllers.proxies is not None:
+            addresses = self.controllers.proxies.addresses
+            taken |= {a: f"controllers.proxies.addresses[{i}]" for i, a in enumerate(addresses)}
+        for index, node in enumerate(monitoring.nodes):
+            if node in taken:
+                yield (
+                    f"monitoring.nodes[{index}]",
+                    f"{node} is already {taken[node]}; the monitoring instances need addresses of their own",
+                )
+
     def problems(self) -> Iterator[FieldProblem]:
         """Checks across the datacenter's fields, every problem reported (the loader adds its path)."""
         for index, zone in enumerate(self.availability_zones):
@@ -687,6 +727,7 @@ class Datacenter(StrictModel):
                     )
             if len(set(self.monitoring.nodes)) != len(self.monitoring.nodes):
                 yield "monitoring.nodes", "the two monitoring nodes need distinct addresses"
+            yield from self._monitoring_instances_problems(self.monitoring)
         front = [("controllers.vip", self.controllers.vip)]
         if proxies is not None:
             front += [(f"controllers.proxies.addresses[{i}]", a) for i, a in enumerate(proxies.addresses)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from webex_cloud.components.tags import DATACENTER_KEY, OWNER_KEY, POD_KEY, ROLE_KEY, SERVICE_KEY
+from webex_cloud.tags import DATACENTER_KEY, OWNER_KEY, POD_KEY, ROLE_KEY, SERVICE_KEY
 
 PROMETHEUS_VERSION: Final = "2.42.0"
 """Debian bookworm's ``prometheus`` (2.42.0+ds): the version whose SD labels and promtool we follow."""
@@ -98,7 +98,7 @@ CONTROLLER_API_DOWN: Final = "ControllerApiDown"
 MONITORING_NODE_DOWN: Final = "MonitoringNodeDown"
 WATCHDOG: Final = "Watchdog"
 
-# The placement facts (monitoring/facts.py), served by node_exporter's textfile collector on the nodes.
+# The placement facts (monitoring_ops/facts.py), served by node_exporter's textfile collector on the nodes.
 PLACEMENT_FINDINGS: Final = "webex_placement_findings"
 PLACEMENT_UNCHECKED: Final = "webex_placement_unchecked"
 PLACEMENT_CHECKED_AT: Final = "webex_placement_last_check_timestamp_seconds"
@@ -108,5 +108,8 @@ PODS_SHARE_HOST_ALERT: Final = "PodsShareHost"
 REPLICAS_SHARE_DOMAIN_ALERT: Final = "ReplicasShareFailureDomain"
 POD_SPLIT_ALERT: Final = "PodSplitOverHosts"
 PLACEMENT_FACTS_STALE: Final = "PlacementFactsStale"
+NO_VALID_HOST_SERVERS: Final = "webex_servers_no_valid_host"
+"""Servers of the service Nova left in ERROR with a "No valid host was found" fault (monitoring_ops/facts)."""
+NO_VALID_HOST_ALERT: Final = "NoValidHost"
 FACTS_MAX_AGE_S: Final = 900
 """Facts older than this are stale: the timer writing them stopped (or cannot read the cloud)."""

@@ -27,6 +27,7 @@ HEADER = (
     "do not edit.\n"
 )
 RULES_DIR = "rules"
+ALERTMANAGER_FILE = "alertmanager.yml"
 
 
 def dump(document: Any) -> str:
@@ -92,7 +93,7 @@ def render(watch: StackWatch, stack_file: str) -> dict[str, str]:
     files = {
         "prometheus.yml": header + dump(prometheus_config(watch)),
         "blackbox.yml": header + dump(blackbox_config(watch)),
-        "alertmanager.yml": header + dump(alertmanager_config(watch)),
+        ALERTMANAGER_FILE: header + dump(alertmanager_config(watch)),
     }
     groups = rule_groups(watch)
     recording = groups[0]

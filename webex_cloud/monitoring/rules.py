@@ -374,7 +374,7 @@ def _findings_alert(watch: StackWatch, name: str, kind: str, summary: str) -> Al
 
 
 def placement_alerts(watch: StackWatch) -> tuple[Alert, ...]:
-    """Alerts on the live audit's facts (monitoring/facts.py), and on the facts going stale."""
+    """Alerts on the live audit's facts (monitoring_ops/facts.py), and on the facts going stale."""
     dc = watch.datacenter
     checked = selector(c.PLACEMENT_CHECKED_AT, {c.LABEL_DATACENTER: dc})
     platform = {c.LABEL_DATACENTER: dc, c.LABEL_OWNER: watch.platform_owner}
@@ -426,6 +426,38 @@ def placement_alerts(watch: StackWatch) -> tuple[Alert, ...]:
     )
 
 
+def scheduling_alerts(watch: StackWatch) -> tuple[Alert, ...]:
+    """Boots every host was filtered out of, from Nova's instance faults (monitoring_ops/facts.py)."""
+    cases: list[Case] = []
+    if watch.services:
+        service = watch.services[0]
+        fired = {
+            c.LABEL_DATACENTER: watch.datacenter,
+            c.LABEL_SERVICE: service.service,
+            c.LABEL_OWNER: service.owner,
+        }
+        node = f"{watch.monitoring.nodes[0]}:{c.NODE_EXPORTER_PORT}"
+        series = selector(c.NO_VALID_HOST_SERVERS, {"job": c.FACTS_JOB, c.LABEL_INSTANCE: node, **fired})
+        cases = [
+            Case(((series, "0x5 1x30"),), "20m", (fired,)),
+            # Deleting the server in ERROR (or a rebuild that placed it) ends the alert.
+            Case(((series, "0x5 1x5 0x30"),), "20m", ()),
+            Case(((series, "0x30"),), "20m", ()),
+        ]
+    return (
+        Alert(
+            name=c.NO_VALID_HOST_ALERT,
+            expr=f"max by ({c.LABEL_DATACENTER}, {c.LABEL_SERVICE}, {c.LABEL_OWNER}) "
+            f"({c.NO_VALID_HOST_SERVERS}) > 0",
+            for_="5m",
+            severity=c.SEVERITY_TICKET,
+            summary="{{ $labels.service }} in {{ $labels.datacenter }}: servers in ERROR with "
+            '"No valid host was found": every host was filtered out of their boot',
+            cases=tuple(cases),
+        ),
+    )
+
+
 def rule_groups(watch: StackWatch) -> tuple[RuleGroup, ...]:
     return (
         RuleGroup(name="webex-recording", file="recording", recordings=recordings()),
@@ -440,4 +472,5 @@ def rule_groups(watch: StackWatch) -> tuple[RuleGroup, ...]:
         ),
         RuleGroup(name="webex-platform", file="platform", alerts=platform_alerts(watch)),
         RuleGroup(name="webex-placement", file="placement", alerts=placement_alerts(watch)),
+        RuleGroup(name="webex-scheduling", file="scheduling", alerts=scheduling_alerts(watch)),
     )

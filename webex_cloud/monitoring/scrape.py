@@ -1,7 +1,7 @@
 """``prometheus.yml`` and ``blackbox.yml`` of one stack.
 
 Discovery: one ``openstack_sd_configs`` (role ``instance``) per probed role, kept to the instances whose
-Nova metadata names this datacenter, the service and the role (the keys ``webex_cloud/components/tags.py``
+Nova metadata names this datacenter, the service and the role (the keys ``webex_cloud/tags.py``
 writes), on the service's own network. A replaced pod is found on the next refresh, with no config change.
 No credential is written: with ``identity_endpoint`` unset, Prometheus v2.42.0 takes the identity from
 its environment (``discovery/openstack/openstack.go``, ``newRefresher``: ``openstack.AuthOptionsFromEnv``,
@@ -162,7 +162,7 @@ def prometheus_config(watch: StackWatch) -> dict[str, Any]:
             _static_job(watch, c.PROMETHEUS_JOB, _nodes(watch, c.PROMETHEUS_PORT)),
             _static_job(watch, c.ALERTMANAGER_JOB, _nodes(watch, c.ALERTMANAGER_PORT)),
             _static_job(watch, c.BLACKBOX_JOB, _nodes(watch, c.BLACKBOX_PORT)),
-            # node_exporter's textfile collector serves the live audit's facts (monitoring/facts.py).
+            # node_exporter's textfile collector serves the live audit's facts (monitoring_ops/facts.py).
             _static_job(watch, c.FACTS_JOB, _nodes(watch, c.NODE_EXPORTER_PORT)),
             controller_job(watch),
             *probes,

@@ -88,6 +88,7 @@ SERVICE_NETWORK: Final = "webex:network:ServiceNetwork"
 POD: Final = "webex:compute:Pod"
 VOLUME_GROUP: Final = "webex:storage:VolumeGroup"
 CONTROLLER_PAIR: Final = "webex:controller:ControllerPair"
+MONITORING_PAIR: Final = "webex:monitoring:MonitoringPair"
 
 # The Pulumi wire markers (pulumi/pulumi sdk/go/common/resource/plugin/rpc.go and
 # sdk/go/common/resource/properties.go; the Python SDK's pulumi/runtime/rpc.py has the same values).

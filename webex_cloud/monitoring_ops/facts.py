@@ -13,15 +13,24 @@ Contract (read by the rules here and by releases judged by metrics; names in ``c
   service and kind is written, 0 included, so a missing series means a missing check, not a clean one;
 - ``webex_placement_unchecked{datacenter, check}``: 1 for what the identity may not see (then the
   findings that need it are unknown, not 0);
-- ``webex_placement_last_check_timestamp_seconds{datacenter}``: when the audit read the cloud.
+- ``webex_placement_last_check_timestamp_seconds{datacenter}``: when the audit read the cloud;
+- ``webex_servers_no_valid_host{datacenter, service, owner}``: the service's servers in ERROR whose Nova
+  fault is "No valid host was found" (``cloud/views.py``, ``NO_VALID_HOST``): every host was filtered out
+  of their boot, by our filters or Nova's own. Nova names no filter in the fault (the scheduler logs
+  which one emptied the list), so this is the symptom the filters cause when they reject every host for a
+  pod. Every service is written, 0 included.
 """
 
 from __future__ import annotations
 
-from webex_cloud.audit.compare import Report
+from collections.abc import Sequence
+
+from webex_cloud.audit.compare import Report, owned
+from webex_cloud.cloud.views import NO_VALID_HOST, Server
 from webex_cloud.facts.invariants import POD_SPLIT, PODS_SHARE_HOST, REPLICAS_SHARE_DOMAIN
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring.model import StackWatch
+from webex_cloud.tags import SERVICE_KEY
 
 KINDS = (POD_SPLIT, PODS_SHARE_HOST, REPLICAS_SHARE_DOMAIN)
 """The findings written as metrics (every one a placement rule the scheduler filters enforce)."""
@@ -36,8 +45,22 @@ def _value(labels: dict[str, str]) -> str:
     return "{" + ",".join(f'{key}="{_escaped(value)}"' for key, value in labels.items()) + "}"
 
 
-def exposition(watch: StackWatch, report: Report, read_at: float) -> str:
-    """The Prometheus text exposition of one audit of the stack."""
+def no_valid_host(watch: StackWatch, servers: Sequence[Server]) -> dict[str, int]:
+    """Per service of the stack: its servers Nova left in ERROR because no host passed the filters."""
+    counts = {service.service: 0 for service in watch.services}
+    for server in servers:
+        if (
+            owned(server.metadata, watch.datacenter)
+            and server.status == "ERROR"
+            and server.fault.startswith(NO_VALID_HOST)
+            and server.metadata[SERVICE_KEY] in counts
+        ):
+            counts[server.metadata[SERVICE_KEY]] += 1
+    return counts
+
+
+def exposition(watch: StackWatch, report: Report, servers: Sequence[Server], read_at: float) -> str:
+    """The Prometheus text exposition of one audit of the stack and of the servers it read."""
     dc = watch.datacenter
     counts: dict[tuple[str, str], int] = {}
     for finding in report.findings:
@@ -64,6 +87,14 @@ def exposition(watch: StackWatch, report: Report, read_at: float) -> str:
         lines.append(
             f"{c.PLACEMENT_UNCHECKED}{_value({c.LABEL_DATACENTER: dc, 'check': limitation.check})} 1"
         )
+    lines += [
+        f"# HELP {c.NO_VALID_HOST_SERVERS} Servers in ERROR because Nova found no valid host for them.",
+        f"# TYPE {c.NO_VALID_HOST_SERVERS} gauge",
+    ]
+    owners = {service.service: service.owner for service in watch.services}
+    for name, count in no_valid_host(watch, servers).items():
+        labels = {c.LABEL_DATACENTER: dc, c.LABEL_SERVICE: name, c.LABEL_OWNER: owners[name]}
+        lines.append(f"{c.NO_VALID_HOST_SERVERS}{_value(labels)} {count}")
     lines += [
         f"# HELP {c.PLACEMENT_CHECKED_AT} When the live audit last read the cloud (Unix seconds).",
         f"# TYPE {c.PLACEMENT_CHECKED_AT} gauge",

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from webex_cloud.monitoring.check import check_folder
+from webex_cloud.monitoring_ops.check import check_folder
 
 RELOAD_TIMEOUT_S = 30.0
 RELOAD_OK = "prometheus_config_last_reload_successful"

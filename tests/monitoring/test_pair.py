@@ -1,0 +1,131 @@
+"""The monitoring pair a stack deploys (``monitoring.instances``): two instances apart on the management
+network, booted with the generated monitoring, checked before anything is registered."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import random
+import re
+from functools import cache
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, ProjectCopy
+from webex_cloud.commands.monitoring import generate
+from webex_cloud.config.errors import CatalogError
+from webex_cloud.config.loader import load_deployment
+from webex_cloud.monitoring import node
+from webex_cloud.plan.document import render_plan
+
+INSTANCE = "openstack:compute/instance:Instance"
+GROUP = "openstack:compute/serverGroup:ServerGroup"
+PORT = "openstack:networking/port:Port"
+RULE = "openstack:networking/secGroupRule:SecGroupRule"
+PAIR = "webex:monitoring:MonitoringPair"
+
+
+@cache
+def plan(stack: str) -> dict[str, Any]:
+    return render_plan(stack, project_dir=REPO)
+
+
+def pair_resources(document: dict[str, Any]) -> list[dict[str, Any]]:
+    (pair,) = [r for r in document["resources"] if r["type"] == PAIR]
+    return [r for r in document["resources"] if r["parent"] == pair["urn"]]
+
+
+def boot_files(user_data: str) -> dict[str, str]:
+    """What cloud-init writes: path -> text."""
+    assert user_data.startswith("#cloud-config\n")
+    document = yaml.safe_load(user_data)
+    return {
+        item["path"]: gzip.decompress(base64.b64decode(item["content"])).decode()
+        for item in document["write_files"]
+    }
+
+
+@pytest.mark.parametrize("stack", ["dc1", "dc2"])
+def test_the_pair_is_two_instances_apart_at_the_nodes_addresses(stack: str) -> None:
+    monitoring = load_deployment(REPO, stack).datacenter.monitoring
+    assert monitoring is not None and monitoring.instances is not None
+    resources = pair_resources(plan(stack))
+    (group,) = [r for r in resources if r["type"] == GROUP]
+    assert group["inputs"]["policies"] == "anti-affinity"
+    instances = [r for r in resources if r["type"] == INSTANCE]
+    ports = {r["id"]: r for r in resources if r["type"] == PORT}
+    assert len(instances) == 2
+    for index, instance in enumerate(instances):
+        assert instance["inputs"]["schedulerHints"] == [{"group": group["id"]}]
+        assert instance["inputs"]["metadata"]["role"] == "monitoring"
+        assert instance["inputs"]["flavorName"] == monitoring.instances.flavor
+        (network,) = instance["inputs"]["networks"]
+        fixed = ports[network["port"]]["inputs"]["fixedIps"]
+        assert [ip["ipAddress"] for ip in fixed] == [str(monitoring.nodes[index])]
+        # A rule change is reloaded (monitoring --reload), never a rebuild of the node.
+        assert instance["ignoreChanges"] == ["userData"]
+    # A replacement reuses the node's port: delete first, one node at a time.
+    assert all(i["deleteBeforeReplace"] for i in instances)
+    assert instances[0]["urn"] in instances[1]["dependsOn"]
+    # Partners scrape each other and the Alertmanagers gossip, from the management network only.
+    rules = {
+        (r["inputs"]["protocol"], r["inputs"]["portRangeMin"], r["inputs"]["remoteIpPrefix"])
+        for r in resources
+        if r["type"] == RULE
+    }
+    management = str(load_deployment(REPO, stack).datacenter.controllers.management.cidr)
+    assert rules == {("tcp", port, management) for port in (9090, 9093, 9115, 9100, 9094)} | {
+        ("udp", 9094, management)
+    }
+
+
+def test_each_node_boots_with_the_generated_files_and_its_partner() -> None:
+    generated = generate(REPO, "dc1")
+    instances = [r for r in pair_resources(plan("dc1")) if r["type"] == INSTANCE]
+    for instance, peer in zip(instances, ("10.250.1.16", "10.250.1.15"), strict=True):
+        files = boot_files(instance["inputs"]["userData"])
+        shipped = {
+            path.removeprefix(f"{node.STAGING}/prometheus/"): text
+            for path, text in files.items()
+            if path.startswith(f"{node.STAGING}/prometheus/")
+        }
+        # Exactly what `monitoring --stack dc1` writes, less the promtool unit tests.
+        assert shipped == {name: text for name, text in generated.items() if not name.endswith(".test.yml")}
+        assert "rules/scheduling.rules.yml" in shipped
+        defaults = files[f"{node.STAGING}/default/prometheus-alertmanager"]
+        assert defaults == f'ARGS="--cluster.peer={peer}:9094"\n'
+        assert "--web.enable-lifecycle" in files[f"{node.STAGING}/default/prometheus"]
+        document = yaml.safe_load(instance["inputs"]["userData"])
+        assert document["packages"] == list(node.PACKAGES)
+        # No secret in the user data: receivers name files on the node, never keys.
+        assert "routing_key:" not in shipped["alertmanager.yml"]
+
+
+def test_user_data_too_large_for_nova_is_refused_with_the_limit() -> None:
+    # Bytes gzip cannot shrink: about 80 KB once in the user data.
+    noise = {"rules/noise.rules.yml": base64.b64encode(random.Random(0).randbytes(60_000)).decode()}
+    with pytest.raises(node.UserDataTooLarge, match="more than Nova's 65535"):
+        node.user_data(noise, "10.250.1.16")
+
+
+def test_a_stack_without_instances_deploys_no_pair(project: ProjectCopy) -> None:
+    project.edit_datacenter("dc1", lambda dc: dc["monitoring"].pop("instances"))
+    document = render_plan("dc1", project_dir=project.root)
+    assert not [r for r in document["resources"] if r["type"] == PAIR]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda m: m["instances"].update(flavor="m9.huge"), "monitoring.instances.flavor"),
+        (lambda m: m["instances"].update(image="debian-13"), "monitoring.instances.image"),
+        (lambda m: m.update(nodes=["10.250.1.15"]), "monitoring.nodes"),
+        (lambda m: m.update(nodes=["10.250.1.13", "10.250.1.16"]), "monitoring.nodes[0]"),
+    ],
+)
+def test_an_unusable_pair_is_refused_naming_the_field(project: ProjectCopy, change: Any, field: str) -> None:
+    project.edit_datacenter("dc1", lambda dc: change(dc["monitoring"]))
+    with pytest.raises(CatalogError, match="stacks/Pulumi.dc1.yaml.*" + re.escape(field)):
+        load_deployment(project.root, "dc1")

@@ -1,0 +1,122 @@
+"""What a monitoring node the stack deploys boots with: cloud-init user data that installs Debian's
+packages and puts the generated files in place.
+
+The files are the ones ``python -m webex_cloud monitoring --stack S`` writes (render.py), less the
+promtool unit tests: ``prometheus.yml``, ``alertmanager.yml``, ``blackbox.yml`` and ``rules/``, under
+``/etc/prometheus/``, where Debian bookworm's packages read them (``prometheus`` 2.42: the unit's default
+``--config.file``; ``prometheus-alertmanager`` 0.25 likewise; ``prometheus-blackbox-exporter`` 0.23:
+``ARGS="--config.file /etc/prometheus/blackbox.yml"`` in ``/etc/default/prometheus-blackbox-exporter``).
+``prometheus-node-exporter`` serves the live facts from its textfile directory
+(``/var/lib/prometheus/node-exporter``, its Debian default; docs/monitoring.md).
+
+They are staged under :data:`STAGING` by ``write_files`` and installed by ``runcmd`` once the packages
+are in: cloud-init runs ``runcmd`` in its final stage, after the package module, and a file put at a
+package's conffile path before the package is installed would make dpkg ask what to keep. Prometheus runs
+with ``--web.enable-lifecycle``, so that ``monitoring --reload`` applies every later change without a
+restart (Nova cannot change the user data of a running server: a change here is for the next node
+built, never a reason to rebuild one). The two Alertmanagers gossip on :data:`CLUSTER_PORT` so that
+an alert both receive is sent once.
+
+Nothing secret is in the user data (anyone who may read the server's user data would read it): the
+receivers' key files and the reader identity Prometheus discovers instances with are placed by the
+deploy (docs/monitoring.md, "Not built yet").
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from collections.abc import Mapping
+from typing import Final
+
+import yaml
+
+from webex_cloud.config.resolved import Deployment
+from webex_cloud.monitoring import contract as c
+from webex_cloud.monitoring.model import stack_watch
+from webex_cloud.monitoring.render import render
+
+PACKAGES: Final = (
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-blackbox-exporter",
+    "prometheus-node-exporter",
+)
+"""Debian bookworm's packages (the versions contract.py follows)."""
+CONFIG_DIR: Final = "/etc/prometheus"
+STAGING: Final = "/etc/webex-monitoring"
+CLUSTER_PORT: Final = 9094
+"""Alertmanager's cluster (gossip) port, TCP and UDP, its default ``--cluster.listen-address``."""
+USER_DATA_LIMIT: Final = 65535
+"""Nova refuses user data longer than this once base64-encoded (nova 34
+``nova/api/openstack/compute/schemas/servers.py``: ``user_data`` ``maxLength`` 65535)."""
+
+
+class UserDataTooLarge(ValueError):
+    """The generated monitoring does not fit in Nova's user data."""
+
+
+def shipped(files: Mapping[str, str]) -> dict[str, str]:
+    """The generated files a node runs: everything but the promtool unit tests."""
+    return {name: text for name, text in sorted(files.items()) if not name.endswith(".test.yml")}
+
+
+def _gzipped(text: str) -> str:
+    # mtime 0: the same files give the same user data, so a plan does not change from run to run.
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), mtime=0)).decode("ascii")
+
+
+def user_data(files: Mapping[str, str], peer: str | None) -> str:
+    """cloud-config for one node; ``peer`` is the other node's address (None: a single node)."""
+    defaults = {
+        "prometheus": 'ARGS="--web.enable-lifecycle"\n',
+        "prometheus-alertmanager": (
+            f'ARGS="--cluster.peer={peer}:{CLUSTER_PORT}"\n' if peer is not None else 'ARGS=""\n'
+        ),
+        "prometheus-blackbox-exporter": f'ARGS="--config.file {CONFIG_DIR}/blackbox.yml"\n',
+    }
+    staged = [(f"{STAGING}/prometheus/{name}", text) for name, text in shipped(files).items()]
+    staged += [(f"{STAGING}/default/{unit}", text) for unit, text in defaults.items()]
+    document = {
+        "package_update": True,
+        "packages": list(PACKAGES),
+        "write_files": [
+            {"path": path, "encoding": "gz+b64", "content": _gzipped(text), "permissions": "0644"}
+            for path, text in staged
+        ],
+        "runcmd": [
+            ["cp", "-rT", f"{STAGING}/prometheus", CONFIG_DIR],
+            ["cp", "-rT", f"{STAGING}/default", "/etc/default"],
+            ["systemctl", "restart", *(p for p in PACKAGES if p != "prometheus-node-exporter")],
+        ],
+    }
+    text = "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False, width=1000)
+    encoded = len(base64.b64encode(text.encode("utf-8")))
+    if encoded > USER_DATA_LIMIT:
+        raise UserDataTooLarge(
+            f"the monitoring node's user data is {encoded} bytes once base64-encoded, more than Nova's "
+            f"{USER_DATA_LIMIT}"
+        )
+    return text
+
+
+PORTS: Final = (c.PROMETHEUS_PORT, c.ALERTMANAGER_PORT, c.BLACKBOX_PORT, c.NODE_EXPORTER_PORT, CLUSTER_PORT)
+"""The TCP ports a node serves on the management network (its partner scrapes them; the Alertmanagers
+gossip on the last, over UDP too)."""
+
+
+def pair_user_data(deployment: Deployment, stack_file: str) -> tuple[str, ...]:
+    """The user data of each node of the pair the stack deploys, in ``monitoring.nodes`` order; ()
+    when the stack deploys none (no ``monitoring.instances``). Raises UserDataTooLarge."""
+    monitoring = deployment.datacenter.monitoring
+    if monitoring is None or monitoring.instances is None:
+        return ()
+    files = render(stack_watch(deployment, stack_file), stack_file)
+    nodes = [str(node) for node in monitoring.nodes]
+    try:
+        return tuple(user_data(files, next((peer for peer in nodes if peer != node), None)) for node in nodes)
+    except UserDataTooLarge as error:
+        raise UserDataTooLarge(
+            f"{stack_file}: config.webex-cloud:datacenter.monitoring.instances: {error}; remove instances "
+            "and run the pair outside the stack, or watch fewer services from it"
+        ) from None
