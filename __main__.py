@@ -1,5 +1,6 @@
 """The Pulumi program of one datacenter stack: reads config, hands it to the components. Nothing else."""
 
+import os
 from pathlib import Path
 
 import pulumi
@@ -7,6 +8,7 @@ import pulumi
 from webex_cloud.components.datacenter import Datacenter, DatacenterArgs
 from webex_cloud.config.engine import program_config
 from webex_cloud.config.errors import CatalogError
+from webex_cloud.config.image_ids import load_image_ids
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.controller.filter_release import ReleaseBuildError, build_release
 
@@ -20,6 +22,7 @@ try:
     config = program_config()
     deployment = load_deployment(PROJECT_DIR, pulumi.get_stack(), config.datacenter)
     deploy = deployment.datacenter.controllers.deploy
+    ids = load_image_ids(PROJECT_DIR, deployment, os.environ)
     release = build_release(
         nova_filters=deploy.nova_filters,
         cinder_filters=deploy.cinder_filters,
@@ -35,6 +38,7 @@ datacenter = Datacenter(
         deployment=deployment,
         cloud=config.cloud,
         release=release,
+        image_ids=ids,
         # No SSH key here: the rollouts authenticate with the deploy job's ssh-agent (docs/state-backend.md).
     ),
 )

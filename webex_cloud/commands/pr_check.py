@@ -15,6 +15,15 @@ Per stack it runs, each as its own process whose output and exit status land in 
 5. ``preview``: the risk-ranked report (base plan → plan, or the last checkpoint with ``--state``, or
    a real ``pulumi preview`` with ``--pulumi``), plus the subnet pins this stack needs.
 
+Once for the whole check, ``images``: the image catalog of this branch against the base's
+(``images --offline --base``, into ``OUT/images.json``): a name kept for other bytes, a malformed digest
+or an unknown source scheme fails the check; the comment lists the images added and removed, with
+their size and the services and datacenters that boot them.
+
+With ``--drift DIR`` (each stack's latest ``drift --json-out`` report, ``DIR/<stack>.json``), each
+stack's report is checked and kept as ``OUT/<stack>/drift.json``: the comment says what merging would
+also revert, the out-of-band changes the next ``up`` of main's program undoes (docs/drift.md).
+
 Then ``OUT/comment.md`` is the one pull-request comment (webex_cloud.commands.comment). The exit status
 is the worst of all steps (webex_cloud.exit_codes): 3 before 2 before 1 before 0.
 
@@ -47,6 +56,8 @@ from webex_cloud.cli_common import (
     usable_cores,
 )
 from webex_cloud.commands import comment
+from webex_cloud.config.image_catalog import IMAGE_CATALOG
+from webex_cloud.drift.published import PublishedReportError, read_published
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path, stack_file
 from webex_cloud.plan.format import dumps, empty_plan
@@ -172,6 +183,8 @@ class Options:
     jobs: int = 1
     base_cache: Path | None = None
     """Where base plans are kept by content (webex_cloud.preview.base_cache); None: always rendered."""
+    drift: Path | None = None
+    """Each stack's latest drift report (``<stack>.json``), for "this merge would also revert"."""
 
 
 def _branch_plan(options: Options, stack: str) -> Path:
@@ -334,6 +347,45 @@ def _empty_base(folder: Path, stack: str) -> Path:
     return target
 
 
+def keep_drift(options: Options, stack: str) -> Step | None:
+    """The stack's latest drift report, checked and kept for the comment (module docstring)."""
+    if options.drift is None:
+        return None
+    out = options.out / stack
+    source = options.drift / f"{stack}.json"
+    if not source.exists():
+        note = f"no drift report of {stack} in {options.drift}: what a merge would revert is not known"
+        return _record(out, comment.DRIFT, ExitCode.OK, note)
+    try:
+        published = read_published(source, stack)
+    except PublishedReportError as error:
+        return _record(out, comment.DRIFT, ExitCode.INPUT, f"error: {error}")
+    atomic.write_bytes(out / comment.DRIFT_REPORT, source.read_bytes())
+    return _record(out, comment.DRIFT, ExitCode.OK, f"{len(published.undone)} change(s) `up` would undo")
+
+
+def check_images(options: Options) -> Step | None:
+    """The image catalog of this branch against the base's (module docstring): ``OUT/images.*``.
+
+    None for a project without an image catalog (a generated benchmark project), which the loader does
+    not check either."""
+    if not (options.pr_dir / IMAGE_CATALOG).is_file():
+        return None
+    args = ["images", "--project", str(options.pr_dir), "--offline", "--json"]
+    args += [part for stack in options.stacks for part in ("--stack", stack)]
+    base = options.base_dir / IMAGE_CATALOG
+    if base.is_file():  # a base from before the image catalog: every image is new, nothing to compare
+        args += ["--base", str(base)]
+    step = _run(
+        [sys.executable, "-m", "webex_cloud", *args],
+        cwd=PROJECT_DIR,
+        out=options.out,
+        name=comment.IMAGES,
+        stdout=options.out / f"{comment.IMAGES}.json",
+    )
+    return _progress("images", step)
+
+
 def _worst(codes: Sequence[int]) -> ExitCode:
     for code in (ExitCode.INTERNAL, ExitCode.INPUT, ExitCode.BLOCKING):
         if code in codes:
@@ -359,7 +411,8 @@ def run(options: Options) -> ExitCode:
     if python is not None and options.base_cache is not None:
         digest = base_cache.checkout_digest(options.base_dir, python)
         log.append(f"base checkout digest {digest}: base plans kept under {options.base_cache}")
-    codes: list[int] = []
+    images = check_images(options)
+    codes: list[int] = [images.code] if images is not None else []
     # Every stack's plan first: the policy step of each stack reads its peers' plans (the
     # cross-datacenter rules) and would otherwise render every peer again, N x (N - 1) renders.
     # Stacks are independent (each step a process of its own, its files under OUT/<stack>/): one
@@ -372,6 +425,8 @@ def run(options: Options) -> ExitCode:
 
         def check(stack: str) -> list[Step]:
             steps = [planned[stack]]
+            if (drift := keep_drift(options, stack)) is not None:
+                steps.append(drift)
             if steps[0].code == ExitCode.OK:  # nothing else can be judged without this branch's plan
                 peers = [peer for peer in ready if peer != stack]
                 steps += check_stack(options, stack, python, problem, peers, digest)
@@ -418,6 +473,13 @@ def main(argv: list[str]) -> int:
         help="keep base plans here by content (the base checkout's files and the interpreter) and "
         "reuse them while those are unchanged (default: render every base plan)",
     )
+    parser.add_argument(
+        "--drift",
+        type=Path,
+        metavar="DIR",
+        help="each stack's latest drift report (DIR/<stack>.json, `drift --json-out`): the comment says "
+        "what merging would also revert",
+    )
     args = parser.parse_args(argv)
     if args.jobs is not None and args.jobs < 1:
         parser.error(f"--jobs takes a number of stacks at a time, 1 or more, not {args.jobs}")
@@ -439,6 +501,7 @@ def main(argv: list[str]) -> int:
         commit=args.commit,
         jobs=args.jobs or usable_cores(),
         base_cache=args.base_cache.resolve() if args.base_cache else None,
+        drift=args.drift.resolve() if args.drift else None,
     )
     try:
         return run(options)
