@@ -24,14 +24,20 @@ from webex_cloud.exit_codes import ExitCode
 WORKFLOW = REPO / ".github" / "workflows" / "drift-daily.yml"
 BACKEND = "s3://webex-pulumi-state?endpoint=127.0.0.1:9&s3ForcePathStyle=true&disableSSL=true"
 
-# Plays `python -m webex_cloud plan|drift ...`: records its arguments, writes what the real commands write
-# (the plan file, the --json-out report), prints a report line and exits with $STAND_IN_DRIFT_RC.
+# Plays `python -m webex_cloud images|plan|drift ...`: records its arguments (and the image ids the plan
+# is given), writes what the real commands write (the record, the plan file, the --json-out report),
+# prints a report line and exits with the status the test chose for it.
 STAND_IN = """#!/usr/bin/env bash
 printf '%s\\n' "$*" >> "$STAND_IN_CALLS"
 args=("$@")
 value() { for i in "${!args[@]}"; do [ "${args[$i]}" = "$1" ] && echo "${args[$((i + 1))]}"; done; }
 case "$3" in
+  images)
+    mkdir -p "$(value --record-dir)" && echo '{}' > "$(value --record-dir)/$(value --stack).json"
+    echo "  BLOCKING webex-base-2026.11: two images of this name"
+    exit "$STAND_IN_IMAGES_RC" ;;
   plan)
+    echo "WEBEX_IMAGE_IDS=${WEBEX_IMAGE_IDS:-}" >> "$STAND_IN_CALLS"
     mkdir -p "$(value --out)" && echo '{}' > "$(value --out)/$(value --stack).json"
     exit "$STAND_IN_PLAN_RC" ;;
   drift)
@@ -73,7 +79,10 @@ def _job_env(tmp_path: Path) -> dict[str, str]:
         **os.environ,
         "HOME": str(home),
         "STACK": "dc1",
-        "CLOUDS_YAML": "clouds: {webex-dc1-reader: {auth: {auth_url: 'http://127.0.0.1:9/v3'}}}",
+        "CLOUDS_YAML": (
+            "clouds: {webex-dc1-reader: {auth: {auth_url: 'http://127.0.0.1:9/v3', username: r, "
+            "password: fake, project_name: p, user_domain_name: Default, project_domain_name: Default}}}"
+        ),
         "PULUMI_BACKEND_URL": BACKEND,
         "AWS_ACCESS_KEY_ID": "fake",
         "AWS_SECRET_ACCESS_KEY": "fake",
@@ -92,37 +101,45 @@ def stand_in(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("plan_rc", "drift_rc", "verdict"),
+    ("images_rc", "plan_rc", "drift_rc", "verdict", "rc"),
     [
-        (0, ExitCode.OK, "no blocking drift"),
-        (0, ExitCode.BLOCKING, "blocking drift: its next deploy stops"),
-        (0, ExitCode.INPUT, "no verdict (exit 2)"),
-        (ExitCode.INPUT, ExitCode.OK, "no verdict (exit 2)"),
+        (0, 0, ExitCode.OK, "no blocking drift", 0),
+        (0, 0, ExitCode.BLOCKING, "blocking drift: its next deploy stops", 1),
+        (0, 0, ExitCode.INPUT, "no verdict (exit 2)", 2),
+        (0, ExitCode.INPUT, ExitCode.OK, "no verdict (exit 2)", 2),
+        (ExitCode.BLOCKING, 0, ExitCode.OK, "no blocking drift", 1),
+        (ExitCode.INPUT, 0, ExitCode.BLOCKING, "blocking drift: its next deploy stops", 2),
     ],
 )
 def test_each_stack_reports_to_the_summary_and_fails_on_blocking_drift_or_no_verdict(
-    stand_in: Path, tmp_path: Path, plan_rc: int, drift_rc: int, verdict: str
+    stand_in: Path, tmp_path: Path, images_rc: int, plan_rc: int, drift_rc: int, verdict: str, rc: int
 ) -> None:
     calls = tmp_path / "calls"
     env = _job_env(tmp_path) | {
         "STAND_IN_CALLS": str(calls),
+        "STAND_IN_IMAGES_RC": str(images_rc),
         "STAND_IN_PLAN_RC": str(plan_rc),
         "STAND_IN_DRIFT_RC": str(drift_rc),
     }
     done = _replay(_step("drift", "Drift of this stack")["run"], stand_in, env)
-    assert done.returncode == (plan_rc or drift_rc), done.stderr
+    assert done.returncode == rc, done.stderr
     summary = (tmp_path / "summary.md").read_text()
     assert summary.startswith(f"### Drift of `dc1`: {verdict}")
+    images = {0: "every image verified", 1: "not verified: its next deploy stops at its images"}
+    assert f"#### Images of `dc1`: {images.get(images_rc, f'no verdict (exit {images_rc})')}" in summary
     made = calls.read_text().splitlines()
-    assert made[0] == "-m webex_cloud plan --stack dc1 --out out/plan"
+    assert made[0] == "-m webex_cloud images --stack dc1 --record-dir out/images"
+    assert made[1] == "-m webex_cloud plan --stack dc1 --out out/plan"
+    # Verified images: the plan boots their verified ids; otherwise the plan's stand-ins.
+    assert made[2] == f"WEBEX_IMAGE_IDS={'out/images/dc1.json' if images_rc == 0 else ''}"
     if plan_rc:
-        assert len(made) == 1, "no drift without the plan it compares with"
+        assert len(made) == 3, "no drift without the plan it compares with"
         return
-    assert made[1] == (
+    assert made[3] == (
         f"-m webex_cloud drift --stack dc1 --plan out/plan/dc1.json --state {BACKEND} "
         "--json-out out/drift/dc1.json"
     )
-    assert "[BLOCK] stopped" in summary
+    assert "[BLOCK] stopped" in summary and "two images of this name" in summary
     assert (stand_in / "out" / "drift" / "dc1.json").is_file(), "the report the artifact step keeps"
     clouds = Path(env["HOME"]) / ".config" / "openstack" / "clouds.yaml"
     assert clouds.read_text().strip() == env["CLOUDS_YAML"] and stat.S_IMODE(clouds.stat().st_mode) == 0o600
@@ -137,7 +154,9 @@ def test_the_step_with_the_real_commands_has_no_verdict_when_the_state_cannot_be
     assert done.returncode == ExitCode.INPUT, done.stdout[-2000:] + done.stderr[-2000:]
     assert "cannot read the state backend" in done.stdout and "Traceback" not in done.stdout
     assert (workspace / "out" / "plan" / "dc1.json").is_file()
-    assert "### Drift of `dc1`: no verdict (exit 2)" in (tmp_path / "summary.md").read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "### Drift of `dc1`: no verdict (exit 2)" in summary
+    assert "#### Images of `dc1`: no verdict (exit 2)" in summary  # Glance at 127.0.0.1:9 refuses too
 
 
 @pytest.mark.parametrize("job", ["stacks", "drift"])
