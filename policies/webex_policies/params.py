@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
 from webex_policies.model import INSTANCE, VOLUME
@@ -27,6 +27,13 @@ def _string_list(config: Mapping[str, Any], key: str, default: list[str] | None 
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{key!r} must be a list of strings, not {value!r}")
     return tuple(value)
+
+
+def _string_map(config: Mapping[str, Any], key: str) -> dict[str, str]:
+    value = config.get(key) or {}
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError(f"{key!r} must map names to strings, not {value!r}")
+    return {str(k): v for k, v in value.items()}
 
 
 def _int(config: Mapping[str, Any], key: str, default: int | None = None) -> int | None:
@@ -154,12 +161,19 @@ class AllowListParams:
     volume_types: tuple[str, ...]
     """Empty: volume types are not checked."""
     datacenter_label: str
+    image_ids: Mapping[str, str] = field(default_factory=dict)
+    """Image name -> the id instances boot: verified in the datacenter, or the offline plan's stand-in."""
 
     SCHEMA: ClassVar[dict[str, Any]] = {
         "datacenter": {"type": "string", "description": "datacenter the lists belong to (for messages)"},
         "images": {**STRING_LIST, "description": "Glance image names allowed in this datacenter"},
         "flavors": {**STRING_LIST, "description": "Nova flavor names allowed in this datacenter"},
         "volumeTypes": {**STRING_LIST, "description": "Cinder volume types allowed in this datacenter"},
+        "imageIds": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "image name -> the Glance id verified for it in this datacenter (docs/images.md)",
+        },
     }
     REQUIRED: ClassVar[list[str]] = ["images", "flavors"]
 
@@ -174,6 +188,7 @@ class AllowListParams:
             _string_list(config, "flavors"),
             _string_list(config, "volumeTypes"),
             str(datacenter),
+            _string_map(config, "imageIds"),
         )
 
 

@@ -244,16 +244,24 @@ def allow_lists(resource: Resource, params: AllowListParams) -> list[str]:
         image, flavor = resource.props.get("imageName"), resource.props.get("flavorName")
         image_id, flavor_id = resource.props.get("imageId"), resource.props.get("flavorId")
         if known(image) and known(image_id):
-            if image in (None, ""):
-                if image_id not in (None, ""):
+            if image_id not in (None, ""):
+                # By id only: Glance names are not unique, the verified id is one image's bytes.
+                names = sorted(name for name, verified in params.image_ids.items() if verified == image_id)
+                if not names:
                     problems.append(
-                        f"instance {resource.label()} names its image by id; use imageName from the "
-                        f"allow-list ({', '.join(params.images)}) so it can be audited"
+                        f"instance {resource.label()} boots image id {image_id!r}, which is not the verified "
+                        f"id of any image in {params.datacenter_label}; boot a catalog image through its "
+                        "verification record (docs/images.md)"
                     )
-            elif image not in params.images:
+                elif names[0] not in params.images:
+                    problems.append(
+                        f"instance {resource.label()} uses image {names[0]!r}, not in "
+                        f"{params.datacenter_label}'s allow-list: {', '.join(params.images)}"
+                    )
+            elif image not in (None, ""):
                 problems.append(
-                    f"instance {resource.label()} uses image {image!r}, not in {params.datacenter_label}'s "
-                    f"allow-list: {', '.join(params.images)}"
+                    f"instance {resource.label()} boots image {image!r} by name; Glance names are not "
+                    "unique: boot its verified id (imageId, docs/images.md)"
                 )
         if known(flavor) and known(flavor_id):
             if flavor in (None, ""):

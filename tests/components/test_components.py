@@ -53,6 +53,7 @@ def test_pod_anchor_joins_the_service_group_and_members_follow_it(mocks: Mocks) 
             fixed_ips=["10.0.0.20", "10.0.0.21"],
             anchor_group_id="service-group",
             anchor_room=Footprint(2, 4096, 20),
+            image_ids={"img": "0b8c1f7e-img"},
         ),
     )
 
@@ -70,6 +71,8 @@ def test_pod_anchor_joins_the_service_group_and_members_follow_it(mocks: Mocks) 
             assert metadata["webex_pod_role"] == role
             # Deleted for real: the replacement reuses the fixed-IP port a soft-deleted server would keep.
             assert instance.inputs["forceDelete"] is True
+            # Booted by the verified id, never by name (Glance names are not unique: docs/images.md).
+            assert instance.inputs["imageId"] == "0b8c1f7e-img" and "imageName" not in instance.inputs
         # Only the anchor says what its members need beside it (PodFilter sizes the anchor's host).
         assert anchor.inputs["metadata"]["webex_pod_room"] == "2,4096,20"
         assert "webex_pod_room" not in member.inputs["metadata"]

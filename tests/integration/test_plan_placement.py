@@ -85,6 +85,7 @@ from tests.integration.conftest import (
     wait_for,
 )
 from tests.integration.deploy import CONTROLLERS, Deployment, deployment, state_of
+from webex_cloud.config.image_ids import stand_in_name
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import INSTANCE, LOCAL_COMMAND, REMOTE_COMMAND, VOLUME, VOLUME_ATTACH
 
@@ -94,6 +95,13 @@ ZONE_HOSTS = {"dc1-az1": FAKE_HOSTS[:2], "dc1-az2": FAKE_HOSTS[2:]}
 DOMAINS = sorted(set(BACKENDS.values()))
 #: How long one run may take to settle (measured: about a minute on 2 cores).
 RUN_TIMEOUT = 600
+
+
+def _image_name(inputs: dict[str, Any]) -> str:
+    """The catalog image an instance of the offline plan boots (its id is a stand-in naming it)."""
+    name = stand_in_name(inputs["imageId"])
+    assert name is not None, f"the offline plan's image id {inputs['imageId']!r} is not a stand-in"
+    return name
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -213,7 +221,8 @@ def dc1(openstack_conn: Any, controllers: Deployment) -> Iterator[Dc1]:
             assert expected_flavor(flavor, size), f"flavor {name} exists with other sizes than the plan's"
             flavors[name] = flavor
         images = {
-            name: undo.image(ensure_image(conn, name)) for name in sorted({i["imageName"] for i in instances})
+            name: undo.image(ensure_image(conn, name))
+            for name in sorted({_image_name(i) for i in instances})
         }
         for name in sorted({v["volumeType"] for v in volumes}):
             vtype = admin.block_storage.find_type(name) or undo.volume_type(
@@ -304,7 +313,7 @@ def place(dc1: Dc1) -> dict[str, Landed]:
                 conn,
                 inputs["name"],
                 flavor=dc1.flavors[inputs["flavorName"]],
-                image=dc1.images[inputs["imageName"]],
+                image=dc1.images[_image_name(inputs)],
                 scheduler_hints=nova_hints(inputs, real_group),
                 availability_zone=inputs["availabilityZone"],
                 metadata=inputs["metadata"],

@@ -46,7 +46,7 @@ def volume(**changes: Any) -> dict[str, Any]:
 def instance(**changes: Any) -> dict[str, Any]:
     props: dict[str, Any] = {
         "flavorName": "m1.medium",
-        "imageName": "webex-base",
+        "imageId": "img-webex-base",
         "metadata": {
             "service": "messaging",
             "owner": "team",
@@ -288,7 +288,9 @@ class TestPlaintextSecrets:
 
 
 class TestAllowLists:
-    params = AllowListParams(("webex-base",), ("m1.medium",), ("ssd",), "dc1")
+    params = AllowListParams(
+        ("webex-base",), ("m1.medium",), ("ssd",), "dc1", {"webex-base": "img-webex-base", "old": "img-old"}
+    )
 
     def test_listed_instance_and_volume_pass(self) -> None:
         assert rules.allow_lists(res(INSTANCE, instance()), self.params) == []
@@ -297,9 +299,10 @@ class TestAllowLists:
     @pytest.mark.parametrize(
         "changes",
         [
-            {"imageName": "ubuntu-latest"},
+            {"imageId": "7c1e..."},
+            {"imageId": "img-old"},
+            {"imageId": None, "imageName": "webex-base"},
             {"flavorName": "m1.huge"},
-            {"imageName": None, "imageId": "7c1e..."},
             {"flavorName": None, "flavorId": "42"},
         ],
     )
@@ -316,7 +319,7 @@ class TestAllowLists:
         )
 
     @pytest.mark.parametrize(
-        "changes", [{"imageName": U}, {"flavorName": U}, {"imageName": None, "imageId": U}]
+        "changes", [{"imageId": U}, {"flavorName": U}, {"imageId": None, "imageName": U}]
     )
     def test_unknowns_report_nothing(self, changes: dict[str, Any]) -> None:
         assert rules.allow_lists(res(INSTANCE, instance(**changes)), self.params) == []

@@ -7,8 +7,12 @@ from typing import Any
 from tests.conftest import ProjectCopy
 from tests.preview.helpers import INSTANCE, RULE, VOLUME, base_plan, pr_plan, report, resource
 from webex_cloud.change.model import Action
+from webex_cloud.config.image_ids import stand_in
 from webex_cloud.preview.render import render_json, render_markdown
 from webex_cloud.release.rollout import GATE_TYPE as GATE
+
+# The plan boots images by id (webex_cloud/config/image_ids.py); another release is another id.
+NEXT_IMAGE = stand_in("webex-base-2026.12", "6" * 64)
 
 
 def _kinds(rep: Any) -> list[tuple[str, str]]:
@@ -93,7 +97,7 @@ def test_changing_a_volume_hint_is_data_loss() -> None:
 
 def test_changing_an_instance_image_replaces_it_but_one_pod_is_not_downtime() -> None:
     base, pr = base_plan(), base_plan()
-    resource(pr, "messaging-pod-0-app-0")["inputs"]["imageName"] = "webex-base-2026.12"
+    resource(pr, "messaging-pod-0-app-0")["inputs"]["imageId"] = NEXT_IMAGE
     rep = report(base, pr)
     (change,) = rep.changes.changes
     # terraform-provider-openstack v3.4.0: a rebuild in place, not a replacement.
@@ -181,13 +185,13 @@ def test_both_controllers_at_the_same_time_is_downtime() -> None:
 def test_replacing_both_api_proxies_is_downtime() -> None:
     base, pr = base_plan(), base_plan()
     for name in ("dc1-controllers-proxy-0", "dc1-controllers-proxy-1"):
-        resource(pr, name)["inputs"]["imageName"] = "webex-base-2026.12"
+        resource(pr, name)["inputs"]["imageId"] = NEXT_IMAGE
     rep = report(base, pr)
     assert [r.subject for r in rep.blocking] == ["anti-affinity group `dc1-controllers-proxy-group`"]
     assert "all 2 members disrupted" in rep.blocking[0].reason
     # One proxy at a time keeps the API front up.
     one = base_plan()
-    resource(one, "dc1-controllers-proxy-0")["inputs"]["imageName"] = "webex-base-2026.12"
+    resource(one, "dc1-controllers-proxy-0")["inputs"]["imageId"] = NEXT_IMAGE
     assert report(base, one).blocking == ()
 
 

@@ -54,7 +54,7 @@ def test_every_gate_triggers_on_every_replacing_input_of_its_wave() -> None:
             wanted = _replacing_inputs(instances[name])
             # schedulerHints and networks carry the group's and the port's IDs: a replaced group or
             # port changes them too.
-            assert {"schedulerHints", "networks", "imageName", "flavorName"} <= set(wanted), name
+            assert {"schedulerHints", "networks", "imageId", "flavorName"} <= set(wanted), name
             got = {key: triggers[name].get(key) for key in wanted}
             assert json.dumps(got, sort_keys=True) == json.dumps(wanted, sort_keys=True), name
         covered |= wave

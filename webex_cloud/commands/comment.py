@@ -3,10 +3,10 @@
 The workflow leaves, per stack, a folder ``<out>/<stack>/`` with ``<step>.txt`` (what the command
 printed) and ``<step>.rc`` (its exit status) for the steps ``plan``, ``policy``, ``place`` and
 ``preview``, plus ``preview.md`` and ``preview.json`` from the report, and ``alerts.md`` with the
-alert changes (shown under the report; the ``alerts`` step's output only when it failed). This module
-turns them into one Markdown body that starts with a hidden marker (how the workflow finds the comment
-again to edit it) and ends with a digest of what would change (how it tells that a later push changed
-nothing).
+alert changes (shown under the report; the ``alerts`` step's output only when it failed); and once,
+beside them, ``images.rc``/``.txt``/``.json`` (the image catalog against the base's). This module turns
+them into one Markdown body that starts with a hidden marker (how the workflow finds the comment again to
+edit it) and ends with a digest of what would change (how it tells that a later push changed nothing).
 
 ``python -m webex_cloud.commands.comment OUT_DIR --commit SHA`` prints the body.
 """
@@ -18,9 +18,12 @@ import hashlib
 import json
 import sys
 from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from webex_cloud.cli_common import run
+from webex_cloud.drift.published import Published, PublishedReportError, read_published
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.preview.markdown import code as md_code
 from webex_cloud.preview.markdown import defuse_comments, fenced
@@ -42,6 +45,12 @@ _MAX_BODY = 65_000
 ALERTS_STEP = "alerts"
 ALERTS_REPORT = "alerts.md"
 """Each stack folder's alert changes (pr-check's ``alerts`` step, docs/monitoring.md), shown as they are."""
+IMAGES = "images"
+"""The one fleet-wide step (``OUT/images.rc``, ``.txt``, ``.json``): the image catalog against the base's."""
+DRIFT = "drift"
+"""Each stack folder's ``drift.rc``/``.txt``: its latest drift report, checked (``pr-check --drift``)."""
+DRIFT_REPORT = "drift.json"
+"""The checked drift report itself, from which "this merge would also revert" is written."""
 PLACEMENT_PICTURE = "placement.svg"
 """Each stack folder's placement picture (``place --svg``), uploaded with the rest of the folder."""
 
@@ -107,6 +116,110 @@ def _alerts(folder: Path) -> str | None:
     return report.read_text(encoding="utf-8") if report.exists() else None
 
 
+def _image_changes(out_dir: Path) -> list[dict[str, Any]]:
+    report = out_dir / f"{IMAGES}.json"
+    try:
+        changes = json.loads(report.read_text(encoding="utf-8")).get("catalog_changes")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [c for c in changes if isinstance(c, dict)] if isinstance(changes, list) else []
+
+
+def _gib(size: object) -> str:
+    return f"{size / 2**30:.2f} GiB" if isinstance(size, int) else "size not pinned"
+
+
+def _images_section(out_dir: Path) -> list[str]:
+    """What the pull request changes in the image catalog (``images --offline --base``)."""
+    code = _status(out_dir, IMAGES)
+    if code is None:
+        return []
+    changes = _image_changes(out_dir)
+    blocking = [c for c in changes if c.get("blocking")]
+    if code not in (ExitCode.OK, ExitCode.BLOCKING):
+        head = f"❌ exit {code}: the image catalog cannot be used"
+    elif blocking:
+        head = f"🛑 {len(blocking)} image name{'s' if len(blocking) != 1 else ''} kept for other bytes"
+    else:
+        head = (
+            f"✅ {len(changes)} image change{'s' if len(changes) != 1 else ''}"
+            if changes
+            else "✅ no changes"
+        )
+    lines = [f"### Images — {head}", ""]
+    if changes:
+        lines += ["| image | change | size | booted by |", "|---|---|---|---|"]
+        for change in changes:
+            used = change.get("used_by")
+            used = used if isinstance(used, dict) else {}
+            where = "; ".join(
+                f"{md_code(str(stack))}: {', '.join(md_text(str(s)) for s in services)}"
+                for stack, services in sorted(used.items())
+                if isinstance(services, list)
+            )
+            kind = str(change.get("change"))
+            shown = (
+                f"🛑 {md_text(kind)}: a new build needs a new name"
+                if change.get("blocking")
+                else md_text(kind)
+            )
+            lines.append(
+                f"| {md_code(str(change.get('name')))} | {shown} | {_gib(change.get('size_bytes'))} | "
+                f"{where or 'no pod'} |"
+            )
+        lines.append("")
+    if code not in (ExitCode.OK, ExitCode.BLOCKING):
+        lines += [*fenced(_tail(out_dir / f"{IMAGES}.txt")), ""]
+    return lines
+
+
+def _undone(folder: Path, stack: str) -> Published | None:
+    report = folder / DRIFT_REPORT
+    if _status(folder, DRIFT) != ExitCode.OK or not report.exists():
+        return None
+    try:
+        return read_published(report, stack)
+    except PublishedReportError:
+        return None
+
+
+def _short(value: object) -> str:
+    shown = json.dumps(value, sort_keys=True, default=str)
+    return shown if len(shown) <= 60 else shown[:57] + "…"
+
+
+def _revert_section(folder: Path, stack: str) -> list[str]:
+    """ "This merge would also revert": the out-of-band changes the next ``up`` undoes (docs/drift.md)."""
+    code = _status(folder, DRIFT)
+    if code is None:
+        return []
+    title = f"#### {md_code(stack)}: this merge would also revert"
+    published = _undone(folder, stack)
+    if published is None:
+        return [title, "", *fenced(_tail(folder / f"{DRIFT}.txt")), ""]
+    checked = published.sources.get("checkpoint", "")
+    lines = [
+        title,
+        "",
+        f"From the latest drift report of {md_code(stack)} (checkpoint {md_code(checked)}).",
+        "",
+    ]
+    if not published.undone:
+        return [*lines, "Nothing: no out-of-band change that `up` would undo.", ""]
+    lines += [
+        "Deploying this merge runs `up`, which undoes these changes made outside Pulumi:",
+        "",
+        "| resource | change | recorded → live | `up` | acknowledged |",
+        "|---|---|---|---|---|",
+    ]
+    for item in published.undone:
+        where = f"{md_code(item.name)}" + (f" {md_code(item.field)}" if item.field else "")
+        values = f"{md_code(_short(item.recorded))} → {md_code(_short(item.observed))}"
+        acked = md_text(item.acknowledged) if item.acknowledged else "no"
+        lines.append(f"| {where} | {md_text(item.kind)} | {values} | {md_text(item.up)} | {acked} |")
+    return [*lines, ""]
+
+
 def digest(out_dir: Path, stacks: list[str]) -> str:
     """What would change, whatever the wording: every stack's risks, changes and step statuses."""
     material = []
@@ -122,8 +235,10 @@ def digest(out_dir: Path, stacks: list[str]) -> str:
                 "warnings": data.get("warnings"),
                 "changes": data.get("changes"),
                 "alerts": _alerts(folder),
+                "undone": [asdict(u) for u in p.undone] if (p := _undone(folder, stack)) else None,
             }
         )
+    material.append({"images": _status(out_dir, IMAGES), "changes": _image_changes(out_dir)})
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
@@ -144,6 +259,7 @@ def build(out_dir: Path, commit: str) -> str:
         cells = [_cell(_status(folder, step)) for step, _ in STEPS] + [_preview_cell(folder)]
         lines.append(f"| {md_code(stack)} | " + " | ".join(cells) + " |")
     lines += ["", SAME_AS_BEFORE, ""]
+    lines += _images_section(out_dir)
     pictures = comment_line(
         f"{s}/{PLACEMENT_PICTURE}" for s in stacks if (out_dir / s / PLACEMENT_PICTURE).exists()
     )
@@ -172,6 +288,7 @@ def build(out_dir: Path, commit: str) -> str:
         if alerts is not None:
             # Generated with every name and expression as inline code (monitoring_ops/diff.py).
             lines += ["", defuse_comments(alerts.rstrip())]
+        lines += _revert_section(folder, stack)
         for step, title in (*STEPS, (ALERTS_STEP, "alert changes")):
             code = _status(folder, step)
             # The alert changes are shown above; their step's output only when it failed.

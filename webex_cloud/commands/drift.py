@@ -25,6 +25,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from webex_cloud.atomic import write_text
 from webex_cloud.cli_common import CommandError, add_cloud_options, add_stack_option, select_stacks
 from webex_cloud.cli_common import run as cli_run
 from webex_cloud.cloud.access import Access
@@ -111,6 +112,12 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--acks", type=Path, help="acknowledgements (default: drift-acks/<stack>.yaml)")
     add_cloud_options(parser, "reader")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (webex-cloud.drift/v1)")
+    parser.add_argument(
+        "--json-out",
+        type=Path,
+        metavar="FILE",
+        help='also write the JSON report here (what pr-check --drift reads for its "would also revert")',
+    )
     args = parser.parse_args(argv)
     # Drift reads one stack's cloud and checkpoint: the same --stack option, given once.
     args.stack = select_stacks(args.stack, PROJECT_DIR, ["drift's cloud and checkpoint"])[0]
@@ -121,5 +128,7 @@ def _main(argv: list[str]) -> int:
         )
     report = run(args, dt.datetime.now(dt.UTC).date())
     ack_path = report.sources.get("acknowledgements", "")
+    if args.json_out is not None:
+        write_text(args.json_out, to_json(report))
     sys.stdout.write(to_json(report) if args.json else to_text(report, ack_path))
     return ExitCode.BLOCKING if report.blocking else ExitCode.OK

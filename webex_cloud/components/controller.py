@@ -9,6 +9,7 @@ files are copied and the deploy script is run, controller 2 only after controlle
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -38,6 +39,8 @@ class ControllerPairArgs:
     """Zones the two proxies are spread over."""
     release: FilterRelease
     """The filter wheel, fragments and deploy script to roll out."""
+    image_ids: Mapping[str, str]
+    """Image name -> the verified Glance id the proxies boot (webex_cloud/config/image_ids.py)."""
 
 
 class ControllerPair(pulumi.ComponentResource):
@@ -73,6 +76,7 @@ class ControllerPair(pulumi.ComponentResource):
             prefixes=api_prefixes(plane, args.sources),
             availability_zones=args.availability_zones,
             tags=[f"service={SERVICE}", f"owner={plane.owner}", f"datacenter={args.datacenter}"],
+            image_ids=args.image_ids,
         )
         if plane.octavia:
             self.server_group_id = None

@@ -6,7 +6,7 @@ their URNs are the ones deployed stacks already have.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -35,6 +35,8 @@ class FrontArgs:
     """Zones the two proxies are spread over."""
     tags: list[str]
     """Neutron/Octavia tags of every front resource."""
+    image_ids: Mapping[str, str]
+    """Image name -> the verified Glance id the proxies boot."""
 
 
 def proxy_front(
@@ -114,7 +116,7 @@ def proxy_front(
             proxy,
             name=f"{dc}-controller-proxy-{index}",
             flavor_name=plane.proxies.flavor,
-            image_name=plane.proxies.image,
+            image_id=front.image_ids[plane.proxies.image],
             availability_zone=front.availability_zones[index % len(front.availability_zones)],
             networks=[openstack.compute.InstanceNetworkArgs(port=nic.id)],
             metadata={"service": SERVICE, "owner": plane.owner, "datacenter": dc, "role": PROXY_ROLE},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -26,6 +27,8 @@ class DatacenterArgs:
     release: FilterRelease
     """The filter release the controllers get, built by the program before any resource is registered
     (a build failure must stop the program with nothing registered, not half-way through)."""
+    image_ids: Mapping[str, str]
+    """Image name -> the verified Glance id instances boot (webex_cloud/config/image_ids.py)."""
     monitoring_user_data: tuple[str, ...] = ()
     """Each monitoring node's user data when the stack deploys its monitoring pair
     (``monitoring.instances``; webex_cloud/monitoring/node.py), rendered by the program before any
@@ -68,6 +71,7 @@ class Datacenter(pulumi.ComponentResource):
                 sources={key: [str(p) for p in prefixes] for key, prefixes in dc.sources.items()},
                 availability_zones=tuple(dc.availability_zones),
                 release=args.release,
+                image_ids=args.image_ids,
             ),
             pulumi.ResourceOptions(parent=self, providers=[provider]),
         )
@@ -80,6 +84,7 @@ class Datacenter(pulumi.ComponentResource):
                     monitoring=dc.monitoring,
                     plane=dc.controllers,
                     availability_zones=tuple(dc.availability_zones),
+                    image_ids=args.image_ids,
                     user_data=args.monitoring_user_data,
                 ),
                 pulumi.ResourceOptions(parent=self, providers=[provider]),
@@ -95,6 +100,7 @@ class Datacenter(pulumi.ComponentResource):
                     runner_prefixes=tuple(str(p) for p in dc.sources.get(DEPLOY_RUNNER_SOURCE, [])),
                     filters_ready=tuple(self.controllers.rollouts),
                     anchor_room=anchor_room(item.service, dc),
+                    image_ids=args.image_ids,
                 ),
                 pulumi.ResourceOptions(parent=self, providers=[provider]),
             )

@@ -9,6 +9,7 @@ Each boots with the generated monitoring (webex_cloud/monitoring/node.py); later
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -35,6 +36,8 @@ class MonitoringPairArgs:
     """The controller section: its management network, and its owner, who owns the monitoring too."""
     availability_zones: tuple[str, ...]
     """Zones the two nodes are spread over."""
+    image_ids: Mapping[str, str]
+    """Image name -> the verified Glance id the nodes boot (webex_cloud/config/image_ids.py)."""
     user_data: tuple[str, ...]
     """Each node's cloud-init user data, in ``monitoring.nodes`` order (monitoring/node.py)."""
 
@@ -104,7 +107,7 @@ class MonitoringPair(pulumi.ComponentResource):
                 node,
                 name=f"{dc}-monitoring-{index}",
                 flavor_name=deployed.flavor,
-                image_name=deployed.image,
+                image_id=args.image_ids[deployed.image],
                 availability_zone=args.availability_zones[index % len(args.availability_zones)],
                 networks=[openstack.compute.InstanceNetworkArgs(port=nic.id)],
                 metadata={**ownership_metadata(SERVICE, plane.owner, dc), ROLE_KEY: ROLE},

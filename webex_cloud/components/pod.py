@@ -7,7 +7,7 @@ the metadata the Nova filter reads (docs/scheduler-filters.md, "Design").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -47,6 +47,8 @@ class PodArgs:
     """One fixed IP per instance, in member order."""
     anchor_group_id: pulumi.Input[str]
     """The service's ``anti-affinity`` server group, which the pod's anchor joins."""
+    image_ids: Mapping[str, str]
+    """Image name -> the verified Glance id a member boots (never the name: Glance names are not unique)."""
     anchor_room: Footprint | None = None
     """What the members need on the anchor's host beyond the anchor: the anchor's ``webex_pod_room``."""
     after: Sequence[pulumi.Input[pulumi.Resource]] = ()
@@ -110,7 +112,7 @@ class Pod(pulumi.ComponentResource):
                     instance_name,
                     name=naming.cloud_name(args.datacenter, instance_name),
                     flavor_name=member.flavor,
-                    image_name=member.image,
+                    image_id=args.image_ids[member.image],
                     availability_zone=args.availability_zone,
                     networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
                     metadata={
@@ -153,7 +155,7 @@ class Pod(pulumi.ComponentResource):
                         # replace_on_changes path: any change of them replaces the wave's gate, so the
                         # wave is probed again (tests/release/test_gate_triggers.py holds this).
                         disruptive_inputs={
-                            "imageName": member.image,
+                            "imageId": args.image_ids[member.image],
                             "flavorName": member.flavor,
                             "availabilityZone": args.availability_zone,
                             "networks": [{"port": port.id}],

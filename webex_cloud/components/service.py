@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -31,6 +31,8 @@ class ServiceArgs:
     """Zones the pods are spread over, pod N in zone N modulo their number."""
     router_id: pulumi.Input[str]
     """The datacenter router."""
+    image_ids: Mapping[str, str]
+    """Image name -> the verified Glance id the pods boot (webex_cloud/config/image_ids.py)."""
     runner_prefixes: tuple[str, ...] = ()
     """Address ranges of the deploy runner (the ``deploy-runner`` source), admitted on the checked ports."""
     anchor_room: Footprint | None = None
@@ -124,6 +126,7 @@ class Service(pulumi.ComponentResource):
                     anchor_group_id=self.anchor_group.id,
                     after=after,
                     anchor_room=args.anchor_room,
+                    image_ids=args.image_ids,
                 ),
                 child,
             )

@@ -46,6 +46,15 @@ installed 5.5.3 SDK matches that commit's schema). ``openstack/``:
 - ``resource_openstack_compute_volume_attach_v2.go``: no Update function; region, instance_id,
   volume_id, multiattach, tag, vendor_options (:32-69).
 
+How an instance names its image (:data:`IMAGE_REFERENCE`): ``image_id`` and ``image_name`` (:63-72) are
+both Optional and Computed. The Read records both from the server (``setImageInformation``,
+:1560-1600: ``image_id`` is the server's image id, ``image_name`` that image's Glance name, "Image not
+found" once it is gone), and the Update rebuilds only on ``d.HasChange("image_id") ||
+d.HasChange("image_name")`` (:1094). An Optional+Computed input the program stops setting keeps its
+state value: the SDK plans no change (pulumi/pulumi-terraform-bridge#2152, open: "the plugin SDK always
+keeps the state value for a Computed + Optional property which was removed"). So a program that goes
+from ``imageName`` to ``imageId`` with the id the state holds plans no update at all, and no rebuild.
+
 Not a provider of this bridge, but a resource of the program: pulumi-command's ``local.Command`` (a
 release's health gate) declares ``triggers`` ``replaceOnChanges`` (pulumi/pulumi-command v1.2.1
 ``provider/pkg/provider/common/inputs.go``), which the engine reads from the provider's schema, not from
@@ -199,6 +208,10 @@ TABLE: Mapping[str, Mapping[str, Disruption]] = {
     "command:local:Command": _replace("triggers"),
     "command:remote:Command": _replace("triggers"),
 }
+
+IMAGE_REFERENCE: Mapping[str, tuple[str, str]] = {_INSTANCE: ("imageId", "imageName")}
+"""Resource type -> its (id, name) inputs naming one image, both Optional and Computed (see above)."""
+
 
 FORCE_NEW: Mapping[str, frozenset[str]] = {
     kind: frozenset(k for k, d in fields.items() if d is Disruption.REPLACE) for kind, fields in TABLE.items()

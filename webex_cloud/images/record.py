@@ -7,9 +7,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from webex_cloud.config.image_ids import RECORD_FORMAT
 from webex_cloud.images.verify import ImageVerdict, StackVerdict
 
-FORMAT: Final = "webex-cloud.images/v1"
+FORMAT: Final = RECORD_FORMAT
 
 
 def _verdict(verdict: ImageVerdict) -> dict[str, Any]:

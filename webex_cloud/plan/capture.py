@@ -25,6 +25,8 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from webex_cloud.config.errors import CatalogError, Problem
+from webex_cloud.config.image_ids import ENVIRONMENT as IMAGE_IDS
+from webex_cloud.config.image_ids import plan_setting
 from webex_cloud.config.loader import read_stack_config, stack_file
 from webex_cloud.paths import PROJECT
 from webex_cloud.plan.format import PLAN_SECRET, STACK, clean_wire_value
@@ -168,13 +170,22 @@ def run_under_mocks(
 @contextlib.contextmanager
 def _without_engine_environment() -> Iterator[None]:
     """The offline plan renders the stack file's config alone: a ``PULUMI_CONFIG`` (or
-    ``PULUMI_CONFIG_<KEY>``) left in the shell must neither change the plan nor break it."""
+    ``PULUMI_CONFIG_<KEY>``) left in the shell must neither change the plan nor break it.
+
+    Image ids are stand-ins of the catalog's pins unless a verification record is named (the deploy
+    renders the plan drift compares with the verified ids; webex_cloud/config/image_ids.py)."""
     saved = {key: value for key, value in os.environ.items() if key.startswith("PULUMI_CONFIG")}
     for key in saved:
         del os.environ[key]
+    saved_ids = os.environ.get(IMAGE_IDS)
+    os.environ[IMAGE_IDS] = plan_setting()
     try:
         yield
     finally:
+        if saved_ids is None:
+            del os.environ[IMAGE_IDS]
+        else:
+            os.environ[IMAGE_IDS] = saved_ids
         os.environ.update(saved)
 
 

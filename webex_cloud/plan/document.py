@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from webex_cloud import naming
+from webex_cloud.config.image_ids import ENVIRONMENT as IMAGE_IDS
+from webex_cloud.config.image_ids import load_image_ids, plan_setting
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.config.models import Service
 from webex_cloud.config.resolved import Deployment
@@ -74,12 +76,14 @@ def build_plan(stack: str, *, project_dir: Path) -> Plan:
     """
     deployment = load_deployment(project_dir, stack)
     registrations = sorted(run_program(project_dir, stack), key=lambda r: r.urn)
+    image_ids = load_image_ids(project_dir, deployment, {IMAGE_IDS: plan_setting()})
     return Plan(
         format=plan_format.FORMAT,
         project=PROJECT,
         stack=stack,
         datacenter=PlanDatacenter.model_validate(deployment.datacenter.model_dump(mode="json")),
         services=_services(deployment, registrations),
+        image_ids=image_ids,
         resources=[PlanResource.model_validate(reg.to_json()) for reg in registrations],
     )
 

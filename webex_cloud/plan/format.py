@@ -248,6 +248,9 @@ class Plan(_Part):
     stack: str
     datacenter: PlanDatacenter
     services: dict[str, PlanService]
+    image_ids: dict[str, str] = Field(default_factory=dict)
+    """Image name -> the id its instances boot: verified in the datacenter, or a stand-in of the catalog
+    pin when no verification record was named (webex_cloud/config/image_ids.py)."""
     resources: list[PlanResource]
     """Sorted by URN."""
 

@@ -99,6 +99,7 @@ def derived_config(
             "images": sorted(datacenter.get("images", [])),
             "flavors": sorted(datacenter.get("flavors", {})),
             "volumeTypes": sorted(datacenter.get("volume_types", [])),
+            "imageIds": dict(sorted((plan.get("image_ids") or {}).items())),
         },
         "required-metadata": {"datacenter": name},
         "volume-replicas-within-failure-domains": {

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from webex_cloud.change.model import UNKNOWN_SENTINEL, Action, Certainty, Change, ChangeSet, PropertyChange
-from webex_cloud.facts.provider import forces_replacement
+from webex_cloud.config.image_ids import stand_in_name
+from webex_cloud.facts.provider import IMAGE_REFERENCE, forces_replacement
 from webex_cloud.plan.format import SEC_GROUP, SIG_KEY
 from webex_cloud.preview.plans import Resource, Snapshot
 from webex_cloud.preview.topology import merge, topology_from_snapshot
@@ -78,15 +79,45 @@ def _leaves(
     out.append((path, kind, old, new))
 
 
+def _same_image(
+    resource_type: str, old: Mapping[str, Any], recorded: Mapping[str, Any], new: Mapping[str, Any]
+) -> bool:
+    """The new side names the image the old side boots (webex_cloud/facts/provider.py IMAGE_REFERENCE).
+
+    By id: the id the old side set or the provider recorded. By name, or by a plan's stand-in id
+    (webex_cloud/config/image_ids.py: the verified image of that name): the name the old side set or
+    the provider recorded. Two stand-ins are the same only when they pin the same bytes.
+    """
+    pair = IMAGE_REFERENCE.get(resource_type)
+    if pair is None:
+        return False
+    id_key, name_key = pair
+    new_id, new_name = new.get(id_key), new.get(name_key)
+    old_ids = {old.get(id_key), recorded.get(id_key)} - {None, ""}
+    old_names = {old.get(name_key), recorded.get(name_key)} - {None, ""}
+    if new_id is not None:
+        stands_for = stand_in_name(new_id)
+        if new_id in old_ids or stand_in_name(old.get(id_key)) is not None:
+            return new_id in old_ids
+        return stands_for is not None and stands_for in old_names
+    return new_name is not None and new_name in old_names
+
+
 def _property_changes(
     old: Resource,
     new: Resource,
     refs_old: Mapping[str, str],
     refs_new: Mapping[str, str],
     old_only_keys_count: bool,
+    recorded: Mapping[str, Any],
 ) -> list[PropertyChange]:
     old_inputs = _normalise(old.inputs, refs_old)
     new_inputs = _normalise(new.inputs, refs_new)
+    if _same_image(new.type, old_inputs, recorded, new_inputs):
+        # Optional+Computed: whichever of the pair the program sets, the same image is no change.
+        for key in IMAGE_REFERENCE[new.type]:
+            old_inputs.pop(key, None)
+            new_inputs.pop(key, None)
     keys = set(new_inputs) | (set(old_inputs) if old_only_keys_count else set())
     found: list[tuple[str, str, Any, Any]] = []
     for key in sorted(keys):
@@ -137,7 +168,9 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, old_only_keys_count: bool = 
         elif after is None:
             actions[urn] = Action.DELETE
         else:
-            changed = _property_changes(before, after, refs_old, refs_new, old_only_keys_count)
+            changed = _property_changes(
+                before, after, refs_old, refs_new, old_only_keys_count, old.outputs.get(urn, {})
+            )
             if not changed:
                 kept += 1
                 continue

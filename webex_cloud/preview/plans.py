@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,9 @@ class Snapshot:
     pods: dict[str, tuple[PodShape, ...]]
     volume_groups: dict[str, dict[str, tuple[str, ...]]]
     controllers: tuple[tuple[str, str], ...]
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """URN -> what the provider recorded (a deployed checkpoint only): a Computed input the program
+    sets is compared with this, not with the old input (webex_cloud/preview/offline.py)."""
 
 
 def snapshot_from_plan(document: Any, *, source: str) -> Snapshot:

@@ -197,6 +197,7 @@ class DeployedState:
             pods={},
             volume_groups={},
             controllers=(),
+            outputs=self.outputs,
         )
 
 

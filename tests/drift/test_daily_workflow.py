@@ -1,0 +1,188 @@
+"""The daily drift workflow (.github/workflows/drift-daily.yml), its `run:` scripts replayed as the runner
+runs them (bash -eo pipefail, the job's env, in the checkout): main's code only, read-only secrets only,
+one report per stack in the job summary, and the job fails on blocking drift or no verdict.
+
+The per-stack step is replayed twice over: with a stand-in `.venv/bin/python` that plays `plan` and
+`drift` with a chosen exit status (the step's own logic: what it calls, what it reports, how it exits),
+and with the project's real interpreter against a state backend that refuses the connection."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from webex_cloud.exit_codes import ExitCode
+
+WORKFLOW = REPO / ".github" / "workflows" / "drift-daily.yml"
+BACKEND = "s3://webex-pulumi-state?endpoint=127.0.0.1:9&s3ForcePathStyle=true&disableSSL=true"
+
+# Plays `python -m webex_cloud images|plan|drift ...`: records its arguments (and the image ids the plan
+# is given), writes what the real commands write (the record, the plan file, the --json-out report),
+# prints a report line and exits with the status the test chose for it.
+STAND_IN = """#!/usr/bin/env bash
+printf '%s\\n' "$*" >> "$STAND_IN_CALLS"
+args=("$@")
+value() { for i in "${!args[@]}"; do [ "${args[$i]}" = "$1" ] && echo "${args[$((i + 1))]}"; done; }
+case "$3" in
+  images)
+    mkdir -p "$(value --record-dir)" && echo '{}' > "$(value --record-dir)/$(value --stack).json"
+    echo "  BLOCKING webex-base-2026.11: two images of this name"
+    exit "$STAND_IN_IMAGES_RC" ;;
+  plan)
+    echo "WEBEX_IMAGE_IDS=${WEBEX_IMAGE_IDS:-}" >> "$STAND_IN_CALLS"
+    mkdir -p "$(value --out)" && echo '{}' > "$(value --out)/$(value --stack).json"
+    exit "$STAND_IN_PLAN_RC" ;;
+  drift)
+    out="$(value --json-out)"; mkdir -p "$(dirname "$out")"
+    echo '{"format": "webex-cloud.drift/v1"}' > "$out"
+    echo "  [BLOCK] stopped: dc1-messaging-pod-0-app-0 powerState -> up: revert"
+    exit "$STAND_IN_DRIFT_RC" ;;
+esac
+exit 3
+"""
+
+
+def _workflow() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())
+    return document
+
+
+def _step(job: str, name: str) -> dict[str, Any]:
+    steps: list[dict[str, Any]] = _workflow()["jobs"][job]["steps"]
+    return next(s for s in steps if s.get("name") == name)
+
+
+def _replay(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+def _job_env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "HOME": str(home),
+        "STACK": "dc1",
+        "CLOUDS_YAML": (
+            "clouds: {webex-dc1-reader: {auth: {auth_url: 'http://127.0.0.1:9/v3', username: r, "
+            "password: fake, project_name: p, user_domain_name: Default, project_domain_name: Default}}}"
+        ),
+        "PULUMI_BACKEND_URL": BACKEND,
+        "AWS_ACCESS_KEY_ID": "fake",
+        "AWS_SECRET_ACCESS_KEY": "fake",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+    }
+
+
+@pytest.fixture
+def stand_in(tmp_path: Path) -> Path:
+    workspace = tmp_path / "workspace"
+    python = workspace / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(STAND_IN)
+    python.chmod(python.stat().st_mode | stat.S_IXUSR)
+    return workspace
+
+
+@pytest.mark.parametrize(
+    ("images_rc", "plan_rc", "drift_rc", "verdict", "rc"),
+    [
+        (0, 0, ExitCode.OK, "no blocking drift", 0),
+        (0, 0, ExitCode.BLOCKING, "blocking drift: its next deploy stops", 1),
+        (0, 0, ExitCode.INPUT, "no verdict (exit 2)", 2),
+        (0, ExitCode.INPUT, ExitCode.OK, "no verdict (exit 2)", 2),
+        (ExitCode.BLOCKING, 0, ExitCode.OK, "no blocking drift", 1),
+        (ExitCode.INPUT, 0, ExitCode.BLOCKING, "blocking drift: its next deploy stops", 2),
+    ],
+)
+def test_each_stack_reports_to_the_summary_and_fails_on_blocking_drift_or_no_verdict(
+    stand_in: Path, tmp_path: Path, images_rc: int, plan_rc: int, drift_rc: int, verdict: str, rc: int
+) -> None:
+    calls = tmp_path / "calls"
+    env = _job_env(tmp_path) | {
+        "STAND_IN_CALLS": str(calls),
+        "STAND_IN_IMAGES_RC": str(images_rc),
+        "STAND_IN_PLAN_RC": str(plan_rc),
+        "STAND_IN_DRIFT_RC": str(drift_rc),
+    }
+    done = _replay(_step("drift", "Drift of this stack")["run"], stand_in, env)
+    assert done.returncode == rc, done.stderr
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.startswith(f"### Drift of `dc1`: {verdict}")
+    images = {0: "every image verified", 1: "not verified: its next deploy stops at its images"}
+    assert f"#### Images of `dc1`: {images.get(images_rc, f'no verdict (exit {images_rc})')}" in summary
+    made = calls.read_text().splitlines()
+    assert made[0] == "-m webex_cloud images --stack dc1 --record-dir out/images"
+    assert made[1] == "-m webex_cloud plan --stack dc1 --out out/plan"
+    # Verified images: the plan boots their verified ids; otherwise the plan's stand-ins.
+    assert made[2] == f"WEBEX_IMAGE_IDS={'out/images/dc1.json' if images_rc == 0 else ''}"
+    if plan_rc:
+        assert len(made) == 3, "no drift without the plan it compares with"
+        return
+    assert made[3] == (
+        f"-m webex_cloud drift --stack dc1 --plan out/plan/dc1.json --state {BACKEND} "
+        "--json-out out/drift/dc1.json"
+    )
+    assert "[BLOCK] stopped" in summary and "two images of this name" in summary
+    assert (stand_in / "out" / "drift" / "dc1.json").is_file(), "the report the artifact step keeps"
+    clouds = Path(env["HOME"]) / ".config" / "openstack" / "clouds.yaml"
+    assert clouds.read_text().strip() == env["CLOUDS_YAML"] and stat.S_IMODE(clouds.stat().st_mode) == 0o600
+
+
+def test_the_step_with_the_real_commands_has_no_verdict_when_the_state_cannot_be_read(tmp_path: Path) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / ".venv").symlink_to(Path(sys.prefix))
+    env = _job_env(tmp_path) | {"PYTHONPATH": str(REPO)}
+    done = _replay(_step("drift", "Drift of this stack")["run"], workspace, env)
+    assert done.returncode == ExitCode.INPUT, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "cannot read the state backend" in done.stdout and "Traceback" not in done.stdout
+    assert (workspace / "out" / "plan" / "dc1.json").is_file()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "### Drift of `dc1`: no verdict (exit 2)" in summary
+    assert "#### Images of `dc1`: no verdict (exit 2)" in summary  # Glance at 127.0.0.1:9 refuses too
+
+
+@pytest.mark.parametrize("job", ["stacks", "drift"])
+@pytest.mark.parametrize(("ref", "code"), [("refs/heads/main", 0), ("refs/heads/feature", 1), ("", 1)])
+def test_only_mains_code_runs(job: str, ref: str, code: int, tmp_path: Path) -> None:
+    done = _replay(_step(job, "Refuse any ref but main")["run"], tmp_path, {**os.environ, "REF": ref})
+    assert done.returncode == code, done.stdout
+    checkout = next(
+        s for s in _workflow()["jobs"][job]["steps"] if str(s.get("uses", "")).startswith("actions/checkout@")
+    )
+    assert checkout["with"] == {"ref": "main", "persist-credentials": False}
+
+
+def test_it_runs_daily_with_read_only_secrets_on_each_datacenters_runner() -> None:
+    workflow = _workflow()
+    triggers: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text().replace("\non:", "\n'on':"))["on"]
+    assert [t["cron"] for t in triggers["schedule"]] == ["17 5 * * *"]  # YAML 1.1 would read `on` as True
+    assert workflow["permissions"] == {"contents": "read"}
+    job = workflow["jobs"]["drift"]
+    assert job["runs-on"] == ["self-hosted", "webex-ops", "webex-ops-${{ matrix.stack }}"]
+    assert job["strategy"]["fail-fast"] is False
+    secrets = {key for key, value in job["env"].items() if "secrets." in str(value)}
+    assert secrets == {"CLOUDS_YAML", "PULUMI_BACKEND_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert (
+        "READER_CLOUDS_YAML" in job["env"]["CLOUDS_YAML"] and "STATE_READ_" in job["env"]["AWS_ACCESS_KEY_ID"]
+    )
+    text = WORKFLOW.read_text()
+    for never in ("PULUMI_CONFIG_PASSPHRASE", "CONTROLLER_SSH_KEY", "pulumi up", "pulumi preview"):
+        assert never not in text

@@ -1,0 +1,76 @@
+"""A drift report as ``drift --json-out`` leaves it for others (the deploy job, the daily fleet run), read
+back for the pull-request comment's "this merge would also revert": the out-of-band changes of a stack
+that the next ``pulumi up`` of main's program undoes (webex_cloud/drift/classes.py ``Up``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from webex_cloud.drift.classes import Side, Up
+from webex_cloud.drift.report import FORMAT
+from webex_cloud.input_files import InputFileError, read_bounded
+
+UNDONE_BY_UP: Final = frozenset({Up.REVERT.value, Up.REPLACE.value, Up.RECREATE.value})
+"""What ``up`` does to an out-of-band change that undoes it: sets it back, replaces or re-creates it."""
+
+
+class PublishedReportError(Exception):
+    """A drift report that cannot be used; the message names the file, the field and the fix."""
+
+
+@dataclass(frozen=True)
+class Undone:
+    """One out-of-band change the next ``up`` undoes."""
+
+    kind: str
+    name: str
+    field: str
+    recorded: Any
+    observed: Any
+    up: str
+    acknowledged: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Published:
+    stack: str
+    sources: Mapping[str, str]
+    undone: tuple[Undone, ...]
+
+
+def read_published(path: Path, stack: str) -> Published:
+    """The report of ``stack`` at ``path``; raises PublishedReportError."""
+    fix = f"write it with `python -m webex_cloud drift --stack {stack} ... --json-out {path}`"
+    try:
+        document = json.loads(read_bounded(path).decode("utf-8"))
+    except (InputFileError, OSError, UnicodeDecodeError, ValueError) as error:
+        raise PublishedReportError(f"{path}: not a drift report ({error}); {fix}") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise PublishedReportError(f"{path}: format: not {FORMAT}; {fix}")
+    if document.get("stack") != stack:
+        raise PublishedReportError(f"{path}: stack: {document.get('stack')!r}, not {stack!r}; {fix}")
+    entries = document.get("drift")
+    if not isinstance(entries, list) or not all(isinstance(d, dict) for d in entries):
+        raise PublishedReportError(f"{path}: drift: a list of drift entries is required; {fix}")
+    sources = document.get("sources")
+    sources = sources if isinstance(sources, dict) else {}
+    undone = tuple(
+        Undone(
+            kind=str(d.get("kind", "")),
+            name=str(d.get("name", "")),
+            field=str(d.get("field", "")),
+            recorded=d.get("recorded"),
+            observed=d.get("observed"),
+            up=str(d.get("up")),
+            acknowledged=str(d.get("acknowledged") or ""),
+            message=str(d.get("message", "")),
+        )
+        for d in entries
+        if d.get("side") == Side.LIVE.value and d.get("up") in UNDONE_BY_UP
+    )
+    return Published(stack, {str(k): str(v) for k, v in sources.items()}, undone)
