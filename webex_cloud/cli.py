@@ -48,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "webex_cloud.commands.monitoring",
         "write a stack's Prometheus, rules, Alertmanager and blackbox config from the catalog",
     ),
+    "judge": (
+        "webex_cloud.commands.judge",
+        "judge a release wave by its metrics now, as its gate does after the bake",
+    ),
 }
 """Every command, each a module of webex_cloud/commands/ (`python -m webex_cloud.commands.comment` runs
 the same code as `python -m webex_cloud comment`)."""

@@ -14,6 +14,7 @@ from webex_cloud.config.resolved import Deployment
 from webex_cloud.controller.filter_release import FilterRelease
 from webex_cloud.facts.rollout import DEPLOY_RUNNER_SOURCE
 from webex_cloud.plan import format as tokens
+from webex_cloud.release import rollout
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class Datacenter(pulumi.ComponentResource):
                     runner_prefixes=tuple(str(p) for p in dc.sources.get(DEPLOY_RUNNER_SOURCE, [])),
                     filters_ready=tuple(self.controllers.rollouts),
                     anchor_room=anchor_room(item.service, dc),
+                    prometheus=rollout.prometheus_urls(dc),
                 ),
                 pulumi.ResourceOptions(parent=self, providers=[provider]),
             )
