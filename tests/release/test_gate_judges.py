@@ -3,17 +3,12 @@ Prometheus HTTP API on 127.0.0.1. A wave passes only when its instances serve an
 
 from __future__ import annotations
 
-import http.server
 import io
-import json
-import threading
-import urllib.parse
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
 
+from tests.release.scripted_prometheus import scripted, serving
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.release.analysis import AnalysisSpec, MetricSpec
 from webex_cloud.release.probe import Check, GateSpec, Target, main, run_gate
@@ -23,58 +18,6 @@ OLD = "dc1-svc-pod-1-app-0"
 ERRORS = MetricSpec(
     "error-ratio", 'sum(rate(errors{instance=~"$instances"}[$window]))', max=0.05, max_increase=0.01
 )
-Answer = Callable[[str], bytes]
-
-
-def _vector(value: float) -> bytes:
-    sample = {"metric": {}, "value": [1700000000, str(value)]}
-    return json.dumps({"status": "success", "data": {"resultType": "vector", "result": [sample]}}).encode()
-
-
-def scripted(new_errors: float, old_errors: float) -> Answer:
-    """Answers like Prometheus for the side the query selects (by the instance names in it)."""
-
-    def answer(query: str) -> bytes:
-        side_new = NEW in query
-        if query.startswith("sum(increase(requests"):
-            return _vector(500 if side_new else 900)
-        return _vector(new_errors if side_new else old_errors)
-
-    return answer
-
-
-@contextmanager
-def serving(answer: Answer | None) -> Iterator[tuple[int, list[dict[str, str]]]]:
-    """A health endpoint (/healthz) and, when ``answer`` is given, Prometheus' /api/v1/query."""
-    asked: list[dict[str, str]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            url = urllib.parse.urlsplit(self.path)
-            if url.path == "/healthz":
-                body, status = b"ok", 200
-            elif url.path == "/api/v1/query" and answer is not None:
-                parameters = dict(urllib.parse.parse_qsl(url.query))
-                asked.append(parameters)
-                body, status = answer(parameters["query"]), 200
-            else:
-                body, status = b"", 404
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], asked
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _spec(port: int, prometheus: tuple[str, ...]) -> GateSpec:
@@ -95,7 +38,7 @@ def _spec(port: int, prometheus: tuple[str, ...]) -> GateSpec:
 
 
 def test_a_wave_that_serves_and_is_as_good_as_the_old_pods_passes_its_gate() -> None:
-    with serving(scripted(new_errors=0.004, old_errors=0.003)) as (port, asked):
+    with serving(scripted(new_errors=0.004, old_errors=0.003, new=NEW)) as (port, asked):
         spec = _spec(port, (f"http://127.0.0.1:{port}",))
         out = io.StringIO()
         assert run_gate(spec, stream=out)
@@ -113,7 +56,7 @@ def test_a_wave_that_serves_and_is_as_good_as_the_old_pods_passes_its_gate() -> 
 def test_a_wave_that_serves_but_fails_five_percent_of_calls_fails_its_gate(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with serving(scripted(new_errors=0.05, old_errors=0.003)) as (port, _):
+    with serving(scripted(new_errors=0.05, old_errors=0.003, new=NEW)) as (port, _):
         code = main([_spec(port, (f"http://127.0.0.1:{port}",)).to_json()])
     out = capsys.readouterr().out
     assert code == ExitCode.BLOCKING
@@ -134,7 +77,7 @@ def test_without_prometheus_the_wave_cannot_be_judged_and_its_gate_fails(
 
 
 def test_a_wave_that_does_not_serve_is_not_baked() -> None:
-    with serving(scripted(0.0, 0.0)) as (port, asked):
+    with serving(scripted(0.0, 0.0, new=NEW)) as (port, asked):
         spec = _spec(port, (f"http://127.0.0.1:{port}",))
         broken = replace(
             spec, targets=(replace(spec.targets[0], check=replace(spec.targets[0].check, path="/x")),)

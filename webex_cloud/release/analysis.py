@@ -92,6 +92,16 @@ class AnalysisSpec:
     """PromQL counting the requests (or probes) of a side in the window."""
     min_requests: float
     metrics: tuple[MetricSpec, ...]
+    declared: bool = False
+    """Whether the metrics are the catalog's ``rollout.analysis`` (else the health check's probes)."""
+
+    def summary(self) -> str:
+        """``bakes 300s, then judged on a, b (new pods vs old, at least 10 requests)``."""
+        source = "" if self.declared else " of the health check's probes"
+        return (
+            f"each wave bakes {self.bake_s:g}s, then is judged on {', '.join(m.name for m in self.metrics)}"
+            f"{source} (new pods vs unchanged ones, at least {self.min_requests:g} requests)"
+        )
 
     @staticmethod
     def from_document(document: Mapping[str, Any]) -> AnalysisSpec:

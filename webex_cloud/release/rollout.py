@@ -137,6 +137,7 @@ def analysis_spec(
         requests=requests,
         min_requests=float(service.rollout.analysis.min_requests),
         metrics=metrics,
+        declared=bool(service.rollout.analysis.metrics),
     )
 
 
