@@ -144,7 +144,7 @@ def _vector(*values: str) -> bytes:
     [
         (_vector("0.25"), Reading(0.25)),
         (b'{"status":"success","data":{"resultType":"scalar","result":[1700000000,"3"]}}', Reading(3.0)),
-        (_vector(), Reading(None, "no series (nothing scraped for these instances in the window?)")),
+        (_vector(), Reading(None, "no series (nothing scraped for these instances in the window?)", True)),
         (
             _vector("1", "2"),
             Reading(None, "2 series where one was expected: aggregate the query (sum, avg, max)"),
@@ -169,3 +169,18 @@ def test_an_unreachable_prometheus_cannot_judge() -> None:
     assert all(m.outcome == CANNOT_JUDGE for m in verdict.metrics)
     assert any("Prometheus did not answer: http://127.0.0.1:1: unreachable" in r for r in verdict.reasons)
     assert describe(verdict)[0].startswith("verdict: CANNOT-JUDGE (requests in the window: new -, old -)")
+
+
+def test_old_pods_with_no_series_at_all_are_a_first_deploy_judged_on_absolute_limits() -> None:
+    # A service's first deploy creates its pods wave by wave: the "old" pods of wave 1 do not exist yet.
+    nothing = Reading(None, "no series", no_series=True)
+    absent = Side(nothing, {ERRORS.name: nothing, LATENCY.name: nothing})
+    verdict = judge(_spec(), _side(600, 0.004, 0.2), absent)
+    assert verdict.outcome == PASS and verdict.requests_old is None
+    assert verdict.reasons[0].startswith("old pods: no series of their requests (not created yet")
+    assert judge(_spec(), _side(600, 0.06, 0.2), absent).outcome == FAIL
+    # Old pods that exist but answer with an error are no first deploy: that cannot be judged.
+    broken = Side(
+        Reading(None, "the query failed: timeout"), {ERRORS.name: Reading(0.0), LATENCY.name: Reading(0.1)}
+    )
+    assert judge(_spec(), _side(600, 0.004, 0.2), broken).outcome == CANNOT_JUDGE

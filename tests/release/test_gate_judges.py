@@ -4,6 +4,7 @@ Prometheus HTTP API on 127.0.0.1. A wave passes only when its instances serve an
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import replace
 
 import pytest
@@ -92,3 +93,10 @@ def test_a_spec_without_analysis_reads_and_writes_as_before() -> None:
     assert '"analysis"' not in plain.to_json()
     assert GateSpec.from_json(plain.to_json()) == plain
     assert GateSpec.from_json(spec.to_json()) == spec
+
+
+def test_a_spec_whose_analysis_is_malformed_is_unusable_input(capsys: pytest.CaptureFixture[str]) -> None:
+    document = json.loads(_spec(80, ("http://127.0.0.1:9090",)).to_json())
+    del document["analysis"]["metrics"]
+    assert main([json.dumps(document)]) == ExitCode.INPUT
+    assert "health gate: unusable gate spec or address map" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from typing import Final
 from webex_cloud.components.tags import DATACENTER_KEY, OWNER_KEY, POD_KEY, ROLE_KEY, SERVICE_KEY
 from webex_cloud.facts.metrics import LABEL_INSTANCE as LABEL_INSTANCE
 from webex_cloud.facts.metrics import PROBE_JOB_PREFIX as PROBE_JOB_PREFIX
+from webex_cloud.facts.metrics import PROBE_SUCCESS as PROBE_SUCCESS
 from webex_cloud.facts.metrics import PROMETHEUS_PORT as PROMETHEUS_PORT
 from webex_cloud.facts.metrics import probe_job as probe_job
 

@@ -565,11 +565,13 @@ def root_commands(changes: ChangeSet) -> Iterator[Risk]:
 
 
 def weakly_judged(changes: ChangeSet) -> Iterator[Risk]:
-    """A release whose waves nothing judges by what users feel: no Prometheus in the datacenter, or
-    neither ``rollout.analysis`` metrics nor an HTTP health check (a TCP connect passes a service that
-    fails its calls), so a bad release reaches every pod."""
+    """A release of serving pods whose waves nothing judges by what users feel: no Prometheus in the
+    datacenter, or neither ``rollout.analysis`` metrics nor an HTTP health check (a TCP connect passes a
+    service that fails its calls), so a bad release reaches every pod."""
     for release in releases(changes, changes.graph):
-        if release.waves and release.unjudged:
+        # Creating pods (a new service, a scale-out) takes nothing from users: only a release of serving
+        # pods needs a judgement of what users feel.
+        if release.disrupted and release.unjudged:
             yield Risk(
                 Level.WARNING,
                 "release-judgement",

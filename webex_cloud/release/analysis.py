@@ -118,6 +118,8 @@ class Reading:
 
     value: float | None
     problem: str = ""
+    no_series: bool = False
+    """Prometheus answered, with no series at all: nothing matched the selection in the window."""
 
 
 @dataclass(frozen=True)
@@ -198,8 +200,17 @@ def _judge_metric(metric: MetricSpec, new: Reading, old: Reading | None, reasons
 
 def judge(spec: AnalysisSpec, new: Side, old: Side | None) -> Verdict:
     """The verdict of one wave from its readings; ``old`` is None when no pod is left unchanged (the last
-    wave), and the wave is then judged on absolute limits only."""
+    wave), and the wave is then judged on absolute limits only, as when the old pods have no series of
+    requests at all (they do not exist yet: a first deploy)."""
     reasons: list[str] = []
+    if old is not None and old.requests.no_series:
+        # The pods later waves change do not exist yet (a service's first deploy creates them wave by
+        # wave) or are not scraped: there is nothing to compare with, as on the last wave.
+        reasons.append(
+            "old pods: no series of their requests (not created yet, as in a first deploy): judged on "
+            "absolute limits only"
+        )
+        old = None
     enough = True
     for label, side in (("new", new), ("old", old)):
         if side is None:
@@ -228,7 +239,7 @@ def judge(spec: AnalysisSpec, new: Side, old: Side | None) -> Verdict:
     old_requests = None if old is None else old.requests.value
     if FAIL in outcomes and enough:
         outcome: Outcome = FAIL
-    elif not enough or CANNOT_JUDGE in outcomes or FAIL in outcomes or not judged:
+    elif not enough or CANNOT_JUDGE in outcomes or not judged:
         # A metric that fails on too few requests is noise, not evidence: still "cannot judge".
         outcome = CANNOT_JUDGE
         if not judged:
@@ -324,7 +335,9 @@ def read_answer(body: bytes) -> Reading:
         sample = result
     elif data.get("resultType") == "vector" and isinstance(result, list):
         if not result:
-            return Reading(None, "no series (nothing scraped for these instances in the window?)")
+            return Reading(
+                None, "no series (nothing scraped for these instances in the window?)", no_series=True
+            )
         if len(result) > 1:
             return Reading(
                 None, f"{len(result)} series where one was expected: aggregate the query (sum, avg, max)"
