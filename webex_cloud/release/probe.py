@@ -219,7 +219,9 @@ def run_gate(
             return True
         log(
             f"[gate] {spec.label} FAILED: the analysis says {verdict.outcome}; the release of "
-            f"{spec.service} stops here and later waves keep the old version (docs/releasing.md)"
+            f"{spec.service} stops here and later waves keep the old version; `python -m webex_cloud judge "
+            f"--stack {spec.datacenter} --service {spec.service} --wave {spec.wave}` reads it again "
+            "(docs/releasing.md)"
         )
         return False
     for target in failed:
