@@ -4,9 +4,12 @@ tests marked ``full_tier`` and the integration tier."""
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import os
 import shutil
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,60 @@ import yaml
 from webex_cloud.paths import PROJECT_DIR
 
 REPO = PROJECT_DIR
+
+# Tests send traffic to 127.0.0.0/8 and ::1 only, never to an address of the example stacks (10.x) or
+# anywhere else: every connection a test's own process opens is checked here, and one to another address
+# fails the test even where the code under test took the refusal for "unreachable" and went on.
+_STRAYS: list[str] = []
+_CONNECT = socket.socket.connect
+_CONNECT_EX = socket.socket.connect_ex
+
+
+def _stray(address: object) -> str | None:
+    """The address a connection would leave the machine for; None for loopback and local sockets."""
+    if not isinstance(address, tuple) or not address:
+        return None  # a Unix socket's path
+    host = str(address[0]).split("%", 1)[0]
+    if host == "localhost":
+        return None
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # a name that is not localhost: nothing a test should resolve
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return None if (mapped or ip).is_loopback else f"{host}:{address[1]}"
+
+
+def _connect(self: socket.socket, address: object) -> None:
+    stray = _stray(address)
+    if stray is not None:
+        _STRAYS.append(stray)
+        raise ConnectionRefusedError(
+            errno.ECONNREFUSED, f"tests connect to 127.0.0.0/8 and ::1 only: {stray}"
+        )
+    _CONNECT(self, address)  # type: ignore[arg-type]
+
+
+def _connect_ex(self: socket.socket, address: object) -> int:
+    stray = _stray(address)
+    if stray is not None:
+        _STRAYS.append(stray)
+        return errno.ECONNREFUSED
+    return _CONNECT_EX(self, address)  # type: ignore[arg-type]
+
+
+socket.socket.connect = _connect  # type: ignore[method-assign,assignment]
+socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign,assignment]
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only() -> Iterator[None]:
+    _STRAYS.clear()
+    yield
+    if _STRAYS:
+        pytest.fail(
+            f"the test tried to connect outside 127.0.0.0/8 and ::1: {', '.join(sorted(set(_STRAYS)))}"
+        )
 
 
 def fast_tier() -> bool:

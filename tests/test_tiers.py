@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import subprocess
 import sys
+
+import pytest
 
 from tests.conftest import REPO
 
@@ -31,3 +35,18 @@ def test_integration_tests_on_workers_fail_with_the_reason_instead_of_hanging() 
     assert "6 errors" in done.stdout, done.stdout[-3000:]
     assert "run them in one process, without -n/--numprocesses" in done.stdout
     assert "Connection refused" not in done.stdout  # refused before any test talked to a cloud
+
+
+def test_a_test_cannot_reach_beyond_loopback() -> None:
+    """tests/conftest.py refuses, before any packet leaves, a connection to an address outside 127.0.0.0/8
+    and ::1 (here one of the example stacks' 10.x addresses), and would fail the test that tried."""
+    from tests import conftest
+
+    with socket.socket() as sock, pytest.raises(ConnectionRefusedError, match=r"127\.0\.0\.0/8 and ::1 only"):
+        sock.connect(("10.250.1.15", 9090))
+    with socket.socket() as sock:
+        assert sock.connect_ex(("10.250.1.15", 9090)) == errno.ECONNREFUSED
+    assert conftest._STRAYS == ["10.250.1.15:9090", "10.250.1.15:9090"]
+    conftest._STRAYS.clear()  # this test's own attempts were the point
+    with socket.create_server(("127.0.0.1", 0)) as server, socket.socket() as sock:
+        sock.connect(server.getsockname())  # loopback is allowed

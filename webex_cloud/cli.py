@@ -61,6 +61,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "roll a stack's failed release back to its last good deploy, or page",
     ),
     "bake": ("webex_cloud.commands.bake", "wait a stack's bake time, then probe every health gate again"),
+    "judge": (
+        "webex_cloud.commands.judge",
+        "judge a release wave by its metrics now, as its gate does after the bake",
+    ),
 }
 """Every command, each a module of webex_cloud/commands/ (`python -m webex_cloud.commands.comment` runs
 the same code as `python -m webex_cloud comment`)."""

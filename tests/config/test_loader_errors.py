@@ -372,6 +372,93 @@ CASES = [
         "at least 2",
     ),
     Case(
+        "analysis-query-names-no-side",
+        catalog(
+            "messaging",
+            setitem(
+                ["rollout"],
+                {"analysis": {"requests": "sum(x)", "metrics": [{"name": "errors", "query": "e", "max": 1}]}},
+            ),
+        ),
+        MSG,
+        "rollout.analysis.requests",
+        "selects neither $instances nor $pods, so the new and the old pods would read the same series",
+    ),
+    Case(
+        "analysis-unknown-placeholder",
+        catalog(
+            "messaging",
+            setitem(
+                ["rollout"],
+                {
+                    "analysis": {
+                        "requests": 'sum(r{pod=~"$pods"})',
+                        "metrics": [{"name": "errors", "query": 'sum(e{instance=~"$instance"})', "max": 1}],
+                    }
+                },
+            ),
+        ),
+        MSG,
+        "rollout.analysis.metrics[0].query",
+        "names $instance, which nothing fills; use only $instances, $pods, $window, $service, $datacenter",
+    ),
+    Case(
+        "analysis-metric-without-limit",
+        catalog(
+            "messaging",
+            setitem(
+                ["rollout"],
+                {
+                    "analysis": {
+                        "requests": 'sum(r{pod=~"$pods"})',
+                        "metrics": [{"name": "errors", "query": 'sum(e{pod=~"$pods"})'}],
+                    }
+                },
+            ),
+        ),
+        MSG,
+        "rollout.analysis.metrics[0]",
+        "metric errors judges nothing; set max, max_increase or max_ratio",
+    ),
+    Case(
+        "analysis-last-wave-unjudged",
+        catalog(
+            "messaging",
+            setitem(
+                ["rollout"],
+                {
+                    "analysis": {
+                        "requests": 'sum(r{pod=~"$pods"})',
+                        "metrics": [{"name": "errors", "query": 'sum(e{pod=~"$pods"})', "max_ratio": 1.5}],
+                    }
+                },
+            ),
+        ),
+        MSG,
+        "rollout.analysis",
+        "the last wave, with no old pods left to compare with, could not be judged; set max on",
+    ),
+    Case(
+        "analysis-metrics-without-requests",
+        catalog(
+            "messaging",
+            setitem(
+                ["rollout"],
+                {"analysis": {"metrics": [{"name": "errors", "query": 'sum(e{pod=~"$pods"})', "max": 1}]}},
+            ),
+        ),
+        MSG,
+        "rollout.analysis",
+        "add the PromQL counting each side's requests in $window",
+    ),
+    Case(
+        "analysis-bake-too-short",
+        catalog("messaging", setitem(["rollout"], {"analysis": {"bake_s": 5}})),
+        MSG,
+        "rollout.analysis.bake_s",
+        "greater than or equal to 30",
+    ),
+    Case(
         "unknown-dc-key",
         dc1(lambda d: d.update({"availabilty_zones": []})),
         DC1,

@@ -26,7 +26,15 @@ from webex_cloud.audit.expected import expected_from_plan
 from webex_cloud.change.model import Action, ChangeSet
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.image_catalog import load_catalog
-from webex_cloud.config.image_ids import ENVIRONMENT, STAND_IN, image_ids, stand_in, stand_in_name
+from webex_cloud.config.image_ids import (
+    ENVIRONMENT,
+    RECORD_FORMAT,
+    STAND_IN,
+    image_ids,
+    plan_setting,
+    stand_in,
+    stand_in_name,
+)
 from webex_cloud.facts.provider import IMAGE_REFERENCE, Disruption, disruption, forces_replacement
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import INSTANCE, dumps, parse_plan
@@ -189,3 +197,19 @@ def test_plan_with_an_unreadable_record_exits_2_and_writes_nothing(tmp_path: Pat
     assert result.returncode == 2, result.stderr
     assert "missing.json" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_deploy_names_its_own_record_and_the_peers_it_renders_beside_it_get_stand_ins(
+    tmp_path: Path,
+) -> None:
+    # The deploy of dc1 names dc1's record; its policy step also renders dc2 (cross-stack checks), which
+    # boots nothing there: a stand-in, not dc1's record (which would refuse dc2's images).
+    record = tmp_path / "dc1.json"
+    record.write_text(json.dumps({"format": RECORD_FORMAT, "stack": "dc1", "images": []}))
+    environ = {ENVIRONMENT: str(record)}
+    assert plan_setting("dc1", environ) == str(record)
+    assert plan_setting("dc2", environ) == STAND_IN
+    assert plan_setting("dc2", {}) == STAND_IN
+    # A record that cannot be read is passed on, so that the loader names it in its error.
+    missing = str(tmp_path / "none.json")
+    assert plan_setting("dc2", {ENVIRONMENT: missing}) == missing

@@ -221,8 +221,7 @@ def dc1(openstack_conn: Any, controllers: Deployment) -> Iterator[Dc1]:
             assert expected_flavor(flavor, size), f"flavor {name} exists with other sizes than the plan's"
             flavors[name] = flavor
         images = {
-            name: undo.image(ensure_image(conn, name))
-            for name in sorted({_image_name(i) for i in instances})
+            name: undo.image(ensure_image(conn, name)) for name in sorted({_image_name(i) for i in instances})
         }
         for name in sorted({v["volumeType"] for v in volumes}):
             vtype = admin.block_storage.find_type(name) or undo.volume_type(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import socket
 import threading
@@ -14,12 +15,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.release.scripted_prometheus import scripted, serving
+from tests.release.test_gate_judges import NEW, OLD, _spec
 from webex_cloud.commands.bake import main as bake_command
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.plan import format as tokens
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import parse_plan
-from webex_cloud.release.bake import gate_specs
+from webex_cloud.release.bake import bake, gate_specs
 from webex_cloud.release.probe import Check, GateSpec
 
 
@@ -53,8 +56,9 @@ def listener() -> Iterator[int]:
         server.close()
 
 
-def _local_plan(dc1: dict[str, object], port: int, folder: Path) -> Path:
-    """dc1's plan with every gate probing 127.0.0.1:<port> (the runner's view of the pods, here)."""
+def _local_plan(dc1: dict[str, object], port: int, folder: Path, prometheus: str) -> Path:
+    """dc1's plan with every gate probing 127.0.0.1:<port> (the runner's view of the pods, here) and
+    judging through the Prometheus at ``prometheus`` (on 127.0.0.1 too, never dc1's own nodes)."""
     document = json.loads(json.dumps(dc1))
     for resource in document["resources"]:
         if resource["type"] != tokens.LOCAL_COMMAND:
@@ -62,7 +66,11 @@ def _local_plan(dc1: dict[str, object], port: int, folder: Path) -> Path:
         spec = GateSpec.from_json(resource["inputs"]["create"])
         check = Check(protocol="tcp", port=port, interval_s=0.05, successes=2)
         targets = tuple(dataclasses.replace(t, address="127.0.0.1", check=check) for t in spec.targets)
-        resource["inputs"]["create"] = dataclasses.replace(spec, targets=targets, deadline_s=2).to_json()
+        assert spec.analysis is not None, "dc1 is monitored: each gate judges its wave"
+        analysis = dataclasses.replace(spec.analysis, prometheus=(prometheus,))
+        resource["inputs"]["create"] = dataclasses.replace(
+            spec, targets=targets, deadline_s=2, analysis=analysis
+        ).to_json()
     path = folder / "dc1.json"
     path.write_text(json.dumps(document))
     return path
@@ -71,8 +79,12 @@ def _local_plan(dc1: dict[str, object], port: int, folder: Path) -> Path:
 def test_a_canary_that_still_serves_passes_its_bake(
     dc1: dict[str, object], listener: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    plan = _local_plan(dc1, listener, tmp_path)
-    assert bake_command(["--stack", "dc1", "--plan", str(plan), "--seconds", "0.2"]) == ExitCode.OK
+    # The stack's probes all succeed, in time: every wave passes its absolute limits.
+    healthy = scripted(new_errors=0.0, old_errors=0.0, new="", requests="sum(count_over_time(")
+    with serving(healthy) as (prometheus, asked):
+        plan = _local_plan(dc1, listener, tmp_path, f"http://127.0.0.1:{prometheus}")
+        assert bake_command(["--stack", "dc1", "--plan", str(plan), "--seconds", "0.2"]) == ExitCode.OK
+    assert asked, "the bake judged the waves' metrics"
     out = capsys.readouterr().out
     assert "[bake] dc1: baking 0.2s, then probing its" in out and "[bake] dc1 PASSED" in out
     assert "[gate] dc1/meetings-media wave 1/" in out
@@ -83,7 +95,7 @@ def test_a_canary_that_stopped_serving_fails_its_bake(
 ) -> None:
     with socket.create_server(("127.0.0.1", 0)) as closed:
         port = closed.getsockname()[1]  # nothing listens there once closed
-    plan = _local_plan(dc1, port, tmp_path)
+    plan = _local_plan(dc1, port, tmp_path, f"http://127.0.0.1:{port}")
     assert bake_command(["--stack", "dc1", "--plan", str(plan), "--seconds", "0.1"]) == ExitCode.BLOCKING
     out = capsys.readouterr().out
     assert "[bake] dc1 FAILED after the bake: dc1/meetings-media wave 1/4 no longer serves" in out
@@ -100,3 +112,19 @@ def test_a_plan_without_usable_gate_specs_is_unusable_input(
     code = bake_command(["--stack", "dc1", "--plan", str(tmp_path / "dc1.json"), "--seconds", "1"])
     assert code == ExitCode.INPUT
     assert f"{gate['name']}: its create is no gate spec" in capsys.readouterr().err
+
+
+def test_the_bake_judges_each_gate_on_absolute_limits_over_the_bake_without_a_second_wait() -> None:
+    # Every pod is on the release once `up` is done: the wave's old pods are gone, so a new error ratio of
+    # 0.06 fails on the metric's own maximum (0.05) alone, judged over the bake just waited (60 s).
+    with serving(scripted(new_errors=0.06, old_errors=0.0, new=NEW)) as (port, asked):
+        spec = _spec(port, (f"http://127.0.0.1:{port}",))
+        waits: list[float] = []
+        out = io.StringIO()
+        assert not bake([spec], 60, label="dc1", stream=out, sleep=waits.append)
+    assert waits == [60]
+    queries = [a["query"] for a in asked]
+    assert queries and all(OLD not in q for q in queries) and all("[60s]" in q for q in queries)
+    log = out.getvalue()
+    assert "against old pods (none left: absolute limits only)" in log
+    assert "[bake] dc1 FAILED after the bake" in log

@@ -10,6 +10,7 @@ them) must exceed it for the diffs that disrupt serving pods, so this test can f
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from webex_cloud.plan import format as tokens
 from webex_cloud.plan.document import render_plan
 from webex_cloud.preview.offline import diff_snapshots
 from webex_cloud.preview.plans import snapshot_from_plan
-from webex_cloud.preview.risks import rank
-from webex_cloud.release.disruption import ServiceRelease, releases
+from webex_cloud.preview.risks import Level, rank
+from webex_cloud.release.disruption import ServiceRelease, describe, releases
 
 MAIN_PLANS = REPO / "tests" / "data" / "release"
 MAX_UNAVAILABLE = 1  # the catalog's default: meetings-media declares no rollout
@@ -158,3 +159,64 @@ def test_replacing_the_anchor_group_with_an_image_release_keeps_the_waves(
     assert release.at_once <= MAX_UNAVAILABLE
     assert not release.ungated
     assert not [r for r in rank(waved) if r.kind == "downtime"]
+
+
+def test_the_release_says_how_its_waves_are_judged_and_warns_when_only_connects_judge_them(
+    plans: dict[str, dict[str, Any]],
+) -> None:
+    changes = _changes(plans["base"], plans["image-every-role"])
+    line = describe(_release(changes))
+    assert (
+        "each wave bakes 300s, then is judged on probe-failure-ratio, probe-duration-p95 of the health "
+        in line
+    )
+    assert "rolls back automatically (docs/releasing.md)" in line
+    # meetings-media checks every role with a TCP connect and declares no metrics.
+    (warning,) = [r for r in rank(changes) if r.kind == "release-judgement"]
+    assert warning.level is Level.WARNING and warning.subject == f"service `{SERVICE}`"
+    assert warning.reason.startswith(
+        "judged only by TCP connects, which pass while the service fails its calls"
+    )
+    assert len(warning.urns) == 4  # the four gates
+
+
+def _release_of(tmp_path: Path, edit: Callable[[ProjectCopy], None]) -> ChangeSet:
+    rendered = []
+    for scenario in ("base", "image-every-role"):
+        project = ProjectCopy(tmp_path / scenario)
+        edit(project)
+        apply(project, scenario)
+        rendered.append(render_plan("dc1", project_dir=project.root))
+    return _changes(*rendered)
+
+
+def test_an_http_health_check_or_declared_metrics_silence_the_warning(tmp_path: Path) -> None:
+    def http_check(project: ProjectCopy) -> None:
+        check = {"protocol": "http", "port": 443, "path": "/healthz"}
+        project.edit(
+            f"catalog/{SERVICE}.yaml", lambda doc: doc.setdefault("rollout", {}).update(health_check=check)
+        )
+
+    changes = _release_of(tmp_path / "http", http_check)
+    assert [r for r in rank(changes) if r.kind == "release-judgement"] == []
+
+    def declared(project: ProjectCopy) -> None:
+        analysis = {
+            "bake_s": 600,
+            "requests": 'sum(increase(calls_total{pod=~"$pods"}[$window]))',
+            "metrics": [{"name": "error-ratio", "query": 'max(errors{pod=~"$pods"})', "max": 0.02}],
+        }
+        project.edit(f"catalog/{SERVICE}.yaml", lambda doc: doc.update(rollout={"analysis": analysis}))
+
+    changes = _release_of(tmp_path / "declared", declared)
+    assert [r for r in rank(changes) if r.kind == "release-judgement"] == []
+    assert "each wave bakes 600s, then is judged on error-ratio (new pods" in describe(_release(changes))
+
+
+def test_a_datacenter_without_monitoring_warns_that_nothing_judges_its_releases(tmp_path: Path) -> None:
+    changes = _release_of(
+        tmp_path, lambda project: project.edit_datacenter("dc1", lambda dc: dc.pop("monitoring"))
+    )
+    assert "waves gated on serving only" in describe(_release(changes))
+    (warning,) = [r for r in rank(changes) if r.kind == "release-judgement"]
+    assert warning.reason.startswith("no Prometheus judges its waves by their metrics")

@@ -29,6 +29,8 @@ from tests.conftest import REPO
 from tests.release.test_bake import _local_plan
 from tests.stacks.test_deploy_workflow import DEPLOY_STACK, replay, run_list_job
 from webex_cloud.config.holds import HOLDS_FILE, digest
+from webex_cloud.config.image_catalog import IMAGE_CATALOG
+from webex_cloud.config.image_ids import RECORD_FORMAT
 from webex_cloud.plan.document import render_plan
 from webex_cloud.rollback.last_good import record_key
 
@@ -243,6 +245,13 @@ class Deploy:
     def up_job(self, commit: str, preview: dict[str, Any], bake_s: int = 0) -> Job:
         (self.root / "out").mkdir(exist_ok=True)
         (self.root / "out" / "pulumi-preview.json").write_text(json.dumps(preview))
+        # What the job's images step (not replayed: it reads Glance) records: every image the release
+        # boots verified, and the last good one its new media image rolls back to.
+        pinned = [e["name"] for e in yaml.safe_load((self.root / IMAGE_CATALOG).read_text())["images"]]
+        verified = [{"name": n, "id": f"fake-id-{n}", "verified": True} for n in pinned]
+        record = {"format": RECORD_FORMAT, "stack": "dc1", "images": verified, "rollback": {}}
+        (self.root / "out" / "images").mkdir(exist_ok=True)
+        (self.root / "out" / "images" / "dc1.json").write_text(json.dumps(record))
         env = {**self.env, "GITHUB_SHA": commit, "RUNNER_TEMP": str(self.tmp / f"runner-{commit[:4]}")}
         (self.tmp / f"runner-{commit[:4]}").mkdir()
         return run_job(
@@ -414,7 +423,10 @@ def test_a_canary_that_stops_serving_during_its_bake_is_rolled_back_too(deploy: 
     with socket.create_server(("127.0.0.1", 0)) as closed:
         port = closed.getsockname()[1]  # nothing listens there any more: the pods stopped serving
     (deploy.root / "out" / "plan").mkdir(parents=True)
-    shutil.copy(_local_plan(plan, port, deploy.tmp), deploy.root / "out" / "plan" / "dc1.json")
+    shutil.copy(
+        _local_plan(plan, port, deploy.tmp, f"http://127.0.0.1:{port}"),
+        deploy.root / "out" / "plan" / "dc1.json",
+    )
 
     up = deploy.up_job(BAD, IMAGE_RELEASE, bake_s=1)
 

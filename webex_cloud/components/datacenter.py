@@ -16,6 +16,7 @@ from webex_cloud.config.resolved import Deployment
 from webex_cloud.controller.filter_release import FilterRelease
 from webex_cloud.facts.rollout import DEPLOY_RUNNER_SOURCE
 from webex_cloud.plan import format as tokens
+from webex_cloud.release import rollout
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class Datacenter(pulumi.ComponentResource):
                     filters_ready=tuple(self.controllers.rollouts),
                     anchor_room=anchor_room(item.service, dc),
                     image_ids=args.image_ids,
+                    prometheus=rollout.prometheus_urls(dc),
                 ),
                 pulumi.ResourceOptions(parent=self, providers=[provider]),
             )

@@ -38,6 +38,9 @@ class ServiceArgs:
     anchor_room: Footprint | None = None
     """What a pod's members need on its anchor's host beyond the anchor, written on every anchor
     (``webex_pod_room``) so ``PodFilter`` places an anchor only where its whole pod fits."""
+    prometheus: tuple[str, ...] = ()
+    """The datacenter's Prometheus nodes (``release.rollout.prometheus_urls``): each wave's gate judges the
+    wave's metrics through them; none, the gates only wait for the instances to serve."""
     filters_ready: tuple[pulumi.Resource, ...] = ()
     """The controllers' scheduler-filter rollout: the first pod waits for it, so no pod is placed (or moved
     to a new pod design) by a scheduler that runs another version of the filters."""
@@ -166,7 +169,9 @@ class Service(pulumi.ComponentResource):
                 for replica, attachment in enumerate(group.attachments)
                 if replica in pods
             ]
-            spec = rollout.gate_spec(service, args.datacenter, number + 1, len(release_waves), facts)
+            spec = rollout.gate_spec(
+                service, args.datacenter, number + 1, len(release_waves), facts, args.prometheus
+            )
             gate = local.Command(
                 naming.gate(service.name, number + 1),
                 interpreter=list(PROBE_INTERPRETER),

@@ -51,9 +51,20 @@ def stand_in_name(value: object) -> str | None:
     return found.group("name") if found else None
 
 
-def plan_setting(environ: Mapping[str, str] = os.environ) -> str:
-    """What the offline plan renders: the ids of the record the caller named, else stand-ins."""
-    return environ.get(ENVIRONMENT) or STAND_IN
+def plan_setting(stack: str, environ: Mapping[str, str] = os.environ) -> str:
+    """What the offline plan of ``stack`` renders: the ids of the record the caller named when it is
+    that stack's record, else stand-ins. A deploy names its own stack's record, and the offline plans
+    of the other stacks it renders beside it (the policy's cross-stack checks) boot nothing: their
+    stand-ins are right. A record that cannot be read is passed on, for the loader's error."""
+    setting = environ.get(ENVIRONMENT) or STAND_IN
+    if setting == STAND_IN:
+        return setting
+    try:
+        document = json.loads(Path(setting).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return setting
+    of = document.get("stack") if isinstance(document, dict) else None
+    return STAND_IN if isinstance(of, str) and of != stack else setting
 
 
 def load_image_ids(project_dir: Path, deployment: Deployment, environ: Mapping[str, str]) -> dict[str, str]:

@@ -26,6 +26,7 @@ from pydantic import (
 from webex_scheduler_filters import render
 
 from webex_cloud.config.address_space import PRIVATE_NAMES, is_private
+from webex_cloud.facts.metrics import PLACEHOLDERS, names_a_side, unknown_placeholders
 
 MAX_ROLE_COUNT = 16
 """Instances of one role in one pod at most: each (pod, role) owns that many addresses."""
@@ -183,6 +184,78 @@ class HealthCheck(StrictModel):
         return self
 
 
+def _query(text: str) -> str:
+    unknown = unknown_placeholders(text)
+    if unknown:
+        raise ValueError(
+            f"names {', '.join(unknown)}, which nothing fills; use only "
+            + ", ".join(f"${name}" for name in PLACEHOLDERS)
+        )
+    if not names_a_side(text):
+        raise ValueError(
+            "selects neither $instances nor $pods, so the new and the old pods would read the same series; "
+            'select them, e.g. {instance=~"$instances"}'
+        )
+    return text
+
+
+Query = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_query)]
+"""PromQL with placeholders, returning one series."""
+
+
+class AnalysisMetric(StrictModel):
+    name: Name
+    """Shown in the gate's log, the preview and ``python -m webex_cloud judge``."""
+    query: Query
+    """PromQL returning one series for one side (aggregate it: ``sum``, ``avg``, ``max``) of a quantity
+    where lower is better (an error ratio, a latency). ``$instances`` is the side's Nova instance names as
+    a regex alternation (``instance=~"$instances"``), ``$pods`` its pod names, ``$window`` the bake time
+    (``300s``), ``$service`` and ``$datacenter`` this release's."""
+    max: float | None = None
+    """Absolute limit: the new pods fail above it, on every wave (the last wave is judged on these only)."""
+    max_increase: float | None = Field(None, ge=0)
+    """The new pods fail when they exceed the old pods by more than this (0.01: one point of a ratio)."""
+    max_ratio: float | None = Field(None, ge=1)
+    """The new pods fail above this multiple of the old pods' value (1.5: half again as slow)."""
+    tolerance: float = Field(0.0, ge=0)
+    """A difference from the old pods (or above ``max``) of at most this never fails (noise)."""
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> AnalysisMetric:
+        if self.max is None and self.max_increase is None and self.max_ratio is None:
+            raise ValueError(f"metric {self.name} judges nothing; set max, max_increase or max_ratio")
+        return self
+
+
+class Analysis(StrictModel):
+    bake_s: int = Field(default=300, ge=30, le=7200)
+    """Seconds each wave runs, once its instances serve, before it is judged on that window."""
+    metrics: list[AnalysisMetric] = []
+    """What a wave is judged by; omitted: the health check's blackbox probes (failure ratio at most 1 %
+    and at most 1 point above the old pods'; mean p95 probe duration at most 1.5 x the old pods' and at
+    most half the check's ``timeout_s``) (docs/releasing.md)."""
+    requests: Query | None = None
+    """PromQL counting one side's requests in ``$window``; omitted: the probes of the health check."""
+    min_requests: int = Field(default=10, ge=1)
+    """Fewer requests than this in the window on either side: the wave cannot be judged, and fails."""
+
+    @model_validator(mode="after")
+    def _last_wave_judged(self) -> Analysis:
+        if self.metrics and all(m.max is None for m in self.metrics):
+            raise ValueError(
+                "no metric has an absolute limit (max), so the last wave, with no old pods left to "
+                "compare with, could not be judged; set max on at least one metric"
+            )
+        if len({m.name for m in self.metrics}) != len(self.metrics):
+            raise ValueError("two metrics share a name; name each differently")
+        if self.metrics and self.requests is None:
+            raise ValueError(
+                "metrics are declared without requests; add the PromQL counting each side's requests "
+                "in $window, so that too little traffic reads as 'cannot judge'"
+            )
+        return self
+
+
 class Rollout(StrictModel):
     max_unavailable: int = Field(default=1, ge=1, le=64)
     """Pods of the service changed at once; the next wave waits for this one's health gate."""
@@ -193,6 +266,8 @@ class Rollout(StrictModel):
     """A different check for some roles (by role name); the others use ``health_check``."""
     deadline_s: int = Field(default=600, ge=10, le=7200)
     """How long a wave's gate waits for every instance of the wave before it fails the release."""
+    analysis: Analysis = Analysis()
+    """How each wave is judged once it serves: bake time, metrics, minimum requests (docs/releasing.md)."""
 
 
 class Service(StrictModel):

@@ -15,6 +15,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from webex_cloud.facts.metrics import LABEL_INSTANCE as LABEL_INSTANCE
+from webex_cloud.facts.metrics import PROBE_JOB_PREFIX as PROBE_JOB_PREFIX
+from webex_cloud.facts.metrics import PROBE_SUCCESS as PROBE_SUCCESS
+from webex_cloud.facts.metrics import PROMETHEUS_PORT as PROMETHEUS_PORT
+from webex_cloud.facts.metrics import probe_job as probe_job
 from webex_cloud.tags import DATACENTER_KEY, OWNER_KEY, POD_KEY, ROLE_KEY, SERVICE_KEY
 
 PROMETHEUS_VERSION: Final = "2.42.0"
@@ -36,14 +41,13 @@ def meta_tag(key: str) -> str:
     return META_TAG + key
 
 
-# Labels every probe series and every alert about a service carries (the metadata keys of tags.py).
+# Labels every probe series and every alert about a service carries (the metadata keys of tags.py;
+# ``instance``, the job names and the probe metrics are webex_cloud/facts/metrics.py's, shared with releases).
 LABEL_SERVICE: Final = SERVICE_KEY
 LABEL_OWNER: Final = OWNER_KEY
 LABEL_DATACENTER: Final = DATACENTER_KEY
 LABEL_POD: Final = POD_KEY
 LABEL_ROLE: Final = ROLE_KEY
-LABEL_INSTANCE: Final = "instance"
-"""The Nova instance name (``<datacenter>-<service>-pod-<n>-<role>-<i>``), not host:port."""
 LABEL_INSTANCE_ID: Final = "instance_id"
 LABEL_SEVERITY: Final = "severity"
 LABEL_CONTROLLER: Final = "controller"
@@ -56,22 +60,15 @@ SEVERITY_TICKET: Final = "ticket"
 SEVERITY_NONE: Final = "none"
 """The watchdog: it must always fire."""
 
-PROBE_JOB_PREFIX: Final = "probe-"
-"""Every blackbox job probing catalog instances: ``probe-<service>-<role>``."""
 CONTROLLER_JOB: Final = "controller-api"
 PROMETHEUS_JOB: Final = "prometheus"
 ALERTMANAGER_JOB: Final = "alertmanager"
 BLACKBOX_JOB: Final = "blackbox"
 
-PROMETHEUS_PORT: Final = 9090
 ALERTMANAGER_PORT: Final = 9093
 BLACKBOX_PORT: Final = 9115
 BLACKBOX_LOCAL: Final = f"127.0.0.1:{BLACKBOX_PORT}"
 """Each Prometheus probes through the blackbox exporter on its own node."""
-
-
-def probe_job(service: str, role: str) -> str:
-    return f"{PROBE_JOB_PREFIX}{service}-{role}"
 
 
 def probe_module(service: str, role: str) -> str:

@@ -85,7 +85,7 @@ def alert_annotations(alert: Alert, base: str, labels: Mapping[str, str]) -> dic
 def recordings() -> tuple[Recording, ...]:
     by_service = f"{c.LABEL_DATACENTER}, {c.LABEL_SERVICE}, {c.LABEL_OWNER}"
     return (
-        Recording(c.POD_SERVING, f"min by ({by_service}, {c.LABEL_POD}) (probe_success{{{PROBE_JOBS}}})"),
+        Recording(c.POD_SERVING, f"min by ({by_service}, {c.LABEL_POD}) ({c.PROBE_SUCCESS}{{{PROBE_JOBS}}})"),
         Recording(c.SERVICE_PODS_SERVING, f"sum by ({by_service}) ({c.POD_SERVING})"),
         Recording(c.INSTANCES_DISCOVERED, f"count by ({by_service}) (up{{{PROBE_JOBS}}})"),
     )
@@ -120,7 +120,7 @@ def _probe_series(
             for index in range(per_pod):
                 labels = _instance_labels(dc, service, pod, role.role, index)
                 fails = pod in failing and (first or not first_only)
-                series.append((selector("probe_success", labels), failing[pod] if fails else healthy))
+                series.append((selector(c.PROBE_SUCCESS, labels), failing[pod] if fails else healthy))
                 first = False
                 series.append((selector("up", labels), "1x30"))
     return tuple(series)
@@ -306,7 +306,7 @@ def platform_alerts(watch: StackWatch) -> tuple[Alert, ...]:
         ),
         Alert(
             name=c.DATACENTER_OUTAGE,
-            expr=f"avg by ({c.LABEL_DATACENTER}) (probe_success{{{PROBE_JOBS}}}) < 0.5",
+            expr=f"avg by ({c.LABEL_DATACENTER}) ({c.PROBE_SUCCESS}{{{PROBE_JOBS}}}) < 0.5",
             for_="2m",
             severity=c.SEVERITY_PAGE,
             summary="{{ $labels.datacenter }}: most catalog instances fail their health check",
@@ -328,14 +328,14 @@ def platform_alerts(watch: StackWatch) -> tuple[Alert, ...]:
         alerts.append(
             Alert(
                 name=c.CONTROLLER_API_DOWN,
-                expr=f'probe_success{{job="{c.CONTROLLER_JOB}"}} == 0',
+                expr=f'{c.PROBE_SUCCESS}{{job="{c.CONTROLLER_JOB}"}} == 0',
                 for_="3m",
                 severity=c.SEVERITY_TICKET,
                 summary="{{ $labels.controller }}: the API on port {{ $labels.port }} does not accept "
                 "connections",
                 cases=(
-                    Case(((selector("probe_success", target), "1 0x20"),), "10m", (target,)),
-                    Case(((selector("probe_success", target), "1x20"),), "10m", ()),
+                    Case(((selector(c.PROBE_SUCCESS, target), "1 0x20"),), "10m", (target,)),
+                    Case(((selector(c.PROBE_SUCCESS, target), "1x20"),), "10m", ()),
                 ),
             )
         )

@@ -168,17 +168,17 @@ def run_under_mocks(
 
 
 @contextlib.contextmanager
-def _without_engine_environment() -> Iterator[None]:
+def _without_engine_environment(stack: str) -> Iterator[None]:
     """The offline plan renders the stack file's config alone: a ``PULUMI_CONFIG`` (or
     ``PULUMI_CONFIG_<KEY>``) left in the shell must neither change the plan nor break it.
 
-    Image ids are stand-ins of the catalog's pins unless a verification record is named (the deploy
-    renders the plan drift compares with the verified ids; webex_cloud/config/image_ids.py)."""
+    Image ids are stand-ins of the catalog's pins unless the stack's own verification record is named (the
+    deploy renders the plan drift compares with the verified ids; webex_cloud/config/image_ids.py)."""
     saved = {key: value for key, value in os.environ.items() if key.startswith("PULUMI_CONFIG")}
     for key in saved:
         del os.environ[key]
     saved_ids = os.environ.get(IMAGE_IDS)
-    os.environ[IMAGE_IDS] = plan_setting()
+    os.environ[IMAGE_IDS] = plan_setting(stack)
     try:
         yield
     finally:
@@ -197,7 +197,7 @@ def run_program(project_dir: Path, stack: str) -> list[Registration]:
     config, secret_keys = _engine_config(project_dir, stack)
     main = str(project_dir / "__main__.py")
     try:
-        with _without_engine_environment():
+        with _without_engine_environment(stack):
             return run_under_mocks(lambda: _run_path(main), stack, config, secret_keys)
     except pulumi.RunError as error:
         raise CatalogError([Problem(stack_file(stack), "", str(error))]) from None

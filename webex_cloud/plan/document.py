@@ -76,7 +76,7 @@ def build_plan(stack: str, *, project_dir: Path) -> Plan:
     """
     deployment = load_deployment(project_dir, stack)
     registrations = sorted(run_program(project_dir, stack), key=lambda r: r.urn)
-    image_ids = load_image_ids(project_dir, deployment, {IMAGE_IDS: plan_setting()})
+    image_ids = load_image_ids(project_dir, deployment, {IMAGE_IDS: plan_setting(stack)})
     return Plan(
         format=plan_format.FORMAT,
         project=PROJECT,

@@ -34,7 +34,7 @@ from webex_cloud.plan.format import (
     VOLUME,
 )
 from webex_cloud.preview.markdown import code
-from webex_cloud.release.disruption import describe, disrupts, releases
+from webex_cloud.release.disruption import describe, disrupts, gate_spec, releases
 
 #: OpenStack types whose replace or delete destroys data (pulumi-openstack 5.5.3 type tokens; a test
 #: checks each exists in the installed SDK and that docs/preview.md names exactly these). Any resource
@@ -91,8 +91,8 @@ class Level(IntEnum):
 class Risk:
     level: Level
     kind: str
-    """``data-loss``, ``downtime``, ``subnet-move``, ``conflict``, ``ingress``, ``volume-shrink`` or
-    ``unknown-type`` or ``root``."""
+    """``data-loss``, ``downtime``, ``subnet-move``, ``conflict``, ``ingress``, ``volume-shrink``,
+    ``release-judgement`` or ``unknown-type`` or ``root``."""
     subject: str
     reason: str
     urns: tuple[str, ...]
@@ -564,11 +564,35 @@ def root_commands(changes: ChangeSet) -> Iterator[Risk]:
     )
 
 
+def weakly_judged(changes: ChangeSet) -> Iterator[Risk]:
+    """A release of serving pods whose waves nothing judges by what users feel: no Prometheus in the
+    datacenter, or neither ``rollout.analysis`` metrics nor an HTTP health check (a TCP connect passes a
+    service that fails its calls), so a bad release reaches every pod."""
+    for release in releases(changes, changes.graph):
+        # Creating pods (a new service, a scale-out) takes nothing from users: only a release of serving
+        # pods needs a judgement of what users feel.
+        if release.disrupted and release.unjudged:
+            yield Risk(
+                Level.WARNING,
+                "release-judgement",
+                f"service {code(release.service)}",
+                release.unjudged,
+                tuple(
+                    sorted(
+                        c.urn
+                        for c in changes.changes
+                        if (spec := gate_spec(c)) is not None and spec.service == release.service
+                    )
+                ),
+            )
+
+
 RULES = (
     unjudged,
     root_commands,
     data_loss,
     downtime,
+    weakly_judged,
     controllers,
     subnet_move,
     rule_conflict,

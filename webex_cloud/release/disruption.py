@@ -78,6 +78,10 @@ class ServiceRelease:
     """Disrupted pods no gate of this update waits for."""
     at_once: int
     """The largest number of serving pods disrupted at the same moment."""
+    judgement: str
+    """How each wave is judged once it serves (from its gates' specs), in a few words."""
+    unjudged: str
+    """Why the waves are judged weakly or not at all, with the fix; empty when they are judged by metrics."""
     max_unavailable: int
     shared: tuple[str, ...]
     """Names of the service-wide resources replaced or deleted (network, subnet, security group)."""
@@ -243,11 +247,35 @@ def releases(changes: ChangeSet, graph: Mapping[str, Iterable[str]] | None = Non
                 ),
                 ungated=tuple(sorted(set(steps) - covered)),
                 at_once=_largest_antichain(sorted(steps), before),
+                **_judgement([spec for _, spec in ordered]),
                 max_unavailable=max_unavailable,
                 shared=tuple(sorted(c.name for c in shared)),
             )
         )
     return found
+
+
+def _judgement(specs: list[GateSpec]) -> dict[str, str]:
+    """How the gates judge their waves, and what is weak about it (the first gate speaks for all: the
+    waves of one service share its ``rollout``)."""
+    if not specs:
+        return {"judgement": "no gate", "unjudged": ""}
+    analysis = specs[0].analysis
+    if analysis is None:
+        return {
+            "judgement": "waves gated on serving only",
+            "unjudged": "no Prometheus judges its waves by their metrics: declare the datacenter's "
+            "monitoring (docs/monitoring.md)",
+        }
+    judgement = f"{analysis.summary()}; rolls back automatically (docs/releasing.md)"
+    tcp_only = all(t.check.protocol == "tcp" for spec in specs for t in spec.targets)
+    if not analysis.declared and tcp_only:
+        return {
+            "judgement": judgement,
+            "unjudged": "judged only by TCP connects, which pass while the service fails its calls: "
+            "declare rollout.analysis metrics or an HTTP health check (docs/releasing.md)",
+        }
+    return {"judgement": judgement, "unjudged": ""}
 
 
 def describe(release: ServiceRelease) -> str:
@@ -265,4 +293,6 @@ def describe(release: ServiceRelease) -> str:
         text += f" (no gate waits for {', '.join(p.removeprefix(prefix) for p in release.ungated)})"
     if release.shared:
         text += f" — {', '.join(release.shared)} replaced: every pod is cut off at once"
+    if release.waves:
+        text += f"; {release.judgement}"
     return text

@@ -3,13 +3,15 @@
 Run by the wave's gate, a pulumi-command ``local.Command``, on the machine where ``pulumi up`` runs (the
 deploy runner inside the datacenter): ``.venv/bin/python -m webex_cloud.release.probe '<gate spec>'``.
 It probes every target of the spec at once (TCP connect, or an HTTP(S) GET expecting a status), each
-until it answered ``successes`` times in a row, and exits 0 when all did within the wave's deadline, 1
-otherwise, 2 when the spec is unusable (:class:`ExitCode`). Every line it prints lands in the deploy
-job's log (the command's stdout is streamed by the engine), so the log reads as the release, wave by wave.
+until it answered ``successes`` times in a row; then, when the spec carries an analysis, it lets the wave
+bake and judges it by its metrics (``release/analysis.py``). It exits 0 when every instance served within
+the wave's deadline and the verdict is "pass", 1 otherwise, 2 when the spec is unusable (:class:`ExitCode`).
+Every line it prints lands in the deploy job's log (the command's stdout is streamed by the engine), so the
+log reads as the release, wave by wave.
 
-Standard library only (and the shared exit codes): the gate runs it in the project's environment, and
-nothing here may fail to import half-way through a release. This module owns the gate spec's format
-(:class:`GateSpec`).
+Standard library only (and the shared exit codes and the analysis, standard library too): the gate runs it
+in the project's environment, and nothing here may fail to import half-way through a release. This module
+owns the gate spec's format (:class:`GateSpec`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from webex_cloud.exit_codes import ExitCode
+from webex_cloud.release.analysis import AnalysisSpec, Query, Verdict, analyse, describe, prometheus_query
 
 SPEC_FORMAT = "webex-cloud.health-gate/v1"
 
@@ -76,9 +79,15 @@ class GateSpec:
     pods: tuple[str, ...]
     deadline_s: float
     targets: tuple[Target, ...] = field(default=())
+    analysis: AnalysisSpec | None = None
+    """How the wave is judged once it serves; None in a datacenter without monitoring (no Prometheus)."""
 
     def to_json(self) -> str:
         document = {"format": SPEC_FORMAT, **asdict(self)}
+        if self.analysis is None:
+            # Absent rather than null: a gate of a stack without monitoring keeps the text it had before
+            # analyses existed, so its Pulumi resource shows no diff.
+            del document["analysis"]
         return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
     @staticmethod
@@ -87,8 +96,12 @@ class GateSpec:
         if not isinstance(document, dict) or document.get("format") != SPEC_FORMAT:
             raise ValueError(f"not a {SPEC_FORMAT} document")
         targets = tuple(Target(**{**t, "check": Check(**t["check"])}) for t in document.get("targets", []))
-        fields = {k: v for k, v in document.items() if k not in ("format", "targets")}
-        return GateSpec(**{**fields, "pods": tuple(fields["pods"]), "targets": targets})
+        analysis = document.get("analysis")
+        fields = {k: v for k, v in document.items() if k not in ("format", "targets", "analysis")}
+        return GateSpec(
+            **{**fields, "pods": tuple(fields["pods"]), "targets": targets},
+            analysis=None if analysis is None else AnalysisSpec.from_document(analysis),
+        )
 
     @property
     def label(self) -> str:
@@ -150,11 +163,14 @@ def run_gate(
     *,
     address_map: Mapping[str, str] | None = None,
     deadline_s: float | None = None,
-    stream: TextIO = sys.stdout,
+    stream: TextIO | None = None,
     probe: Callable[[Check, str], str | None] = attempt,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> bool:
-    """Probe every target until each served ``successes`` times in a row, or the deadline passed."""
-    log = _Log(stream, lambda: datetime.now(UTC))
+    """Probe every target until each served ``successes`` times in a row, or the deadline passed; then
+    bake and judge the wave when the spec carries an analysis."""
+    # The stream is looked up at call time: sys.stdout may have been replaced since this module loaded.
+    log = _Log(stream or sys.stdout, lambda: datetime.now(UTC))
     limit = spec.deadline_s if deadline_s is None else deadline_s
     mapped = dict(address_map or {})
     checks = sorted({t.check.describe() for t in spec.targets})
@@ -192,9 +208,22 @@ def run_gate(
         thread.join()
     elapsed = time.monotonic() - start
     failed = [t for t in spec.targets if progress[t.instance].serving_after is None]
-    if not failed:
+    if not failed and spec.analysis is None:
         log(f"[gate] {spec.label} PASSED in {elapsed:.1f}s: pods {', '.join(spec.pods)} serve")
         return True
+    if not failed and spec.analysis is not None:
+        log(f"[gate] {spec.label}: pods {', '.join(spec.pods)} serve after {elapsed:.1f}s")
+        verdict = bake_and_judge(spec, spec.analysis, log, sleep)
+        if verdict.passed:
+            log(f"[gate] {spec.label} PASSED: pods {', '.join(spec.pods)} serve and their metrics pass")
+            return True
+        log(
+            f"[gate] {spec.label} FAILED: the analysis says {verdict.outcome}; the release of "
+            f"{spec.service} stops here and later waves keep the old version; `python -m webex_cloud judge "
+            f"--stack {spec.datacenter} --service {spec.service} --wave {spec.wave}` reads it again "
+            "(docs/releasing.md)"
+        )
+        return False
     for target in failed:
         state = progress[target.instance]
         log(
@@ -207,6 +236,27 @@ def run_gate(
         "change to roll back (docs/releasing.md)"
     )
     return False
+
+
+def bake_and_judge(
+    spec: GateSpec,
+    analysis: AnalysisSpec,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+    query: Query | None = None,
+) -> Verdict:
+    """Let the wave bake, then judge its window: the last ``bake_s`` seconds, when it served throughout."""
+    old = ", ".join(analysis.old_pods) or "none left: absolute limits only"
+    log(
+        f"[gate] {spec.label}: baking {analysis.bake_s:g}s, then judging {len(analysis.metrics)} metrics "
+        f"({', '.join(m.name for m in analysis.metrics)}) against old pods ({old})"
+    )
+    sleep(analysis.bake_s)
+    reader = query or prometheus_query(analysis.prometheus, at=time.time())
+    verdict = analyse(analysis, reader, service=spec.service, datacenter=spec.datacenter)
+    for line in describe(verdict):
+        log(f"[gate]   {line}")
+    return verdict
 
 
 def main(argv: Sequence[str] | None = None) -> int:

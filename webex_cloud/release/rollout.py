@@ -11,9 +11,12 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from webex_cloud.config.models import HealthCheck, PodMember, Service
+from webex_cloud import naming
+from webex_cloud.config.models import Datacenter, HealthCheck, PodMember, Service
 from webex_cloud.config.resolved import IngressGrant
+from webex_cloud.facts.metrics import PROMETHEUS_PORT
 from webex_cloud.plan import format as tokens
+from webex_cloud.release.analysis import AnalysisSpec, MetricSpec, default_metrics
 from webex_cloud.release.probe import Check, GateSpec, Target
 
 GATE_TYPE = tokens.LOCAL_COMMAND
@@ -87,10 +90,66 @@ class InstanceFacts:
     with their values (Pulumi inputs: a port's or group's ID is an output): the gate's triggers."""
 
 
+def prometheus_urls(datacenter: Datacenter) -> tuple[str, ...]:
+    """The datacenter's Prometheus nodes, which judge its releases; none without ``monitoring``."""
+    if datacenter.monitoring is None:
+        return ()
+    return tuple(f"http://{node}:{PROMETHEUS_PORT}" for node in datacenter.monitoring.nodes)
+
+
+def judged_metrics(service: Service) -> tuple[str, tuple[MetricSpec, ...]]:
+    """The requests query and the metrics a wave of the service is judged by (declared, or the probes')."""
+    declared = service.rollout.analysis
+    if declared.metrics and declared.requests is not None:
+        return declared.requests, tuple(MetricSpec(**m.model_dump()) for m in declared.metrics)
+    timeouts = {m.role: check_for(service, m.role).timeout_s for m in service.pods.members}
+    requests, metrics = default_metrics(service.name, timeouts)
+    return declared.requests or requests, metrics
+
+
+def _instance_names(service: Service, datacenter: str, pods: Sequence[str]) -> tuple[str, ...]:
+    return tuple(
+        naming.cloud_name(datacenter, naming.instance(pod, member.role, ordinal))
+        for pod in pods
+        for member in service.pods.members
+        for ordinal in range(member.count)
+    )
+
+
+def analysis_spec(
+    service: Service, datacenter: str, wave: int, prometheus: Sequence[str]
+) -> AnalysisSpec | None:
+    """How wave ``wave`` (1-based) is judged: its pods against the pods later waves change, through the
+    datacenter's Prometheus; None when the datacenter has none (nothing can judge it)."""
+    if not prometheus:
+        return None
+    plan = waves(service.pods.count, service.rollout.max_unavailable)
+    new_pods = tuple(naming.pod(service.name, i) for i in plan[wave - 1])
+    old_pods = tuple(naming.pod(service.name, i) for later in plan[wave:] for i in later)
+    requests, metrics = judged_metrics(service)
+    return AnalysisSpec(
+        prometheus=tuple(prometheus),
+        bake_s=float(service.rollout.analysis.bake_s),
+        new_instances=_instance_names(service, datacenter, new_pods),
+        new_pods=new_pods,
+        old_instances=_instance_names(service, datacenter, old_pods),
+        old_pods=old_pods,
+        requests=requests,
+        min_requests=float(service.rollout.analysis.min_requests),
+        metrics=metrics,
+        declared=bool(service.rollout.analysis.metrics),
+    )
+
+
 def gate_spec(
-    service: Service, datacenter: str, wave: int, wave_count: int, instances: Sequence[InstanceFacts]
+    service: Service,
+    datacenter: str,
+    wave: int,
+    wave_count: int,
+    instances: Sequence[InstanceFacts],
+    prometheus: Sequence[str] = (),
 ) -> GateSpec:
-    """The spec of the gate of wave ``wave`` (1-based)."""
+    """The spec of the gate of wave ``wave`` (1-based); judged by metrics when ``prometheus`` is given."""
     return GateSpec(
         datacenter=datacenter,
         service=service.name,
@@ -109,6 +168,7 @@ def gate_spec(
             )
             for i in instances
         ),
+        analysis=analysis_spec(service, datacenter, wave, prometheus),
     )
 
 

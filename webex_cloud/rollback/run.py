@@ -20,6 +20,8 @@ rollback where it is instead of going on around it.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -27,8 +29,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from webex_cloud.atomic import write_text
 from webex_cloud.change.model import ChangeSet
 from webex_cloud.config.holds import Hold, digest, write_hold
+from webex_cloud.config.image_ids import ENVIRONMENT as IMAGE_IDS
+from webex_cloud.config.image_ids import RECORD_FORMAT
 from webex_cloud.paths import PROJECT
 from webex_cloud.rollback.last_good import LastGood, materialise
 from webex_cloud.rollback.reversible import Verdict, classify, gates_to_rerun
@@ -74,13 +79,46 @@ def decide(changes: ChangeSet) -> Verdict:
     return classify(changes)
 
 
+def verified_ids(deployed: Path, stack: str, project: Path) -> Path | str:
+    """A verification record for the last good data, in ``project``: every image the deploy's record
+    (``deployed``, the job's WEBEX_IMAGE_IDS) verified, the release's images and the ``previous`` each
+    rolls back to. Returns its path, or what is missing (the rollback then pages)."""
+    try:
+        document = json.loads(deployed.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return (
+            f"no readable image verification record of the failed deploy ({IMAGE_IDS}={str(deployed)!r}): "
+            "the last good data's image ids cannot be known without it"
+        )
+    if not isinstance(document, dict) or document.get("stack") != stack:
+        return f"{deployed} is no image verification record of {stack}"
+    entries = [*(document.get("images") or []), *(document.get("rollback") or {}).values()]
+    verified = {
+        entry["name"]: entry
+        for entry in entries
+        if isinstance(entry, dict) and entry.get("verified") is True and isinstance(entry.get("name"), str)
+    }
+    path = project / "out" / "images" / f"{stack}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"format": RECORD_FORMAT, "stack": stack, "images": [verified[n] for n in sorted(verified)]}
+    write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return path.resolve()
+
+
 def restore(
     record: LastGood, changes: ChangeSet, code_dir: Path, workdir: Path, run: Runner = run_here
 ) -> str:
     """Deploy the last good data with the checkout's code; returns "" on success, else what failed."""
     project = materialise(record, code_dir, workdir).root
+    images = verified_ids(Path(os.environ.get(IMAGE_IDS, "")), record.stack, project)
+    if isinstance(images, str):
+        return images
+    # The last good data boots the images the deploy's own verification found (its images and each
+    # one's `previous`): the ids come from that record, never from a name (docs/images.md).
+    with_ids = ["env", f"{IMAGE_IDS}={images}"]
     config = project / "out" / "policy-config.json"
     policy = [
+        *with_ids,
         sys.executable,
         "-m",
         "webex_cloud",
@@ -93,6 +131,7 @@ def restore(
     if run(policy, project) != 0:
         return "the last good data does not pass main's policy check (`python -m webex_cloud policy`)"
     up = [
+        *with_ids,
         "pulumi",
         "up",
         "--yes",

@@ -24,7 +24,7 @@ IMAGE = "a2459075-d96c-40d5-893e-577ff92e721c"  # one of the GlanceFixture's ima
 
 
 def ownership(pod: int) -> dict[str, str]:
-    """The ownership metadata both pod designs write on every instance (components/tags.py)."""
+    """The ownership metadata both pod designs write on every instance (webex_cloud/tags.py)."""
     return {
         hints.OWNERSHIP_SERVICE_METADATA_KEY: "messaging",
         hints.OWNERSHIP_DATACENTER_METADATA_KEY: "dc1",

@@ -1,0 +1,67 @@
+"""A scripted Prometheus on 127.0.0.1: ``/api/v1/query`` answers as Prometheus v2.42.0 does (a vector of
+one sample), with values chosen by the side the query selects; ``/healthz`` answers 200."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+Answer = Callable[[str], bytes]
+
+
+def _vector(value: float) -> bytes:
+    sample = {"metric": {}, "value": [1700000000, str(value)]}
+    return json.dumps({"status": "success", "data": {"resultType": "vector", "result": [sample]}}).encode()
+
+
+def scripted(
+    new_errors: float, old_errors: float, new: str, requests: str = "sum(increase(requests"
+) -> Answer:
+    """Answers for the side the query selects (``new`` is an instance or pod name of the new side): the
+    requests query ``requests`` starts with counts 500 (new) and 900 (old), any other the given values."""
+
+    def answer(query: str) -> bytes:
+        side_new = new in query
+        if query.startswith(requests):
+            return _vector(500 if side_new else 900)
+        return _vector(new_errors if side_new else old_errors)
+
+    return answer
+
+
+@contextmanager
+def serving(answer: Answer | None) -> Iterator[tuple[int, list[dict[str, str]]]]:
+    """A health endpoint (/healthz) and, when ``answer`` is given, Prometheus' /api/v1/query."""
+    asked: list[dict[str, str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            if url.path == "/healthz":
+                body, status = b"ok", 200
+            elif url.path == "/api/v1/query" and answer is not None:
+                parameters = dict(urllib.parse.parse_qsl(url.query))
+                asked.append(parameters)
+                body, status = answer(parameters["query"]), 200
+            else:
+                body, status = b"", 404
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], asked
+    finally:
+        server.shutdown()
+        server.server_close()

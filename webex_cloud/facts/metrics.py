@@ -1,0 +1,51 @@
+"""The probe series, and the placeholders of an analysis' queries, that both the generated monitoring
+(``webex_cloud/monitoring``) and the release analysis (``webex_cloud/release/analysis.py``) read: one
+definition on the ground floor, because the release waves sit below the monitoring and may not import it.
+``monitoring/contract.py`` re-exports these names.
+
+The metric names are the blackbox exporter v0.23.0's (``prober/handler.go``: ``probe_success`` and
+``probe_duration_seconds``, one sample per probe, i.e. per scrape of a ``probe-<service>-<role>`` job).
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Final
+
+PROMETHEUS_PORT: Final = 9090
+"""Where each monitoring node's Prometheus listens (the release gates query it there)."""
+PROBE_JOB_PREFIX: Final = "probe-"
+"""Every blackbox job probing catalog instances: ``probe-<service>-<role>``."""
+LABEL_INSTANCE: Final = "instance"
+"""The Nova instance name (``<datacenter>-<service>-pod-<n>-<role>-<i>``), not host:port."""
+PROBE_SUCCESS: Final = "probe_success"
+"""1 when the probe succeeded, 0 when it failed."""
+PROBE_DURATION: Final = "probe_duration_seconds"
+"""How long the probe took (seconds)."""
+
+
+def probe_job(service: str, role: str) -> str:
+    return f"{PROBE_JOB_PREFIX}{service}-{role}"
+
+
+# The placeholders of a release analysis' queries (``rollout.analysis`` in the catalog).
+PLACEHOLDERS: Final = ("instances", "pods", "window", "service", "datacenter")
+"""What a query may name, as ``$instances`` (a regex alternation of the side's Nova instance names, for
+``instance=~"$instances"``), ``$pods`` (of its pod names, for ``pod=~"$pods"``), ``$window`` (the bake
+time as a PromQL duration, ``300s``), ``$service`` and ``$datacenter``."""
+SIDE_PLACEHOLDERS: Final = ("instances", "pods")
+"""One of these must appear in every query: without it the new and the old side read the same series."""
+
+
+def unknown_placeholders(query: str) -> list[str]:
+    """Placeholders a query names that the analysis does not fill (``release/analysis.py``'s
+    ``render_query``; the catalog's checks refuse them before a release would)."""
+    template = string.Template(query)
+    if not template.is_valid():
+        return ["$ (a lone dollar sign: write $$ for a literal one)"]
+    return [f"${name}" for name in template.get_identifiers() if name not in PLACEHOLDERS]
+
+
+def names_a_side(query: str) -> bool:
+    """Whether the query selects a side (new or old pods) at all."""
+    return any(name in SIDE_PLACEHOLDERS for name in string.Template(query).get_identifiers())
