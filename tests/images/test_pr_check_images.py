@@ -102,7 +102,9 @@ def test_an_unusable_image_catalog_shows_the_error_and_a_change_moves_the_digest
     assert "images[0].sha256" in body
     _step(tmp_path / "b", ExitCode.OK, [])
     assert "### Images — ✅ no changes" in comment.build(tmp_path / "b", "0123456789abcdef")
-    assert comment.digest(tmp_path / "a", ["dc1"]) != comment.digest(tmp_path / "b", ["dc1"])
+    assert comment.digest_of(comment.build(tmp_path / "a", "0123456789ab")) != comment.digest_of(
+        comment.build(tmp_path / "b", "0123456789ab")
+    )
 
 
 __all__ = ["head_source"]

@@ -152,6 +152,12 @@ class Layout:
 def _layout(root: Path, base_source: Path) -> Layout:
     pr, base = root / "pr", root / "base"
     shutil.copytree(base_source, base)
+    # A pull request's base is main's tip, whose policy pack this tree's is: the older commit is here
+    # for the base-plan contract, and its pack predates the policies this harness's config names.
+    shutil.rmtree(base / "policies")
+    shutil.copytree(
+        REPO / "policies", base / "policies", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".*")
+    )
     listed = _git("ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
     for name in filter(None, listed):
         source = REPO / name
@@ -185,8 +191,8 @@ def test_no_change_passes_with_no_changes(same_layout: Layout) -> None:
     job, rc = layout.replay_workflow()
     assert (job, rc) == (0, "0")
     body = layout.comment()
-    assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
-    assert "| `dc2` | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
+    assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
+    assert "| `dc2` | ✅ | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
     # Each stack's placement picture is in the uploaded folder, and the comment says where.
     assert all((layout.out / s / "placement.svg").read_text().startswith("<?xml") for s in ("dc1", "dc2"))
     assert "artifact: `dc1/placement.svg` · `dc2/placement.svg`" in body
@@ -254,7 +260,7 @@ def test_a_new_service_fails_until_its_subnets_are_pinned_with_the_lines_given(s
     dc1 = layout.report("dc1")
     assert dc1["blocking"] == [] and dc1["counts"]["create"] > 0
     assert {c["action"] for c in dc1["changes"]} == {"create"}
-    assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | ✅ " in layout.comment()
+    assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | ✅ | ✅ " in layout.comment()
     assert "chat-bots" in layout.comment()
     # The new service's alerts, and who receives them, are in the comment too.
     alerts = (layout.out / "dc1" / "alerts.md").read_text()
@@ -302,7 +308,10 @@ def test_an_image_release_gets_the_verdict_of_the_release_rules(same_layout: Lay
     else:
         assert [r["subject"] for r in downtime] == ["service `meetings-signalling`"]
         assert done.returncode == ExitCode.BLOCKING
-        assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | 🛑 " in layout.comment() and "**downtime**" in layout.comment()
+        assert (
+            "| `dc1` | ✅ | ✅ | ✅ | ✅ | ✅ | 🛑 " in layout.comment()
+            and "**downtime**" in layout.comment()
+        )
 
 
 def test_removing_a_volume_group_fails_as_data_loss(same_layout: Layout) -> None:
@@ -331,7 +340,7 @@ def test_a_base_that_fails_to_render_is_unusable_never_empty(layout: Layout) -> 
     assert done.returncode == ExitCode.INPUT, done.stdout + done.stderr
     body = layout.comment()
     assert "### Stack `dc1` — base unusable" in body
-    assert "| `dc1` | ✅ | ✅ | ✅ | ❌ exit 2 | ❌ exit 2 |" in body
+    assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | ❌ exit 2 | ❌ exit 2 |" in body
     assert not (layout.out / "dc1" / "preview.json").exists()  # no diff against nothing
     assert "catalog/messaging.yaml" in (layout.out / "dc1" / "base-plan.txt").read_text()
 
@@ -371,7 +380,7 @@ def test_a_real_preview_that_failed_fails_and_shows_the_error(layout: Layout) ->
     body = layout.comment()
     assert (
         "**The preview failed**" in body
-        and "| `dc1` | ✅ | ✅ | ✅ | ✅ | ❌ preview failed (exit 2) |" in body
+        and "| `dc1` | ✅ | ✅ | ✅ | ✅ | ✅ | ❌ preview failed (exit 2) |" in body
     )
     assert "messaging-pod-0-app-0-port: creating port: Expected HTTP response code [201]" in body
     assert "<{%reset%}>" not in body and "No blocking change" not in body
@@ -415,3 +424,60 @@ def test_base_plans_are_reused_while_the_base_checkout_is_unchanged(same_layout:
     assert changed.returncode == ExitCode.OK, changed.stdout + changed.stderr
     assert len(list(cache.glob("*.json"))) == 2
     assert layout.report("dc1") != rendered  # the owner tag changed: updates against the old base
+
+
+DELETED_RULE = '''
+
+_every_policy = policies
+
+
+def policies() -> list[Policy]:
+    """The hostile branch's pack: the rule that would refuse its change is gone."""
+    return [p for p in _every_policy() if p.name != "no-public-admin-exposure"]
+'''
+NEUTERED_RULE = '''
+
+_every_policy = policies
+
+
+def policies() -> list[Policy]:
+    """The hostile branch's pack: the rule keeps its name and config, and finds nothing."""
+    kept = _every_policy()
+    for policy in kept:
+        if policy.name == "no-public-admin-exposure":
+            policy.validate = lambda args, report_violation: None
+    return kept
+'''
+
+
+@pytest.mark.parametrize(
+    ("weakening", "own_verdict"),
+    [(DELETED_RULE, ExitCode.INPUT), (NEUTERED_RULE, ExitCode.OK)],
+    ids=["rule-deleted", "rule-neutered"],
+)
+def test_a_branch_that_weakens_a_policy_is_still_blocked_by_mains(
+    same_layout: Layout, weakening: str, own_verdict: ExitCode
+) -> None:
+    """Issue 23: the branch opens SSH to the world and takes the rule that refuses it out of its own
+    pack. Its own pack does not find the exposure (deleted: its config names a rule it lacks; neutered:
+    it passes); main's pack, over the branch's plan, blocks the check, and the comment names the pack
+    change for a code owner."""
+    layout = same_layout
+    ssh = {"protocol": "tcp", "ports": 22, "source": "any", "description": "debugging, just for today"}
+    layout.edit("catalog/messaging.yaml", lambda doc: doc["network"]["ingress"].append(ssh))
+    pack = layout.pr / "policies" / "webex_policies" / "pack.py"
+    pack.write_text(pack.read_text() + weakening)
+    done = layout.run("--stack", "dc1")
+    assert done.returncode != ExitCode.OK, done.stdout + done.stderr
+    folder = layout.out / "dc1"
+    own = (folder / "policy.txt").read_text()
+    assert (folder / "policy.rc").read_text().strip() == str(int(own_verdict)), own
+    assert "SSH (tcp/22)" not in own
+    judged = (folder / "main-policy.txt").read_text()
+    assert (folder / "main-policy.rc").read_text().strip() == "1", judged
+    assert "no-public-admin-exposure" in judged and "SSH (tcp/22)" in judged
+    body = layout.comment()
+    assert "| ❌ exit 1 | ✅ | ✅ |" in body.split("| `dc1` |", 1)[1].split("\n", 1)[0]
+    assert "**This pull request changes the policy pack** (`policies/webex_policies/pack.py`)" in body
+    # The real preview's config is the one main's pack was run with.
+    assert "no-public-admin-exposure" in (folder / "policy-config.json").read_text()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.preview.helpers import report_of
+from tests.preview.helpers import base_plan, report, report_of
 from webex_cloud.change.model import UNKNOWN_SENTINEL, urn_name
 from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.events import parse_event_log, policy_risks
@@ -121,3 +121,60 @@ def test_an_image_change_is_explained_as_a_rebuild_that_wipes_the_root_disk() ->
     text = render_markdown(report_of(parse_preview(document, source="p.json", stack="dc1")))
     line = next(line for line in text.splitlines() if "messaging-pod-0-app-0" in line and "imageName" in line)
     assert "rebuild (root disk wiped)" in line, line
+
+
+def _replace_line(reasons: list[str], replace_on_changes: list[str] | None) -> str:
+    old, new = (
+        _state({**KEY, "description": "old"}),
+        _state({**KEY, "description": "new", "portRangeMax": 444}),
+    )
+    if replace_on_changes is not None:
+        new["replaceOnChanges"] = replace_on_changes  # apitype.ResourceV3, as the engine writes newState
+    steps = [
+        {"op": op, "urn": RULE_URN, "oldState": old, "newState": new, "replaceReasons": reasons}
+        for op in ("create-replacement", "replace", "delete-replaced")
+    ]
+    document = {"steps": steps, "changeSummary": {"replace": 1}}
+    text = render_markdown(report_of(parse_preview(document, source="p.json", stack="dc1")))
+    return next(line for line in text.splitlines() if "messaging-tcp-443" in line and "replace" in line)
+
+
+def test_a_replace_the_programs_replace_on_changes_causes_is_not_blamed_on_the_provider() -> None:
+    """The engine itself adds a change under `replaceOnChanges` to replaceReasons (pulumi/pulumi
+    step_generator.go applyReplaceOnChanges, read at the snapshot whose CHANGELOG tops at 3.259.0; the
+    SDK pins 3.272.0), and the step's newState carries the option: the provider did not ask for it."""
+    line = _replace_line(["description"], ["description"])
+    assert "the program's `replaceOnChanges` replaces it: description" in line, line
+    assert "provider replaces it" not in line, line
+
+
+def test_a_replace_with_both_reasons_names_each_by_its_cause() -> None:
+    line = _replace_line(["description", "portRangeMax"], ["description"])
+    assert "provider replaces it: portRangeMax" in line, line
+    assert "the program's `replaceOnChanges` replaces it: description" in line, line
+    # Without the option the same keys are the provider's, as before.
+    assert "provider replaces it: description, portRangeMax" in _replace_line(
+        ["description", "portRangeMax"], None
+    )
+
+
+def test_a_wildcard_replace_on_changes_takes_every_key() -> None:
+    line = _replace_line(["description", "portRangeMax"], ["*"])
+    assert (
+        "provider replaces it" not in line
+        and "replaceOnChanges` replaces it: description, portRangeMax" in line
+    )
+
+
+def test_the_offline_diff_names_a_replace_on_changes_replace_as_the_programs() -> None:
+    """The plan records each resource's options (plan/capture.py): a change the provider would make in
+    place but the option turns into a replace is the program's doing, offline as in a real preview."""
+    base, pr = base_plan(), base_plan()
+    rule = next(r for r in pr["resources"] if r["type"] == RULE_TYPE)
+    next(r for r in base["resources"] if r["urn"] == rule["urn"])["replaceOnChanges"] = ["description"]
+    rule["replaceOnChanges"] = ["description"]
+    rule["inputs"]["description"] = "renamed by the program"
+    text = render_markdown(report(base, pr))
+    line = next(line for line in text.splitlines() if f"replace SecGroupRule `{rule['name']}`" in line)
+    assert "the program's `replaceOnChanges` replaces it: description" in line, line
+    assert "replace expected" not in line, line

@@ -153,17 +153,18 @@ def _stack_folder(
 
 
 def test_comment_body_has_marker_status_table_reports_and_digest(tmp_path: Path) -> None:
-    ok = {"plan": 0, "policy": 0, "place": 0, "base-plan": 0, "preview": 0}
+    ok = {"plan": 0, "policy": 0, "main-policy": 0, "place": 0, "base-plan": 0, "preview": 0}
     pr = base_plan()
     resource(pr, "messaging-messages-0")["inputs"]["availabilityZone"] = "nova-2"
     _stack_folder(tmp_path, "dc1", base_plan(), pr, {**ok, "preview": 1})
     _stack_folder(tmp_path, "dc2", base_plan("dc2"), base_plan("dc2"), {**ok, "policy": 1})
     body = comment.build(tmp_path, "0123456789abcdef0123")
     assert body.startswith(comment.MARKER + "\n## Release preview for `0123456789ab`")
-    assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | 🛑 1 blocking |" in body
-    assert "| `dc2` | ✅ | ❌ exit 1 | ✅ | ✅ | ✅ no changes |" in body
+    assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | ✅ | 🛑 1 blocking |" in body
+    assert "| `dc2` | ✅ | ❌ exit 1 | ✅ | ✅ | ✅ | ✅ no changes |" in body
     assert "**No changes.**" in body and "<summary>dc2: policy check — ❌ exit 1</summary>" in body
-    assert body.rstrip().endswith(f"{comment.DIGEST_PREFIX}{comment.digest(tmp_path, ['dc1', 'dc2'])} -->")
+    text = body.removeprefix(comment.header("0123456789abcdef0123")).rsplit(comment.DIGEST_PREFIX, 1)[0]
+    assert body.endswith(f"{comment.DIGEST_PREFIX}{comment.digest(text)} -->\n")
 
 
 def test_the_comment_names_the_placement_pictures_that_were_drawn(tmp_path: Path) -> None:
@@ -192,7 +193,9 @@ def test_user_text_cannot_inject_a_marker_or_markdown_into_the_comment(tmp_path:
     (tmp_path / "dc1" / "policy.txt").write_text(f"violation: {HOSTILE}\n")
     body = comment.build(tmp_path, "0123456789ab")
     digests = re.findall(r"<!-- webex-cloud-preview:digest ([0-9a-f]+) -->", body)
-    assert digests == [comment.digest(tmp_path, ["dc1"])]
+    assert digests == [
+        comment.digest(body.removeprefix(comment.header("0123456789ab")).rsplit("<!-- w", 1)[0])
+    ]
     assert body.count(comment.SAME_AS_BEFORE) == 1 and body.count(comment.MARKER) == 1
     assert body.count("<!--") == 3  # the marker, the same-as-before slot and the digest: all ours
     # The policy output stays inside its code block: its fence is longer than the ``` it holds.
@@ -217,17 +220,93 @@ def test_digest_tells_a_push_without_changes_from_one_with(tmp_path: Path) -> No
     pr = base_plan()
     resource(pr, "messaging-messages-0")["inputs"]["size"] = 600
     _stack_folder(third, "dc1", base_plan(), pr, ok)
-    assert comment.digest(first, ["dc1"]) == comment.digest(second, ["dc1"])
-    assert comment.digest(first, ["dc1"]) != comment.digest(third, ["dc1"])
+    # Another commit that renders the same report: the same digest (the header is not covered).
+    assert comment.digest_of(comment.build(first, "aaaa")) == comment.digest_of(comment.build(second, "bbbb"))
+    assert comment.digest_of(comment.build(first, "aaaa")) != comment.digest_of(comment.build(third, "aaaa"))
+
+
+POSTER_HARNESS = r"""
+// github-script's globals, as the action gives them to the script, recording what it is asked.
+const fs = require('fs');
+const calls = [];
+const failures = [];
+const core = { setFailed: (message) => failures.push(message) };
+const context = { repo: { owner: 'o', repo: 'r' } };
+const previous = JSON.parse(fs.readFileSync('previous.json', 'utf8'));
+const github = {
+  paginate: async () => previous,
+  rest: { issues: {
+    listComments: 'listComments',
+    createComment: async (args) => calls.push(['create', args.body]),
+    updateComment: async (args) => calls.push(['update', args.body]),
+  } },
+};
+(async () => {
+SCRIPT
+})().then(() => fs.writeFileSync('result.json', JSON.stringify({ calls, failures })));
+"""
+
+
+def _post(folder: Path, body: str, head_sha: str, previous: tuple[str, ...] = ()) -> dict[str, Any]:
+    """pr-comment.yml's script, unchanged, under node with stand-ins for the GitHub API."""
+    poster = _load("pr-comment.yml")["jobs"]["comment"]
+    step = next(s for s in poster["steps"] if "github-script" in s.get("uses", ""))
+    assert step["env"]["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
+    (folder / "out").mkdir(parents=True)
+    (folder / "out" / "comment.md").write_text(body)
+    (folder / "previous.json").write_text(
+        json.dumps([{"id": 7, "user": {"type": "Bot"}, "body": b} for b in previous])
+    )
+    (folder / "poster.js").write_text(POSTER_HARNESS.replace("SCRIPT", step["with"]["script"]))
+    node = shutil.which("node")
+    assert node is not None, "node is needed to replay the comment poster (github-script runs on node)"
+    env = dict(os.environ, PR_NUMBER="12", HEAD_SHA=head_sha)
+    subprocess.run([node, "poster.js"], cwd=folder, env=env, check=True, timeout=60)
+    result: dict[str, Any] = json.loads((folder / "result.json").read_text())
+    return result
+
+
+HEAD = "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_the_poster_posts_exactly_the_digested_report_of_its_commit(tmp_path: Path) -> None:
+    _stack_folder(tmp_path / "out-dir", "dc1", base_plan(), base_plan(), {"plan": 0, "preview": 0})
+    body = comment.build(tmp_path / "out-dir", HEAD)
+    assert _post(tmp_path / "first", body, HEAD) == {"calls": [["create", body]], "failures": []}
+    # The same report on the next push: the one comment is edited and says nothing changed.
+    again = comment.build(tmp_path / "out-dir", "f" * 40)
+    posted = _post(tmp_path / "second", again, "f" * 40, previous=(body,))
+    assert posted["failures"] == [] and posted["calls"][0][0] == "update"
+    assert "No changes since the previous push" in posted["calls"][0][1]
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda body: body.replace("**No changes.**", "**No changes.** Approved by the platform team."),
+        lambda body: body.replace("dc1", "dc9"),
+        lambda body: body.replace("✅", "❌", 1),
+        lambda body: body.replace(HEAD[:12], "fedcba987654"),  # another commit's report
+        lambda body: body.rsplit(comment.DIGEST_PREFIX, 1)[0],  # no digest at all
+    ],
+    ids=["added-text", "renamed-stack", "changed-cell", "other-commit", "no-digest"],
+)
+def test_the_poster_refuses_a_report_whose_text_is_not_the_digested_text(tmp_path: Path, tamper: Any) -> None:
+    _stack_folder(tmp_path / "out-dir", "dc1", base_plan(), base_plan(), {"plan": 0, "preview": 0})
+    body = comment.build(tmp_path / "out-dir", HEAD)
+    tampered = tamper(body)
+    assert tampered != body
+    posted = _post(tmp_path / "post", tampered, HEAD)
+    assert posted["calls"] == [] and len(posted["failures"]) == 1, posted
 
 
 def test_the_comment_shows_each_stacks_alert_changes_and_a_change_to_them_is_a_new_digest(
     tmp_path: Path,
 ) -> None:
-    ok = {"plan": 0, "policy": 0, "place": 0, "base-plan": 0, "preview": 0, "alerts": 0}
+    ok = {"plan": 0, "policy": 0, "main-policy": 0, "place": 0, "base-plan": 0, "preview": 0, "alerts": 0}
     _stack_folder(tmp_path, "dc1", base_plan(), base_plan(), ok)
     _stack_folder(tmp_path, "dc2", base_plan("dc2"), base_plan("dc2"), {**ok, "alerts": 2})
-    before = comment.digest(tmp_path, ["dc1", "dc2"])
+    before = comment.digest_of(comment.build(tmp_path, "0123456789ab"))
     added = (
         "**dc1 alerts**: 1 added, 0 removed, 0 changed\n"
         "- added `NoValidHost` (`scheduling`, `ticket`, to each firing service's owner): `x > 0`\n"
@@ -236,11 +315,11 @@ def test_the_comment_shows_each_stacks_alert_changes_and_a_change_to_them_is_a_n
     body = comment.build(tmp_path, "0123456789ab")
     # Under the stack's report, as generated; the table keeps its columns.
     assert body.index("| `dc2` |") < body.index(added) < body.index("<summary>dc1: offline plan")
-    assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
+    assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
     assert "<summary>dc1: alert changes" not in body
     # A failed alerts step shows its output, like any failed step.
     assert "<summary>dc2: alert changes — ❌ exit 2</summary>" in body
-    assert comment.digest(tmp_path, ["dc1", "dc2"]) != before
+    assert comment.digest_of(comment.build(tmp_path, "0123456789ab")) != before
 
 
 def test_comment_cli_names_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -364,3 +443,15 @@ def test_the_comment_line_names_each_stacks_picture_in_stack_order() -> None:
         "`dc1/placement.svg` · `dc2/placement.svg`"
     )
     assert comment.comment_line([]) == ""
+
+
+def test_a_changed_policy_pack_is_named_for_a_code_owner(tmp_path: Path) -> None:
+    ok = {"plan": 0, "policy": 0, "main-policy": 0, "place": 0, "base-plan": 0, "preview": 0}
+    _stack_folder(tmp_path, "dc1", base_plan(), base_plan(), ok)
+    assert "changes the policy pack" not in comment.build(tmp_path, HEAD)
+    (tmp_path / comment.POLICY_CHANGE).write_text("policies/webex_policies/pack.py\npolicies/x`y.py\n")
+    body = comment.build(tmp_path, HEAD)
+    assert "**This pull request changes the policy pack** (`policies/webex_policies/pack.py`, " in body
+    assert "main's pack as well" in body and "(`.github/CODEOWNERS` on `/policies/`)" in body
+    # The file is not a stack: the table still has one row.
+    assert body.count("| `") == 1

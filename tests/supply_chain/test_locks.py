@@ -347,3 +347,53 @@ def test_a_source_distribution_is_refused_before_its_build_script_runs(
 def test_a_missing_lock_is_named(empty_venv: Path, tmp_path: Path) -> None:
     done = _install(empty_venv, tmp_path / "nothing.lock", tmp_path)
     assert done.returncode == 2 and "nothing.lock not found" in done.stderr
+
+
+def _pull_request_checkout(root: Path) -> Path:
+    """The branch as the pull-request job checks it out (every file git would give it), with the
+    bootstrap's venv in place."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(source.read_bytes())
+    (root / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    return root
+
+
+def _replay_lock_step(pr: Path) -> subprocess.CompletedProcess[str]:
+    steps = yaml.safe_load((REPO / ".github" / "workflows" / "pr-preview.yml").read_text())["jobs"]["check"][
+        "steps"
+    ]
+    step = next(s for s in steps if s.get("name") == "Pins and locks agree")
+    assert step["working-directory"] == "pr"
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=pr,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "PYTHONPATH"))},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_the_pull_request_check_fails_while_a_pin_moved_without_its_lock(tmp_path: Path) -> None:
+    """A Dependabot pull request moves a pin in requirements.txt only; bootstrap would still install the
+    lock's old version, so the check would judge code that is not what merges. The workflow's step,
+    replayed in a checkout of the branch, fails it and says how to mend it."""
+    pr = _pull_request_checkout(tmp_path / "pr")
+    assert _replay_lock_step(pr).returncode == 0
+    requirements = pr / "requirements.txt"
+    pinned = requirements.read_text()
+    assert "\nPyYAML==6.0.3\n" in pinned
+    requirements.write_text(pinned.replace("\nPyYAML==6.0.3\n", "\nPyYAML==6.0.2\n"))
+    done = _replay_lock_step(pr)
+    assert done.returncode != 0
+    assert "PyYAML==6.0.2, requirements.lock has 6.0.3: run scripts/lock.sh" in done.stdout

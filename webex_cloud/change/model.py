@@ -70,6 +70,8 @@ class Change:
     resources): there is a gap, and whatever depends on it is replaced with it."""
     retain_on_delete: bool = False
     """The ``retainOnDelete`` option: a delete only forgets the resource, the cloud keeps it."""
+    replace_on_changes: frozenset[str] = frozenset()
+    """The ``replaceOnChanges`` option: the program's own reason to replace, whatever the provider says."""
 
 
 @dataclass(frozen=True)

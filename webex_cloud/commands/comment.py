@@ -6,7 +6,10 @@ printed) and ``<step>.rc`` (its exit status) for the steps ``plan``, ``policy``,
 alert changes (shown under the report; the ``alerts`` step's output only when it failed); and once,
 beside them, ``images.rc``/``.txt``/``.json`` (the image catalog against the base's). This module turns
 them into one Markdown body that starts with a hidden marker (how the workflow finds the comment again to
-edit it) and ends with a digest of what would change (how it tells that a later push changed nothing).
+edit it) and a header naming the commit, and ends with the SHA-256 of the exact text between the two (how
+it tells that a later push changed nothing, and how the poster, .github/workflows/pr-comment.yml, refuses
+a body whose text is not the text that was digested: it recomputes the digest over what it is about to
+post).
 
 ``python -m webex_cloud.commands.comment OUT_DIR --commit SHA`` prints the body.
 """
@@ -18,7 +21,6 @@ import hashlib
 import json
 import sys
 from collections.abc import Iterable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ DIGEST_PREFIX = "<!-- webex-cloud-preview:digest "
 STEPS = (
     ("plan", "offline plan"),
     ("policy", "policy check"),
+    ("main-policy", "main's policy pack"),
     ("place", "placement proof"),
     ("base-plan", "base plan"),
 )
@@ -51,6 +54,8 @@ DRIFT = "drift"
 """Each stack folder's ``drift.rc``/``.txt``: its latest drift report, checked (``pr-check --drift``)."""
 DRIFT_REPORT = "drift.json"
 """The checked drift report itself, from which "this merge would also revert" is written."""
+POLICY_CHANGE = "policy-change.txt"
+"""Written by pr-check beside the stack folders when the branch changes ``policies/``: one file a line."""
 PLACEMENT_PICTURE = "placement.svg"
 """Each stack folder's placement picture (``place --svg``), uploaded with the rest of the folder."""
 
@@ -220,26 +225,22 @@ def _revert_section(folder: Path, stack: str) -> list[str]:
     return [*lines, ""]
 
 
-def digest(out_dir: Path, stacks: list[str]) -> str:
-    """What would change, whatever the wording: every stack's risks, changes and step statuses."""
-    material = []
-    for stack in stacks:
-        folder = out_dir / stack
-        report = folder / "preview.json"
-        data = json.loads(report.read_text()) if report.exists() else {}
-        material.append(
-            {
-                "stack": stack,
-                "status": {step: _status(folder, step) for step, _ in (*STEPS, ("preview", ""))},
-                "blocking": data.get("blocking"),
-                "warnings": data.get("warnings"),
-                "changes": data.get("changes"),
-                "alerts": _alerts(folder),
-                "undone": [asdict(u) for u in p.undone] if (p := _undone(folder, stack)) else None,
-            }
-        )
-    material.append({"images": _status(out_dir, IMAGES), "changes": _image_changes(out_dir)})
-    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+def digest(text: str) -> str:
+    """The SHA-256 of the report's text exactly as posted below its header line, the one same-as-before
+    slot included as this module writes it. The header (the commit) is left out so that a push that
+    renders the same report gets the same digest; the poster checks the header against the run's
+    commit instead."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def digest_of(body: str) -> str:
+    """The digest a body built here ends with."""
+    return body.rsplit(DIGEST_PREFIX, 1)[1][:64]
+
+
+def header(commit: str) -> str:
+    """The marker and the line naming the commit: the part of the body the digest does not cover."""
+    return f"{MARKER}\n## Release preview for `{commit[:12]}`\n"
 
 
 def build(out_dir: Path, commit: str) -> str:
@@ -248,8 +249,6 @@ def build(out_dir: Path, commit: str) -> str:
     if not stacks:
         raise ValueError(f"{out_dir}: no stack folders (expected {out_dir}/<stack>/preview.md ...)")
     lines = [
-        MARKER,
-        f"## Release preview for `{commit[:12]}`",
         "",
         "| stack | " + " | ".join(title for _, title in STEPS) + " | preview |",
         "|---|" + "---|" * (len(STEPS) + 1),
@@ -259,6 +258,16 @@ def build(out_dir: Path, commit: str) -> str:
         cells = [_cell(_status(folder, step)) for step, _ in STEPS] + [_preview_cell(folder)]
         lines.append(f"| {md_code(stack)} | " + " | ".join(cells) + " |")
     lines += ["", SAME_AS_BEFORE, ""]
+    if (out_dir / POLICY_CHANGE).is_file():
+        changed = (out_dir / POLICY_CHANGE).read_text(encoding="utf-8").split()
+        lines += [
+            "> **This pull request changes the policy pack** ("
+            + ", ".join(md_code(name) for name in changed)
+            + "). Every stack was judged by main's pack as well (the column above), so a weakened or "
+            "deleted rule still blocks here; the change itself needs a code owner's review "
+            "(`.github/CODEOWNERS` on `/policies/`).",
+            "",
+        ]
     lines += _images_section(out_dir)
     pictures = comment_line(
         f"{s}/{PLACEMENT_PICTURE}" for s in stacks if (out_dir / s / PLACEMENT_PICTURE).exists()
@@ -303,15 +312,16 @@ def build(out_dir: Path, commit: str) -> str:
                 "</details>",
             ]
         lines.append("")
-    closing = f"{DIGEST_PREFIX}{digest(out_dir, stacks)} -->\n"
-    body = "\n".join(lines) + "\n"
-    if len(body) + len(closing) > _MAX_BODY:
+    head, text = header(commit), "\n".join(lines) + "\n"
+    closing_size = len(DIGEST_PREFIX) + 64 + len(" -->\n")
+    if len(head) + len(text) + closing_size > _MAX_BODY:
         # Never lose the marker or the digest: cut the middle, point at the artifacts.
         notice = (
             "\n\n… (comment cut at GitHub's size limit; the full reports are in the workflow artifacts)\n"
         )
-        body = body[: _MAX_BODY - len(closing) - len(notice)] + notice
-    return body + closing
+        text = text[: _MAX_BODY - len(head) - closing_size - len(notice)] + notice
+    # Digested last, over the text as it is posted: escaped, cut, every byte the reader sees.
+    return f"{head}{text}{DIGEST_PREFIX}{digest(text)} -->\n"
 
 
 def main(argv: list[str]) -> int:

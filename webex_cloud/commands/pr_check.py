@@ -5,8 +5,12 @@ The workflow (.github/workflows/pr-preview.yml) checks out the pull request into
 Per stack it runs, each as its own process whose output and exit status land in ``OUT/<stack>/``:
 
 1. ``plan``: this branch's offline plan (``plan --stack S --out DIR --no-policy``);
-2. ``policy``: the policy pack over it, writing the ``--policy-pack-config`` a real preview needs
-   (every stack is planned before any is policed: the other stacks' plans are its peers);
+2. ``policy``: this branch's policy pack over it (every stack is planned before any is policed: the
+   other stacks' plans are its peers); then ``main-policy``: the BASE's pack (its rules, and the config
+   facts derived through its ``webex_policies``) over the same plans, writing the
+   ``--policy-pack-config`` a real preview needs. A branch that weakens or deletes a rule under
+   ``policies/`` is still judged by the rule as the base has it; a changed pack is named in the comment
+   for a code owner's review (``policy-change.txt``). Both verdicts block;
 3. ``place``: the placement proof over the same plan;
 4. ``base-plan``: the base commit's plan, rendered by the base's *own* code with the command line
    ``plan --stack S --out DIR --no-policy`` (a contract: every commit from now on keeps it). A base
@@ -43,6 +47,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import venv
 from collections.abc import Sequence
@@ -166,6 +171,44 @@ def base_python(pr_dir: Path, base_dir: Path, log: list[str]) -> Path:
     return python
 
 
+def judged_project(pr_dir: Path, base_dir: Path, folder: Path) -> Path:
+    """A project made of this branch's files (stacks, catalog, program) with a copy of the base's
+    policy pack in place of the branch's. The pack runs in ``<pack>/../.venv`` (PulumiPolicy.yaml):
+    here a link to this interpreter's venv, the one the branch's own pack runs in."""
+    folder.mkdir(parents=True)
+    for entry in pr_dir.iterdir():
+        if entry.name not in ("policies", ".venv"):
+            (folder / entry.name).symlink_to(entry.resolve())
+    shutil.copytree(base_dir / "policies", folder / "policies", ignore=_ignore_caches)
+    (folder / ".venv").symlink_to(Path(sys.executable).parent.parent.absolute())
+    return folder
+
+
+def _not_the_pack(name: str) -> bool:
+    """Build output and tools' caches (``__pycache__``, ``*.egg-info``, ``.ruff_cache``, ``.venv``...)."""
+    return name == "__pycache__" or name.endswith(".egg-info") or name.startswith(".")
+
+
+def _ignore_caches(folder: str, names: list[str]) -> set[str]:
+    return {name for name in names if _not_the_pack(name)}
+
+
+def changed_pack_files(pr_dir: Path, base_dir: Path) -> list[str]:
+    """The files under ``policies/`` that differ between the branch and the base (added, removed or
+    edited); build output and tools' caches left out, as in the copy judged_project makes."""
+
+    def files(root: Path) -> dict[str, bytes]:
+        pack = root / "policies"
+        return {
+            str(p.relative_to(root)): p.read_bytes()
+            for p in sorted(pack.rglob("*"))
+            if p.is_file() and not any(_not_the_pack(part) for part in p.relative_to(pack).parts)
+        }
+
+    mine, theirs = files(pr_dir), files(base_dir)
+    return sorted(name for name in mine.keys() | theirs.keys() if mine.get(name) != theirs.get(name))
+
+
 def base_env(base_dir: Path) -> dict[str, str]:
     """The base's own code first on the path: its program, its hint contract, its policy rules."""
     entries = [base_dir, base_dir / "scheduler-filters" / "src", base_dir / "policies"]
@@ -188,6 +231,8 @@ class Options:
     """Where base plans are kept by content (webex_cloud.preview.base_cache); None: always rendered."""
     drift: Path | None = None
     """Each stack's latest drift report (``<stack>.json``), for "this merge would also revert"."""
+    judged: Path | None = None
+    """This branch's data with the base's policy pack (judged_project); None: the base is unusable."""
 
 
 def _branch_plan(options: Options, stack: str) -> Path:
@@ -225,10 +270,10 @@ def check_stack(
     plan_file = _branch_plan(options, stack)
     steps: list[Step] = []
     config = out / "policy-config.json"
-    policy = ["policy", *project, "--stack", stack, "--plan", str(plan_file), "--write-config", str(config)]
-    for peer in peers:
-        policy += ["--peer-plan", f"{peer}={_branch_plan(options, peer)}"]
+    peer_plans = [arg for peer in peers for arg in ("--peer-plan", f"{peer}={_branch_plan(options, peer)}")]
+    policy = ["policy", *project, "--stack", stack, "--plan", str(plan_file), *peer_plans]
     steps.append(_progress(stack, _run([*me, *policy], cwd=PROJECT_DIR, out=out, name="policy")))
+    steps.append(_progress(stack, _main_policy(options, stack, plan_file, peer_plans, config)))
     svg = str(out / comment.PLACEMENT_PICTURE)
     place = ["place", *project, "--stack", stack, "--plan", str(plan_file), "--svg", svg]
     steps.append(_progress(stack, _run([*me, *place], cwd=PROJECT_DIR, out=out, name="place")))
@@ -294,6 +339,30 @@ def alert_changes(options: Options, stack: str, out: Path) -> Step:
 # --- end of step 6 ---
 
 
+def _main_policy(options: Options, stack: str, plan_file: Path, peer_plans: list[str], config: Path) -> Step:
+    """The base's pack over this branch's plan: what a branch's edit of ``policies/`` cannot weaken.
+
+    The pack's rules (its process, and the config facts the harness derives through
+    ``webex_policies``) are the base's; the harness that reads the stack files and speaks the
+    Analyzer protocol is this branch's, so a branch that changes the stack-file format is still
+    judged (the base's loader would refuse the new keys)."""
+    out = options.out / stack
+    if options.judged is None:
+        return _record(out, "main-policy", ExitCode.INPUT, "main's policy pack cannot run: the base has none")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(options.judged / "policies"), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    args = ["policy", "--project", str(options.judged), "--stack", stack, "--plan", str(plan_file)]
+    return _run(
+        [sys.executable, "-m", "webex_cloud", *args, *peer_plans, "--write-config", str(config)],
+        cwd=PROJECT_DIR,
+        out=out,
+        name="main-policy",
+        env=env,
+    )
+
+
 def _cached_base(options: Options, stack: str, base_digest: str | None) -> Path | None:
     if options.base_cache is None or base_digest is None:
         return None
@@ -324,7 +393,8 @@ def _preview(
                 "--json",
                 "--show-sames",
                 "--policy-pack",
-                str(options.pr_dir / "policies"),
+                # Main's pack, as main-policy ran it (that step blocks when the base has none).
+                str((options.judged or options.pr_dir) / "policies"),
                 "--policy-pack-config",
                 str(config),
                 "--stack",
@@ -440,8 +510,28 @@ def run(options: Options) -> ExitCode:
     if python is not None and options.base_cache is not None:
         digest = base_cache.checkout_digest(options.base_dir, python)
         log.append(f"base checkout digest {digest}: base plans kept under {options.base_cache}")
-    images = check_images(options)
-    codes: list[int] = [images.code] if images is not None else []
+    with tempfile.TemporaryDirectory(prefix="pr-check-") as scratch:
+        if (options.base_dir / "policies" / "PulumiPolicy.yaml").is_file():
+            judged = judged_project(options.pr_dir, options.base_dir, Path(scratch) / "project")
+            options = replace(options, judged=judged)
+            changed = changed_pack_files(options.pr_dir, options.base_dir)
+            if changed:
+                (options.out / comment.POLICY_CHANGE).write_text("\n".join(changed) + "\n", encoding="utf-8")
+        images = check_images(options)
+        codes = [images.code] if images is not None else []
+        codes += _check_every_stack(options, python, problem, digest)
+    (options.out / "pr-check.txt").write_text("\n".join(log) + "\n", encoding="utf-8")
+    body = comment.build(options.out, options.commit)
+    (options.out / "comment.md").write_text(body, encoding="utf-8")
+    worst = _worst(codes)
+    print(f"comment written to {options.out / 'comment.md'}; exit {int(worst)} ({worst.name.lower()})")
+    return worst
+
+
+def _check_every_stack(
+    options: Options, python: Path | None, problem: str | None, digest: str | None
+) -> list[int]:
+    codes: list[int] = []
     # Every stack's plan first: the policy step of each stack reads its peers' plans (the
     # cross-datacenter rules) and would otherwise render every peer again, N x (N - 1) renders.
     # Stacks are independent (each step a process of its own, its files under OUT/<stack>/): one
@@ -465,12 +555,7 @@ def run(options: Options) -> ExitCode:
 
         for steps in pool.map(check, options.stacks):
             codes += [s.code for s in steps]
-    (options.out / "pr-check.txt").write_text("\n".join(log) + "\n", encoding="utf-8")
-    body = comment.build(options.out, options.commit)
-    (options.out / "comment.md").write_text(body, encoding="utf-8")
-    worst = _worst(codes)
-    print(f"comment written to {options.out / 'comment.md'}; exit {int(worst)} ({worst.name.lower()})")
-    return worst
+    return codes
 
 
 def main(argv: list[str]) -> int:

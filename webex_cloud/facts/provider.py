@@ -234,13 +234,18 @@ def _contains(option: str, path: str) -> bool:
     return path == option or path.startswith((f"{option}.", f"{option}["))
 
 
-def forces_replacement(resource_type: str, path: str, replace_on_changes: frozenset[str]) -> bool:
-    """True when changing the input at ``path`` (top-level key or leaf path) recreates the resource.
+def by_replace_on_changes(path: str, replace_on_changes: frozenset[str]) -> bool:
+    """True when the resource option ``replaceOnChanges`` alone makes a change at ``path`` a replace:
+    the engine, not the provider, turns it into one (pulumi/pulumi ``applyReplaceOnChanges`` in
+    ``pkg/resource/deploy/step_generator.go``, read at the stored snapshot whose CHANGELOG tops at
+    3.259.0; the SDK pins 3.272.0): an entry that is the path or one of its ancestors, or ``*``."""
+    return "*" in replace_on_changes or any(_contains(option, path) for option in replace_on_changes)
 
-    ``replace_on_changes`` is the resource option of the same name, which forces it whatever the
-    provider; its entries may be nested paths.
-    """
-    if "*" in replace_on_changes or any(_contains(option, path) for option in replace_on_changes):
+
+def forces_replacement(resource_type: str, path: str, replace_on_changes: frozenset[str]) -> bool:
+    """True when changing the input at ``path`` (top-level key or leaf path) recreates the resource:
+    the provider's ForceNew, or the resource's ``replaceOnChanges`` option (by_replace_on_changes)."""
+    if by_replace_on_changes(path, replace_on_changes):
         return True
     return _top(path) in FORCE_NEW.get(resource_type, frozenset())
 

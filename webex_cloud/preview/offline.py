@@ -306,6 +306,7 @@ def _change(
         certainty=Certainty.EXPECTED,
         properties=tuple(properties),
         replace_reasons=tuple(reasons),
+        replace_on_changes=resource.replace_on_changes,
         old_inputs=before.inputs if before else None,
         new_inputs=after.inputs if after else None,
         protected=bool((before and before.protect) or (after and after.protect)),

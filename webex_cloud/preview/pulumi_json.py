@@ -72,6 +72,10 @@ class _State(BaseModel):
     retain_on_delete: bool = Field(default=False, alias="retainOnDelete")
     dependencies: list[str] = Field(default_factory=list)
     property_dependencies: dict[str, list[str]] = Field(default_factory=dict, alias="propertyDependencies")
+    # apitype.ResourceV3's `replaceOnChanges` (sdk/go/common/apitype/core.go, the step's newState):
+    # the engine adds these keys to replaceReasons itself, so they are the program's reason, not the
+    # provider's (step_generator.go applyReplaceOnChanges; both read at the snapshot topping 3.259.0).
+    replace_on_changes: list[str] = Field(default_factory=list, alias="replaceOnChanges")
 
 
 class _DiffEntry(BaseModel):
@@ -149,6 +153,7 @@ def _change(step: _Step, action: Action, deleted_first: bool = False) -> Change:
         },
         retain_on_delete=bool(old and old.retain_on_delete),
         delete_before_replace=action is Action.REPLACE and deleted_first,
+        replace_on_changes=frozenset(new.replace_on_changes if new else ()),
     )
 
 

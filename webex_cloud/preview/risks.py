@@ -22,7 +22,7 @@ from webex_cloud.change.model import (
     urn_name,
     urn_type,
 )
-from webex_cloud.facts.provider import Disruption, is_size_decrease
+from webex_cloud.facts.provider import Disruption, by_replace_on_changes, is_size_decrease
 from webex_cloud.plan.format import (
     COPY_TO_REMOTE,
     PORT,
@@ -104,9 +104,21 @@ def short_type(resource_type: str) -> str:
 
 
 def describe_replace(change: Change) -> str:
-    """``replace expected: volumeType (ssd → capacity)`` or ``provider replaces it: algorithm``."""
+    """``replace expected: volumeType (ssd → capacity)`` or ``provider replaces it: algorithm``; a key
+    the resource's ``replaceOnChanges`` option covers is the program's reason and is named as such."""
+    reasons = change.replace_reasons or ("no reason given",)
+    ours = [k for k in reasons if by_replace_on_changes(k.split(" ", 1)[0], change.replace_on_changes)]
+    theirs = [k for k in reasons if k not in ours]
+    head = "replace expected" if change.certainty is Certainty.EXPECTED else "provider replaces it"
+    parts = [f"{head}: {', '.join(_shown_keys(change, theirs))}"] if theirs else []
+    if ours:
+        parts.append(f"the program's `replaceOnChanges` replaces it: {', '.join(_shown_keys(change, ours))}")
+    return "; ".join(parts)
+
+
+def _shown_keys(change: Change, keys: list[str]) -> list[str]:
     shown = []
-    for key in change.replace_reasons or ("no reason given",):
+    for key in keys:
         under = [
             p for p in change.properties if p.forces_replace and p.path.split(".")[0].split("[")[0] == key
         ]
@@ -116,8 +128,7 @@ def describe_replace(change: Change) -> str:
             continue
         more = f" (+{len(under) - 1} more)" if len(under) > 1 else ""
         shown.append(f"{first.path} ({_short(first.old)} → {_short(first.new)}){more}")
-    head = "replace expected" if change.certainty is Certainty.EXPECTED else "provider replaces it"
-    return f"{head}: {', '.join(shown)}"
+    return shown
 
 
 def shown_value(value: Any) -> Any:
