@@ -455,3 +455,27 @@ def test_a_changed_policy_pack_is_named_for_a_code_owner(tmp_path: Path) -> None
     assert "main's pack as well" in body and "(`.github/CODEOWNERS` on `/policies/`)" in body
     # The file is not a stack: the table still has one row.
     assert body.count("| `") == 1
+
+
+def _shell(workflow: dict[Any, Any], job: dict[Any, Any], step: dict[Any, Any]) -> str | None:
+    """The shell GitHub runs a `run:` step in: the step's own, else its job's default, else the
+    workflow's; None means the runner's unnamed default, `bash -e {0}` without pipefail (GitHub's
+    workflow syntax, `jobs.<job_id>.steps[*].shell`)."""
+    for holder in (step, job.get("defaults", {}).get("run", {}), workflow.get("defaults", {}).get("run", {})):
+        if "shell" in holder:
+            return str(holder["shell"])
+    return None
+
+
+def test_every_run_step_fails_when_any_command_of_a_pipe_fails() -> None:
+    # `pulumi up ... | tee out/up.log` in the runner's unnamed default shell passes whatever `pulumi up`
+    # returned: the rollback, the page and the next wave would all follow a green step.
+    unguarded = [
+        f"{path.name}: {job_id}: {step.get('name', step['run'][:40])}"
+        for path in sorted(WORKFLOWS.glob("*.yml"))
+        for workflow in [_load(path.name)]
+        for job_id, job in workflow["jobs"].items()
+        for step in job.get("steps", [])
+        if "run" in step and _shell(workflow, job, step) != "bash"
+    ]
+    assert not unguarded, unguarded
