@@ -35,7 +35,7 @@ from webex_cloud.plan.document import render_plan
 from webex_cloud.rollback.last_good import record_key
 
 MEDIA = "catalog/meetings-media.yaml"
-GOOD, BAD = "a" * 40, "b" * 40
+GOOD, BAD, NEXT, LATER = "a" * 40, "b" * 40, "c" * 40, "d" * 40
 URN = "urn:pulumi:dc1::webex-cloud::"
 GATE_URN = f"{URN}webex:release:Service$command:local:Command::meetings-media-gate-1"
 INSTANCE_URN = f"{URN}webex:release:Service$openstack:compute/instance:Instance::meetings-media-pod-0-mixer-0"
@@ -192,6 +192,7 @@ def run_job(
 
 
 UP_STEPS = {
+    "Refuse a release rolled back since the last good deploy",
     "pulumi up",
     "Bake, then probe every gate again",
     "Record the last good deploy",
@@ -392,6 +393,29 @@ def test_a_failed_gate_in_the_canary_rolls_it_back_holds_the_service_and_stops_w
     outputs = run_list_job(deploy.root, deploy.tmp)
     run = replay(outputs, failing=frozenset({"dc1"} if up.failed else set()))
     assert run.order == [["dc1"]] and run.results["wave-2"] == "skipped"
+
+
+def test_the_next_merge_cannot_ship_the_rolled_back_release_until_its_hold_merges(deploy: Deploy) -> None:
+    _good_deploy_then_a_bad_image(deploy)
+    assert deploy.up_job(BAD, IMAGE_RELEASE).outcomes["rollback"] == "success"
+    hold_pr = (deploy.root / HOLDS_FILE).read_text()
+    (deploy.root / HOLDS_FILE).unlink()  # main, before the hold pull request merges: still the bad media
+    (deploy.bin / "pulumi.jsonl").unlink()
+    deploy.env["STAND_IN_UP_EXIT"] = "0"
+
+    unrelated = deploy.up_job(NEXT, IMAGE_RELEASE)
+
+    assert unrelated.failed, unrelated.log
+    assert unrelated.outcomes["Refuse a release rolled back since the last good deploy"] == "failure"
+    assert unrelated.outcomes["up"] == "skipped" and unrelated.outcomes["rollback"] == "skipped"
+    assert f"{MEDIA} is the release rolled back after commit {BAD[:12]}" in unrelated.log
+    assert not (deploy.bin / "pulumi.jsonl").exists()  # nothing was deployed
+
+    # The hold merged: the loader plans the held (last good) text; the deploy goes on.
+    (deploy.root / HOLDS_FILE).write_text(hold_pr)
+    held = deploy.up_job(LATER, IMAGE_RELEASE)
+    assert held.outcomes["Refuse a release rolled back since the last good deploy"] == "success", held.log
+    assert held.outcomes["up"] == "success"
 
 
 def test_a_failed_release_that_added_a_volume_pages_and_rolls_nothing_back(deploy: Deploy) -> None:

@@ -24,7 +24,7 @@ from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.pulumi_json import load_preview
 from webex_cloud.preview.state import StateBackendError
 from webex_cloud.rollback import store
-from webex_cloud.rollback.last_good import LastGoodError
+from webex_cloud.rollback.last_good import LastGoodError, with_refused
 from webex_cloud.rollback.reversible import Verdict
 from webex_cloud.rollback.run import Outcome, decide, failure_reasons, hold, restore, summary
 
@@ -75,6 +75,8 @@ def _run(args: argparse.Namespace) -> int:
         outcome.failure = failed
         return _page(outcome, args)
     outcome.rolled_back = True
+    # Before the hold is written into this checkout: the refused texts are the failed release's.
+    store.put(args.state, with_refused(record, args.project, args.commit))
     outcome.held = hold(record, args.project, outcome)
     print(
         f"::warning title=rolled back {args.stack}::{args.stack} is back at {record.commit[:12]}; held: "

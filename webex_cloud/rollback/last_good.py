@@ -64,6 +64,11 @@ class LastGood(BaseModel):
     recorded_at: str
     files: dict[str, DataFile]
     """Checkout-relative path -> its text: catalog/**, the holds file, the stack's own stack file."""
+    refused: dict[str, str] = {}
+    """Catalog file -> the digest of a release of it rolled back since this deploy, and the commit that
+    named it: until a person resolves it (the hold pull request merged, or a fix), a deploy of a
+    checkout that still names that text is refused (:func:`still_named`), so the next unrelated merge
+    does not ship the bad release again. A new last good deploy starts with none."""
 
     @model_validator(mode="after")
     def _has_its_stack_file(self) -> LastGood:
@@ -83,6 +88,31 @@ class LastGood(BaseModel):
             for path, entry in self.files.items()
             if path.startswith(f"{CATALOG}/") and path.count("/") == 1 and path.endswith(".yaml")
         }
+
+
+def with_refused(record: LastGood, project_dir: Path, commit: str) -> LastGood:
+    """``record`` marking every catalog file of ``project_dir`` (the release just rolled back) whose
+    text is not the last good one."""
+    refused = dict(record.refused)
+    for path, good in record.catalog_texts().items():
+        current = project_dir / path
+        if current.is_file() and (text := current.read_text(encoding="utf-8")) != good:
+            refused[path] = f"{digest(text)} {commit}"
+    return record.model_copy(update={"refused": refused})
+
+
+def still_named(record: LastGood, project_dir: Path, held: set[str]) -> list[str]:
+    """The catalog files of ``project_dir`` that still name a release rolled back since the last good
+    deploy, their service not held (a held service is planned at its last good text anyway)."""
+    found: list[str] = []
+    for path, mark in sorted(record.refused.items()):
+        refused_digest, _, commit = mark.partition(" ")
+        current = project_dir / path
+        if Path(path).stem in held or not current.is_file():
+            continue
+        if digest(current.read_text(encoding="utf-8")) == refused_digest:
+            found.append(f"{path} is the release rolled back after commit {commit[:12]}")
+    return found
 
 
 def _is_data(path: str, stack: str) -> bool:
