@@ -403,3 +403,27 @@ def test_base_plans_are_reused_while_the_base_checkout_is_unchanged(same_layout:
     assert changed.returncode == ExitCode.OK, changed.stdout + changed.stderr
     assert len(list(cache.glob("*.json"))) == 2
     assert layout.report("dc1") != rendered  # the owner tag changed: updates against the old base
+
+
+def test_only_the_stacks_a_change_reaches_are_checked_again(same_layout: Layout) -> None:
+    """`--changed-only`: the gateway runs in dc1 alone; dc2's inputs are the base's, so it is shown as
+    unchanged and not planned, policed, placed or previewed again."""
+    layout = same_layout
+    # The base is this tree exactly (uncommitted edits included): the edit below is the whole change.
+    shutil.rmtree(layout.base)
+    shutil.copytree(layout.pr, layout.base, ignore=shutil.ignore_patterns(".venv"))
+    layout.edit("catalog/telepresence-gateway.yaml", lambda doc: doc.update(owner="team-media"))
+    done = layout.run("--changed-only")
+    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    body = layout.comment()
+    assert (
+        "| `dc2` | ⏸️ unchanged | ⏸️ unchanged | ⏸️ unchanged | ⏸️ unchanged | ✅ unchanged since the base |"
+        in body
+    )
+    assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | ✅ " in body and "### Stack `dc2` — unchanged" in body
+    assert (
+        not (layout.out / "dc2" / "preview.json").exists() and not (layout.out / "dc2" / "policy.rc").exists()
+    )
+    assert layout.report("dc1")["counts"]["update"] > 0
+    log = (layout.out / "pr-check.txt").read_text()
+    assert "dc1: checked: catalog/telepresence-gateway.yaml changed" in log and "dc2: unchanged" in log

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from webex_cloud.cli_common import run
+from webex_cloud.cli_common import entry, run
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.preview.markdown import code as md_code
 from webex_cloud.preview.markdown import defuse_comments, fenced
@@ -39,6 +39,10 @@ _TAIL_CHARS = 3000
 _MAX_BODY = 65_000
 PLACEMENT_PICTURE = "placement.svg"
 """Each stack folder's placement picture (``place --svg``), uploaded with the rest of the folder."""
+UNCHANGED = "unchanged.txt"
+"""In a stack folder: the stack's inputs are the base's, so it was not checked again (`pr-check
+--changed-only`); the file says why."""
+UNCHANGED_CELL = "⏸️ unchanged"
 
 
 def comment_line(files: Iterable[str]) -> str:
@@ -111,6 +115,8 @@ def digest(out_dir: Path, stacks: list[str]) -> str:
                 "blocking": data.get("blocking"),
                 "warnings": data.get("warnings"),
                 "changes": data.get("changes"),
+                # Only when present, so that the digest of a check of every stack is as before.
+                **({"unchanged": True} if (folder / UNCHANGED).exists() else {}),
             }
         )
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
@@ -130,7 +136,10 @@ def build(out_dir: Path, commit: str) -> str:
     ]
     for stack in stacks:
         folder = out_dir / stack
-        cells = [_cell(_status(folder, step)) for step, _ in STEPS] + [_preview_cell(folder)]
+        if (folder / UNCHANGED).exists():
+            cells = [UNCHANGED_CELL] * len(STEPS) + ["✅ unchanged since the base"]
+        else:
+            cells = [_cell(_status(folder, step)) for step, _ in STEPS] + [_preview_cell(folder)]
         lines.append(f"| {md_code(stack)} | " + " | ".join(cells) + " |")
     lines += ["", SAME_AS_BEFORE, ""]
     pictures = comment_line(
@@ -141,6 +150,14 @@ def build(out_dir: Path, commit: str) -> str:
     for stack in stacks:
         folder = out_dir / stack
         report = folder / "preview.md"
+        if (folder / UNCHANGED).exists():
+            lines += [
+                f"### Stack {md_code(stack)} — unchanged",
+                "",
+                md_text((folder / UNCHANGED).read_text().strip()),
+                "",
+            ]
+            continue
         if report.exists():
             # The report escapes what users control; defusing HTML comments keeps every marker ours.
             lines.append(defuse_comments(report.read_text().rstrip()))
@@ -195,12 +212,13 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--commit", required=True, help="the pull request's head commit")
     args = parser.parse_args(argv)
     try:
-        sys.stdout.write(build(args.out_dir, args.commit))
+        body = build(args.out_dir, args.commit)
     except (OSError, ValueError, json.JSONDecodeError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
+    sys.stdout.write(body)
     return ExitCode.OK
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(entry(main, sys.argv[1:]))
