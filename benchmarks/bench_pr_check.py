@@ -37,6 +37,7 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks.commands import load_average
 from benchmarks.generated_project import MAX_GENERATED, generate_datacenters
 from webex_cloud.paths import PROJECT_DIR
 from webex_cloud.plan.format import read_plan
@@ -92,6 +93,8 @@ class Measured:
     """Peak resident memory of its largest single process (sampled)."""
     stdout: str
     code: int
+    load: str
+    """The load average when the command ended."""
 
 
 def _measure(args: list[str]) -> Measured:
@@ -121,7 +124,7 @@ def _measure(args: list[str]) -> Measured:
     sampler.join()
     if process.returncode not in (0, 1):
         raise SystemExit(f"`pr-check {' '.join(args)}` exited {process.returncode}:\n{stdout[-3000:]}")
-    return Measured(seconds, peak, largest, stdout, process.returncode)
+    return Measured(seconds, peak, largest, stdout, process.returncode, load_average())
 
 
 def _layout(root: Path, count: int) -> tuple[Path, Path, list[str]]:
@@ -214,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         for stack in stacks:
             single[stack] = _measure([*common, "--out", str(root / "single" / stack), "--stack", stack])
             print(
-                f"single {stack}: {single[stack].seconds:.1f} s, {_mib(single[stack].peak_bytes)}",
+                f"single {stack}: {single[stack].seconds:.1f} s, {_mib(single[stack].peak_bytes)}; "
+                f"{single[stack].load}",
                 flush=True,
             )
         # A fleet of one is its single-stack check (the test command's small size): not run twice.
@@ -224,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cached = [*common, "--base-cache", str(root / "base-plans")]
             fleet = _measure([*cached, "--out", str(root / "fleet")])  # cold: an empty cache
-            print(f"fleet check, cold: {fleet.seconds:.1f} s", flush=True)
+            print(f"fleet check, cold: {fleet.seconds:.1f} s; {fleet.load}", flush=True)
             warm = _measure([*cached, "--out", str(root / "fleet-warm")])
         shape = _shape(root / ("single" if len(stacks) == 1 else "fleet"), stacks)
     inside = {m["stack"]: float(m["seconds"]) for m in STACK_LINE.finditer(fleet.stdout)}
@@ -243,13 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  their steps, summed: {_steps(''.join(one.stdout for one in single.values()))}")
     print(
         f"fleet check, cold: {fleet.seconds:.1f} s, peak memory {_mib(fleet.peak_bytes)} (process tree; "
-        f"largest process {_mib(fleet.largest_bytes)})"
+        f"largest process {_mib(fleet.largest_bytes)}); {fleet.load}"
     )
     print(f"  its steps, summed over the stacks (one stack per core at a time): {_steps(fleet.stdout)}")
     if warm is not None:
         print(
             f"fleet check, warm (base plans kept from the cold run): {warm.seconds:.1f} s, peak memory "
-            f"{_mib(warm.peak_bytes)}; warm / cold = {warm.seconds / fleet.seconds:.2f}"
+            f"{_mib(warm.peak_bytes)}; warm / cold = {warm.seconds / fleet.seconds:.2f}; {warm.load}"
         )
         print(f"  its steps, summed: {_steps(warm.stdout)}")
     met = fleet.seconds <= GOAL_SECONDS and fleet.peak_bytes <= GOAL_BYTES
