@@ -40,10 +40,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import venv
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -296,9 +297,12 @@ def check_stack(
     workers: Executor,
     peers: Sequence[str] = (),
     base_digest: str | None = None,
+    base_batch: Future[dict[str, Path]] | None = None,
 ) -> list[Step]:
     """Steps 2-5 of a stack whose plan (step 1) succeeded; ``peers``: the other stacks whose plans
-    this check made, handed to the policy step so that it does not render them again."""
+    this check made, handed to the policy step so that it does not render them again;
+    ``base_batch``: the base plans rendered together (:func:`base_plans`), a stack missing there is
+    rendered alone."""
     out = options.out / stack
     project = ["--project", str(options.pr_dir)]
     base_dir = out / "base-files"
@@ -321,6 +325,15 @@ def check_stack(
         base_file = plan_path(stack, base_dir)
         atomic.write_bytes(base_file, cached.read_bytes())
         note = f"base plan reused from {cached} (the base checkout and interpreter are unchanged)"
+        steps.append(_progress(stack, _record(out, "base-plan", ExitCode.OK, note)))
+    elif base_batch is not None and (batched := base_batch.result().get(stack)) is not None:
+        base_file = plan_path(stack, base_dir)
+        atomic.write_bytes(base_file, batched.read_bytes())
+        if options.base_cache is not None and base_digest is not None:
+            base_cache.store(options.base_cache, base_digest, stack, base_file)
+        note = (
+            f"base plan rendered by the base's code with the other stacks' in one `plan` ({BASE_PLANS_LOG})"
+        )
         steps.append(_progress(stack, _record(out, "base-plan", ExitCode.OK, note)))
     else:
         assert python is not None  # a usable base always has an interpreter
@@ -346,6 +359,39 @@ def check_stack(
         return [*steps, _record(out, "preview", ExitCode.INPUT, "no preview: the base is unusable")]
     steps.append(_progress(stack, _preview(options, stack, out, plan_file, base_file, config)))
     return steps
+
+
+# --- base plans in one process (issue 29) ---
+BASE_PLANS_LOG = "base-plans.txt"
+"""In OUT: the output of the one base `plan` of every stack (:func:`base_plans`)."""
+
+
+def base_plans(options: Options, stacks: Sequence[str], python: Path, folder: Path) -> dict[str, Path]:
+    """The base plans of ``stacks`` rendered by one process of the base's code, the contract's command
+    line with every ``--stack`` (repeatable since the contract's first commit): one interpreter start
+    and SDK import for all of them instead of one per stack (the largest cost of a cold check after
+    the steps moved into workers). Stack -> plan file; empty when that `plan` failed, since it then
+    writes nothing: each stack is then rendered alone, as before, and reports its own error."""
+    head, tail = BASE_PLAN_ARGS[:1], BASE_PLAN_ARGS[3:]  # "plan" | "--stack", "{stack}" | the rest
+    args = [*head, *(part for stack in stacks for part in ("--stack", stack))]
+    args += [part.format(out=folder) for part in tail]
+    start = time.perf_counter()
+    with (options.out / BASE_PLANS_LOG).open("wb") as log:
+        code = subprocess.run(
+            [str(python), "-m", "webex_cloud", *args],
+            cwd=options.base_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=base_env(options.base_dir),
+            check=False,
+        ).returncode
+    print(f"base base-plans: exit {code}, {time.perf_counter() - start:.1f} s", flush=True)
+    if code != ExitCode.OK:
+        return {}
+    return {stack: plan_path(stack, folder) for stack in stacks if plan_path(stack, folder).is_file()}
+
+
+# --- end of base plans in one process ---
 
 
 def _cached_base(options: Options, stack: str, base_digest: str | None) -> Path | None:
@@ -471,7 +517,26 @@ def run(options: Options) -> ExitCode:
     # its steps to the worker processes, as many of each as cores; the comment reads the folders in
     # stack order.
     jobs = max(1, min(options.jobs, len(options.stacks)))
-    with _workers(jobs) as workers, ThreadPoolExecutor(max_workers=jobs) as pool:
+    # The base plans no cache holds are rendered together while this branch is planned and checked.
+    rendered = [
+        stack
+        for stack in checked
+        if python is not None
+        and problem is None
+        and (options.base_dir / stack_file(stack)).exists()
+        and _cached_base(options, stack, digest) is None
+    ]
+    with (
+        tempfile.TemporaryDirectory(prefix="pr-check-base-") as base_folder,
+        ThreadPoolExecutor(max_workers=1) as base_thread,
+        _workers(jobs) as workers,
+        ThreadPoolExecutor(max_workers=jobs) as pool,
+    ):
+        batch = (
+            base_thread.submit(base_plans, options, rendered, python, Path(base_folder))
+            if python is not None and len(rendered) > 1
+            else None
+        )
         planned = dict(
             zip(checked, pool.map(lambda s: plan_stack(options, s, workers), checked), strict=True)
         )
@@ -490,7 +555,7 @@ def run(options: Options) -> ExitCode:
             steps = [planned[stack]]
             if steps[0].code == ExitCode.OK:  # nothing else can be judged without this branch's plan
                 peers = [peer for peer in ready if peer != stack]
-                steps += check_stack(options, stack, python, problem, workers, peers, digest)
+                steps += check_stack(options, stack, python, problem, workers, peers, digest, batch)
             shown = ", ".join(f"{s.name} {s.code}" for s in steps)
             print(f"{stack}: {shown} ({sum(s.seconds for s in steps):.1f} s)", flush=True)
             return steps
