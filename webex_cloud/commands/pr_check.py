@@ -125,23 +125,27 @@ def _status_of(exit: SystemExit) -> int:
 
 def run_command(main: Callable[[list[str]], int], argv: list[str], out: Path, name: str) -> Step:
     """Run one of this checkout's commands by its entry point (``plan.main`` ...) as its own process
-    ran it: stdout and stderr, at the descriptor level (what the policy pack's process prints too),
-    into ``<name>.txt``, the status into ``<name>.rc``. Only in a worker of :func:`_workers`, which
-    runs one step at a time: the descriptors are the whole process's."""
+    ran it: stdout and stderr into ``<name>.txt`` (Python's streams, and the descriptors, which the
+    processes it starts inherit: the policy pack's), the status into ``<name>.rc``. Only in a worker
+    of :func:`_workers`, which runs one step at a time: the descriptors are the whole process's."""
     start = time.perf_counter()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    streams = sys.stdout, sys.stderr
+    for stream in streams:
+        stream.flush()
     saved = os.dup(1), os.dup(2)
+    # One open file shared by every writer, so that none overwrites another's lines.
     with (out / f"{name}.txt").open("wb") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
+        text = os.fdopen(os.dup(log.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
+        sys.stdout = sys.stderr = text
         try:
             code = main(argv)
         except SystemExit as exit:
             code = _status_of(exit)
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            text.close()
+            sys.stdout, sys.stderr = streams
             for descriptor, original in zip((1, 2), saved, strict=True):
                 os.dup2(original, descriptor)
                 os.close(original)
