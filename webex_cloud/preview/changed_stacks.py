@@ -7,12 +7,13 @@ every doubt re-plans every stack:
 
 - the code: every file of the code that runs and of the project folder but their stack and catalog
   files (:data:`NOT_READ` aside): any file that differs, is added or is gone, and every stack changed;
-- the stack files: a stack's own file changed, that stack; a stack added or removed, or another
-  stack's ``cidr_pool`` changed or unreadable (every stack derives its ``peer-dc`` source from its
-  peers' pools), every stack;
+- the stack files: a stack's own file changed, that stack; a file under ``stacks/`` added or removed,
+  one that is no stack file changed, or a changed stack file's ``cidr_pool`` changed or unreadable
+  (every stack derives its ``peer-dc`` source from its peers' pools), every stack;
 - the catalog: a service file changed, the stacks its service runs in on either side (``datacenters``,
-  absent: every stack); a file added or removed, one that cannot be read as a service, or the image
-  catalog (``catalog/images/``) changed, every stack.
+  absent: every stack); a file under ``catalog/`` added or removed, one that cannot be read as a
+  service or names no known stack it runs in, or any other file (the image catalog) changed, every
+  stack.
 """
 
 from __future__ import annotations
