@@ -30,6 +30,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from benchmarks.commands import load_average
 from webex_cloud.paths import PROJECT_DIR
 
 NOVA_TARGET = 1.5
@@ -349,7 +350,11 @@ def main(argv: list[str] | None = None) -> int:
         run = nova_part if args.part == "nova" else cinder_part
         print(json.dumps(run(args.sizes, args.repeat)))
         return 0
-    nova, cinder = child("nova", args.sizes, args.repeat), child("cinder", args.sizes, args.repeat)
+    print(f"before: {load_average()}", flush=True)
+    nova = child("nova", args.sizes, args.repeat)
+    print(f"after Nova: {load_average()}", flush=True)
+    cinder = child("cinder", args.sizes, args.repeat)
+    print(f"after Cinder: {load_average()}", flush=True)
     ok = True
     print(
         "Nova, per request with its database queries: PodFilter vs ServerGroupAntiAffinityFilter "

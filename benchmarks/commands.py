@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -23,3 +24,10 @@ def timed_command(*args: str) -> float:
     if done.returncode != 0:
         raise SystemExit(f"`{' '.join(args)}` exited {done.returncode}:\n{done.stderr[-2000:]}")
     return elapsed
+
+
+def load_average() -> str:
+    """The machine's load (1, 5 and 15 minutes), printed with every figure: on a shared machine an
+    absolute time means little without it (the ratios against a baseline of the same run less so)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} cores"

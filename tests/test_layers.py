@@ -56,15 +56,24 @@ FLOOR_OF = {room: level for level, (_, rooms) in enumerate(FLOORS) for room in r
 
 def imports(path: Path) -> set[str]:
     """Every module ``path`` imports, at any depth of the file (lazy imports included);
-    ``from webex_cloud import naming`` counts as an import of ``webex_cloud.naming``."""
+    ``from webex_cloud import naming`` counts as an import of ``webex_cloud.naming``, and
+    ``from webex_cloud.commands import plan`` as one of the module ``webex_cloud.commands.plan``."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
-            if node.module == "webex_cloud":
-                found |= {f"webex_cloud.{alias.name}" for alias in node.names}
+            folder = REPO.joinpath(*node.module.split("."))
+            found |= {
+                f"{node.module}.{alias.name}"
+                for alias in node.names
+                if node.module == "webex_cloud"
+                or (
+                    node.module.startswith("webex_cloud.")
+                    and ((folder / f"{alias.name}.py").is_file() or (folder / alias.name).is_dir())
+                )
+            }
     return found
 
 
@@ -258,3 +267,31 @@ def test_the_ground_floor_imports_nothing_of_the_project() -> None:
         if (bad := {m for m in imports(path) if m.startswith("webex_cloud")})
     }
     assert not offenders
+
+
+COMMAND_FLOORS: tuple[frozenset[str], ...] = (
+    # The composing commands, above the commands they call through their Python entry points: the
+    # pull-request check calls plan, policy, place and preview in its workers and builds the comment;
+    # plan runs the plan-then-policy pipeline. Every other command module is on the floor below them.
+    frozenset({"plan"}),
+    frozenset({"pr_check"}),
+)
+"""Bottom to top, over the ground floor of commands/ (every command module not listed here)."""
+
+
+def _command_floor(module: str) -> int:
+    return next((level + 1 for level, floor in enumerate(COMMAND_FLOORS) if module in floor), 0)
+
+
+def test_commands_call_only_the_commands_below_them() -> None:
+    """Inside commands/ too, imports run down: a command composed by another (pr-check's steps) is
+    imported, not run as a process no import shows, so this test sees the edge."""
+    edges = {
+        (path.stem, module.split(".")[2])
+        for path in sorted((PACKAGE / "commands").glob("*.py"))
+        for module in imports(path)
+        if module.startswith("webex_cloud.commands.") and module.split(".")[2] != path.stem
+    }
+    assert {("pr_check", "plan"), ("pr_check", "policy"), ("pr_check", "place")} <= edges
+    offenders = sorted((a, b) for a, b in edges if _command_floor(b) >= _command_floor(a))
+    assert not offenders, offenders

@@ -1,5 +1,6 @@
 import sys
 
 from webex_cloud.cli import main
+from webex_cloud.cli_common import entry
 
-sys.exit(main(sys.argv[1:]))
+sys.exit(entry(main, sys.argv[1:]))

@@ -3,8 +3,9 @@
 The ``--stack`` convention, the freshness check of a plan read from ``build/plan``, and the exit-code
 contract (webex_cloud/exit_codes.py): unusable input is one line and exit code 2, an internal error one
 line and exit code 3 instead of a traceback, and a dependency missing before the bootstrap names
-``scripts/bootstrap.sh`` (exit code 2: nothing is wrong with the code). Only the standard library and
-the project's own ground-floor modules are imported here, so this works before the bootstrap.
+``scripts/bootstrap.sh`` (exit code 2: nothing is wrong with the code); a reader that goes away
+(``| head``) ends the command quietly (:func:`entry`). Only the standard library and the project's own
+ground-floor modules are imported here, so this works before the bootstrap.
 """
 
 from __future__ import annotations
@@ -178,6 +179,8 @@ def run(
     input_errors: tuple[type[Exception], ...] = (CommandError, atomic.OutputError, *unusable)
     try:
         return main(argv)
+    except BrokenPipeError:
+        raise  # the reader of stdout went away: not a bug, and only the entry point can end quietly
     except input_errors as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
@@ -199,3 +202,31 @@ def run(
             file=sys.stderr,
         )
         return ExitCode.INTERNAL
+
+
+def entry(main: Callable[[list[str]], int], argv: list[str]) -> int:
+    """The exit status of ``main(argv)`` as a program's entry point (`python -m webex_cloud`, and a
+    command module run alone) returns it: stdout is flushed here, and a reader that closed it early
+    (``| head -1``) ends the command without a traceback, the standard recipe of Python's ``signal``
+    documentation (stdout pointed at /dev/null so that the interpreter's last flush cannot fail again).
+    Exit code 2, as for any output that cannot be written: what was printed did not all arrive, so
+    neither verdict (0 or 1) may be claimed."""
+    try:
+        try:
+            return main(argv)
+        finally:
+            sys.stdout.flush()  # inside the guard: `--help` and short outputs fail only here
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return ExitCode.INPUT
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """The options `rollback` and `last-good` share: one stack, its state backend, the commit."""
+    add_stack_option(parser)
+    parser.add_argument(
+        "--state", required=True, help="the state backend URL (`pulumi login`'s: s3://... or file://...)"
+    )
+    parser.add_argument("--commit", required=True, help="the commit this run deploys ($GITHUB_SHA)")
+    add_project_option(parser)

@@ -481,3 +481,27 @@ def test_a_branch_that_weakens_a_policy_is_still_blocked_by_mains(
     assert "**This pull request changes the policy pack** (`policies/webex_policies/pack.py`)" in body
     # The real preview's config is the one main's pack was run with.
     assert "no-public-admin-exposure" in (folder / "policy-config.json").read_text()
+
+
+def test_only_the_stacks_a_change_reaches_are_checked_again(same_layout: Layout) -> None:
+    """`--changed-only`: the gateway runs in dc1 alone; dc2's inputs are the base's, so it is shown as
+    unchanged and not planned, policed, placed or previewed again."""
+    layout = same_layout
+    # The base is this tree exactly (uncommitted edits included): the edit below is the whole change.
+    shutil.rmtree(layout.base)
+    shutil.copytree(layout.pr, layout.base, ignore=shutil.ignore_patterns(".venv"))
+    layout.edit("catalog/telepresence-gateway.yaml", lambda doc: doc.update(owner="team-media"))
+    done = layout.run("--changed-only")
+    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    body = layout.comment()
+    assert (
+        "| `dc2` | ⏸️ unchanged | ⏸️ unchanged | ⏸️ unchanged | ⏸️ unchanged | ✅ unchanged since the base |"
+        in body
+    )
+    assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | ✅ " in body and "### Stack `dc2` — unchanged" in body
+    assert (
+        not (layout.out / "dc2" / "preview.json").exists() and not (layout.out / "dc2" / "policy.rc").exists()
+    )
+    assert layout.report("dc1")["counts"]["update"] > 0
+    log = (layout.out / "pr-check.txt").read_text()
+    assert "dc1: checked: catalog/telepresence-gateway.yaml changed" in log and "dc2: unchanged" in log

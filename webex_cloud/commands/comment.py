@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from webex_cloud.cli_common import run
+from webex_cloud.cli_common import entry, run
 from webex_cloud.drift.published import Published, PublishedReportError, read_published
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.preview.markdown import code as md_code
@@ -58,6 +58,10 @@ POLICY_CHANGE = "policy-change.txt"
 """Written by pr-check beside the stack folders when the branch changes ``policies/``: one file a line."""
 PLACEMENT_PICTURE = "placement.svg"
 """Each stack folder's placement picture (``place --svg``), uploaded with the rest of the folder."""
+UNCHANGED = "unchanged.txt"
+"""In a stack folder: the stack's inputs are the base's, so it was not checked again (`pr-check
+--changed-only`); the file says why."""
+UNCHANGED_CELL = "⏸️ unchanged"
 
 
 def comment_line(files: Iterable[str]) -> str:
@@ -255,7 +259,10 @@ def build(out_dir: Path, commit: str) -> str:
     ]
     for stack in stacks:
         folder = out_dir / stack
-        cells = [_cell(_status(folder, step)) for step, _ in STEPS] + [_preview_cell(folder)]
+        if (folder / UNCHANGED).exists():
+            cells = [UNCHANGED_CELL] * len(STEPS) + ["✅ unchanged since the base"]
+        else:
+            cells = [_cell(_status(folder, step)) for step, _ in STEPS] + [_preview_cell(folder)]
         lines.append(f"| {md_code(stack)} | " + " | ".join(cells) + " |")
     lines += ["", SAME_AS_BEFORE, ""]
     if (out_dir / POLICY_CHANGE).is_file():
@@ -277,6 +284,14 @@ def build(out_dir: Path, commit: str) -> str:
     for stack in stacks:
         folder = out_dir / stack
         report = folder / "preview.md"
+        if (folder / UNCHANGED).exists():
+            lines += [
+                f"### Stack {md_code(stack)} — unchanged",
+                "",
+                md_text((folder / UNCHANGED).read_text().strip()),
+                "",
+            ]
+            continue
         if report.exists():
             # The report escapes what users control; defusing HTML comments keeps every marker ours.
             lines.append(defuse_comments(report.read_text().rstrip()))
@@ -338,12 +353,13 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--commit", required=True, help="the pull request's head commit")
     args = parser.parse_args(argv)
     try:
-        sys.stdout.write(build(args.out_dir, args.commit))
+        body = build(args.out_dir, args.commit)
     except (OSError, ValueError, json.JSONDecodeError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
+    sys.stdout.write(body)
     return ExitCode.OK
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(entry(main, sys.argv[1:]))

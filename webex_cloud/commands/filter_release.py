@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from webex_cloud.cli_common import run
+from webex_cloud.cli_common import entry, run
 from webex_cloud.controller.filter_release import ReleaseBuildError, build_release, project_relative
 from webex_cloud.exit_codes import ExitCode
 
@@ -37,4 +37,4 @@ def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(entry(main, sys.argv[1:]))

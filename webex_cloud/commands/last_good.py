@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from webex_cloud.cli_common import add_backend_options, select_stacks
 from webex_cloud.cli_common import run as cli_run
-from webex_cloud.cli_common import select_stacks
-from webex_cloud.commands.rollback import add_backend_options
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.holds import read_holds
 from webex_cloud.exit_codes import ExitCode

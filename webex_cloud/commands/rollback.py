@@ -15,7 +15,7 @@ import argparse
 import base64
 from pathlib import Path
 
-from webex_cloud.cli_common import CommandError, add_project_option, add_stack_option, select_stacks
+from webex_cloud.cli_common import CommandError, add_backend_options, select_stacks
 from webex_cloud.cli_common import run as cli_run
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.holds import HOLDS_FILE
@@ -91,16 +91,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str]) -> int:
     return cli_run("rollback", _main, argv, unusable=(LastGoodError, StateBackendError, CatalogError))
-
-
-def add_backend_options(parser: argparse.ArgumentParser) -> None:
-    """The options `rollback` and `last-good` share: one stack, its state backend, the commit."""
-    add_stack_option(parser)
-    parser.add_argument(
-        "--state", required=True, help="the state backend URL (`pulumi login`'s: s3://... or file://...)"
-    )
-    parser.add_argument("--commit", required=True, help="the commit this run deploys ($GITHUB_SHA)")
-    add_project_option(parser)
 
 
 def _main(argv: list[str]) -> int:
