@@ -86,3 +86,20 @@ def test_an_unknown_cloud_entry_names_the_file_and_the_fix(tmp_path: Path) -> No
         with pytest.raises(CloudError, match=r"'other'.*--cloud NAME") as error:
             connect("other", Access.READ, clouds, timeout=5)
         assert str(clouds) in str(error.value)
+
+
+def test_the_clouds_yaml_given_is_read_even_when_the_environment_names_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An operator with an openrc sourced: openstacksdk puts OS_CLIENT_CONFIG_FILE before the files it is
+    # given and reads only the first, so --clouds-yaml was silently replaced ("Cloud fake was not found").
+    other = tmp_path / "sourced" / "clouds.yaml"
+    other.parent.mkdir()
+    other.write_text("clouds:\n  somewhere-else: {}\n")
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(other))
+    monkeypatch.setenv("OS_CLOUD", "somewhere-else")
+    with (
+        fake_cloud(["reader"]) as cloud,
+        connect("fake", Access.READ, cloud.clouds_yaml(tmp_path), 5) as session,
+    ):
+        assert session.roles == ("reader",)

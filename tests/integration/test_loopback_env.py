@@ -32,6 +32,18 @@ def test_six_fake_compute_hosts_are_up_and_known_to_placement(openstack_conn: An
     assert set(COMPUTE_HOSTS) <= {rp["name"] for rp in providers}
 
 
+def test_each_fake_host_reports_its_unclaimed_disk_as_free(openstack_conn: Any) -> None:
+    """Nova's fake driver alone reports no free disk (``disk_available_least`` 0): the scheduler then
+    sees every host full, and a filter that checks disk refuses them all (tools/openstack-loopback/
+    nova_driver). Microversion 2.74: 2.88 dropped these fields from the API."""
+    response = openstack_conn.compute.get("/os-hypervisors/detail", microversion="2.74")
+    response.raise_for_status()
+    hosts = {h["service"]["host"]: h for h in response.json()["hypervisors"]}
+    assert {h: hosts[h]["disk_available_least"] for h in COMPUTE_HOSTS} == {
+        h: hosts[h]["local_gb"] - hosts[h]["local_gb_used"] for h in COMPUTE_HOSTS
+    }
+
+
 def test_each_cinder_backend_reports_its_own_name_and_failure_domain(openstack_conn: Any) -> None:
     pools = {p.name: p.capabilities for p in openstack_conn.block_storage.backend_pools(details=True)}
     for backend, domain in BACKENDS.items():

@@ -178,6 +178,22 @@ def test_a_drain_empties_the_host_and_keeps_it_disabled(
     assert code == ExitCode.OK and host not in operator.disabled
 
 
+def test_a_drain_nova_refuses_stops_with_the_host_disabled_and_says_how_to_go_on(
+    operator: FakeNova,
+    plan_file: Path,
+    expected: Expected,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host = expected.hosts[-2]
+    operator.choose = lambda record: host  # Nova rolls every live migration back: nothing leaves
+    monkeypatch.setattr(drain, "START_GRACE", 0.0)
+    code, _, err = run(["drain", "--stack", "dc1", "--plan", str(plan_file), "--host", host], capsys)
+    assert code == ExitCode.INPUT and "Nova did not move" in err and "Traceback" not in err
+    assert f"{host} stay(s) disabled" in err and f"`maintain undrain --host {host}`" in err
+    assert operator.disabled[host].startswith(drain.MARK)
+
+
 def test_an_unknown_host_is_unusable_input(plan_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["drain", "--stack", "dc1", "--plan", str(plan_file), "--host", "nope"], capsys)
     assert code == ExitCode.INPUT and "'nope'" in err and "Traceback" not in err

@@ -23,8 +23,12 @@ SERVICES=(epmd mariadb rabbitmq keystone placement glance-api neutron-server
   cinder-api cinder-scheduler-ctl-1 cinder-scheduler-ctl-2 cinder-volume-storage-a cinder-volume-storage-b)
 
 # Debian's nova-compute package pulls libvirt and qemu (~60 packages) that the fake driver never uses;
-# python3-nova has the code, so the entry point is called directly.
-NOVA_COMPUTE_MAIN='import sys; from nova.cmd.compute import main; sys.exit(main())'
+# python3-nova has the code, so the entry point is called directly. Nova loads its compute driver from
+# the nova.virt package only (nova/virt/driver.py load_compute_driver): the loopback's driver
+# (nova_driver/, on the computes' PYTHONPATH) is registered there first.
+NOVA_COMPUTE_MAIN='import sys, loopback_nova_driver
+sys.modules["nova.virt.loopback_nova_driver"] = loopback_nova_driver
+from nova.cmd.compute import main; sys.exit(main())'
 
 log() { printf '%s [loopback] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
@@ -71,7 +75,8 @@ svc_spec() {
       SVC_CONF=("$ETC/nova.conf")
       SVC_CMD=("$name" --config-file "$ETC/nova.conf" "${oslo_log[@]}") ;;
     fake-host-*)
-      SVC_CONF=("$ETC/nova.conf" "$ETC/compute/$name.conf")
+      SVC_ENV=(PYTHONPATH="$TOOLS/nova_driver")
+      SVC_CONF=("$ETC/nova.conf" "$ETC/compute/$name.conf" "$TOOLS/nova_driver/loopback_nova_driver.py")
       SVC_CMD=("$PY" -c "$NOVA_COMPUTE_MAIN" --config-file "$ETC/nova.conf"
         --config-file "$ETC/compute/$name.conf" "${oslo_log[@]}") ;;
     nova-scheduler-ctl-* | cinder-scheduler-ctl-*)

@@ -137,7 +137,13 @@ def connect(cloud: str, access: Access, clouds_yaml: Path | None = None, timeout
     if clouds_yaml is not None and not clouds_yaml.is_file():
         raise CloudError(f"{clouds_yaml}: no such clouds.yaml (--clouds-yaml)")
     try:
-        config = loader.OpenStackConfig(config_files=[str(clouds_yaml)] if clouds_yaml else None)
+        # A file given is the whole truth: with the environment loaded, openstacksdk reads the file in
+        # OS_CLIENT_CONFIG_FILE instead (an operator's sourced openrc), and takes OS_* values over it.
+        config = (
+            loader.OpenStackConfig(config_files=[str(clouds_yaml)], load_envvars=False)
+            if clouds_yaml
+            else loader.OpenStackConfig()
+        )
         region = config.get_one(cloud=cloud, api_timeout=timeout)
         connection = openstack.connection.Connection(config=region)
         connection.authorize()

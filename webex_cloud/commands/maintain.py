@@ -129,10 +129,13 @@ def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, d
         why = steps.reason(args.stack, getpass.getuser())
         for host, service in services.items():
             say(f"cordon {host}: {'disabled' if steps.cordon(session, service, why) else 'already disabled'}")
-        for server in moves.in_flight:
-            say(f"waiting for {server.name}, which Nova is changing ({server.status.lower()})")
-            steps.wait_moved(session, server.id, server.host or "", args.move_timeout)
-        moved = [m for pod in moves.pods for m in steps.move_pod(session, pod, args.move_timeout, say)]
+        try:
+            for server in moves.in_flight:
+                say(f"waiting for {server.name}, which Nova is changing ({server.status.lower()})")
+                steps.wait_moved(session, server.id, server.host or "", args.move_timeout)
+            moved = [m for pod in moves.pods for m in steps.move_pod(session, pod, args.move_timeout, say)]
+        except steps.DrainError as error:
+            raise steps.DrainError(steps.stopped(str(error), args.host)) from None
         left = [s.name for s in read_project(session).servers if s.host in args.host]
         report["moved"] = [
             {"server": m.move.name, "from": m.move.from_host, "to": m.to_host, "seconds": round(m.seconds, 1)}

@@ -9,7 +9,7 @@ hosts). The cordon's reason marks the host as the project's maintenance (``MARK`
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -89,6 +89,17 @@ def uncordon(session: Session, service: ComputeService, force: bool = False) -> 
         )
     operations.enable_compute_service(session, service.id)
     return True
+
+
+def stopped(problem: str, hosts: Sequence[str]) -> str:
+    """A failed drain's message with the state it leaves: the hosts stay cordoned, so nothing new lands
+    there while someone looks, and the two ways on (resume, or give the hosts back as they are)."""
+    flags = " ".join(f"--host {host}" for host in hosts)
+    return (
+        f"{problem}. The drain stopped: {', '.join(hosts)} stay(s) disabled ({MARK}), with every pod "
+        f"not yet moved still on it; rerun the drain to go on, or run `maintain undrain {flags}` to "
+        "enable the host(s) again as they are"
+    )
 
 
 def wait_moved(
