@@ -70,6 +70,8 @@ POD_HOSTS = {
     "telepresence-gateway-pod-1": "fake-host-4",
 }
 PROXY_HOSTS = {"dc1-controller-proxy-0": "fake-host-1", "dc1-controller-proxy-1": "fake-host-3"}
+#: The stack's monitoring pair (stack file `monitoring.instances`), apart like the proxies.
+MONITORING_HOSTS = {"dc1-monitoring-0": "fake-host-2", "dc1-monitoring-1": "fake-host-4"}
 REPLICA_BACKENDS = ("storage-a@b1", "storage-b@b3")
 AUDIT_TIMEOUT = 300
 
@@ -298,7 +300,8 @@ def purge(conn: Any) -> None:
 
 
 def deploy(site: Site) -> None:
-    """The plan's pods, proxies and replicas, where POD_HOSTS, PROXY_HOSTS and REPLICA_BACKENDS say."""
+    """The plan's pods, proxies, monitoring nodes and replicas, where POD_HOSTS, PROXY_HOSTS,
+    MONITORING_HOSTS and REPLICA_BACKENDS say."""
     real_group = {}
     for group in site.resources(SERVER_GROUP):
         created = site.admin.compute.create_server_group(
@@ -315,7 +318,7 @@ def deploy(site: Site) -> None:
                     metadata=inputs["metadata"],
                     scheduler_hints=nova_hints(inputs, real_group),
                 )
-    for name, host in PROXY_HOSTS.items():
+    for name, host in (PROXY_HOSTS | MONITORING_HOSTS).items():
         site.boot(name, host, metadata=site.inputs(name)["metadata"])
     (group,) = site.plan["services"]["messaging"]["volume_groups"]
     for urn, backend in zip(group["replicas"], REPLICA_BACKENDS, strict=True):
