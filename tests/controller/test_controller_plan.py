@@ -12,6 +12,8 @@ from pulumi.runtime import rpc
 
 from tests.conftest import REPO, ProjectCopy
 from webex_cloud.config.errors import CatalogError
+from webex_cloud.config.image_ids import ENVIRONMENT as IMAGE_IDS
+from webex_cloud.config.image_ids import STAND_IN
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.controller.filter_release import build_release
 from webex_cloud.plan import capture
@@ -162,6 +164,8 @@ def test_the_rollouts_name_no_private_key_and_authenticate_with_the_agent(
             return super().new_resource(args)
 
     monkeypatch.setattr(capture, "PlanMocks", Recording)
+    # The program run directly, as the engine runs it, with the offline plan's stand-in image ids.
+    monkeypatch.setenv(IMAGE_IDS, STAND_IN)
     config, secrets = _engine_config(REPO, "dc1")
 
     def program() -> None:
