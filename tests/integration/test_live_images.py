@@ -145,6 +145,7 @@ def project_copy(folder: Path) -> ProjectCopy:
     def datacenter(dc: dict[str, Any]) -> None:
         dc["images"] = sorted(SERVED)
         dc["controllers"]["proxies"]["image"] = "i28-good"
+        dc["monitoring"]["instances"]["image"] = "i28-good"
 
     copy.edit_datacenter(STACK, datacenter)
     return copy

@@ -36,12 +36,20 @@ def test_each_fake_host_reports_its_unclaimed_disk_as_free(openstack_conn: Any) 
     """Nova's fake driver alone reports no free disk (``disk_available_least`` 0): the scheduler then
     sees every host full, and a filter that checks disk refuses them all (tools/openstack-loopback/
     nova_driver). Microversion 2.74: 2.88 dropped these fields from the API."""
+
     response = openstack_conn.compute.get("/os-hypervisors/detail", microversion="2.74")
     response.raise_for_status()
     hosts = {h["service"]["host"]: h for h in response.json()["hypervisors"]}
-    assert {h: hosts[h]["disk_available_least"] for h in COMPUTE_HOSTS} == {
-        h: hosts[h]["local_gb"] - hosts[h]["local_gb_used"] for h in COMPUTE_HOSTS
+    # Not to the gigabyte: the driver's figure lags the database's (it is refreshed by the compute's
+    # periodic resource update, while local_gb_used drops as soon as a server is deleted) and the fake
+    # driver keeps the claims of servers migrated away from it. What the scheduler needs is a host that
+    # does not look full: nearly all of its unclaimed disk reported free.
+    short = {
+        h: (hosts[h]["disk_available_least"], hosts[h]["local_gb"] - hosts[h]["local_gb_used"])
+        for h in COMPUTE_HOSTS
+        if hosts[h]["disk_available_least"] < 0.99 * (hosts[h]["local_gb"] - hosts[h]["local_gb_used"])
     }
+    assert not short, f"hosts reporting far less free disk than they have unclaimed: {short}"
 
 
 def test_each_cinder_backend_reports_its_own_name_and_failure_domain(openstack_conn: Any) -> None:

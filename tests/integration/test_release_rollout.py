@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,7 +82,10 @@ class Watch:
 def _gates() -> list[GateSpec]:
     plan = render_plan("dc1", project_dir=REPO)
     specs = [GateSpec.from_json(r["inputs"]["create"]) for r in plan["resources"] if r["type"] == GATE_TYPE]
-    return sorted((s for s in specs if s.service == SERVICE), key=lambda s: s.wave)
+    # The serving half of each gate, against Nova: dc1's Prometheus nodes (10.250.1.x) are no part of
+    # the loopback, and tests reach 127.0.0.0/8 only. The metrics half is proven against a real
+    # Prometheus in tests/release/test_gate_real_prometheus.py.
+    return sorted((replace(s, analysis=None) for s in specs if s.service == SERVICE), key=lambda s: s.wave)
 
 
 def _image(conn: Any, cleanup: Cleanup, name: str) -> Any:
