@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -316,3 +319,38 @@ class Cleanup:
     def project(self, project: Any) -> Any:
         self.actions.append(lambda: self.conn.identity.delete_project(project, ignore_missing=True))
         return project
+
+
+@dataclass(frozen=True)
+class ScopedProject:
+    """A test's own project: the admin connection scoped to it, and its users."""
+
+    project: Any
+    conn: Any
+    users: dict[str, tuple[str, str]]
+    """Entry -> (user name, password)."""
+
+
+def scoped_project(admin: Any, undo: Cleanup, name: str, users: Mapping[str, Sequence[str]]) -> ScopedProject:
+    """A project named ``name`` plus a random suffix, with the admin's role in it and one user per entry of
+    ``users`` holding the roles given; the project and users are deleted by ``undo``."""
+    suffix = uuid.uuid4().hex[:8]
+    project = undo.project(admin.identity.create_project(name=f"{name}-{suffix}", domain_id="default"))
+    admin.identity.assign_project_role_to_user(
+        project, admin.identity.get_user(admin.current_user_id), admin.identity.find_role("admin")
+    )
+    made: dict[str, tuple[str, str]] = {}
+    for entry, roles in users.items():
+        password = uuid.uuid4().hex
+        user = admin.identity.create_user(
+            name=f"{name}-{entry}-{suffix}",
+            password=password,
+            domain_id="default",
+            default_project_id=project.id,
+        )
+        undo.actions.append(partial(admin.identity.delete_user, user, ignore_missing=True))
+        for role in roles:
+            admin.identity.assign_project_role_to_user(project, user, admin.identity.find_role(role))
+        made[entry] = (user.name, password)
+    conn = admin.connect_as_project({"id": project.id, "name": project.name, "domain_id": project.domain_id})
+    return ScopedProject(project, conn, made)

@@ -23,11 +23,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +44,7 @@ from tests.integration.conftest import (
     create_volume,
     ensure_flavor,
     ensure_image,
+    scoped_project,
     wait_for,
 )
 from tests.integration.test_plan_placement import cinder_hints, nova_hints
@@ -219,34 +218,15 @@ def site(openstack_conn: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     plan_path = loopback_plan(folder)
     plan = json.loads(plan_path.read_text())
     undo = Cleanup(admin)
-    suffix = uuid.uuid4().hex[:8]
     try:
-        project = undo.project(
-            admin.identity.create_project(name=f"{PREFIX}audit-{suffix}", domain_id="default")
-        )
-        admin.identity.assign_project_role_to_user(
-            project, admin.identity.get_user(admin.current_user_id), admin.identity.find_role("admin")
-        )
         # The reader has Keystone's role 'reader' only; the observer also the read-only role that the
         # loopback's policy files grant host names and backends (tools/openstack-loopback/etc/*-policy.yaml).
         if admin.identity.find_role(OBSERVER_ROLE) is None:
             admin.identity.create_role(name=OBSERVER_ROLE)
-        users: dict[str, tuple[str, str]] = {}
-        for entry, roles in (("reader", ["reader"]), ("observer", ["reader", OBSERVER_ROLE])):
-            password = uuid.uuid4().hex
-            user = admin.identity.create_user(
-                name=f"{PREFIX}{entry}-{suffix}",
-                password=password,
-                domain_id="default",
-                default_project_id=project.id,
-            )
-            undo.actions.append(partial(admin.identity.delete_user, user, ignore_missing=True))
-            for role in roles:
-                admin.identity.assign_project_role_to_user(project, user, admin.identity.find_role(role))
-            users[entry] = (user.name, password)
-        conn = admin.connect_as_project(
-            {"id": project.id, "name": project.name, "domain_id": project.domain_id}
+        scoped = scoped_project(
+            admin, undo, f"{PREFIX}audit", {"reader": ["reader"], "observer": ["reader", OBSERVER_ROLE]}
         )
+        project, conn, users = scoped.project, scoped.conn, scoped.users
         flavor = undo.flavor(ensure_flavor(admin, f"{PREFIX}tiny"))
         image = undo.image(ensure_image(conn, f"{PREFIX}tiny"))
         types = {}

@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
-from tests.integration.conftest import Cleanup, ensure_flavor, ensure_image, wait_for
+from tests.integration.conftest import Cleanup, ensure_flavor, ensure_image, scoped_project, wait_for
 from tests.integration.test_live_audit import (
     PREFIX,
     STACK,
@@ -267,26 +267,9 @@ def drifted(openstack_conn: Any, tmp_path_factory: pytest.TempPathFactory) -> It
     plan_path = loopback_plan(folder)
     plan = json.loads(plan_path.read_text())
     undo = Cleanup(admin)
-    suffix = uuid.uuid4().hex[:8]
     try:
-        project = undo.project(
-            admin.identity.create_project(name=f"{PREFIX}drift-{suffix}", domain_id="default")
-        )
-        admin.identity.assign_project_role_to_user(
-            project, admin.identity.get_user(admin.current_user_id), admin.identity.find_role("admin")
-        )
-        password = uuid.uuid4().hex
-        user = admin.identity.create_user(
-            name=f"{PREFIX}drift-reader-{suffix}",
-            password=password,
-            domain_id="default",
-            default_project_id=project.id,
-        )
-        undo.actions.append(lambda: admin.identity.delete_user(user, ignore_missing=True))
-        admin.identity.assign_project_role_to_user(project, user, admin.identity.find_role("reader"))
-        conn = admin.connect_as_project(
-            {"id": project.id, "name": project.name, "domain_id": project.domain_id}
-        )
+        scoped = scoped_project(admin, undo, f"{PREFIX}drift", {"reader": ["reader"]})
+        project, conn = scoped.project, scoped.conn
         flavor = undo.flavor(ensure_flavor(admin, f"{PREFIX}tiny"))
         image = undo.image(ensure_image(conn, f"{PREFIX}tiny"))
         types = {}
@@ -306,7 +289,7 @@ def drifted(openstack_conn: Any, tmp_path_factory: pytest.TempPathFactory) -> It
         site = Site(
             plan,
             plan_path,
-            clouds_file(folder / "clouds.yaml", project, {"reader": (user.name, password)}),
+            clouds_file(folder / "clouds.yaml", project, scoped.users),
             conn,
             flavor,
             image,

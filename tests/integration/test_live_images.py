@@ -27,7 +27,6 @@ import json
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, ProjectCopy
-from tests.integration.conftest import CLOUD, CLOUDS_YAML, Cleanup, wait_for
+from tests.integration.conftest import CLOUD, CLOUDS_YAML, Cleanup, scoped_project, wait_for
 from webex_cloud.config.image_catalog import IMAGE_CATALOG
 from webex_cloud.exit_codes import ExitCode
 
@@ -196,33 +195,16 @@ def site(
     admin = openstack_conn
     folder = tmp_path_factory.mktemp("live-images")
     undo = Cleanup(admin)
-    suffix = uuid.uuid4().hex[:8]
     try:
-        project = undo.project(
-            admin.identity.create_project(name=f"{PREFIX}images-{suffix}", domain_id="default")
-        )
-        admin.identity.assign_project_role_to_user(
-            project, admin.identity.get_user(admin.current_user_id), admin.identity.find_role("admin")
-        )
-        password = uuid.uuid4().hex
-        user = admin.identity.create_user(
-            name=f"{PREFIX}reader-{suffix}",
-            password=password,
-            domain_id="default",
-            default_project_id=project.id,
-        )
-        undo.actions.append(lambda: admin.identity.delete_user(user, ignore_missing=True))
-        admin.identity.assign_project_role_to_user(project, user, admin.identity.find_role("reader"))
-        conn = admin.connect_as_project(
-            {"id": project.id, "name": project.name, "domain_id": project.domain_id}
-        )
+        scoped = scoped_project(admin, undo, f"{PREFIX}images", {"reader": ["reader"]})
+        project, conn = scoped.project, scoped.conn
         images = Cleanup(conn)
         undo.actions.append(images.run)
         ids = {name: imported(conn, images, name).id for name in ("i28-good", "i28-wrong")}
         ids["i28-pending"] = created(conn, images, "i28-pending").id
         yield Site(
             project_copy(folder),
-            clouds_file(folder / "clouds.yaml", project, (user.name, password)),
+            clouds_file(folder / "clouds.yaml", project, scoped.users["reader"]),
             conn,
             ids,
         )
