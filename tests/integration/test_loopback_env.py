@@ -4,7 +4,9 @@ scheduling that really happens."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from tests.integration.conftest import (
     ensure_flavor,
     ensure_image,
 )
+from tests.integration.deploy import FRAGMENT_NAME, SCHEDULER_SH, TOOLS, scheduler_paths, state_of
 
 
 def test_six_fake_compute_hosts_are_up_and_known_to_placement(openstack_conn: Any) -> None:
@@ -121,3 +124,39 @@ def test_an_availability_zone_confines_servers_to_its_hosts(openstack_conn: Any,
         boot_server(conn, f"{zone}-0", flavor=flavor, image=image, availability_zone=zone)
     )
     assert server.compute_host == FAKE_HOSTS[-1]
+
+
+def test_a_controller_whose_schedulers_stopped_starts_again_on_the_stock_filters() -> None:
+    """A filter deployment does not outlive its controller's schedulers: what a run stopped in the middle
+    of a rollout leaves behind (the fragments, the wheel, the deploy's record) is gone when up.sh starts
+    them again, so the next run begins on Nova's and Cinder's own filters. A running controller keeps
+    what it runs."""
+
+    def up() -> None:
+        subprocess.run(["bash", str(TOOLS / "up.sh")], check=True, capture_output=True, timeout=900)
+
+    paths = scheduler_paths("ctl-2")
+    leftovers = [
+        Path(paths["NOVA_CONFIG_DIR"]) / FRAGMENT_NAME,
+        Path(paths["CINDER_CONFIG_DIR"]) / FRAGMENT_NAME,
+        Path(paths["SITE_DIR"]) / "left_behind.py",
+        Path(paths["SITE_DIR"] + ".deploy") / "current.json",
+    ]
+    try:
+        for leftover in leftovers:
+            leftover.parent.mkdir(exist_ok=True)
+            leftover.write_text("# left behind by a rollout that stopped half way\n")
+        up()
+        assert [f for f in leftovers if not f.exists()] == []
+
+        for kind in ("nova", "cinder"):
+            subprocess.run(["bash", str(SCHEDULER_SH), "stop", kind, "ctl-2"], check=True, timeout=120)
+        up()
+        assert [f for f in leftovers if f.exists()] == []
+        assert state_of("ctl-2").fragments == (None, None)
+        for kind in ("nova", "cinder"):
+            subprocess.run(["bash", str(SCHEDULER_SH), "health", kind, "ctl-2"], check=True, timeout=180)
+    finally:
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
+        up()

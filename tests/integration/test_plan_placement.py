@@ -458,7 +458,8 @@ def test_stock_schedulers_let_replicas_share_a_failure_domain(dc1: Dc1, controll
     assert found == dict.fromkeys(CONTROLLERS, (None, None)), (
         "this run needs the schedulers' stock filter lists, but a filter deployment is active "
         f"(fragments on {sorted(c for c, f in found.items() if f != (None, None))}); an interrupted run "
-        "leaves one behind: start the loopback afresh (down.sh, rm -rf /var/lib/webex-loopback, up.sh; "
+        "leaves one behind: stop the loopback and start it again (down.sh, then up.sh, which starts stopped "
+        "controllers on the stock filters; "
         "docs/openstack-loopback.md)"
     )
     landed = run(dc1, "stock filters", controllers.timings)

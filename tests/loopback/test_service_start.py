@@ -71,6 +71,29 @@ if svc_running demo; then echo RUNNING; else echo NOT-RUNNING; fi
     assert result.stdout.split() == ["NOT-RUNNING"]
 
 
+def test_a_pid_file_from_before_a_restart_of_the_machine_is_not_taken_for_the_service(tmp_path: Path) -> None:
+    """The machine stopped with the service running and came back (or its disk was copied to a CI
+    machine): the pid in the file now names another process group. The service is not running, so a start
+    starts it and a stop leaves that other group alone."""
+    result = run_lib(
+        tmp_path,
+        """
+svc_start demo
+demo=$(cat "$RUN/demo.pid")
+kill -- "-$demo"
+stranger=$(setsid sleep 60 >/dev/null 2>&1 </dev/null & echo $!)
+sleep 1
+echo "$stranger" >"$RUN/demo.pid"
+if svc_running demo; then echo RUNNING; else echo NOT-RUNNING; fi
+svc_stop demo
+if kill -0 -- "-$stranger" 2>/dev/null; then echo STRANGER-ALIVE; else echo STRANGER-KILLED; fi
+kill -- "-$stranger"
+""",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["NOT-RUNNING", "STRANGER-ALIVE"]
+
+
 @pytest.fixture(autouse=True)
 def _no_leftovers(tmp_path: Path) -> object:
     yield None

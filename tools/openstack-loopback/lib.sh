@@ -117,9 +117,24 @@ svc_fingerprint() {
 # Each service runs in its own session (setsid), so its process group id is its PID and stopping the
 # group also ends the workers it forked (oslo worker processes, uWSGI workers, Erlang helpers).
 svc_pid() {
-  local pid
+  local pid since
   pid=$(cat "$RUN/$1.pid" 2>/dev/null) || return 1
-  [[ -n $pid ]] && kill -0 -- "-$pid" 2>/dev/null && echo "$pid"
+  [[ -n $pid ]] && kill -0 -- "-$pid" 2>/dev/null || return 1
+  # A pid file outlives its process when the machine stops (or its disk is copied to another one): the
+  # group found must be the one started here, not a later process that got the same id.
+  since=$(cat "$RUN/$1.since" 2>/dev/null) || since=
+  if [[ -n $since && -e /proc/$pid ]] && [[ $(proc_start "$pid") != "$since" ]]; then return 1; fi
+  echo "$pid"
+}
+
+# proc_start PID: when the process started, in clock ticks since boot (proc(5), /proc/PID/stat field 22;
+# the fields after the command name, which may hold spaces).
+proc_start() {
+  local stat fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  read -r -a fields <<<"$stat"
+  echo "${fields[19]}"
 }
 
 svc_running() { svc_pid "$1" >/dev/null; }
@@ -136,6 +151,7 @@ svc_start() {
   # 9>&-: the lock up.sh holds on fd 9 must not outlive up.sh in the services it starts.
   setsid env "${SVC_ENV[@]}" "${SVC_CMD[@]}" >>"$LOG/$name.out" 2>&1 </dev/null 9>&- &
   pid=$!
+  proc_start "$pid" >"$RUN/$name.since" || rm -f "$RUN/$name.since"
   echo "$pid" >"$RUN/$name.pid"
   # The child becomes its own process group only once it has called setsid(); on a loaded machine
   # that can be well after `&` returns, and until then svc_pid (which looks the group up) would call

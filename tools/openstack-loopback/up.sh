@@ -64,6 +64,19 @@ render() {
   mv_if_changed "$2"
 }
 
+# stock_controller CONTROLLER: drop every fragment but up.sh's own, the installed filter wheel and the
+# rolling deploy's record of it (its state dir, SITE_DIR.deploy).
+stock_controller() {
+  local c=$1 leftovers
+  leftovers=$(find "$CTL/$c" -mindepth 2 -maxdepth 2 \( -path "$CTL/$c/*-scheduler.d/*" ! -name 00-controller.conf \
+    -o -path "$CTL/$c/site/*" -o -path "$CTL/$c/site.deploy/*" \) -print 2>/dev/null || true)
+  [[ -n $leftovers ]] || return 0
+  log "$c: its schedulers are stopped; removing a filter deployment left behind, to start on the stock filters:"
+  sed 's/^/  /' <<<"$leftovers" >&2
+  find "$CTL/$c" -mindepth 1 -maxdepth 1 -name '*-scheduler.d' -exec find {} -mindepth 1 ! -name 00-controller.conf -delete \;
+  rm -rf "$CTL/$c/site" "$CTL/$c/site.deploy"
+}
+
 write_configs() {
   local f h c svc
   mkdir -p "$ETC/placement" "$ETC/compute" "$LOG/rabbitmq" "$RUN" "$DATA"/{nova,cinder,neutron}/lock \
@@ -81,6 +94,12 @@ write_configs() {
   done
   # One config dir and one site dir per controller: the hooks of the rolling deployment (scheduler.sh).
   for c in "${CONTROLLERS[@]}"; do
+    # A deployment does not outlive its schedulers: a controller whose schedulers are both stopped (a first
+    # start, down.sh, a machine that stopped in the middle of a rollout) starts on the stock filters, the
+    # state every test expects at the start. A controller that runs is left as it is.
+    if ! svc_running "nova-scheduler-$c" && ! svc_running "cinder-scheduler-$c"; then
+      stock_controller "$c"
+    fi
     mkdir -p "$CTL/$c/site"
     for svc in nova cinder; do
       mkdir -p "$CTL/$c/$svc-scheduler.d"
