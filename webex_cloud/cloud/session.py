@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, Final, Literal
 
 from webex_cloud.cloud.access import Access, check_roles
+from webex_cloud.cloud.clouds_yaml import SEARCH_PATH, region
 from webex_cloud.cloud.errors import CloudError
 from webex_cloud.cloud.paging import pages
 
@@ -29,7 +30,6 @@ SERVICE_NAMES: Final[Mapping[str, str]] = {
 RETRIES: Final = 2
 """Extra attempts of a GET (and of a connection that was refused before anything was sent)."""
 RETRIED_STATUSES: Final = (429, 502, 503, 504)
-SEARCH_PATH: Final = "clouds.yaml (OS_CLIENT_CONFIG_FILE, ./, ~/.config/openstack/, /etc/openstack/)"
 
 
 class Session:
@@ -127,36 +127,23 @@ class Session:
 
 def connect(cloud: str, access: Access, clouds_yaml: Path | None = None, timeout: float = 30.0) -> Session:
     """A session of ``cloud`` (a clouds.yaml entry) whose every request times out after ``timeout``
-    seconds, refused unless the token's roles fit ``access``. Raises CloudError."""
+    seconds, refused unless the token's roles fit ``access``. Raises CloudError (a CloudsYamlError, before
+    anything is sent, when the clouds.yaml entry is incomplete: webex_cloud/cloud/clouds_yaml.py)."""
     import openstack
     from keystoneauth1 import exceptions as ksa
     from openstack import exceptions
-    from openstack.config import loader
 
-    where = str(clouds_yaml) if clouds_yaml else SEARCH_PATH
-    if clouds_yaml is not None and not clouds_yaml.is_file():
-        raise CloudError(f"{clouds_yaml}: no such clouds.yaml (--clouds-yaml)")
+    found = region(cloud, clouds_yaml, timeout)
     try:
-        # A file given is the whole truth: with the environment loaded, openstacksdk reads the file in
-        # OS_CLIENT_CONFIG_FILE instead (an operator's sourced openrc), and takes OS_* values over it.
-        config = (
-            loader.OpenStackConfig(config_files=[str(clouds_yaml)], load_envvars=False)
-            if clouds_yaml
-            else loader.OpenStackConfig()
-        )
-        region = config.get_one(cloud=cloud, api_timeout=timeout)
-        connection = openstack.connection.Connection(config=region)
+        connection = openstack.connection.Connection(config=found)
         connection.authorize()
         session: Any = connection.session
         roles = tuple(session.auth.get_access(session).role_names or ())
-    except exceptions.ConfigException as error:
-        raise CloudError(
-            f"{where}: cloud {cloud!r} cannot be used ({error}); add it or pass --cloud NAME"
-        ) from None
     except (exceptions.SDKException, ksa.ClientException) as error:
         raise CloudError(
-            f"cloud {cloud!r} of {where}: cannot authenticate ({type(error).__name__}: {error}); "
-            "check its auth section and that the identity endpoint answers"
+            f"cloud {cloud!r} of {clouds_yaml or SEARCH_PATH}: cannot authenticate "
+            f"({type(error).__name__}: {error}); check its auth section and that the identity endpoint "
+            "answers"
         ) from None
     try:
         check_roles(access, roles, cloud)
