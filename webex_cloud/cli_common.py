@@ -18,11 +18,27 @@ import tomllib
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from webex_cloud import atomic, paths
 from webex_cloud.exit_codes import ExitCode
 
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
 DEBUG_VARIABLE = "WEBEX_DEBUG"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, for every command: its help, usage, version and error messages are written like
+    any other output, so a reader that went away (``--help | head -c0``) ends the command as it does for
+    the command's own output (:func:`entry`: exit code 2, no traceback). argparse itself drops a failed
+    write (``_print_message`` catches OSError; Lib/argparse.py, Python 3.11): with unbuffered output
+    (PYTHONUNBUFFERED=1, ``python -u``) the help was lost and exit code 0 claimed."""
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        if message:
+            (file or sys.stderr).write(message)
 
 
 class CommandError(Exception):
@@ -210,7 +226,8 @@ def entry(main: Callable[[list[str]], int], argv: list[str]) -> int:
     (``| head -1``) ends the command without a traceback, the standard recipe of Python's ``signal``
     documentation (stdout pointed at /dev/null so that the interpreter's last flush cannot fail again).
     Exit code 2, as for any output that cannot be written: what was printed did not all arrive, so
-    neither verdict (0 or 1) may be claimed."""
+    neither verdict (0 or 1) may be claimed. The same for stderr (``2>&1 | head -1`` and an error
+    message), which the interpreter would otherwise fail to flush at exit (status 120)."""
     try:
         try:
             return main(argv)
@@ -218,7 +235,11 @@ def entry(main: Callable[[list[str]], int], argv: list[str]) -> int:
             sys.stdout.flush()  # inside the guard: `--help` and short outputs fail only here
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except OSError:  # this stream's reader is the one gone: what it still holds goes nowhere
+                os.dup2(devnull, stream.fileno())
         return ExitCode.INPUT
 
 

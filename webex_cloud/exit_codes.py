@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     BLOCKING = 1
     """A blocking finding: a mandatory policy violation, a blocking risk, a placement rule broken."""
     INPUT = 2
-    """Unusable input: the message names the file, the field and the fix; nothing was written."""
+    """Unusable input: the message names the file, the field and the fix; nothing was written. Also output
+    that could not all be written (a closed pipe, webex_cloud/cli_common.py ``entry``): no verdict."""
     INTERNAL = 3
     """An internal error (a bug): reported without a traceback unless WEBEX_DEBUG=1."""

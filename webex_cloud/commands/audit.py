@@ -32,6 +32,7 @@ from webex_cloud.audit.moves import explain_moves
 from webex_cloud.audit.picture import audit_picture
 from webex_cloud.audit.render import to_json, to_text
 from webex_cloud.cli_common import (
+    ArgumentParser,
     add_cloud_options,
     add_project_option,
     add_stack_option,
@@ -81,7 +82,7 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m webex_cloud audit",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -7,10 +7,15 @@ then rolls the stack back and the next wave never starts), 2 on an unusable plan
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from webex_cloud.cli_common import add_project_option, add_stack_option, seconds, select_stacks
+from webex_cloud.cli_common import (
+    ArgumentParser,
+    add_project_option,
+    add_stack_option,
+    seconds,
+    select_stacks,
+)
 from webex_cloud.cli_common import run as cli_run
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.plan.format import PlanError, read_plan
@@ -18,7 +23,7 @@ from webex_cloud.release.bake import BakeError, bake, gate_specs
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m webex_cloud bake", description=__doc__)
+    parser = ArgumentParser(prog="python -m webex_cloud bake", description=__doc__)
     add_stack_option(parser)
     add_project_option(parser)
     parser.add_argument(

@@ -21,7 +21,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from webex_cloud.cli_common import CommandError, add_project_option, add_stack_option, select_stacks
+from webex_cloud.cli_common import (
+    ArgumentParser,
+    CommandError,
+    add_project_option,
+    add_stack_option,
+    select_stacks,
+)
 from webex_cloud.cli_common import run as cli_run
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import plan_dir, plan_path
@@ -47,7 +53,7 @@ def _text(stack: str, findings: list[Finding]) -> str:
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m webex_cloud checkpoint",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

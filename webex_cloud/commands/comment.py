@@ -16,7 +16,6 @@ post).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -24,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from webex_cloud.cli_common import entry, run
+from webex_cloud.cli_common import ArgumentParser, entry, run
 from webex_cloud.drift.published import Published, PublishedReportError, read_published
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.preview.markdown import code as md_code
@@ -345,7 +344,7 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m webex_cloud comment",
         description="Assemble the pull-request comment from the CI outputs.",
     )

@@ -3,10 +3,9 @@ controllers (webex_cloud/controller/filter_release.py builds it), with the hashe
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from webex_cloud.cli_common import entry, run
+from webex_cloud.cli_common import ArgumentParser, entry, run
 from webex_cloud.controller.filter_release import ReleaseBuildError, build_release, project_relative
 from webex_cloud.exit_codes import ExitCode
 
@@ -18,7 +17,7 @@ def main(argv: list[str]) -> int:
 
 def _main(argv: list[str]) -> int:
     """Print what a rollout from this checkout would carry (the hashes the plan uses as triggers)."""
-    argparse.ArgumentParser(
+    ArgumentParser(
         prog="python -m webex_cloud filter-release",
         description="Build the scheduler-filter release of this checkout and print its wheel, config "
         "fragments and deploy script with their hashes (what the plan's rollout triggers on).",

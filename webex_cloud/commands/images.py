@@ -34,7 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from webex_cloud.atomic import write_text
-from webex_cloud.cli_common import CommandError, add_cloud_options, add_stack_option, select_stacks
+from webex_cloud.cli_common import (
+    ArgumentParser,
+    CommandError,
+    add_cloud_options,
+    add_stack_option,
+    select_stacks,
+)
 from webex_cloud.cli_common import run as cli_run
 from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.entry import stack_entry
@@ -173,7 +179,7 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m webex_cloud images",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

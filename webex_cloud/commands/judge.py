@@ -20,6 +20,7 @@ from dataclasses import asdict, replace
 
 from webex_cloud import paths
 from webex_cloud.cli_common import (
+    ArgumentParser,
     CommandError,
     add_project_option,
     add_stack_option,
@@ -60,7 +61,7 @@ def _wave_analysis(args: argparse.Namespace, stack: str) -> tuple[str, AnalysisS
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m webex_cloud judge",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

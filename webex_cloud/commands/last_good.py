@@ -8,10 +8,9 @@ rollback` deploys it again when a later release fails.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from webex_cloud.cli_common import add_backend_options, select_stacks
+from webex_cloud.cli_common import ArgumentParser, add_backend_options, select_stacks
 from webex_cloud.cli_common import run as cli_run
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.holds import read_holds
@@ -22,7 +21,7 @@ from webex_cloud.rollback.last_good import LastGoodError, build, still_named
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m webex_cloud last-good", description=__doc__)
+    parser = ArgumentParser(prog="python -m webex_cloud last-good", description=__doc__)
     add_backend_options(parser)
     parser.add_argument(
         "--check",

@@ -25,6 +25,7 @@ from typing import Any
 
 from webex_cloud.audit.expected import expected_from_plan
 from webex_cloud.cli_common import (
+    ArgumentParser,
     CommandError,
     add_cloud_options,
     add_stack_option,
@@ -198,7 +199,7 @@ ACTIONS = {
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m webex_cloud maintain",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

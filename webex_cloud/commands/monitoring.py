@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from webex_cloud import atomic, paths
-from webex_cloud.cli_common import add_cloud_options, add_stack_option, select_stacks
+from webex_cloud.cli_common import ArgumentParser, add_cloud_options, add_stack_option, select_stacks
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.exit_codes import ExitCode
@@ -111,7 +111,7 @@ def write_facts(args: argparse.Namespace, stack: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m webex_cloud monitoring",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

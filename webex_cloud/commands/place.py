@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from webex_cloud.cli_common import (
+    ArgumentParser,
     CommandError,
     add_project_option,
     add_stack_option,
@@ -118,7 +119,7 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m webex_cloud place",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -5,13 +5,12 @@ The policy pack's verdicts are printed with the plans; a mandatory violation fai
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
 from webex_cloud import atomic, paths
-from webex_cloud.cli_common import add_project_option, add_stack_option, run, select_stacks
+from webex_cloud.cli_common import ArgumentParser, add_project_option, add_stack_option, run, select_stacks
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.plan.document import summary
 from webex_cloud.plan.format import dumps, empty_plan
@@ -31,7 +30,7 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m webex_cloud plan",
         description="Run the Pulumi program of each stack under the SDK's mock engine, write the "
         "desired-state graph as JSON (build/plan/<stack>.json) with a short summary, and check it "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from webex_cloud import atomic, cli_common
-from webex_cloud.cli_common import add_project_option, add_stack_option, select_stacks
+from webex_cloud.cli_common import ArgumentParser, add_project_option, add_stack_option, select_stacks
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import known_stacks
 from webex_cloud.exit_codes import ExitCode
@@ -96,7 +95,7 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m webex_cloud policy",
         description="Run the policy pack (policies/) over a stack's offline plan exactly as `pulumi preview "
         "--policy-pack policies` runs it, and print the verdicts. Exit status: 0 passed, 1 a mandatory "

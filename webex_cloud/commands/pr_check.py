@@ -50,7 +50,6 @@ project (its stacks, catalog and policy pack) with this checkout's code, as ever
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import shutil
@@ -67,6 +66,7 @@ from pathlib import Path
 
 from webex_cloud import atomic, cli_common
 from webex_cloud.cli_common import (
+    ArgumentParser,
     CommandError,
     add_project_option,
     add_stack_option,
@@ -748,7 +748,7 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m webex_cloud pr-check",
         description="The pull-request check of every stack (plan, policy, placement, base plan, preview) "
         "and the one comment, as .github/workflows/pr-preview.yml runs it.",

@@ -18,6 +18,7 @@ from pathlib import Path
 from webex_cloud import atomic, paths
 from webex_cloud.change.model import ChangeSet
 from webex_cloud.cli_common import (
+    ArgumentParser,
     CommandError,
     add_project_option,
     add_stack_option,
@@ -37,7 +38,7 @@ from webex_cloud.preview.topology import merge, topology_from_snapshot
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m webex_cloud preview",
         description="Risk-ranked report of what one stack will change: from a real `pulumi preview --json` "
         "output, or offline from two plans (base branch -> this branch), optionally against the last "

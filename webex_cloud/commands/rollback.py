@@ -15,7 +15,7 @@ import argparse
 import base64
 from pathlib import Path
 
-from webex_cloud.cli_common import CommandError, add_backend_options, select_stacks
+from webex_cloud.cli_common import ArgumentParser, CommandError, add_backend_options, select_stacks
 from webex_cloud.cli_common import run as cli_run
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.holds import HOLDS_FILE
@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m webex_cloud rollback",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

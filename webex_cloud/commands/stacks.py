@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 
-from webex_cloud.cli_common import add_project_option
+from webex_cloud.cli_common import ArgumentParser, add_project_option
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.freeze import read_freeze, refusal
 from webex_cloud.config.models import MAX_WAVES
@@ -43,7 +43,7 @@ def _waves_text(entries: list[StackEntry]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m webex_cloud stacks",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
