@@ -165,6 +165,6 @@ def test_the_command_run_for_real_without_a_password_exits_2_naming_the_fix(
     assert done.returncode == ExitCode.INPUT, done.stderr
     assert done.stderr == (
         f"error: {clouds}: cloud 'dc1-reader' has no auth.password, which its auth_type 'password' needs; "
-        "set it under clouds.dc1-reader.auth (a secret may go in secure.yaml beside it instead), or pass "
-        "--cloud NAME; nothing was sent to the cloud\n"
+        "set it under clouds.dc1-reader.auth (or, being a secret, in a secure.yaml: OS_CLIENT_SECURE_FILE or "
+        "openstacksdk's search path), or pass --cloud NAME; nothing was sent to the cloud\n"
     )

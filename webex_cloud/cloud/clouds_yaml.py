@@ -91,7 +91,11 @@ def _entry(path: Path, cloud: str) -> None:
 def _missing(where: str, cloud: str, auth_type: str, options: list[Any]) -> CloudsYamlError:
     """The refusal of an entry without the keystoneauth ``Opt`` s in ``options``."""
     named = ", ".join(f"auth.{option.dest}" for option in options)
-    secret = " (a secret may go in secure.yaml beside it instead)" if any(o.secret for o in options) else ""
+    secret = (
+        " (or, being a secret, in a secure.yaml: OS_CLIENT_SECURE_FILE or openstacksdk's search path)"
+        if any(o.secret for o in options)
+        else ""
+    )
     return CloudsYamlError(
         f"{where}: cloud {cloud!r} has no {named}, which its auth_type {auth_type!r} needs; set "
         f"{'it' if len(options) == 1 else 'them'} under clouds.{cloud}.auth{secret}, or pass --cloud NAME; "
@@ -146,9 +150,9 @@ def region(cloud: str, clouds_yaml: Path | None, timeout: float) -> Any:
         # A plugin's own check of how options combine (OptionError): its message names no field, so the
         # fields it requires are listed with it.
         auth_type = str(config.cloud_config["clouds"][cloud].get("auth_type", "password"))
-        required = [
-            f"auth.{o.dest}" for o in loading.get_plugin_loader(auth_type).get_options() if o.required
-        ]
+        installed = auth_type in loading.get_available_plugin_names()
+        options = loading.get_plugin_loader(auth_type).get_options() if installed else []
+        required = [f"auth.{option.dest}" for option in options if option.required]
         raise CloudsYamlError(
             f"{where}: cloud {cloud!r} cannot be used: {error} (auth_type {auth_type!r} requires "
             f"{', '.join(required) or 'no field'}); fix clouds.{cloud} ({DOCS})"
