@@ -9,6 +9,7 @@ The metric names are the blackbox exporter v0.23.0's (``prober/handler.go``: ``p
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Final
 
@@ -26,6 +27,43 @@ PROBE_DURATION: Final = "probe_duration_seconds"
 
 def probe_job(service: str, role: str) -> str:
     return f"{PROBE_JOB_PREFIX}{service}-{role}"
+
+
+APP_JOB_PREFIX: Final = "app-"
+"""The job scraping a service's own metrics endpoint (catalog ``metrics``): ``app-<service>``; its series
+carry the probe jobs' labels (``instance`` the Nova name, ``pod``, ``role``, ...)."""
+
+
+def app_job(service: str) -> str:
+    return f"{APP_JOB_PREFIX}{service}"
+
+
+PROBE_SERIES_PREFIX: Final = "probe_"
+"""Every series the blackbox exporter v0.23.0 returns for a probe starts so (``prober/*.go``:
+``probe_success``, ``probe_duration_seconds``, ``probe_http_*``, ``probe_ssl_*``, ...)."""
+SCRAPE_SERIES: Final = (
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+)
+"""What Prometheus v2.42.0 records itself for every target it scrapes (``scrape/scrape.go``,
+``reportSample``), so for the probe jobs' instances too."""
+_SELECTED = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*\{")
+"""A metric name written before a vector selector's braces (``name{...}``): the series a query reads."""
+
+
+def app_series(query: str) -> list[str]:
+    """The metric names a query selects that no probe job gives Prometheus (neither the blackbox
+    exporter's ``probe_*`` nor the scrape's own ``up``/``scrape_*``, nor a recording rule's ``a:b:c``):
+    only a service's own metrics endpoint can export them. A selector without a name is not counted."""
+    names = dict.fromkeys(_SELECTED.findall(query))
+    return [
+        name
+        for name in names
+        if not name.startswith(PROBE_SERIES_PREFIX) and name not in SCRAPE_SERIES and ":" not in name
+    ]
 
 
 # The placeholders of a release analysis' queries (``rollout.analysis`` in the catalog).

@@ -18,7 +18,7 @@ from webex_cloud.monitoring.model import StackWatch
 
 GROUP_BY = ["alertname", c.LABEL_DATACENTER, c.LABEL_SERVICE]
 
-PER_POD = [c.POD_NOT_SERVING, c.SERVICE_NOT_N_PLUS_ONE, c.INSTANCES_MISSING]
+PER_POD = [c.POD_NOT_SERVING, c.SERVICE_NOT_N_PLUS_ONE, c.INSTANCES_MISSING, c.APP_METRICS_NOT_SCRAPED]
 """What a datacenter-wide outage silences: the per-pod symptoms of the one cause already paged."""
 
 
