@@ -17,6 +17,7 @@ from webex_cloud import naming
 from webex_cloud.commands.monitoring import generate, main, write_folder
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
+from webex_cloud.facts.metrics import app_series
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring_ops import check
 
@@ -197,3 +198,21 @@ def test_the_generated_job_and_its_alert_pass_promtool(project: ProjectCopy, tmp
     assert alert["expr"] == 'up{job="app-messaging"} == 0' and alert["labels"]["severity"] == "ticket"
     tests = documents(files, "rules/service-messaging.test.yml")["tests"]
     assert {t["name"] for t in tests} >= {"AppMetricsNotScraped fires", "AppMetricsNotScraped stays quiet"}
+
+
+@pytest.mark.parametrize(
+    ("query", "application"),
+    [
+        ('1 - avg(avg_over_time(probe_success{instance=~"$instances"}[$window]))', []),
+        ('sum(up{pod=~"$pods"}) + sum(scrape_duration_seconds {pod=~"$pods"})', []),
+        ('min(webex:pod_serving:min{pod=~"$pods"})', []),
+        ('sum({__name__="calls_total", pod=~"$pods"})', []),
+        (
+            'histogram_quantile(0.95, sum by (le) (rate(http_seconds_bucket{pod=~"$pods"}[$window])))'
+            ' / sum(rate(http_requests_total {instance=~"$instances"}[$window]))',
+            ["http_seconds_bucket", "http_requests_total"],
+        ),
+    ],
+)
+def test_application_series_are_the_names_no_probe_job_records(query: str, application: list[str]) -> None:
+    assert app_series(query) == application

@@ -3,7 +3,9 @@ scraping prometheus_client responders on 127.0.0.x every second: a wave whose "n
 its calls fails its gate; a wave as good as the pods not yet changed passes.
 
 The responders serve traffic of their own (a steady stream of counted calls), so the whole chain is the
-production one: exposition, scrape, PromQL over the bake window, the HTTP API, the judgement.
+production one: exposition, scrape, PromQL over the bake window, the HTTP API, the judgement. The last test
+starts the chain one step earlier, at the catalog: a service's declared metrics endpoint, the scrape job
+the monitoring generates for it, and ``python -m webex_cloud judge`` reading the application's series.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tests.monitoring.test_generate import discovered_labels
 from tests.monitoring.tools import require
 from webex_cloud.commands.judge import main as judge_command
 from webex_cloud.commands.monitoring import generate
+from webex_cloud.facts.metrics import SCRAPE_SERIES
 from webex_cloud.release.analysis import AnalysisSpec, MetricSpec
 from webex_cloud.release.probe import Check, GateSpec, Target, run_gate
 
@@ -311,6 +314,13 @@ def test_the_generated_app_job_feeds_the_judge_the_applications_own_series(
                 (series,) = json.load(answer)["data"]["result"]
             assert series["metric"]["exported_pod"] == "not-this-one"
             assert series["metric"]["instance"] == "dc1-messaging-pod-0-app-0"
+            # What Prometheus adds to every target is what the catalog check takes for "not the app's".
+            query = urllib.parse.urlencode({"query": 'count by (__name__) ({job="app-messaging"})'})
+            with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=5) as answer:
+                names = {r["metric"]["__name__"] for r in json.load(answer)["data"]["result"]}
+            assert {n for n in names if not n.startswith(("app_", "python_", "process_"))} == set(
+                SCRAPE_SERIES
+            )
 
             def judge(wave: int) -> tuple[int, str]:
                 argv = ["--stack", "dc1", "--project", str(project.root), "--service", "messaging"]

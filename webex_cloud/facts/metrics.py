@@ -39,8 +39,9 @@ def app_job(service: str) -> str:
 
 
 PROBE_SERIES_PREFIX: Final = "probe_"
-"""Every series the blackbox exporter v0.23.0 returns for a probe starts so (``prober/*.go``:
-``probe_success``, ``probe_duration_seconds``, ``probe_http_*``, ``probe_ssl_*``, ...)."""
+"""Every series a blackbox exporter v0.23.0 ``/probe`` answer holds starts so (``prober/handler.go`` and
+the probers in ``prober/*.go``: ``probe_success``, ``probe_duration_seconds``, ``probe_http_*``,
+``probe_ssl_*``, ...; its one other metric, ``blackbox_module_unknown_total``, is on its own ``/metrics``)."""
 SCRAPE_SERIES: Final = (
     "up",
     "scrape_duration_seconds",
@@ -49,7 +50,7 @@ SCRAPE_SERIES: Final = (
     "scrape_series_added",
 )
 """What Prometheus v2.42.0 records itself for every target it scrapes (``scrape/scrape.go``,
-``reportSample``), so for the probe jobs' instances too."""
+``scrapeLoop.report``), so for the probe jobs' instances too."""
 _SELECTED = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*\{")
 """A metric name written before a vector selector's braces (``name{...}``): the series a query reads."""
 
