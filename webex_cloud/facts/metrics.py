@@ -1,6 +1,7 @@
-"""The probe series, and the placeholders of an analysis' queries, that both the generated monitoring
-(``webex_cloud/monitoring``) and the release analysis (``webex_cloud/release/analysis.py``) read: one
-definition on the ground floor, because the release waves sit below the monitoring and may not import it.
+"""The probe series, the services' own metrics job, and the placeholders of an analysis' queries, that the
+generated monitoring (``webex_cloud/monitoring``), the release analysis (``webex_cloud/release/analysis.py``)
+and the catalog's checks (``webex_cloud/config``) read: one definition on the ground floor, because the
+release waves and the configuration sit below the monitoring and may not import it.
 ``monitoring/contract.py`` re-exports these names.
 
 The metric names are the blackbox exporter v0.23.0's (``prober/handler.go``: ``probe_success`` and
