@@ -5,10 +5,16 @@ and an analysis reading application series refused unless something scrapes them
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import ProjectCopy
 from tests.monitoring.test_generate import discovered_labels, documents, kept
@@ -216,3 +222,85 @@ def test_the_generated_job_and_its_alert_pass_promtool(project: ProjectCopy, tmp
 )
 def test_application_series_are_the_names_no_probe_job_records(query: str, application: list[str]) -> None:
     assert app_series(query) == application
+
+
+def test_a_dead_pod_is_one_ticket_not_two_on_the_real_alertmanager(
+    project: ProjectCopy, tmp_path: Path
+) -> None:
+    """``PodNotServing`` silences the same pod's ``AppMetricsNotScraped`` (a pod that serves nothing answers
+    no scrape either), and only that pod's: Debian's Alertmanager 0.25 on 127.0.0.1 runs the generated
+    inhibitions, every receiver swapped for a webhook to a closed loopback port (nothing leaves the host)."""
+    require("prometheus-alertmanager")
+    declare(project)
+    config = yaml.safe_load(generate(project.root, "dc1")["alertmanager.yml"])
+    config["receivers"] = [
+        {"name": r["name"], "webhook_configs": [{"url": "http://127.0.0.1:9/"}]} for r in config["receivers"]
+    ]
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    scope = {"datacenter": "dc1", "service": "messaging", "owner": "team-messaging"}
+    alerts = [
+        {"labels": {"alertname": c.POD_NOT_SERVING, "severity": "ticket", **scope, "pod": "messaging-pod-0"}},
+        *(
+            {
+                "labels": {
+                    "alertname": c.APP_METRICS_NOT_SCRAPED,
+                    "severity": "ticket",
+                    **scope,
+                    "pod": pod,
+                    "instance": f"dc1-{pod}-app-0",
+                    "job": "app-messaging",
+                }
+            }
+            for pod in ("messaging-pod-0", "messaging-pod-1")
+        ),
+    ]
+    with subprocess.Popen(
+        [
+            "prometheus-alertmanager",
+            f"--config.file={tmp_path / 'alertmanager.yml'}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address={url.removeprefix('http://')}",
+            "--cluster.listen-address=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "alertmanager.log").open("wb"),
+    ) as process:
+        try:
+            states = _inhibited_states(url, alerts)
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+    assert states == {
+        (c.POD_NOT_SERVING, "messaging-pod-0"): "active",
+        (c.APP_METRICS_NOT_SCRAPED, "messaging-pod-0"): "suppressed",
+        (c.APP_METRICS_NOT_SCRAPED, "messaging-pod-1"): "active",
+    }, (tmp_path / "alertmanager.log").read_text()
+
+
+def _inhibited_states(url: str, alerts: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """Post the alerts once Alertmanager is up, then wait until its inhibitor has seen them all."""
+    body = json.dumps(alerts).encode()
+    deadline = time.monotonic() + 30
+    states: dict[tuple[str, str], str] = {}
+    posted = False
+    while time.monotonic() < deadline:
+        try:
+            if not posted:
+                request = urllib.request.Request(
+                    f"{url}/api/v2/alerts", body, {"Content-Type": "application/json"}, method="POST"
+                )
+                urllib.request.urlopen(request, timeout=2).close()
+                posted = True
+            with urllib.request.urlopen(f"{url}/api/v2/alerts", timeout=2) as answer:
+                listed = json.load(answer)
+        except OSError:
+            time.sleep(0.2)
+            continue
+        states = {(a["labels"]["alertname"], a["labels"]["pod"]): a["status"]["state"] for a in listed}
+        if len(states) == len(alerts) and "suppressed" in states.values():
+            return states
+        time.sleep(0.2)
+    return states

@@ -79,6 +79,12 @@ def alertmanager_config(watch: StackWatch) -> dict[str, Any]:
                 "target_matchers": [f'alertname=~"{c.POD_NOT_SERVING}|{c.SERVICE_NOT_N_PLUS_ONE}"'],
                 "equal": [c.LABEL_DATACENTER, c.LABEL_SERVICE],
             },
+            # A pod that does not serve at all does not answer its metrics scrape either: one ticket.
+            {
+                "source_matchers": [_matcher("alertname", c.POD_NOT_SERVING)],
+                "target_matchers": [_matcher("alertname", c.APP_METRICS_NOT_SCRAPED)],
+                "equal": [c.LABEL_DATACENTER, c.LABEL_SERVICE, c.LABEL_POD],
+            },
         ],
         "receivers": [
             *(receiver(owner, monitoring.receivers[owner]) for owner in owners),
