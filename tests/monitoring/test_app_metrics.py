@@ -21,6 +21,7 @@ from tests.monitoring.test_generate import discovered_labels, documents, kept
 from tests.monitoring.tools import require
 from webex_cloud import naming
 from webex_cloud.commands.monitoring import generate, main, write_folder
+from webex_cloud.commands.plan import main as plan_main
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.facts.metrics import app_series
@@ -304,3 +305,24 @@ def _inhibited_states(url: str, alerts: list[dict[str, Any]]) -> dict[tuple[str,
             return states
         time.sleep(0.2)
     return states
+
+
+def test_the_plan_registers_the_monitoring_rules_and_the_policy_pack_passes_them(
+    project: ProjectCopy, tmp_path: Path
+) -> None:
+    declare(project)
+    assert plan_main(["--stack", "dc1", "--project", str(project.root), "--out", str(tmp_path)]) == 0
+    planned = json.loads((tmp_path / "dc1.json").read_text())["resources"]
+    rules = {
+        r["name"]: r["inputs"]
+        for r in planned
+        if r["type"] == "openstack:networking/secGroupRule:SecGroupRule"
+        and r["inputs"].get("portRangeMin") == 9464
+    }
+    assert sorted(rules) == [
+        "messaging-tcp-9464-from-10.250.1.15_32",
+        "messaging-tcp-9464-from-10.250.1.16_32",
+    ]
+    assert {(r["direction"], r["protocol"], r["portRangeMax"]) for r in rules.values()} == {
+        ("ingress", "tcp", 9464)
+    }
