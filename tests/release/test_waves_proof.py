@@ -206,7 +206,11 @@ def test_an_http_health_check_or_declared_metrics_silence_the_warning(tmp_path: 
             "requests": 'sum(increase(calls_total{pod=~"$pods"}[$window]))',
             "metrics": [{"name": "error-ratio", "query": 'max(errors{pod=~"$pods"})', "max": 0.02}],
         }
-        project.edit(f"catalog/{SERVICE}.yaml", lambda doc: doc.update(rollout={"analysis": analysis}))
+        # Application series: the service declares the endpoint the monitoring scrapes them from.
+        metrics = {"port": 9464}
+        project.edit(
+            f"catalog/{SERVICE}.yaml", lambda doc: doc.update(rollout={"analysis": analysis}, metrics=metrics)
+        )
 
     changes = _release_of(tmp_path / "declared", declared)
     assert [r for r in rank(changes) if r.kind == "release-judgement"] == []

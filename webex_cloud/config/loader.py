@@ -26,6 +26,7 @@ from webex_cloud.config.release_time import too_long
 from webex_cloud.config.resolved import Deployment, IngressGrant, ServiceDeployment
 from webex_cloud.config.validation import validate
 from webex_cloud.config.yaml_source import parse_yaml, read_text, read_yaml
+from webex_cloud.facts.metrics import PROBE_SERIES_PREFIX, app_job, app_series
 from webex_cloud.facts.rollout import DEPLOY_RUNNER_SOURCE
 from webex_cloud.paths import PROJECT
 
@@ -201,8 +202,44 @@ def parse_datacenter(raw: object, stack: str) -> Datacenter:
     return datacenter
 
 
+def _check_metrics(label: str, service: Service) -> Iterator[Problem]:
+    """The metrics endpoint's roles exist, and an analysis reads application series only from a service
+    that declares the endpoint: without it no job scrapes them, every wave would find no series, and
+    every release would stop as "cannot judge"."""
+    roles = [m.role for m in service.pods.members]
+    endpoint = service.metrics
+    if endpoint is not None and endpoint.roles is not None:
+        yield from _unique(endpoint.roles, "role", label, lambda i: f"metrics.roles[{i}]")
+        for index, role in enumerate(endpoint.roles):
+            if role not in roles:
+                yield Problem(
+                    label,
+                    f"metrics.roles[{index}]",
+                    f"no pod member has role {role!r}; valid roles: {', '.join(roles)}",
+                )
+    if endpoint is not None:
+        return
+    analysis = service.rollout.analysis
+    queries = [(f"metrics[{i}].query", m.query) for i, m in enumerate(analysis.metrics)]
+    if analysis.requests is not None:
+        queries.insert(0, ("requests", analysis.requests))
+    for field, query in queries:
+        unscraped = app_series(query)
+        if unscraped:
+            yield Problem(
+                label,
+                f"rollout.analysis.{field}",
+                f"reads {', '.join(unscraped)}, which only the service's own metrics endpoint could "
+                f"export, and it declares none, so no job scrapes them and every wave could not be "
+                f"judged; add metrics: {{port: <port>, path: /metrics}} (scraped as job "
+                f"{app_job(service.name)}, docs/monitoring.md), or judge on the health check's "
+                f"{PROBE_SERIES_PREFIX}* series",
+            )
+
+
 def _check_service_shape(label: str, service: Service) -> Iterator[Problem]:
     """Problems inside one service file that involve several of its fields."""
+    yield from _check_metrics(label, service)
     groups = service.volume_groups
     yield from _unique([g.name for g in groups], "volume group", label, lambda i: f"volume_groups[{i}].name")
     roles = [m.role for m in service.pods.members]
@@ -489,6 +526,22 @@ def _grants(service: Service, dc: Datacenter) -> tuple[IngressGrant, ...]:
                     remote_prefix=str(prefix),
                     ethertype="IPv4" if prefix.version == 4 else "IPv6",
                     description=rule.description or f"{rule.protocol} from {rule.source}",
+                ),
+            )
+    if service.metrics is not None and dc.monitoring is not None:
+        # The monitoring nodes scrape the endpoint: admitted from their addresses only, like the deploy
+        # runner on the checked ports (release.rollout.runner_grants), never from a declared source.
+        port = service.metrics.port
+        for node in dc.monitoring.nodes:
+            grants.setdefault(
+                ("tcp", port, port, f"{node}/32"),
+                IngressGrant(
+                    protocol="tcp",
+                    port_min=port,
+                    port_max=port,
+                    remote_prefix=f"{node}/32",
+                    ethertype="IPv4",
+                    description=f"metrics of {service.name} scraped by the monitoring pair",
                 ),
             )
     return tuple(grants.values())

@@ -270,6 +270,19 @@ class Rollout(StrictModel):
     """How each wave is judged once it serves: bake time, metrics, minimum requests (docs/releasing.md)."""
 
 
+class MetricsEndpoint(StrictModel):
+    port: Int = Field(ge=1, le=65535)
+    """TCP port where every instance of ``roles`` serves its own metrics (Prometheus text format). Each
+    datacenter with ``monitoring`` admits it from its monitoring nodes' addresses only (no
+    ``network.ingress`` rule needed) and scrapes it as job ``app-<service>`` (docs/monitoring.md)."""
+    path: HttpPath = "/metrics"
+    """Path of the scrape's GET."""
+    scheme: Literal["http", "https"] = "http"
+    """``https``: the certificate is not verified, as the health checks do not verify it."""
+    roles: list[Name] | None = Field(None, min_length=1)
+    """Pod roles that serve the endpoint; omitted: every role."""
+
+
 class Service(StrictModel):
     name: Name
     """Service name, unique in the catalog; must match the file name."""
@@ -283,6 +296,9 @@ class Service(StrictModel):
     volume_groups: list[VolumeGroup] = []
     rollout: Rollout = Rollout()
     """How a release changes the pods: waves of ``max_unavailable`` pods, each health-gated."""
+    metrics: MetricsEndpoint | None = None
+    """The service's own metrics endpoint, scraped by the generated monitoring: what lets
+    ``rollout.analysis`` judge a release on the application's series, not only the probes'."""
 
 
 class Flavor(StrictModel):

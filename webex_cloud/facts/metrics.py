@@ -1,6 +1,7 @@
-"""The probe series, and the placeholders of an analysis' queries, that both the generated monitoring
-(``webex_cloud/monitoring``) and the release analysis (``webex_cloud/release/analysis.py``) read: one
-definition on the ground floor, because the release waves sit below the monitoring and may not import it.
+"""The probe series, the services' own metrics job, and the placeholders of an analysis' queries, that the
+generated monitoring (``webex_cloud/monitoring``), the release analysis (``webex_cloud/release/analysis.py``)
+and the catalog's checks (``webex_cloud/config``) read: one definition on the ground floor, because the
+release waves and the configuration sit below the monitoring and may not import it.
 ``monitoring/contract.py`` re-exports these names.
 
 The metric names are the blackbox exporter v0.23.0's (``prober/handler.go``: ``probe_success`` and
@@ -9,6 +10,7 @@ The metric names are the blackbox exporter v0.23.0's (``prober/handler.go``: ``p
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Final
 
@@ -26,6 +28,44 @@ PROBE_DURATION: Final = "probe_duration_seconds"
 
 def probe_job(service: str, role: str) -> str:
     return f"{PROBE_JOB_PREFIX}{service}-{role}"
+
+
+APP_JOB_PREFIX: Final = "app-"
+"""The job scraping a service's own metrics endpoint (catalog ``metrics``): ``app-<service>``; its series
+carry the probe jobs' labels (``instance`` the Nova name, ``pod``, ``role``, ...)."""
+
+
+def app_job(service: str) -> str:
+    return f"{APP_JOB_PREFIX}{service}"
+
+
+PROBE_SERIES_PREFIX: Final = "probe_"
+"""Every series a blackbox exporter v0.23.0 ``/probe`` answer holds starts so (``prober/handler.go`` and
+the probers in ``prober/*.go``: ``probe_success``, ``probe_duration_seconds``, ``probe_http_*``,
+``probe_ssl_*``, ...; its one other metric, ``blackbox_module_unknown_total``, is on its own ``/metrics``)."""
+SCRAPE_SERIES: Final = (
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+)
+"""What Prometheus v2.42.0 records itself for every target it scrapes (``scrape/scrape.go``,
+``scrapeLoop.report``), so for the probe jobs' instances too."""
+_SELECTED = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*\{")
+"""A metric name written before a vector selector's braces (``name{...}``): the series a query reads."""
+
+
+def app_series(query: str) -> list[str]:
+    """The metric names a query selects that no probe job gives Prometheus (neither the blackbox
+    exporter's ``probe_*`` nor the scrape's own ``up``/``scrape_*``, nor a recording rule's ``a:b:c``):
+    only a service's own metrics endpoint can export them. A selector without a name is not counted."""
+    names = dict.fromkeys(_SELECTED.findall(query))
+    return [
+        name
+        for name in names
+        if not name.startswith(PROBE_SERIES_PREFIX) and name not in SCRAPE_SERIES and ":" not in name
+    ]
 
 
 # The placeholders of a release analysis' queries (``rollout.analysis`` in the catalog).

@@ -18,7 +18,7 @@ from webex_cloud.monitoring.model import StackWatch
 
 GROUP_BY = ["alertname", c.LABEL_DATACENTER, c.LABEL_SERVICE]
 
-PER_POD = [c.POD_NOT_SERVING, c.SERVICE_NOT_N_PLUS_ONE, c.INSTANCES_MISSING]
+PER_POD = [c.POD_NOT_SERVING, c.SERVICE_NOT_N_PLUS_ONE, c.INSTANCES_MISSING, c.APP_METRICS_NOT_SCRAPED]
 """What a datacenter-wide outage silences: the per-pod symptoms of the one cause already paged."""
 
 
@@ -78,6 +78,12 @@ def alertmanager_config(watch: StackWatch) -> dict[str, Any]:
                 "source_matchers": [_matcher("alertname", c.SERVICE_BELOW_FLOOR)],
                 "target_matchers": [f'alertname=~"{c.POD_NOT_SERVING}|{c.SERVICE_NOT_N_PLUS_ONE}"'],
                 "equal": [c.LABEL_DATACENTER, c.LABEL_SERVICE],
+            },
+            # A pod that does not serve at all does not answer its metrics scrape either: one ticket.
+            {
+                "source_matchers": [_matcher("alertname", c.POD_NOT_SERVING)],
+                "target_matchers": [_matcher("alertname", c.APP_METRICS_NOT_SCRAPED)],
+                "equal": [c.LABEL_DATACENTER, c.LABEL_SERVICE, c.LABEL_POD],
             },
         ],
         "receivers": [

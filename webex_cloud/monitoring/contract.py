@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from typing import Final
 
+from webex_cloud.facts.metrics import APP_JOB_PREFIX as APP_JOB_PREFIX
 from webex_cloud.facts.metrics import LABEL_INSTANCE as LABEL_INSTANCE
 from webex_cloud.facts.metrics import PROBE_JOB_PREFIX as PROBE_JOB_PREFIX
 from webex_cloud.facts.metrics import PROBE_SUCCESS as PROBE_SUCCESS
 from webex_cloud.facts.metrics import PROMETHEUS_PORT as PROMETHEUS_PORT
+from webex_cloud.facts.metrics import app_job as app_job
 from webex_cloud.facts.metrics import probe_job as probe_job
 from webex_cloud.tags import DATACENTER_KEY, OWNER_KEY, POD_KEY, ROLE_KEY, SERVICE_KEY
 
@@ -90,6 +92,7 @@ SERVICE_BELOW_FLOOR: Final = "ServiceBelowReleaseFloor"
 SERVICE_NOT_N_PLUS_ONE: Final = "ServiceNotNPlusOne"
 INSTANCES_MISSING: Final = "InstancesMissing"
 PROBES_FAILING: Final = "ProbesNotScraped"
+APP_METRICS_NOT_SCRAPED: Final = "AppMetricsNotScraped"
 DATACENTER_OUTAGE: Final = "DatacenterOutage"
 CONTROLLER_API_DOWN: Final = "ControllerApiDown"
 MONITORING_NODE_DOWN: Final = "MonitoringNodeDown"

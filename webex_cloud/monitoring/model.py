@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from webex_cloud import naming
-from webex_cloud.config.models import HealthCheck, Monitoring
+from webex_cloud.config.models import HealthCheck, Monitoring, Service
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.release.rollout import check_for
 
@@ -31,6 +31,16 @@ class RoleProbe:
 
 
 @dataclass(frozen=True)
+class AppEndpoint:
+    """The service's own metrics endpoint (catalog ``metrics``), scraped on every instance of ``roles``."""
+
+    port: int
+    path: str
+    scheme: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ServiceWatch:
     service: str
     owner: str
@@ -41,6 +51,8 @@ class ServiceWatch:
     floor: int
     """Pods that must serve: ``pods - max_unavailable`` (what a release leaves), at least 1."""
     roles: tuple[RoleProbe, ...]
+    metrics: AppEndpoint | None = None
+    """Scraped as job ``app-<service>``; None: the service declares no metrics endpoint."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,14 @@ class StackWatch:
 def floor(pods: int, max_unavailable: int) -> int:
     """The release floor: a release takes ``max_unavailable`` pods at a time, never more."""
     return max(pods - max_unavailable, 1)
+
+
+def _endpoint(service: Service) -> AppEndpoint | None:
+    declared = service.metrics
+    if declared is None:
+        return None
+    roles = declared.roles or [member.role for member in service.pods.members]
+    return AppEndpoint(declared.port, declared.path, declared.scheme, tuple(roles))
 
 
 def stack_watch(deployment: Deployment, stack_file: str) -> StackWatch:
@@ -99,6 +119,7 @@ def stack_watch(deployment: Deployment, stack_file: str) -> StackWatch:
                 instances=sum(role.instances for role in roles),
                 floor=floor(count, service.rollout.max_unavailable),
                 roles=roles,
+                metrics=_endpoint(service),
             )
         )
     controllers = tuple(

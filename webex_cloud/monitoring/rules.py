@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from webex_cloud.facts.invariants import POD_SPLIT, PODS_SHARE_HOST, REPLICAS_SHARE_DOMAIN
 from webex_cloud.monitoring import contract as c
-from webex_cloud.monitoring.model import ServiceWatch, StackWatch
+from webex_cloud.monitoring.model import AppEndpoint, ServiceWatch, StackWatch
 
 PROBE_JOBS = f'job=~"{c.PROBE_JOB_PREFIX}.+"'
 SELF_JOBS = f'job=~"{c.PROMETHEUS_JOB}|{c.ALERTMANAGER_JOB}|{c.BLACKBOX_JOB}|{c.FACTS_JOB}"'
@@ -170,6 +170,8 @@ def service_alerts(watch: StackWatch, service: ServiceWatch) -> tuple[Alert, ...
             cases=(Case(missing_one, "20m", (labels,)), Case(healthy, "20m", ())),
         ),
     ]
+    if service.metrics is not None:
+        alerts.append(_app_metrics_alert(watch, service, service.metrics))
     if pods > service.floor:  # a single-pod service never has a spare: no alert that always fires
         alerts.append(
             Alert(
@@ -189,6 +191,28 @@ def service_alerts(watch: StackWatch, service: ServiceWatch) -> tuple[Alert, ...
             )
         )
     return tuple(alerts)
+
+
+def _app_metrics_alert(watch: StackWatch, service: ServiceWatch, endpoint: AppEndpoint) -> Alert:
+    """An instance whose own metrics cannot be scraped: no alarm for users, but a release of the service
+    judged on those series would stop as "cannot judge" (docs/releasing.md)."""
+    job = c.app_job(service.service)
+    target = {
+        **_instance_labels(watch.datacenter, service, service.pods[0], endpoint.roles[0], 0),
+        "job": job,
+    }
+    return Alert(
+        name=c.APP_METRICS_NOT_SCRAPED,
+        expr=f'up{{job="{job}"}} == 0',
+        for_="10m",
+        severity=c.SEVERITY_TICKET,
+        summary="{{ $labels.instance }} of {{ $labels.service }}: its metrics endpoint "
+        f"(port {endpoint.port}, {endpoint.path}) does not answer the scrape",
+        cases=(
+            Case(((selector("up", target), "1 0x20"),), "15m", (target,)),
+            Case(((selector("up", target), "1x20"),), "15m", ()),
+        ),
+    )
 
 
 def pod_alert(watch: StackWatch) -> Alert:

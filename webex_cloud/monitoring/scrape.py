@@ -7,6 +7,9 @@ No credential is written: with ``identity_endpoint`` unset, Prometheus v2.42.0 t
 its environment (``discovery/openstack/openstack.go``, ``newRefresher``: ``openstack.AuthOptionsFromEnv``,
 the ``OS_*`` variables of gophercloud) — the stack's read-only identity, placed by the deploy.
 
+Application metrics: a service that declares its own endpoint (catalog ``metrics``) gets job
+``app-<service>``, discovered and labelled exactly as its probe jobs, scraped straight from the instances.
+
 Probing: every discovered address goes through the blackbox exporter on the Prometheus node's own
 loopback, with a module per role made from the same health check the release gates run
 (``webex_cloud/release/probe.py``: TCP connect, or one GET whose status must equal ``expected_status``,
@@ -16,11 +19,12 @@ redirects not followed, the certificate not verified).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from webex_cloud.config.models import HealthCheck
 from webex_cloud.monitoring import contract as c
-from webex_cloud.monitoring.model import RoleProbe, ServiceWatch, StackWatch
+from webex_cloud.monitoring.model import AppEndpoint, RoleProbe, ServiceWatch, StackWatch
 
 SCRAPE_INTERVAL_S = 15
 """How often each instance is probed (the health gate's 2 s is for the minutes of a release)."""
@@ -81,35 +85,69 @@ def _target_relabel(check: HealthCheck) -> dict[str, Any]:
     }
 
 
-def probe_job(watch: StackWatch, service: ServiceWatch, role: RoleProbe) -> dict[str, Any]:
-    interval, timeout = scrape_timing(role.check)
+def _discovery(watch: StackWatch, service: ServiceWatch, roles: Sequence[str], port: int) -> dict[str, Any]:
+    """The instances of ``roles`` of the service through Nova, at ``port``, and the labels every series
+    about an instance carries: ``instance`` (the Nova name) and ``pod`` are what a release analysis
+    splits the wave's pods from the unchanged ones by (``$instances``, ``$pods``)."""
     keep = [c.meta_tag(c.LABEL_DATACENTER), c.meta_tag(c.LABEL_SERVICE), c.meta_tag(c.LABEL_ROLE)]
+    # Our names are [a-z0-9-] (config.models.Name): nothing to escape in the RE2 alternation.
+    role = roles[0] if len(roles) == 1 else f"(?:{'|'.join(roles)})"
     return {
-        "job_name": c.probe_job(service.service, role.role),
-        "scrape_interval": interval,
-        "scrape_timeout": timeout,
-        "metrics_path": "/probe",
-        "params": {"module": [c.probe_module(service.service, role.role)]},
         "openstack_sd_configs": [
-            {"role": "instance", "region": watch.region, "port": role.check.port, "refresh_interval": "60s"}
+            {"role": "instance", "region": watch.region, "port": port, "refresh_interval": "60s"}
         ],
         "relabel_configs": [
             {
                 "source_labels": [*keep, c.META_ADDRESS_POOL],
                 "separator": ";",
-                "regex": f"{watch.datacenter};{service.service};{role.role};{service.network}",
+                "regex": f"{watch.datacenter};{service.service};{role};{service.network}",
                 "action": "keep",
             },
-            _target_relabel(role.check),
             {"source_labels": [c.META_INSTANCE_NAME], "target_label": c.LABEL_INSTANCE},
             {"source_labels": [c.META_INSTANCE_ID], "target_label": c.LABEL_INSTANCE_ID},
             *(
                 {"source_labels": [c.meta_tag(key)], "target_label": key}
                 for key in (c.LABEL_DATACENTER, c.LABEL_SERVICE, c.LABEL_OWNER, c.LABEL_POD, c.LABEL_ROLE)
             ),
+        ],
+    }
+
+
+def probe_job(watch: StackWatch, service: ServiceWatch, role: RoleProbe) -> dict[str, Any]:
+    interval, timeout = scrape_timing(role.check)
+    discovery = _discovery(watch, service, [role.role], role.check.port)
+    keep, *labels = discovery["relabel_configs"]
+    return {
+        "job_name": c.probe_job(service.service, role.role),
+        "scrape_interval": interval,
+        "scrape_timeout": timeout,
+        "metrics_path": "/probe",
+        "params": {"module": [c.probe_module(service.service, role.role)]},
+        "openstack_sd_configs": discovery["openstack_sd_configs"],
+        "relabel_configs": [
+            keep,
+            _target_relabel(role.check),
+            *labels,
             {"target_label": "__address__", "replacement": c.BLACKBOX_LOCAL},
         ],
     }
+
+
+def app_job(watch: StackWatch, service: ServiceWatch, endpoint: AppEndpoint) -> dict[str, Any]:
+    """The service's own metrics, scraped straight from each instance (the port its security group
+    admits from the monitoring nodes). ``honor_labels`` stays false: an ``instance``, ``pod`` or ``job``
+    the application exports itself becomes ``exported_<name>``, so the discovery's labels, which the
+    release analysis selects sides by, always win (Prometheus v2.42.0 ``scrape/scrape.go``,
+    ``mutateSampleLabels``)."""
+    job: dict[str, Any] = {
+        "job_name": c.app_job(service.service),
+        "scheme": endpoint.scheme,
+        "metrics_path": endpoint.path,
+        "honor_labels": False,
+    }
+    if endpoint.scheme == "https":
+        job["tls_config"] = {"insecure_skip_verify": True}
+    return {**job, **_discovery(watch, service, endpoint.roles, endpoint.port)}
 
 
 def _nodes(watch: StackWatch, port: int) -> list[str]:
@@ -147,6 +185,7 @@ def controller_job(watch: StackWatch) -> dict[str, Any]:
 
 def prometheus_config(watch: StackWatch) -> dict[str, Any]:
     probes = [probe_job(watch, service, role) for service in watch.services for role in service.roles]
+    apps = [app_job(watch, service, service.metrics) for service in watch.services if service.metrics]
     return {
         "global": {
             "scrape_interval": f"{SCRAPE_INTERVAL_S}s",
@@ -166,5 +205,6 @@ def prometheus_config(watch: StackWatch) -> dict[str, Any]:
             _static_job(watch, c.FACTS_JOB, _nodes(watch, c.NODE_EXPORTER_PORT)),
             controller_job(watch),
             *probes,
+            *apps,
         ],
     }
