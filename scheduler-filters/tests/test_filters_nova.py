@@ -1,8 +1,9 @@
 """The Nova adapter with Nova's real base classes, host states, request specs and host manager.
 
-The database boundary (the metadata query through ``scatter_gather_skip_cell0``) is an in-memory
-fake here that applies Nova's own ``key any AND value any`` semantics; the end-to-end path
-through Nova's real databases is in nova_functional/.
+The database boundaries are in-memory fakes here: the cell query (through
+``scatter_gather_skip_cell0``) applies Nova's own ``key any AND value any`` semantics, and the API
+database's build requests are stored and read through Nova's own ``BuildRequest`` object, only its
+two SQL statements replaced. The end-to-end path through Nova's real databases is in nova_functional/.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from hypothesis import strategies as st
 nova_conf = pytest.importorskip("nova.conf")
 
 from nova import context as nova_context  # noqa: E402
-from nova import objects  # noqa: E402
+from nova import exception, objects  # noqa: E402
 from nova.scheduler import filters as nova_filters  # noqa: E402
 from nova.scheduler import host_manager  # noqa: E402
+from nova.scheduler import manager as scheduler_manager  # noqa: E402
+from nova.scheduler import utils as scheduler_utils  # noqa: E402
+from nova.scheduler.filters import affinity_filter  # noqa: E402
 
 from webex_scheduler_filters.hints import (  # noqa: E402
     ANCHOR_ROLE,
@@ -103,7 +107,8 @@ class FakeCloud:
 
 
 @pytest.fixture
-def cloud() -> Iterator[FakeCloud]:
+def cloud(api_db: FakeApiDatabase) -> Iterator[FakeCloud]:
+    """The cell database, next to an API database that holds no build request unless a test creates one."""
     fake = FakeCloud()
     with mock.patch.object(nova_context, "scatter_gather_skip_cell0", side_effect=fake.gather):
         yield fake
@@ -225,8 +230,8 @@ def sized(name: str, free_vcpus: int, free_ram_mb: int, ratio: float = 1.0) -> A
 
 
 def test_an_anchor_goes_only_where_its_whole_pod_fits(cloud: FakeCloud) -> None:
-    # The anchor's row (Nova writes it before scheduling) says its members need 12 vCPUs, 24 GiB.
-    anchor = cloud.add(0, None, anchor=True, **{INSTANCE_POD_ROOM_METADATA_KEY: "12,24576,0"})
+    # A move: the anchor's row in its cell says its members need 12 vCPUs, 24 GiB.
+    anchor = cloud.add(0, "source", anchor=True, **{INSTANCE_POD_ROOM_METADATA_KEY: "12,24576,0"})
     request = spec(pod_key(0), anchor=True, instance=anchor)
     request.flavor = objects.Flavor(vcpus=8, memory_mb=16384, root_gb=0, ephemeral_gb=0, swap=0)
     candidates = [
@@ -251,6 +256,209 @@ def test_an_anchor_without_room_metadata_and_members_are_not_sized(cloud: FakeCl
     ) == ["c1"]
     cloud.add(1, "c2", anchor=True, **{INSTANCE_POD_ROOM_METADATA_KEY: "40,60000,0"})
     assert names(PodFilter().filter_all([sized("c2", 1, 1)], spec(pod_key(1)))) == ["c2"]
+
+
+class FakeApiDatabase:
+    """The API database's ``build_requests`` table: Nova's ``BuildRequest`` object writes and reads it."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.reads = 0
+
+    def insert(self, context: Any, updates: dict[str, Any]) -> dict[str, Any]:
+        row = {"id": len(self.rows) + 1, "created_at": None, "updated_at": None, **updates}
+        self.rows[updates["instance_uuid"]] = row
+        return row
+
+    def select(self, context: Any, instance_uuid: str) -> dict[str, Any]:
+        self.reads += 1
+        if instance_uuid not in self.rows:
+            raise exception.BuildRequestNotFound(uuid=instance_uuid)
+        return self.rows[instance_uuid]
+
+
+@pytest.fixture
+def api_db() -> Iterator[FakeApiDatabase]:
+    fake = FakeApiDatabase()
+    with (
+        mock.patch.object(objects.BuildRequest, "_create_in_db", side_effect=fake.insert),
+        mock.patch.object(objects.BuildRequest, "_get_by_instance_uuid_from_db", side_effect=fake.select),
+    ):
+        yield fake
+
+
+def flavor(vcpus: int, ram_mb: int) -> Any:
+    return objects.Flavor(vcpus=vcpus, memory_mb=ram_mb, root_gb=0, ephemeral_gb=0, swap=0, extra_specs={})
+
+
+def post_server(
+    pod: int, role: str, size: Any, count: int = 1, room: str | None = None, group: Any = None
+) -> Any:
+    """The API half of ``POST /servers``, as nova 34 builds a create's records before the scheduler runs.
+
+    ``nova/compute/api.py``: ``API.create`` turns the hints into filter properties
+    (``scheduler_utils.build_filter_properties``); ``_create_instance`` reads the ``group`` hint's group
+    (``_get_requested_instance_group``); ``_provision_instances``, for each of the request's instances,
+    builds its ``RequestSpec.from_components`` with ``num_instances`` set to the request's count, and an
+    ``Instance`` it does not store ("Create an instance object, but do not store in db yet"), kept in a
+    ``BuildRequest`` in the API database. Every instance of one request gets the same hints and metadata.
+    The conductor schedules with the first spec (``conductor/manager.py`` ``schedule_and_build_instances``).
+    """
+    context = nova_context.RequestContext(user_id="user", project_id="project", is_admin=False)
+    hints: dict[str, Any] = {NOVA_POD_HINT: pod_key(pod)}
+    if group is not None:
+        hints["group"] = group.uuid
+    properties = scheduler_utils.build_filter_properties(hints, None, None, size)
+    metadata = {
+        INSTANCE_SERVICE_METADATA_KEY: SERVICE,
+        INSTANCE_POD_METADATA_KEY: pod_key(pod),
+        INSTANCE_POD_ROLE_METADATA_KEY: role,
+        **({INSTANCE_POD_ROOM_METADATA_KEY: room} if room is not None else {}),
+    }
+    specs = []
+    for _ in range(count):
+        instance_uuid = str(uuid.uuid4())
+        spec = objects.RequestSpec.from_components(
+            context, instance_uuid, {}, size, None, None, properties, group, None
+        )
+        spec.num_instances = count
+        instance = objects.Instance(context=context, uuid=instance_uuid, metadata=metadata)
+        objects.BuildRequest(
+            context,
+            instance=instance,
+            instance_uuid=instance_uuid,
+            project_id="project",
+            block_device_mappings=objects.BlockDeviceMappingList(),
+            tags=objects.TagList(),
+        ).create()
+        if group is not None:
+            group.members.append(instance_uuid)  # InstanceGroup.add_members, before the scheduler runs
+        specs.append(spec)
+    return specs
+
+
+def schedule(cloud: FakeCloud, api_db: FakeApiDatabase, specs: list[Any], candidates: list[Any]) -> list[str]:
+    """The scheduler and conductor for one create: each instance's host, written to the cell after.
+
+    ``nova/scheduler/manager.py`` ``_schedule``: one spec for all, its ``instance_uuid`` set to each
+    instance's in turn, each instance filtered from the hosts left for the one before, the chosen host
+    consumed and added to the group by Nova's own ``_consume_selected_host``. Then the conductor's
+    ``schedule_and_build_instances`` creates each instance in its cell and deletes its build request.
+    """
+    request = specs[0]
+    instance_uuids = [spec.instance_uuid for spec in specs]
+    filters = [affinity_filter.ServerGroupAntiAffinityFilter(), PodFilter()]
+    handler = nova_filters.HostFilterHandler()
+    remaining, chosen = candidates, []
+    for index, instance_uuid in enumerate(instance_uuids):
+        request.instance_uuid = instance_uuid
+        remaining = handler.get_filtered_objects(filters, remaining, request, index)
+        if not remaining:
+            raise exception.NoValidHost(reason="")
+        host = remaining[0]
+        scheduler_manager.SchedulerManager._consume_selected_host(host, request, instance_uuid=instance_uuid)
+        chosen.append(host.host)
+    for instance_uuid, host_name in zip(instance_uuids, chosen, strict=True):
+        cloud.instances[instance_uuid] = (host_name, row_metadata(api_db.rows.pop(instance_uuid)))
+    return chosen
+
+
+def row_metadata(row: dict[str, Any]) -> dict[str, str]:
+    return dict(objects.BuildRequest._from_db_object(None, objects.BuildRequest(), row).instance.metadata)
+
+
+def service_group() -> Any:
+    return objects.InstanceGroup(uuid=str(uuid.uuid4()), policy="anti-affinity", members=[], hosts=[])
+
+
+def test_created_pods_are_sized_from_the_anchors_build_request(
+    cloud: FakeCloud, api_db: FakeApiDatabase
+) -> None:
+    # The program's creates, one server per request: each anchor, then each of its members.
+    group = service_group()
+    anchor, member = flavor(2, 4096), flavor(4, 16384)
+    candidates = [
+        sized("room-for-the-anchor-only", 20, 20000),  # first in the list: an anchor not sized lands here
+        sized("room-for-one-pod", 20, 40000),
+        sized("room-for-another-pod", 20, 40000),
+    ]
+    pods = []
+    for pod in range(2):
+        hosts_of_pod = schedule(
+            cloud, api_db, post_server(pod, ANCHOR_ROLE, anchor, room="8,32768,0", group=group), candidates
+        )
+        for _ in range(2):
+            hosts_of_pod += schedule(cloud, api_db, post_server(pod, MEMBER_ROLE, member), candidates)
+        pods.append(hosts_of_pod)
+    assert pods == [["room-for-one-pod"] * 3, ["room-for-another-pod"] * 3]
+    # A third pod's anchor fits on the free host alone, its pod does not: refused, not stranded.
+    with pytest.raises(exception.NoValidHost):
+        schedule(
+            cloud, api_db, post_server(2, ANCHOR_ROLE, anchor, room="8,32768,0", group=group), candidates
+        )
+
+
+def test_a_multi_create_of_members_joins_the_anchor_without_an_api_database_read(
+    cloud: FakeCloud, api_db: FakeApiDatabase
+) -> None:
+    group = service_group()
+    candidates = [sized("small", 20, 20000), sized("large", 40, 60000)]
+    assert schedule(
+        cloud,
+        api_db,
+        post_server(0, ANCHOR_ROLE, flavor(2, 4096), room="12,49152,0", group=group),
+        candidates,
+    ) == ["large"]
+    reads = api_db.reads
+    members = post_server(0, MEMBER_ROLE, flavor(4, 16384), count=3)
+    assert members[0].num_instances == 3
+    assert schedule(cloud, api_db, members, candidates) == ["large"] * 3
+    assert api_db.reads == reads  # a member needs no room: only its anchor's host
+
+
+def test_a_multi_create_of_anchors_sizes_each_host_from_the_first_build_request(
+    cloud: FakeCloud, api_db: FakeApiDatabase
+) -> None:
+    # The closest a single request comes to a whole pod: one request gives every instance the same
+    # hints and metadata, so a pod's anchor and members cannot share one. Anchors land apart (the
+    # group, re-checked per instance), each on a host that passed the room check.
+    candidates = [sized("small", 20, 20000), sized("large-1", 40, 60000), sized("large-2", 40, 60000)]
+    anchors = post_server(0, ANCHOR_ROLE, flavor(2, 4096), count=2, room="12,49152,0", group=service_group())
+    assert schedule(cloud, api_db, anchors, candidates) == ["large-1", "large-2"]
+    assert api_db.reads == 1
+
+
+def test_a_slow_build_request_read_fails_closed_within_the_timeout(
+    cloud: FakeCloud, api_db: FakeApiDatabase
+) -> None:
+    (request,) = post_server(0, ANCHOR_ROLE, flavor(2, 4096), room="8,32768,0", group=service_group())
+    answer = api_db.select
+
+    def slow(*args: Any) -> dict[str, Any]:
+        time.sleep(3)  # the API database under a lock
+        return answer(*args)
+
+    with mock.patch.object(objects.BuildRequest, "_get_by_instance_uuid_from_db", side_effect=slow):
+        started = time.monotonic()
+        assert PodFilter().filter_all([sized("c1", 48, 65536)], request) == []
+        assert time.monotonic() - started < 2.9
+
+
+def test_a_move_reads_the_row_and_not_the_api_database(cloud: FakeCloud, api_db: FakeApiDatabase) -> None:
+    anchor = cloud.add(0, "source", anchor=True, **{INSTANCE_POD_ROOM_METADATA_KEY: "12,24576,0"})
+    request = spec(pod_key(0), anchor=True, instance=anchor)
+    request.flavor = flavor(8, 16384)
+    passing = PodFilter().filter_all([sized("small", 10, 65536), sized("large", 20, 40960)], request)
+    assert (names(passing), api_db.reads) == (["large"], 0)
+
+
+def test_an_anchor_with_neither_row_nor_build_request_is_not_sized(
+    cloud: FakeCloud, api_db: FakeApiDatabase
+) -> None:
+    # A server deleted while it is scheduled (the conductor then builds nothing), or a moved anchor
+    # whose webex_service metadata was removed: no room known, as for an anchor booted before the key.
+    assert names(PodFilter().filter_all([sized("c1", 1, 1)], spec(pod_key(0), anchor=True))) == ["c1"]
+    assert api_db.reads == 1
 
 
 @pytest.mark.parametrize("raw", ["chat-pod-0", ["a/b/c", "d/e/f"], "a/b"])

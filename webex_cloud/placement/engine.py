@@ -161,10 +161,9 @@ def _service_instances(cloud: Cloud, service: str) -> list[pod_rules.PlacedInsta
     return out
 
 
-def _own_instance(request: InstanceRequest, service: str) -> list[pod_rules.PlacedInstance]:
-    """The request's own row, as Nova has it while scheduling (written, no host yet)."""
-    found = pod_rules.placed_instance(request.uuid, None, request.metadata, service)
-    return [found] if found is not None else []
+def _own_instance(request: InstanceRequest, service: str) -> pod_rules.PlacedInstance | None:
+    """The request's own instance as the filter reads it while it is created: its BuildRequest (no host)."""
+    return pod_rules.placed_instance(request.uuid, None, request.metadata, service)
 
 
 def _static_domains(cloud_domains: Mapping[str, list[str]]) -> dict[str, str]:
@@ -198,11 +197,12 @@ class RulesPipelines:
             return []
         decision = None
         if hint.status is HintStatus.VALID:
+            pending = _own_instance(request, hint.service)
             decision = pod_rules.decide(
                 hint,
                 request.uuid,
                 bool(request.group),
-                _service_instances(cloud, hint.service) + _own_instance(request, hint.service),
+                _service_instances(cloud, hint.service) + ([pending] if pending is not None else []),
             )
         group_hosts = {p.host for p in cloud.group_members(request.group)} if request.group else set()
         passing = []
@@ -299,14 +299,14 @@ class OpenStackPipelines:
         static = _static_domains(failure_domains)
 
         class PlanPodFilter(PodFilter):
-            """Ours, its metadata query answered from the placement so far."""
+            """Ours, its metadata query answered from the placement so far, its build-request read
+            from the request."""
 
             def service_instances(self, spec_obj: Any, service: str) -> list[pod_rules.PlacedInstance]:
-                if pipelines._cloud is None or pipelines._request is None:
-                    return []
-                return _service_instances(pipelines._cloud, service) + _own_instance(
-                    pipelines._request, service
-                )
+                return _service_instances(pipelines._cloud, service) if pipelines._cloud else []
+
+            def requested_instance(self, spec_obj: Any, service: str) -> pod_rules.PlacedInstance | None:
+                return _own_instance(pipelines._request, service) if pipelines._request else None
 
         class PlanVolumeGroupSpreadFilter(VolumeGroupSpreadFilter):
             """Ours, its sibling query answered from the placement so far, the plan's domain map."""

@@ -13,9 +13,10 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-#: Seconds a filter waits for one lookup. A healthy lookup is one indexed query (Cinder) or one
-#: query per cell (Nova), answered in milliseconds; two seconds leave room for a loaded
-#: database while keeping the scheduler's own RPC timeout (60 s) far away.
+#: Seconds a filter waits for one lookup. A healthy lookup is a few indexed queries (Cinder) or two
+#: queries per cell plus, for an anchor being created, one read of its build request (Nova),
+#: answered in milliseconds; two seconds leave room for a loaded database while keeping the
+#: scheduler's own RPC timeout (60 s) far away.
 LOOKUP_TIMEOUT_SECONDS = 2.0
 
 T = TypeVar("T")

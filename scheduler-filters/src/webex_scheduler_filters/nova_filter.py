@@ -8,8 +8,8 @@ Enable it in nova-scheduler with (see :mod:`webex_scheduler_filters.render`)::
     enabled_filters = ...,ServerGroupAntiAffinityFilter,PodFilter
 
 Only APIs present since Zed are used: ``BaseHostFilter``, ``RequestSpec.get_scheduler_hint``,
-``InstanceList.get_by_filters`` with a ``metadata`` filter, ``context.scatter_gather_skip_cell0``
-and ``scheduler.utils.request_is_rebuild``.
+``InstanceList.get_by_filters`` with a ``metadata`` filter, ``context.scatter_gather_skip_cell0``,
+``BuildRequest.get_by_instance_uuid`` and ``scheduler.utils.request_is_rebuild``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from nova import context as nova_context
-from nova import objects
+from nova import exception, objects
 from nova.scheduler import filters
 from nova.scheduler import utils as scheduler_utils
 from oslo_log import log as logging
@@ -69,12 +69,13 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
                     {"key": NOVA_POD_HINT, "uuid": uuid, "problem": hint.problem},
                 )
                 return []
+            anchor = _is_anchor(spec_obj)
             placed = deadline.within(
                 self.lookup_timeout,
                 "PodFilter's service lookup",
-                lambda: self.service_instances(spec_obj, hint.service),
+                lambda: self.placement(spec_obj, hint.service, anchor),
             )
-            decision = pod_rules.decide(hint, uuid, _is_anchor(spec_obj), placed)
+            decision = pod_rules.decide(hint, uuid, anchor, placed)
         except deadline.LookupTimeout as slow:
             # Fail closed, on time: a stalled database must not stall the scheduler.
             LOG.warning(
@@ -114,6 +115,41 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
         # The per-host entry point of BaseHostFilter. The scheduler calls filter_all, which
         # reads the service once for the whole host list; this reads it for one host.
         return bool(self.filter_all([host_state], spec_obj))
+
+    def placement(self, spec_obj: Any, service: str, anchor: bool) -> list[pod_rules.PlacedInstance]:
+        """The service's placed instances and, for an anchor, the request's own instance (its room).
+
+        At a move the instance has its row in its cell, which the service query finds. At create
+        it has none yet: nova 34 ``nova/compute/api.py`` ``_provision_instances`` keeps the new
+        instance in a BuildRequest in the API database ("Create an instance object, but do not
+        store in db yet"), and ``nova/conductor/manager.py`` ``schedule_and_build_instances``
+        writes it to the cell (``instance.create()``) only after the scheduler has chosen its
+        host. The anchor's ``webex_pod_room`` is then read from the BuildRequest's copy.
+        """
+        placed = self.service_instances(spec_obj, service)
+        own_uuid = getattr(spec_obj, "instance_uuid", None)
+        if anchor and own_uuid and not any(p.uuid == own_uuid for p in placed):
+            pending = self.requested_instance(spec_obj, service)
+            if pending is not None:
+                placed.append(pending)
+        return placed
+
+    def requested_instance(self, spec_obj: Any, service: str) -> pod_rules.PlacedInstance | None:
+        """The instance being created as its BuildRequest holds it, or None when it has none.
+
+        None also on a move of an instance the service query missed (its ``webex_service``
+        metadata removed): such an anchor has no room requirement, as before it had the key. A
+        BuildRequest deleted while its instance is scheduled is a server deleted during its
+        create, which the conductor then does not build.
+        """
+        try:
+            build_request = objects.BuildRequest.get_by_instance_uuid(
+                spec_obj._context, spec_obj.instance_uuid
+            )
+        except exception.BuildRequestNotFound:
+            return None
+        instance = build_request.instance
+        return pod_rules.placed_instance(instance.uuid, None, instance.metadata, service)
 
     def service_instances(self, spec_obj: Any, service: str) -> list[pod_rules.PlacedInstance]:
         """The service's live instances with their hosts and pod metadata: two queries per cell.

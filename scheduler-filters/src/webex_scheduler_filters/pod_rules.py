@@ -220,7 +220,8 @@ def decide(hint: PodHint, own_uuid: object, anchor: bool, placed: Iterable[Place
             if instance.host:
                 anchor_hosts.add(instance.host)
     if anchor:
-        # The anchor's own row (Nova writes it before scheduling) says what its members need.
+        # The anchor's own instance (its cell row at a move, its BuildRequest at create) says what
+        # its members need.
         if own is not None and own.room_problem:
             return PodDecision(frozenset(forbidden), frozenset(), own.room_problem)
         return PodDecision(frozenset(forbidden), None, room=own.room if own is not None else None)

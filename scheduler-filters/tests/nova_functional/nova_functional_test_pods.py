@@ -102,3 +102,31 @@ class PodPlacementTest(PodPlacementCase):
         self.api.post_server({"server": server})
         (plain,) = [s for s in self.api.get_servers() if s["name"] == "plain"]
         assert self._wait_for_state_change(plain, "ACTIVE")["status"] == "ACTIVE"
+
+    def test_an_anchor_is_created_only_where_its_whole_pod_fits(self) -> None:
+        # The room rule at create, where the anchor has no row in the cell database yet: nova 34
+        # compute/api.py _provision_instances keeps the new instance in a BuildRequest ("Create an
+        # instance object, but do not store in db yet") and conductor/manager.py
+        # schedule_and_build_instances writes it to the cell (instance.create()) only after
+        # _schedule_instances returned. Each host: 800,000 MB (the fake driver), 512 MB reserved.
+        self.flags(ram=-1, instances=-1, group="quota")  # hosts filled for real
+        group = self._service_group()
+        fillers = {"compute-1": 500_000, "compute-2": 500_000, "compute-3": 200_000}
+        for host, ram_mb in fillers.items():
+            self._fill(host, self._flavor(f"filler-{host}", ram_mb))
+        # Free: compute-1 and -2 about 300,000 MB, compute-3 600,000, compute-4 800,000. Every host
+        # has room for an anchor alone.
+        anchor = self._flavor("anchor", 1_000)
+        large, medium = self._flavor("member-large", 350_000), self._flavor("member-medium", 250_000)
+        # Pod 0 as the program creates it: the anchor, then each member in a create of its own.
+        pod0 = self._boot(group, 0, hints.ANCHOR_ROLE, flavor=anchor, room="2,700000,2")
+        for index in range(2):
+            pod0 += self._boot(group, 0, hints.MEMBER_ROLE, name=f"pod-0-member-{index}", flavor=large)
+        # Pod 1's members in one multi-create (num_instances 2): filtered once, both on the anchor's host.
+        pod1 = self._boot(group, 1, hints.ANCHOR_ROLE, flavor=anchor, room="2,500000,2")
+        pod1 += self._boot(group, 1, hints.MEMBER_ROLE, count=2, flavor=medium)
+        self._assert_whole_and_apart(pod0, pod1)
+        assert (self._hosts(pod0), self._hosts(pod1)) == ({"compute-4"}, {"compute-3"})
+        # Room for the anchor on compute-1 and -2, not for its pod: refused, not stranded.
+        (refused,) = self._boot(group, 2, hints.ANCHOR_ROLE, status="ERROR", flavor=anchor, room="2,500000,2")
+        assert "No valid host" in refused["fault"]["message"], refused["fault"]

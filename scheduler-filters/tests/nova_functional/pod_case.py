@@ -1,6 +1,10 @@
 """The services every test of this suite runs: Nova's real API, conductor, scheduler and placement, with
 four fake computes, our filters enabled as the controllers' rendered configuration enables them.
 
+The computes run the loopback cloud's driver (tools/openstack-loopback/nova_driver): Nova's fake driver
+reporting its free disk, as a real hypervisor does, so a filter that reads free disk (``PodFilter``'s room
+rule) sees the host as it is, not full.
+
 Nova's own functional fixtures (shipped in the nova wheel) run the services in this process; they
 monkey-patch it with eventlet, so the suite runs in a process of its own
 (see ../test_filters_nova_functional.py).
@@ -8,6 +12,7 @@ monkey-patch it with eventlet, so the suite runs in a process of its own
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,22 @@ from webex_scheduler_filters import hints, render
 
 PASTE_CANDIDATES = (Path(sys.prefix, "etc", "nova", "api-paste.ini"), Path("/etc/nova/api-paste.ini"))
 IMAGE = "a2459075-d96c-40d5-893e-577ff92e721c"  # one of the GlanceFixture's images
+LOOPBACK_DRIVER = (
+    Path(__file__).resolve().parents[3] / "tools/openstack-loopback/nova_driver/loopback_nova_driver.py"
+)
+
+
+def register_loopback_driver() -> str:
+    """Make the loopback's driver loadable as Nova loads one (from ``nova.virt``, as its lib.sh does);
+    its ``compute_driver`` value."""
+    name = "nova.virt.loopback_nova_driver"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, LOOPBACK_DRIVER)
+        assert spec is not None and spec.loader is not None, LOOPBACK_DRIVER
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return "loopback_nova_driver.LoopbackFakeDriver"
 
 
 def ownership(pod: int) -> dict[str, str]:
@@ -56,6 +77,7 @@ class PodPlacementCase(test.TestCase, integrated_helpers.InstanceHelperMixin):  
             group="filter_scheduler",
         )
         self.flags(shelved_offload_time=0)
+        self.flags(compute_driver=register_loopback_driver())
         self.useFixture(nova_fixtures.RealPolicyFixture())
         self.useFixture(nova_fixtures.GlanceFixture(self))
         self.useFixture(nova_fixtures.NeutronFixture(self))
@@ -80,18 +102,28 @@ class PodPlacementCase(test.TestCase, integrated_helpers.InstanceHelperMixin):  
         return str(group["id"])
 
     def _boot(
-        self, group: str, pod: int, role: str, status: str = "ACTIVE", count: int = 1, name: str = ""
+        self,
+        group: str,
+        pod: int,
+        role: str,
+        status: str = "ACTIVE",
+        count: int = 1,
+        name: str = "",
+        flavor: str | None = None,
+        room: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Boot instances of pod ``pod`` as the components do: the anchor into the group, members not."""
+        """Boot instances of pod ``pod`` as the components do: the anchor into the group, members not;
+        ``room`` is an anchor's ``webex_pod_room``."""
         key = hints.pod_key("dc1", "messaging", f"messaging-pod-{pod}")
         name = name or f"pod-{pod}-{role}"
-        server = self._build_server(name=name, image_uuid=IMAGE, networks=[])
+        server = self._build_server(name=name, image_uuid=IMAGE, flavor_id=flavor, networks=[])
         server.update(min_count=count, max_count=count)
         server["metadata"] = {
             **ownership(pod),
             hints.INSTANCE_SERVICE_METADATA_KEY: "dc1/messaging",
             hints.INSTANCE_POD_METADATA_KEY: key,
             hints.INSTANCE_POD_ROLE_METADATA_KEY: role,
+            **({hints.INSTANCE_POD_ROOM_METADATA_KEY: room} if room is not None else {}),
         }
         scheduler_hints: dict[str, Any] = {hints.NOVA_POD_HINT: key}
         if role == hints.ANCHOR_ROLE:
@@ -104,6 +136,24 @@ class PodPlacementCase(test.TestCase, integrated_helpers.InstanceHelperMixin):  
     def _pod(self, group: str, pod: int, members: int = 1) -> list[dict[str, Any]]:
         anchor = self._boot(group, pod, hints.ANCHOR_ROLE)
         return anchor + (self._boot(group, pod, hints.MEMBER_ROLE, count=members) if members else [])
+
+    def _flavor(self, name: str, ram_mb: int) -> str:
+        """A flavor of one vCPU and 1 GB of disk (a zero-disk flavor is admin-only for image boots)."""
+        flavor: dict[str, Any] = self.admin_api.post_flavor(
+            {"flavor": {"name": name, "ram": ram_mb, "vcpus": 1, "disk": 1}}
+        )
+        return str(flavor["id"])
+
+    def _fill(self, host: str, flavor: str) -> None:
+        """Take a host's room with a server of no pod, booted there by name (admin, microversion 2.74)."""
+        server = self._build_server(name=f"filler-{host}", image_uuid=IMAGE, flavor_id=flavor, networks=[])
+        server["host"] = host
+        self.admin_api.microversion = "2.74"
+        try:
+            created = self.admin_api.post_server({"server": server})
+        finally:
+            self.admin_api.microversion = None
+        self._wait_for_state_change(created, "ACTIVE")
 
     def _host(self, server: dict[str, Any]) -> str:
         return str(self.admin_api.get_server(server["id"])["OS-EXT-SRV-ATTR:host"])
