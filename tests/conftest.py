@@ -45,7 +45,9 @@ def _stray(address: object) -> str | None:
 
 def _connect(self: socket.socket, address: object) -> None:
     stray = _stray(address)
-    if stray is not None:
+    # A datagram socket's connect sends nothing (it only picks a route and a source address: oslo.utils'
+    # netutils.get_my_ipv4 connects one to 192.0.2.0 when Nova is imported); what it sends is checked below.
+    if stray is not None and self.type != socket.SOCK_DGRAM:
         _STRAYS.append(stray)
         raise ConnectionRefusedError(
             errno.ECONNREFUSED, f"tests connect to 127.0.0.0/8 and ::1 only: {stray}"
@@ -55,14 +57,43 @@ def _connect(self: socket.socket, address: object) -> None:
 
 def _connect_ex(self: socket.socket, address: object) -> int:
     stray = _stray(address)
-    if stray is not None:
+    if stray is not None and self.type != socket.SOCK_DGRAM:
         _STRAYS.append(stray)
         return errno.ECONNREFUSED
     return _CONNECT_EX(self, address)  # type: ignore[arg-type]
 
 
+def _refuse_datagram_to(stray: str | None) -> None:
+    if stray is not None:
+        _STRAYS.append(stray)
+        raise ConnectionRefusedError(errno.ECONNREFUSED, f"tests send to 127.0.0.0/8 and ::1 only: {stray}")
+
+
+def _peer(sock: socket.socket) -> object:
+    try:
+        return sock.getpeername()
+    except OSError:
+        return None
+
+
+def _send(self: socket.socket, data: Any, *args: Any) -> int:
+    if self.type == socket.SOCK_DGRAM:
+        _refuse_datagram_to(_stray(_peer(self)))
+    return _SEND(self, data, *args)
+
+
+def _sendto(self: socket.socket, data: Any, *args: Any) -> int:
+    if self.type == socket.SOCK_DGRAM:
+        _refuse_datagram_to(_stray(args[-1]))
+    return _SENDTO(self, data, *args)
+
+
+_SEND = socket.socket.send
+_SENDTO = socket.socket.sendto
 socket.socket.connect = _connect  # type: ignore[method-assign,assignment]
 socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign,assignment]
+socket.socket.send = _send  # type: ignore[method-assign,assignment]
+socket.socket.sendto = _sendto  # type: ignore[method-assign,assignment]
 
 
 @pytest.fixture(autouse=True)

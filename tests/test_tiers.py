@@ -51,3 +51,33 @@ def test_a_test_cannot_reach_beyond_loopback() -> None:
     conftest._STRAYS.clear()  # this test's own attempts were the point
     with socket.create_server(("127.0.0.1", 0)) as server, socket.socket() as sock:
         sock.connect(server.getsockname())  # loopback is allowed
+
+
+def test_a_datagram_socket_may_pick_a_route_but_sends_to_loopback_only() -> None:
+    """Connecting a UDP socket sends nothing: oslo.utils asks the kernel for its source address that way
+    (netutils.get_my_ipv4, 192.0.2.0) when Nova is imported, and a test that imports Nova first must not
+    fail for it. What such a socket sends is checked: outside loopback it is refused, as a connection is."""
+    from oslo_utils import netutils
+
+    from tests import conftest
+
+    assert netutils.get_my_ipv4()
+    assert conftest._STRAYS == []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect(("10.250.1.15", 53))
+        with pytest.raises(ConnectionRefusedError, match=r"127\.0\.0\.0/8 and ::1 only"):
+            sock.send(b"x")
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+        pytest.raises(ConnectionRefusedError, match=r"127\.0\.0\.0/8 and ::1 only"),
+    ):
+        sock.sendto(b"x", ("10.250.1.15", 53))
+    assert conftest._STRAYS == ["10.250.1.15:53", "10.250.1.15:53"]
+    conftest._STRAYS.clear()  # this test's own attempts were the point
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+    ):
+        receiver.bind(("127.0.0.1", 0))
+        sender.sendto(b"x", receiver.getsockname())
+        assert receiver.recv(1) == b"x"
