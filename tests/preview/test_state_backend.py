@@ -283,7 +283,7 @@ def test_the_plans_stand_ins_are_no_change_against_the_deployed_state(
             str(tmp_path / "r.json"),
         ]
     )
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     assert code == 0, err
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["changes"] == [], [c["name"] for c in report["changes"]]
