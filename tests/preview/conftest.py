@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from webex_cloud.facts.stand_ins import image_name, lookup_of, stand_ins_in
+from webex_cloud.facts.stand_ins import image_name, stand_ins_in
 
 PROJECT = "webex-cloud"
 SIG_KEY, SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
@@ -137,7 +137,8 @@ def checkpoint_from_plan(
     answer, the verified id of the image (one per name), whose Glance name the provider records."""
     real = {r["id"]: f"{uuid.uuid4()}" for r in plan["resources"] if r.get("id")}
     for value in stand_ins_in([r["inputs"] for r in plan["resources"]]):
-        real[value] = str(uuid.uuid5(uuid.NAMESPACE_URL, value if lookup_of(value) else image_name(value)))
+        # One verified id per image name, whatever its pin: an image stand-in names the image first.
+        real[value] = str(uuid.uuid5(uuid.NAMESPACE_URL, image_name(value) or value))
 
     def rewrite(value: Any) -> Any:
         if isinstance(value, str):
