@@ -35,11 +35,6 @@ _ANSWERED: Final[Mapping[str, tuple[str, Mapping[str, str]]]] = {
 """Invoke token -> the inventory's listing and each argument's Neutron attribute."""
 
 
-def _shown(lookup: Lookup) -> str:
-    args = ", ".join(f"{k}={v}" for k, v in sorted(lookup.args.items()) if lookup_of(v) is None)
-    return f"{lookup.token.rsplit(':', 1)[-1]}({args})"
-
-
 def _answer(lookup: Lookup, inventory: Inventory) -> tuple[str | None, str]:
     """The id the lookup returns on this cloud, or None and why not."""
     how = _ANSWERED.get(lookup.token)
@@ -71,7 +66,7 @@ def answer_lookups(plan: Plan, inventory: Inventory) -> tuple[dict[str, Any], li
         found, why = _answer(lookup, inventory)
         if found is None:
             problems.append(
-                f"the plan's lookup {_shown(lookup)}: {why}; the inputs it feeds are not compared "
+                f"the plan's lookup {lookup.describe()}: {why}; the inputs it feeds are not compared "
                 "with the checkpoint"
             )
         else:

@@ -53,6 +53,11 @@ class Lookup:
     token: str
     args: Mapping[str, Any]
 
+    def describe(self) -> str:
+        """``getNetwork(name=mgmt-dc1)``: the function and the arguments a reader can check by hand."""
+        args = ", ".join(f"{k}={v}" for k, v in sorted(self.args.items()) if lookup_of(v) is None)
+        return f"{self.token.rsplit(':', 1)[-1]}({args})"
+
 
 def lookup_stand_in(token: str, args: Mapping[str, Any]) -> str:
     """The offline plan's answer to the invoke ``token`` with ``args`` (canonical: keys sorted)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from webex_cloud.change.model import UNKNOWN_SENTINEL, Action, Certainty, Change, ChangeSet, PropertyChange
 from webex_cloud.facts.provider import IMAGE_REFERENCE, forces_replacement
-from webex_cloud.facts.stand_ins import image_name, is_stand_in, stand_ins_in, substitute
+from webex_cloud.facts.stand_ins import image_name, is_stand_in, lookup_of, stand_ins_in, substitute
 from webex_cloud.plan.format import SEC_GROUP, SIG_KEY
 from webex_cloud.preview.plans import Resource, Snapshot
 from webex_cloud.preview.topology import merge, topology_from_snapshot
@@ -204,8 +204,23 @@ def diff_snapshots(
         _change(urn, actions[urn], old, new, properties.get(urn, []), reasons.get(urn, []))
         for urn in sorted(actions)
     )
+    unanswered = sorted(
+        {
+            lookup.describe()
+            for value in stand_ins_in([r.inputs for r in new.resources.values()])
+            if value not in known and (lookup := lookup_of(value)) is not None
+        }
+    )
     return ChangeSet(
         stack=new.stack,
+        notes=(
+            (
+                f"the plan's lookups {', '.join(unanswered)} are answered at deploy time: the inputs they "
+                "feed were not compared with the checkpoint (drift compares them with the live cloud)",
+            )
+            if unanswered and old.outputs
+            else ()
+        ),
         source="offline-diff",
         source_detail=(
             f"offline diff of {old.label} → {new.label}. No provider was asked: *replace expected* "
