@@ -82,15 +82,21 @@ def test_a_lookup_that_now_finds_another_network_is_a_pending_replacement(
     assert port.planned is not None and port.planned["networkId"] == network["id"]
 
 
+@pytest.mark.parametrize(("networks", "said"), [(0, "no result"), (2, "2 results")])
 def test_a_lookup_the_cloud_cannot_answer_is_said_not_guessed(
-    deployed: Site, plan: Plan, catalog: list[tuple[str, Service]]
+    deployed: Site, plan: Plan, catalog: list[tuple[str, Service]], networks: int, said: str
 ) -> None:
-    deployed.networks = [n for n in deployed.networks if n["name"] != "mgmt-dc1"]
+    """The provider's data source fails on no result and on more than one: so does the next `up`."""
+    network = _network(deployed, "mgmt-dc1")
+    deployed.networks = [n for n in deployed.networks if n is not network]
+    deployed.networks += [{**network, "id": f"{network['id'][:-1]}{n}"} for n in range(networks)]
     report = run(deployed, plan, catalog)
     assert [d for d in report.drift if d.side is Side.PLAN] == []
-    assert any("mgmt-dc1" in line and "no result" in line for line in report.could_not_check), (
-        report.could_not_check
-    )
+    assert any(
+        "getNetwork(name=mgmt-dc1)" in line and said in line and "would fail" in line
+        for line in report.could_not_check
+    ), report.could_not_check
+    assert any("getSubnet(name=mgmt-dc1-v4)" in line for line in report.could_not_check)
 
 
 def test_the_preview_against_the_checkpoint_shows_no_change_from_a_stand_in(
