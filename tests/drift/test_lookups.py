@@ -12,6 +12,7 @@ literally would report every proxy and monitoring node, through its port, as a p
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +22,10 @@ from tests.drift.test_drift import run
 from webex_cloud.audit.expected import Expected
 from webex_cloud.config.models import Service
 from webex_cloud.drift.classes import Side
-from webex_cloud.facts.stand_ins import lookup_of, stand_ins_in
+from webex_cloud.facts.stand_ins import lookup_of, lookup_stand_in, stand_ins_in
 from webex_cloud.plan.format import PORT, ROUTER, Plan
 from webex_cloud.preview.offline import diff_snapshots
-from webex_cloud.preview.plans import snapshot_of
+from webex_cloud.preview.plans import snapshot_from_plan, snapshot_of
 from webex_cloud.preview.state import decode_checkpoint
 
 
@@ -127,3 +128,18 @@ def test_a_new_image_is_still_a_change_against_the_checkpoint(deployed: Site, pl
     assert [(c.name, [p.path for p in c.properties]) for c in changes.changes] == [
         ("dc1-controllers-proxy-0", ["imageId"])
     ]
+
+
+def test_between_two_plans_a_changed_lookup_query_is_a_change(plan: Plan, plan_file: Path) -> None:
+    """pr-check's base-vs-branch diff: both sides stand-ins, compared as they are. A branch that moves
+    the proxies and the monitoring pair to another management network replaces their ports."""
+    text = plan_file.read_text()
+    old = lookup_stand_in("openstack:networking/getNetwork:getNetwork", {"name": "mgmt-dc1"})
+    new = lookup_stand_in("openstack:networking/getNetwork:getNetwork", {"name": "mgmt-dc1-b"})
+    assert json.dumps(old)[1:-1] in text
+    branch = snapshot_from_plan(
+        json.loads(text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])), source="pr"
+    )
+    changes = diff_snapshots(snapshot_of(plan, source="base"), branch)
+    replaced = {c.name for c in changes.changes if c.action.value == "replace"}
+    assert {"dc1-controllers-vip", "dc1-controllers-proxy-1-port", "dc1-monitoring-0-port"} <= replaced
