@@ -266,7 +266,7 @@ def test_the_plans_stand_ins_are_no_change_against_the_deployed_state(
 ) -> None:
     """The checkpoint holds what the engine resolved (the management network's real id on the proxies'
     and the monitoring pair's ports, the verified image ids on the instances and in the release gates'
-    triggers); the offline plan, stand-ins. Taken literally they were 26 pending changes, the proxies and
+    triggers); the offline plan, stand-ins. Taken literally they were pending changes: the proxies and
     the monitoring pair replaced (a port's network_id is ForceNew) and every gate re-run."""
     backend.put_checkpoint("dc1", checkpoint_from_plan(base_plan()))
     plan_file = tmp_path / "dc1.json"
