@@ -5,6 +5,9 @@ The checkpoint is written as pulumi/pulumi writes a DIY backend's ``<stack>.json
 latest: DeploymentV3{manifest, resources: []ResourceV3{urn, custom, id, type, inputs, outputs, parent,
 dependencies, propertyDependencies}}}}``), with the cloud's IDs in place of the plan's mock ones, and the
 outputs the bridged provider records (terraform-provider-openstack v3.4.0 attribute names, camelCase).
+Where the plan holds a stand-in (webex_cloud/facts/stand_ins.py), the checkpoint holds what the engine
+resolved at deploy time: each lookup's answer (the management and external networks, the subnet, which
+Neutron lists under the names the lookups ask for) and the verified image id.
 The listings are what Nova, Cinder and Neutron return for the same resources (``GET /servers/detail``,
 ``/volumes/detail``, ``/os-server-groups``, ``/ports``, ``/networks``, ``/security-groups``,
 ``/security-group-rules``, ``/os-services``), placement as tests/audit/fakes.py chooses it.
@@ -23,6 +26,7 @@ from tests.audit.fakes import PROJECT, STACK, deployed
 from webex_cloud.audit.expected import Expected
 from webex_cloud.cloud.inventory import Inventory
 from webex_cloud.cloud.views import parse_compute_service
+from webex_cloud.facts.stand_ins import image_name, lookup_of, stand_ins_in, substitute
 from webex_cloud.plan.format import (
     INSTANCE,
     NETWORK,
@@ -62,6 +66,7 @@ class Site:
     security_groups: list[dict[str, Any]] = field(default_factory=list)
     security_group_rules: list[dict[str, Any]] = field(default_factory=list)
     services: list[dict[str, Any]] | None = None
+    subnets: list[dict[str, Any]] = field(default_factory=list)
 
     def checkpoint(self) -> dict[str, Any]:
         return {
@@ -90,6 +95,7 @@ class Site:
             if self.services is None
             else tuple(parse_compute_service(s) for s in self.services),
             compute_services_error="" if self.services is not None else "403 Forbidden",
+            subnets=copy.deepcopy(self.subnets),
         )
 
     def resource(self, kind: str, name: str = "") -> dict[str, Any]:
@@ -101,14 +107,39 @@ class Site:
         return found
 
 
-def _outputs(kind: str, inputs: dict[str, Any], ident: str) -> dict[str, Any]:
+def _outputs(kind: str, planned: dict[str, Any], inputs: dict[str, Any], ident: str) -> dict[str, Any]:
     outputs = {**inputs, "id": ident}
     if kind == INSTANCE:
         outputs |= {"imageId": IMAGE_ID, "flavorId": FLAVOR_ID, "powerState": "active"}
+        if (name := image_name(planned.get("imageId"))) is not None:
+            outputs["imageName"] = name  # the provider's Read records the image's Glance name
     elif kind == PORT:
         outputs["allFixedIps"] = [ip["ipAddress"] for ip in inputs.get("fixedIps", []) if "ipAddress" in ip]
         outputs["allSecurityGroupIds"] = list(inputs.get("securityGroupIds", []))
     return outputs
+
+
+def _engine_answers(plan: Plan) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the engine resolves each stand-in of the plan to on this cloud, and the networks and subnets
+    Neutron lists for the lookups (shared ones, of the cloud's admin project)."""
+    answers: dict[str, str] = {}
+    networks: list[dict[str, Any]] = []
+    subnets: list[dict[str, Any]] = []
+    for value in stand_ins_in([r.inputs for r in plan.resources]):
+        lookup = lookup_of(value)
+        if lookup is None:
+            answers[value] = IMAGE_ID
+            continue
+        answers[value] = ident = str(uuid.uuid5(uuid.NAMESPACE_URL, value))
+        args = substitute(dict(lookup.args), answers)
+        if lookup.token.endswith("getNetwork"):
+            external = bool(args.get("external"))
+            networks.append({"id": ident, "name": args["name"], "router:external": external})
+        else:
+            subnets.append({"id": ident, "name": args["name"], "network_id": args["networkId"]})
+    for record in [*networks, *subnets]:
+        record["project_id"] = "admin"
+    return answers, networks, subnets
 
 
 def site(plan: Plan, expected: Expected, hosts_up: bool = True) -> Site:
@@ -120,10 +151,11 @@ def site(plan: Plan, expected: Expected, hosts_up: bool = True) -> Site:
         if item.custom and item.id:
             name = item.inputs.get("name") if item.type in (INSTANCE, VOLUME) else None
             ids[item.id] = cloud_id.get(str(name)) or str(uuid.uuid5(uuid.NAMESPACE_URL, item.urn))
+    answers, networks, subnets = _engine_answers(plan)
     resources = []
     for item in plan.resources:
         ident = ids.get(item.id, "") if item.custom else ""
-        inputs = _swap(item.inputs, ids)
+        inputs = substitute(_swap(item.inputs, ids), answers)
         resources.append(
             {
                 "urn": item.urn,
@@ -131,14 +163,14 @@ def site(plan: Plan, expected: Expected, hosts_up: bool = True) -> Site:
                 "id": ident,
                 "type": item.type,
                 "inputs": inputs,
-                "outputs": _outputs(item.type, inputs, ident) if item.custom else {},
+                "outputs": _outputs(item.type, item.inputs, inputs, ident) if item.custom else {},
                 "parent": item.parent,
                 "dependencies": list(item.dependencies),
                 "propertyDependencies": dict(item.property_dependencies),
                 "created": "2026-12-01T10:00:00Z",
             }
         )
-    cloud = Site(plan, resources, placed.servers, placed.volumes)
+    cloud = Site(plan, resources, placed.servers, placed.volumes, subnets=subnets)
     by_type: dict[str, list[dict[str, Any]]] = {}
     for r in resources:
         by_type.setdefault(r["type"], []).append(r)
@@ -181,6 +213,7 @@ def site(plan: Plan, expected: Expected, hosts_up: bool = True) -> Site:
         )
     for r in by_type.get(NETWORK, []):
         cloud.networks.append({"id": r["id"], "name": r["inputs"]["name"], "project_id": PROJECT})
+    cloud.networks += networks
     for r in by_type.get(PORT, []):
         cloud.ports.append(
             {

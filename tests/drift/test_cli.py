@@ -213,6 +213,7 @@ def test_the_inventory_keeps_the_projects_neutron_records_and_tells_a_refused_se
         "/servers/detail": [{"id": "s"}],
         "/volumes/detail": [{"id": "v"}],
         "/networks": [{"id": "n", "project_id": "shared"}],
+        "/subnets": [{"id": "sn", "name": "mgmt", "network_id": "n", "project_id": "shared"}],
         "/ports": [{"id": "p", "project_id": "another"}],
         "/security-groups": [{"id": "sg", "project_id": PROJECT}],
         "/security-group-rules": [mine, theirs, old_neutron],
@@ -221,6 +222,7 @@ def test_the_inventory_keeps_the_projects_neutron_records_and_tells_a_refused_se
     inventory = read_inventory(FakeSession(lists, services))  # type: ignore[arg-type]
     assert [r["id"] for r in inventory.security_group_rules] == ["r1", "r3"]
     assert inventory.ports == [] and [n["id"] for n in inventory.networks] == ["n"]
+    assert [s["id"] for s in inventory.subnets] == ["sn"]  # shared: what a lookup by name may find
     assert inventory.compute_services is not None and inventory.compute_services[0].up is False
     refused = read_inventory(FakeSession(lists, None))  # type: ignore[arg-type]
     assert refused.compute_services is None and "403" in refused.compute_services_error

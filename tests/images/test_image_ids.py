@@ -32,10 +32,10 @@ from webex_cloud.config.image_ids import (
     STAND_IN,
     image_ids,
     plan_setting,
-    stand_in,
-    stand_in_name,
 )
 from webex_cloud.facts.provider import IMAGE_REFERENCE, Disruption, disruption, forces_replacement
+from webex_cloud.facts.stand_ins import image_name as stand_in_name
+from webex_cloud.facts.stand_ins import image_stand_in as stand_in
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import INSTANCE, dumps, parse_plan
 from webex_cloud.preview.offline import diff_snapshots
@@ -70,9 +70,9 @@ def _by_name_checkpoint(plan: dict[str, Any]) -> bytes:
     cloud = site(parsed, expected_from_plan(parsed, "plan"))
     for resource in cloud.resources:
         if resource["type"] == INSTANCE:
-            name = stand_in_name(resource["inputs"].pop("imageId"))
+            del resource["inputs"]["imageId"]
+            name = resource["outputs"]["imageName"]
             resource["inputs"]["imageName"] = name
-            resource["outputs"].pop("imageId", None)
             resource["outputs"] |= {"imageName": name, "imageId": IMAGE_ID}
     return json.dumps(cloud.checkpoint()).encode()
 

@@ -85,7 +85,7 @@ from tests.integration.conftest import (
     wait_for,
 )
 from tests.integration.deploy import CONTROLLERS, Deployment, deployment, state_of
-from webex_cloud.config.image_ids import stand_in_name
+from webex_cloud.facts.stand_ins import image_name as stand_in_name
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import INSTANCE, LOCAL_COMMAND, REMOTE_COMMAND, VOLUME, VOLUME_ATTACH
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from webex_cloud.facts.stand_ins import image_name, stand_ins_in
+
 PROJECT = "webex-cloud"
 SIG_KEY, SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 
@@ -120,12 +122,23 @@ def _provider_side(resource_type: str, inputs: dict[str, Any]) -> None:
         source["hash"] = hashlib.sha256(str(source.get("text", "")).encode()).hexdigest()
 
 
+def _recorded(planned: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    """The outputs: the inputs, and an instance's image name as the provider's Read records it."""
+    name = image_name(planned.get("imageId"))
+    return {**inputs, "imageName": name} if name else dict(inputs)
+
+
 def checkpoint_from_plan(
     plan: dict[str, Any], *, time: str = "2026-11-23T17:00:00.000000000Z"
 ) -> dict[str, Any]:
     """What `pulumi up` of this plan would have left: real (random) IDs, references rewritten to them,
-    a stack resource, provider-side bookkeeping keys and a secret in Pulumi's envelope."""
+    a stack resource, provider-side bookkeeping keys and a secret in Pulumi's envelope. Where the plan
+    holds a stand-in (webex_cloud/facts/stand_ins.py), what the engine resolved at deploy time: a lookup's
+    answer, the verified id of the image (one per name), whose Glance name the provider records."""
     real = {r["id"]: f"{uuid.uuid4()}" for r in plan["resources"] if r.get("id")}
+    for value in stand_ins_in([r["inputs"] for r in plan["resources"]]):
+        # One verified id per image name, whatever its pin: an image stand-in names the image first.
+        real[value] = str(uuid.uuid5(uuid.NAMESPACE_URL, image_name(value) or value))
 
     def rewrite(value: Any) -> Any:
         if isinstance(value, str):
@@ -156,7 +169,7 @@ def checkpoint_from_plan(
             "custom": item["custom"],
             "type": item["type"],
             "inputs": inputs,
-            "outputs": dict(inputs),
+            "outputs": _recorded(item["inputs"], inputs),
             "parent": item["parent"] or resources[0]["urn"],
             "protect": item["protect"],
             "dependencies": item["dependencies"],

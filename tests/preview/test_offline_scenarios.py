@@ -7,7 +7,7 @@ from typing import Any
 from tests.conftest import ProjectCopy
 from tests.preview.helpers import INSTANCE, RULE, VOLUME, base_plan, pr_plan, report, resource
 from webex_cloud.change.model import Action
-from webex_cloud.config.image_ids import stand_in
+from webex_cloud.facts.stand_ins import image_stand_in as stand_in
 from webex_cloud.preview.render import render_json, render_markdown
 from webex_cloud.release.rollout import GATE_TYPE as GATE
 

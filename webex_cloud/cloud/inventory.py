@@ -1,7 +1,7 @@
 """Everything of one project that drift compares with the checkpoint, read through a Session (GET only).
 
 The records stay the APIs' own JSON (``GET /servers/detail``, ``/volumes/detail``, ``/os-server-groups``,
-Neutron's ``/ports``, ``/networks``, ``/security-groups``, ``/security-group-rules``), so the
+Neutron's ``/ports``, ``/networks``, ``/subnets``, ``/security-groups``, ``/security-group-rules``), so the
 comparison (webex_cloud/drift/) is tested on records of exactly that shape. Neutron's paths are relative
 to its versioned endpoint (``/v2.0``), as openstacksdk's own network proxy sends them
 (openstack/network/v2/port.py ``base_path = '/ports'``); its listings are paginated with the same
@@ -39,6 +39,9 @@ class Inventory:
     compute_services: tuple[ComputeService, ...] | None
     """None: the identity may not list them (``os_compute_api:os-services:list``, admin by default)."""
     compute_services_error: str = ""
+    subnets: Sequence[Record] = ()
+    """Every subnet the identity sees (shared ones too, as ``networks``): what the plan's lookups of a
+    subnet by name are answered from (webex_cloud/drift/lookups.py)."""
 
 
 def _owned(session: Session, path: str, key: str, project: str) -> list[Record]:
@@ -82,4 +85,5 @@ def read_inventory(session: Session) -> Inventory:
         security_group_rules=_owned(session, "/security-group-rules", "security_group_rules", project),
         compute_services=services,
         compute_services_error=refused,
+        subnets=list(session.listing("network", "/subnets", "subnets")),
     )

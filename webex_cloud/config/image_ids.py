@@ -7,7 +7,8 @@ runs before the preview and ``pulumi up``), named by :data:`ENVIRONMENT`. Only a
 is verified there (one active image of that name whose bytes are the catalog's) gives an id.
 
 The offline plan has no cloud to verify against: it renders a **stand-in** per image,
-``[image NAME sha256:HEX]``, which names the catalog pin (so a plan that changes an image's name or
+``[image NAME sha256:HEX]`` (webex_cloud/facts/stand_ins.py, the owner of every stand-in), which names
+the catalog pin (so a plan that changes an image's name or
 bytes shows the change) and which no cloud accepts (a plan's value is never booted). The offline diff
 reads a stand-in as "the verified image of that name" (webex_cloud/preview/offline.py).
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final
@@ -28,6 +28,7 @@ from typing import Final
 from webex_cloud.config.errors import CatalogError, Problem
 from webex_cloud.config.image_catalog import IMAGE_CATALOG, ImageCatalog, load_catalog
 from webex_cloud.config.resolved import Deployment
+from webex_cloud.facts.stand_ins import image_stand_in
 
 ENVIRONMENT: Final = "WEBEX_IMAGE_IDS"
 """Where the program takes image ids from: a verification record's path, or :data:`STAND_IN`."""
@@ -35,20 +36,6 @@ STAND_IN: Final = "stand-in"
 """The offline plan's value of :data:`ENVIRONMENT`: render stand-ins, reach no cloud."""
 RECORD_FORMAT: Final = "webex-cloud.images/v1"
 """The verification record's ``format`` (written by webex_cloud/images/record.py)."""
-
-_STAND_IN = re.compile(r"^\[image (?P<name>\S+)(?: sha256:[0-9a-f]{64})?\]$")
-
-
-def stand_in(name: str, sha256: str | None) -> str:
-    """The offline plan's id of the catalog image ``name`` pinned to ``sha256`` (None: a checkout
-    without an image catalog, such as a generated benchmark project)."""
-    return f"[image {name} sha256:{sha256}]" if sha256 else f"[image {name}]"
-
-
-def stand_in_name(value: object) -> str | None:
-    """The image name a stand-in id stands for; None for anything else (a real id, a name)."""
-    found = _STAND_IN.match(value) if isinstance(value, str) else None
-    return found.group("name") if found else None
 
 
 def plan_setting(stack: str, environ: Mapping[str, str] = os.environ) -> str:
@@ -99,7 +86,7 @@ def image_ids(
     setting = environ.get(ENVIRONMENT, "")
     if setting == STAND_IN:
         pins = {entry.name: entry.sha256 for entry in catalog.entries} if catalog is not None else {}
-        return {name: stand_in(name, pins.get(name)) for name in wanted}
+        return {name: image_stand_in(name, pins.get(name)) for name in wanted}
     if not setting:
         raise CatalogError(
             [

@@ -7,7 +7,9 @@ value over both, so the drift's `up` becomes *apply* and carries the planned val
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from webex_cloud.change.model import Action
 from webex_cloud.drift.classes import Up
@@ -22,10 +24,19 @@ def _top(path: str) -> str:
     return path.split(".", 1)[0].split("[", 1)[0]
 
 
-def pending(plan: Plan, deployed: DeployedState, plan_source: str) -> list[Drift]:
-    """One finding per resource the program would create, update, replace or delete."""
+def pending(
+    plan: Plan, deployed: DeployedState, plan_source: str, answers: Mapping[str, Any] | None = None
+) -> list[Drift]:
+    """One finding per resource the program would create, update, replace or delete.
+
+    ``answers``: the plan's lookup stand-ins answered by the live cloud (webex_cloud/drift/lookups.py),
+    compared in their place; an unanswered one is not compared (webex_cloud/facts/stand_ins.py).
+    """
     changes = diff_snapshots(
-        deployed.snapshot(), snapshot_of(plan, source=plan_source), old_only_keys_count=False
+        deployed.snapshot(),
+        snapshot_of(plan, source=plan_source),
+        old_only_keys_count=False,
+        resolved=answers,
     )
     found = []
     for change in changes.changes:

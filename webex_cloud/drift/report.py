@@ -23,6 +23,7 @@ from webex_cloud.drift.classes import Risk, Side
 from webex_cloud.drift.findings import Drift
 from webex_cloud.drift.hosts import host_drift, n_plus_one, unavailable
 from webex_cloud.drift.live import Managed, compare
+from webex_cloud.drift.lookups import answer_lookups
 from webex_cloud.drift.pending import over_pending, pending
 from webex_cloud.drift.placement import placement
 from webex_cloud.plan.format import Plan
@@ -74,12 +75,13 @@ def three_way(
 ) -> DriftReport:
     """Live vs state, state vs plan, live vs rules; acknowledgements applied."""
     expected = expected_from_plan(plan, plan_source)
-    planned = pending(plan, deployed, plan_source)
+    answers, unanswered = answer_lookups(plan, inventory)
+    planned = pending(plan, deployed, plan_source, answers)
     resources = managed(deployed, plan)
     live = over_pending(compare(resources, inventory), planned)
     names = {m.id: str(m.outputs["name"]) for m in resources if isinstance(m.outputs.get("name"), str)}
     rules, limits = placement(expected, inventory, names)
-    report = DriftReport(plan.stack, [], could_not_check=limits)
+    report = DriftReport(plan.stack, [], could_not_check=[*limits, *unanswered])
     if inventory.compute_services is None:
         report.could_not_check.append(
             "compute hosts (disabled, down) and N+1 without them: the identity may not list compute "

@@ -28,6 +28,7 @@ from webex_cloud.config.errors import CatalogError, Problem
 from webex_cloud.config.image_ids import ENVIRONMENT as IMAGE_IDS
 from webex_cloud.config.image_ids import plan_setting
 from webex_cloud.config.loader import read_stack_config, stack_file
+from webex_cloud.facts.stand_ins import lookup_stand_in
 from webex_cloud.paths import PROJECT
 from webex_cloud.plan.format import PLAN_SECRET, STACK, clean_wire_value
 
@@ -78,15 +79,16 @@ class Registration:
 
 
 class PlanMocks(pulumi.runtime.Mocks):
-    """Deterministic IDs derived from the URN, and inputs echoed back as state."""
+    """Deterministic IDs derived from the URN, inputs echoed back as state, lookups answered by a stand-in
+    (webex_cloud/facts/stand_ins.py)."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         return str(uuid.uuid5(_ID_NAMESPACE, f"{args.typ}::{args.name}")), dict(args.inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        # Lookups (e.g. the external network by name) answer with an ID derived from the query.
-        key = ",".join(f"{k}={args.args[k]}" for k in sorted(args.args))
-        return {"id": str(uuid.uuid5(_ID_NAMESPACE, f"{args.token}::{key}")), **args.args}, []
+        # A lookup (the external or management network by name) is resolved by the engine at deploy
+        # time: the plan holds a stand-in naming the query, which no diff takes for a deployed ID.
+        return {"id": lookup_stand_in(args.token, args.args), **args.args}, []
 
 
 class RecordingMonitor(mocks.MockMonitor):

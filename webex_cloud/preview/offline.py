@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from webex_cloud.change.model import UNKNOWN_SENTINEL, Action, Certainty, Change, ChangeSet, PropertyChange
-from webex_cloud.config.image_ids import stand_in_name
 from webex_cloud.facts.provider import IMAGE_REFERENCE, forces_replacement
+from webex_cloud.facts.stand_ins import image_name, is_stand_in, lookup_of, stand_ins_in, substitute
 from webex_cloud.plan.format import SEC_GROUP, SIG_KEY
 from webex_cloud.preview.plans import Resource, Snapshot
 from webex_cloud.preview.topology import merge, topology_from_snapshot
@@ -48,6 +48,13 @@ def _opaque(value: Any) -> bool:
     return isinstance(value, str) and value in _OPAQUE
 
 
+def _unresolved(old: Any, new: Any) -> bool:
+    """A stand-in nothing resolved, against a deployed value: not compared (webex_cloud/facts/stand_ins.py).
+    Against another stand-in it is compared as it is (a changed query or pin), and where the old side has
+    nothing it is an addition."""
+    return old is not None and is_stand_in(new) and not is_stand_in(old)
+
+
 def _leaves(
     path: str,
     old: Any,
@@ -64,7 +71,7 @@ def _leaves(
     TF defaults", and ``schema.go`` MakeTerraformInputs at every level; e.g. an instance's
     ``networks[0].accessNetwork: false`` in pulumi/pulumi-openstack#891).
     """
-    if old == new or _opaque(old) or _opaque(new):
+    if old == new or _opaque(old) or _opaque(new) or _unresolved(old, new):
         return
     if depth < _MAX_DEPTH and isinstance(old, Mapping) and isinstance(new, Mapping):
         keys = set(old) | set(new) if old_only_keys_count else set(new)
@@ -96,8 +103,8 @@ def _same_image(
     old_ids = {old.get(id_key), recorded.get(id_key)} - {None, ""}
     old_names = {old.get(name_key), recorded.get(name_key)} - {None, ""}
     if new_id is not None:
-        stands_for = stand_in_name(new_id)
-        if new_id in old_ids or stand_in_name(old.get(id_key)) is not None:
+        stands_for = image_name(new_id)
+        if new_id in old_ids or image_name(old.get(id_key)) is not None:
             return new_id in old_ids
         return stands_for is not None and stands_for in old_names
     return new_name is not None and new_name in old_names
@@ -110,9 +117,10 @@ def _property_changes(
     refs_new: Mapping[str, str],
     old_only_keys_count: bool,
     recorded: Mapping[str, Any],
+    known: Mapping[str, Any],
 ) -> list[PropertyChange]:
     old_inputs = _normalise(old.inputs, refs_old)
-    new_inputs = _normalise(new.inputs, refs_new)
+    new_inputs = _normalise(substitute(new.inputs, known), refs_new)
     if _same_image(new.type, old_inputs, recorded, new_inputs):
         # Optional+Computed: whichever of the pair the program sets, the same image is no change.
         for key in IMAGE_REFERENCE[new.type]:
@@ -146,13 +154,24 @@ def _top(path: str) -> str:
     return path.split(".", 1)[0].split("[", 1)[0]
 
 
-def diff_snapshots(old: Snapshot, new: Snapshot, *, old_only_keys_count: bool = True) -> ChangeSet:
+def diff_snapshots(
+    old: Snapshot,
+    new: Snapshot,
+    *,
+    old_only_keys_count: bool = True,
+    resolved: Mapping[str, Any] | None = None,
+) -> ChangeSet:
     """What applying ``new`` over ``old`` is expected to do.
 
     ``old_only_keys_count=False`` is for a checkpoint as the old side: the engine stores inputs after the
     provider filled in its defaults, which the program never sets, so inputs only the old side has are
     not reported as removed.
+
+    The plan's stand-ins (webex_cloud/facts/stand_ins.py) are compared with what they stand for:
+    ``resolved`` (a lookup the caller answered from the live cloud), else an image the old side's state
+    records under that name; a stand-in neither gives is not compared with a deployed value.
     """
+    known = {**_recorded_images(old, new), **(resolved or {})}
     refs_old = {r.id: r.urn for r in old.resources.values() if r.id}
     refs_new = {r.id: r.urn for r in new.resources.values() if r.id}
     actions: dict[str, Action] = {}
@@ -169,7 +188,7 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, old_only_keys_count: bool = 
             actions[urn] = Action.DELETE
         else:
             changed = _property_changes(
-                before, after, refs_old, refs_new, old_only_keys_count, old.outputs.get(urn, {})
+                before, after, refs_old, refs_new, old_only_keys_count, old.outputs.get(urn, {}), known
             )
             if not changed:
                 kept += 1
@@ -185,8 +204,23 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, old_only_keys_count: bool = 
         _change(urn, actions[urn], old, new, properties.get(urn, []), reasons.get(urn, []))
         for urn in sorted(actions)
     )
+    unanswered = sorted(
+        {
+            lookup.describe()
+            for value in stand_ins_in([r.inputs for r in new.resources.values()])
+            if value not in known and (lookup := lookup_of(value)) is not None
+        }
+    )
     return ChangeSet(
         stack=new.stack,
+        notes=(
+            (
+                f"the plan's lookups {', '.join(unanswered)} are answered at deploy time: the inputs they "
+                "feed were not compared with the checkpoint (drift compares them with the live cloud)",
+            )
+            if unanswered and old.outputs
+            else ()
+        ),
         source="offline-diff",
         source_detail=(
             f"offline diff of {old.label} → {new.label}. No provider was asked: *replace expected* "
@@ -208,6 +242,25 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, old_only_keys_count: bool = 
             **{r.urn: r.dependencies for r in new.resources.values()},
         },
     )
+
+
+def _recorded_images(old: Snapshot, new: Snapshot) -> dict[str, str]:
+    """Each image stand-in of ``new`` -> the id the old side's state records for that image name, where
+    every resource recording the name records one id (IMAGE_REFERENCE: the provider reads both from the
+    server). A name recorded with two ids (re-uploaded, some servers not rebuilt) resolves to neither."""
+    ids: dict[str, set[str]] = {}
+    for urn, outputs in old.outputs.items():
+        pair = IMAGE_REFERENCE.get(old.resources[urn].type) if urn in old.resources else None
+        ident, name = (outputs.get(pair[0]), outputs.get(pair[1])) if pair else (None, None)
+        if isinstance(ident, str) and isinstance(name, str):
+            ids.setdefault(name, set()).add(ident)
+    known = {}
+    for resource in new.resources.values():
+        for value in stand_ins_in(resource.inputs):
+            name = image_name(value)
+            if name is not None and len(ids.get(name, ())) == 1:
+                known[value] = next(iter(ids[name]))
+    return known
 
 
 def delete_before_replace(resource: Resource) -> bool:
