@@ -1,7 +1,7 @@
 """The pull-request check runs `images --offline --base` and its comment shows what a PR does to images.
 
-End to end in the workflow's layout (tests/preview/test_pr_check.py: this tree as ``pr/`` over its own
-commit as ``base/``), then the comment's section alone from the files the step leaves.
+End to end in the workflow's layout (tests/preview/test_pr_check.py: this tree as ``pr/`` over a copy of
+itself as ``base/``), then the comment's section alone from the files the step leaves.
 """
 
 from __future__ import annotations
@@ -12,14 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.preview.test_pr_check import Layout, _layout, head_source
+from tests.preview.test_pr_check import Layout, same_layout
 from webex_cloud.commands import comment
 from webex_cloud.exit_codes import ExitCode
-
-
-@pytest.fixture
-def same_layout(tmp_path: Path, head_source: Path) -> Layout:
-    return _layout(tmp_path / "ws", head_source)
 
 
 def _pin_new_image(catalog: dict[str, Any]) -> None:
@@ -107,4 +102,4 @@ def test_an_unusable_image_catalog_shows_the_error_and_a_change_moves_the_digest
     )
 
 
-__all__ = ["head_source"]
+__all__ = ["same_layout"]

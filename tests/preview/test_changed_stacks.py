@@ -110,6 +110,12 @@ EVERY_STACK: dict[str, Callable[[Path], None]] = {
     "the image catalog": lambda pr: _write(pr / "catalog" / "images" / "images.yaml", "images: [x]\n"),
     "a new stack": lambda pr: _write(pr / "stacks" / "Pulumi.dc4.yaml", _stack("dc4", "10.40.0.0/16")),
     "an unreadable stack file": lambda pr: _write(pr / "stacks" / "Pulumi.dc3.yaml", "config: [\n"),
+    # The workflow decides what the check is given and run with (.github/workflows/pr-preview.yml).
+    "the pull-request workflow": lambda pr: _write(pr / ".github" / "workflows" / "pr.yml", "on: x\n"),
+    "the runtime lock": lambda pr: _write(pr / "requirements.lock", "pulumi==3.0 --hash=sha256:00\n"),
+    "a pinned tool": lambda pr: _write(pr / "constraints" / "pulumi-cli.txt", "3.272.0\n"),
+    "a scheduler filter": lambda pr: _write(pr / "scheduler-filters" / "src" / "f.py", "F = 1\n"),
+    "a script": lambda pr: _write(pr / "scripts" / "bootstrap.sh", "exit 0\n"),
 }
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,11 +32,20 @@ import yaml
 from tests.conftest import REPO
 from tests.preview.helpers import CLEAN_DIGEST, MANDATORY_VIOLATION, PORT_URN, STACK_URN, fake_pulumi
 from webex_cloud.commands import comment
-from webex_cloud.commands.pr_check import BASE_PLAN_ARGS, EMPTY_BASE_NOTE
+from webex_cloud.commands.pr_check import BASE_NOT_COMPARED, BASE_PLAN_ARGS, EMPTY_BASE_NOTE
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.preview.risks import HEALTH_GATE_TYPES
 
 WORKFLOW = REPO / ".github" / "workflows" / "pr-preview.yml"
+#: The `pull_request` event the replays give the workflow: what its `${{ github.event.* }}` read.
+EVENT: dict[str, Any] = {
+    "pull_request": {
+        "number": 29,
+        "head": {"sha": "0123456789abcdef0123456789abcdef01234567"},
+        "base": {"sha": "fedcba9876543210fedcba9876543210fedcba98"},
+    }
+}
+BASE_SHA = EVENT["pull_request"]["base"]["sha"]
 #: An older commit of this repository: the first whose `plan` takes `--stack S --out DIR --no-policy`.
 BASE_COMMIT = "3f3f3647de7395ecaaa5a598b2dd32aa53aa65f6"
 
@@ -64,12 +74,6 @@ def _clone(target: Path, commit: str) -> Path:
 def base_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The older base commit, cloned once; each test copies it."""
     return _clone(tmp_path_factory.mktemp("base-clone") / "base", BASE_COMMIT)
-
-
-@pytest.fixture(scope="module")
-def head_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The commit this tree is on: the base of a pull request that changes nothing."""
-    return _clone(tmp_path_factory.mktemp("head-clone") / "base", "HEAD")
 
 
 @dataclass
@@ -108,12 +112,16 @@ class Layout:
 
     def replay_workflow(self) -> tuple[int, str]:
         """The workflow's own `run:` scripts, unchanged, as GitHub runs them (`bash -eo pipefail`, in
-        `pr/`): the check, then the verdict step with the status the check left in $GITHUB_OUTPUT."""
+        `pr/`), with the step's own `env:` evaluated over :data:`EVENT`: the check, then the verdict
+        step with the status the check left in $GITHUB_OUTPUT. ``base/`` stands for the commit the
+        workflow's base checkout names, which must be the event's base.sha."""
         steps = yaml.safe_load(WORKFLOW.read_text())["jobs"]["check"]["steps"]
+        (base_checkout,) = [s["with"] for s in steps if s.get("with", {}).get("path") == "base"]
+        assert _expand(base_checkout["ref"]) == BASE_SHA
         check = next(s for s in steps if s.get("id") == "check")
         assert check["working-directory"] == "pr"
         output = self.root / "github-output"
-        env = dict(os.environ, HAS_CLOUD="false", HAS_STATE="false", HEAD_SHA="0123456789abcdef")
+        env = dict(os.environ, **{name: _expand(value) for name, value in check.get("env", {}).items()})
         env["GITHUB_OUTPUT"] = str(output)
         env["PYTHONPATH"] = f"{self.pr / 'scheduler-filters' / 'src'}{os.pathsep}{self.pr / 'policies'}"
         ran = subprocess.run(
@@ -150,21 +158,43 @@ class Layout:
         path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def _layout(root: Path, base_source: Path) -> Layout:
+def _expand(value: str) -> str:
+    """A workflow value with its `${{ github.event.<path> }}` read from :data:`EVENT`; any other
+    expression is one this replay cannot stand in for, and fails it."""
+
+    def lookup(match: re.Match[str]) -> str:
+        found: Any = {"github": {"event": EVENT}}
+        for key in match.group(1).split("."):
+            assert isinstance(found, dict) and key in found, f"the replay has no {match.group(1)}"
+            found = found[key]
+        return str(found)
+
+    expanded = re.sub(r"\$\{\{\s*([\w.]+)\s*\}\}", lookup, value)
+    assert "${{" not in expanded, f"an expression the replay cannot evaluate: {value}"
+    return expanded
+
+
+def _layout(root: Path, base_source: Path | None) -> Layout:
+    """``pr/`` is this tree; ``base/`` a copy of ``base_source``, or of ``pr/`` itself when None."""
     pr, base = root / "pr", root / "base"
-    shutil.copytree(base_source, base)
-    # A pull request's base is main's tip, whose policy pack this tree's is: the older commit is here
-    # for the base-plan contract, and its pack predates the policies this harness's config names.
-    shutil.rmtree(base / "policies")
-    shutil.copytree(
-        REPO / "policies", base / "policies", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".*")
-    )
     listed = _git("ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
     for name in filter(None, listed):
         source = REPO / name
         if source.is_file():
             (pr / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, pr / name)
+    if base_source is None:
+        shutil.copytree(pr, base)
+    else:
+        shutil.copytree(base_source, base)
+        # A pull request's base is main's tip, whose policy pack this tree's is: the older commit is
+        # here for the base-plan contract, and its pack predates the policies this harness's config names.
+        shutil.rmtree(base / "policies")
+        shutil.copytree(
+            REPO / "policies",
+            base / "policies",
+            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".*"),
+        )
     (pr / ".venv").symlink_to(Path(sys.prefix))
     return Layout(root=root, pr=pr, base=base, out=root / "out")
 
@@ -177,9 +207,9 @@ def layout(tmp_path: Path, base_source: Path) -> Layout:
 
 
 @pytest.fixture
-def same_layout(tmp_path: Path, head_source: Path) -> Layout:
-    """This tree over its own commit: a scenario's edit is then the whole change."""
-    return _layout(tmp_path / "ws", head_source)
+def same_layout(tmp_path: Path) -> Layout:
+    """This tree over itself, uncommitted edits included: a scenario's edit is then the whole change."""
+    return _layout(tmp_path / "ws", None)
 
 
 def test_the_base_renders_through_the_stable_contract() -> None:
@@ -187,13 +217,35 @@ def test_the_base_renders_through_the_stable_contract() -> None:
     assert BASE_PLAN_ARGS == ("plan", "--stack", "{stack}", "--out", "{out}", "--no-policy")
 
 
-def test_no_change_passes_with_no_changes(same_layout: Layout) -> None:
+def test_no_change_checks_no_stack_and_passes(same_layout: Layout) -> None:
+    """The workflow passes --changed-only: a pull request that changes no input of any stack (here,
+    nothing at all) checks none, and the comment says so and against which base commit."""
     layout = same_layout
+    job, rc = layout.replay_workflow()
+    assert (job, rc) == (0, "0")
+    body = layout.comment()
+    steps = len(comment.STEPS)
+    for stack in ("dc1", "dc2"):
+        assert f"| `{stack}` | {'⏸️ unchanged | ' * steps}✅ unchanged since the base |" in body
+    assert f"compared file by file with the base commit `{BASE_SHA[:12]}`" in body
+    assert "- checked: none (no input of any stack changed)" in body
+    assert "- not checked, the same inputs as the base: `dc1`, `dc2`" in body
+    assert not any((layout.out / s / "plan.rc").exists() for s in ("dc1", "dc2"))
+
+
+def test_a_code_change_checks_every_stack(same_layout: Layout) -> None:
+    """A change to the code (one comment line: the plans stay the same) re-plans every stack: the
+    workflow's --changed-only never skips a stack when the code differs from the base's."""
+    layout = same_layout
+    naming = layout.pr / "webex_cloud" / "naming.py"
+    naming.write_text(naming.read_text() + "# A comment renders the same plans, yet is code.\n")
     job, rc = layout.replay_workflow()
     assert (job, rc) == (0, "0")
     body = layout.comment()
     assert "| `dc1` | ✅ | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
     assert "| `dc2` | ✅ | ✅ | ✅ | ✅ | ✅ | ✅ no changes |" in body
+    assert "- checked because the code differs from the base's: `dc1`, `dc2`" in body
+    assert "- not checked" not in body and comment.UNCHANGED_CELL not in body
     # Each stack's placement picture is in the uploaded folder, and the comment says where.
     assert all((layout.out / s / "placement.svg").read_text().startswith("<?xml") for s in ("dc1", "dc2"))
     assert "artifact: `dc1/placement.svg` · `dc2/placement.svg`" in body
@@ -485,22 +537,36 @@ def test_a_branch_that_weakens_a_policy_is_still_blocked_by_mains(
 
 
 def test_only_the_stacks_a_change_reaches_are_checked_again(same_layout: Layout) -> None:
-    """`--changed-only`: the gateway runs in dc1 alone; dc2's inputs are the base's, so it is shown as
-    unchanged and not planned, policed, placed or previewed again."""
+    """The workflow's --changed-only: the gateway runs in dc1 alone, so a change to its catalog file
+    alone checks dc1; dc2's inputs are the base's, so it is shown as unchanged and not planned,
+    policed, placed or previewed again, and the comment says which was checked, why, and against
+    which base commit."""
     layout = same_layout
-    # The base is this tree exactly (uncommitted edits included): the edit below is the whole change.
-    shutil.rmtree(layout.base)
-    shutil.copytree(layout.pr, layout.base, ignore=shutil.ignore_patterns(".venv"))
     layout.edit("catalog/telepresence-gateway.yaml", lambda doc: doc.update(owner="team-media"))
-    done = layout.run("--changed-only")
-    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    job, rc = layout.replay_workflow()
+    assert (job, rc) == (0, "0")
     body = layout.comment()
     steps = len(comment.STEPS)  # one cell per step, then the preview's
     assert f"| `dc2` | {'⏸️ unchanged | ' * steps}✅ unchanged since the base |" in body
     assert f"| `dc1` | {'✅ | ' * steps}✅ " in body and "### Stack `dc2` — unchanged" in body
+    assert f"compared file by file with the base commit `{BASE_SHA[:12]}`" in body
+    assert "- checked because catalog/telepresence-gateway.yaml changed: `dc1`" in body
+    assert "- not checked, the same inputs as the base: `dc2`" in body
     assert (
         not (layout.out / "dc2" / "preview.json").exists() and not (layout.out / "dc2" / "policy.rc").exists()
     )
     assert layout.report("dc1")["counts"]["update"] > 0
     log = (layout.out / "pr-check.txt").read_text()
     assert "dc1: checked: catalog/telepresence-gateway.yaml changed" in log and "dc2: unchanged" in log
+
+
+def test_a_base_that_cannot_be_compared_with_checks_every_stack(same_layout: Layout) -> None:
+    """`--changed-only` with a base folder that is no checkout of the project: nothing can be compared,
+    so nothing is skipped; the check is unusable input, and the comment says why the stack was checked."""
+    layout = same_layout
+    (layout.base / "Pulumi.yaml").unlink()
+    done = layout.run("--changed-only", "--stack", "dc1")
+    assert done.returncode == ExitCode.INPUT, done.stdout + done.stderr
+    body = layout.comment()
+    assert f"- checked because {BASE_NOT_COMPARED}: `dc1`" in body
+    assert comment.UNCHANGED_CELL not in body and (layout.out / "dc1" / "plan.rc").read_text().strip() == "0"

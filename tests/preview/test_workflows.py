@@ -115,7 +115,7 @@ def test_pull_request_workflow_is_one_command_over_two_checkouts() -> None:
     check = workflow["jobs"]["check"]
     assert "strategy" not in check  # the command lists the stacks itself
     runs = _runs(check)
-    assert runs.count("webex_cloud") == 1 and "webex_cloud pr-check --base-dir ../base --out ../out" in runs
+    assert runs.count("webex_cloud") == 1 and "webex_cloud pr-check --base-dir ../base" in runs
     checkouts = [s.get("with", {}) for s in check["steps"] if "checkout" in s.get("uses", "")]
     assert checkouts == [
         {"path": "pr", "persist-credentials": False},
@@ -204,6 +204,31 @@ def test_user_text_cannot_inject_a_marker_or_markdown_into_the_comment(tmp_path:
     fence = opening.removesuffix("text")
     assert set(fence) == {"`"} and len(fence) > 3, opening
     assert body.index("# Approved", start) < body.index(f"\n{fence}\n", start)
+
+
+def test_the_comment_says_which_stacks_were_checked_why_and_which_were_not(tmp_path: Path) -> None:
+    """`pr-check --changed-only`: the stacks checked for the same reason are one line; the reasons name
+    files the branch chose, so they are escaped like any user text; a record that is not pr-check's is
+    an error naming the file, never a comment that passes over it."""
+    ok = {"plan": 0, "policy": 0, "main-policy": 0, "place": 0, "base-plan": 0, "preview": 0}
+    for stack in ("dc1", "dc3"):
+        _stack_folder(tmp_path, stack, base_plan(), base_plan(), ok)
+    (tmp_path / "dc2").mkdir()
+    (tmp_path / "dc2" / comment.UNCHANGED).write_text("unchanged: the same inputs\n")
+    why = f"catalog/{HOSTILE}.yaml changed"
+    record = comment.ChangedOnly(base=None, checked={"dc3": why, "dc1": why}, unchanged=("dc2",))
+    (tmp_path / comment.CHANGED_ONLY).write_text(record.dumps())
+    body = comment.build(tmp_path, "0123456789ab")
+    assert "compared file by file with the base checkout:" in body
+    (checked,) = [line for line in body.splitlines() if line.startswith("- checked because")]
+    assert checked.endswith(": `dc1`, `dc3`") and "<!--" not in checked and "\n" not in checked
+    assert "- not checked, the same inputs as the base: `dc2`" in body
+    assert f"| `dc2` | {(comment.UNCHANGED_CELL + ' | ') * len(comment.STEPS)}" in body
+    assert body.count("<!--") == 3  # the marker, the same-as-before slot and the digest: all ours
+
+    (tmp_path / comment.CHANGED_ONLY).write_text('{"base": null, "checked": ["dc1"]}')
+    with pytest.raises(ValueError, match=rf"{comment.CHANGED_ONLY}: not a record pr-check"):
+        comment.build(tmp_path, "0123456789ab")
 
 
 def test_the_comment_poster_takes_the_last_digest_of_a_body() -> None:

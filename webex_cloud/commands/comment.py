@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,67 @@ UNCHANGED = "unchanged.txt"
 """In a stack folder: the stack's inputs are the base's, so it was not checked again (`pr-check
 --changed-only`); the file says why."""
 UNCHANGED_CELL = "⏸️ unchanged"
+CHANGED_ONLY = "changed-only.json"
+"""Beside the stack folders when pr-check ran with ``--changed-only``: :class:`ChangedOnly`."""
+
+
+@dataclass(frozen=True)
+class ChangedOnly:
+    """Which stacks ``pr-check --changed-only`` checked and why, which it left out as unchanged, and
+    the base commit they were compared with (None: not named on the command line)."""
+
+    base: str | None
+    checked: Mapping[str, str]
+    unchanged: tuple[str, ...]
+
+    def dumps(self) -> str:
+        record = {"base": self.base, "checked": dict(self.checked), "unchanged": list(self.unchanged)}
+        return json.dumps(record, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def read(cls, path: Path) -> ChangedOnly:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            base, checked, unchanged = record["base"], record["checked"], record["unchanged"]
+            if not (
+                (base is None or isinstance(base, str))
+                and isinstance(checked, dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in checked.items())
+                and isinstance(unchanged, list)
+                and all(isinstance(stack, str) for stack in unchanged)
+            ):
+                raise TypeError("a field of the wrong type")
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"{path}: not a record pr-check --changed-only wrote ({error})") from error
+        return cls(base=base, checked=checked, unchanged=tuple(unchanged))
+
+
+def _changed_only_section(out_dir: Path) -> list[str]:
+    """Under the table: which stacks were checked and why, which were not because their inputs are
+    the base's, and against which base commit (webex_cloud.preview.changed_stacks)."""
+    path = out_dir / CHANGED_ONLY
+    if not path.exists():
+        return []
+    record = ChangedOnly.read(path)
+    against = f"the base commit {md_code(record.base[:12])}" if record.base else "the base checkout"
+    lines = [
+        f"**Only the stacks this pull request can change were checked**, compared file by file with "
+        f"{against}: a stack whose stack file, catalog files and code are the base's renders the "
+        "base's plan, so it is not checked again. Any change to the code, the policy pack, the "
+        "requirements and locks or the workflows checks every stack.",
+        "",
+    ]
+    reasons: dict[str, list[str]] = {}
+    for stack, why in record.checked.items():
+        reasons.setdefault(why, []).append(stack)
+    lines += [
+        f"- checked because {md_text(why)}: " + ", ".join(md_code(s) for s in sorted(stacks))
+        for why, stacks in sorted(reasons.items(), key=lambda item: sorted(item[1]))
+    ] or ["- checked: none (no input of any stack changed)"]
+    if record.unchanged:
+        shown = ", ".join(md_code(s) for s in sorted(record.unchanged))
+        lines.append(f"- not checked, the same inputs as the base: {shown}")
+    return [*lines, ""]
 
 
 def comment_line(files: Iterable[str]) -> str:
@@ -264,6 +326,7 @@ def build(out_dir: Path, commit: str) -> str:
             cells = [_cell(_status(folder, step)) for step, _ in STEPS] + [_preview_cell(folder)]
         lines.append(f"| {md_code(stack)} | " + " | ".join(cells) + " |")
     lines += ["", SAME_AS_BEFORE, ""]
+    lines += _changed_only_section(out_dir)
     if (out_dir / POLICY_CHANGE).is_file():
         changed = (out_dir / POLICY_CHANGE).read_text(encoding="utf-8").split()
         lines += [

@@ -301,6 +301,8 @@ class Options:
     """This branch's data with the base's policy pack (judged_project); None: the base is unusable."""
     changed_only: bool = False
     """Check only the stacks whose inputs differ from the base's (webex_cloud.preview.changed_stacks)."""
+    base_commit: str | None = None
+    """The commit checked out in ``base_dir``, named in the comment (the workflow passes the event's)."""
 
 
 def _branch_plan(options: Options, stack: str) -> Path:
@@ -324,6 +326,7 @@ UNCHANGED_NOTE = (
     "unchanged: the same stack file, catalog files and code as the base commit, so the same plan; "
     "not checked again"
 )
+BASE_NOT_COMPARED = "the base checkout is unusable, so nothing could be compared with it"
 
 
 def peer_plan(options: Options, stack: str, workers: Executor, digest: str | None, needed: bool) -> bool:
@@ -639,6 +642,8 @@ def _worst(codes: Sequence[int]) -> ExitCode:
 
 def run(options: Options) -> ExitCode:
     options.out.mkdir(parents=True, exist_ok=True)
+    # An earlier run's record in the same folder would describe a check this run did not make.
+    (options.out / comment.CHANGED_ONLY).unlink(missing_ok=True)
     log: list[str] = []
     python: Path | None = None
     problem: str | None = None
@@ -678,12 +683,19 @@ def _check_every_stack(
 ) -> list[int]:
     # --- changed stacks only (issue 29): see webex_cloud/preview/changed_stacks.py ---
     checked, unchanged = list(options.stacks), []
-    if options.changed_only and problem is None:
-        changed = changed_stacks(PROJECT_DIR, options.pr_dir, options.base_dir, options.stacks)
+    if options.changed_only:
+        # An unusable base cannot be compared with: every stack is checked, and shows why.
+        changed = (
+            changed_stacks(PROJECT_DIR, options.pr_dir, options.base_dir, options.stacks)
+            if problem is None
+            else dict.fromkeys(options.stacks, BASE_NOT_COMPARED)
+        )
         checked = [stack for stack in options.stacks if stack in changed]
         unchanged = [stack for stack in options.stacks if stack not in changed]
         log += [f"{stack}: checked: {why}" for stack, why in changed.items()]
         log += [f"{stack}: {UNCHANGED_NOTE}" for stack in unchanged]
+        record = comment.ChangedOnly(base=options.base_commit, checked=changed, unchanged=tuple(unchanged))
+        atomic.write_text(options.out / comment.CHANGED_ONLY, record.dumps())
     # --- end of changed stacks only ---
     codes: list[int] = []
     # Every stack's plan first: the policy step of each stack reads its peers' plans (the
@@ -789,6 +801,12 @@ def _main(argv: list[str]) -> int:
         help="check only the stacks whose inputs (stack file, the catalog files of their services, the "
         "code) differ from the base commit's; the others are shown as unchanged",
     )
+    parser.add_argument(
+        "--base-commit",
+        metavar="SHA",
+        help="the commit checked out in --base-dir, named in the comment (the workflow passes the "
+        "pull request event's base.sha)",
+    )
     args = parser.parse_args(argv)
     if args.changed_only and (args.state or args.pulumi):
         parser.error(
@@ -816,5 +834,6 @@ def _main(argv: list[str]) -> int:
         base_cache=args.base_cache.resolve() if args.base_cache else None,
         drift=args.drift.resolve() if args.drift else None,
         changed_only=args.changed_only,
+        base_commit=args.base_commit,
     )
     return run(options)

@@ -6,7 +6,10 @@ Conservative by construction: a file is an input unless it is known to be read b
 every doubt re-plans every stack:
 
 - the code: every file of the code that runs and of the project folder but their stack and catalog
-  files (:data:`NOT_READ` aside): any file that differs, is added or is gone, and every stack changed;
+  files (:data:`NOT_READ` aside): any file that differs, is added or is gone, and every stack changed.
+  That includes the policy pack, the scheduler filters, the requirements, locks and constraints, the
+  scripts, and the workflows under ``.github/``: a workflow decides what the check is given and run
+  with, so a change to it is checked in full, as the check it changes would be;
 - the stack files: a stack's own file changed, that stack; a file under ``stacks/`` added or removed,
   one that is no stack file changed, or a changed stack file's ``cidr_pool`` changed or unreadable
   (every stack derives its ``peer-dc`` source from its peers' pools), every stack;
@@ -41,12 +44,12 @@ NOT_READ = frozenset(
         "tests",
         "docs",
         "benchmarks",
-        ".github",
         ".ci",
     }
 )
-"""Folders no render reads (version control, environments, outputs, caches, tests, documentation,
-benchmarks, workflows), at any depth; Markdown files at the top of a checkout too."""
+"""Folders no render reads and no pull-request check runs (version control, environments, outputs,
+caches, tests, documentation, benchmarks, the local test runner), at any depth; Markdown files at the top
+of a checkout too. Not ``.github``: the workflows decide how the check runs."""
 INPUT_FOLDERS = ("stacks", "catalog")
 """The project's input files, judged per stack; everything else of a checkout is code."""
 DATACENTER_KEY = "webex-cloud:datacenter"
