@@ -60,6 +60,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "webex_cloud.commands.rollback",
         "roll a stack's failed release back to its last good deploy, or page",
     ),
+    "hold-request": (
+        "webex_cloud.commands.hold_request",
+        "merge every stack's rollback of a release into its one hold pull request",
+    ),
     "bake": ("webex_cloud.commands.bake", "wait a stack's bake time, then probe every health gate again"),
     "judge": (
         "webex_cloud.commands.judge",
@@ -73,7 +77,7 @@ RENAMED: dict[str, str] = {"release": "filter-release"}
 """Old command names that are refused with the new name: "release" alone means a service's release in
 health-gated waves (webex_cloud/release/, docs/releasing.md); the controllers' is the filter release."""
 
-WHOLE_CHECKOUT: tuple[str, ...] = ("comment", "filter-release", "stacks")
+WHOLE_CHECKOUT: tuple[str, ...] = ("comment", "filter-release", "hold-request", "stacks")
 """The commands that take no ``--stack``: they work on the whole checkout (the filter release, the list
 of stacks) or on a folder of every stack's CI outputs; every other command takes it the same way."""
 

@@ -12,13 +12,15 @@ back to the last good deploy is what a frozen fleet wants.
 from __future__ import annotations
 
 import argparse
-import base64
 from pathlib import Path
 
+import yaml
+
+from webex_cloud import atomic
 from webex_cloud.cli_common import ArgumentParser, CommandError, add_backend_options, select_stacks
 from webex_cloud.cli_common import run as cli_run
 from webex_cloud.config.errors import CatalogError
-from webex_cloud.config.holds import HOLDS_FILE
+from webex_cloud.config.holds import StackHolds, read_holds
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.pulumi_json import load_preview
@@ -83,9 +85,15 @@ def _run(args: argparse.Namespace) -> int:
         f"{', '.join(outcome.held) or 'nothing (no catalog file changed)'}"
     )
     _append(args.summary, summary(outcome))
-    if args.github_output is not None and outcome.held:
-        encoded = base64.b64encode((args.project / HOLDS_FILE).read_bytes()).decode()
-        _append(args.github_output, f"held={','.join(outcome.held)}\nhold={encoded}\n")
+    if args.hold_record is not None:
+        # What the release's one hold pull request merges with the other stacks' (the `hold` job of
+        # deploy.yml, webex_cloud/rollback/hold_request.py); written even when nothing is held, so the
+        # pull request lists every stack that rolled back.
+        holds = read_holds(args.project).by_service
+        handed = StackHolds(stack=args.stack, commit=args.commit, holds={s: holds[s] for s in outcome.held})
+        atomic.write_text(
+            args.hold_record, yaml.safe_dump(handed.model_dump(mode="json"), sort_keys=True, width=100)
+        )
     return ExitCode.OK
 
 
@@ -110,7 +118,9 @@ def _main(argv: list[str]) -> int:
         "--workdir", type=Path, required=True, help="an empty folder to deploy the last good data from"
     )
     parser.add_argument("--summary", type=Path, help="append the report to this file ($GITHUB_STEP_SUMMARY)")
-    parser.add_argument("--github-output", type=Path, help="append held= and hold= step outputs here")
+    parser.add_argument(
+        "--hold-record", type=Path, help="after a rollback, write the stack's holds here (for the hold PR)"
+    )
     args = parser.parse_args(argv)
     (args.stack,) = select_stacks(args.stack, args.project, ["--preview", "--workdir"])
     if args.workdir.exists() and any(args.workdir.iterdir()):

@@ -62,6 +62,9 @@ class Hold(StrictModel):
     """When the rollback ran (UTC, ISO 8601)."""
     reason: str
     """Why the release was rolled back (the failed gate or bake), for the person who resolves it."""
+    also: dict[str, str] = Field(default_factory=dict)
+    """The other stacks whose rollback of the same release held this service: stack -> its reason
+    (one hold per service, merged by the release's one hold pull request: rollback/hold_request.py)."""
 
     @model_validator(mode="after")
     def _catalog_is_the_held_text(self) -> Hold:
@@ -108,25 +111,44 @@ class Holds:
         )
 
 
+class StackHolds(StrictModel):
+    """One stack's rollback, as its deploy job hands it to the release's hold pull request."""
+
+    stack: str
+    commit: str
+    """The commit whose deploy failed and was rolled back."""
+    holds: dict[Name, Hold] = Field(default_factory=dict)
+    """The services this rollback held (none when the failed release changed no catalog file)."""
+
+
+def parse_holds(text: str, label: str) -> dict[str, Hold]:
+    """A holds file's text, validated. Raises CatalogError naming ``label`` and the field."""
+    raw = parse_yaml(text, label)
+    return dict(validate(HoldsFile, raw if raw is not None else {}, label).holds)
+
+
 def read_holds(project_dir: Path) -> Holds:
     """The checkout's holds (none when the file is absent). Raises CatalogError naming the field."""
     path = project_dir / HOLDS_FILE
     if not path.exists():
         return Holds({})
-    raw = parse_yaml(read_text(path, HOLDS_FILE), HOLDS_FILE)
-    return Holds(dict(validate(HoldsFile, raw if raw is not None else {}, HOLDS_FILE).holds))
+    return Holds(parse_holds(read_text(path, HOLDS_FILE), HOLDS_FILE))
 
 
-def write_hold(project_dir: Path, service: str, hold: Hold) -> Path:
-    """Add (or replace) the hold of ``service`` in the checkout's holds file, atomically."""
-    current = read_holds(project_dir).by_service
-    document = HoldsFile(holds={**current, service: hold})
-    path = project_dir / HOLDS_FILE
+def holds_text(holds: dict[str, Hold]) -> str:
+    """The holds file's text: the one layout every writer (rollback, hold pull request) produces."""
     header = (
         "# Services held at their last good release after an automatic rollback\n"
         "# (webex_cloud/config/holds.py, docs/releasing.md section 6).\n"
         "# Remove a hold in the pull request that fixes the release.\n"
     )
-    body = yaml.safe_dump(document.model_dump(mode="json"), sort_keys=True, width=100)
-    atomic.write_bytes(path, (header + body).encode())
+    body = yaml.safe_dump(HoldsFile(holds=holds).model_dump(mode="json"), sort_keys=True, width=100)
+    return header + body
+
+
+def write_hold(project_dir: Path, service: str, hold: Hold) -> Path:
+    """Add (or replace) the hold of ``service`` in the checkout's holds file, atomically."""
+    current = read_holds(project_dir).by_service
+    path = project_dir / HOLDS_FILE
+    atomic.write_bytes(path, holds_text({**current, service: hold}).encode())
     return path

@@ -205,6 +205,7 @@ def summary(outcome: Outcome) -> str:
         f"## Rolled back: `{outcome.stack}` is at its last good deploy "
         f"(`{outcome.last_good_commit[:12]}`)\n\n"
         f"**Why:**\n\n{why}\n\n**What went back:**\n\n{changes}\n\n"
-        f"**Held at the last good release:** {held}. The hold pull request is opened by this run's "
-        "`hold` job (its link is in that job's summary); later waves do not start.\n"
+        f"**Held at the last good release:** {held}. The release's one hold pull request (every stack "
+        "that rolled back it) is opened or updated by this run's `hold` job after the waves (its link "
+        "is in that job's summary); later waves do not start.\n"
     )
