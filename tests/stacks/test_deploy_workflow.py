@@ -27,6 +27,7 @@ DEPLOY: dict[Any, Any] = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())
 DEPLOY_STACK: dict[Any, Any] = yaml.safe_load((WORKFLOWS / "deploy-stack.yml").read_text())
 OUTPUT_REF = re.compile(r"^\$\{\{ steps\.(?P<step>[\w-]+)\.outputs\.(?P<name>\w+) \}\}$")
 WAVE_IF = re.compile(r"^success\(\) && needs\.(?P<job>[\w-]+)\.outputs\.(?P<name>\w+) != '\[\]'$")
+HOLD_IF = "always() && contains(needs.*.result, 'failure')"
 MATRIX_FROM = re.compile(r"^\$\{\{ fromJSON\(needs\.(?P<job>[\w-]+)\.outputs\.(?P<name>\w+)\) \}\}$")
 
 
@@ -100,6 +101,13 @@ def replay(outputs: dict[str, str], failing: frozenset[str] = frozenset()) -> Re
         for name in sorted(ready, key=lambda n: len(ancestors(n))):
             job = jobs[name]
             pending.remove(name)
+            if name == "hold":  # after every wave, whatever happened: runs when one of them failed
+                assert job["if"] == HOLD_IF and set(job["needs"]) == {
+                    n for n in jobs if n.startswith("wave-")
+                }
+                failed = any(results[parent] == "failure" for parent in job["needs"])
+                results[name] = "success" if failed else "skipped"
+                continue
             condition = WAVE_IF.match(job["if"])
             assert condition, f"{name}: if: {job['if']!r} is not the form this replay understands"
             needed_ok = all(results[parent] == "success" for parent in ancestors(name))
@@ -159,6 +167,8 @@ def test_a_failing_stack_finishes_its_wave_and_stops_every_later_one(
     run = replay(outputs, failing=frozenset({"dc11"}))
     assert run.order == replay(outputs).order[:3]  # wave 3 ran whole; wave 4 never started
     assert run.results["wave-3"] == "failure" and run.results["wave-4"] == "skipped"
+    # The release's one hold pull request is asked for once, after the waves (not by each stack).
+    assert run.results["hold"] == "success" and replay(outputs).results["hold"] == "skipped"
     # The failed job says which stack it was: deploy-stack.yml's last step, on failure only.
     job = DEPLOY_STACK["jobs"]["up"]
     last = job["steps"][-1]
@@ -191,7 +201,7 @@ def test_a_new_stack_file_joins_its_wave_with_no_workflow_edit(tmp_path: Path) -
 
 def test_one_wave_job_per_possible_wave_each_handing_its_stack_down() -> None:
     jobs = DEPLOY["jobs"]
-    assert sorted(jobs) == sorted(["stacks", *(f"wave-{k}" for k in range(1, MAX_WAVES + 1))])
+    assert sorted(jobs) == sorted(["stacks", "hold", *(f"wave-{k}" for k in range(1, MAX_WAVES + 1))])
     assert set(jobs["stacks"]["outputs"]) >= {f"wave_{k}" for k in range(1, MAX_WAVES + 1)}
     assert jobs["stacks"]["runs-on"] == "ubuntu-latest"  # reads the stack files only: no secret, no cloud
     for k in range(1, MAX_WAVES + 1):
@@ -228,7 +238,11 @@ def _ref_guard(job: dict[str, Any]) -> str:
     return script
 
 
-@pytest.mark.parametrize("job", [DEPLOY["jobs"]["stacks"], DEPLOY_STACK["jobs"]["up"]], ids=["list", "up"])
+@pytest.mark.parametrize(
+    "job",
+    [DEPLOY["jobs"]["stacks"], DEPLOY_STACK["jobs"]["up"], DEPLOY["jobs"]["hold"]],
+    ids=["list", "up", "hold"],
+)
 @pytest.mark.parametrize(
     ("ref", "runs"),
     [

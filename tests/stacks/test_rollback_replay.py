@@ -8,7 +8,6 @@ preview, drift) are stood in for by their outputs: the preview's JSON and the pl
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -27,7 +26,7 @@ import yaml
 
 from tests.conftest import REPO
 from tests.release.test_bake import _local_plan
-from tests.stacks.test_deploy_workflow import DEPLOY_STACK, replay, run_list_job
+from tests.stacks.test_deploy_workflow import DEPLOY, DEPLOY_STACK, replay, run_list_job
 from webex_cloud.config.holds import HOLDS_FILE, digest
 from webex_cloud.config.image_catalog import IMAGE_CATALOG
 from webex_cloud.config.image_ids import RECORD_FORMAT
@@ -84,29 +83,100 @@ def _stand_ins(folder: Path, checkout: Path) -> Path:
                 seen["media"] = open(media).read() if os.path.exists(media) else None
                 out.write(json.dumps(seen) + "\\n")
             if here == {str(checkout)!r}:
-                print({FAILED_GATE!r})
+                print({FAILED_GATE!r}.replace("dc1", os.environ.get("STACK", "dc1")))
                 sys.exit(int(os.environ.get("STAND_IN_UP_EXIT", "255")))
             print("[gate] dc1/meetings-media wave 1/4 PASSED in 4.1s: pods meetings-media-pod-0 serve")
             """
         )
     )
     (folder / "gh").write_text(
-        textwrap.dedent(
-            f"""\
-            #!{sys.executable}
-            import json, sys
-            with open({str(folder / "gh.jsonl")!r}, "a") as out:
-                out.write(json.dumps(sys.argv[1:]) + "\\n")
-            if sys.argv[1:3] == ["pr", "create"]:
-                print("https://github.example/webex/webex-cloud/pull/77")
-            elif sys.argv[1] == "api" and "?ref=" in sys.argv[2]:
-                sys.exit(1)  # no holds file at that commit yet: 404
-            """
-        )
+        GH.replace("STATE", repr(str(folder / "github.json")))
+        .replace("CALLS", repr(str(folder / "gh.jsonl")))
+        .replace("ARTIFACTS", repr(str(folder / "artifacts")))
     )
     for name in ("pulumi", "gh"):
         (folder / name).chmod(0o755)
     return folder
+
+
+GH = f"""#!{sys.executable}
+# A stand-in `gh` keeping a small GitHub in a JSON file: the run's artifacts (a folder per artifact),
+# branches with their deployments/holds.yaml, pull requests. It answers the calls deploy.yml's `hold`
+# job makes, as GitHub does (404 and 409 included), and records every call.
+import base64, hashlib, json, os, shutil, sys
+args = sys.argv[1:]
+with open(CALLS, "a") as out:
+    out.write(json.dumps(args) + "\\n")
+state = json.load(open(STATE)) if os.path.exists(STATE) else {{"branches": {{}}, "prs": []}}
+def opt(flag):
+    return args[args.index(flag) + 1]
+def fields():
+    return dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "-f")
+def blob(text):
+    data = text.encode()
+    return hashlib.sha1(b"blob %d\\0" % len(data) + data).hexdigest()
+def fail(message):
+    print("gh: " + message, file=sys.stderr)
+    sys.exit(1)
+def save():
+    json.dump(state, open(STATE, "w"))
+if args[:2] == ["run", "download"]:
+    shutil.copytree(os.path.join(ARTIFACTS, opt("--name")), opt("--dir"), dirs_exist_ok=True)
+elif args[0] == "api":
+    path = next(a for a in args[1:] if a.startswith("repos/"))
+    if "/actions/runs/" in path:
+        names = sorted(os.listdir(ARTIFACTS)) if os.path.isdir(ARTIFACTS) else []
+        for name in names:  # jq's select(): one line per match, nothing when none
+            if name.startswith("hold-"):
+                print(name)
+    elif "/git/ref/heads/" in path:
+        if path.split("/git/ref/heads/", 1)[1] not in state["branches"]:
+            fail("Not Found (HTTP 404)")
+        print("{{}}")
+    elif path.endswith("/git/refs"):
+        branch = fields()["ref"].removeprefix("refs/heads/")
+        if branch in state["branches"]:
+            fail("Reference already exists (HTTP 422)")
+        state["branches"][branch] = {{"holds": None, "at": fields()["sha"]}}
+        save()
+    elif "-X" in args:
+        given = fields()
+        branch = state["branches"][given["branch"]]
+        current = branch["holds"]
+        if given.get("sha") != (blob(current) if current is not None else None):
+            fail("is at another sha (HTTP 409)")
+        branch["holds"] = base64.b64decode(given["content"]).decode()
+        save()
+    else:
+        branch = state["branches"].get(path.split("?ref=", 1)[1])
+        if branch is None or branch["holds"] is None:
+            fail("Not Found (HTTP 404)")
+        content = base64.encodebytes(branch["holds"].encode()).decode()
+        print(json.dumps({{"content": content, "sha": blob(branch["holds"])}}))
+elif args[:2] == ["pr", "list"]:
+    urls = [p["url"] for p in state["prs"] if p["head"] == opt("--head") and p["state"] == "open"]
+    print(urls[0] if urls else "")
+elif args[:2] == ["pr", "create"]:
+    url = "https://github.example/webex/webex-cloud/pull/%d" % (77 + len(state["prs"]))
+    body = open(opt("--body-file")).read()
+    state["prs"].append({{"url": url, "head": opt("--head"), "base": opt("--base"), "title": opt("--title"),
+                         "body": body, "state": "open"}})
+    save()
+    print(url)
+elif args[:2] == ["pr", "edit"]:
+    pr = next(p for p in state["prs"] if p["url"] == args[2])
+    pr.update(title=opt("--title"), body=open(opt("--body-file")).read())
+    save()
+else:
+    fail("stand-in gh: unexpected call " + repr(args))
+"""
+
+
+def _github(bin_: Path) -> dict[str, Any]:
+    """The stand-in GitHub's branches and pull requests."""
+    path = bin_ / "github.json"
+    state: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"branches": {}, "prs": []}
+    return state
 
 
 def _calls(path: Path) -> list[Any]:
@@ -200,7 +270,13 @@ UP_STEPS = {
     "Page",
     "Say which stack stopped the deployment",
 }
-HOLD_STEPS = {"Refuse any ref but main", "Open the hold pull request"}
+UPLOAD = "Keep the hold record for the release's hold pull request"
+HOLD_STEPS = {
+    "Refuse any ref but main",
+    "Fetch the hold records and the release's hold branch",
+    "Merge the holds of every stack rolled back",
+    "Open or update the hold pull request",
+}
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +294,7 @@ class Deploy:
     env: dict[str, str]
     key: str
 
-    def values(self, commit: str, bake_s: int = 0) -> dict[str, str]:
+    def values(self, commit: str, bake_s: int = 0, stack: str = "dc1") -> dict[str, str]:
         secrets = {
             "OPENSTACK_CLOUDS_YAML": "clouds: {}",
             "PULUMI_BACKEND_URL": f"file://{self.tmp / 'state'}",
@@ -228,7 +304,7 @@ class Deploy:
             "CONTROLLER_SSH_KEY": self.key,
         }
         return {
-            "inputs.stack": "dc1",
+            "inputs.stack": stack,
             "inputs.wave": "1",
             "inputs.bake_s": str(bake_s),
             "inputs.timeout_minutes": "595",
@@ -239,49 +315,61 @@ class Deploy:
             "github.repository": "webex/webex-cloud",
             "github.server_url": "https://github.example",
             "github.run_id": "4242",
-            "steps.rollback.outputs.held": "",
-            "steps.rollback.outputs.hold": "",
+            "github.sha": commit,
         }
 
-    def up_job(self, commit: str, preview: dict[str, Any], bake_s: int = 0) -> Job:
+    def up_job(self, commit: str, preview: dict[str, Any], bake_s: int = 0, stack: str = "dc1") -> Job:
+        """One stack's job: its steps from the refused-release check on, then its hold record uploaded
+        (as the artifact the `hold` job downloads) when that step's `if:` says so."""
         (self.root / "out").mkdir(exist_ok=True)
         (self.root / "out" / "pulumi-preview.json").write_text(json.dumps(preview))
         # What the job's images step (not replayed: it reads Glance) records: every image the release
         # boots verified, and the last good one its new media image rolls back to.
         pinned = [e["name"] for e in yaml.safe_load((self.root / IMAGE_CATALOG).read_text())["images"]]
         verified = [{"name": n, "id": f"fake-id-{n}", "verified": True} for n in pinned]
-        record = {"format": RECORD_FORMAT, "stack": "dc1", "images": verified, "rollback": {}}
+        record = {"format": RECORD_FORMAT, "stack": stack, "images": verified, "rollback": {}}
         (self.root / "out" / "images").mkdir(exist_ok=True)
-        (self.root / "out" / "images" / "dc1.json").write_text(json.dumps(record))
-        env = {**self.env, "GITHUB_SHA": commit, "RUNNER_TEMP": str(self.tmp / f"runner-{commit[:4]}")}
-        (self.tmp / f"runner-{commit[:4]}").mkdir()
-        return run_job(
-            DEPLOY_STACK["jobs"]["up"],
+        (self.root / "out" / "images" / f"{stack}.json").write_text(json.dumps(record))
+        runner = self.tmp / f"runner-{commit[:4]}"
+        while runner.exists():  # another stack's (or attempt's) runner
+            runner = runner.with_name(f"{runner.name}+")
+        runner.mkdir()
+        env = {**self.env, "GITHUB_SHA": commit, "RUNNER_TEMP": str(runner)}
+        job = DEPLOY_STACK["jobs"]["up"]
+        values = self.values(commit, bake_s, stack)
+        run = run_job(
+            job,
             cwd=self.root,
             env=env,
-            values=self.values(commit, bake_s),
+            values=values,
             context={"inputs": SimpleNamespace(bake_s=bake_s)},
             only=UP_STEPS,
             tmp=self.tmp,
         )
+        upload = next(step for step in job["steps"] if step.get("name") == UPLOAD)
+        if _condition(upload["if"], run, {}):
+            name = _resolve(upload["with"]["name"], values)
+            artifact = self.bin / "artifacts" / name
+            shutil.rmtree(artifact, ignore_errors=True)  # overwrite: true
+            artifact.mkdir(parents=True)
+            shutil.copy(self.root / _resolve(upload["with"]["path"], values), artifact)
+        return run
 
-    def hold_job(self, commit: str, up: Job) -> Job | None:
-        """The `hold` job, when its `if:` lets it run after the `up` job."""
-        job = DEPLOY_STACK["jobs"]["hold"]
-        outputs = {
-            name: _resolve(
-                value,
-                {
-                    "steps.rollback.outputs.held": up.outputs.get("rollback", {}).get("held", ""),
-                    "steps.rollback.outputs.hold": up.outputs.get("rollback", {}).get("hold", ""),
-                },
-            )
-            for name, value in DEPLOY_STACK["jobs"]["up"]["outputs"].items()
-        }
-        needs = SimpleNamespace(up=SimpleNamespace(outputs=SimpleNamespace(**outputs)))
-        if not _condition(job["if"], Job(), {"needs": needs}):
+    def fresh_checkout(self) -> None:
+        """What the next job's runner checks out: main's files, none of the last job's outputs."""
+        shutil.rmtree(self.root / "out", ignore_errors=True)
+        (self.root / HOLDS_FILE).unlink(missing_ok=True)
+
+    def hold_job(self, commit: str, results: dict[str, str]) -> Job | None:
+        """deploy.yml's `hold` job, when its `if:` lets it run after the waves (``results``: each wave
+        job's result), on a fresh checkout of the release commit."""
+        job = DEPLOY["jobs"]["hold"]
+        needs = {wave: SimpleNamespace(result=results.get(wave, "skipped")) for wave in job["needs"]}
+        if job["if"] != "always() && contains(needs.*.result, 'failure')":
+            raise AssertionError(f"hold: if: {job['if']!r} is not the form this replay understands")
+        if not any(need.result == "failure" for need in needs.values()):
             return None
-        values = {**self.values(commit), **{f"needs.up.outputs.{k}": v for k, v in outputs.items()}}
+        self.fresh_checkout()
         env = {
             **self.env,
             "GITHUB_SHA": commit,
@@ -289,7 +377,7 @@ class Deploy:
             "GITHUB_STEP_SUMMARY": str(self.tmp / "hold-summary.md"),
         }
         return run_job(
-            job, cwd=self.tmp, env=env, values=values, context={"needs": needs}, only=HOLD_STEPS, tmp=self.tmp
+            job, cwd=self.root, env=env, values=self.values(commit), context={}, only=HOLD_STEPS, tmp=self.tmp
         )
 
 
@@ -372,22 +460,24 @@ def test_a_failed_gate_in_the_canary_rolls_it_back_holds_the_service_and_stops_w
     assert FAILED_GATE in summary and "update meetings-media-pod-0-mixer-0" in summary
     assert "**Held at the last good release:** `meetings-media`" in summary
 
-    # The hold pull request: a branch, the holds file on it, a pull request to main.
-    hold = deploy.hold_job(BAD, up)
+    # The hold pull request, after the waves: a branch named after the release, the holds file on it,
+    # one pull request to main.
+    in_checkout = (deploy.root / HOLDS_FILE).read_text()
+    hold = deploy.hold_job(BAD, {"wave-1": "failure"})
     assert hold is not None and not hold.failed, hold.log if hold else ""
-    gh = _calls(deploy.bin / "gh.jsonl")
-    assert gh[0][:4] == ["api", "repos/webex/webex-cloud/git/refs", "-f", "ref=refs/heads/hold/dc1-4242"]
-    put = gh[2]
-    assert put[:3] == ["api", "-X", "PUT"] and "branch=hold/dc1-4242" in put
-    content = next(arg for arg in put if arg.startswith("content=")).removeprefix("content=")
-    holds = yaml.safe_load(base64.b64decode(content))["holds"]
+    branch = _github(deploy.bin)["branches"][f"hold/{BAD}"]
+    assert branch["at"] == BAD and branch["holds"] == in_checkout  # what the rollback held, as it wrote it
+    holds = yaml.safe_load(branch["holds"])["holds"]
     assert holds["meetings-media"]["held"] == digest(good) and holds["meetings-media"]["refused"] == digest(
         bad
     )
     assert holds["meetings-media"]["catalog"] == good and holds["meetings-media"]["reason"] == FAILED_GATE
-    assert gh[3][:2] == ["pr", "create"] and gh[3][gh[3].index("--base") + 1] == "main"
+    (pr,) = _github(deploy.bin)["prs"]
+    assert pr["base"] == "main" and pr["head"] == f"hold/{BAD}"
+    assert (
+        "Close and reopen this pull request" in pr["body"] and "- `dc1`: held `meetings-media`" in pr["body"]
+    )
     assert "https://github.example/webex/webex-cloud/pull/77" in (deploy.tmp / "hold-summary.md").read_text()
-    assert (deploy.root / HOLDS_FILE).read_bytes() == base64.b64decode(content)
 
     # GitHub's job graph: the canary's job failed, so wave 2's never starts.
     outputs = run_list_job(deploy.root, deploy.tmp)
@@ -434,8 +524,12 @@ def test_a_failed_release_that_added_a_volume_pages_and_rolls_nothing_back(deplo
     summary = (deploy.tmp / "summary.md").read_text()
     assert "## PAGE: `dc1` needs a person — the failed release was NOT rolled back" in summary
     assert FAILED_GATE in summary
-    assert deploy.hold_job(BAD, up) is None and not (deploy.bin / "gh.jsonl").exists()
     assert not (deploy.root / HOLDS_FILE).exists()
+    # No hold record: the `hold` job after the wave finds none and opens nothing.
+    assert not (deploy.bin / "artifacts").exists()
+    hold = deploy.hold_job(BAD, {"wave-1": "failure"})
+    assert hold is not None and not hold.failed, hold.log if hold else ""
+    assert "nothing to hold beyond main" in hold.log and _github(deploy.bin) == {"branches": {}, "prs": []}
 
 
 def test_a_canary_that_stops_serving_during_its_bake_is_rolled_back_too(deploy: Deploy) -> None:
