@@ -24,10 +24,11 @@ from typing import Any
 import pytest
 import yaml
 
+from benchmarks.generated_project import datacenter_stack
 from tests.conftest import REPO
 from tests.release.test_bake import _local_plan
 from tests.stacks.test_deploy_workflow import DEPLOY, DEPLOY_STACK, replay, run_list_job
-from webex_cloud.config.holds import HOLDS_FILE, digest
+from webex_cloud.config.holds import HOLDS_FILE, digest, parse_holds
 from webex_cloud.config.image_catalog import IMAGE_CATALOG
 from webex_cloud.config.image_ids import RECORD_FORMAT
 from webex_cloud.plan.document import render_plan
@@ -322,7 +323,9 @@ class Deploy:
         """One stack's job: its steps from the refused-release check on, then its hold record uploaded
         (as the artifact the `hold` job downloads) when that step's `if:` says so."""
         (self.root / "out").mkdir(exist_ok=True)
-        (self.root / "out" / "pulumi-preview.json").write_text(json.dumps(preview))
+        # The preview of this stack: its URNs name it.
+        stack_preview = json.dumps(preview).replace("urn:pulumi:dc1::", f"urn:pulumi:{stack}::")
+        (self.root / "out" / "pulumi-preview.json").write_text(stack_preview)
         # What the job's images step (not replayed: it reads Glance) records: every image the release
         # boots verified, and the last good one its new media image rolls back to.
         pinned = [e["name"] for e in yaml.safe_load((self.root / IMAGE_CATALOG).read_text())["images"]]
@@ -556,3 +559,90 @@ def test_a_canary_that_stops_serving_during_its_bake_is_rolled_back_too(deploy: 
     assert rollback_up["cwd"].endswith("rollback-dc1") and rollback_up["media"] == good
     summary = (deploy.tmp / "summary.md").read_text()
     assert "[bake] dc1 FAILED after the bake: dc1/meetings-media wave 1/4 no longer serves" in summary
+
+
+GATEWAY = "catalog/telepresence-gateway.yaml"
+
+
+def test_two_stacks_of_a_wave_rolled_back_open_one_hold_pull_request_that_a_re_run_updates(
+    deploy: Deploy,
+) -> None:
+    """dc2 and dc3 (wave 2) both fail the release of a new media image (two services) and roll back:
+    one branch `hold/<commit>`, one pull request holding both services, each naming both stacks. A
+    re-run of the failed jobs (and a later stack's record) updates that pull request, never a second."""
+    (deploy.root / "stacks" / "Pulumi.dc3.yaml").write_text(datacenter_stack(3))
+    deploy.env["STAND_IN_UP_EXIT"] = "0"
+    for stack in ("dc2", "dc3"):
+        good_run = deploy.up_job(GOOD, IMAGE_RELEASE, stack=stack)
+        assert not good_run.failed, good_run.log
+    good = {name: (deploy.root / name).read_text() for name in (MEDIA, GATEWAY)}
+    for name, text in good.items():
+        (deploy.root / name).write_text(text.replace("webex-media-2026.11", "webex-media-2026.12"))
+    bad = {name: (deploy.root / name).read_text() for name in good}
+    deploy.env["STAND_IN_UP_EXIT"] = "255"
+    for stack in ("dc2", "dc3"):
+        deploy.fresh_checkout()  # each stack's job runs on its own datacenter's runner
+        up = deploy.up_job(BAD, IMAGE_RELEASE, stack=stack)
+        assert up.failed and up.outcomes["rollback"] == "success", up.log
+    assert sorted(p.name for p in (deploy.bin / "artifacts").iterdir()) == ["hold-dc2", "hold-dc3"]
+
+    # GitHub's job graph: wave 2 failed; the `hold` job runs once, after it.
+    outputs = run_list_job(deploy.root, deploy.tmp)
+    graph = replay(outputs, failing=frozenset({"dc2", "dc3"}))
+    assert graph.order == [["dc1"], ["dc2", "dc3"]] and graph.results["hold"] == "success"
+    hold = deploy.hold_job(BAD, graph.results)
+    assert hold is not None and not hold.failed, hold.log if hold else ""
+
+    github = _github(deploy.bin)
+    assert list(github["branches"]) == [f"hold/{BAD}"]
+    holds = parse_holds(github["branches"][f"hold/{BAD}"]["holds"], "branch")
+    assert sorted(holds) == ["meetings-media", "telepresence-gateway"]
+    for service, name in (("meetings-media", MEDIA), ("telepresence-gateway", GATEWAY)):
+        assert holds[service].held == digest(good[name]) and holds[service].refused == digest(bad[name])
+        assert holds[service].stack == "dc2" and list(holds[service].also) == ["dc3"]
+        assert holds[service].also["dc3"] == FAILED_GATE.replace("dc1", "dc3")
+    (pr,) = github["prs"]
+    assert pr["url"].endswith("/pull/77") and pr["head"] == f"hold/{BAD}" and pr["base"] == "main"
+    assert (
+        pr["title"]
+        == f"Hold meetings-media, telepresence-gateway at the last good release: {BAD[:12]} rolled back"
+    )
+    for line in (
+        "- `dc2`: held `meetings-media`, `telepresence-gateway`",
+        "- `dc3`: held `meetings-media`, `telepresence-gateway`",
+        f"- refused text: `{digest(bad[MEDIA])}`",
+        f"- refused text: `{digest(bad[GATEWAY])}`",
+        "Close and reopen this pull request",
+    ):
+        assert line in pr["body"]
+    first_branch = github["branches"][f"hold/{BAD}"]["holds"]
+
+    # "Re-run failed jobs": dc3's leg runs again and stops at the refused-release check (its last good
+    # record marks the release): no new record. The `hold` job runs again: same branch, same PR.
+    deploy.fresh_checkout()
+    again = deploy.up_job(BAD, IMAGE_RELEASE, stack="dc3")
+    assert again.outcomes["Refuse a release rolled back since the last good deploy"] == "failure"
+    (deploy.bin / "gh.jsonl").unlink()
+    rerun = deploy.hold_job(BAD, graph.results)
+    assert rerun is not None and not rerun.failed, rerun.log if rerun else ""
+    github = _github(deploy.bin)
+    assert len(github["prs"]) == 1 and github["branches"][f"hold/{BAD}"]["holds"] == first_branch
+    calls = _calls(deploy.bin / "gh.jsonl")
+    assert ["pr", "create"] not in [call[:2] for call in calls] and all("-X" not in call for call in calls)
+    assert [call[:3] for call in calls if call[:2] == ["pr", "edit"]] == [["pr", "edit", pr["url"]]]
+
+    # A later stack that the re-run reached rolls the release back too (its record as its job leaves
+    # it): the branch's file gains it, written over the branch's blob, and the same PR is updated.
+    record = yaml.safe_load((deploy.bin / "artifacts" / "hold-dc3" / "dc3.yaml").read_text())
+    record["stack"] = "dc4"
+    for entry in record["holds"].values():
+        entry.update(stack="dc4", reason=FAILED_GATE.replace("dc1", "dc4"))
+    (deploy.bin / "artifacts" / "hold-dc4").mkdir()
+    (deploy.bin / "artifacts" / "hold-dc4" / "dc4.yaml").write_text(yaml.safe_dump(record))
+    later = deploy.hold_job(BAD, {**graph.results, "wave-3": "failure"})
+    assert later is not None and not later.failed, later.log if later else ""
+    github = _github(deploy.bin)
+    (pr,) = github["prs"]
+    holds = parse_holds(github["branches"][f"hold/{BAD}"]["holds"], "branch")
+    assert all(list(hold.also) == ["dc3", "dc4"] for hold in holds.values())
+    assert "- `dc4`: held `meetings-media`, `telepresence-gateway`" in pr["body"]

@@ -132,7 +132,7 @@ def body(
             f"### `{service}`",
             "",
             f"- refused text: `{hold.refused}` (its catalog file at `{hold.commit[:12]}`, the release "
-            "that failed; planned as the held text while the hold stands)",
+            "that failed; while the hold stands, the held text is planned in its place)",
             f"- held text: `{hold.held}` (the last good deploy, `{hold.last_good_commit[:12]}`)",
             f"- rolled back in `{hold.stack}` at {hold.since}: {hold.reason}",
         ]
