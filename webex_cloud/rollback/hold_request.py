@@ -27,12 +27,15 @@ from webex_cloud.config.holds import HOLDS_FILE, Hold, StackHolds
 CHECK_NOTE = (
     "**Before merging, start this pull request's check:** it was opened with the deploy run's "
     "`GITHUB_TOKEN`, and GitHub starts no workflow for an event that token causes (only "
-    "`workflow_dispatch` and `repository_dispatch` are exempt), so `pr-preview` has not run on it. "
+    "`workflow_dispatch` and `repository_dispatch` are exempt), so its `pull-request check` "
+    "(pr-preview.yml) has not run. "
     "Close and reopen this pull request (or push a commit to its branch): that event is yours and "
     "starts the check. The branch is updated by later failures of this release, which start no check "
     "either: close and reopen again after such an update."
 )
-"""docs.github.com, "Triggering a workflow from a workflow" (Using the GITHUB_TOKEN in a workflow)."""
+"""https://docs.github.com/actions/concepts/security/github_token ("When GITHUB_TOKEN triggers
+workflow runs"): events the GITHUB_TOKEN causes, but workflow_dispatch and repository_dispatch, create
+no run."""
 
 
 class HoldRecordError(ValueError):
