@@ -206,6 +206,6 @@ def summary(outcome: Outcome) -> str:
         f"(`{outcome.last_good_commit[:12]}`)\n\n"
         f"**Why:**\n\n{why}\n\n**What went back:**\n\n{changes}\n\n"
         f"**Held at the last good release:** {held}. The release's one hold pull request (every stack "
-        "that rolled back it) is opened or updated by this run's `hold` job after the waves (its link "
+        "that rolled it back) is opened or updated by this run's `hold` job after the waves (its link "
         "is in that job's summary); later waves do not start.\n"
     )
