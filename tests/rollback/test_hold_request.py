@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from webex_cloud.commands.hold_request import git_blob
 from webex_cloud.commands.hold_request import main as hold_request
-from webex_cloud.config.holds import HOLDS_FILE, Hold, StackHolds, digest, holds_text, parse_holds
+from webex_cloud.config.holds import Hold, StackHolds, digest, holds_text, parse_holds
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.rollback.hold_request import CHECK_NOTE, HoldRecordError, body, merge_holds, new_holds
 
@@ -144,31 +143,40 @@ def _write(folder: Path, record: StackHolds) -> None:
     (folder / f"{record.stack}.yaml").write_text(yaml.safe_dump(record.model_dump(mode="json")))
 
 
-def _run(project: Path, records: Path, out: Path, *extra: str) -> int:
+def _run(records: Path, out: Path, *extra: str) -> int:
     argv = ["--records", str(records), "--commit", RELEASE, "--run-url", "https://run/1", "--out", str(out)]
-    return hold_request([*argv, "--project", str(project), *extra])
+    return hold_request([*argv, *extra])
+
+
+def _answer(path: Path, text: str, blob: str) -> str:
+    """What `gh api repos/O/R/contents/deployments/holds.yaml?ref=...` prints."""
+    path.write_text(json.dumps({"content": base64.encodebytes(text.encode()).decode(), "sha": blob}))
+    return str(path)
 
 
 def test_the_command_writes_the_file_the_blob_it_replaces_and_the_pull_request(tmp_path: Path) -> None:
-    project = tmp_path / "checkout"
-    (project / "deployments").mkdir(parents=True)
-    (project / HOLDS_FILE).write_text("holds: {}\n")
+    main = _answer(tmp_path / "main.json", "holds: {}\n", "e" * 40)
     _write(tmp_path / "records" / "hold-dc2", _record("dc2", "2026-12-07T01:00:00Z", "meetings-media"))
     _write(tmp_path / "records" / "hold-dc3", _record("dc3", "2026-12-07T01:01:00Z", "meetings-media"))
 
-    assert _run(project, tmp_path / "records", tmp_path / "out") == ExitCode.OK
+    assert _run(tmp_path / "records", tmp_path / "out", "--main-contents", main) == ExitCode.OK
     written = (tmp_path / "out" / "holds.yaml").read_text()
     assert parse_holds(written, "out")["meetings-media"].also.keys() == {"dc3"}
-    assert (tmp_path / "out" / "blob.txt").read_text() == git_blob(b"holds: {}\n")
+    assert (tmp_path / "out" / "blob.txt").read_text() == "e" * 40  # a new branch starts at main's file
     assert (tmp_path / "out" / "title.txt").read_text().startswith("Hold meetings-media at the last good")
 
-    # The branch has that text now (GitHub's contents answer): a re-run writes no file, keeps the PR.
-    answer = {"content": base64.encodebytes(written.encode()).decode(), "sha": "f" * 40}
-    (tmp_path / "branch.json").write_text(json.dumps(answer))
+    # The branch has that text now: a re-run writes no file and keeps the pull request's text.
+    branch = _answer(tmp_path / "branch.json", written, "f" * 40)
     again = tmp_path / "again"
-    assert _run(project, tmp_path / "records", again, "--branch-contents", str(tmp_path / "branch.json")) == 0
+    assert _run(tmp_path / "records", again, "--main-contents", main, "--branch-contents", branch) == 0
     assert not (again / "holds.yaml").exists() and (again / "blob.txt").read_text() == "f" * 40
     assert (again / "body.md").read_text() == (tmp_path / "out" / "body.md").read_text()
+
+    # The hold pull request merged (main has the holds now): a later re-run opens nothing again.
+    merged = _answer(tmp_path / "merged.json", written, "d" * 40)
+    after = tmp_path / "after"
+    assert _run(tmp_path / "records", after, "--main-contents", merged) == 0
+    assert not after.exists()
 
 
 def test_the_command_refuses_a_broken_record_naming_file_and_field(
@@ -178,13 +186,13 @@ def test_the_command_refuses_a_broken_record_naming_file_and_field(
     (tmp_path / "records" / "dc2.yaml").write_text(
         f"stack: dc2\ncommit: {RELEASE}\nholds: {{x: {{held: no}}}}\n"
     )
-    assert _run(tmp_path, tmp_path / "records", tmp_path / "out") == ExitCode.INPUT
+    assert _run(tmp_path / "records", tmp_path / "out") == ExitCode.INPUT
     assert "dc2.yaml: holds.x.held" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
 def test_nothing_beyond_main_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _write(tmp_path / "records", _record("dc2", "2026-12-07T01:00:00Z"))
-    assert _run(tmp_path, tmp_path / "records", tmp_path / "out") == ExitCode.OK
+    assert _run(tmp_path / "records", tmp_path / "out") == ExitCode.OK
     assert not (tmp_path / "out").exists()
     assert "nothing to hold beyond main" in capsys.readouterr().out

@@ -94,6 +94,7 @@ def _stand_ins(folder: Path, checkout: Path) -> Path:
         GH.replace("STATE", repr(str(folder / "github.json")))
         .replace("CALLS", repr(str(folder / "gh.jsonl")))
         .replace("ARTIFACTS", repr(str(folder / "artifacts")))
+        .replace("MAIN", repr(BAD))  # main's head: the release commit these replays deploy
     )
     for name in ("pulumi", "gh"):
         (folder / name).chmod(0o755)
@@ -109,6 +110,7 @@ args = sys.argv[1:]
 with open(CALLS, "a") as out:
     out.write(json.dumps(args) + "\\n")
 state = json.load(open(STATE)) if os.path.exists(STATE) else {{"branches": {{}}, "prs": []}}
+state["branches"].setdefault("main", {{"holds": None, "at": MAIN}})
 def opt(flag):
     return args[args.index(flag) + 1]
 def fields():
@@ -131,14 +133,16 @@ elif args[0] == "api":
             if name.startswith("hold-"):
                 print(name)
     elif "/git/ref/heads/" in path:
-        if path.split("/git/ref/heads/", 1)[1] not in state["branches"]:
+        branch = state["branches"].get(path.split("/git/ref/heads/", 1)[1])
+        if branch is None:
             fail("Not Found (HTTP 404)")
-        print("{{}}")
+        print(branch["at"] if "--jq" in args else json.dumps({{"object": {{"sha": branch["at"]}}}}))
     elif path.endswith("/git/refs"):
         branch = fields()["ref"].removeprefix("refs/heads/")
         if branch in state["branches"]:
             fail("Reference already exists (HTTP 422)")
-        state["branches"][branch] = {{"holds": None, "at": fields()["sha"]}}
+        base = next(b for b in state["branches"].values() if b["at"] == fields()["sha"])
+        state["branches"][branch] = {{"holds": base["holds"], "at": fields()["sha"]}}
         save()
     elif "-X" in args:
         given = fields()
@@ -149,7 +153,10 @@ elif args[0] == "api":
         branch["holds"] = base64.b64decode(given["content"]).decode()
         save()
     else:
-        branch = state["branches"].get(path.split("?ref=", 1)[1])
+        ref = path.split("?ref=", 1)[1]
+        branch = state["branches"].get(ref) or next(
+            (b for name, b in state["branches"].items() if name == "main" and b["at"] == ref), None
+        )
         if branch is None or branch["holds"] is None:
             fail("Not Found (HTTP 404)")
         content = base64.encodebytes(branch["holds"].encode()).decode()
@@ -174,7 +181,7 @@ else:
 
 
 def _github(bin_: Path) -> dict[str, Any]:
-    """The stand-in GitHub's branches and pull requests."""
+    """The stand-in GitHub's branches (main's file included) and pull requests."""
     path = bin_ / "github.json"
     state: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"branches": {}, "prs": []}
     return state
@@ -274,7 +281,7 @@ UP_STEPS = {
 UPLOAD = "Keep the hold record for the release's hold pull request"
 HOLD_STEPS = {
     "Refuse any ref but main",
-    "Fetch the hold records and the release's hold branch",
+    "Fetch the hold records, main's holds and the release's hold branch",
     "Merge the holds of every stack rolled back",
     "Open or update the hold pull request",
 }
@@ -594,7 +601,8 @@ def test_two_stacks_of_a_wave_rolled_back_open_one_hold_pull_request_that_a_re_r
     assert hold is not None and not hold.failed, hold.log if hold else ""
 
     github = _github(deploy.bin)
-    assert list(github["branches"]) == [f"hold/{BAD}"]
+    assert sorted(github["branches"]) == [f"hold/{BAD}", "main"]
+    assert github["branches"][f"hold/{BAD}"]["at"] == BAD  # main's head (here the release commit)
     holds = parse_holds(github["branches"][f"hold/{BAD}"]["holds"], "branch")
     assert sorted(holds) == ["meetings-media", "telepresence-gateway"]
     for service, name in (("meetings-media", MEDIA), ("telepresence-gateway", GATEWAY)):
@@ -646,3 +654,13 @@ def test_two_stacks_of_a_wave_rolled_back_open_one_hold_pull_request_that_a_re_r
     holds = parse_holds(github["branches"][f"hold/{BAD}"]["holds"], "branch")
     assert all(list(hold.also) == ["dc3", "dc4"] for hold in holds.values())
     assert "- `dc4`: held `meetings-media`, `telepresence-gateway`" in pr["body"]
+
+    # The hold pull request merged (its branch deleted); the run is re-run once more: main holds both
+    # services now, so nothing is opened again.
+    github["branches"]["main"]["holds"] = github["branches"].pop(f"hold/{BAD}")["holds"]
+    github["prs"][0]["state"] = "merged"
+    (deploy.bin / "github.json").write_text(json.dumps(github))
+    after = deploy.hold_job(BAD, graph.results)
+    assert after is not None and not after.failed, after.log if after else ""
+    assert "nothing to hold beyond main" in after.log
+    assert _github(deploy.bin) == github  # no branch, no pull request, no write

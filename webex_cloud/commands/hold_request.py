@@ -1,12 +1,14 @@
 """`python -m webex_cloud hold-request`: the one hold pull request of a release, from every stack's rollback.
 
 The deploy workflow's `hold` job runs it after the waves, with the `hold-<stack>` records the rolled
-back stacks left (``--records``), this checkout's holds (main's, at the release commit) and, when the
-release's branch ``hold/<commit>`` exists already, its holds file as GitHub's contents API returned it
-(``--branch-contents``). It merges them (webex_cloud/rollback/hold_request.py) and writes into ``--out``:
+back stacks left (``--records``), main's holds file as it is now (``--main-contents``: a hold merged
+since the release commit counts as held) and, when the release's branch ``hold/<commit>`` exists
+already, that branch's file (``--branch-contents``), both as GitHub's contents API answered. It merges
+them (webex_cloud/rollback/hold_request.py) and writes into ``--out``:
 
 - ``holds.yaml`` when the branch needs this text (absent: the branch has it already);
-- ``blob.txt``: the blob the write replaces (the branch's, or the release commit's file's; empty: none);
+- ``blob.txt``: the blob the write replaces (the branch's, else main's, which a new branch starts
+  from; empty: no file yet);
 - ``title.txt``, ``body.md`` and ``message.txt`` when there is a pull request to open or update.
 
 Nothing at all when every held service is already held on main. It reads and writes files only; the
@@ -18,24 +20,18 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import hashlib
 import json
 from pathlib import Path
 
 from webex_cloud import atomic
-from webex_cloud.cli_common import ArgumentParser, CommandError, add_project_option
+from webex_cloud.cli_common import ArgumentParser, CommandError
 from webex_cloud.cli_common import run as cli_run
 from webex_cloud.config.errors import CatalogError
-from webex_cloud.config.holds import HOLDS_FILE, StackHolds, holds_text, parse_holds, read_holds
+from webex_cloud.config.holds import HOLDS_FILE, StackHolds, holds_text, parse_holds
 from webex_cloud.config.validation import validate
 from webex_cloud.config.yaml_source import parse_yaml, read_text
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.rollback.hold_request import HoldRecordError, body, merge_holds, new_holds, title
-
-
-def git_blob(data: bytes) -> str:
-    """The id git (and so the contents API's ``sha``) gives a file's bytes."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 def _records(folder: Path) -> list[StackHolds]:
@@ -52,8 +48,8 @@ def _records(folder: Path) -> list[StackHolds]:
     return found
 
 
-def _branch(path: Path) -> tuple[str, str]:
-    """The branch file's text and blob id, from a contents API answer."""
+def _contents(path: Path) -> tuple[str, str]:
+    """A file's text and blob id, from a contents API answer."""
     try:
         answer = json.loads(path.read_text(encoding="utf-8"))
         text = base64.b64decode(answer["content"]).decode()
@@ -78,21 +74,22 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--commit", required=True, help="the release commit ($GITHUB_SHA)")
     parser.add_argument("--run-url", required=True, help="the deploy run, linked from the pull request")
     parser.add_argument(
+        "--main-contents", type=Path, help="main's holds file, as the contents API answered (none: no file)"
+    )
+    parser.add_argument(
         "--branch-contents", type=Path, help="the hold branch's holds file, as the contents API answered"
     )
     parser.add_argument("--out", type=Path, required=True, help="folder for the files described above")
-    add_project_option(parser)
     args = parser.parse_args(argv)
 
-    main = read_holds(args.project).by_service
+    main, blob = {}, ""
+    if args.main_contents is not None:
+        text, blob = _contents(args.main_contents)
+        main = parse_holds(text, f"{HOLDS_FILE} on main")
     records = _records(args.records)
-    if args.branch_contents is None:
-        branch = None
-        current = args.project / HOLDS_FILE
-        blob = git_blob(current.read_bytes()) if current.is_file() else ""
-        before = None
-    else:
-        before, blob = _branch(args.branch_contents)
+    branch, before = None, None
+    if args.branch_contents is not None:
+        before, blob = _contents(args.branch_contents)
         branch = parse_holds(before, f"{HOLDS_FILE} on hold/{args.commit}")
     merged = merge_holds(args.commit, main, branch, records)
     added = new_holds(main, merged)

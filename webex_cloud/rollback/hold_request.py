@@ -2,8 +2,9 @@
 
 Each stack whose deploy of a commit failed and rolled back hands over what it held
 (:class:`~webex_cloud.config.holds.StackHolds`, the `hold-<stack>` artifact of its job); one job after
-the waves merges them here, with main's holds (the file at the release commit) and, when an earlier
-attempt of the same run already opened it, the hold branch's file (``hold/<commit>``). The rule:
+the waves merges them here, with main's holds (as main is when the job runs: a hold merged since the
+release counts) and, when an earlier attempt of the same run already opened it, the hold branch's file
+(``hold/<commit>``, started from main's head). The rule:
 
 - a service already held on main keeps main's hold, unchanged: it was reviewed and merged, and the
   loader already plans its held text (the stack is listed in the pull request, nothing is written);
