@@ -54,9 +54,8 @@ def server(cloud: Site, name: str) -> dict[str, Any]:
     return next(s for s in cloud.servers if s["name"] == name)
 
 
-def force_move(cloud: Site, name: str, host: str, action: str, request: str, user: str | None) -> str:
-    """What Nova leaves after a move to a named host that skipped the scheduler: the server on that
-    host, and the move in its instance actions."""
+def moved_to(cloud: Site, name: str, host: str, action: str, request: str, user: str | None) -> str:
+    """What Nova leaves after a move: the server on ``host``, and the move in its instance actions."""
     record = server(cloud, name)
     record |= {observed.HOST_FIELD: host, "hostId": host_id(host)}
     cloud.act(record["id"], action, FORCED_AT, request, user)
@@ -85,7 +84,7 @@ def test_a_pod_split_by_a_forced_live_migration_names_the_move_and_the_fix(
     member = messaging.instances[-1]
     home = server(dc1, messaging.instances[0])[observed.HOST_FIELD]
     spare = expected.hosts[-1]  # no messaging pod there: the pod is split, no sibling is joined
-    moved = force_move(dc1, member, spare, "live-migration", "req-5e0c2d3a", "ops-admin")
+    moved = moved_to(dc1, member, spare, "live-migration", "req-5e0c2d3a", "ops-admin")
     asked: list[str] = []
     report = drift(dc1, plan, catalog, asked)
 
@@ -135,7 +134,7 @@ def test_two_pods_on_one_host_after_a_forced_evacuation_blame_it_even_without_a_
     evacuation was recorded without a user (an action no user asked for): the report says so."""
     one, other = pod(expected, "telepresence-gateway-pod-0"), pod(expected, "telepresence-gateway-pod-1")
     host = server(dc1, one.instances[0])[observed.HOST_FIELD]
-    moved = force_move(dc1, other.instances[0], host, "evacuate", "req-9b7e", None)
+    moved = moved_to(dc1, other.instances[0], host, "evacuate", "req-9b7e", None)
     report = drift(dc1, plan, catalog, [])
 
     (found,) = placement(report)
@@ -157,10 +156,38 @@ def test_two_pods_on_one_host_after_a_forced_evacuation_blame_it_even_without_a_
     assert f"`openstack server migrate --live-migration {moved}` with no --host" in found.fix
 
 
-def test_a_healthy_deployment_reports_no_placement_and_reads_no_actions(
-    dc1: Site, plan: Plan, catalog: list[tuple[str, Service]]
+def test_members_stranded_by_a_parallel_evacuation_get_the_evacuations_repair(
+    dc1: Site, expected: Expected, plan: Plan, catalog: list[tuple[str, Service]]
 ) -> None:
-    """A server moved by the scheduler (a drain) keeps its pod whole: nothing to report or to read."""
+    """Host 0 died and was evacuated all at once: the anchor reached a spare host, its members found no
+    host and stay in ERROR on host 0. Not a forced move: the repair is a reset and a second evacuation."""
+    messaging = pod(expected, "messaging-pod-0")
+    anchor, *members = messaging.instances
+    moved_to(dc1, anchor, expected.hosts[-1], "evacuate", "req-anchor", "masakari")
+    stranded = []
+    for name in members:
+        record = server(dc1, name)
+        record["status"] = "ERROR"
+        dc1.act(record["id"], "evacuate", FORCED_AT, f"req-{name}", "masakari")
+        stranded.append(record["id"])
+    report = drift(dc1, plan, catalog, [])
+
+    (found,) = placement(report)
+    assert found.field == rules.POD_SPLIT and found.cause is not None and found.cause["known"]
+    assert {m["verdict"] for m in found.cause["moves"]} == {rules.FAILED_EVACUATION}
+    assert sorted(m["server"] for m in found.cause["moves"]) == sorted(stranded)
+    for uuid in stranded:
+        assert f"`nova reset-state --active {uuid}`, then `nova evacuate {uuid}` with no host" in found.fix
+    assert "forced" not in found.cause["says"]
+
+
+def test_a_healthy_deployment_reports_no_placement_and_reads_no_actions(
+    dc1: Site, expected: Expected, plan: Plan, catalog: list[tuple[str, Service]]
+) -> None:
+    """A pod moved whole by the scheduler (a drain, anchor first) keeps the rules: nothing to report,
+    and no instance actions read."""
+    for name in pod(expected, "messaging-pod-2").instances:
+        moved_to(dc1, name, expected.hosts[-1], "live-migration", f"req-drain-{name}", "maintain")
     asked: list[str] = []
     for _ in range(2):
         report = drift(dc1, plan, catalog, asked)
@@ -172,7 +199,7 @@ def test_unreadable_actions_leave_the_break_reported_with_cause_unknown(
     dc1: Site, expected: Expected, plan: Plan, catalog: list[tuple[str, Service]]
 ) -> None:
     messaging = pod(expected, "messaging-pod-1")
-    force_move(dc1, messaging.instances[-1], expected.hosts[-1], "live-migration", "req-1", "ops-admin")
+    moved_to(dc1, messaging.instances[-1], expected.hosts[-1], "live-migration", "req-1", "ops-admin")
     dc1.actions_refused = (
         "403 Forbidden: Policy doesn't allow os_compute_api:os-instance-actions:list to be performed."
     )
@@ -233,7 +260,7 @@ def test_the_command_exits_blocking_and_the_pr_comment_shows_cause_and_fix(
     tmp_path: Path,
 ) -> None:
     messaging = pod(expected, "messaging-pod-1")
-    moved = force_move(dc1, messaging.instances[-1], expected.hosts[-1], "live-migration", "req-77", "jdoe")
+    moved = moved_to(dc1, messaging.instances[-1], expected.hosts[-1], "live-migration", "req-77", "jdoe")
     served_by.append(dc1)
     reports = tmp_path / "drift"
     code, out, _ = run_cli(argv(plan_file, tmp_path, dc1, "--json-out", str(reports / "dc1.json")), capsys)
