@@ -212,7 +212,7 @@ def test_unreadable_actions_leave_the_break_reported_with_cause_unknown(
     assert "403 Forbidden" in found.cause["says"]
     assert found.fix == UNKNOWN_FIX and "with no --host" in found.fix
     assert any(observed.ACTIONS_RULE in c for c in report.could_not_check)
-    assert "cause: cause unknown: " in to_text(report, "acks.yaml")
+    assert f"\n      {found.cause['says']}\n      fix: {UNKNOWN_FIX}" in to_text(report, "acks.yaml")
 
 
 def test_a_pod_broken_without_any_move_says_the_cause_is_unknown_and_why(

@@ -156,7 +156,8 @@ def _line(d: Drift) -> str:
     where = f" {d.field}" if d.field else ""
     text = f"  [{mark}] {d.kind}: {d.name}{where} -> up: {d.up.value}\n      {d.message}"
     if d.cause is not None:
-        text += f"\n      cause: {d.cause['says']}"
+        # An unknown cause says so itself ("cause unknown: ..., why").
+        text += f"\n      {'cause: ' if d.cause['known'] else ''}{d.cause['says']}"
     if d.fix:
         text += f"\n      fix: {d.fix}"
     if d.acknowledged:
