@@ -8,7 +8,7 @@ Instance actions are shaped as nova 34 lists them (``GET /servers/{id}/os-instan
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -122,8 +122,10 @@ class _Session:
         self.body = body
         self.paths: list[str] = []
 
-    def get(self, service: str, path: str) -> dict[str, Any]:
-        self.paths.append(f"{service} {path}")
+    def get(
+        self, service: str, path: str, params: Any = None, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        self.paths.append(f"{service} {path} {dict(headers or {})}")
         return self.body
 
 
@@ -154,7 +156,10 @@ def test_instance_actions_are_read_newest_first_from_novas_listing() -> None:
     )
     actions = observed.read_instance_actions(session, "u")  # type: ignore[arg-type]
     assert [a.action for a in actions] == ["live-migration", "create"]
-    assert session.paths == ["compute /servers/u/os-instance-actions"]
+    # At the project's microversion: the whole list in one answer (pages only from 2.58).
+    assert session.paths == [
+        "compute /servers/u/os-instance-actions {'OpenStack-API-Version': 'compute 2.53'}"
+    ]
 
 
 def test_the_actions_rule_named_is_the_installed_novas_default() -> None:

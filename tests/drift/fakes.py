@@ -10,7 +10,11 @@ resolved at deploy time: each lookup's answer (the management and external netwo
 Neutron lists under the names the lookups ask for) and the verified image id.
 The listings are what Nova, Cinder and Neutron return for the same resources (``GET /servers/detail``,
 ``/volumes/detail``, ``/os-server-groups``, ``/ports``, ``/networks``, ``/security-groups``,
-``/security-group-rules``, ``/os-services``), placement as tests/audit/fakes.py chooses it.
+``/security-group-rules``, ``/os-services``), placement as tests/audit/fakes.py chooses it. Each server's
+instance actions are what ``GET /servers/{id}/os-instance-actions`` answers at the project's microversion
+(2.53, webex_cloud/cloud/views.py): the whole list, each entry with nova 34's ``ACTION_KEYS``
+(``nova/api/openstack/compute/instance_actions.py``), newest first, starting with its ``create``; they are
+read through the project's own reader, ``read_instance_actions``, from :class:`FakeNova`.
 """
 
 from __future__ import annotations
@@ -24,8 +28,14 @@ from typing import Any
 
 from tests.audit.fakes import PROJECT, STACK, deployed
 from webex_cloud.audit.expected import Expected
+from webex_cloud.cloud.errors import CloudError
 from webex_cloud.cloud.inventory import Inventory
-from webex_cloud.cloud.views import parse_compute_service
+from webex_cloud.cloud.views import (
+    COMPUTE_MICROVERSION,
+    InstanceAction,
+    parse_compute_service,
+    read_instance_actions,
+)
 from webex_cloud.facts.stand_ins import image_name, lookup_of, stand_ins_in, substitute
 from webex_cloud.plan.format import (
     INSTANCE,
@@ -42,6 +52,9 @@ from webex_cloud.plan.format import (
 IMAGE_ID = "0b8c1f7e-7e0c-4c53-9d1f-6f1b1b1b0001"
 FLAVOR_ID = "0b8c1f7e-7e0c-4c53-9d1f-6f1b1b1b0002"
 PULUMI_VERSION = "v3.272.0"
+DEPLOYED_AT = "2026-12-01T10:00:00.000000"
+ACTION_KEYS = ("action", "instance_uuid", "request_id", "user_id", "project_id", "start_time", "message")
+"""An instance action's keys below microversion 2.58 (nova 34 ``instance_actions.py`` ``ACTION_KEYS``)."""
 
 
 def _swap(value: Any, ids: Mapping[str, str]) -> Any:
@@ -67,6 +80,29 @@ class Site:
     security_group_rules: list[dict[str, Any]] = field(default_factory=list)
     services: list[dict[str, Any]] | None = None
     subnets: list[dict[str, Any]] = field(default_factory=list)
+    actions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Server ID -> its instance actions as Nova lists them."""
+    actions_refused: str = ""
+    """When set, Nova answers every instance-actions GET with this failure (as the Session raises it)."""
+
+    def act(
+        self, server: str, action: str, at: str, request_id: str, user_id: str | None = "ops-admin"
+    ) -> None:
+        """Record an action on a server, as Nova does when the API accepts it (newest first)."""
+        entry = {
+            "action": action,
+            "instance_uuid": server,
+            "request_id": request_id,
+            "user_id": user_id,
+            "project_id": PROJECT,
+            "start_time": at,
+            "message": None,
+        }
+        self.actions.setdefault(server, []).insert(0, entry)
+
+    def read_actions(self, server: str) -> tuple[InstanceAction, ...]:
+        """The server's actions, read by the project's reader from the fake Nova."""
+        return read_instance_actions(FakeNova(self), server)  # type: ignore[arg-type]
 
     def checkpoint(self) -> dict[str, Any]:
         return {
@@ -105,6 +141,41 @@ class Site:
     def live(self, listing: str, ident: str) -> dict[str, Any]:
         found: dict[str, Any] = next(r for r in getattr(self, listing) if r["id"] == ident)
         return found
+
+
+class FakeNova:
+    """The Session's read surface for ``GET /servers/{id}/os-instance-actions``; it records what it was
+    asked, and refuses another microversion than the project's (the answer's shape depends on it)."""
+
+    cloud = "fake"
+    project_id = PROJECT
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.asked: list[str] = []
+
+    def __enter__(self) -> FakeNova:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def get(
+        self,
+        service: str,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Mapping[str, Any]:
+        assert service == "compute" and dict(headers or {}) == COMPUTE_MICROVERSION, (url, headers)
+        server = url.removeprefix("/servers/").removesuffix("/os-instance-actions")
+        assert url == f"/servers/{server}/os-instance-actions", url
+        self.asked.append(server)
+        if self.site.actions_refused:
+            raise CloudError(f"cloud 'fake': Nova: GET {url} failed: {self.site.actions_refused}")
+        if not any(s["id"] == server for s in self.site.servers):
+            raise CloudError(f"cloud 'fake': Nova: GET {url} failed: 404 Not Found")
+        return {"instanceActions": copy.deepcopy(self.site.actions.get(server, []))}
 
 
 def _outputs(kind: str, planned: dict[str, Any], inputs: dict[str, Any], ident: str) -> dict[str, Any]:
@@ -171,6 +242,8 @@ def site(plan: Plan, expected: Expected, hosts_up: bool = True) -> Site:
             }
         )
     cloud = Site(plan, resources, placed.servers, placed.volumes, subnets=subnets)
+    for server in cloud.servers:
+        cloud.act(server["id"], "create", DEPLOYED_AT, f"req-{uuid.uuid5(uuid.NAMESPACE_URL, server['id'])}")
     by_type: dict[str, list[dict[str, Any]]] = {}
     for r in resources:
         by_type.setdefault(r["type"], []).append(r)

@@ -46,7 +46,7 @@ def run(cloud: Site, plan: Plan, catalog: list[tuple[str, Service]], acks: Acks 
     """Drift as the command computes it, from the checkpoint's bytes and the listings."""
     raw = json.dumps(cloud.checkpoint()).encode()
     deployed = decode_checkpoint("webex-cloud", "dc1", "dc1.json", raw)
-    return three_way(plan, "dc1.json", deployed, cloud.inventory(), catalog, acks, TODAY)
+    return three_way(plan, "dc1.json", deployed, cloud.inventory(), catalog, acks, TODAY, cloud.read_actions)
 
 
 def kinds(report: DriftReport) -> list[tuple[str, str, str]]:

@@ -151,7 +151,7 @@ host as maintenance, and `maintain undrain` enables only such a host."""
 COMPUTE_MICROVERSION: Final = {"OpenStack-API-Version": "compute 2.53"}
 """The header of the compute microversion the project's os-services and server-action calls use: 2.53
 names compute services by UUID (nova/api/openstack/compute/services.py) and accepts ``os-migrateLive``
-with ``host: null`` and ``block_migration: "auto"`` (2.25+)."""
+with ``host: null`` and ``block_migration: "auto"`` (2.25+); the instance actions are read at it too."""
 
 
 def parse_compute_service(raw: Mapping[str, Any]) -> ComputeService:
@@ -224,8 +224,11 @@ class InstanceAction:
 
 
 def read_instance_actions(session: Session, server_id: str) -> tuple[InstanceAction, ...]:
-    """A server's actions, newest first (a project reader may list them by default)."""
-    body = session.get("compute", f"/servers/{server_id}/os-instance-actions")
+    """A server's actions, newest first (a project reader may list them by default). Read at the
+    project's microversion (2.53): below 2.58 Nova answers the whole list in one response, with
+    ``ACTION_KEYS`` (2.58 adds ``updated_at`` and pages it by ``limit``/``marker``), and from 2.21 the
+    actions of a deleted server too (nova 34 ``nova/api/openstack/compute/instance_actions.py`` ``index``)."""
+    body = session.get("compute", f"/servers/{server_id}/os-instance-actions", headers=COMPUTE_MICROVERSION)
     records = body.get("instanceActions")
     if not isinstance(records, list):
         raise CloudError(

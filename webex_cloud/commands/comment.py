@@ -275,18 +275,37 @@ def _revert_section(folder: Path, stack: str) -> list[str]:
         "",
     ]
     if not published.undone:
-        return [*lines, "Nothing: no out-of-band change that `up` would undo.", ""]
-    lines += [
-        "Deploying this merge runs `up`, which undoes these changes made outside Pulumi:",
+        lines += ["Nothing: no out-of-band change that `up` would undo.", ""]
+    else:
+        lines += [
+            "Deploying this merge runs `up`, which undoes these changes made outside Pulumi:",
+            "",
+            "| resource | change | recorded → live | `up` | acknowledged |",
+            "|---|---|---|---|---|",
+        ]
+        for item in published.undone:
+            where = f"{md_code(item.name)}" + (f" {md_code(item.field)}" if item.field else "")
+            values = f"{md_code(_short(item.recorded))} → {md_code(_short(item.observed))}"
+            acked = md_text(item.acknowledged) if item.acknowledged else "no"
+            lines.append(f"| {where} | {md_text(item.kind)} | {values} | {md_text(item.up)} | {acked} |")
+        lines.append("")
+    return [*lines, *_unrepaired(published)]
+
+
+def _unrepaired(published: Published) -> list[str]:
+    """The broken rules `up` leaves as they are (a pod split by a forced move), with cause and fix."""
+    if not published.unrepaired:
+        return []
+    lines = [
+        "Broken out of band, and left so by `up` (no input of the program changed):",
         "",
-        "| resource | change | recorded → live | `up` | acknowledged |",
+        "| what | broken | cause | fix | acknowledged |",
         "|---|---|---|---|---|",
     ]
-    for item in published.undone:
-        where = f"{md_code(item.name)}" + (f" {md_code(item.field)}" if item.field else "")
-        values = f"{md_code(_short(item.recorded))} → {md_code(_short(item.observed))}"
+    for item in published.unrepaired:
         acked = md_text(item.acknowledged) if item.acknowledged else "no"
-        lines.append(f"| {where} | {md_text(item.kind)} | {values} | {md_text(item.up)} | {acked} |")
+        cells = [md_text(x) if x else "—" for x in (item.message, item.cause, item.fix)]
+        lines.append(f"| {md_code(item.name)} {md_code(item.field)} | {' | '.join(cells)} | {acked} |")
     return [*lines, ""]
 
 

@@ -7,8 +7,9 @@ could write is refused, docs/identities.md), and reports per resource:
 
 - live vs state (out of band): what ``pulumi refresh --preview-only`` would show;
 - state vs plan (pending change): what the program changes at the next `up`;
-- live vs rules: the audit's placement check on the same inventory, and N+1 without the hosts Nova
-  reports disabled or down;
+- live vs rules: the audit's placement check on the same inventory (a broken pod rule with the move
+  that caused it, from the servers' instance actions, and the scheduler-routed fix), and N+1 without
+  the hosts Nova reports disabled or down;
 
 with what the next `up` would do to each difference (revert, replace, recreate, apply, nothing: modelled
 from the pinned provider's schema, no engine runs) and its risk. Blocking drift that no entry of
@@ -39,6 +40,7 @@ from webex_cloud.cloud.entry import stack_entry
 from webex_cloud.cloud.errors import CloudError
 from webex_cloud.cloud.inventory import read_inventory
 from webex_cloud.cloud.session import connect
+from webex_cloud.cloud.views import read_instance_actions
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_catalog
 from webex_cloud.drift.acks import AckError, read_acks
@@ -88,7 +90,16 @@ def run(args: argparse.Namespace, today: dt.date) -> DriftReport:
     cloud = args.cloud or stack_entry(args.stack, Access.READ)
     with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
         inventory = read_inventory(session)
-    report = three_way(plan, str(path), deployed, inventory, catalog, acks, today)
+        report = three_way(
+            plan,
+            str(path),
+            deployed,
+            inventory,
+            catalog,
+            acks,
+            today,
+            lambda uuid: read_instance_actions(session, uuid),
+        )
     report.sources = {
         "plan": str(path),
         "checkpoint": deployed.location + (f" ({deployed.time})" if deployed.time else ""),

@@ -41,6 +41,11 @@ class Drift:
     acknowledged: str = ""
     """The acknowledgement's reason, when one matches."""
     notes: tuple[str, ...] = ()
+    cause: dict[str, Any] | None = None
+    """What broke a placement rule, from the servers' instance actions (webex_cloud/audit/moves.py):
+    ``known``, ``says`` and the ``moves`` blamed; None where drift has no cause to tell."""
+    fix: str = ""
+    """The repair, where the owner of the rule knows one (a move back through the scheduler)."""
 
     @property
     def side(self) -> Side:
@@ -69,6 +74,8 @@ def make(
     risk: Risk | None = None,
     planned: Any = None,
     action: str = "",
+    cause: dict[str, Any] | None = None,
+    fix: str = "",
 ) -> Drift:
     """A drift of ``kind`` with the class's `up` and risk unless the caller knows better."""
     of = CLASSES[kind]
@@ -85,4 +92,6 @@ def make(
         risk or of.risk,
         planned=planned,
         action=action,
+        cause=cause,
+        fix=fix,
     )

@@ -1,6 +1,8 @@
 """A drift report as ``drift --json-out`` leaves it for others (the deploy job, the daily fleet run), read
-back for the pull-request comment's "this merge would also revert": the out-of-band changes of a stack
-that the next ``pulumi up`` of main's program undoes (webex_cloud/drift/classes.py ``Up``)."""
+back for the pull-request comment's drift section: "this merge would also revert", the out-of-band
+changes of a stack that the next ``pulumi up`` of main's program undoes (webex_cloud/drift/classes.py
+``Up``), and the broken rules it leaves as they are (a pod split by a forced move: no input of the
+program changed, so ``up`` does not repair it), each with its cause and fix."""
 
 from __future__ import annotations
 
@@ -37,10 +39,25 @@ class Undone:
 
 
 @dataclass(frozen=True)
+class Unrepaired:
+    """One broken placement or N+1 rule (``live-vs-rules``) that the next ``up`` leaves as it is."""
+
+    kind: str
+    name: str
+    field: str
+    message: str
+    cause: str
+    """What broke it ("" when drift tells no cause, as for N+1)."""
+    fix: str
+    acknowledged: str
+
+
+@dataclass(frozen=True)
 class Published:
     stack: str
     sources: Mapping[str, str]
     undone: tuple[Undone, ...]
+    unrepaired: tuple[Unrepaired, ...] = ()
 
 
 def read_published(path: Path, stack: str) -> Published:
@@ -73,4 +90,17 @@ def read_published(path: Path, stack: str) -> Published:
         for d in entries
         if d.get("side") == Side.LIVE.value and d.get("up") in UNDONE_BY_UP
     )
-    return Published(stack, {str(k): str(v) for k, v in sources.items()}, undone)
+    unrepaired = tuple(
+        Unrepaired(
+            kind=str(d.get("kind", "")),
+            name=str(d.get("name", "")),
+            field=str(d.get("field", "")),
+            message=str(d.get("message", "")),
+            cause=str(d["cause"].get("says") or "") if isinstance(d.get("cause"), dict) else "",
+            fix=str(d.get("fix") or ""),
+            acknowledged=str(d.get("acknowledged") or ""),
+        )
+        for d in entries
+        if d.get("side") == Side.RULES.value and d.get("up") == Up.NOTHING.value
+    )
+    return Published(stack, {str(k): str(v) for k, v in sources.items()}, undone, unrepaired)

@@ -1,7 +1,9 @@
 """The three-way comparison of one stack, composed from its parts, and its text and JSON forms.
 
-Pure: the command (cli.py) reads the plan, the checkpoint, the acknowledgements and the cloud, and hands
-them here. Nothing is asked of a provider: what `up` would do is modelled (webex_cloud/drift/classes.py).
+The command (webex_cloud/commands/drift.py) reads the plan, the checkpoint, the acknowledgements and
+the cloud, and hands them here, with one read left to do on demand: the instance actions of the servers
+of a broken pod rule (its cause; webex_cloud/drift/placement.py). Nothing is asked of a provider: what
+`up` would do is modelled (webex_cloud/drift/classes.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from webex_cloud.drift.hosts import host_drift, n_plus_one, unavailable
 from webex_cloud.drift.live import Managed, compare
 from webex_cloud.drift.lookups import answer_lookups
 from webex_cloud.drift.pending import over_pending, pending
-from webex_cloud.drift.placement import placement
+from webex_cloud.drift.placement import ReadActions, placement
 from webex_cloud.plan.format import Plan
 from webex_cloud.preview.state import DeployedState
 
@@ -72,15 +74,17 @@ def three_way(
     catalog: Iterable[tuple[str, Service]],
     acks: Acks,
     today: dt.date,
+    read_actions: ReadActions,
 ) -> DriftReport:
-    """Live vs state, state vs plan, live vs rules; acknowledgements applied."""
+    """Live vs state, state vs plan, live vs rules (a broken pod rule with its cause, from the
+    servers' instance actions ``read_actions`` returns); acknowledgements applied."""
     expected = expected_from_plan(plan, plan_source)
     answers, unanswered = answer_lookups(plan, inventory)
     planned = pending(plan, deployed, plan_source, answers)
     resources = managed(deployed, plan)
     live = over_pending(compare(resources, inventory), planned)
     names = {m.id: str(m.outputs["name"]) for m in resources if isinstance(m.outputs.get("name"), str)}
-    rules, limits = placement(expected, inventory, names)
+    rules, limits = placement(expected, inventory, names, read_actions)
     report = DriftReport(plan.stack, [], could_not_check=[*limits, *unanswered])
     if inventory.compute_services is None:
         report.could_not_check.append(
@@ -126,6 +130,8 @@ def _entry(d: Drift) -> dict[str, Any]:
         "blocking": d.blocking,
         "acknowledged": d.acknowledged,
         "message": d.message,
+        "cause": d.cause,
+        "fix": d.fix,
         "notes": list(d.notes),
     }
 
@@ -149,6 +155,11 @@ def _line(d: Drift) -> str:
     mark = "ACKED" if d.acknowledged else d.risk.value.upper()
     where = f" {d.field}" if d.field else ""
     text = f"  [{mark}] {d.kind}: {d.name}{where} -> up: {d.up.value}\n      {d.message}"
+    if d.cause is not None:
+        # An unknown cause says so itself ("cause unknown: ..., why").
+        text += f"\n      {'cause: ' if d.cause['known'] else ''}{d.cause['says']}"
+    if d.fix:
+        text += f"\n      fix: {d.fix}"
     if d.acknowledged:
         text += f"\n      acknowledged: {d.acknowledged}"
     elif d.risk is Risk.BLOCK:
