@@ -32,6 +32,7 @@ from typing import Final
 import yaml
 
 from webex_cloud.config.resolved import Deployment
+from webex_cloud.facts import metrics
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring.model import stack_watch
 from webex_cloud.monitoring.render import render
@@ -100,7 +101,13 @@ def user_data(files: Mapping[str, str], peer: str | None) -> str:
     return text
 
 
-PORTS: Final = (c.PROMETHEUS_PORT, c.ALERTMANAGER_PORT, c.BLACKBOX_PORT, c.NODE_EXPORTER_PORT, CLUSTER_PORT)
+PORTS: Final = (
+    metrics.PROMETHEUS_PORT,
+    c.ALERTMANAGER_PORT,
+    c.BLACKBOX_PORT,
+    c.NODE_EXPORTER_PORT,
+    CLUSTER_PORT,
+)
 """The TCP ports a node serves on the management network (its partner scrapes them; the Alertmanagers
 gossip on the last, over UDP too)."""
 
