@@ -180,15 +180,12 @@ def test_a_rule_change_reaches_both_nodes_without_a_restart(pair: Pair, project:
     assert all(process.poll() is None for process in pair.processes)  # reloaded, never restarted
 
     # Idempotent: the same files again reload to the same revision, and verify the same.
-    before = [
-        metric(node.url, "prometheus_config_last_reload_success_timestamp_seconds") for node in pair.nodes
-    ]
+    last = "prometheus_config_last_reload_success_timestamp_seconds"
+    reloaded_at = [metric(node.url, last) for node in pair.nodes]
     again = reload_pair(pair.nodes, files)
     assert [line for line in again if not line.startswith("ok: ")] == reloaded
     assert [revision_of(node.url) for node in pair.nodes] == [digest, digest]
-    assert before < [
-        metric(n.url, "prometheus_config_last_reload_success_timestamp_seconds") for n in pair.nodes
-    ]
+    assert all(metric(node.url, last) > at for node, at in zip(pair.nodes, reloaded_at, strict=True))
 
 
 def test_a_node_reading_another_folder_is_caught_by_the_read_back(pair: Pair, tmp_path: Path) -> None:
