@@ -54,6 +54,7 @@ import yaml
 from webex_cloud import atomic
 from webex_cloud.facts.metrics import PROMETHEUS_PORT
 from webex_cloud.monitoring.contract import ALERTMANAGER_PORT
+from webex_cloud.monitoring.node import CONFIG_DIR, DEPLOY_USER
 from webex_cloud.monitoring_ops.check import check_folder
 
 RELOAD_TIMEOUT_S = 30.0
@@ -65,9 +66,6 @@ AM_HASH = "alertmanager_config_hash"
 REVISION_FILE = "rules/revision.rules.yml"
 REVISION_GROUP = "webex-monitoring-revision"
 REVISION_RECORD = "webex:monitoring_revision:info"
-DEPLOY_USER = "webex-deploy"
-"""The login the deploy reloads a monitoring node as (monitoring/node.py creates it, owning the files)."""
-NODE_CONFIG_DIR = "/etc/prometheus"
 
 
 class ReloadFailed(Exception):
@@ -147,7 +145,7 @@ class SshNode:
 
     address: str
     user: str = DEPLOY_USER
-    config_dir: str = NODE_CONFIG_DIR
+    config_dir: str = CONFIG_DIR
     port: int = PROMETHEUS_PORT
 
     @property
