@@ -96,12 +96,9 @@ def user_data(files: Mapping[str, str], peer: str | None, deploy_key: str) -> st
         "packages": [*PACKAGES, *TOOLS],
         "users": [
             "default",
-            {
-                "name": DEPLOY_USER,
-                "lock_passwd": True,
-                "shell": "/bin/sh",
-                "ssh_authorized_keys": [deploy_key],
-            },
+            # No password: cloud-init locks a new user's password unless told otherwise (``lock_passwd``
+            # defaults to true, cloudinit/distros/__init__.py ``create_user``).
+            {"name": DEPLOY_USER, "shell": "/bin/sh", "ssh_authorized_keys": [deploy_key]},
         ],
         "write_files": [
             {"path": path, "encoding": "gz+b64", "content": _gzipped(text), "permissions": "0644"}
