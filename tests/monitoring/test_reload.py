@@ -11,8 +11,10 @@ one would scrape the management network, and these tests talk to 127.0.0.1 only.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -30,6 +32,7 @@ from webex_cloud.monitoring_ops.reload import (
     REVISION_RECORD,
     Node,
     ReloadFailed,
+    SshNode,
     alertmanager_hash,
     reload_pair,
     with_revision,
@@ -236,3 +239,54 @@ def test_the_commands_reload_option_names_nodes_of_one_stack(
     with pytest.raises(CommandError, match="--reload names one stack's file: give exactly one --stack"):
         main(["--out", str(tmp_path), "--reload", f"http://127.0.0.1:1={tmp_path}"])
     assert not list(tmp_path.iterdir())
+
+
+def test_over_ssh_the_node_gets_exactly_the_files_and_is_read_back(
+    pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deploy's way in (`--reload-nodes`): every file and every API call through one SSH login. A
+    stand-in `ssh` runs the remote command here, with the node's /etc/prometheus mapped to its folder,
+    so the real `tar`, `mv` and `curl` run against the real Prometheus and Alertmanager."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    folders = {f"node-{index}": str(node.config_dir) for index, node in enumerate(pair.nodes)}
+    (bin_dir / "ssh").write_text(
+        f"#!{sys.executable}\n"
+        "import subprocess, sys\n"
+        "args = sys.argv[1:]\n"
+        "while args[0] == '-o':\n"
+        "    args = args[2:]\n"
+        f"folder = {folders!r}[args[0].split('@')[1]]\n"
+        "command = args[-1].replace('/etc/prometheus', folder)\n"
+        "sys.exit(subprocess.run(['bash', '-c', command]).returncode)\n"
+    )
+    (bin_dir / "ssh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    first = pair.nodes[0]
+    (first.config_dir / "rules" / "gone.rules.yml").write_text("groups: []\n")  # generated once, no more
+    (first.config_dir / "secrets").mkdir()
+    (first.config_dir / "secrets" / "team.key").write_text("fake-key\n")  # the deploy's, never touched
+    nodes = [
+        SshNode(
+            f"node-{index}",
+            port=int(node.url.rsplit(":", 1)[1]),
+            alertmanager_port=int(str(node.alertmanager_url).rsplit(":", 1)[1]),
+        )
+        for index, node in enumerate(pair.nodes)
+    ]
+    files = local_files(REPO)
+
+    done = reload_pair(nodes, files)
+
+    installed, digest = with_revision({name: text.encode() for name, text in files.items()})
+    assert "verified webex-deploy@node-1 Alertmanager: config hash" in done[-1]
+    for node in pair.nodes:
+        on_disk = {
+            p.relative_to(node.config_dir).as_posix(): p.read_bytes()
+            for p in node.config_dir.glob("**/*.yml")
+            if "secrets" not in p.parts
+        }
+        assert on_disk == installed
+        assert revision_of(node.url) == digest
+    assert (first.config_dir / "secrets" / "team.key").read_text() == "fake-key\n"
+    assert not list(first.config_dir.glob(".incoming*"))  # the staging folder is gone
