@@ -290,3 +290,50 @@ def test_over_ssh_the_node_gets_exactly_the_files_and_is_read_back(
         assert revision_of(node.url) == digest
     assert (first.config_dir / "secrets" / "team.key").read_text() == "fake-key\n"
     assert not list(first.config_dir.glob(".incoming*"))  # the staging folder is gone
+
+
+def test_an_alertmanager_refusing_its_reload_puts_the_whole_node_back(pair: Pair) -> None:
+    """Prometheus took the files, its Alertmanager did not: the node's previous files go back and both are
+    reloaded onto them, so the node never runs new rules with old routes; the next node is left alone."""
+    files = local_files(REPO)
+    files["alertmanager.yml"] = "route: {receiver: nobody}\n"  # no such receiver: Alertmanager refuses it
+    first, second = pair.nodes
+    kept = (first.config_dir / "alertmanager.yml").read_bytes()
+    assert first.alertmanager_url is not None
+    hash_before = metric(first.alertmanager_url, "alertmanager_config_hash")
+    with pytest.raises(ReloadFailed, match=f"{first.url}: Alertmanager refused the new configuration"):
+        reload_pair(pair.nodes, files, check=lambda folder: [])
+    assert (first.config_dir / "alertmanager.yml").read_bytes() == kept
+    assert not (first.config_dir / REVISION_FILE).exists()
+    with urllib.request.urlopen(f"{first.url}/api/v1/rules", timeout=5) as answer:
+        assert REVISION_RECORD not in answer.read().decode()  # its Prometheus is back on the previous files
+    assert metric(first.alertmanager_url, "alertmanager_config_hash") == hash_before
+    assert not (second.config_dir / REVISION_FILE).exists()
+
+
+def test_reload_nodes_of_a_stack_without_monitoring_is_nothing_to_do(
+    project: ProjectCopy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.edit_datacenter("dc1", lambda dc: dc.pop("monitoring"))
+    assert (
+        main(
+            [
+                "--stack",
+                "dc1",
+                "--project",
+                str(project.root),
+                "--out",
+                str(tmp_path / "out"),
+                "--reload-nodes",
+            ]
+        )
+        == 0
+    )
+    assert (
+        "dc1: not monitored (no monitoring section in its stack file): nothing to reload"
+        in capsys.readouterr().out
+    )
+    assert not (tmp_path / "out").exists()  # nothing written, nobody contacted
+    with pytest.raises(SystemExit) as done:
+        main(["--stack", "dc1", "--reload-nodes", "--reload", f"http://127.0.0.1:1={tmp_path}"])
+    assert done.value.code == 2 and "not both" in capsys.readouterr().err
