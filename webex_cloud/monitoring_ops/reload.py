@@ -147,6 +147,7 @@ class SshNode:
     user: str = DEPLOY_USER
     config_dir: str = CONFIG_DIR
     port: int = PROMETHEUS_PORT
+    alertmanager_port: int = ALERTMANAGER_PORT
 
     @property
     def name(self) -> str:
@@ -173,8 +174,6 @@ class SshNode:
             said = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
             raise ReloadFailed(f"{self.name}: {said}")
         return done.stdout
-
-    alertmanager_port: int = ALERTMANAGER_PORT
 
     def request(self, method: str, path: str, timeout: float, alertmanager: bool = False) -> tuple[int, str]:
         port = self.alertmanager_port if alertmanager else self.port
@@ -203,14 +202,14 @@ def _install_script(folder: str) -> str:
     return f"""set -eu
 d={folder}
 s=$(mktemp -d "$d/.incoming.XXXXXX")
-trap 'rm -rf "$s"' EXIT
+trap 'rm -rf "$s" "$s.old" "$s.new"' EXIT
 tar -C "$s" -xf -
 (cd "$d" && find . -maxdepth 2 -name '*.yml' -type f ! -path './secrets/*') > "$s.old"
 (cd "$s" && find . -name '*.yml' -type f) | while read -r f; do
   mkdir -p "$(dirname "$d/$f")"; mv -f "$s/$f" "$d/$f"; echo "$f" >> "$s.new"
 done
+touch "$s.new"
 while read -r f; do grep -qxF "$f" "$s.new" || rm -f "$d/$f"; done < "$s.old"
-rm -f "$s.old" "$s.new"
 """
 
 
