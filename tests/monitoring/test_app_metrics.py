@@ -24,6 +24,7 @@ from webex_cloud.commands.monitoring import generate, main, write_folder
 from webex_cloud.commands.plan import main as plan_main
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
+from webex_cloud.facts import metrics
 from webex_cloud.facts.metrics import app_series
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring_ops import check
@@ -74,7 +75,7 @@ def test_the_endpoint_is_scraped_on_exactly_its_roles_instances_labelled_like_th
 ) -> None:
     declare(project)
     jobs = _jobs(generate(project.root, "dc1"))
-    job = jobs[c.app_job("messaging")]
+    job = jobs[metrics.app_job("messaging")]
     assert job["scheme"] == "https" and job["metrics_path"] == "/internal/metrics"
     assert job["tls_config"] == {"insecure_skip_verify": True} and job["honor_labels"] is False
     assert job["openstack_sd_configs"][0]["port"] == 9464
@@ -95,8 +96,8 @@ def test_the_endpoint_is_scraped_on_exactly_its_roles_instances_labelled_like_th
     # The labels a release analysis selects its sides by: the Nova name and the pod, as on the probes.
     labels = discovered_labels("dc1", "messaging", "team-messaging", "messaging-pod-1", "app", 1)
     series = relabelled(job, labels)
-    assert series == relabelled(jobs[c.probe_job("messaging", "app")], labels)
-    assert series[c.LABEL_INSTANCE] == "dc1-messaging-pod-1-app-1"
+    assert series == relabelled(jobs[metrics.probe_job("messaging", "app")], labels)
+    assert series[metrics.LABEL_INSTANCE] == "dc1-messaging-pod-1-app-1"
     assert series[c.LABEL_POD] == "messaging-pod-1"
     assert {k: series[k] for k in ("datacenter", "service", "owner", "role")} == {
         "datacenter": "dc1",
@@ -111,7 +112,7 @@ def test_every_role_is_scraped_when_none_is_named_and_no_other_service_gets_a_jo
 ) -> None:
     declare(project, {"port": 9464})
     jobs = _jobs(generate(project.root, "dc1"))
-    assert [name for name in jobs if name.startswith(c.APP_JOB_PREFIX)] == ["app-messaging"]
+    assert [name for name in jobs if name.startswith(metrics.APP_JOB_PREFIX)] == ["app-messaging"]
     job = jobs["app-messaging"]
     assert (job["scheme"], job["metrics_path"]) == ("http", "/metrics") and "tls_config" not in job
     for role in ("app", "store"):

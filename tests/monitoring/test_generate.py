@@ -15,6 +15,7 @@ from webex_cloud import naming
 from webex_cloud.commands.monitoring import generate, main, write_folder
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
+from webex_cloud.facts import metrics
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring import rules
 from webex_cloud.monitoring.model import NotMonitored, stack_watch
@@ -64,10 +65,10 @@ def test_each_role_is_discovered_by_its_metadata_and_nothing_else(stack: str) ->
     ]
     for service, pod, role, ordinal in instances:
         labels = discovered_labels(stack, service.name, service.owner, pod, role, ordinal)
-        probing = {name: job for name, job in jobs.items() if name.startswith(c.PROBE_JOB_PREFIX)}
+        probing = {name: job for name, job in jobs.items() if name.startswith(metrics.PROBE_JOB_PREFIX)}
         keeping = [name for name, job in probing.items() if kept(job, labels)]
         # Exactly one job probes each instance, with its role's health-check port.
-        assert keeping == [c.probe_job(service.name, role)]
+        assert keeping == [metrics.probe_job(service.name, role)]
         assert jobs[keeping[0]]["openstack_sd_configs"][0]["port"] == check_for(service, role).port
         other_dc = discovered_labels("dc9", service.name, service.owner, pod, role, ordinal)
         assert not any(kept(job, other_dc) for job in jobs.values() if "openstack_sd_configs" in job)

@@ -76,7 +76,8 @@ def test_the_pair_is_two_instances_apart_at_the_nodes_addresses(stack: str) -> N
         if r["type"] == RULE
     }
     management = str(load_deployment(REPO, stack).datacenter.controllers.management.cidr)
-    assert rules == {("tcp", port, management) for port in (9090, 9093, 9115, 9100, 9094)} | {
+    # SSH too: the deploy runner, on the management network, reloads the rules through it.
+    assert rules == {("tcp", port, management) for port in (9090, 9093, 9115, 9100, 9094, 22)} | {
         ("udp", 9094, management)
     }
 
@@ -98,7 +99,13 @@ def test_each_node_boots_with_the_generated_files_and_its_partner() -> None:
         assert defaults == f'ARGS="--cluster.peer={peer}:9094"\n'
         assert "--web.enable-lifecycle" in files[f"{node.STAGING}/default/prometheus"]
         document = yaml.safe_load(instance["inputs"]["userData"])
-        assert document["packages"] == list(node.PACKAGES)
+        assert document["packages"] == [*node.PACKAGES, "curl"]
+        # The deploy's login: the stack's deploy key only, no password, owning the generated files' folders.
+        deploy_key = load_deployment(REPO, "dc1").datacenter.monitoring.instances.deploy_key  # type: ignore[union-attr]
+        login = document["users"][1]
+        assert login["name"] == "webex-deploy" and not any("passw" in key for key in login)
+        assert login["ssh_authorized_keys"] == [deploy_key]
+        assert ["chown", "webex-deploy", "/etc/prometheus", "/etc/prometheus/rules"] in document["runcmd"]
         # No secret in the user data: receivers name files on the node, never keys.
         assert "routing_key:" not in shipped["alertmanager.yml"]
 
@@ -107,7 +114,7 @@ def test_user_data_too_large_for_nova_is_refused_with_the_limit() -> None:
     # Bytes gzip cannot shrink: about 80 KB once in the user data.
     noise = {"rules/noise.rules.yml": base64.b64encode(random.Random(0).randbytes(60_000)).decode()}
     with pytest.raises(node.UserDataTooLarge, match="more than Nova's 65535"):
-        node.user_data(noise, "10.250.1.16")
+        node.user_data(noise, "10.250.1.16", "ssh-ed25519 AAAAfake")
 
 
 def test_a_stack_without_instances_deploys_no_pair(project: ProjectCopy) -> None:
@@ -122,6 +129,8 @@ def test_a_stack_without_instances_deploys_no_pair(project: ProjectCopy) -> None
         (lambda m: m["instances"].update(flavor="m9.huge"), "monitoring.instances.flavor"),
         (lambda m: m["instances"].update(image="debian-13"), "monitoring.instances.image"),
         (lambda m: m.update(nodes=["10.250.1.15"]), "monitoring.nodes"),
+        (lambda m: m["instances"].pop("deploy_key"), "monitoring.instances.deploy_key"),
+        (lambda m: m["instances"].update(deploy_key="-----BEGIN OPENSSH PRIVATE KEY-----"), "deploy_key"),
         (lambda m: m.update(nodes=["10.250.1.13", "10.250.1.16"]), "monitoring.nodes[0]"),
     ],
 )

@@ -137,6 +137,17 @@ def test_no_other_step_and_no_job_setting_names_the_key() -> None:
     job = _job()
     assert SECRET not in json.dumps(job.get("env", {}))
     holders = [step.get("name") for step in job["steps"] if SECRET in json.dumps(step)]
-    # `up`, and the rollback's own `up` after a failed release (tests/stacks/test_rollback_replay.py).
-    assert holders == ["pulumi up", "Roll back to the last good deploy"]
+    # `up`, the rollback's own `up` after a failed release, and the monitoring reload after each: it logs
+    # in to the monitoring nodes with the same key (tests/stacks/test_rollback_replay.py).
+    assert holders == [
+        "pulumi up",
+        "Reload the monitoring with this deploy's rules",
+        "Roll back to the last good deploy",
+        "Reload the monitoring with the rolled-back rules",
+    ]
+    assert all(
+        "bash scripts/with-deploy-key.sh" in step["run"]
+        for step in job["steps"]
+        if SECRET in json.dumps(step)
+    )
     assert "bash scripts/with-deploy-key.sh \\\n  pulumi up --yes" in _up_step()["run"]

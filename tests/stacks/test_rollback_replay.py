@@ -28,9 +28,11 @@ from benchmarks.generated_project import datacenter_stack
 from tests.conftest import REPO
 from tests.release.test_bake import _local_plan
 from tests.stacks.test_deploy_workflow import DEPLOY, DEPLOY_STACK, replay, run_list_job
+from webex_cloud.commands.monitoring import generate
 from webex_cloud.config.holds import HOLDS_FILE, digest, parse_holds
 from webex_cloud.config.image_catalog import IMAGE_CATALOG
 from webex_cloud.config.image_ids import RECORD_FORMAT
+from webex_cloud.monitoring_ops.reload import with_revision
 from webex_cloud.plan.document import render_plan
 from webex_cloud.rollback.last_good import record_key
 
@@ -96,7 +98,17 @@ def _stand_ins(folder: Path, checkout: Path) -> Path:
         .replace("ARTIFACTS", repr(str(folder / "artifacts")))
         .replace("MAIN", repr(BAD))  # main's head: the release commit these replays deploy
     )
-    for name in ("pulumi", "gh"):
+    # `ssh` and, on each node, `curl`: the monitoring nodes (tests/stacks/monitoring_node.py).
+    (folder / "node-bin").mkdir()
+    for name, call in (
+        ("ssh", f"ssh(sys.argv[1:], Path({str(folder)!r}))"),
+        ("node-bin/curl", "curl(sys.argv[1:])"),
+    ):
+        (folder / name).write_text(
+            f"#!{sys.executable}\nimport sys\nfrom pathlib import Path\nsys.path.insert(0, {str(REPO)!r})\n"
+            f"from tests.stacks.monitoring_node import curl, ssh\nsys.exit({call})\n"
+        )
+    for name in ("pulumi", "gh", "ssh", "node-bin/curl"):
         (folder / name).chmod(0o755)
     return folder
 
@@ -274,7 +286,9 @@ UP_STEPS = {
     "pulumi up",
     "Bake, then probe every gate again",
     "Record the last good deploy",
+    "Reload the monitoring with this deploy's rules",
     "Roll back to the last good deploy",
+    "Reload the monitoring with the rolled-back rules",
     "Page",
     "Say which stack stopped the deployment",
 }
@@ -469,6 +483,10 @@ def test_a_failed_gate_in_the_canary_rolls_it_back_holds_the_service_and_stops_w
     assert f"## Rolled back: `dc1` is at its last good deploy (`{GOOD[:12]}`)" in summary
     assert FAILED_GATE in summary and "update meetings-media-pod-0-mixer-0" in summary
     assert "**Held at the last good release:** `meetings-media`" in summary
+    # The monitoring nodes run the rolled-back catalog's rules, reloaded from the rollback's project.
+    assert up.outcomes["Reload the monitoring with the rolled-back rules"] == "success", up.log
+    rolled_back = _installed(generate(Path(rollback_up["cwd"]), "dc1"))
+    assert all(_node_files(deploy, host) == rolled_back for host in NODES)
 
     # The hold pull request, after the waves: a branch named after the release, the holds file on it,
     # one pull request to main.
@@ -664,3 +682,95 @@ def test_two_stacks_of_a_wave_rolled_back_open_one_hold_pull_request_that_a_re_r
     assert after is not None and not after.failed, after.log if after else ""
     assert "nothing to hold beyond main" in after.log
     assert _github(deploy.bin) == github  # no branch, no pull request, no write
+
+
+MONITORING_STEP = "monitoring"
+NODES = ("10.250.1.15", "10.250.1.16")
+
+
+def _node_files(deploy: Deploy, host: str) -> dict[str, str]:
+    folder = deploy.bin / "nodes" / host / "etc" / "prometheus"
+    return {p.relative_to(folder).as_posix(): p.read_text() for p in sorted(folder.glob("**/*.yml"))}
+
+
+def _installed(files: dict[str, str]) -> dict[str, str]:
+    """What the reload installs for ``files``: them, and the revision rule carrying their digest."""
+    with_digest, _ = with_revision({name: text.encode() for name, text in files.items()})
+    return {name: data.decode() for name, data in with_digest.items()}
+
+
+def _edit(path: Path, change: Any) -> None:
+    document = yaml.safe_load(path.read_text())
+    change(document)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def test_after_up_each_monitoring_node_runs_the_stacks_new_rules(deploy: Deploy) -> None:
+    deploy.env["STAND_IN_UP_EXIT"] = "0"
+    _edit(
+        deploy.root / "catalog/messaging.yaml", lambda doc: doc.__setitem__("rollout", {"max_unavailable": 2})
+    )
+
+    up = deploy.up_job(GOOD, IMAGE_RELEASE)
+
+    assert not up.failed and up.outcomes[MONITORING_STEP] == "success", up.log
+    steps = list(up.outcomes)
+    assert steps.index("up") < steps.index("Record the last good deploy") < steps.index(MONITORING_STEP)
+    # Node by node, over SSH as the nodes' deploy login, the deploy key in the agent.
+    logins = [call["login"] for call in _calls(deploy.bin / "ssh.jsonl")]
+    assert list(dict.fromkeys(logins)) == [f"webex-deploy@{host}" for host in NODES]
+    second = logins.index(f"webex-deploy@{NODES[1]}")
+    assert set(logins[second:]) == {f"webex-deploy@{NODES[1]}"}  # the first node done before the second
+    assert all(call["agent"] for call in _calls(deploy.bin / "ssh.jsonl"))
+    # Each node runs exactly this checkout's generated files (the messaging floor changed), read back.
+    generated = _installed(generate(deploy.root, "dc1"))
+    assert 'service="messaging"' in generated["rules/service-messaging.rules.yml"]
+    for host in NODES:
+        assert _node_files(deploy, host) == generated
+        assert f"verified webex-deploy@{host}: revision " in up.log
+        assert f"verified webex-deploy@{host} Alertmanager: config hash" in up.log
+
+    # Idempotent: the next deploy of the same catalog reloads the same files and verifies the same.
+    again = deploy.up_job(NEXT, IMAGE_RELEASE)
+    assert again.outcomes[MONITORING_STEP] == "success", again.log
+    assert all(_node_files(deploy, host) == generated for host in NODES)
+
+
+def test_a_stack_without_monitoring_passes_the_reload_without_touching_anything(deploy: Deploy) -> None:
+    deploy.env["STAND_IN_UP_EXIT"] = "0"
+    _edit(
+        deploy.root / "stacks/Pulumi.dc1.yaml",
+        lambda doc: doc["config"]["webex-cloud:datacenter"].pop("monitoring"),
+    )
+    up = deploy.up_job(GOOD, IMAGE_RELEASE)
+    assert not up.failed and up.outcomes[MONITORING_STEP] == "success", up.log
+    assert "dc1: not monitored (no monitoring section in its stack file): nothing to reload" in up.log
+    assert not (deploy.bin / "ssh.jsonl").exists()
+
+
+def test_a_refused_reload_fails_the_job_after_the_deploy_is_done_and_recorded(deploy: Deploy) -> None:
+    deploy.env["STAND_IN_UP_EXIT"] = "0"
+    assert not deploy.up_job(GOOD, IMAGE_RELEASE).failed
+    before = {host: _node_files(deploy, host) for host in NODES}
+    _edit(
+        deploy.root / "catalog/messaging.yaml", lambda doc: doc.__setitem__("rollout", {"max_unavailable": 2})
+    )
+    (deploy.bin / "ssh.jsonl").unlink()
+    deploy.env["STAND_IN_REFUSE"] = NODES[0]
+
+    up = deploy.up_job(NEXT, IMAGE_RELEASE)
+
+    # The cloud change is done and recorded; nothing is rolled back; the job fails, saying what to do.
+    assert up.outcomes["up"] == "success" and up.outcomes["Record the last good deploy"] == "success"
+    assert json.loads((deploy.tmp / "state" / record_key("dc1")).read_text())["commit"] == NEXT
+    assert up.failed and up.outcomes[MONITORING_STEP] == "failure", up.log
+    assert up.outcomes["rollback"] == "skipped" and up.outcomes["Page"] == "skipped"
+    assert "::error title=monitoring of dc1 not reloaded::the deploy of dc1 is done and recorded" in up.log
+    assert f"webex-deploy@{NODES[0]}: Prometheus refused the new configuration" in up.log
+    assert "Monitoring of `dc1` NOT reloaded" in (deploy.tmp / "summary.md").read_text()
+    # The refusing node has its previous files back; the second node was never contacted.
+    assert {host: _node_files(deploy, host) for host in NODES} == before
+    assert {call["login"] for call in _calls(deploy.bin / "ssh.jsonl")} == {f"webex-deploy@{NODES[0]}"}
+    # GitHub's job graph: the later waves wait for the monitoring as for any failure of the stack.
+    run = replay(run_list_job(deploy.root, deploy.tmp), failing=frozenset({"dc1"}))
+    assert run.results["wave-2"] == "skipped"

@@ -7,10 +7,12 @@ earlier run that this one no longer generates (a removed service's rules) are re
 exactly this catalog's monitoring. ``--check`` then runs the tools that read the files (``promtool check
 config``, ``promtool check rules``, ``promtool test rules``, ``amtool check-config``), as the deploy does
 before it reloads a node; ``--reload URL=DIR`` (repeatable) then applies them to the running Prometheus
-pair one node at a time without a restart: checked first, ``POST /-/reload``, the next node only once
-this one took it. ``--facts FILE`` instead runs the live placement audit once, as the stack's read-only
-identity through webex_cloud/cloud, and writes its verdict as metrics for the rules (monitoring_ops/facts.py;
-docs/monitoring.md).
+pair one node at a time without a restart: checked first, ``POST /-/reload``, then read back (the node
+must serve exactly the generated rule groups and scrape jobs), the next node only once this one did.
+``--reload-nodes`` does the same to the stack's own ``monitoring.nodes`` over SSH, as the deploy does after
+``pulumi up``; a stack without ``monitoring`` has nothing to reload (exit 0, said so). ``--facts FILE``
+instead runs the live placement audit once, as the stack's read-only identity through webex_cloud/cloud,
+and writes its verdict as metrics for the rules (monitoring_ops/facts.py; docs/monitoring.md).
 
 Exit status: 0 written (and checked, and reloaded), 1 a check or a reload failed, 2 unusable input
 (the message names the file, the field and the fix), 3 an internal error.
@@ -21,6 +23,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import urllib.parse
+from ipaddress import IPv4Address
 from pathlib import Path
 
 from webex_cloud import atomic, paths
@@ -28,28 +32,38 @@ from webex_cloud.cli_common import ArgumentParser, add_cloud_options, add_stack_
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.exit_codes import ExitCode
+from webex_cloud.monitoring.contract import ALERTMANAGER_PORT
 from webex_cloud.monitoring.model import NotMonitored, stack_watch
 from webex_cloud.monitoring.render import render
 from webex_cloud.monitoring_ops.check import CheckFailed, ToolMissing, check_folder
-from webex_cloud.monitoring_ops.reload import Node, ReloadFailed, reload_pair
+from webex_cloud.monitoring_ops.reload import Node, ReloadFailed, SshNode, Target, reload_pair
 
 MONITORING_DIR = paths.BUILD_DIR / "monitoring"
 
 
 def node_argument(text: str) -> Node:
-    """``http://host:9090=/etc/prometheus``: a Prometheus node and its config folder."""
+    """``http://host:9090=/etc/prometheus``: a Prometheus node and its config folder; its Alertmanager
+    is the same host's :9093, reading ``alertmanager.yml`` from that folder (the pair's layout)."""
     url, separator, folder = text.partition("=")
-    if not separator or not url.startswith("http://") or not folder:
+    host = urllib.parse.urlsplit(url).hostname if url.startswith("http://") else None
+    if not separator or host is None or not folder:
         raise argparse.ArgumentTypeError(
             f"{text!r}: give URL=DIR, like http://10.250.1.15:9090=/etc/prometheus"
         )
-    return Node(url=url.rstrip("/"), config_dir=Path(folder))
+    return Node(url.rstrip("/"), Path(folder), alertmanager_url=f"http://{host}:{ALERTMANAGER_PORT}")
 
 
 def generate(project_dir: Path, stack: str) -> dict[str, str]:
     """The files of one stack (raises CatalogError or NotMonitored on unusable input)."""
     deployment = load_deployment(project_dir, stack)
     return render(stack_watch(deployment, paths.stack_file(stack)), paths.stack_file(stack))
+
+
+def monitored_nodes(project_dir: Path, stack: str) -> list[IPv4Address]:
+    """The stack's ``monitoring.nodes`` (the stack generated, so it is monitored)."""
+    monitoring = load_deployment(project_dir, stack).datacenter.monitoring
+    assert monitoring is not None, "generate() refuses a stack without monitoring"
+    return list(monitoring.nodes)
 
 
 def write_folder(folder: Path, files: dict[str, str]) -> list[Path]:
@@ -133,6 +147,13 @@ def main(argv: list[str]) -> int:
         "(repeatable; one --stack)",
     )
     parser.add_argument(
+        "--reload-nodes",
+        action="store_true",
+        help="after writing, check and apply the files to the stack's monitoring.nodes, one at a time, "
+        f"over SSH as {SshNode.user} (the deploy key in ssh-agent; the deploy runs this after `pulumi up`); "
+        "a stack without monitoring: nothing to do, exit 0 (one --stack)",
+    )
+    parser.add_argument(
         "--facts",
         type=Path,
         metavar="FILE",
@@ -157,7 +178,10 @@ def main(argv: list[str]) -> int:
         help="run promtool and amtool on what was written (they must be installed)",
     )
     args = parser.parse_args(argv)
-    single = [name for name, given in (("--reload", args.reload), ("--facts", args.facts)) if given]
+    given = (("--reload", args.reload), ("--reload-nodes", args.reload_nodes), ("--facts", args.facts))
+    single = [name for name, option in given if option]
+    if args.reload and args.reload_nodes:
+        parser.error("give --reload URL=DIR or --reload-nodes, not both")
     project: Path = args.project.resolve()
     stacks = select_stacks(args.stack, project, single)
     if args.facts is not None:
@@ -170,6 +194,9 @@ def main(argv: list[str]) -> int:
         except CatalogError as error:
             problems.append(f"{stack}: {error}")
         except NotMonitored as error:
+            if args.reload_nodes:
+                print(f"{stack}: not monitored (no monitoring section in its stack file): nothing to reload")
+                return ExitCode.OK
             problems.append(f"{stack}: {error}")
     if problems:
         # Nothing is written when any stack is unusable: the folders stay as the last good run left them.
@@ -197,9 +224,12 @@ def main(argv: list[str]) -> int:
             except CheckFailed as error:
                 print(f"{stack}: check failed: {error}", file=sys.stderr)
                 failed = True
-    if args.reload and not failed:
+    nodes: list[Target] = list(args.reload or [])
+    if args.reload_nodes:
+        nodes = [SshNode(address=str(node)) for node in monitored_nodes(project, stacks[0])]
+    if nodes and not failed:
         try:
-            for line in reload_pair(args.reload, generated[stacks[0]]):
+            for line in reload_pair(nodes, generated[stacks[0]]):
                 print(f"  {line}")
         except ToolMissing as error:
             print(f"error: {error}", file=sys.stderr)

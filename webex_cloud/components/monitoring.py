@@ -16,7 +16,7 @@ import pulumi
 import pulumi_openstack as openstack
 
 from webex_cloud.config.models import ControllerPlane, Monitoring
-from webex_cloud.monitoring.node import CLUSTER_PORT, PORTS
+from webex_cloud.monitoring.node import CLUSTER_PORT, PORTS, SSH_PORT
 from webex_cloud.plan import format as tokens
 from webex_cloud.tags import ROLE_KEY, ownership_metadata
 
@@ -73,7 +73,9 @@ class MonitoringPair(pulumi.ComponentResource):
             opts=child,
         )
         management = str(plane.management.cidr)
-        rules = [("tcp", port) for port in PORTS] + [("udp", CLUSTER_PORT)]
+        # SSH: the deploy runner (on the management network) reloads each node as monitoring/node.py's
+        # DEPLOY_USER after `pulumi up` (monitoring --reload-nodes).
+        rules = [("tcp", port) for port in (*PORTS, SSH_PORT)] + [("udp", CLUSTER_PORT)]
         for protocol, port in rules:
             openstack.networking.SecGroupRule(
                 f"{name}-{protocol}-{port}",

@@ -663,6 +663,10 @@ class MonitoringInstances(StrictModel):
     image: OpenStackName
     """Glance image they boot (Debian 12: cloud-init installs Debian's Prometheus, Alertmanager, blackbox
     and node exporters); must be in the datacenter's image list."""
+    deploy_key: HostKey
+    """The OpenSSH public key of the datacenter's deploy key (``ssh-keygen -y -f <key>``; the private half
+    is the secret ``CONTROLLER_SSH_KEY``): the nodes' ``webex-deploy`` login accepts it, and the deploy
+    reloads the rules through it after every ``pulumi up`` (docs/monitoring.md). A public key, no secret."""
 
 
 class Monitoring(StrictModel):

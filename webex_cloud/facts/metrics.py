@@ -2,7 +2,7 @@
 generated monitoring (``webex_cloud/monitoring``), the release analysis (``webex_cloud/release/analysis.py``)
 and the catalog's checks (``webex_cloud/config``) read: one definition on the ground floor, because the
 release waves and the configuration sit below the monitoring and may not import it.
-``monitoring/contract.py`` re-exports these names.
+Every module imports them from here (``monitoring/contract.py`` holds the names only the monitoring uses).
 
 The metric names are the blackbox exporter v0.23.0's (``prober/handler.go``: ``probe_success`` and
 ``probe_duration_seconds``, one sample per probe, i.e. per scrape of a ``probe-<service>-<role>`` job).

@@ -15,13 +15,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from webex_cloud.facts.metrics import APP_JOB_PREFIX as APP_JOB_PREFIX
-from webex_cloud.facts.metrics import LABEL_INSTANCE as LABEL_INSTANCE
-from webex_cloud.facts.metrics import PROBE_JOB_PREFIX as PROBE_JOB_PREFIX
-from webex_cloud.facts.metrics import PROBE_SUCCESS as PROBE_SUCCESS
-from webex_cloud.facts.metrics import PROMETHEUS_PORT as PROMETHEUS_PORT
-from webex_cloud.facts.metrics import app_job as app_job
-from webex_cloud.facts.metrics import probe_job as probe_job
 from webex_cloud.tags import DATACENTER_KEY, OWNER_KEY, POD_KEY, ROLE_KEY, SERVICE_KEY
 
 PROMETHEUS_VERSION: Final = "2.42.0"
@@ -44,7 +37,8 @@ def meta_tag(key: str) -> str:
 
 
 # Labels every probe series and every alert about a service carries (the metadata keys of tags.py;
-# ``instance``, the job names and the probe metrics are webex_cloud/facts/metrics.py's, shared with releases).
+# ``instance``, the job names, the probe metrics and Prometheus' port are webex_cloud/facts/metrics.py's,
+# shared with releases: import them from there).
 LABEL_SERVICE: Final = SERVICE_KEY
 LABEL_OWNER: Final = OWNER_KEY
 LABEL_DATACENTER: Final = DATACENTER_KEY

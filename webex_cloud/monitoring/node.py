@@ -17,6 +17,13 @@ restart (Nova cannot change the user data of a running server: a change here is 
 built, never a reason to rebuild one). The two Alertmanagers gossip on :data:`CLUSTER_PORT` so that
 an alert both receive is sent once.
 
+The deploy reloads a node over SSH as :data:`DEPLOY_USER` (``monitoring --reload-nodes``,
+monitoring_ops/reload.py): the user data creates that login, without a password, authorising only
+``monitoring.instances.deploy_key`` (the public half of the datacenter's deploy key), and gives it the
+folders the generated files live in (``/etc/prometheus`` and its ``rules/``; ``secrets/`` stays root's),
+so it can rename new files over the old ones; ``curl`` lets it reach Prometheus and Alertmanager on the
+node's loopback through that one login.
+
 Nothing secret is in the user data (anyone who may read the server's user data would read it): the
 receivers' key files and the reader identity Prometheus discovers instances with are placed by the
 deploy (docs/monitoring.md, "Not built yet").
@@ -32,6 +39,7 @@ from typing import Final
 import yaml
 
 from webex_cloud.config.resolved import Deployment
+from webex_cloud.facts import metrics
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring.model import stack_watch
 from webex_cloud.monitoring.render import render
@@ -43,7 +51,12 @@ PACKAGES: Final = (
     "prometheus-node-exporter",
 )
 """Debian bookworm's packages (the versions contract.py follows)."""
+TOOLS: Final = ("curl",)
+"""Installed beside the packages: the deploy's reload calls the node's APIs through it."""
 CONFIG_DIR: Final = "/etc/prometheus"
+DEPLOY_USER: Final = "webex-deploy"
+"""The login the deploy reloads the node as; it owns the folders of the generated files."""
+SSH_PORT: Final = 22
 STAGING: Final = "/etc/webex-monitoring"
 CLUSTER_PORT: Final = 9094
 """Alertmanager's cluster (gossip) port, TCP and UDP, its default ``--cluster.listen-address``."""
@@ -66,8 +79,9 @@ def _gzipped(text: str) -> str:
     return base64.b64encode(gzip.compress(text.encode("utf-8"), mtime=0)).decode("ascii")
 
 
-def user_data(files: Mapping[str, str], peer: str | None) -> str:
-    """cloud-config for one node; ``peer`` is the other node's address (None: a single node)."""
+def user_data(files: Mapping[str, str], peer: str | None, deploy_key: str) -> str:
+    """cloud-config for one node; ``peer`` is the other node's address (None: a single node);
+    ``deploy_key`` the OpenSSH public key :data:`DEPLOY_USER` accepts."""
     defaults = {
         "prometheus": 'ARGS="--web.enable-lifecycle"\n',
         "prometheus-alertmanager": (
@@ -79,7 +93,13 @@ def user_data(files: Mapping[str, str], peer: str | None) -> str:
     staged += [(f"{STAGING}/default/{unit}", text) for unit, text in defaults.items()]
     document = {
         "package_update": True,
-        "packages": list(PACKAGES),
+        "packages": [*PACKAGES, *TOOLS],
+        "users": [
+            "default",
+            # No password: cloud-init locks a new user's password unless told otherwise (``lock_passwd``
+            # defaults to true, cloudinit/distros/__init__.py ``create_user``).
+            {"name": DEPLOY_USER, "shell": "/bin/sh", "ssh_authorized_keys": [deploy_key]},
+        ],
         "write_files": [
             {"path": path, "encoding": "gz+b64", "content": _gzipped(text), "permissions": "0644"}
             for path, text in staged
@@ -87,6 +107,7 @@ def user_data(files: Mapping[str, str], peer: str | None) -> str:
         "runcmd": [
             ["cp", "-rT", f"{STAGING}/prometheus", CONFIG_DIR],
             ["cp", "-rT", f"{STAGING}/default", "/etc/default"],
+            ["chown", DEPLOY_USER, CONFIG_DIR, f"{CONFIG_DIR}/rules"],
             ["systemctl", "restart", *(p for p in PACKAGES if p != "prometheus-node-exporter")],
         ],
     }
@@ -100,7 +121,13 @@ def user_data(files: Mapping[str, str], peer: str | None) -> str:
     return text
 
 
-PORTS: Final = (c.PROMETHEUS_PORT, c.ALERTMANAGER_PORT, c.BLACKBOX_PORT, c.NODE_EXPORTER_PORT, CLUSTER_PORT)
+PORTS: Final = (
+    metrics.PROMETHEUS_PORT,
+    c.ALERTMANAGER_PORT,
+    c.BLACKBOX_PORT,
+    c.NODE_EXPORTER_PORT,
+    CLUSTER_PORT,
+)
 """The TCP ports a node serves on the management network (its partner scrapes them; the Alertmanagers
 gossip on the last, over UDP too)."""
 
@@ -114,7 +141,8 @@ def pair_user_data(deployment: Deployment, stack_file: str) -> tuple[str, ...]:
     files = render(stack_watch(deployment, stack_file), stack_file)
     nodes = [str(node) for node in monitoring.nodes]
     try:
-        return tuple(user_data(files, next((peer for peer in nodes if peer != node), None)) for node in nodes)
+        key = monitoring.instances.deploy_key
+        return tuple(user_data(files, next((p for p in nodes if p != node), None), key) for node in nodes)
     except UserDataTooLarge as error:
         raise UserDataTooLarge(
             f"{stack_file}: config.webex-cloud:datacenter.monitoring.instances: {error}; remove instances "

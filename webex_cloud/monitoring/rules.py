@@ -13,11 +13,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from webex_cloud.facts import metrics
 from webex_cloud.facts.invariants import POD_SPLIT, PODS_SHARE_HOST, REPLICAS_SHARE_DOMAIN
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring.model import AppEndpoint, ServiceWatch, StackWatch
 
-PROBE_JOBS = f'job=~"{c.PROBE_JOB_PREFIX}.+"'
+PROBE_JOBS = f'job=~"{metrics.PROBE_JOB_PREFIX}.+"'
 SELF_JOBS = f'job=~"{c.PROMETHEUS_JOB}|{c.ALERTMANAGER_JOB}|{c.BLACKBOX_JOB}|{c.FACTS_JOB}"'
 TEST_INTERVAL = "1m"
 """Step of the synthetic series of the unit tests."""
@@ -85,7 +86,9 @@ def alert_annotations(alert: Alert, base: str, labels: Mapping[str, str]) -> dic
 def recordings() -> tuple[Recording, ...]:
     by_service = f"{c.LABEL_DATACENTER}, {c.LABEL_SERVICE}, {c.LABEL_OWNER}"
     return (
-        Recording(c.POD_SERVING, f"min by ({by_service}, {c.LABEL_POD}) ({c.PROBE_SUCCESS}{{{PROBE_JOBS}}})"),
+        Recording(
+            c.POD_SERVING, f"min by ({by_service}, {c.LABEL_POD}) ({metrics.PROBE_SUCCESS}{{{PROBE_JOBS}}})"
+        ),
         Recording(c.SERVICE_PODS_SERVING, f"sum by ({by_service}) ({c.POD_SERVING})"),
         Recording(c.INSTANCES_DISCOVERED, f"count by ({by_service}) (up{{{PROBE_JOBS}}})"),
     )
@@ -93,8 +96,8 @@ def recordings() -> tuple[Recording, ...]:
 
 def _instance_labels(dc: str, service: ServiceWatch, pod: str, role: str, index: int) -> dict[str, str]:
     return {
-        "job": c.probe_job(service.service, role),
-        c.LABEL_INSTANCE: f"{dc}-{pod}-{role}-{index}",
+        "job": metrics.probe_job(service.service, role),
+        metrics.LABEL_INSTANCE: f"{dc}-{pod}-{role}-{index}",
         c.LABEL_DATACENTER: dc,
         c.LABEL_SERVICE: service.service,
         c.LABEL_OWNER: service.owner,
@@ -120,7 +123,7 @@ def _probe_series(
             for index in range(per_pod):
                 labels = _instance_labels(dc, service, pod, role.role, index)
                 fails = pod in failing and (first or not first_only)
-                series.append((selector(c.PROBE_SUCCESS, labels), failing[pod] if fails else healthy))
+                series.append((selector(metrics.PROBE_SUCCESS, labels), failing[pod] if fails else healthy))
                 first = False
                 series.append((selector("up", labels), "1x30"))
     return tuple(series)
@@ -137,7 +140,7 @@ def service_alerts(watch: StackWatch, service: ServiceWatch) -> tuple[Alert, ...
     at_floor = {pod: down for pod in service.pods[: pods - service.floor]}
     healthy = _probe_series(dc, service, {})
     missing_one = tuple(
-        item for item in healthy if f'{c.LABEL_INSTANCE}="{dc}-{service.pods[-1]}-' not in item[0]
+        item for item in healthy if f'{metrics.LABEL_INSTANCE}="{dc}-{service.pods[-1]}-' not in item[0]
     )
     alerts = [
         Alert(
@@ -196,7 +199,7 @@ def service_alerts(watch: StackWatch, service: ServiceWatch) -> tuple[Alert, ...
 def _app_metrics_alert(watch: StackWatch, service: ServiceWatch, endpoint: AppEndpoint) -> Alert:
     """An instance whose own metrics cannot be scraped: no alarm for users, but a release of the service
     judged on those series would stop as "cannot judge" (docs/releasing.md)."""
-    job = c.app_job(service.service)
+    job = metrics.app_job(service.service)
     target = {
         **_instance_labels(watch.datacenter, service, service.pods[0], endpoint.roles[0], 0),
         "job": job,
@@ -296,19 +299,21 @@ def platform_alerts(watch: StackWatch) -> tuple[Alert, ...]:
                     (
                         (
                             selector(
-                                "up", {"job": c.BLACKBOX_JOB, c.LABEL_INSTANCE: f"{node}:9115", **platform}
+                                "up",
+                                {"job": c.BLACKBOX_JOB, metrics.LABEL_INSTANCE: f"{node}:9115", **platform},
                             ),
                             "1 0x20",
                         ),
                     ),
                     "10m",
-                    ({"job": c.BLACKBOX_JOB, c.LABEL_INSTANCE: f"{node}:9115", **platform},),
+                    ({"job": c.BLACKBOX_JOB, metrics.LABEL_INSTANCE: f"{node}:9115", **platform},),
                 ),
                 Case(
                     (
                         (
                             selector(
-                                "up", {"job": c.BLACKBOX_JOB, c.LABEL_INSTANCE: f"{node}:9115", **platform}
+                                "up",
+                                {"job": c.BLACKBOX_JOB, metrics.LABEL_INSTANCE: f"{node}:9115", **platform},
                             ),
                             "1x20",
                         ),
@@ -330,7 +335,7 @@ def platform_alerts(watch: StackWatch) -> tuple[Alert, ...]:
         ),
         Alert(
             name=c.DATACENTER_OUTAGE,
-            expr=f"avg by ({c.LABEL_DATACENTER}) ({c.PROBE_SUCCESS}{{{PROBE_JOBS}}}) < 0.5",
+            expr=f"avg by ({c.LABEL_DATACENTER}) ({metrics.PROBE_SUCCESS}{{{PROBE_JOBS}}}) < 0.5",
             for_="2m",
             severity=c.SEVERITY_PAGE,
             summary="{{ $labels.datacenter }}: most catalog instances fail their health check",
@@ -343,7 +348,7 @@ def platform_alerts(watch: StackWatch) -> tuple[Alert, ...]:
         port = str(api.ports[0])
         target = {
             "job": c.CONTROLLER_JOB,
-            c.LABEL_INSTANCE: f"{api.address}:{port}",
+            metrics.LABEL_INSTANCE: f"{api.address}:{port}",
             c.LABEL_DATACENTER: dc,
             c.LABEL_CONTROLLER: api.name,
             c.LABEL_OWNER: watch.platform_owner,
@@ -352,14 +357,14 @@ def platform_alerts(watch: StackWatch) -> tuple[Alert, ...]:
         alerts.append(
             Alert(
                 name=c.CONTROLLER_API_DOWN,
-                expr=f'{c.PROBE_SUCCESS}{{job="{c.CONTROLLER_JOB}"}} == 0',
+                expr=f'{metrics.PROBE_SUCCESS}{{job="{c.CONTROLLER_JOB}"}} == 0',
                 for_="3m",
                 severity=c.SEVERITY_TICKET,
                 summary="{{ $labels.controller }}: the API on port {{ $labels.port }} does not accept "
                 "connections",
                 cases=(
-                    Case(((selector(c.PROBE_SUCCESS, target), "1 0x20"),), "10m", (target,)),
-                    Case(((selector(c.PROBE_SUCCESS, target), "1x20"),), "10m", ()),
+                    Case(((selector(metrics.PROBE_SUCCESS, target), "1 0x20"),), "10m", (target,)),
+                    Case(((selector(metrics.PROBE_SUCCESS, target), "1x20"),), "10m", ()),
                 ),
             )
         )
@@ -380,7 +385,7 @@ def _findings_alert(watch: StackWatch, name: str, kind: str, summary: str) -> Al
             c.PLACEMENT_FINDINGS,
             {
                 "job": c.FACTS_JOB,
-                c.LABEL_INSTANCE: f"{watch.monitoring.nodes[0]}:{c.NODE_EXPORTER_PORT}",
+                metrics.LABEL_INSTANCE: f"{watch.monitoring.nodes[0]}:{c.NODE_EXPORTER_PORT}",
                 **fired,
                 "kind": kind,
             },
@@ -406,7 +411,7 @@ def placement_alerts(watch: StackWatch) -> tuple[Alert, ...]:
         c.PLACEMENT_CHECKED_AT,
         {
             "job": c.FACTS_JOB,
-            c.LABEL_INSTANCE: f"{watch.monitoring.nodes[0]}:{c.NODE_EXPORTER_PORT}",
+            metrics.LABEL_INSTANCE: f"{watch.monitoring.nodes[0]}:{c.NODE_EXPORTER_PORT}",
             **platform,
         },
     )
@@ -461,7 +466,9 @@ def scheduling_alerts(watch: StackWatch) -> tuple[Alert, ...]:
             c.LABEL_OWNER: service.owner,
         }
         node = f"{watch.monitoring.nodes[0]}:{c.NODE_EXPORTER_PORT}"
-        series = selector(c.NO_VALID_HOST_SERVERS, {"job": c.FACTS_JOB, c.LABEL_INSTANCE: node, **fired})
+        series = selector(
+            c.NO_VALID_HOST_SERVERS, {"job": c.FACTS_JOB, metrics.LABEL_INSTANCE: node, **fired}
+        )
         cases = [
             Case(((series, "0x5 1x30"),), "20m", (fired,)),
             # Deleting the server in ERROR (or a rebuild that placed it) ends the alert.

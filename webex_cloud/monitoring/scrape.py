@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from webex_cloud.config.models import HealthCheck
+from webex_cloud.facts import metrics
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring.model import AppEndpoint, RoleProbe, ServiceWatch, StackWatch
 
@@ -103,7 +104,7 @@ def _discovery(watch: StackWatch, service: ServiceWatch, roles: Sequence[str], p
                 "regex": f"{watch.datacenter};{service.service};{role};{service.network}",
                 "action": "keep",
             },
-            {"source_labels": [c.META_INSTANCE_NAME], "target_label": c.LABEL_INSTANCE},
+            {"source_labels": [c.META_INSTANCE_NAME], "target_label": metrics.LABEL_INSTANCE},
             {"source_labels": [c.META_INSTANCE_ID], "target_label": c.LABEL_INSTANCE_ID},
             *(
                 {"source_labels": [c.meta_tag(key)], "target_label": key}
@@ -118,7 +119,7 @@ def probe_job(watch: StackWatch, service: ServiceWatch, role: RoleProbe) -> dict
     discovery = _discovery(watch, service, [role.role], role.check.port)
     keep, *labels = discovery["relabel_configs"]
     return {
-        "job_name": c.probe_job(service.service, role.role),
+        "job_name": metrics.probe_job(service.service, role.role),
         "scrape_interval": interval,
         "scrape_timeout": timeout,
         "metrics_path": "/probe",
@@ -140,7 +141,7 @@ def app_job(watch: StackWatch, service: ServiceWatch, endpoint: AppEndpoint) -> 
     release analysis selects sides by, always win (Prometheus v2.42.0 ``scrape/scrape.go``,
     ``mutateSampleLabels``)."""
     job: dict[str, Any] = {
-        "job_name": c.app_job(service.service),
+        "job_name": metrics.app_job(service.service),
         "scheme": endpoint.scheme,
         "metrics_path": endpoint.path,
         "honor_labels": False,
@@ -198,7 +199,7 @@ def prometheus_config(watch: StackWatch) -> dict[str, Any]:
             "alertmanagers": [{"static_configs": [{"targets": _nodes(watch, c.ALERTMANAGER_PORT)}]}]
         },
         "scrape_configs": [
-            _static_job(watch, c.PROMETHEUS_JOB, _nodes(watch, c.PROMETHEUS_PORT)),
+            _static_job(watch, c.PROMETHEUS_JOB, _nodes(watch, metrics.PROMETHEUS_PORT)),
             _static_job(watch, c.ALERTMANAGER_JOB, _nodes(watch, c.ALERTMANAGER_PORT)),
             _static_job(watch, c.BLACKBOX_JOB, _nodes(watch, c.BLACKBOX_PORT)),
             # node_exporter's textfile collector serves the live audit's facts (monitoring_ops/facts.py).

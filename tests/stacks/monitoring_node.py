@@ -1,0 +1,81 @@
+"""Stand-ins for the deploy's monitoring nodes in the workflow replays (tests/stacks/test_rollback_replay.py).
+
+`ssh`: each node, by address, is a folder under ``<bin>/nodes/``; the remote command runs there with its
+``/etc/prometheus`` mapped into it, as the node's login shell would run it. `curl` on the node is its
+Prometheus (:9090) and Alertmanager (:9093): on a reload they load the folder as the real ones do (the
+rule groups with their labels, the scrape configuration, Alertmanager's config hash computed as v0.25.0
+computes it), so the deploy's read-back sees what was installed. A node listed in ``STAND_IN_REFUSE``
+refuses its Prometheus reload. Nothing leaves the machine: the stack's node addresses are 10.x.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from webex_cloud.monitoring_ops.reload import alertmanager_hash
+
+
+def ssh(argv: list[str], bin_dir: Path) -> int:
+    while argv[0] == "-o":
+        argv = argv[2:]
+    login, command = argv[0], argv[-1]
+    node = bin_dir / "nodes" / login.split("@")[1]
+    (node / "etc/prometheus/rules").mkdir(parents=True, exist_ok=True)
+    with (bin_dir / "ssh.jsonl").open("a") as out:
+        seen = {"login": login, "agent": "SSH_AUTH_SOCK" in os.environ, "command": command}
+        out.write(json.dumps(seen) + "\n")
+    env = {**os.environ, "NODE": str(node), "PATH": f"{bin_dir / 'node-bin'}{os.pathsep}{os.environ['PATH']}"}
+    command = command.replace("/etc/prometheus", str(node / "etc/prometheus"))
+    return subprocess.run(["bash", "-c", command], env=env, check=False).returncode
+
+
+def _groups(config: Path) -> list[dict[str, Any]]:
+    return [
+        {
+            "file": str(path),
+            "name": group["name"],
+            "rules": [
+                {"name": rule.get("alert") or rule.get("record"), "labels": rule.get("labels", {})}
+                for rule in group["rules"]
+            ],
+        }
+        for path in sorted((config / "rules").glob("*.rules.yml"))
+        for group in yaml.safe_load(path.read_text())["groups"]
+    ]
+
+
+def curl(argv: list[str]) -> None:
+    method, url = argv[argv.index("-X") + 1], argv[-1]
+    port, path = url.split("127.0.0.1:")[1].split("/", 1)
+    node = Path(os.environ["NODE"])
+    config, state_file = node / "etc/prometheus", node / "state.json"
+    fresh: dict[str, Any] = {"at": 1.0, "groups": [], "yaml": "{}", "am": 0.0}
+    state: dict[str, Any] = json.loads(state_file.read_text()) if state_file.exists() else fresh
+    status, body = 200, ""
+    refused = node.name in os.environ.get("STAND_IN_REFUSE", "").split()
+    if port == "9090" and method == "POST" and refused:
+        status, body = 500, "failed to reload config: stand-in refusal"
+    elif port == "9090" and method == "POST":
+        state.update(at=state["at"] + 1, yaml=(config / "prometheus.yml").read_text(), groups=_groups(config))
+    elif port == "9093" and method == "POST":
+        state["am"] = alertmanager_hash((config / "alertmanager.yml").read_bytes())
+    elif path == "metrics" and port == "9090":
+        body = (
+            "prometheus_config_last_reload_successful 1\n"
+            f"prometheus_config_last_reload_success_timestamp_seconds {state['at']}\n"
+        )
+    elif path == "metrics":
+        body = f"alertmanager_config_last_reload_successful 1\nalertmanager_config_hash {state['am']}\n"
+    elif path == "api/v1/rules":
+        body = json.dumps({"status": "success", "data": {"groups": state["groups"]}})
+    elif path == "api/v1/status/config":
+        body = json.dumps({"status": "success", "data": {"yaml": state["yaml"]}})
+    state_file.write_text(json.dumps(state))
+    sys.stdout.write(f"{body}\n{status}")  # curl -w '\n%{http_code}'
