@@ -129,6 +129,9 @@ def test_a_stack_file_edit_is_data_and_keeps_mains_provider_and_controller_field
         (lambda d: d["config"].update({"openstack:cacertFile": "/tmp/ca.pem"}), "openstack:cacertFile"),
         (lambda d: _dc(d)["controllers"]["deploy"].update({"python": "/tmp/python3"}), "controllers.deploy"),
         (lambda d: _dc(d)["controllers"]["deploy"].update({"nova": {"unit": "x"}}), "controllers.deploy"),
+        (lambda d: _dc(d).update({"region": "RegionTwo"}), "datacenter.region"),
+        (lambda d: _dc(d).update({"identities": {"reader": "admin"}}), "datacenter.identities"),
+        (lambda d: _dc(d)["controllers"].pop("deploy"), "controllers.deploy"),
         (lambda d: d.update({"secretsprovider": "awskms://203.0.113.9/key"}), "secretsprovider"),
         (lambda d: d.update({"encryptionsalt": "v1:other"}), "encryptionsalt"),
     ],
@@ -144,10 +147,8 @@ def test_a_change_to_a_field_main_owns_is_code_and_the_overlay_keeps_mains(
     assert {k: v for k, v in overlaid["config"].items() if k.startswith("openstack:")} == {
         "openstack:cloud": "webex-dc1"
     }
-    assert (
-        _dc(overlaid)["controllers"]["deploy"]
-        == STACK["config"]["webex-cloud:datacenter"]["controllers"]["deploy"]
-    )
+    assert _dc(overlaid)["controllers"]["deploy"] == _dc(STACK)["controllers"]["deploy"]
+    assert "region" not in _dc(overlaid) and "identities" not in _dc(overlaid)  # main has neither
     assert {k: v for k, v in overlaid.items() if k != "config"} == {"encryptionsalt": "v1:main-salt"}
 
 
@@ -249,13 +250,11 @@ def test_plain_names_are(repo: Path) -> None:
 
 
 def _data_pr(repo: Path, tmp_path: Path) -> tuple[Path, str]:
-    base, head = _branch(
-        repo,
-        lambda r: (
-            _write(r, "catalog/messaging.yaml", SERVICE.replace("2", "3")),
-            _stack(r, lambda d: _dc(d)["flavors"].update({"m1.big": {"vcpus": 8}})),
-        ),
-    )
+    def change(r: Path) -> None:
+        _write(r, "catalog/messaging.yaml", SERVICE.replace("2", "3"))
+        _stack(r, lambda d: _dc(d)["flavors"].update({"m1.big": {"vcpus": 8}}))
+
+    base, head = _branch(repo, change)
     out = tmp_path / "out"
     classify(repo, base, head, out)
     return out, sha256((out / "verdict.json").read_bytes())

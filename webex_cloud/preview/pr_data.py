@@ -12,9 +12,10 @@ previews only after a maintainer approves it:
 - an existing ``stacks/Pulumi.<stack>.yaml`` changed in place (a regular file on both sides) that still
   reads as a stack file and leaves the fields main owns as they were: every top-level key but ``config``
   (the secrets provider and its salt), every ``openstack:*`` key (endpoints, cloud name, CA, region: a
-  pull request pointing ``authUrl`` elsewhere would send the credentials there) and the controllers'
-  deploy settings (``controllers.deploy``: the typed units, interpreter and directories that run as root,
-  :class:`webex_cloud.config.models.ControllerDeploy`).
+  pull request pointing ``authUrl`` elsewhere would send the credentials there) and, under the
+  datacenter key, :data:`OWNED_DATACENTER_FIELDS`: the controllers' deploy settings (the typed units,
+  interpreter and directories that run as root, :class:`webex_cloud.config.models.ControllerDeploy`),
+  the provider's ``region`` and the ``identities`` (clouds.yaml entries) the commands act as.
 
 A new, deleted or renamed stack file is code (a new datacenter is reviewed, and its preview environment
 exists only once an admin made it). Whatever the verdict, each overlaid stack file keeps **main's** copy
@@ -50,8 +51,10 @@ CATALOG: Final = "catalog"
 REGULAR: Final = "100644"
 ABSENT: Final = "000000"
 PROVIDER_PREFIX: Final = "openstack:"
-CONTROLLER_FIELDS: Final = ("controllers", "deploy")
-"""Under the datacenter key: the controllers' deploy settings (units, interpreter, directories)."""
+OWNED_DATACENTER_FIELDS: Final = (("controllers", "deploy"), ("region",), ("identities",))
+"""Under the datacenter key, what main owns besides ``openstack:*``: the controllers' deploy settings
+(units, interpreter, directories that run as root), the region the program's provider picks its
+endpoints by, and the clouds.yaml entries the commands authenticate as."""
 _STACK_PATH: Final = re.compile(r"stacks/Pulumi\.([A-Za-z0-9_][A-Za-z0-9_.-]*)\.yaml")
 _SHA: Final = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 _MODES: Final = {"120000": "a symlink", "160000": "a submodule", "100755": "an executable"}
@@ -155,11 +158,33 @@ def _document(text: bytes | None, label: str) -> dict[str, Any] | None:
     return document
 
 
-def _controller_deploy(config: dict[str, Any]) -> Any:
-    node: Any = config.get(DATACENTER_KEY)
-    for key in CONTROLLER_FIELDS:
-        node = node.get(key) if isinstance(node, dict) else None
+_MISSING: Final = object()
+
+
+def _at(config: dict[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = config.get(DATACENTER_KEY, _MISSING)
+    for key in path:
+        node = node.get(key, _MISSING) if isinstance(node, dict) else _MISSING
     return node
+
+
+def _put(config: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """``config`` with ``value`` at ``path`` under the datacenter key (removed for ``_MISSING``),
+    copying each mapping on the way; a path through something not a mapping is left to the loader."""
+    node: Any = config.get(DATACENTER_KEY)
+    if not isinstance(node, dict):
+        return config
+    top = node = dict(node)
+    for key in path[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            return config
+        node[key] = node = dict(child)
+    if value is _MISSING:
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = value
+    return {**config, DATACENTER_KEY: top}
 
 
 def owned_by_main(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -168,8 +193,11 @@ def owned_by_main(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     old_config, new_config = old["config"], new["config"]
     provider = {k for k in set(old_config) | set(new_config) if str(k).startswith(PROVIDER_PREFIX)}
     moved += [key for key in sorted(provider, key=str) if old_config.get(key) != new_config.get(key)]
-    if _controller_deploy(old_config) != _controller_deploy(new_config):
-        moved.append(f"{DATACENTER_KEY}.{'.'.join(CONTROLLER_FIELDS)}")
+    moved += [
+        f"{DATACENTER_KEY}.{'.'.join(path)}"
+        for path in OWNED_DATACENTER_FIELDS
+        if _at(old_config, path) != _at(new_config, path)
+    ]
     return moved
 
 
@@ -177,13 +205,8 @@ def protect(head: dict[str, Any], main: dict[str, Any]) -> dict[str, Any]:
     """``head``'s stack file with main's copy of every field main owns (:func:`owned_by_main`)."""
     config = {k: v for k, v in head["config"].items() if not str(k).startswith(PROVIDER_PREFIX)}
     config |= {k: v for k, v in main["config"].items() if str(k).startswith(PROVIDER_PREFIX)}
-    datacenter = config.get(DATACENTER_KEY)
-    controllers = datacenter.get(CONTROLLER_FIELDS[0]) if isinstance(datacenter, dict) else None
-    if isinstance(datacenter, dict) and isinstance(controllers, dict):
-        controllers = {k: v for k, v in controllers.items() if k != CONTROLLER_FIELDS[1]}
-        if (ours := _controller_deploy(main["config"])) is not None:
-            controllers[CONTROLLER_FIELDS[1]] = ours
-        config[DATACENTER_KEY] = {**datacenter, CONTROLLER_FIELDS[0]: controllers}
+    for path in OWNED_DATACENTER_FIELDS:
+        config = _put(config, path, _at(main["config"], path))
     return {**{k: v for k, v in main.items() if k != "config"}, "config": config}
 
 
