@@ -243,7 +243,7 @@ def _judge(repo: Path, change: Change, merge_base: str) -> tuple[PathVerdict, by
     main_text = repo / path
     if not main_text.is_file() or main_text.is_symlink():
         return PathVerdict(kind="code", reason="no longer a stack file on main: rebase the branch"), None
-    old = _document(_git(repo, "show", f"{merge_base}:{path}"), path)
+    old = _document(_git(repo, "cat-file", "blob", f"{merge_base}:{path}"), path)
     new_bytes = _blob(repo, change.new_blob, path)
     new = _document(new_bytes, path)
     ours = _document(main_text.read_bytes(), path)
