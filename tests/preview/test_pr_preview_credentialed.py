@@ -130,6 +130,8 @@ def _hostile_code(repo: Path) -> None:
     (repo / "webex_cloud" / "evil.pth").write_text(dump)
     pack = next((repo / "policies").rglob("*.py"))
     pack.write_text(pack.read_text() + dump)
+    with (repo / "requirements.txt").open("a") as requirements:
+        requirements.write("totally-harmless-helper==1.0\n")  # a package the job would install
 
 
 def _catalog_change(repo: Path) -> None:
@@ -413,12 +415,20 @@ def test_a_code_pull_request_previews_only_once_approved_and_then_with_mains_cod
     origin: Path, tmp_path: Path, approved: bool
 ) -> None:
     run = replay(origin, tmp_path, "code", approved=approved)
+    _no_secret_and_no_branch_code(run, origin)
     assert run.outputs["kind"] == "code"
+    verdict = json.loads((tmp_path / "classify" / "runner-temp" / "pr-data" / "verdict.json").read_text())
+    assert {path for path, judged in verdict["paths"].items() if judged["kind"] == "code"} >= {
+        "requirements.txt",
+        "scripts/bootstrap.sh",
+        "webex_cloud/__init__.py",
+        "webex_cloud/evil.pth",
+    }
+    assert list(verdict["files"]) == ["catalog/messaging.yaml"]  # only data reaches the overlay
     assert run.results["approve"] == ("success" if approved else "failure")
     assert run.results["preview"] == ("success" if approved else "skipped")
     assert any(c.startswith("preview") for c in run.pulumi_calls) is approved
     assert ("Waiting for approval" in run.comment) is not approved
-    _no_secret_and_no_branch_code(run, origin)
 
 
 @pytest.mark.parametrize("branch", ["auth-url", "controller-command"])
