@@ -382,7 +382,7 @@ def _comment(folder: Path, context: dict[str, str], results: dict[str, str]) -> 
     return summary
 
 
-def _no_secret_and_no_branch_code(run: Run, origin: Path) -> None:
+def _no_secret_and_no_branch_code(run: Run) -> None:
     text = "\n".join(p.read_text(errors="replace") for p in run.written if p.is_file())
     assert text.strip(), "the run wrote nothing to check"
     leaked = sorted(name for name, value in FAKE.items() if value in text)
@@ -407,7 +407,7 @@ def test_a_data_pull_request_is_previewed_by_mains_code_without_approval(
     assert len(previews) == 2 and all("--policy-pack policies " in c for c in previews)
     assert not [c for c in run.pulumi_calls if c.split()[0] not in ("login", "preview")]  # no `up`
     assert "ran without approval" in run.comment and "did not pass" not in run.comment
-    _no_secret_and_no_branch_code(run, origin)
+    _no_secret_and_no_branch_code(run)
 
 
 @pytest.mark.parametrize("approved", [False, True], ids=["waiting", "approved"])
@@ -415,7 +415,7 @@ def test_a_code_pull_request_previews_only_once_approved_and_then_with_mains_cod
     origin: Path, tmp_path: Path, approved: bool
 ) -> None:
     run = replay(origin, tmp_path, "code", approved=approved)
-    _no_secret_and_no_branch_code(run, origin)
+    _no_secret_and_no_branch_code(run)
     assert run.outputs["kind"] == "code"
     verdict = json.loads((tmp_path / "classify" / "runner-temp" / "pr-data" / "verdict.json").read_text())
     assert {path for path, judged in verdict["paths"].items() if judged["kind"] == "code"} >= {
