@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "webex_cloud.commands.pr_check",
         "the whole pull-request check of every stack, and its comment",
     ),
+    "pr-data": (
+        "webex_cloud.commands.pr_data",
+        "a pull request's data files, judged by main's code, for the credentialed preview",
+    ),
     "audit": ("webex_cloud.commands.audit", "where a stack's pods and replicas really are, against its plan"),
     "maintain": (
         "webex_cloud.commands.maintain",
@@ -77,7 +81,7 @@ RENAMED: dict[str, str] = {"release": "filter-release"}
 """Old command names that are refused with the new name: "release" alone means a service's release in
 health-gated waves (webex_cloud/release/, docs/releasing.md); the controllers' is the filter release."""
 
-WHOLE_CHECKOUT: tuple[str, ...] = ("comment", "filter-release", "hold-request", "stacks")
+WHOLE_CHECKOUT: tuple[str, ...] = ("comment", "filter-release", "hold-request", "pr-data", "stacks")
 """The commands that take no ``--stack``: they work on the whole checkout (the filter release, the list
 of stacks) or on a folder of every stack's CI outputs; every other command takes it the same way."""
 

@@ -5,6 +5,7 @@ Every command resolves its defaults from here, so it behaves the same from any w
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Final
 
@@ -26,6 +27,17 @@ STACK_FILE_PREFIX: Final = "Pulumi."
 STACK_FILE_SUFFIX: Final = ".yaml"
 STACK_FILE_GLOB: Final = f"{STACK_FILE_PREFIX}*{STACK_FILE_SUFFIX}"
 """The Pulumi CLI's name of a stack's config file (``stackConfigDir: stacks`` in Pulumi.yaml)."""
+
+
+_PLAIN_SEGMENT: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+def plain_relative(path: str) -> bool:
+    """``path`` names a file inside a checkout in the one spelling every reader agrees on: ``/``
+    separated segments of letters, digits and ``._-``, none starting with a dot (no ``..``, no hidden
+    ``.git``), no empty segment, not absolute. Data that may be written into a checkout (a last good
+    record, a pull request's data overlay) is refused under any other name."""
+    return 0 < len(path) <= 1024 and all(_PLAIN_SEGMENT.fullmatch(part) for part in path.split("/"))
 
 
 def stack_file(stack: str) -> str:

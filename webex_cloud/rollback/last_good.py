@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from webex_cloud.config.errors import field_path
 from webex_cloud.config.holds import HOLDS_FILE, digest
-from webex_cloud.paths import stack_file
+from webex_cloud.paths import plain_relative, stack_file
 
 FORMAT: Final = "webex-cloud.last-good/v1"
 CATALOG = "catalog"
@@ -116,9 +116,10 @@ def still_named(record: LastGood, project_dir: Path, held: set[str]) -> list[str
 
 
 def _is_data(path: str, stack: str) -> bool:
-    parts = Path(path).parts
-    safe = not Path(path).is_absolute() and ".." not in parts and path == Path(path).as_posix()
-    return safe and (path in (HOLDS_FILE, stack_file(stack)) or (parts[:1] == (CATALOG,) and len(parts) > 1))
+    parts = path.split("/")
+    return plain_relative(path) and (
+        path in (HOLDS_FILE, stack_file(stack)) or (parts[0] == CATALOG and len(parts) > 1)
+    )
 
 
 def data_files(project_dir: Path, stack: str) -> dict[str, str]:
