@@ -152,6 +152,77 @@ def test_a_change_to_a_field_main_owns_is_code_and_the_overlay_keeps_mains(
     assert {k: v for k, v in overlaid.items() if k != "config"} == {"encryptionsalt": "v1:main-salt"}
 
 
+PASSWORD = {"secure": "v1:cGFzc3dvcmQtY2lwaGVydGV4dA=="}
+ROUTING_KEY = {"secure": "v1:cm91dGluZy1rZXktY2lwaGVydGV4dA=="}
+
+
+def _with_secrets(document: dict[str, Any]) -> None:
+    document["config"]["openstack:password"] = PASSWORD
+    _dc(document)["alerting"] = {"routing_key": ROUTING_KEY, "receivers": [ROUTING_KEY]}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "where"),
+    [
+        (lambda d: _dc(d)["flavors"].update({"m1.big": {"name": PASSWORD}}), "flavors.m1.big.name"),
+        (lambda d: _dc(d).update({"name": ROUTING_KEY}), "datacenter.name"),
+        (lambda d: d["config"].update({"webex-cloud:note": PASSWORD}), "config.webex-cloud:note"),
+        (lambda d: _dc(d)["alerting"].update({"routing_key": PASSWORD}), "alerting.routing_key"),
+        (lambda d: _dc(d)["alerting"]["receivers"].insert(0, PASSWORD), "alerting.receivers[0]"),
+    ],
+)
+def test_ciphertext_moved_to_another_field_is_code_and_never_reaches_the_preview(
+    repo: Path, tmp_path: Path, mutate: Any, where: str
+) -> None:
+    """The branch has no passphrase, but it can copy main's ciphertext into a plain field that the
+    credentialed preview would decrypt and print; only ciphertext main holds at that path passes."""
+    _stack(repo, _with_secrets)
+    _commit(repo, "main keeps two secrets")
+    _git(repo, "branch", "-f", "pr", "main")
+    base, head = _branch(repo, lambda r: _stack(r, mutate))
+    verdict = classify(repo, base, head, tmp_path / "out")
+    assert verdict.kind == "code"
+    reason = verdict.paths["stacks/Pulumi.dc1.yaml"].reason
+    assert "encrypted values main does not hold" in reason and where in reason
+    text = (tmp_path / "out/overlay/stacks/Pulumi.dc1.yaml").read_text()
+    overlaid = yaml.safe_load(text)
+    assert text.count("cGFzc3dvcmQtY2lwaGVydGV4dA") == 1  # main's own, at openstack:password only
+    assert overlaid["config"]["openstack:password"] == PASSWORD
+    assert text.count("cm91dGluZy1rZXktY2lwaGVydGV4dA") <= 2  # main's two places at most
+
+
+def test_ciphertext_main_holds_at_the_same_place_stays_data(repo: Path, tmp_path: Path) -> None:
+    _stack(repo, _with_secrets)
+    _commit(repo, "main keeps two secrets")
+    _git(repo, "branch", "-f", "pr", "main")
+    base, head = _branch(
+        repo, lambda r: _stack(r, lambda d: _dc(d)["flavors"].update({"m1.big": {"vcpus": 8}}))
+    )
+    verdict = classify(repo, base, head, tmp_path / "out")
+    assert verdict.kind == "data"
+    overlaid = yaml.safe_load((tmp_path / "out/overlay/stacks/Pulumi.dc1.yaml").read_text())
+    assert _dc(overlaid)["alerting"] == {"routing_key": ROUTING_KEY, "receivers": [ROUTING_KEY]}
+
+
+def test_laying_over_drops_ciphertext_a_forged_overlay_moved(repo: Path, tmp_path: Path) -> None:
+    _stack(repo, _with_secrets)
+    _commit(repo, "main keeps two secrets")
+    _git(repo, "branch", "-f", "pr", "main")
+    out, digest = _data_pr(repo, tmp_path)
+    verdict = load_verdict(out / "verdict.json", digest)
+    forged = out / "overlay/stacks/Pulumi.dc1.yaml"
+    document = yaml.safe_load(forged.read_text())
+    _dc(document)["flavors"]["m1.big"]["name"] = PASSWORD
+    forged.write_text(yaml.safe_dump(document))
+    verdict = verdict.model_copy(
+        update={"files": {**verdict.files, "stacks/Pulumi.dc1.yaml": sha256(forged.read_bytes())}}
+    )
+    lay_over(repo, out / "overlay", verdict)
+    laid = yaml.safe_load((repo / "stacks/Pulumi.dc1.yaml").read_text())
+    assert _dc(laid)["flavors"]["m1.big"] == {"vcpus": 8}
+    assert laid["config"]["openstack:password"] == PASSWORD
+
+
 def test_the_overlay_takes_mains_provider_settings_as_they_are_now(repo: Path, tmp_path: Path) -> None:
     """main moved its endpoint after the branch started: the preview uses main's new one, not the
     branch's old copy, and the branch (which did not touch it) is still data."""

@@ -17,6 +17,9 @@ previews only after a maintainer approves it:
   interpreter and directories that run as root, :class:`webex_cloud.config.models.ControllerDeploy`),
   the provider's ``region`` and the ``identities`` (clouds.yaml entries) the commands act as.
 
+An encrypted value (``secure:``) the branch put where main holds no identical one is left out and
+makes the stack file code (:func:`_without_foreign_ciphertext`).
+
 A new, deleted or renamed stack file is code (a new datacenter is reviewed, and its preview environment
 exists only once an admin made it). Whatever the verdict, each overlaid stack file keeps **main's** copy
 of the fields main owns (:func:`protect`), so even an approved pull request cannot move them.
@@ -201,13 +204,52 @@ def owned_by_main(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return moved
 
 
-def protect(head: dict[str, Any], main: dict[str, Any]) -> dict[str, Any]:
-    """``head``'s stack file with main's copy of every field main owns (:func:`owned_by_main`)."""
+def _encrypted(value: Any) -> bool:
+    """A value `pulumi config set --secret` wrote, at any depth of structured config."""
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _without_foreign_ciphertext(node: Any, main: Any, where: str) -> tuple[Any, list[str]]:
+    """``node`` without the encrypted values main does not hold at the same place, and their paths.
+
+    A branch cannot make ciphertext (it has no passphrase), but it can move main's: the controllers'
+    or the provider's secret copied into a plain field such as a flavor name would be decrypted by the
+    credentialed preview (Pulumi hands the program a structured value's secure leaves decrypted) and
+    printed in its report. Only ciphertext main keeps at that very path passes."""
+    if _encrypted(node):
+        return (node, []) if node == main else (_MISSING, [where])
+    if isinstance(node, dict):
+        kept: dict[Any, Any] = {}
+        dropped: list[str] = []
+        for key, value in node.items():
+            theirs = main.get(key, _MISSING) if isinstance(main, dict) else _MISSING
+            clean, found = _without_foreign_ciphertext(value, theirs, f"{where}.{key}")
+            dropped += found
+            if clean is not _MISSING:
+                kept[key] = clean
+        return kept, dropped
+    if isinstance(node, list):
+        items: list[Any] = []
+        dropped = []
+        for index, value in enumerate(node):
+            theirs = main[index] if isinstance(main, list) and index < len(main) else _MISSING
+            clean, found = _without_foreign_ciphertext(value, theirs, f"{where}[{index}]")
+            dropped += found
+            if clean is not _MISSING:
+                items.append(clean)
+        return items, dropped
+    return node, []
+
+
+def protect(head: dict[str, Any], main: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``head``'s stack file with main's copy of every field main owns (:func:`owned_by_main`) and
+    without ciphertext main does not hold at the same place; and the paths of that ciphertext."""
     config = {k: v for k, v in head["config"].items() if not str(k).startswith(PROVIDER_PREFIX)}
     config |= {k: v for k, v in main["config"].items() if str(k).startswith(PROVIDER_PREFIX)}
     for path in OWNED_DATACENTER_FIELDS:
         config = _put(config, path, _at(main["config"], path))
-    return {**{k: v for k, v in main.items() if k != "config"}, "config": config}
+    config, foreign = _without_foreign_ciphertext(config, main["config"], "config")
+    return {**{k: v for k, v in main.items() if k != "config"}, "config": config}, foreign
 
 
 def _stack_text(document: dict[str, Any]) -> bytes:
@@ -251,7 +293,14 @@ def _judge(repo: Path, change: Change, merge_base: str) -> tuple[PathVerdict, by
         return PathVerdict(
             kind="code", reason="not readable as a stack file (YAML with a config mapping)"
         ), None
-    overlaid = _stack_text(protect(new, ours))
+    protected, foreign = protect(new, ours)
+    overlaid = _stack_text(protected)
+    if foreign:
+        reason = (
+            f"carries encrypted values main does not hold there: {', '.join(foreign)} (left out: the "
+            "preview would decrypt them into its report; a new secret is set on main by its operator)"
+        )
+        return PathVerdict(kind="code", reason=reason), overlaid
     if moved := owned_by_main(old, new):
         reason = f"changes fields main owns: {', '.join(moved)} (the preview keeps main's)"
         return PathVerdict(kind="code", reason=reason), overlaid
@@ -385,7 +434,7 @@ def lay_over(project: Path, overlay: Path, verdict: Verdict) -> list[str]:
             raise PrDataError(
                 f"{relative}: main has no readable stack file {stack} for it, or the overlay's is not one"
             )
-        protected[relative] = _stack_text(protect(new, main))
+        protected[relative] = _stack_text(protect(new, main)[0])
     with tempfile.TemporaryDirectory(prefix="pr-data-") as scratch:
         staged = Path(scratch)
         for relative in verdict.files:
