@@ -374,13 +374,24 @@ def test_a_failed_gate_stops_the_drain_with_its_progress_and_a_rerun_goes_on(
     first = {m["server"] for m in report["moved"]}
     assert first and {m["pod"] for m in report["moved"]} == {gate["pod"]}
     assert {s["name"] for s in operator.cloud.servers if s[views.HOST_FIELD] == host} == on_host - first
-    assert operator.disabled[host].startswith(drain.MARK) and lock_files(backend) == []
+    cordoned = operator.disabled[host]
+    assert cordoned.startswith(drain.MARK) and lock_files(backend) == []
+    assert cordoned.endswith(f"{drain.GATE_FAILED}{gate['pod']}")
+
+    # Rerun while the pod still does not serve: it is gated again first, and nothing more moves.
+    code, out, err = run([*argv, "--address-map", str(silent)], capsys)
+    report = json.loads(out)
+    assert code == ExitCode.INPUT and "still does not serve" in err and report["moved"] == []
+    assert [(g["pod"], g["result"]) for g in report["gates"]] == [(gate["pod"], "failed")]
+    assert operator.disabled[host] == cordoned and lock_files(backend) == []
 
     code, out, err = run(argv, capsys)
     report = json.loads(out)
     assert code == ExitCode.OK, err
     assert {m["server"] for m in report["moved"]} == on_host - first
-    assert [g["result"] for g in report["gates"]] == ["passed"] and report["left_on_hosts"] == []
+    assert [g["result"] for g in report["gates"]] == ["passed", "passed"] and report["left_on_hosts"] == []
+    assert report["gates"][0]["pod"] == gate["pod"]
+    assert operator.disabled[host] == cordoned.partition(drain.GATE_FAILED)[0]
 
 
 def test_a_refused_live_migration_falls_back_to_a_cold_one_anchor_first(

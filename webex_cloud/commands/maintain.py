@@ -231,6 +231,19 @@ def _move(
             report["gates"].append(pod.gate.document())
 
     try:
+        failed = steps.failed_gate(services.values())
+        if failed is not None:
+            # A pod this drain moved did not serve: nothing more moves until it does.
+            say(f"gate again: pod {failed}, whose gate failed in an earlier run of this drain")
+            result = probe_pod(gates, failed, address_map=address_map, say=say)
+            say(result.describe())
+            record(steps.PodMoved((), result))
+            if result.passed is False:
+                raise steps.DrainError(
+                    f"pod {failed} still does not serve after its move ({'; '.join(result.not_serving)}); "
+                    "nothing more was moved"
+                )
+            steps.mark_gate(session, services.values(), why, None)
         for server in moves.in_flight:
             say(f"waiting for {server.name}, which Nova is changing ({server.status.lower()})")
             steps.wait_moved(session, server.id, server.host or "", args.move_timeout)
@@ -245,6 +258,7 @@ def _move(
     except steps.DrainError as error:
         if isinstance(error, steps.GateFailed):
             record(error.done)
+            steps.mark_gate(session, services.values(), why, error.pod)
         report["stopped"] = steps.stopped(str(error), args.host)
         return ExitCode.INPUT
     left = [s.name for s in read_project(session).servers if s.host in args.host]

@@ -69,8 +69,9 @@ class PodMoved:
 class GateFailed(DrainError):
     """A moved pod does not serve: the drain stops; ``done`` is what moved, with the failed gate."""
 
-    def __init__(self, message: str, done: PodMoved) -> None:
+    def __init__(self, message: str, pod: str, done: PodMoved) -> None:
         super().__init__(message)
+        self.pod = pod
         self.done = done
 
 
@@ -98,6 +99,30 @@ def cordon(session: Session, service: ComputeService, why: str) -> bool:
         return False
     operations.disable_compute_service(session, service.id, why)
     return True
+
+
+GATE_FAILED: Final = "; gate failed: "
+"""What a drain adds to its hosts' disabled_reason when a moved pod's gate failed: the record, in Nova
+where every machine reads it, that tells the rerun to gate that pod again before it moves anything."""
+
+
+def failed_gate(services: Iterable[ComputeService]) -> str | None:
+    """The pod whose gate failed in an earlier run of a drain of these hosts, if any."""
+    marks = {
+        s.disabled_reason.partition(GATE_FAILED)[2]
+        for s in services
+        if not s.enabled and s.disabled_reason.startswith(MARK) and GATE_FAILED in s.disabled_reason
+    }
+    return min(marks) if marks else None
+
+
+def mark_gate(session: Session, services: Iterable[ComputeService], why: str, pod: str | None) -> None:
+    """Record (``pod``) or clear (None) a failed gate in the cordoned hosts' reason, keeping the reason
+    the drain cordoned them with (``why`` for a host this run cordoned); the hosts stay disabled."""
+    for service in services:
+        cordoned = service.disabled_reason.partition(GATE_FAILED)[0]
+        base = cordoned if cordoned.startswith(MARK) else why
+        operations.disable_compute_service(session, service.id, base + (f"{GATE_FAILED}{pod}" if pod else ""))
 
 
 def uncordon(session: Session, service: ComputeService, force: bool = False) -> bool:
@@ -286,6 +311,7 @@ def move_pod(
                 f"({'; '.join(result.not_serving) or 'see the lines above'}); find why its instances do "
                 "not answer there (the gate probes what the catalog's rollout health check names) before "
                 "going on",
+                pod[0].pod,
                 PodMoved(tuple(done), result),
             )
     return PodMoved(tuple(done), result)
