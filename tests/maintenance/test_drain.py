@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -427,3 +429,24 @@ def test_a_refused_live_migration_falls_back_to_a_cold_one_anchor_first(
     anchor = next(p for p in expected.pods if order[0] in p.instances).instances[0]
     assert order[0] == anchor
     assert all(s[views.HOST_FIELD] == expected.hosts[-1] and s["status"] == "ACTIVE" for s in pod)
+
+
+def test_a_drain_stopped_by_sigterm_releases_the_lock_and_keeps_the_host_disabled(
+    operator: FakeNova,
+    gated_plan: Path,
+    expected: Expected,
+    backend: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    host = expected.hosts[-2]
+
+    def terminated(record: dict[str, Any]) -> str:
+        os.kill(os.getpid(), signal.SIGTERM)  # as systemd or a CI runner stops it, mid-move
+        return expected.hosts[-1]
+
+    operator.choose = terminated
+    before = signal.getsignal(signal.SIGTERM)
+    code, _, err = run(["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host], capsys)
+    assert code == ExitCode.INPUT and "stopped by signal" in err and "Traceback" not in err
+    assert lock_files(backend) == [] and operator.disabled[host].startswith(drain.MARK)
+    assert signal.getsignal(signal.SIGTERM) == before

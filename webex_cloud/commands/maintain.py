@@ -107,7 +107,10 @@ class _Terminated(Exception):
 
 
 def _terminate(signum: int, frame: object) -> None:
-    raise _Terminated(f"the drain was stopped by signal {signum}")
+    raise _Terminated(
+        f"the drain was stopped by signal {signum}; its deploy lock is released and the host(s) stay "
+        "disabled: rerun the same drain to go on, or `maintain undrain` to enable them as they are"
+    )
 
 
 def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
