@@ -18,7 +18,7 @@ import pytest
 from tests.audit.fakes import deployed
 from tests.maintenance.fake_nova import FakeNova
 from webex_cloud.audit.expected import Expected
-from webex_cloud.cloud import views
+from webex_cloud.cloud import operations, views
 from webex_cloud.cloud.session import Session
 from webex_cloud.commands import maintain as cli
 from webex_cloud.exit_codes import ExitCode
@@ -450,3 +450,26 @@ def test_a_drain_stopped_by_sigterm_releases_the_lock_and_keeps_the_host_disable
     assert code == ExitCode.INPUT and "stopped by signal" in err and "Traceback" not in err
     assert lock_files(backend) == [] and operator.disabled[host].startswith(drain.MARK)
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.parametrize("polls", [1, 2], ids=["killed while RESIZE", "killed in VERIFY_RESIZE"])
+def test_a_cold_migration_a_killed_drain_left_is_finished_by_the_rerun(
+    operator: FakeNova,
+    gated_plan: Path,
+    expected: Expected,
+    polls: int,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    host = expected.hosts[-2]
+    pod = [s for s in operator.cloud.servers if s[views.HOST_FIELD] == host]
+    operator.refuse_live = {s["name"] for s in pod}
+    anchors = {p.instances[0] for p in expected.pods}
+    (anchor,) = [s for s in pod if s["name"] in anchors]
+    operations.cold_migrate(session(operator), anchor["id"])
+    for _ in range(polls):
+        operator.get("compute", f"/servers/{anchor['id']}")
+    assert anchor["status"] == ("RESIZE", "VERIFY_RESIZE")[polls - 1]
+    code, out, err = run(["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host], capsys)
+    assert code == ExitCode.OK, err
+    assert f"finishing the cold migration of {anchor['name']} off {host}" in out
+    assert all(s[views.HOST_FIELD] == expected.hosts[-1] and s["status"] == "ACTIVE" for s in pod)

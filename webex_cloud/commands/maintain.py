@@ -162,6 +162,9 @@ def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, d
         report["lock"] = taken.where
         previous = signal.signal(signal.SIGTERM, _terminate)
         try:
+            for server, source in steps.unconfirmed(session, args.host):
+                say(f"finishing the cold migration of {server.name} off {source}, left by an interrupted run")
+                steps.confirm_cold(session, server.id, source, args.move_timeout)
             code, moves = _moves(args, plan, path, session, report, say)
             if moves is None:
                 return code, report
@@ -250,11 +253,6 @@ def _move(
         for server in moves.in_flight:
             say(f"waiting for {server.name}, which Nova is changing ({server.status.lower()})")
             steps.wait_moved(session, server.id, server.host or "", args.move_timeout)
-        for server in steps.unconfirmed(session, args.host):
-            say(
-                f"confirming the cold migration of {server.name} to {server.host}, left by an interrupted run"
-            )
-            steps.confirm_cold(session, server.id, "", args.move_timeout)
         for pod in moves.pods:
             gate = partial(probe_pod, gates, address_map=address_map, say=say)
             record(steps.move_pod(session, pod, args.move_timeout, say, gate=gate))

@@ -230,15 +230,17 @@ def confirm_cold(
     return moved
 
 
-def unconfirmed(session: Session, hosts: Sequence[str]) -> list[Server]:
-    """Servers a killed drain cold-migrated off ``hosts`` and did not confirm (VERIFY_RESIZE waits for
-    its confirmation forever unless Nova's ``resize_confirm_window`` is set): the rerun confirms them."""
-    waiting = [s for s in read_project(session).servers if s.status == "VERIFY_RESIZE"]
-    return [
-        s
-        for s in waiting
-        if (records := read_migrations(session, s.id, COLD_MIGRATION)) and records[-1].source in hosts
-    ]
+def unconfirmed(session: Session, hosts: Sequence[str]) -> list[tuple[Server, str]]:
+    """Cold migrations off ``hosts`` that a killed drain left (RESIZE: still moving; VERIFY_RESIZE: moved,
+    not confirmed — it waits forever unless Nova's ``resize_confirm_window`` is set), each with the host
+    it left. The rerun finishes them before it plans: until then the pod counts as not serving."""
+    resizing = [s for s in read_project(session).servers if s.status in {"RESIZE", "VERIFY_RESIZE"}]
+    found: list[tuple[Server, str]] = []
+    for server in resizing:
+        records = read_migrations(session, server.id, COLD_MIGRATION)
+        if records and records[-1].source in hosts:
+            found.append((server, records[-1].source))
+    return found
 
 
 def move_server(
