@@ -1,8 +1,11 @@
 """`python -m webex_cloud maintain {drain,undrain,ok-to-stop} --stack S ...`: hardware work without downtime.
 
   drain --host H [--host H2] [--dry-run]   prove the stack stays whole without H (capacity, N+1), refuse
-                                           before any change if not; then cordon H and move each pod on it
-                                           whole, anchor first, to hosts the scheduler's filters choose
+        [--state URL] [--address-map F]    before any change if not or if the stack's deploy lock is held;
+                                           then hold that lock, cordon H and move each pod on it whole,
+                                           anchor first, to hosts the scheduler's filters choose (cold when
+                                           Nova refuses a live migration), each pod followed by its health
+                                           gate; a failed gate stops the drain
   undrain --host H                         enable a host this project drained
   ok-to-stop [--down H]                    which hosts and failure domains can be taken down now
 
