@@ -7,6 +7,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -340,11 +342,32 @@ def test_a_lock_a_killed_run_of_the_same_drain_left_is_taken_over(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     host = expected.hosts[-2]
+    argv = ["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host]
     purpose = {"action": "drain", "stack": "dc1", "hosts": [host], "by": "someone"}
-    folder = backend / ".pulumi/locks/organization/webex-cloud/dc1"
-    folder.mkdir(parents=True)
-    (folder / "left.json").write_bytes(lock.content(purpose, datetime.now(UTC)))
-    code, out, err = run(["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host], capsys)
+    left = backend / ".pulumi/locks/organization/webex-cloud/dc1/left.json"
+    left.parent.mkdir(parents=True)
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+
+    def leave(**fields: object) -> None:
+        left.write_text(json.dumps(json.loads(lock.content(purpose, datetime.now(UTC))) | fields))
+
+    # The same drain, still running here (this process), or from another machine: refused, untouched.
+    for fields in ({}, {"hostname": "ops-laptop-2", "pid": killed.pid}):
+        leave(**fields)
+        code, _, err = run(argv, capsys)
+        assert code == ExitCode.BLOCKING and "--take-over" in err and operator.sent == []
+        assert lock_files(backend) == [left]
+    # From another machine, with the operator's word that it is gone: taken over.
+    code, out, err = run([*argv, "--take-over"], capsys)
+    assert code == ExitCode.OK, err
+    assert "taken over from an interrupted run" in out and lock_files(backend) == []
+    # Killed on this machine (its pid runs no more): taken over without a word.
+    for record in operator.cloud.servers:
+        if record["name"].startswith("dc1-messaging-pod-0-"):
+            record[views.HOST_FIELD] = host
+    leave(pid=killed.pid)
+    code, out, err = run(argv, capsys)
     assert code == ExitCode.OK, err
     assert "taken over from an interrupted run" in out and lock_files(backend) == []
 

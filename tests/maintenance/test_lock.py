@@ -67,12 +67,14 @@ def test_a_pulumi_up_in_progress_refuses_the_drain_and_is_named(place: Place) ->
     assert len(place.store.list(FOLDER)) == 1
 
 
-def test_another_drain_is_refused_and_the_same_drain_takes_its_lock_over(place: Place) -> None:
+def test_another_drain_and_a_running_one_are_refused_and_a_left_lock_is_taken_over(place: Place) -> None:
     first = lock.acquire(place.store, "webex-cloud", "dc1", DRAIN)
     other = DRAIN | {"hosts": ["h2"]}
     with pytest.raises(lock.LockHeld, match="a drain of h1"):
         lock.acquire(place.store, "webex-cloud", "dc1", other)
-    again = lock.acquire(place.store, "webex-cloud", "dc1", DRAIN | {"by": "someone else"})
+    with pytest.raises(lock.LockHeld, match="--take-over"):  # the same drain, running (this process)
+        lock.acquire(place.store, "webex-cloud", "dc1", DRAIN)
+    again = lock.acquire(place.store, "webex-cloud", "dc1", DRAIN | {"by": "someone else"}, take_over=True)
     assert again.resumed and again.key == first.key and place.store.list(FOLDER) == [first.key]
 
 

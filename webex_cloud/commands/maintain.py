@@ -148,13 +148,13 @@ def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, d
     with connect(cloud, Access.OPERATE, args.clouds_yaml, args.timeout) as session:
         services = steps.compute_services(session, args.host)
         if args.dry_run:
-            held = lock.check(store, PROJECT, args.stack, purpose)
+            held = lock.check(store, PROJECT, args.stack, purpose, args.take_over)
             if held:
                 report["refused"] = [held]
                 return ExitCode.BLOCKING, report
             return _moves(args, plan, path, session, report, say)[0], report
         try:
-            taken = lock.acquire(store, PROJECT, args.stack, purpose)
+            taken = lock.acquire(store, PROJECT, args.stack, purpose, args.take_over)
         except lock.LockHeld as held:
             report["refused"] = [str(held)]
             return ExitCode.BLOCKING, report
@@ -370,6 +370,12 @@ def _main(argv: list[str]) -> int:
         help="drain: JSON {instance: address} the pod gates probe instead of the plan's addresses "
         "(probing from elsewhere), as the release gate's probe takes it",
     )
+    parser.add_argument(
+        "--take-over",
+        action="store_true",
+        help="drain: take over the deploy lock a drain of the same hosts left on another machine (only once "
+        "you know its process is gone)",
+    )
     parser.add_argument("--force", action="store_true", help="undrain: enable a host someone else disabled")
     parser.add_argument(
         "--down",
@@ -391,6 +397,7 @@ def _main(argv: list[str]) -> int:
             ("--dry-run", args.dry_run, ("drain",)),
             ("--state", args.state, ("drain",)),
             ("--address-map", args.address_map, ("drain",)),
+            ("--take-over", args.take_over, ("drain",)),
             ("--force", args.force, ("undrain",)),
             ("--down", args.down, ("ok-to-stop",)),
         )

@@ -255,41 +255,65 @@ class DeployLock:
         self.store.delete(self.key)
 
 
-def _ours(holder: Holder, purpose: Mapping[str, Any]) -> bool:
+def _running(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return True  # not a process this machine can ask about: assume it runs
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def left_behind(holder: Holder, purpose: Mapping[str, Any], take_over: bool) -> bool:
+    """A lock this drain may take over: the same drain's (action, stack, hosts) whose process is known to
+    be gone — on this machine, its pid no longer runs — or, from another machine, ``take_over`` (the
+    operator's word, as `pulumi cancel` is: nothing can tell a killed run from a live one over there)."""
     mark = holder.maintenance or {}
-    return all(mark.get(k) == purpose[k] for k in ("action", "stack", "hosts"))
+    if not all(mark.get(k) == purpose[k] for k in ("action", "stack", "hosts")):
+        return False
+    return take_over or (holder.hostname == socket.gethostname() and not _running(holder.pid))
 
 
 def refusal(store: Store, folder: str, others: list[Holder]) -> str:
     return (
         f"stack's deploy lock is held by {len(others)} lock(s): "
         + "; ".join(h.describe(store.where) for h in others)
-        + ". Wait for that update or drain to end (a drain killed half-way is resumed by running the same "
-        "drain again); if its process is gone, `pulumi cancel` removes the lock"
+        + ". Wait for that update or drain to end. A drain of the same hosts killed on this machine is "
+        "taken over by running it again; one killed on another machine, by running it again with "
+        "--take-over once you know its process is gone; any other lock whose process is gone, "
+        "`pulumi cancel` removes"
     )
 
 
-def check(store: Store, project: str, stack: str, purpose: Mapping[str, Any]) -> str | None:
+def check(
+    store: Store, project: str, stack: str, purpose: Mapping[str, Any], take_over: bool = False
+) -> str | None:
     """Why the drain could not take the lock now (the dry run's check), None when it could."""
     folder = stack_lock_dir(store, project, stack)
-    others = [h for h in holders(store, folder) if not _ours(h, purpose)]
+    others = [h for h in holders(store, folder) if not left_behind(h, purpose, take_over)]
     return refusal(store, folder, others) if others else None
 
 
-def acquire(store: Store, project: str, stack: str, purpose: Mapping[str, Any]) -> DeployLock:
-    """Take the stack's lock as ``Lock`` does (check, write, check again); a lock of the same drain (a
-    killed run, from any machine) is taken over and rewritten. LockHeld when anyone else holds it."""
+def acquire(
+    store: Store, project: str, stack: str, purpose: Mapping[str, Any], take_over: bool = False
+) -> DeployLock:
+    """Take the stack's lock as ``Lock`` does (check, write, check again); a lock the same drain left
+    behind (:func:`left_behind`) is taken over and rewritten. LockHeld when anyone else holds it."""
     folder = stack_lock_dir(store, project, stack)
     found = holders(store, folder)
-    others = [h for h in found if not _ours(h, purpose)]
+    others = [h for h in found if not left_behind(h, purpose, take_over)]
     if others:
         raise LockHeld(refusal(store, folder, others))
-    mine = [h for h in found if _ours(h, purpose)]
-    key = mine[0].key if mine else f"{folder}{uuid.uuid4()}.json"
+    for extra in found[1:]:
+        store.delete(extra.key)
+    key = found[0].key if found else f"{folder}{uuid.uuid4()}.json"
     store.write(key, content(purpose))
-    others = [h for h in holders(store, folder) if h.key != key and not _ours(h, purpose)]
+    others = [h for h in holders(store, folder) if h.key != key]
     if others:
         # Someone locked between the check and the write: as Lock does, give ours back and refuse.
         store.delete(key)
         raise LockHeld(refusal(store, folder, others))
-    return DeployLock(store, key, resumed=bool(mine))
+    return DeployLock(store, key, resumed=bool(found))
