@@ -2,8 +2,8 @@
 `pulumi up` (or refresh, destroy, import) of the stack refuses to start while a drain moves its servers.
 
 What the engine does, read in pulumi/pulumi ``pkg/backend/diy/lock.go`` (the stored snapshot is
-3.260.0-dev, CHANGELOG top 3.259.0; the project pins the CLI at 3.272.0, whose lock code this matches as
-far as the snapshot shows):
+3.260.0-dev at commit 1b5949891b3c, CHANGELOG top 3.259.0; the file's format parts date from before
+2026-04 in its history there; the CLI pin, 3.272.0, is newer than the snapshot):
 
 - a lock is one file ``<lockDir>/<fully qualified stack name as a path>/<lockID>.json``:
   ``lockDir`` is ``.pulumi/locks`` (``workspace.BookkeepingDir``, ``pkgWorkspace.LockDir``), the name is
