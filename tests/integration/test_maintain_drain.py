@@ -4,7 +4,9 @@ The deployment of test_live_audit (a part of the example catalog as a real plan 
 inventory, pods where POD_HOSTS says) is built again in a project of its own; then fake-host-1, which
 holds messaging's pod 0 (anchor and member) and controller proxy 0, is drained by the command as an
 operator runs it: refused when the rest of the inventory could not hold the stack, interrupted after its
-first move and run again, and finally undrained.
+first move and run again, and finally undrained. The drain holds the stack's deploy lock in a file://
+state backend of the test's own and gates each moved pod against listeners on 127.0.9.20 (an address
+map: never the plan's own addresses).
 """
 
 from __future__ import annotations
@@ -13,20 +15,27 @@ import json
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from itertools import combinations
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.conftest import REPO
 from tests.integration.conftest import COMPUTE_HOSTS, wait_for
 from tests.integration.deploy import Deployment
 from tests.integration.test_live_audit import POD_HOSTS, PREFIX, STACK, Site, site
+from tests.integration.test_release_rollout import Responder
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.maintenance.drain import MARK
+from webex_cloud.maintenance.gate import pod_gates
+from webex_cloud.plan.format import read_plan
 
 __all__ = ["site"]
 DRAINED = "fake-host-1"
 TIMEOUT = 900
+SERVING = "127.0.9.20"
 
 
 def maintain(site: Site, *argv: str) -> list[str]:
@@ -73,6 +82,30 @@ def give_back(site: Site, hosts: tuple[str, ...]) -> None:
             response.raise_for_status()
 
 
+@pytest.fixture
+def drain_options(site: Site, tmp_path: Path) -> Iterator[list[str]]:
+    """--state (a file:// backend in the project layout) and --address-map (every gated instance on
+    SERVING, where a listener answers at each of the gates' ports)."""
+    state = tmp_path / "state"
+    (state / ".pulumi").mkdir(parents=True)
+    (state / ".pulumi" / "meta.yaml").write_text("version: 1\n")
+    gates = pod_gates(read_plan(site.plan_path), str(site.plan_path))
+    targets = [t for gate in gates.values() for t in gate.targets]
+    responders = [Responder(SERVING, port) for port in sorted({t.check.port for t in targets})]
+    for responder in responders:
+        responder.set_active(True)
+    address_map = tmp_path / "address-map.json"
+    address_map.write_text(json.dumps({t.instance: SERVING for t in targets}))
+    yield ["--state", f"file://{state}", "--address-map", str(address_map)]
+    for responder in responders:
+        responder.set_active(False)
+
+
+def locks(options: list[str]) -> list[Path]:
+    folder = Path(options[1].removeprefix("file://")) / ".pulumi/locks/organization/webex-cloud" / STACK
+    return sorted(folder.glob("*.json"))
+
+
 def pods_whole_and_apart(site: Site) -> dict[str, str]:
     hosts = where(site)
     pods: dict[str, str] = {}
@@ -88,10 +121,10 @@ def pods_whole_and_apart(site: Site) -> dict[str, str]:
 
 
 def test_maintain_drain_refuses_resumes_and_undrains(
-    site: Site, our_filters: Deployment, tmp_path: Path
+    site: Site, our_filters: Deployment, tmp_path: Path, drain_options: list[str]
 ) -> None:
     try:
-        plan = ["--plan", str(site.plan_path)]
+        plan = ["--plan", str(site.plan_path), *drain_options]
         before = where(site)
         assert before[name_of(site, site.plan["services"]["messaging"]["pods"][0]["instances"][0])] == DRAINED
         # Three of the four hosts away: the plan's pods cannot be placed apart on one host.
@@ -135,12 +168,16 @@ def test_maintain_drain_refuses_resumes_and_undrains(
             first.wait(timeout=TIMEOUT)
         assert any(line.startswith("moved ") for line in lines), (lines, errors.read_text())
         assert compute_service(site, DRAINED).disabled_reason.startswith(MARK)
+        assert len(locks(drain_options)) == 1  # a killed drain releases nothing; its rerun takes it over
         again = subprocess.run(
             [*command, "--json"], cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT
         )
         assert again.returncode == ExitCode.OK, again.stderr
         report = json.loads(again.stdout)
-        assert report["left_on_hosts"] == [] and report["moved"]
+        assert report["left_on_hosts"] == [] and report["moved"] and locks(drain_options) == []
+        # messaging's pod 0 is gated (its members moved by this run), controller proxy 0 has no gate.
+        assert {g["pod"]: g["result"] for g in report["gates"]}.get("messaging-pod-0") == "passed", report
+        assert all(g["result"] != "failed" for g in report["gates"])
         after = where(site)
         assert DRAINED not in after.values(), after
         pods = pods_whole_and_apart(site)

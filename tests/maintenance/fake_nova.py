@@ -1,5 +1,9 @@
 """A Nova as maintenance sees it through a Session: servers, compute services, and live migrations that
-take two polls (MIGRATING, then ACTIVE on the host a test-chosen scheduler picks)."""
+take two polls (MIGRATING, then ACTIVE on the host a test-chosen scheduler picks). A server in
+``refuse_live`` has its live migrations refused as Nova 34 does at microversion 2.34+: a 202, then a
+migration record in status ``error`` and the server ACTIVE where it was (conductor/manager.py
+``_live_migrate``). A cold migration takes two polls too (RESIZE, then VERIFY_RESIZE on its new host)
+and ends ACTIVE at ``confirmResize``."""
 
 from __future__ import annotations
 
@@ -22,6 +26,11 @@ class FakeNova:
     sent: list[tuple[str, str, Any]] = field(default_factory=list)
     migrating: dict[str, str] = field(default_factory=dict)
     """server id -> destination, while Nova migrates it."""
+    refuse_live: set[str] = field(default_factory=set)
+    """Names of servers whose live migrations Nova refuses."""
+    migrations: list[dict[str, Any]] = field(default_factory=list)
+    cold: set[str] = field(default_factory=set)
+    """Ids of the servers in a cold migration."""
     cloud_name: str = "fake"
     project_id: str = "p"
 
@@ -47,9 +56,25 @@ class FakeNova:
                     for index, host in enumerate(self.hosts)
                 ]
             }
+        if url == "/os-migrations":
+            wanted = dict(params or {})
+            return {
+                "migrations": [
+                    m
+                    for m in self.migrations
+                    if m["instance_uuid"] == wanted["instance_uuid"]
+                    and m["migration_type"] == wanted["migration_type"]
+                ]
+            }
         server_id = url.rsplit("/", 1)[-1]
         record = self.record(server_id)
-        if server_id in self.migrating:
+        if server_id in self.cold and server_id in self.migrating:
+            if record["status"] == "RESIZE":
+                record.update({"status": "VERIFY_RESIZE", views.HOST_FIELD: self.migrating.pop(server_id)})
+                record.pop("OS-EXT-STS:task_state", None)
+            else:
+                record.update({"status": "RESIZE", "OS-EXT-STS:task_state": "resize_migrating"})
+        elif server_id in self.migrating:
             if record["status"] == "MIGRATING":
                 record.update({"status": "ACTIVE", views.HOST_FIELD: self.migrating.pop(server_id)})
                 record.pop("OS-EXT-STS:task_state", None)
@@ -72,4 +97,26 @@ class FakeNova:
                 self.disabled.pop(host, None)
         elif url.endswith("/action"):
             server_id = url.split("/")[2]
-            self.migrating[server_id] = self.choose(self.record(server_id))
+            record = self.record(server_id)
+            if "confirmResize" in body:
+                assert record["status"] == "VERIFY_RESIZE", "confirmResize outside VERIFY_RESIZE: Nova's 409"
+                record["status"] = "ACTIVE"
+                self.cold.discard(server_id)
+                return
+            kind = "migration" if "migrate" in body else "live-migration"
+            refused = kind == "live-migration" and record["name"] in self.refuse_live
+            self.migrations.append(
+                {
+                    "id": len(self.migrations) + 1,
+                    "instance_uuid": server_id,
+                    "migration_type": kind,
+                    "status": "error" if refused else "completed",
+                    "source_compute": record[views.HOST_FIELD],
+                    "dest_compute": None,
+                }
+            )
+            if refused:
+                return
+            if kind == "migration":
+                self.cold.add(server_id)
+            self.migrating[server_id] = self.choose(record)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -11,12 +20,16 @@ import pytest
 from tests.audit.fakes import deployed
 from tests.maintenance.fake_nova import FakeNova
 from webex_cloud.audit.expected import Expected
-from webex_cloud.cloud import views
+from webex_cloud.cloud import operations, views
 from webex_cloud.cloud.session import Session
 from webex_cloud.commands import maintain as cli
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.maintenance import drain
+from webex_cloud.maintenance import drain, lock
+from webex_cloud.maintenance.gate import pod_gates
 from webex_cloud.maintenance.moves import Move
+from webex_cloud.plan import format as tokens
+from webex_cloud.plan.format import read_plan
+from webex_cloud.release.probe import Check, GateSpec
 
 
 class Clock:
@@ -112,7 +125,73 @@ def test_a_member_that_lands_away_from_its_anchor_stops_the_drain(expected: Expe
 
 
 @pytest.fixture
-def operator(monkeypatch: pytest.MonkeyPatch, expected: Expected) -> FakeNova:
+def responder() -> Iterator[int]:
+    """A TCP service on 127.0.0.1 that accepts every connection: the moved pods, serving."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                server.accept()[0].close()
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(server.getsockname()[1])
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.fixture
+def gated_plan(plan_file: Path, responder: int, tmp_path: Path) -> Path:
+    """dc1's plan with every health gate probing 127.0.0.1:<responder> (as tests/release/test_bake.py
+    maps the gates: never dc1's own addresses), quickly, with a 1 s deadline."""
+    document = json.loads(plan_file.read_text())
+    for resource in document["resources"]:
+        if resource["type"] != tokens.LOCAL_COMMAND:
+            continue
+        spec = GateSpec.from_json(resource["inputs"]["create"])
+        check = Check(protocol="tcp", port=responder, timeout_s=0.2, interval_s=0.05, successes=2)
+        targets = tuple(dataclasses.replace(t, address="127.0.0.1", check=check) for t in spec.targets)
+        resource["inputs"]["create"] = dataclasses.replace(spec, targets=targets, deadline_s=1).to_json()
+    path = tmp_path / "dc1.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+@pytest.fixture
+def backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A file:// state backend in the project layout (meta.yaml version 1), named by PULUMI_BACKEND_URL."""
+    root = tmp_path / "state"
+    (root / ".pulumi").mkdir(parents=True)
+    (root / ".pulumi" / "meta.yaml").write_text("version: 1\n")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{root}")
+    return root
+
+
+def lock_files(backend: Path) -> list[Path]:
+    folder = backend / ".pulumi/locks/organization/webex-cloud/dc1"
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def pulumi_reads(lock: dict[str, Any]) -> bool:
+    """Whether the engine's ``checkForLock`` can read the file: ``json.Unmarshal`` into ``lockContent``
+    (pulumi/pulumi pkg/backend/diy/lock.go at 3.260.0-dev, 1b59498): an int pid, two strings, and an
+    RFC 3339 timestamp (Go's ``time.Time`` JSON form)."""
+    return (
+        isinstance(lock["pid"], int)
+        and isinstance(lock["username"], str)
+        and isinstance(lock["hostname"], str)
+        and datetime.fromisoformat(lock["timestamp"]).tzinfo is not None
+    )
+
+
+@pytest.fixture
+def operator(monkeypatch: pytest.MonkeyPatch, expected: Expected, backend: Path) -> FakeNova:
     """The command with its session replaced by the fake Nova (the operator identity is assumed)."""
     fake = nova(expected, lambda record: expected.hosts[-1])
     # One whole pod on a host the example can spare (the proof allows draining it).
@@ -140,20 +219,20 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 def test_a_dry_run_prints_the_moves_and_changes_nothing(
-    operator: FakeNova, plan_file: Path, expected: Expected, capsys: pytest.CaptureFixture[str]
+    operator: FakeNova, gated_plan: Path, expected: Expected, capsys: pytest.CaptureFixture[str]
 ) -> None:
     host = expected.hosts[-2]
     code, out, _ = run(
-        ["drain", "--stack", "dc1", "--plan", str(plan_file), "--host", host, "--dry-run"], capsys
+        ["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host, "--dry-run"], capsys
     )
     assert code == ExitCode.OK and "would move pod messaging-pod-" in out and "dry run" in out
     assert operator.sent == []
 
 
 def test_a_drain_that_would_break_n_plus_one_is_refused_before_any_change(
-    operator: FakeNova, plan_file: Path, expected: Expected, capsys: pytest.CaptureFixture[str]
+    operator: FakeNova, gated_plan: Path, expected: Expected, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["drain", "--stack", "dc1", "--plan", str(plan_file), "--json"]
+    argv = ["drain", "--stack", "dc1", "--plan", str(gated_plan), "--json"]
     for host in expected.hosts[:-2]:
         argv += ["--host", host]
     code, out, err = run(argv, capsys)
@@ -162,36 +241,53 @@ def test_a_drain_that_would_break_n_plus_one_is_refused_before_any_change(
 
 
 def test_a_drain_empties_the_host_and_keeps_it_disabled(
-    operator: FakeNova, plan_file: Path, expected: Expected, capsys: pytest.CaptureFixture[str]
+    operator: FakeNova,
+    gated_plan: Path,
+    expected: Expected,
+    backend: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     host = expected.hosts[-2]
+    held: list[dict[str, Any]] = []
+    choose = operator.choose
+
+    def watching(record: dict[str, Any]) -> str:
+        # What a `pulumi up` would find beside each move: the lock file, in the engine's format.
+        held.extend(json.loads(p.read_text()) for p in lock_files(backend))
+        return choose(record)
+
+    operator.choose = watching
     on_host = {s["name"] for s in operator.cloud.servers if s[views.HOST_FIELD] == host}
     code, out, err = run(
-        ["drain", "--stack", "dc1", "--plan", str(plan_file), "--host", host, "--json"], capsys
+        ["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host, "--json"], capsys
     )
     assert code == ExitCode.OK, err
     report = json.loads(out)
     assert on_host and {m["server"] for m in report["moved"]} == on_host and report["left_on_hosts"] == []
     assert not [s for s in operator.cloud.servers if s[views.HOST_FIELD] == host]
     assert operator.disabled[host].startswith(drain.MARK)
+    assert [g["result"] for g in report["gates"]] == ["passed"] and lock_files(backend) == []
+    assert len(held) == len(on_host) and all(pulumi_reads(lock) for lock in held)
     code, _, _ = run(["undrain", "--stack", "dc1", "--host", host], capsys)
     assert code == ExitCode.OK and host not in operator.disabled
 
 
 def test_a_drain_nova_refuses_stops_with_the_host_disabled_and_says_how_to_go_on(
     operator: FakeNova,
-    plan_file: Path,
+    gated_plan: Path,
     expected: Expected,
+    backend: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     host = expected.hosts[-2]
     operator.choose = lambda record: host  # Nova rolls every live migration back: nothing leaves
     monkeypatch.setattr(drain, "START_GRACE", 0.0)
-    code, _, err = run(["drain", "--stack", "dc1", "--plan", str(plan_file), "--host", host], capsys)
+    code, out, err = run(["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host], capsys)
     assert code == ExitCode.INPUT and "Nova did not move" in err and "Traceback" not in err
     assert f"{host} stay(s) disabled" in err and f"`maintain undrain --host {host}`" in err
     assert operator.disabled[host].startswith(drain.MARK)
+    assert lock_files(backend) == [] and "lock: released" in out
 
 
 def test_an_unknown_host_is_unusable_input(plan_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -214,3 +310,189 @@ def test_an_option_of_another_action_is_refused(plan_file: Path, capsys: pytest.
     assert code == ExitCode.INPUT and "does not take --host" in err
     code, _, err = run(["drain", "--stack", "dc1"], capsys)
     assert code == ExitCode.INPUT and "needs --host" in err
+
+
+def test_a_drain_is_refused_while_someone_else_holds_the_stacks_lock(
+    operator: FakeNova,
+    gated_plan: Path,
+    expected: Expected,
+    backend: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A `pulumi up` in progress: the file lock.go's Lock writes (newLockContent, json.Marshal).
+    theirs = backend / ".pulumi/locks/organization/webex-cloud/dc1/6f1c1a7e-0000-4000-8000-000000000001.json"
+    theirs.parent.mkdir(parents=True)
+    up = {"pid": 4242, "username": "deployer", "hostname": "ci-runner-7", "timestamp": "2026-12-07T10:00:00Z"}
+    theirs.write_text(json.dumps(up))
+    host = expected.hosts[-2]
+    for extra in ([], ["--dry-run"]):
+        code, _, err = run(
+            ["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host, *extra], capsys
+        )
+        assert code == ExitCode.BLOCKING and "deploy lock is held by 1 lock(s)" in err
+        assert "deployer@ci-runner-7 (pid 4242)" in err and "Traceback" not in err
+        assert operator.sent == [] and lock_files(backend) == [theirs]
+
+
+def test_a_lock_a_killed_run_of_the_same_drain_left_is_taken_over(
+    operator: FakeNova,
+    gated_plan: Path,
+    expected: Expected,
+    backend: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    host = expected.hosts[-2]
+    argv = ["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host]
+    purpose = {"action": "drain", "stack": "dc1", "hosts": [host], "by": "someone"}
+    left = backend / ".pulumi/locks/organization/webex-cloud/dc1/left.json"
+    left.parent.mkdir(parents=True)
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+
+    def leave(**fields: object) -> None:
+        left.write_text(json.dumps(json.loads(lock.content(purpose, datetime.now(UTC))) | fields))
+
+    # The same drain, still running here (this process), or from another machine: refused, untouched.
+    for fields in ({}, {"hostname": "ops-laptop-2", "pid": killed.pid}):
+        leave(**fields)
+        code, _, err = run(argv, capsys)
+        assert code == ExitCode.BLOCKING and "--take-over" in err and operator.sent == []
+        assert lock_files(backend) == [left]
+    # From another machine, with the operator's word that it is gone: taken over.
+    code, out, err = run([*argv, "--take-over"], capsys)
+    assert code == ExitCode.OK, err
+    assert "taken over from an interrupted run" in out and lock_files(backend) == []
+    # Killed on this machine (its pid runs no more): taken over without a word.
+    for record in operator.cloud.servers:
+        if record["name"].startswith("dc1-messaging-pod-0-"):
+            record[views.HOST_FIELD] = host
+    leave(pid=killed.pid)
+    code, out, err = run(argv, capsys)
+    assert code == ExitCode.OK, err
+    assert "taken over from an interrupted run" in out and lock_files(backend) == []
+
+
+def test_a_failed_gate_stops_the_drain_with_its_progress_and_a_rerun_goes_on(
+    operator: FakeNova,
+    gated_plan: Path,
+    expected: Expected,
+    backend: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    host = expected.hosts[-2]
+    second = next(p for p in expected.pods if p.service == "recording-storage")
+    for record in operator.cloud.servers:
+        if record["name"] in second.instances:
+            record[views.HOST_FIELD] = host
+    on_host = {s["name"] for s in operator.cloud.servers if s[views.HOST_FIELD] == host}
+    # Nothing listens on 127.0.0.2 at the responder's port: every moved instance there does not serve.
+    silent = tmp_path / "silent.json"
+    gates = pod_gates(read_plan(gated_plan), str(gated_plan))
+    silent.write_text(json.dumps({t.instance: "127.0.0.2" for g in gates.values() for t in g.targets}))
+    argv = ["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host, "--json"]
+    code, out, err = run([*argv, "--address-map", str(silent)], capsys)
+    report = json.loads(out)
+    assert code == ExitCode.INPUT and "health gate failed" in err and "Traceback" not in err
+    (gate,) = report["gates"]
+    assert gate["result"] == "failed" and gate["not_serving"]
+    first = {m["server"] for m in report["moved"]}
+    assert first and {m["pod"] for m in report["moved"]} == {gate["pod"]}
+    assert {s["name"] for s in operator.cloud.servers if s[views.HOST_FIELD] == host} == on_host - first
+    cordoned = operator.disabled[host]
+    assert cordoned.startswith(drain.MARK) and lock_files(backend) == []
+    assert cordoned.endswith(f"{drain.GATE_FAILED}{gate['pod']}")
+
+    # Rerun while the pod still does not serve: it is gated again first, and nothing more moves.
+    code, out, err = run([*argv, "--address-map", str(silent)], capsys)
+    report = json.loads(out)
+    assert code == ExitCode.INPUT and "still does not serve" in err and report["moved"] == []
+    assert [(g["pod"], g["result"]) for g in report["gates"]] == [(gate["pod"], "failed")]
+    assert operator.disabled[host] == cordoned and lock_files(backend) == []
+
+    code, out, err = run(argv, capsys)
+    report = json.loads(out)
+    assert code == ExitCode.OK, err
+    assert {m["server"] for m in report["moved"]} == on_host - first
+    assert [g["result"] for g in report["gates"]] == ["passed", "passed"] and report["left_on_hosts"] == []
+    assert report["gates"][0]["pod"] == gate["pod"]
+    assert operator.disabled[host] == cordoned.partition(drain.GATE_FAILED)[0]
+
+
+def test_a_refused_live_migration_falls_back_to_a_cold_one_anchor_first(
+    operator: FakeNova,
+    gated_plan: Path,
+    expected: Expected,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    host = expected.hosts[-2]
+    pod = [s for s in operator.cloud.servers if s[views.HOST_FIELD] == host]
+    operator.refuse_live = {s["name"] for s in pod}
+    argv = ["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host]
+    code, out, err = run(argv, capsys)
+    assert code == ExitCode.OK and "by COLD migration" in out, err
+    for record in pod:  # the same drain again, for its report
+        record[views.HOST_FIELD] = host
+    operator.sent.clear()
+    code, out, err = run([*argv, "--json"], capsys)
+    assert code == ExitCode.OK, err
+    report = json.loads(out)
+    assert {m["migration"] for m in report["moved"]} == {"cold"}
+    names = {s["id"]: s["name"] for s in pod}
+    actions = [
+        (names[url.split("/")[2]], next(iter(body)))
+        for method, url, body in operator.sent
+        if url.endswith("/action")
+    ]
+    # Each server: the refused live migration, the cold one, its confirmation — before the next server.
+    order = [m["server"] for m in report["moved"]]
+    assert actions == [
+        (name, action) for name in order for action in ("os-migrateLive", "migrate", "confirmResize")
+    ]
+    anchor = next(p for p in expected.pods if order[0] in p.instances).instances[0]
+    assert order[0] == anchor
+    assert all(s[views.HOST_FIELD] == expected.hosts[-1] and s["status"] == "ACTIVE" for s in pod)
+
+
+def test_a_drain_stopped_by_sigterm_releases_the_lock_and_keeps_the_host_disabled(
+    operator: FakeNova,
+    gated_plan: Path,
+    expected: Expected,
+    backend: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    host = expected.hosts[-2]
+
+    def terminated(record: dict[str, Any]) -> str:
+        os.kill(os.getpid(), signal.SIGTERM)  # as systemd or a CI runner stops it, mid-move
+        return expected.hosts[-1]
+
+    operator.choose = terminated
+    before = signal.getsignal(signal.SIGTERM)
+    code, _, err = run(["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host], capsys)
+    assert code == ExitCode.INPUT and "stopped by signal" in err and "Traceback" not in err
+    assert lock_files(backend) == [] and operator.disabled[host].startswith(drain.MARK)
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.parametrize("polls", [1, 2], ids=["killed while RESIZE", "killed in VERIFY_RESIZE"])
+def test_a_cold_migration_a_killed_drain_left_is_finished_by_the_rerun(
+    operator: FakeNova,
+    gated_plan: Path,
+    expected: Expected,
+    polls: int,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    host = expected.hosts[-2]
+    pod = [s for s in operator.cloud.servers if s[views.HOST_FIELD] == host]
+    operator.refuse_live = {s["name"] for s in pod}
+    anchors = {p.instances[0] for p in expected.pods}
+    (anchor,) = [s for s in pod if s["name"] in anchors]
+    operations.cold_migrate(session(operator), anchor["id"])
+    for _ in range(polls):
+        operator.get("compute", f"/servers/{anchor['id']}")
+    assert anchor["status"] == ("RESIZE", "VERIFY_RESIZE")[polls - 1]
+    code, out, err = run(["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host], capsys)
+    assert code == ExitCode.OK, err
+    assert f"finishing the cold migration of {anchor['name']} off {host}" in out
+    assert all(s[views.HOST_FIELD] == expected.hosts[-1] and s["status"] == "ACTIVE" for s in pod)

@@ -27,3 +27,18 @@ def live_migrate(session: Session, server_id: str) -> None:
     """Ask Nova to live-migrate a server to a host its scheduler chooses (202: it runs on its own)."""
     body = {"os-migrateLive": {"host": None, "block_migration": "auto"}}
     session.send("compute", "POST", f"/servers/{server_id}/action", body, COMPUTE_MICROVERSION)
+
+
+def cold_migrate(session: Session, server_id: str) -> None:
+    """Ask Nova to cold-migrate a server (202): it stops, moves to a host its scheduler chooses (the body
+    names no host; one may be named from 2.56 only, nova 34 ``migrate_server.py`` ``_migrate``) and waits
+    in VERIFY_RESIZE for :func:`confirm_resize`. The instance is down while it moves."""
+    session.send("compute", "POST", f"/servers/{server_id}/action", {"migrate": None}, COMPUTE_MICROVERSION)
+
+
+def confirm_resize(session: Session, server_id: str) -> None:
+    """Confirm a cold migration in VERIFY_RESIZE: the source host's copy is deleted (nova 34
+    ``servers.py`` ``_confirm_resize``)."""
+    session.send(
+        "compute", "POST", f"/servers/{server_id}/action", {"confirmResize": None}, COMPUTE_MICROVERSION
+    )

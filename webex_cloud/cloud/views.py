@@ -203,6 +203,49 @@ def read_server(session: Session, server_id: str) -> Server:
     return parse_server(raw)
 
 
+@dataclass(frozen=True)
+class Migration:
+    """One record of ``GET /os-migrations`` (nova 34 ``nova/api/openstack/compute/migrations.py``)."""
+
+    id: int
+    status: str
+    source: str
+    destination: str
+
+
+LIVE_MIGRATION: Final = "live-migration"
+COLD_MIGRATION: Final = "migration"
+"""The ``migration_type`` of a cold migration's record (nova 34 ``objects/fields.py`` ``MigrationType``)."""
+
+
+def read_migrations(session: Session, server_id: str, kind: str) -> tuple[Migration, ...]:
+    """The server's migration records of one ``kind``, oldest first (by id: below 2.59 Nova does not
+    sort them). Admin only by default (``os_compute_api:os-migrations:index``,
+    nova/policies/migrations.py). A live migration that Nova refused after its 202 shows here only:
+    from microversion 2.34 its pre-checks run in the conductor, which leaves the server ACTIVE on its
+    host and sets the record's status to ``error`` (nova 34 ``conductor/manager.py`` ``_live_migrate``);
+    one rolled back by the compute host ends ``failed`` (``compute/manager.py``
+    ``_rollback_live_migration``)."""
+    params = {"instance_uuid": server_id, "migration_type": kind}
+    body = session.get("compute", "/os-migrations", params, COMPUTE_MICROVERSION)
+    records = body.get("migrations")
+    if not isinstance(records, list):
+        raise CloudError(
+            f"cloud {session.cloud!r}: Nova: GET /os-migrations: the response has no 'migrations' list"
+        )
+    found = [
+        Migration(
+            id=int(r.get("id") or 0),
+            status=str(r.get("status") or ""),
+            source=str(r.get("source_compute") or ""),
+            destination=str(r.get("dest_compute") or ""),
+        )
+        for r in records
+        if isinstance(r, Mapping)
+    ]
+    return tuple(sorted(found, key=lambda m: m.id))
+
+
 MOVE_ACTIONS: Final = frozenset({"live-migration", "evacuate", "migrate", "resize"})
 """The instance actions that move a server to another host (nova 34 ``nova/compute/instance_actions.py``)."""
 ACTIONS_RULE: Final = "os_compute_api:os-instance-actions:list"

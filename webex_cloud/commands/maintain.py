@@ -1,8 +1,11 @@
 """`python -m webex_cloud maintain {drain,undrain,ok-to-stop} --stack S ...`: hardware work without downtime.
 
   drain --host H [--host H2] [--dry-run]   prove the stack stays whole without H (capacity, N+1), refuse
-                                           before any change if not; then cordon H and move each pod on it
-                                           whole, anchor first, to hosts the scheduler's filters choose
+        [--state URL] [--address-map F]    before any change if not or if the stack's deploy lock is held;
+                                           then hold that lock, cordon H and move each pod on it whole,
+                                           anchor first, to hosts the scheduler's filters choose (cold when
+                                           Nova refuses a live migration), each pod followed by its health
+                                           gate; a failed gate stops the drain
   undrain --host H                         enable a host this project drained
   ok-to-stop [--down H]                    which hosts and failure domains can be taken down now
 
@@ -18,8 +21,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
+import signal
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +43,19 @@ from webex_cloud.cli_common import (
 from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.entry import stack_entry
 from webex_cloud.cloud.errors import CloudError
-from webex_cloud.cloud.session import connect
-from webex_cloud.cloud.views import read_project
+from webex_cloud.cloud.session import Session, connect
+from webex_cloud.cloud.views import ComputeService, read_project
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.maintenance import drain as steps
-from webex_cloud.maintenance.moves import plan_drain
+from webex_cloud.maintenance import lock
+from webex_cloud.maintenance.gate import GateSpecError, pod_gates, probe_pod
+from webex_cloud.maintenance.moves import DrainPlan, plan_drain
 from webex_cloud.maintenance.proof import can_lose, ok_to_stop, unknown
-from webex_cloud.paths import PROJECT_DIR, plan_path
+from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path
 from webex_cloud.placement.engine import PIPELINES_UNAVAILABLE, pipelines
 from webex_cloud.placement.plan import PlacementPlan, load_placement
 from webex_cloud.plan.format import Plan, PlanError, read_plan
+from webex_cloud.release.probe import GateSpec
 
 DEFAULT_MOVE_TIMEOUT = 900.0
 
@@ -74,6 +83,39 @@ def _engine(placement: PlacementPlan) -> Any:
         raise CommandError(f"the placement proof cannot run ({type(error).__name__}: {error})") from None
 
 
+def _backend(args: argparse.Namespace) -> lock.Store:
+    url = args.state or os.environ.get("PULUMI_BACKEND_URL")
+    if not url:
+        raise CommandError(
+            "maintain drain holds the stack's deploy lock in its state backend: pass --state URL (the "
+            "`pulumi login` URL, s3://... or file://...) or set PULUMI_BACKEND_URL"
+        )
+    return lock.open_store(url)
+
+
+def _address_map(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    try:
+        found: Any = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise CommandError(f"--address-map {path}: cannot read it as JSON ({error})") from None
+    if not isinstance(found, dict) or not all(isinstance(v, str) for v in found.values()):
+        raise CommandError(f"--address-map {path}: expected a JSON object {{instance: address}}")
+    return {str(k): v for k, v in found.items()}
+
+
+class _Terminated(Exception):
+    """SIGTERM, raised where the drain is, so that its lock is released on the way out."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated(
+        f"the drain was stopped by signal {signum}; its deploy lock is released and the host(s) stay "
+        "disabled: rerun the same drain to go on, or `maintain undrain` to enable them as they are"
+    )
+
+
 def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
     plan, placement, path = _plans(args.stack, args.plan)
     bad = unknown(placement, args.host, ())
@@ -82,6 +124,9 @@ def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, d
             f"{', '.join(bad)} is not in stack {args.stack}'s inventory ({path}); hosts: "
             f"{', '.join(h.name for h in placement.hosts)}"
         )
+    store = _backend(args)
+    gates = pod_gates(plan, str(path))
+    address_map = _address_map(args.address_map)
     verdict = can_lose(placement, _engine(placement), args.host)
     report: dict[str, Any] = {
         "stack": args.stack,
@@ -97,61 +142,145 @@ def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, d
         f"proof: stack {args.stack} stays placeable{' and N+1' if placement.n_plus_one else ''} "
         f"without {verdict.what}"
     )
-    budget = {name: spec.max_unavailable for name, spec in plan.services.items()}
+    purpose = {"action": "drain", "stack": args.stack, "hosts": sorted(args.host), "by": getpass.getuser()}
     cloud = args.cloud or stack_entry(args.stack, Access.OPERATE)
     # A dry run reads what only an operator sees (host names, compute services): the same identity.
     with connect(cloud, Access.OPERATE, args.clouds_yaml, args.timeout) as session:
         services = steps.compute_services(session, args.host)
-        observation = read_project(session)
-        if not observation.host_names_visible and observation.servers:
-            raise CommandError(
-                f"cloud {cloud!r}: the identity cannot see host names; use the operator identity"
-            )
-        moves = plan_drain(expected_from_plan(plan, str(path)), observation.servers, args.host, budget)
-        report |= {
-            "refused": list(moves.refusals),
-            "moves": [
-                {"server": m.name, "id": m.server_id, "pod": m.pod, "from": m.from_host} for m in moves.moves
-            ],
-        }
-        if moves.refusals:
-            return ExitCode.BLOCKING, report
-        for pod in moves.pods:
-            say(
-                f"{'would move' if args.dry_run else 'moves'} pod {pod[0].pod} of {pod[0].service}: "
-                + ", ".join(m.name for m in pod)
-            )
         if args.dry_run:
-            say(
-                f"dry run: would cordon {', '.join(args.host)} and move {len(moves.moves)} server(s) "
-                f"of {len(moves.pods)} pod(s)"
-            )
-            return ExitCode.OK, report
-        why = steps.reason(args.stack, getpass.getuser())
-        for host, service in services.items():
-            say(f"cordon {host}: {'disabled' if steps.cordon(session, service, why) else 'already disabled'}")
+            held = lock.check(store, PROJECT, args.stack, purpose, args.take_over)
+            if held:
+                report["refused"] = [held]
+                return ExitCode.BLOCKING, report
+            return _moves(args, plan, path, session, report, say)[0], report
         try:
-            for server in moves.in_flight:
-                say(f"waiting for {server.name}, which Nova is changing ({server.status.lower()})")
-                steps.wait_moved(session, server.id, server.host or "", args.move_timeout)
-            moved = [m for pod in moves.pods for m in steps.move_pod(session, pod, args.move_timeout, say)]
-        except steps.DrainError as error:
-            raise steps.DrainError(steps.stopped(str(error), args.host)) from None
-        left = [s.name for s in read_project(session).servers if s.host in args.host]
-        report["moved"] = [
-            {"server": m.move.name, "from": m.move.from_host, "to": m.to_host, "seconds": round(m.seconds, 1)}
-            for m in moved
-        ]
-        report["left_on_hosts"] = left
+            taken = lock.acquire(store, PROJECT, args.stack, purpose, args.take_over)
+        except lock.LockHeld as held:
+            report["refused"] = [str(held)]
+            return ExitCode.BLOCKING, report
+        say(
+            f"lock: holding the deploy lock of stack {args.stack} ({taken.where})"
+            + (", taken over from an interrupted run of this drain" if taken.resumed else "")
+        )
+        report["lock"] = taken.where
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            for server, source in steps.unconfirmed(session, args.host):
+                say(f"finishing the cold migration of {server.name} off {source}, left by an interrupted run")
+                steps.confirm_cold(session, server.id, source, args.move_timeout)
+            code, moves = _moves(args, plan, path, session, report, say)
+            if moves is None:
+                return code, report
+            return _move(args, session, services, moves, gates, address_map, report, say), report
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            taken.release()
+            say(f"lock: released ({taken.where})")
+
+
+def _moves(
+    args: argparse.Namespace,
+    plan: Plan,
+    path: Path,
+    session: Session,
+    report: dict[str, Any],
+    say: Callable[[str], None],
+) -> tuple[int, DrainPlan | None]:
+    """The moves from where the servers are now; None (and exit 1) when refused or only a dry run."""
+    budget = {name: spec.max_unavailable for name, spec in plan.services.items()}
+    observation = read_project(session)
+    if not observation.host_names_visible and observation.servers:
+        raise CommandError(
+            f"cloud {session.cloud!r}: the identity cannot see host names; use the operator identity"
+        )
+    moves = plan_drain(expected_from_plan(plan, str(path)), observation.servers, args.host, budget)
+    report |= {
+        "refused": list(moves.refusals),
+        "moves": [
+            {"server": m.name, "id": m.server_id, "pod": m.pod, "from": m.from_host} for m in moves.moves
+        ],
+    }
+    if moves.refusals:
+        return ExitCode.BLOCKING, None
+    for pod in moves.pods:
+        say(
+            f"{'would move' if args.dry_run else 'moves'} pod {pod[0].pod} of {pod[0].service}: "
+            + ", ".join(m.name for m in pod)
+        )
+    if args.dry_run:
+        say(
+            f"dry run: would take the deploy lock, cordon {', '.join(args.host)} and move "
+            f"{len(moves.moves)} server(s) of {len(moves.pods)} pod(s), each pod followed by its health gate"
+        )
+        return ExitCode.OK, None
+    return ExitCode.OK, moves
+
+
+def _move(
+    args: argparse.Namespace,
+    session: Session,
+    services: dict[str, ComputeService],
+    moves: DrainPlan,
+    gates: dict[str, GateSpec],
+    address_map: dict[str, str],
+    report: dict[str, Any],
+    say: Callable[[str], None],
+) -> int:
+    """Cordon, move each pod (then its gate), check the hosts are empty; the report records every step."""
+    why = steps.reason(args.stack, getpass.getuser())
+    for host, service in services.items():
+        say(f"cordon {host}: {'disabled' if steps.cordon(session, service, why) else 'already disabled'}")
+    done: list[steps.PodMoved] = []
+    report["moved"], report["gates"] = [], []
+
+    def record(pod: steps.PodMoved) -> None:
+        done.append(pod)
+        report["moved"] += [m.document() for m in pod.servers]
+        if pod.gate is not None:
+            report["gates"].append(pod.gate.document())
+
+    try:
+        failed = steps.failed_gate(services.values())
+        if failed is not None:
+            # A pod this drain moved did not serve: nothing more moves until it does.
+            say(f"gate again: pod {failed}, whose gate failed in an earlier run of this drain")
+            result = probe_pod(gates, failed, address_map=address_map, say=say)
+            say(result.describe())
+            record(steps.PodMoved((), result))
+            if result.passed is False:
+                raise steps.DrainError(
+                    f"pod {failed} still does not serve after its move ({'; '.join(result.not_serving)}); "
+                    "nothing more was moved"
+                )
+            steps.mark_gate(session, services.values(), why, None)
+        for server in moves.in_flight:
+            say(f"waiting for {server.name}, which Nova is changing ({server.status.lower()})")
+            steps.wait_moved(session, server.id, server.host or "", args.move_timeout)
+        for pod in moves.pods:
+            gate = partial(probe_pod, gates, address_map=address_map, say=say)
+            record(steps.move_pod(session, pod, args.move_timeout, say, gate=gate))
+    except steps.DrainError as error:
+        if isinstance(error, steps.GateFailed):
+            record(error.done)
+            steps.mark_gate(session, services.values(), why, error.pod)
+        report["stopped"] = steps.stopped(str(error), args.host)
+        return ExitCode.INPUT
+    left = [s.name for s in read_project(session).servers if s.host in args.host]
+    report["left_on_hosts"] = left
     if left:
-        raise steps.DrainError(
+        report["stopped"] = (
             f"servers still on {', '.join(args.host)} after the drain: {', '.join(left)}; rerun it"
         )
+        return ExitCode.INPUT
+    moved = [m for pod in done for m in pod.servers]
+    cold = [m.move.name for m in moved if m.cold]
     say(
-        f"drained {', '.join(args.host)}: {len(moved)} server(s) moved; the host stays disabled until "
-        "`maintain undrain`"
+        f"drained {', '.join(args.host)}: {len(moved)} server(s) moved"
+        + (f" ({len(cold)} cold, with downtime: {', '.join(cold)})" if cold else "")
+        + f", {sum(1 for p in done if p.gate and p.gate.passed)} of {len(done)} pod gate(s) passed; "
+        "the host stays disabled until `maintain undrain`"
     )
-    return ExitCode.OK, report
+    return ExitCode.OK
 
 
 def _undrain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
@@ -187,7 +316,12 @@ def _ok_to_stop(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[i
 
 def main(argv: list[str]) -> int:
     """The command; unusable input exits 2 and a bug 3, with a message, never a traceback."""
-    code: int = run("maintain", _main, argv, unusable=(CloudError, steps.DrainError))
+    code: int = run(
+        "maintain",
+        _main,
+        argv,
+        unusable=(CloudError, steps.DrainError, lock.LockError, GateSpecError, _Terminated),
+    )
     return code
 
 
@@ -223,6 +357,25 @@ def _main(argv: list[str]) -> int:
         default=DEFAULT_MOVE_TIMEOUT,
         help=f"drain: seconds one server may take to move (default {DEFAULT_MOVE_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--state",
+        metavar="URL",
+        help="drain: the stack's state backend (`pulumi login` URL, s3://... or file://...; default "
+        "$PULUMI_BACKEND_URL), where the drain holds the stack's deploy lock",
+    )
+    parser.add_argument(
+        "--address-map",
+        type=Path,
+        metavar="FILE",
+        help="drain: JSON {instance: address} the pod gates probe instead of the plan's addresses "
+        "(probing from elsewhere), as the release gate's probe takes it",
+    )
+    parser.add_argument(
+        "--take-over",
+        action="store_true",
+        help="drain: take over the deploy lock a drain of the same hosts left on another machine (only once "
+        "you know its process is gone)",
+    )
     parser.add_argument("--force", action="store_true", help="undrain: enable a host someone else disabled")
     parser.add_argument(
         "--down",
@@ -242,6 +395,9 @@ def _main(argv: list[str]) -> int:
         for option, given, allowed in (
             ("--host", args.host, ("drain", "undrain")),
             ("--dry-run", args.dry_run, ("drain",)),
+            ("--state", args.state, ("drain",)),
+            ("--address-map", args.address_map, ("drain",)),
+            ("--take-over", args.take_over, ("drain",)),
             ("--force", args.force, ("undrain",)),
             ("--down", args.down, ("ok-to-stop",)),
         )
@@ -254,6 +410,8 @@ def _main(argv: list[str]) -> int:
     code, document = action(args, say)
     for refusal in document.get("refused", []):
         print(f"refused: {refusal}", file=sys.stderr)
+    if "stopped" in document:
+        print(f"error: {document['stopped']}", file=sys.stderr)
     if args.json:
         print(json.dumps(document, indent=2, sort_keys=True))
     return code

@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
 from webex_cloud.cloud import operations
 from webex_cloud.cloud.session import Session
 from webex_cloud.cloud.views import (
+    COLD_MIGRATION,
+    LIVE_MIGRATION,
     MAINTENANCE_MARK,
     ComputeService,
     Server,
     read_compute_services,
+    read_migrations,
+    read_project,
     read_server,
 )
+from webex_cloud.maintenance.gate import GateResult
 from webex_cloud.maintenance.moves import IN_FLIGHT, Move
 
 MARK: Final = MAINTENANCE_MARK
@@ -41,14 +46,33 @@ class Moved:
     move: Move
     to_host: str
     seconds: float
+    cold: str | None = None
+    """When Nova refused the live migration (its record's status): moved cold, with downtime."""
+
+    def document(self) -> dict[str, object]:
+        return {
+            "server": self.move.name,
+            "pod": self.move.pod,
+            "from": self.move.from_host,
+            "to": self.to_host,
+            "seconds": round(self.seconds, 1),
+            "migration": "cold" if self.cold else "live",
+        }
 
 
-@dataclass
-class Progress:
-    """What a drain did, for the summary and --json."""
+@dataclass(frozen=True)
+class PodMoved:
+    servers: tuple[Moved, ...]
+    gate: GateResult | None
 
-    cordoned: list[str] = field(default_factory=list)
-    moved: list[Moved] = field(default_factory=list)
+
+class GateFailed(DrainError):
+    """A moved pod does not serve: the drain stops; ``done`` is what moved, with the failed gate."""
+
+    def __init__(self, message: str, pod: str, done: PodMoved) -> None:
+        super().__init__(message)
+        self.pod = pod
+        self.done = done
 
 
 def reason(stack: str, who: str, now: datetime | None = None) -> str:
@@ -77,6 +101,30 @@ def cordon(session: Session, service: ComputeService, why: str) -> bool:
     return True
 
 
+GATE_FAILED: Final = "; gate failed: "
+"""What a drain adds to its hosts' disabled_reason when a moved pod's gate failed: the record, in Nova
+where every machine reads it, that tells the rerun to gate that pod again before it moves anything."""
+
+
+def failed_gate(services: Iterable[ComputeService]) -> str | None:
+    """The pod whose gate failed in an earlier run of a drain of these hosts, if any."""
+    marks = {
+        s.disabled_reason.partition(GATE_FAILED)[2]
+        for s in services
+        if not s.enabled and s.disabled_reason.startswith(MARK) and GATE_FAILED in s.disabled_reason
+    }
+    return min(marks) if marks else None
+
+
+def mark_gate(session: Session, services: Iterable[ComputeService], why: str, pod: str | None) -> None:
+    """Record (``pod``) or clear (None) a failed gate in the cordoned hosts' reason, keeping the reason
+    the drain cordoned them with (``why`` for a host this run cordoned); the hosts stay disabled."""
+    for service in services:
+        cordoned = service.disabled_reason.partition(GATE_FAILED)[0]
+        base = cordoned if cordoned.startswith(MARK) else why
+        operations.disable_compute_service(session, service.id, base + (f"{GATE_FAILED}{pod}" if pod else ""))
+
+
 def uncordon(session: Session, service: ComputeService, force: bool = False) -> bool:
     """Enable a host this project drained; False when it already was enabled."""
     if service.enabled:
@@ -102,6 +150,19 @@ def stopped(problem: str, hosts: Sequence[str]) -> str:
     )
 
 
+LIVE_REFUSED: Final = frozenset({"error", "failed"})
+"""Statuses of a live-migration record Nova refused (``error``: the conductor's pre-checks or the scheduler
+said no, nothing was touched) or rolled back (``failed``): the server runs on its host as before."""
+
+
+class LiveRefused(DrainError):
+    """Nova would not live-migrate the server; ``status`` is its migration record's."""
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def wait_moved(
     session: Session,
     server_id: str,
@@ -109,9 +170,12 @@ def wait_moved(
     timeout: float,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    refused: Callable[[], str | None] = lambda: None,
+    settled: str = "ACTIVE",
 ) -> Server:
-    """Wait until Nova has the server ACTIVE, idle, on another host; a migration that failed or ran out
-    of time is a DrainError."""
+    """Wait until Nova has the server ``settled`` (ACTIVE; VERIFY_RESIZE for a cold migration awaiting
+    its confirmation), idle, on another host. A migration that failed or ran out of time is a DrainError;
+    one that ``refused`` reports (a status, while the server still runs on ``from_host``) a LiveRefused."""
     start = clock()
     started = False
     while True:
@@ -120,11 +184,18 @@ def wait_moved(
             raise DrainError(
                 f"server {server.name} ({server_id}) went to ERROR while it moved off {from_host}"
             )
-        busy = server.status in IN_FLIGHT or server.task_state is not None
+        busy = (server.status in IN_FLIGHT and server.status != settled) or server.task_state is not None
         started = started or busy
-        if not busy and server.status == "ACTIVE":
-            if server.host and server.host != from_host:
+        if not busy and server.status in {settled, "ACTIVE"}:
+            if server.status == settled and server.host and server.host != from_host:
                 return server
+            status = refused() if server.host == from_host else None
+            if status:
+                raise LiveRefused(
+                    f"Nova refused to live-migrate server {server.name} ({server_id}) off {from_host} "
+                    f"(its migration record ended {status!r})",
+                    status,
+                )
             if started or clock() - start > START_GRACE:
                 raise DrainError(
                     f"Nova did not move server {server.name} ({server_id}): it is still on {from_host}; "
@@ -138,24 +209,93 @@ def wait_moved(
         sleep(POLL)
 
 
+def _new_refusal(session: Session, server_id: str, known: frozenset[int]) -> str | None:
+    """The status of the live-migration record Nova made for this request, when it refused it."""
+    new = [m for m in read_migrations(session, server_id, LIVE_MIGRATION) if m.id not in known]
+    return new[-1].status if new and new[-1].status in LIVE_REFUSED else None
+
+
+def confirm_cold(
+    session: Session,
+    server_id: str,
+    from_host: str,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Server:
+    """Wait for a cold migration to reach VERIFY_RESIZE on another host, confirm it, wait for ACTIVE."""
+    moved = wait_moved(session, server_id, from_host, timeout, clock, sleep, settled="VERIFY_RESIZE")
+    operations.confirm_resize(session, server_id)
+    wait_moved(session, server_id, from_host, timeout, clock, sleep)
+    return moved
+
+
+def unconfirmed(session: Session, hosts: Sequence[str]) -> list[tuple[Server, str]]:
+    """Cold migrations off ``hosts`` that a killed drain left (RESIZE: still moving; VERIFY_RESIZE: moved,
+    not confirmed — it waits forever unless Nova's ``resize_confirm_window`` is set), each with the host
+    it left. The rerun finishes them before it plans: until then the pod counts as not serving."""
+    resizing = [s for s in read_project(session).servers if s.status in {"RESIZE", "VERIFY_RESIZE"}]
+    found: list[tuple[Server, str]] = []
+    for server in resizing:
+        records = read_migrations(session, server.id, COLD_MIGRATION)
+        if records and records[-1].source in hosts:
+            found.append((server, records[-1].source))
+    return found
+
+
+def move_server(
+    session: Session,
+    move: Move,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Moved:
+    """Live-migrate the server; when Nova refuses, cold-migrate it instead (the scheduler chooses again,
+    never a forced host): the instance is down while it moves, which :class:`Moved` records."""
+    began = clock()
+    known = frozenset(m.id for m in read_migrations(session, move.server_id, LIVE_MIGRATION))
+    operations.live_migrate(session, move.server_id)
+    try:
+        server = wait_moved(
+            session,
+            move.server_id,
+            move.from_host,
+            timeout,
+            clock,
+            sleep,
+            refused=lambda: _new_refusal(session, move.server_id, known),
+        )
+        return Moved(move, server.host or "", clock() - began)
+    except LiveRefused as refusal:
+        operations.cold_migrate(session, move.server_id)
+        server = confirm_cold(session, move.server_id, move.from_host, timeout, clock, sleep)
+        return Moved(move, server.host or "", clock() - began, cold=refusal.status)
+
+
 def move_pod(
     session: Session,
     pod: tuple[Move, ...],
     timeout: float,
     say: Callable[[str], None],
     clock: Callable[[], float] = time.monotonic,
-) -> list[Moved]:
+    sleep: Callable[[float], None] = time.sleep,
+    gate: Callable[[str], GateResult] | None = None,
+) -> PodMoved:
     """Move one pod: the anchor first (the scheduler picks its host), then each member, which the Nova
-    filter sends to the anchor's host; each waited for before the next."""
+    filter sends to the anchor's host; each waited for before the next. Then the service's health gate
+    on the pod's instances: a pod that does not serve on its new host stops the drain."""
     done: list[Moved] = []
     for move in pod:
-        began = clock()
-        operations.live_migrate(session, move.server_id)
-        server = wait_moved(session, move.server_id, move.from_host, timeout, clock)
-        moved = Moved(move, server.host or "", clock() - began)
+        moved = move_server(session, move, timeout, clock, sleep)
+        how = (
+            f" by COLD migration (live migration refused: Nova's record ended {moved.cold!r}; "
+            "the instance was down while it moved)"
+            if moved.cold
+            else ""
+        )
         say(
             f"moved {move.name} ({'anchor' if move.anchor else 'member'} of {move.pod}) "
-            f"{move.from_host} -> {moved.to_host} in {moved.seconds:.1f} s"
+            f"{move.from_host} -> {moved.to_host} in {moved.seconds:.1f} s{how}"
         )
         if not move.anchor and done and moved.to_host != done[0].to_host:
             raise DrainError(
@@ -163,4 +303,17 @@ def move_pod(
                 f"{moved.to_host}; is the scheduler's pod filter enabled? (docs/scheduler-filters.md)"
             )
         done.append(moved)
-    return done
+    result = gate(pod[0].pod) if gate is not None else None
+    if result is not None:
+        say(result.describe())
+        if result.passed is False:
+            raise GateFailed(
+                f"pod {pod[0].pod} of {pod[0].service} does not serve on {done[-1].to_host} after its move: "
+                f"its health gate failed after {result.seconds:.1f} s "
+                f"({'; '.join(result.not_serving) or 'see the lines above'}); find why its instances do "
+                "not answer there (the gate probes what the catalog's rollout health check names) before "
+                "going on",
+                pod[0].pod,
+                PodMoved(tuple(done), result),
+            )
+    return PodMoved(tuple(done), result)

@@ -1,0 +1,120 @@
+"""The drain's deploy lock on both backends the project uses: a file:// folder and S3 (moto's server on
+127.0.0.1, as the state reader's tests use it), against lock files as `pulumi up` writes them
+(pulumi/pulumi pkg/backend/diy/lock.go at 3.260.0-dev, commit 1b59498)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.preview.conftest import Backend, _fake_credentials, backend, s3_endpoint
+from webex_cloud.maintenance import lock
+
+__all__ = ["_fake_credentials", "backend", "s3_endpoint"]
+DRAIN = {"action": "drain", "stack": "dc1", "hosts": ["h1"], "by": "ops"}
+UP = {"pid": 4242, "username": "deployer", "hostname": "ci-runner-7", "timestamp": "2026-11-24T08:00:00Z"}
+
+
+@dataclass
+class Place:
+    """A backend as the drain opens it, and a way to write a file into it as someone else would."""
+
+    store: lock.Store
+    put: Callable[[str, bytes], None]
+
+
+@pytest.fixture(params=["file", "s3"])
+def place(request: pytest.FixtureRequest, tmp_path: Path) -> Place:
+    if request.param == "file":
+        root = tmp_path / "state"
+        (root / ".pulumi").mkdir(parents=True)
+        (root / ".pulumi/meta.yaml").write_text("version: 1\n")
+
+        def put(key: str, data: bytes) -> None:
+            (root / key).parent.mkdir(parents=True, exist_ok=True)
+            (root / key).write_bytes(data)
+
+        return Place(lock.open_store(f"file://{root}"), put)
+    bucket: Backend = request.getfixturevalue("backend")
+    return Place(lock.open_store(bucket.url), bucket.put)
+
+
+FOLDER = ".pulumi/locks/organization/webex-cloud/dc1/"
+
+
+def test_the_lock_is_a_file_pulumi_reads_where_pulumi_looks_and_goes_on_release(place: Place) -> None:
+    taken = lock.acquire(place.store, "webex-cloud", "dc1", DRAIN)
+    (key,) = place.store.list(FOLDER)
+    assert key == taken.key and not taken.resumed
+    written: dict[str, Any] = json.loads(place.store.read(key) or b"")
+    assert set(written) == {"pid", "username", "hostname", "timestamp", lock.FIELD}
+    assert isinstance(written["pid"], int) and written[lock.FIELD] == DRAIN
+    taken.release()
+    assert place.store.list(FOLDER) == []
+
+
+def test_a_pulumi_up_in_progress_refuses_the_drain_and_is_named(place: Place) -> None:
+    place.put(f"{FOLDER}0b8f7c1e-1111-4000-8000-000000000000.json", json.dumps(UP).encode())
+    expected = "held by 1 lock(s)"
+    assert expected in (lock.check(place.store, "webex-cloud", "dc1", DRAIN) or "")
+    with pytest.raises(lock.LockHeld, match=r"deployer@ci-runner-7 \(pid 4242\) at 2026-11-24T08:00:00Z"):
+        lock.acquire(place.store, "webex-cloud", "dc1", DRAIN)
+    assert len(place.store.list(FOLDER)) == 1
+
+
+def test_another_drain_and_a_running_one_are_refused_and_a_left_lock_is_taken_over(place: Place) -> None:
+    first = lock.acquire(place.store, "webex-cloud", "dc1", DRAIN)
+    other = DRAIN | {"hosts": ["h2"]}
+    with pytest.raises(lock.LockHeld, match="a drain of h1"):
+        lock.acquire(place.store, "webex-cloud", "dc1", other)
+    with pytest.raises(lock.LockHeld, match="--take-over"):  # the same drain, running (this process)
+        lock.acquire(place.store, "webex-cloud", "dc1", DRAIN)
+    again = lock.acquire(place.store, "webex-cloud", "dc1", DRAIN | {"by": "someone else"}, take_over=True)
+    assert again.resumed and again.key == first.key and place.store.list(FOLDER) == [first.key]
+
+
+def test_a_lock_written_between_the_check_and_the_write_wins(place: Place) -> None:
+    """As Lock does: the second check sees it, the drain deletes its own file and refuses."""
+
+    @dataclass(frozen=True)
+    class Racing:
+        inner: lock.Store
+
+        @property
+        def where(self) -> str:
+            return self.inner.where
+
+        def list(self, prefix: str) -> list[str]:
+            return self.inner.list(prefix)
+
+        def read(self, key: str) -> bytes | None:
+            return self.inner.read(key)
+
+        def write(self, key: str, data: bytes) -> None:
+            place.put(f"{FOLDER}racer.json", json.dumps(UP).encode())
+            self.inner.write(key, data)
+
+        def delete(self, key: str) -> None:
+            self.inner.delete(key)
+
+    with pytest.raises(lock.LockHeld, match="deployer@ci-runner-7"):
+        lock.acquire(Racing(place.store), "webex-cloud", "dc1", DRAIN)
+    assert place.store.list(FOLDER) == [f"{FOLDER}racer.json"]
+
+
+def test_the_legacy_layout_locks_by_stack_name(tmp_path: Path) -> None:
+    """No meta.yaml: lock.go's stackLockDir of the stack's bare name (backend.go's legacy references)."""
+    store = lock.open_store(f"file://{tmp_path}")
+    taken = lock.acquire(store, "webex-cloud", "dc1", DRAIN)
+    assert taken.key.startswith(".pulumi/locks/dc1/") and (tmp_path / taken.key).is_file()
+
+
+@pytest.mark.parametrize("url", ["azblob://state", "gs://state", "https://api.pulumi.com"])
+def test_a_backend_the_drain_cannot_lock_is_refused_by_name(url: str) -> None:
+    with pytest.raises(lock.LockError, match="s3:// and file:// backends only"):
+        lock.open_store(url)
