@@ -16,6 +16,7 @@ Only APIs present since Zed are used: ``BaseHostFilter``, ``RequestSpec.get_sche
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -54,10 +55,11 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
     #: Seconds the service's lookup may take before the request fails closed (a slow cell
     #: database would otherwise hold the worker up to Nova's 60 s ``CELL_TIMEOUT`` per query).
     lookup_timeout = deadline.LOOKUP_TIMEOUT_SECONDS
-    #: Seconds a member waits, inside its lookup, for its evacuated anchor's destination to be chosen
-    #: (a parallel evacuation issues both at once); past it the member fails closed. Less than
-    #: ``lookup_timeout``, so the wait ends with that clear answer rather than a timeout.
-    destination_wait = deadline.LOOKUP_TIMEOUT_SECONDS / 2
+    #: Seconds a member waits for its evacuated anchor's destination to be chosen (a parallel
+    #: evacuation issues both at once, and the destination is known only once the anchor's
+    #: destination compute has claimed it); past it the member fails closed. Each read during the
+    #: wait has its own ``lookup_timeout``; the whole stays far below the scheduler's 60 s RPC timeout.
+    destination_wait = 5.0
     #: Seconds between two reads of the anchor's migration while waiting.
     destination_poll = 0.1
 
@@ -85,6 +87,8 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
                 "PodFilter's service lookup",
                 lambda: self.placement(spec_obj, hint, anchor),
             )
+            if not anchor:
+                placed = self.await_anchor_destination(spec_obj, hint, placed)
             decision = pod_rules.decide(hint, uuid, anchor, placed)
         except deadline.LookupTimeout as slow:
             # Fail closed, on time: a stalled database must not stall the scheduler.
@@ -138,22 +142,31 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
         store in db yet"), and ``nova/conductor/manager.py`` ``schedule_and_build_instances``
         writes it to the cell (``instance.create()``) only after the scheduler has chosen its
         host. The anchor's ``webex_pod_room`` is then read from the BuildRequest's copy.
-
-        A member whose anchor is being evacuated and not yet scheduled waits up to
-        ``destination_wait`` for the anchor's destination (see :meth:`evacuations`).
         """
         service = hint.service
         placed = self.evacuations(spec_obj, self.service_instances(spec_obj, service))
-        if not anchor:
-            waited_until = time.monotonic() + self.destination_wait
-            while pod_rules.unscheduled_anchors(hint.key, placed) and time.monotonic() < waited_until:
-                time.sleep(self.destination_poll)
-                placed = self.evacuations(spec_obj, placed)
         own_uuid = getattr(spec_obj, "instance_uuid", None)
         if anchor and own_uuid and not any(p.uuid == own_uuid for p in placed):
             pending = self.requested_instance(spec_obj, service)
             if pending is not None:
                 placed.append(pending)
+        return placed
+
+    def await_anchor_destination(
+        self, spec_obj: Any, hint: pod_rules.PodHint, placed: list[pod_rules.PlacedInstance]
+    ) -> list[pod_rules.PlacedInstance]:
+        """``placed`` once the member's evacuated anchor has a destination, or after ``destination_wait``.
+
+        The wait is outside the lookup's deadline (a sleep holds no database), each re-read inside it.
+        """
+        waited_until = time.monotonic() + self.destination_wait
+        while pod_rules.unscheduled_anchors(hint.key, placed) and time.monotonic() < waited_until:
+            time.sleep(self.destination_poll)
+            placed = deadline.within(
+                self.lookup_timeout,
+                "PodFilter's evacuation lookup",
+                functools.partial(self.evacuations, spec_obj, placed),
+            )
         return placed
 
     def evacuations(
