@@ -59,7 +59,10 @@ class FakeCloud:
 
     def __init__(self) -> None:
         self.instances: dict[str, tuple[str | None, dict[str, str]]] = {}
+        self.task_states: dict[str, str] = {}
+        self.migrations: list[Any] = []
         self.reads = 0
+        self.migration_reads = 0
         self.cell_down = False
 
     def add(self, pod: int, host: str | None, anchor: bool, service: str = SERVICE, **extra: str) -> str:
@@ -90,20 +93,50 @@ class FakeCloud:
         )
         return instance
 
-    def gather(
-        self, context: Any, fn: Any, filters: dict[str, Any], expected_attrs: list[str]
-    ) -> dict[str, Any]:
+    def evacuate(self, instance: str, dest: str | None = None, status: str = "accepted") -> Any:
+        """What ``nova/compute/api.py`` ``API.evacuate`` writes: the task state and an evacuation record
+        (``dest_compute`` only for a named host), which the destination's claim later completes."""
+        self.task_states[instance] = "rebuilding"
+        migration = objects.Migration(
+            id=len(self.migrations) + 1,
+            instance_uuid=instance,
+            source_compute=self.instances[instance][0],
+            migration_type="evacuation",
+            status=status,
+        )
+        if dest is not None:
+            migration.dest_compute = dest
+        self.migrations.append(migration)
+        return migration
+
+    def gather(self, context: Any, fn: Any, filters: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if fn == objects.MigrationList.get_by_filters:
+            return self.gather_migrations(filters)
         self.reads += 1
-        assert expected_attrs == ["metadata"] and filters["deleted"] is False
+        assert kwargs == {"expected_attrs": ["metadata"]} and filters["deleted"] is False
         if self.cell_down:
             return {CELL: nova_context.did_not_respond_sentinel}
         ((key, value),) = filters["metadata"].items()
         found = [
-            objects.Instance(uuid=u, host=host, metadata=dict(meta))
+            objects.Instance(uuid=u, host=host, metadata=dict(meta), task_state=self.task_states.get(u))
             for u, (host, meta) in self.instances.items()
             if key in meta and value in meta.values()
         ]
         return {CELL: objects.InstanceList(objects=found)}
+
+    def gather_migrations(self, filters: dict[str, Any]) -> dict[str, Any]:
+        """``nova/db/main/api.py`` ``migration_get_all_by_filters``: ``source_compute`` and
+        ``migration_type`` equal, ``status`` in the list."""
+        self.migration_reads += 1
+        assert set(filters) == {"source_compute", "migration_type", "status"}
+        found = [
+            m
+            for m in self.migrations
+            if m.source_compute == filters["source_compute"]
+            and m.migration_type == filters["migration_type"]
+            and m.status in filters["status"]
+        ]
+        return {CELL: objects.MigrationList(objects=found)}
 
 
 @pytest.fixture
@@ -218,6 +251,115 @@ def test_moving_anchor_is_not_its_own_obstacle(cloud: FakeCloud) -> None:
     cloud.add(1, "c2", anchor=True)
     moving = spec(pod_key(0), anchor=True, instance=anchor)
     assert names(PodFilter().filter_all(hosts("c1", "c2", "c3"), moving)) == ["c1", "c3"]
+
+
+def test_a_member_follows_its_anchors_evacuation_to_the_destination_its_claim_recorded(
+    cloud: FakeCloud,
+) -> None:
+    # Issue 31, a host evacuated all at once: the anchor's host stays the dead source until its rebuild
+    # ends, its migration already names the destination the destination's claim took (pre-migrating).
+    anchor = cloud.add(0, "dead", anchor=True)
+    cloud.add(1, "c1", anchor=True)
+    migration = cloud.evacuate(anchor)
+    migration.dest_compute, migration.status = "c3", "pre-migrating"
+    assert names(PodFilter().filter_all(hosts("c1", "c2", "c3"), spec(pod_key(0)))) == ["c3"]
+    assert (cloud.reads, cloud.migration_reads) == (QUERIES_PER_REQUEST, 1)
+
+
+def test_a_member_waits_for_its_anchors_destination_to_be_chosen(cloud: FakeCloud) -> None:
+    # Issued together, the member's request can reach the scheduler before the anchor's: the anchor's
+    # record is still "accepted", without a destination, until the destination compute claims it.
+    anchor = cloud.add(0, "dead", anchor=True)
+    migration = cloud.evacuate(anchor)
+    read = cloud.gather_migrations
+
+    def claimed_on_the_third_read(filters: dict[str, Any]) -> dict[str, Any]:
+        if cloud.migration_reads == 2:
+            migration.dest_compute, migration.status = "c2", "pre-migrating"
+        return read(filters)
+
+    cloud.gather_migrations = claimed_on_the_third_read  # type: ignore[method-assign]
+    assert names(PodFilter().filter_all(hosts("c1", "c2"), spec(pod_key(0)))) == ["c2"]
+    assert cloud.migration_reads == 3
+
+
+def test_a_member_whose_anchor_is_never_scheduled_fails_closed_with_the_reason_after_its_wait(
+    cloud: FakeCloud, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(PodFilter, "destination_wait", 0.5)
+    cloud.evacuate(cloud.add(0, "dead", anchor=True))
+    start = time.monotonic()
+    with caplog.at_level("INFO"):
+        assert PodFilter().filter_all(hosts("c1", "c2"), spec(pod_key(0))) == []
+    waited = time.monotonic() - start
+    assert 0.5 <= waited < 1.5
+    assert "is being evacuated and its destination is not chosen yet" in caplog.text
+    assert "did not answer" not in caplog.text
+    assert cloud.migration_reads > 2  # re-read while waiting
+
+
+def test_a_slow_migration_read_while_waiting_fails_closed_within_the_lookup_timeout(
+    cloud: FakeCloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The wait is a sleep outside the lookup's deadline; every read in it still has that deadline.
+    cloud.evacuate(cloud.add(0, "dead", anchor=True))
+    read = cloud.gather_migrations
+
+    def stalls_after_the_first(filters: dict[str, Any]) -> dict[str, Any]:
+        if cloud.migration_reads:
+            time.sleep(3)
+        return read(filters)
+
+    cloud.gather_migrations = stalls_after_the_first  # type: ignore[method-assign]
+    start = time.monotonic()
+    assert PodFilter().filter_all(hosts("c1", "c2"), spec(pod_key(0))) == []
+    waited = time.monotonic() - start
+    assert PodFilter.lookup_timeout <= waited < PodFilter.lookup_timeout + 0.9
+    assert "PodFilter's evacuation lookup did not answer within 2 s" in caplog.text
+
+
+def test_an_anchor_avoids_the_destination_of_another_pods_evacuation(cloud: FakeCloud) -> None:
+    evacuated = cloud.add(1, "dead", anchor=True)
+    cloud.evacuate(evacuated, dest="c2")  # a host named by the caller: recorded at once
+    result = PodFilter().filter_all(hosts("c1", "c2", "c3"), spec(pod_key(0), anchor=True))
+    assert names(result) == ["c1", "c3"]
+
+
+def test_a_rebuild_in_place_keeps_the_anchor_on_its_host(cloud: FakeCloud) -> None:
+    anchor = cloud.add(0, "c1", anchor=True)
+    cloud.task_states[anchor] = "rebuilding"  # a rebuild: no evacuation record
+    assert names(PodFilter().filter_all(hosts("c1", "c2"), spec(pod_key(0)))) == ["c1"]
+
+
+def test_the_latest_evacuation_of_an_anchor_counts_not_a_stale_one(cloud: FakeCloud) -> None:
+    # An evacuation whose conductor died stays "accepted" without a destination; the instance is reset
+    # and evacuated again.
+    anchor = cloud.add(0, "dead", anchor=True)
+    cloud.evacuate(anchor)
+    cloud.evacuate(anchor, dest="c2", status="pre-migrating")
+    cloud.migrations.reverse()  # the database's order is no order
+    assert names(PodFilter().filter_all(hosts("c1", "c2"), spec(pod_key(0)))) == ["c2"]
+
+
+def test_nothing_evacuated_costs_no_migration_read(cloud: FakeCloud) -> None:
+    cloud.add(0, "c1", anchor=True)
+    cloud.add(1, "c2", anchor=True)
+    assert names(PodFilter().filter_all(hosts("c1", "c2"), spec(pod_key(0)))) == ["c1"]
+    assert cloud.migration_reads == 0
+
+
+def test_an_unanswered_cell_in_the_migration_read_fails_closed(cloud: FakeCloud) -> None:
+    anchor = cloud.add(0, "dead", anchor=True)
+    cloud.evacuate(anchor, dest="c2")
+    cloud.gather_migrations = lambda filters: {CELL: nova_context.did_not_respond_sentinel}  # type: ignore[method-assign]
+    assert PodFilter().filter_all(hosts("c1", "c2"), spec(pod_key(0))) == []
+
+
+def test_the_wait_for_a_destination_ends_far_before_the_schedulers_rpc_timeout() -> None:
+    # The conductor's select_destinations call waits oslo.messaging's rpc_response_timeout (60 s by
+    # default) for the whole filter chain: a member's wait and its reads must stay well inside it.
+    assert 0 < PodFilter.destination_poll < PodFilter.destination_wait
+    assert PodFilter.destination_wait + 2 * PodFilter.lookup_timeout < 60 / 4
 
 
 def sized(name: str, free_vcpus: int, free_ram_mb: int, ratio: float = 1.0) -> Any:

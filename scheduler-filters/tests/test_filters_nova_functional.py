@@ -22,7 +22,7 @@ pytestmark = pytest.mark.child_suite
 
 @needs_nova
 def test_pods_through_the_real_nova_api_conductor_scheduler_and_placement() -> None:
-    assert run_suite("nova_functional", "nova_functional_test_pods.py") >= 10
+    assert run_suite("nova_functional", "nova_functional_test_pods.py") >= 11
 
 
 @needs_nova

@@ -15,6 +15,7 @@ from webex_scheduler_filters.hints import (
 from webex_scheduler_filters.pod_rules import (
     HintStatus,
     PlacedInstance,
+    PodDecision,
     Room,
     decide,
     has_room,
@@ -22,6 +23,7 @@ from webex_scheduler_filters.pod_rules import (
     parse_pod_hint,
     parse_room,
     placed_instance,
+    unscheduled_anchors,
 )
 
 POD0, POD1 = "dc1/chat/chat-pod-0", "dc1/chat/chat-pod-1"
@@ -149,3 +151,55 @@ def _meta(pod: str, role: str) -> dict[str, str]:
         INSTANCE_POD_METADATA_KEY: pod,
         INSTANCE_POD_ROLE_METADATA_KEY: role,
     }
+
+
+HOSTS = ("dead", "h1", "h2", "h3")
+
+
+def _passing(decision: PodDecision) -> list[str]:
+    return [h for h in HOSTS if host_passes(h, decision)]
+
+
+def _evacuating(uuid: str, pod: str, anchor: bool, destination: str | None) -> PlacedInstance:
+    return PlacedInstance(
+        uuid, "dead", pod, anchor, rebuilding=True, evacuating=True, destination=destination
+    )
+
+
+def test_a_member_follows_its_anchors_evacuation_to_its_destination_not_the_dead_source() -> None:
+    # Issue 31: the anchor's host is the dead source until its rebuild on the destination ends.
+    decision = decide(parse_pod_hint(POD0), "m0", False, [_evacuating("a0", POD0, True, "h2")])
+    assert _passing(decision) == ["h2"]
+
+
+def test_a_member_whose_anchor_is_not_scheduled_yet_gets_no_host_and_says_why() -> None:
+    decision = decide(parse_pod_hint(POD0), "m0", False, [_evacuating("a0", POD0, True, None)])
+    assert _passing(decision) == []
+    assert "being evacuated" in decision.problem and "evacuate this member again" in decision.problem
+
+
+def test_another_pods_evacuation_keeps_its_source_and_destination_free() -> None:
+    placed = [
+        _evacuating("a1", POD1, True, "h1"),
+        _evacuating("m1", POD1, False, None),  # pod 1's member, not scheduled yet: only its source known
+        _placed("a0", "h2", POD0, True),
+    ]
+    assert _passing(decide(parse_pod_hint(POD0), "m0", False, placed)) == ["h2"]
+    assert _passing(decide(parse_pod_hint("dc1/chat/chat-pod-2"), "a2", True, placed)) == ["h3"]
+
+
+def test_a_rebuild_in_place_is_not_an_evacuation() -> None:
+    # The task state alone (rebuilding) does not move the anchor: only an evacuation record does.
+    rebuilt = PlacedInstance("a0", "h1", POD0, True, rebuilding=True)
+    assert _passing(decide(parse_pod_hint(POD0), "m0", False, [rebuilt])) == ["h1"]
+
+
+def test_unscheduled_anchors_are_the_pods_anchors_without_a_destination() -> None:
+    placed = [
+        _evacuating("a0", POD0, True, None),
+        _evacuating("m0", POD0, False, None),
+        _evacuating("a1", POD1, True, None),
+        _evacuating("a2", "dc1/chat/chat-pod-2", True, "h1"),
+    ]
+    assert unscheduled_anchors(POD0, placed) == ["a0"]
+    assert unscheduled_anchors("dc1/chat/chat-pod-2", placed) == []

@@ -9,16 +9,21 @@ Enable it in nova-scheduler with (see :mod:`webex_scheduler_filters.render`)::
 
 Only APIs present since Zed are used: ``BaseHostFilter``, ``RequestSpec.get_scheduler_hint``,
 ``InstanceList.get_by_filters`` with a ``metadata`` filter, ``context.scatter_gather_skip_cell0``,
-``BuildRequest.get_by_instance_uuid`` and ``scheduler.utils.request_is_rebuild``.
+``BuildRequest.get_by_instance_uuid``, ``MigrationList.get_by_filters`` and
+``scheduler.utils.request_is_rebuild``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from nova import context as nova_context
 from nova import exception, objects
+from nova.compute import task_states
 from nova.scheduler import filters
 from nova.scheduler import utils as scheduler_utils
 from oslo_log import log as logging
@@ -50,6 +55,13 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
     #: Seconds the service's lookup may take before the request fails closed (a slow cell
     #: database would otherwise hold the worker up to Nova's 60 s ``CELL_TIMEOUT`` per query).
     lookup_timeout = deadline.LOOKUP_TIMEOUT_SECONDS
+    #: Seconds a member waits for its evacuated anchor's destination to be chosen (a parallel
+    #: evacuation issues both at once, and the destination is known only once the anchor's
+    #: destination compute has claimed it); past it the member fails closed. Each read during the
+    #: wait has its own ``lookup_timeout``; the whole stays far below the scheduler's 60 s RPC timeout.
+    destination_wait = 5.0
+    #: Seconds between two reads of the anchor's migration while waiting.
+    destination_poll = 0.1
 
     def filter_all(self, filter_obj_list: Iterable[Any], spec_obj: Any) -> list[Any]:
         hosts = list(filter_obj_list)
@@ -73,8 +85,10 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
             placed = deadline.within(
                 self.lookup_timeout,
                 "PodFilter's service lookup",
-                lambda: self.placement(spec_obj, hint.service, anchor),
+                lambda: self.placement(spec_obj, hint, anchor),
             )
+            if not anchor:
+                placed = self.await_anchor_destination(spec_obj, hint, placed)
             decision = pod_rules.decide(hint, uuid, anchor, placed)
         except deadline.LookupTimeout as slow:
             # Fail closed, on time: a stalled database must not stall the scheduler.
@@ -116,8 +130,11 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
         # reads the service once for the whole host list; this reads it for one host.
         return bool(self.filter_all([host_state], spec_obj))
 
-    def placement(self, spec_obj: Any, service: str, anchor: bool) -> list[pod_rules.PlacedInstance]:
-        """The service's placed instances and, for an anchor, the request's own instance (its room).
+    def placement(
+        self, spec_obj: Any, hint: pod_rules.PodHint, anchor: bool
+    ) -> list[pod_rules.PlacedInstance]:
+        """The service's placed instances with their evacuations and, for an anchor, the request's own
+        instance (its room).
 
         At a move the instance has its row in its cell, which the service query finds. At create
         it has none yet: nova 34 ``nova/compute/api.py`` ``_provision_instances`` keeps the new
@@ -126,13 +143,79 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
         writes it to the cell (``instance.create()``) only after the scheduler has chosen its
         host. The anchor's ``webex_pod_room`` is then read from the BuildRequest's copy.
         """
-        placed = self.service_instances(spec_obj, service)
+        service = hint.service
+        placed = self.evacuations(spec_obj, self.service_instances(spec_obj, service))
         own_uuid = getattr(spec_obj, "instance_uuid", None)
         if anchor and own_uuid and not any(p.uuid == own_uuid for p in placed):
             pending = self.requested_instance(spec_obj, service)
             if pending is not None:
                 placed.append(pending)
         return placed
+
+    def await_anchor_destination(
+        self, spec_obj: Any, hint: pod_rules.PodHint, placed: list[pod_rules.PlacedInstance]
+    ) -> list[pod_rules.PlacedInstance]:
+        """``placed`` once the member's evacuated anchor has a destination, or after ``destination_wait``.
+
+        The wait is outside the lookup's deadline (a sleep holds no database), each re-read inside it.
+        """
+        waited_until = time.monotonic() + self.destination_wait
+        while pod_rules.unscheduled_anchors(hint.key, placed) and time.monotonic() < waited_until:
+            time.sleep(self.destination_poll)
+            placed = deadline.within(
+                self.lookup_timeout,
+                "PodFilter's evacuation lookup",
+                functools.partial(self.evacuations, spec_obj, placed),
+            )
+        return placed
+
+    def evacuations(
+        self, spec_obj: Any, placed: list[pod_rules.PlacedInstance]
+    ) -> list[pod_rules.PlacedInstance]:
+        """``placed`` with each in-progress evacuation and its destination, read from Nova's migrations.
+
+        While an instance is evacuated its ``host`` stays the dead source until the destination
+        compute has rebuilt it. In nova 34: ``nova/compute/api.py`` ``API.evacuate`` (l. 5720)
+        sets the task state ``rebuilding`` and creates a Migration (``migration_type`` ``evacuation``,
+        status ``accepted``, ``dest_compute`` only for a host the caller named, l. 5752);
+        ``nova/conductor/manager.py`` ``rebuild_instance`` (l. 1233) schedules it with
+        ``ignore_hosts = [instance.host]`` and does not record the choice; the destination's
+        ``nova/compute/resource_tracker.py`` ``_claim_existing_migration`` (l. 438) sets
+        ``dest_compute`` and status ``pre-migrating``; ``finish_evacuation`` (l. 2150) moves
+        ``instance.host`` and only then marks the migration ``done``. So an ``accepted`` or
+        ``pre-migrating`` evacuation is in progress, its ``dest_compute`` is its destination once
+        known. Read only for the instances in a rebuild task state: one query per cell per
+        source host, none when nothing is evacuated.
+        """
+        sources = sorted({p.host for p in placed if p.rebuilding and p.host})
+        if not sources:
+            return placed
+        latest: dict[str, Any] = {}
+        for source in sources:
+            results = nova_context.scatter_gather_skip_cell0(
+                spec_obj._context,
+                objects.MigrationList.get_by_filters,
+                {
+                    "source_compute": source,
+                    "migration_type": "evacuation",
+                    "status": ["accepted", "pre-migrating"],
+                },
+            )
+            for cell_uuid, result in results.items():
+                if nova_context.is_cell_failure_sentinel(result):
+                    raise ServiceLookupError(f"cell {cell_uuid} did not answer")
+                for migration in result:
+                    # A stale record (an evacuation whose conductor died, the instance reset and
+                    # evacuated again) is older than the current one.
+                    known = latest.get(migration.instance_uuid)
+                    if known is None or migration.id > known.id:
+                        latest[migration.instance_uuid] = migration
+        return [
+            dataclasses.replace(p, evacuating=True, destination=_destination(latest[p.uuid]))
+            if p.rebuilding and p.uuid in latest
+            else p
+            for p in placed
+        ]
 
     def requested_instance(self, spec_obj: Any, service: str) -> pod_rules.PlacedInstance | None:
         """The instance being created as its BuildRequest holds it, or None when it has none.
@@ -183,8 +266,15 @@ class PodFilter(filters.BaseHostFilter):  # type: ignore[misc]
                 for instance in result:
                     found = read(instance.uuid, instance.host, instance.metadata, service)
                     if found is not None:
-                        placed.append(found)
+                        rebuilding = instance.task_state in task_states.rebuild_states
+                        placed.append(dataclasses.replace(found, rebuilding=rebuilding))
         return placed
+
+
+def _destination(migration: Any) -> str | None:
+    """The migration's ``dest_compute`` once set (an unset field reads as None)."""
+    value = migration.dest_compute if migration.obj_attr_is_set("dest_compute") else None
+    return value if isinstance(value, str) and value else None
 
 
 def _flavor_size(spec_obj: Any) -> pod_rules.Room:

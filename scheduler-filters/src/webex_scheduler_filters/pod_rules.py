@@ -123,6 +123,24 @@ class PlacedInstance:
     """An anchor's ``webex_pod_room``: what its members need beyond it (None: not written)."""
     room_problem: str = ""
     """Why ``webex_pod_room`` is there but cannot be read."""
+    rebuilding: bool = False
+    """Nova shows it in a rebuild task state: rebuilt in place, or evacuated off ``host`` (the
+    adapter reads which from Nova's migration records)."""
+    evacuating: bool = False
+    """An evacuation of it is under way: ``host`` is the source it is leaving."""
+    destination: str | None = None
+    """Its evacuation's destination once chosen (the migration's ``dest_compute``); None while its
+    evacuation waits for its turn in the scheduler, or when it is not evacuated."""
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """The hosts it may run on before its move ends: its host, and its evacuation's destination."""
+        return frozenset(h for h in (self.host, self.destination) if h)
+
+    @property
+    def following_host(self) -> str | None:
+        """The host its pod's members must be on: an evacuated anchor's destination, else its host."""
+        return self.destination if self.evacuating else self.host
 
 
 def placed_instance(uuid: str, host: object, metadata: object, service: str) -> PlacedInstance | None:
@@ -199,26 +217,33 @@ def decide(hint: PodHint, own_uuid: object, anchor: bool, placed: Iterable[Place
     - apart: no host that runs an instance of another pod of the service (an instance whose
       pod cannot be read counts as another pod: the stricter reading);
     - together: a member only on the host of its pod's anchor. A member whose anchor has no
-      host (shelved, being evacuated) or whose pod shows several anchors gets no host: it must
-      never start a pod of its own, and the anchor is moved first;
+      host (shelved) or whose pod shows several anchors gets no host: it must never start a pod
+      of its own, and the anchor is moved first;
+    - evacuations: an instance being evacuated counts on its source and on its destination (another
+      pod's instance keeps both free of this pod), and a member follows an evacuated anchor to its
+      destination, not to the dead source. Until that destination is chosen the member gets no host
+      (its evacuation fails with "No valid host", and evacuating it again once its anchor's is
+      scheduled places it);
     - room: an anchor only where its members fit too (``decision.room``, from the anchor's own
       ``webex_pod_room``; the adapter checks it against each host's free resources).
     """
     forbidden: set[str] = set()
     anchor_hosts: set[str] = set()
     anchors = 0
+    unscheduled_anchor = False
     own: PlacedInstance | None = None
     for instance in placed:
         if instance.uuid == own_uuid:
             own = instance
             continue
         if instance.pod != hint.key:
-            if instance.host:
-                forbidden.add(instance.host)
+            forbidden |= instance.hosts
         elif instance.anchor:
             anchors += 1
-            if instance.host:
-                anchor_hosts.add(instance.host)
+            if instance.following_host:
+                anchor_hosts.add(instance.following_host)
+            elif instance.evacuating:
+                unscheduled_anchor = True
     if anchor:
         # The anchor's own instance (its cell row at a move, its BuildRequest at create) says what
         # its members need.
@@ -227,9 +252,21 @@ def decide(hint: PodHint, own_uuid: object, anchor: bool, placed: Iterable[Place
         return PodDecision(frozenset(forbidden), None, room=own.room if own is not None else None)
     if anchors > 1:
         return PodDecision(frozenset(forbidden), frozenset(), f"pod {hint.key} has {anchors} anchors")
+    if unscheduled_anchor:
+        return PodDecision(
+            frozenset(forbidden),
+            frozenset(),
+            f"the anchor of pod {hint.key} is being evacuated and its destination is not chosen yet: "
+            "evacuate this member again once the anchor's evacuation is scheduled",
+        )
     if not anchor_hosts:
         return PodDecision(frozenset(forbidden), frozenset(), f"the anchor of pod {hint.key} has no host")
     return PodDecision(frozenset(forbidden), frozenset(anchor_hosts))
+
+
+def unscheduled_anchors(pod: str, placed: Iterable[PlacedInstance]) -> list[str]:
+    """The pod's anchors whose evacuation has no destination yet: what a member waits for."""
+    return [p.uuid for p in placed if p.pod == pod and p.anchor and p.evacuating and not p.destination]
 
 
 def host_passes(host: object, decision: PodDecision) -> bool:

@@ -42,6 +42,42 @@ class PodPlacementTest(PodPlacementCase):
         assert dead not in self._hosts(pod0)
         self._assert_whole_and_apart(pod0, pod1)
 
+    def test_evacuating_a_dead_host_all_at_once_keeps_every_pod_whole(self) -> None:
+        # Issue 31: `nova host-evacuate` and Masakari evacuate a dead host's servers in parallel. A member
+        # is scheduled while its anchor's own evacuation runs, when the anchor's host is still the dead
+        # source (nova 34 conductor/manager.py rebuild_instance schedules without touching it): before
+        # filter release 1.2.0 the members ended in ERROR, "No valid host".
+        # Two services (a host holds at most one pod of a service), one pod of each on compute-1 and
+        # one on a host of its own, so each evacuated pod has a sibling it must stay apart from.
+        pods = {}
+        for service, sibling_host in (("messaging", "compute-2"), ("media", "compute-3")):
+            group = self._service_group(service)
+            pods[service] = (
+                self._pod(group, 0, service=service, host="compute-1"),
+                self._pod(group, 1, service=service, host=sibling_host),
+            )
+        dead = "compute-1"
+        assert {self._host(s) for service in pods for s in pods[service][0]} == {dead}
+        self.computes[dead].stop()
+        self.admin_api.microversion = "2.11"
+        self.admin_api.force_down_service(dead, "nova-compute", True)
+        self.admin_api.microversion = "2.14"
+        evacuated = [pods[service][0] for service in pods]
+        # Every server of the host at once, as host-evacuate does: the anchors' requests first, the
+        # members' right behind them without waiting for any evacuation to finish.
+        for role in (0, 1):
+            for pod in evacuated:
+                self.admin_api.post_server_action(pod[role]["id"], {"evacuate": {}})
+        for pod in evacuated:
+            for server in pod:
+                migration = self._wait_for_migration_status(server, ["done", "error", "failed"])
+                fault = self.admin_api.get_server(server["id"]).get("fault")
+                assert migration["status"] == "done", (server["name"], fault)
+                self._wait_for_state_change(server, "ACTIVE")
+        for service, (moved, sibling) in pods.items():
+            assert dead not in self._hosts(moved), service
+            self._assert_whole_and_apart(moved, sibling)
+
     def test_cold_migrate_drains_a_host_keeping_the_pod_whole(self) -> None:
         # Review 1.1: cold migrate of an affinity pod member ended in NoValidHost.
         group = self._service_group()

@@ -44,12 +44,12 @@ def register_loopback_driver() -> str:
     return "loopback_nova_driver.LoopbackFakeDriver"
 
 
-def ownership(pod: int) -> dict[str, str]:
+def ownership(pod: int, service: str = "messaging") -> dict[str, str]:
     """The ownership metadata both pod designs write on every instance (webex_cloud/tags.py)."""
     return {
-        hints.OWNERSHIP_SERVICE_METADATA_KEY: "messaging",
+        hints.OWNERSHIP_SERVICE_METADATA_KEY: service,
         hints.OWNERSHIP_DATACENTER_METADATA_KEY: "dc1",
-        hints.OWNERSHIP_POD_METADATA_KEY: f"messaging-pod-{pod}",
+        hints.OWNERSHIP_POD_METADATA_KEY: f"{service}-pod-{pod}",
     }
 
 
@@ -95,9 +95,9 @@ class PodPlacementCase(test.TestCase, integrated_helpers.InstanceHelperMixin):  
         # method pytest binds on it and removes after the run; keep them for pytest.
         return
 
-    def _service_group(self) -> str:
+    def _service_group(self, service: str = "messaging") -> str:
         group: dict[str, Any] = self.api.post_server_groups(
-            {"name": "dc1-messaging-pods", "policies": ["anti-affinity"]}
+            {"name": f"dc1-{service}-pods", "policies": ["anti-affinity"]}
         )
         return str(group["id"])
 
@@ -111,16 +111,18 @@ class PodPlacementCase(test.TestCase, integrated_helpers.InstanceHelperMixin):  
         name: str = "",
         flavor: str | None = None,
         room: str | None = None,
+        service: str = "messaging",
+        host: str | None = None,
     ) -> list[dict[str, Any]]:
         """Boot instances of pod ``pod`` as the components do: the anchor into the group, members not;
-        ``room`` is an anchor's ``webex_pod_room``."""
-        key = hints.pod_key("dc1", "messaging", f"messaging-pod-{pod}")
-        name = name or f"pod-{pod}-{role}"
+        ``room`` is an anchor's ``webex_pod_room``; ``host`` asks for a host by name."""
+        key = hints.pod_key("dc1", service, f"{service}-pod-{pod}")
+        name = name or (f"pod-{pod}-{role}" if service == "messaging" else f"{service}-{pod}-{role}")
         server = self._build_server(name=name, image_uuid=IMAGE, flavor_id=flavor, networks=[])
         server.update(min_count=count, max_count=count)
         server["metadata"] = {
-            **ownership(pod),
-            hints.INSTANCE_SERVICE_METADATA_KEY: "dc1/messaging",
+            **ownership(pod, service),
+            hints.INSTANCE_SERVICE_METADATA_KEY: f"dc1/{service}",
             hints.INSTANCE_POD_METADATA_KEY: key,
             hints.INSTANCE_POD_ROLE_METADATA_KEY: role,
             **({hints.INSTANCE_POD_ROOM_METADATA_KEY: room} if room is not None else {}),
@@ -128,14 +130,23 @@ class PodPlacementCase(test.TestCase, integrated_helpers.InstanceHelperMixin):  
         scheduler_hints: dict[str, Any] = {hints.NOVA_POD_HINT: key}
         if role == hints.ANCHOR_ROLE:
             scheduler_hints["group"] = group
-        self.api.post_server({"server": server, "os:scheduler_hints": scheduler_hints})
+        body = {"server": server, "os:scheduler_hints": scheduler_hints}
+        if host is None:
+            self.api.post_server(body)
+        else:
+            self._post_on_host(body, host)
         # A multi-create names its servers <name>-1, <name>-2, ...
         booted = [s for s in self.api.get_servers() if s["name"] == name or s["name"].startswith(f"{name}-")]
         return [self._wait_for_state_change(s, status) for s in booted]
 
-    def _pod(self, group: str, pod: int, members: int = 1) -> list[dict[str, Any]]:
-        anchor = self._boot(group, pod, hints.ANCHOR_ROLE)
-        return anchor + (self._boot(group, pod, hints.MEMBER_ROLE, count=members) if members else [])
+    def _pod(
+        self, group: str, pod: int, members: int = 1, service: str = "messaging", host: str | None = None
+    ) -> list[dict[str, Any]]:
+        """A pod: its anchor (on ``host`` if given), then its members in one create."""
+        anchor = self._boot(group, pod, hints.ANCHOR_ROLE, service=service, host=host)
+        if not members:
+            return anchor
+        return anchor + self._boot(group, pod, hints.MEMBER_ROLE, count=members, service=service)
 
     def _flavor(self, name: str, ram_mb: int) -> str:
         """A flavor of one vCPU and 1 GB of disk (a zero-disk flavor is admin-only for image boots)."""
@@ -147,13 +158,17 @@ class PodPlacementCase(test.TestCase, integrated_helpers.InstanceHelperMixin):  
     def _fill(self, host: str, flavor: str) -> None:
         """Take a host's room with a server of no pod, booted there by name (admin, microversion 2.74)."""
         server = self._build_server(name=f"filler-{host}", image_uuid=IMAGE, flavor_id=flavor, networks=[])
-        server["host"] = host
+        self._wait_for_state_change(self._post_on_host({"server": server}, host), "ACTIVE")
+
+    def _post_on_host(self, body: dict[str, Any], host: str) -> dict[str, Any]:
+        """Create a server on the host named (admin, microversion 2.74); the filters still run."""
+        body["server"]["host"] = host
         self.admin_api.microversion = "2.74"
         try:
-            created = self.admin_api.post_server({"server": server})
+            created: dict[str, Any] = self.admin_api.post_server(body)
         finally:
             self.admin_api.microversion = None
-        self._wait_for_state_change(created, "ACTIVE")
+        return created
 
     def _host(self, server: dict[str, Any]) -> str:
         return str(self.admin_api.get_server(server["id"])["OS-EXT-SRV-ATTR:host"])
