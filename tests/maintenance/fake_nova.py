@@ -3,7 +3,9 @@ take two polls (MIGRATING, then ACTIVE on the host a test-chosen scheduler picks
 ``refuse_live`` has its live migrations refused as Nova 34 does at microversion 2.34+: a 202, then a
 migration record in status ``error`` and the server ACTIVE where it was (conductor/manager.py
 ``_live_migrate``). A cold migration takes two polls too (RESIZE, then VERIFY_RESIZE on its new host)
-and ends ACTIVE at ``confirmResize``."""
+and ends ACTIVE at ``confirmResize``. An evacuation (only off a host in ``down``, else Nova's 409
+``ComputeServiceInUse``) takes two polls: REBUILD with task state ``rebuilding``, then ACTIVE on the host
+the scheduler picks, or ERROR when it picks none (``choose`` returns "")."""
 
 from __future__ import annotations
 
@@ -31,6 +33,10 @@ class FakeNova:
     migrations: list[dict[str, Any]] = field(default_factory=list)
     cold: set[str] = field(default_factory=set)
     """Ids of the servers in a cold migration."""
+    down: set[str] = field(default_factory=set)
+    """Hosts whose compute service is down (state ``down``): the only ones Nova evacuates from."""
+    evacuating: set[str] = field(default_factory=set)
+    """Ids of the servers being evacuated."""
     cloud_name: str = "fake"
     project_id: str = "p"
 
@@ -50,7 +56,7 @@ class FakeNova:
                         "host": host,
                         "zone": "nova",
                         "status": "disabled" if host in self.disabled else "enabled",
-                        "state": "up",
+                        "state": "down" if host in self.down else "up",
                         "disabled_reason": self.disabled.get(host),
                     }
                     for index, host in enumerate(self.hosts)
@@ -74,6 +80,16 @@ class FakeNova:
                 record.pop("OS-EXT-STS:task_state", None)
             else:
                 record.update({"status": "RESIZE", "OS-EXT-STS:task_state": "resize_migrating"})
+        elif server_id in self.evacuating:
+            if record["status"] == "REBUILD":
+                destination = self.migrating.pop(server_id)
+                self.evacuating.discard(server_id)
+                record.update({"status": "ACTIVE" if destination else "ERROR"})
+                if destination:
+                    record[views.HOST_FIELD] = destination
+                record.pop("OS-EXT-STS:task_state", None)
+            else:
+                record.update({"status": "REBUILD", "OS-EXT-STS:task_state": "rebuilding"})
         elif server_id in self.migrating:
             if record["status"] == "MIGRATING":
                 record.update({"status": "ACTIVE", views.HOST_FIELD: self.migrating.pop(server_id)})
@@ -102,6 +118,15 @@ class FakeNova:
                 assert record["status"] == "VERIFY_RESIZE", "confirmResize outside VERIFY_RESIZE: Nova's 409"
                 record["status"] = "ACTIVE"
                 self.cold.discard(server_id)
+                return
+            if "evacuate" in body:
+                if record[views.HOST_FIELD] not in self.down:
+                    raise CloudError(
+                        f"Nova: POST {url} failed: ConflictException: 409: Compute service of "
+                        f"{record[views.HOST_FIELD]} is still in use."
+                    )
+                self.evacuating.add(server_id)
+                self.migrating[server_id] = self.choose(record)
                 return
             kind = "migration" if "migrate" in body else "live-migration"
             refused = kind == "live-migration" and record["name"] in self.refuse_live

@@ -42,3 +42,12 @@ def confirm_resize(session: Session, server_id: str) -> None:
     session.send(
         "compute", "POST", f"/servers/{server_id}/action", {"confirmResize": None}, COMPUTE_MICROVERSION
     )
+
+
+def evacuate(session: Session, server_id: str) -> None:
+    """Ask Nova to rebuild a server of a dead host elsewhere (202), on a host its scheduler chooses: the
+    body names no host (nova 34 ``schemas/evacuate.py``: from 2.14 every field is optional). Nova refuses
+    it while the server's compute service is up (``compute/api.py`` ``API.evacuate``:
+    ``ComputeServiceInUse``) and records an ``evacuation`` migration, ``accepted`` until the conductor
+    picked a destination."""
+    session.send("compute", "POST", f"/servers/{server_id}/action", {"evacuate": {}}, COMPUTE_MICROVERSION)

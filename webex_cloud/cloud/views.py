@@ -215,6 +215,7 @@ class Migration:
 
 LIVE_MIGRATION: Final = "live-migration"
 COLD_MIGRATION: Final = "migration"
+EVACUATION: Final = "evacuation"
 """The ``migration_type`` of a cold migration's record (nova 34 ``objects/fields.py`` ``MigrationType``)."""
 
 

@@ -1,4 +1,4 @@
-"""`python -m webex_cloud maintain {drain,undrain,ok-to-stop} --stack S ...`: hardware work without downtime.
+"""`python -m webex_cloud maintain {drain,evacuate,undrain,ok-to-stop} --stack S`: hardware work, no downtime.
 
   drain --host H [--host H2] [--dry-run]   prove the stack stays whole without H (capacity, N+1), refuse
         [--state URL] [--address-map F]    before any change if not or if the stack's deploy lock is held;
@@ -6,10 +6,14 @@
                                            anchor first, to hosts the scheduler's filters choose (cold when
                                            Nova refuses a live migration), each pod followed by its health
                                            gate; a failed gate stops the drain
-  undrain --host H                         enable a host this project drained
+  evacuate --host H [--dry-run]            rebuild every pod of a dead host (its compute service down)
+        [--state URL]                      elsewhere, whole: all anchors first, then each member once
+                                           its anchor is rebuilt, on hosts the filters choose, each pod
+                                           then gated; holds the deploy lock, leaves H disabled
+  undrain --host H                         enable a host this project drained or evacuated
   ok-to-stop [--down H]                    which hosts and failure domains can be taken down now
 
-drain and undrain run as the stack's operator identity (``identities.operator``, role admin;
+drain, evacuate and undrain run as the stack's operator identity (``identities.operator``, role admin;
 docs/identities.md), never CI's. An interrupted drain is resumed by running it again. docs/maintenance.md.
 
 Exit status: 0 done (or, for ok-to-stop, the list printed), 1 refused (nothing was changed), 2 unusable
@@ -24,7 +28,8 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -47,7 +52,7 @@ from webex_cloud.cloud.session import Session, connect
 from webex_cloud.cloud.views import ComputeService, read_project
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.maintenance import drain as steps
-from webex_cloud.maintenance import lock
+from webex_cloud.maintenance import evacuation, lock
 from webex_cloud.maintenance.gate import GateSpecError, pod_gates, probe_pod
 from webex_cloud.maintenance.moves import DrainPlan, plan_drain
 from webex_cloud.maintenance.proof import can_lose, ok_to_stop, unknown
@@ -106,14 +111,45 @@ def _address_map(path: Path | None) -> dict[str, str]:
 
 
 class _Terminated(Exception):
-    """SIGTERM, raised where the drain is, so that its lock is released on the way out."""
+    """SIGTERM, raised where the drain or evacuation is, so that its lock is released on the way out."""
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise _Terminated(
-        f"the drain was stopped by signal {signum}; its deploy lock is released and the host(s) stay "
-        "disabled: rerun the same drain to go on, or `maintain undrain` to enable them as they are"
+@contextmanager
+def _deploy_lock(
+    store: lock.Store,
+    args: argparse.Namespace,
+    purpose: dict[str, Any],
+    report: dict[str, Any],
+    say: Callable[[str], None],
+) -> Iterator[bool]:
+    """Hold the stack's deploy lock for the block (False, with the refusal in the report, when another
+    holds it), released on every way out, SIGTERM included."""
+    try:
+        taken = lock.acquire(store, PROJECT, args.stack, purpose, args.take_over)
+    except lock.LockHeld as held:
+        report["refused"] = [str(held)]
+        yield False
+        return
+    say(
+        f"lock: holding the deploy lock of stack {args.stack} ({taken.where})"
+        + (f", taken over from an interrupted run of this {args.action}" if taken.resumed else "")
     )
+    report["lock"] = taken.where
+
+    def terminate(signum: int, frame: object) -> None:
+        raise _Terminated(
+            f"the {args.action} was stopped by signal {signum}; its deploy lock is released and the "
+            f"host(s) stay disabled: rerun the same {args.action} to go on, or `maintain undrain` to "
+            "enable them as they are"
+        )
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        taken.release()
+        say(f"lock: released ({taken.where})")
 
 
 def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
@@ -153,18 +189,9 @@ def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, d
                 report["refused"] = [held]
                 return ExitCode.BLOCKING, report
             return _moves(args, plan, path, session, report, say)[0], report
-        try:
-            taken = lock.acquire(store, PROJECT, args.stack, purpose, args.take_over)
-        except lock.LockHeld as held:
-            report["refused"] = [str(held)]
-            return ExitCode.BLOCKING, report
-        say(
-            f"lock: holding the deploy lock of stack {args.stack} ({taken.where})"
-            + (", taken over from an interrupted run of this drain" if taken.resumed else "")
-        )
-        report["lock"] = taken.where
-        previous = signal.signal(signal.SIGTERM, _terminate)
-        try:
+        with _deploy_lock(store, args, purpose, report, say) as locked:
+            if not locked:
+                return ExitCode.BLOCKING, report
             for server, source in steps.unconfirmed(session, args.host):
                 say(f"finishing the cold migration of {server.name} off {source}, left by an interrupted run")
                 steps.confirm_cold(session, server.id, source, args.move_timeout)
@@ -172,10 +199,13 @@ def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, d
             if moves is None:
                 return code, report
             return _move(args, session, services, moves, gates, address_map, report, say), report
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            taken.release()
-            say(f"lock: released ({taken.where})")
+
+
+def _cordon(
+    session: Session, services: dict[str, ComputeService], why: str, say: Callable[[str], None]
+) -> None:
+    for host, service in services.items():
+        say(f"cordon {host}: {'disabled' if steps.cordon(session, service, why) else 'already disabled'}")
 
 
 def _moves(
@@ -228,8 +258,7 @@ def _move(
 ) -> int:
     """Cordon, move each pod (then its gate), check the hosts are empty; the report records every step."""
     why = steps.reason(args.stack, getpass.getuser())
-    for host, service in services.items():
-        say(f"cordon {host}: {'disabled' if steps.cordon(session, service, why) else 'already disabled'}")
+    _cordon(session, services, why, say)
     done: list[steps.PodMoved] = []
     report["moved"], report["gates"] = [], []
 
@@ -283,6 +312,83 @@ def _move(
     return ExitCode.OK
 
 
+def _evacuate(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
+    plan, placement, path = _plans(args.stack, args.plan)
+    bad = unknown(placement, args.host, ())
+    if bad:
+        raise CommandError(
+            f"{', '.join(bad)} is not in stack {args.stack}'s inventory ({path}); hosts: "
+            f"{', '.join(h.name for h in placement.hosts)}"
+        )
+    store = _backend(args)
+    gates = pod_gates(plan, str(path))
+    address_map = _address_map(args.address_map)
+    report: dict[str, Any] = {"stack": args.stack, "hosts": args.host, "refused": []}
+    # The hosts are gone already: a proof that fails is no reason to leave their pods down, but the
+    # operator must know that some may not find room (and that N+1 is spent until the hosts return).
+    verdict = can_lose(placement, _engine(placement), args.host)
+    report["proof"] = list(verdict.reasons)
+    for problem in verdict.reasons:
+        print(f"warning: without {verdict.what}: {problem}", file=sys.stderr)
+    purpose = {"action": "evacuate", "stack": args.stack, "hosts": sorted(args.host), "by": getpass.getuser()}
+    cloud = args.cloud or stack_entry(args.stack, Access.OPERATE)
+    with connect(cloud, Access.OPERATE, args.clouds_yaml, args.timeout) as session:
+        services = steps.compute_services(session, args.host)
+        if up := sorted(host for host, service in services.items() if service.up):
+            report["refused"] = [
+                f"{', '.join(up)}: the compute service is up, and Nova evacuates only from a host whose "
+                "service is down (compute/api.py API.evacuate, ComputeServiceInUse); for a host that "
+                "runs, use `maintain drain`, which moves its pods live"
+            ]
+            return ExitCode.BLOCKING, report
+        moves = evacuation.plan_evacuation(
+            expected_from_plan(plan, str(path)), read_project(session).servers, args.host
+        )
+        for stranger in moves.strangers:
+            print(f"warning: not the stack's, left where it is: {stranger}", file=sys.stderr)
+        report["moves"] = [
+            {"server": m.name, "id": m.server_id, "pod": m.pod, "from": m.from_host, "anchor": m.anchor}
+            for m in moves.moves
+        ]
+        verb = "would evacuate" if args.dry_run else "evacuates"
+        for label, group in (("anchors", moves.anchors), ("then members", moves.members)):
+            if group:
+                say(f"{verb} {label}: {', '.join(m.name for m in group)}")
+        if args.dry_run:
+            held = lock.check(store, PROJECT, args.stack, purpose, args.take_over)
+            report["refused"] = [held] if held else []
+            return (ExitCode.BLOCKING if held else ExitCode.OK), report
+        with _deploy_lock(store, args, purpose, report, say) as locked:
+            if not locked:
+                return ExitCode.BLOCKING, report
+            why = steps.reason(args.stack, getpass.getuser(), action="evacuation")
+            _cordon(session, services, why, say)
+            done = evacuation.evacuate(session, moves, args.move_timeout, say)
+            report["moved"] = [m.document() for m in done.moved]
+            report["failed"], report["split"] = done.failed, list(done.split.values())
+            pods = sorted({m.move.pod for m in done.moved} - set(done.split))
+            results = [probe_pod(gates, pod, address_map=address_map, say=say) for pod in pods]
+            for result in results:
+                say(result.describe())
+            report["gates"] = [r.document() for r in results]
+            not_serving = [r.pod for r in results if r.passed is False]
+            problems = [*done.failed, *done.split.values()] + [
+                f"pod {p} does not serve after its evacuation" for p in not_serving
+            ]
+            if problems:
+                report["stopped"] = (
+                    f"{'; '.join(problems)}. {', '.join(args.host)} stay(s) disabled; once the cause is "
+                    "fixed, rerun the evacuation: it goes on from where the servers are"
+                )
+                return ExitCode.INPUT, report
+            say(
+                f"evacuated {', '.join(args.host)}: {len(done.moved)} server(s) of {len(pods)} pod(s) "
+                "rebuilt elsewhere, every pod whole and serving; the host(s) stay disabled until "
+                "`maintain undrain`"
+            )
+            return ExitCode.OK, report
+
+
 def _undrain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
     cloud = args.cloud or stack_entry(args.stack, Access.OPERATE)
     with connect(cloud, Access.OPERATE, args.clouds_yaml, args.timeout) as session:
@@ -327,7 +433,8 @@ def main(argv: list[str]) -> int:
 
 ACTIONS = {
     "drain": "move every pod off --host, whole, after proving the stack stays N+1 without it",
-    "undrain": "enable --host again after a drain",
+    "evacuate": "rebuild every pod of a dead --host elsewhere, whole, anchors first",
+    "undrain": "enable --host again after a drain or an evacuation",
     "ok-to-stop": "which hosts and failure domains can be taken down now",
 }
 
@@ -388,16 +495,16 @@ def _main(argv: list[str]) -> int:
     add_cloud_options(parser, "operator")
     args = parser.parse_args(argv)
     args.stack = select_stacks(args.stack, PROJECT_DIR, [f"maintain {args.action}"])[0]
-    if args.action in ("drain", "undrain") and not args.host:
+    if args.action in ("drain", "evacuate", "undrain") and not args.host:
         raise CommandError(f"maintain {args.action} needs --host HOST (repeatable)")
     misplaced = [
         option
         for option, given, allowed in (
-            ("--host", args.host, ("drain", "undrain")),
-            ("--dry-run", args.dry_run, ("drain",)),
-            ("--state", args.state, ("drain",)),
-            ("--address-map", args.address_map, ("drain",)),
-            ("--take-over", args.take_over, ("drain",)),
+            ("--host", args.host, ("drain", "evacuate", "undrain")),
+            ("--dry-run", args.dry_run, ("drain", "evacuate")),
+            ("--state", args.state, ("drain", "evacuate")),
+            ("--address-map", args.address_map, ("drain", "evacuate")),
+            ("--take-over", args.take_over, ("drain", "evacuate")),
             ("--force", args.force, ("undrain",)),
             ("--down", args.down, ("ok-to-stop",)),
         )
@@ -406,7 +513,9 @@ def _main(argv: list[str]) -> int:
     if misplaced:
         raise CommandError(f"maintain {args.action} does not take {', '.join(misplaced)}")
     say: Callable[[str], None] = (lambda _: None) if args.json else print
-    action = {"drain": _drain, "undrain": _undrain, "ok-to-stop": _ok_to_stop}[args.action]
+    action = {"drain": _drain, "evacuate": _evacuate, "undrain": _undrain, "ok-to-stop": _ok_to_stop}[
+        args.action
+    ]
     code, document = action(args, say)
     for refusal in document.get("refused", []):
         print(f"refused: {refusal}", file=sys.stderr)

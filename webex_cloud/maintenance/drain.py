@@ -75,9 +75,9 @@ class GateFailed(DrainError):
         self.done = done
 
 
-def reason(stack: str, who: str, now: datetime | None = None) -> str:
+def reason(stack: str, who: str, now: datetime | None = None, action: str = "drain") -> str:
     stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{MARK} drain of stack {stack} by {who} at {stamp}"
+    return f"{MARK} {action} of stack {stack} by {who} at {stamp}"
 
 
 def compute_services(session: Session, hosts: Iterable[str]) -> dict[str, ComputeService]:
