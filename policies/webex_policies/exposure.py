@@ -3,7 +3,8 @@
 Scanners' "no 0.0.0.0/0 to port 22" checks match the CIDR string, so ``0.0.0.0/1`` + ``128.0.0.0/1``,
 or the same world split over several groups, passes them. Here a port's exposure is the *union* of
 the sources every rule of every group on the instance admits, as integer intervals per IP version
-(IPv4-mapped IPv6, ``::ffff:0:0/96``, is mapped back to IPv4 first). Internal space (RFC 1918,
+(IPv4-mapped IPv6, ``::ffff:0:0/96``, and the NAT64 prefix ``64:ff9b::/96`` are mapped back to
+IPv4 first; a source the policy cannot read counts as every address). Internal space (RFC 1918,
 RFC 6598, ULA ``fc00::/7`` and the configured pools and operator ranges) is subtracted; what is left
 is public when it exceeds the configured size (by default 256 IPv4 addresses, or a /64 of IPv6).
 
@@ -88,8 +89,12 @@ PRIVATE_RANGES: Final = (
     "::1/128",
 )
 
-_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
-_MAPPED_LOW, _MAPPED_HIGH = int(_MAPPED.network_address), int(_MAPPED.broadcast_address)
+#: IPv6 blocks whose last 32 bits are an IPv4 address that the traffic comes from: IPv4-mapped
+#: (reaches IPv4 sockets) and RFC 6052's well-known NAT64 prefix (a translator carries every IPv4 host).
+_EMBEDDED_IPV4: Final = tuple(
+    (int(n.network_address), int(n.broadcast_address))
+    for n in (ipaddress.ip_network("::ffff:0:0/96"), ipaddress.ip_network("64:ff9b::/96"))
+)
 _WORLD: Final = {4: [(0, 2**32 - 1)], 6: [(0, 2**128 - 1)]}
 _ANY_PROTOCOL: Final = frozenset({"", "any", "0", "-1"})
 _PROTOCOL_NAMES: Final = {"6": "tcp", "17": "udp"}
@@ -100,17 +105,17 @@ class AddressSet:
 
     def __init__(self) -> None:
         self.parts: dict[int, list[Interval]] = {4: [], 6: []}
+        self.unread: list[str] = []
+        """Addresses or prefixes that could not be read, counted as every address."""
 
     def add_network(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
         low, high = int(network.network_address), int(network.broadcast_address)
         if network.version == 6:
-            # The IPv4-mapped part of an IPv6 range reaches IPv4 sockets: judge it as IPv4.
-            if low <= _MAPPED_HIGH and high >= _MAPPED_LOW:
-                self.parts[4].append(
-                    (max(low, _MAPPED_LOW) - _MAPPED_LOW, min(high, _MAPPED_HIGH) - _MAPPED_LOW)
-                )
-            for piece in _subtract([(low, high)], [(_MAPPED_LOW, _MAPPED_HIGH)]):
-                self.parts[6].append(piece)
+            # The part of an IPv6 range that embeds IPv4 senders is judged as those IPv4 addresses.
+            for embed_low, embed_high in _EMBEDDED_IPV4:
+                if low <= embed_high and high >= embed_low:
+                    self.parts[4].append((max(low, embed_low) - embed_low, min(high, embed_high) - embed_low))
+            self.parts[6].extend(_subtract([(low, high)], list(_EMBEDDED_IPV4)))
         else:
             self.parts[4].append((low, high))
 
@@ -121,6 +126,7 @@ class AddressSet:
     def update(self, other: AddressSet) -> None:
         for version in (4, 6):
             self.parts[version].extend(other.parts[version])
+        self.unread.extend(other.unread)
 
     def merged(self) -> dict[int, list[Interval]]:
         return {version: _merge(parts) for version, parts in self.parts.items()}
@@ -302,6 +308,10 @@ def _protocol(value: Any) -> str:
     text = "" if value is None else str(value).strip().lower()
     if isinstance(value, float) and value.is_integer():
         text = str(int(value))
+    if re.fullmatch(r"[+-]?\d+", text):
+        # neutron-lib converters.convert_to_protocol keeps any text int() reads as 0-255 ("06", "+6")
+        # as written, and Neutron matches on int() of it: one protocol, however it is spelled.
+        text = str(int(text))
     if text in _ANY_PROTOCOL:
         return "any"
     return _PROTOCOL_NAMES.get(text, text)
@@ -366,7 +376,11 @@ def _rule_sources(rule: Resource, index: _Index, members: dict[str, AddressSet])
         sources.add_network(network)
         return sources
     if prefix not in (None, ""):
-        return None  # a malformed prefix: Neutron refuses the rule itself
+        # Parsers differ on what is an address (inet_aton forms such as 010.0.0.0/8 or 0/0): what this
+        # policy cannot read proves nothing safe, so it is judged as every address of its ethertype.
+        sources.add_world(versions)
+        sources.unread.append(str(prefix))
+        return sources
     if remote in (None, "") and not rule.property_dependencies.get("remoteGroupId"):
         sources.add_world(versions)
         return sources
@@ -382,9 +396,13 @@ def _port_addresses(port: Resource) -> AddressSet:
     for key, item in (("fixedIps", "ipAddress"), ("allowedAddressPairs", "ipAddress")):
         entries = port.props.get(key)
         for entry in entries if isinstance(entries, list) else []:
-            network = parse_network(entry.get(item) if isinstance(entry, dict) else None)
+            value = entry.get(item) if isinstance(entry, dict) else None
+            network = parse_network(value)
             if network is not None:
                 found.add_network(network)
+            elif value not in (None, "") and known(value):  # unknown proves nothing either way
+                found.add_world((4, 6))  # unreadable: see _rule_sources
+                found.unread.append(str(value))
     return found
 
 
@@ -504,10 +522,11 @@ def _judge_unit(
     out: list[Finding] = []
     everything = [r for r in rules if r.protocol == "any"]
     if everything:
-        outside = _outside(_union(everything), internal)
+        space = _union(everything)
+        outside = _outside(space, internal)
         if outside[4] or outside[6]:
             names = ", ".join(sorted({r.resource.label() for r in everything}))
-            shown = "; ".join(_describe(v, outside[v]) for v in (4, 6) if outside[v])
+            shown = "; ".join(_describe(v, outside[v]) for v in (4, 6) if outside[v]) + _unread(space)
             out.append(
                 Finding(
                     f"{what} admits every protocol and port from non-internal sources ({shown}) through "
@@ -522,7 +541,7 @@ def _judge_unit(
             out.append(
                 Finding(
                     f"{what}: rule {rule.resource.label()} admits every {rule.protocol} port from "
-                    "non-internal sources; give it a port range",
+                    f"non-internal sources{_unread(rule.sources)}; give it a port range",
                     unit.resource.urn,
                 )
             )
@@ -530,8 +549,10 @@ def _judge_unit(
         for protocol in (service.protocol,) if service.protocol else ("tcp", "udp"):
             relevant = [r for r in rules if r.protocol in (protocol, "any")]
             for low, high, admitting in _segments(service, relevant):
-                reason = _public(_outside(_union(admitting), internal), params)
+                space = _union(admitting)
+                reason = _public(_outside(space, internal), params)
                 if reason:
+                    reason += _unread(space)
                     span = str(low) if low == high else f"{low}-{high}"
                     names = ", ".join(sorted({r.resource.label() for r in admitting}))
                     out.append(
@@ -544,6 +565,13 @@ def _judge_unit(
                     )
                     break  # one finding per service and protocol
     return out
+
+
+def _unread(space: AddressSet) -> str:
+    if not space.unread:
+        return ""
+    shown = ", ".join(repr(value) for value in sorted(set(space.unread)))
+    return f" (unreadable source {shown} counted as every address: write a CIDR such as 10.0.0.0/8)"
 
 
 def _union(rules: Iterable[Rule]) -> AddressSet:

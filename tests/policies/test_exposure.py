@@ -153,6 +153,40 @@ def test_port_security_disabled_and_default_group_admit_everything() -> None:
     assert any("default" in m for m in findings([instance]))
 
 
+def test_a_protocol_number_in_any_form_the_api_takes_is_that_protocol() -> None:
+    """neutron-lib ``converters.convert_to_protocol`` keeps any text ``int()`` reads as 0-255 ("06",
+    "+6", " 17") as it was written, and Neutron judges the rule by ``int()`` of it: the same protocol."""
+    for protocol, port in (("06", 22), ("+6", 22), (" 006 ", 6379), ("017", 11211), (" +17", 11211)):
+        stack = [group("a"), rule("r", "a", "0.0.0.0/0", protocol, port, port), *server("vm", ["a"])]
+        assert findings(stack), (protocol, port)
+    for every in ("00", "+0", " 0 "):
+        stack = [group("a"), rule("r", "a", "0.0.0.0/0", every, None, None), *server("vm", ["a"])]
+        assert any("every protocol" in m for m in findings(stack)), every
+
+
+def test_a_prefix_the_policy_cannot_read_is_judged_as_every_address() -> None:
+    """Address parsers differ (inet_aton forms such as ``010.0.0.0/8`` or ``0/0`` are read by some and
+    refused by others): what the policy cannot read proves nothing safe, on the ports that matter."""
+    for prefix in ("0/0", "010.0.0.0/8", "000.0.0.0/1", "0x0/0", "::ffff:0.0.0.0/96/1"):
+        ssh = [group("a"), rule("r", "a", prefix), *server("vm", ["a"])]
+        found = findings(ssh)
+        assert any("SSH" in m and repr(prefix) in m for m in found), (prefix, found)
+        web = [group("a"), rule("r", "a", prefix, "tcp", 443, 443), *server("vm", ["a"])]
+        assert findings(web) == [], prefix
+    jump = server("jump", ["b"], "10.10.1.5", allowedAddressPairs=[{"ipAddress": "0/0"}])
+    via_pairs = [group("a"), group("b"), rule("ssh", "a", remote_group="b"), *server("vm", ["a"]), *jump]
+    assert any("SSH" in m and "'vm'" in m for m in findings(via_pairs))
+
+
+def test_the_nat64_prefix_is_judged_as_the_ipv4_space_it_translates() -> None:
+    """RFC 6052's well-known prefix ``64:ff9b::/96`` carries every IPv4 address through a translator:
+    SSH admitted from it is SSH admitted from all of IPv4, however small the IPv6 block looks."""
+    nat64 = [group("a"), rule("r", "a", "64:ff9b::/96", ethertype="IPv6"), *server("vm", ["a"])]
+    assert any("SSH" in m and "IPv4" in m for m in findings(nat64))
+    one_host = [group("a"), rule("r", "a", "64:ff9b::c633:6401/128", ethertype="IPv6"), *server("vm", ["a"])]
+    assert findings(one_host) == []
+
+
 def test_unknown_prefix_proves_nothing() -> None:
     stack = [group("a"), rule("r", "a", UNKNOWN), *server("vm", ["a"])]
     assert findings(stack) == []
