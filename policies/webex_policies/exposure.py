@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
-from webex_policies.model import INSTANCE, PORT, SEC_GROUP, SEC_GROUP_RULE, Resource
+from webex_policies.model import INSTANCE, NETWORK, PORT, SEC_GROUP, SEC_GROUP_RULE, Resource
 from webex_policies.params import ConfigError
 from webex_policies.values import known
 
@@ -344,6 +344,7 @@ class _Index:
             if isinstance(group.props.get("name"), str):
                 self.by_name.setdefault(group.props["name"], []).append(group.urn)
         self.ports = {r.urn: r for r in resources if r.type == PORT}
+        self.networks = {r.urn: r for r in resources if r.type == NETWORK}
         self.instances = [r for r in resources if r.type == INSTANCE]
         self.rules = [r for r in resources if r.type == SEC_GROUP_RULE]
 
@@ -418,9 +419,25 @@ def _units(index: _Index) -> tuple[list[Unit], dict[str, AddressSet]]:
     units: list[Unit] = []
     used: set[str] = set()
 
+    def unsecured_network(resource: Resource, prop: str) -> str:
+        for urn in resource.property_dependencies.get(prop, ()):
+            network = index.networks.get(urn)
+            if network is not None and network.props.get("portSecurityEnabled") is False:
+                return network.label()
+        return ""
+
     def open_reason(port: Resource) -> str:
         enabled = port.props.get("portSecurityEnabled")
-        return f"port {port.label()} has port security disabled" if enabled is False else ""
+        if enabled is False:
+            return f"port {port.label()} has port security disabled"
+        # Neutron gives a port that does not set it its network's value (port_security extension).
+        inherited = unsecured_network(port, "networkId") if enabled is None else ""
+        return (
+            f"port {port.label()} is on network {inherited}, whose port security is off for every port "
+            "that does not turn it on"
+            if inherited
+            else ""
+        )
 
     for instance in index.instances:
         unit = Unit(instance)
@@ -430,6 +447,17 @@ def _units(index: _Index) -> tuple[list[Unit], dict[str, AddressSet]]:
             unit.groups |= port_groups[urn]
             unit.admits_everything = unit.admits_everything or open_reason(index.ports[urn])
         names = instance.props.get("securityGroups")
+        if _nova_creates_a_port(instance.props.get("networks")):
+            # That port takes the network's port security and the instance's groups, the project's
+            # 'default' when it names none (nova compute/api.py: ``security_groups or ['default']``).
+            inherited = unsecured_network(instance, "networks")
+            unit.admits_everything = unit.admits_everything or (
+                f"Nova creates its port on network {inherited}, whose port security is off"
+                if inherited
+                else ""
+            )
+            if names is None or names == []:
+                names = ["default"]
         for name in names if isinstance(names, list) else []:
             if name == "default" and "default" not in index.by_name:
                 unit.admits_everything = unit.admits_everything or (
@@ -442,6 +470,16 @@ def _units(index: _Index) -> tuple[list[Unit], dict[str, AddressSet]]:
         if urn not in used:
             units.append(Unit(port, set(port_groups[urn]), open_reason(port)))
     return units, members
+
+
+def _nova_creates_a_port(networks: Any) -> bool:
+    """True when the instance's ``networks`` has an entry without a ``port`` (or none at all): Nova
+    then creates the port itself. Unknown networks prove nothing."""
+    if not known(networks):
+        return False
+    if not isinstance(networks, list) or not networks:
+        return True
+    return any(isinstance(entry, dict) and entry.get("port") in (None, "") for entry in networks)
 
 
 @dataclass(frozen=True)

@@ -187,6 +187,64 @@ def test_the_nat64_prefix_is_judged_as_the_ipv4_space_it_translates() -> None:
     assert findings(one_host) == []
 
 
+NETWORK = "openstack:networking/network:Network"
+
+
+def network(name: str, **props: Any) -> Resource:
+    return Resource(NETWORK, urn(NETWORK, name), name, {"name": name, "id": UNKNOWN, **props})
+
+
+def test_a_port_on_a_network_without_port_security_admits_everything() -> None:
+    """Neutron gives a port that does not set ``port_security_enabled`` its network's value (the
+    port_security extension driver), and the provider leaves the field unset when the program does."""
+    net = network("open", portSecurityEnabled=False)
+    port, instance = server("vm", ["a"])
+    on_net = Resource(
+        PORT,
+        port.urn,
+        port.name,
+        {**port.props, "networkId": UNKNOWN},
+        property_dependencies={**port.property_dependencies, "networkId": (net.urn,)},
+    )
+    assert any("port security" in m for m in findings([net, group("a"), on_net, instance]))
+    explicit = Resource(
+        PORT,
+        on_net.urn,
+        on_net.name,
+        {**on_net.props, "portSecurityEnabled": True},
+        property_dependencies=on_net.property_dependencies,
+    )
+    assert findings([net, group("a"), explicit, instance]) == []
+    secured = network("closed", portSecurityEnabled=True)
+    assert findings([secured, group("a"), *server("vm", ["a"])]) == []
+
+
+def test_an_instance_on_a_network_without_a_port_of_its_own_is_judged_by_novas_port() -> None:
+    """Nova creates the port of a ``networks`` entry without ``port``, in the instance's
+    ``security_groups``, or in the project's ``default`` group when it names none (nova
+    ``compute/api.py``: ``security_groups or ['default']``)."""
+    net = network("svc")
+
+    def instance(on: Resource = net, **props: Any) -> Resource:
+        return Resource(
+            INSTANCE,
+            urn(INSTANCE, "vm"),
+            "vm",
+            {"networks": [{"uuid": UNKNOWN}], **props},
+            property_dependencies={"networks": (on.urn,)},
+        )
+
+    assert any("default" in m for m in findings([net, instance()]))
+    assert any("default" in m for m in findings([net, instance(securityGroups=[])]))
+    named = [net, group("a"), rule("r", "a", "0.0.0.0/0"), instance(securityGroups=["a"])]
+    assert any("SSH" in m and "'vm'" in m for m in findings(named))
+    assert findings([net, group("a"), instance(securityGroups=["a"])]) == []
+    opened = network("open", portSecurityEnabled=False)
+    assert any("port security" in m for m in findings([opened, instance(opened, securityGroups=["a"])]))
+    unknown = Resource(INSTANCE, urn(INSTANCE, "vm"), "vm", {"networks": UNKNOWN})
+    assert findings([unknown]) == []
+
+
 def test_unknown_prefix_proves_nothing() -> None:
     stack = [group("a"), rule("r", "a", UNKNOWN), *server("vm", ["a"])]
     assert findings(stack) == []
