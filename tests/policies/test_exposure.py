@@ -118,6 +118,20 @@ def test_data_ports_and_every_protocol_are_refused_from_any() -> None:
         assert any("every protocol" in m for m in findings(stack)), every
 
 
+def test_the_monitoring_storage_and_directory_ports_are_admin_ports() -> None:
+    """What this project runs (Prometheus, Alertmanager, the exporters, the console proxy's VNC) and the
+    usual holes found open in scans (SMB, NFS and rpcbind, SNMP, IPMI, LDAP, the SQL servers, Kafka,
+    ZooKeeper, Consul, Vault, the RabbitMQ console) are refused from anywhere like SSH is."""
+    for protocol, port in (
+        ("tcp", 9090), ("tcp", 9093), ("tcp", 9100), ("tcp", 9115), ("tcp", 445), ("tcp", 2049),
+        ("udp", 2049), ("tcp", 111), ("udp", 111), ("udp", 161), ("udp", 623), ("tcp", 389),
+        ("tcp", 636), ("tcp", 1433), ("tcp", 1521), ("tcp", 9092), ("tcp", 2181), ("tcp", 8500),
+        ("tcp", 8200), ("tcp", 15672), ("tcp", 8004), ("tcp", 8086), ("tcp", 5601), ("tcp", 5984),
+    ):  # fmt: skip
+        stack = [group("a"), rule("r", "a", "0.0.0.0/0", protocol, port, port), *server("vm", ["a"])]
+        assert findings(stack), (protocol, port)
+
+
 def test_tcp_without_port_range_from_a_small_public_block_is_refused() -> None:
     stack = [group("a"), rule("r", "a", "198.51.100.0/28", "tcp", None, None), *server("vm", ["a"])]
     assert any("every tcp port" in m for m in findings(stack))
