@@ -3,7 +3,8 @@
 Scanners' "no 0.0.0.0/0 to port 22" checks match the CIDR string, so ``0.0.0.0/1`` + ``128.0.0.0/1``,
 or the same world split over several groups, passes them. Here a port's exposure is the *union* of
 the sources every rule of every group on the instance admits, as integer intervals per IP version
-(IPv4-mapped IPv6, ``::ffff:0:0/96``, is mapped back to IPv4 first). Internal space (RFC 1918,
+(IPv4-mapped IPv6, ``::ffff:0:0/96``, and the NAT64 prefix ``64:ff9b::/96`` are mapped back to
+IPv4 first; a source the policy cannot read counts as every address). Internal space (RFC 1918,
 RFC 6598, ULA ``fc00::/7`` and the configured pools and operator ranges) is subtracted; what is left
 is public when it exceeds the configured size (by default 256 IPv4 addresses, or a /64 of IPv6).
 
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
-from webex_policies.model import INSTANCE, PORT, SEC_GROUP, SEC_GROUP_RULE, Resource
+from webex_policies.model import INSTANCE, NETWORK, PORT, SEC_GROUP, SEC_GROUP_RULE, Resource
 from webex_policies.params import ConfigError
 from webex_policies.values import known
 
@@ -75,6 +76,28 @@ ADMIN_AND_DATA_PORTS: Final = (
     Service("Neutron API", "tcp", 9696, 9696),
     Service("Octavia API", "tcp", 9876, 9876),
     Service("Barbican API", "tcp", 9311, 9311),
+    Service("Heat API", "tcp", 8004, 8004),
+    Service("Prometheus", "tcp", 9090, 9090),
+    Service("Alertmanager", "tcp", 9093, 9094),
+    Service("node exporter", "tcp", 9100, 9100),
+    Service("blackbox exporter", "tcp", 9115, 9115),
+    Service("SMB", "tcp", 445, 445),
+    Service("NFS", None, 2049, 2049),
+    Service("rpcbind", None, 111, 111),
+    Service("SNMP", "udp", 161, 161),
+    Service("IPMI", "udp", 623, 623),
+    Service("LDAP", None, 389, 389),
+    Service("LDAPS", "tcp", 636, 636),
+    Service("SQL Server", "tcp", 1433, 1433),
+    Service("Oracle", "tcp", 1521, 1521),
+    Service("Kafka", "tcp", 9092, 9092),
+    Service("ZooKeeper", "tcp", 2181, 2181),
+    Service("Consul", "tcp", 8500, 8500),
+    Service("Vault", "tcp", 8200, 8200),
+    Service("RabbitMQ management", "tcp", 15672, 15672),
+    Service("InfluxDB", "tcp", 8086, 8086),
+    Service("Kibana", "tcp", 5601, 5601),
+    Service("CouchDB", "tcp", 5984, 5984),
 )
 
 #: Address space that is never routed from the Internet.
@@ -88,8 +111,12 @@ PRIVATE_RANGES: Final = (
     "::1/128",
 )
 
-_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
-_MAPPED_LOW, _MAPPED_HIGH = int(_MAPPED.network_address), int(_MAPPED.broadcast_address)
+#: IPv6 blocks whose last 32 bits are an IPv4 address that the traffic comes from: IPv4-mapped
+#: (reaches IPv4 sockets) and RFC 6052's well-known NAT64 prefix (a translator carries every IPv4 host).
+_EMBEDDED_IPV4: Final = tuple(
+    (int(n.network_address), int(n.broadcast_address))
+    for n in (ipaddress.ip_network("::ffff:0:0/96"), ipaddress.ip_network("64:ff9b::/96"))
+)
 _WORLD: Final = {4: [(0, 2**32 - 1)], 6: [(0, 2**128 - 1)]}
 _ANY_PROTOCOL: Final = frozenset({"", "any", "0", "-1"})
 _PROTOCOL_NAMES: Final = {"6": "tcp", "17": "udp"}
@@ -100,17 +127,17 @@ class AddressSet:
 
     def __init__(self) -> None:
         self.parts: dict[int, list[Interval]] = {4: [], 6: []}
+        self.unread: list[str] = []
+        """Addresses or prefixes that could not be read, counted as every address."""
 
     def add_network(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
         low, high = int(network.network_address), int(network.broadcast_address)
         if network.version == 6:
-            # The IPv4-mapped part of an IPv6 range reaches IPv4 sockets: judge it as IPv4.
-            if low <= _MAPPED_HIGH and high >= _MAPPED_LOW:
-                self.parts[4].append(
-                    (max(low, _MAPPED_LOW) - _MAPPED_LOW, min(high, _MAPPED_HIGH) - _MAPPED_LOW)
-                )
-            for piece in _subtract([(low, high)], [(_MAPPED_LOW, _MAPPED_HIGH)]):
-                self.parts[6].append(piece)
+            # The part of an IPv6 range that embeds IPv4 senders is judged as those IPv4 addresses.
+            for embed_low, embed_high in _EMBEDDED_IPV4:
+                if low <= embed_high and high >= embed_low:
+                    self.parts[4].append((max(low, embed_low) - embed_low, min(high, embed_high) - embed_low))
+            self.parts[6].extend(_subtract([(low, high)], list(_EMBEDDED_IPV4)))
         else:
             self.parts[4].append((low, high))
 
@@ -121,6 +148,7 @@ class AddressSet:
     def update(self, other: AddressSet) -> None:
         for version in (4, 6):
             self.parts[version].extend(other.parts[version])
+        self.unread.extend(other.unread)
 
     def merged(self) -> dict[int, list[Interval]]:
         return {version: _merge(parts) for version, parts in self.parts.items()}
@@ -302,6 +330,10 @@ def _protocol(value: Any) -> str:
     text = "" if value is None else str(value).strip().lower()
     if isinstance(value, float) and value.is_integer():
         text = str(int(value))
+    if re.fullmatch(r"[+-]?\d+", text):
+        # neutron-lib converters.convert_to_protocol keeps any text int() reads as 0-255 ("06", "+6")
+        # as written, and Neutron matches on int() of it: one protocol, however it is spelled.
+        text = str(int(text))
     if text in _ANY_PROTOCOL:
         return "any"
     return _PROTOCOL_NAMES.get(text, text)
@@ -334,6 +366,7 @@ class _Index:
             if isinstance(group.props.get("name"), str):
                 self.by_name.setdefault(group.props["name"], []).append(group.urn)
         self.ports = {r.urn: r for r in resources if r.type == PORT}
+        self.networks = {r.urn: r for r in resources if r.type == NETWORK}
         self.instances = [r for r in resources if r.type == INSTANCE]
         self.rules = [r for r in resources if r.type == SEC_GROUP_RULE]
 
@@ -366,7 +399,11 @@ def _rule_sources(rule: Resource, index: _Index, members: dict[str, AddressSet])
         sources.add_network(network)
         return sources
     if prefix not in (None, ""):
-        return None  # a malformed prefix: Neutron refuses the rule itself
+        # Parsers differ on what is an address (inet_aton forms such as 010.0.0.0/8 or 0/0): what this
+        # policy cannot read proves nothing safe, so it is judged as every address of its ethertype.
+        sources.add_world(versions)
+        sources.unread.append(str(prefix))
+        return sources
     if remote in (None, "") and not rule.property_dependencies.get("remoteGroupId"):
         sources.add_world(versions)
         return sources
@@ -382,9 +419,13 @@ def _port_addresses(port: Resource) -> AddressSet:
     for key, item in (("fixedIps", "ipAddress"), ("allowedAddressPairs", "ipAddress")):
         entries = port.props.get(key)
         for entry in entries if isinstance(entries, list) else []:
-            network = parse_network(entry.get(item) if isinstance(entry, dict) else None)
+            value = entry.get(item) if isinstance(entry, dict) else None
+            network = parse_network(value)
             if network is not None:
                 found.add_network(network)
+            elif value not in (None, "") and known(value):  # unknown proves nothing either way
+                found.add_world((4, 6))  # unreadable: see _rule_sources
+                found.unread.append(str(value))
     return found
 
 
@@ -400,9 +441,25 @@ def _units(index: _Index) -> tuple[list[Unit], dict[str, AddressSet]]:
     units: list[Unit] = []
     used: set[str] = set()
 
+    def unsecured_network(resource: Resource, prop: str) -> str:
+        for urn in resource.property_dependencies.get(prop, ()):
+            network = index.networks.get(urn)
+            if network is not None and network.props.get("portSecurityEnabled") is False:
+                return network.label()
+        return ""
+
     def open_reason(port: Resource) -> str:
         enabled = port.props.get("portSecurityEnabled")
-        return f"port {port.label()} has port security disabled" if enabled is False else ""
+        if enabled is False:
+            return f"port {port.label()} has port security disabled"
+        # Neutron gives a port that does not set it its network's value (port_security extension).
+        inherited = unsecured_network(port, "networkId") if enabled is None else ""
+        return (
+            f"port {port.label()} is on network {inherited}, whose port security is off for every port "
+            "that does not turn it on"
+            if inherited
+            else ""
+        )
 
     for instance in index.instances:
         unit = Unit(instance)
@@ -412,6 +469,17 @@ def _units(index: _Index) -> tuple[list[Unit], dict[str, AddressSet]]:
             unit.groups |= port_groups[urn]
             unit.admits_everything = unit.admits_everything or open_reason(index.ports[urn])
         names = instance.props.get("securityGroups")
+        if _nova_creates_a_port(instance.props.get("networks")):
+            # That port takes the network's port security and the instance's groups, the project's
+            # 'default' when it names none (nova compute/api.py: ``security_groups or ['default']``).
+            inherited = unsecured_network(instance, "networks")
+            unit.admits_everything = unit.admits_everything or (
+                f"Nova creates its port on network {inherited}, whose port security is off"
+                if inherited
+                else ""
+            )
+            if names is None or names == []:
+                names = ["default"]
         for name in names if isinstance(names, list) else []:
             if name == "default" and "default" not in index.by_name:
                 unit.admits_everything = unit.admits_everything or (
@@ -424,6 +492,16 @@ def _units(index: _Index) -> tuple[list[Unit], dict[str, AddressSet]]:
         if urn not in used:
             units.append(Unit(port, set(port_groups[urn]), open_reason(port)))
     return units, members
+
+
+def _nova_creates_a_port(networks: Any) -> bool:
+    """True when the instance's ``networks`` has an entry without a ``port`` (or none at all): Nova
+    then creates the port itself. Unknown networks prove nothing."""
+    if not known(networks):
+        return False
+    if not isinstance(networks, list) or not networks:
+        return True
+    return any(isinstance(entry, dict) and entry.get("port") in (None, "") for entry in networks)
 
 
 @dataclass(frozen=True)
@@ -504,10 +582,11 @@ def _judge_unit(
     out: list[Finding] = []
     everything = [r for r in rules if r.protocol == "any"]
     if everything:
-        outside = _outside(_union(everything), internal)
+        space = _union(everything)
+        outside = _outside(space, internal)
         if outside[4] or outside[6]:
             names = ", ".join(sorted({r.resource.label() for r in everything}))
-            shown = "; ".join(_describe(v, outside[v]) for v in (4, 6) if outside[v])
+            shown = "; ".join(_describe(v, outside[v]) for v in (4, 6) if outside[v]) + _unread(space)
             out.append(
                 Finding(
                     f"{what} admits every protocol and port from non-internal sources ({shown}) through "
@@ -522,7 +601,7 @@ def _judge_unit(
             out.append(
                 Finding(
                     f"{what}: rule {rule.resource.label()} admits every {rule.protocol} port from "
-                    "non-internal sources; give it a port range",
+                    f"non-internal sources{_unread(rule.sources)}; give it a port range",
                     unit.resource.urn,
                 )
             )
@@ -530,8 +609,10 @@ def _judge_unit(
         for protocol in (service.protocol,) if service.protocol else ("tcp", "udp"):
             relevant = [r for r in rules if r.protocol in (protocol, "any")]
             for low, high, admitting in _segments(service, relevant):
-                reason = _public(_outside(_union(admitting), internal), params)
+                space = _union(admitting)
+                reason = _public(_outside(space, internal), params)
                 if reason:
+                    reason += _unread(space)
                     span = str(low) if low == high else f"{low}-{high}"
                     names = ", ".join(sorted({r.resource.label() for r in admitting}))
                     out.append(
@@ -544,6 +625,13 @@ def _judge_unit(
                     )
                     break  # one finding per service and protocol
     return out
+
+
+def _unread(space: AddressSet) -> str:
+    if not space.unread:
+        return ""
+    shown = ", ".join(repr(value) for value in sorted(set(space.unread)))
+    return f" (unreadable source {shown} counted as every address: write a CIDR such as 10.0.0.0/8)"
 
 
 def _union(rules: Iterable[Rule]) -> AddressSet:

@@ -118,6 +118,20 @@ def test_data_ports_and_every_protocol_are_refused_from_any() -> None:
         assert any("every protocol" in m for m in findings(stack)), every
 
 
+def test_the_monitoring_storage_and_directory_ports_are_admin_ports() -> None:
+    """What this project runs (Prometheus, Alertmanager, the exporters, the console proxy's VNC) and the
+    usual holes found open in scans (SMB, NFS and rpcbind, SNMP, IPMI, LDAP, the SQL servers, Kafka,
+    ZooKeeper, Consul, Vault, the RabbitMQ console) are refused from anywhere like SSH is."""
+    for protocol, port in (
+        ("tcp", 9090), ("tcp", 9093), ("tcp", 9100), ("tcp", 9115), ("tcp", 445), ("tcp", 2049),
+        ("udp", 2049), ("tcp", 111), ("udp", 111), ("udp", 161), ("udp", 623), ("tcp", 389),
+        ("tcp", 636), ("tcp", 1433), ("tcp", 1521), ("tcp", 9092), ("tcp", 2181), ("tcp", 8500),
+        ("tcp", 8200), ("tcp", 15672), ("tcp", 8004), ("tcp", 8086), ("tcp", 5601), ("tcp", 5984),
+    ):  # fmt: skip
+        stack = [group("a"), rule("r", "a", "0.0.0.0/0", protocol, port, port), *server("vm", ["a"])]
+        assert findings(stack), (protocol, port)
+
+
 def test_tcp_without_port_range_from_a_small_public_block_is_refused() -> None:
     stack = [group("a"), rule("r", "a", "198.51.100.0/28", "tcp", None, None), *server("vm", ["a"])]
     assert any("every tcp port" in m for m in findings(stack))
@@ -151,6 +165,98 @@ def test_port_security_disabled_and_default_group_admit_everything() -> None:
     assert findings([*server("vm", [], portSecurityEnabled=False)])
     instance = Resource(INSTANCE, urn(INSTANCE, "x"), "x", {"securityGroups": ["default"]})
     assert any("default" in m for m in findings([instance]))
+
+
+def test_a_protocol_number_in_any_form_the_api_takes_is_that_protocol() -> None:
+    """neutron-lib ``converters.convert_to_protocol`` keeps any text ``int()`` reads as 0-255 ("06",
+    "+6", " 17") as it was written, and Neutron judges the rule by ``int()`` of it: the same protocol."""
+    for protocol, port in (("06", 22), ("+6", 22), (" 006 ", 6379), ("017", 11211), (" +17", 11211)):
+        stack = [group("a"), rule("r", "a", "0.0.0.0/0", protocol, port, port), *server("vm", ["a"])]
+        assert findings(stack), (protocol, port)
+    for every in ("00", "+0", " 0 "):
+        stack = [group("a"), rule("r", "a", "0.0.0.0/0", every, None, None), *server("vm", ["a"])]
+        assert any("every protocol" in m for m in findings(stack)), every
+
+
+def test_a_prefix_the_policy_cannot_read_is_judged_as_every_address() -> None:
+    """Address parsers differ (inet_aton forms such as ``010.0.0.0/8`` or ``0/0`` are read by some and
+    refused by others): what the policy cannot read proves nothing safe, on the ports that matter."""
+    for prefix in ("0/0", "010.0.0.0/8", "000.0.0.0/1", "0x0/0", "::ffff:0.0.0.0/96/1"):
+        ssh = [group("a"), rule("r", "a", prefix), *server("vm", ["a"])]
+        found = findings(ssh)
+        assert any("SSH" in m and repr(prefix) in m for m in found), (prefix, found)
+        web = [group("a"), rule("r", "a", prefix, "tcp", 443, 443), *server("vm", ["a"])]
+        assert findings(web) == [], prefix
+    jump = server("jump", ["b"], "10.10.1.5", allowedAddressPairs=[{"ipAddress": "0/0"}])
+    via_pairs = [group("a"), group("b"), rule("ssh", "a", remote_group="b"), *server("vm", ["a"]), *jump]
+    assert any("SSH" in m and "'vm'" in m for m in findings(via_pairs))
+
+
+def test_the_nat64_prefix_is_judged_as_the_ipv4_space_it_translates() -> None:
+    """RFC 6052's well-known prefix ``64:ff9b::/96`` carries every IPv4 address through a translator:
+    SSH admitted from it is SSH admitted from all of IPv4, however small the IPv6 block looks."""
+    nat64 = [group("a"), rule("r", "a", "64:ff9b::/96", ethertype="IPv6"), *server("vm", ["a"])]
+    assert any("SSH" in m and "IPv4" in m for m in findings(nat64))
+    one_host = [group("a"), rule("r", "a", "64:ff9b::c633:6401/128", ethertype="IPv6"), *server("vm", ["a"])]
+    assert findings(one_host) == []
+
+
+NETWORK = "openstack:networking/network:Network"
+
+
+def network(name: str, **props: Any) -> Resource:
+    return Resource(NETWORK, urn(NETWORK, name), name, {"name": name, "id": UNKNOWN, **props})
+
+
+def test_a_port_on_a_network_without_port_security_admits_everything() -> None:
+    """Neutron gives a port that does not set ``port_security_enabled`` its network's value (the
+    port_security extension driver), and the provider leaves the field unset when the program does."""
+    net = network("open", portSecurityEnabled=False)
+    port, instance = server("vm", ["a"])
+    on_net = Resource(
+        PORT,
+        port.urn,
+        port.name,
+        {**port.props, "networkId": UNKNOWN},
+        property_dependencies={**port.property_dependencies, "networkId": (net.urn,)},
+    )
+    assert any("port security" in m for m in findings([net, group("a"), on_net, instance]))
+    explicit = Resource(
+        PORT,
+        on_net.urn,
+        on_net.name,
+        {**on_net.props, "portSecurityEnabled": True},
+        property_dependencies=on_net.property_dependencies,
+    )
+    assert findings([net, group("a"), explicit, instance]) == []
+    secured = network("closed", portSecurityEnabled=True)
+    assert findings([secured, group("a"), *server("vm", ["a"])]) == []
+
+
+def test_an_instance_on_a_network_without_a_port_of_its_own_is_judged_by_novas_port() -> None:
+    """Nova creates the port of a ``networks`` entry without ``port``, in the instance's
+    ``security_groups``, or in the project's ``default`` group when it names none (nova
+    ``compute/api.py``: ``security_groups or ['default']``)."""
+    net = network("svc")
+
+    def instance(on: Resource = net, **props: Any) -> Resource:
+        return Resource(
+            INSTANCE,
+            urn(INSTANCE, "vm"),
+            "vm",
+            {"networks": [{"uuid": UNKNOWN}], **props},
+            property_dependencies={"networks": (on.urn,)},
+        )
+
+    assert any("default" in m for m in findings([net, instance()]))
+    assert any("default" in m for m in findings([net, instance(securityGroups=[])]))
+    named = [net, group("a"), rule("r", "a", "0.0.0.0/0"), instance(securityGroups=["a"])]
+    assert any("SSH" in m and "'vm'" in m for m in findings(named))
+    assert findings([net, group("a"), instance(securityGroups=["a"])]) == []
+    opened = network("open", portSecurityEnabled=False)
+    assert any("port security" in m for m in findings([opened, instance(opened, securityGroups=["a"])]))
+    unknown = Resource(INSTANCE, urn(INSTANCE, "vm"), "vm", {"networks": UNKNOWN})
+    assert findings([unknown]) == []
 
 
 def test_unknown_prefix_proves_nothing() -> None:

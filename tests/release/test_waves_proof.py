@@ -20,12 +20,13 @@ import pytest
 from tests.conftest import REPO, ProjectCopy
 from tests.release.scenarios import DOWNTIME_ON_MAIN, SCENARIOS, SERVICE, apply, trim_to_service
 from webex_cloud.change.model import Action, ChangeSet
+from webex_cloud.facts.provider import FORCE_NEW
 from webex_cloud.plan import format as tokens
 from webex_cloud.plan.document import render_plan
 from webex_cloud.preview.offline import diff_snapshots
 from webex_cloud.preview.plans import snapshot_from_plan
 from webex_cloud.preview.risks import Level, rank
-from webex_cloud.release.disruption import ServiceRelease, describe, releases
+from webex_cloud.release.disruption import SHARED, ServiceRelease, describe, releases
 
 MAIN_PLANS = REPO / "tests" / "data" / "release"
 MAX_UNAVAILABLE = 1  # the catalog's default: meetings-media declares no rollout
@@ -224,3 +225,42 @@ def test_a_datacenter_without_monitoring_warns_that_nothing_judges_its_releases(
     assert "waves gated on serving only" in describe(_release(changes))
     (warning,) = [r for r in rank(changes) if r.kind == "release-judgement"]
     assert warning.reason.startswith("no Prometheus judges its waves by their metrics")
+
+
+def test_replacing_every_resource_of_a_kind_that_pods_depend_on_keeps_the_waves(
+    plans: dict[str, dict[str, Any]],
+) -> None:
+    """Issue 32, the rule behind the anchor group: whatever of a service the engine replaces
+    delete-first takes down, in its own step, every instance that depends on it through a ForceNew input
+    (pulumi/pulumi 3.260.0-dev pkg/resource/deploy/step_generator.go calculateDependentReplacements).
+    So each kind of resource of a service's pods or of the service itself, replaced everywhere at once
+    (a provider default or a program change that touches every port, say), must still release one wave
+    at a time, except the network, subnet, router interface and security group, which cut every pod off
+    whatever the order and are reported so (SHARED). Named ports are delete-first (the bridge's
+    nameRequiresDeleteBeforeReplace); before they waited for the previous wave's gate, every pod's
+    instances were deleted together. Instances themselves are gated through their gate's triggers
+    (test_gate_triggers.py), so an input the program does not set is no release of theirs."""
+    base = plans["base"]
+    snapshot = snapshot_from_plan(base, source="base.json")
+    topology = diff_snapshots(snapshot, snapshot).topology
+    kinds: dict[tuple[str, str], set[str]] = {}
+    for resource in base["resources"]:
+        service = topology.service_of(resource["urn"])
+        kind = resource["type"]
+        if service is None or kind in SHARED or kind == tokens.INSTANCE or resource.get("protect"):
+            continue
+        if "region" in FORCE_NEW.get(kind, ()):  # ForceNew on every OpenStack resource of the table
+            kinds.setdefault((service, kind), set()).add(resource["urn"])
+    assert (SERVICE, "openstack:networking/port:Port") in kinds
+    assert (SERVICE, tokens.SERVER_GROUP) in kinds
+    too_many = []
+    for (service, kind), urns in sorted(kinds.items()):
+        pr: dict[str, Any] = json.loads(json.dumps(base))
+        for resource in pr["resources"]:
+            if resource["urn"] in urns:
+                resource["inputs"]["region"] = "RegionTwo"
+        changes = diff_snapshots(snapshot, snapshot_from_plan(pr, source="pr.json"))
+        for release in releases(changes, changes.graph):
+            if release.at_once > release.max_unavailable or release.ungated:
+                too_many.append(f"{kind} of {service}: {describe(release)}")
+    assert not too_many

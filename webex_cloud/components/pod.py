@@ -103,7 +103,12 @@ class Pod(pulumi.ComponentResource):
                         openstack.networking.PortFixedIpArgs(subnet_id=args.subnet_id, ip_address=address)
                     ],
                     security_group_ids=[args.security_group_id],
-                    opts=pulumi.ResourceOptions(parent=self),
+                    # Named, so the bridge replaces the port delete-first, and the engine deletes the
+                    # instance on it in the port's own step (pulumi/pulumi 3.260.0-dev
+                    # pkg/resource/deploy/step_generator.go calculateDependentReplacements): that step
+                    # must wait for the previous wave's gate like the instance does, or a change that
+                    # replaces every port takes every pod down at once, ahead of the gates.
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after) or None),
                 )
                 # Chaining keeps creation race-free: a member needs its anchor on a host, and
                 # the filter sees only placed instances.

@@ -181,7 +181,10 @@ def releases(changes: ChangeSet, graph: Mapping[str, Iterable[str]] | None = Non
     """
     deps: dict[str, tuple[str, ...]] = {c.urn: c.dependencies for c in changes.changes}
     deps.update({urn: tuple(d) for urn, d in (graph or {}).items()})
-    waits = _cascaded(changes, _ancestors(deps))
+    # A gate runs when it is created, after what it waits for, even when a delete-before-replace
+    # deleted its old self early; a disrupting step starts as early as the cascade moved it.
+    waits = _ancestors(deps)
+    starts = _cascaded(changes, waits)
     by_urn = {c.urn: c for c in changes.changes}
     gates = [(c, spec) for c in changes.changes if (spec := gate_spec(c)) is not None]
     topology = changes.topology
@@ -229,7 +232,7 @@ def releases(changes: ChangeSet, graph: Mapping[str, Iterable[str]] | None = Non
         before: dict[str, set[str]] = {pod: set() for pod in steps}
         for later, hits in steps.items():
             for earlier in covered:
-                if earlier != later and all(gate_of[earlier] in waits.get(c.urn, frozenset()) for c in hits):
+                if earlier != later and all(gate_of[earlier] in starts.get(c.urn, frozenset()) for c in hits):
                     before[later].add(earlier)
         max_unavailable = max((s.max_unavailable for _, s in own_gates), default=DEFAULT_MAX_UNAVAILABLE)
         ordered = sorted(own_gates, key=lambda item: item[1].wave)
