@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from webex_cloud.commands.monitoring import main, monitored_nodes
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.monitoring.node import user_data
 from webex_cloud.monitoring_ops.host_keys import BEGIN, END, SILENCING_KEYS, NotPinned, parse_key_block
+from webex_cloud.monitoring_ops.reload import SshNode
 
 
 def _pairs(lines: list[str]) -> tuple[tuple[str, str], ...]:
@@ -92,6 +95,33 @@ def test_the_nodes_user_data_never_silences_the_key_block() -> None:
     """cc_keys_to_console prints the keys unless the cloud-config says otherwise (SILENCING_KEYS)."""
     document = yaml.safe_load(user_data({"prometheus.yml": "{}\n"}, "10.250.1.16", "ssh-ed25519 AAAA fake"))
     assert not set(SILENCING_KEYS) & set(document)
+
+
+def test_the_real_openssh_client_reads_the_options_as_pinning_to_that_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the stand-in `ssh` below takes on trust, asked of OpenSSH's own client (``ssh -G``: the
+    configuration it would connect with, nothing sent): the options are spelled as it reads them."""
+    real = shutil.which("ssh")
+    assert real
+    (tmp_path / "ssh").write_text(
+        f"#!{sys.executable}\nimport os, sys\nos.execv({real!r}, [{real!r}, '-G', *sys.argv[1:]])\n"
+    )
+    (tmp_path / "ssh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    known_hosts = tmp_path / "known_hosts"
+
+    resolved = SshNode("10.250.1.15", known_hosts)._ssh("true").decode().splitlines()
+
+    assert {
+        "user webex-deploy",
+        "hostname 10.250.1.15",
+        "batchmode yes",
+        "stricthostkeychecking true",
+        f"userknownhostsfile {known_hosts}",
+        "globalknownhostsfile /dev/null",
+        "updatehostkeys false",
+    } <= set(resolved)
 
 
 NODES = [str(address) for address in monitored_nodes(REPO, "dc1")]
