@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.generated_project import generate_datacenters
+from benchmarks.generated_project import MAX_GENERATED, datacenter_stack, generate_datacenters
 from tests.cloud.fake_cloud import fake_cloud
 from tests.conftest import REPO
 from tests.monitoring import host_keys_stand_in as keys
@@ -31,14 +31,17 @@ def monitoring_consoles(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
     """For the deploy replays (the tests using tests/stacks/test_rollback_replay.py's ``deploy``, which
-    hands this process's environment to the workflow's steps): every example stack's monitoring nodes
+    hands this process's environment to the workflow's steps): every stack's monitoring nodes
     with a host key each, and a Nova on 127.0.0.1 that shows them to the stacks' reader identities
     (``OS_CLIENT_CONFIG_FILE``) as servers whose consoles print those keys, as cloud-init does."""
     if "deploy" not in request.fixturenames:
         yield
         return
     folder = tmp_path_factory.mktemp("host-keys")
-    stacks = [yaml.safe_load(path.read_text()) for path in sorted((REPO / "stacks").glob("Pulumi.*.yaml"))]
+    # The example stacks and every one a replay may add (benchmarks/generated_project.py).
+    texts = [path.read_text() for path in sorted((REPO / "stacks").glob("Pulumi.*.yaml"))]
+    texts += [datacenter_stack(number) for number in range(3, MAX_GENERATED + 1)]
+    stacks = [yaml.safe_load(text) for text in texts]
     datacenters = [stack["config"][DATACENTER_KEY] for stack in stacks]
     nodes = [address for dc in datacenters for address in (dc.get("monitoring") or {}).get("nodes", [])]
     answers = keys.nova_answers(folder, nodes)
