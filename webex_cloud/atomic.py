@@ -25,8 +25,10 @@ class OutputError(OSError):
     """An output file cannot be written; the message names it (an OSError, as a write failure is)."""
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically, creating its folder; raise OutputError on failure."""
+def write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` atomically, creating its folder; raise OutputError on failure.
+    ``mode`` (say 0o600 for a private file): the file never exists with a wider one; default: what a
+    plain open() would give it."""
     if path.is_dir():
         raise OutputError(f"{path} is a folder; name a file to write to")
     try:
@@ -39,7 +41,7 @@ def write_bytes(path: Path, data: bytes) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temporary, _default_mode())
+        os.chmod(temporary, _default_mode() if mode is None else mode)
         os.replace(temporary, path)
     except OSError as error:
         with contextlib.suppress(OSError):
@@ -60,6 +62,6 @@ def write_bytes(path: Path, data: bytes) -> None:
             os.close(folder)
 
 
-def write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str, mode: int | None = None) -> None:
     """Replace ``path`` with the UTF-8 ``text`` atomically (see :func:`write_bytes`)."""
-    write_bytes(path, text.encode("utf-8"))
+    write_bytes(path, text.encode("utf-8"), mode)

@@ -1,8 +1,9 @@
 """A Keystone v3 and a Nova on 127.0.0.1 that answer just enough for openstacksdk to authenticate and GET.
 
 The session under test is openstacksdk's and keystoneauth's own code, unchanged: only the far side of
-the socket is scripted. Each GET of a path answers from ``script[path]`` in turn (a status and a JSON
-body), so a test can make Nova fail before it answers.
+the socket is scripted. Each GET or POST of a path answers from ``script[path]`` in turn (a status and a
+JSON body), so a test can make Nova fail before it answers; ``answers[path]`` answers every request of a
+path that the script does not (a long replay's steady cloud). The bodies POSTed are kept in ``posted``.
 """
 
 from __future__ import annotations
@@ -22,13 +23,22 @@ class FakeCloud:
     roles: list[str]
     script: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    answers: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    posted: list[tuple[str, Any]] = field(default_factory=list)
     port: int = 0
+
+    def answer(self, path: str) -> tuple[int, Any]:
+        if self.script.get(path):
+            return self.script[path].pop(0)
+        missing = {"itemNotFound": {"code": 404, "message": f"{path} not scripted"}}
+        return self.answers.get(path) or (404, missing)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def clouds_yaml(self, folder: Path, name: str = "fake") -> Path:
+    def clouds_yaml(self, folder: Path, *names: str) -> Path:
+        """A clouds.yaml whose entries (default: one, ``fake``) all log in here."""
         auth = {
             "auth_url": f"{self.url}/v3",
             "username": "u",
@@ -38,7 +48,8 @@ class FakeCloud:
             "project_domain_name": "Default",
         }
         path = folder / "clouds.yaml"
-        path.write_text(json.dumps({"clouds": {name: {"auth": auth, "region_name": "RegionOne"}}}))
+        entry = {"auth": auth, "region_name": "RegionOne"}
+        path.write_text(json.dumps({"clouds": {name: entry for name in names or ("fake",)}}))
         return path
 
     def token(self) -> dict[str, Any]:
@@ -102,13 +113,14 @@ def _handler(cloud: FakeCloud) -> type[http.server.BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(length)
+            data = self.rfile.read(length)
             path = self.path.split("?")[0]
             cloud.requests.append(("POST", self.path))
             if path == "/v3/auth/tokens":
                 self.reply(201, cloud.token(), {"X-Subject-Token": "fake-token"})
             else:
-                self.reply(404, {"error": "no such path"})
+                cloud.posted.append((path, json.loads(data or b"null")))
+                self.reply(*cloud.answer(path))
 
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
@@ -134,18 +146,15 @@ def _handler(cloud: FakeCloud) -> type[http.server.BaseHTTPRequestHandler]:
                     if path.endswith("2.1") or path.endswith("2.1/")
                     else {"versions": [version]},
                 )
-            elif cloud.script.get(path):
-                status, body = cloud.script[path].pop(0)
-                self.reply(status, body)
             else:
-                self.reply(404, {"itemNotFound": {"code": 404, "message": f"{path} not scripted"}})
+                self.reply(*cloud.answer(path))
 
     return Handler
 
 
 @contextmanager
-def fake_cloud(roles: list[str]) -> Iterator[FakeCloud]:
-    cloud = FakeCloud(roles)
+def fake_cloud(roles: list[str], answers: dict[str, tuple[int, Any]] | None = None) -> Iterator[FakeCloud]:
+    cloud = FakeCloud(roles, answers=dict(answers or {}))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(cloud))
     cloud.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -80,6 +80,24 @@ def test_a_read_only_session_never_writes(tmp_path: Path) -> None:
         assert not [r for r in cloud.requests if r[0] == "POST" and "/servers" in r[1]]
 
 
+def test_a_read_only_session_sends_only_the_server_actions_that_read(tmp_path: Path) -> None:
+    """The console (monitoring_ops/host_keys.py) is read by a POST: that action, alone, is let through
+    and retried like a read; any other action, or one smuggled beside it, is refused unsent."""
+    console = {"output": "login: "}
+    with fake_cloud(["reader"], {"/compute/v2.1/servers/s1/action": (200, console)}) as cloud:
+        cloud.script["/compute/v2.1/servers/s1/action"] = [(503, {"error": "busy"})]
+        with connect("fake", Access.READ, cloud.clouds_yaml(tmp_path), timeout=5) as session:
+            assert session.read_action("s1", {"os-getConsoleOutput": {"length": None}}) == console
+            smuggled: list[dict[str, object]] = [
+                {"os-stop": None},
+                {"os-getConsoleOutput": {}, "os-stop": None},
+            ]
+            for body in smuggled:
+                with pytest.raises(CloudError, match="not an action that only reads"):
+                    session.read_action("s1", body)
+        assert [body for _, body in cloud.posted] == [{"os-getConsoleOutput": {"length": None}}] * 2
+
+
 def test_an_unknown_cloud_entry_names_the_file_and_the_fix(tmp_path: Path) -> None:
     with fake_cloud(["reader"]) as cloud:
         clouds = cloud.clouds_yaml(tmp_path)

@@ -269,6 +269,7 @@ def test_over_ssh_the_node_gets_exactly_the_files_and_is_read_back(
     nodes = [
         SshNode(
             f"node-{index}",
+            tmp_path / "known_hosts",  # the stand-in takes every host key: tests/monitoring/test_host_keys.py
             port=int(node.url.rsplit(":", 1)[1]),
             alertmanager_port=int(str(node.alertmanager_url).rsplit(":", 1)[1]),
         )

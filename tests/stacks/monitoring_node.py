@@ -1,11 +1,13 @@
 """Stand-ins for the deploy's monitoring nodes in the workflow replays (tests/stacks/test_rollback_replay.py).
 
-`ssh`: each node, by address, is a folder under ``<bin>/nodes/``; the remote command runs there with its
-``/etc/prometheus`` mapped into it, as the node's login shell would run it. `curl` on the node is its
-Prometheus (:9090) and Alertmanager (:9093): on a reload they load the folder as the real ones do (the
-rule groups with their labels, the scrape configuration, Alertmanager's config hash computed as v0.25.0
-computes it), so the deploy's read-back sees what was installed. A node listed in ``STAND_IN_REFUSE``
-refuses its Prometheus reload. Nothing leaves the machine: the stack's node addresses are 10.x.
+`ssh`: each node, by address, is a folder under ``<bin>/nodes/``, reached only when the login is held
+to the host key the node presents (tests/monitoring/host_keys_stand_in.py); the remote command runs
+there with its ``/etc/prometheus`` mapped into it, as the node's login shell would run it. `curl` on the
+node is its Prometheus (:9090) and Alertmanager (:9093): on a reload they load the folder as the real
+ones do (the rule groups with their labels, the scrape configuration, Alertmanager's config hash computed
+as v0.25.0 computes it), so the deploy's read-back sees what was installed. A node listed in
+``STAND_IN_REFUSE`` refuses its Prometheus reload. Nothing leaves the machine: the stack's node
+addresses are 10.x.
 """
 
 from __future__ import annotations
@@ -19,17 +21,39 @@ from typing import Any
 
 import yaml
 
+from tests.conftest import REPO
+from tests.monitoring.host_keys_stand_in import check_host_key
 from webex_cloud.monitoring_ops.reload import alertmanager_hash
 
 
+def install(bin_dir: Path) -> None:
+    """``bin_dir/ssh`` and ``bin_dir/node-bin/curl``: executables running :func:`ssh` and :func:`curl`."""
+    (bin_dir / "node-bin").mkdir(parents=True, exist_ok=True)
+    for name, call in (
+        ("ssh", f"ssh(sys.argv[1:], Path({str(bin_dir)!r}))"),
+        ("node-bin/curl", "curl(sys.argv[1:])"),
+    ):
+        (bin_dir / name).write_text(
+            f"#!{sys.executable}\nimport sys\nfrom pathlib import Path\nsys.path.insert(0, {str(REPO)!r})\n"
+            f"from tests.stacks.monitoring_node import curl, ssh\nsys.exit({call})\n"
+        )
+        (bin_dir / name).chmod(0o755)
+
+
 def ssh(argv: list[str], bin_dir: Path) -> int:
-    while argv[0] == "-o":
-        argv = argv[2:]
+    known_hosts = next(Path(o.split("=", 1)[1]) for o in argv if o.startswith("UserKnownHostsFile="))
+    mode = oct(known_hosts.stat().st_mode & 0o777) if known_hosts.exists() else None
+    argv = check_host_key(argv)  # the node's own key, pinned from its console (host_keys_stand_in.py)
     login, command = argv[0], argv[-1]
     node = bin_dir / "nodes" / login.split("@")[1]
     (node / "etc/prometheus/rules").mkdir(parents=True, exist_ok=True)
     with (bin_dir / "ssh.jsonl").open("a") as out:
-        seen = {"login": login, "agent": "SSH_AUTH_SOCK" in os.environ, "command": command}
+        seen = {
+            "login": login,
+            "agent": "SSH_AUTH_SOCK" in os.environ,
+            "command": command,
+            "known_hosts": mode,
+        }
         out.write(json.dumps(seen) + "\n")
     env = {**os.environ, "NODE": str(node), "PATH": f"{bin_dir / 'node-bin'}{os.pathsep}{os.environ['PATH']}"}
     command = command.replace("/etc/prometheus", str(node / "etc/prometheus"))

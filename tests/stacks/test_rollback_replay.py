@@ -27,6 +27,7 @@ import yaml
 from benchmarks.generated_project import datacenter_stack
 from tests.conftest import REPO
 from tests.release.test_bake import _local_plan
+from tests.stacks import monitoring_node
 from tests.stacks.test_deploy_workflow import DEPLOY, DEPLOY_STACK, replay, run_list_job
 from webex_cloud.commands.monitoring import generate
 from webex_cloud.config.holds import HOLDS_FILE, digest, parse_holds
@@ -98,17 +99,8 @@ def _stand_ins(folder: Path, checkout: Path) -> Path:
         .replace("ARTIFACTS", repr(str(folder / "artifacts")))
         .replace("MAIN", repr(BAD))  # main's head: the release commit these replays deploy
     )
-    # `ssh` and, on each node, `curl`: the monitoring nodes (tests/stacks/monitoring_node.py).
-    (folder / "node-bin").mkdir()
-    for name, call in (
-        ("ssh", f"ssh(sys.argv[1:], Path({str(folder)!r}))"),
-        ("node-bin/curl", "curl(sys.argv[1:])"),
-    ):
-        (folder / name).write_text(
-            f"#!{sys.executable}\nimport sys\nfrom pathlib import Path\nsys.path.insert(0, {str(REPO)!r})\n"
-            f"from tests.stacks.monitoring_node import curl, ssh\nsys.exit({call})\n"
-        )
-    for name in ("pulumi", "gh", "ssh", "node-bin/curl"):
+    monitoring_node.install(folder)  # `ssh` and, on each node, `curl`: the monitoring nodes
+    for name in ("pulumi", "gh"):
         (folder / name).chmod(0o755)
     return folder
 

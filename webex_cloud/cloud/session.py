@@ -3,7 +3,8 @@
 Every request goes through :class:`Session`: a GET is retried on a refused connection and on the
 statuses an API sends when it is briefly overloaded (keystoneauth's ``connect_retries`` and
 ``status_code_retries``, keystoneauth1/adapter.py), a write never on a status (it may have been applied),
-and a read-only session refuses to write at all. Nothing here knows a resource: the views
+and a read-only session refuses to write at all (its only POSTs are the server actions that read,
+:data:`READ_ACTIONS`). Nothing here knows a resource: the views
 (webex_cloud/cloud/views.py) parse what the GETs return.
 """
 
@@ -30,6 +31,9 @@ SERVICE_NAMES: Final[Mapping[str, str]] = {
 RETRIES: Final = 2
 """Extra attempts of a GET (and of a connection that was refused before anything was sent)."""
 RETRIED_STATUSES: Final = (429, 502, 503, 504)
+READ_ACTIONS: Final = frozenset({"os-getConsoleOutput"})
+"""The server actions that change nothing (nova 34 ``nova/api/openstack/compute/console_output.py``
+returns the console log and writes nothing), the only POSTs a read-only session sends."""
 
 
 class Session:
@@ -59,7 +63,10 @@ class Session:
             )
             exceptions.raise_from_response(response)
         except (exceptions.SDKException, ksa.ClientException) as error:
-            raise CloudError(f"cloud {self.cloud!r}: {name}: {method} {url} failed: {error}") from None
+            status = error.status_code if isinstance(error, exceptions.HttpException) else None
+            raise CloudError(
+                f"cloud {self.cloud!r}: {name}: {method} {url} failed: {error}", status
+            ) from None
         if response.status_code == 204 or not response.content:
             return None
         try:
@@ -92,6 +99,31 @@ class Session:
                 f"{type(body).__name__}, not an object"
             )
         return body
+
+    def read_action(self, server_id: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A server action that only reads (:data:`READ_ACTIONS`): a POST because Nova routes every
+        action through ``POST /servers/{id}/action``, allowed to a read-only session and retried like a
+        GET, since it changes nothing."""
+        actions = set(body)
+        if len(actions) != 1 or not actions <= READ_ACTIONS:
+            raise CloudError(
+                f"cloud {self.cloud!r}: POST /servers/{server_id}/action {sorted(actions)} refused: not an "
+                f"action that only reads ({', '.join(sorted(READ_ACTIONS))})"
+            )
+        answer = self._request(
+            "compute",
+            "POST",
+            f"/servers/{server_id}/action",
+            json=dict(body),
+            status_code_retries=RETRIES,
+            retriable_status_codes=list(RETRIED_STATUSES),
+        )
+        if not isinstance(answer, Mapping):
+            raise CloudError(
+                f"cloud {self.cloud!r}: Nova: POST /servers/{server_id}/action {sorted(actions)[0]} "
+                f"returned {type(answer).__name__}, not an object"
+            )
+        return answer
 
     def listing(self, service: Service, path: str, key: str) -> Iterator[Mapping[str, Any]]:
         """Every record of a paginated Nova or Cinder list."""

@@ -64,6 +64,8 @@ class Server:
     """The Glance image it booted from (``image.id``; Nova sends ``""`` for a server booted from a volume)."""
     fault: str = ""
     """The message of Nova's instance fault (``fault.message``, shown on ERROR servers); "" without one."""
+    addresses: tuple[str, ...] = ()
+    """Every IP address of its ports (``addresses``: network name -> ``[{"addr": ...}]``)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,21 @@ def parse_server(raw: Mapping[str, Any]) -> Server:
         task_state=str(raw["OS-EXT-STS:task_state"]) if raw.get("OS-EXT-STS:task_state") else None,
         image_id=str(image.get("id") or "") if isinstance(image, Mapping) else "",
         fault=str(fault.get("message") or "") if isinstance(fault, Mapping) else "",
+        addresses=_addresses(raw.get("addresses")),
     )
+
+
+def _addresses(value: object) -> tuple[str, ...]:
+    if not isinstance(value, Mapping):
+        return ()
+    found = [
+        str(entry.get("addr"))
+        for entries in value.values()
+        if isinstance(entries, list)
+        for entry in entries
+        if isinstance(entry, Mapping) and entry.get("addr")
+    ]
+    return tuple(dict.fromkeys(found))
 
 
 def parse_volume(raw: Mapping[str, Any]) -> Volume:
@@ -291,3 +307,43 @@ def read_instance_actions(session: Session, server_id: str) -> tuple[InstanceAct
         if isinstance(r, Mapping)
     ]
     return tuple(sorted(actions, key=lambda a: a.start_time, reverse=True))
+
+
+CONSOLE_RULE: Final = "os_compute_api:os-console-output"
+CONSOLE_RULE_DEFAULT: Final = "rule:project_member_or_admin, nova 34 nova/policies/console_output.py"
+
+
+def read_console_output(session: Session, server_id: str) -> str:
+    """The server's console log as Nova keeps it (``os-getConsoleOutput``, nova 34
+    ``nova/api/openstack/compute/console_output.py``). ``length`` null asks for all of it: a number N
+    gives the last N lines, and -1 — "unlimited" in the request schema — drops the first line instead
+    (``nova/compute/manager.py`` ``_tail_log`` keeps ``lines[-length:]``). "All" is what the hypervisor
+    kept: the libvirt driver reads the last 100 KiB of the log and its rotations (``MAX_CONSOLE_BYTES``,
+    ``nova/virt/libvirt/driver.py`` ``_get_console_output_file``). Nova answers 404 when the server has
+    no console, 409 when it is not running and 501 when its driver keeps no log; it allows the call to
+    project members by default, not to readers (:data:`CONSOLE_RULE`, :data:`CONSOLE_RULE_DEFAULT`)."""
+    try:
+        body = session.read_action(server_id, {"os-getConsoleOutput": {"length": None}})
+    except CloudError as error:
+        fixes = {
+            403: (
+                f"Nova's policy refuses this identity the rule {CONSOLE_RULE} (default "
+                f"{CONSOLE_RULE_DEFAULT}): grant it to the reader's read-only role, "
+                f'"{CONSOLE_RULE}": "rule:project_member_or_admin or role:webex-observer" '
+                "(docs/identities.md)"
+            ),
+            404: "the server has no console log (or is gone): check it in `openstack console log show`",
+            409: "the server is not running: start it, or wait until it is ACTIVE",
+            501: "this cloud's compute driver keeps no console log for it",
+        }
+        fix = fixes.get(error.status or 0)
+        if fix is None:
+            raise
+        raise CloudError(f"{error}; {fix}", error.status) from None
+    output = body.get("output")
+    if not isinstance(output, str):
+        raise CloudError(
+            f"cloud {session.cloud!r}: Nova: POST /servers/{server_id}/action os-getConsoleOutput: the "
+            "response has no 'output' text"
+        )
+    return output

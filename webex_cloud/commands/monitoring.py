@@ -10,12 +10,15 @@ before it reloads a node; ``--reload URL=DIR`` (repeatable) then applies them to
 pair one node at a time without a restart: checked first, ``POST /-/reload``, then read back (the node
 must serve exactly the generated rule groups and scrape jobs), the next node only once this one did.
 ``--reload-nodes`` does the same to the stack's own ``monitoring.nodes`` over SSH, as the deploy does after
-``pulumi up``; a stack without ``monitoring`` has nothing to reload (exit 0, said so). ``--facts FILE``
+``pulumi up``, each node's host keys pinned from what its console shows (read through Nova as the stack's
+read-only identity, monitoring_ops/host_keys.py; a node that cannot be pinned stops it before any node
+is touched); a stack without ``monitoring`` has nothing to reload (exit 0, said so). ``--facts FILE``
 instead runs the live placement audit once, as the stack's read-only identity through webex_cloud/cloud,
 and writes its verdict as metrics for the rules (monitoring_ops/facts.py; docs/monitoring.md).
 
-Exit status: 0 written (and checked, and reloaded), 1 a check or a reload failed, 2 unusable input
-(the message names the file, the field and the fix), 3 an internal error.
+Exit status: 0 written (and checked, and reloaded), 1 a check or a reload failed (a node's host keys
+not pinned included), 2 unusable input (the message names the file, the field and the fix; a cloud that
+cannot be read, its console refused, likewise), 3 an internal error.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import sys
 import time
 import urllib.parse
+from collections.abc import Sequence
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -150,7 +154,8 @@ def main(argv: list[str]) -> int:
         "--reload-nodes",
         action="store_true",
         help="after writing, check and apply the files to the stack's monitoring.nodes, one at a time, "
-        f"over SSH as {SshNode.user} (the deploy key in ssh-agent; the deploy runs this after `pulumi up`); "
+        f"over SSH as {SshNode.user} (the deploy key in ssh-agent; the deploy runs this after `pulumi up`), "
+        "held to the host keys each node's console shows (read as the stack's reader identity); "
         "a stack without monitoring: nothing to do, exit 0 (one --stack)",
     )
     parser.add_argument(
@@ -224,17 +229,50 @@ def main(argv: list[str]) -> int:
             except CheckFailed as error:
                 print(f"{stack}: check failed: {error}", file=sys.stderr)
                 failed = True
-    nodes: list[Target] = list(args.reload or [])
+    if failed:
+        return ExitCode.BLOCKING
     if args.reload_nodes:
-        nodes = [SshNode(address=str(node)) for node in monitored_nodes(project, stacks[0])]
-    if nodes and not failed:
-        try:
-            for line in reload_pair(nodes, generated[stacks[0]]):
-                print(f"  {line}")
-        except ToolMissing as error:
-            print(f"error: {error}", file=sys.stderr)
-            return ExitCode.INPUT
-        except (CheckFailed, ReloadFailed) as error:
-            print(f"{stacks[0]}: reload stopped: {error}", file=sys.stderr)
-            failed = True
-    return ExitCode.BLOCKING if failed else ExitCode.OK
+        return reload_nodes(args, project, stacks[0], generated[stacks[0]])
+    if args.reload:
+        return reload(args.reload, stacks[0], generated[stacks[0]])
+    return ExitCode.OK
+
+
+def reload(nodes: Sequence[Target], stack: str, files: dict[str, str]) -> int:
+    try:
+        for line in reload_pair(nodes, files):
+            print(f"  {line}")
+    except ToolMissing as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
+    except (CheckFailed, ReloadFailed) as error:
+        print(f"{stack}: reload stopped: {error}", file=sys.stderr)
+        return ExitCode.BLOCKING
+    return ExitCode.OK
+
+
+def reload_nodes(args: argparse.Namespace, project: Path, stack: str, files: dict[str, str]) -> int:
+    """Pin every node's host keys from its console (as the stack's reader), then reload them over SSH
+    held to those keys; a node that cannot be pinned stops the reload before any node is touched."""
+    from webex_cloud.cloud.access import Access
+    from webex_cloud.cloud.entry import stack_entry
+    from webex_cloud.cloud.errors import CloudError
+    from webex_cloud.cloud.session import connect
+    from webex_cloud.monitoring_ops.host_keys import NotPinned, known_hosts_file, pin_nodes
+
+    addresses = [str(node) for node in monitored_nodes(project, stack)]
+    try:
+        cloud = args.cloud or stack_entry(stack, Access.READ, project)
+        with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
+            pins = pin_nodes(session, addresses)
+    except CloudError as error:
+        print(f"error: {stack}: {error}", file=sys.stderr)
+        return ExitCode.INPUT
+    except NotPinned as error:
+        print(f"{stack}: reload stopped, no node touched: {error}", file=sys.stderr)
+        return ExitCode.BLOCKING
+    for pin in pins:
+        kinds = ", ".join(kind for kind, _ in pin.keys)
+        print(f"  pinned {pin.address} ({pin.server.name}): {kinds}, from its console")
+    with known_hosts_file(pins) as path:
+        return reload([SshNode(pin.address, path) for pin in pins], stack, files)

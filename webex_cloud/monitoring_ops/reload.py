@@ -29,8 +29,10 @@ the reload's outcome in ``prometheus_config_last_reload_successful`` and
 A node is reached in one of two ways: :class:`Node`, its HTTP API and a config folder this process can
 write (a mount, the tests' local processes), or :class:`SshNode`, everything over one SSH login on the
 node (the deploy: files by ``tar`` into ``/etc/prometheus``, the API through ``curl`` on the node's
-loopback), so the deploy needs the node's SSH port and the deploy key only. Run it again after a failure,
-or twice: a node already on the new files reloads to the same configuration and verifies the same.
+loopback), so the deploy needs the node's SSH port, the deploy key and the node's host keys, pinned
+from its console (monitoring_ops/host_keys.py): a node presenting another key gets nothing. Run it
+again after a failure, or twice: a node already on the new files reloads to the same configuration and
+verifies the same.
 """
 
 from __future__ import annotations
@@ -144,6 +146,8 @@ class SshNode:
     """A monitoring node the deploy reaches over SSH only (its key in scripts/with-deploy-key.sh's agent)."""
 
     address: str
+    known_hosts: Path
+    """This run's known_hosts: the node's host keys as its console shows them (monitoring_ops/host_keys)."""
     user: str = DEPLOY_USER
     config_dir: str = CONFIG_DIR
     port: int = PROMETHEUS_PORT
@@ -162,7 +166,12 @@ class SshNode:
             "ssh",
             "-o", "BatchMode=yes",
             "-o", "ConnectTimeout=10",
-            "-o", "StrictHostKeyChecking=accept-new",
+            # Only the pinned keys: a key that is not in the file refuses the login, and the file is
+            # neither read from nor written to the runner's own known_hosts.
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", f"UserKnownHostsFile={self.known_hosts}",
+            "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "UpdateHostKeys=no",
             f"{self.user}@{self.address}",
             command,
         ]  # fmt: skip
@@ -172,6 +181,13 @@ class SshNode:
             raise ReloadFailed(f"{self.name}: no answer over ssh in {timeout:g} s") from None
         if done.returncode != 0:
             said = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
+            if "Host key verification failed" in said:
+                raise ReloadFailed(
+                    f"{self.name}: refused: the host key it presents is not one its console shows, so "
+                    "nothing was sent to it. Check that nothing else answers on that address (a stale ARP "
+                    "entry, a duplicated port) and that the node was not re-keyed by hand since its boot "
+                    f"(docs/monitoring.md, Host keys). ssh said: {said.splitlines()[-1]}"
+                )
             raise ReloadFailed(f"{self.name}: {said}")
         return done.stdout
 
