@@ -200,6 +200,13 @@ def operator(monkeypatch: pytest.MonkeyPatch, expected: Expected, backend: Path)
         if record["name"] in pod.instances:
             record[views.HOST_FIELD] = expected.hosts[-2]
 
+    connect_to(fake, monkeypatch)
+    return fake
+
+
+def connect_to(fake: FakeNova, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command's session replaced by ``fake`` (the operator identity is assumed), without waits."""
+
     class Connected:
         def __enter__(self) -> FakeNova:
             return fake
@@ -209,7 +216,6 @@ def operator(monkeypatch: pytest.MonkeyPatch, expected: Expected, backend: Path)
 
     monkeypatch.setattr(cli, "connect", lambda *args: Connected())
     monkeypatch.setattr(drain, "POLL", 0.0)
-    return fake
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

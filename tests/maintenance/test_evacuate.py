@@ -11,10 +11,18 @@ from typing import Any
 import pytest
 
 from tests.maintenance.fake_nova import FakeNova
-from tests.maintenance.test_drain import backend, gated_plan, lock_files, nova, responder, run, session
+from tests.maintenance.test_drain import (
+    backend,
+    connect_to,
+    gated_plan,
+    lock_files,
+    nova,
+    responder,
+    run,
+    session,
+)
 from webex_cloud.audit.expected import Expected
 from webex_cloud.cloud import views
-from webex_cloud.commands import maintain as cli
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.maintenance import drain, evacuation
 
@@ -42,15 +50,7 @@ def dead(monkeypatch: pytest.MonkeyPatch, expected: Expected, backend: Path) -> 
     fake.choose = choose
     fake.down.add(expected.hosts[0])
 
-    class Connected:
-        def __enter__(self) -> FakeNova:
-            return fake
-
-        def __exit__(self, *_: object) -> None:
-            pass
-
-    monkeypatch.setattr(cli, "connect", lambda *args: Connected())
-    monkeypatch.setattr(drain, "POLL", 0.0)
+    connect_to(fake, monkeypatch)
     return fake
 
 

@@ -152,7 +152,11 @@ def _deploy_lock(
         say(f"lock: released ({taken.where})")
 
 
-def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
+def _inputs(
+    args: argparse.Namespace,
+) -> tuple[Plan, PlacementPlan, Path, lock.Store, dict[str, GateSpec], dict[str, str]]:
+    """What a drain or an evacuation reads before it connects: the plans (its hosts checked against
+    the inventory), the lock's backend, the pods' gates and the gates' address map."""
     plan, placement, path = _plans(args.stack, args.plan)
     bad = unknown(placement, args.host, ())
     if bad:
@@ -160,9 +164,11 @@ def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, d
             f"{', '.join(bad)} is not in stack {args.stack}'s inventory ({path}); hosts: "
             f"{', '.join(h.name for h in placement.hosts)}"
         )
-    store = _backend(args)
-    gates = pod_gates(plan, str(path))
-    address_map = _address_map(args.address_map)
+    return plan, placement, path, _backend(args), pod_gates(plan, str(path)), _address_map(args.address_map)
+
+
+def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
+    plan, placement, path, store, gates, address_map = _inputs(args)
     verdict = can_lose(placement, _engine(placement), args.host)
     report: dict[str, Any] = {
         "stack": args.stack,
@@ -313,16 +319,7 @@ def _move(
 
 
 def _evacuate(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
-    plan, placement, path = _plans(args.stack, args.plan)
-    bad = unknown(placement, args.host, ())
-    if bad:
-        raise CommandError(
-            f"{', '.join(bad)} is not in stack {args.stack}'s inventory ({path}); hosts: "
-            f"{', '.join(h.name for h in placement.hosts)}"
-        )
-    store = _backend(args)
-    gates = pod_gates(plan, str(path))
-    address_map = _address_map(args.address_map)
+    plan, placement, path, store, gates, address_map = _inputs(args)
     report: dict[str, Any] = {"stack": args.stack, "hosts": args.host, "refused": []}
     # The hosts are gone already: a proof that fails is no reason to leave their pods down, but the
     # operator must know that some may not find room (and that N+1 is spent until the hosts return).
