@@ -84,18 +84,21 @@ class Session:
         headers: Mapping[str, str] | None = None,
     ) -> Mapping[str, Any]:
         """The JSON object a GET returns (retried: a GET changes nothing)."""
+        return self._read(service, "GET", url, params=dict(params or {}), headers=dict(headers or {}))
+
+    def _read(self, service: Service, method: str, url: str, **kwargs: Any) -> Mapping[str, Any]:
+        """The JSON object of a request that changes nothing, retried on the statuses a read may be."""
         body = self._request(
             service,
-            "GET",
+            method,
             url,
-            params=dict(params or {}),
-            headers=dict(headers or {}),
             status_code_retries=RETRIES,
             retriable_status_codes=list(RETRIED_STATUSES),
+            **kwargs,
         )
         if not isinstance(body, Mapping):
             raise CloudError(
-                f"cloud {self.cloud!r}: {SERVICE_NAMES[service]}: GET {url} returned "
+                f"cloud {self.cloud!r}: {SERVICE_NAMES[service]}: {method} {url} returned "
                 f"{type(body).__name__}, not an object"
             )
         return body
@@ -110,20 +113,7 @@ class Session:
                 f"cloud {self.cloud!r}: POST /servers/{server_id}/action {sorted(actions)} refused: not an "
                 f"action that only reads ({', '.join(sorted(READ_ACTIONS))})"
             )
-        answer = self._request(
-            "compute",
-            "POST",
-            f"/servers/{server_id}/action",
-            json=dict(body),
-            status_code_retries=RETRIES,
-            retriable_status_codes=list(RETRIED_STATUSES),
-        )
-        if not isinstance(answer, Mapping):
-            raise CloudError(
-                f"cloud {self.cloud!r}: Nova: POST /servers/{server_id}/action {sorted(actions)[0]} "
-                f"returned {type(answer).__name__}, not an object"
-            )
-        return answer
+        return self._read("compute", "POST", f"/servers/{server_id}/action", json=dict(body))
 
     def listing(self, service: Service, path: str, key: str) -> Iterator[Mapping[str, Any]]:
         """Every record of a paginated Nova or Cinder list."""
