@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -355,27 +356,80 @@ def test_a_lock_a_killed_run_of_the_same_drain_left_is_taken_over(
     killed = subprocess.Popen([sys.executable, "-c", "pass"])
     killed.wait()
 
-    def leave(**fields: object) -> None:
-        left.write_text(json.dumps(json.loads(lock.content(purpose, datetime.now(UTC))) | fields))
+    def leave(beat_age: float | None = 0.0, fields: dict[str, object] | None = None) -> None:
+        beat = datetime.now(UTC) - timedelta(seconds=beat_age or 0)
+        written = json.loads(lock.content(purpose, beat)) | (fields or {})
+        if beat_age is None:  # as a drain from before the heartbeat wrote it
+            del written[lock.FIELD][lock.HEARTBEAT]
+        left.write_text(json.dumps(written))
 
-    # The same drain, still running here (this process), or from another machine: refused, untouched.
-    for fields in ({}, {"hostname": "ops-laptop-2", "pid": killed.pid}):
-        leave(**fields)
-        code, _, err = run(argv, capsys)
+    def back_on_host() -> None:
+        for record in operator.cloud.servers:
+            if record["name"].startswith("dc1-messaging-pod-0-"):
+                record[views.HOST_FIELD] = host
+
+    elsewhere: dict[str, object] = {"hostname": "ops-laptop-2", "pid": killed.pid}
+    # The same drain, still running here (this process), or alive on another machine (its heartbeat is
+    # fresh, whatever --take-over says): refused, untouched.
+    for fields, extra in (({}, []), (elsewhere, []), (elsewhere, ["--take-over"])):
+        leave(0.0, fields)
+        code, _, err = run([*argv, *extra], capsys)
         assert code == ExitCode.BLOCKING and "--take-over" in err and operator.sent == []
         assert lock_files(backend) == [left]
-    # From another machine, with the operator's word that it is gone: taken over.
+    assert "alive: heartbeat" in err
+    # From another machine without a heartbeat (an older drain's), on the operator's word: taken over.
+    leave(None, elsewhere)
     code, out, err = run([*argv, "--take-over"], capsys)
     assert code == ExitCode.OK, err
     assert "taken over from an interrupted run" in out and lock_files(backend) == []
-    # Killed on this machine (its pid runs no more): taken over without a word.
-    for record in operator.cloud.servers:
-        if record["name"].startswith("dc1-messaging-pod-0-"):
-            record[views.HOST_FIELD] = host
-    leave(pid=killed.pid)
+    # From another machine, its heartbeat stale: taken over without a word.
+    back_on_host()
+    leave(lock.STALE_AFTER_S + 1, elsewhere)
     code, out, err = run(argv, capsys)
     assert code == ExitCode.OK, err
     assert "taken over from an interrupted run" in out and lock_files(backend) == []
+    # Killed on this machine (its pid runs no more): taken over without a word.
+    back_on_host()
+    leave(0.0, {"pid": killed.pid})
+    code, out, err = run(argv, capsys)
+    assert code == ExitCode.OK, err
+    assert "taken over from an interrupted run" in out and lock_files(backend) == []
+
+
+def test_a_drain_whose_lock_pulumi_cancel_removed_stops_before_the_next_pod(
+    operator: FakeNova,
+    gated_plan: Path,
+    expected: Expected,
+    backend: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host = expected.hosts[-2]
+    second = next(p for p in expected.pods if p.service == "recording-storage")
+    for record in operator.cloud.servers:
+        if record["name"] in second.instances:
+            record[views.HOST_FIELD] = host
+    monkeypatch.setattr(cli, "HEARTBEAT_S", 0.01)
+    choose = operator.choose
+    beats: list[dict[str, Any]] = []
+
+    def cancelled(record: dict[str, Any]) -> str:
+        # The first move: the lock carries a heartbeat; then `pulumi cancel` deletes every lock file.
+        if not beats:
+            beats.extend(json.loads(p.read_text()) for p in lock_files(backend))
+            for path in lock_files(backend):
+                path.unlink()
+            time.sleep(0.2)  # the heartbeat's next beats find the file gone
+        return choose(record)
+
+    operator.choose = cancelled
+    argv = ["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host, "--json"]
+    code, out, err = run(argv, capsys)
+    report = json.loads(out)
+    assert code == ExitCode.INPUT and "was removed while the drain held it" in err, err
+    assert len({m["pod"] for m in report["moved"]}) == 1 and lock_files(backend) == []
+    assert beats and lock.HEARTBEAT in beats[0][lock.FIELD] and pulumi_reads(beats[0])
+    assert operator.disabled[host].startswith(drain.MARK)
 
 
 def test_a_failed_gate_stops_the_drain_with_its_progress_and_a_rerun_goes_on(

@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +56,9 @@ def test_the_lock_is_a_file_pulumi_reads_where_pulumi_looks_and_goes_on_release(
     assert key == taken.key and not taken.resumed
     written: dict[str, Any] = json.loads(place.store.read(key) or b"")
     assert set(written) == {"pid", "username", "hostname", "timestamp", lock.FIELD}
-    assert isinstance(written["pid"], int) and written[lock.FIELD] == DRAIN
+    assert isinstance(written["pid"], int) and written[lock.FIELD] == DRAIN | {
+        lock.HEARTBEAT: written["timestamp"]
+    }
     taken.release()
     assert place.store.list(FOLDER) == []
 
@@ -74,8 +79,66 @@ def test_another_drain_and_a_running_one_are_refused_and_a_left_lock_is_taken_ov
         lock.acquire(place.store, "webex-cloud", "dc1", other)
     with pytest.raises(lock.LockHeld, match="--take-over"):  # the same drain, running (this process)
         lock.acquire(place.store, "webex-cloud", "dc1", DRAIN)
+    # Its heartbeat is fresh: a live drain, which even --take-over does not take.
+    with pytest.raises(lock.LockHeld, match=r"alive: heartbeat \d+ s ago"):
+        lock.acquire(place.store, "webex-cloud", "dc1", DRAIN, take_over=True)
+    # The same lock as an older drain wrote it, without a heartbeat, from another machine: --take-over.
+    left = json.loads(place.store.read(first.key) or b"") | {"hostname": "ops-laptop-2"}
+    del left[lock.FIELD][lock.HEARTBEAT]
+    place.put(first.key, json.dumps(left).encode())
     again = lock.acquire(place.store, "webex-cloud", "dc1", DRAIN | {"by": "someone else"}, take_over=True)
     assert again.resumed and again.key == first.key and place.store.list(FOLDER) == [first.key]
+
+
+def left_by(place: Place, purpose: dict[str, Any], beat_age: float) -> str:
+    """A drain's lock from another machine whose latest heartbeat is ``beat_age`` seconds old."""
+    beat = datetime.now(UTC) - timedelta(seconds=beat_age)
+    written = json.loads(lock.content(purpose, beat, beat - timedelta(hours=1)))
+    key = f"{FOLDER}0c9d1e2f-2222-4000-8000-000000000000.json"
+    place.put(key, json.dumps(written | {"hostname": "ops-laptop-2", "pid": 31337}).encode())
+    return key
+
+
+def test_a_stale_heartbeat_is_taken_over_by_the_same_drain_only(place: Place) -> None:
+    key = left_by(place, DRAIN, lock.STALE_AFTER_S + 30)
+    other = DRAIN | {"hosts": ["h2"]}
+    held = lock.check(place.store, "webex-cloud", "dc1", other, take_over=True) or ""
+    assert re.search(r"a drain of h1, STALE: no heartbeat for 1[5-9]\d s", held), held
+    taken = lock.acquire(place.store, "webex-cloud", "dc1", DRAIN)
+    assert taken.resumed and taken.key == key
+
+
+def test_a_live_heartbeat_from_another_machine_is_never_taken_over(place: Place) -> None:
+    left_by(place, DRAIN, lock.STALE_AFTER_S - 30)
+    for take_over in (False, True):
+        with pytest.raises(lock.LockHeld, match=r"ops-laptop-2 \(pid 31337\).*alive: heartbeat 9\d s ago"):
+            lock.acquire(place.store, "webex-cloud", "dc1", DRAIN, take_over=take_over)
+
+
+def test_the_heartbeat_refreshes_the_lock_and_keeps_what_pulumi_prints(place: Place) -> None:
+    taken = lock.acquire(place.store, "webex-cloud", "dc1", DRAIN)
+    first: dict[str, Any] = json.loads(place.store.read(taken.key) or b"")
+    beat = lock.Heartbeat(taken, interval=0.01).start()
+    deadline = time.monotonic() + 10
+    while beat.beats < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    beat.stop()
+    now: dict[str, Any] = json.loads(place.store.read(taken.key) or b"")
+    assert beat.beats >= 2 and beat.lost is None
+    # checkForLock prints pid, user, host and timestamp ("created by ... at"): those stay as taken.
+    assert {k: now[k] for k in UP} == {k: first[k] for k in UP}
+    assert now[lock.FIELD][lock.HEARTBEAT] > first[lock.FIELD][lock.HEARTBEAT]
+    assert place.store.list(FOLDER) == [taken.key]
+
+
+def test_a_lock_pulumi_cancel_removed_is_lost_not_written_back(place: Place) -> None:
+    taken = lock.acquire(place.store, "webex-cloud", "dc1", DRAIN)
+    beat = lock.Heartbeat(taken, interval=60)
+    beat.beat()
+    for key in place.store.list(FOLDER):  # CancelCurrentUpdate (backend.go): every lock file deleted
+        place.store.delete(key)
+    beat.beat()
+    assert beat.lost is not None and "pulumi" in beat.lost and place.store.list(FOLDER) == []
 
 
 def test_a_lock_written_between_the_check_and_the_write_wins(place: Place) -> None:

@@ -63,6 +63,8 @@ from webex_cloud.plan.format import Plan, PlanError, read_plan
 from webex_cloud.release.probe import GateSpec
 
 DEFAULT_MOVE_TIMEOUT = 900.0
+HEARTBEAT_S = lock.HEARTBEAT_S
+"""Seconds between two refreshes of the held lock (tests shorten it)."""
 
 
 def _plans(stack: str, given: Path | None) -> tuple[Plan, PlacementPlan, Path]:
@@ -121,14 +123,14 @@ def _deploy_lock(
     purpose: dict[str, Any],
     report: dict[str, Any],
     say: Callable[[str], None],
-) -> Iterator[bool]:
-    """Hold the stack's deploy lock for the block (False, with the refusal in the report, when another
-    holds it), released on every way out, SIGTERM included."""
+) -> Iterator[lock.Heartbeat | None]:
+    """Hold the stack's deploy lock for the block, refreshed by its heartbeat (None, with the refusal in
+    the report, when another holds it), released on every way out, SIGTERM included."""
     try:
         taken = lock.acquire(store, PROJECT, args.stack, purpose, args.take_over)
     except lock.LockHeld as held:
         report["refused"] = [str(held)]
-        yield False
+        yield None
         return
     say(
         f"lock: holding the deploy lock of stack {args.stack} ({taken.where})"
@@ -144,12 +146,14 @@ def _deploy_lock(
         )
 
     previous = signal.signal(signal.SIGTERM, terminate)
+    beat = lock.Heartbeat(taken, HEARTBEAT_S).start()
     try:
-        yield True
+        yield beat
     finally:
         signal.signal(signal.SIGTERM, previous)
-        taken.release()
-        say(f"lock: released ({taken.where})")
+        beat.stop()
+        taken.release()  # a lost lock: its file is gone or stale; deleting ours is safe either way
+        say(f"lock: {'lost' if beat.lost else 'released'} ({taken.where})")
 
 
 def _inputs(
@@ -195,8 +199,8 @@ def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, d
                 report["refused"] = [held]
                 return ExitCode.BLOCKING, report
             return _moves(args, plan, path, session, report, say)[0], report
-        with _deploy_lock(store, args, purpose, report, say) as locked:
-            if not locked:
+        with _deploy_lock(store, args, purpose, report, say) as beat:
+            if beat is None:
                 return ExitCode.BLOCKING, report
             for server, source in steps.unconfirmed(session, args.host):
                 say(f"finishing the cold migration of {server.name} off {source}, left by an interrupted run")
@@ -204,7 +208,7 @@ def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, d
             code, moves = _moves(args, plan, path, session, report, say)
             if moves is None:
                 return code, report
-            return _move(args, session, services, moves, gates, address_map, report, say), report
+            return _move(args, session, services, moves, gates, address_map, report, say, beat), report
 
 
 def _cordon(
@@ -261,8 +265,10 @@ def _move(
     address_map: dict[str, str],
     report: dict[str, Any],
     say: Callable[[str], None],
+    beat: lock.Heartbeat,
 ) -> int:
-    """Cordon, move each pod (then its gate), check the hosts are empty; the report records every step."""
+    """Cordon, move each pod (then its gate), check the hosts are empty; the report records every step.
+    A lock the heartbeat lost stops the drain before the next pod: pods move whole or not at all."""
     why = steps.reason(args.stack, getpass.getuser())
     _cordon(session, services, why, say)
     done: list[steps.PodMoved] = []
@@ -292,6 +298,8 @@ def _move(
             say(f"waiting for {server.name}, which Nova is changing ({server.status.lower()})")
             steps.wait_moved(session, server.id, server.host or "", args.move_timeout)
         for pod in moves.pods:
+            if beat.lost is not None:
+                raise steps.DrainError(beat.lost)
             gate = partial(probe_pod, gates, address_map=address_map, say=say)
             record(steps.move_pod(session, pod, args.move_timeout, say, gate=gate))
     except steps.DrainError as error:
@@ -355,8 +363,8 @@ def _evacuate(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int
             held = lock.check(store, PROJECT, args.stack, purpose, args.take_over)
             report["refused"] = [held] if held else []
             return (ExitCode.BLOCKING if held else ExitCode.OK), report
-        with _deploy_lock(store, args, purpose, report, say) as locked:
-            if not locked:
+        with _deploy_lock(store, args, purpose, report, say) as beat:
+            if beat is None:
                 return ExitCode.BLOCKING, report
             why = steps.reason(args.stack, getpass.getuser(), action="evacuation")
             _cordon(session, services, why, say)

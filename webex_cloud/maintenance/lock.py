@@ -18,6 +18,22 @@ What the engine does, read in pulumi/pulumi ``pkg/backend/diy/lock.go`` (the sto
   and checks again. ``Update``, ``Import``, ``Refresh`` and ``Destroy`` (``backend.go``, each but their
   preview-only forms) call ``Lock`` first; ``Preview`` does not lock, so `pulumi preview` still runs
   beside a drain; ``pulumi cancel`` (``CancelCurrentUpdate``) deletes every lock file of the stack.
+  ``CreateStack``, ``RemoveStack``, ``renameStack`` and ``ImportDeployment`` lock too (`pulumi stack
+  init/rm/rename/import`); showing a stack (`pulumi stack`, ``GetStack``) reads no lock.
+
+The heartbeat. Nothing in a lock file tells a live holder from a dead one: Pulumi never rewrites its
+lock and never expires it (``Lock`` writes once, ``Unlock`` deletes). A drain therefore refreshes its
+own file every :data:`HEARTBEAT_S` seconds (:class:`Heartbeat`), writing the time into
+``webexMaintenance.heartbeat`` and keeping Pulumi's ``timestamp`` as the time the lock was taken —
+``checkForLock`` prints it as "created by ... at", so it must not move. A heartbeat that finds its file
+gone stops: someone ran `pulumi cancel` (or deleted it), and writing it back would undo their word
+while a `pulumi up` may already have started; the drain stops at its next pod (:attr:`Heartbeat.lost`).
+A drain's lock with no heartbeat for :data:`STALE_AFTER_S` seconds is stale: its process is gone or
+cut off from the backend. The rule (:func:`left_behind`): only the *same* drain (action, stack, hosts)
+takes a lock over — when it is stale, when its pid is gone on this machine, or with ``--take-over``
+when it carries no heartbeat (an older drain's); a fresh heartbeat is a live drain and is never taken
+over, whatever is passed. Any other lock (Pulumi's, another drain's, stale or not) is only named, with
+its heartbeat's age; `pulumi cancel` remains the operator's way to clear it.
 
 The backends this handles are the ones the project already reads (docs/state-backend.md): ``s3://``
 through the same boto3 client as the checkpoint reader (webex_cloud/preview/state.py), and ``file://``.
@@ -30,9 +46,10 @@ import getpass
 import json
 import os
 import socket
+import threading
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -46,6 +63,14 @@ from webex_cloud.preview.state import META_KEY, StateBackendError, parse_backend
 LOCKS: Final = ".pulumi/locks"
 FIELD: Final = "webexMaintenance"
 """The key the drain adds to its lock file: what holds the lock (action, stack, hosts), for its reruns."""
+HEARTBEAT: Final = "heartbeat"
+"""The key under :data:`FIELD` with the time of the holder's latest heartbeat (RFC 3339, UTC)."""
+HEARTBEAT_S: Final = 15.0
+"""Seconds between two refreshes of a drain's lock file."""
+STALE_AFTER_S: Final = 120.0
+"""Seconds without a heartbeat after which a drain's lock is stale (8 missed beats: a slow backend or a
+clock a few seconds off is not a dead drain). Judged by the reader's clock against the writer's, so the
+machines' clocks must agree to well within this (NTP)."""
 
 
 class LockError(Exception):
@@ -188,12 +213,32 @@ class Holder:
     timestamp: str
     maintenance: Mapping[str, Any] | None
 
-    def describe(self, where: str) -> str:
+    def heartbeat_age(self, now: datetime) -> float | None:
+        """Seconds since the holder's latest heartbeat; None when it writes none (Pulumi never does)."""
+        stamp = (self.maintenance or {}).get(HEARTBEAT)
+        try:
+            beat = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) if stamp else None
+        except ValueError:
+            return None
+        return None if beat is None or beat.tzinfo is None else (now - beat).total_seconds()
+
+    def stale(self, now: datetime) -> bool:
+        age = self.heartbeat_age(now)
+        return age is not None and age > STALE_AFTER_S
+
+    def describe(self, where: str, now: datetime | None = None) -> str:
         what = (
             f", a {self.maintenance.get('action')} of {', '.join(self.maintenance.get('hosts', []))}"
             if self.maintenance
             else ""
         )
+        age = self.heartbeat_age(now or datetime.now(UTC))
+        if age is not None:
+            what += (
+                f", STALE: no heartbeat for {age:.0f} s (its process is gone or cut off)"
+                if age > STALE_AFTER_S
+                else f", alive: heartbeat {max(age, 0):.0f} s ago"
+            )
         return (
             f"{where.rstrip('/')}/{self.key}: created by {self.username}@{self.hostname} (pid {self.pid}) "
             f"at {self.timestamp}{what}"
@@ -226,16 +271,22 @@ def holders(store: Store, folder: str) -> list[Holder]:
     return found
 
 
-def content(purpose: Mapping[str, Any], now: datetime | None = None) -> bytes:
-    """A ``lockContent`` (lock.go ``newLockContent``: this process's pid, user, host, time) and
-    :data:`FIELD`."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def content(
+    purpose: Mapping[str, Any], now: datetime | None = None, created: datetime | None = None
+) -> bytes:
+    """A ``lockContent`` (lock.go ``newLockContent``: this process's pid, user, host, and the time the
+    lock was ``created``) and :data:`FIELD` with a heartbeat at ``now``."""
+    moment = now or datetime.now(UTC)
     document = {
         "pid": os.getpid(),
         "username": getpass.getuser(),
         "hostname": socket.gethostname(),
-        "timestamp": stamp,
-        FIELD: dict(purpose),
+        "timestamp": _stamp(created or moment),
+        FIELD: {**purpose, HEARTBEAT: _stamp(moment)},
     }
     return json.dumps(document).encode()
 
@@ -246,6 +297,8 @@ class DeployLock:
     key: str
     resumed: bool
     """True when the lock was a killed run's of the same drain, taken over by this one."""
+    purpose: Mapping[str, Any] = field(default_factory=dict)
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def where(self) -> str:
@@ -253,6 +306,61 @@ class DeployLock:
 
     def release(self) -> None:
         self.store.delete(self.key)
+
+
+class Heartbeat:
+    """Refreshes a held lock every ``interval`` seconds on a thread of its own, until :meth:`stop`.
+
+    It never writes a file that is gone: :attr:`lost` then says why, and the holder stops at its next
+    safe point. A backend that refuses the refresh for :data:`STALE_AFTER_S` seconds is lost too: by
+    then another machine may rightly judge the lock stale and take it over."""
+
+    def __init__(
+        self,
+        taken: DeployLock,
+        interval: float = HEARTBEAT_S,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.taken = taken
+        self.interval = interval
+        self.now = now
+        self.lost: str | None = None
+        self.beats = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="deploy-lock-heartbeat", daemon=True)
+
+    def beat(self) -> None:
+        """One refresh (what the thread does every interval)."""
+        if self.taken.store.read(self.taken.key) is None:
+            self.lost = (
+                f"the deploy lock {self.taken.where} was removed while the drain held it (`pulumi "
+                "cancel`, or by hand): a `pulumi up` may run now, so nothing more is moved"
+            )
+            return
+        self.taken.store.write(self.taken.key, content(self.taken.purpose, self.now(), self.taken.created))
+        self.beats += 1
+
+    def _run(self) -> None:
+        last = self.now()
+        while not self._stop.wait(self.interval) and self.lost is None:
+            try:
+                self.beat()
+                last = self.now()
+            except Exception as error:  # the backend's own errors (botocore, OSError): kept trying
+                if (self.now() - last).total_seconds() > STALE_AFTER_S:
+                    self.lost = (
+                        f"the deploy lock {self.taken.where} could not be refreshed for "
+                        f"{STALE_AFTER_S:g} s ({error}): another machine may take it over as stale"
+                    )
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def _running(pid: object) -> bool:
@@ -267,24 +375,33 @@ def _running(pid: object) -> bool:
     return True
 
 
-def left_behind(holder: Holder, purpose: Mapping[str, Any], take_over: bool) -> bool:
+def left_behind(
+    holder: Holder, purpose: Mapping[str, Any], take_over: bool, now: datetime | None = None
+) -> bool:
     """A lock this drain may take over: the same drain's (action, stack, hosts) whose process is known to
-    be gone — on this machine, its pid no longer runs — or, from another machine, ``take_over`` (the
-    operator's word, as `pulumi cancel` is: nothing can tell a killed run from a live one over there)."""
+    be gone — on this machine, its pid no longer runs; anywhere, its heartbeat is stale — or, for a lock
+    without a heartbeat from another machine, ``take_over`` (the operator's word, as `pulumi cancel` is).
+    A fresh heartbeat is a live drain: never taken over."""
     mark = holder.maintenance or {}
     if not all(mark.get(k) == purpose[k] for k in ("action", "stack", "hosts")):
         return False
-    return take_over or (holder.hostname == socket.gethostname() and not _running(holder.pid))
+    moment = now or datetime.now(UTC)
+    if holder.hostname == socket.gethostname() and not _running(holder.pid):
+        return True
+    age = holder.heartbeat_age(moment)
+    if age is None:
+        return take_over
+    return age > STALE_AFTER_S
 
 
 def refusal(store: Store, folder: str, others: list[Holder]) -> str:
     return (
         f"stack's deploy lock is held by {len(others)} lock(s): "
         + "; ".join(h.describe(store.where) for h in others)
-        + ". Wait for that update or drain to end. A drain of the same hosts killed on this machine is "
-        "taken over by running it again; one killed on another machine, by running it again with "
-        "--take-over once you know its process is gone; any other lock whose process is gone, "
-        "`pulumi cancel` removes"
+        + ". Wait for that update or drain to end. A drain of the same hosts is taken over by running it "
+        f"again once it is killed on this machine or its heartbeat is stale ({STALE_AFTER_S:g} s); one "
+        "without a heartbeat killed on another machine, with --take-over once you know its process is "
+        "gone; any other lock whose process is gone, `pulumi cancel` removes"
     )
 
 
@@ -310,10 +427,11 @@ def acquire(
     for extra in found[1:]:
         store.delete(extra.key)
     key = found[0].key if found else f"{folder}{uuid.uuid4()}.json"
-    store.write(key, content(purpose))
+    created = datetime.now(UTC)
+    store.write(key, content(purpose, created))
     others = [h for h in holders(store, folder) if h.key != key]
     if others:
         # Someone locked between the check and the write: as Lock does, give ours back and refuse.
         store.delete(key)
         raise LockHeld(refusal(store, folder, others))
-    return DeployLock(store, key, resumed=bool(found))
+    return DeployLock(store, key, resumed=bool(found), purpose=dict(purpose), created=created)
