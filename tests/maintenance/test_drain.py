@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -316,7 +317,7 @@ def test_an_option_of_another_action_is_refused(plan_file: Path, capsys: pytest.
     code, _, err = run(["ok-to-stop", "--stack", "dc1", "--host", "x"], capsys)
     assert code == ExitCode.INPUT and "does not take --host" in err
     code, _, err = run(["drain", "--stack", "dc1"], capsys)
-    assert code == ExitCode.INPUT and "needs --host" in err
+    assert code == ExitCode.INPUT and "needs --host HOST or --zone ZONE" in err
 
 
 def test_a_drain_is_refused_while_someone_else_holds_the_stacks_lock(
@@ -556,3 +557,71 @@ def test_a_cold_migration_a_killed_drain_left_is_finished_by_the_rerun(
     assert code == ExitCode.OK, err
     assert f"finishing the cold migration of {anchor['name']} off {host}" in out
     assert all(s[views.HOST_FIELD] == expected.hosts[-1] and s["status"] == "ACTIVE" for s in pod)
+
+
+def test_a_zone_whose_pods_are_pinned_to_it_is_refused_before_any_change(
+    operator: FakeNova, gated_plan: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["drain", "--stack", "dc1", "--plan", str(gated_plan), "--zone", "dc1-az1", "--json"]
+    code, out, _ = run(argv, capsys)
+    assert code == ExitCode.BLOCKING and operator.sent == [] and operator.disabled == {}
+    refused = json.loads(out)["refused"]
+    assert any("pod messaging-pod-0 is pinned to zone dc1-az1" in reason for reason in refused)
+    assert any("no valid host" in reason for reason in refused)
+
+
+SPARE_ZONE = ("dc1-az3", ("dc1-compute-11", "dc1-compute-12"))
+
+
+@pytest.fixture
+def three_zones(gated_plan: Path, tmp_path: Path) -> Path:
+    """dc1 with a third zone of two hosts and pods pinned to no zone: a zone the stack can lose."""
+    document = json.loads(gated_plan.read_text())
+    zone, names = SPARE_ZONE
+    first = document["datacenter"]["hosts"][0]
+    document["datacenter"]["hosts"] += [first | {"name": name, "availability_zone": zone} for name in names]
+    document["datacenter"]["availability_zones"].append(zone)
+    for resource in document["resources"]:
+        if resource["type"] == tokens.INSTANCE:
+            resource["inputs"].pop("availabilityZone", None)
+    path = tmp_path / "dc1-three-zones.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_a_zone_is_cordoned_whole_then_emptied_host_by_host_and_undrained(
+    three_zones: Path,
+    expected: Expected,
+    backend: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    zone, hosts = SPARE_ZONE
+    fake = nova(expected, lambda record: expected.hosts[-1])
+    fake.hosts += list(hosts)
+    for host, service in zip(hosts, ("messaging", "recording-storage"), strict=True):
+        pod = next(p for p in expected.pods if p.service == service and len(p.instances) > 1)
+        for record in fake.cloud.servers:
+            if record["name"] in pod.instances:
+                record[views.HOST_FIELD] = host
+    cordoned_at_first_move: list[set[str]] = []
+
+    def scheduler(record: dict[str, Any]) -> str:
+        cordoned_at_first_move.append(set(fake.disabled))
+        return expected.hosts[-1]
+
+    fake.choose = scheduler
+    connect_to(fake, monkeypatch)
+    argv = ["drain", "--stack", "dc1", "--plan", str(three_zones), "--zone", zone]
+    code, out, err = run(argv, capsys)
+    assert code == ExitCode.OK, err
+    assert out.index(f"host {hosts[0]}: moving its pods") < out.index(f"host {hosts[1]}: moving its pods")
+    # The whole zone is cordoned before anything moves: no pod lands on a host of the zone it leaves.
+    assert cordoned_at_first_move[0] == set(hosts)
+    assert not [s for s in fake.cloud.servers if s[views.HOST_FIELD] in hosts]
+    assert all(fake.disabled[h].startswith(drain.MARK) for h in hosts) and lock_files(backend) == []
+    moved_from = re.findall(r"^moved .* (\S+) -> \S+ in ", out, re.MULTILINE)
+    assert len(moved_from) > 2 and moved_from == sorted(moved_from, key=hosts.index)
+    code, out, err = run(["undrain", "--stack", "dc1", "--plan", str(three_zones), "--zone", zone], capsys)
+    assert code == ExitCode.OK, err
+    assert fake.disabled == {}

@@ -1,16 +1,17 @@
 """`python -m webex_cloud maintain {drain,evacuate,undrain,ok-to-stop} --stack S`: hardware work, no downtime.
 
   drain --host H [--host H2] [--dry-run]   prove the stack stays whole without H (capacity, N+1), refuse
-        [--state URL] [--address-map F]    before any change if not or if the stack's deploy lock is held;
-                                           then hold that lock, cordon H and move each pod on it whole,
-                                           anchor first, to hosts the scheduler's filters choose (cold when
-                                           Nova refuses a live migration), each pod followed by its health
-                                           gate; a failed gate stops the drain
+        [--zone Z] [--state URL]           before any change if not or if the stack's deploy lock is held;
+        [--address-map F]                  then hold that lock (its heartbeat refreshed), cordon H and move
+                                           each pod on it whole, anchor first, to hosts the scheduler's
+                                           filters choose (cold when Nova refuses a live migration), each
+                                           pod followed by its health gate; a failed gate stops the drain.
+                                           --zone Z: every host of Z, all cordoned, emptied host by host
   evacuate --host H [--dry-run]            rebuild every pod of a dead host (its compute service down)
-        [--state URL]                      elsewhere, whole: all anchors first, then each member once
+        [--zone Z] [--state URL]           elsewhere, whole: all anchors first, then each member once
                                            its anchor is rebuilt, on hosts the filters choose, each pod
                                            then gated; holds the deploy lock, leaves H disabled
-  undrain --host H                         enable a host this project drained or evacuated
+  undrain --host H | --zone Z              enable hosts this project drained or evacuated
   ok-to-stop [--down H]                    which hosts and failure domains can be taken down now
 
 drain, evacuate and undrain run as the stack's operator identity (``identities.operator``, role admin;
@@ -49,13 +50,13 @@ from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.entry import stack_entry
 from webex_cloud.cloud.errors import CloudError
 from webex_cloud.cloud.session import Session, connect
-from webex_cloud.cloud.views import ComputeService, read_project
+from webex_cloud.cloud.views import ComputeService, read_compute_services, read_project
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.maintenance import drain as steps
 from webex_cloud.maintenance import evacuation, lock
 from webex_cloud.maintenance.gate import GateSpecError, pod_gates, probe_pod
 from webex_cloud.maintenance.moves import DrainPlan, plan_drain
-from webex_cloud.maintenance.proof import can_lose, ok_to_stop, unknown
+from webex_cloud.maintenance.proof import can_lose, ok_to_stop, unknown, zone_hosts
 from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path
 from webex_cloud.placement.engine import PIPELINES_UNAVAILABLE, pipelines
 from webex_cloud.placement.plan import PlacementPlan, load_placement
@@ -162,13 +163,45 @@ def _inputs(
     """What a drain or an evacuation reads before it connects: the plans (its hosts checked against
     the inventory), the lock's backend, the pods' gates and the gates' address map."""
     plan, placement, path = _plans(args.stack, args.plan)
-    bad = unknown(placement, args.host, ())
-    if bad:
+    args.host = _hosts(args, placement, path)
+    return plan, placement, path, _backend(args), pod_gates(plan, str(path)), _address_map(args.address_map)
+
+
+def _hosts(args: argparse.Namespace, placement: PlacementPlan, path: Path) -> list[str]:
+    """``--host`` and every host of each ``--zone`` (the inventory's, in its order), each once."""
+    zones = sorted({h.availability_zone for h in placement.hosts})
+    if bad_zones := [z for z in args.zone if z not in zones]:
+        raise CommandError(
+            f"--zone {', '.join(bad_zones)}: no host of stack {args.stack}'s inventory ({path}) is in it; "
+            f"zones: {', '.join(zones)}"
+        )
+    hosts = list(dict.fromkeys([*args.host, *zone_hosts(placement, args.zone)]))
+    if bad := unknown(placement, hosts, ()):
         raise CommandError(
             f"{', '.join(bad)} is not in stack {args.stack}'s inventory ({path}); hosts: "
             f"{', '.join(h.name for h in placement.hosts)}"
         )
-    return plan, placement, path, _backend(args), pod_gates(plan, str(path)), _address_map(args.address_map)
+    return hosts
+
+
+def _zone_mismatch(args: argparse.Namespace, session: Session) -> None:
+    """Warn where Nova's zones disagree with the inventory's for a drained zone: a host Nova puts in it
+    that the inventory does not (not drained), or a drained host Nova puts elsewhere."""
+    if not args.zone:
+        return
+    for service in read_compute_services(session):
+        if service.zone in args.zone and service.host not in args.host:
+            print(
+                f"warning: Nova puts {service.host} in zone {service.zone}, the stack's inventory does not: "
+                "it is not drained",
+                file=sys.stderr,
+            )
+        elif service.host in args.host and service.zone and service.zone not in args.zone:
+            print(
+                f"warning: Nova puts {service.host} in zone {service.zone}, not in {', '.join(args.zone)} "
+                "as the stack's inventory does; it is drained as the inventory says",
+                file=sys.stderr,
+            )
 
 
 def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
@@ -193,6 +226,7 @@ def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, d
     # A dry run reads what only an operator sees (host names, compute services): the same identity.
     with connect(cloud, Access.OPERATE, args.clouds_yaml, args.timeout) as session:
         services = steps.compute_services(session, args.host)
+        _zone_mismatch(args, session)
         if args.dry_run:
             held = lock.check(store, PROJECT, args.stack, purpose, args.take_over)
             if held:
@@ -297,9 +331,11 @@ def _move(
         for server in moves.in_flight:
             say(f"waiting for {server.name}, which Nova is changing ({server.status.lower()})")
             steps.wait_moved(session, server.id, server.host or "", args.move_timeout)
-        for pod in moves.pods:
+        for index, pod in enumerate(moves.pods):
             if beat.lost is not None:
                 raise steps.DrainError(beat.lost)
+            if len(args.host) > 1 and (index == 0 or moves.pods[index - 1][0].from_host != pod[0].from_host):
+                say(f"host {pod[0].from_host}: moving its pods")
             gate = partial(probe_pod, gates, address_map=address_map, say=say)
             record(steps.move_pod(session, pod, args.move_timeout, say, gate=gate))
     except steps.DrainError as error:
@@ -395,6 +431,9 @@ def _evacuate(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int
 
 
 def _undrain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
+    if args.zone:
+        _, placement, path = _plans(args.stack, args.plan)
+        args.host = _hosts(args, placement, path)
     cloud = args.cloud or stack_entry(args.stack, Access.OPERATE)
     with connect(cloud, Access.OPERATE, args.clouds_yaml, args.timeout) as session:
         services = steps.compute_services(session, args.host)
@@ -461,6 +500,14 @@ def _main(argv: list[str]) -> int:
         metavar="HOST",
         help="compute host to drain or undrain (repeatable)",
     )
+    parser.add_argument(
+        "--zone",
+        action="append",
+        default=[],
+        metavar="ZONE",
+        help="every host of this availability zone of the stack's inventory, as if each were given with "
+        "--host (repeatable)",
+    )
     parser.add_argument("--plan", type=Path, help="plan file (default: build/plan/<stack>.json)")
     parser.add_argument("--dry-run", action="store_true", help="drain: print the moves, change nothing")
     parser.add_argument(
@@ -500,12 +547,13 @@ def _main(argv: list[str]) -> int:
     add_cloud_options(parser, "operator")
     args = parser.parse_args(argv)
     args.stack = select_stacks(args.stack, PROJECT_DIR, [f"maintain {args.action}"])[0]
-    if args.action in ("drain", "evacuate", "undrain") and not args.host:
-        raise CommandError(f"maintain {args.action} needs --host HOST (repeatable)")
+    if args.action in ("drain", "evacuate", "undrain") and not (args.host or args.zone):
+        raise CommandError(f"maintain {args.action} needs --host HOST or --zone ZONE (repeatable)")
     misplaced = [
         option
         for option, given, allowed in (
             ("--host", args.host, ("drain", "evacuate", "undrain")),
+            ("--zone", args.zone, ("drain", "evacuate", "undrain")),
             ("--dry-run", args.dry_run, ("drain", "evacuate")),
             ("--state", args.state, ("drain", "evacuate")),
             ("--address-map", args.address_map, ("drain", "evacuate")),

@@ -112,4 +112,6 @@ def plan_drain(
                 "repair them first"
             )
     in_flight = tuple(s for s in on_drained if s.status in IN_FLIGHT)
-    return DrainPlan(drained, tuple(p for p in pods if p), in_flight, tuple(refusals))
+    # Host by host, in the order given (a zone's in the inventory's order): each host empties in turn.
+    ordered = sorted((p for p in pods if p), key=lambda pod: drained.index(pod[0].from_host))
+    return DrainPlan(drained, tuple(ordered), in_flight, tuple(refusals))

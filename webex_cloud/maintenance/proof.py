@@ -54,6 +54,33 @@ def unknown(plan: PlacementPlan, hosts: Iterable[str], domains: Iterable[str]) -
     ]
 
 
+def zone_hosts(plan: PlacementPlan, zones: Iterable[str]) -> list[str]:
+    """The hosts of ``zones`` in the inventory's order."""
+    wanted = set(zones)
+    return [h.name for h in plan.hosts if h.availability_zone in wanted]
+
+
+def stranded(plan: PlacementPlan, hosts: Iterable[str]) -> list[str]:
+    """The pods pinned to a zone that would have no host left: a server booted into a zone is moved
+    within it only (nova 34 ``scheduler/request_filter.py`` ``map_az_to_placement_aggregate`` schedules
+    every move with the RequestSpec saved at boot, ``availability_zone`` included), so no drain can move
+    them; the proof fails on them as "no valid host", this says why."""
+    lost = set(hosts)
+    left = {h.availability_zone for h in plan.hosts if h.name not in lost}
+    found: dict[str, str] = {}
+    for service in plan.services:
+        for pod in service.pods:
+            zones = {i.availability_zone for i in pod.instances if i.availability_zone}
+            for zone in sorted(zones - left):
+                found.setdefault(
+                    f"{service.name}/{pod.name}",
+                    f"service {service.name}: pod {pod.name} is pinned to zone {zone} (its instances' "
+                    f"availability_zone), which would have no host left: Nova moves a server only within "
+                    "the zone it was booted into",
+                )
+    return list(found.values())
+
+
 def problems(plan: PlacementPlan, engine: Pipelines) -> tuple[str, ...]:
     """What the proof blocks on for ``plan`` as it is."""
     run = place(plan, engine, "spread", None, plan.n_plus_one)
@@ -75,7 +102,7 @@ def can_lose(
     return Verdict(
         hosts,
         domains,
-        tuple(p for p in after if p not in before),
+        (*stranded(plan, hosts), *(p for p in after if p not in before)),
         tuple(p for p in after if p in before),
     )
 
