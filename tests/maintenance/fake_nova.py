@@ -5,7 +5,14 @@ migration record in status ``error`` and the server ACTIVE where it was (conduct
 ``_live_migrate``). A cold migration takes two polls too (RESIZE, then VERIFY_RESIZE on its new host)
 and ends ACTIVE at ``confirmResize``. An evacuation (only off a host in ``down``, else Nova's 409
 ``ComputeServiceInUse``) takes two polls: REBUILD with task state ``rebuilding``, then ACTIVE on the host
-the scheduler picks, or ERROR when it picks none (``choose`` returns "")."""
+the scheduler picks, or ERROR when it picks none (``choose`` returns "").
+
+Its Cinder side: the project's volumes, their cinder-volume services (one per backend of ``backends``)
+and ``os-migrate_volume`` as cinder 21.1.0 runs it: the API's own refusals at once (a 400: not
+available/in-use, migrating, with snapshots, already on that backend), else ``migration_status``
+``starting`` before the 202; then, one step per read of the volume, ``migrating`` (with the temporary
+destination volume in the listing, same name, ``target:<id>``), and ``success`` on the destination — or
+``error`` where it was when the destination is in ``refuse_backends`` (the scheduler's filters)."""
 
 from __future__ import annotations
 
@@ -39,6 +46,74 @@ class FakeNova:
     """Ids of the servers being evacuated."""
     cloud_name: str = "fake"
     project_id: str = "p"
+    backends: list[str] = field(default_factory=list)
+    """Cinder backends (``host@backend``), each with a cinder-volume service."""
+    backends_disabled: dict[str, str] = field(default_factory=dict)
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    volume_moves: dict[str, str] = field(default_factory=dict)
+    """volume id -> destination backend, while Cinder migrates it."""
+    refuse_backends: set[str] = field(default_factory=set)
+    """Destinations the Cinder scheduler's filters refuse: the migration ends ``error``."""
+
+    def volume(self, volume_id: str) -> dict[str, Any]:
+        return next(v for v in self.cloud.volumes if v["id"] == volume_id)
+
+    def _cinder_get(self, url: str) -> Any:
+        if url == "/os-services":
+            return {
+                "services": [
+                    {
+                        "binary": views.VOLUME_BINARY,
+                        "host": backend,
+                        "zone": "nova",
+                        "status": "disabled" if backend in self.backends_disabled else "enabled",
+                        "state": "up",
+                        "disabled_reason": self.backends_disabled.get(backend),
+                    }
+                    for backend in self.backends
+                ]
+            }
+        record = self.volume(url.rsplit("/", 1)[-1])
+        destination = self.volume_moves.get(record["id"])
+        if destination is not None:
+            target_name = f"target:{record['id']}"
+            if record[views.MIGRATION_FIELD] == "starting":
+                record[views.MIGRATION_FIELD] = "migrating"
+                self.cloud.volumes.append(
+                    {**record, "id": f"{record['id']}-target", views.MIGRATION_FIELD: target_name}
+                )
+            else:
+                del self.volume_moves[record["id"]]
+                self.cloud.volumes[:] = [
+                    v for v in self.cloud.volumes if v.get(views.MIGRATION_FIELD) != target_name
+                ]
+                if destination in self.refuse_backends:
+                    record[views.MIGRATION_FIELD] = "error"
+                else:
+                    record[views.MIGRATION_FIELD] = "success"
+                    record[views.BACKEND_FIELD] = f"{destination}#{destination.partition('@')[2]}"
+        return {"volume": dict(record)}
+
+    def _cinder_send(self, method: str, url: str, body: Any) -> None:
+        if url == "/os-services/disable-log-reason":
+            self.backends_disabled[body["host"]] = body["disabled_reason"]
+            return
+        if url == "/os-services/enable":
+            self.backends_disabled.pop(body["host"], None)
+            return
+        record = self.volume(url.split("/")[2])
+        host = body["os-migrate_volume"]["host"]
+        snapshotted = any(s["volume_id"] == record["id"] for s in self.snapshots)
+        if (
+            record["status"] not in ("available", "in-use")
+            or record.get(views.MIGRATION_FIELD) in ("starting", "migrating", "completing")
+            or snapshotted
+            or str(record[views.BACKEND_FIELD]).partition("#")[0] == host
+            or host not in self.backends
+        ):
+            raise CloudError(f"Cinder: POST {url} failed: BadRequestException: 400: Invalid volume")
+        record[views.MIGRATION_FIELD] = "starting"
+        self.volume_moves[record["id"]] = host
 
     def record(self, server_id: str) -> dict[str, Any]:
         return next(s for s in self.cloud.servers if s["id"] == server_id)
@@ -46,6 +121,8 @@ class FakeNova:
     def get(
         self, service: str, url: str, params: Mapping[str, Any] | None = None, headers: Any = None
     ) -> Any:
+        if service == "block_storage":
+            return self._cinder_get(url)
         if url == "/os-services":
             # Before microversion 2.53 Nova lists integer ids, which PUT /os-services/{id} refuses after.
             uuids = (headers or {}).get("OpenStack-API-Version") == "compute 2.53"
@@ -99,11 +176,14 @@ class FakeNova:
         return {"server": dict(record)}
 
     def listing(self, service: str, path: str, key: str) -> Iterator[Mapping[str, Any]]:
-        return iter(self.cloud.servers if key == "servers" else self.cloud.volumes)
+        found = {"servers": self.cloud.servers, "volumes": self.cloud.volumes, "snapshots": self.snapshots}
+        return iter([dict(record) for record in found[key]])
 
     def send(self, service: str, method: str, url: str, body: Any = None, headers: Any = None) -> None:
         self.sent.append((method, url, body))
-        if url.startswith("/os-services/"):
+        if service == "block_storage":
+            self._cinder_send(method, url, body)
+        elif url.startswith("/os-services/"):
             if not url.startswith("/os-services/svc-") or headers != views.COMPUTE_MICROVERSION:
                 raise CloudError(f"Nova: PUT {url} failed: BadRequestException: 400: Invalid uuid")
             host = url.removeprefix("/os-services/svc-")

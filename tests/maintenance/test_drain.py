@@ -317,7 +317,7 @@ def test_an_option_of_another_action_is_refused(plan_file: Path, capsys: pytest.
     code, _, err = run(["ok-to-stop", "--stack", "dc1", "--host", "x"], capsys)
     assert code == ExitCode.INPUT and "does not take --host" in err
     code, _, err = run(["drain", "--stack", "dc1"], capsys)
-    assert code == ExitCode.INPUT and "needs --host HOST or --zone ZONE" in err
+    assert code == ExitCode.INPUT and "needs --host HOST, --zone ZONE, --backend" in err
 
 
 def test_a_drain_is_refused_while_someone_else_holds_the_stacks_lock(

@@ -1,5 +1,5 @@
-"""The writes of maintenance, one function per Nova call (operator sessions only: Session.send refuses
-them on a read-only session).
+"""The writes of maintenance, one function per Nova or Cinder call (operator sessions only: Session.send
+refuses them on a read-only session).
 
 Microversion 2.53 for both (nova/api/openstack/api_version_request.py of nova 34 lists it): from 2.53 on a
 compute service is addressed by its UUID (``PUT /os-services/{service_id}``, the body carries ``status``
@@ -10,7 +10,7 @@ and ``disabled_reason``), and since 2.25 ``os-migrateLive`` takes ``block_migrat
 from __future__ import annotations
 
 from webex_cloud.cloud.session import Session
-from webex_cloud.cloud.views import COMPUTE_MICROVERSION
+from webex_cloud.cloud.views import COMPUTE_MICROVERSION, VOLUME_BINARY
 
 
 def disable_compute_service(session: Session, service_id: str, reason: str) -> None:
@@ -51,3 +51,34 @@ def evacuate(session: Session, server_id: str) -> None:
     ``ComputeServiceInUse``) and records an ``evacuation`` migration, ``accepted`` until the conductor
     picked a destination."""
     session.send("compute", "POST", f"/servers/{server_id}/action", {"evacuate": {}}, COMPUTE_MICROVERSION)
+
+
+def migrate_volume(session: Session, volume_id: str, backend: str) -> None:
+    """Ask Cinder to move a volume to ``backend`` (``host@backend``; 202, it runs on its own).
+
+    cinder 21.1.0 (Zed): ``os-migrate_volume`` (``api/contrib/admin_actions.py``, policy
+    ``volume_extension:volume_admin_actions:migrate_volume``, default ``rule:admin_api``) needs the
+    destination named: below microversion 3.16 ``host`` is required, from 3.16 exactly one of ``host``
+    and ``cluster`` (``api/common.py`` ``get_cluster_host``), so the scheduler never chooses here; it
+    checks the named backend against its filters (``scheduler/filter_scheduler.py``
+    ``backend_passes_filters``, a host without ``#pool`` compared as ``host@backend``), ours among them,
+    and when they refuse it the migration ends ``error`` with the volume untouched. The API refuses at
+    once (400) a volume that is not available or in-use, is migrating, has snapshots, is replicated or in
+    a group, or is already on ``backend`` (``volume/api.py`` ``migrate_volume``); otherwise it sets
+    ``migration_status`` to ``starting`` before it answers. ``force_host_copy`` false lets the driver
+    move it itself when it can; ``lock_volume`` false leaves an available volume attachable."""
+    body = {"os-migrate_volume": {"host": backend, "force_host_copy": False, "lock_volume": False}}
+    session.send("block_storage", "POST", f"/volumes/{volume_id}/action", body)
+
+
+def disable_volume_service(session: Session, backend: str, reason: str) -> None:
+    """Cordon a backend: the Cinder scheduler stops placing new volumes on it; what is there stays
+    (``PUT /os-services/disable-log-reason``, cinder 21.1.0 ``api/contrib/services.py`` ``update``;
+    policy ``volume_extension:services:update``, admin)."""
+    body = {"host": backend, "binary": VOLUME_BINARY, "disabled_reason": reason}
+    session.send("block_storage", "PUT", "/os-services/disable-log-reason", body)
+
+
+def enable_volume_service(session: Session, backend: str) -> None:
+    body = {"host": backend, "binary": VOLUME_BINARY}
+    session.send("block_storage", "PUT", "/os-services/enable", body)

@@ -76,6 +76,18 @@ class Volume:
     metadata: dict[str, str]
     backend: str | None
     """``host@backend`` from ``os-vol-host-attr:host`` (pool dropped); None when not visible or not placed."""
+    migration_status: str | None = None
+    """``os-vol-mig-status-attr:migstat`` (admin only, ``volume_extension:volume_mig_status_attribute``):
+    ``starting``/``migrating``/``completing`` while Cinder moves it, then ``success`` or ``error``;
+    ``target:<id>`` on the temporary volume a migration creates (cinder 21.1.0 ``volume/manager.py``
+    ``_migrate_volume_generic``), which an admin's listing shows under the same name."""
+    volume_type: str = ""
+    """The volume type's name (``volume_type``)."""
+    attached_to: tuple[str, ...] = ()
+    """The servers it is attached to (``attachments[].server_id``)."""
+    multiattach: bool = False
+    encrypted: bool = False
+    replication_status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,14 +136,28 @@ def _addresses(value: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+MIGRATION_FIELD: Final = "os-vol-mig-status-attr:migstat"
+
+
 def parse_volume(raw: Mapping[str, Any]) -> Volume:
     host = raw.get(BACKEND_FIELD)
+    attachments = raw.get("attachments")
     return Volume(
         id=str(raw.get("id", "")),
         name=str(raw.get("name") or ""),
         status=str(raw.get("status") or ""),
         metadata=_strings(raw.get("metadata")),
         backend=str(host).partition("#")[0] if host else None,
+        migration_status=str(raw[MIGRATION_FIELD]) if raw.get(MIGRATION_FIELD) else None,
+        volume_type=str(raw.get("volume_type") or ""),
+        attached_to=tuple(
+            str(a["server_id"])
+            for a in (attachments if isinstance(attachments, list) else [])
+            if isinstance(a, Mapping) and a.get("server_id")
+        ),
+        multiattach=bool(raw.get("multiattach")),
+        encrypted=bool(raw.get("encrypted")),
+        replication_status=str(raw["replication_status"]) if raw.get("replication_status") else None,
     )
 
 
@@ -187,6 +213,66 @@ def read_servers(session: Session) -> list[Mapping[str, Any]]:
 
 def read_volumes(session: Session) -> list[Mapping[str, Any]]:
     return list(session.listing("block_storage", "/volumes/detail", "volumes"))
+
+
+def read_volume(session: Session, volume_id: str) -> Volume:
+    """One volume as it is now (``GET /volumes/{id}``)."""
+    body = session.get("block_storage", f"/volumes/{volume_id}")
+    raw = body.get("volume")
+    if not isinstance(raw, Mapping):
+        raise CloudError(
+            f"cloud {session.cloud!r}: Cinder: GET /volumes/{volume_id}: the response has no 'volume'"
+        )
+    return parse_volume(raw)
+
+
+def read_snapshotted_volumes(session: Session) -> frozenset[str]:
+    """The ids of the project's volumes that have a snapshot (``GET /snapshots/detail``): Cinder
+    migrates none of them (cinder 21.1.0 ``volume/api.py`` ``migrate_volume``:
+    ``~db.volume_has_snapshots_filter()``)."""
+    return frozenset(
+        str(s.get("volume_id"))
+        for s in session.listing("block_storage", "/snapshots/detail", "snapshots")
+        if s.get("volume_id")
+    )
+
+
+@dataclass(frozen=True)
+class VolumeService:
+    """One ``cinder-volume`` service (``GET /os-services?binary=cinder-volume``): one backend,
+    ``host@backend``, which the Cinder scheduler places volumes on while it is enabled."""
+
+    host: str
+    zone: str
+    enabled: bool
+    up: bool
+    disabled_reason: str
+
+
+VOLUME_BINARY: Final = "cinder-volume"
+
+
+def read_volume_services(session: Session) -> tuple[VolumeService, ...]:
+    """Every cinder-volume service (admin only by default: ``volume_extension:services:index``,
+    cinder 21.1.0 ``cinder/policies/services.py``; ``disabled_reason`` is listed while the
+    ``os-extended-services`` extension is loaded, as it is by default, ``api/contrib/services.py``)."""
+    body = session.get("block_storage", "/os-services", {"binary": VOLUME_BINARY})
+    records = body.get("services")
+    if not isinstance(records, list):
+        raise CloudError(
+            f"cloud {session.cloud!r}: Cinder: GET /os-services: the response has no 'services' list"
+        )
+    return tuple(
+        VolumeService(
+            host=str(r.get("host") or ""),
+            zone=str(r.get("zone") or ""),
+            enabled=r.get("status") == "enabled",
+            up=r.get("state") == "up",
+            disabled_reason=str(r.get("disabled_reason") or ""),
+        )
+        for r in records
+        if isinstance(r, Mapping)
+    )
 
 
 def read_project(session: Session) -> Observation:

@@ -11,7 +11,14 @@
         [--zone Z] [--state URL]           elsewhere, whole: all anchors first, then each member once
                                            its anchor is rebuilt, on hosts the filters choose, each pod
                                            then gated; holds the deploy lock, leaves H disabled
-  undrain --host H | --zone Z              enable hosts this project drained or evacuated
+  drain --backend B [--failure-domain D]   prove the stack stays whole without those Cinder backends, refuse
+        [--dry-run] [--state URL]          before any change if not, or if a replica cannot be migrated
+                                           (snapshots, an attachment Nova cannot swap, no backend of its
+                                           type in a failure domain its siblings leave free); then hold the
+                                           deploy lock, disable the backends for new volumes and migrate
+                                           each replica, one at a time, waiting on its migration_status
+  undrain --host H | --zone Z |            enable hosts or backends this project drained or evacuated
+        --backend B | --failure-domain D
   ok-to-stop [--down H]                    which hosts and failure domains can be taken down now
 
 drain, evacuate and undrain run as the stack's operator identity (``identities.operator``, role admin;
@@ -35,7 +42,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from webex_cloud.audit.expected import expected_from_plan
+from webex_cloud.audit.expected import Expected, expected_from_plan
 from webex_cloud.cli_common import (
     ArgumentParser,
     CommandError,
@@ -50,13 +57,20 @@ from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.entry import stack_entry
 from webex_cloud.cloud.errors import CloudError
 from webex_cloud.cloud.session import Session, connect
-from webex_cloud.cloud.views import ComputeService, read_compute_services, read_project
+from webex_cloud.cloud.views import (
+    ComputeService,
+    VolumeService,
+    read_compute_services,
+    read_project,
+    read_snapshotted_volumes,
+    read_volume_services,
+)
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.maintenance import drain as steps
-from webex_cloud.maintenance import evacuation, lock
+from webex_cloud.maintenance import evacuation, lock, storage
 from webex_cloud.maintenance.gate import GateSpecError, pod_gates, probe_pod
 from webex_cloud.maintenance.moves import DrainPlan, plan_drain
-from webex_cloud.maintenance.proof import can_lose, ok_to_stop, unknown, zone_hosts
+from webex_cloud.maintenance.proof import Verdict, can_lose, ok_to_stop, unknown, zone_hosts
 from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path
 from webex_cloud.placement.engine import PIPELINES_UNAVAILABLE, pipelines
 from webex_cloud.placement.plan import PlacementPlan, load_placement
@@ -204,23 +218,25 @@ def _zone_mismatch(args: argparse.Namespace, session: Session) -> None:
             )
 
 
+def _proven(
+    stack: str, placement: PlacementPlan, verdict: Verdict, report: dict[str, Any], say: Callable[[str], None]
+) -> bool:
+    """Whether a drain may go on after the proof; its refusals and warnings go into the report."""
+    report |= {"refused": list(verdict.reasons), "already": list(verdict.already)}
+    for problem in verdict.already:
+        print(f"warning: already without the drain: {problem}", file=sys.stderr)
+    if verdict.ok:
+        n_plus_one = " and N+1" if placement.n_plus_one else ""
+        say(f"proof: stack {stack} stays placeable{n_plus_one} without {verdict.what}")
+    return verdict.ok
+
+
 def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
     plan, placement, path, store, gates, address_map = _inputs(args)
     verdict = can_lose(placement, _engine(placement), args.host)
-    report: dict[str, Any] = {
-        "stack": args.stack,
-        "hosts": args.host,
-        "refused": list(verdict.reasons),
-        "already": list(verdict.already),
-    }
-    for problem in verdict.already:
-        print(f"warning: already without the drain: {problem}", file=sys.stderr)
-    if not verdict.ok:
+    report: dict[str, Any] = {"stack": args.stack, "hosts": args.host}
+    if not _proven(args.stack, placement, verdict, report, say):
         return ExitCode.BLOCKING, report
-    say(
-        f"proof: stack {args.stack} stays placeable{' and N+1' if placement.n_plus_one else ''} "
-        f"without {verdict.what}"
-    )
     purpose = {"action": "drain", "stack": args.stack, "hosts": sorted(args.host), "by": getpass.getuser()}
     cloud = args.cloud or stack_entry(args.stack, Access.OPERATE)
     # A dry run reads what only an operator sees (host names, compute services): the same identity.
@@ -362,6 +378,161 @@ def _move(
     return ExitCode.OK
 
 
+def _backends(args: argparse.Namespace, placement: PlacementPlan, path: Path) -> list[str]:
+    """``--backend`` and every backend of each ``--failure-domain`` (the inventory's), each once."""
+    if bad := unknown(placement, (), args.failure_domain, args.backend):
+        known = sorted(b for members in placement.failure_domains.values() for b in members)
+        raise CommandError(
+            f"{', '.join(bad)} is not in stack {args.stack}'s inventory ({path}); failure domains: "
+            f"{', '.join(sorted(placement.failure_domains))}; backends: {', '.join(known)}"
+        )
+    domains = [b for d in args.failure_domain for b in placement.failure_domains[d]]
+    return list(dict.fromkeys([*args.backend, *domains]))
+
+
+def _volume_services(session: Session, backends: list[str]) -> dict[str, VolumeService]:
+    known = {s.host: s for s in read_volume_services(session)}
+    if missing := [b for b in backends if b not in known]:
+        raise steps.DrainError(
+            f"Cinder has no cinder-volume service {', '.join(missing)}; backends it knows: "
+            f"{', '.join(sorted(known)) or 'none'}"
+        )
+    return {b: known[b] for b in backends}
+
+
+def _storage_plan(
+    session: Session, expected: Expected, backends: list[str], report: dict[str, Any]
+) -> storage.StoragePlan:
+    """The migrations from where the volumes are now, recorded in the report."""
+    observation = read_project(session)
+    if not observation.backends_visible and observation.volumes:
+        raise CommandError(
+            f"cloud {session.cloud!r}: the identity cannot see volume backends; use the operator identity"
+        )
+    moves = storage.plan_storage_drain(
+        expected, observation.volumes, observation.servers, backends, read_snapshotted_volumes(session)
+    )
+    report |= {
+        "refused": list(moves.refusals),
+        "moves": [
+            {
+                "volume": m.name,
+                "id": m.volume_id,
+                "group": m.group,
+                "from": m.from_backend,
+                "to": m.to_backend,
+                "attached": m.attached,
+            }
+            for m in moves.moves
+        ],
+    }
+    return moves
+
+
+def _drain_storage(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
+    """Drain Cinder backends: the proof without them, then each replica migrated into a failure domain
+    its siblings do not use, one at a time, holding the deploy lock (webex_cloud/maintenance/storage.py)."""
+    plan, placement, path = _plans(args.stack, args.plan)
+    backends = _backends(args, placement, path)
+    verdict = can_lose(placement, _engine(placement), (), args.failure_domain, backends=backends)
+    report: dict[str, Any] = {"stack": args.stack, "backends": backends}
+    if not _proven(args.stack, placement, verdict, report, say):
+        return ExitCode.BLOCKING, report
+    store = _backend(args)
+    expected = expected_from_plan(plan, str(path))
+    purpose = {"action": "drain", "stack": args.stack, "hosts": sorted(backends), "by": getpass.getuser()}
+    cloud = args.cloud or stack_entry(args.stack, Access.OPERATE)
+    with connect(cloud, Access.OPERATE, args.clouds_yaml, args.timeout) as session:
+        services = _volume_services(session, backends)
+        moves = _storage_plan(session, expected, backends, report)
+        if moves.refusals:
+            return ExitCode.BLOCKING, report
+        verb = "would migrate" if args.dry_run else "migrates"
+        for move in moves.moves:
+            say(
+                f"{verb} {move.name} ({move.group}{', attached' if move.attached else ''}) "
+                f"{move.from_backend} -> {move.to_backend}"
+            )
+        if args.dry_run:
+            held = lock.check(store, PROJECT, args.stack, purpose, args.take_over)
+            report["refused"] = [held] if held else []
+            if not held:
+                say(
+                    f"dry run: would take the deploy lock, disable {', '.join(backends)} for new volumes and "
+                    f"migrate {len(moves.moves)} replica(s), one at a time"
+                )
+            return (ExitCode.BLOCKING if held else ExitCode.OK), report
+        with _deploy_lock(store, args, purpose, report, say) as beat:
+            if beat is None:
+                return ExitCode.BLOCKING, report
+            return _migrate(args, session, expected, backends, services, moves, report, say, beat), report
+
+
+def _migrate(
+    args: argparse.Namespace,
+    session: Session,
+    expected: Expected,
+    backends: list[str],
+    services: dict[str, VolumeService],
+    moves: storage.StoragePlan,
+    report: dict[str, Any],
+    say: Callable[[str], None],
+    beat: lock.Heartbeat,
+) -> int:
+    """Wait for migrations a killed run left, cordon the backends, migrate each replica and wait."""
+    report["moved"] = []
+    try:
+        if moves.in_flight:
+            for volume in moves.in_flight:
+                say(f"waiting for {volume.name}, which Cinder is migrating ({volume.migration_status})")
+                storage.wait_migrated(session, volume.id, volume.backend or "", args.move_timeout)
+            moves = _storage_plan(session, expected, backends, report)
+            if moves.refusals:
+                return ExitCode.BLOCKING
+        why = steps.reason(args.stack, getpass.getuser())
+        for backend, service in services.items():
+            changed = storage.cordon(session, service, why)
+            say(f"cordon {backend}: {'disabled' if changed else 'already disabled'}")
+        for move in moves.moves:
+            if beat.lost is not None:
+                raise steps.DrainError(beat.lost)
+            landed, seconds = storage.move_volume(session, move, args.move_timeout)
+            report["moved"].append(
+                {
+                    "volume": move.name,
+                    "group": move.group,
+                    "from": move.from_backend,
+                    "to": landed,
+                    "seconds": round(seconds, 1),
+                    "attached": move.attached,
+                }
+            )
+            say(f"migrated {move.name} ({move.group}) {move.from_backend} -> {landed} in {seconds:.1f} s")
+    except steps.DrainError as error:
+        report["stopped"] = (
+            f"{error}. The drain stopped: {', '.join(backends)} stay(s) disabled for new volumes, with every "
+            "replica not yet migrated still on it; rerun the drain to go on, or `maintain undrain` to enable "
+            "the backend(s) again as they are"
+        )
+        return ExitCode.INPUT
+    left = [
+        v.name
+        for v in read_project(session).volumes
+        if v.backend in backends and not (v.migration_status or "").startswith(storage.TARGET)
+    ]
+    report["left_on_backends"] = left
+    if left:
+        report["stopped"] = (
+            f"volumes still on {', '.join(backends)} after the drain: {', '.join(left)}; rerun it"
+        )
+        return ExitCode.INPUT
+    say(
+        f"drained {', '.join(backends)}: {len(report['moved'])} replica(s) migrated, each group's replicas "
+        "in distinct failure domains; the backend(s) stay disabled until `maintain undrain`"
+    )
+    return ExitCode.OK
+
+
 def _evacuate(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
     plan, placement, path, store, gates, address_map = _inputs(args)
     report: dict[str, Any] = {"stack": args.stack, "hosts": args.host, "refused": []}
@@ -431,16 +602,20 @@ def _evacuate(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int
 
 
 def _undrain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
-    if args.zone:
+    backends: list[str] = []
+    if args.zone or args.backend or args.failure_domain:
         _, placement, path = _plans(args.stack, args.plan)
         args.host = _hosts(args, placement, path)
+        backends = _backends(args, placement, path)
     cloud = args.cloud or stack_entry(args.stack, Access.OPERATE)
     with connect(cloud, Access.OPERATE, args.clouds_yaml, args.timeout) as session:
-        services = steps.compute_services(session, args.host)
-        for host, service in services.items():
+        for host, service in steps.compute_services(session, args.host).items() if args.host else ():
             changed = steps.uncordon(session, service, args.force)
             say(f"{host}: {'enabled' if changed else 'already enabled'}")
-    return ExitCode.OK, {"stack": args.stack, "hosts": args.host, "enabled": True}
+        for backend, volumes in _volume_services(session, backends).items() if backends else ():
+            changed = storage.uncordon(session, volumes, args.force)
+            say(f"{backend}: {'enabled' if changed else 'already enabled'}")
+    return ExitCode.OK, {"stack": args.stack, "hosts": args.host, "backends": backends, "enabled": True}
 
 
 def _ok_to_stop(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
@@ -508,6 +683,20 @@ def _main(argv: list[str]) -> int:
         help="every host of this availability zone of the stack's inventory, as if each were given with "
         "--host (repeatable)",
     )
+    parser.add_argument(
+        "--backend",
+        action="append",
+        default=[],
+        metavar="HOST@BACKEND",
+        help="a Cinder backend whose replicas to migrate off, or to undrain (repeatable)",
+    )
+    parser.add_argument(
+        "--failure-domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="every backend of this storage failure domain, as if each were given with --backend",
+    )
     parser.add_argument("--plan", type=Path, help="plan file (default: build/plan/<stack>.json)")
     parser.add_argument("--dry-run", action="store_true", help="drain: print the moves, change nothing")
     parser.add_argument(
@@ -547,13 +736,26 @@ def _main(argv: list[str]) -> int:
     add_cloud_options(parser, "operator")
     args = parser.parse_args(argv)
     args.stack = select_stacks(args.stack, PROJECT_DIR, [f"maintain {args.action}"])[0]
-    if args.action in ("drain", "evacuate", "undrain") and not (args.host or args.zone):
-        raise CommandError(f"maintain {args.action} needs --host HOST or --zone ZONE (repeatable)")
+    compute, disks = bool(args.host or args.zone), bool(args.backend or args.failure_domain)
+    if args.action in ("drain", "undrain") and not (compute or disks):
+        raise CommandError(
+            f"maintain {args.action} needs --host HOST, --zone ZONE, --backend HOST@BACKEND or "
+            "--failure-domain DOMAIN (repeatable)"
+        )
+    if args.action == "evacuate" and not compute:
+        raise CommandError("maintain evacuate needs --host HOST or --zone ZONE (repeatable)")
+    if args.action == "drain" and compute and disks:
+        raise CommandError(
+            "maintain drain takes compute hosts (--host, --zone) or storage (--backend, --failure-domain), "
+            "not both in one run: drain one, then the other"
+        )
     misplaced = [
         option
         for option, given, allowed in (
             ("--host", args.host, ("drain", "evacuate", "undrain")),
             ("--zone", args.zone, ("drain", "evacuate", "undrain")),
+            ("--backend", args.backend, ("drain", "undrain")),
+            ("--failure-domain", args.failure_domain, ("drain", "undrain")),
             ("--dry-run", args.dry_run, ("drain", "evacuate")),
             ("--state", args.state, ("drain", "evacuate")),
             ("--address-map", args.address_map, ("drain", "evacuate")),
@@ -569,6 +771,8 @@ def _main(argv: list[str]) -> int:
     action = {"drain": _drain, "evacuate": _evacuate, "undrain": _undrain, "ok-to-stop": _ok_to_stop}[
         args.action
     ]
+    if args.action == "drain" and disks:
+        action = _drain_storage
     code, document = action(args, say)
     for refusal in document.get("refused", []):
         print(f"refused: {refusal}", file=sys.stderr)

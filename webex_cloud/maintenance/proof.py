@@ -17,7 +17,8 @@ from webex_cloud.placement.plan import PlacementPlan
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether the stack stays whole without ``hosts`` and ``domains``; ``reasons`` say why not."""
+    """Whether the stack stays whole without ``hosts``, ``domains`` and ``backends``; ``reasons`` say
+    why not."""
 
     hosts: tuple[str, ...]
     domains: tuple[str, ...]
@@ -25,6 +26,7 @@ class Verdict:
     """What the loss breaks that holds with the whole inventory."""
     already: tuple[str, ...] = ()
     """What the proof finds with the whole inventory too: not the loss's doing, reported, not refused."""
+    backends: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -32,26 +34,43 @@ class Verdict:
 
     @property
     def what(self) -> str:
-        parts = [f"host {h}" for h in self.hosts] + [f"failure domain {d}" for d in self.domains]
+        parts = (
+            [f"host {h}" for h in self.hosts]
+            + [f"failure domain {d}" for d in self.domains]
+            + [f"backend {b}" for b in self.backends]
+        )
         return " and ".join(parts) or "nothing"
 
 
-def without(plan: PlacementPlan, hosts: Iterable[str] = (), domains: Iterable[str] = ()) -> PlacementPlan:
-    """The plan's inventory with ``hosts`` and ``domains`` taken away."""
-    lost_hosts, lost_domains = set(hosts), set(domains)
+def without(
+    plan: PlacementPlan, hosts: Iterable[str] = (), domains: Iterable[str] = (), backends: Iterable[str] = ()
+) -> PlacementPlan:
+    """The plan's inventory with ``hosts``, ``domains`` and ``backends`` taken away (a domain left with
+    no backend goes too)."""
+    lost_hosts, lost_domains, lost_backends = set(hosts), set(domains), set(backends)
+    left = {
+        d: [b for b in members if b not in lost_backends]
+        for d, members in plan.failure_domains.items()
+        if d not in lost_domains
+    }
     return replace(
         plan,
         hosts=[h for h in plan.hosts if h.name not in lost_hosts],
-        failure_domains={d: b for d, b in plan.failure_domains.items() if d not in lost_domains},
+        failure_domains={d: members for d, members in left.items() if members},
     )
 
 
-def unknown(plan: PlacementPlan, hosts: Iterable[str], domains: Iterable[str]) -> list[str]:
-    """The names that are no host or failure domain of the plan's inventory."""
+def unknown(
+    plan: PlacementPlan, hosts: Iterable[str], domains: Iterable[str], backends: Iterable[str] = ()
+) -> list[str]:
+    """The names that are no host, failure domain or backend of the plan's inventory."""
     known_hosts = {h.name for h in plan.hosts}
-    return [f"host {h!r}" for h in hosts if h not in known_hosts] + [
-        f"failure domain {d!r}" for d in domains if d not in plan.failure_domains
-    ]
+    known_backends = {b for members in plan.failure_domains.values() for b in members}
+    return (
+        [f"host {h!r}" for h in hosts if h not in known_hosts]
+        + [f"failure domain {d!r}" for d in domains if d not in plan.failure_domains]
+        + [f"backend {b!r}" for b in backends if b not in known_backends]
+    )
 
 
 def zone_hosts(plan: PlacementPlan, zones: Iterable[str]) -> list[str]:
@@ -93,17 +112,20 @@ def can_lose(
     hosts: Iterable[str] = (),
     domains: Iterable[str] = (),
     baseline: tuple[str, ...] | None = None,
+    backends: Iterable[str] = (),
 ) -> Verdict:
-    """The proof on the inventory left after losing ``hosts`` and ``domains``, against the proof on
-    the whole inventory (``baseline``, computed when not given): a problem both show is not the loss's."""
-    hosts, domains = tuple(hosts), tuple(domains)
+    """The proof on the inventory left after losing ``hosts``, ``domains`` and ``backends``, against the
+    proof on the whole inventory (``baseline``, computed when not given): a problem both show is not the
+    loss's."""
+    hosts, domains, backends = tuple(hosts), tuple(domains), tuple(backends)
     before = set(problems(plan, engine) if baseline is None else baseline)
-    after = problems(without(plan, hosts, domains), engine)
+    after = problems(without(plan, hosts, domains, backends), engine)
     return Verdict(
         hosts,
         domains,
         (*stranded(plan, hosts), *(p for p in after if p not in before)),
         tuple(p for p in after if p in before),
+        backends,
     )
 
 
