@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.maintenance.fake_nova import FakeNova
+from tests.maintenance.http_stand_in import served
 from tests.maintenance.test_drain import backend, connect_to, lock_files, nova, run
 from webex_cloud.audit.expected import Expected, expected_from_plan
 from webex_cloud.cloud import operations, views
@@ -212,3 +213,28 @@ def test_a_drain_of_hosts_and_backends_at_once_is_refused(capsys: pytest.Capture
     assert code == ExitCode.INPUT and "not both in one run" in err
     code, _, err = run(["evacuate", "--stack", "dc1", "--backend", DRAINED], capsys)
     assert code == ExitCode.INPUT and "evacuate needs --host" in err
+
+
+def test_a_backend_drain_through_openstacksdk_against_a_stand_in_on_127_0_0_1(
+    five_domains: Path,
+    backend: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The same drain with the command's own session: every request over HTTP, as Cinder would get it."""
+    expected = expected_from_plan(read_plan(five_domains), str(five_domains))
+    fake = cinder(expected, five_domains)
+    monkeypatch.setattr("webex_cloud.maintenance.storage.POLL", 0.0)
+    leaving = {v["name"] for v in on(fake, DRAINED)}
+    with served(fake, ["admin"]) as cloud:
+        yaml = cloud.clouds_yaml(tmp_path, "ops")
+        argv = ["drain", "--stack", "dc1", "--plan", str(five_domains), "--backend", DRAINED]
+        code, out, err = run([*argv, "--cloud", "ops", "--clouds-yaml", str(yaml), "--json"], capsys)
+    assert code == ExitCode.OK, err
+    assert {m["volume"] for m in json.loads(out)["moved"]} == leaving and on(fake, DRAINED) == []
+    writes = [(method, path.split("/v3/p1", 1)[-1]) for method, path in cloud.requests if method != "GET"]
+    migrations = [path for method, path in writes if path.endswith("/action")]
+    assert writes[1:] == [("PUT", "/os-services/disable-log-reason")] + [("POST", p) for p in migrations]
+    assert len(migrations) == len(leaving) and fake.backends_disabled[DRAINED].startswith(drain.MARK)
+    assert all(len(set(d)) == len(d) for d in spread(fake, expected).values())
