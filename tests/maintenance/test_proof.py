@@ -23,13 +23,21 @@ def test_losing_most_hosts_is_refused_with_the_reason(plan: PlacementPlan) -> No
 def test_ok_to_stop_judges_every_host_and_domain_like_can_lose(plan: PlacementPlan) -> None:
     engine = RulesPipelines(plan.failure_domains)
     verdicts = ok_to_stop(plan, engine)
-    assert [v.hosts for v in verdicts if v.hosts] == [(h.name,) for h in plan.hosts]
+    assert [v.hosts for v in verdicts if v.hosts and not v.zones] == [(h.name,) for h in plan.hosts]
     assert [v.domains for v in verdicts if v.domains] == [(d,) for d in sorted(plan.failure_domains)]
+    backends = sorted(b for members in plan.failure_domains.values() for b in members)
+    assert [v.backends for v in verdicts if v.backends] == [(b,) for b in backends]
+    zones = {v.zones: v for v in verdicts if v.zones}
+    assert set(zones) == {(h.availability_zone,) for h in plan.hosts}
+    for (zone,), verdict in zones.items():
+        assert verdict.hosts == tuple(h.name for h in plan.hosts if h.availability_zone == zone)
     for verdict in verdicts:
-        again = can_lose(plan, engine, verdict.hosts, verdict.domains)
+        again = can_lose(plan, engine, verdict.hosts, verdict.domains, backends=verdict.backends)
         assert again.ok == verdict.ok
-    # The example dc1 keeps a spare host per zone: at least one host can be stopped.
+    # The example dc1 keeps a spare host per zone: at least one host can be stopped; its pods are pinned
+    # to their zones and its groups need every storage rack but the spare, so no zone and no backend.
     assert any(v.ok for v in verdicts if v.hosts)
+    assert not any(v.ok for v in verdicts if v.zones or v.backends)
 
 
 def test_a_host_already_down_counts_against_the_next(plan: PlacementPlan) -> None:

@@ -19,7 +19,8 @@
                                            each replica, one at a time, waiting on its migration_status
   undrain --host H | --zone Z |            enable hosts or backends this project drained or evacuated
         --backend B | --failure-domain D
-  ok-to-stop [--down H]                    which hosts and failure domains can be taken down now
+  ok-to-stop [--down H]                    which hosts, zones, failure domains and backends can be taken
+                                           down now
 
 drain, evacuate and undrain run as the stack's operator identity (``identities.operator``, role admin;
 docs/identities.md), never CI's. An interrupted drain is resumed by running it again. docs/maintenance.md.
@@ -632,7 +633,14 @@ def _ok_to_stop(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[i
         "down": args.down,
         "already": sorted({p for v in verdicts for p in v.already}),
         "verdicts": [
-            {"hosts": list(v.hosts), "domains": list(v.domains), "ok": v.ok, "reasons": list(v.reasons)}
+            {
+                "hosts": list(v.hosts),
+                "zones": list(v.zones),
+                "domains": list(v.domains),
+                "backends": list(v.backends),
+                "ok": v.ok,
+                "reasons": list(v.reasons),
+            }
             for v in verdicts
         ],
     }
@@ -654,7 +662,7 @@ ACTIONS = {
     "drain": "move every pod off --host, whole, after proving the stack stays N+1 without it",
     "evacuate": "rebuild every pod of a dead --host elsewhere, whole, anchors first",
     "undrain": "enable --host again after a drain or an evacuation",
-    "ok-to-stop": "which hosts and failure domains can be taken down now",
+    "ok-to-stop": "which hosts, zones, failure domains and backends can be taken down now",
 }
 
 

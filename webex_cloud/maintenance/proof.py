@@ -27,6 +27,8 @@ class Verdict:
     already: tuple[str, ...] = ()
     """What the proof finds with the whole inventory too: not the loss's doing, reported, not refused."""
     backends: tuple[str, ...] = ()
+    zones: tuple[str, ...] = ()
+    """The availability zones whose every host is in ``hosts``."""
 
     @property
     def ok(self) -> bool:
@@ -34,10 +36,9 @@ class Verdict:
 
     @property
     def what(self) -> str:
+        hosts = [f"zone {z}" for z in self.zones] if self.zones else [f"host {h}" for h in self.hosts]
         parts = (
-            [f"host {h}" for h in self.hosts]
-            + [f"failure domain {d}" for d in self.domains]
-            + [f"backend {b}" for b in self.backends]
+            hosts + [f"failure domain {d}" for d in self.domains] + [f"backend {b}" for b in self.backends]
         )
         return " and ".join(parts) or "nothing"
 
@@ -130,13 +131,19 @@ def can_lose(
 
 
 def ok_to_stop(plan: PlacementPlan, engine: Pipelines, down: Iterable[str] = ()) -> list[Verdict]:
-    """For every host and failure domain not already ``down``: can it be taken down now, with the
-    hosts in ``down`` already gone?"""
+    """For every host, availability zone, failure domain and backend not already ``down``: can it be
+    taken down now, with the hosts in ``down`` already gone?"""
     gone = tuple(down)
     now = without(plan, gone)
     baseline = problems(now, engine)
     verdicts = [can_lose(now, engine, (h.name,), (), baseline) for h in now.hosts]
-    verdicts += [can_lose(now, engine, (), (d,), baseline) for d in sorted(now.failure_domains)]
-    return [
-        Verdict((*gone, *v.hosts) if v.hosts else v.hosts, v.domains, v.reasons, v.already) for v in verdicts
+    verdicts += [
+        replace(can_lose(now, engine, zone_hosts(now, [zone]), (), baseline), zones=(zone,))
+        for zone in sorted({h.availability_zone for h in now.hosts})
     ]
+    verdicts += [can_lose(now, engine, (), (d,), baseline) for d in sorted(now.failure_domains)]
+    verdicts += [
+        can_lose(now, engine, (), (), baseline, backends=(b,))
+        for b in sorted(b for members in now.failure_domains.values() for b in members)
+    ]
+    return [replace(v, hosts=(*gone, *v.hosts)) if v.hosts else v for v in verdicts]
