@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,19 @@ def test_a_drain_migrates_each_replica_one_at_a_time_into_a_domain_its_siblings_
     code, _, err = run(["undrain", "--stack", "dc1", "--plan", str(five_domains), *target], capsys)
     assert code == ExitCode.OK, err
     assert fake.backends_disabled == {}
+
+
+def test_a_dry_run_prints_the_migrations_and_changes_nothing(
+    storage: tuple[FakeNova, Expected], five_domains: Path, backend: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake, _ = storage
+    leaving = sorted(v["name"] for v in on(fake, DRAINED))
+    argv = ["drain", "--stack", "dc1", "--plan", str(five_domains), "--backend", DRAINED, "--dry-run"]
+    code, out, err = run(argv, capsys)
+    assert code == ExitCode.OK, err
+    assert sorted(re.findall(r"^would migrate (\S+) ", out, re.MULTILINE)) == leaving
+    assert f"dry run: would take the deploy lock, disable {DRAINED}" in out
+    assert fake.sent == [] and fake.backends_disabled == {} and lock_files(backend) == []
 
 
 @pytest.mark.parametrize(

@@ -729,8 +729,9 @@ def _main(argv: list[str]) -> int:
     parser.add_argument(
         "--take-over",
         action="store_true",
-        help="drain: take over the deploy lock a drain of the same hosts left on another machine (only once "
-        "you know its process is gone)",
+        help="drain: take over the deploy lock a drain of the same hosts left, without a heartbeat, on "
+        "another machine (only once you know its process is gone; a fresh heartbeat is never taken over, "
+        "a stale one is taken over without this)",
     )
     parser.add_argument("--force", action="store_true", help="undrain: enable a host someone else disabled")
     parser.add_argument(
