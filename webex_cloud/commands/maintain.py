@@ -482,6 +482,7 @@ def _migrate(
 ) -> int:
     """Wait for migrations a killed run left, cordon the backends, migrate each replica and wait."""
     report["moved"] = []
+    state = "not yet disabled"
     try:
         if moves.in_flight:
             for volume in moves.in_flight:
@@ -494,6 +495,7 @@ def _migrate(
         for backend, service in services.items():
             changed = storage.cordon(session, service, why)
             say(f"cordon {backend}: {'disabled' if changed else 'already disabled'}")
+        state = "stay(s) disabled for new volumes"
         for move in moves.moves:
             if beat.lost is not None:
                 raise steps.DrainError(beat.lost)
@@ -511,9 +513,9 @@ def _migrate(
             say(f"migrated {move.name} ({move.group}) {move.from_backend} -> {landed} in {seconds:.1f} s")
     except steps.DrainError as error:
         report["stopped"] = (
-            f"{error}. The drain stopped: {', '.join(backends)} stay(s) disabled for new volumes, with every "
-            "replica not yet migrated still on it; rerun the drain to go on, or `maintain undrain` to enable "
-            "the backend(s) again as they are"
+            f"{error}. The drain stopped: {', '.join(backends)} {state}, with every replica not yet "
+            "migrated still on it; rerun the drain to go on, or `maintain undrain` to enable the backend(s) "
+            "again as they are"
         )
         return ExitCode.INPUT
     left = [
