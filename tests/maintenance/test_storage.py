@@ -13,10 +13,11 @@ import pytest
 from tests.maintenance.fake_nova import FakeNova
 from tests.maintenance.http_stand_in import served
 from tests.maintenance.test_drain import backend, connect_to, lock_files, nova, run
-from webex_cloud.audit.expected import Expected, expected_from_plan
+from webex_cloud.audit.expected import Expected, ExpectedGroup, expected_from_plan
 from webex_cloud.cloud import operations, views
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.maintenance import drain
+from webex_cloud.maintenance.storage import plan_storage_drain
 from webex_cloud.plan import format as tokens
 from webex_cloud.plan.format import read_plan
 
@@ -252,3 +253,23 @@ def test_a_backend_drain_through_openstacksdk_against_a_stand_in_on_127_0_0_1(
     assert writes[1:] == [("PUT", "/os-services/disable-log-reason")] + [("POST", p) for p in migrations]
     assert len(migrations) == len(leaving) and fake.backends_disabled[DRAINED].startswith(drain.MARK)
     assert all(len(set(d)) == len(d) for d in spread(fake, expected).values())
+
+
+def test_a_replica_stays_in_its_own_domain_when_it_can_and_never_joins_a_sibling() -> None:
+    domains = {"r1": ("s1@ssd", "s1b@ssd"), "r2": ("s2@ssd",), "r3": ("s3@ssd",)}
+    group = ExpectedGroup("svc", "data", "dc/svc/data", ("data-0", "data-1"))
+    expected = Expected("dc", (), domains, (), (group,))
+    volumes = [
+        views.Volume("v0", "data-0", "in-use", {}, "s1@ssd", volume_type="ssd", attached_to=("srv",)),
+        views.Volume("v1", "data-1", "available", {}, "s2@ssd", volume_type="ssd"),
+    ]
+    running = [views.Server("srv", "pod-0", "ACTIVE", {}, "h", "host-1")]
+    # Its own domain keeps the group's spread as it was, even beside an emptier domain.
+    (move,) = plan_storage_drain(expected, volumes, running, ["s1@ssd"]).moves
+    assert (move.to_backend, move.attached) == ("s1b@ssd", True)
+    # With its whole domain drained: the free domain, never its sibling's.
+    (move,) = plan_storage_drain(expected, volumes, running, ["s1@ssd", "s1b@ssd"]).moves
+    assert move.to_backend == "s3@ssd"
+    # With no free domain left: refused, the sibling's domain named.
+    refused = plan_storage_drain(expected, volumes, running, ["s1@ssd", "s1b@ssd", "s3@ssd"])
+    assert refused.moves == () and "siblings do not use (r2)" in refused.refusals[0]

@@ -93,7 +93,6 @@ def swap_refusal(volume: Volume, servers: Mapping[str, Server]) -> str | None:
 
 
 def destination(
-    replica: str,
     volume_type: str,
     from_backend: str,
     expected: Expected,
@@ -163,9 +162,7 @@ def plan_storage_drain(
                 refusals.append(f"replica {volume.name} of {group.key} on {volume.backend}: {why}")
                 continue
             siblings = {d for name, d in domains.items() if name != volume.name and d}
-            target = destination(
-                volume.name, volume.volume_type, volume.backend or "", expected, drained, siblings, load
-            )
+            target = destination(volume.volume_type, volume.backend or "", expected, drained, siblings, load)
             if target is None:
                 refusals.append(
                     f"replica {volume.name} of {group.key} on {volume.backend}: no backend of type "
