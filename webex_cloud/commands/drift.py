@@ -70,7 +70,7 @@ def checkpoint(args: argparse.Namespace) -> DeployedState:
         raise InputError(str(error)) from None
 
 
-def run(args: argparse.Namespace, today: dt.date) -> DriftReport:
+def run(args: argparse.Namespace, now: dt.datetime) -> DriftReport:
     path: Path = args.plan or plan_path(args.stack)
     try:
         plan = read_plan(path)
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace, today: dt.date) -> DriftReport:
             f"{path} is the plan of stack {plan.stack!r}, not {args.stack!r}; pass the right --plan"
         )
     ack_path: Path = args.acks or drift_ack_path(args.stack)
-    acks = read_acks(ack_path, today)
+    acks = read_acks(ack_path, now.date())
     try:
         catalog = load_catalog(PROJECT_DIR)
     except CatalogError as error:
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, today: dt.date) -> DriftReport:
             inventory,
             catalog,
             acks,
-            today,
+            now.date(),
             lambda uuid: read_instance_actions(session, uuid),
         )
     report.sources = {
@@ -107,6 +107,7 @@ def run(args: argparse.Namespace, today: dt.date) -> DriftReport:
         "project": inventory.project,
         "acknowledgements": str(ack_path),
     }
+    report.generated = now
     return report
 
 
@@ -143,7 +144,7 @@ def _main(argv: list[str]) -> int:
             "drift needs the stack's last checkpoint: give --state URL (the S3 backend, as "
             "`pulumi login` takes it) or --checkpoint FILE"
         )
-    report = run(args, dt.datetime.now(dt.UTC).date())
+    report = run(args, dt.datetime.now(dt.UTC))
     ack_path = report.sources.get("acknowledgements", "")
     if args.json_out is not None:
         write_text(args.json_out, to_json(report))

@@ -32,6 +32,8 @@ from webex_cloud.plan.format import Plan
 from webex_cloud.preview.state import DeployedState
 
 FORMAT: Final = "webex-cloud.drift/v1"
+TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+"""``generated``: UTC, to the second."""
 SIDES: Final = {
     Side.LIVE: "live vs state (out of band)",
     Side.PLAN: "state vs plan (pending change)",
@@ -46,6 +48,9 @@ class DriftReport:
     could_not_check: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    generated: dt.datetime | None = None
+    """When the cloud was read (UTC): how old the report is, for whoever reads it later (the pull-request
+    comment, the fleet summary)."""
 
     @property
     def blocking(self) -> list[Drift]:
@@ -140,6 +145,7 @@ def to_json(report: DriftReport) -> str:
     document = {
         "format": FORMAT,
         "stack": report.stack,
+        "generated": report.generated.strftime(TIME_FORMAT) if report.generated else None,
         "sources": report.sources,
         "clean": not report.out_of_band,
         "blocking": len(report.blocking),
