@@ -142,7 +142,7 @@ def _where_the_check_reads(workspace: Path) -> Path:
     (download,) = [s for s in steps if s.get("with", {}).get("name") == "drift-reports"]
     check = next(s for s in steps if s.get("id") == "check")
     (given,) = re.findall(r"--drift (\S+)", check["run"])
-    read = (workspace / check["working-directory"] / given).resolve()
+    read: Path = (workspace / check["working-directory"] / given).resolve()
     assert read == (workspace / download["with"]["path"]).resolve()
     upload = next(s for s in _jobs()["drift-reports"]["steps"] if "upload-artifact" in s.get("uses", ""))
     assert upload["with"]["name"] == "drift-reports" and upload["with"]["path"].rstrip("/") == "drift"
