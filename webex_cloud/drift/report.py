@@ -80,9 +80,11 @@ def three_way(
     acks: Acks,
     today: dt.date,
     read_actions: ReadActions,
+    controllers: tuple[list[Drift], list[str]] | None = None,
 ) -> DriftReport:
     """Live vs state, state vs plan, live vs rules (a broken pod rule with its cause, from the
-    servers' instance actions ``read_actions`` returns); acknowledgements applied."""
+    servers' instance actions ``read_actions`` returns), and the controllers' filters as read
+    (webex_cloud/drift/controllers.py; None: not read); acknowledgements applied."""
     expected = expected_from_plan(plan, plan_source)
     answers, unanswered = answer_lookups(plan, inventory)
     planned = pending(plan, deployed, plan_source, answers)
@@ -112,7 +114,9 @@ def three_way(
             f"the checkpoint records {deployed.pending_operations} pending operation(s): an update was "
             "interrupted; run `pulumi refresh` before deploying"
         )
-    report.drift, notes = apply_acks([*live, *hosts, *rules, *planned], acks, today)
+    on_controllers, unread = controllers or ([], [])
+    report.could_not_check += unread
+    report.drift, notes = apply_acks([*live, *on_controllers, *hosts, *rules, *planned], acks, today)
     report.notes += notes
     return report
 
