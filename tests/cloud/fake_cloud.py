@@ -1,4 +1,5 @@
-"""A Keystone v3 and a Nova, Cinder (``/volume/v3/<project>``) and Neutron (``/network``) on 127.0.0.1
+"""A Keystone v3 and a Nova, Cinder (``/volume/v3/<project>``), Neutron (``/network``) and Glance
+(``/image/v2``) on 127.0.0.1
 that answer just enough for openstacksdk to authenticate and GET.
 
 The session under test is openstacksdk's and keystoneauth's own code, unchanged: only the far side of
@@ -103,6 +104,7 @@ class FakeCloud:
                     },
                     self._service("block-storage", f"{self.url}/volume/v3/{self.project_id}"),
                     self._service("network", f"{self.url}/network"),
+                    self._service("image", f"{self.url}/image/v2"),
                 ],
             }
         }

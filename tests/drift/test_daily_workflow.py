@@ -138,7 +138,7 @@ def test_each_stack_reports_to_the_summary_and_fails_on_blocking_drift_or_no_ver
         assert len(made) == 3, "no drift without the plan it compares with"
         return
     assert made[3] == (
-        f"-m webex_cloud drift --stack dc1 --plan out/plan/dc1.json --state {BACKEND} "
+        f"-m webex_cloud drift --stack dc1 --plan out/plan/dc1.json --state {BACKEND} --glance "
         "--json-out out/drift/dc1.json"
     )
     assert "[BLOCK] stopped" in summary and "two images of this name" in summary

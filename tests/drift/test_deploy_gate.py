@@ -19,7 +19,7 @@ import yaml
 from tests.audit.fakes import PROJECT
 from tests.cloud.fake_cloud import FakeCloud, fake_cloud
 from tests.conftest import REPO
-from tests.drift.fakes import Site, site
+from tests.drift.fakes import IMAGE_ID, Site, site
 from tests.drift.test_cli import stop_one
 from tests.preview.conftest import Backend, backend, s3_endpoint
 from webex_cloud.audit.expected import Expected
@@ -94,6 +94,7 @@ echo "Updating (organization/webex-cloud/dc1)"
 def _listings(cloud: FakeCloud, dc1: Site) -> None:
     """What Nova, Cinder and Neutron list now (paths as openstacksdk sends them; the query left out)."""
     compute, network = "/compute/v2.1", "/network/v2.0"
+    image = {"id": IMAGE_ID, "name": "webex-base-2026.11", "status": "active", "visibility": "shared"}
     cloud.answers.update(
         {
             f"{compute}/servers/detail": (200, {"servers": dc1.servers}),
@@ -105,6 +106,8 @@ def _listings(cloud: FakeCloud, dc1: Site) -> None:
             f"{network}/ports": (200, {"ports": dc1.ports}),
             f"{network}/security-groups": (200, {"security_groups": dc1.security_groups}),
             f"{network}/security-group-rules": (200, {"security_group_rules": dc1.security_group_rules}),
+            "/image/v2/images": (200, {"images": [image]}),
+            f"/image/v2/images/{IMAGE_ID}": (200, image),
         }
     )
 

@@ -7,6 +7,8 @@ could write is refused, docs/identities.md), and reports per resource:
 
 - live vs state (out of band): what ``pulumi refresh --preview-only`` would show;
 - state vs plan (pending change): what the program changes at the next `up`;
+- the servers' images in Glance (``--glance``): deleted, deactivated, or another image under the name
+  they booted;
 - the controllers (``--controllers``, over SSH as the deploy logs in): the filter release and scheduler
   config fragments on each, against what the stack's rollout deployed;
 - live vs rules: the audit's placement check on the same inventory (a broken pod rule with the move
@@ -27,6 +29,7 @@ import argparse
 import datetime as dt
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from webex_cloud.atomic import write_text
@@ -41,6 +44,7 @@ from webex_cloud.cli_common import run as cli_run
 from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.entry import stack_entry
 from webex_cloud.cloud.errors import CloudError
+from webex_cloud.cloud.images import GlanceImage, read_image, read_images
 from webex_cloud.cloud.inventory import read_inventory
 from webex_cloud.cloud.session import connect
 from webex_cloud.cloud.views import read_instance_actions
@@ -50,6 +54,7 @@ from webex_cloud.config.models import Datacenter
 from webex_cloud.drift.acks import AckError, read_acks
 from webex_cloud.drift.controllers import controller_drift, read_controller, rollouts
 from webex_cloud.drift.findings import Drift
+from webex_cloud.drift.glance import ReadImage
 from webex_cloud.drift.report import DriftReport, three_way, to_json, to_text
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT, PROJECT_DIR, drift_ack_path, plan_path
@@ -108,6 +113,13 @@ def run(args: argparse.Namespace, now: dt.datetime) -> DriftReport:
     cloud = args.cloud or stack_entry(args.stack, Access.READ)
     with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
         inventory = read_inventory(session)
+        glance: tuple[Sequence[GlanceImage], ReadImage] | None = None
+        unlisted = ""
+        if args.glance:
+            try:
+                glance = (read_images(session), lambda image_id: read_image(session, image_id))
+            except CloudError as error:
+                unlisted = str(error)
         report = three_way(
             plan,
             str(path),
@@ -118,6 +130,11 @@ def run(args: argparse.Namespace, now: dt.datetime) -> DriftReport:
             now.date(),
             lambda uuid: read_instance_actions(session, uuid),
             controllers,
+            glance,
+        )
+    if unlisted:
+        report.could_not_check.append(
+            f"the servers' images in Glance: the images cannot be listed ({unlisted})"
         )
     report.sources = {
         "plan": str(path),
@@ -151,6 +168,12 @@ def _main(argv: list[str]) -> int:
     state.add_argument("--checkpoint", type=Path, metavar="FILE", help="a checkpoint file (.json, .json.gz)")
     parser.add_argument("--acks", type=Path, help="acknowledgements (default: drift-acks/<stack>.yaml)")
     add_cloud_options(parser, "reader")
+    parser.add_argument(
+        "--glance",
+        action="store_true",
+        help="also read the images the servers run in Glance: deleted (or no longer shown to this "
+        "project), deactivated, or another image under the name they booted (warnings)",
+    )
     parser.add_argument(
         "--controllers",
         action="store_true",

@@ -18,11 +18,13 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from webex_cloud.audit.expected import expected_from_plan
+from webex_cloud.cloud.images import GlanceImage
 from webex_cloud.cloud.inventory import Inventory
 from webex_cloud.config.models import Service
 from webex_cloud.drift.acks import Acks, apply_acks
 from webex_cloud.drift.classes import Risk, Side
 from webex_cloud.drift.findings import Drift
+from webex_cloud.drift.glance import ReadImage, image_drift
 from webex_cloud.drift.hosts import host_drift, n_plus_one, unavailable
 from webex_cloud.drift.live import Managed, compare
 from webex_cloud.drift.lookups import answer_lookups
@@ -81,10 +83,13 @@ def three_way(
     today: dt.date,
     read_actions: ReadActions,
     controllers: tuple[list[Drift], list[str]] | None = None,
+    glance: tuple[Sequence[GlanceImage], ReadImage] | None = None,
 ) -> DriftReport:
     """Live vs state, state vs plan, live vs rules (a broken pod rule with its cause, from the
     servers' instance actions ``read_actions`` returns), and the controllers' filters as read
-    (webex_cloud/drift/controllers.py; None: not read); acknowledgements applied."""
+    (webex_cloud/drift/controllers.py; None: not read), and the servers' images in Glance when
+    ``glance`` gives its listing and its read by id (webex_cloud/drift/glance.py); acknowledgements
+    applied."""
     expected = expected_from_plan(plan, plan_source)
     answers, unanswered = answer_lookups(plan, inventory)
     planned = pending(plan, deployed, plan_source, answers)
@@ -116,7 +121,11 @@ def three_way(
         )
     on_controllers, unread = controllers or ([], [])
     report.could_not_check += unread
-    report.drift, notes = apply_acks([*live, *on_controllers, *hosts, *rules, *planned], acks, today)
+    images: list[Drift] = []
+    if glance is not None:
+        images, unread = image_drift(resources, inventory.servers, *glance)
+        report.could_not_check += unread
+    report.drift, notes = apply_acks([*live, *images, *on_controllers, *hosts, *rules, *planned], acks, today)
     report.notes += notes
     return report
 
