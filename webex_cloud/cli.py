@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "webex_cloud.commands.drift",
         "what changed behind the program's back: live vs state vs plan, and the placement rules",
     ),
+    "drift-summary": (
+        "webex_cloud.commands.drift_summary",
+        "drift across the fleet: every stack's verdict, drift per class and report age, one document",
+    ),
     "checkpoint": (
         "webex_cloud.commands.checkpoint",
         "after a failed `up`: is the state sound, and does the next `up` gate every pod it changes",

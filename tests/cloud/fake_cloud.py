@@ -1,4 +1,6 @@
-"""A Keystone v3 and a Nova on 127.0.0.1 that answer just enough for openstacksdk to authenticate and GET.
+"""A Keystone v3 and a Nova, Cinder (``/volume/v3/<project>``), Neutron (``/network``) and Glance
+(``/image/v2``) on 127.0.0.1
+that answer just enough for openstacksdk to authenticate and GET.
 
 The session under test is openstacksdk's and keystoneauth's own code, unchanged: only the far side of
 the socket is scripted. Each GET or POST of a path answers from ``script[path]`` in turn (a status and a
@@ -26,6 +28,7 @@ class FakeCloud:
     answers: dict[str, tuple[int, Any]] = field(default_factory=dict)
     posted: list[tuple[str, Any]] = field(default_factory=list)
     port: int = 0
+    project_id: str = "p1"
 
     def answer(self, path: str) -> tuple[int, Any]:
         if self.script.get(path):
@@ -52,6 +55,10 @@ class FakeCloud:
         path.write_text(json.dumps({"clouds": {name: entry for name in names or ("fake",)}}))
         return path
 
+    def _service(self, kind: str, url: str) -> dict[str, Any]:
+        endpoint = {"id": f"e-{kind}", "interface": "public", "region": "RegionOne", "region_id": "RegionOne"}
+        return {"type": kind, "name": kind, "id": f"s-{kind}", "endpoints": [endpoint | {"url": url}]}
+
     def token(self) -> dict[str, Any]:
         compute = f"{self.url}/compute/v2.1"
         return {
@@ -60,7 +67,11 @@ class FakeCloud:
                 "expires_at": "2099-01-01T00:00:00.000000Z",
                 "issued_at": "2026-01-01T00:00:00.000000Z",
                 "user": {"id": "u1", "name": "u", "domain": {"id": "default", "name": "Default"}},
-                "project": {"id": "p1", "name": "p", "domain": {"id": "default", "name": "Default"}},
+                "project": {
+                    "id": self.project_id,
+                    "name": "p",
+                    "domain": {"id": "default", "name": "Default"},
+                },
                 "roles": [{"id": f"r-{role}", "name": role} for role in self.roles],
                 "catalog": [
                     {
@@ -91,6 +102,9 @@ class FakeCloud:
                             }
                         ],
                     },
+                    self._service("block-storage", f"{self.url}/volume/v3/{self.project_id}"),
+                    self._service("network", f"{self.url}/network"),
+                    self._service("image", f"{self.url}/image/v2"),
                 ],
             }
         }

@@ -29,6 +29,7 @@ from typing import Any
 from tests.audit.fakes import PROJECT, STACK, deployed
 from webex_cloud.audit.expected import Expected
 from webex_cloud.cloud.errors import CloudError
+from webex_cloud.cloud.images import GlanceImage, parse_image
 from webex_cloud.cloud.inventory import Inventory
 from webex_cloud.cloud.views import (
     COMPUTE_MICROVERSION,
@@ -55,6 +56,20 @@ PULUMI_VERSION = "v3.272.0"
 DEPLOYED_AT = "2026-12-01T10:00:00.000000"
 ACTION_KEYS = ("action", "instance_uuid", "request_id", "user_id", "project_id", "start_time", "message")
 """An instance action's keys below microversion 2.58 (nova 34 ``instance_actions.py`` ``ACTION_KEYS``)."""
+
+
+def glance_image(image_id: str, name: str = "webex-base-2026.11", status: str = "active") -> GlanceImage:
+    """An image as Glance's ``GET /v2/images/{id}`` describes it (webex_cloud/cloud/images.py)."""
+    return parse_image({"id": image_id, "name": name, "status": status, "visibility": "shared"})
+
+
+def glance_holds_every_image(monkeypatch: Any) -> None:
+    """The drift command's Glance reads answered: no listing, and every image a server runs active
+    (tests/drift/test_glance.py changes that)."""
+    monkeypatch.setattr("webex_cloud.commands.drift.read_images", lambda session: ())
+    monkeypatch.setattr(
+        "webex_cloud.commands.drift.read_image", lambda session, image_id: glance_image(image_id)
+    )
 
 
 def _swap(value: Any, ids: Mapping[str, str]) -> Any:

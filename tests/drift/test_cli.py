@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.audit.fakes import PROJECT, STACK
-from tests.drift.fakes import Site, site
+from tests.drift.fakes import Site, glance_holds_every_image, site
 from webex_cloud.audit.expected import Expected
 from webex_cloud.cloud.errors import CloudError
 from webex_cloud.cloud.inventory import Inventory, read_inventory
@@ -39,6 +39,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Inventory]]:
 
     monkeypatch.setattr("webex_cloud.commands.drift.connect", lambda cloud, access, path, timeout: Conn())
     monkeypatch.setattr("webex_cloud.commands.drift.read_inventory", lambda session: inventories[0])
+    glance_holds_every_image(monkeypatch)
     yield inventories
 
 

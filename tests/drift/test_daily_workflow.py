@@ -8,6 +8,8 @@ and with the project's real interpreter against a state backend that refuses the
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import stat
 import subprocess
@@ -136,7 +138,7 @@ def test_each_stack_reports_to_the_summary_and_fails_on_blocking_drift_or_no_ver
         assert len(made) == 3, "no drift without the plan it compares with"
         return
     assert made[3] == (
-        f"-m webex_cloud drift --stack dc1 --plan out/plan/dc1.json --state {BACKEND} "
+        f"-m webex_cloud drift --stack dc1 --plan out/plan/dc1.json --state {BACKEND} --glance "
         "--json-out out/drift/dc1.json"
     )
     assert "[BLOCK] stopped" in summary and "two images of this name" in summary
@@ -159,7 +161,42 @@ def test_the_step_with_the_real_commands_has_no_verdict_when_the_state_cannot_be
     assert "#### Images of `dc1`: no verdict (exit 2)" in summary  # Glance at 127.0.0.1:9 refuses too
 
 
-@pytest.mark.parametrize("job", ["stacks", "drift"])
+def test_the_fleet_summary_step_writes_one_document_from_every_stacks_report(tmp_path: Path) -> None:
+    """The `summary` job's step with the real command over the folder the job downloads this run's
+    `drift-<stack>` artifacts into: dc1 blocking, dc2 missing (its job wrote none)."""
+    workflow = _workflow()
+    job = workflow["jobs"]["summary"]
+    assert job["needs"] == ["stacks", "drift"] and "!cancelled()" in job["if"]
+    download = next(s for s in job["steps"] if "download-artifact" in str(s.get("uses", "")))
+    assert download["with"] == {"pattern": "drift-*", "merge-multiple": True, "path": "out/drift"}
+    upload = workflow["jobs"]["drift"]["steps"][-1]["with"]
+    assert upload["name"] == "drift-${{ matrix.stack }}" and upload["path"] == "out/drift/"
+    workspace = tmp_path / "workspace"
+    (workspace / "out" / "drift").mkdir(parents=True)
+    (workspace / ".venv").symlink_to(Path(sys.prefix))
+    generated = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    report = {
+        "format": "webex-cloud.drift/v1",
+        "stack": "dc1",
+        "generated": generated.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "blocking": 1,
+        "counts": {"stopped": 1, "rule-added": 2},
+        "drift": [],
+    }
+    (workspace / "out" / "drift" / "dc1.json").write_text(json.dumps(report))
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "PYTHONPATH": str(REPO)}
+    done = _replay(_step("summary", "The fleet's summary")["run"], workspace, env)
+    assert done.returncode == 0, done.stderr
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary == (workspace / "out" / "fleet" / "drift-fleet.md").read_text()
+    rows = [line for line in summary.splitlines() if line.startswith("| `")]
+    assert rows[0].startswith("| `dc2` | no report | — |")  # worst first
+    assert rows[1].startswith("| `dc1` | blocking | 1 | rule-added 2, stopped 1 | 2 h |")
+    fleet = json.loads((workspace / "out" / "fleet" / "drift-fleet.json").read_text())
+    assert fleet["verdicts"] == {"no report": 1, "blocking": 1}
+
+
+@pytest.mark.parametrize("job", ["stacks", "drift", "summary"])
 @pytest.mark.parametrize(("ref", "code"), [("refs/heads/main", 0), ("refs/heads/feature", 1), ("", 1)])
 def test_only_mains_code_runs(job: str, ref: str, code: int, tmp_path: Path) -> None:
     done = _replay(_step(job, "Refuse any ref but main")["run"], tmp_path, {**os.environ, "REF": ref})

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.audit.fakes import STACK, host_id
-from tests.drift.fakes import ACTION_KEYS, FakeNova, Site, site
+from tests.drift.fakes import ACTION_KEYS, FakeNova, Site, glance_holds_every_image, site
 from tests.drift.test_cli import argv, run_cli
 from webex_cloud.audit.expected import Expected, ExpectedPod
 from webex_cloud.audit.moves import UNKNOWN_FIX
@@ -248,6 +248,7 @@ def served_by(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Site]]:
         "webex_cloud.commands.drift.connect", lambda cloud, access, path, timeout: FakeNova(sites[0])
     )
     monkeypatch.setattr("webex_cloud.commands.drift.read_inventory", lambda session: sites[0].inventory())
+    glance_holds_every_image(monkeypatch)
     yield sites
 
 

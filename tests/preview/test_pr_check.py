@@ -231,6 +231,9 @@ def test_no_change_checks_no_stack_and_passes(same_layout: Layout) -> None:
     assert "- checked: none (no input of any stack changed)" in body
     assert "- not checked, the same inputs as the base: `dc1`, `dc2`" in body
     assert not any((layout.out / s / "plan.rc").exists() for s in ("dc1", "dc2"))
+    # The merge deploys the unchanged stacks too: the workflow's --drift (no report fetched here) says so.
+    for stack in ("dc1", "dc2"):
+        assert f"no drift report of {stack} from the daily drift run" in body
 
 
 def test_a_code_change_checks_every_stack(same_layout: Layout) -> None:

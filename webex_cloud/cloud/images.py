@@ -128,3 +128,14 @@ def read_images(session: Session, name: str | None = None) -> tuple[GlanceImage,
         parse_image(r)
         for r in image_pages(lambda url, query: session.get("image", url, query), endpoint, params)
     )
+
+
+def read_image(session: Session, image_id: str) -> GlanceImage | None:
+    """One image by id, hidden ones too (``GET /v2/images/{id}``); None when Glance has none by that id
+    (404: deleted, or never visible to this project). Raises CloudError on any other failure."""
+    try:
+        return parse_image(session.get("image", f"/images/{image_id}"))
+    except CloudError as error:
+        if error.status == 404:
+            return None
+        raise

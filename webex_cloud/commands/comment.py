@@ -54,6 +54,8 @@ DRIFT = "drift"
 """Each stack folder's ``drift.rc``/``.txt``: its latest drift report, checked (``pr-check --drift``)."""
 DRIFT_REPORT = "drift.json"
 """The checked drift report itself, from which "this merge would also revert" is written."""
+DRIFT_STALE = "drift-stale.txt"
+"""Beside it when the report is older than pr-check's limit: why it may no longer stand for the cloud."""
 POLICY_CHANGE = "policy-change.txt"
 """Written by pr-check beside the stack folders when the branch changes ``policies/``: one file a line."""
 PLACEMENT_PICTURE = "placement.svg"
@@ -268,12 +270,19 @@ def _revert_section(folder: Path, stack: str) -> list[str]:
     if published is None:
         return [title, "", *fenced(_tail(folder / f"{DRIFT}.txt")), ""]
     checked = published.sources.get("checkpoint", "")
+    written = f"written {published.generated:%Y-%m-%d %H:%M} UTC, " if published.generated else ""
     lines = [
         title,
         "",
-        f"From the latest drift report of {md_code(stack)} (checkpoint {md_code(checked)}).",
+        f"From the latest drift report of {md_code(stack)} ({written}checkpoint {md_code(checked)}).",
         "",
     ]
+    if (folder / DRIFT_STALE).exists():
+        stale = (folder / DRIFT_STALE).read_text(encoding="utf-8").strip()
+        lines += [
+            f"> **Stale:** {md_text(stale)}; what it lists below may no longer be what `up` undoes.",
+            "",
+        ]
     if not published.undone:
         lines += ["Nothing: no out-of-band change that `up` would undo.", ""]
     else:
@@ -371,6 +380,7 @@ def build(out_dir: Path, commit: str) -> str:
                 "",
                 md_text((folder / UNCHANGED).read_text().strip()),
                 "",
+                *_revert_section(folder, stack),
             ]
             continue
         if report.exists():

@@ -7,6 +7,10 @@ could write is refused, docs/identities.md), and reports per resource:
 
 - live vs state (out of band): what ``pulumi refresh --preview-only`` would show;
 - state vs plan (pending change): what the program changes at the next `up`;
+- the servers' images in Glance (``--glance``): deleted, deactivated, or another image under the name
+  they booted;
+- the controllers (``--controllers``, over SSH as the deploy logs in): the filter release and scheduler
+  config fragments on each, against what the stack's rollout deployed;
 - live vs rules: the audit's placement check on the same inventory (a broken pod rule with the move
   that caused it, from the servers' instance actions, and the scheduler-routed fix), and N+1 without
   the hosts Nova reports disabled or down;
@@ -24,6 +28,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from webex_cloud.atomic import write_text
@@ -38,16 +44,21 @@ from webex_cloud.cli_common import run as cli_run
 from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.entry import stack_entry
 from webex_cloud.cloud.errors import CloudError
+from webex_cloud.cloud.images import GlanceImage, read_image, read_images
 from webex_cloud.cloud.inventory import read_inventory
 from webex_cloud.cloud.session import connect
 from webex_cloud.cloud.views import read_instance_actions
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_catalog
+from webex_cloud.config.models import Datacenter
 from webex_cloud.drift.acks import AckError, read_acks
+from webex_cloud.drift.controllers import controller_drift, read_controller, rollouts
+from webex_cloud.drift.findings import Drift
+from webex_cloud.drift.glance import ReadImage
 from webex_cloud.drift.report import DriftReport, three_way, to_json, to_text
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT, PROJECT_DIR, drift_ack_path, plan_path
-from webex_cloud.plan.format import PlanError, read_plan
+from webex_cloud.plan.format import Plan, PlanError, read_plan
 from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.state import (
     DeployedState,
@@ -70,7 +81,18 @@ def checkpoint(args: argparse.Namespace) -> DeployedState:
         raise InputError(str(error)) from None
 
 
-def run(args: argparse.Namespace, today: dt.date) -> DriftReport:
+def on_controllers(plan: Plan, deployed: DeployedState) -> tuple[list[Drift], list[str]]:
+    """The controllers read over SSH and compared with their rollouts (webex_cloud/drift/controllers.py)."""
+    plane = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+    recorded = rollouts([(r.urn, r.type, r.inputs) for r in deployed.resources.values()], plane)
+    planned = rollouts([(r.urn, r.type, r.inputs) for r in plan.resources], plane)
+    with tempfile.TemporaryDirectory(prefix="drift-controllers-") as folder:
+        return controller_drift(
+            plane, recorded, planned, lambda host: read_controller(plane, host, Path(folder))
+        )
+
+
+def run(args: argparse.Namespace, now: dt.datetime) -> DriftReport:
     path: Path = args.plan or plan_path(args.stack)
     try:
         plan = read_plan(path)
@@ -81,15 +103,23 @@ def run(args: argparse.Namespace, today: dt.date) -> DriftReport:
             f"{path} is the plan of stack {plan.stack!r}, not {args.stack!r}; pass the right --plan"
         )
     ack_path: Path = args.acks or drift_ack_path(args.stack)
-    acks = read_acks(ack_path, today)
+    acks = read_acks(ack_path, now.date())
     try:
         catalog = load_catalog(PROJECT_DIR)
     except CatalogError as error:
         raise InputError(error.render()) from None
     deployed = checkpoint(args)
+    controllers = on_controllers(plan, deployed) if args.controllers else None
     cloud = args.cloud or stack_entry(args.stack, Access.READ)
     with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
         inventory = read_inventory(session)
+        glance: tuple[Sequence[GlanceImage], ReadImage] | None = None
+        unlisted = ""
+        if args.glance:
+            try:
+                glance = (read_images(session), lambda image_id: read_image(session, image_id))
+            except CloudError as error:
+                unlisted = str(error)
         report = three_way(
             plan,
             str(path),
@@ -97,8 +127,14 @@ def run(args: argparse.Namespace, today: dt.date) -> DriftReport:
             inventory,
             catalog,
             acks,
-            today,
+            now.date(),
             lambda uuid: read_instance_actions(session, uuid),
+            controllers,
+            glance,
+        )
+    if unlisted:
+        report.could_not_check.append(
+            f"the servers' images in Glance: the images cannot be listed ({unlisted})"
         )
     report.sources = {
         "plan": str(path),
@@ -106,7 +142,11 @@ def run(args: argparse.Namespace, today: dt.date) -> DriftReport:
         "cloud": cloud,
         "project": inventory.project,
         "acknowledgements": str(ack_path),
+        "controllers": "read over SSH (--controllers)"
+        if args.controllers
+        else "not read: their filter release and scheduler fragments need --controllers (SSH, as the deploy)",
     }
+    report.generated = now
     return report
 
 
@@ -128,6 +168,18 @@ def _main(argv: list[str]) -> int:
     state.add_argument("--checkpoint", type=Path, metavar="FILE", help="a checkpoint file (.json, .json.gz)")
     parser.add_argument("--acks", type=Path, help="acknowledgements (default: drift-acks/<stack>.yaml)")
     add_cloud_options(parser, "reader")
+    parser.add_argument(
+        "--glance",
+        action="store_true",
+        help="also read the images the servers run in Glance: deleted (or no longer shown to this "
+        "project), deactivated, or another image under the name they booted (warnings)",
+    )
+    parser.add_argument(
+        "--controllers",
+        action="store_true",
+        help="also read each controller over SSH (as the deploy logs in, its host key pinned; the key from "
+        "your ssh-agent): its filter release and scheduler fragments against what the stack deployed",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON (webex-cloud.drift/v1)")
     parser.add_argument(
         "--json-out",
@@ -143,7 +195,7 @@ def _main(argv: list[str]) -> int:
             "drift needs the stack's last checkpoint: give --state URL (the S3 backend, as "
             "`pulumi login` takes it) or --checkpoint FILE"
         )
-    report = run(args, dt.datetime.now(dt.UTC).date())
+    report = run(args, dt.datetime.now(dt.UTC))
     ack_path = report.sources.get("acknowledgements", "")
     if args.json_out is not None:
         write_text(args.json_out, to_json(report))

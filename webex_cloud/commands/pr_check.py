@@ -29,7 +29,9 @@ their size and the services and datacenters that boot them.
 
 With ``--drift DIR`` (each stack's latest ``drift --json-out`` report, ``DIR/<stack>.json``), each
 stack's report is checked and kept as ``OUT/<stack>/drift.json``: the comment says what merging would
-also revert, the out-of-band changes the next ``up`` of main's program undoes (docs/drift.md).
+also revert, the out-of-band changes the next ``up`` of main's program undoes (docs/drift.md), for
+every stack (the merge deploys the unchanged ones too). A missing report, or one older than
+``--drift-max-age`` hours, is said so in the comment.
 
 Then ``OUT/comment.md`` is the one pull-request comment (webex_cloud.commands.comment). The exit status
 is the worst of all steps (webex_cloud.exit_codes): 3 before 2 before 1 before 0.
@@ -50,6 +52,7 @@ project (its stacks, catalog and policy pack) with this checkout's code, as ever
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import os
 import shutil
@@ -75,7 +78,7 @@ from webex_cloud.cli_common import (
 )
 from webex_cloud.commands import comment, place, plan, policy
 from webex_cloud.config.image_catalog import IMAGE_CATALOG
-from webex_cloud.drift.published import PublishedReportError, read_published
+from webex_cloud.drift.published import MAX_AGE, PublishedReportError, read_published
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path, stack_file
 from webex_cloud.plan.format import dumps, empty_plan
@@ -297,6 +300,8 @@ class Options:
     """Where base plans are kept by content (webex_cloud.preview.base_cache); None: always rendered."""
     drift: Path | None = None
     """Each stack's latest drift report (``<stack>.json``), for "this merge would also revert"."""
+    drift_max_age: dt.timedelta = MAX_AGE
+    """A drift report older than this is shown as stale (webex_cloud/drift/published.py)."""
     judged: Path | None = None
     """This branch's data with the base's policy pack (judged_project); None: the base is unusable."""
     changed_only: bool = False
@@ -594,21 +599,31 @@ def _empty_base(folder: Path, stack: str) -> Path:
     return target
 
 
-def keep_drift(options: Options, stack: str) -> Step | None:
-    """The stack's latest drift report, checked and kept for the comment (module docstring)."""
+def keep_drift(options: Options, stack: str, now: dt.datetime | None = None) -> Step | None:
+    """The stack's latest drift report, checked and kept for the comment (module docstring); one older
+    than ``options.drift_max_age`` at ``now`` is kept with a note that says so (``comment.DRIFT_STALE``)."""
     if options.drift is None:
         return None
     out = options.out / stack
+    out.mkdir(parents=True, exist_ok=True)
+    (out / comment.DRIFT_STALE).unlink(missing_ok=True)
     source = options.drift / f"{stack}.json"
     if not source.exists():
-        note = f"no drift report of {stack} in {options.drift}: what a merge would revert is not known"
+        note = (
+            f"no drift report of {stack} from the daily drift run: what a merge would revert is not known "
+            f"(looked for {source.name} in {options.drift})"
+        )
         return _record(out, comment.DRIFT, ExitCode.OK, note)
     try:
         published = read_published(source, stack)
     except PublishedReportError as error:
         return _record(out, comment.DRIFT, ExitCode.INPUT, f"error: {error}")
     atomic.write_bytes(out / comment.DRIFT_REPORT, source.read_bytes())
-    return _record(out, comment.DRIFT, ExitCode.OK, f"{len(published.undone)} change(s) `up` would undo")
+    stale = published.stale(now or dt.datetime.now(dt.UTC), options.drift_max_age)
+    if stale:
+        atomic.write_text(out / comment.DRIFT_STALE, stale + "\n")
+    said = f"{len(published.undone)} change(s) `up` would undo" + (f"; stale: {stale}" if stale else "")
+    return _record(out, comment.DRIFT, ExitCode.OK, said)
 
 
 def check_images(options: Options) -> Step | None:
@@ -751,6 +766,8 @@ def _check_every_stack(
 
         for steps in pool.map(check, checked):
             codes += [s.code for s in steps]
+    # The merge deploys every stack, the unchanged ones too: their drift is reverted all the same.
+    codes += [step.code for stack in unchanged if (step := keep_drift(options, stack)) is not None]
     return codes
 
 
@@ -796,6 +813,14 @@ def _main(argv: list[str]) -> int:
         "what merging would also revert",
     )
     parser.add_argument(
+        "--drift-max-age",
+        type=float,
+        default=MAX_AGE.total_seconds() / 3600,
+        metavar="HOURS",
+        help="a drift report older than this is shown as stale in the comment "
+        f"(default {MAX_AGE.total_seconds() / 3600:g})",
+    )
+    parser.add_argument(
         "--changed-only",
         action="store_true",
         help="check only the stacks whose inputs (stack file, the catalog files of their services, the "
@@ -812,6 +837,8 @@ def _main(argv: list[str]) -> int:
         parser.error(
             "--changed-only compares with the base commit; --state and --pulumi diff against the cloud"
         )
+    if args.drift_max_age <= 0:
+        parser.error(f"--drift-max-age takes a number of hours above 0, not {args.drift_max_age:g}")
     if args.jobs is not None and args.jobs < 1:
         parser.error(f"--jobs takes a number of stacks at a time, 1 or more, not {args.jobs}")
     if args.state and args.pulumi:
@@ -833,6 +860,7 @@ def _main(argv: list[str]) -> int:
         jobs=args.jobs or usable_cores(),
         base_cache=args.base_cache.resolve() if args.base_cache else None,
         drift=args.drift.resolve() if args.drift else None,
+        drift_max_age=dt.timedelta(hours=args.drift_max_age),
         changed_only=args.changed_only,
         base_commit=args.base_commit,
     )

@@ -6,18 +6,22 @@ program changed, so ``up`` does not repair it), each with its cause and fix."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from webex_cloud.drift.classes import Side, Up
-from webex_cloud.drift.report import FORMAT
+from webex_cloud.drift.report import FORMAT, TIME_FORMAT
 from webex_cloud.input_files import InputFileError, read_bounded
 
 UNDONE_BY_UP: Final = frozenset({Up.REVERT.value, Up.REPLACE.value, Up.RECREATE.value})
 """What ``up`` does to an out-of-band change that undoes it: sets it back, replaces or re-creates it."""
+MAX_AGE: Final = dt.timedelta(hours=36)
+"""How old a report may be and still stand for the cloud: the daily run's (every 24 h) and the hours of
+the day after it; one missed daily run makes every report of the fleet older than this."""
 
 
 class PublishedReportError(Exception):
@@ -58,6 +62,46 @@ class Published:
     sources: Mapping[str, str]
     undone: tuple[Undone, ...]
     unrepaired: tuple[Unrepaired, ...] = ()
+    generated: dt.datetime | None = None
+    """When drift read the cloud (UTC); None in a report written before drift recorded it."""
+    blocking: int = 0
+    """Blocking drift no acknowledgement covers: the deploy of this stack stops."""
+    counts: Mapping[str, int] = field(default_factory=dict)
+    """Drift entries per class (``kind``), every side."""
+    could_not_check: tuple[str, ...] = ()
+
+    def age(self, now: dt.datetime) -> dt.timedelta | None:
+        return None if self.generated is None else now - self.generated
+
+    def stale(self, now: dt.datetime, limit: dt.timedelta = MAX_AGE) -> str:
+        """Why the report no longer stands for the cloud ("" while it does). The same words for the same
+        report at any later ``now``: the comment's digest must not change with the clock."""
+        age = self.age(now)
+        if age is None:
+            return "the report does not say when it was written (drift before it recorded `generated`)"
+        if age > limit:
+            return (
+                f"the report was written at {self.generated:%Y-%m-%d %H:%M} UTC, more than {hours(limit)} "
+                "before this check: the cloud may have changed since (is the daily drift run failing?)"
+            )
+        return ""
+
+
+def hours(age: dt.timedelta) -> str:
+    """An age in whole hours (days past 48 h), as the comment and the fleet summary print it."""
+    total = int(age.total_seconds() // 3600)
+    return f"{total // 24} days" if total >= 48 else f"{total} h"
+
+
+def _generated(value: Any, path: Path, fix: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return dt.datetime.strptime(str(value), TIME_FORMAT).replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise PublishedReportError(
+            f"{path}: generated: {value!r} is not a UTC time like 2026-12-07T05:17:00Z; {fix}"
+        ) from None
 
 
 def read_published(path: Path, stack: str) -> Published:
@@ -103,4 +147,20 @@ def read_published(path: Path, stack: str) -> Published:
         for d in entries
         if d.get("side") == Side.RULES.value and d.get("up") == Up.NOTHING.value
     )
-    return Published(stack, {str(k): str(v) for k, v in sources.items()}, undone, unrepaired)
+    blocking = document.get("blocking")
+    if not isinstance(blocking, int) or isinstance(blocking, bool) or blocking < 0:
+        raise PublishedReportError(f"{path}: blocking: a count of blocking drift is required; {fix}")
+    counts = document.get("counts")
+    could_not = document.get("could_not_check")
+    return Published(
+        stack,
+        {str(k): str(v) for k, v in sources.items()},
+        undone,
+        unrepaired,
+        generated=_generated(document.get("generated"), path, fix),
+        blocking=blocking,
+        counts={str(k): v for k, v in counts.items() if isinstance(v, int)}
+        if isinstance(counts, dict)
+        else {},
+        could_not_check=tuple(str(c) for c in could_not) if isinstance(could_not, list) else (),
+    )

@@ -18,11 +18,13 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from webex_cloud.audit.expected import expected_from_plan
+from webex_cloud.cloud.images import GlanceImage
 from webex_cloud.cloud.inventory import Inventory
 from webex_cloud.config.models import Service
 from webex_cloud.drift.acks import Acks, apply_acks
 from webex_cloud.drift.classes import Risk, Side
 from webex_cloud.drift.findings import Drift
+from webex_cloud.drift.glance import ReadImage, image_drift
 from webex_cloud.drift.hosts import host_drift, n_plus_one, unavailable
 from webex_cloud.drift.live import Managed, compare
 from webex_cloud.drift.lookups import answer_lookups
@@ -32,6 +34,8 @@ from webex_cloud.plan.format import Plan
 from webex_cloud.preview.state import DeployedState
 
 FORMAT: Final = "webex-cloud.drift/v1"
+TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+"""``generated``: UTC, to the second."""
 SIDES: Final = {
     Side.LIVE: "live vs state (out of band)",
     Side.PLAN: "state vs plan (pending change)",
@@ -46,6 +50,9 @@ class DriftReport:
     could_not_check: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    generated: dt.datetime | None = None
+    """When the cloud was read (UTC): how old the report is, for whoever reads it later (the pull-request
+    comment, the fleet summary)."""
 
     @property
     def blocking(self) -> list[Drift]:
@@ -75,9 +82,14 @@ def three_way(
     acks: Acks,
     today: dt.date,
     read_actions: ReadActions,
+    controllers: tuple[list[Drift], list[str]] | None = None,
+    glance: tuple[Sequence[GlanceImage], ReadImage] | None = None,
 ) -> DriftReport:
     """Live vs state, state vs plan, live vs rules (a broken pod rule with its cause, from the
-    servers' instance actions ``read_actions`` returns); acknowledgements applied."""
+    servers' instance actions ``read_actions`` returns), and the controllers' filters as read
+    (webex_cloud/drift/controllers.py; None: not read), and the servers' images in Glance when
+    ``glance`` gives its listing and its read by id (webex_cloud/drift/glance.py); acknowledgements
+    applied."""
     expected = expected_from_plan(plan, plan_source)
     answers, unanswered = answer_lookups(plan, inventory)
     planned = pending(plan, deployed, plan_source, answers)
@@ -107,7 +119,13 @@ def three_way(
             f"the checkpoint records {deployed.pending_operations} pending operation(s): an update was "
             "interrupted; run `pulumi refresh` before deploying"
         )
-    report.drift, notes = apply_acks([*live, *hosts, *rules, *planned], acks, today)
+    on_controllers, unread = controllers or ([], [])
+    report.could_not_check += unread
+    images: list[Drift] = []
+    if glance is not None:
+        images, unread = image_drift(resources, inventory.servers, *glance)
+        report.could_not_check += unread
+    report.drift, notes = apply_acks([*live, *images, *on_controllers, *hosts, *rules, *planned], acks, today)
     report.notes += notes
     return report
 
@@ -140,6 +158,7 @@ def to_json(report: DriftReport) -> str:
     document = {
         "format": FORMAT,
         "stack": report.stack,
+        "generated": report.generated.strftime(TIME_FORMAT) if report.generated else None,
         "sources": report.sources,
         "clean": not report.out_of_band,
         "blocking": len(report.blocking),

@@ -1,0 +1,227 @@
+"""The controllers too (webex_cloud/drift/controllers.py, `drift --controllers`): the filter release and
+scheduler fragments on each controller against what the stack's rollout deployed.
+
+Each controller is a folder standing in for its file system, reached through a stand-in `ssh` that
+checks the login the command makes (batch mode, the stack file's host key pinned in a known_hosts of
+its own, the deploy's user and port) and then runs the command's own read script, unchanged, under this
+Python with the controller's paths inside that folder; `systemctl` is a stand-in answering from the
+folder. Nothing is sent anywhere."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import stat
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.drift.fakes import Site, site
+from tests.drift.test_cli import argv, run_cli, served
+from webex_cloud.audit.expected import Expected
+from webex_cloud.cloud.inventory import Inventory
+from webex_cloud.config.models import Datacenter
+from webex_cloud.drift.classes import Up
+from webex_cloud.drift.controllers import FRAGMENT_KEY, ControllerState, classify, rollouts
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.plan.format import Plan
+
+STAND_IN_SSH = f"""#!{sys.executable}
+import os, shlex, subprocess, sys
+args = sys.argv[1:]
+options = [args[i + 1] for i, a in enumerate(args) if a == "-o"]
+login, command = args[-2], args[-1]
+user, address = login.split("@")
+assert "BatchMode=yes" in options and "StrictHostKeyChecking=yes" in options, options
+assert "GlobalKnownHostsFile=/dev/null" in options and "UpdateHostKeys=no" in options, options
+known = next(o.split("=", 1)[1] for o in options if o.startswith("UserKnownHostsFile="))
+root = os.path.join(os.environ["CONTROLLERS"], address)
+with open(os.path.join(root, "host_key")) as handle:
+    presented = handle.read().strip()
+with open(os.path.join(os.environ["CONTROLLERS"], "calls"), "a") as handle:
+    handle.write(" ".join(args[:-1]) + "\\n")
+if open(known).read().split() != [address, *presented.split()]:
+    print("Host key verification failed.", file=sys.stderr)
+    sys.exit(255)
+python, script, *rest = shlex.split(command)
+assert script == "-", command
+rest = [os.path.join(root, a[1:]) if a.startswith("/") else a.replace("=/", f"={{root}}/") for a in rest]
+env = dict(os.environ, CONTROLLER_ROOT=root)
+sys.exit(subprocess.run([sys.executable, "-", *rest], env=env, check=False).returncode)
+"""
+
+STAND_IN_SYSTEMCTL = """#!/usr/bin/env bash
+# systemctl show --property=... --timestamp=unix UNIT
+cat "$CONTROLLER_ROOT/units/${@: -1}"
+"""
+
+STARTED = 1_800_000_000
+"""When the schedulers started: after their fragments were written."""
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _fragment(plan: Plan, name: str) -> str:
+    """The fragment the rollout copies to the controllers (the plan's StringAsset of its copy)."""
+    copy = next(r for r in plan.resources if r.urn.endswith(f"dc1-ctl-01-fragment-{name}"))
+    text: str = copy.inputs["source"]["text"]
+    return text
+
+
+@pytest.fixture
+def dc1(plan: Plan, expected: Expected) -> Site:
+    return site(plan, expected)
+
+
+@pytest.fixture
+def controllers(tmp_path: Path, plan: Plan, dc1: Site, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Both controllers as the deploy leaves them: the release recorded, the fragments, units active."""
+    plane = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+    recorded = rollouts([(r["urn"], r["type"], r["inputs"]) for r in dc1.resources], plane)
+    root = tmp_path / "controllers"
+    for host in plane.hosts:
+        mine = root / str(host.address)
+        (mine / "units").mkdir(parents=True)
+        (mine / "host_key").write_text(str(host.host_key))
+        state = mine / plane.deploy.state_dir.lstrip("/")
+        state.mkdir(parents=True)
+        (state / "current.json").write_text(json.dumps(dict(recorded[host.name].fingerprint)))
+        for unit, text in (
+            (plane.deploy.nova, _fragment(plan, "nova")),
+            (plane.deploy.cinder, _fragment(plan, "cinder")),
+        ):
+            fragment = mine / unit.fragment_path.lstrip("/")
+            fragment.parent.mkdir(parents=True, exist_ok=True)
+            fragment.write_text(text)
+            os.utime(fragment, (STARTED - 60, STARTED - 60))
+            _unit(mine, unit.unit, "active", STARTED)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("ssh", STAND_IN_SSH), ("systemctl", STAND_IN_SYSTEMCTL)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod((bin_dir / name).stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("CONTROLLERS", str(root))
+    return root
+
+
+def _unit(root: Path, unit: str, state: str, since: int) -> None:
+    (root / "units" / unit).write_text(f"ActiveState={state}\nActiveEnterTimestamp=@{since}\n")
+
+
+def _drift(
+    dc1: Site, plan_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, dict[str, Any]]:
+    code, out, _ = run_cli(argv(plan_file, tmp_path, dc1, "--json", *extra), capsys)
+    report: dict[str, Any] = json.loads(out)
+    return code, report
+
+
+def test_rollouts_are_read_from_the_commands_the_stack_deployed(plan: Plan, dc1: Site) -> None:
+    plane = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+    found = rollouts([(r["urn"], r["type"], r["inputs"]) for r in dc1.resources], plane)
+    assert sorted(found) == ["dc1-ctl-01", "dc1-ctl-02"]
+    command = next(r for r in plan.resources if r.urn.endswith("dc1-ctl-01-rollout")).inputs["create"]
+    argv_ = shlex.split(command)
+    assert found["dc1-ctl-01"].fingerprint == {
+        "wheel_sha256": argv_[argv_.index("--sha256") + 1],
+        FRAGMENT_KEY.format("cinder"): _sha(_fragment(plan, "cinder")),
+        FRAGMENT_KEY.format("nova"): _sha(_fragment(plan, "nova")),
+    }
+
+
+def test_controllers_as_deployed_report_nothing_and_without_the_flag_none_is_read(
+    dc1: Site,
+    controllers: Path,
+    plan_file: Path,
+    served: list[Inventory],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    served.append(dc1.inventory())
+    code, report = _drift(dc1, plan_file, tmp_path, capsys, "--controllers")
+    assert code == ExitCode.OK and report["drift"] == [] and report["could_not_check"] == [], report
+    calls = (controllers / "calls").read_text().splitlines()
+    assert len(calls) == 2 and all(" -p 22 deploy@10.250.1.1" in c for c in calls)
+    code, report = _drift(dc1, plan_file, tmp_path, capsys)
+    assert code == ExitCode.OK and report["sources"]["controllers"].startswith("not read")
+    assert len((controllers / "calls").read_text().splitlines()) == 2
+
+
+def test_a_release_a_fragment_and_a_scheduler_changed_by_hand_are_each_found_and_block(
+    dc1: Site,
+    controllers: Path,
+    plan_file: Path,
+    plan: Plan,
+    served: list[Inventory],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    plane = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+    one, two = (controllers / "10.250.1.11", controllers / "10.250.1.12")
+    state = plane.deploy.state_dir.lstrip("/")
+    # ctl-01: its release rolled back by hand, its cinder-scheduler stopped.
+    current = json.loads((one / state / "current.json").read_text())
+    (one / state / "current.json").write_text(json.dumps(current | {"wheel_sha256": "ab" * 32}))
+    _unit(one, plane.deploy.cinder.unit, "inactive", STARTED)
+    # ctl-02: its nova fragment edited (and nova-scheduler not restarted since), cinder's removed.
+    nova = two / plane.deploy.nova.fragment_path.lstrip("/")
+    nova.write_text(_fragment(plan, "nova").replace(",PodFilter", ""))
+    os.utime(nova, (STARTED + 60, STARTED + 60))
+    (two / plane.deploy.cinder.fragment_path.lstrip("/")).unlink()
+    served.append(dc1.inventory())
+    code, report = _drift(dc1, plan_file, tmp_path, capsys, "--controllers")
+    assert code == ExitCode.BLOCKING
+    found = sorted((d["kind"], d["name"], d["field"]) for d in report["drift"])
+    assert found == [
+        ("filter-not-loaded", "dc1-ctl-01", "cinder-scheduler.ActiveState"),
+        ("filter-not-loaded", "dc1-ctl-02", "nova-scheduler.started"),
+        ("filter-release", "dc1-ctl-01", "wheel_sha256"),
+        ("fragment-edited", "dc1-ctl-02", "fragment_cinder_sha256"),
+        ("fragment-edited", "dc1-ctl-02", "fragment_nova_sha256"),
+    ]
+    assert all(
+        d["blocking"] and d["side"] == "live-vs-state" and d["up"] == "nothing" for d in report["drift"]
+    )
+    release = next(d for d in report["drift"] if d["kind"] == "filter-release")
+    assert release["observed"] == "ab" * 32 and release["recorded"] == current["wheel_sha256"]
+    assert "--replace" in release["fix"] and release["resource"].endswith("dc1-ctl-01-rollout")
+    started = next(d for d in report["drift"] if d["field"] == "nova-scheduler.started")
+    assert "before its fragment was last written" in started["message"]
+
+
+def test_when_the_plan_rolls_another_release_up_puts_it_in_place(plan: Plan, dc1: Site) -> None:
+    """`up` re-runs a rollout only when its triggers change: then the hand-changed release is replaced."""
+    plane = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+    deployed = rollouts([(r["urn"], r["type"], r["inputs"]) for r in dc1.resources], plane)["dc1-ctl-01"]
+    other = replace(deployed, fingerprint={**deployed.fingerprint, "wheel_sha256": "cd" * 32})
+    state = ControllerState(current={"wheel_sha256": "ab" * 32}, services={})
+    assert [(d.kind, d.up) for d in classify(deployed, deployed, state)] == [("filter-release", Up.NOTHING)]
+    (changed,) = classify(deployed, other, state)
+    assert changed.up is Up.REVERT and changed.planned == "cd" * 32 and changed.blocking
+
+
+def test_a_controller_presenting_another_host_key_is_not_read_and_says_why(
+    dc1: Site,
+    controllers: Path,
+    plan_file: Path,
+    served: list[Inventory],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    (controllers / "10.250.1.12" / "host_key").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIImpostor")
+    served.append(dc1.inventory())
+    code, report = _drift(dc1, plan_file, tmp_path, capsys, "--controllers")
+    assert code == ExitCode.OK and report["drift"] == []
+    (unread,) = report["could_not_check"]
+    assert unread.startswith("controller dc1-ctl-02 (deploy@10.250.1.12): the host key it presents is not")
+
+
+__all__ = ["served"]
