@@ -1,9 +1,12 @@
-"""A Keystone v3 and a Nova on 127.0.0.1 that answer just enough for openstacksdk to authenticate and GET.
+"""A Keystone v3, a Nova and a Glance on 127.0.0.1 that answer just enough for openstacksdk to
+authenticate, GET and write.
 
 The session under test is openstacksdk's and keystoneauth's own code, unchanged: only the far side of
 the socket is scripted. Each GET or POST of a path answers from ``script[path]`` in turn (a status and a
 JSON body), so a test can make Nova fail before it answers; ``answers[path]`` answers every request of a
 path that the script does not (a long replay's steady cloud). The bodies POSTed are kept in ``posted``.
+A DELETE answers from ``script["DELETE <path>"]``, else 204 as Glance does. Glance is at ``/image``
+(unversioned in the catalog, as devstack registers it: openstacksdk discovers ``/image/v2/``).
 """
 
 from __future__ import annotations
@@ -78,6 +81,20 @@ class FakeCloud:
                         ],
                     },
                     {
+                        "type": "image",
+                        "name": "glance",
+                        "id": "g1",
+                        "endpoints": [
+                            {
+                                "id": "e3",
+                                "interface": "public",
+                                "region": "RegionOne",
+                                "region_id": "RegionOne",
+                                "url": f"{self.url}/image",
+                            }
+                        ],
+                    },
+                    {
                         "type": "identity",
                         "name": "keystone",
                         "id": "k1",
@@ -102,7 +119,7 @@ def _handler(cloud: FakeCloud) -> type[http.server.BaseHTTPRequestHandler]:
             pass
 
         def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
+            data = b"" if status == 204 else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -121,6 +138,12 @@ def _handler(cloud: FakeCloud) -> type[http.server.BaseHTTPRequestHandler]:
             else:
                 cloud.posted.append((path, json.loads(data or b"null")))
                 self.reply(*cloud.answer(path))
+
+        def do_DELETE(self) -> None:
+            path = self.path.split("?")[0]
+            cloud.requests.append(("DELETE", self.path))
+            scripted = cloud.script.get(f"DELETE {path}")
+            self.reply(*(scripted.pop(0) if scripted else (204, None)))
 
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
@@ -146,6 +169,14 @@ def _handler(cloud: FakeCloud) -> type[http.server.BaseHTTPRequestHandler]:
                     if path.endswith("2.1") or path.endswith("2.1/")
                     else {"versions": [version]},
                 )
+            elif path in ("/image", "/image/"):
+                # Glance's version document (glance/api/versions.py): 300 Multiple Choices.
+                version = {
+                    "id": "v2.16",
+                    "status": "CURRENT",
+                    "links": [{"rel": "self", "href": f"{cloud.url}/image/v2/"}],
+                }
+                self.reply(300, {"versions": [version]})
             else:
                 self.reply(*cloud.answer(path))
 
