@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -29,6 +30,9 @@ class FakeCloud:
     answers: dict[str, tuple[int, Any]] = field(default_factory=dict)
     posted: list[tuple[str, Any]] = field(default_factory=list)
     port: int = 0
+    images: list[dict[str, Any]] | None = None
+    """Glance's images, when given: ``GET /image/v2/images?name=N`` lists those named N, as Glance
+    filters (one page), unless ``answers`` or ``script`` answer that path."""
 
     def answer(self, path: str) -> tuple[int, Any]:
         if self.script.get(path):
@@ -177,6 +181,10 @@ def _handler(cloud: FakeCloud) -> type[http.server.BaseHTTPRequestHandler]:
                     "links": [{"rel": "self", "href": f"{cloud.url}/image/v2/"}],
                 }
                 self.reply(300, {"versions": [version]})
+            elif path == "/image/v2/images" and cloud.images is not None and path not in cloud.answers:
+                name = parse_qs(urlsplit(self.path).query).get("name", [None])[0]
+                found = [i for i in cloud.images if name is None or i.get("name") == name]
+                self.reply(200, {"images": found, "first": "/v2/images"})
             else:
                 self.reply(*cloud.answer(path))
 
@@ -184,8 +192,12 @@ def _handler(cloud: FakeCloud) -> type[http.server.BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def fake_cloud(roles: list[str], answers: dict[str, tuple[int, Any]] | None = None) -> Iterator[FakeCloud]:
-    cloud = FakeCloud(roles, answers=dict(answers or {}))
+def fake_cloud(
+    roles: list[str],
+    answers: dict[str, tuple[int, Any]] | None = None,
+    images: list[dict[str, Any]] | None = None,
+) -> Iterator[FakeCloud]:
+    cloud = FakeCloud(roles, answers=dict(answers or {}), images=images)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(cloud))
     cloud.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
