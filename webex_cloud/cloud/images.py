@@ -147,8 +147,9 @@ def read_image(session: Session, image_id: str) -> GlanceImage | None:
 def delete_image(session: Session, image_id: str) -> bool:
     """Delete one image (an operator session only: ``Session.send``); False when it was already gone.
 
-    Glance answers 204, or 403 for a ``protected`` image and 409 for one whose state forbids it
-    (glance/api/v2/images.py ``ImagesController.delete``): those refusals are a CloudError."""
+    Glance answers 204, or 403 for a ``protected`` image (``ProtectedImageDelete``) and 409 for one
+    whose data its store still uses (``InUseByStore``), glance/api/v2/images.py
+    ``ImagesController.delete``: those refusals are a CloudError, never retried (Session.send)."""
     try:
         session.send("image", "DELETE", f"/images/{image_id}")
     except CloudError as error:
