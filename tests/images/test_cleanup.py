@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ProjectCopy
+from tests.conftest import REPO, ProjectCopy
 from tests.images.helpers import records
 from tests.images.test_images_cli import FakeSession, at, image_record, placeholder
 from webex_cloud.cloud.images import parse_image
@@ -21,6 +21,7 @@ from webex_cloud.images.cleanup import Keep, catalog_pins, judge
 
 NOW = datetime(2027, 1, 15, tzinfo=UTC)
 OWNER = records()[0]["owner"]
+CATALOG_BASE = next(e for e in load_catalog(REPO).entries if e.name == "webex-base-2026.11")
 
 
 def old(name: str, number: int, days: int, **extra: Any) -> dict[str, Any]:
@@ -47,6 +48,8 @@ def test_only_an_old_unreferenced_image_of_the_project_is_a_candidate() -> None:
         old("someone-elses", 7, 90, owner="another-project"),
         old("no-date", 8, 90, created_at="yesterday"),
         old("a-server-snapshot", 9, 90, image_type="snapshot"),  # a shelved server's disk, maybe
+        # The bytes of a catalog image under another name (a copy an operator renamed): kept.
+        old("renamed-copy", 10, 90, os_hash_value=CATALOG_BASE.digests["sha512"]),
     ]
     in_use = {raw[3]["id"]}
     recorded = {raw[4]["id"]}
@@ -92,6 +95,7 @@ def test_the_cleanup_report_reads_glance_and_nova_and_deletes_nothing(
     out = capsys.readouterr().out
     assert f"cleanup candidate {images[0]['id']} webex-base-2026.09 (90 days" in out
     assert "scratch" not in out and "nothing was deleted: the operator deletes them with --delete" in out
+    assert "the last good deploys were not read: give --state" in out
     assert all(service in ("image", "compute") for service, _, _ in session.requests)
     assert (project.root / IMAGE_CATALOG).is_file()
 

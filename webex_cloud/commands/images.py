@@ -204,17 +204,15 @@ class CleanupReport:
     """What --delete did with each candidate; None for a report."""
 
 
-def cleanup(args: argparse.Namespace, catalog: ImageCatalog, stack: str) -> CleanupReport:
+def cleanup(
+    args: argparse.Namespace, stack: str, pins: tuple[dict[str, str], dict[str, str]]
+) -> CleanupReport:
+    """``pins``: the names and digests the catalog and the last good deploys keep."""
     access = Access.OPERATE if args.delete else Access.READ
     cloud = args.cloud or stack_entry(stack, access, args.project)
-    # Every input is read, and refused if unusable, before the cloud is touched.
-    names, digests = catalog_pins(catalog, catalog.file)
+    names, digests = pins
     record = args.record_dir / f"{stack}.json"
     ids = {i: f"held by the verification record {record}" for i in recorded_ids(record)}
-    if args.state is not None:
-        good_names, good_digests = last_good_pins(last_good_records(args.state, known_stacks(args.project)))
-        names = {**good_names, **names}
-        digests = {**good_digests, **digests}
     with connect(cloud, access, args.clouds_yaml, args.timeout) as session:
         images = read_images(session)
         servers = [parse_server(raw) for raw in read_servers(session)]
@@ -258,45 +256,39 @@ def cleanup_output(args: argparse.Namespace, reports: list[CleanupReport]) -> tu
     return code, "".join(
         deletion_text(r.stack, r.outcomes, r.kept, r.names)
         if r.outcomes is not None
-        else cleanup_text(r.stack, r.candidates, age)
+        else cleanup_text(r.stack, r.candidates, age, args.state is not None)
         for r in reports
     )
 
 
-def canary_runs(args: argparse.Namespace, stack: str) -> list[CanaryRun] | None:
-    """What each canary (a wave 1 stack) last ran; None when ``stack`` is a canary itself."""
+def promotion(
+    args: argparse.Namespace, catalog: ImageCatalog, images: list[StackImages]
+) -> dict[str, list[str] | None]:
+    """Per stack: None when it is a canary (wave 1), else its blocking problems (file, field, fix)."""
     try:
-        entries = load_stacks(args.project)
+        canaries = [entry.stack for entry in load_stacks(args.project) if entry.wave == 1]
     except CatalogError as error:
         raise InputError(error.render()) from None
-    canaries = [e.stack for e in entries if e.wave == 1]
-    if stack in canaries:
-        return None
     runs: list[CanaryRun] = []
-    for canary, record in last_good_records(args.state, canaries).items():
-        try:
-            ran = booted(record, args.project) if record is not None else {}
-        except LastGoodError as error:
-            raise InputError(str(error)) from None
-        runs.append(CanaryRun(canary, record.commit if record is not None else None, ran))
-    return runs
+    if any(stack.stack not in canaries for stack in images):
+        for canary, record in last_good_records(args.state, canaries).items():
+            try:
+                ran = booted(record, args.project) if record is not None else {}
+            except LastGoodError as error:
+                raise InputError(str(error)) from None
+            runs.append(CanaryRun(canary, record.commit if record is not None else None, ran))
+    return {
+        stack.stack: None
+        if stack.stack in canaries
+        else [str(p) for p in promotion_problems(stack, catalog, runs)]
+        for stack in images
+    }
 
 
-def promotion(args: argparse.Namespace, catalog: ImageCatalog, images: list[StackImages]) -> dict[str, Any]:
-    """Per stack: ``canary`` (it is one) or its blocking problems (file, field, fix)."""
-    found: dict[str, Any] = {}
-    for stack in images:
-        runs = canary_runs(args, stack.stack)
-        found[stack.stack] = (
-            "canary" if runs is None else [str(p) for p in promotion_problems(stack, catalog, runs)]
-        )
-    return found
-
-
-def promotion_text(found: dict[str, Any]) -> str:
+def promotion_text(found: dict[str, list[str] | None]) -> str:
     lines: list[str] = []
     for stack, problems in found.items():
-        if problems == "canary":
+        if problems is None:
             lines.append(f"{stack}: promotion: a canary (wave 1): its images need no earlier run")
         elif not problems:
             lines.append(f"{stack}: promotion: every image ran in the canary with these bytes")
@@ -309,9 +301,17 @@ def promotion_text(found: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> tuple[int, str]:
     catalog, images, base = offline(args.project, args.stack, args.base)
     if args.cleanup_after is not None:
-        return cleanup_output(args, [cleanup(args, catalog, stack.stack) for stack in images])
+        # Every input is read, and refused if unusable, before any cloud is touched.
+        names, digests = catalog_pins(catalog, catalog.file)
+        if args.state is not None:
+            good_names, good_digests = last_good_pins(
+                last_good_records(args.state, known_stacks(args.project))
+            )
+            names, digests = {**good_names, **names}, {**good_digests, **digests}
+        reports = [cleanup(args, stack.stack, (names, digests)) for stack in images]
+        return cleanup_output(args, reports)
     promoted = promotion(args, catalog, images) if args.state is not None else {}
-    unpromoted = any(problems != "canary" and problems for problems in promoted.values())
+    unpromoted = any(promoted.values())
     changes = image_changes(base, catalog, images) if base is not None else []
     reuses = [c for c in changes if c.blocking]
     head = ""

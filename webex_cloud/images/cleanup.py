@@ -162,7 +162,8 @@ def _size(size: int | None) -> str:
     return "size ?" if size is None else f"{size / 2**30:.2f} GiB"
 
 
-def to_text(stack: str, candidates: Sequence[Candidate], min_age: timedelta) -> str:
+def to_text(stack: str, candidates: Sequence[Candidate], min_age: timedelta, last_good: bool) -> str:
+    """The report; ``last_good``: whether the last good deploys were read (--state)."""
     head = (
         f"{stack}: {len(candidates)} image{'s' if len(candidates) != 1 else ''} no catalog entry names, no "
         f"instance boots, no record keeps, older than {min_age.days} days"
@@ -175,6 +176,10 @@ def to_text(stack: str, candidates: Sequence[Candidate], min_age: timedelta) -> 
     if candidates:
         lines.append(
             "  (nothing was deleted: the operator deletes them with --delete, which checks each again first)"
+        )
+    if candidates and not last_good:
+        lines.append(
+            "  (the last good deploys were not read: give --state to keep what a rollback would boot)"
         )
     return "\n".join(lines) + "\n"
 
