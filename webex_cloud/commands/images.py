@@ -153,7 +153,10 @@ def last_good_records(state: str, stacks: list[str]) -> dict[str, LastGood | Non
         except NoRecord:
             found[stack] = None
         except LastGoodError as error:
-            raise InputError(f"{error}; fix or re-record it (python -m webex_cloud last-good)") from None
+            raise InputError(
+                f"{error}; check --state and the state backend's credentials, or, for a broken record, "
+                "deploy that stack again (its job records it: python -m webex_cloud last-good)"
+            ) from None
     return found
 
 
