@@ -50,6 +50,7 @@ def test_only_an_old_unreferenced_image_of_the_project_is_a_candidate() -> None:
         old("a-server-snapshot", 9, 90, image_type="snapshot"),  # a shelved server's disk, maybe
         # The bytes of a catalog image under another name (a copy an operator renamed): kept.
         old("renamed-copy", 10, 90, os_hash_value=CATALOG_BASE.digests["sha512"]),
+        old("being-deleted", 11, 90, status="pending_delete"),  # Glance's delayed delete has it
     ]
     in_use = {raw[3]["id"]}
     recorded = {raw[4]["id"]}

@@ -59,6 +59,7 @@ IMAGES = {
     "snapshot": aged("nightly-backup", 8, 90, image_type="backup"),
     "booted": aged("scratch-booted", 9, 90),
     "foreign": aged("someone-elses", 10, 90, owner="another-project"),
+    "gone": aged("scratch-deleted-meanwhile", 11, 105),
 }
 BOOTED = {"id": "s-1", "name": "dc1-messaging-pod-0", "image": {"id": IMAGES["booted"]["id"]}}
 RACER = {"id": "s-2", "name": "dc1-scratch", "image": {"id": IMAGES["raced"]["id"]}}
@@ -80,6 +81,8 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCloud
         ]
         protected_now = {**IMAGES["protected-since"], "protected": True}
         stand_in.script[f"{GLANCE}/{protected_now['id']}"] = [(200, protected_now)]
+        # Someone deleted this one after the listing: Glance's 404 on the re-read.
+        stand_in.script[f"{GLANCE}/{IMAGES['gone']['id']}"] = [(404, {"message": "not found"})]
         clouds = stand_in.clouds_yaml(tmp_path, "webex-dc1-operator", "webex-dc1-reader")
         monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
         yield stand_in
@@ -111,6 +114,7 @@ def test_only_what_nothing_keeps_is_deleted_each_re_checked_first(
     )
     protected = outcomes["scratch-protected-since"]
     assert protected["result"] == "kept" and protected["reason"].startswith("protected (re-checked")
+    assert outcomes["scratch-deleted-meanwhile"]["result"] == "gone"
     kept = {k["name"]: k["reason"] for k in document["deletions"]["dc1"]["kept"]}
     assert kept["webex-base-2026.08"] == f"named by dc1's last good deploy (commit {'a' * 12})"
     assert kept["webex-base-2026.11"] == f"named by {IMAGE_CATALOG}"
@@ -134,7 +138,7 @@ def test_the_text_report_says_what_was_deleted_and_why_the_rest_was_kept(
 ) -> None:
     assert cli.main(argv(project, state, tmp_path)) == ExitCode.OK
     out = capsys.readouterr().out
-    assert "dc1: deleted 1 of 3 cleanup candidates; 7 other images kept" in out
+    assert "dc1: deleted 1 of 4 cleanup candidates; 7 other images kept" in out
     assert (
         f"deleted       {IMAGES['deleted']['id']} webex-base-2026.07: 120 days old, nothing keeps it" in out
     )

@@ -24,6 +24,8 @@ from webex_cloud.cloud.errors import CloudError
 from webex_cloud.cloud.images import GlanceImage
 from webex_cloud.config.image_catalog import ImageCatalog
 
+GOING = ("deleted", "pending_delete")
+"""Glance statuses of an image already being deleted (``pending_delete`` with delayed delete on)."""
 NOVA_IMAGE_TYPES = ("snapshot", "backup")
 """``image_type`` of the images Nova makes of a server (nova/compute/api.py ``API._create_image``)."""
 
@@ -70,6 +72,8 @@ def _created(image: GlanceImage) -> datetime | None:
 def keep_reason(image: GlanceImage, keep: Keep) -> str | None:
     """Why ``image`` must stay, or None when it may be deleted."""
     created = _created(image)
+    if image.status in GOING:
+        return f"already {image.status} in Glance"
     if image.owner != keep.project:
         return f"owned by project {image.owner or '(none)'}, not this one"
     if image.protected:
@@ -130,8 +134,8 @@ def _delete_one(candidate: Candidate, live: Live, keep: Keep) -> Outcome:
         return Outcome(candidate.id, candidate.name, result, reason)
 
     image = live.image(candidate.id)
-    if image is None:
-        return outcome("gone", "Glance no longer has it")
+    if image is None or image.status in GOING:
+        return outcome("gone", f"Glance {'no longer has it' if image is None else 'is deleting it'}")
     reason = keep_reason(image, keep)
     if reason is None and (servers := live.booting(candidate.id)):
         reason = f"booted by {', '.join(servers)} (since the listing)"
