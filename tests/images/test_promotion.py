@@ -4,11 +4,13 @@ step replayed as the runner runs it, against a Glance on 127.0.0.1 and a file://
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,10 @@ from tests.images.helpers import entry
 from tests.images.test_images_cli import at
 from tests.stacks.test_rollback_replay import run_job
 from webex_cloud.commands import images as cli
-from webex_cloud.config.image_catalog import IMAGE_CATALOG, ImageEntry, load_catalog
+from webex_cloud.config.image_catalog import IMAGE_CATALOG, ImageCatalog, ImageEntry, load_catalog
 from webex_cloud.exit_codes import ExitCode
+from webex_cloud.images.promotion import CanaryRun, promotion_problems
+from webex_cloud.images.usage import StackImages
 from webex_cloud.rollback import store
 from webex_cloud.rollback.last_good import build, record_key
 
@@ -185,3 +189,24 @@ def test_the_deploy_step_refuses_an_image_the_canary_has_not_run_before_any_prev
     assert "dc2: promotion: every image ran in the canary with these bytes" in log
     record = json.loads((root / "out" / "images" / "dc2.json").read_text())
     assert record["verified"] is True
+
+
+def test_any_canary_that_ran_the_same_bytes_promotes_and_every_digest_must_agree() -> None:
+    """Judged alone: two canaries (wave 1 may hold several); a digest both entries give must match."""
+    base = ImageEntry(
+        "webex-base-2026.11", "https://a/x", "1" * 64, "qcow2", "bare", 20, 2048, {"sha512": "2" * 128}
+    )
+    stack = StackImages(
+        "dc2", {base.name: ("messaging",)}, ipaddress.IPv4Network("10.0.0.0/24"), (base.name,)
+    )
+    catalog = ImageCatalog("catalog/images/images.yaml", ("a",), (base,))
+    never = CanaryRun("dc1", None, {})
+    ran = CanaryRun("dc3", "e" * 40, {base.name: base})
+    assert promotion_problems(stack, catalog, [never, ran]) == []
+    other_sha512 = CanaryRun("dc3", "e" * 40, {base.name: replace(base, digests={"sha512": "3" * 128})})
+    [problem] = promotion_problems(stack, catalog, [never, other_sha512])
+    assert problem.field == "config.webex-cloud:datacenter.images[0]"
+    assert (
+        "dc1 has no last good deploy; dc3's last good deploy (commit eeeeeeeeeeee) booted" in problem.message
+    )
+    assert "deploy it to dc1, dc3 first" in problem.message
