@@ -1,11 +1,12 @@
 """A Keystone v3 and a Nova, Cinder (``/volume/v3/<project>``), Neutron (``/network``) and Glance
-(``/image/v2``) on 127.0.0.1
-that answer just enough for openstacksdk to authenticate and GET.
+(``/image/v2``) on 127.0.0.1 that answer just enough for openstacksdk to authenticate, GET and write.
 
 The session under test is openstacksdk's and keystoneauth's own code, unchanged: only the far side of
 the socket is scripted. Each GET or POST of a path answers from ``script[path]`` in turn (a status and a
 JSON body), so a test can make Nova fail before it answers; ``answers[path]`` answers every request of a
 path that the script does not (a long replay's steady cloud). The bodies POSTed are kept in ``posted``.
+A DELETE answers from ``script["DELETE <path>"]``, else 204 as Glance does. Glance is at ``/image``
+(unversioned in the catalog, as devstack registers it: openstacksdk discovers ``/image/v2/``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -29,6 +31,9 @@ class FakeCloud:
     posted: list[tuple[str, Any]] = field(default_factory=list)
     port: int = 0
     project_id: str = "p1"
+    images: list[dict[str, Any]] | None = None
+    """Glance's images, when given: ``GET /image/v2/images?name=N`` lists those named N, as Glance
+    filters (one page), unless ``answers`` or ``script`` answer that path."""
 
     def answer(self, path: str) -> tuple[int, Any]:
         if self.script.get(path):
@@ -104,7 +109,7 @@ class FakeCloud:
                     },
                     self._service("block-storage", f"{self.url}/volume/v3/{self.project_id}"),
                     self._service("network", f"{self.url}/network"),
-                    self._service("image", f"{self.url}/image/v2"),
+                    self._service("image", f"{self.url}/image"),
                 ],
             }
         }
@@ -116,7 +121,7 @@ def _handler(cloud: FakeCloud) -> type[http.server.BaseHTTPRequestHandler]:
             pass
 
         def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
+            data = b"" if status == 204 else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -135,6 +140,12 @@ def _handler(cloud: FakeCloud) -> type[http.server.BaseHTTPRequestHandler]:
             else:
                 cloud.posted.append((path, json.loads(data or b"null")))
                 self.reply(*cloud.answer(path))
+
+        def do_DELETE(self) -> None:
+            path = self.path.split("?")[0]
+            cloud.requests.append(("DELETE", self.path))
+            scripted = cloud.script.get(f"DELETE {path}")
+            self.reply(*(scripted.pop(0) if scripted else (204, None)))
 
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
@@ -160,6 +171,18 @@ def _handler(cloud: FakeCloud) -> type[http.server.BaseHTTPRequestHandler]:
                     if path.endswith("2.1") or path.endswith("2.1/")
                     else {"versions": [version]},
                 )
+            elif path in ("/image", "/image/"):
+                # Glance's version document (glance/api/versions.py): 300 Multiple Choices.
+                version = {
+                    "id": "v2.16",
+                    "status": "CURRENT",
+                    "links": [{"rel": "self", "href": f"{cloud.url}/image/v2/"}],
+                }
+                self.reply(300, {"versions": [version]})
+            elif path == "/image/v2/images" and cloud.images is not None and path not in cloud.answers:
+                name = parse_qs(urlsplit(self.path).query).get("name", [None])[0]
+                found = [i for i in cloud.images if name is None or i.get("name") == name]
+                self.reply(200, {"images": found, "first": "/v2/images"})
             else:
                 self.reply(*cloud.answer(path))
 
@@ -167,8 +190,12 @@ def _handler(cloud: FakeCloud) -> type[http.server.BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def fake_cloud(roles: list[str], answers: dict[str, tuple[int, Any]] | None = None) -> Iterator[FakeCloud]:
-    cloud = FakeCloud(roles, answers=dict(answers or {}))
+def fake_cloud(
+    roles: list[str],
+    answers: dict[str, tuple[int, Any]] | None = None,
+    images: list[dict[str, Any]] | None = None,
+) -> Iterator[FakeCloud]:
+    cloud = FakeCloud(roles, answers=dict(answers or {}), images=images)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(cloud))
     cloud.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)

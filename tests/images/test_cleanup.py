@@ -1,4 +1,4 @@
-"""Cleanup is a report that never names an image a pod, a rollback or the catalog still needs."""
+"""The cleanup report never names an image a pod, a rollback or the catalog still needs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ProjectCopy
+from tests.conftest import REPO, ProjectCopy
 from tests.images.helpers import records
 from tests.images.test_images_cli import FakeSession, at, image_record, placeholder
 from webex_cloud.cloud.images import parse_image
@@ -17,10 +17,11 @@ from webex_cloud.cloud.views import parse_server
 from webex_cloud.commands import images as cli
 from webex_cloud.config.image_catalog import IMAGE_CATALOG, load_catalog
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.images.cleanup import cleanup_candidates
+from webex_cloud.images.cleanup import Keep, catalog_pins, judge
 
 NOW = datetime(2027, 1, 15, tzinfo=UTC)
 OWNER = records()[0]["owner"]
+CATALOG_BASE = next(e for e in load_catalog(REPO).entries if e.name == "webex-base-2026.11")
 
 
 def old(name: str, number: int, days: int, **extra: Any) -> dict[str, Any]:
@@ -29,15 +30,10 @@ def old(name: str, number: int, days: int, **extra: Any) -> dict[str, Any]:
 
 
 def candidates(raw: list[dict[str, Any]], **kept: set[str]) -> list[str]:
-    found = cleanup_candidates(
-        load_catalog(Path(__file__).resolve().parents[2]),
-        [parse_image(r) for r in raw],
-        project=OWNER,
-        in_use=kept.get("in_use", set()),
-        recorded=kept.get("recorded", set()),
-        now=NOW,
-        min_age=timedelta(days=30),
-    )
+    names, digests = catalog_pins(load_catalog(Path(__file__).resolve().parents[2]), "the catalog")
+    ids = {i: "held" for i in kept.get("in_use", set()) | kept.get("recorded", set())}
+    keep = Keep(OWNER, NOW, timedelta(days=30), names, digests, ids)
+    found, _ = judge([parse_image(r) for r in raw], keep)
     return [c.name for c in found]
 
 
@@ -51,6 +47,10 @@ def test_only_an_old_unreferenced_image_of_the_project_is_a_candidate() -> None:
         old("scratch-protected", 6, 90, protected=True),
         old("someone-elses", 7, 90, owner="another-project"),
         old("no-date", 8, 90, created_at="yesterday"),
+        old("a-server-snapshot", 9, 90, image_type="snapshot"),  # a shelved server's disk, maybe
+        # The bytes of a catalog image under another name (a copy an operator renamed): kept.
+        old("renamed-copy", 10, 90, os_hash_value=CATALOG_BASE.digests["sha512"]),
+        old("being-deleted", 11, 90, status="pending_delete"),  # Glance's delayed delete has it
     ]
     in_use = {raw[3]["id"]}
     recorded = {raw[4]["id"]}
@@ -95,7 +95,8 @@ def test_the_cleanup_report_reads_glance_and_nova_and_deletes_nothing(
     assert cli.main(argv) == ExitCode.OK
     out = capsys.readouterr().out
     assert f"cleanup candidate {images[0]['id']} webex-base-2026.09 (90 days" in out
-    assert "scratch" not in out and "nothing was deleted" in out
+    assert "scratch" not in out and "nothing was deleted: the operator deletes them with --delete" in out
+    assert "the last good deploys were not read: give --state" in out
     assert all(service in ("image", "compute") for service, _, _ in session.requests)
     assert (project.root / IMAGE_CATALOG).is_file()
 

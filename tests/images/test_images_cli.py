@@ -198,3 +198,49 @@ def test_the_deploy_checks_the_images_before_it_previews_or_changes_anything() -
     assert check < first_pulumi
     assert "continue-on-error" not in steps[check] and "if" not in steps[check]
     assert "|| true" not in runs[check] and "set +e" not in runs[check]
+
+
+# A datacenter that takes signed images only (``signed_images: true`` in its stack file): an offered
+# image whose catalog entry has no signature is refused offline, and one whose Glance image lacks the
+# catalog's signature properties is not verified there. Other datacenters are not held to it.
+SIGNATURE = {
+    "img_signature": "c2lnbmF0dXJl",
+    "img_signature_hash_method": "SHA-256",
+    "img_signature_key_type": "RSA-PSS",
+    "img_signature_certificate_uuid": "0b5f6a3e-3c1a-4d7e-9f7a-2d1c0e5b4a39",
+}
+
+
+def sign(doc: dict[str, Any]) -> None:
+    for image in doc["images"]:
+        image["signature"] = dict(SIGNATURE)
+
+
+def test_an_unsigned_image_is_refused_where_the_stack_takes_signed_images_only(
+    project: ProjectCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.edit_datacenter("dc2", lambda dc: dc.update(signed_images=True))
+    assert cli.main(["--offline", "--stack", "dc1", *at(project)]) == ExitCode.OK  # dc1 does not ask
+    capsys.readouterr()
+    assert cli.main(["--offline", "--stack", "dc2", *at(project)]) == ExitCode.INPUT
+    err = capsys.readouterr().err
+    assert (
+        f"stacks/Pulumi.dc2.yaml: config.webex-cloud:datacenter.images[0]: image '{USED[0]}' has no "
+        f"signature in {IMAGE_CATALOG}, and this datacenter takes signed images only (signed_images: true)"
+    ) in err
+    assert err.count("has no signature") == len(USED) and "Traceback" not in err
+    project.edit(IMAGE_CATALOG, sign)
+    assert cli.main(["--offline", "--stack", "dc2", *at(project)]) == ExitCode.OK
+
+
+def test_a_glance_image_without_the_signature_is_not_verified(
+    project: ProjectCopy, glance: FakeSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.edit_datacenter("dc1", lambda dc: dc.update(signed_images=True))
+    project.edit(IMAGE_CATALOG, sign)
+    argv = ["--stack", "dc1", "--record-dir", str(tmp_path), *at(project)]
+    assert cli.main(argv) == ExitCode.BLOCKING
+    assert "signature property img_signature is None, not the catalog's" in capsys.readouterr().out
+    for image in glance.images:
+        image.update(SIGNATURE)
+    assert cli.main(argv) == ExitCode.OK

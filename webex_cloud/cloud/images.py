@@ -58,6 +58,9 @@ class GlanceImage:
     created_at: str
     owner: str = ""
     """The project that owns it: only the session's own images are ever cleanup candidates."""
+    image_type: str = ""
+    """``snapshot`` or ``backup`` on an image Nova made of a server (nova/compute/api.py
+    ``API._create_image`` sets it; a shelved server's disk is such a snapshot, known to Nova only)."""
     properties: dict[str, str] = field(default_factory=dict)
     """The signature properties the image carries (``img_signature*``)."""
 
@@ -83,6 +86,7 @@ def parse_image(raw: Mapping[str, Any]) -> GlanceImage:
         protected=raw.get("protected") is True,
         created_at=str(raw.get("created_at") or ""),
         owner=str(raw.get("owner") or ""),
+        image_type=str(raw.get("image_type") or ""),
         properties={k: str(raw[k]) for k in SIGNATURE_PROPERTIES if raw.get(k) is not None},
     )
 
@@ -139,3 +143,18 @@ def read_image(session: Session, image_id: str) -> GlanceImage | None:
         if error.status == 404:
             return None
         raise
+
+
+def delete_image(session: Session, image_id: str) -> bool:
+    """Delete one image (an operator session only: ``Session.send``); False when it was already gone.
+
+    Glance answers 204, or 403 for a ``protected`` image (``ProtectedImageDelete``) and 409 for one
+    whose data its store still uses (``InUseByStore``), glance/api/v2/images.py
+    ``ImagesController.delete``: those refusals are a CloudError, never retried (Session.send)."""
+    try:
+        session.send("image", "DELETE", f"/images/{image_id}")
+    except CloudError as error:
+        if error.status == 404:
+            return False
+        raise
+    return True

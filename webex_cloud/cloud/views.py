@@ -211,6 +211,19 @@ def read_servers(session: Session) -> list[Mapping[str, Any]]:
     return list(session.listing("compute", "/servers/detail", "servers"))
 
 
+def servers_booting(session: Session, image_id: str) -> list[Server]:
+    """The servers of every project that boot ``image_id``: Nova's ``image`` filter with
+    ``all_tenants`` (an administrator's listing, ``os_compute_api:servers:index:get_all_tenants``,
+    nova/policies/servers.py), one page is enough to know whether any does."""
+    body = session.get("compute", "/servers/detail", {"image": image_id, "all_tenants": 1, "limit": 10})
+    records = body.get("servers")
+    if not isinstance(records, list):
+        raise CloudError(
+            f"cloud {session.cloud!r}: Nova: GET /servers/detail: the response has no 'servers' list"
+        )
+    return [parse_server(r) for r in records if isinstance(r, Mapping)]
+
+
 def read_volumes(session: Session) -> list[Mapping[str, Any]]:
     return list(session.listing("block_storage", "/volumes/detail", "volumes"))
 

@@ -13,14 +13,22 @@ with the catalog's formats, minimums and signature properties. The verified ids,
 boot (each image's ``previous``), are written to build/images/<stack>.json. The deploy workflow runs this
 before any preview or ``pulumi up`` of the stack: a pod whose image is not verified never changes.
 
---cleanup-after DAYS reports instead, per stack, the project's Glance images that may go: no catalog
-entry names them, no instance boots them (read live), the stack's last record (build/images/<stack>.json:
-its images and their rollback images) does not hold them, and they are older than DAYS. It deletes
-nothing (an operator does, with the operator identity) and exits 0.
+With --state (the state backend, where each stack's last good deploy is recorded), promotion: a stack
+outside wave 1 is refused every image the canary's (wave 1's) last good deploy did not boot with the same
+bytes; the deploy passes it, so an image reaches the fleet only after the canary ran it.
 
-Exit status: 0 every image verified, 1 a blocking finding (an image missing, not active, other bytes, an
-ambiguous name, a name reused for other bytes), 2 the catalog, a stack file or the cloud cannot be used,
-3 an internal error. Every API call has a timeout (--timeout).
+--cleanup-after DAYS reports instead, per stack, the project's Glance images that may go: no catalog
+entry names them or pins their bytes, no instance boots them (read live), the stack's last record
+(build/images/<stack>.json: its images and their rollback images) does not hold them, no stack's last good
+deploy (with --state) names them or pins their bytes, they are not protected, not Nova's snapshots, the
+project's own, and older than DAYS. It deletes nothing and exits 0. With --delete (one stack, the operator
+identity, --state required) each candidate is read again from Glance and Nova immediately before it is
+deleted, and kept if anything keeps it now; the report says what was deleted and what was kept and why.
+
+Exit status: 0 every image verified (cleanup: done), 1 a blocking finding (an image missing, not active,
+other bytes, an ambiguous name, a name reused for other bytes, not run in the canary), 2 the catalog, a
+stack file, a record or the cloud cannot be used (nothing is deleted; a failure during deletion stops
+it, after reporting what was deleted), 3 an internal error. Every API call has a timeout (--timeout).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,21 +53,34 @@ from webex_cloud.cli_common import run as cli_run
 from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.entry import stack_entry
 from webex_cloud.cloud.errors import CloudError
-from webex_cloud.cloud.images import GlanceImage, read_images
-from webex_cloud.cloud.session import connect
-from webex_cloud.cloud.views import parse_server, read_servers
+from webex_cloud.cloud.images import GlanceImage, delete_image, read_image, read_images
+from webex_cloud.cloud.session import Session, connect
+from webex_cloud.cloud.views import parse_server, read_servers, servers_booting
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.image_catalog import ImageCatalog, load_catalog, parse_catalog
 from webex_cloud.config.yaml_source import read_yaml
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.images.changes import image_changes, to_records
 from webex_cloud.images.changes import to_text as changes_text
-from webex_cloud.images.cleanup import Candidate, cleanup_candidates
+from webex_cloud.images.cleanup import (
+    Candidate,
+    Keep,
+    Outcome,
+    catalog_pins,
+    delete_candidates,
+    deletion_text,
+    judge,
+)
 from webex_cloud.images.cleanup import to_text as cleanup_text
+from webex_cloud.images.promotion import CanaryRun, promotion_problems
 from webex_cloud.images.record import FORMAT, stack_record, to_json, to_text
 from webex_cloud.images.usage import StackImages, load_stack_images
 from webex_cloud.images.verify import StackVerdict, judge_stack
-from webex_cloud.paths import BUILD_DIR, PROJECT_DIR
+from webex_cloud.paths import BUILD_DIR, PROJECT_DIR, known_stacks
+from webex_cloud.rollback import store
+from webex_cloud.rollback.images import booted, offered, recorded_catalog
+from webex_cloud.rollback.last_good import LastGood, LastGoodError, NoRecord
+from webex_cloud.stacks.waves import load_stacks
 
 RECORD_DIR = BUILD_DIR / "images"
 
@@ -122,55 +143,203 @@ def recorded_ids(path: Path) -> set[str]:
         ) from None
 
 
-def cleanup(args: argparse.Namespace, catalog: ImageCatalog, stack: str) -> tuple[str, list[Candidate]]:
-    cloud = args.cloud or stack_entry(stack, Access.READ, args.project)
-    recorded = recorded_ids(args.record_dir / f"{stack}.json")
-    with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
+def last_good_records(state: str, stacks: list[str]) -> dict[str, LastGood | None]:
+    """Each stack's last good deploy (None: it has none yet). A record that cannot be read or used is
+    unusable input: nothing may be judged (or deleted) without it."""
+    found: dict[str, LastGood | None] = {}
+    for stack in stacks:
+        try:
+            found[stack] = store.get(state, stack)
+        except NoRecord:
+            found[stack] = None
+        except LastGoodError as error:
+            raise InputError(
+                f"{error}; check --state and the state backend's credentials, or, for a broken record, "
+                "deploy that stack again (its job records it: python -m webex_cloud last-good)"
+            ) from None
+    return found
+
+
+def last_good_pins(records: dict[str, LastGood | None]) -> tuple[dict[str, str], dict[str, str]]:
+    """Names and digests every last good deploy keeps: its whole image catalog (what it booted and
+    what its rollback images are) and its stack file's offered images."""
+    names: dict[str, str] = {}
+    digests: dict[str, str] = {}
+    try:
+        for stack, record in sorted(records.items()):
+            if record is None:
+                continue
+            why = f"{stack}'s last good deploy (commit {record.commit[:12]})"
+            catalog = recorded_catalog(record)
+            if catalog is not None:
+                more_names, more_digests = catalog_pins(catalog, why)
+                names.update({k: v for k, v in more_names.items() if k not in names})
+                digests.update({k: v for k, v in more_digests.items() if k not in digests})
+            names.update({name: why for name in offered(record) if name not in names})
+    except LastGoodError as error:
+        raise InputError(str(error)) from None
+    return names, digests
+
+
+class GlanceAndNova:
+    """What the deletion reads and deletes through (webex_cloud/cloud/: the one owner of requests)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def image(self, image_id: str) -> GlanceImage | None:
+        return read_image(self.session, image_id)
+
+    def booting(self, image_id: str) -> list[str]:
+        return [f"server {s.name or s.id} ({s.id})" for s in servers_booting(self.session, image_id)]
+
+    def delete(self, image_id: str) -> bool:
+        return delete_image(self.session, image_id)
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    stack: str
+    candidates: list[Candidate]
+    kept: dict[str, str]
+    names: dict[str, str]
+    outcomes: list[Outcome] | None
+    """What --delete did with each candidate; None for a report."""
+
+
+def cleanup(
+    args: argparse.Namespace, stack: str, pins: tuple[dict[str, str], dict[str, str]]
+) -> CleanupReport:
+    """``pins``: the names and digests the catalog and the last good deploys keep."""
+    access = Access.OPERATE if args.delete else Access.READ
+    cloud = args.cloud or stack_entry(stack, access, args.project)
+    names, digests = pins
+    record = args.record_dir / f"{stack}.json"
+    ids = {i: f"held by the verification record {record}" for i in recorded_ids(record)}
+    with connect(cloud, access, args.clouds_yaml, args.timeout) as session:
         images = read_images(session)
-        in_use = {parse_server(raw).image_id for raw in read_servers(session)} - {""}
-        project = session.project_id
-    return stack, cleanup_candidates(
-        catalog,
-        images,
-        project=project,
-        in_use=in_use,
-        recorded=recorded,
-        now=datetime.now(UTC),
-        min_age=timedelta(days=args.cleanup_after),
+        servers = [parse_server(raw) for raw in read_servers(session)]
+        for server in servers:
+            if server.image_id:
+                ids.setdefault(server.image_id, f"booted by server {server.name or server.id} ({server.id})")
+        keep = Keep(
+            project=session.project_id,
+            now=datetime.now(UTC),
+            min_age=timedelta(days=args.cleanup_after),
+            names=names,
+            digests=digests,
+            ids=ids,
+        )
+        candidates, kept = judge(images, keep)
+        outcomes = delete_candidates(candidates, GlanceAndNova(session), keep) if args.delete else None
+    return CleanupReport(stack, candidates, kept, {i.id: i.name for i in images}, outcomes)
+
+
+def cleanup_output(args: argparse.Namespace, reports: list[CleanupReport]) -> tuple[int, str]:
+    failed = any(o.result == "failed" for r in reports for o in r.outcomes or [])
+    code = ExitCode.INPUT if failed else ExitCode.OK
+    if args.json:
+        document: dict[str, Any] = {
+            "format": FORMAT,
+            "cleanup": {r.stack: [asdict(c) for c in r.candidates] for r in reports},
+        }
+        if args.delete:
+            document["deletions"] = {
+                r.stack: {
+                    "candidates": [asdict(o) for o in r.outcomes or []],
+                    "kept": [
+                        {"id": i, "name": r.names.get(i, ""), "reason": why}
+                        for i, why in sorted(r.kept.items())
+                    ],
+                }
+                for r in reports
+            }
+        return code, json.dumps(document, indent=2, sort_keys=True) + "\n"
+    age = timedelta(days=args.cleanup_after)
+    return code, "".join(
+        deletion_text(r.stack, r.outcomes, r.kept, r.names)
+        if r.outcomes is not None
+        else cleanup_text(r.stack, r.candidates, age, args.state is not None)
+        for r in reports
     )
 
 
-def run(args: argparse.Namespace) -> tuple[bool, str]:
+def promotion(
+    args: argparse.Namespace, catalog: ImageCatalog, images: list[StackImages]
+) -> dict[str, list[str] | None]:
+    """Per stack: None when it is a canary (wave 1), else its blocking problems (file, field, fix)."""
+    try:
+        canaries = [entry.stack for entry in load_stacks(args.project) if entry.wave == 1]
+    except CatalogError as error:
+        raise InputError(error.render()) from None
+    runs: list[CanaryRun] = []
+    if any(stack.stack not in canaries for stack in images):
+        for canary, record in last_good_records(args.state, canaries).items():
+            try:
+                ran = booted(record, args.project) if record is not None else {}
+            except LastGoodError as error:
+                raise InputError(str(error)) from None
+            runs.append(CanaryRun(canary, record.commit if record is not None else None, ran))
+    return {
+        stack.stack: None
+        if stack.stack in canaries
+        else [str(p) for p in promotion_problems(stack, catalog, runs)]
+        for stack in images
+    }
+
+
+def promotion_text(found: dict[str, list[str] | None]) -> str:
+    lines: list[str] = []
+    for stack, problems in found.items():
+        if problems is None:
+            lines.append(f"{stack}: promotion: a canary (wave 1): its images need no earlier run")
+        elif not problems:
+            lines.append(f"{stack}: promotion: every image ran in the canary with these bytes")
+        else:
+            lines.append(f"{stack}: promotion: BLOCKING, {len(problems)} image(s) not run in the canary:")
+            lines.extend(f"  - {problem}" for problem in problems)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def run(args: argparse.Namespace) -> tuple[int, str]:
     catalog, images, base = offline(args.project, args.stack, args.base)
     if args.cleanup_after is not None:
-        age = timedelta(days=args.cleanup_after)
-        reports = [cleanup(args, catalog, stack.stack) for stack in images]
-        if args.json:
-            document = {
-                "format": FORMAT,
-                "cleanup": {stack: [asdict(c) for c in found] for stack, found in reports},
-            }
-            return True, json.dumps(document, indent=2, sort_keys=True) + "\n"
-        return True, "".join(cleanup_text(stack, found, age) for stack, found in reports)
+        # Every input is read, and refused if unusable, before any cloud is touched.
+        names, digests = catalog_pins(catalog, catalog.file)
+        if args.state is not None:
+            good_names, good_digests = last_good_pins(
+                last_good_records(args.state, known_stacks(args.project))
+            )
+            names, digests = {**good_names, **names}, {**good_digests, **digests}
+        reports = [cleanup(args, stack.stack, (names, digests)) for stack in images]
+        return cleanup_output(args, reports)
+    promoted = promotion(args, catalog, images) if args.state is not None else {}
+    unpromoted = any(promoted.values())
     changes = image_changes(base, catalog, images) if base is not None else []
     reuses = [c for c in changes if c.blocking]
     head = ""
     if args.base is not None and not args.json:
         head = changes_text(changes, str(args.base))
+    extra: dict[str, Any] = {"promotion": promoted} if args.state is not None else {}
     if args.offline:
         used = sorted({name for s in images for name in s.used})
+        clean = not reuses and not unpromoted
         if args.json:
-            return not reuses, to_json([], to_records(changes))
-        return not reuses, head + (
+            return _code(clean), to_json([], to_records(changes), extra)
+        return _code(clean), head + (
             f"{catalog.file}: {len(catalog.entries)} images, every image of "
             f"{', '.join(args.stack)} pinned ({', '.join(used)})\n"
-        )
+        ) + promotion_text(promoted)
     results = [verify(args, catalog, stack) for stack in images]
     verdicts = [verdict for verdict, _ in results]
-    clean = not reuses and not any(v.blocking for v in verdicts)
+    clean = not reuses and not unpromoted and not any(v.blocking for v in verdicts)
     if args.json:
-        return clean, to_json([record for _, record in results], to_records(changes))
-    return clean, head + to_text(verdicts)
+        return _code(clean), to_json([record for _, record in results], to_records(changes), extra)
+    return _code(clean), head + to_text(verdicts) + promotion_text(promoted)
+
+
+def _code(clean: bool) -> int:
+    return ExitCode.OK if clean else ExitCode.BLOCKING
 
 
 def main(argv: list[str]) -> int:
@@ -206,7 +375,18 @@ def _main(argv: list[str]) -> int:
         type=days,
         metavar="DAYS",
         help="instead: list the project's images no catalog entry, instance or record keeps, older than DAYS "
-        "(a report; nothing is deleted)",
+        "(a report; nothing is deleted without --delete)",
+    )
+    parser.add_argument(
+        "--delete",
+        action="store_true",
+        help="with --cleanup-after, one --stack and --state: delete each candidate after reading it again "
+        "(the stack's operator identity, identities.operator; never CI's reader)",
+    )
+    parser.add_argument(
+        "--state",
+        help="the state backend URL (s3://... or file://...) holding each stack's last good deploy: "
+        "promotion from the canary; with --cleanup-after, the images the last good deploys keep",
     )
     parser.add_argument(
         "--json", action="store_true", help="print the report as JSON (format webex-cloud.images/v1)"
@@ -214,8 +394,14 @@ def _main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.offline and args.cleanup_after is not None:
         raise CommandError("--cleanup-after reads the cloud; it cannot be --offline: give one")
-    # --cloud names one clouds.yaml entry: one datacenter's.
-    args.stack = select_stacks(args.stack, args.project, ["--cloud"] if args.cloud else [])
-    clean, text = run(args)
+    if args.delete and (args.cleanup_after is None or args.state is None):
+        raise CommandError(
+            "--delete deletes cleanup candidates: give --cleanup-after DAYS and --state URL (the last good "
+            "deploys, whose images a rollback needs, are never deleted)"
+        )
+    # --cloud names one clouds.yaml entry: one datacenter's; --delete changes one datacenter at a time.
+    single = [name for name, given in (("--cloud", args.cloud), ("--delete", args.delete)) if given]
+    args.stack = select_stacks(args.stack, args.project, single)
+    code, text = run(args)
     sys.stdout.write(text)
-    return ExitCode.OK if clean else ExitCode.BLOCKING
+    return code

@@ -643,25 +643,35 @@ def _check_runner_source(stack: str, dc: Datacenter, here: list[tuple[str, Servi
 
 def _check_image_catalog(project_dir: Path, stack: str, datacenter: Datacenter) -> Iterator[Problem]:
     """Every image the stack offers is an entry of the image catalog (catalog/images/images.yaml), which
-    pins it by its bytes (docs/images.md); pod members' and proxies' images are checked against the
-    offered list already. A checkout without an image catalog (a generated benchmark project) is not
-    checked."""
+    pins it by its bytes (docs/images.md), and a signed one where the stack file says ``signed_images``;
+    pod members' and proxies' images are checked against the offered list already. A checkout without
+    an image catalog (a generated benchmark project) is not checked."""
     from webex_cloud.config.image_catalog import IMAGE_CATALOG, load_catalog
 
     if not (project_dir / IMAGE_CATALOG).is_file():
         return
     try:
-        pinned = set(load_catalog(project_dir, [datacenter.controllers.management.cidr]).names)
+        catalog = load_catalog(project_dir, [datacenter.controllers.management.cidr])
     except CatalogError as exc:
         yield from exc.problems
         return
     for i, name in enumerate(datacenter.images):
-        if name not in pinned:
+        entry = catalog.get(name)
+        if entry is None:
             yield Problem(
                 stack_file(stack),
                 f"config.{DATACENTER_KEY}.images[{i}]",
                 f"image {name!r} is not in {IMAGE_CATALOG}; add an entry for it there (name, source, "
                 "sha256, formats, minimums: docs/images.md) or remove it here",
+            )
+        elif datacenter.signed_images and not entry.signature:
+            yield Problem(
+                stack_file(stack),
+                f"config.{DATACENTER_KEY}.images[{i}]",
+                f"image {name!r} has no signature in {IMAGE_CATALOG}, and this datacenter takes signed "
+                "images only (signed_images: true); add its signature: {img_signature, "
+                "img_signature_hash_method, img_signature_key_type, img_signature_certificate_uuid} there "
+                "(docs/images.md), or offer a signed image here",
             )
 
 

@@ -719,6 +719,10 @@ class Datacenter(StrictModel):
     """Named source ranges that ingress rules refer to."""
     images: list[OpenStackName] = Field(min_length=1)
     """Image allow-list."""
+    signed_images: bool = False
+    """Every image offered here must carry signature properties (``img_signature*``) in the image
+    catalog, which this datacenter's Glance image must then have (docs/images.md); off, an image is
+    held to a signature only where its catalog entry gives one."""
     flavors: dict[OpenStackName, Flavor] = Field(min_length=1)
     """Flavor allow-list with sizes (used for placement checks)."""
     volume_types: list[OpenStackName] = Field(min_length=1)

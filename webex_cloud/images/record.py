@@ -37,8 +37,12 @@ def stack_record(verdict: StackVerdict, source: Mapping[str, str]) -> dict[str, 
     }
 
 
-def to_json(records: Sequence[Mapping[str, Any]], changes: Sequence[Mapping[str, Any]] = ()) -> str:
-    document = {"format": FORMAT, "catalog_changes": list(changes), "stacks": list(records)}
+def to_json(
+    records: Sequence[Mapping[str, Any]],
+    changes: Sequence[Mapping[str, Any]] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    document = {"format": FORMAT, "catalog_changes": list(changes), "stacks": list(records), **(extra or {})}
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 

@@ -18,6 +18,8 @@ class StackImages:
     used: dict[str, tuple[str, ...]]
     """Image -> the services (or ``controllers``) whose instances boot from it, in this datacenter."""
     management: ipaddress.IPv4Network
+    offered: tuple[str, ...] = ()
+    """The stack file's ``images:``, in its order (a finding names its index)."""
 
 
 def stack_images(deployment: Deployment) -> StackImages:
@@ -32,6 +34,7 @@ def stack_images(deployment: Deployment) -> StackImages:
         stack=deployment.stack,
         used={name: tuple(sorted(users)) for name, users in sorted(used.items())},
         management=controllers.management.cidr,
+        offered=tuple(deployment.datacenter.images),
     )
 
 

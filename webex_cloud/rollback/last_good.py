@@ -39,6 +39,10 @@ class LastGoodError(ValueError):
     """A record that cannot be used; the message names where and why."""
 
 
+class NoRecord(LastGoodError):
+    """The stack has no last good deploy yet (never deployed, or a new stack): not a broken record."""
+
+
 class DataFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

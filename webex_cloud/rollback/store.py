@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from webex_cloud import atomic
 from webex_cloud.preview.state import parse_backend_url, s3_client
-from webex_cloud.rollback.last_good import LastGood, LastGoodError, dumps, loads, record_key
+from webex_cloud.rollback.last_good import LastGood, LastGoodError, NoRecord, dumps, loads, record_key
 
 
 def _local_root(url: str) -> Path | None:
@@ -47,14 +47,15 @@ def put(url: str, record: LastGood) -> str:
 
 
 def get(url: str, stack: str) -> LastGood:
-    """The stack's last good deploy. Raises LastGoodError when there is none or it is unusable."""
+    """The stack's last good deploy. Raises NoRecord when there is none, LastGoodError when it is
+    unusable (or cannot be read: only a missing key is "none")."""
     root = _local_root(url)
     source = where(url, stack)
     if root is not None:
         try:
             data = (root / record_key(stack)).read_bytes()
         except FileNotFoundError:
-            raise LastGoodError(f"{source}: no last good deploy recorded for {stack}") from None
+            raise NoRecord(f"{source}: no last good deploy recorded for {stack}") from None
     else:
         location = parse_backend_url(url)
         client: Any = s3_client(location)
@@ -63,5 +64,7 @@ def get(url: str, stack: str) -> LastGood:
                 "Body"
             ].read()
         except Exception as error:  # botocore's errors are not importable without boto3
+            if getattr(error, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise NoRecord(f"{source}: no last good deploy recorded for {stack}") from None
             raise LastGoodError(f"{source}: cannot read the last good deploy of {stack}: {error}") from None
     return loads(data, source, stack)

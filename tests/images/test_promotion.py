@@ -1,0 +1,212 @@
+"""Promotion: a datacenter outside the canary wave is refused an image the canary's last good deploy
+did not boot with the same bytes. The command (`images --state`), and the deploy's "Images verified"
+step replayed as the runner runs it, against a Glance on 127.0.0.1 and a file:// state backend."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.cloud.fake_cloud import fake_cloud
+from tests.conftest import REPO, ProjectCopy
+from tests.images.helpers import entry
+from tests.images.test_images_cli import at
+from tests.stacks.test_rollback_replay import run_job
+from webex_cloud.commands import images as cli
+from webex_cloud.config.image_catalog import IMAGE_CATALOG, ImageCatalog, ImageEntry, load_catalog
+from webex_cloud.exit_codes import ExitCode
+from webex_cloud.images.promotion import CanaryRun, promotion_problems
+from webex_cloud.images.usage import StackImages
+from webex_cloud.rollback import store
+from webex_cloud.rollback.last_good import build, record_key
+
+DEPLOY_STACK = yaml.safe_load((REPO / ".github" / "workflows" / "deploy-stack.yml").read_text())
+STEP = "Images verified in this datacenter"
+NEW = "webex-store-2026.12"
+OFFER = "stacks/Pulumi.dc2.yaml: config.webex-cloud:datacenter.images"
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> str:
+    return f"file://{tmp_path / 'state'}"
+
+
+def canary_deployed(root: Path, state: str, commit: str = "a" * 40) -> None:
+    """dc1's deploy and bake succeeded: its job records this checkout as its last good deploy."""
+    store.put(state, build(root, "dc1", commit))
+
+
+def release_new_store_image(project: ProjectCopy) -> None:
+    """A release: a new store image (new name, new bytes), offered everywhere, booted by messaging."""
+    project.edit(
+        IMAGE_CATALOG,
+        lambda doc: doc["images"].append(entry(NEW, sha256="c" * 64, digests={"sha512": "c" * 128})),
+    )
+    for stack in ("dc1", "dc2"):
+        project.edit_datacenter(stack, lambda dc: dc["images"].append(NEW))
+    project.edit("catalog/messaging.yaml", lambda doc: doc["pods"]["members"][1].update(image=NEW))
+
+
+def check(project: ProjectCopy, state: str, *stacks: str) -> list[str]:
+    return ["--offline", "--state", state, *(a for s in stacks for a in ("--stack", s)), *at(project)]
+
+
+def test_the_fleet_waits_for_the_canary_to_run_a_new_image(
+    project: ProjectCopy, state: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canary_deployed(project.root, state)
+    assert cli.main(check(project, state, "dc2")) == ExitCode.OK
+    assert "dc2: promotion: every image ran in the canary with these bytes" in capsys.readouterr().out
+
+    release_new_store_image(project)
+    assert cli.main(check(project, state, "dc1", "dc2")) == ExitCode.BLOCKING
+    out = capsys.readouterr().out
+    assert "dc1: promotion: a canary (wave 1)" in out
+    assert (
+        f"{OFFER}[3]: image '{NEW}' (booted here by messaging) has not run in the canary (dc1's last good "
+        f"deploy (commit aaaaaaaaaaaa) boots no {NEW}); an image reaches the fleet only after the canary ran "
+        "these bytes: deploy it to dc1 first" in out
+    )
+    canary_deployed(project.root, state, "b" * 40)  # wave 1 deployed the release
+    assert cli.main(check(project, state, "dc2")) == ExitCode.OK
+
+
+def test_other_bytes_under_the_name_the_canary_ran_are_refused(
+    project: ProjectCopy, state: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canary_deployed(project.root, state)
+
+    def rebuild(doc: dict[str, Any]) -> None:
+        next(e for e in doc["images"] if e["name"] == "webex-base-2026.11").update(sha256="d" * 64)
+
+    project.edit(IMAGE_CATALOG, rebuild)
+    assert cli.main(check(project, state, "dc2")) == ExitCode.BLOCKING
+    out = capsys.readouterr().out
+    assert (
+        f"{OFFER}[0]: image 'webex-base-2026.11'" in out
+        and "booted webex-base-2026.11 with other bytes" in out
+    )
+
+
+def test_no_canary_record_blocks_and_a_broken_one_is_unusable(
+    project: ProjectCopy, state: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(check(project, state, "dc2")) == ExitCode.BLOCKING
+    assert "(dc1 has no last good deploy)" in capsys.readouterr().out
+    path = Path(state.removeprefix("file://")) / record_key("dc1")
+    path.parent.mkdir(parents=True)
+    path.write_text("{}")
+    assert cli.main(check(project, state, "dc2")) == ExitCode.INPUT
+    err = capsys.readouterr().err
+    assert str(path) in err and "Traceback" not in err
+
+
+def glance_record(image: ImageEntry, number: int) -> dict[str, Any]:
+    """A Glance image holding exactly the catalog's bytes (its own sha512 is the catalog's digest)."""
+    return {
+        "id": f"9c0d0000-0000-4000-8000-{number:012d}",
+        "name": image.name,
+        "status": "active",
+        "os_hash_algo": "sha512",
+        "os_hash_value": image.digests["sha512"],
+        "size": image.size_bytes,
+        "disk_format": image.disk_format,
+        "container_format": image.container_format,
+        "min_disk": image.min_disk_gb,
+        "min_ram": image.min_ram_mb,
+        "visibility": "private",
+        "protected": False,
+        "created_at": "2026-11-20T10:00:00Z",
+        "owner": "p1",
+        **image.signature,
+    }
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """What the deploy runner checks out (the code, the catalog, the stacks) with its venv, and the job's
+    environment: a Glance on 127.0.0.1 holding the catalog's images, read as dc2's reader identity."""
+    root = tmp_path / "checkout"
+    for name in ("webex_cloud", "catalog", "stacks"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
+    (root / ".venv").symlink_to(Path(sys.prefix))
+    images = [glance_record(e, n) for n, e in enumerate(load_catalog(root).entries, 1)]
+    with fake_cloud(["reader"], images=images) as glance:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+        env["OS_CLIENT_CONFIG_FILE"] = str(glance.clouds_yaml(tmp_path, "webex-dc2-reader"))
+        env["GITHUB_STEP_SUMMARY"] = str(tmp_path / "summary.md")
+        yield root, env
+
+
+def replay_step(root: Path, env: dict[str, str], state: str, tmp: Path) -> tuple[bool, str]:
+    """The deploy job of dc2 (wave 2) at its "Images verified" step, as the runner runs it."""
+    values = {
+        "inputs.stack": "dc2",
+        "inputs.wave": "2",
+        "inputs.bake_s": "0",
+        "inputs.timeout_minutes": "60",
+        "inputs.parallel": "15",
+        "secrets.PULUMI_BACKEND_URL": state,
+        # The step reads the clouds.yaml the job wrote (OS_CLIENT_CONFIG_FILE here: the stand-in's).
+        "secrets.OPENSTACK_CLOUDS_YAML": "clouds: {}",
+        "secrets.PULUMI_CONFIG_PASSPHRASE": "fake-passphrase",
+        "secrets.STATE_ACCESS_KEY_ID": "fake-id",
+        "secrets.STATE_SECRET_ACCESS_KEY": "fake-secret",
+    }
+    run = run_job(
+        DEPLOY_STACK["jobs"]["up"], cwd=root, env=env, values=values, context={}, only={STEP}, tmp=tmp
+    )
+    return run.failed, run.log
+
+
+def test_the_deploy_step_refuses_an_image_the_canary_has_not_run_before_any_preview(
+    runner: tuple[Path, dict[str, str]], state: str, tmp_path: Path
+) -> None:
+    root, env = runner
+    failed, log = replay_step(root, env, state, tmp_path)
+    assert failed and f"--- {STEP} (exit 1)" in log, log[-3000:]
+    assert "dc2: every image verified" in log  # Glance holds the bytes; the canary never ran them
+    assert "has not run in the canary (dc1 has no last good deploy)" in log and "Traceback" not in log
+    steps = [s.get("name") for s in DEPLOY_STACK["jobs"]["up"]["steps"]]
+    later = DEPLOY_STACK["jobs"]["up"]["steps"][steps.index(STEP) + 1 :]
+    preview = next(s for s in later if "pulumi preview" in str(s.get("run", "")))
+    assert "if" not in preview  # a failed step stops the job here: nothing is previewed or changed
+
+    canary_deployed(root, state)
+    failed, log = replay_step(root, env, state, tmp_path)
+    assert not failed, log[-3000:]
+    assert "dc2: promotion: every image ran in the canary with these bytes" in log
+    record = json.loads((root / "out" / "images" / "dc2.json").read_text())
+    assert record["verified"] is True
+
+
+def test_any_canary_that_ran_the_same_bytes_promotes_and_every_digest_must_agree() -> None:
+    """Judged alone: two canaries (wave 1 may hold several); a digest both entries give must match."""
+    base = ImageEntry(
+        "webex-base-2026.11", "https://a/x", "1" * 64, "qcow2", "bare", 20, 2048, {"sha512": "2" * 128}
+    )
+    stack = StackImages(
+        "dc2", {base.name: ("messaging",)}, ipaddress.IPv4Network("10.0.0.0/24"), (base.name,)
+    )
+    catalog = ImageCatalog("catalog/images/images.yaml", ("a",), (base,))
+    never = CanaryRun("dc1", None, {})
+    ran = CanaryRun("dc3", "e" * 40, {base.name: base})
+    assert promotion_problems(stack, catalog, [never, ran]) == []
+    other_sha512 = CanaryRun("dc3", "e" * 40, {base.name: replace(base, digests={"sha512": "3" * 128})})
+    [problem] = promotion_problems(stack, catalog, [never, other_sha512])
+    assert problem.field == "config.webex-cloud:datacenter.images[0]"
+    assert (
+        "dc1 has no last good deploy; dc3's last good deploy (commit eeeeeeeeeeee) booted" in problem.message
+    )
+    assert "deploy it to dc1, dc3 first" in problem.message
