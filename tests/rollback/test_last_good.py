@@ -87,3 +87,28 @@ def test_recording_to_something_that_is_no_state_backend_is_refused(
     argv = ["--stack", "dc1", "--state", "https://bucket.example/x", "--commit", COMMIT]
     assert last_good(["--project", str(project.root), *argv]) == ExitCode.INPUT
     assert "not an S3 backend URL" in capsys.readouterr().err
+
+
+def test_the_deploy_check_passes_without_a_record_but_refuses_an_unreadable_one(
+    project: ProjectCopy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend = f"file://{tmp_path / 'state'}"
+    argv = [
+        "--project",
+        str(project.root),
+        "--stack",
+        "dc1",
+        "--state",
+        backend,
+        "--commit",
+        COMMIT,
+        "--check",
+    ]
+    assert last_good(argv) == ExitCode.OK
+    assert "no last good deploy recorded yet" in capsys.readouterr().out
+    tampered = tmp_path / "state" / record_key("dc1")
+    tampered.parent.mkdir(parents=True)
+    tampered.write_text("{not json")
+    assert last_good(argv) == ExitCode.INPUT
+    captured = capsys.readouterr()
+    assert "not JSON" in captured.err and "no last good deploy recorded yet" not in captured.out

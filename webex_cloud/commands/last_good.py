@@ -17,7 +17,7 @@ from webex_cloud.config.holds import read_holds
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.preview.state import StateBackendError
 from webex_cloud.rollback import store
-from webex_cloud.rollback.last_good import LastGoodError, build, still_named
+from webex_cloud.rollback.last_good import LastGoodError, NoRecord, build, still_named
 
 
 def _main(argv: list[str]) -> int:
@@ -43,9 +43,12 @@ def _main(argv: list[str]) -> int:
 
 
 def _check(state: str, stack: str, project: Path) -> int:
+    # Only a missing record means "nothing rolled back yet": a record that cannot be read or fails its
+    # checks (LastGoodError) is unusable input, or a tampered record would let a rolled-back release
+    # through this gate.
     try:
         record = store.get(state, stack)
-    except LastGoodError:
+    except NoRecord:
         print(f"{stack}: no last good deploy recorded yet: no rolled-back release to refuse")
         return ExitCode.OK
     named = still_named(record, project, set(read_holds(project).by_service))
@@ -61,4 +64,4 @@ def _check(state: str, stack: str, project: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    return cli_run("last-good", _main, argv, unusable=(StateBackendError, CatalogError))
+    return cli_run("last-good", _main, argv, unusable=(StateBackendError, CatalogError, LastGoodError))
