@@ -183,7 +183,13 @@ def diff_snapshots(
         if not any(r.custom for r in (before, after) if r is not None):
             continue  # components and the stack have no cloud counterpart
         if before is None:
-            actions[urn] = Action.CREATE
+            # The `import` option: the engine reads the object by that id instead of creating one.
+            actions[urn] = Action.IMPORT if after is not None and after.import_id else Action.CREATE
+        elif after is not None and after.import_id and before.id and after.import_id != before.id:
+            # The engine imports when the goal's id is not the state's (pulumi/pulumi v3.259.0
+            # pkg/resource/deploy/step_generator.go `isImport`): another object takes this one's place.
+            actions[urn] = Action.REPLACE
+            reasons[urn] = [f"importId (the state holds {before.id}, the program imports {after.import_id})"]
         elif after is None:
             actions[urn] = Action.DELETE
         else:
