@@ -174,6 +174,14 @@ def diff_snapshots(
     known = {**_recorded_images(old, new), **(resolved or {})}
     refs_old = {r.id: r.urn for r in old.resources.values() if r.id}
     refs_new = {r.id: r.urn for r in new.resources.values() if r.id}
+    # A resource the state holds under the id the program imports it by keeps that id, not the plan's
+    # mock id: what names that id (an instance booting an adopted image) names the resource, on both
+    # sides. (Not yet in the state, the id is compared as the plain value it is on both sides.)
+    refs_new |= {
+        r.import_id: r.urn
+        for r in new.resources.values()
+        if r.import_id and (held := old.resources.get(r.urn)) is not None and held.id == r.import_id
+    }
     actions: dict[str, Action] = {}
     properties: dict[str, list[PropertyChange]] = {}
     reasons: dict[str, list[str]] = {}
