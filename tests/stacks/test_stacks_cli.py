@@ -28,7 +28,7 @@ def test_the_example_stacks_list_with_their_wave_and_runner(
     assert code == ExitCode.OK
     # meetings-media is the slowest: 4 pods one at a time, each wave up to 30 min delete + 30 min create +
     # a 600 s gate = 280 min, twice (the release, then its rollback in the same job), plus 20 min before
-    # `up`; the canary's bake adds its 15 min. The widest moment: one pod of every service at
+    # `up` and 30 for a new image's import (webex_cloud/facts/rollout.py); the canary's bake adds its 15 min. The widest moment: one pod of every service at
     # once, its instances and attachments (media 3, signalling 3, messaging 3+1, recording 2+2,
     # telepresence 1, which runs in dc1 only).
     assert json.loads(out) == [
@@ -36,7 +36,7 @@ def test_the_example_stacks_list_with_their_wave_and_runner(
             "stack": "dc1",
             "wave": 1,
             "runner": "webex-ops-dc1",
-            "timeout_minutes": 595,
+            "timeout_minutes": 625,
             "parallel": 15,
             "bake_s": 900,
         },
@@ -44,15 +44,15 @@ def test_the_example_stacks_list_with_their_wave_and_runner(
             "stack": "dc2",
             "wave": 2,
             "runner": "webex-ops-dc2",
-            "timeout_minutes": 580,
+            "timeout_minutes": 610,
             "parallel": 14,
             "bake_s": 0,
         },
     ]
     code, out, _ = run(capsys, "--project", str(project.root))
     assert out.splitlines()[1:] == [
-        "dc1       1     900  595 min        15  webex-ops-dc1",
-        "dc2       2       0  580 min        14  webex-ops-dc2",
+        "dc1       1     900  625 min        15  webex-ops-dc1",
+        "dc2       2       0  610 min        14  webex-ops-dc2",
     ]
 
 
