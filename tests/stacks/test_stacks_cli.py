@@ -28,9 +28,9 @@ def test_the_example_stacks_list_with_their_wave_and_runner(
     assert code == ExitCode.OK
     # meetings-media is the slowest: 4 pods one at a time, each wave up to 30 min delete + 30 min create +
     # a 600 s gate = 280 min, twice (the release, then its rollback in the same job), plus 20 min before
-    # `up` and 30 for a new image's import (webex_cloud/facts/rollout.py); the canary's bake adds its 15 min. The widest moment: one pod of every service at
-    # once, its instances and attachments (media 3, signalling 3, messaging 3+1, recording 2+2,
-    # telepresence 1, which runs in dc1 only).
+    # `up` and 30 for a new image's import (webex_cloud/facts/rollout.py); the canary's bake adds its
+    # 15 min. The widest moment: one pod of every service at once, its instances and attachments
+    # (media 3, signalling 3, messaging 3+1, recording 2+2, telepresence 1, which runs in dc1 only).
     assert json.loads(out) == [
         {
             "stack": "dc1",
