@@ -45,6 +45,7 @@ from webex_cloud.plan.format import INSTANCE, parse_plan
 from webex_cloud.preview.offline import diff_snapshots
 from webex_cloud.preview.plans import snapshot_from_plan
 from webex_cloud.preview.state import decode_checkpoint
+from webex_cloud.rollback.run import verified_ids
 
 CATALOG = load_catalog(REPO)
 BOOTED = ("webex-base-2026.11", "webex-media-2026.11")
@@ -171,7 +172,8 @@ def test_each_image_is_imported_by_glance_from_the_catalog_source_and_protected_
             entry.container_format,
         )
         assert (inputs["minDiskGb"], inputs["minRamMb"]) == (entry.min_disk_gb, entry.min_ram_mb)
-        assert inputs["protected"] is True and resource["protect"] is True  # Glance's flag and Pulumi's
+        # Glance's flag; not Pulumi's: dropping a `protect`ed resource fails `up` (a rollback's, too).
+        assert inputs["protected"] is True and resource["protect"] is False
         assert resource["retainOnDelete"] is True and set(IMAGE_UNREAD) <= set(resource["ignoreChanges"])
         assert resource["importId"] == ""  # offline: nothing is known to be there
         assert resource["parent"].endswith(f"::{STACK}")  # a child of the datacenter: the deploy targets it
@@ -222,3 +224,30 @@ def test_the_import_phase_needs_no_verified_image_and_sends_no_instance_an_id(tm
     images = {i.entry.name: i for i in load_registered_images(REPO, deployment, environ)}
     assert images["webex-base-2026.11"].adopt == HAND_IMPORTED["webex-base-2026.11"]
     assert images["webex-media-2026.11"].adopt is None  # not found: Glance imports it from its source
+
+
+def test_a_rollback_adopts_the_retiring_images_the_failed_deploy_found(tmp_path: Path) -> None:
+    """The last good data's rollback image is the failed release's retiring one: the rollback's record
+    gives its verified id, so the rollback's program adopts it instead of importing it again."""
+    deployed = tmp_path / "deployed.json"
+    retiring = {"name": "webex-base-2026.09", "verified": True, "id": "id-09"}
+    rollback = {"name": "webex-base-2026.10", "verified": True, "id": "id-10"}
+    deployed.write_text(
+        json.dumps(
+            {
+                "format": RECORD_FORMAT,
+                "stack": STACK,
+                "images": [{"name": "webex-base-2026.11", "verified": True, "id": "id-11"}],
+                "rollback": {"webex-base-2026.11": rollback},
+                "retiring": {"webex-base-2026.10": retiring},
+            }
+        )
+    )
+    written = verified_ids(deployed, STACK, tmp_path / "project")
+    assert isinstance(written, Path)
+    record = json.loads(written.read_text())
+    assert {i["name"]: i["id"] for i in record["images"]} == {
+        "webex-base-2026.11": "id-11",
+        "webex-base-2026.10": "id-10",
+        "webex-base-2026.09": "id-09",
+    }

@@ -14,7 +14,12 @@ the provider's Read never records (``IMAGE_UNREAD``) are ignored after creation,
 would differ from its state at once (``image_source_url`` is ForceNew).
 
 No image is ever deleted by Pulumi (``retain_on_delete``): dropped from the program, it leaves the state
-and stays in Glance, where cleanup (``images --cleanup-after``) judges it by what boots it, live.
+and stays in Glance, where cleanup (``images --cleanup-after``) judges it by what boots it, live. An image
+in use is protected by Glance's own flag (``protected``), not by Pulumi's ``protect`` option: the engine
+refuses to drop a ``protect``ed resource before it looks at ``retainOnDelete`` (pulumi/pulumi v3.259.0
+``pkg/resource/deploy/step.go`` ``DeleteStep.Apply``), and a rollback runs the program with the last
+good catalog, which does not register the failed release's new image: the rollback's ``up`` would fail.
+Pulumi's option would guard nothing more (Pulumi deletes no image, and an adopted one cannot be replaced).
 """
 
 from __future__ import annotations
@@ -57,7 +62,6 @@ def register_images(
             opts=pulumi.ResourceOptions.merge(
                 opts,
                 pulumi.ResourceOptions(
-                    protect=image.in_use,
                     retain_on_delete=True,
                     import_=image.adopt,
                     ignore_changes=list(IMAGE_UNREAD),

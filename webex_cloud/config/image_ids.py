@@ -59,12 +59,11 @@ class RegisteredImage:
 
     entry: ImageEntry
     in_use: bool
-    """Its instances boot it, or a rollback would (its catalog ``previous``): protected, in Glance and
-    in Pulumi, so that neither cleanup nor ``pulumi destroy`` removes an image in use. Otherwise it is
-    *retiring* (a rollback image's own ``previous``): registered unprotected, so that the deploy after
-    this one may drop it (a protected resource the program drops fails the ``up``: pulumi/pulumi
-    v3.259.0 ``pkg/resource/deploy/step.go`` ``DeleteStep.Apply``) and cleanup may remove it once
-    nothing boots it."""
+    """Its instances boot it, or a rollback would (its catalog ``previous``): Glance's ``protected``, so
+    that neither cleanup (which skips protected images) nor ``openstack image delete`` removes an image in
+    use. Otherwise it is *retiring* (a rollback image's own ``previous``): registered unprotected, so
+    that once the program drops it (Pulumi then forgets it: ``retain_on_delete``) cleanup may remove it
+    when nothing boots it."""
     adopt: str | None
     """The verified Glance id of the image already in this datacenter: imported into the state by that
     id (Pulumi's ``import``), never created again; None: Glance imports it from the catalog's source."""
