@@ -16,7 +16,7 @@ Switching from ``imageName`` to ``imageId`` rebuilds nothing: terraform-provider
 declares both Optional and Computed, not ForceNew, records both from the server at every Read, and
 rebuilds only when ``d.HasChange`` of one of them (webex_cloud/facts/provider.py, IMAGE_REFERENCE).
 
-The same record says which Glance images the stack *registers* (:func:`stack_image_set`,
+The same record says which Glance images the stack *registers* (:func:`registered_images`,
 webex_cloud/components/images.py): an image found verified there is adopted by its id (Pulumi's
 ``import``), never imported again, so its id, and every pod booting it, stays. The deploy first applies
 only the image resources (:data:`PHASE` = :data:`IMPORT_PHASE`, ``pulumi up --target``), then verifies
