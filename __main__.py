@@ -8,7 +8,7 @@ import pulumi
 from webex_cloud.components.datacenter import Datacenter, DatacenterArgs
 from webex_cloud.config.engine import program_config
 from webex_cloud.config.errors import CatalogError
-from webex_cloud.config.image_ids import load_image_ids
+from webex_cloud.config.image_ids import load_image_ids, load_registered_images
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.controller.filter_release import ReleaseBuildError, build_release
 from webex_cloud.monitoring.node import UserDataTooLarge, pair_user_data
@@ -25,6 +25,7 @@ try:
     deployment = load_deployment(PROJECT_DIR, pulumi.get_stack(), config.datacenter)
     deploy = deployment.datacenter.controllers.deploy
     ids = load_image_ids(PROJECT_DIR, deployment, os.environ)
+    images = load_registered_images(PROJECT_DIR, deployment, os.environ)
     release = build_release(
         nova_filters=deploy.nova_filters,
         cinder_filters=deploy.cinder_filters,
@@ -43,6 +44,7 @@ datacenter = Datacenter(
         release=release,
         monitoring_user_data=monitoring_user_data,
         image_ids=ids,
+        images=images,
         # No SSH key here: the rollouts authenticate with the deploy job's ssh-agent (docs/state-backend.md).
     ),
 )

@@ -193,9 +193,13 @@ def test_the_deploy_checks_the_images_before_it_previews_or_changes_anything() -
     workflow = yaml.safe_load((REPO / ".github" / "workflows" / "deploy-stack.yml").read_text())
     steps = workflow["jobs"]["up"]["steps"]
     runs = [str(step.get("run", "")) for step in steps]
-    check = next(i for i, run in enumerate(runs) if '-m webex_cloud images --stack "$STACK"' in run)
-    first_pulumi = next(i for i, run in enumerate(runs) if "pulumi preview" in run or "pulumi up" in run)
+    check = next(i for i, run in enumerate(runs) if "--record-dir out/images " in run)
+    # The only pulumi run before it applies the image resources alone (test_deploy_image_steps.py).
+    first_pulumi = next(
+        i for i, run in enumerate(runs) if "pulumi preview" in run or "--continue-on-error" in run
+    )
     assert check < first_pulumi
+    assert all("--target" in run for run in runs[:check] if "pulumi up" in run)
     assert "continue-on-error" not in steps[check] and "if" not in steps[check]
     assert "|| true" not in runs[check] and "set +e" not in runs[check]
 

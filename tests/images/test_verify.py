@@ -9,7 +9,7 @@ from typing import Any
 from tests.images.helpers import GLANCE, catalog_document, entry, records
 from webex_cloud.cloud.images import GlanceImage, parse_image
 from webex_cloud.config.image_catalog import ImageCatalog, parse_catalog
-from webex_cloud.images.verify import judge, judge_stack
+from webex_cloud.images.verify import judge, judge_stack, looked_up
 
 BASE_ID = "6a1e2f0c-1111-4c3e-9d7e-000000000001"
 OTHER_ID = "6a1e2f0c-1111-4c3e-9d7e-000000000003"
@@ -100,3 +100,22 @@ def test_formats_minimums_and_signature_must_be_the_catalogs() -> None:
     assert "min_disk/min_ram 20 GB/2048 MB are not the catalog's 20 GB/4096 MB" in text
     assert "signature property img_signature is None" in text
     assert "img_signature_hash_method" in text
+
+
+def test_a_rollback_images_own_previous_is_looked_up_and_recorded_as_retiring() -> None:
+    """Two releases back: the stack keeps it registered, unprotected, only where it is verified here
+    (webex_cloud/config/image_ids.py registered_images), so the verification looks it up too."""
+    chain = parse_catalog(
+        catalog_document(
+            entry("webex-base-2026.10"),
+            entry("webex-base-2026.11", previous="webex-base-2026.10"),
+            entry("webex-base-2026.12", previous="webex-base-2026.11"),
+        )
+    )
+    used = {"webex-base-2026.12": ("messaging",)}
+    assert looked_up(chain, used) == {"webex-base-2026.12", "webex-base-2026.11", "webex-base-2026.10"}
+    verdict = judge_stack("dc1", chain, used, glance(OTHER_ID))
+    assert verdict.rollback["webex-base-2026.12"].image_id == BASE_ID
+    assert {k: v.image_id for k, v in verdict.retiring.items()} == {"webex-base-2026.11": PREVIOUS_ID}
+    # Never blocking: only the booted image is (here it is not in Glance yet).
+    assert [v.name for v in verdict.blocking] == ["webex-base-2026.12"]

@@ -11,8 +11,10 @@ from tests.conftest import ProjectCopy
 from webex_cloud.commands.stacks import main
 from webex_cloud.config.models import MAX_WAVES
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.facts.rollout import DEPLOY_JOB_LIMIT_MINUTES, wave_count
+from webex_cloud.facts.rollout import DEPLOY_JOB_LIMIT_MINUTES, DEPLOY_STEPS_BEFORE_UP_S, wave_count
 from webex_cloud.release.rollout import waves
+
+BEFORE_UP = DEPLOY_STEPS_BEFORE_UP_S // 60  # install, CLI, images (their import: 30), preview, drift
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -28,15 +30,15 @@ def test_the_example_stacks_list_with_their_wave_and_runner(
     assert code == ExitCode.OK
     # meetings-media is the slowest: 4 pods one at a time, each wave up to 30 min delete + 30 min create +
     # a 600 s gate = 280 min, twice (the release, then its rollback in the same job), plus 20 min before
-    # `up`; the canary's bake adds its 15 min. The widest moment: one pod of every service at
-    # once, its instances and attachments (media 3, signalling 3, messaging 3+1, recording 2+2,
-    # telepresence 1, which runs in dc1 only).
+    # `up` and 30 for a new image's import (webex_cloud/facts/rollout.py); the canary's bake adds its
+    # 15 min. The widest moment: one pod of every service at once, its instances and attachments
+    # (media 3, signalling 3, messaging 3+1, recording 2+2, telepresence 1, which runs in dc1 only).
     assert json.loads(out) == [
         {
             "stack": "dc1",
             "wave": 1,
             "runner": "webex-ops-dc1",
-            "timeout_minutes": 595,
+            "timeout_minutes": 625,
             "parallel": 15,
             "bake_s": 900,
         },
@@ -44,15 +46,15 @@ def test_the_example_stacks_list_with_their_wave_and_runner(
             "stack": "dc2",
             "wave": 2,
             "runner": "webex-ops-dc2",
-            "timeout_minutes": 580,
+            "timeout_minutes": 610,
             "parallel": 14,
             "bake_s": 0,
         },
     ]
     code, out, _ = run(capsys, "--project", str(project.root))
     assert out.splitlines()[1:] == [
-        "dc1       1     900  595 min        15  webex-ops-dc1",
-        "dc2       2       0  580 min        14  webex-ops-dc2",
+        "dc1       1     900  625 min        15  webex-ops-dc1",
+        "dc2       2       0  610 min        14  webex-ops-dc2",
     ]
 
 
@@ -178,14 +180,14 @@ def test_the_timeout_grows_with_the_slowest_release_of_the_stacks_that_run_it(
     # plus dc1's 15 min bake, and leaves dc2 alone.
     project.edit("catalog/telepresence-gateway.yaml", lambda s: s.update(rollout={"deadline_s": 5400}))
     after = _timeouts(capsys, project.root)
-    assert after == {"dc1": 20 + 2 * 2 * (60 + 90) + 15, "dc2": before["dc2"]}
+    assert after == {"dc1": BEFORE_UP + 2 * 2 * (60 + 90) + 15, "dc2": before["dc2"]}
 
 
 def test_a_release_longer_than_the_job_limit_is_refused_with_the_way_out(
     project: ProjectCopy, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # 8 pods one at a time, each wave 60 min of replacement and a 7200 s gate: 1440 min, twice with the
-    # rollback, plus 20.
+    # rollback, plus the steps before `up`.
     project.edit(
         "catalog/meetings-media.yaml",
         lambda s: s.update(rollout={"deadline_s": 7200}) or s["pods"].update(count=8),
@@ -197,7 +199,7 @@ def test_a_release_longer_than_the_job_limit_is_refused_with_the_way_out(
     assert "raise rollout.max_unavailable or lower rollout.deadline_s" in err
     # Four pods at a time: 2 x 180 min, twice, fits.
     project.edit("catalog/meetings-media.yaml", lambda s: s["rollout"].update(max_unavailable=4))
-    assert _timeouts(capsys, project.root)["dc1"] == 20 + 2 * 2 * (60 + 120) + 15
+    assert _timeouts(capsys, project.root)["dc1"] == BEFORE_UP + 2 * 2 * (60 + 120) + 15
 
 
 @pytest.mark.parametrize(("pods", "max_unavailable"), [(1, 1), (4, 1), (4, 3), (5, 2), (3, 64)])

@@ -75,7 +75,7 @@ from webex_cloud.images.cleanup import to_text as cleanup_text
 from webex_cloud.images.promotion import CanaryRun, promotion_problems
 from webex_cloud.images.record import FORMAT, stack_record, to_json, to_text
 from webex_cloud.images.usage import StackImages, load_stack_images
-from webex_cloud.images.verify import StackVerdict, judge_stack
+from webex_cloud.images.verify import StackVerdict, judge_stack, looked_up
 from webex_cloud.paths import BUILD_DIR, PROJECT_DIR, known_stacks
 from webex_cloud.rollback import store
 from webex_cloud.rollback.images import booted, offered, recorded_catalog
@@ -116,8 +116,7 @@ def verify(
     args: argparse.Namespace, catalog: ImageCatalog, images: StackImages
 ) -> tuple[StackVerdict, dict[str, Any]]:
     cloud = args.cloud or stack_entry(images.stack, Access.READ, args.project)
-    names = set(images.used)
-    names |= {e.previous for n in images.used if (e := catalog.get(n)) is not None and e.previous}
+    names = looked_up(catalog, images.used)
     glance: dict[str, tuple[GlanceImage, ...]] = {}
     with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
         for name in sorted(names):

@@ -9,9 +9,11 @@ import pulumi
 import pulumi_openstack as openstack
 
 from webex_cloud.components.controller import ControllerPair, ControllerPairArgs
+from webex_cloud.components.images import register_images
 from webex_cloud.components.monitoring import MonitoringPair, MonitoringPairArgs
 from webex_cloud.components.service import Service, ServiceArgs
 from webex_cloud.config.capacity import anchor_room
+from webex_cloud.config.image_ids import RegisteredImage
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.controller.filter_release import FilterRelease
 from webex_cloud.facts.rollout import DEPLOY_RUNNER_SOURCE
@@ -30,6 +32,8 @@ class DatacenterArgs:
     (a build failure must stop the program with nothing registered, not half-way through)."""
     image_ids: Mapping[str, str]
     """Image name -> the verified Glance id instances boot (webex_cloud/config/image_ids.py)."""
+    images: tuple[RegisteredImage, ...] = ()
+    """The Glance images the stack registers (webex_cloud/components/images.py)."""
     monitoring_user_data: tuple[str, ...] = ()
     """Each monitoring node's user data when the stack deploys its monitoring pair
     (``monitoring.instances``; webex_cloud/monitoring/node.py), rendered by the program before any
@@ -40,6 +44,7 @@ class Datacenter(pulumi.ComponentResource):
     """Provider, router with external gateway, and the services of one datacenter."""
 
     router_id: pulumi.Output[str]
+    images: dict[str, openstack.images.Image]
     services: dict[str, Service]
     controllers: ControllerPair
     monitoring: MonitoringPair | None
@@ -51,6 +56,8 @@ class Datacenter(pulumi.ComponentResource):
             f"{name}-openstack", cloud=args.cloud, region=dc.region, opts=pulumi.ResourceOptions(parent=self)
         )
         on_cloud = pulumi.ResourceOptions(parent=self, provider=provider)
+        # Children of the datacenter itself: the deploy applies them first, alone (deploy-stack.yml).
+        self.images = register_images(name, args.images, on_cloud)
         external = openstack.networking.get_network_output(
             name=dc.external_network,
             external=True,

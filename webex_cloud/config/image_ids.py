@@ -15,6 +15,12 @@ reads a stand-in as "the verified image of that name" (webex_cloud/preview/offli
 Switching from ``imageName`` to ``imageId`` rebuilds nothing: terraform-provider-openstack v3.4.0
 declares both Optional and Computed, not ForceNew, records both from the server at every Read, and
 rebuilds only when ``d.HasChange`` of one of them (webex_cloud/facts/provider.py, IMAGE_REFERENCE).
+
+The same record says which Glance images the stack *registers* (:func:`registered_images`,
+webex_cloud/components/images.py): an image found verified there is adopted by its id (Pulumi's
+``import``), never imported again, so its id, and every pod booting it, stays. The deploy first applies
+only the image resources (:data:`PHASE` = :data:`IMPORT_PHASE`, ``pulumi up --target``), then verifies
+them, then runs the whole program with the record of that verification.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from webex_cloud.config.errors import CatalogError, Problem
-from webex_cloud.config.image_catalog import IMAGE_CATALOG, ImageCatalog, load_catalog
+from webex_cloud.config.image_catalog import IMAGE_CATALOG, ImageCatalog, ImageEntry, load_catalog
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.facts.stand_ins import image_stand_in
 
@@ -36,6 +43,30 @@ STAND_IN: Final = "stand-in"
 """The offline plan's value of :data:`ENVIRONMENT`: render stand-ins, reach no cloud."""
 RECORD_FORMAT: Final = "webex-cloud.images/v1"
 """The verification record's ``format`` (written by webex_cloud/images/record.py)."""
+PHASE: Final = "WEBEX_IMAGE_PHASE"
+"""Set to :data:`IMPORT_PHASE` by the deploy's image step only (.github/workflows/deploy-stack.yml)."""
+IMPORT_PHASE: Final = "import"
+"""The run applies the image resources alone (``pulumi up --target`` on them): the record may not verify
+every image yet (they are being imported), so instances get stand-ins, which no cloud accepts and which
+the targeted run never sends (an untargeted resource keeps its state: pulumi/pulumi v3.259.0
+``pkg/resource/deploy/step_generator.go`` ``continueStepsFromImport``, "If not targeted, stub out the
+provider check and use the old inputs directly")."""
+
+
+@dataclass(frozen=True)
+class RegisteredImage:
+    """One Glance image a stack registers as a resource (webex_cloud/components/images.py)."""
+
+    entry: ImageEntry
+    in_use: bool
+    """Its instances boot it, or a rollback would (its catalog ``previous``): Glance's ``protected``, so
+    that neither cleanup (which skips protected images) nor ``openstack image delete`` removes an image in
+    use. Otherwise it is *retiring* (a rollback image's own ``previous``): registered unprotected, so
+    that once the program drops it (Pulumi then forgets it: ``retain_on_delete``) cleanup may remove it
+    when nothing boots it."""
+    adopt: str | None
+    """The verified Glance id of the image already in this datacenter: imported into the state by that
+    id (Pulumi's ``import``), never created again; None: Glance imports it from the catalog's source."""
 
 
 def plan_setting(stack: str, environ: Mapping[str, str] = os.environ) -> str:
@@ -56,9 +87,65 @@ def plan_setting(stack: str, environ: Mapping[str, str] = os.environ) -> str:
 
 def load_image_ids(project_dir: Path, deployment: Deployment, environ: Mapping[str, str]) -> dict[str, str]:
     """:func:`image_ids` of the instances ``deployment`` boots, with the checkout's catalog (if any: the
-    loader checked every booted image against it already)."""
+    loader checked every booted image against it already). In the :data:`IMPORT_PHASE`, stand-ins."""
     catalog = load_catalog(project_dir) if (project_dir / IMAGE_CATALOG).is_file() else None
+    if environ.get(PHASE) == IMPORT_PHASE:
+        environ = {**environ, ENVIRONMENT: STAND_IN}
     return image_ids(deployment.stack, booted_images(deployment), catalog, environ)
+
+
+def load_registered_images(
+    project_dir: Path, deployment: Deployment, environ: Mapping[str, str]
+) -> tuple[RegisteredImage, ...]:
+    """:func:`registered_images` of ``deployment`` with the checkout's catalog (none: nothing is
+    registered) and the record :data:`ENVIRONMENT` names (stand-ins or none: nothing is found)."""
+    if not (project_dir / IMAGE_CATALOG).is_file():
+        return ()
+    setting = environ.get(ENVIRONMENT, "")
+    found = None if setting in ("", STAND_IN) else _found_in_record(Path(setting), deployment.stack)
+    return registered_images(booted_images(deployment), load_catalog(project_dir), found)
+
+
+def registered_images(
+    booted: Iterable[str], catalog: ImageCatalog, found: Mapping[str, str] | None
+) -> tuple[RegisteredImage, ...]:
+    """What a stack registers, by name: its booted images and their rollback images (in use), and the
+    rollback images' ``previous`` (retiring). ``found``: name -> verified id in this datacenter, from
+    the record; None for the offline plan, which has no cloud and shows every retiring image (a deploy
+    registers only those found: importing an image only to let it go would be a multi-GB transfer)."""
+
+    def previous(names: Iterable[str]) -> set[str]:
+        return {e.previous for n in names if (e := catalog.get(n)) is not None and e.previous}
+
+    booted_names = {name for name in booted if catalog.get(name) is not None}
+    in_use = booted_names | previous(booted_names)
+    retiring = previous(previous(booted_names)) - in_use
+    if found is not None:
+        retiring = {name for name in retiring if name in found}
+    return tuple(
+        RegisteredImage(entry, entry.name in in_use, (found or {}).get(entry.name))
+        for entry in catalog.entries
+        if entry.name in in_use | retiring
+    )
+
+
+def _found_in_record(path: Path, stack: str) -> dict[str, str]:
+    """Name -> verified id of every image the record found in ``stack``'s Glance (booted, rollback and
+    retiring images alike); a record that cannot be read is the loader's error (:func:`image_ids`)."""
+    document = _read_record(path, stack)
+    items = [
+        *(document.get("images") or []),
+        *(document.get("rollback") or {}).values(),
+        *(document.get("retiring") or {}).values(),
+    ]
+    return {
+        item["name"]: item["id"]
+        for item in items
+        if isinstance(item, dict)
+        and item.get("verified") is True
+        and isinstance(item.get("name"), str)
+        and isinstance(item.get("id"), str)
+    }
 
 
 def booted_images(deployment: Deployment) -> set[str]:
@@ -102,8 +189,13 @@ def image_ids(
     return _from_record(Path(setting), stack, wanted)
 
 
-def _from_record(path: Path, stack: str, wanted: list[str]) -> dict[str, str]:
-    fix = f"run `python -m webex_cloud images --stack {stack} --record-dir {path.parent}` again"
+def _fix(path: Path, stack: str) -> str:
+    return f"run `python -m webex_cloud images --stack {stack} --record-dir {path.parent}` again"
+
+
+def _read_record(path: Path, stack: str) -> dict[str, Any]:
+    """The record of ``stack`` at ``path``; raises CatalogError naming the record and the fix."""
+    fix = _fix(path, stack)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as error:
@@ -123,6 +215,12 @@ def _from_record(path: Path, stack: str, wanted: list[str]) -> dict[str, str]:
                 )
             ]
         )
+    return document
+
+
+def _from_record(path: Path, stack: str, wanted: list[str]) -> dict[str, str]:
+    fix = _fix(path, stack)
+    document = _read_record(path, stack)
     verified = {
         item.get("name"): item.get("id")
         for item in document.get("images") or []

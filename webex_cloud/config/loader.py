@@ -401,8 +401,9 @@ def _check_service(label: str, service: Service, dc: Datacenter, capacity: _Capa
                 label,
                 f"pods.members[{i}].image",
                 f"image {member.image!r} is not offered in {dc.name}: add it to "
-                f"config.{DATACENTER_KEY}.images in {stack_file(dc.name)} once it is uploaded to Glance "
-                f"there (offered now: {', '.join(images)})",
+                f"config.{DATACENTER_KEY}.images in {stack_file(dc.name)}, with its entry in "
+                "catalog/images/images.yaml (the stack imports it: docs/images.md) "
+                f"(offered now: {', '.join(images)})",
             )
     for i, rule in enumerate(service.network.ingress):
         if rule.source not in dc.sources:

@@ -45,6 +45,21 @@ installed 5.5.3 SDK matches that commit's schema). ``openstack/``:
   router_id, subnet_id, port_id are ForceNew (:33-58).
 - ``resource_openstack_compute_volume_attach_v2.go``: no Update function; region, instance_id,
   volume_id, multiattach, tag, vendor_options (:32-69).
+- ``resource_openstack_images_image_v2.go`` (a Glance image, :data:`IMAGE`): ForceNew: region (:40),
+  container_format (:46), disk_format (:55), image_id (:70), image_source_url (:83), local_file_path
+  (:103), decompress (:180). ``name``, ``min_disk_gb``, ``min_ram_mb``, ``protected``, ``hidden``,
+  ``visibility``, ``tags`` and ``properties`` are patched in place (Update, :405-540). ``web_download``
+  (:170) conflicts with ``verify_checksum`` and ``decompress``: with it the Create makes the image
+  (``images.Create``, :268) and asks Glance to import ``image_source_url`` itself (gophercloud v2.8.0
+  ``openstack/image/v2/imageimport/requests.go``: ``POST /v2/images/{id}/import`` with ``{"method":
+  {"name": "web-download", "uri": ...}}``, 202, no expected hash), then waits while the status is
+  queued, saving or importing, until active (:329-341; the Create timeout, 30 min by default, :31-33)
+  and checks no checksum (:348: only without web_download). The Read (:359-403) records the image's
+  own fields and its string properties (``os_hash_algo``, ``os_hash_value``, ...) but **not**
+  ``image_source_url``, ``web_download``, ``image_cache_path``, ``verify_checksum``, ``decompress`` or
+  ``local_file_path`` (:data:`IMAGE_UNREAD`; the provider's own import test ignores them:
+  ``import_openstack_images_image_v2_test.go`` :28-35), so an image adopted by ``import`` holds none of
+  them, and one of them set by the program is a difference at once, ``image_source_url`` a replace.
 
 How an instance names its image (:data:`IMAGE_REFERENCE`): ``image_id`` and ``image_name`` (:63-72) are
 both Optional and Computed. The Read records both from the server (``setImageInformation``,
@@ -119,6 +134,8 @@ PROVIDER = ProviderPin(
 )
 
 _INSTANCE = "openstack:compute/instance:Instance"
+IMAGE = "openstack:images/image:Image"
+"""A Glance image (terraform-provider-openstack ``openstack_images_image_v2``)."""
 _VOLUME = "openstack:blockstorage/volume:Volume"
 _SCHEDULER_HINTS = "schedulerHints"
 
@@ -205,12 +222,31 @@ TABLE: Mapping[str, Mapping[str, Disruption]] = {
     "openstack:compute/volumeAttach:VolumeAttach": _replace(
         "region", "instanceId", "volumeId", "multiattach", "tag", "vendorOptions"
     ),
+    IMAGE: _replace(
+        "region",
+        "containerFormat",
+        "diskFormat",
+        "imageId",
+        "imageSourceUrl",
+        "localFilePath",
+        "decompress",
+    ),
     "command:local:Command": _replace("triggers"),
     "command:remote:Command": _replace("triggers"),
 }
 
 IMAGE_REFERENCE: Mapping[str, tuple[str, str]] = {_INSTANCE: ("imageId", "imageName")}
 """Resource type -> its (id, name) inputs naming one image, both Optional and Computed (see above)."""
+
+IMAGE_UNREAD: tuple[str, ...] = (
+    "imageSourceUrl",
+    "webDownload",
+    "imageCachePath",
+    "verifyChecksum",
+    "decompress",
+    "localFilePath",
+)
+"""Inputs of :data:`IMAGE` its Read never records (see above): only the Create uses them."""
 
 
 FORCE_NEW: Mapping[str, frozenset[str]] = {

@@ -24,9 +24,14 @@ terraform-provider-openstack v3.4.0 ``openstack/resource_openstack_compute_insta
 ATTACHMENT_STEP_TIMEOUT_S = 10 * 60
 """The same for a volume attachment (``resource_openstack_compute_volume_attach_v2.go:26-29``, v3.4.0:
 Create and Delete 10 minutes): a wave's gate also waits for its pods' attachments."""
-DEPLOY_STEPS_BEFORE_UP_S = 20 * 60
-"""What deploy-stack.yml runs before ``pulumi up`` (install, the Pulumi CLI, images, preview, drift):
-minutes of work that a release's bound must not eat into."""
+IMAGE_IMPORT_TIMEOUT_S = 30 * 60
+"""How long the provider waits for Glance to import a new image (web-download) until it is active:
+terraform-provider-openstack v3.4.0 ``openstack/resource_openstack_images_image_v2.go:31-33`` (Create
+``DefaultTimeout(30 * time.Minute)``; the images are imported side by side, and the program sets no
+``customTimeouts``)."""
+DEPLOY_STEPS_BEFORE_UP_S = 20 * 60 + IMAGE_IMPORT_TIMEOUT_S
+"""What deploy-stack.yml runs before ``pulumi up`` (install, the Pulumi CLI, finding the images, their
+import, their check, preview, drift): minutes of work that a release's bound must not eat into."""
 DEPLOY_JOB_LIMIT_MINUTES = 1440
 """The longest a stack's deploy job may run: 24 hours, when the job's ``GITHUB_TOKEN`` expires (GitHub
 documents it valid until the job ends or 24 hours). A release whose bound is longer is a rollout to split

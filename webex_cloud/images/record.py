@@ -34,6 +34,7 @@ def stack_record(verdict: StackVerdict, source: Mapping[str, str]) -> dict[str, 
         "verified": not verdict.blocking,
         "images": [_verdict(v) for v in verdict.images],
         "rollback": {name: _verdict(v) for name, v in sorted(verdict.rollback.items())},
+        "retiring": {name: _verdict(v) for name, v in sorted(verdict.retiring.items())},
     }
 
 

@@ -43,6 +43,10 @@ class StackVerdict:
     rollback: dict[str, ImageVerdict] = field(default_factory=dict)
     """Used image -> the verdict of the image it replaces (``previous``): what a rollback boots. A
     rollback image that is not verified does not block a deployment; it is reported."""
+    retiring: dict[str, ImageVerdict] = field(default_factory=dict)
+    """Rollback image -> the verdict of its own ``previous``, when that is neither used nor a rollback
+    image here: the stack keeps it registered, unprotected, while it is in this datacenter
+    (webex_cloud/config/image_ids.py ``registered_images``). Never blocking, not reported."""
 
     @property
     def blocking(self) -> list[ImageVerdict]:
@@ -128,6 +132,18 @@ def judge(
     )
 
 
+def looked_up(catalog: ImageCatalog, used: Iterable[str]) -> set[str]:
+    """The names whose Glance images :func:`judge_stack` needs: the used images, their ``previous``
+    (rollback) and those images' ``previous`` (retiring)."""
+
+    def previous(names: Iterable[str]) -> set[str]:
+        return {e.previous for n in names if (e := catalog.get(n)) is not None and e.previous}
+
+    names = set(used)
+    rollback = previous(names)
+    return names | rollback | previous(rollback)
+
+
 def judge_stack(
     stack: str,
     catalog: ImageCatalog,
@@ -147,4 +163,11 @@ def judge_stack(
         previous = catalog.get(entry.previous) if entry.previous else None
         if previous is not None:
             rollback[name] = judge(previous, glance.get(previous.name, ()), (), stack)
-    return StackVerdict(stack, tuple(verdicts), rollback)
+    kept = set(used) | {v.name for v in rollback.values()}
+    retiring: dict[str, ImageVerdict] = {}
+    for verdict in rollback.values():
+        entry = catalog.get(verdict.name)
+        older = catalog.get(entry.previous) if entry is not None and entry.previous else None
+        if older is not None and older.name not in kept:
+            retiring[verdict.name] = judge(older, glance.get(older.name, ()), (), stack)
+    return StackVerdict(stack, tuple(verdicts), rollback, retiring)

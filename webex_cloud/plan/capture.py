@@ -55,6 +55,9 @@ class Registration:
     """The program set the option (True or False): the engine then uses it over the provider's choice."""
     ignore_changes: list[str]
     replace_on_changes: list[str]
+    import_id: str = ""
+    """The ``import`` option: the id of an existing cloud object the engine adopts instead of creating."""
+    retain_on_delete: bool = False
 
     def to_json(self) -> dict[str, Any]:
         implicit = {urn for urns in self.property_dependencies.values() for urn in urns}
@@ -75,6 +78,8 @@ class Registration:
             "deleteBeforeReplaceDefined": self.delete_before_replace_defined,
             "ignoreChanges": self.ignore_changes,
             "replaceOnChanges": self.replace_on_changes,
+            "importId": self.import_id,
+            "retainOnDelete": self.retain_on_delete,
         }
 
 
@@ -134,6 +139,8 @@ class RecordingMonitor(mocks.MockMonitor):
                 delete_before_replace_defined=bool(request.deleteBeforeReplaceDefined),
                 ignore_changes=list(request.ignoreChanges),
                 replace_on_changes=list(request.replaceOnChanges),
+                import_id=request.importId,
+                retain_on_delete=bool(request.retainOnDelete),
             )
         )
         return response

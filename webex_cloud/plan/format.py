@@ -164,6 +164,10 @@ class PlanResource(_Part):
     """The program set ``deleteBeforeReplace`` (to True or False), which overrides the provider's choice."""
     ignore_changes: list[str] = Field(default_factory=list, alias="ignoreChanges")
     replace_on_changes: list[str] = Field(default_factory=list, alias="replaceOnChanges")
+    import_id: str = Field(default="", alias="importId")
+    """The ``import`` option: the cloud object's id the engine adopts instead of creating one."""
+    retain_on_delete: bool = Field(default=False, alias="retainOnDelete")
+    """The ``retainOnDelete`` option: dropped from the program, it leaves the state, not the cloud."""
 
 
 class PlanPod(_Part):

@@ -174,6 +174,14 @@ def diff_snapshots(
     known = {**_recorded_images(old, new), **(resolved or {})}
     refs_old = {r.id: r.urn for r in old.resources.values() if r.id}
     refs_new = {r.id: r.urn for r in new.resources.values() if r.id}
+    # A resource the state holds under the id the program imports it by keeps that id, not the plan's
+    # mock id: what names that id (an instance booting an adopted image) names the resource, on both
+    # sides. (Not yet in the state, the id is compared as the plain value it is on both sides.)
+    refs_new |= {
+        r.import_id: r.urn
+        for r in new.resources.values()
+        if r.import_id and (held := old.resources.get(r.urn)) is not None and held.id == r.import_id
+    }
     actions: dict[str, Action] = {}
     properties: dict[str, list[PropertyChange]] = {}
     reasons: dict[str, list[str]] = {}
@@ -183,7 +191,13 @@ def diff_snapshots(
         if not any(r.custom for r in (before, after) if r is not None):
             continue  # components and the stack have no cloud counterpart
         if before is None:
-            actions[urn] = Action.CREATE
+            # The `import` option: the engine reads the object by that id instead of creating one.
+            actions[urn] = Action.IMPORT if after is not None and after.import_id else Action.CREATE
+        elif after is not None and after.import_id and before.id and after.import_id != before.id:
+            # The engine imports when the goal's id is not the state's (pulumi/pulumi v3.259.0
+            # pkg/resource/deploy/step_generator.go `isImport`): another object takes this one's place.
+            actions[urn] = Action.REPLACE
+            reasons[urn] = [f"importId (the state holds {before.id}, the program imports {after.import_id})"]
         elif after is None:
             actions[urn] = Action.DELETE
         else:

@@ -32,6 +32,8 @@ class Resource:
     delete_before_replace_defined: bool = False
     """The program set the option at all (an explicit False overrides the bridge's default)."""
     retain_on_delete: bool = False
+    import_id: str = ""
+    """The plan's ``import`` option (a checkpoint's resources are in the state already: empty)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ def snapshot_of(plan: Plan, *, source: str) -> Snapshot:
             ignore_changes=tuple(item.ignore_changes),
             delete_before_replace=item.delete_before_replace,
             delete_before_replace_defined=item.delete_before_replace_defined,
+            retain_on_delete=item.retain_on_delete,
+            import_id=item.import_id,
         )
         for item in plan.resources
     }

@@ -92,7 +92,13 @@ def verified_ids(deployed: Path, stack: str, project: Path) -> Path | str:
         )
     if not isinstance(document, dict) or document.get("stack") != stack:
         return f"{deployed} is no image verification record of {stack}"
-    entries = [*(document.get("images") or []), *(document.get("rollback") or {}).values()]
+    # Retiring images too: the last good data's rollback images are the release's retiring ones, which
+    # the rollback's program registers and must adopt (by their verified id), not import again.
+    entries = [
+        *(document.get("images") or []),
+        *(document.get("rollback") or {}).values(),
+        *(document.get("retiring") or {}).values(),
+    ]
     verified = {
         entry["name"]: entry
         for entry in entries
