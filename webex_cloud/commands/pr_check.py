@@ -36,7 +36,10 @@ is the worst of all steps (webex_cloud.exit_codes): 3 before 2 before 1 before 0
 
 Steps 1-3 are this checkout's own commands, called through their Python entry points
 (:func:`run_command`) in worker processes that live for the whole check, so the SDK, the policy
-harness and Nova and Cinder are imported once per worker, not once per step; each step still gets
+harness and Nova and Cinder are imported once per worker, not once per step, and each worker keeps
+its policy pack running from one stack to the next (``running_pack``: every check sends the whole
+stack and config, so the verdicts are those of a fresh pack); ``main-policy`` runs in workers of its
+own whose path puts the base's pack first (webex_cloud.commands.judged_worker); each step still gets
 what its own process gave it: its stdout and stderr in ``<step>.txt``, its exit status in
 ``<step>.rc``, a crash of its worker recorded as exit 3. Step 4 is the base commit's code, so it stays
 a process of the base's interpreter; step 5 runs in this process.
