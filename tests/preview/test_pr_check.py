@@ -22,7 +22,8 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,8 @@ class Layout:
     pr: Path
     base: Path
     out: Path
+    caches: dict[str, Path] = field(default_factory=dict)
+    """The stand-in of GitHub's cache store for this pull request: key -> saved folder, oldest first."""
 
     def run(self, *args: str, path_prefix: Path | None = None) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ)
@@ -120,6 +123,7 @@ class Layout:
         assert _expand(base_checkout["ref"]) == BASE_SHA
         check = next(s for s in steps if s.get("id") == "check")
         assert check["working-directory"] == "pr"
+        saved = self._restore_caches(steps)
         output = self.root / "github-output"
         env = dict(os.environ, **{name: _expand(value) for name, value in check.get("env", {}).items()})
         env["GITHUB_OUTPUT"] = str(output)
@@ -134,6 +138,7 @@ class Layout:
             timeout=900,
         )
         assert ran.returncode == 0, ran.stderr  # the step itself never fails: the verdict step does
+        saved()
         rc = dict(line.split("=", 1) for line in output.read_text().splitlines())["rc"]
         verdict = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps[-1]["run"]],
@@ -143,6 +148,38 @@ class Layout:
             check=False,
         )
         return verdict.returncode, rc
+
+    def _restore_caches(self, steps: list[dict[str, Any]]) -> Callable[[], None]:
+        """The workflow's `actions/cache` steps on a new runner: the folder is gone, then restored
+        from the entry whose key is the step's key, else the newest one whose key starts with a
+        restore key; the returned post step saves the folder under the key when it missed, as the
+        action's post step does (an exact hit is never saved again)."""
+        posts: list[Callable[[], None]] = []
+        for step in steps:
+            if not step.get("uses", "").startswith("actions/cache@"):
+                continue
+            folder = self.root / step["with"]["path"]
+            key = _expand(step["with"]["key"])
+            prefixes = _expand(step["with"].get("restore-keys", "")).split()
+            shutil.rmtree(folder, ignore_errors=True)
+            found = key if key in self.caches else None
+            for prefix in prefixes:
+                found = found or next((k for k in reversed(self.caches) if k.startswith(prefix)), None)
+            if found is not None:
+                shutil.copytree(self.caches[found], folder)
+
+            def save(folder: Path = folder, key: str = key, hit: bool = found == key) -> None:
+                if not hit and folder.is_dir():
+                    self.caches[key] = self.root / "actions-cache" / key
+                    shutil.copytree(folder, self.caches[key])
+
+            posts.append(save)
+
+        def post_steps() -> None:
+            for post in posts:
+                post()
+
+        return post_steps
 
     def comment(self) -> str:
         return (self.out / "comment.md").read_text(encoding="utf-8")
@@ -255,6 +292,15 @@ def test_a_code_change_checks_every_stack(same_layout: Layout) -> None:
     assert "**dc1 alerts**: 0 added, 0 removed, 0 changed" in body
     # The base used this branch's venv: the requirements are the same.
     assert "base requirements equal" in (layout.out / "pr-check.txt").read_text()
+    # The next push of the same pull request, on a new runner: the workflow's cache gives back the
+    # base plans its first run kept, and no base plan is rendered again.
+    rendered = {stack: layout.report(stack) for stack in ("dc1", "dc2")}
+    shutil.rmtree(layout.out)  # a new runner: nothing of the first run's outputs
+    assert (job, rc) == layout.replay_workflow() == (0, "0")
+    for stack in ("dc1", "dc2"):
+        assert "base plan reused from" in (layout.out / stack / "base-plan.txt").read_text()
+        assert layout.report(stack) == rendered[stack]
+    assert not (layout.out / "base-plans.txt").exists()
 
 
 NEW_SERVICE = """\

@@ -18,7 +18,7 @@ from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import PlanError, read_plan
 from webex_cloud.plan.parallel import render_plans
 from webex_cloud.policy_check.analyzer import PackError
-from webex_cloud.policy_check.check import PolicyChecker, PolicyRun, format_run
+from webex_cloud.policy_check.check import PolicyRun, format_run, running_pack
 from webex_cloud.policy_check.config import PolicyConfigError, load_config_file
 from webex_cloud.policy_check.wire import NO_UNKNOWNS, UnknownInput, Unknowns
 
@@ -78,7 +78,7 @@ def run(
     overrides = [(str(config_file), load_config_file(config_file))] if config_file else []
     plan = _plan(stack, plan_path, project)
     peers = _peer_plans(stack, peer_plans or [], project)
-    with PolicyChecker(pack) as checker:
+    with running_pack(pack) as checker:
         if write_config is not None:
             config = checker.config_for(plan, peers, overrides)
             document = {name: {"enforcementLevel": level, **props} for name, (level, props) in config.items()}

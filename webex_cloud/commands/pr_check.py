@@ -38,7 +38,10 @@ is the worst of all steps (webex_cloud.exit_codes): 3 before 2 before 1 before 0
 
 Steps 1-3 are this checkout's own commands, called through their Python entry points
 (:func:`run_command`) in worker processes that live for the whole check, so the SDK, the policy
-harness and Nova and Cinder are imported once per worker, not once per step; each step still gets
+harness and Nova and Cinder are imported once per worker, not once per step, and each worker keeps
+its policy pack running from one stack to the next (``running_pack``: every check sends the whole
+stack and config, so the verdicts are those of a fresh pack); ``main-policy`` runs in workers of its
+own whose path puts the base's pack first (webex_cloud.commands.judged_worker); each step still gets
 what its own process gave it: its stdout and stderr in ``<step>.txt``, its exit status in
 ``<step>.rc``, a crash of its worker recorded as exit 3. Step 4 is the base commit's code, so it stays
 a process of the base's interpreter; step 5 runs in this process.
@@ -52,6 +55,7 @@ project (its stacks, catalog and policy pack) with this checkout's code, as ever
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import multiprocessing
 import os
@@ -76,12 +80,13 @@ from webex_cloud.cli_common import (
     select_stacks,
     usable_cores,
 )
-from webex_cloud.commands import comment, place, plan, policy
+from webex_cloud.commands import comment, judged_worker, place, plan, policy
 from webex_cloud.config.image_catalog import IMAGE_CATALOG
 from webex_cloud.drift.published import MAX_AGE, PublishedReportError, read_published
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path, stack_file
 from webex_cloud.plan.format import dumps, empty_plan
+from webex_cloud.policy_check.check import keep_packs_running
 from webex_cloud.preview import base_cache
 from webex_cloud.preview.changed_stacks import changed_stacks
 from webex_cloud.preview.errors import PreviewInputError
@@ -177,8 +182,24 @@ def run_command(main: Callable[[list[str]], int], argv: list[str], out: Path, na
 
 
 def _workers(jobs: int) -> ProcessPoolExecutor:
+    """This branch's workers: each keeps the branch's policy pack running from one stack to the next."""
+    return _pool(jobs, keep_packs_running, ())
+
+
+def _judged_workers(
+    jobs: int, judged: Path | None
+) -> contextlib.AbstractContextManager[ProcessPoolExecutor | None]:
+    """The workers of ``main-policy``: main's pack first on their path (webex_cloud.commands.judged_worker),
+    each keeping that pack running from one stack to the next. None when the base has no pack."""
+    if judged is None:
+        return contextlib.nullcontext()
+    return _pool(jobs, judged_worker.start, (str(judged / "policies"),))
+
+
+def _pool(jobs: int, start: Callable[..., None], args: tuple[str, ...]) -> ProcessPoolExecutor:
     # spawn, not fork: a forked worker would inherit this process's threads and their locks.
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=start, initargs=args)
 
 
 def _command(
@@ -370,11 +391,12 @@ def check_stack(
     peers: Sequence[str] = (),
     base_digest: str | None = None,
     base_batch: Future[dict[str, Path]] | None = None,
+    judged_workers: Executor | None = None,
 ) -> list[Step]:
     """Steps 2-5 of a stack whose plan (step 1) succeeded; ``peers``: the other stacks whose plans
     this check made, handed to the policy step so that it does not render them again;
     ``base_batch``: the base plans rendered together (:func:`base_plans`), a stack missing there is
-    rendered alone."""
+    rendered alone; ``judged_workers``: the workers of main's pack (:func:`_judged_workers`)."""
     out = options.out / stack
     project = ["--project", str(options.pr_dir)]
     base_dir = out / "base-files"
@@ -384,7 +406,8 @@ def check_stack(
     peer_plans = [arg for peer in peers for arg in ("--peer-plan", f"{peer}={_branch_plan(options, peer)}")]
     policed = [*project, "--stack", stack, "--plan", str(plan_file), *peer_plans]
     steps.append(_progress(stack, _command(workers, policy.main, policed, out, "policy")))
-    steps.append(_progress(stack, _main_policy(options, stack, plan_file, peer_plans, config)))
+    judged = _main_policy(options, stack, plan_file, peer_plans, config, judged_workers)
+    steps.append(_progress(stack, judged))
     svg = str(out / comment.PLACEMENT_PICTURE)
     placed = [*project, "--stack", stack, "--plan", str(plan_file), "--svg", svg]
     steps.append(_progress(stack, _command(workers, place.main, placed, out, "place")))
@@ -459,28 +482,27 @@ def alert_changes(options: Options, stack: str, out: Path) -> Step:
 # --- end of step 6 ---
 
 
-def _main_policy(options: Options, stack: str, plan_file: Path, peer_plans: list[str], config: Path) -> Step:
+def _main_policy(
+    options: Options,
+    stack: str,
+    plan_file: Path,
+    peer_plans: list[str],
+    config: Path,
+    judged_workers: Executor | None,
+) -> Step:
     """The base's pack over this branch's plan: what a branch's edit of ``policies/`` cannot weaken.
 
     The pack's rules (its process, and the config facts the harness derives through
-    ``webex_policies``) are the base's; the harness that reads the stack files and speaks the
-    Analyzer protocol is this branch's, so a branch that changes the stack-file format is still
-    judged (the base's loader would refuse the new keys)."""
+    ``webex_policies``) are the base's: the step runs in a worker whose path puts the base's pack
+    first (:func:`_judged_workers`); the harness that reads the stack files and speaks the Analyzer
+    protocol is this branch's, so a branch that changes the stack-file format is still judged (the
+    base's loader would refuse the new keys)."""
     out = options.out / stack
-    if options.judged is None:
+    if options.judged is None or judged_workers is None:
         return _record(out, "main-policy", ExitCode.INPUT, "main's policy pack cannot run: the base has none")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(options.judged / "policies"), *filter(None, [env.get("PYTHONPATH")])]
-    )
-    args = ["policy", "--project", str(options.judged), "--stack", stack, "--plan", str(plan_file)]
-    return _run(
-        [sys.executable, "-m", "webex_cloud", *args, *peer_plans, "--write-config", str(config)],
-        cwd=PROJECT_DIR,
-        out=out,
-        name="main-policy",
-        env=env,
-    )
+    args = ["--project", str(options.judged), "--stack", stack, "--plan", str(plan_file)]
+    args += [*peer_plans, "--write-config", str(config)]
+    return _command(judged_workers, policy.main, args, out, "main-policy")
 
 
 # --- base plans in one process (issue 29) ---
@@ -732,6 +754,7 @@ def _check_every_stack(
         tempfile.TemporaryDirectory(prefix="pr-check-base-") as base_folder,
         ThreadPoolExecutor(max_workers=1) as base_thread,
         _workers(jobs) as workers,
+        _judged_workers(jobs, options.judged) as judged_workers,
         ThreadPoolExecutor(max_workers=jobs) as pool,
     ):
         batch = (
@@ -759,7 +782,9 @@ def _check_every_stack(
                 steps.append(drift)
             if steps[0].code == ExitCode.OK:  # nothing else can be judged without this branch's plan
                 peers = [peer for peer in ready if peer != stack]
-                steps += check_stack(options, stack, python, problem, workers, peers, digest, batch)
+                steps += check_stack(
+                    options, stack, python, problem, workers, peers, digest, batch, judged_workers
+                )
             shown = ", ".join(f"{s.name} {s.code}" for s in steps)
             print(f"{stack}: {shown} ({sum(s.seconds for s in steps):.1f} s)", flush=True)
             return steps

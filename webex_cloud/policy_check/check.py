@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,6 +179,50 @@ class PolicyChecker:
             not_applicable[(item.policy_name, item.reason)] = None
         run.not_applicable = [PolicyNotApplicable(policy, reason) for policy, reason in not_applicable]
         return run
+
+
+_kept: dict[Path, PolicyChecker] | None = None
+"""Pack folder -> its running pack, in a process that keeps them (:func:`keep_packs_running`)."""
+
+
+def keep_packs_running() -> None:
+    """In a process that checks many stacks in turn (pr-check's workers): each pack is started once,
+    by the first :func:`running_pack` of its folder, kept for the next, and closed when the process
+    ends. A check is the same calls either way, and nothing of the previous stack is left in the pack:
+    every check sends ConfigureStack and Configure with the whole config, which the pack's server
+    replaces wholesale (pulumi_policy 1.21.0, the pin: ``policy.py``,
+    ``_PolicyAnalyzerServicer.Configure`` and ``ConfigureStack``), and each Analyze or AnalyzeStack
+    request carries all it judges. Only the start is saved: an interpreter, the SDK and the pack's
+    imports, per stack."""
+    global _kept
+    if _kept is None:
+        _kept = {}
+        atexit.register(_close_kept)
+
+
+def _close_kept() -> None:
+    for checker in (_kept or {}).values():
+        checker.__exit__()
+    (_kept or {}).clear()
+
+
+@contextlib.contextmanager
+def running_pack(pack_dir: Path = PACK_DIR) -> Iterator[PolicyChecker]:
+    """The pack of ``pack_dir``, running: started here and stopped after the block, or, where packs
+    are kept (:func:`keep_packs_running`), the one kept running. A block that fails stops a kept pack
+    too, so that the next check starts from a fresh one whatever state the failure left."""
+    if _kept is None:
+        with PolicyChecker(pack_dir) as checker:
+            yield checker
+        return
+    key = pack_dir.resolve()
+    if key not in _kept:
+        _kept[key] = PolicyChecker(pack_dir).__enter__()
+    try:
+        yield _kept[key]
+    except BaseException:
+        _kept.pop(key).__exit__()
+        raise
 
 
 def format_run(run: PolicyRun) -> str:
