@@ -27,7 +27,6 @@ import io
 import json
 import os
 import re
-import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +40,7 @@ import yaml
 
 from tests.conftest import ProjectCopy
 from tests.integration.conftest import Cleanup, boot_server, ensure_flavor, wait_for
+from tests.integration.serving import Listener, follow, pods_serving
 from tests.monitoring.test_generate import discovered_labels
 from tests.release.test_gate_real_prometheus import (
     SCRAPE,
@@ -57,7 +57,7 @@ from webex_cloud.config.image_ids import RECORD_FORMAT
 from webex_cloud.facts import metrics
 from webex_cloud.plan.document import render_plan
 from webex_cloud.preview.pulumi_json import load_preview
-from webex_cloud.release.probe import Check, GateSpec, attempt, run_gate
+from webex_cloud.release.probe import GateSpec, run_gate
 from webex_cloud.release.rollout import GATE_TYPE
 from webex_cloud.rollback.last_good import build as last_good
 from webex_cloud.rollback.run import Outcome, decide, hold, restore, run_here
@@ -88,28 +88,12 @@ ANALYSIS = {
 }
 
 
-class _HealthPort(socketserver.ThreadingTCPServer):
-    """The health check's port: accepts each connection and closes it. A bare listener that never
-    accepts would fill its backlog under the sampler's probes and then time connects out."""
-
-    allow_reuse_address = True
-    daemon_threads = True
-
-    def __init__(self, address: str, port: int) -> None:
-        super().__init__((address, port), socketserver.BaseRequestHandler)
-        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-
 class Instance:
     """What runs on one server while Nova reports it ACTIVE: its service port and its metrics."""
 
     def __init__(self, address: str, check_port: int, metrics_port: int) -> None:
         self.address, self.check_port, self.metrics_port = address, check_port, metrics_port
-        self.running: tuple[_HealthPort, Responder] | None = None
+        self.running: tuple[Listener, Responder] | None = None
         self.image = ""
 
     def become(self, active: bool, image: str, bad_image: str) -> None:
@@ -120,7 +104,7 @@ class Instance:
         if active and self.running is None:
             bad = FAIL_EVERY if image == bad_image else None
             self.running = (
-                _HealthPort(self.address, self.check_port),
+                Listener(self.address, self.check_port),
                 Responder(self.address, bad, self.metrics_port),
             )
             self.image = image
@@ -142,27 +126,18 @@ class Fleet:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def watch(self) -> None:
+        def become(name: str, server: Any) -> None:
+            self.instances[name].become(server.status == "ACTIVE", server.image.id, self.bad_image)
+
         ids = {server_id: name for name, server_id in self.servers.items()}
-        while not self.stop.is_set():
-            for server in self.conn.compute.servers(details=True, name=f"^{PREFIX}"):
-                if server.id in ids:
-                    self.instances[ids[server.id]].become(
-                        server.status == "ACTIVE", server.image.id, self.bad_image
-                    )
-            time.sleep(0.1)
+        follow(self.conn, ids, become, self.stop, name=f"^{PREFIX}")
 
     def sample(self) -> None:
+        pods = [
+            [(self.instances[n].address, self.instances[n].check_port) for n in m] for m in self.pods.values()
+        ]
         while not self.stop.wait(0.25):
-            self.serving.append(
-                sum(
-                    all(self._answers(self.instances[name]) for name in members)
-                    for members in self.pods.values()
-                )
-            )
-
-    @staticmethod
-    def _answers(instance: Instance) -> bool:
-        return attempt(Check("tcp", instance.check_port, timeout_s=0.5), instance.address) is None
+            self.serving.append(pods_serving(pods))
 
     def image_of(self, name: str) -> str:
         return str(self.conn.compute.get_server(self.servers[name]).image.id)

@@ -4,8 +4,11 @@ take two polls (MIGRATING, then ACTIVE on the host a test-chosen scheduler picks
 migration record in status ``error`` and the server ACTIVE where it was (conductor/manager.py
 ``_live_migrate``). A cold migration takes two polls too (RESIZE, then VERIFY_RESIZE on its new host)
 and ends ACTIVE at ``confirmResize``. An evacuation (only off a host in ``down``, else Nova's 409
-``ComputeServiceInUse``) takes two polls: REBUILD with task state ``rebuilding``, then ACTIVE on the host
-the scheduler picks, or ERROR when it picks none (``choose`` returns "").
+``ComputeServiceInUse``) makes an ``evacuation`` record (``accepted``) and takes three polls: REBUILD with
+task state ``rebuilding``; then, as Nova's compute saves the rebuilt server before it records the new
+host, ACTIVE and idle still on the dead host; then ACTIVE on the host the scheduler picks, the record
+``done``. When the scheduler picks none (``choose`` returns "") the second poll is ERROR, the record
+``error``.
 
 Its Cinder side: the project's volumes, their cinder-volume services (one per backend of ``backends``)
 and ``os-migrate_volume`` as cinder 21.1.0 runs it: the API's own refusals at once (a 400: not
@@ -44,6 +47,8 @@ class FakeNova:
     """Hosts whose compute service is down (state ``down``): the only ones Nova evacuates from."""
     evacuating: set[str] = field(default_factory=set)
     """Ids of the servers being evacuated."""
+    rebuilt: set[str] = field(default_factory=set)
+    """Ids of the evacuated servers rebuilt (ACTIVE) whose new host is not recorded yet."""
     cloud_name: str = "fake"
     project_id: str = "p"
     backends: list[str] = field(default_factory=list)
@@ -141,6 +146,8 @@ class FakeNova:
             }
         if url == "/os-migrations":
             wanted = dict(params or {})
+            if wanted["instance_uuid"] in self.evacuating:
+                self._evacuate_step(wanted["instance_uuid"], self.record(wanted["instance_uuid"]))
             return {
                 "migrations": [
                     m
@@ -158,15 +165,7 @@ class FakeNova:
             else:
                 record.update({"status": "RESIZE", "OS-EXT-STS:task_state": "resize_migrating"})
         elif server_id in self.evacuating:
-            if record["status"] == "REBUILD":
-                destination = self.migrating.pop(server_id)
-                self.evacuating.discard(server_id)
-                record.update({"status": "ACTIVE" if destination else "ERROR"})
-                if destination:
-                    record[views.HOST_FIELD] = destination
-                record.pop("OS-EXT-STS:task_state", None)
-            else:
-                record.update({"status": "REBUILD", "OS-EXT-STS:task_state": "rebuilding"})
+            self._evacuate_step(server_id, record)
         elif server_id in self.migrating:
             if record["status"] == "MIGRATING":
                 record.update({"status": "ACTIVE", views.HOST_FIELD: self.migrating.pop(server_id)})
@@ -174,6 +173,32 @@ class FakeNova:
             else:
                 record.update({"status": "MIGRATING", "OS-EXT-STS:task_state": "migrating"})
         return {"server": dict(record)}
+
+    def _evacuate_step(self, server_id: str, record: dict[str, Any]) -> None:
+        evacuation = [
+            m
+            for m in self.migrations
+            if m["instance_uuid"] == server_id and m["migration_type"] == "evacuation"
+        ]
+        if server_id in self.rebuilt:
+            self.rebuilt.discard(server_id)
+            record[views.HOST_FIELD] = self.migrating[server_id]
+            status = "done"
+        elif record["status"] == "REBUILD":
+            record.pop("OS-EXT-STS:task_state", None)
+            if self.migrating[server_id]:
+                record["status"] = "ACTIVE"
+                self.rebuilt.add(server_id)
+                return
+            record["status"] = "ERROR"
+            status = "error"
+        else:
+            record.update({"status": "REBUILD", "OS-EXT-STS:task_state": "rebuilding"})
+            return
+        del self.migrating[server_id]
+        self.evacuating.discard(server_id)
+        for migration in evacuation[-1:]:
+            migration.update({"status": status, "dest_compute": record[views.HOST_FIELD] or None})
 
     def listing(self, service: str, path: str, key: str) -> Iterator[Mapping[str, Any]]:
         found = {"servers": self.cloud.servers, "volumes": self.cloud.volumes, "snapshots": self.snapshots}
@@ -207,6 +232,16 @@ class FakeNova:
                     )
                 self.evacuating.add(server_id)
                 self.migrating[server_id] = self.choose(record)
+                self.migrations.append(
+                    {
+                        "id": len(self.migrations) + 1,
+                        "instance_uuid": server_id,
+                        "migration_type": "evacuation",
+                        "status": "accepted",
+                        "source_compute": record[views.HOST_FIELD],
+                        "dest_compute": None,
+                    }
+                )
                 return
             kind = "migration" if "migrate" in body else "live-migration"
             refused = kind == "live-migration" and record["name"] in self.refuse_live

@@ -38,11 +38,16 @@ def keystone(_: argparse.Namespace) -> None:
     ident = conn.identity
     project = ident.find_project("service") or ident.create_project(name="service", domain_id="default")
     admin = ident.find_role("admin")
+    # The role Cinder requires of a service token (keystonemiddleware's service_token_roles default):
+    # only a request carrying one may delete an attachment Nova uses (Cinder 21 volume/api.py
+    # is_service_request, the fix of CVE-2023-2088 in Debian's cinder 2:21.3.1-1~deb12u1).
+    service_role = ident.find_role("service") or ident.create_role(name="service")
     for user_name, service_name, service_type, url in CATALOG:
         user = ident.find_user(user_name) or ident.create_user(
             name=user_name, password=SERVICE_PASSWORD, domain_id="default"
         )
         ident.assign_project_role_to_user(project, user, admin)
+        ident.assign_project_role_to_user(project, user, service_role)
         service = ident.find_service(service_name) or ident.create_service(
             name=service_name, type=service_type
         )

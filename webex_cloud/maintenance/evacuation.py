@@ -18,12 +18,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Final
 
 from webex_cloud.audit.expected import Expected
 from webex_cloud.cloud import operations
 from webex_cloud.cloud.session import Session
-from webex_cloud.cloud.views import Server, read_server
-from webex_cloud.maintenance.drain import DrainError, Moved, wait_moved
+from webex_cloud.cloud.views import EVACUATION, Server, read_migrations, read_server
+from webex_cloud.maintenance.drain import POLL, DrainError, Moved, wait_moved
 from webex_cloud.maintenance.moves import IN_FLIGHT, Move
 
 
@@ -78,6 +79,33 @@ def plan_evacuation(expected: Expected, servers: Iterable[Server], hosts: Iterab
     )
 
 
+EVACUATION_ENDED: Final = frozenset({"done", "completed", "error", "failed"})
+"""An evacuation record's end states (nova ``objects/migration.py``; ``done`` once the new host is
+recorded, ``completed`` once the old host's compute cleaned up)."""
+
+
+def wait_evacuated(
+    session: Session,
+    server_id: str,
+    from_host: str,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Server:
+    """Wait until the server's newest evacuation record has ended, then until it is ACTIVE off
+    ``from_host``. The record first: the new host's compute saves the rebuilt server ACTIVE and idle and
+    only then records its host, then marks the record ``done`` (nova 26 Zed and 34 ``compute/manager.py``
+    ``rebuild_instance``: ``_do_rebuild_instance`` saves it, ``resource_tracker.finish_evacuation`` sets
+    ``instance.host``), so in between, ACTIVE on the dead host says nothing yet (found on the loopback)."""
+    start = clock()
+    while clock() - start <= timeout:
+        records = read_migrations(session, server_id, EVACUATION)
+        if not records or records[-1].status in EVACUATION_ENDED:
+            break
+        sleep(POLL)
+    return wait_moved(session, server_id, from_host, timeout, clock, sleep)
+
+
 @dataclass
 class Evacuated:
     moved: list[Moved] = field(default_factory=list)
@@ -108,7 +136,7 @@ def _ask_and_wait(
     rebuilt: set[str] = set()
     for move in moves:
         try:
-            server = wait_moved(session, move.server_id, move.from_host, timeout, clock, sleep)
+            server = wait_evacuated(session, move.server_id, move.from_host, timeout, clock, sleep)
         except DrainError as error:
             done.failed.append(str(error))
             continue
@@ -134,7 +162,7 @@ def evacuate(
     for server in plan.in_flight:
         say(f"waiting for {server.name}, which Nova is rebuilding ({server.status.lower()})")
         try:
-            wait_moved(session, server.id, server.host or "", timeout, clock, sleep)
+            wait_evacuated(session, server.id, server.host or "", timeout, clock, sleep)
         except DrainError as error:
             done.failed.append(str(error))
     _ask_and_wait(session, list(plan.anchors), timeout, clock, sleep, done, say)
