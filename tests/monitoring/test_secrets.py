@@ -10,6 +10,9 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ import pytest
 import yaml
 
 from tests.monitoring.conftest import NODES, Stand
+from tests.monitoring.tools import require
 from tests.stacks.monitoring_node import FAKE_READER
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.monitoring import secrets
@@ -210,3 +214,30 @@ def test_the_user_data_installs_the_helper_the_sudo_rule_and_the_reader_environm
     assert deploy["sudo"] == 'ALL=(root) NOPASSWD: /usr/local/sbin/webex-monitoring-secrets ""'
     assert "sudo" in document["packages"]
     assert not any(path.startswith(secrets.SECRETS_DIR) for path in files)
+
+
+def _verify_drop_in(tmp_path: Path, text: str) -> str:
+    """`systemd-analyze verify` of Debian's prometheus unit with ``text`` as its drop-in: what it says."""
+    require("systemd-analyze", "prometheus")  # Debian's package: the binary and the unit
+    unit = Path("/lib/systemd/system/prometheus.service")
+    (tmp_path / "prometheus.service.d").mkdir(parents=True)
+    shutil.copy(unit, tmp_path / "prometheus.service")
+    (tmp_path / "prometheus.service.d" / Path(secrets.PROMETHEUS_DROP_IN).name).write_text(text)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / "prometheus.service")],
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout + done.stderr
+
+
+def test_systemd_reads_the_reader_environment_drop_in_of_debians_prometheus_unit(tmp_path: Path) -> None:
+    said = _verify_drop_in(tmp_path / "ok", secrets.prometheus_drop_in())
+    assert "webex-reader.conf" not in said, said
+    # The verification can fail: a misspelt key in the same place is reported, naming the drop-in.
+    said = _verify_drop_in(
+        tmp_path / "bad", secrets.prometheus_drop_in().replace("EnvironmentFile", "EnvFile")
+    )
+    assert "webex-reader.conf:2: Unknown key 'EnvFile'" in said
