@@ -412,7 +412,8 @@ def deploy(tmp_path: Path, fake_key: str) -> Deploy:
     for name in ("__main__.py", "Pulumi.yaml", "pyproject.toml"):
         shutil.copy(REPO / name, root / name)
     (root / ".venv").symlink_to(Path(sys.prefix))
-    monitoring_node.add_fake_secrets(root / "stacks/Pulumi.dc1.yaml")  # its pair's, set by its operators
+    for stack in ("dc1", "dc2"):  # their pairs' secrets, as their operators set them
+        monitoring_node.add_fake_secrets(root / f"stacks/Pulumi.{stack}.yaml")
     stand_ins = _stand_ins(tmp_path / "bin", root)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SSH_", "GITHUB_"))}
     env.update(
