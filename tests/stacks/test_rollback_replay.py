@@ -594,6 +594,7 @@ def test_two_stacks_of_a_wave_rolled_back_open_one_hold_pull_request_that_a_re_r
     one branch `hold/<commit>`, one pull request holding both services, each naming both stacks. A
     re-run of the failed jobs (and a later stack's record) updates that pull request, never a second."""
     (deploy.root / "stacks" / "Pulumi.dc3.yaml").write_text(datacenter_stack(3))
+    monitoring_node.add_fake_secrets(deploy.root / "stacks" / "Pulumi.dc3.yaml")
     deploy.env["STAND_IN_UP_EXIT"] = "0"
     for stack in ("dc2", "dc3"):
         good_run = deploy.up_job(GOOD, IMAGE_RELEASE, stack=stack)
