@@ -144,8 +144,10 @@ class SecretsParams:
         try:
             key_pattern = re.compile(rf"(^|[_\-.])({words})($|[_\-.])", re.IGNORECASE)
             # A value is a reference, not a secret, when it is a template or a lookup: ${X}, {{ x }}, <x>.
+            # sudoers' NOPASSWD: is a tag (no password asked), not a key holding one (sudoers(5)); the key
+            # starts a word, so the tag cannot match from its middle either.
             assignment = re.compile(
-                rf"(?P<key>[\w.\-]*({words})[\w.\-]*)['\"]?[ \t]*[:=][ \t]*"
+                rf"(?P<key>(?<![\w.\-])(?!NOPASSWD:)[\w.\-]*({words})[\w.\-]*)['\"]?[ \t]*[:=][ \t]*"
                 r"(?![ \t'\"]*(\$\{|\{\{|<|$))['\"]?\S+",
                 re.IGNORECASE | re.MULTILINE,
             )

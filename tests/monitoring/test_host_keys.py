@@ -10,23 +10,17 @@ key its node presents against the known_hosts file it is given with the real ``s
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.cloud.fake_cloud import FakeCloud, fake_cloud
-from tests.conftest import REPO
 from tests.monitoring import host_keys_stand_in as keys
-from tests.stacks import monitoring_node
-from webex_cloud.commands.monitoring import main, monitored_nodes
+from tests.monitoring.conftest import NODES, Stand
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.monitoring.node import user_data
 from webex_cloud.monitoring_ops.host_keys import BEGIN, END, SILENCING_KEYS, NotPinned, parse_key_block
@@ -124,46 +118,6 @@ def test_the_real_openssh_client_reads_the_options_as_pinning_to_that_file_only(
     } <= set(resolved)
 
 
-NODES = [str(address) for address in monitored_nodes(REPO, "dc1")]
-
-
-@dataclass
-class Stand:
-    cloud: FakeCloud
-    keys: Path
-    bin: Path
-    out: Path
-
-    def console(self, address: str, text: str) -> None:
-        self.cloud.answers[keys.action_path(keys.server_id(address))] = keys.console_answer(text)
-
-    def reload(self, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-        code = main(["--stack", "dc1", "--out", str(self.out), "--reload-nodes"])
-        captured = capsys.readouterr()
-        return code, captured.out + captured.err
-
-    def logins(self) -> list[dict[str, Any]]:
-        calls = self.bin / "ssh.jsonl"
-        return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
-
-    def installed(self, address: str) -> bool:
-        return (self.bin / "nodes" / address / "etc/prometheus/prometheus.yml").exists()
-
-
-@pytest.fixture
-def stand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stand]:
-    """dc1's two nodes, each with its console in a Nova on 127.0.0.1 and its sshd's key; the deploy's
-    reader identity (identities.reader) logs in there."""
-    bin_dir = tmp_path / "bin"
-    monitoring_node.install(bin_dir)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv(keys.KEYS_ENV, str(tmp_path / "keys"))
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where this run's known_hosts lives, to see it go
-    with fake_cloud(["reader"], keys.nova_answers(tmp_path / "keys", NODES)) as cloud:
-        monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(cloud.clouds_yaml(tmp_path, "webex-dc1-reader")))
-        yield Stand(cloud, tmp_path / "keys", bin_dir, tmp_path / "out")
-
-
 def test_each_node_is_pinned_from_its_console_and_reached_held_to_that_key(
     stand: Stand, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -183,6 +137,11 @@ def test_each_node_is_pinned_from_its_console_and_reached_held_to_that_key(
     # every login was; the file was private while it was read and is gone with the run.
     assert {call["known_hosts"] for call in stand.logins()} == {"0o600"}
     assert not list(tmp_path.glob("webex-known-hosts-*"))
+    # The pair's secrets went first, through the same pinned login (tests/monitoring/test_secrets.py).
+    first = next(call["command"] for call in stand.logins())
+    assert first == "sudo -n /usr/local/sbin/webex-monitoring-secrets"
+    for address in NODES:
+        assert (stand.bin / "nodes" / address / "etc/prometheus/secrets/openstack.env").exists()
 
 
 def test_a_node_whose_console_shows_no_key_block_stops_the_reload_before_any_node(

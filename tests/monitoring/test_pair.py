@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import random
 import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ import yaml
 
 from tests.conftest import REPO, ProjectCopy
 from webex_cloud.commands.monitoring import generate
+from webex_cloud.commands.plan import main as plan_main
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.monitoring import node
@@ -99,7 +102,7 @@ def test_each_node_boots_with_the_generated_files_and_its_partner() -> None:
         assert defaults == f'ARGS="--cluster.peer={peer}:9094"\n'
         assert "--web.enable-lifecycle" in files[f"{node.STAGING}/default/prometheus"]
         document = yaml.safe_load(instance["inputs"]["userData"])
-        assert document["packages"] == [*node.PACKAGES, "curl"]
+        assert document["packages"] == [*node.PACKAGES, "curl", "sudo"]
         # The deploy's login: the stack's deploy key only, no password, owning the generated files' folders.
         deploy_key = load_deployment(REPO, "dc1").datacenter.monitoring.instances.deploy_key  # type: ignore[union-attr]
         login = document["users"][1]
@@ -138,3 +141,28 @@ def test_an_unusable_pair_is_refused_naming_the_field(project: ProjectCopy, chan
     project.edit_datacenter("dc1", lambda dc: change(dc["monitoring"]))
     with pytest.raises(CatalogError, match="stacks/Pulumi.dc1.yaml.*" + re.escape(field)):
         load_deployment(project.root, "dc1")
+
+
+def test_a_deploy_runner_outside_the_management_network_reaches_ssh_and_prometheus_only(
+    project: ProjectCopy, tmp_path: Path
+) -> None:
+    """Issue 25: the release gates query the nodes' Prometheus (9090) from the deploy runner, which also
+    reloads them over SSH (22). On the management network the pair's rules already admit it (the example
+    stacks: nothing added); elsewhere exactly its own range, on those two ports; the policy pack passes."""
+    project.edit_datacenter("dc1", lambda dc: dc["sources"].update({"deploy-runner": ["10.250.9.7/32"]}))
+
+    assert plan_main(["--stack", "dc1", "--project", str(project.root), "--out", str(tmp_path)]) == 0
+
+    planned = json.loads((tmp_path / "dc1.json").read_text())["resources"]
+    (pair,) = [r for r in planned if r["type"] == PAIR]
+    from_runner = {
+        (r["inputs"]["protocol"], r["inputs"]["portRangeMin"], r["inputs"]["portRangeMax"])
+        for r in planned
+        if r["type"] == RULE
+        and r["parent"] == pair["urn"]
+        and r["inputs"]["remoteIpPrefix"] == "10.250.9.7/32"
+    }
+    assert from_runner == {("tcp", 22, 22), ("tcp", 9090, 9090)}
+    # The example stacks' runner is on the management network: the pair's rules already admit it.
+    in_example = {r["inputs"]["remoteIpPrefix"] for r in pair_resources(plan("dc1")) if r["type"] == RULE}
+    assert in_example == {str(load_deployment(REPO, "dc1").datacenter.controllers.management.cidr)}

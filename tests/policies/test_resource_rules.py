@@ -247,6 +247,8 @@ class TestPlaintextSecrets:
             "export DB_PASSWORD=hunter2\n",
             "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n",
             "api_key = 'abc123'\n",
+            "NOPASSWD_TOKEN=abc123\n",
+            "sudo: ALL=(root) NOPASSWD: /bin/x\npassword: hunter2\n",
         ],
     )
     def test_secret_in_user_data_fails(self, user_data: str) -> None:
@@ -259,6 +261,8 @@ class TestPlaintextSecrets:
             "password: {{ vault_password }}\n",
             "password:\n",
             "password_file: <path>\n",
+            # sudoers' tag, as cloud-init's users[].sudo writes it (the monitoring nodes' helper rule)
+            '  sudo: ALL=(root) NOPASSWD: /usr/local/sbin/webex-monitoring-secrets ""\n',
         ],
     )
     def test_references_pass(self, user_data: str) -> None:

@@ -12,6 +12,7 @@ addresses are 10.x.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -23,19 +24,83 @@ import yaml
 
 from tests.conftest import REPO
 from tests.monitoring.host_keys_stand_in import check_host_key
+from webex_cloud.config.loader import parse_datacenter
+from webex_cloud.monitoring import secrets
 from webex_cloud.monitoring_ops.reload import alertmanager_hash
 
+FAKE_CIPHER = "fake-cipher:"
+"""What stands for Pulumi's ciphertext in the tests' stack files: the base64 of a fake value."""
 
-def install(bin_dir: Path) -> None:
-    """``bin_dir/ssh`` and ``bin_dir/node-bin/curl``: executables running :func:`ssh` and :func:`curl`."""
+
+def add_fake_secrets(stack_file: Path) -> dict[str, str]:
+    """Give the stack file one "encrypted" value per secret its deployed pair needs (fake values, as
+    `pulumi config set --secret --path` would lay them out); returns them in clear."""
+    document = yaml.safe_load(stack_file.read_text())
+    stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    monitoring = parse_datacenter(document["config"]["webex-cloud:datacenter"], stack).monitoring
+    assert monitoring is not None
+    clear = {
+        secret.name: f"fake-{secret.name}-value" if secret.name != secrets.READER_ENV else FAKE_READER
+        for secret in secrets.required(monitoring)
+    }
+    document["config"][secrets.CONFIG_KEY] = {
+        name: {"secure": FAKE_CIPHER + base64.b64encode(value.encode()).decode()}
+        for name, value in clear.items()
+    }
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    return clear
+
+
+FAKE_READER = (
+    "OS_AUTH_URL=https://keystone.dc.example:5000/v3\n"
+    "OS_APPLICATION_CREDENTIAL_ID=0123456789abcdef\n"
+    "OS_APPLICATION_CREDENTIAL_SECRET=fake-application-credential-secret\n"
+)
+
+
+def pulumi_config(argv: list[str]) -> int:
+    """`pulumi config --show-secrets --json --stack S` in a project: its stack file's config, each fake
+    "ciphertext" decoded, in the CLI's JSON shape (an object's leaves in ``objectValue``)."""
+    if argv[:3] != ["config", "--show-secrets", "--json"]:
+        sys.stderr.write(f"stand-in pulumi: unexpected {argv}\n")
+        return 2
+    stack = argv[argv.index("--stack") + 1].rpartition("/")[2]  # organization/webex-cloud/<stack>
+    config = yaml.safe_load((Path.cwd() / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+    def clear(value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            return base64.b64decode(value["secure"].removeprefix(FAKE_CIPHER)).decode()
+        if isinstance(value, dict):
+            return {k: clear(v) for k, v in value.items()}
+        return value
+
+    out = {}
+    for key, value in config.items():
+        shown = clear(value)
+        out[key] = (
+            {"objectValue": shown, "secret": shown != value} if isinstance(shown, dict) else {"value": shown}
+        )
+    sys.stdout.write(json.dumps(out))
+    return 0
+
+
+def install(bin_dir: Path, pulumi: bool = False) -> None:
+    """``bin_dir/ssh`` and ``bin_dir/node-bin/curl``, ``systemctl``: executables running :func:`ssh`,
+    :func:`curl` and :func:`systemctl`; with ``pulumi``, ``bin_dir/pulumi`` running
+    :func:`pulumi_config`."""
     (bin_dir / "node-bin").mkdir(parents=True, exist_ok=True)
-    for name, call in (
+    calls = [
         ("ssh", f"ssh(sys.argv[1:], Path({str(bin_dir)!r}))"),
         ("node-bin/curl", "curl(sys.argv[1:])"),
-    ):
+        ("node-bin/systemctl", "systemctl(sys.argv[1:])"),
+    ]
+    if pulumi:
+        calls.append(("pulumi", "pulumi_config(sys.argv[1:])"))
+    for name, call in calls:
         (bin_dir / name).write_text(
             f"#!{sys.executable}\nimport sys\nfrom pathlib import Path\nsys.path.insert(0, {str(REPO)!r})\n"
-            f"from tests.stacks.monitoring_node import curl, ssh\nsys.exit({call})\n"
+            "from tests.stacks.monitoring_node import curl, pulumi_config, ssh, systemctl\n"
+            f"sys.exit({call})\n"
         )
         (bin_dir / name).chmod(0o755)
 
@@ -56,8 +121,28 @@ def ssh(argv: list[str], bin_dir: Path) -> int:
         }
         out.write(json.dumps(seen) + "\n")
     env = {**os.environ, "NODE": str(node), "PATH": f"{bin_dir / 'node-bin'}{os.pathsep}{os.environ['PATH']}"}
+    if command == f"sudo -n {secrets.HELPER}" and os.environ.get("STAND_IN_SUDO_REFUSED"):
+        sys.stderr.write("sudo: a password is required\n")
+        return 1
+    if command == f"sudo -n {secrets.HELPER}":
+        # The node's sudo rule allows exactly this: the helper its user data installs, run as root. Here
+        # it runs as the test's user, owning the files itself.
+        helper = node / "helper.sh"
+        helper.write_text(
+            secrets.helper_script()
+            .replace("/etc/prometheus", str(node / "etc/prometheus"))
+            .replace(f"owner={secrets.OWNER}", "owner=$(id -un)")
+            .replace("-o root", '-o "$owner"')
+        )
+        return subprocess.run(["sh", str(helper)], env=env, check=False).returncode
     command = command.replace("/etc/prometheus", str(node / "etc/prometheus"))
     return subprocess.run(["bash", "-c", command], env=env, check=False).returncode
+
+
+def systemctl(argv: list[str]) -> None:
+    """The node's systemd: records what is restarted."""
+    with (Path(os.environ["NODE"]) / "systemctl.log").open("a") as out:
+        out.write(" ".join(argv) + "\n")
 
 
 def _groups(config: Path) -> list[dict[str, Any]]:
@@ -76,7 +161,9 @@ def _groups(config: Path) -> list[dict[str, Any]]:
 
 
 def curl(argv: list[str]) -> None:
-    method, url = argv[argv.index("-X") + 1], argv[-1]
+    method, url = (argv[argv.index("-X") + 1] if "-X" in argv else "GET"), argv[-1]
+    if url.endswith("/-/ready"):
+        return  # the helper waits for a restarted Prometheus (-o /dev/null)
     port, path = url.split("127.0.0.1:")[1].split("/", 1)
     node = Path(os.environ["NODE"])
     config, state_file = node / "etc/prometheus", node / "state.json"

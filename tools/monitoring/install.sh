@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the tools that check (and, on the monitoring nodes, run) the generated monitoring: Debian
 # bookworm's prometheus 2.42 (promtool), prometheus-alertmanager 0.25 (amtool) and
-# prometheus-blackbox-exporter 0.23. Idempotent: nothing is done when they are installed. Root, Debian 12.
+# prometheus-blackbox-exporter 0.23, and rsyslog 8.2302 with its TLS driver (rsyslogd -N1 checks the generated
+# log shipping). Idempotent: nothing is done when they are installed. Root, Debian 12.
 # No daemon is started: policy-rc.d denies the packages' own starts (the tests run the tools, not services).
 # See docs/monitoring.md.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-alertmanager prometheus-blackbox-exporter)
+PACKAGES=(prometheus prometheus-alertmanager prometheus-blackbox-exporter rsyslog rsyslog-gnutls)
 
 installed=$(dpkg-query -W -f='${db:Status-Status}\n' "${PACKAGES[@]}" 2>/dev/null | grep -cx installed || true)
 if ((installed == ${#PACKAGES[@]})); then

@@ -27,7 +27,7 @@ import argparse
 import sys
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -37,10 +37,12 @@ from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.monitoring.contract import ALERTMANAGER_PORT
+from webex_cloud.monitoring.logs import FOLDER as LOGS_FOLDER
+from webex_cloud.monitoring.logs import rsyslog_files
 from webex_cloud.monitoring.model import NotMonitored, stack_watch
 from webex_cloud.monitoring.render import render
 from webex_cloud.monitoring_ops.check import CheckFailed, ToolMissing, check_folder
-from webex_cloud.monitoring_ops.reload import Node, ReloadFailed, SshNode, Target, reload_pair
+from webex_cloud.monitoring_ops.reload import Node, NodeT, ReloadFailed, SshNode, reload_pair
 
 MONITORING_DIR = paths.BUILD_DIR / "monitoring"
 
@@ -57,17 +59,37 @@ def node_argument(text: str) -> Node:
     return Node(url.rstrip("/"), Path(folder), alertmanager_url=f"http://{host}:{ALERTMANAGER_PORT}")
 
 
+def generate_logs(project_dir: Path, stack: str) -> dict[str, str]:
+    """The stack's rsyslog drop-ins (``monitoring.logs``), written beside the monitoring files; never
+    installed on the monitoring nodes."""
+    datacenter = load_deployment(project_dir, stack).datacenter
+    return rsyslog_files(datacenter.name, datacenter.monitoring.logs if datacenter.monitoring else None)
+
+
 def generate(project_dir: Path, stack: str) -> dict[str, str]:
     """The files of one stack (raises CatalogError or NotMonitored on unusable input)."""
     deployment = load_deployment(project_dir, stack)
     return render(stack_watch(deployment, paths.stack_file(stack)), paths.stack_file(stack))
 
 
-def monitored_nodes(project_dir: Path, stack: str) -> list[IPv4Address]:
-    """The stack's ``monitoring.nodes`` (the stack generated, so it is monitored)."""
-    monitoring = load_deployment(project_dir, stack).datacenter.monitoring
+def pair_secrets(project_dir: Path, stack: str) -> tuple[list[IPv4Address], dict[str, bytes] | None]:
+    """The stack's ``monitoring.nodes`` (the stack generated, so it is monitored) and, for a pair the
+    stack deploys, the secret files its nodes get, decrypted (raises SecretsUnusable, CatalogError)."""
+    from webex_cloud.config.loader import read_stack_config
+    from webex_cloud.monitoring import secrets
+    from webex_cloud.monitoring_ops.secrets import decrypted, node_files
+
+    datacenter = load_deployment(project_dir, stack).datacenter
+    monitoring = datacenter.monitoring
     assert monitoring is not None, "generate() refuses a stack without monitoring"
-    return list(monitoring.nodes)
+    if monitoring.instances is None:
+        return list(monitoring.nodes), None
+    label = paths.stack_file(stack)
+    secrets.check_declared(read_stack_config(project_dir, stack), monitoring, stack, label)
+    values = decrypted(project_dir, stack, label)
+    return list(monitoring.nodes), node_files(
+        values, secrets.required(monitoring), datacenter.region, stack, label
+    )
 
 
 def write_folder(folder: Path, files: dict[str, str]) -> list[Path]:
@@ -78,7 +100,7 @@ def write_folder(folder: Path, files: dict[str, str]) -> list[Path]:
         atomic.write_text(target, text)
         written.append(target)
     keep = {folder / relative for relative in files}
-    for stale in sorted(folder.glob("**/*.yml")):
+    for stale in sorted([*folder.glob("**/*.yml"), *folder.glob(f"{LOGS_FOLDER}/*.conf")]):
         if stale not in keep:
             stale.unlink()
     return written
@@ -214,7 +236,7 @@ def main(argv: list[str]) -> int:
     failed = False
     for stack, files in generated.items():
         folder = out / stack
-        write_folder(folder, files)
+        write_folder(folder, {**files, **generate_logs(project, stack)})
         alerts = sum(
             text.count("\n  - alert: ") for name, text in files.items() if name.endswith(".rules.yml")
         )
@@ -238,9 +260,14 @@ def main(argv: list[str]) -> int:
     return ExitCode.OK
 
 
-def reload(nodes: Sequence[Target], stack: str, files: dict[str, str]) -> int:
+def reload(
+    nodes: Sequence[NodeT],
+    stack: str,
+    files: dict[str, str],
+    prepare: Callable[[NodeT], list[str]] | None = None,
+) -> int:
     try:
-        for line in reload_pair(nodes, files):
+        for line in reload_pair(nodes, files, prepare=prepare):
             print(f"  {line}")
     except ToolMissing as error:
         print(f"error: {error}", file=sys.stderr)
@@ -258,9 +285,16 @@ def reload_nodes(args: argparse.Namespace, project: Path, stack: str, files: dic
     from webex_cloud.cloud.entry import stack_entry
     from webex_cloud.cloud.errors import CloudError
     from webex_cloud.cloud.session import connect
+    from webex_cloud.monitoring.secrets import SecretsUnusable
     from webex_cloud.monitoring_ops.host_keys import NotPinned, known_hosts_file, pin_nodes
+    from webex_cloud.monitoring_ops.secrets import place
 
-    addresses = [str(node) for node in monitored_nodes(project, stack)]
+    try:
+        nodes, secret_files = pair_secrets(project, stack)
+    except (SecretsUnusable, CatalogError) as error:
+        print(f"error: {stack}: reload stopped, no node touched:\n{error}", file=sys.stderr)
+        return ExitCode.INPUT
+    addresses = [str(node) for node in nodes]
     try:
         cloud = args.cloud or stack_entry(stack, Access.READ, project)
         with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
@@ -275,4 +309,9 @@ def reload_nodes(args: argparse.Namespace, project: Path, stack: str, files: dic
         kinds = ", ".join(kind for kind, _ in pin.keys)
         print(f"  pinned {pin.address} ({pin.server.name}): {kinds}, from its console")
     with known_hosts_file(pins) as path:
-        return reload([SshNode(pin.address, path) for pin in pins], stack, files)
+        targets = [SshNode(pin.address, path) for pin in pins]
+        if secret_files is None:
+            print("  secrets: monitoring.instances unset: the pair's operators place them, not the deploy")
+            return reload(targets, stack, files)
+        placed = secret_files
+        return reload(targets, stack, files, prepare=lambda node: place(node, placed))

@@ -94,6 +94,7 @@ class Datacenter(pulumi.ComponentResource):
                     availability_zones=tuple(dc.availability_zones),
                     image_ids=args.image_ids,
                     user_data=args.monitoring_user_data,
+                    runner_prefixes=tuple(str(p) for p in dc.sources.get(DEPLOY_RUNNER_SOURCE, [])),
                 ),
                 pulumi.ResourceOptions(parent=self, providers=[provider]),
             )

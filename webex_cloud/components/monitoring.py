@@ -9,13 +9,15 @@ Each boots with the generated monitoring (webex_cloud/monitoring/node.py); later
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_openstack as openstack
 
 from webex_cloud.config.models import ControllerPlane, Monitoring
+from webex_cloud.facts.metrics import PROMETHEUS_PORT
 from webex_cloud.monitoring.node import CLUSTER_PORT, PORTS, SSH_PORT
 from webex_cloud.plan import format as tokens
 from webex_cloud.tags import ROLE_KEY, ownership_metadata
@@ -40,6 +42,21 @@ class MonitoringPairArgs:
     """Image name -> the verified Glance id the nodes boot (webex_cloud/config/image_ids.py)."""
     user_data: tuple[str, ...]
     """Each node's cloud-init user data, in ``monitoring.nodes`` order (monitoring/node.py)."""
+    runner_prefixes: tuple[str, ...] = ()
+    """The deploy runner's ranges (the ``deploy-runner`` source): it reloads the nodes over SSH and the
+    release gates query their Prometheus, so a range outside the management network is admitted on those
+    two ports, and on nothing else."""
+
+
+def runner_prefixes_outside(prefixes: Sequence[str], management: str) -> list[str]:
+    """The runner's ranges the management rules do not already cover (a range inside it needs no rule)."""
+    inside = ipaddress.ip_network(management)
+    outside = []
+    for prefix in prefixes:
+        network = ipaddress.ip_network(prefix)
+        if network.version != inside.version or not network.subnet_of(inside):  # type: ignore[arg-type]
+            outside.append(prefix)
+    return outside
 
 
 class MonitoringPair(pulumi.ComponentResource):
@@ -89,6 +106,21 @@ class MonitoringPair(pulumi.ComponentResource):
                 security_group_id=security_group.id,
                 opts=child,
             )
+        for prefix in runner_prefixes_outside(args.runner_prefixes, management):
+            runner = ipaddress.ip_network(prefix)
+            for port in (SSH_PORT, PROMETHEUS_PORT):
+                openstack.networking.SecGroupRule(
+                    f"{name}-tcp-{port}-from-{runner.with_prefixlen.replace('/', '_')}",
+                    direction="ingress",
+                    ethertype=f"IPv{runner.version}",
+                    protocol="tcp",
+                    port_range_min=port,
+                    port_range_max=port,
+                    remote_ip_prefix=runner.with_prefixlen,
+                    description=f"monitoring tcp {port} from the deploy runner (reload, gates' queries)",
+                    security_group_id=security_group.id,
+                    opts=child,
+                )
         previous: openstack.compute.Instance | None = None
         for index, (address, user_data) in enumerate(zip(args.monitoring.nodes, args.user_data, strict=True)):
             node = f"{name}-{index}"

@@ -81,7 +81,10 @@ def _plaintext_credentials(config: dict[str, object], label: str) -> Iterator[Pr
                 f"production-{stack} (docs/state-backend.md, 'The controllers' deploy key')",
             )
             continue
-        if _is_encrypted(value):
+        # `pulumi config set --secret --path 'key["name"]'` encrypts each leaf of an object.
+        if _is_encrypted(value) or (
+            isinstance(value, dict) and value and all(_is_encrypted(v) for v in value.values())
+        ):
             continue
         name = key.rpartition(":")[2]
         if key in SECRET_SETTINGS or _SECRET_NAME.search(name):

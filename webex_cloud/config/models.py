@@ -669,6 +669,36 @@ class MonitoringInstances(StrictModel):
     reloads the rules through it after every ``pulumi up`` (docs/monitoring.md). A public key, no secret."""
 
 
+LogHost = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")]
+"""A DNS name or an IPv4 address."""
+
+
+class LogShipping(StrictModel):
+    target: LogHost
+    """The central log collector (syslog over TCP) every instance and controller ships to."""
+    port: int = Field(default=6514, ge=1, le=65535)
+    """Its port (6514: syslog over TLS, RFC 5425)."""
+    protocol: Literal["tls", "tcp"] = "tls"
+    """``tls`` (default) or plain ``tcp`` inside a network the operators trust. No UDP: it drops
+    messages silently when the collector is slow or away, and the "No valid host" events must all
+    arrive; TCP with a disk-assisted queue keeps them until the collector answers."""
+    ca_file: AbsolutePath | None = None
+    """With ``tls``: the CA that signs the collector's certificate, on the shipping host."""
+    permitted_peer: LogHost | None = None
+    """With ``tls``: the name the collector's certificate must carry (``x509/name``)."""
+
+    @model_validator(mode="after")
+    def _tls_is_checked(self) -> LogShipping:
+        if self.protocol == "tls" and (self.ca_file is None or self.permitted_peer is None):
+            raise ValueError(
+                "protocol tls needs ca_file (the collector's CA) and permitted_peer (the name in its "
+                "certificate): a TLS peer that is not checked is anyone"
+            )
+        if self.protocol == "tcp" and (self.ca_file is not None or self.permitted_peer is not None):
+            raise ValueError("ca_file and permitted_peer are for protocol tls; remove them or use tls")
+        return self
+
+
 class Monitoring(StrictModel):
     nodes: list[IPv4Address] = Field(min_length=1, max_length=2)
     """Management addresses of the monitoring pair (Prometheus :9090, Alertmanager :9093 and the
@@ -685,6 +715,9 @@ class Monitoring(StrictModel):
     watchdog: Receiver
     """Dead man's switch outside this datacenter: it receives the always-firing Watchdog alert, and must
     page when that alert stops arriving."""
+    logs: LogShipping | None = None
+    """Where the instances' and controllers' logs are shipped (rsyslog; ``monitoring --stack`` writes the
+    configuration to ``rsyslog/``); omitted: none is generated."""
 
     @field_validator("receivers")
     @classmethod

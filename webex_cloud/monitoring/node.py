@@ -26,7 +26,10 @@ node's loopback through that one login.
 
 Nothing secret is in the user data (anyone who may read the server's user data would read it): the
 receivers' key files and the reader identity Prometheus discovers instances with are placed by the
-deploy (docs/monitoring.md, "Not built yet").
+deploy over the same login (monitoring/secrets.py): the user data only installs the root helper that
+puts them in ``/etc/prometheus/secrets`` (mode 0600, the ``prometheus`` user's), the ``sudo`` rule that
+lets the login run it with no argument, and the unit drop-in that gives Prometheus the reader's
+environment file.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import yaml
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.facts import metrics
 from webex_cloud.monitoring import contract as c
+from webex_cloud.monitoring import secrets
 from webex_cloud.monitoring.model import stack_watch
 from webex_cloud.monitoring.render import render
 
@@ -51,8 +55,9 @@ PACKAGES: Final = (
     "prometheus-node-exporter",
 )
 """Debian bookworm's packages (the versions contract.py follows)."""
-TOOLS: Final = ("curl",)
-"""Installed beside the packages: the deploy's reload calls the node's APIs through it."""
+TOOLS: Final = ("curl", "sudo")
+"""Installed beside the packages: the deploy's reload calls the node's APIs through ``curl``, and places
+the secrets through ``sudo`` (monitoring/secrets.py)."""
 CONFIG_DIR: Final = "/etc/prometheus"
 DEPLOY_USER: Final = "webex-deploy"
 """The login the deploy reloads the node as; it owns the folders of the generated files."""
@@ -89,8 +94,14 @@ def user_data(files: Mapping[str, str], peer: str | None, deploy_key: str) -> st
         ),
         "prometheus-blackbox-exporter": f'ARGS="--config.file {CONFIG_DIR}/blackbox.yml"\n',
     }
-    staged = [(f"{STAGING}/prometheus/{name}", text) for name, text in shipped(files).items()]
-    staged += [(f"{STAGING}/default/{unit}", text) for unit, text in defaults.items()]
+    staged = [(f"{STAGING}/prometheus/{name}", text, "0644") for name, text in shipped(files).items()]
+    staged += [(f"{STAGING}/default/{unit}", text, "0644") for unit, text in defaults.items()]
+    # Not staged: no package owns these paths, and the helper must be in place before the login can be
+    # used (a deploy right after the boot).
+    staged += [
+        (secrets.HELPER, secrets.helper_script(), "0755"),
+        (secrets.PROMETHEUS_DROP_IN, secrets.prometheus_drop_in(), "0644"),
+    ]
     document = {
         "package_update": True,
         "packages": [*PACKAGES, *TOOLS],
@@ -98,16 +109,23 @@ def user_data(files: Mapping[str, str], peer: str | None, deploy_key: str) -> st
             "default",
             # No password: cloud-init locks a new user's password unless told otherwise (``lock_passwd``
             # defaults to true, cloudinit/distros/__init__.py ``create_user``).
-            {"name": DEPLOY_USER, "shell": "/bin/sh", "ssh_authorized_keys": [deploy_key]},
+            {
+                "name": DEPLOY_USER,
+                "shell": "/bin/sh",
+                "ssh_authorized_keys": [deploy_key],
+                "sudo": secrets.sudo_rule(),
+            },
         ],
         "write_files": [
-            {"path": path, "encoding": "gz+b64", "content": _gzipped(text), "permissions": "0644"}
-            for path, text in staged
+            {"path": path, "encoding": "gz+b64", "content": _gzipped(text), "permissions": mode}
+            for path, text, mode in staged
         ],
         "runcmd": [
             ["cp", "-rT", f"{STAGING}/prometheus", CONFIG_DIR],
             ["cp", "-rT", f"{STAGING}/default", "/etc/default"],
             ["chown", DEPLOY_USER, CONFIG_DIR, f"{CONFIG_DIR}/rules"],
+            ["install", "-d", "-o", "root", "-g", secrets.OWNER, "-m", "0750", secrets.SECRETS_DIR],
+            ["systemctl", "daemon-reload"],
             ["systemctl", "restart", *(p for p in PACKAGES if p != "prometheus-node-exporter")],
         ],
     }

@@ -49,7 +49,7 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import yaml
 
@@ -210,6 +210,11 @@ class SshNode:
     def install(self, files: dict[str, bytes]) -> None:
         self._ssh(_install_script(self.config_dir), stdin=_tar(files))
 
+    def run_as_root(self, program: str, stdin: bytes) -> bytes:
+        """``program`` through ``sudo`` with no argument (the only form the node's sudo rule allows),
+        ``stdin`` its input: a secret travels there, never in the command line."""
+        return self._ssh(f"sudo -n {program}", stdin=stdin, timeout=SSH_TIMEOUT_S + 120)
+
 
 def _install_script(folder: str) -> str:
     # Run by the login shell on the node, the new files a tar on stdin: unpacked beside the live ones (one
@@ -300,6 +305,8 @@ def _install(folder: Path, files: dict[str, bytes]) -> None:
         if stale not in keep and _generated(stale.relative_to(folder).as_posix()):
             stale.unlink()
 
+
+NodeT = TypeVar("NodeT", bound=Target)
 
 RuleGroup = tuple[str, str, tuple[str, ...]]
 """(rule file name, group name, rule names in order)."""
@@ -406,16 +413,20 @@ def reload_node(node: Target, files: dict[str, bytes], timeout: float = RELOAD_T
 
 
 def reload_pair(
-    nodes: Sequence[Target],
+    nodes: Sequence[NodeT],
     files: dict[str, str],
     check: Callable[[Path], list[str]] = check_folder,
     timeout: float = RELOAD_TIMEOUT_S,
+    prepare: Callable[[NodeT], list[str]] | None = None,
 ) -> list[str]:
-    """Check ``files``, then apply them to each node in turn; raise CheckFailed or ReloadFailed."""
+    """Check ``files``, then apply them to each node in turn, ``prepare`` (the secrets the deploy
+    places) first on each; raise CheckFailed or ReloadFailed."""
     encoded = {relative: text.encode("utf-8") for relative, text in files.items()}
     with tempfile.TemporaryDirectory(prefix="webex-monitoring-") as staging:
         _install(Path(staging), encoded)
         done = check(Path(staging))
     for node in nodes:
+        if prepare is not None:
+            done.extend(prepare(node))
         done.extend(reload_node(node, encoded, timeout))
     return done
