@@ -144,10 +144,13 @@ class SecretsParams:
         try:
             key_pattern = re.compile(rf"(^|[_\-.])({words})($|[_\-.])", re.IGNORECASE)
             # A value is a reference, not a secret, when it is a template or a lookup: ${X}, {{ x }}, <x>.
-            # sudoers' NOPASSWD: is a tag (no password asked), not a key holding one (sudoers(5)); the key
-            # starts a word, so the tag cannot match from its middle either.
+            # sudoers' NOPASSWD: is a tag (no password asked), not a key holding one (sudoers(5)): exempt
+            # only as sudoers writes it, upper case and followed by a command (a path or ALL), so that
+            # `nopasswd: hunter2` is still a secret; the key starts a word, so the tag cannot match from
+            # its middle either.
             assignment = re.compile(
-                rf"(?P<key>(?<![\w.\-])(?!NOPASSWD:)[\w.\-]*({words})[\w.\-]*)['\"]?[ \t]*[:=][ \t]*"
+                rf"(?P<key>(?<![\w.\-])(?!(?-i:NOPASSWD):[ \t]*(?:/|ALL\b))[\w.\-]*({words})[\w.\-]*)"
+                r"['\"]?[ \t]*[:=][ \t]*"
                 r"(?![ \t'\"]*(\$\{|\{\{|<|$))['\"]?\S+",
                 re.IGNORECASE | re.MULTILINE,
             )

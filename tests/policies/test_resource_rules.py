@@ -249,6 +249,10 @@ class TestPlaintextSecrets:
             "api_key = 'abc123'\n",
             "NOPASSWD_TOKEN=abc123\n",
             "sudo: ALL=(root) NOPASSWD: /bin/x\npassword: hunter2\n",
+            # the sudoers exemption is the tag before a command, not the word
+            "nopasswd: hunter2\n",
+            "NOPASSWD: hunter2\n",
+            "sudo: ALL=(root) NOPASSWD: hunter2\n",
         ],
     )
     def test_secret_in_user_data_fails(self, user_data: str) -> None:
