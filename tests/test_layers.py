@@ -21,7 +21,10 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
     # 0: facts and helpers that import nothing of the project (the standard library only).
     # ``tags``: the ownership metadata keys every resource carries, which the components write and the
     # audit and the monitoring read.
-    ("ground", frozenset({"exit_codes", "paths", "atomic", "naming", "facts", "input_files", "tags"})),
+    (
+        "ground",
+        frozenset({"exit_codes", "paths", "atomic", "naming", "facts", "input_files", "tags", "pinned_ssh"}),
+    ),
     # 1: what every command shares (its options, exit codes, atomic files) and the pictures' drawing.
     ("shared helpers", frozenset({"cli_common", "picture"})),
     # 2: the catalog and stack files, validated into plain objects.

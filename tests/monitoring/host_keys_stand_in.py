@@ -98,8 +98,8 @@ def server_id(address: str) -> str:
 
 def _options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
     options = {}
-    while argv and argv[0] == "-o":
-        name, _, value = argv[1].partition("=")
+    while argv and argv[0] in ("-o", "-p"):
+        name, _, value = argv[1].partition("=") if argv[0] == "-o" else ("Port", "", argv[1])
         options[name] = value
         argv = argv[2:]
     return options, argv
@@ -119,8 +119,10 @@ def check_host_key(argv: list[str]) -> list[str]:
         _refuse(f"stand-in ssh: {host}: no pinned host key ({options}); only pinned logins are emulated")
     presented = (Path(os.environ[KEYS_ENV]) / host / "presented").read_text().split("\n")
     offered = [line.split()[:2] for line in presented if line.strip()]
+    port = options.get("Port", "22")
+    entry = host if port == "22" else f"[{host}]:{port}"  # as ssh looks a host up in known_hosts
     found = subprocess.run(
-        ["ssh-keygen", "-F", host, "-f", known_hosts], capture_output=True, text=True, check=False
+        ["ssh-keygen", "-F", entry, "-f", known_hosts], capture_output=True, text=True, check=False
     ).stdout
     known = [line.split()[1:3] for line in found.splitlines() if line and not line.startswith("#")]
     known_types = [kind for kind, _ in known]

@@ -254,7 +254,7 @@ def test_over_ssh_the_node_gets_exactly_the_files_and_is_read_back(
         f"#!{sys.executable}\n"
         "import subprocess, sys\n"
         "args = sys.argv[1:]\n"
-        "while args[0] == '-o':\n"
+        "while args[0] in ('-o', '-p'):\n"
         "    args = args[2:]\n"
         f"folder = {folders!r}[args[0].split('@')[1]]\n"
         "command = args[-1].replace('/etc/prometheus', folder)\n"

@@ -39,6 +39,7 @@ from typing import Any, Final
 from webex_cloud.config.models import ControllerPlane
 from webex_cloud.drift.classes import Up
 from webex_cloud.drift.findings import Drift, make
+from webex_cloud.pinned_ssh import pinned_ssh_argv
 from webex_cloud.plan.format import REMOTE_COMMAND
 
 READ_SCRIPT: Final = r"""
@@ -129,18 +130,7 @@ def rollouts(
 
 def ssh_argv(plane: ControllerPlane, address: str, known_hosts: Path, command: str) -> list[str]:
     """The login the deploy makes (its user and port), held to the pinned host key only."""
-    return [
-        "ssh",
-        "-o", "BatchMode=yes",
-        "-o", "ConnectTimeout=10",
-        "-o", "StrictHostKeyChecking=yes",
-        "-o", f"UserKnownHostsFile={known_hosts}",
-        "-o", "GlobalKnownHostsFile=/dev/null",
-        "-o", "UpdateHostKeys=no",
-        "-p", str(plane.ssh_port),
-        f"{plane.ssh_user}@{address}",
-        command,
-    ]  # fmt: skip
+    return pinned_ssh_argv(f"{plane.ssh_user}@{address}", known_hosts, command, plane.ssh_port)
 
 
 def read_controller(plane: ControllerPlane, host: str, folder: Path) -> ControllerState:

@@ -58,6 +58,7 @@ from webex_cloud.facts.metrics import PROMETHEUS_PORT
 from webex_cloud.monitoring.contract import ALERTMANAGER_PORT
 from webex_cloud.monitoring.node import CONFIG_DIR, DEPLOY_USER
 from webex_cloud.monitoring_ops.check import check_folder
+from webex_cloud.pinned_ssh import pinned_ssh_argv
 
 RELOAD_TIMEOUT_S = 30.0
 SSH_TIMEOUT_S = 60.0
@@ -162,19 +163,7 @@ class SshNode:
         return True  # both run on each node of the pair (monitoring/node.py)
 
     def _ssh(self, command: str, stdin: bytes = b"", timeout: float = SSH_TIMEOUT_S) -> bytes:
-        argv = [
-            "ssh",
-            "-o", "BatchMode=yes",
-            "-o", "ConnectTimeout=10",
-            # Only the pinned keys: a key that is not in the file refuses the login, and the file is
-            # neither read from nor written to the runner's own known_hosts.
-            "-o", "StrictHostKeyChecking=yes",
-            "-o", f"UserKnownHostsFile={self.known_hosts}",
-            "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "UpdateHostKeys=no",
-            f"{self.user}@{self.address}",
-            command,
-        ]  # fmt: skip
+        argv = pinned_ssh_argv(self.name, self.known_hosts, command)
         try:
             done = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
