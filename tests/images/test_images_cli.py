@@ -18,6 +18,8 @@ from webex_cloud.cloud.access import Access
 from webex_cloud.cloud.errors import CloudError
 from webex_cloud.commands import images as cli
 from webex_cloud.config.image_catalog import IMAGE_CATALOG
+from webex_cloud.config.image_ids import load_registered_images
+from webex_cloud.config.loader import load_deployment
 from webex_cloud.exit_codes import ExitCode
 
 USED = ("webex-base-2026.11", "webex-media-2026.11", "webex-store-2026.11")
@@ -168,6 +170,43 @@ def test_other_bytes_in_one_datacenter_exit_1_and_name_the_pods_that_may_not_cha
     assert stack["verified"] is False and media["id"] is None
     assert "meetings-media" in media["users"] and "its bytes are not the catalog's" in media["findings"][0]
     assert json.loads((tmp_path / "dc1.json").read_text())["verified"] is False
+
+
+MONITOR = "webex-monitor-2026.11"
+
+
+def test_every_image_the_stack_registers_is_verified_the_monitoring_nodes_included(
+    project: ProjectCopy, glance: FakeSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The monitoring pair boots an image nothing else boots: the stack registers it as a resource
+    (Glance imports it), so the deploy's verification must judge it before the pair may change."""
+    data = placeholder(MONITOR)
+    digests = {"sha512": hashlib.sha512(data).hexdigest()}
+    project.edit(
+        IMAGE_CATALOG,
+        lambda doc: doc["images"].append(
+            entry(MONITOR, sha256=hashlib.sha256(data).hexdigest(), digests=digests)
+        ),
+    )
+
+    def boot_it(dc: dict[str, Any]) -> None:
+        dc["images"].append(MONITOR)
+        dc["monitoring"]["instances"]["image"] = MONITOR
+
+    project.edit_datacenter("dc1", boot_it)
+    argv = ["--stack", "dc1", "--record-dir", str(tmp_path), "--json", *at(project)]
+    assert cli.main(argv) == ExitCode.BLOCKING
+    [stack] = json.loads(capsys.readouterr().out)["stacks"]
+    monitor = next(i for i in stack["images"] if i["name"] == MONITOR)
+    assert monitor["users"] == ["monitoring"] and monitor["findings"][0].startswith("not in Glance of dc1")
+    # What the program registers is what was judged: one list (config/image_ids.py booted_by).
+    deployment = load_deployment(project.root, "dc1")
+    registered = {i.entry.name for i in load_registered_images(project.root, deployment, {})}
+    judged = {i["name"] for section in ("rollback", "retiring") for i in stack[section].values()}
+    assert registered == judged | {i["name"] for i in stack["images"]}
+    glance.images.append(image_record(MONITOR, data, 77))
+    assert cli.main(argv) == ExitCode.OK
+    assert json.loads(capsys.readouterr().out)["stacks"][0]["verified"] is True
 
 
 def test_an_unusable_cloud_exits_2_without_a_traceback(

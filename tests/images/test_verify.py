@@ -9,7 +9,8 @@ from typing import Any
 from tests.images.helpers import GLANCE, catalog_document, entry, records
 from webex_cloud.cloud.images import GlanceImage, parse_image
 from webex_cloud.config.image_catalog import ImageCatalog, parse_catalog
-from webex_cloud.images.verify import judge, judge_stack, looked_up
+from webex_cloud.config.image_ids import image_roles
+from webex_cloud.images.verify import judge, judge_stack
 
 BASE_ID = "6a1e2f0c-1111-4c3e-9d7e-000000000001"
 OTHER_ID = "6a1e2f0c-1111-4c3e-9d7e-000000000003"
@@ -113,7 +114,8 @@ def test_a_rollback_images_own_previous_is_looked_up_and_recorded_as_retiring() 
         )
     )
     used = {"webex-base-2026.12": ("messaging",)}
-    assert looked_up(chain, used) == {"webex-base-2026.12", "webex-base-2026.11", "webex-base-2026.10"}
+    expected = {"webex-base-2026.12", "webex-base-2026.11", "webex-base-2026.10"}
+    assert image_roles(used, chain).every == expected
     verdict = judge_stack("dc1", chain, used, glance(OTHER_ID))
     assert verdict.rollback["webex-base-2026.12"].image_id == BASE_ID
     assert {k: v.image_id for k, v in verdict.retiring.items()} == {"webex-base-2026.11": PREVIOUS_ID}

@@ -15,7 +15,13 @@ before any preview or ``pulumi up`` of the stack: a pod whose image is not verif
 
 With --state (the state backend, where each stack's last good deploy is recorded), promotion: a stack
 outside wave 1 is refused every image the canary's (wave 1's) last good deploy did not boot with the same
-bytes; the deploy passes it, so an image reaches the fleet only after the canary ran it.
+bytes; the deploy passes it before it imports anything, so an image reaches a later wave's Glance only
+after the canary ran it.
+
+--before-import is that deploy check, run before the stack's targeted import: an image that is not in the
+datacenter's Glance at all is reported as to import (the import creates it) and does not block; any other
+finding (other bytes, not active, an ambiguous name, not run in the canary) blocks, since importing would
+not cure it (a second image of the same name would only make the name ambiguous).
 
 --cleanup-after DAYS reports instead, per stack, the project's Glance images that may go: no catalog
 entry names them or pins their bytes, no instance boots them (read live), the stack's last record
@@ -25,10 +31,10 @@ project's own, and older than DAYS. It deletes nothing and exits 0. With --delet
 identity, --state required) each candidate is read again from Glance and Nova immediately before it is
 deleted, and kept if anything keeps it now; the report says what was deleted and what was kept and why.
 
-Exit status: 0 every image verified (cleanup: done), 1 a blocking finding (an image missing, not active,
-other bytes, an ambiguous name, a name reused for other bytes, not run in the canary), 2 the catalog, a
-stack file, a record or the cloud cannot be used (nothing is deleted; a failure during deletion stops
-it, after reporting what was deleted), 3 an internal error. Every API call has a timeout (--timeout).
+Exit status: 0 every image verified (--before-import: or only absent; cleanup: done), 1 a blocking
+finding (an image missing, not active, other bytes, an ambiguous name, a name reused for other bytes, not
+run in the canary), 2 the catalog, a stack file, a record or the cloud cannot be used (nothing is
+deleted; a failure during deletion stops it, after reporting what was deleted), 3 an internal error. Every API call has a timeout (--timeout).
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ from webex_cloud.cloud.session import Session, connect
 from webex_cloud.cloud.views import parse_server, read_servers, servers_booting
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.image_catalog import ImageCatalog, load_catalog, parse_catalog
+from webex_cloud.config.image_ids import image_roles
 from webex_cloud.config.yaml_source import read_yaml
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.images.changes import image_changes, to_records
@@ -75,7 +82,7 @@ from webex_cloud.images.cleanup import to_text as cleanup_text
 from webex_cloud.images.promotion import CanaryRun, promotion_problems
 from webex_cloud.images.record import FORMAT, stack_record, to_json, to_text
 from webex_cloud.images.usage import StackImages, load_stack_images
-from webex_cloud.images.verify import StackVerdict, judge_stack, looked_up
+from webex_cloud.images.verify import StackVerdict, judge_stack
 from webex_cloud.paths import BUILD_DIR, PROJECT_DIR, known_stacks
 from webex_cloud.rollback import store
 from webex_cloud.rollback.images import booted, offered, recorded_catalog
@@ -116,7 +123,7 @@ def verify(
     args: argparse.Namespace, catalog: ImageCatalog, images: StackImages
 ) -> tuple[StackVerdict, dict[str, Any]]:
     cloud = args.cloud or stack_entry(images.stack, Access.READ, args.project)
-    names = looked_up(catalog, images.used)
+    names = image_roles(images.used, catalog).every
     glance: dict[str, tuple[GlanceImage, ...]] = {}
     with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
         for name in sorted(names):
@@ -331,10 +338,11 @@ def run(args: argparse.Namespace) -> tuple[int, str]:
         ) + promotion_text(promoted)
     results = [verify(args, catalog, stack) for stack in images]
     verdicts = [verdict for verdict, _ in results]
-    clean = not reuses and not unpromoted and not any(v.blocking for v in verdicts)
+    unverified = any(verdict.blocking_before_import(args.before_import) for verdict in verdicts)
+    clean = not reuses and not unpromoted and not unverified
     if args.json:
         return _code(clean), to_json([record for _, record in results], to_records(changes), extra)
-    return _code(clean), head + to_text(verdicts) + promotion_text(promoted)
+    return _code(clean), head + to_text(verdicts, args.before_import) + promotion_text(promoted)
 
 
 def _code(clean: bool) -> int:
@@ -388,11 +396,22 @@ def _main(argv: list[str]) -> int:
         "promotion from the canary; with --cleanup-after, the images the last good deploys keep",
     )
     parser.add_argument(
+        "--before-import",
+        action="store_true",
+        help="the deploy's check before its targeted import: an image not in the datacenter's Glance yet "
+        "is to import (exit 0); any other finding, promotion included, blocks (exit 1)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the report as JSON (format webex-cloud.images/v1)"
     )
     args = parser.parse_args(argv)
     if args.offline and args.cleanup_after is not None:
         raise CommandError("--cleanup-after reads the cloud; it cannot be --offline: give one")
+    if args.before_import and (args.offline or args.cleanup_after is not None):
+        raise CommandError(
+            "--before-import judges what this datacenter's Glance holds: not with --offline or "
+            "--cleanup-after"
+        )
     if args.delete and (args.cleanup_after is None or args.state is None):
         raise CommandError(
             "--delete deletes cleanup candidates: give --cleanup-after DAYS and --state URL (the last good "

@@ -91,7 +91,7 @@ def load_image_ids(project_dir: Path, deployment: Deployment, environ: Mapping[s
     catalog = load_catalog(project_dir) if (project_dir / IMAGE_CATALOG).is_file() else None
     if environ.get(PHASE) == IMPORT_PHASE:
         environ = {**environ, ENVIRONMENT: STAND_IN}
-    return image_ids(deployment.stack, booted_images(deployment), catalog, environ)
+    return image_ids(deployment.stack, booted_by(deployment), catalog, environ)
 
 
 def load_registered_images(
@@ -103,7 +103,37 @@ def load_registered_images(
         return ()
     setting = environ.get(ENVIRONMENT, "")
     found = None if setting in ("", STAND_IN) else _found_in_record(Path(setting), deployment.stack)
-    return registered_images(booted_images(deployment), load_catalog(project_dir), found)
+    return registered_images(booted_by(deployment), load_catalog(project_dir), found)
+
+
+@dataclass(frozen=True)
+class ImageRoles:
+    """The catalog images a stack keeps, by the part each plays there (disjoint sets of names)."""
+
+    booted: frozenset[str]
+    """What its instances boot (:func:`booted_by`)."""
+    rollback: frozenset[str]
+    """Each booted image's ``previous`` that nothing boots: what a rollback boots."""
+    retiring: frozenset[str]
+    """Each rollback image's own ``previous`` that is neither booted nor a rollback image."""
+
+    @property
+    def every(self) -> frozenset[str]:
+        return self.booted | self.rollback | self.retiring
+
+
+def image_roles(booted: Iterable[str], catalog: ImageCatalog) -> ImageRoles:
+    """The roles of the images ``booted`` and their ``previous`` chains; names the catalog does not pin
+    are the loader's error and are left out."""
+
+    def previous(names: Iterable[str]) -> set[str]:
+        return {e.previous for n in names if (e := catalog.get(n)) is not None and e.previous}
+
+    used = {name for name in booted if catalog.get(name) is not None}
+    replaced = previous(used)
+    return ImageRoles(
+        frozenset(used), frozenset(replaced - used), frozenset(previous(replaced) - used - replaced)
+    )
 
 
 def registered_images(
@@ -113,15 +143,9 @@ def registered_images(
     rollback images' ``previous`` (retiring). ``found``: name -> verified id in this datacenter, from
     the record; None for the offline plan, which has no cloud and shows every retiring image (a deploy
     registers only those found: importing an image only to let it go would be a multi-GB transfer)."""
-
-    def previous(names: Iterable[str]) -> set[str]:
-        return {e.previous for n in names if (e := catalog.get(n)) is not None and e.previous}
-
-    booted_names = {name for name in booted if catalog.get(name) is not None}
-    in_use = booted_names | previous(booted_names)
-    retiring = previous(previous(booted_names)) - in_use
-    if found is not None:
-        retiring = {name for name in retiring if name in found}
+    roles = image_roles(booted, catalog)
+    in_use = roles.booted | roles.rollback
+    retiring = roles.retiring if found is None else roles.retiring & found.keys()
     return tuple(
         RegisteredImage(entry, entry.name in in_use, (found or {}).get(entry.name))
         for entry in catalog.entries
@@ -148,18 +172,29 @@ def _found_in_record(path: Path, stack: str) -> dict[str, str]:
     }
 
 
-def booted_images(deployment: Deployment) -> set[str]:
-    """The images the stack's instances boot: its pods' members, the controller proxies and the
-    monitoring pair's nodes."""
-    names = {member.image for item in deployment.services for member in item.service.pods.members}
+MONITORING: Final = "monitoring"
+"""The user :func:`booted_by` names for the monitoring pair's nodes."""
+CONTROLLERS: Final = "controllers"
+"""The user :func:`booted_by` names for the controller proxies."""
+
+
+def booted_by(deployment: Deployment) -> dict[str, tuple[str, ...]]:
+    """Image -> what boots it in this stack (service names, :data:`CONTROLLERS`, :data:`MONITORING`),
+    by name. The one list of a stack's instances' images: the image resources the stack registers
+    (:func:`registered_images`), the ids its instances boot (:func:`load_image_ids`) and what ``images
+    --stack`` verifies (webex_cloud/images/usage.py) all read it, so none of them can miss an image
+    another one has."""
+    users: dict[str, set[str]] = {}
+    for item in deployment.services:
+        for member in item.service.pods.members:
+            users.setdefault(member.image, set()).add(item.service.name)
     proxies = deployment.datacenter.controllers.proxies
+    if proxies is not None:
+        users.setdefault(proxies.image, set()).add(CONTROLLERS)
     monitoring = deployment.datacenter.monitoring
-    nodes = monitoring.instances if monitoring is not None else None
-    return (
-        names
-        | ({proxies.image} if proxies is not None else set())
-        | ({nodes.image} if nodes is not None else set())
-    )
+    if monitoring is not None and monitoring.instances is not None:
+        users.setdefault(monitoring.instances.image, set()).add(MONITORING)
+    return {name: tuple(sorted(found)) for name, found in sorted(users.items())}
 
 
 def image_ids(

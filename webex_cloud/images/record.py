@@ -51,10 +51,16 @@ def _size(size: int | None) -> str:
     return "size ?" if size is None else f"{size / 2**30:.2f} GiB"
 
 
-def to_text(verdicts: Sequence[StackVerdict]) -> str:
+def to_text(verdicts: Sequence[StackVerdict], before_import: bool = False) -> str:
+    """``before_import``: an image only absent is reported as one the deploy's import creates, not as
+    blocking (``images --before-import``)."""
     lines: list[str] = []
     for verdict in verdicts:
-        state = "every image verified" if not verdict.blocking else f"{len(verdict.blocking)} not verified"
+        to_import = verdict.to_import if before_import else []
+        blocking = verdict.blocking_before_import(before_import)
+        state = "every image verified" if not blocking else f"{len(blocking)} not verified"
+        if to_import:
+            state = f"{len(to_import)} to import, " + (state if blocking else "every other image verified")
         lines.append(f"{verdict.stack}: {state}")
         for image in verdict.images:
             users = ", ".join(image.users)
@@ -63,6 +69,8 @@ def to_text(verdicts: Sequence[StackVerdict]) -> str:
                     f"  ok       {image.name} = {image.image_id} ({_size(image.size)}, "
                     f"{image.os_hash_algo}; used by {users})"
                 )
+            elif image in to_import:
+                lines.append(f"  import   {image.name} (used by {users}): not in this Glance yet")
             else:
                 lines.append(f"  BLOCKING {image.name} (used by {users}): pods booting it may not change")
                 lines.extend(f"           - {finding}" for finding in image.findings)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from webex_cloud.cloud.images import GlanceImage
 from webex_cloud.config.image_catalog import ImageCatalog, ImageEntry
+from webex_cloud.config.image_ids import image_roles
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class ImageVerdict:
     size: int | None = None
     os_hash_algo: str = ""
     os_hash_value: str = ""
+    absent: bool = False
+    """No Glance image carries its name here: not imported yet (the deploy's targeted import creates it).
+    Any other finding (other bytes, not active, an ambiguous name) an import would not cure."""
 
     @property
     def verified(self) -> bool:
@@ -51,6 +55,15 @@ class StackVerdict:
     @property
     def blocking(self) -> list[ImageVerdict]:
         return [v for v in self.images if not v.verified]
+
+    @property
+    def to_import(self) -> list[ImageVerdict]:
+        """The blocking images that are only absent: what the deploy's targeted import creates."""
+        return [v for v in self.blocking if v.absent]
+
+    def blocking_before_import(self, before_import: bool) -> list[ImageVerdict]:
+        """:attr:`blocking`, less what an import cures when judged ``before_import``."""
+        return [v for v in self.blocking if not (before_import and v.absent)]
 
 
 def _mismatches(entry: ImageEntry, image: GlanceImage) -> list[str]:
@@ -108,6 +121,7 @@ def judge(
                 f"not in Glance of {stack}: import it (web-download of {entry.source}) and run this "
                 "check again once it is active",
             ),
+            absent=True,
         )
     problems = {c.id: _digest_problem(entry, c) for c in named}
     good = [c for c in named if problems[c.id] is None]
@@ -132,18 +146,6 @@ def judge(
     )
 
 
-def looked_up(catalog: ImageCatalog, used: Iterable[str]) -> set[str]:
-    """The names whose Glance images :func:`judge_stack` needs: the used images, their ``previous``
-    (rollback) and those images' ``previous`` (retiring)."""
-
-    def previous(names: Iterable[str]) -> set[str]:
-        return {e.previous for n in names if (e := catalog.get(n)) is not None and e.previous}
-
-    names = set(used)
-    rollback = previous(names)
-    return names | rollback | previous(rollback)
-
-
 def judge_stack(
     stack: str,
     catalog: ImageCatalog,
@@ -163,11 +165,11 @@ def judge_stack(
         previous = catalog.get(entry.previous) if entry.previous else None
         if previous is not None:
             rollback[name] = judge(previous, glance.get(previous.name, ()), (), stack)
-    kept = set(used) | {v.name for v in rollback.values()}
+    retiring_names = image_roles(used, catalog).retiring
     retiring: dict[str, ImageVerdict] = {}
     for verdict in rollback.values():
         entry = catalog.get(verdict.name)
         older = catalog.get(entry.previous) if entry is not None and entry.previous else None
-        if older is not None and older.name not in kept:
+        if older is not None and older.name in retiring_names:
             retiring[verdict.name] = judge(older, glance.get(older.name, ()), (), stack)
     return StackVerdict(stack, tuple(verdicts), rollback, retiring)
