@@ -1,6 +1,7 @@
 """Promotion: a datacenter outside the canary wave is refused an image the canary's last good deploy
-did not boot with the same bytes. The command (`images --state`), and the deploy's "Images verified"
-step replayed as the runner runs it, against a Glance on 127.0.0.1 and a file:// state backend."""
+did not boot with the same bytes. The command (`images --state`), and the deploy's image steps through
+`pulumi up` replayed as the runner runs them (a stand-in `pulumi`), against a Glance on 127.0.0.1 and a
+file:// state backend: promotion is judged before anything is imported into the datacenter."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import ipaddress
 import json
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from tests.cloud.fake_cloud import fake_cloud
 from tests.conftest import REPO, ProjectCopy
 from tests.images.helpers import entry
 from tests.images.test_images_cli import at
-from tests.stacks.test_rollback_replay import run_job
+from tests.stacks.test_rollback_replay import Job, run_job
 from webex_cloud.commands import images as cli
 from webex_cloud.config.image_catalog import IMAGE_CATALOG, ImageCatalog, ImageEntry, load_catalog
 from webex_cloud.exit_codes import ExitCode
@@ -31,7 +33,12 @@ from webex_cloud.rollback import store
 from webex_cloud.rollback.last_good import build, record_key
 
 DEPLOY_STACK = yaml.safe_load((REPO / ".github" / "workflows" / "deploy-stack.yml").read_text())
-STEP = "Images verified in this datacenter"
+STEPS = (
+    "Images already in this datacenter",
+    "Import the images into this datacenter's Glance",
+    "Images verified in this datacenter",
+    "pulumi up",
+)
 NEW = "webex-store-2026.12"
 OFFER = "stacks/Pulumi.dc2.yaml: config.webex-cloud:datacenter.images"
 
@@ -132,25 +139,58 @@ def glance_record(image: ImageEntry, number: int) -> dict[str, Any]:
     }
 
 
+# Records each call of `pulumi` (its arguments, one line) and succeeds: it imports nothing.
+PULUMI = """#!/bin/bash
+printf '%s\\n' "$*" >> "$PULUMI_CALLS"
+"""
+
+
+@dataclass
+class Runner:
+    """What the deploy runner of dc2 checks out (the code, the catalog, the stacks, the deploy key's
+    wrapper) with its venv, the job's environment, and the Glance on 127.0.0.1 it reads as dc2's reader
+    identity (its images: every catalog entry's exact bytes, until a test changes them)."""
+
+    root: Path
+    env: dict[str, str]
+    glance: list[dict[str, Any]]
+    calls: Path
+    """Where the stand-in `pulumi` records its calls."""
+    key: str
+    """A fresh ed25519 key: the secret CONTROLLER_SSH_KEY the `pulumi up` step loads into its agent."""
+
+    def pulumi_calls(self) -> list[str]:
+        return self.calls.read_text().splitlines() if self.calls.exists() else []
+
+
 @pytest.fixture
-def runner(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    """What the deploy runner checks out (the code, the catalog, the stacks) with its venv, and the job's
-    environment: a Glance on 127.0.0.1 holding the catalog's images, read as dc2's reader identity."""
+def runner(tmp_path: Path) -> Iterator[Runner]:
     root = tmp_path / "checkout"
     for name in ("webex_cloud", "catalog", "stacks"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "with-deploy-key.sh", root / "scripts")
     shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
     (root / ".venv").symlink_to(Path(sys.prefix))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(PULUMI)
+    (bin_dir / "pulumi").chmod(0o755)
+    key = tmp_path / "deploy-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fake", "-f", str(key)], check=True)
     images = [glance_record(e, n) for n, e in enumerate(load_catalog(root).entries, 1)]
     with fake_cloud(["reader"], images=images) as glance:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
         env["OS_CLIENT_CONFIG_FILE"] = str(glance.clouds_yaml(tmp_path, "webex-dc2-reader"))
         env["GITHUB_STEP_SUMMARY"] = str(tmp_path / "summary.md")
-        yield root, env
+        env["PATH"] = f"{bin_dir}:{env['PATH']}"
+        env["PULUMI_CALLS"] = str(tmp_path / "pulumi-calls")
+        yield Runner(root, env, images, tmp_path / "pulumi-calls", key.read_text())
 
 
-def replay_step(root: Path, env: dict[str, str], state: str, tmp: Path) -> tuple[bool, str]:
-    """The deploy job of dc2 (wave 2) at its "Images verified" step, as the runner runs it."""
+def replay(runner: Runner, state: str, tmp: Path) -> Job:
+    """The deploy job of dc2 (wave 2) from its first image step through `pulumi up`, as the runner runs
+    it (the preview and drift steps between are not the subject: they are left out)."""
     values = {
         "inputs.stack": "dc2",
         "inputs.wave": "2",
@@ -158,37 +198,78 @@ def replay_step(root: Path, env: dict[str, str], state: str, tmp: Path) -> tuple
         "inputs.timeout_minutes": "60",
         "inputs.parallel": "15",
         "secrets.PULUMI_BACKEND_URL": state,
-        # The step reads the clouds.yaml the job wrote (OS_CLIENT_CONFIG_FILE here: the stand-in's).
+        # The steps read the clouds.yaml the job wrote (OS_CLIENT_CONFIG_FILE here: the stand-in's).
         "secrets.OPENSTACK_CLOUDS_YAML": "clouds: {}",
         "secrets.PULUMI_CONFIG_PASSPHRASE": "fake-passphrase",
         "secrets.STATE_ACCESS_KEY_ID": "fake-id",
         "secrets.STATE_SECRET_ACCESS_KEY": "fake-secret",
+        "secrets.CONTROLLER_SSH_KEY": runner.key,
     }
-    run = run_job(
-        DEPLOY_STACK["jobs"]["up"], cwd=root, env=env, values=values, context={}, only={STEP}, tmp=tmp
+    tmp.mkdir(exist_ok=True)
+    return run_job(
+        DEPLOY_STACK["jobs"]["up"],
+        cwd=runner.root,
+        env=runner.env,
+        values=values,
+        context={},
+        only=set(STEPS),
+        tmp=tmp,
     )
-    return run.failed, run.log
 
 
-def test_the_deploy_step_refuses_an_image_the_canary_has_not_run_before_any_preview(
-    runner: tuple[Path, dict[str, str]], state: str, tmp_path: Path
+def ran(job: Job) -> list[str]:
+    """The steps of STEPS that ran, in order (a job's outcomes are keyed by step id, else name)."""
+    keys = {s["name"]: s.get("id", s["name"]) for s in DEPLOY_STACK["jobs"]["up"]["steps"] if "name" in s}
+    return [name for name in STEPS if job.outcomes.get(keys[name]) not in (None, "skipped")]
+
+
+def test_an_image_the_canary_has_not_run_never_reaches_a_later_waves_glance(
+    runner: Runner, state: str, tmp_path: Path
 ) -> None:
-    root, env = runner
-    failed, log = replay_step(root, env, state, tmp_path)
-    assert failed and f"--- {STEP} (exit 1)" in log, log[-3000:]
-    assert "dc2: every image verified" in log  # Glance holds the bytes; the canary never ran them
-    assert "has not run in the canary (dc1 has no last good deploy)" in log and "Traceback" not in log
-    steps = [s.get("name") for s in DEPLOY_STACK["jobs"]["up"]["steps"]]
-    later = DEPLOY_STACK["jobs"]["up"]["steps"][steps.index(STEP) + 1 :]
-    preview = next(s for s in later if "pulumi preview" in str(s.get("run", "")))
-    assert "if" not in preview  # a failed step stops the job here: nothing is previewed or changed
+    """Promotion is judged before the targeted import: refused, the job stops at its first image step,
+    and `pulumi` is never called (no `up --target`, no `up`)."""
+    job = replay(runner, state, tmp_path)
+    assert job.failed and f"--- {STEPS[0]} (exit 1)" in job.log, job.log[-3000:]
+    assert "dc2: every image verified" in job.log  # Glance holds the bytes; the canary never ran them
+    assert "has not run in the canary (dc1 has no last good deploy)" in job.log
+    assert ran(job) == [STEPS[0]] and runner.pulumi_calls() == [] and "Traceback" not in job.log
 
-    canary_deployed(root, state)
-    failed, log = replay_step(root, env, state, tmp_path)
-    assert not failed, log[-3000:]
-    assert "dc2: promotion: every image ran in the canary with these bytes" in log
-    record = json.loads((root / "out" / "images" / "dc2.json").read_text())
-    assert record["verified"] is True
+
+def test_a_promoted_image_is_imported_then_verified_then_deployed(
+    runner: Runner, state: str, tmp_path: Path
+) -> None:
+    canary_deployed(runner.root, state)
+    job = replay(runner, state, tmp_path)
+    assert not job.failed, job.log[-3000:]
+    assert ran(job) == list(STEPS)
+    assert "dc2: promotion: every image ran in the canary with these bytes" in job.log
+    imported, up = runner.pulumi_calls()
+    assert imported.startswith("up --yes --stack organization/webex-cloud/dc2 --target ")
+    assert up.startswith("up --yes --continue-on-error --policy-pack policies")
+    assert json.loads((runner.root / "out" / "images" / "dc2.json").read_text())["verified"] is True
+
+
+def test_only_an_image_not_there_yet_is_imported_any_other_finding_stops_first(
+    runner: Runner, state: str, tmp_path: Path
+) -> None:
+    """Absent from dc2's Glance: imported (the stand-in imports nothing, so the check after the import
+    blocks and `up` never runs). Other bytes under the name: importing would only add a second image of
+    that name, so the job stops before the import."""
+    canary_deployed(runner.root, state)
+    media = next(i for i in runner.glance if i["name"] == "webex-media-2026.11")
+    runner.glance.remove(media)
+    job = replay(runner, state, tmp_path / "absent")
+    assert "  import   webex-media-2026.11 (used by meetings-media): not in this Glance yet" in job.log
+    assert f"--- {STEPS[0]} (exit 0)" in job.log and f"--- {STEPS[2]} (exit 1)" in job.log, job.log[-3000:]
+    assert ran(job) == list(STEPS[:3]) and [c.split(" --target")[0] for c in runner.pulumi_calls()] == [
+        "up --yes --stack organization/webex-cloud/dc2"
+    ]
+
+    runner.calls.unlink()
+    runner.glance.append({**media, "os_hash_value": "e" * 128})
+    job = replay(runner, state, tmp_path / "other-bytes")
+    assert f"--- {STEPS[0]} (exit 1)" in job.log and "its bytes are not the catalog's" in job.log
+    assert ran(job) == [STEPS[0]] and runner.pulumi_calls() == []
 
 
 def test_any_canary_that_ran_the_same_bytes_promotes_and_every_digest_must_agree() -> None:
