@@ -21,7 +21,7 @@ from webex_cloud.config.image_catalog import (
 )
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.images.changes import image_changes
+from webex_cloud.images.changes import image_changes, imports_per_datacenter, to_text
 from webex_cloud.images.usage import load_stack_images
 from webex_cloud.paths import known_stacks
 
@@ -121,6 +121,16 @@ def test_catalog_changes_name_each_image_its_size_and_where_it_runs() -> None:
     # telepresence-gateway runs in dc1 only (datacenters: [dc1] in its catalog file)
     assert media.users == {"dc1": ("meetings-media", "telepresence-gateway"), "dc2": ("meetings-media",)}
     assert image_changes(head, head, stacks) == []
+    # Each Glance imports what it boots of the added images; the name kept for other bytes imports
+    # nothing (it is blocking), the removed image nothing either.
+    imports = imports_per_datacenter(list(changes.values()))
+    assert [(i.stack, i.images, i.size_bytes, i.unpinned) for i in imports] == [
+        ("dc1", ("webex-media-2026.11",), 3 * 2**30, ()),
+        ("dc2", ("webex-media-2026.11",), 3 * 2**30, ()),
+    ]
+    assert "each Glance imports: dc1 3.00 GiB (1 image); dc2 3.00 GiB (1 image)" in to_text(
+        list(changes.values()), "base"
+    )
 
 
 def test_an_image_a_stack_offers_but_the_catalog_lacks_stops_the_plan_naming_file_field_and_fix(

@@ -139,7 +139,7 @@ def test_a_name_kept_for_other_bytes_than_the_base_catalog_blocks(
     assert cli.main(["--offline", "--base", str(base), *at(project)]) == ExitCode.BLOCKING
     out = capsys.readouterr().out
     assert "BLOCKING webex-base-2026.11: the name is kept for other bytes" in out
-    assert "dc1: controllers, meetings-signalling, messaging, recording-storage; dc2: " in out
+    assert "dc1: controllers, meetings-signalling, messaging, monitoring, recording-storage; dc2: " in out
     assert cli.main(["--offline", "--base", str(tmp_path / "none.yaml"), *at(project)]) == ExitCode.INPUT
 
 
@@ -232,7 +232,7 @@ def test_the_deploy_checks_the_images_before_it_previews_or_changes_anything() -
     workflow = yaml.safe_load((REPO / ".github" / "workflows" / "deploy-stack.yml").read_text())
     steps = workflow["jobs"]["up"]["steps"]
     runs = [str(step.get("run", "")) for step in steps]
-    check = next(i for i, run in enumerate(runs) if "--record-dir out/images " in run)
+    check = next(i for i, run in enumerate(runs) if "--record-dir out/images " in f"{' '.join(run.split())} ")
     # The only pulumi run before it applies the image resources alone (test_deploy_image_steps.py).
     first_pulumi = next(
         i for i, run in enumerate(runs) if "pulumi preview" in run or "--continue-on-error" in run

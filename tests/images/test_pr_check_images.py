@@ -55,11 +55,19 @@ def test_a_pr_that_pins_a_new_image_shows_it_and_one_that_reuses_a_name_is_block
     assert "🛑 other bytes: a new build needs a new name" in line and "`dc1`: " in line
 
 
-def _step(out: Path, code: int, changes: list[dict[str, Any]], text: str = "") -> None:
+def _step(
+    out: Path,
+    code: int,
+    changes: list[dict[str, Any]],
+    text: str = "",
+    imports: dict[str, Any] | None = None,
+) -> None:
     (out / "dc1").mkdir(parents=True)
     (out / f"{comment.IMAGES}.rc").write_text(f"{code}\n")
     (out / f"{comment.IMAGES}.txt").write_text(text)
-    document = {"format": "webex-cloud.images/v1", "catalog_changes": changes, "stacks": []}
+    document: dict[str, Any] = {"format": "webex-cloud.images/v1", "catalog_changes": changes, "stacks": []}
+    if imports is not None:
+        document["catalog_imports"] = imports
     (out / f"{comment.IMAGES}.json").write_text(json.dumps(document))
 
 
@@ -80,8 +88,20 @@ def test_the_comment_lists_each_image_change_with_size_and_where_it_boots(tmp_pa
             "used_by": {},
         },
     ]
-    _step(tmp_path, ExitCode.OK, changes)
+    imports = {
+        "dc1": {
+            "images": ["webex-base-2026.12", "webex-media-2026.12"],
+            "size_bytes": 1288490188,
+            "unpinned": ["webex-media-2026.12"],
+        },
+        "dc2": {"images": ["webex-base-2026.12"], "size_bytes": 1288490188, "unpinned": []},
+    }
+    _step(tmp_path, ExitCode.OK, changes, imports=imports)
     body = comment.build(tmp_path, "0123456789abcdef")
+    assert (
+        "Each datacenter's Glance imports (web-download): `dc1` 1.20 GiB (2 images, 1 of a size not "
+        "pinned); `dc2` 1.20 GiB (1 image)." in body
+    )
     assert "### Images — ✅ 2 image changes" in body
     assert (
         "| `webex-base-2026.12` | added | 1.20 GiB | `dc1`: messaging, controllers; `dc2`: messaging |"

@@ -188,13 +188,37 @@ def _alerts(folder: Path) -> str | None:
     return report.read_text(encoding="utf-8") if report.exists() else None
 
 
-def _image_changes(out_dir: Path) -> list[dict[str, Any]]:
+def _images_report(out_dir: Path) -> dict[str, Any]:
     report = out_dir / f"{IMAGES}.json"
     try:
-        changes = json.loads(report.read_text(encoding="utf-8")).get("catalog_changes")
-    except (OSError, ValueError, AttributeError):
-        return []
+        document = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _image_changes(document: dict[str, Any]) -> list[dict[str, Any]]:
+    changes = document.get("catalog_changes")
     return [c for c in changes if isinstance(c, dict)] if isinstance(changes, list) else []
+
+
+def _glance_imports(document: dict[str, Any]) -> str | None:
+    """Per datacenter, what its Glance imports (webex_cloud/images/changes.py ``imports_record``)."""
+    imports = document.get("catalog_imports")
+    if not isinstance(imports, dict) or not imports:
+        return None
+    shown: list[str] = []
+    for stack, found in sorted(imports.items()):
+        if not isinstance(found, dict) or not isinstance(found.get("images"), list):
+            continue
+        count = len(found["images"])
+        unpinned = found.get("unpinned") if isinstance(found.get("unpinned"), list) else []
+        more = f", {len(unpinned)} of a size not pinned" if unpinned else ""
+        shown.append(
+            f"{md_code(str(stack))} {_gib(found.get('size_bytes'))} "
+            f"({count} image{'s' if count != 1 else ''}{more})"
+        )
+    return f"Each datacenter's Glance imports (web-download): {'; '.join(shown)}." if shown else None
 
 
 def _gib(size: object) -> str:
@@ -206,7 +230,8 @@ def _images_section(out_dir: Path) -> list[str]:
     code = _status(out_dir, IMAGES)
     if code is None:
         return []
-    changes = _image_changes(out_dir)
+    document = _images_report(out_dir)
+    changes = _image_changes(document)
     blocking = [c for c in changes if c.get("blocking")]
     if code not in (ExitCode.OK, ExitCode.BLOCKING):
         head = f"❌ exit {code}: the image catalog cannot be used"
@@ -240,6 +265,9 @@ def _images_section(out_dir: Path) -> list[str]:
                 f"{where or 'no pod'} |"
             )
         lines.append("")
+        imports = _glance_imports(document)
+        if imports is not None:
+            lines += [imports, ""]
     if code not in (ExitCode.OK, ExitCode.BLOCKING):
         lines += [*fenced(_tail(out_dir / f"{IMAGES}.txt")), ""]
     return lines

@@ -34,7 +34,8 @@ deleted, and kept if anything keeps it now; the report says what was deleted and
 Exit status: 0 every image verified (--before-import: or only absent; cleanup: done), 1 a blocking
 finding (an image missing, not active, other bytes, an ambiguous name, a name reused for other bytes, not
 run in the canary), 2 the catalog, a stack file, a record or the cloud cannot be used (nothing is
-deleted; a failure during deletion stops it, after reporting what was deleted), 3 an internal error. Every API call has a timeout (--timeout).
+deleted; a failure during deletion stops it, after reporting what was deleted), 3 an internal error.
+Every API call has a timeout (--timeout).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ from webex_cloud.config.image_catalog import ImageCatalog, load_catalog, parse_c
 from webex_cloud.config.image_ids import image_roles
 from webex_cloud.config.yaml_source import read_yaml
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.images.changes import image_changes, to_records
+from webex_cloud.images.changes import image_changes, imports_record, to_records
 from webex_cloud.images.changes import to_text as changes_text
 from webex_cloud.images.cleanup import (
     Candidate,
@@ -327,6 +328,8 @@ def run(args: argparse.Namespace) -> tuple[int, str]:
     if args.base is not None and not args.json:
         head = changes_text(changes, str(args.base))
     extra: dict[str, Any] = {"promotion": promoted} if args.state is not None else {}
+    if base is not None:
+        extra["catalog_imports"] = imports_record(changes)
     if args.offline:
         used = sorted({name for s in images for name in s.used})
         clean = not reuses and not unpromoted

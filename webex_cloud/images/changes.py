@@ -19,7 +19,8 @@ class ImageChange:
     kind: Kind
     size_bytes: int | None
     users: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """Stack -> the services (or ``controllers``) that boot the image there, on this branch."""
+    """Stack -> the services (or ``controllers``, ``monitoring``) that boot the image there, on this
+    branch."""
 
     @property
     def blocking(self) -> bool:
@@ -45,8 +46,57 @@ def image_changes(base: ImageCatalog, head: ImageCatalog, stacks: Sequence[Stack
     return sorted(changes, key=lambda c: (not c.blocking, c.kind, c.name))
 
 
+@dataclass(frozen=True)
+class DatacenterImport:
+    """What one datacenter's Glance imports for a change: every added image something boots there."""
+
+    stack: str
+    images: tuple[str, ...]
+    size_bytes: int
+    """The sum of the sizes the catalog pins (``size_bytes``)."""
+    unpinned: tuple[str, ...]
+    """The added images whose size the catalog does not pin: not in :attr:`size_bytes`."""
+
+
+def imports_per_datacenter(changes: Sequence[ImageChange]) -> list[DatacenterImport]:
+    """Per stack, the added images it boots: each is a web-download into that datacenter's Glance
+    (an image kept for other bytes is blocking and imports nothing)."""
+    added: dict[str, list[ImageChange]] = {}
+    for change in changes:
+        if change.kind == "added":
+            for stack in change.users:
+                added.setdefault(stack, []).append(change)
+    return [
+        DatacenterImport(
+            stack,
+            tuple(c.name for c in found),
+            sum(c.size_bytes for c in found if c.size_bytes is not None),
+            tuple(c.name for c in found if c.size_bytes is None),
+        )
+        for stack, found in sorted(added.items())
+    ]
+
+
+def imports_record(changes: Sequence[ImageChange]) -> dict[str, dict[str, object]]:
+    """:func:`imports_per_datacenter` as the JSON report's ``catalog_imports`` (read by the comment)."""
+    return {
+        found.stack: {
+            "images": list(found.images),
+            "size_bytes": found.size_bytes,
+            "unpinned": list(found.unpinned),
+        }
+        for found in imports_per_datacenter(changes)
+    }
+
+
 def _size(size: int | None) -> str:
     return "size not pinned" if size is None else f"{size / 2**30:.2f} GiB"
+
+
+def _imported(found: DatacenterImport) -> str:
+    count = f"{len(found.images)} image{'s' if len(found.images) != 1 else ''}"
+    unpinned = f", {len(found.unpinned)} of them of a size not pinned" if found.unpinned else ""
+    return f"{found.stack} {_size(found.size_bytes)} ({count}{unpinned})"
 
 
 def to_text(changes: Sequence[ImageChange], base: str) -> str:
@@ -63,6 +113,9 @@ def to_text(changes: Sequence[ImageChange], base: str) -> str:
             )
         else:
             lines.append(f"  {change.kind:<8} {change.name} ({_size(change.size_bytes)}; {where})")
+    imports = imports_per_datacenter(changes)
+    if imports:
+        lines.append(f"  each Glance imports: {'; '.join(_imported(found) for found in imports)}")
     return "\n".join(lines) + "\n"
 
 
