@@ -209,6 +209,26 @@ def test_every_image_the_stack_registers_is_verified_the_monitoring_nodes_includ
     assert json.loads(capsys.readouterr().out)["stacks"][0]["verified"] is True
 
 
+def test_before_the_import_only_an_image_not_there_yet_passes(
+    project: ProjectCopy, glance: FakeSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--before-import` (the deploy's step before its targeted import): absent is what the import
+    creates; other bytes under the name an import would not cure (it would add a second image)."""
+    argv = ["--stack", "dc1", "--record-dir", str(tmp_path), "--before-import", *at(project)]
+    media = glance.images.pop(1)
+    assert cli.main(argv) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "dc1: 1 to import, every other image verified" in out
+    assert "  import   webex-media-2026.11 (used by meetings-media, telepresence-gateway): not in this" in out
+    assert cli.main(argv[:-3] + at(project)) == ExitCode.BLOCKING  # without it: not verified
+    capsys.readouterr()
+    glance.images.append(image_record(media["name"], b"a half-uploaded disk\n", 9))
+    assert cli.main(argv) == ExitCode.BLOCKING
+    assert "BLOCKING webex-media-2026.11" in capsys.readouterr().out
+    assert cli.main(["--offline", "--before-import", *at(project)]) == ExitCode.INPUT
+    assert "--before-import judges what this datacenter's Glance holds" in capsys.readouterr().err
+
+
 def test_an_unusable_cloud_exits_2_without_a_traceback(
     project: ProjectCopy, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
