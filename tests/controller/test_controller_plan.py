@@ -117,7 +117,10 @@ def test_octavia_variant_balances_every_api_port_over_both_controllers(project: 
 
 
 def test_octavia_variant_still_rolls_the_filters_out(project: ProjectCopy) -> None:
-    assert len(of_type(pair_resources(octavia_plan(project)), COMMAND)) == 2
+    commands = [r["name"] for r in of_type(pair_resources(octavia_plan(project)), COMMAND)]
+    assert sorted(commands) == [
+        f"dc1-controllers-dc1-ctl-0{n}-{what}" for n in (1, 2) for what in ("drift-reader", "rollout")
+    ]
 
 
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])

@@ -44,13 +44,16 @@ def read_file(path: str) -> dict[str, Any]:
 
 
 def unit_state(unit: str) -> dict[str, Any]:
-    shown = subprocess.run(
-        ["systemctl", "show", "--property=ActiveState,ActiveEnterTimestamp", "--timestamp=unix", unit],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    props = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
+    try:
+        shown = subprocess.run(
+            ["systemctl", "show", "--property=ActiveState,ActiveEnterTimestamp", "--timestamp=unix", unit],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+    except OSError as error:  # no systemctl: the unit's state is unknown, and said so
+        shown = f"ActiveState=unknown ({error.strerror or error})"
+    props = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
     since = props.get("ActiveEnterTimestamp", "").lstrip("@")
     return {
         "unit": unit,
