@@ -487,7 +487,8 @@ class DriftReader(StrictModel):
     public_key: Annotated[str, StringConstraints(max_length=16384), AfterValidator(_reader_key)]
     """The reader key's OpenSSH public key: the controllers accept it for ``user`` only with the forced
     command (``restrict,command="..."``), so whoever holds its private half can run the read script and
-    nothing else. A public key, no secret."""
+    nothing else. Its private half is the secret DRIFT_READER_SSH_KEY of the environment drift-<stack>.
+    A public key, no secret."""
     user: UnixAccount = "webex-drift"
     """The account the key logs in as, created by the stack on each controller: no sudo, no password, its
     home and ``authorized_keys`` owned by root (it cannot change what its key may do)."""
