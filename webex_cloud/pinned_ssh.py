@@ -4,7 +4,8 @@ Only the pinned keys: a key that is not in ``known_hosts`` refuses the login, an
 read from nor written to the runner's own known_hosts (the global file is /dev/null, keys are never
 updated). ``BatchMode`` so a missing key or agent fails at once instead of prompting. The monitoring
 pair's reload (monitoring_ops/reload.py) and drift's controller read (drift/controllers.py) log in
-through it.
+through it. :func:`key_line_problem` is the one check of a public key line (the monitoring nodes' host
+keys from their consoles, the drift reader's key in the stack file).
 """
 
 from __future__ import annotations
