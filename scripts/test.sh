@@ -16,6 +16,8 @@ else
   # promtool and amtool check the generated monitoring (tests/monitoring); the fast tier skips those
   # tests when they are not installed.
   bash tools/monitoring/install.sh
+  # sshd holds the drift reader's forced command (tests/controller/test_reader_sshd.py); skipped fast.
+  bash tools/sshd/install.sh
   bash tools/openstack-loopback/up.sh
 fi
 .venv/bin/ruff check .

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run one command with the controllers' deploy key in a private ssh-agent, and nowhere else:
 #   CONTROLLER_SSH_KEY="$(cat key)" bash scripts/with-deploy-key.sh COMMAND [ARGS...]
+#   DRIFT_READER_SSH_KEY="$(cat key)" bash scripts/with-deploy-key.sh --reader COMMAND [ARGS...]
 # deploy-stack.yml wraps `pulumi up` in it, with the key from the secret CONTROLLER_SSH_KEY of the
 # datacenter's environment production-<stack>. The key goes to ssh-add on stdin (never to a file or an
 # argument) and out of the command's environment; the command sees only SSH_AUTH_SOCK, which
@@ -8,12 +9,23 @@
 # user can enter, forgets the key after 90 minutes (the job's timeout) at the latest, and is killed when
 # the command ends, whatever its result. Exit: the command's status; 2 when the key is missing or unusable.
 set -euo pipefail
-[ $# -ge 1 ] || { echo "usage: CONTROLLER_SSH_KEY=... bash scripts/with-deploy-key.sh COMMAND [ARGS...]" >&2; exit 2; }
-key=${CONTROLLER_SSH_KEY:-}
-unset CONTROLLER_SSH_KEY
+# --reader: the drift reader key instead (DRIFT_READER_SSH_KEY of drift-<stack>, docs/drift.md), for the
+# daily drift's controller read; it can run the controllers' read script and nothing else.
+name=CONTROLLER_SSH_KEY
+where=production-\<stack\>
+what="the controllers' deploy key"
+if [ "${1:-}" = "--reader" ]; then
+  name=DRIFT_READER_SSH_KEY
+  where=drift-\<stack\>
+  what="the drift reader key (the private half of controllers.drift_reader.public_key)"
+  shift
+fi
+[ $# -ge 1 ] || { echo "usage: $name=... bash scripts/with-deploy-key.sh [--reader] COMMAND [ARGS...]" >&2; exit 2; }
+key=${!name:-}
+unset CONTROLLER_SSH_KEY DRIFT_READER_SSH_KEY
 if [ -z "$key" ]; then
-  echo "with-deploy-key: CONTROLLER_SSH_KEY is empty: store the controllers' deploy key as the secret" \
-    "CONTROLLER_SSH_KEY of this stack's GitHub environment, production-<stack> (docs/state-backend.md)" >&2
+  echo "with-deploy-key: $name is empty: store $what as the secret $name of this stack's GitHub" \
+    "environment, $where (docs/state-backend.md)" >&2
   exit 2
 fi
 folder=$(mktemp -d)
@@ -21,7 +33,7 @@ chmod 700 "$folder"
 eval "$(ssh-agent -s -a "$folder/agent.sock" -t 5400)" >/dev/null
 trap 'ssh-agent -k >/dev/null 2>&1 || true; rm -rf "$folder"' EXIT
 if ! printf '%s\n' "$key" | ssh-add -q - 2>/dev/null; then
-  echo "with-deploy-key: CONTROLLER_SSH_KEY is not a private key ssh-add accepts (an OpenSSH or PEM key" \
+  echo "with-deploy-key: $name is not a private key ssh-add accepts (an OpenSSH or PEM key" \
     "without a passphrase)" >&2
   exit 2
 fi

@@ -117,7 +117,10 @@ def test_octavia_variant_balances_every_api_port_over_both_controllers(project: 
 
 
 def test_octavia_variant_still_rolls_the_filters_out(project: ProjectCopy) -> None:
-    assert len(of_type(pair_resources(octavia_plan(project)), COMMAND)) == 2
+    commands = [r["name"] for r in of_type(pair_resources(octavia_plan(project)), COMMAND)]
+    assert sorted(commands) == [
+        f"dc1-controllers-dc1-ctl-0{n}-{what}" for n in (1, 2) for what in ("drift-reader", "rollout")
+    ]
 
 
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])
@@ -138,8 +141,15 @@ def test_rollout_is_chained_and_triggered_by_the_release_hashes(stack: str) -> N
     assert first["inputs"]["create"] == first["inputs"]["update"]
     # Controller 2 receives nothing, not even staged files, before controller 1's rollout succeeded.
     copies_2 = [r for r in of_type(resources, COPY) if hosts[1] in r["name"]]
-    assert len(copies_2) == 5 and all(first["urn"] in c["dependsOn"] for c in copies_2)
-    copies_1 = [r for r in of_type(resources, COPY) if hosts[0] in r["name"]]
+    release_2 = [c for c in copies_2 if not c["name"].endswith(("-read-script", "-reader-key"))]
+    assert len(release_2) == 5 and all(first["urn"] in c["dependsOn"] for c in release_2)
+    # the drift reader's files: after that controller's own rollout (itself after controller 1's)
+    assert all(second["urn"] in c["dependsOn"] for c in copies_2 if c not in release_2)
+    copies_1 = [
+        r
+        for r in of_type(resources, COPY)
+        if hosts[0] in r["name"] and not r["name"].endswith(("-read-script", "-reader-key"))
+    ]
     assert {c["urn"] for c in copies_1} <= set(first["dependsOn"])
     (wheel_copy,) = [c for c in copies_1 if c["name"].endswith("-wheel")]
     assert wheel_copy["inputs"]["source"]["path"] == f"build/controller/{release.wheel.filename}"
@@ -172,7 +182,8 @@ def test_the_rollouts_name_no_private_key_and_authenticate_with_the_agent(
         runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
 
     registrations = run_under_mocks(program, "dc1", config, secrets)
-    assert len(connections) == len([r for r in registrations if r.type in (COMMAND, COPY)]) == 12
+    # per controller: 5 copies and the rollout; 2 copies and the drift reader's install (dc1 names one)
+    assert len(connections) == len([r for r in registrations if r.type in (COMMAND, COPY)]) == 18
     for wrapped in connections:
         # pulumi-command marks the whole connection secret (the wire's secret signature around it).
         assert wrapped[rpc._special_sig_key] == rpc._special_secret_sig

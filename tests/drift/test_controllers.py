@@ -1,11 +1,14 @@
 """The controllers too (webex_cloud/drift/controllers.py, `drift --controllers`): the filter release and
 scheduler fragments on each controller against what the stack's rollout deployed.
 
-Each controller is a folder standing in for its file system, reached through a stand-in `ssh` that
-checks the login the command makes (batch mode, the stack file's host key pinned in a known_hosts of
-its own, the deploy's user and port) and then runs the command's own read script, unchanged, under this
-Python with the controller's paths inside that folder; `systemctl` is a stand-in answering from the
-folder. Nothing is sent anywhere."""
+Each controller is a folder standing in for its file system, with what the stack's reader install
+leaves there (the read script, the reader's one authorized_keys line from controller/reader.py), reached
+through a stand-in `ssh` that checks the login the command makes (batch mode, the stack file's host key
+pinned in a known_hosts of its own, the reader's account and the deploy's port) and then does what sshd
+does with that key: runs its forced command (the installed script, unchanged, under this Python with the
+controller's paths inside that folder), whatever the client asked. `systemctl` is a stand-in answering
+from the folder. Nothing is sent anywhere. tests/controller/test_reader_sshd.py holds the same login to a
+real sshd."""
 
 from __future__ import annotations
 
@@ -26,8 +29,9 @@ from tests.drift.test_cli import argv, run_cli, served
 from webex_cloud.audit.expected import Expected
 from webex_cloud.cloud.inventory import Inventory
 from webex_cloud.config.models import Datacenter
+from webex_cloud.controller.reader import READ_SCRIPT, authorized_keys_line
 from webex_cloud.drift.classes import Up
-from webex_cloud.drift.controllers import FRAGMENT_KEY, ControllerState, classify, rollouts
+from webex_cloud.drift.controllers import FRAGMENT_KEY, NO_READER, ControllerState, classify, rollouts
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.plan.format import Plan
 
@@ -44,15 +48,22 @@ root = os.path.join(os.environ["CONTROLLERS"], address)
 with open(os.path.join(root, "host_key")) as handle:
     presented = handle.read().strip()
 with open(os.path.join(os.environ["CONTROLLERS"], "calls"), "a") as handle:
-    handle.write(" ".join(args[:-1]) + "\\n")
+    handle.write(" ".join(args) + "\\n")
 if open(known).read().split() != [address, *presented.split()]:
     print("Host key verification failed.", file=sys.stderr)
     sys.exit(255)
-python, script, *rest = shlex.split(command)
-assert script == "-", command
-rest = [os.path.join(root, a[1:]) if a.startswith("/") else a.replace("=/", f"={{root}}/") for a in rest]
+# As sshd does with the account's one key: its forced command runs, whatever the client asked.
+keys = os.path.join(root, "home", user, "authorized_keys")
+if not os.path.exists(keys) or os.environ.get("READER_KEY_REFUSED"):
+    print(f"{{login}}: Permission denied (publickey).", file=sys.stderr)
+    sys.exit(255)
+line = open(keys).read()
+assert line.startswith('restrict,command="'), line
+python, script, *rest = shlex.split(line.split('"')[1])
+inside = [os.path.join(root, a[1:]) if a.startswith("/") else a.replace("=/", f"={{root}}/") for a in rest]
 env = dict(os.environ, CONTROLLER_ROOT=root)
-sys.exit(subprocess.run([sys.executable, "-", *rest], env=env, check=False).returncode)
+run = [sys.executable, os.path.join(root, script[1:]), *inside]
+sys.exit(subprocess.run(run, env=env, stdin=subprocess.DEVNULL, check=False).returncode)
 """
 
 STAND_IN_SYSTEMCTL = """#!/usr/bin/env bash
@@ -90,6 +101,15 @@ def controllers(tmp_path: Path, plan: Plan, dc1: Site, monkeypatch: pytest.Monke
         mine = root / str(host.address)
         (mine / "units").mkdir(parents=True)
         (mine / "host_key").write_text(str(host.host_key))
+        # What the stack's reader install leaves there: the read script and the one forced-command key.
+        reader = plane.drift_reader
+        assert reader is not None, "the example dc1 names a drift reader"
+        installed = mine / reader.script.lstrip("/")
+        installed.parent.mkdir(parents=True)
+        installed.write_bytes(READ_SCRIPT.read_bytes())
+        home = mine / "home" / reader.user
+        home.mkdir(parents=True)
+        (home / "authorized_keys").write_text(authorized_keys_line(plane, reader) + "\n")
         state = mine / plane.deploy.state_dir.lstrip("/")
         state.mkdir(parents=True)
         (state / "current.json").write_text(json.dumps(dict(recorded[host.name].fingerprint)))
@@ -149,7 +169,8 @@ def test_controllers_as_deployed_report_nothing_and_without_the_flag_none_is_rea
     code, report = _drift(dc1, plan_file, tmp_path, capsys, "--controllers")
     assert code == ExitCode.OK and report["drift"] == [] and report["could_not_check"] == [], report
     calls = (controllers / "calls").read_text().splitlines()
-    assert len(calls) == 2 and all(" -p 22 deploy@10.250.1.1" in c for c in calls)
+    assert len(calls) == 2 and all(" -p 22 webex-drift@10.250.1.1" in c for c in calls)
+    assert all(c.endswith(" drift-read") for c in calls), "no script sent: the controller runs its own"
     code, report = _drift(dc1, plan_file, tmp_path, capsys)
     assert code == ExitCode.OK and report["sources"]["controllers"].startswith("not read")
     assert len((controllers / "calls").read_text().splitlines()) == 2
@@ -221,7 +242,93 @@ def test_a_controller_presenting_another_host_key_is_not_read_and_says_why(
     code, report = _drift(dc1, plan_file, tmp_path, capsys, "--controllers")
     assert code == ExitCode.OK and report["drift"] == []
     (unread,) = report["could_not_check"]
-    assert unread.startswith("controller dc1-ctl-02 (deploy@10.250.1.12): the host key it presents is not")
+    assert unread.startswith("controller dc1-ctl-02 (webex-drift@10.250.1.12): the host key it presents")
+
+
+def _unread(report: dict[str, Any]) -> list[str]:
+    unread: list[str] = report["could_not_check"]
+    return unread
+
+
+def test_a_stack_without_a_reader_reads_no_controller_and_says_so(
+    dc1: Site,
+    controllers: Path,
+    plan_file: Path,
+    served: list[Inventory],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    document = json.loads(plan_file.read_text())
+    del document["datacenter"]["controllers"]["drift_reader"]
+    no_reader = tmp_path / "dc1-no-reader.json"
+    no_reader.write_text(json.dumps(document))
+    served.append(dc1.inventory())
+    code, report = _drift(dc1, no_reader, tmp_path, capsys, "--controllers")
+    assert code == ExitCode.OK and report["drift"] == []
+    assert _unread(report) == [NO_READER] and report["sources"]["controllers"] == NO_READER
+    assert "controllers.drift_reader.public_key" in NO_READER
+    assert not (controllers / "calls").exists(), "no login tried, the deploy's least of all"
+
+
+def test_a_controller_running_another_read_script_is_not_read(
+    dc1: Site,
+    controllers: Path,
+    plan_file: Path,
+    plan: Plan,
+    served: list[Inventory],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """Its answer may not mean what this checkout thinks: say so rather than judge it."""
+    plane = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+    assert plane.drift_reader is not None
+    installed = controllers / "10.250.1.11" / plane.drift_reader.script.lstrip("/")
+    installed.write_text(installed.read_text() + "# an older release's read\n")
+    served.append(dc1.inventory())
+    code, report = _drift(dc1, plan_file, tmp_path, capsys, "--controllers")
+    assert code == ExitCode.OK and report["drift"] == []
+    (unread,) = _unread(report)
+    assert unread.startswith("controller dc1-ctl-01 (webex-drift@10.250.1.11): its read script")
+    assert "is not this checkout's" in unread and "deploy the stack" in unread
+
+
+def test_a_refused_reader_key_says_which_key_and_where_it_comes_from(
+    dc1: Site,
+    controllers: Path,
+    plan_file: Path,
+    served: list[Inventory],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("READER_KEY_REFUSED", "1")
+    served.append(dc1.inventory())
+    code, report = _drift(dc1, plan_file, tmp_path, capsys, "--controllers")
+    assert code == ExitCode.OK and len(_unread(report)) == 2
+    assert all("DRIFT_READER_SSH_KEY" in u and "Permission denied" in u for u in _unread(report))
+
+
+def test_a_fragment_the_reader_may_not_read_is_not_taken_for_a_missing_one(
+    dc1: Site,
+    controllers: Path,
+    plan_file: Path,
+    plan: Plan,
+    served: list[Inventory],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    plane = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+    # a directory in place of the file: open() fails with an OSError other than "not found", as a
+    # permission refusal would (these tests run as root, which no file mode refuses)
+    fragment = controllers / "10.250.1.12" / plane.deploy.nova.fragment_path.lstrip("/")
+    fragment.unlink()
+    fragment.mkdir()
+    served.append(dc1.inventory())
+    code, report = _drift(dc1, plan_file, tmp_path, capsys, "--controllers")
+    assert code == ExitCode.OK and report["drift"] == []
+    (unread,) = _unread(report)
+    assert unread.startswith("controller dc1-ctl-02 (webex-drift@10.250.1.12): the reader may not read")
+    assert "Is a directory" in unread
 
 
 __all__ = ["served"]

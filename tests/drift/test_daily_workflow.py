@@ -39,10 +39,14 @@ case "$3" in
     echo "  BLOCKING webex-base-2026.11: two images of this name"
     exit "$STAND_IN_IMAGES_RC" ;;
   plan)
-    echo "WEBEX_IMAGE_IDS=${WEBEX_IMAGE_IDS:-}" >> "$STAND_IN_CALLS"
+    echo "WEBEX_IMAGE_IDS=${WEBEX_IMAGE_IDS:-} reader key: ${DRIFT_READER_SSH_KEY:+leaked}" \
+      >> "$STAND_IN_CALLS"
     mkdir -p "$(value --out)" && echo '{}' > "$(value --out)/$(value --stack).json"
     exit "$STAND_IN_PLAN_RC" ;;
   drift)
+    # what the controller read could log in with: the agent's keys, and whether the key leaked to its env
+    offered="$(ssh-add -l 2>/dev/null | awk '{print $2}' || true)"
+    echo "agent: $offered env-key: ${DRIFT_READER_SSH_KEY:+leaked}" >> "$STAND_IN_CALLS"
     out="$(value --json-out)"; mkdir -p "$(dirname "$out")"
     echo '{"format": "webex-cloud.drift/v1"}' > "$out"
     echo "  [BLOCK] stopped: dc1-messaging-pod-0-app-0 powerState -> up: revert"
@@ -99,7 +103,58 @@ def stand_in(tmp_path: Path) -> Path:
     python.parent.mkdir(parents=True)
     python.write_text(STAND_IN)
     python.chmod(python.stat().st_mode | stat.S_IXUSR)
+    (workspace / "scripts").symlink_to(REPO / "scripts")
     return workspace
+
+
+@pytest.fixture(scope="module")
+def reader_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A throw-away ed25519 key made here (the drift reader's stand-in) and its fingerprint."""
+    key = tmp_path_factory.mktemp("reader") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fake", "-f", str(key)], check=True)
+    listed = subprocess.run(["ssh-keygen", "-l", "-f", str(key)], capture_output=True, text=True, check=True)
+    return key.read_text(), listed.stdout.split()[1]
+
+
+def test_the_controllers_are_read_with_the_reader_key_in_an_agent_of_the_drift_command_alone(
+    stand_in: Path, tmp_path: Path, reader_key: tuple[str, str]
+) -> None:
+    """The step as the runner runs it with the environment's secret: only drift gets the key, only in an
+    ssh-agent that ends with it (scripts/with-deploy-key.sh --reader)."""
+    step = _step("drift", "Drift of this stack")
+    assert step["env"] == {"DRIFT_READER_SSH_KEY": "${{ secrets.DRIFT_READER_SSH_KEY }}"}
+    key, fingerprint = reader_key
+    calls = tmp_path / "calls"
+    env = {k: v for k, v in _job_env(tmp_path).items() if not k.startswith("SSH_")} | {
+        "DRIFT_READER_SSH_KEY": key,
+        "TMPDIR": str(tmp_path),
+        "STAND_IN_CALLS": str(calls),
+        "STAND_IN_IMAGES_RC": "0",
+        "STAND_IN_PLAN_RC": "0",
+        "STAND_IN_DRIFT_RC": "0",
+    }
+    done = _replay(step["run"], stand_in, env)
+    assert done.returncode == 0, done.stderr
+    made = calls.read_text().splitlines()
+    assert made[2].endswith("reader key: "), "the plan never sees the reader key"
+    assert made[3].endswith("--glance --controllers --json-out out/drift/dc1.json")
+    assert made[4] == f"agent: {fingerprint} env-key: ", "the key in drift's agent, not in its environment"
+    assert not list(tmp_path.glob("tmp*/agent.sock")), "the agent ended with the command"
+
+
+def test_a_reader_secret_that_is_no_key_gives_no_verdict(stand_in: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in _job_env(tmp_path).items() if not k.startswith("SSH_")} | {
+        "DRIFT_READER_SSH_KEY": "not a key",
+        "TMPDIR": str(tmp_path),
+        "STAND_IN_CALLS": str(tmp_path / "calls"),
+        "STAND_IN_IMAGES_RC": "0",
+        "STAND_IN_PLAN_RC": "0",
+        "STAND_IN_DRIFT_RC": "0",
+    }
+    done = _replay(_step("drift", "Drift of this stack")["run"], stand_in, env)
+    assert done.returncode == ExitCode.INPUT
+    assert "DRIFT_READER_SSH_KEY is not a private key ssh-add accepts" in done.stdout
+    assert "### Drift of `dc1`: no verdict (exit 2)" in (tmp_path / "summary.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -133,14 +188,15 @@ def test_each_stack_reports_to_the_summary_and_fails_on_blocking_drift_or_no_ver
     assert made[0] == "-m webex_cloud images --stack dc1 --record-dir out/images"
     assert made[1] == "-m webex_cloud plan --stack dc1 --out out/plan"
     # Verified images: the plan boots their verified ids; otherwise the plan's stand-ins.
-    assert made[2] == f"WEBEX_IMAGE_IDS={'out/images/dc1.json' if images_rc == 0 else ''}"
+    assert made[2] == f"WEBEX_IMAGE_IDS={'out/images/dc1.json' if images_rc == 0 else ''} reader key: "
     if plan_rc:
         assert len(made) == 3, "no drift without the plan it compares with"
         return
     assert made[3] == (
         f"-m webex_cloud drift --stack dc1 --plan out/plan/dc1.json --state {BACKEND} --glance "
-        "--json-out out/drift/dc1.json"
+        "--controllers --json-out out/drift/dc1.json"
     )
+    assert made[4] == "agent:  env-key: ", "no secret in this job: no key offered, none in the env"
     assert "[BLOCK] stopped" in summary and "two images of this name" in summary
     assert (stand_in / "out" / "drift" / "dc1.json").is_file(), "the report the artifact step keeps"
     clouds = Path(env["HOME"]) / ".config" / "openstack" / "clouds.yaml"
@@ -217,6 +273,9 @@ def test_it_runs_daily_with_read_only_secrets_on_each_datacenters_runner() -> No
     assert job["strategy"]["fail-fast"] is False
     secrets = {key for key, value in job["env"].items() if "secrets." in str(value)}
     assert secrets == {"CLOUDS_YAML", "PULUMI_BACKEND_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    # the one SSH key any step holds: the drift step's reader key
+    held = {n for s in job["steps"] for n, value in s.get("env", {}).items() if "secrets." in str(value)}
+    assert held == {"DRIFT_READER_SSH_KEY"}
     assert (
         "READER_CLOUDS_YAML" in job["env"]["CLOUDS_YAML"] and "STATE_READ_" in job["env"]["AWS_ACCESS_KEY_ID"]
     )

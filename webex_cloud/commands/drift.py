@@ -9,8 +9,8 @@ could write is refused, docs/identities.md), and reports per resource:
 - state vs plan (pending change): what the program changes at the next `up`;
 - the servers' images in Glance (``--glance``): deleted, deactivated, or another image under the name
   they booted;
-- the controllers (``--controllers``, over SSH as the deploy logs in): the filter release and scheduler
-  config fragments on each, against what the stack's rollout deployed;
+- the controllers (``--controllers``, over SSH through the drift reader login): the filter release and
+  scheduler config fragments on each, against what the stack's rollout deployed;
 - live vs rules: the audit's placement check on the same inventory (a broken pod rule with the move
   that caused it, from the servers' instance actions, and the scheduler-routed fix), and N+1 without
   the hosts Nova reports disabled or down;
@@ -50,9 +50,9 @@ from webex_cloud.cloud.session import connect
 from webex_cloud.cloud.views import read_instance_actions
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_catalog
-from webex_cloud.config.models import Datacenter
+from webex_cloud.config.models import ControllerPlane, Datacenter
 from webex_cloud.drift.acks import AckError, read_acks
-from webex_cloud.drift.controllers import controller_drift, read_controller, rollouts
+from webex_cloud.drift.controllers import NO_READER, controller_drift, read_controller, rollouts
 from webex_cloud.drift.findings import Drift
 from webex_cloud.drift.glance import ReadImage
 from webex_cloud.drift.report import DriftReport, three_way, to_json, to_text
@@ -83,13 +83,27 @@ def checkpoint(args: argparse.Namespace) -> DeployedState:
 
 def on_controllers(plan: Plan, deployed: DeployedState) -> tuple[list[Drift], list[str]]:
     """The controllers read over SSH and compared with their rollouts (webex_cloud/drift/controllers.py)."""
-    plane = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+    plane = _plane(plan)
     recorded = rollouts([(r.urn, r.type, r.inputs) for r in deployed.resources.values()], plane)
     planned = rollouts([(r.urn, r.type, r.inputs) for r in plan.resources], plane)
     with tempfile.TemporaryDirectory(prefix="drift-controllers-") as folder:
         return controller_drift(
             plane, recorded, planned, lambda host: read_controller(plane, host, Path(folder))
         )
+
+
+def _controllers_source(plan: Plan, asked: bool) -> str:
+    if not asked:
+        return (
+            "not read: their filter release and scheduler fragments need --controllers (SSH, through the "
+            "drift reader login)"
+        )
+    reader = _plane(plan).drift_reader
+    return NO_READER if reader is None else f"read over SSH as {reader.user} (--controllers)"
+
+
+def _plane(plan: Plan) -> ControllerPlane:
+    return Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
 
 
 def run(args: argparse.Namespace, now: dt.datetime) -> DriftReport:
@@ -142,9 +156,7 @@ def run(args: argparse.Namespace, now: dt.datetime) -> DriftReport:
         "cloud": cloud,
         "project": inventory.project,
         "acknowledgements": str(ack_path),
-        "controllers": "read over SSH (--controllers)"
-        if args.controllers
-        else "not read: their filter release and scheduler fragments need --controllers (SSH, as the deploy)",
+        "controllers": _controllers_source(plan, args.controllers),
     }
     report.generated = now
     return report
@@ -177,8 +189,9 @@ def _main(argv: list[str]) -> int:
     parser.add_argument(
         "--controllers",
         action="store_true",
-        help="also read each controller over SSH (as the deploy logs in, its host key pinned; the key from "
-        "your ssh-agent): its filter release and scheduler fragments against what the stack deployed",
+        help="also read each controller over SSH (through the stack's drift reader login, its host key "
+        "pinned; the reader key from your ssh-agent): its filter release and scheduler fragments against "
+        "what the stack deployed",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON (webex-cloud.drift/v1)")
     parser.add_argument(

@@ -4,7 +4,8 @@ The two controllers are physical nodes (not Nova instances) named by the stack c
 models is the front: by default two HAProxy + keepalived proxies in a hard ``anti-affinity`` server group,
 whose ports may carry the VIP (allowed address pairs) and a reserved VIP port; with ``octavia: true`` an
 Octavia load balancer instead. The filters reach the controllers through SSH: per controller, the release
-files are copied and the deploy script is run, controller 2 only after controller 1 came back healthy.
+files are copied and the deploy script is run, controller 2 only after controller 1 came back healthy;
+then, when the stack names one, drift's read-only login is installed on each (controller_reader.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pulumi_openstack as openstack
 from pulumi_command import remote
 
 from webex_cloud.components.controller_front import SERVICE, FrontArgs, octavia_front, proxy_front
+from webex_cloud.components.controller_reader import drift_reader
 from webex_cloud.components.controller_rollout import filter_rollout
 from webex_cloud.config.api_sources import api_prefixes
 from webex_cloud.config.models import ControllerPlane
@@ -51,6 +53,8 @@ class ControllerPair(pulumi.ComponentResource):
     """The proxies' anti-affinity group (None with Octavia, which runs its own amphorae)."""
     rollouts: list[remote.Command]
     """The rollout command of each controller, in rollout order."""
+    drift_readers: list[remote.Command]
+    """The drift reader's install on each controller (none without ``controllers.drift_reader``)."""
 
     def __init__(
         self, name: str, args: ControllerPairArgs, opts: pulumi.ResourceOptions | None = None
@@ -85,6 +89,7 @@ class ControllerPair(pulumi.ComponentResource):
             self.server_group_id, self.vip_address = proxy_front(self, name, front, network.id, subnet.id)
 
         self.rollouts = filter_rollout(self, name, plane, args.release)
+        self.drift_readers = drift_reader(self, name, plane, args.release, self.rollouts)
         self.register_outputs(
             {
                 "vip_address": self.vip_address,

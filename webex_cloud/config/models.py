@@ -27,6 +27,7 @@ from webex_scheduler_filters import render
 
 from webex_cloud.config.address_space import PRIVATE_NAMES, is_private
 from webex_cloud.facts.metrics import PLACEHOLDERS, names_a_side, unknown_placeholders
+from webex_cloud.pinned_ssh import key_line_problem
 
 MAX_ROLE_COUNT = 16
 """Instances of one role in one pod at most: each (pod, role) owns that many addresses."""
@@ -464,6 +465,37 @@ class ControllerDeploy(StrictModel):
     """How the cinder-scheduler of a controller is configured, restarted and checked."""
 
 
+UnixAccount = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
+"""A new system account's name as Debian's useradd takes it (NAME_REGEX_SYSTEM's default, useradd(8)):
+never an option, never a path."""
+
+
+def _reader_key(line: str) -> str:
+    problem = key_line_problem(line)
+    if problem or "\n" in line:
+        raise ValueError(
+            f"must be one OpenSSH public key line, and this one {problem or 'spans several lines'}: give the "
+            "drift reader key's public half as `ssh-keygen -y -f <private key>` prints it (the private half "
+            "is the secret DRIFT_READER_SSH_KEY of the GitHub environment drift-<stack>, docs/drift.md)"
+        )
+    return line
+
+
+class DriftReader(StrictModel):
+    """The read-only login drift reads each controller through (components/controller_reader.py)."""
+
+    public_key: Annotated[str, StringConstraints(max_length=16384), AfterValidator(_reader_key)]
+    """The reader key's OpenSSH public key: the controllers accept it for ``user`` only with the forced
+    command (``restrict,command="..."``), so whoever holds its private half can run the read script and
+    nothing else. Its private half is the secret DRIFT_READER_SSH_KEY of the environment drift-<stack>.
+    A public key, no secret."""
+    user: UnixAccount = "webex-drift"
+    """The account the key logs in as, created by the stack on each controller: no sudo, no password, its
+    home and ``authorized_keys`` owned by root (it cannot change what its key may do)."""
+    script: AbsolutePath = "/opt/webex-scheduler-filters/drift/read_controller.py"
+    """Where the read script is installed (owned by root, mode 0644): what the forced command runs."""
+
+
 API_PORTS = (5000, 8774, 8776, 8778, 9292, 9696)
 """Keystone, Nova, Cinder, Placement, Glance and Neutron APIs."""
 OPENSTACK_API_PORTS: Final = {
@@ -513,6 +545,9 @@ class ControllerPlane(StrictModel):
     """The proxy pair holding the VIP; required unless ``octavia`` is true."""
     deploy: ControllerDeploy = ControllerDeploy()
     """Where and how the scheduler filters are installed on each controller."""
+    drift_reader: DriftReader | None = None
+    """The read-only login of ``drift --controllers`` (docs/drift.md); without it drift reads no controller
+    and says so."""
 
     @field_validator("api_ports")
     @classmethod
@@ -535,6 +570,14 @@ class ControllerPlane(StrictModel):
     def problems(self) -> Iterator[FieldProblem]:
         """Every inconsistency between the pair, its front and the management network, all at once."""
         yield from self._port_problems()
+        reader = self.drift_reader
+        if reader is not None and reader.user in ("root", self.ssh_user):
+            yield (
+                "drift_reader.user",
+                f"{reader.user!r} is {'root' if reader.user == 'root' else 'the deploy login (ssh_user)'}: "
+                "the reader needs an account of its own that can do nothing else; keep the default "
+                "webex-drift or name a new account",
+            )
         names = [h.name for h in self.hosts]
         if len(set(names)) != len(names):
             yield "hosts", f"the two controllers need distinct names; got {names}"

@@ -8,10 +8,13 @@ the profile and each fragment by sorted name. That is the fingerprint the deploy
 controller as ``<state_dir>/current.json`` (webex_cloud/controller/remote/rolling_deploy.py
 ``Release.fingerprint``) when a release is deployed and healthy.
 
-A controller is read over SSH as the deploy reaches it (the stack's ``ssh_user``, its pinned
-``host_key``, the key in the caller's ssh-agent), read only: one command, the schedulers' own Python
-running :data:`READ_SCRIPT` from stdin, which prints ``current.json``, each fragment's sha256, text and
-modification time, and each scheduler unit's state and start time (``systemctl show``). Then:
+A controller is read over SSH through the stack's drift reader login (``controllers.drift_reader``: its
+account, its pinned ``host_key``, the reader key in the caller's ssh-agent), which can do one thing: its
+key's forced command runs the read script the stack installed (webex_cloud/controller/reader.py,
+controller/remote/read_controller.py), whatever the client asks. It prints its own sha256 (a controller
+whose script is not this checkout's is not read: its answer may not mean what this code thinks),
+``current.json``, each fragment's sha256, text and modification time, and each scheduler unit's state and
+start time (``systemctl show``). A stack without a reader is not read, and the report says so. Then:
 
 - ``filter-release``: the release recorded on the controller is not the one the stack deployed (rolled
   back or installed by hand, or none recorded);
@@ -37,42 +40,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from webex_cloud.config.models import ControllerPlane
+from webex_cloud.controller.reader import read_script_sha256
 from webex_cloud.drift.classes import Up
 from webex_cloud.drift.findings import Drift, make
 from webex_cloud.pinned_ssh import pinned_ssh_argv
 from webex_cloud.plan.format import REMOTE_COMMAND
 
-READ_SCRIPT: Final = r"""
-import hashlib, json, os, subprocess, sys
-state, units = sys.argv[1], sys.argv[2:]
-out = {"current": None, "services": {}}
-try:
-    with open(os.path.join(state, "current.json"), "rb") as handle:
-        out["current"] = json.loads(handle.read().decode("utf-8"))
-except FileNotFoundError:
-    pass
-except (OSError, ValueError) as error:
-    out["current"] = {"unreadable": str(error)}
-for item in units:
-    fragment, unit, path = item.split("=", 2)
-    found = {"sha256": None, "text": None, "mtime": None}
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-        found = {"sha256": hashlib.sha256(data).hexdigest(), "text": data.decode("utf-8", "replace"),
-                 "mtime": int(os.stat(path).st_mtime)}
-    except FileNotFoundError:
-        pass
-    shown = subprocess.run(["systemctl", "show", "--property=ActiveState,ActiveEnterTimestamp",
-                            "--timestamp=unix", unit], capture_output=True, text=True)
-    props = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
-    since = props.get("ActiveEnterTimestamp", "").lstrip("@")
-    found.update(unit=unit, active=props.get("ActiveState", "unknown"),
-                 since=int(since) if since.isdigit() else None)
-    out["services"][fragment] = found
-print(json.dumps(out))
-"""
-"""Runs on the controller under its schedulers' Python (3.9+, standard library): reads, writes nothing."""
 SSH_TIMEOUT_S: Final = 60.0
 FRAGMENT_KEY: Final = "fragment_{}_sha256"
 """How the deploy script's fingerprint names a fragment's digest (rolling_deploy.py ``fingerprint``)."""
@@ -128,13 +101,35 @@ def rollouts(
     return found
 
 
+NO_READER: Final = (
+    "controllers: not read: the stack file names no drift reader (controllers.drift_reader.public_key), "
+    "so no login can read them without the deploy key; add one (docs/drift.md) and deploy the stack"
+)
+
+
 def ssh_argv(plane: ControllerPlane, address: str, known_hosts: Path, command: str) -> list[str]:
-    """The login the deploy makes (its user and port), held to the pinned host key only."""
-    return pinned_ssh_argv(f"{plane.ssh_user}@{address}", known_hosts, command, plane.ssh_port)
+    """The reader's login (its own account, the deploy's port), held to the pinned host key only."""
+    if plane.drift_reader is None:
+        raise ControllerReadError(NO_READER)
+    login = f"{plane.drift_reader.user}@{address}"
+    return pinned_ssh_argv(login, known_hosts, command, plane.ssh_port)
+
+
+def _refused(host: str, login: str, said: list[str], returncode: int) -> ControllerReadError:
+    why = said[-1] if said else f"exit {returncode}"
+    if any("Host key verification failed" in line for line in said):
+        why = f"the host key it presents is not the stack file's host_key ({why})"
+    elif any("Permission denied" in line for line in said):
+        why = (
+            f"the reader key was refused or none was offered ({why}): load the private half of "
+            "controllers.drift_reader.public_key into the ssh-agent (in CI the secret "
+            "DRIFT_READER_SSH_KEY of the environment drift-<stack>), and deploy the stack if the key is new"
+        )
+    return ControllerReadError(f"{host} ({login}): {why}")
 
 
 def read_controller(plane: ControllerPlane, host: str, folder: Path) -> ControllerState:
-    """One controller as it is, over SSH (read only). Raises ControllerReadError."""
+    """One controller as it is, over SSH through the reader login. Raises ControllerReadError."""
     controller = next(h for h in plane.hosts if h.name == host)
     if controller.host_key is None:
         raise ControllerReadError(
@@ -147,16 +142,12 @@ def read_controller(plane: ControllerPlane, host: str, folder: Path) -> Controll
         if plane.ssh_port != 22
         else f"{controller.address} {controller.host_key}\n"
     )
-    deploy = plane.deploy
-    units = [
-        f"{fragment}={unit.unit}={unit.fragment_path}"
-        for fragment, unit in (("nova", deploy.nova), ("cinder", deploy.cinder))
-    ]
-    command = shlex.join([deploy.python, "-", deploy.state_dir, *units])
-    argv = ssh_argv(plane, str(controller.address), known_hosts, command)
+    # The forced command runs the read whatever is asked: this names it for the controller's auth log.
+    argv = ssh_argv(plane, str(controller.address), known_hosts, "drift-read")
+    login = argv[-2]
     try:
         done = subprocess.run(
-            argv, input=READ_SCRIPT.encode(), capture_output=True, timeout=SSH_TIMEOUT_S, check=False
+            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=SSH_TIMEOUT_S, check=False
         )
     except subprocess.TimeoutExpired:
         raise ControllerReadError(
@@ -166,12 +157,10 @@ def read_controller(plane: ControllerPlane, host: str, folder: Path) -> Controll
         raise ControllerReadError(f"{host}: cannot run ssh ({error})") from None
     if done.returncode != 0:
         said = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        why = said[-1] if said else f"exit {done.returncode}"
-        if any("Host key verification failed" in line for line in said):
-            why = f"the host key it presents is not the stack file's host_key ({why})"
-        raise ControllerReadError(f"{host} ({plane.ssh_user}@{controller.address}): {why}")
+        raise _refused(host, login, said, done.returncode)
     try:
         raw = json.loads(done.stdout.decode("utf-8"))
+        script = raw["script_sha256"]
         services = {
             str(fragment): ServiceState(
                 unit=str(item["unit"]),
@@ -182,10 +171,21 @@ def read_controller(plane: ControllerPlane, host: str, folder: Path) -> Controll
             )
             for fragment, item in raw["services"].items()
         }
+        unreadable = [str(item["error"]) for item in raw["services"].values() if item.get("error")]
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise ControllerReadError(
             f"{host}: the read printed no report ({type(error).__name__}: {error})"
         ) from None
+    if script != read_script_sha256():
+        raise ControllerReadError(
+            f"{host} ({login}): its read script (sha256 {str(script)[:12]}) is not this checkout's "
+            f"({read_script_sha256()[:12]}): deploy the stack, which installs it"
+        )
+    if unreadable:
+        raise ControllerReadError(
+            f"{host} ({login}): the reader may not read {'; '.join(unreadable)}: let it read the "
+            "fragments (they hold no secret) and current.json"
+        )
     return ControllerState(raw["current"], services)
 
 
@@ -294,6 +294,8 @@ def controller_drift(
     """Each controller the stack deployed to, read and classified; and what could not be read."""
     found: list[Drift] = []
     unread: list[str] = []
+    if plane.drift_reader is None:
+        return found, [NO_READER]
     for host in sorted(deployed):
         try:
             state = read(host)

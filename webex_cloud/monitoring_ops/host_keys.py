@@ -26,8 +26,6 @@ keys: nothing to forget. Anything else refuses the node before anything is sent 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,20 +37,11 @@ from webex_cloud import atomic
 from webex_cloud.cloud.errors import CloudError
 from webex_cloud.cloud.session import Session
 from webex_cloud.cloud.views import Server, parse_server, read_console_output, read_servers
+from webex_cloud.pinned_ssh import key_line_problem
 
 BEGIN: Final = "-----BEGIN SSH HOST KEY KEYS-----"
 END: Final = "-----END SSH HOST KEY KEYS-----"
 """cloud-init 22.4.2 tools/write-ssh-key-fingerprints: the lines around the host public keys."""
-WIRE_FIELDS: Final = {  # the strings of its SSH wire form
-    "ssh-ed25519": 2,  # name, 32-byte key (RFC 8709 section 4)
-    "ecdsa-sha2-nistp256": 3,  # name, curve, point (RFC 5656 section 3.1)
-    "ecdsa-sha2-nistp384": 3,
-    "ecdsa-sha2-nistp521": 3,
-    "ssh-rsa": 3,  # name, e, n (RFC 4253 section 6.6)
-}
-HOST_KEY_TYPES: Final = frozenset(WIRE_FIELDS)
-"""The host key types cloud-init generates (``ssh_genkeytypes``: rsa, ecdsa, ed25519) and OpenSSH's
-client accepts; a DSA key (never printed by default, refused by OpenSSH 9.x) does not pin a node."""
 SILENCING_KEYS: Final = ("ssh", "ssh_key_console_blacklist", "cloud_final_modules")
 """cloud-config keys that would stop or thin the key block (``ssh.emit_keys_to_console: false``, a
 blacklist of key types, a final stage without ``keys-to-console``; cc_keys_to_console.py)."""
@@ -85,52 +74,12 @@ def parse_key_block(console: str) -> tuple[tuple[str, str], ...]:
         raise NotPinned("its console's last key block is empty")
     keys = []
     for number, line in enumerate(block, 1):
-        problem = _key_problem(line)
+        problem = key_line_problem(line)
         if problem:
             raise NotPinned(f"line {number} of its console's last key block {problem}: {line[:80]!r}")
         kind, blob = line.split()[:2]
         keys.append((kind, blob))
     return tuple(keys)
-
-
-def _key_problem(line: str) -> str:
-    fields = line.split()
-    if len(fields) < 2:
-        return "is not '<type> <base64> [comment]'"
-    kind, blob = fields[:2]
-    if kind not in HOST_KEY_TYPES:
-        return f"has the key type {kind!r}, not one of {', '.join(sorted(HOST_KEY_TYPES))}"
-    try:
-        data = base64.b64decode(blob, validate=True)
-    except (binascii.Error, ValueError):
-        return "is not valid base64"
-    fields_of, whole = _wire_strings(data)
-    if not fields_of or fields_of[0] != kind.encode("ascii"):
-        return f"holds a key that is not of its type {kind}"
-    if not whole or len(fields_of) != WIRE_FIELDS[kind] or not _sound(kind, fields_of):
-        return f"holds a truncated or malformed {kind} key"
-    return ""
-
-
-def _wire_strings(data: bytes) -> tuple[list[bytes], bool]:
-    """The length-prefixed strings ``data`` begins with, and whether they fill it exactly."""
-    strings: list[bytes] = []
-    at = 0
-    while at < len(data):
-        size = int.from_bytes(data[at : at + 4], "big")
-        if at + 4 + size > len(data):
-            return strings, False
-        strings.append(data[at + 4 : at + 4 + size])
-        at += 4 + size
-    return strings, True
-
-
-def _sound(kind: str, fields: list[bytes]) -> bool:
-    if kind == "ssh-ed25519":
-        return len(fields[1]) == 32
-    if kind.startswith("ecdsa-sha2-"):
-        return fields[1] == kind.removeprefix("ecdsa-sha2-").encode() and fields[2][:1] == b"\x04"
-    return len(fields[2]) >= 256  # an RSA modulus of at least 2048 bits (cloud-init makes 3072)
 
 
 def server_of(address: str, servers: Sequence[Server]) -> Server:

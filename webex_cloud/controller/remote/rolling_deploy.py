@@ -14,6 +14,13 @@ integration tests against the loopback OpenStack. Nothing here imports the proje
     rolling_deploy.py rollback --profile ctl-1.json [--profile ctl-2.json]
         Back to the release each controller ran before its current one, in turn, health-gated the same way.
 
+    rolling_deploy.py reader --user U --home H --script-from S --script D --keys-from K [--remove]
+        The drift reader login (webex_cloud/components/controller_reader.py): the account U (created
+        without password, shell /bin/sh for sshd to run the forced command with), the read script S
+        installed at D, and H/.ssh/authorized_keys set to K's one ``restrict,command="..."`` line; the
+        home, the key file and the script owned by root, so the account cannot change what its key may
+        do. ``--remove`` empties its authorized_keys: the key logs in no more.
+
 Exit codes: 0 deployed (or already deployed and healthy); 1 failed and restored, the controller runs
 what it ran before; 2 failed and the restore did not come back healthy (operator needed); 3 refused
 before anything on the controller was changed (bad wheel, bad fragment, bad profile, locked).
@@ -634,9 +641,83 @@ def _release(args: argparse.Namespace) -> Release:
     return Release(wheel=Path(args.wheel), sha256=args.sha256, fragments=fragments)
 
 
+FORCED_PREFIX = 'restrict,command="'
+"""The one form of line the reader's authorized_keys may hold (sshd(8), AUTHORIZED_KEYS FILE FORMAT)."""
+
+
+def _run_checked(argv: Sequence[str]) -> str:
+    code, output = run_command(argv, 60.0)
+    if code != 0:
+        raise Refused(f"{' '.join(argv)}: exit {code}: {output.strip()[-300:]}")
+    return output
+
+
+def _owned_by_me(path: Path, mode: int) -> None:
+    os.chown(path, os.geteuid(), os.getegid())
+    path.chmod(mode)
+
+
+def install_reader(user: str, home: Path, script_from: Path, script: Path, keys_from: Path) -> int:
+    """The drift reader login, idempotent: account, read script, forced-command key."""
+    for staged in (script_from, keys_from):
+        check_staging(staged.parent)
+    line = keys_from.read_text(encoding="utf-8").strip()
+    if "\n" in line or not line.startswith(FORCED_PREFIX):
+        raise Refused(f'{keys_from}: not one {FORCED_PREFIX}..." key line; nothing was installed')
+    code, entry = run_command(["getent", "passwd", user], 30.0)
+    if code == 0:
+        found = entry.strip().split(":")
+        if len(found) < 7 or Path(found[5]) != home:
+            raise Refused(
+                f"account {user} exists with home {found[5] if len(found) > 5 else '?'}, not {home}: not "
+                "the drift reader's; name another drift_reader.user"
+            )
+    else:
+        _run_checked(
+            ["useradd", "--system", "--shell", "/bin/sh", "--home-dir", str(home), "--no-create-home",
+             "--password", "*", user]
+        )  # fmt: skip
+        log(f"reader: account {user} created")
+    _write_atomic(script, script_from.read_bytes())
+    _owned_by_me(script, 0o644)
+    for folder in (home, home / ".ssh"):
+        folder.mkdir(exist_ok=True)
+        _owned_by_me(folder, 0o755)
+    keys = home / ".ssh" / "authorized_keys"
+    _write_atomic(keys, (line + "\n").encode("utf-8"))
+    _owned_by_me(keys, 0o644)
+    log(f"reader: {user} logs in to run {script} only")
+    return DEPLOYED
+
+
+def remove_reader(home: Path) -> int:
+    keys = home / ".ssh" / "authorized_keys"
+    if keys.exists():
+        _write_atomic(keys, b"")
+        log(f"reader: {keys} emptied, the reader key logs in no more")
+    return DEPLOYED
+
+
+def _reader(args: argparse.Namespace) -> int:
+    try:
+        if args.remove:
+            return remove_reader(args.home)
+        return install_reader(args.user, args.home, args.script_from, args.script, args.keys_from)
+    except (Refused, OSError) as error:
+        log(f"reader: REFUSED: {error}")
+        return REFUSED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    reader = sub.add_parser("reader", help="install (or --remove) the drift reader login")
+    reader.add_argument("--user", required=True)
+    reader.add_argument("--home", required=True, type=Path)
+    reader.add_argument("--script-from", type=Path, help="the staged read script")
+    reader.add_argument("--script", type=Path, help="where the forced command runs it from")
+    reader.add_argument("--keys-from", type=Path, help="the staged authorized_keys line")
+    reader.add_argument("--remove", action="store_true")
     for command, help_ in (
         ("apply", "deploy to one controller"),
         ("roll", "deploy to each controller in turn"),
@@ -650,6 +731,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--sha256", default="", help="expected sha256 of the wheel (refuse on mismatch)")
         p.add_argument("--fragment", action="append", default=[], help="NAME=PATH of a config fragment")
     args = parser.parse_args(argv)
+    if args.command == "reader":
+        if not args.remove and None in (args.script_from, args.script, args.keys_from):
+            parser.error("reader needs --script-from, --script and --keys-from (or --remove)")
+        return _reader(args)
     if args.command == "apply" and len(args.profile) != 1:
         parser.error("apply takes exactly one --profile (use roll for several)")
     try:
