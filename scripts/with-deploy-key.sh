@@ -7,13 +7,20 @@
 # pulumi-command's remote connections use when they name no key. The agent listens in a folder only this
 # user can enter, forgets the key after 90 minutes (the job's timeout) at the latest, and is killed when
 # the command ends, whatever its result. Exit: the command's status; 2 when the key is missing or unusable.
+# WITH_KEY=FACTS_PUSH_KEY takes the key from that variable instead: monitoring-facts.yml pushes the facts
+# with the facts key (the facts-only login of docs/monitoring.md), never the deploy key.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: CONTROLLER_SSH_KEY=... bash scripts/with-deploy-key.sh COMMAND [ARGS...]" >&2; exit 2; }
-key=${CONTROLLER_SSH_KEY:-}
-unset CONTROLLER_SSH_KEY
+name=${WITH_KEY:-CONTROLLER_SSH_KEY}
+case "$name" in
+  CONTROLLER_SSH_KEY) where="the controllers' deploy key as the secret CONTROLLER_SSH_KEY of this stack's GitHub environment, production-<stack> (docs/state-backend.md)" ;;
+  FACTS_PUSH_KEY) where="the facts key as the secret FACTS_PUSH_KEY of this stack's GitHub environment, drift-<stack> (docs/monitoring.md)" ;;
+  *) echo "with-deploy-key: WITH_KEY=$name: give CONTROLLER_SSH_KEY or FACTS_PUSH_KEY" >&2; exit 2 ;;
+esac
+key=${!name:-}
+unset CONTROLLER_SSH_KEY FACTS_PUSH_KEY
 if [ -z "$key" ]; then
-  echo "with-deploy-key: CONTROLLER_SSH_KEY is empty: store the controllers' deploy key as the secret" \
-    "CONTROLLER_SSH_KEY of this stack's GitHub environment, production-<stack> (docs/state-backend.md)" >&2
+  echo "with-deploy-key: $name is empty: store $where" >&2
   exit 2
 fi
 folder=$(mktemp -d)
@@ -21,7 +28,7 @@ chmod 700 "$folder"
 eval "$(ssh-agent -s -a "$folder/agent.sock" -t 5400)" >/dev/null
 trap 'ssh-agent -k >/dev/null 2>&1 || true; rm -rf "$folder"' EXIT
 if ! printf '%s\n' "$key" | ssh-add -q - 2>/dev/null; then
-  echo "with-deploy-key: CONTROLLER_SSH_KEY is not a private key ssh-add accepts (an OpenSSH or PEM key" \
+  echo "with-deploy-key: $name is not a private key ssh-add accepts (an OpenSSH or PEM key" \
     "without a passphrase)" >&2
   exit 2
 fi

@@ -148,6 +148,16 @@ def write_facts(args: argparse.Namespace, stack: str) -> int:
     try:
         deployment = load_deployment(project, stack)
         watch = stack_watch(deployment, paths.stack_file(stack))
+    except NotMonitored as error:
+        if args.push_nodes:
+            print(f"{stack}: not monitored (no monitoring section in its stack file): no facts to push")
+            return ExitCode.OK
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
+    except CatalogError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
+    try:
         addresses = push_addresses(deployment, stack) if args.push_nodes else []
         catalog = load_catalog(project)
         plan = read_plan(plan_file)
@@ -167,7 +177,7 @@ def write_facts(args: argparse.Namespace, stack: str) -> int:
                 unpinned = ""
             except NotPinned as error:
                 pins, unpinned = [], str(error)
-    except (CatalogError, NotMonitored, PlanError, CloudError, PreviewInputError, NoFactsLogin) as error:
+    except (CatalogError, PlanError, CloudError, PreviewInputError, NoFactsLogin) as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
     live = live_n_plus_one(plan, catalog, compute, expected.hosts, refused)
