@@ -1,11 +1,12 @@
-"""The placement facts Prometheus cannot see, as metrics: the live audit's verdict in the text format.
+"""The live facts Prometheus cannot see, as metrics: the live audit's and drift's verdicts in the text format.
 
 Prometheus sees whether instances answer; it cannot see where they are. The live audit
 (``webex_cloud/audit``, read through ``webex_cloud/cloud`` as the stack's read-only identity) can: pods split
 over hosts, two pods of a service on one host (a host loss takes both), two replicas of a volume group in
 one failure domain. ``python -m webex_cloud monitoring --stack dc1 --facts FILE`` runs it once and writes
 this exposition atomically, for node_exporter's textfile collector on the monitoring nodes to serve
-(run it every few minutes from a timer); the rules alert on it, and on its age.
+(``--push-nodes`` hands it to them: the facts job, .github/workflows/monitoring-facts.yml, does every 10
+minutes; facts_push.py); the rules alert on it, and on its age.
 
 Contract (read by the rules here and by releases judged by metrics; names in ``contract.py``):
 
