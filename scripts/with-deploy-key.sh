@@ -1,31 +1,29 @@
 #!/usr/bin/env bash
 # Run one command with the controllers' deploy key in a private ssh-agent, and nowhere else:
 #   CONTROLLER_SSH_KEY="$(cat key)" bash scripts/with-deploy-key.sh COMMAND [ARGS...]
-#   DRIFT_READER_SSH_KEY="$(cat key)" bash scripts/with-deploy-key.sh --reader COMMAND [ARGS...]
+#   DRIFT_READER_SSH_KEY="$(cat key)" WITH_KEY=DRIFT_READER_SSH_KEY bash scripts/with-deploy-key.sh COMMAND [ARGS...]
 # deploy-stack.yml wraps `pulumi up` in it, with the key from the secret CONTROLLER_SSH_KEY of the
 # datacenter's environment production-<stack>. The key goes to ssh-add on stdin (never to a file or an
 # argument) and out of the command's environment; the command sees only SSH_AUTH_SOCK, which
 # pulumi-command's remote connections use when they name no key. The agent listens in a folder only this
 # user can enter, forgets the key after 90 minutes (the job's timeout) at the latest, and is killed when
 # the command ends, whatever its result. Exit: the command's status; 2 when the key is missing or unusable.
+# WITH_KEY names another variable to take the key from, never the deploy key's: DRIFT_READER_SSH_KEY (the
+# daily drift's controller read, a login that can run the controllers' read script and nothing else:
+# docs/drift.md) or FACTS_PUSH_KEY (monitoring-facts.yml, the facts-only login of docs/monitoring.md).
 set -euo pipefail
-# --reader: the drift reader key instead (DRIFT_READER_SSH_KEY of drift-<stack>, docs/drift.md), for the
-# daily drift's controller read; it can run the controllers' read script and nothing else.
-name=CONTROLLER_SSH_KEY
-where=production-\<stack\>
-what="the controllers' deploy key"
-if [ "${1:-}" = "--reader" ]; then
-  name=DRIFT_READER_SSH_KEY
-  where=drift-\<stack\>
-  what="the drift reader key (the private half of controllers.drift_reader.public_key)"
-  shift
-fi
-[ $# -ge 1 ] || { echo "usage: $name=... bash scripts/with-deploy-key.sh [--reader] COMMAND [ARGS...]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: CONTROLLER_SSH_KEY=... bash scripts/with-deploy-key.sh COMMAND [ARGS...]" >&2; exit 2; }
+name=${WITH_KEY:-CONTROLLER_SSH_KEY}
+case "$name" in
+  CONTROLLER_SSH_KEY) where="the controllers' deploy key as the secret CONTROLLER_SSH_KEY of this stack's GitHub environment, production-<stack> (docs/state-backend.md)" ;;
+  DRIFT_READER_SSH_KEY) where="the drift reader key (the private half of controllers.drift_reader.public_key) as the secret DRIFT_READER_SSH_KEY of this stack's GitHub environment, drift-<stack> (docs/drift.md)" ;;
+  FACTS_PUSH_KEY) where="the facts key as the secret FACTS_PUSH_KEY of this stack's GitHub environment, drift-<stack> (docs/monitoring.md)" ;;
+  *) echo "with-deploy-key: WITH_KEY=$name: give CONTROLLER_SSH_KEY, DRIFT_READER_SSH_KEY or FACTS_PUSH_KEY" >&2; exit 2 ;;
+esac
 key=${!name:-}
-unset CONTROLLER_SSH_KEY DRIFT_READER_SSH_KEY
+unset CONTROLLER_SSH_KEY DRIFT_READER_SSH_KEY FACTS_PUSH_KEY
 if [ -z "$key" ]; then
-  echo "with-deploy-key: $name is empty: store $what as the secret $name of this stack's GitHub" \
-    "environment, $where (docs/state-backend.md)" >&2
+  echo "with-deploy-key: $name is empty: store $where" >&2
   exit 2
 fi
 folder=$(mktemp -d)

@@ -44,7 +44,10 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
     ("capabilities", frozenset({"audit", "images", "placement", "policy_check", "preview", "stacks"})),
     # 7b: operations on the live cloud that compose capabilities (a drain runs the placement proof and
     # reads the plan's expectations as the audit does).
-    ("operations", frozenset({"maintenance", "drift", "monitoring_ops", "rollback"})),
+    ("operations", frozenset({"maintenance", "drift", "rollback"})),
+    # 7c: what operates the monitoring: its live facts are drift's own verdicts (N+1 without the hosts
+    # Nova reports unavailable, the controllers' filters), so it sits above drift.
+    ("monitoring operations", frozenset({"monitoring_ops"})),
     # 8: one module per command (and the pull-request check that runs them), composing the rooms below.
     ("commands", frozenset({"commands"})),
     # 9: the dispatcher of `python -m webex_cloud`, which imports the commands by name only.

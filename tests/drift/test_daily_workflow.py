@@ -120,7 +120,7 @@ def test_the_controllers_are_read_with_the_reader_key_in_an_agent_of_the_drift_c
     stand_in: Path, tmp_path: Path, reader_key: tuple[str, str]
 ) -> None:
     """The step as the runner runs it with the environment's secret: only drift gets the key, only in an
-    ssh-agent that ends with it (scripts/with-deploy-key.sh --reader)."""
+    ssh-agent that ends with it (WITH_KEY=DRIFT_READER_SSH_KEY scripts/with-deploy-key.sh)."""
     step = _step("drift", "Drift of this stack")
     assert step["env"] == {"DRIFT_READER_SSH_KEY": "${{ secrets.DRIFT_READER_SSH_KEY }}"}
     key, fingerprint = reader_key

@@ -15,10 +15,11 @@ from webex_cloud.cli_common import CommandError
 from webex_cloud.cloud.views import parse_server
 from webex_cloud.commands.monitoring import main
 from webex_cloud.config.loader import load_deployment
+from webex_cloud.drift.controllers import ControllerState, Judged, Rollout, ServiceState
 from webex_cloud.facts.invariants import PODS_SHARE_HOST, REPLICAS_SHARE_DOMAIN, Finding
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring.model import stack_watch
-from webex_cloud.monitoring_ops.facts import KINDS, exposition
+from webex_cloud.monitoring_ops.facts import KINDS, Live, exposition
 
 
 def samples(text: str) -> dict[str, float]:
@@ -97,9 +98,23 @@ def test_promtool_accepts_the_exposition() -> None:
     require("promtool")
     watch = stack_watch(load_deployment(REPO, "dc2"), "stacks/Pulumi.dc2.yaml")
     report = Report(stack="dc2", limitations=[Limitation('a "quoted"\ncheck', "rule", "admin")])
+    judged = Judged(
+        Rollout("urn:ctl-01-rollout", "ctl-01", {"wheel_sha256": "a" * 64}),
+        ControllerState(None, {"nova": ServiceState("nova-scheduler", None, None, "failed", None)}),
+        (),
+    )
+    live = Live(
+        n_plus_one={service.service: True for service in watch.services},
+        unavailable_hosts=1,
+        controllers={"ctl-01": judged},
+        unchecked=("controller ctl-02 (10.0.0.2): no answer",),
+    )
+    text = exposition(watch, report, (), read_at=1.0, live=live)
+    assert f'{c.CONTROLLER_FILTER_RELEASE}{{datacenter="dc2",controller="ctl-01",owner="' in text
+    assert 'release="none",deployed="' + "a" * 64 + '"} 1' in text
     done = subprocess.run(
         ["promtool", "check", "metrics"],
-        input=exposition(watch, report, (), read_at=1.0),
+        input=text,
         capture_output=True,
         text=True,
         timeout=60,
@@ -120,3 +135,12 @@ def test_facts_without_a_plan_exit_2_and_write_nothing(
 def test_facts_name_one_stack(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="--facts names one stack's file"):
         main(["--facts", str(tmp_path / "placement.prom")])
+
+
+def test_every_fact_of_the_contract_is_in_the_documented_table() -> None:
+    page = (REPO / "docs" / "monitoring.md").read_text(encoding="utf-8")
+    for name in (
+        c.PLACEMENT_FINDINGS, c.PLACEMENT_UNCHECKED, c.PLACEMENT_CHECKED_AT, c.NO_VALID_HOST_SERVERS,
+        c.SERVICE_N_PLUS_ONE, c.HOSTS_UNAVAILABLE, c.CONTROLLER_FILTERS_LOADED, c.CONTROLLER_FILTER_RELEASE,
+    ):  # fmt: skip
+        assert f"| `{name}` |" in page, name

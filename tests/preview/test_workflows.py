@@ -38,8 +38,8 @@ def _load(name: str) -> dict[Any, Any]:
 def test_actionlint_passes_on_every_workflow() -> None:
     files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
     assert (
-        len(files) == 6
-    )  # deploy, deploy-stack, drift-daily, pr-comment, pr-preview, pr-preview-credentialed
+        len(files) == 7
+    )  # deploy, deploy-stack, drift-daily, monitoring-facts, pr-comment, pr-preview, pr-preview-credentialed
     done = subprocess.run([_actionlint(), *files], capture_output=True, text=True, check=False, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 

@@ -25,7 +25,7 @@ import yaml
 from tests.conftest import REPO
 from tests.monitoring.host_keys_stand_in import check_host_key
 from webex_cloud.config.loader import parse_datacenter
-from webex_cloud.monitoring import secrets
+from webex_cloud.monitoring import facts_login, secrets
 from webex_cloud.monitoring_ops.reload import alertmanager_hash
 
 FAKE_CIPHER = "fake-cipher:"
@@ -121,6 +121,14 @@ def ssh(argv: list[str], bin_dir: Path) -> int:
         }
         out.write(json.dumps(seen) + "\n")
     env = {**os.environ, "NODE": str(node), "PATH": f"{bin_dir / 'node-bin'}{os.pathsep}{os.environ['PATH']}"}
+    if login.startswith(f"{facts_login.FACTS_USER}@"):
+        # sshd's forced command (facts_login.authorized_key): the receiver, whatever the client asked,
+        # with the node's textfile folder inside the node's folder.
+        folder = node / facts_login.TEXTFILE_DIR.lstrip("/")
+        folder.mkdir(parents=True, exist_ok=True)
+        receiver = node / "webex-facts-receive"
+        receiver.write_text(facts_login.receiver_script())
+        return subprocess.run([sys.executable, str(receiver), str(folder)], env=env, check=False).returncode
     if command == f"sudo -n {secrets.HELPER}" and os.environ.get("STAND_IN_SUDO_REFUSED"):
         sys.stderr.write("sudo: a password is required\n")
         return 1

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,9 +49,8 @@ from webex_cloud.cloud.session import connect
 from webex_cloud.cloud.views import read_instance_actions
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_catalog
-from webex_cloud.config.models import ControllerPlane, Datacenter
 from webex_cloud.drift.acks import AckError, read_acks
-from webex_cloud.drift.controllers import NO_READER, controller_drift, read_controller, rollouts
+from webex_cloud.drift.controllers import NO_READER, controller_plane, read_controllers
 from webex_cloud.drift.findings import Drift
 from webex_cloud.drift.glance import ReadImage
 from webex_cloud.drift.report import DriftReport, three_way, to_json, to_text
@@ -60,12 +58,7 @@ from webex_cloud.exit_codes import ExitCode
 from webex_cloud.paths import PROJECT, PROJECT_DIR, drift_ack_path, plan_path
 from webex_cloud.plan.format import Plan, PlanError, read_plan
 from webex_cloud.preview.errors import PreviewInputError
-from webex_cloud.preview.state import (
-    DeployedState,
-    StateBackend,
-    parse_backend_url,
-    read_checkpoint_file,
-)
+from webex_cloud.preview.state import DeployedState, deployed_state
 
 
 class InputError(Exception):
@@ -74,22 +67,15 @@ class InputError(Exception):
 
 def checkpoint(args: argparse.Namespace) -> DeployedState:
     try:
-        if args.checkpoint:
-            return read_checkpoint_file(args.checkpoint, PROJECT, args.stack)
-        return StateBackend(parse_backend_url(args.state)).read_checkpoint(PROJECT, args.stack)
+        return deployed_state(args.state, args.checkpoint, PROJECT, args.stack)
     except PreviewInputError as error:
         raise InputError(str(error)) from None
 
 
 def on_controllers(plan: Plan, deployed: DeployedState) -> tuple[list[Drift], list[str]]:
     """The controllers read over SSH and compared with their rollouts (webex_cloud/drift/controllers.py)."""
-    plane = _plane(plan)
-    recorded = rollouts([(r.urn, r.type, r.inputs) for r in deployed.resources.values()], plane)
-    planned = rollouts([(r.urn, r.type, r.inputs) for r in plan.resources], plane)
-    with tempfile.TemporaryDirectory(prefix="drift-controllers-") as folder:
-        return controller_drift(
-            plane, recorded, planned, lambda host: read_controller(plane, host, Path(folder))
-        )
+    judged, unread = read_controllers(plan, [(r.urn, r.type, r.inputs) for r in deployed.resources.values()])
+    return [d for verdict in judged.values() for d in verdict.drift], unread
 
 
 def _controllers_source(plan: Plan, asked: bool) -> str:
@@ -98,12 +84,8 @@ def _controllers_source(plan: Plan, asked: bool) -> str:
             "not read: their filter release and scheduler fragments need --controllers (SSH, through the "
             "drift reader login)"
         )
-    reader = _plane(plan).drift_reader
+    reader = controller_plane(plan).drift_reader
     return NO_READER if reader is None else f"read over SSH as {reader.user} (--controllers)"
-
-
-def _plane(plan: Plan) -> ControllerPlane:
-    return Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
 
 
 def run(args: argparse.Namespace, now: dt.datetime) -> DriftReport:

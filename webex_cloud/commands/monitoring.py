@@ -28,6 +28,7 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from webex_cloud import atomic, paths
 from webex_cloud.cli_common import ArgumentParser, add_cloud_options, add_stack_option, select_stacks
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
+from webex_cloud.config.resolved import Deployment
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.monitoring.contract import ALERTMANAGER_PORT
 from webex_cloud.monitoring.logs import FOLDER as LOGS_FOLDER
@@ -122,32 +124,105 @@ def alert_changes(base: Path, stack: str, files: dict[str, str]) -> str:
 
 
 def write_facts(args: argparse.Namespace, stack: str) -> int:
-    """Read the stack's project through webex_cloud/cloud, audit it against its plan, write the metrics."""
+    """Read the stack's project through webex_cloud/cloud, audit it against its plan, judge N+1 and (with
+    --controllers) the controllers as drift does, and write the metrics."""
     from webex_cloud.audit.compare import audit
     from webex_cloud.audit.expected import expected_from_plan
     from webex_cloud.cloud.access import Access
     from webex_cloud.cloud.entry import stack_entry
     from webex_cloud.cloud.errors import CloudError
     from webex_cloud.cloud.session import connect
-    from webex_cloud.cloud.views import read_project
-    from webex_cloud.monitoring_ops.facts import exposition
+    from webex_cloud.cloud.views import read_compute_services, read_project
+    from webex_cloud.config.loader import load_catalog
+    from webex_cloud.drift.controllers import read_controllers
+    from webex_cloud.monitoring_ops.facts import exposition, live_n_plus_one
+    from webex_cloud.monitoring_ops.facts_push import PushFailed, push_facts
+    from webex_cloud.monitoring_ops.host_keys import NotPinned, known_hosts_file, pin_nodes
+    from webex_cloud.paths import PROJECT
     from webex_cloud.plan.format import PlanError, read_plan
+    from webex_cloud.preview.errors import PreviewInputError
+    from webex_cloud.preview.state import deployed_state
 
     plan_file: Path = args.plan or paths.plan_path(stack)
+    project: Path = args.project.resolve()
     try:
-        watch = stack_watch(load_deployment(args.project.resolve(), stack), paths.stack_file(stack))
-        expected = expected_from_plan(read_plan(plan_file), str(plan_file))
-        cloud = args.cloud or stack_entry(stack, Access.READ)
+        deployment = load_deployment(project, stack)
+        watch = stack_watch(deployment, paths.stack_file(stack))
+    except NotMonitored as error:
+        if args.push_nodes:
+            print(f"{stack}: not monitored (no monitoring section in its stack file): no facts to push")
+            return ExitCode.OK
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
+    except CatalogError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.INPUT
+    try:
+        addresses = push_addresses(deployment, stack) if args.push_nodes else []
+        catalog = load_catalog(project)
+        plan = read_plan(plan_file)
+        expected = expected_from_plan(plan, str(plan_file))
+        deployed = deployed_state(args.state, args.checkpoint, PROJECT, stack) if args.controllers else None
+        cloud = args.cloud or stack_entry(stack, Access.READ, project)
         read_at = time.time()
         with connect(cloud, Access.READ, args.clouds_yaml, args.timeout) as session:
             observation = read_project(session)
-    except (CatalogError, NotMonitored, PlanError, CloudError) as error:
+            try:
+                compute = read_compute_services(session)
+                refused = ""
+            except CloudError as error:
+                compute, refused = None, str(error)
+            try:
+                pins = pin_nodes(session, addresses) if addresses else []
+                unpinned = ""
+            except NotPinned as error:
+                pins, unpinned = [], str(error)
+    except (CatalogError, PlanError, CloudError, PreviewInputError, NoFactsLogin) as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
-    facts = exposition(watch, audit(expected, observation), observation.servers, read_at)
+    live = live_n_plus_one(plan, catalog, compute, expected.hosts, refused)
+    if deployed is not None:
+        resources = [(r.urn, r.type, r.inputs) for r in deployed.resources.values()]
+        judged, unread = read_controllers(plan, resources)
+        live = replace(live, controllers=judged, unchecked=(*live.unchecked, *unread))
+    facts = exposition(watch, audit(expected, observation), observation.servers, read_at, live)
     atomic.write_text(args.facts, facts)
     print(f"{stack}: placement facts -> {args.facts}")
+    if unpinned:
+        print(f"{stack}: facts not pushed, no node touched: {unpinned}", file=sys.stderr)
+        return ExitCode.BLOCKING
+    if not pins:
+        return ExitCode.OK
+    with known_hosts_file(pins) as known_hosts:
+        try:
+            for line in push_facts([pin.address for pin in pins], known_hosts, facts.encode()):
+                print(f"  {line}")
+        except PushFailed as error:
+            print(f"{stack}: facts not pushed to every node: {error}", file=sys.stderr)
+            return ExitCode.BLOCKING
     return ExitCode.OK
+
+
+class NoFactsLogin(Exception):
+    """The stack's pair has no facts login to push to (exit 2); the message names the field."""
+
+
+def push_addresses(deployment: Deployment, stack: str) -> list[str]:
+    """The nodes the facts go to: a pair the stack deploys with a facts login (raises NoFactsLogin)."""
+    monitoring = deployment.datacenter.monitoring
+    field = f"{paths.stack_file(stack)}: config.webex-cloud:datacenter.monitoring.instances"
+    if monitoring is None or monitoring.instances is None:
+        raise NoFactsLogin(
+            f"{field}: unset, so the stack deploys no pair and its nodes have no facts login; an existing "
+            "pair's operators run `monitoring --facts FILE` into its textfile folder themselves"
+        )
+    if monitoring.instances.facts_key is None:
+        raise NoFactsLogin(
+            f"{field}.facts_key: not set, so the nodes have no facts login to push to; set it to the public "
+            "half of the facts key (`ssh-keygen -y -f <key>`, the secret FACTS_PUSH_KEY) and rebuild the "
+            "nodes (the login is made at first boot; docs/monitoring.md)"
+        )
+    return [str(node) for node in monitoring.nodes]
 
 
 def main(argv: list[str]) -> int:
@@ -198,6 +273,23 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--plan", type=Path, help="with --facts: plan file (default: build/plan/<stack>.json)"
     )
+    parser.add_argument(
+        "--push-nodes",
+        action="store_true",
+        help="with --facts: then hand the facts to each of the stack's monitoring.nodes over SSH as the "
+        "facts login (the facts key in ssh-agent), held to the host keys its console shows",
+    )
+    parser.add_argument(
+        "--controllers",
+        action="store_true",
+        help="with --facts: also read each controller over SSH as drift --controllers does (the key "
+        "from your ssh-agent) and export its filter release and schedulers (needs --state or --checkpoint)",
+    )
+    state = parser.add_mutually_exclusive_group()
+    state.add_argument("--state", metavar="URL", help="with --controllers: the S3 state backend")
+    state.add_argument(
+        "--checkpoint", type=Path, metavar="FILE", help="with --controllers: a checkpoint file"
+    )
     add_cloud_options(parser, "reader")
     parser.add_argument(
         "--check",
@@ -212,6 +304,11 @@ def main(argv: list[str]) -> int:
     project: Path = args.project.resolve()
     stacks = select_stacks(args.stack, project, single)
     if args.facts is not None:
+        if args.controllers and not (args.state or args.checkpoint):
+            parser.error(
+                "--controllers judges each controller against the stack's checkpoint: give --state URL "
+                "or --checkpoint FILE"
+            )
         return write_facts(args, stacks[0])
     generated: dict[str, dict[str, str]] = {}
     problems: list[str] = []

@@ -710,6 +710,11 @@ class MonitoringInstances(StrictModel):
     """The OpenSSH public key of the datacenter's deploy key (``ssh-keygen -y -f <key>``; the private half
     is the secret ``CONTROLLER_SSH_KEY``): the nodes' ``webex-deploy`` login accepts it, and the deploy
     reloads the rules through it after every ``pulumi up`` (docs/monitoring.md). A public key, no secret."""
+    facts_key: HostKey | None = None
+    """The OpenSSH public key of the datacenter's facts key (the private half is the secret
+    ``FACTS_PUSH_KEY`` of the facts job's environment): the nodes' ``webex-facts`` login accepts it for
+    one forced command, replacing the live facts file (monitoring/facts_login.py). Unset: the pair gets
+    no facts login, and ``PlacementFactsStale`` fires until it has one. A public key, no secret."""
 
 
 LogHost = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")]

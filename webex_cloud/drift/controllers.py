@@ -34,19 +34,24 @@ import itertools
 import json
 import shlex
 import subprocess
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from webex_cloud.config.models import ControllerPlane
+from webex_cloud.config.models import ControllerPlane, Datacenter
 from webex_cloud.controller.reader import read_script_sha256
 from webex_cloud.drift.classes import Up
 from webex_cloud.drift.findings import Drift, make
 from webex_cloud.pinned_ssh import pinned_ssh_argv
-from webex_cloud.plan.format import REMOTE_COMMAND
+from webex_cloud.plan.format import REMOTE_COMMAND, Plan
 
 SSH_TIMEOUT_S: Final = 60.0
+FILTER_RELEASE: Final = "filter-release"
+FRAGMENT_EDITED: Final = "fragment-edited"
+FILTER_NOT_LOADED: Final = "filter-not-loaded"
+"""The controller drift kinds (drift/classes.py classifies them; monitoring_ops/facts.py exports them)."""
 FRAGMENT_KEY: Final = "fragment_{}_sha256"
 """How the deploy script's fingerprint names a fragment's digest (rolling_deploy.py ``fingerprint``)."""
 
@@ -217,7 +222,7 @@ def classify(deployed: Rollout, planned: Rollout | None, state: ControllerState)
         )
         found.append(
             make(
-                "filter-release",
+                FILTER_RELEASE,
                 urn,
                 host,
                 host,
@@ -241,7 +246,7 @@ def classify(deployed: Rollout, planned: Rollout | None, state: ControllerState)
             )
             found.append(
                 make(
-                    "fragment-edited",
+                    FRAGMENT_EDITED,
                     urn,
                     host,
                     host,
@@ -256,7 +261,7 @@ def classify(deployed: Rollout, planned: Rollout | None, state: ControllerState)
         if service.active != "active":
             found.append(
                 make(
-                    "filter-not-loaded",
+                    FILTER_NOT_LOADED,
                     urn,
                     host,
                     host,
@@ -270,7 +275,7 @@ def classify(deployed: Rollout, planned: Rollout | None, state: ControllerState)
         elif service.mtime is not None and service.since is not None and service.mtime > service.since:
             found.append(
                 make(
-                    "filter-not-loaded",
+                    FILTER_NOT_LOADED,
                     urn,
                     host,
                     host,
@@ -285,22 +290,53 @@ def classify(deployed: Rollout, planned: Rollout | None, state: ControllerState)
     return found
 
 
-def controller_drift(
+@dataclass(frozen=True)
+class Judged:
+    """One controller as read, and its drift against what its rollout deployed (the monitoring's facts
+    export the same verdict: monitoring_ops/facts.py)."""
+
+    rollout: Rollout
+    state: ControllerState
+    drift: tuple[Drift, ...]
+
+
+def judge_controllers(
     plane: ControllerPlane,
     deployed: Mapping[str, Rollout],
     planned: Mapping[str, Rollout],
     read: Callable[[str], ControllerState],
-) -> tuple[list[Drift], list[str]]:
+) -> tuple[dict[str, Judged], list[str]]:
     """Each controller the stack deployed to, read and classified; and what could not be read."""
-    found: list[Drift] = []
+    judged: dict[str, Judged] = {}
     unread: list[str] = []
     if plane.drift_reader is None:
-        return found, [NO_READER]
+        return judged, [NO_READER]
     for host in sorted(deployed):
         try:
             state = read(host)
         except ControllerReadError as error:
             unread.append(f"controller {error}")
             continue
-        found += classify(deployed[host], planned.get(host), state)
-    return found, unread
+        judged[host] = Judged(
+            deployed[host], state, tuple(classify(deployed[host], planned.get(host), state))
+        )
+    return judged, unread
+
+
+def controller_plane(plan: Plan) -> ControllerPlane:
+    """The plan's controller plane (its hosts, logins and drift reader), as the stack file declared it."""
+    return Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+
+
+def read_controllers(
+    plan: Plan, deployed: Sequence[tuple[str, str, Mapping[str, Any]]]
+) -> tuple[dict[str, Judged], list[str]]:
+    """The stack's controllers read over SSH (read only) and judged against the rollouts of the
+    checkpoint's ``(urn, type, inputs)`` and the plan's."""
+    plane = controller_plane(plan)
+    recorded = rollouts(deployed, plane)
+    planned = rollouts([(r.urn, r.type, r.inputs) for r in plan.resources], plane)
+    with tempfile.TemporaryDirectory(prefix="drift-controllers-") as folder:
+        return judge_controllers(
+            plane, recorded, planned, lambda host: read_controller(plane, host, Path(folder))
+        )

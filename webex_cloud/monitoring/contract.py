@@ -105,5 +105,28 @@ PLACEMENT_FACTS_STALE: Final = "PlacementFactsStale"
 NO_VALID_HOST_SERVERS: Final = "webex_servers_no_valid_host"
 """Servers of the service Nova left in ERROR with a "No valid host was found" fault (monitoring_ops/facts)."""
 NO_VALID_HOST_ALERT: Final = "NoValidHost"
-FACTS_MAX_AGE_S: Final = 900
-"""Facts older than this are stale: the timer writing them stopped (or cannot read the cloud)."""
+FACTS_MAX_AGE_S: Final = 1800
+"""Facts older than this are stale: the job writing them stopped (or cannot read the cloud). The facts
+job runs every 10 minutes (.github/workflows/monitoring-facts.yml), and GitHub may start a scheduled run
+late under load: two runs missed in a row are not yet an alert, three are."""
+
+# The live facts drift judges too (webex_cloud/drift: N+1 without the hosts Nova reports unavailable,
+# the controllers' filter release and schedulers), written by the same job (monitoring_ops/facts.py).
+SERVICE_N_PLUS_ONE: Final = "webex_service_n_plus_one"
+"""1 while the service still absorbs one more host (or failure domain) loss with the compute hosts Nova
+reports down or disabled (outside recorded maintenance) left out; 0 when those hosts broke it."""
+HOSTS_UNAVAILABLE: Final = "webex_compute_hosts_unavailable"
+"""The stack's compute hosts Nova reports down or disabled outside recorded maintenance; per datacenter."""
+CONTROLLER_FILTERS_LOADED: Final = "webex_controller_filters_loaded"
+"""1 while the scheduler runs and was started after its filter fragment was written; per controller
+and scheduler (``nova``, ``cinder``)."""
+CONTROLLER_FILTER_RELEASE: Final = "webex_controller_filter_release"
+"""1 when the controller runs the filter release (and fragments) the stack's checkpoint deployed, 0 when
+not; labels ``release`` (the wheel's sha256 its current.json records, ``none`` without one) and
+``deployed`` (the checkpoint's)."""
+LABEL_SCHEDULER: Final = "scheduler"
+LABEL_RELEASE: Final = "release"
+LABEL_DEPLOYED: Final = "deployed"
+NO_SPARE_HOST_ALERT: Final = "ServiceHostLossNotAbsorbed"
+FILTERS_NOT_LOADED_ALERT: Final = "SchedulerFiltersNotLoaded"
+FILTER_RELEASE_ALERT: Final = "FilterReleaseNotDeployed"

@@ -44,7 +44,7 @@ import yaml
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.facts import metrics
 from webex_cloud.monitoring import contract as c
-from webex_cloud.monitoring import secrets
+from webex_cloud.monitoring import facts_login, secrets
 from webex_cloud.monitoring.model import stack_watch
 from webex_cloud.monitoring.render import render
 
@@ -84,9 +84,12 @@ def _gzipped(text: str) -> str:
     return base64.b64encode(gzip.compress(text.encode("utf-8"), mtime=0)).decode("ascii")
 
 
-def user_data(files: Mapping[str, str], peer: str | None, deploy_key: str) -> str:
+def user_data(
+    files: Mapping[str, str], peer: str | None, deploy_key: str, facts_key: str | None = None
+) -> str:
     """cloud-config for one node; ``peer`` is the other node's address (None: a single node);
-    ``deploy_key`` the OpenSSH public key :data:`DEPLOY_USER` accepts."""
+    ``deploy_key`` the OpenSSH public key :data:`DEPLOY_USER` accepts; ``facts_key`` the one the facts
+    login accepts for its forced command alone (monitoring/facts_login.py; None: no such login)."""
     defaults = {
         "prometheus": 'ARGS="--web.enable-lifecycle"\n',
         "prometheus-alertmanager": (
@@ -102,6 +105,25 @@ def user_data(files: Mapping[str, str], peer: str | None, deploy_key: str) -> st
         (secrets.HELPER, secrets.helper_script(), "0755"),
         (secrets.PROMETHEUS_DROP_IN, secrets.prometheus_drop_in(), "0644"),
     ]
+    facts_users: list[dict[str, object]] = []
+    facts_commands: list[list[str]] = []
+    if facts_key is not None:
+        staged.append((facts_login.RECEIVER, facts_login.receiver_script(), "0755"))
+        # No password, no sudo: the key runs the receiver and nothing else (``restrict,command=``).
+        facts_users.append(
+            {
+                "name": facts_login.FACTS_USER,
+                "shell": "/bin/sh",
+                "ssh_authorized_keys": [facts_login.authorized_key(facts_key)],
+            }
+        )
+        # The receiver renames its file into node_exporter's folder: the folder's group may write.
+        facts_commands.append(
+            [
+                "install", "-d", "-o", "prometheus", "-g", facts_login.FACTS_USER, "-m", "0775",
+                facts_login.TEXTFILE_DIR,
+            ]
+        )  # fmt: skip
     document = {
         "package_update": True,
         "packages": [*PACKAGES, *TOOLS],
@@ -115,6 +137,7 @@ def user_data(files: Mapping[str, str], peer: str | None, deploy_key: str) -> st
                 "ssh_authorized_keys": [deploy_key],
                 "sudo": secrets.sudo_rule(),
             },
+            *facts_users,
         ],
         "write_files": [
             {"path": path, "encoding": "gz+b64", "content": _gzipped(text), "permissions": mode}
@@ -125,6 +148,7 @@ def user_data(files: Mapping[str, str], peer: str | None, deploy_key: str) -> st
             ["cp", "-rT", f"{STAGING}/default", "/etc/default"],
             ["chown", DEPLOY_USER, CONFIG_DIR, f"{CONFIG_DIR}/rules"],
             ["install", "-d", "-o", "root", "-g", secrets.OWNER, "-m", "0750", secrets.SECRETS_DIR],
+            *facts_commands,
             ["systemctl", "daemon-reload"],
             ["systemctl", "restart", *(p for p in PACKAGES if p != "prometheus-node-exporter")],
         ],
@@ -159,8 +183,10 @@ def pair_user_data(deployment: Deployment, stack_file: str) -> tuple[str, ...]:
     files = render(stack_watch(deployment, stack_file), stack_file)
     nodes = [str(node) for node in monitoring.nodes]
     try:
-        key = monitoring.instances.deploy_key
-        return tuple(user_data(files, next((p for p in nodes if p != node), None), key) for node in nodes)
+        key, facts = monitoring.instances.deploy_key, monitoring.instances.facts_key
+        return tuple(
+            user_data(files, next((p for p in nodes if p != node), None), key, facts) for node in nodes
+        )
     except UserDataTooLarge as error:
         raise UserDataTooLarge(
             f"{stack_file}: config.webex-cloud:datacenter.monitoring.instances: {error}; remove instances "

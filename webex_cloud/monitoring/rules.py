@@ -415,6 +415,7 @@ def placement_alerts(watch: StackWatch) -> tuple[Alert, ...]:
             **platform,
         },
     )
+    stale = c.FACTS_MAX_AGE_S // 60
     return (
         _findings_alert(
             watch,
@@ -443,13 +444,97 @@ def placement_alerts(watch: StackWatch) -> tuple[Alert, ...]:
             for_="5m",
             severity=c.SEVERITY_TICKET,
             summary=f"{dc}: the live placement audit has not written its facts for "
-            f"{c.FACTS_MAX_AGE_S // 60} minutes: where pods and replicas are is not watched",
+            f"{stale} minutes: where pods and replicas are is not watched",
             labels={c.LABEL_OWNER: watch.platform_owner},
             cases=(
-                # Written once at 0, then never again: stale after 15 minutes, alerting 5 minutes later.
-                Case(((stamp, "0x40"),), "25m", (platform,)),
+                # Written once at 0, then never again: stale after FACTS_MAX_AGE_S, alerting 5 minutes later.
+                Case(((stamp, f"0x{stale + 10}"),), f"{stale + 10}m", (platform,)),
                 Case((), "10m", (platform,)),
-                Case(((stamp, "0+60x40"),), "25m", ()),
+                Case(((stamp, f"0+60x{stale + 10}"),), f"{stale + 10}m", ()),
+                # A run late by less than the limit is not an alert: written at 0 and again at 25m.
+                Case(((stamp, f"0x{stale - 5} {(stale - 5) * 60}x15"),), f"{stale + 5}m", ()),
+            ),
+        ),
+        _n_plus_one_alert(watch),
+    )
+
+
+def _n_plus_one_alert(watch: StackWatch) -> Alert:
+    """A service a host loss would now take below what the catalog needs, as drift judges it."""
+    cases: list[Case] = []
+    if watch.services:
+        service = watch.services[0]
+        fired = {
+            c.LABEL_DATACENTER: watch.datacenter,
+            c.LABEL_SERVICE: service.service,
+            c.LABEL_OWNER: service.owner,
+        }
+        series = selector(c.SERVICE_N_PLUS_ONE, {**_facts_target(watch), **fired})
+        cases = [
+            Case(((series, "1x5 0x30"),), "25m", (fired,)),
+            # The host came back before the `for:`: nobody is told.
+            Case(((series, "1x5 0x5 1x20"),), "25m", ()),
+            Case(((series, "1x30"),), "25m", ()),
+        ]
+    return Alert(
+        name=c.NO_SPARE_HOST_ALERT,
+        expr=f"min by ({c.LABEL_DATACENTER}, {c.LABEL_SERVICE}, {c.LABEL_OWNER}) "
+        f"({c.SERVICE_N_PLUS_ONE}) == 0",
+        for_="15m",
+        severity=c.SEVERITY_TICKET,
+        summary="{{ $labels.service }} in {{ $labels.datacenter }}: with the compute hosts Nova reports down "
+        "or disabled, one more host loss would leave a pod or replica nowhere to go (not N+1)",
+        cases=tuple(cases),
+    )
+
+
+def _facts_target(watch: StackWatch) -> dict[str, str]:
+    """The labels Prometheus adds to a fact it scrapes from the first node's textfile collector."""
+    return {"job": c.FACTS_JOB, metrics.LABEL_INSTANCE: f"{watch.monitoring.nodes[0]}:{c.NODE_EXPORTER_PORT}"}
+
+
+def controller_alerts(watch: StackWatch) -> tuple[Alert, ...]:
+    """The controllers' schedulers and filter release, as drift --controllers judges them."""
+    if not watch.controllers:
+        return ()
+    where = {
+        c.LABEL_DATACENTER: watch.datacenter,
+        c.LABEL_CONTROLLER: watch.controllers[0].name,
+        c.LABEL_OWNER: watch.platform_owner,
+    }
+    scheduler = {**where, c.LABEL_SCHEDULER: "nova"}
+    loaded = selector(c.CONTROLLER_FILTERS_LOADED, {**_facts_target(watch), **scheduler})
+    deployed = "a" * 64
+    same = {**where, c.LABEL_RELEASE: deployed, c.LABEL_DEPLOYED: deployed}
+    other = {**where, c.LABEL_RELEASE: "b" * 64, c.LABEL_DEPLOYED: deployed}
+    release = selector(c.CONTROLLER_FILTER_RELEASE, {**_facts_target(watch), **same})
+    rolled_back = selector(c.CONTROLLER_FILTER_RELEASE, {**_facts_target(watch), **other})
+    return (
+        Alert(
+            name=c.FILTERS_NOT_LOADED_ALERT,
+            expr=f"min by ({c.LABEL_DATACENTER}, {c.LABEL_CONTROLLER}, {c.LABEL_SCHEDULER}, {c.LABEL_OWNER}) "
+            f"({c.CONTROLLER_FILTERS_LOADED}) == 0",
+            for_="10m",
+            severity=c.SEVERITY_TICKET,
+            summary="{{ $labels.controller }}: the {{ $labels.scheduler }} scheduler is stopped or runs "
+            "without the filters on disk, so it places without the pod and replica rules",
+            cases=(
+                Case(((loaded, "1x3 0x30"),), "20m", (scheduler,)),
+                Case(((loaded, "1x3 0x5 1x25"),), "20m", ()),
+                Case(((loaded, "1x30"),), "20m", ()),
+            ),
+        ),
+        Alert(
+            name=c.FILTER_RELEASE_ALERT,
+            expr=f"min by ({c.LABEL_DATACENTER}, {c.LABEL_CONTROLLER}, {c.LABEL_OWNER}, {c.LABEL_RELEASE}, "
+            f"{c.LABEL_DEPLOYED}) ({c.CONTROLLER_FILTER_RELEASE}) == 0",
+            for_="15m",
+            severity=c.SEVERITY_TICKET,
+            summary="{{ $labels.controller }} runs filter release {{ $labels.release }}, not "
+            "{{ $labels.deployed }} (the one its stack deployed), or its scheduler fragments were edited",
+            cases=(
+                Case(((rolled_back, "0x30"),), "20m", (other,)),
+                Case(((release, "1x30"),), "20m", ()),
             ),
         ),
     )
@@ -504,4 +589,5 @@ def rule_groups(watch: StackWatch) -> tuple[RuleGroup, ...]:
         RuleGroup(name="webex-platform", file="platform", alerts=platform_alerts(watch)),
         RuleGroup(name="webex-placement", file="placement", alerts=placement_alerts(watch)),
         RuleGroup(name="webex-scheduling", file="scheduling", alerts=scheduling_alerts(watch)),
+        RuleGroup(name="webex-controllers", file="controllers", alerts=controller_alerts(watch)),
     )

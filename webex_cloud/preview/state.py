@@ -333,6 +333,16 @@ class StateBackend:
         return decode_checkpoint(project, stack, self.location.describe(relative), raw)
 
 
+def deployed_state(state_url: str | None, checkpoint: Path | None, project: str, stack: str) -> DeployedState:
+    """The stack's last checkpoint from a checkpoint file, else from the S3 backend at ``state_url``
+    (raises PreviewInputError: a file or backend that cannot be read, a missing stack)."""
+    if checkpoint is not None:
+        return read_checkpoint_file(checkpoint, project, stack)
+    if state_url is None:
+        raise StateBackendError("--state", "give the state backend (`pulumi login` URL) or a checkpoint file")
+    return StateBackend(parse_backend_url(state_url)).read_checkpoint(project, stack)
+
+
 def read_checkpoint_file(path: Path, project: str, stack: str) -> DeployedState:
     """A checkpoint file on disk (``pulumi stack export`` of a DIY backend's ``<stack>.json[.gz]``)."""
     try:
