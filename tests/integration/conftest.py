@@ -54,6 +54,12 @@ SPARE_HOSTS = ("fake-host-5", "fake-host-6")
 COMPUTE_HOSTS = FAKE_HOSTS + SPARE_HOSTS
 #: Cinder backend (``host@backend``) -> failure domain it reports in ``extra_capabilities``.
 BACKENDS = {"storage-a@b1": "fd-a", "storage-a@b2": "fd-a", "storage-b@b3": "fd-b"}
+#: The backends named after the volume type ``ssd`` (the plan's convention: a type selects the backends
+#: named after it), one cinder-volume each, in Cinder's availability zone ``SSD_ZONE``: no volume created
+#: without that zone (every other test's) lands there. Two in fd-a, so a replica there can leave its
+#: backend and keep its spread.
+SSD_BACKENDS = {"ssd-a1@ssd": "fd-a", "ssd-a2@ssd": "fd-a", "ssd-b1@ssd": "fd-b"}
+SSD_ZONE = "az-ssd"
 T = TypeVar("T")
 
 

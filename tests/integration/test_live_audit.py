@@ -24,7 +24,7 @@ import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,8 +75,9 @@ REPLICA_BACKENDS = ("storage-a@b1", "storage-b@b3")
 AUDIT_TIMEOUT = 300
 
 
-def loopback_plan(folder: Path) -> Path:
-    """dc1's plan, rendered by the real program from the example catalog cut down to fit the loopback."""
+def loopback_plan(folder: Path, backends: Mapping[str, str] = BACKENDS) -> Path:
+    """dc1's plan, rendered by the real program from the example catalog cut down to fit the loopback,
+    its failure domains those of ``backends`` (``host@backend`` -> domain)."""
     copy = ProjectCopy(folder / "project")
     for path in (copy.root / "catalog").glob("*.yaml"):
         if path.stem not in KEPT:
@@ -95,8 +96,8 @@ def loopback_plan(folder: Path) -> Path:
             for host in hosts
         ]
         dc["failure_domains"] = {
-            domain: sorted(b for b, d in BACKENDS.items() if d == domain)
-            for domain in sorted(set(BACKENDS.values()))
+            domain: sorted(b for b, d in backends.items() if d == domain)
+            for domain in sorted(set(backends.values()))
         }
         # The loopback has two failure domains: N+1 spare capacity is not what this test is about.
         dc["placement"] = {"n_plus_one": False}

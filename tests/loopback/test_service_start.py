@@ -102,3 +102,22 @@ def _no_leftovers(tmp_path: Path) -> object:
         pid = pid_file.read_text().strip()
         if pid:
             subprocess.run(["kill", "-KILL", "--", f"-{pid}"], capture_output=True, check=False)
+
+
+def test_a_service_does_not_inherit_a_lock_its_caller_holds(tmp_path: Path) -> None:
+    """`flock FILE up.sh`: the services up.sh starts must not hold FILE's lock as long as they run (they
+    did, with only fd 9 closed: the loopback's test lock stayed taken until the next down.sh)."""
+    lock = tmp_path / "caller.lock"
+    result = run_lib(
+        tmp_path,
+        f"""
+exec 7>{lock}
+flock 7
+svc_start demo
+exec 7>&-
+if flock -n {lock} true; then echo FREE; else echo HELD; fi
+svc_stop demo
+""",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["FREE"]

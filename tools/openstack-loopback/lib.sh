@@ -20,7 +20,8 @@ COMPUTES=(fake-host-1 fake-host-2 fake-host-3 fake-host-4 fake-host-5 fake-host-
 # In start order: infrastructure, identity, then everything that needs a token or the bus.
 SERVICES=(epmd mariadb rabbitmq keystone placement glance-api neutron-server
   nova-api nova-conductor nova-scheduler-ctl-1 nova-scheduler-ctl-2 "${COMPUTES[@]}"
-  cinder-api cinder-scheduler-ctl-1 cinder-scheduler-ctl-2 cinder-volume-storage-a cinder-volume-storage-b)
+  cinder-api cinder-scheduler-ctl-1 cinder-scheduler-ctl-2 cinder-volume-storage-a cinder-volume-storage-b
+  cinder-volume-ssd-a1 cinder-volume-ssd-a2 cinder-volume-ssd-b1)
 
 # Debian's nova-compute package pulls libvirt and qemu (~60 packages) that the fake driver never uses;
 # python3-nova has the code, so the entry point is called directly. Nova loads its compute driver from
@@ -148,8 +149,15 @@ svc_start() {
   date -u +%s >"$RUN/$name.started"
   svc_fingerprint >"$RUN/$name.fingerprint"
   printf '\n=== %s start %s\n' "$name" "$(date -u +%FT%TZ)" >>"$LOG/$name.out"
-  # 9>&-: the lock up.sh holds on fd 9 must not outlive up.sh in the services it starts.
-  setsid env "${SVC_ENV[@]}" "${SVC_CMD[@]}" >>"$LOG/$name.out" 2>&1 </dev/null 9>&- &
+  # Every descriptor above stderr closed: a lock up.sh holds (fd 9), or one its caller took with
+  # `flock FILE up.sh`, must not outlive up.sh in the services it starts (they would hold it for good).
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      ((fd > 2)) && eval "exec $fd>&-"
+    done
+    exec setsid env "${SVC_ENV[@]}" "${SVC_CMD[@]}"
+  ) >>"$LOG/$name.out" 2>&1 </dev/null &
   pid=$!
   proc_start "$pid" >"$RUN/$name.since" || rm -f "$RUN/$name.since"
   echo "$pid" >"$RUN/$name.pid"

@@ -13,7 +13,8 @@ PACKAGES=(mariadb-server rabbitmq-server keystone placement-api glance-api neutr
 # The cloud's fixed ports and topology: one environment per machine.
 API_PORTS=(5000 8778 9292 9696 8774 8776)
 SHARED_HOST=loopback
-BACKENDS=(storage-a@b1=fd-a storage-a@b2=fd-a storage-b@b3=fd-b)
+# The b-backends (storage zone nova) and the family named after the volume type ssd (zone az-ssd).
+BACKENDS=(storage-a@b1=fd-a storage-a@b2=fd-a storage-b@b3=fd-b ssd-a1@ssd=fd-a ssd-a2@ssd=fd-a ssd-b1@ssd=fd-b)
 T0=$SECONDS
 
 step() { log "$* (+$((SECONDS - T0))s)"; }
