@@ -164,8 +164,9 @@ def _unquote(quoted: str) -> str:
 
 def _selects_side(selector: Selector) -> bool:
     """The selector keeps one side's series only: ``instance=~"$instances"`` or ``pod=~"$pods"``."""
+    # Exactly the placeholder: "$instances|.*" would select every pod on both sides.
     return any(
-        operator == "=~" and any(f"${p}" in value for p, side in SIDE_LABELS.items() if side == label)
+        operator == "=~" and value in {f"${p}" for p, side in SIDE_LABELS.items() if side == label}
         for label, operator, value in selector.matchers
     )
 

@@ -187,8 +187,12 @@ def test_a_query_that_reads_no_series_of_its_side_is_refused(query: str) -> None
     assert "reads no series at all" in message or "do not select one side" in message
 
 
-def test_a_selector_that_excludes_the_side_is_refused() -> None:
-    message = refusal(declared(metrics=[metric('sum(rate(errors_total{instance!~"$instances"}[$window]))')]))
+@pytest.mark.parametrize(
+    "matcher",
+    ['instance!~"$instances"', 'instance=~"$instances|.*"', 'pod=~"$instances"', 'instance="$instances"'],
+)
+def test_a_selector_that_does_not_keep_exactly_its_side_is_refused(matcher: str) -> None:
+    message = refusal(declared(metrics=[metric(f"sum(rate(errors_total{{{matcher}}}[$window]))")]))
     assert "errors_total do not select one side" in message
 
 
