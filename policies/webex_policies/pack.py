@@ -25,7 +25,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from webex_policies import exposure, inventory, resource_rules, stack_rules
+from webex_policies import analysis_rules, exposure, inventory, resource_rules, stack_rules
 from webex_policies.model import (
     CONTROLLER_PAIR,
     INSTANCE,
@@ -44,6 +44,7 @@ from webex_policies.model import (
 )
 from webex_policies.params import (
     AllowListParams,
+    AnalysisParams,
     ConfigError,
     ControllerPairParams,
     CrossDatacenterParams,
@@ -359,7 +360,30 @@ def policies() -> list[Policy]:
             mandatory,
             ReleaseParams,
         ),
+        stack_policy(
+            "release-judged-by-users",
+            "A release wave should be judged by what users feel (its error ratio, its latency, from the "
+            "datacenter's Prometheus), not only by whether its instances accept a TCP connection: a "
+            "release that fails its calls passes every connect and reaches every pod.",
+            [LOCAL_COMMAND],
+            lambda rs, _p: analysis_rules.weakly_judged(_gate_analyses(rs)),
+            advisory,
+        ),
+        stack_policy(
+            "release-analysis-can-judge",
+            "A release analysis whose queries read no series of the wave's pods, judge latency without a "
+            "percentile, or bake shorter than a few scrapes can only say 'cannot judge' (every release "
+            "stops and rolls back) or pass on no evidence: it is refused before it ships.",
+            [LOCAL_COMMAND],
+            lambda rs, p: analysis_rules.unable_to_judge(_gate_analyses(rs), p),
+            mandatory,
+            AnalysisParams,
+        ),
     ]
+
+
+def _gate_analyses(resources: list[Resource]) -> list[tuple[str, analysis_rules.GateAnalysis]]:
+    return [(r.urn, gate) for r in resources if (gate := analysis_rules.read_gate(r.props.get("create")))]
 
 
 def _release_waves(resources: list[Resource], params: ReleaseParams) -> list[stack_rules.Violation]:

@@ -302,6 +302,60 @@ class ReleaseParams:
 
 
 @dataclass(frozen=True)
+class AnalysisParams:
+    """What a release analysis needs before its verdict means anything (``release-analysis-can-judge``)."""
+
+    scrape_interval_s: int
+    """The generated monitoring's scrape interval (a probe job scrapes slower when its timeout needs)."""
+    min_scrapes: int
+    """Samples of the slowest job the bake must hold at least: a rate needs two, a percentile more."""
+    min_requests: int
+    """The least ``min_requests`` an analysis may set: fewer requests make a verdict of noise."""
+    min_quantile: float
+    """The lowest percentile a latency may be judged at: a median misses the slow calls users feel."""
+
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "scrapeIntervalS": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 15,
+            "description": "the generated monitoring's scrape interval in seconds (derived from the code)",
+        },
+        "minScrapes": {
+            "type": "integer",
+            "minimum": 2,
+            "default": 4,
+            "description": "scrapes of the slowest job a wave's bake must span at least",
+        },
+        "minRequests": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 10,
+            "description": "the smallest rollout.analysis.min_requests allowed",
+        },
+        "minQuantile": {
+            "type": "number",
+            "minimum": 0.5,
+            "maximum": 1,
+            "default": 0.9,
+            "description": "the lowest percentile a latency metric may be judged at",
+        },
+    }
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> AnalysisParams:
+        quantile = config.get("minQuantile", 0.9)
+        if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0.5 <= quantile <= 1:
+            raise ConfigError(f"'minQuantile' must be a number from 0.5 to 1, not {quantile!r}")
+        return cls(
+            scrape_interval_s=_int(config, "scrapeIntervalS", 15) or 15,
+            min_scrapes=max(2, _int(config, "minScrapes", 4) or 4),
+            min_requests=max(1, _int(config, "minRequests", 10) or 10),
+            min_quantile=float(quantile),
+        )
+
+
+@dataclass(frozen=True)
 class InventoryParams:
     hosts: int
 

@@ -30,6 +30,8 @@ from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring_ops import check
 
 MSG = "catalog/messaging.yaml"
+EXAMPLE_WITH_ENDPOINT = "meetings-signalling"
+"""The example catalog's service that declares its own endpoint (port 9464, every role)."""
 ENDPOINT = {"port": 9464, "path": "/internal/metrics", "scheme": "https", "roles": ["app"]}
 APP_ANALYSIS = {
     "requests": 'sum(increase(app_calls_total{job="app-$service",instance=~"$instances"}[$window]))',
@@ -87,9 +89,12 @@ def test_the_endpoint_is_scraped_on_exactly_its_roles_instances_labelled_like_th
             for member in service.pods.members:
                 labels = discovered_labels("dc1", service.name, service.owner, pod, member.role, 0)
                 scraped = [name for name, j in jobs.items() if name.startswith("app-") and kept(j, labels)]
-                # Only messaging declares an endpoint, and only on its app role (not on the store).
-                wanted = service.name == "messaging" and member.role == "app"
-                assert scraped == ([job["job_name"]] if wanted else [])
+                # Messaging declares an endpoint on its app role only (not on the store); the example
+                # meetings-signalling declares one on every role; no other service has any.
+                wanted = (service.name == "messaging" and member.role == "app") or (
+                    service.name == EXAMPLE_WITH_ENDPOINT
+                )
+                assert scraped == ([metrics.app_job(service.name)] if wanted else [])
                 assert not kept(
                     job, discovered_labels("dc2", service.name, service.owner, pod, member.role, 0)
                 )
@@ -112,7 +117,10 @@ def test_every_role_is_scraped_when_none_is_named_and_no_other_service_gets_a_jo
 ) -> None:
     declare(project, {"port": 9464})
     jobs = _jobs(generate(project.root, "dc1"))
-    assert [name for name in jobs if name.startswith(metrics.APP_JOB_PREFIX)] == ["app-messaging"]
+    assert sorted(name for name in jobs if name.startswith(metrics.APP_JOB_PREFIX)) == [
+        metrics.app_job(EXAMPLE_WITH_ENDPOINT),
+        "app-messaging",
+    ]
     job = jobs["app-messaging"]
     assert (job["scheme"], job["metrics_path"]) == ("http", "/metrics") and "tls_config" not in job
     for role in ("app", "store"):
@@ -130,7 +138,11 @@ def test_the_endpoint_port_is_admitted_from_the_monitoring_nodes_only(project: P
     nodes = deployment.datacenter.monitoring.nodes if deployment.datacenter.monitoring else []
     assert sorted(g.remote_prefix for g in on_port) == sorted(f"{node}/32" for node in nodes)
     assert {(g.protocol, g.port_min, g.port_max) for g in on_port} == {("tcp", 9464, 9464)}
-    others = [d for d in deployment.services if d.service.name != "messaging"]
+    (example,) = [d for d in deployment.services if d.service.name == EXAMPLE_WITH_ENDPOINT]
+    assert sorted(g.remote_prefix for g in example.ingress if g.port_min == 9464) == sorted(
+        f"{node}/32" for node in nodes
+    )
+    others = [d for d in deployment.services if d.service.name not in ("messaging", EXAMPLE_WITH_ENDPOINT)]
     assert not any(g.port_min == 9464 for d in others for g in d.ingress)
     # A datacenter nobody watches opens nothing for it.
     project.edit_datacenter("dc1", lambda dc: dc.pop("monitoring"))
@@ -321,8 +333,9 @@ def test_the_plan_registers_the_monitoring_rules_and_the_policy_pack_passes_them
         and r["inputs"].get("portRangeMin") == 9464
     }
     assert sorted(rules) == [
-        "messaging-tcp-9464-from-10.250.1.15_32",
-        "messaging-tcp-9464-from-10.250.1.16_32",
+        f"{service}-tcp-9464-from-10.250.1.{node}_32"
+        for service in (EXAMPLE_WITH_ENDPOINT, "messaging")
+        for node in (15, 16)
     ]
     assert {(r["direction"], r["protocol"], r["portRangeMax"]) for r in rules.values()} == {
         ("ingress", "tcp", 9464)

@@ -22,10 +22,12 @@ def test_a_new_service_adds_its_alerts_and_a_floor_change_changes_one(project: P
     project.save("catalog/chat-bots.yaml", service)
     project.edit("catalog/messaging.yaml", lambda doc: doc.__setitem__("rollout", {"max_unavailable": 2}))
     result = diff.diff(base, generate(project.root, "dc1"))
+    # A copy of meetings-signalling, metrics endpoint included: its scrape is watched too.
     assert set(result.added) == {
         ("service-chat-bots", "ServiceBelowReleaseFloor"),
         ("service-chat-bots", "InstancesMissing"),
         ("service-chat-bots", "ServiceNotNPlusOne"),
+        ("service-chat-bots", "AppMetricsNotScraped"),
     }
     assert not result.removed
     # messaging: 3 pods, 2 at a time: its floor drops from 2 to 1, and N+1 and the floor change.
@@ -34,7 +36,7 @@ def test_a_new_service_adds_its_alerts_and_a_floor_change_changes_one(project: P
         ("service-messaging", "ServiceNotNPlusOne"),
     }
     text = diff.render("dc1", result)
-    assert text.startswith("**dc1 alerts**: 3 added, 0 removed, 2 changed")
+    assert text.startswith("**dc1 alerts**: 4 added, 0 removed, 2 changed")
     assert "- changed `ServiceBelowReleaseFloor` (`service-messaging`, to `team-messaging`): expr `" in text
     assert "< 1`" in text
     assert "- added `InstancesMissing` (`service-chat-bots`, `ticket`, to `team-signalling`): `" in text

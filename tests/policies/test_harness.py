@@ -90,12 +90,20 @@ def regress(plan: Plan, kind: str, name: str, change: Callable[[dict[str, Any]],
     return result
 
 
+STANDING = "release-judged-by-users"
+"""The examples' one standing finding (advisory): their TCP-only services (test_example_stacks_pass...)."""
+
+
+def findings(run: PolicyRun) -> list[Any]:
+    """The violations besides the examples' standing advisory one."""
+    return [v for v in run.violations if v.policy != STANDING]
+
+
 def only(run: PolicyRun, policy: str) -> list[str]:
-    """Messages of ``policy``, after checking no other policy fired."""
-    assert {v.policy for v in run.violations} == {policy}, [
-        f"{v.policy}: {v.message}" for v in run.violations
-    ]
-    return [f"[{v.resource}] {v.message}" for v in run.violations]
+    """Messages of ``policy``, after checking no other policy fired (but the examples' standing advisory)."""
+    found = [v for v in run.violations if v.policy == policy or v.policy != STANDING]
+    assert {v.policy for v in found} == {policy}, [f"{v.policy}: {v.message}" for v in run.violations]
+    return [f"[{v.resource}] {v.message}" for v in found]
 
 
 # --- the pack as the CLI sees it --------------------------------------------------------------------
@@ -105,11 +113,12 @@ def test_pack_announces_every_policy_with_level_schema_and_description(checker: 
     info = checker.info
     assert info.name == "webex-cloud-policies" and info.supportsConfig
     levels = {p.name: p.enforcementLevel for p in info.policies}
-    assert len(levels) == 18
+    assert len(levels) == 20
     assert all(len(p.description) > 60 for p in info.policies)
     # advisory; every other policy blocks (an unpinned controller host key too)
     assert levels["required-metadata"] == 0 and levels["controller-ssh-host-keys"] == 1
-    assert sum(1 for level in levels.values() if level == 1) == 17
+    assert levels["release-judged-by-users"] == 0 and levels["release-analysis-can-judge"] == 1
+    assert sum(1 for level in levels.values() if level == 1) == 18
 
 
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])
@@ -117,7 +126,14 @@ def test_example_stacks_pass_with_no_violation(
     checker: PolicyChecker, example: dict[str, Plan], stack: str
 ) -> None:
     run = check(checker, example, stack)
-    assert run.violations == []
+    # The one finding is advisory and true: every example service but meetings-signalling (which
+    # declares its own metrics) is judged by TCP connects alone.
+    warned = {v.resource for v in run.violations if v.policy == "release-judged-by-users"}
+    services = {"meetings-media", "messaging", "recording-storage"} | (
+        {"telepresence-gateway"} if stack == "dc1" else set()
+    )
+    assert warned == {f"{service}-wave-1-gate" for service in services}
+    assert [v for v in run.violations if v.policy != "release-judged-by-users"] == []
     assert run.passed
     assert run.not_applicable == []  # every policy has something to judge, the controller pair too
     assert run.resources == len(example[stack]["resources"])
@@ -130,7 +146,8 @@ def test_unpinned_controller_host_keys_block_with_a_finding_per_controller(
     """Without host_key the deploy (sudo as root) would trust any host key: mandatory, not advice."""
     run = check(checker, unpinned, stack)
     messages = only(run, "controller-ssh-host-keys")
-    assert not run.passed and len(run.mandatory) == 2 and run.advisory == []
+    assert not run.passed and len(run.mandatory) == 2
+    assert [v for v in run.advisory if v.policy != STANDING] == []
     hosts = read_stack_config(REPO, stack)[DATACENTER_KEY]["controllers"]["hosts"]  # type: ignore[index]
     for index, host in enumerate(hosts):
         (message,) = [m for m in messages if f"({host['address']})" in m]
@@ -280,7 +297,7 @@ def test_octavia_front_passes_and_a_missing_member_is_refused(
 
     project.edit_datacenter("dc1", octavia)
     plans = render(project)
-    assert check(checker, plans).violations == []
+    assert findings(check(checker, plans)) == []
     # The datacenter adds a third controller address the load balancer does not forward to yet.
     plan = copy(plans["dc1"])
     plan["datacenter"]["controllers"]["hosts"].append({"name": "dc1-ctl-03", "address": "10.250.1.19"})
@@ -321,7 +338,7 @@ def test_instance_outside_any_pod_is_refused(checker: PolicyChecker, example: di
     plan = regress(example["dc1"], INSTANCE, "messaging-pod-0-app-1", loose)
     run = check(checker, with_plan(example, plan))
     # Out of its pod, the instance also makes messaging's shape differ from dc2's.
-    assert {v.policy for v in run.violations} == {
+    assert {v.policy for v in findings(run)} == {
         "instance-in-pod-or-controller-pair",
         "cross-datacenter-same-shape",
     }
@@ -336,7 +353,7 @@ def test_misspelled_server_group_policy_is_refused(checker: PolicyChecker, examp
         lambda r: r["inputs"].update(policies="affinty"),
     )
     run = check(checker, with_plan(example, plan))
-    assert {v.policy for v in run.violations} == {"server-group-policy-valid", "pod-anchor-server-groups"}
+    assert {v.policy for v in findings(run)} == {"server-group-policy-valid", "pod-anchor-server-groups"}
     assert "policies 'affinty'" in run.by_policy("server-group-policy-valid")[0].message
 
 
@@ -414,7 +431,8 @@ def test_missing_owner_is_an_advisory_finding(checker: PolicyChecker, example: d
     run = check(checker, with_plan(example, plan))
     [message] = only(run, "required-metadata")
     assert "lacks required metadata: owner" in message
-    assert run.passed and len(run.advisory) == 1  # advisory: reported, does not block
+    # advisory: reported, does not block
+    assert run.passed and len([v for v in run.advisory if v.policy != STANDING]) == 1
 
 
 # --- configuration through policy config ---------------------------------------------------------
@@ -436,7 +454,7 @@ def test_enforcement_level_and_parameters_come_from_policy_config(
         )
     ]
     run = check(checker, example, overrides=[*stricter, *relaxed])
-    assert run.violations == [] and run.levels["volume-protected"] == "advisory"
+    assert findings(run) == [] and run.levels["volume-protected"] == "advisory"
 
 
 # --- unknown values, as during a preview ----------------------------------------------------------
@@ -445,7 +463,7 @@ def test_enforcement_level_and_parameters_come_from_policy_config(
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])
 def test_first_preview_reports_nothing(checker: PolicyChecker, example: dict[str, Plan], stack: str) -> None:
     run = check(checker, example, stack, unknowns=Unknowns(computed_ids=True))
-    assert run.violations == []  # also no "can't run policy during preview" advisories
+    assert findings(run) == []  # also no "can't run policy during preview" advisories
 
 
 @pytest.mark.parametrize("path", [("*",), ("*", "*"), ("*", "*", "*"), ("*", "*", "*", "*")])
@@ -453,7 +471,7 @@ def test_everything_unknown_at_any_depth_crashes_nothing_and_reports_nothing(
     checker: PolicyChecker, example: dict[str, Plan], path: tuple[str, ...]
 ) -> None:
     run = check(checker, example, unknowns=Unknowns((UnknownInput("*", path),)))
-    assert run.violations == []
+    assert findings(run) == []
 
 
 def test_unknown_source_prefix_cannot_prove_an_exposure(checker: PolicyChecker, project: ProjectCopy) -> None:
@@ -464,7 +482,7 @@ def test_unknown_source_prefix_cannot_prove_an_exposure(checker: PolicyChecker, 
     plans = render(project)
     assert check(checker, plans).by_policy("no-public-admin-exposure")
     unknown = Unknowns((UnknownInput.parse("openstack:networking/secGroupRule:*=remoteIpPrefix"),))
-    assert check(checker, plans, unknowns=unknown).violations == []
+    assert findings(check(checker, plans, unknowns=unknown)) == []
 
 
 def test_unknown_group_membership_cannot_prove_too_few_replicas(
@@ -473,7 +491,7 @@ def test_unknown_group_membership_cannot_prove_too_few_replicas(
     project.edit("catalog/recording-storage.yaml", lambda doc: doc["volume_groups"][1].update(replicas=1))
     unknown = Unknowns((UnknownInput.parse(f"{VOLUME}=metadata.webex_volume_group"),))
     run = check(checker, render(project), unknowns=unknown)
-    assert run.violations == []
+    assert findings(run) == []
 
 
 def test_unknown_membership_still_lets_a_certain_excess_through(
@@ -485,7 +503,7 @@ def test_unknown_membership_still_lets_a_certain_excess_through(
     )
     unknown = Unknowns((UnknownInput.parse("*messaging-pod-0-*=metadata.pod"),))
     run = check(checker, {"dc1": plan, "dc2": example["dc2"]}, unknowns=unknown)
-    assert [v.policy for v in run.violations] == ["pods-fit-host-inventory"]
+    assert [v.policy for v in findings(run)] == ["pods-fit-host-inventory"]
 
 
 # --- the command ------------------------------------------------------------------------------------
@@ -590,7 +608,7 @@ def test_documented_example_config_is_accepted_and_the_examples_pass(
 ) -> None:
     document = json.loads((REPO / "policies" / "policy-config.example.json").read_text())
     run = check(checker, example, overrides=[("policy-config.example.json", document)])
-    assert run.violations == []
+    assert findings(run) == []
     assert run.levels["required-metadata"] == "mandatory"
     assert run.levels["cross-datacenter-same-shape"] == "advisory"
 
@@ -648,3 +666,48 @@ def test_a_malformed_pulumi_config_in_the_shell_neither_breaks_nor_changes_the_c
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", value)
     with PolicyChecker(REPO / "policies") as fresh:
         assert check(fresh, example).passed
+
+
+def _gate_create(plan: Plan, service: str, change: Callable[[dict[str, Any]], object]) -> Plan:
+    """``plan`` with wave 1's gate spec of ``service`` changed (its ``create``, what the probe runs)."""
+
+    def edit(resource: dict[str, Any]) -> None:
+        spec = json.loads(resource["inputs"]["create"])
+        change(spec)
+        resource["inputs"]["create"] = json.dumps(spec)
+
+    return regress(plan, "command:local:Command", f"{service}-wave-1-gate", edit)
+
+
+def test_a_release_analysis_that_cannot_judge_blocks_through_the_pack(
+    checker: PolicyChecker, example: dict[str, Plan]
+) -> None:
+    def constant(spec: dict[str, Any]) -> None:
+        spec["analysis"].update(bake_s=0, metrics=[{**spec["analysis"]["metrics"][0], "query": "vector(0)"}])
+
+    plan = _gate_create(example["dc1"], "meetings-signalling", constant)
+    run = check(checker, with_plan(example, plan))
+    [blocked] = [v for v in run.violations if v.policy == "release-analysis-can-judge"]
+    assert not run.passed and blocked.level == "mandatory"
+    assert blocked.resource == "meetings-signalling-wave-1-gate"
+    assert "rollout.analysis.bake_s: 0 s is shorter than 4 scrapes of 15 s" in blocked.message
+    assert "metrics[0].query: reads no series at all" in blocked.message
+    assert "catalog/meetings-signalling.yaml" in blocked.message
+
+
+def test_a_tcp_only_release_is_warned_through_the_pack_and_the_config_can_make_it_block(
+    checker: PolicyChecker, example: dict[str, Plan]
+) -> None:
+    run = check(checker, example, overrides=[("operator", {"release-judged-by-users": "mandatory"})])
+    assert not run.passed
+    messages = [v.message for v in run.violations if v.resource == "messaging-wave-1-gate"]
+    assert len(messages) == 1 and "in catalog/messaging.yaml declare rollout.analysis.metrics" in messages[0]
+
+
+def test_an_analysis_declared_in_the_catalog_with_a_short_bake_is_refused(
+    checker: PolicyChecker, project: ProjectCopy
+) -> None:
+    project.edit("catalog/meetings-signalling.yaml", lambda doc: doc["rollout"]["analysis"].update(bake_s=45))
+    run = check(checker, render(project))
+    [message] = [v.message for v in run.violations if v.policy == "release-analysis-can-judge"]
+    assert "bake_s: 45 s is shorter than 4 scrapes of 15 s (60 s)" in message

@@ -86,5 +86,5 @@ def test_every_schema_is_valid_json_schema_and_accepts_its_defaults() -> None:
 
 def test_policy_names_are_kebab_case_and_unique() -> None:
     names = [p.name for p in policies()]
-    assert len(names) == len(set(names)) == 18
+    assert len(names) == len(set(names)) == 20
     assert all(name == name.lower() and " " not in name and "_" not in name for name in names)

@@ -19,10 +19,11 @@ def _vector(value: float) -> bytes:
 
 
 def scripted(
-    new_errors: float, old_errors: float, new: str, requests: str = "sum(increase(requests"
+    new_errors: float, old_errors: float, new: str, requests: str | tuple[str, ...] = "sum(increase(requests"
 ) -> Answer:
-    """Answers for the side the query selects (``new`` is an instance or pod name of the new side): the
-    requests query ``requests`` starts with counts 500 (new) and 900 (old), any other the given values."""
+    """Answers for the side the query selects (``new`` is an instance or pod name of the new side): a
+    requests query (one starting with ``requests``, or with any of them) counts 500 (new) and 900 (old),
+    any other query the given values."""
 
     def answer(query: str) -> bytes:
         side_new = new in query

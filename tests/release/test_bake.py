@@ -79,8 +79,10 @@ def _local_plan(dc1: dict[str, object], port: int, folder: Path, prometheus: str
 def test_a_canary_that_still_serves_passes_its_bake(
     dc1: dict[str, object], listener: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The stack's probes all succeed, in time: every wave passes its absolute limits.
-    healthy = scripted(new_errors=0.0, old_errors=0.0, new="", requests="sum(count_over_time(")
+    # The stack's probes all succeed, in time, and meetings-signalling (judged on its own calls) fails
+    # none: every wave passes its absolute limits.
+    counts = ("sum(count_over_time(", "sum(increase(webex_calls_total")
+    healthy = scripted(new_errors=0.0, old_errors=0.0, new="", requests=counts)
     with serving(healthy) as (prometheus, asked):
         plan = _local_plan(dc1, listener, tmp_path, f"http://127.0.0.1:{prometheus}")
         assert bake_command(["--stack", "dc1", "--plan", str(plan), "--seconds", "0.2"]) == ExitCode.OK

@@ -215,7 +215,10 @@ def test_an_http_health_check_or_declared_metrics_silence_the_warning(tmp_path: 
 
     changes = _release_of(tmp_path / "declared", declared)
     assert [r for r in rank(changes) if r.kind == "release-judgement"] == []
-    assert "each wave bakes 600s, then is judged on error-ratio (new pods" in describe(_release(changes))
+    shown = describe(_release(changes))
+    assert "each wave bakes 600s, then is judged on error-ratio (new pods" in shown
+    # The catalog's own limits are what a reviewer has to read: the preview shows them.
+    assert "at least 10 requests): error-ratio fails when new > 0.02" in shown
 
 
 def test_a_datacenter_without_monitoring_warns_that_nothing_judges_its_releases(tmp_path: Path) -> None:

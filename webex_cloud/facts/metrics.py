@@ -16,6 +16,11 @@ from typing import Final
 
 PROMETHEUS_PORT: Final = 9090
 """Where each monitoring node's Prometheus listens (the release gates query it there)."""
+SCRAPE_INTERVAL_S: Final = 15
+"""How often the generated monitoring scrapes each job (the health gate's 2 s is for the minutes of a
+release); a probe job scrapes slower when its check's timeout needs it (``monitoring/scrape.py``). The
+policy pack's ``release-analysis-can-judge`` gets it as config (``policy_check/config.py``) to tell a
+bake too short to hold a few samples."""
 PROBE_JOB_PREFIX: Final = "probe-"
 """Every blackbox job probing catalog instances: ``probe-<service>-<role>``."""
 LABEL_INSTANCE: Final = "instance"

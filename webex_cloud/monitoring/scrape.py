@@ -24,11 +24,10 @@ from typing import Any
 
 from webex_cloud.config.models import HealthCheck
 from webex_cloud.facts import metrics
+from webex_cloud.facts.metrics import SCRAPE_INTERVAL_S
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring.model import AppEndpoint, RoleProbe, ServiceWatch, StackWatch
 
-SCRAPE_INTERVAL_S = 15
-"""How often each instance is probed (the health gate's 2 s is for the minutes of a release)."""
 RULES_GLOB = "rules/*.rules.yml"
 
 

@@ -26,6 +26,7 @@ from webex_policies import inventory
 from webex_policies.model import Resource
 from webex_policies.pack import RENAMED_POLICIES
 
+from webex_cloud.facts.metrics import SCRAPE_INTERVAL_S
 from webex_cloud.input_files import InputFileError, read_bounded
 from webex_cloud.policy_check.analyzer import struct_to_dict
 
@@ -120,6 +121,7 @@ def derived_config(
         },
     }
     config["no-public-admin-exposure"] = {"internalRanges": internal_ranges(datacenter, peers)}
+    config["release-analysis-can-judge"] = {"scrapeIntervalS": SCRAPE_INTERVAL_S}
     controllers = datacenter.get("controllers")
     if isinstance(controllers, dict) and controllers.get("vip"):
         config["controller-pair-anti-affinity"] = {

@@ -96,11 +96,15 @@ class AnalysisSpec:
     """Whether the metrics are the catalog's ``rollout.analysis`` (else the health check's probes)."""
 
     def summary(self) -> str:
-        """``bakes 300s, then judged on a, b (new pods vs old, at least 10 requests)``."""
+        """``bakes 300s, then judged on a, b (new pods vs old, at least 10 requests)``; a declared analysis
+        adds each metric's limits (``: a fails when new > old + 0.01 or new > 0.02; b …``): the catalog's
+        own numbers are what a reviewer of the release has to read, the defaults are in the docs."""
         source = "" if self.declared else " of the health check's probes"
+        limits = "; ".join(f"{m.name} {m.limits()}" for m in self.metrics) if self.declared else ""
         return (
             f"each wave bakes {self.bake_s:g}s, then is judged on {', '.join(m.name for m in self.metrics)}"
             f"{source} (new pods vs unchanged ones, at least {self.min_requests:g} requests)"
+            f"{': ' + limits if limits else ''}"
         )
 
     @staticmethod
