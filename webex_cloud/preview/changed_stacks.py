@@ -41,6 +41,7 @@ NOT_READ = frozenset(
         ".mypy_cache",
         ".ruff_cache",
         ".pytest_cache",
+        ".hypothesis",
         "tests",
         "docs",
         "benchmarks",
@@ -69,7 +70,8 @@ def code_files(root: Path) -> dict[str, str]:
         dirs[:] = sorted(d for d in dirs if d not in NOT_READ and not (top and d in INPUT_FOLDERS))
         for name in names:
             path = here / name
-            if top and name.endswith(".md"):
+            # A worktree's .git is a file naming its repository: version control all the same.
+            if (top and name.endswith(".md")) or name in NOT_READ:
                 continue
             if path.is_file():
                 found[path.relative_to(root).as_posix()] = _digest(path)
