@@ -30,7 +30,7 @@ RULES_DIR = "rules"
 ALERTMANAGER_FILE = "alertmanager.yml"
 
 
-DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+DUMPER: type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 """libyaml's emitter when PyYAML has it (its wheels do): the same text as the pure-Python one for
 what these files hold (tests/monitoring/test_render_dump.py), about ten times faster. The plan
 renders every stack's monitoring files, so this was a sixth of a plan's time (docs/benchmarks.md)."""
