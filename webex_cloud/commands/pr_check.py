@@ -40,7 +40,7 @@ Steps 1-3 are this checkout's own commands, called through their Python entry po
 (:func:`run_command`) in worker processes that live for the whole check, so the SDK, the policy
 harness and Nova and Cinder are imported once per worker, not once per step, and each worker keeps
 its policy pack running from one stack to the next (``running_pack``: every check sends the whole
-stack and config, so the verdicts are those of a fresh pack); ``main-policy`` runs in workers of its
+stack and config, so the verdicts are those of a fresh pack); ``main-policy`` runs in one worker of its
 own whose path puts the base's pack first (webex_cloud.commands.judged_worker); each step still gets
 what its own process gave it: its stdout and stderr in ``<step>.txt``, its exit status in
 ``<step>.rc``, a crash of its worker recorded as exit 3. Step 4 is the base commit's code, so it stays
@@ -191,14 +191,17 @@ def _workers(jobs: int) -> ProcessPoolExecutor:
     return _pool(jobs, keep_packs_running, ())
 
 
-def _judged_workers(
-    jobs: int, judged: Path | None
-) -> contextlib.AbstractContextManager[ProcessPoolExecutor | None]:
-    """The workers of ``main-policy``: main's pack first on their path (webex_cloud.commands.judged_worker),
-    each keeping that pack running from one stack to the next. None when the base has no pack."""
+def _judged_workers(judged: Path | None) -> contextlib.AbstractContextManager[ProcessPoolExecutor | None]:
+    """The worker of ``main-policy``: main's pack first on its path (webex_cloud.commands.judged_worker),
+    keeping that pack running from one stack to the next. None when the base has no pack.
+
+    One, whatever ``--jobs``: a worker and its pack hold about 170 MiB (docs/benchmarks.md), and
+    ``main-policy`` is a few seconds of a stack's check, so the other steps keep the cores busy while
+    it waits for the one worker; its verdicts do not depend on which stacks it judged before
+    (tests/preview/test_pr_check_pooled.py)."""
     if judged is None:
         return contextlib.nullcontext()
-    return _pool(jobs, judged_worker.start, (str(judged / "policies"),))
+    return _pool(1, judged_worker.start, (str(judged / "policies"),))
 
 
 def _pool(jobs: int, start: Callable[..., None], args: tuple[str, ...]) -> ProcessPoolExecutor:
@@ -813,7 +816,7 @@ def _check_every_stack(
         tempfile.TemporaryDirectory(prefix="pr-check-base-") as base_folder,
         ThreadPoolExecutor(max_workers=1) as base_thread,
         _workers(jobs) as workers,
-        _judged_workers(jobs, options.judged) as judged_workers,
+        _judged_workers(options.judged) as judged_workers,
         ThreadPoolExecutor(max_workers=jobs) as pool,
     ):
         batch = (
