@@ -2,8 +2,10 @@
 
 One run: a generated twenty-datacenter project (dc1, dc2 and eighteen stacks made from dc2:
 benchmarks/generated_project.py) as the pull request, with one service changed (its owner, so every
-stack that runs it has an update), and the same project before that change as the base commit, with
-its own copy of the code, as .github/workflows/pr-preview.yml checks them out. Then, as CI runs it:
+stack that runs it has an update; ``--change stack``: the last stack's file instead, so every other
+stack has the same plan inputs on both sides and is planned once), and the same project before that
+change as the base commit, with its own copy of the code, as .github/workflows/pr-preview.yml checks
+them out. Then, as CI runs it:
 
 - baseline: ``python -m webex_cloud pr-check --project PR --base-dir BASE --stack S`` once per stack,
   twenty commands one after another (the check as twenty single-stack jobs would run it);
@@ -19,7 +21,7 @@ tree's, which moves far less than the wall time with the load of a shared machin
 seconds inside the fleet check, and ratio = cold fleet / (sum of the single-stack checks). Goal: the
 cold fleet check within 60 s on two cores and 1 GiB of memory (exit status 1 when missed).
 
-    .venv/bin/python -m benchmarks.bench_pr_check [--stacks 20] [--singles K]
+    .venv/bin/python -m benchmarks.bench_pr_check [--stacks 20] [--singles K] [--change service|stack]
 """
 
 from __future__ import annotations
