@@ -2,8 +2,10 @@
 
 One run: a generated twenty-datacenter project (dc1, dc2 and eighteen stacks made from dc2:
 benchmarks/generated_project.py) as the pull request, with one service changed (its owner, so every
-stack that runs it has an update), and the same project before that change as the base commit, with
-its own copy of the code, as .github/workflows/pr-preview.yml checks them out. Then, as CI runs it:
+stack that runs it has an update; ``--change stack``: the last stack's file instead, so every other
+stack has the same plan inputs on both sides and is planned once), and the same project before that
+change as the base commit, with its own copy of the code, as .github/workflows/pr-preview.yml checks
+them out. Then, as CI runs it:
 
 - baseline: ``python -m webex_cloud pr-check --project PR --base-dir BASE --stack S`` once per stack,
   twenty commands one after another (the check as twenty single-stack jobs would run it);
@@ -19,7 +21,7 @@ tree's, which moves far less than the wall time with the load of a shared machin
 seconds inside the fleet check, and ratio = cold fleet / (sum of the single-stack checks). Goal: the
 cold fleet check within 60 s on two cores and 1 GiB of memory (exit status 1 when missed).
 
-    .venv/bin/python -m benchmarks.bench_pr_check [--stacks 20] [--singles K]
+    .venv/bin/python -m benchmarks.bench_pr_check [--stacks 20] [--singles K] [--change service|stack]
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ import yaml
 
 from benchmarks.commands import load_average
 from benchmarks.generated_project import MAX_GENERATED, generate_datacenters
-from webex_cloud.paths import PROJECT_DIR
+from webex_cloud.paths import PROJECT_DIR, stack_file
 from webex_cloud.plan.format import read_plan
+from webex_cloud.preview.changed_stacks import code_files
 
 GOAL_SECONDS = 60.0
 """Issue 29: the whole check of twenty datacenters within a minute on two cores."""
@@ -50,8 +53,6 @@ GOAL_BYTES = 1 << 30
 """Issue 29: peak memory of the whole check within 1 GiB."""
 CHANGED_SERVICE = "messaging"
 """The service the benchmark's pull request touches (its owner: a tag update wherever it runs)."""
-CODE = ("webex_cloud", "policies", "scheduler-filters", "requirements.txt", "pyproject.toml")
-"""What the base commit's checkout needs to render its plans with its own code."""
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -141,8 +142,9 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _layout(root: Path, count: int) -> tuple[Path, Path, list[str]]:
-    """The pull request's project and the base commit's checkout (its own code), side by side."""
+def _layout(root: Path, count: int, change: str) -> tuple[Path, Path, list[str]]:
+    """The pull request's project and the base commit's checkout (its own code), side by side; the
+    pull request changes :data:`CHANGED_SERVICE` (every stack) or its last stack's file (that one)."""
     pr, base = root / "pr", root / "base"
     pr.mkdir()
     base.mkdir()
@@ -157,24 +159,29 @@ def _layout(root: Path, count: int) -> tuple[Path, Path, list[str]]:
     # requirements are the same (a differing base would get a venv of its own, never this one).
     (pr / ".venv").symlink_to(PROJECT_DIR / ".venv")
     (pr / "policies").symlink_to(PROJECT_DIR / "policies")
-    for name in CODE:
-        source = PROJECT_DIR / name
-        if source.is_dir():
-            shutil.copytree(source, base / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, base / name)
+    # The base commit's own code: this checkout's, file for file what a plan key counts as code, so a
+    # stack the pull request leaves alone has the same key on both sides (one render, as in CI).
+    for name in code_files(PROJECT_DIR):
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT_DIR / name, base / name)
+    if change == "stack":
+        last = pr / stack_file(stacks[-1])
+        document = yaml.safe_load(last.read_text())
+        document["config"]["webex-cloud:datacenter"]["region"] = "RegionTwo"
+        last.write_text(yaml.safe_dump(document, sort_keys=False))
+        return pr, base, stacks
     service = pr / "catalog" / f"{CHANGED_SERVICE}.yaml"
     document = yaml.safe_load(service.read_text())
     old, new = document["owner"], f"{document['owner']}-renamed"
     document["owner"] = new
     service.write_text(yaml.safe_dump(document, sort_keys=False))
     # The new owner is alerted like the old one: every owner needs a receiver (docs/monitoring.md).
-    for stack_file in (pr / "stacks").glob("Pulumi.*.yaml"):
-        stack = yaml.safe_load(stack_file.read_text())
+    for path in (pr / "stacks").glob("Pulumi.*.yaml"):
+        stack = yaml.safe_load(path.read_text())
         receivers = (stack["config"]["webex-cloud:datacenter"].get("monitoring") or {}).get("receivers")
         if receivers and old in receivers:
             receivers[new] = receivers[old]
-            stack_file.write_text(yaml.safe_dump(stack, sort_keys=False))
+            path.write_text(yaml.safe_dump(stack, sort_keys=False))
     return pr, base, stacks
 
 
@@ -228,6 +235,13 @@ def main(argv: list[str] | None = None) -> int:
         help="measure the single-stack checks of the first K stacks only and take the others' at their "
         "mean (a loaded machine: twenty of them take an hour; default: every stack)",
     )
+    parser.add_argument(
+        "--change",
+        choices=("service", "stack"),
+        default="service",
+        help=f"what the pull request changes: the service {CHANGED_SERVICE} (every stack; default) or the "
+        "last stack's file (that stack alone: the others are planned once, their plan being the base's)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.stacks <= MAX_GENERATED:
         parser.error(f"--stacks takes 1..{MAX_GENERATED} datacenters, not {args.stacks}")
@@ -235,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--singles takes 1..{args.stacks} stacks, not {args.singles}")
     with tempfile.TemporaryDirectory(prefix="bench-pr-check-") as folder:
         root = Path(folder)
-        pr, base, stacks = _layout(root, args.stacks)
+        pr, base, stacks = _layout(root, args.stacks, args.change)
         common = ["--project", str(pr), "--base-dir", str(base), "--commit", "bench"]
         single: dict[str, Measured] = {}
         for stack in stacks[: args.singles]:
@@ -259,8 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     if sorted(inside) != sorted(stacks):
         raise SystemExit(f"the fleet check did not report every stack:\n{fleet.stdout[-3000:]}")
     n = len(stacks)
+    what = CHANGED_SERVICE if args.change == "service" else stack_file(stacks[-1])
     print(f"fleet shape (the plans this run checked): {shape}")
-    print(f"cores usable: {len(os.sched_getaffinity(0))}; {n} datacenters, the PR changes {CHANGED_SERVICE}")
+    print(f"cores usable: {len(os.sched_getaffinity(0))}; {n} datacenters, the PR changes {what}")
     print(f"{'stack':<6} {'single check':>13} {'peak memory':>12} {'in the fleet check':>19}")
     for stack in stacks:
         if (one := single.get(stack)) is None:

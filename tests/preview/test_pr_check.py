@@ -33,7 +33,13 @@ import yaml
 from tests.conftest import REPO
 from tests.preview.helpers import CLEAN_DIGEST, MANDATORY_VIOLATION, PORT_URN, STACK_URN, fake_pulumi
 from webex_cloud.commands import comment
-from webex_cloud.commands.pr_check import BASE_NOT_COMPARED, BASE_PLAN_ARGS, EMPTY_BASE_NOTE
+from webex_cloud.commands.pr_check import (
+    BASE_NOT_COMPARED,
+    BASE_PLAN_ARGS,
+    EMPTY_BASE_NOTE,
+    SAME_INPUTS_NOTE,
+    base_env,
+)
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.preview.risks import HEALTH_GATE_TYPES
 
@@ -506,9 +512,11 @@ def test_base_plans_are_reused_while_the_base_checkout_is_unchanged(same_layout:
     rendered = layout.report("dc1")
     assert len(list(cache.glob("*.json"))) == 1
 
+    # The same inputs on both sides: one plan, kept once, is both this branch's and the base's.
     again = layout.run("--stack", "dc1", "--base-cache", str(cache))
     assert again.returncode == ExitCode.OK, again.stdout + again.stderr
-    assert "base plan reused from" in (layout.out / "dc1" / "base-plan.txt").read_text()
+    assert "plan reused from" in (layout.out / "dc1" / "plan.txt").read_text()
+    assert (layout.out / "dc1" / "base-plan.txt").read_text() == SAME_INPUTS_NOTE + "\n"
     assert layout.report("dc1") == rendered
 
     # Any change to the base checkout is another key: rendered again, never the kept plan. (The new
@@ -526,6 +534,49 @@ def test_base_plans_are_reused_while_the_base_checkout_is_unchanged(same_layout:
     assert changed.returncode == ExitCode.OK, changed.stdout + changed.stderr
     assert len(list(cache.glob("*.json"))) == 2
     assert layout.report("dc1") != rendered  # the owner tag changed: updates against the old base
+
+
+def _as_the_base_renders_them(layout: Layout, folder: Path) -> None:
+    """Every stack's base plan in the check is byte for byte what the base's own code renders."""
+    for stack in ("dc1", "dc2"):
+        contract = [part.format(stack=stack, out=folder) for part in BASE_PLAN_ARGS]
+        subprocess.run(
+            [sys.executable, "-m", "webex_cloud", *contract],
+            cwd=layout.base,
+            env=base_env(layout.base),
+            capture_output=True,
+            check=True,
+            timeout=600,
+        )
+        checked = layout.out / stack / "base-files" / f"{stack}.json"
+        assert checked.read_bytes() == (folder / f"{stack}.json").read_bytes(), stack
+
+
+def test_a_stack_with_the_same_inputs_on_both_sides_is_planned_once(same_layout: Layout) -> None:
+    """Issue 29: a pull request that edits one stack's file plans that stack twice (this branch's
+    plan and the base's) and every other stack once, its plan being both; a catalog change plans
+    every stack twice. Either way each base plan is the one the base's own code renders."""
+    layout = same_layout
+    layout.edit(
+        "stacks/Pulumi.dc2.yaml",
+        lambda doc: doc["config"]["webex-cloud:datacenter"].update(region="RegionTwo"),
+    )
+    done = layout.run()
+    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    assert "dc1 plan: exit 0" in done.stdout and "dc2 plan: exit 0" in done.stdout
+    assert (layout.out / "dc1" / "base-plan.txt").read_text() == SAME_INPUTS_NOTE + "\n"
+    assert "plan written to" in (layout.out / "dc2" / "base-plan.txt").read_text()  # the base's render
+    assert "base base-plans: rendering" not in done.stdout  # dc2's base alone: no batch of them
+    _as_the_base_renders_them(layout, layout.root / "dc2-changed")
+    assert layout.report("dc1")["changes"] == []  # its one plan is both sides
+
+    layout.edit("catalog/messaging.yaml", lambda service: service.update(description="Team chat"))
+    done = layout.run()
+    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    assert "base base-plans: rendering dc1, dc2" in done.stdout
+    for stack in ("dc1", "dc2"):
+        assert SAME_INPUTS_NOTE not in (layout.out / stack / "base-plan.txt").read_text()
+    _as_the_base_renders_them(layout, layout.root / "catalog-changed")
 
 
 DELETED_RULE = '''

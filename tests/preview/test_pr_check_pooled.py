@@ -92,7 +92,7 @@ def test_pooled_policy_steps_leave_what_one_process_per_step_left(tmp_path: Path
     judged = judged_project(REPO, REPO, tmp_path / "judged")
     for stack in STACKS:
         _single(stack, plans, judged, tmp_path / "single" / stack)
-    with _workers(1) as workers, _judged_workers(1, judged) as judging:
+    with _workers(1) as workers, _judged_workers(judged) as judging:
         assert judging is not None
         for round_ in ("first", "again"):
             for stack in STACKS:
@@ -127,7 +127,7 @@ def _judged_policies(tmp_path: Path) -> Path:
 
 
 def _in_judged_worker(judged: Path, task: Callable[[], str]) -> str:
-    with _judged_workers(1, judged) as judging:
+    with _judged_workers(judged) as judging:
         assert judging is not None
         return judging.submit(task).result()
 

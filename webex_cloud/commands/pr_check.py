@@ -40,7 +40,7 @@ Steps 1-3 are this checkout's own commands, called through their Python entry po
 (:func:`run_command`) in worker processes that live for the whole check, so the SDK, the policy
 harness and Nova and Cinder are imported once per worker, not once per step, and each worker keeps
 its policy pack running from one stack to the next (``running_pack``: every check sends the whole
-stack and config, so the verdicts are those of a fresh pack); ``main-policy`` runs in workers of its
+stack and config, so the verdicts are those of a fresh pack); ``main-policy`` runs in one worker of its
 own whose path puts the base's pack first (webex_cloud.commands.judged_worker); each step still gets
 what its own process gave it: its stdout and stderr in ``<step>.txt``, its exit status in
 ``<step>.rc``, a crash of its worker recorded as exit 3. Step 4 is the base commit's code, so it stays
@@ -88,7 +88,7 @@ from webex_cloud.paths import PROJECT, PROJECT_DIR, plan_path, stack_file
 from webex_cloud.plan.format import dumps, empty_plan
 from webex_cloud.policy_check.check import keep_packs_running
 from webex_cloud.preview import base_cache
-from webex_cloud.preview.changed_stacks import changed_stacks
+from webex_cloud.preview.changed_stacks import changed_stacks, same_code
 from webex_cloud.preview.errors import PreviewInputError
 from webex_cloud.preview.pins import unpinned
 from webex_cloud.preview.plans import load_snapshot
@@ -98,6 +98,11 @@ from webex_cloud.preview.render import headline
 BASE_PLAN_ARGS = ("plan", "--stack", "{stack}", "--out", "{out}", "--no-policy")
 """The stable contract a base commit is rendered with (module docstring, step 4)."""
 RUNTIME_REQUIREMENTS = "requirements.txt"
+SAME_INPUTS_NOTE = (
+    "base plan = this branch's plan: the stack's plan inputs (code, catalog, its stack file, the other "
+    "stacks' pools, interpreter) are the same in both checkouts, so it is rendered once "
+    "(webex_cloud/preview/base_cache.py)"
+)
 EMPTY_BASE_NOTE = (
     "the base commit has no stack file for {stack}: a new datacenter, every resource is a create"
 )
@@ -186,14 +191,17 @@ def _workers(jobs: int) -> ProcessPoolExecutor:
     return _pool(jobs, keep_packs_running, ())
 
 
-def _judged_workers(
-    jobs: int, judged: Path | None
-) -> contextlib.AbstractContextManager[ProcessPoolExecutor | None]:
-    """The workers of ``main-policy``: main's pack first on their path (webex_cloud.commands.judged_worker),
-    each keeping that pack running from one stack to the next. None when the base has no pack."""
+def _judged_workers(judged: Path | None) -> contextlib.AbstractContextManager[ProcessPoolExecutor | None]:
+    """The worker of ``main-policy``: main's pack first on its path (webex_cloud.commands.judged_worker),
+    keeping that pack running from one stack to the next. None when the base has no pack.
+
+    One, whatever ``--jobs``: a worker and its pack hold about 170 MiB (docs/benchmarks.md), and
+    ``main-policy`` is a few seconds of a stack's check, so the other steps keep the cores busy while
+    it waits for the one worker; its verdicts do not depend on which stacks it judged before
+    (tests/preview/test_pr_check_pooled.py)."""
     if judged is None:
         return contextlib.nullcontext()
-    return _pool(jobs, judged_worker.start, (str(judged / "policies"),))
+    return _pool(1, judged_worker.start, (str(judged / "policies"),))
 
 
 def _pool(jobs: int, start: Callable[..., None], args: tuple[str, ...]) -> ProcessPoolExecutor:
@@ -318,7 +326,7 @@ class Options:
     commit: str
     jobs: int = 1
     base_cache: Path | None = None
-    """Where base plans are kept by content (webex_cloud.preview.base_cache); None: always rendered."""
+    """Where plans are kept by content (webex_cloud.preview.base_cache); None: kept for this run only."""
     drift: Path | None = None
     """Each stack's latest drift report (``<stack>.json``), for "this merge would also revert"."""
     drift_max_age: dt.timedelta = MAX_AGE
@@ -329,6 +337,33 @@ class Options:
     """Check only the stacks whose inputs differ from the base's (webex_cloud.preview.changed_stacks)."""
     base_commit: str | None = None
     """The commit checked out in ``base_dir``, named in the comment (the workflow passes the event's)."""
+    keys: PlanKeys | None = None
+    """Each stack's plan key on both sides (:func:`plan_keys`); None: the base is unusable."""
+
+
+@dataclass(frozen=True)
+class PlanKeys:
+    """Stack -> the key of its plan (webex_cloud.preview.base_cache), this branch's and the base's."""
+
+    branch: dict[str, str]
+    base: dict[str, str]
+
+    def same(self, stack: str) -> bool:
+        """The stack's plan inputs are the same on both sides: one render is both plans."""
+        return self.branch[stack] == self.base[stack]
+
+
+def plan_keys(options: Options, python: Path) -> PlanKeys:
+    """This branch's keys (this code on ``pr_dir``, this interpreter) and the base's (its own code
+    and ``python``). The base's peers are read by this code's loader only when the base's code is
+    this code: otherwise no key of the base can match this branch's anyway."""
+    ours = same_code(PROJECT_DIR, options.pr_dir, options.base_dir)
+    return PlanKeys(
+        branch=base_cache.plan_keys(
+            PROJECT_DIR, options.pr_dir, Path(sys.executable), options.stacks, pools=True
+        ),
+        base=base_cache.plan_keys(options.base_dir, options.base_dir, python, options.stacks, pools=ours),
+    )
 
 
 def _branch_plan(options: Options, stack: str) -> Path:
@@ -336,15 +371,37 @@ def _branch_plan(options: Options, stack: str) -> Path:
 
 
 def plan_stack(options: Options, stack: str, workers: Executor) -> Step:
-    """Step 1: this branch's plan of ``stack``, into ``OUT/<stack>/plan-files``."""
+    """Step 1: this branch's plan of ``stack``, into ``OUT/<stack>/plan-files``: a kept plan of the
+    same key (an earlier push's, or the base's with the same inputs) or rendered, then kept."""
     out = options.out / stack
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    target = _branch_plan(options, stack)
+    key = options.keys.branch[stack] if options.keys is not None else None
+    if (kept := _kept(options, key)) is not None:
+        target.parent.mkdir(parents=True)
+        atomic.write_bytes(target, kept.read_bytes())
+        note = f"plan reused from {kept} (the same plan inputs: webex_cloud/preview/base_cache.py)"
+        return _progress(stack, _record(out, "plan", ExitCode.OK, note))
     # This branch's commands run from its code (this checkout) on the project it was given.
     args = ["--project", str(options.pr_dir), "--stack", stack, "--no-policy"]
-    args += ["--out", str(_branch_plan(options, stack).parent)]
-    return _progress(stack, _command(workers, plan.main, args, out, "plan"))
+    step = _command(workers, plan.main, [*args, "--out", str(target.parent)], out, "plan")
+    _keep(options, key, step, target)
+    return _progress(stack, step)
+
+
+def _kept(options: Options, key: str | None) -> Path | None:
+    if options.base_cache is None or key is None:
+        return None
+    kept = base_cache.entry(options.base_cache, key)
+    return kept if kept.is_file() else None
+
+
+def _keep(options: Options, key: str | None, step: Step, plan_file: Path) -> None:
+    """Keep a plan that rendered under its key (only with ``--base-cache``)."""
+    if options.base_cache is not None and key is not None and step.code == ExitCode.OK:
+        base_cache.store(options.base_cache, key, plan_file)
 
 
 # --- changed stacks only (issue 29) ---
@@ -355,7 +412,7 @@ UNCHANGED_NOTE = (
 BASE_NOT_COMPARED = "the base checkout is unusable, so nothing could be compared with it"
 
 
-def peer_plan(options: Options, stack: str, workers: Executor, digest: str | None, needed: bool) -> bool:
+def peer_plan(options: Options, stack: str, workers: Executor, needed: bool) -> bool:
     """An unchanged stack: its folder says so (``comment.UNCHANGED``), and its plan, the base's, is
     taken from the base cache or rendered when a checked stack's policy step needs it as a peer.
     True when the plan is there."""
@@ -366,12 +423,15 @@ def peer_plan(options: Options, stack: str, workers: Executor, digest: str | Non
     out.mkdir(parents=True)
     (out / comment.UNCHANGED).write_text(UNCHANGED_NOTE + "\n", encoding="utf-8")
     target = _branch_plan(options, stack)
-    if (kept := _cached_base(options, stack, digest)) is not None:
+    key = options.keys.branch[stack] if options.keys is not None else None
+    if (kept := _kept(options, key)) is not None:
+        target.parent.mkdir(parents=True)
         atomic.write_bytes(target, kept.read_bytes())
         how = f"plan reused from {kept}"
     elif needed:
         args = ["--project", str(options.pr_dir), "--stack", stack, "--no-policy"]
         step = _command(workers, plan.main, [*args, "--out", str(target.parent)], out, "peer-plan")
+        _keep(options, key, step, target)
         how = f"plan rendered as a peer, exit {step.code}"
     else:
         how = "no plan needed"
@@ -389,7 +449,6 @@ def check_stack(
     base_problem: str | None,
     workers: Executor,
     peers: Sequence[str] = (),
-    base_digest: str | None = None,
     base_batch: Future[dict[str, Path]] | None = None,
     judged_workers: Executor | None = None,
 ) -> list[Step]:
@@ -400,6 +459,7 @@ def check_stack(
     out = options.out / stack
     project = ["--project", str(options.pr_dir)]
     base_dir = out / "base-files"
+    base_key = options.keys.base[stack] if options.keys is not None else None
     plan_file = _branch_plan(options, stack)
     steps: list[Step] = []
     config = out / "policy-config.json"
@@ -416,16 +476,19 @@ def check_stack(
         steps.append(_record(out, "base-plan", ExitCode.INPUT, f"base unusable: {base_problem}"))
     elif not (options.base_dir / stack_file(stack)).exists():
         steps.append(_record(out, "base-plan", ExitCode.OK, EMPTY_BASE_NOTE.format(stack=stack)))
-    elif (cached := _cached_base(options, stack, base_digest)) is not None:
+    elif options.keys is not None and options.keys.same(stack):
+        base_file = plan_path(stack, base_dir)
+        atomic.write_bytes(base_file, plan_file.read_bytes())
+        steps.append(_progress(stack, _record(out, "base-plan", ExitCode.OK, SAME_INPUTS_NOTE)))
+    elif (cached := _kept(options, base_key)) is not None:
         base_file = plan_path(stack, base_dir)
         atomic.write_bytes(base_file, cached.read_bytes())
-        note = f"base plan reused from {cached} (the base checkout and interpreter are unchanged)"
+        note = f"base plan reused from {cached} (the same plan inputs: webex_cloud/preview/base_cache.py)"
         steps.append(_progress(stack, _record(out, "base-plan", ExitCode.OK, note)))
     elif base_batch is not None and (batched := base_batch.result().get(stack)) is not None:
         base_file = plan_path(stack, base_dir)
         atomic.write_bytes(base_file, batched.read_bytes())
-        if options.base_cache is not None and base_digest is not None:
-            base_cache.store(options.base_cache, base_digest, stack, base_file)
+        _keep(options, base_key, Step("base-plan", ExitCode.OK), base_file)
         note = (
             f"base plan rendered by the base's code with the other stacks' in one `plan` ({BASE_PLANS_LOG})"
         )
@@ -447,8 +510,8 @@ def check_stack(
             with (out / "base-plan.txt").open("a", encoding="utf-8") as log:
                 log.write(f"base unusable: the base commit's plan of {stack} failed (exit {step.code})\n")
             step = _record(out, "base-plan", ExitCode.INPUT, (out / "base-plan.txt").read_text())
-        elif options.base_cache is not None and base_digest is not None:
-            base_cache.store(options.base_cache, base_digest, stack, base_file)
+        else:
+            _keep(options, base_key, step, base_file)
         steps.append(step)
     if steps[-1].code != ExitCode.OK:
         steps.append(_record(out, "preview", ExitCode.INPUT, "no preview: the base is unusable"))
@@ -519,6 +582,7 @@ def base_plans(options: Options, stacks: Sequence[str], python: Path, folder: Pa
     head, tail = BASE_PLAN_ARGS[:1], BASE_PLAN_ARGS[3:]  # "plan" | "--stack", "{stack}" | the rest
     args = [*head, *(part for stack in stacks for part in ("--stack", stack))]
     args += [part.format(out=folder) for part in tail]
+    print(f"base base-plans: rendering {', '.join(stacks)}", flush=True)
     start = time.perf_counter()
     with (options.out / BASE_PLANS_LOG).open("wb") as log:
         code = subprocess.run(
@@ -536,13 +600,6 @@ def base_plans(options: Options, stacks: Sequence[str], python: Path, folder: Pa
 
 
 # --- end of base plans in one process ---
-
-
-def _cached_base(options: Options, stack: str, base_digest: str | None) -> Path | None:
-    if options.base_cache is None or base_digest is None:
-        return None
-    kept = base_cache.entry(options.base_cache, base_digest, stack)
-    return kept if kept.is_file() else None
 
 
 def _progress(stack: str, step: Step) -> Step:
@@ -693,10 +750,13 @@ def run(options: Options) -> ExitCode:
             python = base_python(PROJECT_DIR, options.base_dir, log)
         except PreviewInputError as error:
             problem = str(error)
-    digest = None
-    if python is not None and options.base_cache is not None:
-        digest = base_cache.checkout_digest(options.base_dir, python)
-        log.append(f"base checkout digest {digest}: base plans kept under {options.base_cache}")
+    if python is not None and problem is None:
+        options = replace(options, keys=plan_keys(options, python))
+        same = [stack for stack in options.stacks if options.keys is not None and options.keys.same(stack)]
+        log.append(
+            f"plan inputs the same in both checkouts, rendered once: {', '.join(same) or 'no stack'}"
+            + (f"; plans kept under {options.base_cache}" if options.base_cache else "")
+        )
     with tempfile.TemporaryDirectory(prefix="pr-check-") as scratch:
         if (options.base_dir / "policies" / "PulumiPolicy.yaml").is_file():
             judged = judged_project(options.pr_dir, options.base_dir, Path(scratch) / "project")
@@ -706,7 +766,7 @@ def run(options: Options) -> ExitCode:
                 (options.out / comment.POLICY_CHANGE).write_text("\n".join(changed) + "\n", encoding="utf-8")
         images = check_images(options)
         codes = [images.code] if images is not None else []
-        codes += _check_every_stack(options, python, problem, digest, log)
+        codes += _check_every_stack(options, python, problem, log)
     (options.out / "pr-check.txt").write_text("\n".join(log) + "\n", encoding="utf-8")
     body = comment.build(options.out, options.commit)
     (options.out / "comment.md").write_text(body, encoding="utf-8")
@@ -716,7 +776,7 @@ def run(options: Options) -> ExitCode:
 
 
 def _check_every_stack(
-    options: Options, python: Path | None, problem: str | None, digest: str | None, log: list[str]
+    options: Options, python: Path | None, problem: str | None, log: list[str]
 ) -> list[int]:
     # --- changed stacks only (issue 29): see webex_cloud/preview/changed_stacks.py ---
     checked, unchanged = list(options.stacks), []
@@ -741,20 +801,22 @@ def _check_every_stack(
     # its steps to the worker processes, as many of each as cores; the comment reads the folders in
     # stack order.
     jobs = max(1, min(options.jobs, len(options.stacks)))
-    # The base plans no cache holds are rendered together while this branch is planned and checked.
+    # The base plans no cache holds and this branch's plans are not are rendered together while
+    # this branch is planned and checked.
+    keys = options.keys
     rendered = [
         stack
         for stack in checked
-        if python is not None
-        and problem is None
+        if keys is not None
         and (options.base_dir / stack_file(stack)).exists()
-        and _cached_base(options, stack, digest) is None
+        and not keys.same(stack)
+        and _kept(options, keys.base[stack]) is None
     ]
     with (
         tempfile.TemporaryDirectory(prefix="pr-check-base-") as base_folder,
         ThreadPoolExecutor(max_workers=1) as base_thread,
         _workers(jobs) as workers,
-        _judged_workers(jobs, options.judged) as judged_workers,
+        _judged_workers(options.judged) as judged_workers,
         ThreadPoolExecutor(max_workers=jobs) as pool,
     ):
         batch = (
@@ -769,7 +831,7 @@ def _check_every_stack(
         as_peers = dict(
             zip(
                 unchanged,
-                pool.map(lambda s: peer_plan(options, s, workers, digest, bool(checked)), unchanged),
+                pool.map(lambda s: peer_plan(options, s, workers, bool(checked)), unchanged),
                 strict=True,
             )
         )
@@ -782,9 +844,7 @@ def _check_every_stack(
                 steps.append(drift)
             if steps[0].code == ExitCode.OK:  # nothing else can be judged without this branch's plan
                 peers = [peer for peer in ready if peer != stack]
-                steps += check_stack(
-                    options, stack, python, problem, workers, peers, digest, batch, judged_workers
-                )
+                steps += check_stack(options, stack, python, problem, workers, peers, batch, judged_workers)
             shown = ", ".join(f"{s.name} {s.code}" for s in steps)
             print(f"{stack}: {shown} ({sum(s.seconds for s in steps):.1f} s)", flush=True)
             return steps

@@ -556,6 +556,12 @@ PEER_SOURCE = "peer-dc"
 so a new datacenter's stack file is all it takes for every peer to admit it."""
 
 
+def peer_pool(project_dir: Path, peer: str) -> Network:
+    """All that planning another stack reads of ``peer``'s stack file: its ``cidr_pool`` (the
+    ``peer-dc`` source), or the file's problems (CatalogError), which fail that plan."""
+    return parse_datacenter(read_stack_config(project_dir, peer).get(DATACENTER_KEY), peer).cidr_pool
+
+
 def _peer_pools(project_dir: Path, dc: Datacenter) -> tuple[dict[str, Network], list[Problem]]:
     """Stack -> pool of every other datacenter, and the problems of the peers' files.
 
@@ -568,9 +574,7 @@ def _peer_pools(project_dir: Path, dc: Datacenter) -> tuple[dict[str, Network], 
         if peer == dc.name:
             continue
         try:
-            pools[peer] = parse_datacenter(
-                read_stack_config(project_dir, peer).get(DATACENTER_KEY), peer
-            ).cidr_pool
+            pools[peer] = peer_pool(project_dir, peer)
         except CatalogError as error:
             problems.append(
                 Problem(

@@ -41,6 +41,7 @@ NOT_READ = frozenset(
         ".mypy_cache",
         ".ruff_cache",
         ".pytest_cache",
+        ".hypothesis",
         "tests",
         "docs",
         "benchmarks",
@@ -69,7 +70,8 @@ def code_files(root: Path) -> dict[str, str]:
         dirs[:] = sorted(d for d in dirs if d not in NOT_READ and not (top and d in INPUT_FOLDERS))
         for name in names:
             path = here / name
-            if top and name.endswith(".md"):
+            # A worktree's .git is a file naming its repository: version control all the same.
+            if (top and name.endswith(".md")) or name in NOT_READ:
                 continue
             if path.is_file():
                 found[path.relative_to(root).as_posix()] = _digest(path)
@@ -113,7 +115,7 @@ def _runs_in(path: Path, stacks: Set[str]) -> set[str] | None:
     return set(datacenters)
 
 
-def _tree(folder: Path) -> dict[str, str]:
+def files_under(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` by relative path -> SHA-256."""
     if not folder.is_dir():
         return {}
@@ -130,7 +132,7 @@ def changed_stacks(code: Path, project: Path, base: Path, stacks: Sequence[str])
     a stack not in the result has the same inputs on both sides."""
     if not same_code(code, project, base):
         return _everything(stacks, "the code differs from the base's")
-    ours, theirs = _tree(project / "stacks"), _tree(base / "stacks")
+    ours, theirs = files_under(project / "stacks"), files_under(base / "stacks")
     if set(ours) != set(theirs):
         return _everything(stacks, "a file under stacks/ was added or removed")
     why: dict[str, str] = {}
@@ -145,7 +147,7 @@ def changed_stacks(code: Path, project: Path, base: Path, stacks: Sequence[str])
             )
         why[stack] = f"{stack_file(stack)} changed"
     known = {stack_of(name) for name in ours}
-    ours, theirs = _tree(project / "catalog"), _tree(base / "catalog")
+    ours, theirs = files_under(project / "catalog"), files_under(base / "catalog")
     if set(ours) != set(theirs):
         return _everything(stacks, "a file under catalog/ was added or removed")
     for name in sorted(name for name in ours if ours[name] != theirs[name]):
