@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.cloud.fake_cloud import fake_cloud
 from tests.conftest import REPO, ProjectCopy
 from tests.images.helpers import entry
 from tests.images.test_images_cli import at
+from tests.stacks.test_deploy_workflow import DEPLOY_STACK, RUN
 from tests.stacks.test_rollback_replay import run_job
 from webex_cloud.commands import images as cli
 from webex_cloud.config.image_catalog import IMAGE_CATALOG, ImageCatalog, ImageEntry, load_catalog
@@ -30,7 +30,6 @@ from webex_cloud.images.usage import StackImages
 from webex_cloud.rollback import store
 from webex_cloud.rollback.last_good import build, record_key
 
-DEPLOY_STACK = yaml.safe_load((REPO / ".github" / "workflows" / "deploy-stack.yml").read_text())
 STEP = "Images verified in this datacenter"
 NEW = "webex-store-2026.12"
 OFFER = "stacks/Pulumi.dc2.yaml: config.webex-cloud:datacenter.images"
@@ -151,12 +150,10 @@ def runner(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
 
 def replay_step(root: Path, env: dict[str, str], state: str, tmp: Path) -> tuple[bool, str]:
     """The deploy job of dc2 (wave 2) at its "Images verified" step, as the runner runs it."""
-    values = {
+    values = RUN | {
         "inputs.stack": "dc2",
         "inputs.wave": "2",
-        "inputs.bake_s": "0",
         "inputs.timeout_minutes": "60",
-        "inputs.parallel": "15",
         "secrets.PULUMI_BACKEND_URL": state,
         # The step reads the clouds.yaml the job wrote (OS_CLIENT_CONFIG_FILE here: the stand-in's).
         "secrets.OPENSTACK_CLOUDS_YAML": "clouds: {}",
@@ -164,9 +161,7 @@ def replay_step(root: Path, env: dict[str, str], state: str, tmp: Path) -> tuple
         "secrets.STATE_ACCESS_KEY_ID": "fake-id",
         "secrets.STATE_SECRET_ACCESS_KEY": "fake-secret",
     }
-    run = run_job(
-        DEPLOY_STACK["jobs"]["up"], cwd=root, env=env, values=values, context={}, only={STEP}, tmp=tmp
-    )
+    run = run_job(DEPLOY_STACK, "up", cwd=root, env=env, values=values, context={}, only={STEP})
     return run.failed, run.log
 
 
