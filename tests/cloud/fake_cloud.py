@@ -115,21 +115,25 @@ class FakeCloud:
         }
 
 
+class JsonHandler(http.server.BaseHTTPRequestHandler):
+    """What every OpenStack stand-in's handler does alike: no request log, replies in JSON."""
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+    def reply(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        data = b"" if body is None or status == 204 else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
 def _handler(cloud: FakeCloud) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *_: object) -> None:
-            pass
-
-        def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = b"" if status == 204 else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             data = self.rfile.read(length)
@@ -190,18 +194,26 @@ def _handler(cloud: FakeCloud) -> type[http.server.BaseHTTPRequestHandler]:
 
 
 @contextmanager
+def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
+    """``handler`` answering on 127.0.0.1 (a free port, yielded) from a thread of its own, until the
+    block ends: the one way the tests' HTTP stand-ins are served."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
 def fake_cloud(
     roles: list[str],
     answers: dict[str, tuple[int, Any]] | None = None,
     images: list[dict[str, Any]] | None = None,
 ) -> Iterator[FakeCloud]:
     cloud = FakeCloud(roles, answers=dict(answers or {}), images=images)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(cloud))
-    cloud.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(_handler(cloud)) as port:
+        cloud.port = port
         yield cloud
-    finally:
-        server.shutdown()
-        server.server_close()

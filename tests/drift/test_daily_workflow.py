@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,22 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.workflow_replay import Ran, load, named_step, run_step
 from webex_cloud.exit_codes import ExitCode
 
 WORKFLOW = REPO / ".github" / "workflows" / "drift-daily.yml"
 BACKEND = "s3://webex-pulumi-state?endpoint=127.0.0.1:9&s3ForcePathStyle=true&disableSSL=true"
+VALUES = {
+    "matrix.stack": "dc1",
+    "secrets.READER_CLOUDS_YAML": (
+        "clouds: {webex-dc1-reader: {auth: {auth_url: 'http://127.0.0.1:9/v3', username: r, "
+        "password: fake, project_name: p, user_domain_name: Default, project_domain_name: Default}}}"
+    ),
+    "secrets.PULUMI_BACKEND_URL": BACKEND,
+    "secrets.STATE_READ_ACCESS_KEY_ID": "fake",
+    "secrets.STATE_READ_SECRET_ACCESS_KEY": "fake",
+}
+"""dc1's leg of the matrix, with its environment's (fake) read-only secrets."""
 
 # Plays `python -m webex_cloud images|plan|drift ...`: records its arguments (and the image ids the plan
 # is given), writes what the real commands write (the record, the plan file, the --json-out report),
@@ -57,43 +68,20 @@ exit 3
 
 
 def _workflow() -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())
-    return document
+    return load("drift-daily.yml")
 
 
-def _step(job: str, name: str) -> dict[str, Any]:
-    steps: list[dict[str, Any]] = _workflow()["jobs"][job]["steps"]
-    return next(s for s in steps if s.get("name") == name)
+def _replay(job: str, name: str, cwd: Path, env: dict[str, str], ref: str = "refs/heads/main") -> Ran:
+    """The step of ``job`` named ``name``, replayed as the runner runs it in dc1's leg of the matrix."""
+    workflow = _workflow()
+    step = named_step(workflow, job, name)
+    return run_step(workflow, job, step, cwd=cwd, env=env, values=VALUES | {"github.ref": ref}, timeout=600)
 
 
-def _replay(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-
-
-def _job_env(tmp_path: Path) -> dict[str, str]:
+def _runner_env(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    return {
-        **os.environ,
-        "HOME": str(home),
-        "STACK": "dc1",
-        "CLOUDS_YAML": (
-            "clouds: {webex-dc1-reader: {auth: {auth_url: 'http://127.0.0.1:9/v3', username: r, "
-            "password: fake, project_name: p, user_domain_name: Default, project_domain_name: Default}}}"
-        ),
-        "PULUMI_BACKEND_URL": BACKEND,
-        "AWS_ACCESS_KEY_ID": "fake",
-        "AWS_SECRET_ACCESS_KEY": "fake",
-        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
-    }
+    return {**os.environ, "HOME": str(home), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
 
 
 @pytest.fixture
@@ -172,13 +160,13 @@ def test_each_stack_reports_to_the_summary_and_fails_on_blocking_drift_or_no_ver
     stand_in: Path, tmp_path: Path, images_rc: int, plan_rc: int, drift_rc: int, verdict: str, rc: int
 ) -> None:
     calls = tmp_path / "calls"
-    env = _job_env(tmp_path) | {
+    env = _runner_env(tmp_path) | {
         "STAND_IN_CALLS": str(calls),
         "STAND_IN_IMAGES_RC": str(images_rc),
         "STAND_IN_PLAN_RC": str(plan_rc),
         "STAND_IN_DRIFT_RC": str(drift_rc),
     }
-    done = _replay(_step("drift", "Drift of this stack")["run"], stand_in, env)
+    done = _replay("drift", "Drift of this stack", stand_in, env)
     assert done.returncode == rc, done.stderr
     summary = (tmp_path / "summary.md").read_text()
     assert summary.startswith(f"### Drift of `dc1`: {verdict}")
@@ -200,15 +188,18 @@ def test_each_stack_reports_to_the_summary_and_fails_on_blocking_drift_or_no_ver
     assert "[BLOCK] stopped" in summary and "two images of this name" in summary
     assert (stand_in / "out" / "drift" / "dc1.json").is_file(), "the report the artifact step keeps"
     clouds = Path(env["HOME"]) / ".config" / "openstack" / "clouds.yaml"
-    assert clouds.read_text().strip() == env["CLOUDS_YAML"] and stat.S_IMODE(clouds.stat().st_mode) == 0o600
+    assert (
+        clouds.read_text().strip() == VALUES["secrets.READER_CLOUDS_YAML"]
+        and stat.S_IMODE(clouds.stat().st_mode) == 0o600
+    )
 
 
 def test_the_step_with_the_real_commands_has_no_verdict_when_the_state_cannot_be_read(tmp_path: Path) -> None:
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / ".venv").symlink_to(Path(sys.prefix))
-    env = _job_env(tmp_path) | {"PYTHONPATH": str(REPO)}
-    done = _replay(_step("drift", "Drift of this stack")["run"], workspace, env)
+    env = _runner_env(tmp_path) | {"PYTHONPATH": str(REPO)}
+    done = _replay("drift", "Drift of this stack", workspace, env)
     assert done.returncode == ExitCode.INPUT, done.stdout[-2000:] + done.stderr[-2000:]
     assert "cannot read the state backend" in done.stdout and "Traceback" not in done.stdout
     assert (workspace / "out" / "plan" / "dc1.json").is_file()
@@ -241,7 +232,7 @@ def test_the_fleet_summary_step_writes_one_document_from_every_stacks_report(tmp
     }
     (workspace / "out" / "drift" / "dc1.json").write_text(json.dumps(report))
     env = {**os.environ, "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "PYTHONPATH": str(REPO)}
-    done = _replay(_step("summary", "The fleet's summary")["run"], workspace, env)
+    done = _replay("summary", "The fleet's summary", workspace, env)
     assert done.returncode == 0, done.stderr
     summary = (tmp_path / "summary.md").read_text()
     assert summary == (workspace / "out" / "fleet" / "drift-fleet.md").read_text()
@@ -255,7 +246,7 @@ def test_the_fleet_summary_step_writes_one_document_from_every_stacks_report(tmp
 @pytest.mark.parametrize("job", ["stacks", "drift", "summary"])
 @pytest.mark.parametrize(("ref", "code"), [("refs/heads/main", 0), ("refs/heads/feature", 1), ("", 1)])
 def test_only_mains_code_runs(job: str, ref: str, code: int, tmp_path: Path) -> None:
-    done = _replay(_step(job, "Refuse any ref but main")["run"], tmp_path, {**os.environ, "REF": ref})
+    done = _replay(job, "Refuse any ref but main", tmp_path, dict(os.environ), ref=ref)
     assert done.returncode == code, done.stdout
     checkout = next(
         s for s in _workflow()["jobs"][job]["steps"] if str(s.get("uses", "")).startswith("actions/checkout@")

@@ -22,16 +22,17 @@ from tests.conftest import REPO
 from tests.drift.fakes import IMAGE_ID, Site, site
 from tests.drift.test_cli import stop_one
 from tests.preview.conftest import Backend, backend, s3_endpoint
+from tests.stacks.test_deploy_workflow import DEPLOY_STACK, IMAGES_STEP, RUN
+from tests.workflow_replay import Ran, named_step, run_step
 from webex_cloud.audit.expected import Expected
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.plan.format import Plan
 
-DEPLOY_STACK = REPO / ".github" / "workflows" / "deploy-stack.yml"
+UNREACHABLE_STATE = "s3://webex-pulumi-state?endpoint=127.0.0.1:9&s3ForcePathStyle=true&disableSSL=true"
 
 
 def _steps() -> list[dict[str, Any]]:
-    workflow: dict[str, Any] = yaml.safe_load(DEPLOY_STACK.read_text())
-    steps: list[dict[str, Any]] = workflow["jobs"]["up"]["steps"]
+    steps: list[dict[str, Any]] = DEPLOY_STACK["jobs"]["up"]["steps"]
     return steps
 
 
@@ -48,28 +49,18 @@ def test_drift_runs_after_the_preview_and_before_up_with_no_override() -> None:
 def test_the_step_stops_the_job_when_drift_has_no_verdict(tmp_path: Path) -> None:
     """Replayed against a state backend that refuses the connection (127.0.0.1:9): drift exits 2 and
     the step with it, so `pulumi up` (the next step, no `if:`) never runs."""
-    step = next(s for s in _steps() if s.get("name") == "Drift since the last deploy")
+    step = named_step(DEPLOY_STACK, "up", "Drift since the last deploy")
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / ".venv").symlink_to(Path(sys.prefix))
     summary = tmp_path / "summary.md"
-    env = {
-        **os.environ,
-        "STACK": "dc1",
-        "GITHUB_STEP_SUMMARY": str(summary),
-        "PULUMI_BACKEND_URL": "s3://webex-pulumi-state?endpoint=127.0.0.1:9&s3ForcePathStyle=true&disableSSL=true",
-        "AWS_ACCESS_KEY_ID": "fake",
-        "AWS_SECRET_ACCESS_KEY": "fake",
+    values = RUN | {
+        "secrets.PULUMI_BACKEND_URL": UNREACHABLE_STATE,
+        "secrets.STATE_ACCESS_KEY_ID": "fake",
+        "secrets.STATE_SECRET_ACCESS_KEY": "fake",
     }
-    done = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
+    done = run_step(DEPLOY_STACK, "up", step, cwd=workspace, env=env, values=values, exported=IMAGES_STEP)
     assert done.returncode == ExitCode.INPUT, done.stderr[-2000:]
     assert "cannot read the state backend" in done.stderr and "Traceback" not in done.stderr
     assert "### Drift of `dc1`" in summary.read_text()
@@ -132,22 +123,14 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _replay_job(checkout: Path, env: dict[str, str]) -> list[tuple[str, subprocess.CompletedProcess[str]]]:
-    """From the drift step through `pulumi up`, each under `bash -eo pipefail`; the first that fails
-    ends the job, as the runner ends it."""
+def _replay_job(checkout: Path, env: dict[str, str], values: dict[str, str]) -> list[tuple[str, Ran]]:
+    """From the drift step through `pulumi up`, as the runner runs them (tests/workflow_replay.py); the
+    first that fails ends the job, as the runner ends it."""
     names = [s.get("name") for s in _steps()]
     ran = []
     for step in _steps()[names.index("Drift since the last deploy") : names.index("pulumi up") + 1]:
         assert "if" not in step, step["name"]  # nothing here runs after a failed step
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-            cwd=checkout,
-            env=env | {k: v for k, v in env.items() if k in step.get("env", {})},
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
+        done = run_step(DEPLOY_STACK, "up", step, cwd=checkout, env=env, values=values, exported=IMAGES_STEP)
         ran.append((step["name"], done))
         if done.returncode != 0:
             break
@@ -157,7 +140,9 @@ def _replay_job(checkout: Path, env: dict[str, str]) -> list[tuple[str, subproce
 @pytest.fixture
 def job_env(
     tmp_path: Path, checkout: Path, backend: Backend
-) -> Iterator[tuple[dict[str, str], FakeCloud, Path]]:
+) -> Iterator[tuple[dict[str, str], dict[str, str], FakeCloud, Path]]:
+    """The runner's environment (the stand-in `pulumi` first on PATH, a home whose clouds.yaml names
+    the stand-in cloud), and the run's values: the canary's inputs, its (fake) secrets."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "pulumi").write_text(STAND_IN_PULUMI)
@@ -179,16 +164,17 @@ def job_env(
         env |= {
             "HOME": str(home),
             "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}",
-            "STACK": "dc1",
             "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
-            "PULUMI_BACKEND_URL": backend.url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "CONTROLLER_SSH_KEY": key.read_text(),
-            "PULUMI_PARALLEL": "8",
             "PULUMI_CALLS": str(calls),
         }
-        yield env, cloud, calls
+        values = RUN | {
+            "secrets.PULUMI_BACKEND_URL": backend.url,
+            "secrets.STATE_ACCESS_KEY_ID": "testing",
+            "secrets.STATE_SECRET_ACCESS_KEY": "testing",
+            "secrets.CONTROLLER_SSH_KEY": key.read_text(),
+            "inputs.parallel": "8",
+        }
+        yield env, values, cloud, calls
 
 
 @pytest.fixture
@@ -201,14 +187,14 @@ def dc1(plan: Plan, expected: Expected, backend: Backend) -> Site:
 
 
 def test_blocking_drift_stops_the_job_before_up_and_its_acknowledgement_lets_up_run(
-    checkout: Path, job_env: tuple[dict[str, str], FakeCloud, Path], dc1: Site
+    checkout: Path, job_env: tuple[dict[str, str], dict[str, str], FakeCloud, Path], dc1: Site
 ) -> None:
-    env, cloud, calls = job_env
+    env, values, cloud, calls = job_env
     _listings(cloud, dc1)
     acks = checkout / "drift-acks" / "dc1.yaml"
     assert not acks.exists()
     try:
-        ran = _replay_job(checkout, env)
+        ran = _replay_job(checkout, env, values)
         assert [name for name, _ in ran] == ["Drift since the last deploy"]
         drift = ran[0][1]
         assert drift.returncode == ExitCode.BLOCKING, drift.stdout[-3000:] + drift.stderr[-3000:]
@@ -233,7 +219,7 @@ def test_blocking_drift_stops_the_job_before_up_and_its_acknowledgement_lets_up_
         }
         acks.parent.mkdir(exist_ok=True)
         acks.write_text(yaml.safe_dump({"acknowledgements": [entry]}))
-        ran = _replay_job(checkout, env)
+        ran = _replay_job(checkout, env, values)
         assert [name for name, _ in ran] == ["Drift since the last deploy", "pulumi up"]
         drift, up = ran[0][1], ran[1][1]
         assert drift.returncode == 0 and "[ACKED] stopped" in drift.stdout, drift.stdout[-3000:]

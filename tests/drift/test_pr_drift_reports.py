@@ -12,19 +12,17 @@ import os
 import re
 import shutil
 import stat
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.conftest import REPO
+from tests.workflow_replay import Ran, load, run_step
 from webex_cloud.commands import comment
 from webex_cloud.commands.pr_check import Options, keep_drift
 from webex_cloud.exit_codes import ExitCode
 
-WORKFLOW = REPO / ".github" / "workflows" / "pr-preview.yml"
+WORKFLOW = load("pr-preview.yml")
 RUN_URL = "https://github.example/webex/webex-cloud/actions/runs/4711"
 
 # `gh run list ... --json F --jq Q` prints Q over $GH_RUNS (what GitHub lists, newest first) and checks
@@ -59,7 +57,7 @@ esac
 
 
 def _jobs() -> dict[str, Any]:
-    jobs: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    jobs: dict[str, Any] = WORKFLOW["jobs"]
     return jobs
 
 
@@ -119,20 +117,12 @@ def github(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def _fetch(workspace: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    job = _jobs()["drift-reports"]
-    step = job["steps"][0]
+def _fetch(workspace: Path, env: dict[str, str]) -> Ran:
+    step = _jobs()["drift-reports"]["steps"][0]
     assert step["env"] == {"GH_TOKEN": "${{ github.token }}", "REPO": "${{ github.repository }}"}
     workspace.mkdir(exist_ok=True)
-    return subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    values = {"github.token": env["GH_TOKEN"], "github.repository": env["REPO"]}
+    return run_step(WORKFLOW, "drift-reports", step, cwd=workspace, env=env, values=values, timeout=60)
 
 
 def _where_the_check_reads(workspace: Path) -> Path:

@@ -9,20 +9,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.conftest import REPO
+from tests.stacks.test_deploy_workflow import DEPLOY_STACK, RUN
+from tests.workflow_replay import named_step, resolve, run_step
 from webex_cloud.components.images import image_resource_name
 from webex_cloud.facts.provider import IMAGE
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import DATACENTER
 
-DEPLOY_STACK = REPO / ".github" / "workflows" / "deploy-stack.yml"
 IMAGE_STEPS = (
     "Images already in this datacenter",
     "Import the images into this datacenter's Glance",
@@ -51,14 +50,16 @@ exit 0
 """
 
 
+VALUES = RUN | {"inputs.stack": STACK, "secrets.PULUMI_BACKEND_URL": FAKE_BACKEND}  # the secret, faked
+
+
 def _job() -> dict[str, Any]:
-    workflow: dict[str, Any] = yaml.safe_load(DEPLOY_STACK.read_text())
-    job: dict[str, Any] = workflow["jobs"]["up"]
+    job: dict[str, Any] = DEPLOY_STACK["jobs"]["up"]
     return job
 
 
 def _expand(value: str) -> str:
-    return value.replace("${{ inputs.stack }}", STACK)
+    return resolve(value, VALUES)
 
 
 def _replay(tmp_path: Path, exits: dict[str, int]) -> tuple[list[str], list[dict[str, Any]], int]:
@@ -72,30 +73,12 @@ def _replay(tmp_path: Path, exits: dict[str, int]) -> tuple[list[str], list[dict
         path.chmod(0o755)
     for key, code in exits.items():
         (replay / f"exit-{key.replace('/', '_')}").write_text(str(code))
-    job = _job()
-    steps = {step.get("name"): step for step in job["steps"]}
     ran: list[str] = []
     status = 0
     for name in IMAGE_STEPS:
-        step = steps[name]
-        env = {
-            "PATH": f"{bin_dir}:{os.environ['PATH']}",
-            "HOME": str(tmp_path),
-            "REPLAY": str(replay),
-            "STACK": STACK,
-            **{key: _expand(str(value)) for key, value in job["env"].items() if "secrets." not in str(value)},
-            "PULUMI_BACKEND_URL": FAKE_BACKEND,  # the secret, faked
-            **{key: _expand(str(value)) for key, value in step.get("env", {}).items()},
-        }
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-            cwd=workspace,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
+        env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(tmp_path), "REPLAY": str(replay)}
+        step = named_step(DEPLOY_STACK, "up", name)
+        done = run_step(DEPLOY_STACK, "up", step, cwd=workspace, env=env, values=VALUES, timeout=60)
         ran.append(name)
         status = done.returncode
         if status != 0:

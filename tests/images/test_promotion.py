@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.cloud.fake_cloud import fake_cloud
 from tests.conftest import REPO, ProjectCopy
 from tests.images.helpers import entry
 from tests.images.test_images_cli import at
+from tests.stacks.test_deploy_workflow import DEPLOY_STACK, RUN
 from tests.stacks.test_rollback_replay import Job, run_job
 from webex_cloud.commands import images as cli
 from webex_cloud.config.image_catalog import IMAGE_CATALOG, ImageCatalog, ImageEntry, load_catalog
@@ -32,7 +32,6 @@ from webex_cloud.images.usage import StackImages
 from webex_cloud.rollback import store
 from webex_cloud.rollback.last_good import build, record_key
 
-DEPLOY_STACK = yaml.safe_load((REPO / ".github" / "workflows" / "deploy-stack.yml").read_text())
 STEPS = (
     "Images already in this datacenter",
     "Import the images into this datacenter's Glance",
@@ -188,15 +187,13 @@ def runner(tmp_path: Path) -> Iterator[Runner]:
         yield Runner(root, env, images, tmp_path / "pulumi-calls", key.read_text())
 
 
-def replay(runner: Runner, state: str, tmp: Path) -> Job:
+def replay(runner: Runner, state: str) -> Job:
     """The deploy job of dc2 (wave 2) from its first image step through `pulumi up`, as the runner runs
     it (the preview and drift steps between are not the subject: they are left out)."""
-    values = {
+    values = RUN | {
         "inputs.stack": "dc2",
         "inputs.wave": "2",
-        "inputs.bake_s": "0",
         "inputs.timeout_minutes": "60",
-        "inputs.parallel": "15",
         "secrets.PULUMI_BACKEND_URL": state,
         # The steps read the clouds.yaml the job wrote (OS_CLIENT_CONFIG_FILE here: the stand-in's).
         "secrets.OPENSTACK_CLOUDS_YAML": "clouds: {}",
@@ -205,15 +202,8 @@ def replay(runner: Runner, state: str, tmp: Path) -> Job:
         "secrets.STATE_SECRET_ACCESS_KEY": "fake-secret",
         "secrets.CONTROLLER_SSH_KEY": runner.key,
     }
-    tmp.mkdir(exist_ok=True)
     return run_job(
-        DEPLOY_STACK["jobs"]["up"],
-        cwd=runner.root,
-        env=runner.env,
-        values=values,
-        context={},
-        only=set(STEPS),
-        tmp=tmp,
+        DEPLOY_STACK, "up", cwd=runner.root, env=runner.env, values=values, context={}, only=set(STEPS)
     )
 
 
@@ -228,7 +218,7 @@ def test_an_image_the_canary_has_not_run_never_reaches_a_later_waves_glance(
 ) -> None:
     """Promotion is judged before the targeted import: refused, the job stops at its first image step,
     and `pulumi` is never called (no `up --target`, no `up`)."""
-    job = replay(runner, state, tmp_path)
+    job = replay(runner, state)
     assert job.failed and f"--- {STEPS[0]} (exit 1)" in job.log, job.log[-3000:]
     assert "dc2: every image verified" in job.log  # Glance holds the bytes; the canary never ran them
     assert "has not run in the canary (dc1 has no last good deploy)" in job.log
@@ -239,7 +229,7 @@ def test_a_promoted_image_is_imported_then_verified_then_deployed(
     runner: Runner, state: str, tmp_path: Path
 ) -> None:
     canary_deployed(runner.root, state)
-    job = replay(runner, state, tmp_path)
+    job = replay(runner, state)
     assert not job.failed, job.log[-3000:]
     assert ran(job) == list(STEPS)
     assert "dc2: promotion: every image ran in the canary with these bytes" in job.log

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.cloud.fake_cloud import FakeCloud
+from tests.cloud.fake_cloud import FakeCloud, JsonHandler, serve
 from tests.maintenance.fake_nova import FakeNova
 from webex_cloud.cloud.errors import CloudError
 
@@ -41,20 +41,7 @@ class StandIn(FakeCloud):
 
 
 def _handler(cloud: StandIn, fake: FakeNova) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *_: object) -> None:
-            pass
-
-        def reply(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-            data = b"" if body is None else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def route(self) -> tuple[str, str] | None:
             path = urlsplit(self.path).path.rstrip("/")
             for prefix, service in ((COMPUTE, "compute"), (VOLUME, "block_storage")):
@@ -143,12 +130,6 @@ def _handler(cloud: StandIn, fake: FakeNova) -> type[http.server.BaseHTTPRequest
 def served(fake: FakeNova, roles: list[str]) -> Iterator[StandIn]:
     """``fake`` behind Keystone on 127.0.0.1, until the block ends."""
     cloud = StandIn(roles)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(cloud, fake))
-    cloud.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(_handler(cloud, fake)) as port:
+        cloud.port = port
         yield cloud
-    finally:
-        server.shutdown()
-        server.server_close()

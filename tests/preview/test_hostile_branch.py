@@ -10,16 +10,10 @@ directory into the report, the job summary and a file of its own. No fake secret
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 from pathlib import Path
-from typing import Any
 
-import yaml
+from tests.workflow_replay import load, run_step
 
-from tests.conftest import REPO
-
-WORKFLOW = REPO / ".github" / "workflows" / "pr-preview.yml"
 SECRETS = (
     "OPENSTACK_CLOUDS_YAML",
     "PULUMI_BACKEND_URL",
@@ -28,7 +22,6 @@ SECRETS = (
     "STATE_SECRET_ACCESS_KEY",
 )
 FAKE = {name: f"fake-{name.lower()}-9f3c1d" for name in SECRETS}
-EXPRESSION = re.compile(r"\$\{\{\s*(?P<expr>.*?)\s*\}\}")
 
 HOSTILE_BOOTSTRAP = r"""#!/usr/bin/env bash
 # The branch's own bootstrap: its "python" dumps what it can reach wherever the report goes.
@@ -45,24 +38,19 @@ env > ../bootstrap-saw.txt
 """
 
 
-def _resolve(text: str, context: dict[str, str]) -> str:
-    """`${{ ... }}` as GitHub expands it: secrets by name (fake here), the few contexts the job uses,
+def _value(expr: str, context: dict[str, str]) -> str:
+    """`${{ expr }}` as GitHub expands it: secrets by name (fake here), the few contexts the job uses,
     anything else empty. A secret the YAML does not name is never expanded, so never present."""
-
-    def one(match: re.Match[str]) -> str:
-        expr = match["expr"]
-        if expr.startswith("secrets."):
-            return FAKE.get(expr.removeprefix("secrets."), "")
-        # "Are cloud credentials configured" expressions: true, as in a repository that has them.
-        if "secrets." in expr:
-            return "true"
-        return context.get(expr, "")
-
-    return EXPRESSION.sub(one, text)
+    if expr.startswith("secrets."):
+        return FAKE.get(expr.removeprefix("secrets."), "")
+    # "Are cloud credentials configured" expressions: true, as in a repository that has them.
+    if "secrets." in expr:
+        return "true"
+    return context.get(expr, "")
 
 
 def test_a_hostile_branch_finds_no_secret_anywhere_it_can_write(tmp_path: Path) -> None:
-    workflow: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())
+    workflow = load("pr-preview.yml")
     job = workflow["jobs"]["check"]
     workspace, home = tmp_path / "workspace", tmp_path / "home"
     (workspace / "pr" / "scripts").mkdir(parents=True)
@@ -73,7 +61,7 @@ def test_a_hostile_branch_finds_no_secret_anywhere_it_can_write(tmp_path: Path) 
     fake_bin.mkdir()
     (fake_bin / "pulumi").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/pulumi-calls.txt\n')
     (fake_bin / "pulumi").chmod(0o755)
-    summary, output = tmp_path / "summary.md", tmp_path / "github-output"
+    summary = tmp_path / "summary.md"
     context = {
         "github.event.pull_request.head.sha": "0123456789abcdef",
         "github.event.pull_request.base.sha": "fedcba9876543210",
@@ -89,19 +77,15 @@ def test_a_hostile_branch_finds_no_secret_anywhere_it_can_write(tmp_path: Path) 
         env = {
             "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}",
             "HOME": str(home),
-            "GITHUB_OUTPUT": str(output),
             "GITHUB_STEP_SUMMARY": str(summary),
-            **{
-                k: _resolve(str(v), context) for k, v in {**job.get("env", {}), **step.get("env", {})}.items()
-            },
         }
-        subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", _resolve(step["run"], context)],
+        run_step(
+            workflow,
+            "check",
+            step,
             cwd=workspace / step.get("working-directory", "."),
             env=env,
-            capture_output=True,
-            text=True,
-            check=False,
+            values=lambda expr: _value(expr, context),
             timeout=60,
         )
     stolen = workspace / "out" / "stolen.txt"

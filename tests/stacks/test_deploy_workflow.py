@@ -19,6 +19,8 @@ import yaml
 
 from benchmarks.generated_project import datacenter_stack
 from tests.conftest import REPO
+from tests.workflow_replay import run_step
+from webex_cloud.config import image_ids
 from webex_cloud.config.models import MAX_WAVES
 from webex_cloud.stacks.waves import runner_label
 
@@ -29,6 +31,21 @@ OUTPUT_REF = re.compile(r"^\$\{\{ steps\.(?P<step>[\w-]+)\.outputs\.(?P<name>\w+
 WAVE_IF = re.compile(r"^success\(\) && needs\.(?P<job>[\w-]+)\.outputs\.(?P<name>\w+) != '\[\]'$")
 HOLD_IF = "always() && contains(needs.*.result, 'failure')"
 MATRIX_FROM = re.compile(r"^\$\{\{ fromJSON\(needs\.(?P<job>[\w-]+)\.outputs\.(?P<name>\w+)\) \}\}$")
+RUN = {
+    "github.ref": "refs/heads/main",
+    "github.sha": "a" * 40,
+    "github.repository": "webex/webex-cloud",
+    "github.server_url": "https://github.example",
+    "github.run_id": "4242",
+    "inputs.stack": "dc1",
+    "inputs.wave": "1",
+    "inputs.bake_s": "0",
+    "inputs.parallel": "15",
+}
+"""The run the deploy's replays stand in for: a push to main, its canary's job (secrets: each test's)."""
+IMAGES_STEP = {image_ids.ENVIRONMENT: image_ids.STAND_IN}
+"""What a replay that leaves out the job's images steps (they read Glance) has them leave in
+$GITHUB_ENV: the plan's stand-in image ids instead of the verified record the job's env names."""
 
 
 def checkout(project: Path, tmp_path: Path) -> Path:
@@ -41,28 +58,18 @@ def checkout(project: Path, tmp_path: Path) -> Path:
 
 
 def run_list_job(root: Path, tmp_path: Path) -> dict[str, str]:
-    """Run the list job's steps that run project code, as the runner does (`bash -e` with pipefail,
-    $GITHUB_OUTPUT a file), and resolve the job's `outputs:` from what the steps wrote."""
+    """Run the list job's steps that run project code, as the runner does (tests/workflow_replay.py),
+    a push to main, and resolve the job's `outputs:` from what the steps wrote."""
     job = DEPLOY["jobs"]["stacks"]
-    output_file = tmp_path / "github_output"
     step_outputs: dict[str, dict[str, str]] = {}
     for step in job["steps"]:
         if "run" not in step or "bootstrap.sh" in step["run"]:
             continue  # the checkout and the install are the layout `checkout` built
-        output_file.write_text("")
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-            cwd=root,
-            env={**os.environ, "GITHUB_OUTPUT": str(output_file), "REF": "refs/heads/main"},  # a push to main
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        done = run_step(DEPLOY, "stacks", step, cwd=root, env=os.environ, values=RUN, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
         if "id" not in step:
             continue  # the ref guard: it writes no output
-        step_outputs[step["id"]] = dict(line.split("=", 1) for line in output_file.read_text().splitlines())
+        step_outputs[step["id"]] = done.outputs
     resolved = {}
     for name, expression in job["outputs"].items():
         match = OUTPUT_REF.match(expression)
@@ -233,16 +240,15 @@ def test_one_wave_job_per_possible_wave_each_handing_its_stack_down() -> None:
     assert DEPLOY[True]["push"]["branches"] == ["main"]  # YAML 1.1 reads the key `on` as True
 
 
-def _ref_guard(job: dict[str, Any]) -> str:
-    first = job["steps"][0]
+def _ref_guard(job: dict[str, Any]) -> dict[str, Any]:
+    first: dict[str, Any] = job["steps"][0]
     assert first["name"] == "Refuse any ref but main" and first["env"] == {"REF": "${{ github.ref }}"}
-    script: str = first["run"]
-    return script
+    return first
 
 
 @pytest.mark.parametrize(
-    "job",
-    [DEPLOY["jobs"]["stacks"], DEPLOY_STACK["jobs"]["up"], DEPLOY["jobs"]["hold"]],
+    ("workflow", "job"),
+    [(DEPLOY, "stacks"), (DEPLOY_STACK, "up"), (DEPLOY, "hold")],
     ids=["list", "up", "hold"],
 )
 @pytest.mark.parametrize(
@@ -257,17 +263,13 @@ def _ref_guard(job: dict[str, Any]) -> str:
     ],
 )
 def test_the_deploy_refuses_any_ref_but_main_before_anything_else(
-    job: dict[str, Any], ref: str, runs: bool
+    workflow: dict[Any, Any], job: str, ref: str, runs: bool, tmp_path: Path
 ) -> None:
     """A dispatch from a branch would run that branch's code with the deploy secrets: the first step of
     the list job and of each stack's job stops it, before the checkout."""
-    done = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", _ref_guard(job)],
-        env={**os.environ, "REF": ref},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
+    guard = _ref_guard(workflow["jobs"][job])
+    done = run_step(
+        workflow, job, guard, cwd=tmp_path, env=os.environ, values=RUN | {"github.ref": ref}, timeout=30
     )
     assert (done.returncode == 0) is runs, done.stdout
     if not runs:

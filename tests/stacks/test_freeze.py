@@ -4,13 +4,13 @@ wave's job starts; the file is checked like any input."""
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ProjectCopy
-from tests.stacks.test_deploy_workflow import DEPLOY, checkout, run_list_job
+from tests.stacks.test_deploy_workflow import DEPLOY, RUN, checkout, run_list_job
+from tests.workflow_replay import run_step
 from webex_cloud.commands.stacks import main
 from webex_cloud.config.freeze import FREEZE_FILE
 from webex_cloud.exit_codes import ExitCode
@@ -53,18 +53,10 @@ def test_the_deploy_workflow_stops_in_its_list_job_when_frozen(project: ProjectC
     (root / FREEZE_FILE).parent.mkdir(exist_ok=True)
     (root / FREEZE_FILE).write_text("frozen: true\nreason: change freeze\nby: sre\n")
     step = next(s for s in DEPLOY["jobs"]["stacks"]["steps"] if s.get("id") == "list")
-    done = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-        cwd=root,
-        env={**os.environ, "GITHUB_OUTPUT": str(tmp_path / "out")},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    done = run_step(DEPLOY, "stacks", step, cwd=root, env=os.environ, values=RUN, timeout=120)
     assert done.returncode == ExitCode.BLOCKING, done.stderr
     assert (
         "::error title=deploy frozen::the fleet is frozen by sre (deployments/freeze.yaml: change freeze)"
         in done.stdout
     )
-    assert "wave_1" not in (tmp_path / "out").read_text()  # no wave's matrix: no wave job runs
+    assert "wave_1" not in done.outputs  # no wave's matrix: no wave job runs

@@ -28,7 +28,8 @@ from benchmarks.generated_project import datacenter_stack
 from tests.conftest import REPO
 from tests.release.test_bake import _local_plan
 from tests.stacks import monitoring_node
-from tests.stacks.test_deploy_workflow import DEPLOY, DEPLOY_STACK, replay, run_list_job
+from tests.stacks.test_deploy_workflow import DEPLOY, DEPLOY_STACK, RUN, replay, run_list_job
+from tests.workflow_replay import named_step, resolve, run_step
 from webex_cloud.commands.monitoring import generate
 from webex_cloud.config.holds import HOLDS_FILE, digest, parse_holds
 from webex_cloud.config.image_catalog import IMAGE_CATALOG
@@ -47,7 +48,6 @@ FAILED_GATE = (
     "2026-12-06T23:41:00Z [gate] dc1/meetings-media wave 1/4 FAILED after 600.0s: the release of "
     "meetings-media stops here"
 )
-EXPRESSION = re.compile(r"\$\{\{\s*(.+?)\s*\}\}")
 
 
 def _step(op: str, urn: str, type_: str, **extra: Any) -> dict[str, Any]:
@@ -233,46 +233,30 @@ class _Lookup(SimpleNamespace):
         return self._missing
 
 
-def _resolve(value: str, values: dict[str, str]) -> str:
-    return EXPRESSION.sub(lambda match: values[match.group(1)], str(value))
-
-
 def run_job(
-    job: dict[str, Any],
+    workflow: dict[Any, Any],
+    job: str,
     *,
     cwd: Path,
     env: dict[str, str],
     values: dict[str, str],
     context: dict[str, Any],
     only: set[str],
-    tmp: Path,
 ) -> Job:
     """Run the job's steps named in ``only`` (the others' outputs exist already) in order."""
     run = Job()
-    base = {**env, **{k: _resolve(v, values) for k, v in job.get("env", {}).items()}}
-    for step in job["steps"]:
+    for step in workflow["jobs"][job]["steps"]:
         if step.get("name") not in only:
             continue
         condition = step.get("if", "success()")
         if not _condition(str(condition), run, context):
             run.outcomes[step.get("id", step["name"])] = "skipped"
             continue
-        output = tmp / f"output-{len(run.outcomes)}"
-        output.write_text("")
-        step_env = {**base, **{k: _resolve(v, values) for k, v in step.get("env", {}).items()}}
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-            cwd=cwd,
-            env={**step_env, "GITHUB_OUTPUT": str(output)},
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
+        done = run_step(workflow, job, step, cwd=cwd, env=env, values=values, timeout=600)
         run.log += f"--- {step['name']} (exit {done.returncode})\n{done.stdout}{done.stderr}"
         key = step.get("id", step["name"])
         run.outcomes[key] = "success" if done.returncode == 0 else "failure"
-        run.outputs[key] = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+        run.outputs[key] = done.outputs
         run.failed = run.failed or done.returncode != 0
     return run
 
@@ -321,18 +305,12 @@ class Deploy:
             "STATE_SECRET_ACCESS_KEY": "fake-secret",
             "CONTROLLER_SSH_KEY": self.key,
         }
-        return {
+        return RUN | {
             "inputs.stack": stack,
-            "inputs.wave": "1",
             "inputs.bake_s": str(bake_s),
             "inputs.timeout_minutes": "595",
-            "inputs.parallel": "15",
             **{f"secrets.{name}": value for name, value in secrets.items()},
-            "github.ref": "refs/heads/main",
             "github.token": "fake-token",
-            "github.repository": "webex/webex-cloud",
-            "github.server_url": "https://github.example",
-            "github.run_id": "4242",
             "github.sha": commit,
         }
 
@@ -355,24 +333,23 @@ class Deploy:
             runner = runner.with_name(f"{runner.name}+")
         runner.mkdir()
         env = {**self.env, "GITHUB_SHA": commit, "RUNNER_TEMP": str(runner)}
-        job = DEPLOY_STACK["jobs"]["up"]
         values = self.values(commit, bake_s, stack)
         run = run_job(
-            job,
+            DEPLOY_STACK,
+            "up",
             cwd=self.root,
             env=env,
             values=values,
             context={"inputs": SimpleNamespace(bake_s=bake_s)},
             only=UP_STEPS,
-            tmp=self.tmp,
         )
-        upload = next(step for step in job["steps"] if step.get("name") == UPLOAD)
+        upload = named_step(DEPLOY_STACK, "up", UPLOAD)
         if _condition(upload["if"], run, {}):
-            name = _resolve(upload["with"]["name"], values)
+            name = resolve(upload["with"]["name"], values)
             artifact = self.bin / "artifacts" / name
             shutil.rmtree(artifact, ignore_errors=True)  # overwrite: true
             artifact.mkdir(parents=True)
-            shutil.copy(self.root / _resolve(upload["with"]["path"], values), artifact)
+            shutil.copy(self.root / resolve(upload["with"]["path"], values), artifact)
         return run
 
     def fresh_checkout(self) -> None:
@@ -397,7 +374,7 @@ class Deploy:
             "GITHUB_STEP_SUMMARY": str(self.tmp / "hold-summary.md"),
         }
         return run_job(
-            job, cwd=self.root, env=env, values=self.values(commit), context={}, only=HOLD_STEPS, tmp=self.tmp
+            DEPLOY, "hold", cwd=self.root, env=env, values=self.values(commit), context={}, only=HOLD_STEPS
         )
 
 

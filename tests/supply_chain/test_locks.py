@@ -27,6 +27,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from tests.conftest import REPO
+from tests.workflow_replay import Ran, load, named_step, run_step
 
 RUNTIME_LOCK = REPO / "requirements.lock"
 DEV_LOCK = REPO / "requirements-dev.lock"
@@ -367,21 +368,12 @@ def _pull_request_checkout(root: Path) -> Path:
     return root
 
 
-def _replay_lock_step(pr: Path) -> subprocess.CompletedProcess[str]:
-    steps = yaml.safe_load((REPO / ".github" / "workflows" / "pr-preview.yml").read_text())["jobs"]["check"][
-        "steps"
-    ]
-    step = next(s for s in steps if s.get("name") == "Pins and locks agree")
+def _replay_lock_step(pr: Path) -> Ran:
+    workflow = load("pr-preview.yml")
+    step = named_step(workflow, "check", "Pins and locks agree")
     assert step["working-directory"] == "pr"
-    return subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-        cwd=pr,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "PYTHONPATH"))},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "PYTHONPATH"))}
+    return run_step(workflow, "check", step, cwd=pr, env=env)
 
 
 def test_the_pull_request_check_fails_while_a_pin_moved_without_its_lock(tmp_path: Path) -> None:
