@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,11 +72,20 @@ def _workflow() -> dict[str, Any]:
     return load("drift-daily.yml")
 
 
-def _replay(job: str, name: str, cwd: Path, env: dict[str, str], ref: str = "refs/heads/main") -> Ran:
-    """The step of ``job`` named ``name``, replayed as the runner runs it in dc1's leg of the matrix."""
+def _replay(
+    job: str,
+    name: str,
+    cwd: Path,
+    env: dict[str, str],
+    ref: str = "refs/heads/main",
+    secrets: dict[str, str] | None = None,
+) -> Ran:
+    """The step of ``job`` named ``name``, replayed as the runner runs it in dc1's leg of the matrix
+    (``secrets``: more of the environment's secrets, by expression)."""
     workflow = _workflow()
     step = named_step(workflow, job, name)
-    return run_step(workflow, job, step, cwd=cwd, env=env, values=VALUES | {"github.ref": ref}, timeout=600)
+    values = VALUES | {"github.ref": ref} | (secrets or {})
+    return run_step(workflow, job, step, cwd=cwd, env=env, values=values, timeout=600)
 
 
 def _runner_env(tmp_path: Path) -> dict[str, str]:
@@ -109,19 +119,20 @@ def test_the_controllers_are_read_with_the_reader_key_in_an_agent_of_the_drift_c
 ) -> None:
     """The step as the runner runs it with the environment's secret: only drift gets the key, only in an
     ssh-agent that ends with it (WITH_KEY=DRIFT_READER_SSH_KEY scripts/with-deploy-key.sh)."""
-    step = _step("drift", "Drift of this stack")
+    step = named_step(_workflow(), "drift", "Drift of this stack")
     assert step["env"] == {"DRIFT_READER_SSH_KEY": "${{ secrets.DRIFT_READER_SSH_KEY }}"}
     key, fingerprint = reader_key
     calls = tmp_path / "calls"
-    env = {k: v for k, v in _job_env(tmp_path).items() if not k.startswith("SSH_")} | {
-        "DRIFT_READER_SSH_KEY": key,
+    env = {k: v for k, v in _runner_env(tmp_path).items() if not k.startswith("SSH_")} | {
         "TMPDIR": str(tmp_path),
         "STAND_IN_CALLS": str(calls),
         "STAND_IN_IMAGES_RC": "0",
         "STAND_IN_PLAN_RC": "0",
         "STAND_IN_DRIFT_RC": "0",
     }
-    done = _replay(step["run"], stand_in, env)
+    done = _replay(
+        "drift", "Drift of this stack", stand_in, env, secrets={"secrets.DRIFT_READER_SSH_KEY": key}
+    )
     assert done.returncode == 0, done.stderr
     made = calls.read_text().splitlines()
     assert made[2].endswith("reader key: "), "the plan never sees the reader key"
@@ -131,15 +142,16 @@ def test_the_controllers_are_read_with_the_reader_key_in_an_agent_of_the_drift_c
 
 
 def test_a_reader_secret_that_is_no_key_gives_no_verdict(stand_in: Path, tmp_path: Path) -> None:
-    env = {k: v for k, v in _job_env(tmp_path).items() if not k.startswith("SSH_")} | {
-        "DRIFT_READER_SSH_KEY": "not a key",
+    env = {k: v for k, v in _runner_env(tmp_path).items() if not k.startswith("SSH_")} | {
         "TMPDIR": str(tmp_path),
         "STAND_IN_CALLS": str(tmp_path / "calls"),
         "STAND_IN_IMAGES_RC": "0",
         "STAND_IN_PLAN_RC": "0",
         "STAND_IN_DRIFT_RC": "0",
     }
-    done = _replay(_step("drift", "Drift of this stack")["run"], stand_in, env)
+    done = _replay(
+        "drift", "Drift of this stack", stand_in, env, secrets={"secrets.DRIFT_READER_SSH_KEY": "not a key"}
+    )
     assert done.returncode == ExitCode.INPUT
     assert "DRIFT_READER_SSH_KEY is not a private key ssh-add accepts" in done.stdout
     assert "### Drift of `dc1`: no verdict (exit 2)" in (tmp_path / "summary.md").read_text()

@@ -248,7 +248,7 @@ def test_only_an_image_not_there_yet_is_imported_any_other_finding_stops_first(
     canary_deployed(runner.root, state)
     media = next(i for i in runner.glance if i["name"] == "webex-media-2026.11")
     runner.glance.remove(media)
-    job = replay(runner, state, tmp_path / "absent")
+    job = replay(runner, state)
     assert "  import   webex-media-2026.11 (used by meetings-media): not in this Glance yet" in job.log
     assert f"--- {STEPS[0]} (exit 0)" in job.log and f"--- {STEPS[2]} (exit 1)" in job.log, job.log[-3000:]
     assert ran(job) == list(STEPS[:3]) and [c.split(" --target")[0] for c in runner.pulumi_calls()] == [
@@ -257,7 +257,7 @@ def test_only_an_image_not_there_yet_is_imported_any_other_finding_stops_first(
 
     runner.calls.unlink()
     runner.glance.append({**media, "os_hash_value": "e" * 128})
-    job = replay(runner, state, tmp_path / "other-bytes")
+    job = replay(runner, state)
     assert f"--- {STEPS[0]} (exit 1)" in job.log and "its bytes are not the catalog's" in job.log
     assert ran(job) == [STEPS[0]] and runner.pulumi_calls() == []
 
