@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.workflow_replay import Ran, load, run_step
 from webex_cloud.exit_codes import ExitCode
 
 WORKFLOW = REPO / ".github" / "workflows" / "monitoring-facts.yml"
@@ -78,30 +79,25 @@ def _workspace(tmp_path: Path) -> Path:
 
 def _replay(
     tmp_path: Path, key: str, plan_rc: int = 0, facts_rc: int = 0
-) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+) -> tuple[Ran, list[dict[str, Any]]]:
     workspace = _workspace(tmp_path)
     home = tmp_path / "home"
     home.mkdir()
     calls = tmp_path / "calls.jsonl"
-    env = {
+    runner = {
         "PATH": os.environ["PATH"],
         "HOME": str(home),
-        "STACK": "dc1",
-        "CLOUDS_YAML": "clouds: {webex-dc1-reader: {auth: {auth_url: 'http://127.0.0.1:9/v3'}}}",
-        "FACTS_PUSH_KEY": key,
         "STAND_IN_CALLS": str(calls),
         "STAND_IN_PLAN_RC": str(plan_rc),
         "STAND_IN_FACTS_RC": str(facts_rc),
     }
-    done = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", _step()["run"]],
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    values = {
+        "matrix.stack": "dc1",
+        "secrets.READER_CLOUDS_YAML": "clouds: {webex-dc1-reader: {auth: {auth_url: 'http://127.0.0.1:9/v3'}}}",
+        "secrets.FACTS_PUSH_KEY": key,
+    }
+    workflow = load(WORKFLOW.name)
+    done = run_step(workflow, "facts", _step(), cwd=workspace, env=runner, values=values, timeout=120)
     seen = [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
     return done, seen
 
