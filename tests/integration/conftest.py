@@ -4,7 +4,8 @@ Every test under tests/integration is marked ``integration``. With WEBEX_FAST_TE
 they are skipped; otherwise a missing or broken environment fails them, with a message saying how to
 start it (``bash tools/openstack-loopback/up.sh``).
 
-Helpers for the other tests: ``boot_server`` (no NIC: no Neutron agent binds ports here),
+Helpers for the other tests: ``boot_server`` (no NIC; a server on a port boots too, its port left
+unbound by the loopback's driver: test_monitoring_end_to_end.py),
 ``create_volume`` (Cinder scheduler hints at the top level of the request), ``ensure_flavor``,
 ``ensure_image``, ``ensure_external_network``, ``ensure_availability_zone``, ``wait_for``,
 ``settled_server``/``settled_volume``, and ``Cleanup`` (the ``cleanup`` fixture). The admin connection sees
@@ -182,9 +183,9 @@ def boot_server(
     wait: bool = True,
     timeout: float = 120,
 ) -> Any:
-    """Boot a server with no NIC (``networks='none'``): with a port, scheduling fails on port binding
-    because no Neutron agent runs here. With ``wait``, returns it ACTIVE (raises if it went to ERROR,
-    e.g. "No valid host was found"); ``server.compute_host`` is where it landed."""
+    """Boot a server with no NIC (``networks='none'``): the tests of placement need no address. With
+    ``wait``, returns it ACTIVE (raises if it went to ERROR, e.g. "No valid host was found");
+    ``server.compute_host`` is where it landed."""
     attrs: dict[str, Any] = {"name": name, "flavor_id": flavor.id, "image_id": image.id, "networks": "none"}
     if scheduler_hints:
         attrs["scheduler_hints"] = dict(scheduler_hints)

@@ -262,3 +262,61 @@ def test_no_team_may_take_the_watchdogs_receiver_name(project: ProjectCopy) -> N
     )
     with pytest.raises(CatalogError, match=r"monitoring.receivers: .*'watchdog' is the watchdog's receiver"):
         load_deployment(project.root, "dc1")
+
+
+SHORT = {
+    "probe_interval_s": 2,
+    "pod_not_serving_s": 20,
+    "below_floor_s": 10,
+    "notify_wait_s": 1,
+    "notify_interval_s": 5,
+}
+
+
+def _alert_rule(files: dict[str, str], path: str, name: str) -> dict[str, Any]:
+    return next(r for r in documents(files, path)["groups"][0]["rules"] if r.get("alert") == name)
+
+
+def test_the_stack_files_timing_sets_probes_alert_delays_and_notification_delays(
+    project: ProjectCopy,
+) -> None:
+    defaults = generate(REPO, "dc1")
+    project.edit_datacenter("dc1", lambda dc: dc["monitoring"].__setitem__("timing", SHORT))
+    files = generate(project.root, "dc1")
+    for generated, (interval, pod_for, floor_for, wait, group) in (
+        (defaults, ("15s", "3m", "2m", "30s", "5m")),
+        (files, ("2s", "20s", "10s", "1s", "5s")),
+    ):
+        prometheus = documents(generated, "prometheus.yml")
+        settings = prometheus["global"]
+        assert settings["scrape_interval"] == settings["evaluation_interval"] == interval
+        probe = next(j for j in prometheus["scrape_configs"] if j["job_name"] == "probe-messaging-app")
+        # The probe keeps its whole timeout and a second more: 2 s checks are probed every 3 s, not 2.
+        assert probe["scrape_interval"] == ("15s" if interval == "15s" else "3s")
+        assert _alert_rule(generated, "rules/pods.rules.yml", c.POD_NOT_SERVING)["for"] == pod_for
+        floor = _alert_rule(generated, "rules/service-messaging.rules.yml", c.SERVICE_BELOW_FLOOR)
+        assert floor["for"] == floor_for
+        route = documents(generated, "alertmanager.yml")["route"]
+        assert (route["group_wait"], route["group_interval"]) == (wait, group)
+    # The other alerts keep their own delays.
+    assert _alert_rule(files, "rules/service-messaging.rules.yml", c.INSTANCES_MISSING)["for"] == "10m"
+
+
+@pytest.mark.parametrize(
+    ("timing", "says"),
+    [
+        ({"probe_interval_s": 15, "pod_not_serving_s": 20}, "pod_not_serving_s must be at least two probe"),
+        ({"probe_interval_s": 10, "below_floor_s": 10}, "below_floor_s must be at least two probe intervals"),
+        ({"below_floor_s": 3000}, "less than or equal to 1200"),
+        ({"probe_interval": 5}, "probe_interval"),
+    ],
+)
+def test_a_timing_that_would_alert_on_one_probe_or_is_unknown_is_refused(
+    project: ProjectCopy, timing: dict[str, int], says: str
+) -> None:
+    project.edit_datacenter("dc1", lambda dc: dc["monitoring"].__setitem__("timing", timing))
+    with pytest.raises(CatalogError) as caught:
+        load_deployment(project.root, "dc1")
+    rendered = str(caught.value)
+    assert "stacks/Pulumi.dc1.yaml: config.webex-cloud:datacenter.monitoring.timing" in rendered, rendered
+    assert says in rendered, rendered

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, ProjectCopy
 from tests.monitoring.tools import require
 from webex_cloud.commands.monitoring import generate, write_folder
 from webex_cloud.monitoring_ops import check
@@ -74,3 +74,20 @@ def test_the_install_step_is_idempotent(folder: Path) -> None:
         check=False,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize(
+    "timing",
+    [
+        {"probe_interval_s": 2, "pod_not_serving_s": 20, "below_floor_s": 10},
+        {"probe_interval_s": 60, "pod_not_serving_s": 1200, "below_floor_s": 600},
+    ],
+)
+def test_the_unit_tests_follow_the_stacks_alert_delays(
+    folder: Path, project: ProjectCopy, timing: dict[str, int]
+) -> None:
+    """Each alert's synthetic cases are drawn from its `for:`: the pod alert fires after a failure longer
+    than the stack's delay and not after a shorter blip, whatever the stack sets."""
+    project.edit_datacenter("dc1", lambda dc: dc["monitoring"].__setitem__("timing", timing))
+    write_folder(folder / "dc1", generate(project.root, "dc1"))
+    check.check_folder(folder / "dc1")

@@ -747,6 +747,41 @@ class LogShipping(StrictModel):
         return self
 
 
+class MonitoringTiming(StrictModel):
+    """How soon the monitoring notices and tells; the defaults are what production runs. Shorter values
+    are for a datacenter whose operators want it and for the loopback's end-to-end proof."""
+
+    probe_interval_s: int = Field(default=15, ge=1, le=300)
+    """Every instance is probed, and the rules are evaluated, this often (longer when a health check's
+    ``timeout_s`` needs it: the probe always gets its whole timeout and a second more)."""
+    pod_not_serving_s: int = Field(default=180, ge=1, le=1200)
+    """``for:`` of PodNotServing: how long an instance fails its health check before its owner is told."""
+    below_floor_s: int = Field(default=120, ge=1, le=1200)
+    """``for:`` of ServiceBelowReleaseFloor, the page. Both ``for:`` are at most 20 minutes: users are
+    affected by then, and the generated unit tests' synthetic half hour holds the alert's whole story."""
+    notify_wait_s: int = Field(default=30, ge=0, le=3600)
+    """Alertmanager's ``group_wait``: how long a new group of alerts waits for its siblings before the first
+    notification."""
+    notify_interval_s: int = Field(default=300, ge=1, le=86400)
+    """Alertmanager's ``group_interval``: how soon a change to a notified group (another alert, a resolved
+    one) is sent."""
+
+    @model_validator(mode="after")
+    def _for_spans_two_probes(self) -> MonitoringTiming:
+        short = [
+            name
+            for name in ("pod_not_serving_s", "below_floor_s")
+            if getattr(self, name) < 2 * self.probe_interval_s
+        ]
+        if short:
+            raise ValueError(
+                f"{' and '.join(short)} must be at least two probe intervals "
+                f"({2 * self.probe_interval_s} s with probe_interval_s {self.probe_interval_s}): a shorter "
+                "`for:` alerts on one failed probe"
+            )
+        return self
+
+
 class Monitoring(StrictModel):
     nodes: list[IPv4Address] = Field(min_length=1, max_length=2)
     """Management addresses of the monitoring pair (Prometheus :9090, Alertmanager :9093 and the
@@ -763,6 +798,9 @@ class Monitoring(StrictModel):
     watchdog: Receiver
     """Dead man's switch outside this datacenter: it receives the always-firing Watchdog alert, and must
     page when that alert stops arriving."""
+    timing: MonitoringTiming = MonitoringTiming()
+    """Probe interval, the pod and page alerts' ``for:`` and Alertmanager's grouping delays; omitted: the
+    defaults (15 s, 3 min, 2 min, 30 s, 5 min)."""
     logs: LogShipping | None = None
     """Where the instances' and controllers' logs are shipped (rsyslog; ``monitoring --stack`` writes the
     configuration to ``rsyslog/``); omitted: none is generated."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from webex_cloud.config.models import WATCHDOG_RECEIVER, Receiver
 from webex_cloud.monitoring import contract as c
-from webex_cloud.monitoring.model import StackWatch
+from webex_cloud.monitoring.model import StackWatch, duration
 
 GROUP_BY = ["alertname", c.LABEL_DATACENTER, c.LABEL_SERVICE]
 
@@ -47,6 +47,7 @@ def _matcher(label: str, value: str) -> str:
 def alertmanager_config(watch: StackWatch) -> dict[str, Any]:
     monitoring = watch.monitoring
     owners = sorted(monitoring.receivers)
+    timing = monitoring.timing
     routes: list[dict[str, Any]] = [
         {
             "receiver": WATCHDOG_RECEIVER,
@@ -63,8 +64,8 @@ def alertmanager_config(watch: StackWatch) -> dict[str, Any]:
             # reaches someone: the platform team, never nobody.
             "receiver": watch.platform_owner,
             "group_by": GROUP_BY,
-            "group_wait": "30s",
-            "group_interval": "5m",
+            "group_wait": duration(timing.notify_wait_s),
+            "group_interval": duration(timing.notify_interval_s),
             "repeat_interval": "4h",
             "routes": routes,
         },

@@ -75,6 +75,12 @@ class StackWatch:
     controllers: tuple[ControllerApi, ...]
 
 
+def duration(seconds: int) -> str:
+    """A duration as Prometheus and Alertmanager read it, in whole minutes where it can be (so the
+    generated files change only when the duration does)."""
+    return f"{seconds // 60}m" if seconds and seconds % 60 == 0 else f"{seconds}s"
+
+
 def floor(pods: int, max_unavailable: int) -> int:
     """The release floor: a release takes ``max_unavailable`` pods at a time, never more."""
     return max(pods - max_unavailable, 1)

@@ -9,6 +9,7 @@ declares, never about a process or a CPU. Every alert carries ``owner`` (routing
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from webex_cloud.facts import metrics
 from webex_cloud.facts.invariants import POD_SPLIT, PODS_SHARE_HOST, REPLICAS_SHARE_DOMAIN
 from webex_cloud.monitoring import contract as c
-from webex_cloud.monitoring.model import AppEndpoint, ServiceWatch, StackWatch
+from webex_cloud.monitoring.model import AppEndpoint, ServiceWatch, StackWatch, duration
 
 PROBE_JOBS = f'job=~"{metrics.PROBE_JOB_PREFIX}.+"'
 SELF_JOBS = f'job=~"{c.PROMETHEUS_JOB}|{c.ALERTMANAGER_JOB}|{c.BLACKBOX_JOB}|{c.FACTS_JOB}"'
@@ -129,13 +130,32 @@ def _probe_series(
     return tuple(series)
 
 
+DOWN_AT_MINUTE = 4
+"""The synthetic series of the unit tests fail from this minute on (``1x3`` then zeros)."""
+
+
+def down_for(for_s: int) -> tuple[str, str]:
+    """(values, eval_time) of a series failing from minute 4 for good, evaluated once its alert with
+    ``for_s`` has fired: the unit tests evaluate every minute, so it fires at the first minute that is
+    ``for_s`` after the first failure."""
+    return "1x3 0x27", f"{max(10, DOWN_AT_MINUTE + math.ceil(for_s / 60) + 1)}m"
+
+
+def blip_under(for_s: int) -> str:
+    """Values failing from minute 4 for fewer minutes than ``for_s`` spans at one-minute evaluations:
+    the alert goes pending and never fires."""
+    minutes = max(1, math.ceil(for_s / 60) - 1)
+    return f"1x3 {' '.join(['0'] * minutes)} 1x{27 - minutes}"
+
+
 def service_alerts(watch: StackWatch, service: ServiceWatch) -> tuple[Alert, ...]:
     dc = watch.datacenter
     scope = {c.LABEL_DATACENTER: dc, c.LABEL_SERVICE: service.service}
     labels = {**scope, c.LABEL_OWNER: service.owner}
     serving = f"(sum({selector(c.POD_SERVING, scope)}) or vector(0))"
     pods = len(service.pods)
-    down = "1x3 0x27"
+    below_floor_s = watch.monitoring.timing.below_floor_s
+    down, paged_at = down_for(below_floor_s)
     below = {pod: down for pod in service.pods[: pods - service.floor + 1]}
     at_floor = {pod: down for pod in service.pods[: pods - service.floor]}
     healthy = _probe_series(dc, service, {})
@@ -146,7 +166,7 @@ def service_alerts(watch: StackWatch, service: ServiceWatch) -> tuple[Alert, ...
         Alert(
             name=c.SERVICE_BELOW_FLOOR,
             expr=f"{serving} < {service.floor}",
-            for_="2m",
+            for_=duration(below_floor_s),
             severity=c.SEVERITY_PAGE,
             summary=(
                 f"{service.service} in {dc}: fewer than {service.floor} of {pods} pods serve "
@@ -154,10 +174,10 @@ def service_alerts(watch: StackWatch, service: ServiceWatch) -> tuple[Alert, ...
             ),
             labels=labels,
             cases=(
-                Case(_probe_series(dc, service, below), "10m", (labels,)),
-                Case(_probe_series(dc, service, at_floor), "10m", ()),
+                Case(_probe_series(dc, service, below), paged_at, (labels,)),
+                Case(_probe_series(dc, service, at_floor), paged_at, ()),
                 # Nothing discovered at all is no pod serving, not silence.
-                Case((), "10m", (labels,)),
+                Case((), paged_at, (labels,)),
             ),
         ),
         Alert(
@@ -220,6 +240,8 @@ def _app_metrics_alert(watch: StackWatch, service: ServiceWatch, endpoint: AppEn
 
 def pod_alert(watch: StackWatch) -> Alert:
     dc = watch.datacenter
+    for_s = watch.monitoring.timing.pod_not_serving_s
+    down, told_at = down_for(for_s)
     cases: list[Case] = []
     if watch.services:
         service = watch.services[0]
@@ -228,17 +250,17 @@ def pod_alert(watch: StackWatch) -> Alert:
         cases = [
             # One instance of the pod is enough.
             Case(
-                _probe_series(dc, service, {pod: "1x3 0x27"}, first_only=True),
-                "10m",
+                _probe_series(dc, service, {pod: down}, first_only=True),
+                told_at,
                 ({**fired, c.LABEL_POD: pod},),
             ),
             # A blip shorter than the `for:` tells nobody.
-            Case(_probe_series(dc, service, {pod: "1x3 0 0 1x25"}, first_only=True), "10m", ()),
+            Case(_probe_series(dc, service, {pod: blip_under(for_s)}, first_only=True), told_at, ()),
         ]
     return Alert(
         name=c.POD_NOT_SERVING,
         expr=f"{c.POD_SERVING} == 0",
-        for_="3m",
+        for_=duration(for_s),
         severity=c.SEVERITY_TICKET,
         summary="{{ $labels.pod }} of {{ $labels.service }} in {{ $labels.datacenter }}: an instance does "
         "not answer its health check",

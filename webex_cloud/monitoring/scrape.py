@@ -26,7 +26,7 @@ from webex_cloud.config.models import HealthCheck
 from webex_cloud.facts import metrics
 from webex_cloud.facts.metrics import SCRAPE_INTERVAL_S
 from webex_cloud.monitoring import contract as c
-from webex_cloud.monitoring.model import AppEndpoint, RoleProbe, ServiceWatch, StackWatch
+from webex_cloud.monitoring.model import AppEndpoint, RoleProbe, ServiceWatch, StackWatch, duration
 
 RULES_GLOB = "rules/*.rules.yml"
 
@@ -35,10 +35,12 @@ def _duration(seconds: float) -> str:
     return f"{max(1, math.ceil(seconds))}s"
 
 
-def scrape_timing(check: HealthCheck) -> tuple[str, str]:
-    """(scrape_interval, scrape_timeout) leaving the probe its whole ``timeout_s`` and a second more."""
+def scrape_timing(check: HealthCheck, probe_interval_s: int) -> tuple[str, str]:
+    """(scrape_interval, scrape_timeout) leaving the probe its whole ``timeout_s`` and a second more;
+    ``probe_interval_s`` is the stack's ``monitoring.timing`` (the health gate's 2 s is for the minutes of
+    a release)."""
     timeout = math.ceil(check.timeout_s) + 1
-    interval = max(SCRAPE_INTERVAL_S, timeout)
+    interval = max(probe_interval_s, timeout)
     return f"{interval}s", f"{timeout}s"
 
 
@@ -114,7 +116,7 @@ def _discovery(watch: StackWatch, service: ServiceWatch, roles: Sequence[str], p
 
 
 def probe_job(watch: StackWatch, service: ServiceWatch, role: RoleProbe) -> dict[str, Any]:
-    interval, timeout = scrape_timing(role.check)
+    interval, timeout = scrape_timing(role.check, watch.monitoring.timing.probe_interval_s)
     discovery = _discovery(watch, service, [role.role], role.check.port)
     keep, *labels = discovery["relabel_configs"]
     return {
@@ -186,10 +188,11 @@ def controller_job(watch: StackWatch) -> dict[str, Any]:
 def prometheus_config(watch: StackWatch) -> dict[str, Any]:
     probes = [probe_job(watch, service, role) for service in watch.services for role in service.roles]
     apps = [app_job(watch, service, service.metrics) for service in watch.services if service.metrics]
+    interval = duration(watch.monitoring.timing.probe_interval_s)
     return {
         "global": {
-            "scrape_interval": f"{SCRAPE_INTERVAL_S}s",
-            "evaluation_interval": f"{SCRAPE_INTERVAL_S}s",
+            "scrape_interval": interval,
+            "evaluation_interval": interval,
             # Both nodes send identical alerts: the Alertmanager pair deduplicates them.
             "external_labels": {c.LABEL_DATACENTER: watch.datacenter},
         },

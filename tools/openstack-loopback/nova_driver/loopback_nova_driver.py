@@ -7,6 +7,15 @@ looked full to a filter that reads free disk as Nova's own DiskFilter did: the p
 every host for an anchor whose pod needs disk (a drain's live migration ended in "No valid host").
 A real hypervisor reports its free disk there. The fake writes nothing, so what it has not claimed for
 its instances is free.
+
+It also leaves a server's ports unbound. No Neutron agent runs here, so ML2 (``mechanism_drivers =
+openvswitch``, no OVS agent alive on any host) answers every port bound to a host with ``binding:vif_type
+= binding_failed``, and Nova refuses the boot (nova/network/neutron.py ``_ensure_no_port_binding_failure``).
+A driver that returns no host from ``network_binding_host_id`` gets its ports attached unbound (Nova
+sends ``binding:host_id: null``: nova/compute/manager.py ``_build_networks_for_instance``, the hook
+Ironic's driver uses for the same reason). Nova then records the port's fixed IPs in the server's
+network info cache, so ``GET /servers/detail`` shows them under ``addresses`` as for a real server:
+what the monitoring's OpenStack discovery reads (tests/integration/test_monitoring_end_to_end.py).
 """
 
 from __future__ import annotations
@@ -17,7 +26,11 @@ from nova.virt import fake
 
 
 class LoopbackFakeDriver(fake.FakeDriver):  # type: ignore[misc]
-    """The fake driver with ``disk_available_least`` = its disk less what its instances claimed."""
+    """The fake driver with ``disk_available_least`` = its disk less what its instances claimed, whose
+    servers' ports stay unbound."""
+
+    def network_binding_host_id(self, context: Any, instance: Any) -> None:
+        return None
 
     def get_available_resource(self, nodename: str) -> dict[str, Any]:
         resources: dict[str, Any] = super().get_available_resource(nodename)
