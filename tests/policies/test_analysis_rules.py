@@ -33,6 +33,7 @@ from webex_cloud.config.loader import load_catalog
 from webex_cloud.config.models import HealthCheck, Service
 from webex_cloud.facts.metrics import SCRAPE_INTERVAL_S
 from webex_cloud.monitoring.scrape import scrape_timing
+from webex_cloud.policy_check.config import derived_config
 from webex_cloud.release.probe import GateSpec
 from webex_cloud.release.rollout import InstanceFacts, gate_spec
 
@@ -307,3 +308,14 @@ def test_the_preview_names_the_examples_metrics_and_their_limits() -> None:
     assert (
         "call-latency-p95 fails when new > 1.5 x old or new > 0.5 (differences up to 0.01 ignored)" in summary
     )
+
+
+@pytest.mark.parametrize(("timing", "interval"), [({}, SCRAPE_INTERVAL_S), ({"probe_interval_s": 30}, 30)])
+def test_the_pack_judges_bakes_against_the_datacenters_own_scrape_interval(
+    timing: dict[str, int], interval: int
+) -> None:
+    """A datacenter that scrapes every 30 s (its stack file's monitoring.timing) holds half the samples
+    in a bake: the pack is told that datacenter's interval, not the default's."""
+    datacenter = {"name": "dc1", "monitoring": {"timing": timing}}
+    config = derived_config({"stack": "dc1", "datacenter": datacenter, "services": {}}, {})
+    assert config["release-analysis-can-judge"] == {"scrapeIntervalS": interval}

@@ -26,7 +26,7 @@ from pydantic import (
 from webex_scheduler_filters import render
 
 from webex_cloud.config.address_space import PRIVATE_NAMES, is_private
-from webex_cloud.facts.metrics import PLACEHOLDERS, names_a_side, unknown_placeholders
+from webex_cloud.facts.metrics import PLACEHOLDERS, SCRAPE_INTERVAL_S, names_a_side, unknown_placeholders
 from webex_cloud.pinned_ssh import key_line_problem
 
 MAX_ROLE_COUNT = 16
@@ -751,7 +751,7 @@ class MonitoringTiming(StrictModel):
     """How soon the monitoring notices and tells; the defaults are what production runs. Shorter values
     are for a datacenter whose operators want it and for the loopback's end-to-end proof."""
 
-    probe_interval_s: int = Field(default=15, ge=1, le=300)
+    probe_interval_s: int = Field(default=SCRAPE_INTERVAL_S, ge=1, le=300)
     """Every instance is probed, and the rules are evaluated, this often (longer when a health check's
     ``timeout_s`` needs it: the probe always gets its whole timeout and a second more)."""
     pod_not_serving_s: int = Field(default=180, ge=1, le=1200)

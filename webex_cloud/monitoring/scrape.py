@@ -24,7 +24,6 @@ from typing import Any
 
 from webex_cloud.config.models import HealthCheck
 from webex_cloud.facts import metrics
-from webex_cloud.facts.metrics import SCRAPE_INTERVAL_S
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring.model import AppEndpoint, RoleProbe, ServiceWatch, StackWatch, duration
 

@@ -121,7 +121,7 @@ def derived_config(
         },
     }
     config["no-public-admin-exposure"] = {"internalRanges": internal_ranges(datacenter, peers)}
-    config["release-analysis-can-judge"] = {"scrapeIntervalS": SCRAPE_INTERVAL_S}
+    config["release-analysis-can-judge"] = {"scrapeIntervalS": probe_interval_s(datacenter)}
     controllers = datacenter.get("controllers")
     if isinstance(controllers, dict) and controllers.get("vip"):
         config["controller-pair-anti-affinity"] = {
@@ -218,3 +218,12 @@ def reconcile(
         listing = "\n  ".join(problems)
         raise PolicyConfigError(f"policy config does not satisfy the pack's schema:\n  {listing}")
     return result
+
+
+def probe_interval_s(datacenter: Mapping[str, Any]) -> int:
+    """How often this datacenter's monitoring scrapes (its stack file's ``monitoring.timing``), so that a
+    bake is judged against the samples this datacenter's Prometheus will really hold."""
+    monitoring = datacenter.get("monitoring")
+    timing = monitoring.get("timing") if isinstance(monitoring, Mapping) else None
+    interval = timing.get("probe_interval_s") if isinstance(timing, Mapping) else None
+    return int(interval) if isinstance(interval, int) else SCRAPE_INTERVAL_S
