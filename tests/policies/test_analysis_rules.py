@@ -168,7 +168,7 @@ def test_a_slow_probe_job_needs_a_longer_bake() -> None:
 
 @pytest.mark.parametrize("timeout", [0.5, 2, 14, 14.2, 30, 60])
 def test_the_pack_knows_the_probe_jobs_scrape_interval_as_the_monitoring_writes_it(timeout: float) -> None:
-    interval, _ = scrape_timing(HealthCheck(protocol="tcp", port=443, timeout_s=timeout))
+    interval, _ = scrape_timing(HealthCheck(protocol="tcp", port=443, timeout_s=timeout), SCRAPE_INTERVAL_S)
     assert f"{_probe_interval(timeout, SCRAPE_INTERVAL_S)}s" == interval
 
 

@@ -3,7 +3,8 @@ four fake computes, our filters enabled as the controllers' rendered configurati
 
 The computes run the loopback cloud's driver (tools/openstack-loopback/nova_driver): Nova's fake driver
 reporting its free disk, as a real hypervisor does, so a filter that reads free disk (``PodFilter``'s room
-rule) sees the host as it is, not full.
+rule) sees the host as it is, not full; its ports bound as Nova's fake driver binds them (see
+``register_loopback_driver``).
 
 Nova's own functional fixtures (shipped in the nova wheel) run the services in this process; they
 monkey-patch it with eventlet, so the suite runs in a process of its own
@@ -21,6 +22,7 @@ from nova import test
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.functional import fixtures as func_fixtures
 from nova.tests.functional import integrated_helpers
+from nova.virt import fake
 
 from webex_scheduler_filters import hints, render
 
@@ -40,8 +42,18 @@ def register_loopback_driver() -> str:
         assert spec is not None and spec.loader is not None, LOOPBACK_DRIVER
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        # Nova's NeutronFixture binds every port to its host, as a Neutron with live agents does, and
+        # cannot take a port with no host: its update_port deletes the binding of host None (nova 34.0.0
+        # nova/tests/fixtures/neutron.py ``update_port``). The loopback driver leaves ports unbound only
+        # because the loopback's Neutron has no agent; here the driver binds them as Nova's fake does.
+        bound = type(
+            "BoundLoopbackDriver",
+            (module.LoopbackFakeDriver,),
+            {"network_binding_host_id": fake.FakeDriver.network_binding_host_id},
+        )
+        module.BoundLoopbackDriver = bound  # type: ignore[attr-defined]
         sys.modules[name] = module
-    return "loopback_nova_driver.LoopbackFakeDriver"
+    return "loopback_nova_driver.BoundLoopbackDriver"
 
 
 def ownership(pod: int, service: str = "messaging") -> dict[str, str]:
