@@ -20,6 +20,7 @@ import shlex
 import pulumi
 from pulumi_command import remote
 
+from webex_cloud.components.controller_rollout import StagedFile, controller_connection, staged_copies
 from webex_cloud.config.models import ControllerPlane, DriftReader
 from webex_cloud.controller.filter_release import FilterRelease, project_relative
 from webex_cloud.controller.reader import (
@@ -73,14 +74,9 @@ def drift_reader(
     installs: list[remote.Command] = []
     for controller, rollout in zip(plane.hosts, rollouts, strict=True):
         prefix = f"{name}-{controller.name}"
-        connection = remote.ConnectionArgs(
-            host=str(controller.address),
-            port=plane.ssh_port,
-            user=plane.ssh_user,
-            host_key=controller.host_key,
-        )
+        connection = controller_connection(plane, controller)
         after = pulumi.ResourceOptions(parent=pair, depends_on=[rollout])
-        files: list[tuple[str, pulumi.Asset, str, str]] = [
+        files: list[StagedFile] = [
             (
                 "read-script",
                 pulumi.FileAsset(project_relative(READ_SCRIPT)),
@@ -94,17 +90,7 @@ def drift_reader(
                 hashlib.sha256(line.encode()).hexdigest(),
             ),
         ]
-        copies = [
-            remote.CopyToRemote(
-                f"{prefix}-{label}",
-                connection=connection,
-                source=source,
-                remote_path=path,
-                triggers=[digest],
-                opts=after,
-            )
-            for label, source, path, digest in files
-        ]
+        copies = staged_copies(prefix, connection, files, after)
         install = reader_command(plane, reader, staging, remove=False)
         installs.append(
             remote.Command(

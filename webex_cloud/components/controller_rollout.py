@@ -12,9 +12,40 @@ import shlex
 import pulumi
 from pulumi_command import remote
 
-from webex_cloud.config.models import ControllerPlane
+from webex_cloud.config.models import Controller, ControllerPlane
 from webex_cloud.controller.filter_release import FilterRelease, project_relative
 from webex_cloud.controller.front_config import deploy_profile
+
+StagedFile = tuple[str, pulumi.Asset, str, str]
+"""One file copied to a controller's staging folder: label (the resource's name suffix), content, remote
+path, sha256 (the copy's trigger, and the command's that uses it)."""
+
+
+def controller_connection(plane: ControllerPlane, controller: Controller) -> remote.ConnectionArgs:
+    """The deploy login to one controller, its host key pinned (no key named: see filter_rollout)."""
+    return remote.ConnectionArgs(
+        host=str(controller.address),
+        port=plane.ssh_port,
+        user=plane.ssh_user,
+        host_key=controller.host_key,
+    )
+
+
+def staged_copies(
+    prefix: str, connection: remote.ConnectionArgs, files: list[StagedFile], opts: pulumi.ResourceOptions
+) -> list[remote.CopyToRemote]:
+    """Each file copied to the controller as ``<prefix>-<label>``, again whenever its digest changes."""
+    return [
+        remote.CopyToRemote(
+            f"{prefix}-{label}",
+            connection=connection,
+            source=source,
+            remote_path=path,
+            triggers=[digest],
+            opts=opts,
+        )
+        for label, source, path, digest in files
+    ]
 
 
 def filter_rollout(
@@ -53,16 +84,11 @@ def filter_rollout(
     rollouts: list[remote.Command] = []
     for controller in plane.hosts:
         prefix = f"{name}-{controller.name}"
-        connection = remote.ConnectionArgs(
-            host=str(controller.address),
-            port=plane.ssh_port,
-            user=plane.ssh_user,
-            host_key=controller.host_key,
-        )
+        connection = controller_connection(plane, controller)
         profile = deploy_profile(plane, controller)
         # Nothing reaches controller N (not even its staging files) before controller N-1 is healthy.
         after = pulumi.ResourceOptions(parent=pair, depends_on=rollouts[-1:])
-        files: list[tuple[str, pulumi.Asset, str, str]] = [
+        files: list[StagedFile] = [
             (
                 "wheel",
                 pulumi.FileAsset(project_relative(release.wheel.path)),
@@ -86,17 +112,7 @@ def filter_rollout(
             )
             for n in fragment_names
         ]
-        copies = [
-            remote.CopyToRemote(
-                f"{prefix}-{label}",
-                connection=connection,
-                source=source,
-                remote_path=path,
-                triggers=[digest],
-                opts=after,
-            )
-            for label, source, path, digest in files
-        ]
+        copies = staged_copies(prefix, connection, files, after)
         rollouts.append(
             remote.Command(
                 f"{prefix}-rollout",
