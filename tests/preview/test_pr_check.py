@@ -391,12 +391,14 @@ def test_an_image_release_gets_the_verdict_of_the_release_rules(same_layout: Lay
     downtime = [r for r in report["blocking"] if r["kind"] == "downtime"]
     if gated:
         assert downtime == [] and done.returncode == ExitCode.OK, done.stdout
-        # The pull-request comment announces how the waves are judged and that they roll back, and warns
-        # that a service checked by TCP connects only is judged by connects (docs/releasing.md, 4a).
+        # The pull-request comment announces how the waves are judged (the catalog's own metrics and
+        # their limits: meetings-signalling declares them) and that they roll back; a service judged by
+        # its users' calls is not warned as judged by TCP connects (docs/releasing.md, 4a).
         comment = layout.comment()
-        assert "each wave bakes 300s, then is judged on probe-failure-ratio, probe-duration-p95" in comment
+        assert "each wave bakes 300s, then is judged on call-error-ratio, call-latency-p95 (" in comment
+        assert "call-error-ratio fails when new > old + 0.01 or new > 0.02" in comment
         assert "rolls back automatically (docs/releasing.md)" in comment
-        assert "judged only by TCP connects" in comment
+        assert "judged only by TCP connects, which pass while the service fails its calls" not in comment
     else:
         assert [r["subject"] for r in downtime] == ["service `meetings-signalling`"]
         assert done.returncode == ExitCode.BLOCKING
