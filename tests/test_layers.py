@@ -25,8 +25,9 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
         "ground",
         frozenset({"exit_codes", "paths", "atomic", "naming", "facts", "input_files", "tags", "pinned_ssh"}),
     ),
-    # 1: what every command shares (its options, exit codes, atomic files) and the pictures' drawing.
-    ("shared helpers", frozenset({"cli_common", "picture"})),
+    # 1: what every command shares (its options, exit codes, atomic files) and the pictures' drawing;
+    # the one format of a forced-command login (over pinned_ssh's key check).
+    ("shared helpers", frozenset({"cli_common", "picture", "forced_command"})),
     # 2: the catalog and stack files, validated into plain objects.
     ("configuration", frozenset({"config"})),
     # 3: the plan document every tool reads (plan/format.py) and its rendering by the offline program.

@@ -20,7 +20,7 @@ import stat
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -28,10 +28,16 @@ from tests.drift.fakes import Site, site
 from tests.drift.test_cli import argv, run_cli, served
 from webex_cloud.audit.expected import Expected
 from webex_cloud.cloud.inventory import Inventory
-from webex_cloud.config.models import Datacenter
 from webex_cloud.controller.reader import READ_SCRIPT, authorized_keys_line
 from webex_cloud.drift.classes import Up
-from webex_cloud.drift.controllers import FRAGMENT_KEY, NO_READER, ControllerState, classify, rollouts
+from webex_cloud.drift.controllers import (
+    FRAGMENT_KEY,
+    NO_READER,
+    ControllerState,
+    classify,
+    controller_plane,
+    rollouts,
+)
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.plan.format import Plan
 
@@ -94,7 +100,7 @@ def dc1(plan: Plan, expected: Expected) -> Site:
 @pytest.fixture
 def controllers(tmp_path: Path, plan: Plan, dc1: Site, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Both controllers as the deploy leaves them: the release recorded, the fragments, units active."""
-    plane = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+    plane = controller_plane(plan)
     recorded = rollouts([(r["urn"], r["type"], r["inputs"]) for r in dc1.resources], plane)
     root = tmp_path / "controllers"
     for host in plane.hosts:
@@ -136,16 +142,27 @@ def _unit(root: Path, unit: str, state: str, since: int) -> None:
     (root / "units" / unit).write_text(f"ActiveState={state}\nActiveEnterTimestamp=@{since}\n")
 
 
-def _drift(
-    dc1: Site, plan_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str
-) -> tuple[int, dict[str, Any]]:
-    code, out, _ = run_cli(argv(plan_file, tmp_path, dc1, "--json", *extra), capsys)
-    report: dict[str, Any] = json.loads(out)
-    return code, report
+class Drift(Protocol):
+    def __call__(self, *extra: str, plan: Path | None = None) -> tuple[int, dict[str, Any]]: ...
+
+
+@pytest.fixture
+def drift(
+    dc1: Site, plan_file: Path, served: list[Inventory], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> Drift:
+    """`drift --json` of dc1 (its cloud as deployed) with ``extra`` options, on its plan or ``plan``."""
+    served.append(dc1.inventory())
+
+    def run(*extra: str, plan: Path | None = None) -> tuple[int, dict[str, Any]]:
+        code, out, _ = run_cli(argv(plan or plan_file, tmp_path, dc1, "--json", *extra), capsys)
+        report: dict[str, Any] = json.loads(out)
+        return code, report
+
+    return run
 
 
 def test_rollouts_are_read_from_the_commands_the_stack_deployed(plan: Plan, dc1: Site) -> None:
-    plane = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+    plane = controller_plane(plan)
     found = rollouts([(r["urn"], r["type"], r["inputs"]) for r in dc1.resources], plane)
     assert sorted(found) == ["dc1-ctl-01", "dc1-ctl-02"]
     command = next(r for r in plan.resources if r.urn.endswith("dc1-ctl-01-rollout")).inputs["create"]
@@ -158,34 +175,22 @@ def test_rollouts_are_read_from_the_commands_the_stack_deployed(plan: Plan, dc1:
 
 
 def test_controllers_as_deployed_report_nothing_and_without_the_flag_none_is_read(
-    dc1: Site,
-    controllers: Path,
-    plan_file: Path,
-    served: list[Inventory],
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
+    controllers: Path, drift: Drift
 ) -> None:
-    served.append(dc1.inventory())
-    code, report = _drift(dc1, plan_file, tmp_path, capsys, "--controllers")
+    code, report = drift("--controllers")
     assert code == ExitCode.OK and report["drift"] == [] and report["could_not_check"] == [], report
     calls = (controllers / "calls").read_text().splitlines()
     assert len(calls) == 2 and all(" -p 22 webex-drift@10.250.1.1" in c for c in calls)
     assert all(c.endswith(" drift-read") for c in calls), "no script sent: the controller runs its own"
-    code, report = _drift(dc1, plan_file, tmp_path, capsys)
+    code, report = drift()
     assert code == ExitCode.OK and report["sources"]["controllers"].startswith("not read")
     assert len((controllers / "calls").read_text().splitlines()) == 2
 
 
 def test_a_release_a_fragment_and_a_scheduler_changed_by_hand_are_each_found_and_block(
-    dc1: Site,
-    controllers: Path,
-    plan_file: Path,
-    plan: Plan,
-    served: list[Inventory],
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
+    controllers: Path, plan: Plan, drift: Drift
 ) -> None:
-    plane = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+    plane = controller_plane(plan)
     one, two = (controllers / "10.250.1.11", controllers / "10.250.1.12")
     state = plane.deploy.state_dir.lstrip("/")
     # ctl-01: its release rolled back by hand, its cinder-scheduler stopped.
@@ -197,8 +202,7 @@ def test_a_release_a_fragment_and_a_scheduler_changed_by_hand_are_each_found_and
     nova.write_text(_fragment(plan, "nova").replace(",PodFilter", ""))
     os.utime(nova, (STARTED + 60, STARTED + 60))
     (two / plane.deploy.cinder.fragment_path.lstrip("/")).unlink()
-    served.append(dc1.inventory())
-    code, report = _drift(dc1, plan_file, tmp_path, capsys, "--controllers")
+    code, report = drift("--controllers")
     assert code == ExitCode.BLOCKING
     found = sorted((d["kind"], d["name"], d["field"]) for d in report["drift"])
     assert found == [
@@ -220,7 +224,7 @@ def test_a_release_a_fragment_and_a_scheduler_changed_by_hand_are_each_found_and
 
 def test_when_the_plan_rolls_another_release_up_puts_it_in_place(plan: Plan, dc1: Site) -> None:
     """`up` re-runs a rollout only when its triggers change: then the hand-changed release is replaced."""
-    plane = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+    plane = controller_plane(plan)
     deployed = rollouts([(r["urn"], r["type"], r["inputs"]) for r in dc1.resources], plane)["dc1-ctl-01"]
     other = replace(deployed, fingerprint={**deployed.fingerprint, "wheel_sha256": "cd" * 32})
     state = ControllerState(current={"wheel_sha256": "ab" * 32}, services={})
@@ -230,16 +234,10 @@ def test_when_the_plan_rolls_another_release_up_puts_it_in_place(plan: Plan, dc1
 
 
 def test_a_controller_presenting_another_host_key_is_not_read_and_says_why(
-    dc1: Site,
-    controllers: Path,
-    plan_file: Path,
-    served: list[Inventory],
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
+    controllers: Path, drift: Drift
 ) -> None:
     (controllers / "10.250.1.12" / "host_key").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIImpostor")
-    served.append(dc1.inventory())
-    code, report = _drift(dc1, plan_file, tmp_path, capsys, "--controllers")
+    code, report = drift("--controllers")
     assert code == ExitCode.OK and report["drift"] == []
     (unread,) = report["could_not_check"]
     assert unread.startswith("controller dc1-ctl-02 (webex-drift@10.250.1.12): the host key it presents")
@@ -251,19 +249,13 @@ def _unread(report: dict[str, Any]) -> list[str]:
 
 
 def test_a_stack_without_a_reader_reads_no_controller_and_says_so(
-    dc1: Site,
-    controllers: Path,
-    plan_file: Path,
-    served: list[Inventory],
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
+    controllers: Path, plan_file: Path, tmp_path: Path, drift: Drift
 ) -> None:
     document = json.loads(plan_file.read_text())
     del document["datacenter"]["controllers"]["drift_reader"]
     no_reader = tmp_path / "dc1-no-reader.json"
     no_reader.write_text(json.dumps(document))
-    served.append(dc1.inventory())
-    code, report = _drift(dc1, no_reader, tmp_path, capsys, "--controllers")
+    code, report = drift("--controllers", plan=no_reader)
     assert code == ExitCode.OK and report["drift"] == []
     assert _unread(report) == [NO_READER] and report["sources"]["controllers"] == NO_READER
     assert "controllers.drift_reader.public_key" in NO_READER
@@ -271,21 +263,14 @@ def test_a_stack_without_a_reader_reads_no_controller_and_says_so(
 
 
 def test_a_controller_running_another_read_script_is_not_read(
-    dc1: Site,
-    controllers: Path,
-    plan_file: Path,
-    plan: Plan,
-    served: list[Inventory],
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
+    controllers: Path, plan: Plan, drift: Drift
 ) -> None:
     """Its answer may not mean what this checkout thinks: say so rather than judge it."""
-    plane = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+    plane = controller_plane(plan)
     assert plane.drift_reader is not None
     installed = controllers / "10.250.1.11" / plane.drift_reader.script.lstrip("/")
     installed.write_text(installed.read_text() + "# an older release's read\n")
-    served.append(dc1.inventory())
-    code, report = _drift(dc1, plan_file, tmp_path, capsys, "--controllers")
+    code, report = drift("--controllers")
     assert code == ExitCode.OK and report["drift"] == []
     (unread,) = _unread(report)
     assert unread.startswith("controller dc1-ctl-01 (webex-drift@10.250.1.11): its read script")
@@ -293,42 +278,44 @@ def test_a_controller_running_another_read_script_is_not_read(
 
 
 def test_a_refused_reader_key_says_which_key_and_where_it_comes_from(
-    dc1: Site,
-    controllers: Path,
-    plan_file: Path,
-    served: list[Inventory],
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    controllers: Path, monkeypatch: pytest.MonkeyPatch, drift: Drift
 ) -> None:
     monkeypatch.setenv("READER_KEY_REFUSED", "1")
-    served.append(dc1.inventory())
-    code, report = _drift(dc1, plan_file, tmp_path, capsys, "--controllers")
+    code, report = drift("--controllers")
     assert code == ExitCode.OK and len(_unread(report)) == 2
     assert all("DRIFT_READER_SSH_KEY" in u and "Permission denied" in u for u in _unread(report))
 
 
 def test_a_fragment_the_reader_may_not_read_is_not_taken_for_a_missing_one(
-    dc1: Site,
-    controllers: Path,
-    plan_file: Path,
-    plan: Plan,
-    served: list[Inventory],
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
+    controllers: Path, plan: Plan, drift: Drift
 ) -> None:
-    plane = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True)).controllers
+    plane = controller_plane(plan)
     # a directory in place of the file: open() fails with an OSError other than "not found", as a
     # permission refusal would (these tests run as root, which no file mode refuses)
     fragment = controllers / "10.250.1.12" / plane.deploy.nova.fragment_path.lstrip("/")
     fragment.unlink()
     fragment.mkdir()
-    served.append(dc1.inventory())
-    code, report = _drift(dc1, plan_file, tmp_path, capsys, "--controllers")
+    code, report = drift("--controllers")
     assert code == ExitCode.OK and report["drift"] == []
     (unread,) = _unread(report)
     assert unread.startswith("controller dc1-ctl-02 (webex-drift@10.250.1.12): the reader may not read")
     assert "Is a directory" in unread
+
+
+def test_a_release_record_the_reader_may_not_read_is_not_taken_for_another_release(
+    controllers: Path, plan: Plan, drift: Drift
+) -> None:
+    """Before, an unreadable current.json was judged a hand-changed release: blocking drift."""
+    record = (
+        controllers / "10.250.1.11" / controller_plane(plan).deploy.state_dir.lstrip("/") / "current.json"
+    )
+    record.unlink()
+    record.mkdir()  # an OSError other than "not found", as a permission refusal would be (see above)
+    code, report = drift("--controllers")
+    assert code == ExitCode.OK and report["drift"] == []
+    (unread,) = _unread(report)
+    assert unread.startswith("controller dc1-ctl-01 (webex-drift@10.250.1.11): the reader may not read")
+    assert "current.json" in unread
 
 
 __all__ = ["served"]

@@ -137,6 +137,19 @@ def test_facts_name_one_stack(tmp_path: Path) -> None:
         main(["--facts", str(tmp_path / "placement.prom")])
 
 
+@pytest.mark.parametrize(
+    "option", [["--push-nodes"], ["--controllers", "--checkpoint", "x.json"], ["--plan", "p"]]
+)
+def test_an_option_of_facts_without_facts_is_refused_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: list[str]
+) -> None:
+    """Before, the files were generated instead (exit 0) and the facts silently never pushed or read."""
+    with pytest.raises(SystemExit) as done:
+        main(["--stack", "dc1", "--out", str(tmp_path), *option])
+    assert done.value.code == 2 and f"{option[0]}" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_every_fact_of_the_contract_is_in_the_documented_table() -> None:
     page = (REPO / "docs" / "monitoring.md").read_text(encoding="utf-8")
     for name in (

@@ -203,6 +203,16 @@ def write_facts(args: argparse.Namespace, stack: str) -> int:
     return ExitCode.OK
 
 
+FACTS_ONLY = (
+    ("--plan", "plan"),
+    ("--push-nodes", "push_nodes"),
+    ("--controllers", "controllers"),
+    ("--state", "state"),
+    ("--checkpoint", "checkpoint"),
+)
+"""The options of ``--facts`` alone (option, its attribute)."""
+
+
 class NoFactsLogin(Exception):
     """The stack's pair has no facts login to push to (exit 2); the message names the field."""
 
@@ -301,6 +311,10 @@ def main(argv: list[str]) -> int:
     single = [name for name, option in given if option]
     if args.reload and args.reload_nodes:
         parser.error("give --reload URL=DIR or --reload-nodes, not both")
+    facts_only = [name for name, option in FACTS_ONLY if getattr(args, option)]
+    if facts_only and args.facts is None:
+        # Otherwise the files would be generated instead, exit 0, and the facts never pushed or read.
+        parser.error(f"{', '.join(facts_only)} only work with --facts FILE")
     project: Path = args.project.resolve()
     stacks = select_stacks(args.stack, project, single)
     if args.facts is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Final, Literal
 
 from pydantic import (
@@ -27,7 +27,7 @@ from webex_scheduler_filters import render
 
 from webex_cloud.config.address_space import PRIVATE_NAMES, is_private
 from webex_cloud.facts.metrics import PLACEHOLDERS, SCRAPE_INTERVAL_S, names_a_side, unknown_placeholders
-from webex_cloud.pinned_ssh import key_line_problem
+from webex_cloud.forced_command import key_problem
 
 MAX_ROLE_COUNT = 16
 """Instances of one role in one pod at most: each (pod, role) owns that many addresses."""
@@ -470,15 +470,26 @@ UnixAccount = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}
 never an option, never a path."""
 
 
-def _reader_key(line: str) -> str:
-    problem = key_line_problem(line)
-    if problem or "\n" in line:
-        raise ValueError(
-            f"must be one OpenSSH public key line, and this one {problem or 'spans several lines'}: give the "
-            "drift reader key's public half as `ssh-keygen -y -f <private key>` prints it (the private half "
-            "is the secret DRIFT_READER_SSH_KEY of the GitHub environment drift-<stack>, docs/drift.md)"
-        )
-    return line
+def _forced_key(key: str, secret: str) -> Callable[[str], str]:
+    """The check of a forced-command login's public key (forced_command.py), its error naming the key
+    and where its private half is kept."""
+
+    def check(line: str) -> str:
+        problem = key_problem(line)
+        if problem:
+            raise ValueError(
+                f"must be one OpenSSH public key line, and this one {problem}: give the {key}'s public half "
+                f"as `ssh-keygen -y -f <private key>` prints it (the private half is {secret})"
+            )
+        return line
+
+    return check
+
+
+_reader_key = _forced_key(
+    "drift reader key",
+    "the secret DRIFT_READER_SSH_KEY of the GitHub environment drift-<stack>, docs/drift.md",
+)
 
 
 class DriftReader(StrictModel):
@@ -700,6 +711,11 @@ class Receiver(StrictModel):
         return self
 
 
+_facts_key = _forced_key(
+    "facts key", "the secret FACTS_PUSH_KEY of the facts job's environment, docs/monitoring.md"
+)
+
+
 class MonitoringInstances(StrictModel):
     flavor: OpenStackName
     """Nova flavor of the two monitoring instances; must be in the datacenter's flavor list."""
@@ -710,7 +726,7 @@ class MonitoringInstances(StrictModel):
     """The OpenSSH public key of the datacenter's deploy key (``ssh-keygen -y -f <key>``; the private half
     is the secret ``CONTROLLER_SSH_KEY``): the nodes' ``webex-deploy`` login accepts it, and the deploy
     reloads the rules through it after every ``pulumi up`` (docs/monitoring.md). A public key, no secret."""
-    facts_key: HostKey | None = None
+    facts_key: Annotated[HostKey, AfterValidator(_facts_key)] | None = None
     """The OpenSSH public key of the datacenter's facts key (the private half is the secret
     ``FACTS_PUSH_KEY`` of the facts job's environment): the nodes' ``webex-facts`` login accepts it for
     one forced command, replacing the live facts file (monitoring/facts_login.py). Unset: the pair gets

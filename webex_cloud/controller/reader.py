@@ -10,11 +10,11 @@ shows in ``SSH_ORIGINAL_COMMAND``, which the read ignores). Its arguments are th
 from __future__ import annotations
 
 import hashlib
-import shlex
 from pathlib import Path
 from typing import Final
 
 from webex_cloud.config.models import ControllerPlane, DriftReader
+from webex_cloud.forced_command import forced_command_line
 
 READ_SCRIPT: Final = Path(__file__).parent / "remote" / "read_controller.py"
 """The read script, as installed on the controllers and as drift expects to find it there."""
@@ -40,6 +40,5 @@ def read_argv(plane: ControllerPlane, reader: DriftReader) -> list[str]:
 
 
 def authorized_keys_line(plane: ControllerPlane, reader: DriftReader) -> str:
-    """The reader's one authorized_keys line. The paths and names the command is made of admit no quote,
-    space or backslash (config/models.py), so it needs no escaping inside ``command="..."``."""
-    return f'restrict,command="{shlex.join(read_argv(plane, reader))}" {reader.public_key}'
+    """The reader's one authorized_keys line (its format: webex_cloud/forced_command.py)."""
+    return forced_command_line(read_argv(plane, reader), reader.public_key)

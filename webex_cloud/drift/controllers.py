@@ -177,6 +177,10 @@ def read_controller(plane: ControllerPlane, host: str, folder: Path) -> Controll
             for fragment, item in raw["services"].items()
         }
         unreadable = [str(item["error"]) for item in raw["services"].values() if item.get("error")]
+        current = raw["current"]
+        if current is not None and "unreadable" in current:
+            # current.json there but not readable: the release is unknown, not another one
+            unreadable.append(str(current["unreadable"]))
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise ControllerReadError(
             f"{host}: the read printed no report ({type(error).__name__}: {error})"
@@ -191,7 +195,7 @@ def read_controller(plane: ControllerPlane, host: str, folder: Path) -> Controll
             f"{host} ({login}): the reader may not read {'; '.join(unreadable)}: let it read the "
             "fragments (they hold no secret) and current.json"
         )
-    return ControllerState(raw["current"], services)
+    return ControllerState(current, services)
 
 
 def _when(seconds: int | None) -> str:

@@ -5,8 +5,8 @@ The live facts (monitoring_ops/facts.py) are computed on the datacenter's runner
 node over SSH held to the node's pinned host keys (monitoring_ops/host_keys.py), as the login
 :data:`FACTS_USER`. That login is not the deploy's: its key (``monitoring.instances.facts_key``, the
 private half in the facts job's environment) is authorised with ``restrict`` and a forced command
-(OpenSSH ``sshd(8)``, AUTHORIZED_KEYS FILE FORMAT: ``command=`` runs that command whatever the client
-asks; ``restrict`` disables forwarding, the pty, X11 and ``~/.ssh/rc``), so the key can do exactly one
+(webex_cloud/forced_command.py: ``command=`` runs that command whatever the client asks; ``restrict``
+disables forwarding, the pty, X11 and ``~/.ssh/rc``), so the key can do exactly one
 thing: hand the receiver a text exposition on stdin. The receiver accepts only ``webex_`` samples and
 their HELP/TYPE lines, at most :data:`LIMIT` bytes, with the facts' timestamp, and renames them over
 :data:`FACTS_FILE` atomically; anything else is refused and the file left as it was. The worst a stolen
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from webex_cloud.forced_command import forced_command_line
 from webex_cloud.monitoring import contract as c
 
 FACTS_USER: Final = "webex-facts"
@@ -30,7 +31,7 @@ LIMIT: Final = 4 * 1024 * 1024
 
 def authorized_key(public_key: str) -> str:
     """The ``authorized_keys`` line of :data:`FACTS_USER`: the key, restricted to the receiver."""
-    return f'restrict,command="{RECEIVER} {TEXTFILE_DIR}" {public_key}'
+    return forced_command_line([RECEIVER, TEXTFILE_DIR], public_key)
 
 
 def receiver_script() -> str:
