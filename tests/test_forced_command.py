@@ -16,6 +16,7 @@ from tests.config.test_root_commands import problems
 from tests.conftest import ProjectCopy
 from tests.controller.test_reader_sshd import Controller, _keygen, controller
 from webex_cloud.config.loader import DATACENTER_KEY
+from webex_cloud.controller.remote import rolling_deploy
 from webex_cloud.drift.controllers import ssh_argv
 from webex_cloud.forced_command import forced_command_line
 
@@ -59,6 +60,13 @@ def test_a_command_with_a_line_break_is_refused() -> None:
 def test_the_line_is_restrict_then_the_command_then_the_key_unchanged() -> None:
     line = forced_command_line(["/usr/local/bin/receive", "/var/lib/x"], KEY)
     assert line == f'restrict,command="/usr/local/bin/receive /var/lib/x" {KEY}'
+
+
+def test_the_controllers_install_takes_the_line_this_module_writes() -> None:
+    """The install runs on the controller without this package, so it checks the line's start with its
+    own copy of it (rolling_deploy.FORCED_PREFIX): a change of the options here must move that too."""
+    line = forced_command_line(["/usr/bin/python3", "/opt/read.py"], KEY)
+    assert line.startswith(rolling_deploy.FORCED_PREFIX) and "\n" not in line
 
 
 def test_a_command_with_quotes_and_backslashes_reaches_sshd_word_for_word(
