@@ -150,6 +150,16 @@ def test_an_option_of_facts_without_facts_is_refused_and_nothing_is_written(
     assert not list(tmp_path.iterdir())
 
 
+def test_a_checkpoint_without_controllers_is_refused_rather_than_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "placement.prom"
+    with pytest.raises(SystemExit) as done:
+        main(["--stack", "dc1", "--facts", str(target), "--checkpoint", str(tmp_path / "dc1.json")])
+    assert done.value.code == 2 and "--controllers" in capsys.readouterr().err
+    assert not target.exists()
+
+
 def test_every_fact_of_the_contract_is_in_the_documented_table() -> None:
     page = (REPO / "docs" / "monitoring.md").read_text(encoding="utf-8")
     for name in (

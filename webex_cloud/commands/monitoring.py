@@ -323,6 +323,10 @@ def main(argv: list[str]) -> int:
                 "--controllers judges each controller against the stack's checkpoint: give --state URL "
                 "or --checkpoint FILE"
             )
+        if (args.state or args.checkpoint) and not args.controllers:
+            parser.error(
+                "--state and --checkpoint are read for --controllers only: add it, or leave them out"
+            )
         return write_facts(args, stacks[0])
     generated: dict[str, dict[str, str]] = {}
     problems: list[str] = []
