@@ -3,19 +3,23 @@
 Both rules read the analysis a wave's health gate carries in its spec (the gate's ``create``; the spec's
 format is owned by webex_cloud/release/probe.py, the analysis by webex_cloud/release/analysis.py, and
 tests/policies/test_gate_spec_contract.py renders one through both sides). The pack cannot see what a
-change does to the deployed pods (the Analyzer protocol's ``AnalyzeRequest`` carries a resource's new
-inputs only: pulumi/pulumi ``proto/pulumi/analyzer.proto`` as the pinned SDK 3.272.0 generates it has
-``type``, ``properties``, ``urn``, ``name``, ``options``, ``provider``), so it judges every service that
-has release gates: the gates are what a release of its pods runs.
+change does to the deployed pods (the Analyzer protocol's ``AnalyzeRequest`` and ``AnalyzerResource``
+carry a resource's new inputs only: pulumi/pulumi ``proto/pulumi/analyzer.proto`` as the pinned SDK
+3.272.0 generates it has ``type``, ``properties``, ``urn``, ``name``, ``options``, ``provider`` (and a
+stack resource its parent and dependencies); pulumi-policy 1.21.0 ``policy.py`` builds
+``StackValidationArgs`` of those, the policy's config and the stack's tags).
 
-- :func:`weakly_judged` (advisory): a release nothing judges by what users feel. Its gates carry no
-  analysis (the datacenter has no Prometheus), or the analysis is the health check's default probes and
-  every check is a TCP connect, which passes a service that fails its calls.
-- :func:`unable_to_judge` (mandatory): a declared (or default) analysis whose verdict could only be
-  "cannot judge" or a pass for want of evidence: a query that reads no series of the side it is asked
-  for (a constant such as ``vector(0)`` or ``1``, or a selector that does not split new pods from old
-  ones), a series of another service's job, a latency judged without a percentile, a bake shorter than
-  a few scrapes, too few requests, no metric, or no absolute limit for the last wave.
+- :func:`weakly_judged` (advisory): a release nothing judges by what users feel, for the services the
+  change releases (``releasedServices``, config the harness derives from the old side and the new).
+  Its gates carry no analysis (the datacenter has no Prometheus), or the analysis is the health check's
+  default probes and every check is a TCP connect, which passes a service that fails its calls.
+- :func:`unable_to_judge` (mandatory, every gated service whatever the change releases: a change that
+  releases nothing still ships the analysis the next release runs): a declared (or default) analysis
+  whose verdict could only be "cannot judge" or a pass for want of evidence: a query that reads no
+  series of the side it is asked for (a constant such as ``vector(0)`` or ``1``, or a selector that does
+  not split new pods from old ones), a series of another service's job, a latency judged without a
+  percentile, a bake shorter than a few scrapes, too few requests, no metric, or no absolute limit for
+  the last wave.
 
 PromQL is read lexically (strings, comments, selectors, function names), not evaluated: enough to find
 what each selector selects, which is all the rules ask.
@@ -26,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,10 +234,12 @@ def _catalog(service: str) -> str:
     return f"catalog/{service}.yaml"
 
 
-def weakly_judged(gates: Sequence[tuple[str, GateAnalysis]]) -> list[Violation]:
-    """A service whose releases nothing judges by what users feel (advisory)."""
+def weakly_judged(gates: Sequence[tuple[str, GateAnalysis]], released: Collection[str]) -> list[Violation]:
+    """A service ``released`` by this change whose waves nothing judges by what users feel (advisory)."""
     out: list[Violation] = []
     for service, (urn, gate) in sorted(_first_gates(gates).items()):
+        if service not in released:
+            continue
         if gate.analysis is None:
             out.append(
                 (

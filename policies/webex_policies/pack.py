@@ -52,6 +52,7 @@ from webex_policies.params import (
     InstanceMembershipParams,
     InventoryParams,
     RedundancyParams,
+    ReleasedParams,
     ReleaseParams,
     RequiredMetadataParams,
     SecretsParams,
@@ -364,10 +365,15 @@ def policies() -> list[Policy]:
             "release-judged-by-users",
             "A release wave should be judged by what users feel (its error ratio, its latency, from the "
             "datacenter's Prometheus), not only by whether its instances accept a TCP connection: a "
-            "release that fails its calls passes every connect and reaches every pod.",
+            "release that fails its calls passes every connect and reaches every pod. Judged for the "
+            "services this change releases (config releasedServices, derived from the old side).",
             [LOCAL_COMMAND],
-            lambda rs, _p: analysis_rules.weakly_judged(_gate_analyses(rs)),
+            lambda rs, p: analysis_rules.weakly_judged(_gate_analyses(rs), p.services),
             advisory,
+            ReleasedParams,
+            "which services this change releases is not in policy config (the pack sees no deployed "
+            "state); write it with `python -m webex_cloud policy --stack <stack> --base <base plan> "
+            "--write-config <file>` (or --state URL / --checkpoint FILE instead of --base)",
         ),
         stack_policy(
             "release-analysis-can-judge",

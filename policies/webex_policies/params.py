@@ -302,6 +302,35 @@ class ReleaseParams:
 
 
 @dataclass(frozen=True)
+class ReleasedParams:
+    """The services the checked change releases (``release-judged-by-users``).
+
+    The Analyzer protocol gives the pack a resource's new inputs only, never the deployed ones
+    (docs/policies.md), so the pack cannot tell a release from an unchanged gate: the tool that holds
+    both sides derives the list and hands it over as config (``python -m webex_cloud policy --base``,
+    ``--state`` or ``--checkpoint``; pr-check passes the base commit's plan). Only this advisory policy
+    reads it: no mandatory rule depends on what a change releases."""
+
+    services: frozenset[str]
+
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "releasedServices": {
+            **STRING_LIST,
+            "description": "the services whose serving pods this change disrupts (its releases), derived "
+            "by `python -m webex_cloud policy --write-config` from the old side (--base, --state or "
+            "--checkpoint); absent: not known, and the policy is not applicable",
+        },
+    }
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> ReleasedParams | None:
+        """None when the config does not say what the change releases."""
+        if config.get("releasedServices") is None:
+            return None
+        return cls(frozenset(_string_list(config, "releasedServices")))
+
+
+@dataclass(frozen=True)
 class AnalysisParams:
     """What a release analysis needs before its verdict means anything (``release-analysis-can-judge``)."""
 

@@ -115,21 +115,21 @@ def test_the_example_that_declares_metrics_is_judged_on_them_and_not_warned() ->
     spec = rendered("meetings-signalling")
     assert spec["analysis"]["declared"] is True
     assert [m["name"] for m in spec["analysis"]["metrics"]] == ["call-error-ratio", "call-latency-p95"]
-    assert weakly_judged(gates(spec)) == []
+    assert weakly_judged(gates(spec), {spec["service"]}) == []
 
 
 def test_an_http_health_check_is_enough_without_declared_metrics() -> None:
     spec = rendered("messaging")
     for target in spec["targets"]:
         target["check"].update(protocol="https", path="/healthz")
-    assert weakly_judged(gates(spec)) == []
+    assert weakly_judged(gates(spec), {spec["service"]}) == []
 
 
 # --- the advisory rule ---------------------------------------------------------------------------
 
 
 def test_a_service_judged_only_by_tcp_connects_is_warned_with_the_fix() -> None:
-    [(message, urn)] = weakly_judged(gates(rendered("messaging")))
+    [(message, urn)] = weakly_judged(gates(rendered("messaging")), {"messaging"})
     assert urn == "urn:messaging-wave-1-gate"
     assert "judged only by TCP connects" in message
     assert "catalog/messaging.yaml" in message and "rollout.analysis.metrics" in message
@@ -137,14 +137,26 @@ def test_a_service_judged_only_by_tcp_connects_is_warned_with_the_fix() -> None:
 
 
 def test_a_datacenter_without_prometheus_is_warned_even_with_declared_metrics() -> None:
-    [(message, _)] = weakly_judged(gates(rendered("meetings-signalling", prometheus=())))
+    [(message, _)] = weakly_judged(
+        gates(rendered("meetings-signalling", prometheus=())), {"meetings-signalling"}
+    )
     assert "judged on serving only" in message and "webex-cloud:datacenter.monitoring" in message
 
 
 def test_one_warning_per_service_not_per_wave() -> None:
     first, second = rendered("messaging"), rendered("messaging")
     second["wave"] = 2
-    assert len(weakly_judged(gates(first, second))) == 1
+    assert len(weakly_judged(gates(first, second), {"messaging"})) == 1
+
+
+def test_a_service_this_change_does_not_release_is_not_warned() -> None:
+    """The pack sees every gate, released or not (no old state reaches it): only the services the
+    harness says this change releases (``releasedServices``) are judged."""
+    tcp_only = gates(rendered("messaging"), rendered("meetings-media"))
+    assert [urn for _, urn in weakly_judged(tcp_only, {"meetings-media"})] == [
+        "urn:meetings-media-wave-1-gate"
+    ]
+    assert weakly_judged(tcp_only, set()) == []
 
 
 # --- the mandatory rule: no talking it around ----------------------------------------------------
@@ -268,12 +280,26 @@ def test_parameters_have_sane_defaults() -> None:
 
 
 def test_the_analyzer_request_carries_no_old_state_at_the_pinned_sdk() -> None:
-    """Why the pack judges every gated service, not only the released ones (docs/policies.md): the
-    pinned SDK's AnalyzeRequest (pulumi/pulumi proto/pulumi/analyzer.proto, SDK 3.272.0) has no field
-    for the deployed state. A version that adds one fails here, and the rule could then judge releases
-    only."""
+    """Why the pack is told what a change releases through config (releasedServices, derived by the
+    harness) rather than finding it out (docs/policies.md): the pinned SDK's AnalyzeRequest and
+    AnalyzeStackRequest (pulumi/pulumi proto/pulumi/analyzer.proto, SDK 3.272.0) have no field for the
+    deployed state. A version that adds one fails here, and the rule could then read the old side itself."""
     fields = [f.name for f in analyzer_pb2.AnalyzeRequest.DESCRIPTOR.fields]
     assert fields == ["type", "properties", "urn", "name", "options", "provider"]
+    # AnalyzeStack's resources: the same, and where each sits in the graph; nothing of the old state.
+    fields = [f.name for f in analyzer_pb2.AnalyzerResource.DESCRIPTOR.fields]
+    assert fields == [
+        "type",
+        "properties",
+        "urn",
+        "name",
+        "options",
+        "provider",
+        "parent",
+        "dependencies",
+        "propertyDependencies",
+    ]
+    assert [f.name for f in analyzer_pb2.AnalyzeStackRequest.DESCRIPTOR.fields] == ["resources"]
 
 
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])

@@ -91,7 +91,11 @@ def regress(plan: Plan, kind: str, name: str, change: Callable[[dict[str, Any]],
 
 
 STANDING = "release-judged-by-users"
-"""The examples' one standing finding (advisory): their TCP-only services (test_example_stacks_pass...)."""
+"""The examples' one standing finding (advisory) when their TCP-only services are released
+(test_example_stacks_pass...)."""
+EXAMPLE_SERVICES = frozenset(
+    {"meetings-signalling", "meetings-media", "messaging", "recording-storage", "telepresence-gateway"}
+)
 
 
 def findings(run: PolicyRun) -> list[Any]:
@@ -125,9 +129,10 @@ def test_pack_announces_every_policy_with_level_schema_and_description(checker: 
 def test_example_stacks_pass_with_no_violation(
     checker: PolicyChecker, example: dict[str, Plan], stack: str
 ) -> None:
-    run = check(checker, example, stack)
-    # The one finding is advisory and true: every example service but meetings-signalling (which
-    # declares its own metrics) is judged by TCP connects alone.
+    # A change that released every service (the harness derives the list from the old side): the one
+    # finding is advisory and true: every example service but meetings-signalling (which declares its
+    # own metrics) is judged by TCP connects alone.
+    run = check(checker, example, stack, released=EXAMPLE_SERVICES)
     warned = {v.resource for v in run.violations if v.policy == "release-judged-by-users"}
     services = {"meetings-media", "messaging", "recording-storage"} | (
         {"telepresence-gateway"} if stack == "dc1" else set()
@@ -698,7 +703,12 @@ def test_a_release_analysis_that_cannot_judge_blocks_through_the_pack(
 def test_a_tcp_only_release_is_warned_through_the_pack_and_the_config_can_make_it_block(
     checker: PolicyChecker, example: dict[str, Plan]
 ) -> None:
-    run = check(checker, example, overrides=[("operator", {"release-judged-by-users": "mandatory"})])
+    run = check(
+        checker,
+        example,
+        overrides=[("operator", {"release-judged-by-users": "mandatory"})],
+        released={"messaging"},
+    )
     assert not run.passed
     messages = [v.message for v in run.violations if v.resource == "messaging-wave-1-gate"]
     assert len(messages) == 1 and "in catalog/messaging.yaml declare rollout.analysis.metrics" in messages[0]

@@ -399,6 +399,13 @@ def test_an_image_release_gets_the_verdict_of_the_release_rules(same_layout: Lay
         assert "call-error-ratio fails when new > old + 0.01 or new > 0.02" in comment
         assert "rolls back automatically (docs/releasing.md)" in comment
         assert "judged only by TCP connects, which pass while the service fails its calls" not in comment
+        # The pack is told what this change releases (the base plan against the branch's): it warns
+        # no TCP-only service that this change leaves alone (messaging, meetings-media, ...), in this
+        # branch's pack and main's, and main's writes the list a real `pulumi preview` is given.
+        for step in ("policy", "main-policy"):
+            assert "release-judged-by-users" not in (layout.out / "dc1" / f"{step}.txt").read_text()
+        written = json.loads((layout.out / "dc1" / "policy-config.json").read_text())
+        assert written["release-judged-by-users"]["releasedServices"] == ["meetings-signalling"]
     else:
         assert [r["subject"] for r in downtime] == ["service `meetings-signalling`"]
         assert done.returncode == ExitCode.BLOCKING

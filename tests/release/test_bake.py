@@ -100,8 +100,43 @@ def test_a_canary_that_stopped_serving_fails_its_bake(
     plan = _local_plan(dc1, port, tmp_path, f"http://127.0.0.1:{port}")
     assert bake_command(["--stack", "dc1", "--plan", str(plan), "--seconds", "0.1"]) == ExitCode.BLOCKING
     out = capsys.readouterr().out
-    assert "[bake] dc1 FAILED after the bake: dc1/meetings-media wave 1/4 no longer serves" in out
+    assert "[bake] dc1 FAILED after the bake: dc1/meetings-media wave 1/4 does not serve (" in out
     assert "NOT serving" in out and "wave 2/4" not in out  # the first failed gate ends the bake
+
+
+def _empty(_query: str) -> bytes:
+    """Prometheus v2.42.0's answer when no series matches: an empty vector."""
+    return json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}}).encode()
+
+
+@pytest.mark.parametrize("prometheus", ["unreachable", "empty"])
+def test_a_canary_that_serves_but_cannot_be_judged_fails_its_bake_saying_so(
+    dc1: dict[str, object],
+    listener: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    prometheus: str,
+) -> None:
+    """Its pods serve; its metrics cannot be read (nothing listens, or no series): the bake fails as
+    "cannot judge", with the verdict's numbers, never as a stack that stopped serving."""
+    with contextlib.ExitStack() as stack:
+        if prometheus == "empty":
+            port, _ = stack.enter_context(serving(_empty))
+        else:
+            with socket.create_server(("127.0.0.1", 0)) as closed:
+                port = closed.getsockname()[1]
+        plan = _local_plan(dc1, listener, tmp_path, f"http://127.0.0.1:{port}")
+        code = bake_command(["--stack", "dc1", "--plan", str(plan), "--seconds", "0.1"])
+    assert code == ExitCode.BLOCKING
+    out = capsys.readouterr().out
+    (last,) = [line for line in out.splitlines() if line.startswith("[bake] dc1 FAILED")]
+    assert last.startswith(
+        "[bake] dc1 FAILED after the bake: dc1/meetings-media wave 1/4 serves, but its analysis says "
+        "cannot judge ("
+    ), last
+    assert "serve" in last and "no longer serves" not in out and "does not serve" not in last
+    assert "cannot judge the new pods" in last  # the verdict's reason, as `judge` words it
+    assert "verdict: CANNOT-JUDGE (requests in the window: new -, old -)" in out  # judge's own lines
 
 
 def test_a_plan_without_usable_gate_specs_is_unusable_input(

@@ -558,7 +558,7 @@ def test_a_canary_that_stops_serving_during_its_bake_is_rolled_back_too(deploy: 
     rollback_up = _calls(deploy.bin / "pulumi.jsonl")[-1]
     assert rollback_up["cwd"].endswith("rollback-dc1") and rollback_up["media"] == good
     summary = (deploy.tmp / "summary.md").read_text()
-    assert "[bake] dc1 FAILED after the bake: dc1/meetings-media wave 1/4 no longer serves" in summary
+    assert "[bake] dc1 FAILED after the bake: dc1/meetings-media wave 1/4 does not serve (" in summary
 
 
 GATEWAY = "catalog/telepresence-gateway.yaml"

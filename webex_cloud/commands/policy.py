@@ -13,7 +13,7 @@ from webex_cloud.cli_common import ArgumentParser, add_project_option, add_stack
 from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import known_stacks
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.paths import PACK_DIR, PROJECT_DIR
+from webex_cloud.paths import PACK_DIR, PROJECT, PROJECT_DIR
 from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import PlanError, read_plan
 from webex_cloud.plan.parallel import render_plans
@@ -21,6 +21,23 @@ from webex_cloud.policy_check.analyzer import PackError
 from webex_cloud.policy_check.check import PolicyRun, format_run, running_pack
 from webex_cloud.policy_check.config import PolicyConfigError, load_config_file
 from webex_cloud.policy_check.wire import NO_UNKNOWNS, UnknownInput, Unknowns
+from webex_cloud.preview.errors import PreviewInputError
+from webex_cloud.preview.offline import diff_snapshots
+from webex_cloud.preview.plans import load_snapshot, snapshot_from_plan
+from webex_cloud.release.disruption import released
+
+
+@dataclasses.dataclass(frozen=True)
+class OldSide:
+    """What the stack is now, to tell what this plan releases: a base plan, or the deployed state."""
+
+    base: Path | None = None
+    state: str | None = None
+    checkpoint: Path | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.base is not None or self.state is not None or self.checkpoint is not None
 
 
 class UsageError(Exception):
@@ -58,6 +75,26 @@ def _peer_plans(stack: str, given: list[str], project: Path) -> dict[str, dict[s
     return {peer: given_plans.get(peer) or rendered[peer] for peer in peers}
 
 
+def released_services(stack: str, plan: dict[str, Any], old: OldSide | None) -> list[str] | None:
+    """The services whose serving pods going from ``old`` to ``plan`` disrupts, as the preview finds
+    them (release/disruption.py :func:`released`); None when no old side is given. Raises
+    PreviewInputError (an old side that cannot be read, or of another stack)."""
+    if old is None or not old.given:
+        return None
+    new = snapshot_from_plan(plan, source=f"the plan of {stack}")
+    if old.base is not None:
+        base = load_snapshot(old.base)
+        if base.stack != stack:
+            raise PreviewInputError(str(old.base), f"is the plan of stack {base.stack!r}, not {stack!r}")
+        changes = diff_snapshots(base, new)
+    else:
+        from webex_cloud.preview.state import deployed_state  # boto3 only when needed
+
+        deployed = deployed_state(old.state, old.checkpoint, PROJECT, stack)
+        changes = diff_snapshots(deployed.snapshot(), new, old_only_keys_count=False)
+    return sorted({release.service for release in released(changes)})
+
+
 def run(
     stack: str,
     *,
@@ -68,8 +105,10 @@ def run(
     project: Path = PROJECT_DIR,
     pack: Path = PACK_DIR,
     write_config: Path | None = None,
+    old: OldSide | None = None,
 ) -> PolicyRun:
-    """Check one stack; raises UsageError, PolicyConfigError, PlanError or PackError with a message."""
+    """Check one stack; raises UsageError, PolicyConfigError, PlanError, PackError or PreviewInputError
+    with a message."""
     if write_config is not None and write_config.is_dir():
         raise UsageError(f"--write-config {write_config} is a folder; name the JSON file to write")
     if stack not in known_stacks(project):
@@ -78,15 +117,16 @@ def run(
     overrides = [(str(config_file), load_config_file(config_file))] if config_file else []
     plan = _plan(stack, plan_path, project)
     peers = _peer_plans(stack, peer_plans or [], project)
+    release = released_services(stack, plan, old)
     with running_pack(pack) as checker:
         if write_config is not None:
-            config = checker.config_for(plan, peers, overrides)
+            config = checker.config_for(plan, peers, overrides, release)
             document = {name: {"enforcementLevel": level, **props} for name, (level, props) in config.items()}
             try:
                 atomic.write_text(write_config, json.dumps(document, indent=2, sort_keys=True) + "\n")
             except atomic.OutputError as error:
                 raise UsageError(f"--write-config: {error}") from None
-        return checker.check(plan, peers, overrides, unknowns)
+        return checker.check(plan, peers, overrides, unknowns, release)
 
 
 def main(argv: list[str]) -> int:
@@ -135,13 +175,42 @@ def _main(argv: list[str]) -> int:
         metavar="FILE",
         help="also write the merged policy config, for `pulumi preview --policy-pack-config`",
     )
+    old = parser.add_mutually_exclusive_group()
+    old.add_argument(
+        "--base",
+        type=Path,
+        metavar="FILE",
+        help="the base branch's plan of the stack: the services this plan releases against it are judged "
+        "by release-judged-by-users (without --base, --state or --checkpoint that policy is not applicable)",
+    )
+    old.add_argument(
+        "--state",
+        metavar="URL",
+        help="instead of --base: the stack's last checkpoint in this S3 state backend (`pulumi login` URL)",
+    )
+    old.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="FILE",
+        help="instead of --base: a checkpoint file (.json, .json.gz)",
+    )
     add_project_option(parser)
     parser.add_argument(
         "--json", action="store_true", help="print the verdicts as one JSON document instead of text"
     )
     args = parser.parse_args(argv)
     project: Path = args.project
-    single = [name for name, given in (("--plan", args.plan), ("--write-config", args.write_config)) if given]
+    old_side = OldSide(args.base, args.state, args.checkpoint)
+    single = [
+        name
+        for name, given in (
+            ("--plan", args.plan),
+            ("--write-config", args.write_config),
+            ("--base", args.base),
+            ("--checkpoint", args.checkpoint),
+        )
+        if given
+    ]
     stacks = select_stacks(args.stack, project, single)
     runs: list[PolicyRun] = []
     try:
@@ -158,9 +227,10 @@ def _main(argv: list[str]) -> int:
                     project=project,
                     pack=project / "policies",
                     write_config=args.write_config,
+                    old=old_side,
                 )
             )
-    except (UsageError, PolicyConfigError, PlanError, PackError, ValueError) as error:
+    except (UsageError, PolicyConfigError, PlanError, PackError, PreviewInputError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.INPUT
     passed = all(result.passed for result in runs)

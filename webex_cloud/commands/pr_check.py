@@ -10,7 +10,9 @@ Per stack it runs these steps, whose output and exit status land in ``OUT/<stack
    facts derived through its ``webex_policies``) over the same plans, writing the
    ``--policy-pack-config`` a real preview needs. A branch that weakens or deletes a rule under
    ``policies/`` is still judged by the rule as the base has it; a changed pack is named in the comment
-   for a code owner's review (``policy-change.txt``). Both verdicts block;
+   for a code owner's review (``policy-change.txt``). Both verdicts block. Both are given the base plan
+   (step 4, made before them: ``policy --base``), from which the harness derives the services this
+   change releases, the only ones ``release-judged-by-users`` warns (docs/policies.md);
 3. ``place``: the placement proof over the same plan;
 4. ``base-plan``: the base commit's plan, rendered by the base's *own* code with the command line
    ``plan --stack S --out DIR --no-policy`` (a contract: every commit from now on keeps it). A base
@@ -455,69 +457,86 @@ def check_stack(
     """Steps 2-5 of a stack whose plan (step 1) succeeded; ``peers``: the other stacks whose plans
     this check made, handed to the policy step so that it does not render them again;
     ``base_batch``: the base plans rendered together (:func:`base_plans`), a stack missing there is
-    rendered alone; ``judged_workers``: the workers of main's pack (:func:`_judged_workers`)."""
+    rendered alone; ``judged_workers``: the workers of main's pack (:func:`_judged_workers`).
+
+    The base plan (step 4) is made first: both policy steps are told what this change releases
+    against it (``policy --base``: the pack's ``releasedServices``, derived here, never written by
+    the pull request), so that ``release-judged-by-users`` warns the services this change releases
+    and no other."""
     out = options.out / stack
     project = ["--project", str(options.pr_dir)]
-    base_dir = out / "base-files"
-    base_key = options.keys.base[stack] if options.keys is not None else None
     plan_file = _branch_plan(options, stack)
+    base_step, base_file = _base_plan(options, stack, python, base_problem, base_batch)
+    old_side: list[str] = []
+    if base_step.code == ExitCode.OK:
+        old_side = ["--base", str(base_file or _empty_base(out / "base-files", stack))]
     steps: list[Step] = []
     config = out / "policy-config.json"
     peer_plans = [arg for peer in peers for arg in ("--peer-plan", f"{peer}={_branch_plan(options, peer)}")]
-    policed = [*project, "--stack", stack, "--plan", str(plan_file), *peer_plans]
+    policed = [*project, "--stack", stack, "--plan", str(plan_file), *peer_plans, *old_side]
     steps.append(_progress(stack, _command(workers, policy.main, policed, out, "policy")))
-    judged = _main_policy(options, stack, plan_file, peer_plans, config, judged_workers)
+    judged = _main_policy(options, stack, plan_file, [*peer_plans, *old_side], config, judged_workers)
     steps.append(_progress(stack, judged))
     svg = str(out / comment.PLACEMENT_PICTURE)
     placed = [*project, "--stack", stack, "--plan", str(plan_file), "--svg", svg]
     steps.append(_progress(stack, _command(workers, place.main, placed, out, "place")))
-    base_file: Path | None = None
+    steps.append(base_step)
+    if base_step.code != ExitCode.OK:
+        steps.append(_record(out, "preview", ExitCode.INPUT, "no preview: the base is unusable"))
+    else:
+        steps.append(_progress(stack, _preview(options, stack, out, plan_file, base_file, config)))
+    return [*steps, _progress(stack, alert_changes(options, stack, out))]
+
+
+def _base_plan(
+    options: Options,
+    stack: str,
+    python: Path | None,
+    base_problem: str | None,
+    base_batch: Future[dict[str, Path]] | None,
+) -> tuple[Step, Path | None]:
+    """Step 4: the base commit's plan of ``stack`` into ``OUT/<stack>/base-files``, and its file (None
+    for a new datacenter, or when the base is unusable: the step's exit status says which)."""
+    out = options.out / stack
+    base_dir = out / "base-files"
+    base_key = options.keys.base[stack] if options.keys is not None else None
+    plan_file = _branch_plan(options, stack)
+    base_file = plan_path(stack, base_dir)
     if base_problem is not None:
-        steps.append(_record(out, "base-plan", ExitCode.INPUT, f"base unusable: {base_problem}"))
-    elif not (options.base_dir / stack_file(stack)).exists():
-        steps.append(_record(out, "base-plan", ExitCode.OK, EMPTY_BASE_NOTE.format(stack=stack)))
-    elif options.keys is not None and options.keys.same(stack):
-        base_file = plan_path(stack, base_dir)
+        return _record(out, "base-plan", ExitCode.INPUT, f"base unusable: {base_problem}"), None
+    if not (options.base_dir / stack_file(stack)).exists():
+        return _record(out, "base-plan", ExitCode.OK, EMPTY_BASE_NOTE.format(stack=stack)), None
+    if options.keys is not None and options.keys.same(stack):
         atomic.write_bytes(base_file, plan_file.read_bytes())
-        steps.append(_progress(stack, _record(out, "base-plan", ExitCode.OK, SAME_INPUTS_NOTE)))
-    elif (cached := _kept(options, base_key)) is not None:
-        base_file = plan_path(stack, base_dir)
+        return _progress(stack, _record(out, "base-plan", ExitCode.OK, SAME_INPUTS_NOTE)), base_file
+    if (cached := _kept(options, base_key)) is not None:
         atomic.write_bytes(base_file, cached.read_bytes())
         note = f"base plan reused from {cached} (the same plan inputs: webex_cloud/preview/base_cache.py)"
-        steps.append(_progress(stack, _record(out, "base-plan", ExitCode.OK, note)))
-    elif base_batch is not None and (batched := base_batch.result().get(stack)) is not None:
-        base_file = plan_path(stack, base_dir)
+        return _progress(stack, _record(out, "base-plan", ExitCode.OK, note)), base_file
+    if base_batch is not None and (batched := base_batch.result().get(stack)) is not None:
         atomic.write_bytes(base_file, batched.read_bytes())
         _keep(options, base_key, Step("base-plan", ExitCode.OK), base_file)
         note = (
             f"base plan rendered by the base's code with the other stacks' in one `plan` ({BASE_PLANS_LOG})"
         )
-        steps.append(_progress(stack, _record(out, "base-plan", ExitCode.OK, note)))
-    else:
-        assert python is not None  # a usable base always has an interpreter
-        contract = [part.format(stack=stack, out=base_dir) for part in BASE_PLAN_ARGS]
-        step = _run(
-            [str(python), "-m", "webex_cloud", *contract],
-            cwd=options.base_dir,
-            out=out,
-            name="base-plan",
-            env=base_env(options.base_dir),
-        )
-        _progress(stack, step)
-        base_file = plan_path(stack, base_dir)
-        if step.code != ExitCode.OK or not base_file.exists():
-            # Never an empty base: that would make every resource of the stack a create.
-            with (out / "base-plan.txt").open("a", encoding="utf-8") as log:
-                log.write(f"base unusable: the base commit's plan of {stack} failed (exit {step.code})\n")
-            step = _record(out, "base-plan", ExitCode.INPUT, (out / "base-plan.txt").read_text())
-        else:
-            _keep(options, base_key, step, base_file)
-        steps.append(step)
-    if steps[-1].code != ExitCode.OK:
-        steps.append(_record(out, "preview", ExitCode.INPUT, "no preview: the base is unusable"))
-    else:
-        steps.append(_progress(stack, _preview(options, stack, out, plan_file, base_file, config)))
-    return [*steps, _progress(stack, alert_changes(options, stack, out))]
+        return _progress(stack, _record(out, "base-plan", ExitCode.OK, note)), base_file
+    assert python is not None  # a usable base always has an interpreter
+    contract = [part.format(stack=stack, out=base_dir) for part in BASE_PLAN_ARGS]
+    step = _run(
+        [str(python), "-m", "webex_cloud", *contract],
+        cwd=options.base_dir,
+        out=out,
+        name="base-plan",
+        env=base_env(options.base_dir),
+    )
+    _progress(stack, step)
+    if step.code != ExitCode.OK or not base_file.exists():
+        # Never an empty base: that would make every resource of the stack a create.
+        with (out / "base-plan.txt").open("a", encoding="utf-8") as log:
+            log.write(f"base unusable: the base commit's plan of {stack} failed (exit {step.code})\n")
+        return _record(out, "base-plan", ExitCode.INPUT, (out / "base-plan.txt").read_text()), None
+    _keep(options, base_key, step, base_file)
+    return step, base_file
 
 
 # --- step 6: alert changes (issue 24) ---

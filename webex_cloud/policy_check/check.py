@@ -6,7 +6,7 @@ import atexit
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,9 +133,11 @@ class PolicyChecker:
         plan: Mapping[str, Any],
         peers: Mapping[str, Mapping[str, Any]],
         overrides: Sequence[tuple[str, Mapping[str, Any]]] = (),
+        released: Collection[str] | None = None,
     ) -> dict[str, tuple[str, dict[str, Any]]]:
-        """Derived facts, then ``overrides`` (label, document) layers, merged and validated like the CLI."""
-        facts = derived_config(plan, peers)
+        """Derived facts, then ``overrides`` (label, document) layers, merged and validated like the CLI;
+        ``released``: the services the change releases, when the old side is known."""
+        facts = derived_config(plan, peers, released)
         return reconcile(self.info, [("facts derived from the plans", facts), *overrides])
 
     def check(
@@ -144,11 +146,12 @@ class PolicyChecker:
         peers: Mapping[str, Mapping[str, Any]],
         overrides: Sequence[tuple[str, Mapping[str, Any]]] = (),
         unknowns: Unknowns = NO_UNKNOWNS,
+        released: Collection[str] | None = None,
     ) -> PolicyRun:
         """ConfigureStack, Configure, Analyze per resource, AnalyzeStack once; the verdicts."""
         start = time.perf_counter()
         stack = str(plan.get("stack", ""))
-        config = self.config_for(plan, peers, overrides)
+        config = self.config_for(plan, peers, overrides, released)
         resources = PlanResources.of(plan, unknowns)
         self.session.configure_stack(
             stack,

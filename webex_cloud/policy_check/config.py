@@ -16,7 +16,7 @@ are validated against its schema, ``required`` included.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -87,9 +87,13 @@ def internal_ranges(datacenter: Mapping[str, Any], peers: Mapping[str, Mapping[s
 
 
 def derived_config(
-    plan: Mapping[str, Any], peers: Mapping[str, Mapping[str, Any]]
+    plan: Mapping[str, Any],
+    peers: Mapping[str, Mapping[str, Any]],
+    released: Collection[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The policy config the plan implies: per-policy facts about this datacenter and its peers."""
+    """The policy config the plan implies: per-policy facts about this datacenter and its peers, and,
+    when the old side is known, the services this change releases (``released``: the caller diffs it;
+    None leaves ``release-judged-by-users`` not applicable rather than guessing)."""
     datacenter = plan.get("datacenter")
     if not isinstance(datacenter, dict):
         raise PolicyConfigError("the plan has no 'datacenter' section (docs/plan-format.md)")
@@ -122,6 +126,8 @@ def derived_config(
     }
     config["no-public-admin-exposure"] = {"internalRanges": internal_ranges(datacenter, peers)}
     config["release-analysis-can-judge"] = {"scrapeIntervalS": probe_interval_s(datacenter)}
+    if released is not None:
+        config["release-judged-by-users"] = {"releasedServices": sorted(released)}
     controllers = datacenter.get("controllers")
     if isinstance(controllers, dict) and controllers.get("vip"):
         config["controller-pair-anti-affinity"] = {

@@ -34,7 +34,7 @@ from webex_cloud.plan.format import (
     VOLUME,
 )
 from webex_cloud.preview.markdown import code
-from webex_cloud.release.disruption import describe, disrupts, gate_spec, releases
+from webex_cloud.release.disruption import describe, disrupts, gate_spec, released, releases
 
 #: OpenStack types whose replace or delete destroys data (pulumi-openstack 5.5.3 type tokens; a test
 #: checks each exists in the installed SDK and that docs/preview.md names exactly these). Any resource
@@ -579,10 +579,8 @@ def weakly_judged(changes: ChangeSet) -> Iterator[Risk]:
     """A release of serving pods whose waves nothing judges by what users feel: no Prometheus in the
     datacenter, or neither ``rollout.analysis`` metrics nor an HTTP health check (a TCP connect passes a
     service that fails its calls), so a bad release reaches every pod."""
-    for release in releases(changes, changes.graph):
-        # Creating pods (a new service, a scale-out) takes nothing from users: only a release of serving
-        # pods needs a judgement of what users feel.
-        if release.disrupted and release.unjudged:
+    for release in released(changes):
+        if release.unjudged:
             yield Risk(
                 Level.WARNING,
                 "release-judgement",

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from webex_cloud.plan import format as tokens
 from webex_cloud.plan.format import Plan
-from webex_cloud.release.probe import GateSpec, run_gate
+from webex_cloud.release.probe import GateResult, GateSpec, gate
 
 
 class BakeError(ValueError):
@@ -58,18 +58,21 @@ def bake(
     label: str,
     stream: TextIO | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    gate: Callable[[GateSpec], bool] | None = None,
+    judge: Callable[[GateSpec], GateResult] | None = None,
 ) -> bool:
-    """Wait ``seconds``, then probe every gate; True when every one passed."""
+    """Wait ``seconds``, then probe every gate; True when every one passed. A failure names its cause as
+    the gate found it: the wave does not serve, or it serves and its analysis fails or cannot judge it
+    (the verdict's numbers are the lines above, printed by the gate's own code, as ``judge`` prints them)."""
     out = stream or sys.stdout
-    probe = gate or (lambda spec: run_gate(after_the_bake(spec, seconds), stream=out, sleep=_judge_now))
+    probe = judge or (lambda spec: gate(after_the_bake(spec, seconds), stream=out, sleep=_judge_now))
     print(f"[bake] {label}: baking {seconds:g}s, then probing its {len(specs)} gates again", file=out)
     out.flush()
     sleep(seconds)
     # The first gate that fails ends the bake: the rollback should not wait for every other deadline.
-    failed = next((spec for spec in specs if not probe(spec)), None)
-    if failed is not None:
-        print(f"[bake] {label} FAILED after the bake: {failed.label} no longer serves", file=out)
-        return False
+    for spec in specs:
+        result = probe(spec)
+        if not result.passed:
+            print(f"[bake] {label} FAILED after the bake: {spec.label} {result.cause}", file=out)
+            return False
     print(f"[bake] {label} PASSED: every gate serves after {seconds:g}s", file=out)
     return True

@@ -258,6 +258,12 @@ def releases(changes: ChangeSet, graph: Mapping[str, Iterable[str]] | None = Non
     return found
 
 
+def released(changes: ChangeSet) -> list[ServiceRelease]:
+    """The releases of this change: services whose serving pods it disrupts (new pods alone take nothing
+    from users). The preview's ``release-judgement`` and the pack's ``releasedServices`` both mean these."""
+    return [release for release in releases(changes, changes.graph) if release.disrupted]
+
+
 def _judgement(specs: list[GateSpec]) -> dict[str, str]:
     """How the gates judge their waves, and what is weak about it (the first gate speaks for all: the
     waves of one service share its ``rollout``)."""

@@ -158,6 +158,17 @@ class _Log:
             self._stream.flush()
 
 
+@dataclass(frozen=True)
+class GateResult:
+    """How a gate ended, and why, in words that finish ``<wave label> …`` (the bake's last line)."""
+
+    passed: bool
+    cause: str
+    """``serves``, ``does not serve: …`` or ``serves, but its analysis says …`` with the verdict's reasons."""
+    verdict: Verdict | None = None
+    """The analysis's verdict when the wave served and was judged (its numbers: ``describe``)."""
+
+
 def run_gate(
     spec: GateSpec,
     *,
@@ -168,7 +179,23 @@ def run_gate(
     sleep: Callable[[float], None] = time.sleep,
 ) -> bool:
     """Probe every target until each served ``successes`` times in a row, or the deadline passed; then
-    bake and judge the wave when the spec carries an analysis."""
+    bake and judge the wave when the spec carries an analysis. True when it passed (:func:`gate` says why)."""
+    return gate(
+        spec, address_map=address_map, deadline_s=deadline_s, stream=stream, probe=probe, sleep=sleep
+    ).passed
+
+
+def gate(
+    spec: GateSpec,
+    *,
+    address_map: Mapping[str, str] | None = None,
+    deadline_s: float | None = None,
+    stream: TextIO | None = None,
+    probe: Callable[[Check, str], str | None] = attempt,
+    sleep: Callable[[float], None] = time.sleep,
+) -> GateResult:
+    """:func:`run_gate`, with the cause of its end: a wave that does not serve, or serves and its analysis
+    fails or cannot judge it (Prometheus unreachable, no series, too few requests) are different faults."""
     # The stream is looked up at call time: sys.stdout may have been replaced since this module loaded.
     log = _Log(stream or sys.stdout, lambda: datetime.now(UTC))
     limit = spec.deadline_s if deadline_s is None else deadline_s
@@ -210,20 +237,23 @@ def run_gate(
     failed = [t for t in spec.targets if progress[t.instance].serving_after is None]
     if not failed and spec.analysis is None:
         log(f"[gate] {spec.label} PASSED in {elapsed:.1f}s: pods {', '.join(spec.pods)} serve")
-        return True
+        return GateResult(True, "serves")
     if not failed and spec.analysis is not None:
         log(f"[gate] {spec.label}: pods {', '.join(spec.pods)} serve after {elapsed:.1f}s")
         verdict = bake_and_judge(spec, spec.analysis, log, sleep)
         if verdict.passed:
             log(f"[gate] {spec.label} PASSED: pods {', '.join(spec.pods)} serve and their metrics pass")
-            return True
+            return GateResult(True, "serves and its metrics pass", verdict)
         log(
             f"[gate] {spec.label} FAILED: the analysis says {verdict.outcome}; the release of "
             f"{spec.service} stops here and later waves keep the old version; `python -m webex_cloud judge "
             f"--stack {spec.datacenter} --service {spec.service} --wave {spec.wave}` reads it again "
             "(docs/releasing.md)"
         )
-        return False
+        reasons = "; ".join(verdict.reasons) or "no reason given"
+        return GateResult(
+            False, f"serves, but its analysis says {verdict.outcome.replace('-', ' ')} ({reasons})", verdict
+        )
     for target in failed:
         state = progress[target.instance]
         log(
@@ -235,7 +265,8 @@ def run_gate(
         "later waves keep the old version. Fix and rerun `pulumi up` to resume, or revert the catalog "
         "change to roll back (docs/releasing.md)"
     )
-    return False
+    shown = ", ".join(f"{t.instance}: {progress[t.instance].last_error}" for t in failed)
+    return GateResult(False, f"does not serve ({shown})")
 
 
 def bake_and_judge(
