@@ -20,6 +20,7 @@ Everything is created in a project of its own (prefix ``i28-``), deleted at the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.server
@@ -56,8 +57,10 @@ def pinned(name: str) -> bytes:
     return PINNED_WRONG if name == "i28-wrong" else SERVED[name]
 
 
-def catalog_entry(name: str) -> dict[str, Any]:
-    data = pinned(name)
+def catalog_entry(name: str, data: bytes | None = None) -> dict[str, Any]:
+    """The catalog line of ``name`` served from 127.0.0.1, pinning ``data`` (default: what this
+    module's catalog pins)."""
+    data = pinned(name) if data is None else data
     return {
         "name": name,
         "source": f"http://127.0.0.1/{name}.raw",
@@ -110,6 +113,13 @@ def artifact_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("artifacts")
     for name, data in SERVED.items():
         (folder / f"{name}.raw").write_bytes(data)
+    with serving(folder):
+        yield folder
+
+
+@contextlib.contextmanager
+def serving(folder: Path) -> Iterator[None]:
+    """``folder``'s files at http://127.0.0.1/<name> (what Glance's web-download fetches), while open."""
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     try:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 80), handler)
@@ -122,7 +132,7 @@ def artifact_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield folder
+        yield
     finally:
         server.shutdown()
         server.server_close()
@@ -151,11 +161,17 @@ def project_copy(folder: Path) -> ProjectCopy:
 
 
 def clouds_file(path: Path, project: Any, reader: tuple[str, str]) -> Path:
+    return clouds_entries(path, {f"{PREFIX}reader": (project, reader)})
+
+
+def clouds_entries(path: Path, entries: dict[str, tuple[Any, tuple[str, str]]]) -> Path:
+    """A clouds.yaml of the loopback's with one entry per name: (project, (user, password))."""
     admin = yaml.safe_load(CLOUDS_YAML.read_text())["clouds"][CLOUD]
-    scoped = {**admin, "auth": {**admin["auth"], "project_name": project.name}}
-    user, password = reader
-    reading = {**scoped, "auth": {**scoped["auth"], "username": user, "password": password}}
-    path.write_text(yaml.safe_dump({"clouds": {f"{PREFIX}reader": reading}}))
+    clouds = {}
+    for name, (project, (user, password)) in entries.items():
+        auth = {**admin["auth"], "project_name": project.name, "username": user, "password": password}
+        clouds[name] = {**admin, "auth": auth}
+    path.write_text(yaml.safe_dump({"clouds": clouds}))
     path.chmod(0o600)
     return path
 
