@@ -42,7 +42,7 @@ from openstack import exceptions
 
 from tests.conftest import REPO, ProjectCopy
 from tests.integration.conftest import Cleanup, boot_server, ensure_flavor, scoped_project
-from tests.integration.test_live_images import catalog_entry, clouds_entries, imported, serving
+from tests.integration.test_live_images import active, catalog_entry, clouds_entries, importing, serving
 from webex_cloud.commands import images as cli
 from webex_cloud.config.image_catalog import IMAGE_CATALOG
 from webex_cloud.exit_codes import ExitCode
@@ -142,7 +142,8 @@ def own_project(admin: Any, site: Site, name: str, users: dict[str, list[str]]) 
 def import_all(conn: Any, undo: Cleanup, site: Site, images: dict[str, bytes]) -> dict[str, Any]:
     for name, data in images.items():
         (site.folder / f"{name}.raw").write_bytes(data)
-    found = {name: imported(conn, undo, name) for name in images}
+    started = [importing(conn, undo, name) for name in images]  # Glance imports them side by side
+    found = {image.name: active(conn, image) for image in started}
     # A protected image cannot be deleted: whatever a test left protected is unprotected first.
     for image in found.values():
         undo.actions.append(functools.partial(unprotect, conn, image.id))

@@ -186,22 +186,32 @@ def created(conn: Any, images: Cleanup, name: str) -> Any:
 
 def imported(conn: Any, images: Cleanup, name: str) -> Any:
     """Create the image and have Glance import its catalog source (web-download); wait until active."""
+    return active(conn, importing(conn, images, name))
+
+
+def importing(conn: Any, images: Cleanup, name: str) -> Any:
+    """Create the image and have Glance start importing its catalog source (web-download)."""
     image = created(conn, images, name)
     # Sent by hand: openstacksdk's import_image drops Glance's answer, so a refused import (400, "does not
     # pass filtering") would only show as an image that never becomes active.
     method = {"name": "web-download", "uri": f"http://127.0.0.1/{name}.raw"}
     response = conn.image.post(f"/images/{image.id}/import", json={"method": method})
     assert response.status_code == 202, f"{name}: Glance refused the import: {response.text}"
+    return image
 
-    def active() -> Any:
+
+def active(conn: Any, image: Any) -> Any:
+    """``image`` once Glance's import of it finished (it fails the test if the import failed)."""
+
+    def probe() -> Any:
         current = conn.image.get_image(image)
         failed = (current.properties or {}).get("os_glance_failed_import")
         assert current.status != "killed" and not failed, (
-            f"{name}: the import failed ({current.status}, {failed})"
+            f"{image.name}: the import failed ({current.status}, {failed})"
         )
         return current if current.status == "active" else None
 
-    return wait_for(f"{name} to be imported by Glance", active, timeout=IMPORT_TIMEOUT)
+    return wait_for(f"{image.name} to be imported by Glance", probe, timeout=IMPORT_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
