@@ -105,6 +105,7 @@ def test_only_what_nothing_keeps_is_deleted_each_re_checked_first(
     assert cli.main(argv(project, state, tmp_path, "--json")) == ExitCode.OK
     assert deletes(cloud) == [IMAGES["deleted"]["id"]]
     document = json.loads(capsys.readouterr().out)
+    assert document["deletions"]["dc1"]["finished"] is True
     outcomes = {o["name"]: o for o in document["deletions"]["dc1"]["candidates"]}
     assert outcomes["webex-base-2026.07"]["result"] == "deleted"
     raced = outcomes["scratch-raced"]
@@ -198,6 +199,17 @@ def test_a_failed_deletion_stops_the_run_and_reports_what_was_done(
     first = IMAGES["deleted"]["id"]
     cloud.script[f"DELETE {GLANCE}/{first}"] = [(500, {"message": "internal error"})]
     assert cli.main(argv(project, state, tmp_path)) == ExitCode.INPUT
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert f"failed        {first} webex-base-2026.07: cloud 'webex-dc1-operator': Glance: DELETE" in out
     assert "not attempted" in out and deletes(cloud) == [first]  # never retried, nothing after it tried
+    # The first line says the run did not finish, never "deleted 0 of 4" as if it had; so does stderr.
+    assert out.startswith(
+        f"dc1: cleanup STOPPED, not finished: deleting {first} webex-base-2026.07 failed; 0 of 4 cleanup "
+        "candidates deleted before it, 3 not attempted"
+    )
+    assert err.startswith(
+        f"error: dc1: the cleanup stopped at a failure, it did not finish: deleting {first}"
+    )
+    cloud.script[f"DELETE {GLANCE}/{first}"] = [(500, {"message": "internal error"})]
+    assert cli.main([*argv(project, state, tmp_path), "--json"]) == ExitCode.INPUT
+    assert json.loads(capsys.readouterr().out)["deletions"]["dc1"]["finished"] is False

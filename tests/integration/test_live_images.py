@@ -20,6 +20,7 @@ Everything is created in a project of its own (prefix ``i28-``), deleted at the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.server
@@ -56,8 +57,10 @@ def pinned(name: str) -> bytes:
     return PINNED_WRONG if name == "i28-wrong" else SERVED[name]
 
 
-def catalog_entry(name: str) -> dict[str, Any]:
-    data = pinned(name)
+def catalog_entry(name: str, data: bytes | None = None) -> dict[str, Any]:
+    """The catalog line of ``name`` served from 127.0.0.1, pinning ``data`` (default: what this
+    module's catalog pins)."""
+    data = pinned(name) if data is None else data
     return {
         "name": name,
         "source": f"http://127.0.0.1/{name}.raw",
@@ -110,6 +113,13 @@ def artifact_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("artifacts")
     for name, data in SERVED.items():
         (folder / f"{name}.raw").write_bytes(data)
+    with serving(folder):
+        yield folder
+
+
+@contextlib.contextmanager
+def serving(folder: Path) -> Iterator[None]:
+    """``folder``'s files at http://127.0.0.1/<name> (what Glance's web-download fetches), while open."""
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     try:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 80), handler)
@@ -122,7 +132,7 @@ def artifact_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield folder
+        yield
     finally:
         server.shutdown()
         server.server_close()
@@ -151,11 +161,17 @@ def project_copy(folder: Path) -> ProjectCopy:
 
 
 def clouds_file(path: Path, project: Any, reader: tuple[str, str]) -> Path:
+    return clouds_entries(path, {f"{PREFIX}reader": (project, reader)})
+
+
+def clouds_entries(path: Path, entries: dict[str, tuple[Any, tuple[str, str]]]) -> Path:
+    """A clouds.yaml of the loopback's with one entry per name: (project, (user, password))."""
     admin = yaml.safe_load(CLOUDS_YAML.read_text())["clouds"][CLOUD]
-    scoped = {**admin, "auth": {**admin["auth"], "project_name": project.name}}
-    user, password = reader
-    reading = {**scoped, "auth": {**scoped["auth"], "username": user, "password": password}}
-    path.write_text(yaml.safe_dump({"clouds": {f"{PREFIX}reader": reading}}))
+    clouds = {}
+    for name, (project, (user, password)) in entries.items():
+        auth = {**admin["auth"], "project_name": project.name, "username": user, "password": password}
+        clouds[name] = {**admin, "auth": auth}
+    path.write_text(yaml.safe_dump({"clouds": clouds}))
     path.chmod(0o600)
     return path
 
@@ -170,22 +186,32 @@ def created(conn: Any, images: Cleanup, name: str) -> Any:
 
 def imported(conn: Any, images: Cleanup, name: str) -> Any:
     """Create the image and have Glance import its catalog source (web-download); wait until active."""
+    return active(conn, importing(conn, images, name))
+
+
+def importing(conn: Any, images: Cleanup, name: str) -> Any:
+    """Create the image and have Glance start importing its catalog source (web-download)."""
     image = created(conn, images, name)
     # Sent by hand: openstacksdk's import_image drops Glance's answer, so a refused import (400, "does not
     # pass filtering") would only show as an image that never becomes active.
     method = {"name": "web-download", "uri": f"http://127.0.0.1/{name}.raw"}
     response = conn.image.post(f"/images/{image.id}/import", json={"method": method})
     assert response.status_code == 202, f"{name}: Glance refused the import: {response.text}"
+    return image
 
-    def active() -> Any:
+
+def active(conn: Any, image: Any) -> Any:
+    """``image`` once Glance's import of it finished (it fails the test if the import failed)."""
+
+    def probe() -> Any:
         current = conn.image.get_image(image)
         failed = (current.properties or {}).get("os_glance_failed_import")
         assert current.status != "killed" and not failed, (
-            f"{name}: the import failed ({current.status}, {failed})"
+            f"{image.name}: the import failed ({current.status}, {failed})"
         )
         return current if current.status == "active" else None
 
-    return wait_for(f"{name} to be imported by Glance", active, timeout=IMPORT_TIMEOUT)
+    return wait_for(f"{image.name} to be imported by Glance", probe, timeout=IMPORT_TIMEOUT)
 
 
 @pytest.fixture(scope="module")

@@ -78,6 +78,7 @@ from webex_cloud.images.cleanup import (
     delete_candidates,
     deletion_text,
     judge,
+    stopped,
 )
 from webex_cloud.images.cleanup import to_text as cleanup_text
 from webex_cloud.images.promotion import CanaryRun, promotion_problems
@@ -243,8 +244,15 @@ def cleanup(
 
 
 def cleanup_output(args: argparse.Namespace, reports: list[CleanupReport]) -> tuple[int, str]:
-    failed = any(o.result == "failed" for r in reports for o in r.outcomes or [])
-    code = ExitCode.INPUT if failed else ExitCode.OK
+    failures = {r.stack: failure for r in reports if (failure := stopped(r.outcomes or [])) is not None}
+    code = ExitCode.INPUT if failures else ExitCode.OK
+    for stack, failure in failures.items():
+        # stdout may go to a file or a pipe: the failure is said where an operator's terminal shows it.
+        print(
+            f"error: {stack}: the cleanup stopped at a failure, it did not finish: deleting {failure.id} "
+            f"failed: {failure.reason}",
+            file=sys.stderr,
+        )
     if args.json:
         document: dict[str, Any] = {
             "format": FORMAT,
@@ -253,6 +261,7 @@ def cleanup_output(args: argparse.Namespace, reports: list[CleanupReport]) -> tu
         if args.delete:
             document["deletions"] = {
                 r.stack: {
+                    "finished": r.stack not in failures,
                     "candidates": [asdict(o) for o in r.outcomes or []],
                     "kept": [
                         {"id": i, "name": r.names.get(i, ""), "reason": why}

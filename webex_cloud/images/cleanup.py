@@ -188,15 +188,28 @@ def to_text(stack: str, candidates: Sequence[Candidate], min_age: timedelta, las
     return "\n".join(lines) + "\n"
 
 
+def stopped(outcomes: Sequence[Outcome]) -> Outcome | None:
+    """The failure that stopped a deletion run, or None when it ran to the end."""
+    return next((o for o in outcomes if o.result == "failed"), None)
+
+
 def deletion_text(
     stack: str, outcomes: Sequence[Outcome], kept: Mapping[str, str], names: Mapping[str, str]
 ) -> str:
     deleted = sum(1 for o in outcomes if o.result == "deleted")
     plural = "s" if len(outcomes) != 1 else ""
-    lines = [
-        f"{stack}: deleted {deleted} of {len(outcomes)} cleanup candidate{plural}; "
-        f"{len(kept)} other image{'s' if len(kept) != 1 else ''} kept"
-    ]
+    others = f"{len(kept)} other image{'s' if len(kept) != 1 else ''} kept"
+    failure = stopped(outcomes)
+    if failure is None:
+        lines = [f"{stack}: deleted {deleted} of {len(outcomes)} cleanup candidate{plural}; {others}"]
+    else:
+        untried = sum(1 for o in outcomes if o.result == "not attempted")
+        lines = [
+            f"{stack}: cleanup STOPPED, not finished: deleting {failure.id} {failure.name or '(no name)'} "
+            f"failed; {deleted} of {len(outcomes)} cleanup candidate{plural} deleted before it, {untried} "
+            f"not attempted; {others}",
+            "  (fix the failure below and run it again: every image is judged again from the start)",
+        ]
     lines.extend(f"  {o.result:<13} {o.id} {o.name or '(no name)'}: {o.reason}" for o in outcomes)
     lines.extend(
         f"  {'kept':<13} {image_id} {names.get(image_id) or '(no name)'}: {reason}"
