@@ -66,6 +66,9 @@ def test_each_controller_gets_the_reader_after_its_rollout_with_the_forced_read_
         assert shlex.split(install["inputs"]["delete"])[4:] == [
             "reader", "--user", "webex-drift", "--home", "/var/lib/webex-drift", "--remove"
         ]  # fmt: skip
+        # A new release replaces it (its triggers): the old one's removal runs before the new install,
+        # never after it (which would remove the login the install just made).
+        assert install["deleteBeforeReplace"] is True
 
 
 def test_a_stack_without_a_reader_installs_none() -> None:
@@ -108,6 +111,11 @@ STAND_INS = {
     '[ -f "$ACCOUNTS/$2" ] && cat "$ACCOUNTS/$2" || exit 2\n',
     "useradd": '#!/bin/sh\necho "useradd $*" >> "$ACCOUNT_CALLS"\n'
     'for last; do :; done\necho "$last:x:998:998::/var/lib/$last:/bin/sh" > "$ACCOUNTS/$last"\n',
+    # userdel refuses while a process runs as the account (USERDEL_BUSY stands for one), as shadow's does
+    "userdel": '#!/bin/sh\necho "userdel $*" >> "$ACCOUNT_CALLS"\n'
+    '[ -z "$USERDEL_BUSY" ] || { echo "userdel: user $1 is currently used by process 4242"; exit 8; }\n'
+    'rm "$ACCOUNTS/$1"\n',
+    "usermod": '#!/bin/sh\necho "usermod $*" >> "$ACCOUNT_CALLS"\n',
 }
 
 
@@ -167,9 +175,57 @@ def test_the_install_creates_the_account_once_and_leaves_it_nothing_of_its_own(
     (staged["accounts"] / "webex-drift").write_text(f"webex-drift:x:998:998::{home}:/bin/sh\n")
     assert _install(staged) == rolling_deploy.DEPLOYED
     assert [c for c in (tmp_path / "calls").read_text().splitlines() if c.startswith("useradd")] == calls[1:]
-    # Removed from the stack: the key logs in no more.
-    assert rolling_deploy.main(["reader", "--user", "webex-drift", "--home", str(home), "--remove"]) == 0
-    assert keys.read_text() == ""
+
+
+def _remove(home: Path, user: str = "webex-drift") -> int:
+    return rolling_deploy.main(["reader", "--user", user, "--home", str(home), "--remove"])
+
+
+def _installed(staged: dict[str, Path]) -> Path:
+    """The reader installed, its account's home the test's tree (useradd's stand-in writes /var/lib/...)."""
+    home = staged["root"] / "var/lib/webex-drift"
+    home.parent.mkdir(parents=True)
+    assert _install(staged) == rolling_deploy.DEPLOYED
+    (staged["accounts"] / "webex-drift").write_text(f"webex-drift:x:998:998::{home}:/bin/sh\n")
+    return home
+
+
+def test_a_reader_removed_from_the_stack_leaves_no_account_and_no_key(
+    staged: dict[str, Path], tmp_path: Path
+) -> None:
+    home = _installed(staged)
+    assert _remove(home) == rolling_deploy.DEPLOYED
+    assert not (staged["accounts"] / "webex-drift").exists(), "the account is deleted"
+    assert not home.exists(), "and its home, with the key file"
+    assert "userdel webex-drift" in (tmp_path / "calls").read_text().splitlines()
+    # Again (a re-run of the same delete): nothing left to do, no error.
+    assert _remove(home) == rolling_deploy.DEPLOYED
+
+
+def test_a_reader_still_reading_when_removed_is_locked_and_expired(
+    staged: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = _installed(staged)
+    monkeypatch.setenv("USERDEL_BUSY", "1")
+    assert _remove(home) == rolling_deploy.DEPLOYED
+    assert (home / ".ssh" / "authorized_keys").read_text() == "", "the key logs in no more"
+    assert (tmp_path / "calls").read_text().splitlines()[-2:] == [
+        "userdel webex-drift",
+        "usermod --lock --expiredate 1 --shell /usr/sbin/nologin webex-drift",
+    ]
+
+
+def test_removing_the_reader_never_touches_an_account_of_that_name_with_another_home(
+    staged: dict[str, Path], tmp_path: Path
+) -> None:
+    (staged["accounts"] / "alice").write_text("alice:x:1000:1000::/home/alice:/bin/bash\n")
+    home = staged["root"] / "var/lib/alice"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "authorized_keys").write_text("ssh-ed25519 AAAA alice\n")
+    assert _remove(home, user="alice") == rolling_deploy.DEPLOYED
+    assert (staged["accounts"] / "alice").exists()
+    assert (home / ".ssh" / "authorized_keys").read_text() == "ssh-ed25519 AAAA alice\n"
+    assert [c for c in (tmp_path / "calls").read_text().splitlines() if "del" in c or "mod" in c] == []
 
 
 def test_an_existing_account_with_another_home_is_never_taken_over(staged: dict[str, Path]) -> None:

@@ -143,7 +143,7 @@ def job_env(
 ) -> Iterator[tuple[dict[str, str], dict[str, str], FakeCloud, Path]]:
     """The runner's environment (the stand-in `pulumi` first on PATH, a home whose clouds.yaml names
     the stand-in cloud), and the run's values: the canary's inputs, its (fake) secrets."""
-    bin_dir = tmp_path / "bin"
+    bin_dir = tmp_path / "pulumi-bin"  # tmp_path/bin is the controllers' stand-ins' (test_controllers.py)
     bin_dir.mkdir()
     (bin_dir / "pulumi").write_text(STAND_IN_PULUMI)
     (bin_dir / "pulumi").chmod(0o755)

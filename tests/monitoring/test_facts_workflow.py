@@ -1,7 +1,9 @@
 """The facts job (.github/workflows/monitoring-facts.yml), its step replayed as the runner runs it (bash
 -eo pipefail, the job's and the step's env, in a checkout with the real scripts/with-deploy-key.sh): the
-plan, then the facts pushed with the facts key in a private agent, never in the command's environment;
-the reader's clouds.yaml the only cloud identity; the job fails when the push does.
+plan, then the facts read (the controllers too, through the drift reader login) and pushed, the facts
+key and the reader key in a private agent of the facts command alone, never in any command's
+environment; the reader's clouds.yaml the only cloud identity, the state read with read-only keys; the
+job fails when the push does.
 
 `.venv/bin/python` is a stand-in that records what it is asked and what it can see (the command itself is
 tests/monitoring/test_facts_push.py's)."""
@@ -60,7 +62,9 @@ def _workspace(tmp_path: Path) -> Path:
             import json, os, subprocess, sys
             args = sys.argv[1:]
             agent = subprocess.run(["ssh-add", "-l"], capture_output=True, text=True).stdout
-            seen = {"argv": args, "agent": agent, "env": sorted(os.environ)}
+            named = ("FACTS_PUSH_KEY", "DRIFT_READER_SSH_KEY", "CONTROLLER_SSH_KEY")
+            keys = [n for n in named if os.environ.get(n)]
+            seen = {"argv": args, "agent": agent, "env": sorted(os.environ), "keys": keys}
             with open(os.environ["STAND_IN_CALLS"], "a") as out:
                 out.write(json.dumps(seen) + "\\n")
             if args[2] == "plan":
@@ -78,7 +82,7 @@ def _workspace(tmp_path: Path) -> Path:
 
 
 def _replay(
-    tmp_path: Path, key: str, plan_rc: int = 0, facts_rc: int = 0
+    tmp_path: Path, key: str, plan_rc: int = 0, facts_rc: int = 0, reader: str = ""
 ) -> tuple[Ran, list[dict[str, Any]]]:
     workspace = _workspace(tmp_path)
     home = tmp_path / "home"
@@ -95,6 +99,10 @@ def _replay(
         "matrix.stack": "dc1",
         "secrets.READER_CLOUDS_YAML": "clouds: {webex-dc1-reader: {auth: {auth_url: 'http://127.0.0.1:9/v3'}}}",
         "secrets.FACTS_PUSH_KEY": key,
+        "secrets.DRIFT_READER_SSH_KEY": reader,
+        "secrets.PULUMI_BACKEND_URL": "s3://webex-pulumi-state?endpoint=127.0.0.1:9",
+        "secrets.STATE_READ_ACCESS_KEY_ID": "fake-read-only",
+        "secrets.STATE_READ_SECRET_ACCESS_KEY": "fake-read-only",
     }
     workflow = load(WORKFLOW.name)
     done = run_step(workflow, "facts", _step(), cwd=workspace, env=runner, values=values, timeout=120)
@@ -107,8 +115,13 @@ def test_the_job_holds_the_reader_and_the_facts_key_only_on_the_datacenters_runn
     assert job["environment"] == "drift-${{ matrix.stack }}"
     assert "webex-ops-${{ matrix.stack }}" in job["runs-on"]
     secrets = set(re.findall(r"secrets\.([A-Z_]+)", WORKFLOW.read_text()))
-    assert secrets == {"READER_CLOUDS_YAML", "FACTS_PUSH_KEY"}
-    assert list(_step()["env"]) == ["FACTS_PUSH_KEY"], "the key reaches this step alone"
+    # The daily drift's read-only identities, of the same environment; no deploy secret.
+    assert secrets == {
+        "READER_CLOUDS_YAML", "FACTS_PUSH_KEY", "DRIFT_READER_SSH_KEY", "PULUMI_BACKEND_URL",
+        "STATE_READ_ACCESS_KEY_ID", "STATE_READ_SECRET_ACCESS_KEY",
+    }  # fmt: skip
+    keys = ["FACTS_PUSH_KEY", "DRIFT_READER_SSH_KEY"]
+    assert list(_step()["env"]) == keys, "the keys reach this step alone"
 
 
 def test_the_facts_are_pushed_with_the_facts_key_in_an_agent_never_in_the_environment(
@@ -120,8 +133,9 @@ def test_the_facts_are_pushed_with_the_facts_key_in_an_agent_never_in_the_enviro
     assert plan["argv"][2:] == ["plan", "--stack", "dc1", "--out", "out/plan", "--no-policy"]
     assert facts["argv"][2:] == [
         "monitoring", "--stack", "dc1", "--facts", "out/facts/dc1.prom", "--plan", "out/plan/dc1.json",
-        "--push-nodes",
+        "--controllers", "--state", "s3://webex-pulumi-state?endpoint=127.0.0.1:9", "--push-nodes",
     ]  # fmt: skip
+    assert plan["keys"] == [] and facts["keys"] == [], "no key in any command's environment"
     assert fingerprint in facts["agent"] and len(facts["agent"].splitlines()) == 1
     assert "FACTS_PUSH_KEY" not in facts["env"] and "CONTROLLER_SSH_KEY" not in facts["env"]
     assert "SSH_AUTH_SOCK" in facts["env"]
@@ -149,3 +163,43 @@ def test_without_the_facts_key_the_step_says_which_secret_of_which_environment(t
     assert done.returncode == 2 and len(seen) == 1
     assert "FACTS_PUSH_KEY is empty: store the facts key as the secret FACTS_PUSH_KEY" in done.stderr
     assert "drift-<stack>" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def reader_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A second throw-away key, the drift reader's stand-in."""
+    key = tmp_path_factory.mktemp("reader") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fake", "-f", str(key)], check=True)
+    shown = subprocess.run(["ssh-keygen", "-l", "-f", str(key)], capture_output=True, text=True, check=True)
+    return key.read_text(), shown.stdout.split()[1]
+
+
+def test_with_the_reader_key_the_facts_command_alone_holds_both_keys_in_its_agent(
+    tmp_path: Path, fake_key: tuple[str, str], reader_key: tuple[str, str]
+) -> None:
+    done, (plan, facts) = _replay(tmp_path, fake_key[0], reader=reader_key[0])
+    assert done.returncode == 0, done.stderr
+    assert plan["agent"] == "" and plan["keys"] == [], "the plan sees no key"
+    offered = sorted(line.split()[1] for line in facts["agent"].splitlines())
+    assert offered == sorted([fake_key[1], reader_key[1]])
+    assert facts["keys"] == [] and "--controllers" in facts["argv"]
+    # The state is read with the environment's read-only keys, never the deploy's.
+    assert "AWS_ACCESS_KEY_ID" in facts["env"] and "PULUMI_CONFIG_PASSPHRASE" not in facts["env"]
+
+
+def test_the_deploy_key_never_shares_an_agent_with_another(tmp_path: Path, fake_key: tuple[str, str]) -> None:
+    workspace = _workspace(tmp_path)
+    done = subprocess.run(
+        ["bash", "scripts/with-deploy-key.sh", "true"],
+        cwd=workspace,
+        env={
+            "PATH": os.environ["PATH"],
+            "WITH_KEY": "CONTROLLER_SSH_KEY,DRIFT_READER_SSH_KEY",
+            "CONTROLLER_SSH_KEY": fake_key[0],
+            "DRIFT_READER_SSH_KEY": fake_key[0],
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2 and "never shares an agent" in done.stderr

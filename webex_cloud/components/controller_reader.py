@@ -7,7 +7,8 @@ deploy script's ``reader`` step installs them as root, through the same ``sudo -
 command (webex_cloud/controller/reader.py). Its files live in the release's folder, so each new release
 installs it again (idempotent: same account, same files), and so does a new key, script or path (the
 triggers: the script's, the line's and the deploy script's digests). Deleting the resource
-(``drift_reader`` removed from the stack) empties the account's authorized_keys.
+(``drift_reader`` removed from the stack) empties the account's authorized_keys and deletes the account
+(or locks and expires it when ``userdel`` refuses: rolling_deploy.py ``remove_reader``).
 
 Children of the ControllerPair like the rollout, so their URNs stay ``<pair>-<controller>-...``.
 """
@@ -100,7 +101,13 @@ def drift_reader(
                 update=install,
                 delete=reader_command(plane, reader, staging, remove=True),
                 triggers=[*(digest for _, _, _, digest in files), release.deploy_script_sha256],
-                opts=pulumi.ResourceOptions(parent=pair, depends_on=[*copies, rollout]),
+                # Its triggers replace it (pulumi-command 1.2.1 marks `triggers` replaceOnChanges:
+                # provider/pkg/provider/common/inputs.go), and by default Pulumi creates the new one
+                # before deleting the old: the old `delete` (--remove) would then undo the new install,
+                # every release. Deleted first, the account is removed and installed again instead.
+                opts=pulumi.ResourceOptions(
+                    parent=pair, depends_on=[*copies, rollout], delete_before_replace=True
+                ),
             )
         )
     return installs

@@ -128,7 +128,8 @@ def _refused(host: str, login: str, said: list[str], returncode: int) -> Control
         why = (
             f"the reader key was refused or none was offered ({why}): load the private half of "
             "controllers.drift_reader.public_key into the ssh-agent (in CI the secret "
-            "DRIFT_READER_SSH_KEY of the environment drift-<stack>), and deploy the stack if the key is new"
+            "DRIFT_READER_SSH_KEY of the environments drift-<stack> and production-<stack>), and deploy "
+            "the stack if the key is new"
         )
     return ControllerReadError(f"{host} ({login}): {why}")
 

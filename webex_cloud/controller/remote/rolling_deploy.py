@@ -19,7 +19,8 @@ integration tests against the loopback OpenStack. Nothing here imports the proje
         without password, shell /bin/sh for sshd to run the forced command with), the read script S
         installed at D, and H/.ssh/authorized_keys set to K's one ``restrict,command="..."`` line; the
         home, the key file and the script owned by root, so the account cannot change what its key may
-        do. ``--remove`` empties its authorized_keys: the key logs in no more.
+        do. ``--remove`` empties its authorized_keys (the key logs in no more), then deletes the
+        account and its home, or locks and expires it when ``userdel`` refuses.
 
 Exit codes: 0 deployed (or already deployed and healthy); 1 failed and restored, the controller runs
 what it ran before; 2 failed and the restore did not come back healthy (operator needed); 3 refused
@@ -690,18 +691,37 @@ def install_reader(user: str, home: Path, script_from: Path, script: Path, keys_
     return DEPLOYED
 
 
-def remove_reader(home: Path) -> int:
+def remove_reader(user: str, home: Path) -> int:
+    """The drift reader login gone (``drift_reader`` removed from the stack), idempotent: its key file
+    emptied first, so the key logs in no more even if the rest fails; then the account deleted with its
+    home, or, when ``userdel`` refuses (a read still running as it), locked and expired, which sshd
+    refuses for any key (sshd(8): an expired or locked account may not log in). An account of that
+    name with another home is not the reader's: its key file is not touched, nor the account."""
+    code, entry = run_command(["getent", "passwd", user], 30.0)
+    found = entry.strip().split(":") if code == 0 else []
+    if found and (len(found) < 7 or Path(found[5]) != home):
+        log(f"reader: account {user} has another home than {home}: not the drift reader's, left alone")
+        return DEPLOYED
     keys = home / ".ssh" / "authorized_keys"
     if keys.exists():
         _write_atomic(keys, b"")
         log(f"reader: {keys} emptied, the reader key logs in no more")
+    if not found:
+        return DEPLOYED
+    deleted, said = run_command(["userdel", user], 60.0)
+    if deleted == 0:
+        shutil.rmtree(home, ignore_errors=True)
+        log(f"reader: account {user} deleted, with {home}")
+        return DEPLOYED
+    _run_checked(["usermod", "--lock", "--expiredate", "1", "--shell", "/usr/sbin/nologin", user])
+    log(f"reader: account {user} locked and expired (userdel: {said.strip()[-200:]})")
     return DEPLOYED
 
 
 def _reader(args: argparse.Namespace) -> int:
     try:
         if args.remove:
-            return remove_reader(args.home)
+            return remove_reader(args.user, args.home)
         return install_reader(args.user, args.home, args.script_from, args.script, args.keys_from)
     except (Refused, OSError) as error:
         log(f"reader: REFUSED: {error}")
