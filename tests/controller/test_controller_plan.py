@@ -35,6 +35,10 @@ MONITOR = "openstack:loadbalancer/monitor:Monitor"
 PAIR = "webex:controller:ControllerPair"
 
 
+NOT_THE_RELEASE = ("-read-script", "-reader-key", "-rsyslog-conf", "-rsyslog-check")
+"""The staged copies that are not the filter release's: the drift reader's and the log shipping's."""
+
+
 @cache
 def plan(stack: str) -> dict[str, Any]:
     return render_plan(stack, project_dir=REPO)
@@ -119,7 +123,7 @@ def test_octavia_variant_balances_every_api_port_over_both_controllers(project: 
 def test_octavia_variant_still_rolls_the_filters_out(project: ProjectCopy) -> None:
     commands = [r["name"] for r in of_type(pair_resources(octavia_plan(project)), COMMAND)]
     assert sorted(commands) == [
-        f"dc1-controllers-dc1-ctl-0{n}-{what}" for n in (1, 2) for what in ("drift-reader", "rollout")
+        f"dc1-controllers-dc1-ctl-0{n}-{what}" for n in (1, 2) for what in ("drift-reader", "logs", "rollout")
     ]
 
 
@@ -141,18 +145,39 @@ def test_rollout_is_chained_and_triggered_by_the_release_hashes(stack: str) -> N
     assert first["inputs"]["create"] == first["inputs"]["update"]
     # Controller 2 receives nothing, not even staged files, before controller 1's rollout succeeded.
     copies_2 = [r for r in of_type(resources, COPY) if hosts[1] in r["name"]]
-    release_2 = [c for c in copies_2 if not c["name"].endswith(("-read-script", "-reader-key"))]
+    release_2 = [c for c in copies_2 if not c["name"].endswith(NOT_THE_RELEASE)]
     assert len(release_2) == 5 and all(first["urn"] in c["dependsOn"] for c in release_2)
-    # the drift reader's files: after that controller's own rollout (itself after controller 1's)
+    # the drift reader's and the logs' files: after that controller's own rollout (after controller 1's)
     assert all(second["urn"] in c["dependsOn"] for c in copies_2 if c not in release_2)
     copies_1 = [
         r
         for r in of_type(resources, COPY)
-        if hosts[0] in r["name"] and not r["name"].endswith(("-read-script", "-reader-key"))
+        if hosts[0] in r["name"] and not r["name"].endswith(NOT_THE_RELEASE)
     ]
     assert {c["urn"] for c in copies_1} <= set(first["dependsOn"])
     (wheel_copy,) = [c for c in copies_1 if c["name"].endswith("-wheel")]
     assert wheel_copy["inputs"]["source"]["path"] == f"build/controller/{release.wheel.filename}"
+
+
+@pytest.mark.parametrize("stack", ["dc1", "dc2"])
+def test_the_log_drop_in_goes_to_one_controller_at_a_time_after_its_rollout(stack: str) -> None:
+    resources = pair_resources(plan(stack))
+    hosts = [h.name for h in load_deployment(REPO, stack).datacenter.controllers.hosts]
+    commands = {r["name"]: r for r in of_type(resources, COMMAND)}
+    rollouts = [next(r for n, r in commands.items() if n.endswith(f"{h}-rollout")) for h in hosts]
+    installs = [next(r for n, r in commands.items() if n.endswith(f"{h}-logs")) for h in hosts]
+    for host, rollout, install in zip(hosts, rollouts, installs, strict=True):
+        assert rollout["urn"] in install["dependsOn"]
+        mine = [c for c in of_type(resources, COPY) if host in c["name"] and "-rsyslog-" in c["name"]]
+        assert len(mine) == 2 and {c["urn"] for c in mine} <= set(install["dependsOn"])
+        assert all(rollout["urn"] in c["dependsOn"] for c in mine)
+        # The check runs before the install: the script refuses a drop-in rsyslogd refuses (test_log_install).
+        assert " logs --from " in install["inputs"]["create"]
+        assert "--check-with " in install["inputs"]["create"]
+    # Controller 2 gets nothing of it before controller 1's install succeeded.
+    second = [c for c in of_type(resources, COPY) if hosts[1] in c["name"] and "-rsyslog-" in c["name"]]
+    assert all(installs[0]["urn"] in c["dependsOn"] for c in second)
+    assert installs[0]["urn"] in installs[1]["dependsOn"]
 
 
 def test_an_unchanged_source_renders_the_same_rollout() -> None:
@@ -182,8 +207,9 @@ def test_the_rollouts_name_no_private_key_and_authenticate_with_the_agent(
         runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
 
     registrations = run_under_mocks(program, "dc1", config, secrets)
-    # per controller: 5 copies and the rollout; 2 copies and the drift reader's install (dc1 names one)
-    assert len(connections) == len([r for r in registrations if r.type in (COMMAND, COPY)]) == 18
+    # per controller: 5 copies and the rollout; 2 copies and the drift reader's install (dc1 names one);
+    # 2 copies and the rsyslog drop-in's install (dc1 has monitoring.logs)
+    assert len(connections) == len([r for r in registrations if r.type in (COMMAND, COPY)]) == 24
     for wrapped in connections:
         # pulumi-command marks the whole connection secret (the wire's secret signature around it).
         assert wrapped[rpc._special_sig_key] == rpc._special_secret_sig

@@ -28,6 +28,7 @@ from typing import Any
 
 from tests.audit.fakes import PROJECT, STACK, deployed
 from webex_cloud.audit.expected import Expected
+from webex_cloud.change.model import ChangeSet
 from webex_cloud.cloud.errors import CloudError
 from webex_cloud.cloud.images import GlanceImage, parse_image
 from webex_cloud.cloud.inventory import Inventory
@@ -49,6 +50,9 @@ from webex_cloud.plan.format import (
     VOLUME_ATTACH,
     Plan,
 )
+from webex_cloud.preview.offline import diff_snapshots
+from webex_cloud.preview.plans import snapshot_from_plan
+from webex_cloud.preview.state import decode_checkpoint
 
 IMAGE_ID = "0b8c1f7e-7e0c-4c53-9d1f-6f1b1b1b0001"
 FLAVOR_ID = "0b8c1f7e-7e0c-4c53-9d1f-6f1b1b1b0002"
@@ -365,3 +369,12 @@ def site(plan: Plan, expected: Expected, hosts_up: bool = True) -> Site:
             for n, (host, h) in enumerate(((h.name, h) for h in plan.datacenter.hosts), start=1)
         ]
     return cloud
+
+
+def diff_deployed(checkpoint: bytes, plan: Mapping[str, Any]) -> ChangeSet:
+    """What the plan changes on the stack whose checkpoint (a ``file://`` state's ``dc1.json``) is given:
+    the offline diff a pull request's preview shows, ignoreChanges and ForceNew as the engine applies them."""
+    deployed_stack = decode_checkpoint("webex-cloud", STACK, f"{STACK}.json", checkpoint)
+    return diff_snapshots(
+        deployed_stack.snapshot(), snapshot_from_plan(dict(plan), source="plan"), old_only_keys_count=False
+    )

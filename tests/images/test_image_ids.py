@@ -21,7 +21,7 @@ import pytest
 
 from tests.audit.fakes import STACK
 from tests.conftest import REPO
-from tests.drift.fakes import IMAGE_ID, site
+from tests.drift.fakes import IMAGE_ID, diff_deployed, site
 from webex_cloud.audit.expected import expected_from_plan
 from webex_cloud.change.model import Action, ChangeSet
 from webex_cloud.config.errors import CatalogError
@@ -40,7 +40,6 @@ from webex_cloud.plan.document import render_plan
 from webex_cloud.plan.format import INSTANCE, dumps, parse_plan
 from webex_cloud.preview.offline import diff_snapshots
 from webex_cloud.preview.plans import snapshot_from_plan
-from webex_cloud.preview.state import decode_checkpoint
 
 OTHER_ID = "0b8c1f7e-7e0c-4c53-9d1f-6f1b1b1b0099"
 
@@ -79,13 +78,6 @@ def _by_name_checkpoint(plan: dict[str, Any]) -> bytes:
     return json.dumps(cloud.checkpoint()).encode()
 
 
-def _diff(checkpoint: bytes, plan: dict[str, Any]) -> ChangeSet:
-    deployed = decode_checkpoint("webex-cloud", STACK, "dc1.json", checkpoint)
-    return diff_snapshots(
-        deployed.snapshot(), snapshot_from_plan(plan, source="plan"), old_only_keys_count=False
-    )
-
-
 def _instance_changes(changes: ChangeSet) -> list[Any]:
     return [c for c in changes.changes if c.type == INSTANCE]
 
@@ -117,7 +109,7 @@ def test_switching_a_deployed_stack_from_names_to_verified_ids_changes_no_instan
     )
     verified = render_plan(STACK, project_dir=REPO)
     assert {r["inputs"]["imageId"] for r in _instances(verified)} == {IMAGE_ID}
-    changes = _diff(checkpoint, verified)
+    changes = diff_deployed(checkpoint, verified)
     assert _instance_changes(changes) == []
     # What does change: each release wave's health gate, whose triggers name the image input
     # (imageName -> imageId), so each wave is probed once more; nothing is replaced on the cloud. The
@@ -133,7 +125,7 @@ def test_switching_a_deployed_stack_from_names_to_verified_ids_changes_no_instan
 def test_the_offline_plans_stand_ins_are_the_deployed_images_of_their_names(
     stand_in_plan: dict[str, Any],
 ) -> None:
-    assert _instance_changes(_diff(_by_name_checkpoint(stand_in_plan), stand_in_plan)) == []
+    assert _instance_changes(diff_deployed(_by_name_checkpoint(stand_in_plan), stand_in_plan)) == []
 
 
 def test_another_verified_id_rebuilds_in_place_and_replaces_nothing(
@@ -143,7 +135,7 @@ def test_another_verified_id_rebuilds_in_place_and_replaces_nothing(
         ENVIRONMENT, str(_record(tmp_path / "dc1.json", dict.fromkeys(_booted(stand_in_plan), OTHER_ID)))
     )
     changes = _instance_changes(
-        _diff(_by_name_checkpoint(stand_in_plan), render_plan(STACK, project_dir=REPO))
+        diff_deployed(_by_name_checkpoint(stand_in_plan), render_plan(STACK, project_dir=REPO))
     )
     assert len(changes) == len(_instances(stand_in_plan))
     for change in changes:

@@ -5,7 +5,8 @@ models is the front: by default two HAProxy + keepalived proxies in a hard ``ant
 whose ports may carry the VIP (allowed address pairs) and a reserved VIP port; with ``octavia: true`` an
 Octavia load balancer instead. The filters reach the controllers through SSH: per controller, the release
 files are copied and the deploy script is run, controller 2 only after controller 1 came back healthy;
-then, when the stack names one, drift's read-only login is installed on each (controller_reader.py).
+then, when the stack names one, drift's read-only login is installed on each (controller_reader.py), and with
+``monitoring.logs`` the rsyslog drop-in, one controller at a time (controller_logs.py).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import pulumi_openstack as openstack
 from pulumi_command import remote
 
 from webex_cloud.components.controller_front import SERVICE, FrontArgs, octavia_front, proxy_front
+from webex_cloud.components.controller_logs import controller_logs
 from webex_cloud.components.controller_reader import drift_reader
 from webex_cloud.components.controller_rollout import filter_rollout
 from webex_cloud.config.api_sources import api_prefixes
-from webex_cloud.config.models import ControllerPlane
+from webex_cloud.config.models import ControllerPlane, LogShipping
 from webex_cloud.controller.filter_release import FilterRelease
 from webex_cloud.plan import format as tokens
 
@@ -43,6 +45,8 @@ class ControllerPairArgs:
     """The filter wheel, fragments and deploy script to roll out."""
     image_ids: Mapping[str, str]
     """Image name -> the verified Glance id the proxies boot (webex_cloud/config/image_ids.py)."""
+    logs: LogShipping | None = None
+    """``monitoring.logs``: the controllers' rsyslog drop-in is installed after each rollout; None: none."""
 
 
 class ControllerPair(pulumi.ComponentResource):
@@ -55,6 +59,9 @@ class ControllerPair(pulumi.ComponentResource):
     """The rollout command of each controller, in rollout order."""
     drift_readers: list[remote.Command]
     """The drift reader's install on each controller (none without ``controllers.drift_reader``)."""
+    log_installs: list[remote.Command]
+    """The rsyslog drop-in's install on each controller, in rollout order (none without
+    ``monitoring.logs``)."""
 
     def __init__(
         self, name: str, args: ControllerPairArgs, opts: pulumi.ResourceOptions | None = None
@@ -90,6 +97,9 @@ class ControllerPair(pulumi.ComponentResource):
 
         self.rollouts = filter_rollout(self, name, plane, args.release)
         self.drift_readers = drift_reader(self, name, plane, args.release, self.rollouts)
+        self.log_installs = controller_logs(
+            self, name, args.datacenter, plane, args.logs, args.release, self.rollouts
+        )
         self.register_outputs(
             {
                 "vip_address": self.vip_address,

@@ -17,6 +17,7 @@ from webex_cloud.config.image_ids import RegisteredImage
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.controller.filter_release import FilterRelease
 from webex_cloud.facts.rollout import DEPLOY_RUNNER_SOURCE
+from webex_cloud.monitoring.logs import instance_user_data
 from webex_cloud.plan import format as tokens
 from webex_cloud.release import rollout
 
@@ -80,6 +81,7 @@ class Datacenter(pulumi.ComponentResource):
                 availability_zones=tuple(dc.availability_zones),
                 release=args.release,
                 image_ids=args.image_ids,
+                logs=dc.monitoring.logs if dc.monitoring else None,
             ),
             pulumi.ResourceOptions(parent=self, providers=[provider]),
         )
@@ -98,6 +100,7 @@ class Datacenter(pulumi.ComponentResource):
                 ),
                 pulumi.ResourceOptions(parent=self, providers=[provider]),
             )
+        pod_user_data = instance_user_data(dc.name, dc.monitoring.logs if dc.monitoring else None)
         self.services = {
             item.service.name: Service(
                 item.service.name,
@@ -111,6 +114,7 @@ class Datacenter(pulumi.ComponentResource):
                     anchor_room=anchor_room(item.service, dc),
                     image_ids=args.image_ids,
                     prometheus=rollout.prometheus_urls(dc),
+                    user_data=pod_user_data,
                 ),
                 pulumi.ResourceOptions(parent=self, providers=[provider]),
             )

@@ -51,6 +51,9 @@ class PodArgs:
     """Image name -> the verified Glance id a member boots (never the name: Glance names are not unique)."""
     anchor_room: Footprint | None = None
     """What the members need on the anchor's host beyond the anchor: the anchor's ``webex_pod_room``."""
+    user_data: str | None = None
+    """First-boot cloud-config of every instance (the log shipping, webex_cloud/monitoring/logs.py);
+    None: none."""
     after: Sequence[pulumi.Input[pulumi.Resource]] = ()
     """Resources whose step must finish before this pod changes: the previous pod's anchor (creation
     stays race-free), or the previous release wave's health gate."""
@@ -133,6 +136,7 @@ class Pod(pulumi.ComponentResource):
                         **(room if first is None else {}),
                     },
                     scheduler_hints=[member_hint if first is not None else anchor_hint],
+                    user_data=args.user_data,
                     # Deleted for real, never soft-deleted: the replacement boots on this port, which a
                     # SOFT_DELETED server keeps while the provider already counts it gone
                     # (terraform-provider-openstack v3.4.0 resource_openstack_compute_instance_v2.go:
@@ -146,6 +150,17 @@ class Pod(pulumi.ComponentResource):
                         # The replacement boots on the same fixed-IP port, which the old server
                         # holds until it is gone (Nova refuses a port in use).
                         delete_before_replace=True,
+                        # The first boot's configuration only. The provider replaces a server whose
+                        # user data changes (terraform-provider-openstack v3.4.0
+                        # resource_openstack_compute_instance_v2.go :85, ForceNew; facts/provider.py):
+                        # without this, adding or editing `monitoring.logs` would rebuild every pod.
+                        # The engine keeps the recorded value instead (an instance deployed without
+                        # user data keeps none, its replacements too: pulumi/pulumi
+                        # pkg/resource/deploy/step_generator.go processIgnoreChanges resets each ignored
+                        # path to the old inputs, deleting it when they had none; read in the stored
+                        # source, not at the 3.272.0 tag); docs/monitoring.md
+                        # "Logs" says how those instances get the drop-in.
+                        ignore_changes=["userData"],
                     ),
                 )
                 self.instances.setdefault(member.role, []).append(instance)

@@ -41,6 +41,8 @@ class ServiceArgs:
     prometheus: tuple[str, ...] = ()
     """The datacenter's Prometheus nodes (``release.rollout.prometheus_urls``): each wave's gate judges the
     wave's metrics through them; none, the gates only wait for the instances to serve."""
+    user_data: str | None = None
+    """Every pod instance's first-boot cloud-config (``monitoring.logs``); None: none."""
     filters_ready: tuple[pulumi.Resource, ...] = ()
     """The controllers' scheduler-filter rollout: the first pod waits for it, so no pod is placed (or moved
     to a new pod design) by a scheduler that runs another version of the filters."""
@@ -130,6 +132,7 @@ class Service(pulumi.ComponentResource):
                     after=after,
                     anchor_room=args.anchor_room,
                     image_ids=args.image_ids,
+                    user_data=args.user_data,
                 ),
                 child,
             )

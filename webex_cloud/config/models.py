@@ -819,7 +819,8 @@ class Monitoring(StrictModel):
     defaults (15 s, 3 min, 2 min, 30 s, 5 min)."""
     logs: LogShipping | None = None
     """Where the instances' and controllers' logs are shipped (rsyslog; ``monitoring --stack`` writes the
-    configuration to ``rsyslog/``); omitted: none is generated."""
+    configuration to ``rsyslog/``; new pods and monitoring nodes install it at first boot, the controllers
+    after each rollout: docs/monitoring.md, "Logs"); omitted: none is generated or installed."""
 
     @field_validator("receivers")
     @classmethod

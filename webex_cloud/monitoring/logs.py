@@ -17,10 +17,18 @@ such a drop-in, in RainerScript:
   the rest: the collector sees how often the schedulers found no host, not only the servers left in ERROR.
 
 ``rsyslogd -N1`` checks each file as Debian's main configuration would include it (monitoring_ops/check.py).
+
+Installed (docs/monitoring.md, "Logs"): ``instances.conf`` by each instance's first-boot cloud-config
+(:func:`instance_user_data`), ``controllers.conf`` by the controllers' rollout (the deploy script's
+``logs`` step, webex_cloud/components/controller_logs.py). Both stage the file, check it with
+``rsyslogd -N1`` beside Debian's own configuration, and only then put it at :data:`DROP_IN` and restart
+rsyslog: a file rsyslogd refuses is never where the next restart would read it.
 """
 
 from __future__ import annotations
 
+import json
+import shlex
 from typing import Final
 
 from webex_cloud.config.models import LogShipping
@@ -29,6 +37,11 @@ FOLDER: Final = "rsyslog"
 """Beside the monitoring files in ``build/monitoring/<stack>/``; never shipped to the monitoring nodes."""
 NO_VALID_HOST: Final = "No valid host was found"
 COUNTER: Final = "webex_no_valid_host"
+DROP_IN: Final = "/etc/rsyslog.d/60-webex-ship.conf"
+"""Where each host runs its drop-in; Debian's ``/etc/rsyslog.conf`` includes ``/etc/rsyslog.d/*.conf``."""
+STAGED: Final = "/etc/webex-logs/webex-ship.conf"
+"""Where an instance's first boot writes the drop-in before rsyslogd has accepted it."""
+DEBIAN_MAIN: Final = "/etc/rsyslog.conf"
 SCHEDULER_LOGS: Final = (
     ("/var/log/nova/nova-scheduler.log", "nova-scheduler"),
     ("/var/log/cinder/cinder-scheduler.log", "cinder-scheduler"),
@@ -80,3 +93,44 @@ def rsyslog_files(datacenter: str, logs: LogShipping | None) -> dict[str, str]:
         f"{FOLDER}/instances.conf": _file(datacenter, "instances", logs, ""),
         f"{FOLDER}/controllers.conf": _file(datacenter, "controllers", logs, scheduler_inputs),
     }
+
+
+def packages(logs: LogShipping) -> tuple[str, ...]:
+    """Debian's packages a shipping host needs: the TLS driver (``gtls``) is a package of its own."""
+    return ("rsyslog", "rsyslog-gnutls") if logs.protocol == "tls" else ("rsyslog",)
+
+
+def check_main(staged: str, main: str = DEBIAN_MAIN) -> str:
+    """A main configuration for ``rsyslogd -N1 -f``: Debian's own, then the staged drop-in, as rsyslog
+    will read them once the drop-in is in ``/etc/rsyslog.d/``."""
+    return f'include(file="{main}")\ninclude(file="{staged}")\n'
+
+
+def install_script(staged: str = STAGED, target: str = DROP_IN) -> str:
+    """The shell an instance's first boot runs: check, then install and restart; a refused file is left
+    staged (rsyslogd's error in cloud-init's log) and the host runs Debian's configuration unchanged."""
+    check = f"{staged}.main"
+    return " && ".join(
+        [
+            f"printf %s {shlex.quote(check_main(staged))} > {check}",
+            f"rsyslogd -N1 -f {check}",
+            f"install -m 0644 {staged} {target}",
+            "systemctl restart rsyslog",
+        ]
+    )
+
+
+def instance_user_data(datacenter: str, logs: LogShipping | None) -> str | None:
+    """First-boot cloud-config of the stack's pods: the instances' drop-in, checked, then installed;
+    None without ``monitoring.logs``. Delivered once: the pods ignore later changes of their user data
+    (webex_cloud/components/pod.py says why)."""
+    if logs is None:
+        return None
+    document = {
+        "packages": list(packages(logs)),
+        "write_files": [
+            {"path": STAGED, "content": rsyslog_files(datacenter, logs)[f"{FOLDER}/instances.conf"]}
+        ],
+        "runcmd": [["sh", "-c", install_script()]],
+    }
+    return "#cloud-config\n" + json.dumps(document, indent=1, sort_keys=True) + "\n"

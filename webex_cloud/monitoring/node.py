@@ -41,10 +41,11 @@ from typing import Final
 
 import yaml
 
+from webex_cloud.config.models import LogShipping
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.facts import metrics
 from webex_cloud.monitoring import contract as c
-from webex_cloud.monitoring import facts_login, secrets
+from webex_cloud.monitoring import facts_login, logs, secrets
 from webex_cloud.monitoring.model import stack_watch
 from webex_cloud.monitoring.render import render
 
@@ -85,11 +86,17 @@ def _gzipped(text: str) -> str:
 
 
 def user_data(
-    files: Mapping[str, str], peer: str | None, deploy_key: str, facts_key: str | None = None
+    files: Mapping[str, str],
+    peer: str | None,
+    deploy_key: str,
+    facts_key: str | None = None,
+    shipping: tuple[str, LogShipping] | None = None,
 ) -> str:
     """cloud-config for one node; ``peer`` is the other node's address (None: a single node);
     ``deploy_key`` the OpenSSH public key :data:`DEPLOY_USER` accepts; ``facts_key`` the one the facts
-    login accepts for its forced command alone (monitoring/facts_login.py; None: no such login)."""
+    login accepts for its forced command alone (monitoring/facts_login.py; None: no such login);
+    ``shipping`` the datacenter and its ``monitoring.logs``: the instances' rsyslog drop-in, checked and
+    installed as on the pods (monitoring/logs.py; None: no log shipping)."""
     defaults = {
         "prometheus": 'ARGS="--web.enable-lifecycle"\n',
         "prometheus-alertmanager": (
@@ -124,9 +131,17 @@ def user_data(
                 facts_login.TEXTFILE_DIR,
             ]
         )  # fmt: skip
+    ship_packages: tuple[str, ...] = ()
+    ship_commands: list[list[str]] = []
+    if shipping is not None:
+        datacenter, shipped_logs = shipping
+        conf = logs.rsyslog_files(datacenter, shipped_logs)[f"{logs.FOLDER}/instances.conf"]
+        staged.append((logs.STAGED, conf, "0644"))
+        ship_packages = logs.packages(shipped_logs)
+        ship_commands.append(["sh", "-c", logs.install_script()])
     document = {
         "package_update": True,
-        "packages": [*PACKAGES, *TOOLS],
+        "packages": [*PACKAGES, *TOOLS, *ship_packages],
         "users": [
             "default",
             # No password: cloud-init locks a new user's password unless told otherwise (``lock_passwd``
@@ -151,6 +166,7 @@ def user_data(
             *facts_commands,
             ["systemctl", "daemon-reload"],
             ["systemctl", "restart", *(p for p in PACKAGES if p != "prometheus-node-exporter")],
+            *ship_commands,
         ],
     }
     text = "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False, width=1000)
@@ -184,8 +200,10 @@ def pair_user_data(deployment: Deployment, stack_file: str) -> tuple[str, ...]:
     nodes = [str(node) for node in monitoring.nodes]
     try:
         key, facts = monitoring.instances.deploy_key, monitoring.instances.facts_key
+        shipping = (deployment.datacenter.name, monitoring.logs) if monitoring.logs is not None else None
         return tuple(
-            user_data(files, next((p for p in nodes if p != node), None), key, facts) for node in nodes
+            user_data(files, next((p for p in nodes if p != node), None), key, facts, shipping)
+            for node in nodes
         )
     except UserDataTooLarge as error:
         raise UserDataTooLarge(

@@ -22,6 +22,12 @@ integration tests against the loopback OpenStack. Nothing here imports the proje
         do. ``--remove`` empties its authorized_keys (the key logs in no more), then deletes the
         account and its home, or locks and expires it when ``userdel`` refuses.
 
+    rolling_deploy.py logs --from F --check-with C --to T --restart CMD --health CMD
+        The controllers' rsyslog drop-in (webex_cloud/components/controller_logs.py): ``rsyslogd -N1 -f C``
+        (C includes Debian's main configuration, then the staged F) must pass before F goes to T; then
+        rsyslog is restarted and must be healthy, or the previous T is put back and rsyslog restarted
+        again (exit 1). A refused F changes nothing and restarts nothing (exit 3).
+
 Exit codes: 0 deployed (or already deployed and healthy); 1 failed and restored, the controller runs
 what it ran before; 2 failed and the restore did not come back healthy (operator needed); 3 refused
 before anything on the controller was changed (bad wheel, bad fragment, bad profile, locked).
@@ -53,6 +59,7 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -728,6 +735,55 @@ def _reader(args: argparse.Namespace) -> int:
         return REFUSED
 
 
+def install_logs(
+    staged: Path, check_with: Path, target: Path, restart: Sequence[str], health: Sequence[str]
+) -> int:
+    """The rsyslog drop-in: checked by rsyslogd, then installed and rsyslog restarted; idempotent."""
+    for path in (staged, check_with):
+        check_staging(path.parent)
+    new = staged.read_bytes()
+    before = target.read_bytes() if target.exists() else None
+    code, output = run_command(["rsyslogd", "-N1", "-f", str(check_with)], 60.0)
+    if code != 0:
+        raise Refused(f"rsyslogd -N1 refused {staged} (exit {code}): {output.strip()[-600:]}")
+    if before == new:
+        code, output = run_command(health, 60.0)
+        if code == 0:
+            log(f"logs: {target} already installed, rsyslog healthy")
+            return DEPLOYED
+    _write_atomic(target, new)
+    target.chmod(0o644)
+    code, output = run_command(restart, 120.0)
+    if code == 0:
+        code, output = run_command(health, 60.0)
+    if code == 0:
+        log(f"logs: {target} installed, rsyslog restarted and healthy")
+        return DEPLOYED
+    log(f"logs: rsyslog not healthy after the restart (exit {code}): {output.strip()[-300:]}; restoring")
+    if before is None:
+        target.unlink()
+    else:
+        _write_atomic(target, before)
+    code, output = run_command(restart, 120.0)
+    if code == 0:
+        code, output = run_command(health, 60.0)
+    if code == 0:
+        log(f"logs: {target} restored, rsyslog runs what it ran before")
+        return RESTORED
+    log(f"logs: rsyslog not healthy after the restore either (exit {code}): {output.strip()[-300:]}")
+    return DEGRADED
+
+
+def _logs(args: argparse.Namespace) -> int:
+    try:
+        return install_logs(
+            args.source, args.check_with, args.to, shlex.split(args.restart), shlex.split(args.health)
+        )
+    except (Refused, OSError) as error:
+        log(f"logs: REFUSED, nothing was changed and rsyslog not restarted: {error}")
+        return REFUSED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -738,6 +794,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     reader.add_argument("--script", type=Path, help="where the forced command runs it from")
     reader.add_argument("--keys-from", type=Path, help="the staged authorized_keys line")
     reader.add_argument("--remove", action="store_true")
+    logs = sub.add_parser("logs", help="check, install and load the rsyslog drop-in")
+    logs.add_argument("--from", dest="source", required=True, type=Path, help="the staged drop-in")
+    logs.add_argument("--check-with", required=True, type=Path, help="main config for rsyslogd -N1 -f")
+    logs.add_argument("--to", required=True, type=Path, help="where rsyslog reads the drop-in")
+    logs.add_argument("--restart", required=True, help="the command that restarts rsyslog")
+    logs.add_argument("--health", required=True, help="the command that exits 0 when rsyslog runs")
     for command, help_ in (
         ("apply", "deploy to one controller"),
         ("roll", "deploy to each controller in turn"),
@@ -751,6 +813,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--sha256", default="", help="expected sha256 of the wheel (refuse on mismatch)")
         p.add_argument("--fragment", action="append", default=[], help="NAME=PATH of a config fragment")
     args = parser.parse_args(argv)
+    if args.command == "logs":
+        return _logs(args)
     if args.command == "reader":
         if not args.remove and None in (args.script_from, args.script, args.keys_from):
             parser.error("reader needs --script-from, --script and --keys-from (or --remove)")
