@@ -22,7 +22,7 @@ import yaml
 from tests.monitoring import host_keys_stand_in as keys
 from tests.monitoring.conftest import NODES, Stand
 from webex_cloud.exit_codes import ExitCode
-from webex_cloud.monitoring.node import user_data
+from webex_cloud.monitoring.node import Peering, user_data
 from webex_cloud.monitoring_ops.host_keys import BEGIN, END, SILENCING_KEYS, NotPinned, parse_key_block
 from webex_cloud.monitoring_ops.reload import SshNode
 
@@ -87,7 +87,9 @@ def test_a_console_without_one_complete_well_formed_block_pins_nothing(
 
 def test_the_nodes_user_data_never_silences_the_key_block() -> None:
     """cc_keys_to_console prints the keys unless the cloud-config says otherwise (SILENCING_KEYS)."""
-    document = yaml.safe_load(user_data({"prometheus.yml": "{}\n"}, "10.250.1.16", "ssh-ed25519 AAAA fake"))
+    document = yaml.safe_load(
+        user_data({"prometheus.yml": "{}\n"}, Peering("10.250.1.15", "10.250.1.16"), "ssh-ed25519 AAAA fake")
+    )
     assert not set(SILENCING_KEYS) & set(document)
 
 

@@ -4,7 +4,6 @@ network, booted with the generated monitoring, checked before anything is regist
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import random
 import re
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, ProjectCopy
+from tests.monitoring.tools import boot_files
 from webex_cloud.commands.monitoring import generate
 from webex_cloud.commands.plan import main as plan_main
 from webex_cloud.config.errors import CatalogError
@@ -38,16 +38,6 @@ def plan(stack: str) -> dict[str, Any]:
 def pair_resources(document: dict[str, Any]) -> list[dict[str, Any]]:
     (pair,) = [r for r in document["resources"] if r["type"] == PAIR]
     return [r for r in document["resources"] if r["parent"] == pair["urn"]]
-
-
-def boot_files(user_data: str) -> dict[str, str]:
-    """What cloud-init writes: path -> text."""
-    assert user_data.startswith("#cloud-config\n")
-    document = yaml.safe_load(user_data)
-    return {
-        item["path"]: gzip.decompress(base64.b64decode(item["content"])).decode()
-        for item in document["write_files"]
-    }
 
 
 @pytest.mark.parametrize("stack", ["dc1", "dc2"])
@@ -88,7 +78,9 @@ def test_the_pair_is_two_instances_apart_at_the_nodes_addresses(stack: str) -> N
 def test_each_node_boots_with_the_generated_files_and_its_partner() -> None:
     generated = generate(REPO, "dc1")
     instances = [r for r in pair_resources(plan("dc1")) if r["type"] == INSTANCE]
-    for instance, peer in zip(instances, ("10.250.1.16", "10.250.1.15"), strict=True):
+    for instance, (own, peer) in zip(
+        instances, [("10.250.1.15", "10.250.1.16"), ("10.250.1.16", "10.250.1.15")], strict=True
+    ):
         files = boot_files(instance["inputs"]["userData"])
         shipped = {
             path.removeprefix(f"{node.STAGING}/prometheus/"): text
@@ -99,7 +91,9 @@ def test_each_node_boots_with_the_generated_files_and_its_partner() -> None:
         assert shipped == {name: text for name, text in generated.items() if not name.endswith(".test.yml")}
         assert "rules/scheduling.rules.yml" in shipped
         defaults = files[f"{node.STAGING}/default/prometheus-alertmanager"]
-        assert defaults == f'ARGS="--cluster.peer={peer}:9094"\n'
+        # Each gossips with the other, advertising its own address: the management network need not
+        # carry the node's default route, without which Alertmanager could pick no address to advertise.
+        assert defaults == f'ARGS="--cluster.advertise-address={own}:9094 --cluster.peer={peer}:9094"\n'
         assert "--web.enable-lifecycle" in files[f"{node.STAGING}/default/prometheus"]
         document = yaml.safe_load(instance["inputs"]["userData"])
         assert document["packages"] == [*node.PACKAGES, "curl", "sudo"]
@@ -117,7 +111,7 @@ def test_user_data_too_large_for_nova_is_refused_with_the_limit() -> None:
     # Bytes gzip cannot shrink: about 80 KB once in the user data.
     noise = {"rules/noise.rules.yml": base64.b64encode(random.Random(0).randbytes(60_000)).decode()}
     with pytest.raises(node.UserDataTooLarge, match="more than Nova's 65535"):
-        node.user_data(noise, "10.250.1.16", "ssh-ed25519 AAAAfake")
+        node.user_data(noise, node.Peering("10.250.1.15", "10.250.1.16"), "ssh-ed25519 AAAAfake")
 
 
 def test_a_stack_without_instances_deploys_no_pair(project: ProjectCopy) -> None:

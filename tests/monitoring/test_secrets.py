@@ -24,7 +24,7 @@ from tests.monitoring.tools import require
 from tests.stacks.monitoring_node import FAKE_READER
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.monitoring import secrets
-from webex_cloud.monitoring.node import DEPLOY_USER, user_data
+from webex_cloud.monitoring.node import DEPLOY_USER, Peering, user_data
 
 
 def _secrets_on(stand: Stand, address: str) -> Path:
@@ -200,7 +200,9 @@ def _write_files(text: str) -> dict[str, tuple[str, str]]:
 
 
 def test_the_user_data_installs_the_helper_the_sudo_rule_and_the_reader_environment_only() -> None:
-    text = user_data({"prometheus.yml": "global: {}\n"}, "10.250.1.16", "ssh-ed25519 AAAA fake")
+    text = user_data(
+        {"prometheus.yml": "global: {}\n"}, Peering("10.250.1.15", "10.250.1.16"), "ssh-ed25519 AAAA fake"
+    )
     document = yaml.safe_load(text.removeprefix("#cloud-config\n"))
     files = _write_files(text)
 

@@ -6,9 +6,12 @@ does not install system packages, so there it skips, naming the install step.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import shutil
 
 import pytest
+import yaml
 
 from tests.conftest import fast_tier
 
@@ -19,3 +22,13 @@ def require(*names: str) -> None:
     if missing and fast_tier():
         pytest.skip(f"fast tier: {', '.join(missing)} not installed (bash tools/monitoring/install.sh)")
     assert not missing, f"{missing} not installed: scripts/test.sh runs tools/monitoring/install.sh first"
+
+
+def boot_files(user_data: str) -> dict[str, str]:
+    """What cloud-init writes from a monitoring node's user data: path -> text."""
+    assert user_data.startswith("#cloud-config\n")
+    document = yaml.safe_load(user_data)
+    return {
+        item["path"]: gzip.decompress(base64.b64decode(item["content"])).decode()
+        for item in document["write_files"]
+    }

@@ -15,7 +15,7 @@ package's conffile path before the package is installed would make dpkg ask what
 with ``--web.enable-lifecycle``, so that ``monitoring --reload`` applies every later change without a
 restart (Nova cannot change the user data of a running server: a change here is for the next node
 built, never a reason to rebuild one). The two Alertmanagers gossip on :data:`CLUSTER_PORT` so that
-an alert both receive is sent once.
+an alert both receive is sent once (:func:`alertmanager_args`).
 
 The deploy reloads a node over SSH as :data:`DEPLOY_USER` (``monitoring --reload-nodes``,
 monitoring_ops/reload.py): the user data creates that login, without a password, authorising only
@@ -37,6 +37,7 @@ from __future__ import annotations
 import base64
 import gzip
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 
 import yaml
@@ -71,6 +72,35 @@ USER_DATA_LIMIT: Final = 65535
 ``nova/api/openstack/compute/schemas/servers.py``: ``user_data`` ``maxLength`` 65535)."""
 
 
+@dataclass(frozen=True)
+class Peering:
+    """One node of the pair as its Alertmanager's cluster sees it."""
+
+    address: str
+    """The node's own address on the management network, advertised to its partner."""
+    peer: str
+    """The partner's address."""
+
+
+def alertmanager_args(peering: Peering | None) -> str:
+    """The node's Alertmanager flags (its ``ARGS``): gossip with the partner, so that of the alerts both
+    Prometheus send to both Alertmanagers one notification leaves. The notifier at cluster position N
+    waits N times ``--cluster.peer-timeout`` (15 s by default) and sends only what the notification log
+    gossiped by the other has not sent already (Alertmanager v0.25.0 ``cmd/alertmanager/main.go``
+    ``clusterWait``, ``notify/notify.go`` ``WaitStage``, ``DedupStage``). The advertised address is
+    explicit: left empty, Alertmanager advertises the private address of the default route's interface
+    and refuses to start on a host with none (``cluster/advertise.go``; README "High Availability": "the
+    ``cluster.advertise-address`` flag is required if the instance doesn't have an IP address that is
+    part of RFC 6890 with a default route"), and the management network need not carry the default
+    route. None: a single node, no cluster peer."""
+    if peering is None:
+        return ""
+    return (
+        f"--cluster.advertise-address={peering.address}:{CLUSTER_PORT} "
+        f"--cluster.peer={peering.peer}:{CLUSTER_PORT}"
+    )
+
+
 class UserDataTooLarge(ValueError):
     """The generated monitoring does not fit in Nova's user data."""
 
@@ -87,21 +117,19 @@ def _gzipped(text: str) -> str:
 
 def user_data(
     files: Mapping[str, str],
-    peer: str | None,
+    peering: Peering | None,
     deploy_key: str,
     facts_key: str | None = None,
     shipping: tuple[str, LogShipping] | None = None,
 ) -> str:
-    """cloud-config for one node; ``peer`` is the other node's address (None: a single node);
+    """cloud-config for one node; ``peering`` its address and its partner's (None: a single node);
     ``deploy_key`` the OpenSSH public key :data:`DEPLOY_USER` accepts; ``facts_key`` the one the facts
     login accepts for its forced command alone (monitoring/facts_login.py; None: no such login);
     ``shipping`` the datacenter and its ``monitoring.logs``: the instances' rsyslog drop-in, checked and
     installed as on the pods (monitoring/logs.py; None: no log shipping)."""
     defaults = {
         "prometheus": 'ARGS="--web.enable-lifecycle"\n',
-        "prometheus-alertmanager": (
-            f'ARGS="--cluster.peer={peer}:{CLUSTER_PORT}"\n' if peer is not None else 'ARGS=""\n'
-        ),
+        "prometheus-alertmanager": f'ARGS="{alertmanager_args(peering)}"\n',
         "prometheus-blackbox-exporter": f'ARGS="--config.file {CONFIG_DIR}/blackbox.yml"\n',
     }
     staged = [(f"{STAGING}/prometheus/{name}", text, "0644") for name, text in shipped(files).items()]
@@ -201,9 +229,10 @@ def pair_user_data(deployment: Deployment, stack_file: str) -> tuple[str, ...]:
     try:
         key, facts = monitoring.instances.deploy_key, monitoring.instances.facts_key
         shipping = (deployment.datacenter.name, monitoring.logs) if monitoring.logs is not None else None
-        return tuple(
-            user_data(files, next((p for p in nodes if p != node), None), key, facts, shipping)
-            for node in nodes
+        first, second = nodes  # the model requires a deployed pair to be two nodes
+        return (
+            user_data(files, Peering(first, second), key, facts, shipping),
+            user_data(files, Peering(second, first), key, facts, shipping),
         )
     except UserDataTooLarge as error:
         raise UserDataTooLarge(
