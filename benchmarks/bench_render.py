@@ -3,7 +3,11 @@
 "Plain" means the same kinds of provider resources with literal inputs, registered flat: no
 catalog, no validation, no components, no outputs wired between resources. Both run in this
 process under the same recording mock engine, so the ratio is what the catalog, validation and
-components cost on top of the SDK itself. Target: ratio <= 1.25.
+components cost on top of the SDK itself. Target (issue 29): ratio <= 1.10.
+
+Each side is timed by the CPU time of this process (every thread: the mock engine answers in the SDK's
+executor threads), best of ``--repeat``: on a shared machine the wall time measures the other
+processes as much as this one; both are printed.
 
     .venv/bin/python -m benchmarks.bench_render [--resources 10000] [--repeat 3]
 """
@@ -14,12 +18,14 @@ import argparse
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import pulumi
 import pulumi_openstack as openstack
 
+from benchmarks.commands import load_average
 from benchmarks.generated_project import generate_project
 from webex_cloud.plan.capture import run_under_mocks
 from webex_cloud.plan.document import render_plan
@@ -119,13 +125,27 @@ def bare_sdk(custom: int, components: int) -> Callable[[], None]:
     return program
 
 
-def best_of(repeat: int, run: Callable[[], int]) -> tuple[float, int]:
-    times, count = [], 0
+TARGET = 1.10
+"""Issue 29: the render within 1.10 x the bare SDK."""
+
+
+@dataclass(frozen=True)
+class Timed:
+    cpu: float
+    """CPU seconds of this process, best of the repeats."""
+    wall: float
+    """Wall seconds, best of the repeats."""
+    count: int
+
+
+def best_of(repeat: int, run: Callable[[], int]) -> Timed:
+    cpu, wall, count = [], [], 0
     for _ in range(repeat):
-        start = time.perf_counter()
+        started, start = time.process_time(), time.perf_counter()
         count = run()
-        times.append(time.perf_counter() - start)
-    return min(times), count
+        cpu.append(time.process_time() - started)
+        wall.append(time.perf_counter() - start)
+    return Timed(min(cpu), min(wall), count)
 
 
 def main() -> None:
@@ -138,22 +158,20 @@ def main() -> None:
         plan = render_plan("dc1", project_dir=project)
         custom = sum(1 for r in plan["resources"] if r["custom"])
         components = len(plan["resources"]) - custom
-        render_s, rendered = best_of(
-            args.repeat, lambda: len(render_plan("dc1", project_dir=project)["resources"])
+        render = best_of(args.repeat, lambda: len(render_plan("dc1", project_dir=project)["resources"]))
+        bare = best_of(args.repeat, lambda: len(run_under_mocks(bare_sdk(custom, components), "dc1", {}, [])))
+    for name, side in (("offline plan render", render), ("bare SDK, flat     ", bare)):
+        print(
+            f"{name} : {side.count:>6} resources in {side.cpu:7.2f} s of CPU "
+            f"({side.cpu / side.count * 1e6:6.0f} us/resource; wall {side.wall:.2f} s)"
         )
-        bare_s, bare = best_of(
-            args.repeat, lambda: len(run_under_mocks(bare_sdk(custom, components), "dc1", {}, []))
-        )
-    print(
-        f"offline plan render : {rendered:>6} resources in {render_s:7.2f} s "
-        f"({render_s / rendered * 1e6:6.0f} us/resource)"
-    )
-    print(
-        f"bare SDK, flat      : {bare:>6} resources in {bare_s:7.2f} s "
-        f"({bare_s / bare * 1e6:6.0f} us/resource)"
-    )
     print(f"  ({custom} provider resources and {components} components on both sides)")
-    print(f"ratio render / bare : {render_s / bare_s:.2f}  (target <= 1.25)")
+    print(f"  {load_average()}")
+    ratio = render.cpu / bare.cpu
+    print(
+        f"ratio render / bare : {ratio:.2f} of CPU "
+        f"(wall {render.wall / bare.wall:.2f}; target <= {TARGET:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -12,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 from webex_scheduler_filters import hints
 
@@ -21,6 +23,7 @@ from webex_cloud.config.errors import CatalogError
 from webex_cloud.config.loader import load_deployment
 from webex_cloud.config.resolved import Deployment
 from webex_cloud.exit_codes import ExitCode
+from webex_cloud.plan import capture
 from webex_cloud.plan import format as tokens
 from webex_cloud.plan.capture import run_program
 from webex_cloud.plan.document import render_plan
@@ -351,6 +354,32 @@ def test_two_renders_are_byte_identical(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert (tmp_path / "dc1.json").read_text() == dumps(plan("dc1")), f"PYTHONHASHSEED={seed}"
+
+
+class EchoingMocks(capture.PlanMocks):
+    """The mock engine as it was: every input echoed back as the resource's state."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return super().new_resource(args)[0], dict(args.inputs)
+
+
+@pytest.mark.parametrize("stack", ["dc1", "dc2"])
+def test_the_plan_is_the_one_the_sdk_renders_with_state_and_stack_traces(
+    stack: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan skips work the SDK does for a real engine (the inputs sent back as state, the stack
+    trace of every registration): what it records must be what that work gives, byte for byte."""
+    fast = dumps(render_plan(stack, project_dir=REPO))
+    traced: list[int] = []
+
+    def with_traces() -> contextlib.AbstractContextManager[None]:
+        traced.append(1)
+        return contextlib.nullcontext()
+
+    monkeypatch.setattr(capture, "PlanMocks", EchoingMocks)
+    monkeypatch.setattr(capture, "_without_stack_traces", with_traces)
+    assert dumps(render_plan(stack, project_dir=REPO)) == fast
+    assert traced  # the SDK's own stack traces were taken in the second render
 
 
 def test_adding_a_service_moves_no_existing_subnet(project: ProjectCopy) -> None:

@@ -20,7 +20,9 @@ from typing import Any
 import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import mocks, settings
+from pulumi.runtime import resource as sdk_resource
 from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -84,11 +86,17 @@ class Registration:
 
 
 class PlanMocks(pulumi.runtime.Mocks):
-    """Deterministic IDs derived from the URN, inputs echoed back as state, lookups answered by a stand-in
-    (webex_cloud/facts/stand_ins.py)."""
+    """Deterministic IDs derived from the URN, no state of their own, lookups answered by a stand-in
+    (webex_cloud/facts/stand_ins.py).
+
+    No state: outside a preview the SDK gives every output the engine leaves out the value of the input
+    it sent (pulumi 3.272.0 sdk/python/lib/pulumi/runtime/rpc.py ``resolve_outputs``, "input prop the
+    engine didn't give us a final value for"), so each output is its input, as when the inputs were
+    echoed back, without the mock serialising them into a reply that the SDK deserialises again (a
+    tenth of the plan's time, for nothing the plan records)."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return str(uuid.uuid5(_ID_NAMESPACE, f"{args.typ}::{args.name}")), dict(args.inputs)
+        return str(uuid.uuid5(_ID_NAMESPACE, f"{args.typ}::{args.name}")), {}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         # A lookup (the external or management network by name) is resolved by the engine at deploy
@@ -162,6 +170,26 @@ def _engine_config(project_dir: Path, stack: str) -> tuple[dict[str, str], list[
     return values, secrets
 
 
+def _no_stack_trace() -> source_pb2.StackTrace:
+    return source_pb2.StackTrace()
+
+
+@contextlib.contextmanager
+def _without_stack_traces() -> Iterator[None]:
+    """For each registration the SDK walks the whole Python stack and turns every frame into a file URI,
+    to tell the engine which line made the resource (pulumi 3.272.0 sdk/python/lib/pulumi/runtime/
+    resource.py ``_get_stack_trace``, the request's ``sourcePosition`` and ``stackTrace``): a sixth of a
+    plan's time, growing with the depth of the components. The mock engine reads neither field (mocks.py
+    ``MockMonitor.RegisterResource``) and the plan records neither (:class:`Registration`), so under
+    the mocks the SDK is handed an empty trace; a real ``pulumi preview`` or ``up`` never runs here."""
+    saved = sdk_resource._get_stack_trace
+    sdk_resource._get_stack_trace = _no_stack_trace
+    try:
+        yield
+    finally:
+        sdk_resource._get_stack_trace = saved
+
+
 def run_under_mocks(
     program: Callable[[], None], stack: str, config: dict[str, str], secret_keys: list[str]
 ) -> list[Registration]:
@@ -172,7 +200,8 @@ def run_under_mocks(
     set_all_config(config, secret_keys)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(program))
+    with _without_stack_traces():
+        _sync_await(run_pulumi_func(program))
     return monitor.registrations
 
 
