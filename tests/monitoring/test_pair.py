@@ -96,7 +96,8 @@ def test_each_node_boots_with_the_generated_files_and_its_partner() -> None:
         assert defaults == f'ARGS="--cluster.advertise-address={own}:9094 --cluster.peer={peer}:9094"\n'
         assert "--web.enable-lifecycle" in files[f"{node.STAGING}/default/prometheus"]
         document = yaml.safe_load(instance["inputs"]["userData"])
-        assert document["packages"] == [*node.PACKAGES, "curl", "sudo"]
+        # dc1 ships its logs over TLS (monitoring.logs): rsyslog and its TLS driver come with the node.
+        assert document["packages"] == [*node.PACKAGES, "curl", "sudo", "rsyslog", "rsyslog-gnutls"]
         # The deploy's login: the stack's deploy key only, no password, owning the generated files' folders.
         deploy_key = load_deployment(REPO, "dc1").datacenter.monitoring.instances.deploy_key  # type: ignore[union-attr]
         login = document["users"][1]

@@ -83,6 +83,6 @@ def test_an_awkward_key_in_user_data_is_dumped_as_the_pure_python_emitter_dumps_
     text: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = {"prometheus.yml": text}
-    fast = node.user_data(files, node.Peering(text, text), deploy_key=text, facts_key=text)
+    fast = node.user_data(files, node.Peering(text, text), deploy_key=text)
     monkeypatch.setattr(node, "DUMPER", yaml.SafeDumper)
-    assert fast == node.user_data(files, node.Peering(text, text), deploy_key=text, facts_key=text)
+    assert fast == node.user_data(files, node.Peering(text, text), deploy_key=text)

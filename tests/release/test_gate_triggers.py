@@ -34,7 +34,11 @@ def _at(inputs: dict[str, Any], path: str) -> Any:
 
 def _replacing_inputs(instance: dict[str, Any]) -> dict[str, Any]:
     inputs = instance["inputs"]
-    found = {key: value for key, value in inputs.items() if key in TABLE[tokens.INSTANCE]}
+    # An input the resource ignores (the pods' first-boot userData) is never diffed, so it replaces nothing.
+    ignored = set(instance.get("ignoreChanges", ()))
+    found = {
+        key: value for key, value in inputs.items() if key in TABLE[tokens.INSTANCE] and key not in ignored
+    }
     found.update({path: _at(inputs, path) for path in instance["replaceOnChanges"]})
     return found
 
