@@ -123,8 +123,8 @@ def test_a_lock_goes_stale_after_eight_of_the_beats_it_declares_whoever_reads_it
     assert holder.stale_after == 16 and holder.stale(datetime.now(UTC))
     assert lock.acquire(place.store, "webex-cloud", "dc1", DRAIN).key == key  # the reader's default: 15 s
     place.store.delete(key)
-    left_by(place, fast, 12)
-    with pytest.raises(lock.LockHeld, match=r"alive: heartbeat 1[12] s ago \(stale after 16 s\)"):
+    left_by(place, fast, 6)
+    with pytest.raises(lock.LockHeld, match=r"alive: heartbeat \d+ s ago \(stale after 16 s\)"):
         lock.acquire(place.store, "webex-cloud", "dc1", DRAIN | {lock.INTERVAL: 1.0})
     # A declared interval under a second is read as one: never stale before 8 s.
     for declared, stale_after in ((0.001, 8.0), (True, lock.STALE_AFTER_S), ("2", lock.STALE_AFTER_S)):
