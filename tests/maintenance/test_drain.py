@@ -410,7 +410,6 @@ def test_a_drain_whose_lock_pulumi_cancel_removed_stops_before_the_next_pod(
     for record in operator.cloud.servers:
         if record["name"] in second.instances:
             record[views.HOST_FIELD] = host
-    monkeypatch.setattr(cli, "HEARTBEAT_S", 0.01)
     choose = operator.choose
     beats: list[dict[str, Any]] = []
 
@@ -425,11 +424,12 @@ def test_a_drain_whose_lock_pulumi_cancel_removed_stops_before_the_next_pod(
 
     operator.choose = cancelled
     argv = ["drain", "--stack", "dc1", "--plan", str(gated_plan), "--host", host, "--json"]
-    code, out, err = run(argv, capsys)
+    code, out, err = run([*argv, "--heartbeat", "0.01"], capsys)
     report = json.loads(out)
     assert code == ExitCode.INPUT and "was removed while the drain held it" in err, err
     assert len({m["pod"] for m in report["moved"]}) == 1 and lock_files(backend) == []
     assert beats and lock.HEARTBEAT in beats[0][lock.FIELD] and pulumi_reads(beats[0])
+    assert beats[0][lock.FIELD][lock.INTERVAL] == 0.01  # what another run judges its staleness by
     assert operator.disabled[host].startswith(drain.MARK)
 
 

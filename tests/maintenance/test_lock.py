@@ -115,10 +115,29 @@ def test_a_live_heartbeat_from_another_machine_is_never_taken_over(place: Place)
             lock.acquire(place.store, "webex-cloud", "dc1", DRAIN, take_over=take_over)
 
 
+def test_a_lock_goes_stale_after_eight_of_the_beats_it_declares_whoever_reads_it(place: Place) -> None:
+    """The holder's --heartbeat is written into its file; a reader judges by it, not by its own."""
+    fast = DRAIN | {lock.INTERVAL: 2.0}
+    key = left_by(place, fast, 17)
+    (holder,) = lock.holders(place.store, FOLDER)
+    assert holder.stale_after == 16 and holder.stale(datetime.now(UTC))
+    assert lock.acquire(place.store, "webex-cloud", "dc1", DRAIN).key == key  # the reader's default: 15 s
+    place.store.delete(key)
+    left_by(place, fast, 6)
+    with pytest.raises(lock.LockHeld, match=r"alive: heartbeat \d+ s ago \(stale after 16 s\)"):
+        lock.acquire(place.store, "webex-cloud", "dc1", DRAIN | {lock.INTERVAL: 1.0})
+    # A declared interval under a second is read as one: never stale before 8 s.
+    for declared, stale_after in ((0.001, 8.0), (True, lock.STALE_AFTER_S), ("2", lock.STALE_AFTER_S)):
+        place.store.delete(next(iter(place.store.list(FOLDER))))
+        left_by(place, DRAIN | {lock.INTERVAL: declared}, 5)
+        (holder,) = lock.holders(place.store, FOLDER)
+        assert holder.stale_after == stale_after and not holder.stale(datetime.now(UTC))
+
+
 def test_the_heartbeat_refreshes_the_lock_and_keeps_what_pulumi_prints(place: Place) -> None:
-    taken = lock.acquire(place.store, "webex-cloud", "dc1", DRAIN)
+    taken = lock.acquire(place.store, "webex-cloud", "dc1", DRAIN | {lock.INTERVAL: 0.01})
     first: dict[str, Any] = json.loads(place.store.read(taken.key) or b"")
-    beat = lock.Heartbeat(taken, interval=0.01).start()
+    beat = lock.Heartbeat(taken).start()
     deadline = time.monotonic() + 10
     while beat.beats < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -133,7 +152,7 @@ def test_the_heartbeat_refreshes_the_lock_and_keeps_what_pulumi_prints(place: Pl
 
 def test_a_lock_pulumi_cancel_removed_is_lost_not_written_back(place: Place) -> None:
     taken = lock.acquire(place.store, "webex-cloud", "dc1", DRAIN)
-    beat = lock.Heartbeat(taken, interval=60)
+    beat = lock.Heartbeat(taken)
     beat.beat()
     for key in place.store.list(FOLDER):  # CancelCurrentUpdate (backend.go): every lock file deleted
         place.store.delete(key)

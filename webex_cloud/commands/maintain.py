@@ -2,7 +2,7 @@
 
   drain --host H [--host H2] [--dry-run]   prove the stack stays whole without H (capacity, N+1), refuse
         [--zone Z] [--state URL]           before any change if not or if the stack's deploy lock is held;
-        [--address-map F]                  then hold that lock (its heartbeat refreshed), cordon H and move
+        [--address-map F] [--heartbeat S]  then hold that lock (its heartbeat refreshed), cordon H and move
                                            each pod on it whole, anchor first, to hosts the scheduler's
                                            filters choose (cold when Nova refuses a live migration), each
                                            pod followed by its health gate; a failed gate stops the drain.
@@ -79,8 +79,6 @@ from webex_cloud.plan.format import Plan, PlanError, read_plan
 from webex_cloud.release.probe import GateSpec
 
 DEFAULT_MOVE_TIMEOUT = 900.0
-HEARTBEAT_S = lock.HEARTBEAT_S
-"""Seconds between two refreshes of the held lock (tests shorten it)."""
 
 
 def _plans(stack: str, given: Path | None) -> tuple[Plan, PlacementPlan, Path]:
@@ -162,7 +160,7 @@ def _deploy_lock(
         )
 
     previous = signal.signal(signal.SIGTERM, terminate)
-    beat = lock.Heartbeat(taken, HEARTBEAT_S).start()
+    beat = lock.Heartbeat(taken).start()
     try:
         yield beat
     finally:
@@ -238,7 +236,13 @@ def _drain(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int, d
     report: dict[str, Any] = {"stack": args.stack, "hosts": args.host}
     if not _proven(args.stack, placement, verdict, report, say):
         return ExitCode.BLOCKING, report
-    purpose = {"action": "drain", "stack": args.stack, "hosts": sorted(args.host), "by": getpass.getuser()}
+    purpose = {
+        "action": "drain",
+        "stack": args.stack,
+        "hosts": sorted(args.host),
+        "by": getpass.getuser(),
+        lock.INTERVAL: args.heartbeat,
+    }
     cloud = args.cloud or stack_entry(args.stack, Access.OPERATE)
     # A dry run reads what only an operator sees (host names, compute services): the same identity.
     with connect(cloud, Access.OPERATE, args.clouds_yaml, args.timeout) as session:
@@ -441,7 +445,13 @@ def _drain_storage(args: argparse.Namespace, say: Callable[[str], None]) -> tupl
         return ExitCode.BLOCKING, report
     store = _backend(args)
     expected = expected_from_plan(plan, str(path))
-    purpose = {"action": "drain", "stack": args.stack, "hosts": sorted(backends), "by": getpass.getuser()}
+    purpose = {
+        "action": "drain",
+        "stack": args.stack,
+        "hosts": sorted(backends),
+        "by": getpass.getuser(),
+        lock.INTERVAL: args.heartbeat,
+    }
     cloud = args.cloud or stack_entry(args.stack, Access.OPERATE)
     with connect(cloud, Access.OPERATE, args.clouds_yaml, args.timeout) as session:
         services = _volume_services(session, backends)
@@ -545,7 +555,13 @@ def _evacuate(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[int
     report["proof"] = list(verdict.reasons)
     for problem in verdict.reasons:
         print(f"warning: without {verdict.what}: {problem}", file=sys.stderr)
-    purpose = {"action": "evacuate", "stack": args.stack, "hosts": sorted(args.host), "by": getpass.getuser()}
+    purpose = {
+        "action": "evacuate",
+        "stack": args.stack,
+        "hosts": sorted(args.host),
+        "by": getpass.getuser(),
+        lock.INTERVAL: args.heartbeat,
+    }
     cloud = args.cloud or stack_entry(args.stack, Access.OPERATE)
     with connect(cloud, Access.OPERATE, args.clouds_yaml, args.timeout) as session:
         services = steps.compute_services(session, args.host)
@@ -735,6 +751,15 @@ def _main(argv: list[str]) -> int:
         "another machine (only once you know its process is gone; a fresh heartbeat is never taken over, "
         "a stale one is taken over without this)",
     )
+    parser.add_argument(
+        "--heartbeat",
+        type=seconds,
+        default=lock.HEARTBEAT_S,
+        metavar="SECONDS",
+        help=f"drain, evacuate: seconds between two refreshes of the held deploy lock (default "
+        f"{lock.HEARTBEAT_S:g}); the lock file records it, and another run judges the lock stale after "
+        f"{lock.STALE_BEATS} missed beats (never under {lock.stale_after(0):g} s)",
+    )
     parser.add_argument("--force", action="store_true", help="undrain: enable a host someone else disabled")
     parser.add_argument(
         "--down",
@@ -771,6 +796,7 @@ def _main(argv: list[str]) -> int:
             ("--state", args.state, ("drain", "evacuate")),
             ("--address-map", args.address_map, ("drain", "evacuate")),
             ("--take-over", args.take_over, ("drain", "evacuate")),
+            ("--heartbeat", args.heartbeat != lock.HEARTBEAT_S, ("drain", "evacuate")),
             ("--force", args.force, ("undrain",)),
             ("--down", args.down, ("ok-to-stop",)),
         )

@@ -23,17 +23,19 @@ What the engine does, read in pulumi/pulumi ``pkg/backend/diy/lock.go`` (the sto
 
 The heartbeat. Nothing in a lock file tells a live holder from a dead one: Pulumi never rewrites its
 lock and never expires it (``Lock`` writes once, ``Unlock`` deletes). A drain therefore refreshes its
-own file every :data:`HEARTBEAT_S` seconds (:class:`Heartbeat`), writing the time into
-``webexMaintenance.heartbeat`` and keeping Pulumi's ``timestamp`` as the time the lock was taken —
+own file every :data:`HEARTBEAT_S` seconds, or at the interval the drain is given (:class:`Heartbeat`),
+writing the time into ``webexMaintenance.heartbeat`` and the interval into
+``webexMaintenance.heartbeat_s``, and keeping Pulumi's ``timestamp`` as the time the lock was taken —
 ``checkForLock`` prints it as "created by ... at", so it must not move. A heartbeat that finds its file
 gone stops: someone ran `pulumi cancel` (or deleted it), and writing it back would undo their word
 while a `pulumi up` may already have started; the drain stops at its next pod (:attr:`Heartbeat.lost`).
-A drain's lock with no heartbeat for :data:`STALE_AFTER_S` seconds is stale: its process is gone or
-cut off from the backend. The rule (:func:`left_behind`): only the *same* drain (action, stack, hosts)
-takes a lock over — when it is stale, when its pid is gone on this machine, or with ``--take-over``
-when it carries no heartbeat (an older drain's); a fresh heartbeat is a live drain and is never taken
-over, whatever is passed. Any other lock (Pulumi's, another drain's, stale or not) is only named, with
-its heartbeat's age; `pulumi cancel` remains the operator's way to clear it.
+A drain's lock with no heartbeat for :data:`STALE_BEATS` of the intervals its file declares
+(:data:`STALE_AFTER_S`, 120 s, at the default) is stale: its process is gone or cut off from the
+backend. The rule (:func:`left_behind`): only the *same* drain (action, stack, hosts) takes a lock
+over — when it is stale, when its pid is gone on this machine, or with ``--take-over`` when it carries
+no heartbeat (an older drain's); a fresh heartbeat is a live drain and is never taken over, whatever is
+passed. Any other lock (Pulumi's, another drain's, stale or not) is only named, with its heartbeat's
+age; `pulumi cancel` remains the operator's way to clear it.
 
 The backends this handles are the ones the project already reads (docs/state-backend.md): ``s3://``
 through the same boto3 client as the checkpoint reader (webex_cloud/preview/state.py), and ``file://``.
@@ -66,11 +68,23 @@ FIELD: Final = "webexMaintenance"
 HEARTBEAT: Final = "heartbeat"
 """The key under :data:`FIELD` with the time of the holder's latest heartbeat (RFC 3339, UTC)."""
 HEARTBEAT_S: Final = 15.0
-"""Seconds between two refreshes of a drain's lock file."""
-STALE_AFTER_S: Final = 120.0
-"""Seconds without a heartbeat after which a drain's lock is stale (8 missed beats: a slow backend or a
-clock a few seconds off is not a dead drain). Judged by the reader's clock against the writer's, so the
-machines' clocks must agree to well within this (NTP)."""
+"""Seconds between two refreshes of a drain's lock file, unless the drain is given another interval."""
+INTERVAL: Final = "heartbeat_s"
+"""The key under :data:`FIELD` with the holder's own heartbeat interval: the reader judges staleness by
+the interval the writer promised, so no reader can declare a live drain stale by choosing a short one."""
+MIN_HEARTBEAT_S: Final = 1.0
+"""The shortest interval a drain beats at, and the shortest a reader believes a lock file declares."""
+STALE_BEATS: Final = 8
+"""Missed beats after which a drain's lock is stale: a slow backend or a clock a few seconds off is not
+a dead drain. Judged by the reader's clock against the writer's, so the machines' clocks must agree to
+well within ``STALE_BEATS`` intervals (NTP)."""
+STALE_AFTER_S: Final = STALE_BEATS * HEARTBEAT_S
+"""Seconds without a heartbeat after which a lock of the default interval (or declaring none) is stale."""
+
+
+def stale_after(interval: float) -> float:
+    """Seconds without a heartbeat after which a drain beating every ``interval`` seconds is stale."""
+    return STALE_BEATS * max(interval, MIN_HEARTBEAT_S)
 
 
 class LockError(Exception):
@@ -222,9 +236,18 @@ class Holder:
             return None
         return None if beat is None or beat.tzinfo is None else (now - beat).total_seconds()
 
+    @property
+    def stale_after(self) -> float:
+        """When this lock goes stale: :data:`STALE_BEATS` of the interval it declares (a number at least
+        :data:`MIN_HEARTBEAT_S`), or :data:`STALE_AFTER_S` when it declares none."""
+        declared = (self.maintenance or {}).get(INTERVAL)
+        if isinstance(declared, int | float) and not isinstance(declared, bool) and declared > 0:
+            return stale_after(float(declared))
+        return STALE_AFTER_S
+
     def stale(self, now: datetime) -> bool:
         age = self.heartbeat_age(now)
-        return age is not None and age > STALE_AFTER_S
+        return age is not None and age > self.stale_after
 
     def describe(self, where: str, now: datetime | None = None) -> str:
         what = (
@@ -236,8 +259,8 @@ class Holder:
         if age is not None:
             what += (
                 f", STALE: no heartbeat for {age:.0f} s (its process is gone or cut off)"
-                if age > STALE_AFTER_S
-                else f", alive: heartbeat {max(age, 0):.0f} s ago"
+                if age > self.stale_after
+                else f", alive: heartbeat {max(age, 0):.0f} s ago (stale after {self.stale_after:g} s)"
             )
         return (
             f"{where.rstrip('/')}/{self.key}: created by {self.username}@{self.hostname} (pid {self.pid}) "
@@ -279,7 +302,8 @@ def content(
     purpose: Mapping[str, Any], now: datetime | None = None, created: datetime | None = None
 ) -> bytes:
     """A ``lockContent`` (lock.go ``newLockContent``: this process's pid, user, host, and the time the
-    lock was ``created``) and :data:`FIELD` with a heartbeat at ``now``."""
+    lock was ``created``) and :data:`FIELD` with ``purpose`` (its :data:`INTERVAL` included) and a
+    heartbeat at ``now``."""
     moment = now or datetime.now(UTC)
     document = {
         "pid": os.getpid(),
@@ -301,6 +325,11 @@ class DeployLock:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
+    def interval(self) -> float:
+        """The heartbeat interval the lock file declares (what :meth:`Heartbeat` beats at)."""
+        return float(self.purpose.get(INTERVAL, HEARTBEAT_S))
+
+    @property
     def where(self) -> str:
         return f"{self.store.where.rstrip('/')}/{self.key}"
 
@@ -309,20 +338,15 @@ class DeployLock:
 
 
 class Heartbeat:
-    """Refreshes a held lock every ``interval`` seconds on a thread of its own, until :meth:`stop`.
+    """Refreshes a held lock at the interval its file declares, on a thread of its own, until :meth:`stop`.
 
     It never writes a file that is gone: :attr:`lost` then says why, and the holder stops at its next
-    safe point. A backend that refuses the refresh for :data:`STALE_AFTER_S` seconds is lost too: by
-    then another machine may rightly judge the lock stale and take it over."""
+    safe point. A backend that refuses the refresh until the lock is stale (:func:`stale_after`) is lost
+    too: by then another machine may rightly judge the lock stale and take it over."""
 
-    def __init__(
-        self,
-        taken: DeployLock,
-        interval: float = HEARTBEAT_S,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
+    def __init__(self, taken: DeployLock, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.taken = taken
-        self.interval = interval
+        self.interval = taken.interval
         self.now = now
         self.lost: str | None = None
         self.beats = 0
@@ -347,10 +371,11 @@ class Heartbeat:
                 self.beat()
                 last = self.now()
             except Exception as error:  # the backend's own errors (botocore, OSError): kept trying
-                if (self.now() - last).total_seconds() > STALE_AFTER_S:
+                if (self.now() - last).total_seconds() > stale_after(self.interval):
                     self.lost = (
                         f"the deploy lock {self.taken.where} could not be refreshed for "
-                        f"{STALE_AFTER_S:g} s ({error}): another machine may take it over as stale"
+                        f"{stale_after(self.interval):g} s ({error}): another machine may take it over "
+                        "as stale"
                     )
 
     def start(self) -> Heartbeat:
@@ -391,7 +416,7 @@ def left_behind(
     age = holder.heartbeat_age(moment)
     if age is None:
         return take_over
-    return age > STALE_AFTER_S
+    return holder.stale(moment)
 
 
 def refusal(store: Store, folder: str, others: list[Holder]) -> str:
@@ -399,8 +424,8 @@ def refusal(store: Store, folder: str, others: list[Holder]) -> str:
         f"stack's deploy lock is held by {len(others)} lock(s): "
         + "; ".join(h.describe(store.where) for h in others)
         + ". Wait for that update or drain to end. A drain of the same hosts is taken over by running it "
-        f"again once it is killed on this machine or its heartbeat is stale ({STALE_AFTER_S:g} s); one "
-        "without a heartbeat killed on another machine, with --take-over once you know its process is "
+        f"again once it is killed on this machine or its heartbeat is stale ({STALE_BEATS} missed beats); "
+        "one without a heartbeat killed on another machine, with --take-over once you know its process is "
         "gone; any other lock whose process is gone, `pulumi cancel` removes"
     )
 
