@@ -735,6 +735,14 @@ def _reader(args: argparse.Namespace) -> int:
         return REFUSED
 
 
+def _restarted_healthy(restart: Sequence[str], health: Sequence[str]) -> tuple[int, str]:
+    """Restart rsyslog, then ask whether it runs: the first command that fails ends it."""
+    code, output = run_command(restart, 120.0)
+    if code == 0:
+        code, output = run_command(health, 60.0)
+    return code, output
+
+
 def install_logs(
     staged: Path, check_with: Path, target: Path, restart: Sequence[str], health: Sequence[str]
 ) -> int:
@@ -753,9 +761,7 @@ def install_logs(
             return DEPLOYED
     _write_atomic(target, new)
     target.chmod(0o644)
-    code, output = run_command(restart, 120.0)
-    if code == 0:
-        code, output = run_command(health, 60.0)
+    code, output = _restarted_healthy(restart, health)
     if code == 0:
         log(f"logs: {target} installed, rsyslog restarted and healthy")
         return DEPLOYED
@@ -764,9 +770,7 @@ def install_logs(
         target.unlink()
     else:
         _write_atomic(target, before)
-    code, output = run_command(restart, 120.0)
-    if code == 0:
-        code, output = run_command(health, 60.0)
+    code, output = _restarted_healthy(restart, health)
     if code == 0:
         log(f"logs: {target} restored, rsyslog runs what it ran before")
         return RESTORED
