@@ -1,8 +1,7 @@
 """Nova end to end with Nova's own functional fixtures: the suites in nova_functional/.
 
-Each runs in a child process of its own, one after the other: with two at once loading the machine, an
-evacuation's compute claim once met a reader transaction still open on the request context the
-in-process services share ("Can't upgrade a READER transaction to a WRITER") and failed.
+Each runs in a child process of its own: Nova's fixtures monkey-patch the interpreter with eventlet
+(nova_functional/pod_case.py says why that must come first).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.child_suite
 
 @needs_nova
 def test_pods_through_the_real_nova_api_conductor_scheduler_and_placement() -> None:
-    assert run_suite("nova_functional", "nova_functional_test_pods.py") >= 11
+    assert run_suite("nova_functional", "nova_functional_test_pods.py") >= 12
 
 
 @needs_nova

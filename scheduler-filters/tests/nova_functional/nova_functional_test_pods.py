@@ -3,9 +3,23 @@ on different hosts, through every move (services: pod_case.py)."""
 
 from __future__ import annotations
 
-from pod_case import IMAGE, PodPlacementCase
+# isort: off
+from pod_case import IMAGE, PodPlacementCase  # first: it monkey-patches before oslo.db is imported
+# isort: on
+
+import eventlet
+from oslo_db.sqlalchemy import enginefacade
 
 from webex_scheduler_filters import hints
+
+
+def test_each_greenthread_of_the_services_has_its_own_database_transaction() -> None:
+    """The services of this process share request contexts (a compute node keeps the one it was read
+    with); a transaction one greenthread opened on a context must not be seen by another, as in Nova's
+    own runs (see pod_case.py on the import order)."""
+    local = enginefacade._TransactionContextTLocal()
+    local.transaction = "a reader transaction of this greenthread"
+    assert eventlet.spawn(lambda: hasattr(local, "transaction")).wait() is False
 
 
 class PodPlacementTest(PodPlacementCase):

@@ -13,6 +13,17 @@ monkey-patch it with eventlet, so the suite runs in a process of its own
 
 from __future__ import annotations
 
+# isort: off
+# Nova's functional test package monkey-patches the process with eventlet when it is imported
+# (nova 34.0.0 nova/tests/functional/__init__.py, nova/monkey_patch.py); Nova's own runner imports it
+# before anything else, and so must this suite: a thread-local class defined before the patch stays per
+# OS thread, and oslo.db's transaction context (oslo_db/sqlalchemy/enginefacade.py
+# ``_TransactionContextTLocal``) would then be shared by every greenthread of the in-process services.
+# Imported after ``nova.test``, a compute's claim once met a reader transaction another greenthread held
+# on the same context ("Can't upgrade a READER transaction to a WRITER mid-transaction") and CI failed.
+import nova.tests.functional  # noqa: F401
+# isort: on
+
 import importlib.util
 import sys
 from pathlib import Path
