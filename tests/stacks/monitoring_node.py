@@ -22,11 +22,12 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import REPO
 from tests.monitoring.host_keys_stand_in import check_host_key
-from webex_cloud.config.loader import parse_datacenter
-from webex_cloud.monitoring import facts_login, secrets
-from webex_cloud.monitoring_ops.reload import alertmanager_hash
+from webex_cloud.monitoring import facts_login
+
+# A deploy's reload starts these stand-ins some twenty times per stack, each a Python of its own: the
+# modules only some calls need (the config models, the reload, pytest's conftest: ~0.6 s of imports
+# a call) are imported inside the functions that use them.
 
 FAKE_CIPHER = "fake-cipher:"
 """What stands for Pulumi's ciphertext in the tests' stack files: the base64 of a fake value."""
@@ -35,6 +36,9 @@ FAKE_CIPHER = "fake-cipher:"
 def add_fake_secrets(stack_file: Path) -> dict[str, str]:
     """Give the stack file one "encrypted" value per secret its deployed pair needs (fake values, as
     `pulumi config set --secret --path` would lay them out); returns them in clear."""
+    from webex_cloud.config.loader import parse_datacenter
+    from webex_cloud.monitoring import secrets
+
     document = yaml.safe_load(stack_file.read_text())
     stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
     monitoring = parse_datacenter(document["config"]["webex-cloud:datacenter"], stack).monitoring
@@ -88,6 +92,8 @@ def install(bin_dir: Path, pulumi: bool = False) -> None:
     """``bin_dir/ssh`` and ``bin_dir/node-bin/curl``, ``systemctl``: executables running :func:`ssh`,
     :func:`curl` and :func:`systemctl`; with ``pulumi``, ``bin_dir/pulumi`` running
     :func:`pulumi_config`."""
+    from tests.conftest import REPO
+
     (bin_dir / "node-bin").mkdir(parents=True, exist_ok=True)
     calls = [
         ("ssh", f"ssh(sys.argv[1:], Path({str(bin_dir)!r}))"),
@@ -129,6 +135,15 @@ def ssh(argv: list[str], bin_dir: Path) -> int:
         receiver = node / "webex-facts-receive"
         receiver.write_text(facts_login.receiver_script())
         return subprocess.run([sys.executable, str(receiver), str(folder)], env=env, check=False).returncode
+    if command.startswith("sudo -n "):
+        return _sudo(command, node, env)
+    command = command.replace("/etc/prometheus", str(node / "etc/prometheus"))
+    return subprocess.run(["bash", "-c", command], env=env, check=False).returncode
+
+
+def _sudo(command: str, node: Path, env: dict[str, str]) -> int:
+    from webex_cloud.monitoring import secrets
+
     if command == f"sudo -n {secrets.HELPER}" and os.environ.get("STAND_IN_SUDO_REFUSED"):
         sys.stderr.write("sudo: a password is required\n")
         return 1
@@ -184,6 +199,8 @@ def curl(argv: list[str]) -> None:
     elif port == "9090" and method == "POST":
         state.update(at=state["at"] + 1, yaml=(config / "prometheus.yml").read_text(), groups=_groups(config))
     elif port == "9093" and method == "POST":
+        from webex_cloud.monitoring_ops.reload import alertmanager_hash
+
         state["am"] = alertmanager_hash((config / "alertmanager.yml").read_bytes())
     elif path == "metrics" and port == "9090":
         body = (
