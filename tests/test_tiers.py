@@ -116,3 +116,19 @@ def test_the_fast_tier_skips_every_loopback_test_and_runs_none() -> None:
     files = {str(p.relative_to(REPO)) for p in (REPO / "tests/integration").glob("test_*.py")}
     assert skipped == files, files ^ skipped
     assert "fast tier (WEBEX_FAST_TESTS=1): needs the loopback OpenStack" in done.stdout
+
+
+def test_the_full_tiers_two_passes_split_the_suite_at_the_integration_tests() -> None:
+    """scripts/test.sh runs the full tier as ``-m "not integration"`` on every core, then ``-m integration``
+    in one process: every integration test lands in the second pass, and nothing else does."""
+
+    def collected(*args: str) -> set[str]:
+        done = full_tier_pytest("--collect-only", *args)
+        assert done.returncode == 0, done.stdout[-3000:]
+        return {line for line in done.stdout.splitlines() if "::" in line}
+
+    integration, others = collected("-m", "integration"), collected("-m", "not integration")
+    assert integration, "no integration test collected"
+    assert all(node.startswith("tests/integration/") for node in integration), integration
+    assert not any(node.startswith("tests/integration/") for node in others)
+    assert integration | others == collected()
