@@ -68,3 +68,19 @@ def test_a_problem_the_whole_inventory_has_too_is_reported_not_blamed_on_the_los
     verdict = can_lose(short, engine, [spare])
     assert verdict.ok and verdict.already
     assert all("failure domain" in p or "volume group" in p for p in verdict.already)
+
+
+def test_a_stack_already_failing_one_service_still_refuses_a_loss_that_breaks_n_plus_one_for_the_others(
+    plan: PlacementPlan,
+) -> None:
+    """Before, N+1 was checked only when every service placed: on a stack whose replicas had no backend,
+    a drain that left the pods no host to fall back on after one more loss was let through."""
+    broken = without(plan, domains=sorted(plan.failure_domains))  # no replica has a backend
+    two = [h.name for h in plan.hosts if h.availability_zone == "dc1-az1"][:2]
+    healthy = can_lose(plan, RulesPipelines(plan.failure_domains), two)
+    assert not healthy.ok and all("after losing host" in r for r in healthy.reasons)
+
+    verdict = can_lose(broken, RulesPipelines(broken.failure_domains), two)
+    assert not verdict.ok, "the loss breaks N+1 for the services that have no volumes"
+    assert all("after losing host" in r for r in verdict.reasons), verdict.reasons
+    assert verdict.already and all("volume group" in p for p in verdict.already)
