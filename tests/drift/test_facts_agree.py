@@ -19,12 +19,13 @@ from tests.drift.test_drift import _service, run
 from tests.monitoring.test_facts import samples
 from webex_cloud.cloud.errors import CloudError
 from webex_cloud.cloud.inventory import Inventory
-from webex_cloud.cloud.views import observe
+from webex_cloud.cloud.views import ComputeService, observe
 from webex_cloud.commands.monitoring import main
 from webex_cloud.config.models import Datacenter, Service
 from webex_cloud.drift.classes import MAINTENANCE_PREFIX
 from webex_cloud.exit_codes import ExitCode
 from webex_cloud.monitoring import contract as c
+from webex_cloud.monitoring_ops.facts import live_n_plus_one
 from webex_cloud.plan.format import Plan
 
 __all__ = ["controllers", "dc1"]
@@ -178,3 +179,41 @@ def test_controllers_need_the_checkpoint(tmp_path: Path, plan_file: Path) -> Non
             ["--stack", "dc1", "--facts", str(tmp_path / "f.prom"), "--plan", str(plan_file), "--controllers"]
         )
     assert exit_.value.code == ExitCode.INPUT
+
+
+def test_a_broken_zone_costs_n_plus_one_only_to_the_services_with_pods_in_it(
+    plan: Plan, catalog: list[tuple[str, Service]]
+) -> None:
+    """Whatever the zones are called: before, a zone was found by its name in the problem's message, so
+    with zones ``dc1-az1`` and ``dc1-az1b`` a broken dc1-az1b cost N+1 to dc1-az1's services too."""
+    datacenter = plan.datacenter.model_dump_json(by_alias=True).replace("dc1-az2", "dc1-az1b")
+    gateway = plan.services["telepresence-gateway"]
+    # One pod, so in the first zone only (pod N goes to zone N modulo the zones).
+    services = {
+        **plan.services,
+        "telepresence-gateway": gateway.model_copy(update={"pods": gateway.pods[:1]}),
+    }
+    renamed = plan.model_copy(
+        update={"datacenter": type(plan.datacenter).model_validate_json(datacenter), "services": services}
+    )
+    second = [h.name for h in renamed.datacenter.hosts if h.availability_zone == "dc1-az1b"]
+    down = [ComputeService(f"id-{h}", h, "dc1-az1b", False, True, "broken PSU") for h in second[:3]]
+    compute = [
+        *down,
+        *(
+            ComputeService(f"id-{h.name}", h.name, h.availability_zone, True, True, "")
+            for h in renamed.datacenter.hosts
+            if h.name not in second[:3]
+        ),
+    ]
+
+    one_pod = [
+        (label, s.model_copy(update={"pods": s.pods.model_copy(update={"count": 1})}))
+        if s.name == "telepresence-gateway"
+        else (label, s)
+        for label, s in catalog
+    ]
+    live = live_n_plus_one(renamed, one_pod, compute, [h.name for h in renamed.datacenter.hosts])
+    assert live.n_plus_one is not None
+    assert live.n_plus_one["telepresence-gateway"] is True, "its one pod is in dc1-az1"
+    assert not any(live.n_plus_one[name] for name in SERVICES if name != "telepresence-gateway")

@@ -106,6 +106,7 @@ def spare_capacity_problems(
                     f"{pods} pods in {zone}, which has {count} hosts: after losing one, its pod has no host "
                     f"without another pod of the service (N+1 needs {pods + 1}); add a host to {zone}, "
                     f"use fewer pods, {RELAX_HINT}",
+                    zone=zone,
                 )
         for i, group in enumerate(service.volume_groups):
             domains = typed_domains(dc, group.type)
@@ -137,4 +138,5 @@ def spare_capacity_problems(
                 hosts_field,
                 f"zone {zone} without its largest host {largest.name} cannot hold its pods: they need "
                 f"{', '.join(short)}; add capacity to {zone}, {RELAX_HINT}",
+                zone=zone,
             )

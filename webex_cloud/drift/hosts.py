@@ -95,11 +95,17 @@ def _problems(services: list[tuple[str, Service]], dc: Datacenter) -> list[Probl
     return list(spare_capacity_problems(services, dc, f"stack {dc.name}", "hosts"))
 
 
-def _key(problem: Problem, dc: Datacenter) -> tuple[str, str, tuple[str, ...]]:
+def _key(problem: Problem) -> tuple[str, str, str]:
     """Which rule a problem breaks, whatever the counts in its message: a rule already broken with the
     whole inventory is not drift."""
-    zones = tuple(z for z in dc.availability_zones if z in problem.message)
-    return problem.file, problem.field, zones
+    return problem.file, problem.field, problem.zone
+
+
+def broken_zone(drift: Drift) -> str:
+    """The availability zone whose capacity rule an ``n-plus-one`` drift breaks ("": a service's own
+    rule)."""
+    observed = drift.observed if isinstance(drift.observed, dict) else {}
+    return str(observed.get("zone", ""))
 
 
 def _broken(
@@ -108,9 +114,7 @@ def _broken(
     left = [h for h in dc.hosts if h.name not in down]
     if not left:
         return [Problem(f"stack {plan.stack}", "hosts", f"every compute host of {plan.stack} is unavailable")]
-    return [
-        p for p in _problems(services, dc.model_copy(update={"hosts": left})) if _key(p, dc) not in before
-    ]
+    return [p for p in _problems(services, dc.model_copy(update={"hosts": left})) if _key(p) not in before]
 
 
 def n_plus_one(
@@ -123,13 +127,13 @@ def n_plus_one(
         return []
     dc = Datacenter.model_validate(plan.datacenter.model_dump(mode="json", by_alias=True))
     services = _deployed(plan, catalog)
-    before = {_key(p, dc) for p in _problems(services, dc)}
+    before = {_key(p) for p in _problems(services, dc)}
     found = []
     risk = Risk.BLOCK if dc.placement.n_plus_one else Risk.WARN
     if down:
         for p in _broken(plan, dc, services, down, before):
             found.append(_drift(plan, p, f"without {', '.join(down)}: ", down, risk))
-            before.add(_key(p, dc))
+            before.add(_key(p))
     if drained:
         hosts = [*down, *drained]
         for p in _broken(plan, dc, services, hosts, before):
@@ -146,7 +150,7 @@ def _drift(plan: Plan, problem: Problem, prefix: str, hosts: Sequence[str], risk
         "",
         problem.field,
         None,
-        {"unavailable_hosts": list(hosts)},
+        {"unavailable_hosts": list(hosts), **({"zone": problem.zone} if problem.zone else {})},
         prefix + problem.message,
         risk=risk,
     )

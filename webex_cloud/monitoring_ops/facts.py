@@ -50,7 +50,7 @@ from webex_cloud.cloud.views import NO_VALID_HOST, ComputeService, Server
 from webex_cloud.config.capacity import pods_in_zone
 from webex_cloud.config.models import Datacenter, Service
 from webex_cloud.drift.controllers import FILTER_NOT_LOADED, FILTER_RELEASE, FRAGMENT_EDITED, Judged
-from webex_cloud.drift.hosts import n_plus_one, unavailable
+from webex_cloud.drift.hosts import broken_zone, n_plus_one, unavailable
 from webex_cloud.facts.invariants import POD_SPLIT, PODS_SHARE_HOST, REPLICAS_SHARE_DOMAIN
 from webex_cloud.monitoring import contract as c
 from webex_cloud.monitoring.model import StackWatch
@@ -102,11 +102,11 @@ def live_n_plus_one(
     for drift in broken:
         # A service's own rule names its catalog file; a zone's capacity (the stack's rule) names the
         # zone, and breaks every service with a pod there.
-        zones = [] if drift.name in labels else [z for z in dc.availability_zones if z in drift.message]
+        zone = "" if drift.name in labels else broken_zone(drift)
         hit |= {
             service.name
             for label, service in catalog
-            if label == drift.name or any(pods_in_zone(service, dc, zone) for zone in zones)
+            if label == drift.name or (zone and pods_in_zone(service, dc, zone))
         }
     return Live(
         n_plus_one={name: name not in hit for name in plan.services},
