@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -16,10 +17,10 @@ class Problem:
     """Dotted field path inside the file (e.g. ``pods.members[1].count``); empty for the whole file."""
     message: str
     """What is wrong and what would be valid."""
-    zone: str = ""
+    zone: str = dataclasses.field(default="", compare=False)
     """The availability zone a per-zone rule broke (empty for any other problem): what drift and the
     monitoring's facts match a zone's problem on, never its message (a zone's name can be part of
-    another's, or of a host's)."""
+    another's, or of a host's). Not compared: the message names the zone too."""
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.field}" if self.field else self.file
