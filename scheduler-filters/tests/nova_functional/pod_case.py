@@ -29,13 +29,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import fixtures
 from nova import test
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.functional import fixtures as func_fixtures
 from nova.tests.functional import integrated_helpers
 from nova.virt import fake
 
-from webex_scheduler_filters import hints, render
+from webex_scheduler_filters import hints, nova_filter, render
 
 PASTE_CANDIDATES = (Path(sys.prefix, "etc", "nova", "api-paste.ini"), Path("/etc/nova/api-paste.ini"))
 IMAGE = "a2459075-d96c-40d5-893e-577ff92e721c"  # one of the GlanceFixture's images
@@ -101,6 +102,12 @@ class PodPlacementCase(test.TestCase, integrated_helpers.InstanceHelperMixin):  
         )
         self.flags(shelved_offload_time=0)
         self.flags(compute_driver=register_loopback_driver())
+        # A member waits for its evacuated anchor's destination (PodFilter.destination_wait, 5 s) sized
+        # for a scheduler with a process of its own. Here the API, conductor, scheduler and four
+        # computes share one interpreter with the rest of the test run on two cores: under that load
+        # an anchor's destination once came after 5 s, and its member failed closed, as it must. The
+        # rule under test is the same with a longer wait; 30 s stays below the 60 s RPC timeout.
+        self.useFixture(fixtures.MockPatchObject(nova_filter.PodFilter, "destination_wait", 30.0))
         self.useFixture(nova_fixtures.RealPolicyFixture())
         self.useFixture(nova_fixtures.GlanceFixture(self))
         self.useFixture(nova_fixtures.NeutronFixture(self))
